@@ -1,0 +1,25 @@
+# Each target builds its own virtual environment, so a fresh machine needs only python3 and gcc.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+DATA ?= ./rmqstore-data
+
+.PHONY: run test bench serve clean
+
+$(BIN)/.installed: pyproject.toml setup.py $(wildcard src/rmqstore/_native/*.[ch]) src/rmqstore/_native/build.py
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+run: $(BIN)/.installed  ## install, then run the embedded demo on a local data directory
+	$(BIN)/rmqstore demo --data $(DATA)
+
+test: $(BIN)/.installed  ## install, then run the whole test suite
+	$(BIN)/python -m pytest -q tests
+
+bench: $(BIN)/.installed  ## micro-benchmarks of the hot paths and API calls
+	$(BIN)/python -m pytest -q benches --benchmark-only
+
+clean:
+	rm -rf $(VENV) build src/rmqstore/_native/_rmq*.so $(DATA)

@@ -1,0 +1,178 @@
+"""The private bridge to the compiled hot paths. Only this module touches cffi's ffi/lib.
+
+Everything here takes bytes, memoryviews or `Region`s and returns ints, bytes or tuples; no cdata
+leaves this module. `Region` wraps one writable mapping (a segment's mmap) and caches the pointer
+cffi needs, so hot calls do not re-export the buffer each time.
+"""
+
+from __future__ import annotations
+
+import array
+import mmap
+
+from .._version import __version__
+from ..errors import NativeModuleError
+
+ABI_VERSION = 1
+
+try:
+    from ._rmq import ffi, lib
+except ImportError as exc:  # pragma: no cover - exercised only on a broken install
+    raise NativeModuleError(
+        "rmqstore's compiled module rmqstore._native._rmq is missing; reinstall with "
+        "`pip install --force-reinstall .` on a machine with a C compiler"
+    ) from exc
+
+if lib.rmq_abi_version() != ABI_VERSION:  # pragma: no cover - stale build
+    raise NativeModuleError(
+        f"rmqstore {__version__} expects native ABI {ABI_VERSION}, the compiled module has "
+        f"{lib.rmq_abi_version()}; rebuild with `pip install --force-reinstall .`"
+    )
+
+backend = "cffi"
+PARSE_FIELDS = 16
+
+
+class Region:
+    """A writable mapping handed to native calls. Owned by its MappedFile; release() before
+    closing the mmap."""
+
+    __slots__ = ("ptr", "size")
+
+    def __init__(self, mm: mmap.mmap) -> None:
+        self.ptr = ffi.from_buffer("uint8_t[]", mm, require_writable=True)
+        self.size = len(mm)
+
+    def release(self) -> None:
+        if self.ptr is not None:
+            ffi.release(self.ptr)
+            self.ptr = None
+
+
+_NULL = ffi.NULL
+_out_i64 = ffi.new("int64_t[1]")
+_out_i32 = ffi.new("int32_t[1]")
+
+
+def crc32(data: bytes | memoryview) -> int:
+    """Masked CRC32 as RocketMQ stores a body's BODYCRC."""
+    return lib.rmq_crc32(ffi.from_buffer(data), len(data))
+
+
+def java_hash(text: str) -> int:
+    """Java String.hashCode() of text (signed 32-bit)."""
+    data = text.encode()
+    return lib.rmq_java_hash(data, len(data))
+
+
+def append(seg: Region, pos: int, phys_base: int, body: bytes, topic: bytes, props: bytes,
+           queue_id: int, flag: int, queue_offset: int, sysflag: int, born_ts: int,
+           store_ts: int, born_host: bytes, store_host: bytes, reconsume_times: int,
+           prepared_offset: int, cq: Region | None, cq_pos: int, tags_code: int) -> int:
+    """Encode one record at seg[pos] (and its CQ unit). Returns its size, 0 when a BLANK filled
+    the segment, -1 when it can never fit a segment."""
+    return lib.rmq_append(seg.ptr, seg.size, pos, phys_base, body, len(body), topic, len(topic),
+                          props, len(props), queue_id, flag, queue_offset, sysflag, born_ts,
+                          store_ts, born_host, store_host, reconsume_times, prepared_offset,
+                          cq.ptr if cq is not None else _NULL, cq_pos, tags_code)
+
+
+def append_batch(seg: Region, pos: int, phys_base: int, bodies: bytes, body_lens: array.array,
+                 first: int, count: int, topic: bytes, props: bytes, queue_id: int, flag: int,
+                 queue_offset: int, sysflag: int, born_ts: int, store_ts: int, born_host: bytes,
+                 store_host: bytes, cq: Region | None, cq_pos: int, cq_room: int,
+                 tags_code: int, out_phys: array.array, body_start: int) -> tuple[int, int]:
+    """Encode records for body_lens[first:first+count] (their bytes start at bodies[body_start]).
+    Physical offsets go to out_phys[first:]. Returns (records written, bytes consumed)."""
+    lens = ffi.from_buffer("int32_t[]", body_lens)
+    outs = ffi.from_buffer("int64_t[]", out_phys, require_writable=True)
+    src = ffi.from_buffer(bodies)
+    out_bytes = ffi.new("int64_t[1]")
+    n = lib.rmq_append_batch(seg.ptr, seg.size, pos, phys_base, src + body_start, lens + first,
+                             count, topic, len(topic), props, len(props), queue_id, flag,
+                             queue_offset, sysflag, born_ts, store_ts, born_host, store_host,
+                             cq.ptr if cq is not None else _NULL, cq_pos, cq_room, tags_code,
+                             outs + first, out_bytes)
+    return n, out_bytes[0]
+
+
+def scan(seg: Region | mmap.mmap, pos: int, check_crc: bool) -> tuple[int, int]:
+    """Walk valid records from pos. Returns (end position, status): status 1 = clean BLANK end
+    of segment, 0 = invalid or unwritten bytes, 2 = reached the segment's end."""
+    ptr, size = _ro(seg)
+    status = ffi.new("int32_t[1]")
+    end = lib.rmq_scan(ptr, size, pos, 1 if check_crc else 0, status)
+    return end, status[0]
+
+
+def parse(seg: Region | mmap.mmap, pos: int, check_crc: bool = False) -> tuple[int, ...] | None:
+    """Parse the record at pos: a 16-tuple (see record.RecordField), () for a BLANK filler,
+    None when the bytes are not a valid record."""
+    ptr, size = _ro(seg)
+    out = ffi.new("int64_t[16]")
+    n = lib.rmq_parse(ptr, size, pos, 1 if check_crc else 0, out)
+    if n < 0:
+        return None
+    if n == 0:
+        return ()
+    return tuple(out)
+
+
+def parse_many(seg: Region, positions: array.array) -> array.array:
+    """Parse records at each position; returns a flat int64 array of 16 fields per record,
+    stopping at the first invalid one."""
+    n = len(positions)
+    out = array.array("q", bytes(8 * PARSE_FIELDS * n))
+    got = lib.rmq_parse_many(seg.ptr, seg.size, ffi.from_buffer("int64_t[]", positions), n,
+                             ffi.from_buffer("int64_t[]", out, require_writable=True))
+    if got < n:
+        del out[got * PARSE_FIELDS:]
+    return out
+
+
+def cq_read(cq: Region, from_pos: int, to_pos: int, codes: tuple[int, ...] | None,
+            max_out: int) -> tuple[array.array, array.array, array.array, int]:
+    """Read CQ units in [from_pos, to_pos); keep those whose tag code is in codes (all when
+    codes is None). Returns (unit indexes relative to from_pos, phys offsets, sizes, units
+    scanned)."""
+    idx = array.array("q", bytes(8 * max_out))
+    phys = array.array("q", bytes(8 * max_out))
+    sizes = array.array("i", bytes(4 * max_out))
+    scanned = ffi.new("int64_t[1]")
+    if codes is None:
+        filt, cs, nc = 0, _NULL, 0
+    else:
+        filt, cs, nc = 1, ffi.new("int32_t[]", list(codes)), len(codes)
+    n = lib.rmq_cq_read(cq.ptr, from_pos, to_pos, filt, cs, nc,
+                        ffi.from_buffer("int64_t[]", idx, require_writable=True),
+                        ffi.from_buffer("int64_t[]", phys, require_writable=True),
+                        ffi.from_buffer("int32_t[]", sizes, require_writable=True),
+                        max_out, scanned)
+    del idx[n:], phys[n:], sizes[n:]
+    return idx, phys, sizes, scanned[0]
+
+
+def index_put(idx: Region, slot_num: int, index_num: int, key: bytes, phys: int,
+              store_ts: int) -> bool:
+    """Insert key into the index file; False when the file is full."""
+    return lib.rmq_index_put(idx.ptr, slot_num, index_num, key, len(key), phys, store_ts) == 1
+
+
+def index_get(idx: Region, slot_num: int, index_num: int, key: bytes, begin_ms: int,
+              end_ms: int, max_out: int) -> list[int]:
+    """Physical offsets of entries whose hash matches key within [begin_ms, end_ms]."""
+    out = ffi.new("int64_t[]", max_out)
+    n = lib.rmq_index_get(idx.ptr, slot_num, index_num, key, len(key), begin_ms, end_ms, out,
+                          max_out)
+    return list(out[0:n])
+
+
+def prefault(seg: Region) -> bool:
+    """Fault in a fresh segment's pages (GIL released). True when MADV_POPULATE_WRITE worked."""
+    return lib.rmq_prefault(seg.ptr, seg.size) == 0
+
+
+def _ro(buf: Region | mmap.mmap):
+    if isinstance(buf, Region):
+        return buf.ptr, buf.size
+    return ffi.from_buffer("uint8_t[]", buf), len(buf)

@@ -1,0 +1,26 @@
+/* Helpers shared by the native sources: big-endian loads/stores and record constants. */
+#ifndef RMQ_INTERNAL_H
+#define RMQ_INTERNAL_H
+#include <stdint.h>
+#include <string.h>
+
+#define RMQ_ABI 1
+
+#define RMQ_MAGIC_V1 ((int32_t)0xDAA320A7)
+#define RMQ_MAGIC_V2 ((int32_t)0xDAA320AB)
+#define RMQ_MAGIC_BLANK ((int32_t)0xCBD43194)
+#define RMQ_END_FILE_MIN_BLANK 8
+#define RMQ_BORNHOST_V6 0x10
+#define RMQ_STOREHOST_V6 0x20
+#define RMQ_CQ_UNIT 20
+
+static inline void put32(uint8_t *p, uint32_t v) { v = __builtin_bswap32(v); memcpy(p, &v, 4); }
+static inline void put64(uint8_t *p, uint64_t v) { v = __builtin_bswap64(v); memcpy(p, &v, 8); }
+static inline void put16(uint8_t *p, uint16_t v) { v = __builtin_bswap16(v); memcpy(p, &v, 2); }
+static inline uint32_t get32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return __builtin_bswap32(v); }
+static inline uint64_t get64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return __builtin_bswap64(v); }
+static inline uint16_t get16(const uint8_t *p) { uint16_t v; memcpy(&v, p, 2); return __builtin_bswap16(v); }
+
+uint32_t rmq_crc32_raw(const uint8_t *buf, size_t len);
+
+#endif

@@ -1,0 +1,99 @@
+/* rmqstore native hot paths. This file is the C API and, with its '#' lines stripped, cffi's cdef.
+ *
+ * Conventions: every buffer is borrowed for the duration of the call only; nothing is kept.
+ * Segment buffers are whole mapped files (`seg`, `seg_size` bytes); positions are byte positions
+ * inside that buffer, physical offsets are global commit-log offsets. All integers written to a
+ * buffer are big-endian, as RocketMQ (Java ByteBuffer) writes them. cffi releases the GIL around
+ * every call, so callers must hold whatever lock guards the positions they pass.
+ */
+#ifndef RMQ_NATIVE_H
+#define RMQ_NATIVE_H
+#include <stddef.h>
+#include <stdint.h>
+
+/* ABI stamp: bumped whenever a signature or a layout below changes; checked at import. */
+int rmq_abi_version(void);
+
+/* Masked CRC32 (zlib/IEEE polynomial, then & 0x7FFFFFFF) as RocketMQ's UtilAll.crc32 stores it. */
+uint32_t rmq_crc32(const char *buf, size_t len);
+
+/* Java String.hashCode() of the UTF-16 form of a UTF-8 string (31*h + unit, wrapping). */
+int32_t rmq_java_hash(const char *utf8, size_t len);
+
+/* Append one stored-message record at seg[pos].
+ * born_host / store_host are 8 bytes (IPv4 addr + int port) or 20 (IPv6), chosen by sysflag bits
+ * 0x10 / 0x20. When cq is not NULL the 20-byte consume-queue unit (phys, size, tags_code) is also
+ * written at cq[cq_pos].
+ * Returns the record size (> 0); 0 when it does not fit before the segment's 8-byte end rule:
+ * then a BLANK record fills seg[pos..seg_size) and nothing else is written; -1 when the record
+ * could not fit even in an empty segment. */
+int64_t rmq_append(uint8_t *seg, int64_t seg_size, int64_t pos, int64_t phys_base,
+                   const char *body, int32_t body_len,
+                   const char *topic, int32_t topic_len,
+                   const char *props, int32_t props_len,
+                   int32_t queue_id, int32_t flag, int64_t queue_offset, int32_t sysflag,
+                   int64_t born_ts, int64_t store_ts,
+                   const char *born_host, const char *store_host,
+                   int32_t reconsume_times, int64_t prepared_offset,
+                   uint8_t *cq, int64_t cq_pos, int64_t tags_code);
+
+/* Append up to n records that share everything but the body; bodies are concatenated in
+ * `bodies`, body i is body_lens[i] bytes. Queue offsets run from queue_offset. CQ units go to
+ * cq[cq_pos..] for at most cq_room records (cq may be NULL, then cq_room is ignored).
+ * out_phys[i] receives each record's physical offset; *out_bytes the bytes consumed in seg,
+ * including a BLANK filler if one was written (then pos + *out_bytes == seg_size: the caller
+ * rolls to a new segment and appends the rest). Returns the number of records written. */
+int32_t rmq_append_batch(uint8_t *seg, int64_t seg_size, int64_t pos, int64_t phys_base,
+                         const char *bodies, const int32_t *body_lens, int32_t n,
+                         const char *topic, int32_t topic_len,
+                         const char *props, int32_t props_len,
+                         int32_t queue_id, int32_t flag, int64_t queue_offset, int32_t sysflag,
+                         int64_t born_ts, int64_t store_ts,
+                         const char *born_host, const char *store_host,
+                         uint8_t *cq, int64_t cq_pos, int32_t cq_room, int64_t tags_code,
+                         int64_t *out_phys, int64_t *out_bytes);
+
+/* Recovery scan: walk records from seg[pos], checking magic, size arithmetic and (when check_crc)
+ * the body CRC. Returns the position just past the last valid record. *out_status: 1 = stopped
+ * at a BLANK filler (the segment ended cleanly), 0 = stopped at the first invalid or zero byte
+ * range (end of data, or a torn or corrupt record), 2 = reached seg_size. */
+int64_t rmq_scan(const uint8_t *seg, int64_t seg_size, int64_t pos, int32_t check_crc,
+                 int32_t *out_status);
+
+/* Parse the record at seg[pos] into out[RMQ_FIELDS] (see RecordField in record.py).
+ * Returns the record size, 0 for a BLANK filler, -1 when the bytes are not a valid record. */
+int64_t rmq_parse(const uint8_t *seg, int64_t seg_size, int64_t pos, int32_t check_crc,
+                  int64_t *out);
+
+/* Parse n records at positions pos[i] into out[i * 16 ...]; returns how many parsed before the
+ * first invalid one. */
+int32_t rmq_parse_many(const uint8_t *seg, int64_t seg_size, const int64_t *pos, int32_t n,
+                       int64_t *out);
+
+/* Read consume-queue units cq[from_pos..to_pos) (positions multiple of 20). When filter is
+ * non-zero only units whose (int32) tags_code is in codes[0..n_codes) are kept. For each kept
+ * unit, out_idx gets its unit index relative to from_pos/20, out_phys its commit-log offset and
+ * out_size its size. Stops early at an all-zero unit (end of written data). Returns the kept
+ * count, at most max_out; *out_scanned gets the number of units consumed. */
+int32_t rmq_cq_read(const uint8_t *cq, int64_t from_pos, int64_t to_pos,
+                    int32_t filter, const int32_t *codes, int32_t n_codes,
+                    int64_t *out_idx, int64_t *out_phys, int32_t *out_size, int32_t max_out,
+                    int64_t *out_scanned);
+
+/* Index file (RocketMQ IndexFile): header 40 bytes, slot_num 4-byte slots, index_num 20-byte
+ * entries. Insert key (UTF-8 "topic#key") for a record; returns 1, or 0 when the file is full. */
+int32_t rmq_index_put(uint8_t *idx, int32_t slot_num, int32_t index_num,
+                      const char *key, size_t key_len, int64_t phys, int64_t store_ts);
+
+/* Look a key up: physical offsets whose entry hash matches and whose time is within
+ * [begin_ms, end_ms], newest first, at most max_out. Returns the count. */
+int32_t rmq_index_get(const uint8_t *idx, int32_t slot_num, int32_t index_num,
+                      const char *key, size_t key_len, int64_t begin_ms, int64_t end_ms,
+                      int64_t *out, int32_t max_out);
+
+/* Fault in (and allocate) pages of a fresh mapping off the hot path: MADV_POPULATE_WRITE where
+ * the kernel has it, else one zero byte written per page (only for never-written memory).
+ * Returns 0 when populate worked, 1 when it fell back to touching. */
+int32_t rmq_prefault(uint8_t *addr, size_t len);
+
+#endif

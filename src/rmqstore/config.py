@@ -1,0 +1,71 @@
+"""Store configuration: one frozen dataclass, validated once at open.
+
+Defaults are RocketMQ 4.x's (MessageStoreConfig) unless a comment says otherwise.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import socket
+from dataclasses import dataclass
+
+GiB = 1 << 30
+MiB = 1 << 20
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    commitlog_segment_bytes: int = GiB  # mappedFileSizeCommitLog
+    consumequeue_units: int = 300_000  # mappedFileSizeConsumeQueue / 20
+    index_slots: int = 5_000_000  # maxHashSlotNum
+    index_entries: int = 20_000_000  # maxIndexNum
+    index_enable: bool = True  # messageIndexEnable
+
+    flush: str = "async"  # "async" (FlushRealTimeService) or "sync" (GroupCommitService)
+    flush_interval_ms: int = 500  # flushIntervalCommitLog
+    flush_least_pages: int = 4  # flushCommitLogLeastPages
+    flush_thorough_interval_ms: int = 10_000  # flushCommitLogThoroughInterval
+    sync_flush_timeout_ms: int = 5_000  # syncFlushTimeout
+    consumequeue_flush_interval_ms: int = 1_000  # flushIntervalConsumeQueue
+
+    retention_hours: float = 72.0  # fileReservedTime
+    disk_max_used_ratio: float = 0.75  # diskMaxUsedSpaceRatio (75 %)
+    disk_full_ratio: float = 0.90  # diskSpaceWarningLevelRatio: refuse writes above it
+    clean_interval_ms: int = 10_000  # cleanResourceInterval
+
+    max_message_size: int = 4 * MiB  # maxMessageSize (body limit, as RocketMQ >= 4.9.4)
+    check_crc_on_recover: bool = True  # checkCRCOnRecover
+    compression: str | None = "zlib"  # body compression above compress_over_bytes: zlib, lz4
+    compress_over_bytes: int = 4096  # compressMsgBodyOverHowmuch (a client setting in RocketMQ)
+    zlib_level: int = 5  # RocketMQ client's compressLevel
+
+    default_queue_nums: int = 1  # queues of an auto-created topic (embedded default: one FIFO)
+    warm_segments: bool = True  # pre-allocate and pre-fault the next segment (warmMapedFileEnable)
+    store_host: tuple[str, int] = ("127.0.0.1", 10911)  # STOREHOSTADDRESS and message ids
+    background: bool = True  # run flusher, retention and pre-allocation threads
+
+    def __post_init__(self) -> None:
+        if self.flush not in ("async", "sync"):
+            raise ValueError("flush must be 'async' or 'sync'")
+        if self.commitlog_segment_bytes < 4096:
+            raise ValueError("commitlog_segment_bytes must be at least 4096")
+        if self.consumequeue_units < 1 or self.index_slots < 1 or self.index_entries < 2:
+            raise ValueError("consume-queue and index sizes must be positive")
+        if self.compression not in (None, "zlib", "lz4"):
+            raise ValueError("compression must be None, 'zlib' or 'lz4'")
+        if not 0.1 <= self.disk_max_used_ratio <= 0.95:
+            raise ValueError("disk_max_used_ratio must be within [0.1, 0.95]")
+        if self.max_message_size < 1:
+            raise ValueError("max_message_size must be positive")
+        socket.inet_aton(self.store_host[0])  # IPv4 only for the store host
+
+    @property
+    def consumequeue_file_bytes(self) -> int:
+        return self.consumequeue_units * 20
+
+    @property
+    def index_file_bytes(self) -> int:
+        return 40 + self.index_slots * 4 + self.index_entries * 20
+
+    def replace(self, **changes) -> "StoreConfig":
+        return dataclasses.replace(self, **changes)

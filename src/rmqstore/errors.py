@@ -1,0 +1,41 @@
+"""The exception tree. Every error the engine raises on purpose is a StoreError."""
+
+
+class StoreError(Exception):
+    """Base of every rmqstore engine error."""
+
+
+class NativeModuleError(StoreError, ImportError):
+    """The compiled module is missing or does not match this Python package."""
+
+
+class InvalidTopicError(StoreError, ValueError):
+    """A topic name RocketMQ would refuse (characters outside [%|a-zA-Z0-9_-], or too long)."""
+
+
+class InvalidPropertyError(StoreError, ValueError):
+    """A property name or value holding RocketMQ's separators (\\x01, \\x02), or too large."""
+
+
+class MessageTooLargeError(StoreError, ValueError):
+    """A body over max_message_size; nothing was written."""
+
+
+class CorruptSegmentError(StoreError):
+    """A segment holds bytes recovery cannot accept and the policy is to stop."""
+
+
+class StoreLockedError(StoreError):
+    """Another process has this store open."""
+
+
+class StoreClosedError(StoreError):
+    """The store was closed."""
+
+
+class DiskFullError(StoreError, OSError):
+    """The disk (or its configured usage ratio) is full; nothing was written."""
+
+
+class FlushTimeoutError(StoreError, TimeoutError):
+    """A synchronous flush did not finish within the configured timeout."""

@@ -1,0 +1,94 @@
+"""Every on-disk name of a store, formatted and parsed in one place.
+
+Layout under the store root (RocketMQ 4.x, StorePathConfigHelper):
+    commitlog/<20-digit start offset>
+    consumequeue/<topic>/<queueId>/<20-digit start byte offset>
+    index/<yyyyMMddHHmmssSSS>            (creation time, local time zone)
+    checkpoint, abort, lock
+    config/topics.json, config/consumerOffset.json (+ .bak, transient .tmp)
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+OFFSET_NAME_DIGITS = 20
+
+
+def offset_name(offset: int) -> str:
+    """RocketMQ's UtilAll.offset2FileName: the offset zero-padded to 20 digits."""
+    return f"{offset:020d}"
+
+
+def parse_offset_name(name: str) -> int | None:
+    """The start offset a segment file name encodes, or None for a foreign file."""
+    if len(name) != OFFSET_NAME_DIGITS or not name.isdigit():
+        return None
+    return int(name)
+
+
+def index_name(epoch_ms: int) -> str:
+    """An index file's name: its creation time as yyyyMMddHHmmssSSS in local time."""
+    t = time.localtime(epoch_ms // 1000)
+    return time.strftime("%Y%m%d%H%M%S", t) + f"{epoch_ms % 1000:03d}"
+
+
+def is_index_name(name: str) -> bool:
+    return len(name) == 17 and name.isdigit()
+
+
+def commitlog_dir(root: Path) -> Path:
+    return root / "commitlog"
+
+
+def consumequeue_root(root: Path) -> Path:
+    return root / "consumequeue"
+
+
+def consumequeue_dir(root: Path, topic: str, queue_id: int) -> Path:
+    """Topic names are validated before they get here (record.check_topic), so a topic can never
+    climb out of the store."""
+    return root / "consumequeue" / topic / str(queue_id)
+
+
+def index_dir(root: Path) -> Path:
+    return root / "index"
+
+
+def checkpoint_file(root: Path) -> Path:
+    return root / "checkpoint"
+
+
+def abort_file(root: Path) -> Path:
+    return root / "abort"
+
+
+def lock_file(root: Path) -> Path:
+    return root / "lock"
+
+
+def config_file(root: Path, name: str) -> Path:
+    return root / "config" / name
+
+
+def temp_of(path: Path) -> Path:
+    return path.with_name(path.name + ".tmp")
+
+
+def backup_of(path: Path) -> Path:
+    return path.with_name(path.name + ".bak")
+
+
+def list_offset_files(directory: Path) -> list[tuple[int, Path]]:
+    """Segment files in a directory, sorted by start offset; foreign names are skipped."""
+    if not directory.is_dir():
+        return []
+    found = []
+    for entry in os.scandir(directory):
+        start = parse_offset_name(entry.name)
+        if start is not None and entry.is_file():
+            found.append((start, Path(entry.path)))
+    found.sort()
+    return found

@@ -1,0 +1,96 @@
+"""When appended bytes become durable: group commit for sync flush, a timer for async flush.
+
+GroupCommit (SYNC_FLUSH, RocketMQ's GroupCommitService without its 10 ms batching sleep): a
+writer that has appended up to offset X calls wait(X). The first waiter to find no fdatasync
+running becomes the leader: it syncs everything appended so far, GIL released, while later
+writers queue behind it; one fdatasync then serves every writer that appended before it began.
+
+Housekeeper (FlushRealTimeService + FlushConsumeQueueService + the offset and retention timers):
+one background thread that flushes the CommitLog every flush_interval_ms when at least
+flush_least_pages pages are dirty (or every flush_thorough_interval_ms regardless), flushes the
+consume queues, index and checkpoint, persists consumer offsets, and runs retention.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Callable
+
+log = logging.getLogger(__name__)
+
+PAGE = 4096
+
+
+class GroupCommit:
+    def __init__(self, flush_all: Callable[[], int], flushed: int, timeout_s: float) -> None:
+        """flush_all() syncs everything appended so far and returns the durable offset."""
+        self._flush_all = flush_all
+        self._cv = threading.Condition(threading.Lock())
+        self._flushed = flushed
+        self._leader = False
+        self._timeout_s = timeout_s
+
+    @property
+    def flushed(self) -> int:
+        return self._flushed
+
+    def wait(self, offset: int) -> bool:
+        """Block until [0, offset) is durable. False on timeout (FLUSH_DISK_TIMEOUT)."""
+        deadline = None
+        with self._cv:
+            while self._flushed < offset:
+                if not self._leader:
+                    self._leader = True
+                    break
+                if deadline is None:
+                    deadline = time.monotonic() + self._timeout_s
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cv.wait(left)
+            else:
+                return True
+        durable = -1
+        try:
+            durable = self._flush_all()
+        finally:
+            with self._cv:
+                if durable > self._flushed:
+                    self._flushed = durable
+                self._leader = False
+                self._cv.notify_all()
+        return durable >= offset or self.wait(offset)
+
+
+class Housekeeper(threading.Thread):
+    """Runs `tasks` (name, interval_s, callable) on one daemon thread until stop()."""
+
+    def __init__(self, tasks: list[tuple[str, float, Callable[[], None]]]) -> None:
+        super().__init__(name="rmq-housekeeper", daemon=True)
+        self._tasks = tasks
+        self._stopping = threading.Event()
+
+    def run(self) -> None:
+        due = {name: time.monotonic() + interval for name, interval, _ in self._tasks}
+        while not self._stopping.is_set():
+            now = time.monotonic()
+            for name, interval, task in self._tasks:
+                if now >= due[name]:
+                    due[name] = now + interval
+                    try:
+                        task()
+                    except Exception:  # a failing task must not kill the others
+                        log.exception("background task %s failed", name)
+            wake = min(due.values()) - time.monotonic()
+            self._stopping.wait(max(0.001, wake))
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self.is_alive():
+            self.join()
+
+
+def dirty_pages(wrote: int, flushed: int) -> int:
+    return wrote // PAGE - flushed // PAGE

@@ -1,0 +1,189 @@
+"""What the store hands back: statuses, put results and lazily decoded messages."""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, field
+from enum import Enum
+
+import lz4.frame
+
+from .record import (COMPRESSION_LZ4, COMPRESSION_MASK, COMPRESSION_SHIFT, PROP_KEYS, PROP_TAGS,
+                     PROP_UNIQ_KEY, SYSFLAG_BORNHOST_V6, SYSFLAG_COMPRESSED,
+                     SYSFLAG_STOREHOST_V6, decode_host,
+                     decode_properties, make_msg_id)
+
+
+class PutStatus(Enum):
+    """RocketMQ's PutMessageStatus (the ones an embedded store can return)."""
+
+    PUT_OK = "PUT_OK"
+    FLUSH_DISK_TIMEOUT = "FLUSH_DISK_TIMEOUT"
+    SERVICE_NOT_AVAILABLE = "SERVICE_NOT_AVAILABLE"
+    MESSAGE_ILLEGAL = "MESSAGE_ILLEGAL"
+
+
+class GetStatus(Enum):
+    """RocketMQ's GetMessageStatus."""
+
+    FOUND = "FOUND"
+    NO_MATCHED_MESSAGE = "NO_MATCHED_MESSAGE"
+    MESSAGE_WAS_REMOVING = "MESSAGE_WAS_REMOVING"
+    OFFSET_FOUND_NULL = "OFFSET_FOUND_NULL"
+    OFFSET_OVERFLOW_BADLY = "OFFSET_OVERFLOW_BADLY"
+    OFFSET_OVERFLOW_ONE = "OFFSET_OVERFLOW_ONE"
+    OFFSET_TOO_SMALL = "OFFSET_TOO_SMALL"
+    NO_MATCHED_LOGIC_QUEUE = "NO_MATCHED_LOGIC_QUEUE"
+    NO_MESSAGE_IN_QUEUE = "NO_MESSAGE_IN_QUEUE"
+
+
+class PutResult:
+    """One stored message. msg_id is RocketMQ's offset message id, built on first access."""
+
+    __slots__ = ("status", "queue_id", "queue_offset", "commitlog_offset", "store_timestamp",
+                 "_host")
+
+    def __init__(self, status: PutStatus, queue_id: int, queue_offset: int,
+                 commitlog_offset: int, store_timestamp: int, host: bytes) -> None:
+        self.status = status
+        self.queue_id = queue_id
+        self.queue_offset = queue_offset
+        self.commitlog_offset = commitlog_offset
+        self.store_timestamp = store_timestamp
+        self._host = host
+
+    @property
+    def msg_id(self) -> str:
+        return make_msg_id(self._host, self.commitlog_offset)
+
+    def __repr__(self) -> str:
+        return (f"PutResult({self.status.name}, queue_id={self.queue_id}, "
+                f"queue_offset={self.queue_offset}, commitlog_offset={self.commitlog_offset})")
+
+
+@dataclass
+class PutBatchResult:
+    """A batch stored in one queue with consecutive queue offsets."""
+
+    status: PutStatus
+    queue_id: int
+    first_queue_offset: int
+    commitlog_offsets: list[int]
+    store_timestamp: int
+    _host: bytes = field(repr=False, default=b"")
+
+    def __len__(self) -> int:
+        return len(self.commitlog_offsets)
+
+    @property
+    def msg_ids(self) -> list[str]:
+        return [make_msg_id(self._host, off) for off in self.commitlog_offsets]
+
+
+class Message:
+    """A stored message, decoded lazily from its segment.
+
+    `body_view` is a zero-copy view of the stored body bytes (compressed as stored); it stays
+    valid while you hold it, even after retention deletes the segment's file. `body` is a copy,
+    decompressed."""
+
+    __slots__ = ("_view", "_f", "_i")
+
+    def __init__(self, view: memoryview, fields, base: int) -> None:
+        self._view = view
+        self._f = fields
+        self._i = base
+
+    size = property(lambda self: self._f[self._i])
+    queue_id = property(lambda self: self._f[self._i + 1])
+    flag = property(lambda self: self._f[self._i + 2])
+    queue_offset = property(lambda self: self._f[self._i + 3])
+    commitlog_offset = property(lambda self: self._f[self._i + 4])
+    sysflag = property(lambda self: self._f[self._i + 5])
+    born_timestamp = property(lambda self: self._f[self._i + 6])
+    store_timestamp = property(lambda self: self._f[self._i + 7])
+    reconsume_times = property(lambda self: self._f[self._i + 8])
+    prepared_transaction_offset = property(lambda self: self._f[self._i + 9])
+
+    @property
+    def topic(self) -> str:
+        p = self._f[self._i + 12]
+        return str(self._view[p:p + self._f[self._i + 13]], "utf-8")
+
+    @property
+    def body_view(self) -> memoryview:
+        p = self._f[self._i + 10]
+        return self._view[p:p + self._f[self._i + 11]]
+
+    @property
+    def body(self) -> bytes:
+        p = self._f[self._i + 10]
+        raw = self._view[p:p + self._f[self._i + 11]]
+        sysflag = self._f[self._i + 5]
+        if not sysflag & SYSFLAG_COMPRESSED:
+            return bytes(raw)
+        if (sysflag & COMPRESSION_MASK) >> COMPRESSION_SHIFT == COMPRESSION_LZ4:
+            return lz4.frame.decompress(raw)
+        return zlib.decompress(raw)
+
+    @property
+    def properties(self) -> dict[str, str]:
+        p = self._f[self._i + 14]
+        n = self._f[self._i + 15]
+        return decode_properties(self._view[p:p + n]) if n else {}
+
+    @property
+    def tags(self) -> str | None:
+        return self.properties.get(PROP_TAGS)
+
+    @property
+    def keys(self) -> list[str]:
+        return [k for k in self.properties.get(PROP_KEYS, "").split(" ") if k]
+
+    @property
+    def uniq_key(self) -> str | None:
+        return self.properties.get(PROP_UNIQ_KEY)
+
+    def _hosts(self) -> tuple[bytes, bytes]:
+        """(born host, store host) bytes; the record starts 88 bytes (+12 per IPv6 host)
+        before its body."""
+        sysflag = self._f[self._i + 5]
+        bh = 20 if sysflag & SYSFLAG_BORNHOST_V6 else 8
+        sh = 20 if sysflag & SYSFLAG_STOREHOST_V6 else 8
+        start = self._f[self._i + 10] - (72 + bh + sh)
+        born = bytes(self._view[start + 48:start + 48 + bh])
+        store = bytes(self._view[start + 56 + bh:start + 56 + bh + sh])
+        return born, store
+
+    @property
+    def born_host(self) -> tuple[str, int]:
+        return decode_host(self._hosts()[0])
+
+    @property
+    def store_host(self) -> tuple[str, int]:
+        return decode_host(self._hosts()[1])
+
+    @property
+    def msg_id(self) -> str:
+        return make_msg_id(self._hosts()[1], self.commitlog_offset)
+
+    def __repr__(self) -> str:
+        return (f"Message(topic={self.topic!r}, queue_id={self.queue_id}, "
+                f"queue_offset={self.queue_offset}, size={self.size})")
+
+
+@dataclass
+class GetResult:
+    """RocketMQ's GetMessageResult: the messages plus where to read next."""
+
+    status: GetStatus
+    messages: list[Message]
+    next_offset: int
+    min_offset: int
+    max_offset: int
+
+    def __iter__(self):
+        return iter(self.messages)
+
+    def __len__(self) -> int:
+        return len(self.messages)

@@ -1,0 +1,54 @@
+"""Consumer offsets, persisted as RocketMQ's config/consumerOffset.json:
+
+    {"offsetTable":{"TopicA@GroupX":{0:120,1:98}}}
+
+key "topic@group", value: per queue id, the next queue offset to consume.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from .filenames import config_file
+from .metadata import read_json, write_json
+
+FILE_NAME = "consumerOffset.json"
+
+
+class ConsumerOffsetManager:
+    def __init__(self, root: Path) -> None:
+        self.path = config_file(root, FILE_NAME)
+        self._table: dict[str, dict[int, int]] = {}
+        self._lock = threading.Lock()
+        self._dirty = False
+
+    def load(self) -> None:
+        data = read_json(self.path) or {}
+        table = data.get("offsetTable", {})
+        self._table = {key: {int(q): int(o) for q, o in queues.items()}
+                       for key, queues in table.items()}
+
+    def commit(self, group: str, topic: str, queue_id: int, offset: int) -> None:
+        with self._lock:
+            self._table.setdefault(f"{topic}@{group}", {})[queue_id] = offset
+            self._dirty = True
+
+    def committed(self, group: str, topic: str, queue_id: int) -> int | None:
+        with self._lock:
+            return self._table.get(f"{topic}@{group}", {}).get(queue_id)
+
+    def groups_of(self, topic: str) -> dict[str, dict[int, int]]:
+        with self._lock:
+            return {key.split("@", 1)[1]: dict(q) for key, q in self._table.items()
+                    if key.split("@", 1)[0] == topic}
+
+    def persist(self) -> None:
+        """Write the table if it changed (atomic; see metadata.write_json)."""
+        with self._lock:
+            if not self._dirty:
+                return
+            snapshot = {key: dict(q) for key, q in self._table.items()}
+            self._dirty = False
+            # Written under the lock so two persists never race on the tmp file.
+            write_json(self.path, {"offsetTable": snapshot})

@@ -1,0 +1,97 @@
+"""Bringing a store back to a consistent state at open (DefaultMessageStore.load/recover).
+
+1. Every ConsumeQueue is recovered on its own (torn units dropped).
+2. The CommitLog is scanned, with CRC when configured: after a clean close from its third-last
+   segment, after a crash (the `abort` file is there) from the newest segment whose first message
+   is older than the checkpoint's safe time. It is cut after the last valid record.
+3. ConsumeQueue units pointing past the cut are dropped.
+4. Re-dispatch: records not yet in their ConsumeQueue or in the index are added again (both
+   writes are idempotent). After a crash this starts at the segment chosen in 2; otherwise where
+   the most advanced ConsumeQueue stops (RocketMQ's reputFromOffset), which also rebuilds
+   deleted consume-queue or index files for the newest records.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Callable
+
+from .checkpoint import StoreCheckpoint
+from .commitlog import CommitLog
+from .consumequeue import ConsumeQueue
+from .index import IndexService
+from .record import PROP_KEYS, PROP_TAGS, PROP_UNIQ_KEY, SYSFLAG_TX_MASK, SYSFLAG_TX_PREPARED
+from .record import SYSFLAG_TX_ROLLBACK, RecordField as F, decode_properties
+
+log = logging.getLogger(__name__)
+
+
+def recover(commitlog: CommitLog, cqs: dict[tuple[str, int], ConsumeQueue],
+            index: IndexService | None, checkpoint: StoreCheckpoint, abnormal: bool,
+            check_crc: bool, queue_for: Callable[[str, int], ConsumeQueue],
+            tags_code: Callable[[str], int]) -> int:
+    """Run steps 1-4; returns the CommitLog's end offset. queue_for(topic, qid) gets or creates
+    a ConsumeQueue; tags_code(tag) hashes a tag."""
+    for cq in cqs.values():
+        cq.recover()
+    files = commitlog.files.files
+    if abnormal:
+        safe_ts = checkpoint.min_timestamp()
+        if index is not None:
+            safe_ts = min(safe_ts, checkpoint.index_ts)
+        start_index = commitlog.first_segment_before(safe_ts)
+        log.warning("store was not closed cleanly; recovering from segment %d of %d",
+                    start_index, len(files))
+    else:
+        start_index = max(0, len(files) - 3)
+    end = commitlog.scan_from(start_index, check_crc) if files else 0
+    commitlog.truncate(end)
+    for cq in cqs.values():
+        if cq.max_phys > end or abnormal:
+            cq.truncate_dirty(end)
+    if not commitlog.files.files:
+        return 0
+    reput_from = max([cq.max_phys for cq in cqs.values()] + [commitlog.min_offset])
+    if abnormal:
+        remaining = commitlog.files.files
+        reput_from = min(reput_from, remaining[min(start_index, len(remaining) - 1)].start)
+    n = redispatch(commitlog, reput_from, end, index, queue_for, tags_code)
+    if n:
+        log.info("re-dispatched %d records from offset %d to %d", n, reput_from, end)
+    for cq in cqs.values():
+        cq.correct_min_offset(commitlog.min_offset)
+    return end
+
+
+def redispatch(commitlog: CommitLog, start: int, end: int, index: IndexService | None,
+               queue_for: Callable[[str, int], ConsumeQueue],
+               tags_code: Callable[[str], int]) -> int:
+    """Feed records in [start, end) to their ConsumeQueue and the index (CommitLogDispatcher-
+    BuildConsumeQueue / BuildIndex); returns how many were new to a queue."""
+    added = 0
+    for seg, f in commitlog.records(start, end):
+        view = seg.view
+        tp = f[F.TOPIC_POS]
+        topic = str(view[tp:tp + f[F.TOPIC_LEN]], "utf-8")
+        pp, pl = f[F.PROPS_POS], f[F.PROPS_LEN]
+        props = decode_properties(view[pp:pp + pl]) if pl else {}
+        tx = f[F.SYSFLAG] & SYSFLAG_TX_MASK
+        phys, size = f[F.PHYSICAL_OFFSET], f[F.SIZE]
+        if tx not in (SYSFLAG_TX_PREPARED, SYSFLAG_TX_ROLLBACK):
+            cq = queue_for(topic, f[F.QUEUE_ID])
+            tag = props.get(PROP_TAGS)
+            if cq.put(f[F.QUEUE_OFFSET], phys, size, tags_code(tag) if tag else 0):
+                added += 1
+        if index is not None and tx != SYSFLAG_TX_ROLLBACK:
+            index.put_keys(topic, index_keys(props), phys, f[F.STORE_TIMESTAMP])
+    return added
+
+
+def index_keys(props: dict[str, str]) -> list[str]:
+    """UNIQ_KEY first, then each non-empty space-separated KEYS token (IndexService.buildIndex)."""
+    keys = []
+    uniq = props.get(PROP_UNIQ_KEY)
+    if uniq:
+        keys.append(uniq)
+    keys.extend(k for k in props.get(PROP_KEYS, "").split(" ") if k)
+    return keys

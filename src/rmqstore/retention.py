@@ -1,0 +1,93 @@
+"""Retention (CleanCommitLogService + CleanConsumeQueueService).
+
+CommitLog segments, oldest first and never the active last one, are deleted when their file is
+older than retention_hours, or, while the disk is fuller than disk_max_used_ratio, regardless of
+age; at most 10 per run (DELETE_FILES_BATCH_MAX). Then ConsumeQueue files whose last unit points
+below the new minimum offset and index files that end below it go too, and queue minimums move.
+
+A deleted segment is unlinked at once but unmapped only after a grace period, so a reader that
+found it a moment before never touches unmapped memory (RocketMQ's hold/release reference count
+does the same job).
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from pathlib import Path
+from typing import Callable
+
+from .commitlog import CommitLog
+from .consumequeue import ConsumeQueue
+from .index import IndexService
+from .segment import MappedFile
+
+log = logging.getLogger(__name__)
+
+DELETE_FILES_BATCH_MAX = 10
+UNMAP_GRACE_S = 30.0
+
+
+def disk_used_ratio(path: Path) -> float:
+    usage = shutil.disk_usage(path)
+    return usage.used / usage.total if usage.total else 0.0
+
+
+class Retention:
+    def __init__(self, commitlog: CommitLog, cqs: Callable[[], list[ConsumeQueue]],
+                 index: IndexService | None, retention_hours: float, max_used_ratio: float,
+                 used_ratio: Callable[[], float]) -> None:
+        self.commitlog = commitlog
+        self.cqs = cqs
+        self.index = index
+        self.retention_s = retention_hours * 3600
+        self.max_used_ratio = max_used_ratio
+        self.used_ratio = used_ratio
+        self._retired: list[tuple[float, MappedFile]] = []
+
+    def clean_once(self, now: float | None = None) -> int:
+        """One retention pass; returns the number of CommitLog segments deleted."""
+        now = time.time() if now is None else now
+        self._unmap_retired()
+        forced = self.used_ratio() > self.max_used_ratio
+        files = self.commitlog.files
+        deleted = 0
+        while deleted < DELETE_FILES_BATCH_MAX and len(files.files) > 1:
+            first = files.files[0]
+            if not forced and first.mtime() + self.retention_s > now:
+                break
+            files.files = files.files[1:]  # copy-on-write: readers keep the list they hold
+            self.retire(first)
+            deleted += 1
+            log.info("retention deleted commit-log segment %s (%s)", first.path.name,
+                     "disk full" if forced else "expired")
+            if forced and self.used_ratio() <= self.max_used_ratio:
+                forced = False
+        if deleted:
+            self._clean_queues(self.commitlog.min_offset)
+        return deleted
+
+    def retire(self, seg: MappedFile) -> None:
+        """Unlink now, unmap after the grace period."""
+        seg.path.unlink(missing_ok=True)
+        self._retired.append((time.monotonic() + UNMAP_GRACE_S, seg))
+
+    def _clean_queues(self, min_phys: int) -> None:
+        for cq in self.cqs():
+            cq.delete_expired(min_phys, self.retire)
+        if self.index is not None:
+            self.index.delete_expired(min_phys, self.retire)
+
+    def _unmap_retired(self, force: bool = False) -> None:
+        now = time.monotonic()
+        keep = []
+        for due, seg in self._retired:
+            if force or due <= now:
+                seg.close()
+            else:
+                keep.append((due, seg))
+        self._retired = keep
+
+    def close(self) -> None:
+        self._unmap_retired(force=True)

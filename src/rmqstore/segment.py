@@ -1,0 +1,139 @@
+"""MappedFile: one fixed-size, memory-mapped segment file (RocketMQ's MappedFile).
+
+This is the only engine module that opens, maps, syncs or deletes segment files, so faults can
+be injected in one place. Positions are byte positions inside the file; `start` is the global
+offset of byte 0 (the 20-digit file name).
+
+Concurrency: `wrote` is advanced only by the single writer holding the store's put lock; readers
+only look below the `wrote` they read. `flush()` may run on a flusher thread concurrently with
+appends: it syncs at least everything written before it was called.
+"""
+
+from __future__ import annotations
+
+import logging
+import mmap
+import os
+from pathlib import Path
+
+from . import _native
+from .errors import CorruptSegmentError, DiskFullError
+
+log = logging.getLogger(__name__)
+
+ZERO_CHUNK = 1 << 20
+
+
+class MappedFile:
+    __slots__ = ("path", "start", "size", "fd", "mm", "region", "view", "wrote", "flushed",
+                 "__weakref__")
+
+    def __init__(self, path: Path, start: int, size: int, fd: int, mm: mmap.mmap) -> None:
+        self.path = path
+        self.start = start
+        self.size = size
+        self.fd = fd
+        self.mm = mm
+        self.region = _native.Region(mm)
+        self.view = memoryview(mm)
+        self.wrote = 0  # bytes appended (readers see [0, wrote))
+        self.flushed = 0  # bytes known durable
+
+    @classmethod
+    def create(cls, path: Path, start: int, size: int, warm: bool = False) -> "MappedFile":
+        """Create a zero-filled file of exactly `size` bytes (blocks reserved up front, so a full
+        disk fails here, not as SIGBUS on a later append)."""
+        tmp = path.with_name(path.name + ".tmp")
+        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            try:
+                os.posix_fallocate(fd, 0, size)
+            except OSError as exc:
+                if exc.errno == 28:  # ENOSPC
+                    raise DiskFullError(f"no space to create segment {path.name}") from exc
+                os.ftruncate(fd, size)  # file systems without fallocate: sparse file
+            os.rename(tmp, path)
+        except BaseException:
+            os.close(fd)
+            _unlink_quietly(tmp)
+            raise
+        mm = mmap.mmap(fd, size)
+        seg = cls(path, start, size, fd, mm)
+        if warm:
+            _native.prefault(seg.region)
+        return seg
+
+    @classmethod
+    def open(cls, path: Path, start: int, size: int) -> "MappedFile":
+        """Map an existing segment; positions start at `size` until recovery sets them."""
+        fd = os.open(path, os.O_RDWR)
+        actual = os.fstat(fd).st_size
+        if actual != size:
+            os.close(fd)
+            # RocketMQ refuses to load a wrong-sized segment (MappedFileQueue.doLoad).
+            raise CorruptSegmentError(f"{path} is {actual} bytes; segments here are {size}")
+        seg = cls(path, start, size, fd, mmap.mmap(fd, size))
+        seg.wrote = seg.flushed = size
+        return seg
+
+    @property
+    def end(self) -> int:
+        """Global offset just past the written bytes."""
+        return self.start + self.wrote
+
+    @property
+    def full(self) -> bool:
+        return self.wrote >= self.size
+
+    def flush(self) -> int:
+        """Make [0, wrote) durable with fdatasync (the GIL is released meanwhile); returns the
+        new flushed position. Dirty mmap pages are part of the page cache fdatasync writes."""
+        target = self.wrote
+        if target > self.flushed:
+            os.fdatasync(self.fd)
+            if target > self.flushed:
+                self.flushed = target
+        return self.flushed
+
+    def set_positions(self, pos: int) -> None:
+        self.wrote = self.flushed = pos
+
+    def zero_from(self, pos: int) -> None:
+        """Zero [pos, size) and sync it: truncation must not leave old records behind."""
+        chunk = bytes(min(ZERO_CHUNK, self.size - pos))
+        view = self.view
+        while pos < self.size:
+            n = min(len(chunk), self.size - pos)
+            if view[pos:pos + n] != chunk[:n]:
+                view[pos:pos + n] = chunk[:n]
+            pos += n
+        os.fdatasync(self.fd)
+
+    def mtime(self) -> float:
+        return os.fstat(self.fd).st_mtime
+
+    def close(self) -> None:
+        """Unmap and close. A reader still holding a zero-copy view keeps the mapping alive
+        until it lets go (the kernel keeps an unlinked file's pages while mapped)."""
+        if self.fd < 0:
+            return
+        self.region.release()
+        try:
+            self.view.release()
+            self.mm.close()
+        except BufferError:
+            log.debug("segment %s still viewed by a reader; unmapped when it lets go", self.path)
+        os.close(self.fd)
+        self.fd = -1
+
+    def destroy(self) -> None:
+        """Close and delete the file."""
+        self.close()
+        _unlink_quietly(self.path)
+
+
+def _unlink_quietly(path: Path) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass

@@ -1,0 +1,149 @@
+"""MappedFileQueue: the ordered, contiguous segments of one log (RocketMQ's MappedFileQueue),
+and the background pre-allocator of the next segment (AllocateMappedFileService).
+
+Offsets here are global: segment i covers [start_i, start_i + size).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+
+from .errors import CorruptSegmentError
+from .filenames import list_offset_files, offset_name
+from .segment import MappedFile
+
+log = logging.getLogger(__name__)
+
+
+class Preallocator:
+    """Creates (and pre-faults) the next segment on a background thread so that rolling over
+    costs the writer nothing. One outstanding file per path."""
+
+    def __init__(self, warm: bool) -> None:
+        self.warm = warm
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rmq-alloc")
+        self._pending: dict[Path, Future] = {}
+        self._lock = threading.Lock()
+
+    def request(self, path: Path, start: int, size: int) -> None:
+        with self._lock:
+            if path not in self._pending and not path.exists():
+                self._pending[path] = self._pool.submit(MappedFile.create, path, start, size,
+                                                        self.warm)
+
+    def take(self, path: Path, start: int, size: int) -> MappedFile:
+        with self._lock:
+            fut = self._pending.pop(path, None)
+        if fut is not None:
+            try:
+                return fut.result()
+            except Exception:  # fall back to creating it here, which raises a clear error
+                log.warning("pre-allocation of %s failed; creating it inline", path, exc_info=True)
+        return MappedFile.create(path, start, size, False)
+
+    def close(self) -> None:
+        """Wait for work in flight and delete files made ahead but never used."""
+        self._pool.shutdown(wait=True)
+        for fut in self._pending.values():
+            try:
+                fut.result().destroy()
+            except Exception:
+                pass
+        self._pending.clear()
+
+
+class MappedFileQueue:
+    def __init__(self, directory: Path, file_size: int, allocator: Preallocator | None) -> None:
+        self.directory = directory
+        self.file_size = file_size
+        self.allocator = allocator
+        self.files: list[MappedFile] = []
+
+    def load(self) -> None:
+        """Map every segment on disk; a wrong-sized or non-contiguous file is refused."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        for start, path in list_offset_files(self.directory):
+            if self.files and start != self.files[-1].start + self.file_size:
+                raise CorruptSegmentError(f"{path} does not follow {self.files[-1].path}")
+            if start % self.file_size:
+                raise CorruptSegmentError(f"{path} does not start on a segment boundary")
+            self.files.append(MappedFile.open(path, start, self.file_size))
+
+    @property
+    def min_offset(self) -> int:
+        return self.files[0].start if self.files else 0
+
+    @property
+    def max_offset(self) -> int:
+        """Offset just past the last written byte."""
+        return self.files[-1].end if self.files else 0
+
+    def last(self) -> MappedFile | None:
+        return self.files[-1] if self.files else None
+
+    def last_for_write(self, start_if_empty: int = 0) -> MappedFile:
+        """The segment to append into, rolling to a new one when the last is full."""
+        last = self.files[-1] if self.files else None
+        if last is not None and not last.full:
+            return last
+        start = last.start + self.file_size if last is not None else \
+            start_if_empty - start_if_empty % self.file_size
+        return self._create(start)
+
+    def _create(self, start: int) -> MappedFile:
+        path = self.directory / offset_name(start)
+        if self.allocator is not None:
+            seg = self.allocator.take(path, start, self.file_size)
+            nxt = start + self.file_size
+            self.allocator.request(self.directory / offset_name(nxt), nxt, self.file_size)
+        else:
+            seg = MappedFile.create(path, start, self.file_size)
+        self.files.append(seg)
+        return seg
+
+    def find(self, offset: int) -> MappedFile | None:
+        """The segment holding global offset, or None when outside the queue."""
+        files = self.files
+        if not files:
+            return None
+        i = (offset - files[0].start) // self.file_size
+        if 0 <= i < len(files):
+            seg = files[i]
+            if seg.start <= offset < seg.start + self.file_size:
+                return seg
+        return None
+
+    def truncate_dirty(self, offset: int) -> None:
+        """Drop everything at and after offset: later segments are deleted, the one holding it
+        keeps [start, offset) and has the rest zeroed, so that a later recovery scan can never
+        walk from new records into stale ones."""
+        keep = []
+        for seg in self.files:
+            if seg.start + self.file_size <= offset:
+                keep.append(seg)
+            elif seg.start <= offset:
+                seg.zero_from(offset - seg.start)
+                seg.set_positions(offset - seg.start)
+                keep.append(seg)
+            else:
+                seg.destroy()
+        self.files = keep
+
+    def flush(self, upto: int) -> int:
+        """fdatasync every segment holding bytes below upto; returns the flushed offset."""
+        flushed = 0
+        for seg in list(self.files):
+            if seg.start >= upto:
+                break
+            if seg.flushed < seg.wrote:
+                seg.flush()
+            flushed = seg.start + seg.flushed
+        return flushed
+
+    def close(self) -> None:
+        for seg in self.files:
+            seg.close()
+        self.files = []

@@ -1,0 +1,404 @@
+"""MessageStore: the embedded store's facade. It wires CommitLog, ConsumeQueues, IndexService,
+checkpoint, offsets, flushing and retention; byte formats live in their own modules.
+
+Threads: put/put_batch serialize on one put lock (RocketMQ's putMessageLock); gets, queries and
+offset calls run concurrently with them; one housekeeping thread flushes and cleans; in sync
+flush mode writers share fdatasyncs through GroupCommit after leaving the put lock.
+"""
+
+from __future__ import annotations
+
+import array
+import fcntl
+import logging
+import os
+import threading
+import time
+import zlib
+from pathlib import Path
+from typing import Iterable
+
+import lz4.frame
+
+from . import _native, filenames
+from .checkpoint import StoreCheckpoint
+from .commitlog import CommitLog
+from .config import StoreConfig
+from .consumequeue import ConsumeQueue
+from .errors import (DiskFullError, InvalidTopicError, MessageTooLargeError, StoreClosedError,
+                     StoreLockedError)
+from .flush import GroupCommit, Housekeeper, dirty_pages
+from .index import IndexService
+from .message import GetResult, GetStatus, Message, PutBatchResult, PutResult, PutStatus
+from .offsets import ConsumerOffsetManager
+from .reader import StoreReader
+from .record import (COMPRESSION_LZ4, COMPRESSION_SHIFT, COMPRESSION_ZLIB, PROP_KEYS, PROP_TAGS,
+                     SYSFLAG_COMPRESSED, check_topic, encode_host, encode_properties,
+                     record_size)
+from .recovery import recover
+from .retention import Retention, disk_used_ratio
+from .segment_queue import Preallocator
+from .topics import TopicConfig, TopicConfigManager
+
+log = logging.getLogger(__name__)
+
+OFFSET_PERSIST_INTERVAL_S = 5.0  # flushConsumerOffsetInterval
+DISK_CHECK_INTERVAL_S = 10.0
+
+
+def open_store(path: str | os.PathLike, **config) -> "MessageStore":
+    """Open (creating or recovering) the store at path. Keyword arguments are StoreConfig
+    fields. Use it as a context manager, or call close()."""
+    return MessageStore(path, StoreConfig(**config))
+
+
+class MessageStore(StoreReader):
+    def __init__(self, path: str | os.PathLike, config: StoreConfig | None = None) -> None:
+        self.root = Path(path)
+        self.config = config = config or StoreConfig()
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._lock_fd = _take_lock(filenames.lock_file(self.root))
+        self._closed = False
+        self._put_lock = threading.Lock()
+        self._arrival = threading.Condition(self._put_lock)
+        self._arrival_waiters = 0
+        self._topic_cache: dict[str, bytes] = {}
+        self._round_robin: dict[str, int] = {}
+        self._dirty_cqs: set[ConsumeQueue] = set()
+        self._last_store_ts = 0
+        self._writable = True
+        self._store_host = encode_host(*config.store_host)
+        try:
+            self._open_parts(config)
+        except BaseException:
+            os.close(self._lock_fd)
+            raise
+
+    def _open_parts(self, config: StoreConfig) -> None:
+        root = self.root
+        abnormal = filenames.abort_file(root).exists()
+        self._allocator = Preallocator(config.warm_segments) if config.background else None
+        self.commitlog = CommitLog(root, config.commitlog_segment_bytes, self._allocator)
+        self.commitlog.load()
+        self._cqs: dict[tuple[str, int], ConsumeQueue] = {}
+        self._load_consume_queues()
+        self.index = IndexService(filenames.index_dir(root), config.index_slots,
+                                  config.index_entries) if config.index_enable else None
+        if self.index is not None:
+            self.index.load()
+        self.checkpoint = StoreCheckpoint(filenames.checkpoint_file(root))
+        self.topics = TopicConfigManager(root)
+        self.topics.load()
+        self.offsets = ConsumerOffsetManager(root)
+        self.offsets.load()
+        recover(self.commitlog, self._cqs, self.index, self.checkpoint, abnormal,
+                config.check_crc_on_recover, self._queue_for_write, _native.java_hash)
+        filenames.abort_file(root).touch()
+        self._sync_dir(root)
+        durable = self.commitlog.max_offset
+        self._group_commit = GroupCommit(self._flush_commitlog_all, durable,
+                                         config.sync_flush_timeout_ms / 1000)
+        self.retention = Retention(self.commitlog, lambda: list(self._cqs.values()), self.index,
+                                   config.retention_hours, config.disk_max_used_ratio,
+                                   lambda: disk_used_ratio(self.root))
+        self._last_thorough = time.monotonic()
+        self._housekeeper = None
+        if config.background:
+            self._housekeeper = Housekeeper([
+                ("flush-commitlog", config.flush_interval_ms / 1000, self._flush_commitlog_timed),
+                ("flush-queues", config.consumequeue_flush_interval_ms / 1000, self.flush_queues),
+                ("persist-offsets", OFFSET_PERSIST_INTERVAL_S, self.offsets.persist),
+                ("disk-check", DISK_CHECK_INTERVAL_S, self._check_disk),
+                ("retention", config.clean_interval_ms / 1000, self.retention.clean_once),
+            ])
+            self._housekeeper.start()
+
+    def _load_consume_queues(self) -> None:
+        base = filenames.consumequeue_root(self.root)
+        if not base.is_dir():
+            return
+        for topic_dir in sorted(base.iterdir()):
+            try:
+                check_topic(topic_dir.name)
+            except InvalidTopicError:
+                log.warning("ignoring %s: not a topic name", topic_dir)
+                continue
+            for qdir in sorted(topic_dir.iterdir()):
+                if qdir.name.isdigit():
+                    cq = self._new_cq(topic_dir.name, int(qdir.name))
+                    cq.load()
+
+    def _new_cq(self, topic: str, queue_id: int) -> ConsumeQueue:
+        cq = ConsumeQueue(filenames.consumequeue_dir(self.root, topic, queue_id), topic,
+                          queue_id, self.config.consumequeue_units)
+        self._cqs = {**self._cqs, (topic, queue_id): cq}  # copy-on-write for lock-free readers
+        return cq
+
+    def _queue_for_write(self, topic: str, queue_id: int) -> ConsumeQueue:
+        cq = self._cqs.get((topic, queue_id))
+        if cq is None:
+            cq = self._new_cq(topic, queue_id)
+            cq.files.directory.mkdir(parents=True, exist_ok=True)
+        return cq
+
+    # -- topics ---------------------------------------------------------------------------
+    def create_topic(self, topic: str, queue_nums: int = 1) -> TopicConfig:
+        """Create or resize a topic (persisted in config/topics.json)."""
+        check_topic(topic)
+        if not 1 <= queue_nums <= 1024:
+            raise ValueError("queue_nums must be within [1, 1024]")
+        cfg = TopicConfig(topic, queue_nums, queue_nums)
+        self.topics.put(cfg)
+        return cfg
+
+    def _topic_bytes(self, topic: str) -> bytes:
+        data = self._topic_cache.get(topic)
+        if data is None:
+            data = check_topic(topic)
+            if self.topics.get(topic) is None:
+                self.create_topic(topic, self.config.default_queue_nums)
+            self._topic_cache[topic] = data
+        return data
+
+    def _choose_queue(self, topic: str) -> int:
+        cfg = self.topics.get(topic)
+        n = cfg.write_queue_nums if cfg else 1
+        if n == 1:
+            return 0
+        i = self._round_robin.get(topic, -1) + 1
+        self._round_robin[topic] = i
+        return i % n
+
+    # -- writing --------------------------------------------------------------------------
+    def put(self, topic: str, body: bytes, *, queue_id: int | None = None,
+            tags: str | None = None, keys: Iterable[str] = (),
+            properties: dict[str, str] | None = None, flag: int = 0,
+            born_timestamp: int | None = None, reconsume_times: int = 0) -> PutResult:
+        """Append one message. With flush="sync" it returns once the message is on disk
+        (status FLUSH_DISK_TIMEOUT if that took longer than sync_flush_timeout_ms)."""
+        topic_b = self._topic_cache.get(topic) or self._topic_bytes(topic)
+        if len(body) > self.config.max_message_size:
+            raise MessageTooLargeError(
+                f"body is {len(body)} bytes; max_message_size is {self.config.max_message_size}")
+        keys = [keys] if isinstance(keys, str) else list(keys)
+        props = self._properties(tags, keys, properties) if (tags or keys or properties) else b""
+        body, sysflag = self._maybe_compress(body)
+        tags_code = _native.java_hash(tags) if tags else 0
+        with self._put_lock:
+            self._check_writable()
+            qid = self._choose_queue(topic) if queue_id is None else queue_id
+            cq = self._cqs.get((topic, qid)) or self._queue_for_write(topic, qid)
+            qoff = cq.max_offset
+            cq_seg, cq_pos, _ = cq.segment_for(qoff)
+            now = time.time_ns() // 1_000_000
+            if now < self._last_store_ts:  # store time stays monotone with the offset
+                now = self._last_store_ts
+            phys, size = self.commitlog.append(
+                body, topic_b, props, qid, flag, qoff, sysflag,
+                now if born_timestamp is None else born_timestamp, now, self._store_host,
+                self._store_host, reconsume_times, 0, cq_seg, cq_pos, tags_code)
+            self._last_store_ts = now
+            cq.advance(cq_seg, 1, phys + size)
+            self._dirty_cqs.add(cq)
+            if keys and self.index is not None:
+                self.index.put_keys(topic, keys, phys, now)
+            if self._arrival_waiters:
+                self._arrival.notify_all()
+        status = PutStatus.PUT_OK
+        if self.config.flush == "sync" and not self._group_commit.wait(phys + size):
+            status = PutStatus.FLUSH_DISK_TIMEOUT
+        return PutResult(status, qid, qoff, phys, now, self._store_host)
+
+    def put_batch(self, topic: str, bodies: list[bytes], *, queue_id: int | None = None,
+                  tags: str | None = None, keys: Iterable[str] = (),
+                  properties: dict[str, str] | None = None, flag: int = 0) -> PutBatchResult:
+        """Append many messages to one queue in one native call per segment; they share tags,
+        keys and properties and get consecutive queue offsets. Bodies are stored as given
+        (no compression). Not atomic across a crash: a prefix may survive."""
+        topic_b = self._topic_cache.get(topic) or self._topic_bytes(topic)
+        lens = array.array("i", map(len, bodies))
+        if lens and max(lens) > self.config.max_message_size:
+            raise MessageTooLargeError(
+                f"a body is {max(lens)} bytes; max_message_size is {self.config.max_message_size}")
+        keys = [keys] if isinstance(keys, str) else list(keys)
+        props = self._properties(tags, keys, properties) if (tags or keys or properties) else b""
+        data = b"".join(bodies)
+        tags_code = _native.java_hash(tags) if tags else 0
+        with self._put_lock:
+            self._check_writable()
+            qid = self._choose_queue(topic) if queue_id is None else queue_id
+            cq = self._cqs.get((topic, qid)) or self._queue_for_write(topic, qid)
+            qoff = cq.max_offset
+            now = max(time.time_ns() // 1_000_000, self._last_store_ts)
+            try:
+                phys = self.commitlog.append_batch(
+                    data, lens, topic_b, props, qid, flag, qoff, 0, now, now, self._store_host,
+                    self._store_host, cq.segment_for, tags_code)
+            finally:
+                self._after_batch(cq, topic_b, props, lens)
+            self._last_store_ts = now
+            if keys and self.index is not None:
+                for p in phys:
+                    self.index.put_keys(topic, keys, p, now)
+            if self._arrival_waiters:
+                self._arrival.notify_all()
+        status = PutStatus.PUT_OK
+        if phys and self.config.flush == "sync":
+            end = phys[-1] + record_size(lens[-1], len(topic_b), len(props))
+            if not self._group_commit.wait(end):
+                status = PutStatus.FLUSH_DISK_TIMEOUT
+        return PutBatchResult(status, qid, qoff, phys.tolist(), now, self._store_host)
+
+    def _after_batch(self, cq: ConsumeQueue, topic_b: bytes, props: bytes, lens) -> None:
+        last = cq.unit(cq.max_offset - 1) if cq.max_offset else None
+        if last is not None:
+            cq.max_phys = last[0] + last[1]
+        self._dirty_cqs.add(cq)
+
+    def _properties(self, tags, keys, properties) -> bytes:
+        props = dict(properties) if properties else {}
+        if tags:
+            props[PROP_TAGS] = tags
+        if keys:
+            props[PROP_KEYS] = " ".join(keys)
+        return encode_properties(props)
+
+    def _maybe_compress(self, body: bytes) -> tuple[bytes, int]:
+        cfg = self.config
+        if cfg.compression is None or len(body) < cfg.compress_over_bytes:
+            return body, 0
+        if cfg.compression == "lz4":
+            return lz4.frame.compress(body), SYSFLAG_COMPRESSED | (COMPRESSION_LZ4 << COMPRESSION_SHIFT)
+        # Type bits left 0 (plain zlib) so RocketMQ 4.x clients read it too.
+        return zlib.compress(body, cfg.zlib_level), SYSFLAG_COMPRESSED
+
+    def _check_writable(self) -> None:
+        if self._closed:
+            raise StoreClosedError("store is closed")
+        if not self._writable:
+            raise DiskFullError(f"disk above {self.config.disk_full_ratio:.0%} full; writes refused")
+
+    def _check_disk(self) -> None:
+        ratio = disk_used_ratio(self.root)
+        writable = ratio < self.config.disk_full_ratio
+        if writable != self._writable:
+            log.warning("disk %.0f%% full: writes %s", ratio * 100,
+                        "resumed" if writable else "refused")
+        self._writable = writable
+
+    # -- waiting for messages (long polling) --------------------------------------------
+    def wait_for_message(self, topic: str, queue_id: int, offset: int, timeout: float) -> bool:
+        """Block until the queue holds a message at offset, or timeout seconds pass."""
+        deadline = time.monotonic() + timeout
+        with self._arrival:
+            self._arrival_waiters += 1
+            try:
+                while True:
+                    cq = self._cqs.get((topic, queue_id))
+                    if cq is not None and cq.max_offset > offset:
+                        return True
+                    left = deadline - time.monotonic()
+                    if left <= 0 or self._closed:
+                        return False
+                    self._arrival.wait(left)
+            finally:
+                self._arrival_waiters -= 1
+
+    # -- consumer offsets ---------------------------------------------------------------
+    def commit_offset(self, group: str, topic: str, queue_id: int, offset: int) -> None:
+        """Record the next offset group will consume; on disk within 5 s (async flush) or
+        before returning (sync flush)."""
+        self.offsets.commit(group, topic, queue_id, offset)
+        if self.config.flush == "sync":
+            self.offsets.persist()
+
+    def committed_offset(self, group: str, topic: str, queue_id: int) -> int | None:
+        return self.offsets.committed(group, topic, queue_id)
+
+    # -- flushing -------------------------------------------------------------------------
+    def _flush_commitlog_all(self) -> int:
+        ts = self._last_store_ts
+        durable = self.commitlog.flush(self.commitlog.max_offset)
+        self.checkpoint.physic_ts = max(self.checkpoint.physic_ts, ts)
+        return durable
+
+    def _flush_commitlog_timed(self) -> None:
+        last = self.commitlog.files.last()
+        if last is None or self.config.flush == "sync":
+            return
+        thorough = time.monotonic() - self._last_thorough >= self.config.flush_thorough_interval_ms / 1000
+        if thorough or last.full or dirty_pages(last.wrote, last.flushed) >= self.config.flush_least_pages:
+            self._flush_commitlog_all()
+            if thorough:
+                self._last_thorough = time.monotonic()
+
+    def flush_queues(self) -> None:
+        """Flush dirty consume queues and the index, then record in the checkpoint how far
+        they are durable (FlushConsumeQueueService)."""
+        ts = self._last_store_ts
+        with self._put_lock:
+            dirty, self._dirty_cqs = self._dirty_cqs, set()
+        for cq in dirty:
+            cq.flush()
+        if self.index is not None:
+            self.index.flush()
+        self.checkpoint.logics_ts = max(self.checkpoint.logics_ts, ts)
+        if self.index is not None:
+            self.checkpoint.index_ts = max(self.checkpoint.index_ts, ts)
+        self.checkpoint.flush()
+
+    def flush(self) -> None:
+        """Make everything written so far durable: log, queues, index, checkpoint, offsets."""
+        self._group_commit.wait(self.commitlog.max_offset)
+        self.flush_queues()
+        self.offsets.persist()
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def close(self) -> None:
+        """Flush everything, remove the abort marker, release the lock. Idempotent."""
+        if self._closed:
+            return
+        with self._put_lock:
+            self._closed = True
+            self._arrival.notify_all()
+        if self._housekeeper is not None:
+            self._housekeeper.stop()
+        self.flush()
+        if self._allocator is not None:
+            self._allocator.close()
+        self.retention.close()
+        for cq in self._cqs.values():
+            cq.close()
+        if self.index is not None:
+            self.index.close()
+        self.commitlog.close()
+        self.checkpoint.close()
+        filenames.abort_file(self.root).unlink(missing_ok=True)
+        self._sync_dir(self.root)
+        os.close(self._lock_fd)
+
+    def __enter__(self) -> "MessageStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @staticmethod
+    def _sync_dir(path: Path) -> None:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _take_lock(path: Path) -> int:
+    """RocketMQ's `lock` file: an exclusive lock held while the store is open."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise StoreLockedError(f"{path.parent} is open in another process") from None
+    os.pwrite(fd, b"lock", 0)
+    return fd
