@@ -27,7 +27,6 @@ static void encode(uint8_t *p, int64_t len, uint32_t crc, int64_t phys,
                    const char *born_host, const char *store_host, int32_t reconsume_times,
                    int64_t prepared_offset) {
     int64_t bh = host_len(sysflag, RMQ_BORNHOST_V6), sh = host_len(sysflag, RMQ_STOREHOST_V6);
-    put32(p, (uint32_t)len);
     put32(p + 4, (uint32_t)RMQ_MAGIC_V1);
     put32(p + 8, crc);
     put32(p + 12, (uint32_t)queue_id);
@@ -52,6 +51,10 @@ static void encode(uint8_t *p, int64_t len, uint32_t crc, int64_t phys,
     q += topic_len;
     put16(q, (uint16_t)props_len);
     memcpy(q + 2, props, props_len);
+    /* TOTALSIZE goes in last: the space was zero, so a writer killed mid-record leaves a
+     * size of 0, which recovery reads as the end of the data, never as a record. */
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+    put32(p, (uint32_t)len);
 }
 
 static inline void write_cq_unit(uint8_t *u, int64_t phys, int32_t size, int64_t tags_code) {
@@ -116,6 +119,16 @@ int32_t rmq_append_batch(uint8_t *seg, int64_t seg_size, int64_t pos, int64_t ph
     return i;
 }
 
+static int valid_topic(const uint8_t *t, int32_t n) {
+    for (int32_t i = 0; i < n; i++) {
+        uint8_t c = t[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '%' || c == '|' || c == '_' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
 /* Parses and validates the record at seg[pos]; fills out when not NULL. */
 int64_t rmq_parse(const uint8_t *seg, int64_t seg_size, int64_t pos, int32_t check_crc,
                   int64_t *out) {
@@ -144,8 +157,15 @@ int64_t rmq_parse(const uint8_t *seg, int64_t seg_size, int64_t pos, int32_t che
     if (props_len < 0) return -1;
     pr_at += 2;
     if (pr_at + props_len != size) return -1;
-    uint32_t stored_crc = get32(p + 8);
-    if (check_crc && rmq_crc32((const char *)p + body_at, body_len) != stored_crc) return -1;
+    if (check_crc) {
+        /* Recovery-time checks beyond RocketMQ's: the body CRC does not cover the topic or
+         * the properties, so a torn tail there is caught by their own shape: topic characters
+         * from the topic alphabet, properties ending with the \x02 every pair ends with. */
+        uint32_t stored_crc = get32(p + 8);
+        if (rmq_crc32((const char *)p + body_at, body_len) != stored_crc) return -1;
+        if (topic_len == 0 || !valid_topic(p + t_at, topic_len)) return -1;
+        if (props_len > 0 && p[pr_at + props_len - 1] != 0x02) return -1;
+    }
     if (out) {
         const uint8_t *q = p + 48 + bh;
         out[0] = size;

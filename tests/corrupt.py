@@ -1,0 +1,44 @@
+"""Byte surgery on store files, for recovery tests."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def commitlog_segments(root: Path) -> list[Path]:
+    return sorted((root / "commitlog").iterdir())
+
+
+def flip_bit(path: Path, pos: int, bit: int = 0) -> None:
+    with open(path, "r+b") as f:
+        f.seek(pos)
+        byte = f.read(1)[0]
+        f.seek(pos)
+        f.write(bytes([byte ^ (1 << bit)]))
+
+
+def zero_range(path: Path, start: int, end: int) -> None:
+    with open(path, "r+b") as f:
+        f.seek(start)
+        f.write(bytes(end - start))
+
+
+def write_at(path: Path, pos: int, data: bytes) -> None:
+    with open(path, "r+b") as f:
+        f.seek(pos)
+        f.write(data)
+
+
+def mark_crashed(root: Path) -> None:
+    """Leave the abort marker a killed store leaves."""
+    (root / "abort").touch()
+
+
+def read(path: Path) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def size(path: Path) -> int:
+    return os.path.getsize(path)
