@@ -1,0 +1,150 @@
+"""Bad input gets a specific error and loses nothing."""
+
+from __future__ import annotations
+
+import pytest
+
+import rmqstore
+
+
+@pytest.mark.parametrize("topic", ["", "a/b", "..", "../etc", "a b", "a.b", "t" * 128, "тема",
+                                   "a\x00b", "a\\b"])
+def test_invalid_topics_are_refused_and_touch_no_path(tmp_path, small_config, topic):
+    with rmqstore.open(tmp_path / "s", **small_config) as s:
+        s.put("ok", b"kept")
+        with pytest.raises(rmqstore.InvalidTopicError):
+            s.put(topic, b"x")
+        with pytest.raises(rmqstore.InvalidTopicError):
+            s.put_batch(topic, [b"x"])
+        assert s.get("ok", 0, 0).messages[0].body == b"kept"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s"]
+    assert sorted(p.name for p in (tmp_path / "s" / "consumequeue").iterdir()) == ["ok"]
+
+
+def test_longest_valid_topic_and_rocketmq_alphabet(tmp_path, small_config):
+    with rmqstore.open(tmp_path, **small_config) as s:
+        for topic in ("t" * 127, "%RETRY%group-1", "a|b_c-D9"):
+            r = s.put(topic, b"x")
+            assert s.get(topic, 0, r.queue_offset).messages[0].topic == topic
+
+
+def test_oversized_body_writes_nothing(tmp_path, small_config):
+    cfg = dict(small_config, commitlog_segment_bytes=65536, max_message_size=1000)
+    with rmqstore.open(tmp_path, **cfg) as s:
+        s.put("T", b"a" * 1000)
+        end = s.commitlog.max_offset
+        with pytest.raises(rmqstore.MessageTooLargeError):
+            s.put("T", b"a" * 1001)
+        with pytest.raises(rmqstore.MessageTooLargeError):
+            s.put_batch("T", [b"ok", b"a" * 1001])
+        assert s.commitlog.max_offset == end
+        assert s.max_offset("T", 0) == 1
+
+
+def test_body_larger_than_a_segment_is_refused(tmp_path, small_config):
+    with rmqstore.open(tmp_path, **dict(small_config, compression=None)) as s:
+        s.put("T", b"a")
+        with pytest.raises(rmqstore.MessageTooLargeError):
+            s.put("T", b"a" * 5000)
+        with pytest.raises(rmqstore.MessageTooLargeError):
+            s.put_batch("T", [b"a" * 5000])
+        assert s.max_offset("T", 0) == 1
+        assert s.put("T", b"b").queue_offset == 1
+
+
+@pytest.mark.parametrize("props", [{"a\x01": "v"}, {"a": "v\x02"}, {"": "v"}, {"k": "x" * 40000}])
+def test_bad_properties_are_refused(tmp_path, small_config, props):
+    with rmqstore.open(tmp_path, **small_config) as s:
+        with pytest.raises(rmqstore.InvalidPropertyError):
+            s.put("T", b"x", properties=props)
+        assert s.max_offset("T", 0) == 0
+
+
+def test_bad_tags_and_keys_are_refused(tmp_path, small_config):
+    with rmqstore.open(tmp_path, **small_config) as s:
+        with pytest.raises(rmqstore.InvalidPropertyError):
+            s.put("T", b"x", tags="a\x02b")
+        with pytest.raises(rmqstore.InvalidPropertyError):
+            s.put("T", b"x", keys=["k\x01"])
+
+
+def test_second_process_gets_a_lock_error(tmp_path, small_config):
+    import subprocess
+    import sys
+    with rmqstore.open(tmp_path, **small_config) as s:
+        s.put("T", b"x")
+        code = ("import rmqstore, sys\n"
+                "try:\n    rmqstore.open(sys.argv[1])\nexcept rmqstore.StoreLockedError as e:\n"
+                "    print('locked:', e); sys.exit(3)\n")
+        res = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True,
+                             text=True, timeout=60)
+        assert res.returncode == 3, res.stderr
+        assert "another process" in res.stdout
+        assert s.get("T", 0, 0).messages[0].body == b"x"
+
+
+def test_closed_store_refuses_writes(tmp_path, small_config):
+    s = rmqstore.open(tmp_path, **small_config)
+    s.close()
+    with pytest.raises(rmqstore.StoreClosedError):
+        s.put("T", b"x")
+    s.close()  # idempotent
+
+
+def test_disk_full_refuses_writes_and_keeps_data(tmp_path, small_config):
+    with rmqstore.open(tmp_path, **small_config) as s:
+        s.put("T", b"before")
+        s._writable = False  # what the disk check sets above disk_full_ratio
+        with pytest.raises(rmqstore.DiskFullError):
+            s.put("T", b"x")
+        s._writable = True
+        s.put("T", b"after")
+        assert [m.body for m in s.get("T", 0, 0).messages] == [b"before", b"after"]
+
+
+def test_invalid_config_is_refused(tmp_path):
+    with pytest.raises(ValueError):
+        rmqstore.open(tmp_path, flush="sometimes")
+    with pytest.raises(TypeError):
+        rmqstore.open(tmp_path, no_such_option=1)
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 512 KiB tmpfs, so the disk really fills up (needs root, as CI and the dev machines
+    run; skipped where mounting is not allowed)."""
+    import subprocess
+    mnt = tmp_path / "disk"
+    mnt.mkdir()
+    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(mnt)],
+                         capture_output=True)
+    if res.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {res.stderr.decode().strip()}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+def test_full_disk_gives_disk_full_error_and_keeps_acknowledged_data(tiny_disk, small_config):
+    cfg = dict(small_config, commitlog_segment_bytes=65536, flush="sync")
+    acked = []
+    s = rmqstore.open(tiny_disk / "store", **cfg)
+    with pytest.raises(rmqstore.DiskFullError):
+        for i in range(100_000):
+            s.put("T", b"%06d" % i + b"x" * 500)
+            acked.append(i)
+    assert len(acked) > 100
+    got = s.get("T", 0, 0, len(acked) + 10).messages
+    assert [m.body[:6] for m in got] == [b"%06d" % i for i in acked]
+    s.close()
+    with rmqstore.open(tiny_disk / "store", **cfg) as s2:
+        got = []
+        off = 0
+        while True:
+            res = s2.get("T", 0, off, 1000)
+            if not res.messages:
+                break
+            got += res.messages
+            off = res.next_offset
+        assert [m.body[:6] for m in got] == [b"%06d" % i for i in acked]
