@@ -1,0 +1,110 @@
+"""Sync flush: group commit shares fdatasyncs; acknowledged means on disk."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import rmqstore
+from rmqstore.flush import GroupCommit
+
+
+def test_concurrent_writers_share_fdatasyncs(tmp_path, small_config, monkeypatch):
+    calls = []
+    real = os.fdatasync
+
+    def counting(fd):
+        calls.append(fd)
+        real(fd)
+
+    monkeypatch.setattr(os, "fdatasync", counting)
+    cfg = dict(small_config, flush="sync", commitlog_segment_bytes=1 << 20)
+    with rmqstore.open(tmp_path, **cfg) as s:
+        n_threads, per = 8, 50
+
+        def writer(k):
+            for i in range(per):
+                r = s.put("T", b"w%d-%d" % (k, i), queue_id=k)
+                assert r.status is rmqstore.PutStatus.PUT_OK
+
+        calls.clear()
+        threads = [threading.Thread(target=writer, args=(k,)) for k in range(n_threads)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        syncs = len(calls)
+        for k in range(n_threads):
+            assert [m.body for m in s.get("T", k, 0, per).messages] == \
+                [b"w%d-%d" % (k, i) for i in range(per)]
+    assert syncs <= n_threads * per  # never more than one per put
+    assert syncs >= 1
+
+
+def test_group_commit_leader_serves_followers():
+    flushed_to = [0]
+    appended = [0]
+    entered = threading.Event()
+    release = threading.Event()
+    runs = []
+
+    def flush_all():  # like fdatasync: durable is what was appended when it started
+        target = appended[0]
+        runs.append(target)
+        if len(runs) == 1:
+            entered.set()
+            release.wait(5)
+        flushed_to[0] = target
+        return target
+
+    gc = GroupCommit(flush_all, 0, timeout_s=5)
+    appended[0] = 10
+    leader = threading.Thread(target=gc.wait, args=(10,))
+    leader.start()
+    entered.wait(5)
+    appended[0] = 30  # more writers append while the first fdatasync runs
+    results = []
+    followers = [threading.Thread(target=lambda o=o: results.append(gc.wait(o))) for o in (20, 25, 30)]
+    for t in followers:
+        t.start()
+    release.set()
+    leader.join(5)
+    for t in followers:
+        t.join(5)
+    assert results == [True, True, True]
+    assert len(runs) == 2  # one fdatasync for the leader, one shared by all three followers
+    assert gc.flushed == 30
+
+
+def test_group_commit_times_out():
+    block = threading.Event()
+
+    def slow():
+        block.wait(2)
+        return 100
+
+    gc = GroupCommit(slow, 0, timeout_s=0.05)
+    t = threading.Thread(target=gc.wait, args=(100,))
+    t.start()
+    import time
+    time.sleep(0.01)
+    assert gc.wait(50) is False  # FLUSH_DISK_TIMEOUT for a follower
+    block.set()
+    t.join(5)
+
+
+def test_sync_put_reports_flush_timeout(tmp_path, small_config, monkeypatch):
+    import time
+
+    cfg = dict(small_config, flush="sync", sync_flush_timeout_ms=20)
+    with rmqstore.open(tmp_path, **cfg) as s:
+        monkeypatch.setattr(os, "fdatasync", lambda fd: time.sleep(0.2))
+        results = []
+        ts = [threading.Thread(target=lambda: results.append(s.put("T", b"x").status))
+              for _ in range(3)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(5)
+        assert rmqstore.PutStatus.FLUSH_DISK_TIMEOUT in results
+        monkeypatch.undo()
