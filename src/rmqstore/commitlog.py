@@ -13,13 +13,11 @@ Recovery policy (CommitLog.recoverNormally / recoverAbnormally):
 
 from __future__ import annotations
 
-import array
 import logging
 from pathlib import Path
 from typing import Iterator
 
 from . import _native
-from .errors import MessageTooLargeError
 from .filenames import commitlog_dir
 from .record import RecordField
 from .segment import MappedFile
@@ -31,9 +29,11 @@ log = logging.getLogger(__name__)
 class CommitLog:
     """Appends are single-writer (the store's put lock); reads are lock-free below `wrote`."""
 
-    def __init__(self, root: Path, segment_bytes: int, allocator: Preallocator | None) -> None:
+    def __init__(self, root: Path, segment_bytes: int, allocator: Preallocator | None,
+                 store_host: bytes) -> None:
         self.files = MappedFileQueue(commitlog_dir(root), segment_bytes, allocator)
         self.segment_bytes = segment_bytes
+        self.appender = _native.Appender(store_host, store_host, 0)
 
     def load(self) -> None:
         self.files.load()
@@ -46,60 +46,19 @@ class CommitLog:
     def max_offset(self) -> int:
         return self.files.max_offset
 
-    # -- appending ------------------------------------------------------------------------
-    def append(self, body: bytes, topic: bytes, props: bytes, queue_id: int, flag: int,
-               queue_offset: int, sysflag: int, born_ts: int, store_ts: int, born_host: bytes,
-               store_host: bytes, reconsume_times: int, prepared_offset: int,
-               cq_seg: MappedFile | None, cq_pos: int, tags_code: int) -> tuple[int, int]:
-        """Append one record (and its CQ unit when cq_seg is given). Returns (offset, size)."""
-        seg = self.files.last_for_write()
-        for _ in range(2):
-            size = _native.append(seg.region, seg.wrote, seg.start, body, topic, props,
-                                  queue_id, flag, queue_offset, sysflag, born_ts, store_ts,
-                                  born_host, store_host, reconsume_times, prepared_offset,
-                                  cq_seg.region if cq_seg is not None else None, cq_pos,
-                                  tags_code)
-            if size > 0:
-                offset = seg.start + seg.wrote
-                seg.wrote += size
-                return offset, size
-            if size < 0:
-                break
-            seg.wrote = seg.size  # a BLANK filler closed it: roll and write again
-            seg = self.files.last_for_write()
-        raise MessageTooLargeError(
-            f"a {len(body)}-byte body does not fit a {self.segment_bytes}-byte segment")
+    # -- appending (the records themselves are encoded natively, see store.put) -------------
+    def roll(self) -> None:
+        """Point the native appender at a segment with room: the last one, or a new one."""
+        self.appender.attach(self.files.last_for_write())
 
-    def append_batch(self, bodies: bytes, lens: array.array, topic: bytes, props: bytes,
-                     queue_id: int, flag: int, queue_offset: int, sysflag: int, born_ts: int,
-                     store_ts: int, born_host: bytes, store_host: bytes, cq_room,
-                     tags_code: int) -> array.array:
-        """Append len(lens) records with consecutive queue offsets. `cq_room(queue_offset)`
-        returns (segment, position, units of room) for the CQ units, or None to skip them.
-        Returns the records' offsets; records before a failure stay written."""
-        n = len(lens)
-        phys = array.array("q", bytes(8 * n))
-        done = 0
-        body_at = 0
-        while done < n:
-            seg = self.files.last_for_write()
-            cq = cq_room(queue_offset + done)
-            cq_seg, cq_pos, room = cq if cq is not None else (None, 0, n)
-            wrote, used = _native.append_batch(
-                seg.region, seg.wrote, seg.start, bodies, lens, done, n - done, topic, props,
-                queue_id, flag, queue_offset + done, sysflag, born_ts, store_ts, born_host,
-                store_host, cq_seg.region if cq_seg is not None else None, cq_pos, room,
-                tags_code, phys, body_at)
-            seg.wrote += used
-            if wrote:
-                body_at += sum(lens[done:done + wrote])
-                if cq_seg is not None:
-                    cq_seg.wrote += wrote * 20
-                done += wrote
-            elif used == 0:  # not even an empty segment holds it
-                raise MessageTooLargeError(
-                    f"a {lens[done]}-byte body does not fit a {self.segment_bytes}-byte segment")
-        return phys
+    def attach_last(self) -> None:
+        """After recovery: append into the last segment if it has room; otherwise the first
+        append creates the next one (so a store on a full disk still opens for reading)."""
+        last = self.files.last()
+        if last is not None and not last.full:
+            self.appender.attach(last)
+        else:
+            self.appender.detach()
 
     # -- reading --------------------------------------------------------------------------
     def parse_at(self, offset: int, check_crc: bool = False):

@@ -39,8 +39,18 @@ class ConsumeQueue:
         self.queue_id = queue_id
         self.file_size = units_per_file * UNIT_SIZE
         self.files = MappedFileQueue(directory, self.file_size, None)
-        self.max_phys = 0  # end of the last record this queue points at (idempotence guard)
+        # The native write state: active file, and the end of the last record the queue points
+        # at (max_phys, the idempotence guard of re-dispatch).
+        self.writer = _native.QueueWriter(topic.encode(), queue_id)
         self.min_logic = 0  # byte offset of the first unit still backed by the CommitLog
+
+    @property
+    def max_phys(self) -> int:
+        return self.writer.max_phys
+
+    @max_phys.setter
+    def max_phys(self, value: int) -> None:
+        self.writer.max_phys = value
 
     # -- load and recovery ---------------------------------------------------------------
     def load(self) -> None:
@@ -70,6 +80,7 @@ class ConsumeQueue:
         self.files.truncate_dirty(end)
         self.min_logic = self.files.min_offset
         self._skip_blank_prefix()
+        self._attach_last()
 
     def _skip_blank_prefix(self) -> None:
         seg = self.files.files[0] if self.files.files else None
@@ -103,15 +114,28 @@ class ConsumeQueue:
             self.max_phys = 0
         if cut < self.files.max_offset:
             self.files.truncate_dirty(cut)
+        self._attach_last()
 
     # -- writing -------------------------------------------------------------------------
-    def segment_for(self, queue_offset: int) -> tuple[object, int, int]:
-        """(segment, byte position, units of room) where the unit for queue_offset goes.
-        The caller writes the unit(s) and then calls advance()."""
+    def _attach_last(self) -> None:
+        last = self.files.last()
+        if last is not None and not last.full:
+            self.writer.attach(last)
+        else:
+            self.writer.detach()
+
+    def roll(self) -> None:
+        """Give the native writer a file with room: the next one, or the first of a new queue."""
+        self.writer.attach(self.files.last_for_write())
+
+    def segment_for(self, queue_offset: int):
+        """(segment, byte position) where the unit for queue_offset goes, for the Python write
+        path of re-dispatch; a queue whose first unit is not unit 0 is pre-filled with blank
+        units, as RocketMQ does."""
         expect = queue_offset * UNIT_SIZE
         if not self.files.files:
             seg = self.files.last_for_write(expect)
-            if expect > seg.start:  # a queue whose first unit is not unit 0 (after retention)
+            if expect > seg.start:
                 self._prefill(seg, expect - seg.start)
             self.min_logic = expect
         seg = self.files.last_for_write()
@@ -122,7 +146,7 @@ class ConsumeQueue:
                                  f"(next is {self.max_offset})")
             log.warning("%s/%d: gap before unit %d", self.topic, self.queue_id, queue_offset)
             self._prefill(seg, pos)
-        return seg, pos, (seg.size - pos) // UNIT_SIZE
+        return seg, pos
 
     def _prefill(self, seg, upto: int) -> None:
         blank = UNIT.pack(0, BLANK_SIZE, 0)
@@ -130,18 +154,16 @@ class ConsumeQueue:
             seg.view[pos:pos + UNIT_SIZE] = blank
         seg.wrote = upto
 
-    def advance(self, seg, units: int, max_phys: int) -> None:
-        seg.wrote += units * UNIT_SIZE
-        self.max_phys = max_phys
-
     def put(self, queue_offset: int, phys: int, size: int, tags_code: int) -> bool:
         """Write one unit (the recovery re-dispatch path). Idempotent: a unit for a record at
         or below max_phys is already here. Returns whether it wrote."""
         if phys + size <= self.max_phys or queue_offset < self.max_offset:
             return False
-        seg, pos, _ = self.segment_for(queue_offset)
+        seg, pos = self.segment_for(queue_offset)
         UNIT.pack_into(seg.view, pos, phys, size, tags_code)
-        self.advance(seg, 1, phys + size)
+        seg.wrote = pos + UNIT_SIZE
+        self.max_phys = phys + size
+        self._attach_last()
         return True
 
     # -- reading -------------------------------------------------------------------------

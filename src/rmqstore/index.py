@@ -81,8 +81,12 @@ class IndexService:
     lock; queries may run concurrently (a torn read yields at most a missed or false hit,
     which callers filter)."""
 
-    def __init__(self, directory: Path, slots: int, entries: int) -> None:
+    def __init__(self, directory: Path, slots: int, entries: int,
+                 on_file_full=lambda end_ts: None) -> None:
+        """on_file_full(end_ts) runs when a file fills and has been flushed (the store records
+        end_ts as the checkpoint's indexMsgTimestamp, as RocketMQ does)."""
         self.directory = directory
+        self.on_file_full = on_file_full
         self.slots = slots
         self.entries = entries
         self.file_size = HEADER_SIZE + slots * 4 + entries * 20
@@ -132,7 +136,9 @@ class IndexService:
             _, end_ts, _, end_phys, _, _ = last.header()
             HEADER.pack_into(seg.view, 0, end_ts, end_ts, end_phys, end_phys, 0, 1)
             last.seg.wrote = last.seg.size
+            last.seg.flushed = 0
             last.seg.flush()
+            self.on_file_full(end_ts)
         else:
             HEADER.pack_into(seg.view, 0, 0, 0, 0, 0, 0, 1)
         seg.wrote = seg.size

@@ -36,9 +36,9 @@ def recover(commitlog: CommitLog, cqs: dict[tuple[str, int], ConsumeQueue],
         cq.recover()
     files = commitlog.files.files
     if abnormal:
+        # RocketMQ's default messageIndexSafe=false: the index's own timestamp is not waited
+        # for; its entries are flushed with the consume queues and re-added idempotently.
         safe_ts = checkpoint.min_timestamp()
-        if index is not None:
-            safe_ts = min(safe_ts, checkpoint.index_ts)
         start_index = commitlog.first_segment_before(safe_ts)
         log.warning("store was not closed cleanly; recovering from segment %d of %d",
                     start_index, len(files))
@@ -87,11 +87,14 @@ def redispatch(commitlog: CommitLog, start: int, end: int, index: IndexService |
     return added
 
 
-def index_keys(props: dict[str, str]) -> list[str]:
-    """UNIQ_KEY first, then each non-empty space-separated KEYS token (IndexService.buildIndex)."""
-    keys = []
-    uniq = props.get(PROP_UNIQ_KEY)
+def index_keys(props: dict[str, str] | None, keys: list[str] | None = None) -> list[str]:
+    """UNIQ_KEY first, then each non-empty space-separated key (IndexService.buildIndex);
+    the keys come from props' KEYS unless given apart."""
+    found = []
+    uniq = props.get(PROP_UNIQ_KEY) if props else None
     if uniq:
-        keys.append(uniq)
-    keys.extend(k for k in props.get(PROP_KEYS, "").split(" ") if k)
-    return keys
+        found.append(uniq)
+    if keys is None:
+        keys = props.get(PROP_KEYS, "").split(" ") if props else []
+    found.extend(k for key in keys for k in key.split(" ") if k)
+    return found

@@ -25,7 +25,7 @@ ZERO_CHUNK = 1 << 20
 
 
 class MappedFile:
-    __slots__ = ("path", "start", "size", "fd", "mm", "region", "view", "wrote", "flushed",
+    __slots__ = ("path", "start", "size", "fd", "mm", "region", "view", "cell", "flushed",
                  "__weakref__")
 
     def __init__(self, path: Path, start: int, size: int, fd: int, mm: mmap.mmap) -> None:
@@ -36,7 +36,8 @@ class MappedFile:
         self.mm = mm
         self.region = _native.Region(mm)
         self.view = memoryview(mm)
-        self.wrote = 0  # bytes appended (readers see [0, wrote))
+        # Bytes appended (readers see [0, wrote)); kept in a cell the native appenders advance.
+        self.cell = _native.new_cell(0)
         self.flushed = 0  # bytes known durable
 
     @classmethod
@@ -75,6 +76,14 @@ class MappedFile:
         seg = cls(path, start, size, fd, mmap.mmap(fd, size))
         seg.wrote = seg.flushed = size
         return seg
+
+    @property
+    def wrote(self) -> int:
+        return self.cell[0]
+
+    @wrote.setter
+    def wrote(self, pos: int) -> None:
+        self.cell[0] = pos
 
     @property
     def end(self) -> int:

@@ -35,12 +35,13 @@ from .reader import StoreReader
 from .record import (COMPRESSION_LZ4, COMPRESSION_SHIFT, COMPRESSION_ZLIB, PROP_KEYS, PROP_TAGS,
                      SYSFLAG_COMPRESSED, check_topic, encode_host, encode_properties,
                      record_size)
-from .recovery import recover
+from .recovery import index_keys, recover
 from .retention import Retention, disk_used_ratio
 from .segment_queue import Preallocator
 from .topics import TopicConfig, TopicConfigManager
 
 log = logging.getLogger(__name__)
+_put_simple = _native.put_simple
 
 OFFSET_PERSIST_INTERVAL_S = 5.0  # flushConsumerOffsetInterval
 DISK_CHECK_INTERVAL_S = 10.0
@@ -67,7 +68,13 @@ class MessageStore(StoreReader):
         self._dirty_cqs: set[ConsumeQueue] = set()
         self._last_store_ts = 0
         self._writable = True
+        self._refusing = False  # closed or disk full: the hot path checks this one flag
+        self._sync = config.flush == "sync"
         self._store_host = encode_host(*config.store_host)
+        # (topic, queue_id or None) -> ConsumeQueue for puts that can take the plain path.
+        self._plain_targets: dict[tuple[str, int | None], ConsumeQueue] = {}
+        self._plain_limit = min(config.max_message_size + 1,
+                                config.compress_over_bytes if config.compression else 1 << 62)
         try:
             self._open_parts(config)
         except BaseException:
@@ -78,21 +85,25 @@ class MessageStore(StoreReader):
         root = self.root
         abnormal = filenames.abort_file(root).exists()
         self._allocator = Preallocator(config.warm_segments) if config.background else None
-        self.commitlog = CommitLog(root, config.commitlog_segment_bytes, self._allocator)
+        self.commitlog = CommitLog(root, config.commitlog_segment_bytes, self._allocator,
+                                   self._store_host)
+        self._log = self.commitlog.appender.ptr
         self.commitlog.load()
         self._cqs: dict[tuple[str, int], ConsumeQueue] = {}
         self._load_consume_queues()
+        self.checkpoint = StoreCheckpoint(filenames.checkpoint_file(root))
         self.index = IndexService(filenames.index_dir(root), config.index_slots,
-                                  config.index_entries) if config.index_enable else None
+                                  config.index_entries, self._index_file_full) \
+            if config.index_enable else None
         if self.index is not None:
             self.index.load()
-        self.checkpoint = StoreCheckpoint(filenames.checkpoint_file(root))
         self.topics = TopicConfigManager(root)
         self.topics.load()
         self.offsets = ConsumerOffsetManager(root)
         self.offsets.load()
         recover(self.commitlog, self._cqs, self.index, self.checkpoint, abnormal,
                 config.check_crc_on_recover, self._queue_for_write, _native.java_hash)
+        self.commitlog.attach_last()
         filenames.abort_file(root).touch()
         self._sync_dir(root)
         durable = self.commitlog.max_offset
@@ -149,6 +160,7 @@ class MessageStore(StoreReader):
             raise ValueError("queue_nums must be within [1, 1024]")
         cfg = TopicConfig(topic, queue_nums, queue_nums)
         self.topics.put(cfg)
+        self._plain_targets = {k: v for k, v in self._plain_targets.items() if k[0] != topic}
         return cfg
 
     def _topic_bytes(self, topic: str) -> bytes:
@@ -159,6 +171,10 @@ class MessageStore(StoreReader):
                 self.create_topic(topic, self.config.default_queue_nums)
             self._topic_cache[topic] = data
         return data
+
+    def _single_queue(self, topic: str) -> bool:
+        cfg = self.topics.get(topic)
+        return cfg is None or cfg.write_queue_nums == 1
 
     def _choose_queue(self, topic: str) -> int:
         cfg = self.topics.get(topic)
@@ -176,84 +192,147 @@ class MessageStore(StoreReader):
             born_timestamp: int | None = None, reconsume_times: int = 0) -> PutResult:
         """Append one message. With flush="sync" it returns once the message is on disk
         (status FLUSH_DISK_TIMEOUT if that took longer than sync_flush_timeout_ms)."""
+        if (tags is None and not keys and properties is None and not flag
+                and born_timestamp is None and not reconsume_times):
+            n = len(body)
+            cq = self._plain_targets.get((topic, queue_id))
+            if cq is not None and n < self._plain_limit:
+                return self._put_plain(cq, body, n)
+        return self._put(topic, body, queue_id, tags, keys, properties, flag, born_timestamp,
+                         reconsume_times)
+
+    def _put_plain(self, cq: ConsumeQueue, body: bytes, n: int) -> PutResult:
+        """The hot path: a topic and queue seen before, no properties, no compression."""
+        log = self._log
+        with self._put_lock:
+            if self._refusing:
+                self._check_writable()
+            now = time.time_ns() // 1_000_000
+            if now < self._last_store_ts:  # store time stays monotone with the offset
+                now = self._last_store_ts
+            qoff = _put_simple(log, cq.writer.ptr, body, n, now)
+            if qoff < 0:
+                qoff = self._append_retrying(
+                    cq, lambda: _put_simple(log, cq.writer.ptr, body, n, now), qoff)
+            self._last_store_ts = now
+            phys = log.last_phys
+            self._dirty_cqs.add(cq)
+            if self._arrival_waiters:
+                self._arrival.notify_all()
+        # Durable positions are record boundaries, so durable > phys covers the whole record.
+        if self._sync and not self._group_commit.wait(phys + 1):
+            return PutResult(PutStatus.FLUSH_DISK_TIMEOUT, cq.queue_id, qoff, phys, now, self._store_host)
+        return PutResult(PutStatus.PUT_OK, cq.queue_id, qoff, phys, now, self._store_host)
+
+    def _put(self, topic, body, queue_id, tags, keys, properties, flag, born_timestamp,
+             reconsume_times) -> PutResult:
         topic_b = self._topic_cache.get(topic) or self._topic_bytes(topic)
         if len(body) > self.config.max_message_size:
             raise MessageTooLargeError(
                 f"body is {len(body)} bytes; max_message_size is {self.config.max_message_size}")
         keys = [keys] if isinstance(keys, str) else list(keys)
         props = self._properties(tags, keys, properties) if (tags or keys or properties) else b""
+        to_index = index_keys(properties, keys)
         body, sysflag = self._maybe_compress(body)
         tags_code = _native.java_hash(tags) if tags else 0
+        log = self._log
         with self._put_lock:
             self._check_writable()
             qid = self._choose_queue(topic) if queue_id is None else queue_id
             cq = self._cqs.get((topic, qid)) or self._queue_for_write(topic, qid)
-            qoff = cq.max_offset
-            cq_seg, cq_pos, _ = cq.segment_for(qoff)
-            now = time.time_ns() // 1_000_000
-            if now < self._last_store_ts:  # store time stays monotone with the offset
-                now = self._last_store_ts
-            phys, size = self.commitlog.append(
-                body, topic_b, props, qid, flag, qoff, sysflag,
-                now if born_timestamp is None else born_timestamp, now, self._store_host,
-                self._store_host, reconsume_times, 0, cq_seg, cq_pos, tags_code)
+            now = max(time.time_ns() // 1_000_000, self._last_store_ts)
+            born = now if born_timestamp is None else born_timestamp
+
+            def append():
+                return _native.put(log, cq.writer.ptr, body, len(body), props, len(props),
+                                   tags_code, sysflag, flag, born, now, reconsume_times, 0)
+
+            qoff = append()
+            if qoff < 0:
+                qoff = self._append_retrying(cq, append, qoff)
             self._last_store_ts = now
-            cq.advance(cq_seg, 1, phys + size)
+            phys = log.last_phys
             self._dirty_cqs.add(cq)
-            if keys and self.index is not None:
-                self.index.put_keys(topic, keys, phys, now)
+            if to_index and self.index is not None:
+                self.index.put_keys(topic, to_index, phys, now)
+            if queue_id is not None or self._single_queue(topic):
+                self._plain_targets[(topic, queue_id)] = cq
             if self._arrival_waiters:
                 self._arrival.notify_all()
         status = PutStatus.PUT_OK
-        if self.config.flush == "sync" and not self._group_commit.wait(phys + size):
+        if self._sync and not self._group_commit.wait(phys + 1):
             status = PutStatus.FLUSH_DISK_TIMEOUT
         return PutResult(status, qid, qoff, phys, now, self._store_host)
+
+    def _append_retrying(self, cq: ConsumeQueue, append, code: int) -> int:
+        """The native append refused with code: roll the commit-log segment or the
+        consume-queue file as it asks, then append again."""
+        for _ in range(3):
+            if code == -_native.SEGMENT_FULL:
+                self.commitlog.roll()
+            elif code == -_native.QUEUE_FULL:
+                cq.roll()
+            else:
+                raise MessageTooLargeError(
+                    f"record does not fit a {self.config.commitlog_segment_bytes}-byte segment")
+            code = append()
+            if code >= 0:
+                return code
+        raise RuntimeError(f"append refused with code {code} after rolling")
 
     def put_batch(self, topic: str, bodies: list[bytes], *, queue_id: int | None = None,
                   tags: str | None = None, keys: Iterable[str] = (),
                   properties: dict[str, str] | None = None, flag: int = 0) -> PutBatchResult:
-        """Append many messages to one queue in one native call per segment; they share tags,
-        keys and properties and get consecutive queue offsets. Bodies are stored as given
-        (no compression). Not atomic across a crash: a prefix may survive."""
-        topic_b = self._topic_cache.get(topic) or self._topic_bytes(topic)
+        """Append many messages to one queue in one native call; they share tags, keys and
+        properties and get consecutive queue offsets. Bodies are stored as given (no
+        compression). A batch that fits one segment stays in one segment."""
+        if topic not in self._topic_cache:
+            self._topic_bytes(topic)  # validates the name
         lens = array.array("i", map(len, bodies))
         if lens and max(lens) > self.config.max_message_size:
             raise MessageTooLargeError(
                 f"a body is {max(lens)} bytes; max_message_size is {self.config.max_message_size}")
         keys = [keys] if isinstance(keys, str) else list(keys)
         props = self._properties(tags, keys, properties) if (tags or keys or properties) else b""
+        to_index = index_keys(properties, keys)
         data = b"".join(bodies)
         tags_code = _native.java_hash(tags) if tags else 0
+        n = len(lens)
+        phys = array.array("q", bytes(8 * n))
+        appender = self.commitlog.appender
         with self._put_lock:
             self._check_writable()
             qid = self._choose_queue(topic) if queue_id is None else queue_id
             cq = self._cqs.get((topic, qid)) or self._queue_for_write(topic, qid)
             qoff = cq.max_offset
             now = max(time.time_ns() // 1_000_000, self._last_store_ts)
+            done = body_at = 0
             try:
-                phys = self.commitlog.append_batch(
-                    data, lens, topic_b, props, qid, flag, qoff, 0, now, now, self._store_host,
-                    self._store_host, cq.segment_for, tags_code)
+                while done < n:
+                    wrote, stop = appender.put_batch(cq.writer, data, lens, done, body_at, phys,
+                                                     props, tags_code, flag, now)
+                    if wrote:
+                        body_at += sum(lens[done:done + wrote])
+                        done += wrote
+                    if stop == _native.SEGMENT_FULL:
+                        self.commitlog.roll()
+                    elif stop == _native.QUEUE_FULL:
+                        cq.roll()
+                    elif stop == _native.TOO_LARGE:
+                        raise MessageTooLargeError(
+                            f"a record does not fit a {self.config.commitlog_segment_bytes}-byte segment")
             finally:
-                self._after_batch(cq, topic_b, props, lens)
-            self._last_store_ts = now
-            if keys and self.index is not None:
+                self._last_store_ts = now
+                self._dirty_cqs.add(cq)
+            if to_index and self.index is not None:
                 for p in phys:
-                    self.index.put_keys(topic, keys, p, now)
+                    self.index.put_keys(topic, to_index, p, now)
             if self._arrival_waiters:
                 self._arrival.notify_all()
         status = PutStatus.PUT_OK
-        if phys and self.config.flush == "sync":
-            end = phys[-1] + record_size(lens[-1], len(topic_b), len(props))
-            if not self._group_commit.wait(end):
-                status = PutStatus.FLUSH_DISK_TIMEOUT
+        if n and self._sync and not self._group_commit.wait(phys[-1] + 1):
+            status = PutStatus.FLUSH_DISK_TIMEOUT
         return PutBatchResult(status, qid, qoff, phys.tolist(), now, self._store_host)
-
-    def _after_batch(self, cq: ConsumeQueue, topic_b: bytes, props: bytes, lens) -> None:
-        last = cq.unit(cq.max_offset - 1) if cq.max_offset else None
-        if last is not None:
-            cq.max_phys = last[0] + last[1]
-        self._dirty_cqs.add(cq)
 
     def _properties(self, tags, keys, properties) -> bytes:
         props = dict(properties) if properties else {}
@@ -284,7 +363,11 @@ class MessageStore(StoreReader):
         if writable != self._writable:
             log.warning("disk %.0f%% full: writes %s", ratio * 100,
                         "resumed" if writable else "refused")
+        self._set_writable(writable)
+
+    def _set_writable(self, writable: bool) -> None:
         self._writable = writable
+        self._refusing = self._closed or not writable
 
     # -- waiting for messages (long polling) --------------------------------------------
     def wait_for_message(self, topic: str, queue_id: int, offset: int, timeout: float) -> bool:
@@ -343,8 +426,10 @@ class MessageStore(StoreReader):
         if self.index is not None:
             self.index.flush()
         self.checkpoint.logics_ts = max(self.checkpoint.logics_ts, ts)
-        if self.index is not None:
-            self.checkpoint.index_ts = max(self.checkpoint.index_ts, ts)
+        self.checkpoint.flush()
+
+    def _index_file_full(self, end_ts: int) -> None:
+        self.checkpoint.index_ts = end_ts
         self.checkpoint.flush()
 
     def flush(self) -> None:
@@ -360,6 +445,7 @@ class MessageStore(StoreReader):
             return
         with self._put_lock:
             self._closed = True
+            self._refusing = True
             self._arrival.notify_all()
         if self._housekeeper is not None:
             self._housekeeper.stop()

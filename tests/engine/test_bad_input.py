@@ -91,13 +91,18 @@ def test_closed_store_refuses_writes(tmp_path, small_config):
     s.close()  # idempotent
 
 
-def test_disk_full_refuses_writes_and_keeps_data(tmp_path, small_config):
-    with rmqstore.open(tmp_path, **small_config) as s:
+def test_disk_over_full_ratio_refuses_writes_and_keeps_data(tmp_path, small_config):
+    """The periodic disk check (run by the housekeeper) refuses writes above disk_full_ratio;
+    a ratio below this disk's real usage makes it trip."""
+    with rmqstore.open(tmp_path, **dict(small_config, disk_full_ratio=1e-9)) as s:
         s.put("T", b"before")
-        s._writable = False  # what the disk check sets above disk_full_ratio
+        s._check_disk()
         with pytest.raises(rmqstore.DiskFullError):
             s.put("T", b"x")
-        s._writable = True
+        with pytest.raises(rmqstore.DiskFullError):
+            s.put("T", b"x", tags="a")
+        assert [m.body for m in s.get("T", 0, 0).messages] == [b"before"]
+    with rmqstore.open(tmp_path, **small_config) as s:
         s.put("T", b"after")
         assert [m.body for m in s.get("T", 0, 0).messages] == [b"before", b"after"]
 

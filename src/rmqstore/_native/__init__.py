@@ -65,35 +65,109 @@ def java_hash(text: str) -> int:
     return lib.rmq_java_hash(data, len(data))
 
 
-def append(seg: Region, pos: int, phys_base: int, body: bytes, topic: bytes, props: bytes,
-           queue_id: int, flag: int, queue_offset: int, sysflag: int, born_ts: int,
-           store_ts: int, born_host: bytes, store_host: bytes, reconsume_times: int,
-           prepared_offset: int, cq: Region | None, cq_pos: int, tags_code: int) -> int:
-    """Encode one record at seg[pos] (and its CQ unit). Returns its size, 0 when a BLANK filled
-    the segment, -1 when it can never fit a segment."""
-    return lib.rmq_append(seg.ptr, seg.size, pos, phys_base, body, len(body), topic, len(topic),
-                          props, len(props), queue_id, flag, queue_offset, sysflag, born_ts,
-                          store_ts, born_host, store_host, reconsume_times, prepared_offset,
-                          cq.ptr if cq is not None else _NULL, cq_pos, tags_code)
+def new_cell(value: int = 0):
+    """An int64 cell shared with C (a MappedFile's write position): read and write it as
+    cell[0]. Opaque to everyone but MappedFile."""
+    cell = ffi.new("int64_t[1]")
+    cell[0] = value
+    return cell
 
 
-def append_batch(seg: Region, pos: int, phys_base: int, bodies: bytes, body_lens: array.array,
-                 first: int, count: int, topic: bytes, props: bytes, queue_id: int, flag: int,
-                 queue_offset: int, sysflag: int, born_ts: int, store_ts: int, born_host: bytes,
-                 store_host: bytes, cq: Region | None, cq_pos: int, cq_room: int,
-                 tags_code: int, out_phys: array.array, body_start: int) -> tuple[int, int]:
-    """Encode records for body_lens[first:first+count] (their bytes start at bodies[body_start]).
-    Physical offsets go to out_phys[first:]. Returns (records written, bytes consumed)."""
-    lens = ffi.from_buffer("int32_t[]", body_lens)
-    outs = ffi.from_buffer("int64_t[]", out_phys, require_writable=True)
-    src = ffi.from_buffer(bodies)
-    out_bytes = ffi.new("int64_t[1]")
-    n = lib.rmq_append_batch(seg.ptr, seg.size, pos, phys_base, src + body_start, lens + first,
-                             count, topic, len(topic), props, len(props), queue_id, flag,
-                             queue_offset, sysflag, born_ts, store_ts, born_host, store_host,
-                             cq.ptr if cq is not None else _NULL, cq_pos, cq_room, tags_code,
-                             outs + first, out_bytes)
-    return n, out_bytes[0]
+# Error codes of the append calls (rmq_native.h).
+OK, SEGMENT_FULL, QUEUE_FULL, TOO_LARGE = lib.RMQ_OK, lib.RMQ_SEGMENT_FULL, lib.RMQ_QUEUE_FULL, lib.RMQ_TOO_LARGE
+
+# Hot calls, bound once. Their first two arguments are Appender.ptr and QueueWriter.ptr.
+put = lib.rmq_put
+put_simple = lib.rmq_put_simple
+
+
+class Appender:
+    """The commit log's write state (rmq_log): the active segment and the host addresses."""
+
+    __slots__ = ("ptr", "_seg", "_empty")
+
+    def __init__(self, born_host: bytes, store_host: bytes, host_flags: int) -> None:
+        self.ptr = ffi.new("rmq_log *")
+        self.ptr.born_host = born_host
+        self.ptr.store_host = store_host
+        self.ptr.host_flags = host_flags
+        self._empty = ffi.new("int64_t[1]")
+        self.detach()
+
+    def detach(self) -> None:
+        """No segment to write: every append answers SEGMENT_FULL until attach()."""
+        self._seg = None
+        p = self.ptr
+        p.seg = ffi.NULL
+        p.seg_size = 0
+        p.seg_start = 0
+        p.wrote = self._empty
+
+    def attach(self, seg) -> None:
+        """Append into seg (a MappedFile) from its write position on."""
+        self._seg = seg  # keeps the mapping referenced while C points into it
+        p = self.ptr
+        p.seg = seg.region.ptr
+        p.seg_size = seg.size
+        p.seg_start = seg.start
+        p.wrote = seg.cell
+
+    @property
+    def last_phys(self) -> int:
+        return self.ptr.last_phys
+
+    def put_batch(self, q: "QueueWriter", bodies: bytes, lens: array.array, first: int,
+                  body_at: int, out_phys: array.array, props: bytes, tags_code: int, flag: int,
+                  store_ts: int) -> tuple[int, int]:
+        """Append bodies lens[first:] (their bytes from bodies[body_at]); offsets go to
+        out_phys[first:]. Returns (records written, stop code)."""
+        status = ffi.new("int32_t[1]")
+        src = ffi.from_buffer(bodies)
+        n = lib.rmq_put_batch(self.ptr, q.ptr, src + body_at,
+                              ffi.from_buffer("int32_t[]", lens) + first, len(lens) - first,
+                              props, len(props), tags_code, flag, store_ts,
+                              ffi.from_buffer("int64_t[]", out_phys, require_writable=True) + first,
+                              status)
+        return n, status[0]
+
+
+class QueueWriter:
+    """A consume queue's write state (rmq_queue): topic, queue id, active file."""
+
+    __slots__ = ("ptr", "_seg", "_empty")
+
+    def __init__(self, topic: bytes, queue_id: int) -> None:
+        self.ptr = ffi.new("rmq_queue *")
+        self.ptr.topic = topic
+        self.ptr.topic_len = len(topic)
+        self.ptr.queue_id = queue_id
+        self._empty = ffi.new("int64_t[1]")
+        self.detach()
+
+    def attach(self, seg) -> None:
+        self._seg = seg
+        p = self.ptr
+        p.cq = seg.region.ptr
+        p.cq_size = seg.size
+        p.cq_start = seg.start
+        p.cq_wrote = seg.cell
+
+    def detach(self) -> None:
+        """No file to write: every append answers QUEUE_FULL until attach()."""
+        self._seg = None
+        p = self.ptr
+        p.cq = ffi.NULL
+        p.cq_size = 0
+        p.cq_start = 0
+        p.cq_wrote = self._empty
+
+    @property
+    def max_phys(self) -> int:
+        return self.ptr.max_phys
+
+    @max_phys.setter
+    def max_phys(self, value: int) -> None:
+        self.ptr.max_phys = value
 
 
 def scan(seg: Region | mmap.mmap, pos: int, check_crc: bool) -> tuple[int, int]:

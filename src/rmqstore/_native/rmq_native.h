@@ -1,6 +1,7 @@
 /* rmqstore native hot paths. This file is the C API and, with its '#' lines stripped, cffi's cdef.
  *
- * Conventions: every buffer is borrowed for the duration of the call only; nothing is kept.
+ * Conventions: every buffer is borrowed for the duration of the call only; nothing is kept,
+ * except the pointers Python stores in rmq_log / rmq_queue, which it keeps valid.
  * Segment buffers are whole mapped files (`seg`, `seg_size` bytes); positions are byte positions
  * inside that buffer, physical offsets are global commit-log offsets. All integers written to a
  * buffer are big-endian, as RocketMQ (Java ByteBuffer) writes them. cffi releases the GIL around
@@ -20,38 +21,59 @@ uint32_t rmq_crc32(const char *buf, size_t len);
 /* Java String.hashCode() of the UTF-16 form of a UTF-8 string (31*h + unit, wrapping). */
 int32_t rmq_java_hash(const char *utf8, size_t len);
 
-/* Append one stored-message record at seg[pos].
- * born_host / store_host are 8 bytes (IPv4 addr + int port) or 20 (IPv6), chosen by sysflag bits
- * 0x10 / 0x20. When cq is not NULL the 20-byte consume-queue unit (phys, size, tags_code) is also
- * written at cq[cq_pos].
- * Returns the record size (> 0); 0 when it does not fit before the segment's 8-byte end rule:
- * then a BLANK record fills seg[pos..seg_size) and nothing else is written; -1 when the record
- * could not fit even in an empty segment. */
-int64_t rmq_append(uint8_t *seg, int64_t seg_size, int64_t pos, int64_t phys_base,
-                   const char *body, int32_t body_len,
-                   const char *topic, int32_t topic_len,
-                   const char *props, int32_t props_len,
-                   int32_t queue_id, int32_t flag, int64_t queue_offset, int32_t sysflag,
-                   int64_t born_ts, int64_t store_ts,
-                   const char *born_host, const char *store_host,
-                   int32_t reconsume_times, int64_t prepared_offset,
-                   uint8_t *cq, int64_t cq_pos, int64_t tags_code);
+/* Writer state shared with Python. The active commit-log segment and, per queue, the active
+ * consume-queue file; `wrote` / `cq_wrote` point at the write positions Python's MappedFile
+ * objects read, so there is one source of truth. Python (re)points these when it rolls a file. */
+typedef struct {
+    uint8_t *seg;          /* active commit-log segment; NULL: none yet (SEGMENT_FULL) */
+    int64_t seg_size;
+    int64_t seg_start;     /* its global start offset */
+    int64_t *wrote;        /* its write position */
+    int64_t last_phys;     /* out: offset of the last record appended */
+    int32_t host_flags;    /* SYSFLAG bits 0x10/0x20 when the hosts below are IPv6 */
+    char born_host[20];
+    char store_host[20];
+} rmq_log;
 
-/* Append up to n records that share everything but the body; bodies are concatenated in
- * `bodies`, body i is body_lens[i] bytes. Queue offsets run from queue_offset. CQ units go to
- * cq[cq_pos..] for at most cq_room records (cq may be NULL, then cq_room is ignored).
- * out_phys[i] receives each record's physical offset; *out_bytes the bytes consumed in seg,
- * including a BLANK filler if one was written (then pos + *out_bytes == seg_size: the caller
- * rolls to a new segment and appends the rest). Returns the number of records written. */
-int32_t rmq_append_batch(uint8_t *seg, int64_t seg_size, int64_t pos, int64_t phys_base,
-                         const char *bodies, const int32_t *body_lens, int32_t n,
-                         const char *topic, int32_t topic_len,
-                         const char *props, int32_t props_len,
-                         int32_t queue_id, int32_t flag, int64_t queue_offset, int32_t sysflag,
-                         int64_t born_ts, int64_t store_ts,
-                         const char *born_host, const char *store_host,
-                         uint8_t *cq, int64_t cq_pos, int32_t cq_room, int64_t tags_code,
-                         int64_t *out_phys, int64_t *out_bytes);
+typedef struct {
+    uint8_t *cq;           /* active consume-queue file */
+    int64_t cq_size;
+    int64_t cq_start;      /* its start byte offset in the queue's unit stream */
+    int64_t *cq_wrote;     /* its write position */
+    int64_t max_phys;      /* end offset of the last record the queue points at */
+    int32_t queue_id;
+    int32_t topic_len;
+    char topic[256];
+} rmq_queue;
+
+/* Why an append stopped (negative return values of rmq_put, log status of rmq_put_batch). */
+enum {
+    RMQ_OK = 0,
+    RMQ_SEGMENT_FULL = 1,  /* a BLANK closed the segment: roll it and call again */
+    RMQ_QUEUE_FULL = 2,    /* the consume-queue file is full: roll it and call again */
+    RMQ_TOO_LARGE = 3      /* the record cannot fit even an empty segment */
+};
+
+/* Append one record (QUEUEOFFSET = the queue's next offset) and its consume-queue unit.
+ * Returns the queue offset (>= 0), or minus one of the codes above; nothing is written then
+ * except the BLANK filler for RMQ_SEGMENT_FULL. log->last_phys gets the record's offset. */
+int64_t rmq_put(rmq_log *log, rmq_queue *q, const char *body, int32_t body_len,
+                const char *props, int32_t props_len, int64_t tags_code, int32_t sysflag,
+                int32_t flag, int64_t born_ts, int64_t store_ts, int32_t reconsume_times,
+                int64_t prepared_offset);
+
+/* rmq_put for the plain case: no properties, tags, flag or sysflag, born time = store time. */
+int64_t rmq_put_simple(rmq_log *log, rmq_queue *q, const char *body, int32_t body_len,
+                       int64_t store_ts);
+
+/* Append records for n bodies (concatenated in `bodies`, lengths in body_lens) with
+ * consecutive queue offsets and their units. A batch that fits an empty segment is never split:
+ * when the rest of the segment cannot hold it whole, a BLANK closes the segment first. Stops
+ * when the consume-queue file fills. Returns the number written; offsets go to out_phys;
+ * *out_status gets the reason for stopping early (RMQ_OK when all were written). */
+int32_t rmq_put_batch(rmq_log *log, rmq_queue *q, const char *bodies, const int32_t *body_lens,
+                      int32_t n, const char *props, int32_t props_len, int64_t tags_code,
+                      int32_t flag, int64_t store_ts, int64_t *out_phys, int32_t *out_status);
 
 /* Recovery scan: walk records from seg[pos], checking magic, size arithmetic and (when check_crc)
  * the body CRC. Returns the position just past the last valid record. *out_status: 1 = stopped
