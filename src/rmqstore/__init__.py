@@ -11,7 +11,8 @@ from .config import StoreConfig
 from .errors import (CorruptSegmentError, DiskFullError, FlushTimeoutError, InvalidPropertyError,
                      InvalidTopicError, MessageTooLargeError, NativeModuleError,
                      StoreClosedError, StoreError, StoreLockedError)
-from .message import GetResult, GetStatus, Message, PutBatchResult, PutResult, PutStatus
+from .message import (GetResult, GetStatus, Message, PendingPut, PutBatchResult, PutResult,
+                      PutStatus)
 from .queue import Consumer, Queue
 from .store import MessageStore, open_store
 
@@ -19,7 +20,7 @@ open = open_store  # noqa: A001 - the documented entry point is rmqstore.open(pa
 
 __all__ = [
     "__version__", "open", "open_store", "MessageStore", "StoreConfig", "Queue", "Consumer",
-    "Message", "PutResult", "PutBatchResult", "PutStatus", "GetResult", "GetStatus",
+    "Message", "PendingPut", "PutResult", "PutBatchResult", "PutStatus", "GetResult", "GetStatus",
     "StoreError", "CorruptSegmentError", "DiskFullError", "FlushTimeoutError",
     "InvalidPropertyError", "InvalidTopicError", "MessageTooLargeError", "NativeModuleError",
     "StoreClosedError", "StoreLockedError",

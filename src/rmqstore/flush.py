@@ -64,6 +64,33 @@ class GroupCommit:
         return durable >= offset or self.wait(offset)
 
 
+class SyncFlusher(threading.Thread):
+    """Sync flush's background leader: while bytes are appended but not durable (puts in
+    flight through put_async), it keeps running group commits, so pending puts complete without
+    anyone blocking in wait()."""
+
+    POLL_S = 0.0002
+
+    def __init__(self, commit: GroupCommit, appended) -> None:
+        super().__init__(name="rmq-sync-flusher", daemon=True)
+        self._commit = commit
+        self._appended = appended
+        self._stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self._stopping.is_set():
+            target = self._appended()
+            if target > self._commit.flushed:
+                self._commit.wait(target)
+            else:
+                self._stopping.wait(self.POLL_S)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self.is_alive():
+            self.join()
+
+
 class Housekeeper(threading.Thread):
     """Runs `tasks` (name, interval_s, callable) on one daemon thread until stop()."""
 

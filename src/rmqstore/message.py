@@ -61,6 +61,26 @@ class PutResult:
                 f"queue_offset={self.queue_offset}, commitlog_offset={self.commitlog_offset})")
 
 
+class PendingPut:
+    """A stored message that may not be on disk yet (MessageStore.put_async)."""
+
+    __slots__ = ("result", "_commit")
+
+    def __init__(self, result: PutResult, commit) -> None:
+        self.result = result
+        self._commit = commit
+
+    def done(self) -> bool:
+        """True once the message is durable (offsets are record boundaries)."""
+        return self._commit.flushed > self.result.commitlog_offset
+
+    def wait(self) -> PutResult:
+        """Block until durable; status FLUSH_DISK_TIMEOUT past sync_flush_timeout_ms."""
+        if not self._commit.wait(self.result.commitlog_offset + 1):
+            self.result.status = PutStatus.FLUSH_DISK_TIMEOUT
+        return self.result
+
+
 @dataclass
 class PutBatchResult:
     """A batch stored in one queue with consecutive queue offsets."""

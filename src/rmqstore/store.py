@@ -27,9 +27,9 @@ from .config import StoreConfig
 from .consumequeue import ConsumeQueue
 from .errors import (DiskFullError, InvalidTopicError, MessageTooLargeError, StoreClosedError,
                      StoreLockedError)
-from .flush import GroupCommit, Housekeeper, dirty_pages
+from .flush import GroupCommit, Housekeeper, SyncFlusher, dirty_pages
 from .index import IndexService
-from .message import GetResult, GetStatus, Message, PutBatchResult, PutResult, PutStatus
+from .message import PendingPut, PutBatchResult, PutResult, PutStatus
 from .offsets import ConsumerOffsetManager
 from .reader import StoreReader
 from .record import (COMPRESSION_LZ4, COMPRESSION_SHIFT, COMPRESSION_ZLIB, PROP_KEYS, PROP_TAGS,
@@ -123,6 +123,10 @@ class MessageStore(StoreReader):
                 ("retention", config.clean_interval_ms / 1000, self.retention.clean_once),
             ])
             self._housekeeper.start()
+        self._sync_flusher = None
+        if self._sync:
+            self._sync_flusher = SyncFlusher(self._group_commit, lambda: self.commitlog.max_offset)
+            self._sync_flusher.start()
 
     def _load_consume_queues(self) -> None:
         base = filenames.consumequeue_root(self.root)
@@ -197,9 +201,32 @@ class MessageStore(StoreReader):
             n = len(body)
             cq = self._plain_targets.get((topic, queue_id))
             if cq is not None and n < self._plain_limit:
-                return self._put_plain(cq, body, n)
-        return self._put(topic, body, queue_id, tags, keys, properties, flag, born_timestamp,
-                         reconsume_times)
+                result = self._put_plain(cq, body, n)
+            else:
+                result = self._put(topic, body, queue_id, None, (), None, 0, None, 0)
+        else:
+            result = self._put(topic, body, queue_id, tags, keys, properties, flag,
+                               born_timestamp, reconsume_times)
+        # Durable positions are record boundaries, so durable > offset covers the record.
+        if self._sync and not self._group_commit.wait(result.commitlog_offset + 1):
+            result.status = PutStatus.FLUSH_DISK_TIMEOUT
+        return result
+
+    def put_async(self, topic: str, body: bytes, **options) -> PendingPut:
+        """put() without waiting for the disk: the message is stored (and readable) when this
+        returns; PendingPut.wait() blocks until it is durable. Many puts in flight share each
+        fdatasync, which a background flusher runs while anything is pending (sync flush)."""
+        if not options:
+            cq = self._plain_targets.get((topic, None))
+            n = len(body)
+            if cq is not None and n < self._plain_limit:
+                return PendingPut(self._put_plain(cq, body, n), self._group_commit)
+        queue_id = options.pop("queue_id", None)
+        return PendingPut(self._put(topic, body, queue_id, options.pop("tags", None),
+                                    options.pop("keys", ()), options.pop("properties", None),
+                                    options.pop("flag", 0), options.pop("born_timestamp", None),
+                                    options.pop("reconsume_times", 0), **options),
+                          self._group_commit)
 
     def _put_plain(self, cq: ConsumeQueue, body: bytes, n: int) -> PutResult:
         """The hot path: a topic and queue seen before, no properties, no compression."""
@@ -219,13 +246,11 @@ class MessageStore(StoreReader):
             self._dirty_cqs.add(cq)
             if self._arrival_waiters:
                 self._arrival.notify_all()
-        # Durable positions are record boundaries, so durable > phys covers the whole record.
-        if self._sync and not self._group_commit.wait(phys + 1):
-            return PutResult(PutStatus.FLUSH_DISK_TIMEOUT, cq.queue_id, qoff, phys, now, self._store_host)
         return PutResult(PutStatus.PUT_OK, cq.queue_id, qoff, phys, now, self._store_host)
 
     def _put(self, topic, body, queue_id, tags, keys, properties, flag, born_timestamp,
              reconsume_times) -> PutResult:
+        """The general path: validates, builds properties, compresses, indexes keys."""
         topic_b = self._topic_cache.get(topic) or self._topic_bytes(topic)
         if len(body) > self.config.max_message_size:
             raise MessageTooLargeError(
@@ -259,10 +284,7 @@ class MessageStore(StoreReader):
                 self._plain_targets[(topic, queue_id)] = cq
             if self._arrival_waiters:
                 self._arrival.notify_all()
-        status = PutStatus.PUT_OK
-        if self._sync and not self._group_commit.wait(phys + 1):
-            status = PutStatus.FLUSH_DISK_TIMEOUT
-        return PutResult(status, qid, qoff, phys, now, self._store_host)
+        return PutResult(PutStatus.PUT_OK, qid, qoff, phys, now, self._store_host)
 
     def _append_retrying(self, cq: ConsumeQueue, append, code: int) -> int:
         """The native append refused with code: roll the commit-log segment or the
@@ -449,6 +471,8 @@ class MessageStore(StoreReader):
             self._arrival.notify_all()
         if self._housekeeper is not None:
             self._housekeeper.stop()
+        if self._sync_flusher is not None:
+            self._sync_flusher.stop()
         self.flush()
         if self._allocator is not None:
             self._allocator.close()

@@ -108,3 +108,22 @@ def test_sync_put_reports_flush_timeout(tmp_path, small_config, monkeypatch):
             t.join(5)
         assert rmqstore.PutStatus.FLUSH_DISK_TIMEOUT in results
         monkeypatch.undo()
+
+
+def test_put_async_completes_in_the_background(tmp_path, small_config):
+    import time
+
+    cfg = dict(small_config, flush="sync", commitlog_segment_bytes=1 << 20, background=True)
+    with rmqstore.open(tmp_path, **cfg) as s:
+        pending = [s.put_async("T", b"m%d" % i) for i in range(500)]
+        # readable at once, before it is durable
+        assert s.get("T", 0, 499).messages[0].body == b"m499"
+        deadline = time.monotonic() + 10
+        while not pending[-1].done() and time.monotonic() < deadline:
+            time.sleep(0.001)
+        assert pending[-1].done()  # nobody called wait(): the sync flusher did the work
+        assert all(p.done() for p in pending)
+        assert [p.wait().status for p in pending[:3]] == [rmqstore.PutStatus.PUT_OK] * 3
+        tagged = s.put_async("T", b"t", tags="A", keys=["k"]).wait()
+        assert tagged.status is rmqstore.PutStatus.PUT_OK
+        assert s.query("T", "k")[0].body == b"t"
