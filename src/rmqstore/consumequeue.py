@@ -176,17 +176,6 @@ class ConsumeQueue:
     def min_offset(self) -> int:
         return self.min_logic // UNIT_SIZE
 
-    def read(self, offset: int, max_units: int, codes: tuple[int, ...] | None):
-        """Units from queue offset on, within one file: (queue offsets, phys, sizes, units
-        scanned). Fewer than asked when the file ends; the caller asks again."""
-        seg = self.files.find(offset * UNIT_SIZE)
-        if seg is None:
-            return [], [], [], 0
-        pos = offset * UNIT_SIZE - seg.start
-        end = min(seg.wrote, pos + max_units * UNIT_SIZE) if codes is None else seg.wrote
-        idx, phys, sizes, scanned = _native.cq_read(seg.region, pos, end, codes, max_units)
-        return [offset + i for i in idx], phys, sizes, scanned
-
     def unit(self, offset: int) -> tuple[int, int, int] | None:
         seg = self.files.find(offset * UNIT_SIZE)
         if seg is None or offset * UNIT_SIZE - seg.start >= seg.wrote:

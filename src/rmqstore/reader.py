@@ -11,6 +11,7 @@ import time
 
 from . import _native
 from .message import GetResult, GetStatus, Message
+from .consumequeue import UNIT_SIZE
 from .record import RecordField as F, parse_msg_id
 
 MAX_QUERY_RESULTS = 64  # maxMsgsNumBatch
@@ -38,73 +39,50 @@ class StoreReader:
             return GetResult(GetStatus.OFFSET_OVERFLOW_BADLY, [], lo if lo == 0 else hi, lo, hi)
         wanted = _tag_set(tags)
         codes = tuple(_native.java_hash(t) for t in wanted) if wanted else None
+        table = self.commitlog.files.table()
         messages: list[Message] = []
         cur = offset
-        removed = False
+        missing = 0
         while len(messages) < max_count and cur < hi:
-            _, phys, _, scanned = cq.read(cur, max_count - len(messages), codes)
+            seg = cq.files.find(cur * UNIT_SIZE)
+            if seg is None:
+                break
+            want = max_count - len(messages)
+            pos = cur * UNIT_SIZE - seg.start
+            end = seg.wrote if codes else min(seg.wrote, pos + want * UNIT_SIZE)
+            fields, n, scanned, gone = _native.read_queue(seg.region, pos, end, codes, table, want)
             if scanned == 0:
                 break
             cur += scanned
-            found = self._messages_at(phys)
-            removed = removed or len(found) < len(phys)
+            missing += gone
+            found = _messages(fields, n, table)
             if wanted:
                 found = [m for m in found if m.tags in wanted]
             messages.extend(found)
         if messages:
             status = GetStatus.FOUND
-        elif removed:
+        elif missing:
             status = GetStatus.MESSAGE_WAS_REMOVING
         else:
             status = GetStatus.NO_MATCHED_MESSAGE
         return GetResult(status, messages, cur, lo, hi)
 
-    def _messages_at(self, phys) -> list[Message]:
-        """Messages at the given commit-log offsets (ascending), skipping removed ones."""
-        out: list[Message] = []
-        files = self.commitlog.files
-        i, n = 0, len(phys)
-        while i < n:
-            seg = files.find(phys[i])
-            if seg is None:
-                i += 1
-                continue
-            j = i
-            seg_end = seg.start + seg.size
-            while j < n and seg.start <= phys[j] < seg_end:
-                j += 1
-            positions = array.array("q", [p - seg.start for p in phys[i:j]])
-            fields = _native.parse_many(seg.region, positions)
-            view = memoryview(seg.mm)
-            out.extend(Message(view, fields, k * 16) for k in range(len(fields) // 16))
-            i = j
-        return out
-
-    def get_bodies(self, topic: str, queue_id: int, offset: int,
-                   max_count: int = 32) -> tuple[list[memoryview], int]:
-        """The fast path: stored bodies only (zero-copy views, compressed as stored) and the
-        next offset. No tag filter."""
+    def get_bodies(self, topic: str, queue_id: int, offset: int, max_count: int = 1024,
+                   max_bytes: int = 4 << 20) -> "Bodies":
+        """The fast path for bulk consumption: the stored bodies (compressed ones as stored)
+        of up to max_count messages from offset, copied into one buffer, and the next offset.
+        No tag filter, and no per-message object until you index."""
         cq = self._cqs.get((topic, queue_id))
-        if cq is None or offset >= cq.max_offset or offset < cq.min_offset:
-            return [], offset
-        _, phys, _, scanned = cq.read(offset, max_count, None)
-        bodies = []
-        files = self.commitlog.files
-        i, n = 0, len(phys)
-        while i < n:
-            seg = files.find(phys[i])
-            if seg is None:
-                break
-            j = i
-            seg_end = seg.start + seg.size
-            while j < n and seg.start <= phys[j] < seg_end:
-                j += 1
-            fields = _native.parse_many(seg.region, array.array("q", [p - seg.start for p in phys[i:j]]))
-            view = memoryview(seg.mm)
-            bodies.extend(view[fields[k + 10]:fields[k + 10] + fields[k + 11]]
-                          for k in range(0, len(fields), 16))
-            i = j
-        return bodies, offset + scanned
+        if cq is None or not cq.min_offset <= offset < cq.max_offset:
+            return Bodies(bytearray(), array.array("q"), offset)
+        seg = cq.files.find(offset * UNIT_SIZE)
+        if seg is None:
+            return Bodies(bytearray(), array.array("q"), offset)
+        pos = offset * UNIT_SIZE - seg.start
+        end = min(seg.wrote, pos + max_count * UNIT_SIZE)
+        data, ends, _ = _native.read_bodies(seg.region, pos, end, self.commitlog.files.table(),
+                                            max_count, max_bytes)
+        return Bodies(data, ends, offset + len(ends))
 
     def get_by_commitlog_offset(self, offset: int) -> Message | None:
         found = self.commitlog.parse_at(offset)
@@ -175,6 +153,55 @@ class StoreReader:
 
     def topics_and_queues(self) -> list[tuple[str, int]]:
         return sorted(self._cqs)
+
+
+def _messages(fields, n: int, table) -> list[Message]:
+    """Message views over the parsed fields; one memoryview per segment touched."""
+    if n == 0:
+        return []
+    stride = _native.MSG_FIELDS
+    segments = table.segments
+    first = fields[16]
+    if fields[(n - 1) * stride + 16] == first:  # the common case: one segment
+        view = memoryview(segments[first].mm)
+        return [Message(view, fields, k * stride) for k in range(n)]
+    views: dict[int, memoryview] = {}
+    out = []
+    for k in range(n):
+        si = fields[k * stride + 16]
+        view = views.get(si)
+        if view is None:
+            view = views[si] = memoryview(segments[si].mm)
+        out.append(Message(view, fields, k * stride))
+    return out
+
+
+class Bodies:
+    """Bodies read by get_bodies: one buffer, and where each body ends in it."""
+
+    __slots__ = ("data", "ends", "next_offset")
+
+    def __init__(self, data: bytearray, ends: array.array, next_offset: int) -> None:
+        self.data = data
+        self.ends = ends
+        self.next_offset = next_offset
+
+    def __len__(self) -> int:
+        return len(self.ends)
+
+    def __getitem__(self, i: int) -> memoryview:
+        ends = self.ends
+        if i < 0:
+            i += len(ends)
+        start = ends[i - 1] if i > 0 else 0
+        return memoryview(self.data)[start:ends[i]]
+
+    def __iter__(self):
+        view = memoryview(self.data)
+        start = 0
+        for end in self.ends:
+            yield view[start:end]
+            start = end
 
 
 def _tag_set(tags) -> frozenset[str] | None:

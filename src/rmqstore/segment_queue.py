@@ -13,6 +13,7 @@ from pathlib import Path
 
 from .errors import CorruptSegmentError
 from .filenames import list_offset_files, offset_name
+from . import _native
 from .segment import MappedFile
 
 log = logging.getLogger(__name__)
@@ -60,17 +61,42 @@ class MappedFileQueue:
         self.directory = directory
         self.file_size = file_size
         self.allocator = allocator
-        self.files: list[MappedFile] = []
+        self._files: list[MappedFile] = []
+        self._table: _native.SegmentTable | None = None
+
+    @property
+    def files(self) -> list[MappedFile]:
+        """The segments, oldest first. Replaced, never mutated, so readers can hold a copy."""
+        return self._files
+
+    @files.setter
+    def files(self, files: list[MappedFile]) -> None:
+        self._files = files
+        self._table = None
+
+    def table(self) -> _native.SegmentTable:
+        """The segments as native reads see them."""
+        table = self._table
+        if table is None or table.segments is not self._files:
+            table = self._table = _native.SegmentTable(self._files, self.file_size)
+        return table
 
     def load(self) -> None:
         """Map every segment on disk; a wrong-sized or non-contiguous file is refused."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        for start, path in list_offset_files(self.directory):
-            if self.files and start != self.files[-1].start + self.file_size:
-                raise CorruptSegmentError(f"{path} does not follow {self.files[-1].path}")
-            if start % self.file_size:
-                raise CorruptSegmentError(f"{path} does not start on a segment boundary")
-            self.files.append(MappedFile.open(path, start, self.file_size))
+        files: list[MappedFile] = []
+        try:
+            for start, path in list_offset_files(self.directory):
+                if files and start != files[-1].start + self.file_size:
+                    raise CorruptSegmentError(f"{path} does not follow {files[-1].path}")
+                if start % self.file_size:
+                    raise CorruptSegmentError(f"{path} does not start on a segment boundary")
+                files.append(MappedFile.open(path, start, self.file_size))
+        except BaseException:
+            for seg in files:
+                seg.close()
+            raise
+        self.files = files
 
     @property
     def min_offset(self) -> int:
@@ -101,7 +127,7 @@ class MappedFileQueue:
             self.allocator.request(self.directory / offset_name(nxt), nxt, self.file_size)
         else:
             seg = MappedFile.create(path, start, self.file_size)
-        self.files.append(seg)
+        self.files = [*self.files, seg]
         return seg
 
     def find(self, offset: int) -> MappedFile | None:

@@ -192,38 +192,61 @@ def parse(seg: Region | mmap.mmap, pos: int, check_crc: bool = False) -> tuple[i
     return tuple(out)
 
 
-def parse_many(seg: Region, positions: array.array) -> array.array:
-    """Parse records at each position; returns a flat int64 array of 16 fields per record,
-    stopping at the first invalid one."""
-    n = len(positions)
-    out = array.array("q", bytes(8 * PARSE_FIELDS * n))
-    got = lib.rmq_parse_many(seg.ptr, seg.size, ffi.from_buffer("int64_t[]", positions), n,
-                             ffi.from_buffer("int64_t[]", out, require_writable=True))
-    if got < n:
-        del out[got * PARSE_FIELDS:]
-    return out
+MSG_FIELDS = lib.RMQ_MSG_FIELDS
 
 
-def cq_read(cq: Region, from_pos: int, to_pos: int, codes: tuple[int, ...] | None,
-            max_out: int) -> tuple[array.array, array.array, array.array, int]:
-    """Read CQ units in [from_pos, to_pos); keep those whose tag code is in codes (all when
-    codes is None). Returns (unit indexes relative to from_pos, phys offsets, sizes, units
-    scanned)."""
-    idx = array.array("q", bytes(8 * max_out))
-    phys = array.array("q", bytes(8 * max_out))
-    sizes = array.array("i", bytes(4 * max_out))
+class SegmentTable:
+    """The commit log's segments as C sees them (rmq_segtable); rebuilt when the segment list
+    changes. Holds the segments so their mappings outlive any read using the table."""
+
+    __slots__ = ("ptr", "segments", "_keep")
+
+    def __init__(self, segments: list, seg_size: int) -> None:
+        self.segments = segments
+        n = len(segments)
+        bases = ffi.new("uint8_t *[]", [s.region.ptr for s in segments] or [ffi.NULL])
+        ends = ffi.new("int64_t *[]", [s.cell for s in segments] or [ffi.NULL])
+        self.ptr = ffi.new("rmq_segtable *")
+        self.ptr.segs = bases
+        self.ptr.ends = ends
+        self.ptr.n_segs = n
+        self.ptr.first_start = segments[0].start if n else 0
+        self.ptr.seg_size = seg_size
+        self._keep = (bases, ends)
+
+
+def read_queue(cq: Region, from_pos: int, to_pos: int, codes: tuple[int, ...] | None,
+               table: SegmentTable, max_out: int) -> tuple[array.array, int, int, int]:
+    """Messages behind CQ units [from_pos, to_pos): (fields, count, units scanned, units whose
+    record is gone). fields holds MSG_FIELDS int64 per message."""
+    out = array.array("q", bytes(8 * MSG_FIELDS * max_out))
     scanned = ffi.new("int64_t[1]")
+    missing = ffi.new("int32_t[1]")
     if codes is None:
         filt, cs, nc = 0, _NULL, 0
     else:
         filt, cs, nc = 1, ffi.new("int32_t[]", list(codes)), len(codes)
-    n = lib.rmq_cq_read(cq.ptr, from_pos, to_pos, filt, cs, nc,
-                        ffi.from_buffer("int64_t[]", idx, require_writable=True),
-                        ffi.from_buffer("int64_t[]", phys, require_writable=True),
-                        ffi.from_buffer("int32_t[]", sizes, require_writable=True),
-                        max_out, scanned)
-    del idx[n:], phys[n:], sizes[n:]
-    return idx, phys, sizes, scanned[0]
+    n = lib.rmq_read_queue(cq.ptr, from_pos, to_pos, filt, cs, nc, table.ptr,
+                           ffi.from_buffer("int64_t[]", out, require_writable=True), max_out,
+                           scanned, missing)
+    return out, n, scanned[0], missing[0]
+
+
+def read_bodies(cq: Region, from_pos: int, to_pos: int, table: SegmentTable, max_out: int,
+                capacity: int) -> tuple[bytearray, array.array, int]:
+    """Stored bodies behind CQ units, copied back to back into a buffer sized by a counting
+    pass: (data, body ends, units scanned)."""
+    scanned = ffi.new("int64_t[1]")
+    ends = array.array("q", bytes(8 * max_out))
+    ends_ptr = ffi.from_buffer("int64_t[]", ends, require_writable=True)
+    n = lib.rmq_read_bodies(cq.ptr, from_pos, to_pos, table.ptr, _NULL, capacity, ends_ptr,
+                            max_out, scanned)
+    data = bytearray(ends[n - 1] if n else 0)
+    n = lib.rmq_read_bodies(cq.ptr, from_pos, to_pos, table.ptr, ffi.from_buffer(data),
+                            len(data), ends_ptr, n, scanned)
+    ffi.release(ends_ptr)
+    del ends[n:]
+    return data, ends, scanned[0]
 
 
 def index_put(idx: Region, slot_num: int, index_num: int, key: bytes, phys: int,

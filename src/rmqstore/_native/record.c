@@ -1,6 +1,5 @@
 /* The read side of the stored-message record (layout in record.py's docstring): parse,
- * recovery scan, and consume-queue unit reads. RocketMQ sources:
- * CommitLog.checkMessageAndReturnSize, ConsumeQueue.getIndexBuffer. */
+ * and the recovery scan. RocketMQ source: CommitLog.checkMessageAndReturnSize. */
 #include "rmq_native.h"
 #include "rmq_internal.h"
 
@@ -75,13 +74,6 @@ int64_t rmq_parse(const uint8_t *seg, int64_t seg_size, int64_t pos, int32_t che
     return size;
 }
 
-int32_t rmq_parse_many(const uint8_t *seg, int64_t seg_size, const int64_t *pos, int32_t n,
-                       int64_t *out) {
-    for (int32_t i = 0; i < n; i++)
-        if (rmq_parse(seg, seg_size, pos[i], 0, out + (int64_t)i * 16) <= 0) return i;
-    return n;
-}
-
 int64_t rmq_scan(const uint8_t *seg, int64_t seg_size, int64_t pos, int32_t check_crc,
                  int32_t *out_status) {
     for (;;) {
@@ -91,28 +83,4 @@ int64_t rmq_scan(const uint8_t *seg, int64_t seg_size, int64_t pos, int32_t chec
         if (size < 0) { *out_status = 0; return pos; }
         pos += size;
     }
-}
-
-int32_t rmq_cq_read(const uint8_t *cq, int64_t from_pos, int64_t to_pos, int32_t filter,
-                    const int32_t *codes, int32_t n_codes, int64_t *out_idx, int64_t *out_phys,
-                    int32_t *out_size, int32_t max_out, int64_t *out_scanned) {
-    int32_t kept = 0;
-    int64_t p = from_pos;
-    for (; p + RMQ_CQ_UNIT <= to_pos && kept < max_out; p += RMQ_CQ_UNIT) {
-        const uint8_t *u = cq + p;
-        int64_t phys = (int64_t)get64(u);
-        int32_t size = (int32_t)get32(u + 8);
-        if (phys == 0 && size == 0) break;
-        if (filter) {
-            int32_t code = (int32_t)get64(u + 12), hit = 0;
-            for (int32_t k = 0; k < n_codes; k++) if (codes[k] == code) { hit = 1; break; }
-            if (!hit) continue;
-        }
-        out_idx[kept] = (p - from_pos) / RMQ_CQ_UNIT;
-        out_phys[kept] = phys;
-        out_size[kept] = size;
-        kept++;
-    }
-    *out_scanned = (p - from_pos) / RMQ_CQ_UNIT;
-    return kept;
 }

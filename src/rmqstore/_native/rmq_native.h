@@ -87,20 +87,36 @@ int64_t rmq_scan(const uint8_t *seg, int64_t seg_size, int64_t pos, int32_t chec
 int64_t rmq_parse(const uint8_t *seg, int64_t seg_size, int64_t pos, int32_t check_crc,
                   int64_t *out);
 
-/* Parse n records at positions pos[i] into out[i * 16 ...]; returns how many parsed before the
- * first invalid one. */
-int32_t rmq_parse_many(const uint8_t *seg, int64_t seg_size, const int64_t *pos, int32_t n,
-                       int64_t *out);
+/* The commit log's segments, for reads that follow consume-queue units into it. Segments are
+ * contiguous and equally sized: the one holding offset o is segs[(o - first_start) / seg_size].
+ * ends[i] is segment i's readable end (its write position). */
+typedef struct {
+    uint8_t **segs;
+    int64_t **ends;
+    int32_t n_segs;
+    int64_t first_start;
+    int64_t seg_size;
+} rmq_segtable;
 
-/* Read consume-queue units cq[from_pos..to_pos) (positions multiple of 20). When filter is
- * non-zero only units whose (int32) tags_code is in codes[0..n_codes) are kept. For each kept
- * unit, out_idx gets its unit index relative to from_pos/20, out_phys its commit-log offset and
- * out_size its size. Stops early at an all-zero unit (end of written data). Returns the kept
- * count, at most max_out; *out_scanned gets the number of units consumed. */
-int32_t rmq_cq_read(const uint8_t *cq, int64_t from_pos, int64_t to_pos,
-                    int32_t filter, const int32_t *codes, int32_t n_codes,
-                    int64_t *out_idx, int64_t *out_phys, int32_t *out_size, int32_t max_out,
-                    int64_t *out_scanned);
+/* Fields per message written by rmq_read_queue: the 16 of rmq_parse (positions relative to
+ * the message's segment), then the segment's index in the table. */
+enum { RMQ_MSG_FIELDS = 17 };
+
+/* Follow the units cq[from_pos..to_pos) into the commit log: parse up to max_out messages
+ * (only those whose tags code is in codes when filter is set) into out. *out_scanned gets the
+ * units consumed, *out_missing the units whose record is gone (deleted by retention). Returns
+ * the number of messages parsed. */
+int32_t rmq_read_queue(const uint8_t *cq, int64_t from_pos, int64_t to_pos, int32_t filter,
+                       const int32_t *codes, int32_t n_codes, const rmq_segtable *table,
+                       int64_t *out, int32_t max_out, int64_t *out_scanned, int32_t *out_missing);
+
+/* Bodies only: copy the stored bodies of units cq[from_pos..to_pos) back to back into dst
+ * (dst_cap bytes); out_ends[i] gets the end of body i in dst. Stops when max_out bodies are
+ * copied, dst is full, or a record is missing. *out_scanned gets the units consumed. With dst
+ * and out_ends NULL it only counts: then the last end is what dst_cap must be. */
+int32_t rmq_read_bodies(const uint8_t *cq, int64_t from_pos, int64_t to_pos,
+                        const rmq_segtable *table, uint8_t *dst, int64_t dst_cap,
+                        int64_t *out_ends, int32_t max_out, int64_t *out_scanned);
 
 /* Index file (RocketMQ IndexFile): header 40 bytes, slot_num 4-byte slots, index_num 20-byte
  * entries. Insert key (UTF-8 "topic#key") for a record; returns 1, or 0 when the file is full. */
