@@ -42,6 +42,7 @@ class ConsumeQueue:
         # The native write state: active file, and the end of the last record the queue points
         # at (max_phys, the idempotence guard of re-dispatch).
         self.writer = _native.QueueWriter(topic.encode(), queue_id)
+        self.wptr = self.writer.ptr  # what the native appends take
         self.min_logic = 0  # byte offset of the first unit still backed by the CommitLog
 
     @property
@@ -214,7 +215,7 @@ class ConsumeQueue:
 
     def flush(self) -> None:
         last = self.files.last()
-        if last is not None:
+        if last is not None and last.flushed < last.wrote:
             self.files.flush(last.end)
 
     def close(self) -> None:

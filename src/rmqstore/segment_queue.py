@@ -159,15 +159,25 @@ class MappedFileQueue:
         self.files = keep
 
     def flush(self, upto: int) -> int:
-        """fdatasync every segment holding bytes below upto; returns the flushed offset."""
-        flushed = 0
-        for seg in list(self.files):
-            if seg.start >= upto:
+        """fdatasync every segment with unflushed bytes below upto (walking back from the
+        newest to the first one already clean); returns the offset durable from the start."""
+        files = self.files
+        dirty = []
+        for seg in reversed(files):
+            if seg.flushed >= seg.wrote:
+                if seg.wrote == seg.size:
+                    break  # a full, clean segment: everything before it is clean too
+                continue
+            if seg.start < upto:
+                dirty.append(seg)
+        for seg in reversed(dirty):
+            seg.flush()
+        durable = files[-1].start + files[-1].flushed if files else 0
+        for seg in reversed(files):  # the oldest segment not wholly flushed bounds it
+            if seg.flushed >= seg.size:
                 break
-            if seg.flushed < seg.wrote:
-                seg.flush()
-            flushed = seg.start + seg.flushed
-        return flushed
+            durable = seg.start + seg.flushed
+        return durable
 
     def close(self) -> None:
         for seg in self.files:

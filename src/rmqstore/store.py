@@ -65,8 +65,6 @@ class MessageStore(StoreReader):
         self._arrival_waiters = 0
         self._topic_cache: dict[str, bytes] = {}
         self._round_robin: dict[str, int] = {}
-        self._dirty_cqs: set[ConsumeQueue] = set()
-        self._last_store_ts = 0
         self._writable = True
         self._refusing = False  # closed or disk full: the hot path checks this one flag
         self._sync = config.flush == "sync"
@@ -196,14 +194,11 @@ class MessageStore(StoreReader):
             born_timestamp: int | None = None, reconsume_times: int = 0) -> PutResult:
         """Append one message. With flush="sync" it returns once the message is on disk
         (status FLUSH_DISK_TIMEOUT if that took longer than sync_flush_timeout_ms)."""
-        if (tags is None and not keys and properties is None and not flag
-                and born_timestamp is None and not reconsume_times):
-            n = len(body)
-            cq = self._plain_targets.get((topic, queue_id))
-            if cq is not None and n < self._plain_limit:
-                result = self._put_plain(cq, body, n)
-            else:
-                result = self._put(topic, body, queue_id, None, (), None, 0, None, 0)
+        cq = self._plain_targets.get((topic, queue_id))
+        if (cq is not None and tags is None and not keys and properties is None and not flag
+                and born_timestamp is None and not reconsume_times
+                and len(body) < self._plain_limit):
+            result = self._put_plain(cq, body)
         else:
             result = self._put(topic, body, queue_id, tags, keys, properties, flag,
                                born_timestamp, reconsume_times)
@@ -218,9 +213,8 @@ class MessageStore(StoreReader):
         fdatasync, which a background flusher runs while anything is pending (sync flush)."""
         if not options:
             cq = self._plain_targets.get((topic, None))
-            n = len(body)
-            if cq is not None and n < self._plain_limit:
-                return PendingPut(self._put_plain(cq, body, n), self._group_commit)
+            if cq is not None and len(body) < self._plain_limit:
+                return PendingPut(self._put_plain(cq, body), self._group_commit)
         queue_id = options.pop("queue_id", None)
         return PendingPut(self._put(topic, body, queue_id, options.pop("tags", None),
                                     options.pop("keys", ()), options.pop("properties", None),
@@ -228,25 +222,20 @@ class MessageStore(StoreReader):
                                     options.pop("reconsume_times", 0), **options),
                           self._group_commit)
 
-    def _put_plain(self, cq: ConsumeQueue, body: bytes, n: int) -> PutResult:
+    def _put_plain(self, cq: ConsumeQueue, body: bytes) -> PutResult:
         """The hot path: a topic and queue seen before, no properties, no compression."""
         log = self._log
         with self._put_lock:
             if self._refusing:
                 self._check_writable()
-            now = time.time_ns() // 1_000_000
-            if now < self._last_store_ts:  # store time stays monotone with the offset
-                now = self._last_store_ts
-            qoff = _put_simple(log, cq.writer.ptr, body, n, now)
+            qoff = _put_simple(log, cq.wptr, body, len(body))
             if qoff < 0:
-                qoff = self._append_retrying(
-                    cq, lambda: _put_simple(log, cq.writer.ptr, body, n, now), qoff)
-            self._last_store_ts = now
-            phys = log.last_phys
-            self._dirty_cqs.add(cq)
+                qoff = self._append_retrying(cq, lambda: _put_simple(log, cq.wptr, body, len(body)), qoff)
+            result = PutResult(PutStatus.PUT_OK, cq.queue_id, qoff, log.last_phys, log.last_ts,
+                               self._store_host)
             if self._arrival_waiters:
                 self._arrival.notify_all()
-        return PutResult(PutStatus.PUT_OK, cq.queue_id, qoff, phys, now, self._store_host)
+        return result
 
     def _put(self, topic, body, queue_id, tags, keys, properties, flag, born_timestamp,
              reconsume_times) -> PutResult:
@@ -265,19 +254,16 @@ class MessageStore(StoreReader):
             self._check_writable()
             qid = self._choose_queue(topic) if queue_id is None else queue_id
             cq = self._cqs.get((topic, qid)) or self._queue_for_write(topic, qid)
-            now = max(time.time_ns() // 1_000_000, self._last_store_ts)
-            born = now if born_timestamp is None else born_timestamp
+            born = -1 if born_timestamp is None else born_timestamp
 
             def append():
-                return _native.put(log, cq.writer.ptr, body, len(body), props, len(props),
-                                   tags_code, sysflag, flag, born, now, reconsume_times, 0)
+                return _native.put(log, cq.wptr, body, len(body), props, len(props),
+                                   tags_code, sysflag, flag, born, reconsume_times, 0)
 
             qoff = append()
             if qoff < 0:
                 qoff = self._append_retrying(cq, append, qoff)
-            self._last_store_ts = now
-            phys = log.last_phys
-            self._dirty_cqs.add(cq)
+            phys, now = log.last_phys, log.last_ts
             if to_index and self.index is not None:
                 self.index.put_keys(topic, to_index, phys, now)
             if queue_id is not None or self._single_queue(topic):
@@ -327,12 +313,11 @@ class MessageStore(StoreReader):
             qid = self._choose_queue(topic) if queue_id is None else queue_id
             cq = self._cqs.get((topic, qid)) or self._queue_for_write(topic, qid)
             qoff = cq.max_offset
-            now = max(time.time_ns() // 1_000_000, self._last_store_ts)
             done = body_at = 0
             try:
                 while done < n:
                     wrote, stop = appender.put_batch(cq.writer, data, lens, done, body_at, phys,
-                                                     props, tags_code, flag, now)
+                                                     props, tags_code, flag)
                     if wrote:
                         body_at += sum(lens[done:done + wrote])
                         done += wrote
@@ -344,8 +329,7 @@ class MessageStore(StoreReader):
                         raise MessageTooLargeError(
                             f"a record does not fit a {self.config.commitlog_segment_bytes}-byte segment")
             finally:
-                self._last_store_ts = now
-                self._dirty_cqs.add(cq)
+                now = self._log.last_ts
             if to_index and self.index is not None:
                 for p in phys:
                     self.index.put_keys(topic, to_index, p, now)
@@ -422,7 +406,7 @@ class MessageStore(StoreReader):
 
     # -- flushing -------------------------------------------------------------------------
     def _flush_commitlog_all(self) -> int:
-        ts = self._last_store_ts
+        ts = self._log.last_ts
         durable = self.commitlog.flush(self.commitlog.max_offset)
         self.checkpoint.physic_ts = max(self.checkpoint.physic_ts, ts)
         return durable
@@ -440,11 +424,9 @@ class MessageStore(StoreReader):
     def flush_queues(self) -> None:
         """Flush dirty consume queues and the index, then record in the checkpoint how far
         they are durable (FlushConsumeQueueService)."""
-        ts = self._last_store_ts
-        with self._put_lock:
-            dirty, self._dirty_cqs = self._dirty_cqs, set()
-        for cq in dirty:
-            cq.flush()
+        ts = self._log.last_ts
+        for cq in list(self._cqs.values()):
+            cq.flush()  # a no-op for a queue with nothing new
         if self.index is not None:
             self.index.flush()
         self.checkpoint.logics_ts = max(self.checkpoint.logics_ts, ts)

@@ -116,16 +116,21 @@ class Appender:
     def last_phys(self) -> int:
         return self.ptr.last_phys
 
+    @property
+    def last_ts(self) -> int:
+        """Store time of the last record appended (0 before any)."""
+        return self.ptr.last_ts
+
     def put_batch(self, q: "QueueWriter", bodies: bytes, lens: array.array, first: int,
-                  body_at: int, out_phys: array.array, props: bytes, tags_code: int, flag: int,
-                  store_ts: int) -> tuple[int, int]:
+                  body_at: int, out_phys: array.array, props: bytes, tags_code: int,
+                  flag: int) -> tuple[int, int]:
         """Append bodies lens[first:] (their bytes from bodies[body_at]); offsets go to
         out_phys[first:]. Returns (records written, stop code)."""
         status = ffi.new("int32_t[1]")
         src = ffi.from_buffer(bodies)
         n = lib.rmq_put_batch(self.ptr, q.ptr, src + body_at,
                               ffi.from_buffer("int32_t[]", lens) + first, len(lens) - first,
-                              props, len(props), tags_code, flag, store_ts,
+                              props, len(props), tags_code, flag,
                               ffi.from_buffer("int64_t[]", out_phys, require_writable=True) + first,
                               status)
         return n, status[0]

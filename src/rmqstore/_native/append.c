@@ -3,6 +3,7 @@
  * MessageExtEncoder (record), ConsumeQueue.putMessagePositionInfo (unit). */
 #include "rmq_native.h"
 #include "rmq_internal.h"
+#include <time.h>
 
 #define FIXED_NO_HOSTS 75 /* 91 minus two 8-byte IPv4 hosts */
 
@@ -60,6 +61,16 @@ static void encode(uint8_t *p, const rmq_log *log, const rmq_queue *q, int64_t l
     put32(p, (uint32_t)len);
 }
 
+/* Store time: the wall clock in ms, never before the previous record's (monotone with the
+ * offset, as RocketMQ stamps inside its put lock). */
+static inline int64_t stamp(rmq_log *log) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    if (now < log->last_ts) now = log->last_ts;
+    return now;
+}
+
 static inline int64_t next_queue_offset(const rmq_queue *q) {
     return (q->cq_start + *q->cq_wrote) / RMQ_CQ_UNIT;
 }
@@ -76,8 +87,7 @@ static inline void add_unit(rmq_queue *q, int64_t phys, int64_t len, int64_t tag
 
 int64_t rmq_put(rmq_log *log, rmq_queue *q, const char *body, int32_t body_len,
                 const char *props, int32_t props_len, int64_t tags_code, int32_t sysflag,
-                int32_t flag, int64_t born_ts, int64_t store_ts, int32_t reconsume_times,
-                int64_t prepared_offset) {
+                int32_t flag, int64_t born_ts, int32_t reconsume_times, int64_t prepared_offset) {
     if (!log->seg) return -RMQ_SEGMENT_FULL; /* no segment yet: the caller creates one */
     int64_t len = record_len(log, sysflag, body_len, q->topic_len, props_len);
     if (len + RMQ_END_FILE_MIN_BLANK > log->seg_size) return -RMQ_TOO_LARGE;
@@ -88,23 +98,26 @@ int64_t rmq_put(rmq_log *log, rmq_queue *q, const char *body, int32_t body_len,
         return -RMQ_SEGMENT_FULL;
     }
     int64_t phys = log->seg_start + pos, qoff = next_queue_offset(q);
+    int64_t store_ts = stamp(log);
+    if (born_ts < 0) born_ts = store_ts;
     encode(log->seg + pos, log, q, len, phys, qoff, body, body_len, props, props_len, sysflag,
            flag, born_ts, store_ts, reconsume_times, prepared_offset);
     *log->wrote = pos + len;
     log->last_phys = phys;
+    log->last_ts = store_ts;
     add_unit(q, phys, len, tags_code);
     return qoff;
 }
 
-int64_t rmq_put_simple(rmq_log *log, rmq_queue *q, const char *body, int32_t body_len,
-                       int64_t store_ts) {
-    return rmq_put(log, q, body, body_len, "", 0, 0, 0, 0, store_ts, store_ts, 0, 0);
+int64_t rmq_put_simple(rmq_log *log, rmq_queue *q, const char *body, int32_t body_len) {
+    return rmq_put(log, q, body, body_len, "", 0, 0, 0, 0, -1, 0, 0);
 }
 
 int32_t rmq_put_batch(rmq_log *log, rmq_queue *q, const char *bodies, const int32_t *body_lens,
                       int32_t n, const char *props, int32_t props_len, int64_t tags_code,
-                      int32_t flag, int64_t store_ts, int64_t *out_phys, int32_t *out_status) {
+                      int32_t flag, int64_t *out_phys, int32_t *out_status) {
     if (!log->seg) { *out_status = RMQ_SEGMENT_FULL; return 0; }
+    int64_t store_ts = stamp(log);
     int64_t total = 0;
     for (int32_t i = 0; i < n; i++) total += record_len(log, 0, body_lens[i], q->topic_len, props_len);
     int64_t room = log->seg_size - *log->wrote;
@@ -134,6 +147,7 @@ int32_t rmq_put_batch(rmq_log *log, rmq_queue *q, const char *bodies, const int3
                props_len, 0, flag, store_ts, store_ts, 0, 0);
         *log->wrote = pos + len;
         log->last_phys = phys;
+        log->last_ts = store_ts;
         add_unit(q, phys, len, tags_code);
         out_phys[i] = phys;
         bodies += blen;

@@ -30,6 +30,7 @@ typedef struct {
     int64_t seg_start;     /* its global start offset */
     int64_t *wrote;        /* its write position */
     int64_t last_phys;     /* out: offset of the last record appended */
+    int64_t last_ts;       /* out: its store timestamp; store times never go backwards */
     int32_t host_flags;    /* SYSFLAG bits 0x10/0x20 when the hosts below are IPv6 */
     char born_host[20];
     char store_host[20];
@@ -54,26 +55,26 @@ enum {
     RMQ_TOO_LARGE = 3      /* the record cannot fit even an empty segment */
 };
 
-/* Append one record (QUEUEOFFSET = the queue's next offset) and its consume-queue unit.
+/* Append one record (QUEUEOFFSET = the queue's next offset) and its consume-queue unit,
+ * stamped with the wall clock in ms (at least log->last_ts). born_ts < 0 means the store time.
  * Returns the queue offset (>= 0), or minus one of the codes above; nothing is written then
- * except the BLANK filler for RMQ_SEGMENT_FULL. log->last_phys gets the record's offset. */
+ * except the BLANK filler for RMQ_SEGMENT_FULL. log->last_phys and log->last_ts describe the
+ * record. */
 int64_t rmq_put(rmq_log *log, rmq_queue *q, const char *body, int32_t body_len,
                 const char *props, int32_t props_len, int64_t tags_code, int32_t sysflag,
-                int32_t flag, int64_t born_ts, int64_t store_ts, int32_t reconsume_times,
-                int64_t prepared_offset);
+                int32_t flag, int64_t born_ts, int32_t reconsume_times, int64_t prepared_offset);
 
 /* rmq_put for the plain case: no properties, tags, flag or sysflag, born time = store time. */
-int64_t rmq_put_simple(rmq_log *log, rmq_queue *q, const char *body, int32_t body_len,
-                       int64_t store_ts);
+int64_t rmq_put_simple(rmq_log *log, rmq_queue *q, const char *body, int32_t body_len);
 
 /* Append records for n bodies (concatenated in `bodies`, lengths in body_lens) with
- * consecutive queue offsets and their units. A batch that fits an empty segment is never split:
+ * consecutive queue offsets and their units, all with one store time. A batch that fits an empty segment is never split:
  * when the rest of the segment cannot hold it whole, a BLANK closes the segment first. Stops
  * when the consume-queue file fills. Returns the number written; offsets go to out_phys;
  * *out_status gets the reason for stopping early (RMQ_OK when all were written). */
 int32_t rmq_put_batch(rmq_log *log, rmq_queue *q, const char *bodies, const int32_t *body_lens,
                       int32_t n, const char *props, int32_t props_len, int64_t tags_code,
-                      int32_t flag, int64_t store_ts, int64_t *out_phys, int32_t *out_status);
+                      int32_t flag, int64_t *out_phys, int32_t *out_status);
 
 /* Recovery scan: walk records from seg[pos], checking magic, size arithmetic and (when check_crc)
  * the body CRC. Returns the position just past the last valid record. *out_status: 1 = stopped
