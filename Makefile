@@ -19,7 +19,7 @@ test: $(BIN)/.installed  ## install, then run the whole test suite
 	$(BIN)/python -m pytest -q tests
 
 bench: $(BIN)/.installed  ## micro-benchmarks of the hot paths and API calls
-	$(BIN)/python -m pytest -q benches --benchmark-only
+	cd benches && ../$(BIN)/python -m pytest -q . -p no:cacheprovider --benchmark-only --benchmark-columns=mean,ops,rounds --benchmark-sort=name
 
 clean:
 	rm -rf $(VENV) build src/rmqstore/_native/_rmq*.so $(DATA)
