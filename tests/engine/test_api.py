@@ -1,0 +1,94 @@
+"""Lookups by time, offset and id; concurrent writers and readers."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+import rmqstore
+from rmqstore.message import GetStatus
+
+
+def test_offset_for_time_and_earliest_store_time(tmp_path, small_config):
+    with rmqstore.open(tmp_path, **small_config) as s:
+        assert s.earliest_store_time() is None
+        first = s.put("T", b"a")
+        time.sleep(0.02)
+        mid = s.put("T", b"b")
+        s.put("T", b"c")
+        assert s.earliest_store_time() == first.store_timestamp
+        assert s.offset_for_time("T", 0, 0) == 0
+        assert s.offset_for_time("T", 0, mid.store_timestamp) == mid.queue_offset
+        assert s.offset_for_time("T", 0, first.store_timestamp + 1) == 1
+        assert s.offset_for_time("T", 0, 2 ** 62) == 3
+        assert s.offset_for_time("nope", 0, 0) == 0
+
+
+def test_lookup_by_id_and_offset(tmp_path, small_config):
+    with rmqstore.open(tmp_path, **small_config) as s:
+        rs = [s.put("T", b"m%d" % i, keys=[f"k{i}"], properties={"color": "red"}) for i in range(50)]
+        for r in rs[::7]:
+            m = s.get_by_id(r.msg_id)
+            assert m.queue_offset == r.queue_offset and m.msg_id == r.msg_id
+            assert m.properties["color"] == "red"
+            assert s.get_by_commitlog_offset(r.commitlog_offset).body == m.body
+        assert s.get_by_commitlog_offset(10 ** 9) is None
+        with pytest.raises(ValueError):
+            s.get_by_id("not-hex")
+        assert [m.body for m in s.query("T", "k13")] == [b"m13"]
+        assert s.query("T", "k13", end_ms=rs[0].store_timestamp - 1) == []
+        assert s.query("Other", "k13") == []
+
+
+def test_get_statuses(tmp_path, small_config):
+    with rmqstore.open(tmp_path, **small_config) as s:
+        assert s.get("T", 0, 0).status is GetStatus.NO_MATCHED_LOGIC_QUEUE
+        for i in range(5):
+            s.put("T", b"x", tags="A" if i % 2 else "B")
+        assert s.get("T", 0, 5).status is GetStatus.OFFSET_OVERFLOW_ONE
+        res = s.get("T", 0, 9)
+        assert res.status is GetStatus.OFFSET_OVERFLOW_BADLY and res.next_offset == 0
+        res = s.get("T", 0, 0, tags="C")
+        assert res.status is GetStatus.NO_MATCHED_MESSAGE and res.next_offset == 5
+        res = s.get("T", 0, 0, tags="A || B")
+        assert res.status is GetStatus.FOUND and len(res) == 5
+
+
+def test_concurrent_writers_and_readers(tmp_path, small_config):
+    cfg = dict(small_config, commitlog_segment_bytes=1 << 14)
+    with rmqstore.open(tmp_path, **cfg) as s:
+        s.create_topic("T", 4)
+        errors = []
+        per = 300
+
+        def writer(q):
+            try:
+                for i in range(per):
+                    if i % 10 == 0:
+                        s.put_batch("T", [b"%d-%d-b" % (q, i)] * 3, queue_id=q)
+                    else:
+                        s.put("T", b"%d-%d" % (q, i), queue_id=q, tags="t" if i % 3 else None)
+            except Exception as e:  # pragma: no cover - reported below
+                errors.append(e)
+
+        def reader(q):
+            off = 0
+            deadline = time.monotonic() + 20
+            while off < per + 2 * (per // 10) and time.monotonic() < deadline:
+                res = s.get("T", q, off, 50)
+                for k, m in enumerate(res.messages):
+                    assert m.queue_offset == off + k
+                    assert m.body.startswith(b"%d-" % q)
+                off = res.next_offset if res.messages else off
+
+        threads = [threading.Thread(target=writer, args=(q,)) for q in range(4)]
+        threads += [threading.Thread(target=reader, args=(q,)) for q in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert not errors
+        for q in range(4):
+            assert s.max_offset("T", q) == per + 2 * (per // 10)
