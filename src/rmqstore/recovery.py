@@ -67,22 +67,33 @@ def redispatch(commitlog: CommitLog, start: int, end: int, index: IndexService |
                queue_for: Callable[[str, int], ConsumeQueue],
                tags_code: Callable[[str], int]) -> int:
     """Feed records in [start, end) to their ConsumeQueue and the index (CommitLogDispatcher-
-    BuildConsumeQueue / BuildIndex); returns how many were new to a queue."""
+    BuildConsumeQueue / BuildIndex); returns how many were new to a queue. Records both
+    already hold are skipped before their properties are decoded."""
     added = 0
+    topics: dict[bytes, str] = {}
+    index_end = index.end_phys if index is not None else 0
     for seg, f in commitlog.records(start, end):
         view = seg.view
         tp = f[F.TOPIC_POS]
-        topic = str(view[tp:tp + f[F.TOPIC_LEN]], "utf-8")
-        pp, pl = f[F.PROPS_POS], f[F.PROPS_LEN]
-        props = decode_properties(view[pp:pp + pl]) if pl else {}
+        raw_topic = bytes(view[tp:tp + f[F.TOPIC_LEN]])
+        topic = topics.get(raw_topic) or topics.setdefault(raw_topic, raw_topic.decode())
         tx = f[F.SYSFLAG] & SYSFLAG_TX_MASK
-        phys, size = f[F.PHYSICAL_OFFSET], f[F.SIZE]
+        phys, size, pl = f[F.PHYSICAL_OFFSET], f[F.SIZE], f[F.PROPS_LEN]
+        cq = None
         if tx not in (SYSFLAG_TX_PREPARED, SYSFLAG_TX_ROLLBACK):
             cq = queue_for(topic, f[F.QUEUE_ID])
+            if phys + size <= cq.max_phys:
+                cq = None  # already in its queue
+        to_index = index is not None and tx != SYSFLAG_TX_ROLLBACK and pl and phys >= index_end
+        if cq is None and not to_index:
+            continue
+        pp = f[F.PROPS_POS]
+        props = decode_properties(view[pp:pp + pl]) if pl else {}
+        if cq is not None:
             tag = props.get(PROP_TAGS)
             if cq.put(f[F.QUEUE_OFFSET], phys, size, tags_code(tag) if tag else 0):
                 added += 1
-        if index is not None and tx != SYSFLAG_TX_ROLLBACK:
+        if to_index:
             index.put_keys(topic, index_keys(props), phys, f[F.STORE_TIMESTAMP])
     return added
 
