@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Iterator
 
 from . import _native
-from .filenames import commitlog_dir
+from .filenames import commitlog_dir, offset_name
 from .record import RecordField
 from .segment import MappedFile
 from .segment_queue import MappedFileQueue, Preallocator
@@ -55,10 +55,17 @@ class CommitLog:
         """After recovery: append into the last segment if it has room; otherwise the first
         append creates the next one (so a store on a full disk still opens for reading)."""
         last = self.files.last()
+        allocator = self.files.allocator
         if last is not None and not last.full:
             self.appender.attach(last)
+            if allocator is not None:
+                allocator.warm_rest(last)
         else:
             self.appender.detach()
+            if allocator is not None:  # make the first or next segment ahead of the first put
+                start = last.start + self.segment_bytes if last is not None else 0
+                allocator.request(self.files.directory / offset_name(start), start,
+                                  self.segment_bytes)
 
     # -- reading --------------------------------------------------------------------------
     def parse_at(self, offset: int, check_crc: bool = False):

@@ -35,6 +35,11 @@ class Preallocator:
                 self._pending[path] = self._pool.submit(MappedFile.create, path, start, size,
                                                         self.warm)
 
+    def warm_rest(self, seg: MappedFile) -> None:
+        """Fault in the unwritten rest of a segment in use (after a restart), off the hot path."""
+        if self.warm:
+            self._pool.submit(_native.populate, seg.region, seg.wrote)
+
     def take(self, path: Path, start: int, size: int) -> MappedFile:
         with self._lock:
             fut = self._pending.pop(path, None)

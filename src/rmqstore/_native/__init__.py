@@ -274,6 +274,12 @@ def prefault(seg: Region) -> bool:
     return lib.rmq_prefault(seg.ptr, seg.size) == 0
 
 
+def populate(seg: Region, start: int) -> bool:
+    """Fault in seg's pages from start to its end without touching their content (GIL
+    released); False where the kernel lacks MADV_POPULATE_WRITE."""
+    return lib.rmq_populate(seg.ptr, start, seg.size - start) == 0
+
+
 def _ro(buf: Region | mmap.mmap):
     if isinstance(buf, Region):
         return buf.ptr, buf.size

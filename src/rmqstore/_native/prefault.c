@@ -16,3 +16,12 @@ int32_t rmq_prefault(uint8_t *addr, size_t len) {
     for (size_t off = 0; off < len; off += (size_t)page) ((volatile uint8_t *)addr)[off] = 0;
     return 1;
 }
+
+int32_t rmq_populate(uint8_t *addr, size_t start, size_t len) {
+    long page = sysconf(_SC_PAGESIZE);
+    if (page <= 0) page = 4096;
+    size_t aligned = start - start % (size_t)page;
+    len += start - aligned;
+    if (len == 0) return 0;
+    return madvise(addr + aligned, len, MADV_POPULATE_WRITE) == 0 ? 0 : -1;
+}
