@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 
 import lz4.frame
@@ -81,16 +81,20 @@ class PendingPut:
         return self.result
 
 
-@dataclass
 class PutBatchResult:
     """A batch stored in one queue with consecutive queue offsets."""
 
-    status: PutStatus
-    queue_id: int
-    first_queue_offset: int
-    commitlog_offsets: list[int]
-    store_timestamp: int
-    _host: bytes = field(repr=False, default=b"")
+    __slots__ = ("status", "queue_id", "first_queue_offset", "commitlog_offsets",
+                 "store_timestamp", "_host")
+
+    def __init__(self, status: PutStatus, queue_id: int, first_queue_offset: int,
+                 commitlog_offsets: list[int], store_timestamp: int, host: bytes) -> None:
+        self.status = status
+        self.queue_id = queue_id
+        self.first_queue_offset = first_queue_offset
+        self.commitlog_offsets = commitlog_offsets
+        self.store_timestamp = store_timestamp
+        self._host = host
 
     def __len__(self) -> int:
         return len(self.commitlog_offsets)
@@ -98,6 +102,10 @@ class PutBatchResult:
     @property
     def msg_ids(self) -> list[str]:
         return [make_msg_id(self._host, off) for off in self.commitlog_offsets]
+
+    def __repr__(self) -> str:
+        return (f"PutBatchResult({self.status.name}, queue_id={self.queue_id}, "
+                f"first_queue_offset={self.first_queue_offset}, count={len(self)})")
 
 
 class Message:

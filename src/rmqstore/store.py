@@ -296,20 +296,24 @@ class MessageStore(StoreReader):
         compression). A batch that fits one segment stays in one segment."""
         if topic not in self._topic_cache:
             self._topic_bytes(topic)  # validates the name
-        lens = array.array("i", map(len, bodies))
-        if lens and max(lens) > self.config.max_message_size:
-            raise MessageTooLargeError(
-                f"a body is {max(lens)} bytes; max_message_size is {self.config.max_message_size}")
-        keys = [keys] if isinstance(keys, str) else list(keys)
-        props = self._properties(tags, keys, properties) if (tags or keys or properties) else b""
-        to_index = index_keys(properties, keys)
         data = b"".join(bodies)
-        tags_code = _native.java_hash(tags) if tags else 0
+        lens = array.array("i", map(len, bodies))
+        limit = self.config.max_message_size
+        if len(data) > limit and max(lens) > limit:
+            raise MessageTooLargeError(f"a body is {max(lens)} bytes; max_message_size is {limit}")
+        if tags or keys or properties:
+            keys = [keys] if isinstance(keys, str) else list(keys)
+            props = self._properties(tags, keys, properties)
+            to_index = index_keys(properties, keys)
+            tags_code = _native.java_hash(tags) if tags else 0
+        else:
+            props, to_index, tags_code = b"", None, 0
         n = len(lens)
         phys = array.array("q", bytes(8 * n))
         appender = self.commitlog.appender
         with self._put_lock:
-            self._check_writable()
+            if self._refusing:
+                self._check_writable()
             qid = self._choose_queue(topic) if queue_id is None else queue_id
             cq = self._cqs.get((topic, qid)) or self._queue_for_write(topic, qid)
             qoff = cq.max_offset
