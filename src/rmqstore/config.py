@@ -35,6 +35,7 @@ class StoreConfig:
 
     max_message_size: int = 4 * MiB  # maxMessageSize (body limit, as RocketMQ >= 4.9.4)
     check_crc_on_recover: bool = True  # checkCRCOnRecover
+    check_crc_on_read: bool = True  # beyond RocketMQ: a corrupt record is skipped, never served
     compression: str | None = "zlib"  # body compression above compress_over_bytes: zlib, lz4
     compress_over_bytes: int = 4096  # compressMsgBodyOverHowmuch (a client setting in RocketMQ)
     zlib_level: int = 5  # RocketMQ client's compressLevel

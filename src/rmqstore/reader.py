@@ -7,6 +7,7 @@ segment's `wrote` position, which the single writer advances after the bytes are
 from __future__ import annotations
 
 import array
+import logging
 import time
 
 from . import _native
@@ -14,11 +15,13 @@ from .message import GetResult, GetStatus, Message
 from .consumequeue import UNIT_SIZE
 from .record import RecordField as F, parse_msg_id
 
+log = logging.getLogger(__name__)
+
 MAX_QUERY_RESULTS = 64  # maxMsgsNumBatch
 
 
 class StoreReader:
-    """Mixed into MessageStore; expects self.commitlog, self._cqs and self.index."""
+    """Mixed into MessageStore; expects self.config, self.commitlog, self._cqs, self.index."""
 
     def get(self, topic: str, queue_id: int, offset: int, max_count: int = 32, *,
             tags: str | list[str] | None = None) -> GetResult:
@@ -50,9 +53,13 @@ class StoreReader:
             want = max_count - len(messages)
             pos = cur * UNIT_SIZE - seg.start
             end = seg.wrote if codes else min(seg.wrote, pos + want * UNIT_SIZE)
-            fields, n, scanned, gone = _native.read_queue(seg.region, pos, end, codes, table, want)
+            fields, n, scanned, gone, corrupt = _native.read_queue(
+                seg.region, pos, end, codes, table, self.config.check_crc_on_read, want)
             if scanned == 0:
                 break
+            if corrupt:
+                log.error("%s/%d: %d corrupt record(s) between queue offsets %d and %d skipped",
+                          topic, queue_id, corrupt, cur, cur + scanned)
             cur += scanned
             missing += gone
             found = _messages(fields, n, table)

@@ -221,20 +221,22 @@ class SegmentTable:
 
 
 def read_queue(cq: Region, from_pos: int, to_pos: int, codes: tuple[int, ...] | None,
-               table: SegmentTable, max_out: int) -> tuple[array.array, int, int, int]:
+               table: SegmentTable, check_crc: bool,
+               max_out: int) -> tuple[array.array, int, int, int, int]:
     """Messages behind CQ units [from_pos, to_pos): (fields, count, units scanned, units whose
-    record is gone). fields holds MSG_FIELDS int64 per message."""
+    record is gone, units whose record is corrupt). fields holds MSG_FIELDS int64 per message."""
     out = array.array("q", bytes(8 * MSG_FIELDS * max_out))
     scanned = ffi.new("int64_t[1]")
-    missing = ffi.new("int32_t[1]")
+    skipped = ffi.new("int32_t[2]")
     if codes is None:
         filt, cs, nc = 0, _NULL, 0
     else:
         filt, cs, nc = 1, ffi.new("int32_t[]", list(codes)), len(codes)
     n = lib.rmq_read_queue(cq.ptr, from_pos, to_pos, filt, cs, nc, table.ptr,
+                           1 if check_crc else 0,
                            ffi.from_buffer("int64_t[]", out, require_writable=True), max_out,
-                           scanned, missing)
-    return out, n, scanned[0], missing[0]
+                           scanned, skipped)
+    return out, n, scanned[0], skipped[0], skipped[1]
 
 
 def read_bodies(cq: Region, from_pos: int, to_pos: int, table: SegmentTable, max_out: int,

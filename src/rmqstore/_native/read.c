@@ -26,8 +26,9 @@ static inline int matches(const uint8_t *unit, const int32_t *codes, int32_t n_c
 
 int32_t rmq_read_queue(const uint8_t *cq, int64_t from_pos, int64_t to_pos, int32_t filter,
                        const int32_t *codes, int32_t n_codes, const rmq_segtable *table,
-                       int64_t *out, int32_t max_out, int64_t *out_scanned, int32_t *out_missing) {
-    int32_t n = 0, missing = 0;
+                       int32_t check_crc, int64_t *out, int32_t max_out, int64_t *out_scanned,
+                       int32_t *out_skipped) {
+    int32_t n = 0, missing = 0, corrupt = 0;
     int64_t p = from_pos;
     for (; p + RMQ_CQ_UNIT <= to_pos && n < max_out; p += RMQ_CQ_UNIT) {
         const uint8_t *u = cq + p;
@@ -39,15 +40,20 @@ int32_t rmq_read_queue(const uint8_t *cq, int64_t from_pos, int64_t to_pos, int3
         int32_t index;
         const uint8_t *seg = locate(table, phys, size, &pos, &index);
         int64_t *o = out + (int64_t)n * RMQ_MSG_FIELDS;
-        if (!seg || rmq_parse(seg, table->seg_size, pos, 0, o) <= 0) {
+        if (!seg) {
             missing++;
+            continue;
+        }
+        if (rmq_parse(seg, table->seg_size, pos, check_crc, o) != size) {
+            corrupt++;
             continue;
         }
         o[16] = index;
         n++;
     }
     *out_scanned = (p - from_pos) / RMQ_CQ_UNIT;
-    *out_missing = missing;
+    out_skipped[0] = missing;
+    out_skipped[1] = corrupt;
     return n;
 }
 

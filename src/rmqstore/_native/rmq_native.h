@@ -104,12 +104,14 @@ typedef struct {
 enum { RMQ_MSG_FIELDS = 17 };
 
 /* Follow the units cq[from_pos..to_pos) into the commit log: parse up to max_out messages
- * (only those whose tags code is in codes when filter is set) into out. *out_scanned gets the
- * units consumed, *out_missing the units whose record is gone (deleted by retention). Returns
- * the number of messages parsed. */
+ * (only those whose tags code is in codes when filter is set) into out, checking each body's
+ * CRC when check_crc is set. *out_scanned gets the units consumed, out_skipped[0] the units
+ * whose record is gone (deleted by retention), out_skipped[1] those whose record fails its
+ * checks (corrupt: never handed out). Returns the number of messages parsed. */
 int32_t rmq_read_queue(const uint8_t *cq, int64_t from_pos, int64_t to_pos, int32_t filter,
                        const int32_t *codes, int32_t n_codes, const rmq_segtable *table,
-                       int64_t *out, int32_t max_out, int64_t *out_scanned, int32_t *out_missing);
+                       int32_t check_crc, int64_t *out, int32_t max_out, int64_t *out_scanned,
+                       int32_t *out_skipped);
 
 /* Bodies only: copy the stored bodies of units cq[from_pos..to_pos) back to back into dst
  * (dst_cap bytes); out_ends[i] gets the end of body i in dst. Stops when max_out bodies are
