@@ -318,10 +318,12 @@ class MessageStore(StoreReader):
             cq = self._cqs.get((topic, qid)) or self._queue_for_write(topic, qid)
             qoff = cq.max_offset
             done = body_at = 0
+            stamp = 0  # the first native call takes the time; continuations reuse it
             try:
                 while done < n:
                     wrote, stop = appender.put_batch(cq.writer, data, lens, done, body_at, phys,
-                                                     props, tags_code, flag)
+                                                     props, tags_code, flag, stamp)
+                    stamp = self._log.last_ts if done or wrote else 0
                     if wrote:
                         body_at += sum(lens[done:done + wrote])
                         done += wrote

@@ -123,14 +123,14 @@ class Appender:
 
     def put_batch(self, q: "QueueWriter", bodies: bytes, lens: array.array, first: int,
                   body_at: int, out_phys: array.array, props: bytes, tags_code: int,
-                  flag: int) -> tuple[int, int]:
+                  flag: int, store_ts: int) -> tuple[int, int]:
         """Append bodies lens[first:] (their bytes from bodies[body_at]); offsets go to
-        out_phys[first:]. Returns (records written, stop code)."""
+        out_phys[first:]; store_ts 0 stamps them now. Returns (records written, stop code)."""
         status = ffi.new("int32_t[1]")
         src = ffi.from_buffer(bodies)
         n = lib.rmq_put_batch(self.ptr, q.ptr, src + body_at,
                               ffi.from_buffer("int32_t[]", lens) + first, len(lens) - first,
-                              props, len(props), tags_code, flag,
+                              props, len(props), tags_code, flag, store_ts,
                               ffi.from_buffer("int64_t[]", out_phys, require_writable=True) + first,
                               status)
         return n, status[0]

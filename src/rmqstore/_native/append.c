@@ -115,9 +115,9 @@ int64_t rmq_put_simple(rmq_log *log, rmq_queue *q, const char *body, int32_t bod
 
 int32_t rmq_put_batch(rmq_log *log, rmq_queue *q, const char *bodies, const int32_t *body_lens,
                       int32_t n, const char *props, int32_t props_len, int64_t tags_code,
-                      int32_t flag, int64_t *out_phys, int32_t *out_status) {
+                      int32_t flag, int64_t store_ts, int64_t *out_phys, int32_t *out_status) {
     if (!log->seg) { *out_status = RMQ_SEGMENT_FULL; return 0; }
-    int64_t store_ts = stamp(log);
+    if (store_ts <= 0) store_ts = stamp(log);
     int64_t total = 0;
     for (int32_t i = 0; i < n; i++) total += record_len(log, 0, body_lens[i], q->topic_len, props_len);
     int64_t room = log->seg_size - *log->wrote;

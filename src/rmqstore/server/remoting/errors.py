@@ -8,6 +8,7 @@ RemotingError
   SystemBusy          raised by a handler to answer SYSTEM_BUSY (back-pressure)
   ConnectionClosed    a pending or new call on a closed connection; __cause__ is why it closed
   RemotingTimeout     no response before the deadline (also a TimeoutError)
+  RemotingConnectError  the client could not connect
 """
 
 from __future__ import annotations
@@ -43,3 +44,7 @@ class ConnectionClosed(RemotingError):
 
 class RemotingTimeout(RemotingError, TimeoutError):
     """No response arrived before the request's deadline."""
+
+
+class RemotingConnectError(RemotingError):
+    """Could not connect to the address; ``__cause__`` is the OSError."""

@@ -1,0 +1,63 @@
+"""What `rmqstore bench` does with its command-line options (cli.py only declares them)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from .options import BenchOptions, Bound
+from .report import print_report
+from .runner import Runner
+from .systems import PEERS
+from .workloads import WORKLOADS
+
+log = logging.getLogger(__name__)
+MiB = 1 << 20
+WIDE = 160  # table width when stdout is a file or a pipe
+
+
+def split(value: str | None) -> tuple[str, ...]:
+    return tuple(x.strip() for x in (value or "").split(",") if x.strip())
+
+
+def bench_command(size: tuple[int, ...], workloads: str | None, peers: str | None,
+                  duration: float | None, count: int | None, batch: int, writers: str,
+                  in_flight: int, recovery_mb: int, segment_mb: int, sweep: bool,
+                  json_path: Path | None, plot_path: Path | None, data_dir: Path | None,
+                  keep: bool, seed: int) -> None:
+    chosen = split(workloads)
+    bad = [w for w in chosen if w not in WORKLOADS]
+    if bad:
+        raise click.BadParameter(f"unknown {', '.join(bad)}; choose from {', '.join(WORKLOADS)}",
+                                 param_hint="--workloads")
+    peer_names = split(peers)
+    if peer_names == ("none",):
+        peer_names = ("-",)  # matches no peer: rmqstore alone
+    elif any(p not in PEERS for p in peer_names):
+        raise click.BadParameter(f"choose from {', '.join(PEERS)} or none", param_hint="--peers")
+    if count is not None and count < 1 or duration is not None and duration <= 0:
+        raise click.BadParameter("--count and --duration must be positive")
+    options = BenchOptions(
+        sizes=tuple(size) or BenchOptions.sizes, workloads=chosen, peers=peer_names,
+        bound=Bound.from_cli(duration, count), batch=batch,
+        writers=tuple(int(w) for w in split(writers)), in_flight=in_flight,
+        recovery_bytes=recovery_mb * MiB, segment_bytes=segment_mb * MiB, sweep=sweep,
+        data_dir=data_dir, keep=keep, seed=seed)
+    out = Console() if sys.stdout.isatty() else Console(width=WIDE)
+    runner = Runner(options, Console(stderr=True))
+    report = runner.run()
+    print_report(report, out)
+    if json_path is not None:
+        report.write_json(json_path)
+        out.print(f"wrote {json_path}")
+    if plot_path is not None:
+        try:
+            from .plot import write_plot
+            write_plot(report, plot_path)
+            out.print(f"wrote {plot_path}")
+        except ImportError:
+            out.print("[yellow]--plot needs matplotlib: pip install 'rmqstore[bench]'")

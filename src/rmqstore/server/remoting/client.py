@@ -1,0 +1,107 @@
+"""The client side: one connection per address, reused for everything, reopened when lost.
+
+Requests from the peer on these connections (NOTIFY_CONSUMER_IDS_CHANGED, CHECK_TRANSACTION_STATE,
+...) go to the client's own Dispatcher; codes it does not serve get REQUEST_CODE_NOT_SUPPORTED.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from .command import RemotingCommand
+from .connection import RemotingConnection
+from .dispatch import Dispatcher
+from .errors import RemotingConnectError, RemotingTimeout
+from .frame import DEFAULT_MAX_FRAME_BYTES
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ClientConfig:
+    connect_timeout_s: float = 3.0  # Java's connectTimeoutMillis default
+    max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES
+
+
+def split_address(addr: str) -> tuple[str, int]:
+    """``"host:port"`` (RocketMQ's address form) -> (host, port)."""
+    host, sep, port = addr.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise ValueError(f"not a host:port address: {addr!r}")
+    return host.strip("[]"), int(port)
+
+
+class RemotingClient:
+    """Connections keyed by ``"host:port"``. Every call has a deadline that includes connecting."""
+
+    def __init__(self, config: ClientConfig = ClientConfig(),
+                 dispatcher: Dispatcher | None = None) -> None:
+        self.config = config
+        self.dispatcher = dispatcher if dispatcher is not None else Dispatcher()
+        self._connections: dict[str, RemotingConnection] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def invoke(self, addr: str, request: RemotingCommand,
+                     timeout_s: float) -> RemotingCommand:
+        """Send ``request`` to ``addr`` and return its response within ``timeout_s``."""
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        conn = await self.connection(addr, timeout_s)
+        return await conn.invoke(request, self._remaining(deadline))
+
+    async def invoke_oneway(self, addr: str, request: RemotingCommand, timeout_s: float) -> None:
+        """Send ``request`` to ``addr`` with the ONEWAY bit; no response is expected."""
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        conn = await self.connection(addr, timeout_s)
+        await conn.invoke_oneway(request, self._remaining(deadline))
+
+    async def connection(self, addr: str, timeout_s: float) -> RemotingConnection:
+        """The open connection to ``addr``, connecting (again) if there is none."""
+        conn = self._connections.get(addr)
+        if conn is not None and not conn.is_closed:
+            return conn
+        lock = self._locks.setdefault(addr, asyncio.Lock())
+        async with lock:  # concurrent callers share one connect
+            conn = self._connections.get(addr)
+            if conn is not None and not conn.is_closed:
+                return conn
+            conn = await self._connect(addr, min(timeout_s, self.config.connect_timeout_s))
+            self._connections[addr] = conn
+            return conn
+
+    async def close(self) -> None:
+        """Close every connection; their pending calls fail with ConnectionClosed."""
+        conns, self._connections = list(self._connections.values()), {}
+        for conn in conns:
+            conn.close()
+        for conn in conns:
+            await conn.wait_closed()
+
+    async def __aenter__(self) -> RemotingClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def _connect(self, addr: str, timeout_s: float) -> RemotingConnection:
+        host, port = split_address(addr)
+        loop = asyncio.get_running_loop()
+        factory = lambda: RemotingConnection(  # noqa: E731
+            self.dispatcher.on_request, max_frame_bytes=self.config.max_frame_bytes)
+        try:
+            async with asyncio.timeout(timeout_s):
+                _transport, conn = await loop.create_connection(factory, host, port)
+        except TimeoutError:
+            raise RemotingTimeout(f"connect to {addr} took over {timeout_s}s") from None
+        except OSError as exc:
+            raise RemotingConnectError(f"cannot connect to {addr}: {exc}") from exc
+        log.debug("connected to %s", addr)
+        return conn
+
+    @staticmethod
+    def _remaining(deadline: float) -> float:
+        remaining = deadline - asyncio.get_running_loop().time()
+        if remaining <= 0:
+            raise RemotingTimeout("deadline passed while connecting")
+        return remaining

@@ -1,0 +1,218 @@
+"""One TCP connection speaking the remoting protocol, for either end (client or server).
+
+asyncio.Protocol: ``data_received`` is the single reader; it feeds the sans-I/O FrameDecoder and
+routes each command, responses to the opaque -> Future table, requests to ``on_request``
+(a Dispatcher). Calls carry deadlines. When the connection closes, for whatever reason, every
+pending call fails with ConnectionClosed whose ``__cause__`` is the original error, and the
+tasks serving this connection's requests are cancelled.
+
+A malformed frame closes this connection only (FrameError, logged); nothing else is affected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import itertools
+import logging
+from collections.abc import Awaitable, Callable
+
+from .command import ONEWAY_FLAG, RESPONSE_FLAG, RemotingCommand
+from .errors import ConnectionClosed, FrameError, RemotingTimeout
+from .frame import DEFAULT_MAX_FRAME_BYTES, FrameDecoder, encode
+
+log = logging.getLogger(__name__)
+
+RequestCallback = Callable[["RemotingConnection", RemotingCommand], None]
+
+
+class RemotingConnection(asyncio.Protocol):
+    """Owns a transport, the pending-call table and the tasks serving incoming requests.
+
+    All methods run on the event loop thread.
+    """
+
+    def __init__(self, on_request: RequestCallback, *,
+                 max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> None:
+        self._on_request = on_request
+        self._max_frame_bytes = max_frame_bytes
+        self._decoder = FrameDecoder(max_frame_bytes)
+        self._transport: asyncio.Transport | None = None
+        self._pending: dict[int, asyncio.Future[RemotingCommand]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._opaques = itertools.count(1)
+        self._write_resumed: asyncio.Future[None] | None = None
+        self._closed = False
+        self._close_reason: BaseException | None = None
+        self._lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.peer = "?"
+
+    # -- public API --------------------------------------------------------------------------
+
+    @property
+    def is_closed(self) -> bool:
+        return self._closed
+
+    @property
+    def requests_in_flight(self) -> int:
+        """Incoming requests whose handler has not finished (the dispatcher's cap counts these)."""
+        return len(self._tasks)
+
+    @property
+    def calls_pending(self) -> int:
+        """Outgoing requests still waiting for their response."""
+        return len(self._pending)
+
+    async def invoke(self, request: RemotingCommand, timeout_s: float) -> RemotingCommand:
+        """Send ``request`` with a fresh opaque; return the response with that opaque.
+
+        Raises RemotingTimeout after ``timeout_s``, ConnectionClosed if the connection closes
+        first. A response arriving after the deadline is logged and dropped.
+        """
+        self._check_open()
+        opaque = self._next_opaque()
+        cmd = dataclasses.replace(request, opaque=opaque,
+                                  flag=request.flag & ~(RESPONSE_FLAG | ONEWAY_FLAG))
+        future: asyncio.Future[RemotingCommand] = asyncio.get_running_loop().create_future()
+        self._pending[opaque] = future
+        try:
+            self._write(encode(cmd, self._max_frame_bytes))
+            async with asyncio.timeout(timeout_s):
+                return await future
+        except TimeoutError:
+            raise RemotingTimeout(f"no response to code {cmd.code} (opaque {opaque}) from "
+                                  f"{self.peer} within {timeout_s}s") from None
+        finally:
+            self._pending.pop(opaque, None)
+
+    async def invoke_oneway(self, request: RemotingCommand, timeout_s: float) -> None:
+        """Send ``request`` with the ONEWAY bit; return once the transport has taken it,
+        waiting at most ``timeout_s`` for a full write buffer to drain."""
+        self._check_open()
+        cmd = dataclasses.replace(request, opaque=self._next_opaque(),
+                                  flag=(request.flag | ONEWAY_FLAG) & ~RESPONSE_FLAG)
+        self._write(encode(cmd, self._max_frame_bytes))
+        try:
+            async with asyncio.timeout(timeout_s):
+                await self.drain()
+        except TimeoutError:
+            raise RemotingTimeout(f"oneway code {cmd.code} to {self.peer} not written "
+                                  f"within {timeout_s}s") from None
+
+    def send(self, cmd: RemotingCommand) -> None:
+        """Write ``cmd`` as is (responses: the caller has set opaque and flag)."""
+        self._check_open()
+        self._write(encode(cmd, self._max_frame_bytes))
+
+    def spawn(self, coro: Awaitable[None]) -> None:
+        """Run a task serving one of this connection's requests; cancelled when it closes."""
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def drain(self) -> None:
+        """Wait until the transport's write buffer is below its high-water mark."""
+        while self._write_resumed is not None and not self._closed:
+            await asyncio.shield(self._write_resumed)
+        self._check_open()
+
+    def close(self, reason: BaseException | None = None) -> None:
+        """Close now; pending calls fail with ConnectionClosed caused by ``reason``."""
+        self._shutdown(reason)
+        if self._transport is not None:
+            self._transport.close()
+
+    def on_lost(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` once the transport has gone."""
+        self._lost.add_done_callback(lambda _f: callback())
+
+    async def wait_closed(self) -> None:
+        """Wait until the transport has really gone (connection_lost ran)."""
+        await asyncio.shield(self._lost)
+
+    # -- asyncio.Protocol --------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        peer = transport.get_extra_info("peername")
+        self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+        log.debug("%s: connected", self.peer)
+
+    def data_received(self, data: bytes) -> None:
+        if self._closed:
+            return
+        try:
+            for cmd in self._decoder.feed(data):
+                if cmd.is_response:
+                    self._on_response(cmd)
+                else:
+                    self._on_request(self, cmd)
+                if self._closed:
+                    return
+        except FrameError as exc:
+            log.warning("%s: malformed input, closing the connection: %s", self.peer, exc)
+            self.close(exc)
+        except Exception as exc:  # a bug in a callback: this connection goes, the server stays
+            log.exception("%s: error while reading, closing the connection", self.peer)
+            self.close(exc)
+
+    def eof_received(self) -> bool | None:
+        return None  # half-close is not part of the protocol: close our side too
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._shutdown(exc if exc is not None else EOFError("connection closed by the peer"))
+        log.debug("%s: connection lost (%s)", self.peer, self._close_reason)
+        if not self._lost.done():
+            self._lost.set_result(None)
+
+    def pause_writing(self) -> None:
+        if self._write_resumed is None:
+            self._write_resumed = asyncio.get_running_loop().create_future()
+
+    def resume_writing(self) -> None:
+        waiter, self._write_resumed = self._write_resumed, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _next_opaque(self) -> int:
+        # Non-negative int32, as the C++ client masks it; skip any still pending after a wrap.
+        while True:
+            opaque = next(self._opaques) & 0x7FFFFFFF
+            if opaque not in self._pending:
+                return opaque
+
+    def _write(self, frame: bytes) -> None:
+        assert self._transport is not None
+        self._transport.write(frame)
+
+    def _check_open(self) -> None:
+        if self._closed or self._transport is None:
+            err = ConnectionClosed(f"connection to {self.peer} is closed")
+            raise err from self._close_reason
+
+    def _on_response(self, cmd: RemotingCommand) -> None:
+        future = self._pending.pop(cmd.opaque, None)
+        if future is None or future.done():
+            log.info("%s: response code %d for opaque %d matches no pending call (timed out?)",
+                     self.peer, cmd.code, cmd.opaque)
+            return
+        future.set_result(cmd)
+
+    def _shutdown(self, reason: BaseException | None) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._close_reason = reason
+        pending, self._pending = self._pending, {}
+        for future in pending.values():
+            if not future.done():
+                err = ConnectionClosed(f"connection to {self.peer} closed"
+                                       + (f": {reason}" if reason is not None else ""))
+                err.__cause__ = reason
+                future.set_exception(err)
+        for task in list(self._tasks):
+            task.cancel()
+        self.resume_writing()  # wake drain() so it sees the close

@@ -1,0 +1,142 @@
+"""Handler registry keyed by request code, and the rules that turn a request into a response.
+
+The rules are NettyRemotingAbstract.processRequestCommand's (rocketmq-all-4.9.7):
+
+* no handler for the code: REQUEST_CODE_NOT_SUPPORTED, remark " request type N not supported",
+  sent even for a oneway request, as Java does, so that no request is met with silence;
+* the handler's ``busy`` hook says so: SYSTEM_BUSY "[REJECTREQUEST]..." (Java's rejectRequest);
+* the connection already runs ``max_inflight_per_connection`` handlers: SYSTEM_BUSY
+  "[OVERLOAD]..." (Java's full thread pool), not sent for oneway requests;
+* the handler raises: SYSTEM_ERROR with the exception text as remark; SystemBusy gives SYSTEM_BUSY;
+* a oneway request never gets the handler's response.
+
+Handlers are plain ``async def handler(request, ctx) -> RemotingCommand`` and never see a
+transport; the dispatcher copies opaque, flag and serialize type onto what they return.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from .codes import ResponseCode
+from .command import RemotingCommand, answer
+from .errors import ConnectionClosed, FrameTooLarge, HeaderFieldError, SystemBusy
+
+log = logging.getLogger(__name__)
+
+BUSY_OVERLOAD = "[OVERLOAD]system busy, start flow control for a while"
+BUSY_REJECT = "[REJECTREQUEST]system busy, start flow control for a while"
+
+
+class Channel(Protocol):
+    """What the dispatcher needs of a connection (connection.RemotingConnection has it)."""
+
+    @property
+    def peer(self) -> str: ...
+
+    @property
+    def requests_in_flight(self) -> int: ...
+
+    def send(self, cmd: RemotingCommand) -> None: ...
+
+    def spawn(self, coro: Awaitable[None]) -> None: ...
+
+    async def invoke(self, request: RemotingCommand, timeout_s: float) -> RemotingCommand: ...
+
+    async def invoke_oneway(self, request: RemotingCommand, timeout_s: float) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RequestContext:
+    """Given to handlers: who asked, and a way to call back (e.g. NOTIFY_CONSUMER_IDS_CHANGED)."""
+
+    peer: str
+    channel: Channel
+
+
+Handler = Callable[[RemotingCommand, RequestContext], Awaitable[RemotingCommand | None]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    handler: Handler
+    busy: Callable[[], bool] | None
+
+
+class Dispatcher:
+    """Routes each incoming request of every connection to its handler, one task per request."""
+
+    def __init__(self, max_inflight_per_connection: int = 1024) -> None:
+        if max_inflight_per_connection < 1:
+            raise ValueError("max_inflight_per_connection must be at least 1")
+        self._handlers: dict[int, _Entry] = {}
+        self._max_inflight = max_inflight_per_connection
+
+    def register(self, code: int, handler: Handler, *,
+                 busy: Callable[[], bool] | None = None) -> None:
+        """Serve ``code`` with ``handler``; ``busy()`` true makes requests get SYSTEM_BUSY."""
+        self._handlers[int(code)] = _Entry(handler, busy)
+
+    def codes(self) -> frozenset[int]:
+        return frozenset(self._handlers)
+
+    def on_request(self, channel: Channel, request: RemotingCommand) -> None:
+        """Called by the connection's reader for each request; must not block."""
+        entry = self._handlers.get(request.code)
+        if entry is None:
+            text = f" request type {request.code} not supported"
+            log.warning("%s:%s", channel.peer, text)
+            self._reply(channel, request, ResponseCode.REQUEST_CODE_NOT_SUPPORTED, text)
+            return
+        if entry.busy is not None and entry.busy():
+            log.info("%s: code %d rejected, handler busy", channel.peer, request.code)
+            self._reply(channel, request, ResponseCode.SYSTEM_BUSY, BUSY_REJECT)
+            return
+        if channel.requests_in_flight >= self._max_inflight:
+            log.warning("%s: %d requests in flight, code %d answered SYSTEM_BUSY",
+                        channel.peer, channel.requests_in_flight, request.code)
+            if not request.is_oneway:
+                self._reply(channel, request, ResponseCode.SYSTEM_BUSY, BUSY_OVERLOAD)
+            return
+        channel.spawn(self._run(entry.handler, channel, request))
+
+    async def _run(self, handler: Handler, channel: Channel, request: RemotingCommand) -> None:
+        response = await self._call(handler, channel, request)
+        if request.is_oneway:
+            return
+        try:
+            channel.send(answer(request, response))
+        except FrameTooLarge as exc:
+            log.error("%s: response to code %d too large: %s", channel.peer, request.code, exc)
+            self._reply(channel, request, ResponseCode.SYSTEM_ERROR, f"response too large: {exc}")
+        except ConnectionClosed:
+            log.debug("%s: closed before the response to code %d", channel.peer, request.code)
+
+    async def _call(self, handler: Handler, channel: Channel,
+                    request: RemotingCommand) -> RemotingCommand:
+        code = request.code
+        try:
+            response = await handler(request, RequestContext(channel.peer, channel))
+        except HeaderFieldError as exc:
+            log.warning("%s: code %d: %s", channel.peer, code, exc)
+            return RemotingCommand.response(ResponseCode.SYSTEM_ERROR, str(exc))
+        except SystemBusy as exc:
+            return RemotingCommand.response(ResponseCode.SYSTEM_BUSY, str(exc) or BUSY_OVERLOAD)
+        except Exception as exc:  # a handler bug must cost one request, not the connection
+            log.exception("%s: handler for code %d failed", channel.peer, code)
+            return RemotingCommand.response(ResponseCode.SYSTEM_ERROR, f"{type(exc).__name__}: {exc}")
+        if response is None:
+            if not request.is_oneway:
+                log.error("%s: handler for code %d returned no response", channel.peer, code)
+            return RemotingCommand.response(ResponseCode.SYSTEM_ERROR, "handler returned no response")
+        return response
+
+    @staticmethod
+    def _reply(channel: Channel, request: RemotingCommand, code: int, remark: str) -> None:
+        try:
+            channel.send(answer(request, RemotingCommand.response(code, remark)))
+        except ConnectionClosed:
+            pass

@@ -1,0 +1,231 @@
+"""Typed custom headers <-> extFields, the way RemotingCommand.decodeCommandCustomHeader does it.
+
+A header is a frozen dataclass whose fields carry their Java (wire) name and whether Java marks
+them @CFNotNull. Decoding is lenient where clients differ and strict where a handler would
+otherwise misbehave:
+
+* values arrive as strings (json_header turns the C++ client's JSON numbers into strings);
+* a boolean is true iff the text is ``true`` (any case) or ``1``: C++ writes bools as "0"/"1",
+  Java's Boolean.parseBoolean would read "1" as false (spec 1.4, 2.3);
+* unknown keys are ignored (AccessKey, Signature, OnsChannel, bname, ...);
+* a missing required field raises HeaderFieldError with Java's own text
+  ("the custom field <topic> is null"), which the dispatcher answers with SYSTEM_ERROR.
+  (Java 4.9.7 only logs that and fails later on unboxing; an early clear error is kinder.)
+
+Encoding writes every non-None field as a string, as the C++ client requires of responses.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import types
+import typing
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from .errors import HeaderFieldError
+
+H = TypeVar("H")
+
+_TRUE = frozenset({"true", "1"})
+
+
+def wire(name: str, *, required: bool = False, default: Any = None) -> Any:
+    """Declare a header field: ``name`` is the Java field name used as the extFields key."""
+    meta = {"wire": name, "required": required}
+    if required:
+        return dataclasses.field(metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def decode_header(cls: type[H], ext_fields: dict[str, str]) -> H:
+    """Build ``cls`` from a request's extFields; raises HeaderFieldError."""
+    values: dict[str, Any] = {}
+    for f, kind in _layout(cls):
+        name = f.metadata["wire"]
+        raw = ext_fields.get(name)
+        if raw is None:
+            if f.metadata["required"]:
+                raise HeaderFieldError(f"the custom field <{name}> is null")
+            continue
+        values[f.name] = _parse(name, raw, kind)
+    return cls(**values)
+
+
+def encode_header(header: object) -> dict[str, str]:
+    """The extFields of ``header``: Java field names, every value a string, None omitted."""
+    out: dict[str, str] = {}
+    for f, _kind in _layout(type(header)):
+        value = getattr(header, f.name)
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            out[f.metadata["wire"]] = "true" if value else "false"
+        else:
+            out[f.metadata["wire"]] = str(value)
+    return out
+
+
+@functools.cache
+def _layout(cls: type) -> tuple[tuple[dataclasses.Field[Any], type], ...]:
+    hints = typing.get_type_hints(cls)
+    out = []
+    for f in dataclasses.fields(cls):
+        kind = hints[f.name]
+        if isinstance(kind, types.UnionType):  # "int | None" -> int
+            kind = next(a for a in typing.get_args(kind) if a is not type(None))
+        out.append((f, kind))
+    return tuple(out)
+
+
+def _parse(name: str, raw: str, kind: type) -> Any:
+    if kind is str:
+        return raw
+    if kind is bool:
+        return raw.strip().lower() in _TRUE
+    if kind is int:
+        try:
+            return int(raw.strip())
+        except ValueError:
+            raise HeaderFieldError(f"the custom field <{name}> is not an integer: {raw!r}") from None
+    raise TypeError(f"unsupported header field type {kind!r} for {name}")
+
+
+# -- broker: send ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SendMessageRequestHeader:
+    """SEND_MESSAGE (10); the C++ client in PyPI rocketmq 0.4.4 sends these long names."""
+
+    producer_group: str = wire("producerGroup", required=True)
+    topic: str = wire("topic", required=True)
+    default_topic: str = wire("defaultTopic", required=True)
+    default_topic_queue_nums: int = wire("defaultTopicQueueNums", required=True)
+    queue_id: int = wire("queueId", required=True)
+    sys_flag: int = wire("sysFlag", required=True)
+    born_timestamp: int = wire("bornTimestamp", required=True)
+    flag: int = wire("flag", required=True)
+    properties: str | None = wire("properties")
+    reconsume_times: int | None = wire("reconsumeTimes")
+    unit_mode: bool = wire("unitMode", default=False)
+    batch: bool = wire("batch", default=False)
+    max_reconsume_times: int | None = wire("maxReconsumeTimes")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SendMessageRequestHeaderV2:
+    """SEND_MESSAGE_V2 (310) and SEND_BATCH_MESSAGE (320): one-letter names a..n."""
+
+    producer_group: str = wire("a", required=True)
+    topic: str = wire("b", required=True)
+    default_topic: str = wire("c", required=True)
+    default_topic_queue_nums: int = wire("d", required=True)
+    queue_id: int = wire("e", required=True)
+    sys_flag: int = wire("f", required=True)
+    born_timestamp: int = wire("g", required=True)
+    flag: int = wire("h", required=True)
+    properties: str | None = wire("i")
+    reconsume_times: int | None = wire("j")
+    unit_mode: bool = wire("k", default=False)
+    max_reconsume_times: int | None = wire("l")
+    batch: bool = wire("m", default=False)
+    broker_name: str | None = wire("n")
+
+    def to_v1(self) -> SendMessageRequestHeader:
+        """SendMessageRequestHeaderV2.createSendMessageRequestHeaderV1, minus brokerName."""
+        return SendMessageRequestHeader(
+            producer_group=self.producer_group, topic=self.topic,
+            default_topic=self.default_topic, default_topic_queue_nums=self.default_topic_queue_nums,
+            queue_id=self.queue_id, sys_flag=self.sys_flag, born_timestamp=self.born_timestamp,
+            flag=self.flag, properties=self.properties, reconsume_times=self.reconsume_times,
+            unit_mode=self.unit_mode, batch=self.batch, max_reconsume_times=self.max_reconsume_times)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SendMessageResponseHeader:
+    msg_id: str = wire("msgId", required=True)
+    queue_id: int = wire("queueId", required=True)
+    queue_offset: int = wire("queueOffset", required=True)
+    transaction_id: str | None = wire("transactionId")
+
+
+# -- broker: pull and offsets -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PullMessageRequestHeader:
+    consumer_group: str = wire("consumerGroup", required=True)
+    topic: str = wire("topic", required=True)
+    queue_id: int = wire("queueId", required=True)
+    queue_offset: int = wire("queueOffset", required=True)
+    max_msg_nums: int = wire("maxMsgNums", required=True)
+    sys_flag: int = wire("sysFlag", required=True)
+    commit_offset: int = wire("commitOffset", required=True)
+    suspend_timeout_ms: int = wire("suspendTimeoutMillis", required=True)
+    subscription: str | None = wire("subscription")
+    sub_version: int = wire("subVersion", required=True)
+    expression_type: str | None = wire("expressionType")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PullMessageResponseHeader:
+    """All four always sent: a Java client unboxes them without a null check."""
+
+    suggest_which_broker_id: int = wire("suggestWhichBrokerId", required=True)
+    next_begin_offset: int = wire("nextBeginOffset", required=True)
+    min_offset: int = wire("minOffset", required=True)
+    max_offset: int = wire("maxOffset", required=True)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueryConsumerOffsetRequestHeader:
+    consumer_group: str = wire("consumerGroup", required=True)
+    topic: str = wire("topic", required=True)
+    queue_id: int = wire("queueId", required=True)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UpdateConsumerOffsetRequestHeader:
+    consumer_group: str = wire("consumerGroup", required=True)
+    topic: str = wire("topic", required=True)
+    queue_id: int = wire("queueId", required=True)
+    commit_offset: int = wire("commitOffset", required=True)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueueOffsetRequestHeader:
+    """GET_MAX_OFFSET (30) and GET_MIN_OFFSET (31) share these fields."""
+
+    topic: str = wire("topic", required=True)
+    queue_id: int = wire("queueId", required=True)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OffsetResponseHeader:
+    """QUERY_CONSUMER_OFFSET, GET_MAX_OFFSET, GET_MIN_OFFSET, SEARCH_OFFSET_BY_TIMESTAMP replies."""
+
+    offset: int = wire("offset", required=True)
+
+
+# -- clients and name server --------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UnregisterClientRequestHeader:
+    client_id: str = wire("clientID", required=True)
+    producer_group: str | None = wire("producerGroup")
+    consumer_group: str | None = wire("consumerGroup")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConsumerGroupHeader:
+    """GET_CONSUMER_LIST_BY_GROUP (38) and NOTIFY_CONSUMER_IDS_CHANGED (40)."""
+
+    consumer_group: str = wire("consumerGroup", required=True)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GetRouteInfoRequestHeader:
+    topic: str = wire("topic", required=True)

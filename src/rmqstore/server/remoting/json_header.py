@@ -1,0 +1,114 @@
+"""The JSON header (serialize type 0): RemotingCommand fields <-> one JSON object.
+
+Decoding follows what fastjson does with RemotingSerializable.decode in rocketmq-all-4.9.7:
+absent int fields default to 0, extFields becomes a str -> str map (JSON numbers and booleans
+turn into their text), unknown keys are ignored. Encoding writes every extFields value as a
+JSON string, because the C++ client reads response fields only when ``isString()``
+(rocketmq-client-cpp 1.2.4 src/protocol/CommandHeader.cpp).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .codes import LanguageCode, SerializeType
+from .command import RemotingCommand
+from .errors import HeaderDecodeError
+
+_INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
+_COMPACT = (",", ":")
+
+
+def encode_json_header(cmd: RemotingCommand) -> bytes:
+    """The header bytes; keys in fastjson's (sorted) order, remark omitted when None."""
+    obj: dict[str, Any] = {"code": cmd.code}
+    # Always present, even empty: C++ dereferences a null SEND/PULL response header (spec 1.4).
+    obj["extFields"] = {k: wire_string(v) for k, v in cmd.ext_fields.items()}
+    obj["flag"] = cmd.flag
+    obj["language"] = cmd.language
+    obj["opaque"] = cmd.opaque
+    if cmd.remark is not None:
+        obj["remark"] = cmd.remark
+    obj["serializeTypeCurrentRPC"] = "JSON"
+    obj["version"] = cmd.version
+    return json.dumps(obj, separators=_COMPACT, ensure_ascii=False).encode("utf-8")
+
+
+def decode_json_header(data: bytes, body: bytes) -> RemotingCommand:
+    """Parse a JSON header; raises HeaderDecodeError for anything fastjson would reject."""
+    try:
+        obj = json.loads(data.decode("utf-8"), parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+        raise HeaderDecodeError(f"bad JSON header: {exc}") from exc
+    if not isinstance(obj, dict):
+        raise HeaderDecodeError(f"JSON header is a {type(obj).__name__}, not an object")
+    return RemotingCommand(
+        code=_int_field(obj, "code"),
+        language=_language(obj.get("language")),
+        version=_int_field(obj, "version"),
+        opaque=_int_field(obj, "opaque"),
+        flag=_int_field(obj, "flag"),
+        remark=_remark(obj.get("remark")),
+        ext_fields=_ext_fields(obj.get("extFields")),
+        body=body,
+        serialize_type=SerializeType.JSON,
+    )
+
+
+def wire_string(value: object) -> str:
+    """Java's ``toString()`` of a header value: booleans as true/false, numbers in decimal."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, separators=_COMPACT, ensure_ascii=False)
+    return str(value)
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _int_field(obj: dict[str, Any], key: str) -> int:
+    value = obj.get(key)
+    if value is None:
+        return 0  # a Java int field left unset
+    if isinstance(value, str):  # fastjson parses numeric strings into int fields
+        try:
+            value = int(value.strip())
+        except ValueError:
+            raise HeaderDecodeError(f"header field {key!r} is not an int: {value!r}") from None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise HeaderDecodeError(f"header field {key!r} is not an int: {value!r}")
+    if not _INT32_MIN <= value <= _INT32_MAX:
+        raise HeaderDecodeError(f"header field {key!r} out of int32 range: {value}")
+    return value
+
+
+def _language(value: object) -> str:
+    if value is None:
+        return LanguageCode.JAVA.name
+    if isinstance(value, str):
+        return value  # kept verbatim: only echoed in logs, never acted on
+    if isinstance(value, int) and not isinstance(value, bool) and value in LanguageCode._value2member_map_:
+        return LanguageCode(value).name
+    raise HeaderDecodeError(f"header field 'language' is not a language: {value!r}")
+
+
+def _remark(value: object) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)):
+        return wire_string(value)
+    raise HeaderDecodeError(f"header field 'remark' is not a string: {type(value).__name__}")
+
+
+def _ext_fields(value: object) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise HeaderDecodeError(f"extFields is a {type(value).__name__}, not an object")
+    # A null value is an absent field to Java (HashMap.get returns null), so drop it here.
+    return {k: wire_string(v) for k, v in value.items() if v is not None}
