@@ -17,6 +17,7 @@ from .errors import HeaderDecodeError
 _FIXED = struct.Struct(">hbhii")
 _INT32 = struct.Struct(">i")  # remark length, extFields length, value length
 _INT16 = struct.Struct(">h")  # key length
+_LANGUAGE_CODES = frozenset(m.value for m in LanguageCode)
 _NAME_TO_BYTE = {m.name: m.value for m in LanguageCode}
 
 
@@ -61,7 +62,7 @@ def decode_binary_header(data: bytes, body: bytes) -> RemotingCommand:
         value, pos = _read_str(block, pos, _INT32, "extFields value")
         if key is not None and value is not None:
             ext_fields[key] = value
-    language = LanguageCode(lang).name if lang in LanguageCode._value2member_map_ else LanguageCode.OTHER.name
+    language = LanguageCode(lang).name if lang in _LANGUAGE_CODES else LanguageCode.OTHER.name
     return RemotingCommand(code=code, language=language, version=version, opaque=opaque, flag=flag,
                            remark=remark, ext_fields=ext_fields, body=body,
                            serialize_type=SerializeType.ROCKETMQ)

@@ -6,7 +6,6 @@ Mirrors remoting/.../protocol/RemotingCommand.java (rocketmq-all-4.9.7). ``ext_f
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 
 from .codes import SerializeType
@@ -54,11 +53,6 @@ class RemotingCommand:
     @property
     def is_oneway(self) -> bool:
         return bool(self.flag & ONEWAY_FLAG)
-
-    def replace(self, **changes: object) -> RemotingCommand:
-        """A shallow copy with some fields changed (ext_fields is copied, body shared)."""
-        changes.setdefault("ext_fields", dict(self.ext_fields))
-        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
 
 
 def answer(request: RemotingCommand, response: RemotingCommand) -> RemotingCommand:

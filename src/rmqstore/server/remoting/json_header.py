@@ -16,6 +16,7 @@ from .codes import LanguageCode, SerializeType
 from .command import RemotingCommand
 from .errors import HeaderDecodeError
 
+_LANGUAGE_CODES = frozenset(m.value for m in LanguageCode)
 _INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
 _COMPACT = (",", ":")
 
@@ -92,7 +93,7 @@ def _language(value: object) -> str:
         return LanguageCode.JAVA.name
     if isinstance(value, str):
         return value  # kept verbatim: only echoed in logs, never acted on
-    if isinstance(value, int) and not isinstance(value, bool) and value in LanguageCode._value2member_map_:
+    if isinstance(value, int) and not isinstance(value, bool) and value in _LANGUAGE_CODES:
         return LanguageCode(value).name
     raise HeaderDecodeError(f"header field 'language' is not a language: {value!r}")
 
