@@ -138,7 +138,9 @@ def decode_properties(data: bytes | memoryview) -> dict[str, str]:
 
 
 def encode_host(host: str, port: int) -> bytes:
-    """An IPv4 socket address as RocketMQ writes it: 4 address bytes + int port."""
+    """A socket address as RocketMQ writes it: 4 (IPv4) or 16 (IPv6) address bytes + int port."""
+    if ":" in host:
+        return socket.inet_pton(socket.AF_INET6, host) + struct.pack(">i", port)
     return socket.inet_aton(host) + struct.pack(">i", port)
 
 

@@ -32,9 +32,9 @@ from .index import IndexService
 from .message import PendingPut, PutBatchResult, PutResult, PutStatus
 from .offsets import ConsumerOffsetManager
 from .reader import StoreReader
-from .record import (COMPRESSION_LZ4, COMPRESSION_SHIFT, COMPRESSION_ZLIB, PROP_KEYS, PROP_TAGS,
-                     SYSFLAG_COMPRESSED, check_topic, encode_host, encode_properties,
-                     record_size)
+from .record import (COMPRESSION_LZ4, COMPRESSION_SHIFT, PROP_KEYS, PROP_TAGS,
+                     SYSFLAG_BORNHOST_V6, SYSFLAG_COMPRESSED, SYSFLAG_STOREHOST_V6,
+                     SYSFLAG_TX_MASK, check_topic, encode_host, encode_properties)
 from .recovery import index_keys, recover
 from .retention import Retention, disk_used_ratio
 from .segment_queue import Preallocator
@@ -191,17 +191,21 @@ class MessageStore(StoreReader):
     def put(self, topic: str, body: bytes, *, queue_id: int | None = None,
             tags: str | None = None, keys: Iterable[str] = (),
             properties: dict[str, str] | None = None, flag: int = 0,
-            born_timestamp: int | None = None, reconsume_times: int = 0) -> PutResult:
+            born_timestamp: int | None = None, reconsume_times: int = 0,
+            born_host: tuple[str, int] | None = None, sysflag: int = 0) -> PutResult:
         """Append one message. With flush="sync" it returns once the message is on disk
-        (status FLUSH_DISK_TIMEOUT if that took longer than sync_flush_timeout_ms)."""
+        (status FLUSH_DISK_TIMEOUT if that took longer than sync_flush_timeout_ms).
+
+        born_host is the producer's address (default: the store host); sysflag passes a
+        producer's flags through (a body flagged compressed is stored as given)."""
         cq = self._plain_targets.get((topic, queue_id))
         if (cq is not None and tags is None and not keys and properties is None and not flag
-                and born_timestamp is None and not reconsume_times
-                and len(body) < self._plain_limit):
+                and born_timestamp is None and not reconsume_times and born_host is None
+                and not sysflag and len(body) < self._plain_limit):
             result = self._put_plain(cq, body)
         else:
             result = self._put(topic, body, queue_id, tags, keys, properties, flag,
-                               born_timestamp, reconsume_times)
+                               born_timestamp, reconsume_times, born_host, sysflag)
         # Durable positions are record boundaries, so durable > offset covers the record.
         if self._sync and not self._group_commit.wait(result.commitlog_offset + 1):
             result.status = PutStatus.FLUSH_DISK_TIMEOUT
@@ -219,7 +223,9 @@ class MessageStore(StoreReader):
         return PendingPut(self._put(topic, body, queue_id, options.pop("tags", None),
                                     options.pop("keys", ()), options.pop("properties", None),
                                     options.pop("flag", 0), options.pop("born_timestamp", None),
-                                    options.pop("reconsume_times", 0), **options),
+                                    options.pop("reconsume_times", 0),
+                                    options.pop("born_host", None), options.pop("sysflag", 0),
+                                    **options),
                           self._group_commit)
 
     def _put_plain(self, cq: ConsumeQueue, body: bytes) -> PutResult:
@@ -238,7 +244,7 @@ class MessageStore(StoreReader):
         return result
 
     def _put(self, topic, body, queue_id, tags, keys, properties, flag, born_timestamp,
-             reconsume_times) -> PutResult:
+             reconsume_times, born_host=None, sysflag=0) -> PutResult:
         """The general path: validates, builds properties, compresses, indexes keys."""
         topic_b = self._topic_cache.get(topic) or self._topic_bytes(topic)
         if len(body) > self.config.max_message_size:
@@ -247,7 +253,16 @@ class MessageStore(StoreReader):
         keys = [keys] if isinstance(keys, str) else list(keys)
         props = self._properties(tags, keys, properties) if (tags or keys or properties) else b""
         to_index = index_keys(properties, keys)
-        body, sysflag = self._maybe_compress(body)
+        if sysflag & SYSFLAG_COMPRESSED:
+            sysflag &= ~(SYSFLAG_BORNHOST_V6 | SYSFLAG_STOREHOST_V6)
+        else:
+            body, compressed = self._maybe_compress(body)
+            sysflag = (sysflag & SYSFLAG_TX_MASK) | compressed
+        host = None
+        if born_host is not None:
+            host = encode_host(*born_host)
+            if len(host) == 20:
+                sysflag |= SYSFLAG_BORNHOST_V6
         tags_code = _native.java_hash(tags) if tags else 0
         log = self._log
         with self._put_lock:
@@ -258,7 +273,8 @@ class MessageStore(StoreReader):
 
             def append():
                 return _native.put(log, cq.wptr, body, len(body), props, len(props),
-                                   tags_code, sysflag, flag, born, reconsume_times, 0)
+                                   tags_code, sysflag, flag, born, reconsume_times, 0,
+                                   host if host is not None else _native.NULL)
 
             qoff = append()
             if qoff < 0:

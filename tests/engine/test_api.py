@@ -92,3 +92,21 @@ def test_concurrent_writers_and_readers(tmp_path, small_config):
         assert not errors
         for q in range(4):
             assert s.max_offset("T", q) == per + 2 * (per // 10)
+
+
+def test_born_host_and_producer_sysflag_pass_through(tmp_path, small_config):
+    import zlib
+
+    with rmqstore.open(tmp_path, **dict(small_config, commitlog_segment_bytes=1 << 16)) as s:
+        r4 = s.put("T", b"v4", born_host=("10.1.2.3", 5555))
+        r6 = s.put("T", b"v6", born_host=("fe80::1", 6666), born_timestamp=42)
+        packed = zlib.compress(b"z" * 5000)
+        rc = s.put("T", packed, sysflag=0x1)  # the producer compressed it already
+        m4, m6, mc = (s.get_by_commitlog_offset(r.commitlog_offset) for r in (r4, r6, rc))
+        assert m4.born_host == ("10.1.2.3", 5555) and m4.sysflag & 0x10 == 0
+        assert m6.born_host == ("fe80::1", 6666) and m6.sysflag & 0x10
+        assert m6.born_timestamp == 42 and m6.body == b"v6"
+        assert m6.store_host == ("127.0.0.1", 10911)
+        assert bytes(mc.body_view) == packed and mc.body == b"z" * 5000
+    with rmqstore.open(tmp_path, **dict(small_config, commitlog_segment_bytes=1 << 16)) as s:
+        assert s.get("T", 0, 0, 10).messages[1].born_host == ("fe80::1", 6666)

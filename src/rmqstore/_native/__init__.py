@@ -50,6 +50,7 @@ class Region:
 
 
 _NULL = ffi.NULL
+NULL = ffi.NULL
 _out_i64 = ffi.new("int64_t[1]")
 _out_i32 = ffi.new("int32_t[1]")
 
@@ -76,7 +77,8 @@ def new_cell(value: int = 0):
 # Error codes of the append calls (rmq_native.h).
 OK, SEGMENT_FULL, QUEUE_FULL, TOO_LARGE = lib.RMQ_OK, lib.RMQ_SEGMENT_FULL, lib.RMQ_QUEUE_FULL, lib.RMQ_TOO_LARGE
 
-# Hot calls, bound once. Their first two arguments are Appender.ptr and QueueWriter.ptr.
+# Hot calls, bound once. Their first two arguments are Appender.ptr and QueueWriter.ptr;
+# rmq_put's last (born host) takes bytes or NULL.
 put = lib.rmq_put
 put_simple = lib.rmq_put_simple
 

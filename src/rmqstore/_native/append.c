@@ -30,7 +30,8 @@ static void close_segment(rmq_log *log) {
 static void encode(uint8_t *p, const rmq_log *log, const rmq_queue *q, int64_t len, int64_t phys,
                    int64_t queue_offset, const char *body, int32_t body_len, const char *props,
                    int32_t props_len, int32_t sysflag, int32_t flag, int64_t born_ts,
-                   int64_t store_ts, int32_t reconsume_times, int64_t prepared_offset) {
+                   int64_t store_ts, int32_t reconsume_times, int64_t prepared_offset,
+                   const char *born_host) {
     int32_t f = sysflag | log->host_flags;
     int64_t bh = (f & RMQ_BORNHOST_V6) ? 20 : 8, sh = (f & RMQ_STOREHOST_V6) ? 20 : 8;
     put32(p + 4, (uint32_t)RMQ_MAGIC_V1);
@@ -41,7 +42,7 @@ static void encode(uint8_t *p, const rmq_log *log, const rmq_queue *q, int64_t l
     put64(p + 28, (uint64_t)phys);
     put32(p + 36, (uint32_t)f);
     put64(p + 40, (uint64_t)born_ts);
-    memcpy(p + 48, log->born_host, bh);
+    memcpy(p + 48, born_host ? born_host : log->born_host, bh);
     uint8_t *w = p + 48 + bh;
     put64(w, (uint64_t)store_ts);
     memcpy(w + 8, log->store_host, sh);
@@ -87,7 +88,8 @@ static inline void add_unit(rmq_queue *q, int64_t phys, int64_t len, int64_t tag
 
 int64_t rmq_put(rmq_log *log, rmq_queue *q, const char *body, int32_t body_len,
                 const char *props, int32_t props_len, int64_t tags_code, int32_t sysflag,
-                int32_t flag, int64_t born_ts, int32_t reconsume_times, int64_t prepared_offset) {
+                int32_t flag, int64_t born_ts, int32_t reconsume_times, int64_t prepared_offset,
+                const char *born_host) {
     if (!log->seg) return -RMQ_SEGMENT_FULL; /* no segment yet: the caller creates one */
     int64_t len = record_len(log, sysflag, body_len, q->topic_len, props_len);
     if (len + RMQ_END_FILE_MIN_BLANK > log->seg_size) return -RMQ_TOO_LARGE;
@@ -101,7 +103,7 @@ int64_t rmq_put(rmq_log *log, rmq_queue *q, const char *body, int32_t body_len,
     int64_t store_ts = stamp(log);
     if (born_ts < 0) born_ts = store_ts;
     encode(log->seg + pos, log, q, len, phys, qoff, body, body_len, props, props_len, sysflag,
-           flag, born_ts, store_ts, reconsume_times, prepared_offset);
+           flag, born_ts, store_ts, reconsume_times, prepared_offset, born_host);
     *log->wrote = pos + len;
     log->last_phys = phys;
     log->last_ts = store_ts;
@@ -110,7 +112,7 @@ int64_t rmq_put(rmq_log *log, rmq_queue *q, const char *body, int32_t body_len,
 }
 
 int64_t rmq_put_simple(rmq_log *log, rmq_queue *q, const char *body, int32_t body_len) {
-    return rmq_put(log, q, body, body_len, "", 0, 0, 0, 0, -1, 0, 0);
+    return rmq_put(log, q, body, body_len, "", 0, 0, 0, 0, -1, 0, 0, NULL);
 }
 
 int32_t rmq_put_batch(rmq_log *log, rmq_queue *q, const char *bodies, const int32_t *body_lens,
@@ -144,7 +146,7 @@ int32_t rmq_put_batch(rmq_log *log, rmq_queue *q, const char *bodies, const int3
         }
         int64_t phys = log->seg_start + pos;
         encode(log->seg + pos, log, q, len, phys, next_queue_offset(q), bodies, blen, props,
-               props_len, 0, flag, store_ts, store_ts, 0, 0);
+               props_len, 0, flag, store_ts, store_ts, 0, 0, NULL);
         *log->wrote = pos + len;
         log->last_phys = phys;
         log->last_ts = store_ts;

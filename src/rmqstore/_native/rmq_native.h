@@ -56,13 +56,15 @@ enum {
 };
 
 /* Append one record (QUEUEOFFSET = the queue's next offset) and its consume-queue unit,
- * stamped with the wall clock in ms (at least log->last_ts). born_ts < 0 means the store time.
+ * stamped with the wall clock in ms (at least log->last_ts). born_ts < 0 means the store time;
+ * born_host NULL means log->born_host, else 8 bytes (20 with sysflag bit 0x10).
  * Returns the queue offset (>= 0), or minus one of the codes above; nothing is written then
  * except the BLANK filler for RMQ_SEGMENT_FULL. log->last_phys and log->last_ts describe the
  * record. */
 int64_t rmq_put(rmq_log *log, rmq_queue *q, const char *body, int32_t body_len,
                 const char *props, int32_t props_len, int64_t tags_code, int32_t sysflag,
-                int32_t flag, int64_t born_ts, int32_t reconsume_times, int64_t prepared_offset);
+                int32_t flag, int64_t born_ts, int32_t reconsume_times, int64_t prepared_offset,
+                const char *born_host);
 
 /* rmq_put for the plain case: no properties, tags, flag or sysflag, born time = store time. */
 int64_t rmq_put_simple(rmq_log *log, rmq_queue *q, const char *body, int32_t body_len);
