@@ -246,7 +246,8 @@ class MessageStore(StoreReader):
     def _put(self, topic, body, queue_id, tags, keys, properties, flag, born_timestamp,
              reconsume_times, born_host=None, sysflag=0) -> PutResult:
         """The general path: validates, builds properties, compresses, indexes keys."""
-        topic_b = self._topic_cache.get(topic) or self._topic_bytes(topic)
+        if topic not in self._topic_cache:
+            self._topic_bytes(topic)  # validates the name, creates the topic config
         if len(body) > self.config.max_message_size:
             raise MessageTooLargeError(
                 f"body is {len(body)} bytes; max_message_size is {self.config.max_message_size}")

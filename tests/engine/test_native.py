@@ -9,7 +9,6 @@ import sys
 import zlib
 from pathlib import Path
 
-import pytest
 from hypothesis import given, strategies as st
 
 from rmqstore import _native
