@@ -212,8 +212,8 @@ class StoreModel(RuleBasedStateMachine):
             assert self.store.committed_offset(group, topic, qid) == value
 
     # -- writing ---------------------------------------------------------------------------
-    @rule(topic=topics, qid=st.one_of(queue_ids, queue_ids, queue_ids, queue_ids, st.none()), body=bodies,
-          tags=tags_st, keys=keys_st, props=props_st)
+    @rule(topic=topics, qid=st.one_of(queue_ids, queue_ids, queue_ids, queue_ids, st.none()),
+          body=bodies, tags=tags_st, keys=keys_st, props=props_st)
     def put(self, topic, qid, body, tags, keys, props):
         self._put(topic, qid, body, tags, keys, props)
 
