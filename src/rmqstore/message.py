@@ -115,12 +115,13 @@ class Message:
     valid while you hold it, even after retention deletes the segment's file. `body` is a copy,
     decompressed."""
 
-    __slots__ = ("_view", "_f", "_i")
+    __slots__ = ("_view", "_f", "_i", "_raw")
 
-    def __init__(self, view: memoryview, fields, base: int) -> None:
+    def __init__(self, view: memoryview, fields, base: int, raw: bytes | None = None) -> None:
         self._view = view
         self._f = fields
         self._i = base
+        self._raw = raw  # the stored body, when the reader copied it out already
 
     size = property(lambda self: self._f[self._i])
     queue_id = property(lambda self: self._f[self._i + 1])
@@ -145,11 +146,16 @@ class Message:
 
     @property
     def body(self) -> bytes:
-        p = self._f[self._i + 10]
-        raw = self._view[p:p + self._f[self._i + 11]]
+        raw = self._raw
         sysflag = self._f[self._i + 5]
         if not sysflag & SYSFLAG_COMPRESSED:
-            return bytes(raw)
+            if raw is not None:
+                return raw
+            p = self._f[self._i + 10]
+            return bytes(self._view[p:p + self._f[self._i + 11]])
+        if raw is None:
+            p = self._f[self._i + 10]
+            raw = self._view[p:p + self._f[self._i + 11]]
         if (sysflag & COMPRESSION_MASK) >> COMPRESSION_SHIFT == COMPRESSION_LZ4:
             return lz4.frame.decompress(raw)
         return zlib.decompress(raw)

@@ -163,15 +163,17 @@ class StoreReader:
 
 
 def _messages(fields, n: int, table) -> list[Message]:
-    """Message views over the parsed fields; one memoryview per segment touched."""
+    """Messages over the parsed fields, their bodies copied out in one native call; one
+    memoryview per segment touched serves the other fields."""
     if n == 0:
         return []
     stride = _native.MSG_FIELDS
     segments = table.segments
+    bodies = _native.gather_bodies(table, fields, n)
     first = fields[16]
     if fields[(n - 1) * stride + 16] == first:  # the common case: one segment
         view = memoryview(segments[first].mm)
-        return [Message(view, fields, k * stride) for k in range(n)]
+        return [Message(view, fields, k * stride, bodies[k]) for k in range(n)]
     views: dict[int, memoryview] = {}
     out = []
     for k in range(n):
@@ -179,7 +181,7 @@ def _messages(fields, n: int, table) -> list[Message]:
         view = views.get(si)
         if view is None:
             view = views[si] = memoryview(segments[si].mm)
-        out.append(Message(view, fields, k * stride))
+        out.append(Message(view, fields, k * stride, bodies[k]))
     return out
 
 

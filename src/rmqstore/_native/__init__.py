@@ -241,6 +241,20 @@ def read_queue(cq: Region, from_pos: int, to_pos: int, codes: tuple[int, ...] | 
     return out, n, scanned[0], skipped[0], skipped[1]
 
 
+def gather_bodies(table: SegmentTable, fields: array.array, n: int) -> list[bytes]:
+    """The stored bodies of n messages parsed by read_queue, each its own bytes object (one
+    native copy into a single buffer, then slices)."""
+    src = ffi.from_buffer("int64_t[]", fields)
+    total = lib.rmq_gather_bodies(table.ptr, src, n, _NULL, _NULL)
+    data = bytearray(total)
+    ends = array.array("q", bytes(8 * n))
+    lib.rmq_gather_bodies(table.ptr, src, n, ffi.from_buffer(data),
+                          ffi.from_buffer("int64_t[]", ends, require_writable=True))
+    whole = bytes(data)
+    starts = [0, *ends]
+    return [whole[a:b] for a, b in zip(starts, ends)]
+
+
 def read_bodies(cq: Region, from_pos: int, to_pos: int, table: SegmentTable, max_out: int,
                 capacity: int) -> tuple[bytearray, array.array, int]:
     """Stored bodies behind CQ units, copied back to back into a buffer sized by a counting

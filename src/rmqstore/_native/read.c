@@ -81,3 +81,17 @@ int32_t rmq_read_bodies(const uint8_t *cq, int64_t from_pos, int64_t to_pos,
     *out_scanned = (p - from_pos) / RMQ_CQ_UNIT;
     return n;
 }
+
+int64_t rmq_gather_bodies(const rmq_segtable *table, const int64_t *fields, int32_t n,
+                          uint8_t *dst, int64_t *out_ends) {
+    int64_t used = 0;
+    for (int32_t i = 0; i < n; i++) {
+        const int64_t *f = fields + (int64_t)i * RMQ_MSG_FIELDS;
+        if (dst) {
+            memcpy(dst + used, table->segs[f[16]] + f[10], (size_t)f[11]);
+            out_ends[i] = used + f[11];
+        }
+        used += f[11];
+    }
+    return used;
+}
