@@ -34,10 +34,10 @@ def bench_command(size: tuple[int, ...], workloads: str | None, peers: str | Non
     if bad:
         raise click.BadParameter(f"unknown {', '.join(bad)}; choose from {', '.join(WORKLOADS)}",
                                  param_hint="--workloads")
-    peer_names = split(peers)
+    peer_names: tuple[str, ...] | None = split(peers) or None
     if peer_names == ("none",):
-        peer_names = ("-",)  # matches no peer: rmqstore alone
-    elif any(p not in PEERS for p in peer_names):
+        peer_names = ()  # rmqstore alone
+    elif peer_names and any(p not in PEERS for p in peer_names):
         raise click.BadParameter(f"choose from {', '.join(PEERS)} or none", param_hint="--peers")
     if count is not None and count < 1 or duration is not None and duration <= 0:
         raise click.BadParameter("--count and --duration must be positive")

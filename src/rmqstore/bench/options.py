@@ -36,7 +36,7 @@ class Bound:
 class BenchOptions:
     sizes: tuple[int, ...] = (100, 1024, 4096)
     workloads: tuple[str, ...] = ()  # empty: all of workloads.WORKLOADS
-    peers: tuple[str, ...] = ()  # empty: every peer that is installed
+    peers: tuple[str, ...] | None = None  # None: every peer that is installed
     bound: Bound = field(default_factory=lambda: Bound(DEFAULT_DURATION_S))
     batch: int = 128
     writers: tuple[int, ...] = (1, 2, 4, 8)

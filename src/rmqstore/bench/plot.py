@@ -24,8 +24,11 @@ def write_plot(report: Report, path: Path) -> None:
     fig, axes = plt.subplots(max(1, nrows), ncols, figsize=(5 * ncols, 3.6 * max(1, nrows)),
                              squeeze=False)
     flat = list(axes.flat)
+    colors: dict[str, str] = {}
+    for r in rows:  # one colour per system (and variant) in every panel
+        colors.setdefault(r.label, f"C{len(colors) % 10}")
     for ax, panel in zip(flat, panels):
-        _throughput(ax, panel, [r for r in rows if _panel(r) == panel])
+        _throughput(ax, panel, [r for r in rows if _panel(r) == panel], colors)
     start = -(-len(panels) // ncols) * ncols
     for ax, panel in zip(flat[start:], lat_panels):
         _latency(ax, panel, [r for r in rows if _panel(r) == panel and r.latency_us])
@@ -51,20 +54,22 @@ def _ordered(names: set[str], rows: list[Row]) -> list[str]:
     return seen
 
 
-def _bars(ax, groups: list[str], series: dict[str, dict[str, float]]) -> None:
+def _bars(ax, groups: list[str], series: dict[str, dict[str, float]],
+          colors: dict[str, str] | None = None) -> None:
     width = 0.8 / max(1, len(series))
     for k, (name, values) in enumerate(series.items()):
         xs = [i + k * width for i, g in enumerate(groups) if g in values]
-        ax.bar(xs, [values[g] for g in groups if g in values], width, label=name)
+        ax.bar(xs, [values[g] for g in groups if g in values], width, label=name,
+               color=(colors or {}).get(name))
     ax.set_xticks([i + 0.4 - width / 2 for i in range(len(groups))], groups)
 
 
-def _throughput(ax, panel: str, rows: list[Row]) -> None:
+def _throughput(ax, panel: str, rows: list[Row], colors: dict[str, str]) -> None:
     sizes = [format_size(s) for s in sorted({r.size for r in rows})]
     series: dict[str, dict[str, float]] = {}
     for r in rows:
         series.setdefault(r.label, {})[format_size(r.size)] = r.msgs_per_s
-    _bars(ax, sizes, series)
+    _bars(ax, sizes, series, colors)
     ax.set_yscale("log")
     ax.set_title(f"{panel}: messages/s")
     ax.legend(fontsize=7)

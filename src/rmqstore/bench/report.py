@@ -57,13 +57,14 @@ def _us(x: float | None) -> str:
 
 
 def recommendation_table(report: Report) -> Table:
-    table = Table(title=f"recommendation (rmqstore, {format_size(report.options['sizes'][0])} "
-                        "messages, one knob at a time)", title_justify="left")
-    for col in ("knob", "workload", "best setting", "msgs/s", "vs default"):
+    table = Table(title="recommendation (rmqstore alone, one knob at a time)",
+                  title_justify="left")
+    for col in ("knob", "workload", "size", "best setting", "msgs/s", "vs default"):
         table.add_column(col)
     for knob, by_workload in report.recommendation.items():
         for workload, rec in sorted(by_workload.items()):
-            table.add_row(knob, workload, format_setting(rec["best"]), rate(rec["msgs_per_s"]),
+            table.add_row(knob, workload, format_size(rec["size"]), format_setting(rec["best"]),
+                          rate(rec["msgs_per_s"]),
                           f"{rec['gain_over_default']:.2f}× of {format_setting(rec['default'])}")
     return table
 

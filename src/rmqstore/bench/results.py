@@ -59,7 +59,8 @@ def compute_ratios(rows: list[Row]) -> None:
         others = [r for r in group if r.system != OURS and r.status == "ok" and r.msgs_per_s > 0]
         for ours in group:
             if ours.system == OURS and ours.status == "ok":
-                ours.ratios = {o.label: round(ours.msgs_per_s / o.msgs_per_s, 3) for o in others}
+                ours.ratios = {o.label: float(f"{ours.msgs_per_s / o.msgs_per_s:.4g}")
+                               for o in others}
 
 
 @dataclass

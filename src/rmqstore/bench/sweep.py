@@ -1,5 +1,6 @@
 """`--sweep`: rmqstore alone, one knob at a time from the bench's base configuration, on the
-write workloads at the first message size; then the best value per knob and workload."""
+write workloads at the first message size (compression: at the largest, at least 4 KiB); then
+the best value per knob and workload."""
 
 from __future__ import annotations
 
@@ -25,23 +26,29 @@ KNOBS: dict[str, list[dict]] = {
         {"flush_interval_ms": 200, "flush_least_pages": 16},
         {"flush_interval_ms": 1000, "flush_least_pages": 64}],
     "warm_segments": [{"warm_segments": True}, {"warm_segments": False}],
+    # bodies of compress_over_bytes (4096) and more are zlib-compressed by default
+    "compression": [{"compression": "zlib"}, {"compression": "lz4"}, {"compression": None}],
 }
 # knob -> workloads it can change: (name, sync flush?)
 AFFECTS = {
     "commitlog_segment_bytes": [("put", False), ("put_batch", False), ("put_batch_sync", True)],
     "flush_interval_ms/flush_least_pages": [("put", False), ("put_batch", False)],
     "warm_segments": [("put", False), ("put_batch", False), ("put_batch_sync", True)],
+    "compression": [("put", False)],
 }
+COMPRESSION_SIZE = 4096  # the compression knob runs at the largest size, at least this
 
 
 def run_sweep(options: BenchOptions, root: Path, progress: Progress, console: Console
               ) -> tuple[list[dict], dict[str, dict]]:
-    size = options.sizes[0]
-    pool = body_pool(size)
+    pools = {options.sizes[0]: body_pool(options.sizes[0])}
+    big = max(max(options.sizes), COMPRESSION_SIZE)
     cells = [(k, cfg, wl) for k, cfgs in KNOBS.items() for cfg in cfgs for wl in AFFECTS[k]]
     task = progress.add_task("sweep", total=len(cells))
     results: list[dict] = []
     for i, (knob, cfg, (workload, sync)) in enumerate(cells):
+        size = big if knob == "compression" else options.sizes[0]
+        pool = pools.get(size) or pools.setdefault(size, body_pool(size))
         progress.update(task, description=f"sweep {_fmt(cfg)} {workload}")
         overrides = {"commitlog_segment_bytes": options.segment_bytes, **cfg}
         seg = overrides.pop("commitlog_segment_bytes")
@@ -50,6 +57,7 @@ def run_sweep(options: BenchOptions, root: Path, progress: Progress, console: Co
         system.open(path, sync, size)
         try:
             cursor = Cursor()
+            measure.warm_up(system, cursor, pool, window=False)
             if workload == "put":
                 n, s, _ = measure.run_singles(system, cursor, pool, options.bound, False)
             else:
@@ -69,6 +77,7 @@ def run_sweep(options: BenchOptions, root: Path, progress: Progress, console: Co
 
 def recommend(results: list[dict]) -> dict[str, dict]:
     """knob -> {workload: best setting and its gain over the default (the first candidate)}."""
+    # every knob is swept at one size; the recommendation names it
     out: dict[str, dict] = {}
     for knob in KNOBS:
         for workload in {r["workload"] for r in results if r["knob"] == knob}:
@@ -78,7 +87,8 @@ def recommend(results: list[dict]) -> dict[str, dict]:
             gain = best["msgs_per_s"] / default["msgs_per_s"] if default["msgs_per_s"] else 0
             out.setdefault(knob, {})[workload] = {
                 "best": best["setting"], "msgs_per_s": best["msgs_per_s"],
-                "default": default["setting"], "default_msgs_per_s": default["msgs_per_s"],
+                "size": best["size"], "default": default["setting"],
+                "default_msgs_per_s": default["msgs_per_s"],
                 "gain_over_default": round(gain, 3)}
     return out
 

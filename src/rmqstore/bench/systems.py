@@ -59,11 +59,12 @@ REGISTRY: dict[str, tuple[str, str, str | None]] = {
 PEERS = tuple(n for n in REGISTRY if n != "rmqstore")
 
 
-def load(names: tuple[str, ...], segment_bytes: int) -> tuple[list[System], dict[str, str]]:
-    """rmqstore plus the requested peers (all when names is empty) that can be imported here;
+def load(names: tuple[str, ...] | None, segment_bytes: int
+         ) -> tuple[list[System], dict[str, str]]:
+    """rmqstore plus the requested peers (all when names is None) that can be imported here;
     the others are returned as {name: reason} and skipped."""
-    wanted = ["rmqstore"] + [n for n in PEERS if not names or n in names]
-    unknown = [n for n in names if n not in REGISTRY]
+    wanted = ["rmqstore"] + [n for n in PEERS if names is None or n in names]
+    unknown = [n for n in names or () if n not in REGISTRY]
     if unknown:
         raise ValueError(f"unknown peer(s): {', '.join(unknown)}; known: {', '.join(PEERS)}")
     systems: list[System] = []

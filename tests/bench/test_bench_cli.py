@@ -1,0 +1,125 @@
+"""`rmqstore bench` run for real with tiny counts: the JSON's structure, the ratios against
+the peers that actually ran, the temporary data directory, the plot. The optional peers
+(lmdb, rocksdict) and matplotlib come with the `bench` extra; without it their assertions
+are skipped."""
+
+from __future__ import annotations
+
+import importlib
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from rmqstore.cli import main
+
+
+
+def installed(module: str) -> bool:
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        return False
+    return True
+
+
+HAVE = {name: installed(mod) for name, mod in (("lmdb", "lmdb"), ("rocksdb", "rocksdict"),
+                                               ("matplotlib", "matplotlib"))}
+ALWAYS = ("sqlite", "floor", "disk")  # stdlib and pure Python: they always run
+
+
+def bench(tmp_path: Path, *args: str) -> dict:
+    out = tmp_path / "bench.json"
+    result = CliRunner().invoke(main, ["bench", "--dir", str(tmp_path / "data"),
+                                       "--json", str(out), *args], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "rmqstore bench" in result.output
+    return json.loads(out.read_text())
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory) -> tuple[dict, Path]:
+    tmp = tmp_path_factory.mktemp("bench")
+    plot = tmp / "bench.png"
+    args = ["--count", "2000", "--size", "100", "--workloads", "put_batch,read"]
+    if HAVE["matplotlib"]:
+        args += ["--plot", str(plot)]
+    return bench(tmp, *args), tmp
+
+
+def test_json_structure_and_positive_numbers(small_run):
+    report, _ = small_run
+    assert {"options", "machine", "rows", "skipped_peers", "data_dir"} <= report.keys()
+    machine = report["machine"]
+    assert machine["cpu_count"] >= 1 and machine["memory_bytes"] > 0
+    assert machine["file_system"]["type"] and machine["python"]
+    assert machine["libraries"]["rmqstore"]
+    assert {r["workload"] for r in report["rows"]} == {"put_batch", "read"}
+    for row in report["rows"]:
+        assert row["status"] == "ok", row
+        assert row["size"] == 100
+        assert row["messages"] > 0 and row["seconds"] > 0
+        assert row["msgs_per_s"] > 0 and row["mb_per_s"] > 0
+    batch = [r for r in report["rows"] if r["workload"] == "put_batch"]
+    assert all(r["messages"] == 2000 and r["batch"] == 128 for r in batch)
+    reads = {r["variant"] for r in report["rows"]
+             if r["workload"] == "read" and r["system"] == "rmqstore"}
+    assert reads == {"get", "get_bodies"}
+
+
+def test_ratios_are_against_the_peers_that_ran(small_run):
+    report, _ = small_run
+    ran = {r["system"] for r in report["rows"]} - {"rmqstore"}
+    assert set(ALWAYS) <= ran
+    for peer, installed in (("lmdb", HAVE["lmdb"]), ("rocksdb", HAVE["rocksdb"])):
+        assert (peer in ran) == installed
+        assert (peer in report["skipped_peers"]) == (not installed)
+    for ours in (r for r in report["rows"] if r["system"] == "rmqstore"):
+        peers = {r["system"]: r["msgs_per_s"] for r in report["rows"]
+                 if r["workload"] == ours["workload"] and r["system"] != "rmqstore"}
+        assert set(ours["ratios"]) == set(peers)
+        for peer, ratio in ours["ratios"].items():
+            assert ratio == pytest.approx(ours["msgs_per_s"] / peers[peer], rel=1e-2)
+
+
+def test_data_dir_is_removed(small_run):
+    report, tmp = small_run
+    assert not report["kept"]
+    assert not Path(report["data_dir"]).exists()
+    assert list((tmp / "data").iterdir()) == []
+
+
+@pytest.mark.skipif(not HAVE["matplotlib"], reason="matplotlib comes with the bench extra")
+def test_plot_is_a_png(small_run):
+    _, tmp = small_run
+    assert (tmp / "bench.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_keep_sync_rows_and_peer_subset(tmp_path):
+    report = bench(tmp_path, "--count", "300", "--size", "1024", "--workloads",
+                   "put_sync,writers", "--writers", "1,2", "--peers", "disk", "--keep")
+    assert report["kept"] and Path(report["data_dir"]).is_dir()
+    assert {r["system"] for r in report["rows"]} == {"rmqstore", "disk"}
+    assert {(r["workload"], r["writers"]) for r in report["rows"]} == {
+        ("put_sync", 1), ("writers", 1), ("writers", 2)}
+    for row in report["rows"]:
+        lat = row["latency_us"]
+        assert 0 < lat["p50"] <= lat["p99"] <= lat["p999"]
+        assert row["flush"] == "sync"
+    ours = [r for r in report["rows"] if r["system"] == "rmqstore"]
+    assert all(set(r["ratios"]) == {"disk"} for r in ours)
+
+
+def test_engine_only_workloads(tmp_path):
+    report = bench(tmp_path, "--count", "500", "--size", "100", "--workloads",
+                   "query,recovery", "--recovery-mb", "2")
+    rows = {(r["workload"], r["variant"]): r for r in report["rows"]}
+    assert set(rows) == {("query", ""), ("recovery", "clean"), ("recovery", "crash")}
+    assert all(r["system"] == "rmqstore" and r["seconds"] > 0 for r in rows.values())
+    assert rows[("query", "")]["messages"] == 500
+
+
+def test_bad_workload_is_a_usage_error(tmp_path):
+    result = CliRunner().invoke(main, ["bench", "--workloads", "nope"])
+    assert result.exit_code == 2 and "nope" in result.output
