@@ -36,7 +36,10 @@ class StoreConfig:
     max_message_size: int = 4 * MiB  # maxMessageSize (body limit, as RocketMQ >= 4.9.4)
     check_crc_on_recover: bool = True  # checkCRCOnRecover
     check_crc_on_read: bool = True  # beyond RocketMQ: a corrupt record is skipped, never served
-    compression: str | None = "zlib"  # body compression above compress_over_bytes: zlib, lz4
+    # Body compression at or above compress_over_bytes: None (stored as given, as RocketMQ's
+    # broker does; compressing is its clients' job), "zlib" (what RocketMQ 4.x clients read)
+    # or "lz4" (faster; RocketMQ 5's compression-type bits).
+    compression: str | None = None
     compress_over_bytes: int = 4096  # compressMsgBodyOverHowmuch (a client setting in RocketMQ)
     zlib_level: int = 5  # RocketMQ client's compressLevel
 

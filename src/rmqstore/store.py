@@ -372,13 +372,20 @@ class MessageStore(StoreReader):
         return encode_properties(props)
 
     def _maybe_compress(self, body: bytes) -> tuple[bytes, int]:
+        """Compress a body at or over compress_over_bytes when compression is on, keeping
+        the result only when it is smaller (incompressible bodies are stored as given)."""
         cfg = self.config
         if cfg.compression is None or len(body) < cfg.compress_over_bytes:
             return body, 0
         if cfg.compression == "lz4":
-            return lz4.frame.compress(body), SYSFLAG_COMPRESSED | (COMPRESSION_LZ4 << COMPRESSION_SHIFT)
-        # Type bits left 0 (plain zlib) so RocketMQ 4.x clients read it too.
-        return zlib.compress(body, cfg.zlib_level), SYSFLAG_COMPRESSED
+            packed = lz4.frame.compress(body)
+            flags = SYSFLAG_COMPRESSED | (COMPRESSION_LZ4 << COMPRESSION_SHIFT)
+        else:  # type bits left 0 (plain zlib) so RocketMQ 4.x clients read it too
+            packed = zlib.compress(body, cfg.zlib_level)
+            flags = SYSFLAG_COMPRESSED
+        if len(packed) >= len(body):
+            return body, 0
+        return packed, flags
 
     def _check_writable(self) -> None:
         if self._closed:

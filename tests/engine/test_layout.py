@@ -9,6 +9,7 @@ import random
 import re
 import socket
 import struct
+import os
 import zlib
 from pathlib import Path
 
@@ -113,15 +114,18 @@ def test_record_fields_match_put_results(tmp_path):
 
 
 def test_compressed_body_round_trip(tmp_path):
-    """Bodies >= 4096 bytes are zlib-compressed; SYSFLAG bit 0 set; BODYCRC over stored bytes."""
+    """With compression="zlib", bodies >= 4096 bytes are zlib-compressed (SYSFLAG bit 0,
+    BODYCRC over the stored bytes) unless compressing would not make them smaller."""
     big = (b"RocketMQ compressible body " * 400)[:6000]
     at_threshold = bytes(range(256)) * 16  # exactly 4096 bytes
     below = b"z" * 4095
-    store = open_small(tmp_path, commitlog_segment_bytes=16384)
+    noise = os.urandom(5000)
+    store = open_small(tmp_path, commitlog_segment_bytes=16384, compression="zlib")
     try:
         r_big = store.put("Zip", big, tags="Z")
         r_at = store.put("Zip", at_threshold)
         r_below = store.put("Zip", below)
+        r_noise = store.put("Zip", noise)
     finally:
         store.close()
     recs = {r.physical_offset: r for r in L.all_records(tmp_path, 16384)}
@@ -134,6 +138,8 @@ def test_compressed_body_round_trip(tmp_path):
         assert rec.total_size == record_size(len(rec.body), "Zip", rec.properties_raw)
     rec = recs[r_below.commitlog_offset]
     assert rec.sysflag == 0 and rec.body == below
+    rec = recs[r_noise.commitlog_offset]
+    assert rec.sysflag == 0 and rec.body == noise
 
 
 def test_lz4_compression_type_bits(tmp_path):

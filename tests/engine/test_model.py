@@ -18,6 +18,8 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import lz4.frame
+
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (RuleBasedStateMachine, initialize, invariant, precondition,
@@ -163,7 +165,13 @@ class StoreModel(RuleBasedStateMachine):
 
     # -- helpers ---------------------------------------------------------------------------
     def _compressed(self, body: bytes) -> bool:
-        return self.cfg["compression"] is not None and len(body) >= 4096
+        """Whether the store keeps this body compressed: at or over 4096 bytes, and only when
+        compressing makes it smaller."""
+        codec = self.cfg["compression"]
+        if codec is None or len(body) < 4096:
+            return False
+        packed = lz4.frame.compress(body) if codec == "lz4" else zlib.compress(body, 5)
+        return len(packed) < len(body)
 
     def _check_message(self, snap: tuple, topic: str, qid: int, off: int, m: M) -> None:
         (s_topic, s_qid, s_off, s_phys, s_id, s_body, s_tags, s_keys, s_props, s_ts) = snap
