@@ -41,7 +41,7 @@ class MappedFile:
         self.flushed = 0  # bytes known durable
 
     @classmethod
-    def create(cls, path: Path, start: int, size: int, warm: bool = False) -> "MappedFile":
+    def create(cls, path: Path, start: int, size: int) -> "MappedFile":
         """Create a zero-filled file of exactly `size` bytes (blocks reserved up front, so a full
         disk fails here, not as SIGBUS on a later append)."""
         tmp = path.with_name(path.name + ".tmp")
@@ -58,11 +58,7 @@ class MappedFile:
             os.close(fd)
             _unlink_quietly(tmp)
             raise
-        mm = mmap.mmap(fd, size)
-        seg = cls(path, start, size, fd, mm)
-        if warm:
-            _native.prefault(seg.region)
-        return seg
+        return cls(path, start, size, fd, mmap.mmap(fd, size))
 
     @classmethod
     def open(cls, path: Path, start: int, size: int) -> "MappedFile":

@@ -20,25 +20,46 @@ log = logging.getLogger(__name__)
 
 
 class Preallocator:
-    """Creates (and pre-faults) the next segment on a background thread so that rolling over
-    costs the writer nothing. One outstanding file per path."""
+    """Makes the next segment ahead of time on a background thread (AllocateMappedFileService),
+    so rolling over costs the writer nothing, and pre-faults its pages (warmMapedFileEnable)
+    with MADV_POPULATE_WRITE in chunks, which never changes content and so may overlap the
+    writer's first appends into it. One outstanding file per path."""
+
+    WARM_CHUNK = 64 << 20
 
     def __init__(self, warm: bool) -> None:
         self.warm = warm
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rmq-alloc")
         self._pending: dict[Path, Future] = {}
         self._lock = threading.Lock()
+        self._closing = False
 
     def request(self, path: Path, start: int, size: int) -> None:
         with self._lock:
-            if path not in self._pending and not path.exists():
-                self._pending[path] = self._pool.submit(MappedFile.create, path, start, size,
-                                                        self.warm)
+            if path not in self._pending and not path.exists() and not self._closing:
+                self._pending[path] = self._pool.submit(self._make, path, start, size)
 
-    def warm_rest(self, seg: MappedFile) -> None:
-        """Fault in the unwritten rest of a segment in use (after a restart), off the hot path."""
-        if self.warm:
-            self._pool.submit(_native.populate, seg.region, seg.wrote)
+    def _make(self, path: Path, start: int, size: int) -> MappedFile:
+        seg = MappedFile.create(path, start, size)
+        self.warm_rest(seg, 0)
+        return seg
+
+    def warm_rest(self, seg: MappedFile, start: int | None = None) -> None:
+        """Queue the pre-faulting of seg from start (default: its write position) to its end."""
+        if not self.warm or self._closing:
+            return
+        pos = seg.wrote if start is None else start
+        while pos < seg.size:
+            self._pool.submit(self._populate, seg, pos, min(self.WARM_CHUNK, seg.size - pos))
+            pos += self.WARM_CHUNK
+
+    def _populate(self, seg: MappedFile, start: int, length: int) -> None:
+        if self._closing or seg.fd < 0:
+            return
+        try:
+            _native.populate(seg.region, start, length)
+        except ValueError:  # the segment was closed meanwhile (its buffer released)
+            pass
 
     def take(self, path: Path, start: int, size: int) -> MappedFile:
         with self._lock:
@@ -48,11 +69,14 @@ class Preallocator:
                 return fut.result()
             except Exception:  # fall back to creating it here, which raises a clear error
                 log.warning("pre-allocation of %s failed; creating it inline", path, exc_info=True)
-        return MappedFile.create(path, start, size, False)
+        seg = MappedFile.create(path, start, size)
+        self.warm_rest(seg, 0)
+        return seg
 
     def close(self) -> None:
-        """Wait for work in flight and delete files made ahead but never used."""
-        self._pool.shutdown(wait=True)
+        """Stop warming, wait for work in flight, delete files made ahead but never used."""
+        self._closing = True
+        self._pool.shutdown(wait=True, cancel_futures=True)
         for fut in self._pending.values():
             try:
                 fut.result().destroy()

@@ -287,15 +287,12 @@ def index_get(idx: Region, slot_num: int, index_num: int, key: bytes, begin_ms: 
     return list(out[0:n])
 
 
-def prefault(seg: Region) -> bool:
-    """Fault in a fresh segment's pages (GIL released). True when MADV_POPULATE_WRITE worked."""
-    return lib.rmq_prefault(seg.ptr, seg.size) == 0
-
-
-def populate(seg: Region, start: int) -> bool:
-    """Fault in seg's pages from start to its end without touching their content (GIL
+def populate(seg: Region, start: int, length: int) -> bool:
+    """Fault in seg's pages [start, start + length) without touching their content (GIL
     released); False where the kernel lacks MADV_POPULATE_WRITE."""
-    return lib.rmq_populate(seg.ptr, start, seg.size - start) == 0
+    if seg.ptr is None:
+        return False
+    return lib.rmq_populate(seg.ptr, start, min(length, seg.size - start)) == 0
 
 
 def _ro(buf: Region | mmap.mmap):

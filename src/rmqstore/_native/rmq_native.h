@@ -141,11 +141,6 @@ int32_t rmq_index_get(const uint8_t *idx, int32_t slot_num, int32_t index_num,
                       const char *key, size_t key_len, int64_t begin_ms, int64_t end_ms,
                       int64_t *out, int32_t max_out);
 
-/* Fault in (and allocate) pages of a fresh mapping off the hot path: MADV_POPULATE_WRITE where
- * the kernel has it, else one zero byte written per page (only for never-written memory).
- * Returns 0 when populate worked, 1 when it fell back to touching. */
-int32_t rmq_prefault(uint8_t *addr, size_t len);
-
 /* MADV_POPULATE_WRITE alone on [addr + start, addr + start + len): safe on a segment that is
  * being written, since it never changes its content. Returns 0, or -1 where unsupported. */
 int32_t rmq_populate(uint8_t *addr, size_t start, size_t len);
