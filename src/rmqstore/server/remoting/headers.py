@@ -229,3 +229,76 @@ class ConsumerGroupHeader:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GetRouteInfoRequestHeader:
     topic: str = wire("topic", required=True)
+    # Sent by newer clients: they want quoted map keys (our name server always sends them).
+    accept_standard_json_only: bool | None = wire("acceptStandardJsonOnly")
+
+
+# -- name server: brokers and KV config (common/.../protocol/header/namesrv/) ------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RegisterBrokerRequestHeader:
+    """REGISTER_BROKER (103), broker -> name server."""
+
+    broker_name: str = wire("brokerName", required=True)
+    broker_addr: str = wire("brokerAddr", required=True)
+    cluster_name: str = wire("clusterName", required=True)
+    ha_server_addr: str = wire("haServerAddr", required=True)
+    broker_id: int = wire("brokerId", required=True)
+    compressed: bool = wire("compressed", default=False)
+    body_crc32: int = wire("bodyCrc32", default=0)  # 0 = not checked
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RegisterBrokerResponseHeader:
+    """Both set only for a slave whose master is registered (RouteInfoManager.registerBroker)."""
+
+    ha_server_addr: str | None = wire("haServerAddr")
+    master_addr: str | None = wire("masterAddr")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UnRegisterBrokerRequestHeader:
+    """UNREGISTER_BROKER (104)."""
+
+    broker_name: str = wire("brokerName", required=True)
+    broker_addr: str = wire("brokerAddr", required=True)
+    cluster_name: str = wire("clusterName", required=True)
+    broker_id: int = wire("brokerId", required=True)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueryDataVersionRequestHeader:
+    """QUERY_DATA_VERSION (322): has the name server got this broker's current topic configs?"""
+
+    broker_name: str = wire("brokerName", required=True)
+    broker_addr: str = wire("brokerAddr", required=True)
+    cluster_name: str = wire("clusterName", required=True)
+    broker_id: int = wire("brokerId", required=True)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueryDataVersionResponseHeader:
+    changed: bool = wire("changed", required=True)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PutKVConfigRequestHeader:
+    """PUT_KV_CONFIG (100)."""
+
+    namespace: str = wire("namespace", required=True)
+    key: str = wire("key", required=True)
+    value: str = wire("value", required=True)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KVConfigKeyHeader:
+    """GET_KV_CONFIG (101) and DELETE_KV_CONFIG (102) requests share these fields."""
+
+    namespace: str = wire("namespace", required=True)
+    key: str = wire("key", required=True)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GetKVConfigResponseHeader:
+    value: str | None = wire("value")

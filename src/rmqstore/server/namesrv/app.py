@@ -1,0 +1,133 @@
+"""The NameServer process object: remoting listener, route tables, liveness scan, HTTP endpoint.
+
+NamesrvController (rocketmq-all-4.9.7) scans broker liveness every 10 s and expires a broker
+after 120 s without a heartbeat; both are configurable here so that tests can use ~1 s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Self
+
+from ..remoting import Dispatcher, RemotingServer, ServerConfig
+from .handlers import NamesrvHandlers
+from .kvconfig import KVConfigManager
+from .nsaddr_http import NsAddrHttpServer
+from .routes import RouteInfoManager
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class NamesrvConfig:
+    host: str = "127.0.0.1"  # loopback unless told otherwise
+    port: int = 9876  # 0 = any free port (tests)
+    scan_interval_s: float = 10.0  # NamesrvController's scanNotActiveBroker period
+    broker_expire_s: float = 120.0  # RouteInfoManager.BROKER_CHANNEL_EXPIRED_TIME
+    # HTTP address-list endpoint; None = off. 8080 is where Java clients look by default.
+    http_port: int | None = 8080
+    http_host: str | None = None  # None = same as host
+    nsaddr_subgroup: str = "nsaddr"  # the path is /rocketmq/<subgroup>
+    # What the endpoint serves; empty = this name server's own host:port.
+    nsaddr_list: tuple[str, ...] = ()
+    kv_config_path: Path | None = None  # None = KV config kept in memory only
+    order_message_enable: bool = False  # NamesrvConfig.orderMessageEnable: attach orderTopicConf
+
+    def __post_init__(self) -> None:
+        if self.scan_interval_s <= 0 or self.broker_expire_s <= 0:
+            raise ValueError("scan_interval_s and broker_expire_s must be positive")
+
+
+class NameServer:
+    """Start with ``await start()``, stop with ``await stop()`` (or ``async with``)."""
+
+    def __init__(self, config: NamesrvConfig = NamesrvConfig()) -> None:
+        self.config = config
+        self.routes = RouteInfoManager()
+        self.kv = KVConfigManager(config.kv_config_path)
+        dispatcher = Dispatcher()
+        NamesrvHandlers(self.routes, self.kv,
+                        order_message_enable=config.order_message_enable).register(dispatcher)
+        self._remoting = RemotingServer(dispatcher, ServerConfig(host=config.host, port=config.port))
+        self._http: NsAddrHttpServer | None = None
+        if config.http_port is not None:
+            self._http = NsAddrHttpServer(
+                self._nsaddr_list, host=config.http_host or config.host,
+                port=config.http_port, subgroup=config.nsaddr_subgroup)
+        self._scan_task: asyncio.Task[None] | None = None
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """The bound remoting (host, port)."""
+        return self._remoting.address
+
+    @property
+    def http_address(self) -> tuple[str, int] | None:
+        return self._http.address if self._http is not None else None
+
+    async def start(self) -> None:
+        self.kv.load()
+        await self._remoting.start()
+        try:
+            if self._http is not None:
+                await self._http.start()
+        except BaseException:
+            await self._remoting.close()
+            raise
+        if not self.config.nsaddr_list and self.config.host in ("", "0.0.0.0", "::"):
+            log.warning("nsaddr endpoint will serve the wildcard address %s:%d; set nsaddr_list",
+                        *self.address)
+        self._scan_task = asyncio.create_task(self._scan_loop(), name="namesrv-liveness-scan")
+        log.info("name server started on %s:%d (broker expiry %.1fs, scan every %.1fs)",
+                 *self.address, self.config.broker_expire_s, self.config.scan_interval_s)
+
+    async def stop(self) -> None:
+        if self._scan_task is not None:
+            self._scan_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._scan_task
+            self._scan_task = None
+        if self._http is not None:
+            await self._http.close()
+        await self._remoting.close()
+        log.info("name server stopped")
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    async def _scan_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.scan_interval_s)
+            try:
+                expired = self.routes.scan_not_active_brokers(self.config.broker_expire_s)
+            except Exception:  # a bug here must not end liveness checking for good
+                log.exception("broker liveness scan failed")
+                continue
+            for info in expired:
+                close = getattr(info.channel, "close", None)
+                if close is not None:  # as Java does: a silent broker's connection is stale
+                    close()
+
+    def _nsaddr_list(self) -> str:
+        if self.config.nsaddr_list:
+            return ";".join(self.config.nsaddr_list)
+        host, port = self.address
+        return f"{host}:{port}"
+
+
+async def run_namesrv(config: NamesrvConfig = NamesrvConfig()) -> None:
+    """Serve until cancelled (the ``rmqstore serve`` entry point), then stop cleanly."""
+    server = NameServer(config)
+    await server.start()
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await server.stop()

@@ -1,0 +1,164 @@
+"""Name server request handlers: namesrv/.../processor/DefaultRequestProcessor.java (4.9.7).
+
+Served codes: PUT/GET/DELETE_KV_CONFIG (100-102), REGISTER_BROKER (103), UNREGISTER_BROKER
+(104), GET_ROUTEINFO_BY_TOPIC (105), GET_BROKER_CLUSTER_INFO (106), GET_ALL_TOPIC_LIST_FROM_NAMESERVER
+(206), QUERY_DATA_VERSION (322). The dispatcher answers every other code with
+REQUEST_CODE_NOT_SUPPORTED.
+"""
+
+from __future__ import annotations
+
+import logging
+import zlib
+
+from ..remoting import Dispatcher, RemotingCommand, RequestCode, RequestContext, ResponseCode
+from ..remoting.headers import (
+    GetKVConfigResponseHeader,
+    GetRouteInfoRequestHeader,
+    KVConfigKeyHeader,
+    PutKVConfigRequestHeader,
+    QueryDataVersionRequestHeader,
+    QueryDataVersionResponseHeader,
+    RegisterBrokerRequestHeader,
+    RegisterBrokerResponseHeader,
+    UnRegisterBrokerRequestHeader,
+    decode_header,
+    encode_header,
+)
+from . import fastjson
+from .kvconfig import NAMESPACE_ORDER_TOPIC_CONFIG, KVConfigManager
+from .register_body import RegisterBodyError, decode_register_body, parse_data_version
+from .route_json import (
+    encode_cluster_info,
+    encode_data_version,
+    encode_kv_table,
+    encode_topic_list,
+    encode_topic_route,
+)
+from .routes import RouteInfoManager
+
+log = logging.getLogger(__name__)
+
+# FAQUrl.suggestTodo(FAQUrl.APPLY_TOPIC_URL), appended to the TOPIC_NOT_EXIST remark.
+_FAQ_TIP = "\nSee http://rocketmq.apache.org/docs/faq/ for further details."
+
+
+def _ok(ext_fields: dict[str, str] | None = None, body: bytes = b"") -> RemotingCommand:
+    return RemotingCommand.response(ResponseCode.SUCCESS, ext_fields=ext_fields, body=body)
+
+
+class NamesrvHandlers:
+    """Binds the handlers to one RouteInfoManager and one KVConfigManager."""
+
+    def __init__(self, routes: RouteInfoManager, kv: KVConfigManager, *,
+                 order_message_enable: bool = False) -> None:
+        self._routes = routes
+        self._kv = kv
+        self._order_message_enable = order_message_enable
+        self._watched: set[object] = set()  # connections whose close we already listen for
+
+    def register(self, dispatcher: Dispatcher) -> None:
+        for code, handler in (
+            (RequestCode.PUT_KV_CONFIG, self.put_kv_config),
+            (RequestCode.GET_KV_CONFIG, self.get_kv_config),
+            (RequestCode.DELETE_KV_CONFIG, self.delete_kv_config),
+            (RequestCode.REGISTER_BROKER, self.register_broker),
+            (RequestCode.UNREGISTER_BROKER, self.unregister_broker),
+            (RequestCode.GET_ROUTEINFO_BY_TOPIC, self.get_route_info_by_topic),
+            (RequestCode.GET_BROKER_CLUSTER_INFO, self.get_broker_cluster_info),
+            (RequestCode.GET_ALL_TOPIC_LIST_FROM_NAMESERVER, self.get_all_topic_list),
+            (RequestCode.QUERY_DATA_VERSION, self.query_data_version),
+        ):
+            dispatcher.register(code, handler)
+
+    # -- brokers -----------------------------------------------------------------------------
+
+    async def register_broker(self, request: RemotingCommand, ctx: RequestContext) -> RemotingCommand:
+        h = decode_header(RegisterBrokerRequestHeader, request.ext_fields)
+        # UtilAll.crc32 keeps 31 bits; 0 means the broker did not compute one.
+        if h.body_crc32 != 0 and zlib.crc32(request.body) & 0x7FFFFFFF != h.body_crc32:
+            log.warning("%s: REGISTER_BROKER from %s: crc32 not match", ctx.peer, h.broker_addr)
+            return RemotingCommand.response(ResponseCode.SYSTEM_ERROR, "crc32 not match")
+        try:
+            body = decode_register_body(request.body, h.compressed)
+        except RegisterBodyError as exc:
+            log.warning("%s: REGISTER_BROKER from %s: %s", ctx.peer, h.broker_addr, exc)
+            return RemotingCommand.response(ResponseCode.SYSTEM_ERROR, str(exc))
+        result = self._routes.register_broker(h.cluster_name, h.broker_addr, h.broker_name,
+                                              h.broker_id, h.ha_server_addr, body, ctx.channel)
+        self._watch(ctx.channel)
+        ext = encode_header(RegisterBrokerResponseHeader(
+            ha_server_addr=result.ha_server_addr, master_addr=result.master_addr))
+        order_conf = self._kv.namespace(NAMESPACE_ORDER_TOPIC_CONFIG)
+        return _ok(ext, encode_kv_table(order_conf) if order_conf is not None else b"")
+
+    async def unregister_broker(self, request: RemotingCommand, ctx: RequestContext) -> RemotingCommand:
+        h = decode_header(UnRegisterBrokerRequestHeader, request.ext_fields)
+        self._routes.unregister_broker(h.cluster_name, h.broker_addr, h.broker_name, h.broker_id)
+        return _ok()
+
+    async def query_data_version(self, request: RemotingCommand, ctx: RequestContext) -> RemotingCommand:
+        h = decode_header(QueryDataVersionRequestHeader, request.ext_fields)
+        theirs = parse_data_version(fastjson.loads(request.body) if request.body else None)
+        ours = self._routes.topic_config_version(h.broker_addr)
+        changed = ours != theirs
+        if not changed:  # an unchanged broker counts as alive, as after a registration
+            self._routes.touch(h.broker_addr)
+        ext = encode_header(QueryDataVersionResponseHeader(changed=changed))
+        return _ok(ext, encode_data_version(ours) if ours is not None else b"")
+
+    def _watch(self, channel: object) -> None:
+        """Forget a broker as soon as its connection closes (BrokerHousekeepingService)."""
+        on_lost = getattr(channel, "on_lost", None)
+        if on_lost is None or channel in self._watched:
+            return
+        self._watched.add(channel)
+
+        def lost() -> None:
+            self._watched.discard(channel)
+            self._routes.on_channel_destroy(channel)
+
+        on_lost(lost)
+
+    # -- clients -----------------------------------------------------------------------------
+
+    async def get_route_info_by_topic(self, request: RemotingCommand,
+                                      ctx: RequestContext) -> RemotingCommand:
+        h = decode_header(GetRouteInfoRequestHeader, request.ext_fields)
+        route = self._routes.pickup_topic_route_data(h.topic)
+        if route is None:
+            return RemotingCommand.response(
+                ResponseCode.TOPIC_NOT_EXIST,
+                f"No topic route info in name server for the topic: {h.topic}{_FAQ_TIP}")
+        if self._order_message_enable:
+            route.order_topic_conf = self._kv.get(NAMESPACE_ORDER_TOPIC_CONFIG, h.topic)
+        return _ok(body=encode_topic_route(route))
+
+    async def get_broker_cluster_info(self, request: RemotingCommand,
+                                      ctx: RequestContext) -> RemotingCommand:
+        return _ok(body=encode_cluster_info(self._routes.broker_addr_table,
+                                            self._routes.cluster_addr_table))
+
+    async def get_all_topic_list(self, request: RemotingCommand,
+                                 ctx: RequestContext) -> RemotingCommand:
+        return _ok(body=encode_topic_list(self._routes.topic_list()))
+
+    # -- KV config ---------------------------------------------------------------------------
+
+    async def put_kv_config(self, request: RemotingCommand, ctx: RequestContext) -> RemotingCommand:
+        h = decode_header(PutKVConfigRequestHeader, request.ext_fields)
+        self._kv.put(h.namespace, h.key, h.value)
+        return _ok()
+
+    async def get_kv_config(self, request: RemotingCommand, ctx: RequestContext) -> RemotingCommand:
+        h = decode_header(KVConfigKeyHeader, request.ext_fields)
+        value = self._kv.get(h.namespace, h.key)
+        if value is None:
+            return RemotingCommand.response(
+                ResponseCode.QUERY_NOT_FOUND, f"No config item, Namespace: {h.namespace} Key: {h.key}")
+        return _ok(encode_header(GetKVConfigResponseHeader(value=value)))
+
+    async def delete_kv_config(self, request: RemotingCommand, ctx: RequestContext) -> RemotingCommand:
+        h = decode_header(KVConfigKeyHeader, request.ext_fields)
+        self._kv.delete(h.namespace, h.key)
+        return _ok()
