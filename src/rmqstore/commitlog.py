@@ -58,8 +58,6 @@ class CommitLog:
         allocator = self.files.allocator
         if last is not None and not last.full:
             self.appender.attach(last)
-            if allocator is not None:
-                allocator.warm_rest(last)
         else:
             self.appender.detach()
             if allocator is not None:  # make the first or next segment ahead of the first put

@@ -44,7 +44,10 @@ class StoreConfig:
     zlib_level: int = 5  # RocketMQ client's compressLevel
 
     default_queue_nums: int = 1  # queues of an auto-created topic (embedded default: one FIFO)
-    warm_segments: bool = True  # pre-allocate and pre-fault the next segment (warmMapedFileEnable)
+    # Fault in pages ahead of the writer (warmMapedFileEnable, as a sliding window): 0 turns it
+    # off; the default is 16 MiB with async flush and 512 KiB with sync flush, where every
+    # pre-faulted page is written twice.
+    warm_window_bytes: int | None = None
     store_host: tuple[str, int] = ("127.0.0.1", 10911)  # STOREHOSTADDRESS and message ids
     background: bool = True  # run flusher, retention and pre-allocation threads
 
@@ -62,6 +65,12 @@ class StoreConfig:
         if self.max_message_size < 1:
             raise ValueError("max_message_size must be positive")
         socket.inet_aton(self.store_host[0])  # IPv4 only for the store host
+
+    @property
+    def warm_bytes(self) -> int:
+        if self.warm_window_bytes is not None:
+            return self.warm_window_bytes
+        return (512 << 10) if self.flush == "sync" else (16 << 20)
 
     @property
     def consumequeue_file_bytes(self) -> int:

@@ -21,14 +21,11 @@ log = logging.getLogger(__name__)
 
 class Preallocator:
     """Makes the next segment ahead of time on a background thread (AllocateMappedFileService),
-    so rolling over costs the writer nothing, and pre-faults its pages (warmMapedFileEnable)
-    with MADV_POPULATE_WRITE in chunks, which never changes content and so may overlap the
-    writer's first appends into it. One outstanding file per path."""
+    so rolling over costs the writer nothing; with `warm_bytes`, its first pages are faulted in
+    too (the Warmer keeps the rest ahead of the writer). One outstanding file per path."""
 
-    WARM_CHUNK = 64 << 20
-
-    def __init__(self, warm: bool) -> None:
-        self.warm = warm
+    def __init__(self, warm_bytes: int) -> None:
+        self.warm_bytes = warm_bytes
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rmq-alloc")
         self._pending: dict[Path, Future] = {}
         self._lock = threading.Lock()
@@ -41,25 +38,9 @@ class Preallocator:
 
     def _make(self, path: Path, start: int, size: int) -> MappedFile:
         seg = MappedFile.create(path, start, size)
-        self.warm_rest(seg, 0)
+        if self.warm_bytes:
+            _native.populate(seg.region, 0, self.warm_bytes)
         return seg
-
-    def warm_rest(self, seg: MappedFile, start: int | None = None) -> None:
-        """Queue the pre-faulting of seg from start (default: its write position) to its end."""
-        if not self.warm or self._closing:
-            return
-        pos = seg.wrote if start is None else start
-        while pos < seg.size:
-            self._pool.submit(self._populate, seg, pos, min(self.WARM_CHUNK, seg.size - pos))
-            pos += self.WARM_CHUNK
-
-    def _populate(self, seg: MappedFile, start: int, length: int) -> None:
-        if self._closing or seg.fd < 0:
-            return
-        try:
-            _native.populate(seg.region, start, length)
-        except ValueError:  # the segment was closed meanwhile (its buffer released)
-            pass
 
     def take(self, path: Path, start: int, size: int) -> MappedFile:
         with self._lock:
@@ -69,12 +50,10 @@ class Preallocator:
                 return fut.result()
             except Exception:  # fall back to creating it here, which raises a clear error
                 log.warning("pre-allocation of %s failed; creating it inline", path, exc_info=True)
-        seg = MappedFile.create(path, start, size)
-        self.warm_rest(seg, 0)
-        return seg
+        return MappedFile.create(path, start, size)
 
     def close(self) -> None:
-        """Stop warming, wait for work in flight, delete files made ahead but never used."""
+        """Wait for work in flight and delete files made ahead but never used."""
         self._closing = True
         self._pool.shutdown(wait=True, cancel_futures=True)
         for fut in self._pending.values():

@@ -39,6 +39,7 @@ from .recovery import index_keys, recover
 from .retention import Retention, disk_used_ratio
 from .segment_queue import Preallocator
 from .topics import TopicConfig, TopicConfigManager
+from .warm import Warmer
 
 log = logging.getLogger(__name__)
 _put_simple = _native.put_simple
@@ -82,7 +83,7 @@ class MessageStore(StoreReader):
     def _open_parts(self, config: StoreConfig) -> None:
         root = self.root
         abnormal = filenames.abort_file(root).exists()
-        self._allocator = Preallocator(config.warm_segments) if config.background else None
+        self._allocator = Preallocator(config.warm_bytes) if config.background else None
         self.commitlog = CommitLog(root, config.commitlog_segment_bytes, self._allocator,
                                    self._store_host)
         self._log = self.commitlog.appender.ptr
@@ -121,6 +122,10 @@ class MessageStore(StoreReader):
                 ("retention", config.clean_interval_ms / 1000, self.retention.clean_once),
             ])
             self._housekeeper.start()
+        self._warmer = None
+        if config.background and config.warm_bytes:
+            self._warmer = Warmer(self.commitlog.files, config.warm_bytes)
+            self._warmer.start()
         self._sync_flusher = None
         if self._sync:
             self._sync_flusher = SyncFlusher(self._group_commit, lambda: self.commitlog.max_offset)
@@ -485,6 +490,8 @@ class MessageStore(StoreReader):
             self._housekeeper.stop()
         if self._sync_flusher is not None:
             self._sync_flusher.stop()
+        if self._warmer is not None:
+            self._warmer.stop()
         self.flush()
         if self._allocator is not None:
             self._allocator.close()

@@ -25,15 +25,16 @@ KNOBS: dict[str, list[dict]] = {
         {"flush_interval_ms": 50, "flush_least_pages": 0},
         {"flush_interval_ms": 200, "flush_least_pages": 16},
         {"flush_interval_ms": 1000, "flush_least_pages": 64}],
-    "warm_segments": [{"warm_segments": True}, {"warm_segments": False}],
-    # bodies of compress_over_bytes (4096) and more are zlib-compressed by default
-    "compression": [{"compression": "zlib"}, {"compression": "lz4"}, {"compression": None}],
+    # None: the engine's choice (16 MiB ahead of the writer with async flush, 512 KiB with sync)
+    "warm_window_bytes": [{"warm_window_bytes": v} for v in (None, 0, MiB // 2, 4 * MiB, 64 * MiB)],
+    # compression applies to bodies of compress_over_bytes (4096) and more; off by default
+    "compression": [{"compression": None}, {"compression": "zlib"}, {"compression": "lz4"}],
 }
 # knob -> workloads it can change: (name, sync flush?)
 AFFECTS = {
     "commitlog_segment_bytes": [("put", False), ("put_batch", False), ("put_batch_sync", True)],
     "flush_interval_ms/flush_least_pages": [("put", False), ("put_batch", False)],
-    "warm_segments": [("put", False), ("put_batch", False), ("put_batch_sync", True)],
+    "warm_window_bytes": [("put", False), ("put_batch", False), ("put_batch_sync", True)],
     "compression": [("put", False)],
 }
 COMPRESSION_SIZE = 4096  # the compression knob runs at the largest size, at least this
