@@ -178,6 +178,20 @@ class Message:
     def uniq_key(self) -> str | None:
         return self.properties.get(PROP_UNIQ_KEY)
 
+    def _record_start(self) -> int:
+        """The record's position in the view: 72 bytes (+12 per IPv6 host) before its body."""
+        sysflag = self._f[self._i + 5]
+        extra = (12 if sysflag & SYSFLAG_BORNHOST_V6 else 0) + \
+            (12 if sysflag & SYSFLAG_STOREHOST_V6 else 0)
+        return self._f[self._i + 10] - (88 + extra)
+
+    @property
+    def record_view(self) -> memoryview:
+        """The whole stored record (TOTALSIZE bytes, as RocketMQ's pull responses carry it),
+        zero-copy, valid while you hold it."""
+        start = self._record_start()
+        return self._view[start:start + self._f[self._i]]
+
     def _hosts(self) -> tuple[bytes, bytes]:
         """(born host, store host) bytes; the record starts 88 bytes (+12 per IPv6 host)
         before its body."""

@@ -1,0 +1,77 @@
+"""Admin requests (AdminBrokerProcessor of rocketmq-all-4.9.7): UPDATE_AND_CREATE_TOPIC (17),
+GET_ALL_TOPIC_CONFIG (21), UPDATE_AND_CREATE_SUBSCRIPTIONGROUP (200),
+GET_ALL_SUBSCRIPTIONGROUP_CONFIG (201). Topic changes reach the NameServers at once through
+BrokerTopics' change callback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from ...errors import InvalidTopicError
+from ...metadata import loads_fastjson
+from ...record import check_topic
+from ...topics import TopicConfig
+from ..remoting import RemotingCommand, RequestCode, RequestContext, ResponseCode
+from ..remoting.dispatch import Dispatcher
+from ..remoting.headers import decode_header
+from .headers import CreateTopicRequestHeader
+from .subgroups import SubscriptionGroupManager
+from .topics import AUTO_CREATE_TOPIC, BrokerTopics
+
+log = logging.getLogger(__name__)
+
+MAX_QUEUE_NUMS = 1024
+
+
+class AdminProcessor:
+    def __init__(self, topics: BrokerTopics, groups: SubscriptionGroupManager) -> None:
+        self._topics = topics
+        self._groups = groups
+
+    def register_handlers(self, dispatcher: Dispatcher) -> None:
+        dispatcher.register(RequestCode.UPDATE_AND_CREATE_TOPIC, self.create_topic)
+        dispatcher.register(RequestCode.GET_ALL_TOPIC_CONFIG, self.all_topic_config)
+        dispatcher.register(RequestCode.UPDATE_AND_CREATE_SUBSCRIPTIONGROUP, self.create_group)
+        dispatcher.register(RequestCode.GET_ALL_SUBSCRIPTIONGROUP_CONFIG, self.all_groups)
+
+    async def create_topic(self, request: RemotingCommand, ctx: RequestContext) -> RemotingCommand:
+        h = decode_header(CreateTopicRequestHeader, request.ext_fields)
+        try:
+            check_topic(h.topic)
+        except InvalidTopicError as exc:
+            return RemotingCommand.response(ResponseCode.SYSTEM_ERROR, str(exc))
+        if h.topic == AUTO_CREATE_TOPIC:
+            return RemotingCommand.response(
+                ResponseCode.SYSTEM_ERROR,
+                f"The specified topic is conflict with AUTO_CREATE_TOPIC_KEY_TOPIC. {h.topic}")
+        for n in (h.read_queue_nums, h.write_queue_nums):
+            if not 1 <= n <= MAX_QUEUE_NUMS:
+                return RemotingCommand.response(
+                    ResponseCode.SYSTEM_ERROR, f"queue nums must be within [1, {MAX_QUEUE_NUMS}]")
+        self._topics.put(TopicConfig(h.topic, h.read_queue_nums, h.write_queue_nums,
+                                     perm=h.perm, order=h.order))
+        return RemotingCommand.response(ResponseCode.SUCCESS)
+
+    async def all_topic_config(self, request: RemotingCommand,
+                               ctx: RequestContext) -> RemotingCommand:
+        return _json_response(self._topics.serialize_wrapper())
+
+    async def create_group(self, request: RemotingCommand, ctx: RequestContext) -> RemotingCommand:
+        try:
+            cfg = loads_fastjson(request.body.decode("utf-8"))
+            if not isinstance(cfg, dict) or not cfg.get("groupName"):
+                raise ValueError("groupName missing")
+        except ValueError as exc:
+            return RemotingCommand.response(ResponseCode.SYSTEM_ERROR, f"bad group config: {exc}")
+        self._groups.put(cfg)
+        return RemotingCommand.response(ResponseCode.SUCCESS)
+
+    async def all_groups(self, request: RemotingCommand, ctx: RequestContext) -> RemotingCommand:
+        return _json_response(self._groups.all())
+
+
+def _json_response(obj: dict) -> RemotingCommand:
+    return RemotingCommand.response(ResponseCode.SUCCESS,
+                                    body=json.dumps(obj, separators=(",", ":")).encode())

@@ -1,0 +1,161 @@
+"""BrokerConfig: the subset of RocketMQ's broker.conf the broker honours, in Python spelling.
+
+`BrokerConfig.from_properties(text)` reads a broker.conf (Java properties: ``key=value``, ``#``
+comments). Keys keep RocketMQ's names (BrokerConfig.java, MessageStoreConfig.java of
+rocketmq-all-4.9.7); unknown keys are logged and ignored so that an existing file still loads.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+MASTER_ID = 0
+TRUE_TEXTS = frozenset({"true", "1", "yes"})
+
+
+@dataclass(frozen=True)
+class BrokerConfig:
+    cluster_name: str = "DefaultCluster"  # brokerClusterName
+    broker_name: str = "broker-a"  # brokerName (Java: the host name)
+    broker_id: int = MASTER_ID  # brokerId: 0 = master, >= 1 slaves
+    namesrv_addrs: tuple[str, ...] = ()  # namesrvAddr, ';'-separated
+    listen_port: int = 10911  # listenPort; 0 = any free port (tests)
+    broker_ip: str = "127.0.0.1"  # brokerIP1: the address clients and message ids use
+    listen_host: str | None = None  # where to bind (our key listenHost); None = broker_ip
+    ha_listen_port: int | None = None  # haListenPort; None = listen_port + 1
+    store_root: Path = Path.home() / "store"  # storePathRootDir
+    sync_flush: bool = False  # flushDiskType SYNC_FLUSH (vs ASYNC_FLUSH)
+    auto_create_topic: bool = True  # autoCreateTopicEnable
+    auto_create_subscription_group: bool = True  # autoCreateSubscriptionGroup
+    default_topic_queue_nums: int = 8  # defaultTopicQueueNums
+    broker_permission: int = 6  # brokerPermission: READ | WRITE
+    long_polling: bool = True  # longPollingEnable
+    short_polling_ms: int = 1_000  # shortPollingTimeMills (hold time without long polling)
+    register_period_ms: int = 30_000  # registerNameServerPeriod
+    register_timeout_ms: int = 6_000  # registerBrokerTimeoutMills
+    channel_expired_ms: int = 120_000  # ClientHousekeepingService's channel expiry
+    lock_max_live_ms: int = 60_000  # rocketmq.broker.rebalance.lockMaxLiveTime
+    max_transfer_count: int = 32  # maxTransferCountOnMessageInMemory
+    max_transfer_bytes: int = 256 * 1024  # maxTransferBytesOnMessageInMemory
+    max_message_size: int = 4 * 1024 * 1024  # maxMessageSize
+    sync_flush_timeout_ms: int = 5_000  # syncFlushTimeout
+    file_reserved_hours: float = 72.0  # fileReservedTime
+    commitlog_segment_bytes: int = 1 << 30  # mappedFileSizeCommitLog
+    region_id: str = "DefaultRegion"  # regionId, sent back as MSG_REGION
+    trace_on: bool = True  # traceOn, sent back as TRACE_ON
+    extra: dict[str, str] = field(default_factory=dict)  # accepted keys we do not act on
+    # StoreConfig fields set in code only (tests: small segments and index files).
+    store_overrides: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def addr(self) -> str:
+        """brokerAddr: what the NameServer hands to clients."""
+        return f"{self.broker_ip}:{self.listen_port}"
+
+    @property
+    def ha_addr(self) -> str:
+        port = self.ha_listen_port if self.ha_listen_port is not None else self.listen_port + 1
+        return f"{self.broker_ip}:{port}"
+
+    @property
+    def bind_host(self) -> str:
+        return self.listen_host or self.broker_ip
+
+    def replace(self, **changes: object) -> BrokerConfig:
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str]) -> BrokerConfig:
+        return cls.from_properties(Path(path).read_text())
+
+    @classmethod
+    def from_properties(cls, text: str) -> BrokerConfig:
+        return cls.from_mapping(parse_properties(text))
+
+    @classmethod
+    def from_mapping(cls, items: dict[str, str]) -> BrokerConfig:
+        values: dict[str, object] = {}
+        extra: dict[str, str] = {}
+        for key, raw in items.items():
+            spec = _KEYS.get(key)
+            if spec is None:
+                if key in _ACCEPTED:
+                    extra[key] = raw
+                else:
+                    log.warning("broker.conf: %s is not a key this broker knows; ignored", key)
+                continue
+            name, convert = spec
+            values[name] = convert(raw.strip())
+        return cls(**values, extra=extra)  # type: ignore[arg-type]
+
+
+def parse_properties(text: str) -> dict[str, str]:
+    """Java .properties, the part broker.conf files use: key=value or key: value lines."""
+    out: dict[str, str] = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line[0] in "#!":
+            continue
+        sep = min((i for i in (line.find("="), line.find(":")) if i > 0), default=-1)
+        if sep < 0:
+            out[line] = ""
+            continue
+        out[line[:sep].strip()] = line[sep + 1:].strip()
+    return out
+
+
+def _bool(raw: str) -> bool:
+    return raw.lower() in TRUE_TEXTS
+
+
+def _flush(raw: str) -> bool:
+    if raw not in ("SYNC_FLUSH", "ASYNC_FLUSH"):
+        raise ValueError(f"flushDiskType must be SYNC_FLUSH or ASYNC_FLUSH, not {raw!r}")
+    return raw == "SYNC_FLUSH"
+
+
+def _addrs(raw: str) -> tuple[str, ...]:
+    return tuple(a.strip() for a in raw.split(";") if a.strip())
+
+
+_KEYS = {
+    "brokerClusterName": ("cluster_name", str),
+    "brokerName": ("broker_name", str),
+    "brokerId": ("broker_id", int),
+    "namesrvAddr": ("namesrv_addrs", _addrs),
+    "listenPort": ("listen_port", int),
+    "brokerIP1": ("broker_ip", str),
+    "listenHost": ("listen_host", str),
+    "haListenPort": ("ha_listen_port", int),
+    "storePathRootDir": ("store_root", lambda raw: Path(raw).expanduser()),
+    "flushDiskType": ("sync_flush", _flush),
+    "autoCreateTopicEnable": ("auto_create_topic", _bool),
+    "autoCreateSubscriptionGroup": ("auto_create_subscription_group", _bool),
+    "defaultTopicQueueNums": ("default_topic_queue_nums", int),
+    "brokerPermission": ("broker_permission", int),
+    "longPollingEnable": ("long_polling", _bool),
+    "shortPollingTimeMills": ("short_polling_ms", int),
+    "registerNameServerPeriod": ("register_period_ms", int),
+    "registerBrokerTimeoutMills": ("register_timeout_ms", int),
+    "channelExpiredTimeout": ("channel_expired_ms", int),
+    "rocketmq.broker.rebalance.lockMaxLiveTime": ("lock_max_live_ms", int),
+    "lockMaxLiveTime": ("lock_max_live_ms", int),
+    "maxTransferCountOnMessageInMemory": ("max_transfer_count", int),
+    "maxTransferBytesOnMessageInMemory": ("max_transfer_bytes", int),
+    "maxMessageSize": ("max_message_size", int),
+    "syncFlushTimeout": ("sync_flush_timeout_ms", int),
+    "fileReservedTime": ("file_reserved_hours", float),
+    "mappedFileSizeCommitLog": ("commitlog_segment_bytes", int),
+    "regionId": ("region_id", str),
+    "traceOn": ("trace_on", _bool),
+}
+
+# Keys common in real broker.conf files that need no action here (replication, cleanup hour).
+_ACCEPTED = frozenset({"brokerRole", "deleteWhen", "brokerIP2", "storePathCommitLog",
+                       "sendMessageThreadPoolNums", "pullMessageThreadPoolNums", "aclEnable"})

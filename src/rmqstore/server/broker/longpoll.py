@@ -1,0 +1,53 @@
+"""Held pulls: per (topic, queue) waiters woken when a message is stored there.
+
+RocketMQ's PullRequestHoldService keeps suspended pulls and re-runs them on
+notifyMessageArriving or when their hold time ends. Here a held pull is a coroutine awaiting a
+Future in this registry; the send path calls notify() after each put. Everything runs on the
+event loop thread, so a pull that finds nothing and then registers cannot miss a put.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+
+class ArrivalWaiters:
+    def __init__(self) -> None:
+        self._waiters: dict[tuple[str, int], set[asyncio.Future[None]]] = {}
+        self._closed = False
+
+    async def wait(self, topic: str, queue_id: int, timeout_s: float) -> bool:
+        """True once something was stored in (topic, queue_id); False after timeout_s."""
+        if self._closed:
+            return False
+        key = (topic, queue_id)
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(key, set()).add(future)
+        try:
+            async with asyncio.timeout(timeout_s):
+                await future
+            return True
+        except TimeoutError:
+            return False
+        finally:
+            waiting = self._waiters.get(key)
+            if waiting is not None:
+                waiting.discard(future)
+                if not waiting:
+                    del self._waiters[key]
+
+    def notify(self, topic: str, queue_id: int) -> None:
+        for future in self._waiters.pop((topic, queue_id), ()):
+            if not future.done():
+                future.set_result(None)
+
+    def wake_all(self) -> None:
+        """At shutdown: let every held pull answer with what it has, and hold no more."""
+        self._closed = True
+        for key in list(self._waiters):
+            topic, queue_id = key
+            self.notify(topic, queue_id)
+
+    @property
+    def held(self) -> int:
+        return sum(len(w) for w in self._waiters.values())

@@ -1,0 +1,181 @@
+"""PULL_MESSAGE (11) with long polling (PullMessageProcessor and PullRequestHoldService of
+rocketmq-all-4.9.7).
+
+A pull reads up to maxMsgNums (capped at max_transfer_count and max_transfer_bytes) messages
+of one queue matching the subscription's tags; the reply body is their stored records
+concatenated unchanged. A pull that finds nothing (PULL_NOT_FOUND) with the suspend bit set is
+held: it waits for a put into its queue or for suspendTimeoutMillis, re-reading after each
+put, then answers with what it finds. The commit offset (sysFlag bit 0) is stored once, on the
+first pass, as Java does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from ...message import GetResult, GetStatus
+from ...store import MessageStore
+from ..remoting import RemotingCommand, RequestCode, RequestContext, ResponseCode
+from ..remoting.dispatch import Dispatcher
+from ..remoting.headers import (
+    PullMessageRequestHeader,
+    PullMessageResponseHeader,
+    decode_header,
+    encode_header,
+)
+from .clients import ClientManager, parse_tags
+from .config import MASTER_ID, BrokerConfig
+from .longpoll import ArrivalWaiters
+from .messages import record_view
+from .subgroups import SubscriptionGroupManager
+from .topics import PERM_READ, BrokerTopics
+
+log = logging.getLogger(__name__)
+
+FLAG_COMMIT_OFFSET = 0x1  # PullSysFlag
+FLAG_SUSPEND = 0x2
+FLAG_SUBSCRIPTION = 0x4
+
+# GetMessageStatus -> (response code, may be held). Offsets moved out of range answer
+# PULL_OFFSET_MOVED; an empty or unknown queue read at 0 is "nothing yet" (spec 2.4).
+_CODES = {
+    GetStatus.FOUND: ResponseCode.SUCCESS,
+    GetStatus.NO_MATCHED_MESSAGE: ResponseCode.PULL_RETRY_IMMEDIATELY,
+    GetStatus.MESSAGE_WAS_REMOVING: ResponseCode.PULL_RETRY_IMMEDIATELY,
+    GetStatus.OFFSET_FOUND_NULL: ResponseCode.PULL_NOT_FOUND,
+    GetStatus.OFFSET_OVERFLOW_ONE: ResponseCode.PULL_NOT_FOUND,
+    GetStatus.OFFSET_OVERFLOW_BADLY: ResponseCode.PULL_OFFSET_MOVED,
+    GetStatus.OFFSET_TOO_SMALL: ResponseCode.PULL_OFFSET_MOVED,
+}
+
+
+class PullRejected(Exception):
+    def __init__(self, code: ResponseCode, remark: str) -> None:
+        super().__init__(remark)
+        self.code = code
+
+
+@dataclass(frozen=True, slots=True)
+class _Read:
+    code: ResponseCode
+    result: GetResult
+    body: bytes
+
+
+class PullProcessor:
+    def __init__(self, config: BrokerConfig, store: MessageStore, topics: BrokerTopics,
+                 groups: SubscriptionGroupManager, clients: ClientManager,
+                 arrivals: ArrivalWaiters) -> None:
+        self._config = config
+        self._store = store
+        self._topics = topics
+        self._groups = groups
+        self._clients = clients
+        self._arrivals = arrivals
+
+    def register_handlers(self, dispatcher: Dispatcher) -> None:
+        dispatcher.register(RequestCode.PULL_MESSAGE, self.pull)
+
+    async def pull(self, request: RemotingCommand, ctx: RequestContext) -> RemotingCommand:
+        h = decode_header(PullMessageRequestHeader, request.ext_fields)
+        try:
+            tags = self._check(h)
+        except PullRejected as exc:
+            return RemotingCommand.response(exc.code, str(exc))
+        read = self._read(h, tags)
+        if h.sys_flag & FLAG_COMMIT_OFFSET and self._config.broker_id == MASTER_ID:
+            # Kept in memory, persisted every 5 s by the store (flushConsumerOffsetInterval).
+            self._store.offsets.commit(h.consumer_group, h.topic, h.queue_id, h.commit_offset)
+        if read.code == ResponseCode.PULL_NOT_FOUND and h.sys_flag & FLAG_SUSPEND:
+            read = await self._hold(h, tags, read)
+        return self._response(read)
+
+    def _check(self, h: PullMessageRequestHeader) -> frozenset[str]:
+        """The broker, group, topic and subscription checks; returns the tag filter."""
+        if not self._config.broker_permission & PERM_READ:
+            raise PullRejected(ResponseCode.NO_PERMISSION,
+                               f"the broker[{self._config.broker_ip}] pulling message is forbidden")
+        group_cfg = self._groups.find_or_create(h.consumer_group)
+        if group_cfg is None:
+            raise PullRejected(ResponseCode.SUBSCRIPTION_GROUP_NOT_EXIST,
+                               f"subscription group [{h.consumer_group}] does not exist")
+        if not group_cfg.get("consumeEnable", True):
+            raise PullRejected(ResponseCode.NO_PERMISSION,
+                               f"subscription group no permission, {h.consumer_group}")
+        cfg = self._topics.get(h.topic)
+        if cfg is None:
+            raise PullRejected(ResponseCode.TOPIC_NOT_EXIST,
+                               f"topic[{h.topic}] not exist, apply first please!")
+        if not cfg.perm & PERM_READ:
+            raise PullRejected(ResponseCode.NO_PERMISSION,
+                               f"the topic[{h.topic}] pulling message is forbidden")
+        if not 0 <= h.queue_id < cfg.read_queue_nums:
+            raise PullRejected(ResponseCode.SYSTEM_ERROR,
+                               f"queueId[{h.queue_id}] is illegal, topic:[{h.topic}] "
+                               f"topicConfig.readQueueNums:[{cfg.read_queue_nums}]")
+        if h.sys_flag & FLAG_SUBSCRIPTION:
+            expression_type, sub_string = h.expression_type or "TAG", h.subscription or "*"
+        else:
+            sub = self._clients.subscription(h.consumer_group, h.topic)
+            if sub is None:
+                raise PullRejected(ResponseCode.SUBSCRIPTION_NOT_EXIST,
+                                   f"the consumer's subscription not exist, group: {h.consumer_group}")
+            if sub.sub_version < h.sub_version:
+                raise PullRejected(ResponseCode.SUBSCRIPTION_NOT_LATEST,
+                                   "the consumer's subscription not latest")
+            expression_type, sub_string = sub.expression_type, sub.sub_string
+        if expression_type.upper() != "TAG":
+            raise PullRejected(ResponseCode.SUBSCRIPTION_PARSE_FAILED,
+                               f"expression type {expression_type} is not supported")
+        return parse_tags(sub_string)
+
+    def _read(self, h: PullMessageRequestHeader, tags: frozenset[str]) -> _Read:
+        count = max(1, min(h.max_msg_nums, self._config.max_transfer_count))
+        result = self._store.get(h.topic, h.queue_id, h.queue_offset, count,
+                                 tags=sorted(tags) if tags else None)
+        status = result.status
+        if status in (GetStatus.NO_MESSAGE_IN_QUEUE, GetStatus.NO_MATCHED_LOGIC_QUEUE):
+            code = ResponseCode.PULL_NOT_FOUND if h.queue_offset == 0 else ResponseCode.PULL_OFFSET_MOVED
+            return _Read(code, result, b"")
+        code = _CODES[status]
+        if code != ResponseCode.SUCCESS:
+            return _Read(code, result, b"")
+        return self._body(result)
+
+    def _body(self, result: GetResult) -> _Read:
+        """The records, cut at max_transfer_bytes (always at least one message)."""
+        parts, total = [], 0
+        limit = self._config.max_transfer_bytes
+        for msg in result.messages:
+            view = record_view(msg)
+            if parts and total + len(view) > limit:
+                result.next_offset = msg.queue_offset
+                break
+            parts.append(view)
+            total += len(view)
+        return _Read(ResponseCode.SUCCESS, result, b"".join(parts))
+
+    async def _hold(self, h: PullMessageRequestHeader, tags: frozenset[str], read: _Read) -> _Read:
+        """Wait for a put into the queue, re-reading after each; at most the suspend time."""
+        timeout_s = (h.suspend_timeout_ms if self._config.long_polling
+                     else self._config.short_polling_ms) / 1000
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max(0.0, timeout_s)
+        while True:
+            left = deadline - loop.time()
+            if left <= 0:
+                return read
+            arrived = await self._arrivals.wait(h.topic, h.queue_id, left)
+            read = self._read(h, tags)
+            if read.code != ResponseCode.PULL_NOT_FOUND or not arrived:
+                return read
+
+    def _response(self, read: _Read) -> RemotingCommand:
+        r = read.result
+        ext = encode_header(PullMessageResponseHeader(
+            suggest_which_broker_id=MASTER_ID, next_begin_offset=r.next_offset,
+            min_offset=r.min_offset, max_offset=r.max_offset))
+        remark = None if read.code == ResponseCode.SUCCESS else r.status.name
+        return RemotingCommand.response(read.code, remark, ext, read.body)

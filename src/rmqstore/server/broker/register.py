@@ -1,0 +1,102 @@
+"""Registration with the NameServers (BrokerOuterAPI.registerBrokerAll of rocketmq-all-4.9.7):
+REGISTER_BROKER (103) to every configured NameServer at start, every registerNameServerPeriod
+(30 s) and soon after a topic change; UNREGISTER_BROKER (104) at stop.
+
+The request body is RegisterBrokerBody, uncompressed JSON:
+{"topicConfigSerializeWrapper":{"dataVersion":{...},"topicConfigTable":{...}},"filterServerList":[]}
+with bodyCrc32 = CRC32(body) & 0x7FFFFFFF in the header. A NameServer that does not answer is
+logged and tried again next period; the others are not held up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import zlib
+from collections.abc import Awaitable, Callable
+
+from ..remoting import RemotingClient, RemotingCommand, RequestCode
+from ..remoting.headers import encode_header
+from .config import BrokerConfig
+from .headers import RegisterBrokerRequestHeader, UnregisterBrokerRequestHeader
+
+log = logging.getLogger(__name__)
+
+CHANGE_DELAY_S = 0.05  # coalesces a burst of topic changes into one registration
+
+
+class NameServerRegistrar:
+    def __init__(self, config: BrokerConfig, wrapper: Callable[[], dict],
+                 client: RemotingClient) -> None:
+        self._config = config
+        self._wrapper = wrapper
+        self._client = client
+        self._task: asyncio.Task[None] | None = None
+        self._soon: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._config.namesrv_addrs:
+            self._task = asyncio.create_task(self._loop(), name="register-broker")
+
+    def register_soon(self) -> None:
+        """After a topic change; safe to call from the loop thread at any time."""
+        if not self._config.namesrv_addrs or self._task is None:
+            return
+        if self._soon is None or self._soon.done():
+            self._soon = asyncio.get_running_loop().create_task(self._after_change())
+
+    async def stop(self) -> None:
+        """Stop the timer and UNREGISTER_BROKER from every NameServer."""
+        for task in (self._task, self._soon):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        self._task = self._soon = None
+        if self._config.namesrv_addrs:
+            await self._each(self._unregister_one)
+
+    async def register_all(self) -> None:
+        await self._each(self._register_one)
+
+    async def _loop(self) -> None:
+        while True:
+            await self.register_all()
+            await asyncio.sleep(self._config.register_period_ms / 1000)
+
+    async def _after_change(self) -> None:
+        await asyncio.sleep(CHANGE_DELAY_S)
+        await self.register_all()
+
+    async def _each(self, call: Callable[[str], Awaitable[None]]) -> None:
+        await asyncio.gather(*(call(addr) for addr in self._config.namesrv_addrs))
+
+    async def _register_one(self, addr: str) -> None:
+        c = self._config
+        body = json.dumps({"topicConfigSerializeWrapper": self._wrapper(),
+                           "filterServerList": []}, separators=(",", ":")).encode()
+        header = RegisterBrokerRequestHeader(
+            broker_name=c.broker_name, broker_addr=c.addr, cluster_name=c.cluster_name,
+            ha_server_addr=c.ha_addr, broker_id=c.broker_id, compressed=False,
+            body_crc32=zlib.crc32(body) & 0x7FFFFFFF)
+        request = RemotingCommand.request(RequestCode.REGISTER_BROKER, encode_header(header), body)
+        await self._call(addr, request, "register")
+
+    async def _unregister_one(self, addr: str) -> None:
+        c = self._config
+        header = UnregisterBrokerRequestHeader(broker_name=c.broker_name, broker_addr=c.addr,
+                                               cluster_name=c.cluster_name, broker_id=c.broker_id)
+        request = RemotingCommand.request(RequestCode.UNREGISTER_BROKER, encode_header(header))
+        await self._call(addr, request, "unregister")
+
+    async def _call(self, addr: str, request: RemotingCommand, what: str) -> None:
+        try:
+            response = await self._client.invoke(addr, request, self._config.register_timeout_ms / 1000)
+        except Exception as exc:  # noqa: BLE001 - one NameServer down must not stop the others or the broker
+            log.warning("%s with name server %s failed: %s", what, addr, exc)
+            return
+        if response.code != 0:
+            log.warning("%s with name server %s: code %d %s", what, addr, response.code,
+                        response.remark)
+        else:
+            log.debug("%s with name server %s: ok", what, addr)

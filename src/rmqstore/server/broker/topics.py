@@ -1,0 +1,104 @@
+"""The broker's view of topic configs: defaults at start, auto-creation, the registration body.
+
+Configs live in the store's TopicConfigManager (config/topics.json); this adds what the Java
+broker's TopicConfigManager does on top: the system topics, TBW102 auto-creation
+(createTopicInSendMessageMethod), retry/DLQ topics, a DataVersion for the NameServer, and a
+callback so that every change is registered with the NameServers at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from ...store import MessageStore
+from ...topics import TopicConfig
+
+log = logging.getLogger(__name__)
+
+PERM_INHERIT = 0x1
+PERM_WRITE = 0x2
+PERM_READ = 0x4
+AUTO_CREATE_TOPIC = "TBW102"  # TopicValidator.AUTO_CREATE_TOPIC_KEY_TOPIC
+SELF_TEST_TOPIC = "SELF_TEST_TOPIC"
+OFFSET_MOVED_EVENT = "OFFSET_MOVED_EVENT"
+RETRY_PREFIX = "%RETRY%"
+DLQ_PREFIX = "%DLQ%"
+# Topics producers may not write (TopicValidator.isNotAllowedSendTopic).
+NOT_ALLOWED_SEND = frozenset({"SCHEDULE_TOPIC_XXXX", "RMQ_SYS_TRANS_HALF_TOPIC",
+                              "RMQ_SYS_TRANS_OP_HALF_TOPIC", "TRANS_CHECK_MAX_TIME_TOPIC",
+                              SELF_TEST_TOPIC, OFFSET_MOVED_EVENT})
+
+
+class BrokerTopics:
+    def __init__(self, store: MessageStore, on_change: Callable[[], None]) -> None:
+        self._store = store
+        self._on_change = on_change
+        self._counter = 0
+        self._timestamp = _now_ms()
+
+    def get(self, topic: str) -> TopicConfig | None:
+        return self._store.topics.get(topic)
+
+    def put(self, config: TopicConfig) -> None:
+        """Create or update (persisted by the store), bump the data version, register."""
+        self._store.topics.put(config)
+        self._counter += 1
+        self._timestamp = _now_ms()
+        log.info("topic config %s: read %d write %d perm %d", config.name,
+                 config.read_queue_nums, config.write_queue_nums, config.perm)
+        self._on_change()
+
+    def ensure_defaults(self, cluster: str, broker: str, auto_create: bool,
+                        default_queue_nums: int) -> None:
+        """The topics a Java broker has from its first start (TopicConfigManager's constructor)."""
+        wanted = [TopicConfig(SELF_TEST_TOPIC, 1, 1), TopicConfig(OFFSET_MOVED_EVENT, 1, 1),
+                  TopicConfig(cluster, 16, 16, perm=PERM_INHERIT | PERM_READ | PERM_WRITE),
+                  TopicConfig(broker, 1, 1, perm=PERM_INHERIT | PERM_READ | PERM_WRITE)]
+        for cfg in wanted:
+            if self.get(cfg.name) is None:
+                self.put(cfg)
+        tbw = self.get(AUTO_CREATE_TOPIC)
+        if auto_create and tbw is None:
+            self.put(TopicConfig(AUTO_CREATE_TOPIC, default_queue_nums, default_queue_nums,
+                                 perm=PERM_INHERIT | PERM_READ | PERM_WRITE))
+        elif not auto_create and tbw is not None and tbw.perm & PERM_INHERIT:
+            # autoCreateTopicEnable=false: TBW102 stays but can no longer be inherited.
+            self.put(TopicConfig(tbw.name, tbw.read_queue_nums, tbw.write_queue_nums,
+                                 perm=tbw.perm & ~PERM_INHERIT, order=tbw.order))
+
+    def create_from_default(self, topic: str, default_topic: str,
+                            queue_nums: int) -> TopicConfig | None:
+        """createTopicInSendMessageMethod: inherit from default_topic if it allows it."""
+        existing = self.get(topic)
+        if existing is not None:
+            return existing
+        base = self.get(default_topic)
+        if base is None or not base.perm & PERM_INHERIT:
+            return None
+        n = max(1, min(queue_nums, base.write_queue_nums))
+        cfg = TopicConfig(topic, n, n, perm=base.perm & ~PERM_INHERIT)
+        self.put(cfg)
+        return cfg
+
+    def ensure_system(self, topic: str, queue_nums: int = 1) -> TopicConfig:
+        """A retry or DLQ topic (createTopicInSendMessageBackMethod): created when missing."""
+        cfg = self.get(topic)
+        if cfg is None:
+            cfg = TopicConfig(topic, queue_nums, queue_nums, perm=PERM_READ | PERM_WRITE)
+            self.put(cfg)
+        return cfg
+
+    def serialize_wrapper(self) -> dict:
+        """TopicConfigSerializeWrapper, as REGISTER_BROKER and GET_ALL_TOPIC_CONFIG carry it."""
+        return {"dataVersion": self.data_version(),
+                "topicConfigTable": {name: cfg.to_json()
+                                     for name, cfg in self._store.topics.topics.items()}}
+
+    def data_version(self) -> dict:
+        return {"counter": self._counter, "timestamp": self._timestamp}
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
