@@ -69,6 +69,49 @@ def demo(data: Path, count: int, flush: str) -> None:
 
 
 @main.command()
+@click.option("--data", type=click.Path(path_type=Path), default=None,
+              help="Store directory (storePathRootDir); default ./rmqstore-data.")
+@click.option("--role", type=click.Choice(["all", "namesrv", "broker"]), default="all",
+              show_default=True, help="Run a NameServer, a Broker, or both in one process.")
+@click.option("-c", "--config", "config_file", type=click.Path(exists=True, path_type=Path),
+              help="A RocketMQ broker.conf (brokerClusterName, brokerName, brokerId, "
+                   "namesrvAddr, listenPort, storePathRootDir, flushDiskType, ...).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--namesrv-port", default=9876, show_default=True)
+@click.option("--broker-port", default=None, type=int, help="Default 10911 (listenPort).")
+@click.option("--http-port", default=8080, show_default=True,
+              help="Port of the NameServer address endpoint (/rocketmq/nsaddr); 0 turns it off.")
+@click.option("--namesrv-addr", default=None,
+              help="NameServers the broker registers with (';'-separated); default: ours.")
+@click.option("--flush", type=click.Choice(["async", "sync"]), default=None,
+              help="flushDiskType: ASYNC_FLUSH (default) or SYNC_FLUSH.")
+def serve(data: Path | None, role: str, config_file: Path | None, host: str, namesrv_port: int,
+          broker_port: int | None, http_port: int, namesrv_addr: str | None,
+          flush: str | None) -> None:
+    """Start a RocketMQ-compatible NameServer and Broker (loopback unless told otherwise)."""
+    from .server.broker import BrokerConfig
+    from .server.namesrv import NamesrvConfig
+    from .server.serve import ServeOptions, run
+
+    broker = BrokerConfig.from_file(config_file) if config_file else BrokerConfig()
+    changes: dict = {"broker_ip": host} if not config_file else {}
+    if data is not None or not config_file:
+        changes["store_root"] = (data or Path("rmqstore-data")).resolve()
+    if broker_port is not None:
+        changes["listen_port"] = broker_port
+    if namesrv_addr is not None:
+        changes["namesrv_addrs"] = tuple(a for a in namesrv_addr.split(";") if a)
+    elif not broker.namesrv_addrs and role == "all":
+        changes["namesrv_addrs"] = (f"{host}:{namesrv_port}",)
+    if flush is not None:
+        changes["sync_flush"] = flush == "sync"
+    options = ServeOptions(role, NamesrvConfig(host=host, port=namesrv_port,
+                                               http_port=http_port or None),
+                           broker.replace(**changes))
+    run(options, ready=lambda what: click.echo(f"rmqstore serve: {what}", err=True))
+
+
+@main.command()
 @click.argument("data", type=click.Path(exists=True, file_okay=False, path_type=Path))
 def inspect(data: Path) -> None:
     """Summarize a store directory (rmqstore's or RocketMQ's): queues, offsets, sizes."""
