@@ -25,7 +25,7 @@ KNOBS: dict[str, list[dict]] = {
         {"flush_interval_ms": 50, "flush_least_pages": 0},
         {"flush_interval_ms": 200, "flush_least_pages": 16},
         {"flush_interval_ms": 1000, "flush_least_pages": 64}],
-    # None: the engine's choice (16 MiB ahead of the writer with async flush, 512 KiB with sync)
+    # None: the engine's choice (16 MiB ahead of the writer with async flush, off with sync)
     "warm_window_bytes": [{"warm_window_bytes": v} for v in (None, 0, MiB // 2, 4 * MiB, 64 * MiB)],
     # compression applies to bodies of compress_over_bytes (4096) and more; off by default
     "compression": [{"compression": None}, {"compression": "zlib"}, {"compression": "lz4"}],
