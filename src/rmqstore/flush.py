@@ -69,7 +69,7 @@ class SyncFlusher(threading.Thread):
     flight through put_async), it keeps running group commits, so pending puts complete without
     anyone blocking in wait()."""
 
-    POLL_S = 0.0002
+    POLL_S = 0.0005
 
     def __init__(self, commit: GroupCommit, appended) -> None:
         super().__init__(name="rmq-sync-flusher", daemon=True)
