@@ -43,6 +43,7 @@ from .warm import Warmer
 
 log = logging.getLogger(__name__)
 _put_simple = _native.put_simple
+_PUT_OK = PutStatus.PUT_OK  # an enum member lookup costs more than the native append
 
 OFFSET_PERSIST_INTERVAL_S = 5.0  # flushConsumerOffsetInterval
 DISK_CHECK_INTERVAL_S = 10.0
@@ -207,7 +208,22 @@ class MessageStore(StoreReader):
         if (cq is not None and tags is None and not keys and properties is None and not flag
                 and born_timestamp is None and not reconsume_times and born_host is None
                 and not sysflag and len(body) < self._plain_limit):
-            result = self._put_plain(cq, body)
+            # _put_plain, inlined: this is the hottest path of the store
+            log, lock = self._log, self._put_lock
+            lock.acquire()
+            try:
+                if self._refusing:
+                    self._check_writable()
+                qoff = _put_simple(log, cq.wptr, body, len(body))
+                if qoff < 0:
+                    qoff = self._append_retrying(
+                        cq, lambda: _put_simple(log, cq.wptr, body, len(body)), qoff)
+                result = PutResult(_PUT_OK, cq.queue_id, qoff, log.last_phys, log.last_ts,
+                                   self._store_host)
+                if self._arrival_waiters:
+                    self._arrival.notify_all()
+            finally:
+                lock.release()
         else:
             result = self._put(topic, body, queue_id, tags, keys, properties, flag,
                                born_timestamp, reconsume_times, born_host, sysflag)
@@ -235,17 +251,21 @@ class MessageStore(StoreReader):
 
     def _put_plain(self, cq: ConsumeQueue, body: bytes) -> PutResult:
         """The hot path: a topic and queue seen before, no properties, no compression."""
-        log = self._log
-        with self._put_lock:
+        log, lock = self._log, self._put_lock
+        lock.acquire()  # cheaper than `with` on the hot path
+        try:
             if self._refusing:
                 self._check_writable()
             qoff = _put_simple(log, cq.wptr, body, len(body))
             if qoff < 0:
-                qoff = self._append_retrying(cq, lambda: _put_simple(log, cq.wptr, body, len(body)), qoff)
-            result = PutResult(PutStatus.PUT_OK, cq.queue_id, qoff, log.last_phys, log.last_ts,
+                qoff = self._append_retrying(
+                    cq, lambda: _put_simple(log, cq.wptr, body, len(body)), qoff)
+            result = PutResult(_PUT_OK, cq.queue_id, qoff, log.last_phys, log.last_ts,
                                self._store_host)
             if self._arrival_waiters:
                 self._arrival.notify_all()
+        finally:
+            lock.release()
         return result
 
     def _put(self, topic, body, queue_id, tags, keys, properties, flag, born_timestamp,
