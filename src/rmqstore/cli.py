@@ -85,9 +85,12 @@ def demo(data: Path, count: int, flush: str) -> None:
               help="NameServers the broker registers with (';'-separated); default: ours.")
 @click.option("--flush", type=click.Choice(["async", "sync"]), default=None,
               help="flushDiskType: ASYNC_FLUSH (default) or SYNC_FLUSH.")
+@click.option("--broker-expiry", type=click.FloatRange(min=0.1), default=None, hidden=True,
+              help="Seconds without REGISTER_BROKER after which the NameServer drops a broker "
+                   "(default 120, as Java); the liveness scan runs every min(10, expiry/3) s.")
 def serve(data: Path | None, role: str, config_file: Path | None, host: str, namesrv_port: int,
           broker_port: int | None, http_port: int, namesrv_addr: str | None,
-          flush: str | None) -> None:
+          flush: str | None, broker_expiry: float | None) -> None:
     """Start a RocketMQ-compatible NameServer and Broker (loopback unless told otherwise)."""
     from .server.broker import BrokerConfig
     from .server.namesrv import NamesrvConfig
@@ -105,8 +108,10 @@ def serve(data: Path | None, role: str, config_file: Path | None, host: str, nam
         changes["namesrv_addrs"] = (f"{host}:{namesrv_port}",)
     if flush is not None:
         changes["sync_flush"] = flush == "sync"
+    expiry = {} if broker_expiry is None else {
+        "broker_expire_s": broker_expiry, "scan_interval_s": min(10.0, broker_expiry / 3)}
     options = ServeOptions(role, NamesrvConfig(host=host, port=namesrv_port,
-                                               http_port=http_port or None),
+                                               http_port=http_port or None, **expiry),
                            broker.replace(**changes))
     run(options, ready=lambda what: click.echo(f"rmqstore serve: {what}", err=True))
 

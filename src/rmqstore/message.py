@@ -108,20 +108,32 @@ class PutBatchResult:
                 f"first_queue_offset={self.first_queue_offset}, count={len(self)})")
 
 
+def decode_body(stored: bytes | memoryview, sysflag: int) -> bytes:
+    """A body as the producer sent it: decompressed when SYSFLAG says it is compressed (zlib,
+    or LZ4 in RocketMQ 5's compression-type bits)."""
+    if not sysflag & SYSFLAG_COMPRESSED:
+        return bytes(stored)
+    if (sysflag & COMPRESSION_MASK) >> COMPRESSION_SHIFT == COMPRESSION_LZ4:
+        return lz4.frame.decompress(stored)
+    return zlib.decompress(stored)
+
+
 class Message:
     """A stored message, decoded lazily from its segment.
 
-    `body_view` is a zero-copy view of the stored body bytes (compressed as stored); it stays
-    valid while you hold it, even after retention deletes the segment's file. `body` is a copy,
-    decompressed."""
+    `body` is the body (a copy, decompressed); `body_view` is a zero-copy view of the stored
+    bytes (compressed as stored), valid while you hold it, even after retention deletes the
+    segment's file. The other fields are decoded when asked for."""
 
-    __slots__ = ("_view", "_f", "_i", "_raw")
+    __slots__ = ("_view", "_f", "_i", "body")
 
-    def __init__(self, view: memoryview, fields, base: int, raw: bytes | None = None) -> None:
+    def __init__(self, view: memoryview, fields, base: int, body: bytes | None = None) -> None:
+        """body: the final body when the reader already has it (a plain attribute is the
+        cheapest read there is); otherwise it is taken from the view now."""
         self._view = view
         self._f = fields
         self._i = base
-        self._raw = raw  # the stored body, when the reader copied it out already
+        self.body = body if body is not None else self._decode_body()
 
     size = property(lambda self: self._f[self._i])
     queue_id = property(lambda self: self._f[self._i + 1])
@@ -144,21 +156,9 @@ class Message:
         p = self._f[self._i + 10]
         return self._view[p:p + self._f[self._i + 11]]
 
-    @property
-    def body(self) -> bytes:
-        raw = self._raw
-        sysflag = self._f[self._i + 5]
-        if not sysflag & SYSFLAG_COMPRESSED:
-            if raw is not None:
-                return raw
-            p = self._f[self._i + 10]
-            return bytes(self._view[p:p + self._f[self._i + 11]])
-        if raw is None:
-            p = self._f[self._i + 10]
-            raw = self._view[p:p + self._f[self._i + 11]]
-        if (sysflag & COMPRESSION_MASK) >> COMPRESSION_SHIFT == COMPRESSION_LZ4:
-            return lz4.frame.decompress(raw)
-        return zlib.decompress(raw)
+    def _decode_body(self) -> bytes:
+        p = self._f[self._i + 10]
+        return decode_body(self._view[p:p + self._f[self._i + 11]], self._f[self._i + 5])
 
     @property
     def properties(self) -> dict[str, str]:

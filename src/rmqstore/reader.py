@@ -9,11 +9,12 @@ from __future__ import annotations
 import array
 import logging
 import time
+from itertools import repeat
 
 from . import _native
-from .message import GetResult, GetStatus, Message
+from .message import GetResult, GetStatus, Message, decode_body
 from .consumequeue import UNIT_SIZE
-from .record import RecordField as F, parse_msg_id
+from .record import SYSFLAG_COMPRESSED, RecordField as F, parse_msg_id
 
 log = logging.getLogger(__name__)
 
@@ -169,11 +170,17 @@ def _messages(fields, n: int, table) -> list[Message]:
         return []
     stride = _native.MSG_FIELDS
     segments = table.segments
-    bodies = _native.gather_bodies(table, fields, n)
+    bodies, compressed = _native.gather_bodies(table, fields, n)
+    if compressed:  # rare: decompress those now, so every Message.body is a plain attribute
+        for k in range(n):
+            flags = fields[k * stride + 5]
+            if flags & SYSFLAG_COMPRESSED:
+                bodies[k] = decode_body(bodies[k], flags)
     first = fields[16]
     if fields[(n - 1) * stride + 16] == first:  # the common case: one segment
         view = memoryview(segments[first].mm)
-        return [Message(view, fields, k * stride, bodies[k]) for k in range(n)]
+        return list(map(Message, repeat(view, n), repeat(fields, n), range(0, n * stride, stride),
+                        bodies))
     views: dict[int, memoryview] = {}
     out = []
     for k in range(n):

@@ -26,9 +26,11 @@ MAX_QUEUE_NUMS = 1024
 
 
 class AdminProcessor:
-    def __init__(self, topics: BrokerTopics, groups: SubscriptionGroupManager) -> None:
+    def __init__(self, topics: BrokerTopics, groups: SubscriptionGroupManager,
+                 register_timeout_s: float = 6.0) -> None:
         self._topics = topics
         self._groups = groups
+        self._register_timeout_s = register_timeout_s
 
     def register_handlers(self, dispatcher: Dispatcher) -> None:
         dispatcher.register(RequestCode.UPDATE_AND_CREATE_TOPIC, self.create_topic)
@@ -52,6 +54,8 @@ class AdminProcessor:
                     ResponseCode.SYSTEM_ERROR, f"queue nums must be within [1, {MAX_QUEUE_NUMS}]")
         self._topics.put(TopicConfig(h.topic, h.read_queue_nums, h.write_queue_nums,
                                      perm=h.perm, order=h.order))
+        # Java's registerIncrementBrokerData: the NameServers know the topic before we answer.
+        await self._topics.registered(self._register_timeout_s)
         return RemotingCommand.response(ResponseCode.SUCCESS)
 
     async def all_topic_config(self, request: RemotingCommand,

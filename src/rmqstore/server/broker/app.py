@@ -74,12 +74,13 @@ class Broker:
                                c.default_topic_queue_nums)
         groups = SubscriptionGroupManager(store.root, c.auto_create_subscription_group)
         groups.load()
-        self.clients = ClientManager(topics, groups, self._spawn, c.channel_expired_ms / 1000)
+        self.clients = ClientManager(topics, groups, self._spawn, c.channel_expired_ms / 1000,
+                                     c.register_timeout_ms / 1000)
         for processor in (SendProcessor(c, store, topics, groups, self.arrivals),
                           PullProcessor(c, store, topics, groups, self.clients, self.arrivals),
                           OffsetProcessor(store), self.clients,
                           LockProcessor(RebalanceLockManager(c.lock_max_live_ms / 1000)),
-                          AdminProcessor(topics, groups)):
+                          AdminProcessor(topics, groups, c.register_timeout_ms / 1000)):
             processor.register_handlers(self.dispatcher)
         self._spawn(self._scan_clients())
         self._registrar.start()

@@ -79,8 +79,10 @@ def parse_tags(sub_string: str) -> frozenset[str]:
 
 class ClientManager:
     def __init__(self, topics: BrokerTopics, groups: SubscriptionGroupManager,
-                 spawn: Callable[[Awaitable[None]], None], expired_s: float) -> None:
+                 spawn: Callable[[Awaitable[None]], None], expired_s: float,
+                 register_timeout_s: float = 6.0) -> None:
         self._topics = topics
+        self._register_timeout_s = register_timeout_s
         self._groups = groups
         self._spawn = spawn
         self._expired_s = expired_s
@@ -102,6 +104,7 @@ class ClientManager:
             return RemotingCommand.response(ResponseCode.SYSTEM_ERROR, f"bad heartbeat body: {exc}")
         self._watch(ctx.channel)
         now = time.monotonic()
+        version = self._topics.version
         for cdata in data.get("consumerDataSet") or ():
             group = str(cdata["groupName"])
             if self._groups.find_or_create(group) is None:
@@ -115,6 +118,8 @@ class ClientManager:
             group = str(pdata["groupName"])
             self.producers.setdefault(group, {})[ctx.channel] = ClientChannel(
                 client_id, ctx.channel, request.language, request.version, now)
+        if self._topics.version != version:  # a new %RETRY% topic: routed before we answer
+            await self._topics.registered(self._register_timeout_s)
         return RemotingCommand.response(ResponseCode.SUCCESS)
 
     async def unregister_client(self, request: RemotingCommand,

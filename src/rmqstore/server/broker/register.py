@@ -34,17 +34,23 @@ class NameServerRegistrar:
         self._client = client
         self._task: asyncio.Task[None] | None = None
         self._soon: asyncio.Task[None] | None = None
+        self._dirty = False  # a topic change not yet sent to the NameServers
 
     def start(self) -> None:
         if self._config.namesrv_addrs:
             self._task = asyncio.create_task(self._loop(), name="register-broker")
 
-    def register_soon(self) -> None:
-        """After a topic change; safe to call from the loop thread at any time."""
+    def register_soon(self) -> asyncio.Task[None] | None:
+        """After a topic change; safe to call from the loop thread at any time. Returns the
+        task that ends once this change is registered (None if there is nothing to do), so
+        that a request that created a topic can answer only then, as Java's
+        registerBrokerAll(...) inside createTopicInSendMessageMethod makes it do."""
         if not self._config.namesrv_addrs or self._task is None:
-            return
+            return None
+        self._dirty = True
         if self._soon is None or self._soon.done():
             self._soon = asyncio.get_running_loop().create_task(self._after_change())
+        return self._soon
 
     async def stop(self) -> None:
         """Stop the timer and UNREGISTER_BROKER from every NameServer."""
@@ -66,7 +72,10 @@ class NameServerRegistrar:
 
     async def _after_change(self) -> None:
         await asyncio.sleep(CHANGE_DELAY_S)
-        await self.register_all()
+        # A change made while a registration is on the wire needs one more round.
+        while self._dirty:
+            self._dirty = False
+            await self.register_all()
 
     async def _each(self, call: Callable[[str], Awaitable[None]]) -> None:
         await asyncio.gather(*(call(addr) for addr in self._config.namesrv_addrs))

@@ -94,8 +94,14 @@ class SendProcessor:
             header = decode_header(SendMessageRequestHeaderV2, request.ext_fields).to_v1()
         # C++ marks batches with batch="1" on code 10/310; Java uses code 320 (spec 2.3).
         batch = request.code == RequestCode.SEND_BATCH_MESSAGE or header.batch
+        version = self._topics.version
         try:
             target = self._target(header)
+            if self._topics.version != version:
+                # A topic was created: answer once the NameServers route it (Java registers
+                # inside createTopicInSendMessageMethod), so a consumer started after this
+                # send returns finds the route.
+                await self._topics.registered(self._config.register_timeout_ms / 1000)
             born_host = _born_host(ctx.peer)
             if batch:
                 pendings = self._put_batch(header, target, request.body, born_host)

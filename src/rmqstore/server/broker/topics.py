@@ -8,6 +8,7 @@ callback so that every change is registered with the NameServers at once.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -32,11 +33,29 @@ NOT_ALLOWED_SEND = frozenset({"SCHEDULE_TOPIC_XXXX", "RMQ_SYS_TRANS_HALF_TOPIC",
 
 
 class BrokerTopics:
-    def __init__(self, store: MessageStore, on_change: Callable[[], None]) -> None:
+    def __init__(self, store: MessageStore,
+                 on_change: Callable[[], asyncio.Future[None] | None]) -> None:
         self._store = store
         self._on_change = on_change
         self._counter = 0
         self._timestamp = _now_ms()
+        self._registering: asyncio.Future[None] | None = None
+
+    @property
+    def version(self) -> int:
+        """DataVersion counter: changes with every topic config put."""
+        return self._counter
+
+    async def registered(self, timeout_s: float) -> None:
+        """Wait (at most timeout_s) until the NameServers know every change made so far:
+        a request that created a topic answers after that, as in Java."""
+        pending = self._registering
+        if pending is None or pending.done():
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(pending), timeout_s)
+        except (TimeoutError, asyncio.TimeoutError):
+            log.warning("topic change not registered with the name servers in %.1f s", timeout_s)
 
     def get(self, topic: str) -> TopicConfig | None:
         return self._store.topics.get(topic)
@@ -48,7 +67,7 @@ class BrokerTopics:
         self._timestamp = _now_ms()
         log.info("topic config %s: read %d write %d perm %d", config.name,
                  config.read_queue_nums, config.write_queue_nums, config.perm)
-        self._on_change()
+        self._registering = self._on_change() or self._registering
 
     def ensure_defaults(self, cluster: str, broker: str, auto_create: bool,
                         default_queue_nums: int) -> None:

@@ -1,0 +1,39 @@
+"""Latency fault avoidance (client/.../latency/MQFaultStrategy.java, LatencyFaultToleranceImpl).
+
+After each send the broker's latency picks how long it is avoided; a failure counts as 30 s,
+i.e. 600 s of avoidance. When every broker is avoided, the one available soonest is used.
+"""
+
+from __future__ import annotations
+
+import time
+
+# MQFaultStrategy.latencyMax / notAvailableDuration, in ms.
+LATENCY_MAX_MS = (50, 100, 550, 1000, 2000, 3000, 15000)
+NOT_AVAILABLE_MS = (0, 0, 30000, 60000, 120000, 180000, 600000)
+ISOLATION_LATENCY_MS = 30000
+
+
+def not_available_ms(latency_ms: float) -> int:
+    for limit, duration in zip(reversed(LATENCY_MAX_MS), reversed(NOT_AVAILABLE_MS)):
+        if latency_ms >= limit:
+            return duration
+    return 0
+
+
+class LatencyFaultTolerance:
+    """Broker name -> time (monotonic s) until which it is avoided."""
+
+    def __init__(self) -> None:
+        self._until: dict[str, float] = {}
+
+    def update(self, broker_name: str, latency_ms: float, isolation: bool) -> None:
+        duration_ms = not_available_ms(ISOLATION_LATENCY_MS if isolation else latency_ms)
+        self._until[broker_name] = time.monotonic() + duration_ms / 1000
+
+    def available(self, broker_name: str) -> bool:
+        return time.monotonic() >= self._until.get(broker_name, 0.0)
+
+    def least_bad(self, names: list[str]) -> str | None:
+        """pickOneAtLeast: of ``names``, the one whose avoidance ends first."""
+        return min(names, key=lambda n: self._until.get(n, 0.0)) if names else None

@@ -1,0 +1,375 @@
+"""Producer: SEND_MESSAGE_V2 (310), SEND_BATCH_MESSAGE (320), oneway and ordered sends.
+
+Behaviour follows DefaultMQProducerImpl of rocketmq-all-4.9.7:
+
+* the route comes from the NameServer (cached, refreshed every 30 s); an unknown topic is sent
+  through TBW102's brokers and created by the broker;
+* queues are chosen round-robin; a retry picks a queue on another broker than the one that just
+  failed, and, with latency fault avoidance, skips brokers that were slow or failing;
+* a sync send tries 1 + ``retry_times_when_send_failed`` times within ``send_timeout_s`` on network
+  errors and on broker codes 1, 14, 16, 17, 204, 205; other codes fail at once; a stored but not
+  OK status (flush/slave timeouts) is returned, or retried if ``retry_another_broker_when_not_store_ok``;
+* bodies of at least ``compress_over_bytes`` are zlib-compressed (sysFlag 0x1 | zlib type 0x300);
+* each message gets a UNIQ_KEY (``SendResult.msg_id``); the broker's id is ``offset_msg_id``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import logging
+import time
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from ..record import COMPRESSION_SHIFT, COMPRESSION_ZLIB, SYSFLAG_COMPRESSED
+from ..server.remoting import RequestCode, ResponseCode
+from ._tasks import TaskGroup
+from .acl import Credentials
+from .errors import BrokerError, ClientClosed, SendFailed
+from .ids import create_uniq_id, make_client_id
+from .latency import LatencyFaultTolerance
+from .message import (
+    PROPERTY_UNIQ_CLIENT_MESSAGE_ID_KEYIDX,
+    RETRY_GROUP_TOPIC_PREFIX,
+    Message,
+    MessageQueue,
+    encode_batch,
+    encode_properties,
+)
+from .routes import AUTO_CREATE_TOPIC, DEFAULT_TOPIC_QUEUE_NUMS, RouteCache
+from .transport import Transport, is_network_error
+
+log = logging.getLogger(__name__)
+
+RETRY_RESPONSE_CODES = frozenset({1, 14, 16, 17, 204, 205})  # DefaultMQProducer.retryResponseCodes
+SYSFLAG_ZLIB = SYSFLAG_COMPRESSED | (COMPRESSION_ZLIB << COMPRESSION_SHIFT)
+MAX_MESSAGE_SIZE = 4 * 1024 * 1024
+
+QueueSelector = Callable[[list[MessageQueue], Message, Any], MessageQueue]
+
+
+class SendStatus(Enum):
+    SEND_OK = 0
+    FLUSH_DISK_TIMEOUT = 10
+    SLAVE_NOT_AVAILABLE = 11
+    FLUSH_SLAVE_TIMEOUT = 12
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    """``msg_id`` is the UNIQ_KEY (comma-joined for a batch); ``offset_msg_id`` the broker's id."""
+
+    status: SendStatus
+    msg_id: str
+    offset_msg_id: str
+    queue: MessageQueue
+    queue_offset: int
+    transaction_id: str | None = None
+    region_id: str | None = None
+
+
+def java_string_hash(text: str) -> int:
+    """String.hashCode, so a sharding key maps to the same queue as in a Java client."""
+    h = 0
+    data = text.encode("utf-16-be")  # Java hashes UTF-16 code units
+    for i in range(0, len(data), 2):
+        h = (31 * h + ((data[i] << 8) | data[i + 1])) & 0xFFFFFFFF
+    return h - (1 << 32) if h & 0x80000000 else h
+
+
+def select_by_hash(queues: list[MessageQueue], msg: Message, arg: Any) -> MessageQueue:
+    """SelectMessageQueueByHash: abs(hashCode(arg)) % len(queues)."""
+    key = arg if isinstance(arg, str) else str(arg)
+    return queues[abs(java_string_hash(key)) % len(queues)]
+
+
+class Producer:
+    """An asyncio producer. Use as ``async with Producer("group", namesrv="127.0.0.1:9876") as p``.
+
+    All methods run on the event loop that started it.
+    """
+
+    def __init__(self, group: str, namesrv: str | None = None, *,
+                 credentials: Credentials | None = None, namesrv_domain: str | None = None,
+                 instance_name: str | None = None, send_timeout_s: float = 3.0,
+                 retry_times_when_send_failed: int = 2,
+                 retry_another_broker_when_not_store_ok: bool = False,
+                 compress_over_bytes: int = 4096, compress_level: int = 5,
+                 max_message_size: int = MAX_MESSAGE_SIZE,
+                 send_latency_fault_enable: bool = True,
+                 route_refresh_s: float = 30.0, heartbeat_s: float = 30.0) -> None:
+        self.group = group
+        self.client_id = make_client_id(instance_name)
+        self.send_timeout_s = send_timeout_s
+        self.retry_times_when_send_failed = retry_times_when_send_failed
+        self.retry_another_broker_when_not_store_ok = retry_another_broker_when_not_store_ok
+        self.compress_over_bytes = compress_over_bytes
+        self.compress_level = compress_level
+        self.max_message_size = max_message_size
+        self.send_latency_fault_enable = send_latency_fault_enable
+        self._route_refresh_s = route_refresh_s
+        self._heartbeat_s = heartbeat_s
+        self._transport = Transport(namesrv, credentials, namesrv_domain)
+        self.routes = RouteCache(self._transport)
+        self._faults = LatencyFaultTolerance()
+        self._counters: dict[str, itertools.count[int]] = {}
+        self._tasks = TaskGroup()
+        self._started = False
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Resolve the NameServers and start the route-refresh and heartbeat timers."""
+        await self._transport.resolve_namesrv()
+        self._tasks.every(self._route_refresh_s, self.routes.refresh_all, name="route-refresh")
+        self._tasks.every(self._heartbeat_s, self.heartbeat, name="heartbeat")
+        if self._transport.uses_http_namesrv:
+            self._tasks.every(120.0, self._transport.refresh_namesrv_from_http, name="nsaddr")
+        self._started = True
+
+    async def close(self) -> None:
+        """Stop timers, UNREGISTER_CLIENT at every known broker, close connections."""
+        if not self._started:
+            return
+        self._started = False
+        await self._tasks.cancel_all()
+        for addr in self.routes.master_addrs():
+            req = self._transport.request(RequestCode.UNREGISTER_CLIENT, {
+                "clientID": self.client_id, "producerGroup": self.group})
+            try:
+                await self._transport.invoke(addr, req, 1.0)
+            except Exception as exc:  # noqa: BLE001 - best effort at shutdown
+                log.debug("unregister at %s failed: %s", addr, exc)
+        await self._transport.close()
+
+    async def __aenter__(self) -> Producer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def heartbeat(self) -> None:
+        """HEART_BEAT with our producer group to every master we know."""
+        body = json.dumps({"clientID": self.client_id, "consumerDataSet": [],
+                           "producerDataSet": [{"groupName": self.group}]}).encode()
+        for addr in self.routes.master_addrs():
+            try:
+                await self._transport.invoke(addr, self._transport.request(
+                    RequestCode.HEART_BEAT, body=body), 3.0)
+            except Exception as exc:  # noqa: BLE001
+                log.info("heartbeat to %s failed: %s", addr, exc)
+
+    # -- sending ---------------------------------------------------------------------------
+
+    async def send(self, msg: Message, *, queue: MessageQueue | None = None,
+                   selector: QueueSelector | None = None, arg: Any = None,
+                   sharding_key: str | None = None, timeout_s: float | None = None) -> SendResult:
+        """Send and wait for the broker's answer.
+
+        ``queue`` pins the queue; ``selector(queues, msg, arg)`` or ``sharding_key`` (hashed as
+        Java's SelectMessageQueueByHash) choose one for ordered messages; those are not retried
+        on another queue. Raises SendFailed (cause: the last error) or BrokerError.
+        """
+        self._check_started()
+        timeout_s = self.send_timeout_s if timeout_s is None else timeout_s
+        sys_flag, body, props = self._prepare(msg)
+        if selector is not None or sharding_key is not None:
+            _, queues = await self.routes.publish_route(msg.topic)
+            pick = selector or select_by_hash
+            queue = pick(queues, msg, sharding_key if selector is None else arg)
+        if queue is not None:
+            return await self._send_to(queue, msg, body, sys_flag, props, timeout_s, batch=False)
+        return await self._send_retrying(msg, body, sys_flag, props, timeout_s, batch=False)
+
+    async def send_oneway(self, msg: Message, *, queue: MessageQueue | None = None) -> None:
+        """Send without waiting for the broker: one try, no result."""
+        self._check_started()
+        sys_flag, body, props = self._prepare(msg)
+        if queue is None:
+            queue = self._select(msg.topic, (await self.routes.publish_route(msg.topic))[1], None)
+        addr = await self._broker_addr(queue)
+        req = self._send_request(RequestCode.SEND_MESSAGE_V2, queue, msg, body, sys_flag, props)
+        await self._transport.invoke_oneway(addr, req, self.send_timeout_s)
+
+    async def send_batch(self, msgs: Sequence[Message], *, queue: MessageQueue | None = None,
+                         timeout_s: float | None = None) -> SendResult:
+        """One SEND_BATCH_MESSAGE: same topic, no delay, no retry topic, never compressed.
+        ``msg_id`` of the result joins the UNIQ_KEYs with commas, in order."""
+        self._check_started()
+        if not msgs:
+            raise ValueError("empty batch")
+        topic = msgs[0].topic
+        entries, ids = [], []
+        for m in msgs:
+            if m.topic != topic:
+                raise ValueError("a batch holds messages of one topic")
+            if m.delay_level > 0:
+                raise ValueError("TimeDelayLevel is not supported for batching")
+            if topic.startswith(RETRY_GROUP_TOPIC_PREFIX):
+                raise ValueError("Retry Group is not supported for batching")
+            props = m.wire_properties()
+            uid = props.setdefault(PROPERTY_UNIQ_CLIENT_MESSAGE_ID_KEYIDX, create_uniq_id())
+            ids.append(uid)
+            entries.append((bytes(m.body), m.flag, encode_properties(props)))
+        body = encode_batch(entries)
+        if len(body) > self.max_message_size:
+            raise ValueError(f"batch is {len(body)} bytes; the limit is {self.max_message_size}")
+        head = Message(topic=topic, body=body, properties={PROPERTY_UNIQ_CLIENT_MESSAGE_ID_KEYIDX: ",".join(ids)})
+        head_props = {"WAIT": "true"}
+        timeout_s = self.send_timeout_s if timeout_s is None else timeout_s
+        if queue is not None:
+            return await self._send_to(queue, head, body, 0, head_props, timeout_s, batch=True)
+        return await self._send_retrying(head, body, 0, head_props, timeout_s, batch=True)
+
+    async def create_topic(self, topic: str, queue_nums: int = DEFAULT_TOPIC_QUEUE_NUMS, *,
+                           key: str = AUTO_CREATE_TOPIC, perm: int = 6, order: bool = False) -> None:
+        """MQAdminImpl.createTopic: UPDATE_AND_CREATE_TOPIC on every master of ``key``'s route."""
+        self._check_started()
+        route = await self.routes.fetch(key)
+        for bd in route.broker_datas:
+            if bd.master_addr is None:
+                continue
+            req = self._transport.request(RequestCode.UPDATE_AND_CREATE_TOPIC, {
+                "topic": topic, "defaultTopic": key, "readQueueNums": str(queue_nums),
+                "writeQueueNums": str(queue_nums), "perm": str(perm),
+                "topicFilterType": "SINGLE_TAG", "topicSysFlag": "0",
+                "order": "true" if order else "false"})
+            resp = await self._transport.invoke(bd.master_addr, req, self.send_timeout_s)
+            if resp.code != ResponseCode.SUCCESS:
+                raise BrokerError(resp.code, resp.remark, bd.master_addr)
+
+    async def publish_queues(self, topic: str) -> list[MessageQueue]:
+        """The queues ``send`` chooses from (fetchPublishMessageQueues)."""
+        self._check_started()
+        return list((await self.routes.publish_route(topic))[1])
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _check_started(self) -> None:
+        if not self._started:
+            raise ClientClosed("producer not started (use `async with` or await start())")
+
+    def _prepare(self, msg: Message) -> tuple[int, bytes, dict[str, str]]:
+        """Validate; add UNIQ_KEY; compress a large body. Returns (sysFlag, body, properties)."""
+        body = bytes(msg.body)
+        if not body:
+            raise ValueError("the message body is empty")
+        if len(body) > self.max_message_size:
+            raise ValueError(f"the message body is {len(body)} bytes; the limit is {self.max_message_size}")
+        props = msg.wire_properties()
+        props.setdefault(PROPERTY_UNIQ_CLIENT_MESSAGE_ID_KEYIDX, create_uniq_id())
+        sys_flag = 0
+        if len(body) >= self.compress_over_bytes:
+            packed = zlib.compress(body, self.compress_level)
+            if len(packed) < len(body):
+                body, sys_flag = packed, SYSFLAG_ZLIB
+        return sys_flag, body, props
+
+    def _select(self, topic: str, queues: list[MessageQueue], last_broker: str | None) -> MessageQueue:
+        """MQFaultStrategy.selectOneMessageQueue."""
+        counter = self._counters.setdefault(topic, itertools.count())
+        n = len(queues)
+        if self.send_latency_fault_enable:
+            for _ in range(n):
+                mq = queues[next(counter) % n]
+                if self._faults.available(mq.broker_name) and mq.broker_name != last_broker:
+                    return mq
+            names = sorted({q.broker_name for q in queues if q.broker_name != last_broker}) or \
+                sorted({q.broker_name for q in queues})
+            best = self._faults.least_bad(names)
+            for _ in range(n):
+                mq = queues[next(counter) % n]
+                if mq.broker_name == best:
+                    return mq
+        for _ in range(n):
+            mq = queues[next(counter) % n]
+            if mq.broker_name != last_broker:
+                return mq
+        return queues[next(counter) % n]
+
+    async def _send_retrying(self, msg: Message, body: bytes, sys_flag: int,
+                             props: dict[str, str], timeout_s: float, *, batch: bool) -> SendResult:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        last_broker: str | None = None
+        last_exc: BaseException | None = None
+        attempts = 1 + self.retry_times_when_send_failed
+        for attempt in range(attempts):
+            left = deadline - loop.time()
+            if left <= 0:
+                break
+            try:
+                _, queues = await self.routes.publish_route(msg.topic)
+            except Exception as exc:  # noqa: BLE001 - route failures are retried too
+                last_exc = exc
+                await asyncio.sleep(min(0.2, max(0.0, deadline - loop.time())))
+                continue
+            mq = self._select(msg.topic, queues, last_broker)
+            last_broker = mq.broker_name
+            started = loop.time()
+            try:
+                result = await self._send_to(mq, msg, body, sys_flag, props,
+                                             deadline - loop.time(), batch=batch)
+            except BrokerError as exc:
+                self._record(mq, started, isolation=True)
+                if exc.code not in RETRY_RESPONSE_CODES:
+                    raise
+                last_exc = exc
+            except Exception as exc:  # noqa: BLE001
+                if not is_network_error(exc):
+                    raise
+                self._record(mq, started, isolation=True)
+                last_exc = exc
+            else:
+                self._record(mq, started, isolation=False)
+                if result.status is SendStatus.SEND_OK or not self.retry_another_broker_when_not_store_ok \
+                        or attempt == attempts - 1:
+                    return result
+            log.info("send to %s failed (attempt %d): %s", mq, attempt + 1, last_exc)
+        raise SendFailed(f"send to {msg.topic} failed after retries: {last_exc}") from last_exc
+
+    def _record(self, mq: MessageQueue, started: float, *, isolation: bool) -> None:
+        if self.send_latency_fault_enable:
+            elapsed_ms = (asyncio.get_running_loop().time() - started) * 1000
+            self._faults.update(mq.broker_name, elapsed_ms, isolation)
+
+    async def _broker_addr(self, mq: MessageQueue) -> str:
+        addr = self.routes.broker_addr(mq.broker_name)
+        if addr is None:
+            await self.routes.update(mq.topic)
+            addr = self.routes.broker_addr(mq.broker_name)
+        if addr is None:
+            raise SendFailed(f"The broker[{mq.broker_name}] not exist")
+        return addr
+
+    def _send_request(self, code: int, mq: MessageQueue, msg: Message, body: bytes,
+                      sys_flag: int, props: dict[str, str], batch: bool = False):
+        ext = {"a": self.group, "b": mq.topic, "c": AUTO_CREATE_TOPIC,
+               "d": str(DEFAULT_TOPIC_QUEUE_NUMS), "e": str(mq.queue_id), "f": str(sys_flag),
+               "g": str(int(time.time() * 1000)), "h": str(msg.flag),
+               "i": encode_properties(props), "j": "0", "k": "false", "m": "true" if batch else "false",
+               "n": mq.broker_name}
+        return self._transport.request(code, ext, body)
+
+    async def _send_to(self, mq: MessageQueue, msg: Message, body: bytes, sys_flag: int,
+                       props: dict[str, str], timeout_s: float, *, batch: bool) -> SendResult:
+        addr = await self._broker_addr(mq)
+        code = RequestCode.SEND_BATCH_MESSAGE if batch else RequestCode.SEND_MESSAGE_V2
+        req = self._send_request(code, mq, msg, body, sys_flag, props, batch)
+        resp = await self._transport.invoke(addr, req, max(0.001, timeout_s))
+        if resp.code not in (0, 10, 11, 12):
+            raise BrokerError(resp.code, resp.remark, addr)
+        ext = resp.ext_fields
+        queue = MessageQueue(mq.topic, mq.broker_name, int(ext.get("queueId", mq.queue_id)))
+        uniq = msg.properties.get(PROPERTY_UNIQ_CLIENT_MESSAGE_ID_KEYIDX) if batch \
+            else props[PROPERTY_UNIQ_CLIENT_MESSAGE_ID_KEYIDX]
+        return SendResult(status=SendStatus(resp.code), msg_id=uniq or "",
+                          offset_msg_id=ext.get("msgId", ""), queue=queue,
+                          queue_offset=int(ext.get("queueOffset", -1)),
+                          transaction_id=ext.get("transactionId"), region_id=ext.get("MSG_REGION"))
