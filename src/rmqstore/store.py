@@ -207,7 +207,7 @@ class MessageStore(StoreReader):
         cq = self._plain_targets.get((topic, queue_id))
         if (cq is not None and tags is None and not keys and properties is None and not flag
                 and born_timestamp is None and not reconsume_times and born_host is None
-                and not sysflag and len(body) < self._plain_limit):
+                and not sysflag and type(body) is bytes and len(body) < self._plain_limit):
             # _put_plain, inlined: this is the hottest path of the store
             log, lock = self._log, self._put_lock
             lock.acquire()
@@ -238,7 +238,7 @@ class MessageStore(StoreReader):
         fdatasync, which a background flusher runs while anything is pending (sync flush)."""
         if not options:
             cq = self._plain_targets.get((topic, None))
-            if cq is not None and len(body) < self._plain_limit:
+            if cq is not None and type(body) is bytes and len(body) < self._plain_limit:
                 return PendingPut(self._put_plain(cq, body), self._group_commit)
         queue_id = options.pop("queue_id", None)
         return PendingPut(self._put(topic, body, queue_id, options.pop("tags", None),
@@ -271,6 +271,10 @@ class MessageStore(StoreReader):
     def _put(self, topic, body, queue_id, tags, keys, properties, flag, born_timestamp,
              reconsume_times, born_host=None, sysflag=0) -> PutResult:
         """The general path: validates, builds properties, compresses, indexes keys."""
+        if type(body) is not bytes:
+            if not isinstance(body, (bytearray, memoryview)):
+                raise TypeError(f"body must be bytes-like, not {type(body).__name__}")
+            body = bytes(body)
         if topic not in self._topic_cache:
             self._topic_bytes(topic)  # validates the name, creates the topic config
         if len(body) > self.config.max_message_size:

@@ -110,3 +110,15 @@ def test_born_host_and_producer_sysflag_pass_through(tmp_path, small_config):
         assert bytes(mc.body_view) == packed and mc.body == b"z" * 5000
     with rmqstore.open(tmp_path, **dict(small_config, commitlog_segment_bytes=1 << 16)) as s:
         assert s.get("T", 0, 0, 10).messages[1].born_host == ("fe80::1", 6666)
+
+
+def test_bodies_may_be_any_bytes_like(tmp_path, small_config):
+    with rmqstore.open(tmp_path, **small_config) as s:
+        s.put("T", b"a", queue_id=0)  # the next puts take the hot path's checks
+        s.put("T", bytearray(b"b"), queue_id=0)
+        s.put("T", memoryview(b"xcx")[1:2], queue_id=0)
+        s.put_batch("T", [bytearray(b"d"), memoryview(b"e")], queue_id=0)
+        assert [m.body for m in s.get("T", 0, 0).messages] == [b"a", b"b", b"c", b"d", b"e"]
+        with pytest.raises(TypeError):
+            s.put("T", "text", queue_id=0)
+        assert s.max_offset("T", 0) == 5
