@@ -208,22 +208,7 @@ class MessageStore(StoreReader):
         if (cq is not None and tags is None and not keys and properties is None and not flag
                 and born_timestamp is None and not reconsume_times and born_host is None
                 and not sysflag and type(body) is bytes and len(body) < self._plain_limit):
-            # _put_plain, inlined: this is the hottest path of the store
-            log, lock = self._log, self._put_lock
-            lock.acquire()
-            try:
-                if self._refusing:
-                    self._check_writable()
-                qoff = _put_simple(log, cq.wptr, body, len(body))
-                if qoff < 0:
-                    qoff = self._append_retrying(
-                        cq, lambda: _put_simple(log, cq.wptr, body, len(body)), qoff)
-                result = PutResult(_PUT_OK, cq.queue_id, qoff, log.last_phys, log.last_ts,
-                                   self._store_host)
-                if self._arrival_waiters:
-                    self._arrival.notify_all()
-            finally:
-                lock.release()
+            result = self._put_plain(cq, body)
         else:
             result = self._put(topic, body, queue_id, tags, keys, properties, flag,
                                born_timestamp, reconsume_times, born_host, sysflag)
