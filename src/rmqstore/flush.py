@@ -31,6 +31,8 @@ class GroupCommit:
         self._flushed = flushed
         self._leader = False
         self._timeout_s = timeout_s
+        # Set by puts in flight (put_async) that nobody waits for: the SyncFlusher's cue.
+        self.async_pending = False
 
     @property
     def flushed(self) -> int:
@@ -65,9 +67,9 @@ class GroupCommit:
 
 
 class SyncFlusher(threading.Thread):
-    """Sync flush's background leader: while bytes are appended but not durable (puts in
-    flight through put_async), it keeps running group commits, so pending puts complete without
-    anyone blocking in wait()."""
+    """Sync flush's background leader for puts in flight (put_async): while any is pending it
+    keeps running group commits, so they complete without anyone blocking in wait(). Blocking
+    puts lead their own group commit; the flusher stays out of their way."""
 
     POLL_S = 0.0005
 
@@ -78,10 +80,13 @@ class SyncFlusher(threading.Thread):
         self._stopping = threading.Event()
 
     def run(self) -> None:
+        commit = self._commit
         while not self._stopping.is_set():
-            target = self._appended()
-            if target > self._commit.flushed:
-                self._commit.wait(target)
+            if commit.async_pending:
+                commit.async_pending = False  # a later put_async sets it again
+                target = self._appended()
+                if target > commit.flushed:
+                    commit.wait(target)
             else:
                 self._stopping.wait(self.POLL_S)
 

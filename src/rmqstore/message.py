@@ -69,6 +69,7 @@ class PendingPut:
     def __init__(self, result: PutResult, commit) -> None:
         self.result = result
         self._commit = commit
+        commit.async_pending = True  # cue the sync flusher
 
     def done(self) -> bool:
         """True once the message is durable (offsets are record boundaries)."""
