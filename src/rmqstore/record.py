@@ -22,7 +22,7 @@ All integers big-endian. Offsets for IPv4 born and store hosts (each IPv6 host a
         2 + p  PROPLEN (signed short), PROPERTIES: "key\\x01value\\x02" per pair
 
 TOTALSIZE = 91 + body + topic + properties. Example: body b"hi", topic "T", no properties is a
-96-byte record starting 00 00 00 60 DA A3 20 A7.
+94-byte record starting 00 00 00 5E DA A3 20 A7.
 
 A segment's tail that cannot hold the next record plus 8 bytes gets a BLANK filler: TOTALSIZE =
 bytes left, MAGICCODE = 0xCBD43194; readers jump to the next segment.
