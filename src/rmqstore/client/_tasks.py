@@ -33,7 +33,7 @@ class TaskGroup:
                     await fn()
                 except asyncio.CancelledError:
                     raise
-                except Exception:  # noqa: BLE001 - one bad round must not stop the timer
+                except Exception:
                     log.exception("timer %s failed", name or fn)
                 await asyncio.sleep(interval_s)
         return self.spawn(loop(), name)

@@ -24,13 +24,13 @@ import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import Any, Self
 
 from ..record import COMPRESSION_SHIFT, COMPRESSION_ZLIB, SYSFLAG_COMPRESSED
 from ..server.remoting import RequestCode, ResponseCode
 from ._tasks import TaskGroup
 from .acl import Credentials
-from .errors import BrokerError, ClientClosed, SendFailed
+from .errors import BrokerError, ClientClosed, RouteNotFound, SendFailed
 from .ids import create_uniq_id, make_client_id
 from .latency import LatencyFaultTolerance
 from .message import (
@@ -147,7 +147,7 @@ class Producer:
                 log.debug("unregister at %s failed: %s", addr, exc)
         await self._transport.close()
 
-    async def __aenter__(self) -> Producer:
+    async def __aenter__(self) -> Self:
         await self.start()
         return self
 
@@ -243,6 +243,17 @@ class Producer:
             resp = await self._transport.invoke(bd.master_addr, req, self.send_timeout_s)
             if resp.code != ResponseCode.SUCCESS:
                 raise BrokerError(resp.code, resp.remark, bd.master_addr)
+        # The broker re-registers at once; wait (bounded) until the NameServer serves the route.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.send_timeout_s
+        while loop.time() < deadline:
+            try:
+                route = await self.routes.update(topic)
+                if sum(q.write_queue_nums for q in route.queue_datas) >= queue_nums:
+                    return
+            except RouteNotFound:
+                pass
+            await asyncio.sleep(0.05)
 
     async def publish_queues(self, topic: str) -> list[MessageQueue]:
         """The queues ``send`` chooses from (fetchPublishMessageQueues)."""
@@ -321,7 +332,7 @@ class Producer:
                 if exc.code not in RETRY_RESPONSE_CODES:
                     raise
                 last_exc = exc
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 if not is_network_error(exc):
                     raise
                 self._record(mq, started, isolation=True)

@@ -1,0 +1,30 @@
+"""rmqstore's RocketMQ 4.x client: asyncio first (Producer, PushConsumer, LitePullConsumer),
+with a blocking façade in ``rmqstore.client.sync``. Speaks the remoting protocol to rmqstore's
+broker or to Apache RocketMQ 4.x brokers."""
+
+from ._member import ConsumeFromWhere, MessageModel
+from .acl import Credentials
+from .broker_api import PullStatus, Subscription
+from .consumer import ConsumeStatus, OrderlyStatus, PushConsumer
+from .errors import (
+    BrokerError,
+    ClientClosed,
+    ClientError,
+    NameServerUnavailable,
+    RouteNotFound,
+    SendFailed,
+)
+from .ids import create_uniq_id
+from .lite_pull import LitePullConsumer
+from .message import Message, MessageExt, MessageQueue, decode_messages
+from .producer import Producer, SendResult, SendStatus, select_by_hash
+from .rebalance import allocate_averagely, allocate_averagely_by_circle
+
+__all__ = [
+    "BrokerError", "ClientClosed", "ClientError", "ConsumeFromWhere", "ConsumeStatus",
+    "Credentials", "LitePullConsumer", "Message", "MessageExt", "MessageModel", "MessageQueue",
+    "NameServerUnavailable", "OrderlyStatus", "Producer", "PullStatus", "PushConsumer",
+    "RouteNotFound", "SendFailed", "SendResult", "SendStatus", "Subscription",
+    "allocate_averagely", "allocate_averagely_by_circle", "create_uniq_id", "decode_messages",
+    "select_by_hash",
+]

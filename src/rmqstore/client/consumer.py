@@ -1,0 +1,439 @@
+"""PushConsumer: long-polling pull loops per assigned queue feeding a listener
+(DefaultMQPushConsumerImpl, ConsumeMessageConcurrentlyService and ConsumeMessageOrderlyService of
+rocketmq-all-4.9.7).
+
+* One pull task per queue: PULL_MESSAGE with suspend (long polling) and the subscription,
+  paused while the queue holds more than ``pull_threshold_for_queue`` messages or
+  ``pull_threshold_size_for_queue_mb`` MiB (flow control).
+* Concurrent listener: batches of ``consume_batch_size`` run as asyncio tasks (a coroutine
+  listener) or in a thread pool (a plain function), at most ``consume_concurrency`` at a time.
+  RECONSUME_LATER in clustering mode sends the messages back (CONSUMER_SEND_MSG_BACK); if the
+  broker cannot take them (e.g. REQUEST_CODE_NOT_SUPPORTED) they are delivered again locally
+  after ``reconsume_delay_s`` and keep the queue's offset from advancing. Broadcasting drops
+  failures, as Java does.
+* Orderly listener: one batch per queue at a time, in offset order, only while this member
+  holds the queue's lock on the broker (LOCK_BATCH_MQ, renewed every ``lock_interval_s``);
+  SUSPEND_CURRENT_QUEUE_A_MOMENT retries the batch after ``suspend_current_queue_s``.
+  A queue taken away by a rebalance is unlocked only after its batch finished and its offset
+  was stored, so the next owner continues in order.
+* Offsets: the smallest offset still in process is committed every ``persist_interval_s``
+  (clustering: on the broker; broadcasting: in a local file) and at close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from enum import Enum
+from pathlib import Path
+from typing import Self
+
+from ._member import ConsumeFromWhere, GroupMember, MessageModel
+from .acl import Credentials
+from .broker_api import FLAG_COMMIT_OFFSET, FLAG_SUBSCRIPTION, FLAG_SUSPEND, PullStatus
+from .errors import BrokerError
+from .message import MessageExt, MessageQueue
+from .offset_store import LocalFileOffsetStore, OffsetStore, RemoteBrokerOffsetStore
+from .process_queue import ProcessQueue
+from .rebalance import AllocateStrategy, allocate_averagely
+
+log = logging.getLogger(__name__)
+
+
+class ConsumeStatus(Enum):
+    """What a concurrent listener returns (ConsumeConcurrentlyStatus)."""
+
+    SUCCESS = "CONSUME_SUCCESS"
+    RECONSUME_LATER = "RECONSUME_LATER"
+
+
+class OrderlyStatus(Enum):
+    """What an orderly listener returns (ConsumeOrderlyStatus)."""
+
+    SUCCESS = "SUCCESS"
+    SUSPEND_CURRENT_QUEUE_A_MOMENT = "SUSPEND_CURRENT_QUEUE_A_MOMENT"
+
+
+Listener = Callable[[list[MessageExt]], ConsumeStatus | OrderlyStatus | None | Awaitable[ConsumeStatus | OrderlyStatus | None]]
+
+PULL_DELAY_ON_EXCEPTION_S = 1.0  # pullTimeDelayMillsWhenException
+FLOW_CONTROL_DELAY_S = 0.05  # PULL_TIME_DELAY_MILLS_WHEN_FLOW_CONTROL
+LOCK_MAX_AGE_S = 30.0  # ProcessQueue.REBALANCE_LOCK_MAX_LIVE_TIME
+
+
+class PushConsumer(GroupMember):
+    """An asyncio push consumer.
+
+    ::
+
+        consumer = PushConsumer("group", namesrv="127.0.0.1:9876")
+        consumer.subscribe("TopicA", "TagA || TagB")
+        consumer.on_message(handle)            # or on_message_orderly(handle)
+        async with consumer:
+            ...
+
+    A listener gets a list of MessageExt (at most ``consume_batch_size``) and returns a
+    ConsumeStatus (OrderlyStatus for orderly); None counts as SUCCESS, an exception as
+    RECONSUME_LATER / SUSPEND_CURRENT_QUEUE_A_MOMENT. A coroutine function runs on the loop; a
+    plain function runs in a thread pool.
+    """
+
+    def __init__(self, group: str, namesrv: str | None = None, *,
+                 message_model: MessageModel = MessageModel.CLUSTERING,
+                 consume_from_where: ConsumeFromWhere = ConsumeFromWhere.LAST_OFFSET,
+                 consume_timestamp_ms: int | None = None,
+                 allocate: AllocateStrategy = allocate_averagely,
+                 consume_batch_size: int = 1, pull_batch_size: int = 32,
+                 consume_concurrency: int = 20,
+                 pull_threshold_for_queue: int = 1000, pull_threshold_size_for_queue_mb: int = 100,
+                 max_reconsume_times: int = 16, reconsume_delay_s: float = 5.0,
+                 suspend_current_queue_s: float = 1.0, broker_suspend_ms: int = 15_000,
+                 persist_interval_s: float = 5.0, rebalance_interval_s: float = 20.0,
+                 lock_interval_s: float = 20.0, heartbeat_s: float = 30.0,
+                 route_refresh_s: float = 30.0, await_termination_s: float = 10.0,
+                 credentials: Credentials | None = None, namesrv_domain: str | None = None,
+                 instance_name: str | None = None, offset_store_dir: str | Path | None = None) -> None:
+        super().__init__(group, namesrv, message_model=message_model,
+                         consume_from_where=consume_from_where,
+                         consume_timestamp_ms=consume_timestamp_ms, allocate=allocate,
+                         credentials=credentials, namesrv_domain=namesrv_domain,
+                         instance_name=instance_name, rebalance_interval_s=rebalance_interval_s,
+                         heartbeat_s=heartbeat_s, route_refresh_s=route_refresh_s)
+        self.consume_batch_size = consume_batch_size
+        self.pull_batch_size = pull_batch_size
+        self.consume_concurrency = consume_concurrency
+        self.pull_threshold_for_queue = pull_threshold_for_queue
+        self.pull_threshold_size_bytes = pull_threshold_size_for_queue_mb * 1024 * 1024
+        self.max_reconsume_times = max_reconsume_times
+        self.reconsume_delay_s = reconsume_delay_s
+        self.suspend_current_queue_s = suspend_current_queue_s
+        self.broker_suspend_ms = broker_suspend_ms
+        self.await_termination_s = await_termination_s
+        self._persist_interval_s = persist_interval_s
+        self._lock_interval_s = lock_interval_s
+        self._listener: Listener | None = None
+        self._orderly = False
+        self._is_coro = False
+        self._executor: ThreadPoolExecutor | None = None
+        self._sem: asyncio.Semaphore | None = None
+        self._consumes: set[asyncio.Task[None]] = set()
+        self.process_queues: dict[MessageQueue, ProcessQueue] = {}
+        if message_model is MessageModel.BROADCASTING:
+            base = Path(offset_store_dir) if offset_store_dir else \
+                Path.home() / ".rocketmq_offsets" / self.client_id.split("@")[0]
+            self.offset_store: OffsetStore = LocalFileOffsetStore(base / group)
+        else:
+            self.offset_store = RemoteBrokerOffsetStore(self.api, group)
+
+    # -- configuration -----------------------------------------------------------------------
+
+    def subscribe(self, topic: str, expression: str = "*", expression_type: str = "TAG") -> None:
+        """Subscribe to ``topic``: ``*``, ``TagA || TagB``, or an SQL92 expression with
+        ``expression_type="SQL92"`` (passed to the broker, which may refuse it)."""
+        self._subscribe(topic, expression, expression_type)
+
+    def on_message(self, listener: Listener) -> None:
+        """Consume concurrently with ``listener`` (returns ConsumeStatus)."""
+        self._set_listener(listener, orderly=False)
+
+    def on_message_orderly(self, listener: Listener) -> None:
+        """Consume each queue in order with ``listener`` (returns OrderlyStatus)."""
+        self._set_listener(listener, orderly=True)
+
+    def _set_listener(self, listener: Listener, *, orderly: bool) -> None:
+        if self.started:
+            raise RuntimeError("register the listener before start()")
+        self._listener, self._orderly = listener, orderly
+        self._is_coro = inspect.iscoroutinefunction(listener) or \
+            inspect.iscoroutinefunction(getattr(type(listener), "__call__", None))  # noqa: B004
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Fetch routes, heartbeat, rebalance and start pulling."""
+        if self._listener is None:
+            raise RuntimeError("no listener: call on_message() or on_message_orderly() first")
+        if not self.subscriptions:
+            raise RuntimeError("no subscription: call subscribe() first")
+        self._with_retry_topic()
+        self._sem = asyncio.Semaphore(self.consume_concurrency)
+        if not self._is_coro:
+            self._executor = ThreadPoolExecutor(self.consume_concurrency,
+                                                thread_name_prefix=f"consume-{self.group}")
+        await self.offset_store.load()
+        await self._start_member()
+        self.tasks.every(self._persist_interval_s, self.persist_offsets, name="persist-offsets")
+        if self._orderly and self.clustering:
+            self.tasks.every(self._lock_interval_s, self.lock_all, name="lock-all")
+
+    async def close(self) -> None:
+        """Stop pulling, let running listeners finish (``await_termination_s``), store the
+        offsets, unlock orderly queues, unregister, close connections."""
+        if not self.started:
+            return
+        self.started = False
+        await self.tasks.cancel_all()
+        pqs = list(self.process_queues.values())
+        for pq in pqs:
+            if pq.pull_task is not None:
+                pq.pull_task.cancel()
+        if self._consumes:
+            await asyncio.wait(list(self._consumes), timeout=self.await_termination_s)
+        for pq in pqs:
+            if pq.consume_task is not None:
+                try:
+                    async with asyncio.timeout(self.await_termination_s):
+                        async with pq.consume_lock:
+                            pq.dropped = True
+                except TimeoutError:
+                    pass
+                pq.consume_task.cancel()
+            pq.dropped = True
+        for pq in pqs:
+            try:
+                await self.offset_store.persist_one(pq.mq)
+            except Exception as exc:  # noqa: BLE001
+                log.warning("offset of %s not stored at close: %s", pq.mq, exc)
+        if self._orderly and self.clustering:
+            await self._unlock([pq.mq for pq in pqs])
+        await self._stop_member()
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def persist_offsets(self) -> None:
+        """Store the offsets of every queue held (the 5 s timer; also at close)."""
+        await self.offset_store.persist(list(self.process_queues))
+
+    # -- rebalance hooks -------------------------------------------------------------------
+
+    async def _assign(self, topic: str, mqs: set[MessageQueue]) -> None:
+        """RebalanceImpl.updateProcessQueueTableInRebalance."""
+        for mq in [m for m in self.process_queues if m.topic == topic and m not in mqs]:
+            await self._drop(mq)
+        added = sorted(mq for mq in mqs if mq not in self.process_queues)
+        if not added:
+            return
+        if self._orderly and self.clustering:
+            locked = await self._lock(added)
+            added = [mq for mq in added if mq in locked]
+        for mq in added:
+            try:
+                stored = await self.offset_store.read(mq)
+                offset = await self.start_offset(mq, stored)
+            except Exception as exc:  # noqa: BLE001 - next rebalance tries again
+                log.info("no start offset for %s: %s", mq, exc)
+                continue
+            pq = ProcessQueue(mq, offset)
+            pq.locked, pq.last_lock_s = True, time.monotonic()
+            self.offset_store.update(mq, offset)
+            self.process_queues[mq] = pq
+            pq.pull_task = self.tasks.spawn(self._pull_loop(pq), f"pull-{mq}")
+            if self._orderly:
+                pq.consume_task = self.tasks.spawn(self._orderly_loop(pq), f"consume-{mq}")
+            log.info("%s: now consuming %s from %d", self.client_id, mq, offset)
+
+    async def _drop(self, mq: MessageQueue) -> None:
+        """Give a queue up: stop pulling; orderly waits for its batch; store offset; unlock."""
+        pq = self.process_queues.pop(mq)
+        if pq.pull_task is not None:
+            pq.pull_task.cancel()
+        if self._orderly:
+            async with pq.consume_lock:
+                pq.dropped = True
+            if pq.consume_task is not None:
+                pq.consume_task.cancel()
+        pq.dropped = True
+        try:
+            await self.offset_store.persist_one(mq)
+        except Exception as exc:  # noqa: BLE001
+            log.warning("offset of %s not stored when dropped: %s", mq, exc)
+        self.offset_store.remove(mq)
+        if self._orderly and self.clustering:
+            await self._unlock([mq])
+        log.info("%s: dropped %s", self.client_id, mq)
+
+    # -- orderly locks ---------------------------------------------------------------------
+
+    def _by_broker(self, mqs: list[MessageQueue]) -> dict[str, list[MessageQueue]]:
+        out: dict[str, list[MessageQueue]] = {}
+        for mq in mqs:
+            out.setdefault(mq.broker_name, []).append(mq)
+        return out
+
+    async def _lock(self, mqs: list[MessageQueue]) -> set[MessageQueue]:
+        got: set[MessageQueue] = set()
+        for batch in self._by_broker(mqs).values():
+            try:
+                got |= await self.api.lock_batch(self.group, self.client_id, batch)
+            except Exception as exc:  # noqa: BLE001
+                log.info("lock of %s failed: %s", batch, exc)
+        return got
+
+    async def _unlock(self, mqs: list[MessageQueue]) -> None:
+        for batch in self._by_broker(mqs).values():
+            try:
+                await self.api.unlock_batch(self.group, self.client_id, batch)
+            except Exception as exc:  # noqa: BLE001
+                log.info("unlock of %s failed: %s", batch, exc)
+
+    async def lock_all(self) -> None:
+        """RebalanceImpl.lockAll: renew the lock of every queue held (every 20 s)."""
+        pqs = dict(self.process_queues)
+        got = await self._lock(list(pqs))
+        now = time.monotonic()
+        for mq, pq in pqs.items():
+            pq.locked = mq in got
+            if pq.locked:
+                pq.last_lock_s = now
+
+    def _may_consume(self, pq: ProcessQueue) -> bool:
+        return not self.clustering or (pq.locked and not pq.lock_expired(LOCK_MAX_AGE_S))
+
+    # -- pulling -----------------------------------------------------------------------------
+
+    async def _pull_loop(self, pq: ProcessQueue) -> None:
+        """DefaultMQPushConsumerImpl.pullMessage, as a loop."""
+        sub = self.subscriptions[pq.mq.topic]
+        while not pq.dropped:
+            if pq.count > self.pull_threshold_for_queue or pq.size_bytes > self.pull_threshold_size_bytes:
+                await asyncio.sleep(FLOW_CONTROL_DELAY_S)
+                continue
+            if self._orderly and not self._may_consume(pq):
+                got = await self._lock([pq.mq])
+                if pq.mq not in got:
+                    await asyncio.sleep(PULL_DELAY_ON_EXCEPTION_S)
+                    continue
+                pq.locked, pq.last_lock_s = True, time.monotonic()
+            commit = self.offset_store.cached(pq.mq) if self.clustering else None
+            sys_flag = FLAG_SUSPEND | FLAG_SUBSCRIPTION | (FLAG_COMMIT_OFFSET if commit else 0)
+            try:
+                result = await self.api.pull(
+                    self.group, pq.mq, pq.next_offset, sub, max_nums=self.pull_batch_size,
+                    sys_flag=sys_flag, commit_offset=commit or 0,
+                    suspend_ms=self.broker_suspend_ms,
+                    timeout_s=self.broker_suspend_ms / 1000 + 15)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - broker down, restarting, refusing...
+                level = logging.WARNING if isinstance(exc, BrokerError) else logging.INFO
+                log.log(level, "pull of %s failed: %s", pq.mq, exc)
+                await asyncio.sleep(PULL_DELAY_ON_EXCEPTION_S)
+                continue
+            if pq.dropped:
+                return
+            if result.status is PullStatus.OFFSET_ILLEGAL:
+                log.warning("offset %d of %s illegal, moving to %d", pq.next_offset, pq.mq,
+                            result.next_begin_offset)
+                pq.next_offset = result.next_begin_offset
+                pq.max_offset_seen = result.next_begin_offset - 1
+                self.offset_store.update(pq.mq, pq.commit_point())
+                continue
+            pq.next_offset = result.next_begin_offset
+            if result.status is PullStatus.FOUND and result.messages:
+                pq.add(result.messages)
+                if not self._orderly:
+                    self._dispatch(pq, result.messages)
+            elif pq.count == 0:
+                # Nothing held: the offset follows the pulls (correctTagsOffset).
+                pq.max_offset_seen = max(pq.max_offset_seen, result.next_begin_offset - 1)
+                self.offset_store.update(pq.mq, pq.commit_point())
+
+    # -- concurrent consumption ------------------------------------------------------------
+
+    def _dispatch(self, pq: ProcessQueue, msgs: list[MessageExt]) -> None:
+        for i in range(0, len(msgs), self.consume_batch_size):
+            self._spawn_consume(pq, msgs[i:i + self.consume_batch_size], 0.0)
+
+    def _spawn_consume(self, pq: ProcessQueue, msgs: list[MessageExt], delay_s: float) -> None:
+        task = asyncio.ensure_future(self._consume(pq, msgs, delay_s))
+        self._consumes.add(task)
+        task.add_done_callback(self._consumes.discard)
+
+    async def _call_listener(self, msgs: list[MessageExt]) -> object:
+        assert self._listener is not None
+        if self._is_coro:
+            return await self._listener(msgs)  # type: ignore[misc]
+        loop = asyncio.get_running_loop()
+        result = await loop.run_in_executor(self._executor, self._listener, msgs)
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+
+    async def _consume(self, pq: ProcessQueue, msgs: list[MessageExt], delay_s: float) -> None:
+        """ConsumeMessageConcurrentlyService.ConsumeRequest + processConsumeResult."""
+        if delay_s:
+            await asyncio.sleep(delay_s)
+        assert self._sem is not None
+        async with self._sem:
+            if pq.dropped:
+                return
+            try:
+                status = await self._call_listener(msgs)
+            except Exception:
+                log.exception("listener of %s failed on %d messages", self.group, len(msgs))
+                status = ConsumeStatus.RECONSUME_LATER
+        if pq.dropped:
+            return
+        done = msgs
+        if status is ConsumeStatus.RECONSUME_LATER:
+            if self.clustering:
+                again = [m for m in msgs if not await self._send_back(m)]
+                if again:
+                    for m in again:
+                        m.reconsume_times += 1
+                    self._spawn_consume(pq, again, self.reconsume_delay_s)
+                done = [m for m in msgs if m not in again]
+            else:
+                log.warning("broadcasting: dropping %d messages the listener failed on", len(msgs))
+        offset = pq.remove(done)
+        if not pq.dropped:
+            self.offset_store.update(pq.mq, offset)
+
+    async def _send_back(self, msg: MessageExt) -> bool:
+        """CONSUMER_SEND_MSG_BACK; False if the broker would not take it."""
+        try:
+            await self.api.send_back(self.group, msg, 0, self.max_reconsume_times)
+            return True
+        except Exception as exc:  # noqa: BLE001 - REQUEST_CODE_NOT_SUPPORTED, broker down...
+            log.debug("send back of %s failed, redelivering locally: %s", msg.msg_id, exc)
+            return False
+
+    # -- orderly consumption ---------------------------------------------------------------
+
+    async def _orderly_loop(self, pq: ProcessQueue) -> None:
+        """ConsumeMessageOrderlyService.ConsumeRequest, as a loop per queue."""
+        while not pq.dropped:
+            await pq.has_msgs.wait()
+            if not self._may_consume(pq):
+                await asyncio.sleep(0.1)
+                continue
+            async with pq.consume_lock:
+                if pq.dropped:
+                    return
+                msgs = pq.take(self.consume_batch_size)
+                if not msgs:
+                    continue
+                try:
+                    status = await self._call_listener(msgs)
+                except Exception:
+                    log.exception("orderly listener of %s failed", self.group)
+                    status = OrderlyStatus.SUSPEND_CURRENT_QUEUE_A_MOMENT
+                if status is OrderlyStatus.SUSPEND_CURRENT_QUEUE_A_MOMENT or \
+                        status is ConsumeStatus.RECONSUME_LATER:
+                    pq.make_later()
+                    await asyncio.sleep(self.suspend_current_queue_s)
+                    continue
+                # Committed even if a rebalance is waiting to drop the queue: we still hold
+                # its lock, and the drop stores this offset before unlocking.
+                self.offset_store.update(pq.mq, pq.commit())

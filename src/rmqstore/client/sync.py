@@ -1,0 +1,185 @@
+"""A blocking façade over the asyncio client, for code that is not async.
+
+Each object runs its own event loop in a daemon thread and forwards every call to it with
+``asyncio.run_coroutine_threadsafe``; a call blocks the caller until the coroutine finishes (at
+most ``call_timeout_s`` plus the call's own timeout). Listeners of SyncPushConsumer are plain
+functions; they run in the consumer's thread pool, never on the loop thread.
+
+::
+
+    from rmqstore.client.sync import Producer
+    with Producer("group", namesrv="127.0.0.1:9876") as p:
+        p.send(Message("TopicA", b"hi"))
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any, Self, TypeVar
+
+from . import consumer as _consumer
+from . import lite_pull as _lite
+from . import producer as _producer
+from .message import Message, MessageExt, MessageQueue
+from .producer import SendResult
+
+T = TypeVar("T")
+
+CALL_MARGIN_S = 30.0  # beyond a call's own deadlines, so a stuck loop cannot hang the caller
+
+
+class _LoopThread:
+    """An event loop running forever in a daemon thread."""
+
+    def __init__(self, name: str) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name=name, daemon=True)
+        self._thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout_s: float | None = None) -> T:
+        if threading.current_thread() is self._thread:
+            coro.close()
+            raise RuntimeError("blocking call from the client's own loop thread (a listener?)")
+        fut = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        return fut.result(None if timeout_s is None else timeout_s + CALL_MARGIN_S)
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(5)
+        if not self._thread.is_alive():
+            self.loop.close()
+
+
+async def _make(factory: Callable[[], T]) -> T:
+    return factory()
+
+
+class Producer:
+    """Blocking twin of rmqstore.client.Producer (same arguments)."""
+
+    def __init__(self, group: str, namesrv: str | None = None, **kwargs: Any) -> None:
+        self._rt = _LoopThread(f"rmq-producer-{group}")
+        self._p = self._rt.run(_make(lambda: _producer.Producer(group, namesrv, **kwargs)))
+
+    @property
+    def client_id(self) -> str:
+        return self._p.client_id
+
+    def start(self) -> None:
+        self._rt.run(self._p.start(), 30)
+
+    def close(self) -> None:
+        try:
+            self._rt.run(self._p.close(), 30)
+        finally:
+            self._rt.stop()
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def send(self, msg: Message, **kwargs: Any) -> SendResult:
+        """See Producer.send (queue=, selector=, arg=, sharding_key=, timeout_s=)."""
+        return self._rt.run(self._p.send(msg, **kwargs), self._p.send_timeout_s)
+
+    def send_oneway(self, msg: Message, **kwargs: Any) -> None:
+        self._rt.run(self._p.send_oneway(msg, **kwargs), self._p.send_timeout_s)
+
+    def send_batch(self, msgs: Sequence[Message], **kwargs: Any) -> SendResult:
+        return self._rt.run(self._p.send_batch(msgs, **kwargs), self._p.send_timeout_s)
+
+    def create_topic(self, topic: str, queue_nums: int = 4, **kwargs: Any) -> None:
+        self._rt.run(self._p.create_topic(topic, queue_nums, **kwargs), 30)
+
+    def publish_queues(self, topic: str) -> list[MessageQueue]:
+        return self._rt.run(self._p.publish_queues(topic), 30)
+
+
+class PushConsumer:
+    """Blocking twin of rmqstore.client.PushConsumer; listeners are plain functions."""
+
+    def __init__(self, group: str, namesrv: str | None = None, **kwargs: Any) -> None:
+        self._rt = _LoopThread(f"rmq-push-{group}")
+        self._c = self._rt.run(_make(lambda: _consumer.PushConsumer(group, namesrv, **kwargs)))
+
+    @property
+    def client_id(self) -> str:
+        return self._c.client_id
+
+    def subscribe(self, topic: str, expression: str = "*", expression_type: str = "TAG") -> None:
+        self._c.subscribe(topic, expression, expression_type)
+
+    def on_message(self, listener: Callable[[list[MessageExt]], Any]) -> None:
+        self._c.on_message(listener)
+
+    def on_message_orderly(self, listener: Callable[[list[MessageExt]], Any]) -> None:
+        self._c.on_message_orderly(listener)
+
+    def start(self) -> None:
+        self._rt.run(self._c.start(), 30)
+
+    def close(self) -> None:
+        try:
+            self._rt.run(self._c.close(), 30 + self._c.await_termination_s)
+        finally:
+            self._rt.stop()
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class LitePullConsumer:
+    """Blocking twin of rmqstore.client.LitePullConsumer."""
+
+    def __init__(self, group: str, namesrv: str | None = None, **kwargs: Any) -> None:
+        self._rt = _LoopThread(f"rmq-lite-{group}")
+        self._c = self._rt.run(_make(lambda: _lite.LitePullConsumer(group, namesrv, **kwargs)))
+
+    def subscribe(self, topic: str, expression: str = "*", expression_type: str = "TAG") -> None:
+        self._c.subscribe(topic, expression, expression_type)
+
+    def start(self) -> None:
+        self._rt.run(self._c.start(), 30)
+
+    def close(self) -> None:
+        try:
+            self._rt.run(self._c.close(), 30)
+        finally:
+            self._rt.stop()
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def assign(self, mqs: list[MessageQueue]) -> None:
+        self._rt.run(self._c.assign(mqs), 30)
+
+    def fetch_message_queues(self, topic: str) -> list[MessageQueue]:
+        return self._rt.run(self._c.fetch_message_queues(topic), 30)
+
+    def poll(self, timeout_s: float = 5.0) -> list[MessageExt]:
+        return self._rt.run(self._c.poll(timeout_s), timeout_s)
+
+    def commit(self, offsets: dict[MessageQueue, int] | None = None) -> None:
+        self._rt.run(self._c.commit(offsets), 30)
+
+    def committed(self, mq: MessageQueue) -> int | None:
+        return self._rt.run(self._c.committed(mq), 30)
+
+    def seek(self, mq: MessageQueue, offset: int) -> None:
+        self._rt.run(self._c.seek(mq, offset), 30)
+
+    def seek_to_timestamp(self, mq: MessageQueue, timestamp_ms: int) -> None:
+        self._rt.run(self._c.seek_to_timestamp(mq, timestamp_ms), 30)

@@ -1,0 +1,146 @@
+"""Client pieces without a server: byte layouts, ids, signing, allocation, queue choice."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import struct
+import zlib
+
+from rmqstore.client.acl import Credentials, sign_request, signed_content
+from rmqstore.client.ids import UniqIdGenerator, make_client_id, uniq_id_time_ms
+from rmqstore.client.latency import LatencyFaultTolerance, not_available_ms
+from rmqstore.client.message import (
+    MessageQueue,
+    decode_messages,
+    decode_properties,
+    encode_batch,
+    encode_properties,
+)
+from rmqstore.client.process_queue import ProcessQueue
+from rmqstore.client.producer import java_string_hash
+from rmqstore.client.rebalance import allocate_averagely, allocate_averagely_by_circle
+from rmqstore.client.routes import TopicRoute
+from rmqstore.server.remoting import RemotingCommand
+
+
+def stored_record(*, body: bytes, topic: str, props: str, queue_offset: int, phys: int,
+                  sys_flag: int = 0) -> bytes:
+    """A CommitLog record as rmqstore.record documents it (IPv4 hosts)."""
+    tail = (struct.pack(">i", len(body)) + body + bytes([len(topic)]) + topic.encode()
+            + struct.pack(">h", len(props.encode())) + props.encode())
+    head_len = 4 + 4 + 4 + 4 + 4 + 8 + 8 + 4 + 8 + 8 + 8 + 8 + 4 + 8
+    total = head_len + len(tail)
+    return (struct.pack(">iIiiiqqiq", total, 0xDAA320A7, 0, 3, 7, queue_offset, phys, sys_flag, 111)
+            + bytes([10, 0, 0, 1]) + struct.pack(">i", 5555) + struct.pack(">q", 222)
+            + bytes([127, 0, 0, 1]) + struct.pack(">i", 10911) + struct.pack(">iq", 2, 0) + tail)
+
+
+def test_decode_pull_body_two_records_and_compressed_body() -> None:
+    raw = b"\x00\xffpayload" * 1000
+    a = stored_record(body=b"hi", topic="T", props="TAGS\x01A\x02UNIQ_KEY\x01ABC\x02", queue_offset=5, phys=96)
+    b = stored_record(body=zlib.compress(raw), topic="T", props="", queue_offset=6, phys=500, sys_flag=0x301)
+    assert len(stored_record(body=b"hi", topic="T", props="", queue_offset=0, phys=0)) == 94  # 91 + 2 + 1
+    m1, m2 = decode_messages(a + b, "broker-a")
+    assert (m1.body, m1.topic, m1.tags, m1.msg_id, m1.queue_id, m1.queue_offset) == (b"hi", "T", "A", "ABC", 3, 5)
+    assert m1.flag == 7 and m1.born_timestamp == 111 and m1.store_timestamp == 222
+    assert m1.born_host == ("10.0.0.1", 5555) and m1.store_host == ("127.0.0.1", 10911)
+    assert m1.reconsume_times == 2 and m1.commitlog_offset == 96
+    assert m1.offset_msg_id == "7F00000100002A9F0000000000000060"
+    assert m2.body == raw and m2.msg_id == m2.offset_msg_id and m2.queue == MessageQueue("T", "broker-a", 3)
+
+
+def test_batch_body_known_bytes() -> None:
+    assert encode_batch([(b"hi", 0, "")]).hex() == (
+        "00000018" "00000000" "00000000" "00000000" "00000002" "6869" "0000")
+
+
+def test_properties_round_trip() -> None:
+    props = {"TAGS": "A", "KEYS": "k1 k2", "ünï": "çødé"}
+    assert decode_properties(encode_properties(props)) == props
+    assert decode_properties("A\x01B\x02C\x01D\x02") == {"A": "B", "C": "D"}  # C++ trailing \x02
+
+
+def test_uniq_id_layout() -> None:
+    gen = UniqIdGenerator("127.0.0.1")
+    a, b = gen.next_id(), gen.next_id()
+    assert len(a) == 32 and a == a.upper() and a[:8] == "7F000001"
+    assert a[:20] == b[:20]  # ip + pid + random part fixed per generator
+    assert (int(b[-4:], 16) - int(a[-4:], 16)) % 65536 == 1
+    import time
+    assert abs(uniq_id_time_ms(a) - time.time() * 1000) < 5000
+    assert make_client_id(None) != make_client_id(None)
+    assert make_client_id("inst", "1.2.3.4") == "1.2.3.4@inst"
+
+
+def test_acl_signature_matches_java_rule() -> None:
+    cmd = RemotingCommand.request(10, {"topic": "T", "b": "2", "a": "1"}, b"body")
+    sign_request(cmd, Credentials("ak", "sk"))
+    content = b"ak" + b"1" + b"2" + b"T" + b"body"  # TreeMap order: AccessKey, a, b, topic
+    assert signed_content(cmd.ext_fields, cmd.body) == content
+    want = base64.b64encode(hmac.new(b"sk", content, hashlib.sha1).digest()).decode()
+    assert cmd.ext_fields["Signature"] == want and cmd.ext_fields["AccessKey"] == "ak"
+
+
+def test_allocate_averagely_and_by_circle() -> None:
+    mqs = [MessageQueue("T", "b", i) for i in range(8)]
+    cids = ["c1", "c2", "c3"]
+    avg = [[m.queue_id for m in allocate_averagely(c, mqs, cids)] for c in cids]
+    assert avg == [[0, 1, 2], [3, 4, 5], [6, 7]]
+    circ = [[m.queue_id for m in allocate_averagely_by_circle(c, mqs, cids)] for c in cids]
+    assert circ == [[0, 3, 6], [1, 4, 7], [2, 5]]
+    assert allocate_averagely("c9", mqs, cids) == []
+    many = [f"c{i}" for i in range(10)]
+    assert sum(len(allocate_averagely(c, mqs, many)) for c in many) == 8
+
+
+def test_java_string_hash() -> None:
+    assert java_string_hash("") == 0
+    assert java_string_hash("hello") == 99162322
+    assert java_string_hash("order-12345678901") == _java_ref("order-12345678901")
+
+
+def _java_ref(s: str) -> int:
+    h = 0
+    for c in s:
+        h = (31 * h + ord(c)) & 0xFFFFFFFF
+    return h - (1 << 32) if h >= 1 << 31 else h
+
+
+def test_latency_fault_tolerance() -> None:
+    assert not_available_ms(40) == 0 and not_available_ms(600) == 30000
+    assert not_available_ms(30000) == 600000
+    lft = LatencyFaultTolerance()
+    lft.update("a", 0, isolation=True)
+    lft.update("b", 10, isolation=False)
+    assert not lft.available("a") and lft.available("b")
+    assert lft.least_bad(["a", "b"]) == "b"
+
+
+def test_route_parsing_and_queues() -> None:
+    body = (b'{"brokerDatas":[{"brokerAddrs":{"0":"1.1.1.1:1","1":"1.1.1.2:1"},"brokerName":"b1",'
+            b'"cluster":"C"},{"brokerAddrs":{1:"2.2.2.2:1"},"brokerName":"b2","cluster":"C"}],'
+            b'"queueDatas":[{"brokerName":"b1","perm":6,"readQueueNums":2,"writeQueueNums":3},'
+            b'{"brokerName":"b2","perm":6,"readQueueNums":1,"writeQueueNums":1}]}')
+    route = TopicRoute.from_json(body)
+    assert [(q.broker_name, q.queue_id) for q in route.publish_queues("T")] == [("b1", 0), ("b1", 1), ("b1", 2)]
+    assert len(route.subscribe_queues("T")) == 3
+
+
+def test_process_queue_commit_points() -> None:
+    from rmqstore.client.message import MessageExt
+
+    def msg(off: int) -> MessageExt:
+        return MessageExt("T", b"x", {}, 0, off, 0, 0, 0, 0, ("", 0), 0, ("", 0), 0, 0, 0, "")
+
+    pq = ProcessQueue(MessageQueue("T", "b", 0), 10)
+    pq.add([msg(10), msg(11), msg(12)])
+    assert pq.remove([msg(11)]) == 10
+    assert pq.remove([msg(10)]) == 12
+    assert pq.remove([msg(12)]) == 13
+    pq.add([msg(13), msg(14)])
+    assert [m.queue_offset for m in pq.take(1)] == [13]
+    pq.make_later()
+    assert [m.queue_offset for m in pq.take(2)] == [13, 14]
+    assert pq.commit() == 15
