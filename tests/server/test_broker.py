@@ -503,6 +503,42 @@ def test_registers_with_name_servers_and_unregisters_at_stop(tmp_path: Path) -> 
     run(main)
 
 
+def test_created_topics_are_routed_before_the_answer(tmp_path: Path) -> None:
+    """As Java's createTopicInSendMessageMethod / registerIncrementBrokerData: a send that
+    auto-creates a topic, UPDATE_AND_CREATE_TOPIC and a heartbeat that creates %RETRY%<group>
+    answer only once the NameServer routes the new topic, so a client that asks right after
+    finds it (a C++ consumer that misses it waits for its 30 s route refresh)."""
+    from rmqstore.server.namesrv import NameServer, NamesrvConfig
+
+    async def main() -> None:
+        async with NameServer(NamesrvConfig(port=0, http_port=None)) as ns:
+            ns_addr = f"127.0.0.1:{ns.address[1]}"
+            cfg = config(tmp_path, namesrv_addrs=(ns_addr,), register_period_ms=60_000)
+            async with Harness(cfg) as h:
+
+                async def routed(topic: str) -> bool:
+                    r = await h.client.invoke(ns_addr, RemotingCommand.request(
+                        C.GET_ROUTEINFO_BY_TOPIC, {"topic": topic}), 5)
+                    return r.code == R.SUCCESS
+
+                for i in range(3):  # also while an earlier registration may be in flight
+                    r = await h.call(C.SEND_MESSAGE, send_v1(f"AutoRouted{i}", 0, ""), b"x")
+                    assert r.code == R.SUCCESS
+                    assert await routed(f"AutoRouted{i}")
+                r = await h.call(C.UPDATE_AND_CREATE_TOPIC, {
+                    "topic": "AdminRouted", "defaultTopic": "TBW102", "readQueueNums": "4",
+                    "writeQueueNums": "4", "perm": "6"})
+                assert r.code == R.SUCCESS and await routed("AdminRouted")
+                beat = {"clientID": "1-127.0.0.1@DEFAULT", "consumerDataSet": [{
+                    "consumeFromWhere": 0, "consumeType": 1, "groupName": "CG-routed",
+                    "messageModel": 1, "subscriptionDataSet": [
+                        {"subString": "*", "subVersion": "1", "topic": "AdminRouted"}]}]}
+                r = await h.call(C.HEART_BEAT, ACL, json.dumps(beat).encode())
+                assert r.code == R.SUCCESS and await routed("%RETRY%CG-routed")
+
+    run(main)
+
+
 def test_broker_conf_keys() -> None:
     cfg = BrokerConfig.from_properties("""
 # a RocketMQ broker.conf

@@ -54,7 +54,7 @@ class BrokerTopics:
             return
         try:
             await asyncio.wait_for(asyncio.shield(pending), timeout_s)
-        except (TimeoutError, asyncio.TimeoutError):
+        except TimeoutError:
             log.warning("topic change not registered with the name servers in %.1f s", timeout_s)
 
     def get(self, topic: str) -> TopicConfig | None:

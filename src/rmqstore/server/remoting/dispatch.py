@@ -26,8 +26,6 @@ from .command import RemotingCommand, answer
 from .errors import ConnectionClosed, FrameTooLarge, HeaderFieldError, SystemBusy
 
 log = logging.getLogger(__name__)
-import os as _os  # TEMPTRACE
-_TRACE = bool(_os.environ.get("RMQ_TRACE"))  # TEMPTRACE
 
 BUSY_OVERLOAD = "[OVERLOAD]system busy, start flow control for a while"
 BUSY_REJECT = "[REJECTREQUEST]system busy, start flow control for a while"
@@ -87,8 +85,6 @@ class Dispatcher:
 
     def on_request(self, channel: Channel, request: RemotingCommand) -> None:
         """Called by the connection's reader for each request; must not block."""
-        if _TRACE:  # TEMPTRACE
-            log.warning("TRACE %s req code=%d opaque=%d flag=%d ext=%s body=%r", channel.peer, request.code, request.opaque, request.flag, request.ext_fields, request.body[:300])  # TEMPTRACE
         entry = self._handlers.get(request.code)
         if entry is None:
             text = f" request type {request.code} not supported"
@@ -111,8 +107,6 @@ class Dispatcher:
         response = await self._call(handler, channel, request)
         if request.is_oneway:
             return
-        if _TRACE:  # TEMPTRACE
-            log.warning("TRACE %s resp to code=%d opaque=%d: code=%d remark=%s ext=%s body=%r", channel.peer, request.code, request.opaque, response.code, response.remark, response.ext_fields, response.body[:300])  # TEMPTRACE
         try:
             channel.send(answer(request, response))
         except FrameTooLarge as exc:
