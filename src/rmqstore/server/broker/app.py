@@ -83,6 +83,8 @@ class Broker:
                           AdminProcessor(topics, groups, c.register_timeout_ms / 1000)):
             processor.register_handlers(self.dispatcher)
         self._spawn(self._scan_clients())
+        # Registered before start() returns, so "ready" means routable (BrokerController.start).
+        await self._registrar.register_all()
         self._registrar.start()
         self._started = True
         log.info("broker %s (cluster %s, id %d) serving on %s, store %s, %s",

@@ -66,9 +66,10 @@ class NameServerRegistrar:
         await self._each(self._register_one)
 
     async def _loop(self) -> None:
+        # The first registration is awaited by Broker.start (as BrokerController.start does).
         while True:
-            await self.register_all()
             await asyncio.sleep(self._config.register_period_ms / 1000)
+            await self.register_all()
 
     async def _after_change(self) -> None:
         await asyncio.sleep(CHANGE_DELAY_S)
