@@ -101,7 +101,7 @@ class CommitLog:
             return 0
         end = files[first_index].start
         for seg in files[first_index:]:
-            pos, status = _native.scan(seg.region, 0, check_crc)
+            pos, status = _native.scan(seg.region, seg.start, 0, check_crc)
             end = seg.start + pos
             if status == 1:  # BLANK: the segment is complete; continue in the next one
                 end = seg.start + seg.size

@@ -229,3 +229,21 @@ def test_crash_recovery_starts_at_the_checkpoint_segment(tmp_path, small_config,
     start_segment = int(text.split("recovering from segment ")[1].split()[0])
     assert start_segment > 0  # not a full re-scan
     assert early[0].commitlog_offset < 4096 * start_segment
+
+
+def test_a_copied_record_at_the_wrong_offset_ends_the_log(tmp_path, small_config):
+    """A record whose PHYSICALOFFSET does not match where it lies (stale bytes, a copy) is
+    never taken as the next record, even with a valid CRC."""
+    puts = _fill(tmp_path, small_config, 5)
+    seg = corrupt.commitlog_segments(tmp_path)[0]
+    raw = corrupt.read(seg)
+    first_len = puts[1].commitlog_offset - puts[0].commitlog_offset
+    with rmqstore.open(tmp_path, **small_config) as s:
+        end = s.commitlog.max_offset
+    corrupt.write_at(seg, end, raw[:first_len])  # a perfect copy of record 0 after the end
+    corrupt.mark_crashed(tmp_path)
+    with rmqstore.open(tmp_path, **small_config) as s:
+        assert s.commitlog.max_offset == end  # the copy is not part of the log
+        assert s.put("T", b"next").commitlog_offset == end
+    bodies, max_off = _bodies(tmp_path, small_config)
+    assert max_off == 6 and bodies[-1] == b"next"

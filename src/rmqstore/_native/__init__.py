@@ -177,13 +177,20 @@ class QueueWriter:
         self.ptr.max_phys = value
 
 
-def scan(seg: Region | mmap.mmap, pos: int, check_crc: bool) -> tuple[int, int]:
-    """Walk valid records from pos. Returns (end position, status): status 1 = clean BLANK end
-    of segment, 0 = invalid or unwritten bytes, 2 = reached the segment's end."""
+def scan(seg: Region | mmap.mmap, seg_start: int, pos: int, check_crc: bool) -> tuple[int, int]:
+    """Walk valid records from pos of a segment starting at offset seg_start. Returns (end
+    position, status): status 1 = clean BLANK end of segment, 0 = invalid or unwritten bytes,
+    2 = reached the segment's end."""
     ptr, size = _ro(seg)
     status = ffi.new("int32_t[1]")
-    end = lib.rmq_scan(ptr, size, pos, 1 if check_crc else 0, status)
+    end = lib.rmq_scan(ptr, size, seg_start, pos, 1 if check_crc else 0, status)
     return end, status[0]
+
+
+def zero_range(fd: int, start: int, length: int) -> bool:
+    """Zero a file range by punching a hole and allocating it again; False where the file
+    system cannot."""
+    return lib.rmq_zero_range(fd, start, length) == 0
 
 
 def parse(seg: Region | mmap.mmap, pos: int, check_crc: bool = False) -> tuple[int, ...] | None:

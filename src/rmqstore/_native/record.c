@@ -74,13 +74,16 @@ int64_t rmq_parse(const uint8_t *seg, int64_t seg_size, int64_t pos, int32_t che
     return size;
 }
 
-int64_t rmq_scan(const uint8_t *seg, int64_t seg_size, int64_t pos, int32_t check_crc,
-                 int32_t *out_status) {
+int64_t rmq_scan(const uint8_t *seg, int64_t seg_size, int64_t seg_start, int64_t pos,
+                 int32_t check_crc, int32_t *out_status) {
     for (;;) {
         if (pos >= seg_size) { *out_status = 2; return pos; }
         int64_t size = rmq_parse(seg, seg_size, pos, check_crc, NULL);
         if (size == 0) { *out_status = 1; return pos; }
-        if (size < 0) { *out_status = 0; return pos; }
+        if (size < 0 || (int64_t)get64(seg + pos + 28) != seg_start + pos) {
+            *out_status = 0;
+            return pos;
+        }
         pos += size;
     }
 }

@@ -79,12 +79,19 @@ int32_t rmq_put_batch(rmq_log *log, rmq_queue *q, const char *bodies, const int3
                       int32_t n, const char *props, int32_t props_len, int64_t tags_code,
                       int32_t flag, int64_t store_ts, int64_t *out_phys, int32_t *out_status);
 
-/* Recovery scan: walk records from seg[pos], checking magic, size arithmetic and (when check_crc)
- * the body CRC. Returns the position just past the last valid record. *out_status: 1 = stopped
- * at a BLANK filler (the segment ended cleanly), 0 = stopped at the first invalid or zero byte
- * range (end of data, or a torn or corrupt record), 2 = reached seg_size. */
-int64_t rmq_scan(const uint8_t *seg, int64_t seg_size, int64_t pos, int32_t check_crc,
-                 int32_t *out_status);
+/* Recovery scan: walk records from seg[pos], checking magic, size arithmetic, that each
+ * record's PHYSICALOFFSET is seg_start + its position (a stale record left behind an earlier
+ * cut never passes), and (when check_crc) the body CRC. Returns the position just past the
+ * last valid record. *out_status: 1 = stopped at a BLANK filler (the segment ended cleanly),
+ * 0 = stopped at the first invalid or zero byte range (end of data, or a torn or corrupt
+ * record), 2 = reached seg_size. */
+int64_t rmq_scan(const uint8_t *seg, int64_t seg_size, int64_t seg_start, int64_t pos,
+                 int32_t check_crc, int32_t *out_status);
+
+/* Zero file bytes [start, start + len) of fd without touching them: punch a hole, then
+ * allocate the range again (so later appends cannot hit a full disk). Returns 0, or -1 where
+ * the file system cannot (the caller then writes zeros). */
+int32_t rmq_zero_range(int32_t fd, int64_t start, int64_t len);
 
 /* Parse the record at seg[pos] into out[RMQ_FIELDS] (see RecordField in record.py).
  * Returns the record size, 0 for a BLANK filler, -1 when the bytes are not a valid record. */
