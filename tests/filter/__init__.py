@@ -1,0 +1,1 @@
+"""Tests of the SQL92 property filter (rmqstore.filter)."""
