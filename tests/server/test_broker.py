@@ -561,3 +561,51 @@ brokerRole=ASYNC_MASTER
     assert cfg.store_root == Path("/tmp/rmq-store") and cfg.sync_flush
     assert not cfg.auto_create_topic and cfg.default_topic_queue_nums == 4
     assert cfg.extra == {"deleteWhen": "04", "brokerRole": "ASYNC_MASTER"}
+
+
+def test_sql92_subscription_filters_on_properties(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with Harness(config(tmp_path, enable_property_filter=True)) as h:
+            for i in range(6):
+                await h.call(C.SEND_MESSAGE, send_v1("SQ", 0, props(TAGS="T", price=str(i))),
+                             b"p%d" % i)
+            sql = {"expressionType": "SQL92", "subscription": "price > 2 AND TAGS = 'T'"}
+            r = await h.call(C.PULL_MESSAGE, {**pull_ext("SQ", 0, 0), **sql})
+            assert r.code == R.SUCCESS and r.ext_fields["nextBeginOffset"] == "6"
+            assert [m["body"] for m in parse_records(r.body)] == [b"p3", b"p4", b"p5"]
+            none = {"expressionType": "SQL92", "subscription": "price > 100"}
+            r = await h.call(C.PULL_MESSAGE, {**pull_ext("SQ", 0, 0), **none})
+            assert r.code == R.PULL_RETRY_IMMEDIATELY and r.ext_fields["nextBeginOffset"] == "6"
+            bad = {"expressionType": "SQL92", "subscription": "price >"}
+            r = await h.call(C.PULL_MESSAGE, {**pull_ext("SQ", 0, 0), **bad})
+            assert r.code == R.SUBSCRIPTION_PARSE_FAILED and "invalid" in (r.remark or "")
+
+    run(main)
+
+
+def test_sql92_is_refused_unless_enabled(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with Harness(config(tmp_path)) as h:
+            await h.call(C.SEND_MESSAGE, send_v1("SQ", 0, props(a="1")), b"x")
+            sql = {"expressionType": "SQL92", "subscription": "a = 1"}
+            r = await h.call(C.PULL_MESSAGE, {**pull_ext("SQ", 0, 0), **sql})
+            assert r.code == R.SUBSCRIPTION_PARSE_FAILED and "SQL92" in (r.remark or "")
+
+    run(main)
+
+
+def test_check_client_config_refuses_malformed_sql92(tmp_path: Path) -> None:
+    def body(expr: str, kind: str = "SQL92") -> bytes:
+        return json.dumps({"clientId": "c", "group": "G", "subscriptionData": {
+            "topic": "SQ", "subString": expr, "expressionType": kind}}).encode()
+
+    async def main() -> None:
+        async with Harness(config(tmp_path, enable_property_filter=True)) as h:
+            ok = await h.call(C.CHECK_CLIENT_CONFIG, {}, body("a between 1 and 3"))
+            assert ok.code == R.SUCCESS
+            bad = await h.call(C.CHECK_CLIENT_CONFIG, {}, body("a between 3 and"))
+            assert bad.code == R.SUBSCRIPTION_PARSE_FAILED and "a between 3 and" in bad.remark
+            tag = await h.call(C.CHECK_CLIENT_CONFIG, {}, body("TagA || TagB", "TAG"))
+            assert tag.code == R.SUCCESS
+
+    run(main)

@@ -20,6 +20,7 @@ from typing import Self
 from ...store import MessageStore, open_store
 from ..remoting import Dispatcher, RemotingClient, RemotingServer, ServerConfig
 from .admin import AdminProcessor
+from .checkconfig import CheckClientConfigProcessor
 from .clients import ClientManager
 from .config import BrokerConfig
 from .locks import LockProcessor, RebalanceLockManager
@@ -80,7 +81,8 @@ class Broker:
                           PullProcessor(c, store, topics, groups, self.clients, self.arrivals),
                           OffsetProcessor(store), self.clients,
                           LockProcessor(RebalanceLockManager(c.lock_max_live_ms / 1000)),
-                          AdminProcessor(topics, groups, c.register_timeout_ms / 1000)):
+                          AdminProcessor(topics, groups, c.register_timeout_ms / 1000),
+                          CheckClientConfigProcessor(c)):
             processor.register_handlers(self.dispatcher)
         self._spawn(self._scan_clients())
         # Registered before start() returns, so "ready" means routable (BrokerController.start).

@@ -49,6 +49,7 @@ class BrokerConfig:
     commitlog_segment_bytes: int = 1 << 30  # mappedFileSizeCommitLog
     region_id: str = "DefaultRegion"  # regionId, sent back as MSG_REGION
     trace_on: bool = True  # traceOn, sent back as TRACE_ON
+    enable_property_filter: bool = False  # enablePropertyFilter: SQL92 subscriptions
     extra: dict[str, str] = field(default_factory=dict)  # accepted keys we do not act on
     # StoreConfig fields set in code only (tests: small segments and index files).
     store_overrides: dict[str, object] = field(default_factory=dict)
@@ -154,6 +155,7 @@ _KEYS = {
     "mappedFileSizeCommitLog": ("commitlog_segment_bytes", int),
     "regionId": ("region_id", str),
     "traceOn": ("trace_on", _bool),
+    "enablePropertyFilter": ("enable_property_filter", _bool),
 }
 
 # Keys common in real broker.conf files that need no action here (replication, cleanup hour).

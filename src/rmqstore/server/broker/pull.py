@@ -2,7 +2,7 @@
 rocketmq-all-4.9.7).
 
 A pull reads up to maxMsgNums (capped at max_transfer_count and max_transfer_bytes) messages
-of one queue matching the subscription's tags; the reply body is their stored records
+of one queue matching the subscription (tags, or a SQL92 filter); the reply body is their stored records
 concatenated unchanged. A pull that finds nothing (PULL_NOT_FOUND) with the suspend bit set is
 held: it waits for a put into its queue or for suspendTimeoutMillis, re-reading after each
 put, then answers with what it finds. The commit offset (sysFlag bit 0) is stored once, on the
@@ -25,10 +25,11 @@ from ..remoting.headers import (
     decode_header,
     encode_header,
 )
-from .clients import ClientManager, parse_tags
+from .clients import ClientManager
 from .config import MASTER_ID, BrokerConfig
 from .longpoll import ArrivalWaiters
 from .messages import record_view
+from .selector import Selector, SelectorError, make_selector
 from .subgroups import SubscriptionGroupManager
 from .topics import PERM_READ, BrokerTopics
 
@@ -81,19 +82,20 @@ class PullProcessor:
     async def pull(self, request: RemotingCommand, ctx: RequestContext) -> RemotingCommand:
         h = decode_header(PullMessageRequestHeader, request.ext_fields)
         try:
-            tags = self._check(h)
+            selector = self._check(h)
         except PullRejected as exc:
             return RemotingCommand.response(exc.code, str(exc))
-        read = self._read(h, tags)
+        read = self._read(h, selector)
         if h.sys_flag & FLAG_COMMIT_OFFSET and self._config.broker_id == MASTER_ID:
             # Kept in memory, persisted every 5 s by the store (flushConsumerOffsetInterval).
             self._store.offsets.commit(h.consumer_group, h.topic, h.queue_id, h.commit_offset)
         if read.code == ResponseCode.PULL_NOT_FOUND and h.sys_flag & FLAG_SUSPEND:
-            read = await self._hold(h, tags, read)
+            read = await self._hold(h, selector, read)
         return self._response(read)
 
-    def _check(self, h: PullMessageRequestHeader) -> frozenset[str]:
-        """The broker, group, topic and subscription checks; returns the tag filter."""
+    def _check(self, h: PullMessageRequestHeader) -> Selector:
+        """The broker, group, topic and subscription checks; returns what the
+        subscription selects."""
         if not self._config.broker_permission & PERM_READ:
             raise PullRejected(ResponseCode.NO_PERMISSION,
                                f"the broker[{self._config.broker_ip}] pulling message is forbidden")
@@ -126,15 +128,23 @@ class PullProcessor:
                 raise PullRejected(ResponseCode.SUBSCRIPTION_NOT_LATEST,
                                    "the consumer's subscription not latest")
             expression_type, sub_string = sub.expression_type, sub.sub_string
-        if expression_type.upper() != "TAG":
-            raise PullRejected(ResponseCode.SUBSCRIPTION_PARSE_FAILED,
-                               f"expression type {expression_type} is not supported")
-        return parse_tags(sub_string)
+        try:
+            return make_selector(expression_type, sub_string,
+                                 self._config.enable_property_filter)
+        except SelectorError as exc:
+            raise PullRejected(ResponseCode.SUBSCRIPTION_PARSE_FAILED, str(exc)) from None
 
-    def _read(self, h: PullMessageRequestHeader, tags: frozenset[str]) -> _Read:
+    def _read(self, h: PullMessageRequestHeader, selector: Selector) -> _Read:
         count = max(1, min(h.max_msg_nums, self._config.max_transfer_count))
+        tags = selector.tags
         result = self._store.get(h.topic, h.queue_id, h.queue_offset, count,
                                  tags=sorted(tags) if tags else None)
+        if selector.sql is not None and result.status is GetStatus.FOUND:
+            # isMatchedByCommitLog: the properties decide; none kept = NO_MATCHED_MESSAGE
+            kept = [m for m in result.messages if selector.sql.matches(m.properties)]
+            if not kept:
+                result.status = GetStatus.NO_MATCHED_MESSAGE
+            result.messages = kept
         status = result.status
         if status in (GetStatus.NO_MESSAGE_IN_QUEUE, GetStatus.NO_MATCHED_LOGIC_QUEUE):
             code = ResponseCode.PULL_NOT_FOUND if h.queue_offset == 0 else ResponseCode.PULL_OFFSET_MOVED
@@ -157,7 +167,7 @@ class PullProcessor:
             total += len(view)
         return _Read(ResponseCode.SUCCESS, result, b"".join(parts))
 
-    async def _hold(self, h: PullMessageRequestHeader, tags: frozenset[str], read: _Read) -> _Read:
+    async def _hold(self, h: PullMessageRequestHeader, selector: Selector, read: _Read) -> _Read:
         """Wait for a put into the queue, re-reading after each; at most the suspend time."""
         timeout_s = (h.suspend_timeout_ms if self._config.long_polling
                      else self._config.short_polling_ms) / 1000
@@ -168,7 +178,7 @@ class PullProcessor:
             if left <= 0:
                 return read
             arrived = await self._arrivals.wait(h.topic, h.queue_id, left)
-            read = self._read(h, tags)
+            read = self._read(h, selector)
             if read.code != ResponseCode.PULL_NOT_FOUND or not arrived:
                 return read
 

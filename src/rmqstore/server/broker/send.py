@@ -58,6 +58,10 @@ _STATUS_CODES = {
 }
 
 
+_ILLEGAL = (InvalidPropertyError, MessageTooLargeError, BatchDecodeError)
+_UNAVAILABLE = (DiskFullError, StoreClosedError)
+
+
 class SendRejected(Exception):
     """A send refused before the store was touched; carries the response code."""
 
@@ -81,19 +85,15 @@ class SendProcessor:
         self._topics = topics
         self._groups = groups
         self._arrivals = arrivals
+        self._valid_topics: set[str] = set()  # names check_topic accepted
 
     def register_handlers(self, dispatcher: Dispatcher) -> None:
         for code in (RequestCode.SEND_MESSAGE, RequestCode.SEND_MESSAGE_V2,
                      RequestCode.SEND_BATCH_MESSAGE):
-            dispatcher.register(code, self.send)
+            dispatcher.register(code, self.send, fast=self.send_fast)
 
     async def send(self, request: RemotingCommand, ctx: RequestContext) -> RemotingCommand:
-        if request.code == RequestCode.SEND_MESSAGE:
-            header = decode_header(SendMessageRequestHeader, request.ext_fields)
-        else:
-            header = decode_header(SendMessageRequestHeaderV2, request.ext_fields).to_v1()
-        # C++ marks batches with batch="1" on code 10/310; Java uses code 320 (spec 2.3).
-        batch = request.code == RequestCode.SEND_BATCH_MESSAGE or header.batch
+        header = self._header(request)
         version = self._topics.version
         try:
             target = self._target(header)
@@ -102,16 +102,12 @@ class SendProcessor:
                 # inside createTopicInSendMessageMethod), so a consumer started after this
                 # send returns finds the route.
                 await self._topics.registered(self._config.register_timeout_ms / 1000)
-            born_host = _born_host(ctx.peer)
-            if batch:
-                pendings = self._put_batch(header, target, request.body, born_host)
-            else:
-                pendings = [self._put_one(header, target, request.body, born_host)]
+            pendings = self._store_request(request, header, target, ctx)
         except SendRejected as exc:
             return RemotingCommand.response(exc.code, str(exc))
-        except (InvalidPropertyError, MessageTooLargeError, BatchDecodeError) as exc:
+        except _ILLEGAL as exc:
             return RemotingCommand.response(ResponseCode.MESSAGE_ILLEGAL, str(exc))
-        except (DiskFullError, StoreClosedError) as exc:
+        except _UNAVAILABLE as exc:
             return RemotingCommand.response(ResponseCode.SERVICE_NOT_AVAILABLE, str(exc))
         if not pendings:
             return RemotingCommand.response(ResponseCode.MESSAGE_ILLEGAL, "empty batch")
@@ -123,6 +119,45 @@ class SendProcessor:
             if not last.done():
                 await asyncio.get_running_loop().run_in_executor(None, last.wait)
             status = last.result.status
+        return self._answer(pendings, status)
+
+    def send_fast(self, request: RemotingCommand, ctx: RequestContext) -> RemotingCommand | None:
+        """The common case answered without a task (Dispatcher's fast path): an existing,
+        non-retry topic and nothing to wait for (async flush, or WAIT=false). Anything else
+        returns None before touching anything, and ``send`` serves it."""
+        header = self._header(request)
+        if ((self._config.sync_flush and _wait_store(header.properties))
+                or header.topic.startswith(RETRY_PREFIX) or self._topics.get(header.topic) is None):
+            return None
+        try:
+            target = self._target(header)
+            pendings = self._store_request(request, header, target, ctx)
+        except SendRejected as exc:
+            return RemotingCommand.response(exc.code, str(exc))
+        except _ILLEGAL as exc:
+            return RemotingCommand.response(ResponseCode.MESSAGE_ILLEGAL, str(exc))
+        except _UNAVAILABLE as exc:
+            return RemotingCommand.response(ResponseCode.SERVICE_NOT_AVAILABLE, str(exc))
+        if not pendings:
+            return RemotingCommand.response(ResponseCode.MESSAGE_ILLEGAL, "empty batch")
+        self._arrivals.notify(target.topic, target.queue_id)
+        return self._answer(pendings, PutStatus.PUT_OK)
+
+    @staticmethod
+    def _header(request: RemotingCommand) -> SendMessageRequestHeader:
+        if request.code == RequestCode.SEND_MESSAGE:
+            return decode_header(SendMessageRequestHeader, request.ext_fields)
+        return decode_header(SendMessageRequestHeaderV2, request.ext_fields).to_v1()
+
+    def _store_request(self, request: RemotingCommand, header: SendMessageRequestHeader,
+                       target: _Target, ctx: RequestContext) -> list[PendingPut]:
+        # C++ marks batches with batch="1" on code 10/310; Java uses code 320 (spec 2.3).
+        born_host = _born_host(ctx.peer)
+        if request.code == RequestCode.SEND_BATCH_MESSAGE or header.batch:
+            return self._put_batch(header, target, request.body, born_host)
+        return [self._put_one(header, target, request.body, born_host)]
+
+    def _answer(self, pendings: list[PendingPut], status: PutStatus) -> RemotingCommand:
         first = pendings[0].result
         ext = encode_header(SendMessageResponseHeader(
             msg_id=",".join(p.result.msg_id for p in pendings),
@@ -138,10 +173,14 @@ class SendProcessor:
         if not self._config.broker_permission & PERM_WRITE:
             raise SendRejected(ResponseCode.NO_PERMISSION,
                                f"the broker[{self._config.broker_ip}] sending message is forbidden")
-        try:
-            check_topic(h.topic)
-        except InvalidTopicError as exc:
-            raise SendRejected(ResponseCode.SYSTEM_ERROR, str(exc)) from None
+        if h.topic not in self._valid_topics:
+            try:
+                check_topic(h.topic)
+            except InvalidTopicError as exc:
+                raise SendRejected(ResponseCode.SYSTEM_ERROR, str(exc)) from None
+            if len(self._valid_topics) >= 65536:
+                self._valid_topics.clear()
+            self._valid_topics.add(h.topic)
         if h.topic in NOT_ALLOWED_SEND:
             raise SendRejected(ResponseCode.NO_PERMISSION,
                                f"Sending message to topic[{h.topic}] is forbidden.")
