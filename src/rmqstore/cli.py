@@ -85,12 +85,15 @@ def demo(data: Path, count: int, flush: str) -> None:
               help="NameServers the broker registers with (';'-separated); default: ours.")
 @click.option("--flush", type=click.Choice(["async", "sync"]), default=None,
               help="flushDiskType: ASYNC_FLUSH (default) or SYNC_FLUSH.")
+@click.option("--store", "store_options", multiple=True, metavar="FIELD=VALUE",
+              help="A store setting (a StoreConfig field, e.g. commitlog_segment_bytes=67108864); "
+                   "repeatable.")
 @click.option("--broker-expiry", type=click.FloatRange(min=0.1), default=None, hidden=True,
               help="Seconds without REGISTER_BROKER after which the NameServer drops a broker "
                    "(default 120, as Java); the liveness scan runs every min(10, expiry/3) s.")
 def serve(data: Path | None, role: str, config_file: Path | None, host: str, namesrv_port: int,
           broker_port: int | None, http_port: int, namesrv_addr: str | None,
-          flush: str | None, broker_expiry: float | None) -> None:
+          flush: str | None, store_options: tuple[str, ...], broker_expiry: float | None) -> None:
     """Start a RocketMQ-compatible NameServer and Broker (loopback unless told otherwise)."""
     from .server.broker import BrokerConfig
     from .server.namesrv import NamesrvConfig
@@ -108,12 +111,39 @@ def serve(data: Path | None, role: str, config_file: Path | None, host: str, nam
         changes["namesrv_addrs"] = (f"{host}:{namesrv_port}",)
     if flush is not None:
         changes["sync_flush"] = flush == "sync"
+    if store_options:
+        changes["store_overrides"] = {**broker.store_overrides, **_store_settings(store_options)}
     expiry = {} if broker_expiry is None else {
         "broker_expire_s": broker_expiry, "scan_interval_s": min(10.0, broker_expiry / 3)}
     options = ServeOptions(role, NamesrvConfig(host=host, port=namesrv_port,
                                                http_port=http_port or None, **expiry),
                            broker.replace(**changes))
     run(options, ready=lambda what: click.echo(f"rmqstore serve: {what}", err=True))
+
+
+def _store_settings(options: tuple[str, ...]) -> dict:
+    """FIELD=VALUE pairs as StoreConfig values, converted to each field's type."""
+    import dataclasses
+
+    from .config import StoreConfig
+
+    kinds = {f.name: f.type for f in dataclasses.fields(StoreConfig)}
+    out: dict = {}
+    for item in options:
+        name, sep, raw = item.partition("=")
+        if not sep or name not in kinds:
+            raise click.BadParameter(f"{item!r}: expected FIELD=VALUE with a StoreConfig field",
+                                     param_hint="--store")
+        kind = str(kinds[name])
+        if kind.startswith("int"):
+            out[name] = int(raw)
+        elif kind.startswith("float"):
+            out[name] = float(raw)
+        elif kind.startswith("bool"):
+            out[name] = raw.lower() in ("1", "true", "yes", "on")
+        else:
+            out[name] = raw
+    return out
 
 
 @main.command()

@@ -19,6 +19,10 @@ from pathlib import Path
 
 import pytest
 
+# Small store files: a default store reserves a 1 GiB segment (and pre-makes the next) and a
+# 420 MB index file per broker, which adds up to gigabytes of disk across a test run.
+SMALL_STORE = ["--store", "commitlog_segment_bytes=16777216", "--store", "consumequeue_units=30000",
+               "--store", "index_slots=40000", "--store", "index_entries=160000"]
 READY_PREFIX = "rmqstore serve:"
 START_TIMEOUT_S = 20.0
 
@@ -54,7 +58,7 @@ class ServeProcess:
         env = dict(os.environ)
         env.pop("NAMESRV_ADDR", None)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "rmqstore.cli", "serve", *self.args],
+            [sys.executable, "-m", "rmqstore.cli", "serve", *self.args, *SMALL_STORE],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
         ready = threading.Event()
         log = open(self.log_path, "ab")  # noqa: SIM115 - closed by the pump thread

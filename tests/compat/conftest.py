@@ -23,6 +23,10 @@ from rmqstore.server.remoting import FrameDecoder, RemotingCommand, RequestCode,
 
 HERE = Path(__file__).parent
 CLIENT_SCRIPT = HERE / "cpp_client.py"
+# Small store files: a default store reserves a 1 GiB segment (and pre-makes the next) and a
+# 420 MB index file per broker, which adds up to gigabytes of disk across a test run.
+SMALL_STORE = ["--store", "commitlog_segment_bytes=16777216", "--store", "consumequeue_units=30000",
+               "--store", "index_slots=40000", "--store", "index_entries=160000"]
 READY_PREFIX = "rmqstore serve: "
 START_TIMEOUT_S = 20.0
 STOP_TIMEOUT_S = 15.0
@@ -60,7 +64,7 @@ class ServeProcess:
         self.ready_line = ""
 
     def start(self) -> ServeProcess:
-        cmd = [sys.executable, "-m", "rmqstore.cli", "-v", "serve", *self.args]
+        cmd = [sys.executable, "-m", "rmqstore.cli", "-v", "serve", *self.args, *SMALL_STORE]
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
         deadline = time.monotonic() + START_TIMEOUT_S

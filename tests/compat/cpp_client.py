@@ -7,9 +7,10 @@ client (consumers run until their stop file appears or max_seconds pass). Bodies
 The binding hands bodies over as C strings, so bodies must not contain NUL bytes.
 
 Specs (keys beyond cmd/namesrv are per command):
-  produce: group, topic, mode (sync|oneway|orderly|batch), messages [{body, tags, keys, props,
-           shard}], batch_size, pause_after + go_file (send the first N, print "paused", wait
-           for go_file, send the rest)
+  produce: group, topic, mode (sync|oneway|orderly|batch|steps), messages [{body, tags, keys,
+           props, shard}], batch_size, pause_after + go_file (send the first N, print "paused",
+           wait for go_file, send the rest); mode "steps" sends steps [{mode, messages,
+           batch_size}] in turn with one producer, the event index i counting across steps
   push:    group, topic, expr, model (clustering|broadcasting), orderly, props (names to
            report), stop_file, max_seconds, instance
   pull:    group, topic, expr, props
@@ -70,45 +71,56 @@ def produce(spec: dict) -> None:
     producer = Producer(spec["group"])
     producer.set_namesrv_addr(spec["namesrv"])
     producer.start()
-    topic, mode = spec["topic"], spec["mode"]
-    messages = spec["messages"]
-    pause_after = spec.get("pause_after")
     try:
-        if mode == "batch":
-            size = spec.get("batch_size", len(messages))
-            for start in range(0, len(messages), size):
-                chunk = [make_message(topic, m) for m in messages[start:start + size]]
-                try:
-                    r = producer.send_batch(chunk)
-                    emit(i=start, n=len(chunk), status=int(r.status), msg_id=r.msg_id,
-                         offset=r.offset)
-                except Exception as exc:  # noqa: BLE001 - reported to the test
-                    emit(i=start, n=len(chunk), error=f"{type(exc).__name__}: {exc}")
-            return
-        for i, m in enumerate(messages):
-            if pause_after is not None and i == pause_after:
-                emit(paused=i)
-                wait_file(spec["go_file"], spec.get("max_seconds", 60))
-            msg = make_message(topic, m)
-            t0 = time.monotonic()
-            try:
-                if mode == "sync":
-                    r = producer.send_sync(msg)
-                elif mode == "orderly":
-                    r = producer.send_orderly(msg, m["shard"])
-                elif mode == "oneway":
-                    producer.send_oneway(msg)
-                    emit(i=i)
-                    continue
-                else:
-                    raise ValueError(f"unknown mode {mode}")
-                emit(i=i, status=int(r.status), msg_id=r.msg_id, offset=r.offset,
-                     seconds=round(time.monotonic() - t0, 3))
-            except Exception as exc:  # noqa: BLE001 - reported to the test
-                emit(i=i, error=f"{type(exc).__name__}: {exc}",
-                     seconds=round(time.monotonic() - t0, 3))
+        if spec["mode"] == "steps":
+            base = 0
+            for step in spec["steps"]:
+                send_all(producer, spec, step["mode"], step["messages"],
+                         step.get("batch_size"), base)
+                base += len(step["messages"])
+        else:
+            send_all(producer, spec, spec["mode"], spec["messages"], spec.get("batch_size"), 0)
     finally:
         producer.shutdown()
+
+
+def send_all(producer, spec: dict, mode: str, messages: list[dict], batch_size: int | None,
+             base: int) -> None:
+    topic = spec["topic"]
+    pause_after = spec.get("pause_after")
+    if mode == "batch":
+        size = batch_size or len(messages)
+        for start in range(0, len(messages), size):
+            chunk = [make_message(topic, m) for m in messages[start:start + size]]
+            try:
+                r = producer.send_batch(chunk)
+                emit(i=base + start, n=len(chunk), status=int(r.status), msg_id=r.msg_id,
+                     offset=r.offset)
+            except Exception as exc:  # noqa: BLE001 - reported to the test
+                emit(i=base + start, n=len(chunk), error=f"{type(exc).__name__}: {exc}")
+        return
+    for i, m in enumerate(messages):
+        if pause_after is not None and i == pause_after:
+            emit(paused=i)
+            wait_file(spec["go_file"], spec.get("max_seconds", 60))
+        msg = make_message(topic, m)
+        t0 = time.monotonic()
+        try:
+            if mode == "sync":
+                r = producer.send_sync(msg)
+            elif mode == "orderly":
+                r = producer.send_orderly(msg, m["shard"])
+            elif mode == "oneway":
+                producer.send_oneway(msg)
+                emit(i=base + i)
+                continue
+            else:
+                raise ValueError(f"unknown mode {mode}")
+            emit(i=base + i, status=int(r.status), msg_id=r.msg_id, offset=r.offset,
+                 seconds=round(time.monotonic() - t0, 3))
+        except Exception as exc:  # noqa: BLE001 - reported to the test
+            emit(i=base + i, error=f"{type(exc).__name__}: {exc}",
+                 seconds=round(time.monotonic() - t0, 3))
 
 
 def push(spec: dict) -> None:

@@ -18,6 +18,9 @@ rocketmq-all-4.9.7).
   was stored, so the next owner continues in order.
 * Offsets: the smallest offset still in process is committed every ``persist_interval_s``
   (clustering: on the broker; broadcasting: in a local file) and at close.
+* Iteration (``async for msg in consumer``): without a listener the consumer feeds an internal
+  one that hands each message to the iterator and waits for its acknowledgement (see
+  PushConsumer.use_iterator).
 """
 
 from __future__ import annotations
@@ -80,6 +83,23 @@ class PushConsumer(GroupMember):
     ConsumeStatus (OrderlyStatus for orderly); None counts as SUCCESS, an exception as
     RECONSUME_LATER / SUSPEND_CURRENT_QUEUE_A_MOMENT. A coroutine function runs on the loop; a
     plain function runs in a thread pool.
+
+    Without a listener the consumer is an async iterator of messages, one at a time::
+
+        consumer = PushConsumer("group", namesrv="127.0.0.1:9876")
+        consumer.subscribe("TopicA")
+        async with consumer:
+            async for msg in consumer:
+                await handle(msg)           # acknowledged when the loop asks for the next one
+
+    A message is acknowledged (CONSUME_SUCCESS) when the loop asks for the next message, or
+    when ``async with`` exits without an exception (after ``break``, say). If the loop body
+    raises and the exception leaves ``async with``, that message is not acknowledged: it comes
+    back (RECONSUME_LATER). ``consumer.reconsume_later(msg)`` does the same on purpose and
+    ``consumer.ack(msg)`` acknowledges at once. Messages buffered but never yielded stay
+    uncommitted and are delivered again to the group. The iteration ends when the consumer
+    closes. ``use_iterator(orderly=True)`` before start yields each queue's messages in offset
+    order (concurrently consumed queues interleave). See ``use_iterator``.
     """
 
     def __init__(self, group: str, namesrv: str | None = None, *,
@@ -121,6 +141,10 @@ class PushConsumer(GroupMember):
         self._executor: ThreadPoolExecutor | None = None
         self._sem: asyncio.Semaphore | None = None
         self._consumes: set[asyncio.Task[None]] = set()
+        self._iterating = False
+        self._iter_queue: asyncio.Queue[tuple[MessageExt, asyncio.Future[bool]] | None] | None = None
+        self._iter_unacked: dict[int, asyncio.Future[bool]] = {}  # id(msg) -> ack future
+        self._iter_last: MessageExt | None = None
         self.process_queues: dict[MessageQueue, ProcessQueue] = {}
         if message_model is MessageModel.BROADCASTING:
             base = Path(offset_store_dir) if offset_store_dir else \
@@ -144,10 +168,27 @@ class PushConsumer(GroupMember):
         """Consume each queue in order with ``listener`` (returns OrderlyStatus)."""
         self._set_listener(listener, orderly=True)
 
+    def use_iterator(self, *, orderly: bool = False) -> None:
+        """Consume with ``async for msg in consumer`` (what start() picks when no listener was
+        registered); ``orderly=True`` keeps each queue's order, as on_message_orderly does.
+
+        Messages are handed out one at a time (``consume_batch_size`` becomes 1): concurrently,
+        up to ``consume_concurrency`` wait for the iterator; orderly, one per queue, the queue's
+        next only after this one was acknowledged. Acknowledgement: asking for the next message,
+        ``ack(msg)``, or leaving ``async with`` without an exception; ``reconsume_later(msg)``
+        or an exception leaving ``async with`` sends it back instead (clustering: to the retry
+        topic; orderly: retried after ``suspend_current_queue_s``; broadcasting: dropped, as
+        Java does with a failed broadcast message).
+        """
+        self._set_listener(self._iter_listener, orderly=orderly)
+        self._iterating = True
+        self.consume_batch_size = 1
+
     def _set_listener(self, listener: Listener, *, orderly: bool) -> None:
         if self.started:
             raise RuntimeError("register the listener before start()")
         self._listener, self._orderly = listener, orderly
+        self._iterating = False
         self._is_coro = inspect.iscoroutinefunction(listener) or \
             inspect.iscoroutinefunction(getattr(type(listener), "__call__", None))  # noqa: B004
 
@@ -155,10 +196,13 @@ class PushConsumer(GroupMember):
 
     async def start(self) -> None:
         """Fetch routes, heartbeat, rebalance and start pulling."""
-        if self._listener is None:
-            raise RuntimeError("no listener: call on_message() or on_message_orderly() first")
         if not self.subscriptions:
             raise RuntimeError("no subscription: call subscribe() first")
+        if self._listener is None:
+            self.use_iterator()
+        if self._iterating:
+            self._iter_queue = asyncio.Queue()
+            self._iter_last = None
         self._with_retry_topic()
         self._sem = asyncio.Semaphore(self.consume_concurrency)
         if not self._is_coro:
@@ -173,6 +217,9 @@ class PushConsumer(GroupMember):
     async def close(self) -> None:
         """Stop pulling, let running listeners finish (``await_termination_s``), store the
         offsets, unlock orderly queues, unregister, close connections."""
+        await self._close(ack_pending=True)
+
+    async def _close(self, *, ack_pending: bool) -> None:
         if not self.started:
             return
         self.started = False
@@ -181,6 +228,8 @@ class PushConsumer(GroupMember):
         for pq in pqs:
             if pq.pull_task is not None:
                 pq.pull_task.cancel()
+        if self._iterating:
+            self._end_iteration(ack_pending)
         if self._consumes:
             await asyncio.wait(list(self._consumes), timeout=self.await_termination_s)
         for pq in pqs:
@@ -208,8 +257,83 @@ class PushConsumer(GroupMember):
         await self.start()
         return self
 
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
+    async def __aexit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        # A message the loop was working on when an exception left `async with` comes back.
+        await self._close(ack_pending=exc_type is None)
+
+    # -- iteration -------------------------------------------------------------------------
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> MessageExt:
+        """The next message; acknowledges the one handed out before (see use_iterator)."""
+        if not self._iterating:
+            raise RuntimeError("a listener is registered: the consumer is not iterable")
+        if self._iter_last is not None:
+            self.ack(self._iter_last)
+            self._iter_last = None
+        queue = self._iter_queue
+        if queue is None:
+            raise RuntimeError("start the consumer first (async with consumer: ...)")
+        while True:
+            if not self.started and queue.empty():
+                raise StopAsyncIteration
+            item = await queue.get()
+            if item is None:  # close()
+                queue.put_nowait(None)  # for any other waiting iterator
+                raise StopAsyncIteration
+            msg, fut = item
+            if fut.done():  # given up (close) while queued
+                continue
+            self._iter_unacked[id(msg)] = fut
+            self._iter_last = msg
+            return msg
+
+    def ack(self, msg: MessageExt) -> None:
+        """Acknowledge ``msg`` (handed out by the iterator) now: CONSUME_SUCCESS."""
+        self._resolve(msg, True)
+
+    def reconsume_later(self, msg: MessageExt) -> None:
+        """Do not acknowledge ``msg``: it comes back later (RECONSUME_LATER; orderly: the queue
+        suspends a moment and retries it)."""
+        self._resolve(msg, False)
+
+    def _resolve(self, msg: MessageExt, ok: bool) -> None:
+        fut = self._iter_unacked.pop(id(msg), None)
+        if fut is not None and not fut.done():
+            fut.set_result(ok)
+        if msg is self._iter_last:
+            self._iter_last = None
+
+    async def _iter_listener(self, msgs: list[MessageExt]) -> ConsumeStatus:
+        assert self._iter_queue is not None
+        loop = asyncio.get_running_loop()
+        if not self.started:  # called again after close (a delayed redelivery): not consumed
+            raise asyncio.CancelledError
+        for msg in msgs:  # one, as use_iterator sets consume_batch_size
+            fut: asyncio.Future[bool] = loop.create_future()
+            self._iter_queue.put_nowait((msg, fut))
+            if not await fut:
+                return ConsumeStatus.RECONSUME_LATER
+        return ConsumeStatus.SUCCESS
+
+    def _end_iteration(self, ack_pending: bool) -> None:
+        """At close: settle the message the loop holds; cancel the queued ones (their offsets
+        stay uncommitted); end every iterator."""
+        if self._iter_last is not None:
+            self._resolve(self._iter_last, ack_pending)
+        for fut in self._iter_unacked.values():  # handed out, never acked: not consumed
+            if not fut.done():
+                fut.cancel()
+        self._iter_unacked.clear()
+        queue = self._iter_queue
+        if queue is not None:
+            while not queue.empty():
+                item = queue.get_nowait()
+                if item is not None and not item[1].done():
+                    item[1].cancel()
+            queue.put_nowait(None)
 
     async def persist_offsets(self) -> None:
         """Store the offsets of every queue held (the 5 s timer; also at close)."""

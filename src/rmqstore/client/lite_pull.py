@@ -7,6 +7,11 @@ consumed offset of a queue is one past the last message ``poll`` returned; ``com
 on the broker (or in the local file when broadcasting), and with ``auto_commit`` this happens
 every ``auto_commit_interval_s`` and at close. ``seek`` moves a queue's position and discards
 what was buffered for it.
+
+``async for msg in consumer`` hands out the pulled messages one at a time instead of ``poll``;
+a message counts as consumed when the loop asks for the next one (or when ``async with`` exits
+without an exception), so ``commit``/auto-commit never store past a message the loop did not
+finish.
 """
 
 from __future__ import annotations
@@ -53,6 +58,21 @@ class LitePullConsumer(GroupMember):
         async with consumer:
             msgs = await consumer.poll(timeout_s=1.0)
             await consumer.commit()
+
+    Or as an async iterator, one message at a time (do not mix with ``poll``)::
+
+        async with consumer:
+            async for msg in consumer:
+                await handle(msg)
+                if done:
+                    break                      # msg counts as consumed; close commits it
+
+    A message counts as consumed (its queue's offset moves past it) when the loop asks for the
+    next message, or when ``async with`` exits without an exception. If the loop body raises
+    and the exception leaves ``async with``, that message is not consumed: with auto_commit the
+    offset stored at close points at it, so the group gets it again. ``commit()`` inside the
+    loop stores the offsets of the messages finished so far; auto_commit does so every
+    ``auto_commit_interval_s``. The iteration ends when the consumer closes.
     """
 
     consume_type = "CONSUME_ACTIVELY"
@@ -80,8 +100,12 @@ class LitePullConsumer(GroupMember):
         self.auto_commit = auto_commit
         self._auto_commit_interval_s = auto_commit_interval_s
         self._states: dict[MessageQueue, _QueueState] = {}
-        self._buffer: asyncio.Queue[tuple[_QueueState, int, list[MessageExt]]] | None = None
+        # pulled batches; None is close()'s wake-up for a waiting iterator
+        self._buffer: asyncio.Queue[tuple[_QueueState, int, list[MessageExt]] | None] | None = None
         self._assigned_mode = False
+        self._iter_batch: list[MessageExt] = []  # rest of the batch being iterated, reversed
+        self._iter_state: tuple[_QueueState, int] | None = None
+        self._iter_last: MessageExt | None = None
         if message_model is MessageModel.BROADCASTING:
             base = Path(offset_store_dir) if offset_store_dir else \
                 Path.home() / ".rocketmq_offsets" / self.client_id.split("@")[0]
@@ -126,6 +150,7 @@ class LitePullConsumer(GroupMember):
 
     async def start(self) -> None:
         self._buffer = asyncio.Queue()
+        self._iter_batch, self._iter_state, self._iter_last = [], None, None
         await self.offset_store.load()
         await self._start_member()
         if self.auto_commit:
@@ -140,14 +165,60 @@ class LitePullConsumer(GroupMember):
         if self.auto_commit:
             await self._commit_states(list(self._states.values()))
         self._states.clear()
+        self._iter_batch, self._iter_state, self._iter_last = [], None, None
+        if self._buffer is not None:
+            self._buffer.put_nowait(None)  # ends a waiting iterator
         await self._stop_member()
 
     async def __aenter__(self) -> Self:
         await self.start()
         return self
 
-    async def __aexit__(self, *exc: object) -> None:
+    async def __aexit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        if exc_type is None:
+            self._iter_done()  # the loop finished with the message it held (break)
         await self.close()
+
+    # -- iteration -------------------------------------------------------------------------
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> MessageExt:
+        """The next message; the one handed out before counts as consumed now."""
+        if self._buffer is None:
+            raise RuntimeError("start the consumer first (async with consumer: ...)")
+        self._iter_done()
+        while True:
+            if not self.started:
+                raise StopAsyncIteration
+            if self._iter_state is not None and self._iter_batch:
+                state, gen = self._iter_state
+                if self._current(state, gen):
+                    msg = self._iter_batch.pop()
+                    self._iter_last = msg
+                    return msg
+                self._iter_batch, self._iter_state = [], None  # seek, pause or rebalance
+            got = await self._next_batch(None)
+            if got is None:
+                continue  # close() (or a wake-up): `started` decides
+            state, gen, msgs = got
+            self._iter_state = (state, gen)
+            self._iter_batch = list(reversed(msgs))
+
+    def _iter_done(self) -> None:
+        """The message handed out last is consumed: its queue's offset moves past it."""
+        msg, self._iter_last = self._iter_last, None
+        if msg is None or self._iter_state is None:
+            return
+        state, gen = self._iter_state
+        if self._current(state, gen) and msg.queue_offset >= state.consume_offset:
+            state.consume_offset = msg.queue_offset + 1
+            self.offset_store.update(state.mq, state.consume_offset)
+
+    def _current(self, state: _QueueState, gen: int) -> bool:
+        return gen == state.generation and self._states.get(state.mq) is state \
+            and not state.paused
 
     async def rebalance(self) -> None:
         if not self._assigned_mode:
@@ -158,29 +229,45 @@ class LitePullConsumer(GroupMember):
     async def poll(self, timeout_s: float = 5.0) -> list[MessageExt]:
         """The next pulled batch (one queue's messages in order), or [] after ``timeout_s``."""
         self._check_started()
+        got = await self._next_batch(timeout_s)
+        if got is None:
+            return []
+        state, _gen, msgs = got
+        state.consume_offset = msgs[-1].queue_offset + 1
+        self.offset_store.update(state.mq, state.consume_offset)
+        return msgs
+
+    async def _next_batch(self, timeout_s: float | None
+                          ) -> tuple[_QueueState, int, list[MessageExt]] | None:
+        """The next still-current pulled batch; None after ``timeout_s`` or at close."""
         assert self._buffer is not None
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout_s
+        deadline = None if timeout_s is None else loop.time() + timeout_s
         while True:
-            left = deadline - loop.time()
-            if left <= 0:
-                return []
+            left = None if deadline is None else deadline - loop.time()
+            if left is not None and left <= 0:
+                return None
             try:
                 async with asyncio.timeout(left):
-                    state, gen, msgs = await self._buffer.get()
+                    item = await self._buffer.get()
             except TimeoutError:
-                return []
+                return None
+            if item is None:  # close()
+                if self._buffer.empty():
+                    self._buffer.put_nowait(None)  # for any other waiter
+                return None
+            state, gen, msgs = item
             state.buffered -= len(msgs)
             state.wake.set()
-            if gen != state.generation or self._states.get(state.mq) is not state or state.paused:
+            if not self._current(state, gen):
                 continue
-            state.consume_offset = msgs[-1].queue_offset + 1
-            self.offset_store.update(state.mq, state.consume_offset)
-            return msgs
+            return state, gen, msgs
 
     async def commit(self, offsets: dict[MessageQueue, int] | None = None) -> None:
-        """Store consumed offsets now (all queues, or the ``offsets`` given) and wait for it."""
+        """Store consumed offsets now (all queues, or the ``offsets`` given) and wait for it.
+        Inside ``async for``, the message in hand counts as consumed from now on."""
         self._check_started()
+        self._iter_done()
         if offsets:
             for mq, off in offsets.items():
                 self.offset_store.update(mq, off)

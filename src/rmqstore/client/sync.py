@@ -5,6 +5,11 @@ Each object runs its own event loop in a daemon thread and forwards every call t
 most ``call_timeout_s`` plus the call's own timeout). Listeners of SyncPushConsumer are plain
 functions; they run in the consumer's thread pool, never on the loop thread.
 
+Both consumers are also plain iterators (``for msg in consumer:``), with the acknowledgement
+rules of their asyncio twins' ``async for``: a message is done when the loop asks for the next
+one, or when ``with`` exits without an exception. ``next()`` blocks until a message comes or
+the consumer is closed (from another thread, say), which ends the iteration.
+
 ::
 
     from rmqstore.client.sync import Producer
@@ -54,6 +59,13 @@ class _LoopThread:
 
 async def _make(factory: Callable[[], T]) -> T:
     return factory()
+
+
+def _next(rt: _LoopThread, aiter: Any) -> MessageExt:
+    try:
+        return rt.run(aiter.__anext__())
+    except StopAsyncIteration:
+        raise StopIteration from None
 
 
 class Producer:
@@ -120,6 +132,10 @@ class PushConsumer:
     def on_message_orderly(self, listener: Callable[[list[MessageExt]], Any]) -> None:
         self._c.on_message_orderly(listener)
 
+    def use_iterator(self, *, orderly: bool = False) -> None:
+        """``for msg in consumer`` (the default without a listener); see the asyncio twin."""
+        self._c.use_iterator(orderly=orderly)
+
     def start(self) -> None:
         self._rt.run(self._c.start(), 30)
 
@@ -133,8 +149,24 @@ class PushConsumer:
         self.start()
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        try:
+            self._rt.run(self._c.__aexit__(exc_type, None, None),
+                         30 + self._c.await_termination_s)
+        finally:
+            self._rt.stop()
+
+    def __iter__(self) -> Self:
+        return self
+
+    def __next__(self) -> MessageExt:
+        return _next(self._rt, self._c)
+
+    def ack(self, msg: MessageExt) -> None:
+        self._rt.run(_make(lambda: self._c.ack(msg)), 30)
+
+    def reconsume_later(self, msg: MessageExt) -> None:
+        self._rt.run(_make(lambda: self._c.reconsume_later(msg)), 30)
 
 
 class LitePullConsumer:
@@ -160,8 +192,17 @@ class LitePullConsumer:
         self.start()
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        try:
+            self._rt.run(self._c.__aexit__(exc_type, None, None), 30)
+        finally:
+            self._rt.stop()
+
+    def __iter__(self) -> Self:
+        return self
+
+    def __next__(self) -> MessageExt:
+        return _next(self._rt, self._c)
 
     def assign(self, mqs: list[MessageQueue]) -> None:
         self._rt.run(self._c.assign(mqs), 30)
