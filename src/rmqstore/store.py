@@ -480,6 +480,16 @@ class MessageStore(StoreReader):
         self.checkpoint.index_ts = end_ts
         self.checkpoint.flush()
 
+    @property
+    def durable_offset(self) -> int:
+        """Commit-log offset up to which everything is on disk (record boundaries)."""
+        return self._group_commit.flushed
+
+    def wait_durable(self, offset: int) -> bool:
+        """Block until the commit log is durable past offset (one group commit serves every
+        waiter); False after sync_flush_timeout_ms."""
+        return self._group_commit.wait(offset)
+
     def flush(self) -> None:
         """Make everything written so far durable: log, queues, index, checkpoint, offsets."""
         self._group_commit.wait(self.commitlog.max_offset)

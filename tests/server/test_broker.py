@@ -15,7 +15,6 @@ from typing import Any, Self
 
 import pytest
 
-from rmqstore.message import PendingPut
 from rmqstore.server.broker import Broker, BrokerConfig
 from rmqstore.server.broker.messages import BatchEntry, encode_batch
 from rmqstore.server.remoting import (
@@ -416,21 +415,19 @@ def test_lock_unlock_with_expiry(tmp_path: Path) -> None:
 
 
 def test_sync_flush_answers_after_durability(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    real_wait, real_done = PendingPut.wait, PendingPut.done
-    durable: list[bool] = []
+    import os
 
-    def slow_wait(self: PendingPut) -> Any:
+    real_fdatasync = os.fdatasync
+    synced: list[float] = []
+
+    def slow_fdatasync(fd: int) -> None:
         time.sleep(0.3)  # a slow disk: the event loop must keep serving meanwhile
-        result = real_wait(self)
-        durable.append(real_done(self))
-        return result
-
-    # done() says "not yet" so that the broker always takes the waiting path.
-    monkeypatch.setattr(PendingPut, "wait", slow_wait)
-    monkeypatch.setattr(PendingPut, "done", lambda self: False)
+        real_fdatasync(fd)
+        synced.append(time.monotonic())
 
     async def main() -> None:
         async with Harness(config(tmp_path, sync_flush=True)) as h:
+            monkeypatch.setattr(os, "fdatasync", slow_fdatasync)
             t0 = time.monotonic()
             send = asyncio.create_task(h.call(C.SEND_MESSAGE, send_v1("SF", 0, ""), b"durable"))
             await asyncio.sleep(0.05)
@@ -438,12 +435,15 @@ def test_sync_flush_answers_after_durability(tmp_path: Path, monkeypatch: pytest
             assert time.monotonic() - t0 < 0.25 and r.ext_fields["offset"] == "1"
             assert not send.done()
             r = await send
-            assert r.code == R.SUCCESS and time.monotonic() - t0 >= 0.3
-            assert durable == [True]
+            answered = time.monotonic()
+            assert r.code == R.SUCCESS and answered - t0 >= 0.3
+            assert synced and synced[0] <= answered  # answered only after an fdatasync ended
+            assert h.broker.store.durable_offset > 0
             # WAIT=false: the producer does not wait for the disk (isWaitStoreMsgOK).
             t0 = time.monotonic()
             r = await h.call(C.SEND_MESSAGE, send_v1("SF", 0, props(WAIT="false")), b"fast")
             assert r.code == R.SUCCESS and time.monotonic() - t0 < 0.25
+            monkeypatch.undo()
 
     run(main)
 

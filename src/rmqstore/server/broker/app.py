@@ -49,6 +49,7 @@ class Broker:
         self._registrar: NameServerRegistrar | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._started = False
+        self._send: SendProcessor | None = None
 
     @property
     def address(self) -> str:
@@ -77,7 +78,8 @@ class Broker:
         groups.load()
         self.clients = ClientManager(topics, groups, self._spawn, c.channel_expired_ms / 1000,
                                      c.register_timeout_ms / 1000)
-        for processor in (SendProcessor(c, store, topics, groups, self.arrivals),
+        self._send = SendProcessor(c, store, topics, groups, self.arrivals)
+        for processor in (self._send,
                           PullProcessor(c, store, topics, groups, self.clients, self.arrivals),
                           OffsetProcessor(store), self.clients,
                           LockProcessor(RebalanceLockManager(c.lock_max_live_ms / 1000)),
@@ -110,6 +112,8 @@ class Broker:
         if self._server is not None:
             await self._server.close()
         await self._outbound.close()
+        if self._send is not None:
+            self._send.close()
         if self.store is not None:
             # close() flushes to disk; off the loop so other loop users are not stalled.
             await asyncio.get_running_loop().run_in_executor(None, self.store.close)

@@ -26,6 +26,7 @@ from ...errors import (
     StoreClosedError,
 )
 from ...message import PendingPut, PutStatus
+from .durability import DurabilityWaiter
 from ...record import PROP_TAGS, check_topic, decode_properties
 from ...store import MessageStore
 from ..remoting import RemotingCommand, RequestCode, RequestContext, ResponseCode
@@ -86,6 +87,11 @@ class SendProcessor:
         self._groups = groups
         self._arrivals = arrivals
         self._valid_topics: set[str] = set()  # names check_topic accepted
+        self._durability: DurabilityWaiter | None = None  # made on the first sync-flush wait
+
+    def close(self) -> None:
+        if self._durability is not None:
+            self._durability.close()
 
     def register_handlers(self, dispatcher: Dispatcher) -> None:
         for code in (RequestCode.SEND_MESSAGE, RequestCode.SEND_MESSAGE_V2,
@@ -117,7 +123,9 @@ class SendProcessor:
             # Durability of the last message covers the earlier ones (offsets only grow).
             last = pendings[-1]
             if not last.done():
-                await asyncio.get_running_loop().run_in_executor(None, last.wait)
+                if self._durability is None:
+                    self._durability = DurabilityWaiter(self._store, asyncio.get_running_loop())
+                await self._durability.wait(last)
             status = last.result.status
         return self._answer(pendings, status)
 
