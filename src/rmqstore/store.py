@@ -1,5 +1,6 @@
 """MessageStore: the embedded store's facade. It wires CommitLog, ConsumeQueues, IndexService,
-checkpoint, offsets, flushing and retention; byte formats live in their own modules.
+checkpoint, offsets, flushing and retention; the write path is in writer.py, the read path in
+reader.py, byte formats in their own modules.
 
 Threads: put/put_batch serialize on one put lock (RocketMQ's putMessageLock); gets, queries and
 offset calls run concurrently with them; one housekeeping thread flushes and cleans; in sync
@@ -8,42 +9,34 @@ flush mode writers share fdatasyncs through GroupCommit after leaving the put lo
 
 from __future__ import annotations
 
-import array
 import fcntl
 import logging
 import os
 import threading
 import time
-import zlib
 from pathlib import Path
-from typing import Iterable
 
-import lz4.frame
 
 from . import _native, filenames
 from .checkpoint import StoreCheckpoint
 from .commitlog import CommitLog
 from .config import StoreConfig
 from .consumequeue import ConsumeQueue
-from .errors import (DiskFullError, InvalidTopicError, MessageTooLargeError, StoreClosedError,
+from .errors import (DiskFullError, InvalidTopicError, StoreClosedError,
                      StoreLockedError)
 from .flush import GroupCommit, Housekeeper, SyncFlusher, dirty_pages
 from .index import IndexService
-from .message import PendingPut, PutBatchResult, PutResult, PutStatus
 from .offsets import ConsumerOffsetManager
 from .reader import StoreReader
-from .record import (COMPRESSION_LZ4, COMPRESSION_SHIFT, PROP_KEYS, PROP_TAGS,
-                     SYSFLAG_BORNHOST_V6, SYSFLAG_COMPRESSED, SYSFLAG_STOREHOST_V6,
-                     SYSFLAG_TX_MASK, check_topic, encode_host, encode_properties)
-from .recovery import index_keys, recover
+from .record import check_topic, encode_host
+from .recovery import recover
 from .retention import Retention, disk_used_ratio
 from .segment_queue import Preallocator
 from .topics import TopicConfig, TopicConfigManager
 from .warm import Warmer
+from .writer import StoreWriter
 
 log = logging.getLogger(__name__)
-_put_simple = _native.put_simple
-_PUT_OK = PutStatus.PUT_OK  # an enum member lookup costs more than the native append
 
 OFFSET_PERSIST_INTERVAL_S = 5.0  # flushConsumerOffsetInterval
 DISK_CHECK_INTERVAL_S = 10.0
@@ -55,7 +48,7 @@ def open_store(path: str | os.PathLike, **config) -> "MessageStore":
     return MessageStore(path, StoreConfig(**config))
 
 
-class MessageStore(StoreReader):
+class MessageStore(StoreReader, StoreWriter):
     def __init__(self, path: str | os.PathLike, config: StoreConfig | None = None) -> None:
         self.root = Path(path)
         self.config = config = config or StoreConfig()
@@ -192,214 +185,6 @@ class MessageStore(StoreReader):
         i = self._round_robin.get(topic, -1) + 1
         self._round_robin[topic] = i
         return i % n
-
-    # -- writing --------------------------------------------------------------------------
-    def put(self, topic: str, body: bytes, *, queue_id: int | None = None,
-            tags: str | None = None, keys: Iterable[str] = (),
-            properties: dict[str, str] | None = None, flag: int = 0,
-            born_timestamp: int | None = None, reconsume_times: int = 0,
-            born_host: tuple[str, int] | None = None, sysflag: int = 0) -> PutResult:
-        """Append one message. With flush="sync" it returns once the message is on disk
-        (status FLUSH_DISK_TIMEOUT if that took longer than sync_flush_timeout_ms).
-
-        born_host is the producer's address (default: the store host); sysflag passes a
-        producer's flags through (a body flagged compressed is stored as given)."""
-        cq = self._plain_targets.get((topic, queue_id))
-        if (cq is not None and tags is None and not keys and properties is None and not flag
-                and born_timestamp is None and not reconsume_times and born_host is None
-                and not sysflag and type(body) is bytes and len(body) < self._plain_limit):
-            result = self._put_plain(cq, body)
-        else:
-            result = self._put(topic, body, queue_id, tags, keys, properties, flag,
-                               born_timestamp, reconsume_times, born_host, sysflag)
-        # Durable positions are record boundaries, so durable > offset covers the record.
-        if self._sync and not self._group_commit.wait(result.commitlog_offset + 1):
-            result.status = PutStatus.FLUSH_DISK_TIMEOUT
-        return result
-
-    def put_async(self, topic: str, body: bytes, **options) -> PendingPut:
-        """put() without waiting for the disk: the message is stored (and readable) when this
-        returns; PendingPut.wait() blocks until it is durable. Many puts in flight share each
-        fdatasync, which a background flusher runs while anything is pending (sync flush)."""
-        if not options:
-            cq = self._plain_targets.get((topic, None))
-            if cq is not None and type(body) is bytes and len(body) < self._plain_limit:
-                return PendingPut(self._put_plain(cq, body), self._group_commit)
-        queue_id = options.pop("queue_id", None)
-        return PendingPut(self._put(topic, body, queue_id, options.pop("tags", None),
-                                    options.pop("keys", ()), options.pop("properties", None),
-                                    options.pop("flag", 0), options.pop("born_timestamp", None),
-                                    options.pop("reconsume_times", 0),
-                                    options.pop("born_host", None), options.pop("sysflag", 0),
-                                    **options),
-                          self._group_commit)
-
-    def _put_plain(self, cq: ConsumeQueue, body: bytes) -> PutResult:
-        """The hot path: a topic and queue seen before, no properties, no compression."""
-        log, lock = self._log, self._put_lock
-        lock.acquire()  # cheaper than `with` on the hot path
-        try:
-            if self._refusing:
-                self._check_writable()
-            qoff = _put_simple(log, cq.wptr, body, len(body))
-            if qoff < 0:
-                qoff = self._append_retrying(
-                    cq, lambda: _put_simple(log, cq.wptr, body, len(body)), qoff)
-            result = PutResult(_PUT_OK, cq.queue_id, qoff, log.last_phys, log.last_ts,
-                               self._store_host)
-            if self._arrival_waiters:
-                self._arrival.notify_all()
-        finally:
-            lock.release()
-        return result
-
-    def _put(self, topic, body, queue_id, tags, keys, properties, flag, born_timestamp,
-             reconsume_times, born_host=None, sysflag=0) -> PutResult:
-        """The general path: validates, builds properties, compresses, indexes keys."""
-        if type(body) is not bytes:
-            if not isinstance(body, (bytearray, memoryview)):
-                raise TypeError(f"body must be bytes-like, not {type(body).__name__}")
-            body = bytes(body)
-        if topic not in self._topic_cache:
-            self._topic_bytes(topic)  # validates the name, creates the topic config
-        if len(body) > self.config.max_message_size:
-            raise MessageTooLargeError(
-                f"body is {len(body)} bytes; max_message_size is {self.config.max_message_size}")
-        keys = [keys] if isinstance(keys, str) else list(keys)
-        props = self._properties(tags, keys, properties) if (tags or keys or properties) else b""
-        to_index = index_keys(properties, keys)
-        if sysflag & SYSFLAG_COMPRESSED:
-            sysflag &= ~(SYSFLAG_BORNHOST_V6 | SYSFLAG_STOREHOST_V6)
-        else:
-            body, compressed = self._maybe_compress(body)
-            sysflag = (sysflag & SYSFLAG_TX_MASK) | compressed
-        host = None
-        if born_host is not None:
-            host = encode_host(*born_host)
-            if len(host) == 20:
-                sysflag |= SYSFLAG_BORNHOST_V6
-        tags_code = _native.java_hash(tags) if tags else 0
-        log = self._log
-        with self._put_lock:
-            self._check_writable()
-            qid = self._choose_queue(topic) if queue_id is None else queue_id
-            cq = self._cqs.get((topic, qid)) or self._queue_for_write(topic, qid)
-            born = -1 if born_timestamp is None else born_timestamp
-
-            def append():
-                return _native.put(log, cq.wptr, body, len(body), props, len(props),
-                                   tags_code, sysflag, flag, born, reconsume_times, 0,
-                                   host if host is not None else _native.NULL)
-
-            qoff = append()
-            if qoff < 0:
-                qoff = self._append_retrying(cq, append, qoff)
-            phys, now = log.last_phys, log.last_ts
-            if to_index and self.index is not None:
-                self.index.put_keys(topic, to_index, phys, now)
-            if queue_id is not None or self._single_queue(topic):
-                self._plain_targets[(topic, queue_id)] = cq
-            if self._arrival_waiters:
-                self._arrival.notify_all()
-        return PutResult(PutStatus.PUT_OK, qid, qoff, phys, now, self._store_host)
-
-    def _append_retrying(self, cq: ConsumeQueue, append, code: int) -> int:
-        """The native append refused with code: roll the commit-log segment or the
-        consume-queue file as it asks, then append again."""
-        for _ in range(3):
-            if code == -_native.SEGMENT_FULL:
-                self.commitlog.roll()
-            elif code == -_native.QUEUE_FULL:
-                cq.roll()
-            else:
-                raise MessageTooLargeError(
-                    f"record does not fit a {self.config.commitlog_segment_bytes}-byte segment")
-            code = append()
-            if code >= 0:
-                return code
-        raise RuntimeError(f"append refused with code {code} after rolling")
-
-    def put_batch(self, topic: str, bodies: list[bytes], *, queue_id: int | None = None,
-                  tags: str | None = None, keys: Iterable[str] = (),
-                  properties: dict[str, str] | None = None, flag: int = 0) -> PutBatchResult:
-        """Append many messages to one queue in one native call; they share tags, keys and
-        properties and get consecutive queue offsets. Bodies are stored as given (no
-        compression). A batch that fits one segment stays in one segment."""
-        if topic not in self._topic_cache:
-            self._topic_bytes(topic)  # validates the name
-        data = b"".join(bodies)
-        lens = array.array("i", map(len, bodies))
-        limit = self.config.max_message_size
-        if len(data) > limit and max(lens) > limit:
-            raise MessageTooLargeError(f"a body is {max(lens)} bytes; max_message_size is {limit}")
-        if tags or keys or properties:
-            keys = [keys] if isinstance(keys, str) else list(keys)
-            props = self._properties(tags, keys, properties)
-            to_index = index_keys(properties, keys)
-            tags_code = _native.java_hash(tags) if tags else 0
-        else:
-            props, to_index, tags_code = b"", None, 0
-        n = len(lens)
-        phys = array.array("q", bytes(8 * n))
-        appender = self.commitlog.appender
-        with self._put_lock:
-            if self._refusing:
-                self._check_writable()
-            qid = self._choose_queue(topic) if queue_id is None else queue_id
-            cq = self._cqs.get((topic, qid)) or self._queue_for_write(topic, qid)
-            qoff = cq.max_offset
-            done = body_at = 0
-            stamp = 0  # the first native call takes the time; continuations reuse it
-            try:
-                while done < n:
-                    wrote, stop = appender.put_batch(cq.writer, data, lens, done, body_at, phys,
-                                                     props, tags_code, flag, stamp)
-                    stamp = self._log.last_ts if done or wrote else 0
-                    if wrote:
-                        body_at += sum(lens[done:done + wrote])
-                        done += wrote
-                    if stop == _native.SEGMENT_FULL:
-                        self.commitlog.roll()
-                    elif stop == _native.QUEUE_FULL:
-                        cq.roll()
-                    elif stop == _native.TOO_LARGE:
-                        raise MessageTooLargeError(
-                            f"a record does not fit a {self.config.commitlog_segment_bytes}-byte segment")
-            finally:
-                now = self._log.last_ts
-            if to_index and self.index is not None:
-                for p in phys:
-                    self.index.put_keys(topic, to_index, p, now)
-            if self._arrival_waiters:
-                self._arrival.notify_all()
-        status = PutStatus.PUT_OK
-        if n and self._sync and not self._group_commit.wait(phys[-1] + 1):
-            status = PutStatus.FLUSH_DISK_TIMEOUT
-        return PutBatchResult(status, qid, qoff, phys.tolist(), now, self._store_host)
-
-    def _properties(self, tags, keys, properties) -> bytes:
-        props = dict(properties) if properties else {}
-        if tags:
-            props[PROP_TAGS] = tags
-        if keys:
-            props[PROP_KEYS] = " ".join(keys)
-        return encode_properties(props)
-
-    def _maybe_compress(self, body: bytes) -> tuple[bytes, int]:
-        """Compress a body at or over compress_over_bytes when compression is on, keeping
-        the result only when it is smaller (incompressible bodies are stored as given)."""
-        cfg = self.config
-        if cfg.compression is None or len(body) < cfg.compress_over_bytes:
-            return body, 0
-        if cfg.compression == "lz4":
-            packed = lz4.frame.compress(body)
-            flags = SYSFLAG_COMPRESSED | (COMPRESSION_LZ4 << COMPRESSION_SHIFT)
-        else:  # type bits left 0 (plain zlib) so RocketMQ 4.x clients read it too
-            packed = zlib.compress(body, cfg.zlib_level)
-            flags = SYSFLAG_COMPRESSED
-        if len(packed) >= len(body):
-            return body, 0
-        return packed, flags
 
     def _check_writable(self) -> None:
         if self._closed:
