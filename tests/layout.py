@@ -1,6 +1,6 @@
 """An independent decoder of RocketMQ 4.x's on-disk store layout, for tests.
 
-Written from /work/shared/spec/store-format.md (sections 1.3-1.5, 3.1-3.2, 4.1-4.3, 5.1, 9),
+Written from ../shared/spec/store-format.md (sections 1.3-1.5, 3.1-3.2, 4.1-4.3, 5.1, 9),
 with nothing but the standard library: it deliberately does not import rmqstore, so a mistake
 shared by the engine's encoder and its own decoder cannot hide here. Every integer on disk is
 big-endian (Java ByteBuffer); longs and ints are signed.

@@ -1,6 +1,6 @@
 """Byte-layout conformance: the files the engine writes, decoded by tests/layout.py (an
 independent, spec-derived decoder that does not import rmqstore internals) and compared field by
-field with what the API reported. Spec: /work/shared/spec/store-format.md."""
+field with what the API reported. Spec: ../shared/spec/store-format.md (beside the repository)."""
 
 from __future__ import annotations
 
