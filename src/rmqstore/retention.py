@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import threading
 import time
 from pathlib import Path
 from typing import Callable
@@ -37,8 +38,11 @@ def disk_used_ratio(path: Path) -> float:
 class Retention:
     def __init__(self, commitlog: CommitLog, cqs: Callable[[], list[ConsumeQueue]],
                  index: IndexService | None, retention_hours: float, max_used_ratio: float,
-                 used_ratio: Callable[[], float]) -> None:
+                 used_ratio: Callable[[], float], writer_lock: threading.Lock) -> None:
+        """writer_lock: the store's put lock. The writer replaces the same file lists when it
+        rolls a segment or a consume-queue file, so list changes here happen under it."""
         self.commitlog = commitlog
+        self.writer_lock = writer_lock
         self.cqs = cqs
         self.index = index
         self.retention_s = retention_hours * 3600
@@ -57,7 +61,8 @@ class Retention:
             first = files.files[0]
             if not forced and first.mtime() + self.retention_s > now:
                 break
-            files.files = files.files[1:]  # copy-on-write: readers keep the list they hold
+            with self.writer_lock:
+                files.files = files.files[1:]  # copy-on-write: readers keep the list they hold
             self.retire(first)
             deleted += 1
             log.info("retention deleted commit-log segment %s (%s)", first.path.name,
@@ -75,7 +80,8 @@ class Retention:
 
     def _clean_queues(self, min_phys: int) -> None:
         for cq in self.cqs():
-            cq.delete_expired(min_phys, self.retire)
+            with self.writer_lock:
+                cq.delete_expired(min_phys, self.retire)
         if self.index is not None:
             self.index.delete_expired(min_phys, self.retire)
 

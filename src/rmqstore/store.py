@@ -104,7 +104,7 @@ class MessageStore(StoreReader, StoreWriter):
                                          config.sync_flush_timeout_ms / 1000)
         self.retention = Retention(self.commitlog, lambda: list(self._cqs.values()), self.index,
                                    config.retention_hours, config.disk_max_used_ratio,
-                                   lambda: disk_used_ratio(self.root))
+                                   lambda: disk_used_ratio(self.root), self._put_lock)
         self._last_thorough = time.monotonic()
         self._housekeeper = None
         if config.background:

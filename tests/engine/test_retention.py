@@ -83,3 +83,33 @@ def test_index_files_below_minimum_are_deleted(tmp_path, small_config):
         assert idx_after[-1] == idx_before[-1]
         assert len(s.query("T", "key299")) == 1
         assert s.query("T", "key0") == []
+
+
+def test_retention_beside_a_rolling_writer_loses_no_segment(tmp_path, small_config):
+    import threading
+
+    with rmqstore.open(tmp_path, **small_config) as s:
+        s.retention.used_ratio = lambda: 0.99  # delete as fast as it can
+        stop = threading.Event()
+
+        def clean():
+            while not stop.is_set():
+                s.retention.clean_once()
+
+        t = threading.Thread(target=clean)
+        t.start()
+        try:
+            last = None
+            for i in range(3000):  # ~100 segment rolls
+                last = s.put("T", b"r%05d" % i * 4)
+        finally:
+            stop.set()
+            t.join(10)
+        files = s.commitlog.files.files
+        starts = [f.start for f in files]
+        assert starts == list(range(starts[0], starts[0] + 4096 * len(files), 4096))
+        assert files[-1].start <= last.commitlog_offset < files[-1].start + 4096
+        lo = s.min_offset("T", 0)
+        got = s.get("T", 0, lo, 5000).messages
+        assert [m.queue_offset for m in got] == list(range(lo, 3000))
+        assert got[-1].body == b"r02999" * 4
