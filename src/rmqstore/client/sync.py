@@ -68,23 +68,20 @@ def _next(rt: _LoopThread, aiter: Any) -> MessageExt:
         raise StopIteration from None
 
 
-class Producer:
-    """Blocking twin of rmqstore.client.Producer (same arguments)."""
+class _Blocking:
+    """Start, close and `with` for a client object living on its own loop thread. Subclasses
+    set _rt, the client (_target) and how long closing may take (_close_s)."""
 
-    def __init__(self, group: str, namesrv: str | None = None, **kwargs: Any) -> None:
-        self._rt = _LoopThread(f"rmq-producer-{group}")
-        self._p = self._rt.run(_make(lambda: _producer.Producer(group, namesrv, **kwargs)))
-
-    @property
-    def client_id(self) -> str:
-        return self._p.client_id
+    _rt: _LoopThread
+    _target: Any
+    _close_s: float = 30
 
     def start(self) -> None:
-        self._rt.run(self._p.start(), 30)
+        self._rt.run(self._target.start(), 30)
 
     def close(self) -> None:
         try:
-            self._rt.run(self._p.close(), 30)
+            self._rt.run(self._target.close(), self._close_s)
         finally:
             self._rt.stop()
 
@@ -92,8 +89,29 @@ class Producer:
         self.start()
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        """Consumers settle the message in hand (acked on a normal exit) via __aexit__."""
+        aexit = getattr(self._target, "__aexit__", None)
+        if aexit is None:
+            self.close()
+            return
+        try:
+            self._rt.run(aexit(exc_type, None, None), self._close_s)
+        finally:
+            self._rt.stop()
+
+
+class Producer(_Blocking):
+    """Blocking twin of rmqstore.client.Producer (same arguments)."""
+
+    def __init__(self, group: str, namesrv: str | None = None, **kwargs: Any) -> None:
+        self._rt = _LoopThread(f"rmq-producer-{group}")
+        self._p = self._target = self._rt.run(
+            _make(lambda: _producer.Producer(group, namesrv, **kwargs)))
+
+    @property
+    def client_id(self) -> str:
+        return self._p.client_id
 
     def send(self, msg: Message, **kwargs: Any) -> SendResult:
         """See Producer.send (queue=, selector=, arg=, sharding_key=, timeout_s=)."""
@@ -112,12 +130,14 @@ class Producer:
         return self._rt.run(self._p.publish_queues(topic), 30)
 
 
-class PushConsumer:
+class PushConsumer(_Blocking):
     """Blocking twin of rmqstore.client.PushConsumer; listeners are plain functions."""
 
     def __init__(self, group: str, namesrv: str | None = None, **kwargs: Any) -> None:
         self._rt = _LoopThread(f"rmq-push-{group}")
-        self._c = self._rt.run(_make(lambda: _consumer.PushConsumer(group, namesrv, **kwargs)))
+        self._c = self._target = self._rt.run(
+            _make(lambda: _consumer.PushConsumer(group, namesrv, **kwargs)))
+        self._close_s = 30 + self._c.await_termination_s
 
     @property
     def client_id(self) -> str:
@@ -136,26 +156,6 @@ class PushConsumer:
         """``for msg in consumer`` (the default without a listener); see the asyncio twin."""
         self._c.use_iterator(orderly=orderly)
 
-    def start(self) -> None:
-        self._rt.run(self._c.start(), 30)
-
-    def close(self) -> None:
-        try:
-            self._rt.run(self._c.close(), 30 + self._c.await_termination_s)
-        finally:
-            self._rt.stop()
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
-        try:
-            self._rt.run(self._c.__aexit__(exc_type, None, None),
-                         30 + self._c.await_termination_s)
-        finally:
-            self._rt.stop()
-
     def __iter__(self) -> Self:
         return self
 
@@ -169,34 +169,16 @@ class PushConsumer:
         self._rt.run(_make(lambda: self._c.reconsume_later(msg)), 30)
 
 
-class LitePullConsumer:
+class LitePullConsumer(_Blocking):
     """Blocking twin of rmqstore.client.LitePullConsumer."""
 
     def __init__(self, group: str, namesrv: str | None = None, **kwargs: Any) -> None:
         self._rt = _LoopThread(f"rmq-lite-{group}")
-        self._c = self._rt.run(_make(lambda: _lite.LitePullConsumer(group, namesrv, **kwargs)))
+        self._c = self._target = self._rt.run(
+            _make(lambda: _lite.LitePullConsumer(group, namesrv, **kwargs)))
 
     def subscribe(self, topic: str, expression: str = "*", expression_type: str = "TAG") -> None:
         self._c.subscribe(topic, expression, expression_type)
-
-    def start(self) -> None:
-        self._rt.run(self._c.start(), 30)
-
-    def close(self) -> None:
-        try:
-            self._rt.run(self._c.close(), 30)
-        finally:
-            self._rt.stop()
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
-        try:
-            self._rt.run(self._c.__aexit__(exc_type, None, None), 30)
-        finally:
-            self._rt.stop()
 
     def __iter__(self) -> Self:
         return self
