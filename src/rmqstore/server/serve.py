@@ -54,5 +54,7 @@ async def serve(options: ServeOptions, ready=None) -> None:
 
 
 def run(options: ServeOptions, ready=None) -> None:
-    """serve() on the preferred event loop (uvloop when installed)."""
-    loops.run(serve(options, ready))
+    """serve() on the preferred event loop: uvloop when installed, except for a sync-flush
+    broker, whose durability thread must wake the loop without delay (see loop.run)."""
+    sync_broker = options.role != "namesrv" and options.broker.sync_flush
+    loops.run(serve(options, ready), uvloop_ok=not sync_broker)
