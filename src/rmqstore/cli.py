@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from .config import StoreConfig
 from .store import open_store
 
 
@@ -22,6 +23,11 @@ def main(verbose: bool) -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
+# The demo's files are small (RocketMQ's defaults reserve a 1 GiB segment and a 420 MB index);
+# a store meant for RocketMQ keeps the defaults.
+DEMO_SIZES = dict(commitlog_segment_bytes=64 << 20, index_slots=100_000, index_entries=400_000)
+
+
 @main.command()
 @click.option("--data", type=click.Path(path_type=Path), default=Path("rmqstore-data"),
               show_default=True, help="Store directory.")
@@ -30,7 +36,7 @@ def main(verbose: bool) -> None:
 def demo(data: Path, count: int, flush: str) -> None:
     """Write messages, read them back, query by key, restart and resume a consumer."""
     console = Console()
-    with open_store(data, flush=flush) as store:
+    with open_store(data, flush=flush, **DEMO_SIZES) as store:
         before = store.max_offset("demo", 0)
         t0 = time.perf_counter()
         step = 128
@@ -63,7 +69,7 @@ def demo(data: Path, count: int, flush: str) -> None:
         table.add_row("queue offsets", f"min {store.min_offset('demo', 0):,}, "
                       f"max {store.max_offset('demo', 0):,}")
         console.print(table)
-    with open_store(data) as store:
+    with open_store(data, **DEMO_SIZES) as store:
         console.print(f"reopened: consumer group 'demo-group' resumes at offset "
                       f"{store.committed_offset('demo-group', 'demo', 0):,}")
 
@@ -151,7 +157,7 @@ def _store_settings(options: tuple[str, ...]) -> dict:
 def inspect(data: Path) -> None:
     """Summarize a store directory (rmqstore's or RocketMQ's): queues, offsets, sizes."""
     console = Console()
-    with open_store(data, background=False) as store:
+    with open_store(data, background=False, **StoreConfig.sizes_on_disk(data)) as store:
         table = Table(title=f"{data}: commit log {store.commitlog.min_offset:,}.."
                             f"{store.commitlog.max_offset:,}")
         for col in ("topic", "queue", "min offset", "max offset"):

@@ -80,5 +80,28 @@ class StoreConfig:
     def index_file_bytes(self) -> int:
         return 40 + self.index_slots * 4 + self.index_entries * 20
 
+    @staticmethod
+    def sizes_on_disk(root) -> dict:
+        """The file sizes an existing store was written with (to open a store made with other
+        settings, RocketMQ's or ours): commit-log segment and consume-queue file sizes from
+        their files, index slots and entries from an index file's size assuming RocketMQ's
+        4 entries per slot. Empty for a new store."""
+        from pathlib import Path
+
+        from .filenames import commitlog_dir, consumequeue_root, index_dir, is_index_name
+        root = Path(root)
+        found: dict = {}
+        for seg in sorted(commitlog_dir(root).glob("[0-9]" * 20))[:1]:
+            found["commitlog_segment_bytes"] = seg.stat().st_size
+        for cq in sorted(consumequeue_root(root).glob("*/*/" + "[0-9]" * 20))[:1]:
+            found["consumequeue_units"] = cq.stat().st_size // 20
+        index = index_dir(root)
+        for f in sorted(index.iterdir()) if index.is_dir() else []:
+            if is_index_name(f.name):
+                slots = (f.stat().st_size - 40) // 84
+                found.update(index_slots=slots, index_entries=4 * slots)
+                break
+        return found
+
     def replace(self, **changes) -> "StoreConfig":
         return dataclasses.replace(self, **changes)
