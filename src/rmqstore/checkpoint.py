@@ -34,9 +34,6 @@ class StoreCheckpoint:
     def min_timestamp(self) -> int:
         return max(0, min(self.physic_ts, self.logics_ts) - RECOVERY_MARGIN_MS)
 
-    def min_timestamp_index(self) -> int:
-        return min(self.min_timestamp(), self.index_ts)
-
     def flush(self) -> None:
         os.pwrite(self.fd, FIELDS.pack(self.physic_ts, self.logics_ts, self.index_ts), 0)
         os.fdatasync(self.fd)

@@ -72,14 +72,6 @@ class StoreConfig:
             return self.warm_window_bytes
         return 0 if self.flush == "sync" else (16 << 20)
 
-    @property
-    def consumequeue_file_bytes(self) -> int:
-        return self.consumequeue_units * 20
-
-    @property
-    def index_file_bytes(self) -> int:
-        return 40 + self.index_slots * 4 + self.index_entries * 20
-
     @staticmethod
     def sizes_on_disk(root) -> dict:
         """The file sizes an existing store was written with (to open a store made with other

@@ -38,11 +38,6 @@ class ConsumerOffsetManager:
         with self._lock:
             return self._table.get(f"{topic}@{group}", {}).get(queue_id)
 
-    def groups_of(self, topic: str) -> dict[str, dict[int, int]]:
-        with self._lock:
-            return {key.split("@", 1)[1]: dict(q) for key, q in self._table.items()
-                    if key.split("@", 1)[0] == topic}
-
     def persist(self) -> None:
         """Write the table if it changed (atomic; see metadata.write_json)."""
         with self._lock:
