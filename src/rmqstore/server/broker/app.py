@@ -79,6 +79,7 @@ class Broker:
         self.clients = ClientManager(topics, groups, self._spawn, c.channel_expired_ms / 1000,
                                      c.register_timeout_ms / 1000)
         self._send = SendProcessor(c, store, topics, groups, self.arrivals)
+        # Broker services that store some sends elsewhere first hook in here (send.Rewrite).
         for processor in (self._send,
                           PullProcessor(c, store, topics, groups, self.clients, self.arrivals),
                           OffsetProcessor(store), self.clients,

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ...errors import (
@@ -63,6 +64,23 @@ _ILLEGAL = (InvalidPropertyError, MessageTooLargeError, BatchDecodeError)
 _UNAVAILABLE = (DiskFullError, StoreClosedError)
 
 
+@dataclass(slots=True)
+class Placement:
+    """Where a message is stored: what a Rewrite may change."""
+
+    topic: str
+    queue_id: int
+    sysflag: int
+
+
+# A broker service that stores some messages elsewhere first (delay levels in
+# SCHEDULE_TOPIC_XXXX, timers, transactions' half topic, as CommitLog.putMessage and
+# SendMessageProcessor do in Java): given the placement and the properties about to be stored
+# (a dict it may change, e.g. to add REAL_TOPIC / REAL_QID), it returns the new placement, or
+# None to leave the message alone. The first rewrite that returns a placement wins.
+Rewrite = Callable[[Placement, dict[str, str]], "Placement | None"]
+
+
 class SendRejected(Exception):
     """A send refused before the store was touched; carries the response code."""
 
@@ -88,6 +106,11 @@ class SendProcessor:
         self._arrivals = arrivals
         self._valid_topics: set[str] = set()  # names check_topic accepted
         self._durability: DurabilityWaiter | None = None  # made on the first sync-flush wait
+        self._rewrites: list[Rewrite] = []
+
+    def add_rewrite(self, rewrite: Rewrite) -> None:
+        """Route some single messages elsewhere before they are stored (see Rewrite)."""
+        self._rewrites.append(rewrite)
 
     def close(self) -> None:
         if self._durability is not None:
@@ -238,11 +261,17 @@ class SendProcessor:
     def _put_one(self, h: SendMessageRequestHeader, t: _Target, body: bytes,
                  born_host: tuple[str, int] | None) -> PendingPut:
         props = self._stored_properties(h.properties or "")
+        place = Placement(t.topic, t.queue_id, h.sys_flag)
+        for rewrite in self._rewrites:
+            moved = rewrite(place, props)
+            if moved is not None:
+                place = moved
+                break
         tags = props.pop(PROP_TAGS, None)
         return self._store.put_async(
-            t.topic, body, queue_id=t.queue_id, tags=tags or None, properties=props,
+            place.topic, body, queue_id=place.queue_id, tags=tags or None, properties=props,
             flag=h.flag, born_timestamp=h.born_timestamp, reconsume_times=t.reconsume_times,
-            born_host=born_host, sysflag=h.sys_flag)
+            born_host=born_host, sysflag=place.sysflag)
 
     def _put_batch(self, h: SendMessageRequestHeader, t: _Target, body: bytes,
                    born_host: tuple[str, int] | None) -> list[PendingPut]:
