@@ -109,6 +109,32 @@ class PutBatchResult:
                 f"first_queue_offset={self.first_queue_offset}, count={len(self)})")
 
 
+class PendingBatch:
+    """A stored batch that may not be on disk yet (MessageStore.put_encoded_batch): ``batch``
+    describes every record, ``result`` the last one, whose durability covers the others."""
+
+    __slots__ = ("batch", "result", "_commit")
+
+    def __init__(self, batch: PutBatchResult, commit) -> None:
+        self.batch = batch
+        offsets = batch.commitlog_offsets
+        self.result = PutResult(batch.status, batch.queue_id,
+                                batch.first_queue_offset + len(offsets) - 1,
+                                offsets[-1] if offsets else -1, batch.store_timestamp,
+                                batch._host)
+        self._commit = commit
+        commit.async_pending = True  # cue the sync flusher
+
+    def done(self) -> bool:
+        return self._commit.flushed > self.result.commitlog_offset
+
+    def wait(self) -> PutBatchResult:
+        """Block until durable; status FLUSH_DISK_TIMEOUT past sync_flush_timeout_ms."""
+        if not self._commit.wait(self.result.commitlog_offset + 1):
+            self.batch.status = self.result.status = PutStatus.FLUSH_DISK_TIMEOUT
+        return self.batch
+
+
 def decode_body(stored: bytes | memoryview, sysflag: int) -> bytes:
     """A body as the producer sent it: decompressed when SYSFLAG says it is compressed (zlib,
     or LZ4 in RocketMQ 5's compression-type bits)."""

@@ -107,21 +107,31 @@ def check_topic(topic: str) -> bytes:
 
 def encode_properties(props: dict[str, str]) -> bytes:
     """MessageDecoder.messageProperties2String: each pair ends with \\x02."""
+    text = "".join([f"{name}\x01{value}\x02" for name, value in props.items()])
+    # One separator of each kind per pair means no name or value holds one (a single scan
+    # instead of two membership tests per string; this runs for every stored message).
+    n = len(props)
+    if text.count(NAME_VALUE_SEPARATOR) != n or text.count(PROPERTY_SEPARATOR) != n:
+        _check_pairs(props)
+    if "" in props:
+        raise _property_error("empty property name")
+    data = text.encode()
+    if len(data) > MAX_PROPERTIES_BYTES:
+        raise _property_error(f"properties are {len(data)} bytes; the limit is {MAX_PROPERTIES_BYTES}")
+    return data
+
+
+def _check_pairs(props: dict[str, str]) -> None:
+    for name, value in props.items():
+        for text in (str(name), str(value)):
+            if NAME_VALUE_SEPARATOR in text or PROPERTY_SEPARATOR in text:
+                raise _property_error(f"property {name!r} holds a \\x01 or \\x02 separator")
+
+
+def _property_error(text: str) -> Exception:
     from .errors import InvalidPropertyError
 
-    parts = []
-    for name, value in props.items():
-        name, value = str(name), str(value)
-        if not name:
-            raise InvalidPropertyError("empty property name")
-        for text in (name, value):
-            if NAME_VALUE_SEPARATOR in text or PROPERTY_SEPARATOR in text:
-                raise InvalidPropertyError(f"property {name!r} holds a \\x01 or \\x02 separator")
-        parts.append(f"{name}\x01{value}\x02")
-    data = "".join(parts).encode()
-    if len(data) > MAX_PROPERTIES_BYTES:
-        raise InvalidPropertyError(f"properties are {len(data)} bytes; the limit is {MAX_PROPERTIES_BYTES}")
-    return data
+    return InvalidPropertyError(text)
 
 
 def decode_properties(data: bytes | memoryview) -> dict[str, str]:

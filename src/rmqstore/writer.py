@@ -16,13 +16,16 @@ import lz4.frame
 from . import _native
 from .consumequeue import ConsumeQueue
 from .errors import MessageTooLargeError
-from .message import PendingPut, PutBatchResult, PutResult, PutStatus
+from .message import PendingBatch, PendingPut, PutBatchResult, PutResult, PutStatus
 from .record import (COMPRESSION_LZ4, COMPRESSION_SHIFT, PROP_KEYS, PROP_TAGS,
                      SYSFLAG_BORNHOST_V6, SYSFLAG_COMPRESSED, SYSFLAG_STOREHOST_V6,
-                     SYSFLAG_TX_MASK, encode_host, encode_properties)
+                     SYSFLAG_TX_MASK, decode_properties, encode_host, encode_properties)
 from .recovery import index_keys
 
 _put_simple = _native.put_simple
+_CACHE_MAX = 4096  # producers' addresses and tags repeat: their encodings are kept
+_host_cache: dict[tuple[str, int], bytes] = {}
+_tags_cache: dict[str, int] = {}
 _PUT_OK = PutStatus.PUT_OK  # an enum member lookup costs more than the native append
 
 
@@ -34,20 +37,24 @@ class StoreWriter:
             tags: str | None = None, keys: Iterable[str] = (),
             properties: dict[str, str] | None = None, flag: int = 0,
             born_timestamp: int | None = None, reconsume_times: int = 0,
-            born_host: tuple[str, int] | None = None, sysflag: int = 0) -> PutResult:
+            born_host: tuple[str, int] | None = None, sysflag: int = 0,
+            tags_code: int | None = None) -> PutResult:
         """Append one message. With flush="sync" it returns once the message is on disk
         (status FLUSH_DISK_TIMEOUT if that took longer than sync_flush_timeout_ms).
 
         born_host is the producer's address (default: the store host); sysflag passes a
-        producer's flags through (a body flagged compressed is stored as given)."""
+        producer's flags through (a body flagged compressed is stored as given); tags_code
+        replaces the tag's hash in the consume-queue unit (SCHEDULE_TOPIC_XXXX keeps the
+        delivery time there, as RocketMQ 4.x does)."""
         cq = self._plain_targets.get((topic, queue_id))
         if (cq is not None and tags is None and not keys and properties is None and not flag
                 and born_timestamp is None and not reconsume_times and born_host is None
-                and not sysflag and type(body) is bytes and len(body) < self._plain_limit):
+                and not sysflag and tags_code is None and type(body) is bytes
+                and len(body) < self._plain_limit):
             result = self._put_plain(cq, body)
         else:
             result = self._put(topic, body, queue_id, tags, keys, properties, flag,
-                               born_timestamp, reconsume_times, born_host, sysflag)
+                               born_timestamp, reconsume_times, born_host, sysflag, tags_code)
         # Durable positions are record boundaries, so durable > offset covers the record.
         if self._sync and not self._group_commit.wait(result.commitlog_offset + 1):
             result.status = PutStatus.FLUSH_DISK_TIMEOUT
@@ -90,7 +97,7 @@ class StoreWriter:
         return result
 
     def _put(self, topic, body, queue_id, tags, keys, properties, flag, born_timestamp,
-             reconsume_times, born_host=None, sysflag=0) -> PutResult:
+             reconsume_times, born_host=None, sysflag=0, tags_code=None) -> PutResult:
         """The general path: validates, builds properties, compresses, indexes keys."""
         if type(body) is not bytes:
             if not isinstance(body, (bytearray, memoryview)):
@@ -103,7 +110,7 @@ class StoreWriter:
                 f"body is {len(body)} bytes; max_message_size is {self.config.max_message_size}")
         keys = [keys] if isinstance(keys, str) else list(keys)
         props = self._properties(tags, keys, properties) if (tags or keys or properties) else b""
-        to_index = index_keys(properties, keys)
+        to_index = index_keys(properties, keys or None)  # no keys given: index props' KEYS
         if sysflag & SYSFLAG_COMPRESSED:
             sysflag &= ~(SYSFLAG_BORNHOST_V6 | SYSFLAG_STOREHOST_V6)
         else:
@@ -111,10 +118,11 @@ class StoreWriter:
             sysflag = (sysflag & SYSFLAG_TX_MASK) | compressed
         host = None
         if born_host is not None:
-            host = encode_host(*born_host)
+            host = _encoded_host(born_host)
             if len(host) == 20:
                 sysflag |= SYSFLAG_BORNHOST_V6
-        tags_code = _native.java_hash(tags) if tags else 0
+        if tags_code is None:
+            tags_code = _tags_code(tags) if tags else 0
         log = self._log
         with self._put_lock:
             self._check_writable()
@@ -171,7 +179,7 @@ class StoreWriter:
         if tags or keys or properties:
             keys = [keys] if isinstance(keys, str) else list(keys)
             props = self._properties(tags, keys, properties)
-            to_index = index_keys(properties, keys)
+            to_index = index_keys(properties, keys or None)  # no keys given: index props' KEYS
             tags_code = _native.java_hash(tags) if tags else 0
         else:
             props, to_index, tags_code = b"", None, 0
@@ -213,6 +221,76 @@ class StoreWriter:
             status = PutStatus.FLUSH_DISK_TIMEOUT
         return PutBatchResult(status, qid, qoff, phys.tolist(), now, self._store_host)
 
+    def put_encoded_batch(self, topic: str, data: bytes, *, queue_id: int,
+                          properties: dict[str, str] | None = None,
+                          born_timestamp: int | None = None,
+                          born_host: tuple[str, int] | None = None, sysflag: int = 0,
+                          reconsume_times: int = 0) -> PendingBatch:
+        """Append the messages of a batch body in RocketMQ's wire encoding (what
+        SEND_BATCH_MESSAGE carries: per entry TOTALSIZE MAGICCODE BODYCRC FLAG BODYLEN BODY
+        PROPLEN PROPERTIES) to one queue, in one native call: each record keeps its entry's
+        flag, body and properties (minus WAIT) followed by ``properties``; its unit carries the
+        hash of its TAGS; UNIQ_KEY and KEYS are indexed. Nothing is stored when an entry's sizes
+        do not add up (ValueError) or a body is over max_message_size. Returns at once; the
+        PendingBatch says when the batch is durable."""
+        if topic not in self._topic_cache:
+            self._topic_bytes(topic)  # validates the name
+        data = bytes(data)
+        n = _native.check_entries(data, self.config.max_message_size)  # ValueError if bad
+        extra = encode_properties(properties) if properties else b""
+        host = None
+        if born_host is not None:
+            host = _encoded_host(born_host)
+            if len(host) == 20:
+                sysflag |= SYSFLAG_BORNHOST_V6
+        sysflag &= SYSFLAG_TX_MASK | SYSFLAG_BORNHOST_V6  # bodies in a batch are never compressed
+        born = -1 if born_timestamp is None else born_timestamp
+        out = _native.new_entry_reports(max(n, 1))
+        appender = self.commitlog.appender
+        with self._put_lock:
+            if self._refusing:
+                self._check_writable()
+            cq = self._cqs.get((topic, queue_id)) or self._queue_for_write(topic, queue_id)
+            qoff = cq.max_offset
+            done = at = stamp = 0
+            while done < n:
+                wrote, stop = appender.put_entries(cq.writer, data, at, extra, sysflag, born,
+                                                   reconsume_times, host, stamp, done == 0,
+                                                   out + done)
+                if wrote:
+                    done += wrote
+                    last = _native.entry_report(out, done - 1)
+                    at = last[1] + last[2]  # past the last entry written
+                stamp = self._log.last_ts if done else 0
+                if stop == _native.SEGMENT_FULL:
+                    self.commitlog.roll()
+                elif stop == _native.QUEUE_FULL:
+                    cq.roll()
+                elif stop == _native.TOO_LARGE:
+                    raise MessageTooLargeError(
+                        f"a record does not fit a {self.config.commitlog_segment_bytes}-byte "
+                        "segment, or its properties exceed 32767 bytes")
+            now = self._log.last_ts
+            offsets = [0] * n
+            index = self.index
+            for i in range(n):
+                phys, props_at, props_len, uniq_at, uniq_len, has_keys = _native.entry_report(out, i)
+                offsets[i] = phys
+                if index is None:
+                    continue
+                if has_keys:
+                    keys = index_keys(decode_properties(data[props_at:props_at + props_len]))
+                elif uniq_len > 0:
+                    start = props_at + uniq_at
+                    keys = [data[start:start + uniq_len].decode("utf-8", "replace")]
+                else:
+                    continue
+                index.put_keys(topic, keys, phys, now)
+            if self._arrival_waiters:
+                self._arrival.notify_all()
+        return PendingBatch(PutBatchResult(PutStatus.PUT_OK, queue_id, qoff, offsets, now,
+                                           self._store_host), self._group_commit)
+
     def _properties(self, tags, keys, properties) -> bytes:
         props = dict(properties) if properties else {}
         if tags:
@@ -237,3 +315,23 @@ class StoreWriter:
             return body, 0
         return packed, flags
 
+
+
+def _encoded_host(address: tuple[str, int]) -> bytes:
+    host = _host_cache.get(address)
+    if host is None:
+        host = encode_host(*address)
+        if len(_host_cache) >= _CACHE_MAX:
+            _host_cache.clear()
+        _host_cache[address] = host
+    return host
+
+
+def _tags_code(tags: str) -> int:
+    code = _tags_cache.get(tags)
+    if code is None:
+        code = _native.java_hash(tags)
+        if len(_tags_cache) >= _CACHE_MAX:
+            _tags_cache.clear()
+        _tags_cache[tags] = code
+    return code

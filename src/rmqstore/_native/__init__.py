@@ -13,7 +13,7 @@ import mmap
 from .._version import __version__
 from ..errors import NativeModuleError
 
-ABI_VERSION = 1
+ABI_VERSION = 2
 
 try:
     from ._rmq import ffi, lib
@@ -136,6 +136,41 @@ class Appender:
                               ffi.from_buffer("int64_t[]", out_phys, require_writable=True) + first,
                               status)
         return n, status[0]
+
+
+    def put_entries(self, q: "QueueWriter", data: bytes, at: int, extra: bytes, sysflag: int,
+                    born_ts: int, reconsume_times: int, born_host: bytes | None, store_ts: int,
+                    whole: bool, out) -> tuple[int, int]:
+        """Append the checked batch entries data[at:] (rmq_put_entries); per-record reports go
+        to out (from new_entry_reports) from its start. Returns (records written, stop code)."""
+        status = ffi.new("int32_t[1]")
+        n = lib.rmq_put_entries(self.ptr, q.ptr, data, len(data), at, extra, len(extra), sysflag,
+                                born_ts, reconsume_times,
+                                born_host if born_host is not None else ffi.NULL, store_ts,
+                                int(whole), out, status)
+        return n, status[0]
+
+
+def check_entries(data: bytes, max_body: int) -> int:
+    """The number of entries of a batch body in RocketMQ's wire encoding; ValueError names the
+    byte offset of the first entry whose sizes do not add up."""
+    count = ffi.new("int32_t[1]")
+    bad = lib.rmq_check_entries(data, len(data), max_body, count)
+    if bad < 0:
+        raise ValueError(f"batch entry at byte {-bad - 1}: sizes do not add up (or a body "
+                         f"over {max_body} bytes)")
+    return count[0]
+
+
+def new_entry_reports(n: int):
+    """Room for n rmq_entry_out reports; read them with entry_report."""
+    return ffi.new("rmq_entry_out[]", n)
+
+
+def entry_report(out, i: int) -> tuple[int, int, int, int, int, bool]:
+    """(phys, props_at, props_len, uniq_at, uniq_len, has_keys) of report i."""
+    e = out[i]
+    return e.phys, e.props_at, e.props_len, e.uniq_at, e.uniq_len, bool(e.has_keys)
 
 
 class QueueWriter:

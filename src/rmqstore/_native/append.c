@@ -31,7 +31,7 @@ static void encode(uint8_t *p, const rmq_log *log, const rmq_queue *q, int64_t l
                    int64_t queue_offset, const char *body, int32_t body_len, const char *props,
                    int32_t props_len, int32_t sysflag, int32_t flag, int64_t born_ts,
                    int64_t store_ts, int32_t reconsume_times, int64_t prepared_offset,
-                   const char *born_host) {
+                   const char *born_host, const char *props2, int32_t props2_len) {
     int32_t f = sysflag | log->host_flags;
     int64_t bh = (f & RMQ_BORNHOST_V6) ? 20 : 8, sh = (f & RMQ_STOREHOST_V6) ? 20 : 8;
     put32(p + 4, (uint32_t)RMQ_MAGIC_V1);
@@ -56,8 +56,9 @@ static void encode(uint8_t *p, const rmq_log *log, const rmq_queue *q, int64_t l
     *w++ = (uint8_t)q->topic_len;
     memcpy(w, q->topic, q->topic_len);
     w += q->topic_len;
-    put16(w, (uint16_t)props_len);
+    put16(w, (uint16_t)(props_len + props2_len));
     memcpy(w + 2, props, props_len);
+    if (props2_len) memcpy(w + 2 + props_len, props2, props2_len);
     __atomic_thread_fence(__ATOMIC_RELEASE);
     put32(p, (uint32_t)len);
 }
@@ -103,7 +104,7 @@ int64_t rmq_put(rmq_log *log, rmq_queue *q, const char *body, int32_t body_len,
     int64_t store_ts = stamp(log);
     if (born_ts < 0) born_ts = store_ts;
     encode(log->seg + pos, log, q, len, phys, qoff, body, body_len, props, props_len, sysflag,
-           flag, born_ts, store_ts, reconsume_times, prepared_offset, born_host);
+           flag, born_ts, store_ts, reconsume_times, prepared_offset, born_host, NULL, 0);
     *log->wrote = pos + len;
     log->last_phys = phys;
     log->last_ts = store_ts;
@@ -146,13 +147,134 @@ int32_t rmq_put_batch(rmq_log *log, rmq_queue *q, const char *bodies, const int3
         }
         int64_t phys = log->seg_start + pos;
         encode(log->seg + pos, log, q, len, phys, next_queue_offset(q), bodies, blen, props,
-               props_len, 0, flag, store_ts, store_ts, 0, 0, NULL);
+               props_len, 0, flag, store_ts, store_ts, 0, 0, NULL, NULL, 0);
         *log->wrote = pos + len;
         log->last_phys = phys;
         log->last_ts = store_ts;
         add_unit(q, phys, len, tags_code);
         out_phys[i] = phys;
         bodies += blen;
+    }
+    return i;
+}
+
+/* -- batches in RocketMQ's wire encoding (MessageDecoder.encodeMessages) ------------------ */
+
+#define ENTRY_HEAD 20 /* TOTALSIZE MAGICCODE BODYCRC FLAG BODYLEN */
+
+/* Copies (when dst) the "name\x01value\x02" pairs of src except WAIT, which a broker does not
+ * store; returns the kept length and sets *tags_code to the hash of TAGS (0 if none) and
+ * *uniq_at / *uniq_len to UNIQ_KEY's value within src (0 / -1 if none), *has_keys if KEYS. */
+static int32_t filter_props(const char *src, int32_t len, char *dst, int64_t *tags_code,
+                            int32_t *uniq_at, int32_t *uniq_len, int32_t *has_keys) {
+    int32_t kept = 0, i = 0;
+    *tags_code = 0; *uniq_at = 0; *uniq_len = -1; *has_keys = 0;
+    while (i < len) {
+        const char *end = memchr(src + i, 2, (size_t)(len - i));
+        int32_t pair_end = end ? (int32_t)(end - src) + 1 : len;
+        const char *sep = memchr(src + i, 1, (size_t)(pair_end - i));
+        int32_t name_len = sep ? (int32_t)(sep - (src + i)) : pair_end - i;
+        int32_t value_at = sep ? (int32_t)(sep - src) + 1 : pair_end;
+        int32_t value_len = (end ? pair_end - 1 : pair_end) - value_at;
+        if (value_len < 0) value_len = 0;
+        if (sep && name_len == 4 && memcmp(src + i, "WAIT", 4) == 0) { i = pair_end; continue; }
+        if (sep && name_len == 4 && memcmp(src + i, "TAGS", 4) == 0 && value_len > 0)
+            *tags_code = rmq_java_hash(src + value_at, (size_t)value_len);
+        else if (sep && name_len == 8 && memcmp(src + i, "UNIQ_KEY", 8) == 0) {
+            *uniq_at = value_at; *uniq_len = value_len;
+        } else if (sep && name_len == 4 && memcmp(src + i, "KEYS", 4) == 0) *has_keys = 1;
+        if (dst) memcpy(dst + kept, src + i, (size_t)(pair_end - i));
+        kept += pair_end - i;
+        if (!end) { /* Java's encodeMessages may drop the last \x02: put it back, as
+                      * MessageExtBatchEncoder does before the batch's own properties */
+            if (dst) dst[kept] = 2;
+            kept++;
+        }
+        i = pair_end;
+    }
+    return kept;
+}
+
+int64_t rmq_check_entries(const char *data, int64_t len, int32_t max_body, int32_t *out_count) {
+    int64_t pos = 0;
+    int32_t n = 0;
+    const uint8_t *d = (const uint8_t *)data;
+    while (pos < len) {
+        if (len - pos < ENTRY_HEAD + 2) return -(pos + 1);
+        int64_t total = (int32_t)get32(d + pos), body_len = (int32_t)get32(d + pos + 16);
+        if (body_len < 0 || body_len > max_body || pos + ENTRY_HEAD + body_len + 2 > len) return -(pos + 1);
+        int64_t props_len = (int16_t)get16(d + pos + ENTRY_HEAD + body_len);
+        int64_t end = pos + ENTRY_HEAD + body_len + 2 + props_len;
+        if (props_len < 0 || end > len || total != end - pos) return -(pos + 1);
+        pos = end;
+        n++;
+    }
+    *out_count = n;
+    return 0;
+}
+
+int32_t rmq_put_entries(rmq_log *log, rmq_queue *q, const char *data, int64_t len, int64_t at,
+                        const char *extra, int32_t extra_len, int32_t sysflag, int64_t born_ts,
+                        int32_t reconsume_times, const char *born_host, int64_t store_ts,
+                        int32_t whole, rmq_entry_out *out, int32_t *out_status) {
+    const uint8_t *d = (const uint8_t *)data;
+    char props[65536];
+    int64_t tags_code;
+    int32_t uniq_at, uniq_len, has_keys;
+    *out_status = RMQ_OK;
+    if (!log->seg) { *out_status = RMQ_SEGMENT_FULL; return 0; }
+    if (store_ts <= 0) store_ts = stamp(log);
+    if (born_ts < 0) born_ts = store_ts;
+    if (whole) { /* keep the batch in one segment when an empty one could hold it */
+        int64_t total = 0;
+        for (int64_t pos = at; pos < len; pos += (int32_t)get32(d + pos)) {
+            int32_t blen = (int32_t)get32(d + pos + 16);
+            int32_t plen = (int16_t)get16(d + pos + ENTRY_HEAD + blen);
+            int32_t kept = filter_props(data + pos + ENTRY_HEAD + blen + 2, plen, NULL, &tags_code,
+                                        &uniq_at, &uniq_len, &has_keys);
+            total += record_len(log, sysflag, blen, q->topic_len, kept + extra_len);
+        }
+        int64_t room = log->seg_size - *log->wrote;
+        if (total + RMQ_END_FILE_MIN_BLANK > room && total + RMQ_END_FILE_MIN_BLANK <= log->seg_size &&
+            *log->wrote > 0) {
+            if (room >= RMQ_END_FILE_MIN_BLANK) close_segment(log);
+            *out_status = RMQ_SEGMENT_FULL;
+            return 0;
+        }
+    }
+    int32_t i = 0;
+    for (int64_t pos = at; pos < len; i++) {
+        int32_t blen = (int32_t)get32(d + pos + 16);
+        int32_t flag = (int32_t)get32(d + pos + 12);
+        int64_t props_at = pos + ENTRY_HEAD + blen + 2;
+        int32_t plen = (int16_t)get16(d + pos + ENTRY_HEAD + blen);
+        int32_t kept = filter_props(data + props_at, plen, props, &tags_code, &uniq_at,
+                                    &uniq_len, &has_keys);
+        int64_t rlen = record_len(log, sysflag, blen, q->topic_len, kept + extra_len);
+        if (kept + extra_len > 32767) { *out_status = RMQ_TOO_LARGE; break; }
+        if (*q->cq_wrote + RMQ_CQ_UNIT > q->cq_size) { *out_status = RMQ_QUEUE_FULL; break; }
+        int64_t wpos = *log->wrote;
+        if (rlen + RMQ_END_FILE_MIN_BLANK > log->seg_size - wpos) {
+            if (rlen + RMQ_END_FILE_MIN_BLANK > log->seg_size) { *out_status = RMQ_TOO_LARGE; break; }
+            if (log->seg_size - wpos >= RMQ_END_FILE_MIN_BLANK) close_segment(log);
+            *out_status = RMQ_SEGMENT_FULL;
+            break;
+        }
+        int64_t phys = log->seg_start + wpos;
+        encode(log->seg + wpos, log, q, rlen, phys, next_queue_offset(q), data + pos + ENTRY_HEAD,
+               blen, props, kept, sysflag, flag, born_ts, store_ts, reconsume_times, 0,
+               born_host, extra, extra_len);
+        *log->wrote = wpos + rlen;
+        log->last_phys = phys;
+        log->last_ts = store_ts;
+        add_unit(q, phys, rlen, tags_code);
+        out[i].phys = phys;
+        out[i].props_at = props_at;
+        out[i].props_len = plen;
+        out[i].uniq_at = uniq_at; /* relative to props_at */
+        out[i].uniq_len = uniq_len;
+        out[i].has_keys = has_keys;
+        pos += (int32_t)get32(d + pos);
     }
     return i;
 }

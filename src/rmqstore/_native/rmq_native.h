@@ -79,6 +79,33 @@ int32_t rmq_put_batch(rmq_log *log, rmq_queue *q, const char *bodies, const int3
                       int32_t n, const char *props, int32_t props_len, int64_t tags_code,
                       int32_t flag, int64_t store_ts, int64_t *out_phys, int32_t *out_status);
 
+/* Entries of a batch body in RocketMQ's wire encoding (MessageDecoder.encodeMessages: per
+ * entry TOTALSIZE MAGICCODE BODYCRC FLAG BODYLEN BODY PROPLEN PROPERTIES, big-endian).
+ * rmq_check_entries validates the sizes of every entry (a body at most max_body bytes); returns
+ * 0 and the count, or -(byte offset + 1) of the first bad entry. */
+int64_t rmq_check_entries(const char *data, int64_t len, int32_t max_body, int32_t *out_count);
+
+/* What rmq_put_entries reports per record: its offset, and where the entry's properties and
+ * UNIQ_KEY value are (uniq_at from props_at; uniq_len -1: none; has_keys: it has KEYS). */
+typedef struct {
+    int64_t phys;
+    int64_t props_at;
+    int32_t props_len;
+    int32_t uniq_at;
+    int32_t uniq_len;
+    int32_t has_keys;
+} rmq_entry_out;
+
+/* Append the checked entries data[at:len] as records with consecutive queue offsets: each keeps
+ * its flag, body and properties (minus WAIT) followed by `extra`; its unit carries the hash of
+ * its TAGS. One store time (store_ts, or the clock when 0); born_ts < 0 = the store time.
+ * whole: keep the batch in one segment if an empty one could hold it (close this one first).
+ * Returns the number written; *out_status says why it stopped early (codes above). */
+int32_t rmq_put_entries(rmq_log *log, rmq_queue *q, const char *data, int64_t len, int64_t at,
+                        const char *extra, int32_t extra_len, int32_t sysflag, int64_t born_ts,
+                        int32_t reconsume_times, const char *born_host, int64_t store_ts,
+                        int32_t whole, rmq_entry_out *out, int32_t *out_status);
+
 /* Recovery scan: walk records from seg[pos], checking magic, size arithmetic, that each
  * record's PHYSICALOFFSET is seg_start + its position (a stale record left behind an earlier
  * cut never passes), and (when check_crc) the body CRC. Returns the position just past the
