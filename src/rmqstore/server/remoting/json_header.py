@@ -21,11 +21,22 @@ _INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
 _COMPACT = (",", ":")
 
 
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+# Made once: json.dumps/loads with options build a new encoder/decoder per call, which cost
+# more than the (de)coding of a send's header itself.
+_ENCODER = json.JSONEncoder(separators=_COMPACT, ensure_ascii=False)
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+
+
 def encode_json_header(cmd: RemotingCommand) -> bytes:
     """The header bytes; keys in fastjson's (sorted) order, remark omitted when None."""
     obj: dict[str, Any] = {"code": cmd.code}
     # Always present, even empty: C++ dereferences a null SEND/PULL response header (spec 1.4).
-    obj["extFields"] = {k: wire_string(v) for k, v in cmd.ext_fields.items()}
+    ext = cmd.ext_fields
+    obj["extFields"] = ext if _all_str(ext) else {k: wire_string(v) for k, v in ext.items()}
     obj["flag"] = cmd.flag
     obj["language"] = cmd.language
     obj["opaque"] = cmd.opaque
@@ -33,13 +44,13 @@ def encode_json_header(cmd: RemotingCommand) -> bytes:
         obj["remark"] = cmd.remark
     obj["serializeTypeCurrentRPC"] = "JSON"
     obj["version"] = cmd.version
-    return json.dumps(obj, separators=_COMPACT, ensure_ascii=False).encode("utf-8")
+    return _ENCODER.encode(obj).encode("utf-8")
 
 
 def decode_json_header(data: bytes, body: bytes) -> RemotingCommand:
     """Parse a JSON header; raises HeaderDecodeError for anything fastjson would reject."""
     try:
-        obj = json.loads(data.decode("utf-8"), parse_constant=_reject_constant)
+        obj = _DECODER.decode(data.decode("utf-8"))
     except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
         raise HeaderDecodeError(f"bad JSON header: {exc}") from exc
     if not isinstance(obj, dict):
@@ -64,12 +75,8 @@ def wire_string(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (dict, list)):
-        return json.dumps(value, separators=_COMPACT, ensure_ascii=False)
+        return _ENCODER.encode(value)
     return str(value)
-
-
-def _reject_constant(name: str) -> None:
-    raise ValueError(f"{name} is not valid JSON")
 
 
 def _int_field(obj: dict[str, Any], key: str) -> int:
@@ -111,5 +118,14 @@ def _ext_fields(value: object) -> dict[str, str]:
         return {}
     if not isinstance(value, dict):
         raise HeaderDecodeError(f"extFields is a {type(value).__name__}, not an object")
+    if _all_str(value):  # what clients send: kept as decoded
+        return value
     # A null value is an absent field to Java (HashMap.get returns null), so drop it here.
     return {k: wire_string(v) for k, v in value.items() if v is not None}
+
+
+def _all_str(fields: dict[Any, object]) -> bool:
+    for v in fields.values():
+        if type(v) is not str:
+            return False
+    return True
