@@ -198,5 +198,10 @@ def bench(**options) -> None:
     bench_command(**options)
 
 
+from .client.admin_cli import admin as _admin  # a command group kept in its own module
+
+main.add_command(_admin)
+
+
 if __name__ == "__main__":
     main()

@@ -8,11 +8,12 @@ The binding hands bodies over as C strings, so bodies must not contain NUL bytes
 
 Specs (keys beyond cmd/namesrv are per command):
   produce: group, topic, mode (sync|oneway|orderly|batch|steps), messages [{body, tags, keys,
-           props, shard}], batch_size, pause_after + go_file (send the first N, print "paused",
+           props, shard, delay (set_delay_time_level)}], batch_size, pause_after + go_file (send the first N, print "paused",
            wait for go_file, send the rest); mode "steps" sends steps [{mode, messages,
            batch_size}] in turn with one producer, the event index i counting across steps
   push:    group, topic, expr, model (clustering|broadcasting), orderly, props (names to
-           report), stop_file, max_seconds, instance
+           report), stop_file, max_seconds, instance, reconsume_later (answer every message
+           with RECONSUME_LATER)
   pull:    group, topic, expr, props
 """
 
@@ -43,6 +44,8 @@ def make_message(topic: str, spec: dict) -> Message:
         msg.set_tags(spec["tags"])
     for key, value in (spec.get("props") or {}).items():
         msg.set_property(key, value)
+    if spec.get("delay"):
+        msg.set_delay_time_level(spec["delay"])
     msg.set_body(bytes.fromhex(spec["body"]))
     return msg
 
@@ -136,12 +139,30 @@ def push(spec: dict) -> None:
     def on_message(msg) -> None:
         emit(msg=describe(msg, props), thread=threading.get_ident())
 
-    consumer.subscribe(spec["topic"], on_message, expression=spec.get("expr") or "*")
+    if spec.get("reconsume_later"):
+        subscribe_reconsume_later(consumer, spec, props)
+    else:
+        consumer.subscribe(spec["topic"], on_message, expression=spec.get("expr") or "*")
     consumer.start()
     emit(started=True)
     wait_file(spec["stop_file"], spec.get("max_seconds", 60))
     consumer.shutdown()
     emit(stopped=True)
+
+
+def subscribe_reconsume_later(consumer, spec: dict, props: list[str]) -> None:
+    """The binding's subscribe() turns a listener's exception into a ctypes error (read as
+    CONSUME_SUCCESS), so this registers a raw callback that answers RECONSUME_LATER."""
+    from rocketmq.client import RecvMessage, dll, ffi_check
+    from rocketmq.ffi import _CConsumeStatus
+
+    def on_message(_consumer, msg) -> int:
+        emit(msg=describe(RecvMessage(msg), props), thread=threading.get_ident())
+        return _CConsumeStatus.RECONSUME_LATER.value
+
+    ffi_check(dll.Subscribe(consumer._handle, spec["topic"].encode(),
+                            (spec.get("expr") or "*").encode()))
+    consumer._register_callback(on_message)
 
 
 def pull(spec: dict) -> None:

@@ -4,6 +4,7 @@ broker or to Apache RocketMQ 4.x brokers."""
 
 from ._member import ConsumeFromWhere, MessageModel
 from .acl import Credentials
+from .admin import Admin, ConsumeProgress, QueueProgress
 from .broker_api import PullStatus, Subscription
 from .consumer import ConsumeStatus, OrderlyStatus, PushConsumer
 from .errors import (
@@ -19,12 +20,21 @@ from .lite_pull import LitePullConsumer
 from .message import Message, MessageExt, MessageQueue, decode_messages
 from .producer import Producer, SendResult, SendStatus, select_by_hash
 from .rebalance import allocate_averagely, allocate_averagely_by_circle
+from .trace import TraceRecord, TraceType
+from .transaction import (
+    LocalTransactionState,
+    TransactionListener,
+    TransactionProducer,
+    TransactionSendResult,
+)
 
 __all__ = [
+    "Admin", "ConsumeProgress", "QueueProgress", "TraceRecord", "TraceType",
     "BrokerError", "ClientClosed", "ClientError", "ConsumeFromWhere", "ConsumeStatus",
     "Credentials", "LitePullConsumer", "Message", "MessageExt", "MessageModel", "MessageQueue",
     "NameServerUnavailable", "OrderlyStatus", "Producer", "PullStatus", "PushConsumer",
     "RouteNotFound", "SendFailed", "SendResult", "SendStatus", "Subscription",
+    "LocalTransactionState", "TransactionListener", "TransactionProducer", "TransactionSendResult",
     "allocate_averagely", "allocate_averagely_by_circle", "create_uniq_id", "decode_messages",
     "select_by_hash",
 ]

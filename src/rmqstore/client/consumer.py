@@ -43,6 +43,7 @@ from .message import MessageExt, MessageQueue
 from .offset_store import LocalFileOffsetStore, OffsetStore, RemoteBrokerOffsetStore
 from .process_queue import ProcessQueue
 from .rebalance import AllocateStrategy, allocate_averagely
+from .trace import TRACE_TOPIC, TraceDispatcher
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +117,8 @@ class PushConsumer(GroupMember):
                  lock_interval_s: float = 20.0, heartbeat_s: float = 30.0,
                  route_refresh_s: float = 30.0, await_termination_s: float = 10.0,
                  credentials: Credentials | None = None, namesrv_domain: str | None = None,
-                 instance_name: str | None = None, offset_store_dir: str | Path | None = None) -> None:
+                 instance_name: str | None = None, offset_store_dir: str | Path | None = None,
+                 trace: bool = False, trace_topic: str = TRACE_TOPIC) -> None:
         super().__init__(group, namesrv, message_model=message_model,
                          consume_from_where=consume_from_where,
                          consume_timestamp_ms=consume_timestamp_ms, allocate=allocate,
@@ -152,6 +154,10 @@ class PushConsumer(GroupMember):
             self.offset_store: OffsetStore = LocalFileOffsetStore(base / group)
         else:
             self.offset_store = RemoteBrokerOffsetStore(self.api, group)
+        # trace=True: SubBefore/SubAfter trace records around each listener call (trace.py).
+        self.tracer = TraceDispatcher(namesrv, owner_group=group, kind="CONSUMER",
+                                      topic=trace_topic, credentials=credentials,
+                                      namesrv_domain=namesrv_domain) if trace else None
 
     # -- configuration -----------------------------------------------------------------------
 
@@ -209,6 +215,8 @@ class PushConsumer(GroupMember):
             self._executor = ThreadPoolExecutor(self.consume_concurrency,
                                                 thread_name_prefix=f"consume-{self.group}")
         await self.offset_store.load()
+        if self.tracer is not None:
+            await self.tracer.start()
         await self._start_member()
         self.tasks.every(self._persist_interval_s, self.persist_offsets, name="persist-offsets")
         if self._orderly and self.clustering:
@@ -250,6 +258,8 @@ class PushConsumer(GroupMember):
         if self._orderly and self.clustering:
             await self._unlock([pq.mq for pq in pqs])
         await self._stop_member()
+        if self.tracer is not None:
+            await self.tracer.close()
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
 
@@ -485,6 +495,11 @@ class PushConsumer(GroupMember):
         task.add_done_callback(self._consumes.discard)
 
     async def _call_listener(self, msgs: list[MessageExt]) -> object:
+        if self.tracer is not None:
+            return await self.tracer.around_consume(self.group, msgs, self._call_listener_plain)
+        return await self._call_listener_plain(msgs)
+
+    async def _call_listener_plain(self, msgs: list[MessageExt]) -> object:
         assert self._listener is not None
         if self._is_coro:
             return await self._listener(msgs)  # type: ignore[misc]

@@ -42,6 +42,8 @@ PROPERTY_KEYS = "KEYS"
 PROPERTY_TAGS = "TAGS"
 PROPERTY_WAIT_STORE_MSG_OK = "WAIT"
 PROPERTY_DELAY_TIME_LEVEL = "DELAY"
+PROPERTY_TIMER_DELIVER_MS = "TIMER_DELIVER_MS"  # RocketMQ 5 timer messages
+PROPERTY_TIMER_DELAY_MS = "TIMER_DELAY_MS"
 PROPERTY_UNIQ_CLIENT_MESSAGE_ID_KEYIDX = "UNIQ_KEY"
 PROPERTY_RETRY_TOPIC = "RETRY_TOPIC"
 PROPERTY_MIN_OFFSET = "MIN_OFFSET"
@@ -82,9 +84,19 @@ class Message:
     properties: dict[str, str] = field(default_factory=dict)
     delay_level: int = 0  # 1..18: 1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h
     wait_store_msg_ok: bool = True
+    # Delivery at any time (RocketMQ 5 timer messages; a broker of ours or RocketMQ >= 5):
+    # an absolute epoch-ms time (setDeliverTimeMs) or a delay from the broker's receipt
+    # (setDelayTimeMs). One of the two; the broker refuses times beyond timerMaxDelaySec.
+    deliver_time_ms: int | None = None
+    delay_ms: int | None = None
+
+    @property
+    def timed(self) -> bool:
+        """True when the message asks for a delivery time or delay."""
+        return self.deliver_time_ms is not None or self.delay_ms is not None
 
     def wire_properties(self) -> dict[str, str]:
-        """The properties as sent: user ones plus TAGS, KEYS, DELAY and WAIT."""
+        """The properties as sent: user ones plus TAGS, KEYS, DELAY, the timer ones and WAIT."""
         props = dict(self.properties)
         if self.tags:
             props[PROPERTY_TAGS] = self.tags
@@ -92,6 +104,12 @@ class Message:
             props[PROPERTY_KEYS] = self.keys if isinstance(self.keys, str) else " ".join(self.keys)
         if self.delay_level > 0:
             props[PROPERTY_DELAY_TIME_LEVEL] = str(self.delay_level)
+        if self.deliver_time_ms is not None and self.delay_ms is not None:
+            raise ValueError("set deliver_time_ms or delay_ms, not both")
+        if self.deliver_time_ms is not None:
+            props[PROPERTY_TIMER_DELIVER_MS] = str(int(self.deliver_time_ms))
+        elif self.delay_ms is not None:
+            props[PROPERTY_TIMER_DELAY_MS] = str(int(self.delay_ms))
         props[PROPERTY_WAIT_STORE_MSG_OK] = "true" if self.wait_store_msg_ok else "false"
         return props
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Self
 
-from ..record import COMPRESSION_SHIFT, COMPRESSION_ZLIB, SYSFLAG_COMPRESSED
+from ..record import COMPRESSION_SHIFT, COMPRESSION_ZLIB, SYSFLAG_COMPRESSED, SYSFLAG_TX_PREPARED
 from ..server.remoting import RequestCode, ResponseCode
 from ._tasks import TaskGroup
 from .acl import Credentials
@@ -42,6 +42,7 @@ from .message import (
     encode_properties,
 )
 from .routes import AUTO_CREATE_TOPIC, DEFAULT_TOPIC_QUEUE_NUMS, RouteCache
+from .trace import TRACE_TOPIC, TraceDispatcher
 from .transport import Transport, is_network_error
 
 log = logging.getLogger(__name__)
@@ -102,9 +103,14 @@ class Producer:
                  compress_over_bytes: int = 4096, compress_level: int = 5,
                  max_message_size: int = MAX_MESSAGE_SIZE,
                  send_latency_fault_enable: bool = True,
-                 route_refresh_s: float = 30.0, heartbeat_s: float = 30.0) -> None:
+                 route_refresh_s: float = 30.0, heartbeat_s: float = 30.0,
+                 trace: bool = False, trace_topic: str = TRACE_TOPIC) -> None:
+        """``trace=True`` records a Pub trace record per send to ``trace_topic`` (trace.py)."""
         self.group = group
         self.client_id = make_client_id(instance_name)
+        self.tracer = TraceDispatcher(namesrv, owner_group=group, kind="PRODUCER",
+                                      topic=trace_topic, credentials=credentials,
+                                      namesrv_domain=namesrv_domain) if trace else None
         self.send_timeout_s = send_timeout_s
         self.retry_times_when_send_failed = retry_times_when_send_failed
         self.retry_another_broker_when_not_store_ok = retry_another_broker_when_not_store_ok
@@ -130,6 +136,8 @@ class Producer:
         self._tasks.every(self._heartbeat_s, self.heartbeat, name="heartbeat")
         if self._transport.uses_http_namesrv:
             self._tasks.every(120.0, self._transport.refresh_namesrv_from_http, name="nsaddr")
+        if self.tracer is not None:
+            await self.tracer.start()
         self._started = True
 
     async def close(self) -> None:
@@ -137,6 +145,8 @@ class Producer:
         if not self._started:
             return
         self._started = False
+        if self.tracer is not None:
+            await self.tracer.close()
         await self._tasks.cancel_all()
         for addr in self.routes.master_addrs():
             req = self._transport.request(RequestCode.UNREGISTER_CLIENT, {
@@ -211,6 +221,8 @@ class Producer:
                 raise ValueError("a batch holds messages of one topic")
             if m.delay_level > 0:
                 raise ValueError("TimeDelayLevel is not supported for batching")
+            if m.timed:  # the broker would store the batch at once, ignoring the time
+                raise ValueError("a delivery time is not supported for batching")
             if topic.startswith(RETRY_GROUP_TOPIC_PREFIX):
                 raise ValueError("Retry Group is not supported for batching")
             props = m.wire_properties()
@@ -280,6 +292,8 @@ class Producer:
             packed = zlib.compress(body, self.compress_level)
             if len(packed) < len(body):
                 body, sys_flag = packed, SYSFLAG_ZLIB
+        if props.get("TRAN_MSG", "").lower() == "true":  # sendKernelImpl: a half message
+            sys_flag |= SYSFLAG_TX_PREPARED
         return sys_flag, body, props
 
     def _select(self, topic: str, queues: list[MessageQueue], last_broker: str | None) -> MessageQueue:
@@ -373,6 +387,7 @@ class Producer:
         addr = await self._broker_addr(mq)
         code = RequestCode.SEND_BATCH_MESSAGE if batch else RequestCode.SEND_MESSAGE_V2
         req = self._send_request(code, mq, msg, body, sys_flag, props, batch)
+        started_ms = int(time.time() * 1000)
         resp = await self._transport.invoke(addr, req, max(0.001, timeout_s))
         if resp.code not in (0, 10, 11, 12):
             raise BrokerError(resp.code, resp.remark, addr)
@@ -380,7 +395,12 @@ class Producer:
         queue = MessageQueue(mq.topic, mq.broker_name, int(ext.get("queueId", mq.queue_id)))
         uniq = msg.properties.get(PROPERTY_UNIQ_CLIENT_MESSAGE_ID_KEYIDX) if batch \
             else props[PROPERTY_UNIQ_CLIENT_MESSAGE_ID_KEYIDX]
-        return SendResult(status=SendStatus(resp.code), msg_id=uniq or "",
-                          offset_msg_id=ext.get("msgId", ""), queue=queue,
-                          queue_offset=int(ext.get("queueOffset", -1)),
-                          transaction_id=ext.get("transactionId"), region_id=ext.get("MSG_REGION"))
+        result = SendResult(status=SendStatus(resp.code), msg_id=uniq or "",
+                            offset_msg_id=ext.get("msgId", ""), queue=queue,
+                            queue_offset=int(ext.get("queueOffset", -1)),
+                            transaction_id=ext.get("transactionId"),
+                            region_id=ext.get("MSG_REGION"))
+        if self.tracer is not None and not batch:  # per attempt, as Java's send hook
+            self.tracer.published(self.group, msg, props, addr, result, started_ms,
+                                  self.client_id.split("@")[0])
+        return result

@@ -27,6 +27,7 @@ from typing import Any, Self, TypeVar
 from . import consumer as _consumer
 from . import lite_pull as _lite
 from . import producer as _producer
+from . import transaction as _transaction
 from .message import Message, MessageExt, MessageQueue
 from .producer import SendResult
 
@@ -128,6 +129,21 @@ class Producer(_Blocking):
 
     def publish_queues(self, topic: str) -> list[MessageQueue]:
         return self._rt.run(self._p.publish_queues(topic), 30)
+
+
+class TransactionProducer(Producer):
+    """Blocking twin of rmqstore.client.TransactionProducer; the listener's methods are plain
+    functions, run in worker threads (never on the client's loop thread)."""
+
+    def __init__(self, group: str, namesrv: str | None = None, **kwargs: Any) -> None:
+        self._rt = _LoopThread(f"rmq-tx-producer-{group}")
+        self._p = self._target = self._rt.run(
+            _make(lambda: _transaction.TransactionProducer(group, namesrv, **kwargs)))
+
+    def send_in_transaction(self, msg: Message, arg: Any = None,
+                            **kwargs: Any) -> _transaction.TransactionSendResult:
+        """See TransactionProducer.send_in_transaction; waits for the local transaction."""
+        return self._rt.run(self._p.send_in_transaction(msg, arg, **kwargs))
 
 
 class PushConsumer(_Blocking):

@@ -27,10 +27,16 @@ from .locks import LockProcessor, RebalanceLockManager
 from .longpoll import ArrivalWaiters
 from .offsets import OffsetProcessor
 from .pull import PullProcessor
+from .query import QueryProcessor
 from .register import NameServerRegistrar
+from .schedule import DelayLevels
 from .send import SendProcessor
+from .sendback import SendBackProcessor
+from .stats import StatsProcessor
 from .subgroups import SubscriptionGroupManager
+from .timer import BrokerTimers
 from .topics import BrokerTopics
+from .transaction import Transactions
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +56,8 @@ class Broker:
         self._tasks: set[asyncio.Task[None]] = set()
         self._started = False
         self._send: SendProcessor | None = None
+        self._delays: DelayLevels | None = None
+        self._timers: BrokerTimers | None = None
 
     @property
     def address(self) -> str:
@@ -74,18 +82,33 @@ class Broker:
         topics = BrokerTopics(store, self._registrar.register_soon)
         topics.ensure_defaults(c.cluster_name, c.broker_name, c.auto_create_topic,
                                c.default_topic_queue_nums)
+        if c.trace_topic_enable:  # TopicConfigManager: 1 read and 1 write queue, perm 6
+            topics.ensure_system(c.msg_trace_topic_name)
         groups = SubscriptionGroupManager(store.root, c.auto_create_subscription_group)
         groups.load()
         self.clients = ClientManager(topics, groups, self._spawn, c.channel_expired_ms / 1000,
                                      c.register_timeout_ms / 1000)
         self._send = SendProcessor(c, store, topics, groups, self.arrivals)
         # Broker services that store some sends elsewhere first hook in here (send.Rewrite).
+        transactions = Transactions(c, store, topics, self.clients, self.arrivals, self._spawn)
+        self._send.add_rewrite(transactions.rewrite)
+        transactions.register_handlers(self.dispatcher)
+        self._spawn(transactions.run())
+        self._delays = delays = DelayLevels(c, store, topics, self.arrivals)
+        self._send.add_rewrite(delays.rewrite)
+        delays.start(self._spawn)
+        self._timers = timers = BrokerTimers(c, store, topics, self.arrivals)
+        self._send.add_rewrite(timers.rewrite)
+        timers.start(self._spawn)
+        for processor in (delays, SendBackProcessor(c, store, topics, groups, self.arrivals, delays)):
+            processor.register_handlers(self.dispatcher)
         for processor in (self._send,
                           PullProcessor(c, store, topics, groups, self.clients, self.arrivals),
                           OffsetProcessor(store), self.clients,
                           LockProcessor(RebalanceLockManager(c.lock_max_live_ms / 1000)),
                           AdminProcessor(topics, groups, c.register_timeout_ms / 1000),
-                          CheckClientConfigProcessor(c)):
+                          CheckClientConfigProcessor(c), QueryProcessor(store),
+                          StatsProcessor(store, topics, self.clients, c.broker_name)):
             processor.register_handlers(self.dispatcher)
         self._spawn(self._scan_clients())
         # Registered before start() returns, so "ready" means routable (BrokerController.start).
@@ -115,6 +138,10 @@ class Broker:
         await self._outbound.close()
         if self._send is not None:
             self._send.close()
+        if self._delays is not None:  # its task is cancelled: persist delayOffset.json
+            await asyncio.get_running_loop().run_in_executor(None, self._delays.close)
+        if self._timers is not None:  # its task is cancelled: persist the timer progress
+            await asyncio.get_running_loop().run_in_executor(None, self._timers.close)
         if self.store is not None:
             # close() flushes to disk; off the loop so other loop users are not stalled.
             await asyncio.get_running_loop().run_in_executor(None, self.store.close)

@@ -152,6 +152,13 @@ class ClientManager:
         info = self.consumers.get(group)
         return info.subscriptions.get(topic) if info is not None else None
 
+    def producer_channel(self, group: str) -> Channel | None:
+        """ProducerManager.getAvailableChannel: the producer of ``group`` heard from last."""
+        members = self.producers.get(group)
+        if not members:
+            return None
+        return max(members.values(), key=lambda c: c.last_seen).channel
+
     # -- membership -----------------------------------------------------------------------
     def _register_consumer(self, group: str, cdata: dict, client: ClientChannel) -> bool:
         """ConsumerManager.registerConsumer: True when members or topics changed."""

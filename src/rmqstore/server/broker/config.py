@@ -13,6 +13,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ...schedule import DEFAULT_DELAY_LEVELS, parse_delay_levels
+
 log = logging.getLogger(__name__)
 
 MASTER_ID = 0
@@ -50,6 +52,21 @@ class BrokerConfig:
     region_id: str = "DefaultRegion"  # regionId, sent back as MSG_REGION
     trace_on: bool = True  # traceOn, sent back as TRACE_ON
     enable_property_filter: bool = False  # enablePropertyFilter: SQL92 subscriptions
+    # traceTopicEnable: create the message-trace topic at start. Java defaults to false; we
+    # default to true so that client traces (trace=True) land somewhere without auto-creation.
+    trace_topic_enable: bool = True
+    msg_trace_topic_name: str = "RMQ_SYS_TRACE_TOPIC"  # msgTraceTopicName
+    transaction_timeout_ms: int = 6_000  # transactionTimeOut: a half message is checked after this
+    transaction_check_max: int = 15  # transactionCheckMax: checks before a half message is dropped
+    transaction_check_interval_ms: int = 60_000  # transactionCheckInterval
+    # messageDelayLevel: delay of level 1, 2, ... (units s m h d, and ms as our extension)
+    message_delay_level: str = DEFAULT_DELAY_LEVELS
+    # Timer messages (RocketMQ 5's TIMER_DELIVER_MS / TIMER_DELAY_SEC / TIMER_DELAY_MS).
+    timer_wheel_enable: bool = True  # timerWheelEnable
+    timer_max_delay_sec: int = 7 * 86_400  # timerMaxDelaySec (Java: 3 days; we promise 7)
+    timer_precision_ms: int = 20  # timerPrecisionMs (Java: 1000): the slot width
+    timer_wheel_slots: int = 1 << 21  # our key timerWheelSlots: window = slots x precision
+    timer_flush_interval_ms: int = 1_000  # timerFlushIntervalMs
     extra: dict[str, str] = field(default_factory=dict)  # accepted keys we do not act on
     # StoreConfig fields set in code only (tests: small segments and index files).
     store_overrides: dict[str, object] = field(default_factory=dict)
@@ -121,6 +138,11 @@ def _flush(raw: str) -> bool:
     return raw == "SYNC_FLUSH"
 
 
+def _delay_levels(raw: str) -> str:
+    parse_delay_levels(raw)  # a bad ladder fails at load, naming the entry
+    return raw
+
+
 def _addrs(raw: str) -> tuple[str, ...]:
     return tuple(a.strip() for a in raw.split(";") if a.strip())
 
@@ -156,6 +178,17 @@ _KEYS = {
     "regionId": ("region_id", str),
     "traceOn": ("trace_on", _bool),
     "enablePropertyFilter": ("enable_property_filter", _bool),
+    "messageDelayLevel": ("message_delay_level", _delay_levels),
+    "traceTopicEnable": ("trace_topic_enable", _bool),
+    "msgTraceTopicName": ("msg_trace_topic_name", str),
+    "transactionTimeOut": ("transaction_timeout_ms", int),
+    "transactionCheckMax": ("transaction_check_max", int),
+    "transactionCheckInterval": ("transaction_check_interval_ms", int),
+    "timerWheelEnable": ("timer_wheel_enable", _bool),
+    "timerMaxDelaySec": ("timer_max_delay_sec", int),
+    "timerPrecisionMs": ("timer_precision_ms", int),
+    "timerWheelSlots": ("timer_wheel_slots", int),
+    "timerFlushIntervalMs": ("timer_flush_interval_ms", int),
 }
 
 # Keys common in real broker.conf files that need no action here (replication, cleanup hour).

@@ -40,30 +40,9 @@ class BatchEntry:
     properties: bytes
 
 
-def decode_batch(data: bytes) -> list[BatchEntry]:
-    """The entries of a SEND_BATCH_MESSAGE body; raises BatchDecodeError."""
-    out: list[BatchEntry] = []
-    pos, end = 0, len(data)
-    while pos < end:
-        if end - pos < _ENTRY_HEAD.size + _PROPLEN.size:
-            raise BatchDecodeError(f"truncated batch entry at byte {pos}")
-        total, _magic, _crc, flag, body_len = _ENTRY_HEAD.unpack_from(data, pos)
-        body_at = pos + _ENTRY_HEAD.size
-        props_len_at = body_at + body_len
-        if body_len < 0 or props_len_at + _PROPLEN.size > end:
-            raise BatchDecodeError(f"batch entry at byte {pos}: body length {body_len} overruns")
-        (props_len,) = _PROPLEN.unpack_from(data, props_len_at)
-        props_at = props_len_at + _PROPLEN.size
-        entry_end = props_at + props_len
-        if props_len < 0 or entry_end > end or total != entry_end - pos:
-            raise BatchDecodeError(f"batch entry at byte {pos}: sizes do not add up")
-        out.append(BatchEntry(flag, data[body_at:props_len_at], data[props_at:entry_end]))
-        pos = entry_end
-    return out
-
-
 def encode_batch(entries: list[BatchEntry]) -> bytes:
-    """The inverse of decode_batch (what a client sends; used by tests and tools)."""
+    """A batch body as a client sends it (used by tests and tools; the store reads it natively,
+    MessageStore.put_encoded_batch)."""
     parts = []
     for e in entries:
         total = _ENTRY_HEAD.size + len(e.body) + _PROPLEN.size + len(e.properties)

@@ -26,7 +26,7 @@ from ...errors import (
     MessageTooLargeError,
     StoreClosedError,
 )
-from ...message import PendingPut, PutStatus
+from ...message import PendingBatch, PendingPut, PutStatus
 from .durability import DurabilityWaiter
 from ...record import PROP_TAGS, check_topic, decode_properties
 from ...store import MessageStore
@@ -42,7 +42,7 @@ from ..remoting.headers import (
 )
 from .config import BrokerConfig
 from .longpoll import ArrivalWaiters
-from .messages import BatchDecodeError, decode_batch
+from .messages import BatchDecodeError
 from .subgroups import SubscriptionGroupManager
 from .topics import DLQ_PREFIX, NOT_ALLOWED_SEND, PERM_WRITE, RETRY_PREFIX, BrokerTopics
 
@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 
 PROP_WAIT = "WAIT"
 PROP_CLUSTER = "CLUSTER"
+PROP_DELAY = "DELAY"
 DEFAULT_MAX_RECONSUME = 16  # SubscriptionGroupConfig.retryMaxTimes
 
 _STATUS_CODES = {
@@ -71,6 +72,7 @@ class Placement:
     topic: str
     queue_id: int
     sysflag: int
+    tags_code: int | None = None  # None: the tag's hash (delay levels store a delivery time)
 
 
 # A broker service that stores some messages elsewhere first (delay levels in
@@ -178,7 +180,8 @@ class SendProcessor:
     def _header(request: RemotingCommand) -> SendMessageRequestHeader:
         if request.code == RequestCode.SEND_MESSAGE:
             return decode_header(SendMessageRequestHeader, request.ext_fields)
-        return decode_header(SendMessageRequestHeaderV2, request.ext_fields).to_v1()
+        # V2 has every V1 field under the same attribute name: used as is, not copied (to_v1).
+        return decode_header(SendMessageRequestHeaderV2, request.ext_fields)  # type: ignore[return-value]
 
     def _store_request(self, request: RemotingCommand, header: SendMessageRequestHeader,
                        target: _Target, ctx: RequestContext) -> list[PendingPut]:
@@ -188,11 +191,18 @@ class SendProcessor:
             return self._put_batch(header, target, request.body, born_host)
         return [self._put_one(header, target, request.body, born_host)]
 
-    def _answer(self, pendings: list[PendingPut], status: PutStatus) -> RemotingCommand:
-        first = pendings[0].result
+    def _answer(self, pendings: list[PendingPut] | list[PendingBatch],
+                status: PutStatus) -> RemotingCommand:
+        first = pendings[0]
+        if isinstance(first, PendingBatch):
+            batch = first.batch
+            msg_id, queue_id, queue_offset = (",".join(batch.msg_ids), batch.queue_id,
+                                              batch.first_queue_offset)
+        else:
+            msg_id = ",".join(p.result.msg_id for p in pendings)
+            queue_id, queue_offset = first.result.queue_id, first.result.queue_offset
         ext = encode_header(SendMessageResponseHeader(
-            msg_id=",".join(p.result.msg_id for p in pendings),
-            queue_id=first.queue_id, queue_offset=first.queue_offset))
+            msg_id=msg_id, queue_id=queue_id, queue_offset=queue_offset))
         ext["MSG_REGION"] = self._config.region_id
         ext["TRACE_ON"] = "true" if self._config.trace_on else "false"
         code = _STATUS_CODES.get(status, ResponseCode.SYSTEM_ERROR)
@@ -268,35 +278,50 @@ class SendProcessor:
                 place = moved
                 break
         tags = props.pop(PROP_TAGS, None)
-        return self._store.put_async(
+        pending = self._store.put_async(
             place.topic, body, queue_id=place.queue_id, tags=tags or None, properties=props,
             flag=h.flag, born_timestamp=h.born_timestamp, reconsume_times=t.reconsume_times,
-            born_host=born_host, sysflag=place.sysflag)
+            born_host=born_host, sysflag=place.sysflag, tags_code=place.tags_code)
+        # Java answers the queue the producer asked for, not the one a rewrite stored it in.
+        pending.result.queue_id = t.queue_id
+        return pending
 
     def _put_batch(self, h: SendMessageRequestHeader, t: _Target, body: bytes,
-                   born_host: tuple[str, int] | None) -> list[PendingPut]:
-        """Each entry keeps its own properties (UNIQ_KEY, TAGS, KEYS), so entries are stored
-        one by one; no await in between, so they take consecutive queue offsets."""
+                   born_host: tuple[str, int] | None) -> list[PendingBatch]:
+        """The entries go to the store as sent, in one native call: each keeps its own
+        properties (UNIQ_KEY, TAGS, KEYS), followed by the request's (CLUSTER), as Java's
+        MessageExtBatchEncoder appends them; they take consecutive queue offsets."""
         if t.topic.startswith(RETRY_PREFIX):
             raise SendRejected(ResponseCode.MESSAGE_ILLEGAL, "batch request does not support retry group")
-        entries = decode_batch(body)
+        if not body:
+            raise BatchDecodeError("empty batch")
         shared = self._stored_properties(h.properties or "")
-        pendings = []
-        for e in entries:
-            props = {**decode_properties(e.properties), **shared}
-            props.pop(PROP_WAIT, None)
-            tags = props.pop(PROP_TAGS, None)
-            pendings.append(self._store.put_async(
-                t.topic, e.body, queue_id=t.queue_id, tags=tags or None, properties=props,
-                flag=e.flag, born_timestamp=h.born_timestamp, reconsume_times=t.reconsume_times,
-                born_host=born_host, sysflag=h.sys_flag))
-        return pendings
+        if _positive_or_bad(shared.get(PROP_DELAY)):
+            # CommitLog.putMessages: a batch cannot be delayed (MESSAGE_ILLEGAL).
+            raise SendRejected(ResponseCode.MESSAGE_ILLEGAL, "a batch message cannot have a delay level")
+        try:
+            return [self._store.put_encoded_batch(
+                t.topic, body, queue_id=t.queue_id, properties=shared,
+                born_timestamp=h.born_timestamp, born_host=born_host, sysflag=h.sys_flag,
+                reconsume_times=t.reconsume_times)]
+        except ValueError as exc:  # entry sizes that do not add up
+            raise BatchDecodeError(str(exc)) from None
 
     def _stored_properties(self, text: str) -> dict[str, str]:
         props = decode_properties(text.encode("utf-8"))
         props.pop(PROP_WAIT, None)  # Java stores no WAIT=true, saving 9 bytes per message
         props[PROP_CLUSTER] = self._config.cluster_name
         return props
+
+
+def _positive_or_bad(level: str | None) -> bool:
+    """A DELAY property that asks for a delay (or is not a number)."""
+    if level is None:
+        return False
+    try:
+        return int(level) > 0
+    except ValueError:
+        return True
 
 
 def _wait_store(properties: str | None) -> bool:

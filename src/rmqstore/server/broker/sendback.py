@@ -1,0 +1,131 @@
+"""CONSUMER_SEND_MSG_BACK (36): a consumer hands back a message it failed to consume
+(SendMessageProcessor.asyncConsumerSendMsgBack of rocketmq-all-4.9.7).
+
+The message is looked up by its commit-log offset and stored again, with reconsume times + 1,
+RETRY_TOPIC (the topic it was first sent to, kept from earlier retries) and ORIGIN_MESSAGE_ID
+(the first message id, likewise kept):
+
+* in %RETRY%<group>, a random one of the group's retryQueueNums queues, through delay level
+  ``delayLevel`` (0 = the broker picks 3 + reconsume times, as Java), so it comes back after that
+  level's delay via SCHEDULE_TOPIC_XXXX;
+* in %DLQ%<group> (one queue, perm read|write as 4.9.7 creates it) once the message has been
+  reconsumed maxReconsumeTimes times (the header's value, else the group's retryMaxTimes) or
+  when the consumer sent a negative delay level.
+
+The answer does not wait for a sync flush (Java sets waitStoreMsgOK=false). A group with
+retryQueueNums 0 answers SUCCESS and stores nothing, as Java.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+
+from ...errors import DiskFullError, InvalidPropertyError, MessageTooLargeError, StoreClosedError
+from ...message import Message
+from ...record import PROP_KEYS, PROP_TAGS
+from ...schedule import PROP_DELAY
+from ...store import MessageStore
+from ..remoting import RemotingCommand, RequestCode, RequestContext, ResponseCode
+from ..remoting.dispatch import Dispatcher
+from ..remoting.headers import ConsumerSendMsgBackRequestHeader, decode_header
+from .config import BrokerConfig
+from .longpoll import ArrivalWaiters
+from .schedule import DelayLevels
+from .send import DEFAULT_MAX_RECONSUME, PROP_WAIT
+from .subgroups import SubscriptionGroupManager
+from .topics import DLQ_PREFIX, PERM_WRITE, RETRY_PREFIX, BrokerTopics
+
+log = logging.getLogger(__name__)
+
+PROP_RETRY_TOPIC = "RETRY_TOPIC"
+PROP_ORIGIN_MESSAGE_ID = "ORIGIN_MESSAGE_ID"
+DLQ_QUEUE_NUMS = 1  # MixAll.DLQ_NUMS_PER_GROUP
+FIRST_RETRY_LEVEL = 3  # delayLevel 0 -> 3 + reconsumeTimes (10 s on the default ladder)
+
+
+class SendBackProcessor:
+    def __init__(self, config: BrokerConfig, store: MessageStore, topics: BrokerTopics,
+                 groups: SubscriptionGroupManager, arrivals: ArrivalWaiters,
+                 delays: DelayLevels) -> None:
+        self._config = config
+        self._store = store
+        self._topics = topics
+        self._groups = groups
+        self._arrivals = arrivals
+        self._delays = delays
+
+    def register_handlers(self, dispatcher: Dispatcher) -> None:
+        dispatcher.register(RequestCode.CONSUMER_SEND_MSG_BACK, self.send_back)
+
+    async def send_back(self, request: RemotingCommand, ctx: RequestContext) -> RemotingCommand:
+        h = decode_header(ConsumerSendMsgBackRequestHeader, request.ext_fields)
+        group_cfg = self._groups.find_or_create(h.group)
+        if group_cfg is None:
+            return _fail(ResponseCode.SUBSCRIPTION_GROUP_NOT_EXIST,
+                         f"subscription group not exist, {h.group}")
+        if not self._config.broker_permission & PERM_WRITE:
+            return _fail(ResponseCode.NO_PERMISSION,
+                         f"the broker[{self._config.broker_ip}] sending message is forbidden")
+        retry_queues = int(group_cfg.get("retryQueueNums", 1))
+        if retry_queues <= 0:
+            return RemotingCommand.response(ResponseCode.SUCCESS)
+        topic = RETRY_PREFIX + h.group
+        topic_cfg = self._topics.ensure_system(topic, retry_queues)
+        if not topic_cfg.perm & PERM_WRITE:
+            return _fail(ResponseCode.NO_PERMISSION,
+                         f"the topic[{topic}] sending message is forbidden")
+        msg = self._store.get_by_commitlog_offset(h.offset) if h.offset >= 0 else None
+        if msg is None or msg.commitlog_offset != h.offset:
+            return _fail(ResponseCode.SYSTEM_ERROR, f"look message by offset failed, {h.offset}")
+        limit = h.max_reconsume_times
+        if limit is None:
+            limit = int(group_cfg.get("retryMaxTimes", DEFAULT_MAX_RECONSUME))
+        try:
+            if msg.reconsume_times >= limit or h.delay_level < 0:
+                self._to_dlq(h.group, msg)
+            else:
+                level = h.delay_level or FIRST_RETRY_LEVEL + msg.reconsume_times
+                self._to_retry(topic, random.randrange(retry_queues), level, msg)
+        except (DiskFullError, StoreClosedError, InvalidPropertyError,
+                MessageTooLargeError) as exc:
+            return _fail(ResponseCode.SYSTEM_ERROR, f"send back failed: {exc}")
+        return RemotingCommand.response(ResponseCode.SUCCESS)
+
+    def _to_retry(self, topic: str, queue_id: int, level: int, msg: Message) -> None:
+        props, options = _resend(msg)
+        self._delays.service.put_delayed(topic, bytes(msg.body_view), level, queue_id=queue_id,
+                                         properties=props, **options)
+
+    def _to_dlq(self, group: str, msg: Message) -> None:
+        dlq = DLQ_PREFIX + group
+        self._topics.ensure_system(dlq, DLQ_QUEUE_NUMS)
+        props, options = _resend(msg)
+        props.pop(PROP_DELAY, None)  # Java sets level 0: stored at once, never scheduled
+        queue_id = random.randrange(DLQ_QUEUE_NUMS)
+        self._store.put_async(dlq, bytes(msg.body_view), queue_id=queue_id, properties=props,
+                              **options)
+        self._arrivals.notify(dlq, queue_id)
+        log.info("message %s of %s reconsumed %d times: stored in %s", msg.msg_id,
+                 props.get(PROP_RETRY_TOPIC), msg.reconsume_times, dlq)
+
+
+def _resend(msg: Message) -> tuple[dict[str, str], dict]:
+    """The properties and put() options of msg as handed back: same body, flag, sysflag and
+    born time/host; reconsume times + 1; RETRY_TOPIC and ORIGIN_MESSAGE_ID set once."""
+    props = msg.properties
+    props.setdefault(PROP_RETRY_TOPIC, msg.topic)
+    if not props.get(PROP_ORIGIN_MESSAGE_ID):
+        props[PROP_ORIGIN_MESSAGE_ID] = msg.msg_id
+    props.pop(PROP_WAIT, None)
+    options = {"tags": props.pop(PROP_TAGS, None) or None,
+               "keys": [k for k in props.pop(PROP_KEYS, "").split(" ") if k],
+               "flag": msg.flag, "born_timestamp": msg.born_timestamp,
+               "born_host": msg.born_host, "sysflag": msg.sysflag,
+               "reconsume_times": msg.reconsume_times + 1}
+    return props, options
+
+
+def _fail(code: ResponseCode, remark: str) -> RemotingCommand:
+    log.info("send back refused: %s", remark)
+    return RemotingCommand.response(code, remark)

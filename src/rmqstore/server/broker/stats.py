@@ -1,0 +1,156 @@
+"""Consume progress and topic statistics (AdminBrokerProcessor of rocketmq-all-4.9.7):
+GET_CONSUME_STATS (208), GET_TOPIC_STATS_INFO (202), GET_CONSUMER_CONNECTION_LIST (203).
+
+Bodies are what Java's fastjson writes, so that mqadmin and the Java admin API read them: maps
+keyed by MessageQueue write each key as a JSON object (see remoting/objkeys.py), bean fields in
+alphabetical order.
+
+    ConsumeStats    {"consumeTps":0.0,"offsetTable":{{"brokerName":..,"queueId":..,"topic":..}:
+                     {"brokerOffset":..,"consumerOffset":..,"lastTimestamp":..}}}
+    TopicStatsTable {"offsetTable":{{mq}:{"lastUpdateTimestamp":..,"maxOffset":..,"minOffset":..}}}
+
+consumeTps is always 0.0: the broker keeps no per-group pull statistics (BrokerStatsManager).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from ...store import MessageStore
+from ..remoting import RemotingCommand, RequestCode, RequestContext, ResponseCode
+from ..remoting.dispatch import Dispatcher
+from ..remoting.headers import decode_header, wire
+from ..remoting.objkeys import ObjectKey, dumps
+from .clients import ClientManager, SubscriptionData
+from .topics import BrokerTopics
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class GetConsumeStatsRequestHeader:
+    consumer_group: str = wire("consumerGroup", required=True)
+    topic: str | None = wire("topic")
+
+
+@dataclass(frozen=True)
+class GetTopicStatsInfoRequestHeader:
+    topic: str = wire("topic", required=True)
+
+
+@dataclass(frozen=True)
+class GetConsumerConnectionListRequestHeader:
+    consumer_group: str = wire("consumerGroup", required=True)
+
+
+class StatsProcessor:
+    def __init__(self, store: MessageStore, topics: BrokerTopics, clients: ClientManager,
+                 broker_name: str) -> None:
+        self._store = store
+        self._topics = topics
+        self._clients = clients
+        self._broker_name = broker_name
+
+    def register_handlers(self, dispatcher: Dispatcher) -> None:
+        dispatcher.register(RequestCode.GET_CONSUME_STATS, self.consume_stats)
+        dispatcher.register(RequestCode.GET_TOPIC_STATS_INFO, self.topic_stats)
+        dispatcher.register(RequestCode.GET_CONSUMER_CONNECTION_LIST, self.consumer_connections)
+
+    async def consume_stats(self, request: RemotingCommand,
+                            ctx: RequestContext) -> RemotingCommand:
+        h = decode_header(GetConsumeStatsRequestHeader, request.ext_fields)
+        group = h.consumer_group
+        topics = [h.topic] if h.topic and h.topic.strip() else self._topics_of(group)
+        info = self._clients.consumers.get(group)
+        table = ObjectKey()
+        for topic in topics:
+            cfg = self._topics.get(topic)
+            if cfg is None:
+                log.warning("consumeStats, topic config not exist, %s", topic)
+                continue
+            # A group that is online but does not subscribe this topic is skipped (as Java).
+            if info is not None and info.subscriptions and topic not in info.subscriptions:
+                continue
+            for qid in range(cfg.read_queue_nums):
+                broker_offset = max(0, self._store.max_offset(topic, qid))
+                consumer_offset = max(0, self._store.committed_offset(group, topic, qid) or 0)
+                last = self._store_time(topic, qid, consumer_offset - 1) \
+                    if consumer_offset > 0 else 0
+                table[self._mq(topic, qid)] = {"brokerOffset": broker_offset,
+                                               "consumerOffset": consumer_offset,
+                                               "lastTimestamp": last}
+        return _ok(dumps({"consumeTps": 0.0, "offsetTable": table}))
+
+    async def topic_stats(self, request: RemotingCommand, ctx: RequestContext) -> RemotingCommand:
+        h = decode_header(GetTopicStatsInfoRequestHeader, request.ext_fields)
+        cfg = self._topics.get(h.topic)
+        if cfg is None:
+            return RemotingCommand.response(ResponseCode.TOPIC_NOT_EXIST,
+                                            f"topic[{h.topic}] not exist")
+        table = ObjectKey()
+        for qid in range(cfg.write_queue_nums):
+            lo = max(0, self._store.min_offset(h.topic, qid))
+            hi = max(0, self._store.max_offset(h.topic, qid))
+            last = self._store_time(h.topic, qid, hi - 1) if hi > 0 else 0
+            table[self._mq(h.topic, qid)] = {"lastUpdateTimestamp": last, "maxOffset": hi,
+                                             "minOffset": lo}
+        return _ok(dumps({"offsetTable": table}))
+
+    async def consumer_connections(self, request: RemotingCommand,
+                                   ctx: RequestContext) -> RemotingCommand:
+        h = decode_header(GetConsumerConnectionListRequestHeader, request.ext_fields)
+        info = self._clients.consumers.get(h.consumer_group)
+        if info is None or not info.clients:
+            return RemotingCommand.response(ResponseCode.CONSUMER_NOT_ONLINE,
+                                            f"the consumer group[{h.consumer_group}] not online")
+        connections = [{"clientAddr": c.channel.peer, "clientId": c.client_id,
+                        "language": str(c.language), "version": c.version}
+                       for c in info.clients.values()]
+        body = {"connectionSet": connections, "consumeFromWhere": info.consume_from_where,
+                "consumeType": info.consume_type, "messageModel": info.message_model,
+                "subscriptionTable": {t: _subscription_json(s)
+                                      for t, s in sorted(info.subscriptions.items())}}
+        return _ok(dumps(body))
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _mq(self, topic: str, queue_id: int) -> tuple:
+        return (("brokerName", self._broker_name), ("queueId", queue_id), ("topic", topic))
+
+    def _topics_of(self, group: str) -> list[str]:
+        """ConsumerOffsetManager.whichTopicByConsumer: topics with a committed offset."""
+        out = []
+        for name, cfg in sorted(self._store.topics.topics.items()):
+            queues = max(cfg.read_queue_nums, cfg.write_queue_nums)
+            if any(self._store.committed_offset(group, name, q) is not None
+                   for q in range(queues)):
+                out.append(name)
+        return out
+
+    def _store_time(self, topic: str, queue_id: int, offset: int) -> int:
+        """Store timestamp of the message at offset; 0 if it is gone (getMessageStoreTimeStamp)."""
+        if offset < 0:
+            return 0
+        got = self._store.get(topic, queue_id, offset, 1)
+        return got.messages[0].store_timestamp if got.messages else 0
+
+
+def _subscription_json(s: SubscriptionData) -> dict:
+    tags = sorted(s.tags)
+    return {"classFilterMode": False, "codeSet": [_java_hash(t) for t in tags],
+            "expressionType": s.expression_type, "subString": s.sub_string,
+            "subVersion": s.sub_version, "tagsSet": tags, "topic": s.topic}
+
+
+def _java_hash(text: str) -> int:
+    """String.hashCode over UTF-16 code units (SubscriptionData.codeSet)."""
+    h = 0
+    data = text.encode("utf-16-be")
+    for i in range(0, len(data), 2):
+        h = (31 * h + ((data[i] << 8) | data[i + 1])) & 0xFFFFFFFF
+    return h - (1 << 32) if h & 0x80000000 else h
+
+
+def _ok(body: bytes) -> RemotingCommand:
+    return RemotingCommand.response(ResponseCode.SUCCESS, body=body)
