@@ -54,7 +54,8 @@ async def serve(options: ServeOptions, ready=None) -> None:
 
 
 def run(options: ServeOptions, ready=None) -> None:
-    """serve() on the preferred event loop: uvloop when installed, except for a sync-flush
-    broker, whose durability thread must wake the loop without delay (see loop.run)."""
-    sync_broker = options.role != "namesrv" and options.broker.sync_flush
-    loops.run(serve(options, ready), uvloop_ok=not sync_broker)
+    """serve() on the preferred event loop, uvloop when installed, for both flush modes. A
+    sync-flush broker kept asyncio's loop while its durability thread re-woke itself for
+    sends an earlier sync had covered (see loop.run); without that spin, uvloop is the faster
+    of the two there too."""
+    loops.run(serve(options, ready))

@@ -45,6 +45,7 @@ class DurabilityWaiter:
         return result
 
     def _run(self) -> None:
+        handed = -1  # the durable offset last handed to the loop
         while True:
             self._wake.wait()
             self._wake.clear()
@@ -52,14 +53,18 @@ class DurabilityWaiter:
                 return
             with self._lock:
                 target = self._highest
-            if target < 0:
+            if target < handed:  # covered by a sync whose answer is on its way to the loop
                 continue
             ok = self._store.wait_durable(target + 1)
             durable = self._store.durable_offset if ok else target + 1
-            self._loop.call_soon_threadsafe(self._resolve, durable, ok)
+            if durable > handed:
+                handed = durable
+                self._loop.call_soon_threadsafe(self._resolve, durable, ok)
             with self._lock:
-                if self._heap:
-                    self._wake.set()  # more arrived meanwhile: lead the next sync at once
+                # Lead the next sync at once only for sends past this one; looping for sends
+                # it covered (their futures resolve on the loop) only burned the GIL.
+                if self._highest >= durable:
+                    self._wake.set()
 
     def _resolve(self, durable: int, ok: bool) -> None:
         with self._lock:
