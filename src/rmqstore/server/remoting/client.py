@@ -46,6 +46,9 @@ class RemotingClient:
     async def invoke(self, addr: str, request: RemotingCommand,
                      timeout_s: float) -> RemotingCommand:
         """Send ``request`` to ``addr`` and return its response within ``timeout_s``."""
+        conn = self._connections.get(addr)
+        if conn is not None and not conn.is_closed:  # connected: the common case, kept short
+            return await conn.invoke(request, timeout_s)
         deadline = asyncio.get_running_loop().time() + timeout_s
         conn = await self.connection(addr, timeout_s)
         return await conn.invoke(request, self._remaining(deadline))

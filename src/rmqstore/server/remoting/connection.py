@@ -26,6 +26,15 @@ log = logging.getLogger(__name__)
 RequestCallback = Callable[["RemotingConnection", RemotingCommand], None]
 
 
+class _Expired(Exception):
+    """An invoke's deadline passed (turned into RemotingTimeout by invoke)."""
+
+
+def _expire(future: asyncio.Future[RemotingCommand]) -> None:
+    if not future.done():
+        future.set_exception(_Expired())
+
+
 class RemotingConnection(asyncio.Protocol):
     """Owns a transport, the pending-call table and the tasks serving incoming requests.
 
@@ -67,22 +76,27 @@ class RemotingConnection(asyncio.Protocol):
         """Send ``request`` with a fresh opaque; return the response with that opaque.
 
         Raises RemotingTimeout after ``timeout_s``, ConnectionClosed if the connection closes
-        first. A response arriving after the deadline is logged and dropped.
+        first. A response arriving after the deadline is logged and dropped. The request's
+        opaque and flag are set in place (callers build one request per call).
         """
         self._check_open()
         opaque = self._next_opaque()
-        cmd = dataclasses.replace(request, opaque=opaque,
-                                  flag=request.flag & ~(RESPONSE_FLAG | ONEWAY_FLAG))
-        future: asyncio.Future[RemotingCommand] = asyncio.get_running_loop().create_future()
+        request.opaque = opaque
+        request.flag &= ~(RESPONSE_FLAG | ONEWAY_FLAG)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[RemotingCommand] = loop.create_future()
         self._pending[opaque] = future
+        # A timer handle, not asyncio.timeout(): this runs once per send, and the context
+        # manager's bookkeeping cost more than the rest of the call.
+        timer = loop.call_later(timeout_s, _expire, future)
         try:
-            self._write(encode(cmd, self._max_frame_bytes))
-            async with asyncio.timeout(timeout_s):
-                return await future
-        except TimeoutError:
-            raise RemotingTimeout(f"no response to code {cmd.code} (opaque {opaque}) from "
+            self._write(encode(request, self._max_frame_bytes))
+            return await future
+        except _Expired:
+            raise RemotingTimeout(f"no response to code {request.code} (opaque {opaque}) from "
                                   f"{self.peer} within {timeout_s}s") from None
         finally:
+            timer.cancel()
             self._pending.pop(opaque, None)
 
     async def invoke_oneway(self, request: RemotingCommand, timeout_s: float) -> None:
