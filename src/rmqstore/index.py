@@ -124,6 +124,25 @@ class IndexService:
                 last = self._roll(last)
                 last.put(data, phys, store_ts)
 
+    def put_many(self, topic: str, entries: list[tuple[str, int]], store_ts: int) -> None:
+        """put_keys for many (key, phys) pairs of one topic, phys ascending (a batch): the
+        idempotence check reads the file header once instead of once per key."""
+        if not entries:
+            return
+        last = self.files[-1] if self.files else None
+        start = 0
+        if last is not None:
+            end_phys = last.end_phys
+            while start < len(entries) and entries[start][1] < end_phys:
+                start += 1
+        self.dirty = True
+        prefix = f"{topic}#"
+        for key, phys in entries[start:]:
+            data = (prefix + key).encode()
+            if last is None or not last.put(data, phys, store_ts):
+                last = self._roll(last)
+                last.put(data, phys, store_ts)
+
     def _roll(self, last: IndexFile | None) -> IndexFile:
         now = int(time.time() * 1000)
         path = self.directory / index_name(now)

@@ -102,7 +102,8 @@ class PutBatchResult:
 
     @property
     def msg_ids(self) -> list[str]:
-        return [make_msg_id(self._host, off) for off in self.commitlog_offsets]
+        prefix = self._host.hex().upper()  # make_msg_id, with the host part made once
+        return [f"{prefix}{off:016X}" for off in self.commitlog_offsets]
 
     def __repr__(self) -> str:
         return (f"PutBatchResult({self.status.name}, queue_id={self.queue_id}, "

@@ -259,8 +259,8 @@ class StoreWriter:
                                                    out + done)
                 if wrote:
                     done += wrote
-                    last = _native.entry_report(out, done - 1)
-                    at = last[1] + last[2]  # past the last entry written
+                    last = out[done - 1]
+                    at = last.props_at + last.props_len  # past the last entry written
                 stamp = self._log.last_ts if done else 0
                 if stop == _native.SEGMENT_FULL:
                     self.commitlog.roll()
@@ -271,21 +271,19 @@ class StoreWriter:
                         f"a record does not fit a {self.config.commitlog_segment_bytes}-byte "
                         "segment, or its properties exceed 32767 bytes")
             now = self._log.last_ts
-            offsets = [0] * n
-            index = self.index
-            for i in range(n):
-                phys, props_at, props_len, uniq_at, uniq_len, has_keys = _native.entry_report(out, i)
-                offsets[i] = phys
-                if index is None:
-                    continue
-                if has_keys:
-                    keys = index_keys(decode_properties(data[props_at:props_at + props_len]))
-                elif uniq_len > 0:
-                    start = props_at + uniq_at
-                    keys = [data[start:start + uniq_len].decode("utf-8", "replace")]
-                else:
-                    continue
-                index.put_keys(topic, keys, phys, now)
+            reports = _native.entry_reports(out, n)
+            offsets = [r[0] for r in reports]
+            if self.index is not None:
+                to_index: list[tuple[str, int]] = []
+                for phys, props_at, props_len, uniq_at, uniq_len, has_keys in reports:
+                    if has_keys:
+                        props = decode_properties(data[props_at:props_at + props_len])
+                        to_index.extend((key, phys) for key in index_keys(props))
+                    elif uniq_len > 0:
+                        start = props_at + uniq_at
+                        to_index.append((data[start:start + uniq_len].decode("utf-8", "replace"),
+                                         phys))
+                self.index.put_many(topic, to_index, now)
             if self._arrival_waiters:
                 self._arrival.notify_all()
         return PendingBatch(PutBatchResult(PutStatus.PUT_OK, queue_id, qoff, offsets, now,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import array
 import mmap
+import struct
 
 from .._version import __version__
 from ..errors import NativeModuleError
@@ -167,10 +168,13 @@ def new_entry_reports(n: int):
     return ffi.new("rmq_entry_out[]", n)
 
 
-def entry_report(out, i: int) -> tuple[int, int, int, int, int, bool]:
-    """(phys, props_at, props_len, uniq_at, uniq_len, has_keys) of report i."""
-    e = out[i]
-    return e.phys, e.props_at, e.props_len, e.uniq_at, e.uniq_len, bool(e.has_keys)
+_ENTRY_REPORT = struct.Struct("=qqiiii")  # rmq_entry_out, natural alignment, no padding
+assert ffi.sizeof("rmq_entry_out") == _ENTRY_REPORT.size
+
+
+def entry_reports(out, n: int) -> list[tuple[int, int, int, int, int, int]]:
+    """The first n reports as (phys, props_at, props_len, uniq_at, uniq_len, has_keys)."""
+    return list(_ENTRY_REPORT.iter_unpack(ffi.buffer(out, n * _ENTRY_REPORT.size)))
 
 
 class QueueWriter:
