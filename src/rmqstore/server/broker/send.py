@@ -91,6 +91,9 @@ class SendRejected(Exception):
         self.code = code
 
 
+_REFUSALS = (SendRejected, *_ILLEGAL, *_UNAVAILABLE)
+
+
 @dataclass(slots=True)
 class _Target:
     topic: str
@@ -134,14 +137,8 @@ class SendProcessor:
                 # send returns finds the route.
                 await self._topics.registered(self._config.register_timeout_ms / 1000)
             pendings = self._store_request(request, header, target, ctx)
-        except SendRejected as exc:
-            return RemotingCommand.response(exc.code, str(exc))
-        except _ILLEGAL as exc:
-            return RemotingCommand.response(ResponseCode.MESSAGE_ILLEGAL, str(exc))
-        except _UNAVAILABLE as exc:
-            return RemotingCommand.response(ResponseCode.SERVICE_NOT_AVAILABLE, str(exc))
-        if not pendings:
-            return RemotingCommand.response(ResponseCode.MESSAGE_ILLEGAL, "empty batch")
+        except _REFUSALS as exc:
+            return _refusal(exc)
         self._arrivals.notify(target.topic, target.queue_id)
         status = PutStatus.PUT_OK
         if self._config.sync_flush and _wait_store(header.properties):
@@ -165,14 +162,8 @@ class SendProcessor:
         try:
             target = self._target(header)
             pendings = self._store_request(request, header, target, ctx)
-        except SendRejected as exc:
-            return RemotingCommand.response(exc.code, str(exc))
-        except _ILLEGAL as exc:
-            return RemotingCommand.response(ResponseCode.MESSAGE_ILLEGAL, str(exc))
-        except _UNAVAILABLE as exc:
-            return RemotingCommand.response(ResponseCode.SERVICE_NOT_AVAILABLE, str(exc))
-        if not pendings:
-            return RemotingCommand.response(ResponseCode.MESSAGE_ILLEGAL, "empty batch")
+        except _REFUSALS as exc:
+            return _refusal(exc)
         self._arrivals.notify(target.topic, target.queue_id)
         return self._answer(pendings, PutStatus.PUT_OK)
 
@@ -322,6 +313,15 @@ def _positive_or_bad(level: str | None) -> bool:
         return int(level) > 0
     except ValueError:
         return True
+
+
+def _refusal(exc: Exception) -> RemotingCommand:
+    """The answer to a send the store did not take."""
+    if isinstance(exc, SendRejected):
+        return RemotingCommand.response(exc.code, str(exc))
+    if isinstance(exc, _UNAVAILABLE):
+        return RemotingCommand.response(ResponseCode.SERVICE_NOT_AVAILABLE, str(exc))
+    return RemotingCommand.response(ResponseCode.MESSAGE_ILLEGAL, str(exc))
 
 
 def _wait_store(properties: str | None) -> bool:
