@@ -29,22 +29,23 @@ def _reject_constant(name: str) -> None:
 # more than the (de)coding of a send's header itself.
 _ENCODER = json.JSONEncoder(separators=_COMPACT, ensure_ascii=False)
 _DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+_quote = json.encoder.encode_basestring  # a JSON string literal, non-ASCII kept as is
 
 
 def encode_json_header(cmd: RemotingCommand) -> bytes:
     """The header bytes; keys in fastjson's (sorted) order, remark omitted when None."""
-    obj: dict[str, Any] = {"code": cmd.code}
-    # Always present, even empty: C++ dereferences a null SEND/PULL response header (spec 1.4).
     ext = cmd.ext_fields
-    obj["extFields"] = ext if _all_str(ext) else {k: wire_string(v) for k, v in ext.items()}
-    obj["flag"] = cmd.flag
-    obj["language"] = cmd.language
-    obj["opaque"] = cmd.opaque
-    if cmd.remark is not None:
-        obj["remark"] = cmd.remark
-    obj["serializeTypeCurrentRPC"] = "JSON"
-    obj["version"] = cmd.version
-    return _ENCODER.encode(obj).encode("utf-8")
+    if not _all_str(ext):
+        ext = {k: wire_string(v) for k, v in ext.items()}
+    # Always present, even empty: C++ dereferences a null SEND/PULL response header (spec 1.4).
+    # Written by hand around json's own string escaper: a dict through JSONEncoder cost three
+    # times as much, on every request and response.
+    fields = ",".join([f"{_quote(k)}:{_quote(v)}" for k, v in ext.items()])
+    remark = "" if cmd.remark is None else f'"remark":{_quote(cmd.remark)},'
+    return ('{"code":%d,"extFields":{%s},"flag":%d,"language":%s,"opaque":%d,%s'
+            '"serializeTypeCurrentRPC":"JSON","version":%d}'
+            % (cmd.code, fields, cmd.flag, _quote(cmd.language), cmd.opaque, remark,
+               cmd.version)).encode("utf-8")
 
 
 def decode_json_header(data: bytes, body: bytes) -> RemotingCommand:
