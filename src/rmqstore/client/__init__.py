@@ -19,6 +19,7 @@ from .ids import create_uniq_id
 from .lite_pull import LitePullConsumer
 from .message import Message, MessageExt, MessageQueue, decode_messages
 from .producer import Producer, SendResult, SendStatus, select_by_hash
+from .properties import SystemProperties, system_properties
 from .rebalance import allocate_averagely, allocate_averagely_by_circle
 from .trace import TraceRecord, TraceType
 from .transaction import (
@@ -29,12 +30,41 @@ from .transaction import (
 )
 
 __all__ = [
-    "Admin", "ConsumeProgress", "QueueProgress", "TraceRecord", "TraceType",
-    "BrokerError", "ClientClosed", "ClientError", "ConsumeFromWhere", "ConsumeStatus",
-    "Credentials", "LitePullConsumer", "Message", "MessageExt", "MessageModel", "MessageQueue",
-    "NameServerUnavailable", "OrderlyStatus", "Producer", "PullStatus", "PushConsumer",
-    "RouteNotFound", "SendFailed", "SendResult", "SendStatus", "Subscription",
-    "LocalTransactionState", "TransactionListener", "TransactionProducer", "TransactionSendResult",
-    "allocate_averagely", "allocate_averagely_by_circle", "create_uniq_id", "decode_messages",
+    "Admin",
+    "BrokerError",
+    "ClientClosed",
+    "ClientError",
+    "ConsumeFromWhere",
+    "ConsumeProgress",
+    "ConsumeStatus",
+    "Credentials",
+    "LitePullConsumer",
+    "LocalTransactionState",
+    "Message",
+    "MessageExt",
+    "MessageModel",
+    "MessageQueue",
+    "NameServerUnavailable",
+    "OrderlyStatus",
+    "Producer",
+    "PullStatus",
+    "PushConsumer",
+    "QueueProgress",
+    "RouteNotFound",
+    "SendFailed",
+    "SendResult",
+    "SendStatus",
+    "Subscription",
+    "SystemProperties",
+    "TraceRecord",
+    "TraceType",
+    "TransactionListener",
+    "TransactionProducer",
+    "TransactionSendResult",
+    "allocate_averagely",
+    "allocate_averagely_by_circle",
+    "create_uniq_id",
+    "decode_messages",
     "select_by_hash",
+    "system_properties",
 ]

@@ -9,11 +9,16 @@ rocketmq-all-4.9.7).
   listener) or in a thread pool (a plain function), at most ``consume_concurrency`` at a time.
   RECONSUME_LATER in clustering mode sends the messages back (CONSUMER_SEND_MSG_BACK); if the
   broker cannot take them (e.g. REQUEST_CODE_NOT_SUPPORTED) they are delivered again locally
-  after ``reconsume_delay_s`` and keep the queue's offset from advancing. Broadcasting drops
-  failures, as Java does.
+  after ``reconsume_delay_s`` and keep the queue's offset from advancing, until a message's
+  reconsume times reach ``max_reconsume_times``: then it is logged as an error, handed to the
+  ``on_dead_letter`` callback if any, and its offset may advance (Java redelivers forever).
+  Broadcasting drops failures with a warning, as Java does.
 * Orderly listener: one batch per queue at a time, in offset order, only while this member
   holds the queue's lock on the broker (LOCK_BATCH_MQ, renewed every ``lock_interval_s``);
-  SUSPEND_CURRENT_QUEUE_A_MOMENT retries the batch after ``suspend_current_queue_s``.
+  SUSPEND_CURRENT_QUEUE_A_MOMENT retries the batch after ``suspend_current_queue_s``; a message
+  whose reconsume times reached ``max_reconsume_times`` is sent back with delay level -1, which
+  stores it in %DLQ%<group>, and the queue moves on (checkReconsumeTimes); if the broker refuses,
+  the queue keeps suspending.
   A queue taken away by a rebalance is unlocked only after its batch finished and its offset
   was stored, so the next owner continues in order.
 * Offsets: the smallest offset still in process is committed every ``persist_interval_s``
@@ -64,7 +69,11 @@ class OrderlyStatus(Enum):
 
 Listener = Callable[[list[MessageExt]], ConsumeStatus | OrderlyStatus | None | Awaitable[ConsumeStatus | OrderlyStatus | None]]
 
+DeadLetterCallback = Callable[[MessageExt], None | Awaitable[None]]
+
 PULL_DELAY_ON_EXCEPTION_S = 1.0  # pullTimeDelayMillsWhenException
+DEFAULT_MAX_RECONSUME = 16  # what -1 means for concurrent consumption (Java)
+DLQ_DELAY_LEVEL = -1  # CONSUMER_SEND_MSG_BACK with a negative level: straight to %DLQ%
 FLOW_CONTROL_DELAY_S = 0.05  # PULL_TIME_DELAY_MILLS_WHEN_FLOW_CONTROL
 LOCK_MAX_AGE_S = 30.0  # ProcessQueue.REBALANCE_LOCK_MAX_LIVE_TIME
 
@@ -84,6 +93,10 @@ class PushConsumer(GroupMember):
     ConsumeStatus (OrderlyStatus for orderly); None counts as SUCCESS, an exception as
     RECONSUME_LATER / SUSPEND_CURRENT_QUEUE_A_MOMENT. A coroutine function runs on the loop; a
     plain function runs in a thread pool.
+
+    ``max_reconsume_times`` (-1, Java's default: 16 concurrently, no limit orderly) bounds how
+    often one message is consumed again: past it the broker dead-letters it (%DLQ%<group>); a
+    concurrent consumer whose broker refuses send-back gives it to ``on_dead_letter`` instead.
 
     Without a listener the consumer is an async iterator of messages, one at a time::
 
@@ -111,14 +124,15 @@ class PushConsumer(GroupMember):
                  consume_batch_size: int = 1, pull_batch_size: int = 32,
                  consume_concurrency: int = 20,
                  pull_threshold_for_queue: int = 1000, pull_threshold_size_for_queue_mb: int = 100,
-                 max_reconsume_times: int = 16, reconsume_delay_s: float = 5.0,
+                 max_reconsume_times: int = -1, reconsume_delay_s: float = 5.0,
                  suspend_current_queue_s: float = 1.0, broker_suspend_ms: int = 15_000,
                  persist_interval_s: float = 5.0, rebalance_interval_s: float = 20.0,
                  lock_interval_s: float = 20.0, heartbeat_s: float = 30.0,
                  route_refresh_s: float = 30.0, await_termination_s: float = 10.0,
                  credentials: Credentials | None = None, namesrv_domain: str | None = None,
                  instance_name: str | None = None, offset_store_dir: str | Path | None = None,
-                 trace: bool = False, trace_topic: str = TRACE_TOPIC) -> None:
+                 trace: bool = False, trace_topic: str = TRACE_TOPIC,
+                 on_dead_letter: DeadLetterCallback | None = None) -> None:
         super().__init__(group, namesrv, message_model=message_model,
                          consume_from_where=consume_from_where,
                          consume_timestamp_ms=consume_timestamp_ms, allocate=allocate,
@@ -138,6 +152,7 @@ class PushConsumer(GroupMember):
         self._persist_interval_s = persist_interval_s
         self._lock_interval_s = lock_interval_s
         self._listener: Listener | None = None
+        self._dead_letter_cb = on_dead_letter  # see on_dead_letter()
         self._orderly = False
         self._is_coro = False
         self._executor: ThreadPoolExecutor | None = None
@@ -173,6 +188,14 @@ class PushConsumer(GroupMember):
     def on_message_orderly(self, listener: Listener) -> None:
         """Consume each queue in order with ``listener`` (returns OrderlyStatus)."""
         self._set_listener(listener, orderly=True)
+
+    def on_dead_letter(self, callback: DeadLetterCallback | None) -> None:
+        """Call ``callback(msg)`` for each message given up locally: RECONSUME_LATER
+        ``max_reconsume_times`` times while the broker refused to take it back (an old broker, a
+        retry topic without write permission). The offset moves past it after the callback
+        returns (or raises: logged). A coroutine function is awaited; a plain one runs in a
+        thread. Messages the broker dead-letters (%DLQ%<group>) do not come here."""
+        self._dead_letter_cb = callback
 
     def use_iterator(self, *, orderly: bool = False) -> None:
         """Consume with ``async for msg in consumer`` (what start() picks when no listener was
@@ -527,26 +550,57 @@ class PushConsumer(GroupMember):
         done = msgs
         if status is ConsumeStatus.RECONSUME_LATER:
             if self.clustering:
-                again = [m for m in msgs if not await self._send_back(m)]
+                limit = self._concurrent_max_reconsume()
+                refused = [m for m in msgs if not await self._send_back(m, 0, limit)]
+                # Java redelivers refused messages locally forever; we stop at the limit.
+                again = [m for m in refused if m.reconsume_times < limit]
+                given_up = [m for m in refused if m.reconsume_times >= limit]
+                for m in given_up:
+                    await self._give_up(m)
                 if again:
                     for m in again:
                         m.reconsume_times += 1
                     self._spawn_consume(pq, again, self.reconsume_delay_s)
-                done = [m for m in msgs if m not in again]
+                kept = {id(m) for m in again}
+                done = [m for m in msgs if id(m) not in kept]
             else:
-                log.warning("broadcasting: dropping %d messages the listener failed on", len(msgs))
+                log.warning("broadcasting: dropping %d messages the listener failed on: %s",
+                            len(msgs), ", ".join(m.msg_id for m in msgs))
         offset = pq.remove(done)
         if not pq.dropped:
             self.offset_store.update(pq.mq, offset)
 
-    async def _send_back(self, msg: MessageExt) -> bool:
+    def _concurrent_max_reconsume(self) -> int:
+        """DefaultMQPushConsumerImpl.getMaxReconsumeTimes: -1 means 16."""
+        return DEFAULT_MAX_RECONSUME if self.max_reconsume_times == -1 else self.max_reconsume_times
+
+    async def _send_back(self, msg: MessageExt, delay_level: int, limit: int) -> bool:
         """CONSUMER_SEND_MSG_BACK; False if the broker would not take it."""
         try:
-            await self.api.send_back(self.group, msg, 0, self.max_reconsume_times)
+            await self.api.send_back(self.group, msg, delay_level, limit)
             return True
         except Exception as exc:  # noqa: BLE001 - REQUEST_CODE_NOT_SUPPORTED, broker down...
-            log.debug("send back of %s failed, redelivering locally: %s", msg.msg_id, exc)
+            log.debug("send back of %s (delay level %d) failed: %s", msg.msg_id, delay_level, exc)
             return False
+
+    async def _give_up(self, msg: MessageExt) -> None:
+        """A message at the reconsume limit that the broker would not take back: log it, hand
+        it to on_dead_letter; the caller lets the offset pass it."""
+        log.error("group %s gives up message %s (%s queue %d offset %d): consumed again %d times "
+                  "and the broker refused to take it back", self.group, msg.msg_id, msg.topic,
+                  msg.queue_id, msg.queue_offset, msg.reconsume_times)
+        cb = self._dead_letter_cb
+        if cb is None:
+            return
+        try:
+            if inspect.iscoroutinefunction(cb):
+                await cb(msg)
+            else:
+                result = await asyncio.to_thread(cb, msg)
+                if inspect.isawaitable(result):
+                    await result
+        except Exception:
+            log.exception("on_dead_letter callback of %s failed on %s", self.group, msg.msg_id)
 
     # -- orderly consumption ---------------------------------------------------------------
 
@@ -568,11 +622,37 @@ class PushConsumer(GroupMember):
                 except Exception:
                     log.exception("orderly listener of %s failed", self.group)
                     status = OrderlyStatus.SUSPEND_CURRENT_QUEUE_A_MOMENT
-                if status is OrderlyStatus.SUSPEND_CURRENT_QUEUE_A_MOMENT or \
-                        status is ConsumeStatus.RECONSUME_LATER:
+                failed = status is OrderlyStatus.SUSPEND_CURRENT_QUEUE_A_MOMENT or \
+                    status is ConsumeStatus.RECONSUME_LATER
+                if failed and await self._suspend_again(pq, msgs):
                     pq.make_later()
                     await asyncio.sleep(self.suspend_current_queue_s)
                     continue
                 # Committed even if a rebalance is waiting to drop the queue: we still hold
                 # its lock, and the drop stores this offset before unlocking.
                 self.offset_store.update(pq.mq, pq.commit())
+
+    async def _suspend_again(self, pq: ProcessQueue, msgs: list[MessageExt]) -> bool:
+        """ConsumeMessageOrderlyService.checkReconsumeTimes: send each message of the batch that
+        reached the limit to %DLQ%<group> (delay level -1) and take it out of the batch; True if
+        some are left to retry (a refused send-back keeps its message), False if none."""
+        if self.max_reconsume_times < 0:  # -1: no limit for orderly (Integer.MAX_VALUE)
+            return True
+        limit = self.max_reconsume_times
+        retry = False
+        for m in msgs:
+            if m.reconsume_times >= limit and \
+                    await self._send_back(m, DLQ_DELAY_LEVEL, limit):
+                log.warning("group %s: message %s (%s queue %d offset %d) suspended %d times, "
+                            "sent to the dead letter queue", self.group, m.msg_id, m.topic,
+                            m.queue_id, m.queue_offset, m.reconsume_times)
+                # Out of the batch, so a retry of the rest does not send it again (Java would).
+                if pq.consuming.pop(m.queue_offset, None) is not None:
+                    pq.size_bytes -= m.store_size
+            else:
+                if m.reconsume_times >= limit:
+                    log.error("group %s: message %s reached %d reconsume times but the broker "
+                              "refused it back; suspending the queue again", self.group,
+                              m.msg_id, limit)
+                retry = True
+        return retry

@@ -26,6 +26,7 @@ from ..server.remoting import (
 )
 from .acl import Credentials, sign_request
 from .errors import ClientError, NameServerUnavailable
+from .properties import NAMESRV_ADDR, NAMESRV_DOMAIN, NAMESRV_DOMAIN_SUBGROUP, system_properties
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +35,9 @@ CLIENT_LANGUAGE = "PYTHON"
 CLIENT_VERSION = 403
 
 NAMESRV_ADDR_ENV = "NAMESRV_ADDR"
-NAMESRV_DOMAIN_ENV = "ROCKETMQ_NAMESRV_DOMAIN"  # Java's -Drocketmq.namesrv.domain
+NAMESRV_DOMAIN_ENV = "ROCKETMQ_NAMESRV_DOMAIN"  # ours; after the rocketmq.namesrv.domain property
 DEFAULT_NAMESRV_DOMAIN = "jmenv.tbsite.net"
+DEFAULT_NAMESRV_SUBGROUP = "nsaddr"
 HTTP_TIMEOUT_S = 3.0
 
 
@@ -96,25 +98,35 @@ class Transport:
         self._ns_index = random.randrange(1 << 16)
         self._http_url: str | None = None
 
-    # -- NameServer list (code argument, NAMESRV_ADDR, HTTP endpoint, in that order) -------
+    # -- NameServer list: code argument, rocketmq.namesrv.addr property, NAMESRV_ADDR, HTTP ---
 
     async def resolve_namesrv(self) -> list[str]:
-        """Fill the NameServer list; raises NameServerUnavailable if no source gives one."""
+        """Fill the NameServer list; raises NameServerUnavailable if no source gives one.
+
+        Java's order (ClientConfig / NameServerAddressUtils / MixAll.getWSAddr): ``namesrv=``,
+        the ``rocketmq.namesrv.addr`` system property (properties.py), NAMESRV_ADDR, then
+        ``http://<domain>/rocketmq/<subgroup>``: domain from ``namesrv_domain=``, the
+        ``rocketmq.namesrv.domain`` property, ROCKETMQ_NAMESRV_DOMAIN, else jmenv.tbsite.net:8080;
+        subgroup from ``rocketmq.namesrv.domain.subgroup``, else nsaddr.
+        """
         arg = self._namesrv_arg
+        listed = arg or system_properties.value(NAMESRV_ADDR) or os.environ.get(NAMESRV_ADDR_ENV)
         if arg and arg.startswith("http://") and "/rocketmq/" in arg:
             self._http_url = arg
-        elif arg:
-            self._namesrvs = split_namesrv(arg)
-        elif os.environ.get(NAMESRV_ADDR_ENV):
-            self._namesrvs = split_namesrv(os.environ[NAMESRV_ADDR_ENV])
+        elif listed:
+            self._namesrvs = split_namesrv(listed)
         else:
-            domain = self._domain or os.environ.get(NAMESRV_DOMAIN_ENV) or DEFAULT_NAMESRV_DOMAIN
-            self._http_url = nsaddr_url(domain)
+            domain = (self._domain or system_properties.value(NAMESRV_DOMAIN)
+                      or os.environ.get(NAMESRV_DOMAIN_ENV) or DEFAULT_NAMESRV_DOMAIN)
+            subgroup = system_properties.value(NAMESRV_DOMAIN_SUBGROUP) or DEFAULT_NAMESRV_SUBGROUP
+            self._http_url = nsaddr_url(domain, subgroup)
         if self._http_url is not None:
             await self.refresh_namesrv_from_http()
         if not self._namesrvs:
-            raise NameServerUnavailable("no NameServer address: pass namesrv=, set NAMESRV_ADDR "
-                                        "or serve http://<domain>:8080/rocketmq/nsaddr")
+            raise NameServerUnavailable(
+                f"no NameServer address: pass namesrv=, set the {NAMESRV_ADDR} property "
+                f"(RMQSTORE_CLIENT_OPTS=-D{NAMESRV_ADDR}=host:port) or NAMESRV_ADDR, or serve "
+                f"{self._http_url}")
         return list(self._namesrvs)
 
     async def refresh_namesrv_from_http(self) -> None:
