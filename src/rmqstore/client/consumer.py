@@ -647,8 +647,7 @@ class PushConsumer(GroupMember):
                             "sent to the dead letter queue", self.group, m.msg_id, m.topic,
                             m.queue_id, m.queue_offset, m.reconsume_times)
                 # Out of the batch, so a retry of the rest does not send it again (Java would).
-                if pq.consuming.pop(m.queue_offset, None) is not None:
-                    pq.size_bytes -= m.store_size
+                pq.drop(m)
             else:
                 if m.reconsume_times >= limit:
                     log.error("group %s: message %s reached %d reconsume times but the broker "

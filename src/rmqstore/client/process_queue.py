@@ -76,11 +76,17 @@ class ProcessQueue:
         """The taken batch is consumed: forget it, return the offset to commit."""
         for m in self.consuming.values():
             self.size_bytes -= m.store_size
-        last = next(reversed(self.consuming)) if self.consuming else None
         self.consuming.clear()
         if self.msgs:
             return next(iter(self.msgs))
-        return (last + 1) if last is not None else self.max_offset_seen + 1
+        # Nothing left in hand: everything pulled so far is consumed or dropped.
+        return self.max_offset_seen + 1
+
+    def drop(self, m: MessageExt) -> None:
+        """Take ``m`` out of the taken batch for good (orderly: sent to the dead letter queue),
+        so that a retry of the rest does not see it again."""
+        if self.consuming.pop(m.queue_offset, None) is not None:
+            self.size_bytes -= m.store_size
 
     def make_later(self) -> None:
         """The taken batch failed: put it back in front, to be consumed again."""
