@@ -27,6 +27,7 @@ from rmqstore.client import (
     OrderlyStatus,
     Producer,
     PushConsumer,
+    RouteNotFound,
 )
 
 from .conftest import run, wait_until
@@ -48,10 +49,17 @@ async def _read_all(namesrv: str, topic: str, n: int, timeout_s: float = 10.0) -
     c = LitePullConsumer(_group("read"), namesrv, auto_commit=False, broker_suspend_ms=500,
                          consume_from_where=ConsumeFromWhere.FIRST_OFFSET)
     async with c:
-        await c.assign(await c.fetch_message_queues(topic))
-        got: list[MessageExt] = []
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
+        while True:  # a %DLQ% topic is routed a moment after the broker creates it
+            try:
+                await c.assign(await c.fetch_message_queues(topic))
+                break
+            except RouteNotFound:
+                if loop.time() > deadline:
+                    raise
+                await asyncio.sleep(0.1)
+        got: list[MessageExt] = []
         while len(got) < n and loop.time() < deadline:
             got += await c.poll(0.5)
         return got
