@@ -7,90 +7,19 @@ Every wait is bounded.
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-# Small store files: a default store reserves a 1 GiB segment (and pre-makes the next) and a
-# 420 MB index file per broker, which adds up to gigabytes of disk across a test run.
-SMALL_STORE = ["--store", "commitlog_segment_bytes=16777216", "--store", "consumequeue_units=30000",
-               "--store", "index_slots=40000", "--store", "index_entries=160000"]
-READY_PREFIX = "rmqstore serve:"
-START_TIMEOUT_S = 20.0
+# free_port: the tests import it from here too
+from rmqstore.server.testing import ServeProcess, free_broker_port, free_port
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def free_broker_port() -> int:
-    """A port p with p+1 free too (the broker's HA port defaults to listen + 1)."""
-    for _ in range(50):
-        p = free_port()
-        try:
-            with socket.socket() as s:
-                s.bind(("127.0.0.1", p + 1))
-            return p
-        except OSError:
-            continue
-    raise RuntimeError("no free port pair")
-
-
-class ServeProcess:
-    """One `rmqstore serve` child; ``start`` waits for its ready line on stderr."""
-
-    def __init__(self, args: list[str], log_path: Path) -> None:
-        self.args = args
-        self.log_path = log_path
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        env = dict(os.environ)
-        env.pop("NAMESRV_ADDR", None)
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "rmqstore.cli", "serve", *self.args, *SMALL_STORE],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-        ready = threading.Event()
-        log = open(self.log_path, "ab")  # noqa: SIM115 - closed by the pump thread
-
-        def pump() -> None:
-            assert self.proc is not None and self.proc.stderr is not None
-            for line in self.proc.stderr:
-                log.write(line)
-                log.flush()
-                if line.decode(errors="replace").startswith(READY_PREFIX):
-                    ready.set()
-            log.close()
-
-        threading.Thread(target=pump, daemon=True).start()
-        if not ready.wait(START_TIMEOUT_S):
-            self.kill()
-            raise RuntimeError(f"rmqstore serve {self.args} not ready; log: "
-                               f"{self.log_path.read_text(errors='replace')[-2000:]}")
-
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.kill()
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
+def _serve(args: list[str], log_path: Path) -> ServeProcess:
+    # our client would read NAMESRV_ADDR from a developer's shell; the server must not see it
+    return ServeProcess(args, log_path, drop_env=("NAMESRV_ADDR",))
 
 
 class Server:
@@ -105,14 +34,14 @@ class Server:
         common = ["--namesrv-port", str(self.ns_port), "--http-port", "0"]
         broker = ["--broker-port", str(self.broker_port), "--data", str(self.data)]
         if split:
-            self.ns_proc: ServeProcess | None = ServeProcess(
+            self.ns_proc: ServeProcess | None = _serve(
                 ["--role", "namesrv", *common, "--data", str(tmp / "ns")], tmp / "namesrv.log")
-            self.broker_proc = ServeProcess(
+            self.broker_proc = _serve(
                 ["--role", "broker", *common, *broker, "--namesrv-addr", self.namesrv],
                 tmp / "broker.log")
         else:
             self.ns_proc = None
-            self.broker_proc = ServeProcess(common + broker, tmp / "serve.log")
+            self.broker_proc = _serve(common + broker, tmp / "serve.log")
 
     def start(self) -> None:
         if self.ns_proc is not None:

@@ -9,140 +9,39 @@ import importlib.util
 import itertools
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from rmqstore.server.remoting import FrameDecoder, RemotingCommand, RequestCode, encode
+from rmqstore.server import testing
+from rmqstore.server.remoting import RequestCode
+
+# the tests import these from here too
+from rmqstore.server.testing import (  # noqa: F401
+    call,
+    create_topic,
+    free_port,
+    max_offset,
+    route,
+    wait_until,
+)
 
 HERE = Path(__file__).parent
 CLIENT_SCRIPT = HERE / "cpp_client.py"
-# Small store files: a default store reserves a 1 GiB segment (and pre-makes the next) and a
-# 420 MB index file per broker, which adds up to gigabytes of disk across a test run.
-SMALL_STORE = ["--store", "commitlog_segment_bytes=16777216", "--store", "consumequeue_units=30000",
-               "--store", "index_slots=40000", "--store", "index_entries=160000"]
-READY_PREFIX = "rmqstore serve: "
-START_TIMEOUT_S = 20.0
-STOP_TIMEOUT_S = 15.0
+_names = itertools.count(1)  # unique file names of C++ client processes
 
 if importlib.util.find_spec("rocketmq") is None:  # the test extra is linux x86_64 only
     pytest.skip("the `rocketmq` package (C++ client) is not installed", allow_module_level=True)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_until(predicate: Callable[[], object], timeout_s: float, interval_s: float = 0.05,
-               what: str = "condition") -> object:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(interval_s)
-
-
-# -- rmqstore serve ---------------------------------------------------------------------------
-class ServeProcess:
-    """`rmqstore serve ...` in a subprocess; stderr goes to a log file that holds the ready line."""
+class ServeProcess(testing.ServeProcess):
+    """`rmqstore -v serve ...` (INFO logging in the log file) with the small store."""
 
     def __init__(self, args: list[str], log_path: Path) -> None:
-        self.args = args
-        self.log_path = log_path
-        self.proc: subprocess.Popen | None = None
-        self.ready_line = ""
-
-    def start(self) -> ServeProcess:
-        cmd = [sys.executable, "-m", "rmqstore.cli", "-v", "serve", *self.args, *SMALL_STORE]
-        with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            for line in self.log().splitlines():
-                if line.startswith(READY_PREFIX):
-                    self.ready_line = line
-                    return self
-            if self.proc.poll() is not None:
-                raise AssertionError(f"rmqstore serve exited with {self.proc.returncode}:\n"
-                                     f"{self.log()[-4000:]}")
-            time.sleep(0.05)
-        self.kill()
-        raise AssertionError(f"rmqstore serve not ready in {START_TIMEOUT_S} s:\n{self.log()[-4000:]}")
-
-    def log(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
-
-    def terminate(self) -> int | None:
-        """SIGTERM and wait (SIGKILL if it does not stop); returns the exit code."""
-        if self.proc is None or self.proc.poll() is not None:
-            return None if self.proc is None else self.proc.returncode
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            raise AssertionError(f"rmqstore serve ignored SIGTERM for {STOP_TIMEOUT_S} s") from None
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(STOP_TIMEOUT_S)
-
-    def signal(self, sig: int) -> None:
-        assert self.proc is not None and self.proc.poll() is None
-        self.proc.send_signal(sig)
-
-
-# -- admin calls (blocking, one connection per call) ------------------------------------------
-_opaques = itertools.count(1)
-
-
-def call(addr: str, code: int, ext: dict[str, str] | None = None, body: bytes = b"",
-         timeout_s: float = 5.0) -> RemotingCommand:
-    host, port = addr.rsplit(":", 1)
-    request = RemotingCommand.request(code, ext, body)
-    request.opaque = next(_opaques)
-    with socket.create_connection((host, int(port)), timeout=timeout_s) as sock:
-        sock.settimeout(timeout_s)
-        sock.sendall(encode(request))
-        decoder = FrameDecoder()
-        while True:
-            data = sock.recv(65536)
-            if not data:
-                raise AssertionError(f"{addr} closed the connection without answering {code}")
-            for cmd in decoder.feed(data):
-                if cmd.is_response and cmd.opaque == request.opaque:
-                    return cmd
-
-
-def create_topic(broker: str, topic: str, queues: int = 4) -> None:
-    """UPDATE_AND_CREATE_TOPIC, as `mqadmin updateTopic` sends it."""
-    r = call(broker, RequestCode.UPDATE_AND_CREATE_TOPIC, {
-        "topic": topic, "defaultTopic": "TBW102", "readQueueNums": str(queues),
-        "writeQueueNums": str(queues), "perm": "6", "topicFilterType": "SINGLE_TAG",
-        "topicSysFlag": "0", "order": "false"})
-    assert r.code == 0, r.remark
-
-
-def route(namesrv: str, topic: str) -> dict | None:
-    r = call(namesrv, RequestCode.GET_ROUTEINFO_BY_TOPIC, {"topic": topic})
-    if r.code != 0:
-        return None
-    return json.loads(r.body)
+        super().__init__(args, log_path, verbose=True)
 
 
 def route_brokers(namesrv: str, topic: str) -> set[str]:
@@ -153,12 +52,6 @@ def route_brokers(namesrv: str, topic: str) -> set[str]:
 def consumer_ids(broker: str, group: str) -> list[str]:
     r = call(broker, RequestCode.GET_CONSUMER_LIST_BY_GROUP, {"consumerGroup": group})
     return json.loads(r.body)["consumerIdList"] if r.code == 0 else []
-
-
-def max_offset(broker: str, topic: str, queue_id: int) -> int:
-    r = call(broker, RequestCode.GET_MAX_OFFSET, {"topic": topic, "queueId": str(queue_id)})
-    assert r.code == 0, r.remark
-    return int(r.ext_fields["offset"])
 
 
 def committed_offset(broker: str, group: str, topic: str, queue_id: int) -> int | None:
@@ -172,7 +65,7 @@ class CppClient:
     """cpp_client.py with a JSON spec; its stdout (JSON lines) goes to a file we follow."""
 
     def __init__(self, spec: dict, workdir: Path, env: dict[str, str]) -> None:
-        self.name = f"{spec['cmd']}-{next(_opaques)}"
+        self.name = f"{spec['cmd']}-{next(_names)}"
         self.out_path = workdir / f"{self.name}.out"
         self.err_path = workdir / f"{self.name}.err"
         self.stop_file = workdir / f"{self.name}.stop"

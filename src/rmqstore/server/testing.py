@@ -1,0 +1,284 @@
+"""Run `rmqstore serve` as a child process for integration tests — ours and yours.
+
+A real NameServer + Broker on free loopback ports, started the way a user starts it
+(`python -m rmqstore.cli serve ...`), so that a test exercises the same sockets, codec and
+store as production. Every wait here is bounded; every failure carries the tail of the log.
+
+    import tempfile
+    from pathlib import Path
+    from rmqstore.server.testing import (
+        ServeProcess, call, create_topic, free_broker_port, free_port, route, wait_until)
+
+    tmp = Path(tempfile.mkdtemp())
+    ns, broker = free_port(), free_broker_port()
+    with ServeProcess(["--data", str(tmp / "data"), "--namesrv-port", str(ns),
+                       "--broker-port", str(broker), "--http-port", "0"],
+                      tmp / "serve.log") as serve:
+        create_topic(f"127.0.0.1:{broker}", "Orders")
+        wait_until(lambda: route(f"127.0.0.1:{ns}", "Orders"), 10, what="route of Orders")
+        ...  # point any RocketMQ 4.x client at 127.0.0.1:{ns}
+
+`SMALL_STORE_ARGS` (the default `store_args`) keeps each broker's files to tens of MB; pass
+`store_args=()` to measure with RocketMQ's default sizes. `call` is a blocking one-shot remoting
+request (what mqadmin does), for admin steps and assertions outside any client.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import os
+import signal as signals
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Self, TypeVar
+
+from .remoting import FrameDecoder, RemotingCommand, RequestCode, encode
+
+__all__ = [
+    "READY_PREFIX",
+    "SMALL_STORE_ARGS",
+    "ServeError",
+    "ServeProcess",
+    "call",
+    "create_topic",
+    "free_broker_port",
+    "free_port",
+    "max_offset",
+    "route",
+    "wait_until",
+]
+
+log = logging.getLogger(__name__)
+
+READY_PREFIX = "rmqstore serve:"  # the line `serve` writes to stderr once it listens
+# A default store reserves a 1 GiB CommitLog segment (and pre-makes the next) and a 420 MB index
+# file per broker: gigabytes of disk across a test run. These keep a broker to tens of MB.
+SMALL_STORE_ARGS: tuple[str, ...] = (
+    "--store", "commitlog_segment_bytes=16777216", "--store", "consumequeue_units=30000",
+    "--store", "index_slots=40000", "--store", "index_entries=160000")
+START_TIMEOUT_S = 20.0
+STOP_TIMEOUT_S = 15.0
+LOG_TAIL = 4000  # characters of the log quoted in errors
+
+T = TypeVar("T")
+
+
+class ServeError(RuntimeError):
+    """`rmqstore serve` did not start, did not stop on SIGTERM, or a call got no answer."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nothing listens on right now (the OS may hand it out again later)."""
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def free_broker_port(host: str = "127.0.0.1", attempts: int = 50) -> int:
+    """A port p with p+1 free too: the broker's HA port defaults to listenPort + 1."""
+    for _ in range(attempts):
+        p = free_port(host)
+        try:
+            with socket.socket() as s:
+                s.bind((host, p + 1))
+            return p
+        except OSError:
+            continue
+    raise ServeError(f"no free port pair on {host} in {attempts} attempts")
+
+
+def wait_until(predicate: Callable[[], T], timeout_s: float, interval_s: float = 0.05,
+               what: str = "condition") -> T:
+    """Poll ``predicate`` until it returns something truthy (returned); AssertionError after
+    ``timeout_s``. Blocking; for asyncio code poll with ``asyncio.sleep`` instead."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+        time.sleep(interval_s)
+
+
+class ServeProcess:
+    """One `python -m rmqstore.cli serve ARGS` child; stdout and stderr go to ``log_path``.
+
+    ``start`` (again after ``stop``/``kill`` to restart; ``args`` may be edited in between)
+    appends to the log and waits for a ready line written by this start. ``stop`` never raises;
+    ``terminate`` raises if SIGTERM is ignored, for tests that assert a clean shutdown.
+    """
+
+    def __init__(self, args: Sequence[str], log_path: Path, *,
+                 store_args: Sequence[str] = SMALL_STORE_ARGS, verbose: bool = False,
+                 env: Mapping[str, str] | None = None, drop_env: Iterable[str] = (),
+                 start_timeout_s: float = START_TIMEOUT_S,
+                 stop_timeout_s: float = STOP_TIMEOUT_S) -> None:
+        self.args = list(args)
+        self.log_path = Path(log_path)
+        self.store_args = list(store_args)
+        self.verbose = verbose  # `rmqstore -v`: INFO logging into the log file
+        self.env = dict(os.environ if env is None else env)
+        for name in drop_env:
+            self.env.pop(name, None)
+        self.start_timeout_s = start_timeout_s
+        self.stop_timeout_s = stop_timeout_s
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.ready_line = ""
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "rmqstore.cli", *(["-v"] if self.verbose else []),
+                "serve", *self.args, *self.store_args]
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        return None if self.proc is None else self.proc.pid
+
+    def start(self) -> Self:
+        """Start and wait for the ready line; ServeError (process killed) if none comes."""
+        if self.running:
+            raise ServeError(f"rmqstore serve {self.args} is already running")
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as out:  # the child keeps its own descriptor
+            start_at = out.tell()
+            self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL, stdout=out,
+                                         stderr=out, env=self.env)
+        self.ready_line = self._wait_ready(start_at)
+        log.debug("started pid %d: %s", self.proc.pid, self.ready_line)
+        return self
+
+    def _wait_ready(self, start_at: int) -> str:
+        assert self.proc is not None
+        deadline = time.monotonic() + self.start_timeout_s
+        pending = b""
+        with open(self.log_path, "rb") as f:
+            f.seek(start_at)  # a restart appends: the previous run's ready line does not count
+            while True:
+                exited = self.proc.poll() is not None  # before reading: its last lines are in
+                pending += f.read()
+                *lines, pending = pending.split(b"\n")
+                for line in lines:
+                    text = line.decode(errors="replace").rstrip("\r")
+                    if text.startswith(READY_PREFIX):
+                        return text
+                if exited:
+                    raise ServeError(f"rmqstore serve {self.args} exited with "
+                                     f"{self.proc.returncode}:\n{self.log()[-LOG_TAIL:]}")
+                if time.monotonic() >= deadline:
+                    self.kill()
+                    raise ServeError(f"rmqstore serve {self.args} not ready in "
+                                     f"{self.start_timeout_s} s:\n{self.log()[-LOG_TAIL:]}")
+                time.sleep(0.05)
+
+    def stop(self) -> int | None:
+        """SIGTERM, then SIGKILL after ``stop_timeout_s``; the exit code (None if never run)."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signals.SIGTERM)
+            try:
+                self.proc.wait(self.stop_timeout_s)
+            except subprocess.TimeoutExpired:
+                log.warning("rmqstore serve pid %d ignored SIGTERM; killing", self.proc.pid)
+                self.kill()
+        return self.proc.returncode
+
+    def terminate(self) -> int | None:
+        """SIGTERM and wait; ServeError (after a SIGKILL) if it does not stop in time."""
+        if self.proc is None or self.proc.poll() is not None:
+            return None if self.proc is None else self.proc.returncode
+        self.proc.send_signal(signals.SIGTERM)
+        try:
+            return self.proc.wait(self.stop_timeout_s)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise ServeError(f"rmqstore serve ignored SIGTERM for {self.stop_timeout_s} s:\n"
+                             f"{self.log()[-LOG_TAIL:]}") from None
+
+    def kill(self) -> None:
+        """SIGKILL (a crash: no flush, no shutdown hooks) and reap."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(self.stop_timeout_s)
+
+    def signal(self, sig: int) -> None:
+        if not self.running:
+            raise ServeError(f"rmqstore serve {self.args} is not running")
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+
+    def log(self) -> str:
+        """The whole log file so far ('' before the first start)."""
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+
+# -- blocking admin calls, one connection each --------------------------------------------------
+_opaques = itertools.count(1)
+
+
+def call(addr: str, code: int, ext: Mapping[str, str] | None = None, body: bytes = b"",
+         timeout_s: float = 5.0) -> RemotingCommand:
+    """Send one request to ``host:port`` and return its response; ServeError if the peer
+    closes first, socket.timeout (an OSError) if no answer comes within ``timeout_s``."""
+    host, port = addr.rsplit(":", 1)
+    request = RemotingCommand.request(code, dict(ext or {}), body)
+    request.opaque = next(_opaques)
+    deadline = time.monotonic() + timeout_s
+    with socket.create_connection((host, int(port)), timeout=timeout_s) as sock:
+        sock.sendall(encode(request))
+        decoder = FrameDecoder()
+        while True:
+            # a bound on the whole answer, not on each recv
+            sock.settimeout(max(0.001, deadline - time.monotonic()))
+            data = sock.recv(65536)
+            if not data:
+                raise ServeError(f"{addr} closed the connection without answering {code}")
+            for cmd in decoder.feed(data):
+                if cmd.is_response and cmd.opaque == request.opaque:
+                    return cmd
+
+
+def create_topic(broker: str, topic: str, queues: int = 4, perm: int = 6) -> None:
+    """UPDATE_AND_CREATE_TOPIC on one broker, as `mqadmin updateTopic` sends it. The route
+    reaches the NameServer with the broker's next registration: wait for it with ``route``."""
+    r = call(broker, RequestCode.UPDATE_AND_CREATE_TOPIC, {
+        "topic": topic, "defaultTopic": "TBW102", "readQueueNums": str(queues),
+        "writeQueueNums": str(queues), "perm": str(perm), "topicFilterType": "SINGLE_TAG",
+        "topicSysFlag": "0", "order": "false"})
+    if r.code != 0:
+        raise ServeError(f"creating {topic} on {broker}: code {r.code}, {r.remark}")
+
+
+def route(namesrv: str, topic: str) -> dict | None:
+    """The NameServer's route of ``topic`` as JSON (queueDatas, brokerDatas), or None."""
+    r = call(namesrv, RequestCode.GET_ROUTEINFO_BY_TOPIC, {"topic": topic})
+    return json.loads(r.body) if r.code == 0 else None
+
+
+def max_offset(broker: str, topic: str, queue_id: int) -> int:
+    """The next logical offset of one queue (GET_MAX_OFFSET)."""
+    r = call(broker, RequestCode.GET_MAX_OFFSET, {"topic": topic, "queueId": str(queue_id)})
+    if r.code != 0:
+        raise ServeError(f"max offset of {topic}/{queue_id} on {broker}: {r.remark}")
+    return int(r.ext_fields["offset"])
