@@ -261,3 +261,26 @@ def test_schedule_reopens_after_clean_close_and_crash(tmp_path):
         sched.slot_done()
     assert got == list(range(2, 50))
     sched.close(50)
+
+
+def test_idle_tick_passes_empty_slots_and_leaves_work_to_tick(tmp_path):
+    """The asyncio runner's cheap path: only an idle timer is served by idle_tick."""
+    h = Harness(tmp_path)
+    h.tick(0)  # the first persist
+    start = h.timers.schedule.read_ms
+    h.clock.now += 5 * P
+    assert h.timers.idle_tick()  # nothing filed, nothing due: moves past the empty slots
+    assert h.timers.schedule.read_ms == start + 5 * P
+    h.timers.put("T", b"7", delay_ms=3 * P, queue_id=0)
+    assert not h.timers.idle_tick()  # a new timer message: a full tick must file it
+    h.tick(0)
+    h.clock.now += P
+    assert h.timers.idle_tick()  # filed, not due yet
+    h.clock.now += 3 * P
+    assert not h.timers.idle_tick()  # its slot is due: tick() delivers it
+    assert h.delivered() == []
+    h.tick(0)
+    assert [i for i, _ in h.delivered()] == [7]
+    h.clock.now += SMALL.flush_interval_ms
+    assert not h.timers.idle_tick()  # progress to persist
+    h.close()

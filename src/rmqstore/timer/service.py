@@ -129,6 +129,35 @@ class TimerService:
                 self._persist(now)
             return result
 
+    def idle_tick(self, now_ms: int | None = None) -> bool:
+        """The tick of an idle timer, cheap enough for the event loop: True when nothing new
+        waits in the timer topic, nothing is due to persist and every due slot is empty (then
+        it moves past those slots); False when a full tick() is needed. The asyncio runner
+        calls it first, so an idle broker does not send a tick to a worker thread 100 times
+        a second."""
+        if not self._lock.acquire(blocking=False):
+            return False
+        try:
+            if self._closed:
+                return True
+            now = self._clock() if now_ms is None else now_ms
+            if self.store.max_offset(TIMER_TOPIC, 0) != self._enqueue_offset:
+                return False
+            since = now - self._last_persist_ms
+            if since >= self.config.flush_interval_ms and (self._dirty or since >= IDLE_PERSIST_MS):
+                return False
+            schedule = self.schedule
+            for _ in range(self.config.max_slots_per_tick):
+                records = schedule.due_slot(now)
+                if records is None:
+                    return True
+                if records:
+                    return False
+                schedule.slot_done()
+            return False
+        finally:
+            self._lock.release()
+
     def _enqueue(self, now: int, result: TickResult) -> None:
         budget = self.config.enqueue_batch
         while budget > 0:
@@ -264,6 +293,9 @@ class TimerService:
         loop = asyncio.get_running_loop()
         interval = self.config.tick_interval_ms / 1000
         while not self._closed:
+            if self.idle_tick():
+                await asyncio.sleep(interval)
+                continue
             try:
                 result = await loop.run_in_executor(None, self.tick)
             except Exception:
