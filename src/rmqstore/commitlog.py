@@ -30,10 +30,10 @@ class CommitLog:
     """Appends are single-writer (the store's put lock); reads are lock-free below `wrote`."""
 
     def __init__(self, root: Path, segment_bytes: int, allocator: Preallocator | None,
-                 store_host: bytes) -> None:
+                 store_host: bytes, batch_buffer_bytes: int = 0) -> None:
         self.files = MappedFileQueue(commitlog_dir(root), segment_bytes, allocator)
         self.segment_bytes = segment_bytes
-        self.appender = _native.Appender(store_host, store_host, 0)
+        self.appender = _native.Appender(store_host, store_host, 0, batch_buffer_bytes)
 
     def load(self) -> None:
         self.files.load()

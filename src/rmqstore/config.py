@@ -48,6 +48,10 @@ class StoreConfig:
     # off. Default: 16 MiB with async flush; off with sync flush, where every pre-faulted page
     # is written twice (zeros at the next fdatasync, then data) and measured slower.
     warm_window_bytes: int | None = None
+    # Batches up to this size are encoded into a buffer and written with one pwrite instead of
+    # through the mapping: no page fault, and no zeroing, per fresh page (measured 2.6 GB/s
+    # against 0.5-1.8 GB/s sustained). 0 writes every batch through the mapping.
+    batch_write_buffer_bytes: int = 8 << 20
     store_host: tuple[str, int] = ("127.0.0.1", 10911)  # STOREHOSTADDRESS and message ids
     background: bool = True  # run flusher, retention and pre-allocation threads
 
@@ -62,6 +66,8 @@ class StoreConfig:
             raise ValueError("compression must be None, 'zlib' or 'lz4'")
         if not 0.1 <= self.disk_max_used_ratio <= 0.95:
             raise ValueError("disk_max_used_ratio must be within [0.1, 0.95]")
+        if self.batch_write_buffer_bytes < 0:
+            raise ValueError("batch_write_buffer_bytes must be 0 or more")
         if self.max_message_size < 1:
             raise ValueError("max_message_size must be positive")
         socket.inet_aton(self.store_host[0])  # IPv4 only for the store host

@@ -79,7 +79,7 @@ class MessageStore(StoreReader, StoreWriter):
         abnormal = filenames.abort_file(root).exists()
         self._allocator = Preallocator(config.warm_bytes) if config.background else None
         self.commitlog = CommitLog(root, config.commitlog_segment_bytes, self._allocator,
-                                   self._store_host)
+                                   self._store_host, config.batch_write_buffer_bytes)
         self._log = self.commitlog.appender.ptr
         self.commitlog.load()
         self._cqs: dict[tuple[str, int], ConsumeQueue] = {}

@@ -209,6 +209,9 @@ class StoreWriter:
                     elif stop == _native.TOO_LARGE:
                         raise MessageTooLargeError(
                             f"a record does not fit a {self.config.commitlog_segment_bytes}-byte segment")
+                    elif stop == _native.IO_ERROR:
+                        raise OSError("writing a batch to the commit log failed; nothing of "
+                                      "it was appended")
             finally:
                 now = self._log.last_ts
             if to_index and self.index is not None:
@@ -270,6 +273,9 @@ class StoreWriter:
                     raise MessageTooLargeError(
                         f"a record does not fit a {self.config.commitlog_segment_bytes}-byte "
                         "segment, or its properties exceed 32767 bytes")
+                elif stop == _native.IO_ERROR:
+                    raise OSError("writing a batch to the commit log failed; nothing of the "
+                                  "rest was appended")
             now = self._log.last_ts
             reports = _native.entry_reports(out, n)
             offsets = [r[0] for r in reports]

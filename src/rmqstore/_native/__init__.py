@@ -14,7 +14,7 @@ import struct
 from .._version import __version__
 from ..errors import NativeModuleError
 
-ABI_VERSION = 2
+ABI_VERSION = 3
 
 try:
     from ._rmq import ffi, lib
@@ -77,6 +77,7 @@ def new_cell(value: int = 0):
 
 # Error codes of the append calls (rmq_native.h).
 OK, SEGMENT_FULL, QUEUE_FULL, TOO_LARGE = lib.RMQ_OK, lib.RMQ_SEGMENT_FULL, lib.RMQ_QUEUE_FULL, lib.RMQ_TOO_LARGE
+IO_ERROR = lib.RMQ_IO_ERROR
 
 # Hot calls, bound once. Their first two arguments are Appender.ptr and QueueWriter.ptr;
 # rmq_put's last (born host) takes bytes or NULL.
@@ -87,14 +88,19 @@ put_simple = lib.rmq_put_simple
 class Appender:
     """The commit log's write state (rmq_log): the active segment and the host addresses."""
 
-    __slots__ = ("ptr", "_seg", "_empty")
+    __slots__ = ("ptr", "_seg", "_empty", "_scratch")
 
-    def __init__(self, born_host: bytes, store_host: bytes, host_flags: int) -> None:
+    def __init__(self, born_host: bytes, store_host: bytes, host_flags: int,
+                 batch_buffer_bytes: int = 0) -> None:
+        """batch_buffer_bytes > 0: batches up to that size are staged and pwritten."""
         self.ptr = ffi.new("rmq_log *")
         self.ptr.born_host = born_host
         self.ptr.store_host = store_host
         self.ptr.host_flags = host_flags
         self._empty = ffi.new("int64_t[1]")
+        self._scratch = ffi.new("uint8_t[]", batch_buffer_bytes) if batch_buffer_bytes else None
+        self.ptr.scratch = self._scratch if self._scratch is not None else ffi.NULL
+        self.ptr.scratch_size = batch_buffer_bytes
         self.detach()
 
     def detach(self) -> None:
@@ -105,6 +111,7 @@ class Appender:
         p.seg_size = 0
         p.seg_start = 0
         p.wrote = self._empty
+        p.fd = -1
 
     def attach(self, seg) -> None:
         """Append into seg (a MappedFile) from its write position on."""
@@ -114,6 +121,7 @@ class Appender:
         p.seg_size = seg.size
         p.seg_start = seg.start
         p.wrote = seg.cell
+        p.fd = seg.fd
 
     @property
     def last_phys(self) -> int:

@@ -3,7 +3,9 @@
  * MessageExtEncoder (record), ConsumeQueue.putMessagePositionInfo (unit). */
 #include "rmq_native.h"
 #include "rmq_internal.h"
+#include <errno.h>
 #include <time.h>
+#include <unistd.h>
 
 #define FIXED_NO_HOSTS 75 /* 91 minus two 8-byte IPv4 hosts */
 
@@ -87,6 +89,73 @@ static inline void add_unit(rmq_queue *q, int64_t phys, int64_t len, int64_t tag
     q->max_phys = phys + len;
 }
 
+/* Where a batch's records go. Staged: encoded into log->scratch and written with one pwrite,
+ * which spares the mapping a page fault (and the kernel a page zeroing) for every fresh page;
+ * otherwise straight into the mapping. Either way, the write positions (*log->wrote,
+ * *q->cq_wrote) move only once the records are in the page cache, so a flush or a reader in
+ * another thread never sees a position whose bytes are not there yet. */
+typedef struct {
+    rmq_log *log;
+    rmq_queue *q;
+    int64_t base;   /* segment position where this call's records start */
+    int64_t wpos;   /* segment position after the records encoded so far */
+    int64_t cqpos;  /* consume-queue file position after the units written so far */
+    int staged;
+} batch_out;
+
+static void batch_begin(batch_out *b, rmq_log *log, rmq_queue *q, int64_t total) {
+    b->log = log;
+    b->q = q;
+    b->base = b->wpos = *log->wrote;
+    b->cqpos = *q->cq_wrote;
+    b->staged = log->fd >= 0 && log->scratch != NULL && total <= log->scratch_size;
+}
+
+/* Where the next record goes (it starts at segment position b->wpos). */
+static inline uint8_t *batch_dst(const batch_out *b) {
+    return b->staged ? b->log->scratch + (b->wpos - b->base) : b->log->seg + b->wpos;
+}
+
+static inline int64_t batch_queue_offset(const batch_out *b) {
+    return (b->q->cq_start + b->cqpos) / RMQ_CQ_UNIT;
+}
+
+static inline void batch_added(batch_out *b, int64_t phys, int64_t len, int64_t tags_code,
+                               int64_t store_ts) {
+    uint8_t *u = b->q->cq + b->cqpos;
+    put64(u, (uint64_t)phys);
+    put32(u + 8, (uint32_t)len);
+    put64(u + 12, (uint64_t)tags_code);
+    b->cqpos += RMQ_CQ_UNIT;
+    b->wpos += len;
+    b->log->last_phys = phys;
+    b->log->last_ts = store_ts;
+    b->q->max_phys = phys + len;
+}
+
+/* Writes staged records, then publishes the positions. Returns 0, or -1 on a write error
+ * (nothing is published then, so the records do not exist). */
+static int batch_end(batch_out *b) {
+    if (b->staged && b->wpos > b->base) {
+        const uint8_t *p = b->log->scratch;
+        int64_t off = b->base, left = b->wpos - b->base;
+        while (left > 0) {
+            ssize_t w = pwrite(b->log->fd, p, (size_t)left, off);
+            if (w < 0) {
+                if (errno == EINTR) continue;
+                return -1;
+            }
+            p += w;
+            off += w;
+            left -= w;
+        }
+    }
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+    *b->log->wrote = b->wpos;
+    *b->q->cq_wrote = b->cqpos;
+    return 0;
+}
+
 int64_t rmq_put(rmq_log *log, rmq_queue *q, const char *body, int32_t body_len,
                 const char *props, int32_t props_len, int64_t tags_code, int32_t sysflag,
                 int32_t flag, int64_t born_ts, int32_t reconsume_times, int64_t prepared_offset,
@@ -132,29 +201,29 @@ int32_t rmq_put_batch(rmq_log *log, rmq_queue *q, const char *bodies, const int3
         *out_status = RMQ_SEGMENT_FULL;
         return 0;
     }
-    int32_t i = 0;
+    int32_t i = 0, close = 0;
     *out_status = RMQ_OK;
+    batch_out b;
+    batch_begin(&b, log, q, total);
     for (; i < n; i++) {
         int32_t blen = body_lens[i];
         int64_t len = record_len(log, 0, blen, q->topic_len, props_len);
-        if (*q->cq_wrote + RMQ_CQ_UNIT > q->cq_size) { *out_status = RMQ_QUEUE_FULL; break; }
-        int64_t pos = *log->wrote;
-        if (len + RMQ_END_FILE_MIN_BLANK > log->seg_size - pos) {
+        if (b.cqpos + RMQ_CQ_UNIT > q->cq_size) { *out_status = RMQ_QUEUE_FULL; break; }
+        if (len + RMQ_END_FILE_MIN_BLANK > log->seg_size - b.wpos) {
             if (len + RMQ_END_FILE_MIN_BLANK > log->seg_size) { *out_status = RMQ_TOO_LARGE; break; }
-            if (log->seg_size - pos >= RMQ_END_FILE_MIN_BLANK) close_segment(log);
+            close = log->seg_size - b.wpos >= RMQ_END_FILE_MIN_BLANK;
             *out_status = RMQ_SEGMENT_FULL;
             break;
         }
-        int64_t phys = log->seg_start + pos;
-        encode(log->seg + pos, log, q, len, phys, next_queue_offset(q), bodies, blen, props,
+        int64_t phys = log->seg_start + b.wpos;
+        encode(batch_dst(&b), log, q, len, phys, batch_queue_offset(&b), bodies, blen, props,
                props_len, 0, flag, store_ts, store_ts, 0, 0, NULL, NULL, 0);
-        *log->wrote = pos + len;
-        log->last_phys = phys;
-        log->last_ts = store_ts;
-        add_unit(q, phys, len, tags_code);
+        batch_added(&b, phys, len, tags_code, store_ts);
         out_phys[i] = phys;
         bodies += blen;
     }
+    if (batch_end(&b) != 0) { *out_status = RMQ_IO_ERROR; return 0; }
+    if (close) close_segment(log);
     return i;
 }
 
@@ -225,15 +294,15 @@ int32_t rmq_put_entries(rmq_log *log, rmq_queue *q, const char *data, int64_t le
     if (!log->seg) { *out_status = RMQ_SEGMENT_FULL; return 0; }
     if (store_ts <= 0) store_ts = stamp(log);
     if (born_ts < 0) born_ts = store_ts;
+    int64_t total = 0;
+    for (int64_t pos = at; pos < len; pos += (int32_t)get32(d + pos)) {
+        int32_t blen = (int32_t)get32(d + pos + 16);
+        int32_t plen = (int16_t)get16(d + pos + ENTRY_HEAD + blen);
+        int32_t kept = filter_props(data + pos + ENTRY_HEAD + blen + 2, plen, NULL, &tags_code,
+                                    &uniq_at, &uniq_len, &has_keys);
+        total += record_len(log, sysflag, blen, q->topic_len, kept + extra_len);
+    }
     if (whole) { /* keep the batch in one segment when an empty one could hold it */
-        int64_t total = 0;
-        for (int64_t pos = at; pos < len; pos += (int32_t)get32(d + pos)) {
-            int32_t blen = (int32_t)get32(d + pos + 16);
-            int32_t plen = (int16_t)get16(d + pos + ENTRY_HEAD + blen);
-            int32_t kept = filter_props(data + pos + ENTRY_HEAD + blen + 2, plen, NULL, &tags_code,
-                                        &uniq_at, &uniq_len, &has_keys);
-            total += record_len(log, sysflag, blen, q->topic_len, kept + extra_len);
-        }
         int64_t room = log->seg_size - *log->wrote;
         if (total + RMQ_END_FILE_MIN_BLANK > room && total + RMQ_END_FILE_MIN_BLANK <= log->seg_size &&
             *log->wrote > 0) {
@@ -242,7 +311,9 @@ int32_t rmq_put_entries(rmq_log *log, rmq_queue *q, const char *data, int64_t le
             return 0;
         }
     }
-    int32_t i = 0;
+    int32_t i = 0, close = 0;
+    batch_out b;
+    batch_begin(&b, log, q, total);
     for (int64_t pos = at; pos < len; i++) {
         int32_t blen = (int32_t)get32(d + pos + 16);
         int32_t flag = (int32_t)get32(d + pos + 12);
@@ -252,22 +323,18 @@ int32_t rmq_put_entries(rmq_log *log, rmq_queue *q, const char *data, int64_t le
                                     &uniq_len, &has_keys);
         int64_t rlen = record_len(log, sysflag, blen, q->topic_len, kept + extra_len);
         if (kept + extra_len > 32767) { *out_status = RMQ_TOO_LARGE; break; }
-        if (*q->cq_wrote + RMQ_CQ_UNIT > q->cq_size) { *out_status = RMQ_QUEUE_FULL; break; }
-        int64_t wpos = *log->wrote;
-        if (rlen + RMQ_END_FILE_MIN_BLANK > log->seg_size - wpos) {
+        if (b.cqpos + RMQ_CQ_UNIT > q->cq_size) { *out_status = RMQ_QUEUE_FULL; break; }
+        if (rlen + RMQ_END_FILE_MIN_BLANK > log->seg_size - b.wpos) {
             if (rlen + RMQ_END_FILE_MIN_BLANK > log->seg_size) { *out_status = RMQ_TOO_LARGE; break; }
-            if (log->seg_size - wpos >= RMQ_END_FILE_MIN_BLANK) close_segment(log);
+            close = log->seg_size - b.wpos >= RMQ_END_FILE_MIN_BLANK;
             *out_status = RMQ_SEGMENT_FULL;
             break;
         }
-        int64_t phys = log->seg_start + wpos;
-        encode(log->seg + wpos, log, q, rlen, phys, next_queue_offset(q), data + pos + ENTRY_HEAD,
+        int64_t phys = log->seg_start + b.wpos;
+        encode(batch_dst(&b), log, q, rlen, phys, batch_queue_offset(&b), data + pos + ENTRY_HEAD,
                blen, props, kept, sysflag, flag, born_ts, store_ts, reconsume_times, 0,
                born_host, extra, extra_len);
-        *log->wrote = wpos + rlen;
-        log->last_phys = phys;
-        log->last_ts = store_ts;
-        add_unit(q, phys, rlen, tags_code);
+        batch_added(&b, phys, rlen, tags_code, store_ts);
         out[i].phys = phys;
         out[i].props_at = props_at;
         out[i].props_len = plen;
@@ -276,5 +343,7 @@ int32_t rmq_put_entries(rmq_log *log, rmq_queue *q, const char *data, int64_t le
         out[i].has_keys = has_keys;
         pos += (int32_t)get32(d + pos);
     }
+    if (batch_end(&b) != 0) { *out_status = RMQ_IO_ERROR; return 0; }
+    if (close) close_segment(log);
     return i;
 }

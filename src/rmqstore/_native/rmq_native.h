@@ -34,6 +34,9 @@ typedef struct {
     int32_t host_flags;    /* SYSFLAG bits 0x10/0x20 when the hosts below are IPv6 */
     char born_host[20];
     char store_host[20];
+    int32_t fd;            /* the active segment's file (-1: batches go through the mapping) */
+    uint8_t *scratch;      /* batches up to scratch_size bytes are encoded here and pwritten */
+    int64_t scratch_size;
 } rmq_log;
 
 typedef struct {
@@ -52,7 +55,8 @@ enum {
     RMQ_OK = 0,
     RMQ_SEGMENT_FULL = 1,  /* a BLANK closed the segment: roll it and call again */
     RMQ_QUEUE_FULL = 2,    /* the consume-queue file is full: roll it and call again */
-    RMQ_TOO_LARGE = 3      /* the record cannot fit even an empty segment */
+    RMQ_TOO_LARGE = 3,     /* the record cannot fit even an empty segment */
+    RMQ_IO_ERROR = 4       /* a batch's pwrite failed (errno): nothing was appended */
 };
 
 /* Append one record (QUEUEOFFSET = the queue's next offset) and its consume-queue unit,
