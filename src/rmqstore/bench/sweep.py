@@ -27,6 +27,8 @@ KNOBS: dict[str, list[dict]] = {
         {"flush_interval_ms": 1000, "flush_least_pages": 64}],
     # None: the engine's choice (16 MiB ahead of the writer with async flush, off with sync)
     "warm_window_bytes": [{"warm_window_bytes": v} for v in (None, 0, MiB // 2, 4 * MiB, 64 * MiB)],
+    # batches up to this many bytes are pwritten from a buffer; 0: through the mapping
+    "batch_write_buffer_bytes": [{"batch_write_buffer_bytes": v} for v in (8 * MiB, 0)],
     # compression applies to bodies of compress_over_bytes (4096) and more; off by default
     "compression": [{"compression": None}, {"compression": "zlib"}, {"compression": "lz4"}],
 }
@@ -35,6 +37,7 @@ AFFECTS = {
     "commitlog_segment_bytes": [("put", False), ("put_batch", False), ("put_batch_sync", True)],
     "flush_interval_ms/flush_least_pages": [("put", False), ("put_batch", False)],
     "warm_window_bytes": [("put", False), ("put_batch", False), ("put_batch_sync", True)],
+    "batch_write_buffer_bytes": [("put_batch", False), ("put_batch_sync", True)],
     "compression": [("put", False)],
 }
 COMPRESSION_SIZE = 4096  # the compression knob runs at the largest size, at least this
