@@ -118,7 +118,9 @@ class MessageStore(StoreReader, StoreWriter):
             self._housekeeper.start()
         self._warmer = None
         if config.background and config.warm_bytes:
-            self._warmer = Warmer(self.commitlog.files, config.warm_bytes)
+            appender = self.commitlog.appender
+            self._warmer = Warmer(self.commitlog.files, config.warm_bytes,
+                                  lambda: appender.mapped_bytes)
             self._warmer.start()
         self._sync_flusher = None
         if self._sync:

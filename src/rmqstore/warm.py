@@ -6,13 +6,16 @@ of VM that bounds appends to a few hundred MB/s. RocketMQ pre-touches whole segm
 MADV_POPULATE_WRITE, which never changes content, so it runs beside the writer. The window is
 kept small because a populated page is dirty: fdatasync writes it (as zeros) before the writer
 fills it, so a whole-segment warm-up doubles what a sync-flush store writes (there the warmer
-is off by default: measured, it costs more than the page faults it saves).
+is off by default: measured, it costs more than the page faults it saves). Batches written
+with pwrite (batch_write_buffer_bytes) fault nothing, and a populated page only costs them at
+writeback, so the window moves only while appends go through the mapping (`mapped_bytes`).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 
 from . import _native
 from .segment_queue import MappedFileQueue
@@ -21,22 +24,29 @@ log = logging.getLogger(__name__)
 
 
 class Warmer(threading.Thread):
-    def __init__(self, files: MappedFileQueue, window_bytes: int, interval_s: float = 0.002) -> None:
+    def __init__(self, files: MappedFileQueue, window_bytes: int,
+                 mapped_bytes: Callable[[], int], interval_s: float = 0.002) -> None:
         super().__init__(name="rmq-warmer", daemon=True)
         self._files = files
+        self._mapped_bytes = mapped_bytes
         self._window = window_bytes
         self._step = max(4096, window_bytes // 4)
         self._interval_s = interval_s
         self._stopping = threading.Event()
 
     def run(self) -> None:
-        seg, done = None, 0
+        seg, done, mapped = None, 0, -1
         while not self._stopping.wait(self._interval_s):
+            now_mapped = self._mapped_bytes()
+            if now_mapped == mapped:  # nothing went through the mapping lately: batches only
+                continue
+            mapped = now_mapped
             last = self._files.last()
             if last is None or last.fd < 0:
                 continue
             if last is not seg:
                 seg, done = last, last.wrote
+            done = max(done, seg.wrote)  # pages written meanwhile (by pwrite) need no warming
             target = min(seg.size, seg.wrote + self._window)
             if target - done < self._step:
                 continue

@@ -14,7 +14,7 @@ import struct
 from .._version import __version__
 from ..errors import NativeModuleError
 
-ABI_VERSION = 3
+ABI_VERSION = 4
 
 try:
     from ._rmq import ffi, lib
@@ -131,6 +131,11 @@ class Appender:
     def last_ts(self) -> int:
         """Store time of the last record appended (0 before any)."""
         return self.ptr.last_ts
+
+    @property
+    def mapped_bytes(self) -> int:
+        """Bytes appended through the mapping so far (single puts; batches not pwritten)."""
+        return self.ptr.mapped_bytes
 
     def put_batch(self, q: "QueueWriter", bodies: bytes, lens: array.array, first: int,
                   body_at: int, out_phys: array.array, props: bytes, tags_code: int,

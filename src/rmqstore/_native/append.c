@@ -150,6 +150,7 @@ static int batch_end(batch_out *b) {
             left -= w;
         }
     }
+    if (!b->staged) b->log->mapped_bytes += b->wpos - b->base;
     __atomic_thread_fence(__ATOMIC_RELEASE);
     *b->log->wrote = b->wpos;
     *b->q->cq_wrote = b->cqpos;
@@ -177,6 +178,7 @@ int64_t rmq_put(rmq_log *log, rmq_queue *q, const char *body, int32_t body_len,
     *log->wrote = pos + len;
     log->last_phys = phys;
     log->last_ts = store_ts;
+    log->mapped_bytes += len;
     add_unit(q, phys, len, tags_code);
     return qoff;
 }

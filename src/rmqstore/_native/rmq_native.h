@@ -37,6 +37,7 @@ typedef struct {
     int32_t fd;            /* the active segment's file (-1: batches go through the mapping) */
     uint8_t *scratch;      /* batches up to scratch_size bytes are encoded here and pwritten */
     int64_t scratch_size;
+    int64_t mapped_bytes;  /* out: bytes appended through the mapping so far (the warmer's cue) */
 } rmq_log;
 
 typedef struct {
