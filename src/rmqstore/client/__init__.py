@@ -20,7 +20,14 @@ from .lite_pull import LitePullConsumer
 from .message import Message, MessageExt, MessageQueue, decode_messages
 from .producer import Producer, SendResult, SendStatus, select_by_hash
 from .properties import SystemProperties, system_properties
-from .rebalance import allocate_averagely, allocate_averagely_by_circle
+from .rebalance import (
+    allocate_averagely,
+    allocate_averagely_by_circle,
+    allocate_by_config,
+    allocate_by_machine_room,
+    allocate_consistent_hash,
+    allocate_machine_room_nearby,
+)
 from .trace import TraceRecord, TraceType
 from .transaction import (
     LocalTransactionState,
@@ -63,6 +70,10 @@ __all__ = [
     "TransactionSendResult",
     "allocate_averagely",
     "allocate_averagely_by_circle",
+    "allocate_by_config",
+    "allocate_by_machine_room",
+    "allocate_consistent_hash",
+    "allocate_machine_room_nearby",
     "create_uniq_id",
     "decode_messages",
     "select_by_hash",
