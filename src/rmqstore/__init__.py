@@ -14,11 +14,19 @@ from typing import TYPE_CHECKING
 
 from ._version import __version__
 from .config import StoreConfig
-from .errors import (CorruptSegmentError, DiskFullError, FlushTimeoutError, InvalidPropertyError,
-                     InvalidTopicError, MessageTooLargeError, NativeModuleError,
-                     StoreClosedError, StoreError, StoreLockedError)
-from .message import (GetResult, GetStatus, Message, PendingPut, PutBatchResult, PutResult,
-                      PutStatus)
+from .errors import (
+    CorruptSegmentError,
+    DiskFullError,
+    FlushTimeoutError,
+    InvalidPropertyError,
+    InvalidTopicError,
+    MessageTooLargeError,
+    NativeModuleError,
+    StoreClosedError,
+    StoreError,
+    StoreLockedError,
+)
+from .message import GetResult, GetStatus, Message, PendingPut, PutBatchResult, PutResult, PutStatus
 from .queue import Consumer, Queue
 from .store import MessageStore, open_store
 
@@ -26,7 +34,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ below l
     from .schedule import ScheduleService
     from .timer import TimerConfig, TimerService
 
-open = open_store  # noqa: A001 - the documented entry point is rmqstore.open(path, **config)
+open = open_store
 
 # Loaded on first access (PEP 562): both pull in asyncio, ~20 ms that plain store users skip.
 _LAZY = {"ScheduleService": ".schedule", "TimerService": ".timer", "TimerConfig": ".timer"}
@@ -46,9 +54,31 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
-    "__version__", "open", "open_store", "MessageStore", "StoreConfig", "Queue", "Consumer",
-    "Message", "PendingPut", "PutResult", "PutBatchResult", "PutStatus", "GetResult", "GetStatus",
-    "StoreError", "CorruptSegmentError", "DiskFullError", "FlushTimeoutError",
-    "InvalidPropertyError", "InvalidTopicError", "MessageTooLargeError", "NativeModuleError",
-    "StoreClosedError", "StoreLockedError", "ScheduleService", "TimerService", "TimerConfig",
+    "Consumer",
+    "CorruptSegmentError",
+    "DiskFullError",
+    "FlushTimeoutError",
+    "GetResult",
+    "GetStatus",
+    "InvalidPropertyError",
+    "InvalidTopicError",
+    "Message",
+    "MessageStore",
+    "MessageTooLargeError",
+    "NativeModuleError",
+    "PendingPut",
+    "PutBatchResult",
+    "PutResult",
+    "PutStatus",
+    "Queue",
+    "ScheduleService",
+    "StoreClosedError",
+    "StoreConfig",
+    "StoreError",
+    "StoreLockedError",
+    "TimerConfig",
+    "TimerService",
+    "__version__",
+    "open",
+    "open_store",
 ]

@@ -14,8 +14,8 @@ Recovery policy (CommitLog.recoverNormally / recoverAbnormally):
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from . import _native
 from .filenames import commitlog_dir, offset_name

@@ -101,5 +101,5 @@ class StoreConfig:
                 break
         return found
 
-    def replace(self, **changes) -> "StoreConfig":
+    def replace(self, **changes) -> StoreConfig:
         return dataclasses.replace(self, **changes)

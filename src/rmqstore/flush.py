@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +59,7 @@ class GroupCommit:
             durable = self._flush_all()
         finally:
             with self._cv:
-                if durable > self._flushed:
-                    self._flushed = durable
+                self._flushed = max(self._flushed, durable)
                 self._leader = False
                 self._cv.notify_all()
         return durable >= offset or self.wait(offset)

@@ -8,10 +8,20 @@ from enum import Enum
 
 import lz4.frame
 
-from .record import (COMPRESSION_LZ4, COMPRESSION_MASK, COMPRESSION_SHIFT, PROP_KEYS, PROP_TAGS,
-                     PROP_UNIQ_KEY, SYSFLAG_BORNHOST_V6, SYSFLAG_COMPRESSED,
-                     SYSFLAG_STOREHOST_V6, decode_host,
-                     decode_properties, make_msg_id)
+from .record import (
+    COMPRESSION_LZ4,
+    COMPRESSION_MASK,
+    COMPRESSION_SHIFT,
+    PROP_KEYS,
+    PROP_TAGS,
+    PROP_UNIQ_KEY,
+    SYSFLAG_BORNHOST_V6,
+    SYSFLAG_COMPRESSED,
+    SYSFLAG_STOREHOST_V6,
+    decode_host,
+    decode_properties,
+    make_msg_id,
+)
 
 
 class PutStatus(Enum):
@@ -40,8 +50,14 @@ class GetStatus(Enum):
 class PutResult:
     """One stored message. msg_id is RocketMQ's offset message id, built on first access."""
 
-    __slots__ = ("status", "queue_id", "queue_offset", "commitlog_offset", "store_timestamp",
-                 "_host")
+    __slots__ = (
+        "_host",
+        "commitlog_offset",
+        "queue_id",
+        "queue_offset",
+        "status",
+        "store_timestamp",
+    )
 
     def __init__(self, status: PutStatus, queue_id: int, queue_offset: int,
                  commitlog_offset: int, store_timestamp: int, host: bytes) -> None:
@@ -64,7 +80,7 @@ class PutResult:
 class PendingPut:
     """A stored message that may not be on disk yet (MessageStore.put_async)."""
 
-    __slots__ = ("result", "_commit")
+    __slots__ = ("_commit", "result")
 
     def __init__(self, result: PutResult, commit) -> None:
         self.result = result
@@ -85,8 +101,14 @@ class PendingPut:
 class PutBatchResult:
     """A batch stored in one queue with consecutive queue offsets."""
 
-    __slots__ = ("status", "queue_id", "first_queue_offset", "commitlog_offsets",
-                 "store_timestamp", "_host")
+    __slots__ = (
+        "_host",
+        "commitlog_offsets",
+        "first_queue_offset",
+        "queue_id",
+        "status",
+        "store_timestamp",
+    )
 
     def __init__(self, status: PutStatus, queue_id: int, first_queue_offset: int,
                  commitlog_offsets: list[int], store_timestamp: int, host: bytes) -> None:
@@ -114,7 +136,7 @@ class PendingBatch:
     """A stored batch that may not be on disk yet (MessageStore.put_encoded_batch): ``batch``
     describes every record, ``result`` the last one, whose durability covers the others."""
 
-    __slots__ = ("batch", "result", "_commit")
+    __slots__ = ("_commit", "batch", "result")
 
     def __init__(self, batch: PutBatchResult, commit) -> None:
         self.batch = batch
@@ -153,7 +175,7 @@ class Message:
     bytes (compressed as stored), valid while you hold it, even after retention deletes the
     segment's file. The other fields are decoded when asked for."""
 
-    __slots__ = ("_view", "_f", "_i", "body")
+    __slots__ = ("_f", "_i", "_view", "body")
 
     def __init__(self, view: memoryview, fields, base: int, body: bytes | None = None) -> None:
         """body: the final body when the reader already has it (a plain attribute is the

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Iterator
+from collections.abc import Iterator
 
 from .message import GetStatus, Message, PutResult
 from .store import MessageStore, open_store
@@ -37,7 +37,7 @@ class Queue:
     def put(self, body: bytes, **kwargs) -> PutResult:
         return self.store.put(self.topic, body, queue_id=QUEUE_ID, **kwargs)
 
-    def consumer(self, group: str) -> "Consumer":
+    def consumer(self, group: str) -> Consumer:
         return Consumer(self, group)
 
     def __len__(self) -> int:
@@ -47,7 +47,7 @@ class Queue:
         if self._owns:
             self.store.close()
 
-    def __enter__(self) -> "Queue":
+    def __enter__(self) -> Queue:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -114,7 +114,7 @@ class Consumer:
     def close(self) -> None:
         self._closed.set()
 
-    def __enter__(self) -> "Consumer":
+    def __enter__(self) -> Consumer:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -12,9 +12,10 @@ import time
 from itertools import repeat
 
 from . import _native
-from .message import GetResult, GetStatus, Message, decode_body
 from .consumequeue import UNIT_SIZE
-from .record import SYSFLAG_COMPRESSED, RecordField as F, parse_msg_id
+from .message import GetResult, GetStatus, Message, decode_body
+from .record import SYSFLAG_COMPRESSED, parse_msg_id
+from .record import RecordField as F
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,7 @@ class StoreReader:
         return GetResult(status, messages, cur, lo, hi)
 
     def get_bodies(self, topic: str, queue_id: int, offset: int, max_count: int = 1024,
-                   max_bytes: int = 4 << 20) -> "Bodies":
+                   max_bytes: int = 4 << 20) -> Bodies:
         """The fast path for bulk consumption: the stored bodies (compressed ones as stored)
         of up to max_count messages from offset, copied into one buffer, and the next offset.
         No tag filter, and no per-message object until you index."""

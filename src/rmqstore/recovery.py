@@ -14,14 +14,22 @@
 from __future__ import annotations
 
 import logging
-from typing import Callable
+from collections.abc import Callable
 
 from .checkpoint import StoreCheckpoint
 from .commitlog import CommitLog
 from .consumequeue import ConsumeQueue
 from .index import IndexService
-from .record import PROP_KEYS, PROP_TAGS, PROP_UNIQ_KEY, SYSFLAG_TX_MASK, SYSFLAG_TX_PREPARED
-from .record import SYSFLAG_TX_ROLLBACK, RecordField as F, decode_properties
+from .record import (
+    PROP_KEYS,
+    PROP_TAGS,
+    PROP_UNIQ_KEY,
+    SYSFLAG_TX_MASK,
+    SYSFLAG_TX_PREPARED,
+    SYSFLAG_TX_ROLLBACK,
+    decode_properties,
+)
+from .record import RecordField as F
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ import logging
 import shutil
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from .commitlog import CommitLog
 from .consumequeue import ConsumeQueue

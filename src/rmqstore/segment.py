@@ -26,8 +26,18 @@ PAGE = 4096
 
 
 class MappedFile:
-    __slots__ = ("path", "start", "size", "fd", "mm", "region", "view", "cell", "flushed",
-                 "__weakref__")
+    __slots__ = (
+        "__weakref__",
+        "cell",
+        "fd",
+        "flushed",
+        "mm",
+        "path",
+        "region",
+        "size",
+        "start",
+        "view",
+    )
 
     def __init__(self, path: Path, start: int, size: int, fd: int, mm: mmap.mmap) -> None:
         self.path = path
@@ -42,7 +52,7 @@ class MappedFile:
         self.flushed = 0  # bytes known durable
 
     @classmethod
-    def create(cls, path: Path, start: int, size: int) -> "MappedFile":
+    def create(cls, path: Path, start: int, size: int) -> MappedFile:
         """Create a zero-filled file of exactly `size` bytes (blocks reserved up front, so a full
         disk fails here, not as SIGBUS on a later append)."""
         tmp = path.with_name(path.name + ".tmp")
@@ -62,7 +72,7 @@ class MappedFile:
         return cls(path, start, size, fd, mmap.mmap(fd, size))
 
     @classmethod
-    def open(cls, path: Path, start: int, size: int) -> "MappedFile":
+    def open(cls, path: Path, start: int, size: int) -> MappedFile:
         """Map an existing segment; positions start at `size` until recovery sets them."""
         fd = os.open(path, os.O_RDWR)
         actual = os.fstat(fd).st_size
@@ -97,8 +107,7 @@ class MappedFile:
         target = self.wrote
         if target > self.flushed:
             os.fdatasync(self.fd)
-            if target > self.flushed:
-                self.flushed = target
+            self.flushed = max(self.flushed, target)
         return self.flushed
 
     def set_positions(self, pos: int) -> None:

@@ -11,9 +11,9 @@ import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
+from . import _native
 from .errors import CorruptSegmentError
 from .filenames import list_offset_files, offset_name
-from . import _native
 from .segment import MappedFile
 
 log = logging.getLogger(__name__)

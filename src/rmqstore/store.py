@@ -16,14 +16,12 @@ import threading
 import time
 from pathlib import Path
 
-
 from . import _native, filenames
 from .checkpoint import StoreCheckpoint
 from .commitlog import CommitLog
 from .config import StoreConfig
 from .consumequeue import ConsumeQueue
-from .errors import (DiskFullError, InvalidTopicError, StoreClosedError,
-                     StoreLockedError)
+from .errors import DiskFullError, InvalidTopicError, StoreClosedError, StoreLockedError
 from .flush import GroupCommit, Housekeeper, SyncFlusher, dirty_pages
 from .index import IndexService
 from .offsets import ConsumerOffsetManager
@@ -42,7 +40,7 @@ OFFSET_PERSIST_INTERVAL_S = 5.0  # flushConsumerOffsetInterval
 DISK_CHECK_INTERVAL_S = 10.0
 
 
-def open_store(path: str | os.PathLike, **config) -> "MessageStore":
+def open_store(path: str | os.PathLike, **config) -> MessageStore:
     """Open (creating or recovering) the store at path. Keyword arguments are StoreConfig
     fields. Use it as a context manager, or call close()."""
     return MessageStore(path, StoreConfig(**config))
@@ -312,7 +310,7 @@ class MessageStore(StoreReader, StoreWriter):
         self._sync_dir(self.root)
         os.close(self._lock_fd)
 
-    def __enter__(self) -> "MessageStore":
+    def __enter__(self) -> MessageStore:
         return self
 
     def __exit__(self, *exc) -> None:

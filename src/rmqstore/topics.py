@@ -33,7 +33,7 @@ class TopicConfig:
                 "writeQueueNums": self.write_queue_nums}
 
     @classmethod
-    def from_json(cls, data: dict) -> "TopicConfig":
+    def from_json(cls, data: dict) -> TopicConfig:
         return cls(name=data["topicName"], read_queue_nums=int(data.get("readQueueNums", 1)),
                    write_queue_nums=int(data.get("writeQueueNums", 1)),
                    perm=int(data.get("perm", PERM_READ_WRITE)), order=bool(data.get("order")))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import array
 import zlib
-from typing import Iterable
+from collections.abc import Iterable
 
 import lz4.frame
 
@@ -17,9 +17,19 @@ from . import _native
 from .consumequeue import ConsumeQueue
 from .errors import MessageTooLargeError
 from .message import PendingBatch, PendingPut, PutBatchResult, PutResult, PutStatus
-from .record import (COMPRESSION_LZ4, COMPRESSION_SHIFT, PROP_KEYS, PROP_TAGS,
-                     SYSFLAG_BORNHOST_V6, SYSFLAG_COMPRESSED, SYSFLAG_STOREHOST_V6,
-                     SYSFLAG_TX_MASK, decode_properties, encode_host, encode_properties)
+from .record import (
+    COMPRESSION_LZ4,
+    COMPRESSION_SHIFT,
+    PROP_KEYS,
+    PROP_TAGS,
+    SYSFLAG_BORNHOST_V6,
+    SYSFLAG_COMPRESSED,
+    SYSFLAG_STOREHOST_V6,
+    SYSFLAG_TX_MASK,
+    decode_properties,
+    encode_host,
+    encode_properties,
+)
 from .recovery import index_keys
 
 _put_simple = _native.put_simple

@@ -88,7 +88,7 @@ put_simple = lib.rmq_put_simple
 class Appender:
     """The commit log's write state (rmq_log): the active segment and the host addresses."""
 
-    __slots__ = ("ptr", "_seg", "_empty", "_scratch")
+    __slots__ = ("_empty", "_scratch", "_seg", "ptr")
 
     def __init__(self, born_host: bytes, store_host: bytes, host_flags: int,
                  batch_buffer_bytes: int = 0) -> None:
@@ -137,7 +137,7 @@ class Appender:
         """Bytes appended through the mapping so far (single puts; batches not pwritten)."""
         return self.ptr.mapped_bytes
 
-    def put_batch(self, q: "QueueWriter", bodies: bytes, lens: array.array, first: int,
+    def put_batch(self, q: QueueWriter, bodies: bytes, lens: array.array, first: int,
                   body_at: int, out_phys: array.array, props: bytes, tags_code: int,
                   flag: int, store_ts: int) -> tuple[int, int]:
         """Append bodies lens[first:] (their bytes from bodies[body_at]); offsets go to
@@ -152,7 +152,7 @@ class Appender:
         return n, status[0]
 
 
-    def put_entries(self, q: "QueueWriter", data: bytes, at: int, extra: bytes, sysflag: int,
+    def put_entries(self, q: QueueWriter, data: bytes, at: int, extra: bytes, sysflag: int,
                     born_ts: int, reconsume_times: int, born_host: bytes | None, store_ts: int,
                     whole: bool, out) -> tuple[int, int]:
         """Append the checked batch entries data[at:] (rmq_put_entries); per-record reports go
@@ -193,7 +193,7 @@ def entry_reports(out, n: int) -> list[tuple[int, int, int, int, int, int]]:
 class QueueWriter:
     """A consume queue's write state (rmq_queue): topic, queue id, active file."""
 
-    __slots__ = ("ptr", "_seg", "_empty")
+    __slots__ = ("_empty", "_seg", "ptr")
 
     def __init__(self, topic: bytes, queue_id: int) -> None:
         self.ptr = ffi.new("rmq_queue *")
@@ -265,7 +265,7 @@ class SegmentTable:
     """The commit log's segments as C sees them (rmq_segtable); rebuilt when the segment list
     changes. Holds the segments so their mappings outlive any read using the table."""
 
-    __slots__ = ("ptr", "segments", "_keep")
+    __slots__ = ("_keep", "ptr", "segments")
 
     def __init__(self, segments: list, seg_size: int) -> None:
         self.segments = segments

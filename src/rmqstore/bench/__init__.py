@@ -14,7 +14,7 @@ from .results import Report, Row
 from .runner import Runner
 from .workloads import WORKLOADS
 
-__all__ = ["BenchOptions", "Bound", "Report", "Row", "WORKLOADS", "run"]
+__all__ = ["WORKLOADS", "BenchOptions", "Bound", "Report", "Row", "run"]
 
 
 def run(options: BenchOptions, console: Console | None = None) -> Report:

@@ -26,7 +26,7 @@ class Bound:
         return (1 << 62) if self.max_count is None else max(0, self.max_count - done)
 
     @classmethod
-    def from_cli(cls, duration_s: float | None, count: int | None) -> "Bound":
+    def from_cli(cls, duration_s: float | None, count: int | None) -> Bound:
         if duration_s is None:
             duration_s = COUNT_SAFETY_S if count is not None else DEFAULT_DURATION_S
         return cls(duration_s, count)

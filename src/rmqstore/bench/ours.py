@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from ..store import MessageStore, open_store
 from .systems import Msg

@@ -8,8 +8,8 @@ import sqlite3
 import struct
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from .systems import Msg
 from .workloads import WINDOW_QUEUE

@@ -13,8 +13,8 @@ import random
 import struct
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from .systems import Msg
 from .workloads import POOL, WINDOW_QUEUE, body_pool

@@ -12,10 +12,10 @@ from dataclasses import asdict
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                           TimeElapsedColumn)
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from . import engine_cases, machine, measure, systems as registry
+from . import engine_cases, machine, measure
+from . import systems as registry
 from .options import BenchOptions
 from .results import OURS, Report, Row, compute_ratios, make_row
 from .systems import System

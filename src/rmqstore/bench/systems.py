@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import importlib
 import random
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import Protocol
 
 Msg = tuple[int, int, bytes]  # (queue, queue offset, body)
 

@@ -27,7 +27,6 @@ from ...errors import (
     StoreClosedError,
 )
 from ...message import PendingBatch, PendingPut, PutStatus
-from .durability import DurabilityWaiter
 from ...record import PROP_TAGS, check_topic, decode_properties
 from ...store import MessageStore
 from ..remoting import RemotingCommand, RequestCode, RequestContext, ResponseCode
@@ -41,6 +40,7 @@ from ..remoting.headers import (
     encode_header,
 )
 from .config import BrokerConfig
+from .durability import DurabilityWaiter
 from .longpoll import ArrivalWaiters
 from .messages import BatchDecodeError
 from .subgroups import SubscriptionGroupManager

@@ -90,7 +90,7 @@ class RemotingClient:
     async def _connect(self, addr: str, timeout_s: float) -> RemotingConnection:
         host, port = split_address(addr)
         loop = asyncio.get_running_loop()
-        factory = lambda: RemotingConnection(  # noqa: E731
+        factory = lambda: RemotingConnection(
             self.dispatcher.on_request, max_frame_bytes=self.config.max_frame_bytes)
         try:
             async with asyncio.timeout(timeout_s):
