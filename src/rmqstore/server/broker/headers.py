@@ -38,26 +38,3 @@ class CreateTopicRequestHeader:
     topic_filter_type: str = wire("topicFilterType", default="SINGLE_TAG")
     topic_sys_flag: int | None = wire("topicSysFlag")
     order: bool = wire("order", default=False)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RegisterBrokerRequestHeader:
-    """REGISTER_BROKER (103), broker -> NameServer."""
-
-    broker_name: str = wire("brokerName", required=True)
-    broker_addr: str = wire("brokerAddr", required=True)
-    cluster_name: str = wire("clusterName", required=True)
-    ha_server_addr: str = wire("haServerAddr", required=True)
-    broker_id: int = wire("brokerId", required=True)
-    compressed: bool = wire("compressed", default=False)
-    body_crc32: int = wire("bodyCrc32", default=0)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class UnregisterBrokerRequestHeader:
-    """UNREGISTER_BROKER (104), broker -> NameServer."""
-
-    broker_name: str = wire("brokerName", required=True)
-    broker_addr: str = wire("brokerAddr", required=True)
-    cluster_name: str = wire("clusterName", required=True)
-    broker_id: int = wire("brokerId", required=True)

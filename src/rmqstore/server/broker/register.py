@@ -17,9 +17,12 @@ import zlib
 from collections.abc import Awaitable, Callable
 
 from ..remoting import RemotingClient, RemotingCommand, RequestCode
-from ..remoting.headers import encode_header
+from ..remoting.headers import (
+    RegisterBrokerRequestHeader,
+    UnRegisterBrokerRequestHeader,
+    encode_header,
+)
 from .config import BrokerConfig
-from .headers import RegisterBrokerRequestHeader, UnregisterBrokerRequestHeader
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +97,7 @@ class NameServerRegistrar:
 
     async def _unregister_one(self, addr: str) -> None:
         c = self._config
-        header = UnregisterBrokerRequestHeader(broker_name=c.broker_name, broker_addr=c.addr,
+        header = UnRegisterBrokerRequestHeader(broker_name=c.broker_name, broker_addr=c.addr,
                                                cluster_name=c.cluster_name, broker_id=c.broker_id)
         request = RemotingCommand.request(RequestCode.UNREGISTER_BROKER, encode_header(header))
         await self._call(addr, request, "unregister")
