@@ -33,10 +33,30 @@ class GroupCommit:
         self._timeout_s = timeout_s
         # Set by puts in flight (put_async) that nobody waits for: the SyncFlusher's cue.
         self.async_pending = False
+        self.cued = threading.Event()
 
     @property
     def flushed(self) -> int:
         return self._flushed
+
+    def cue(self) -> None:
+        """A put in flight wants to be made durable (put_async). The event is set only when
+        nothing was pending: one wake-up of the flusher per group commit, not per put."""
+        if not self.async_pending:
+            self.async_pending = True
+            self.on_cue()
+
+    def on_cue(self) -> None:
+        """What a cue does: wake the SyncFlusher (an asyncio group commit replaces this)."""
+        self.cued.set()
+
+    def advance(self, durable: int) -> None:
+        """Record that [0, durable) was made durable elsewhere (an asyncio group commit)."""
+        with self._cv:
+            if durable <= self._flushed:
+                return
+            self._flushed = durable
+            self._cv.notify_all()
 
     def wait(self, offset: int) -> bool:
         """Block until [0, offset) is durable. False on timeout (FLUSH_DISK_TIMEOUT)."""
@@ -66,31 +86,40 @@ class GroupCommit:
 
 
 class SyncFlusher(threading.Thread):
-    """Sync flush's background leader for puts in flight (put_async): while any is pending it
-    keeps running group commits, so they complete without anyone blocking in wait(). Blocking
-    puts lead their own group commit; the flusher stays out of their way."""
+    """Sync flush's background leader for puts in flight (put_async): cued by them, it runs
+    group commits until none is pending, so they complete without anyone blocking in wait().
+    It sleeps on an event, never polls: a polling thread takes the GIL from the writer's
+    thread at every wake-up. Blocking puts lead their own group commit."""
 
-    POLL_S = 0.0005
+    IDLE_S = 1.0  # an idle check of the stop flag; puts wake it through the cue
+    RETRY_S = 0.05  # after a failed flush (an I/O error), before the next attempt
 
-    def __init__(self, commit: GroupCommit, appended) -> None:
+    def __init__(self, commit: GroupCommit, appended: Callable[[], int]) -> None:
         super().__init__(name="rmq-sync-flusher", daemon=True)
         self._commit = commit
         self._appended = appended
-        self._stopping = threading.Event()
+        self._stopping = False
 
     def run(self) -> None:
         commit = self._commit
-        while not self._stopping.is_set():
-            if commit.async_pending:
-                commit.async_pending = False  # a later put_async sets it again
-                target = self._appended()
-                if target > commit.flushed:
-                    commit.wait(target)
-            else:
-                self._stopping.wait(self.POLL_S)
+        while not self._stopping:
+            commit.cued.wait(self.IDLE_S)
+            commit.cued.clear()
+            if not commit.async_pending:
+                continue
+            commit.async_pending = False  # a later put_async cues again
+            target = self._appended()  # read after the flag: covers every put that set it
+            if target <= commit.flushed:
+                continue
+            try:
+                commit.wait(target)
+            except Exception:  # an I/O error: waiters time out; try again on the next cue
+                log.exception("sync flush failed")
+                time.sleep(self.RETRY_S)
 
     def stop(self) -> None:
-        self._stopping.set()
+        self._stopping = True
+        self._commit.cued.set()
         if self.is_alive():
             self.join()
 

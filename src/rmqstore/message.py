@@ -85,7 +85,8 @@ class PendingPut:
     def __init__(self, result: PutResult, commit) -> None:
         self.result = result
         self._commit = commit
-        commit.async_pending = True  # cue the sync flusher
+        if not commit.async_pending:
+            commit.cue()  # wake the sync flusher
 
     def done(self) -> bool:
         """True once the message is durable (offsets are record boundaries)."""
@@ -146,7 +147,8 @@ class PendingBatch:
                                 offsets[-1] if offsets else -1, batch.store_timestamp,
                                 batch._host)
         self._commit = commit
-        commit.async_pending = True  # cue the sync flusher
+        if not commit.async_pending:
+            commit.cue()  # wake the sync flusher
 
     def done(self) -> bool:
         return self._commit.flushed > self.result.commitlog_offset

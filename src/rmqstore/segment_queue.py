@@ -180,12 +180,27 @@ class MappedFileQueue:
                 dirty.append(seg)
         for seg in reversed(dirty):
             seg.flush()
+        return self.durable()
+
+    def durable(self) -> int:
+        """The offset durable from the start: the oldest segment not wholly flushed bounds it."""
+        files = self.files
         durable = files[-1].start + files[-1].flushed if files else 0
-        for seg in reversed(files):  # the oldest segment not wholly flushed bounds it
+        for seg in reversed(files):
             if seg.flushed >= seg.size:
                 break
             durable = seg.start + seg.flushed
         return durable
+
+    def oldest_unflushed(self) -> MappedFile | None:
+        """The oldest segment with written bytes not yet durable (None: all durable)."""
+        found = None
+        for seg in reversed(self.files):
+            if seg.flushed < seg.wrote:
+                found = seg
+            elif seg.wrote == seg.size:
+                break  # a full, clean segment: everything before it is clean too
+        return found
 
     def close(self) -> None:
         for seg in self.files:

@@ -15,6 +15,7 @@ import os
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import _native, filenames
 from .checkpoint import StoreCheckpoint
@@ -33,6 +34,11 @@ from .segment_queue import Preallocator
 from .topics import TopicConfig, TopicConfigManager
 from .warm import Warmer
 from .writer import StoreWriter
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from .aio_commit import AsyncGroupCommit
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +127,7 @@ class MessageStore(StoreReader, StoreWriter):
                                   lambda: appender.mapped_bytes)
             self._warmer.start()
         self._sync_flusher = None
+        self._aio_commit: AsyncGroupCommit | None = None
         if self._sync:
             self._sync_flusher = SyncFlusher(self._group_commit, lambda: self.commitlog.max_offset)
             self._sync_flusher.start()
@@ -275,6 +282,26 @@ class MessageStore(StoreReader, StoreWriter):
         waiter); False after sync_flush_timeout_ms."""
         return self._group_commit.wait(offset)
 
+    def async_group_commit(self, loop: asyncio.AbstractEventLoop) -> AsyncGroupCommit:
+        """Sync flush led from ``loop`` (a server's): puts made on that loop wait for
+        durability with ``future(offset)`` instead of a thread (see aio_commit). Replaces the
+        background flusher of puts in flight; made once, closed with the store."""
+        if self.config.flush != "sync":
+            raise ValueError("an asyncio group commit needs flush='sync'")
+        if self._aio_commit is None:
+            from .aio_commit import AsyncGroupCommit  # asyncio only for those who use it
+
+            if self._sync_flusher is not None:
+                self._sync_flusher.stop()
+                self._sync_flusher = None
+            self._aio_commit = AsyncGroupCommit(
+                loop, self.commitlog.files, self._group_commit, lambda: self._log.last_ts,
+                self._synced_upto, self.config.sync_flush_timeout_ms / 1000)
+        return self._aio_commit
+
+    def _synced_upto(self, ts: int) -> None:
+        self.checkpoint.physic_ts = max(self.checkpoint.physic_ts, ts)
+
     def flush(self) -> None:
         """Make everything written so far durable: log, queues, index, checkpoint, offsets."""
         self._group_commit.wait(self.commitlog.max_offset)
@@ -294,6 +321,8 @@ class MessageStore(StoreReader, StoreWriter):
             self._housekeeper.stop()
         if self._sync_flusher is not None:
             self._sync_flusher.stop()
+        if self._aio_commit is not None:
+            self._aio_commit.close()
         if self._warmer is not None:
             self._warmer.stop()
         self.flush()

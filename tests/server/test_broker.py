@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import struct
+import threading
 import time
 import zlib
 from collections.abc import Callable, Coroutine
@@ -14,6 +16,8 @@ from pathlib import Path
 from typing import Any, Self
 
 import pytest
+
+import rmqstore._native
 
 from rmqstore.server.broker import Broker, BrokerConfig
 from rmqstore.server.broker.messages import BatchEntry, encode_batch
@@ -414,20 +418,57 @@ def test_lock_unlock_with_expiry(tmp_path: Path) -> None:
 # -- sync flush, unknown codes, registration ------------------------------------------------
 
 
+class SlowSyncer:
+    """rmqstore._native.Syncer on a slow disk: each fdatasync takes `delay_s` (or fails with
+    `errno` while that is set), on a thread, and is announced on the eventfd as the native one
+    does."""
+
+    def __init__(self, efd: int, delay_s: float = 0.3) -> None:
+        self.efd, self.delay_s, self.errno = efd, delay_s, 0
+        self.synced: list[float] = []
+        self._busy, self._done = False, (-1, 0)
+
+    def submit(self, fd: int, upto: int) -> bool:
+        if self._busy:
+            return False
+        self._busy = True
+        threading.Thread(target=self._run, args=(fd, upto), daemon=True).start()
+        return True
+
+    def _run(self, fd: int, upto: int) -> None:
+        time.sleep(self.delay_s)
+        if self.errno:
+            self._done = (upto, self.errno)
+        else:
+            os.fdatasync(fd)
+            self.synced.append(time.monotonic())
+            self._done = (upto, 0)
+        self._busy = False
+        os.eventfd_write(self.efd, 1)
+
+    def done(self) -> tuple[int, int]:
+        return self._done
+
+    def close(self) -> None:
+        pass
+
+
+def slow_syncers(monkeypatch: pytest.MonkeyPatch, delay_s: float) -> list[SlowSyncer]:
+    made: list[SlowSyncer] = []
+
+    def make(efd: int) -> SlowSyncer:
+        made.append(SlowSyncer(efd, delay_s))
+        return made[-1]
+
+    monkeypatch.setattr(rmqstore._native, "Syncer", make)
+    return made
+
+
 def test_sync_flush_answers_after_durability(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import os
-
-    real_fdatasync = os.fdatasync
-    synced: list[float] = []
-
-    def slow_fdatasync(fd: int) -> None:
-        time.sleep(0.3)  # a slow disk: the event loop must keep serving meanwhile
-        real_fdatasync(fd)
-        synced.append(time.monotonic())
+    made = slow_syncers(monkeypatch, 0.3)  # a slow disk: the loop must keep serving meanwhile
 
     async def main() -> None:
         async with Harness(config(tmp_path, sync_flush=True)) as h:
-            monkeypatch.setattr(os, "fdatasync", slow_fdatasync)
             t0 = time.monotonic()
             send = asyncio.create_task(h.call(C.SEND_MESSAGE, send_v1("SF", 0, ""), b"durable"))
             await asyncio.sleep(0.05)
@@ -437,13 +478,48 @@ def test_sync_flush_answers_after_durability(tmp_path: Path, monkeypatch: pytest
             r = await send
             answered = time.monotonic()
             assert r.code == R.SUCCESS and answered - t0 >= 0.3
+            synced = made[0].synced
             assert synced and synced[0] <= answered  # answered only after an fdatasync ended
             assert h.broker.store.durable_offset > 0
-            # WAIT=false: the producer does not wait for the disk (isWaitStoreMsgOK).
+            # Sends during a sync share the next one (group commit): 8 sends, at most 2 syncs.
+            before = len(synced)
+            rs = await asyncio.gather(*(h.call(C.SEND_MESSAGE, send_v1("SF", 0, ""), b"g%d" % i)
+                                        for i in range(8)))
+            assert all(r.code == R.SUCCESS for r in rs) and 1 <= len(synced) - before <= 2
+            # WAIT=false: the producer does not wait for the disk (isWaitStoreMsgOK), and the
+            # message is made durable soon all the same (the put cues the group commit).
             t0 = time.monotonic()
             r = await h.call(C.SEND_MESSAGE, send_v1("SF", 0, props(WAIT="false")), b"fast")
             assert r.code == R.SUCCESS and time.monotonic() - t0 < 0.25
-            monkeypatch.undo()
+            end = h.broker.store.commitlog.max_offset
+            deadline = time.monotonic() + 5
+            while h.broker.store.durable_offset < end and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            assert h.broker.store.durable_offset >= end
+
+    run(main)
+
+
+def test_sync_flush_failure_times_out_then_recovers(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A failing fdatasync answers FLUSH_DISK_TIMEOUT after syncFlushTimeout, keeps the data
+    and is retried: once the disk is back, the next send is answered SUCCESS."""
+    made = slow_syncers(monkeypatch, 0.01)
+
+    async def main() -> None:
+        async with Harness(config(tmp_path, sync_flush=True, sync_flush_timeout_ms=400)) as h:
+            r = await h.call(C.SEND_MESSAGE, send_v1("SF", 0, ""), b"first")
+            assert r.code == R.SUCCESS
+            made[0].errno = 5  # EIO from now on
+            t0 = time.monotonic()
+            r = await h.call(C.SEND_MESSAGE, send_v1("SF", 0, ""), b"second")
+            assert r.code == R.FLUSH_DISK_TIMEOUT and 0.35 <= time.monotonic() - t0 < 3
+            r = await h.call(C.GET_MAX_OFFSET, {"topic": "SF", "queueId": "0"})
+            assert r.ext_fields["offset"] == "2"  # stored all the same
+            made[0].errno = 0
+            r = await h.call(C.SEND_MESSAGE, send_v1("SF", 0, ""), b"third")
+            assert r.code == R.SUCCESS
+            assert h.broker.store.durable_offset == h.broker.store.commitlog.max_offset
 
     run(main)
 

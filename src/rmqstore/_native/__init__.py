@@ -14,7 +14,7 @@ import struct
 from .._version import __version__
 from ..errors import NativeModuleError
 
-ABI_VERSION = 4
+ABI_VERSION = 5
 
 try:
     from ._rmq import ffi, lib
@@ -360,3 +360,31 @@ def _ro(buf: Region | mmap.mmap):
     if isinstance(buf, Region):
         return buf.ptr, buf.size
     return ffi.from_buffer("uint8_t[]", buf), len(buf)
+
+
+class Syncer:
+    """rmq_syncer: fdatasync on a native thread, one job at a time, each completion announced
+    on the eventfd given (the owner reads it, then ``done()``). ``close()`` stops the thread."""
+
+    __slots__ = ("_done_err", "_s")
+
+    def __init__(self, efd: int) -> None:
+        s = lib.rmq_syncer_new(efd)
+        if s == ffi.NULL:
+            raise OSError("cannot start the native sync thread")
+        self._s = s
+        self._done_err = ffi.new("int32_t[1]")
+
+    def submit(self, fd: int, upto: int) -> bool:
+        """Start fdatasync(fd) for offset ``upto``; False while a job is pending or running."""
+        return lib.rmq_syncer_submit(self._s, fd, upto) == 0
+
+    def done(self) -> tuple[int, int]:
+        """(offset of the last completed job or -1, its errno or 0)."""
+        upto = lib.rmq_syncer_done(self._s, self._done_err)
+        return upto, self._done_err[0]
+
+    def close(self) -> None:
+        if self._s is not None:
+            lib.rmq_syncer_free(self._s)
+            self._s = None

@@ -54,8 +54,6 @@ async def serve(options: ServeOptions, ready=None) -> None:
 
 
 def run(options: ServeOptions, ready=None) -> None:
-    """serve() on the preferred event loop, uvloop when installed, for both flush modes. A
-    sync-flush broker kept asyncio's loop while its durability thread re-woke itself for
-    sends an earlier sync had covered (see loop.run); without that spin, uvloop is the faster
-    of the two there too."""
+    """serve() on the preferred event loop, uvloop when installed, for both flush modes (a
+    sync-flush broker's group commit is led from the loop itself: see aio_commit)."""
     loops.run(serve(options, ready))

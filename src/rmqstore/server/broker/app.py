@@ -164,6 +164,7 @@ class Broker:
             "sync_flush_timeout_ms": c.sync_flush_timeout_ms,
             "retention_hours": c.file_reserved_hours,
             "commitlog_segment_bytes": c.commitlog_segment_bytes,
+            "warm_window_bytes": None if c.warm_mapped_file else 0,
             **c.store_overrides,
         }
 

@@ -19,6 +19,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ...aio_commit import AsyncGroupCommit
 from ...errors import (
     DiskFullError,
     InvalidPropertyError,
@@ -40,7 +41,6 @@ from ..remoting.headers import (
     encode_header,
 )
 from .config import BrokerConfig
-from .durability import DurabilityWaiter
 from .longpoll import ArrivalWaiters
 from .messages import BatchDecodeError
 from .subgroups import SubscriptionGroupManager
@@ -110,7 +110,10 @@ class SendProcessor:
         self._groups = groups
         self._arrivals = arrivals
         self._valid_topics: set[str] = set()  # names check_topic accepted
-        self._durability: DurabilityWaiter | None = None  # made on the first sync-flush wait
+        # Sync flush led from this loop (no thread wakes per send); made before any put, so
+        # that every put in flight cues it rather than the store's flusher thread.
+        self._group_commit: AsyncGroupCommit | None = (
+            store.async_group_commit(asyncio.get_running_loop()) if config.sync_flush else None)
         self._rewrites: list[Rewrite] = []
 
     def add_rewrite(self, rewrite: Rewrite) -> None:
@@ -118,8 +121,8 @@ class SendProcessor:
         self._rewrites.append(rewrite)
 
     def close(self) -> None:
-        if self._durability is not None:
-            self._durability.close()
+        if self._group_commit is not None:
+            self._group_commit.close()
 
     def register_handlers(self, dispatcher: Dispatcher) -> None:
         for code in (RequestCode.SEND_MESSAGE, RequestCode.SEND_MESSAGE_V2,
@@ -144,20 +147,18 @@ class SendProcessor:
         if self._config.sync_flush and _wait_store(header.properties):
             # Durability of the last message covers the earlier ones (offsets only grow).
             last = pendings[-1]
-            if not last.done():
-                if self._durability is None:
-                    self._durability = DurabilityWaiter(self._store, asyncio.get_running_loop())
-                await self._durability.wait(last)
-            status = last.result.status
+            if not last.done() and not await self._durable(last):
+                status = PutStatus.FLUSH_DISK_TIMEOUT
         return self._answer(pendings, status)
 
-    def send_fast(self, request: RemotingCommand, ctx: RequestContext) -> RemotingCommand | None:
+    def send_fast(self, request: RemotingCommand,
+                  ctx: RequestContext) -> RemotingCommand | asyncio.Future[RemotingCommand] | None:
         """The common case answered without a task (Dispatcher's fast path): an existing,
-        non-retry topic and nothing to wait for (async flush, or WAIT=false). Anything else
-        returns None before touching anything, and ``send`` serves it."""
+        non-retry topic. With sync flush the answer is a future that the group commit
+        covering the message resolves. Anything else returns None before touching anything,
+        and ``send`` serves it."""
         header = self._header(request)
-        if ((self._config.sync_flush and _wait_store(header.properties))
-                or header.topic.startswith(RETRY_PREFIX) or self._topics.get(header.topic) is None):
+        if header.topic.startswith(RETRY_PREFIX) or self._topics.get(header.topic) is None:
             return None
         try:
             target = self._target(header)
@@ -165,7 +166,22 @@ class SendProcessor:
         except _REFUSALS as exc:
             return _refusal(exc)
         self._arrivals.notify(target.topic, target.queue_id)
+        if self._config.sync_flush and _wait_store(header.properties):
+            last = pendings[-1]
+            if not last.done():
+                durable = self._durable(last)
+                answer = durable.get_loop().create_future()
+                durable.add_done_callback(
+                    lambda f: answer.set_result(self._answer(
+                        pendings, PutStatus.PUT_OK if f.result()
+                        else PutStatus.FLUSH_DISK_TIMEOUT)))
+                return answer
         return self._answer(pendings, PutStatus.PUT_OK)
+
+    def _durable(self, pending: PendingPut | PendingBatch) -> asyncio.Future[bool]:
+        """True once ``pending`` is on disk, False past syncFlushTimeout."""
+        assert self._group_commit is not None  # sync flush
+        return self._group_commit.future(pending.result.commitlog_offset)
 
     @staticmethod
     def _header(request: RemotingCommand) -> SendMessageRequestHeader:

@@ -16,6 +16,7 @@ transport; the dispatcher copies opaque, flag and serialize type onto what they 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -60,7 +61,8 @@ class RequestContext:
 Handler = Callable[[RemotingCommand, RequestContext], Awaitable[RemotingCommand | None]]
 
 
-FastHandler = Callable[[RemotingCommand, RequestContext], RemotingCommand | None]
+FastHandler = Callable[[RemotingCommand, RequestContext],
+                       "RemotingCommand | asyncio.Future[RemotingCommand] | None"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,8 +86,9 @@ class Dispatcher:
         """Serve ``code`` with ``handler``; ``busy()`` true makes requests get SYSTEM_BUSY.
 
         ``fast(request, ctx)``, if given, is tried first, synchronously in the reader: it
-        returns the response, or None *before doing anything* to leave the request to
-        ``handler``. It spares a task and a loop iteration per request (the send path)."""
+        returns the response, a future of it (answered when it resolves), or None *before
+        doing anything* to leave the request to ``handler``. It spares a task and a loop
+        iteration per request (the send path)."""
         self._handlers[int(code)] = _Entry(handler, busy, fast)
 
     def codes(self) -> frozenset[int]:
@@ -114,8 +117,12 @@ class Dispatcher:
                 response = entry.fast(request, RequestContext(channel.peer, channel))
             except Exception as exc:  # noqa: BLE001 - mapped as the async path maps it
                 response = self._failure(channel, request.code, exc)
-            if response is not None:
+            if type(response) is RemotingCommand:
                 self._respond(channel, request, response)
+                return
+            if response is not None:  # a future: answered when it resolves
+                response.add_done_callback(
+                    lambda f: self._respond(channel, request, f.result()))
                 return
         channel.spawn(self._run(entry.handler, channel, request))
 

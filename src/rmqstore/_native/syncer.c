@@ -1,0 +1,101 @@
+/* A background fdatasync that never takes the GIL: the event loop hands it one job at a time
+ * (a file and how far it must be durable) and learns of the completion through an eventfd it
+ * watches. While a job runs, sends accumulate, so the next job covers them all: the group
+ * commit of a SYNC_FLUSH broker without a Python thread (whose every wake-up would take the
+ * GIL from the event loop). */
+#include "rmq_native.h"
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+struct rmq_syncer {
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int32_t efd;          /* written (1) after each job */
+    int32_t job_fd;
+    int64_t job_upto;
+    int32_t has_job;      /* submitted, not yet taken */
+    int32_t busy;         /* taken, running */
+    int32_t stop;
+    int64_t done_upto;    /* the last completed job's offset (-1: none yet) */
+    int32_t done_errno;   /* 0, or the errno of the last completed job's fdatasync */
+};
+
+static void *syncer_main(void *arg) {
+    rmq_syncer *s = arg;
+    pthread_mutex_lock(&s->mu);
+    for (;;) {
+        while (!s->has_job && !s->stop) pthread_cond_wait(&s->cv, &s->mu);
+        if (s->stop) break;
+        int32_t fd = s->job_fd;
+        int64_t upto = s->job_upto;
+        s->has_job = 0;
+        s->busy = 1;
+        pthread_mutex_unlock(&s->mu);
+        int rc = fdatasync(fd);
+        int err = rc == 0 ? 0 : errno;
+        pthread_mutex_lock(&s->mu);
+        s->busy = 0;
+        s->done_upto = upto;
+        s->done_errno = err;
+        pthread_mutex_unlock(&s->mu);
+        uint64_t one = 1;
+        ssize_t w;
+        do {
+            w = write(s->efd, &one, sizeof one);
+        } while (w < 0 && errno == EINTR);
+        pthread_mutex_lock(&s->mu);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
+rmq_syncer *rmq_syncer_new(int32_t efd) {
+    rmq_syncer *s = calloc(1, sizeof *s);
+    if (s == NULL) return NULL;
+    s->efd = efd;
+    s->done_upto = -1;
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, NULL);
+    if (pthread_create(&s->thread, NULL, syncer_main, s) != 0) {
+        pthread_cond_destroy(&s->cv);
+        pthread_mutex_destroy(&s->mu);
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+int32_t rmq_syncer_submit(rmq_syncer *s, int32_t fd, int64_t upto) {
+    pthread_mutex_lock(&s->mu);
+    int32_t refused = s->has_job || s->busy || s->stop;
+    if (!refused) {
+        s->job_fd = fd;
+        s->job_upto = upto;
+        s->has_job = 1;
+        pthread_cond_signal(&s->cv);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return refused ? -1 : 0;
+}
+
+int64_t rmq_syncer_done(rmq_syncer *s, int32_t *err) {
+    pthread_mutex_lock(&s->mu);
+    int64_t upto = s->done_upto;
+    *err = s->done_errno;
+    pthread_mutex_unlock(&s->mu);
+    return upto;
+}
+
+void rmq_syncer_free(rmq_syncer *s) {
+    pthread_mutex_lock(&s->mu);
+    s->stop = 1;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    pthread_join(s->thread, NULL);  /* waits out a running fdatasync */
+    pthread_cond_destroy(&s->cv);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}

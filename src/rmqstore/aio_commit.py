@@ -1,0 +1,169 @@
+"""Sync flush driven from an asyncio event loop: the group commit of a server (the broker).
+
+The blocking GroupCommit (flush.py) needs a thread to lead each fdatasync, and every wake-up of
+that thread takes the GIL from the event loop: measured, the hand-offs cost a SYNC_FLUSH broker
+more CPU per send than the rest of the send path. Here the loop itself leads: it hands one
+fdatasync at a time to a native thread that never takes the GIL (rmq_syncer) and learns of
+the completion through an eventfd it watches. While a sync runs, sends accumulate; the next
+sync covers them all.
+
+Puts in flight (put_async) cue it, from any thread, as they cue the SyncFlusher it replaces,
+so a put nobody waits for is made durable soon too; ``future`` is for the loop's thread only.
+Blocking puts still lead their own group commits, and both advance the same durable offset. A future not covered within the store's sync_flush_timeout resolves False
+(FLUSH_DISK_TIMEOUT); after a failed fdatasync the next attempt waits RETRY_S.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import logging
+import os
+import threading
+from collections.abc import Callable
+
+from . import _native
+from .flush import GroupCommit
+from .segment_queue import MappedFileQueue
+
+log = logging.getLogger(__name__)
+
+RETRY_S = 0.05
+
+
+class AsyncGroupCommit:
+    def __init__(self, loop: asyncio.AbstractEventLoop, files: MappedFileQueue,
+                 commit: GroupCommit, last_ts: Callable[[], int],
+                 on_synced: Callable[[int], None], timeout_s: float) -> None:
+        """``on_synced(ts)``: the store's checkpoint learns that records stored up to ``ts``
+        are durable. ``last_ts()``: the store time of the last record appended."""
+        self._loop = loop
+        self._files = files
+        self._commit = commit
+        self._last_ts = last_ts
+        self._on_synced = on_synced
+        self._timeout_s = timeout_s
+        # (record offset, seq, deadline, future): covered once durable > offset
+        self._heap: list[tuple[int, int, float, asyncio.Future[bool]]] = []
+        self._seq = itertools.count()
+        self._expiry: asyncio.TimerHandle | None = None
+        self._retry: asyncio.TimerHandle | None = None
+        self._job: tuple[object, int, int] | None = None  # (segment, offset, ts) in flight
+        self._wanted = False  # a sync was asked for while one ran
+        self._efd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        try:
+            self._syncer: _native.Syncer | None = _native.Syncer(self._efd)
+        except BaseException:
+            os.close(self._efd)
+            raise
+        loop.add_reader(self._efd, self._on_done)
+        self._loop_thread = threading.get_ident()
+        commit.on_cue = self._on_cue  # type: ignore[method-assign]
+
+    def future(self, offset: int) -> asyncio.Future[bool]:
+        """True once the record at commit-log ``offset`` is durable, False past the timeout."""
+        fut = self._loop.create_future()
+        if self._commit.flushed > offset or self._syncer is None:  # durable, or closed
+            fut.set_result(self._commit.flushed > offset)
+            return fut
+        heapq.heappush(self._heap, (offset, next(self._seq),
+                                    self._loop.time() + self._timeout_s, fut))
+        if self._expiry is None:
+            self._expiry = self._loop.call_later(self._timeout_s, self._expire)
+        self.flush_soon()
+        return fut
+
+    def flush_soon(self) -> None:
+        """Make everything appended so far durable, without waiting (WAIT=false sends)."""
+        if self._job is not None or self._retry is not None:
+            self._wanted = True
+        else:
+            self._submit()
+
+    def _on_cue(self) -> None:
+        if threading.get_ident() == self._loop_thread:
+            self.flush_soon()
+        elif self._syncer is not None:
+            self._loop.call_soon_threadsafe(self.flush_soon)
+
+    def close(self) -> None:
+        """Stop the native thread (after its sync) and fail every future still waiting."""
+        if self._syncer is None:
+            return
+        self._syncer.close()
+        self._syncer = None
+        if threading.get_ident() != self._loop_thread:
+            # From another thread (a store closed off the loop): the loop's reader and the
+            # futures are the loop's to touch, so only the native thread stops here.
+            log.debug("asyncio group commit closed off its loop; its eventfd stays open")
+            return
+        self._loop.remove_reader(self._efd)
+        os.close(self._efd)
+        for handle in (self._expiry, self._retry):
+            if handle is not None:
+                handle.cancel()
+        self._expiry = self._retry = None
+        left, self._heap = self._heap, []
+        for *_, fut in left:
+            if not fut.done():
+                fut.set_result(False)
+
+    # -- internals ----------------------------------------------------------------------
+    def _submit(self) -> None:
+        self._wanted = False
+        self._commit.async_pending = False  # the next put in flight cues again
+        seg = self._files.oldest_unflushed()
+        if seg is None or self._syncer is None:  # durable already (another path synced it)
+            self._commit.advance(self._files.durable())
+            self._resolve(self._commit.flushed)
+            return
+        ts = self._last_ts()  # read before the position: records up to ts are below it
+        upto = seg.wrote
+        if not self._syncer.submit(seg.fd, upto):  # cannot happen: one job at a time
+            self._wanted = True
+            return
+        self._job = (seg, upto, ts)
+
+    def _on_done(self) -> None:
+        try:
+            os.eventfd_read(self._efd)
+        except BlockingIOError:
+            return
+        if self._job is None or self._syncer is None:
+            return
+        seg, upto, ts = self._job
+        self._job = None
+        _, err = self._syncer.done()
+        if err:
+            log.error("sync flush of %s failed: %s", seg.path, os.strerror(err))
+            self._retry = self._loop.call_later(RETRY_S, self._retry_now)
+            return
+        seg.flushed = max(seg.flushed, upto)
+        self._on_synced(ts)
+        self._commit.advance(self._files.durable())
+        self._resolve(self._commit.flushed)
+        if self._heap or self._wanted:
+            self._submit()
+
+    def _retry_now(self) -> None:
+        self._retry = None
+        self._submit()
+
+    def _resolve(self, durable: int) -> None:
+        heap = self._heap
+        while heap and heap[0][0] < durable:
+            fut = heapq.heappop(heap)[3]
+            if not fut.done():
+                fut.set_result(True)
+
+    def _expire(self) -> None:
+        now = self._loop.time()
+        heap = self._heap
+        while heap and heap[0][2] <= now:
+            fut = heapq.heappop(heap)[3]
+            if not fut.done():
+                fut.set_result(False)
+        self._expiry = None
+        if heap:
+            self._expiry = self._loop.call_later(max(0.0, heap[0][2] - now), self._expire)

@@ -1,0 +1,83 @@
+"""Sync flush led from an asyncio loop (aio_commit + the native rmq_syncer thread)."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import os
+import select
+
+import rmqstore
+from rmqstore import _native
+
+
+def test_native_syncer_announces_each_job_on_the_eventfd(tmp_path):
+    efd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+    fd = os.open(tmp_path / "f", os.O_CREAT | os.O_RDWR)
+    syncer = _native.Syncer(efd)
+    try:
+        assert syncer.done() == (-1, 0)
+        os.write(fd, b"abc")
+        assert syncer.submit(fd, 3)
+        assert select.select([efd], [], [], 5)[0] == [efd]
+        assert os.eventfd_read(efd) == 1
+        assert syncer.done() == (3, 0)
+        assert syncer.submit(-1, 7)  # a bad file: the job fails with its errno
+        assert select.select([efd], [], [], 5)[0] == [efd]
+        os.eventfd_read(efd)
+        assert syncer.done() == (7, errno.EBADF)
+    finally:
+        syncer.close()
+        os.close(fd)
+        os.close(efd)
+
+
+def test_loop_led_group_commit_covers_every_put_across_segments(tmp_path, small_config):
+    cfg = dict(small_config, flush="sync")  # 4 KiB segments: the puts roll many of them
+
+    async def main(store):
+        commit = store.async_group_commit(asyncio.get_running_loop())
+        assert store.async_group_commit(asyncio.get_running_loop()) is commit  # one per store
+        pendings = [store.put_async("T", b"m%04d" % i, queue_id=i % 2) for i in range(300)]
+        futures = [commit.future(p.result.commitlog_offset) for p in pendings]
+        assert await asyncio.wait_for(asyncio.gather(*futures), 10) == [True] * 300
+        assert store.durable_offset == store.commitlog.max_offset
+        assert all(seg.flushed == seg.wrote for seg in store.commitlog.files.files)
+        assert len(store.commitlog.files.files) > 5
+        # A put nobody waits for is made durable soon all the same (it cues the commit).
+        store.put_async("T", b"unwaited", queue_id=0)
+        end = store.commitlog.max_offset
+        for _ in range(200):
+            if store.durable_offset >= end:
+                break
+            await asyncio.sleep(0.01)
+        assert store.durable_offset >= end
+        # A record already durable: the future is done at once.
+        assert commit.future(pendings[0].result.commitlog_offset).result() is True
+        commit.close()
+        late = store.put_async("T", b"after close", queue_id=0)
+        assert await commit.future(late.result.commitlog_offset) is False
+
+    with rmqstore.open(tmp_path, **cfg) as store:
+        asyncio.run(main(store))
+    with rmqstore.open(tmp_path, **cfg) as store:
+        assert store.get("T", 0, 0, 1000).messages[-1].body == b"after close"
+        assert len(store.get("T", 1, 0, 1000).messages) == 150
+
+
+def test_blocking_puts_beside_the_loop_share_the_durable_offset(tmp_path, small_config):
+    """A blocking put (another thread) leads its own group commit; the loop's futures and the
+    store's durable offset agree with it."""
+    cfg = dict(small_config, flush="sync", commitlog_segment_bytes=1 << 20)
+
+    async def main(store):
+        commit = store.async_group_commit(asyncio.get_running_loop())
+        blocking = await asyncio.to_thread(lambda: [store.put("T", b"b%d" % i) for i in range(20)])
+        assert all(r.status is rmqstore.PutStatus.PUT_OK for r in blocking)
+        assert store.durable_offset > blocking[-1].commitlog_offset
+        p = store.put_async("T", b"loop")
+        assert await commit.future(p.result.commitlog_offset) is True
+        assert store.durable_offset == store.commitlog.max_offset
+
+    with rmqstore.open(tmp_path, **cfg) as store:
+        asyncio.run(main(store))
