@@ -457,11 +457,72 @@ def cpp_async_produce(p, one, count: int, inflight: int, duration: float) -> Non
                      "lost": 0 if drained else issued - acked - failed})
 
 
+def raw_worker(spec: dict, ctl: Control) -> None:
+    """The minimal asyncio client the issue asks for: our remoting layer alone (one
+    connection, no Producer: no route refresh, no message object), SEND_MESSAGE_V2 with the
+    fields a producer sends, a fresh UNIQ_KEY per message (the broker indexes it), WAIT=true,
+    queues in turn. Sends only (sync and async kinds)."""
+    import asyncio
+    import itertools
+
+    import rmqstore.server.remoting.loop as loops
+    from rmqstore.server.remoting import RemotingClient, RemotingCommand, RequestCode
+    from rmqstore.server.remoting.headers import SendMessageRequestHeaderV2, encode_header
+
+    async def produce() -> None:
+        broker, topic = spec["broker"], spec["topic"]
+        prefix = f"{os.getpid():08X}{id(spec) & 0xFFFF:04X}"
+        seq = itertools.count()
+        queues = itertools.cycle(range(4))
+
+        def request() -> RemotingCommand:
+            ext = dict(base)
+            ext["e"] = str(next(queues))
+            ext["g"] = str(int(time.time() * 1000))
+            ext["i"] = f"UNIQ_KEY\x01{prefix}{next(seq):016X}\x02WAIT\x01true\x02"
+            return RemotingCommand(code=RequestCode.SEND_MESSAGE_V2, ext_fields=ext, body=BODY)
+
+        base = encode_header(SendMessageRequestHeaderV2(
+            producer_group=spec["group"], topic=topic, default_topic="TBW102",
+            default_topic_queue_nums=4, queue_id=0, sys_flag=0, born_timestamp=0, flag=0,
+            properties="", reconsume_times=0, unit_mode=False, batch=False))
+
+        async with RemotingClient() as client:
+            async def send() -> None:
+                r = await client.invoke(broker, request(), 3.0)
+                if r.code != 0:
+                    raise RuntimeError(f"send answered {r.code}: {r.remark}")
+
+            for _ in range(20):
+                await send()
+            emit(ready=True)
+            await asyncio.get_running_loop().run_in_executor(None, ctl.go.wait, 60)
+            count, kind = spec.get("count", MAX_SENDS), spec["kind"]
+            inflight = spec.get("inflight", 1) if kind == "async" else 1
+            n = errors = 0
+            t0 = time.monotonic()
+            deadline = t0 + spec["duration"]
+
+            async def lane() -> None:
+                nonlocal n, errors
+                while n + errors < count and errors <= 1000 and time.monotonic() < deadline:
+                    try:
+                        await send()
+                        n += 1
+                    except Exception:  # noqa: BLE001 - counted
+                        errors += 1
+
+            await asyncio.gather(*(lane() for _ in range(inflight)))
+            emit(result={"n": n, "errors": errors, "t0": t0, "t1": time.monotonic()})
+
+    loops.run(produce())
+
+
 def worker_main(spec_text: str) -> None:
     spec = json.loads(spec_text)
     ctl = Control()
     try:
-        (cpp_worker if spec["client"] == "cpp" else aio_worker)(spec, ctl)
+        {"cpp": cpp_worker, "raw": raw_worker}.get(spec["client"], aio_worker)(spec, ctl)
     except Exception as exc:  # noqa: BLE001 - reported to the parent
         emit(error=f"{type(exc).__name__}: {exc}")
     sys.stdout.flush()
@@ -579,7 +640,8 @@ class Bench:
     def spec(self, client: str, kind: str, topic: str, **extra) -> dict:
         self.seq += 1
         return {"client": client, "kind": kind, "topic": topic, "namesrv": self.server.namesrv,
-                "group": f"G{kind}{self.seq}", "duration": self.args.duration, **extra}
+                "broker": self.server.broker, "group": f"G{kind}{self.seq}",
+                "duration": self.args.duration, **extra}
 
     def topic(self, name: str) -> str:
         self.seq += 1
@@ -679,14 +741,14 @@ def run_mode(args, flush: str, root: Path, clients: list[str], log) -> dict:
                         ("sync_x4", lambda c=client: b.sends(c, 4)),
                         ("async64", lambda c=client: b.sends(
                             c, 1, "async", inflight=args.inflight)),
-                        ("batch", lambda c=client: b.sends(
+                        ("batch", lambda c=client: None if c == "raw" else b.sends(
                             c, 1, "batch", batch_size=args.cpp_batch_size if c == "cpp"
                             else args.batch_size)),
-                        ("batch_inflight", lambda c=client: None if c == "cpp" else b.sends(
+                        ("batch_inflight", lambda c=client: None if c != "aio" else b.sends(
                             c, 1, "batch_async", batch_size=args.batch_size,
                             inflight=args.batch_inflight)),
-                        ("consume", lambda c=client: b.consume(c)),
-                        ("e2e", lambda c=client: b.e2e(c))):
+                        ("consume", lambda c=client: None if c == "raw" else b.consume(c)),
+                        ("e2e", lambda c=client: None if c == "raw" else b.e2e(c))):
                     if name not in args.scenarios:
                         continue
                     t = time.monotonic()
@@ -716,7 +778,9 @@ def main() -> None:
                     help="flush mode(s) to run; default both")
     ap.add_argument("--duration", type=float, default=3.0, help="seconds per load loop")
     ap.add_argument("--repeat", type=int, default=1, help="runs per case; the best is shown")
-    ap.add_argument("--clients", default="aio,cpp", help="aio, cpp or both")
+    ap.add_argument("--clients", default="aio,raw,cpp",
+                    help="aio (our Producer and PushConsumer), raw (a minimal asyncio client on "
+                         "our remoting layer: sends only), cpp (PyPI rocketmq)")
     ap.add_argument("--scenarios", default=",".join(SCENARIOS))
     ap.add_argument("--inflight", type=int, default=64,
                     help="most unanswered sends of the async64 scenario")
@@ -785,7 +849,8 @@ def main() -> None:
     for flush in flushes:
         for client in clients:
             r = results[flush][client]
-            table.add_row(flush, {"aio": "asyncio", "cpp": "C++"}[client],
+            table.add_row(flush, {"aio": "asyncio", "raw": "minimal asyncio",
+                                  "cpp": "C++"}[client],
                           cell(r["sync_x1"]),
                           cell(r["sync_x4"], bound=MINIMUMS.get((flush, "sync_x4"))),
                           cell(r["async64"]),
