@@ -25,6 +25,7 @@ from collections.abc import Callable
 
 from . import _native
 from .flush import GroupCommit
+from .segment import MappedFile
 from .segment_queue import MappedFileQueue
 
 log = logging.getLogger(__name__)
@@ -35,9 +36,11 @@ RETRY_S = 0.05
 class AsyncGroupCommit:
     def __init__(self, loop: asyncio.AbstractEventLoop, files: MappedFileQueue,
                  commit: GroupCommit, last_ts: Callable[[], int],
-                 on_synced: Callable[[int], None], timeout_s: float) -> None:
+                 on_synced: Callable[[int], None], timeout_s: float,
+                 delay_us: int = 0) -> None:
         """``on_synced(ts)``: the store's checkpoint learns that records stored up to ``ts``
-        are durable. ``last_ts()``: the store time of the last record appended."""
+        are durable. ``last_ts()``: the store time of the last record appended. ``delay_us``:
+        how long a sync waits for more sends while producers are concurrent."""
         self._loop = loop
         self._files = files
         self._commit = commit
@@ -49,7 +52,9 @@ class AsyncGroupCommit:
         self._seq = itertools.count()
         self._expiry: asyncio.TimerHandle | None = None
         self._retry: asyncio.TimerHandle | None = None
-        self._job: tuple[object, int, int] | None = None  # (segment, offset, ts) in flight
+        self._job: tuple[MappedFile, int] | None = None  # (segment, store time) in flight
+        self._delay_us = delay_us
+        self._last_group = 0  # sends the last sync answered
         self._wanted = False  # a sync was asked for while one ran
         self._efd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
         try:
@@ -118,12 +123,13 @@ class AsyncGroupCommit:
             self._commit.advance(self._files.durable())
             self._resolve(self._commit.flushed)
             return
-        ts = self._last_ts()  # read before the position: records up to ts are below it
-        upto = seg.wrote
-        if not self._syncer.submit(seg.fd, upto):  # cannot happen: one job at a time
+        # Concurrent producers (the last sync answered several sends): wait for their next
+        # sends before syncing. A lone producer is synced at once.
+        delay = self._delay_us if self._last_group > 1 else 0
+        if not self._syncer.submit(seg.fd, seg.cell, delay):  # cannot happen: one at a time
             self._wanted = True
             return
-        self._job = (seg, upto, ts)
+        self._job = (seg, self._last_ts())  # records stored up to then are in the job
 
     def _on_done(self) -> None:
         try:
@@ -132,9 +138,9 @@ class AsyncGroupCommit:
             return
         if self._job is None or self._syncer is None:
             return
-        seg, upto, ts = self._job
+        seg, ts = self._job
         self._job = None
-        _, err = self._syncer.done()
+        upto, err = self._syncer.done()
         if err:
             log.error("sync flush of %s failed: %s", seg.path, os.strerror(err))
             self._retry = self._loop.call_later(RETRY_S, self._retry_now)
@@ -142,7 +148,9 @@ class AsyncGroupCommit:
         seg.flushed = max(seg.flushed, upto)
         self._on_synced(ts)
         self._commit.advance(self._files.durable())
+        waiting = len(self._heap)
         self._resolve(self._commit.flushed)
+        self._last_group = waiting - len(self._heap)
         if self._heap or self._wanted:
             self._submit()
 

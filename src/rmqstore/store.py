@@ -296,7 +296,8 @@ class MessageStore(StoreReader, StoreWriter):
                 self._sync_flusher = None
             self._aio_commit = AsyncGroupCommit(
                 loop, self.commitlog.files, self._group_commit, lambda: self._log.last_ts,
-                self._synced_upto, self.config.sync_flush_timeout_ms / 1000)
+                self._synced_upto, self.config.sync_flush_timeout_ms / 1000,
+                self.config.group_commit_delay_us)
         return self._aio_commit
 
     def _synced_upto(self, ts: int) -> None:

@@ -15,14 +15,16 @@ def test_native_syncer_announces_each_job_on_the_eventfd(tmp_path):
     efd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
     fd = os.open(tmp_path / "f", os.O_CREAT | os.O_RDWR)
     syncer = _native.Syncer(efd)
+    cell = _native.new_cell(3)
     try:
         assert syncer.done() == (-1, 0)
         os.write(fd, b"abc")
-        assert syncer.submit(fd, 3)
+        assert syncer.submit(fd, cell)
         assert select.select([efd], [], [], 5)[0] == [efd]
         assert os.eventfd_read(efd) == 1
         assert syncer.done() == (3, 0)
-        assert syncer.submit(-1, 7)  # a bad file: the job fails with its errno
+        cell[0] = 7
+        assert syncer.submit(-1, cell)  # a bad file: the job fails with its errno
         assert select.select([efd], [], [], 5)[0] == [efd]
         os.eventfd_read(efd)
         assert syncer.done() == (7, errno.EBADF)
@@ -78,6 +80,35 @@ def test_blocking_puts_beside_the_loop_share_the_durable_offset(tmp_path, small_
         p = store.put_async("T", b"loop")
         assert await commit.future(p.result.commitlog_offset) is True
         assert store.durable_offset == store.commitlog.max_offset
+
+    with rmqstore.open(tmp_path, **cfg) as store:
+        asyncio.run(main(store))
+
+
+def test_delay_lets_one_sync_cover_sends_of_concurrent_producers(tmp_path, small_config):
+    """group_commit_delay_us: once a sync answered several sends, the next one waits for
+    more (reading the position after the wait); a lone send is synced at once."""
+    cfg = dict(small_config, flush="sync", commitlog_segment_bytes=1 << 20,
+               group_commit_delay_us=50_000)
+
+    async def main(store):
+        commit = store.async_group_commit(asyncio.get_running_loop())
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        lone = store.put_async("T", b"lone")
+        assert await commit.future(lone.result.commitlog_offset) is True
+        assert loop.time() - t0 < 0.04  # no delay: nothing says producers are concurrent
+        first = [store.put_async("T", b"a%d" % i) for i in range(4)]
+        await asyncio.gather(*(commit.future(p.result.commitlog_offset) for p in first))
+        # Two of the four made the last sync: the next one waits 50 ms before reading the
+        # position, so sends 20 ms later ride on it.
+        head = store.put_async("T", b"head")
+        head_done = commit.future(head.result.commitlog_offset)
+        await asyncio.sleep(0.02)
+        later = [store.put_async("T", b"b%d" % i) for i in range(3)]
+        later_done = [commit.future(p.result.commitlog_offset) for p in later]
+        assert await head_done is True
+        assert all(f.done() and f.result() for f in later_done)
 
     with rmqstore.open(tmp_path, **cfg) as store:
         asyncio.run(main(store))

@@ -428,15 +428,16 @@ class SlowSyncer:
         self.synced: list[float] = []
         self._busy, self._done = False, (-1, 0)
 
-    def submit(self, fd: int, upto: int) -> bool:
+    def submit(self, fd: int, cell, delay_us: int = 0) -> bool:
         if self._busy:
             return False
         self._busy = True
-        threading.Thread(target=self._run, args=(fd, upto), daemon=True).start()
+        threading.Thread(target=self._run, args=(fd, cell), daemon=True).start()
         return True
 
-    def _run(self, fd: int, upto: int) -> None:
+    def _run(self, fd: int, cell) -> None:
         time.sleep(self.delay_s)
+        upto = cell[0]  # read after the wait, as the native syncer does
         if self.errno:
             self._done = (upto, self.errno)
         else:

@@ -375,12 +375,13 @@ class Syncer:
         self._s = s
         self._done_err = ffi.new("int32_t[1]")
 
-    def submit(self, fd: int, upto: int) -> bool:
-        """Start fdatasync(fd) for offset ``upto``; False while a job is pending or running."""
-        return lib.rmq_syncer_submit(self._s, fd, upto) == 0
+    def submit(self, fd: int, cell, delay_us: int = 0) -> bool:
+        """After ``delay_us``, read the write position in ``cell`` (a new_cell, kept alive
+        by the caller until done) and fdatasync(fd); False while a job is pending or running."""
+        return lib.rmq_syncer_submit(self._s, fd, cell, delay_us) == 0
 
     def done(self) -> tuple[int, int]:
-        """(offset of the last completed job or -1, its errno or 0)."""
+        """(the position the last completed job made durable or -1, its errno or 0)."""
         upto = lib.rmq_syncer_done(self._s, self._done_err)
         return upto, self._done_err[0]
 
