@@ -70,22 +70,24 @@ class StoreWriter:
             result.status = PutStatus.FLUSH_DISK_TIMEOUT
         return result
 
-    def put_async(self, topic: str, body: bytes, **options) -> PendingPut:
+    def put_async(self, topic: str, body: bytes, *, queue_id: int | None = None,
+                  tags: str | None = None, keys: Iterable[str] = (),
+                  properties: dict[str, str] | None = None, flag: int = 0,
+                  born_timestamp: int | None = None, reconsume_times: int = 0,
+                  born_host: tuple[str, int] | None = None, sysflag: int = 0,
+                  tags_code: int | None = None) -> PendingPut:
         """put() without waiting for the disk: the message is stored (and readable) when this
         returns; PendingPut.wait() blocks until it is durable. Many puts in flight share each
         fdatasync, which a background flusher runs while anything is pending (sync flush)."""
-        if not options:
-            cq = self._plain_targets.get((topic, None))
-            if cq is not None and type(body) is bytes and len(body) < self._plain_limit:
-                return PendingPut(self._put_plain(cq, body), self._group_commit)
-        queue_id = options.pop("queue_id", None)
-        return PendingPut(self._put(topic, body, queue_id, options.pop("tags", None),
-                                    options.pop("keys", ()), options.pop("properties", None),
-                                    options.pop("flag", 0), options.pop("born_timestamp", None),
-                                    options.pop("reconsume_times", 0),
-                                    options.pop("born_host", None), options.pop("sysflag", 0),
-                                    **options),
-                          self._group_commit)
+        cq = self._plain_targets.get((topic, queue_id))
+        if (cq is not None and tags is None and not keys and properties is None and not flag
+                and born_timestamp is None and not reconsume_times and born_host is None
+                and not sysflag and tags_code is None and type(body) is bytes
+                and len(body) < self._plain_limit):
+            return PendingPut(self._put_plain(cq, body), self._group_commit)
+        return PendingPut(self._put(topic, body, queue_id, tags, keys, properties, flag,
+                                    born_timestamp, reconsume_times, born_host, sysflag,
+                                    tags_code), self._group_commit)
 
     def _put_plain(self, cq: ConsumeQueue, body: bytes) -> PutResult:
         """The hot path: a topic and queue seen before, no properties, no compression."""

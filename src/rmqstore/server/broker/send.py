@@ -30,9 +30,10 @@ from ...errors import (
 from ...message import PendingBatch, PendingPut, PutStatus
 from ...record import PROP_TAGS, check_topic, decode_properties
 from ...store import MessageStore
-from ..remoting import RemotingCommand, RequestCode, RequestContext, ResponseCode
+from ..remoting import RemotingCommand, RequestCode, RequestContext, ResponseCode, SerializeType
 from ..remoting.client import split_address
 from ..remoting.dispatch import Dispatcher
+from ..remoting.json_template import JsonFrameTemplate
 from ..remoting.headers import (
     SendMessageRequestHeader,
     SendMessageRequestHeaderV2,
@@ -115,6 +116,10 @@ class SendProcessor:
         self._group_commit: AsyncGroupCommit | None = (
             store.async_group_commit(asyncio.get_running_loop()) if config.sync_flush else None)
         self._rewrites: list[Rewrite] = []
+        # The SUCCESS answer to a single send, as _answer would encode it, pre-made.
+        self._ok_frame = JsonFrameTemplate(ResponseCode.SUCCESS, {
+            "msgId": None, "queueId": None, "queueOffset": None,
+            "MSG_REGION": config.region_id, "TRACE_ON": "true" if config.trace_on else "false"})
 
     def add_rewrite(self, rewrite: Rewrite) -> None:
         """Route some single messages elsewhere before they are stored (see Rewrite)."""
@@ -151,8 +156,8 @@ class SendProcessor:
                 status = PutStatus.FLUSH_DISK_TIMEOUT
         return self._answer(pendings, status)
 
-    def send_fast(self, request: RemotingCommand,
-                  ctx: RequestContext) -> RemotingCommand | asyncio.Future[RemotingCommand] | None:
+    def send_fast(self, request: RemotingCommand, ctx: RequestContext
+                  ) -> RemotingCommand | bytes | asyncio.Future[RemotingCommand | bytes] | None:
         """The common case answered without a task (Dispatcher's fast path): an existing,
         non-retry topic. With sync flush the answer is a future that the group commit
         covering the message resolves. Anything else returns None before touching anything,
@@ -172,11 +177,11 @@ class SendProcessor:
                 durable = self._durable(last)
                 answer = durable.get_loop().create_future()
                 durable.add_done_callback(
-                    lambda f: answer.set_result(self._answer(
-                        pendings, PutStatus.PUT_OK if f.result()
+                    lambda f: answer.set_result(self._answer_fast(
+                        request, pendings, PutStatus.PUT_OK if f.result()
                         else PutStatus.FLUSH_DISK_TIMEOUT)))
                 return answer
-        return self._answer(pendings, PutStatus.PUT_OK)
+        return self._answer_fast(request, pendings, PutStatus.PUT_OK)
 
     def _durable(self, pending: PendingPut | PendingBatch) -> asyncio.Future[bool]:
         """True once ``pending`` is on disk, False past syncFlushTimeout."""
@@ -197,6 +202,16 @@ class SendProcessor:
         if request.code == RequestCode.SEND_BATCH_MESSAGE or header.batch:
             return self._put_batch(header, target, request.body, born_host)
         return [self._put_one(header, target, request.body, born_host)]
+
+    def _answer_fast(self, request: RemotingCommand, pendings: list[PendingPut] | list[PendingBatch],
+                     status: PutStatus) -> RemotingCommand | bytes:
+        """_answer, as a ready frame for the common case: one message stored, JSON header."""
+        if (status is PutStatus.PUT_OK and request.serialize_type is SerializeType.JSON
+                and len(pendings) == 1 and type(pendings[0]) is PendingPut):
+            r = pendings[0].result
+            return self._ok_frame.frame(request.opaque, r.msg_id, str(r.queue_id),
+                                        str(r.queue_offset))
+        return self._answer(pendings, status)
 
     def _answer(self, pendings: list[PendingPut] | list[PendingBatch],
                 status: PutStatus) -> RemotingCommand:

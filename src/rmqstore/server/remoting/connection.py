@@ -118,6 +118,11 @@ class RemotingConnection(asyncio.Protocol):
         self._check_open()
         self._write(encode(cmd, self._max_frame_bytes))
 
+    def send_frame(self, frame: bytes) -> None:
+        """Write a complete frame made elsewhere (json_template)."""
+        self._check_open()
+        self._write(frame)
+
     def spawn(self, coro: Awaitable[None]) -> None:
         """Run a task serving one of this connection's requests; cancelled when it closes."""
         task = asyncio.ensure_future(coro)

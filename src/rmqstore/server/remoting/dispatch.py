@@ -43,6 +43,8 @@ class Channel(Protocol):
 
     def send(self, cmd: RemotingCommand) -> None: ...
 
+    def send_frame(self, frame: bytes) -> None: ...
+
     def spawn(self, coro: Awaitable[None]) -> None: ...
 
     async def invoke(self, request: RemotingCommand, timeout_s: float) -> RemotingCommand: ...
@@ -62,7 +64,7 @@ Handler = Callable[[RemotingCommand, RequestContext], Awaitable[RemotingCommand 
 
 
 FastHandler = Callable[[RemotingCommand, RequestContext],
-                       "RemotingCommand | asyncio.Future[RemotingCommand] | None"]
+                       "RemotingCommand | bytes | asyncio.Future[RemotingCommand | bytes] | None"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,8 +88,9 @@ class Dispatcher:
         """Serve ``code`` with ``handler``; ``busy()`` true makes requests get SYSTEM_BUSY.
 
         ``fast(request, ctx)``, if given, is tried first, synchronously in the reader: it
-        returns the response, a future of it (answered when it resolves), or None *before
-        doing anything* to leave the request to ``handler``. It spares a task and a loop
+        returns the response (a command, or a whole frame already bound to the request: see
+        json_template), a future of it (answered when it resolves), or None *before doing
+        anything* to leave the request to ``handler``. It spares a task and a loop
         iteration per request (the send path)."""
         self._handlers[int(code)] = _Entry(handler, busy, fast)
 
@@ -117,7 +120,7 @@ class Dispatcher:
                 response = entry.fast(request, RequestContext(channel.peer, channel))
             except Exception as exc:  # noqa: BLE001 - mapped as the async path maps it
                 response = self._failure(channel, request.code, exc)
-            if type(response) is RemotingCommand:
+            if type(response) is RemotingCommand or type(response) is bytes:
                 self._respond(channel, request, response)
                 return
             if response is not None:  # a future: answered when it resolves
@@ -131,11 +134,14 @@ class Dispatcher:
         self._respond(channel, request, response)
 
     def _respond(self, channel: Channel, request: RemotingCommand,
-                 response: RemotingCommand) -> None:
+                 response: RemotingCommand | bytes) -> None:
         if request.is_oneway:
             return
         try:
-            channel.send(answer(request, response))
+            if type(response) is bytes:
+                channel.send_frame(response)
+            else:
+                channel.send(answer(request, response))
         except FrameTooLarge as exc:
             log.error("%s: response to code %d too large: %s", channel.peer, request.code, exc)
             self._reply(channel, request, ResponseCode.SYSTEM_ERROR, f"response too large: {exc}")

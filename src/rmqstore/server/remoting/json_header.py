@@ -30,6 +30,7 @@ def _reject_constant(name: str) -> None:
 _ENCODER = json.JSONEncoder(separators=_COMPACT, ensure_ascii=False)
 _DECODER = json.JSONDecoder(parse_constant=_reject_constant)
 _quote = json.encoder.encode_basestring  # a JSON string literal, non-ASCII kept as is
+_scan = _DECODER.scan_once  # the C scanner: (value, end) of the JSON value at an index
 
 
 def encode_json_header(cmd: RemotingCommand) -> bytes:
@@ -50,23 +51,49 @@ def encode_json_header(cmd: RemotingCommand) -> bytes:
 
 def decode_json_header(data: bytes, body: bytes) -> RemotingCommand:
     """Parse a JSON header; raises HeaderDecodeError for anything fastjson would reject."""
-    try:
-        obj = _DECODER.decode(data.decode("utf-8"))
-    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
-        raise HeaderDecodeError(f"bad JSON header: {exc}") from exc
+    obj = _parse(data)
     if not isinstance(obj, dict):
         raise HeaderDecodeError(f"JSON header is a {type(obj).__name__}, not an object")
+    get = obj.get
+    code, version, opaque, flag = get("code"), get("version"), get("opaque"), get("flag")
+    language, ext = get("language"), get("extFields")
+    # What every client sends: int32 numbers, a language name, string extFields. Anything
+    # else takes the field-by-field checks below.
+    if (type(code) is int and type(version) is int and type(opaque) is int
+            and type(flag) is int and _INT32_MIN <= code <= _INT32_MAX
+            and _INT32_MIN <= version <= _INT32_MAX and _INT32_MIN <= opaque <= _INT32_MAX
+            and _INT32_MIN <= flag <= _INT32_MAX and type(language) is str
+            and type(ext) is dict and _all_str(ext)):
+        remark = get("remark")
+        return RemotingCommand(code, language, version, opaque, flag,
+                               remark if remark is None or type(remark) is str
+                               else _remark(remark), ext, body, SerializeType.JSON)
     return RemotingCommand(
         code=_int_field(obj, "code"),
-        language=_language(obj.get("language")),
+        language=_language(language),
         version=_int_field(obj, "version"),
         opaque=_int_field(obj, "opaque"),
         flag=_int_field(obj, "flag"),
-        remark=_remark(obj.get("remark")),
-        ext_fields=_ext_fields(obj.get("extFields")),
+        remark=_remark(get("remark")),
+        ext_fields=_ext_fields(ext),
         body=body,
         serialize_type=SerializeType.JSON,
     )
+
+
+def _parse(data: bytes) -> object:
+    try:
+        text = data.decode("utf-8")
+        if text[:1] == "{":  # no leading space: the C scanner alone, without decode()'s frames
+            try:
+                obj, end = _scan(text, 0)
+            except StopIteration:
+                obj, end = None, -1  # let the full decoder name the error
+            if end == len(text) or (end > 0 and text[end:].isspace()):
+                return obj
+        return _DECODER.decode(text)
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+        raise HeaderDecodeError(f"bad JSON header: {exc}") from exc
 
 
 def wire_string(value: object) -> str:

@@ -1,0 +1,45 @@
+"""Pre-made JSON response frames are the general encoder's bytes, byte for byte."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from rmqstore.server.remoting import RemotingCommand, encode
+from rmqstore.server.remoting.command import answer
+from rmqstore.server.remoting.frame import FrameDecoder
+from rmqstore.server.remoting.json_template import JsonFrameTemplate
+
+hex_ids = st.text("0123456789ABCDEF", min_size=32, max_size=32)
+numbers = st.integers(min_value=-(2**63), max_value=2**63 - 1).map(str)
+opaques = st.integers(min_value=-(2**31), max_value=2**31 - 1)
+# Fixed values may be anything JSON can hold: quotes, backslashes, '%', control and non-ASCII.
+fixed_texts = st.text(max_size=20)
+
+
+@given(fixed=fixed_texts, trace=st.booleans(), opaque=opaques, msg_id=hex_ids,
+       queue_id=numbers, offset=numbers, code=st.sampled_from([0, 1, 10, 17]),
+       remark=st.none() | fixed_texts)
+def test_template_frame_equals_the_general_encoding(fixed, trace, opaque, msg_id, queue_id,
+                                                    offset, code, remark):
+    ext_fixed = {"MSG_REGION": fixed, "TRACE_ON": "true" if trace else "false"}
+    template = JsonFrameTemplate(code, {"msgId": None, "queueId": None, "queueOffset": None,
+                                        **ext_fixed}, remark)
+    request = RemotingCommand.request(310, {"b": "T"})
+    request.opaque = opaque
+    expected = encode(answer(request, RemotingCommand.response(
+        code, remark, {"msgId": msg_id, "queueId": queue_id, "queueOffset": offset,
+                       **ext_fixed})))
+    frame = template.frame(opaque, msg_id, queue_id, offset)
+    assert frame == expected
+    (decoded,) = list(FrameDecoder().feed(frame))
+    assert decoded.is_response and decoded.opaque == opaque and decoded.code == code
+    assert decoded.ext_fields["queueOffset"] == offset
+
+
+def test_template_without_variable_fields() -> None:
+    template = JsonFrameTemplate(0, {"a": "1"})
+    request = RemotingCommand.request(10)
+    request.opaque = 5
+    assert template.frame(5) == encode(answer(request, RemotingCommand.response(0, None,
+                                                                                {"a": "1"})))
