@@ -11,6 +11,8 @@ loopback ports with a temporary data directory (removed at the end), and measure
 
 - sync x1      sync sends/s, one producer awaiting each send (one connection)
 - sync x4      sync sends/s, four producer *processes* at once (four connections)
+- sync x4c     sync sends/s, four producers (four connections) in one process, each awaiting
+               its own sends (asyncio clients; the C++ binding's producers share one client)
 - async x64    acknowledged sends/s, one producer with at most --inflight (64) sends unanswered
                (ours: 64 tasks each awaiting Producer.send; C++: send_async with a semaphore of
                64 released by its success/exception callbacks); errors are counted
@@ -62,8 +64,10 @@ CPP_PRUNE_EVERY = 65536  # C++ async sends between clean-ups of leftover callbac
 
 MINIMUMS = {  # (flush, metric) -> (min, "at least"/"under"); issue 4
     ("async", "sync_x4"): 20_000,
+    ("async", "sync_x4c"): 20_000,
     ("async", "batch"): 200_000,
     ("sync", "sync_x4"): 10_000,
+    ("sync", "sync_x4c"): 10_000,
 }
 E2E_P99_MAX_MS = 5.0
 
@@ -140,6 +144,19 @@ def aio_worker(spec: dict, ctl: Control) -> None:
             if kind == "async":
                 await async_produce(p, lambda: p.send(one), 1, count, spec["inflight"])
                 return
+            if kind == "conns":  # more producers (connections) in this process, one lane each
+                others = [Producer(f"{spec['group']}_{i}", namesrv=spec["namesrv"])
+                          for i in range(1, spec["conns"])]
+                for q in others:
+                    await q.start()
+                    for _ in range(20):
+                        await q.send(one)
+                try:
+                    await lanes_produce([lambda q=q: q.send(one) for q in (p, *others)], count)
+                finally:
+                    for q in others:
+                        await q.close()
+                return
             if kind == "batch_async":
                 await async_produce(p, lambda: p.send_batch(msgs), batch, count,
                                     spec["inflight"])
@@ -180,6 +197,24 @@ def aio_worker(spec: dict, ctl: Control) -> None:
                     errors += 1
 
         await asyncio.gather(*(lane() for _ in range(inflight)))
+        emit(result={"n": n, "errors": errors, "t0": t0, "t1": time.monotonic()})
+
+    async def lanes_produce(sends, count: int) -> None:
+        """One lane per send function (per connection), each awaiting one send at a time."""
+        n = errors = 0
+        t0 = time.monotonic()
+        deadline = t0 + spec["duration"]
+
+        async def lane(send) -> None:
+            nonlocal n, errors
+            while n + errors < count and errors <= 1000 and time.monotonic() < deadline:
+                try:
+                    await send()
+                    n += 1
+                except Exception:  # noqa: BLE001 - counted
+                    errors += 1
+
+        await asyncio.gather(*(lane(send) for send in sends))
         emit(result={"n": n, "errors": errors, "t0": t0, "t1": time.monotonic()})
 
     async def e2e_produce(p, loop, topic: str) -> None:
@@ -487,33 +522,40 @@ def raw_worker(spec: dict, ctl: Control) -> None:
             default_topic_queue_nums=4, queue_id=0, sys_flag=0, born_timestamp=0, flag=0,
             properties="", reconsume_times=0, unit_mode=False, batch=False))
 
-        async with RemotingClient() as client:
-            async def send() -> None:
+        kind = spec["kind"]
+        clients = [RemotingClient() for _ in range(spec["conns"] if kind == "conns" else 1)]
+        try:
+            async def send(client: RemotingClient) -> None:
                 r = await client.invoke(broker, request(), 3.0)
                 if r.code != 0:
                     raise RuntimeError(f"send answered {r.code}: {r.remark}")
 
-            for _ in range(20):
-                await send()
+            for client in clients:
+                for _ in range(20):
+                    await send(client)
             emit(ready=True)
             await asyncio.get_running_loop().run_in_executor(None, ctl.go.wait, 60)
-            count, kind = spec.get("count", MAX_SENDS), spec["kind"]
-            inflight = spec.get("inflight", 1) if kind == "async" else 1
+            count = spec.get("count", MAX_SENDS)
+            lanes = clients if kind == "conns" else clients * (
+                spec.get("inflight", 1) if kind == "async" else 1)
             n = errors = 0
             t0 = time.monotonic()
             deadline = t0 + spec["duration"]
 
-            async def lane() -> None:
+            async def lane(client: RemotingClient) -> None:
                 nonlocal n, errors
                 while n + errors < count and errors <= 1000 and time.monotonic() < deadline:
                     try:
-                        await send()
+                        await send(client)
                         n += 1
                     except Exception:  # noqa: BLE001 - counted
                         errors += 1
 
-            await asyncio.gather(*(lane() for _ in range(inflight)))
+            await asyncio.gather(*(lane(c) for c in lanes))
             emit(result={"n": n, "errors": errors, "t0": t0, "t1": time.monotonic()})
+        finally:
+            for client in clients:
+                await client.close()
 
     loops.run(produce())
 
@@ -533,7 +575,7 @@ def worker_main(spec_text: str) -> None:
 class Server:
     """One `rmqstore serve` (NameServer + Broker) with RocketMQ's default store sizes."""
 
-    def __init__(self, flush: str, root: Path) -> None:
+    def __init__(self, flush: str, root: Path, store: list[str] = ()) -> None:
         self.flush = flush
         self.ns_port, self.broker_port = free_port(), free_broker_port()
         self.namesrv = f"127.0.0.1:{self.ns_port}"
@@ -541,7 +583,8 @@ class Server:
         self.serve = ServeProcess(
             ["--data", str(root / f"data-{flush}"), "--namesrv-port", str(self.ns_port),
              "--broker-port", str(self.broker_port), "--http-port", "0", "--flush", flush],
-            root / f"serve-{flush}.log", store_args=(), drop_env=("NAMESRV_ADDR",),
+            root / f"serve-{flush}.log",
+            store_args=tuple(a for kv in store for a in ("--store", kv)), drop_env=("NAMESRV_ADDR",),
             start_timeout_s=30, stop_timeout_s=20).start()
 
     def stop(self) -> None:
@@ -726,11 +769,11 @@ class Bench:
                 "rate": pr["n"] / (pr["t1"] - pr["t0"])}
 
 
-SCENARIOS = ["sync_x1", "sync_x4", "async64", "batch", "batch_inflight", "consume", "e2e"]
+SCENARIOS = ["sync_x1", "sync_x4", "sync_x4c", "async64", "batch", "batch_inflight", "consume", "e2e"]
 
 
 def run_mode(args, flush: str, root: Path, clients: list[str], log) -> dict:
-    server = Server(flush, root)
+    server = Server(flush, root, args.store)
     out: dict = {c: {s: [] for s in SCENARIOS} for c in clients}
     try:
         b = Bench(args, server, root)
@@ -739,6 +782,8 @@ def run_mode(args, flush: str, root: Path, clients: list[str], log) -> dict:
                 for name, fn in (
                         ("sync_x1", lambda c=client: b.sends(c, 1)),
                         ("sync_x4", lambda c=client: b.sends(c, 4)),
+                        ("sync_x4c", lambda c=client: None if c == "cpp" else b.sends(
+                            c, 1, "conns", conns=4)),
                         ("async64", lambda c=client: b.sends(
                             c, 1, "async", inflight=args.inflight)),
                         ("batch", lambda c=client: None if c == "raw" else b.sends(
@@ -793,6 +838,9 @@ def main() -> None:
                          "the C++ binding has no asynchronous batch send)")
     ap.add_argument("--consume-batch", type=int, default=32,
                     help="consume_batch_size of our push consumer")
+    ap.add_argument("--store", action="append", default=[], metavar="KEY=VALUE",
+                    help="a StoreConfig setting for the broker's store (serve --store), e.g. "
+                         "group_commit_delay_us=100; repeatable")
     ap.add_argument("--json", type=Path, help="write every run's figures here")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -825,7 +873,7 @@ def main() -> None:
                         f"{args.duration:g} s per case, best of {args.repeat}")
     table.add_column("flush")
     table.add_column("client")
-    for col in ("sync x1 /s", "sync x4 procs /s", f"async x{args.inflight} /s",
+    for col in ("sync x1 /s", "sync x4 procs /s", "sync x4 conns /s", f"async x{args.inflight} /s",
                 f"batch({args.batch_size}/{args.cpp_batch_size}) msg/s",
                 f"batch x{args.batch_inflight} in flight msg/s", "consume msg/s",
                 "e2e p50 ms", "e2e p99 ms"):
@@ -853,6 +901,7 @@ def main() -> None:
                                   "cpp": "C++"}[client],
                           cell(r["sync_x1"]),
                           cell(r["sync_x4"], bound=MINIMUMS.get((flush, "sync_x4"))),
+                          cell(r["sync_x4c"], bound=MINIMUMS.get((flush, "sync_x4c"))),
                           cell(r["async64"]),
                           cell(r["batch"], bound=MINIMUMS.get((flush, "batch"))),
                           cell(r["batch_inflight"], bound=MINIMUMS.get((flush, "batch"))),

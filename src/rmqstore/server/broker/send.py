@@ -364,11 +364,23 @@ def _wait_store(properties: str | None) -> bool:
 
 def _born_host(peer: str) -> tuple[str, int] | None:
     """The producer's socket address; IPv4-mapped IPv6 peers are stored as IPv4, since the
-    C++ client cannot decode IPv6 hosts (spec 4.3)."""
+    C++ client cannot decode IPv6 hosts (spec 4.3). Cached: a connection sends many."""
+    found = _born_hosts.get(peer, _MISSING)
+    if found is not _MISSING:
+        return found  # type: ignore[return-value]
     try:
         host, port = split_address(peer)
     except ValueError:
-        return None
-    if host.startswith("::ffff:") and "." in host:
-        host = host[len("::ffff:"):]
-    return host, port
+        found = None
+    else:
+        if host.startswith("::ffff:") and "." in host:
+            host = host[len("::ffff:"):]
+        found = (host, port)
+    if len(_born_hosts) >= 4096:
+        _born_hosts.clear()
+    _born_hosts[peer] = found
+    return found
+
+
+_MISSING = object()
+_born_hosts: dict[str, tuple[str, int] | None] = {}
