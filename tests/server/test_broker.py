@@ -638,6 +638,17 @@ brokerRole=ASYNC_MASTER
     assert cfg.store_root == Path("/tmp/rmq-store") and cfg.sync_flush
     assert not cfg.auto_create_topic and cfg.default_topic_queue_nums == 4
     assert cfg.extra == {"deleteWhen": "04", "brokerRole": "ASYNC_MASTER"}
+    assert not cfg.warm_mapped_file  # RocketMQ's default
+    assert BrokerConfig.from_properties("warmMapedFileEnable=true\n").warm_mapped_file
+
+
+def test_store_warmer_follows_warm_mapped_file_enable(tmp_path: Path) -> None:
+    async def main() -> None:
+        for warm in (False, True):
+            async with Harness(config(tmp_path / str(warm), warm_mapped_file=warm)) as h:
+                assert (h.broker.store._warmer is not None) == warm
+
+    run(main)
 
 
 def test_sql92_subscription_filters_on_properties(tmp_path: Path) -> None:
