@@ -1,5 +1,6 @@
 """`rmqstore serve --flush sync` (group commit led from the event loop, fdatasync on a native
-thread): concurrent producers' acknowledged sends survive kill -9, byte for byte."""
+thread): concurrent producers' acknowledged sends survive kill -9, byte for byte, and the
+broker restarts after it and stops cleanly."""
 
 from __future__ import annotations
 
@@ -35,6 +36,18 @@ def test_acked_sync_sends_survive_kill9(tmp_path: Path, topic: str) -> None:
         run(main(), 60)
         assert len(acked) == 320
         srv.broker_proc.kill()  # SIGKILL: no flush, no clean close
+        # It recovers, serves sync sends again, and stops cleanly on SIGTERM.
+        srv.start()
+
+        async def after() -> None:
+            async with Producer("PG_syncflush2", srv.namesrv) as p:
+                for i in range(10):
+                    body = b"after restart %d" % i
+                    acked[(await p.send(Message(topic, body))).offset_msg_id] = body
+
+        run(after(), 60)
+        assert srv.broker_proc.terminate() == 0
+        assert "Traceback" not in srv.broker_proc.log()
     finally:
         srv.stop()
 
