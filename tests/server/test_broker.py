@@ -18,7 +18,6 @@ from typing import Any, Self
 import pytest
 
 import rmqstore._native
-
 from rmqstore.server.broker import Broker, BrokerConfig
 from rmqstore.server.broker.messages import BatchEntry, encode_batch
 from rmqstore.server.remoting import (

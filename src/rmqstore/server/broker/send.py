@@ -33,7 +33,6 @@ from ...store import MessageStore
 from ..remoting import RemotingCommand, RequestCode, RequestContext, ResponseCode, SerializeType
 from ..remoting.client import split_address
 from ..remoting.dispatch import Dispatcher
-from ..remoting.json_template import JsonFrameTemplate
 from ..remoting.headers import (
     SendMessageRequestHeader,
     SendMessageRequestHeaderV2,
@@ -41,6 +40,7 @@ from ..remoting.headers import (
     decode_header,
     encode_header,
 )
+from ..remoting.json_template import JsonFrameTemplate
 from .config import BrokerConfig
 from .longpoll import ArrivalWaiters
 from .messages import BatchDecodeError
