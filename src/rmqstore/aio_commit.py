@@ -9,8 +9,9 @@ sync covers them all.
 
 Puts in flight (put_async) cue it, from any thread, as they cue the SyncFlusher it replaces,
 so a put nobody waits for is made durable soon too; ``future`` is for the loop's thread only.
-Blocking puts still lead their own group commits, and both advance the same durable offset. A future not covered within the store's sync_flush_timeout resolves False
-(FLUSH_DISK_TIMEOUT); after a failed fdatasync the next attempt waits RETRY_S.
+Blocking puts still lead their own group commits, and both advance the same durable offset.
+A future not covered within the store's sync_flush_timeout resolves False (FLUSH_DISK_TIMEOUT);
+after a failed fdatasync the next attempt waits RETRY_S.
 """
 
 from __future__ import annotations
@@ -98,6 +99,7 @@ class AsyncGroupCommit:
             return
         self._syncer.close()
         self._syncer = None
+        del self._commit.on_cue  # cues go back to the (stopped) SyncFlusher's event
         if threading.get_ident() != self._loop_thread:
             # From another thread (a store closed off the loop): the loop's reader and the
             # futures are the loop's to touch, so only the native thread stops here.
