@@ -8,7 +8,9 @@ the completion through an eventfd it watches. While a sync runs, sends accumulat
 sync covers them all.
 
 Puts in flight (put_async) cue it, from any thread, as they cue the SyncFlusher it replaces,
-so a put nobody waits for is made durable soon too; ``future`` is for the loop's thread only.
+so a put nobody waits for is made durable soon too; ``when_durable`` and ``future`` are for the
+loop's thread only. ``when_durable`` calls back at the completion itself, with no loop
+iteration in between (a sync send's answer is written as soon as the disk has it).
 Blocking puts still lead their own group commits, and both advance the same durable offset.
 A future not covered within the store's sync_flush_timeout resolves False (FLUSH_DISK_TIMEOUT);
 after a failed fdatasync the next attempt waits RETRY_S.
@@ -48,8 +50,8 @@ class AsyncGroupCommit:
         self._last_ts = last_ts
         self._on_synced = on_synced
         self._timeout_s = timeout_s
-        # (record offset, seq, deadline, future): covered once durable > offset
-        self._heap: list[tuple[int, int, float, asyncio.Future[bool]]] = []
+        # (record offset, seq, deadline, callback(ok)): covered once durable > offset
+        self._heap: list[tuple[int, int, float, Callable[[bool], object]]] = []
         self._seq = itertools.count()
         self._expiry: asyncio.TimerHandle | None = None
         self._retry: asyncio.TimerHandle | None = None
@@ -67,17 +69,22 @@ class AsyncGroupCommit:
         self._loop_thread = threading.get_ident()
         commit.on_cue = self._on_cue  # type: ignore[method-assign]
 
-    def future(self, offset: int) -> asyncio.Future[bool]:
-        """True once the record at commit-log ``offset`` is durable, False past the timeout."""
-        fut = self._loop.create_future()
+    def when_durable(self, offset: int, callback: Callable[[bool], object]) -> None:
+        """``callback(True)`` once the record at commit-log ``offset`` is durable (at once if
+        it is), ``callback(False)`` past the timeout or at close."""
         if self._commit.flushed > offset or self._syncer is None:  # durable, or closed
-            fut.set_result(self._commit.flushed > offset)
-            return fut
+            callback(self._commit.flushed > offset)
+            return
         heapq.heappush(self._heap, (offset, next(self._seq),
-                                    self._loop.time() + self._timeout_s, fut))
+                                    self._loop.time() + self._timeout_s, callback))
         if self._expiry is None:
             self._expiry = self._loop.call_later(self._timeout_s, self._expire)
         self.flush_soon()
+
+    def future(self, offset: int) -> asyncio.Future[bool]:
+        """when_durable as a future: True once durable, False past the timeout."""
+        fut = self._loop.create_future()
+        self.when_durable(offset, lambda ok: fut.done() or fut.set_result(ok))
         return fut
 
     def flush_soon(self) -> None:
@@ -112,9 +119,8 @@ class AsyncGroupCommit:
                 handle.cancel()
         self._expiry = self._retry = None
         left, self._heap = self._heap, []
-        for *_, fut in left:
-            if not fut.done():
-                fut.set_result(False)
+        for *_, callback in left:
+            _call(callback, False)
 
     # -- internals ----------------------------------------------------------------------
     def _submit(self) -> None:
@@ -163,17 +169,20 @@ class AsyncGroupCommit:
     def _resolve(self, durable: int) -> None:
         heap = self._heap
         while heap and heap[0][0] < durable:
-            fut = heapq.heappop(heap)[3]
-            if not fut.done():
-                fut.set_result(True)
+            _call(heapq.heappop(heap)[3], True)
 
     def _expire(self) -> None:
         now = self._loop.time()
         heap = self._heap
         while heap and heap[0][2] <= now:
-            fut = heapq.heappop(heap)[3]
-            if not fut.done():
-                fut.set_result(False)
+            _call(heapq.heappop(heap)[3], False)
         self._expiry = None
         if heap:
             self._expiry = self._loop.call_later(max(0.0, heap[0][2] - now), self._expire)
+
+
+def _call(callback: Callable[[bool], object], ok: bool) -> None:
+    try:
+        callback(ok)
+    except Exception:  # one waiter's failure must not strand the others
+        log.exception("durability callback failed")

@@ -32,7 +32,7 @@ from ...record import PROP_TAGS, check_topic, decode_properties
 from ...store import MessageStore
 from ..remoting import RemotingCommand, RequestCode, RequestContext, ResponseCode, SerializeType
 from ..remoting.client import split_address
-from ..remoting.dispatch import Dispatcher
+from ..remoting.dispatch import Deferred, Dispatcher
 from ..remoting.headers import (
     SendMessageRequestHeader,
     SendMessageRequestHeaderV2,
@@ -157,10 +157,10 @@ class SendProcessor:
         return self._answer(pendings, status)
 
     def send_fast(self, request: RemotingCommand, ctx: RequestContext
-                  ) -> RemotingCommand | bytes | asyncio.Future[RemotingCommand | bytes] | None:
+                  ) -> RemotingCommand | bytes | Deferred | None:
         """The common case answered without a task (Dispatcher's fast path): an existing,
-        non-retry topic. With sync flush the answer is a future that the group commit
-        covering the message resolves. Anything else returns None before touching anything,
+        non-retry topic. With sync flush the answer is Deferred until the group commit
+        covering the message resolves it. Anything else returns None before touching anything,
         and ``send`` serves it."""
         header = self._header(request)
         if header.topic.startswith(RETRY_PREFIX) or self._topics.get(header.topic) is None:
@@ -174,11 +174,12 @@ class SendProcessor:
         if self._config.sync_flush and _wait_store(header.properties):
             last = pendings[-1]
             if not last.done():
-                durable = self._durable(last)
-                answer = durable.get_loop().create_future()
-                durable.add_done_callback(
-                    lambda f: answer.set_result(self._answer_fast(
-                        request, pendings, PutStatus.PUT_OK if f.result()
+                assert self._group_commit is not None  # sync flush
+                answer = Deferred()
+                self._group_commit.when_durable(
+                    last.result.commitlog_offset,
+                    lambda ok: answer.resolve(self._answer_fast(
+                        request, pendings, PutStatus.PUT_OK if ok
                         else PutStatus.FLUSH_DISK_TIMEOUT)))
                 return answer
         return self._answer_fast(request, pendings, PutStatus.PUT_OK)

@@ -16,7 +16,6 @@ transport; the dispatcher copies opaque, flag and serialize type onto what they 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -64,7 +63,32 @@ Handler = Callable[[RemotingCommand, RequestContext], Awaitable[RemotingCommand 
 
 
 FastHandler = Callable[[RemotingCommand, RequestContext],
-                       "RemotingCommand | bytes | asyncio.Future[RemotingCommand | bytes] | None"]
+                       "RemotingCommand | bytes | Deferred | None"]
+
+
+class Deferred:
+    """A response decided later, handed to its consumer the moment it is: unlike an asyncio
+    future, whose callbacks wait for the next loop iteration (two of them, between a sync
+    send's durability and its answer)."""
+
+    __slots__ = ("_callback", "_value")
+
+    def __init__(self) -> None:
+        self._callback: Callable[[RemotingCommand | bytes], None] | None = None
+        self._value: RemotingCommand | bytes | None = None
+
+    def resolve(self, value: RemotingCommand | bytes) -> None:
+        callback, self._callback = self._callback, None
+        if callback is None:
+            self._value = value
+        else:
+            callback(value)
+
+    def then(self, callback: Callable[[RemotingCommand | bytes], None]) -> None:
+        if self._value is None:
+            self._callback = callback
+        else:
+            callback(self._value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +113,7 @@ class Dispatcher:
 
         ``fast(request, ctx)``, if given, is tried first, synchronously in the reader: it
         returns the response (a command, or a whole frame already bound to the request: see
-        json_template), a future of it (answered when it resolves), or None *before doing
+        json_template), a Deferred one (answered when it resolves), or None *before doing
         anything* to leave the request to ``handler``. It spares a task and a loop
         iteration per request (the send path)."""
         self._handlers[int(code)] = _Entry(handler, busy, fast)
@@ -123,9 +147,8 @@ class Dispatcher:
             if type(response) is RemotingCommand or type(response) is bytes:
                 self._respond(channel, request, response)
                 return
-            if response is not None:  # a future: answered when it resolves
-                response.add_done_callback(
-                    lambda f: self._respond(channel, request, f.result()))
+            if response is not None:  # Deferred: answered when it resolves
+                response.then(lambda r: self._respond(channel, request, r))
                 return
         channel.spawn(self._run(entry.handler, channel, request))
 
