@@ -58,6 +58,7 @@ class AsyncGroupCommit:
         self._job: tuple[MappedFile, int] | None = None  # (segment, store time) in flight
         self._delay_us = delay_us
         self._last_group = 0  # sends the last sync answered
+        self._job_waits = False  # the job in flight waits for more sends (counted in C)
         self._wanted = False  # a sync was asked for while one ran
         self._efd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
         try:
@@ -79,6 +80,8 @@ class AsyncGroupCommit:
                                     self._loop.time() + self._timeout_s, callback))
         if self._expiry is None:
             self._expiry = self._loop.call_later(self._timeout_s, self._expire)
+        if self._job_waits:
+            self._syncer.waiting_one_more()  # may be the one the delayed sync waits for
         self.flush_soon()
 
     def future(self, offset: int) -> asyncio.Future[bool]:
@@ -131,13 +134,16 @@ class AsyncGroupCommit:
             self._commit.advance(self._files.durable())
             self._resolve(self._commit.flushed)
             return
-        # Concurrent producers (the last sync answered several sends): wait for their next
-        # sends before syncing. A lone producer is synced at once.
-        delay = self._delay_us if self._last_group > 1 else 0
-        if not self._syncer.submit(seg.fd, seg.cell, delay):  # cannot happen: one at a time
+        # Concurrent producers (the last sync answered several sends): wait up to the delay
+        # for as many sends as it answered. A lone producer is synced at once.
+        want = self._last_group if self._last_group > 1 and self._delay_us else 0
+        waiting = len(self._heap)
+        if not self._syncer.submit(seg.fd, seg.cell, self._delay_us if want else 0, want,
+                                   waiting):  # cannot be refused: one job at a time
             self._wanted = True
             return
         self._job = (seg, self._last_ts())  # records stored up to then are in the job
+        self._job_waits = want > waiting
 
     def _on_done(self) -> None:
         try:
@@ -148,6 +154,7 @@ class AsyncGroupCommit:
             return
         seg, ts = self._job
         self._job = None
+        self._job_waits = False
         upto, err = self._syncer.done()
         if err:
             log.error("sync flush of %s failed: %s", seg.path, os.strerror(err))

@@ -53,10 +53,11 @@ class StoreConfig:
     # against 0.5-1.8 GB/s sustained). 0 writes every batch through the mapping.
     batch_write_buffer_bytes: int = 8 << 20
     # Sync flush led from an event loop (a server: aio_commit): while producers are concurrent,
-    # a sync first waits this long for their next sends (PostgreSQL's commit_delay). 0: never.
-    # Measured with four producers (server_bench --store): 50 us gave 10-40% more sync sends/s
-    # than 0, with less CPU per send; 100-200 us no better. Embedded puts never wait.
-    group_commit_delay_us: int = 50
+    # a sync first waits up to this long for as many sends as the last sync answered
+    # (PostgreSQL's commit_delay, ended early as by commit_siblings). 0: never. Measured with
+    # four producers (server_bench --store): 200 us gave the most sync sends/s (50 and 500
+    # less, 0 least), with less CPU per send. Embedded puts never wait.
+    group_commit_delay_us: int = 200
     store_host: tuple[str, int] = ("127.0.0.1", 10911)  # STOREHOSTADDRESS and message ids
     background: bool = True  # run flusher, retention and pre-allocation threads
 

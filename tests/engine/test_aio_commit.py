@@ -6,6 +6,7 @@ import asyncio
 import errno
 import os
 import select
+import time
 
 import rmqstore
 from rmqstore import _native
@@ -85,30 +86,49 @@ def test_blocking_puts_beside_the_loop_share_the_durable_offset(tmp_path, small_
         asyncio.run(main(store))
 
 
-def test_delay_lets_one_sync_cover_sends_of_concurrent_producers(tmp_path, small_config):
-    """group_commit_delay_us: once a sync answered several sends, the next one waits for
-    more (reading the position after the wait); a lone send is synced at once."""
+def test_native_delay_ends_when_the_expected_records_wait(tmp_path):
+    """submit(delay, want, waiting): the sync waits until `want` records wait (each
+    waiting_one_more adds one) or the delay runs out, and reads the position after the wait."""
+    efd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+    fd = os.open(tmp_path / "f", os.O_CREAT | os.O_RDWR)
+    syncer = _native.Syncer(efd)
+    cell = _native.new_cell(10)
+    try:
+        t0 = time.monotonic()
+        assert syncer.submit(fd, cell, 5_000_000, 3, 1)  # up to 5 s for 3 records; 1 waits
+        time.sleep(0.05)
+        assert select.select([efd], [], [], 0)[0] == []  # still waiting
+        cell[0] = 20  # appended meanwhile: the sync must cover it
+        syncer.waiting_one_more()
+        syncer.waiting_one_more()  # the third: the sync starts now
+        assert select.select([efd], [], [], 5)[0] == [efd]
+        os.eventfd_read(efd)
+        assert time.monotonic() - t0 < 2.5
+        assert syncer.done() == (20, 0)
+        t0 = time.monotonic()
+        assert syncer.submit(fd, cell, 100_000, 3, 1)  # nobody else comes: 100 ms, then sync
+        assert select.select([efd], [], [], 5)[0] == [efd]
+        os.eventfd_read(efd)
+        assert time.monotonic() - t0 >= 0.09
+    finally:
+        syncer.close()
+        os.close(fd)
+        os.close(efd)
+
+
+def test_loop_led_commit_with_a_delay_answers_every_round(tmp_path, small_config):
+    """With group_commit_delay_us set, rounds of concurrent sends and lone sends all become
+    durable, whatever the group sizes turn out to be."""
     cfg = dict(small_config, flush="sync", commitlog_segment_bytes=1 << 20,
-               group_commit_delay_us=50_000)
+               group_commit_delay_us=20_000)
 
     async def main(store):
         commit = store.async_group_commit(asyncio.get_running_loop())
-        loop = asyncio.get_running_loop()
-        t0 = loop.time()
-        lone = store.put_async("T", b"lone")
-        assert await commit.future(lone.result.commitlog_offset) is True
-        assert loop.time() - t0 < 0.04  # no delay: nothing says producers are concurrent
-        first = [store.put_async("T", b"a%d" % i) for i in range(4)]
-        await asyncio.gather(*(commit.future(p.result.commitlog_offset) for p in first))
-        # Two of the four made the last sync: the next one waits 50 ms before reading the
-        # position, so sends 20 ms later ride on it.
-        head = store.put_async("T", b"head")
-        head_done = commit.future(head.result.commitlog_offset)
-        await asyncio.sleep(0.02)
-        later = [store.put_async("T", b"b%d" % i) for i in range(3)]
-        later_done = [commit.future(p.result.commitlog_offset) for p in later]
-        assert await head_done is True
-        assert all(f.done() and f.result() for f in later_done)
+        for size in (1, 4, 4, 1, 3, 8, 1):
+            pendings = [store.put_async("T", b"r%d" % i) for i in range(size)]
+            futures = [commit.future(p.result.commitlog_offset) for p in pendings]
+            assert await asyncio.wait_for(asyncio.gather(*futures), 5) == [True] * size
+        assert store.durable_offset == store.commitlog.max_offset
 
     with rmqstore.open(tmp_path, **cfg) as store:
         asyncio.run(main(store))

@@ -427,7 +427,7 @@ class SlowSyncer:
         self.synced: list[float] = []
         self._busy, self._done = False, (-1, 0)
 
-    def submit(self, fd: int, cell, delay_us: int = 0) -> bool:
+    def submit(self, fd: int, cell, delay_us: int = 0, want: int = 0, waiting: int = 0) -> bool:
         if self._busy:
             return False
         self._busy = True
@@ -445,6 +445,9 @@ class SlowSyncer:
             self._done = (upto, 0)
         self._busy = False
         os.eventfd_write(self.efd, 1)
+
+    def waiting_one_more(self) -> None:
+        pass  # this slow disk always waits its full delay
 
     def done(self) -> tuple[int, int]:
         return self._done

@@ -14,7 +14,7 @@ import struct
 from .._version import __version__
 from ..errors import NativeModuleError
 
-ABI_VERSION = 5
+ABI_VERSION = 6
 
 try:
     from ._rmq import ffi, lib
@@ -375,10 +375,16 @@ class Syncer:
         self._s = s
         self._done_err = ffi.new("int32_t[1]")
 
-    def submit(self, fd: int, cell, delay_us: int = 0) -> bool:
-        """After ``delay_us``, read the write position in ``cell`` (a new_cell, kept alive
-        by the caller until done) and fdatasync(fd); False while a job is pending or running."""
-        return lib.rmq_syncer_submit(self._s, fd, cell, delay_us) == 0
+    def submit(self, fd: int, cell, delay_us: int = 0, want: int = 0, waiting: int = 0) -> bool:
+        """Wait up to ``delay_us`` until ``want`` records wait (``waiting`` now, each
+        ``waiting_one_more()`` adds one), then read the write position in ``cell`` (a new_cell,
+        kept alive by the caller until done) and fdatasync(fd). False while a job is pending
+        or running."""
+        return lib.rmq_syncer_submit(self._s, fd, cell, delay_us, want, waiting) == 0
+
+    def waiting_one_more(self) -> None:
+        """One more record waits for the job in flight (it may end its delay)."""
+        lib.rmq_syncer_waiting(self._s)
 
     def done(self) -> tuple[int, int]:
         """(the position the last completed job made durable or -1, its errno or 0)."""

@@ -186,14 +186,17 @@ int32_t rmq_index_get(const uint8_t *idx, int32_t slot_num, int32_t index_num,
 int32_t rmq_populate(uint8_t *addr, size_t start, size_t len);
 
 /* A background fdatasync (syncer.c): one job at a time, its completion announced by writing 1
- * to the eventfd `efd`. new: NULL when no thread could start. submit: after `delay_us`, read
- * the position `*wrote` (which must stay valid until done) and fdatasync `fd`; -1 while a job
- * is pending or running (nothing changes), else 0. done: the position the last completed job
- * made durable (-1: none), and its fdatasync errno (0 = durable). free: stops the thread
- * (after the job it runs). */
+ * to the eventfd `efd`. new: NULL when no thread could start. submit: wait up to `delay_us`
+ * until `want` records wait for the job (`waiting` do now; rmq_syncer_waiting counts each
+ * one more), then read the position `*wrote` (which must stay valid until done) and fdatasync
+ * `fd`; -1 while a job is pending or running (nothing changes), else 0. done: the position
+ * the last completed job made durable (-1: none), and its fdatasync errno (0 = durable).
+ * free: stops the thread (after the job it runs). */
 typedef struct rmq_syncer rmq_syncer;
 rmq_syncer *rmq_syncer_new(int32_t efd);
-int32_t rmq_syncer_submit(rmq_syncer *s, int32_t fd, const int64_t *wrote, int32_t delay_us);
+int32_t rmq_syncer_submit(rmq_syncer *s, int32_t fd, const int64_t *wrote, int32_t delay_us,
+                          int32_t want, int32_t waiting);
+void rmq_syncer_waiting(rmq_syncer *s);
 int64_t rmq_syncer_done(rmq_syncer *s, int32_t *err);
 void rmq_syncer_free(rmq_syncer *s);
 

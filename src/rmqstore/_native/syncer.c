@@ -2,10 +2,11 @@
  * (a file and its write-position cell) and learns of the completion through an eventfd it
  * watches. While a job runs, sends accumulate, so the next job covers them all: the group
  * commit of a SYNC_FLUSH broker without a Python thread (whose every wake-up would take the
- * GIL from the event loop). A job may first wait `delay_us` (PostgreSQL's commit_delay): on
- * this kind of VM an fdatasync costs ~100 us of CPU, so a sync that waits for the next few
- * sends of concurrent producers saves more than it delays. The position is read after that
- * wait, so the job covers whatever was appended meanwhile. */
+ * GIL from the event loop). A job may first wait, up to `delay_us`, until `want` records wait
+ * for it (PostgreSQL's commit_delay, ended early by its commit_siblings): on this kind of VM an
+ * fdatasync costs ~100 us of CPU, so a sync that waits for the next sends of concurrent
+ * producers saves more than it delays, and stops waiting as soon as they are there. The
+ * position is read after the wait, so the job covers whatever was appended meanwhile. */
 #include "rmq_native.h"
 #include <errno.h>
 #include <pthread.h>
@@ -21,6 +22,8 @@ struct rmq_syncer {
     int32_t job_fd;
     const int64_t *job_wrote;
     int32_t job_delay_us;
+    int32_t job_want;     /* waiting records that end the delay early */
+    int32_t waiting;      /* records waiting for the job (rmq_syncer_waiting) */
     int32_t has_job;      /* submitted, not yet taken */
     int32_t busy;         /* taken, running */
     int32_t stop;
@@ -39,11 +42,16 @@ static void *syncer_main(void *arg) {
         int32_t delay_us = s->job_delay_us;
         s->has_job = 0;
         s->busy = 1;
-        pthread_mutex_unlock(&s->mu);
-        if (delay_us > 0) {
-            struct timespec ts = {delay_us / 1000000, (long)(delay_us % 1000000) * 1000};
-            while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
+        if (delay_us > 0 && s->waiting < s->job_want) {
+            struct timespec until;
+            clock_gettime(CLOCK_MONOTONIC, &until);
+            until.tv_nsec += (long)delay_us * 1000;
+            until.tv_sec += until.tv_nsec / 1000000000;
+            until.tv_nsec %= 1000000000;
+            while (s->waiting < s->job_want && !s->stop &&
+                   pthread_cond_timedwait(&s->cv, &s->mu, &until) != ETIMEDOUT) {}
         }
+        pthread_mutex_unlock(&s->mu);
         /* Everything below the published position is in the page cache: the appender
          * publishes it after writing the bytes. */
         int64_t upto = __atomic_load_n(wrote, __ATOMIC_ACQUIRE);
@@ -71,7 +79,11 @@ rmq_syncer *rmq_syncer_new(int32_t efd) {
     s->efd = efd;
     s->done_upto = -1;
     pthread_mutex_init(&s->mu, NULL);
-    pthread_cond_init(&s->cv, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);  /* delays immune to clock steps */
+    pthread_cond_init(&s->cv, &attr);
+    pthread_condattr_destroy(&attr);
     if (pthread_create(&s->thread, NULL, syncer_main, s) != 0) {
         pthread_cond_destroy(&s->cv);
         pthread_mutex_destroy(&s->mu);
@@ -81,18 +93,28 @@ rmq_syncer *rmq_syncer_new(int32_t efd) {
     return s;
 }
 
-int32_t rmq_syncer_submit(rmq_syncer *s, int32_t fd, const int64_t *wrote, int32_t delay_us) {
+int32_t rmq_syncer_submit(rmq_syncer *s, int32_t fd, const int64_t *wrote, int32_t delay_us,
+                          int32_t want, int32_t waiting) {
     pthread_mutex_lock(&s->mu);
     int32_t refused = s->has_job || s->busy || s->stop;
     if (!refused) {
         s->job_fd = fd;
         s->job_wrote = wrote;
         s->job_delay_us = delay_us;
+        s->job_want = want;
+        s->waiting = waiting;
         s->has_job = 1;
         pthread_cond_signal(&s->cv);
     }
     pthread_mutex_unlock(&s->mu);
     return refused ? -1 : 0;
+}
+
+void rmq_syncer_waiting(rmq_syncer *s) {
+    pthread_mutex_lock(&s->mu);
+    s->waiting++;
+    if (s->busy && s->waiting == s->job_want) pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
 }
 
 int64_t rmq_syncer_done(rmq_syncer *s, int32_t *err) {
