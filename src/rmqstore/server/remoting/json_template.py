@@ -24,18 +24,18 @@ class JsonFrameTemplate:
     def __init__(self, code: int, ext_fields: dict[str, str | None],
                  remark: str | None = None) -> None:
         """``ext_fields``: the keys in order; None marks a value given to ``frame``."""
-        self.variable = [k for k, v in ext_fields.items() if v is None]
-        marks = iter(range(len(self.variable)))
+        variable = [k for k, v in ext_fields.items() if v is None]
+        marks = iter(range(len(variable)))
         ext = {k: (_VALUE_MARK % next(marks) if v is None else v) for k, v in ext_fields.items()}
         cmd = RemotingCommand.response(code, remark, ext)
         cmd.opaque = _OPAQUE_MARK
         text = encode_json_header(cmd).decode("utf-8").replace("%", "%%")
         # fastjson's key order puts extFields before opaque: values first, then the opaque.
-        points = [text.index(_VALUE_MARK % i) for i in range(len(self.variable))]
+        points = [text.index(_VALUE_MARK % i) for i in range(len(variable))]
         opaque_at = text.index(f'"opaque":{_OPAQUE_MARK},')
         if points != sorted(points) or (points and points[-1] > opaque_at):
             raise AssertionError("unexpected JSON header layout")
-        for i in range(len(self.variable)):
+        for i in range(len(variable)):
             text = text.replace(_VALUE_MARK % i, "%s")
         self._format = text.replace(f'"opaque":{_OPAQUE_MARK},', '"opaque":%d,')
 
