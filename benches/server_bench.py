@@ -24,6 +24,11 @@ loopback ports with a temporary data directory (removed at the end), and measure
 - e2e p50/p99  ms, producer stamps CLOCK_MONOTONIC (system-wide on Linux) in a property at a
                fixed 1,000 messages/s; a push consumer in another process subtracts
 
+Client `floor` is the minimal asyncio client against benches/server_floor.py instead of the
+broker: frames appended to one file, a group fdatasync, SUCCESS answered, nothing else. Its
+rates are what these clients, this loopback and this disk allow a server that does no work:
+the broker's rate over the floor's says what the broker's own work costs.
+
 Every client runs in its own process (this script with --worker), started with a ready / go
 handshake on stdin so that four producers start together. Every loop is bounded by a count and
 a deadline and every child process is killed if it overruns. Bodies are 100 bytes.
@@ -564,7 +569,8 @@ def worker_main(spec_text: str) -> None:
     spec = json.loads(spec_text)
     ctl = Control()
     try:
-        {"cpp": cpp_worker, "raw": raw_worker}.get(spec["client"], aio_worker)(spec, ctl)
+        {"cpp": cpp_worker, "raw": raw_worker, "floor": raw_worker}.get(
+            spec["client"], aio_worker)(spec, ctl)
     except Exception as exc:  # noqa: BLE001 - reported to the parent
         emit(error=f"{type(exc).__name__}: {exc}")
     sys.stdout.flush()
@@ -591,12 +597,7 @@ class Server:
         self.serve.stop()
 
     def cpu_s(self) -> float:
-        """CPU seconds (user + system, all threads) the server process has used so far."""
-        try:
-            fields = Path(f"/proc/{self.serve.pid}/stat").read_text().rsplit(")", 1)[1].split()
-            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        except (OSError, IndexError, ValueError):
-            return float("nan")
+        return cpu_seconds(self.serve.pid)
 
     def create_topic(self, topic: str, queues: int = 4) -> None:
         create_topic(self.broker, topic, queues)
@@ -604,6 +605,51 @@ class Server:
 
     def max_offsets(self, topic: str, queues: int = 4) -> int:
         return sum(max_offset(self.broker, topic, q) for q in range(queues))
+
+
+class FloorServer:
+    """server_floor.py: frames appended to a file, group fdatasync, SUCCESS answers; no broker."""
+
+    def __init__(self, flush: str, root: Path) -> None:
+        workdir = root / f"floor-{flush}"
+        workdir.mkdir()
+        self.namesrv, port = "", free_port()
+        self.broker = f"127.0.0.1:{port}"
+        self.log = open(workdir / "floor.log", "wb")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [sys.executable, str(Path(__file__).with_name("server_floor.py")), "--port", str(port),
+             "--dir", str(workdir), "--flush", flush], stdout=self.log, stderr=subprocess.STDOUT)
+        wait_until(lambda: self.proc.poll() is not None or b"listening" in
+                   (workdir / "floor.log").read_bytes(), 30, what="the floor server")
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"floor server exited: {(workdir / 'floor.log').read_text()}")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+        self.log.close()
+
+    def cpu_s(self) -> float:
+        return cpu_seconds(self.proc.pid)
+
+    def create_topic(self, topic: str, queues: int = 4) -> None:
+        pass  # no topics: every frame goes to the one file
+
+    def max_offsets(self, topic: str, queues: int = 4) -> int | None:
+        return None  # nothing to check acknowledged sends against
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system, all threads) process ``pid`` has used so far."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return float("nan")
 
 
 _seq = iter(range(1, 1 << 30))
@@ -718,7 +764,7 @@ class Bench:
         cpu, wall = self.last_cpu
         # Every acknowledged message must be in the topic (warm-up sends come on top).
         stored = self.server.max_offsets(topic)
-        if stored < n:
+        if stored is not None and stored < n:
             raise RuntimeError(f"{n} sends acknowledged but only {stored} messages stored")
         return {"rate": n / span, "n": n, "seconds": span, "errors": errors, "stored": stored,
                 "server_cpu_pct": round(100 * cpu / wall, 1),
@@ -774,11 +820,15 @@ SCENARIOS = ["sync_x1", "sync_x4", "sync_x4c", "async64", "batch", "batch_inflig
 
 def run_mode(args, flush: str, root: Path, clients: list[str], log) -> dict:
     server = Server(flush, root, args.store)
+    floor = None
     out: dict = {c: {s: [] for s in SCENARIOS} for c in clients}
     try:
-        b = Bench(args, server, root)
+        floor = FloorServer(flush, root) if "floor" in clients else None
+        benches = {c: Bench(args, floor if c == "floor" else server, root) for c in clients}
         for rep in range(args.repeat):
             for client in clients:
+                b = benches[client]
+                sends_only = client in ("raw", "floor")
                 for name, fn in (
                         ("sync_x1", lambda c=client: b.sends(c, 1)),
                         ("sync_x4", lambda c=client: b.sends(c, 4)),
@@ -786,14 +836,14 @@ def run_mode(args, flush: str, root: Path, clients: list[str], log) -> dict:
                             c, 1, "conns", conns=4)),
                         ("async64", lambda c=client: b.sends(
                             c, 1, "async", inflight=args.inflight)),
-                        ("batch", lambda c=client: None if c == "raw" else b.sends(
+                        ("batch", lambda c=client: None if sends_only else b.sends(
                             c, 1, "batch", batch_size=args.cpp_batch_size if c == "cpp"
                             else args.batch_size)),
                         ("batch_inflight", lambda c=client: None if c != "aio" else b.sends(
                             c, 1, "batch_async", batch_size=args.batch_size,
                             inflight=args.batch_inflight)),
-                        ("consume", lambda c=client: None if c == "raw" else b.consume(c)),
-                        ("e2e", lambda c=client: None if c == "raw" else b.e2e(c))):
+                        ("consume", lambda c=client: None if sends_only else b.consume(c)),
+                        ("e2e", lambda c=client: None if sends_only else b.e2e(c))):
                     if name not in args.scenarios:
                         continue
                     t = time.monotonic()
@@ -807,6 +857,8 @@ def run_mode(args, flush: str, root: Path, clients: list[str], log) -> dict:
                         f"{json.dumps(r)} ({time.monotonic() - t:.1f} s)")
     finally:
         server.stop()
+        if floor is not None:
+            floor.stop()
     return out
 
 
@@ -823,9 +875,11 @@ def main() -> None:
                     help="flush mode(s) to run; default both")
     ap.add_argument("--duration", type=float, default=3.0, help="seconds per load loop")
     ap.add_argument("--repeat", type=int, default=1, help="runs per case; the best is shown")
-    ap.add_argument("--clients", default="aio,raw,cpp",
+    ap.add_argument("--clients", default="aio,raw,floor,cpp",
                     help="aio (our Producer and PushConsumer), raw (a minimal asyncio client on "
-                         "our remoting layer: sends only), cpp (PyPI rocketmq)")
+                         "our remoting layer: sends only), floor (that client against "
+                         "server_floor.py: no broker, only append + group fdatasync), cpp "
+                         "(PyPI rocketmq)")
     ap.add_argument("--scenarios", default=",".join(SCENARIOS))
     ap.add_argument("--inflight", type=int, default=64,
                     help="most unanswered sends of the async64 scenario")
@@ -898,6 +952,7 @@ def main() -> None:
         for client in clients:
             r = results[flush][client]
             table.add_row(flush, {"aio": "asyncio", "raw": "minimal asyncio",
+                                  "floor": "floor (minimal asyncio, no broker)",
                                   "cpp": "C++"}[client],
                           cell(r["sync_x1"]),
                           cell(r["sync_x4"], bound=MINIMUMS.get((flush, "sync_x4"))),

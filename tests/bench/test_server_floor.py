@@ -1,0 +1,50 @@
+"""benches/server_floor.py, the no-broker floor of the server benchmark: a real process on
+loopback answers every send SUCCESS, with its own opaque, after appending the frame."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rmqstore.server.remoting import RemotingClient, RemotingCommand, RequestCode
+from rmqstore.server.remoting.frame import encode
+from rmqstore.server.testing import free_port, wait_until
+
+FLOOR = Path(__file__).resolve().parents[2] / "benches" / "server_floor.py"
+
+
+@pytest.mark.parametrize("flush", ["sync", "async"])
+def test_floor_answers_every_send_and_appends_its_frame(tmp_path: Path, flush: str) -> None:
+    port = free_port()
+    out = tmp_path / "out"
+    with out.open("wb") as log:
+        proc = subprocess.Popen([sys.executable, str(FLOOR), "--port", str(port),
+                                 "--dir", str(tmp_path), "--flush", flush],
+                                stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_until(lambda: b"listening" in out.read_bytes() or proc.poll() is not None, 30,
+                   what="the floor server")
+        assert proc.poll() is None, out.read_text()
+
+        async def sends() -> tuple[list[RemotingCommand], int]:
+            client = RemotingClient()
+            try:
+                requests = [RemotingCommand(code=RequestCode.SEND_MESSAGE_V2,
+                                            ext_fields={"b": "T", "e": str(i)}, body=b"x" * i)
+                            for i in range(1, 40)]
+                answers = await asyncio.gather(*(client.invoke(f"127.0.0.1:{port}", r, 10.0)
+                                                 for r in requests))
+                return list(answers), sum(len(encode(r)) for r in requests)
+            finally:
+                await client.close()
+
+        answers, frame_bytes = asyncio.run(sends())
+        assert [a.code for a in answers] == [0] * 39
+        assert (tmp_path / "floor.log").stat().st_size == frame_bytes
+    finally:
+        proc.terminate()
+        proc.wait(10)
