@@ -626,11 +626,7 @@ class FloorServer:
 
     def stop(self) -> None:
         self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
+        reap(self.proc, 10)
         self.log.close()
 
     def cpu_s(self) -> float:
@@ -641,6 +637,15 @@ class FloorServer:
 
     def max_offsets(self, topic: str, queues: int = 4) -> int | None:
         return None  # nothing to check acknowledged sends against
+
+
+def reap(proc: subprocess.Popen, timeout_s: float) -> None:
+    """Wait for ``proc`` to end, killing it if it overruns ``timeout_s``."""
+    try:
+        proc.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout_s)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -710,12 +715,7 @@ class Worker:
             pass
 
     def close(self) -> None:
-        if self.proc.poll() is None:
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        reap(self.proc, 5)
         self.err.close()
 
 
