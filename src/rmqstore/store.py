@@ -85,6 +85,7 @@ class MessageStore(StoreReader, StoreWriter):
         self.commitlog = CommitLog(root, config.commitlog_segment_bytes, self._allocator,
                                    self._store_host, config.batch_write_buffer_bytes)
         self._log = self.commitlog.appender.ptr
+        self._last = self.commitlog.appender.last
         self.commitlog.load()
         self._cqs: dict[tuple[str, int], ConsumeQueue] = {}
         self._load_consume_queues()
