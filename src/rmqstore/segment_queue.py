@@ -24,8 +24,9 @@ class Preallocator:
     so rolling over costs the writer nothing; with `warm_bytes`, its first pages are faulted in
     too (the Warmer keeps the rest ahead of the writer). One outstanding file per path."""
 
-    def __init__(self, warm_bytes: int) -> None:
+    def __init__(self, warm_bytes: int, advice: str = "normal") -> None:
         self.warm_bytes = warm_bytes
+        self.advice = advice
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rmq-alloc")
         self._pending: dict[Path, Future] = {}
         self._lock = threading.Lock()
@@ -37,7 +38,7 @@ class Preallocator:
                 self._pending[path] = self._pool.submit(self._make, path, start, size)
 
     def _make(self, path: Path, start: int, size: int) -> MappedFile:
-        seg = MappedFile.create(path, start, size)
+        seg = MappedFile.create(path, start, size, self.advice)
         if self.warm_bytes:
             _native.populate(seg.region, 0, self.warm_bytes)
         return seg
@@ -50,7 +51,7 @@ class Preallocator:
                 return fut.result()
             except Exception:  # fall back to creating it here, which raises a clear error
                 log.warning("pre-allocation of %s failed; creating it inline", path, exc_info=True)
-        return MappedFile.create(path, start, size)
+        return MappedFile.create(path, start, size, self.advice)
 
     def close(self) -> None:
         """Wait for work in flight and delete files made ahead but never used."""
@@ -65,10 +66,13 @@ class Preallocator:
 
 
 class MappedFileQueue:
-    def __init__(self, directory: Path, file_size: int, allocator: Preallocator | None) -> None:
+    def __init__(self, directory: Path, file_size: int, allocator: Preallocator | None,
+                 advice: str = "normal") -> None:
+        """advice: the madvise hint of every segment's mapping (segment.ADVICE)."""
         self.directory = directory
         self.file_size = file_size
         self.allocator = allocator
+        self.advice = advice
         self._files: list[MappedFile] = []
         self._table: _native.SegmentTable | None = None
 
@@ -99,7 +103,9 @@ class MappedFileQueue:
                     raise CorruptSegmentError(f"{path} does not follow {files[-1].path}")
                 if start % self.file_size:
                     raise CorruptSegmentError(f"{path} does not start on a segment boundary")
-                files.append(MappedFile.open(path, start, self.file_size))
+                if files:
+                    files[-1].written_out(self.advice)  # only the last one takes appends
+                files.append(MappedFile.open(path, start, self.file_size, self.advice))
         except BaseException:
             for seg in files:
                 seg.close()
@@ -125,6 +131,8 @@ class MappedFileQueue:
             return last
         start = last.start + self.file_size if last is not None else \
             start_if_empty - start_if_empty % self.file_size
+        if last is not None:
+            last.written_out(self.advice)
         return self._create(start)
 
     def _create(self, start: int) -> MappedFile:
@@ -134,7 +142,7 @@ class MappedFileQueue:
             nxt = start + self.file_size
             self.allocator.request(self.directory / offset_name(nxt), nxt, self.file_size)
         else:
-            seg = MappedFile.create(path, start, self.file_size)
+            seg = MappedFile.create(path, start, self.file_size, self.advice)
         self.files = [*self.files, seg]
         return seg
 

@@ -225,8 +225,9 @@ class StoreWriter:
                                                      props, tags_code, flag, stamp)
                     stamp = self._log.last_ts if done or wrote else 0
                     if wrote:
-                        body_at += sum(lens[done:done + wrote])
                         done += wrote
+                        if done < n:  # another call follows: where its first body starts
+                            body_at += sum(lens[done - wrote:done])
                     if stop == _native.SEGMENT_FULL:
                         self.commitlog.roll()
                     elif stop == _native.QUEUE_FULL:

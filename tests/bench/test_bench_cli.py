@@ -123,3 +123,25 @@ def test_engine_only_workloads(tmp_path):
 def test_bad_workload_is_a_usage_error(tmp_path):
     result = CliRunner().invoke(main, ["bench", "--workloads", "nope"])
     assert result.exit_code == 2 and "nope" in result.output
+
+
+def test_sweep_tries_every_setting_and_recommends_the_fastest(tmp_path):
+    from rmqstore.bench.sweep import AFFECTS, KNOBS
+    report = bench(tmp_path, "--sweep", "--count", "300", "--size", "100", "--workloads",
+                   "put", "--peers", "none")
+    cells = report["sweep"]
+    expected = {(knob, repr(sorted(cfg.items())), wl, "sync" if sync else "async")
+                for knob, cfgs in KNOBS.items() for cfg in cfgs for wl, sync in AFFECTS[knob]}
+    assert {(c["knob"], repr(sorted(c["setting"].items())), c["workload"], c["flush"])
+            for c in cells} == expected
+    assert all(c["messages"] == 300 and c["msgs_per_s"] > 0 for c in cells)
+    rec = report["recommendation"]
+    assert set(rec) == set(KNOBS)
+    for knob, by_workload in rec.items():
+        assert set(by_workload) == {wl for wl, _ in AFFECTS[knob]}
+        for wl, best in by_workload.items():
+            mine = [c for c in cells if c["knob"] == knob and c["workload"] == wl]
+            assert best["msgs_per_s"] == max(c["msgs_per_s"] for c in mine)
+            assert best["default"] == KNOBS[knob][0]
+            assert best["gain_over_default"] == pytest.approx(
+                best["msgs_per_s"] / best["default_msgs_per_s"], abs=1e-3)

@@ -27,6 +27,10 @@ KNOBS: dict[str, list[dict]] = {
         {"flush_interval_ms": 1000, "flush_least_pages": 64}],
     # None: the engine's choice (16 MiB ahead of the writer with async flush, off with sync)
     "warm_window_bytes": [{"warm_window_bytes": v} for v in (None, 0, MiB // 2, 4 * MiB, 64 * MiB)],
+    # madvise of the segment being written; None: the engine's choice (hugepage with async
+    # flush, normal with sync flush)
+    "commitlog_advice": [{"commitlog_advice": v}
+                         for v in (None, "normal", "hugepage", "sequential", "random")],
     # batches up to this many bytes are pwritten from a buffer; 0: through the mapping
     "batch_write_buffer_bytes": [{"batch_write_buffer_bytes": v} for v in (8 * MiB, 0)],
     # compression applies to bodies of compress_over_bytes (4096) and more; off by default
@@ -37,6 +41,7 @@ AFFECTS = {
     "commitlog_segment_bytes": [("put", False), ("put_batch", False), ("put_batch_sync", True)],
     "flush_interval_ms/flush_least_pages": [("put", False), ("put_batch", False)],
     "warm_window_bytes": [("put", False), ("put_batch", False), ("put_batch_sync", True)],
+    "commitlog_advice": [("put", False), ("put_sync", True)],
     "batch_write_buffer_bytes": [("put_batch", False), ("put_batch_sync", True)],
     "compression": [("put", False)],
 }
@@ -62,8 +67,8 @@ def run_sweep(options: BenchOptions, root: Path, progress: Progress, console: Co
         try:
             cursor = Cursor()
             measure.warm_up(system, cursor, pool, window=False)
-            if workload == "put":
-                n, s, _ = measure.run_singles(system, cursor, pool, options.bound, False)
+            if workload in ("put", "put_sync"):
+                n, s, _ = measure.run_singles(system, cursor, pool, options.bound, sync)
             else:
                 n, s, _ = measure.run_batches(system, cursor, pool, options.bound, options.batch)
             if not sync:
