@@ -39,8 +39,8 @@ def fill_segments(store, n_segments: int) -> None:
         store.put("T", body, queue_id=0)
 
 
-def test_engine_choice_is_hugepage_with_async_flush_and_normal_with_sync() -> None:
-    assert StoreConfig(flush="async").segment_advice == "hugepage"
+def test_engine_choice_is_the_kernel_default() -> None:
+    assert StoreConfig(flush="async").segment_advice == "normal"
     assert StoreConfig(flush="sync").segment_advice == "normal"
     assert StoreConfig(flush="sync", commitlog_advice="random").segment_advice == "random"
 
@@ -51,7 +51,7 @@ def test_unknown_advice_is_refused() -> None:
 
 
 def test_hugepage_on_the_written_segment_only(tmp_path, small_config) -> None:
-    cfg = dict(small_config, commitlog_segment_bytes=1 << 16, flush="async")
+    cfg = dict(small_config, commitlog_segment_bytes=1 << 16, commitlog_advice="hugepage")
     with rmqstore.open(tmp_path, **cfg) as s:
         fill_segments(s, 3)
         *full, last = segment_flags(tmp_path)
@@ -64,8 +64,9 @@ def test_hugepage_on_the_written_segment_only(tmp_path, small_config) -> None:
         assert all("hg" not in f for f in full)
 
 
-def test_sync_flush_segments_keep_the_kernel_default(tmp_path, small_config) -> None:
-    cfg = dict(small_config, commitlog_segment_bytes=1 << 16, flush="sync")
+@pytest.mark.parametrize("flush", ["async", "sync"])
+def test_segments_keep_the_kernel_default(tmp_path, small_config, flush) -> None:
+    cfg = dict(small_config, commitlog_segment_bytes=1 << 16, flush=flush)
     with rmqstore.open(tmp_path, **cfg) as s:
         fill_segments(s, 2)
         for f in segment_flags(tmp_path):

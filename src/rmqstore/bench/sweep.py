@@ -27,8 +27,7 @@ KNOBS: dict[str, list[dict]] = {
         {"flush_interval_ms": 1000, "flush_least_pages": 64}],
     # None: the engine's choice (16 MiB ahead of the writer with async flush, off with sync)
     "warm_window_bytes": [{"warm_window_bytes": v} for v in (None, 0, MiB // 2, 4 * MiB, 64 * MiB)],
-    # madvise of the segment being written; None: the engine's choice (hugepage with async
-    # flush, normal with sync flush)
+    # madvise of the segment being written; None: the engine's choice (normal)
     "commitlog_advice": [{"commitlog_advice": v}
                          for v in (None, "normal", "hugepage", "sequential", "random")],
     # batches up to this many bytes are pwritten from a buffer; 0: through the mapping
