@@ -185,6 +185,9 @@ def inspect(data: Path) -> None:
 @click.option("--segment-mb", type=click.IntRange(1), default=128, show_default=True,
               help="commitlog_segment_bytes of the bench stores, in MiB.")
 @click.option("--sweep", is_flag=True, help="Also sweep the tuning knobs; print a recommendation.")
+@click.option("--repeat", type=click.IntRange(1), default=1, show_default=True,
+              help="Run every case this many times, the systems' order rotated each time; "
+                   "report the median run and each ratio's median and range.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--dir", "data_dir", type=click.Path(file_okay=False, path_type=Path),

@@ -145,3 +145,25 @@ def test_sweep_tries_every_setting_and_recommends_the_fastest(tmp_path):
             assert best["default"] == KNOBS[knob][0]
             assert best["gain_over_default"] == pytest.approx(
                 best["msgs_per_s"] / best["default_msgs_per_s"], abs=1e-3)
+
+
+def test_repeat_reports_the_median_run_and_per_run_ratios(tmp_path):
+    import statistics
+    report = bench(tmp_path, "--repeat", "3", "--count", "300", "--size", "100", "--workloads",
+                   "put,put_sync", "--peers", "disk,floor", "--keep")
+    rows = {(r["workload"], r["system"]): r for r in report["rows"]}
+    assert set(rows) == {(w, s) for w in ("put", "put_sync")
+                         for s in ("rmqstore", "disk", "floor")}
+    for row in rows.values():
+        assert len(row["runs"]) == 3 and all(x > 0 for x in row["runs"])
+        assert row["msgs_per_s"] == sorted(row["runs"])[1]
+    for workload in ("put", "put_sync"):
+        ours = rows[(workload, "rmqstore")]
+        assert set(ours["ratio_runs"]) == {"disk", "floor"}
+        for peer, runs in ours["ratio_runs"].items():
+            per_run = [a / b for a, b in zip(ours["runs"], rows[(workload, peer)]["runs"])]
+            assert runs == pytest.approx(per_run, rel=1e-3)
+            assert ours["ratios"][peer] == pytest.approx(statistics.median(runs), rel=1e-3)
+    kept = Path(report["data_dir"]) / "100"
+    assert {"rmqstore-async", "rmqstore-async-1", "rmqstore-async-2"} <= {
+        p.name for p in kept.iterdir()}

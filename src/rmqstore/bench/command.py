@@ -26,7 +26,7 @@ def split(value: str | None) -> tuple[str, ...]:
 
 def bench_command(size: tuple[int, ...], workloads: str | None, peers: str | None,
                   duration: float | None, count: int | None, batch: int, writers: str,
-                  in_flight: int, recovery_mb: int, segment_mb: int, sweep: bool,
+                  in_flight: int, recovery_mb: int, segment_mb: int, sweep: bool, repeat: int,
                   json_path: Path | None, plot_path: Path | None, data_dir: Path | None,
                   keep: bool, seed: int) -> None:
     chosen = split(workloads)
@@ -46,7 +46,7 @@ def bench_command(size: tuple[int, ...], workloads: str | None, peers: str | Non
         bound=Bound.from_cli(duration, count), batch=batch,
         writers=tuple(int(w) for w in split(writers)), in_flight=in_flight,
         recovery_bytes=recovery_mb * MiB, segment_bytes=segment_mb * MiB, sweep=sweep,
-        data_dir=data_dir, keep=keep, seed=seed)
+        repeat=repeat, data_dir=data_dir, keep=keep, seed=seed)
     out = Console() if sys.stdout.isatty() else Console(width=WIDE)
     runner = Runner(options, Console(stderr=True))
     report = runner.run()

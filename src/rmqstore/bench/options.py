@@ -44,6 +44,7 @@ class BenchOptions:
     recovery_bytes: int = 64 << 20
     segment_bytes: int = DEFAULT_SEGMENT_BYTES
     sweep: bool = False
+    repeat: int = 1  # run the plan this many times, the systems' order rotated each time
     data_dir: Path | None = None  # parent of the temporary directory
     keep: bool = False
     seed: int = 7

@@ -21,7 +21,9 @@ def rate(x: float) -> str:
 def results_table(report: Report) -> Table:
     table = Table(title="rmqstore bench", title_justify="left", show_lines=False,
                   caption="msgs/s per system; MB/s of body payload; latency of one sync call "
-                          "(a put, a batch, or a window); ×: rmqstore's msgs/s over the peer's")
+                          "(a put, a batch, or a window); ×: rmqstore's msgs/s over the peer's"
+                          "; with --repeat: the median run, and each ratio's median and range "
+                          "over the runs")
     for col, just in (("workload", "left"), ("size", "right"), ("system", "left"),
                       ("msgs/s", "right"), ("MB/s", "right"), ("p50 µs", "right"),
                       ("p99 µs", "right"), ("p999 µs", "right"), ("rmqstore ×", "left")):
@@ -45,11 +47,19 @@ def results_table(report: Report) -> Table:
             table.add_row(name, format_size(r.size), r.label, f"{r.seconds:.3f} s",
                           f"{r.mb_per_s:.0f}", "", "", "", r.note, style=style)
             continue
-        ratios = ", ".join(f"{k} {v:.2f}" for k, v in r.ratios.items())
+        ratios = ", ".join(f"{k} {v:.2f}{_spread(r.ratio_runs.get(k))}"
+                           for k, v in r.ratios.items())
         table.add_row(name, format_size(r.size), r.label, rate(r.msgs_per_s),
                       f"{r.mb_per_s:,.1f}", _us(lat.get("p50")), _us(lat.get("p99")),
                       _us(lat.get("p999")), ratios, style=style)
     return table
+
+
+def _spread(runs: list[float] | None) -> str:
+    """A ratio's range over the repetitions (--repeat), when there were several."""
+    if not runs or len(runs) < 2:
+        return ""
+    return f" ({min(runs):.2f}-{max(runs):.2f})"
 
 
 def _us(x: float | None) -> str:

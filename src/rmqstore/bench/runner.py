@@ -17,7 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from . import engine_cases, machine, measure
 from . import systems as registry
 from .options import BenchOptions
-from .results import OURS, Report, Row, compute_ratios, make_row
+from .results import OURS, Report, Row, compute_ratios, make_row, merge_runs
 from .systems import System
 from .workloads import WORKLOADS, Cursor, Workload, body_pool, plan
 
@@ -35,6 +35,7 @@ class Runner:
                               options.in_flight)
         self.rows: list[Row] = []
         self.rng = random.Random(options.seed)
+        self.rep = 0  # the repetition running (--repeat); every row made is tagged with it
 
     def run(self) -> Report:
         t0 = time.perf_counter()
@@ -46,12 +47,16 @@ class Runner:
                         rows=self.rows, skipped=self.skipped, data_dir=str(root),
                         kept=self.options.keep)
         try:
-            groups = self._groups()
+            repeat = self.options.repeat
+            cases = sum(len(ws) for *_, ws in self._groups(0))
             with self._progress() as progress:
-                task = progress.add_task("bench", total=sum(len(ws) for *_, ws in groups))
-                for size, flush, system, ws in groups:
-                    self._run_group(root / f"{size}" / f"{system.name}-{flush}", size, system,
-                                    ws, progress, task)
+                task = progress.add_task("bench", total=cases * repeat)
+                for rep in range(repeat):
+                    self.rep = rep
+                    tag = f"-{rep}" if rep else ""  # --keep keeps every repetition's stores
+                    for size, flush, system, ws in self._groups(rep):
+                        self._run_group(root / f"{size}" / f"{system.name}-{flush}{tag}",
+                                        size, system, ws, progress, task)
                 if self.options.sweep:
                     from .sweep import run_sweep
                     report.sweep, report.recommendation = run_sweep(
@@ -59,10 +64,15 @@ class Runner:
         finally:
             if not self.options.keep:
                 shutil.rmtree(root, ignore_errors=True)
-        self.rows.sort(key=self._order)
         compute_ratios(self.rows)
+        self.rows[:] = merge_runs(self.rows) if self.options.repeat > 1 else self.rows
+        self.rows.sort(key=self._order)
         report.wall_s = time.perf_counter() - t0
         return report
+
+    def _add(self, row: Row) -> None:
+        row.rep = self.rep
+        self.rows.append(row)
 
     def _order(self, r: Row) -> tuple:
         names = [s.name for s in self.systems]
@@ -74,13 +84,17 @@ class Runner:
                         MofNCompleteColumn(), TimeElapsedColumn(), console=self.console,
                         transient=False)
 
-    def _groups(self) -> list[tuple[int, str, System, list[Workload]]]:
-        """(size, flush, system, workloads): one store each, in run order."""
+    def _groups(self, rep: int) -> list[tuple[int, str, System, list[Workload]]]:
+        """(size, flush, system, workloads): one store each, in run order. Repetition `rep`
+        starts the systems at the rep-th, so that no system always runs right after the same
+        one (whose dirty pages the kernel may still be writing back)."""
+        k = rep % len(self.systems) if self.systems else 0
+        systems = self.systems[k:] + self.systems[:k]
         out = []
         for size in self.options.sizes:
             for flush in ("async", "sync"):
                 ws = [w for w in self.workloads if w.size == size and w.flush == flush]
-                for system in self.systems:
+                for system in systems:
                     mine = [w for w in ws if system.name == OURS or w.name not in OURS_ONLY]
                     if mine:
                         out.append((size, flush, system, mine))
@@ -108,7 +122,7 @@ class Runner:
                     self._one(w, system, cursor, pool, end_flush=last_write)
                 except Exception as exc:  # a failing peer must not end the run
                     log.warning("%s on %s failed", w.label, system.name, exc_info=True)
-                    self.rows.append(Row(w.name, w.size, system.name, system.role, w.flush,
+                    self._add(Row(w.name, w.size, system.name, system.role, w.flush,
                                          w.batch, w.writers, status="error", note=repr(exc)))
                 progress.advance(task)
         finally:
@@ -136,7 +150,7 @@ class Runner:
         row = make_row(w, system, n, s, latency_us=measure.percentiles(lat) if w.sync else None)
         if end_flush:  # the async rows' end flush, reported apart as the notes do
             row.end_flush_s = round(measure.timed(system.finish)[1], 4)
-        self.rows.append(row)
+        self._add(row)
 
     def _ensure_data(self, system: System, cursor: Cursor, pool: list[bytes]) -> None:
         """Reads need data: write some (untimed) when no put workload ran in this store."""
@@ -155,7 +169,7 @@ class Runner:
                     system.read_variant = variant
                 (n, nbytes), s = measure.timed(system.read_in_order, cursor.written(),
                                                bound.deadline(), limit)
-                self.rows.append(make_row(w, system, n, s, nbytes, variant=variant))
+                self._add(make_row(w, system, n, s, nbytes, variant=variant))
             return
         written = cursor.written()
         samples = []
@@ -174,13 +188,13 @@ class Runner:
             busy += s
             done += len(chunk)
             handles = handles[len(chunk):] or system.random_handles(samples, self.rng)
-        self.rows.append(make_row(w, system, done, busy, nbytes))
+        self._add(make_row(w, system, done, busy, nbytes))
 
     def _query(self, w: Workload, system: System, pool: list[bytes]) -> None:
         store = system.store
         keyed = engine_cases.fill_keys(store, pool, self.options.bound)
         n, s, nbytes = engine_cases.run_query(store, keyed, self.options.bound, self.rng)
-        self.rows.append(make_row(w, system, n, s, nbytes,
+        self._add(make_row(w, system, n, s, nbytes,
                                   note=f"random keys among {keyed:,} keyed messages"))
 
     def _recovery(self, path: Path, w: Workload, system: System, pool: list[bytes]) -> None:
@@ -189,7 +203,7 @@ class Runner:
             n = engine_cases.build_store(path, pool, self.options.recovery_bytes, **config)
             for variant, crashed in (("clean", False), ("crash", True)):
                 s, log_bytes = engine_cases.time_open(path, crashed, **config)
-                self.rows.append(make_row(
+                self._add(make_row(
                     w, system, n, s, variant=variant,
                     note=f"open after {'a crash (abort file left)' if crashed else 'close'}: "
                          f"{log_bytes / 1e6:.0f} MB of commit log"))
