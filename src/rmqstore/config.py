@@ -63,7 +63,8 @@ class StoreConfig:
     # a sync first waits up to this long for as many sends as the last sync answered
     # (PostgreSQL's commit_delay, ended early as by commit_siblings). 0: never. Measured with
     # four producers (server_bench --store): 200 us gave the most sync sends/s (50 and 500
-    # less, 0 least), with less CPU per send. Embedded puts never wait.
+    # less, 0 least), with less CPU per send. Embedded: blocking puts never wait; puts in
+    # flight (put_async) are synced once they pause for this long (see flush.SyncFlusher).
     group_commit_delay_us: int = 200
     store_host: tuple[str, int] = ("127.0.0.1", 10911)  # STOREHOSTADDRESS and message ids
     background: bool = True  # run flusher, retention and pre-allocation threads

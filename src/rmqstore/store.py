@@ -131,7 +131,8 @@ class MessageStore(StoreReader, StoreWriter):
         self._sync_flusher = None
         self._aio_commit: AsyncGroupCommit | None = None
         if self._sync:
-            self._sync_flusher = SyncFlusher(self._group_commit, lambda: self.commitlog.max_offset)
+            self._sync_flusher = SyncFlusher(self._group_commit, lambda: self.commitlog.max_offset,
+                                             config.group_commit_delay_us / 1e6)
             self._sync_flusher.start()
 
     def _load_consume_queues(self) -> None:

@@ -127,3 +127,35 @@ def test_put_async_completes_in_the_background(tmp_path, small_config):
         tagged = s.put_async("T", b"t", tags="A", keys=["k"]).wait()
         assert tagged.status is rmqstore.PutStatus.PUT_OK
         assert s.query("T", "k")[0].body == b"t"
+
+
+def _stream_then_count_syncs(tmp_path, small_config, monkeypatch, delay_us: int) -> int:
+    """put_async 40 messages 1 ms apart, nobody waiting; fdatasyncs until all are durable."""
+    import time
+
+    import rmqstore.segment as segment
+
+    calls = []
+    real = os.fdatasync
+    cfg = dict(small_config, flush="sync", commitlog_segment_bytes=1 << 20,
+               group_commit_delay_us=delay_us)
+    with rmqstore.open(tmp_path, **cfg) as s:
+        s.put("T", b"first").status  # the store's opening syncs are not counted
+        monkeypatch.setattr(segment.os, "fdatasync", lambda fd: (calls.append(fd), real(fd)))
+        pending = []
+        for i in range(40):
+            pending.append(s.put_async("T", b"m%d" % i))
+            time.sleep(0.001)
+        deadline = time.monotonic() + 10
+        while not pending[-1].done() and time.monotonic() < deadline:
+            time.sleep(0.001)
+        assert all(p.done() for p in pending)
+        monkeypatch.undo()
+    return len(calls)
+
+
+def test_sync_flusher_waits_for_a_stream_of_puts_to_pause(tmp_path, small_config, monkeypatch):
+    # 100 ms of quiet asked for: the 40 ms stream never pauses that long, so one sync
+    assert _stream_then_count_syncs(tmp_path / "a", small_config, monkeypatch, 100_000) == 1
+    # no pause: a sync per cue, and puts keep cueing while the stream runs
+    assert _stream_then_count_syncs(tmp_path / "b", small_config, monkeypatch, 0) >= 5
