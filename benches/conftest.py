@@ -32,6 +32,16 @@ def body(request):
 
 
 def rate(benchmark, messages_per_round: int) -> None:
-    """Record messages/s of the mean round in the row's extra_info."""
+    """Record messages/s of the mean round in the row's extra_info (nothing to record when
+    run with --benchmark-disable, as the test suite's smoke run does)."""
+    if benchmark.stats is None:
+        return
     stats = benchmark.stats.stats
     benchmark.extra_info["messages_per_s"] = round(messages_per_round / stats.mean)
+
+
+def gb_per_s(benchmark, bytes_per_round: int) -> None:
+    """Record GB/s of the mean round in the row's extra_info (as rate() does)."""
+    if benchmark.stats is not None:
+        benchmark.extra_info["GB_per_s"] = round(
+            bytes_per_round / benchmark.stats.stats.mean / 1e9, 2)
