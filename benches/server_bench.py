@@ -815,6 +815,7 @@ class Bench:
                 "rate": pr["n"] / (pr["t1"] - pr["t0"])}
 
 
+CLIENT_NAMES = ("aio", "raw", "floor", "cpp")
 SCENARIOS = ["sync_x1", "sync_x4", "sync_x4c", "async64", "batch", "batch_inflight", "consume", "e2e"]
 
 
@@ -907,6 +908,11 @@ def main() -> None:
     flushes = args.flush or ["async", "sync"]
     clients = [c for c in args.clients.split(",") if c]
     args.scenarios = args.scenarios.split(",")
+    unknown = [c for c in clients if c not in CLIENT_NAMES] + \
+        [s for s in args.scenarios if s not in SCENARIOS]
+    if unknown:
+        ap.error(f"unknown client or scenario: {', '.join(unknown)} (clients: "
+                 f"{', '.join(CLIENT_NAMES)}; scenarios: {', '.join(SCENARIOS)})")
     if "cpp" in clients:
         import importlib.util
         if importlib.util.find_spec("rocketmq") is None:
