@@ -63,6 +63,9 @@ def test_json_structure_and_positive_numbers(small_run):
         assert row["msgs_per_s"] > 0 and row["mb_per_s"] > 0
     batch = [r for r in report["rows"] if r["workload"] == "put_batch"]
     assert all(r["messages"] == 2000 and r["batch"] == 128 for r in batch)
+    # every async write case ends with its own flush, timed apart; reads flush nothing
+    assert all(r["end_flush_s"] is not None and r["end_flush_s"] >= 0 for r in batch)
+    assert all(r["end_flush_s"] is None for r in report["rows"] if r["workload"] == "read")
     reads = {r["variant"] for r in report["rows"]
              if r["workload"] == "read" and r["system"] == "rmqstore"}
     assert reads == {"get", "get_bodies"}
@@ -157,6 +160,8 @@ def test_repeat_reports_the_median_run_and_per_run_ratios(tmp_path):
     for row in rows.values():
         assert len(row["runs"]) == 3 and all(x > 0 for x in row["runs"])
         assert row["msgs_per_s"] == sorted(row["runs"])[1]
+    assert all((r["end_flush_s"] is not None) == (r["workload"] == "put")
+               for r in rows.values())  # the async put case flushes, apart from its time
     for workload in ("put", "put_sync"):
         ours = rows[(workload, "rmqstore")]
         assert set(ours["ratio_runs"]) == {"disk", "floor"}
