@@ -48,13 +48,13 @@ class StoreConfig:
     # off. Default: 16 MiB with async flush; off with sync flush, where every pre-faulted page
     # is written twice (zeros at the next fdatasync, then data) and measured slower.
     warm_window_bytes: int | None = None
-    # madvise hint of the commit-log segment being written: "normal", "hugepage" (large
-    # page-cache folios: one fault maps up to 2 MiB), "sequential" or "random". None: the
-    # engine's choice, "normal". "hugepage" suits a busy async-flush store (single puts of
-    # 4 KiB: median 2.2x), never sync flush (each fdatasync writes a whole 2 MiB folio: sync
-    # puts 3x slower), and costs a store at a trickle the same: 200 puts/s of 100 B wrote
-    # 4.2 MB/s instead of 0.06 MB/s, since every flush rewrites the folio being filled.
-    commitlog_advice: str | None = None
+    # madvise hint of the commit-log segment being written: "normal" (the kernel's default),
+    # "hugepage" (large page-cache folios: one fault maps up to 2 MiB), "sequential" or
+    # "random". "hugepage" suits a busy async-flush store (single puts of 4 KiB: median
+    # 2.2x), never sync flush (each fdatasync writes a whole 2 MiB folio: sync puts 3x
+    # slower), and costs a store at a trickle the same: 200 puts/s of 100 B wrote 4.2 MB/s
+    # instead of 0.06 MB/s, since every flush rewrites the folio being filled.
+    commitlog_advice: str = "normal"
     # Batches up to this size are encoded into a buffer and written with one pwrite instead of
     # through the mapping: no page fault, and no zeroing, per fresh page (measured 2.6 GB/s
     # against 0.5-1.8 GB/s sustained). 0 writes every batch through the mapping.
@@ -84,9 +84,9 @@ class StoreConfig:
             raise ValueError("batch_write_buffer_bytes must be 0 or more")
         if not 0 <= self.group_commit_delay_us <= 100_000:
             raise ValueError("group_commit_delay_us must be within [0, 100000]")
-        if self.commitlog_advice not in (None, "normal", "hugepage", "sequential", "random"):
-            raise ValueError("commitlog_advice must be None, 'normal', 'hugepage', "
-                             "'sequential' or 'random'")
+        if self.commitlog_advice not in ("normal", "hugepage", "sequential", "random"):
+            raise ValueError("commitlog_advice must be 'normal', 'hugepage', 'sequential' or "
+                             "'random'")
         if self.max_message_size < 1:
             raise ValueError("max_message_size must be positive")
         socket.inet_aton(self.store_host[0])  # IPv4 only for the store host
@@ -96,10 +96,6 @@ class StoreConfig:
         if self.warm_window_bytes is not None:
             return self.warm_window_bytes
         return 0 if self.flush == "sync" else (16 << 20)
-
-    @property
-    def segment_advice(self) -> str:
-        return self.commitlog_advice or "normal"
 
     @staticmethod
     def sizes_on_disk(root) -> dict:

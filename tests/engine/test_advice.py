@@ -39,10 +39,9 @@ def fill_segments(store, n_segments: int) -> None:
         store.put("T", body, queue_id=0)
 
 
-def test_engine_choice_is_the_kernel_default() -> None:
-    assert StoreConfig(flush="async").segment_advice == "normal"
-    assert StoreConfig(flush="sync").segment_advice == "normal"
-    assert StoreConfig(flush="sync", commitlog_advice="random").segment_advice == "random"
+def test_default_is_the_kernel_default() -> None:
+    assert StoreConfig(flush="async").commitlog_advice == "normal"
+    assert StoreConfig(flush="sync").commitlog_advice == "normal"
 
 
 def test_unknown_advice_is_refused() -> None:

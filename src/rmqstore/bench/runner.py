@@ -65,7 +65,8 @@ class Runner:
             if not self.options.keep:
                 shutil.rmtree(root, ignore_errors=True)
         compute_ratios(self.rows)
-        self.rows[:] = merge_runs(self.rows) if self.options.repeat > 1 else self.rows
+        if self.options.repeat > 1:
+            self.rows[:] = merge_runs(self.rows)
         self.rows.sort(key=self._order)
         report.wall_s = time.perf_counter() - t0
         return report
@@ -118,14 +119,14 @@ class Runner:
                     measure.warm_up(system, cursor, pool, window=w.sync)
                 try:
                     # Every async write case ends with its flush, timed apart: the next case
-                    # then starts with no dirty pages of this one, which the kernel would
-                    # otherwise throttle it for (a peer that never flushes by itself most).
+                    # then starts without this one's dirty pages, for which the kernel would
+                    # otherwise throttle it (most of all a peer that never flushes by itself).
                     self._one(w, system, cursor, pool,
                               end_flush=w.name in ("put", "put_batch"))
                 except Exception as exc:  # a failing peer must not end the run
                     log.warning("%s on %s failed", w.label, system.name, exc_info=True)
-                    self._add(Row(w.name, w.size, system.name, system.role, w.flush,
-                                         w.batch, w.writers, status="error", note=repr(exc)))
+                    self._add(Row(w.name, w.size, system.name, system.role, w.flush, w.batch,
+                                  w.writers, status="error", note=repr(exc)))
                 progress.advance(task)
         finally:
             if opened:
@@ -197,7 +198,7 @@ class Runner:
         keyed = engine_cases.fill_keys(store, pool, self.options.bound)
         n, s, nbytes = engine_cases.run_query(store, keyed, self.options.bound, self.rng)
         self._add(make_row(w, system, n, s, nbytes,
-                                  note=f"random keys among {keyed:,} keyed messages"))
+                           note=f"random keys among {keyed:,} keyed messages"))
 
     def _recovery(self, path: Path, w: Workload, system: System, pool: list[bytes]) -> None:
         config = dict(system.config)

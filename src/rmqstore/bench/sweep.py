@@ -27,9 +27,9 @@ KNOBS: dict[str, list[dict]] = {
         {"flush_interval_ms": 1000, "flush_least_pages": 64}],
     # None: the engine's choice (16 MiB ahead of the writer with async flush, off with sync)
     "warm_window_bytes": [{"warm_window_bytes": v} for v in (None, 0, MiB // 2, 4 * MiB, 64 * MiB)],
-    # madvise of the segment being written; None: the engine's choice (normal)
+    # madvise of the segment being written
     "commitlog_advice": [{"commitlog_advice": v}
-                         for v in (None, "normal", "hugepage", "sequential", "random")],
+                         for v in ("normal", "hugepage", "sequential", "random")],
     # batches up to this many bytes are pwritten from a buffer; 0: through the mapping
     "batch_write_buffer_bytes": [{"batch_write_buffer_bytes": v} for v in (8 * MiB, 0)],
     # compression applies to bodies of compress_over_bytes (4096) and more; off by default
