@@ -63,7 +63,7 @@ class CommitLog:
             if allocator is not None:  # make the first or next segment ahead of the first put
                 start = last.start + self.segment_bytes if last is not None else 0
                 allocator.request(self.files.directory / offset_name(start), start,
-                                  self.segment_bytes)
+                                  self.segment_bytes, self.files.advice)
 
     # -- reading --------------------------------------------------------------------------
     def parse_at(self, offset: int, check_crc: bool = False):

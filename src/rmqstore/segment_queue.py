@@ -24,26 +24,26 @@ class Preallocator:
     so rolling over costs the writer nothing; with `warm_bytes`, its first pages are faulted in
     too (the Warmer keeps the rest ahead of the writer). One outstanding file per path."""
 
-    def __init__(self, warm_bytes: int, advice: str = "normal") -> None:
+    def __init__(self, warm_bytes: int) -> None:
         self.warm_bytes = warm_bytes
-        self.advice = advice
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rmq-alloc")
         self._pending: dict[Path, Future] = {}
         self._lock = threading.Lock()
         self._closing = False
 
-    def request(self, path: Path, start: int, size: int) -> None:
+    def request(self, path: Path, start: int, size: int, advice: str = "normal") -> None:
+        """advice: the madvise hint to map the file with, before any page is warmed."""
         with self._lock:
             if path not in self._pending and not path.exists() and not self._closing:
-                self._pending[path] = self._pool.submit(self._make, path, start, size)
+                self._pending[path] = self._pool.submit(self._make, path, start, size, advice)
 
-    def _make(self, path: Path, start: int, size: int) -> MappedFile:
-        seg = MappedFile.create(path, start, size, self.advice)
+    def _make(self, path: Path, start: int, size: int, advice: str) -> MappedFile:
+        seg = MappedFile.create(path, start, size, advice)
         if self.warm_bytes:
             _native.populate(seg.region, 0, self.warm_bytes)
         return seg
 
-    def take(self, path: Path, start: int, size: int) -> MappedFile:
+    def take(self, path: Path, start: int, size: int, advice: str = "normal") -> MappedFile:
         with self._lock:
             fut = self._pending.pop(path, None)
         if fut is not None:
@@ -51,7 +51,7 @@ class Preallocator:
                 return fut.result()
             except Exception:  # fall back to creating it here, which raises a clear error
                 log.warning("pre-allocation of %s failed; creating it inline", path, exc_info=True)
-        return MappedFile.create(path, start, size, self.advice)
+        return MappedFile.create(path, start, size, advice)
 
     def close(self) -> None:
         """Wait for work in flight and delete files made ahead but never used."""
@@ -138,9 +138,10 @@ class MappedFileQueue:
     def _create(self, start: int) -> MappedFile:
         path = self.directory / offset_name(start)
         if self.allocator is not None:
-            seg = self.allocator.take(path, start, self.file_size)
+            seg = self.allocator.take(path, start, self.file_size, self.advice)
             nxt = start + self.file_size
-            self.allocator.request(self.directory / offset_name(nxt), nxt, self.file_size)
+            self.allocator.request(self.directory / offset_name(nxt), nxt, self.file_size,
+                                   self.advice)
         else:
             seg = MappedFile.create(path, start, self.file_size, self.advice)
         self.files = [*self.files, seg]

@@ -81,10 +81,10 @@ class MessageStore(StoreReader, StoreWriter):
     def _open_parts(self, config: StoreConfig) -> None:
         root = self.root
         abnormal = filenames.abort_file(root).exists()
-        advice = config.commitlog_advice
-        self._allocator = Preallocator(config.warm_bytes, advice) if config.background else None
+        self._allocator = Preallocator(config.warm_bytes) if config.background else None
         self.commitlog = CommitLog(root, config.commitlog_segment_bytes, self._allocator,
-                                   self._store_host, config.batch_write_buffer_bytes, advice)
+                                   self._store_host, config.batch_write_buffer_bytes,
+                                   config.commitlog_advice)
         self._log = self.commitlog.appender.ptr
         self._last = self.commitlog.appender.last
         self.commitlog.load()

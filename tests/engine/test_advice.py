@@ -27,10 +27,10 @@ def vm_flags() -> dict[str, set[str]]:
     return out
 
 
-def segment_flags(root: Path) -> list[set[str]]:
+def segment_flags(store) -> list[set[str]]:
+    """VmFlags of the store's segments, oldest first (a file made ahead is not one yet)."""
     flags = vm_flags()
-    segs = sorted((root / "commitlog").iterdir())
-    return [flags.get(str(seg.resolve()), set()) for seg in segs]
+    return [flags.get(str(seg.path.resolve()), set()) for seg in store.commitlog.files.files]
 
 
 def fill_segments(store, n_segments: int) -> None:
@@ -49,16 +49,18 @@ def test_unknown_advice_is_refused() -> None:
         StoreConfig(commitlog_advice="huge")
 
 
-def test_hugepage_on_the_written_segment_only(tmp_path, small_config) -> None:
-    cfg = dict(small_config, commitlog_segment_bytes=1 << 16, commitlog_advice="hugepage")
+@pytest.mark.parametrize("background", [False, True])  # True: segments made ahead of time
+def test_hugepage_on_the_written_segment_only(tmp_path, small_config, background) -> None:
+    cfg = dict(small_config, commitlog_segment_bytes=1 << 16, commitlog_advice="hugepage",
+               background=background)
     with rmqstore.open(tmp_path, **cfg) as s:
         fill_segments(s, 3)
-        *full, last = segment_flags(tmp_path)
+        *full, last = segment_flags(s)
         assert "hg" in last and "nh" not in last
         assert full and all("nh" in f and "hg" not in f for f in full)
     # reopened: only the last segment takes appends, so only it is advised
     with rmqstore.open(tmp_path, **cfg) as s:
-        *full, last = segment_flags(tmp_path)
+        *full, last = segment_flags(s)
         assert "hg" in last
         assert all("hg" not in f for f in full)
 
@@ -68,7 +70,7 @@ def test_segments_keep_the_kernel_default(tmp_path, small_config, flush) -> None
     cfg = dict(small_config, commitlog_segment_bytes=1 << 16, flush=flush)
     with rmqstore.open(tmp_path, **cfg) as s:
         fill_segments(s, 2)
-        for f in segment_flags(tmp_path):
+        for f in segment_flags(s):
             assert f and not f & {"hg", "nh", "sr", "rr"}
 
 
@@ -77,5 +79,5 @@ def test_read_hints_stay_on_full_segments(tmp_path, small_config, advice, flag) 
     cfg = dict(small_config, commitlog_segment_bytes=1 << 16, commitlog_advice=advice)
     with rmqstore.open(tmp_path, **cfg) as s:
         fill_segments(s, 2)
-        flags = segment_flags(tmp_path)
+        flags = segment_flags(s)
         assert all(flag in f and "hg" not in f for f in flags)
