@@ -1,7 +1,6 @@
 """The benchmarks kept runnable, so a changed internal breaks the suite rather than a later
 benchmark session: `make bench`'s micro-benchmarks each once, untimed (--benchmark-disable),
-in a child pytest; server_bench.py and timer_bench.py on a tiny load. engine_targets.py (issue
-2's minimums, a minute, no size knob) is run by hand."""
+in a child pytest; server_bench.py, timer_bench.py and engine_targets.py on a tiny load."""
 
 from __future__ import annotations
 
@@ -52,3 +51,13 @@ def test_timer_bench_on_a_tiny_load(tmp_path):
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     report = json.loads(out.read_text())
     assert report["delivered"] == 100 and report["early"] == 0
+
+
+def test_engine_targets_on_a_tiny_load(tmp_path):
+    proc = run_script("engine_targets.py", "--dir", str(tmp_path), "--scale", "0.01",
+                      "--rounds", "1")
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    for measure in ("put, 100 B", "put_batch of 128, 1 KiB", "get_bodies in order",
+                    "recovery scan", "with fdatasync", "in flight", "disk limit"):
+        assert measure in proc.stdout
+    assert list(tmp_path.iterdir()) == []  # its temporary stores are removed
