@@ -128,6 +128,16 @@ def test_bad_workload_is_a_usage_error(tmp_path):
     assert result.exit_code == 2 and "nope" in result.output
 
 
+@pytest.mark.parametrize("args, named", [
+    (["--writers", "a,b"], "--writers"), (["--writers", "1,0"], "--writers"),
+    (["--writers", ","], "--writers"), (["--size", str(4 * 1024 * 1024 + 1)], "--size")])
+def test_bad_writers_or_size_is_a_usage_error(tmp_path, args, named):
+    data = tmp_path / "data"
+    result = CliRunner().invoke(main, ["bench", "--dir", str(data), *args])
+    assert result.exit_code == 2 and named in result.output and "Traceback" not in result.output
+    assert not data.exists()  # refused before anything ran
+
+
 def test_sweep_tries_every_setting_and_recommends_the_fastest(tmp_path):
     from rmqstore.bench.sweep import AFFECTS, KNOBS
     report = bench(tmp_path, "--sweep", "--count", "300", "--size", "100", "--workloads",

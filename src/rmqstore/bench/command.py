@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 
+from ..config import StoreConfig
 from .options import BenchOptions, Bound
 from .report import print_report
 from .runner import Runner
@@ -41,10 +42,21 @@ def bench_command(size: tuple[int, ...], workloads: str | None, peers: str | Non
         raise click.BadParameter(f"choose from {', '.join(PEERS)} or none", param_hint="--peers")
     if count is not None and count < 1 or duration is not None and duration <= 0:
         raise click.BadParameter("--count and --duration must be positive")
+    limit = StoreConfig.max_message_size
+    if any(s > limit for s in size):
+        raise click.BadParameter(f"over the store's max_message_size ({limit} bytes)",
+                                 param_hint="--size")
+    try:
+        threads = tuple(int(w) for w in split(writers))
+    except ValueError:
+        threads = ()
+    if not threads or min(threads) < 1:
+        raise click.BadParameter(f"{writers!r}: comma-separated thread counts of at least 1",
+                                 param_hint="--writers")
     options = BenchOptions(
         sizes=tuple(size) or BenchOptions.sizes, workloads=chosen, peers=peer_names,
         bound=Bound.from_cli(duration, count), batch=batch,
-        writers=tuple(int(w) for w in split(writers)), in_flight=in_flight,
+        writers=threads, in_flight=in_flight,
         recovery_bytes=recovery_mb * MiB, segment_bytes=segment_mb * MiB, sweep=sweep,
         repeat=repeat, data_dir=data_dir, keep=keep, seed=seed)
     out = Console() if sys.stdout.isatty() else Console(width=WIDE)
