@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from rmqstore.bench.workloads import body_pool
 from rmqstore.cli import main
 
 
@@ -182,3 +183,15 @@ def test_repeat_reports_the_median_run_and_per_run_ratios(tmp_path):
     kept = Path(report["data_dir"]) / "100"
     assert {"rmqstore-async", "rmqstore-async-1", "rmqstore-async-2"} <= {
         p.name for p in kept.iterdir()}
+
+
+def test_largest_size_keeps_the_body_pool_small(tmp_path):
+    """4 MiB bodies: the pool holds 16 of them (it was 4096, 16 GiB, and the OOM killer ended
+    the run); every system still writes and reads every message."""
+    size = 4 << 20
+    assert len(body_pool(size)) == 16 and len(body_pool(100)) == 4096
+    report = bench(tmp_path, "--count", "40", "--size", str(size), "--workloads",
+                   "put,put_batch,read", "--batch", "32", "--peers", "floor,disk")
+    rows = [r for r in report["rows"] if r["status"] == "ok"]
+    assert len(rows) == len(report["rows"]) == 10  # 3 workloads x 3 systems, get_bodies too
+    assert all(r["messages"] == 40 for r in rows if r["workload"] != "read")

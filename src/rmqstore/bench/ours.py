@@ -14,13 +14,14 @@ from .workloads import QUEUES
 
 TOPIC = "T"
 WINDOW_TOPIC = "A"
+GET_BYTES = 64 << 20  # one get() returns up to 1024 messages, and at most about this many bytes
 
 
 class RmqStore:
     name = "rmqstore"
     role = "ours"
     mapping = ("topic T with 4 queues; put = store.put(queue_id=q); batch = store.put_batch of "
-               "one queue; read = store.get(1024) reading m.body (variant get_bodies: "
+               "one queue; read = store.get(1024, fewer over 64 KiB) reading m.body (variant get_bodies: "
                "store.get_bodies(4096)); random read = get_by_commitlog_offset(...).body; "
                "in_flight = put_async on a 1-queue topic, wait() on the last")
 
@@ -33,6 +34,7 @@ class RmqStore:
         self.store = open_store(root, flush="sync" if sync else "async", **self.config)
         self.store.create_topic(TOPIC, QUEUES)
         self.store.create_topic(WINDOW_TOPIC, 1)
+        self.get_count = max(1, min(1024, GET_BYTES // size))
 
     def put_each(self, msgs: Sequence[Msg]) -> None:
         put = self.store.put
@@ -60,7 +62,7 @@ class RmqStore:
         for q, count in enumerate(counts):
             off = 0
             while off < count and n < limit and time.perf_counter() < deadline:
-                res = get(TOPIC, q, off, min(1024, limit - n))
+                res = get(TOPIC, q, off, min(self.get_count, limit - n))
                 if not res.messages:
                     break
                 for m in res.messages:

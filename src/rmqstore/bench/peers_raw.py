@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .systems import Msg
-from .workloads import POOL, WINDOW_QUEUE, body_pool
+from .workloads import WINDOW_QUEUE, body_pool
 
 HEADER_BYTES = 20
 MAGIC = 0x0BAD5EED
@@ -138,8 +138,10 @@ class DiskLimit:
         self.sync, self.size = sync, size
         self.recsz = HEADER_BYTES + size
         hdr = struct.Struct(">iiqi")
+        pool = body_pool(size)
+        self.pool_n = len(pool)
         self.block = memoryview(b"".join(hdr.pack(size, MAGIC, i, i % 4) + b
-                                         for i, b in enumerate(body_pool(size))))
+                                         for i, b in enumerate(pool)))
         self.fd = os.open(root / "limit.log", os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
         self.pending = 0  # async rows: records not yet written (write-behind in 1 MiB writes)
         self.next_rec = 0
@@ -148,8 +150,8 @@ class DiskLimit:
         """os.write n records' bytes, taken from the prepared block (cycling)."""
         fd, block, recsz = self.fd, self.block, self.recsz
         while n:
-            r = self.next_rec % POOL
-            k = min(n, POOL - r, max(1, CHUNK_BYTES // recsz))
+            r = self.next_rec % self.pool_n
+            k = min(n, self.pool_n - r, max(1, CHUNK_BYTES // recsz))
             os.write(fd, block[r * recsz:(r + k) * recsz])
             self.next_rec += k
             n -= k

@@ -2,8 +2,9 @@
 
 Message i of a single-put workload goes to queue i % 4 at that queue's next offset; batch k of
 a batch workload holds `batch` consecutive messages of queue k % 4 (rmqstore's put_batch takes
-one queue). Bodies come from one pool of 4096 os.urandom bodies per size, shared by all systems,
-so every system stores the same bytes in the same order (as in research/peers-embedded.md).
+one queue). Bodies come from one pool of 4096 os.urandom bodies per size (fewer for bodies over
+16 KiB: the pool stays within 64 MiB), shared by all systems, so every system stores the same
+bytes in the same order (as in research/peers-embedded.md).
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import os
 from dataclasses import dataclass
 
 QUEUES = 4
-POOL = 4096
+POOL = 4096  # bodies in a pool, at most
+POOL_BYTES = 64 << 20  # and at most this many bytes: a large --size would not fit in memory
 WINDOW_QUEUE = QUEUES  # put_async windows go to a queue of their own (rmqstore: topic "A")
 
 # name: (flush, what it measures); the order is the run order within one message size.
@@ -75,7 +77,7 @@ def plan(sizes: tuple[int, ...], names: tuple[str, ...], batch: int,
 
 def body_pool(size: int) -> list[bytes]:
     """Incompressible bodies, as the peers were measured."""
-    return [os.urandom(size) for _ in range(POOL)]
+    return [os.urandom(size) for _ in range(max(1, min(POOL, POOL_BYTES // size)))]
 
 
 def format_size(size: int) -> str:
@@ -94,10 +96,10 @@ class Cursor:
     def singles(self, pool: list[bytes], n: int) -> list[tuple[int, int, bytes]]:
         """The next n single-put messages: (queue, offset, body)."""
         out = []
-        nxt, sent = self.next, self.sent
+        nxt, sent, count = self.next, self.sent, len(pool)
         for i in range(sent, sent + n):
             q = i % QUEUES
-            out.append((q, nxt[q], pool[i % POOL]))
+            out.append((q, nxt[q], pool[i % count]))
             nxt[q] += 1
         self.sent = sent + n
         return out
@@ -107,9 +109,10 @@ class Cursor:
         """Batch number k of n messages: (queue, first offset, bodies)."""
         q = k % QUEUES if queue is None else queue
         off = self.next[q]
-        start = self.sent % POOL
-        bodies = (pool[start:start + n] if start + n <= POOL
-                  else [pool[(start + j) % POOL] for j in range(n)])
+        count = len(pool)
+        start = self.sent % count
+        bodies = (pool[start:start + n] if start + n <= count
+                  else [pool[(start + j) % count] for j in range(n)])
         self.next[q] += n
         self.sent += n
         return q, off, bodies
