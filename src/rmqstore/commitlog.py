@@ -30,10 +30,12 @@ class CommitLog:
     """Appends are single-writer (the store's put lock); reads are lock-free below `wrote`."""
 
     def __init__(self, root: Path, segment_bytes: int, allocator: Preallocator | None,
-                 store_host: bytes, batch_buffer_bytes: int = 0, advice: str = "normal") -> None:
+                 store_host: bytes, batch_buffer_bytes: int = 0, advice: str = "normal",
+                 stage_single_min: int = 0) -> None:
         self.files = MappedFileQueue(commitlog_dir(root), segment_bytes, allocator, advice)
         self.segment_bytes = segment_bytes
-        self.appender = _native.Appender(store_host, store_host, 0, batch_buffer_bytes)
+        self.appender = _native.Appender(store_host, store_host, 0, batch_buffer_bytes,
+                                         stage_single_min)
 
     def load(self) -> None:
         self.files.load()

@@ -180,6 +180,8 @@ class StoreWriter:
                 self.commitlog.roll()
             elif code == -_native.QUEUE_FULL:
                 cq.roll()
+            elif code == -_native.IO_ERROR:
+                raise OSError("writing a record to the commit log failed; it was not appended")
             else:
                 raise MessageTooLargeError(
                     f"record does not fit a {self.config.commitlog_segment_bytes}-byte segment")

@@ -14,7 +14,7 @@ import struct
 from .._version import __version__
 from ..errors import NativeModuleError
 
-ABI_VERSION = 6
+ABI_VERSION = 7
 
 try:
     from ._rmq import ffi, lib
@@ -91,8 +91,9 @@ class Appender:
     __slots__ = ("_empty", "_scratch", "_seg", "last", "ptr")
 
     def __init__(self, born_host: bytes, store_host: bytes, host_flags: int,
-                 batch_buffer_bytes: int = 0) -> None:
-        """batch_buffer_bytes > 0: batches up to that size are staged and pwritten."""
+                 batch_buffer_bytes: int = 0, stage_single_min: int = 0) -> None:
+        """batch_buffer_bytes > 0: batches are staged in a buffer that size and pwritten, and
+        so are single records of stage_single_min bytes or more (0: none)."""
         self.ptr = ffi.new("rmq_log *")
         self.ptr.born_host = born_host
         self.ptr.store_host = store_host
@@ -101,6 +102,7 @@ class Appender:
         self._scratch = ffi.new("uint8_t[]", batch_buffer_bytes) if batch_buffer_bytes else None
         self.ptr.scratch = self._scratch if self._scratch is not None else ffi.NULL
         self.ptr.scratch_size = batch_buffer_bytes
+        self.ptr.stage_min = stage_single_min
         # (last_phys, last_ts) as a memoryview over the struct: indexing it costs a third of
         # two cdata attribute reads, on the hot path of every put.
         at = ffi.offsetof("rmq_log", "last_phys") // 8

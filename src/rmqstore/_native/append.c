@@ -89,31 +89,58 @@ static inline void add_unit(rmq_queue *q, int64_t phys, int64_t len, int64_t tag
     q->max_phys = phys + len;
 }
 
-/* Where a batch's records go. Staged: encoded into log->scratch and written with one pwrite,
- * which spares the mapping a page fault (and the kernel a page zeroing) for every fresh page;
- * otherwise straight into the mapping. Either way, the write positions (*log->wrote,
- * *q->cq_wrote) move only once the records are in the page cache, so a flush or a reader in
- * another thread never sees a position whose bytes are not there yet. */
+/* Where a call's records go. Staged: encoded into log->scratch and written with pwrite, a
+ * scratch-full at a time, which spares the mapping a page fault (and the kernel a page
+ * zeroing) for every fresh page; otherwise straight into the mapping. Either way, the write
+ * positions (*log->wrote, *q->cq_wrote) move only once the records are in the page cache, so a
+ * flush or a reader in another thread never sees a position whose bytes are not there yet. */
 typedef struct {
     rmq_log *log;
     rmq_queue *q;
     int64_t base;   /* segment position where this call's records start */
     int64_t wpos;   /* segment position after the records encoded so far */
     int64_t cqpos;  /* consume-queue file position after the units written so far */
+    int64_t chunk;  /* staged: segment position of the scratch's first byte */
     int staged;
 } batch_out;
 
-static void batch_begin(batch_out *b, rmq_log *log, rmq_queue *q, int64_t total) {
-    b->log = log;
-    b->q = q;
-    b->base = b->wpos = *log->wrote;
-    b->cqpos = *q->cq_wrote;
-    b->staged = log->fd >= 0 && log->scratch != NULL && total <= log->scratch_size;
+/* Whether records of up to max_len bytes can be staged. */
+static inline int can_stage(const rmq_log *log, int64_t max_len) {
+    return log->fd >= 0 && log->scratch != NULL && max_len <= log->scratch_size;
 }
 
-/* Where the next record goes (it starts at segment position b->wpos). */
-static inline uint8_t *batch_dst(const batch_out *b) {
-    return b->staged ? b->log->scratch + (b->wpos - b->base) : b->log->seg + b->wpos;
+static void batch_begin(batch_out *b, rmq_log *log, rmq_queue *q, int staged) {
+    b->log = log;
+    b->q = q;
+    b->base = b->wpos = b->chunk = *log->wrote;
+    b->cqpos = *q->cq_wrote;
+    b->staged = staged;
+}
+
+/* pwrites the staged records not yet written. 0, or -1 on a write error. */
+static int write_staged(batch_out *b) {
+    const uint8_t *p = b->log->scratch;
+    int64_t off = b->chunk, left = b->wpos - b->chunk;
+    while (left > 0) {
+        ssize_t w = pwrite(b->log->fd, p, (size_t)left, off);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        p += w;
+        off += w;
+        left -= w;
+    }
+    b->chunk = b->wpos;
+    return 0;
+}
+
+/* Where the next record, of len bytes, goes (it starts at segment position b->wpos); NULL when
+ * writing out a full scratch failed. */
+static inline uint8_t *batch_dst(batch_out *b, int64_t len) {
+    if (!b->staged) return b->log->seg + b->wpos;
+    if (b->wpos - b->chunk + len > b->log->scratch_size && write_staged(b) != 0) return NULL;
+    return b->log->scratch + (b->wpos - b->chunk);
 }
 
 static inline int64_t batch_queue_offset(const batch_out *b) {
@@ -136,20 +163,7 @@ static inline void batch_added(batch_out *b, int64_t phys, int64_t len, int64_t 
 /* Writes staged records, then publishes the positions. Returns 0, or -1 on a write error
  * (nothing is published then, so the records do not exist). */
 static int batch_end(batch_out *b) {
-    if (b->staged && b->wpos > b->base) {
-        const uint8_t *p = b->log->scratch;
-        int64_t off = b->base, left = b->wpos - b->base;
-        while (left > 0) {
-            ssize_t w = pwrite(b->log->fd, p, (size_t)left, off);
-            if (w < 0) {
-                if (errno == EINTR) continue;
-                return -1;
-            }
-            p += w;
-            off += w;
-            left -= w;
-        }
-    }
+    if (b->staged && write_staged(b) != 0) return -1;
     if (!b->staged) b->log->mapped_bytes += b->wpos - b->base;
     __atomic_thread_fence(__ATOMIC_RELEASE);
     *b->log->wrote = b->wpos;
@@ -173,6 +187,17 @@ int64_t rmq_put(rmq_log *log, rmq_queue *q, const char *body, int32_t body_len,
     int64_t phys = log->seg_start + pos, qoff = next_queue_offset(q);
     int64_t store_ts = stamp(log);
     if (born_ts < 0) born_ts = store_ts;
+    if (log->stage_min > 0 && len >= log->stage_min && can_stage(log, len)) {
+        /* Through the mapping, each fresh page of the record costs a fault unless a warmer
+         * faulted it in beforehand; one pwrite costs none (see StoreConfig). */
+        batch_out b;
+        batch_begin(&b, log, q, 1);
+        encode(batch_dst(&b, len), log, q, len, phys, qoff, body, body_len, props, props_len,
+               sysflag, flag, born_ts, store_ts, reconsume_times, prepared_offset, born_host,
+               NULL, 0);
+        batch_added(&b, phys, len, tags_code, store_ts);
+        return batch_end(&b) == 0 ? qoff : -RMQ_IO_ERROR;
+    }
     encode(log->seg + pos, log, q, len, phys, qoff, body, body_len, props, props_len, sysflag,
            flag, born_ts, store_ts, reconsume_times, prepared_offset, born_host, NULL, 0);
     *log->wrote = pos + len;
@@ -192,8 +217,12 @@ int32_t rmq_put_batch(rmq_log *log, rmq_queue *q, const char *bodies, const int3
                       int32_t flag, int64_t store_ts, int64_t *out_phys, int32_t *out_status) {
     if (!log->seg) { *out_status = RMQ_SEGMENT_FULL; return 0; }
     if (store_ts <= 0) store_ts = stamp(log);
-    int64_t total = 0;
-    for (int32_t i = 0; i < n; i++) total += record_len(log, 0, body_lens[i], q->topic_len, props_len);
+    int64_t total = 0, max_len = 0;
+    for (int32_t i = 0; i < n; i++) {
+        int64_t len = record_len(log, 0, body_lens[i], q->topic_len, props_len);
+        total += len;
+        if (len > max_len) max_len = len;
+    }
     int64_t room = log->seg_size - *log->wrote;
     /* Keep a batch in one segment when an empty one could hold it (CommitLog.doAppend for
      * batches); a larger batch is written across segments. */
@@ -206,7 +235,7 @@ int32_t rmq_put_batch(rmq_log *log, rmq_queue *q, const char *bodies, const int3
     int32_t i = 0, close = 0;
     *out_status = RMQ_OK;
     batch_out b;
-    batch_begin(&b, log, q, total);
+    batch_begin(&b, log, q, can_stage(log, max_len));
     for (; i < n; i++) {
         int32_t blen = body_lens[i];
         int64_t len = record_len(log, 0, blen, q->topic_len, props_len);
@@ -218,7 +247,9 @@ int32_t rmq_put_batch(rmq_log *log, rmq_queue *q, const char *bodies, const int3
             break;
         }
         int64_t phys = log->seg_start + b.wpos;
-        encode(batch_dst(&b), log, q, len, phys, batch_queue_offset(&b), bodies, blen, props,
+        uint8_t *dst = batch_dst(&b, len);
+        if (!dst) { *out_status = RMQ_IO_ERROR; return 0; }
+        encode(dst, log, q, len, phys, batch_queue_offset(&b), bodies, blen, props,
                props_len, 0, flag, store_ts, store_ts, 0, 0, NULL, NULL, 0);
         batch_added(&b, phys, len, tags_code, store_ts);
         out_phys[i] = phys;
@@ -296,13 +327,15 @@ int32_t rmq_put_entries(rmq_log *log, rmq_queue *q, const char *data, int64_t le
     if (!log->seg) { *out_status = RMQ_SEGMENT_FULL; return 0; }
     if (store_ts <= 0) store_ts = stamp(log);
     if (born_ts < 0) born_ts = store_ts;
-    int64_t total = 0;
+    int64_t total = 0, max_len = 0;
     for (int64_t pos = at; pos < len; pos += (int32_t)get32(d + pos)) {
         int32_t blen = (int32_t)get32(d + pos + 16);
         int32_t plen = (int16_t)get16(d + pos + ENTRY_HEAD + blen);
         int32_t kept = filter_props(data + pos + ENTRY_HEAD + blen + 2, plen, NULL, &tags_code,
                                     &uniq_at, &uniq_len, &has_keys);
-        total += record_len(log, sysflag, blen, q->topic_len, kept + extra_len);
+        int64_t rlen = record_len(log, sysflag, blen, q->topic_len, kept + extra_len);
+        total += rlen;
+        if (rlen > max_len) max_len = rlen;
     }
     if (whole) { /* keep the batch in one segment when an empty one could hold it */
         int64_t room = log->seg_size - *log->wrote;
@@ -315,7 +348,7 @@ int32_t rmq_put_entries(rmq_log *log, rmq_queue *q, const char *data, int64_t le
     }
     int32_t i = 0, close = 0;
     batch_out b;
-    batch_begin(&b, log, q, total);
+    batch_begin(&b, log, q, can_stage(log, max_len));
     for (int64_t pos = at; pos < len; i++) {
         int32_t blen = (int32_t)get32(d + pos + 16);
         int32_t flag = (int32_t)get32(d + pos + 12);
@@ -333,7 +366,9 @@ int32_t rmq_put_entries(rmq_log *log, rmq_queue *q, const char *data, int64_t le
             break;
         }
         int64_t phys = log->seg_start + b.wpos;
-        encode(batch_dst(&b), log, q, rlen, phys, batch_queue_offset(&b), data + pos + ENTRY_HEAD,
+        uint8_t *dst = batch_dst(&b, rlen);
+        if (!dst) { *out_status = RMQ_IO_ERROR; return 0; }
+        encode(dst, log, q, rlen, phys, batch_queue_offset(&b), data + pos + ENTRY_HEAD,
                blen, props, kept, sysflag, flag, born_ts, store_ts, reconsume_times, 0,
                born_host, extra, extra_len);
         batch_added(&b, phys, rlen, tags_code, store_ts);
