@@ -102,13 +102,18 @@ class StoreConfig:
         return 0 if self.flush == "sync" else (16 << 20)
 
     @property
+    def warms(self) -> bool:
+        """Whether a Warmer faults pages in ahead of the commit-log writer."""
+        return self.background and self.warm_bytes > 0
+
+    @property
     def stage_single_bytes(self) -> int:
         """Single records this long or longer go to disk with pwrite, like batches, instead of
         through the mapping (0: none). Only without a warmer: its pre-faulted pages make the
         mapping as fast or faster. Measured against the mapping, sync puts: 1.1x at 8 KiB, 1.4x
         at 16 KiB, 1.7x at 64 KiB, 2.2x at 1 MiB; async puts beside the warmer: up to 25%
         slower at 8-16 KiB, the same from 64 KiB."""
-        if self.background and self.warm_bytes:
+        if self.warms:
             return 0
         return STAGE_SINGLE_MIN if self.batch_write_buffer_bytes else 0
 

@@ -123,7 +123,7 @@ class MessageStore(StoreReader, StoreWriter):
             ])
             self._housekeeper.start()
         self._warmer = None
-        if config.background and config.warm_bytes:
+        if config.warms:
             appender = self.commitlog.appender
             self._warmer = Warmer(self.commitlog.files, config.warm_bytes,
                                   lambda: appender.mapped_bytes)

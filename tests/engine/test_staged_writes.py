@@ -38,7 +38,7 @@ def test_large_single_puts_are_staged_without_a_warmer(tmp_path):
         assert mapped(store) > before  # a small record still goes through the mapping
         r3 = store.put("T", big[::-1], queue_id=0, tags="t", keys=["k"])
         assert [r1.queue_offset, r2.queue_offset, r3.queue_offset] == [0, 1, 2]
-        assert r2.commitlog_offset > r1.commitlog_offset and r3.commitlog_offset > r2.commitlog_offset
+        assert r1.commitlog_offset < r2.commitlog_offset < r3.commitlog_offset
         assert bodies_of(store) == [big, small, big[::-1]]
         assert store.query("T", "k")[0].body == big[::-1]
     with rmqstore.open(tmp_path, flush="sync") as store:

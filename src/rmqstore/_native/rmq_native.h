@@ -35,7 +35,7 @@ typedef struct {
     char born_host[20];
     char store_host[20];
     int32_t fd;            /* the active segment's file (-1: batches go through the mapping) */
-    uint8_t *scratch;      /* records to stage are encoded here and pwritten, a full one at a time */
+    uint8_t *scratch;      /* staged records are encoded here, pwritten a scratch-full at a time */
     int64_t scratch_size;
     int64_t stage_min;     /* a single record (rmq_put) this long or longer is staged; 0: never */
     int64_t mapped_bytes;  /* out: bytes appended through the mapping so far (the warmer's cue) */

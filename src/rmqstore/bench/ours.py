@@ -21,9 +21,10 @@ class RmqStore:
     name = "rmqstore"
     role = "ours"
     mapping = ("topic T with 4 queues; put = store.put(queue_id=q); batch = store.put_batch of "
-               "one queue; read = store.get(1024, fewer over 64 KiB) reading m.body (variant get_bodies: "
-               "store.get_bodies(4096)); random read = get_by_commitlog_offset(...).body; "
-               "in_flight = put_async on a 1-queue topic, wait() on the last")
+               "one queue; read = store.get(1024, fewer over 64 KiB) reading m.body (variant "
+               "get_bodies: store.get_bodies(4096)); random read = "
+               "get_by_commitlog_offset(...).body; in_flight = put_async on a 1-queue topic, "
+               "wait() on the last")
 
     def __init__(self, segment_bytes: int, **config) -> None:
         self.config = dict(commitlog_segment_bytes=segment_bytes, **config)

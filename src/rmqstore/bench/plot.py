@@ -22,7 +22,8 @@ class Panel:
     title: str
     groups: list[str] = field(default_factory=list)
     series: dict[str, dict[str, float]] = field(default_factory=dict)
-    marks: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)  # series→p→group
+    # series -> percentile -> group -> value, drawn on the bars
+    marks: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
 
     def add(self, group: str, name: str, value: float) -> None:
         if group not in self.groups:
