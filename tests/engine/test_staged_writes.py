@@ -12,6 +12,8 @@ import pytest
 import rmqstore
 from rmqstore.config import STAGE_SINGLE_MIN
 
+SMALL = dict(commitlog_segment_bytes=4 << 20)  # not the default 1 GiB file per store
+
 
 def bodies_of(store, queue_id: int = 0) -> list[bytes]:
     out, off = [], 0
@@ -29,7 +31,7 @@ def mapped(store) -> int:
 
 def test_large_single_puts_are_staged_without_a_warmer(tmp_path):
     big, small = os.urandom(STAGE_SINGLE_MIN + 5000), os.urandom(100)
-    with rmqstore.open(tmp_path, flush="sync") as store:
+    with rmqstore.open(tmp_path, **SMALL, flush="sync") as store:
         assert store.config.stage_single_bytes == STAGE_SINGLE_MIN
         before = mapped(store)
         r1 = store.put("T", big, queue_id=0)
@@ -41,12 +43,12 @@ def test_large_single_puts_are_staged_without_a_warmer(tmp_path):
         assert r1.commitlog_offset < r2.commitlog_offset < r3.commitlog_offset
         assert bodies_of(store) == [big, small, big[::-1]]
         assert store.query("T", "k")[0].body == big[::-1]
-    with rmqstore.open(tmp_path, flush="sync") as store:
+    with rmqstore.open(tmp_path, **SMALL, flush="sync") as store:
         assert bodies_of(store) == [big, small, big[::-1]]
 
 
 def test_with_the_warmer_single_puts_go_through_the_mapping(tmp_path):
-    with rmqstore.open(tmp_path) as store:  # async flush: the warmer runs
+    with rmqstore.open(tmp_path, **SMALL) as store:  # async flush: the warmer runs
         assert store.config.stage_single_bytes == 0
         before = mapped(store)
         store.put("T", os.urandom(64 << 10), queue_id=0)
@@ -56,7 +58,7 @@ def test_with_the_warmer_single_puts_go_through_the_mapping(tmp_path):
 @pytest.mark.parametrize("flush", ["async", "sync"])
 def test_a_batch_larger_than_the_buffer_is_staged_in_parts(tmp_path, flush):
     bodies = [os.urandom(10_000 + i) for i in range(30)]  # ~300 KB through a 64 KiB buffer
-    with rmqstore.open(tmp_path, flush=flush, batch_write_buffer_bytes=64 << 10) as store:
+    with rmqstore.open(tmp_path, **SMALL, flush=flush, batch_write_buffer_bytes=64 << 10) as store:
         before = mapped(store)
         res = store.put_batch("T", bodies, queue_id=0)
         assert mapped(store) == before
@@ -64,13 +66,13 @@ def test_a_batch_larger_than_the_buffer_is_staged_in_parts(tmp_path, flush):
         phys = res.commitlog_offsets
         assert all(b > a for a, b in zip(phys, phys[1:]))
         assert bodies_of(store) == bodies
-    with rmqstore.open(tmp_path, flush=flush) as store:
+    with rmqstore.open(tmp_path, **SMALL, flush=flush) as store:
         assert bodies_of(store) == bodies
 
 
 def test_a_record_larger_than_the_buffer_goes_through_the_mapping(tmp_path):
     bodies = [os.urandom(100 << 10), os.urandom(10)]
-    with rmqstore.open(tmp_path, flush="sync", batch_write_buffer_bytes=64 << 10) as store:
+    with rmqstore.open(tmp_path, **SMALL, flush="sync", batch_write_buffer_bytes=64 << 10) as store:
         before = mapped(store)
         store.put_batch("T", bodies, queue_id=0)
         store.put("T", bodies[0], queue_id=0)
@@ -80,7 +82,7 @@ def test_a_record_larger_than_the_buffer_goes_through_the_mapping(tmp_path):
 
 def test_a_failed_pwrite_appends_nothing(tmp_path):
     big = os.urandom(STAGE_SINGLE_MIN * 2)
-    with rmqstore.open(tmp_path, flush="sync", batch_write_buffer_bytes=64 << 10) as store:
+    with rmqstore.open(tmp_path, **SMALL, flush="sync", batch_write_buffer_bytes=64 << 10) as store:
         store.put("T", b"first", queue_id=0)
         appender = store.commitlog.appender
         seg = store.commitlog.files.files[-1]
@@ -100,5 +102,5 @@ def test_a_failed_pwrite_appends_nothing(tmp_path):
         res = store.put("T", big, queue_id=0)
         assert res.queue_offset == 1 and res.commitlog_offset == end
         assert bodies_of(store) == [b"first", big]
-    with rmqstore.open(tmp_path, flush="sync") as store:
+    with rmqstore.open(tmp_path, **SMALL, flush="sync") as store:
         assert bodies_of(store) == [b"first", big]
