@@ -122,7 +122,7 @@ def percentiles(samples_ms: list[float]) -> dict:
 def aio_worker(spec: dict, ctl: Control) -> None:
     import asyncio
 
-    import rmqstore.server.remoting.loop as loops
+    import rmqstore.net.loop as loops
     from rmqstore.client import (
         ConsumeFromWhere,
         ConsumeStatus,
@@ -505,9 +505,11 @@ def raw_worker(spec: dict, ctl: Control) -> None:
     import asyncio
     import itertools
 
-    import rmqstore.server.remoting.loop as loops
-    from rmqstore.server.remoting import RemotingClient, RemotingCommand, RequestCode
-    from rmqstore.server.remoting.headers import SendMessageRequestHeaderV2, encode_header
+    import rmqstore.net.loop as loops
+    from rmqstore.net import RemotingClient
+    from rmqstore.protocol import RemotingCommand, RequestCode
+    from rmqstore.protocol.headers import SendMessageRequestHeaderV2
+    from rmqstore.protocol.header_codec import encode_header
 
     async def produce() -> None:
         broker, topic = spec["broker"], spec["topic"]

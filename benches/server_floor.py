@@ -21,7 +21,7 @@ import re
 import struct
 
 from rmqstore import _native
-from rmqstore.server.remoting.loop import run
+from rmqstore.net.loop import run
 
 _OPAQUE = re.compile(rb'"opaque":(-?\d+)')
 _REPLY_HEADER = (b'{"code":0,"extFields":{},"flag":1,"language":"JAVA","opaque":%d,'

@@ -6,14 +6,16 @@
         batch = store.get("orders", 0, 0)
 
 Delay levels and delivery at any time are services over an open store: ScheduleService
-(rmqstore.schedule) and TimerService (rmqstore.timer), with TimerConfig. They load on first use,
-so `import rmqstore` does not pay for asyncio.
+(rmqstore.delay_levels) and TimerService (rmqstore.timer), with TimerConfig.
+
+Everything but the errors and the version loads on first use (PEP 562), so that
+``import rmqstore.client`` (the asyncio client, which speaks the wire and never opens a
+store) does not load the engine or its compiled module.
 """
 
 from typing import TYPE_CHECKING
 
 from ._version import __version__
-from .config import StoreConfig
 from .errors import (
     CorruptSegmentError,
     DiskFullError,
@@ -26,31 +28,50 @@ from .errors import (
     StoreError,
     StoreLockedError,
 )
-from .message import GetResult, GetStatus, Message, PendingPut, PutBatchResult, PutResult, PutStatus
-from .queue import Consumer, Queue
-from .store import MessageStore, open_store
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ below loads them
+    from .config import StoreConfig
+    from .message import (
+        GetResult,
+        GetStatus,
+        Message,
+        PendingPut,
+        PutBatchResult,
+        PutResult,
+        PutStatus,
+    )
+    from .queue import Consumer, Queue
     from .schedule import ScheduleService
+    from .store import MessageStore, open_store
     from .timer import TimerConfig, TimerService
 
-open = open_store
+    open = open_store
 
-# Loaded on first access (PEP 562): both pull in asyncio, ~20 ms that plain store users skip.
-_LAZY = {"ScheduleService": ".schedule", "TimerService": ".timer", "TimerConfig": ".timer"}
+_LAZY = {
+    "StoreConfig": ".config",
+    "GetResult": ".message", "GetStatus": ".message", "Message": ".message",
+    "PendingPut": ".message", "PutBatchResult": ".message", "PutResult": ".message",
+    "PutStatus": ".message",
+    "Consumer": ".queue", "Queue": ".queue",
+    "MessageStore": ".store", "open_store": ".store",
+    "ScheduleService": ".schedule",
+    "TimerService": ".timer", "TimerConfig": ".timer",
+}
 
 
 def __getattr__(name: str) -> object:
-    if name in _LAZY:
+    target = "open_store" if name == "open" else name
+    if target in _LAZY:
         import importlib
-        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+
+        value = getattr(importlib.import_module(_LAZY[target], __name__), target)
         globals()[name] = value  # later lookups skip this function
         return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | set(_LAZY) | {"open"})
 
 
 __all__ = [

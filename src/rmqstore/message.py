@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass
 from enum import Enum
 
-import lz4.frame
-
+from .protocol.message import decode_body
 from .record import (
-    COMPRESSION_LZ4,
-    COMPRESSION_MASK,
-    COMPRESSION_SHIFT,
     PROP_KEYS,
     PROP_TAGS,
     PROP_UNIQ_KEY,
     SYSFLAG_BORNHOST_V6,
-    SYSFLAG_COMPRESSED,
     SYSFLAG_STOREHOST_V6,
     decode_host,
     decode_properties,
@@ -158,16 +152,6 @@ class PendingBatch:
         if not self._commit.wait(self.result.commitlog_offset + 1):
             self.batch.status = self.result.status = PutStatus.FLUSH_DISK_TIMEOUT
         return self.batch
-
-
-def decode_body(stored: bytes | memoryview, sysflag: int) -> bytes:
-    """A body as the producer sent it: decompressed when SYSFLAG says it is compressed (zlib,
-    or LZ4 in RocketMQ 5's compression-type bits)."""
-    if not sysflag & SYSFLAG_COMPRESSED:
-        return bytes(stored)
-    if (sysflag & COMPRESSION_MASK) >> COMPRESSION_SHIFT == COMPRESSION_LZ4:
-        return lz4.frame.decompress(stored)
-    return zlib.decompress(stored)
 
 
 class Message:

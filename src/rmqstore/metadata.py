@@ -1,47 +1,22 @@
 """RocketMQ's JSON config files (config/*.json): read tolerantly, written atomically.
 
 RocketMQ writes them with fastjson, which leaves integer map keys unquoted ({0:12}); we read that
-form and write it back the same way, so either broker reads the other's files. A write goes to
+form and write it back the same way (protocol/fastjson.py), so either broker reads the other's
+files. A write goes to
 <file>.tmp, is fsynced, the old file is kept as <file>.bak, and the tmp is renamed over the file;
 a reader falls back to .bak when the file is missing or unreadable (ConfigManager.load).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import re
 from pathlib import Path
 
 from .filenames import backup_of, temp_of
+from .protocol import fastjson
 
 log = logging.getLogger(__name__)
-
-_BARE_INT_KEY = re.compile(r'([{,]\s*)(-?\d+)(\s*:)')
-
-
-def loads_fastjson(text: str):
-    """json.loads that also accepts fastjson's unquoted integer keys."""
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return json.loads(_BARE_INT_KEY.sub(r'\1"\2"\3', text))
-
-
-def dumps_fastjson(obj) -> str:
-    """Pretty JSON with integer-like keys of int-keyed maps left bare, as fastjson writes."""
-    text = json.dumps(_mark_int_keys(obj), indent=1, sort_keys=True)
-    return re.sub(r'"\\u0000(-?\d+)"(\s*:)', r'\1\2', text)
-
-
-def _mark_int_keys(obj):
-    if isinstance(obj, dict):
-        return {("\0" + str(k)) if isinstance(k, int) else k: _mark_int_keys(v)
-                for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_mark_int_keys(v) for v in obj]
-    return obj
 
 
 def read_json(path: Path):
@@ -54,7 +29,7 @@ def read_json(path: Path):
         if not text.strip():
             continue
         try:
-            return loads_fastjson(text)
+            return fastjson.loads(text)
         except ValueError:
             log.warning("%s is not valid JSON; trying its backup", candidate)
     return None
@@ -64,7 +39,7 @@ def write_json(path: Path, obj) -> None:
     """Atomic replace: tmp + fsync + rename, the previous content kept as .bak."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_of(path)
-    data = dumps_fastjson(obj).encode()
+    data = fastjson.dumps_config(obj).encode()
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
         os.write(fd, data)

@@ -1,4 +1,5 @@
-"""Topic configs, persisted as RocketMQ's config/topics.json (TopicConfigManager):
+"""Topic configs, persisted as RocketMQ's config/topics.json (TopicConfigManager), in the
+shape protocol/topic_config.py defines:
 
     {"dataVersion":{"counter":3,"timestamp":1700000000000},
      "topicConfigTable":{"TopicA":{"order":false,"perm":6,"readQueueNums":4,
@@ -9,34 +10,18 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from .filenames import config_file
 from .metadata import read_json, write_json
+from .protocol.topic_config import (
+    DataVersion,
+    TopicConfig,
+    parse_serialize_wrapper,
+    serialize_wrapper,
+)
 
 FILE_NAME = "topics.json"
-PERM_READ_WRITE = 6
-
-
-@dataclass(frozen=True)
-class TopicConfig:
-    name: str
-    read_queue_nums: int
-    write_queue_nums: int
-    perm: int = PERM_READ_WRITE
-    order: bool = False
-
-    def to_json(self) -> dict:
-        return {"order": self.order, "perm": self.perm, "readQueueNums": self.read_queue_nums,
-                "topicFilterType": "SINGLE_TAG", "topicName": self.name, "topicSysFlag": 0,
-                "writeQueueNums": self.write_queue_nums}
-
-    @classmethod
-    def from_json(cls, data: dict) -> TopicConfig:
-        return cls(name=data["topicName"], read_queue_nums=int(data.get("readQueueNums", 1)),
-                   write_queue_nums=int(data.get("writeQueueNums", 1)),
-                   perm=int(data.get("perm", PERM_READ_WRITE)), order=bool(data.get("order")))
 
 
 class TopicConfigManager:
@@ -47,10 +32,8 @@ class TopicConfigManager:
         self._lock = threading.Lock()
 
     def load(self) -> None:
-        data = read_json(self.path) or {}
-        self._counter = int(data.get("dataVersion", {}).get("counter", 0))
-        self.topics = {name: TopicConfig.from_json(cfg)
-                       for name, cfg in data.get("topicConfigTable", {}).items()}
+        version, self.topics = parse_serialize_wrapper(read_json(self.path) or {})
+        self._counter = version.counter
 
     def get(self, name: str) -> TopicConfig | None:
         return self.topics.get(name)
@@ -60,7 +43,5 @@ class TopicConfigManager:
         with self._lock:
             self.topics = {**self.topics, config.name: config}
             self._counter += 1
-            write_json(self.path, {
-                "dataVersion": {"counter": self._counter, "timestamp": int(time.time() * 1000)},
-                "topicConfigTable": {n: c.to_json() for n, c in self.topics.items()},
-            })
+            version = DataVersion(int(time.time() * 1000), self._counter)
+            write_json(self.path, serialize_wrapper(version, self.topics))

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from rmqstore.server.remoting import RemotingClient, RemotingCommand, RequestCode
-from rmqstore.server.remoting.frame import encode
+from rmqstore.net import RemotingClient
+from rmqstore.protocol import RemotingCommand, RequestCode
+from rmqstore.protocol.frame import encode
 from rmqstore.server.testing import free_port, wait_until
 
 FLOOR = Path(__file__).resolve().parents[2] / "benches" / "server_floor.py"

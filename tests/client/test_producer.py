@@ -17,7 +17,8 @@ from rmqstore.client import (
     Producer,
     SendStatus,
 )
-from rmqstore.client.routes import BrokerData, QueueData, TopicRoute, _Entry
+from rmqstore.client.routes import _Entry
+from rmqstore.protocol.route import BrokerData, QueueData, TopicRouteData
 
 from .conftest import free_port, run, wait_until
 
@@ -148,7 +149,7 @@ def test_retry_on_another_broker_and_avoid_the_failed_one(server, topic) -> None
             await p.create_topic(topic, 2)
             real = await p.routes.update(topic)
             dead = f"127.0.0.1:{free_port()}"  # nothing listens there
-            route = TopicRoute(
+            route = TopicRouteData(
                 real.queue_datas + (QueueData("broker-dead", 2, 2, 6),),
                 real.broker_datas + (BrokerData("C", "broker-dead", {0: dead}),))
             p.routes.routes[topic] = _Entry(route, 1e18)  # never refreshed during the test

@@ -94,7 +94,7 @@ def test_batch_with_delay_is_refused(delay_server, topic) -> None:
     """The client refuses this itself; a raw SEND_BATCH_MESSAGE with DELAY gets
     MESSAGE_ILLEGAL from the broker (CommitLog.putMessages) and stores nothing."""
     from rmqstore.client.message import encode_batch
-    from rmqstore.server.remoting import RemotingCommand, RequestCode, ResponseCode
+    from rmqstore.protocol import RemotingCommand, RequestCode, ResponseCode
 
     async def main():
         async with Producer("PG_delay_batch", delay_server.namesrv) as p:
@@ -173,7 +173,7 @@ def test_delayed_message_due_while_broker_down(tmp_path, topic) -> None:
 
 
 async def _invoke(srv: Server, request):
-    from rmqstore.server.remoting import RemotingClient
+    from rmqstore.net import RemotingClient
 
     client = RemotingClient()
     try:
@@ -184,7 +184,7 @@ async def _invoke(srv: Server, request):
 
 async def _max_offset(srv: Server, topic: str) -> int:
     """GET_MAX_OFFSET of queue 0 of topic: how many messages the broker stored there."""
-    from rmqstore.server.remoting import RemotingCommand, RequestCode
+    from rmqstore.protocol import RemotingCommand, RequestCode
 
     resp = await _invoke(srv, RemotingCommand.request(RequestCode.GET_MAX_OFFSET,
                                                       {"topic": topic, "queueId": "0"}))
@@ -202,9 +202,9 @@ async def _wait_max_offset(srv: Server, topic: str, n: int, timeout_s: float = 1
 def test_send_back_edge_cases(delay_server, topic) -> None:
     """Raw CONSUMER_SEND_MSG_BACK: a bad offset is refused; delayLevel -1 goes straight to the
     DLQ; an explicit level is used as given; GET_ALL_DELAY_OFFSET shows the progress."""
-    from rmqstore.metadata import loads_fastjson
+    from rmqstore.protocol.fastjson import loads as loads_fastjson
     from rmqstore.record import parse_msg_id
-    from rmqstore.server.remoting import RemotingCommand, RequestCode, ResponseCode
+    from rmqstore.protocol import RemotingCommand, RequestCode, ResponseCode
 
     srv = delay_server
 
@@ -243,7 +243,7 @@ def test_retry_send_with_delay_scheduled_or_dead_lettered(delay_server) -> None:
     """What a Java client does when send-back fails: SEND_MESSAGE_V2 to %RETRY%<group> with
     DELAY and reconsumeTimes. Under the limit it goes through the schedule; at the limit it is
     stored in the DLQ at once (handleRetryAndDLQ sets level 0)."""
-    from rmqstore.server.remoting import RemotingCommand, RequestCode, ResponseCode
+    from rmqstore.protocol import RemotingCommand, RequestCode, ResponseCode
 
     srv = delay_server
     group = f"CG_direct_{int(time.time() * 1000)}"

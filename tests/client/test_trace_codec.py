@@ -9,7 +9,9 @@ from hypothesis import strategies as st
 
 from rmqstore.client.admin import _parse_consume_stats
 from rmqstore.client.message import MessageQueue
+from rmqstore.client.producer import trace_dispatcher
 from rmqstore.client.trace import (
+    TRACE_TOPIC,
     ConsumeReturnType,
     MessageType,
     TraceDispatcher,
@@ -19,7 +21,7 @@ from rmqstore.client.trace import (
     encode_record,
     encode_records,
 )
-from rmqstore.server.remoting.objkeys import ObjectKey, dumps, loads
+from rmqstore.protocol.fastjson import ObjectKey, dumps, loads
 
 S, F = "\x01", "\x02"
 
@@ -101,7 +103,8 @@ def test_round_trip_keeps_each_types_fields(kind, msg_id, group, topic, keys, nu
 
 
 def test_batches_split_by_size() -> None:
-    d = TraceDispatcher("127.0.0.1:1", owner_group="G", kind="PRODUCER", max_batch_bytes=300)
+    d = trace_dispatcher("127.0.0.1:1", "G", "PRODUCER", TRACE_TOPIC, None, None)
+    d = TraceDispatcher(d._sender, max_batch_bytes=300)
     recs = [TraceRecord(TraceType.SUB_BEFORE, msg_id=f"M{i:030d}", keys="k" * 40)
             for i in range(10)]
     parts = d._split(recs)
@@ -129,7 +132,7 @@ def test_fastjson_forms_parse() -> None:
     got = loads(text)
     assert got["offsetTable"][(("brokerName", "b"), ("queueId", 1), ("topic", "T"))] == \
         {"maxOffset": 4}
-    assert got["brokerAddrs"] == {0: "1.2.3.4:10911"}
+    assert got["brokerAddrs"] == {"0": "1.2.3.4:10911"}  # bare keys read as quoted ones
     assert got["list"] == [{"a": [1, 2, {"b": None}]}] and got["s"] == "{x}:"
 
 

@@ -29,8 +29,9 @@ from rmqstore.client import (
 )
 from rmqstore.client.transaction import PROPERTY_PRODUCER_GROUP
 from rmqstore.record import parse_msg_id
-from rmqstore.server.remoting import RequestCode, ResponseCode
-from rmqstore.server.remoting.headers import EndTransactionRequestHeader, encode_header
+from rmqstore.protocol import RequestCode, ResponseCode
+from rmqstore.protocol.headers import EndTransactionRequestHeader
+from rmqstore.protocol.header_codec import encode_header
 
 from .conftest import Server, run, wait_until
 

@@ -16,13 +16,14 @@ from rmqstore.client.message import (
     decode_messages,
     decode_properties,
     encode_batch,
-    encode_properties,
+    properties_text,
 )
 from rmqstore.client.process_queue import ProcessQueue
 from rmqstore.client.producer import java_string_hash
 from rmqstore.client.rebalance import allocate_averagely, allocate_averagely_by_circle
-from rmqstore.client.routes import TopicRoute
-from rmqstore.server.remoting import RemotingCommand
+from rmqstore.client.routes import publish_queues, subscribe_queues
+from rmqstore.protocol import RemotingCommand
+from rmqstore.protocol.route import decode_topic_route
 
 
 def stored_record(*, body: bytes, topic: str, props: str, queue_offset: int, phys: int,
@@ -58,7 +59,7 @@ def test_batch_body_known_bytes() -> None:
 
 def test_properties_round_trip() -> None:
     props = {"TAGS": "A", "KEYS": "k1 k2", "ünï": "çødé"}
-    assert decode_properties(encode_properties(props)) == props
+    assert decode_properties(properties_text(props)) == props
     assert decode_properties("A\x01B\x02C\x01D\x02") == {"A": "B", "C": "D"}  # C++ trailing \x02
 
 
@@ -123,9 +124,10 @@ def test_route_parsing_and_queues() -> None:
             b'"cluster":"C"},{"brokerAddrs":{1:"2.2.2.2:1"},"brokerName":"b2","cluster":"C"}],'
             b'"queueDatas":[{"brokerName":"b1","perm":6,"readQueueNums":2,"writeQueueNums":3},'
             b'{"brokerName":"b2","perm":6,"readQueueNums":1,"writeQueueNums":1}]}')
-    route = TopicRoute.from_json(body)
-    assert [(q.broker_name, q.queue_id) for q in route.publish_queues("T")] == [("b1", 0), ("b1", 1), ("b1", 2)]
-    assert len(route.subscribe_queues("T")) == 3
+    route = decode_topic_route(body)
+    assert [(q.broker_name, q.queue_id) for q in publish_queues(route, "T")] == \
+        [("b1", 0), ("b1", 1), ("b1", 2)]
+    assert len(subscribe_queues(route, "T")) == 3
 
 
 def test_process_queue_commit_points() -> None:

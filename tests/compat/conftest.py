@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from rmqstore.server import testing
-from rmqstore.server.remoting import RequestCode
+from rmqstore.protocol import RequestCode
 
 # the tests import these from here too
 from rmqstore.server.testing import (  # noqa: F401

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from rmqstore.server.remoting import RequestCode
+from rmqstore.protocol import RequestCode
 
 from .conftest import ServeProcess, call, create_topic, free_port, max_offset, route, wait_until
 

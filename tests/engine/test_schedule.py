@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import rmqstore
-from rmqstore.metadata import loads_fastjson
+from rmqstore.protocol.fastjson import loads as loads_fastjson
 from rmqstore.schedule import (
     DEFAULT_DELAY_LEVELS,
     SCHEDULE_TOPIC,

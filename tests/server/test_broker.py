@@ -19,17 +19,9 @@ import pytest
 
 import rmqstore._native
 from rmqstore.server.broker import Broker, BrokerConfig
-from rmqstore.server.broker.messages import BatchEntry, encode_batch
-from rmqstore.server.remoting import (
-    Dispatcher,
-    RemotingClient,
-    RemotingCommand,
-    RemotingServer,
-    RequestCode,
-    RequestContext,
-    ResponseCode,
-    ServerConfig,
-)
+from rmqstore.protocol.message import encode_batch
+from rmqstore.net import Dispatcher, RemotingClient, RemotingServer, RequestContext, ServerConfig
+from rmqstore.protocol import RemotingCommand, RequestCode, ResponseCode
 
 SMALL_STORE = {"commitlog_segment_bytes": 1 << 20, "consumequeue_units": 1024,
                "index_slots": 64, "index_entries": 256}
@@ -175,8 +167,8 @@ def test_send_v1_and_v2_then_pull_byte_identical(tmp_path: Path) -> None:
 def test_batch_send_keeps_each_message_properties(tmp_path: Path) -> None:
     async def main() -> None:
         async with Harness(config(tmp_path)) as h:
-            entries = [BatchEntry(i, f"body-{i}".encode(),
-                                  props(UNIQ_KEY=f"{i:032X}", TAGS=f"Tag{i}").encode())
+            entries = [(f"body-{i}".encode(), i,
+                        props(UNIQ_KEY=f"{i:032X}", TAGS=f"Tag{i}").encode())
                        for i in range(3)]
             r = await h.call(C.SEND_BATCH_MESSAGE, send_v2("B1", 2, "", batch=True),
                              encode_batch(entries))

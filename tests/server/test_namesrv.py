@@ -18,17 +18,17 @@ from typing import Any
 import pytest
 
 from rmqstore.server.namesrv import NameServer, NamesrvConfig, run_namesrv
-from rmqstore.server.namesrv.fastjson import loads as fastjson_loads
-from rmqstore.server.namesrv.register_body import decode_register_body
-from rmqstore.server.remoting import (
+from rmqstore.protocol.fastjson import loads as fastjson_loads
+from rmqstore.protocol.register_body import decode_register_body
+from rmqstore.protocol import (
     FrameDecoder,
-    RemotingClient,
     RemotingCommand,
     RemotingError,
     RequestCode,
     ResponseCode,
     encode,
 )
+from rmqstore.net import RemotingClient
 
 CLUSTER = "DefaultCluster"
 

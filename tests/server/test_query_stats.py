@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from rmqstore.server.broker import BrokerConfig
-from rmqstore.server.remoting.objkeys import loads
+from rmqstore.protocol.fastjson import loads
 
 from .test_broker import C, Harness, R, config, heartbeat_body, parse_records, props, run, send_v1
 

@@ -27,13 +27,8 @@ from rmqstore.server.broker.transaction_bridge import (
 from rmqstore.server.broker.transaction_check import TransactionalMessageCheckService
 from rmqstore.server.broker.transaction_end import EndTransactionProcessor
 from rmqstore.server.broker.transaction_ops import OpLedger
-from rmqstore.server.remoting import (
-    RemotingClient,
-    RemotingCommand,
-    RequestCode,
-    RequestContext,
-    ResponseCode,
-)
+from rmqstore.net import RemotingClient, RequestContext
+from rmqstore.protocol import RemotingCommand, RequestCode, ResponseCode
 
 SMALL_STORE = {"commitlog_segment_bytes": 1 << 20, "consumequeue_units": 1024,
                "index_slots": 64, "index_entries": 256}

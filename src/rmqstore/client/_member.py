@@ -15,7 +15,8 @@ import logging
 import time
 from enum import Enum
 
-from ..server.remoting import RemotingCommand, RequestCode, RequestContext
+from ..protocol import RemotingCommand, RequestCode
+from ..net import RequestContext
 from ._tasks import TaskGroup
 from .acl import Credentials
 from .broker_api import BrokerApi, Subscription
@@ -23,7 +24,7 @@ from .errors import ClientClosed, RouteNotFound
 from .ids import make_client_id
 from .message import RETRY_GROUP_TOPIC_PREFIX, MessageQueue
 from .rebalance import AllocateStrategy
-from .routes import RouteCache
+from .routes import RouteCache, subscribe_queues
 from .transport import Transport
 
 log = logging.getLogger(__name__)
@@ -187,7 +188,7 @@ class GroupMember:
                 except Exception as exc:  # noqa: BLE001
                     log.info("route of %s unavailable: %s", topic, exc)
                     continue
-                mq_all = route.subscribe_queues(topic)
+                mq_all = subscribe_queues(route, topic)
                 if self.clustering:
                     try:
                         cids = sorted(await self.api.consumer_ids(self.group, topic))

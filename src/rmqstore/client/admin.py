@@ -19,9 +19,9 @@ import logging
 from dataclasses import dataclass, field
 from typing import Self
 
-from ..record import parse_msg_id
-from ..server.remoting import RequestCode, ResponseCode
-from ..server.remoting.objkeys import loads as loads_objkeys
+from ..protocol.message import decode_host, parse_msg_id
+from ..protocol import RequestCode, ResponseCode
+from ..protocol import fastjson
 from .acl import Credentials
 from .errors import BrokerError, ClientError, RouteNotFound
 from .message import RETRY_GROUP_TOPIC_PREFIX, MessageExt, MessageQueue, decode_messages
@@ -142,7 +142,7 @@ class Admin:
                "beginTimestamp": str(begin_ms), "endTimestamp": str(end_ms)}
         if uniq:
             ext[UNIQUE_MSG_QUERY_FLAG] = "true"
-        targets = [(bd.broker_name, bd.any_addr()) for bd in route.broker_datas]
+        targets = [(bd.broker_name, bd.select_addr()) for bd in route.broker_datas]
         answers = await asyncio.gather(*(self._invoke(addr, RequestCode.QUERY_MESSAGE, ext)
                                          for _, addr in targets if addr is not None),
                                        return_exceptions=True)
@@ -179,7 +179,7 @@ class Admin:
             if resp.code != ResponseCode.SUCCESS:
                 raise BrokerError(resp.code, resp.remark, bd.master_addr)
             out.queues += _parse_consume_stats(resp.body)
-            out.consume_tps += float(loads_objkeys(resp.body).get("consumeTps", 0.0))
+            out.consume_tps += float(fastjson.loads(resp.body).get("consumeTps", 0.0))
         out.queues.sort(key=lambda q: q.queue)
         return out
 
@@ -195,7 +195,7 @@ class Admin:
                                       {"topic": topic})
             if resp.code != ResponseCode.SUCCESS:
                 raise BrokerError(resp.code, resp.remark, bd.master_addr)
-            for key, value in (loads_objkeys(resp.body).get("offsetTable") or {}).items():
+            for key, value in (fastjson.loads(resp.body).get("offsetTable") or {}).items():
                 out.append(TopicQueueStats(_mq(key), int(value.get("minOffset", 0)),
                                            int(value.get("maxOffset", 0)),
                                            int(value.get("lastUpdateTimestamp", 0))))
@@ -209,7 +209,7 @@ class Admin:
         except RouteNotFound:  # no member ever sent a heartbeat: no retry topic yet
             return []
         for bd in route.broker_datas:
-            addr = bd.any_addr()
+            addr = bd.select_addr()
             if addr is None:
                 continue
             resp = await self._invoke(addr, RequestCode.GET_CONSUMER_CONNECTION_LIST,
@@ -245,15 +245,14 @@ class Admin:
 
 
 def _addr(host: bytes) -> str:
-    from ..record import decode_host
 
     ip, port = decode_host(host)
     return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
 
 
 def _parse_consume_stats(body: bytes) -> list[QueueProgress]:
-    """ConsumeStats.offsetTable from fastjson's object-keyed map (remoting/objkeys.py)."""
-    data = loads_objkeys(body)
+    """ConsumeStats.offsetTable from fastjson's object-keyed map (protocol/fastjson.py)."""
+    data = fastjson.loads(body)
     out = []
     for key, value in (data.get("offsetTable") or {}).items():
         out.append(QueueProgress(_mq(key), int(value.get("brokerOffset", 0)),
@@ -263,7 +262,7 @@ def _parse_consume_stats(body: bytes) -> list[QueueProgress]:
 
 
 def _mq(key: object) -> MessageQueue:
-    """A MessageQueue from an object key as objkeys.loads gives it."""
+    """A MessageQueue from an object key as fastjson.loads gives it."""
     mq = dict(key) if isinstance(key, tuple) else {}
     return MessageQueue(str(mq.get("topic", "")), str(mq.get("brokerName", "")),
                         int(mq.get("queueId", -1)))

@@ -12,12 +12,12 @@ import logging
 from dataclasses import dataclass
 from enum import Enum
 
-from ..server.remoting import RequestCode, ResponseCode
+from ..protocol import RequestCode, ResponseCode
 from .errors import BrokerError
 from .message import (
-    PROPERTY_MAX_OFFSET,
-    PROPERTY_MIN_OFFSET,
-    PROPERTY_RETRY_TOPIC,
+    PROP_MAX_OFFSET,
+    PROP_MIN_OFFSET,
+    PROP_RETRY_TOPIC,
     RETRY_GROUP_TOPIC_PREFIX,
     MessageExt,
     MessageQueue,
@@ -124,9 +124,9 @@ class BrokerApi:
         if result.status is PullStatus.FOUND:
             msgs = decode_messages(resp.body, mq.broker_name)
             for m in msgs:
-                m.properties[PROPERTY_MIN_OFFSET] = str(result.min_offset)
-                m.properties[PROPERTY_MAX_OFFSET] = str(result.max_offset)
-                retry_topic = m.properties.get(PROPERTY_RETRY_TOPIC)
+                m.properties[PROP_MIN_OFFSET] = str(result.min_offset)
+                m.properties[PROP_MAX_OFFSET] = str(result.max_offset)
+                retry_topic = m.properties.get(PROP_RETRY_TOPIC)
                 if retry_topic and m.topic.startswith(RETRY_GROUP_TOPIC_PREFIX):
                     m.topic = retry_topic
             result.messages = [m for m in msgs if sub.matches(m)
@@ -181,7 +181,7 @@ class BrokerApi:
         """GET_CONSUMER_LIST_BY_GROUP at one broker of ``topic``; [] if it knows none."""
         route = await self.routes.route(topic)
         for bd in route.broker_datas:
-            addr = bd.any_addr()
+            addr = bd.select_addr()
             if addr is None:
                 continue
             resp = await self._call(addr, RequestCode.GET_CONSUMER_LIST_BY_GROUP,

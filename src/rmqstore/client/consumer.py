@@ -48,7 +48,8 @@ from .message import MessageExt, MessageQueue
 from .offset_store import LocalFileOffsetStore, OffsetStore, RemoteBrokerOffsetStore
 from .process_queue import ProcessQueue
 from .rebalance import AllocateStrategy, allocate_averagely
-from .trace import TRACE_TOPIC, TraceDispatcher
+from .producer import trace_dispatcher
+from .trace import TRACE_TOPIC
 
 log = logging.getLogger(__name__)
 
@@ -170,9 +171,8 @@ class PushConsumer(GroupMember):
         else:
             self.offset_store = RemoteBrokerOffsetStore(self.api, group)
         # trace=True: SubBefore/SubAfter trace records around each listener call (trace.py).
-        self.tracer = TraceDispatcher(namesrv, owner_group=group, kind="CONSUMER",
-                                      topic=trace_topic, credentials=credentials,
-                                      namesrv_domain=namesrv_domain) if trace else None
+        self.tracer = trace_dispatcher(namesrv, group, "CONSUMER", trace_topic, credentials,
+                                       namesrv_domain) if trace else None
 
     # -- configuration -----------------------------------------------------------------------
 

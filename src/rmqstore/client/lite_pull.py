@@ -29,6 +29,7 @@ from .errors import BrokerError
 from .message import MessageExt, MessageQueue
 from .offset_store import LocalFileOffsetStore, OffsetStore, RemoteBrokerOffsetStore
 from .rebalance import AllocateStrategy, allocate_averagely
+from .routes import subscribe_queues
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +142,7 @@ class LitePullConsumer(GroupMember):
     async def fetch_message_queues(self, topic: str) -> list[MessageQueue]:
         """Every readable queue of ``topic`` (fetchMessageQueues)."""
         self._check_started()
-        return (await self.routes.update(topic)).subscribe_queues(topic)
+        return subscribe_queues(await self.routes.update(topic), topic)
 
     def assignment(self) -> list[MessageQueue]:
         return sorted(self._states)

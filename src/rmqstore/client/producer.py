@@ -26,23 +26,23 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Self
 
-from ..record import COMPRESSION_SHIFT, COMPRESSION_ZLIB, SYSFLAG_COMPRESSED, SYSFLAG_TX_PREPARED
-from ..server.remoting import RequestCode, ResponseCode
+from ..protocol.message import COMPRESSION_SHIFT, COMPRESSION_ZLIB, SYSFLAG_COMPRESSED, SYSFLAG_TX_PREPARED
+from ..protocol import RequestCode, ResponseCode
 from ._tasks import TaskGroup
 from .acl import Credentials
 from .errors import BrokerError, ClientClosed, RouteNotFound, SendFailed
 from .ids import create_uniq_id, make_client_id
 from .latency import LatencyFaultTolerance
 from .message import (
-    PROPERTY_UNIQ_CLIENT_MESSAGE_ID_KEYIDX,
+    PROP_UNIQ_KEY,
     RETRY_GROUP_TOPIC_PREFIX,
     Message,
     MessageQueue,
     encode_batch,
-    encode_properties,
+    properties_text,
 )
 from .routes import AUTO_CREATE_TOPIC, DEFAULT_TOPIC_QUEUE_NUMS, RouteCache
-from .trace import TRACE_TOPIC, TraceDispatcher
+from .trace import TRACE_TOPIC, TraceDispatcher, trace_group
 from .transport import Transport, is_network_error
 
 log = logging.getLogger(__name__)
@@ -108,9 +108,8 @@ class Producer:
         """``trace=True`` records a Pub trace record per send to ``trace_topic`` (trace.py)."""
         self.group = group
         self.client_id = make_client_id(instance_name)
-        self.tracer = TraceDispatcher(namesrv, owner_group=group, kind="PRODUCER",
-                                      topic=trace_topic, credentials=credentials,
-                                      namesrv_domain=namesrv_domain) if trace else None
+        self.tracer = trace_dispatcher(namesrv, group, "PRODUCER", trace_topic, credentials,
+                                       namesrv_domain) if trace else None
         self.send_timeout_s = send_timeout_s
         self.retry_times_when_send_failed = retry_times_when_send_failed
         self.retry_another_broker_when_not_store_ok = retry_another_broker_when_not_store_ok
@@ -226,13 +225,13 @@ class Producer:
             if topic.startswith(RETRY_GROUP_TOPIC_PREFIX):
                 raise ValueError("Retry Group is not supported for batching")
             props = m.wire_properties()
-            uid = props.setdefault(PROPERTY_UNIQ_CLIENT_MESSAGE_ID_KEYIDX, create_uniq_id())
+            uid = props.setdefault(PROP_UNIQ_KEY, create_uniq_id())
             ids.append(uid)
-            entries.append((bytes(m.body), m.flag, encode_properties(props)))
+            entries.append((bytes(m.body), m.flag, properties_text(props)))
         body = encode_batch(entries)
         if len(body) > self.max_message_size:
             raise ValueError(f"batch is {len(body)} bytes; the limit is {self.max_message_size}")
-        head = Message(topic=topic, body=body, properties={PROPERTY_UNIQ_CLIENT_MESSAGE_ID_KEYIDX: ",".join(ids)})
+        head = Message(topic=topic, body=body, properties={PROP_UNIQ_KEY: ",".join(ids)})
         head_props = {"WAIT": "true"}
         timeout_s = self.send_timeout_s if timeout_s is None else timeout_s
         if queue is not None:
@@ -286,7 +285,7 @@ class Producer:
         if len(body) > self.max_message_size:
             raise ValueError(f"the message body is {len(body)} bytes; the limit is {self.max_message_size}")
         props = msg.wire_properties()
-        props.setdefault(PROPERTY_UNIQ_CLIENT_MESSAGE_ID_KEYIDX, create_uniq_id())
+        props.setdefault(PROP_UNIQ_KEY, create_uniq_id())
         sys_flag = 0
         if len(body) >= self.compress_over_bytes:
             packed = zlib.compress(body, self.compress_level)
@@ -378,7 +377,7 @@ class Producer:
         ext = {"a": self.group, "b": mq.topic, "c": AUTO_CREATE_TOPIC,
                "d": str(DEFAULT_TOPIC_QUEUE_NUMS), "e": str(mq.queue_id), "f": str(sys_flag),
                "g": str(int(time.time() * 1000)), "h": str(msg.flag),
-               "i": encode_properties(props), "j": "0", "k": "false", "m": "true" if batch else "false",
+               "i": properties_text(props), "j": "0", "k": "false", "m": "true" if batch else "false",
                "n": mq.broker_name}
         return self._transport.request(code, ext, body)
 
@@ -393,8 +392,8 @@ class Producer:
             raise BrokerError(resp.code, resp.remark, addr)
         ext = resp.ext_fields
         queue = MessageQueue(mq.topic, mq.broker_name, int(ext.get("queueId", mq.queue_id)))
-        uniq = msg.properties.get(PROPERTY_UNIQ_CLIENT_MESSAGE_ID_KEYIDX) if batch \
-            else props[PROPERTY_UNIQ_CLIENT_MESSAGE_ID_KEYIDX]
+        uniq = msg.properties.get(PROP_UNIQ_KEY) if batch \
+            else props[PROP_UNIQ_KEY]
         result = SendResult(status=SendStatus(resp.code), msg_id=uniq or "",
                             offset_msg_id=ext.get("msgId", ""), queue=queue,
                             queue_offset=int(ext.get("queueOffset", -1)),
@@ -404,3 +403,13 @@ class Producer:
             self.tracer.published(self.group, msg, props, addr, result, started_ms,
                                   self.client_id.split("@")[0])
         return result
+
+
+def trace_dispatcher(namesrv: str | None, owner_group: str, kind: str, topic: str,
+                     credentials: Credentials | None,
+                     namesrv_domain: str | None) -> TraceDispatcher:
+    """A TraceDispatcher sending through a producer of its own, as Java's AsyncTraceDispatcher
+    does (kind: PRODUCER or CONSUMER)."""
+    sender = Producer(trace_group(owner_group, kind), namesrv, credentials=credentials,
+                      namesrv_domain=namesrv_domain, retry_times_when_send_failed=1)
+    return TraceDispatcher(sender, topic=topic)

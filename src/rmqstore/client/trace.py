@@ -32,14 +32,10 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum, IntEnum
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from .ids import create_uniq_id
-
-if TYPE_CHECKING:
-    from .acl import Credentials
-    from .message import Message, MessageExt
-    from .producer import Producer, SendResult
+from .message import Message, MessageExt
 
 log = logging.getLogger(__name__)
 
@@ -214,39 +210,56 @@ def _now_ms() -> int:
 
 # -- dispatcher -------------------------------------------------------------------------------
 
+class TraceSender(Protocol):
+    """What the dispatcher sends through: a producer of its own (producer.trace_dispatcher
+    makes one), started and closed with it."""
+
+    async def start(self) -> Any: ...
+
+    async def close(self) -> None: ...
+
+    async def send(self, msg: Message) -> Any: ...
+
+
+class SendOutcome(Protocol):
+    """The fields of a send's result that a Pub record carries."""
+
+    msg_id: str
+    offset_msg_id: str
+    region_id: str | None
+    status: Enum
+
+
+def trace_group(owner_group: str, kind: str) -> str:
+    """The producer group trace records are sent under (TraceConstants.GROUP_NAME_PREFIX)."""
+    return f"{GROUP_NAME_PREFIX}-{owner_group}-{kind}"
+
+
 class TraceDispatcher:
     """Queues trace records and sends them in batches through its own producer.
 
-    Created by a Producer or PushConsumer given ``trace=True``; runs on their event loop.
-    ``append`` never blocks and never raises.
+    Made by a Producer or PushConsumer given ``trace=True`` (producer.trace_dispatcher); runs
+    on their event loop. ``append`` never blocks and never raises.
     """
 
-    def __init__(self, namesrv: str | None, *, owner_group: str, kind: str,
-                 topic: str = TRACE_TOPIC, credentials: Credentials | None = None,
-                 namesrv_domain: str | None = None, flush_interval_s: float = 0.5,
-                 batch_size: int = 100, max_batch_bytes: int = 128_000 - 10_000,
-                 queue_size: int = 2048) -> None:
+    def __init__(self, sender: TraceSender, *, topic: str = TRACE_TOPIC,
+                 flush_interval_s: float = 0.5, batch_size: int = 100,
+                 max_batch_bytes: int = 128_000 - 10_000, queue_size: int = 2048) -> None:
         self.topic = topic
         self.discarded = 0
-        self._namesrv = namesrv
-        self._credentials = credentials
-        self._domain = namesrv_domain
-        self._group = f"{GROUP_NAME_PREFIX}-{owner_group}-{kind}"
+        self._sender = sender
         self._flush_interval_s = flush_interval_s
         self._batch_size = batch_size
         self._max_batch_bytes = max_batch_bytes
         self._queue: asyncio.Queue[TraceRecord] = asyncio.Queue(queue_size)
-        self._producer: Producer | None = None
+        self._producer: TraceSender | None = None
         self._worker: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        from .producer import Producer  # the producer module imports this one
-
-        self._producer = Producer(self._group, self._namesrv, credentials=self._credentials,
-                                  namesrv_domain=self._domain, retry_times_when_send_failed=1)
-        await self._producer.start()
+        await self._sender.start()
+        self._producer = self._sender
         self._worker = asyncio.ensure_future(self._run())
-        self._worker.set_name(f"trace-{self._group}")
+        self._worker.set_name(f"trace-{self.topic}")
 
     async def close(self, timeout_s: float = 3.0) -> None:
         """Send what is queued (within timeout_s), then stop the producer."""
@@ -280,7 +293,7 @@ class TraceDispatcher:
     # -- producer side -------------------------------------------------------------------
 
     def published(self, group: str, msg: Message, props: dict[str, str], broker_addr: str,
-                  result: SendResult, started_ms: int, client_host: str) -> None:
+                  result: SendOutcome, started_ms: int, client_host: str) -> None:
         """A Pub record for one send attempt that got an answer (SendMessageTraceHookImpl)."""
         if msg.topic == self.topic:
             return
@@ -369,8 +382,6 @@ class TraceDispatcher:
         return [p for p in parts if p]
 
     async def _send(self, records: list[TraceRecord]) -> None:
-        from .message import Message
-
         if not records or self._producer is None:
             return
         keys = sorted({k for r in records for k in r.index_keys() if k})

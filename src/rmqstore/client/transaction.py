@@ -26,15 +26,12 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Protocol
 
-from ..record import parse_msg_id
-from ..server.remoting import RemotingCommand, RequestCode, RequestContext
-from ..server.remoting.headers import (
-    CheckTransactionStateRequestHeader,
-    EndTransactionRequestHeader,
-    decode_header,
-    encode_header,
-)
-from .message import PROPERTY_UNIQ_CLIENT_MESSAGE_ID_KEYIDX, Message, MessageExt, decode_messages
+from ..protocol.message import parse_msg_id
+from ..protocol import RemotingCommand, RequestCode
+from ..net import RequestContext
+from ..protocol.headers import CheckTransactionStateRequestHeader, EndTransactionRequestHeader
+from ..protocol.header_codec import decode_header, encode_header
+from .message import PROP_UNIQ_KEY, Message, MessageExt, decode_messages
 from .producer import Producer, SendResult, SendStatus
 
 log = logging.getLogger(__name__)
@@ -147,7 +144,7 @@ class TransactionProducer(Producer):
             producer_group=self.group, tran_state_table_offset=msg.queue_offset,
             commit_log_offset=msg.commitlog_offset, commit_or_rollback=state.value,
             from_transaction_check=True,
-            msg_id=msg.properties.get(PROPERTY_UNIQ_CLIENT_MESSAGE_ID_KEYIDX) or msg.offset_msg_id,
+            msg_id=msg.properties.get(PROP_UNIQ_KEY) or msg.offset_msg_id,
             transaction_id=header.transaction_id)
         reply = self._transport.request(RequestCode.END_TRANSACTION, encode_header(end))
         if error is not None:

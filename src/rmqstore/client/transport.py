@@ -14,16 +14,15 @@ import os
 import random
 from collections.abc import Awaitable, Callable
 
-from ..server.remoting import (
+from ..net import (
     ConnectionClosed,
     Dispatcher,
     RemotingClient,
-    RemotingCommand,
     RemotingConnectError,
-    RemotingError,
     RemotingTimeout,
     RequestContext,
 )
+from ..protocol import RemotingCommand, RemotingError
 from .acl import Credentials, sign_request
 from .errors import ClientError, NameServerUnavailable
 from .properties import NAMESRV_ADDR, NAMESRV_DOMAIN, NAMESRV_DOMAIN_SUBGROUP, system_properties

@@ -1,4 +1,4 @@
-"""RocketMQ 4.x-compatible server side: remoting protocol, NameServer, Broker.
-
-This package may import the engine (``rmqstore``); the engine never imports it.
+"""RocketMQ 4.x-compatible server side: the NameServer and the Broker, over the engine
+(``rmqstore``), the wire formats (``rmqstore.protocol``) and the networking (``rmqstore.net``).
+The engine never imports it.
 """

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from .broker import Broker, BrokerConfig
 from .namesrv import NameServer, NamesrvConfig
-from .remoting import loop as loops
+from ..net import loop as loops
 
 log = logging.getLogger(__name__)
 

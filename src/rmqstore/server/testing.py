@@ -39,7 +39,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self, TypeVar
 
-from .remoting import FrameDecoder, RemotingCommand, RequestCode, encode
+from ..protocol import FrameDecoder, RemotingCommand, RequestCode, encode
 
 __all__ = [
     "READY_PREFIX",

@@ -10,13 +10,14 @@ import json
 import logging
 
 from ...errors import InvalidTopicError
-from ...metadata import loads_fastjson
+from ...protocol import fastjson
 from ...record import check_topic
-from ...topics import TopicConfig
-from ..remoting import RemotingCommand, RequestCode, RequestContext, ResponseCode
-from ..remoting.dispatch import Dispatcher
-from ..remoting.headers import decode_header
-from .headers import CreateTopicRequestHeader
+from ...protocol.topic_config import TopicConfig
+from ...protocol import RemotingCommand, RequestCode, ResponseCode
+from ...net import RequestContext
+from ...net.dispatch import Dispatcher
+from ...protocol.header_codec import decode_header
+from ...protocol.headers import CreateTopicRequestHeader
 from .subgroups import SubscriptionGroupManager
 from .topics import AUTO_CREATE_TOPIC, BrokerTopics
 
@@ -64,7 +65,7 @@ class AdminProcessor:
 
     async def create_group(self, request: RemotingCommand, ctx: RequestContext) -> RemotingCommand:
         try:
-            cfg = loads_fastjson(request.body.decode("utf-8"))
+            cfg = fastjson.loads(request.body)
             if not isinstance(cfg, dict) or not cfg.get("groupName"):
                 raise ValueError("groupName missing")
         except ValueError as exc:

@@ -18,7 +18,8 @@ from collections.abc import Awaitable
 from typing import Self
 
 from ...store import MessageStore, open_store
-from ..remoting import Dispatcher, RemotingClient, RemotingServer, ServerConfig
+from ...net import Dispatcher, RemotingClient, RemotingServer, ServerConfig
+from ...protocol.register_body import RegisterBrokerBody
 from .admin import AdminProcessor
 from .checkconfig import CheckClientConfigProcessor
 from .clients import ClientManager
@@ -78,7 +79,9 @@ class Broker:
         except BaseException:
             await self._server.close()
             raise
-        self._registrar = NameServerRegistrar(c, lambda: topics.serialize_wrapper(), self._outbound)
+        self._registrar = NameServerRegistrar(
+            c, lambda: RegisterBrokerBody(topics.data_version(), topics.all_configs(), []),
+            self._outbound)
         topics = BrokerTopics(store, self._registrar.register_soon)
         topics.ensure_defaults(c.cluster_name, c.broker_name, c.auto_create_topic,
                                c.default_topic_queue_nums)

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import json
 
-from ..remoting import RemotingCommand, RequestCode, RequestContext, ResponseCode
-from ..remoting.dispatch import Dispatcher
+from ...protocol import RemotingCommand, RequestCode, ResponseCode
+from ...net import RequestContext
+from ...net.dispatch import Dispatcher
 from .config import BrokerConfig
 from .selector import SelectorError, make_selector
 

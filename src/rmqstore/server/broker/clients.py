@@ -17,15 +17,12 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from ...metadata import loads_fastjson
-from ..remoting import RemotingCommand, RequestCode, RequestContext, ResponseCode
-from ..remoting.dispatch import Channel, Dispatcher
-from ..remoting.headers import (
-    ConsumerGroupHeader,
-    UnregisterClientRequestHeader,
-    decode_header,
-    encode_header,
-)
+from ...protocol import fastjson
+from ...protocol import RemotingCommand, RequestCode, ResponseCode
+from ...net import RequestContext
+from ...net.dispatch import Channel, Dispatcher
+from ...protocol.headers import ConsumerGroupHeader, UnregisterClientRequestHeader
+from ...protocol.header_codec import decode_header, encode_header
 from .subgroups import SubscriptionGroupManager
 from .topics import RETRY_PREFIX, BrokerTopics
 
@@ -285,7 +282,7 @@ def _loads(body: bytes) -> dict:
     try:
         data = json.loads(text)
     except ValueError:
-        data = loads_fastjson(text)
+        data = fastjson.loads(text)
     if not isinstance(data, dict):
         raise TypeError("not a JSON object")
     return data

@@ -15,9 +15,10 @@ import logging
 import time
 from dataclasses import dataclass
 
-from ...metadata import loads_fastjson
-from ..remoting import RemotingCommand, RequestCode, RequestContext, ResponseCode
-from ..remoting.dispatch import Dispatcher
+from ...protocol import fastjson
+from ...protocol import RemotingCommand, RequestCode, ResponseCode
+from ...net import RequestContext
+from ...net.dispatch import Dispatcher
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +93,7 @@ class LockProcessor:
 
 
 def _parse(body: bytes) -> tuple[str, str, list[MessageQueue]]:
-    data = loads_fastjson(body.decode("utf-8"))
+    data = fastjson.loads(body)
     mqs = [(str(m["topic"]), str(m["brokerName"]), int(m["queueId"]))
            for m in data.get("mqSet") or ()]
     return str(data["consumerGroup"]), str(data["clientId"]), mqs

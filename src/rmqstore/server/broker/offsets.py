@@ -11,17 +11,17 @@ from __future__ import annotations
 import logging
 
 from ...store import MessageStore
-from ..remoting import RemotingCommand, RequestCode, RequestContext, ResponseCode
-from ..remoting.dispatch import Dispatcher
-from ..remoting.headers import (
+from ...protocol import RemotingCommand, RequestCode, ResponseCode
+from ...net import RequestContext
+from ...net.dispatch import Dispatcher
+from ...protocol.headers import (
     OffsetResponseHeader,
     QueryConsumerOffsetRequestHeader,
     QueueOffsetRequestHeader,
     UpdateConsumerOffsetRequestHeader,
-    decode_header,
-    encode_header,
 )
-from .headers import EarliestMsgStoretimeResponseHeader, SearchOffsetRequestHeader
+from ...protocol.header_codec import decode_header, encode_header
+from ...protocol.headers import EarliestMsgStoretimeResponseHeader, SearchOffsetRequestHeader
 
 log = logging.getLogger(__name__)
 

@@ -17,18 +17,14 @@ from dataclasses import dataclass
 
 from ...message import GetResult, GetStatus
 from ...store import MessageStore
-from ..remoting import RemotingCommand, RequestCode, RequestContext, ResponseCode
-from ..remoting.dispatch import Dispatcher
-from ..remoting.headers import (
-    PullMessageRequestHeader,
-    PullMessageResponseHeader,
-    decode_header,
-    encode_header,
-)
+from ...protocol import RemotingCommand, RequestCode, ResponseCode
+from ...net import RequestContext
+from ...net.dispatch import Dispatcher
+from ...protocol.headers import PullMessageRequestHeader, PullMessageResponseHeader
+from ...protocol.header_codec import decode_header, encode_header
 from .clients import ClientManager
 from .config import MASTER_ID, BrokerConfig
 from .longpoll import ArrivalWaiters
-from .messages import record_view
 from .selector import Selector, SelectorError, make_selector
 from .subgroups import SubscriptionGroupManager
 from .topics import PERM_READ, BrokerTopics
@@ -159,7 +155,7 @@ class PullProcessor:
         parts, total = [], 0
         limit = self._config.max_transfer_bytes
         for msg in result.messages:
-            view = record_view(msg)
+            view = msg.record_view
             if parts and total + len(view) > limit:
                 result.next_offset = msg.queue_offset
                 break

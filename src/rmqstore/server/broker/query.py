@@ -14,37 +14,22 @@ SUCCESS with the one record as the body, or SYSTEM_ERROR "can not find message b
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 from ...store import MessageStore
-from ..remoting import RemotingCommand, RequestCode, RequestContext, ResponseCode
-from ..remoting.dispatch import Dispatcher
-from ..remoting.headers import decode_header, encode_header, wire
+from ...protocol import RemotingCommand, RequestCode, ResponseCode
+from ...net import RequestContext
+from ...net.dispatch import Dispatcher
+from ...protocol.header_codec import decode_header, encode_header
+from ...protocol.headers import (
+    QueryMessageRequestHeader,
+    QueryMessageResponseHeader,
+    ViewMessageRequestHeader,
+)
 
 log = logging.getLogger(__name__)
 
 UNIQUE_MSG_QUERY_FLAG = "_UNIQUE_KEY_QUERY"  # MixAll.UNIQUE_MSG_QUERY_FLAG
 DEFAULT_QUERY_MAX_NUM = 32  # MessageStoreConfig.defaultQueryMaxNum
-
-
-@dataclass(frozen=True)
-class QueryMessageRequestHeader:
-    topic: str = wire("topic", required=True)
-    key: str = wire("key", required=True)
-    max_num: int = wire("maxNum", required=True)
-    begin_timestamp: int = wire("beginTimestamp", required=True)
-    end_timestamp: int = wire("endTimestamp", required=True)
-
-
-@dataclass(frozen=True)
-class QueryMessageResponseHeader:
-    index_last_update_timestamp: int = wire("indexLastUpdateTimestamp", required=True)
-    index_last_update_phyoffset: int = wire("indexLastUpdatePhyoffset", required=True)
-
-
-@dataclass(frozen=True)
-class ViewMessageRequestHeader:
-    offset: int = wire("offset", required=True)
 
 
 class QueryProcessor:
@@ -66,7 +51,8 @@ class QueryProcessor:
             found = self._store.query(h.topic, h.key, h.begin_timestamp, h.end_timestamp,
                                       max_num)
         ts, phys = self._index_last_update()
-        ext = encode_header(QueryMessageResponseHeader(ts, phys))
+        ext = encode_header(QueryMessageResponseHeader(
+            index_last_update_timestamp=ts, index_last_update_phyoffset=phys))
         if not found:
             return RemotingCommand.response(ResponseCode.QUERY_NOT_FOUND,
                                             "can not find message, maybe time range not correct",

@@ -2,26 +2,23 @@
 REGISTER_BROKER (103) to every configured NameServer at start, every registerNameServerPeriod
 (30 s) and soon after a topic change; UNREGISTER_BROKER (104) at stop.
 
-The request body is RegisterBrokerBody, uncompressed JSON:
-{"topicConfigSerializeWrapper":{"dataVersion":{...},"topicConfigTable":{...}},"filterServerList":[]}
-with bodyCrc32 = CRC32(body) & 0x7FFFFFFF in the header. A NameServer that does not answer is
+The request body is RegisterBrokerBody, uncompressed JSON (protocol/register_body.py), with
+bodyCrc32 = CRC32(body) & 0x7FFFFFFF in the header. A NameServer that does not answer is
 logged and tried again next period; the others are not held up.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import zlib
 from collections.abc import Awaitable, Callable
 
-from ..remoting import RemotingClient, RemotingCommand, RequestCode
-from ..remoting.headers import (
-    RegisterBrokerRequestHeader,
-    UnRegisterBrokerRequestHeader,
-    encode_header,
-)
+from ...net import RemotingClient
+from ...protocol import RemotingCommand, RequestCode
+from ...protocol.headers import RegisterBrokerRequestHeader, UnRegisterBrokerRequestHeader
+from ...protocol.header_codec import encode_header
+from ...protocol.register_body import RegisterBrokerBody, encode_register_body
 from .config import BrokerConfig
 
 log = logging.getLogger(__name__)
@@ -30,10 +27,10 @@ CHANGE_DELAY_S = 0.05  # coalesces a burst of topic changes into one registratio
 
 
 class NameServerRegistrar:
-    def __init__(self, config: BrokerConfig, wrapper: Callable[[], dict],
+    def __init__(self, config: BrokerConfig, topics: Callable[[], RegisterBrokerBody],
                  client: RemotingClient) -> None:
         self._config = config
-        self._wrapper = wrapper
+        self._topics = topics
         self._client = client
         self._task: asyncio.Task[None] | None = None
         self._soon: asyncio.Task[None] | None = None
@@ -86,8 +83,7 @@ class NameServerRegistrar:
 
     async def _register_one(self, addr: str) -> None:
         c = self._config
-        body = json.dumps({"topicConfigSerializeWrapper": self._wrapper(),
-                           "filterServerList": []}, separators=(",", ":")).encode()
+        body = encode_register_body(self._topics())
         header = RegisterBrokerRequestHeader(
             broker_name=c.broker_name, broker_addr=c.addr, cluster_name=c.cluster_name,
             ha_server_addr=c.ha_addr, broker_id=c.broker_id, compressed=False,

@@ -14,12 +14,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
-from ...metadata import dumps_fastjson
+from ...protocol import fastjson
 from ...record import SYSFLAG_TX_MASK, SYSFLAG_TX_PREPARED, SYSFLAG_TX_ROLLBACK
 from ...schedule import PROP_DELAY, SCHEDULE_TOPIC, ScheduleService
 from ...store import MessageStore
-from ..remoting import RemotingCommand, RequestCode, RequestContext, ResponseCode
-from ..remoting.dispatch import Dispatcher
+from ...protocol import RemotingCommand, RequestCode, ResponseCode
+from ...net import RequestContext
+from ...net.dispatch import Dispatcher
 from .config import MASTER_ID, BrokerConfig
 from .longpoll import ArrivalWaiters
 from .send import Placement, SendRejected
@@ -75,5 +76,5 @@ class DelayLevels:
         return Placement(topic, queue_id, place.sysflag, tags_code=deliver_ms)
 
     async def all_offsets(self, request: RemotingCommand, ctx: RequestContext) -> RemotingCommand:
-        body = dumps_fastjson({"offsetTable": self.service.offsets}).encode()
+        body = fastjson.dumps_config({"offsetTable": self.service.offsets}).encode()
         return RemotingCommand.response(ResponseCode.SUCCESS, body=body)

@@ -30,20 +30,20 @@ from ...errors import (
 from ...message import PendingBatch, PendingPut, PutStatus
 from ...record import PROP_TAGS, check_topic, decode_properties
 from ...store import MessageStore
-from ..remoting import RemotingCommand, RequestCode, RequestContext, ResponseCode, SerializeType
-from ..remoting.client import split_address
-from ..remoting.dispatch import Deferred, Dispatcher
-from ..remoting.headers import (
+from ...protocol import RemotingCommand, RequestCode, ResponseCode, SerializeType
+from ...net import RequestContext
+from ...net.client import split_address
+from ...net.dispatch import Deferred, Dispatcher
+from ...protocol.headers import (
     SendMessageRequestHeader,
     SendMessageRequestHeaderV2,
     SendMessageResponseHeader,
-    decode_header,
-    encode_header,
 )
-from ..remoting.json_template import JsonFrameTemplate
+from ...protocol.header_codec import decode_header, encode_header
+from ...protocol.json_template import JsonFrameTemplate
 from .config import BrokerConfig
 from .longpoll import ArrivalWaiters
-from .messages import BatchDecodeError
+from ...protocol.message import BatchDecodeError
 from .subgroups import SubscriptionGroupManager
 from .topics import DLQ_PREFIX, NOT_ALLOWED_SEND, PERM_WRITE, RETRY_PREFIX, BrokerTopics
 

@@ -26,9 +26,11 @@ from ...message import Message
 from ...record import PROP_KEYS, PROP_TAGS
 from ...schedule import PROP_DELAY
 from ...store import MessageStore
-from ..remoting import RemotingCommand, RequestCode, RequestContext, ResponseCode
-from ..remoting.dispatch import Dispatcher
-from ..remoting.headers import ConsumerSendMsgBackRequestHeader, decode_header
+from ...protocol import RemotingCommand, RequestCode, ResponseCode
+from ...net import RequestContext
+from ...net.dispatch import Dispatcher
+from ...protocol.headers import ConsumerSendMsgBackRequestHeader
+from ...protocol.header_codec import decode_header
 from .config import BrokerConfig
 from .longpoll import ArrivalWaiters
 from .schedule import DelayLevels

@@ -2,7 +2,7 @@
 GET_CONSUME_STATS (208), GET_TOPIC_STATS_INFO (202), GET_CONSUMER_CONNECTION_LIST (203).
 
 Bodies are what Java's fastjson writes, so that mqadmin and the Java admin API read them: maps
-keyed by MessageQueue write each key as a JSON object (see remoting/objkeys.py), bean fields in
+keyed by MessageQueue write each key as a JSON object (see protocol/fastjson.py), bean fields in
 alphabetical order.
 
     ConsumeStats    {"consumeTps":0.0,"offsetTable":{{"brokerName":..,"queueId":..,"topic":..}:
@@ -15,33 +15,22 @@ consumeTps is always 0.0: the broker keeps no per-group pull statistics (BrokerS
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 from ...store import MessageStore
-from ..remoting import RemotingCommand, RequestCode, RequestContext, ResponseCode
-from ..remoting.dispatch import Dispatcher
-from ..remoting.headers import decode_header, wire
-from ..remoting.objkeys import ObjectKey, dumps
+from ...protocol import RemotingCommand, RequestCode, ResponseCode
+from ...net import RequestContext
+from ...net.dispatch import Dispatcher
+from ...protocol.header_codec import decode_header
+from ...protocol.headers import (
+    GetConsumeStatsRequestHeader,
+    GetConsumerConnectionListRequestHeader,
+    GetTopicStatsInfoRequestHeader,
+)
+from ...protocol.fastjson import ObjectKey, dumps
 from .clients import ClientManager, SubscriptionData
 from .topics import BrokerTopics
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class GetConsumeStatsRequestHeader:
-    consumer_group: str = wire("consumerGroup", required=True)
-    topic: str | None = wire("topic")
-
-
-@dataclass(frozen=True)
-class GetTopicStatsInfoRequestHeader:
-    topic: str = wire("topic", required=True)
-
-
-@dataclass(frozen=True)
-class GetConsumerConnectionListRequestHeader:
-    consumer_group: str = wire("consumerGroup", required=True)
 
 
 class StatsProcessor:

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 
 from ...store import MessageStore
-from ...topics import TopicConfig
+from ...protocol.topic_config import DataVersion, TopicConfig, serialize_wrapper
 
 log = logging.getLogger(__name__)
 
@@ -109,14 +109,15 @@ class BrokerTopics:
             self.put(cfg)
         return cfg
 
-    def serialize_wrapper(self) -> dict:
-        """TopicConfigSerializeWrapper, as REGISTER_BROKER and GET_ALL_TOPIC_CONFIG carry it."""
-        return {"dataVersion": self.data_version(),
-                "topicConfigTable": {name: cfg.to_json()
-                                     for name, cfg in self._store.topics.topics.items()}}
+    def all_configs(self) -> dict[str, TopicConfig]:
+        return self._store.topics.topics
 
-    def data_version(self) -> dict:
-        return {"counter": self._counter, "timestamp": self._timestamp}
+    def serialize_wrapper(self) -> dict:
+        """TopicConfigSerializeWrapper, as GET_ALL_TOPIC_CONFIG carries it."""
+        return serialize_wrapper(self.data_version(), self.all_configs())
+
+    def data_version(self) -> DataVersion:
+        return DataVersion(self._timestamp, self._counter)
 
 
 def _now_ms() -> int:

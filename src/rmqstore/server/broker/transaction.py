@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from ...store import MessageStore
-from ..remoting.dispatch import Dispatcher
+from ...net.dispatch import Dispatcher
 from .clients import ClientManager
 from .config import BrokerConfig
 from .longpoll import ArrivalWaiters

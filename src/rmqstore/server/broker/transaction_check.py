@@ -28,9 +28,10 @@ from collections.abc import Awaitable, Callable
 
 from ...errors import StoreError
 from ...message import Message, PutResult
-from ..remoting import RemotingCommand, RequestCode
-from ..remoting.dispatch import Channel
-from ..remoting.headers import CheckTransactionStateRequestHeader, encode_header
+from ...protocol import RemotingCommand, RequestCode
+from ...net.dispatch import Channel
+from ...protocol.headers import CheckTransactionStateRequestHeader
+from ...protocol.header_codec import encode_header
 from .clients import ClientManager
 from .config import MASTER_ID, BrokerConfig
 from .transaction_bridge import (

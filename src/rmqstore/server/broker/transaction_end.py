@@ -16,9 +16,11 @@ import logging
 
 from ...errors import DiskFullError, StoreClosedError
 from ...message import Message
-from ..remoting import RemotingCommand, RequestCode, RequestContext, ResponseCode
-from ..remoting.dispatch import Dispatcher
-from ..remoting.headers import EndTransactionRequestHeader, decode_header
+from ...protocol import RemotingCommand, RequestCode, ResponseCode
+from ...net import RequestContext
+from ...net.dispatch import Dispatcher
+from ...protocol.headers import EndTransactionRequestHeader
+from ...protocol.header_codec import decode_header
 from .config import MASTER_ID, BrokerConfig
 from .longpoll import ArrivalWaiters
 from .transaction_bridge import (

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Self
 
-from ..remoting import Dispatcher, RemotingServer, ServerConfig
+from ...net import Dispatcher, RemotingServer, ServerConfig
 from .handlers import NamesrvHandlers
 from .kvconfig import KVConfigManager
 from .nsaddr_http import NsAddrHttpServer

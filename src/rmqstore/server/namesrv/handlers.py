@@ -8,11 +8,13 @@ REQUEST_CODE_NOT_SUPPORTED.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import zlib
 
-from ..remoting import Dispatcher, RemotingCommand, RequestCode, RequestContext, ResponseCode
-from ..remoting.headers import (
+from ...net import Dispatcher, RequestContext
+from ...protocol import RemotingCommand, RequestCode, ResponseCode
+from ...protocol.headers import (
     GetKVConfigResponseHeader,
     GetRouteInfoRequestHeader,
     KVConfigKeyHeader,
@@ -22,13 +24,13 @@ from ..remoting.headers import (
     RegisterBrokerRequestHeader,
     RegisterBrokerResponseHeader,
     UnRegisterBrokerRequestHeader,
-    decode_header,
-    encode_header,
 )
-from . import fastjson
+from ...protocol.header_codec import decode_header, encode_header
+from ...protocol import fastjson
 from .kvconfig import NAMESPACE_ORDER_TOPIC_CONFIG, KVConfigManager
-from .register_body import RegisterBodyError, decode_register_body, parse_data_version
-from .route_json import (
+from ...protocol.register_body import RegisterBodyError, decode_register_body
+from ...protocol.topic_config import parse_data_version
+from ...protocol.route import (
     encode_cluster_info,
     encode_data_version,
     encode_kv_table,
@@ -131,7 +133,8 @@ class NamesrvHandlers:
                 ResponseCode.TOPIC_NOT_EXIST,
                 f"No topic route info in name server for the topic: {h.topic}{_FAQ_TIP}")
         if self._order_message_enable:
-            route.order_topic_conf = self._kv.get(NAMESPACE_ORDER_TOPIC_CONFIG, h.topic)
+            route = dataclasses.replace(
+                route, order_topic_conf=self._kv.get(NAMESPACE_ORDER_TOPIC_CONFIG, h.topic))
         return _ok(body=encode_topic_route(route))
 
     async def get_broker_cluster_info(self, request: RemotingCommand,

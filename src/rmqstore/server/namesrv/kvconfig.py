@@ -15,7 +15,7 @@ import logging
 import os
 from pathlib import Path
 
-from . import fastjson
+from ...protocol import fastjson
 
 log = logging.getLogger(__name__)
 

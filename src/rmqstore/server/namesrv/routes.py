@@ -24,27 +24,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .register_body import DataVersion, RegisterBrokerBody, TopicConfig
+from ...protocol.register_body import RegisterBrokerBody
+from ...protocol.route import MASTER_ID, BrokerData, QueueData, TopicRouteData
+from ...protocol.topic_config import DataVersion, TopicConfig
 
 log = logging.getLogger(__name__)
-
-MASTER_ID = 0  # MixAll.MASTER_ID
-
-
-@dataclass(frozen=True, slots=True)
-class QueueData:
-    broker_name: str
-    read_queue_nums: int
-    write_queue_nums: int
-    perm: int
-    topic_sys_flag: int
-
-
-@dataclass(slots=True)
-class BrokerData:
-    cluster: str
-    broker_name: str
-    broker_addrs: dict[int, str]
 
 
 @dataclass(slots=True)
@@ -61,14 +45,6 @@ class RegisterBrokerResult:
 
     ha_server_addr: str | None = None
     master_addr: str | None = None
-
-
-@dataclass(slots=True)
-class TopicRouteData:
-    queue_datas: list[QueueData]
-    broker_datas: list[BrokerData]  # copies; the caller may keep them
-    filter_server_table: dict[str, list[str]]
-    order_topic_conf: str | None = None
 
 
 class RouteInfoManager:
@@ -193,7 +169,7 @@ class RouteInfoManager:
                     filters[addr] = list(self.filter_server_table[addr])
         if not brokers:
             return None
-        return TopicRouteData(list(queues.values()), brokers, filters)
+        return TopicRouteData(tuple(queues.values()), tuple(brokers), filters)
 
     def touch(self, broker_addr: str) -> None:
         """Count a live broker's QUERY_DATA_VERSION as a heartbeat."""
@@ -216,13 +192,13 @@ class RouteInfoManager:
     def _update_queue_data(self, broker_name: str, tc: TopicConfig) -> None:
         qd = QueueData(broker_name, tc.read_queue_nums, tc.write_queue_nums, tc.perm,
                        tc.topic_sys_flag)
-        queues = self.topic_queue_table.setdefault(tc.topic_name, {})
+        queues = self.topic_queue_table.setdefault(tc.name, {})
         old = queues.get(broker_name)
         queues[broker_name] = qd
         if old is None:
-            log.info("topic %s registered on %s: %s", tc.topic_name, broker_name, qd)
+            log.info("topic %s registered on %s: %s", tc.name, broker_name, qd)
         elif old != qd:
-            log.info("topic %s changed on %s: %s -> %s", tc.topic_name, broker_name, old, qd)
+            log.info("topic %s changed on %s: %s -> %s", tc.name, broker_name, old, qd)
 
     def _remove_broker_addr(self, broker_addr: str) -> None:
         """RouteInfoManager.onChannelDestroy's cleanup, keyed by address."""

@@ -13,24 +13,27 @@ from typing import Any
 
 import pytest
 
-from rmqstore.server.remoting import (
+from rmqstore.net import (
     ConnectionClosed,
     Dispatcher,
-    FrameDecoder,
     RemotingClient,
-    RemotingCommand,
     RemotingConnectError,
     RemotingServer,
     RemotingTimeout,
-    RequestCode,
     RequestContext,
-    ResponseCode,
-    SerializeType,
     ServerConfig,
     SystemBusy,
+)
+from rmqstore.protocol import (
+    FrameDecoder,
+    RemotingCommand,
+    RequestCode,
+    ResponseCode,
+    SerializeType,
     encode,
 )
-from rmqstore.server.remoting.headers import GetRouteInfoRequestHeader, decode_header
+from rmqstore.protocol.headers import GetRouteInfoRequestHeader
+from rmqstore.protocol.header_codec import decode_header
 
 from .conftest import ECHO, echo, read_commands
 
@@ -238,7 +241,7 @@ def test_unknown_code_is_not_supported(caplog: pytest.LogCaptureFixture) -> None
         resp = await client.invoke(addr, RemotingCommand.request(999), 2)
         assert resp.code == ResponseCode.REQUEST_CODE_NOT_SUPPORTED
         assert resp.remark == " request type 999 not supported"
-    with caplog.at_level(logging.WARNING, logger="rmqstore.server.remoting"):
+    with caplog.at_level(logging.WARNING, logger="rmqstore.net"):
         scenario(body)
     assert "request type 999 not supported" in caplog.text
 
@@ -374,7 +377,7 @@ def test_bad_frame_closes_only_its_connection(caplog: pytest.LogCaptureFixture) 
         assert await asyncio.wait_for(reader.read(), 2) == b""
         writer.close()
         assert (await client.invoke(addr, RemotingCommand.request(ECHO), 2)).code == 0
-    with caplog.at_level(logging.WARNING, logger="rmqstore.server.remoting"):
+    with caplog.at_level(logging.WARNING, logger="rmqstore.net"):
         scenario(body)
     assert "bad JSON header" in caplog.text and "outside [4," in caplog.text
 

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rmqstore.server.remoting import FrameDecoder, RemotingCommand, ResponseCode, encode
+from rmqstore.protocol import FrameDecoder, RemotingCommand, ResponseCode, encode
 
 from .conftest import ECHO, raw_connect, read_until_closed, sync_call
 
@@ -112,7 +112,7 @@ def test_garbage_is_logged_and_valid_prefix_answered(threaded_server: tuple[str,
                                                      caplog: pytest.LogCaptureFixture) -> None:
     good = encode(RemotingCommand(code=ECHO, opaque=1))
     unknown = encode(RemotingCommand(code=4242, opaque=2))
-    with caplog.at_level(logging.WARNING, logger="rmqstore.server.remoting"):
+    with caplog.at_level(logging.WARNING, logger="rmqstore.net"):
         replies = throw(threaded_server, good + unknown + struct.pack(">ii", 8, 4) + b"{bad")
     # The unknown code is answered at once; the echo's handler task may be cancelled by the
     # close that the bad frame causes (a closing connection cancels the tasks serving it).

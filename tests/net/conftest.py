@@ -12,14 +12,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from rmqstore.server.remoting import (
-    Dispatcher,
-    FrameDecoder,
-    RemotingCommand,
-    RemotingServer,
-    RequestContext,
-    encode,
-)
+from rmqstore.net import Dispatcher, RemotingServer, RequestContext
+from rmqstore.protocol import FrameDecoder, RemotingCommand, encode
 
 ECHO = 1000  # a request code of our own: answers SUCCESS with the request's extFields and body
 

@@ -24,7 +24,8 @@ Three forms arrive (DefaultRequestProcessor, rocketmq-all-4.9.7):
   The compressed topic form has no topicSysFlag and no order flag (TopicConfig.encode), so
   they read as 0 and false there, as in Java.
 
-JSON may be fastjson's dialect (unquoted integer map keys); see fastjson.py.
+JSON may be fastjson's dialect (unquoted integer map keys); see fastjson.py. TopicConfig's own
+forms are in topic_config.py.
 """
 
 from __future__ import annotations
@@ -35,35 +36,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import fastjson
+from .topic_config import (
+    DataVersion,
+    TopicConfig,
+    parse_data_version,
+    parse_serialize_wrapper,
+    serialize_wrapper,
+)
 
 _INT32 = struct.Struct(">i")  # length prefixes in the compressed form
-
-# TopicConfig's field defaults (common/.../TopicConfig.java): what an absent JSON field means.
-DEFAULT_QUEUE_NUMS = 16
-PERM_READ_WRITE = 6
 
 
 class RegisterBodyError(ValueError):
     """The body does not decode as any of the three forms."""
-
-
-@dataclass(frozen=True, slots=True)
-class DataVersion:
-    """The broker's topic-config version; a change makes the name server re-read its topics."""
-
-    timestamp: int = 0
-    counter: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class TopicConfig:
-    topic_name: str
-    read_queue_nums: int = DEFAULT_QUEUE_NUMS
-    write_queue_nums: int = DEFAULT_QUEUE_NUMS
-    perm: int = PERM_READ_WRITE
-    topic_filter_type: str = "SINGLE_TAG"
-    topic_sys_flag: int = 0
-    order: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,14 +72,10 @@ def decode_register_body(body: bytes, compressed: bool) -> RegisterBrokerBody:
 
 
 def encode_register_body(body: RegisterBrokerBody) -> bytes:
-    """The uncompressed JSON form, as a Java broker sends it (used by tests and tools)."""
-    wrapper = {
-        "dataVersion": {"counter": body.data_version.counter,
-                        "timestamp": body.data_version.timestamp},
-        "topicConfigTable": {name: _topic_config_json(tc) for name, tc in body.topic_configs.items()},
-    }
-    return fastjson.dumps({"filterServerList": body.filter_server_list or [],
-                           "topicConfigSerializeWrapper": wrapper})
+    """The uncompressed JSON form, as a Java broker sends it."""
+    return fastjson.dumps({
+        "filterServerList": body.filter_server_list or [],
+        "topicConfigSerializeWrapper": serialize_wrapper(body.data_version, body.topic_configs)})
 
 
 def _decode_json(obj: Any) -> RegisterBrokerBody:
@@ -106,43 +87,8 @@ def _decode_json(obj: Any) -> RegisterBrokerBody:
         filter_list = [str(a) for a in filters] if isinstance(filters, list) else []
     else:  # a bare TopicConfigSerializeWrapper (brokers before V3_0_11)
         wrapper, filter_list = obj, None
-    if not isinstance(wrapper, dict):
-        raise TypeError("topicConfigSerializeWrapper is not an object")
-    table = wrapper.get("topicConfigTable") or {}
-    if not isinstance(table, dict):
-        raise TypeError("topicConfigTable is not an object")
-    configs = {}
-    for key, value in table.items():
-        tc = _topic_config(key, value)
-        configs[tc.topic_name] = tc
-    return RegisterBrokerBody(parse_data_version(wrapper.get("dataVersion")), configs, filter_list)
-
-
-def parse_data_version(obj: Any) -> DataVersion:
-    """A DataVersion JSON object (already parsed); anything else is version 0."""
-    if not isinstance(obj, dict):
-        return DataVersion()
-    return DataVersion(int(obj.get("timestamp") or 0), int(obj.get("counter") or 0))
-
-
-def _topic_config(key: str, obj: Any) -> TopicConfig:
-    if not isinstance(obj, dict):
-        raise TypeError(f"topic config of {key!r} is not an object")
-    return TopicConfig(
-        topic_name=str(obj.get("topicName") or key),  # Java keys the route by topicName
-        read_queue_nums=int(obj.get("readQueueNums", DEFAULT_QUEUE_NUMS)),
-        write_queue_nums=int(obj.get("writeQueueNums", DEFAULT_QUEUE_NUMS)),
-        perm=int(obj.get("perm", PERM_READ_WRITE)),
-        topic_filter_type=str(obj.get("topicFilterType") or "SINGLE_TAG"),
-        topic_sys_flag=int(obj.get("topicSysFlag", 0)),
-        order=bool(obj.get("order", False)),
-    )
-
-
-def _topic_config_json(tc: TopicConfig) -> dict[str, Any]:
-    return {"order": tc.order, "perm": tc.perm, "readQueueNums": tc.read_queue_nums,
-            "topicFilterType": tc.topic_filter_type, "topicName": tc.topic_name,
-            "topicSysFlag": tc.topic_sys_flag, "writeQueueNums": tc.write_queue_nums}
+    version, configs = parse_serialize_wrapper(wrapper)
+    return RegisterBrokerBody(version, configs, filter_list)
 
 
 def _decode_compressed(body: bytes) -> RegisterBrokerBody:
@@ -162,11 +108,9 @@ def _decode_compressed(body: bytes) -> RegisterBrokerBody:
     pos += 4
     configs = {}
     for _ in range(count):
-        parts = chunk().decode("utf-8").split(" ")
-        if len(parts) != 5:  # TopicConfig.decode ignores such an entry's fields; we skip it
-            continue
-        name, read, write, perm, filter_type = parts
-        configs[name] = TopicConfig(name, int(read), int(write), int(perm), filter_type)
+        tc = TopicConfig.from_text(chunk().decode("utf-8"))
+        if tc is not None:
+            configs[tc.name] = tc
     filters = fastjson.loads(chunk())
     filter_list = [str(a) for a in filters] if isinstance(filters, list) else []
     return RegisterBrokerBody(version, configs, filter_list)

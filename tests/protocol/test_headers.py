@@ -6,16 +6,15 @@ import struct
 
 import pytest
 
-from rmqstore.server.remoting import FrameDecoder, HeaderFieldError
-from rmqstore.server.remoting.headers import (
+from rmqstore.protocol import FrameDecoder, HeaderFieldError
+from rmqstore.protocol.headers import (
     OffsetResponseHeader,
     PullMessageResponseHeader,
     SendMessageRequestHeader,
     SendMessageRequestHeaderV2,
     UnregisterClientRequestHeader,
-    decode_header,
-    encode_header,
 )
+from rmqstore.protocol.header_codec import decode_header, encode_header
 
 CPP_SEND_HEADER = (b'{"code":10,"extFields":{"AccessKey":"","OnsChannel":"ALIYUN","Signature":"s",'
                    b'"batch":"0","bornTimestamp":"1795609945950","defaultTopic":"TBW102",'

@@ -21,9 +21,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from .codes import ResponseCode
-from .command import RemotingCommand, answer
-from .errors import ConnectionClosed, FrameTooLarge, HeaderFieldError, SystemBusy
+from ..protocol.codes import ResponseCode
+from ..protocol.command import RemotingCommand, answer
+from ..protocol.errors import FrameTooLarge, HeaderFieldError
+from .errors import ConnectionClosed, SystemBusy
 
 log = logging.getLogger(__name__)
 

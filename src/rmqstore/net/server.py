@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from .connection import RemotingConnection
 from .dispatch import Dispatcher
-from .frame import DEFAULT_MAX_FRAME_BYTES
+from ..protocol.frame import DEFAULT_MAX_FRAME_BYTES
 
 log = logging.getLogger(__name__)
 

@@ -10,11 +10,11 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
-from .command import RemotingCommand
+from ..protocol.command import RemotingCommand
 from .connection import RemotingConnection
 from .dispatch import Dispatcher
 from .errors import RemotingConnectError, RemotingTimeout
-from .frame import DEFAULT_MAX_FRAME_BYTES
+from ..protocol.frame import DEFAULT_MAX_FRAME_BYTES
 
 log = logging.getLogger(__name__)
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rmqstore.server.remoting import RemotingCommand, encode
-from rmqstore.server.remoting.command import answer
-from rmqstore.server.remoting.frame import FrameDecoder
-from rmqstore.server.remoting.json_template import JsonFrameTemplate
+from rmqstore.protocol import RemotingCommand, encode
+from rmqstore.protocol.command import answer
+from rmqstore.protocol.frame import FrameDecoder
+from rmqstore.protocol.json_template import JsonFrameTemplate
 
 hex_ids = st.text("0123456789ABCDEF", min_size=32, max_size=32)
 numbers = st.integers(min_value=-(2**63), max_value=2**63 - 1).map(str)

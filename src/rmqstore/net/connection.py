@@ -17,9 +17,10 @@ import itertools
 import logging
 from collections.abc import Awaitable, Callable
 
-from .command import ONEWAY_FLAG, RESPONSE_FLAG, RemotingCommand
-from .errors import ConnectionClosed, FrameError, RemotingTimeout
-from .frame import DEFAULT_MAX_FRAME_BYTES, FrameDecoder, encode
+from ..protocol.command import ONEWAY_FLAG, RESPONSE_FLAG, RemotingCommand
+from ..protocol.errors import FrameError
+from .errors import ConnectionClosed, RemotingTimeout
+from ..protocol.frame import DEFAULT_MAX_FRAME_BYTES, FrameDecoder, encode
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rmqstore.server.remoting import (
+from rmqstore.protocol import (
     FrameDecoder,
     FrameTooLarge,
     HeaderDecodeError,
@@ -19,7 +19,7 @@ from rmqstore.server.remoting import (
     decode_frame,
     encode,
 )
-from rmqstore.server.remoting.frame import DEFAULT_MAX_FRAME_BYTES
+from rmqstore.protocol.frame import DEFAULT_MAX_FRAME_BYTES
 
 # --- known answers (spec 1.1-1.3; written byte by byte, not produced by the encoder) ----------
 

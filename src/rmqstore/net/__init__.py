@@ -1,0 +1,17 @@
+"""asyncio networking for the remoting protocol, on top of rmqstore.protocol: one connection
+type for both ends (a single reader, the opaque -> Future table, deadlines), the handler
+registry, a listening server and a client with one connection per address."""
+
+from .client import ClientConfig, RemotingClient, split_address
+from .connection import RemotingConnection
+from .dispatch import Deferred, Dispatcher, Handler, RequestContext
+from .errors import ConnectionClosed, RemotingConnectError, RemotingTimeout, SystemBusy
+from .loop import loop_factory, run
+from .server import RemotingServer, ServerConfig
+
+__all__ = [
+    "ClientConfig", "ConnectionClosed", "Deferred", "Dispatcher", "Handler",
+    "RemotingClient", "RemotingConnectError", "RemotingConnection", "RemotingServer",
+    "RemotingTimeout", "RequestContext", "ServerConfig", "SystemBusy", "loop_factory", "run",
+    "split_address",
+]
