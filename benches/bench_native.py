@@ -7,9 +7,9 @@ import mmap
 import os
 import zlib
 
-from rmqstore import _native
-
 from conftest import gb_per_s, rate
+
+from rmqstore import _native
 
 
 def test_crc32_1mib(benchmark):

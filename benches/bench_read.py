@@ -6,7 +6,6 @@ import os
 import random
 
 import pytest
-
 from conftest import rate
 
 N = 100_000

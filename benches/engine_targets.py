@@ -25,7 +25,6 @@ from rich.table import Table
 import rmqstore
 from rmqstore import _native
 
-
 SCALE = 1.0
 ROUNDS: int | None = None
 

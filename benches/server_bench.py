@@ -508,8 +508,8 @@ def raw_worker(spec: dict, ctl: Control) -> None:
     import rmqstore.net.loop as loops
     from rmqstore.net import RemotingClient
     from rmqstore.protocol import RemotingCommand, RequestCode
-    from rmqstore.protocol.headers import SendMessageRequestHeaderV2
     from rmqstore.protocol.header_codec import encode_header
+    from rmqstore.protocol.headers import SendMessageRequestHeaderV2
 
     async def produce() -> None:
         broker, topic = spec["broker"], spec["topic"]
@@ -592,7 +592,8 @@ class Server:
             ["--data", str(root / f"data-{flush}"), "--namesrv-port", str(self.ns_port),
              "--broker-port", str(self.broker_port), "--http-port", "0", "--flush", flush],
             root / f"serve-{flush}.log",
-            store_args=tuple(a for kv in store for a in ("--store", kv)), drop_env=("NAMESRV_ADDR",),
+            store_args=tuple(a for kv in store for a in ("--store", kv)),
+            drop_env=("NAMESRV_ADDR",),
             start_timeout_s=30, stop_timeout_s=20).start()
 
     def stop(self) -> None:
@@ -818,7 +819,8 @@ class Bench:
 
 
 CLIENT_NAMES = ("aio", "raw", "floor", "cpp")
-SCENARIOS = ["sync_x1", "sync_x4", "sync_x4c", "async64", "batch", "batch_inflight", "consume", "e2e"]
+SCENARIOS = ["sync_x1", "sync_x4", "sync_x4c", "async64", "batch", "batch_inflight", "consume",
+             "e2e"]
 
 
 def run_mode(args, flush: str, root: Path, clients: list[str], log) -> dict:

@@ -64,7 +64,8 @@ def pct(values: list[int], q: float) -> float:
 
 
 def main() -> dict:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--count", type=int, default=1_000_000, help="pending messages (default 1M)")
     ap.add_argument("--spread-s", type=float, default=120.0, help="due over this many seconds")
     ap.add_argument("--burst", type=int, default=100_000, help="messages due at one instant")

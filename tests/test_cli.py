@@ -13,7 +13,8 @@ def test_demo_twice_then_inspect(tmp_path):
     first = runner.invoke(main, ["demo", "--data", str(data), "--count", "1000"])
     assert first.exit_code == 0, first.output
     assert "1,001" in first.output and "resumes at offset 1,001" in first.output
-    second = runner.invoke(main, ["demo", "--data", str(data), "--count", "500", "--flush", "async"])
+    second = runner.invoke(main, ["demo", "--data", str(data), "--count", "500",
+                                  "--flush", "async"])
     assert second.exit_code == 0, second.output
     assert "resumes at offset 1,502" in second.output  # the consumer offset was persisted
     assert "[b'the special one']" in second.output

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from .client.admin_cli import admin as _admin  # a command group kept in its own module
 from .config import StoreConfig
 from .store import open_store
 
@@ -131,8 +132,6 @@ def _store_settings(options: tuple[str, ...]) -> dict:
     """FIELD=VALUE pairs as StoreConfig values, converted to each field's type."""
     import dataclasses
 
-    from .config import StoreConfig
-
     kinds = {f.name: f.type for f in dataclasses.fields(StoreConfig)}
     out: dict = {}
     for item in options:
@@ -200,8 +199,6 @@ def bench(**options) -> None:
     from .bench.command import bench_command  # matplotlib and peers load only here
     bench_command(**options)
 
-
-from .client.admin_cli import admin as _admin  # a command group kept in its own module
 
 main.add_command(_admin)
 

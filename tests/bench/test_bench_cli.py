@@ -16,7 +16,6 @@ from rmqstore.bench.workloads import body_pool
 from rmqstore.cli import main
 
 
-
 def installed(module: str) -> bool:
     try:
         importlib.import_module(module)
@@ -177,7 +176,8 @@ def test_repeat_reports_the_median_run_and_per_run_ratios(tmp_path):
         ours = rows[(workload, "rmqstore")]
         assert set(ours["ratio_runs"]) == {"disk", "floor"}
         for peer, runs in ours["ratio_runs"].items():
-            per_run = [a / b for a, b in zip(ours["runs"], rows[(workload, peer)]["runs"])]
+            theirs = rows[(workload, peer)]["runs"]
+            per_run = [a / b for a, b in zip(ours["runs"], theirs, strict=True)]
             assert runs == pytest.approx(per_run, rel=1e-3)
             assert ours["ratios"][peer] == pytest.approx(statistics.median(runs), rel=1e-3)
     kept = Path(report["data_dir"]) / "100"

@@ -106,7 +106,8 @@ _topics = iter(range(1, 1 << 30))
 @pytest.fixture()
 def topic(request: pytest.FixtureRequest) -> str:
     """A topic name unique to the test."""
-    return f"T_{request.node.name[:40].replace('[', '_').replace(']', '')}_{next(_topics)}_{int(time.time())}"
+    name = request.node.name[:40].replace("[", "_").replace("]", "")
+    return f"T_{name}_{next(_topics)}_{int(time.time())}"
 
 
 def run(coro, timeout_s: float = 60.0):

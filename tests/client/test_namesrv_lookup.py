@@ -55,7 +55,8 @@ class NsAddrServer:
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         head = await reader.readuntil(b"\r\n\r\n")
         self.requests.append(head.split(b"\r\n", 1)[0])
-        writer.write(b"HTTP/1.0 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(self.body), self.body))
+        writer.write(b"HTTP/1.0 200 OK\r\nContent-Length: %d\r\n\r\n%s"
+                     % (len(self.body), self.body))
         await writer.drain()
         writer.close()
 
@@ -112,7 +113,8 @@ def test_order_code_then_property_then_env(monkeypatch: pytest.MonkeyPatch) -> N
     run(main())
 
 
-def test_http_endpoint_last_with_property_domain_and_subgroup(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_http_endpoint_last_with_property_domain_and_subgroup(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     async def main() -> None:
         async with NsAddrServer("10.1.1.1:9876;10.1.1.2:9876\n") as http:
             here = f"127.0.0.1:{http.port}"

@@ -69,7 +69,8 @@ def test_batch_and_oneway(server, topic) -> None:
             assert len(r.offset_msg_id.split(",")) == 5
             await p.send_oneway(Message(topic, b"oneway"))
             got = await drain(server.namesrv, topic, 6)
-            assert sorted(m.body for m in got) == sorted([b"b%d" % i for i in range(5)] + [b"oneway"])
+            assert sorted(m.body for m in got) == \
+                sorted([b"b%d" % i for i in range(5)] + [b"oneway"])
             assert [m.msg_id for m in got if m.body != b"oneway"] == r.msg_id.split(",")
     run(main())
 
@@ -82,7 +83,10 @@ def test_ordered_send_by_sharding_key_and_selector(server, topic) -> None:
                 key = f"order-{i % 3}"
                 r = await p.send(Message(topic, f"{key}:{i}".encode()), sharding_key=key)
                 assert r.queue.queue_id == abs(hash_java(key)) % 4
-            pick_last = lambda mqs, msg, arg: mqs[-1]
+
+            def pick_last(mqs, msg, arg):
+                return mqs[-1]
+
             r = await p.send(Message(topic, b"sel"), selector=pick_last, arg=None)
             assert r.queue.queue_id == 3
             got = await drain(server.namesrv, topic, 31)

@@ -92,19 +92,23 @@ def test_broadcasting_every_member_gets_all_and_offsets_stay_local(server, topic
         async with Producer("PG_bc", server.namesrv) as p:
             await p.create_topic(topic, 3)
             ca = make_consumer(server.namesrv, "CG_bc", topic, a,
-                               message_model=MessageModel.BROADCASTING, offset_store_dir=tmp_path / "a")
+                               message_model=MessageModel.BROADCASTING,
+                               offset_store_dir=tmp_path / "a")
             cb = make_consumer(server.namesrv, "CG_bc", topic, b,
-                               message_model=MessageModel.BROADCASTING, offset_store_dir=tmp_path / "b")
+                               message_model=MessageModel.BROADCASTING,
+                               offset_store_dir=tmp_path / "b")
             async with ca, cb:
                 for i in range(9):
                     await p.send(Message(topic, b"%d" % i))
                 await wait_until(lambda: len(a) >= 9 and len(b) >= 9)
-            saved = json.loads((tmp_path / "a" / "CG_bc" / "offsets.json").read_text())["offsetTable"]
+            path = tmp_path / "a" / "CG_bc" / "offsets.json"
+            saved = json.loads(path.read_text())["offsetTable"]
             assert sum(saved.values()) == 9
             # Restarted with the same offset file: only what is new arrives.
             a2 = []
             ca2 = make_consumer(server.namesrv, "CG_bc", topic, a2,
-                                message_model=MessageModel.BROADCASTING, offset_store_dir=tmp_path / "a")
+                                message_model=MessageModel.BROADCASTING,
+                                offset_store_dir=tmp_path / "a")
             async with ca2:
                 await p.send(Message(topic, b"new"))
                 await wait_until(lambda: len(a2) >= 1)
@@ -164,7 +168,8 @@ def test_reconsume_later_is_redelivered(server, topic) -> None:
             for m in msgs:
                 seen[m.body] += 1
                 times[m.body] = m.reconsume_times
-            return ConsumeStatus.RECONSUME_LATER if seen[msgs[0].body] == 1 else ConsumeStatus.SUCCESS
+            return (ConsumeStatus.RECONSUME_LATER if seen[msgs[0].body] == 1
+                    else ConsumeStatus.SUCCESS)
         c.on_message(on)
         async with Producer("PG_later", server.namesrv) as p:
             await p.create_topic(topic, 1)

@@ -20,8 +20,8 @@ from rmqstore.client import (
 from rmqstore.client.admin import Admin
 from rmqstore.client.trace import TRACE_TOPIC, ConsumeReturnType, TraceType
 from rmqstore.client.transport import Transport
-from rmqstore.record import make_msg_id, parse_msg_id
 from rmqstore.protocol import RequestCode, ResponseCode
+from rmqstore.record import make_msg_id, parse_msg_id
 
 from .conftest import run, wait_until
 

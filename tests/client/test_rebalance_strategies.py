@@ -42,7 +42,10 @@ def assert_partition(by_cid, mqs):
 @given(group())
 def test_covering_strategies_partition_the_queues(g):
     mqs, cids = g
-    room = lambda c: ROOMS[int(c.split("@")[0].rsplit(".", 1)[1]) % 2]  # consumers in hz or sh
+
+    def room(c):  # consumers in hz or sh
+        return ROOMS[int(c.split("@")[0].rsplit(".", 1)[1]) % 2]
+
     for strategy in (allocate_averagely, allocate_averagely_by_circle, allocate_consistent_hash(),
                      allocate_consistent_hash(3),
                      allocate_machine_room_nearby(allocate_averagely,
@@ -67,7 +70,10 @@ def test_consistent_hash_moves_queues_only_to_a_joining_consumer(g, newcomer):
 @given(group())
 def test_machine_room_nearby_keeps_queues_in_their_room(g):
     mqs, cids = g
-    room = lambda c: ROOMS[int(c.split("@")[0].rsplit(".", 1)[1]) % 2]
+
+    def room(c):
+        return ROOMS[int(c.split("@")[0].rsplit(".", 1)[1]) % 2]
+
     strategy = allocate_machine_room_nearby(allocate_averagely_by_circle,
                                             lambda mq: mq.broker_name.split("@")[0], room)
     rooms_with_consumers = {room(c) for c in cids}

@@ -202,9 +202,9 @@ async def _wait_max_offset(srv: Server, topic: str, n: int, timeout_s: float = 1
 def test_send_back_edge_cases(delay_server, topic) -> None:
     """Raw CONSUMER_SEND_MSG_BACK: a bad offset is refused; delayLevel -1 goes straight to the
     DLQ; an explicit level is used as given; GET_ALL_DELAY_OFFSET shows the progress."""
+    from rmqstore.protocol import RemotingCommand, RequestCode, ResponseCode
     from rmqstore.protocol.fastjson import loads as loads_fastjson
     from rmqstore.record import parse_msg_id
-    from rmqstore.protocol import RemotingCommand, RequestCode, ResponseCode
 
     srv = delay_server
 

@@ -21,7 +21,8 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def consumer(srv, group: str, topic: str, got: dict[str, tuple[int, dict[str, str]]]) -> PushConsumer:
+def consumer(srv, group: str, topic: str,
+             got: dict[str, tuple[int, dict[str, str]]]) -> PushConsumer:
     c = PushConsumer(group, srv.namesrv, consume_from_where=ConsumeFromWhere.FIRST_OFFSET,
                      rebalance_interval_s=1.0, heartbeat_s=1.0)
     c.subscribe(topic)

@@ -28,10 +28,10 @@ from rmqstore.client import (
     sync,
 )
 from rmqstore.client.transaction import PROPERTY_PRODUCER_GROUP
-from rmqstore.record import parse_msg_id
 from rmqstore.protocol import RequestCode, ResponseCode
-from rmqstore.protocol.headers import EndTransactionRequestHeader
 from rmqstore.protocol.header_codec import encode_header
+from rmqstore.protocol.headers import EndTransactionRequestHeader
+from rmqstore.record import parse_msg_id
 
 from .conftest import Server, run, wait_until
 

@@ -40,16 +40,21 @@ def stored_record(*, body: bytes, topic: str, props: str, queue_offset: int, phy
 
 def test_decode_pull_body_two_records_and_compressed_body() -> None:
     raw = b"\x00\xffpayload" * 1000
-    a = stored_record(body=b"hi", topic="T", props="TAGS\x01A\x02UNIQ_KEY\x01ABC\x02", queue_offset=5, phys=96)
-    b = stored_record(body=zlib.compress(raw), topic="T", props="", queue_offset=6, phys=500, sys_flag=0x301)
-    assert len(stored_record(body=b"hi", topic="T", props="", queue_offset=0, phys=0)) == 94  # 91 + 2 + 1
+    a = stored_record(body=b"hi", topic="T", props="TAGS\x01A\x02UNIQ_KEY\x01ABC\x02",
+                      queue_offset=5, phys=96)
+    b = stored_record(body=zlib.compress(raw), topic="T", props="", queue_offset=6, phys=500,
+                      sys_flag=0x301)
+    bare = stored_record(body=b"hi", topic="T", props="", queue_offset=0, phys=0)
+    assert len(bare) == 94  # 91 + 2 + 1
     m1, m2 = decode_messages(a + b, "broker-a")
-    assert (m1.body, m1.topic, m1.tags, m1.msg_id, m1.queue_id, m1.queue_offset) == (b"hi", "T", "A", "ABC", 3, 5)
+    assert (m1.body, m1.topic, m1.tags, m1.msg_id, m1.queue_id, m1.queue_offset) == \
+        (b"hi", "T", "A", "ABC", 3, 5)
     assert m1.flag == 7 and m1.born_timestamp == 111 and m1.store_timestamp == 222
     assert m1.born_host == ("10.0.0.1", 5555) and m1.store_host == ("127.0.0.1", 10911)
     assert m1.reconsume_times == 2 and m1.commitlog_offset == 96
     assert m1.offset_msg_id == "7F00000100002A9F0000000000000060"
-    assert m2.body == raw and m2.msg_id == m2.offset_msg_id and m2.queue == MessageQueue("T", "broker-a", 3)
+    assert m2.body == raw and m2.msg_id == m2.offset_msg_id \
+        and m2.queue == MessageQueue("T", "broker-a", 3)
 
 
 def test_batch_body_known_bytes() -> None:

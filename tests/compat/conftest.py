@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from rmqstore.server import testing
 from rmqstore.protocol import RequestCode
+from rmqstore.server import testing
 
 # the tests import these from here too
 from rmqstore.server.testing import (  # noqa: F401

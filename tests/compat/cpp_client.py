@@ -7,10 +7,10 @@ client (consumers run until their stop file appears or max_seconds pass). Bodies
 The binding hands bodies over as C strings, so bodies must not contain NUL bytes.
 
 Specs (keys beyond cmd/namesrv are per command):
-  produce: group, topic, mode (sync|oneway|orderly|batch|steps), messages [{body, tags, keys,
-           props, shard, delay (set_delay_time_level)}], batch_size, pause_after + go_file (send the first N, print "paused",
-           wait for go_file, send the rest); mode "steps" sends steps [{mode, messages,
-           batch_size}] in turn with one producer, the event index i counting across steps
+  produce: group, topic, mode (sync|oneway|orderly|batch|steps), messages [{body, tags, keys, props,
+           shard, delay (set_delay_time_level)}], batch_size, pause_after + go_file (send the first
+           N, print "paused", wait for go_file, send the rest); mode "steps" sends steps [{mode,
+           messages, batch_size}] in turn with one producer, the event index i counting across steps
   push:    group, topic, expr, model (clustering|broadcasting), orderly, props (names to
            report), stop_file, max_seconds, instance, reconsume_later (answer every message
            with RECONSUME_LATER)

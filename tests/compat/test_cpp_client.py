@@ -239,7 +239,8 @@ def test_push_clustering_shares_queues_and_resumes(single, cpp):
     first.stop()
     second.stop()  # a clean shutdown persists the consumed offsets
     for q in range(8):
-        assert committed_offset(single.broker, group, topic, q) == max_offset(single.broker, topic, q)
+        assert committed_offset(single.broker, group, topic, q) == \
+            max_offset(single.broker, topic, q)
 
     more = make_messages(16, prefix="r")
     produce_sync(cpp, single, topic, more, "PG-cluster")

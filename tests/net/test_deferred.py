@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from rmqstore.protocol import RemotingCommand
 from rmqstore.net.dispatch import Deferred
+from rmqstore.protocol import RemotingCommand
 
 
 def test_value_reaches_a_callback_set_before_or_after_it() -> None:

@@ -62,7 +62,8 @@ def test_random_bytes(threaded_server: tuple[str, int], data: bytes) -> None:
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    lambda inner: (st.lists(inner, max_size=3)
+                   | st.dictionaries(st.text(max_size=5), inner, max_size=3)),
     max_leaves=8)
 header_keys = st.sampled_from(["code", "opaque", "flag", "language", "version", "remark",
                                "extFields", "serializeTypeCurrentRPC"]) | st.text(max_size=6)

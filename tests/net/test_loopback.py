@@ -1,4 +1,5 @@
-"""A real RemotingServer and RemotingClient on 127.0.0.1: calls, deadlines, errors, back-pressure."""
+"""A real RemotingServer and RemotingClient on 127.0.0.1: calls, deadlines, errors,
+back-pressure."""
 
 from __future__ import annotations
 
@@ -32,8 +33,8 @@ from rmqstore.protocol import (
     SerializeType,
     encode,
 )
-from rmqstore.protocol.headers import GetRouteInfoRequestHeader
 from rmqstore.protocol.header_codec import decode_header
+from rmqstore.protocol.headers import GetRouteInfoRequestHeader
 
 from .conftest import ECHO, echo, read_commands
 

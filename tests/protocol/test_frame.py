@@ -223,7 +223,8 @@ def test_json_defaults_like_fastjson() -> None:
     bytes(13) + struct.pack(">ii", 0, 3) + struct.pack(">h", 1) + b"k",  # entry cut short
     bytes(13) + struct.pack(">ii", -1, 0),  # negative remark length
     bytes(13) + struct.pack(">i", 6) + b"abcdef" + b"\0\0",  # remark leaves no room for extLen
-    bytes(13) + struct.pack(">ii", 0, 8) + struct.pack(">h", 1) + b"k" + struct.pack(">i", 9) + b"v",
+    (bytes(13) + struct.pack(">ii", 0, 8) + struct.pack(">h", 1) + b"k"
+     + struct.pack(">i", 9) + b"v"),
 ])
 def test_bad_binary_header(header: bytes) -> None:
     with pytest.raises(HeaderDecodeError):

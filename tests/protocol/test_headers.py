@@ -7,6 +7,7 @@ import struct
 import pytest
 
 from rmqstore.protocol import FrameDecoder, HeaderFieldError
+from rmqstore.protocol.header_codec import decode_header, encode_header
 from rmqstore.protocol.headers import (
     OffsetResponseHeader,
     PullMessageResponseHeader,
@@ -14,7 +15,6 @@ from rmqstore.protocol.headers import (
     SendMessageRequestHeaderV2,
     UnregisterClientRequestHeader,
 )
-from rmqstore.protocol.header_codec import decode_header, encode_header
 
 CPP_SEND_HEADER = (b'{"code":10,"extFields":{"AccessKey":"","OnsChannel":"ALIYUN","Signature":"s",'
                    b'"batch":"0","bornTimestamp":"1795609945950","defaultTopic":"TBW102",'
@@ -32,7 +32,8 @@ def test_cpp_send_message_header() -> None:
     assert (h.queue_id, h.default_topic_queue_nums, h.sys_flag, h.flag) == (2, 4, 0, 0)
     assert h.born_timestamp == 1795609945950
     assert h.properties == "KEYS\x01k1\x02"
-    assert (h.batch, h.unit_mode, h.reconsume_times, h.max_reconsume_times) == (False, False, 0, None)
+    assert (h.batch, h.unit_mode, h.reconsume_times, h.max_reconsume_times) == \
+        (False, False, 0, None)
 
 
 @pytest.mark.parametrize("text,value", [("1", True), ("true", True), ("TRUE", True),

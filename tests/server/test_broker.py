@@ -18,10 +18,10 @@ from typing import Any, Self
 import pytest
 
 import rmqstore._native
-from rmqstore.server.broker import Broker, BrokerConfig
-from rmqstore.protocol.message import encode_batch
 from rmqstore.net import Dispatcher, RemotingClient, RemotingServer, RequestContext, ServerConfig
 from rmqstore.protocol import RemotingCommand, RequestCode, ResponseCode
+from rmqstore.protocol.message import encode_batch
+from rmqstore.server.broker import Broker, BrokerConfig
 
 SMALL_STORE = {"commitlog_segment_bytes": 1 << 20, "consumequeue_units": 1024,
                "index_slots": 64, "index_entries": 256}
@@ -144,7 +144,8 @@ def test_send_v1_and_v2_then_pull_byte_identical(tmp_path: Path) -> None:
             assert m1["body"] == body1 and m2["body"] == b"second"
             assert m1["props"] == {"KEYS": "k1", "TAGS": "TagA", "UNIQ_KEY": "0A" * 16,
                                    "CLUSTER": "DefaultCluster"}
-            assert m2["props"] == {"TAGS": "TagB", "UNIQ_KEY": "0B" * 16, "CLUSTER": "DefaultCluster"}
+            assert m2["props"] == {"TAGS": "TagB", "UNIQ_KEY": "0B" * 16,
+                                   "CLUSTER": "DefaultCluster"}
             assert (m1["msg_id"], m2["msg_id"]) == (r1.ext_fields["msgId"], r2.ext_fields["msgId"])
             assert m1["born_ts"] == 1795609945950 and m2["flag"] == 7 and m1["topic"] == "T1"
             port = int(h.broker.address.rsplit(":", 1)[1])
@@ -227,7 +228,8 @@ def test_long_polling_holds_until_a_send(tmp_path: Path) -> None:
             other = RemotingClient()
             t0 = time.monotonic()
             pull = asyncio.create_task(
-                h.call(C.PULL_MESSAGE, pull_ext("LP", 0, 1, sys_flag=6, suspend_ms=15000), timeout_s=20))
+                h.call(C.PULL_MESSAGE, pull_ext("LP", 0, 1, sys_flag=6, suspend_ms=15000),
+                       timeout_s=20))
             await asyncio.sleep(0.2)
             assert not pull.done()
             await call(other, h.broker, C.SEND_MESSAGE, send_v1("LP", 0, ""), b"wake")
@@ -239,7 +241,8 @@ def test_long_polling_holds_until_a_send(tmp_path: Path) -> None:
             # A send to another queue does not release it; stopping the broker answers it.
             await h.call(C.SEND_MESSAGE, send_v1("LP", 1, ""), b"elsewhere")
             pull = asyncio.create_task(
-                h.call(C.PULL_MESSAGE, pull_ext("LP", 0, 2, sys_flag=6, suspend_ms=15000), timeout_s=20))
+                h.call(C.PULL_MESSAGE, pull_ext("LP", 0, 2, sys_flag=6, suspend_ms=15000),
+                       timeout_s=20))
             await asyncio.sleep(0.2)
             await h.call(C.SEND_MESSAGE, send_v1("LP", 1, ""), b"elsewhere")
             await asyncio.sleep(0.1)
@@ -300,7 +303,8 @@ def test_offsets_round_trip_and_survive_restart(tmp_path: Path) -> None:
             assert (await h.call(C.GET_MIN_OFFSET, other)).ext_fields["offset"] == "0"
             ts = int((await h.call(C.GET_EARLIEST_MSG_STORETIME, other)).ext_fields["timestamp"])
             assert before <= ts <= before + 5000
-            r = await h.call(C.SEARCH_OFFSET_BY_TIMESTAMP, {**other, "timestamp": str(before - 10_000)})
+            r = await h.call(C.SEARCH_OFFSET_BY_TIMESTAMP,
+                             {**other, "timestamp": str(before - 10_000)})
             assert r.ext_fields["offset"] == "0"
             r = await h.call(C.SEARCH_OFFSET_BY_TIMESTAMP, {**other, "timestamp": str(ts + 60_000)})
             assert r.ext_fields["offset"] == "4"  # all older: the last message
@@ -335,13 +339,15 @@ def test_heartbeat_consumer_list_and_notify(tmp_path: Path) -> None:
             listener.register(C.NOTIFY_CONSUMER_IDS_CHANGED, on_notify)
             b = RemotingClient(dispatcher=listener)
             a = RemotingClient()
-            r = await call(b, h.broker, C.HEART_BEAT, ACL, heartbeat_body("1-127.0.0.1@B", "G", "HT"))
+            r = await call(b, h.broker, C.HEART_BEAT, ACL,
+                           heartbeat_body("1-127.0.0.1@B", "G", "HT"))
             assert r.code == R.SUCCESS
             assert await asyncio.wait_for(notified.get(), 2) == "G"  # B's own join
             await call(a, h.broker, C.HEART_BEAT, ACL, heartbeat_body("2-127.0.0.1@A", "G", "HT"))
             assert await asyncio.wait_for(notified.get(), 2) == "G"  # A joined: B hears of it
             r = await call(b, h.broker, C.GET_CONSUMER_LIST_BY_GROUP, {"consumerGroup": "G"})
-            assert sorted(json.loads(r.body)["consumerIdList"]) == ["1-127.0.0.1@B", "2-127.0.0.1@A"]
+            assert sorted(json.loads(r.body)["consumerIdList"]) == \
+                ["1-127.0.0.1@B", "2-127.0.0.1@A"]
             # The heartbeat's subscription serves pulls without the subscription bit.
             await call(a, h.broker, C.SEND_MESSAGE, send_v1("HT", 0, props(TAGS="TagC")), b"c")
             await call(a, h.broker, C.SEND_MESSAGE, send_v1("HT", 0, props(TAGS="TagB")), b"b")
@@ -459,7 +465,8 @@ def slow_syncers(monkeypatch: pytest.MonkeyPatch, delay_s: float) -> list[SlowSy
     return made
 
 
-def test_sync_flush_answers_after_durability(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sync_flush_answers_after_durability(tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
     made = slow_syncers(monkeypatch, 0.3)  # a slow disk: the loop must keep serving meanwhile
 
     async def main() -> None:
@@ -565,7 +572,8 @@ def test_registers_with_name_servers_and_unregisters_at_stop(tmp_path: Path) -> 
             await h.call(C.SEND_MESSAGE, send_v1("Announced", 0, ""), b"x")
             await asyncio.sleep(0.5)
             last = [r for r in seen if r.code == C.REGISTER_BROKER][-1]
-            assert "Announced" in json.loads(last.body)["topicConfigSerializeWrapper"]["topicConfigTable"]
+            table = json.loads(last.body)["topicConfigSerializeWrapper"]["topicConfigTable"]
+            assert "Announced" in table
         unregs = [r for r in seen if r.code == C.UNREGISTER_BROKER]
         assert len(unregs) == 2 and unregs[0].ext_fields["brokerName"] == "broker-t"
         for srv in stubs:

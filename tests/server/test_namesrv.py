@@ -17,9 +17,7 @@ from typing import Any
 
 import pytest
 
-from rmqstore.server.namesrv import NameServer, NamesrvConfig, run_namesrv
-from rmqstore.protocol.fastjson import loads as fastjson_loads
-from rmqstore.protocol.register_body import decode_register_body
+from rmqstore.net import RemotingClient
 from rmqstore.protocol import (
     FrameDecoder,
     RemotingCommand,
@@ -28,7 +26,9 @@ from rmqstore.protocol import (
     ResponseCode,
     encode,
 )
-from rmqstore.net import RemotingClient
+from rmqstore.protocol.fastjson import loads as fastjson_loads
+from rmqstore.protocol.register_body import decode_register_body
+from rmqstore.server.namesrv import NameServer, NamesrvConfig, run_namesrv
 
 CLUSTER = "DefaultCluster"
 
@@ -93,7 +93,8 @@ def register_request(name: str, addr: str, body: bytes, *, broker_id: int = 0,
 async def register(client: RemotingClient, ns: str, name: str, addr: str,
                    topics: dict[str, int], **kw: Any) -> RemotingCommand:
     counter = kw.pop("counter", 1)
-    resp = await client.invoke(ns, register_request(name, addr, register_body(topics, counter), **kw), 2)
+    req = register_request(name, addr, register_body(topics, counter), **kw)
+    resp = await client.invoke(ns, req, 2)
     assert resp.code == ResponseCode.SUCCESS, resp.remark
     return resp
 
@@ -190,7 +191,8 @@ def test_two_brokers_in_one_cluster_share_a_topic() -> None:
         queues = {q["brokerName"]: q["writeQueueNums"] for q in obj["queueDatas"]}
         brokers = {b["brokerName"]: b["brokerAddrs"] for b in obj["brokerDatas"]}
         assert queues == {"broker-a": 4, "broker-b": 2}
-        assert brokers == {"broker-a": {"0": "127.0.0.1:10911"}, "broker-b": {"0": "127.0.0.1:10921"}}
+        assert brokers == {"broker-a": {"0": "127.0.0.1:10911"},
+                           "broker-b": {"0": "127.0.0.1:10921"}}
         only_b = await route_json(client, addr, "OnlyB")
         assert [b["brokerName"] for b in only_b["brokerDatas"]] == ["broker-b"]
         info = json.loads((await call(client, addr, RequestCode.GET_BROKER_CLUSTER_INFO)).body)
@@ -322,7 +324,8 @@ def test_bad_body_and_missing_header_field_are_system_error() -> None:
     async def body(ns: NameServer, client: RemotingClient, addr: str) -> None:
         req = register_request("broker-a", "127.0.0.1:10911", b"{not json", crc=False)
         resp = await client.invoke(addr, req, 2)
-        assert resp.code == ResponseCode.SYSTEM_ERROR and "RegisterBrokerBody" in (resp.remark or "")
+        assert resp.code == ResponseCode.SYSTEM_ERROR \
+            and "RegisterBrokerBody" in (resp.remark or "")
         resp = await call(client, addr, RequestCode.GET_ROUTEINFO_BY_TOPIC, {})
         assert resp.code == ResponseCode.SYSTEM_ERROR and "<topic>" in (resp.remark or "")
     scenario(body)

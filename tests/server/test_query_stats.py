@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from rmqstore.server.broker import BrokerConfig
 from rmqstore.protocol.fastjson import loads
+from rmqstore.server.broker import BrokerConfig
 
 from .test_broker import C, Harness, R, config, heartbeat_body, parse_records, props, run, send_v1
 

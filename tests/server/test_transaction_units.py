@@ -14,6 +14,8 @@ from hypothesis import strategies as st
 
 from rmqstore import open_store
 from rmqstore.client.message import decode_messages
+from rmqstore.net import RemotingClient, RequestContext
+from rmqstore.protocol import RemotingCommand, RequestCode, ResponseCode
 from rmqstore.server.broker import Broker, BrokerConfig
 from rmqstore.server.broker.longpoll import ArrivalWaiters
 from rmqstore.server.broker.send import Placement
@@ -27,8 +29,6 @@ from rmqstore.server.broker.transaction_bridge import (
 from rmqstore.server.broker.transaction_check import TransactionalMessageCheckService
 from rmqstore.server.broker.transaction_end import EndTransactionProcessor
 from rmqstore.server.broker.transaction_ops import OpLedger
-from rmqstore.net import RemotingClient, RequestContext
-from rmqstore.protocol import RemotingCommand, RequestCode, ResponseCode
 
 SMALL_STORE = {"commitlog_segment_bytes": 1 << 20, "consumequeue_units": 1024,
                "index_slots": 64, "index_entries": 256}
@@ -146,7 +146,10 @@ def test_end_transaction_answers(tmp_path: Path) -> None:
         client = RemotingClient()
         async with Broker(cfg) as broker:
             assert broker.store is not None
-            call = lambda req: client.invoke(broker.address, req, 5)
+
+            def call(req):
+                return client.invoke(broker.address, req, 5)
+
             sent = await call(_send_half("TxT", b"a"))
             assert sent.code == ResponseCode.SUCCESS
             assert broker.store.max_offset(HALF_TOPIC, 0) == 1

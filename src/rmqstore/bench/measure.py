@@ -18,7 +18,10 @@ def percentiles(lat_ns: list[int]) -> dict[str, float] | None:
     if not lat_ns:
         return None
     s = sorted(lat_ns)
-    pick = lambda p: s[min(len(s) - 1, int(p * len(s)))] / 1000
+
+    def pick(p: float) -> float:
+        return s[min(len(s) - 1, int(p * len(s)))] / 1000
+
     return {"p50": round(pick(0.50), 1), "p99": round(pick(0.99), 1),
             "p999": round(pick(0.999), 1), "calls": len(s)}
 

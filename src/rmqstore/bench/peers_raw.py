@@ -98,7 +98,7 @@ class MmapFloor:
         recsz = self.rec.size
         unpack = struct.Struct(">i").unpack_from
         total = min(self.records, limit)
-        for s, mm in enumerate(self.segs):
+        for mm in self.segs:
             pos = 0
             for _ in range(min(self.per_seg, total - n)):
                 (blen,) = unpack(mm, pos)

@@ -71,7 +71,8 @@ def write_plot(report: Report, path: Path) -> None:
         for name in panel.series:
             colors.setdefault(name, f"C{len(colors) % 10}")
     flat = list(axes.flat)
-    used = [*zip(flat, flows), *zip(flat[flow_rows * ncols:], waits)]
+    used = [*zip(flat, flows, strict=False),
+            *zip(flat[flow_rows * ncols:], waits, strict=False)]
     for ax, panel in used:
         _draw(ax, panel, colors)
     for ax in set(flat) - {ax for ax, _ in used}:

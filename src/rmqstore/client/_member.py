@@ -15,8 +15,8 @@ import logging
 import time
 from enum import Enum
 
-from ..protocol import RemotingCommand, RequestCode
 from ..net import RequestContext
+from ..protocol import RemotingCommand, RequestCode
 from ._tasks import TaskGroup
 from .acl import Credentials
 from .broker_api import BrokerApi, Subscription

@@ -1,4 +1,5 @@
-"""ACL 1.0 request signing (acl/.../common/AclClientRPCHook.java and AclUtils of rocketmq-all-4.9.7).
+"""ACL 1.0 request signing (acl/.../common/AclClientRPCHook.java and AclUtils of
+rocketmq-all-4.9.7).
 
 Before a request leaves, ``AccessKey`` (and ``SecurityToken`` if set) join its extFields; the
 signed content is every extField value except ``Signature``, ordered by key, concatenated, then

@@ -19,9 +19,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import Self
 
+from ..protocol import RequestCode, ResponseCode, fastjson
 from ..protocol.message import decode_host, parse_msg_id
-from ..protocol import RequestCode, ResponseCode
-from ..protocol import fastjson
 from .acl import Credentials
 from .errors import BrokerError, ClientError, RouteNotFound
 from .message import RETRY_GROUP_TOPIC_PREFIX, MessageExt, MessageQueue, decode_messages
@@ -148,7 +147,8 @@ class Admin:
                                        return_exceptions=True)
         found: list[MessageExt] = []
         errors = []
-        for (name, addr), resp in zip([t for t in targets if t[1] is not None], answers):
+        reached = [t for t in targets if t[1] is not None]
+        for (name, addr), resp in zip(reached, answers, strict=True):
             if isinstance(resp, BaseException):
                 errors.append(resp)
                 log.info("QUERY_MESSAGE at %s failed: %s", addr, resp)

@@ -159,7 +159,8 @@ class BrokerApi:
         if resp.code != ResponseCode.SUCCESS:
             raise BrokerError(resp.code, resp.remark, addr)
 
-    async def _offset_query(self, code: int, mq: MessageQueue, extra: dict[str, str] | None = None) -> int:
+    async def _offset_query(self, code: int, mq: MessageQueue,
+                            extra: dict[str, str] | None = None) -> int:
         addr = await self.addr(mq)
         resp = await self._call(addr, code, {"topic": mq.topic, "queueId": str(mq.queue_id),
                                              **(extra or {})})
@@ -192,13 +193,15 @@ class BrokerApi:
             return []
         return []
 
-    async def lock_batch(self, group: str, client_id: str, mqs: list[MessageQueue]) -> set[MessageQueue]:
+    async def lock_batch(self, group: str, client_id: str,
+                         mqs: list[MessageQueue]) -> set[MessageQueue]:
         """LOCK_BATCH_MQ at the master of ``mqs`` (all of one broker); the queues now ours."""
         if not mqs:
             return set()
         addr = await self.addr(mqs[0])
         body = json.dumps({"clientId": client_id, "consumerGroup": group, "mqSet": [
-            {"brokerName": m.broker_name, "queueId": m.queue_id, "topic": m.topic} for m in mqs]}).encode()
+            {"brokerName": m.broker_name, "queueId": m.queue_id, "topic": m.topic}
+            for m in mqs]}).encode()
         resp = await self._call(addr, RequestCode.LOCK_BATCH_MQ, {}, body)
         if resp.code != ResponseCode.SUCCESS:
             raise BrokerError(resp.code, resp.remark, addr)
@@ -210,7 +213,8 @@ class BrokerApi:
             return
         addr = await self.addr(mqs[0])
         body = json.dumps({"clientId": client_id, "consumerGroup": group, "mqSet": [
-            {"brokerName": m.broker_name, "queueId": m.queue_id, "topic": m.topic} for m in mqs]}).encode()
+            {"brokerName": m.broker_name, "queueId": m.queue_id, "topic": m.topic}
+            for m in mqs]}).encode()
         resp = await self._call(addr, RequestCode.UNLOCK_BATCH_MQ, {}, body)
         if resp.code != ResponseCode.SUCCESS:
             raise BrokerError(resp.code, resp.remark, addr)

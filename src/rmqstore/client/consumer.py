@@ -47,8 +47,8 @@ from .errors import BrokerError
 from .message import MessageExt, MessageQueue
 from .offset_store import LocalFileOffsetStore, OffsetStore, RemoteBrokerOffsetStore
 from .process_queue import ProcessQueue
-from .rebalance import AllocateStrategy, allocate_averagely
 from .producer import trace_dispatcher
+from .rebalance import AllocateStrategy, allocate_averagely
 from .trace import TRACE_TOPIC
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,8 @@ class OrderlyStatus(Enum):
     SUSPEND_CURRENT_QUEUE_A_MOMENT = "SUSPEND_CURRENT_QUEUE_A_MOMENT"
 
 
-Listener = Callable[[list[MessageExt]], ConsumeStatus | OrderlyStatus | None | Awaitable[ConsumeStatus | OrderlyStatus | None]]
+Listener = Callable[[list[MessageExt]], ConsumeStatus | OrderlyStatus | None
+                    | Awaitable[ConsumeStatus | OrderlyStatus | None]]
 
 DeadLetterCallback = Callable[[MessageExt], None | Awaitable[None]]
 
@@ -160,7 +161,8 @@ class PushConsumer(GroupMember):
         self._sem: asyncio.Semaphore | None = None
         self._consumes: set[asyncio.Task[None]] = set()
         self._iterating = False
-        self._iter_queue: asyncio.Queue[tuple[MessageExt, asyncio.Future[bool]] | None] | None = None
+        self._iter_queue: asyncio.Queue[
+            tuple[MessageExt, asyncio.Future[bool]] | None] | None = None
         self._iter_unacked: dict[int, asyncio.Future[bool]] = {}  # id(msg) -> ack future
         self._iter_last: MessageExt | None = None
         self.process_queues: dict[MessageQueue, ProcessQueue] = {}
@@ -463,7 +465,8 @@ class PushConsumer(GroupMember):
         """DefaultMQPushConsumerImpl.pullMessage, as a loop."""
         sub = self.subscriptions[pq.mq.topic]
         while not pq.dropped:
-            if pq.count > self.pull_threshold_for_queue or pq.size_bytes > self.pull_threshold_size_bytes:
+            if pq.count > self.pull_threshold_for_queue \
+                    or pq.size_bytes > self.pull_threshold_size_bytes:
                 await asyncio.sleep(FLOW_CONTROL_DELAY_S)
                 continue
             if self._orderly and not self._may_consume(pq):

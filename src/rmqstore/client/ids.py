@@ -39,7 +39,8 @@ def local_ip() -> str:
 def _month_bounds_ms(now_ms: int) -> tuple[int, int]:
     now = datetime.fromtimestamp(now_ms / 1000)
     start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    nxt = start.replace(year=start.year + 1, month=1) if start.month == 12 else start.replace(month=start.month + 1)
+    nxt = (start.replace(year=start.year + 1, month=1) if start.month == 12
+           else start.replace(month=start.month + 1))
     return int(start.timestamp() * 1000), int(nxt.timestamp() * 1000)
 
 

@@ -15,7 +15,7 @@ ISOLATION_LATENCY_MS = 30000
 
 
 def not_available_ms(latency_ms: float) -> int:
-    for limit, duration in zip(reversed(LATENCY_MAX_MS), reversed(NOT_AVAILABLE_MS)):
+    for limit, duration in zip(reversed(LATENCY_MAX_MS), reversed(NOT_AVAILABLE_MS), strict=True):
         if latency_ms >= limit:
             return duration
     return 0

@@ -398,4 +398,5 @@ class LitePullConsumer(GroupMember):
                 state.buffered += len(result.messages)
                 self._buffer.put_nowait((state, gen, result.messages))
             elif result.status is PullStatus.OFFSET_ILLEGAL:
-                log.warning("offset of %s illegal, moving to %d", state.mq, result.next_begin_offset)
+                log.warning("offset of %s illegal, moving to %d", state.mq,
+                            result.next_begin_offset)

@@ -102,7 +102,8 @@ class LocalFileOffsetStore:
 
     async def persist(self, mqs: list[MessageQueue]) -> None:
         self._path.parent.mkdir(parents=True, exist_ok=True)
-        data = json.dumps({"offsetTable": {self._key(m): o for m, o in sorted(self._table.items())}},
+        data = json.dumps({"offsetTable": {self._key(m): o
+                                           for m, o in sorted(self._table.items())}},
                           indent=1)
         tmp = self._path.with_suffix(".json.tmp")
         tmp.write_text(data)

@@ -8,7 +8,8 @@ Behaviour follows DefaultMQProducerImpl of rocketmq-all-4.9.7:
   failed, and, with latency fault avoidance, skips brokers that were slow or failing;
 * a sync send tries 1 + ``retry_times_when_send_failed`` times within ``send_timeout_s`` on network
   errors and on broker codes 1, 14, 16, 17, 204, 205; other codes fail at once; a stored but not
-  OK status (flush/slave timeouts) is returned, or retried if ``retry_another_broker_when_not_store_ok``;
+  OK status (flush/slave timeouts) is returned, or retried if
+  ``retry_another_broker_when_not_store_ok``;
 * bodies of at least ``compress_over_bytes`` are zlib-compressed (sysFlag 0x1 | zlib type 0x300);
 * each message gets a UNIQ_KEY (``SendResult.msg_id``); the broker's id is ``offset_msg_id``.
 """
@@ -26,8 +27,13 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Self
 
-from ..protocol.message import COMPRESSION_SHIFT, COMPRESSION_ZLIB, SYSFLAG_COMPRESSED, SYSFLAG_TX_PREPARED
 from ..protocol import RequestCode, ResponseCode
+from ..protocol.message import (
+    COMPRESSION_SHIFT,
+    COMPRESSION_ZLIB,
+    SYSFLAG_COMPRESSED,
+    SYSFLAG_TX_PREPARED,
+)
 from ._tasks import TaskGroup
 from .acl import Credentials
 from .errors import BrokerError, ClientClosed, RouteNotFound, SendFailed
@@ -239,7 +245,8 @@ class Producer:
         return await self._send_retrying(head, body, 0, head_props, timeout_s, batch=True)
 
     async def create_topic(self, topic: str, queue_nums: int = DEFAULT_TOPIC_QUEUE_NUMS, *,
-                           key: str = AUTO_CREATE_TOPIC, perm: int = 6, order: bool = False) -> None:
+                           key: str = AUTO_CREATE_TOPIC, perm: int = 6,
+                           order: bool = False) -> None:
         """MQAdminImpl.createTopic: UPDATE_AND_CREATE_TOPIC on every master of ``key``'s route."""
         self._check_started()
         route = await self.routes.fetch(key)
@@ -283,7 +290,8 @@ class Producer:
         if not body:
             raise ValueError("the message body is empty")
         if len(body) > self.max_message_size:
-            raise ValueError(f"the message body is {len(body)} bytes; the limit is {self.max_message_size}")
+            raise ValueError(f"the message body is {len(body)} bytes; the limit is "
+                             f"{self.max_message_size}")
         props = msg.wire_properties()
         props.setdefault(PROP_UNIQ_KEY, create_uniq_id())
         sys_flag = 0
@@ -295,7 +303,8 @@ class Producer:
             sys_flag |= SYSFLAG_TX_PREPARED
         return sys_flag, body, props
 
-    def _select(self, topic: str, queues: list[MessageQueue], last_broker: str | None) -> MessageQueue:
+    def _select(self, topic: str, queues: list[MessageQueue],
+                last_broker: str | None) -> MessageQueue:
         """MQFaultStrategy.selectOneMessageQueue."""
         counter = self._counters.setdefault(topic, itertools.count())
         n = len(queues)
@@ -352,7 +361,8 @@ class Producer:
                 last_exc = exc
             else:
                 self._record(mq, started, isolation=False)
-                if result.status is SendStatus.SEND_OK or not self.retry_another_broker_when_not_store_ok \
+                if result.status is SendStatus.SEND_OK \
+                        or not self.retry_another_broker_when_not_store_ok \
                         or attempt == attempts - 1:
                     return result
             log.info("send to %s failed (attempt %d): %s", mq, attempt + 1, last_exc)
@@ -377,7 +387,8 @@ class Producer:
         ext = {"a": self.group, "b": mq.topic, "c": AUTO_CREATE_TOPIC,
                "d": str(DEFAULT_TOPIC_QUEUE_NUMS), "e": str(mq.queue_id), "f": str(sys_flag),
                "g": str(int(time.time() * 1000)), "h": str(msg.flag),
-               "i": properties_text(props), "j": "0", "k": "false", "m": "true" if batch else "false",
+               "i": properties_text(props), "j": "0", "k": "false",
+               "m": "true" if batch else "false",
                "n": mq.broker_name}
         return self._transport.request(code, ext, body)
 

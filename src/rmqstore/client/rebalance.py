@@ -16,7 +16,8 @@ from .message import MessageQueue
 AllocateStrategy = Callable[[str, list[MessageQueue], list[str]], list[MessageQueue]]
 
 
-def allocate_averagely(cid: str, mq_all: list[MessageQueue], cid_all: list[str]) -> list[MessageQueue]:
+def allocate_averagely(cid: str, mq_all: list[MessageQueue],
+                       cid_all: list[str]) -> list[MessageQueue]:
     """AllocateMessageQueueAveragely: contiguous blocks, the first ``n % c`` consumers one more.
 
     Example: 8 queues, 3 consumers -> [0,1,2], [3,4,5], [6,7].
@@ -66,7 +67,8 @@ def allocate_consistent_hash(virtual_nodes: int = 10) -> AllocateStrategy:
         points = sorted(ring)
         mine = []
         for mq in mq_all:
-            key = f"MessageQueue [topic={mq.topic}, brokerName={mq.broker_name}, queueId={mq.queue_id}]"
+            key = (f"MessageQueue [topic={mq.topic}, brokerName={mq.broker_name}, "
+                   f"queueId={mq.queue_id}]")
             at = bisect.bisect_left(points, _md5_hash(key))
             if ring[points[at % len(points)]] == cid:
                 mine.append(mq)
@@ -100,7 +102,8 @@ def allocate_by_machine_room(rooms: Iterable[str]) -> AllocateStrategy:
     return allocate
 
 
-def allocate_machine_room_nearby(inner: AllocateStrategy, broker_room: Callable[[MessageQueue], str],
+def allocate_machine_room_nearby(inner: AllocateStrategy,
+                                 broker_room: Callable[[MessageQueue], str],
                                  consumer_room: Callable[[str], str]) -> AllocateStrategy:
     """AllocateMachineRoomNearby: queues are shared (by ``inner``) among the consumers of their
     own machine room; queues of a room with no consumer are shared among all consumers."""

@@ -26,11 +26,11 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Protocol
 
-from ..protocol.message import parse_msg_id
-from ..protocol import RemotingCommand, RequestCode
 from ..net import RequestContext
-from ..protocol.headers import CheckTransactionStateRequestHeader, EndTransactionRequestHeader
+from ..protocol import RemotingCommand, RequestCode
 from ..protocol.header_codec import decode_header, encode_header
+from ..protocol.headers import CheckTransactionStateRequestHeader, EndTransactionRequestHeader
+from ..protocol.message import parse_msg_id
 from .message import PROP_UNIQ_KEY, Message, MessageExt, decode_messages
 from .producer import Producer, SendResult, SendStatus
 
@@ -134,7 +134,8 @@ class TransactionProducer(Producer):
         msg = msgs[0]
         group = msg.properties.get(PROPERTY_PRODUCER_GROUP)
         if group != self.group:
-            log.warning("%s: check for group %s reached producer of %s", ctx.peer, group, self.group)
+            log.warning("%s: check for group %s reached producer of %s", ctx.peer, group,
+                        self.group)
             return
         if self.listener is None:
             log.warning("%s: transaction check of %s but no listener", ctx.peer, msg.msg_id)

@@ -29,7 +29,8 @@ from .properties import NAMESRV_ADDR, NAMESRV_DOMAIN, NAMESRV_DOMAIN_SUBGROUP, s
 
 log = logging.getLogger(__name__)
 
-# The language we announce: PYTHON (3) exists in LanguageCode; the version a Java 4.9.7 client sends.
+# The language we announce: PYTHON (3) exists in LanguageCode; the version a Java 4.9.7 client
+# sends.
 CLIENT_LANGUAGE = "PYTHON"
 CLIENT_VERSION = 403
 
@@ -41,7 +42,8 @@ HTTP_TIMEOUT_S = 3.0
 
 
 def nsaddr_url(domain: str, subgroup: str = "nsaddr") -> str:
-    """MixAll.getWSAddr: ``http://domain:8080/rocketmq/nsaddr``, no port added if ``domain`` has one."""
+    """MixAll.getWSAddr: ``http://domain:8080/rocketmq/nsaddr``, no port added if ``domain`` has
+    one."""
     if domain.startswith("http://"):
         return domain
     host = domain if ":" in domain else f"{domain}:8080"
@@ -56,7 +58,8 @@ async def fetch_nsaddr(url: str, timeout_s: float = HTTP_TIMEOUT_S) -> list[str]
     async with asyncio.timeout(timeout_s):
         reader, writer = await asyncio.open_connection(host, int(port or 80))
         try:
-            writer.write(f"GET /{path} HTTP/1.0\r\nHost: {hostport}\r\nConnection: close\r\n\r\n".encode())
+            writer.write((f"GET /{path} HTTP/1.0\r\nHost: {hostport}\r\n"
+                          "Connection: close\r\n\r\n").encode())
             data = await reader.read(65536)
             while chunk := await reader.read(65536):
                 data += chunk
@@ -71,7 +74,8 @@ async def fetch_nsaddr(url: str, timeout_s: float = HTTP_TIMEOUT_S) -> list[str]
 
 
 def split_namesrv(addr: str) -> list[str]:
-    """``"h1:9876;h2:9876"`` -> list; a ``http://.../h:p`` prefix is cut at the last slash (Java)."""
+    """``"h1:9876;h2:9876"`` -> list; a ``http://.../h:p`` prefix is cut at the last slash
+    (Java)."""
     if addr.startswith("http://"):
         addr = addr.rsplit("/", 1)[-1]
     return [a.strip() for a in addr.split(";") if a.strip()]
@@ -159,10 +163,12 @@ class Transport:
             sign_request(cmd, self.credentials)
         return cmd
 
-    async def invoke(self, addr: str, request: RemotingCommand, timeout_s: float) -> RemotingCommand:
+    async def invoke(self, addr: str, request: RemotingCommand,
+                     timeout_s: float) -> RemotingCommand:
         return await self.remoting.invoke(addr, request, timeout_s)
 
-    async def invoke_oneway(self, addr: str, request: RemotingCommand, timeout_s: float = 3.0) -> None:
+    async def invoke_oneway(self, addr: str, request: RemotingCommand,
+                            timeout_s: float = 3.0) -> None:
         await self.remoting.invoke_oneway(addr, request, timeout_s)
 
     async def invoke_namesrv(self, request: RemotingCommand, timeout_s: float) -> RemotingCommand:

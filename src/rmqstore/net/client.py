@@ -11,10 +11,10 @@ import logging
 from dataclasses import dataclass
 
 from ..protocol.command import RemotingCommand
+from ..protocol.frame import DEFAULT_MAX_FRAME_BYTES
 from .connection import RemotingConnection
 from .dispatch import Dispatcher
 from .errors import RemotingConnectError, RemotingTimeout
-from ..protocol.frame import DEFAULT_MAX_FRAME_BYTES
 
 log = logging.getLogger(__name__)
 
@@ -90,8 +90,11 @@ class RemotingClient:
     async def _connect(self, addr: str, timeout_s: float) -> RemotingConnection:
         host, port = split_address(addr)
         loop = asyncio.get_running_loop()
-        factory = lambda: RemotingConnection(
-            self.dispatcher.on_request, max_frame_bytes=self.config.max_frame_bytes)
+
+        def factory() -> RemotingConnection:
+            return RemotingConnection(self.dispatcher.on_request,
+                                      max_frame_bytes=self.config.max_frame_bytes)
+
         try:
             async with asyncio.timeout(timeout_s):
                 _transport, conn = await loop.create_connection(factory, host, port)

@@ -19,8 +19,8 @@ from collections.abc import Awaitable, Callable
 
 from ..protocol.command import ONEWAY_FLAG, RESPONSE_FLAG, RemotingCommand
 from ..protocol.errors import FrameError
-from .errors import ConnectionClosed, RemotingTimeout
 from ..protocol.frame import DEFAULT_MAX_FRAME_BYTES, FrameDecoder, encode
+from .errors import ConnectionClosed, RemotingTimeout
 
 log = logging.getLogger(__name__)
 

@@ -182,7 +182,8 @@ class Dispatcher:
         if response is None:
             if not request.is_oneway:
                 log.error("%s: handler for code %d returned no response", channel.peer, code)
-            return RemotingCommand.response(ResponseCode.SYSTEM_ERROR, "handler returned no response")
+            return RemotingCommand.response(ResponseCode.SYSTEM_ERROR,
+                                            "handler returned no response")
         return response
 
     @staticmethod

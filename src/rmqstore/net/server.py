@@ -10,9 +10,9 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
+from ..protocol.frame import DEFAULT_MAX_FRAME_BYTES
 from .connection import RemotingConnection
 from .dispatch import Dispatcher
-from ..protocol.frame import DEFAULT_MAX_FRAME_BYTES
 
 log = logging.getLogger(__name__)
 

@@ -53,7 +53,8 @@ def decode_binary_header(data: bytes, body: bytes) -> RemotingCommand:
     (ext_len,) = _INT32.unpack_from(data, pos)
     pos += 4
     if not 0 <= ext_len <= len(data) - pos:
-        raise HeaderDecodeError(f"extFields length {ext_len} exceeds the header ({len(data) - pos} left)")
+        raise HeaderDecodeError(f"extFields length {ext_len} exceeds the header "
+                                f"({len(data) - pos} left)")
     ext_fields: dict[str, str] = {}
     end = pos + ext_len
     block = data[:end]  # entries must not run past the extFields block

@@ -1,8 +1,9 @@
 """RocketMQ's numeric codes, names kept as in the Java sources (rocketmq-all-4.9.7).
 
-RequestCode: common/.../protocol/RequestCode.java. ResponseCode: remoting/.../RemotingSysResponseCode.java
-(0-4) merged with common/.../protocol/ResponseCode.java (10 and up), as the Java ResponseCode extends
-RemotingSysResponseCode. LanguageCode and SerializeType: remoting/.../protocol/.
+RequestCode: common/.../protocol/RequestCode.java. ResponseCode:
+remoting/.../RemotingSysResponseCode.java (0-4) merged with common/.../protocol/ResponseCode.java
+(10 and up), as the Java ResponseCode extends RemotingSysResponseCode. LanguageCode and
+SerializeType: remoting/.../protocol/.
 """
 
 from __future__ import annotations

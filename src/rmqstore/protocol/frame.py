@@ -82,7 +82,8 @@ def decode_frame(frame: bytes) -> RemotingCommand:
     (word,) = struct.unpack_from(">I", frame, 0)
     header_len = word & MAX_HEADER_BYTES
     if header_len > len(frame) - 4:
-        raise HeaderDecodeError(f"header length {header_len} exceeds the frame's {len(frame) - 4} bytes")
+        raise HeaderDecodeError(f"header length {header_len} exceeds the frame's "
+                                f"{len(frame) - 4} bytes")
     header = frame[4:4 + header_len]
     body = frame[4 + header_len:]
     kind = word >> 24

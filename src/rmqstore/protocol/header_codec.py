@@ -21,7 +21,6 @@ import dataclasses
 import functools
 import types
 import typing
-
 from typing import Any, TypeVar
 
 from .errors import HeaderFieldError
@@ -55,7 +54,7 @@ def _codec(cls: type) -> tuple[Any, Any]:
     decodes 14 fields, and a generic loop over them cost more than the store's append."""
     dec = ["def decode(ext):", " get = ext.get", " values = {}"]
     enc = ["def encode(h):", " out = {}"]
-    for i, (f, kind) in enumerate(_layout(cls)):
+    for f, kind in _layout(cls):
         wire_name, required = f.metadata["wire"], f.metadata["required"]
         dec.append(f" raw = get({wire_name!r})")
         dec.append(" if raw is None:")

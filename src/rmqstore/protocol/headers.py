@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 from .header_codec import wire
 
-
 # -- broker: send ------------------------------------------------------------------------
 
 
@@ -57,10 +56,12 @@ class SendMessageRequestHeaderV2:
         """SendMessageRequestHeaderV2.createSendMessageRequestHeaderV1, minus brokerName."""
         return SendMessageRequestHeader(
             producer_group=self.producer_group, topic=self.topic,
-            default_topic=self.default_topic, default_topic_queue_nums=self.default_topic_queue_nums,
+            default_topic=self.default_topic,
+            default_topic_queue_nums=self.default_topic_queue_nums,
             queue_id=self.queue_id, sys_flag=self.sys_flag, born_timestamp=self.born_timestamp,
             flag=self.flag, properties=self.properties, reconsume_times=self.reconsume_times,
-            unit_mode=self.unit_mode, batch=self.batch, max_reconsume_times=self.max_reconsume_times)
+            unit_mode=self.unit_mode, batch=self.batch,
+            max_reconsume_times=self.max_reconsume_times)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,13 +1,15 @@
 """Route data and the name server's response bodies (JSON), for the name server that writes
 them and the clients that read them.
 
-Field names and shapes are those of common/.../protocol/route/ and protocol/body/ (rocketmq-all-4.9.7):
+Field names and shapes are those of common/.../protocol/route/ and protocol/body/
+(rocketmq-all-4.9.7):
 
   TopicRouteData  {"brokerDatas":[{"brokerAddrs":{"0":"10.0.0.1:10911"},"brokerName":"broker-a",
                    "cluster":"DefaultCluster"}],"filterServerTable":{},"queueDatas":[{"brokerName":
                    "broker-a","perm":6,"readQueueNums":4,"topicSysFlag":0,"writeQueueNums":4}]}
                   plus "orderTopicConf" when the topic has one
-  ClusterInfo     {"brokerAddrTable":{"broker-a":<BrokerData>},"clusterAddrTable":{"DefaultCluster":["broker-a"]}}
+  ClusterInfo     {"brokerAddrTable":{"broker-a":<BrokerData>},"clusterAddrTable":
+                   {"DefaultCluster":["broker-a"]}}
   TopicList       {"topicList":["T1","TBW102"]}
   KVTable         {"table":{"k":"v"}}
   DataVersion     {"counter":3,"timestamp":1700000000000}

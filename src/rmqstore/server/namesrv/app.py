@@ -52,7 +52,8 @@ class NameServer:
         dispatcher = Dispatcher()
         NamesrvHandlers(self.routes, self.kv,
                         order_message_enable=config.order_message_enable).register(dispatcher)
-        self._remoting = RemotingServer(dispatcher, ServerConfig(host=config.host, port=config.port))
+        self._remoting = RemotingServer(dispatcher,
+                                        ServerConfig(host=config.host, port=config.port))
         self._http: NsAddrHttpServer | None = None
         if config.http_port is not None:
             self._http = NsAddrHttpServer(

@@ -1,7 +1,7 @@
 """Name server request handlers: namesrv/.../processor/DefaultRequestProcessor.java (4.9.7).
 
-Served codes: PUT/GET/DELETE_KV_CONFIG (100-102), REGISTER_BROKER (103), UNREGISTER_BROKER
-(104), GET_ROUTEINFO_BY_TOPIC (105), GET_BROKER_CLUSTER_INFO (106), GET_ALL_TOPIC_LIST_FROM_NAMESERVER
+Served codes: PUT/GET/DELETE_KV_CONFIG (100-102), REGISTER_BROKER (103), UNREGISTER_BROKER (104),
+GET_ROUTEINFO_BY_TOPIC (105), GET_BROKER_CLUSTER_INFO (106), GET_ALL_TOPIC_LIST_FROM_NAMESERVER
 (206), QUERY_DATA_VERSION (322). The dispatcher answers every other code with
 REQUEST_CODE_NOT_SUPPORTED.
 """
@@ -13,7 +13,8 @@ import logging
 import zlib
 
 from ...net import Dispatcher, RequestContext
-from ...protocol import RemotingCommand, RequestCode, ResponseCode
+from ...protocol import RemotingCommand, RequestCode, ResponseCode, fastjson
+from ...protocol.header_codec import decode_header, encode_header
 from ...protocol.headers import (
     GetKVConfigResponseHeader,
     GetRouteInfoRequestHeader,
@@ -25,11 +26,7 @@ from ...protocol.headers import (
     RegisterBrokerResponseHeader,
     UnRegisterBrokerRequestHeader,
 )
-from ...protocol.header_codec import decode_header, encode_header
-from ...protocol import fastjson
-from .kvconfig import NAMESPACE_ORDER_TOPIC_CONFIG, KVConfigManager
 from ...protocol.register_body import RegisterBodyError, decode_register_body
-from ...protocol.topic_config import parse_data_version
 from ...protocol.route import (
     encode_cluster_info,
     encode_data_version,
@@ -37,6 +34,8 @@ from ...protocol.route import (
     encode_topic_list,
     encode_topic_route,
 )
+from ...protocol.topic_config import parse_data_version
+from .kvconfig import NAMESPACE_ORDER_TOPIC_CONFIG, KVConfigManager
 from .routes import RouteInfoManager
 
 log = logging.getLogger(__name__)
@@ -75,7 +74,8 @@ class NamesrvHandlers:
 
     # -- brokers -----------------------------------------------------------------------------
 
-    async def register_broker(self, request: RemotingCommand, ctx: RequestContext) -> RemotingCommand:
+    async def register_broker(self, request: RemotingCommand,
+                              ctx: RequestContext) -> RemotingCommand:
         h = decode_header(RegisterBrokerRequestHeader, request.ext_fields)
         # UtilAll.crc32 keeps 31 bits; 0 means the broker did not compute one.
         if h.body_crc32 != 0 and zlib.crc32(request.body) & 0x7FFFFFFF != h.body_crc32:
@@ -94,12 +94,14 @@ class NamesrvHandlers:
         order_conf = self._kv.namespace(NAMESPACE_ORDER_TOPIC_CONFIG)
         return _ok(ext, encode_kv_table(order_conf) if order_conf is not None else b"")
 
-    async def unregister_broker(self, request: RemotingCommand, ctx: RequestContext) -> RemotingCommand:
+    async def unregister_broker(self, request: RemotingCommand,
+                                ctx: RequestContext) -> RemotingCommand:
         h = decode_header(UnRegisterBrokerRequestHeader, request.ext_fields)
         self._routes.unregister_broker(h.cluster_name, h.broker_addr, h.broker_name, h.broker_id)
         return _ok()
 
-    async def query_data_version(self, request: RemotingCommand, ctx: RequestContext) -> RemotingCommand:
+    async def query_data_version(self, request: RemotingCommand,
+                                 ctx: RequestContext) -> RemotingCommand:
         h = decode_header(QueryDataVersionRequestHeader, request.ext_fields)
         theirs = parse_data_version(fastjson.loads(request.body) if request.body else None)
         ours = self._routes.topic_config_version(h.broker_addr)
@@ -158,10 +160,12 @@ class NamesrvHandlers:
         value = self._kv.get(h.namespace, h.key)
         if value is None:
             return RemotingCommand.response(
-                ResponseCode.QUERY_NOT_FOUND, f"No config item, Namespace: {h.namespace} Key: {h.key}")
+                ResponseCode.QUERY_NOT_FOUND,
+                f"No config item, Namespace: {h.namespace} Key: {h.key}")
         return _ok(encode_header(GetKVConfigResponseHeader(value=value)))
 
-    async def delete_kv_config(self, request: RemotingCommand, ctx: RequestContext) -> RemotingCommand:
+    async def delete_kv_config(self, request: RemotingCommand,
+                               ctx: RequestContext) -> RemotingCommand:
         h = decode_header(KVConfigKeyHeader, request.ext_fields)
         self._kv.delete(h.namespace, h.key)
         return _ok()

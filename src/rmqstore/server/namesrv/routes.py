@@ -69,7 +69,8 @@ class RouteInfoManager:
             broker = BrokerData(cluster_name, broker_name, {})
             self.broker_addr_table[broker_name] = broker
         # One address, one id: a slave promoted to master drops its old <1, addr> entry.
-        for old_id in [i for i, a in broker.broker_addrs.items() if a == broker_addr and i != broker_id]:
+        for old_id in [i for i, a in broker.broker_addrs.items()
+                       if a == broker_addr and i != broker_id]:
             del broker.broker_addrs[old_id]
         old_addr = broker.broker_addrs.get(broker_id)
         broker.broker_addrs[broker_id] = broker_addr
@@ -163,7 +164,8 @@ class RouteInfoManager:
             broker = self.broker_addr_table.get(name)
             if broker is None:
                 continue
-            brokers.append(BrokerData(broker.cluster, broker.broker_name, dict(broker.broker_addrs)))
+            brokers.append(BrokerData(broker.cluster, broker.broker_name,
+                                      dict(broker.broker_addrs)))
             for addr in broker.broker_addrs.values():
                 if addr in self.filter_server_table:
                     filters[addr] = list(self.filter_server_table[addr])
