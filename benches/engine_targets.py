@@ -1,4 +1,4 @@
-"""The embedded engine against issue 2's minimums, best of several rounds (a 2-core VM is
+"""The embedded engine against its minimums, best of several rounds (a 2-core VM is
 noisy; the best round is the closest to what the code can do). Bounded: about a minute.
 
     .venv/bin/python benches/engine_targets.py [--dir DIR] [--scale F] [--rounds N]

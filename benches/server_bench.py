@@ -1,6 +1,6 @@
 """Server benchmark: `rmqstore serve` driven over loopback by our asyncio client and by the
-official C++ client (PyPI `rocketmq`), in async and sync flush (issue 4, Speed; issue 6: the
-two clients side by side against the same broker in the same run).
+official C++ client (PyPI `rocketmq`), in async and sync flush, the clients side by side
+against the same broker in the same run.
 
     .venv/bin/python benches/server_bench.py [--flush async|sync] [--duration S] [--json FILE]
                                              [--repeat N] [--clients aio,cpp]
@@ -67,7 +67,7 @@ WARM_PROP = "bwarm"
 E2E_RATE = 1000
 CPP_PRUNE_EVERY = 65536  # C++ async sends between clean-ups of leftover callbacks (memory)
 
-MINIMUMS = {  # (flush, metric) -> (min, "at least"/"under"); issue 4
+MINIMUMS = {  # (flush, metric) -> (min, "at least"/"under"): the broker's targets
     ("async", "sync_x4"): 20_000,
     ("async", "sync_x4c"): 20_000,
     ("async", "batch"): 200_000,
@@ -498,7 +498,7 @@ def cpp_async_produce(p, one, count: int, inflight: int, duration: float) -> Non
 
 
 def raw_worker(spec: dict, ctl: Control) -> None:
-    """The minimal asyncio client the issue asks for: our remoting layer alone (one
+    """The minimal asyncio client: our remoting layer alone (one
     connection, no Producer: no route refresh, no message object), SEND_MESSAGE_V2 with the
     fields a producer sends, a fresh UNIQ_KEY per message (the broker indexes it), WAIT=true,
     queues in turn. Sends only (sync and async kinds)."""
@@ -974,7 +974,7 @@ def main() -> None:
                           cell(r["e2e"], "p50"),
                           cell(r["e2e"], "p99", E2E_P99_MAX_MS))
     Console(width=max(Console().width, 150)).print(table)
-    Console().print("minimums (issue 4): async flush sync x4 >= 20,000/s, batch >= 200,000 msg/s;"
+    Console().print("minimums: async flush sync x4 >= 20,000/s, batch >= 200,000 msg/s;"
                     " sync flush sync x4 >= 10,000/s; e2e p99 < 5 ms at 1,000 msg/s. "
                     "Ranges in parentheses: min-max over the runs.")
     if args.json:

@@ -1,4 +1,4 @@
-"""Timer benchmark (issue 5): an embedded store with a TimerService on its thread runner.
+"""Timer benchmark: an embedded store with a TimerService on its thread runner.
 
     .venv/bin/python benches/timer_bench.py [--count N] [--spread-s S] [--burst M] [--json FILE]
 

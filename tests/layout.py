@@ -17,7 +17,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-# -- commit log (spec 1.3-1.5) ---------------------------------------------------------------
+# -- commit log (CommitLog.java) ------------------------------------------------------------------
 MAGIC_V1 = 0xDAA320A7  # MESSAGE_MAGIC_CODE (-626843481 as a Java int)
 MAGIC_BLANK = 0xCBD43194  # BLANK_MAGIC_CODE (-875286124)
 FIXED_OVERHEAD = 91  # v1 record, IPv4 born and store hosts
@@ -96,7 +96,7 @@ def parse_properties(raw: bytes) -> dict[str, str]:
 
 @dataclass
 class Record:
-    """One v1 stored message record (spec 1.3), IPv4 or IPv6 hosts."""
+    """One v1 stored message record (CommitLog.MessageExtEncoder), IPv4 or IPv6 hosts."""
 
     position: int  # absolute physical offset where it was found
     total_size: int
@@ -142,7 +142,7 @@ class Record:
 
 @dataclass
 class Blank:
-    """The 8-byte end-of-segment filler (spec 1.5): TOTALSIZE = bytes left, BLANK magic."""
+    """The 8-byte end-of-segment filler (CommitLog.doAppend): TOTALSIZE = bytes left, BLANK magic."""
 
     position: int
     total_size: int
@@ -210,7 +210,7 @@ class Segment:
 
 
 def walk_commitlog(root: Path, segment_bytes: int) -> list[Segment]:
-    """Decode every segment, checking the segment-level rules of spec 1.1 and 1.5: 20-digit
+    """Decode every segment, checking the segment-level rules (MappedFileQueue, CommitLog): 20-digit
     names that are the start offset, exact size, contiguity, no record crossing a boundary,
     PHYSICALOFFSET equal to the record's position, >= 8 bytes left after every record."""
     segs: list[Segment] = []
@@ -261,7 +261,7 @@ def all_records(root: Path, segment_bytes: int) -> list[Record]:
     return [r for s in walk_commitlog(root, segment_bytes) for r in s.records]
 
 
-# -- consume queue (spec 3.1-3.2) ------------------------------------------------------------
+# -- consume queue (ConsumeQueue.java) ------------------------------------------------------------
 @dataclass(frozen=True)
 class CQUnit:
     phys: int
@@ -303,7 +303,7 @@ def read_consume_queue(root: Path, topic: str, queue_id: int, units_per_file: in
     return units
 
 
-# -- index file (spec 4.1-4.3) ---------------------------------------------------------------
+# -- index file (IndexFile.java) ------------------------------------------------------------------
 @dataclass
 class IndexHeader:
     begin_timestamp: int
@@ -378,7 +378,7 @@ def index_files(root: Path) -> list[Path]:
     return sorted(d.iterdir()) if d.is_dir() else []
 
 
-# -- checkpoint (spec 5.1) -------------------------------------------------------------------
+# -- checkpoint (StoreCheckpoint) -----------------------------------------------------------------
 @dataclass
 class Checkpoint:
     physic_msg_timestamp: int
@@ -394,7 +394,7 @@ def read_checkpoint(root: Path) -> Checkpoint:
     return Checkpoint(*struct.unpack_from(">qqq", raw, 0), raw)
 
 
-# -- JSON metadata (spec 9) ------------------------------------------------------------------
+# -- JSON metadata (ConfigManager) ----------------------------------------------------------------
 _BARE_INT_KEY = re.compile(r'([{,]\s*)(-?\d+)(\s*:)')
 
 

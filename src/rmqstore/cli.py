@@ -1,4 +1,4 @@
-"""The `rmqstore` command: demo, inspect, bench (serve arrives with its issue)."""
+"""The `rmqstore` command: demo, serve, inspect, bench and admin."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Message query, consume progress, message trace and the `rmqstore admin` commands against a
-real `rmqstore serve` process (issue 5). The C++ client binding (rocketmq 0.4.4) exposes no
+real `rmqstore serve` process. The C++ client binding (rocketmq 0.4.4) exposes no
 query, view or trace API, so only our client drives these paths."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The official RocketMQ C++ client (PyPI `rocketmq` 0.4.4, i.e. rocketmq-client-cpp 1.2.4)
-against `rmqstore serve` started as real processes on loopback (issue 4, Tests).
+against `rmqstore serve` started as real processes on loopback.
 
 Each client scenario runs in its own process (cpp_client.py). Topics are created up front with
 UPDATE_AND_CREATE_TOPIC, as `mqadmin updateTopic` would: a C++ consumer that starts before its

@@ -1,5 +1,5 @@
 """Interop both ways between our asyncio client (rmqstore.client) and the official C++ client
-(PyPI `rocketmq` 0.4.4) through one `rmqstore serve` (issue 6, Tests).
+(PyPI `rocketmq` 0.4.4) through one `rmqstore serve`.
 
 * ours -> theirs: our Producer sends plain, tagged, keyed, user-property, binary, compressed
   (> 4 KiB) and batched messages; the C++ PullConsumer and PushConsumer get body bytes, tags,

@@ -529,7 +529,7 @@ def test_consumer_offset_and_topics_json_shape(tmp_path):
     doc = L.fastjson_loads(text)
     assert doc == {"offsetTable": {"TopicA@GroupX": {"0": 5, "3": 120},
                                    "TopicA@GroupY": {"1": 7}}}
-    # fastjson form: integer map keys bare (spec 9, "a writer should emit the same form")
+    # fastjson form: integer map keys bare, as ConfigManager.persist writes them
     assert re.search(r"[{,]\s*0\s*:\s*5\b", text)
     assert not re.search(r'"0"\s*:', text)
 

@@ -21,7 +21,7 @@ from rmqstore.protocol import (
 )
 from rmqstore.protocol.frame import DEFAULT_MAX_FRAME_BYTES
 
-# --- known answers (spec 1.1-1.3; written byte by byte, not produced by the encoder) ----------
+# --- known answers (written byte by byte from RemotingCommand.encode, not by our encoder) -----
 
 # ROCKETMQ binary: GET_ROUTEINFO_BY_TOPIC(105), JAVA(0), version 403, opaque 7, flag 0,
 # no remark, extFields {"topic": "T1"}.
@@ -79,7 +79,7 @@ def test_binary_known_answer_with_remark_and_body() -> None:
 
 
 def test_cpp_request_header_with_int_values_and_trailing_newline() -> None:
-    # What rocketmq-client-cpp 1.2.4 writes (spec 0.1, 2.2): jsoncpp FastWriter, "\n" counted.
+    # What rocketmq-client-cpp 1.2.4 writes (RemotingCommand.cpp): jsoncpp FastWriter, "\n" counted.
     header = (b'{"code":10,"extFields":{"AccessKey":"","OnsChannel":"ALIYUN","Signature":"c2ln",'
               b'"batch":"0","bornTimestamp":"1795609945950","defaultTopic":"TBW102",'
               b'"defaultTopicQueueNums":4,"flag":0,"producerGroup":"PID-sniff",'
@@ -96,7 +96,7 @@ def test_cpp_request_header_with_int_values_and_trailing_newline() -> None:
 
 
 def test_json_response_values_are_all_strings() -> None:
-    # The C++ client ignores non-string response fields (spec 1.4).
+    # The C++ client ignores non-string response fields.
     resp = RemotingCommand.response(0, ext_fields={"queueId": 3, "ok": True, "msgId": "AB"})  # type: ignore[dict-item]
     header = json.loads(encode(resp)[8:])
     assert header["extFields"] == {"queueId": "3", "ok": "true", "msgId": "AB"}

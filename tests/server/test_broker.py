@@ -46,7 +46,7 @@ async def call(client: RemotingClient, broker: Broker, code: int, ext: dict | No
 
 
 def send_v1(topic: str, queue_id: int, props: str, **extra: str) -> dict:
-    """SEND_MESSAGE as the C++ client in PyPI rocketmq 0.4.4 writes it (spec 0.1)."""
+    """SEND_MESSAGE as the C++ client in PyPI rocketmq 0.4.4 writes it."""
     return {"batch": "0", "bornTimestamp": "1795609945950", "defaultTopic": "TBW102",
             "defaultTopicQueueNums": "4", "flag": "0", "producerGroup": "PG", "properties": props,
             "queueId": str(queue_id), "reconsumeTimes": "0", "sysFlag": "0", "topic": topic,
@@ -319,7 +319,7 @@ def test_offsets_round_trip_and_survive_restart(tmp_path: Path) -> None:
 
 
 def heartbeat_body(client_id: str, group: str, topic: str) -> bytes:
-    """The C++ client's form: enums as ints, subVersion as a string (spec 2.6)."""
+    """The C++ client's form: enums as ints, subVersion as a string."""
     return json.dumps({"clientID": client_id, "consumerDataSet": [{
         "consumeFromWhere": 0, "consumeType": 1, "groupName": group, "messageModel": 1,
         "subscriptionDataSet": [{"subString": "TagA || TagB", "subVersion": "1700000000000",

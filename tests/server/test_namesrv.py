@@ -397,7 +397,7 @@ def test_order_topic_conf_reaches_brokers_and_routes() -> None:
 
 
 def cpp_route_request(address: tuple[str, int], topic: str) -> tuple[dict[str, Any], bytes]:
-    """GET_ROUTEINFO_BY_TOPIC exactly as rocketmq-client-cpp 1.2.4 frames it (spec 1.2, 0.1)."""
+    """GET_ROUTEINFO_BY_TOPIC exactly as rocketmq-client-cpp 1.2.4 frames it."""
     header = json.dumps({
         "code": 105, "extFields": {"AccessKey": "", "OnsChannel": "ALIYUN",
                                    "Signature": "c2ln", "topic": topic},

@@ -13,9 +13,11 @@ from .codes import SerializeType
 RESPONSE_FLAG = 0x1  # flag bit 0 (RPC_TYPE): set on responses
 ONEWAY_FLAG = 0x2  # flag bit 1 (RPC_ONEWAY): the request expects no response
 
-# MQVersion.Version ordinal we announce; the value a Java 4.9.7 broker sends (spec 1.2).
+# MQVersion.Version ordinal we announce; the value a Java 4.9.7 broker sends
+# (common/.../MQVersion.java).
 SERVER_VERSION = 403
-# Java clients look the name up in their enum, so an unknown name would break them (spec 1.2).
+# Java clients look the name up in their enum, so an unknown name would break them
+# (remoting/.../protocol/LanguageCode.java).
 SERVER_LANGUAGE = "JAVA"
 
 

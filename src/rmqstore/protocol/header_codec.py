@@ -6,7 +6,7 @@ otherwise misbehave:
 
 * values arrive as strings (json_header turns the C++ client's JSON numbers into strings);
 * a boolean is true iff the text is ``true`` (any case) or ``1``: C++ writes bools as "0"/"1",
-  Java's Boolean.parseBoolean would read "1" as false (spec 1.4, 2.3);
+  Java's Boolean.parseBoolean would read "1" as false;
 * unknown keys are ignored (AccessKey, Signature, OnsChannel, bname, ...);
 * a missing required field raises HeaderFieldError with Java's own text
   ("the custom field <topic> is null"), which the dispatcher answers with SYSTEM_ERROR.

@@ -38,7 +38,8 @@ def encode_json_header(cmd: RemotingCommand) -> bytes:
     ext = cmd.ext_fields
     if not _all_str(ext):
         ext = {k: wire_string(v) for k, v in ext.items()}
-    # Always present, even empty: C++ dereferences a null SEND/PULL response header (spec 1.4).
+    # Always present, even empty: C++ dereferences a null SEND/PULL response header
+    # (rocketmq-client-cpp 1.2.4, MQClientAPIImpl).
     # Written by hand around json's own string escaper: a dict through JSONEncoder cost three
     # times as much, on every request and response.
     fields = ",".join([f"{_quote(k)}:{_quote(v)}" for k, v in ext.items()])

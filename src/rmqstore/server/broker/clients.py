@@ -29,7 +29,8 @@ from .topics import RETRY_PREFIX, BrokerTopics
 log = logging.getLogger(__name__)
 
 NOTIFY_TIMEOUT_S = 3.0
-# The C++ client sends these enums as ordinals, Java as names (spec 2.6).
+# The C++ client sends these enums as ordinals (rocketmq-client-cpp 1.2.4 HeartbeatData.h),
+# Java as names.
 CONSUME_TYPES = ("CONSUME_ACTIVELY", "CONSUME_PASSIVELY")
 MESSAGE_MODELS = ("BROADCASTING", "CLUSTERING")
 CONSUME_FROM = ("CONSUME_FROM_LAST_OFFSET", "CONSUME_FROM_LAST_OFFSET_AND_FROM_MIN_WHEN_BOOT_FIRST",

@@ -36,7 +36,7 @@ FLAG_SUSPEND = 0x2
 FLAG_SUBSCRIPTION = 0x4
 
 # GetMessageStatus -> (response code, may be held). Offsets moved out of range answer
-# PULL_OFFSET_MOVED; an empty or unknown queue read at 0 is "nothing yet" (spec 2.4).
+# PULL_OFFSET_MOVED; an empty or unknown queue read at 0 is "nothing yet" (as PullMessageProcessor answers a C++ client).
 _CODES = {
     GetStatus.FOUND: ResponseCode.SUCCESS,
     GetStatus.NO_MATCHED_MESSAGE: ResponseCode.PULL_RETRY_IMMEDIATELY,
