@@ -26,7 +26,7 @@ import os
 import threading
 from collections.abc import Callable
 
-from . import _native
+from . import _native, sync_journal
 from .flush import GroupCommit
 from .segment import MappedFile
 from .segment_queue import MappedFileQueue
@@ -160,6 +160,8 @@ class AsyncGroupCommit:
             log.error("sync flush of %s failed: %s", seg.path, os.strerror(err))
             self._retry = self._loop.call_later(RETRY_S, self._retry_now)
             return
+        if sync_journal.ON:  # before any send it covers is answered
+            sync_journal.synced_upto(seg.path, upto)
         seg.flushed = max(seg.flushed, upto)
         self._on_synced(ts)
         self._commit.advance(self._files.durable())

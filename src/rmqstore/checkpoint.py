@@ -2,7 +2,7 @@
 
     off  size  field
       0     8  physicMsgTimestamp   store time of the last message known flushed in the CommitLog
-      8     8  logicsMsgTimestamp   store time of the last message whose ConsumeQueue unit is flushed
+      8     8  logicsMsgTimestamp   store time of the last message whose queue unit is flushed
      16     8  indexMsgTimestamp    store time of the last message whose index entries are flushed
      24     8  masterFlushedOffset  (RocketMQ 5.x; written as 0)
      32     8  confirmPhyOffset     (RocketMQ 5.x; written as 0)
@@ -15,6 +15,8 @@ from __future__ import annotations
 import os
 import struct
 from pathlib import Path
+
+from . import sync_journal
 
 FIELDS = struct.Struct(">qqq")
 FILE_SIZE = 4096
@@ -36,7 +38,7 @@ class StoreCheckpoint:
 
     def flush(self) -> None:
         os.pwrite(self.fd, FIELDS.pack(self.physic_ts, self.logics_ts, self.index_ts), 0)
-        os.fdatasync(self.fd)
+        sync_journal.fdatasync_whole(self.fd, self.path)
 
     def close(self) -> None:
         if self.fd >= 0:

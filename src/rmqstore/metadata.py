@@ -3,8 +3,9 @@
 RocketMQ writes them with fastjson, which leaves integer map keys unquoted ({0:12}); we read that
 form and write it back the same way (protocol/fastjson.py), so either broker reads the other's
 files. A write goes to
-<file>.tmp, is fsynced, the old file is kept as <file>.bak, and the tmp is renamed over the file;
-a reader falls back to .bak when the file is missing or unreadable (ConfigManager.load).
+<file>.tmp, is fsynced, the old file is kept as <file>.bak, the tmp is renamed over the file, and
+the directory is fsynced (the rename is durable only then); a reader falls back to .bak when the
+file is missing or unreadable (ConfigManager.load).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import logging
 import os
 from pathlib import Path
 
+from . import sync_journal
 from .filenames import backup_of, temp_of
 from .protocol import fastjson
 
@@ -36,14 +38,15 @@ def read_json(path: Path):
 
 
 def write_json(path: Path, obj) -> None:
-    """Atomic replace: tmp + fsync + rename, the previous content kept as .bak."""
+    """Atomic replace: tmp + fsync + rename + directory fsync, the previous content kept as
+    .bak. Durable when it returns."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_of(path)
     data = fastjson.dumps_config(obj).encode()
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
         os.write(fd, data)
-        os.fsync(fd)
+        sync_journal.fsync_whole(fd, tmp)  # the content is on disk before any name points at it
     finally:
         os.close(fd)
     bak = backup_of(path)
@@ -53,9 +56,5 @@ def write_json(path: Path, obj) -> None:
         except FileNotFoundError:
             pass
         os.link(path, bak)
-    os.replace(tmp, path)
-    dfd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
+    sync_journal.replace(tmp, path)
+    sync_journal.fsync_dir(path.parent)  # the rename itself is durable only after this

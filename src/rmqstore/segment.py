@@ -1,8 +1,9 @@
 """MappedFile: one fixed-size, memory-mapped segment file (RocketMQ's MappedFile).
 
 This is the only engine module that opens, maps, syncs or deletes segment files, so faults can
-be injected in one place. Positions are byte positions inside the file; `start` is the global
-offset of byte 0 (the 20-digit file name).
+be injected in one place; its syncs go through sync_journal, which power-loss tests read.
+Positions are byte positions inside the file; `start` is the global offset of byte 0 (the
+20-digit file name).
 
 Concurrency: `wrote` is advanced only by the single writer holding the store's put lock; readers
 only look below the `wrote` they read. `flush()` may run on a flusher thread concurrently with
@@ -16,7 +17,7 @@ import mmap
 import os
 from pathlib import Path
 
-from . import _native
+from . import _native, sync_journal
 from .errors import CorruptSegmentError, DiskFullError
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,8 @@ class MappedFile:
                     raise DiskFullError(f"no space to create segment {path.name}") from exc
                 os.ftruncate(fd, size)  # file systems without fallocate: sparse file
             os.rename(tmp, path)
+            if sync_journal.ON:
+                sync_journal.created(path)
         except BaseException:
             os.close(fd)
             _unlink_quietly(tmp)
@@ -113,7 +116,7 @@ class MappedFile:
         new flushed position. Dirty mmap pages are part of the page cache fdatasync writes."""
         target = self.wrote
         if target > self.flushed:
-            os.fdatasync(self.fd)
+            sync_journal.fdatasync_upto(self.fd, self.path, target)
             self.flushed = max(self.flushed, target)
         return self.flushed
 
@@ -123,10 +126,11 @@ class MappedFile:
     def zero_from(self, pos: int) -> None:
         """Zero [pos, size) and sync it: truncation must not leave old records behind. Whole
         pages go by punching a hole (no page is read or written); the rest is written."""
+        cut = pos  # the loop below advances pos
         page_end = min(self.size, -(-pos // PAGE) * PAGE)
         if page_end < self.size and _native.zero_range(self.fd, page_end, self.size - page_end):
             self.view[pos:page_end] = bytes(page_end - pos)
-            os.fdatasync(self.fd)
+            sync_journal.fdatasync_cut(self.fd, self.path, cut)
             return
         chunk = bytes(min(ZERO_CHUNK, self.size - pos))
         view = self.view
@@ -135,7 +139,7 @@ class MappedFile:
             if view[pos:pos + n] != chunk[:n]:
                 view[pos:pos + n] = chunk[:n]
             pos += n
-        os.fdatasync(self.fd)
+        sync_journal.fdatasync_cut(self.fd, self.path, cut)
 
     def written_out(self, advice: str) -> None:
         """No more writes go through this segment: drop "hugepage", a write-path advice (huge

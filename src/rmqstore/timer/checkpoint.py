@@ -28,6 +28,8 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import sync_journal
+
 FIELDS = struct.Struct(">qqqiiii")
 FILE_SIZE = 4096
 VERSION = 1
@@ -56,7 +58,8 @@ class TimerCheckpoint:
                 os.close(self.fd)
                 raise ValueError(
                     f"{path} was written with {precision} ms x {nslots} slots, not "
-                    f"{precision_ms} ms x {slots}: the wheel cannot change while timers are pending")
+                    f"{precision_ms} ms x {slots}: the wheel cannot change while timers are "
+                    "pending")
             self.found = TimerProgress(read_ms, enq, end)
             self.was_clean = state == CLEAN
         if os.fstat(self.fd).st_size < FILE_SIZE:
@@ -66,7 +69,7 @@ class TimerCheckpoint:
         os.pwrite(self.fd, FIELDS.pack(progress.read_ms, progress.enqueue_offset,
                                        progress.log_end, self.precision_ms, self.slots,
                                        state, VERSION), 0)
-        os.fdatasync(self.fd)
+        sync_journal.fdatasync_whole(self.fd, self.path)
 
     def close(self) -> None:
         if self.fd >= 0:
