@@ -64,6 +64,10 @@ class ConsumeQueue:
         if not files:
             return
         first = max(0, len(files) - 3)
+        # Units are synced in order, so after a power loss the unsynced tail can span more
+        # files than that: start no later than the last file whose first unit is there.
+        while first > 0 and UNIT.unpack_from(files[first].view, 0)[1] <= 0:
+            first -= 1
         end = files[first].start
         for seg in files[first:]:
             pos = 0

@@ -155,6 +155,21 @@ def test_torn_consume_queue_unit_is_dropped(tmp_path, small_config):
     assert bodies == [b"body-%04d" % i * (i % 7 + 1) for i in range(max_off)]
 
 
+def test_consume_queue_tail_lost_across_many_files_is_rebuilt(tmp_path, small_config):
+    """A power loss can take the unsynced units of more than the last two consume-queue files
+    (small files, a fast queue): recovery must not start past the last unit left."""
+    _fill(tmp_path, small_config, 100)
+    files = sorted((tmp_path / "consumequeue" / "T" / "0").iterdir())
+    assert len(files) == 7  # 16 units each
+    corrupt.zero_range(files[2], 8 * 20, 16 * 20)  # units 40.. lost: 4 files and a half
+    for f in files[3:]:
+        corrupt.zero_range(f, 0, 16 * 20)
+    corrupt.mark_crashed(tmp_path)
+    bodies, max_off = _bodies(tmp_path, small_config)
+    assert max_off == 100
+    assert bodies == [b"body-%04d" % i * (i % 7 + 1) for i in range(100)]
+
+
 def test_wrong_sized_segment_is_refused(tmp_path, small_config):
     _fill(tmp_path, small_config, 5)
     seg = corrupt.commitlog_segments(tmp_path)[0]
