@@ -1,5 +1,8 @@
 """Crash durability: with flush="sync", a message acknowledged to a caller survives kill -9 and
-restart, byte for byte, in order.
+restart, byte for byte, in order; and so does a committed consumer offset. The same rounds
+run twice: after a kill alone (the page cache keeps every write: this proves recovery), and
+after a kill and a simulated power loss (tests/power_loss.py drops whatever the writer's sync
+journal does not show durable: this proves the syncs).
 
 A writer process (tests/crash/writer.py) appends to a store in sync mode and prints an ack line
 after each put / put_batch returns. It is SIGKILLed at random moments, many times, on the same
@@ -23,18 +26,21 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 import pytest
 
 import rmqstore
 from rmqstore.record import RecordField as F
-from tests.crash.writer import CONFIG, NQUEUES, TOPIC, expected_body
+from tests import power_loss
+from tests.crash.writer import CONFIG, GROUP, NQUEUES, TOPIC, expected_body
 
 WRITER = Path(__file__).with_name("writer.py")
 PROBE_TOPIC = "probe"
 
-# Longer soak runs: RMQ_CRASH_ROUNDS=500 RMQ_CRASH_BUDGET_S=900 (and a larger --timeout).
+# Longer soak runs: RMQ_CRASH_ROUNDS=500 RMQ_CRASH_BUDGET_S=900 (and a larger --timeout);
+# each of the two tests gets the budget.
 MAX_ROUNDS = int(os.environ.get("RMQ_CRASH_ROUNDS", 25))
 MIN_ROUNDS = min(6, MAX_ROUNDS)  # fewer within the budget: the machine is far too slow
 TIME_BUDGET_S = float(os.environ.get("RMQ_CRASH_BUDGET_S", 50))  # the kill loop only
@@ -46,15 +52,43 @@ def _probe_body(i: int) -> bytes:
     return b"probe:%d" % i
 
 
+class KillOnly:
+    """A SIGKILL and nothing more: the page cache keeps every write."""
+
+    env: dict[str, str] | None = None
+
+    def after_kill(self, store_dir: Path) -> str:
+        return ""
+
+    def reopening(self) -> AbstractContextManager[None]:
+        return nullcontext()
+
+
+class PowerLoss(KillOnly):
+    """A SIGKILL, then the loss of everything the writers' syncs did not make durable."""
+
+    def __init__(self, journal: Path) -> None:
+        self.journal = journal
+        self.env = power_loss.env(journal)
+
+    def after_kill(self, store_dir: Path) -> str:
+        return str(power_loss.apply(self.journal, store_dir))
+
+    def reopening(self) -> AbstractContextManager[None]:
+        """The verifier's own syncs count for the next power loss."""
+        return power_loss.journaling(self.journal)
+
+
 class Writer:
     """One writer.py subprocess and a thread collecting its stdout lines."""
 
-    def __init__(self, store_dir: Path, mode: str, seed: int, log_dir: Path, n: int) -> None:
+    def __init__(self, store_dir: Path, mode: str, seed: int, log_dir: Path, n: int,
+                 env: dict[str, str] | None = None) -> None:
         self.stderr_path = log_dir / f"writer-{n:02d}.stderr"
         with open(self.stderr_path, "wb") as err:
             self.proc = subprocess.Popen(
                 [sys.executable, str(WRITER), str(store_dir), mode, str(seed)],
-                stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL)
+                stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL, env=env)
         self.lines: list[list[str]] = []
         self.started = threading.Event()
         self.first_ack = threading.Event()
@@ -103,7 +137,8 @@ class Writer:
             return ""
 
 
-def _verify(store_dir: Path, acked: list[int], probes: int, ctx: str, crashed: bool) -> int:
+def _verify(store_dir: Path, acked: list[int], committed: list[int], probes: int, ctx: str,
+            crashed: bool) -> int:
     """Reopen the store and check it (see the module docstring). crashed: a writer had it open
     when killed, so the abort marker is there and the open runs crash recovery. Then put one
     probe message (writes work after recovery) and close cleanly. Returns the new probe
@@ -116,6 +151,10 @@ def _verify(store_dir: Path, acked: list[int], probes: int, ctx: str, crashed: b
             hi = store.max_offset(TOPIC, q)
             assert hi >= acked[q], (
                 f"{ctx}: queue {q} holds {hi} messages but {acked[q]} were acknowledged")
+            offset = store.committed_offset(GROUP, TOPIC, q) or 0
+            assert committed[q] <= offset <= hi, (
+                f"{ctx}: queue {q}: committed offset {offset}, but {committed[q]} was "
+                f"acknowledged (and {hi} messages are stored)")
             assert store.min_offset(TOPIC, q) == 0, ctx
             off = 0
             last_phys = -1
@@ -123,7 +162,8 @@ def _verify(store_dir: Path, acked: list[int], probes: int, ctx: str, crashed: b
                 if off >= hi:
                     break
                 res = store.get(TOPIC, q, off, 64)
-                assert res.messages, f"{ctx}: queue {q}: nothing at offset {off} < {hi} ({res.status})"
+                assert res.messages, (
+                    f"{ctx}: queue {q}: nothing at offset {off} < {hi} ({res.status})")
                 for m in res.messages:
                     assert (m.queue_id, m.queue_offset) == (q, off), (
                         f"{ctx}: queue {q}: expected offset {off}, found {m!r}")
@@ -171,8 +211,10 @@ def _verify(store_dir: Path, acked: list[int], probes: int, ctx: str, crashed: b
     return probes + 1
 
 
-def _collect(w: Writer, rc: int, acked: list[int], ctx: str) -> tuple[int, int]:
-    """Check one killed writer's output; update acked. Returns (acks, timeouts)."""
+def _collect(w: Writer, rc: int, acked: list[int], committed: list[int],
+             ctx: str) -> tuple[int, int]:
+    """Check one killed writer's output; update acked and committed. Returns (acks,
+    timeouts)."""
     assert rc in (-signal.SIGKILL, 0), f"{ctx}: writer exited with {rc}\n{w.stderr_tail()}"
     assert not w.partial, f"{ctx}: torn output line {w.partial!r}"
     acks = timeouts = 0
@@ -190,29 +232,35 @@ def _collect(w: Writer, rc: int, acked: list[int], ctx: str) -> tuple[int, int]:
             q, off, n = map(int, words[1:])
             acked[q] = max(acked[q], off + n)
             acks += 1
+        elif kind == "O":
+            q, off = map(int, words[1:])
+            committed[q] = max(committed[q], off)
         elif kind == "T":
             timeouts += 1
     return acks, timeouts
 
 
-@pytest.mark.timeout(int(TIME_BUDGET_S) + 100)  # the loop, then one verification
-def test_acknowledged_messages_survive_kill9(tmp_path):
+def _crash_rounds(tmp_path: Path, crash: KillOnly) -> None:
+    """Writers killed at random moments on one store, each kill followed by `crash`'s loss;
+    every acknowledged message and committed offset checked (see the module docstring)."""
     seed = int(os.environ.get("RMQ_CRASH_SEED", random.randrange(1 << 30)))
     rng = random.Random(seed)
     store_dir = tmp_path / "store"
     acked = [0] * NQUEUES
+    committed = [0] * NQUEUES
     probes = 0
     rounds = verified = acks = timeouts = 0
     alive: list[Writer] = []
     deadline = time.monotonic() + TIME_BUDGET_S
     needs_verify = crashed = False
+    lost = ""
     try:
         for rnd in range(MAX_ROUNDS):
             if time.monotonic() > deadline:
                 break
             mode = rng.choice(("single", "threads"))
             ctx = f"seed {seed} round {rnd} ({mode})"
-            w = Writer(store_dir, mode, rng.randrange(1 << 30), tmp_path, rnd)
+            w = Writer(store_dir, mode, rng.randrange(1 << 30), tmp_path, rnd, crash.env)
             alive.append(w)
             if rng.random() < 0.15:
                 # Anywhere from interpreter start-up through open and crash recovery.
@@ -224,27 +272,43 @@ def test_acknowledged_messages_survive_kill9(tmp_path):
                 time.sleep(rng.uniform(0.05, 0.4))
             rc = w.kill()
             alive.remove(w)
-            a, t = _collect(w, rc, acked, ctx)
+            a, t = _collect(w, rc, acked, committed, ctx)
+            lost = crash.after_kill(store_dir)
             acks += a
             timeouts += t
             rounds += 1
             crashed = crashed or w.started.is_set()
             needs_verify = True
             if rng.random() < 0.7:  # else the next writer recovers the crashed store itself
-                probes = _verify(store_dir, acked, probes, ctx, crashed)
+                with crash.reopening():
+                    probes = _verify(store_dir, acked, committed, probes, f"{ctx}, {lost}",
+                                     crashed)
                 crashed = False
                 verified += 1
                 needs_verify = False
         if needs_verify:
-            probes = _verify(store_dir, acked, probes, f"seed {seed} final", crashed)
+            with crash.reopening():
+                probes = _verify(store_dir, acked, committed, probes,
+                                 f"seed {seed} final, {lost}", crashed)
             verified += 1
     finally:
         for w in alive:
             w.kill()
     assert rounds >= MIN_ROUNDS, f"seed {seed}: only {rounds} rounds in {TIME_BUDGET_S} s"
     assert sum(acked) > 0 and acks > 0, f"seed {seed}: nothing was ever acknowledged"
+    assert sum(committed) > 0, f"seed {seed}: no consumer offset was ever committed"
     print(f"seed {seed}: {rounds} kills, {verified} verifications, {acks} acks, "
           f"{sum(acked)} acknowledged messages, {timeouts} flush timeouts")
+
+
+@pytest.mark.timeout(int(TIME_BUDGET_S) + 100)  # the loop, then one verification
+def test_acknowledged_messages_survive_kill9(tmp_path):
+    _crash_rounds(tmp_path, KillOnly())
+
+
+@pytest.mark.timeout(int(TIME_BUDGET_S) + 100)
+def test_acknowledged_messages_survive_power_loss(tmp_path):
+    _crash_rounds(tmp_path, PowerLoss(tmp_path / "sync-journal"))
 
 
 @pytest.mark.timeout(60)
@@ -267,6 +331,7 @@ def test_second_open_while_writer_runs_is_refused(tmp_path):
     finally:
         rc = w.kill()
     acked = [0] * NQUEUES
-    _collect(w, rc, acked, "lock test")
+    committed = [0] * NQUEUES
+    _collect(w, rc, acked, committed, "lock test")
     assert sum(acked) > 0
-    _verify(store_dir, acked, 0, "lock test", crashed=True)
+    _verify(store_dir, acked, committed, 0, "lock test", crashed=True)

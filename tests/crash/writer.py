@@ -1,4 +1,5 @@
-"""Writer process for the kill -9 crash tests (tests/crash/test_kill9.py).
+"""Writer process for the kill -9 and power-loss crash tests (tests/crash/test_kill9.py); with
+RMQSTORE_SYNC_JOURNAL in its environment it journals its syncs (rmqstore/sync_journal.py).
 
     python writer.py STORE_DIR MODE SEED
 
@@ -14,6 +15,8 @@ Protocol on stdout, one line per os.write (atomic on a pipe, written only after 
 returned, i.e. after the fdatasync in sync mode):
     S <max0> <max1> ...        the queues' max offsets seen at open (after recovery)
     A <queue> <offset> <count> acknowledged: offsets [offset, offset+count) are durable
+    O <queue> <offset>         GROUP's committed offset of queue is durable (commit_offset
+                               persists config/consumerOffset.json before returning)
     T <queue> <offset> <count> returned FLUSH_DISK_TIMEOUT (not acknowledged)
     E <text>                   the store handed back something unexpected (the writer exits 3)
     D                          clean exit after MAX_RUN_S
@@ -29,7 +32,9 @@ import threading
 import time
 
 TOPIC = "crash"
+GROUP = "crash-group"
 NQUEUES = 4
+COMMIT_SHARE = 0.1  # of acknowledged writes, followed by a commit of the consumer offset
 MAX_RUN_S = 20.0
 
 # Small files so that records and batches cross commit-log and consume-queue segments often;
@@ -103,6 +108,9 @@ def write_some(store, rng: random.Random, queue: int, next_off: int) -> int:
         status = res.status
     kind = "A" if status == rmqstore.PutStatus.PUT_OK else "T"
     emit(f"{kind} {queue} {next_off} {count}")
+    if kind == "A" and rng.random() < COMMIT_SHARE:
+        store.commit_offset(GROUP, TOPIC, queue, next_off + count)
+        emit(f"O {queue} {next_off + count}")
     return next_off + count
 
 
