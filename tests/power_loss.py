@@ -142,14 +142,50 @@ def _durable_lengths(records: list[dict]) -> dict[str, int]:
     """Segment path -> bytes durable from its start (rule 1)."""
     durable: dict[str, int] = {}
     for r in records:
-        op = r["op"]
-        if op == "created":
-            durable[r["path"]] = 0
-        elif op == "upto":
-            durable[r["path"]] = max(durable.get(r["path"], 0), r["n"])
-        elif op == "cut":
-            durable[r["path"]] = r["n"]
+        _track(durable, r)
     return durable
+
+
+def _track(durable: dict[str, int], r: dict) -> None:
+    op = r["op"]
+    if op == "created":
+        durable[r["path"]] = 0
+    elif op == "upto":
+        durable[r["path"]] = max(durable.get(r["path"], 0), r["n"])
+    elif op == "cut":
+        durable[r["path"]] = r["n"]
+
+
+class JournalTail:
+    """Follows a journal that a live process appends to: how far its segments are durable
+    now, for a test that checks each acknowledgement as it arrives (every sync is journaled
+    before what it covers is acknowledged)."""
+
+    def __init__(self, journal: Path) -> None:
+        self.journal = journal
+        self._read_to = 0
+        self.durable: dict[str, int] = {}
+
+    def covers(self, directory: Path, offset: int) -> bool:
+        """Whether the record at global `offset` of the log whose segments are in
+        `directory` (named by start offset) is durable: a durable length ends at a record
+        boundary, so one past the offset covers the record."""
+        self._refresh()
+        for path, n in self.durable.items():
+            head, name = os.path.split(path)
+            start = parse_offset_name(name)
+            if head == str(directory) and start is not None and start <= offset < start + n:
+                return True
+        return False
+
+    def _refresh(self) -> None:
+        with open(self.journal, "rb") as f:
+            f.seek(self._read_to)
+            data = f.read()
+        complete = data[:data.rfind(b"\n") + 1]
+        self._read_to += len(complete)
+        for line in complete.splitlines():
+            _track(self.durable, json.loads(line))
 
 
 def _zero_past(path: Path, durable: int) -> int:
