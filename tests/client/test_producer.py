@@ -9,6 +9,7 @@ import os
 import pytest
 
 from rmqstore.client import (
+    Admin,
     ConsumeFromWhere,
     Credentials,
     LitePullConsumer,
@@ -106,14 +107,27 @@ def hash_java(s: str) -> int:
 
 
 def test_delay_level_is_sent_as_property(server, topic) -> None:
+    """DELAY=1 goes on the wire; the broker keeps the message in SCHEDULE_TOPIC_XXXX (level
+    1's queue 0) with DELAY=1 and its real topic, and puts it in the topic no sooner than level
+    1's 1 s later (ScheduleMessageService, store/src/main/java/org/apache/rocketmq/store/
+    schedule/ScheduleMessageService.java)."""
     async def main():
-        async with Producer("PG_delay", server.namesrv) as p:
+        loop = asyncio.get_running_loop()
+        async with Producer("PG_delay", server.namesrv) as p, Admin(server.namesrv) as admin:
             await p.create_topic(topic, 1)
+            sent_at = loop.time()
             r = await p.send(Message(topic, b"later", delay_level=1))
             assert r.status is SendStatus.SEND_OK
-            got = await drain(server.namesrv, topic, 1, timeout_s=4.0)
-            if got:  # a broker without scheduling stores it as is; one with it delays it 1 s
-                assert got[0].properties.get("DELAY") in ("1", None)
+            held = await admin.view_by_offset_id(r.offset_msg_id)
+            assert (held.topic, held.queue_id, held.body) == ("SCHEDULE_TOPIC_XXXX", 0, b"later")
+            assert held.properties.get("DELAY") == "1"
+            assert held.properties.get("REAL_TOPIC") == topic
+            got = await drain(server.namesrv, topic, 1, timeout_s=10.0)
+            arrived_after = loop.time() - sent_at
+            assert [m.body for m in got] == [b"later"]
+            assert arrived_after >= 1.0
+            assert got[0].store_timestamp - held.store_timestamp >= 1000
+            assert "DELAY" not in got[0].properties
     run(main())
 
 
