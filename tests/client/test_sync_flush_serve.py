@@ -32,7 +32,7 @@ from tests import power_loss
 
 from .conftest import Server, run
 
-ROUNDS = 3
+ROUNDS = int(os.environ.get("RMQ_SERVE_CRASH_ROUNDS", 3))  # more for a soak run
 PRODUCERS = 4  # each its own connection
 LANES = 4  # sends in flight per producer
 MAX_SENDS = 500  # per lane and round: a bound; the kill comes long before

@@ -64,13 +64,19 @@ def test_synced_data_survives_and_unsynced_data_does_not(tmp_path):
         assert store.committed_offset("G", "T", 0) == 7  # 9 was never persisted
 
 
+def _second_version_in_temporary(path: Path) -> Path:
+    """path durably holds {"v": 1}; its temporary holds {"v": 2}, not synced. Journaling."""
+    write_json(path, {"v": 1})
+    tmp = temp_of(path)
+    tmp.write_text('{"v":2}')
+    return tmp
+
+
 def test_a_rename_without_its_directory_fsync_is_undone(tmp_path):
     journal = tmp_path / "journal"
     path = tmp_path / "config" / "x.json"
     with power_loss.journaling(journal):
-        write_json(path, {"v": 1})
-        tmp = temp_of(path)
-        tmp.write_text('{"v":2}')
+        tmp = _second_version_in_temporary(path)
         fd = os.open(tmp, os.O_RDONLY)
         try:
             sync_journal.fsync_whole(fd, tmp)
@@ -86,9 +92,7 @@ def test_a_renamed_file_that_was_never_synced_is_empty(tmp_path):
     journal = tmp_path / "journal"
     path = tmp_path / "config" / "x.json"
     with power_loss.journaling(journal):
-        write_json(path, {"v": 1})
-        tmp = temp_of(path)
-        tmp.write_text('{"v":2}')  # and no fsync_whole
+        tmp = _second_version_in_temporary(path)  # and no fsync_whole
         sync_journal.replace(tmp, path)
         sync_journal.fsync_dir(path.parent)
     power_loss.apply(journal, tmp_path)
