@@ -95,7 +95,7 @@ def apply(journal: Path, root: Path) -> Loss:
             dropped = _zero_past(path, durable.get(str(path), 0))
             if dropped:
                 loss.zeroed[str(path.relative_to(root))] = dropped
-    small = _SmallFiles(records)
+    small = _SmallFiles(records, root)
     for dst, was in small.pending.items():
         path = Path(dst)
         if was is None:
@@ -209,7 +209,9 @@ def _zero_past(path: Path, durable: int) -> int:
 class _SmallFiles:
     """What the journal says of the small files (rules 2 and 3)."""
 
-    def __init__(self, records: list[dict]) -> None:
+    def __init__(self, records: list[dict], root: Path) -> None:
+        """Only records of files and directories within root count (another store in the same
+        process may journal too)."""
         self.whole: dict[tuple[int, int], bytes] = {}  # inode -> content last synced
         self.placed: set[tuple[int, int]] = set()  # inodes a rename put in place
         # name -> the inode it gets back when its renames are undone: the "was" of the first
@@ -221,6 +223,8 @@ class _SmallFiles:
         pending_by_dir: dict[str, set[str]] = defaultdict(set)
         for r in records:
             op = r["op"]
+            if os.path.commonpath([str(root), r.get("dst") or r["path"]]) != str(root):
+                continue
             if op == "whole":
                 self.whole[tuple(r["ino"])] = base64.b64decode(r["data"])
                 self.names.add(r["path"])
