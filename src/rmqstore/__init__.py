@@ -41,7 +41,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ below l
         PutStatus,
     )
     from .queue import Consumer, Queue
-    from .schedule import ScheduleService
+    from .delay_levels import ScheduleService
     from .store import MessageStore, open_store
     from .timer import TimerConfig, TimerService
 
@@ -54,7 +54,7 @@ _LAZY = {
     "PutStatus": ".message",
     "Consumer": ".queue", "Queue": ".queue",
     "MessageStore": ".store", "open_store": ".store",
-    "ScheduleService": ".schedule",
+    "ScheduleService": ".delay_levels",
     "TimerService": ".timer", "TimerConfig": ".timer",
 }
 

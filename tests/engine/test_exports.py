@@ -9,7 +9,7 @@ import sys
 import pytest
 
 import rmqstore
-from rmqstore.schedule import ScheduleService
+from rmqstore.delay_levels import ScheduleService
 from rmqstore.timer import TimerConfig, TimerService
 
 
@@ -29,7 +29,7 @@ def test_unknown_attribute_is_an_attribute_error() -> None:
 
 def test_plain_import_loads_neither_service_nor_asyncio() -> None:
     code = ("import sys, rmqstore\n"
-            "bad = [m for m in ('asyncio', 'rmqstore.schedule', 'rmqstore.timer', "
+            "bad = [m for m in ('asyncio', 'rmqstore.delay_levels', 'rmqstore.timer', "
             "'rmqstore.server', 'rmqstore.client') if m in sys.modules]\n"
             "print(bad)\n"
             "from rmqstore import ScheduleService, TimerService\n"

@@ -1,4 +1,4 @@
-"""The broker's timer rewrite (server/broker/timer.py): which sends become timer messages and
+"""The broker's timer rewrite (server/broker/delivery/timers.py): which sends become timer messages and
 what they carry, with a fixed clock (the end-to-end path is tests/client/test_timer_delivery.py)."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from rmqstore import open_store
 from rmqstore.errors import InvalidPropertyError
 from rmqstore.record import SYSFLAG_TX_PREPARED
 from rmqstore.server.broker.config import BrokerConfig
+from rmqstore.server.broker.delivery.timers import BrokerTimers
+from rmqstore.server.broker.handlers.send import Placement
 from rmqstore.server.broker.longpoll import ArrivalWaiters
-from rmqstore.server.broker.send import Placement
-from rmqstore.server.broker.timer import BrokerTimers
 from rmqstore.timer import TIMER_TOPIC
 
 NOW = 1_700_000_000_000

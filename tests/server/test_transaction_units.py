@@ -17,18 +17,18 @@ from rmqstore.client.message import decode_messages
 from rmqstore.net import RemotingClient, RequestContext
 from rmqstore.protocol import RemotingCommand, RequestCode, ResponseCode
 from rmqstore.server.broker import Broker, BrokerConfig
+from rmqstore.server.broker.handlers.send import Placement
 from rmqstore.server.broker.longpoll import ArrivalWaiters
-from rmqstore.server.broker.send import Placement
 from rmqstore.server.broker.topics import BrokerTopics
-from rmqstore.server.broker.transaction_bridge import (
+from rmqstore.server.broker.transactions.bridge import (
     HALF_TOPIC,
     OP_TOPIC,
     TransactionalMessageBridge,
     check_body,
 )
-from rmqstore.server.broker.transaction_check import TransactionalMessageCheckService
-from rmqstore.server.broker.transaction_end import EndTransactionProcessor
-from rmqstore.server.broker.transaction_ops import OpLedger
+from rmqstore.server.broker.transactions.check import TransactionalMessageCheckService
+from rmqstore.server.broker.transactions.end import EndTransactionProcessor
+from rmqstore.server.broker.transactions.ops import OpLedger
 
 SMALL_STORE = {"commitlog_segment_bytes": 1 << 20, "consumequeue_units": 1024,
                "index_slots": 64, "index_entries": 256}

@@ -8,9 +8,9 @@ import logging
 import signal
 from dataclasses import dataclass
 
+from ..net import loop as loops
 from .broker import Broker, BrokerConfig
 from .namesrv import NameServer, NamesrvConfig
-from ..net import loop as loops
 
 log = logging.getLogger(__name__)
 

@@ -2,11 +2,10 @@
 
     timers = TimerService(store); timers.start(); timers.put(topic, body, delay_ms=1500)
 
-Layers: wheel.py (slot file), timerlog.py (entry log), checkpoint.py (progress), schedule.py
+Layers: wheel.py (slot file), timerlog.py (entry log), checkpoint.py (progress), slots.py
 (the three as one store of entries), service.py (moves messages in and out of the store).
 """
 
-from .schedule import TimerConfig, TimerSchedule
 from .service import (
     PROP_REAL_QID,
     PROP_REAL_TOPIC,
@@ -17,6 +16,7 @@ from .service import (
     TickResult,
     TimerService,
 )
+from .slots import TimerConfig, TimerSchedule
 
 __all__ = [
     "PROP_REAL_QID",

@@ -45,7 +45,7 @@ from ..errors import InvalidPropertyError, InvalidTopicError, MessageTooLargeErr
 from ..message import GetStatus, Message, PutResult
 from ..record import PROP_KEYS, PROP_TAGS, check_topic
 from ..store import MessageStore
-from .schedule import DUE, ROLLED, TimerConfig, TimerSchedule
+from .slots import DUE, ROLLED, TimerConfig, TimerSchedule
 from .timerlog import TimerRecord
 
 log = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ Example: message at commit-log offset 4096 (310 bytes) due at 1700000000123, fir
 
 A slot's records form a chain walked backwards from the wheel's last_pos through prev_pos:
 records of one slot_ms are chained in log order, so a wheel can be rebuilt from the log alone
-(see TimerWheel and recovery in schedule.py). Segments are deleted once every record in them
+(see TimerWheel and recovery in slots.py). Segments are deleted once every record in them
 belongs to a slot already delivered.
 """
 

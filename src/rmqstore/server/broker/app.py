@@ -17,27 +17,27 @@ import logging
 from collections.abc import Awaitable
 from typing import Self
 
-from ...store import MessageStore, open_store
 from ...net import Dispatcher, RemotingClient, RemotingServer, ServerConfig
 from ...protocol.register_body import RegisterBrokerBody
-from .admin import AdminProcessor
-from .checkconfig import CheckClientConfigProcessor
-from .clients import ClientManager
+from ...store import MessageStore, open_store
 from .config import BrokerConfig
-from .locks import LockProcessor, RebalanceLockManager
+from .delivery.delay_levels import DelayLevels
+from .delivery.timers import BrokerTimers
+from .handlers.admin import AdminProcessor
+from .handlers.checkconfig import CheckClientConfigProcessor
+from .handlers.clients import ClientManager
+from .handlers.locks import LockProcessor, RebalanceLockManager
+from .handlers.offsets import OffsetProcessor
+from .handlers.pull import PullProcessor
+from .handlers.query import QueryProcessor
+from .handlers.send import SendProcessor
+from .handlers.sendback import SendBackProcessor
+from .handlers.stats import StatsProcessor
 from .longpoll import ArrivalWaiters
-from .offsets import OffsetProcessor
-from .pull import PullProcessor
-from .query import QueryProcessor
 from .register import NameServerRegistrar
-from .schedule import DelayLevels
-from .send import SendProcessor
-from .sendback import SendBackProcessor
-from .stats import StatsProcessor
 from .subgroups import SubscriptionGroupManager
-from .timer import BrokerTimers
 from .topics import BrokerTopics
-from .transaction import Transactions
+from .transactions.service import Transactions
 
 log = logging.getLogger(__name__)
 

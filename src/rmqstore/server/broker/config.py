@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ...schedule import DEFAULT_DELAY_LEVELS, parse_delay_levels
+from ...delay_levels import DEFAULT_DELAY_LEVELS, parse_delay_levels
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ from collections.abc import Awaitable, Callable
 
 from ...net import RemotingClient
 from ...protocol import RemotingCommand, RequestCode
-from ...protocol.headers import RegisterBrokerRequestHeader, UnRegisterBrokerRequestHeader
 from ...protocol.header_codec import encode_header
+from ...protocol.headers import RegisterBrokerRequestHeader, UnRegisterBrokerRequestHeader
 from ...protocol.register_body import RegisterBrokerBody, encode_register_body
 from .config import BrokerConfig
 

@@ -13,8 +13,8 @@ import logging
 import time
 from collections.abc import Callable
 
-from ...store import MessageStore
 from ...protocol.topic_config import DataVersion, TopicConfig, serialize_wrapper
+from ...store import MessageStore
 
 log = logging.getLogger(__name__)
 

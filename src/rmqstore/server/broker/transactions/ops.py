@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 
-from .transaction_bridge import HALF_TOPIC, OP_TOPIC, TransactionalMessageBridge
+from .bridge import HALF_TOPIC, OP_TOPIC, TransactionalMessageBridge
 
 log = logging.getLogger(__name__)
 

@@ -15,16 +15,16 @@ from __future__ import annotations
 
 import logging
 
-from ...store import MessageStore
-from ...protocol import RemotingCommand, RequestCode, ResponseCode
-from ...net import RequestContext
-from ...net.dispatch import Dispatcher
-from ...protocol.header_codec import decode_header, encode_header
-from ...protocol.headers import (
+from ....net import RequestContext
+from ....net.dispatch import Dispatcher
+from ....protocol import RemotingCommand, RequestCode, ResponseCode
+from ....protocol.header_codec import decode_header, encode_header
+from ....protocol.headers import (
     QueryMessageRequestHeader,
     QueryMessageResponseHeader,
     ViewMessageRequestHeader,
 )
+from ....store import MessageStore
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 the broker's loop when due, waking pulls held on the real queue. GET_ALL_DELAY_OFFSET (45)
 answers the progress table, as AdminBrokerProcessor does.
 
-Which sends are delayed, as Java: a single message (batches with DELAY are refused in send.py)
+Which sends are delayed, as Java: a single message (batches with DELAY are refused in handlers/send.py)
 whose transaction type is neither PREPARED nor ROLLBACK, with DELAY > 0; a level past the ladder
 is its last level. A DELAY that is not an integer is refused with MESSAGE_ILLEGAL (Java fails the
 send on its NumberFormatException).
@@ -14,17 +14,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
-from ...protocol import fastjson
-from ...record import SYSFLAG_TX_MASK, SYSFLAG_TX_PREPARED, SYSFLAG_TX_ROLLBACK
-from ...schedule import PROP_DELAY, SCHEDULE_TOPIC, ScheduleService
-from ...store import MessageStore
-from ...protocol import RemotingCommand, RequestCode, ResponseCode
-from ...net import RequestContext
-from ...net.dispatch import Dispatcher
-from .config import MASTER_ID, BrokerConfig
-from .longpoll import ArrivalWaiters
-from .send import Placement, SendRejected
-from .topics import DLQ_PREFIX, BrokerTopics
+from ....delay_levels import PROP_DELAY, SCHEDULE_TOPIC, ScheduleService
+from ....net import RequestContext
+from ....net.dispatch import Dispatcher
+from ....protocol import RemotingCommand, RequestCode, ResponseCode, fastjson
+from ....record import SYSFLAG_TX_MASK, SYSFLAG_TX_PREPARED, SYSFLAG_TX_ROLLBACK
+from ....store import MessageStore
+from ..config import MASTER_ID, BrokerConfig
+from ..handlers.send import Placement, SendRejected
+from ..longpoll import ArrivalWaiters
+from ..topics import DLQ_PREFIX, BrokerTopics
 
 log = logging.getLogger(__name__)
 

@@ -9,17 +9,16 @@ from __future__ import annotations
 import json
 import logging
 
-from ...errors import InvalidTopicError
-from ...protocol import fastjson
-from ...record import check_topic
-from ...protocol.topic_config import TopicConfig
-from ...protocol import RemotingCommand, RequestCode, ResponseCode
-from ...net import RequestContext
-from ...net.dispatch import Dispatcher
-from ...protocol.header_codec import decode_header
-from ...protocol.headers import CreateTopicRequestHeader
-from .subgroups import SubscriptionGroupManager
-from .topics import AUTO_CREATE_TOPIC, BrokerTopics
+from ....errors import InvalidTopicError
+from ....net import RequestContext
+from ....net.dispatch import Dispatcher
+from ....protocol import RemotingCommand, RequestCode, ResponseCode, fastjson
+from ....protocol.header_codec import decode_header
+from ....protocol.headers import CreateTopicRequestHeader
+from ....protocol.topic_config import TopicConfig
+from ....record import check_topic
+from ..subgroups import SubscriptionGroupManager
+from ..topics import AUTO_CREATE_TOPIC, BrokerTopics
 
 log = logging.getLogger(__name__)
 

@@ -17,14 +17,13 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from ...protocol import fastjson
-from ...protocol import RemotingCommand, RequestCode, ResponseCode
-from ...net import RequestContext
-from ...net.dispatch import Channel, Dispatcher
-from ...protocol.headers import ConsumerGroupHeader, UnregisterClientRequestHeader
-from ...protocol.header_codec import decode_header, encode_header
-from .subgroups import SubscriptionGroupManager
-from .topics import RETRY_PREFIX, BrokerTopics
+from ....net import RequestContext
+from ....net.dispatch import Channel, Dispatcher
+from ....protocol import RemotingCommand, RequestCode, ResponseCode, fastjson
+from ....protocol.header_codec import decode_header, encode_header
+from ....protocol.headers import ConsumerGroupHeader, UnregisterClientRequestHeader
+from ..subgroups import SubscriptionGroupManager
+from ..topics import RETRY_PREFIX, BrokerTopics
 
 log = logging.getLogger(__name__)
 

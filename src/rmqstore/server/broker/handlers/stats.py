@@ -16,19 +16,19 @@ from __future__ import annotations
 
 import logging
 
-from ...store import MessageStore
-from ...protocol import RemotingCommand, RequestCode, ResponseCode
-from ...net import RequestContext
-from ...net.dispatch import Dispatcher
-from ...protocol.header_codec import decode_header
-from ...protocol.headers import (
-    GetConsumeStatsRequestHeader,
+from ....net import RequestContext
+from ....net.dispatch import Dispatcher
+from ....protocol import RemotingCommand, RequestCode, ResponseCode
+from ....protocol.fastjson import ObjectKey, dumps
+from ....protocol.header_codec import decode_header
+from ....protocol.headers import (
     GetConsumerConnectionListRequestHeader,
+    GetConsumeStatsRequestHeader,
     GetTopicStatsInfoRequestHeader,
 )
-from ...protocol.fastjson import ObjectKey, dumps
+from ....store import MessageStore
+from ..topics import BrokerTopics
 from .clients import ClientManager, SubscriptionData
-from .topics import BrokerTopics
 
 log = logging.getLogger(__name__)
 

@@ -15,10 +15,9 @@ import logging
 import time
 from dataclasses import dataclass
 
-from ...protocol import fastjson
-from ...protocol import RemotingCommand, RequestCode, ResponseCode
-from ...net import RequestContext
-from ...net.dispatch import Dispatcher
+from ....net import RequestContext
+from ....net.dispatch import Dispatcher
+from ....protocol import RemotingCommand, RequestCode, ResponseCode, fastjson
 
 log = logging.getLogger(__name__)
 

@@ -17,10 +17,10 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
-from ...errors import InvalidPropertyError
-from ...record import SYSFLAG_TX_MASK, SYSFLAG_TX_PREPARED, SYSFLAG_TX_ROLLBACK
-from ...store import MessageStore
-from ...timer import (
+from ....errors import InvalidPropertyError
+from ....record import SYSFLAG_TX_MASK, SYSFLAG_TX_PREPARED, SYSFLAG_TX_ROLLBACK
+from ....store import MessageStore
+from ....timer import (
     PROP_REAL_QID,
     PROP_REAL_TOPIC,
     PROP_TIMER_OUT_MS,
@@ -28,10 +28,10 @@ from ...timer import (
     TimerConfig,
     TimerService,
 )
-from .config import BrokerConfig
-from .longpoll import ArrivalWaiters
-from .send import Placement
-from .topics import BrokerTopics
+from ..config import BrokerConfig
+from ..handlers.send import Placement
+from ..longpoll import ArrivalWaiters
+from ..topics import BrokerTopics
 
 log = logging.getLogger(__name__)
 

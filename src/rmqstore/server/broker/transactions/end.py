@@ -14,22 +14,17 @@ from __future__ import annotations
 
 import logging
 
-from ...errors import DiskFullError, StoreClosedError
-from ...message import Message
-from ...protocol import RemotingCommand, RequestCode, ResponseCode
-from ...net import RequestContext
-from ...net.dispatch import Dispatcher
-from ...protocol.headers import EndTransactionRequestHeader
-from ...protocol.header_codec import decode_header
-from .config import MASTER_ID, BrokerConfig
-from .longpoll import ArrivalWaiters
-from .transaction_bridge import (
-    HALF_TOPIC,
-    PROP_PGROUP,
-    PROP_UNIQ_KEY,
-    TransactionalMessageBridge,
-)
-from .transaction_ops import OpLedger
+from ....errors import DiskFullError, StoreClosedError
+from ....message import Message
+from ....net import RequestContext
+from ....net.dispatch import Dispatcher
+from ....protocol import RemotingCommand, RequestCode, ResponseCode
+from ....protocol.header_codec import decode_header
+from ....protocol.headers import EndTransactionRequestHeader
+from ..config import MASTER_ID, BrokerConfig
+from ..longpoll import ArrivalWaiters
+from .bridge import HALF_TOPIC, PROP_PGROUP, PROP_UNIQ_KEY, TransactionalMessageBridge
+from .ops import OpLedger
 
 log = logging.getLogger(__name__)
 

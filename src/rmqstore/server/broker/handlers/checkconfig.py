@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import json
 
-from ...protocol import RemotingCommand, RequestCode, ResponseCode
-from ...net import RequestContext
-from ...net.dispatch import Dispatcher
-from .config import BrokerConfig
+from ....net import RequestContext
+from ....net.dispatch import Dispatcher
+from ....protocol import RemotingCommand, RequestCode, ResponseCode
+from ..config import BrokerConfig
 from .selector import SelectorError, make_selector
 
 

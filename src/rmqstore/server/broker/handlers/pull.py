@@ -15,19 +15,19 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
-from ...message import GetResult, GetStatus
-from ...store import MessageStore
-from ...protocol import RemotingCommand, RequestCode, ResponseCode
-from ...net import RequestContext
-from ...net.dispatch import Dispatcher
-from ...protocol.headers import PullMessageRequestHeader, PullMessageResponseHeader
-from ...protocol.header_codec import decode_header, encode_header
+from ....message import GetResult, GetStatus
+from ....net import RequestContext
+from ....net.dispatch import Dispatcher
+from ....protocol import RemotingCommand, RequestCode, ResponseCode
+from ....protocol.header_codec import decode_header, encode_header
+from ....protocol.headers import PullMessageRequestHeader, PullMessageResponseHeader
+from ....store import MessageStore
+from ..config import MASTER_ID, BrokerConfig
+from ..longpoll import ArrivalWaiters
+from ..subgroups import SubscriptionGroupManager
+from ..topics import PERM_READ, BrokerTopics
 from .clients import ClientManager
-from .config import MASTER_ID, BrokerConfig
-from .longpoll import ArrivalWaiters
 from .selector import Selector, SelectorError, make_selector
-from .subgroups import SubscriptionGroupManager
-from .topics import PERM_READ, BrokerTopics
 
 log = logging.getLogger(__name__)
 

@@ -21,22 +21,22 @@ from __future__ import annotations
 import logging
 import random
 
-from ...errors import DiskFullError, InvalidPropertyError, MessageTooLargeError, StoreClosedError
-from ...message import Message
-from ...record import PROP_KEYS, PROP_TAGS
-from ...schedule import PROP_DELAY
-from ...store import MessageStore
-from ...protocol import RemotingCommand, RequestCode, ResponseCode
-from ...net import RequestContext
-from ...net.dispatch import Dispatcher
-from ...protocol.headers import ConsumerSendMsgBackRequestHeader
-from ...protocol.header_codec import decode_header
-from .config import BrokerConfig
-from .longpoll import ArrivalWaiters
-from .schedule import DelayLevels
+from ....delay_levels import PROP_DELAY
+from ....errors import DiskFullError, InvalidPropertyError, MessageTooLargeError, StoreClosedError
+from ....message import Message
+from ....net import RequestContext
+from ....net.dispatch import Dispatcher
+from ....protocol import RemotingCommand, RequestCode, ResponseCode
+from ....protocol.header_codec import decode_header
+from ....protocol.headers import ConsumerSendMsgBackRequestHeader
+from ....record import PROP_KEYS, PROP_TAGS
+from ....store import MessageStore
+from ..config import BrokerConfig
+from ..delivery.delay_levels import DelayLevels
+from ..longpoll import ArrivalWaiters
+from ..subgroups import SubscriptionGroupManager
+from ..topics import DLQ_PREFIX, PERM_WRITE, RETRY_PREFIX, BrokerTopics
 from .send import DEFAULT_MAX_RECONSUME, PROP_WAIT
-from .subgroups import SubscriptionGroupManager
-from .topics import DLQ_PREFIX, PERM_WRITE, RETRY_PREFIX, BrokerTopics
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Delay levels (rmqstore.schedule): placement in SCHEDULE_TOPIC_XXXX, delivery when due, the
+"""Delay levels (rmqstore.delay_levels): placement in SCHEDULE_TOPIC_XXXX, delivery when due, the
 progress file, restarts, and a model of which messages a tick delivers."""
 
 from __future__ import annotations
@@ -12,13 +12,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import rmqstore
-from rmqstore.protocol.fastjson import loads as loads_fastjson
-from rmqstore.schedule import (
+from rmqstore.delay_levels import (
     DEFAULT_DELAY_LEVELS,
     SCHEDULE_TOPIC,
     ScheduleService,
     parse_delay_levels,
 )
+from rmqstore.protocol.fastjson import loads as loads_fastjson
 
 LADDER = "100ms 200ms 300ms"
 

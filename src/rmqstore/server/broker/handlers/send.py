@@ -19,33 +19,33 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ...aio_commit import AsyncGroupCommit
-from ...errors import (
+from ....aio_commit import AsyncGroupCommit
+from ....errors import (
     DiskFullError,
     InvalidPropertyError,
     InvalidTopicError,
     MessageTooLargeError,
     StoreClosedError,
 )
-from ...message import PendingBatch, PendingPut, PutStatus
-from ...record import PROP_TAGS, check_topic, decode_properties
-from ...store import MessageStore
-from ...protocol import RemotingCommand, RequestCode, ResponseCode, SerializeType
-from ...net import RequestContext
-from ...net.client import split_address
-from ...net.dispatch import Deferred, Dispatcher
-from ...protocol.headers import (
+from ....message import PendingBatch, PendingPut, PutStatus
+from ....net import RequestContext
+from ....net.client import split_address
+from ....net.dispatch import Deferred, Dispatcher
+from ....protocol import RemotingCommand, RequestCode, ResponseCode, SerializeType
+from ....protocol.header_codec import decode_header, encode_header
+from ....protocol.headers import (
     SendMessageRequestHeader,
     SendMessageRequestHeaderV2,
     SendMessageResponseHeader,
 )
-from ...protocol.header_codec import decode_header, encode_header
-from ...protocol.json_template import JsonFrameTemplate
-from .config import BrokerConfig
-from .longpoll import ArrivalWaiters
-from ...protocol.message import BatchDecodeError
-from .subgroups import SubscriptionGroupManager
-from .topics import DLQ_PREFIX, NOT_ALLOWED_SEND, PERM_WRITE, RETRY_PREFIX, BrokerTopics
+from ....protocol.json_template import JsonFrameTemplate
+from ....protocol.message import BatchDecodeError
+from ....record import PROP_TAGS, check_topic, decode_properties
+from ....store import MessageStore
+from ..config import BrokerConfig
+from ..longpoll import ArrivalWaiters
+from ..subgroups import SubscriptionGroupManager
+from ..topics import DLQ_PREFIX, NOT_ALLOWED_SEND, PERM_WRITE, RETRY_PREFIX, BrokerTopics
 
 log = logging.getLogger(__name__)
 

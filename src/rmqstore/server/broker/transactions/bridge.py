@@ -14,17 +14,17 @@ from __future__ import annotations
 import logging
 import struct
 
-from ...message import Message, PutResult
-from ...record import (
+from ....message import Message, PutResult
+from ....record import (
     PROP_TAGS,
     SYSFLAG_BORNHOST_V6,
     SYSFLAG_STOREHOST_V6,
     SYSFLAG_TX_COMMIT,
     SYSFLAG_TX_MASK,
 )
-from ...store import MessageStore
-from .send import Placement
-from .topics import BrokerTopics
+from ....store import MessageStore
+from ..handlers.send import Placement
+from ..topics import BrokerTopics
 
 log = logging.getLogger(__name__)
 

@@ -1,28 +1,28 @@
 """Transactional messages on the broker: what Broker.start wires (TransactionalMessageService,
 EndTransactionProcessor and TransactionalMessageCheckService of rocketmq-all-4.9.7).
 
-* transaction_bridge.py: half / op / final messages in the store, and the send rewrite that
+* bridge.py: half / op / final messages in the store, and the send rewrite that
   turns a TRAN_MSG=true send into a half message;
-* transaction_ops.py: which half messages are ended, and the persisted scan progress;
-* transaction_end.py: END_TRANSACTION (commit, rollback);
-* transaction_check.py: the periodic CHECK_TRANSACTION_STATE to producers.
+* ops.py: which half messages are ended, and the persisted scan progress;
+* end.py: END_TRANSACTION (commit, rollback);
+* check.py: the periodic CHECK_TRANSACTION_STATE to producers.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from ...store import MessageStore
-from ...net.dispatch import Dispatcher
-from .clients import ClientManager
-from .config import BrokerConfig
-from .longpoll import ArrivalWaiters
-from .send import Placement
-from .topics import BrokerTopics
-from .transaction_bridge import TransactionalMessageBridge
-from .transaction_check import TransactionalMessageCheckService
-from .transaction_end import EndTransactionProcessor
-from .transaction_ops import OpLedger
+from ....net.dispatch import Dispatcher
+from ....store import MessageStore
+from ..config import BrokerConfig
+from ..handlers.clients import ClientManager
+from ..handlers.send import Placement
+from ..longpoll import ArrivalWaiters
+from ..topics import BrokerTopics
+from .bridge import TransactionalMessageBridge
+from .check import TransactionalMessageCheckService
+from .end import EndTransactionProcessor
+from .ops import OpLedger
 
 
 class Transactions:

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ...filter import Filter, FilterSyntaxError
-from ...filter import compile as compile_sql
+from ....filter import Filter, FilterSyntaxError
+from ....filter import compile as compile_sql
 from .clients import parse_tags
 
 TAG = "TAG"

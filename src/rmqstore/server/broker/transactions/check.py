@@ -26,15 +26,15 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
-from ...errors import StoreError
-from ...message import Message, PutResult
-from ...protocol import RemotingCommand, RequestCode
-from ...net.dispatch import Channel
-from ...protocol.headers import CheckTransactionStateRequestHeader
-from ...protocol.header_codec import encode_header
-from .clients import ClientManager
-from .config import MASTER_ID, BrokerConfig
-from .transaction_bridge import (
+from ....errors import StoreError
+from ....message import Message, PutResult
+from ....net.dispatch import Channel
+from ....protocol import RemotingCommand, RequestCode
+from ....protocol.header_codec import encode_header
+from ....protocol.headers import CheckTransactionStateRequestHeader
+from ..config import MASTER_ID, BrokerConfig
+from ..handlers.clients import ClientManager
+from .bridge import (
     HALF_TOPIC,
     PROP_CHECK_TIMES,
     PROP_IMMUNITY_S,
@@ -45,7 +45,7 @@ from .transaction_bridge import (
     TransactionalMessageBridge,
     check_body,
 )
-from .transaction_ops import OpLedger
+from .ops import OpLedger
 
 log = logging.getLogger(__name__)
 
