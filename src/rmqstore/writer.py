@@ -16,6 +16,7 @@ import lz4.frame
 from . import _native
 from .consumequeue import ConsumeQueue
 from .errors import MessageTooLargeError
+from .index import index_keys
 from .message import PendingBatch, PendingPut, PutBatchResult, PutResult, PutStatus
 from .record import (
     COMPRESSION_LZ4,
@@ -30,7 +31,6 @@ from .record import (
     encode_host,
     encode_properties,
 )
-from .recovery import index_keys
 
 _put_simple = _native.put_simple
 _new = object.__new__
