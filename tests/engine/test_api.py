@@ -9,6 +9,7 @@ import pytest
 
 import rmqstore
 from rmqstore.message import GetStatus
+from rmqstore.options import RecordInput
 
 
 def test_offset_for_time_and_earliest_store_time(tmp_path, small_config):
@@ -98,10 +99,15 @@ def test_born_host_and_producer_sysflag_pass_through(tmp_path, small_config):
     import zlib
 
     with rmqstore.open(tmp_path, **dict(small_config, commitlog_segment_bytes=1 << 16)) as s:
-        r4 = s.put("T", b"v4", born_host=("10.1.2.3", 5555))
-        r6 = s.put("T", b"v6", born_host=("fe80::1", 6666), born_timestamp=42)
+        # The broker's entry point: put() takes no producer address or sysflag.
+        r4 = s.put_record("T", b"v4", None, RecordInput({}, born_host=("10.1.2.3", 5555))).result
+        r6 = s.put_record("T", b"v6", None, RecordInput({}, born_host=("fe80::1", 6666),
+                                                         born_timestamp=42)).result
         packed = zlib.compress(b"z" * 5000)
-        rc = s.put("T", packed, sysflag=0x1)  # the producer compressed it already
+        # The producer compressed it already.
+        rc = s.put_record("T", packed, None, RecordInput({}, sysflag=0x1)).result
+        with pytest.raises(TypeError):
+            s.put("T", b"v", born_host=("10.1.2.3", 5555))
         m4, m6, mc = (s.get_by_commitlog_offset(r.commitlog_offset) for r in (r4, r6, rc))
         assert m4.born_host == ("10.1.2.3", 5555) and m4.sysflag & 0x10 == 0
         assert m6.born_host == ("fe80::1", 6666) and m6.sysflag & 0x10

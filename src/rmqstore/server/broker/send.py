@@ -28,7 +28,8 @@ from ...errors import (
     StoreClosedError,
 )
 from ...message import PendingBatch, PendingPut, PutStatus
-from ...record import PROP_TAGS, check_topic, decode_properties
+from ...options import RecordInput
+from ...record import check_topic, decode_properties
 from ...store import MessageStore
 from ..remoting import RemotingCommand, RequestCode, RequestContext, ResponseCode, SerializeType
 from ..remoting.client import split_address
@@ -300,11 +301,9 @@ class SendProcessor:
             if moved is not None:
                 place = moved
                 break
-        tags = props.pop(PROP_TAGS, None)
-        pending = self._store.put_async(
-            place.topic, body, queue_id=place.queue_id, tags=tags or None, properties=props,
-            flag=h.flag, born_timestamp=h.born_timestamp, reconsume_times=t.reconsume_times,
-            born_host=born_host, sysflag=place.sysflag, tags_code=place.tags_code)
+        pending = self._store.put_record(place.topic, body, place.queue_id, RecordInput(
+            props, tags_code=place.tags_code, flag=h.flag, born_timestamp=h.born_timestamp,
+            reconsume_times=t.reconsume_times, born_host=born_host, sysflag=place.sysflag))
         # Java answers the queue the producer asked for, not the one a rewrite stored it in.
         pending.result.queue_id = t.queue_id
         return pending
@@ -323,10 +322,9 @@ class SendProcessor:
             # CommitLog.putMessages: a batch cannot be delayed (MESSAGE_ILLEGAL).
             raise SendRejected(ResponseCode.MESSAGE_ILLEGAL, "a batch message cannot have a delay level")
         try:
-            return [self._store.put_encoded_batch(
-                t.topic, body, queue_id=t.queue_id, properties=shared,
-                born_timestamp=h.born_timestamp, born_host=born_host, sysflag=h.sys_flag,
-                reconsume_times=t.reconsume_times)]
+            return [self._store.put_entries(t.topic, body, t.queue_id, RecordInput(
+                shared, born_timestamp=h.born_timestamp, reconsume_times=t.reconsume_times,
+                born_host=born_host, sysflag=h.sys_flag))]
         except ValueError as exc:  # entry sizes that do not add up
             raise BatchDecodeError(str(exc)) from None
 
