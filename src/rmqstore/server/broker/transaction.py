@@ -19,7 +19,7 @@ from .config import BrokerConfig
 from .longpoll import ArrivalWaiters
 from .send import Placement
 from .topics import BrokerTopics
-from .transaction_bridge import TransactionalMessageBridge
+from .transaction_bridge import PROP_TRAN_MSG, TransactionalMessageBridge
 from .transaction_check import TransactionalMessageCheckService
 from .transaction_end import EndTransactionProcessor
 from .transaction_ops import OpLedger
@@ -27,6 +27,8 @@ from .transaction_ops import OpLedger
 
 class Transactions:
     """Made in Broker.start once the store is open; event-loop thread only."""
+
+    REWRITE_PROPS = (PROP_TRAN_MSG,)  # what rewrite looks at (SendProcessor.add_rewrite)
 
     def __init__(self, config: BrokerConfig, store: MessageStore, topics: BrokerTopics,
                  clients: ClientManager, arrivals: ArrivalWaiters,
