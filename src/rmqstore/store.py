@@ -70,7 +70,8 @@ class MessageStore:
             os.close(self._lock_fd)
             raise
         # The single put is the hot path: the writer's methods are bound here, sparing every
-        # put the frame of the delegating method below (~5% of a plain put's 1.3 us).
+        # put the delegating method below, which re-packs its keyword arguments (measured,
+        # plain 100 B puts: 1.5 us bound against 1.8-2.1 us through the delegation).
         self.put = self._writer.put  # type: ignore[method-assign]
         self.put_async = self._writer.put_async  # type: ignore[method-assign]
 
