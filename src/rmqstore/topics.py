@@ -73,8 +73,8 @@ class TopicConfigManager:
 class TopicRoutes:
     """Where puts go, for the writer: a topic's name is checked (RocketMQ's rule) and its
     config made (``default_queue_nums`` queues) on its first put, and a put without a queue
-    takes the topic's write queues in turn. Called under the put lock, except
-    ``validate``."""
+    takes the topic's write queues in turn. ``next_queue`` runs under the put lock; the
+    others from any thread (a set add, and the configs' own lock)."""
 
     def __init__(self, configs: TopicConfigManager, default_queue_nums: int) -> None:
         self._configs = configs
