@@ -23,13 +23,14 @@ def append_bodies(commitlog: CommitLog, cq: ConsumeQueue, data: bytes, lens: arr
     and flag; their commit-log offsets go to ``phys``. Returns the batch's store time (one
     for all its records)."""
     appender = commitlog.appender
+    log = appender.ptr  # its store time read straight, not through the property
     n = len(lens)
     done = body_at = 0
     stamp = 0  # the first native call takes the time; continuations reuse it
     while done < n:
         wrote, stop = appender.put_batch(cq.writer, data, lens, done, body_at, phys, props,
                                          tags_code, flag, stamp)
-        stamp = appender.last_ts if done or wrote else 0
+        stamp = log.last_ts if done or wrote else 0
         if wrote:
             done += wrote
             if done < n:  # another call follows: where its first body starts
@@ -38,7 +39,7 @@ def append_bodies(commitlog: CommitLog, cq: ConsumeQueue, data: bytes, lens: arr
             raise OSError("writing a batch to the commit log failed; nothing of it was "
                           "appended")
         _roll(commitlog, cq, stop, "")
-    return appender.last_ts
+    return log.last_ts
 
 
 def append_entries(commitlog: CommitLog, cq: ConsumeQueue, data: bytes, n: int, extra: bytes,

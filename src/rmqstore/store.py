@@ -69,11 +69,13 @@ class MessageStore:
         except BaseException:
             os.close(self._lock_fd)
             raise
-        # The single put is the hot path: the writer's methods are bound here, sparing every
-        # put the delegating method below, which re-packs its keyword arguments (measured,
-        # plain 100 B puts: 1.5 us bound against 1.8-2.1 us through the delegation).
+        # The puts are the hot paths: the writer's methods are bound here, sparing every put
+        # the delegating method below, which re-packs its keyword arguments (measured, plain
+        # 100 B puts: 1.5 us bound against 1.8-2.1 us through the delegation; a batch of 128
+        # x 100 B pays it once, about 2% of the batch).
         self.put = self._writer.put  # type: ignore[method-assign]
         self.put_async = self._writer.put_async  # type: ignore[method-assign]
+        self.put_batch = self._writer.put_batch  # type: ignore[method-assign]
 
     def _open_parts(self, config: StoreConfig) -> None:
         root = self.root
@@ -136,7 +138,8 @@ class MessageStore:
             self._sync_flusher.start()
 
     # -- writing ----------------------------------------------------------------------------
-    # put and put_async are bound to the writer's in __init__; these definitions document them.
+    # put, put_async and put_batch are bound to the writer's in __init__; these definitions
+    # document them.
     def put(self, topic: str, body: bytes, *, queue_id: int | None = None,
             options: PutOptions | None = None, **fields: Any) -> PutResult:
         """Append one message; keyword arguments are PutOptions fields (tags, keys,

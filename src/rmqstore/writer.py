@@ -223,9 +223,12 @@ class StoreWriter:
         keys, properties, flag; not born_timestamp or reconsume_times) and get consecutive
         queue offsets. Bodies are stored as given (no compression). A batch that fits one
         segment stays in one segment."""
-        record = put_options(options, fields).record()
-        if record.born_timestamp is not None or record.reconsume_times:
-            raise TypeError("put_batch stores no born_timestamp or reconsume_times")
+        if options is None and not fields:  # bodies alone: nothing to encode or index
+            record = None
+        else:
+            record = put_options(options, fields).record()
+            if record.born_timestamp is not None or record.reconsume_times:
+                raise TypeError("put_batch stores no born_timestamp or reconsume_times")
         if topic not in self._admitted:
             self._routes.admit(topic)
         data = b"".join(bodies)
@@ -233,8 +236,11 @@ class StoreWriter:
         limit = self._config.max_message_size
         if len(data) > limit and max(lens) > limit:
             raise MessageTooLargeError(f"a body is {max(lens)} bytes; max_message_size is {limit}")
-        props = _encoded_properties(record)
-        to_index = index_keys(record.properties)
+        props, to_index, code, flag = b"", None, 0, 0
+        if record is not None:
+            props = _encoded_properties(record)
+            to_index = index_keys(record.properties)
+            code, flag = record.tags_code or 0, record.flag
         n = len(lens)
         phys = array.array("q", bytes(8 * n))
         with self._put_lock:
@@ -243,8 +249,7 @@ class StoreWriter:
             qid = self._routes.next_queue(topic) if queue_id is None else queue_id
             cq = self._queues.for_write(topic, qid)
             qoff = cq.max_offset
-            now = append_bodies(self._commitlog, cq, data, lens, phys, props,
-                                record.tags_code or 0, record.flag)
+            now = append_bodies(self._commitlog, cq, data, lens, phys, props, code, flag)
             if to_index and self._index is not None:
                 for p in phys:
                     self._index.put_keys(topic, to_index, p, now)
