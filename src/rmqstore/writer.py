@@ -168,21 +168,20 @@ class StoreWriter:
         if record.born_host is not None:
             host, sysflag = _born_host(record.born_host, sysflag)
         born = -1 if record.born_timestamp is None else record.born_timestamp
-        flag, reconsume_times = record.flag, record.reconsume_times
+        flag = record.flag
         log = self._log
-        with self._put_lock:
+        lock = self._put_lock
+        lock.acquire()
+        try:
             self._check_writable()
             qid = self._routes.next_queue(topic) if queue_id is None else queue_id
             cq = self._queues.for_write(topic, qid)
-
-            def append():
-                return _native.put(log, cq.wptr, body, len(body), props, len(props), code,
-                                   sysflag, flag, born, reconsume_times, 0,
-                                   host if host is not None else _native.NULL)
-
-            qoff = append()
+            # A tuple, not a closure: cells would slow every use of these names in here.
+            args = (log, cq.wptr, body, len(body), props, len(props), code, sysflag, flag,
+                    born, record.reconsume_times, 0, host if host is not None else _native.NULL)
+            qoff = _native.put(*args)
             if qoff < 0:
-                qoff = self._append_retrying(cq, append, qoff)
+                qoff = self._append_retrying(cq, lambda: _native.put(*args), qoff)
             phys, now = log.last_phys, log.last_ts
             if to_index and self._index is not None:
                 self._index.put_keys(topic, to_index, phys, now)
@@ -190,6 +189,8 @@ class StoreWriter:
                 self._plain_targets[(topic, queue_id)] = cq
             if self._arrival_waiters:
                 self._arrival.notify_all()
+        finally:
+            lock.release()
         return PutResult(PutStatus.PUT_OK, qid, qoff, phys, now, self._store_host)
 
     def _put_plain_retrying(self, cq: ConsumeQueue, body: bytes, code: int) -> int:
