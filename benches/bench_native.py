@@ -48,7 +48,7 @@ def test_encode_record_and_unit(benchmark, store_factory, body):
     into the mapped consume queue; no put lock, no result object."""
     s = store_factory(commitlog_segment_bytes=1 << 30, consumequeue_units=2_000_000)
     s.put("T", body, queue_id=0)  # maps the segment and the queue
-    log, wptr, n = s._log, s._plain_targets[("T", 0)].wptr, len(body)
+    log, wptr, n = s.commitlog.appender.ptr, s.consume_queues.get("T", 0).wptr, len(body)
     put_simple = _native.put_simple
     rounds = []
 
@@ -66,7 +66,7 @@ def test_consume_queue_read(benchmark, store_factory):
     """rmq_read_queue: 1024 units of one queue and the records behind them, CRC unchecked."""
     s = store_factory(commitlog_segment_bytes=256 << 20)
     s.put_batch("T", [os.urandom(100)] * 1024, queue_id=0)
-    cq = s._cqs[("T", 0)]
+    cq = s.consume_queues.get("T", 0)
     seg, table = cq.files.files[0], s.commitlog.files.table()
 
     _, n, scanned, gone, bad = benchmark(_native.read_queue, seg.region, 0, 1024 * 20, None,

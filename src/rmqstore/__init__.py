@@ -31,6 +31,7 @@ from .errors import (
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ below loads them
     from .config import StoreConfig
+    from .delay_levels import ScheduleService
     from .message import (
         GetResult,
         GetStatus,
@@ -41,7 +42,6 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ below l
         PutStatus,
     )
     from .queue import Consumer, Queue
-    from .delay_levels import ScheduleService
     from .store import MessageStore, open_store
     from .timer import TimerConfig, TimerService
 

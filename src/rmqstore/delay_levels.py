@@ -44,9 +44,8 @@ from typing import Any
 from .filenames import config_file
 from .message import GetStatus, Message, PendingPut
 from .metadata import read_json, write_json
+from .options import PutOptions, RecordInput, put_options
 from .record import (
-    PROP_KEYS,
-    PROP_TAGS,
     SYSFLAG_TX_MASK,
     SYSFLAG_TX_PREPARED,
     SYSFLAG_TX_ROLLBACK,
@@ -154,18 +153,28 @@ class ScheduleService:
         return SCHEDULE_TOPIC, level - 1, self._clock() + self.delays_ms[level - 1]
 
     def put_delayed(self, topic: str, body: bytes, delay_level: int, *,
-                    queue_id: int | None = None, properties: dict[str, str] | None = None,
-                    **options: Any) -> PendingPut:
+                    queue_id: int | None = None, options: PutOptions | None = None,
+                    **fields: Any) -> PendingPut:
         """Store body for delivery to (topic, queue_id) after the level's delay. queue_id
-        None takes the topic's write queues in turn. Other keywords are put()'s (tags, keys,
-        flag, ...). Returns the pending put of the message in SCHEDULE_TOPIC_XXXX."""
+        None takes the topic's write queues in turn. ``options``, or keyword arguments naming
+        PutOptions fields (tags, keys, properties, flag, ...), are the message's as put()
+        takes them. Returns the pending put of the message in SCHEDULE_TOPIC_XXXX."""
+        record = put_options(options, fields).record()
+        return self.put_delayed_record(topic, body, delay_level, queue_id, record)
+
+    def put_delayed_record(self, topic: str, body: bytes, delay_level: int,
+                           queue_id: int | None, record: RecordInput) -> PendingPut:
+        """put_delayed of a message the broker holds as a RecordInput (a retry handed back:
+        the producer's address and sysflag kept). ``record``'s properties gain DELAY,
+        REAL_TOPIC and REAL_QID, its tags code becomes the delivery time."""
         check_topic(topic)
         if queue_id is None:
             queue_id = self._next_queue(topic)
-        props = dict(properties or {})
-        sched_topic, sched_qid, deliver_ms = self.schedule(topic, queue_id, delay_level, props)
-        return self.store.put_async(sched_topic, body, queue_id=sched_qid, properties=props,
-                                    tags_code=deliver_ms, **options)
+        sched_topic, sched_qid, deliver_ms = self.schedule(topic, queue_id, delay_level,
+                                                           record.properties)
+        record.encoded = None
+        record.tags_code = deliver_ms
+        return self.store.put_record(sched_topic, body, sched_qid, record)
 
     def _next_queue(self, topic: str) -> int:
         cfg = self.store.topics.get(topic)
@@ -262,12 +271,8 @@ class ScheduleService:
                       msg.queue_id + 1, topic, props.get(PROP_REAL_QID))
             return None
         props.pop(PROP_DELAY, None)
-        tags = props.pop(PROP_TAGS, None)
-        keys = [k for k in props.pop(PROP_KEYS, "").split(" ") if k]
-        return topic, self.store.put_async(
-            topic, bytes(msg.body_view), queue_id=queue_id, tags=tags, keys=keys,
-            properties=props, flag=msg.flag, born_timestamp=msg.born_timestamp,
-            reconsume_times=msg.reconsume_times, born_host=msg.born_host, sysflag=msg.sysflag)
+        return topic, self.store.put_record(topic, bytes(msg.body_view), queue_id,
+                                            RecordInput.copy_of(msg, props))
 
     # -- progress -----------------------------------------------------------------------
     def persist(self) -> None:

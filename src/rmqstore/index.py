@@ -31,12 +31,26 @@ from pathlib import Path
 
 from . import _native
 from .filenames import index_name, is_index_name
+from .record import PROP_KEYS, PROP_UNIQ_KEY
 from .segment import MappedFile
 
 log = logging.getLogger(__name__)
 
 HEADER = struct.Struct(">qqqqii")  # begin ts, end ts, begin phys, end phys, slot count, index count
 HEADER_SIZE = HEADER.size  # 40
+
+
+def index_keys(props: dict[str, str] | None, keys: list[str] | None = None) -> list[str]:
+    """UNIQ_KEY first, then each non-empty space-separated key (IndexService.buildIndex);
+    the keys come from props' KEYS unless given apart."""
+    found = []
+    uniq = props.get(PROP_UNIQ_KEY) if props else None
+    if uniq:
+        found.append(uniq)
+    if keys is None:
+        keys = props.get(PROP_KEYS, "").split(" ") if props else []
+    found.extend(k for key in keys for k in key.split(" ") if k)
+    return found
 
 
 class IndexFile:

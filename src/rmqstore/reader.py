@@ -1,4 +1,5 @@
-"""The read side of MessageStore: consume-queue reads, lookups by offset, id, key and time.
+"""StoreReader: the store's read side, owned by MessageStore: consume-queue reads, lookups by
+offset, id, key and time.
 
 Readers take no lock: they read the copy-on-write maps and file lists, and only bytes below a
 segment's `wrote` position, which the single writer advances after the bytes are in place.
@@ -12,8 +13,11 @@ import time
 from itertools import repeat
 
 from . import _native
+from .commitlog import CommitLog
 from .consumequeue import UNIT_SIZE
+from .index import IndexService
 from .message import GetResult, GetStatus, Message, decode_body
+from .queue_table import ConsumeQueueTable
 from .record import SYSFLAG_COMPRESSED, parse_msg_id
 from .record import RecordField as F
 
@@ -23,14 +27,20 @@ MAX_QUERY_RESULTS = 64  # maxMsgsNumBatch
 
 
 class StoreReader:
-    """Mixed into MessageStore; expects self.config, self.commitlog, self._cqs, self.index."""
+    def __init__(self, commitlog: CommitLog, queues: ConsumeQueueTable,
+                 index: IndexService | None, check_crc: bool) -> None:
+        """check_crc: verify each body's CRC as it is read (check_crc_on_read)."""
+        self._commitlog = commitlog
+        self._queues = queues
+        self._index = index
+        self._check_crc = check_crc
 
     def get(self, topic: str, queue_id: int, offset: int, max_count: int = 32, *,
             tags: str | list[str] | None = None) -> GetResult:
         """Up to max_count messages of (topic, queue_id) from queue offset on, RocketMQ's
         getMessage: a tag filter ("A || B", a list, or "*") matches by hash code in the
         consume queue, then on the real tag."""
-        cq = self._cqs.get((topic, queue_id))
+        cq = self._queues.get(topic, queue_id)
         if cq is None:
             return GetResult(GetStatus.NO_MATCHED_LOGIC_QUEUE, [], 0, 0, 0)
         lo, hi = cq.min_offset, cq.max_offset
@@ -44,7 +54,7 @@ class StoreReader:
             return GetResult(GetStatus.OFFSET_OVERFLOW_BADLY, [], lo if lo == 0 else hi, lo, hi)
         wanted = _tag_set(tags)
         codes = tuple(_native.java_hash(t) for t in wanted) if wanted else None
-        table = self.commitlog.files.table()
+        table = self._commitlog.files.table()
         messages: list[Message] = []
         cur = offset
         missing = 0
@@ -56,7 +66,7 @@ class StoreReader:
             pos = cur * UNIT_SIZE - seg.start
             end = seg.wrote if codes else min(seg.wrote, pos + want * UNIT_SIZE)
             fields, n, scanned, gone, corrupt = _native.read_queue(
-                seg.region, pos, end, codes, table, self.config.check_crc_on_read, want)
+                seg.region, pos, end, codes, table, self._check_crc, want)
             if scanned == 0:
                 break
             if corrupt:
@@ -81,7 +91,7 @@ class StoreReader:
         """The fast path for bulk consumption: the stored bodies (compressed ones as stored)
         of up to max_count messages from offset, copied into one buffer, and the next offset.
         No tag filter, and no per-message object until you index."""
-        cq = self._cqs.get((topic, queue_id))
+        cq = self._queues.get(topic, queue_id)
         if cq is None or not cq.min_offset <= offset < cq.max_offset:
             return Bodies(bytearray(), array.array("q"), offset)
         seg = cq.files.find(offset * UNIT_SIZE)
@@ -89,12 +99,12 @@ class StoreReader:
             return Bodies(bytearray(), array.array("q"), offset)
         pos = offset * UNIT_SIZE - seg.start
         end = min(seg.wrote, pos + max_count * UNIT_SIZE)
-        data, ends, _ = _native.read_bodies(seg.region, pos, end, self.commitlog.files.table(),
+        data, ends, _ = _native.read_bodies(seg.region, pos, end, self._commitlog.files.table(),
                                             max_count, max_bytes)
         return Bodies(data, ends, offset + len(ends))
 
     def get_by_commitlog_offset(self, offset: int) -> Message | None:
-        found = self.commitlog.parse_at(offset)
+        found = self._commitlog.parse_at(offset)
         if found is None:
             return None
         seg, fields = found
@@ -109,11 +119,11 @@ class StoreReader:
               max_count: int = 32) -> list[Message]:
         """Messages of topic whose KEYS or UNIQ_KEY hold key, stored within [begin_ms, end_ms],
         oldest first (the index stores hashes: hits are confirmed on the real key)."""
-        if self.index is None:
+        if self._index is None:
             return []
         end_ms = int(time.time() * 1000) + 1000 if end_ms is None else end_ms
         max_count = min(max_count, MAX_QUERY_RESULTS)
-        offsets = self.index.query(topic, key, begin_ms, end_ms, max_count * 2)
+        offsets = self._index.query(topic, key, begin_ms, end_ms, max_count * 2)
         found = []
         for off in sorted(set(offsets)):
             m = self.get_by_commitlog_offset(off)
@@ -123,18 +133,18 @@ class StoreReader:
         return found[-max_count:]
 
     def min_offset(self, topic: str, queue_id: int) -> int:
-        cq = self._cqs.get((topic, queue_id))
+        cq = self._queues.get(topic, queue_id)
         return cq.min_offset if cq else 0
 
     def max_offset(self, topic: str, queue_id: int) -> int:
         """The next queue offset to be written (the queue's message count since creation)."""
-        cq = self._cqs.get((topic, queue_id))
+        cq = self._queues.get(topic, queue_id)
         return cq.max_offset if cq else 0
 
     def offset_for_time(self, topic: str, queue_id: int, timestamp_ms: int) -> int:
         """The first queue offset whose message was stored at or after timestamp_ms (the
         queue's max offset when none was); binary search over store times."""
-        cq = self._cqs.get((topic, queue_id))
+        cq = self._queues.get(topic, queue_id)
         if cq is None:
             return 0
         lo, hi = cq.min_offset, cq.max_offset
@@ -151,17 +161,18 @@ class StoreReader:
         unit = cq.unit(offset)
         if unit is None:
             return None
-        found = self.commitlog.parse_at(unit[0])
+        found = self._commitlog.parse_at(unit[0])
         return found[1][F.STORE_TIMESTAMP] if found else None
 
     def earliest_store_time(self) -> int | None:
         """Store time of the oldest message still in the CommitLog."""
-        for _, fields in self.commitlog.records(self.commitlog.min_offset, self.commitlog.max_offset):
+        commitlog = self._commitlog
+        for _, fields in commitlog.records(commitlog.min_offset, commitlog.max_offset):
             return fields[F.STORE_TIMESTAMP]
         return None
 
     def topics_and_queues(self) -> list[tuple[str, int]]:
-        return sorted(self._cqs)
+        return sorted(self._queues.by_key)
 
 
 def _messages(fields, n: int, table) -> list[Message]:

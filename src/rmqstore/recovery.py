@@ -19,11 +19,9 @@ from collections.abc import Callable
 from .checkpoint import StoreCheckpoint
 from .commitlog import CommitLog
 from .consumequeue import ConsumeQueue
-from .index import IndexService
+from .index import IndexService, index_keys
 from .record import (
-    PROP_KEYS,
     PROP_TAGS,
-    PROP_UNIQ_KEY,
     SYSFLAG_TX_MASK,
     SYSFLAG_TX_PREPARED,
     SYSFLAG_TX_ROLLBACK,
@@ -105,15 +103,3 @@ def redispatch(commitlog: CommitLog, start: int, end: int, index: IndexService |
             index.put_keys(topic, index_keys(props), phys, f[F.STORE_TIMESTAMP])
     return added
 
-
-def index_keys(props: dict[str, str] | None, keys: list[str] | None = None) -> list[str]:
-    """UNIQ_KEY first, then each non-empty space-separated key (IndexService.buildIndex);
-    the keys come from props' KEYS unless given apart."""
-    found = []
-    uniq = props.get(PROP_UNIQ_KEY) if props else None
-    if uniq:
-        found.append(uniq)
-    if keys is None:
-        keys = props.get(PROP_KEYS, "").split(" ") if props else []
-    found.extend(k for key in keys for k in key.split(" ") if k)
-    return found

@@ -4,6 +4,9 @@ shape protocol/topic_config.py defines:
     {"dataVersion":{"counter":3,"timestamp":1700000000000},
      "topicConfigTable":{"TopicA":{"order":false,"perm":6,"readQueueNums":4,
        "topicFilterType":"SINGLE_TAG","topicName":"TopicA","topicSysFlag":0,"writeQueueNums":4}}}
+
+and what puts need of them (TopicRoutes): names checked once, configs made on a topic's first
+put, the queue of a put that names none.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from .protocol.topic_config import (
     parse_serialize_wrapper,
     serialize_wrapper,
 )
+from .record import check_topic
 
 FILE_NAME = "topics.json"
 
@@ -45,3 +49,43 @@ class TopicConfigManager:
             self._counter += 1
             version = DataVersion(int(time.time() * 1000), self._counter)
             write_json(self.path, serialize_wrapper(version, self.topics))
+
+
+class TopicRoutes:
+    """Where puts go, for the writer: a topic's name is checked (RocketMQ's rule) and its
+    config made (``default_queue_nums`` queues) on its first put, and a put without a queue
+    takes the topic's write queues in turn. ``next_queue`` runs under the put lock; the
+    others from any thread (a set add, and the configs' own lock)."""
+
+    def __init__(self, configs: TopicConfigManager, default_queue_nums: int) -> None:
+        self._configs = configs
+        self._default_queue_nums = default_queue_nums
+        self.admitted: set[str] = set()  # valid names that have a config: the one name cache
+        self._round_robin: dict[str, int] = {}
+
+    def validate(self, topic: str) -> None:
+        """InvalidTopicError unless topic follows RocketMQ's rule; an admitted topic passes
+        without a check."""
+        if topic not in self.admitted:
+            check_topic(topic)
+
+    def admit(self, topic: str) -> None:
+        """A topic's first put: check the name, make its config if it has none."""
+        check_topic(topic)
+        if self._configs.get(topic) is None:
+            n = self._default_queue_nums
+            self._configs.put(TopicConfig(topic, n, n))
+        self.admitted.add(topic)
+
+    def single_queue(self, topic: str) -> bool:
+        cfg = self._configs.get(topic)
+        return cfg is None or cfg.write_queue_nums == 1
+
+    def next_queue(self, topic: str) -> int:
+        cfg = self._configs.get(topic)
+        n = cfg.write_queue_nums if cfg else 1
+        if n == 1:
+            return 0
+        i = self._round_robin.get(topic, -1) + 1
+        self._round_robin[topic] = i
+        return i % n

@@ -9,6 +9,7 @@ import pytest
 
 import rmqstore
 from rmqstore.message import GetStatus
+from rmqstore.options import PutOptions, RecordInput
 
 
 def test_offset_for_time_and_earliest_store_time(tmp_path, small_config):
@@ -98,10 +99,15 @@ def test_born_host_and_producer_sysflag_pass_through(tmp_path, small_config):
     import zlib
 
     with rmqstore.open(tmp_path, **dict(small_config, commitlog_segment_bytes=1 << 16)) as s:
-        r4 = s.put("T", b"v4", born_host=("10.1.2.3", 5555))
-        r6 = s.put("T", b"v6", born_host=("fe80::1", 6666), born_timestamp=42)
+        # The broker's entry point: put() takes no producer address or sysflag.
+        r4 = s.put_record("T", b"v4", None, RecordInput({}, born_host=("10.1.2.3", 5555))).result
+        r6 = s.put_record("T", b"v6", None, RecordInput({}, born_host=("fe80::1", 6666),
+                                                         born_timestamp=42)).result
         packed = zlib.compress(b"z" * 5000)
-        rc = s.put("T", packed, sysflag=0x1)  # the producer compressed it already
+        # The producer compressed it already.
+        rc = s.put_record("T", packed, None, RecordInput({}, sysflag=0x1)).result
+        with pytest.raises(TypeError):
+            s.put("T", b"v", born_host=("10.1.2.3", 5555))
         m4, m6, mc = (s.get_by_commitlog_offset(r.commitlog_offset) for r in (r4, r6, rc))
         assert m4.born_host == ("10.1.2.3", 5555) and m4.sysflag & 0x10 == 0
         assert m6.born_host == ("fe80::1", 6666) and m6.sysflag & 0x10
@@ -122,3 +128,27 @@ def test_bodies_may_be_any_bytes_like(tmp_path, small_config):
         with pytest.raises(TypeError):
             s.put("T", "text", queue_id=0)
         assert s.max_offset("T", 0) == 5
+
+
+def test_put_options_value_or_keywords(tmp_path, small_config):
+    with rmqstore.open(tmp_path, **small_config) as s:
+        opts = PutOptions(tags="A", keys=["k1", "k2"], properties={"p": "1"}, flag=3,
+                          born_timestamp=7, reconsume_times=2)
+        by_value = [s.put("T", b"a", queue_id=0, options=opts),
+                    s.put_async("T", b"b", queue_id=0, options=opts).result]
+        by_keywords = s.put("T", b"c", queue_id=0, tags="A", keys=["k1", "k2"],
+                            properties={"p": "1"}, flag=3, born_timestamp=7, reconsume_times=2)
+        for r in (*by_value, by_keywords):
+            m = s.get_by_commitlog_offset(r.commitlog_offset)
+            assert (m.tags, m.keys, m.properties["p"]) == ("A", ["k1", "k2"], "1")
+            assert (m.flag, m.born_timestamp, m.reconsume_times) == (3, 7, 2)
+        assert len(s.query("T", "k2")) == 3
+        assert len(s.get("T", 0, 0, 10, tags="A").messages) == 3
+        batch = s.put_batch("T", [b"d", b"e"], queue_id=1, options=PutOptions(tags="B"))
+        assert [m.tags for m in s.get("T", 1, batch.first_queue_offset).messages] == ["B", "B"]
+        with pytest.raises(TypeError):
+            s.put("T", b"x", options=opts, tags="A")  # a value or keywords, not both
+        with pytest.raises(TypeError):
+            s.put("T", b"x", sysflag=1)  # the broker's, on put_record
+        with pytest.raises(TypeError):
+            s.put_batch("T", [b"x"], born_timestamp=1)  # a batch has the store's time

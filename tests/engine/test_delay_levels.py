@@ -18,6 +18,7 @@ from rmqstore.delay_levels import (
     ScheduleService,
     parse_delay_levels,
 )
+from rmqstore.options import PutOptions
 from rmqstore.protocol.fastjson import loads as loads_fastjson
 
 LADDER = "100ms 200ms 300ms"
@@ -47,7 +48,7 @@ def test_placement_properties_and_unit_tags_code(tmp_path, small_config):
         assert m.properties["REAL_QID"] == "3"
         assert m.properties["DELAY"] == "2"
         # The unit's tags code is the delivery time, not the tag's hash.
-        _, _, tags_code = store._cqs[(SCHEDULE_TOPIC, 1)].unit(0)
+        _, _, tags_code = store.consume_queues.get(SCHEDULE_TOPIC, 1).unit(0)
         assert before + 200 <= tags_code <= after + 200
         # A level past the ladder is its last level (CommitLog.putMessage clamps it).
         p = sched.put_delayed("orders", b"y", 99, queue_id=0)
@@ -62,9 +63,11 @@ def test_delivery_restores_the_message(tmp_path):
                        compress_over_bytes=64) as store:
         sched = ScheduleService(store, LADDER)
         big = b"a" * 5000
-        p = sched.put_delayed("orders", big, 1, queue_id=2, tags="T1", keys=["k1", "k2"],
-                              properties={"color": "red"}, flag=7, born_timestamp=1234,
-                              reconsume_times=2, born_host=("10.0.0.9", 4321))
+        # The broker's entry point (a retry handed back): the producer's address kept.
+        record = PutOptions(tags="T1", keys=["k1", "k2"], properties={"color": "red"}, flag=7,
+                            born_timestamp=1234, reconsume_times=2).record()
+        record.born_host = ("10.0.0.9", 4321)
+        p = sched.put_delayed_record("orders", big, 1, 2, record)
         stored_at = p.result.store_timestamp
         assert sched.tick(stored_at + 99) == 0
         assert store.max_offset("orders", 2) == 0

@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import rmqstore
+from rmqstore.options import RecordInput
 from rmqstore.record import decode_properties, encode_properties
 
 _name = st.text("abcdefgKEYSWAITUNIQ_", min_size=1, max_size=8)
@@ -50,8 +51,9 @@ def test_entries_are_stored_as_the_model_says(tmp_path_factory, small_config, ba
     with rmqstore.open(root, **small_config) as s:
         for batch in batches:
             data = b"".join(entry(*e) for e in batch)
-            pending = s.put_encoded_batch("T", data, queue_id=1, properties=shared,
-                                          born_host=("10.1.2.3", 7), born_timestamp=123)
+            # The broker's entry point: the producer's address and born time.
+            pending = s.put_entries("T", data, 1, RecordInput(
+                dict(shared), born_host=("10.1.2.3", 7), born_timestamp=123))
             assert pending.batch.first_queue_offset == len(model)
             assert len(pending.batch.msg_ids) == len(batch)
             for flag, body, props in batch:

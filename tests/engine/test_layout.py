@@ -5,13 +5,12 @@ field with what the API reported. Spec: ../shared/spec/store-format.md (beside t
 from __future__ import annotations
 
 import datetime
+import os
 import random
 import re
 import socket
 import struct
-import os
 import zlib
-from pathlib import Path
 
 import pytest
 

@@ -19,15 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import lz4.frame
-
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import (RuleBasedStateMachine, initialize, invariant, precondition,
-                                 rule)
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 import rmqstore
 from rmqstore import GetStatus, PutStatus
-
 from tests.conftest import SMALL
 
 TOPICS = ("TopicA", "b_2", "%RETRY%grp|x")

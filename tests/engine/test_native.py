@@ -10,7 +10,8 @@ import sys
 import zlib
 from pathlib import Path
 
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from rmqstore import _native
 

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from rmqstore import open_store
 from rmqstore.client.message import decode_messages
 from rmqstore.net import RemotingClient, RequestContext
+from rmqstore.options import RecordInput
 from rmqstore.protocol import RemotingCommand, RequestCode, ResponseCode
 from rmqstore.server.broker import Broker, BrokerConfig
 from rmqstore.server.broker.handlers.send import Placement
@@ -48,9 +49,9 @@ def test_check_body_is_the_record_with_the_real_topic(tmp_path: Path) -> None:
     body = zlib.compress(b"payload" * 100)
     with open_store(tmp_path / "s", background=False) as store:
         for born in (("10.1.2.3", 4567), ("::1", 9)):
-            put = store.put(HALF_TOPIC, body, queue_id=0, tags="TG",
-                            properties={"REAL_TOPIC": "Orders", "REAL_QID": "2", "UNIQ_KEY": "U1"},
-                            born_host=born, sysflag=0x1, flag=5, born_timestamp=1234)
+            put = store.put_record(HALF_TOPIC, body, 0, RecordInput(
+                {"REAL_TOPIC": "Orders", "REAL_QID": "2", "UNIQ_KEY": "U1", "TAGS": "TG"},
+                born_host=born, sysflag=0x1, flag=5, born_timestamp=1234)).result
             msg = store.get_by_commitlog_offset(put.commitlog_offset)
             [ext] = decode_messages(check_body(msg, "Orders", 2))
             assert (ext.topic, ext.queue_id, ext.body) == ("Orders", 2, b"payload" * 100)

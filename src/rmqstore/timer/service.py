@@ -39,11 +39,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Self
+from typing import Any, Self
 
 from ..errors import InvalidPropertyError, InvalidTopicError, MessageTooLargeError
 from ..message import GetStatus, Message, PutResult
-from ..record import PROP_KEYS, PROP_TAGS, check_topic
+from ..options import PutOptions, RecordInput, put_options
+from ..record import check_topic
 from ..store import MessageStore
 from .slots import DUE, ROLLED, TimerConfig, TimerSchedule
 from .timerlog import TimerRecord
@@ -91,26 +92,30 @@ class TimerService:
 
     # -- the embedded API -----------------------------------------------------------------
     def put(self, topic: str, body: bytes, *, deliver_at_ms: int | None = None,
-            delay_ms: int | None = None, queue_id: int | None = None, **options) -> PutResult:
+            delay_ms: int | None = None, queue_id: int | None = None,
+            options: PutOptions | None = None, **fields: Any) -> PutResult:
         """Store a message for delivery into topic at deliver_at_ms (epoch ms) or after
-        delay_ms; options are MessageStore.put's. A time already passed is stored into topic
+        delay_ms; ``options``, or keyword arguments naming PutOptions fields, are the
+        message's as MessageStore.put takes them. A time already passed is stored into topic
         at once. Raises ValueError for a time beyond max_delay_ms."""
         if (deliver_at_ms is None) == (delay_ms is None):
             raise ValueError("give exactly one of deliver_at_ms and delay_ms")
         check_topic(topic)
+        opts = put_options(options, fields)
         now = self._clock()
         deliver = now + delay_ms if delay_ms is not None else deliver_at_ms
         if deliver - now > self.config.max_delay_ms:
             raise ValueError(f"deliver time is {deliver - now} ms ahead; the limit is "
                              f"{self.config.max_delay_ms} ms (max_delay_ms)")
         if deliver <= now:
-            return self.store.put(topic, body, queue_id=queue_id, **options)
-        props = dict(options.pop("properties", None) or {})
+            return self.store.put(topic, body, queue_id=queue_id, options=opts)
+        props = dict(opts.properties or {})
         props[PROP_TIMER_OUT_MS] = str(deliver)
         props[PROP_REAL_TOPIC] = topic
         if queue_id is not None:
             props[PROP_REAL_QID] = str(queue_id)
-        return self.store.put(TIMER_TOPIC, body, queue_id=0, properties=props, **options)
+        return self.store.put(TIMER_TOPIC, body, queue_id=0,
+                              options=opts._replace(properties=props))
 
     # -- the core -------------------------------------------------------------------------
     def tick(self, now_ms: int | None = None) -> TickResult:
@@ -246,14 +251,10 @@ class TimerService:
 
     def _reput(self, m: Message, topic: str, queue_id: int | None,
                props: dict[str, str]) -> PutResult:
-        tags = props.pop(PROP_TAGS, None)
-        keys = props.pop(PROP_KEYS, "").split(" ")
         # The stored bytes and flags as they are (a compressed body stays compressed);
         # durability comes with the next persist, not per message.
-        return self.store.put_async(
-            topic, bytes(m.body_view), queue_id=queue_id, tags=tags, keys=[k for k in keys if k],
-            properties=props, flag=m.flag, born_timestamp=m.born_timestamp,
-            reconsume_times=m.reconsume_times, born_host=m.born_host, sysflag=m.sysflag).result
+        return self.store.put_record(topic, bytes(m.body_view), queue_id,
+                                     RecordInput.copy_of(m, props)).result
 
     # -- durability -----------------------------------------------------------------------
     def persist(self) -> None:

@@ -94,14 +94,14 @@ class Broker:
         self._send = SendProcessor(c, store, topics, groups, self.arrivals)
         # Broker services that store some sends elsewhere first hook in here (send.Rewrite).
         transactions = Transactions(c, store, topics, self.clients, self.arrivals, self._spawn)
-        self._send.add_rewrite(transactions.rewrite)
+        self._send.add_rewrite(transactions.rewrite, transactions.REWRITE_PROPS)
         transactions.register_handlers(self.dispatcher)
         self._spawn(transactions.run())
         self._delays = delays = DelayLevels(c, store, topics, self.arrivals)
-        self._send.add_rewrite(delays.rewrite)
+        self._send.add_rewrite(delays.rewrite, delays.REWRITE_PROPS)
         delays.start(self._spawn)
         self._timers = timers = BrokerTimers(c, store, topics, self.arrivals)
-        self._send.add_rewrite(timers.rewrite)
+        self._send.add_rewrite(timers.rewrite, timers.REWRITE_PROPS)
         timers.start(self._spawn)
         for processor in (delays, SendBackProcessor(c, store, topics, groups, self.arrivals, delays)):
             processor.register_handlers(self.dispatcher)

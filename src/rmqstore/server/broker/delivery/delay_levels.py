@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 class DelayLevels:
     """Owns the broker's ScheduleService: the send rewrite, the delivery task, shutdown."""
 
+    REWRITE_PROPS = (PROP_DELAY,)  # what rewrite looks at (SendProcessor.add_rewrite)
+
     def __init__(self, config: BrokerConfig, store: MessageStore, topics: BrokerTopics,
                  arrivals: ArrivalWaiters) -> None:
         self.service = ScheduleService(store, config.message_delay_level)

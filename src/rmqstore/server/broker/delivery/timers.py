@@ -49,6 +49,8 @@ def _wall_ms() -> int:
 class BrokerTimers:
     """Owns the broker's TimerService: the send rewrite, the delivery task, shutdown."""
 
+    REWRITE_PROPS = _TIMER_PROPS  # what rewrite looks at (SendProcessor.add_rewrite)
+
     def __init__(self, config: BrokerConfig, store: MessageStore, topics: BrokerTopics,
                  arrivals: ArrivalWaiters, clock: Callable[[], int] = _wall_ms) -> None:
         self._enabled = config.timer_wheel_enable

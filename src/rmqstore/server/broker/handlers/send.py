@@ -16,8 +16,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from itertools import repeat
 
 from ....aio_commit import AsyncGroupCommit
 from ....errors import (
@@ -31,6 +32,7 @@ from ....message import PendingBatch, PendingPut, PutStatus
 from ....net import RequestContext
 from ....net.client import split_address
 from ....net.dispatch import Deferred, Dispatcher
+from ....options import RecordInput
 from ....protocol import RemotingCommand, RequestCode, ResponseCode, SerializeType
 from ....protocol.header_codec import decode_header, encode_header
 from ....protocol.headers import (
@@ -40,7 +42,7 @@ from ....protocol.headers import (
 )
 from ....protocol.json_template import JsonFrameTemplate
 from ....protocol.message import BatchDecodeError
-from ....record import PROP_TAGS, check_topic, decode_properties
+from ....record import decode_properties
 from ....store import MessageStore
 from ..config import BrokerConfig
 from ..longpoll import ArrivalWaiters
@@ -80,7 +82,8 @@ class Placement:
 # SCHEDULE_TOPIC_XXXX, timers, transactions' half topic, as CommitLog.putMessage and
 # SendMessageProcessor do in Java): given the placement and the properties about to be stored
 # (a dict it may change, e.g. to add REAL_TOPIC / REAL_QID), it returns the new placement, or
-# None to leave the message alone. The first rewrite that returns a placement wins.
+# None to leave the message alone. The first rewrite that returns a placement wins. Each is
+# registered with the properties it looks for: a message holding none of them is no rewrite's.
 Rewrite = Callable[[Placement, dict[str, str]], "Placement | None"]
 
 
@@ -110,20 +113,23 @@ class SendProcessor:
         self._topics = topics
         self._groups = groups
         self._arrivals = arrivals
-        self._valid_topics: set[str] = set()  # names check_topic accepted
+        self._validate_topic = store.validate_topic  # the store's cache of checked names
         # Sync flush led from this loop (no thread wakes per send); made before any put, so
         # that every put in flight cues it rather than the store's flusher thread.
         self._group_commit: AsyncGroupCommit | None = (
             store.async_group_commit(asyncio.get_running_loop()) if config.sync_flush else None)
         self._rewrites: list[Rewrite] = []
+        self._rewrite_props: frozenset[str] = frozenset()
         # The SUCCESS answer to a single send, as _answer would encode it, pre-made.
         self._ok_frame = JsonFrameTemplate(ResponseCode.SUCCESS, {
             "msgId": None, "queueId": None, "queueOffset": None,
             "MSG_REGION": config.region_id, "TRACE_ON": "true" if config.trace_on else "false"})
 
-    def add_rewrite(self, rewrite: Rewrite) -> None:
-        """Route some single messages elsewhere before they are stored (see Rewrite)."""
+    def add_rewrite(self, rewrite: Rewrite, props: Iterable[str]) -> None:
+        """Route some single messages elsewhere before they are stored (see Rewrite); only
+        messages holding one of ``props`` can be rewritten."""
         self._rewrites.append(rewrite)
+        self._rewrite_props |= frozenset(props)
 
     def close(self) -> None:
         if self._group_commit is not None:
@@ -132,98 +138,97 @@ class SendProcessor:
     def register_handlers(self, dispatcher: Dispatcher) -> None:
         for code in (RequestCode.SEND_MESSAGE, RequestCode.SEND_MESSAGE_V2,
                      RequestCode.SEND_BATCH_MESSAGE):
-            dispatcher.register(code, self.send, fast=self.send_fast)
+            # send may answer a pre-made frame (bytes), as send_fast does: the dispatcher
+            # writes either.
+            dispatcher.register(code, self.send, fast=self.send_fast)  # type: ignore[arg-type]
 
-    async def send(self, request: RemotingCommand, ctx: RequestContext) -> RemotingCommand:
+    async def send(self, request: RemotingCommand,
+                   ctx: RequestContext) -> RemotingCommand | bytes:
         header = self._header(request)
         version = self._topics.version
         try:
             target = self._target(header)
-            if self._topics.version != version:
-                # A topic was created: answer once the NameServers route it (Java registers
-                # inside createTopicInSendMessageMethod), so a consumer started after this
-                # send returns finds the route.
-                await self._topics.registered(self._config.register_timeout_ms / 1000)
-            pendings = self._store_request(request, header, target, ctx)
         except _REFUSALS as exc:
             return _refusal(exc)
-        self._arrivals.notify(target.topic, target.queue_id)
-        status = PutStatus.PUT_OK
-        if self._config.sync_flush and _wait_store(header.properties):
-            # Durability of the last message covers the earlier ones (offsets only grow).
-            last = pendings[-1]
-            if not last.done() and not await self._durable(last):
-                status = PutStatus.FLUSH_DISK_TIMEOUT
-        return self._answer(pendings, status)
+        if self._topics.version != version:
+            # A topic was created: answer once the NameServers route it (Java registers
+            # inside createTopicInSendMessageMethod), so a consumer started after this
+            # send returns finds the route.
+            await self._topics.registered(self._config.register_timeout_ms / 1000)
+        answer = self._store_and_answer(request, header, target, ctx)
+        if type(answer) is Deferred:
+            return await _resolved(answer)
+        return answer  # type: ignore[return-value]
 
     def send_fast(self, request: RemotingCommand, ctx: RequestContext
                   ) -> RemotingCommand | bytes | Deferred | None:
         """The common case answered without a task (Dispatcher's fast path): an existing,
-        non-retry topic. With sync flush the answer is Deferred until the group commit
-        covering the message resolves it. Anything else returns None before touching anything,
-        and ``send`` serves it."""
+        non-retry topic. Anything else returns None before touching anything, and ``send``
+        serves it."""
         header = self._header(request)
         if header.topic.startswith(RETRY_PREFIX) or self._topics.get(header.topic) is None:
             return None
         try:
             target = self._target(header)
-            pendings = self._store_request(request, header, target, ctx)
+        except _REFUSALS as exc:
+            return _refusal(exc)
+        return self._store_and_answer(request, header, target, ctx)
+
+    def _store_and_answer(self, request: RemotingCommand, header: SendMessageRequestHeader,
+                          target: _Target, ctx: RequestContext
+                          ) -> RemotingCommand | bytes | Deferred:
+        """Store the request's message(s) in target and answer: at once, or with sync flush
+        (unless the producer sent WAIT=false, Java's isWaitStoreMsgOK) when the group commit
+        covering them resolves the Deferred answer."""
+        try:
+            pending, wait = self._store_request(request, header, target, ctx)
         except _REFUSALS as exc:
             return _refusal(exc)
         self._arrivals.notify(target.topic, target.queue_id)
-        if self._config.sync_flush and _wait_store(header.properties):
-            last = pendings[-1]
-            if not last.done():
-                assert self._group_commit is not None  # sync flush
-                answer = Deferred()
-                self._group_commit.when_durable(
-                    last.result.commitlog_offset,
-                    lambda ok: answer.resolve(self._answer_fast(
-                        request, pendings, PutStatus.PUT_OK if ok
-                        else PutStatus.FLUSH_DISK_TIMEOUT)))
-                return answer
-        return self._answer_fast(request, pendings, PutStatus.PUT_OK)
-
-    def _durable(self, pending: PendingPut | PendingBatch) -> asyncio.Future[bool]:
-        """True once ``pending`` is on disk, False past syncFlushTimeout."""
-        assert self._group_commit is not None  # sync flush
-        return self._group_commit.future(pending.result.commitlog_offset)
+        commit = self._group_commit
+        if commit is not None and wait and not pending.done():
+            answer = Deferred()
+            # Durability of the last message covers the earlier ones (offsets only grow).
+            commit.when_durable(pending.result.commitlog_offset, lambda ok: answer.resolve(
+                self._answer(request, pending, target.queue_id,
+                             PutStatus.PUT_OK if ok else PutStatus.FLUSH_DISK_TIMEOUT)))
+            return answer
+        return self._answer(request, pending, target.queue_id, PutStatus.PUT_OK)
 
     @staticmethod
     def _header(request: RemotingCommand) -> SendMessageRequestHeader:
         if request.code == RequestCode.SEND_MESSAGE:
             return decode_header(SendMessageRequestHeader, request.ext_fields)
         # V2 has every V1 field under the same attribute name: used as is, not copied (to_v1).
-        return decode_header(SendMessageRequestHeaderV2, request.ext_fields)  # type: ignore[return-value]
+        v2 = decode_header(SendMessageRequestHeaderV2, request.ext_fields)
+        return v2  # type: ignore[return-value]
 
     def _store_request(self, request: RemotingCommand, header: SendMessageRequestHeader,
-                       target: _Target, ctx: RequestContext) -> list[PendingPut]:
-        # C++ marks batches with batch="1" on code 10/310; Java uses code 320 (spec 2.3).
+                       target: _Target, ctx: RequestContext
+                       ) -> tuple[PendingPut | PendingBatch, bool]:
+        """The stored message(s), and whether the answer waits for durability."""
+        props, encoded, wait = _stored_properties(header.properties or "",
+                                                  self._config.cluster_name)
         born_host = _born_host(ctx.peer)
+        # C++ marks batches with batch="1" on code 10/310; Java uses code 320.
         if request.code == RequestCode.SEND_BATCH_MESSAGE or header.batch:
-            return self._put_batch(header, target, request.body, born_host)
-        return [self._put_one(header, target, request.body, born_host)]
+            return self._put_batch(header, target, request.body, props, encoded, born_host), wait
+        return self._put_one(header, target, request.body, props, encoded, born_host), wait
 
-    def _answer_fast(self, request: RemotingCommand, pendings: list[PendingPut] | list[PendingBatch],
-                     status: PutStatus) -> RemotingCommand | bytes:
-        """_answer, as a ready frame for the common case: one message stored, JSON header."""
-        if (status is PutStatus.PUT_OK and request.serialize_type is SerializeType.JSON
-                and len(pendings) == 1 and type(pendings[0]) is PendingPut):
-            r = pendings[0].result
-            return self._ok_frame.frame(request.opaque, r.msg_id, str(r.queue_id),
-                                        str(r.queue_offset))
-        return self._answer(pendings, status)
-
-    def _answer(self, pendings: list[PendingPut] | list[PendingBatch],
-                status: PutStatus) -> RemotingCommand:
-        first = pendings[0]
-        if isinstance(first, PendingBatch):
-            batch = first.batch
-            msg_id, queue_id, queue_offset = (",".join(batch.msg_ids), batch.queue_id,
-                                              batch.first_queue_offset)
+    def _answer(self, request: RemotingCommand, pending: PendingPut | PendingBatch,
+                queue_id: int, status: PutStatus) -> RemotingCommand | bytes:
+        """SendMessageResponseHeader: the offset message id(s), the queue the producer asked
+        for (Java answers it, not the one a rewrite stored the message in) and the (first)
+        queue offset. One message stored, JSON header: the pre-made frame."""
+        if type(pending) is PendingPut:
+            r = pending.result
+            if status is PutStatus.PUT_OK and request.serialize_type is SerializeType.JSON:
+                return self._ok_frame.frame(request.opaque, r.msg_id, str(queue_id),
+                                            str(r.queue_offset))
+            msg_id, queue_offset = r.msg_id, r.queue_offset
         else:
-            msg_id = ",".join(p.result.msg_id for p in pendings)
-            queue_id, queue_offset = first.result.queue_id, first.result.queue_offset
+            batch = pending.batch  # type: ignore[union-attr]
+            msg_id, queue_offset = ",".join(batch.msg_ids), batch.first_queue_offset
         ext = encode_header(SendMessageResponseHeader(
             msg_id=msg_id, queue_id=queue_id, queue_offset=queue_offset))
         ext["MSG_REGION"] = self._config.region_id
@@ -237,14 +242,10 @@ class SendProcessor:
         if not self._config.broker_permission & PERM_WRITE:
             raise SendRejected(ResponseCode.NO_PERMISSION,
                                f"the broker[{self._config.broker_ip}] sending message is forbidden")
-        if h.topic not in self._valid_topics:
-            try:
-                check_topic(h.topic)
-            except InvalidTopicError as exc:
-                raise SendRejected(ResponseCode.SYSTEM_ERROR, str(exc)) from None
-            if len(self._valid_topics) >= 65536:
-                self._valid_topics.clear()
-            self._valid_topics.add(h.topic)
+        try:
+            self._validate_topic(h.topic)
+        except InvalidTopicError as exc:
+            raise SendRejected(ResponseCode.SYSTEM_ERROR, str(exc)) from None
         if h.topic in NOT_ALLOWED_SEND:
             raise SendRejected(ResponseCode.NO_PERMISSION,
                                f"Sending message to topic[{h.topic}] is forbidden.")
@@ -292,49 +293,73 @@ class SendProcessor:
 
     # -- storing --------------------------------------------------------------------------
     def _put_one(self, h: SendMessageRequestHeader, t: _Target, body: bytes,
+                 props: dict[str, str], encoded: bytes | None,
                  born_host: tuple[str, int] | None) -> PendingPut:
-        props = self._stored_properties(h.properties or "")
         place = Placement(t.topic, t.queue_id, h.sys_flag)
-        for rewrite in self._rewrites:
-            moved = rewrite(place, props)
-            if moved is not None:
-                place = moved
-                break
-        tags = props.pop(PROP_TAGS, None)
-        pending = self._store.put_async(
-            place.topic, body, queue_id=place.queue_id, tags=tags or None, properties=props,
-            flag=h.flag, born_timestamp=h.born_timestamp, reconsume_times=t.reconsume_times,
-            born_host=born_host, sysflag=place.sysflag, tags_code=place.tags_code)
-        # Java answers the queue the producer asked for, not the one a rewrite stored it in.
-        pending.result.queue_id = t.queue_id
-        return pending
+        if not self._rewrite_props.isdisjoint(props):
+            encoded = None  # a rewrite may change the properties: the store encodes them
+            for rewrite in self._rewrites:
+                moved = rewrite(place, props)
+                if moved is not None:
+                    place = moved
+                    break
+        return self._store.put_record(place.topic, body, place.queue_id, RecordInput(
+            props, encoded, place.tags_code, h.flag, h.born_timestamp, t.reconsume_times,
+            born_host, place.sysflag))
 
     def _put_batch(self, h: SendMessageRequestHeader, t: _Target, body: bytes,
-                   born_host: tuple[str, int] | None) -> list[PendingBatch]:
+                   shared: dict[str, str], encoded: bytes | None,
+                   born_host: tuple[str, int] | None) -> PendingBatch:
         """The entries go to the store as sent, in one native call: each keeps its own
         properties (UNIQ_KEY, TAGS, KEYS), followed by the request's (CLUSTER), as Java's
         MessageExtBatchEncoder appends them; they take consecutive queue offsets."""
         if t.topic.startswith(RETRY_PREFIX):
-            raise SendRejected(ResponseCode.MESSAGE_ILLEGAL, "batch request does not support retry group")
+            raise SendRejected(ResponseCode.MESSAGE_ILLEGAL,
+                               "batch request does not support retry group")
         if not body:
             raise BatchDecodeError("empty batch")
-        shared = self._stored_properties(h.properties or "")
         if _positive_or_bad(shared.get(PROP_DELAY)):
             # CommitLog.putMessages: a batch cannot be delayed (MESSAGE_ILLEGAL).
-            raise SendRejected(ResponseCode.MESSAGE_ILLEGAL, "a batch message cannot have a delay level")
+            raise SendRejected(ResponseCode.MESSAGE_ILLEGAL,
+                               "a batch message cannot have a delay level")
         try:
-            return [self._store.put_encoded_batch(
-                t.topic, body, queue_id=t.queue_id, properties=shared,
-                born_timestamp=h.born_timestamp, born_host=born_host, sysflag=h.sys_flag,
-                reconsume_times=t.reconsume_times)]
+            return self._store.put_entries(t.topic, body, t.queue_id, RecordInput(
+                shared, encoded, born_timestamp=h.born_timestamp,
+                reconsume_times=t.reconsume_times, born_host=born_host, sysflag=h.sys_flag))
         except ValueError as exc:  # entry sizes that do not add up
             raise BatchDecodeError(str(exc)) from None
 
-    def _stored_properties(self, text: str) -> dict[str, str]:
-        props = decode_properties(text.encode("utf-8"))
-        props.pop(PROP_WAIT, None)  # Java stores no WAIT=true, saving 9 bytes per message
-        props[PROP_CLUSTER] = self._config.cluster_name
-        return props
+
+def _stored_properties(text: str, cluster: str) -> tuple[dict[str, str], bytes | None, bool]:
+    """A send's properties as stored: the producer's minus WAIT plus CLUSTER (Java stores no
+    WAIT=true, saving 9 bytes per message); their encoding, when the producer's text can be
+    kept as sent (every pair one non-empty name, one \\x01 and a value, no name twice, no
+    CLUSTER of its own; else None, and the store encodes the dict, refusing what it must); and
+    whether the answer waits for the store (Message.isWaitStoreMsgOK: unless WAIT=false)."""
+    pairs = text.split("\x02")
+    if not pairs[-1]:
+        pairs.pop()  # after the last pair's separator (Java's may lack it)
+    try:
+        props = dict(map(str.split, pairs, repeat("\x01")))
+    except ValueError:  # a pair without exactly one \x01
+        return _decoded_properties(text, cluster)
+    if len(props) != len(pairs) or "" in props or PROP_CLUSTER in props:
+        return _decoded_properties(text, cluster)
+    wait = props.pop(PROP_WAIT, None)
+    if wait is not None:
+        pairs.remove(f"{PROP_WAIT}\x01{wait}")
+    props[PROP_CLUSTER] = cluster
+    pairs.append(f"{PROP_CLUSTER}\x01{cluster}\x02")
+    return props, "\x02".join(pairs).encode(), wait != "false"
+
+
+def _decoded_properties(text: str, cluster: str) -> tuple[dict[str, str], None, bool]:
+    """_stored_properties of a text that cannot be kept: decoded as MessageDecoder.
+    string2messageProperties does (a pair without a value dropped, a name's last value kept)."""
+    props = decode_properties(text.encode("utf-8"))
+    wait = props.pop(PROP_WAIT, None) != "false"
+    props[PROP_CLUSTER] = cluster
+    return props, None, wait
 
 
 def _positive_or_bad(level: str | None) -> bool:
@@ -347,6 +372,13 @@ def _positive_or_bad(level: str | None) -> bool:
         return True
 
 
+async def _resolved(answer: Deferred) -> RemotingCommand | bytes:
+    """The answer a Deferred resolves to, awaited (the task path of ``send``)."""
+    done: asyncio.Future[RemotingCommand | bytes] = asyncio.get_running_loop().create_future()
+    answer.then(done.set_result)
+    return await done
+
+
 def _refusal(exc: Exception) -> RemotingCommand:
     """The answer to a send the store did not take."""
     if isinstance(exc, SendRejected):
@@ -356,16 +388,9 @@ def _refusal(exc: Exception) -> RemotingCommand:
     return RemotingCommand.response(ResponseCode.MESSAGE_ILLEGAL, str(exc))
 
 
-def _wait_store(properties: str | None) -> bool:
-    """Message.isWaitStoreMsgOK: true unless the producer sent WAIT=false."""
-    if not properties or "WAIT\x01false" not in properties:
-        return True
-    return decode_properties(properties.encode("utf-8")).get(PROP_WAIT) != "false"
-
-
 def _born_host(peer: str) -> tuple[str, int] | None:
     """The producer's socket address; IPv4-mapped IPv6 peers are stored as IPv4, since the
-    C++ client cannot decode IPv6 hosts (spec 4.3). Cached: a connection sends many."""
+    C++ client cannot decode IPv6 hosts. Cached: a connection sends many."""
     found = _born_hosts.get(peer, _MISSING)
     if found is not _MISSING:
         return found  # type: ignore[return-value]

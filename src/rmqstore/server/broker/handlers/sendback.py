@@ -26,10 +26,10 @@ from ....errors import DiskFullError, InvalidPropertyError, MessageTooLargeError
 from ....message import Message
 from ....net import RequestContext
 from ....net.dispatch import Dispatcher
+from ....options import RecordInput
 from ....protocol import RemotingCommand, RequestCode, ResponseCode
 from ....protocol.header_codec import decode_header
 from ....protocol.headers import ConsumerSendMsgBackRequestHeader
-from ....record import PROP_KEYS, PROP_TAGS
 from ....store import MessageStore
 from ..config import BrokerConfig
 from ..delivery.delay_levels import DelayLevels
@@ -95,37 +95,31 @@ class SendBackProcessor:
         return RemotingCommand.response(ResponseCode.SUCCESS)
 
     def _to_retry(self, topic: str, queue_id: int, level: int, msg: Message) -> None:
-        props, options = _resend(msg)
-        self._delays.service.put_delayed(topic, bytes(msg.body_view), level, queue_id=queue_id,
-                                         properties=props, **options)
+        self._delays.service.put_delayed_record(topic, bytes(msg.body_view), level, queue_id,
+                                                _resend(msg))
 
     def _to_dlq(self, group: str, msg: Message) -> None:
         dlq = DLQ_PREFIX + group
         self._topics.ensure_system(dlq, DLQ_QUEUE_NUMS)
-        props, options = _resend(msg)
-        props.pop(PROP_DELAY, None)  # Java sets level 0: stored at once, never scheduled
+        record = _resend(msg)
+        # Java sets level 0: stored at once, never scheduled.
+        record.properties.pop(PROP_DELAY, None)
         queue_id = random.randrange(DLQ_QUEUE_NUMS)
-        self._store.put_async(dlq, bytes(msg.body_view), queue_id=queue_id, properties=props,
-                              **options)
+        self._store.put_record(dlq, bytes(msg.body_view), queue_id, record)
         self._arrivals.notify(dlq, queue_id)
         log.info("message %s of %s reconsumed %d times: stored in %s", msg.msg_id,
-                 props.get(PROP_RETRY_TOPIC), msg.reconsume_times, dlq)
+                 record.properties.get(PROP_RETRY_TOPIC), msg.reconsume_times, dlq)
 
 
-def _resend(msg: Message) -> tuple[dict[str, str], dict]:
-    """The properties and put() options of msg as handed back: same body, flag, sysflag and
-    born time/host; reconsume times + 1; RETRY_TOPIC and ORIGIN_MESSAGE_ID set once."""
+def _resend(msg: Message) -> RecordInput:
+    """msg as handed back: same body, flag, sysflag and born time/host; reconsume times + 1;
+    RETRY_TOPIC and ORIGIN_MESSAGE_ID set once."""
     props = msg.properties
     props.setdefault(PROP_RETRY_TOPIC, msg.topic)
     if not props.get(PROP_ORIGIN_MESSAGE_ID):
         props[PROP_ORIGIN_MESSAGE_ID] = msg.msg_id
     props.pop(PROP_WAIT, None)
-    options = {"tags": props.pop(PROP_TAGS, None) or None,
-               "keys": [k for k in props.pop(PROP_KEYS, "").split(" ") if k],
-               "flag": msg.flag, "born_timestamp": msg.born_timestamp,
-               "born_host": msg.born_host, "sysflag": msg.sysflag,
-               "reconsume_times": msg.reconsume_times + 1}
-    return props, options
+    return RecordInput.copy_of(msg, props, reconsume_times=msg.reconsume_times + 1)
 
 
 def _fail(code: ResponseCode, remark: str) -> RemotingCommand:

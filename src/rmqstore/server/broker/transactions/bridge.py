@@ -15,8 +15,8 @@ import logging
 import struct
 
 from ....message import Message, PutResult
+from ....options import RecordInput
 from ....record import (
-    PROP_TAGS,
     SYSFLAG_BORNHOST_V6,
     SYSFLAG_STOREHOST_V6,
     SYSFLAG_TX_COMMIT,
@@ -155,13 +155,8 @@ class TransactionalMessageBridge:
 
     def _put_copy(self, src: Message, topic: str, queue_id: int, props: dict[str, str],
                   sysflag: int) -> PutResult:
-        tags = props.pop(PROP_TAGS, None)
-        # The body as stored, so a compressed one stays compressed under the same sysFlag.
-        pending = self._store.put_async(
-            topic, bytes(src.body_view), queue_id=queue_id, tags=tags or None, properties=props,
-            flag=src.flag, born_timestamp=src.born_timestamp,
-            reconsume_times=src.reconsume_times, born_host=src.born_host, sysflag=sysflag)
-        return pending.result
+        return self._store.put_record(topic, bytes(src.body_view), queue_id,
+                                      RecordInput.copy_of(src, props, sysflag=sysflag)).result
 
 
 def check_body(msg: Message, topic: str, queue_id: int) -> bytes:

@@ -19,7 +19,7 @@ from ..handlers.clients import ClientManager
 from ..handlers.send import Placement
 from ..longpoll import ArrivalWaiters
 from ..topics import BrokerTopics
-from .bridge import TransactionalMessageBridge
+from .bridge import PROP_TRAN_MSG, TransactionalMessageBridge
 from .check import TransactionalMessageCheckService
 from .end import EndTransactionProcessor
 from .ops import OpLedger
@@ -27,6 +27,8 @@ from .ops import OpLedger
 
 class Transactions:
     """Made in Broker.start once the store is open; event-loop thread only."""
+
+    REWRITE_PROPS = (PROP_TRAN_MSG,)  # what rewrite looks at (SendProcessor.add_rewrite)
 
     def __init__(self, config: BrokerConfig, store: MessageStore, topics: BrokerTopics,
                  clients: ClientManager, arrivals: ArrivalWaiters,
