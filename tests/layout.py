@@ -142,7 +142,8 @@ class Record:
 
 @dataclass
 class Blank:
-    """The 8-byte end-of-segment filler (CommitLog.doAppend): TOTALSIZE = bytes left, BLANK magic."""
+    """The 8-byte end-of-segment filler (CommitLog.doAppend): TOTALSIZE = bytes left, BLANK
+    magic."""
 
     position: int
     total_size: int

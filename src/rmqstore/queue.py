@@ -41,7 +41,8 @@ class Queue:
         return Consumer(self, group)
 
     def __len__(self) -> int:
-        return self.store.max_offset(self.topic, QUEUE_ID) - self.store.min_offset(self.topic, QUEUE_ID)
+        store = self.store
+        return store.max_offset(self.topic, QUEUE_ID) - store.min_offset(self.topic, QUEUE_ID)
 
     def close(self) -> None:
         if self._owns:
@@ -62,7 +63,9 @@ class Consumer:
         self.topic = queue.topic
         self.group = group
         committed = self.store.committed_offset(group, self.topic, QUEUE_ID)
-        self._next = committed if committed is not None else self.store.min_offset(self.topic, QUEUE_ID)
+        if committed is None:
+            committed = self.store.min_offset(self.topic, QUEUE_ID)
+        self._next = committed
         self._buffer: list[Message] = []
         self._in_flight: dict[int, bool] = {}  # delivered offsets -> acked
         self._batch = batch

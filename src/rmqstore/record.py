@@ -67,7 +67,8 @@ class RecordField(IntEnum):
 
 def record_size(body_len: int, topic_len: int, props_len: int, sysflag: int = 0) -> int:
     """CommitLog.calMsgLength."""
-    extra = (12 if sysflag & SYSFLAG_BORNHOST_V6 else 0) + (12 if sysflag & SYSFLAG_STOREHOST_V6 else 0)
+    extra = ((12 if sysflag & SYSFLAG_BORNHOST_V6 else 0)
+             + (12 if sysflag & SYSFLAG_STOREHOST_V6 else 0))
     return FIXED_OVERHEAD + extra + body_len + topic_len + props_len
 
 
@@ -77,7 +78,8 @@ def check_topic(topic: str) -> bytes:
     if not isinstance(topic, str) or not topic:
         raise InvalidTopicError("topic must be a non-empty str")
     if len(topic) > MAX_TOPIC_CHARS:
-        raise InvalidTopicError(f"topic longer than {MAX_TOPIC_CHARS} characters: {topic[:40]!r}...")
+        raise InvalidTopicError(f"topic longer than {MAX_TOPIC_CHARS} characters: "
+                                f"{topic[:40]!r}...")
     if not _TOPIC_RE.match(topic):
         raise InvalidTopicError(f"topic {topic!r} has characters outside [%|a-zA-Z0-9_-]")
     return topic.encode("ascii")

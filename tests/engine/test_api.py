@@ -29,7 +29,8 @@ def test_offset_for_time_and_earliest_store_time(tmp_path, small_config):
 
 def test_lookup_by_id_and_offset(tmp_path, small_config):
     with rmqstore.open(tmp_path, **small_config) as s:
-        rs = [s.put("T", b"m%d" % i, keys=[f"k{i}"], properties={"color": "red"}) for i in range(50)]
+        rs = [s.put("T", b"m%d" % i, keys=[f"k{i}"], properties={"color": "red"})
+              for i in range(50)]
         for r in rs[::7]:
             m = s.get_by_id(r.msg_id)
             assert m.queue_offset == r.queue_offset and m.msg_id == r.msg_id

@@ -23,7 +23,8 @@ def entry(flag: int, body: bytes, props: dict[str, str]) -> bytes:
     """One entry as a client encodes it (MessageDecoder.encodeMessages)."""
     raw = encode_properties(props) if props else b""
     total = 20 + len(body) + 2 + len(raw)
-    return struct.pack(">iiiii", total, 0, 0, flag, len(body)) + body + struct.pack(">h", len(raw)) + raw
+    head = struct.pack(">iiiii", total, 0, 0, flag, len(body))
+    return head + body + struct.pack(">h", len(raw)) + raw
 
 
 @st.composite
@@ -42,7 +43,8 @@ def entries(draw):
     return out
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(batches=st.lists(entries(), min_size=1, max_size=4))
 def test_entries_are_stored_as_the_model_says(tmp_path_factory, small_config, batches) -> None:
     root = tmp_path_factory.mktemp("enc")
@@ -118,7 +120,8 @@ def test_entry_properties_without_the_last_separator(tmp_path, small_config) -> 
     """Java's encodeMessages may leave out the last \\x02; the shared properties still
     follow as their own pairs."""
     raw = b"UNIQ_KEY\x01U9\x02TAGS\x01A"
-    data = struct.pack(">iiiii", 20 + 1 + 2 + len(raw), 0, 0, 0, 1) + b"b" + struct.pack(">h", len(raw)) + raw
+    data = (struct.pack(">iiiii", 20 + 1 + 2 + len(raw), 0, 0, 0, 1) + b"b"
+            + struct.pack(">h", len(raw)) + raw)
     with rmqstore.open(tmp_path, **small_config) as s:
         s.put_encoded_batch("T", data, queue_id=0, properties={"CLUSTER": "C1"})
         m = s.get("T", 0, 0, 1).messages[0]

@@ -107,7 +107,7 @@ def test_record_fields_match_put_results(tmp_path):
     assert by_pos[cases[0][0].commitlog_offset].properties_raw == b"TAGS\x01A\x02KEYS\x01k1 k2\x02"
     assert by_pos[cases[1][0].commitlog_offset].properties_raw == b""
     assert by_pos[cases[2][0].commitlog_offset].properties_raw == \
-        "TAGS\x01標籤\x02".encode("utf-8")
+        "TAGS\x01標籤\x02".encode()
     # queue offsets are per (topic, queue)
     assert [c[0].queue_offset for c in cases] == [0, 1, 0, 0, 0, 2]
 
@@ -261,7 +261,7 @@ def test_batch_is_never_split_across_segments(tmp_path):
     assert seg_of[first.commitlog_offset] == 0
     assert {seg_of[p] for p in batch.commitlog_offsets} == {SEG}, "batch split across segments"
     assert batch.first_queue_offset == 1
-    for i, (p, body) in enumerate(zip(batch.commitlog_offsets, bodies)):
+    for i, (p, body) in enumerate(zip(batch.commitlog_offsets, bodies, strict=True)):
         rec = recs[p]
         assert rec.body == body
         assert rec.body_crc == zlib.crc32(body) & 0x7FFFFFFF
@@ -305,7 +305,7 @@ def test_consume_queue_units(tmp_path):
         for i in range(50):  # 50 units in queue 0: files 0, 320, 640, 960 (16 units each)
             tag = TAGS[i % len(TAGS)]
             puts.append(store.put("CQ", b"m%d" % i * (i % 4), queue_id=0, tags=tag))
-        for i in range(3):
+        for _ in range(3):
             puts.append(store.put("CQ", b"q1", queue_id=1, tags="A"))
     finally:
         store.close()
@@ -321,7 +321,7 @@ def test_consume_queue_units(tmp_path):
     for qid, expected in ((0, puts[:50]), (1, puts[50:])):
         units = L.read_consume_queue(tmp_path, "CQ", qid, CQ_UNITS)
         assert len(units) == len(expected)
-        for n, (unit, res) in enumerate(zip(units, expected)):
+        for n, (unit, res) in enumerate(zip(units, expected, strict=True)):
             assert res.queue_offset == n
             rec = recs[res.commitlog_offset]
             assert unit.phys == res.commitlog_offset
@@ -397,7 +397,7 @@ def test_index_file_layout_and_chains(tmp_path):
 
     # Every entry is reachable from its slot, in insertion order (newest first on the chain).
     expected = []  # (entry number, "topic#key", phys, store ts)
-    for res, ks in zip(puts, keys_per_put):
+    for res, ks in zip(puts, keys_per_put, strict=True):
         for k in ks:
             expected.append(("Idx#" + k, res.commitlog_offset, res.store_timestamp))
     expected.append(("Idx2#k1", other.commitlog_offset, other.store_timestamp))

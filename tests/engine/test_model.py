@@ -200,7 +200,7 @@ class StoreModel(RuleBasedStateMachine):
             assert res.next_offset == off + len(res.messages)
             off = res.next_offset
         assert len(got) == len(msgs)
-        for i, (snap, m) in enumerate(zip(got, msgs)):
+        for i, (snap, m) in enumerate(zip(got, msgs, strict=True)):
             self._check_message(snap, topic, qid, i, m)
 
     def _check_everything(self) -> None:
@@ -246,7 +246,7 @@ class StoreModel(RuleBasedStateMachine):
         offs = r.commitlog_offsets
         assert offs == sorted(offs) and len(set(offs)) == len(offs)
         self._check_appended_after_all(offs[0], r.store_timestamp)
-        for body, phys, mid in zip(batch, offs, r.msg_ids):
+        for body, phys, mid in zip(batch, offs, r.msg_ids, strict=True):
             msgs.append(M(body, tags, keys, dict(props or {}), phys, mid, True,
                           r.store_timestamp))
 
@@ -278,7 +278,7 @@ class StoreModel(RuleBasedStateMachine):
             want = msgs[offset:offset + max_count]
             assert len(res.messages) == len(want)
             assert res.next_offset == offset + len(want)
-            for i, (msg, m) in enumerate(zip(res.messages, want)):
+            for i, (msg, m) in enumerate(zip(res.messages, want, strict=True)):
                 self._check_message(_snapshot(msg), topic, qid, offset + i, m)
         if res.status is not GetStatus.FOUND:
             assert res.messages == []
@@ -299,7 +299,7 @@ class StoreModel(RuleBasedStateMachine):
         window = [(offset + i, m) for i, m in enumerate(msgs[offset:res.next_offset])
                   if m.tags in wanted]
         assert len(got) == len(window), (len(got), len(window), offset, res.next_offset)
-        for snap, (off, m) in zip(got, window):
+        for snap, (off, m) in zip(got, window, strict=True):
             self._check_message(snap, topic, qid, off, m)
         # it stops early only when it has max_count messages
         assert len(got) == max_count or res.next_offset == n
@@ -327,7 +327,7 @@ class StoreModel(RuleBasedStateMachine):
         else:
             assert bodies == []
         assert res.next_offset == offset + len(bodies)
-        for raw, m in zip(bodies, want):
+        for raw, m in zip(bodies, want, strict=True):
             if m.stored_raw:
                 assert raw == m.body
             elif self.cfg["compression"] == "zlib":

@@ -45,7 +45,7 @@ def test_segments_older_than_retention_are_deleted(tmp_path, small_config):
 
 def test_consume_queue_files_below_minimum_go_too(tmp_path, small_config):
     with rmqstore.open(tmp_path, **small_config) as s:
-        for i in range(400):
+        for _ in range(400):
             s.put("T", b"x" * 40)
         cq_dir = tmp_path / "consumequeue" / "T" / "0"
         before = len(list(cq_dir.iterdir()))
@@ -62,7 +62,7 @@ def test_consume_queue_files_below_minimum_go_too(tmp_path, small_config):
 
 def test_disk_pressure_stops_when_usage_falls(tmp_path, small_config):
     with rmqstore.open(tmp_path, **small_config) as s:
-        for i in range(300):
+        for _ in range(300):
             s.put("T", b"y" * 40)
         calls = iter([0.99, 0.99, 0.5])  # checked before the run and after each delete
         s.retention.used_ratio = lambda: next(calls, 0.5)

@@ -64,7 +64,7 @@ def test_a_batch_larger_than_the_buffer_is_staged_in_parts(tmp_path, flush):
         assert mapped(store) == before
         assert res.first_queue_offset == 0 and len(res) == 30
         phys = res.commitlog_offsets
-        assert all(b > a for a, b in zip(phys, phys[1:]))
+        assert all(b > a for a, b in zip(phys, phys[1:], strict=False))
         assert bodies_of(store) == bodies
     with rmqstore.open(tmp_path, **SMALL, flush=flush) as store:
         assert bodies_of(store) == bodies

@@ -88,7 +88,8 @@ actions = st.lists(st.one_of(
 ), max_size=60)
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=100, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(actions=actions)
 def test_model_each_once_never_early_in_order(tmp_path_factory, actions):
     h = Harness(tmp_path_factory.mktemp("timer"))

@@ -113,7 +113,7 @@ def java_double(text: str) -> float:
         sign, s = s[0], s[1:]
     if s in ("NaN", "Infinity"):
         return float(sign + ("nan" if s == "NaN" else "inf"))
-    if s[-1:] in ("f", "F", "d", "D") and not s[:2] in ("0x", "0X"):
+    if s[-1:] in ("f", "F", "d", "D") and s[:2] not in ("0x", "0X"):
         s = s[:-1]
     if s[:2] in ("0x", "0X"):
         if s[-1:] in ("f", "F", "d", "D"):
@@ -149,29 +149,29 @@ def cmp(a: Any, b: Any) -> int:
 
 def java_compare(lv: tuple, rv: tuple) -> int:
     """ComparisonExpression.__compare on typed values (kind, python value)."""
-    (lk, l), (rk, r) = lv, rv
+    (lk, left), (rk, right) = lv, rv
     numeric = {"int": 32, "long": 64}
     if lk == rk:
-        return cmp(double_key(l), double_key(r)) if lk == "double" else cmp(l, r)
+        return cmp(double_key(left), double_key(right)) if lk == "double" else cmp(left, right)
     if lk == "bool":
         if rk == "str":
             raise RefError("ClassCastException")
         return -1
     if lk == "str":
         if rk == "bool":
-            return cmp(l.lower() == "true", r)
+            return cmp(left.lower() == "true", right)
         if rk in numeric:
-            return cmp(java_integer(l, numeric[rk]), r)
-        return cmp(double_key(java_double(l)), double_key(r))
+            return cmp(java_integer(left, numeric[rk]), right)
+        return cmp(double_key(java_double(left)), double_key(right))
     if rk == "bool":
         return -1
     if rk == "str":
         if lk in numeric:
-            return cmp(l, java_integer(r, numeric[lk]))
-        return cmp(double_key(l), double_key(java_double(r)))
+            return cmp(left, java_integer(right, numeric[lk]))
+        return cmp(double_key(left), double_key(java_double(right)))
     if "double" in (lk, rk):
-        return cmp(double_key(float(l)), double_key(float(r)))
-    return cmp(l, r)
+        return cmp(double_key(float(left)), double_key(float(right)))
+    return cmp(left, right)
 
 
 # -- evaluation -----------------------------------------------------------------------------

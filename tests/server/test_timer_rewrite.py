@@ -1,5 +1,6 @@
-"""The broker's timer rewrite (server/broker/delivery/timers.py): which sends become timer messages and
-what they carry, with a fixed clock (the end-to-end path is tests/client/test_timer_delivery.py)."""
+"""The broker's timer rewrite (server/broker/delivery/timers.py): which sends become timer
+messages and what they carry, with a fixed clock (the end-to-end path is
+tests/client/test_timer_delivery.py)."""
 
 from __future__ import annotations
 

@@ -76,7 +76,8 @@ def new_cell(value: int = 0):
 
 
 # Error codes of the append calls (rmq_native.h).
-OK, SEGMENT_FULL, QUEUE_FULL, TOO_LARGE = lib.RMQ_OK, lib.RMQ_SEGMENT_FULL, lib.RMQ_QUEUE_FULL, lib.RMQ_TOO_LARGE
+OK, SEGMENT_FULL = lib.RMQ_OK, lib.RMQ_SEGMENT_FULL
+QUEUE_FULL, TOO_LARGE = lib.RMQ_QUEUE_FULL, lib.RMQ_TOO_LARGE
 IO_ERROR = lib.RMQ_IO_ERROR
 
 # Hot calls, bound once. Their first two arguments are Appender.ptr and QueueWriter.ptr;
@@ -320,7 +321,7 @@ def gather_bodies(table: SegmentTable, fields: array.array,
                           ffi.from_buffer("int64_t[]", ends, require_writable=True), compressed)
     whole = bytes(data)
     starts = [0, *ends]
-    return [whole[a:b] for a, b in zip(starts, ends)], compressed[0]
+    return [whole[a:b] for a, b in zip(starts, ends, strict=False)], compressed[0]
 
 
 def read_bodies(cq: Region, from_pos: int, to_pos: int, table: SegmentTable, max_out: int,

@@ -54,7 +54,8 @@ class TimerConfig:
         if self.precision_ms < 1 or self.wheel_slots < 2:
             raise ValueError("precision_ms must be >= 1 and wheel_slots >= 2")
         if self.max_delay_ms < 0 or self.tick_interval_ms < 1 or self.flush_interval_ms < 1:
-            raise ValueError("max_delay_ms, tick_interval_ms and flush_interval_ms must be positive")
+            raise ValueError(
+                "max_delay_ms, tick_interval_ms and flush_interval_ms must be positive")
 
     @property
     def window_ms(self) -> int:

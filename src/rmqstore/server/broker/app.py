@@ -69,7 +69,8 @@ class Broker:
         if self._started:
             raise RuntimeError("broker already started")
         c = self.config
-        self._server = RemotingServer(self.dispatcher, ServerConfig(host=c.bind_host, port=c.listen_port))
+        self._server = RemotingServer(self.dispatcher,
+                                      ServerConfig(host=c.bind_host, port=c.listen_port))
         await self._server.start()
         if c.listen_port == 0:
             c = self.config = c.replace(listen_port=self._server.address[1])
@@ -103,7 +104,8 @@ class Broker:
         self._timers = timers = BrokerTimers(c, store, topics, self.arrivals)
         self._send.add_rewrite(timers.rewrite, timers.REWRITE_PROPS)
         timers.start(self._spawn)
-        for processor in (delays, SendBackProcessor(c, store, topics, groups, self.arrivals, delays)):
+        sendback = SendBackProcessor(c, store, topics, groups, self.arrivals, delays)
+        for processor in (delays, sendback):
             processor.register_handlers(self.dispatcher)
         for processor in (self._send,
                           PullProcessor(c, store, topics, groups, self.clients, self.arrivals),

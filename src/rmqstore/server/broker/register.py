@@ -100,8 +100,10 @@ class NameServerRegistrar:
 
     async def _call(self, addr: str, request: RemotingCommand, what: str) -> None:
         try:
-            response = await self._client.invoke(addr, request, self._config.register_timeout_ms / 1000)
-        except Exception as exc:  # noqa: BLE001 - one NameServer down must not stop the others or the broker
+            response = await self._client.invoke(addr, request,
+                                                 self._config.register_timeout_ms / 1000)
+        # One NameServer down must not stop the others or the broker.
+        except Exception as exc:  # noqa: BLE001
             log.warning("%s with name server %s failed: %s", what, addr, exc)
             return
         if response.code != 0:

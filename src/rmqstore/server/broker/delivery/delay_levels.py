@@ -3,10 +3,10 @@
 the broker's loop when due, waking pulls held on the real queue. GET_ALL_DELAY_OFFSET (45)
 answers the progress table, as AdminBrokerProcessor does.
 
-Which sends are delayed, as Java: a single message (batches with DELAY are refused in handlers/send.py)
-whose transaction type is neither PREPARED nor ROLLBACK, with DELAY > 0; a level past the ladder
-is its last level. A DELAY that is not an integer is refused with MESSAGE_ILLEGAL (Java fails the
-send on its NumberFormatException).
+Which sends are delayed, as Java: a single message (batches with DELAY are refused in
+handlers/send.py) whose transaction type is neither PREPARED nor ROLLBACK, with DELAY > 0; a level
+past the ladder is its last level. A DELAY that is not an integer is refused with MESSAGE_ILLEGAL
+(Java fails the send on its NumberFormatException).
 """
 
 from __future__ import annotations

@@ -92,7 +92,8 @@ class BrokerTimers:
         if place.topic == TIMER_TOPIC or PROP_TIMER_OUT_MS in props:
             return None
         if not self._enabled:
-            raise InvalidPropertyError("timer messages are disabled on this broker (timerWheelEnable)")
+            raise InvalidPropertyError(
+                "timer messages are disabled on this broker (timerWheelEnable)")
         now = self._clock()
         deliver = now + self._ahead_ms(props, now)
         if deliver <= now:

@@ -244,7 +244,8 @@ class ClientManager:
         """Oneway NOTIFY_CONSUMER_IDS_CHANGED to every channel of group (Broker2Client)."""
         info = self.consumers.get(group)
         cfg = self._groups.get(group)
-        if info is None or (cfg is not None and not cfg.get("notifyConsumerIdsChangedEnable", True)):
+        notify = cfg is None or cfg.get("notifyConsumerIdsChangedEnable", True)
+        if info is None or not notify:
             return
         ext = encode_header(ConsumerGroupHeader(consumer_group=group))
         for channel in list(info.clients):

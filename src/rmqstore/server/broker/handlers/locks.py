@@ -4,7 +4,8 @@
 A lock is per (consumer group, message queue) and held by one client id; it lapses after
 lock_max_live_ms without renewal (clients re-lock every 20 s). Bodies:
 
-    request  {"clientId":"...","consumerGroup":"G","mqSet":[{"brokerName":"b","queueId":0,"topic":"T"}]}
+    request  {"clientId":"...","consumerGroup":"G",
+              "mqSet":[{"brokerName":"b","queueId":0,"topic":"T"}]}
     response {"lockOKMQSet":[...]}   the queues this client holds now
 """
 
@@ -42,7 +43,8 @@ class RebalanceLockManager:
         held = []
         for mq in mqs:
             lock = table.get(mq)
-            if lock is None or lock.client_id == client_id or now - lock.last_update > self._max_live_s:
+            expired = lock is not None and now - lock.last_update > self._max_live_s
+            if lock is None or lock.client_id == client_id or expired:
                 if lock is not None and lock.client_id != client_id:
                     log.info("lock of %s for %s expired; now held by %s", mq, group, client_id)
                 table[mq] = _Lock(client_id, now)

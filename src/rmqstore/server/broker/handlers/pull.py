@@ -1,11 +1,11 @@
 """PULL_MESSAGE (11) with long polling (PullMessageProcessor and PullRequestHoldService of
 rocketmq-all-4.9.7).
 
-A pull reads up to maxMsgNums (capped at max_transfer_count and max_transfer_bytes) messages
-of one queue matching the subscription (tags, or a SQL92 filter); the reply body is their stored records
-concatenated unchanged. A pull that finds nothing (PULL_NOT_FOUND) with the suspend bit set is
-held: it waits for a put into its queue or for suspendTimeoutMillis, re-reading after each
-put, then answers with what it finds. The commit offset (sysFlag bit 0) is stored once, on the
+A pull reads up to maxMsgNums (capped at max_transfer_count and max_transfer_bytes) messages of one
+queue matching the subscription (tags, or a SQL92 filter); the reply body is their stored records
+concatenated unchanged. A pull that finds nothing (PULL_NOT_FOUND) with the suspend bit set is held:
+it waits for a put into its queue or for suspendTimeoutMillis, re-reading after each put, then
+answers with what it finds. The commit offset (sysFlag bit 0) is stored once, on the
 first pass, as Java does.
 """
 
@@ -36,7 +36,8 @@ FLAG_SUSPEND = 0x2
 FLAG_SUBSCRIPTION = 0x4
 
 # GetMessageStatus -> (response code, may be held). Offsets moved out of range answer
-# PULL_OFFSET_MOVED; an empty or unknown queue read at 0 is "nothing yet" (as PullMessageProcessor answers a C++ client).
+# PULL_OFFSET_MOVED; an empty or unknown queue read at 0 is "nothing yet" (as
+# PullMessageProcessor answers a C++ client).
 _CODES = {
     GetStatus.FOUND: ResponseCode.SUCCESS,
     GetStatus.NO_MATCHED_MESSAGE: ResponseCode.PULL_RETRY_IMMEDIATELY,
@@ -119,7 +120,8 @@ class PullProcessor:
             sub = self._clients.subscription(h.consumer_group, h.topic)
             if sub is None:
                 raise PullRejected(ResponseCode.SUBSCRIPTION_NOT_EXIST,
-                                   f"the consumer's subscription not exist, group: {h.consumer_group}")
+                                   "the consumer's subscription not exist, group: "
+                                   f"{h.consumer_group}")
             if sub.sub_version < h.sub_version:
                 raise PullRejected(ResponseCode.SUBSCRIPTION_NOT_LATEST,
                                    "the consumer's subscription not latest")
@@ -143,7 +145,8 @@ class PullProcessor:
             result.messages = kept
         status = result.status
         if status in (GetStatus.NO_MESSAGE_IN_QUEUE, GetStatus.NO_MATCHED_LOGIC_QUEUE):
-            code = ResponseCode.PULL_NOT_FOUND if h.queue_offset == 0 else ResponseCode.PULL_OFFSET_MOVED
+            code = (ResponseCode.PULL_NOT_FOUND if h.queue_offset == 0
+                    else ResponseCode.PULL_OFFSET_MOVED)
             return _Read(code, result, b"")
         code = _CODES[status]
         if code != ResponseCode.SUCCESS:

@@ -180,7 +180,8 @@ def check_body(msg: Message, topic: str, queue_id: int) -> bytes:
 
 def _half_offset(op: Message) -> int:
     if op.tags != REMOVE_TAG:
-        log.error("op record at %d has tag %r, not %r; ignored", op.queue_offset, op.tags, REMOVE_TAG)
+        log.error("op record at %d has tag %r, not %r; ignored", op.queue_offset, op.tags,
+                  REMOVE_TAG)
         return -1
     try:
         return int(op.body.decode("utf-8"))

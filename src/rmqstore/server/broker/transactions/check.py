@@ -1,6 +1,6 @@
-"""The transaction check: half messages nobody ended are asked about (TransactionalMessageCheckService,
-TransactionalMessageServiceImpl.check and AbstractTransactionalMessageCheckListener of
-rocketmq-all-4.9.7).
+"""The transaction check: half messages nobody ended are asked about
+(TransactionalMessageCheckService, TransactionalMessageServiceImpl.check and
+AbstractTransactionalMessageCheckListener of rocketmq-all-4.9.7).
 
 Every transactionCheckInterval the half queue is scanned from its progress offset, in order:
 
