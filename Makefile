@@ -20,7 +20,8 @@ $(BIN)/.installed-test: $(BIN)/.installed
 run: $(BIN)/.installed  ## install, then run the embedded demo on a local data directory
 	$(BIN)/rmqstore demo --data $(DATA)
 
-test: $(BIN)/.installed-test  ## install, then run the whole test suite
+test: $(BIN)/.installed-test  ## install, lint, then run the whole test suite
+	$(BIN)/ruff check src tests benches examples
 	$(BIN)/python -m pytest -q tests
 
 bench: $(BIN)/.installed-test  ## micro-benchmarks of the hot paths and API calls

@@ -41,6 +41,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ below l
         PutResult,
         PutStatus,
     )
+    from .options import PutOptions
     from .queue import Consumer, Queue
     from .store import MessageStore, open_store
     from .timer import TimerConfig, TimerService
@@ -52,6 +53,7 @@ _LAZY = {
     "GetResult": ".message", "GetStatus": ".message", "Message": ".message",
     "PendingPut": ".message", "PutBatchResult": ".message", "PutResult": ".message",
     "PutStatus": ".message",
+    "PutOptions": ".options",
     "Consumer": ".queue", "Queue": ".queue",
     "MessageStore": ".store", "open_store": ".store",
     "ScheduleService": ".delay_levels",
@@ -89,6 +91,7 @@ __all__ = [
     "NativeModuleError",
     "PendingPut",
     "PutBatchResult",
+    "PutOptions",
     "PutResult",
     "PutStatus",
     "Queue",

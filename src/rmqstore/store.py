@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
-from . import _native, filenames
+from . import _native, filenames, sync_journal
 from .checkpoint import StoreCheckpoint
 from .commitlog import CommitLog
 from .config import StoreConfig
@@ -102,7 +102,7 @@ class MessageStore:
                 config.check_crc_on_recover, queues.for_write, _native.java_hash)
         self.commitlog.attach_last()
         filenames.abort_file(root).touch()
-        self._sync_dir(root)
+        sync_journal.fsync_dir(root)
         durable = self.commitlog.max_offset
         self._group_commit = GroupCommit(self._flush_commitlog_all, durable,
                                          config.sync_flush_timeout_ms / 1000)
@@ -359,7 +359,7 @@ class MessageStore:
         self.commitlog.close()
         self.checkpoint.close()
         filenames.abort_file(self.root).unlink(missing_ok=True)
-        self._sync_dir(self.root)
+        sync_journal.fsync_dir(self.root)
         os.close(self._lock_fd)
 
     def __enter__(self) -> Self:
@@ -367,14 +367,6 @@ class MessageStore:
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-    @staticmethod
-    def _sync_dir(path: Path) -> None:
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def _take_lock(path: Path) -> int:

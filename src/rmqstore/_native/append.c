@@ -26,6 +26,18 @@ static void close_segment(rmq_log *log) {
     *log->wrote = log->seg_size;
 }
 
+/* A batch of total bytes stays in one segment when an empty one could hold it
+ * (CommitLog.doAppend for batches): 1 when the current segment cannot, after closing it with a
+ * filler where there is room for one; a larger batch is written across segments. */
+static int roll_for_whole_batch(rmq_log *log, int64_t total) {
+    int64_t room = log->seg_size - *log->wrote;
+    if (total + RMQ_END_FILE_MIN_BLANK <= room || total + RMQ_END_FILE_MIN_BLANK > log->seg_size ||
+        *log->wrote == 0)
+        return 0;
+    if (room >= RMQ_END_FILE_MIN_BLANK) close_segment(log);
+    return 1;
+}
+
 /* Encodes one record at p (the caller checked that it fits). TOTALSIZE is stored last: the
  * space was zero, so a writer killed mid-record leaves size 0, which recovery reads as the end
  * of the data, never as a record. */
@@ -223,12 +235,7 @@ int32_t rmq_put_batch(rmq_log *log, rmq_queue *q, const char *bodies, const int3
         total += len;
         if (len > max_len) max_len = len;
     }
-    int64_t room = log->seg_size - *log->wrote;
-    /* Keep a batch in one segment when an empty one could hold it (CommitLog.doAppend for
-     * batches); a larger batch is written across segments. */
-    if (total + RMQ_END_FILE_MIN_BLANK > room && total + RMQ_END_FILE_MIN_BLANK <= log->seg_size &&
-        *log->wrote > 0) {
-        if (room >= RMQ_END_FILE_MIN_BLANK) close_segment(log);
+    if (roll_for_whole_batch(log, total)) {
         *out_status = RMQ_SEGMENT_FULL;
         return 0;
     }
@@ -337,14 +344,9 @@ int32_t rmq_put_entries(rmq_log *log, rmq_queue *q, const char *data, int64_t le
         total += rlen;
         if (rlen > max_len) max_len = rlen;
     }
-    if (whole) { /* keep the batch in one segment when an empty one could hold it */
-        int64_t room = log->seg_size - *log->wrote;
-        if (total + RMQ_END_FILE_MIN_BLANK > room && total + RMQ_END_FILE_MIN_BLANK <= log->seg_size &&
-            *log->wrote > 0) {
-            if (room >= RMQ_END_FILE_MIN_BLANK) close_segment(log);
-            *out_status = RMQ_SEGMENT_FULL;
-            return 0;
-        }
+    if (whole && roll_for_whole_batch(log, total)) {
+        *out_status = RMQ_SEGMENT_FULL;
+        return 0;
     }
     int32_t i = 0, close = 0;
     batch_out b;

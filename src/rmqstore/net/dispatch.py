@@ -60,7 +60,10 @@ class RequestContext:
     channel: Channel
 
 
-Handler = Callable[[RemotingCommand, RequestContext], Awaitable[RemotingCommand | None]]
+# A handler answers a command, or a whole pre-made response frame (bytes) it built itself
+# (the send path's templates), or None for nothing.
+Handler = Callable[[RemotingCommand, RequestContext],
+                   Awaitable["RemotingCommand | bytes | None"]]
 
 
 FastHandler = Callable[[RemotingCommand, RequestContext],
@@ -173,7 +176,7 @@ class Dispatcher:
             log.debug("%s: closed before the response to code %d", channel.peer, request.code)
 
     async def _call(self, handler: Handler, channel: Channel,
-                    request: RemotingCommand) -> RemotingCommand:
+                    request: RemotingCommand) -> RemotingCommand | bytes:
         code = request.code
         try:
             response = await handler(request, RequestContext(channel.peer, channel))

@@ -138,9 +138,7 @@ class SendProcessor:
     def register_handlers(self, dispatcher: Dispatcher) -> None:
         for code in (RequestCode.SEND_MESSAGE, RequestCode.SEND_MESSAGE_V2,
                      RequestCode.SEND_BATCH_MESSAGE):
-            # send may answer a pre-made frame (bytes), as send_fast does: the dispatcher
-            # writes either.
-            dispatcher.register(code, self.send, fast=self.send_fast)  # type: ignore[arg-type]
+            dispatcher.register(code, self.send, fast=self.send_fast)
 
     async def send(self, request: RemotingCommand,
                    ctx: RequestContext) -> RemotingCommand | bytes:
