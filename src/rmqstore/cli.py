@@ -103,10 +103,14 @@ def serve(data: Path | None, role: str, config_file: Path | None, host: str, nam
           flush: str | None, store_options: tuple[str, ...], broker_expiry: float | None) -> None:
     """Start a RocketMQ-compatible NameServer and Broker (loopback unless told otherwise)."""
     from .server.broker import BrokerConfig
+    from .server.broker.config import BrokerConfigError
     from .server.namesrv import NamesrvConfig
     from .server.serve import ServeOptions, run
 
-    broker = BrokerConfig.from_file(config_file) if config_file else BrokerConfig()
+    try:
+        broker = BrokerConfig.from_file(config_file) if config_file else BrokerConfig()
+    except BrokerConfigError as exc:  # one line, no traceback: the file is the user's to fix
+        raise click.ClickException(str(exc)) from None
     changes: dict = {"broker_ip": host} if not config_file else {}
     if data is not None or not config_file:
         changes["store_root"] = (data or Path("rmqstore-data")).resolve()
@@ -122,9 +126,12 @@ def serve(data: Path | None, role: str, config_file: Path | None, host: str, nam
         changes["store_overrides"] = {**broker.store_overrides, **_store_settings(store_options)}
     expiry = {} if broker_expiry is None else {
         "broker_expire_s": broker_expiry, "scan_interval_s": min(10.0, broker_expiry / 3)}
+    try:
+        broker = broker.replace(**changes)
+    except BrokerConfigError as exc:
+        raise click.ClickException(str(exc)) from None
     options = ServeOptions(role, NamesrvConfig(host=host, port=namesrv_port,
-                                               http_port=http_port or None, **expiry),
-                           broker.replace(**changes))
+                                               http_port=http_port or None, **expiry), broker)
     run(options, ready=lambda what: click.echo(f"rmqstore serve: {what}", err=True))
 
 

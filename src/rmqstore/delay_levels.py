@@ -264,6 +264,14 @@ class ScheduleService:
             if self._dirty:
                 self._persist_locked()
 
+    def adopt(self, offsets: dict[int, int]) -> None:
+        """A slave takes its master's delivery progress and persists it
+        (SlaveSynchronize.syncDelayOffset), so that it delivers from there if it is ever
+        started as a master."""
+        with self._lock:
+            self._offsets = {int(level): int(off) for level, off in offsets.items()}
+            self._persist_locked()
+
     def _persist_locked(self) -> None:
         write_json(self.path, {"offsetTable": dict(sorted(self._offsets.items()))})
         self._dirty = False

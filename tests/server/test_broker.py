@@ -639,7 +639,7 @@ brokerRole=ASYNC_MASTER
     assert cfg.addr == "10.0.0.5:10921" and cfg.ha_addr == "10.0.0.5:10922"
     assert cfg.store_root == Path("/tmp/rmq-store") and cfg.sync_flush
     assert not cfg.auto_create_topic and cfg.default_topic_queue_nums == 4
-    assert cfg.extra == {"deleteWhen": "04", "brokerRole": "ASYNC_MASTER"}
+    assert cfg.extra == {"deleteWhen": "04"} and cfg.broker_role == "ASYNC_MASTER"
     assert not cfg.warm_mapped_file  # RocketMQ's default
     assert BrokerConfig.from_properties("warmMapedFileEnable=true\n").warm_mapped_file
 

@@ -142,8 +142,7 @@ class SlaveLink(asyncio.Protocol):
         self.master = client.master or "?"
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        self._transport = transport  # type: ignore[assignment] - uvloop's is no subclass
         log.info("HA: connected to master %s; reporting offset %d", self.master,
                  self._replica.end)
         self._report()  # at once: the master starts sending when it has our offset
