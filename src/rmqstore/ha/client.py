@@ -150,16 +150,21 @@ class SlaveLink(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self._last_read = self._loop.time()
+        error: Exception | None = None
         try:
-            for offset, body in self._frames.feed(data):
+            frames = self._frames.feed(data)
+        except HAProtocolError as exc:  # the frames before the bad one still count
+            frames, error = exc.frames, exc
+        try:
+            for offset, body in frames:
                 self._apply(offset, body)
         except (HAProtocolError, ReplicaDataError) as exc:
-            self.close(str(exc))
-            return
-        finally:
-            if self._replica.end != self._reported and not self.closed:
-                self._report()
+            error = exc
+        if self._replica.end != self._reported:
+            self._report()
         self._client.dispatch_soon()
+        if error is not None:
+            self.close(str(error))
 
     def _apply(self, offset: int, body: memoryview) -> None:
         """HAClient.dispatchReadRequest: append the whole records the frame completes."""

@@ -37,7 +37,12 @@ MAX_TRANSFER_BODY = 4 * 1024 * 1024
 
 
 class HAProtocolError(ValueError):
-    """Bytes on an HA connection that do not follow the format: the connection is closed."""
+    """Bytes on an HA connection that do not follow the format: the connection is closed.
+    ``frames``: the whole frames the same bytes held before the bad one (to apply first)."""
+
+    def __init__(self, message: str, frames: list | None = None) -> None:
+        super().__init__(message)
+        self.frames = frames or []
 
 
 def encode_report(offset: int) -> bytes:
@@ -86,7 +91,8 @@ class TransferDecoder:
         return len(self._buf)
 
     def feed(self, data: bytes | bytearray | memoryview) -> list[tuple[int, memoryview]]:
-        """Bodies are views that stay valid until the next feed()."""
+        """Bodies are views that stay valid until the next feed(). A bad header raises
+        HAProtocolError with the frames before it."""
         buf = self._buf
         if buf:
             buf += data
@@ -98,7 +104,7 @@ class TransferDecoder:
             offset, size = TRANSFER_HEADER.unpack_from(view, pos)
             if offset < 0 or not 0 <= size <= self._max_body:
                 raise HAProtocolError(f"transfer header (offset {offset}, size {size}) is "
-                                      f"outside the limits (size <= {self._max_body})")
+                                      f"outside the limits (size <= {self._max_body})", frames)
             if end - pos - TRANSFER_HEADER_SIZE < size:
                 break
             body_at = pos + TRANSFER_HEADER_SIZE
