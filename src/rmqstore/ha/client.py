@@ -8,7 +8,7 @@ of a record a frame boundary cut); anything else, a frame over the size limit, o
 not whole, valid records close the link with a warning. Nothing partial is ever appended, so the
 next link resumes from the replica's own end: no gap, no byte twice. The link is closed when
 the master is silent for haHousekeepingInterval; the client connects again after
-reconnect_interval_ms (5 s, as Java's), to the master it was last told of (set_master).
+reconnect_interval_ms (1 s; Java's waits 5 s), to the master it was last told of (set_master).
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ class HAClient:
                 assert isinstance(link, SlaveLink)
                 self._link = link
                 await link.lost
-            try:  # HAClient waits 5 s before connecting again (or a new master is set)
+            try:  # a pause before connecting again (or a new master is set)
                 async with asyncio.timeout(retry_s):
                     await self._changed.wait()
             except TimeoutError:
