@@ -9,6 +9,7 @@ from pathlib import Path
 
 from rmqstore.protocol import RequestCode
 from rmqstore.server.testing import (
+    SMALL_STORE_ARGS,
     ServeProcess,
     call,
     free_broker_port,
@@ -23,7 +24,9 @@ LINKED = re.compile(r"HA: slave \S+ (is empty|resumes at)")
 
 class HAPair:
     def __init__(self, tmp: Path, role: str = "SYNC_MASTER", master_conf: str = "",
-                 slave_conf: str = "", common_conf: str = "") -> None:
+                 slave_conf: str = "", common_conf: str = "",
+                 store_args: tuple[str, ...] = SMALL_STORE_ARGS) -> None:
+        self.store_args = store_args
         self.tmp = tmp
         tmp.mkdir(parents=True, exist_ok=True)
         ns_port = free_port()
@@ -47,7 +50,7 @@ class HAPair:
         path = self.tmp / f"{name}.conf"
         path.write_text(conf)
         return ServeProcess(["--role", "broker", "-c", str(path), "--data", str(data)],
-                            self.tmp / f"{name}.log", verbose=True)
+                            self.tmp / f"{name}.log", verbose=True, store_args=self.store_args)
 
     def start(self) -> HAPair:
         self.ns_proc.start()
