@@ -21,6 +21,11 @@ class MessageTooLargeError(StoreError, ValueError):
     """A body over max_message_size; nothing was written."""
 
 
+class InvalidBodyError(StoreError, ValueError):
+    """A body flagged compressed that does not inflate, or inflates past max_message_size
+    (a zlib bomb); nothing was written, or, on a read, the stored bytes stay as they are."""
+
+
 class CorruptSegmentError(StoreError):
     """A segment holds bytes recovery cannot accept and the policy is to stop."""
 

@@ -109,7 +109,8 @@ class MessageStore:
         self._routes = TopicRoutes(self.topics, config.default_queue_nums)
         self._writer = StoreWriter(config, self.commitlog, queues, self._routes, self.index,
                                    self._group_commit, self._put_lock, self._store_host)
-        self._reader = StoreReader(self.commitlog, queues, self.index, config.check_crc_on_read)
+        self._reader = StoreReader(self.commitlog, queues, self.index, config.check_crc_on_read,
+                                   config.max_message_size)
         self.retention = Retention(self.commitlog, lambda: list(queues), self.index,
                                    config.retention_hours, config.disk_max_used_ratio,
                                    lambda: disk_used_ratio(self.root), self._put_lock)

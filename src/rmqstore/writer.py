@@ -24,11 +24,18 @@ from .batch_append import append_bodies, append_entries, entry_index_keys
 from .commitlog import CommitLog
 from .config import StoreConfig
 from .consumequeue import ConsumeQueue
-from .errors import DiskFullError, InvalidPropertyError, MessageTooLargeError, StoreClosedError
+from .errors import (
+    DiskFullError,
+    InvalidBodyError,
+    InvalidPropertyError,
+    MessageTooLargeError,
+    StoreClosedError,
+)
 from .flush import GroupCommit
 from .index import IndexService, index_keys
 from .message import PendingBatch, PendingPut, PutBatchResult, PutResult, PutStatus
 from .options import PutOptions, RecordInput, put_options, tags_code
+from .protocol.message import BodyDecodeError, decode_body
 from .queue_table import ConsumeQueueTable
 from .record import (
     COMPRESSION_LZ4,
@@ -160,6 +167,7 @@ class StoreWriter:
             code = tags_code(tags) if tags else 0
         sysflag = record.sysflag
         if sysflag & SYSFLAG_COMPRESSED:
+            self._check_inflates(body, sysflag)
             sysflag &= ~(SYSFLAG_BORNHOST_V6 | SYSFLAG_STOREHOST_V6)
         else:
             body, compressed = self._maybe_compress(body)
@@ -350,6 +358,15 @@ class StoreWriter:
                     self._arrival.wait(left)
             finally:
                 self._arrival_waiters -= 1
+
+    def _check_inflates(self, body: bytes, sysflag: int) -> None:
+        """A body stored as flagged compressed (a producer's, or a service's copy of one) must
+        inflate within max_message_size: no reader may later meet one that does not, or a
+        bomb. Inflated into a buffer bounded by that size, then dropped."""
+        try:
+            decode_body(body, sysflag, self._config.max_message_size)
+        except BodyDecodeError as exc:
+            raise InvalidBodyError(str(exc)) from None
 
     def _maybe_compress(self, body: bytes) -> tuple[bytes, int]:
         """Compress a body at or over compress_over_bytes when compression is on, keeping
