@@ -52,11 +52,10 @@ from .record import (
     check_topic,
 )
 from .store import MessageStore
+from .topic_validator import SCHEDULE_TOPIC, TRANS_HALF_TOPIC
 
 log = logging.getLogger(__name__)
 
-SCHEDULE_TOPIC = "SCHEDULE_TOPIC_XXXX"  # TopicValidator.RMQ_SYS_SCHEDULE_TOPIC
-TRANS_HALF_TOPIC = "RMQ_SYS_TRANS_HALF_TOPIC"
 PROP_DELAY = "DELAY"  # MessageConst.PROPERTY_DELAY_TIME_LEVEL
 PROP_REAL_TOPIC = "REAL_TOPIC"
 PROP_REAL_QID = "REAL_QID"
@@ -104,6 +103,10 @@ class ScheduleService:
         if not self.delays_ms or min(self.delays_ms) < 0:
             raise ValueError("delay levels must be a non-empty list of delays >= 0 ms")
         self.path = config_file(store.root, FILE_NAME)
+        cfg = store.topics.get(SCHEDULE_TOPIC)
+        if cfg is None or cfg.write_queue_nums < self.max_level:
+            # One queue per level (SCHEDULE_TOPIC_QUEUE_NUM), grown with a longer ladder.
+            store.create_topic(SCHEDULE_TOPIC, self.max_level)
         self._clock = clock
         self._lock = threading.Lock()
         self._offsets: dict[int, int] = {}
@@ -170,6 +173,7 @@ class ScheduleService:
         check_topic(topic)
         if queue_id is None:
             queue_id = self._next_queue(topic)
+        self.store.check_queue(topic, queue_id)  # refused now, not when it falls due
         sched_topic, sched_qid, deliver_ms = self.schedule(topic, queue_id, delay_level,
                                                            record.properties)
         record.encoded = None

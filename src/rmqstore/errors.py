@@ -17,6 +17,11 @@ class InvalidPropertyError(StoreError, ValueError):
     """A property name or value holding RocketMQ's separators (\\x01, \\x02), or too large."""
 
 
+class InvalidQueueError(StoreError, ValueError):
+    """A queue id outside the topic's queues, or a consumer offset outside its queue; nothing
+    was written."""
+
+
 class MessageTooLargeError(StoreError, ValueError):
     """A body over max_message_size; nothing was written."""
 

@@ -188,6 +188,11 @@ class MessageStore:
         1 to 127 characters); a topic put to before passes without a check."""
         self._routes.validate(topic)
 
+    def check_queue(self, topic: str, queue_id: int) -> None:
+        """Raise InvalidQueueError unless queue_id is one of topic's queues (a topic not put to
+        yet has default_queue_nums); a put checks the same."""
+        self._routes.check_queue(topic, queue_id)
+
     def wait_for_message(self, topic: str, queue_id: int, offset: int, timeout: float) -> bool:
         """Block until the queue holds a message at offset, or timeout seconds pass."""
         return self._writer.wait_for_message(topic, queue_id, offset, timeout)

@@ -156,6 +156,8 @@ class StoreWriter:
             body = bytes(body)
         if topic not in self._admitted:
             self._routes.admit(topic)
+        if queue_id is not None:
+            self._routes.check_queue(topic, queue_id)
         if len(body) > self._config.max_message_size:
             raise MessageTooLargeError(
                 f"body is {len(body)} bytes; max_message_size is {self._config.max_message_size}")
@@ -240,6 +242,8 @@ class StoreWriter:
                 raise TypeError("put_batch stores no born_timestamp or reconsume_times")
         if topic not in self._admitted:
             self._routes.admit(topic)
+        if queue_id is not None:
+            self._routes.check_queue(topic, queue_id)
         data = b"".join(bodies)
         lens = array.array("i", list(map(len, bodies)))  # from a list: 40% faster than from map
         limit = self._config.max_message_size
@@ -276,7 +280,7 @@ class StoreWriter:
         PROPLEN PROPERTIES) to one queue, in one native call: each record keeps its entry's
         flag, body and properties (minus WAIT) followed by ``properties``; its unit carries the
         hash of its TAGS; UNIQ_KEY and KEYS are indexed. Nothing is stored when an entry's sizes
-        do not add up (ValueError) or a body is over max_message_size. Returns at once; the
+        do not add up (ValueError) or the batch is over max_message_size. Returns at once; the
         PendingBatch says when the batch is durable."""
         return self.put_entries(topic, data, queue_id, RecordInput(dict(properties or {})))
 
@@ -288,8 +292,13 @@ class StoreWriter:
         flag, tags and keys."""
         if topic not in self._admitted:
             self._routes.admit(topic)
+        self._routes.check_queue(topic, queue_id)
+        limit = self._config.max_message_size
+        if len(data) > limit:  # the whole batch, as DefaultMessageStore.putMessages checks it
+            raise MessageTooLargeError(
+                f"batch body is {len(data)} bytes; max_message_size is {limit}")
         data = bytes(data)
-        n = _native.check_entries(data, self._config.max_message_size)  # ValueError if bad
+        n = _native.check_entries(data, limit)  # ValueError if bad
         extra = _encoded_properties(shared)
         host, sysflag = None, shared.sysflag
         if shared.born_host is not None:

@@ -46,12 +46,12 @@ from ..message import GetStatus, Message, PutResult
 from ..options import PutOptions, RecordInput, put_options
 from ..record import check_topic
 from ..store import MessageStore
+from ..topic_validator import TIMER_TOPIC
 from .slots import DUE, ROLLED, TimerConfig, TimerSchedule
 from .timerlog import TimerRecord
 
 log = logging.getLogger(__name__)
 
-TIMER_TOPIC = "rmq_sys_wheel_timer"  # TimerMessageStore.TIMER_TOPIC
 PROP_REAL_TOPIC = "REAL_TOPIC"
 PROP_REAL_QID = "REAL_QID"
 PROP_TIMER_OUT_MS = "TIMER_OUT_MS"

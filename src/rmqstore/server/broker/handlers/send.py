@@ -46,10 +46,11 @@ from ....protocol.json_template import JsonFrameTemplate
 from ....protocol.message import BatchDecodeError
 from ....record import decode_properties
 from ....store import MessageStore
+from ....topic_validator import NOT_ALLOWED_SEND
 from ..config import BrokerConfig
 from ..longpoll import ArrivalWaiters
 from ..subgroups import SubscriptionGroupManager
-from ..topics import DLQ_PREFIX, NOT_ALLOWED_SEND, PERM_WRITE, RETRY_PREFIX, BrokerTopics
+from ..topics import DLQ_PREFIX, PERM_WRITE, RETRY_PREFIX, BrokerTopics
 
 log = logging.getLogger(__name__)
 
