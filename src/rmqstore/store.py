@@ -22,7 +22,7 @@ from . import _native, filenames, sync_journal
 from .checkpoint import StoreCheckpoint
 from .commitlog import CommitLog
 from .config import StoreConfig
-from .errors import StoreLockedError
+from .errors import InvalidQueueError, InvalidTopicError, StoreLockedError
 from .flush import GroupCommit, Housekeeper, SyncFlusher, dirty_pages
 from .index import IndexService
 from .offsets import ConsumerOffsetManager
@@ -32,6 +32,7 @@ from .record import check_topic, encode_host
 from .recovery import recover
 from .retention import Retention, disk_used_ratio
 from .segment_queue import Preallocator
+from .topic_validator import check_group
 from .topics import TopicConfig, TopicConfigManager, TopicRoutes
 from .warm import Warmer
 from .writer import StoreWriter
@@ -260,10 +261,25 @@ class MessageStore:
     # -- consumer offsets ---------------------------------------------------------------
     def commit_offset(self, group: str, topic: str, queue_id: int, offset: int) -> None:
         """Record the next offset group will consume; on disk within 5 s (async flush) or
-        before returning (sync flush)."""
+        before returning (sync flush). Raises as check_commit does."""
+        self.check_commit(group, topic, queue_id, offset)
         self.offsets.commit(group, topic, queue_id, offset)
         if self.config.flush == "sync":
             self.offsets.persist()
+
+    def check_commit(self, group: str, topic: str, queue_id: int, offset: int) -> None:
+        """Raise unless the commit names a group (InvalidTopicError for a name outside
+        Validators.checkGroup's rule), a topic that exists (InvalidTopicError) and one of its
+        queues, at an offset within 0..its max offset (InvalidQueueError): what is committed
+        is written to consumerOffset.json, where -5, 10^30 or a 40-digit queue id used to go."""
+        check_group(group)
+        if self.topics.get(topic) is None:
+            raise InvalidTopicError(f"topic {topic[:130]!r} does not exist")
+        self._routes.check_queue(topic, queue_id)
+        hi = self.max_offset(topic, queue_id)
+        if type(offset) is not int or not 0 <= offset <= hi:
+            raise InvalidQueueError(f"offset {offset!r} is outside {topic}/{queue_id}'s "
+                                    f"0..{hi}")
 
     def committed_offset(self, group: str, topic: str, queue_id: int) -> int | None:
         return self.offsets.committed(group, topic, queue_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 import rmqstore
+from rmqstore.protocol import fastjson
 from rmqstore.protocol.message import encode_batch
 from tests.prerequisites import missing
 
@@ -202,3 +203,26 @@ def test_a_batch_over_max_message_size_in_all_is_refused(tmp_path, small_config)
         assert s.max_offset("T", 0) == 0
         assert len(s.put_encoded_batch("T", encode_batch([(b"a" * 1000, 0, "")] * 3),
                                        queue_id=0).batch) == 3
+
+
+@pytest.mark.parametrize("group,topic,queue_id,offset,error", [
+    ("g", "T", 0, -5, rmqstore.InvalidQueueError),
+    ("g", "T", 0, 10 ** 30, rmqstore.InvalidQueueError),
+    ("g", "T", 0, 3, rmqstore.InvalidQueueError),  # past the queue's 2 messages
+    ("g", "T", 10 ** 40, 0, rmqstore.InvalidQueueError),
+    ("g", "T", -1, 0, rmqstore.InvalidQueueError),
+    ("g", "Nope", 0, 0, rmqstore.InvalidTopicError),
+    ("../g", "T", 0, 0, rmqstore.InvalidTopicError),
+    ("g@x", "T", 0, 0, rmqstore.InvalidTopicError),  # "topic@group" keys the offsets file
+])
+def test_a_commit_outside_the_queue_is_refused_and_never_written(tmp_path, small_config, group,
+                                                                 topic, queue_id, offset, error):
+    with rmqstore.open(tmp_path, **dict(small_config, flush="sync")) as s:
+        s.put("T", b"a")
+        s.put("T", b"b")
+        s.commit_offset("g", "T", 0, 2)
+        with pytest.raises(error):
+            s.commit_offset(group, topic, queue_id, offset)
+    text = (tmp_path / "config" / "consumerOffset.json").read_text()
+    assert {k: dict(v) for k, v in fastjson.loads(text)["offsetTable"].items()} == \
+        {"T@g": {"0": 2}}

@@ -46,7 +46,7 @@ from ....protocol.json_template import JsonFrameTemplate
 from ....protocol.message import BatchDecodeError
 from ....record import decode_properties
 from ....store import MessageStore
-from ....topic_validator import NOT_ALLOWED_SEND
+from ....topic_validator import is_not_allowed_send
 from ..config import BrokerConfig
 from ..longpoll import ArrivalWaiters
 from ..subgroups import SubscriptionGroupManager
@@ -249,7 +249,7 @@ class SendProcessor:
             self._validate_topic(h.topic)
         except InvalidTopicError as exc:
             raise SendRejected(ResponseCode.SYSTEM_ERROR, str(exc)) from None
-        if h.topic in NOT_ALLOWED_SEND:
+        if is_not_allowed_send(h.topic):
             raise SendRejected(ResponseCode.NO_PERMISSION,
                                f"Sending message to topic[{h.topic}] is forbidden.")
         cfg = self._topics.get(h.topic)
