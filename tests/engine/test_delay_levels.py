@@ -137,6 +137,10 @@ def test_bad_progress_is_clamped_and_undeliverable_passed_over(tmp_path, small_c
         assert sched.offsets == {1: 2}
         assert [m.body for m in store.get("t", 0, 0).messages] == [b"ok"]
         assert store.get(SCHEDULE_TOPIC, 0, 0).messages[0].body == b"orphan"  # left in place
+        [aside] = store.get("rmq_sys_set_aside", 0, 0).messages  # and copied aside, once
+        assert aside.body == b"orphan" and aside.properties["SET_ASIDE_BY"] == "delay-levels"
+        assert aside.properties["SET_ASIDE_FROM"] == f"{SCHEDULE_TOPIC}:0:0"
+        assert sched.set_aside.count == 1
         sched.close()
 
 
