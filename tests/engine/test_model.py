@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import lz4.frame
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
@@ -382,7 +383,12 @@ class StoreModel(RuleBasedStateMachine):
     # -- consumer offsets ------------------------------------------------------------------
     @rule(group=st.sampled_from(GROUPS), topic=topics, qid=queue_ids, data=st.data())
     def commit_offset(self, group, topic, qid, data):
-        offset = data.draw(st.integers(0, len(self.model.q(topic, qid)) + 3), label="offset")
+        n = len(self.model.q(topic, qid))
+        offset = data.draw(st.integers(-2, n + 3), label="offset")
+        if not 0 <= offset <= n:  # outside the queue: refused, nothing committed
+            with pytest.raises(rmqstore.InvalidQueueError):
+                self.store.commit_offset(group, topic, qid, offset)
+            return
         self.store.commit_offset(group, topic, qid, offset)
         key = (group, topic, qid)
         self.model.committed[key] = offset
