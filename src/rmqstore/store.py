@@ -99,8 +99,10 @@ class MessageStore:
         self.topics.load()
         self.offsets = ConsumerOffsetManager(root)
         self.offsets.load()
-        recover(self.commitlog, queues.by_key, self.index, self.checkpoint, abnormal,
-                config.check_crc_on_recover, queues.for_write, _native.java_hash)
+        # What this open found: the corrupt ranges skipped (logged too).
+        self.recovery = recover(self.commitlog, queues.by_key, self.index, self.checkpoint,
+                                abnormal, config.check_crc_on_recover, queues.for_write,
+                                _native.java_hash)
         self.commitlog.attach_last()
         filenames.abort_file(root).touch()
         sync_journal.fsync_dir(root)
