@@ -13,7 +13,10 @@ from rich.table import Table
 
 from .client.admin_cli import admin as _admin  # a command group kept in its own module
 from .config import StoreConfig
+from .recovery import scan
+from .set_aside import set_aside_total
 from .store import open_store
+from .topic_validator import SET_ASIDE_TOPIC
 
 
 @click.group()
@@ -154,7 +157,9 @@ def _store_settings(options: tuple[str, ...]) -> dict:
 @main.command()
 @click.argument("data", type=click.Path(exists=True, file_okay=False, path_type=Path))
 def inspect(data: Path) -> None:
-    """Summarize a store directory (rmqstore's or RocketMQ's): queues, offsets, sizes."""
+    """Summarize a store directory (rmqstore's or RocketMQ's): queues, offsets, sizes, the
+    corrupt ranges of the whole commit log (each record checked, CRC too) and the records
+    its services set aside."""
     console = Console()
     with open_store(data, background=False, **StoreConfig.sizes_on_disk(data)) as store:
         table = Table(title=f"{data}: commit log {store.commitlog.min_offset:,}.."
@@ -165,6 +170,13 @@ def inspect(data: Path) -> None:
             table.add_row(topic, str(qid), f"{store.min_offset(topic, qid):,}",
                           f"{store.max_offset(topic, qid):,}")
         console.print(table)
+        _, corrupt = scan(store.commitlog, store.consume_queues, 0, True)
+        console.print(f"corrupt ranges kept behind in the commit log: {len(corrupt)}"
+                      f" ({sum(n for _, n in corrupt):,} bytes)")
+        for offset, length in corrupt:
+            console.print(f"  offset {offset:,}: {length:,} bytes skipped")
+        console.print(f"records set aside by the services: {set_aside_total(store):,} "
+                      f"(topic {SET_ASIDE_TOPIC}, queue 0)")
 
 
 @main.command()
