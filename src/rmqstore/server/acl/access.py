@@ -6,10 +6,13 @@ The order is PlainPermissionManager.validate's (rocketmq-all-4.9.7):
 2. no AccessKey: refused; an AccessKey of no account: refused;
 3. the peer matches the account's whiteRemoteAddress: the signature is not checked;
 4. the Signature is not the account's HMAC of the request (protocol/acl_signature): refused;
-5. a PUB of the trace topic: allowed;
+5. an admin account with no topicPerms or groupPerms: allowed;
 6. an admin code (requests.py) from a non-admin account: refused;
-7. an admin account with no topicPerms or groupPerms: allowed; else every resource the request
-   names needs its permission (the account's entry, else its default).
+7. a PUB of the trace topic: allowed; else every resource the request names needs its
+   permission (the account's entry, else its default).
+
+Java reads the request's resources before step 1 and so refuses any request whose body it
+cannot read; here only an account whose rights depend on them has them read.
 
 One departure: Java lets an account whose whiteRemoteAddress matches skip steps 4-7, so that a
 non-admin account could run admin codes from its address; here the address only stands in for
@@ -52,16 +55,16 @@ def check(rules: AclRules, request: RemotingCommand, peer: str) -> str | None:
     if not (addr is not None and account.white(addr)) \
             and not signature_matches(request, account.secret_key):
         return f"Check signature failed for accessKey={access_key}"
+    if account.admin and not account.resource_perms:
+        return None
+    if needs_admin(request.code) and not account.admin:
+        return (f"Need admin permission for request code={request.code}, "
+                f"but accessKey={access_key} is not")
     try:
         needs = resources(request)
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         return f"cannot read the resources of request code={request.code}: {exc}"
     if (TRACE_TOPIC, PUB) in needs:
-        return None
-    if needs_admin(request.code) and not account.admin:
-        return (f"Need admin permission for request code={request.code}, "
-                f"but accessKey={access_key} is not")
-    if account.admin and not account.resource_perms:
         return None
     for resource, perm in needs:
         if not permits(perm, account.owned(resource)):
