@@ -49,8 +49,12 @@ class AclServe:
 
     def start(self) -> AclServe:
         self.proc.start()
-        wait_until(lambda: route(self.namesrv, "TBW102", self.admin), 10,
-                   what="broker registered")
+        try:
+            wait_until(lambda: route(self.namesrv, "TBW102", self.admin), 10,
+                       what="broker registered")
+        except BaseException:
+            self.proc.stop()
+            raise
         return self
 
     def stop(self) -> int | None:

@@ -27,7 +27,7 @@ from rmqstore.protocol.header_codec import encode_header
 from rmqstore.protocol.headers import RegisterBrokerRequestHeader
 from rmqstore.protocol.message import encode_batch
 from rmqstore.protocol.register_body import RegisterBrokerBody, encode_register_body
-from rmqstore.server.testing import call, max_offset
+from rmqstore.server.testing import call
 from tests.server.acl_files import (
     ADMIN,
     ALLOWED_GROUP,
@@ -105,9 +105,20 @@ class Session:
         self.sock.close()
 
 
+_admin_sessions: dict[str, Session] = {}  # one connection per server for every check
+
+
 def admin_call(addr: str, code: int, ext: dict[str, str] | None = None,
                body: bytes = b"") -> RemotingCommand:
-    return call(addr, code, ext, body, credentials=ADMIN)
+    session = _admin_sessions.get(addr)
+    if session is None:
+        session = _admin_sessions[addr] = Session(addr, ADMIN)
+    return session.call(code, dict(ext or {}), body)
+
+
+def queue_max(serve: AclServe, case: Case) -> int:
+    r = admin_call(serve.broker, C.GET_MAX_OFFSET, {"topic": case.topic, "queueId": "0"})
+    return int(r.ext_fields["offset"])
 
 
 def send_v1(case: Case, uid: str) -> tuple[dict[str, str], bytes]:
@@ -129,8 +140,8 @@ def send_batch(case: Case, uid: str) -> tuple[dict[str, str], bytes]:
 
 
 def stored(serve: AclServe, case: Case, uid: str) -> Callable[[], bool]:
-    before = max_offset(serve.broker, case.topic, 0, ADMIN)
-    return lambda: max_offset(serve.broker, case.topic, 0, ADMIN) != before
+    before = queue_max(serve, case)
+    return lambda: queue_max(serve, case) != before
 
 
 def group_offset(serve: AclServe, case: Case) -> int | None:
@@ -321,6 +332,9 @@ def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AclServe]:
             srv.create_topic(topic)
         yield srv
     finally:
+        for session in _admin_sessions.values():
+            session.close()
+        _admin_sessions.clear()
         srv.stop()
 
 
