@@ -65,23 +65,26 @@ def _retry(group: str | None) -> str | None:
     return RETRY_PREFIX + group if group else None
 
 
-def _send(topic_key: str) -> Callable[[dict[str, str]], Needs]:
+Rule = Callable[[RemotingCommand], Needs]
+
+
+def _send(topic_key: str) -> Rule:
     """A send needs PUB on its topic; a send to %RETRY%<group> needs SUB on that group (the
     topic names it; 4.9.7 read a "group" field SendMessageRequestHeader does not have)."""
-    def needs(ext: dict[str, str]) -> Needs:
-        topic = ext.get(topic_key)
+    def needs(request: RemotingCommand) -> Needs:
+        topic = request.ext_fields.get(topic_key)
         if topic is not None and topic.startswith(RETRY_PREFIX):
             return [(topic, SUB)]
         return [(topic, PUB)] if topic is not None else []
     return needs
 
 
-def _fields(*rules: tuple[str, bool]) -> Callable[[dict[str, str]], Needs]:
+def _fields(*rules: tuple[str, bool]) -> Rule:
     """SUB on each named field's value, as a group (True) or a topic (False)."""
-    def needs(ext: dict[str, str]) -> Needs:
+    def needs(request: RemotingCommand) -> Needs:
         out: Needs = []
         for key, is_group in rules:
-            value = ext.get(key)
+            value = request.ext_fields.get(key)
             name = _retry(value) if is_group else value
             if name:
                 out.append((name, SUB))
@@ -111,24 +114,20 @@ def _locks(request: RemotingCommand) -> Needs:
     return out
 
 
-def _on_ext(rule: Callable[[dict[str, str]], Needs]) -> Callable[[RemotingCommand], Needs]:
-    return lambda request: rule(request.ext_fields)
-
-
-RESOURCE_RULES: dict[int, Callable[[RemotingCommand], Needs]] = {
-    C.SEND_MESSAGE: _on_ext(_send("topic")),
-    C.SEND_REPLY_MESSAGE: _on_ext(_send("topic")),
-    C.SEND_MESSAGE_V2: _on_ext(_send("b")),
-    C.SEND_BATCH_MESSAGE: _on_ext(_send("b")),
-    C.SEND_REPLY_MESSAGE_V2: _on_ext(_send("b")),
-    C.CONSUMER_SEND_MSG_BACK: _on_ext(_fields(("group", True))),
-    C.PULL_MESSAGE: _on_ext(_fields(("topic", False), ("consumerGroup", True))),
-    C.QUERY_MESSAGE: _on_ext(_fields(("topic", False))),
+RESOURCE_RULES: dict[int, Rule] = {
+    C.SEND_MESSAGE: _send("topic"),
+    C.SEND_REPLY_MESSAGE: _send("topic"),
+    C.SEND_MESSAGE_V2: _send("b"),
+    C.SEND_BATCH_MESSAGE: _send("b"),
+    C.SEND_REPLY_MESSAGE_V2: _send("b"),
+    C.CONSUMER_SEND_MSG_BACK: _fields(("group", True)),
+    C.PULL_MESSAGE: _fields(("topic", False), ("consumerGroup", True)),
+    C.QUERY_MESSAGE: _fields(("topic", False)),
     C.HEART_BEAT: _heartbeat,
-    C.UNREGISTER_CLIENT: _on_ext(_fields(("consumerGroup", True))),
-    C.GET_CONSUMER_LIST_BY_GROUP: _on_ext(_fields(("consumerGroup", True))),
-    C.QUERY_CONSUMER_OFFSET: _on_ext(_fields(("consumerGroup", True), ("topic", False))),
-    C.UPDATE_CONSUMER_OFFSET: _on_ext(_fields(("consumerGroup", True), ("topic", False))),
+    C.UNREGISTER_CLIENT: _fields(("consumerGroup", True)),
+    C.GET_CONSUMER_LIST_BY_GROUP: _fields(("consumerGroup", True)),
+    C.QUERY_CONSUMER_OFFSET: _fields(("consumerGroup", True), ("topic", False)),
+    C.UPDATE_CONSUMER_OFFSET: _fields(("consumerGroup", True), ("topic", False)),
     C.LOCK_BATCH_MQ: _locks,
     C.UNLOCK_BATCH_MQ: _locks,
 }
