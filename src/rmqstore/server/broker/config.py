@@ -14,6 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ...delay_levels import DEFAULT_DELAY_LEVELS, parse_delay_levels
+from ...protocol.acl_signature import Credentials
+from ..acl import AclSettings, parse_acl_enable
+from ..config_error import ConfigError
+from ..properties import parse_properties
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +75,12 @@ class BrokerConfig:
     timer_precision_ms: int = 20  # timerPrecisionMs (Java: 1000): the slot width
     timer_wheel_slots: int = 1 << 21  # our key timerWheelSlots: window = slots x precision
     timer_flush_interval_ms: int = 1_000  # timerFlushIntervalMs
+    acl_enable: bool = False  # aclEnable: check plain_acl.yml before every request
+    acl_file: Path | None = None  # our key aclFile; None = $ROCKETMQ_HOME/conf/plain_acl.yml
+    # Our keys aclAccessKey / aclSecretKey: the account (admin, when the NameServers check ACL)
+    # this broker signs what it sends to NameServers and other brokers with.
+    acl_access_key: str | None = None
+    acl_secret_key: str | None = field(default=None, repr=False)
     extra: dict[str, str] = field(default_factory=dict)  # accepted keys we do not act on
     # StoreConfig fields set in code only (tests: small segments and index files).
     store_overrides: dict[str, object] = field(default_factory=dict)
@@ -88,6 +98,19 @@ class BrokerConfig:
     @property
     def bind_host(self) -> str:
         return self.listen_host or self.broker_ip
+
+    @property
+    def acl(self) -> AclSettings:
+        return AclSettings(self.acl_enable, self.acl_file)
+
+    @property
+    def credentials(self) -> Credentials | None:
+        """What outgoing requests are signed with; ConfigError if only half is set."""
+        if self.acl_access_key is None and self.acl_secret_key is None:
+            return None
+        if not self.acl_access_key or not self.acl_secret_key:
+            raise ConfigError("aclAccessKey and aclSecretKey must be set together")
+        return Credentials(self.acl_access_key, self.acl_secret_key)
 
     def replace(self, **changes: object) -> BrokerConfig:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
@@ -115,21 +138,6 @@ class BrokerConfig:
             name, convert = spec
             values[name] = convert(raw.strip())
         return cls(**values, extra=extra)  # type: ignore[arg-type]
-
-
-def parse_properties(text: str) -> dict[str, str]:
-    """Java .properties, the part broker.conf files use: key=value or key: value lines."""
-    out: dict[str, str] = {}
-    for line in text.splitlines():
-        line = line.strip()
-        if not line or line[0] in "#!":
-            continue
-        sep = min((i for i in (line.find("="), line.find(":")) if i > 0), default=-1)
-        if sep < 0:
-            out[line] = ""
-            continue
-        out[line[:sep].strip()] = line[sep + 1:].strip()
-    return out
 
 
 def _bool(raw: str) -> bool:
@@ -194,8 +202,12 @@ _KEYS = {
     "timerPrecisionMs": ("timer_precision_ms", int),
     "timerWheelSlots": ("timer_wheel_slots", int),
     "timerFlushIntervalMs": ("timer_flush_interval_ms", int),
+    "aclEnable": ("acl_enable", parse_acl_enable),
+    "aclFile": ("acl_file", lambda raw: Path(raw).expanduser()),
+    "aclAccessKey": ("acl_access_key", str),
+    "aclSecretKey": ("acl_secret_key", str),
 }
 
 # Keys common in real broker.conf files that need no action here (replication, cleanup hour).
 _ACCEPTED = frozenset({"brokerRole", "deleteWhen", "brokerIP2", "storePathCommitLog",
-                       "sendMessageThreadPoolNums", "pullMessageThreadPoolNums", "aclEnable"})
+                       "sendMessageThreadPoolNums", "pullMessageThreadPoolNums"})
