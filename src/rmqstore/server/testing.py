@@ -29,6 +29,7 @@ import itertools
 import json
 import logging
 import os
+import random
 import signal as signals
 import socket
 import subprocess
@@ -75,24 +76,39 @@ class ServeError(RuntimeError):
     """`rmqstore serve` did not start, did not stop on SIGTERM, or a call got no answer."""
 
 
+# Test servers take ports below Linux's ephemeral range (32768-60999 by default): a run that
+# opens tens of thousands of client connections leaves them in TIME_WAIT there, and a port the
+# OS hands out for "any free port" would then rarely have its neighbour free.
+_TEST_PORTS = (20000, 32000)
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nothing listens on right now (the OS may hand it out again later)."""
+    """A TCP port nothing listens on right now (another process may still take it later)."""
+    for _ in range(100):
+        port = random.randrange(*_TEST_PORTS)
+        if _bindable(host, port):
+            return port
     with socket.socket() as s:
         s.bind((host, 0))
         return s.getsockname()[1]
 
 
-def free_broker_port(host: str = "127.0.0.1", attempts: int = 50) -> int:
+def free_broker_port(host: str = "127.0.0.1", attempts: int = 200) -> int:
     """A port p with p+1 free too: the broker's HA port defaults to listenPort + 1."""
     for _ in range(attempts):
-        p = free_port(host)
-        try:
-            with socket.socket() as s:
-                s.bind((host, p + 1))
+        p = random.randrange(_TEST_PORTS[0], _TEST_PORTS[1] - 1)
+        if _bindable(host, p) and _bindable(host, p + 1):
             return p
-        except OSError:
-            continue
     raise ServeError(f"no free port pair on {host} in {attempts} attempts")
+
+
+def _bindable(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
 
 
 def wait_until(predicate: Callable[[], T], timeout_s: float, interval_s: float = 0.05,
