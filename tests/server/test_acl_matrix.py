@@ -151,8 +151,18 @@ def group_offset(serve: AclServe, case: Case) -> int | None:
 
 
 def offset_changed(serve: AclServe, case: Case, uid: str) -> Callable[[], bool]:
+    """The commit names an offset the queue holds (the broker refuses one past its end) and
+    that differs from the group's current one."""
     before = group_offset(serve, case)
+    if queue_max(serve, case) == 0:
+        ext, body = send_v2(case, uid)
+        assert admin_call(serve.broker, C.SEND_MESSAGE_V2, ext, body).code == 0
+    hi = queue_max(serve, case)
+    commit_to[uid] = hi if before != hi else 0
     return lambda: group_offset(serve, case) != before
+
+
+commit_to: dict[str, int] = {}
 
 
 def topic_created(serve: AclServe, case: Case, uid: str) -> Callable[[], bool]:
@@ -273,7 +283,7 @@ BROKER: dict[int, Ask] = {
     C.QUERY_CONSUMER_OFFSET: Ask("resource", topic_ext("consumerGroup", "topic", "queueId")),
     C.UPDATE_CONSUMER_OFFSET: Ask("resource", lambda case, uid: ({
         "consumerGroup": case.group, "topic": case.topic, "queueId": "0",
-        "commitOffset": str(next(_ids))}, b""), offset_changed),
+        "commitOffset": str(commit_to[uid])}, b""), offset_changed),
     C.SEARCH_OFFSET_BY_TIMESTAMP: Ask("signed", topic_ext("topic", "queueId", "timestamp")),
     C.GET_MAX_OFFSET: Ask("signed", topic_ext("topic", "queueId")),
     C.GET_MIN_OFFSET: Ask("signed", topic_ext("topic", "queueId")),
