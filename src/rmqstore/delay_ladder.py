@@ -6,7 +6,8 @@ replica's dispatch need without it.
 
 from __future__ import annotations
 
-SCHEDULE_TOPIC = "SCHEDULE_TOPIC_XXXX"  # TopicValidator.RMQ_SYS_SCHEDULE_TOPIC
+from .topic_validator import SCHEDULE_TOPIC  # noqa: F401 - where a delayed message waits
+
 PROP_DELAY = "DELAY"  # MessageConst.PROPERTY_DELAY_TIME_LEVEL
 DEFAULT_DELAY_LEVELS = "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h"
 # "ms" is our extension (short ladders in tests); s m h d are RocketMQ's units.

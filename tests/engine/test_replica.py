@@ -29,6 +29,7 @@ def mixed_traffic(store, n: int = 600) -> None:
     from rmqstore.protocol.message import encode_batch, encode_properties
 
     sched = ScheduleService(store, LADDER)
+    store.create_topic("E", 2)
     for i in range(n):
         store.put(f"T{i % 3}", os.urandom(20 + (i * 37) % 700), tags=f"tag{i % 4}",
                   keys=[f"k{i}", f"shared{i % 5}"], properties={"UNIQ_KEY": f"U{i:08d}"})

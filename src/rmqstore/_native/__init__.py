@@ -247,6 +247,13 @@ def scan(seg: Region | mmap.mmap, seg_start: int, pos: int, check_crc: bool) -> 
     return end, status[0]
 
 
+def resync(seg: Region | mmap.mmap, seg_start: int, pos: int, end: int) -> int:
+    """The first position in [pos, end) of a segment starting at seg_start where a valid
+    record (CRC checked) lies at its own offset; -1 when none does."""
+    ptr, size = _ro(seg)
+    return lib.rmq_resync(ptr, size, seg_start, pos, end)
+
+
 def zero_range(fd: int, start: int, length: int) -> bool:
     """Zero a file range by punching a hole and allocating it again; False where the file
     system cannot."""

@@ -4,7 +4,7 @@ registry, a listening server and a client with one connection per address."""
 
 from .client import ClientConfig, RemotingClient, split_address
 from .connection import RemotingConnection
-from .dispatch import Deferred, Dispatcher, Handler, RequestContext
+from .dispatch import Deferred, Dispatcher, Handler, RequestContext, RequestFilter
 from .errors import ConnectionClosed, RemotingConnectError, RemotingTimeout, SystemBusy
 from .loop import loop_factory, run
 from .server import RemotingServer, ServerConfig
@@ -12,6 +12,6 @@ from .server import RemotingServer, ServerConfig
 __all__ = [
     "ClientConfig", "ConnectionClosed", "Deferred", "Dispatcher", "Handler",
     "RemotingClient", "RemotingConnectError", "RemotingConnection", "RemotingServer",
-    "RemotingTimeout", "RequestContext", "ServerConfig", "SystemBusy", "loop_factory", "run",
-    "split_address",
+    "RemotingTimeout", "RequestContext", "RequestFilter", "ServerConfig", "SystemBusy",
+    "loop_factory", "run", "split_address",
 ]

@@ -23,8 +23,10 @@ from collections.abc import Awaitable
 from typing import Self
 
 from ...net import Dispatcher, RemotingClient, RemotingServer, ServerConfig
+from ...protocol.acl_signature import sign_request
 from ...protocol.register_body import RegisterBrokerBody
 from ...store import MessageStore, open_store
+from ..acl import install_access_control
 from .config import BrokerConfig
 from .delivery.delay_levels import DelayLevels
 from .delivery.timers import BrokerTimers
@@ -59,7 +61,10 @@ class Broker:
         self.clients: ClientManager | None = None
         self.arrivals = ArrivalWaiters()
         self._server: RemotingServer | None = None
-        self._outbound = RemotingClient()
+        credentials = config.credentials
+        # Everything this broker sends to NameServers and other brokers is signed.
+        self._outbound = RemotingClient(before_request=None if credentials is None else (
+            lambda request: sign_request(request, credentials)))
         self._registrar: NameServerRegistrar | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._started = False
@@ -78,6 +83,8 @@ class Broker:
         if self._started:
             raise RuntimeError("broker already started")
         c = self.config
+        # Before listening: a broker asked for ACL never serves a request without it.
+        access = install_access_control(c.acl, self.dispatcher, "broker")
         self._server = RemotingServer(self.dispatcher,
                                       ServerConfig(host=c.bind_host, port=c.listen_port))
         await self._server.start()
@@ -130,6 +137,8 @@ class Broker:
                           StatsProcessor(store, topics, self.clients, c.broker_name)):
             processor.register_handlers(self.dispatcher)
         self._spawn(self._scan_clients())
+        if access is not None:
+            self._spawn(access.watch())
         await self._start_replication(topics, groups, delays)
         # Registered before start() returns, so "ready" means routable (BrokerController.start).
         await self._registrar.register_all()

@@ -17,6 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ...delay_levels import DEFAULT_DELAY_LEVELS, parse_delay_levels
+from ...protocol.acl_signature import Credentials
+from ..acl import AclSettings, parse_acl_enable
+from ..config_error import ConfigError
+from ..properties import parse_properties
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +30,7 @@ ROLES = ("ASYNC_MASTER", "SYNC_MASTER", "SLAVE")  # BrokerRole
 MiB = 1 << 20
 
 
-class BrokerConfigError(ValueError):
+class BrokerConfigError(ConfigError, ValueError):
     """A broker.conf this broker cannot run as written; the message is one line."""
 
 
@@ -94,6 +98,12 @@ class BrokerConfig:
     timer_precision_ms: int = 20  # timerPrecisionMs (Java: 1000): the slot width
     timer_wheel_slots: int = 1 << 21  # our key timerWheelSlots: window = slots x precision
     timer_flush_interval_ms: int = 1_000  # timerFlushIntervalMs
+    acl_enable: bool = False  # aclEnable: check plain_acl.yml before every request
+    acl_file: Path | None = None  # our key aclFile; None = $ROCKETMQ_HOME/conf/plain_acl.yml
+    # Our keys aclAccessKey / aclSecretKey: the account (admin, when the NameServers check ACL)
+    # this broker signs what it sends to NameServers and other brokers with.
+    acl_access_key: str | None = None
+    acl_secret_key: str | None = field(default=None, repr=False)
     extra: dict[str, str] = field(default_factory=dict)  # accepted keys we do not act on
     # StoreConfig fields set in code only (tests: small segments and index files).
     store_overrides: dict[str, object] = field(default_factory=dict)
@@ -135,6 +145,19 @@ class BrokerConfig:
     def bind_host(self) -> str:
         return self.listen_host or self.broker_ip
 
+    @property
+    def acl(self) -> AclSettings:
+        return AclSettings(self.acl_enable, self.acl_file)
+
+    @property
+    def credentials(self) -> Credentials | None:
+        """What outgoing requests are signed with; ConfigError if only half is set."""
+        if self.acl_access_key is None and self.acl_secret_key is None:
+            return None
+        if not self.acl_access_key or not self.acl_secret_key:
+            raise ConfigError("aclAccessKey and aclSecretKey must be set together")
+        return Credentials(self.acl_access_key, self.acl_secret_key)
+
     def replace(self, **changes: object) -> BrokerConfig:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
 
@@ -170,21 +193,6 @@ class BrokerConfig:
             except ValueError as exc:
                 raise BrokerConfigError(f"broker.conf: {key}={raw.strip()}: {exc}") from None
         return cls(**values, extra=extra)  # type: ignore[arg-type]
-
-
-def parse_properties(text: str) -> dict[str, str]:
-    """Java .properties, the part broker.conf files use: key=value or key: value lines."""
-    out: dict[str, str] = {}
-    for line in text.splitlines():
-        line = line.strip()
-        if not line or line[0] in "#!":
-            continue
-        sep = min((i for i in (line.find("="), line.find(":")) if i > 0), default=-1)
-        if sep < 0:
-            out[line] = ""
-            continue
-        out[line[:sep].strip()] = line[sep + 1:].strip()
-    return out
 
 
 def _bool(raw: str) -> bool:
@@ -271,11 +279,15 @@ _KEYS = {
     "slaveReadEnable": ("slave_read_enable", _bool),
     "offsetCheckInSlave": ("offset_check_in_slave", _bool),
     "accessMessageInMemoryMaxRatio": ("access_message_in_memory_max_ratio", int),
+    "aclEnable": ("acl_enable", parse_acl_enable),
+    "aclFile": ("acl_file", lambda raw: Path(raw).expanduser()),
+    "aclAccessKey": ("acl_access_key", str),
+    "aclSecretKey": ("acl_secret_key", str),
 }
 
 # Keys common in real broker.conf files that need no action here (cleanup hour, pools).
 _ACCEPTED = frozenset({"deleteWhen", "storePathCommitLog", "sendMessageThreadPoolNums",
-                       "pullMessageThreadPoolNums", "aclEnable"})
+                       "pullMessageThreadPoolNums"})
 
 _CONTROLLER = "RocketMQ 5's controller mode is not implemented (classic master/slave only)"
 _DLEDGER = "the DLedger commit log is not implemented (classic master/slave only)"

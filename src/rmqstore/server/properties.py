@@ -1,0 +1,18 @@
+"""Java .properties, the part RocketMQ's broker.conf and namesrv.conf files use."""
+
+from __future__ import annotations
+
+
+def parse_properties(text: str) -> dict[str, str]:
+    """Java .properties, the part broker.conf files use: key=value or key: value lines."""
+    out: dict[str, str] = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line[0] in "#!":
+            continue
+        sep = min((i for i in (line.find("="), line.find(":")) if i > 0), default=-1)
+        if sep < 0:
+            out[line] = ""
+            continue
+        out[line[:sep].strip()] = line[sep + 1:].strip()
+    return out
