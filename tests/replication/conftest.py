@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from tests.replication.pair import HAPair
+from rmqstore.server.testing_ha import HAPair
 
 
 @pytest.fixture

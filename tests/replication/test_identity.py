@@ -13,8 +13,8 @@ import rmqstore
 from rmqstore.client import LocalTransactionState, Message, Producer, TransactionProducer
 from rmqstore.client.producer import SendStatus
 from rmqstore.server.testing import wait_until
+from rmqstore.server.testing_ha import HAPair
 from tests.client.conftest import run
-from tests.replication.pair import HAPair
 
 SEG = 256 * 1024
 STORE_ARGS = ("--store", f"commitlog_segment_bytes={SEG}", "--store", "consumequeue_units=2000",

@@ -20,8 +20,8 @@ from rmqstore.client.producer import SendStatus
 from rmqstore.protocol import RequestCode
 from rmqstore.protocol.message import decode_messages, parse_msg_id
 from rmqstore.server.testing import call, wait_until
+from rmqstore.server.testing_ha import HAPair
 from tests.client.conftest import run
-from tests.replication.pair import HAPair
 from tests.replication.test_identity import STORE_ARGS, STORE_CFG, digest
 
 TOPIC = "LossT"

@@ -19,8 +19,8 @@ from rmqstore.client.producer import SendStatus
 from rmqstore.protocol import RequestCode, ResponseCode
 from rmqstore.protocol.message import properties_text
 from rmqstore.server.testing import call, free_broker_port, wait_until
+from rmqstore.server.testing_ha import HAPair
 from tests.client.conftest import run
-from tests.replication.pair import HAPair
 
 
 @pytest.mark.parametrize("conf, reason", [

@@ -1,14 +1,23 @@
-"""A replicated broker group on loopback: one NameServer, a master and its slave, each
-`rmqstore serve` in its own process with its own broker.conf (as conf/broker-a*.properties),
-small store files. Every wait is bounded; stop() ends every process it started."""
+"""A replicated broker group on loopback for integration tests (ours: tests/replication,
+benches/ha_*.py; and yours): one NameServer, a master and its slave, each `rmqstore serve` in
+its own process with its own broker.conf (as conf/broker-a*.properties), small store files.
+Every wait is bounded; stop() ends every process it started.
+
+    pair = HAPair(tmp, role="SYNC_MASTER").start()   # NameServer, master, slave linked
+    try:
+        pair.create_topic("Orders")
+        ...  # clients at pair.namesrv; pair.master_proc.kill() to lose the master
+    finally:
+        pair.stop()
+"""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
-from rmqstore.protocol import RequestCode
-from rmqstore.server.testing import (
+from ..protocol import RequestCode, fastjson
+from .testing import (
     SMALL_STORE_ARGS,
     ServeProcess,
     call,
@@ -86,7 +95,6 @@ class HAPair:
 
     def wait_topics(self, topics: list[str], timeout_s: float = 10.0) -> None:
         """Until the slave's metadata sync brought the topics (3 s after it started)."""
-        from rmqstore.protocol import fastjson
 
         def there() -> bool:
             r = call(self.slave, RequestCode.GET_ALL_TOPIC_CONFIG)
