@@ -565,6 +565,10 @@ def test_registers_with_name_servers_and_unregisters_at_stop(tmp_path: Path) -> 
             ext = first[0].ext_fields
             assert ext["brokerName"] == "broker-t" and ext["brokerId"] == "0"
             assert ext["clusterName"] == "DefaultCluster" and ext["brokerAddr"] == h.broker.address
+            # a broker on any free port serves HA on one too (listenPort + 1 may be taken), and
+            # registers where it listens
+            assert h.broker.master is not None
+            assert ext["haServerAddr"] == "127.0.0.1:%d" % h.broker.master.service.address[1]
             assert int(ext["bodyCrc32"]) == zlib.crc32(first[0].body) & 0x7FFFFFFF
             table = json.loads(first[0].body)["topicConfigSerializeWrapper"]["topicConfigTable"]
             assert table["TBW102"]["perm"] == 7

@@ -89,7 +89,10 @@ class Broker:
                                       ServerConfig(host=c.bind_host, port=c.listen_port))
         await self._server.start()
         if c.listen_port == 0:
-            c = self.config = c.replace(listen_port=self._server.address[1])
+            # any free port for the HA listener too: listenPort + 1 of a random port may be
+            # anyone's
+            c = self.config = c.replace(listen_port=self._server.address[1],
+                                        ha_listen_port=c.ha_listen_port or 0)
         # Synchronous on purpose: no request is read before the handlers exist.
         try:
             self.store = store = open_store(c.store_root, **self._store_config())
@@ -99,7 +102,7 @@ class Broker:
         if c.slave:
             self.slave = SlaveReplication(c, store, self._queues_grew)
         else:
-            self.master = MasterReplication(c, store)
+            c = self.config = await self._serve_ha(c, store)
         self._registrar = NameServerRegistrar(
             c, lambda: RegisterBrokerBody(topics.data_version(), topics.all_configs(), []),
             self._outbound, self.slave.on_register_answer if self.slave is not None else None)
@@ -139,7 +142,7 @@ class Broker:
         self._spawn(self._scan_clients())
         if access is not None:
             self._spawn(access.watch())
-        await self._start_replication(topics, groups, delays)
+        await self._follow_master(topics, groups, delays)
         # Registered before start() returns, so "ready" means routable (BrokerController.start).
         await self._registrar.register_all()
         self._registrar.start()
@@ -148,10 +151,21 @@ class Broker:
                  c.broker_name, c.cluster_name, c.broker_id, c.broker_role, c.addr, c.ha_addr,
                  c.store_root, "SYNC_FLUSH" if c.sync_flush else "ASYNC_FLUSH")
 
-    async def _start_replication(self, topics: BrokerTopics, groups: SubscriptionGroupManager,
-                                 delays: DelayLevels) -> None:
-        if self.master is not None:
+    async def _serve_ha(self, c: BrokerConfig, store: MessageStore) -> BrokerConfig:
+        """A master's HA listener, before it registers the HA address (its real port)."""
+        self.master = MasterReplication(c, store)
+        try:
             await self.master.start()
+        except BaseException:
+            assert self._server is not None
+            await self._server.close()
+            store.close()
+            raise
+        return c.replace(ha_listen_port=self.master.service.address[1])
+
+    async def _follow_master(self, topics: BrokerTopics, groups: SubscriptionGroupManager,
+                             delays: DelayLevels) -> None:
+        """A slave's HA client and metadata sync."""
         if self.slave is not None:
             slave = self.slave
             await slave.start()
