@@ -101,6 +101,13 @@ class HAPair:
             return r.code == 0 and set(topics) <= set(fastjson.loads(r.body)["topicConfigTable"])
         wait_until(there, timeout_s, what=f"{topics} on the slave")
 
+    def wait_caught_up(self, topic: str, queues: int, timeout_s: float = 15.0) -> None:
+        """Until the slave's queues of ``topic`` are as long as the master's."""
+        def sizes(broker: str) -> list[int]:
+            return [max_offset(broker, topic, q) for q in range(queues)]
+        wait_until(lambda: sizes(self.slave) == sizes(self.master), timeout_s, interval_s=0.2,
+                   what=f"the slave to catch up on {topic}")
+
     def max_offset(self, broker: str, topic: str, queue_id: int) -> int:
         return max_offset(broker, topic, queue_id)
 
