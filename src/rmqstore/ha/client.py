@@ -1,7 +1,10 @@
 """HAClient: a replica store's side of replication (HAClient of rocketmq-all-4.9.7): it connects
 to its master's HA port, reports where its log ends (at once, whenever it grows, and every
-haSendHeartbeatInterval), and appends what the master sends (MessageStore.replica), then
-dispatches it to the consume queues and index a slice at a time, between reads.
+haSendHeartbeatInterval), and appends what the master sends (MessageStore.replica). Its
+dispatch to the consume queues and index runs on a thread of its own, a slice at a time, as
+Java's ReputMessageService does: what the replica reports (and a SYNC_MASTER's sends wait for)
+is what it appended and checked, never held back by dispatch (which halved catch-up when the
+two took turns on the loop).
 
 A frame must start where the bytes received so far end (the replica's log end plus the start
 of a record a frame boundary cut); anything else, a frame over the size limit, or bytes that are
@@ -16,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 from ..errors import ReplicaDataError
 from ..protocol.ha import HAProtocolError, TransferDecoder, encode_report
@@ -27,6 +31,8 @@ log = logging.getLogger(__name__)
 
 MAX_PENDING_BYTES = 64 << 20  # the start of one record held: no record is larger
 TICK_S = 0.5  # how often a link checks its heartbeat and housekeeping clocks
+# Records per dispatch slice: each holds the store's put lock, which the next append waits for.
+DISPATCH_SLICE = 256
 
 
 class HAClient:
@@ -43,7 +49,9 @@ class HAClient:
         self._link: SlaveLink | None = None
         self._task: asyncio.Task[None] | None = None
         self._changed: asyncio.Event | None = None
-        self._dispatching = False
+        self._appended: asyncio.Event | None = None
+        self._dispatcher: asyncio.Task[None] | None = None
+        self._executor: ThreadPoolExecutor | None = None
 
     @property
     def master(self) -> str | None:
@@ -54,16 +62,27 @@ class HAClient:
         return self._link is not None and not self._link.closed
 
     async def start(self) -> None:
+        loop = asyncio.get_running_loop()
         self._changed = asyncio.Event()
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="ha-client")
+        self._appended = asyncio.Event()
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="rmq-replica-dispatch")
+        self._task = loop.create_task(self._run(), name="ha-client")
+        self._dispatcher = loop.create_task(self._dispatch(), name="ha-replica-dispatch")
+        if self.replica.pending():
+            self._appended.set()
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        """Stop following; returns once no dispatch runs (the store may be closed then)."""
+        for task in (self._task, self._dispatcher):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        self._task = self._dispatcher = None
         if self._link is not None:
             self._link.close(None)
+        if self._executor is not None:  # a slice under way ends first
+            await asyncio.get_running_loop().run_in_executor(None, self._executor.shutdown)
+            self._executor = None
 
     def set_master(self, master: str | None) -> None:
         """updateHaMasterAddress: follow another master (the link to the old one closes)."""
@@ -101,24 +120,28 @@ class HAClient:
                 pass
 
     def dispatch_soon(self) -> None:
-        """Dispatch what was appended, a slice per loop turn, until none is left."""
-        if not self._dispatching:
-            self._dispatching = True
-            asyncio.get_running_loop().call_soon(self._dispatch_slice)
+        """Records were appended: the dispatch thread takes them."""
+        if self._appended is not None:
+            self._appended.set()
 
-    def _dispatch_slice(self) -> None:
-        try:
-            touched = self.replica.dispatch()
-        except Exception:  # a store error must not stop replication; recovery re-dispatches
-            log.exception("HA: dispatch of replicated records failed")
-            self._dispatching = False
-            return
-        if touched and self._on_dispatched is not None:
-            self._on_dispatched(touched)
-        if self.replica.pending():
-            asyncio.get_running_loop().call_soon(self._dispatch_slice)
-        else:
-            self._dispatching = False
+    async def _dispatch(self) -> None:
+        """Dispatch what was appended, a slice at a time on the dispatch thread, until none
+        is left; the queues that grew are reported from the loop."""
+        assert self._appended is not None and self._executor is not None
+        loop = asyncio.get_running_loop()
+        replica, executor = self.replica, self._executor
+        while True:
+            await self._appended.wait()
+            self._appended.clear()
+            while replica.pending():
+                try:
+                    touched = await loop.run_in_executor(executor, replica.dispatch,
+                                                         DISPATCH_SLICE)
+                except Exception:  # a store error must not stop replication; recovery
+                    log.exception("HA: dispatch of replicated records failed")  # redoes it
+                    break
+                if touched and self._on_dispatched is not None:
+                    self._on_dispatched(touched)
 
 
 class SlaveLink(asyncio.Protocol):
