@@ -33,6 +33,8 @@ MAX_PENDING_BYTES = 64 << 20  # the start of one record held: no record is large
 TICK_S = 0.5  # how often a link checks its heartbeat and housekeeping clocks
 # Records per dispatch slice: each holds the store's put lock, which the next append waits for.
 DISPATCH_SLICE = 256
+# A backlog this small is dispatched on the loop: a thread hop costs more than the work.
+INLINE_DISPATCH_BYTES = 16 * 1024
 
 
 class HAClient:
@@ -135,8 +137,11 @@ class HAClient:
             self._appended.clear()
             while replica.pending():
                 try:
-                    touched = await loop.run_in_executor(executor, replica.dispatch,
-                                                         DISPATCH_SLICE)
+                    if replica.end - replica.dispatched <= INLINE_DISPATCH_BYTES:
+                        touched = replica.dispatch(DISPATCH_SLICE)
+                    else:
+                        touched = await loop.run_in_executor(executor, replica.dispatch,
+                                                             DISPATCH_SLICE)
                 except Exception:  # a store error must not stop replication; recovery
                     log.exception("HA: dispatch of replicated records failed")  # redoes it
                     break
