@@ -17,6 +17,7 @@ import re
 from pathlib import Path
 
 from ..protocol import RequestCode, fastjson
+from ..protocol.acl_signature import Credentials
 from .testing import (
     SMALL_STORE_ARGS,
     ServeProcess,
@@ -34,8 +35,12 @@ LINKED = re.compile(r"HA: slave \S+ (is empty|resumes at)")
 class HAPair:
     def __init__(self, tmp: Path, role: str = "SYNC_MASTER", master_conf: str = "",
                  slave_conf: str = "", common_conf: str = "",
-                 store_args: tuple[str, ...] = SMALL_STORE_ARGS) -> None:
+                 store_args: tuple[str, ...] = SMALL_STORE_ARGS,
+                 credentials: Credentials | None = None) -> None:
+        """credentials: what this pair's own requests are signed with (brokers with
+        aclEnable=true in their conf)."""
         self.store_args = store_args
+        self.credentials = credentials
         self.tmp = tmp
         tmp.mkdir(parents=True, exist_ok=True)
         ns_port = free_port()
@@ -88,28 +93,29 @@ class HAPair:
         r = call(self.master, RequestCode.UPDATE_AND_CREATE_TOPIC, {
             "topic": topic, "defaultTopic": "TBW102", "readQueueNums": str(queues),
             "writeQueueNums": str(queues), "perm": "6", "topicFilterType": "SINGLE_TAG",
-            "topicSysFlag": "0", "order": "false"})
+            "topicSysFlag": "0", "order": "false"}, credentials=self.credentials)
         assert r.code == 0, r.remark
-        wait_until(lambda: route(self.namesrv, topic), 10, what=f"route of {topic}")
+        wait_until(lambda: route(self.namesrv, topic, self.credentials), 10,
+                   what=f"route of {topic}")
         return topic
 
     def wait_topics(self, topics: list[str], timeout_s: float = 10.0) -> None:
         """Until the slave's metadata sync brought the topics (3 s after it started)."""
 
         def there() -> bool:
-            r = call(self.slave, RequestCode.GET_ALL_TOPIC_CONFIG)
+            r = call(self.slave, RequestCode.GET_ALL_TOPIC_CONFIG, credentials=self.credentials)
             return r.code == 0 and set(topics) <= set(fastjson.loads(r.body)["topicConfigTable"])
         wait_until(there, timeout_s, what=f"{topics} on the slave")
 
     def wait_caught_up(self, topic: str, queues: int, timeout_s: float = 15.0) -> None:
         """Until the slave's queues of ``topic`` are as long as the master's."""
         def sizes(broker: str) -> list[int]:
-            return [max_offset(broker, topic, q) for q in range(queues)]
+            return [self.max_offset(broker, topic, q) for q in range(queues)]
         wait_until(lambda: sizes(self.slave) == sizes(self.master), timeout_s, interval_s=0.2,
                    what=f"the slave to catch up on {topic}")
 
     def max_offset(self, broker: str, topic: str, queue_id: int) -> int:
-        return max_offset(broker, topic, queue_id)
+        return max_offset(broker, topic, queue_id, self.credentials)
 
     def stop(self) -> None:
         for proc in (self.slave_proc, self.master_proc, self.ns_proc):

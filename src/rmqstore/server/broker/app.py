@@ -161,6 +161,10 @@ class Broker:
             await self._server.close()
             store.close()
             raise
+        if c.acl_enable:  # said once at start: the HA port is outside what ACL guards
+            log.warning("aclEnable=true, but the HA port %s:%d serves the commit log to "
+                        "whoever connects, as RocketMQ's: keep it where only slaves reach it",
+                        *self.master.service.address)
         return c.replace(ha_listen_port=self.master.service.address[1])
 
     async def _follow_master(self, topics: BrokerTopics, groups: SubscriptionGroupManager,
