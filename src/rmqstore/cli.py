@@ -95,18 +95,43 @@ def demo(data: Path, count: int, flush: str) -> None:
 @click.option("--store", "store_options", multiple=True, metavar="FIELD=VALUE",
               help="A store setting (a StoreConfig field, e.g. commitlog_segment_bytes=67108864); "
                    "repeatable.")
+@click.option("--namesrv-config", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The NameServer's namesrv.properties: its connection limits and tls.* keys "
+                   "(serverChannelMaxIdleTimeSeconds, serverMaxConnections, ...).")
+@click.option("--tls-config", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A RocketMQ tls.properties (tls.server.mode, tls.server.certPath, ...) for "
+                   "every role of this process; a role's own config file may give tls.* keys "
+                   "instead, not as well.")
 @click.option("--broker-expiry", type=click.FloatRange(min=0.1), default=None, hidden=True,
               help="Seconds without REGISTER_BROKER after which the NameServer drops a broker "
                    "(default 120, as Java); the liveness scan runs every min(10, expiry/3) s.")
 def serve(data: Path | None, role: str, config_file: Path | None, host: str, namesrv_port: int,
           broker_port: int | None, http_port: int, namesrv_addr: str | None,
-          flush: str | None, store_options: tuple[str, ...], broker_expiry: float | None) -> None:
+          flush: str | None, store_options: tuple[str, ...], namesrv_config: Path | None,
+          tls_config: Path | None, broker_expiry: float | None) -> None:
     """Start a RocketMQ-compatible NameServer and Broker (loopback unless told otherwise)."""
+    from .net import TlsConfigError
+    from .server.remoting_settings import ConfigError
+
+    try:
+        _serve(data, role, config_file, host, namesrv_port, broker_port, http_port,
+               namesrv_addr, flush, store_options, namesrv_config, tls_config, broker_expiry)
+    except (ConfigError, TlsConfigError) as exc:  # the one-line reason for not starting
+        raise click.ClickException(str(exc)) from None
+
+
+def _serve(data: Path | None, role: str, config_file: Path | None, host: str, namesrv_port: int,
+           broker_port: int | None, http_port: int, namesrv_addr: str | None,
+           flush: str | None, store_options: tuple[str, ...], namesrv_config: Path | None,
+           tls_config: Path | None, broker_expiry: float | None) -> None:
     from .server.broker import BrokerConfig
     from .server.namesrv import NamesrvConfig
+    from .server.remoting_settings import RemotingSettings, load_namesrv_file, load_tls_file
     from .server.serve import ServeOptions, run
 
     broker = BrokerConfig.from_file(config_file) if config_file else BrokerConfig()
+    tls = load_tls_file(tls_config) if tls_config else RemotingSettings()
+    ns_remoting = load_namesrv_file(namesrv_config) if namesrv_config else RemotingSettings()
     changes: dict = {"broker_ip": host} if not config_file else {}
     if data is not None or not config_file:
         changes["store_root"] = (data or Path("rmqstore-data")).resolve()
@@ -122,8 +147,10 @@ def serve(data: Path | None, role: str, config_file: Path | None, host: str, nam
         changes["store_overrides"] = {**broker.store_overrides, **_store_settings(store_options)}
     expiry = {} if broker_expiry is None else {
         "broker_expire_s": broker_expiry, "scan_interval_s": min(10.0, broker_expiry / 3)}
+    changes["remoting"] = broker.remoting.with_tls(tls)
     options = ServeOptions(role, NamesrvConfig(host=host, port=namesrv_port,
-                                               http_port=http_port or None, **expiry),
+                                               http_port=http_port or None,
+                                               remoting=ns_remoting.with_tls(tls), **expiry),
                            broker.replace(**changes))
     run(options, ready=lambda what: click.echo(f"rmqstore serve: {what}", err=True))
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Self
 
-from ...net import Dispatcher, RemotingServer, ServerConfig
+from ...net import Dispatcher, RemotingServer
+from ..remoting_settings import RemotingSettings
 from .handlers import NamesrvHandlers
 from .kvconfig import KVConfigManager
 from .nsaddr_http import NsAddrHttpServer
@@ -36,10 +37,13 @@ class NamesrvConfig:
     nsaddr_list: tuple[str, ...] = ()
     kv_config_path: Path | None = None  # None = KV config kept in memory only
     order_message_enable: bool = False  # NamesrvConfig.orderMessageEnable: attach orderTopicConf
+    # The listener: connection limits and TLS (remoting_settings.py has the keys).
+    remoting: RemotingSettings = field(default_factory=RemotingSettings)
 
     def __post_init__(self) -> None:
         if self.scan_interval_s <= 0 or self.broker_expire_s <= 0:
             raise ValueError("scan_interval_s and broker_expire_s must be positive")
+        self.remoting.server_config(self.host, self.port)  # contradictions fail at load
 
 
 class NameServer:
@@ -53,7 +57,7 @@ class NameServer:
         NamesrvHandlers(self.routes, self.kv,
                         order_message_enable=config.order_message_enable).register(dispatcher)
         self._remoting = RemotingServer(dispatcher,
-                                        ServerConfig(host=config.host, port=config.port))
+                                        config.remoting.server_config(config.host, config.port))
         self._http: NsAddrHttpServer | None = None
         if config.http_port is not None:
             self._http = NsAddrHttpServer(

@@ -22,8 +22,6 @@ from ..topics import AUTO_CREATE_TOPIC, BrokerTopics
 
 log = logging.getLogger(__name__)
 
-MAX_QUEUE_NUMS = 1024
-
 
 class AdminProcessor:
     def __init__(self, topics: BrokerTopics, groups: SubscriptionGroupManager,
@@ -48,10 +46,11 @@ class AdminProcessor:
             return RemotingCommand.response(
                 ResponseCode.SYSTEM_ERROR,
                 f"The specified topic is conflict with AUTO_CREATE_TOPIC_KEY_TOPIC. {h.topic}")
-        for n in (h.read_queue_nums, h.write_queue_nums):
-            if not 1 <= n <= MAX_QUEUE_NUMS:
-                return RemotingCommand.response(
-                    ResponseCode.SYSTEM_ERROR, f"queue nums must be within [1, {MAX_QUEUE_NUMS}]")
+        if min(h.read_queue_nums, h.write_queue_nums) < 1:
+            return RemotingCommand.response(ResponseCode.SYSTEM_ERROR,
+                                            "queue nums must be at least 1")
+        # past maxQueueNumsPerTopic, maxTopicNums or maxQueueNumsPerBroker: TopicLimitExceeded,
+        # answered by the dispatcher with its reason
         self._topics.put(TopicConfig(h.topic, h.read_queue_nums, h.write_queue_nums,
                                      perm=h.perm, order=h.order))
         # Java's registerIncrementBrokerData: the NameServers know the topic before we answer.
