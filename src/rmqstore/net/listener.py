@@ -85,6 +85,11 @@ class TlsListener:
     async def _open(self, sock: socket.socket) -> None:
         loop = asyncio.get_running_loop()
         peer = _peer(sock)
+        made: list[asyncio.Protocol] = []
+
+        def factory() -> asyncio.Protocol:
+            made.append(self._factory())
+            return made[-1]
         try:
             first = await self._first_byte(sock)
             if not first:
@@ -96,17 +101,21 @@ class TlsListener:
                                 "closing the connection", peer)
                     sock.close()
                     return
-                await loop.connect_accepted_socket(self._factory, sock)
+                await loop.connect_accepted_socket(factory, sock)
                 return
-            await loop.connect_accepted_socket(self._factory, sock, ssl=self._context,
+            await loop.connect_accepted_socket(factory, sock, ssl=self._context,
                                                ssl_handshake_timeout=self._timeout_s)
-        except TimeoutError:
-            log.warning("%s: no TLS handshake or first byte within %s s, closing the connection",
-                        peer, self._timeout_s)
+        except (TimeoutError, OSError, ssl.SSLError) as exc:  # one connection's business
+            if isinstance(exc, TimeoutError):
+                log.warning("%s: no first byte or TLS handshake within %s s, closing the "
+                            "connection", peer, self._timeout_s)
+            else:
+                log.warning("%s: TLS handshake failed, closing the connection: %s", peer, exc)
             sock.close()
-        except (OSError, ssl.SSLError) as exc:  # a failed handshake: one connection's business
-            log.warning("%s: TLS handshake failed, closing the connection: %s", peer, exc)
-            sock.close()
+            # A protocol made for a handshake that failed was never connected, and asyncio
+            # does not tell it: whoever counts connections through it must hear it is gone.
+            for protocol in made:
+                protocol.connection_lost(exc)
 
     async def _first_byte(self, sock: socket.socket) -> bytes:
         loop = asyncio.get_running_loop()
