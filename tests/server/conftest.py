@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from rmqstore.protocol import FrameDecoder, RemotingCommand, encode
-from rmqstore.server.testing import ServeProcess, free_broker_port, free_port
+from rmqstore.server.testing import ServeError, ServeProcess, free_broker_port, free_port
 
 
 @dataclass
@@ -64,8 +64,15 @@ def serve(tmp_path: Path) -> Iterator[ServeFactory]:
     try:
         yield start
     finally:
+        # a prompt, clean shutdown is part of every test: ServeError if SIGTERM is not enough
+        hung = []
         for proc in started:
-            proc.stop()
+            try:
+                proc.terminate()
+            except ServeError as exc:  # killed by terminate; the others still get stopped
+                hung.append(exc)
+        if hung:
+            raise hung[0]
 
 
 def connect(address: tuple[str, int], timeout_s: float = 3.0) -> socket.socket:
