@@ -110,8 +110,10 @@ class RemotingServer:
     async def start(self) -> None:
         c = self.config
         if c.tls is not None:
-            self._tls = TlsListener(self._new_connection, c.tls, c.tls.context(),
-                                    c.limits.frame_read_timeout_s, self._admit, self._refuse)
+            # a socket that says nothing is closed as a silent connection would be
+            first_byte_s = c.limits.frame_read_timeout_s or c.limits.max_idle_s
+            self._tls = TlsListener(self._new_connection, c.tls, c.tls.context(), first_byte_s,
+                                    self._admit, self._refuse)
             await self._tls.start(c.host, c.port, c.backlog)
         else:
             loop = asyncio.get_running_loop()
