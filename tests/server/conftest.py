@@ -13,7 +13,13 @@ from pathlib import Path
 import pytest
 
 from rmqstore.protocol import FrameDecoder, RemotingCommand, encode
-from rmqstore.server.testing import ServeError, ServeProcess, free_broker_port, free_port
+from rmqstore.server.testing import (
+    SMALL_STORE_ARGS,
+    ServeError,
+    ServeProcess,
+    free_broker_port,
+    free_port,
+)
 
 
 @dataclass
@@ -48,7 +54,8 @@ def serve(tmp_path: Path) -> Iterator[ServeFactory]:
     """serve(broker_conf_text, *extra_args) -> Served; stopped at the end of the test."""
     started: list[ServeProcess] = []
 
-    def start(broker_conf: str = "", *extra: str) -> Served:
+    def start(broker_conf: str = "", *extra: str,
+              store_args: tuple[str, ...] = SMALL_STORE_ARGS) -> Served:
         n = len(started)
         conf = tmp_path / f"broker{n}.conf"
         conf.write_text(f"brokerName=broker-t{n}\n{broker_conf}")
@@ -56,7 +63,7 @@ def serve(tmp_path: Path) -> Iterator[ServeFactory]:
         proc = ServeProcess(["-c", str(conf), "--namesrv-port", str(ns), "--broker-port",
                              str(bp), "--http-port", "0", "--data", str(tmp_path / f"data{n}"),
                              *extra], tmp_path / f"serve{n}.log", verbose=True,
-                            drop_env=("NAMESRV_ADDR",))
+                            drop_env=("NAMESRV_ADDR",), store_args=store_args)
         started.append(proc)
         proc.start()
         return Served(proc, f"127.0.0.1:{bp}", f"127.0.0.1:{ns}")
