@@ -8,11 +8,13 @@ tasks serving this connection's requests are cancelled.
 
 A malformed frame closes this connection only (FrameError, logged); nothing else is affected.
 
-What the connection makes us hold is counted (``held_bytes``: its partial frame, the bodies of
-its requests being served, its unsent responses); with ``max_buffered_bytes`` set (servers),
-reading stops while that is over the cap and resumes once it has drained. The times of the last
-byte either way and of the start of an incomplete frame are kept for the server's sweep
-(idle and read timeouts).
+What the connection makes us hold is counted (``held_bytes``): the bodies of its requests being
+served and its unsent responses, which drain by themselves, and what its decoder holds, at most
+one read's worth of frames plus a partial frame under the frame limit. With
+``max_buffered_bytes`` set (servers), once the first two pass it, no further frame is routed
+and nothing more is read until they are back under it. The times of the last byte either way
+and of the start of an incomplete frame are kept for the server's sweep (idle and read
+timeouts).
 """
 
 from __future__ import annotations
@@ -95,10 +97,9 @@ class RemotingConnection(asyncio.Protocol):
 
     @property
     def held_bytes(self) -> int:
-        """What this connection makes us hold: its partial frame, the bodies of its requests
-        being served, its responses not yet written to the socket."""
-        unsent = self._transport.get_write_buffer_size() if self._transport is not None else 0
-        return self._decoder.buffered_bytes + self._task_bytes + unsent
+        """What this connection makes us hold: what its decoder holds, the bodies of its
+        requests being served, its responses not yet written to the socket."""
+        return self._decoder.buffered_bytes + self._in_service_bytes()
 
     @property
     def reading_paused(self) -> bool:
@@ -219,11 +220,15 @@ class RemotingConnection(asyncio.Protocol):
                     return
                 if self._read_paused_for:  # over a cap: what is left waits in the decoder
                     break
+                if self._max_buffered is not None and self._task_bytes > self._max_buffered:
+                    self._pause_reading("buffered")  # the write buffer is checked below
+                    break
             if not decoder.buffered_bytes:
                 self.partial_frame_since = None
             elif complete or self.partial_frame_since is None:  # the remainder began just now
                 self.partial_frame_since = self.last_io_at
-            if self._max_buffered is not None and self.held_bytes > self._max_buffered:
+            if self._max_buffered is not None \
+                    and self._in_service_bytes() > self._max_buffered:
                 self._pause_reading("buffered")
         except FrameError as exc:
             if tls_hello:
@@ -293,8 +298,13 @@ class RemotingConnection(asyncio.Protocol):
         if not self._closed and not self._read_paused_for:
             self._handle(b"")
 
+    def _in_service_bytes(self) -> int:
+        unsent = self._transport.get_write_buffer_size() if self._transport is not None else 0
+        return self._task_bytes + unsent
+
     def _check_buffered(self) -> None:
-        if "buffered" in self._read_paused_for and self.held_bytes <= (self._max_buffered or 0):
+        if "buffered" in self._read_paused_for \
+                and self._in_service_bytes() <= (self._max_buffered or 0):
             self._resume_reading("buffered")
 
     def _task_done(self, task: asyncio.Task[None], held_bytes: int) -> None:
