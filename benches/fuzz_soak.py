@@ -6,7 +6,9 @@ of crashes, survivals and memory.
 (run from the repository root, so that `tests` imports). After every batch the server must still
 route, store and read back; a batch it does not survive (the process died, or a check failed) is
 a crash: its log tail is printed and the server restarted. At the end every send it acknowledged
-is read back once more. RSS is sampled after every batch; the peak is the kernel's VmHWM.
+is read back once more. RSS is sampled after every batch; the peak is the kernel's VmHWM, and
+the anonymous part (RssAnon: the heap, what a leak would grow) is reported apart from the mapped
+store files (RssFile, which grow with the data written).
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ def main() -> None:
     proc, broker, namesrv = start(work)
     session = FuzzSession(broker, namesrv, args.seed)
     session.prepare()
-    total, crashes, survived, rss_peak_kib = BatchResult(), 0, 0, 0
+    total, crashes, survived, rss_peak_kib, anon_peak_kib = BatchResult(), 0, 0, 0, 0
     started = time.monotonic()
     try:
         while total.frames < args.frames:
@@ -71,9 +73,11 @@ def main() -> None:
                 proc.stop()
                 proc.start()
             rss_peak_kib = max(rss_peak_kib, status_kib(proc.pid or 0, "VmHWM"))
+            anon_kib = status_kib(proc.pid or 0, "RssAnon")
+            anon_peak_kib = max(anon_peak_kib, anon_kib)
             print(f"{total.frames:>9} frames  {time.monotonic() - started:7.1f} s  "
-                  f"RSS {status_kib(proc.pid or 0, 'VmRSS') >> 10} MiB  "
-                  f"acked {len(total.acked)}", flush=True)
+                  f"RSS {status_kib(proc.pid or 0, 'VmRSS') >> 10} MiB "
+                  f"(anon {anon_kib >> 10})  acked {len(total.acked)}", flush=True)
         session.verify(total.acked)  # everything acknowledged, read back once more
         elapsed = time.monotonic() - started
         print(f"\nsoak: {total.frames} frames ({total.frames / elapsed:,.0f}/s) on "
@@ -82,8 +86,8 @@ def main() -> None:
               f"({total.compressed} flagged compressed not read back); "
               f"{survived} batches survived, {crashes} crashes; "
               f"{len(total.bad_remarks)} remarks with exception text; "
-              f"peak RSS {rss_peak_kib >> 10} MiB, final {status_kib(proc.pid or 0, 'VmRSS') >> 10}"
-              f" MiB")
+              f"peak RSS {rss_peak_kib >> 10} MiB (anonymous {anon_peak_kib >> 10} MiB), final "
+              f"{status_kib(proc.pid or 0, 'VmRSS') >> 10} MiB")
     finally:
         proc.stop()
         if args.dir is None:
