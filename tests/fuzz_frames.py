@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from rmqstore.protocol import FrameDecoder, RemotingCommand, RequestCode, SerializeType, encode
-from rmqstore.protocol.frame import decode_frame
+from rmqstore.protocol.frame import decode_frame, frame_limit
 from rmqstore.protocol.header_codec import decode_header
 from rmqstore.protocol.headers import SendMessageRequestHeader, SendMessageRequestHeaderV2
 from rmqstore.protocol.message import (
@@ -308,32 +308,102 @@ def _decode(data: bytes) -> RemotingCommand | None:
 
 
 # -- throwing frames at a server --------------------------------------------------------------
+# An impossible length word: the server closes the connection on it. The server closing first
+# leaves the TIME_WAIT on its own port rather than on one of the client's ephemeral ports: tens
+# of thousands of connections would otherwise exhaust those for a minute, for every process on
+# the machine. Where we close first, we reset (_reset) for the same reason.
+END = struct.pack(">i", -1)
+_LINGER_RESET = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends RST, no TIME_WAIT
+SENTINEL_CODE = C.GET_MAX_OFFSET  # served by a task, so answered after the tasks before it ran
+
+
 def throw(address: tuple[str, int], frames: list[Frame], result: BatchResult,
           timeout_s: float = 5.0) -> None:
-    """Send the frames on one new connection, half-close, read every reply until the server
-    closes; note the sends it acknowledged and any remark that looks like an exception's text."""
+    """Send the frames on one new connection and read every reply until the server closes;
+    note the sends it acknowledged and any remark that looks like an exception's text.
+
+    The frames the server routes (the longest prefix it decodes) go first, with a sentinel
+    request whose answer says the handlers they started have run; then the rest, which ends
+    the connection (a frame the server refuses, or END), so that no handler is cancelled by a
+    close that arrived in the same read."""
     sent = {f.command.opaque: f.command for f in frames if f.command is not None}
+    head, tail = _routed_prefix(frames)
+    sentinel = RemotingCommand.request(SENTINEL_CODE, {"topic": SEND_TOPICS[0], "queueId": "0"})
+    sentinel.opaque = 1  # fuzzed opaques start at 1001
     with socket.create_connection(address, timeout=timeout_s) as sock:
         result.connections += 1
         result.frames += len(frames)
+        reader = _Replies(sock, sent, result)
         try:
-            sock.sendall(b"".join(f.data for f in frames))
-            sock.shutdown(socket.SHUT_WR)
+            sock.sendall(head + encode(sentinel))
+            reader.until(sentinel.opaque)
+            ending = _ending(tail)
+            sock.sendall(tail + END if ending == "clean" else tail)
+            if ending == "partial":  # the server would wait for the rest, and nothing after
+                _reset(sock)  # it can be routed: end it here
+                return
         except OSError:
-            pass  # closed on an early bad frame: its replies are still readable
-        decoder = FrameDecoder()
+            pass  # closed early: the replies before are still readable
+        reader.until(None)
+
+
+def _reset(sock: socket.socket) -> None:
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
+
+
+class _Replies:
+    """Reads a connection's replies, noting each in the BatchResult."""
+
+    def __init__(self, sock: socket.socket, sent: dict[int, RemotingCommand],
+                 result: BatchResult) -> None:
+        self._sock = sock
+        self._sent = sent
+        self._result = result
+        self._decoder = FrameDecoder()
+
+    def until(self, opaque: int | None) -> None:
+        """Read until the reply with ``opaque`` (None: until the server closes)."""
         while True:
-            try:
-                data = sock.recv(65536)
-            except OSError:
-                break
+            data = self._sock.recv(65536)  # OSError (reset, timeout) ends the connection
             if not data:
-                break
-            for reply in decoder.feed(data):  # FrameError: the server wrote a bad frame
+                if opaque is not None:
+                    raise ConnectionError("closed before the sentinel's answer")
+                return
+            for reply in self._decoder.feed(data):  # FrameError: the server wrote a bad frame
                 if not reply.is_response:  # NOTIFY_CONSUMER_IDS_CHANGED after a heartbeat
                     continue
-                result.replies += 1
-                _note(reply, sent, result)
+                if opaque is not None and reply.opaque == opaque:
+                    return
+                self._result.replies += 1
+                _note(reply, self._sent, self._result)
+
+
+def _routed_prefix(frames: list[Frame]) -> tuple[bytes, bytes]:
+    """(the frames the server decodes and routes, the rest): the prefix ends before the first
+    frame that the server would refuse or wait on."""
+    decoder, cut = FrameDecoder(frame_limit()), 0
+    while cut < len(frames):
+        try:
+            for _ in decoder.feed(frames[cut].data):
+                pass
+        except Exception:  # noqa: BLE001 - FrameError and the header decoders' errors
+            break
+        if decoder.buffered_bytes:
+            break
+        cut += 1
+    return b"".join(f.data for f in frames[:cut]), b"".join(f.data for f in frames[cut:])
+
+
+def _ending(data: bytes) -> str:
+    """How the server's decoder ends on ``data``: "closes" (a frame it refuses), "partial" (an
+    incomplete frame it would wait for) or "clean"."""
+    decoder = FrameDecoder(frame_limit())
+    try:
+        for _ in decoder.feed(data):
+            pass
+    except Exception:  # noqa: BLE001 - FrameError and the header decoders' errors
+        return "closes"
+    return "partial" if decoder.buffered_bytes else "clean"
 
 
 def _note(reply: RemotingCommand, sent: dict[int, RemotingCommand], result: BatchResult) -> None:
@@ -400,6 +470,7 @@ def call(address: tuple[str, int], cmd: RemotingCommand, timeout_s: float = 5.0
                 raise AssertionError(f"closed without answering code {cmd.code}")
             for reply in decoder.feed(data):
                 if reply.opaque == cmd.opaque:
+                    _reset(sock)
                     return reply
 
 

@@ -12,8 +12,10 @@ import resource
 import time
 from pathlib import Path
 
+import pytest
+
 from rmqstore.protocol import RemotingCommand, RequestCode, ResponseCode, encode
-from rmqstore.server.testing import call, wait_until
+from rmqstore.server.testing import ServeError, call, wait_until
 
 from .conftest import Served, ServeFactory, closed_within, connect, request
 
@@ -256,3 +258,19 @@ def test_the_namesrv_takes_its_limits_from_namesrv_config(serve: ServeFactory,
     finally:
         for s in socks:
             s.close()
+
+
+@pytest.mark.parametrize("conf, reason", [
+    ("serverMaxBufferedBytesPerConnection=1000", "max_buffered_bytes 1000 is below max_frame"),
+    ("serverMaxConnections=many", "serverMaxConnections='many': not a number"),
+    ("defaultTopicQueueNums=300", "defaultTopicQueueNums 300 is above maxQueueNumsPerTopic 256"),
+    ("maxTopicNums=0", "maxTopicNums must be at least 1, not 0"),
+    ("serverChannelMaxIdleTimeSeconds=-1", "timeouts must be 0 (off) or positive"),
+])
+def test_a_limit_that_cannot_work_stops_serve_with_one_line(serve: ServeFactory, conf: str,
+                                                            reason: str) -> None:
+    with pytest.raises(ServeError) as failed:
+        serve(conf)
+    errors = [line for line in str(failed.value).splitlines() if line.startswith("Error: ")]
+    assert len(errors) == 1 and reason in errors[0], str(failed.value)
+    assert "Traceback" not in str(failed.value)

@@ -92,7 +92,8 @@ class BrokerConfig:
         for name in ("broker_suspend_max_ms", "max_queue_nums_per_topic", "max_topic_nums",
                      "max_queue_nums_per_broker"):
             if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be at least 1, not {getattr(self, name)}")
+                key = next(k for k, (field_name, _) in _KEYS.items() if field_name == name)
+                raise ConfigError(f"{key} must be at least 1, not {getattr(self, name)}")
         if self.default_topic_queue_nums > self.max_queue_nums_per_topic:
             raise ConfigError(f"defaultTopicQueueNums {self.default_topic_queue_nums} is above "
                               f"maxQueueNumsPerTopic {self.max_queue_nums_per_topic}")
