@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .connection import RemotingConnection
@@ -52,8 +53,13 @@ class ServerConnection(RemotingConnection):
 class _Refused(asyncio.Protocol):
     """What a socket beyond the connection cap gets: closed as soon as it is accepted."""
 
+    def __init__(self, refused: Callable[[str], None]) -> None:
+        self._refused = refused
+
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        peer = transport.get_extra_info("peername")
         transport.close()
+        self._refused(f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer))
 
 
 class _Throttled:
@@ -162,8 +168,7 @@ class RemotingServer:
 
     def _accept(self) -> asyncio.Protocol:
         if not self._admit():
-            self._refuse("a new peer")
-            return _Refused()
+            return _Refused(self._refuse)
         return self._new_connection()
 
     def _new_connection(self) -> ServerConnection:
