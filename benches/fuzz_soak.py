@@ -65,7 +65,7 @@ def main() -> None:
             total.merge(result)
             try:
                 assert proc.running, "the server exited"
-                session.check(result.acked)
+                session.check(result)
                 survived += 1
             except (AssertionError, OSError) as exc:
                 crashes += 1
@@ -78,12 +78,16 @@ def main() -> None:
             print(f"{total.frames:>9} frames  {time.monotonic() - started:7.1f} s  "
                   f"RSS {status_kib(proc.pid or 0, 'VmRSS') >> 10} MiB "
                   f"(anon {anon_kib >> 10})  acked {len(total.acked)}", flush=True)
-        session.verify(total.acked)  # everything acknowledged, read back once more
+        failures = session.verify(total.acked)  # everything acknowledged, read back again
+        read = sum(a.topic not in session.reconfigured for a in total.acked)
         elapsed = time.monotonic() - started
+        for line in failures[:10]:
+            print("NOT READ BACK:", line)
         print(f"\nsoak: {total.frames} frames ({total.frames / elapsed:,.0f}/s) on "
               f"{total.connections} connections in {elapsed:.0f} s; {total.replies} replies; "
-              f"{len(total.acked)} acknowledged sends read back byte for byte "
-              f"({total.compressed} flagged compressed not read back); "
+              f"{read - len(failures)} of {read} acknowledged sends read back byte for byte "
+              f"(not read: {total.compressed} flagged compressed, {len(total.acked) - read} in "
+              f"{len(session.reconfigured)} topics fuzzed admin requests reconfigured); "
               f"{survived} batches survived, {crashes} crashes; "
               f"{len(total.bad_remarks)} remarks with exception text; "
               f"peak RSS {rss_peak_kib >> 10} MiB (anonymous {anon_peak_kib >> 10} MiB), final "
