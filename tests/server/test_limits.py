@@ -227,9 +227,13 @@ def test_a_full_descriptor_table_gives_an_error_response_not_a_crash(
             assert found, r.remark
             # queue 0's file is open: it goes on working
             assert request(sock, send_request("Files", 0, b"during")).code == 0
+            # a new connection cannot be accepted: it is closed, the listener lives on
+            with connect(srv.broker_address) as late:
+                assert request(late, max_offset_request()) is None
         finally:
             resource.prlimit(pid, resource.RLIMIT_NOFILE, (soft, hard))
         assert request(sock, send_request("Files", 1, b"after")).code == 0
+        assert answers(srv)
     log = srv.proc.log()
     assert f"(incident {found[1]})" in log and "Too many open files" in log
     # nothing half-written: queue 1 holds exactly the message sent after the limit was lifted
