@@ -11,8 +11,9 @@ A malformed frame closes this connection only (FrameError, logged); nothing else
 What the connection makes us hold is counted (``held_bytes``): the bodies of its requests being
 served and its unsent responses, which drain by themselves, and what its decoder holds, at most
 one read's worth of frames plus a partial frame under the frame limit. With
-``max_buffered_bytes`` set (servers), once the first two pass it, no further frame is routed
-and nothing more is read until they are back under it. The times of the last byte either way
+``max_buffered_bytes`` set (servers), once the bodies pass it, or the unsent responses pass the
+transport's high-water mark (pause_writing), no further frame is routed and nothing more is
+read until they are back under it. The times of the last byte either way
 and of the start of an incomplete frame are kept for the server's sweep (idle and read
 timeouts).
 """
@@ -23,6 +24,7 @@ import asyncio
 import dataclasses
 import itertools
 import logging
+import sys
 import time
 from collections.abc import Awaitable, Callable
 
@@ -37,6 +39,8 @@ log = logging.getLogger(__name__)
 # accept is each connection's own max_frame_bytes.
 PEER_MAX_FRAME_BYTES = DEFAULT_MAX_FRAME_BYTES
 TLS_RECORD_HANDSHAKE = 0x16  # the first byte of a TLS ClientHello
+TLS_HELLO = bytes([TLS_RECORD_HANDSHAKE])
+_monotonic = time.monotonic  # a global name fewer on the hot path
 
 RequestCallback = Callable[["RemotingConnection", RemotingCommand], None]
 
@@ -61,13 +65,14 @@ class RemotingConnection(asyncio.Protocol):
                  max_buffered_bytes: int | None = None) -> None:
         self._on_request = on_request
         self._decoder = FrameDecoder(max_frame_bytes)
-        self._max_buffered = max_buffered_bytes
+        # sys.maxsize for none: one comparison per frame either way
+        self._max_buffered = sys.maxsize if max_buffered_bytes is None else max_buffered_bytes
         self._task_bytes = 0  # bodies of the requests our tasks are serving
         self._read_paused_for: set[str] = set()
-        self._bytes_read = 0
+        self._fresh = True  # nothing read yet
         # time.monotonic() of the last byte read or written, and of the first byte of a frame
         # not yet complete (None: no partial frame); read by the server's sweep.
-        self.last_io_at = time.monotonic()
+        self.last_io_at = _monotonic()
         self.partial_frame_since: float | None = None
         self._transport: asyncio.Transport | None = None
         self._pending: dict[int, asyncio.Future[RemotingCommand]] = {}
@@ -199,10 +204,12 @@ class RemotingConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self._closed:
             return
-        self.last_io_at = time.monotonic()
-        first = self._bytes_read == 0
-        self._bytes_read += len(data)
-        self._handle(data, first and data[0] == TLS_RECORD_HANDSHAKE)
+        self.last_io_at = _monotonic()
+        if self._fresh:  # the first read: a TLS hello here deserves its own log line
+            self._fresh = False
+            self._handle(data, data[:1] == TLS_HELLO)
+        else:
+            self._handle(data)
 
     def _handle(self, data: bytes, tls_hello: bool = False) -> None:
         """Route every complete command in the decoder (after appending ``data``); stops early,
@@ -218,18 +225,17 @@ class RemotingConnection(asyncio.Protocol):
                     self._on_request(self, cmd)
                 if self._closed:
                     return
-                if self._read_paused_for:  # over a cap: what is left waits in the decoder
+                # Over a cap, what is left waits in the decoder: a write buffer past its
+                # high-water mark (pause_writing) or the bodies in service past ours.
+                if self._read_paused_for:
                     break
-                if self._max_buffered is not None and self._task_bytes > self._max_buffered:
-                    self._pause_reading("buffered")  # the write buffer is checked below
+                if self._task_bytes > self._max_buffered:
+                    self._pause_reading("buffered")
                     break
             if not decoder.buffered_bytes:
                 self.partial_frame_since = None
             elif complete or self.partial_frame_since is None:  # the remainder began just now
                 self.partial_frame_since = self.last_io_at
-            if self._max_buffered is not None \
-                    and self._in_service_bytes() > self._max_buffered:
-                self._pause_reading("buffered")
         except FrameError as exc:
             if tls_hello:
                 log.warning("%s: a TLS handshake on a plaintext port, closing the connection",
@@ -276,7 +282,7 @@ class RemotingConnection(asyncio.Protocol):
 
     def _write(self, frame: bytes) -> None:
         assert self._transport is not None
-        self.last_io_at = time.monotonic()
+        self.last_io_at = _monotonic()
         self._transport.write(frame)
 
     def _pause_reading(self, reason: str) -> None:
@@ -304,7 +310,7 @@ class RemotingConnection(asyncio.Protocol):
 
     def _check_buffered(self) -> None:
         if "buffered" in self._read_paused_for \
-                and self._in_service_bytes() <= (self._max_buffered or 0):
+                and self._in_service_bytes() <= self._max_buffered:
             self._resume_reading("buffered")
 
     def _task_done(self, task: asyncio.Task[None], held_bytes: int) -> None:
