@@ -421,7 +421,7 @@ class Producer:
 
 def trace_dispatcher(namesrv: str | None, owner_group: str, kind: str, topic: str,
                      credentials: Credentials | None, namesrv_domain: str | None,
-                     tls: TlsClientConfig | None) -> TraceDispatcher:
+                     tls: TlsClientConfig | None = None) -> TraceDispatcher:
     """A TraceDispatcher sending through a producer of its own, as Java's AsyncTraceDispatcher
     does (kind: PRODUCER or CONSUMER)."""
     sender = Producer(trace_group(owner_group, kind), namesrv, credentials=credentials,
