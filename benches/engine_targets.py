@@ -47,6 +47,7 @@ def rate(n: int, fn: Callable[[], None]) -> float:
 def async_rows(root: str, rows: list) -> None:
     b100, b1k = os.urandom(100), os.urandom(1024)
     with rmqstore.open(os.path.join(root, "async")) as s:
+        s.create_topic("T", 4)
         s.put("T", b100, queue_id=0)
         time.sleep(0.5)  # let the warmer get ahead of the writer
 

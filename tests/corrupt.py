@@ -42,3 +42,16 @@ def read(path: Path) -> bytes:
 
 def size(path: Path) -> int:
     return os.path.getsize(path)
+
+
+def set_sysflag(path: Path, record_pos: int, sysflag: int) -> None:
+    """Rewrite the SYSFLAG of the record at record_pos (offset 36; the CRC covers only the
+    body, so the record stays valid): how a test plants a body flagged compressed that the
+    store's put would refuse."""
+    write_at(path, record_pos + 36, sysflag.to_bytes(4, "big"))
+
+
+def segment_of(root: Path, commitlog_offset: int, segment_bytes: int) -> tuple[Path, int]:
+    """(segment file, position in it) of a commit-log offset."""
+    return (root / "commitlog" / f"{commitlog_offset // segment_bytes * segment_bytes:020d}",
+            commitlog_offset % segment_bytes)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from click.testing import CliRunner
 
+from rmqstore import open_store
 from rmqstore.cli import main
+from rmqstore.options import RecordInput
+from tests import corrupt
 
 
 def test_demo_twice_then_inspect(tmp_path):
@@ -21,3 +24,21 @@ def test_demo_twice_then_inspect(tmp_path):
     listing = runner.invoke(main, ["inspect", str(data)])
     assert listing.exit_code == 0, listing.output
     assert "demo" in listing.output and "1,502" in listing.output
+
+
+def test_inspect_reports_corrupt_ranges_and_set_aside_records(tmp_path):
+    """A corrupt record in the oldest segment, which an open does not scan, and one in the
+    newest, which it skips: inspect checks every record and lists both."""
+    cfg = dict(commitlog_segment_bytes=4096, consumequeue_units=64, index_enable=False)
+    with open_store(tmp_path, **cfg) as s:
+        puts = [s.put("T", b"m%04d" % i * 4) for i in range(300)]
+        s.put_record("rmq_sys_set_aside", b"x", 0, RecordInput({}))
+    victims = [puts[3], puts[-5]]
+    for p in victims:
+        corrupt.flip_bit(*corrupt.segment_of(tmp_path, p.commitlog_offset + 90, 4096))
+    out = CliRunner().invoke(main, ["inspect", str(tmp_path)])
+    assert out.exit_code == 0, out.output
+    assert "corrupt ranges kept behind in the commit log: 2" in out.output
+    for p in victims:
+        assert f"offset {p.commitlog_offset:,}:" in out.output
+    assert "records set aside by the services: 1" in out.output

@@ -4,17 +4,26 @@ Files: commitlog/<20-digit start offset>, each exactly `commitlog_segment_bytes`
 default), records back to back as record.py describes; a record never spans two segments, and a
 BLANK filler closes a segment whose tail cannot hold the next record plus 8 bytes.
 
-Recovery policy (CommitLog.recoverNormally / recoverAbnormally):
-- a torn tail (the record at the end of the written data fails its size, magic or CRC check):
-  cut there, zero the rest of the segment, log what was dropped;
-- BLANK magic: the segment ended cleanly, continue in the next;
-- segments wholly past the cut are deleted; CQ units pointing past it are dropped by the caller.
+Recovery policy. RocketMQ (CommitLog.recoverNormally / recoverAbnormally) cuts the log at the
+first record that fails its checks and deletes everything after it; one flipped byte in an old
+segment after a clean close lost every later message. We keep every valid record:
+- a record that fails its size, magic or CRC check while the consume queues know of records
+  after it (their units end past it) is corruption in the middle: the scan resynchronizes at
+  the next valid record, the bytes in between are skipped, kept as they are (a reader skips
+  the units pointing there) and reported;
+- one at or past the end of everything the consume queues know of is a torn tail: cut there,
+  the rest of the segment zeroed, segments wholly past it deleted (CQ units pointing past it
+  are dropped by the caller);
+- BLANK magic: the segment ended cleanly, continue in the next.
+A resynchronization point must pass every check of the scan, CRC included, name its own
+offset in PHYSICALOFFSET, and lie inside no record a consume-queue unit points at: a body
+crafted to look like a record is never taken for one.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from . import _native
@@ -34,6 +43,8 @@ class CommitLog:
                  stage_single_min: int = 0) -> None:
         self.files = MappedFileQueue(commitlog_dir(root), segment_bytes, allocator, advice)
         self.segment_bytes = segment_bytes
+        # Corrupt ranges recovery found and kept behind (offset, length): reads skip them.
+        self.skipped: list[tuple[int, int]] = []
         self.appender = _native.Appender(store_host, store_host, 0, batch_buffer_bytes,
                                          stage_single_min)
 
@@ -79,15 +90,20 @@ class CommitLog:
         return seg, fields
 
     def records(self, start: int, end: int) -> Iterator[tuple[MappedFile, tuple]]:
-        """Every valid record with offset in [start, end), BLANK fillers skipped."""
+        """Every valid record with offset in [start, end), BLANK fillers and the corrupt
+        ranges recovery skipped passed over."""
         offset = start
+        skipped = dict(self.skipped)
         while offset < end:
             seg = self.files.find(offset)
             if seg is None:
                 return
             fields = _native.parse(seg.region, offset - seg.start, False)
             if fields is None:
-                return
+                if offset not in skipped:
+                    return
+                offset += skipped[offset]
+                continue
             if fields == ():
                 offset = seg.start + seg.size
                 continue
@@ -95,22 +111,51 @@ class CommitLog:
             offset += fields[RecordField.SIZE]
 
     # -- recovery -------------------------------------------------------------------------
-    def scan_from(self, first_index: int, check_crc: bool) -> int:
-        """Walk segments from files[first_index]; return the offset just past the last valid
-        record (where appends continue)."""
+    def scan_from(self, first_index: int, check_crc: bool, known_end: int,
+                  inside_known: Callable[[int], bool]) -> tuple[int, list[tuple[int, int]]]:
+        """Walk segments from files[first_index] (see the recovery policy above): (the offset
+        just past the last valid record, where appends continue; the corrupt ranges skipped,
+        as (offset, length)). known_end: where the records the consume queues know of end;
+        inside_known(offset): whether a record they know of spans offset."""
         files = self.files.files
         if not files:
-            return 0
+            return 0, []
         end = files[first_index].start
-        for seg in files[first_index:]:
-            pos, status = _native.scan(seg.region, seg.start, 0, check_crc)
+        skipped: list[tuple[int, int]] = []
+        seg, pos = files[first_index], 0
+        while True:
+            pos, status = _native.scan(seg.region, seg.start, pos, check_crc)
             end = seg.start + pos
             if status == 1:  # BLANK: the segment is complete; continue in the next one
                 end = seg.start + seg.size
+            if status != 0:
+                seg, pos = self.files.find(seg.start + seg.size), 0
+                if seg is None:
+                    return end, skipped
                 continue
-            if status == 0:
-                break
-        return end
+            nxt = self._resync(end, known_end, inside_known)
+            if nxt is None:
+                return end, skipped
+            skipped.append((end, nxt - end))
+            seg = self.files.find(nxt)
+            pos = nxt - seg.start
+
+    def _resync(self, bad: int, known_end: int, inside_known: Callable[[int], bool]) -> int | None:
+        """The next valid record after the invalid one at bad, or None (a torn tail)."""
+        offset = bad + 1
+        while offset < known_end:
+            seg = self.files.find(offset)
+            if seg is None:
+                return None
+            found = _native.resync(seg.region, seg.start, offset - seg.start,
+                                   known_end - seg.start)
+            if found < 0:  # none left in this segment: its successor starts with a record
+                offset = seg.start + seg.size
+                continue
+            if not inside_known(seg.start + found):
+                return seg.start + found
+            offset = seg.start + found + 1
+        return None
 
     def truncate(self, offset: int) -> None:
         """Cut the log at offset (see the recovery policy above)."""

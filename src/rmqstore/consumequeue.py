@@ -187,6 +187,22 @@ class ConsumeQueue:
             return None
         return UNIT.unpack_from(seg.view, offset * UNIT_SIZE - seg.start)
 
+    def spans(self, phys: int) -> bool:
+        """Whether a unit's record covers commit-log offset phys without starting there
+        (recovery's resynchronization check); a binary search over the units."""
+        lo, hi = self.min_offset, self.max_offset
+        while lo < hi:  # the first unit whose record starts past phys
+            mid = (lo + hi) // 2
+            unit = self.unit(mid)
+            if unit is None or unit[0] > phys:
+                hi = mid
+            else:
+                lo = mid + 1
+        if lo == self.min_offset:
+            return False
+        unit = self.unit(lo - 1)
+        return unit is not None and unit[1] != BLANK_SIZE and unit[0] < phys < unit[0] + unit[1]
+
     # -- retention -----------------------------------------------------------------------
     def delete_expired(self, min_phys: int, retire) -> int:
         """Drop whole files (never the last) whose last unit points below min_phys; each goes

@@ -20,6 +20,12 @@ stop. Delivery is at least once: a crash between a re-put and that write deliver
 again on restart; a clean stop/start delivers nothing twice. A message that fell due while the
 process was down is delivered on the first tick after it comes back.
 
+A due message that cannot be delivered (no REAL_TOPIC, a REAL_QID that is none of the topic's
+queues, a system topic, a body flagged compressed that does not inflate) is set aside in
+rmq_sys_set_aside (set_aside.py), logged and counted, and its level goes on: RocketMQ's loop
+would retry it forever, or drop it. Store errors (disk full, closed) stop the tick instead and
+the message is tried again.
+
 Embedded use is an explicit service rather than a ``delay_level`` keyword on MessageStore.put:
 put stays a plain append with no background thread behind it, the store keeps one lifecycle, and
 the broker drives the same service from its event loop (run()) while embedded users call start()
@@ -51,12 +57,12 @@ from .record import (
     SYSFLAG_TX_ROLLBACK,
     check_topic,
 )
+from .set_aside import TRANSIENT, SetAside
 from .store import MessageStore
+from .topic_validator import SCHEDULE_TOPIC, is_not_allowed_send
 
 log = logging.getLogger(__name__)
 
-SCHEDULE_TOPIC = "SCHEDULE_TOPIC_XXXX"  # TopicValidator.RMQ_SYS_SCHEDULE_TOPIC
-TRANS_HALF_TOPIC = "RMQ_SYS_TRANS_HALF_TOPIC"
 PROP_DELAY = "DELAY"  # MessageConst.PROPERTY_DELAY_TIME_LEVEL
 PROP_REAL_TOPIC = "REAL_TOPIC"
 PROP_REAL_QID = "REAL_QID"
@@ -104,7 +110,12 @@ class ScheduleService:
         if not self.delays_ms or min(self.delays_ms) < 0:
             raise ValueError("delay levels must be a non-empty list of delays >= 0 ms")
         self.path = config_file(store.root, FILE_NAME)
+        cfg = store.topics.get(SCHEDULE_TOPIC)
+        if cfg is None or cfg.write_queue_nums < self.max_level:
+            # One queue per level (SCHEDULE_TOPIC_QUEUE_NUM), grown with a longer ladder.
+            store.create_topic(SCHEDULE_TOPIC, self.max_level)
         self._clock = clock
+        self.set_aside = SetAside(store, "delay-levels")
         self._lock = threading.Lock()
         self._offsets: dict[int, int] = {}
         self._dirty = False
@@ -170,6 +181,7 @@ class ScheduleService:
         check_topic(topic)
         if queue_id is None:
             queue_id = self._next_queue(topic)
+        self.store.check_queue(topic, queue_id)  # refused now, not when it falls due
         sched_topic, sched_qid, deliver_ms = self.schedule(topic, queue_id, delay_level,
                                                            record.properties)
         record.encoded = None
@@ -239,10 +251,15 @@ class ScheduleService:
                 due = msg.store_timestamp + delay
                 if due > now:
                     return due
-                target = self._redeliver(msg)
-                if target is not None:
-                    pendings.append(target[1])
-                    delivered.append((target[0], target[1].result.queue_id))
+                try:
+                    topic, pending = self._redeliver(msg)
+                    delivered.append((topic, pending.result.queue_id))
+                except TRANSIENT:
+                    raise  # the store's trouble, not the message's: retried from here
+                except Exception as exc:  # noqa: BLE001 - no record may stop its level
+                    pending = self.set_aside.put(msg, f"{type(exc).__name__}: {exc}")
+                if pending is not None:
+                    pendings.append(pending)
                 offset = msg.queue_offset + 1
                 self._set_offset(level, offset)
                 if len(delivered) >= MAX_PER_TICK:
@@ -253,23 +270,17 @@ class ScheduleService:
         self._offsets[level] = offset
         self._dirty = True
 
-    def _redeliver(self, msg: Message) -> tuple[str, PendingPut] | None:
-        """messageTimeup: the message as stored again in its real topic; None (logged, and
-        passed over) for one that cannot be delivered. Errors of the store (closed, disk
-        full) propagate and leave the progress before this message."""
+    def _redeliver(self, msg: Message) -> tuple[str, PendingPut]:
+        """messageTimeup: the message as stored again in its real topic. Raises for one that
+        cannot be delivered (no REAL_TOPIC, a REAL_QID that is none of its queues, a system
+        topic, a body that does not inflate...): the caller sets it aside."""
         props = msg.properties
         topic = props.get(PROP_REAL_TOPIC)
-        try:
-            queue_id = int(props.get(PROP_REAL_QID, ""))
-        except ValueError:
-            queue_id = -1
+        queue_id = int(props.get(PROP_REAL_QID, ""))
         tx = msg.sysflag & SYSFLAG_TX_MASK
-        if not topic or queue_id < 0 or topic == TRANS_HALF_TOPIC or \
+        if not topic or is_not_allowed_send(topic) or \
                 tx in (SYSFLAG_TX_PREPARED, SYSFLAG_TX_ROLLBACK):
-            log.error("%s offset %d (level %d): no deliverable REAL_TOPIC/REAL_QID (%r, %r); "
-                      "left in place, passed over", SCHEDULE_TOPIC, msg.queue_offset,
-                      msg.queue_id + 1, topic, props.get(PROP_REAL_QID))
-            return None
+            raise ValueError(f"no deliverable REAL_TOPIC ({topic!r}) or transaction type {tx}")
         props.pop(PROP_DELAY, None)
         return topic, self.store.put_record(topic, bytes(msg.body_view), queue_id,
                                             RecordInput.copy_of(msg, props))

@@ -19,8 +19,18 @@ class InvalidPropertyError(StoreError, ValueError):
     """A property name or value holding RocketMQ's separators (\\x01, \\x02), or too large."""
 
 
+class InvalidQueueError(StoreError, ValueError):
+    """A queue id outside the topic's queues, or a consumer offset outside its queue; nothing
+    was written."""
+
+
 class MessageTooLargeError(StoreError, ValueError):
     """A body over max_message_size; nothing was written."""
+
+
+class InvalidBodyError(StoreError, ValueError):
+    """A body flagged compressed that does not inflate, or inflates past max_message_size
+    (a zlib bomb); nothing was written, or, on a read, the stored bytes stay as they are."""
 
 
 class CorruptSegmentError(StoreError):

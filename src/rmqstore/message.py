@@ -5,12 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from .protocol.message import decode_body
+from .errors import InvalidBodyError
+from .protocol.message import DEFAULT_MAX_MESSAGE_BYTES, BodyDecodeError, decode_body
 from .record import (
     PROP_KEYS,
     PROP_TAGS,
     PROP_UNIQ_KEY,
     SYSFLAG_BORNHOST_V6,
+    SYSFLAG_COMPRESSED,
     SYSFLAG_STOREHOST_V6,
     decode_host,
     decode_properties,
@@ -157,19 +159,42 @@ class PendingBatch:
 class Message:
     """A stored message, decoded lazily from its segment.
 
-    `body` is the body (a copy, decompressed); `body_view` is a zero-copy view of the stored
+    `body` is the body (a copy; a compressed one inflated on first read, at most
+    max_body_bytes, else InvalidBodyError); `body_view` is a zero-copy view of the stored
     bytes (compressed as stored), valid while you hold it, even after retention deletes the
     segment's file. The other fields are decoded when asked for."""
 
-    __slots__ = ("_f", "_i", "_view", "body")
+    __slots__ = ("_f", "_i", "_max_body", "_view", "body")
 
-    def __init__(self, view: memoryview, fields, base: int, body: bytes | None = None) -> None:
+    def __init__(self, view: memoryview, fields, base: int, body: bytes | None = None,
+                 max_body_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> None:
         """body: the final body when the reader already has it (a plain attribute is the
-        cheapest read there is); otherwise it is taken from the view now."""
+        cheapest read there is); otherwise an uncompressed one is taken from the view now,
+        and a compressed one is left for __getattr__ to inflate when it is read."""
         self._view = view
         self._f = fields
         self._i = base
-        self.body = body if body is not None else self._decode_body()
+        if body is not None:
+            self.body = body
+        elif fields[base + 5] & SYSFLAG_COMPRESSED:
+            self._max_body = max_body_bytes
+        else:
+            p = fields[base + 10]
+            self.body = bytes(view[p:p + fields[base + 11]])
+
+    def __getattr__(self, name: str) -> bytes:
+        # Reached only for an unset slot: a compressed body nobody has read yet. Inflating it
+        # here, not in the reader, keeps a body that does not inflate (or a zlib bomb) from
+        # failing the read of every message beside it, and spares readers that never look.
+        if name != "body":
+            raise AttributeError(name)
+        try:
+            body = decode_body(self.body_view, self.sysflag, self._max_body)
+        except BodyDecodeError as exc:
+            raise InvalidBodyError(f"message at commit-log offset {self.commitlog_offset}: "
+                                   f"{exc}") from None
+        self.body = body
+        return body
 
     size = property(lambda self: self._f[self._i])
     queue_id = property(lambda self: self._f[self._i + 1])
@@ -191,10 +216,6 @@ class Message:
     def body_view(self) -> memoryview:
         p = self._f[self._i + 10]
         return self._view[p:p + self._f[self._i + 11]]
-
-    def _decode_body(self) -> bytes:
-        p = self._f[self._i + 10]
-        return decode_body(self._view[p:p + self._f[self._i + 11]], self._f[self._i + 5])
 
     @property
     def properties(self) -> dict[str, str]:

@@ -16,7 +16,7 @@ from . import _native
 from .commitlog import CommitLog
 from .consumequeue import UNIT_SIZE
 from .index import IndexService
-from .message import GetResult, GetStatus, Message, decode_body
+from .message import GetResult, GetStatus, Message
 from .queue_table import ConsumeQueueTable
 from .record import SYSFLAG_COMPRESSED, parse_msg_id
 from .record import RecordField as F
@@ -28,12 +28,14 @@ MAX_QUERY_RESULTS = 64  # maxMsgsNumBatch
 
 class StoreReader:
     def __init__(self, commitlog: CommitLog, queues: ConsumeQueueTable,
-                 index: IndexService | None, check_crc: bool) -> None:
-        """check_crc: verify each body's CRC as it is read (check_crc_on_read)."""
+                 index: IndexService | None, check_crc: bool, max_body_bytes: int) -> None:
+        """check_crc: verify each body's CRC as it is read (check_crc_on_read).
+        max_body_bytes: what a compressed body may inflate to (max_message_size)."""
         self._commitlog = commitlog
         self._queues = queues
         self._index = index
         self._check_crc = check_crc
+        self._max_body = max_body_bytes
 
     def get(self, topic: str, queue_id: int, offset: int, max_count: int = 32, *,
             tags: str | list[str] | None = None) -> GetResult:
@@ -74,7 +76,7 @@ class StoreReader:
                           topic, queue_id, corrupt, cur, cur + scanned)
             cur += scanned
             missing += gone
-            found = _messages(fields, n, table)
+            found = _messages(fields, n, table, self._max_body)
             if wanted:
                 found = [m for m in found if m.tags in wanted]
             messages.extend(found)
@@ -108,7 +110,7 @@ class StoreReader:
         if found is None:
             return None
         seg, fields = found
-        return Message(memoryview(seg.mm), fields, 0)
+        return Message(memoryview(seg.mm), fields, 0, None, self._max_body)
 
     def get_by_id(self, msg_id: str) -> Message | None:
         """By RocketMQ's offset message id (store host + commit-log offset)."""
@@ -175,24 +177,26 @@ class StoreReader:
         return sorted(self._queues.by_key)
 
 
-def _messages(fields, n: int, table) -> list[Message]:
+def _messages(fields, n: int, table, max_body_bytes: int) -> list[Message]:
     """Messages over the parsed fields, their bodies copied out in one native call; one
-    memoryview per segment touched serves the other fields."""
+    memoryview per segment touched serves the other fields. A compressed body is left to
+    Message to inflate when read (the broker's pull never reads it: it sends the stored
+    record, as RocketMQ does)."""
     if n == 0:
         return []
     stride = _native.MSG_FIELDS
     segments = table.segments
     bodies, compressed = _native.gather_bodies(table, fields, n)
-    if compressed:  # rare: decompress those now, so every Message.body is a plain attribute
+    if compressed:  # rare: those bodies are not final; Message inflates them on demand
         for k in range(n):
-            flags = fields[k * stride + 5]
-            if flags & SYSFLAG_COMPRESSED:
-                bodies[k] = decode_body(bodies[k], flags)
+            if fields[k * stride + 5] & SYSFLAG_COMPRESSED:
+                bodies[k] = None
+    caps = repeat(max_body_bytes, n)
     first = fields[16]
     if fields[(n - 1) * stride + 16] == first:  # the common case: one segment
         view = memoryview(segments[first].mm)
         return list(map(Message, repeat(view, n), repeat(fields, n), range(0, n * stride, stride),
-                        bodies))
+                        bodies, caps))
     views: dict[int, memoryview] = {}
     out = []
     for k in range(n):
@@ -200,7 +204,7 @@ def _messages(fields, n: int, table) -> list[Message]:
         view = views.get(si)
         if view is None:
             view = views[si] = memoryview(segments[si].mm)
-        out.append(Message(view, fields, k * stride, bodies[k]))
+        out.append(Message(view, fields, k * stride, bodies[k], max_body_bytes))
     return out
 
 

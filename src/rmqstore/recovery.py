@@ -3,7 +3,9 @@
 1. Every ConsumeQueue is recovered on its own (torn units dropped).
 2. The CommitLog is scanned, with CRC when configured: after a clean close from its third-last
    segment, after a crash (the `abort` file is there) from the newest segment whose first message
-   is older than the checkpoint's safe time. It is cut after the last valid record.
+   is older than the checkpoint's safe time. A corrupt record with records the consume queues
+   know of after it is skipped and reported (commitlog.py's policy); the log is cut after the
+   last valid record.
 3. ConsumeQueue units pointing past the cut are dropped.
 4. Re-dispatch: records not yet in their ConsumeQueue or in the index are added again (both
    writes are idempotent). After a crash this starts at the segment chosen in 2; otherwise where
@@ -14,7 +16,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 from .checkpoint import StoreCheckpoint
 from .commitlog import CommitLog
@@ -32,12 +35,25 @@ from .record import RecordField as F
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class RecoveryReport:
+    """What recovery found: where the log ends, and the corrupt ranges it skipped (offset,
+    length), the records before and after each kept."""
+
+    end: int
+    skipped: tuple[tuple[int, int], ...] = ()
+
+    @property
+    def skipped_bytes(self) -> int:
+        return sum(n for _, n in self.skipped)
+
+
 def recover(commitlog: CommitLog, cqs: dict[tuple[str, int], ConsumeQueue],
             index: IndexService | None, checkpoint: StoreCheckpoint, abnormal: bool,
             check_crc: bool, queue_for: Callable[[str, int], ConsumeQueue],
-            tags_code: Callable[[str], int]) -> int:
-    """Run steps 1-4; returns the CommitLog's end offset. queue_for(topic, qid) gets or creates
-    a ConsumeQueue; tags_code(tag) hashes a tag."""
+            tags_code: Callable[[str], int]) -> RecoveryReport:
+    """Run steps 1-4. queue_for(topic, qid) gets or creates a ConsumeQueue; tags_code(tag)
+    hashes a tag."""
     for cq in cqs.values():
         cq.recover()
     files = commitlog.files.files
@@ -50,13 +66,14 @@ def recover(commitlog: CommitLog, cqs: dict[tuple[str, int], ConsumeQueue],
                     start_index, len(files))
     else:
         start_index = max(0, len(files) - 3)
-    end = commitlog.scan_from(start_index, check_crc) if files else 0
+    end, skipped = scan(commitlog, cqs.values(), start_index, check_crc)
+    commitlog.skipped = skipped
     commitlog.truncate(end)
     for cq in cqs.values():
         if cq.max_phys > end or abnormal:
             cq.truncate_dirty(end)
     if not commitlog.files.files:
-        return 0
+        return RecoveryReport(0)
     reput_from = max([cq.max_phys for cq in cqs.values()] + [commitlog.min_offset])
     if abnormal:
         remaining = commitlog.files.files
@@ -66,7 +83,23 @@ def recover(commitlog: CommitLog, cqs: dict[tuple[str, int], ConsumeQueue],
         log.info("re-dispatched %d records from offset %d to %d", n, reput_from, end)
     for cq in cqs.values():
         cq.correct_min_offset(commitlog.min_offset)
-    return end
+    return RecoveryReport(end, tuple(skipped))
+
+
+def scan(commitlog: CommitLog, cqs: Iterable[ConsumeQueue], start_index: int,
+         check_crc: bool) -> tuple[int, list[tuple[int, int]]]:
+    """The commit log's end and the corrupt ranges it holds from segment start_index on; reads
+    only (`rmqstore inspect` runs it over every segment)."""
+    if not commitlog.files.files:
+        return 0, []
+    queues = list(cqs)
+    known_end = max((cq.max_phys for cq in queues), default=0)
+    end, skipped = commitlog.scan_from(start_index, check_crc, known_end,
+                                       lambda offset: any(cq.spans(offset) for cq in queues))
+    for offset, length in skipped:
+        log.error("commit log: %d corrupt bytes at offset %d skipped; the records after them "
+                  "are kept", length, offset)
+    return end, skipped
 
 
 def redispatch(commitlog: CommitLog, start: int, end: int, index: IndexService | None,

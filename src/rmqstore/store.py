@@ -22,7 +22,7 @@ from . import _native, filenames, sync_journal
 from .checkpoint import StoreCheckpoint
 from .commitlog import CommitLog
 from .config import StoreConfig
-from .errors import StoreLockedError
+from .errors import InvalidQueueError, InvalidTopicError, StoreLockedError
 from .flush import GroupCommit, Housekeeper, SyncFlusher, dirty_pages
 from .index import IndexService
 from .offsets import ConsumerOffsetManager
@@ -32,6 +32,7 @@ from .record import check_topic, encode_host
 from .recovery import recover
 from .retention import Retention, disk_used_ratio
 from .segment_queue import Preallocator
+from .topic_validator import check_group
 from .topics import TopicConfig, TopicConfigManager, TopicRoutes
 from .warm import Warmer
 from .writer import StoreWriter
@@ -98,8 +99,10 @@ class MessageStore:
         self.topics.load()
         self.offsets = ConsumerOffsetManager(root)
         self.offsets.load()
-        recover(self.commitlog, queues.by_key, self.index, self.checkpoint, abnormal,
-                config.check_crc_on_recover, queues.for_write, _native.java_hash)
+        # What this open found: the corrupt ranges skipped (logged too).
+        self.recovery = recover(self.commitlog, queues.by_key, self.index, self.checkpoint,
+                                abnormal, config.check_crc_on_recover, queues.for_write,
+                                _native.java_hash)
         self.commitlog.attach_last()
         filenames.abort_file(root).touch()
         sync_journal.fsync_dir(root)
@@ -109,7 +112,8 @@ class MessageStore:
         self._routes = TopicRoutes(self.topics, config.default_queue_nums)
         self._writer = StoreWriter(config, self.commitlog, queues, self._routes, self.index,
                                    self._group_commit, self._put_lock, self._store_host)
-        self._reader = StoreReader(self.commitlog, queues, self.index, config.check_crc_on_read)
+        self._reader = StoreReader(self.commitlog, queues, self.index, config.check_crc_on_read,
+                                   config.max_message_size)
         self.retention = Retention(self.commitlog, lambda: list(queues), self.index,
                                    config.retention_hours, config.disk_max_used_ratio,
                                    lambda: disk_used_ratio(self.root), self._put_lock)
@@ -187,6 +191,11 @@ class MessageStore:
         1 to 127 characters); a topic put to before passes without a check."""
         self._routes.validate(topic)
 
+    def check_queue(self, topic: str, queue_id: int) -> None:
+        """Raise InvalidQueueError unless queue_id is one of topic's queues (a topic not put to
+        yet has default_queue_nums); a put checks the same."""
+        self._routes.check_queue(topic, queue_id)
+
     def wait_for_message(self, topic: str, queue_id: int, offset: int, timeout: float) -> bool:
         """Block until the queue holds a message at offset, or timeout seconds pass."""
         return self._writer.wait_for_message(topic, queue_id, offset, timeout)
@@ -254,10 +263,25 @@ class MessageStore:
     # -- consumer offsets ---------------------------------------------------------------
     def commit_offset(self, group: str, topic: str, queue_id: int, offset: int) -> None:
         """Record the next offset group will consume; on disk within 5 s (async flush) or
-        before returning (sync flush)."""
+        before returning (sync flush). Raises as check_commit does."""
+        self.check_commit(group, topic, queue_id, offset)
         self.offsets.commit(group, topic, queue_id, offset)
         if self.config.flush == "sync":
             self.offsets.persist()
+
+    def check_commit(self, group: str, topic: str, queue_id: int, offset: int) -> None:
+        """Raise unless the commit names a group (InvalidTopicError for a name outside
+        Validators.checkGroup's rule), a topic that exists (InvalidTopicError) and one of its
+        queues, at an offset within 0..its max offset (InvalidQueueError): what is committed
+        is written to consumerOffset.json, where -5, 10^30 or a 40-digit queue id used to go."""
+        check_group(group)
+        if self.topics.get(topic) is None:
+            raise InvalidTopicError(f"topic {topic[:130]!r} does not exist")
+        self._routes.check_queue(topic, queue_id)
+        hi = self.max_offset(topic, queue_id)
+        if type(offset) is not int or not 0 <= offset <= hi:
+            raise InvalidQueueError(f"offset {offset!r} is outside {topic}/{queue_id}'s "
+                                    f"0..{hi}")
 
     def committed_offset(self, group: str, topic: str, queue_id: int) -> int | None:
         return self.offsets.committed(group, topic, queue_id)

@@ -15,6 +15,7 @@ import threading
 import time
 from pathlib import Path
 
+from .errors import InvalidQueueError
 from .filenames import config_file
 from .metadata import read_json, write_json
 from .protocol.topic_config import (
@@ -76,6 +77,17 @@ class TopicRoutes:
             n = self._default_queue_nums
             self._configs.put(TopicConfig(topic, n, n))
         self.admitted.add(topic)
+
+    def check_queue(self, topic: str, queue_id: int) -> None:
+        """InvalidQueueError unless queue_id is one of the topic's queues: 0 <= id < the larger
+        of its read and write queue counts (SendMessageProcessor.msgCheck). Without the check a
+        put to queue -1 was acknowledged, then lost at the next open, which loads only queue
+        directories named by digits."""
+        cfg = self._configs.get(topic)
+        n = max(cfg.read_queue_nums, cfg.write_queue_nums) if cfg else self._default_queue_nums
+        if type(queue_id) is not int or not 0 <= queue_id < n:
+            raise InvalidQueueError(f"queue id {queue_id!r} is not one of {topic}'s {n} queues "
+                                    f"(0..{n - 1}); create_topic sets the count")
 
     def single_queue(self, topic: str) -> bool:
         cfg = self._configs.get(topic)

@@ -24,11 +24,18 @@ from .batch_append import append_bodies, append_entries, entry_index_keys
 from .commitlog import CommitLog
 from .config import StoreConfig
 from .consumequeue import ConsumeQueue
-from .errors import DiskFullError, InvalidPropertyError, MessageTooLargeError, StoreClosedError
+from .errors import (
+    DiskFullError,
+    InvalidBodyError,
+    InvalidPropertyError,
+    MessageTooLargeError,
+    StoreClosedError,
+)
 from .flush import GroupCommit
 from .index import IndexService, index_keys
 from .message import PendingBatch, PendingPut, PutBatchResult, PutResult, PutStatus
 from .options import PutOptions, RecordInput, put_options, tags_code
+from .protocol.message import BodyDecodeError, decode_body
 from .queue_table import ConsumeQueueTable
 from .record import (
     COMPRESSION_LZ4,
@@ -149,6 +156,8 @@ class StoreWriter:
             body = bytes(body)
         if topic not in self._admitted:
             self._routes.admit(topic)
+        if queue_id is not None:
+            self._routes.check_queue(topic, queue_id)
         if len(body) > self._config.max_message_size:
             raise MessageTooLargeError(
                 f"body is {len(body)} bytes; max_message_size is {self._config.max_message_size}")
@@ -160,6 +169,7 @@ class StoreWriter:
             code = tags_code(tags) if tags else 0
         sysflag = record.sysflag
         if sysflag & SYSFLAG_COMPRESSED:
+            self._check_inflates(body, sysflag)
             sysflag &= ~(SYSFLAG_BORNHOST_V6 | SYSFLAG_STOREHOST_V6)
         else:
             body, compressed = self._maybe_compress(body)
@@ -232,6 +242,8 @@ class StoreWriter:
                 raise TypeError("put_batch stores no born_timestamp or reconsume_times")
         if topic not in self._admitted:
             self._routes.admit(topic)
+        if queue_id is not None:
+            self._routes.check_queue(topic, queue_id)
         data = b"".join(bodies)
         lens = array.array("i", list(map(len, bodies)))  # from a list: 40% faster than from map
         limit = self._config.max_message_size
@@ -268,7 +280,7 @@ class StoreWriter:
         PROPLEN PROPERTIES) to one queue, in one native call: each record keeps its entry's
         flag, body and properties (minus WAIT) followed by ``properties``; its unit carries the
         hash of its TAGS; UNIQ_KEY and KEYS are indexed. Nothing is stored when an entry's sizes
-        do not add up (ValueError) or a body is over max_message_size. Returns at once; the
+        do not add up (ValueError) or the batch is over max_message_size. Returns at once; the
         PendingBatch says when the batch is durable."""
         return self.put_entries(topic, data, queue_id, RecordInput(dict(properties or {})))
 
@@ -280,8 +292,13 @@ class StoreWriter:
         flag, tags and keys."""
         if topic not in self._admitted:
             self._routes.admit(topic)
+        self._routes.check_queue(topic, queue_id)
+        limit = self._config.max_message_size
+        if len(data) > limit:  # the whole batch, as DefaultMessageStore.putMessages checks it
+            raise MessageTooLargeError(
+                f"batch body is {len(data)} bytes; max_message_size is {limit}")
         data = bytes(data)
-        n = _native.check_entries(data, self._config.max_message_size)  # ValueError if bad
+        n = _native.check_entries(data, limit)  # ValueError if bad
         extra = _encoded_properties(shared)
         host, sysflag = None, shared.sysflag
         if shared.born_host is not None:
@@ -350,6 +367,15 @@ class StoreWriter:
                     self._arrival.wait(left)
             finally:
                 self._arrival_waiters -= 1
+
+    def _check_inflates(self, body: bytes, sysflag: int) -> None:
+        """A body stored as flagged compressed (a producer's, or a service's copy of one) must
+        inflate within max_message_size: no reader may later meet one that does not, or a
+        bomb. Inflated into a buffer bounded by that size, then dropped."""
+        try:
+            decode_body(body, sysflag, self._config.max_message_size)
+        except BodyDecodeError as exc:
+            raise InvalidBodyError(str(exc)) from None
 
     def _maybe_compress(self, body: bytes) -> tuple[bytes, int]:
         """Compress a body at or over compress_over_bytes when compression is on, keeping

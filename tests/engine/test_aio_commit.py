@@ -41,6 +41,7 @@ def test_loop_led_group_commit_covers_every_put_across_segments(tmp_path, small_
     async def main(store):
         commit = store.async_group_commit(asyncio.get_running_loop())
         assert store.async_group_commit(asyncio.get_running_loop()) is commit  # one per store
+        store.create_topic("T", 2)
         pendings = [store.put_async("T", b"m%04d" % i, queue_id=i % 2) for i in range(300)]
         futures = [commit.future(p.result.commitlog_offset) for p in pendings]
         assert await asyncio.wait_for(asyncio.gather(*futures), 10) == [True] * 300

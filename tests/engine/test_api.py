@@ -135,6 +135,7 @@ def test_put_options_value_or_keywords(tmp_path, small_config):
     with rmqstore.open(tmp_path, **small_config) as s:
         opts = PutOptions(tags="A", keys=["k1", "k2"], properties={"p": "1"}, flag=3,
                           born_timestamp=7, reconsume_times=2)
+        s.create_topic("T", 2)
         by_value = [s.put("T", b"a", queue_id=0, options=opts),
                     s.put_async("T", b"b", queue_id=0, options=opts).result]
         by_keywords = s.put("T", b"c", queue_id=0, tags="A", keys=["k1", "k2"],

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 import rmqstore
+from rmqstore.protocol import fastjson
+from rmqstore.protocol.message import encode_batch
 from tests.prerequisites import missing
 
 
@@ -154,3 +156,73 @@ def test_full_disk_gives_disk_full_error_and_keeps_acknowledged_data(tiny_disk, 
             got += res.messages
             off = res.next_offset
         assert [m.body[:6] for m in got] == [b"%06d" % i for i in acked]
+
+
+@pytest.mark.parametrize("queue_id", [-1, 1, 4, 1 << 40, True, "0"])
+def test_a_queue_outside_the_topic_is_refused_and_nothing_is_lost(tmp_path, small_config,
+                                                                  queue_id):
+    """A put to queue -1 used to be acknowledged and then lost at the next open (only queue
+    directories named by digits are loaded); every put path refuses a queue the topic does
+    not have, before writing anything."""
+    with rmqstore.open(tmp_path, **small_config) as s:
+        kept = s.put("T", b"kept")
+        end = s.commitlog.max_offset
+        for put in (lambda: s.put("T", b"x", queue_id=queue_id),
+                    lambda: s.put_async("T", b"x", queue_id=queue_id, tags="a"),
+                    lambda: s.put_batch("T", [b"x"], queue_id=queue_id),
+                    lambda: s.put_encoded_batch("T", encode_batch([(b"x", 0, "")]),
+                                                queue_id=queue_id)):
+            with pytest.raises(rmqstore.InvalidQueueError):
+                put()
+        assert s.commitlog.max_offset == end
+        assert [q for t, q in s.topics_and_queues() if t == "T"] == [0]
+    with rmqstore.open(tmp_path, **small_config) as s:
+        assert s.get("T", 0, 0).messages[0].commitlog_offset == kept.commitlog_offset
+
+
+def test_a_topic_made_with_more_queues_takes_them_across_a_reopen(tmp_path, small_config):
+    with rmqstore.open(tmp_path, **small_config) as s:
+        s.create_topic("T", 4)
+        puts = [s.put("T", b"q%d" % q, queue_id=q) for q in range(4)]
+        with pytest.raises(rmqstore.InvalidQueueError):
+            s.put("T", b"x", queue_id=4)
+    with rmqstore.open(tmp_path, **small_config) as s:
+        assert [s.get("T", q, 0).messages[0].body for q in range(4)] == [b"q0", b"q1", b"q2",
+                                                                        b"q3"]
+        assert all(p.queue_offset == 0 for p in puts)
+
+
+def test_a_batch_over_max_message_size_in_all_is_refused(tmp_path, small_config):
+    """Each entry fits, the batch does not: refused whole, as DefaultMessageStore.putMessages
+    (a probe stored 2 x 3 MiB under a 4 MiB limit)."""
+    cfg = dict(small_config, commitlog_segment_bytes=1 << 16, max_message_size=4096)
+    with rmqstore.open(tmp_path, **cfg) as s:
+        data = encode_batch([(b"a" * 3000, 0, ""), (b"b" * 3000, 0, "")])
+        with pytest.raises(rmqstore.MessageTooLargeError):
+            s.put_encoded_batch("T", data, queue_id=0)
+        assert s.max_offset("T", 0) == 0
+        assert len(s.put_encoded_batch("T", encode_batch([(b"a" * 1000, 0, "")] * 3),
+                                       queue_id=0).batch) == 3
+
+
+@pytest.mark.parametrize("group,topic,queue_id,offset,error", [
+    ("g", "T", 0, -5, rmqstore.InvalidQueueError),
+    ("g", "T", 0, 10 ** 30, rmqstore.InvalidQueueError),
+    ("g", "T", 0, 3, rmqstore.InvalidQueueError),  # past the queue's 2 messages
+    ("g", "T", 10 ** 40, 0, rmqstore.InvalidQueueError),
+    ("g", "T", -1, 0, rmqstore.InvalidQueueError),
+    ("g", "Nope", 0, 0, rmqstore.InvalidTopicError),
+    ("../g", "T", 0, 0, rmqstore.InvalidTopicError),
+    ("g@x", "T", 0, 0, rmqstore.InvalidTopicError),  # "topic@group" keys the offsets file
+])
+def test_a_commit_outside_the_queue_is_refused_and_never_written(tmp_path, small_config, group,
+                                                                 topic, queue_id, offset, error):
+    with rmqstore.open(tmp_path, **dict(small_config, flush="sync")) as s:
+        s.put("T", b"a")
+        s.put("T", b"b")
+        s.commit_offset("g", "T", 0, 2)
+        with pytest.raises(error):
+            s.commit_offset(group, topic, queue_id, offset)
+    text = (tmp_path / "config" / "consumerOffset.json").read_text()
+    assert {k: dict(v) for k, v in fastjson.loads(text)["offsetTable"].items()} == \
+        {"T@g": {"0": 2}}

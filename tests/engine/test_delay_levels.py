@@ -37,6 +37,7 @@ def test_parse_default_ladder_and_units():
 
 def test_placement_properties_and_unit_tags_code(tmp_path, small_config):
     with rmqstore.open(tmp_path, **small_config) as store:
+        store.create_topic("orders", 4)
         sched = ScheduleService(store, LADDER)
         before = int(time.time() * 1000)
         p = sched.put_delayed("orders", b"x", 2, queue_id=3, tags="A")
@@ -61,6 +62,7 @@ def test_placement_properties_and_unit_tags_code(tmp_path, small_config):
 def test_delivery_restores_the_message(tmp_path):
     with rmqstore.open(tmp_path, background=False, compression="zlib",
                        compress_over_bytes=64) as store:
+        store.create_topic("orders", 3)
         sched = ScheduleService(store, LADDER)
         big = b"a" * 5000
         # The broker's entry point (a retry handed back): the producer's address kept.
@@ -135,6 +137,10 @@ def test_bad_progress_is_clamped_and_undeliverable_passed_over(tmp_path, small_c
         assert sched.offsets == {1: 2}
         assert [m.body for m in store.get("t", 0, 0).messages] == [b"ok"]
         assert store.get(SCHEDULE_TOPIC, 0, 0).messages[0].body == b"orphan"  # left in place
+        [aside] = store.get("rmq_sys_set_aside", 0, 0).messages  # and copied aside, once
+        assert aside.body == b"orphan" and aside.properties["SET_ASIDE_BY"] == "delay-levels"
+        assert aside.properties["SET_ASIDE_FROM"] == f"{SCHEDULE_TOPIC}:0:0"
+        assert sched.set_aside.count == 1
         sched.close()
 
 
@@ -165,6 +171,7 @@ def test_async_runner_reports_delivered_queues(tmp_path, small_config):
                 arrived.set()
 
         task = asyncio.ensure_future(sched.run(on_delivered))
+        store.create_topic("b", 2)
         sched.put_delayed("a", b"1", 1, queue_id=0)
         sched.put_delayed("b", b"2", 2, queue_id=1)
         await asyncio.wait_for(arrived.wait(), 5)

@@ -51,6 +51,7 @@ def test_entries_are_stored_as_the_model_says(tmp_path_factory, small_config, ba
     shared = {"CLUSTER": "C1"}
     model = []
     with rmqstore.open(root, **small_config) as s:
+        s.create_topic("T", 2)
         for batch in batches:
             data = b"".join(entry(*e) for e in batch)
             # The broker's entry point: the producer's address and born time.
@@ -136,6 +137,7 @@ def test_staged_and_mapped_batches_store_the_same_records(tmp_path, small_config
     data = b"".join(entry(i, b"b%d" % i * (i + 1), {"UNIQ_KEY": f"u{i}", "TAGS": "A"})
                     for i in range(20))
     with rmqstore.open(tmp_path, batch_write_buffer_bytes=buffer_bytes, **small_config) as s:
+        s.create_topic("T", 2)
         for _ in range(6):
             s.put_encoded_batch("T", data, queue_id=0)
             s.put_batch("T", [b"x" * 300] * 9, queue_id=1, tags="B")

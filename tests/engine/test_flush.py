@@ -21,6 +21,7 @@ def test_concurrent_writers_share_fdatasyncs(tmp_path, small_config, monkeypatch
     cfg = dict(small_config, flush="sync", commitlog_segment_bytes=1 << 20)
     with rmqstore.open(tmp_path, **cfg) as s:
         n_threads, per = 8, 50
+        s.create_topic("T", n_threads)
 
         def writer(k):
             for i in range(per):

@@ -518,7 +518,8 @@ def test_consumer_offset_and_topics_json_shape(tmp_path):
     store = open_small(tmp_path)
     try:
         store.create_topic("TopicA", 4)
-        store.put("TopicA", b"x", queue_id=0)
+        for qid, n in ((0, 5), (1, 7), (3, 120)):  # commits stay within their queues
+            store.put_batch("TopicA", [b"x"] * n, queue_id=qid)
         store.commit_offset("GroupX", "TopicA", 0, 5)
         store.commit_offset("GroupX", "TopicA", 3, 120)
         store.commit_offset("GroupY", "TopicA", 1, 7)
@@ -580,6 +581,7 @@ def test_config_json_backup_on_persist(tmp_path):
     the main file is empty."""
     store = open_small(tmp_path)
     try:
+        store.put_batch("T", [b"x", b"y"])
         store.commit_offset("G", "T", 0, 1)
     finally:
         store.close()

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import lz4.frame
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
@@ -66,6 +67,7 @@ props_st = st.one_of(
 )
 # weighted towards one queue so that it grows past consume-queue file boundaries
 queue_ids = st.sampled_from((0, 0, 0, 1, 2))
+QUEUES = 3  # every topic's, made at open: a put names one of them
 topics = st.sampled_from(TOPICS[:1] * 3 + TOPICS[1:])
 
 
@@ -142,6 +144,8 @@ class StoreModel(RuleBasedStateMachine):
         self.cfg = dict(SMALL, commitlog_segment_bytes=segment, consumequeue_units=cq_units,
                         index_entries=index_entries, flush=flush, compression=compression)
         self.store = rmqstore.open(self.path, **self.cfg)
+        for topic in TOPICS:
+            self.store.create_topic(topic, QUEUES)
         rng = random.Random(seed)
         for _ in range(prefill):
             topic = rng.choice(TOPICS[:1] * 4 + TOPICS[1:])
@@ -225,8 +229,8 @@ class StoreModel(RuleBasedStateMachine):
     def _put(self, topic, qid, body, tags, keys, props):
         r = self.store.put(topic, body, queue_id=qid, tags=tags, keys=keys, properties=props)
         assert r.status is PutStatus.PUT_OK
-        want_q = 0 if qid is None else qid  # auto-created topics have one queue
-        assert r.queue_id == want_q
+        want_q = r.queue_id if qid is None else qid  # None: the topic's queues in turn
+        assert r.queue_id == want_q and 0 <= want_q < QUEUES
         msgs = self.model.queues.setdefault((topic, want_q), [])
         assert r.queue_offset == len(msgs)
         self._check_appended_after_all(r.commitlog_offset, r.store_timestamp)
@@ -379,7 +383,12 @@ class StoreModel(RuleBasedStateMachine):
     # -- consumer offsets ------------------------------------------------------------------
     @rule(group=st.sampled_from(GROUPS), topic=topics, qid=queue_ids, data=st.data())
     def commit_offset(self, group, topic, qid, data):
-        offset = data.draw(st.integers(0, len(self.model.q(topic, qid)) + 3), label="offset")
+        n = len(self.model.q(topic, qid))
+        offset = data.draw(st.integers(-2, n + 3), label="offset")
+        if not 0 <= offset <= n:  # outside the queue: refused, nothing committed
+            with pytest.raises(rmqstore.InvalidQueueError):
+                self.store.commit_offset(group, topic, qid, offset)
+            return
         self.store.commit_offset(group, topic, qid, offset)
         key = (group, topic, qid)
         self.model.committed[key] = offset

@@ -35,9 +35,10 @@ def test_fuzzed_frames_leave_the_server_answering_and_the_acked_messages_intact(
     read = sum(a.topic not in session.reconfigured for a in total.acked)
     print(f"fuzz: {total.frames} frames on {total.connections} connections, "
           f"{total.replies} replies, {read} acked sends read back ({total.compressed} flagged "
-          f"compressed and {len(total.acked) - read} in reconfigured topics not read), "
+          f"compressed; {len(total.acked) - read} in reconfigured topics not read), "
           f"RSS {srv.rss_bytes() >> 20} MiB (from {base_rss >> 20})")
     assert total.frames == BATCHES * FRAMES_PER_BATCH
     assert read > 1000, read  # the valid share was stored and checked
+    assert total.compressed > 100, total.compressed  # compressed bodies among them
     assert not session.verify(total.acked)  # all still there at the end
     assert srv.rss_bytes() - base_rss < 64 << 20

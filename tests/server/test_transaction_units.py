@@ -17,6 +17,7 @@ from rmqstore.client.message import decode_messages
 from rmqstore.net import RemotingClient, RequestContext
 from rmqstore.options import RecordInput
 from rmqstore.protocol import RemotingCommand, RequestCode, ResponseCode
+from rmqstore.record import encode_properties
 from rmqstore.server.broker import Broker, BrokerConfig
 from rmqstore.server.broker.handlers.send import Placement
 from rmqstore.server.broker.longpoll import ArrivalWaiters
@@ -30,6 +31,7 @@ from rmqstore.server.broker.transactions.bridge import (
 from rmqstore.server.broker.transactions.check import TransactionalMessageCheckService
 from rmqstore.server.broker.transactions.end import EndTransactionProcessor
 from rmqstore.server.broker.transactions.ops import OpLedger
+from rmqstore.set_aside import SetAside
 
 SMALL_STORE = {"commitlog_segment_bytes": 1 << 20, "consumequeue_units": 1024,
                "index_slots": 64, "index_entries": 256}
@@ -212,7 +214,7 @@ def _parts(store, channel: FakeChannel):
     ledger.load()
     spawned = []
     check = TransactionalMessageCheckService(cfg, bridge, ledger, FakeClients(channel),  # type: ignore[arg-type]
-                                             spawned.append)
+                                             spawned.append, SetAside(store, "transaction-check"))
     end = EndTransactionProcessor(cfg, bridge, ledger, ArrivalWaiters())
     return bridge, ledger, check, end, spawned
 
@@ -257,4 +259,34 @@ def test_lagging_progress_after_crash_commits_once(tmp_path: Path) -> None:
             again = RemotingCommand.request(RequestCode.END_TRANSACTION, original)
             assert (await end.end_transaction(again, ctx)).code == ResponseCode.SYSTEM_ERROR
             assert store.max_offset("Orders", 0) == 1
+    asyncio.run(asyncio.wait_for(main(), 20))
+
+
+def test_a_half_message_that_cannot_be_put_back_is_set_aside(tmp_path: Path) -> None:
+    """Properties that no longer fit once TRANSACTION_CHECK_TIMES is added used to fail the
+    scan at the same half message every round, for every producer; it is set aside now and
+    the next one is asked about."""
+    async def main() -> None:
+        channel = FakeChannel()
+        with open_store(tmp_path / "s", background=False) as store:
+            bridge, ledger, check, _, spawned = _parts(store, channel)
+            old = int(time.time() * 1000) - 10_000
+            full = {"TRAN_MSG": "true", "PGROUP": "PG", "UNIQ_KEY": "K0", "pad": ""}
+            for key, props in (("K0", full), ("K1", {"TRAN_MSG": "true", "PGROUP": "PG",
+                                                     "UNIQ_KEY": "K1"})):
+                place = bridge.rewrite(Placement("Orders", 0, 0), props)
+                assert place is not None
+                if key == "K0":  # 5 bytes short of the limit: TRANSACTION_CHECK_TIMES won't fit
+                    props["pad"] = "x" * (32767 - 5 - len(encode_properties(props)))
+                store.put(place.topic, key.encode(), queue_id=0, properties=props,
+                          born_timestamp=old)
+            assert not check.check_once(int(time.time() * 1000) + 1000)
+            await asyncio.gather(*spawned)
+            assert [r.ext_fields["transactionId"] for r in channel.sent] == ["K1"]
+            [aside] = store.get("rmq_sys_set_aside", 0, 0).messages
+            assert aside.body == b"K0"
+            assert aside.properties["SET_ASIDE_FROM"] == f"{HALF_TOPIC}:0:0"
+            assert aside.properties["SET_ASIDE_BY"] == "transaction-check"
+            assert "InvalidPropertyError" in aside.properties["SET_ASIDE_REASON"]
+            assert ledger.half_progress == 2  # past both; the next round starts after them
     asyncio.run(asyncio.wait_for(main(), 20))

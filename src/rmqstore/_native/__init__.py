@@ -14,7 +14,7 @@ import struct
 from .._version import __version__
 from ..errors import NativeModuleError
 
-ABI_VERSION = 7
+ABI_VERSION = 8
 
 try:
     from ._rmq import ffi, lib
@@ -245,6 +245,13 @@ def scan(seg: Region | mmap.mmap, seg_start: int, pos: int, check_crc: bool) -> 
     status = ffi.new("int32_t[1]")
     end = lib.rmq_scan(ptr, size, seg_start, pos, 1 if check_crc else 0, status)
     return end, status[0]
+
+
+def resync(seg: Region | mmap.mmap, seg_start: int, pos: int, end: int) -> int:
+    """The first position in [pos, end) of a segment starting at seg_start where a valid
+    record (CRC checked) lies at its own offset; -1 when none does."""
+    ptr, size = _ro(seg)
+    return lib.rmq_resync(ptr, size, seg_start, pos, end)
 
 
 def zero_range(fd: int, start: int, length: int) -> bool:

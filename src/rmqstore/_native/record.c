@@ -74,6 +74,20 @@ int64_t rmq_parse(const uint8_t *seg, int64_t seg_size, int64_t pos, int32_t che
     return size;
 }
 
+int64_t rmq_resync(const uint8_t *seg, int64_t seg_size, int64_t seg_start, int64_t pos,
+                   int64_t end) {
+    if (end > seg_size) end = seg_size;
+    for (; pos + 91 <= end; pos++) {
+        /* Cheap tests first: the magic, then the record naming its own offset (8 bytes a
+         * random or stale position matches by chance about never); only then the CRC. */
+        int32_t magic = (int32_t)get32(seg + pos + 4);
+        if (magic != RMQ_MAGIC_V1 && magic != RMQ_MAGIC_V2) continue;
+        if ((int64_t)get64(seg + pos + 28) != seg_start + pos) continue;
+        if (rmq_parse(seg, seg_size, pos, 1, NULL) > 0) return pos;
+    }
+    return -1;
+}
+
 int64_t rmq_scan(const uint8_t *seg, int64_t seg_size, int64_t seg_start, int64_t pos,
                  int32_t check_crc, int32_t *out_status) {
     for (;;) {

@@ -121,6 +121,12 @@ int32_t rmq_put_entries(rmq_log *log, rmq_queue *q, const char *data, int64_t le
 int64_t rmq_scan(const uint8_t *seg, int64_t seg_size, int64_t seg_start, int64_t pos,
                  int32_t check_crc, int32_t *out_status);
 
+/* Recovery past a corrupt record: the first position p in [pos, end) holding a record that
+ * passes every check of the scan, CRC included, its PHYSICALOFFSET being seg_start + p.
+ * Returns p, or -1 when there is none. */
+int64_t rmq_resync(const uint8_t *seg, int64_t seg_size, int64_t seg_start, int64_t pos,
+                   int64_t end);
+
 /* Zero file bytes [start, start + len) of fd without touching them: punch a hole, then
  * allocate the range again (so later appends cannot hit a full disk). Returns 0, or -1 where
  * the file system cannot (the caller then writes zeros). */

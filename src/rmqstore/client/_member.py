@@ -17,8 +17,8 @@ from enum import Enum
 
 from ..net import RequestContext, TlsClientConfig
 from ..protocol import RemotingCommand, RequestCode
+from ..protocol.acl_signature import Credentials
 from ._tasks import TaskGroup
-from .acl import Credentials
 from .broker_api import BrokerApi, Subscription
 from .errors import ClientClosed, RouteNotFound
 from .ids import make_client_id

@@ -21,8 +21,8 @@ from typing import Self
 
 from ..net import TlsClientConfig
 from ..protocol import RequestCode, ResponseCode, fastjson
+from ..protocol.acl_signature import Credentials
 from ..protocol.message import decode_host, parse_msg_id
-from .acl import Credentials
 from .errors import BrokerError, ClientError, RouteNotFound
 from .message import RETRY_GROUP_TOPIC_PREFIX, MessageExt, MessageQueue, decode_messages
 from .routes import RouteCache

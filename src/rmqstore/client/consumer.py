@@ -41,8 +41,8 @@ from pathlib import Path
 from typing import Self
 
 from ..net import TlsClientConfig
+from ..protocol.acl_signature import Credentials
 from ._member import ConsumeFromWhere, GroupMember, MessageModel
-from .acl import Credentials
 from .broker_api import FLAG_COMMIT_OFFSET, FLAG_SUBSCRIPTION, FLAG_SUSPEND, PullStatus
 from .errors import BrokerError
 from .message import MessageExt, MessageQueue

@@ -29,6 +29,7 @@ from typing import Any, Self
 
 from ..net import TlsClientConfig
 from ..protocol import RequestCode, ResponseCode
+from ..protocol.acl_signature import Credentials
 from ..protocol.message import (
     COMPRESSION_SHIFT,
     COMPRESSION_ZLIB,
@@ -36,7 +37,6 @@ from ..protocol.message import (
     SYSFLAG_TX_PREPARED,
 )
 from ._tasks import TaskGroup
-from .acl import Credentials
 from .errors import BrokerError, ClientClosed, RouteNotFound, SendFailed
 from .ids import create_uniq_id, make_client_id
 from .latency import LatencyFaultTolerance

@@ -26,7 +26,7 @@ from ..net import (
     TlsClientConfig,
 )
 from ..protocol import RemotingCommand, RemotingError
-from .acl import Credentials, sign_request
+from ..protocol.acl_signature import Credentials, sign_request
 from .errors import ClientError, NameServerUnavailable
 from .properties import NAMESRV_ADDR, NAMESRV_DOMAIN, NAMESRV_DOMAIN_SUBGROUP, system_properties
 

@@ -4,7 +4,7 @@ registry, a listening server and a client with one connection per address."""
 
 from .client import ClientConfig, RemotingClient, split_address
 from .connection import RemotingConnection
-from .dispatch import Deferred, Dispatcher, Handler, RequestContext
+from .dispatch import Deferred, Dispatcher, Handler, RequestContext, RequestFilter
 from .errors import (
     ConnectionClosed,
     RemotingConnectError,
@@ -20,7 +20,8 @@ from .tls import ClientAuth, TlsClientConfig, TlsConfigError, TlsMode, TlsServer
 __all__ = [
     "ClientAuth", "ClientConfig", "ConnectionClosed", "ConnectionLimits", "Deferred",
     "Dispatcher", "Handler", "RemotingClient", "RemotingConnectError", "RemotingConnection",
-    "RemotingServer", "RemotingTimeout", "RequestContext", "RequestRefused", "ServerConfig",
-    "SystemBusy", "TlsClientConfig", "TlsConfigError", "TlsMode", "TlsServerConfig",
+    "RemotingServer", "RemotingTimeout", "RequestContext", "RequestFilter", "RequestRefused",
+    "ServerConfig", "SystemBusy", "TlsClientConfig", "TlsConfigError", "TlsMode",
+    "TlsServerConfig",
     "loop_factory", "run", "split_address",
 ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..protocol.command import RemotingCommand
@@ -37,12 +38,18 @@ def split_address(addr: str) -> tuple[str, int]:
 
 
 class RemotingClient:
-    """Connections keyed by ``"host:port"``. Every call has a deadline that includes connecting."""
+    """Connections keyed by ``"host:port"``. Every call has a deadline that includes connecting.
+
+    ``before_request(request)``, if given, runs on every request this client sends, as a Java
+    RPCHook's doBeforeRequest does (a broker signs what it sends to NameServers and brokers).
+    """
 
     def __init__(self, config: ClientConfig = ClientConfig(),
-                 dispatcher: Dispatcher | None = None) -> None:
+                 dispatcher: Dispatcher | None = None,
+                 before_request: Callable[[RemotingCommand], None] | None = None) -> None:
         self.config = config
         self.dispatcher = dispatcher if dispatcher is not None else Dispatcher()
+        self._before_request = before_request
         self._connections: dict[str, RemotingConnection] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         # Made once: loading CA files per connect would cost every reconnect.
@@ -51,6 +58,8 @@ class RemotingClient:
     async def invoke(self, addr: str, request: RemotingCommand,
                      timeout_s: float) -> RemotingCommand:
         """Send ``request`` to ``addr`` and return its response within ``timeout_s``."""
+        if self._before_request is not None:
+            self._before_request(request)
         conn = self._connections.get(addr)
         if conn is not None and not conn.is_closed:  # connected: the common case, kept short
             return await conn.invoke(request, timeout_s)
@@ -60,6 +69,8 @@ class RemotingClient:
 
     async def invoke_oneway(self, addr: str, request: RemotingCommand, timeout_s: float) -> None:
         """Send ``request`` to ``addr`` with the ONEWAY bit; no response is expected."""
+        if self._before_request is not None:
+            self._before_request(request)
         deadline = asyncio.get_running_loop().time() + timeout_s
         conn = await self.connection(addr, timeout_s)
         await conn.invoke_oneway(request, self._remaining(deadline))

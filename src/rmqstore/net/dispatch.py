@@ -14,6 +14,9 @@ The rules are NettyRemotingAbstract.processRequestCommand's (rocketmq-all-4.9.7)
   checkFields does;
 * a oneway request never gets the handler's response.
 
+Before all of that, a ``request_filter`` (the server's ACL check, as Java's RPC hooks run before
+the processor) sees every request, served code or not, and may answer it in the handler's stead.
+
 Handlers are plain ``async def handler(request, ctx) -> RemotingCommand`` and never see a
 transport; the dispatcher copies opaque, flag and serialize type onto what they return.
 """
@@ -85,6 +88,11 @@ FastHandler = Callable[[RemotingCommand, RequestContext],
                        "RemotingCommand | bytes | Deferred | None"]
 
 
+# Sees every request before its handler: returns None to let it through, or the response that
+# refuses it. Runs in the connection's reader, so it must not block; ``peer`` is "host:port".
+RequestFilter = Callable[[RemotingCommand, str], "RemotingCommand | None"]
+
+
 class Deferred:
     """A response decided later, handed to its consumer the moment it is: unlike an asyncio
     future, whose callbacks wait for the next loop iteration (two of them, between a sync
@@ -120,11 +128,14 @@ class _Entry:
 class Dispatcher:
     """Routes each incoming request of every connection to its handler, one task per request."""
 
-    def __init__(self, max_inflight_per_connection: int = 1024) -> None:
+    def __init__(self, max_inflight_per_connection: int = 1024,
+                 request_filter: RequestFilter | None = None) -> None:
         if max_inflight_per_connection < 1:
             raise ValueError("max_inflight_per_connection must be at least 1")
         self._handlers: dict[int, _Entry] = {}
         self._max_inflight = max_inflight_per_connection
+        # Public: a server sets it once its rules are loaded, before it listens.
+        self.request_filter = request_filter
 
     def register(self, code: int, handler: Handler, *,
                  busy: Callable[[], bool] | None = None, fast: FastHandler | None = None) -> None:
@@ -142,6 +153,8 @@ class Dispatcher:
 
     def on_request(self, channel: Channel, request: RemotingCommand) -> None:
         """Called by the connection's reader for each request; must not block."""
+        if self.request_filter is not None and self._refused(channel, request):
+            return
         entry = self._handlers.get(request.code)
         if entry is None:
             text = f" request type {request.code} not supported"
@@ -170,6 +183,17 @@ class Dispatcher:
                 response.then(lambda r: self._respond(channel, request, r))
                 return
         channel.spawn(self._run(entry.handler, channel, request), len(request.body))
+
+    def _refused(self, channel: Channel, request: RemotingCommand) -> bool:
+        assert self.request_filter is not None
+        try:
+            refusal = self.request_filter(request, channel.peer)
+        except Exception as exc:  # noqa: BLE001 - a filter that fails refuses (fails closed)
+            refusal = self._failure(channel, request.code, exc)
+        if refusal is None:
+            return False
+        self._respond(channel, request, refusal)
+        return True
 
     async def _run(self, handler: Handler, channel: Channel, request: RemotingCommand) -> None:
         response = await self._call(handler, channel, request)

@@ -48,11 +48,14 @@ ends every pair: readers take both.
 
 from __future__ import annotations
 
+import logging
 import socket
 import struct
 import zlib
 from dataclasses import dataclass
 from typing import NamedTuple
+
+log = logging.getLogger(__name__)
 
 MAGIC_V1 = 0xDAA320A7
 MAGIC_BLANK = 0xCBD43194
@@ -73,6 +76,10 @@ COMPRESSION_SHIFT = 8
 COMPRESSION_MASK = 0x7 << COMPRESSION_SHIFT
 COMPRESSION_LZ4 = 1
 COMPRESSION_ZLIB = 3
+_COMPRESSION_NAMES = {2: "ZSTD"}  # CompressionType of RocketMQ 5; 4-7 are no type at all
+# maxMessageSize's default (MessageStoreConfig and the clients): what an inflated body may be
+# unless the caller knows its broker's limit.
+DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 
 # Property names (common/.../message/MessageConst.java).
 PROP_KEYS = "KEYS"
@@ -108,6 +115,10 @@ _PORT = struct.Struct(">i")
 
 class BatchDecodeError(ValueError):
     """A batch body whose entries do not add up."""
+
+
+class BodyDecodeError(ValueError):
+    """A body flagged compressed that does not inflate, or inflates past the limit."""
 
 
 class PropertyError(ValueError):
@@ -180,16 +191,38 @@ def parse_msg_id(msg_id: str) -> tuple[bytes, int]:
     return raw[:-8], int.from_bytes(raw[-8:], "big")
 
 
-def decode_body(stored: bytes | memoryview, sysflag: int) -> bytes:
+def decode_body(stored: bytes | memoryview, sysflag: int,
+                max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> bytes:
     """A body as the producer sent it: inflated when SYSFLAG says it is compressed (zlib, or
-    LZ4 in RocketMQ 5's compression-type bits)."""
+    LZ4 in RocketMQ 5's compression-type bits). Inflation stops past max_bytes, so a small
+    body that inflates to gigabytes (a zlib bomb) costs at most max_bytes of memory; raises
+    BodyDecodeError for that, for bytes that are not a complete stream, and for a compression
+    type this package cannot read (ZSTD)."""
     if not sysflag & SYSFLAG_COMPRESSED:
         return bytes(stored)
-    if (sysflag & COMPRESSION_MASK) >> COMPRESSION_SHIFT == COMPRESSION_LZ4:
+    kind = (sysflag & COMPRESSION_MASK) >> COMPRESSION_SHIFT
+    if kind in (0, COMPRESSION_ZLIB):
+        inflater = zlib.decompressobj()
+        try:
+            out = inflater.decompress(stored, max_bytes + 1)
+        except zlib.error as exc:
+            raise BodyDecodeError(f"body flagged zlib-compressed is not zlib: {exc}") from None
+    elif kind == COMPRESSION_LZ4:
         import lz4.frame  # only LZ4 bodies need it
 
-        return lz4.frame.decompress(stored)
-    return zlib.decompress(stored)
+        inflater = lz4.frame.LZ4FrameDecompressor()
+        try:
+            out = inflater.decompress(stored, max_bytes + 1)
+        except RuntimeError as exc:  # python-lz4 reports a bad frame as RuntimeError
+            raise BodyDecodeError(f"body flagged LZ4-compressed is not LZ4: {exc}") from None
+    else:
+        raise BodyDecodeError(f"compression type {_COMPRESSION_NAMES.get(kind, kind)} in "
+                              f"sysFlag {sysflag:#x} is not supported")
+    if len(out) > max_bytes:
+        raise BodyDecodeError(f"compressed body inflates past {max_bytes} bytes")
+    if not inflater.eof:
+        raise BodyDecodeError("compressed body ends before its stream does")
+    return out
 
 
 class MessageQueue(NamedTuple):
@@ -254,10 +287,13 @@ class MessageExt:
         return f"{self.store_host[0]}:{self.store_host[1]}"
 
 
-def decode_messages(data: bytes, broker_name: str = "", *,
-                    decompress: bool = True) -> list[MessageExt]:
+def decode_messages(data: bytes, broker_name: str = "", *, decompress: bool = True,
+                    max_body_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> list[MessageExt]:
     """The stored records of a pull or query body, in order; a truncated tail raises
-    ValueError. ``decompress=False`` keeps compressed bodies as stored."""
+    ValueError. Compressed bodies are inflated up to max_body_bytes each; one that does not
+    inflate is kept as stored, its sys_flag still saying compressed, and logged: the other
+    messages of the body are not lost with it. ``decompress=False`` keeps every compressed
+    body as stored."""
     out: list[MessageExt] = []
     pos, end = 0, len(data)
     while pos < end:
@@ -280,8 +316,12 @@ def decode_messages(data: bytes, broker_name: str = "", *,
         p += 1 + topic_len
         (props_len,) = _SHORT.unpack_from(data, p)
         props = decode_properties(data[p + 2:p + 2 + props_len])
-        if decompress:
-            body = decode_body(body, sys_flag)
+        if decompress and sys_flag & SYSFLAG_COMPRESSED:
+            try:
+                body = decode_body(body, sys_flag, max_body_bytes)
+            except BodyDecodeError as exc:
+                log.warning("message at commit-log offset %d of %s: %s; kept as stored",
+                            phys, topic, exc)
         out.append(MessageExt(
             topic=topic, body=body, properties=props, queue_id=queue_id,
             queue_offset=queue_offset, commitlog_offset=phys, sys_flag=sys_flag, flag=flag,

@@ -1,4 +1,4 @@
-"""Java .properties, the part RocketMQ's config files use (broker.conf, namesrv.properties,
+"""Java .properties, the part RocketMQ's config files use (broker.conf, namesrv.conf,
 tls.properties): ``key=value`` or ``key: value`` lines, ``#`` and ``!`` comments."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The remoting settings a broker.conf, a namesrv.properties or a tls.properties carries: the
+"""The remoting settings a broker.conf, a namesrv.conf or a tls.properties carries: the
 connection limits and TLS, as one RemotingSettings value each role builds its listener from.
 
 Keys (RocketMQ's where it has one: NettyServerConfig, NettySystemConfig and TlsSystemConfig of
@@ -26,25 +26,18 @@ a value or a key that cannot work raises TlsConfigError with a one-line reason.
 from __future__ import annotations
 
 import dataclasses
-import logging
 import os
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..net import ConnectionLimits, ServerConfig
 from ..net.tls import ClientAuth, TlsClientConfig, TlsConfigError, TlsMode, TlsServerConfig
 from ..protocol.frame import DEFAULT_MAX_MESSAGE_BYTES, frame_limit
+from .config_error import ConfigError
 from .properties import parse_properties
-
-log = logging.getLogger(__name__)
 
 TLS_PREFIX = "tls."
 
-
-class ConfigError(ValueError):
-    """A setting that cannot work; the message names the key. `rmqstore serve` prints it as
-    its one-line reason for not starting."""
 
 # key -> (ConnectionLimits field, type)
 _LIMIT_KEYS: dict[str, tuple[str, type]] = {
@@ -120,26 +113,17 @@ def parse_remoting(items: dict[str, str]) -> RemotingSettings:
     return RemotingSettings(limits, backlog, _tls_server(tls), _tls_client(tls), bool(tls))
 
 
-def load_namesrv_file(path: str | os.PathLike[str]) -> RemotingSettings:
-    """A namesrv.properties (`serve --namesrv-config`): the NameServer's limits and TLS."""
-    return _load(path, "--namesrv-config", is_remoting_key)
-
-
 def load_tls_file(path: str | os.PathLike[str]) -> RemotingSettings:
-    """A tls.properties (`serve --tls-config`): TLS for every role of the process."""
-    return _load(path, "--tls-config", lambda key: key.startswith(TLS_PREFIX))
-
-
-def _load(path: str | os.PathLike[str], what: str,
-          wanted: Callable[[str], bool]) -> RemotingSettings:
+    """A tls.properties (`serve --tls-config`): TLS for every role of the process; ConfigError
+    names a key that is not a tls.* one."""
     try:
         items = parse_properties(Path(path).read_text())
     except OSError as exc:
-        raise ConfigError(f"{what} {path}: cannot read it ({exc.strerror})") from None
+        raise ConfigError(f"--tls-config {path}: cannot read it ({exc.strerror})") from None
     for key in items:
-        if not wanted(key):  # logged, as broker.conf's unknown keys are
-            log.warning("%s %s: %s is not a key this file may set; ignored", what, path, key)
-    return parse_remoting({k: v for k, v in items.items() if wanted(k)})
+        if not key.startswith(TLS_PREFIX):
+            raise ConfigError(f"--tls-config {path}: {key} is not a tls.* key")
+    return parse_remoting(items)
 
 
 def _number(key: str, raw: str, kind: type) -> int | float:

@@ -19,6 +19,11 @@ first tick after it reopens. Deliver times are kept to the millisecond (unlike R
 which rounds them down to its precision and so may deliver early): never early, and late by
 at most precision_ms + tick_interval_ms when the service keeps up.
 
+A timer message that cannot be processed (no REAL_TOPIC, a queue its topic does not have, a
+system topic, a body flagged compressed that does not inflate, a bad TIMER_ROLL_TIMES) is set
+aside in rmq_sys_set_aside (set_aside.py), logged and counted, and the wheel goes on; store
+errors (disk full, closed) fail the tick, which retries from that message.
+
 Threads: tick(), persist() and close() serialize on one lock, so the thread runner, the
 asyncio runner and a test's injected clock (tick(now_ms)) all drive the same core. put() only
 writes the store and may be called from any thread.
@@ -41,17 +46,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Self
 
-from ..errors import InvalidPropertyError, InvalidTopicError, MessageTooLargeError
 from ..message import GetStatus, Message, PutResult
 from ..options import PutOptions, RecordInput, put_options
 from ..record import check_topic
+from ..set_aside import TRANSIENT, SetAside
 from ..store import MessageStore
+from ..topic_validator import TIMER_TOPIC, is_not_allowed_send
 from .slots import DUE, ROLLED, TimerConfig, TimerSchedule
-from .timerlog import TimerRecord
 
 log = logging.getLogger(__name__)
 
-TIMER_TOPIC = "rmq_sys_wheel_timer"  # TimerMessageStore.TIMER_TOPIC
 PROP_REAL_TOPIC = "REAL_TOPIC"
 PROP_REAL_QID = "REAL_QID"
 PROP_TIMER_OUT_MS = "TIMER_OUT_MS"
@@ -59,7 +63,6 @@ PROP_TIMER_DEQUEUE_MS = "TIMER_DEQUEUE_MS"
 PROP_TIMER_ROLL_TIMES = "TIMER_ROLL_TIMES"
 
 IDLE_PERSIST_MS = 60_000
-_UNDELIVERABLE = (InvalidPropertyError, InvalidTopicError, MessageTooLargeError, ValueError)
 
 
 def _wall_ms() -> int:
@@ -89,6 +92,7 @@ class TimerService:
         self._dirty = False  # anything filed, delivered or rolled since the last persist
         self._thread: _TickThread | None = None
         self._closed = False
+        self.set_aside = SetAside(store, "timer")
 
     # -- the embedded API -----------------------------------------------------------------
     def put(self, topic: str, body: bytes, *, deliver_at_ms: int | None = None,
@@ -107,6 +111,8 @@ class TimerService:
         if deliver - now > self.config.max_delay_ms:
             raise ValueError(f"deliver time is {deliver - now} ms ahead; the limit is "
                              f"{self.config.max_delay_ms} ms (max_delay_ms)")
+        if queue_id is not None:
+            self.store.check_queue(topic, queue_id)  # refused now, not when it falls due
         if deliver <= now:
             return self.store.put(topic, body, queue_id=queue_id, options=opts)
         props = dict(opts.properties or {})
@@ -180,7 +186,7 @@ class TimerService:
             if got.next_offset <= self._enqueue_offset:
                 return
             for m in got.messages:
-                self._file(m, now, result)
+                self._guarded(self._file, m, now, result)
                 self._enqueue_offset = m.queue_offset + 1  # a put failing retries from here
             budget -= max(1, len(got.messages))
             self._enqueue_offset = got.next_offset
@@ -188,8 +194,7 @@ class TimerService:
     def _file(self, m: Message, now: int, result: TickResult) -> None:
         props = m.properties
         if PROP_REAL_TOPIC not in props:
-            log.warning("timer message at %d has no REAL_TOPIC; skipped", m.commitlog_offset)
-            return
+            raise ValueError("no REAL_TOPIC")
         result.enqueued += 1
         try:
             deliver = int(props.get(PROP_TIMER_OUT_MS, ""))
@@ -213,7 +218,12 @@ class TimerService:
             rolled = result.rolled
             for rec in records:
                 if rec.pos not in self._handled:
-                    self._handle(rec, now, result)
+                    m = self.store.get_by_commitlog_offset(rec.cl_offset)
+                    if m is None or m.topic != TIMER_TOPIC:
+                        log.error("timer message at commit-log offset %d is gone (retention?); "
+                                  "not delivered", rec.cl_offset)
+                    else:
+                        self._guarded(self._handle, m, rec.roll, now, result)
                     self._handled.add(rec.pos)  # a put failing above retries this one only
             self._handled.clear()
             self.schedule.slot_done()
@@ -221,14 +231,19 @@ class TimerService:
                 # File the rolled copies before the next slot: one may be due in it.
                 self._enqueue(now, result)
 
-    def _handle(self, rec: TimerRecord, now: int, result: TickResult) -> None:
-        m = self.store.get_by_commitlog_offset(rec.cl_offset)
-        if m is None or m.topic != TIMER_TOPIC:
-            log.error("timer message at commit-log offset %d is gone (retention?); not delivered",
-                      rec.cl_offset)
-            return
+    def _guarded(self, step: Callable[..., None], m: Message, *args: Any) -> None:
+        """step(m, ...); a message it cannot process is set aside (rmq_sys_set_aside) and
+        the wheel goes on; a store error propagates, and the tick retries from m."""
+        try:
+            step(m, *args)
+        except TRANSIENT:
+            raise
+        except Exception as exc:  # noqa: BLE001 - no message may stop the wheel
+            self.set_aside.put(m, f"{type(exc).__name__}: {exc}")
+
+    def _handle(self, m: Message, roll: bool, now: int, result: TickResult) -> None:
         props = m.properties
-        if rec.roll:
+        if roll:
             props[PROP_TIMER_ROLL_TIMES] = str(int(props.get(PROP_TIMER_ROLL_TIMES, "0")) + 1)
             self._reput(m, TIMER_TOPIC, 0, props)
             result.rolled += 1
@@ -239,13 +254,10 @@ class TimerService:
         topic = props.pop(PROP_REAL_TOPIC)
         qid_text = props.pop(PROP_REAL_QID, None)
         props[PROP_TIMER_DEQUEUE_MS] = str(now)
-        try:
-            queue_id = int(qid_text) if qid_text is not None else None
-            stored = self._reput(m, topic, queue_id, props)
-        except _UNDELIVERABLE as exc:
-            # Kept in rmq_sys_wheel_timer; nothing else can be done with it.
-            log.error("timer message at %d cannot go to %s: %s", m.commitlog_offset, topic, exc)
-            return
+        if is_not_allowed_send(topic):
+            raise ValueError(f"REAL_TOPIC {topic!r} is a system topic")
+        queue_id = int(qid_text) if qid_text is not None else None
+        stored = self._reput(m, topic, queue_id, props)
         result.delivered += 1
         result.queues.add((topic, stored.queue_id))
 

@@ -91,7 +91,9 @@ class TimerLog:
         pos = seg.wrote
         RECORD.pack_into(seg.mm, pos, prev_pos, slot_ms, deliver_ms, cl_offset, size, magic)
         seg.wrote = pos + RECORD_SIZE
-        if slot_ms > self._max_slot.get(seg.start, -1):
+        # A segment loaded from disk is scanned first: its older records count too, or
+        # delete_before would drop it while they wait.
+        if slot_ms > self._segment_max_slot(seg):
             self._max_slot[seg.start] = slot_ms
         return seg.start + pos
 

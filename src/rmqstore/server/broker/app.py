@@ -19,8 +19,10 @@ from collections.abc import Awaitable
 from typing import Self
 
 from ...net import ClientConfig, Dispatcher, RemotingClient, RemotingServer
+from ...protocol.acl_signature import sign_request
 from ...protocol.register_body import RegisterBrokerBody
 from ...store import MessageStore, open_store
+from ..acl import install_access_control
 from .config import BrokerConfig
 from .delivery.delay_levels import DelayLevels
 from .delivery.timers import BrokerTimers
@@ -53,7 +55,12 @@ class Broker:
         self.clients: ClientManager | None = None
         self.arrivals = ArrivalWaiters()
         self._server: RemotingServer | None = None
-        self._outbound = RemotingClient(ClientConfig(tls=config.remoting.tls_client))
+        credentials = config.credentials
+        # Everything this broker sends to NameServers and other brokers is signed.
+        self._outbound = RemotingClient(
+            ClientConfig(tls=config.remoting.tls_client),
+            before_request=None if credentials is None else (
+                lambda request: sign_request(request, credentials)))
         self._registrar: NameServerRegistrar | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._started = False
@@ -70,6 +77,8 @@ class Broker:
         if self._started:
             raise RuntimeError("broker already started")
         c = self.config
+        # Before listening: a broker asked for ACL never serves a request without it.
+        access = install_access_control(c.acl, self.dispatcher, "broker")
         self._server = RemotingServer(self.dispatcher, c.server_config())
         await self._server.start()
         warn_descriptor_budget(self._server.max_connections, c.max_queue_nums_per_broker)
@@ -118,6 +127,8 @@ class Broker:
                           StatsProcessor(store, topics, self.clients, c.broker_name)):
             processor.register_handlers(self.dispatcher)
         self._spawn(self._scan_clients())
+        if access is not None:
+            self._spawn(access.watch())
         # Registered before start() returns, so "ready" means routable (BrokerController.start).
         await self._registrar.register_all()
         self._registrar.start()

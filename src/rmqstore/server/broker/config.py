@@ -15,8 +15,11 @@ from pathlib import Path
 
 from ...delay_levels import DEFAULT_DELAY_LEVELS, parse_delay_levels
 from ...net import ServerConfig
+from ...protocol.acl_signature import Credentials
+from ..acl import AclSettings, parse_acl_enable
+from ..config_error import ConfigError
 from ..properties import parse_properties
-from ..remoting_settings import ConfigError, RemotingSettings, is_remoting_key, parse_remoting
+from ..remoting_settings import RemotingSettings, is_remoting_key, parse_remoting
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +87,12 @@ class BrokerConfig:
     max_queue_nums_per_broker: int = 8192  # maxQueueNumsPerBroker: all topics' queues
     # The listener: connection limits and TLS (remoting_settings.py has the keys).
     remoting: RemotingSettings = field(default_factory=RemotingSettings)
+    acl_enable: bool = False  # aclEnable: check plain_acl.yml before every request
+    acl_file: Path | None = None  # our key aclFile; None = $ROCKETMQ_HOME/conf/plain_acl.yml
+    # Our keys aclAccessKey / aclSecretKey: the account (admin, when the NameServers check ACL)
+    # this broker signs what it sends to NameServers and other brokers with.
+    acl_access_key: str | None = None
+    acl_secret_key: str | None = field(default=None, repr=False)
     extra: dict[str, str] = field(default_factory=dict)  # accepted keys we do not act on
     # StoreConfig fields set in code only (tests: small segments and index files).
     store_overrides: dict[str, object] = field(default_factory=dict)
@@ -117,6 +126,19 @@ class BrokerConfig:
     @property
     def bind_host(self) -> str:
         return self.listen_host or self.broker_ip
+
+    @property
+    def acl(self) -> AclSettings:
+        return AclSettings(self.acl_enable, self.acl_file)
+
+    @property
+    def credentials(self) -> Credentials | None:
+        """What outgoing requests are signed with; ConfigError if only half is set."""
+        if self.acl_access_key is None and self.acl_secret_key is None:
+            return None
+        if not self.acl_access_key or not self.acl_secret_key:
+            raise ConfigError("aclAccessKey and aclSecretKey must be set together")
+        return Credentials(self.acl_access_key, self.acl_secret_key)
 
     def replace(self, **changes: object) -> BrokerConfig:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
@@ -217,8 +239,12 @@ _KEYS = {
     "maxQueueNumsPerTopic": ("max_queue_nums_per_topic", int),
     "maxTopicNums": ("max_topic_nums", int),
     "maxQueueNumsPerBroker": ("max_queue_nums_per_broker", int),
+    "aclEnable": ("acl_enable", parse_acl_enable),
+    "aclFile": ("acl_file", lambda raw: Path(raw).expanduser()),
+    "aclAccessKey": ("acl_access_key", str),
+    "aclSecretKey": ("acl_secret_key", str),
 }
 
 # Keys common in real broker.conf files that need no action here (replication, cleanup hour).
 _ACCEPTED = frozenset({"brokerRole", "deleteWhen", "brokerIP2", "storePathCommitLog",
-                       "sendMessageThreadPoolNums", "pullMessageThreadPoolNums", "aclEnable"})
+                       "sendMessageThreadPoolNums", "pullMessageThreadPoolNums"})

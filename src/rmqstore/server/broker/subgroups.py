@@ -17,8 +17,10 @@ import logging
 import time
 from pathlib import Path
 
+from ...errors import InvalidTopicError
 from ...filenames import config_file
 from ...metadata import read_json, write_json
+from ...topic_validator import check_group
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +54,10 @@ class SubscriptionGroupManager:
         return self._groups.get(group)
 
     def find_or_create(self, group: str) -> dict | None:
-        """The group's config; created with defaults when missing and auto-create is on."""
+        """The group's config; created with defaults when missing, auto-create is on and the
+        name is a group name (Validators.checkGroup): a client's junk is never persisted."""
         cfg = self._groups.get(group)
-        if cfg is None and self.auto_create:
+        if cfg is None and self.auto_create and _valid_name(group):
             cfg = self.put(default_group(group))
         return cfg
 
@@ -75,3 +78,12 @@ class SubscriptionGroupManager:
     def _persist(self) -> None:
         self._counter += 1
         write_json(self.path, self.all())
+
+
+def _valid_name(group: str) -> bool:
+    try:
+        check_group(group)
+    except InvalidTopicError as exc:
+        log.warning("subscription group not created: %s", exc)
+        return False
+    return True

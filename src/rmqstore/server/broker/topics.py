@@ -24,21 +24,15 @@ from ...net import RequestRefused
 from ...protocol import ResponseCode
 from ...protocol.topic_config import DataVersion, TopicConfig, serialize_wrapper
 from ...store import MessageStore
+from ...topic_validator import AUTO_CREATE_TOPIC, OFFSET_MOVED_EVENT, SELF_TEST_TOPIC
 
 log = logging.getLogger(__name__)
 
 PERM_INHERIT = 0x1
 PERM_WRITE = 0x2
 PERM_READ = 0x4
-AUTO_CREATE_TOPIC = "TBW102"  # TopicValidator.AUTO_CREATE_TOPIC_KEY_TOPIC
-SELF_TEST_TOPIC = "SELF_TEST_TOPIC"
-OFFSET_MOVED_EVENT = "OFFSET_MOVED_EVENT"
 RETRY_PREFIX = "%RETRY%"
 DLQ_PREFIX = "%DLQ%"
-# Topics producers may not write (TopicValidator.isNotAllowedSendTopic).
-NOT_ALLOWED_SEND = frozenset({"SCHEDULE_TOPIC_XXXX", "RMQ_SYS_TRANS_HALF_TOPIC",
-                              "RMQ_SYS_TRANS_OP_HALF_TOPIC", "TRANS_CHECK_MAX_TIME_TOPIC",
-                              SELF_TEST_TOPIC, OFFSET_MOVED_EVENT})
 
 
 class TopicLimitExceeded(RequestRefused):

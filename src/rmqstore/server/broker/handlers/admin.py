@@ -17,10 +17,13 @@ from ....protocol.header_codec import decode_header
 from ....protocol.headers import CreateTopicRequestHeader
 from ....protocol.topic_config import TopicConfig
 from ....record import check_topic
+from ....topic_validator import check_group, is_system_topic, perm_is_valid
 from ..subgroups import SubscriptionGroupManager
-from ..topics import AUTO_CREATE_TOPIC, BrokerTopics
+from ..topics import BrokerTopics
 
 log = logging.getLogger(__name__)
+
+FILTER_TYPES = ("SINGLE_TAG", "MULTI_TAG")  # TopicFilterType
 
 
 class AdminProcessor:
@@ -38,19 +41,9 @@ class AdminProcessor:
 
     async def create_topic(self, request: RemotingCommand, ctx: RequestContext) -> RemotingCommand:
         h = decode_header(CreateTopicRequestHeader, request.ext_fields)
-        try:
-            check_topic(h.topic)
-        except InvalidTopicError as exc:
-            return RemotingCommand.response(ResponseCode.SYSTEM_ERROR, str(exc))
-        if h.topic == AUTO_CREATE_TOPIC:
-            return RemotingCommand.response(
-                ResponseCode.SYSTEM_ERROR,
-                f"The specified topic is conflict with AUTO_CREATE_TOPIC_KEY_TOPIC. {h.topic}")
-        if min(h.read_queue_nums, h.write_queue_nums) < 1:
-            return RemotingCommand.response(ResponseCode.SYSTEM_ERROR,
-                                            "queue nums must be at least 1")
-        # past maxQueueNumsPerTopic, maxTopicNums or maxQueueNumsPerBroker: TopicLimitExceeded,
-        # answered by the dispatcher with its reason
+        refusal = _topic_refusal(h)
+        if refusal is not None:
+            return RemotingCommand.response(ResponseCode.SYSTEM_ERROR, refusal)
         self._topics.put(TopicConfig(h.topic, h.read_queue_nums, h.write_queue_nums,
                                      perm=h.perm, order=h.order))
         # Java's registerIncrementBrokerData: the NameServers know the topic before we answer.
@@ -64,8 +57,9 @@ class AdminProcessor:
     async def create_group(self, request: RemotingCommand, ctx: RequestContext) -> RemotingCommand:
         try:
             cfg = fastjson.loads(request.body)
-            if not isinstance(cfg, dict) or not cfg.get("groupName"):
+            if not isinstance(cfg, dict) or not isinstance(cfg.get("groupName"), str):
                 raise ValueError("groupName missing")
+            check_group(cfg["groupName"])
         except ValueError as exc:
             return RemotingCommand.response(ResponseCode.SYSTEM_ERROR, f"bad group config: {exc}")
         self._groups.put(cfg)
@@ -73,6 +67,26 @@ class AdminProcessor:
 
     async def all_groups(self, request: RemotingCommand, ctx: RequestContext) -> RemotingCommand:
         return _json_response(self._groups.all())
+
+
+def _topic_refusal(h: CreateTopicRequestHeader) -> str | None:
+    """Why a topic config cannot be created or changed, or None: updateAndCreateTopic's
+    TopicValidator.validateTopic and isSystemTopic, PermName.isValid, and queue counts a
+    store can hold (at least one; the upper bounds are BrokerTopics' caps, whose
+    TopicLimitExceeded the dispatcher answers with its reason)."""
+    try:
+        check_topic(h.topic)
+    except InvalidTopicError as exc:
+        return str(exc)
+    if is_system_topic(h.topic):
+        return f"The topic[{h.topic}] is conflict with system topic."
+    if not perm_is_valid(h.perm):
+        return f"perm {h.perm} is invalid: READ (4), WRITE (2) and INHERIT (1) bits only"
+    if min(h.read_queue_nums, h.write_queue_nums) < 1:
+        return "queue nums must be at least 1"
+    if h.topic_filter_type not in FILTER_TYPES:
+        return f"topicFilterType {h.topic_filter_type[:40]!r} is not one of {FILTER_TYPES}"
+    return None
 
 
 def _json_response(obj: dict) -> RemotingCommand:

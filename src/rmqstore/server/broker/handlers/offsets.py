@@ -3,13 +3,17 @@ QUERY_CONSUMER_OFFSET (14), UPDATE_CONSUMER_OFFSET (15), SEARCH_OFFSET_BY_TIMEST
 GET_MAX_OFFSET (30), GET_MIN_OFFSET (31), GET_EARLIEST_MSG_STORETIME (32).
 
 Consumer offsets live in the store's ConsumerOffsetManager (config/consumerOffset.json),
-committed in memory and persisted every 5 s and at close, as Java's broker does.
+committed in memory and persisted every 5 s and at close, as Java's broker does. A commit must
+name an existing topic, one of its queues and an offset within the queue (the checks of
+RocketMQ 5's ConsumerManageProcessor, and the bounds 4.9.7 lacked): else TOPIC_NOT_EXIST or
+SYSTEM_ERROR, and nothing is written.
 """
 
 from __future__ import annotations
 
 import logging
 
+from ....errors import StoreError
 from ....net import RequestContext
 from ....net.dispatch import Dispatcher
 from ....protocol import RemotingCommand, RequestCode, ResponseCode
@@ -56,6 +60,13 @@ class OffsetProcessor:
     async def update_consumer_offset(self, request: RemotingCommand,
                                      ctx: RequestContext) -> RemotingCommand:
         h = decode_header(UpdateConsumerOffsetRequestHeader, request.ext_fields)
+        if self._store.topics.get(h.topic) is None:
+            return RemotingCommand.response(ResponseCode.TOPIC_NOT_EXIST,
+                                            f"topic[{h.topic[:130]}] not exist")
+        try:
+            self._store.check_commit(h.consumer_group, h.topic, h.queue_id, h.commit_offset)
+        except StoreError as exc:  # a bad group, queue id or offset: nothing written
+            return RemotingCommand.response(ResponseCode.SYSTEM_ERROR, str(exc))
         self._store.offsets.commit(h.consumer_group, h.topic, h.queue_id, h.commit_offset)
         return RemotingCommand.response(ResponseCode.SUCCESS)
 

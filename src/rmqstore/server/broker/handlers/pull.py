@@ -15,6 +15,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
+from ....errors import StoreError
 from ....message import GetResult, GetStatus
 from ....net import RequestContext
 from ....net.dispatch import Dispatcher
@@ -84,11 +85,20 @@ class PullProcessor:
             return RemotingCommand.response(exc.code, str(exc))
         read = self._read(h, selector)
         if h.sys_flag & FLAG_COMMIT_OFFSET and self._config.broker_id == MASTER_ID:
-            # Kept in memory, persisted every 5 s by the store (flushConsumerOffsetInterval).
-            self._store.offsets.commit(h.consumer_group, h.topic, h.queue_id, h.commit_offset)
+            self._commit(h)
         if read.code == ResponseCode.PULL_NOT_FOUND and h.sys_flag & FLAG_SUSPEND:
             read = await self._hold(h, selector, read)
         return self._response(read)
+
+    def _commit(self, h: PullMessageRequestHeader) -> None:
+        """The pull's commit offset, kept in memory and persisted every 5 s by the store
+        (flushConsumerOffsetInterval); one outside the queue is dropped, the pull served."""
+        try:
+            self._store.check_commit(h.consumer_group, h.topic, h.queue_id, h.commit_offset)
+        except StoreError as exc:
+            log.info("commit offset of a pull by %s not stored: %s", h.consumer_group, exc)
+            return
+        self._store.offsets.commit(h.consumer_group, h.topic, h.queue_id, h.commit_offset)
 
     def _check(self, h: PullMessageRequestHeader) -> Selector:
         """The broker, group, topic and subscription checks; returns what the

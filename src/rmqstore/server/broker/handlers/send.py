@@ -4,7 +4,8 @@
 Order of checks, as Java's: topic name and send permission, topic config (auto-created from the
 request's defaultTopic, usually TBW102, when that allows it), queue id; then %RETRY% messages
 past their reconsume limit go to %DLQ%<group>. The stored properties are the producer's minus
-WAIT plus CLUSTER; the body and sysFlag are stored as sent. The reply carries the offset
+WAIT plus CLUSTER; the body and sysFlag are stored as sent, once a body flagged compressed is
+known to inflate within maxMessageSize (else MESSAGE_ILLEGAL). The reply carries the offset
 message id(s), the queue id and the (first) queue offset.
 
 With SYNC_FLUSH the reply waits, off the event loop, until the message is durable (unless the
@@ -23,6 +24,7 @@ from itertools import repeat
 from ....aio_commit import AsyncGroupCommit
 from ....errors import (
     DiskFullError,
+    InvalidBodyError,
     InvalidPropertyError,
     InvalidTopicError,
     MessageTooLargeError,
@@ -44,10 +46,11 @@ from ....protocol.json_template import JsonFrameTemplate
 from ....protocol.message import BatchDecodeError
 from ....record import decode_properties
 from ....store import MessageStore
+from ....topic_validator import is_not_allowed_send
 from ..config import BrokerConfig
 from ..longpoll import ArrivalWaiters
 from ..subgroups import SubscriptionGroupManager
-from ..topics import DLQ_PREFIX, NOT_ALLOWED_SEND, PERM_WRITE, RETRY_PREFIX, BrokerTopics
+from ..topics import DLQ_PREFIX, PERM_WRITE, RETRY_PREFIX, BrokerTopics
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +67,9 @@ _STATUS_CODES = {
 }
 
 
-_ILLEGAL = (InvalidPropertyError, MessageTooLargeError, BatchDecodeError)
+# A body flagged compressed must inflate within maxMessageSize (the store checks it): one that
+# does not is refused here, never stored for every later reader to trip on.
+_ILLEGAL = (InvalidPropertyError, MessageTooLargeError, InvalidBodyError, BatchDecodeError)
 _UNAVAILABLE = (DiskFullError, StoreClosedError)
 
 
@@ -244,7 +249,7 @@ class SendProcessor:
             self._validate_topic(h.topic)
         except InvalidTopicError as exc:
             raise SendRejected(ResponseCode.SYSTEM_ERROR, str(exc)) from None
-        if h.topic in NOT_ALLOWED_SEND:
+        if is_not_allowed_send(h.topic):
             raise SendRejected(ResponseCode.NO_PERMISSION,
                                f"Sending message to topic[{h.topic}] is forbidden.")
         cfg = self._topics.get(h.topic)

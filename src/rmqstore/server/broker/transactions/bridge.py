@@ -23,14 +23,15 @@ from ....record import (
     SYSFLAG_TX_MASK,
 )
 from ....store import MessageStore
+from ....topic_validator import TRANS_CHECK_MAX_TIME_TOPIC, TRANS_HALF_TOPIC, TRANS_OP_HALF_TOPIC
 from ..handlers.send import Placement
 from ..topics import BrokerTopics
 
 log = logging.getLogger(__name__)
 
-HALF_TOPIC = "RMQ_SYS_TRANS_HALF_TOPIC"  # TopicValidator.RMQ_SYS_TRANS_HALF_TOPIC
-OP_TOPIC = "RMQ_SYS_TRANS_OP_HALF_TOPIC"
-CHECK_MAX_TOPIC = "TRANS_CHECK_MAX_TIME_TOPIC"  # checked too often: parked here, never delivered
+HALF_TOPIC = TRANS_HALF_TOPIC
+OP_TOPIC = TRANS_OP_HALF_TOPIC
+CHECK_MAX_TOPIC = TRANS_CHECK_MAX_TIME_TOPIC  # checked too often: parked here, never delivered
 SYSTEM_GROUP = "CID_RMQ_SYS_TRANS"  # MixAll.CID_SYS_RMQ_TRANS: owner of the scan's progress
 REMOVE_TAG = "d"  # TransactionalMessageUtil.REMOVETAG
 

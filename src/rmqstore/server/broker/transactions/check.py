@@ -13,6 +13,10 @@ Every transactionCheckInterval the half queue is scanned from its progress offse
   producer group (PGROUP) is sent CHECK_TRANSACTION_STATE (39, oneway) about the new copy on the
   channel of the producer heard from last. The producer answers with END_TRANSACTION.
 
+A half message that cannot be handled (put back or parked: properties that no longer fit, a
+body flagged compressed that does not inflate) is set aside in rmq_sys_set_aside
+(set_aside.py), logged and counted, and the scan goes on; Java retries it every round.
+
 Simplified from Java: a message with an immunity time is not checked before it; Java also
 re-stores such a message early (TRAN_PREPARED_QUEUE_OFFSET), which changes nothing a producer sees.
 A scan does not yield to the event loop, so no END_TRANSACTION sees it half done; it handles at
@@ -26,12 +30,12 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
-from ....errors import StoreError
 from ....message import Message, PutResult
 from ....net.dispatch import Channel
 from ....protocol import RemotingCommand, RequestCode
 from ....protocol.header_codec import encode_header
 from ....protocol.headers import CheckTransactionStateRequestHeader
+from ....set_aside import TRANSIENT, SetAside
 from ..config import MASTER_ID, BrokerConfig
 from ..handlers.clients import ClientManager
 from .bridge import (
@@ -55,12 +59,14 @@ CHECK_SEND_TIMEOUT_S = 3.0
 
 class TransactionalMessageCheckService:
     def __init__(self, config: BrokerConfig, bridge: TransactionalMessageBridge, ledger: OpLedger,
-                 clients: ClientManager, spawn: Callable[[Awaitable[None]], None]) -> None:
+                 clients: ClientManager, spawn: Callable[[Awaitable[None]], None],
+                 set_aside: SetAside) -> None:
         self._config = config
         self._bridge = bridge
         self._ledger = ledger
         self._clients = clients
         self._spawn = spawn
+        self._set_aside = set_aside
 
     async def run(self) -> None:
         """The service loop (cancelled at broker stop)."""
@@ -72,7 +78,7 @@ class TransactionalMessageCheckService:
             try:
                 while self.check_once():
                     await asyncio.sleep(0)
-            except StoreError:
+            except Exception:  # a store error (disk full) or a bug: never the end of checking
                 log.exception("transaction check failed; retried in %.1f s", interval_s)
 
     def check_once(self, now_ms: int | None = None) -> bool:
@@ -100,7 +106,12 @@ class TransactionalMessageCheckService:
                 continue
             if half.store_timestamp >= start_ms or not self._due(half, start_ms):
                 break
-            self._resolve(half)
+            try:
+                self._resolve(half)
+            except TRANSIENT:
+                raise  # the store's trouble: this half message is looked at again next scan
+            except Exception as exc:  # noqa: BLE001 - no half message may stop the scan
+                self._set_aside.put(half, f"{type(exc).__name__}: {exc}")
             if key:
                 asked.add(key)
             offset += 1

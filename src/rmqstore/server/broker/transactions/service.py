@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from ....net.dispatch import Dispatcher
+from ....set_aside import SetAside
 from ....store import MessageStore
 from ..config import BrokerConfig
 from ..handlers.clients import ClientManager
@@ -39,7 +40,7 @@ class Transactions:
         self.ledger.load()
         self.end = EndTransactionProcessor(config, self.bridge, self.ledger, arrivals)
         self.check = TransactionalMessageCheckService(config, self.bridge, self.ledger, clients,
-                                                      spawn)
+                                                      spawn, SetAside(store, "transaction-check"))
 
     def rewrite(self, place: Placement, props: dict[str, str]) -> Placement | None:
         """For SendProcessor.add_rewrite: half messages go to the half topic."""
