@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from rmqstore.protocol import RemotingCommand, RequestCode, ResponseCode, encode
-from rmqstore.server.testing import ServeError, call, wait_until
+from rmqstore.server.testing import SMALL_STORE_ARGS, ServeError, call, wait_until
 
 from .conftest import Served, ServeFactory, closed_within, connect, request
 
@@ -248,9 +248,30 @@ def test_a_full_descriptor_table_gives_an_error_response_not_a_crash(
     assert r.code == 0 and b"after" in r.body and b"refused" not in r.body
 
 
+def test_a_full_disk_refuses_sends_with_a_reason_and_a_log_line(serve: ServeFactory) -> None:
+    # every disk is "full" above this ratio; the store notices at its first disk check (10 s)
+    srv = serve(LIMITS, store_args=(*SMALL_STORE_ARGS, "--store", "disk_full_ratio=0.000001"))
+    assert create(srv, "Full", 1).code == 0
+    stored = 0
+    with connect(srv.broker_address) as sock:
+        def refused() -> bool:
+            nonlocal stored
+            r = request(sock, send_request("Full", 0, b"m%d" % stored))
+            assert r is not None
+            stored += r.code == 0
+            return r.code == ResponseCode.SERVICE_NOT_AVAILABLE
+        wait_until(refused, 15, interval_s=0.5, what="a send refused for a full disk")
+        r = request(sock, send_request("Full", 0, b"refused"))
+        assert (r.code, r.remark) == (ResponseCode.SERVICE_NOT_AVAILABLE,
+                                      "disk above 0% full; writes refused")
+        assert request(sock, max_offset_request("Full")).ext_fields["offset"] == str(stored)
+    assert answers(srv)
+    assert "full: writes refused" in srv.proc.log()
+
+
 def test_the_namesrv_takes_its_limits_from_namesrv_config(serve: ServeFactory,
                                                           tmp_path: Path) -> None:
-    ns_conf = tmp_path / "namesrv.properties"
+    ns_conf = tmp_path / "namesrv.conf"
     ns_conf.write_text("serverMaxConnections=3\n")
     srv = serve("", "--namesrv-config", str(ns_conf))
     # the broker's registration connection (made before the ready line) is one of the three
