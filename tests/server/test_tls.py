@@ -162,6 +162,7 @@ def test_client_certificates_are_verified_when_required(serve: ServeFactory, tmp
     ({"tls.server.certPath": "/nonexistent/cert.pem", "tls.server.keyPath": "/nonexistent/k"},
      "tls.server.certPath /nonexistent/cert.pem: no such file"),
     ({"tls.server.keyPassword": "wrong"}, "cannot load the certificate and key"),
+    ({"serverMaxConnections": "5"}, "serverMaxConnections is not a tls.* key"),
 ])
 def test_a_tls_setting_that_cannot_work_stops_serve_with_one_line(
         serve: ServeFactory, tmp_path: Path, pki: Pki, keys: dict, reason: str) -> None:
