@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import resource
 from collections.abc import Awaitable
 from typing import Self
 
-from ...net import Dispatcher, RemotingClient, RemotingServer, ServerConfig
+from ...net import ClientConfig, Dispatcher, RemotingClient, RemotingServer
 from ...protocol.acl_signature import sign_request
 from ...protocol.register_body import RegisterBrokerBody
 from ...store import MessageStore, open_store
@@ -45,7 +46,7 @@ from .register import NameServerRegistrar
 from .replication import MasterReplication, SlaveReplication
 from .slave_sync import SlaveSynchronize
 from .subgroups import SubscriptionGroupManager
-from .topics import BrokerTopics
+from .topics import BrokerTopics, TopicCaps
 from .transactions.service import Transactions
 
 log = logging.getLogger(__name__)
@@ -63,8 +64,10 @@ class Broker:
         self._server: RemotingServer | None = None
         credentials = config.credentials
         # Everything this broker sends to NameServers and other brokers is signed.
-        self._outbound = RemotingClient(before_request=None if credentials is None else (
-            lambda request: sign_request(request, credentials)))
+        self._outbound = RemotingClient(
+            ClientConfig(tls=config.remoting.tls_client),
+            before_request=None if credentials is None else (
+                lambda request: sign_request(request, credentials)))
         self._registrar: NameServerRegistrar | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._started = False
@@ -85,9 +88,9 @@ class Broker:
         c = self.config
         # Before listening: a broker asked for ACL never serves a request without it.
         access = install_access_control(c.acl, self.dispatcher, "broker")
-        self._server = RemotingServer(self.dispatcher,
-                                      ServerConfig(host=c.bind_host, port=c.listen_port))
+        self._server = RemotingServer(self.dispatcher, c.server_config())
         await self._server.start()
+        warn_descriptor_budget(self._server.max_connections, c.max_queue_nums_per_broker)
         if c.listen_port == 0:
             # any free port for the HA listener too: listenPort + 1 of a random port may be
             # anyone's
@@ -106,7 +109,8 @@ class Broker:
         self._registrar = NameServerRegistrar(
             c, lambda: RegisterBrokerBody(topics.data_version(), topics.all_configs(), []),
             self._outbound, self.slave.on_register_answer if self.slave is not None else None)
-        topics = BrokerTopics(store, self._registrar.register_soon)
+        topics = BrokerTopics(store, self._registrar.register_soon, TopicCaps(
+            c.max_queue_nums_per_topic, c.max_topic_nums, c.max_queue_nums_per_broker))
         topics.ensure_defaults(c.cluster_name, c.broker_name, c.auto_create_topic,
                                c.default_topic_queue_nums)
         if c.trace_topic_enable:  # TopicConfigManager: 1 read and 1 write queue, perm 6
@@ -247,3 +251,17 @@ class Broker:
             await asyncio.sleep(interval)
             if self.clients is not None:
                 self.clients.scan_expired()
+
+
+DESCRIPTOR_RESERVE = 256  # the store's own files, index, config writes, the outbound clients
+
+
+def warn_descriptor_budget(max_connections: int, max_queues: int) -> None:
+    """Say so at start if the caps allow more open files than ulimit -n: past it, sends to new
+    queues fail (with an error response) rather than the caps refusing them first."""
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = max_connections + max_queues + DESCRIPTOR_RESERVE
+    if soft != resource.RLIM_INFINITY and wanted > soft:
+        log.warning("serverMaxConnections %d + maxQueueNumsPerBroker %d + %d may need more "
+                    "descriptors than ulimit -n allows (%d): raise it or lower the caps",
+                    max_connections, max_queues, DESCRIPTOR_RESERVE, soft)

@@ -17,10 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ...delay_levels import DEFAULT_DELAY_LEVELS, parse_delay_levels
+from ...net import ServerConfig
 from ...protocol.acl_signature import Credentials
 from ..acl import AclSettings, parse_acl_enable
 from ..config_error import ConfigError
 from ..properties import parse_properties
+from ..remoting_settings import RemotingSettings, is_remoting_key, parse_remoting
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +100,16 @@ class BrokerConfig:
     timer_precision_ms: int = 20  # timerPrecisionMs (Java: 1000): the slot width
     timer_wheel_slots: int = 1 << 21  # our key timerWheelSlots: window = slots x precision
     timer_flush_interval_ms: int = 1_000  # timerFlushIntervalMs
+    # The long-poll hold: a pull's suspendTimeoutMillis is honoured up to this (our key, named
+    # after the consumers' brokerSuspendMaxTimeMillis, whose largest default is 20 s).
+    broker_suspend_max_ms: int = 20_000  # brokerSuspendMaxTimeMillis
+    # What clients may create (our keys; RocketMQ has no caps): each queue written costs a
+    # file, a descriptor and a mapping, and too many of them end in EMFILE for everyone.
+    max_queue_nums_per_topic: int = 256  # maxQueueNumsPerTopic: read and write queues each
+    max_topic_nums: int = 4096  # maxTopicNums: topics of this broker, system ones included
+    max_queue_nums_per_broker: int = 8192  # maxQueueNumsPerBroker: all topics' queues
+    # The listener: connection limits and TLS (remoting_settings.py has the keys).
+    remoting: RemotingSettings = field(default_factory=RemotingSettings)
     acl_enable: bool = False  # aclEnable: check plain_acl.yml before every request
     acl_file: Path | None = None  # our key aclFile; None = $ROCKETMQ_HOME/conf/plain_acl.yml
     # Our keys aclAccessKey / aclSecretKey: the account (admin, when the NameServers check ACL)
@@ -107,6 +119,23 @@ class BrokerConfig:
     extra: dict[str, str] = field(default_factory=dict)  # accepted keys we do not act on
     # StoreConfig fields set in code only (tests: small segments and index files).
     store_overrides: dict[str, object] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._check_role()
+        for name in ("broker_suspend_max_ms", "max_queue_nums_per_topic", "max_topic_nums",
+                     "max_queue_nums_per_broker"):
+            if getattr(self, name) < 1:
+                key = next(k for k, (field_name, _) in _KEYS.items() if field_name == name)
+                raise ConfigError(f"{key} must be at least 1, not {getattr(self, name)}")
+        if self.default_topic_queue_nums > self.max_queue_nums_per_topic:
+            raise ConfigError(f"defaultTopicQueueNums {self.default_topic_queue_nums} is above "
+                              f"maxQueueNumsPerTopic {self.max_queue_nums_per_topic}")
+        self.server_config()  # the limits' contradictions fail here, at load
+
+    def server_config(self) -> ServerConfig:
+        """The broker's listener: its limits (the frame limit follows maxMessageSize), TLS."""
+        return self.remoting.server_config(self.bind_host, self.listen_port,
+                                           self.max_message_size)
 
     @property
     def addr(self) -> str:
@@ -126,7 +155,8 @@ class BrokerConfig:
     def slave(self) -> bool:
         return self.broker_role == "SLAVE"
 
-    def __post_init__(self) -> None:
+    def _check_role(self) -> None:
+        """BrokerConfigError unless brokerRole, brokerId and the HA keys agree."""
         if self.broker_role not in ROLES:
             raise BrokerConfigError(f"brokerRole must be one of {', '.join(ROLES)}, not "
                                     f"{self.broker_role!r}")
@@ -171,8 +201,10 @@ class BrokerConfig:
 
     @classmethod
     def from_mapping(cls, items: dict[str, str]) -> BrokerConfig:
-        """BrokerConfigError (one line) for a value or key it cannot run with."""
-        values: dict[str, object] = {}
+        """BrokerConfigError (one line) for a value or key it cannot run with (ConfigError or
+        TlsConfigError for the remoting keys')."""
+        values: dict[str, object] = {
+            "remoting": parse_remoting({k: v for k, v in items.items() if is_remoting_key(k)})}
         extra: dict[str, str] = {}
         for key, raw in items.items():
             spec = _KEYS.get(key)
@@ -184,14 +216,14 @@ class BrokerConfig:
                     if raw.strip() not in harmless:
                         raise BrokerConfigError(f"broker.conf: {key}={raw.strip()}: {reason}")
                     extra[key] = raw
-                else:
+                elif not is_remoting_key(key):
                     log.warning("broker.conf: %s is not a key this broker knows; ignored", key)
                 continue
             name, convert = spec
             try:
                 values[name] = convert(raw.strip())
             except ValueError as exc:
-                raise BrokerConfigError(f"broker.conf: {key}={raw.strip()}: {exc}") from None
+                raise BrokerConfigError(f"broker.conf: {key}={raw.strip()!r}: {exc}") from None
         return cls(**values, extra=extra)  # type: ignore[arg-type]
 
 
@@ -279,6 +311,10 @@ _KEYS = {
     "slaveReadEnable": ("slave_read_enable", _bool),
     "offsetCheckInSlave": ("offset_check_in_slave", _bool),
     "accessMessageInMemoryMaxRatio": ("access_message_in_memory_max_ratio", int),
+    "brokerSuspendMaxTimeMillis": ("broker_suspend_max_ms", int),
+    "maxQueueNumsPerTopic": ("max_queue_nums_per_topic", int),
+    "maxTopicNums": ("max_topic_nums", int),
+    "maxQueueNumsPerBroker": ("max_queue_nums_per_broker", int),
     "aclEnable": ("acl_enable", parse_acl_enable),
     "aclFile": ("acl_file", lambda raw: Path(raw).expanduser()),
     "aclAccessKey": ("acl_access_key", str),
