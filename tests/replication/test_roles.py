@@ -162,12 +162,13 @@ def test_a_slave_copies_its_masters_metadata(tmp_path) -> None:
         wait_until(lambda: delay_offsets(pair.master).get("1") == 1, 10, what="delivered")
         started = time.monotonic()
         pair.start_slave()
-        wait_until(lambda: committed(pair.slave, topic, 2) == 2, 10, what="offset on slave")
+        # subscription groups are the round's last step: once they are there, all is
+        wait_until(lambda: "MetaG" in groups_of(pair.slave), 10, what="group on slave")
         assert time.monotonic() - started < 8
+        assert groups_of(pair.slave)["MetaG"]["retryMaxTimes"] == 7
+        assert committed(pair.slave, topic, 2) == 2
         configs = all_of(pair.slave, RequestCode.GET_ALL_TOPIC_CONFIG)["topicConfigTable"]
         assert configs[topic]["readQueueNums"] == 3
-        groups = all_of(pair.slave, RequestCode.GET_ALL_SUBSCRIPTIONGROUP_CONFIG)
-        assert groups["subscriptionGroupTable"]["MetaG"]["retryMaxTimes"] == 7
         assert delay_offsets(pair.slave) == delay_offsets(pair.master)
         commit(pair.master, topic, 2, 3)  # the next round, 10 s after the first
         wait_until(lambda: committed(pair.slave, topic, 2) == 3, 15, what="next sync")
@@ -194,6 +195,10 @@ def all_of(broker: str, code: RequestCode) -> dict:
     r = call(broker, code)
     assert r.code == 0
     return fastjson.loads(r.body)
+
+
+def groups_of(broker: str) -> dict:
+    return all_of(broker, RequestCode.GET_ALL_SUBSCRIPTIONGROUP_CONFIG)["subscriptionGroupTable"]
 
 
 def delay_offsets(broker: str) -> dict:
