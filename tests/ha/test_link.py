@@ -14,7 +14,8 @@ import pytest
 import rmqstore
 from rmqstore.ha import HAClient, HAConfig, HAService
 from rmqstore.protocol.ha import encode_report, encode_transfer
-from tests.ha.fakes import CuttingProxy, FakeMaster, garbage_frame, log_digest
+from tests.ha.fakes import CuttingProxy, FakeMaster, garbage_frame
+from tests.log_digest import log_digest
 
 SEG = 64 * 1024
 CFG = dict(commitlog_segment_bytes=SEG, consumequeue_units=256, index_slots=256,
@@ -269,3 +270,32 @@ def test_a_silent_peer_is_dropped_after_the_housekeeping_interval(stores, caplog
     run(main())
     assert any("nothing for 1 s" in r.message for r in caplog.records)
     assert any("no report for 1 s" in r.message for r in caplog.records)
+
+
+def test_a_master_takes_at_most_max_slaves_links(stores, caplog) -> None:
+    """Every link costs the master a task and a write buffer: one past max_slaves is closed
+    at once, with a warning, and the others go on."""
+    master, _ = stores
+    fill(master, 20)
+
+    async def main():
+        service = HAService(master, "127.0.0.1", 0, dataclasses.replace(
+            FAST, max_slaves=2, housekeeping_interval_ms=30_000))  # silent links stay
+        await service.start()
+        port = service.address[1]
+        links = [await asyncio.open_connection("127.0.0.1", port) for _ in range(2)]
+        await until(lambda: len(service.links) == 2)
+        with caplog.at_level(logging.WARNING, logger="rmqstore.ha"):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            assert await asyncio.wait_for(reader.read(), 2) == b""  # closed, nothing sent
+        writer.close()
+        r0, w0 = links[0]
+        w0.write(encode_report(0))  # a linked one is served all the same
+        head = await asyncio.wait_for(r0.readexactly(12), 5)
+        assert head[:8] == (0).to_bytes(8, "big")
+        for _, w in links:
+            w.close()
+        await service.close()
+
+    run(main())
+    assert any("max_slaves" in r.message for r in caplog.records)

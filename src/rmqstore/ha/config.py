@@ -19,11 +19,14 @@ class HAConfig:
     # costs nothing, and a slave back sooner after its master restarts lets SYNC_MASTER sends
     # succeed again sooner.
     reconnect_interval_ms: int = 1_000
+    # Our limit (RocketMQ has none): links a master serves at once; one more is closed at
+    # once. Each costs a task, a write buffer and a read of the log.
+    max_slaves: int = 8
 
     def __post_init__(self) -> None:
         for name in ("heartbeat_interval_ms", "housekeeping_interval_ms",
                      "transfer_batch_bytes", "slave_fallbehind_max", "slave_timeout_ms",
-                     "reconnect_interval_ms"):
+                     "reconnect_interval_ms", "max_slaves"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
         if self.transfer_batch_bytes > 4 * MiB:

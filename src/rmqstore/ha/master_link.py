@@ -66,6 +66,12 @@ class MasterLink(asyncio.Protocol):
         self._transport = transport  # type: ignore[assignment] - uvloop's is no subclass
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
+        limit = self._service.config.max_slaves
+        if len(self._service.links) >= limit:
+            log.warning("HA: %s refused: %d slaves linked already (max_slaves)", self.peer, limit)
+            self.closed = True
+            transport.close()
+            return
         batch = self._service.config.transfer_batch_bytes
         transport.set_write_buffer_limits(high=4 * batch + 4 * TRANSFER_HEADER_SIZE)
         self._service.links.add(self)
