@@ -3,8 +3,6 @@
  * (getCommitLogData), HAClient.dispatchReadRequest and CommitLog.appendData. */
 #include "rmq_native.h"
 #include "rmq_internal.h"
-#include <errno.h>
-#include <unistd.h>
 
 int64_t rmq_read_raw(const uint8_t *seg, int64_t wrote, int64_t pos, int64_t max_bytes,
                      uint8_t *dst) {
@@ -42,20 +40,6 @@ static int64_t check_one(const uint8_t *data, int64_t len, int64_t pos, int64_t 
     return size;
 }
 
-static int write_all(int32_t fd, const uint8_t *p, int64_t n, int64_t off) {
-    while (n > 0) {
-        ssize_t w = pwrite(fd, p, (size_t)n, off);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            return -1;
-        }
-        p += w;
-        off += w;
-        n -= w;
-    }
-    return 0;
-}
-
 int64_t rmq_append_raw(uint8_t *seg, int32_t fd, int64_t seg_size, int64_t seg_start,
                        int64_t *wrote, const uint8_t *data, int64_t len, int32_t *out_status,
                        int64_t *out_last_ts) {
@@ -75,7 +59,8 @@ int64_t rmq_append_raw(uint8_t *seg, int32_t fd, int64_t seg_size, int64_t seg_s
          * space, so a process killed mid-write leaves nothing recovery could take for a
          * record, however far the first write got. */
         if (fd >= 0) {
-            if (write_all(fd, data + 4, pos - 4, base + 4) || write_all(fd, data, 4, base)) {
+            if (rmq_pwrite_all(fd, data + 4, pos - 4, base + 4)
+                || rmq_pwrite_all(fd, data, 4, base)) {
                 *out_status = RMQ_RAW_IO_ERROR;
                 return 0;
             }
