@@ -3,13 +3,13 @@ byte identity, dispatch as the master's puts wrote it, whole records only, refus
 
 from __future__ import annotations
 
-import hashlib
 import os
 
 import pytest
 
 import rmqstore
 from rmqstore.delay_levels import SCHEDULE_TOPIC, ScheduleService
+from tests.log_digest import log_digest
 
 SEG = 64 * 1024
 CFG = dict(commitlog_segment_bytes=SEG, consumequeue_units=64, index_slots=256,
@@ -58,14 +58,6 @@ def stream(master, replica, frame: int, start: int | None = None) -> None:
     assert not pending
     while replica.replica.pending():
         replica.replica.dispatch()
-
-
-def log_digest(store, lo: int) -> str:
-    h = hashlib.sha256()
-    for seg in store.commitlog.files.files:
-        if seg.start + seg.size > lo:
-            h.update(seg.view[max(0, lo - seg.start):seg.wrote])
-    return h.hexdigest()
 
 
 def units(store) -> dict[tuple[str, int], list[tuple[int, int, int]]]:

@@ -4,24 +4,29 @@ network or a broken peer looks like to the other end."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import os
 
 from rmqstore.protocol.ha import REPORT, encode_transfer
 
 
-def log_digest(store, lo: int, hi: int | None = None) -> str:
-    """SHA-256 of the commit log's bytes [lo, hi) (hi: its end)."""
-    h = hashlib.sha256()
-    hi = store.commitlog.max_offset if hi is None else hi
-    for seg in store.commitlog.files.files:
-        a, b = max(lo, seg.start), min(hi, seg.start + seg.wrote)
-        if a < b:
-            h.update(seg.view[a - seg.start:b - seg.start])
-    return h.hexdigest()
+class LoopbackServer:
+    """A listener on a free loopback port; ``_serve`` takes each connection."""
+
+    server: asyncio.Server | None = None
+
+    async def start(self) -> str:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return "127.0.0.1:%d" % self.server.sockets[0].getsockname()[1]
+
+    async def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+
+    async def _serve(self, r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        raise NotImplementedError
 
 
-class CuttingProxy:
+class CuttingProxy(LoopbackServer):
     """Forwards host:port; the first ``cuts`` connections are closed (both ways) once
     ``cut_after`` bytes went from the master to the slave, which is mid-frame unless the
     frames happen to end there."""
@@ -31,15 +36,6 @@ class CuttingProxy:
         self.cut_after = cut_after
         self.cuts_left = cuts
         self.connections = 0
-        self.server: asyncio.Server | None = None
-
-    async def start(self) -> str:
-        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        return "127.0.0.1:%d" % self.server.sockets[0].getsockname()[1]
-
-    async def close(self) -> None:
-        if self.server is not None:
-            self.server.close()
 
     async def _serve(self, sr: asyncio.StreamReader, sw: asyncio.StreamWriter) -> None:
         self.connections += 1
@@ -70,23 +66,14 @@ class CuttingProxy:
                 writer.close()
 
 
-class FakeMaster:
+class FakeMaster(LoopbackServer):
     """Takes one slave at a time and answers its first report with ``frames(offset)``: a list
     of raw byte strings sent as they are, then stays silent until the slave hangs up."""
 
     def __init__(self, frames) -> None:
         self.frames = frames
         self.reports: list[int] = []
-        self.server: asyncio.Server | None = None
         self.closed = asyncio.Event()
-
-    async def start(self) -> str:
-        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        return "127.0.0.1:%d" % self.server.sockets[0].getsockname()[1]
-
-    async def close(self) -> None:
-        if self.server is not None:
-            self.server.close()
 
     async def _serve(self, r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
         first = REPORT.unpack(await r.readexactly(8))[0]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import rmqstore
 from rmqstore.ha import Background, HAConfig, HAService
-from tests.ha.fakes import log_digest
+from tests.log_digest import log_digest
 
 CFG = dict(commitlog_segment_bytes=1 << 20, consumequeue_units=1000, index_slots=1000,
            index_entries=8000)

@@ -5,7 +5,6 @@ the master's (SHA-256), and its consume queues and index answer the same queries
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import os
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from rmqstore.client.producer import SendStatus
 from rmqstore.server.testing import wait_until
 from rmqstore.server.testing_ha import HAPair
 from tests.client.conftest import run
+from tests.log_digest import log_digest
 
 SEG = 256 * 1024
 STORE_ARGS = ("--store", f"commitlog_segment_bytes={SEG}", "--store", "consumequeue_units=2000",
@@ -54,15 +54,6 @@ async def traffic(namesrv: str) -> list[str]:
     return keys
 
 
-def digest(store, lo: int, hi: int) -> str:
-    h = hashlib.sha256()
-    for seg in store.commitlog.files.files:
-        a, b = max(lo, seg.start), min(hi, seg.start + seg.wrote)
-        if a < b:
-            h.update(seg.view[a - seg.start:b - seg.start])
-    return h.hexdigest()
-
-
 def test_the_slave_holds_the_masters_bytes_and_answers_the_same(tmp_path: Path) -> None:
     pair = HAPair(tmp_path, role="SYNC_MASTER", store_args=STORE_ARGS,
                   common_conf="messageDelayLevel=1s 2s\n")
@@ -86,7 +77,7 @@ def test_the_slave_holds_the_masters_bytes_and_answers_the_same(tmp_path: Path) 
         end = slave.commitlog.max_offset
         assert slave.commitlog.min_offset == 0 and end == master.commitlog.max_offset
         assert len(master.commitlog.files.files) >= 4  # BLANK-closed segments replicated
-        assert digest(slave, 0, end) == digest(master, 0, end)
+        assert log_digest(slave, 0, end) == log_digest(master, 0, end)
         queues = master.topics_and_queues()
         assert sorted(slave.topics_and_queues()) == sorted(queues)
         assert {t for t, _ in queues} >= {"IdA", "IdB", "IdT", "SCHEDULE_TOPIC_XXXX",

@@ -25,7 +25,8 @@ from rmqstore.protocol.message import decode_messages, parse_msg_id
 from rmqstore.server.testing import wait_until
 from rmqstore.server.testing_ha import HAPair
 from tests.client.conftest import run
-from tests.replication.test_identity import STORE_ARGS, STORE_CFG, digest
+from tests.log_digest import log_digest
+from tests.replication.test_identity import STORE_ARGS, STORE_CFG
 
 TOPIC = "LossT"
 QUEUES = 4
@@ -168,7 +169,7 @@ def kill_the_master(tmp_path: Path, role: str, rounds: int) -> Rounds:
     try:
         end = slave.commitlog.max_offset
         assert end == master.commitlog.max_offset
-        assert digest(slave, 0, end) == digest(master, 0, end)
+        assert log_digest(slave, 0, end) == log_digest(master, 0, end)
         for m in out.acked:
             record = slave.get_by_commitlog_offset(m.commitlog_offset)
             assert record is not None and record.body == m.body
@@ -231,7 +232,7 @@ def test_a_slave_killed_under_load_catches_up_with_no_gap_and_no_duplicate(tmp_p
     try:
         end = slave.commitlog.max_offset
         assert slave.commitlog.min_offset == 0 and end == master.commitlog.max_offset
-        assert digest(slave, 0, end) == digest(master, 0, end)  # no gap
+        assert log_digest(slave, 0, end) == log_digest(master, 0, end)  # no gap
         for q in range(QUEUES):
             mine = [m.body for m in slave.get(TOPIC, q, 0, 100_000).messages]
             theirs = [m.body for m in master.get(TOPIC, q, 0, 100_000).messages]
