@@ -4,6 +4,8 @@ byte identity, dispatch as the master's puts wrote it, whole records only, refus
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -17,10 +19,19 @@ CFG = dict(commitlog_segment_bytes=SEG, consumequeue_units=64, index_slots=256,
 LADDER = "1s 2s"
 
 
-def open_pair(tmp_path, **extra):
-    master = rmqstore.open(tmp_path / "m", **CFG, **extra)
-    replica = rmqstore.open(tmp_path / "r", replica=True, delay_levels=LADDER, **CFG, **extra)
-    return master, replica
+Stores = tuple[rmqstore.MessageStore, rmqstore.MessageStore]
+
+
+@contextmanager
+def open_pair(tmp_path) -> Iterator[Stores]:
+    """A master and its replica, both closed at the end."""
+    master = rmqstore.open(tmp_path / "m", **CFG)
+    replica = rmqstore.open(tmp_path / "r", replica=True, delay_levels=LADDER, **CFG)
+    try:
+        yield master, replica
+    finally:
+        master.close()
+        replica.close()
 
 
 def mixed_traffic(store, n: int = 600) -> None:
@@ -89,8 +100,7 @@ def test_a_replica_refuses_every_put(tmp_path) -> None:
 
 @pytest.mark.parametrize("frame", [32 * 1024, 1000, 97])
 def test_the_replica_is_its_masters_copy(tmp_path, frame: int) -> None:
-    master, replica = open_pair(tmp_path)
-    try:
+    with open_pair(tmp_path) as (master, replica):
         mixed_traffic(master, 300 if frame == 97 else 600)
         assert len(master.commitlog.files.files) >= 3  # BLANK-closed segments included
         stream(master, replica, frame)
@@ -118,14 +128,10 @@ def test_the_replica_is_its_masters_copy(tmp_path, frame: int) -> None:
             assert want, (topic, key)
             assert sorted(m.commitlog_offset for m in replica.query(topic, key,
                                                                     max_count=64)) == want
-    finally:
-        master.close()
-        replica.close()
 
 
 def test_a_cut_record_waits_for_the_rest(tmp_path) -> None:
-    master, replica = open_pair(tmp_path)
-    try:
+    with open_pair(tmp_path) as (master, replica):
         master.put("T", b"a" * 300)
         second = master.put("T", b"b" * 300).commitlog_offset
         data = master.read_log(0, 1 << 20)
@@ -140,9 +146,6 @@ def test_a_cut_record_waits_for_the_rest(tmp_path) -> None:
         replica.replica.dispatch()
         assert replica.replica.end == master.commitlog.max_offset
         assert replica.max_offset("T", 0) == 2
-    finally:
-        master.close()
-        replica.close()
 
 
 def corrupt_at(data: bytearray, pos: int) -> bytearray:
@@ -154,8 +157,7 @@ def corrupt_at(data: bytearray, pos: int) -> bytearray:
 @pytest.mark.parametrize("what", ["body", "magic", "size", "physical offset", "topic",
                                   "properties"])
 def test_a_bad_record_is_refused_after_the_good_ones(tmp_path, what: str) -> None:
-    master, replica = open_pair(tmp_path)
-    try:
+    with open_pair(tmp_path) as (master, replica):
         puts = [master.put("T", b"%d" % i * 50, tags="x") for i in range(5)]
         data = master.read_log(0, 1 << 20)
         third = puts[2].commitlog_offset
@@ -176,14 +178,10 @@ def test_a_bad_record_is_refused_after_the_good_ones(tmp_path, what: str) -> Non
         replica.replica.dispatch()
         assert [m.body for m in replica.get("T", 0, 0).messages] == [b"%d" % i * 50
                                                                      for i in range(5)]
-    finally:
-        master.close()
-        replica.close()
 
 
 def test_bytes_must_start_where_the_replica_ends(tmp_path) -> None:
-    master, replica = open_pair(tmp_path)
-    try:
+    with open_pair(tmp_path) as (master, replica):
         puts = [master.put("T", b"x" * 100) for _ in range(3)]
         data = master.read_log(0, 1 << 20)
         with pytest.raises(rmqstore.ReplicaDataError, match="start at offset 7"):
@@ -194,16 +192,12 @@ def test_bytes_must_start_where_the_replica_ends(tmp_path) -> None:
             with pytest.raises(rmqstore.ReplicaDataError, match=f"ends at {second}"):
                 replica.replica.append(wrong, data[wrong:])
         assert replica.replica.end == second
-    finally:
-        master.close()
-        replica.close()
 
 
 def test_an_empty_replica_starts_at_the_masters_last_segment(tmp_path) -> None:
     """HAConnection sends an empty slave the master's last segment, not its whole log: the
     replica's log then starts there, and its queues start at the queue offsets found there."""
-    master, replica = open_pair(tmp_path)
-    try:
+    with open_pair(tmp_path) as (master, replica):
         mixed_traffic(master, 400)
         start = master.commitlog.max_offset // SEG * SEG
         assert start > 0
@@ -216,13 +210,11 @@ def test_an_empty_replica_starts_at_the_masters_last_segment(tmp_path) -> None:
         assert first.commitlog_offset >= start
         assert master.get("T1", 0, cq_r.min_offset, 1).messages[0].body == first.body
         assert replica.get("T1", 0, 0, 1).status.name == "OFFSET_TOO_SMALL"
-    finally:
-        master.close()
-        replica.close()
 
 
 def test_a_reopened_replica_resumes_at_its_end(tmp_path) -> None:
-    master, replica = open_pair(tmp_path)
+    master = rmqstore.open(tmp_path / "m", **CFG)
+    replica = rmqstore.open(tmp_path / "r", replica=True, delay_levels=LADDER, **CFG)
     try:
         mixed_traffic(master, 200)
         half = master.commitlog.max_offset
