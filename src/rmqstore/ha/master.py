@@ -37,6 +37,7 @@ class HAService:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._transfer: GroupTransfer | None = None
         self._housekeeping: asyncio.Task[None] | None = None
+        self._push_due = False  # a push of every link is scheduled
 
     async def start(self) -> None:
         self._loop = loop = asyncio.get_running_loop()
@@ -44,12 +45,14 @@ class HAService:
         self._transfer = GroupTransfer(loop, self.config.slave_timeout_ms / 1000)
         self._server = await sockets.listen(self._host, self._port, lambda: MasterLink(self))
         self._housekeeping = loop.create_task(self._close_silent_links(), name="ha-housekeeping")
+        self.store.notify_appends(self.wakeup)
         log.info("HA service listening on %s:%d", *self.address)
 
     async def close(self) -> None:
         """Stop listening, close every slave's link, fail every send still waiting."""
         if self._server is None:
             return
+        self.store.notify_appends(None)
         self._server.close()
         for link in list(self.links):
             link.close("the master is stopping")
@@ -80,14 +83,20 @@ class HAService:
         return bool(self.links) and put_where - self.acked < self.config.slave_fallbehind_max
 
     def wakeup(self) -> None:
-        """Bytes were appended: every link sends them now (from any thread)."""
-        if self._loop is None:
+        """Bytes were appended (the store calls this after every append, from any thread):
+        every link pushes them, once per loop iteration however many appends there were."""
+        if self._push_due or self._loop is None:
             return
-        if threading.get_ident() != self._thread:
-            self._loop.call_soon_threadsafe(self.wakeup)
-            return
+        self._push_due = True
+        if threading.get_ident() == self._thread:
+            self._loop.call_soon(self._push_all)
+        else:
+            self._loop.call_soon_threadsafe(self._push_all)
+
+    def _push_all(self) -> None:
+        self._push_due = False  # first: an append after this line schedules another push
         for link in self.links:
-            link.wake()
+            link.push()
 
     def when_replicated(self, end: int, callback: Callback) -> None:
         """callback(True) once a slave holds every byte below ``end``, callback(False) after

@@ -49,12 +49,6 @@ class MasterReplication:
     async def stop(self) -> None:
         await self.service.close()
 
-    def stored(self) -> None:
-        """Something was appended: a SYNC_MASTER's links send it now (an ASYNC_MASTER's find
-        it within POLL_S, in fewer, larger frames: HAConnection's writer waits up to 100 ms)."""
-        if self.sync and self.service.links:
-            self.service.wakeup()
-
     def when_replicated(self, callback: StatusCallback) -> None:
         """SYNC_MASTER: callback(status) for what the store holds now (the sends just
         stored end there): PUT_OK once a slave holds it, or SLAVE_NOT_AVAILABLE /

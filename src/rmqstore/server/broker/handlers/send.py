@@ -198,8 +198,6 @@ class SendProcessor:
         except _REFUSALS as exc:
             return _refusal(exc)
         self._arrivals.notify(target.topic, target.queue_id)
-        if self._replication is not None:
-            self._replication.stored()
         commit = self._group_commit
         flush = commit is not None and wait and not pending.done()
         if not flush and not (self._sync_master and wait):
