@@ -88,10 +88,17 @@ class HAService:
         if self._push_due or self._loop is None:
             return
         self._push_due = True
-        if threading.get_ident() == self._thread:
-            self._loop.call_soon(self._push_all)
+        if threading.get_ident() != self._thread:
+            self._loop.call_soon_threadsafe(self._schedule_push)
         else:
-            self._loop.call_soon_threadsafe(self._push_all)
+            self._schedule_push()
+
+    def _schedule_push(self) -> None:
+        assert self._loop is not None
+        if self.config.push_delay_ms:
+            self._loop.call_later(self.config.push_delay_ms / 1000, self._push_all)
+        else:
+            self._loop.call_soon(self._push_all)
 
     def _push_all(self) -> None:
         self._push_due = False  # first: an append after this line schedules another push
@@ -102,7 +109,6 @@ class HAService:
         """callback(True) once a slave holds every byte below ``end``, callback(False) after
         slaveTimeout (FLUSH_SLAVE_TIMEOUT). The loop's thread only."""
         assert self._transfer is not None, "HA service not started"
-        self.wakeup()
         self._transfer.when_replicated(end, callback)
 
     def wait_replicated(self, end: int, timeout_s: float | None = None) -> bool:

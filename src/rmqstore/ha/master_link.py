@@ -29,6 +29,7 @@ from ..protocol.ha import (
     pack_transfer_header,
 )
 from ..store import MessageStore
+from . import sockets
 from .config import HAConfig
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,7 @@ class MasterLink(asyncio.Protocol):
     # -- asyncio.Protocol ---------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment] - uvloop's is no subclass
+        sockets.no_delay(transport)
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
         cfg = self._service.config

@@ -18,15 +18,22 @@ async def listen(host: str, port: int, factory: Callable[[], asyncio.BaseProtoco
     return await loop.create_server(factory, host, port, backlog=BACKLOG, reuse_address=True)
 
 
+def no_delay(transport: asyncio.BaseTransport) -> None:
+    """TCP_NODELAY on a link's socket, both ends: a SYNC_MASTER's few bytes and the slave's
+    8-byte reports are never held back to be coalesced (asyncio sets it on its own TCP
+    transports already; uvloop and a TLS transport's socket may not)."""
+    sock = transport.get_extra_info("socket")
+    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
 async def connect(host: str, port: int, factory: Callable[[], asyncio.BaseProtocol]
                   ) -> tuple[asyncio.BaseTransport, asyncio.BaseProtocol]:
     """The slave's connection to its master's HA port; OSError or TimeoutError if none."""
     loop = asyncio.get_running_loop()
     async with asyncio.timeout(CONNECT_TIMEOUT_S):
         transport, protocol = await loop.create_connection(factory, host, port)
-    sock = transport.get_extra_info("socket")
-    if sock is not None:  # reports are 8 bytes: never held back for coalescing
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    no_delay(transport)
     return transport, protocol
 
 
