@@ -21,6 +21,7 @@ import logging
 from collections.abc import Callable
 
 from ..errors import ReplicaDataError
+from ..net.tls import TlsClientConfig
 from ..protocol.ha import HAProtocolError, TransferReader, encode_report
 from ..store import MessageStore
 from . import sockets
@@ -36,10 +37,12 @@ TICK_S = 0.5  # how often a link checks its heartbeat and housekeeping clocks
 class HAClient:
     def __init__(self, store: MessageStore, master: str | None = None,
                  config: HAConfig | None = None,
-                 on_dispatched: Callable[[Touched], None] | None = None) -> None:
+                 on_dispatched: Callable[[Touched], None] | None = None,
+                 tls: TlsClientConfig | None = None) -> None:
         """master: the master's HA address (haMasterAddress, or learnt from the NameServer
         later through set_master). on_dispatched(queues): queues that grew (a broker wakes the
-        pulls held on them)."""
+        pulls held on them). tls: connect with TLS, checking the master's certificate."""
+        self._tls = tls
         self.replica = store.replica  # ReplicaStoreError unless the store is a replica
         self.config = config or HAConfig()
         self._master = master
@@ -98,7 +101,8 @@ class HAClient:
                 continue
             try:
                 host, port = sockets.split_address(master)
-                _, link = await sockets.connect(host, port, lambda: SlaveLink(self))
+                _, link = await sockets.connect(host, port, lambda: SlaveLink(self),
+                                                self._tls)
             except (OSError, TimeoutError, ValueError) as exc:
                 log.info("HA: cannot connect to master %s: %s", master, exc)
             else:

@@ -14,6 +14,7 @@ import concurrent.futures
 import logging
 import threading
 
+from ..net.tls import TlsServerConfig
 from ..store import MessageStore
 from . import sockets
 from .config import HAConfig
@@ -27,13 +28,16 @@ HOUSEKEEPING_CHECK_S = 1.0
 
 class HAService:
     def __init__(self, store: MessageStore, host: str = "0.0.0.0", port: int = 10912,
-                 config: HAConfig | None = None) -> None:
+                 config: HAConfig | None = None, tls: TlsServerConfig | None = None) -> None:
+        """tls: serve the HA port with TLS (permissive or enforcing, client certificates as
+        it says); None: plaintext."""
         self.store = store
         self.config = config or HAConfig()
         self._host = host
         self._port = port
+        self._tls = tls
         self.links: set[MasterLink] = set()
-        self._server: asyncio.Server | None = None
+        self._server: sockets.Listener | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._transfer: GroupTransfer | None = None
         self._housekeeping: asyncio.Task[None] | None = None
@@ -43,7 +47,8 @@ class HAService:
         self._loop = loop = asyncio.get_running_loop()
         self._thread = threading.get_ident()
         self._transfer = GroupTransfer(loop, self.config.slave_timeout_ms / 1000)
-        self._server = await sockets.listen(self._host, self._port, lambda: MasterLink(self))
+        self._server = await sockets.listen(self._host, self._port, lambda: MasterLink(self),
+                                            self._tls, self.config.housekeeping_interval_ms / 1000)
         self._housekeeping = loop.create_task(self._close_silent_links(), name="ha-housekeeping")
         self.store.notify_appends(self.wakeup)
         log.info("HA service listening on %s:%d", *self.address)
@@ -53,23 +58,21 @@ class HAService:
         if self._server is None:
             return
         self.store.notify_appends(None)
-        self._server.close()
+        server, self._server = self._server, None
+        await server.close()
         for link in list(self.links):
             link.close("the master is stopping")
         if self._housekeeping is not None:
             self._housekeeping.cancel()
         if self._transfer is not None:
             self._transfer.close()
-        await self._server.wait_closed()
-        self._server = None
 
     @property
     def address(self) -> tuple[str, int]:
         """The bound (host, port); the real port when 0 was asked for."""
-        if self._server is None or not self._server.sockets:
+        if self._server is None:
             raise RuntimeError("HA service not started")
-        host, port = self._server.sockets[0].getsockname()[:2]
-        return host, port
+        return self._server.address
 
     # -- what the send path asks -----------------------------------------------------------
     @property

@@ -6,6 +6,9 @@
   SLAVE_NOT_AVAILABLE when no slave is connected or the nearest is more than
   haSlaveFallbehindMax behind, else SEND_OK when one acknowledges, FLUSH_SLAVE_TIMEOUT after
   slaveTimeout. Either way the message is stored.
+- With TLS, the HA port takes the remoting port's tls.server.* settings (mode, certificate,
+  client certificates), and a slave connects with its own connections' (tls.enable,
+  tls.client.*).
 - SLAVE opens its store as a replica and runs an HAClient to its master's HA address:
   haMasterAddress, else what the NameServer answers its registration with
   (updateMasterHAServerAddrPeriodically), and SlaveSynchronize to the master's broker address.
@@ -48,7 +51,8 @@ class MasterReplication:
     def __init__(self, config: BrokerConfig, store: MessageStore) -> None:
         self._store = store
         self.sync = config.broker_role == "SYNC_MASTER"
-        self.service = HAService(store, config.bind_host, config.ha_port, ha_config(config))
+        self.service = HAService(store, config.bind_host, config.ha_port, ha_config(config),
+                                 config.remoting.tls_server)
 
     async def start(self) -> None:
         await self.service.start()
@@ -76,7 +80,7 @@ class SlaveReplication:
         self._fixed_master = config.ha_master_address is not None
         self.master_addr: str | None = None  # the master's broker address (masterAddr)
         self.client = HAClient(store, config.ha_master_address, ha_config(config),
-                               on_dispatched)
+                               on_dispatched, config.remoting.tls_client)
 
     async def start(self) -> None:
         await self.client.start()
