@@ -88,7 +88,7 @@ class MessageStore:
         self._allocator = Preallocator(config.warm_bytes) if config.background else None
         self.commitlog = CommitLog(root, config.commitlog_segment_bytes, self._allocator,
                                    self._store_host, config.batch_write_buffer_bytes,
-                                   config.commitlog_advice, config.stage_single_bytes)
+                                   config.commitlog_map_advice, config.stage_single_bytes)
         self._log = self.commitlog.appender.ptr
         self.commitlog.load()
         self.consume_queues = queues = ConsumeQueueTable(root, config.consumequeue_units)
