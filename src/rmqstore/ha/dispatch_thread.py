@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-import time
 from collections.abc import Callable
 
 from ..replica import ReplicaLog
@@ -20,11 +19,13 @@ from ..replica import ReplicaLog
 log = logging.getLogger(__name__)
 
 SLICE = 4096  # records per dispatch call; the store's put lock is taken only on its slow path
-# A backlog this small waits GATHER_S for more: under many small sends the thread wakes once a
-# millisecond, not once per send (each wake takes the GIL from the link and a core from the
-# master and its slave).
-GATHER_BYTES = 256 * 1024
-GATHER_S = 0.001
+# The thread is woken for GATHER_BYTES of appended records at once, or once the link was idle
+# for GATHER_IDLE_S, or GATHER_MAX_S after the oldest record waiting: every wake-up takes the
+# GIL from the link (and a core from it and the master), so under a stream of small sends it
+# wakes about once a millisecond, during a catch-up once per 4 MiB, never once per read.
+GATHER_BYTES = 4 << 20
+GATHER_IDLE_S = 0.001
+GATHER_MAX_S = 0.010
 RETRY_S = 1.0  # after a failed dispatch (recovery redoes it at the next open anyway)
 
 Touched = set[tuple[str, int]]
@@ -37,6 +38,8 @@ class DispatchThread:
         self._loop = loop
         self._on_dispatched = on_dispatched
         self._appended = threading.Event()
+        self._first_waiting: float | None = None  # when the oldest undispatched append came
+        self._idle: asyncio.TimerHandle | None = None
         self._stopping = False
         self._touched: Touched = set()  # grown, not yet handed to the loop
         self._handing = False  # a hand-over is scheduled on the loop
@@ -50,12 +53,30 @@ class DispatchThread:
             self._appended.set()
 
     def appended(self) -> None:
-        """Records were appended (any thread)."""
+        """Records were appended (the loop's thread): the thread takes them now, or gathered
+        with the next ones."""
+        replica = self._replica
+        now = self._loop.time()
+        if self._first_waiting is None:
+            self._first_waiting = now
+        if self._idle is not None:
+            self._idle.cancel()
+            self._idle = None
+        if (replica.end - replica.dispatched >= GATHER_BYTES
+                or now - self._first_waiting >= GATHER_MAX_S):
+            self._wake()
+        else:
+            self._idle = self._loop.call_later(GATHER_IDLE_S, self._wake)
+
+    def _wake(self) -> None:
+        self._first_waiting = self._idle = None
         self._appended.set()
 
     def stop(self) -> None:
         """Returns once no dispatch runs (the store may be closed then)."""
         self._stopping = True
+        if self._idle is not None:
+            self._idle.cancel()
         self._appended.set()
         if self._thread.is_alive():
             self._thread.join()
@@ -64,8 +85,6 @@ class DispatchThread:
         replica = self._replica
         while True:
             self._appended.wait()
-            if not self._stopping and replica.end - replica.dispatched < GATHER_BYTES:
-                time.sleep(GATHER_S)
             self._appended.clear()
             while not self._stopping and replica.pending():
                 try:
