@@ -151,17 +151,20 @@ class MasterLink(asyncio.Protocol):
             self._last_write = self._loop.time()
 
     def _frames(self) -> memoryview | None:
-        """Up to FRAMES_PER_WRITE frames from self._next on, headers included (empty at the
-        log's end); None, the link closed, when the log no longer holds self._next."""
+        """Up to FRAMES_PER_WRITE frames' worth of bytes from self._next on, headers included
+        (empty at the log's end), in a buffer of their size (a SYNC_MASTER's push is often one
+        small message); None, the link closed, when the log no longer holds self._next."""
         batch = self._service.config.transfer_batch_bytes
         store = self._service.store
-        buf = memoryview(bytearray(FRAMES_PER_WRITE * (TRANSFER_HEADER_SIZE + batch)))
-        at = 0
         offset = self._next
         assert offset is not None
-        while at < len(buf):
+        want = min(store.commitlog.max_offset - offset, FRAMES_PER_WRITE * batch)
+        # one header per frame, and a frame more wherever a segment ends
+        buf = memoryview(bytearray(max(want, 0) + (FRAMES_PER_WRITE + 2) * TRANSFER_HEADER_SIZE))
+        at = got = 0
+        while got < want and at + TRANSFER_HEADER_SIZE < len(buf):
             body = at + TRANSFER_HEADER_SIZE
-            n = store.read_log_into(offset, buf[body:body + batch])
+            n = store.read_log_into(offset, buf[body:body + min(batch, want - got)])
             if n is None:
                 self.close(f"this master no longer holds offset {offset} (deleted)")
                 return None
@@ -170,6 +173,7 @@ class MasterLink(asyncio.Protocol):
             pack_transfer_header(buf, offset, n, at)
             at = body + n
             offset += n
+            got += n
         self._next = offset
         return buf[:at]
 
