@@ -78,6 +78,33 @@ def test_a_slave_catches_up_and_follows(stores) -> None:
     run(main())
 
 
+def test_a_lone_message_is_dispatched_with_nothing_behind_it(stores) -> None:
+    """The dispatch thread gathers small appends; one that nothing follows (no heartbeat
+    within the test either) is dispatched too, within milliseconds (the link's idle clock),
+    readable on the replica."""
+    master, replica = stores
+    quiet = dataclasses.replace(FAST, heartbeat_interval_ms=30_000,
+                                housekeeping_interval_ms=60_000)
+
+    async def main():
+        service = HAService(master, "127.0.0.1", 0, quiet)
+        await service.start()
+        client = HAClient(replica, "127.0.0.1:%d" % service.address[1], quiet)
+        await client.start()
+        try:
+            for i in range(3):
+                await until(lambda: replica.replica.end == master.commitlog.max_offset)
+                await asyncio.sleep(0.05)
+                master.put("Lone", b"alone %d" % i)
+                await until(lambda n=i + 1: replica.max_offset("Lone", 0) == n, 1.0)
+                assert replica.get("Lone", 0, i).messages[0].body == b"alone %d" % i
+        finally:
+            await client.close()
+            await service.close()
+
+    run(main())
+
+
 def test_sync_waits_end_when_a_slave_holds_the_bytes(stores) -> None:
     master, replica = stores
 
