@@ -22,7 +22,8 @@ from ...net import ClientConfig, Dispatcher, RemotingClient, RemotingServer
 from ...protocol.acl_signature import sign_request
 from ...protocol.register_body import RegisterBrokerBody
 from ...store import MessageStore, open_store
-from ..acl import install_access_control
+from ..acl import AccessControl, install_access_control
+from ..config_error import ConfigError
 from .config import BrokerConfig
 from .delivery.delay_levels import DelayLevels
 from .delivery.timers import BrokerTimers
@@ -37,10 +38,14 @@ from .handlers.send import SendProcessor
 from .handlers.sendback import SendBackProcessor
 from .handlers.stats import StatsProcessor
 from .longpoll import ArrivalWaiters
+from .metrics.collector import BrokerState
+from .metrics.rpc import RpcLatency
 from .register import NameServerRegistrar
+from .stats import Statistics
 from .subgroups import SubscriptionGroupManager
 from .topics import BrokerTopics, TopicCaps
 from .transactions.service import Transactions
+from .web import BrokerWeb
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +72,10 @@ class Broker:
         self._send: SendProcessor | None = None
         self._delays: DelayLevels | None = None
         self._timers: BrokerTimers | None = None
+        self.stats: Statistics | None = None
+        self.web: BrokerWeb | None = None
+        self.rpc = RpcLatency()
+        self.dispatcher.observer = self.rpc
 
     @property
     def address(self) -> str:
@@ -103,9 +112,12 @@ class Broker:
         groups.load()
         self.clients = ClientManager(topics, groups, self._spawn, c.channel_expired_ms / 1000,
                                      c.register_timeout_ms / 1000)
-        self._send = SendProcessor(c, store, topics, groups, self.arrivals)
+        self.stats = stats = Statistics(store, topics, self.clients)
+        traffic = stats.traffic
+        self._send = SendProcessor(c, store, topics, groups, self.arrivals, traffic=traffic)
         # Broker services that store some sends elsewhere first hook in here (send.Rewrite).
-        transactions = Transactions(c, store, topics, self.clients, self.arrivals, self._spawn)
+        transactions = Transactions(c, store, topics, self.clients, self.arrivals, self._spawn,
+                                    traffic=traffic)
         self._send.add_rewrite(transactions.rewrite, transactions.REWRITE_PROPS)
         transactions.register_handlers(self.dispatcher)
         self._spawn(transactions.run())
@@ -115,20 +127,31 @@ class Broker:
         self._timers = timers = BrokerTimers(c, store, topics, self.arrivals)
         self._send.add_rewrite(timers.rewrite, timers.REWRITE_PROPS)
         timers.start(self._spawn)
-        sendback = SendBackProcessor(c, store, topics, groups, self.arrivals, delays)
+        sendback = SendBackProcessor(c, store, topics, groups, self.arrivals, delays,
+                                     traffic=traffic)
         for processor in (delays, sendback):
             processor.register_handlers(self.dispatcher)
         for processor in (self._send,
-                          PullProcessor(c, store, topics, groups, self.clients, self.arrivals),
+                          PullProcessor(c, store, topics, groups, self.clients, self.arrivals,
+                                        traffic=traffic),
                           OffsetProcessor(store), self.clients,
                           LockProcessor(RebalanceLockManager(c.lock_max_live_ms / 1000)),
                           AdminProcessor(topics, groups, c.register_timeout_ms / 1000),
                           CheckClientConfigProcessor(c), QueryProcessor(store),
-                          StatsProcessor(store, topics, self.clients, c.broker_name)):
+                          StatsProcessor(store, topics, self.clients, c.broker_name, stats)):
             processor.register_handlers(self.dispatcher)
         self._spawn(self._scan_clients())
+        self._spawn(stats.history.run())
         if access is not None:
             self._spawn(access.watch())
+        if c.http_enabled:
+            try:
+                await self._start_web(BrokerState(c, store, topics, groups, self.clients,
+                                                  stats, self.rpc), access)
+            except BaseException:
+                self._started = True  # so that stop() closes what was opened
+                await self.stop()
+                raise
         # Registered before start() returns, so "ready" means routable (BrokerController.start).
         await self._registrar.register_all()
         self._registrar.start()
@@ -151,6 +174,8 @@ class Broker:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.web is not None:
+            await self.web.close()
         if self._server is not None:
             await self._server.close()
         await self._outbound.close()
@@ -185,6 +210,19 @@ class Broker:
             "warm_window_bytes": None if c.warm_mapped_file else 0,
             **c.store_overrides,
         }
+
+    async def _start_web(self, state: BrokerState, access: AccessControl | None) -> None:
+        c = self.config
+        self.web = BrokerWeb(state, c.http_host, c.metrics_port,
+                             metrics=c.metrics_exporter == "PROM",
+                             dashboard=c.dashboard_enable, access=access)
+        try:
+            await self.web.start()
+        except OSError as exc:
+            raise ConfigError(f"metricsPromExporterPort {c.metrics_port} on {c.http_host}: "
+                              f"{exc.strerror or exc}") from None
+        if c.metrics_port == 0:
+            self.config = c.replace(metrics_port=self.web.address[1])
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         task = asyncio.ensure_future(coro)

@@ -93,6 +93,16 @@ class BrokerConfig:
     # this broker signs what it sends to NameServers and other brokers with.
     acl_access_key: str | None = None
     acl_secret_key: str | None = field(default=None, repr=False)
+    # The broker's HTTP port (BrokerConfig's Prometheus exporter keys): /metrics and the
+    # dashboard. metricsExporterType PROM (our default; RocketMQ's is DISABLE) or DISABLE.
+    metrics_exporter: str = "PROM"  # metricsExporterType
+    metrics_port: int = 5557  # metricsPromExporterPort; 0 = any free port (tests)
+    metrics_host: str | None = None  # metricsPromExporterHost; None = the broker's bind host
+    dashboard_enable: bool = True  # our key dashboardEnable: the web console on the same port
+    # The disk alarm's levels (MessageStoreConfig; the last two are system properties there)
+    disk_max_used_ratio: float = 0.75  # diskMaxUsedSpaceRatio, given in percent (75)
+    disk_clean_forcibly_ratio: float = 0.85  # diskSpaceCleanForciblyRatio
+    disk_full_ratio: float = 0.90  # diskSpaceWarningLevelRatio: writes refused above it
     extra: dict[str, str] = field(default_factory=dict)  # accepted keys we do not act on
     # StoreConfig fields set in code only (tests: small segments and index files).
     store_overrides: dict[str, object] = field(default_factory=dict)
@@ -112,6 +122,14 @@ class BrokerConfig:
         """The broker's listener: its limits (the frame limit follows maxMessageSize), TLS."""
         return self.remoting.server_config(self.bind_host, self.listen_port,
                                            self.max_message_size)
+
+    @property
+    def http_enabled(self) -> bool:
+        return self.metrics_exporter == "PROM" or self.dashboard_enable
+
+    @property
+    def http_host(self) -> str:
+        return self.metrics_host or self.bind_host
 
     @property
     def addr(self) -> str:
@@ -188,6 +206,27 @@ def _delay_levels(raw: str) -> str:
     return raw
 
 
+def _exporter(raw: str) -> str:
+    if raw.upper() not in ("PROM", "DISABLE"):
+        raise ValueError("metricsExporterType must be PROM or DISABLE here (no OTLP_GRPC or "
+                         "LOG exporter)")
+    return raw.upper()
+
+
+def _percent(raw: str) -> float:
+    value = int(raw)
+    if not 10 <= value <= 95:  # MessageStoreConfig.getDiskMaxUsedSpaceRatio's bounds
+        raise ValueError("diskMaxUsedSpaceRatio must be a percentage within [10, 95]")
+    return value / 100
+
+
+def _ratio(raw: str) -> float:
+    value = float(raw)
+    if not 0 < value <= 1:
+        raise ValueError("must be a ratio within (0, 1]")
+    return value
+
+
 def _addrs(raw: str) -> tuple[str, ...]:
     return tuple(a.strip() for a in raw.split(";") if a.strip())
 
@@ -239,6 +278,15 @@ _KEYS = {
     "maxQueueNumsPerTopic": ("max_queue_nums_per_topic", int),
     "maxTopicNums": ("max_topic_nums", int),
     "maxQueueNumsPerBroker": ("max_queue_nums_per_broker", int),
+    "metricsExporterType": ("metrics_exporter", _exporter),
+    "metricsPromExporterPort": ("metrics_port", int),
+    "metricsPromExporterHost": ("metrics_host", lambda raw: raw or None),
+    "dashboardEnable": ("dashboard_enable", _bool),
+    "diskMaxUsedSpaceRatio": ("disk_max_used_ratio", _percent),
+    "diskSpaceCleanForciblyRatio": ("disk_clean_forcibly_ratio", _ratio),
+    "rocketmq.broker.diskSpaceCleanForciblyRatio": ("disk_clean_forcibly_ratio", _ratio),
+    "diskSpaceWarningLevelRatio": ("disk_full_ratio", _ratio),
+    "rocketmq.broker.diskSpaceWarningLevelRatio": ("disk_full_ratio", _ratio),
     "aclEnable": ("acl_enable", parse_acl_enable),
     "aclFile": ("acl_file", lambda raw: Path(raw).expanduser()),
     "aclAccessKey": ("acl_access_key", str),
