@@ -30,6 +30,7 @@ import json
 import logging
 import os
 import random
+import re
 import signal as signals
 import socket
 import subprocess
@@ -159,6 +160,13 @@ class ServeProcess:
         http = [] if self.metrics_port is None else ["--metrics-port", str(self.metrics_port)]
         return [sys.executable, "-m", "rmqstore.cli", *(["-v"] if self.verbose else []),
                 "serve", *self.args, *http, *self.store_args]
+
+    @property
+    def http_url(self) -> str | None:
+        """http://host:port of the broker's HTTP port (/metrics, dashboard), read from the
+        ready line; None when it is off or the server has not started."""
+        found = re.search(r" http (\S+):(\d+)", self.ready_line)
+        return f"http://{found[1]}:{found[2]}" if found else None
 
     @property
     def running(self) -> bool:

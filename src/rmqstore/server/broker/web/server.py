@@ -10,7 +10,8 @@ import logging
 from importlib import resources
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 from ...acl import AccessControl
 from ..metrics.collector import BrokerCollector, BrokerState
@@ -65,7 +66,7 @@ class BrokerWeb:
     async def _metrics(self, request: web.Request) -> web.Response:
         assert self._registry is not None
         body = generate_latest(self._registry)
-        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_PLAIN_0_0_4})
 
     async def _index(self, request: web.Request) -> web.Response:
         return web.Response(body=(STATIC / "index.html").read_bytes(),
