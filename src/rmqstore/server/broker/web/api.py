@@ -211,6 +211,7 @@ class DashboardApi:
                                            perm=h.perm))
         except RequestRefused as exc:
             raise _bad(str(exc)) from None
+        self.snapshots.invalidate()
         log.info("dashboard: topic %s created or updated by %s", h.topic, request.remote)
         await self._s.topics.registered(self._s.config.register_timeout_ms / 1000)
         return web.json_response({"topic": h.topic})
@@ -223,6 +224,7 @@ class DashboardApi:
             raise _bad(f"topic {name[:130]!r} cannot be deleted here")
         if not self._s.topics.delete(name):
             raise _not_found(f"no topic {name[:130]!r}")
+        self.snapshots.invalidate()
         log.info("dashboard: topic %s deleted by %s", name, request.remote)
         await self._s.topics.registered(self._s.config.register_timeout_ms / 1000)
         return web.json_response({"deleted": name})
@@ -238,6 +240,7 @@ class DashboardApi:
                 results.append({"msgId": msg_id, **self._lookup.resend(group, str(msg_id))})
             except LookupRefused as exc:
                 results.append({"msgId": msg_id, "error": str(exc)})
+        self.snapshots.invalidate()
         log.info("dashboard: %d DLQ message(s) of %s resent by %s",
                  sum("error" not in r for r in results), group, request.remote)
         return web.json_response({"results": results})

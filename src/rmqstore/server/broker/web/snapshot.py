@@ -55,6 +55,10 @@ class Snapshots:
         self._last = (now, snap)
         return snap
 
+    def invalidate(self) -> None:
+        """After an action: the next list shows its effect."""
+        self._last = None
+
     def _topics(self) -> list[dict[str, Any]]:
         s = self._s
         c = s.config

@@ -110,7 +110,7 @@ pages.topics = async () => {
   const data = await api("/api/topics");
   main.innerHTML = `<h1>Topics <span class="muted">(${fmt.num(data.topics.length)})</span></h1>
     <form class="inline" id="create-topic">
-      <label>Topic<input name="topic" required pattern="[%|a-zA-Z0-9_-]+"></label>
+      <label>Topic<input name="topic" required></label>
       <label>Queues<input name="queues" type="number" min="1" value="8"></label>
       <label>Permission<select name="perm"><option value="6">read and write</option>
         <option value="4">read</option><option value="2">write</option></select></label>
