@@ -12,28 +12,41 @@ from ..stats.buckets import Buckets
 # RemotingMetricsManager: milliseconds
 RPC_LATENCY_BOUNDS_MS = (1.0, 3.0, 5.0, 7.0, 10.0, 100.0, 1000.0, 2000.0, 3000.0)
 PULL_SUSPEND_FLAG = 0x2  # PullSysFlag: the pull may be held (long polling)
+PULL_MESSAGE = int(RequestCode.PULL_MESSAGE)
 
 REQUEST_NAMES = {int(c): c.name.lower() for c in RequestCode}
 RESPONSE_NAMES = {int(c): c.name.lower() for c in ResponseCode}
 
 
 class RpcLatency:
+    """Series are keyed by raw codes on the request path (one tuple and one dict lookup per
+    request); their label values are made once, when a series first appears."""
+
     def __init__(self) -> None:
-        # (request_code, response_code, is_long_polling, result) -> latencies in ms
-        self.series: dict[tuple[str, str, str, str], Buckets] = {}
+        self._series: dict[tuple[int, int | None, bool], Buckets] = {}
+        self._labels: dict[tuple[int, int | None, bool], tuple[str, str, str, str]] = {}
 
     def __call__(self, request: RemotingCommand, response_code: int | None,
                  seconds: float) -> None:
         code = request.code
-        key = (REQUEST_NAMES.get(code) or str(code),
-               "" if response_code is None else (RESPONSE_NAMES.get(response_code)
-                                                 or str(response_code)),
-               "true" if code == RequestCode.PULL_MESSAGE and _suspended(request) else "false",
-               "oneway" if response_code is None else "success")
-        buckets = self.series.get(key)
+        key = (code, response_code, code == PULL_MESSAGE and _suspended(request))
+        buckets = self._series.get(key)
         if buckets is None:
-            buckets = self.series[key] = Buckets(RPC_LATENCY_BOUNDS_MS)
+            buckets = self._series[key] = Buckets(RPC_LATENCY_BOUNDS_MS)
+            self._labels[key] = _labels(*key)
         buckets.observe(seconds * 1000.0)
+
+    @property
+    def series(self) -> dict[tuple[str, str, str, str], Buckets]:
+        """(request_code, response_code, is_long_polling, result) -> latencies in ms."""
+        return {self._labels[key]: buckets for key, buckets in list(self._series.items())}
+
+
+def _labels(code: int, response_code: int | None, held: bool) -> tuple[str, str, str, str]:
+    return (REQUEST_NAMES.get(code) or str(code),
+            "" if response_code is None else (RESPONSE_NAMES.get(response_code)
+                                              or str(response_code)),
+            "true" if held else "false", "oneway" if response_code is None else "success")
 
 
 def _suspended(request: RemotingCommand) -> bool:
