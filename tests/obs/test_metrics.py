@@ -8,7 +8,14 @@ import asyncio
 import re
 import time
 
-from rmqstore.client import ConsumeFromWhere, ConsumeStatus, Message, Producer, PushConsumer
+from rmqstore.client import (
+    Admin,
+    ConsumeFromWhere,
+    ConsumeStatus,
+    Message,
+    Producer,
+    PushConsumer,
+)
 
 from .conftest import get, run, sample, scrape
 
@@ -120,6 +127,11 @@ def test_values_move_with_sends_and_consumes(obs_server) -> None:
 
     run(consume())
     assert len(received) == 20
+
+    async def consume_tps() -> float:
+        async with Admin(obs_server.namesrv) as admin:
+            return (await admin.consume_stats(group, topic)).consume_tps
+    assert run(consume_tps()) > 0  # GET_CONSUME_STATS: the last minute's pulls
     m = scrape(url)
     assert sample(m, "rocketmq_messages_out_total", topic=topic, consumer_group=group,
                   is_retry="false") == 20
