@@ -56,12 +56,7 @@ class History:
 
     def sample(self) -> None:
         now = self._clock()
-        ins: dict[str, int] = {}
-        for (topic, _kind), flow in list(self._traffic.inflow.items()):
-            ins[topic] = ins.get(topic, 0) + flow.messages
-        outs: dict[str, int] = {}
-        for (_topic, group), flow in list(self._traffic.outflow.items()):
-            outs[group] = outs.get(group, 0) + flow.messages
+        ins, outs = self._messages_in(), self._messages_out()
         previous = self._totals[-1] if self._totals else None
         self._totals.append((now, ins, outs))
         at_ms = int(time.time() * 1000)
@@ -77,36 +72,39 @@ class History:
     def series(self, group: str) -> list[Point]:
         return list(self._series.get(group, ()))
 
-    def _window(self) -> tuple[tuple[float, dict[str, int], dict[str, int]], float] | None:
-        """The oldest sample within TPS_WINDOW_S (else the oldest there is) and its age."""
+    def topic_tps(self) -> dict[str, float]:
+        """Messages in per second per topic over the last minute (to now)."""
+        return self._rates(1, self._messages_in())
+
+    def group_tps(self) -> dict[str, float]:
+        """Messages out per second per group over the last minute (to now): consumeTps."""
+        return self._rates(2, self._messages_out())
+
+    def _rates(self, which: int, now_counts: dict[str, int]) -> dict[str, float]:
+        """Per second since the oldest sample within TPS_WINDOW_S (else the oldest there is);
+        which: 1 for the samples' messages in, 2 for their messages out."""
         if not self._totals:
-            return None
+            return {}
         now = self._clock()
         oldest = self._totals[0]
         for sample in self._totals:
             if now - sample[0] <= TPS_WINDOW_S:
                 oldest = sample
                 break
-        return oldest, now - oldest[0]
-
-    def topic_tps(self) -> dict[str, float]:
-        """Messages in per second per topic over the last minute (to now)."""
-        window = self._window()
-        if window is None or window[1] <= 0:
+        span = now - oldest[0]
+        if span <= 0:
             return {}
-        (_, ins, _), span = window
-        now_ins: dict[str, int] = {}
+        then: dict[str, int] = oldest[which]  # type: ignore[assignment]
+        return {k: (n - then.get(k, 0)) / span for k, n in now_counts.items()}
+
+    def _messages_in(self) -> dict[str, int]:
+        out: dict[str, int] = {}
         for (topic, _kind), flow in list(self._traffic.inflow.items()):
-            now_ins[topic] = now_ins.get(topic, 0) + flow.messages
-        return {t: (n - ins.get(t, 0)) / span for t, n in now_ins.items()}
+            out[topic] = out.get(topic, 0) + flow.messages
+        return out
 
-    def group_tps(self) -> dict[str, float]:
-        """Messages out per second per group over the last minute (to now): consumeTps."""
-        window = self._window()
-        if window is None or window[1] <= 0:
-            return {}
-        (_, _, outs), span = window
-        now_outs: dict[str, int] = {}
+    def _messages_out(self) -> dict[str, int]:
+        out: dict[str, int] = {}
         for (_topic, group), flow in list(self._traffic.outflow.items()):
-            now_outs[group] = now_outs.get(group, 0) + flow.messages
-        return {g: (n - outs.get(g, 0)) / span for g, n in now_outs.items()}
+            out[group] = out.get(group, 0) + flow.messages
+        return out
