@@ -6,6 +6,7 @@ all on one origin. aiohttp serves it on the broker's event loop.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from importlib import resources
 
@@ -31,6 +32,7 @@ class BrokerWeb:
         self._port = port
         self._registry: CollectorRegistry | None = None
         self.api: DashboardApi | None = None
+        self._guarded = access is not None
         app = web.Application(middlewares=[guard(access)], client_max_size=64 * 1024)
         if metrics:
             self._registry = CollectorRegistry(auto_describe=False)
@@ -59,6 +61,10 @@ class BrokerWeb:
         log.info("broker HTTP port http://%s:%d:%s%s", host, port,
                  " /metrics" if self._registry is not None else "",
                  " dashboard /" if self.api is not None else "")
+        if self.api is not None and not self._guarded and not ipaddress.ip_address(
+                host).is_loopback:
+            log.warning("the dashboard on %s:%d needs no credentials (aclEnable is off): "
+                        "anyone who reaches it may read messages and change topics", host, port)
 
     async def close(self) -> None:
         await self._runner.cleanup()
