@@ -30,6 +30,7 @@ from ....protocol.topic_config import TopicConfig
 from ....store_stats import read_store_stats
 from ..handlers.admin import topic_refusal
 from ..metrics.collector import BrokerState
+from ..metrics.labels import language, version_desc
 from ..topics import PERM_READ, PERM_WRITE
 from .messages import LookupRefused, MessageLookup, detail, summary
 from .snapshot import Snapshots
@@ -147,8 +148,8 @@ class DashboardApi:
                                "consumerOffset": p.consumer_offset, "lag": p.lag,
                                "inflight": p.inflight, "lastTimestamp": p.last_timestamp_ms})
         members = [] if info is None else [
-            {"clientId": m.client_id, "address": m.channel.peer, "language": str(m.language),
-             "version": m.version} for m in info.clients.values()]
+            {"clientId": m.client_id, "address": m.channel.peer, "language": language(m.language),
+             "version": version_desc(m.version)} for m in info.clients.values()]
         history = [{"at": p.at_ms, "lag": p.lag, "tps": round(p.tps, 2)}
                    for p in s.stats.history.series(group)]
         return web.json_response({

@@ -219,7 +219,7 @@ pages.group = async (name) => {
             g.queues, "group-queues")}
     <h2>Members</h2>
     ${table([{ key: "clientId", label: "Client" }, { key: "address", label: "Address" },
-             { key: "language", label: "Language" }, { key: "version", label: "Version", num: true }],
+             { key: "language", label: "Language" }, { key: "version", label: "Version" }],
             g.members, "group-members")}`;
 };
 
