@@ -88,6 +88,7 @@ def test_actions_need_the_csrf_header(tmp_path) -> None:
     ("metricsExporterType=OTLP_GRPC", "metricsExporterType must be PROM or DISABLE"),
     ("diskMaxUsedSpaceRatio=99", "diskMaxUsedSpaceRatio must be a percentage within [10, 95]"),
     ("diskSpaceWarningLevelRatio=1.5", "must be a ratio within (0, 1]"),
+    ("metricsLabel=cluster:x", "metricsLabel wants name:value pairs"),
 ])
 def test_settings_it_cannot_honour_stop_serve(tmp_path, line: str, reason: str) -> None:
     conf = tmp_path / "broker.conf"

@@ -8,6 +8,8 @@ import asyncio
 import re
 import time
 
+import pytest
+
 from rmqstore.client import (
     Admin,
     ConsumeFromWhere,
@@ -152,9 +154,11 @@ def test_values_move_with_sends_and_consumes(obs_server) -> None:
     assert sample(m, "rocketmq_messages_in_total", topic=topic) == 25
 
 
-def test_metrics_port_from_broker_conf(tmp_path) -> None:
-    """metricsPromExporterPort and metricsPromExporterHost in broker.conf place the port;
-    metricsExporterType=DISABLE leaves only the dashboard there."""
+@pytest.mark.parametrize("exporter", ["PROM", "DISABLE"])
+def test_the_http_port_from_broker_conf(tmp_path, exporter: str) -> None:
+    """metricsPromExporterPort and metricsPromExporterHost in broker.conf place the port,
+    metricsLabel adds labels to every series; metricsExporterType=DISABLE leaves only the
+    dashboard there."""
     from rmqstore.server.testing import free_port
 
     from .conftest import start_server
@@ -162,11 +166,17 @@ def test_metrics_port_from_broker_conf(tmp_path) -> None:
     port = free_port()
     conf = tmp_path / "broker.conf"
     conf.write_text(f"metricsPromExporterPort={port}\nmetricsPromExporterHost=127.0.0.1\n"
-                    "metricsExporterType=DISABLE\nbrokerIP1=127.0.0.1\n")
+                    f"metricsExporterType={exporter}\nbrokerIP1=127.0.0.1\n"
+                    "metricsLabel=env:test, dc:eu-1\n")
     srv = start_server(tmp_path, "-c", str(conf), metrics_port=None)
     try:
         assert srv.url == f"http://127.0.0.1:{port}"
-        assert get(srv.url + "/metrics")[0] == 404
         assert get(srv.url + "/api/overview")[0] == 200
+        if exporter == "DISABLE":
+            assert get(srv.url + "/metrics")[0] == 404
+            return
+        families = scrape(srv.url)
+        assert all(s.labels.get("env") == "test" and s.labels.get("dc") == "eu-1"
+                   for fam in families.values() for s in fam.samples)
     finally:
         srv.proc.stop()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -99,6 +100,8 @@ class BrokerConfig:
     metrics_port: int = 5557  # metricsPromExporterPort; 0 = any free port (tests)
     metrics_host: str | None = None  # metricsPromExporterHost; None = the broker's bind host
     dashboard_enable: bool = True  # our key dashboardEnable: the web console on the same port
+    # metricsLabel "k:v,k2:v2": labels added to every series (BrokerMetricsManager)
+    metrics_labels: tuple[tuple[str, str], ...] = ()
     # The disk alarm's levels (MessageStoreConfig; the last two are system properties there)
     disk_max_used_ratio: float = 0.75  # diskMaxUsedSpaceRatio, given in percent (75)
     disk_clean_forcibly_ratio: float = 0.85  # diskSpaceCleanForciblyRatio
@@ -213,6 +216,22 @@ def _exporter(raw: str) -> str:
     return raw.upper()
 
 
+_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+_OWN_LABELS = frozenset({"cluster", "node_type", "node_id"})
+
+
+def _metrics_labels(raw: str) -> tuple[tuple[str, str], ...]:
+    out = []
+    for pair in filter(None, (p.strip() for p in raw.split(","))):
+        name, sep, value = pair.partition(":")
+        if not sep or not _LABEL_NAME.match(name) or name.startswith("__") \
+                or name in _OWN_LABELS:
+            raise ValueError(f"metricsLabel wants name:value pairs with Prometheus label names "
+                             f"other than {sorted(_OWN_LABELS)}, not {pair[:60]!r}")
+        out.append((name, value))
+    return tuple(out)
+
+
 def _percent(raw: str) -> float:
     value = int(raw)
     if not 10 <= value <= 95:  # MessageStoreConfig.getDiskMaxUsedSpaceRatio's bounds
@@ -282,6 +301,7 @@ _KEYS = {
     "metricsPromExporterPort": ("metrics_port", int),
     "metricsPromExporterHost": ("metrics_host", lambda raw: raw or None),
     "dashboardEnable": ("dashboard_enable", _bool),
+    "metricsLabel": ("metrics_labels", _metrics_labels),
     "diskMaxUsedSpaceRatio": ("disk_max_used_ratio", _percent),
     "diskSpaceCleanForciblyRatio": ("disk_clean_forcibly_ratio", _ratio),
     "rocketmq.broker.diskSpaceCleanForciblyRatio": ("disk_clean_forcibly_ratio", _ratio),
