@@ -4,8 +4,10 @@ OpenTelemetry Prometheus exporter writes (unit appended, counters ending in _tot
 three labels every RocketMQ series carries (cluster, node_type, node_id), so that a Grafana
 board made for RocketMQ 5 reads them; then the store's families (rmqstore.metrics).
 
-A scrape builds every family from the broker's state on its event loop: counters from
-stats.Traffic, lag from stats.ConsumeProgress, connections from the ClientManager.
+A scrape builds every family from the broker's state on a thread (web/server.py), reading
+the loop's tables only through copies made in one C-level call (list(d.items()) and the like,
+atomic under the GIL) and the store, which any thread may read: counters from stats.Traffic,
+lag from stats.ConsumeProgress, connections from the ClientManager.
 """
 
 from __future__ import annotations
@@ -118,7 +120,7 @@ class BrokerCollector(Collector):
     def _connections(self) -> Iterator[Metric]:
         producers: dict[tuple[str, ...], int] = {}
         for members in list(self._s.clients.producers.values()):
-            for client in members.values():
+            for client in list(members.values()):
                 key = (L.language(client.language), L.version_desc(client.version),
                        L.PROTOCOL_REMOTING)
                 producers[key] = producers.get(key, 0) + 1
@@ -130,7 +132,7 @@ class BrokerCollector(Collector):
         consumers: dict[tuple[str, ...], int] = {}
         for group, info in list(self._s.clients.consumers.items()):
             mode = L.CONSUME_MODES.get(info.consume_type, info.consume_type.lower())
-            for client in info.clients.values():
+            for client in list(info.clients.values()):
                 key = (group, L.language(client.language), L.version_desc(client.version),
                        mode, L.PROTOCOL_REMOTING, L.flag(L.is_system_group(group)))
                 consumers[key] = consumers.get(key, 0) + 1

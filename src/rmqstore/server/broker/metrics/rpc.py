@@ -32,8 +32,8 @@ class RpcLatency:
         key = (code, response_code, code == PULL_MESSAGE and _suspended(request))
         buckets = self._series.get(key)
         if buckets is None:
-            buckets = self._series[key] = Buckets(RPC_LATENCY_BOUNDS_MS)
-            self._labels[key] = _labels(*key)
+            self._labels[key] = _labels(*key)  # first: a scrape on a thread reads series,
+            buckets = self._series[key] = Buckets(RPC_LATENCY_BOUNDS_MS)  # then labels
         buckets.observe(seconds * 1000.0)
 
     @property

@@ -6,12 +6,13 @@ all on one origin. aiohttp serves it on the broker's event loop.
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
 from importlib import resources
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 from ...acl import AccessControl
@@ -30,13 +31,12 @@ class BrokerWeb:
                  dashboard: bool, access: AccessControl | None) -> None:
         self._host = host
         self._port = port
-        self._registry: CollectorRegistry | None = None
+        self._collector: BrokerCollector | None = None
         self.api: DashboardApi | None = None
         self._guarded = access is not None
         app = web.Application(middlewares=[guard(access)], client_max_size=64 * 1024)
         if metrics:
-            self._registry = CollectorRegistry(auto_describe=False)
-            self._registry.register(BrokerCollector(state))
+            self._collector = BrokerCollector(state)
             app.router.add_get("/metrics", self._metrics)
         if dashboard:
             self.api = DashboardApi(state, access is not None)
@@ -59,7 +59,7 @@ class BrokerWeb:
         await self._site.start()
         host, port = self.address
         log.info("broker HTTP port http://%s:%d:%s%s", host, port,
-                 " /metrics" if self._registry is not None else "",
+                 " /metrics" if self._collector is not None else "",
                  " dashboard /" if self.api is not None else "")
         if self.api is not None and not self._guarded and not ipaddress.ip_address(
                 host).is_loopback:
@@ -70,8 +70,13 @@ class BrokerWeb:
         await self._runner.cleanup()
 
     async def _metrics(self, request: web.Request) -> web.Response:
-        assert self._registry is not None
-        body = generate_latest(self._registry)
+        """Read and written on a thread: a scrape of a large broker (2,500 groups: 2.4 MB,
+        about 120 ms of reading and 200 of writing) would stall the loop's sends and pulls.
+        The collector only copies the loop's tables (one C-level copy each, atomic under
+        the GIL) and reads the store, which any thread may."""
+        assert self._collector is not None
+        body = await asyncio.get_running_loop().run_in_executor(None, generate_latest,
+                                                                  self._collector)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_PLAIN_0_0_4})
 
     async def _index(self, request: web.Request) -> web.Response:
@@ -86,3 +91,4 @@ class BrokerWeb:
             raise web.HTTPNotFound()
         return web.Response(body=(STATIC / name).read_bytes(), content_type=kind,
                             charset="utf-8", headers={"Cache-Control": "no-cache"})
+
