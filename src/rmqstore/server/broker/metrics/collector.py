@@ -59,7 +59,7 @@ class BrokerCollector(Collector):
         self._s = state
         c = state.config
         self._common = {"cluster": c.cluster_name, "node_type": "broker",
-                        "node_id": c.broker_name}
+                        "node_id": c.broker_name, **dict(c.metrics_labels)}
 
     def collect(self) -> Iterator[Metric]:
         yield from self._traffic()
