@@ -88,3 +88,11 @@ def screenshot(driver, name: str) -> Path:
     driver.save_screenshot(str(path))
     driver.set_window_size(1280, 1000)
     return path
+
+
+def text_of(driver, element_id: str) -> str:
+    """The element's text read in one script: a page that re-renders between a find and a
+    read would leave a stale element."""
+    return driver.execute_script(
+        "const e = document.getElementById(arguments[0]); return e ? e.textContent : ''",
+        element_id)

@@ -15,7 +15,7 @@ import pytest
 from rmqstore.client import ConsumeFromWhere, ConsumeStatus, Message, Producer, PushConsumer
 from rmqstore.server.testing import max_offset, route, wait_until
 
-from .browser import chromium, console_errors, open_page, screenshot, wait_ready
+from .browser import chromium, console_errors, open_page, screenshot, text_of, wait_ready
 from .conftest import ObsServer, get, get_json
 from .live import LoopThread
 
@@ -116,8 +116,8 @@ def test_topics_page_lists_and_creates(browser, obs_server, world) -> None:
     form.find_element("name", "queues").clear()
     form.find_element("name", "queues").send_keys("3")
     form.find_element("css selector", "button").click()
-    wait_until(lambda: "created DashCreated" in browser.find_element("id", "create-result").text,
-               10, what="the created notice")
+    wait_until(lambda: "created DashCreated" in text_of(browser, "create-result"), 10,
+               what="the created notice")
     assert console_errors(browser) == []
     created = route(obs_server.namesrv, "DashCreated")  # registered with the NameServer
     assert created and created["queueDatas"][0]["readQueueNums"] == 3
@@ -200,7 +200,7 @@ def test_dlq_page_resends(browser, obs_server, world) -> None:
     assert "poison-key" in text
     browser.find_element("css selector", "input.pick").click()
     browser.find_element("id", "resend").click()
-    wait_until(lambda: "resent 1" in browser.find_element("id", "resend-result").text, 10,
+    wait_until(lambda: "resent 1" in text_of(browser, "resend-result"), 10,
                what="the resent notice")
     assert console_errors(browser) == []
     screenshot(browser, "dlq-resent")
