@@ -8,6 +8,11 @@
 start() binds first so that a listenPort of 0 resolves to the real port before the store opens:
 the store host written into every message (and so every offset message id) is
 brokerIP1:listenPort, the address clients send CONSUMER_SEND_MSG_BACK to.
+
+brokerRole decides replication (replication.py): a master serves its HA port before it
+registers; a slave opens its store as a replica, follows its master and copies its metadata
+(slave_sync.py), and starts none of the services that write (delay levels, timers,
+transaction checks).
 """
 
 from __future__ import annotations
@@ -41,6 +46,8 @@ from .longpoll import ArrivalWaiters
 from .metrics.collector import BrokerState
 from .metrics.rpc import RpcLatency
 from .register import NameServerRegistrar
+from .replication import MasterReplication, SlaveReplication
+from .slave_sync import SlaveSynchronize
 from .stats import Statistics
 from .subgroups import SubscriptionGroupManager
 from .topics import BrokerTopics, TopicCaps
@@ -76,6 +83,8 @@ class Broker:
         self.web: BrokerWeb | None = None
         self.rpc = RpcLatency()
         self.dispatcher.observer = self.rpc
+        self.master: MasterReplication | None = None
+        self.slave: SlaveReplication | None = None
 
     @property
     def address(self) -> str:
@@ -92,16 +101,23 @@ class Broker:
         await self._server.start()
         warn_descriptor_budget(self._server.max_connections, c.max_queue_nums_per_broker)
         if c.listen_port == 0:
-            c = self.config = c.replace(listen_port=self._server.address[1])
+            # any free port for the HA listener too: listenPort + 1 of a random port may be
+            # anyone's
+            c = self.config = c.replace(listen_port=self._server.address[1],
+                                        ha_listen_port=c.ha_listen_port or 0)
         # Synchronous on purpose: no request is read before the handlers exist.
         try:
             self.store = store = open_store(c.store_root, **self._store_config())
         except BaseException:
             await self._server.close()
             raise
+        if c.slave:
+            self.slave = SlaveReplication(c, store, self._queues_grew)
+        else:
+            c = self.config = await self._serve_ha(c, store)
         self._registrar = NameServerRegistrar(
             c, lambda: RegisterBrokerBody(topics.data_version(), topics.all_configs(), []),
-            self._outbound)
+            self._outbound, self.slave.on_register_answer if self.slave is not None else None)
         topics = BrokerTopics(store, self._registrar.register_soon, TopicCaps(
             c.max_queue_nums_per_topic, c.max_topic_nums, c.max_queue_nums_per_broker))
         topics.ensure_defaults(c.cluster_name, c.broker_name, c.auto_create_topic,
@@ -114,7 +130,8 @@ class Broker:
                                      c.register_timeout_ms / 1000)
         self.stats = stats = Statistics(store, topics, self.clients)
         traffic = stats.traffic
-        self._send = SendProcessor(c, store, topics, groups, self.arrivals, traffic=traffic)
+        self._send = SendProcessor(c, store, topics, groups, self.arrivals, self.master,
+                                   traffic=traffic)
         # Broker services that store some sends elsewhere first hook in here (send.Rewrite).
         transactions = Transactions(c, store, topics, self.clients, self.arrivals, self._spawn,
                                     traffic=traffic)
@@ -126,7 +143,8 @@ class Broker:
         delays.start(self._spawn)
         self._timers = timers = BrokerTimers(c, store, topics, self.arrivals)
         self._send.add_rewrite(timers.rewrite, timers.REWRITE_PROPS)
-        timers.start(self._spawn)
+        if not c.slave:  # a slave's timer log is its master's to advance
+            timers.start(self._spawn)
         sendback = SendBackProcessor(c, store, topics, groups, self.arrivals, delays,
                                      traffic=traffic)
         for processor in (delays, sendback):
@@ -144,6 +162,7 @@ class Broker:
         self._spawn(stats.history.run())
         if access is not None:
             self._spawn(access.watch())
+        await self._follow_master(topics, groups, delays)
         if c.http_enabled:
             try:
                 await self._start_web(BrokerState(c, store, topics, groups, self.clients,
@@ -156,9 +175,40 @@ class Broker:
         await self._registrar.register_all()
         self._registrar.start()
         self._started = True
-        log.info("broker %s (cluster %s, id %d) serving on %s, store %s, %s",
-                 c.broker_name, c.cluster_name, c.broker_id, c.addr, c.store_root,
-                 "SYNC_FLUSH" if c.sync_flush else "ASYNC_FLUSH")
+        log.info("broker %s (cluster %s, id %d, %s) serving on %s, HA %s, store %s, %s",
+                 c.broker_name, c.cluster_name, c.broker_id, c.broker_role, c.addr, c.ha_addr,
+                 c.store_root, "SYNC_FLUSH" if c.sync_flush else "ASYNC_FLUSH")
+
+    async def _serve_ha(self, c: BrokerConfig, store: MessageStore) -> BrokerConfig:
+        """A master's HA listener, before it registers the HA address (its real port)."""
+        self.master = MasterReplication(c, store)
+        try:
+            await self.master.start()
+        except BaseException:
+            assert self._server is not None
+            await self._server.close()
+            store.close()
+            raise
+        if c.acl_enable:  # said once at start: the HA port is outside what ACL guards
+            log.warning("aclEnable=true, but the HA port %s:%d serves the commit log to "
+                        "whoever connects, as RocketMQ's: keep it where only slaves reach it",
+                        *self.master.service.address)
+        return c.replace(ha_listen_port=self.master.service.address[1])
+
+    async def _follow_master(self, topics: BrokerTopics, groups: SubscriptionGroupManager,
+                             delays: DelayLevels) -> None:
+        """A slave's HA client and metadata sync."""
+        if self.slave is not None:
+            slave = self.slave
+            await slave.start()
+            sync = SlaveSynchronize(self._outbound, lambda: slave.master_addr, self.store,
+                                    topics, groups, delays.service)
+            self._spawn(sync.run())
+
+    def _queues_grew(self, queues: set[tuple[str, int]]) -> None:
+        """A slave's dispatch added messages: wake the pulls held on them."""
+        for topic, queue_id in queues:
+            self.arrivals.notify(topic, queue_id)
 
     async def stop(self) -> None:
         """Clean shutdown: unregister from the NameServers, answer held pulls, close every
@@ -174,6 +224,9 @@ class Broker:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        for replication in (self.master, self.slave):
+            if replication is not None:
+                await replication.stop()
         if self.web is not None:
             await self.web.close()
         if self._server is not None:
@@ -208,6 +261,8 @@ class Broker:
             "retention_hours": c.file_reserved_hours,
             "commitlog_segment_bytes": c.commitlog_segment_bytes,
             "warm_window_bytes": None if c.warm_mapped_file else 0,
+            "replica": c.slave,
+            "delay_levels": c.message_delay_level,
             **c.store_overrides,
         }
 
