@@ -33,7 +33,10 @@ class StoreConfig:
     consumequeue_flush_interval_ms: int = 1_000  # flushIntervalConsumeQueue
 
     retention_hours: float = 72.0  # fileReservedTime
-    disk_max_used_ratio: float = 0.75  # diskMaxUsedSpaceRatio (75 %)
+    # The disk alarm's levels (DefaultMessageStore.CleanCommitLogService.isSpaceToDelete):
+    disk_max_used_ratio: float = 0.75  # diskMaxUsedSpaceRatio (75 %): reclaim space (logged)
+    # diskSpaceCleanForciblyRatio: above it retention deletes segments that have not expired
+    disk_clean_forcibly_ratio: float = 0.85
     disk_full_ratio: float = 0.90  # diskSpaceWarningLevelRatio: refuse writes above it
     clean_interval_ms: int = 10_000  # cleanResourceInterval
 
@@ -93,6 +96,9 @@ class StoreConfig:
             raise ValueError("compression must be None, 'zlib' or 'lz4'")
         if not 0.1 <= self.disk_max_used_ratio <= 0.95:
             raise ValueError("disk_max_used_ratio must be within [0.1, 0.95]")
+        if not 0 < self.disk_clean_forcibly_ratio <= 1 or not 0 < self.disk_full_ratio <= 1:
+            raise ValueError("disk_clean_forcibly_ratio and disk_full_ratio must be within "
+                             "(0, 1]")
         if self.batch_write_buffer_bytes < 0:
             raise ValueError("batch_write_buffer_bytes must be 0 or more")
         if not 0 <= self.group_commit_delay_us <= 100_000:

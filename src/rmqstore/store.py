@@ -23,6 +23,7 @@ from .checkpoint import StoreCheckpoint
 from .commitlog import CommitLog
 from .config import StoreConfig
 from .delay_ladder import parse_delay_levels
+from .disk_alarm import DiskAlarm, DiskThresholds
 from .errors import InvalidQueueError, InvalidTopicError, ReplicaStoreError, StoreLockedError
 from .flush import GroupCommit, Housekeeper, SyncFlusher, dirty_pages
 from .index import IndexService
@@ -126,8 +127,11 @@ class MessageStore:
                 self._group_commit.cue if config.flush == "sync" else None,
                 self._replica_dispatched)
         self.retention = Retention(self.commitlog, lambda: list(queues), self.index,
-                                   config.retention_hours, config.disk_max_used_ratio,
+                                   config.retention_hours, config.disk_clean_forcibly_ratio,
                                    lambda: disk_used_ratio(self.root), self._put_lock)
+        self.disk_alarm = DiskAlarm(DiskThresholds(
+            config.disk_max_used_ratio, config.disk_clean_forcibly_ratio, config.disk_full_ratio),
+            str(root))
         self._last_thorough = time.monotonic()
         self._housekeeper = None
         if config.background:
@@ -289,6 +293,7 @@ class MessageStore:
 
     def _check_disk(self) -> None:
         ratio = disk_used_ratio(self.root)
+        self.disk_alarm.observe(ratio)
         writable = ratio < self.config.disk_full_ratio
         if writable != self._writer.writable:
             log.warning("disk %.0f%% full: writes %s", ratio * 100,

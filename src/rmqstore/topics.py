@@ -47,9 +47,23 @@ class TopicConfigManager:
         """Create or update, and persist at once (topic changes are rare)."""
         with self._lock:
             self.topics = {**self.topics, config.name: config}
-            self._counter += 1
-            version = DataVersion(int(time.time() * 1000), self._counter)
-            write_json(self.path, serialize_wrapper(version, self.topics))
+            self._persist()
+
+    def remove(self, name: str) -> bool:
+        """Forget a topic's config, persisted at once; False if there was none. Its queues'
+        files stay until retention removes them (what was stored is not rewritten)."""
+        with self._lock:
+            if name not in self.topics:
+                return False
+            self.topics = {k: v for k, v in self.topics.items() if k != name}
+            self._persist()
+            return True
+
+    def _persist(self) -> None:
+        """A new data version and the file; under the lock."""
+        self._counter += 1
+        version = DataVersion(int(time.time() * 1000), self._counter)
+        write_json(self.path, serialize_wrapper(version, self.topics))
 
 
     def replace_all(self, version: DataVersion, configs: dict[str, TopicConfig]) -> None:
