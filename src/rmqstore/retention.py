@@ -49,6 +49,7 @@ class Retention:
         self.max_used_ratio = max_used_ratio
         self.used_ratio = used_ratio
         self._retired: list[tuple[float, MappedFile]] = []
+        self.on_deleted: Callable[[], None] = lambda: None  # a shared store tells the others
 
     def clean_once(self, now: float | None = None) -> int:
         """One retention pass; returns the number of CommitLog segments deleted."""
@@ -71,6 +72,7 @@ class Retention:
                 forced = False
         if deleted:
             self._clean_queues(self.commitlog.min_offset)
+            self.on_deleted()
         return deleted
 
     def retire(self, seg: MappedFile) -> None:

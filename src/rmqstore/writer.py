@@ -212,9 +212,11 @@ class StoreWriter:
     def _append_retrying(self, cq: ConsumeQueue, append, code: int) -> int:
         """The native append refused with code: roll the commit-log segment or the
         consume-queue file as it asks, then append again."""
-        for _ in range(3):
+        for _ in range(4):
             if code == -_native.SEGMENT_FULL:
                 self._commitlog.roll()
+            elif code == -_native.STALE:
+                self._commitlog.catch_up(cq)
             elif code == -_native.QUEUE_FULL:
                 cq.roll()
             elif code == -_native.IO_ERROR:
