@@ -9,6 +9,9 @@
 
 A consumer resumes after restart at its lowest unacknowledged message (at-least-once): acks
 are durable within 5 s with flush="async" and at once with flush="sync".
+
+Processes of a pool share a queue when each opens it with shared=True; ``q.workers(group)``
+hands each message to one of them (see README, "A worker pool sharing a queue").
 """
 
 from __future__ import annotations
@@ -16,9 +19,13 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from .message import GetStatus, Message, PutResult
 from .store import MessageStore, open_store
+
+if TYPE_CHECKING:
+    from .shared.workgroup import WorkConsumer
 
 QUEUE_ID = 0
 
@@ -39,6 +46,15 @@ class Queue:
 
     def consumer(self, group: str) -> Consumer:
         return Consumer(self, group)
+
+    def workers(self, group: str, visibility_timeout_s: float = 30.0) -> WorkConsumer:
+        """A consumer of a work-sharing group (a store opened with shared=True): the group's
+        consumers, in any processes, share the messages, each handled by one of them and
+        acknowledged on its own; one not acknowledged within visibility_timeout_s, or whose
+        consumer's process died, is handed to another (see shared/workgroup.py)."""
+        from .shared.workgroup import WorkConsumer
+
+        return WorkConsumer(self.store, group, self.topic, QUEUE_ID, visibility_timeout_s)
 
     def __len__(self) -> int:
         store = self.store

@@ -49,7 +49,7 @@ class Sharing:
         except BaseException:
             self.membership.abandon()
             raise
-        self.queues = SharedQueueTable(root, config.consumequeue_units, self.ctl)
+        self.queues = SharedQueueTable(root, config.consumequeue_units, self.ctl, self.first)
         self.topics = SharedTopics(root, self.ctl)
         self.offsets = SharedOffsets(root, self.ctl)
         self.view: SharedView | None = None

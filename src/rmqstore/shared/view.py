@@ -225,16 +225,20 @@ def _zero_past(directory: Path, file_size: int, end: int, mapped: list[MappedFil
 
 class SharedQueueTable(ConsumeQueueTable):
     """The consume queues of a shared store: a queue another process made is opened on first
-    use, from its slot in the control file; a lookup catches the queue up first."""
+    use, from its slot in the control file; a lookup catches the queue up first. Until the
+    view is wired (the first opener's recovery), a plain ConsumeQueueTable."""
 
-    view: SharedView
-
-    def __init__(self, root: Path, units_per_file: int, ctl: Control) -> None:
+    def __init__(self, root: Path, units_per_file: int, ctl: Control, first: bool) -> None:
         super().__init__(root, units_per_file)
         self._ctl = ctl
+        self._first = first
+        self.view: SharedView | None = None
 
     def load(self) -> None:
-        """A later opener: nothing yet; queues open on first use."""
+        """The first opener loads every queue to recover it; a later one none: they open on
+        first use."""
+        if self._first:
+            super().load()
 
     def publish_all(self) -> None:
         """The first opener, after recovery: a slot for every queue, with its unit count."""
@@ -245,6 +249,8 @@ class SharedQueueTable(ConsumeQueueTable):
 
     def get(self, topic: str, queue_id: int) -> ConsumeQueue | None:
         cq = self.by_key.get((topic, queue_id))
+        if self.view is None:
+            return cq
         if cq is None:
             slot = self._ctl.find_queue(topic, queue_id)
             if slot is None:
@@ -256,6 +262,8 @@ class SharedQueueTable(ConsumeQueueTable):
 
     def for_write(self, topic: str, queue_id: int) -> ConsumeQueue:
         """Under the write mutex: the queue, with a slot (made if none)."""
+        if self.view is None:
+            return super().for_write(topic, queue_id)
         cq = self.by_key.get((topic, queue_id))
         if cq is None:
             slot = self._ctl.find_queue(topic, queue_id, create=True)

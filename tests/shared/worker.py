@@ -1,0 +1,124 @@
+"""Processes of a shared store, for the tests in this folder and benches/many_procs.py.
+
+    python -m tests.shared.worker ROLE STORE_DIR NAME [COUNT] [FLUSH]
+
+Every role opens STORE_DIR with CONFIG (shared=True) and runs until it is done or killed:
+
+    writer    puts COUNT messages "NAME:seq" (seq from 0) to TOPIC, queue seq % QUEUES, one put
+              at a time, and appends "seq\\n" to STORE_DIR/../acks/NAME once put returned (with
+              FLUSH=sync: once the message is durable); exits 0
+    reader    consumes queue 0 in group GROUP (Consumer iteration, acks every message) until
+              killed; a message out of order exits 3
+    work      a consumer of work-sharing group WORK_GROUP on queue 0 (visibility timeout
+              COUNT seconds): appends "offset\n" to STORE_DIR/../handled/NAME for each message,
+              then acknowledges it; exits 0 after 2 s without a message
+    hold      as work, but takes messages and never acknowledges them, until killed; each
+              offset taken is appended to STORE_DIR/../handled/NAME
+    idle      holds the store open until killed
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import rmqstore
+
+TOPIC = "mp"
+QUEUES = 2
+GROUP = "mp-readers"
+WORK_GROUP = "mp-workers"
+# Small files: records cross commit-log and consume-queue files often.
+CONFIG = dict(shared=True, commitlog_segment_bytes=256 << 10, consumequeue_units=1000,
+              index_slots=1000, index_entries=4000, flush_interval_ms=50,
+              consumequeue_flush_interval_ms=100)
+
+
+def ack_path(store_dir: Path, name: str) -> Path:
+    return store_dir.parent / "acks" / name
+
+
+def acked(store_dir: Path, name: str) -> list[int]:
+    """The seqs a writer acknowledged (a line torn by a kill is not one)."""
+    try:
+        text = ack_path(store_dir, name).read_text()
+    except FileNotFoundError:
+        return []
+    return [int(line) for line in text.split("\n")[:-1]]
+
+
+def writer(store_dir: Path, name: str, count: int, flush: str) -> None:
+    path = ack_path(store_dir, name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    with rmqstore.open(store_dir, flush=flush, **CONFIG) as store:
+        for seq in range(count):
+            result = store.put(TOPIC, b"%s:%d" % (name.encode(), seq), queue_id=seq % QUEUES)
+            if result.status is not rmqstore.PutStatus.PUT_OK:
+                sys.exit(f"put {seq} answered {result.status}")
+            os.write(fd, b"%d\n" % seq)
+
+
+def reader(store_dir: Path) -> None:
+    last: dict[str, int] = {}
+    with rmqstore.Queue(store_dir, TOPIC, **CONFIG) as q, \
+            q.consumer(GROUP) as consumer:
+        for msg in consumer:
+            name, seq = msg.body.decode().rsplit(":", 1)
+            if int(seq) <= last.get(name, -1):
+                sys.exit(3)
+            last[name] = int(seq)
+            consumer.ack(msg)
+
+
+def handled_path(store_dir: Path, name: str) -> Path:
+    return store_dir.parent / "handled" / name
+
+
+def handled(store_dir: Path, name: str) -> list[int]:
+    try:
+        text = handled_path(store_dir, name).read_text()
+    except FileNotFoundError:
+        return []
+    return [int(line) for line in text.split("\n")[:-1]]
+
+
+def work(store_dir: Path, name: str, visibility_s: float, acks: bool) -> None:
+    path = handled_path(store_dir, name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    with rmqstore.Queue(store_dir, TOPIC, **CONFIG) as q, \
+            q.workers(WORK_GROUP, visibility_timeout_s=visibility_s) as w:
+        while True:
+            msg = w.get(timeout=2.0 if acks else 3600)
+            if msg is None:
+                return
+            os.write(fd, b"%d\n" % msg.queue_offset)
+            if acks:
+                w.ack(msg)
+
+
+def idle(store_dir: Path) -> None:
+    import time
+
+    with rmqstore.open(store_dir, **CONFIG):
+        time.sleep(3600)
+
+
+def main() -> None:
+    role, store_dir, name = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
+    if role == "writer":
+        writer(store_dir, name, int(sys.argv[4]), sys.argv[5] if len(sys.argv) > 5 else "async")
+    elif role == "reader":
+        reader(store_dir)
+    elif role in ("work", "hold"):
+        work(store_dir, name, float(sys.argv[4]), role == "work")
+    elif role == "idle":
+        idle(store_dir)
+    else:
+        sys.exit(f"unknown role {role}")
+
+
+if __name__ == "__main__":
+    main()
