@@ -456,6 +456,17 @@ def mutex_lock(mutex, died, timeout_ns: int) -> int | None:
     raise OSError(-rc, "locking a process-shared mutex failed")
 
 
+def mutex_failed(rc: int) -> bool:
+    """What mutex_lock_raw answered: True when not locked (busy or timed out); OSError for
+    any other failure; False when locked (0, or 1: repair first)."""
+    if rc >= 0:
+        return False
+    if rc in (-_ETIMEDOUT, -_EBUSY):
+        return True
+    raise OSError(-rc, "locking a process-shared mutex failed")
+
+
+mutex_lock_raw = lib.rmq_mutex_lock  # (mutex, died, timeout_ns): 0, 1 or -errno
 mutex_unlock = lib.rmq_mutex_unlock
 release_and_wake = lib.rmq_release_and_wake  # (mutex, seq, waiters) pointers
 futex_wake = lib.rmq_futex_wake

@@ -32,11 +32,22 @@ static void deadline_after(struct timespec *ts, int64_t ns) {
     ts->tv_nsec = ns % 1000000000;
 }
 
+/* Tries before a blocking lock sleeps: the write mutex is held for well under a microsecond,
+ * by a process that is most often running on another core, so a short spin spares most
+ * contended locks the futex sleep and wake-up (robust mutexes have no adaptive spinning). */
+#define SPIN_TRIES 200
+
 int32_t rmq_mutex_lock(uint8_t *at, int32_t *died, int64_t timeout_ns) {
     pthread_mutex_t *m = (pthread_mutex_t *)at;
-    int rc;
+    int rc = EBUSY;
     if (timeout_ns < 0) {
-        rc = pthread_mutex_lock(m);
+        for (int i = 0; i < SPIN_TRIES && rc == EBUSY; i++) {
+            /* glibc's futex word (the mutex's first int; 0: free) read without writing: a
+             * spin that writes would take the cache line from the holder */
+            if (__atomic_load_n((int *)m, __ATOMIC_RELAXED) == 0) rc = pthread_mutex_trylock(m);
+            if (rc == EBUSY) __builtin_ia32_pause();
+        }
+        if (rc == EBUSY) rc = pthread_mutex_lock(m);
     } else if (timeout_ns == 0) {
         rc = pthread_mutex_trylock(m);
     } else {

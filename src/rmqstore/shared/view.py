@@ -22,7 +22,6 @@ deleted), then goes on: size-written-last made the torn record invisible, this m
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -302,18 +301,24 @@ class WriteLock:
         self._died = _native.as_i32(ctl.address(c.WRITE_REPAIR))
         self._seq = ctl.address(c.APPEND_SEQ)
         self._waiters = ctl.address(c.WAITERS)
-        self._lock = _native.mutex_lock
+        self._lock = _native.mutex_lock_raw  # the hot path: no Python wrapper between
         self._release = _native.release_and_wake
         self._index_gen_at = c.INDEX_GEN // 4
         self._u32 = ctl.u32
-        self.pid = os.getpid()
 
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
         if not self._local.acquire(blocking):
             return False
+        rc = self._lock(self._mutex, self._died, -1 if blocking else 0)
+        if rc or self._u32[self._index_gen_at] != self._view._index_gen:
+            return self._after_lock(rc)
+        return True
+
+    def _after_lock(self, rc: int) -> bool:
+        """The uncommon cases: not locked, a writer died, another process added an index
+        file."""
         try:
-            rc = self._lock(self._mutex, self._died, -1 if blocking else 0)
-            if rc is None:
+            if _native.mutex_failed(rc):
                 self._local.release()
                 return False
         except BaseException:
@@ -322,8 +327,7 @@ class WriteLock:
         try:
             if rc:
                 self._view.repair()
-            if self._u32[self._index_gen_at] != self._view._index_gen:
-                self._view.catch_up_index()
+            self._view.catch_up_index()
         except BaseException:
             self.release()
             raise
