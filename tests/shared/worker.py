@@ -35,23 +35,33 @@ CONFIG = dict(shared=True, commitlog_segment_bytes=256 << 10, consumequeue_units
               consumequeue_flush_interval_ms=100)
 
 
-def ack_path(store_dir: Path, name: str) -> Path:
-    return store_dir.parent / "acks" / name
+def _open_log(store_dir: Path, kind: str, name: str) -> int:
+    """A process's log of numbers (one os.write per line: a kill tears at most the last)."""
+    path = store_dir.parent / kind / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+
+
+def _logged(store_dir: Path, kind: str, name: str) -> list[int]:
+    try:
+        text = (store_dir.parent / kind / name).read_text()
+    except FileNotFoundError:
+        return []
+    return [int(line) for line in text.split("\n")[:-1]]  # a torn last line is not one
 
 
 def acked(store_dir: Path, name: str) -> list[int]:
-    """The seqs a writer acknowledged (a line torn by a kill is not one)."""
-    try:
-        text = ack_path(store_dir, name).read_text()
-    except FileNotFoundError:
-        return []
-    return [int(line) for line in text.split("\n")[:-1]]
+    """The seqs a writer acknowledged."""
+    return _logged(store_dir, "acks", name)
+
+
+def handled(store_dir: Path, name: str) -> list[int]:
+    """The queue offsets a work-group consumer handled (or, holding, took)."""
+    return _logged(store_dir, "handled", name)
 
 
 def writer(store_dir: Path, name: str, count: int, flush: str) -> None:
-    path = ack_path(store_dir, name)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    fd = _open_log(store_dir, "acks", name)
     with rmqstore.open(store_dir, flush=flush, **CONFIG) as store:
         for seq in range(count):
             result = store.put(TOPIC, b"%s:%d" % (name.encode(), seq), queue_id=seq % QUEUES)
@@ -72,22 +82,8 @@ def reader(store_dir: Path) -> None:
             consumer.ack(msg)
 
 
-def handled_path(store_dir: Path, name: str) -> Path:
-    return store_dir.parent / "handled" / name
-
-
-def handled(store_dir: Path, name: str) -> list[int]:
-    try:
-        text = handled_path(store_dir, name).read_text()
-    except FileNotFoundError:
-        return []
-    return [int(line) for line in text.split("\n")[:-1]]
-
-
 def work(store_dir: Path, name: str, visibility_s: float, acks: bool) -> None:
-    path = handled_path(store_dir, name)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    fd = _open_log(store_dir, "handled", name)
     with rmqstore.Queue(store_dir, TOPIC, **CONFIG) as q, \
             q.workers(WORK_GROUP, visibility_timeout_s=visibility_s) as w:
         while True:

@@ -12,40 +12,30 @@ across processes.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 
 from .. import _native
+from ..flush import FlushCue
 from . import control as c
 from .control import Control
 
 
-class SharedGroupCommit:
+class SharedGroupCommit(FlushCue):
     """GroupCommit's interface (wait, flushed, cue, advance) over the control file."""
 
     def __init__(self, ctl: Control, flush_all: Callable[[], int], timeout_s: float) -> None:
         """flush_all() catches the commit log up, fdatasyncs it, returns the durable offset."""
+        super().__init__()
         self._ctl = ctl
         self._flush_all = flush_all
         self._timeout_s = timeout_s
         self._at = c.DURABLE // 8
         self._mutex = ctl.address(c.FLUSH_MUTEX)
-        self.async_pending = False
-        self.cued = threading.Event()
 
     @property
     def flushed(self) -> int:
         return self._ctl.i64[self._at]
-
-    def cue(self) -> None:
-        """A put in flight wants to be made durable: wake the SyncFlusher."""
-        if not self.async_pending:
-            self.async_pending = True
-            self.on_cue()
-
-    def on_cue(self) -> None:
-        self.cued.set()
 
     def advance(self, durable: int) -> None:
         """Record that [0, durable) is durable (under the flush mutex, or alone at open)."""

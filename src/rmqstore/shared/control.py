@@ -165,73 +165,70 @@ class Control:
         """A native pointer to byte ``at`` (for rmq_log.shared and rmq_queue.shared_units)."""
         return _native.region_address(self.region, at)
 
-    # -- queue slots ----------------------------------------------------------------------
-    def find_queue(self, topic: str, queue_id: int, create: bool = False) -> int | None:
-        """The byte offset of (topic, queue_id)'s slot, or None. create: take a free one (the
-        caller holds the write mutex; the state is written last)."""
-        name = topic.encode()
-        n = self.queue_slots
-        h = zlib.crc32(name + queue_id.to_bytes(4, "little")) % n
-        for i in range(n):
-            at = HEADER_SIZE + ((h + i) % n) * QUEUE_SLOT.size
-            units, state, qid, tlen, raw = QUEUE_SLOT.unpack_from(self.mm, at)
+    # -- slots: open addressing by crc32 of (name, queue id), state written last ----------------
+    def _find(self, table_at: int, count: int, layout: struct.Struct, name: bytes,
+              queue_id: int, create_with: int | None) -> int | None:
+        """The byte offset of (name, queue_id)'s slot; a free one taken, its first word set to
+        create_with, when that is given and none is found; None when absent (or all taken)."""
+        h = zlib.crc32(name + queue_id.to_bytes(4, "little")) % count
+        for i in range(count):
+            at = table_at + ((h + i) % count) * layout.size
+            _, state, qid, nlen, raw = layout.unpack_from(self.mm, at)
             if state != USED:
-                if not create:
+                if create_with is None:
                     return None
-                QUEUE_SLOT.pack_into(self.mm, at, 0, 0, queue_id, len(name), name)
+                layout.pack_into(self.mm, at, create_with, 0, queue_id, len(name), name)
                 self.u32[(at + 8) // 4] = USED
                 return at
-            if qid == queue_id and raw[:tlen] == name:
+            if qid == queue_id and raw[:nlen] == name:
                 return at
-        if create:
-            raise SlotsFullError(f"the control file holds {n} queues, all taken; close every "
-                                 f"process and reopen with a larger shared_queues")
         return None
+
+    def _used(self, table_at: int, count: int,
+              layout: struct.Struct) -> list[tuple[str, int, int, int]]:
+        """(name, queue id, first word, slot offset) of every used slot of a table."""
+        out = []
+        for i in range(count):
+            at = table_at + i * layout.size
+            word, state, qid, nlen, raw = layout.unpack_from(self.mm, at)
+            if state == USED:
+                out.append((raw[:nlen].decode(), qid, word, at))
+        return out
+
+    def find_queue(self, topic: str, queue_id: int, create: bool = False) -> int | None:
+        """The byte offset of (topic, queue_id)'s slot (its first word: the published unit
+        count), or None. create: take a free one (the caller holds the write mutex)."""
+        at = self._find(HEADER_SIZE, self.queue_slots, QUEUE_SLOT, topic.encode(), queue_id,
+                        0 if create else None)
+        if at is None and create:
+            raise SlotsFullError(f"the control file holds {self.queue_slots} queues, all "
+                                 f"taken; close every process and reopen with a larger "
+                                 f"shared_queues")
+        return at
 
     def queues(self) -> list[tuple[str, int, int]]:
         """(topic, queue id, slot offset) of every used queue slot."""
-        out = []
-        for i in range(self.queue_slots):
-            at = HEADER_SIZE + i * QUEUE_SLOT.size
-            _, state, qid, tlen, raw = QUEUE_SLOT.unpack_from(self.mm, at)
-            if state == USED:
-                out.append((raw[:tlen].decode(), qid, at))
-        return out
+        return [(name, qid, at) for name, qid, _, at in
+                self._used(HEADER_SIZE, self.queue_slots, QUEUE_SLOT)]
 
-    # -- offset slots ---------------------------------------------------------------------
     def find_offset(self, key: str, queue_id: int, create_at: int | None = None) -> int | None:
         """As find_queue, for a consumer offset: create_at, when given, is the offset a new
         slot starts with (the caller holds the meta mutex)."""
         name = key.encode()
         if len(name) > 398:
             raise ValueError(f"offset key {key[:40]!r}... is over 398 bytes")
-        m = self.offset_slots
-        h = zlib.crc32(name + queue_id.to_bytes(4, "little")) % m
-        for i in range(m):
-            at = self.offsets_at + ((h + i) % m) * OFFSET_SLOT.size
-            _, state, qid, klen, raw = OFFSET_SLOT.unpack_from(self.mm, at)
-            if state != USED:
-                if create_at is None:
-                    return None
-                OFFSET_SLOT.pack_into(self.mm, at, create_at, 0, queue_id, len(name), name)
-                self.u32[(at + 8) // 4] = USED
-                return at
-            if qid == queue_id and raw[:klen] == name:
-                return at
-        if create_at is not None:
-            raise SlotsFullError(f"the control file holds {m} consumer offsets, all taken; "
-                                 f"close every process and reopen with a larger shared_offsets")
-        return None
+        at = self._find(self.offsets_at, self.offset_slots, OFFSET_SLOT, name, queue_id,
+                        create_at)
+        if at is None and create_at is not None:
+            raise SlotsFullError(f"the control file holds {self.offset_slots} consumer "
+                                 f"offsets, all taken; close every process and reopen with a "
+                                 f"larger shared_offsets")
+        return at
 
     def offsets(self) -> list[tuple[str, int, int]]:
         """(key, queue id, offset) of every used offset slot."""
-        out = []
-        for i in range(self.offset_slots):
-            at = self.offsets_at + i * OFFSET_SLOT.size
-            off, state, qid, klen, raw = OFFSET_SLOT.unpack_from(self.mm, at)
-            if state == USED:
-                out.append((raw[:klen].decode(), qid, off))
-        return out
+        return [(name, qid, word) for name, qid, word, _ in
+                self._used(self.offsets_at, self.offset_slots, OFFSET_SLOT)]
 
     def close(self) -> None:
         self.region.release()
