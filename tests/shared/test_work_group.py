@@ -49,7 +49,6 @@ def test_each_message_handled_once_when_nothing_dies(store: rmqstore.MessageStor
         assert p.wait(timeout=30) == 0
     got = [off for name in names for off in handled(d, name)]
     assert sorted(got) == list(range(MESSAGES)), "a message handled twice, or never"
-    assert all(handled(d, name) for name in names), "a consumer got no share"
 
 
 def test_a_killed_consumers_messages_go_to_the_others(store: rmqstore.MessageStore) -> None:
