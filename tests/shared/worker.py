@@ -12,8 +12,8 @@ Every role opens STORE_DIR with CONFIG (shared=True) and runs until it is done o
     work      a consumer of work-sharing group WORK_GROUP on queue 0 (visibility timeout
               COUNT seconds): appends "offset\n" to STORE_DIR/../handled/NAME for each message,
               then acknowledges it; exits 0 after 2 s without a message
-    hold      as work, but takes messages and never acknowledges them, until killed; each
-              offset taken is appended to STORE_DIR/../handled/NAME
+    hold      as work, but takes HOLD messages, never acknowledges them, and sleeps until
+              killed; each offset taken is appended to STORE_DIR/../handled/NAME
     idle      holds the store open until killed
 """
 
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 
 import rmqstore
@@ -29,6 +30,7 @@ TOPIC = "mp"
 QUEUES = 2
 GROUP = "mp-readers"
 WORK_GROUP = "mp-workers"
+HOLD = 5  # messages a holding consumer takes
 # Small files: records cross commit-log and consume-queue files often.
 CONFIG = dict(shared=True, commitlog_segment_bytes=256 << 10, consumequeue_units=1000,
               index_slots=1000, index_entries=4000, flush_interval_ms=50,
@@ -86,18 +88,19 @@ def work(store_dir: Path, name: str, visibility_s: float, acks: bool) -> None:
     fd = _open_log(store_dir, "handled", name)
     with rmqstore.Queue(store_dir, TOPIC, **CONFIG) as q, \
             q.workers(WORK_GROUP, visibility_timeout_s=visibility_s) as w:
-        while True:
+        taken = 0
+        while acks or taken < HOLD:
             msg = w.get(timeout=2.0 if acks else 3600)
             if msg is None:
                 return
             os.write(fd, b"%d\n" % msg.queue_offset)
+            taken += 1
             if acks:
                 w.ack(msg)
+        time.sleep(3600)  # holding: takes no more, not even its own expired leases
 
 
 def idle(store_dir: Path) -> None:
-    import time
-
     with rmqstore.open(store_dir, **CONFIG):
         time.sleep(3600)
 
