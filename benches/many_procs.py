@@ -11,7 +11,9 @@ Rows, each in processes that start together (a barrier) and put one message per 
   async: sync=False, metasync=False; sync: sync=True;
 - persist-queue: persistqueue.SQLiteQueue (SQLite in WAL mode, auto_commit: a commit per
   put), 4 processes; async: PRAGMA synchronous=OFF on its connection; sync: its default.
-Rate = messages / (last process's end - first process's start). Then append-to-visible
+Rate = messages / (last process's end - first process's start); CPU us/put = the processes'
+user + system time over the messages (what the lock costs, whatever else runs on the machine).
+Then append-to-visible
 latency: a writer process puts 2,000 messages 0.5 ms apart carrying their send time
 (CLOCK_MONOTONIC, one clock for every process), a reader process blocked in get(timeout)
 notes when each arrives.
@@ -22,6 +24,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import os
+import resource
 import shutil
 import statistics
 import tempfile
@@ -33,6 +36,12 @@ BODY = os.urandom(100)
 SCALE = 1.0
 
 
+def cpu_s() -> float:
+    """This process's CPU time (user + system), seconds."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
 def n(count: int) -> int:
     return max(1, int(count * SCALE))
 
@@ -42,10 +51,10 @@ def ours(path: str, count: int, flush: str, go, out) -> None:
     with rmqstore.open(path, shared=True, flush=flush) as store:
         store.put("T", BODY, queue_id=0)  # warm: the topic known, the queue open
         go.wait()
-        t0 = time.monotonic()
+        t0, c0 = time.monotonic(), cpu_s()
         for _ in range(count):
             store.put("T", BODY, queue_id=0)
-        out.put((t0, time.monotonic()))
+        out.put((t0, time.monotonic(), cpu_s() - c0))
 
 
 def lmdb_peer(path: str, count: int, flush: str, go, out) -> None:
@@ -54,13 +63,13 @@ def lmdb_peer(path: str, count: int, flush: str, go, out) -> None:
     env = lmdb.open(path, map_size=4 << 30, sync=flush == "sync", metasync=flush == "sync",
                     lock=True)
     go.wait()
-    t0 = time.monotonic()
+    t0, c0 = time.monotonic(), cpu_s()
     for _ in range(count):
         with env.begin(write=True) as txn:
             cur = txn.cursor()
             key = int.from_bytes(cur.key(), "big") + 1 if cur.last() else 0
             txn.put(key.to_bytes(8, "big"), BODY, append=True)
-    out.put((t0, time.monotonic()))
+    out.put((t0, time.monotonic(), cpu_s() - c0))
     env.close()
 
 
@@ -72,13 +81,14 @@ def pq_peer(path: str, count: int, flush: str, go, out) -> None:
         q._getter.execute("PRAGMA synchronous=OFF")
         q._putter.execute("PRAGMA synchronous=OFF")
     go.wait()
-    t0 = time.monotonic()
+    t0, c0 = time.monotonic(), cpu_s()
     for _ in range(count):
         q.put(BODY)
-    out.put((t0, time.monotonic()))
+    out.put((t0, time.monotonic(), cpu_s() - c0))
 
 
-def run_row(fn, path: str, procs: int, count: int, flush: str) -> float:
+def run_row(fn, path: str, procs: int, count: int, flush: str) -> tuple[float, float]:
+    """(puts/s over all processes, CPU us per put in them)."""
     ctx = mp.get_context("spawn")
     go, out = ctx.Event(), ctx.Queue()
     ps = [ctx.Process(target=fn, args=(path, count, flush, go, out)) for _ in range(procs)]
@@ -91,7 +101,9 @@ def run_row(fn, path: str, procs: int, count: int, flush: str) -> float:
         p.join(timeout=60)
         if p.exitcode != 0:
             raise RuntimeError(f"{fn.__name__} process exited {p.exitcode}")
-    return procs * count / (max(e for _, e in spans) - min(s for s, _ in spans))
+    total = procs * count
+    wall = max(e for _, e, _ in spans) - min(s for s, _, _ in spans)
+    return total / wall, sum(c for _, _, c in spans) / total * 1e6
 
 
 # -- append-to-visible latency ------------------------------------------------------------
@@ -146,10 +158,11 @@ def main() -> None:
                 if fn is ours:
                     with rmqstore.open(path, shared=True) as s:
                         s.create_topic("T", 1)
-                rate = run_row(fn, path, procs, count, mode)
+                rate, cpu_us = run_row(fn, path, procs, count, mode)
                 shutil.rmtree(path, ignore_errors=True)
                 rows.append((name, procs, rate))
-                print(f"{mode:5} {name:14} {procs} procs  {rate:>12,.0f} puts/s", flush=True)
+                print(f"{mode:5} {name:14} {procs} procs  {rate:>12,.0f} puts/s  "
+                      f"{cpu_us:8.2f} CPU us/put", flush=True)
                 return rate
 
             one = row("ours", ours, 1, c["ours"])

@@ -7,7 +7,7 @@ Layout under the store root (RocketMQ 4.x, StorePathConfigHelper):
     checkpoint, abort, lock
     config/topics.json, config/consumerOffset.json (+ .bak, transient .tmp)
 and ours, beside RocketMQ's, for a store several processes open (shared=True):
-    shared/control, shared/gate, shared/leader, shared/work/<group>@<topic>@<queueId>
+    shared/control, shared/gate, shared/leader-<service>, shared/work/<group>@<topic>@<queueId>
 """
 
 from __future__ import annotations
@@ -78,6 +78,11 @@ def shared_dir(root: Path) -> Path:
 def control_file(root: Path) -> Path:
     """The control file of a shared store (shared/control.py)."""
     return root / "shared" / "control"
+
+
+def leader_file(root: Path, service: str) -> Path:
+    """Held (flock) by the process running a shared store's background service."""
+    return root / "shared" / f"leader-{service}"
 
 
 def work_file(root: Path, group: str, topic: str, queue_id: int) -> Path:

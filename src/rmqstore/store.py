@@ -52,6 +52,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 OFFSET_PERSIST_INTERVAL_S = 5.0  # flushConsumerOffsetInterval
+STORE_SERVICE = "store"  # a shared store's housekeeping, run by one process (Sharing.leads)
 DISK_CHECK_INTERVAL_S = 10.0
 
 
@@ -177,7 +178,7 @@ class MessageStore:
             return task
 
         def led() -> None:
-            if sharing.leading():
+            if sharing.leads(STORE_SERVICE):
                 task()
         return led
 
@@ -187,11 +188,17 @@ class MessageStore:
     def _retire_later(self, seg) -> None:
         self.retention.retire(seg)
 
-    @property
-    def leading(self) -> bool:
-        """Whether this process runs the store's background services (always, unless shared:
-        then exactly one process does at a time, and another takes over if it dies)."""
-        return self._sharing is None or self._sharing.leading()
+    def leads(self, service: str = "store") -> bool:
+        """Whether this process runs the background ``service`` now: always, unless the store
+        is shared; then exactly one process does at a time ("store": flushing, retention and
+        offset persistence; "delay-levels", "timer": those services), and this call takes a
+        service over when nobody runs it (its process closed the store or died)."""
+        return self._sharing is None or self._sharing.leads(service)
+
+    def resign(self, service: str) -> None:
+        """This process stops running ``service`` (a shared store's; see leads)."""
+        if self._sharing is not None:
+            self._sharing.resign(service)
 
     # -- writing ----------------------------------------------------------------------------
     # put, put_async and put_batch are bound to the writer's in __init__; these definitions

@@ -14,6 +14,9 @@ Every role opens STORE_DIR with CONFIG (shared=True) and runs until it is done o
               then acknowledges it; exits 0 after 2 s without a message
     hold      as work, but takes HOLD messages, never acknowledges them, and sleeps until
               killed; each offset taken is appended to STORE_DIR/../handled/NAME
+    services  runs the store's housekeeping, a ScheduleService and a TimerService (thread
+              runners) until killed; appends "<service>\n" to STORE_DIR/../leads/NAME when
+              it starts running one (MessageStore.leads)
     idle      holds the store open until killed
 """
 
@@ -100,6 +103,32 @@ def work(store_dir: Path, name: str, visibility_s: float, acks: bool) -> None:
         time.sleep(3600)  # holding: takes no more, not even its own expired leases
 
 
+SERVICES = ("store", "delay-levels", "timer")
+
+
+def services(store_dir: Path, name: str) -> None:
+    fd = _open_log(store_dir, "leads", name)
+    with rmqstore.open(store_dir, **CONFIG) as store:
+        sched = rmqstore.ScheduleService(store, "1s 2s")
+        timer = rmqstore.TimerService(store)
+        sched.start()
+        timer.start()
+        led: set[str] = set()
+        while True:
+            for service in SERVICES:
+                if service not in led and store._sharing.membership.leading(service):
+                    led.add(service)
+                    os.write(fd, service.encode() + b"\n")
+            time.sleep(0.05)
+
+
+def leads(store_dir: Path, name: str) -> list[str]:
+    try:
+        return (store_dir.parent / "leads" / name).read_text().split()
+    except FileNotFoundError:
+        return []
+
+
 def idle(store_dir: Path) -> None:
     with rmqstore.open(store_dir, **CONFIG):
         time.sleep(3600)
@@ -113,6 +142,8 @@ def main() -> None:
         reader(store_dir)
     elif role in ("work", "hold"):
         work(store_dir, name, float(sys.argv[4]), role == "work")
+    elif role == "services":
+        services(store_dir, name)
     elif role == "idle":
         idle(store_dir)
     else:

@@ -118,15 +118,18 @@ class Sharing:
         _native.futex_wake(self._seq)
 
     # -- the background services --------------------------------------------------------------
-    def leading(self) -> bool:
-        """Whether this process runs the background services now (taking them over when
-        nobody does)."""
-        if self.membership.leading:
+    def leads(self, service: str) -> bool:
+        """Whether this process runs ``service`` now (taking it over when nobody does)."""
+        if self.membership.leading(service):
             return True
-        if self.membership.lead():
+        if self.membership.lead(service):
             self.ctl.bump(c.LEADER_GEN)
             return True
         return False
+
+    def resign(self, service: str) -> None:
+        """This process stops running ``service``: the next to try takes it over."""
+        self.membership.resign(service)
 
     def retention_done(self, commitlog: CommitLog) -> None:
         """This process's retention deleted files: tell the others."""

@@ -6,9 +6,9 @@ kernel drops a dead process's locks, SIGKILL included, so no death leaves them h
 - `shared/gate`: held exclusively while a process opens or closes a shared store, so that
   "am I the first opener" and "am I the last closer" each have one answer. The first opener
   recovers the store and lays out the control file; the last closer closes it cleanly.
-- `shared/leader`: held exclusively by the process that runs the background services
-  (flushing, retention, consumer-offset persistence, the delay and timer services); another
-  process takes it over within one try after the holder dies.
+- `shared/leader-<service>`: held exclusively by the process that runs that background service
+  ("store": flushing, retention, consumer-offset persistence; "delay-levels"; "timer"); another
+  process takes it over at its next try after the holder closes or dies.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import os
 from pathlib import Path
 
 from ..errors import StoreLockedError
-from ..filenames import lock_file, shared_dir
+from ..filenames import leader_file, lock_file, shared_dir
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ class Membership:
         shared_dir(root).mkdir(parents=True, exist_ok=True)
         self._gate = _open(shared_dir(root) / "gate")
         self._lock = -1
-        self._leader = -1
+        self._leaders: dict[str, int] = {}  # service -> the fd holding its leader file
 
     def join(self) -> bool:
         """Take a shared hold of the store; True when this process is its first opener (then
@@ -97,29 +97,31 @@ class Membership:
         os.close(self._gate)
 
     # -- leadership of the background services -------------------------------------------
-    def lead(self) -> bool:
-        """Whether this process runs the background services: it holds shared/leader, or
-        takes it now because nobody does (its holder closed or died)."""
-        if self._leader >= 0:
+    def lead(self, service: str) -> bool:
+        """Whether this process runs ``service``: it holds its leader file, or takes it now
+        because nobody does (its holder closed or died)."""
+        if service in self._leaders:
             return True
-        fd = _open(shared_dir(self.root) / "leader")
+        fd = _open(leader_file(self.root, service))
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
             return False
-        self._leader = fd
-        log.info("process %d now runs the background services of %s", os.getpid(), self.root)
+        self._leaders[service] = fd
+        log.info("process %d now runs %s of %s", os.getpid(), service, self.root)
         return True
 
-    @property
-    def leading(self) -> bool:
-        return self._leader >= 0
+    def leading(self, service: str) -> bool:
+        """Whether this process runs ``service`` (without trying to take it)."""
+        return service in self._leaders
 
-    def resign(self) -> None:
-        if self._leader >= 0:
-            os.close(self._leader)
-            self._leader = -1
+    def resign(self, service: str | None = None) -> None:
+        """Stop running ``service`` (None: every one)."""
+        for name in [service] if service is not None else list(self._leaders):
+            fd = self._leaders.pop(name, -1)
+            if fd >= 0:
+                os.close(fd)
 
     def _close_lock(self) -> None:
         if self._lock >= 0:
