@@ -99,8 +99,9 @@ class Consumer:
                 self._next = res.next_offset
             elif res.status in (GetStatus.OFFSET_TOO_SMALL, GetStatus.OFFSET_OVERFLOW_BADLY):
                 self._next = res.next_offset  # retention moved the queue's start
-            elif res.status is GetStatus.NO_MATCHED_MESSAGE:
-                self._next = res.next_offset
+            elif res.status is GetStatus.NO_MATCHED_MESSAGE or (
+                    res.status is GetStatus.MESSAGE_WAS_REMOVING and res.next_offset > self._next):
+                self._next = res.next_offset  # past records retention deleted
             else:
                 wait = 0.5 if timeout is None else timeout
                 if not self.store.wait_for_message(self.topic, QUEUE_ID, self._next, wait) \

@@ -116,16 +116,16 @@ static int shared_sync(rmq_log *log, rmq_queue *q) {
     return RMQ_OK;
 }
 
-/* Publish the ends this call reached: the queue's first, so that a reader that sees the log's
- * end also finds every unit below it. */
+/* Publish the ends this call reached: the log's first, so that a reader that sees a queue's
+ * new units (it looks at the queue, then at the log) also finds their records. */
 static void shared_publish(rmq_log *log, rmq_queue *q) {
-    if (q->shared_units && q->cq)
-        __atomic_store_n(q->shared_units, (q->cq_start + *q->cq_wrote) / RMQ_CQ_UNIT,
-                         __ATOMIC_RELEASE);
     if (log->shared && log->seg) {
         log->shared[1] = log->last_ts;
         __atomic_store_n(&log->shared[0], log->seg_start + *log->wrote, __ATOMIC_RELEASE);
     }
+    if (q->shared_units && q->cq)
+        __atomic_store_n(q->shared_units, (q->cq_start + *q->cq_wrote) / RMQ_CQ_UNIT,
+                         __ATOMIC_RELEASE);
 }
 
 static inline int64_t next_queue_offset(const rmq_queue *q) {

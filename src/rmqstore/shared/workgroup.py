@@ -170,17 +170,19 @@ class WorkConsumer:
         words[FLOOR // 8] = offset
         words[CURSOR // 8] = max(words[CURSOR // 8], offset)
 
-    def _acked(self, offset: int) -> int | None:
-        """Mark offset acknowledged; the new floor when it moved, else None."""
+    def _acked(self, offset: int) -> None:
+        """Mark offset acknowledged; when the floor moves, commit it as the group's offset,
+        inside the work mutex: commits from two processes cannot land out of order (a lost
+        update that would move the group's offset back)."""
         words = self._words
         with self._locked():
             floor, cursor = words[FLOOR // 8], words[CURSOR // 8]
             if not floor <= offset < cursor:
-                return None  # acknowledged before (or skipped by retention)
+                return  # acknowledged before (or skipped by retention)
             at = self._slot(offset)
             off, state = SLOT.unpack_from(self._mm, at)[:2]
             if off != offset or state != LEASED:
-                return None
+                return
             self._mm[at + 8:at + 12] = ACKED.to_bytes(4, "little")
             moved = floor
             while moved < cursor:
@@ -190,10 +192,11 @@ class WorkConsumer:
                     break
                 SLOT.pack_into(self._mm, at, 0, FREE, 0, 0, 0, 0)
                 moved += 1
-            if moved == floor:
-                return None
-            words[FLOOR // 8] = moved
-            return moved
+            if moved > floor:
+                words[FLOOR // 8] = moved
+                self.store.commit_offset(self.group, self.topic, self.queue_id, moved)
+                if self.store.config.flush == "sync":
+                    self._mm.flush()
 
     # -- the consumer's API -----------------------------------------------------------------------
     def get(self, timeout: float | None = None) -> Message | None:
@@ -209,7 +212,7 @@ class WorkConsumer:
                 res = store.get(self.topic, self.queue_id, offset, 1)
                 if res.status is GetStatus.FOUND and res.messages[0].queue_offset == offset:
                     return res.messages[0]
-                self._commit(self._acked(offset))  # its record is gone: nothing to handle
+                self._acked(offset)  # its record is gone: nothing to handle
                 continue
             left = SCAN_INTERVAL_S if deadline is None else deadline - time.monotonic()
             if left <= 0:
@@ -223,13 +226,7 @@ class WorkConsumer:
 
     def ack(self, msg: Message) -> None:
         """Acknowledge msg (handled): it is never handed out again."""
-        self._commit(self._acked(msg.queue_offset))
-
-    def _commit(self, floor: int | None) -> None:
-        if floor is not None:
-            self.store.commit_offset(self.group, self.topic, self.queue_id, floor)
-            if self.store.config.flush == "sync":
-                self._mm.flush()
+        self._acked(msg.queue_offset)
 
     def stats(self) -> dict[str, int]:
         """floor (committed), cursor (next never handed out), in_flight, redelivered."""
