@@ -16,9 +16,10 @@ hands each message to one of them (see README, "A worker pool sharing a queue").
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING
 
 from .message import GetStatus, Message, PutResult
@@ -128,6 +129,18 @@ class Consumer:
     def __iter__(self) -> Iterator[Message]:
         while not self._closed.is_set():
             msg = self.get(timeout=0.5)
+            if msg is not None:
+                yield msg
+
+    async def aget(self, timeout: float | None = None) -> Message | None:
+        """get() for asyncio: the wait runs on the loop's default executor, so the loop stays
+        free; a put in any process of a shared store wakes it as it wakes get()."""
+        return await asyncio.get_running_loop().run_in_executor(None, self.get, timeout)
+
+    async def __aiter__(self) -> AsyncIterator[Message]:
+        """``async for msg in consumer``: messages as they come, until close()."""
+        while not self._closed.is_set():
+            msg = await self.aget(timeout=0.5)
             if msg is not None:
                 yield msg
 

@@ -115,11 +115,53 @@ def test_a_put_wakes_a_reader_in_another_process(store_dir: Path) -> None:
     with rmqstore.open(store_dir, **CONFIG) as store:
         proc = subprocess.Popen([sys.executable, "-c", script, str(store_dir)], cwd=ROOT,
                                 stdout=subprocess.PIPE, text=True)
-        assert proc.stdout.readline().strip() == "ready"
-        time.sleep(0.3)  # let it reach its wait
-        sent = time.time()
-        store.put(TOPIC, b"wake", queue_id=0)
-        line = proc.stdout.readline().split()
-        assert proc.wait(timeout=10) == 0
+        try:
+            assert proc.stdout.readline().strip() == "ready"
+            time.sleep(0.3)  # let it reach its wait
+            sent = time.time()
+            store.put(TOPIC, b"wake", queue_id=0)
+            line = proc.stdout.readline().split()
+            assert proc.wait(timeout=10) == 0
+        finally:
+            proc.kill()
     assert line[1] == "wake"
     assert float(line[0]) - sent < 0.5
+
+
+def test_a_put_wakes_an_asyncio_reader_in_another_process(store_dir: Path) -> None:
+    """The asyncio form: aget() waits off the loop (a ticker keeps running) and wakes at the
+    put, as get() does."""
+    script = (
+        "import asyncio, sys, time, rmqstore\n"
+        "from tests.shared.worker import CONFIG\n"
+        "async def main():\n"
+        f"    q = rmqstore.Queue(sys.argv[1], {TOPIC!r}, **CONFIG)\n"
+        f"    c = q.consumer({GROUP!r})\n"
+        "    ticks = 0\n"
+        "    async def ticker():\n"
+        "        nonlocal ticks\n"
+        "        while True:\n"
+        "            await asyncio.sleep(0.01)\n"
+        "            ticks += 1\n"
+        "    t = asyncio.create_task(ticker())\n"
+        "    print('ready', flush=True)\n"
+        "    m = await c.aget(timeout=10)\n"
+        "    print(time.time(), m.body.decode(), ticks, flush=True)\n"
+        "    t.cancel()\n"
+        "    q.close()\n"
+        "asyncio.run(main())\n")
+    with rmqstore.open(store_dir, **CONFIG) as store:
+        proc = subprocess.Popen([sys.executable, "-c", script, str(store_dir)], cwd=ROOT,
+                                stdout=subprocess.PIPE, text=True)
+        try:
+            assert proc.stdout.readline().strip() == "ready"
+            time.sleep(0.3)
+            sent = time.time()
+            store.put(TOPIC, b"wake", queue_id=0)
+            line = proc.stdout.readline().split()
+            assert proc.wait(timeout=10) == 0
+        finally:
+            proc.kill()
+    assert line[1] == "wake"
+    assert float(line[0]) - sent < 0.5
+    assert int(line[2]) >= 5, "the event loop was blocked while waiting"

@@ -35,11 +35,12 @@ acknowledged: slot 3 = 07 .. | 01 00 00 00 | 64 00 00 00 | t | 01 00 00 00 | s, 
 
 from __future__ import annotations
 
+import asyncio
 import mmap
 import os
 import struct
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING
 
 from .. import _native, filenames
@@ -239,6 +240,16 @@ class WorkConsumer:
         """Messages as they come (blocking), until close()."""
         while not self._closed:
             msg = self.get(timeout=1.0)
+            if msg is not None:
+                yield msg
+
+    async def aget(self, timeout: float | None = None) -> Message | None:
+        """get() for asyncio, waiting on the loop's default executor (the loop stays free)."""
+        return await asyncio.get_running_loop().run_in_executor(None, self.get, timeout)
+
+    async def __aiter__(self) -> AsyncIterator[Message]:
+        while not self._closed:
+            msg = await self.aget(timeout=1.0)
             if msg is not None:
                 yield msg
 
