@@ -78,7 +78,7 @@ def new_cell(value: int = 0):
 # Error codes of the append calls (rmq_native.h).
 OK, SEGMENT_FULL = lib.RMQ_OK, lib.RMQ_SEGMENT_FULL
 QUEUE_FULL, TOO_LARGE = lib.RMQ_QUEUE_FULL, lib.RMQ_TOO_LARGE
-IO_ERROR, STALE = lib.RMQ_IO_ERROR, lib.RMQ_STALE
+IO_ERROR, STALE, SLOW = lib.RMQ_IO_ERROR, lib.RMQ_STALE, lib.RMQ_SLOW
 
 # Hot calls, bound once. Their first two arguments are Appender.ptr and QueueWriter.ptr;
 # rmq_put's last (born host) takes bytes or NULL.
@@ -467,6 +467,8 @@ def mutex_failed(rc: int) -> bool:
 
 
 mutex_lock_raw = lib.rmq_mutex_lock  # (mutex, died, timeout_ns): 0, 1 or -errno
+# (mutex, died, seq, waiters, log, queue, body, len): a plain put under the write mutex
+put_simple_shared = lib.rmq_put_simple_shared
 mutex_unlock = lib.rmq_mutex_unlock
 release_and_wake = lib.rmq_release_and_wake  # (mutex, seq, waiters) pointers
 futex_wake = lib.rmq_futex_wake

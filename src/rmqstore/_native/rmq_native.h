@@ -66,8 +66,10 @@ enum {
     RMQ_QUEUE_FULL = 2,    /* the consume-queue file is full: roll it and call again */
     RMQ_TOO_LARGE = 3,     /* the record cannot fit even an empty segment */
     RMQ_IO_ERROR = 4,      /* a batch's pwrite failed (errno): nothing was appended */
-    RMQ_STALE = 5          /* another process moved the log or the queue past the active file:
+    RMQ_STALE = 5,         /* another process moved the log or the queue past the active file:
                             * map the files up to the published ends and call again */
+    RMQ_SLOW = 6           /* rmq_put_simple_shared: take the write mutex in Python (a repair
+                            * is pending, or locking failed); nothing was appended */
 };
 
 /* Append one record (QUEUEOFFSET = the queue's next offset) and its consume-queue unit,
@@ -233,6 +235,13 @@ int32_t rmq_futex_wake(uint8_t *word);
 /* The write mutex's release: bump the 32-bit sequence *seq, unlock, and wake the sequence's
  * waiters if *waiters says there are any. */
 int32_t rmq_release_and_wake(uint8_t *mutex, uint8_t *seq, const uint8_t *waiters);
+
+/* rmq_put_simple under a shared store's write mutex in one call: lock (mutex, died as in
+ * rmq_mutex_lock), append, then rmq_release_and_wake(mutex, seq, waiters). Returns what
+ * rmq_put_simple does (the mutex released whatever it answered: a code asking to roll or catch
+ * up is redone under the lock by the caller), or -RMQ_SLOW. */
+int64_t rmq_put_simple_shared(uint8_t *mutex, int32_t *died, uint8_t *seq, uint8_t *waiters,
+                              rmq_log *log, rmq_queue *q, const char *body, int32_t body_len);
 
 /* Count oneself in *waiters, sleep while *seq == seen (up to timeout_ns), count oneself out. */
 int32_t rmq_wait_for_change(uint8_t *seq, uint8_t *waiters, uint32_t seen, int64_t timeout_ns);

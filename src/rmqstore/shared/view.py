@@ -306,13 +306,30 @@ class WriteLock:
         self._index_gen_at = c.INDEX_GEN // 4
         self._u32 = ctl.u32
 
+    @property
+    def native(self) -> tuple:
+        """The mutex, its repair flag, the append sequence and its waiters, as the native
+        locked put takes them (after the thread lock ``local``)."""
+        return self._mutex, self._died, self._seq, self._waiters
+
+    @property
+    def local(self) -> threading.Lock:
+        return self._local
+
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
         if not self._local.acquire(blocking):
             return False
+        return self.lock_shared(blocking)
+
+    def lock_shared(self, blocking: bool = True) -> bool:
+        """The cross-process part of acquire(), for a caller holding ``local``."""
         rc = self._lock(self._mutex, self._died, -1 if blocking else 0)
         if rc or self._u32[self._index_gen_at] != self._view._index_gen:
             return self._after_lock(rc)
         return True
+
+    def unlock_shared(self) -> None:
+        self._release(self._mutex, self._seq, self._waiters)
 
     def _after_lock(self, rc: int) -> bool:
         """The uncommon cases: not locked, a writer died, another process added an index
