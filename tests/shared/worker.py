@@ -17,7 +17,7 @@ Every role opens STORE_DIR with CONFIG (shared=True) and runs until it is done o
     services  runs the store's housekeeping, a ScheduleService and a TimerService (thread
               runners) until killed; appends "<service>\n" to STORE_DIR/../leads/NAME when
               it starts running one (MessageStore.leads)
-    idle      holds the store open until killed
+    idle      holds the store open until killed (SIGTERM: closes it, then exits 0)
 """
 
 from __future__ import annotations
@@ -130,6 +130,9 @@ def leads(store_dir: Path, name: str) -> list[str]:
 
 
 def idle(store_dir: Path) -> None:
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # exits through close()
     with rmqstore.open(store_dir, **CONFIG):
         time.sleep(3600)
 
