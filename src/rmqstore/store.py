@@ -183,6 +183,8 @@ class MessageStore:
         return led
 
     def _clean(self) -> None:
+        if self._sharing is not None:  # every queue, also those only other processes used
+            self._sharing.queues.open_all()
         self.retention.clean_once()
 
     def _retire_later(self, seg) -> None:

@@ -82,3 +82,35 @@ def test_each_service_runs_in_one_process_and_moves_on_its_death(tmp_path: Path)
             p.send_signal(signal.SIGKILL)
             p.wait(timeout=10)
         store.close()
+
+
+def test_retention_in_one_process_is_seen_by_the_others(tmp_path: Path) -> None:
+    """The process running the store's services deletes old segments and consume-queue files;
+    another process's reads then start at the new minimum and read everything after it."""
+    d = tmp_path / "store"
+    store = rmqstore.open(d, background=False, **CONFIG)  # never runs the services itself
+    proc = None
+    try:
+        store.create_topic("R", 1)
+        bodies = [b"r%05d:" % i + b"x" * 500 for i in range(4000)]  # ~8 segments of 256 KiB
+        for i in range(0, len(bodies), 100):
+            store.put_batch("R", bodies[i:i + 100], queue_id=0)
+        segments = len(list((d / "commitlog").iterdir()))
+        assert segments >= 8
+        proc = subprocess.Popen([sys.executable, "-m", "tests.shared.worker", "retain", str(d),
+                                 "keeper"], cwd=ROOT)
+        low = wait_for(lambda: store.min_offset("R", 0))
+        assert len(list((d / "commitlog").iterdir())) < segments
+        assert store.get("R", 0, 0).status is rmqstore.GetStatus.OFFSET_TOO_SMALL
+        got = []
+        offset = low
+        while (res := store.get("R", 0, offset, 500)).messages:
+            got.extend(m.body for m in res.messages)
+            offset = res.next_offset
+        assert got == bodies[low:]
+        assert store.max_offset("R", 0) == len(bodies)
+    finally:
+        if proc is not None:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=10)
+        store.close()

@@ -17,6 +17,8 @@ Every role opens STORE_DIR with CONFIG (shared=True) and runs until it is done o
     services  runs the store's housekeeping, a ScheduleService and a TimerService (thread
               runners) until killed; appends "<service>\n" to STORE_DIR/../leads/NAME when
               it starts running one (MessageStore.leads)
+    retain    holds the store open, its retention deleting every segment but the last
+              (retention_hours ~ 0) ten times a second, until killed
     idle      holds the store open until killed (SIGTERM: closes it, then exits 0)
 """
 
@@ -129,6 +131,11 @@ def leads(store_dir: Path, name: str) -> list[str]:
         return []
 
 
+def retain(store_dir: Path) -> None:
+    with rmqstore.open(store_dir, retention_hours=1e-6, clean_interval_ms=100, **CONFIG):
+        time.sleep(3600)
+
+
 def idle(store_dir: Path) -> None:
     import signal
 
@@ -147,6 +154,8 @@ def main() -> None:
         work(store_dir, name, float(sys.argv[4]), role == "work")
     elif role == "services":
         services(store_dir, name)
+    elif role == "retain":
+        retain(store_dir)
     elif role == "idle":
         idle(store_dir)
     else:
