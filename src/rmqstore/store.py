@@ -52,7 +52,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 OFFSET_PERSIST_INTERVAL_S = 5.0  # flushConsumerOffsetInterval
-STORE_SERVICE = "store"  # a shared store's housekeeping, run by one process (Sharing.leads)
 DISK_CHECK_INTERVAL_S = 10.0
 
 
@@ -123,13 +122,13 @@ class MessageStore:
                                     _native.java_hash)
             filenames.abort_file(root).touch()
             sync_journal.fsync_dir(root)
-        retire = self._retire_later
         if sharing is None:
             self.commitlog.attach_last()
             self._group_commit = GroupCommit(self._flush_commitlog_all, self.commitlog.max_offset,
                                              config.sync_flush_timeout_ms / 1000)
         else:
-            sharing.wire(self.commitlog, self.index, retire)
+            sharing.wire(self.commitlog, self.index,
+                         lambda seg: self.retention.retire(seg))  # retention: made below
             self._put_lock = sharing.write_lock
             self._group_commit = sharing.group_commit(self._flush_commitlog_all,
                                                       config.sync_flush_timeout_ms / 1000)
@@ -147,7 +146,7 @@ class MessageStore:
         self._last_thorough = time.monotonic()
         self._housekeeper = None
         if config.background:
-            led = self._led
+            led = (lambda task: task) if sharing is None else sharing.led
             self._housekeeper = Housekeeper([
                 ("flush-commitlog", config.flush_interval_ms / 1000,
                  led(self._flush_commitlog_timed)),
@@ -171,24 +170,10 @@ class MessageStore:
                                              config.group_commit_delay_us / 1e6)
             self._sync_flusher.start()
 
-    def _led(self, task):
-        """task, run only by the process leading a shared store's background services."""
-        sharing = self._sharing
-        if sharing is None:
-            return task
-
-        def led() -> None:
-            if sharing.leads(STORE_SERVICE):
-                task()
-        return led
-
     def _clean(self) -> None:
         if self._sharing is not None:  # every queue, also those only other processes used
             self._sharing.queues.open_all()
         self.retention.clean_once()
-
-    def _retire_later(self, seg) -> None:
-        self.retention.retire(seg)
 
     def leads(self, service: str = "store") -> bool:
         """Whether this process runs the background ``service`` now: always, unless the store

@@ -15,6 +15,7 @@ recovering anything (a recovery would cut the records others are writing).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -33,6 +34,8 @@ from .view import SharedQueueTable, SharedView, WriteLock
 log = logging.getLogger(__name__)
 
 __all__ = ["Sharing"]
+
+STORE_SERVICE = "store"  # flushing, retention, offset persistence: one process at a time
 
 
 class Sharing:
@@ -98,8 +101,6 @@ class Sharing:
                          closed: Callable[[], bool]) -> bool:
         """Block until the queue holds a message at offset, or timeout seconds pass: a futex
         wait on the append sequence, which every release of the write mutex bumps."""
-        import time
-
         deadline = time.monotonic() + timeout
         ctl = self.ctl
         while True:
@@ -126,6 +127,13 @@ class Sharing:
             self.ctl.bump(c.LEADER_GEN)
             return True
         return False
+
+    def led(self, task: Callable[[], None]) -> Callable[[], None]:
+        """task, run only while this process leads the store's housekeeping ("store")."""
+        def led() -> None:
+            if self.leads(STORE_SERVICE):
+                task()
+        return led
 
     def resign(self, service: str) -> None:
         """This process stops running ``service``: the next to try takes it over."""
