@@ -167,9 +167,10 @@ class Control:
 
     # -- slots: open addressing by crc32 of (name, queue id), state written last ----------------
     def _find(self, table_at: int, count: int, layout: struct.Struct, name: bytes,
-              queue_id: int, create_with: int | None) -> int | None:
+              queue_id: int, create_with: int | None, setting: str) -> int | None:
         """The byte offset of (name, queue_id)'s slot; a free one taken, its first word set to
-        create_with, when that is given and none is found; None when absent (or all taken)."""
+        create_with, when that is given and none is found (SlotsFullError naming ``setting``
+        when none is free); None when absent."""
         h = zlib.crc32(name + queue_id.to_bytes(4, "little")) % count
         for i in range(count):
             at = table_at + ((h + i) % count) * layout.size
@@ -182,6 +183,10 @@ class Control:
                 return at
             if qid == queue_id and raw[:nlen] == name:
                 return at
+        if create_with is not None:
+            raise SlotsFullError(f"the control file's {count} slots of {setting} are all "
+                                 f"taken; close every process and reopen with a larger "
+                                 f"{setting}")
         return None
 
     def _used(self, table_at: int, count: int,
@@ -198,13 +203,8 @@ class Control:
     def find_queue(self, topic: str, queue_id: int, create: bool = False) -> int | None:
         """The byte offset of (topic, queue_id)'s slot (its first word: the published unit
         count), or None. create: take a free one (the caller holds the write mutex)."""
-        at = self._find(HEADER_SIZE, self.queue_slots, QUEUE_SLOT, topic.encode(), queue_id,
-                        0 if create else None)
-        if at is None and create:
-            raise SlotsFullError(f"the control file holds {self.queue_slots} queues, all "
-                                 f"taken; close every process and reopen with a larger "
-                                 f"shared_queues")
-        return at
+        return self._find(HEADER_SIZE, self.queue_slots, QUEUE_SLOT, topic.encode(), queue_id,
+                          0 if create else None, "shared_queues")
 
     def queues(self) -> list[tuple[str, int, int]]:
         """(topic, queue id, slot offset) of every used queue slot."""
@@ -217,13 +217,8 @@ class Control:
         name = key.encode()
         if len(name) > 398:
             raise ValueError(f"offset key {key[:40]!r}... is over 398 bytes")
-        at = self._find(self.offsets_at, self.offset_slots, OFFSET_SLOT, name, queue_id,
-                        create_at)
-        if at is None and create_at is not None:
-            raise SlotsFullError(f"the control file holds {self.offset_slots} consumer "
-                                 f"offsets, all taken; close every process and reopen with a "
-                                 f"larger shared_offsets")
-        return at
+        return self._find(self.offsets_at, self.offset_slots, OFFSET_SLOT, name, queue_id,
+                          create_at, "shared_offsets")
 
     def offsets(self) -> list[tuple[str, int, int]]:
         """(key, queue id, offset) of every used offset slot."""
