@@ -4,8 +4,8 @@ store closed by its last process or recovered after every process was killed.
 
     .venv/bin/python benches/many_procs_soak.py [--rounds N] [--runs N]
 
-Each run prints its seed (RMQ_MP_SEED replays a failing one); a run of 200 rounds takes
-about a minute here.
+A failing run prints its seed (RMQ_MP_SEED replays it); 60 rounds of both endings took 86 s
+here on a loaded machine.
 """
 
 from __future__ import annotations

@@ -74,6 +74,8 @@ def writer(store_dir: Path, name: str, count: int, flush: str) -> None:
             result = store.put(TOPIC, b"%s:%d" % (name.encode(), seq), queue_id=seq % QUEUES)
             if result.status is not rmqstore.PutStatus.PUT_OK:
                 sys.exit(f"put {seq} answered {result.status}")
+            if flush == "sync" and store.durable_offset <= result.commitlog_offset:
+                sys.exit(f"sync put {seq} returned before it was durable")
             os.write(fd, b"%d\n" % seq)
 
 
