@@ -487,6 +487,7 @@ def _take_lock(path: Path) -> int:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
-        raise StoreLockedError(f"{path.parent} is open in another process") from None
+        raise StoreLockedError(f"{path.parent} is open in another process (processes share "
+                               f"a store when each opens it with shared=True)") from None
     os.pwrite(fd, b"lock", 0)
     return fd
