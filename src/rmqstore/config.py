@@ -9,6 +9,8 @@ import dataclasses
 import socket
 from dataclasses import dataclass
 
+from .delay_ladder import DEFAULT_DELAY_LEVELS, parse_delay_levels
+
 GiB = 1 << 30
 MiB = 1 << 20
 # Single records from this size on are written with pwrite where no warmer runs (measured)
@@ -72,6 +74,13 @@ class StoreConfig:
     group_commit_delay_us: int = 200
     store_host: tuple[str, int] = ("127.0.0.1", 10911)  # STOREHOSTADDRESS and message ids
     background: bool = True  # run flusher, retention and pre-allocation threads
+    # Opened as a replica (a slave of RocketMQ's HA): its commit log is its master's copy,
+    # grown only through MessageStore.replica (rmqstore.ha feeds it); puts raise
+    # ReplicaStoreError.
+    replica: bool = False
+    # messageDelayLevel: what a replica stamps the consume-queue units of delayed messages with
+    # (their delivery time); the ScheduleService that delivers them takes its own ladder.
+    delay_levels: str = DEFAULT_DELAY_LEVELS
     # Beyond RocketMQ: several processes of one machine open the store at once (shared/): each
     # append takes a cross-process lock, readers in any process see it at once. Every process
     # must say shared=True; the sizes are the first opener's (its control file's slots for
@@ -101,11 +110,14 @@ class StoreConfig:
         if self.max_message_size < 1:
             raise ValueError("max_message_size must be positive")
         socket.inet_aton(self.store_host[0])  # IPv4 only for the store host
+        parse_delay_levels(self.delay_levels)  # ValueError naming a bad entry
         if not (1 <= self.shared_queues <= 1 << 20 and 1 <= self.shared_offsets <= 1 << 20):
             raise ValueError("shared_queues and shared_offsets must be within [1, 1048576]")
         if self.shared and self.warm_window_bytes:
             raise ValueError("warm_window_bytes is not supported with shared=True: the warmer "
                              "follows one process's appends")
+        if self.shared and self.replica:
+            raise ValueError("a replica cannot be shared=True: its one HA link appends to it")
 
     @property
     def warm_bytes(self) -> int:

@@ -61,6 +61,14 @@ class TopicConfigManager:
         self.put(config)
         return config
 
+    def replace_all(self, version: DataVersion, configs: dict[str, TopicConfig]) -> None:
+        """A slave takes its master's topic configs and their version, and persists them
+        (SlaveSynchronize.syncTopicConfig)."""
+        with self._lock:
+            self.topics = dict(configs)
+            self._counter = version.counter
+            write_json(self.path, serialize_wrapper(version, self.topics))
+
 
 class TopicRoutes:
     """Where puts go, for the writer: a topic's name is checked (RocketMQ's rule) and its

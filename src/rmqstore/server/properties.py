@@ -1,10 +1,11 @@
-"""Java .properties, the part RocketMQ's broker.conf and namesrv.conf files use."""
+"""Java .properties, the part RocketMQ's config files use (broker.conf, namesrv.conf,
+tls.properties): ``key=value`` or ``key: value`` lines, ``#`` and ``!`` comments."""
 
 from __future__ import annotations
 
 
 def parse_properties(text: str) -> dict[str, str]:
-    """Java .properties, the part broker.conf files use: key=value or key: value lines."""
+    """key -> value, both stripped; a line without a separator is a key with an empty value."""
     out: dict[str, str] = {}
     for line in text.splitlines():
         line = line.strip()
