@@ -50,6 +50,7 @@ class Retention:
         self.forced_ratio = forced_ratio
         self.used_ratio = used_ratio
         self._retired: list[tuple[float, MappedFile]] = []
+        self.on_deleted: Callable[[], None] = lambda: None  # a shared store tells the others
 
     def clean_once(self, now: float | None = None) -> int:
         """One retention pass; returns the number of CommitLog segments deleted."""
@@ -72,6 +73,7 @@ class Retention:
                 forced = False
         if deleted:
             self._clean_queues(self.commitlog.min_offset)
+            self.on_deleted()
         return deleted
 
     def retire(self, seg: MappedFile) -> None:

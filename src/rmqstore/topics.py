@@ -66,6 +66,15 @@ class TopicConfigManager:
         write_json(self.path, serialize_wrapper(version, self.topics))
 
 
+    def put_if_absent(self, config: TopicConfig) -> TopicConfig:
+        """The topic's config: the one it has, else ``config``, persisted."""
+        with self._lock:
+            found = self.topics.get(config.name)
+        if found is not None:
+            return found
+        self.put(config)
+        return config
+
     def replace_all(self, version: DataVersion, configs: dict[str, TopicConfig]) -> None:
         """A slave takes its master's topic configs and their version, and persists them
         (SlaveSynchronize.syncTopicConfig)."""
@@ -98,7 +107,7 @@ class TopicRoutes:
         check_topic(topic)
         if self._configs.get(topic) is None:
             n = self._default_queue_nums
-            self._configs.put(TopicConfig(topic, n, n))
+            self._configs.put_if_absent(TopicConfig(topic, n, n))
         self.admitted.add(topic)
 
     def check_queue(self, topic: str, queue_id: int) -> None:
