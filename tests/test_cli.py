@@ -23,7 +23,7 @@ def test_demo_twice_then_inspect(tmp_path):
     assert "[b'the special one']" in second.output
     listing = runner.invoke(main, ["inspect", str(data)])
     assert listing.exit_code == 0, listing.output
-    assert "demo" in listing.output and "1,502" in listing.output
+    assert "demo" in listing.output and "1502" in listing.output
 
 
 def test_inspect_reports_corrupt_ranges_and_set_aside_records(tmp_path):

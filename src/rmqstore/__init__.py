@@ -28,6 +28,7 @@ from .errors import (
     NativeModuleError,
     StoreClosedError,
     StoreError,
+    StoreLayoutError,
     StoreLockedError,
 )
 
@@ -103,6 +104,7 @@ __all__ = [
     "StoreClosedError",
     "StoreConfig",
     "StoreError",
+    "StoreLayoutError",
     "StoreLockedError",
     "TimerConfig",
     "TimerService",

@@ -22,7 +22,7 @@ from . import _native, filenames, sync_journal
 from .checkpoint import StoreCheckpoint
 from .commitlog import CommitLog
 from .config import StoreConfig
-from .errors import InvalidQueueError, InvalidTopicError, StoreLockedError
+from .errors import InvalidQueueError, InvalidTopicError, StoreLayoutError, StoreLockedError
 from .flush import GroupCommit, Housekeeper, SyncFlusher, dirty_pages
 from .index import IndexService
 from .offsets import ConsumerOffsetManager
@@ -47,6 +47,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 OFFSET_PERSIST_INTERVAL_S = 5.0  # flushConsumerOffsetInterval
+PAGE_BYTES = 4096
+CQ_UNIT_BYTES = 20
 DISK_CHECK_INTERVAL_S = 10.0
 
 
@@ -66,6 +68,7 @@ class MessageStore:
         self._put_lock = threading.Lock()
         self._store_host = encode_host(*config.store_host)
         try:
+            _check_sizes(self.root, config)
             self._open_parts(config)
         except BaseException:
             os.close(self._lock_fd)
@@ -82,7 +85,8 @@ class MessageStore:
         root = self.root
         abnormal = filenames.abort_file(root).exists()
         self._allocator = Preallocator(config.warm_bytes) if config.background else None
-        self.commitlog = CommitLog(root, config.commitlog_segment_bytes, self._allocator,
+        self.commitlog = CommitLog(filenames.commitlog_dir(root, config.commitlog_path),
+                                   config.commitlog_segment_bytes, self._allocator,
                                    self._store_host, config.batch_write_buffer_bytes,
                                    config.commitlog_advice, config.stage_single_bytes)
         self._log = self.commitlog.appender.ptr
@@ -391,6 +395,27 @@ class MessageStore:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _check_sizes(root: Path, config: StoreConfig) -> None:
+    """StoreLayoutError if the files under root were written with other sizes than config
+    asks for, which would otherwise make every segment read as corrupt: every commit-log
+    segment (or every consume-queue file) has one size, a whole number of pages (of units),
+    and not the one configured. A lone file of an odd size stays the loader's corruption to
+    report."""
+    cq_glob = "*/*/" + "[0-9]" * 20
+    for name, setting, files, unit, grain in (
+            ("commitlog_segment_bytes", "mappedFileSizeCommitLog",
+             filenames.commitlog_dir(root, config.commitlog_path).glob("[0-9]" * 20), 1,
+             PAGE_BYTES),
+            ("consumequeue_units", "mappedFileSizeConsumeQueue / 20",
+             filenames.consumequeue_root(root).glob(cq_glob), CQ_UNIT_BYTES, CQ_UNIT_BYTES)):
+        sizes = {f.stat().st_size for f in files}
+        wanted = getattr(config, name) * unit
+        if len(sizes) == 1 and (size := sizes.pop()) != wanted and size % grain == 0:
+            raise StoreLayoutError(
+                f"{root} was written with {name}={size // unit}, not {wanted // unit}: "
+                f"open it with that size ({setting}), or use another directory")
 
 
 def _take_lock(path: Path) -> int:

@@ -137,7 +137,7 @@ class ServeProcess:
                  store_args: Sequence[str] = SMALL_STORE_ARGS, verbose: bool = False,
                  env: Mapping[str, str] | None = None, drop_env: Iterable[str] = (),
                  start_timeout_s: float = START_TIMEOUT_S,
-                 stop_timeout_s: float = STOP_TIMEOUT_S) -> None:
+                 stop_timeout_s: float = STOP_TIMEOUT_S, cwd: Path | None = None) -> None:
         self.args = list(args)
         self.log_path = Path(log_path)
         self.store_args = list(store_args)
@@ -145,6 +145,7 @@ class ServeProcess:
         self.env = dict(os.environ if env is None else env)
         for name in drop_env:
             self.env.pop(name, None)
+        self.cwd = cwd  # where relative paths (the default --data) resolve
         self.start_timeout_s = start_timeout_s
         self.stop_timeout_s = stop_timeout_s
         self.proc: subprocess.Popen[bytes] | None = None
@@ -170,7 +171,7 @@ class ServeProcess:
         with open(self.log_path, "ab") as out:  # the child keeps its own descriptor
             start_at = out.tell()
             self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL, stdout=out,
-                                         stderr=out, env=self.env)
+                                         stderr=out, env=self.env, cwd=self.cwd)
         self.ready_line = self._wait_ready(start_at)
         log.debug("started pid %d: %s", self.proc.pid, self.ready_line)
         return self

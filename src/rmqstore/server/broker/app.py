@@ -17,11 +17,14 @@ import logging
 from collections.abc import Awaitable
 from typing import Self
 
+from ...errors import StoreLayoutError, StoreLockedError
 from ...net import Dispatcher, RemotingClient, RemotingServer, ServerConfig
 from ...protocol.acl_signature import sign_request
 from ...protocol.register_body import RegisterBrokerBody
 from ...store import MessageStore, open_store
 from ..acl import install_access_control
+from ..config_error import ConfigError
+from ..listen import listen
 from .config import BrokerConfig
 from .delivery.delay_levels import DelayLevels
 from .delivery.timers import BrokerTimers
@@ -78,14 +81,22 @@ class Broker:
         access = install_access_control(c.acl, self.dispatcher, "broker")
         self._server = RemotingServer(self.dispatcher,
                                       ServerConfig(host=c.bind_host, port=c.listen_port))
-        await self._server.start()
+        await listen(self._server.start(), "the broker", c.bind_host, c.listen_port,
+                     "listenPort (or --broker-port) chooses another")
         if c.listen_port == 0:
             c = self.config = c.replace(listen_port=self._server.address[1])
         # Synchronous on purpose: no request is read before the handlers exist.
         try:
             self.store = store = open_store(c.store_root, **self._store_config())
-        except BaseException:
+        except BaseException as exc:
             await self._server.close()
+            if isinstance(exc, StoreLockedError):
+                raise ConfigError(f"{exc}: another broker runs on this store") from None
+            if isinstance(exc, StoreLayoutError):
+                raise ConfigError(str(exc)) from None
+            if isinstance(exc, OSError):
+                raise ConfigError(f"store {c.store_root} cannot be opened: "
+                                  f"{exc.strerror or exc}") from None
             raise
         self._registrar = NameServerRegistrar(
             c, lambda: RegisterBrokerBody(topics.data_version(), topics.all_configs(), []),
@@ -125,10 +136,14 @@ class Broker:
         self._spawn(self._scan_clients())
         if access is not None:
             self._spawn(access.watch())
-        # Registered before start() returns, so "ready" means routable (BrokerController.start).
-        await self._registrar.register_all()
-        self._registrar.start()
         self._started = True
+        # Registered before start() returns, so "ready" means routable (BrokerController.start).
+        if not await self._registrar.register_all(quiet=True) and c.namesrv_addrs:
+            self._registrar = None  # nothing to unregister from
+            await self.stop()
+            raise ConfigError(f"no NameServer of namesrvAddr ({';'.join(c.namesrv_addrs)}) "
+                              f"answered: start one, or fix namesrvAddr (--namesrv-addr)")
+        self._registrar.start()
         log.info("broker %s (cluster %s, id %d) serving on %s, store %s, %s",
                  c.broker_name, c.cluster_name, c.broker_id, c.addr, c.store_root,
                  "SYNC_FLUSH" if c.sync_flush else "ASYNC_FLUSH")

@@ -2,7 +2,10 @@
 
 `BrokerConfig.from_properties(text)` reads a broker.conf (Java properties: ``key=value``, ``#``
 comments). Keys keep RocketMQ's names (BrokerConfig.java, MessageStoreConfig.java of
-rocketmq-all-4.9.7); unknown keys are logged and ignored so that an existing file still loads.
+rocketmq-all-4.9.7). Every value is read by its type (config_values.py) and a value that does
+not read stops the broker with one line naming the key, the value and what was expected. Keys
+this broker does not act on are sorted in rocketmq_keys.py: refused when ignoring them would
+break a promise, else named once in a warning, so that an existing file still loads.
 """
 
 from __future__ import annotations
@@ -15,14 +18,17 @@ from pathlib import Path
 
 from ...delay_levels import DEFAULT_DELAY_LEVELS, parse_delay_levels
 from ...protocol.acl_signature import Credentials
+from .. import config_values as v
 from ..acl import AclSettings, parse_acl_enable
+from ..addresses import advertised_address, is_wildcard
 from ..config_error import ConfigError
+from ..config_values import Reader
 from ..properties import parse_properties
+from . import rocketmq_keys
 
 log = logging.getLogger(__name__)
 
 MASTER_ID = 0
-TRUE_TEXTS = frozenset({"true", "1", "yes"})
 
 
 @dataclass(frozen=True)
@@ -36,6 +42,8 @@ class BrokerConfig:
     listen_host: str | None = None  # where to bind (our key listenHost); None = broker_ip
     ha_listen_port: int | None = None  # haListenPort; None = listen_port + 1
     store_root: Path = Path.home() / "store"  # storePathRootDir
+    # rocketmqHome: where conf/plain_acl.yml is looked for; None = $ROCKETMQ_HOME
+    rocketmq_home: Path | None = None
     sync_flush: bool = False  # flushDiskType SYNC_FLUSH (vs ASYNC_FLUSH)
     auto_create_topic: bool = True  # autoCreateTopicEnable
     auto_create_subscription_group: bool = True  # autoCreateSubscriptionGroup
@@ -81,9 +89,15 @@ class BrokerConfig:
     # this broker signs what it sends to NameServers and other brokers with.
     acl_access_key: str | None = None
     acl_secret_key: str | None = field(default=None, repr=False)
-    extra: dict[str, str] = field(default_factory=dict)  # accepted keys we do not act on
-    # StoreConfig fields set in code only (tests: small segments and index files).
+    extra: dict[str, str] = field(default_factory=dict)  # keys read and not acted on
+    # StoreConfig fields: the store keys of broker.conf (maxHashSlotNum, storePathCommitLog,
+    # ...) and `serve --store` (tests: small segments and index files).
     store_overrides: dict[str, object] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if is_wildcard(self.broker_ip):
+            raise ValueError(f"brokerIP1={self.broker_ip}: a wildcard address cannot be "
+                             f"advertised to clients; give this machine's address")
 
     @property
     def addr(self) -> str:
@@ -101,7 +115,7 @@ class BrokerConfig:
 
     @property
     def acl(self) -> AclSettings:
-        return AclSettings(self.acl_enable, self.acl_file)
+        return AclSettings(self.acl_enable, self.acl_file, self.rocketmq_home)
 
     @property
     def credentials(self) -> Credentials | None:
@@ -124,30 +138,45 @@ class BrokerConfig:
         return cls.from_mapping(parse_properties(text))
 
     @classmethod
-    def from_mapping(cls, items: dict[str, str]) -> BrokerConfig:
+    def from_mapping(cls, items: dict[str, str], source: str = "broker.conf") -> BrokerConfig:
+        """ConfigError, one line naming the key, the value and what was expected, for a value
+        that cannot be read or a key that cannot be ignored (rocketmq_keys.py); a key read
+        elsewhere or not at all is logged once, after every value passed."""
         values: dict[str, object] = {}
-        extra: dict[str, str] = {}
+        store: dict[str, object] = {}
+        ignored: dict[str, str] = {}
         for key, raw in items.items():
+            value = raw.strip()
             spec = _KEYS.get(key)
             if spec is None:
-                if key in _ACCEPTED:
-                    extra[key] = raw
-                else:
-                    log.warning("broker.conf: %s is not a key this broker knows; ignored", key)
+                reason = rocketmq_keys.refusal(key, value)
+                if reason is not None:
+                    raise ConfigError(f"{source}: {key}={value!r}: {reason}")
+                ignored[key] = raw
                 continue
-            name, convert = spec
-            values[name] = convert(raw.strip())
-        return cls(**values, extra=extra)  # type: ignore[arg-type]
-
-
-def _bool(raw: str) -> bool:
-    return raw.lower() in TRUE_TEXTS
+            name, read = spec
+            try:
+                converted = read(value)
+            except ValueError as exc:
+                raise ConfigError(f"{source}: {key}={value!r}: {exc}") from None
+            if name.startswith(STORE_PREFIX):
+                store[name[len(STORE_PREFIX):]] = converted
+            else:
+                values[name] = converted
+        listen_host = values.get("listen_host")
+        if "broker_ip" not in values and isinstance(listen_host, str) and is_wildcard(listen_host):
+            values["broker_ip"] = advertised_address()  # never advertise 0.0.0.0
+        try:
+            config = cls(**values, store_overrides=store, extra=ignored)  # type: ignore[arg-type]
+        except ValueError as exc:
+            raise ConfigError(f"{source}: {exc}") from None
+        for key in ignored:
+            rocketmq_keys.warn_ignored(source, key, _KEYS)
+        return config
 
 
 def _flush(raw: str) -> bool:
-    if raw not in ("SYNC_FLUSH", "ASYNC_FLUSH"):
-        raise ValueError(f"flushDiskType must be SYNC_FLUSH or ASYNC_FLUSH, not {raw!r}")
-    return raw == "SYNC_FLUSH"
+    return v.choice("SYNC_FLUSH", "ASYNC_FLUSH")(raw) == "SYNC_FLUSH"
 
 
 def _delay_levels(raw: str) -> str:
@@ -155,59 +184,87 @@ def _delay_levels(raw: str) -> str:
     return raw
 
 
-def _addrs(raw: str) -> tuple[str, ...]:
-    return tuple(a.strip() for a in raw.split(";") if a.strip())
+def _single_path(raw: str) -> Path:
+    """storePathCommitLog: one directory (RocketMQ 4.9 spreads segments over a ','-list)."""
+    if "," in raw:
+        raise ValueError("expected one directory: spreading the commit log over several "
+                         "(MultiPathMappedFileQueue) is not implemented")
+    return v.path(raw)
 
 
-_KEYS = {
-    "brokerClusterName": ("cluster_name", str),
-    "brokerName": ("broker_name", str),
-    "brokerId": ("broker_id", int),
-    "namesrvAddr": ("namesrv_addrs", _addrs),
-    "listenPort": ("listen_port", int),
-    "brokerIP1": ("broker_ip", str),
-    "listenHost": ("listen_host", str),
-    "haListenPort": ("ha_listen_port", int),
-    "storePathRootDir": ("store_root", lambda raw: Path(raw).expanduser()),
+def _consume_queue_units(raw: str) -> int:
+    """mappedFileSizeConsumeQueue: bytes per consume-queue file, a multiple of the 20-byte unit."""
+    size = v.integer(20)(raw)
+    if size % 20:
+        raise ValueError("expected a multiple of 20 (the consume-queue unit)")
+    return size // 20
+
+
+def _percent(raw: str) -> float:
+    """diskMaxUsedSpaceRatio: a percentage, clamped to [10, 95] as RocketMQ does."""
+    return min(95, max(10, v.integer(0, 100)(raw))) / 100
+
+
+STORE_PREFIX = "store."  # a _KEYS target naming a StoreConfig field
+
+_KEYS: dict[str, tuple[str, Reader]] = {
+    "brokerClusterName": ("cluster_name", v.text),
+    "brokerName": ("broker_name", v.text),
+    "brokerId": ("broker_id", v.integer(0)),
+    "namesrvAddr": ("namesrv_addrs", v.addresses),
+    "listenPort": ("listen_port", v.port),
+    "brokerIP1": ("broker_ip", v.ip_address),
+    "listenHost": ("listen_host", v.ip_address),
+    "haListenPort": ("ha_listen_port", v.port),
+    "rocketmqHome": ("rocketmq_home", v.path),
+    "storePathRootDir": ("store_root", v.path),
+    "storePathCommitLog": ("store.commitlog_path", _single_path),
     "flushDiskType": ("sync_flush", _flush),
-    "autoCreateTopicEnable": ("auto_create_topic", _bool),
-    "autoCreateSubscriptionGroup": ("auto_create_subscription_group", _bool),
-    "defaultTopicQueueNums": ("default_topic_queue_nums", int),
-    "brokerPermission": ("broker_permission", int),
-    "longPollingEnable": ("long_polling", _bool),
-    "shortPollingTimeMills": ("short_polling_ms", int),
-    "registerNameServerPeriod": ("register_period_ms", int),
-    "registerBrokerTimeoutMills": ("register_timeout_ms", int),
-    "channelExpiredTimeout": ("channel_expired_ms", int),
-    "rocketmq.broker.rebalance.lockMaxLiveTime": ("lock_max_live_ms", int),
-    "lockMaxLiveTime": ("lock_max_live_ms", int),
-    "maxTransferCountOnMessageInMemory": ("max_transfer_count", int),
-    "maxTransferBytesOnMessageInMemory": ("max_transfer_bytes", int),
-    "maxMessageSize": ("max_message_size", int),
-    "syncFlushTimeout": ("sync_flush_timeout_ms", int),
-    "fileReservedTime": ("file_reserved_hours", float),
-    "mappedFileSizeCommitLog": ("commitlog_segment_bytes", int),
-    "warmMapedFileEnable": ("warm_mapped_file", _bool),
-    "regionId": ("region_id", str),
-    "traceOn": ("trace_on", _bool),
-    "enablePropertyFilter": ("enable_property_filter", _bool),
+    "autoCreateTopicEnable": ("auto_create_topic", v.boolean),
+    "autoCreateSubscriptionGroup": ("auto_create_subscription_group", v.boolean),
+    "defaultTopicQueueNums": ("default_topic_queue_nums", v.integer(1, 1024)),
+    "brokerPermission": ("broker_permission", v.integer(0, 7)),
+    "longPollingEnable": ("long_polling", v.boolean),
+    "shortPollingTimeMills": ("short_polling_ms", v.integer(0)),
+    "registerNameServerPeriod": ("register_period_ms", v.integer(1000, 60_000)),
+    "registerBrokerTimeoutMills": ("register_timeout_ms", v.integer(1)),
+    "channelExpiredTimeout": ("channel_expired_ms", v.integer(1)),
+    "rocketmq.broker.rebalance.lockMaxLiveTime": ("lock_max_live_ms", v.integer(1)),
+    "lockMaxLiveTime": ("lock_max_live_ms", v.integer(1)),
+    "maxTransferCountOnMessageInMemory": ("max_transfer_count", v.integer(1)),
+    "maxTransferBytesOnMessageInMemory": ("max_transfer_bytes", v.integer(1)),
+    "maxMessageSize": ("max_message_size", v.integer(1)),
+    "syncFlushTimeout": ("sync_flush_timeout_ms", v.integer(1)),
+    "fileReservedTime": ("file_reserved_hours", v.number(0, 1e9)),
+    "mappedFileSizeCommitLog": ("commitlog_segment_bytes", v.integer(4096)),
+    "mappedFileSizeConsumeQueue": ("store.consumequeue_units", _consume_queue_units),
+    "messageIndexEnable": ("store.index_enable", v.boolean),
+    "maxHashSlotNum": ("store.index_slots", v.integer(1)),
+    "maxIndexNum": ("store.index_entries", v.integer(2)),
+    "flushIntervalCommitLog": ("store.flush_interval_ms", v.integer(1)),
+    "flushCommitLogLeastPages": ("store.flush_least_pages", v.integer(0)),
+    "flushCommitLogThoroughInterval": ("store.flush_thorough_interval_ms", v.integer(1)),
+    "flushIntervalConsumeQueue": ("store.consumequeue_flush_interval_ms", v.integer(1)),
+    "cleanResourceInterval": ("store.clean_interval_ms", v.integer(1)),
+    "diskMaxUsedSpaceRatio": ("store.disk_max_used_ratio", _percent),
+    "checkCRCOnRecover": ("store.check_crc_on_recover", v.boolean),
+    "warmMapedFileEnable": ("warm_mapped_file", v.boolean),
+    "regionId": ("region_id", v.text),
+    "traceOn": ("trace_on", v.boolean),
+    "enablePropertyFilter": ("enable_property_filter", v.boolean),
     "messageDelayLevel": ("message_delay_level", _delay_levels),
-    "traceTopicEnable": ("trace_topic_enable", _bool),
-    "msgTraceTopicName": ("msg_trace_topic_name", str),
-    "transactionTimeOut": ("transaction_timeout_ms", int),
-    "transactionCheckMax": ("transaction_check_max", int),
-    "transactionCheckInterval": ("transaction_check_interval_ms", int),
-    "timerWheelEnable": ("timer_wheel_enable", _bool),
-    "timerMaxDelaySec": ("timer_max_delay_sec", int),
-    "timerPrecisionMs": ("timer_precision_ms", int),
-    "timerWheelSlots": ("timer_wheel_slots", int),
-    "timerFlushIntervalMs": ("timer_flush_interval_ms", int),
+    "traceTopicEnable": ("trace_topic_enable", v.boolean),
+    "msgTraceTopicName": ("msg_trace_topic_name", v.text),
+    "transactionTimeOut": ("transaction_timeout_ms", v.integer(1)),
+    "transactionCheckMax": ("transaction_check_max", v.integer(1)),
+    "transactionCheckInterval": ("transaction_check_interval_ms", v.integer(1)),
+    "timerWheelEnable": ("timer_wheel_enable", v.boolean),
+    "timerMaxDelaySec": ("timer_max_delay_sec", v.integer(1)),
+    "timerPrecisionMs": ("timer_precision_ms", v.integer(1)),
+    "timerWheelSlots": ("timer_wheel_slots", v.integer(1)),
+    "timerFlushIntervalMs": ("timer_flush_interval_ms", v.integer(1)),
     "aclEnable": ("acl_enable", parse_acl_enable),
-    "aclFile": ("acl_file", lambda raw: Path(raw).expanduser()),
-    "aclAccessKey": ("acl_access_key", str),
-    "aclSecretKey": ("acl_secret_key", str),
+    "aclFile": ("acl_file", v.path),
+    "aclAccessKey": ("acl_access_key", v.text),
+    "aclSecretKey": ("acl_secret_key", v.text),
 }
-
-# Keys common in real broker.conf files that need no action here (replication, cleanup hour).
-_ACCEPTED = frozenset({"brokerRole", "deleteWhen", "brokerIP2", "storePathCommitLog",
-                       "sendMessageThreadPoolNums", "pullMessageThreadPoolNums"})

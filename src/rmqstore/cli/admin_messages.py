@@ -21,10 +21,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from .admin import Admin
-from .errors import ClientError
-from .message import MessageExt
-from .trace import TRACE_TOPIC, TraceRecord, TraceType
+from ..client.admin import Admin
+from ..client.errors import ClientError
+from ..client.message import MessageExt
+from ..client.trace import TRACE_TOPIC, TraceRecord, TraceType
 
 T = TypeVar("T")
 BODY_PREVIEW_CHARS = 120
