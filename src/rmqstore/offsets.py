@@ -38,6 +38,24 @@ class ConsumerOffsetManager:
         with self._lock:
             return self._table.get(f"{topic}@{group}", {}).get(queue_id)
 
+    def pairs(self) -> list[tuple[str, str]]:
+        """Every (topic, group) with committed offsets (topics hold no '@': split at the
+        first, as ConsumerOffsetManager.whichTopicByConsumer does)."""
+        with self._lock:
+            return [tuple(key.split("@", 1)) for key in self._table]  # type: ignore[misc]
+
+    def remove(self, *, topic: str | None = None, group: str | None = None) -> int:
+        """Drop the offsets of a topic (every group) or of a group (every topic)
+        (cleanOffsetByTopic, removeOffset); returns how many topic@group entries went."""
+        with self._lock:
+            gone = [key for key in self._table
+                    if (topic is not None and key.split("@", 1)[0] == topic)
+                    or (group is not None and key.split("@", 1)[1:] == [group])]
+            for key in gone:
+                del self._table[key]
+            self._dirty = self._dirty or bool(gone)
+            return len(gone)
+
     def persist(self) -> None:
         """Write the table if it changed (atomic; see metadata.write_json)."""
         with self._lock:

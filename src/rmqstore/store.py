@@ -13,6 +13,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -106,7 +107,8 @@ class MessageStore:
         # What this open found: the corrupt ranges skipped (logged too).
         self.recovery = recover(self.commitlog, queues.by_key, self.index, self.checkpoint,
                                 abnormal, config.check_crc_on_recover, queues.for_write,
-                                _native.java_hash)
+                                _native.java_hash, self.topics.deleted)
+        self.topics.prune_deleted(self.commitlog.min_offset)
         self.commitlog.attach_last()
         filenames.abort_file(root).touch()
         sync_journal.fsync_dir(root)
@@ -255,6 +257,27 @@ class MessageStore:
         self.topics.put(cfg)
         self._writer.topic_changed(topic)
         return cfg
+
+    def delete_topic(self, topic: str) -> bool:
+        """Delete a topic: its config, its consume-queue files (unlinked now, unmapped after
+        retention's grace period, as a reader may still hold one) and every group's offsets
+        of it; its records stay in the commit log until retention reaches them, as in
+        RocketMQ (DefaultMessageStore.cleanUnusedTopic). A later put creates it anew, from
+        queue offset 0. False if the topic had neither config nor queues."""
+        check_topic(topic)
+        with self._put_lock:
+            queues = self.consume_queues.remove_topic(topic)
+            self._writer.topic_changed(topic)
+            self._routes.forget(topic)
+        for cq in queues:
+            for seg in cq.files.files:
+                self.retention.retire(seg)
+            cq.files.files = []
+        shutil.rmtree(filenames.consumequeue_root(self.root) / topic, ignore_errors=True)
+        had_config = self.topics.remove(topic, self.commitlog.max_offset)
+        self.offsets.remove(topic=topic)
+        log.info("topic %s deleted: %d consume queues", topic, len(queues))
+        return had_config or bool(queues)
 
     def _check_disk(self) -> None:
         ratio = disk_used_ratio(self.root)

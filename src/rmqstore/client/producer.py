@@ -29,6 +29,7 @@ from typing import Any, Self
 
 from ..protocol import RequestCode, ResponseCode
 from ..protocol.acl_signature import Credentials
+from ..protocol.admin_bodies import java_string_hash
 from ..protocol.message import (
     COMPRESSION_SHIFT,
     COMPRESSION_ZLIB,
@@ -80,15 +81,6 @@ class SendResult:
     region_id: str | None = None
 
 
-def java_string_hash(text: str) -> int:
-    """String.hashCode, so a sharding key maps to the same queue as in a Java client."""
-    h = 0
-    data = text.encode("utf-16-be")  # Java hashes UTF-16 code units
-    for i in range(0, len(data), 2):
-        h = (31 * h + ((data[i] << 8) | data[i + 1])) & 0xFFFFFFFF
-    return h - (1 << 32) if h & 0x80000000 else h
-
-
 def select_by_hash(queues: list[MessageQueue], msg: Message, arg: Any) -> MessageQueue:
     """SelectMessageQueueByHash: abs(hashCode(arg)) % len(queues)."""
     key = arg if isinstance(arg, str) else str(arg)
@@ -131,6 +123,7 @@ class Producer:
         self._counters: dict[str, itertools.count[int]] = {}
         self._tasks = TaskGroup()
         self._started = False
+        self._heartbeated: set[str] = set()  # brokers told of this producer
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -171,14 +164,18 @@ class Producer:
 
     async def heartbeat(self) -> None:
         """HEART_BEAT with our producer group to every master we know."""
+        for addr in self.routes.master_addrs():
+            await self._heartbeat_to(addr)
+
+    async def _heartbeat_to(self, addr: str) -> None:
         body = json.dumps({"clientID": self.client_id, "consumerDataSet": [],
                            "producerDataSet": [{"groupName": self.group}]}).encode()
-        for addr in self.routes.master_addrs():
-            try:
-                await self._transport.invoke(addr, self._transport.request(
-                    RequestCode.HEART_BEAT, body=body), 3.0)
-            except Exception as exc:  # noqa: BLE001
-                log.info("heartbeat to %s failed: %s", addr, exc)
+        self._heartbeated.add(addr)
+        try:
+            await self._transport.invoke(addr, self._transport.request(
+                RequestCode.HEART_BEAT, body=body), 3.0)
+        except Exception as exc:  # noqa: BLE001
+            log.info("heartbeat to %s failed: %s", addr, exc)
 
     # -- sending ---------------------------------------------------------------------------
 
@@ -401,6 +398,8 @@ class Producer:
         resp = await self._transport.invoke(addr, req, max(0.001, timeout_s))
         if resp.code not in (0, 10, 11, 12):
             raise BrokerError(resp.code, resp.remark, addr)
+        if addr not in self._heartbeated:  # a broker knows this producer from its first send
+            self._tasks.spawn(self._heartbeat_to(addr), "heartbeat-first")
         ext = resp.ext_fields
         queue = MessageQueue(mq.topic, mq.broker_name, int(ext.get("queueId", mq.queue_id)))
         uniq = msg.properties.get(PROP_UNIQ_KEY) if batch \

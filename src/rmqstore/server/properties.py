@@ -1,18 +1,8 @@
-"""Java .properties, the part RocketMQ's broker.conf and namesrv.conf files use."""
+"""Java .properties, read where the servers read their config files (the format's home is
+protocol/java_properties.py)."""
 
 from __future__ import annotations
 
+from ..protocol.java_properties import parse_properties
 
-def parse_properties(text: str) -> dict[str, str]:
-    """Java .properties, the part broker.conf files use: key=value or key: value lines."""
-    out: dict[str, str] = {}
-    for line in text.splitlines():
-        line = line.strip()
-        if not line or line[0] in "#!":
-            continue
-        sep = min((i for i in (line.find("="), line.find(":")) if i > 0), default=-1)
-        if sep < 0:
-            out[line] = ""
-            continue
-        out[line[:sep].strip()] = line[sep + 1:].strip()
-    return out
+__all__ = ["parse_properties"]

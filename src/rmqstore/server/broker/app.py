@@ -25,11 +25,14 @@ from ...store import MessageStore, open_store
 from ..acl import install_access_control
 from ..config_error import ConfigError
 from ..listen import listen
+from .broker_stats import BrokerStats
 from .config import BrokerConfig
 from .delivery.delay_levels import DelayLevels
 from .delivery.timers import BrokerTimers
 from .handlers.admin import AdminProcessor
+from .handlers.broker_info import BrokerInfoProcessor
 from .handlers.checkconfig import CheckClientConfigProcessor
+from .handlers.client_admin import ClientAdminProcessor
 from .handlers.clients import ClientManager
 from .handlers.locks import LockProcessor, RebalanceLockManager
 from .handlers.offsets import OffsetProcessor
@@ -40,6 +43,7 @@ from .handlers.sendback import SendBackProcessor
 from .handlers.stats import StatsProcessor
 from .longpoll import ArrivalWaiters
 from .register import NameServerRegistrar
+from .runtime_config import RuntimeConfig
 from .subgroups import SubscriptionGroupManager
 from .topics import BrokerTopics
 from .transactions.service import Transactions
@@ -99,7 +103,8 @@ class Broker:
                                   f"{exc.strerror or exc}") from None
             raise
         self._registrar = NameServerRegistrar(
-            c, lambda: RegisterBrokerBody(topics.data_version(), topics.all_configs(), []),
+            c, lambda: RegisterBrokerBody(topics.data_version(),
+                                          topics.registered_configs(c.broker_permission), []),
             self._outbound)
         topics = BrokerTopics(store, self._registrar.register_soon)
         topics.ensure_defaults(c.cluster_name, c.broker_name, c.auto_create_topic,
@@ -110,7 +115,9 @@ class Broker:
         groups.load()
         self.clients = ClientManager(topics, groups, self._spawn, c.channel_expired_ms / 1000,
                                      c.register_timeout_ms / 1000)
-        self._send = SendProcessor(c, store, topics, groups, self.arrivals)
+        self.stats = stats = BrokerStats(c.cluster_name)
+        self._spawn(stats.run())
+        self._send = SendProcessor(c, store, topics, groups, self.arrivals, stats)
         # Broker services that store some sends elsewhere first hook in here (send.Rewrite).
         transactions = Transactions(c, store, topics, self.clients, self.arrivals, self._spawn)
         self._send.add_rewrite(transactions.rewrite, transactions.REWRITE_PROPS)
@@ -122,16 +129,24 @@ class Broker:
         self._timers = timers = BrokerTimers(c, store, topics, self.arrivals)
         self._send.add_rewrite(timers.rewrite, timers.REWRITE_PROPS)
         timers.start(self._spawn)
-        sendback = SendBackProcessor(c, store, topics, groups, self.arrivals, delays)
+        sendback = SendBackProcessor(c, store, topics, groups, self.arrivals, delays, stats)
+        offsets = OffsetProcessor(store)
         for processor in (delays, sendback):
             processor.register_handlers(self.dispatcher)
         for processor in (self._send,
-                          PullProcessor(c, store, topics, groups, self.clients, self.arrivals),
-                          OffsetProcessor(store), self.clients,
+                          PullProcessor(c, store, topics, groups, self.clients, self.arrivals,
+                                        stats),
+                          offsets, self.clients,
                           LockProcessor(RebalanceLockManager(c.lock_max_live_ms / 1000)),
-                          AdminProcessor(topics, groups, c.register_timeout_ms / 1000),
+                          AdminProcessor(store, topics, groups, self.clients,
+                                         c.register_timeout_ms / 1000),
                           CheckClientConfigProcessor(c), QueryProcessor(store),
-                          StatsProcessor(store, topics, self.clients, c.broker_name)):
+                          StatsProcessor(store, topics, self.clients, c.broker_name, stats),
+                          BrokerInfoProcessor(store, stats, self._runtime_config(store, topics,
+                                                                                  groups),
+                                              self._requests_in_flight),
+                          ClientAdminProcessor(store, topics, self.clients, c.broker_name,
+                                               offsets.offset_by_time)):
             processor.register_handlers(self.dispatcher)
         self._spawn(self._scan_clients())
         if access is not None:
@@ -196,6 +211,28 @@ class Broker:
             "warm_window_bytes": None if c.warm_mapped_file else 0,
             **c.store_overrides,
         }
+
+    def _runtime_config(self, store: MessageStore, topics: BrokerTopics,
+                        groups: SubscriptionGroupManager) -> RuntimeConfig:
+        """The config UPDATE_BROKER_CONFIG changes, with what must follow a change of a value
+        copied at start."""
+        def retention_hours(hours: object) -> None:
+            store.retention.retention_s = float(hours) * 3600  # type: ignore[arg-type]
+
+        def disk_ratio(ratio: object) -> None:
+            store.retention.max_used_ratio = float(ratio)  # type: ignore[arg-type]
+
+        def auto_create_groups(on: object) -> None:
+            groups.auto_create = bool(on)
+
+        return RuntimeConfig(self.config, store.config, {
+            "fileReservedTime": retention_hours, "diskMaxUsedSpaceRatio": disk_ratio,
+            "autoCreateSubscriptionGroup": auto_create_groups,
+            "brokerPermission": lambda _: topics.touch()})  # routes carry the new perm
+
+    def _requests_in_flight(self) -> int:
+        server = self._server
+        return sum(c.requests_in_flight for c in server.connections) if server else 0
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         task = asyncio.ensure_future(coro)

@@ -69,6 +69,14 @@ class SubscriptionGroupManager:
         log.info("subscription group %s saved", name)
         return cfg
 
+    def delete(self, group: str) -> bool:
+        """SubscriptionGroupManager.deleteSubscriptionGroupConfig; False if it was unknown."""
+        if self._groups.pop(group, None) is None:
+            return False
+        self._persist()
+        log.info("subscription group %s deleted", group)
+        return True
+
     def all(self) -> dict:
         return {"dataVersion": self._version(), "subscriptionGroupTable": dict(self._groups)}
 

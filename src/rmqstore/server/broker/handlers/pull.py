@@ -23,6 +23,7 @@ from ....protocol import RemotingCommand, RequestCode, ResponseCode
 from ....protocol.header_codec import decode_header, encode_header
 from ....protocol.headers import PullMessageRequestHeader, PullMessageResponseHeader
 from ....store import MessageStore
+from ..broker_stats import BrokerStats
 from ..config import MASTER_ID, BrokerConfig
 from ..longpoll import ArrivalWaiters
 from ..subgroups import SubscriptionGroupManager
@@ -66,8 +67,9 @@ class _Read:
 class PullProcessor:
     def __init__(self, config: BrokerConfig, store: MessageStore, topics: BrokerTopics,
                  groups: SubscriptionGroupManager, clients: ClientManager,
-                 arrivals: ArrivalWaiters) -> None:
+                 arrivals: ArrivalWaiters, stats: BrokerStats | None = None) -> None:
         self._config = config
+        self._stats = stats or BrokerStats(config.cluster_name)
         self._store = store
         self._topics = topics
         self._groups = groups
@@ -88,6 +90,8 @@ class PullProcessor:
             self._commit(h)
         if read.code == ResponseCode.PULL_NOT_FOUND and h.sys_flag & FLAG_SUSPEND:
             read = await self._hold(h, selector, read)
+        found = len(read.result.messages) if read.code == ResponseCode.SUCCESS else 0
+        self._stats.got(h.consumer_group, h.topic, found, len(read.body))
         return self._response(read)
 
     def _commit(self, h: PullMessageRequestHeader) -> None:

@@ -47,6 +47,7 @@ from ....protocol.message import BatchDecodeError
 from ....record import decode_properties
 from ....store import MessageStore
 from ....topic_validator import is_not_allowed_send
+from ..broker_stats import BrokerStats
 from ..config import BrokerConfig
 from ..longpoll import ArrivalWaiters
 from ..subgroups import SubscriptionGroupManager
@@ -112,8 +113,10 @@ class _Target:
 
 class SendProcessor:
     def __init__(self, config: BrokerConfig, store: MessageStore, topics: BrokerTopics,
-                 groups: SubscriptionGroupManager, arrivals: ArrivalWaiters) -> None:
+                 groups: SubscriptionGroupManager, arrivals: ArrivalWaiters,
+                 stats: BrokerStats | None = None) -> None:
         self._config = config
+        self._stats = stats or BrokerStats(config.cluster_name)
         self._store = store
         self._topics = topics
         self._groups = groups
@@ -188,6 +191,8 @@ class SendProcessor:
         except _REFUSALS as exc:
             return _refusal(exc)
         self._arrivals.notify(target.topic, target.queue_id)
+        self._stats.put(target.topic, len(pending.batch.msg_ids)  # type: ignore[union-attr]
+                        if type(pending) is PendingBatch else 1, len(request.body))
         commit = self._group_commit
         if commit is not None and wait and not pending.done():
             answer = Deferred()

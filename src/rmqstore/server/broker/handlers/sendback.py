@@ -31,6 +31,7 @@ from ....protocol import RemotingCommand, RequestCode, ResponseCode
 from ....protocol.header_codec import decode_header
 from ....protocol.headers import ConsumerSendMsgBackRequestHeader
 from ....store import MessageStore
+from ..broker_stats import BrokerStats
 from ..config import BrokerConfig
 from ..delivery.delay_levels import DelayLevels
 from ..longpoll import ArrivalWaiters
@@ -49,8 +50,9 @@ FIRST_RETRY_LEVEL = 3  # delayLevel 0 -> 3 + reconsumeTimes (10 s on the default
 class SendBackProcessor:
     def __init__(self, config: BrokerConfig, store: MessageStore, topics: BrokerTopics,
                  groups: SubscriptionGroupManager, arrivals: ArrivalWaiters,
-                 delays: DelayLevels) -> None:
+                 delays: DelayLevels, stats: BrokerStats | None = None) -> None:
         self._config = config
+        self._stats = stats or BrokerStats(config.cluster_name)
         self._store = store
         self._topics = topics
         self._groups = groups
@@ -92,6 +94,7 @@ class SendBackProcessor:
         except (DiskFullError, StoreClosedError, InvalidPropertyError,
                 MessageTooLargeError) as exc:
             return _fail(ResponseCode.SYSTEM_ERROR, f"send back failed: {exc}")
+        self._stats.sent_back(h.group, h.origin_topic or msg.topic)
         return RemotingCommand.response(ResponseCode.SUCCESS)
 
     def _to_retry(self, topic: str, queue_id: int, level: int, msg: Message) -> None:
