@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from .._version import __version__
-from .admin_messages import admin
+from .admin import admin
 from .bench import bench
 from .demo import demo
 from .inspect import inspect

@@ -51,6 +51,7 @@ class Fields:
     pairs: Sequence[tuple[str, object]]
     title: str | None = None
     width: int = FIELD_WIDTH
+    sep: str = ": "  # getBrokerConfig: "=  "
 
 
 View = Table | Fields | str
@@ -133,7 +134,7 @@ class Output:
         if f.title:
             click.echo(f.title, file=self.stream)
         for key, value in f.pairs:
-            click.echo(f"{key:<{f.width}}: {_text(value)}", file=self.stream)
+            click.echo(f"{key:<{f.width}}{f.sep}{_text(value)}", file=self.stream)
 
 
 def _text(value: object) -> str:

@@ -22,8 +22,9 @@ from ..protocol.message import parse_msg_id
 from .admin_base import addr_of_host
 from .admin_cluster import ClusterAdmin
 from .admin_groups import ConsumeProgress, GroupAdmin, QueueProgress
+from .broker_api import FLAG_SUBSCRIPTION, BrokerApi, PullResult, Subscription
 from .errors import BrokerError, ClientError
-from .message import MessageExt, decode_messages
+from .message import MessageExt, MessageQueue, decode_messages
 from .trace import TRACE_TOPIC, TraceRecord, TraceType, decode_records
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 UNIQUE_MSG_QUERY_FLAG = "_UNIQUE_KEY_QUERY"
 DEFAULT_MAX_NUM = 32
 END_OF_TIME_MS = (1 << 63) - 1  # Long.MAX_VALUE, what Java's uniq-key lookup sends
+TOOLS_CONSUMER = "TOOLS_CONSUMER"  # MixAll.TOOLS_CONSUMER_GROUP
 
 
 class Admin(ClusterAdmin, GroupAdmin):
@@ -94,6 +96,50 @@ class Admin(ClusterAdmin, GroupAdmin):
                 from errors[0]
         found.sort(key=lambda m: (m.store_timestamp, m.broker_name, m.commitlog_offset))
         return found
+
+    # -- reading queues (mqadmin queryMsgByOffset, printMsg, consumeMessage) --------------------
+
+    async def pull(self, mq: MessageQueue, offset: int, max_nums: int = 32,
+                   expression: str = "*") -> PullResult:
+        """PULL_MESSAGE as the tools group (TOOLS_CONSUMER), which commits nothing."""
+        return await self._api.pull(TOOLS_CONSUMER, mq, offset, Subscription(mq.topic, expression),
+                                    max_nums=max_nums, sys_flag=FLAG_SUBSCRIPTION,
+                                    commit_offset=0, suspend_ms=0, timeout_s=self.timeout_s)
+
+    async def queue_bounds(self, mq: MessageQueue) -> tuple[int, int]:
+        """GET_MIN_OFFSET and GET_MAX_OFFSET of one queue."""
+        return await self._api.min_offset(mq), await self._api.max_offset(mq)
+
+    async def offset_at(self, mq: MessageQueue, timestamp_ms: int) -> int:
+        """SEARCH_OFFSET_BY_TIMESTAMP."""
+        return await self._api.search_offset(mq, timestamp_ms)
+
+    async def message_track(self, msg: MessageExt) -> list[dict[str, str]]:
+        """Has each group of the message's topic consumed it (DefaultMQAdminExtImpl.
+        messageTrackDetail)? CONSUMED, NOT_CONSUME_YET or NOT_ONLINE, by group."""
+        out = []
+        broker = msg.broker_name or await self._broker_name_of(msg.topic, msg.store_addr)
+        mq = MessageQueue(msg.topic, broker, msg.queue_id)
+        for group in await self.consumed_by(msg.topic):
+            if await self.consumer_connection(group) is None:
+                out.append({"consumerGroup": group, "trackType": "NOT_ONLINE"})
+                continue
+            stats = await self.consume_stats(group, msg.topic)
+            offset = next((q.consumer_offset for q in stats.queues if q.queue == mq), 0)
+            out.append({"consumerGroup": group, "trackType": "CONSUMED"
+                        if offset > msg.queue_offset else "NOT_CONSUME_YET"})
+        return out
+
+    async def _broker_name_of(self, topic: str, addr: str) -> str:
+        """The name of the broker of ``topic`` at ``addr`` (a message read by its offset id
+        knows only where it is stored)."""
+        route = await self.routes.fetch(topic)
+        return next((b.broker_name for b in route.broker_datas
+                     if addr in b.broker_addrs.values()), "")
+
+    @property
+    def _api(self) -> BrokerApi:
+        return BrokerApi(self._transport, self.routes)
 
     # -- traces ----------------------------------------------------------------------------
 

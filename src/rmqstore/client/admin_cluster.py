@@ -121,3 +121,8 @@ class ClusterAdmin(AdminBase):
                                         {"topic": topic})
                 groups.update(decode_group_list(resp.body))
         return sorted(groups)
+
+    async def put_kv(self, namespace: str, key: str, value: str) -> None:
+        """PUT_KV_CONFIG at every NameServer (ORDER_TOPIC_CONFIG for ordered topics)."""
+        await self._each_namesrv(RequestCode.PUT_KV_CONFIG,
+                                 {"namespace": namespace, "key": key, "value": value})

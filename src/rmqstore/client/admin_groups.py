@@ -150,6 +150,11 @@ class GroupAdmin(AdminBase):
 
     # -- reset -------------------------------------------------------------------------------
 
+    async def set_offset(self, group: str, mq: MessageQueue, offset: int) -> None:
+        """UPDATE_CONSUMER_OFFSET of one queue (an online consumer commits over it)."""
+        await BrokerApi(self._transport, self.routes).update_consumer_offset(
+            group, mq, offset, oneway=False)
+
     async def reset_offset(self, group: str, topic: str, timestamp_ms: int,
                            force: bool = True) -> dict[MessageQueue, int]:
         """INVOKE_BROKER_TO_RESET_OFFSET at every master of ``topic`` (its online consumers are
