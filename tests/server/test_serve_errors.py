@@ -270,3 +270,43 @@ def test_the_demo_and_serve_keep_apart_by_default(tmp_path: Path) -> None:
         pass
     assert (tmp_path / "rmqstore-demo" / "commitlog").is_dir()
     assert (tmp_path / "rmqstore-data" / "commitlog").is_dir()
+
+
+# -- the samples in the repository --------------------------------------------------------------
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_sample_configs_load_with_no_warning(caplog: pytest.LogCaptureFixture) -> None:
+    from rmqstore.server.namesrv.app import namesrv_settings
+
+    rocketmq_keys._warned.clear()
+    samples = sorted((REPO / "conf").rglob("*.conf")) + sorted((REPO / "conf").rglob(
+        "*.properties"))
+    assert len(samples) >= 3
+    with caplog.at_level(logging.WARNING):
+        for path in samples:
+            if path.name == "namesrv.conf":
+                namesrv_settings(path.read_text())
+            else:
+                assert BrokerConfig.from_file(path).broker_name.startswith("broker-")
+    assert caplog.records == []
+
+
+def test_systemd_units_run_command_lines_rmqstore_accepts(tmp_path: Path) -> None:
+    """Each unit's ExecStart, its config paths pointed at the samples, parses as a command."""
+    from rmqstore.cli import main
+
+    units = sorted((REPO / "packaging" / "systemd").glob("*.service"))
+    assert [u.name for u in units] == ["rmqstore-broker@.service", "rmqstore-namesrv.service"]
+    for unit in units:
+        text = unit.read_text().replace("\\\n", " ")
+        [line] = [x for x in text.splitlines() if x.startswith("ExecStart=")]
+        args = line.split("=", 1)[1].split()[1:]  # after the executable
+        args = [str(REPO / "conf" / "broker.conf") if a.endswith("%i.conf") else
+                str(REPO / "conf" / "namesrv.conf") if a.endswith("namesrv.conf") else a
+                for a in args]
+        at = args.index("serve")
+        group_ctx = main.make_context("rmqstore", args[:at + 1])  # the group's options
+        serve_cmd = main.get_command(group_ctx, "serve")
+        serve_cmd.make_context("serve", args[at + 1:], parent=group_ctx)  # the command's
