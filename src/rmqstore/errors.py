@@ -1,5 +1,7 @@
 """The exception tree. Every error the engine raises on purpose is a StoreError."""
 
+import errno
+
 
 class StoreError(Exception):
     """Base of every rmqstore engine error."""
@@ -51,6 +53,10 @@ class StoreClosedError(StoreError):
 
 class DiskFullError(StoreError, OSError):
     """The disk (or its configured usage ratio) is full; nothing was written."""
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*args)
+        self.errno = errno.ENOSPC  # what callers that see only an OSError go by
 
 
 class FlushTimeoutError(StoreError, TimeoutError):

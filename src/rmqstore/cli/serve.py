@@ -37,8 +37,9 @@ BROKER_SETS = frozenset({"store_host", "background"})  # StoreConfig fields the 
                    "namesrvAddr, listenPort, brokerIP1, storePathRootDir, flushDiskType, ...).")
 @click.option("--namesrv-config", "namesrv_file",
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="A namesrv.conf (aclEnable, aclFile, kvConfigPath, orderMessageEnable); "
-                   "without one, the NameServer takes aclEnable and aclFile from -c.")
+              help="A namesrv.conf (aclEnable, aclFile, kvConfigPath, orderMessageEnable, the "
+                   "connection limits such as serverMaxConnections, tls.* keys); without one, "
+                   "the NameServer takes aclEnable and aclFile from -c.")
 @click.option("--host", default=None,
               help=f"Address to listen on [default: {DEFAULT_HOST}; with -c, the broker "
                    f"listens on listenHost or brokerIP1]. 0.0.0.0 listens everywhere.")
@@ -56,25 +57,36 @@ BROKER_SETS = frozenset({"store_host", "background"})  # StoreConfig fields the 
 @click.option("--store", "store_options", multiple=True, metavar="FIELD=VALUE",
               help="A store setting (a StoreConfig field, e.g. commitlog_segment_bytes=67108864); "
                    "repeatable.")
+@click.option("--tls-config", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A RocketMQ tls.properties (tls.server.mode, tls.server.certPath, ...) for "
+                   "every role of this process; a role's own config file may give tls.* keys "
+                   "instead, not as well.")
 @click.option("--broker-expiry", type=click.FloatRange(min=0.1), default=None, hidden=True,
               help="Seconds without REGISTER_BROKER after which the NameServer drops a broker "
                    "(default 120, as Java); the liveness scan runs every min(10, expiry/3) s.")
 def serve(data: Path | None, role: str, config_file: Path | None, namesrv_file: Path | None,
           host: str | None, broker_ip: str | None, namesrv_port: int, broker_port: int | None,
           http_port: int, namesrv_addr: str | None, flush: str | None,
-          store_options: tuple[str, ...], broker_expiry: float | None) -> None:
+          store_options: tuple[str, ...], tls_config: Path | None,
+          broker_expiry: float | None) -> None:
     """Start a RocketMQ-compatible NameServer and Broker (loopback unless told otherwise)."""
+    from ..net import TlsConfigError
+    from ..server.remoting_settings import RemotingSettings, load_tls_file
     from ..server.serve import ServeOptions, run
 
     try:
+        tls = load_tls_file(tls_config) if tls_config else RemotingSettings()
         conf, given = _broker_file(config_file)
-        options = ServeOptions(role, _namesrv(role, namesrv_file, conf, host, namesrv_port,
-                                              http_port, broker_expiry),
-                               _broker(role, conf, given, data, host, broker_ip, broker_port,
-                                       namesrv_addr, namesrv_port, flush, store_options))
+        namesrv = _namesrv(role, namesrv_file, conf, host, namesrv_port, http_port,
+                           broker_expiry)
+        broker = _broker(role, conf, given, data, host, broker_ip, broker_port, namesrv_addr,
+                         namesrv_port, flush, store_options)
+        options = ServeOptions(
+            role, dataclasses.replace(namesrv, remoting=namesrv.remoting.with_tls(tls)),
+            broker.replace(remoting=broker.remoting.with_tls(tls)))
         run(options, ready=lambda what: click.echo(f"rmqstore serve: {what}", err=True))
-    except ConfigError as exc:  # one line, and a non-zero exit: never a half-secured server
-        raise click.ClickException(str(exc)) from None
+    except (ConfigError, TlsConfigError) as exc:  # one line, and a non-zero exit: never a
+        raise click.ClickException(str(exc)) from None  # half-secured server
 
 
 def _broker_file(config_file: Path | None) -> tuple[BrokerConfig, set[str]]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Self
 
+from ..net import TlsClientConfig
 from ..protocol import RemotingCommand, RequestCode, ResponseCode
 from ..protocol.acl_signature import Credentials
 from ..protocol.message import decode_host
@@ -20,9 +21,10 @@ class AdminBase:
     """An asyncio admin client; runs on the loop that started it."""
 
     def __init__(self, namesrv: str | None = None, *, credentials: Credentials | None = None,
-                 namesrv_domain: str | None = None, timeout_s: float = 5.0) -> None:
+                 namesrv_domain: str | None = None, timeout_s: float = 5.0,
+                 tls: TlsClientConfig | None = None) -> None:
         self.timeout_s = timeout_s
-        self._transport = Transport(namesrv, credentials, namesrv_domain)
+        self._transport = Transport(namesrv, credentials, namesrv_domain, tls)
         self.routes = RouteCache(self._transport)
 
     async def start(self) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -16,6 +17,7 @@ from ..protocol.frame import DEFAULT_MAX_FRAME_BYTES
 from .connection import RemotingConnection
 from .dispatch import Dispatcher
 from .errors import RemotingConnectError, RemotingTimeout
+from .tls import TlsClientConfig
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +26,7 @@ log = logging.getLogger(__name__)
 class ClientConfig:
     connect_timeout_s: float = 3.0  # Java's connectTimeoutMillis default
     max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES
+    tls: TlsClientConfig | None = None  # None: plaintext
 
 
 def split_address(addr: str) -> tuple[str, int]:
@@ -49,6 +52,8 @@ class RemotingClient:
         self._before_request = before_request
         self._connections: dict[str, RemotingConnection] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        # Made once: loading CA files per connect would cost every reconnect.
+        self._ssl: ssl.SSLContext | None = config.tls.context() if config.tls else None
 
     async def invoke(self, addr: str, request: RemotingCommand,
                      timeout_s: float) -> RemotingCommand:
@@ -106,11 +111,14 @@ class RemotingClient:
             return RemotingConnection(self.dispatcher.on_request,
                                       max_frame_bytes=self.config.max_frame_bytes)
 
+        tls = {} if self._ssl is None else {"ssl": self._ssl, "server_hostname": host}
         try:
             async with asyncio.timeout(timeout_s):
-                _transport, conn = await loop.create_connection(factory, host, port)
+                _transport, conn = await loop.create_connection(factory, host, port, **tls)
         except TimeoutError:
             raise RemotingTimeout(f"connect to {addr} took over {timeout_s}s") from None
+        except ssl.SSLError as exc:  # not an OSError subclass for every failure
+            raise RemotingConnectError(f"TLS with {addr} failed: {exc}") from exc
         except OSError as exc:
             raise RemotingConnectError(f"cannot connect to {addr}: {exc}") from exc
         log.debug("connected to %s", addr)

@@ -8,7 +8,8 @@ from collections.abc import Mapping
 
 
 def parse_properties(text: str) -> dict[str, str]:
-    """``key=value`` or ``key: value`` lines; ``#`` and ``!`` start comments."""
+    """``key=value`` or ``key: value`` lines, ``#`` and ``!`` comments: key -> value, both
+    stripped; a line without a separator is a key with an empty value."""
     out: dict[str, str] = {}
     for line in text.splitlines():
         line = line.strip()

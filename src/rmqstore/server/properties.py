@@ -1,5 +1,6 @@
-"""Java .properties, read where the servers read their config files (the format's home is
-protocol/java_properties.py)."""
+"""Java .properties, read where the servers read their config files (broker.conf,
+namesrv.conf, tls.properties); the format's home is protocol/java_properties.py, which the
+broker config requests' bodies share."""
 
 from __future__ import annotations
 

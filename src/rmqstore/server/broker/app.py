@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import resource
 from collections.abc import Awaitable
 from typing import Self
 
 from ...errors import StoreLayoutError, StoreLockedError
-from ...net import Dispatcher, RemotingClient, RemotingServer, ServerConfig
+from ...net import ClientConfig, Dispatcher, RemotingClient, RemotingServer
 from ...protocol.acl_signature import sign_request
 from ...protocol.register_body import RegisterBrokerBody
 from ...store import MessageStore, open_store
@@ -45,7 +46,7 @@ from .longpoll import ArrivalWaiters
 from .register import NameServerRegistrar
 from .runtime_config import RuntimeConfig
 from .subgroups import SubscriptionGroupManager
-from .topics import BrokerTopics
+from .topics import BrokerTopics, TopicCaps
 from .transactions.service import Transactions
 
 log = logging.getLogger(__name__)
@@ -63,8 +64,10 @@ class Broker:
         self._server: RemotingServer | None = None
         credentials = config.credentials
         # Everything this broker sends to NameServers and other brokers is signed.
-        self._outbound = RemotingClient(before_request=None if credentials is None else (
-            lambda request: sign_request(request, credentials)))
+        self._outbound = RemotingClient(
+            ClientConfig(tls=config.remoting.tls_client),
+            before_request=None if credentials is None else (
+                lambda request: sign_request(request, credentials)))
         self._registrar: NameServerRegistrar | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._started = False
@@ -83,10 +86,10 @@ class Broker:
         c = self.config
         # Before listening: a broker asked for ACL never serves a request without it.
         access = install_access_control(c.acl, self.dispatcher, "broker")
-        self._server = RemotingServer(self.dispatcher,
-                                      ServerConfig(host=c.bind_host, port=c.listen_port))
+        self._server = RemotingServer(self.dispatcher, c.server_config())
         await listen(self._server.start(), "the broker", c.bind_host, c.listen_port,
                      "listenPort (or --broker-port) chooses another")
+        warn_descriptor_budget(self._server.max_connections, c.max_queue_nums_per_broker)
         if c.listen_port == 0:
             c = self.config = c.replace(listen_port=self._server.address[1])
         # Synchronous on purpose: no request is read before the handlers exist.
@@ -106,7 +109,8 @@ class Broker:
             c, lambda: RegisterBrokerBody(topics.data_version(),
                                           topics.registered_configs(c.broker_permission), []),
             self._outbound)
-        topics = BrokerTopics(store, self._registrar.register_soon)
+        topics = BrokerTopics(store, self._registrar.register_soon, TopicCaps(
+            c.max_queue_nums_per_topic, c.max_topic_nums, c.max_queue_nums_per_broker))
         topics.ensure_defaults(c.cluster_name, c.broker_name, c.auto_create_topic,
                                c.default_topic_queue_nums)
         if c.trace_topic_enable:  # TopicConfigManager: 1 read and 1 write queue, perm 6
@@ -245,3 +249,17 @@ class Broker:
             await asyncio.sleep(interval)
             if self.clients is not None:
                 self.clients.scan_expired()
+
+
+DESCRIPTOR_RESERVE = 256  # the store's own files, index, config writes, the outbound clients
+
+
+def warn_descriptor_budget(max_connections: int, max_queues: int) -> None:
+    """Say so at start if the caps allow more open files than ulimit -n: past it, sends to new
+    queues fail (with an error response) rather than the caps refusing them first."""
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = max_connections + max_queues + DESCRIPTOR_RESERVE
+    if soft != resource.RLIM_INFINITY and wanted > soft:
+        log.warning("serverMaxConnections %d + maxQueueNumsPerBroker %d + %d may need more "
+                    "descriptors than ulimit -n allows (%d): raise it or lower the caps",
+                    max_connections, max_queues, DESCRIPTOR_RESERVE, soft)

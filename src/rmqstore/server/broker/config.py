@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ...delay_levels import DEFAULT_DELAY_LEVELS, parse_delay_levels
+from ...net import ServerConfig
 from ...protocol.acl_signature import Credentials
 from .. import config_values as v
 from ..acl import AclSettings, parse_acl_enable
@@ -24,6 +25,7 @@ from ..addresses import advertised_address, is_wildcard
 from ..config_error import ConfigError
 from ..config_values import Reader
 from ..properties import parse_properties
+from ..remoting_settings import RemotingSettings, is_remoting_key, parse_remoting
 from . import rocketmq_keys
 
 log = logging.getLogger(__name__)
@@ -83,6 +85,16 @@ class BrokerConfig:
     timer_precision_ms: int = 20  # timerPrecisionMs (Java: 1000): the slot width
     timer_wheel_slots: int = 1 << 21  # our key timerWheelSlots: window = slots x precision
     timer_flush_interval_ms: int = 1_000  # timerFlushIntervalMs
+    # The long-poll hold: a pull's suspendTimeoutMillis is honoured up to this (our key, named
+    # after the consumers' brokerSuspendMaxTimeMillis, whose largest default is 20 s).
+    broker_suspend_max_ms: int = 20_000  # brokerSuspendMaxTimeMillis
+    # What clients may create (our keys; RocketMQ has no caps): each queue written costs a
+    # file, a descriptor and a mapping, and too many of them end in EMFILE for everyone.
+    max_queue_nums_per_topic: int = 256  # maxQueueNumsPerTopic: read and write queues each
+    max_topic_nums: int = 4096  # maxTopicNums: topics of this broker, system ones included
+    max_queue_nums_per_broker: int = 8192  # maxQueueNumsPerBroker: all topics' queues
+    # The listener: connection limits and TLS (remoting_settings.py has the keys).
+    remoting: RemotingSettings = field(default_factory=RemotingSettings)
     acl_enable: bool = False  # aclEnable: check plain_acl.yml before every request
     acl_file: Path | None = None  # our key aclFile; None = $ROCKETMQ_HOME/conf/plain_acl.yml
     # Our keys aclAccessKey / aclSecretKey: the account (admin, when the NameServers check ACL)
@@ -98,6 +110,20 @@ class BrokerConfig:
         if is_wildcard(self.broker_ip):
             raise ValueError(f"brokerIP1={self.broker_ip}: a wildcard address cannot be "
                              f"advertised to clients; give this machine's address")
+        for name in ("broker_suspend_max_ms", "max_queue_nums_per_topic", "max_topic_nums",
+                     "max_queue_nums_per_broker"):
+            if getattr(self, name) < 1:
+                key = next(k for k, (field_name, _) in _KEYS.items() if field_name == name)
+                raise ConfigError(f"{key} must be at least 1, not {getattr(self, name)}")
+        if self.default_topic_queue_nums > self.max_queue_nums_per_topic:
+            raise ConfigError(f"defaultTopicQueueNums {self.default_topic_queue_nums} is above "
+                              f"maxQueueNumsPerTopic {self.max_queue_nums_per_topic}")
+        self.server_config()  # the limits' contradictions fail here, at load
+
+    def server_config(self) -> ServerConfig:
+        """The broker's listener: its limits (the frame limit follows maxMessageSize), TLS."""
+        return self.remoting.server_config(self.bind_host, self.listen_port,
+                                           self.max_message_size)
 
     @property
     def addr(self) -> str:
@@ -140,15 +166,19 @@ class BrokerConfig:
     @classmethod
     def from_mapping(cls, items: dict[str, str], source: str = "broker.conf") -> BrokerConfig:
         """ConfigError, one line naming the key, the value and what was expected, for a value
-        that cannot be read or a key that cannot be ignored (rocketmq_keys.py); a key read
-        elsewhere or not at all is logged once, after every value passed."""
-        values: dict[str, object] = {}
+        that cannot be read or a key that cannot be ignored (rocketmq_keys.py; TlsConfigError
+        for a tls.* key, remoting_settings.py); a key read elsewhere or not at all is logged
+        once, after every value passed."""
+        values: dict[str, object] = {
+            "remoting": parse_remoting({k: v for k, v in items.items() if is_remoting_key(k)})}
         store: dict[str, object] = {}
         ignored: dict[str, str] = {}
         for key, raw in items.items():
             value = raw.strip()
             spec = _KEYS.get(key)
             if spec is None:
+                if is_remoting_key(key):
+                    continue  # read above
                 reason = rocketmq_keys.refusal(key, value)
                 if reason is not None:
                     raise ConfigError(f"{source}: {key}={value!r}: {reason}")
@@ -263,6 +293,11 @@ _KEYS: dict[str, tuple[str, Reader]] = {
     "timerPrecisionMs": ("timer_precision_ms", v.integer(1)),
     "timerWheelSlots": ("timer_wheel_slots", v.integer(1)),
     "timerFlushIntervalMs": ("timer_flush_interval_ms", v.integer(1)),
+    # the limits: __post_init__ checks their bounds
+    "brokerSuspendMaxTimeMillis": ("broker_suspend_max_ms", v.integer()),
+    "maxQueueNumsPerTopic": ("max_queue_nums_per_topic", v.integer()),
+    "maxTopicNums": ("max_topic_nums", v.integer()),
+    "maxQueueNumsPerBroker": ("max_queue_nums_per_broker", v.integer()),
     "aclEnable": ("acl_enable", parse_acl_enable),
     "aclFile": ("acl_file", v.path),
     "aclAccessKey": ("acl_access_key", v.text),

@@ -9,15 +9,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Self
 
-from ...net import Dispatcher, RemotingServer, ServerConfig
+from ...net import Dispatcher, RemotingServer
 from ..acl import AccessControl, AclSettings, install_access_control, parse_acl_enable
 from ..config_error import ConfigError
 from ..listen import listen
 from ..properties import parse_properties
+from ..remoting_settings import RemotingSettings, is_remoting_key, parse_remoting
 from .handlers import NamesrvHandlers
 from .kvconfig import KVConfigManager
 from .nsaddr_http import NsAddrHttpServer
@@ -43,10 +44,13 @@ class NamesrvConfig:
     # aclEnable / aclFile: RocketMQ's NameServer checks nothing; ours, when asked, checks every
     # request, and its write codes need an admin account (server/acl/requests.py).
     acl: AclSettings = AclSettings()
+    # The listener: connection limits and TLS (remoting_settings.py has the keys).
+    remoting: RemotingSettings = field(default_factory=RemotingSettings)
 
     def __post_init__(self) -> None:
         if self.scan_interval_s <= 0 or self.broker_expire_s <= 0:
             raise ValueError("scan_interval_s and broker_expire_s must be positive")
+        self.remoting.server_config(self.host, self.port)  # contradictions fail at load
 
 
 NAMESRV_KEYS = ("aclEnable", "aclFile", "kvConfigPath", "orderMessageEnable")
@@ -54,13 +58,15 @@ NAMESRV_KEYS = ("aclEnable", "aclFile", "kvConfigPath", "orderMessageEnable")
 
 def namesrv_settings(text: str) -> dict[str, object]:
     """NamesrvConfig changes from a namesrv.conf (Java properties) holding NAMESRV_KEYS
-    (RocketMQ's names, plus our aclEnable and aclFile); ConfigError names any other key."""
+    (RocketMQ's names, plus our aclEnable and aclFile) and the listener's limits and tls.* keys
+    (remoting_settings.py); ConfigError (or TlsConfigError) names any other key."""
     items = parse_properties(text)
     for key in items:
-        if key not in NAMESRV_KEYS:
+        if key not in NAMESRV_KEYS and not is_remoting_key(key):
             raise ConfigError(f"namesrv config: {key} is not a key this name server reads "
-                              f"({', '.join(NAMESRV_KEYS)})")
-    out: dict[str, object] = {}
+                              f"({', '.join(NAMESRV_KEYS)}, the connection limits, tls.*)")
+    out: dict[str, object] = {
+        "remoting": parse_remoting({k: v for k, v in items.items() if is_remoting_key(k)})}
     if "kvConfigPath" in items:
         out["kv_config_path"] = Path(items["kvConfigPath"]).expanduser()
     if "orderMessageEnable" in items:
@@ -83,7 +89,7 @@ class NameServer:
                         order_message_enable=config.order_message_enable).register(dispatcher)
         self._access: AccessControl | None = None
         self._remoting = RemotingServer(dispatcher,
-                                        ServerConfig(host=config.host, port=config.port))
+                                        config.remoting.server_config(config.host, config.port))
         self._http: NsAddrHttpServer | None = None
         if config.http_port is not None:
             self._http = NsAddrHttpServer(

@@ -4,9 +4,9 @@ rocketmq-all-4.9.7).
 A pull reads up to maxMsgNums (capped at max_transfer_count and max_transfer_bytes) messages of one
 queue matching the subscription (tags, or a SQL92 filter); the reply body is their stored records
 concatenated unchanged. A pull that finds nothing (PULL_NOT_FOUND) with the suspend bit set is held:
-it waits for a put into its queue or for suspendTimeoutMillis, re-reading after each put, then
-answers with what it finds. The commit offset (sysFlag bit 0) is stored once, on the
-first pass, as Java does.
+it waits for a put into its queue or for suspendTimeoutMillis (capped at
+brokerSuspendMaxTimeMillis), re-reading after each put, then answers with what it finds. The
+commit offset (sysFlag bit 0) is stored once, on the first pass, as Java does.
 """
 
 from __future__ import annotations
@@ -181,9 +181,12 @@ class PullProcessor:
         return _Read(ResponseCode.SUCCESS, result, b"".join(parts))
 
     async def _hold(self, h: PullMessageRequestHeader, selector: Selector, read: _Read) -> _Read:
-        """Wait for a put into the queue, re-reading after each; at most the suspend time."""
-        timeout_s = (h.suspend_timeout_ms if self._config.long_polling
-                     else self._config.short_polling_ms) / 1000
+        """Wait for a put into the queue, re-reading after each; at most the suspend time,
+        itself at most brokerSuspendMaxTimeMillis (a request must not hold a task for ever)."""
+        c = self._config
+        hold_ms = min(h.suspend_timeout_ms, c.broker_suspend_max_ms) if c.long_polling \
+            else c.short_polling_ms
+        timeout_s = hold_ms / 1000
         loop = asyncio.get_running_loop()
         deadline = loop.time() + max(0.0, timeout_s)
         while True:
