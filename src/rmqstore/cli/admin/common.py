@@ -18,6 +18,7 @@ import click
 
 from ...client.admin import Admin
 from ...client.errors import BrokerError, ClientError
+from ...net import TlsClientConfig
 from ...protocol import RemotingError
 from ...protocol.acl_signature import Credentials
 from ..output import Output
@@ -37,6 +38,10 @@ SHARED_OPTIONS = (
                       "$ROCKETMQ_HOME/conf/tools.yml]."),
     click.option("--secret-key", envvar="ROCKETMQ_SECRET_KEY", default=None,
                  help="ACL secret key [env ROCKETMQ_SECRET_KEY]."),
+    click.option("--tls", "tls_on", is_flag=True,
+                 help="Speak TLS, trusting the system's CAs (or --tls-ca)."),
+    click.option("--tls-ca", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                 default=None, help="The CA certificate to trust (tls.client.trustCertPath)."),
 )
 
 
@@ -46,9 +51,11 @@ def admin_command(group: click.Group, name: str) -> Callable[[Callable[..., Any]
     def wrap(fn: Callable[..., Any]) -> Any:
         @functools.wraps(fn)
         def command(namesrv: str, json_mode: bool, access_key: str | None,
-                    secret_key: str | None, **options: Any) -> None:
-            fn(AdminContext(namesrv, Output(json_mode), _credentials(access_key, secret_key)),
-               **options)
+                    secret_key: str | None, tls_on: bool, tls_ca: Path | None,
+                    **options: Any) -> None:
+            tls = TlsClientConfig(ca_path=tls_ca) if tls_on or tls_ca else None
+            fn(AdminContext(namesrv, Output(json_mode), _credentials(access_key, secret_key),
+                            tls), **options)
         for option in reversed(SHARED_OPTIONS):
             command = option(command)
         return group.command(name)(command)
@@ -56,18 +63,20 @@ def admin_command(group: click.Group, name: str) -> Callable[[Callable[..., Any]
 
 
 class AdminContext:
-    """The NameServer, the output and the credentials of one command run."""
+    """The NameServer, the output, the credentials and TLS of one command run."""
 
-    def __init__(self, namesrv: str, out: Output, credentials: Credentials | None) -> None:
+    def __init__(self, namesrv: str, out: Output, credentials: Credentials | None,
+                 tls: TlsClientConfig | None = None) -> None:
         self.namesrv = namesrv
         self.out = out
         self.credentials = credentials
+        self.tls = tls
 
     def run(self, call: Callable[[Admin], Awaitable[T]]) -> T:
         """``call(admin)`` on a fresh loop; any failure is fail()."""
         async def main() -> T:
             async with Admin(self.namesrv, credentials=self.credentials,
-                             timeout_s=TIMEOUT_S) as admin:
+                             timeout_s=TIMEOUT_S, tls=self.tls) as admin:
                 return await call(admin)
         try:
             return asyncio.run(main())

@@ -264,7 +264,7 @@ def send_message(ctx: AdminContext, topic: str, body: str, key: str | None, tags
 
     async def go(a: Admin):
         async with Producer(TOOLS_PRODUCER, ctx.namesrv, credentials=ctx.credentials,
-                            trace=trace) as p:
+                            trace=trace, tls=ctx.tls) as p:
             queue = MessageQueue(topic, broker, qid) if broker is not None else None
             return await p.send(Message(topic, body.encode(), tags=tags, keys=key),
                                 queue=queue)
