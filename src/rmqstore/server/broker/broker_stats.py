@@ -65,6 +65,9 @@ class BrokerStats:
         self._cluster = cluster
         self._clock = clock
         self._sets: dict[str, dict[str, StatsItem]] = {}
+        # The items a send or a pull adds to, found with one lookup (the send path's cost).
+        self._put_items: dict[str, tuple[StatsItem, StatsItem, StatsItem]] = {}
+        self._get_items: dict[str, tuple[StatsItem, StatsItem, StatsItem]] = {}
         # store totals (StoreStatsService): puts, gets found, gets missed, messages handed out
         self.put_times = 0
         self.put_bytes = 0
@@ -82,9 +85,12 @@ class BrokerStats:
         """Messages stored (SendMessageProcessor: incTopicPutNums/Size, incBrokerPutNums)."""
         self.put_times += count
         self.put_bytes += size
-        self._add(TOPIC_PUT_NUMS, topic, count)
-        self._add(TOPIC_PUT_SIZE, topic, size)
-        self._add(BROKER_PUT_NUMS, self._cluster, count)
+        items = self._put_items.get(topic)
+        if items is None:
+            items = self._put_items[topic] = (
+                self._item(TOPIC_PUT_NUMS, topic), self._item(TOPIC_PUT_SIZE, topic),
+                self._item(BROKER_PUT_NUMS, self._cluster))
+        _count(items, count, size)
 
     def got(self, group: str, topic: str, count: int, size: int) -> None:
         """A pull (PullMessageProcessor: incGroupGetNums/Size, incBrokerGetNums)."""
@@ -94,14 +100,19 @@ class BrokerStats:
         self.get_found += 1
         self.get_transferred += count
         key = f"{topic}@{group}"
-        self._add(GROUP_GET_NUMS, key, count)
-        self._add(GROUP_GET_SIZE, key, size)
-        self._add(BROKER_GET_NUMS, self._cluster, count)
+        items = self._get_items.get(key)
+        if items is None:
+            items = self._get_items[key] = (
+                self._item(GROUP_GET_NUMS, key), self._item(GROUP_GET_SIZE, key),
+                self._item(BROKER_GET_NUMS, self._cluster))
+        _count(items, count, size)
 
     def sent_back(self, group: str, topic: str) -> None:
-        self._add(SNDBCK_PUT_NUMS, f"{topic}@{group}", 1)
+        item = self._item(SNDBCK_PUT_NUMS, f"{topic}@{group}")
+        item.value += 1
+        item.times += 1
 
-    def _add(self, name: str, key: str, value: int) -> None:
+    def _item(self, name: str, key: str) -> StatsItem:
         items = self._sets.setdefault(name, {})
         item = items.get(key)
         if item is None:
@@ -110,8 +121,7 @@ class BrokerStats:
             item.minute.append(first)
             item.hour.append(first)
             item.day.append(first)
-        item.value += value
-        item.times += 1
+        return item
 
     # -- reading ---------------------------------------------------------------------------
     def view(self, name: str, key: str) -> tuple[CallSnapshot, CallSnapshot, CallSnapshot] | None:
@@ -181,6 +191,18 @@ class BrokerStats:
             if ticks % DAY_SAMPLE_S == 0:
                 self.sample("day")
                 self._roll_day()
+
+
+def _count(items: tuple[StatsItem, StatsItem, StatsItem], count: int, size: int) -> None:
+    """One call adding ``count`` messages of ``size`` bytes: to the message and byte items of
+    its key and to the broker's total."""
+    nums, sizes, broker = items
+    nums.value += count
+    nums.times += 1
+    sizes.value += size
+    sizes.times += 1
+    broker.value += count
+    broker.times += 1
 
 
 def _day_start() -> int:
