@@ -10,6 +10,8 @@ import os
 import socket
 from dataclasses import dataclass
 
+from .delay_ladder import DEFAULT_DELAY_LEVELS, parse_delay_levels
+
 GiB = 1 << 30
 MiB = 1 << 20
 # Single records from this size on are written with pwrite where no warmer runs (measured)
@@ -75,6 +77,13 @@ class StoreConfig:
     # storePathCommitLog: the commit log's directory, when not <root>/commitlog
     commitlog_path: str | os.PathLike[str] | None = None
     background: bool = True  # run flusher, retention and pre-allocation threads
+    # Opened as a replica (a slave of RocketMQ's HA): its commit log is its master's copy,
+    # grown only through MessageStore.replica (rmqstore.ha feeds it); puts raise
+    # ReplicaStoreError.
+    replica: bool = False
+    # messageDelayLevel: what a replica stamps the consume-queue units of delayed messages with
+    # (their delivery time); the ScheduleService that delivers them takes its own ladder.
+    delay_levels: str = DEFAULT_DELAY_LEVELS
 
     def __post_init__(self) -> None:
         if self.flush not in ("async", "sync"):
@@ -97,6 +106,7 @@ class StoreConfig:
         if self.max_message_size < 1:
             raise ValueError("max_message_size must be positive")
         socket.inet_aton(self.store_host[0])  # IPv4 only for the store host
+        parse_delay_levels(self.delay_levels)  # ValueError naming a bad entry
 
     @property
     def warm_bytes(self) -> int:

@@ -61,3 +61,16 @@ class DiskFullError(StoreError, OSError):
 
 class FlushTimeoutError(StoreError, TimeoutError):
     """A synchronous flush did not finish within the configured timeout."""
+
+
+class ReplicaStoreError(StoreError):
+    """The store is a replica: its CommitLog is its master's copy, so it takes no puts."""
+
+
+class ReplicaDataError(StoreError, ValueError):
+    """Bytes from a master that cannot be appended: not at the replica's end offset, or not
+    whole, valid records. ``appended`` bytes before them were appended."""
+
+    def __init__(self, message: str, appended: int = 0) -> None:
+        super().__init__(message)
+        self.appended = appended

@@ -80,6 +80,15 @@ class TopicConfigManager:
         write_json(self.path, serialize_wrapper(version, self.topics))
 
 
+    def replace_all(self, version: DataVersion, configs: dict[str, TopicConfig]) -> None:
+        """A slave takes its master's topic configs and their version, and persists them
+        (SlaveSynchronize.syncTopicConfig)."""
+        with self._lock:
+            self.topics = dict(configs)
+            self._counter = version.counter
+            write_json(self.path, serialize_wrapper(version, self.topics))
+
+
 class TopicRoutes:
     """Where puts go, for the writer: a topic's name is checked (RocketMQ's rule) and its
     config made (``default_queue_nums`` queues) on its first put, and a put without a queue

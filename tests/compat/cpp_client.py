@@ -14,7 +14,8 @@ sign every request, set_session_credentials with the channel "ALIYUN"):
            messages, batch_size}] in turn with one producer, the event index i counting across steps
   push:    group, topic, expr, model (clustering|broadcasting), orderly, props (names to
            report), stop_file, max_seconds, instance, reconsume_later (answer every message
-           with RECONSUME_LATER)
+           with RECONSUME_LATER), threads and sleep_ms (a slow consumer: that many consuming
+           threads, each message taking sleep_ms)
   pull:    group, topic, expr, props
 """
 
@@ -143,10 +144,16 @@ def push(spec: dict) -> None:
     sign_as(consumer, spec)
     if spec.get("instance"):
         consumer.set_instance_name(spec["instance"])
+    if spec.get("threads"):
+        consumer.set_thread_count(spec["threads"])
     props = spec.get("props") or []
 
+    sleep_s = spec.get("sleep_ms", 0) / 1000
+
     def on_message(msg) -> None:
-        emit(msg=describe(msg, props), thread=threading.get_ident())
+        if sleep_s:
+            time.sleep(sleep_s)
+        emit(msg=describe(msg, props), thread=threading.get_ident(), at=time.monotonic())
 
     if spec.get("reconsume_later"):
         subscribe_reconsume_later(consumer, spec, props)

@@ -338,6 +338,7 @@ BROKER: dict[int, Ask] = {
         {}, lock_body(case, uid, lock_queue[uid])), lock_taken),
     C.UNLOCK_BATCH_MQ: Ask("resource", lambda case, uid: ({}, lock_body(case, uid, 0))),
     C.GET_ALL_DELAY_OFFSET: Ask("admin", topic_ext()),
+    C.GET_ALL_CONSUMER_OFFSET: Ask("admin", topic_ext()),  # what a slave copies
     C.CHECK_CLIENT_CONFIG: Ask("signed", lambda case, uid: ({}, json.dumps({
         "group": case.group, "subscriptionData": {"topic": case.topic,
                                                   "subString": "*"}}).encode())),

@@ -77,7 +77,8 @@ def taken_port() -> Iterator[int]:
     ("namesrvAddr=localhost\n", "namesrvAddr='localhost': expected host:port"),
     ("brokerIP1=my-host\n", "brokerIP1='my-host': expected an IP address"),
     ("brokerIP1=0.0.0.0\n", "brokerIP1=0.0.0.0: a wildcard address cannot be advertised"),
-    ("brokerRole=SYNC_MASTER\n", "brokerRole='SYNC_MASTER': replication is not implemented"),
+    ("brokerRole=MASTER\n", "brokerRole='MASTER': brokerRole must be one of ASYNC_MASTER"),
+    ("haFlowControlEnable=true\n", "HA flow control (RocketMQ 5) is not implemented"),
     ("storePathCommitLog=/a,/b\n", "storePathCommitLog='/a,/b': expected one directory"),
     ("filterServerNums=1\n", "filterServerNums='1': filter servers are not supported"),
     ("enableDLegerCommitLog=true\n", "the DLedger commit log is not implemented"),
@@ -153,7 +154,7 @@ def test_no_name_server_to_register_with_is_one_line(tmp_path: Path) -> None:
 
 def test_keys_not_acted_on_are_named_once(caplog: pytest.LogCaptureFixture) -> None:
     rocketmq_keys._warned.clear()
-    text = "sendMessageThreadPoolNums=16\nlistenPrt=10911\nbrokerRole=ASYNC_MASTER\n"
+    text = "sendMessageThreadPoolNums=16\nlistenPrt=10911\ndeleteWhen=04\n"
     with caplog.at_level(logging.WARNING):
         first = BrokerConfig.from_properties(text)
         BrokerConfig.from_properties(text)
@@ -163,8 +164,8 @@ def test_keys_not_acted_on_are_named_once(caplog: pytest.LogCaptureFixture) -> N
         "ignored",
         "broker.conf: listenPrt is not a key RocketMQ or rmqstore knows (did you mean "
         "listenPort?); ignored",
-        "broker.conf: brokerRole is a RocketMQ key rmqstore does not implement; ignored"]
-    assert set(first.extra) == {"sendMessageThreadPoolNums", "listenPrt", "brokerRole"}
+        "broker.conf: deleteWhen is a RocketMQ key rmqstore does not implement; ignored"]
+    assert set(first.extra) == {"sendMessageThreadPoolNums", "listenPrt", "deleteWhen"}
 
 
 def test_store_keys_reach_the_store_config() -> None:

@@ -8,6 +8,11 @@
 start() binds first so that a listenPort of 0 resolves to the real port before the store opens:
 the store host written into every message (and so every offset message id) is
 brokerIP1:listenPort, the address clients send CONSUMER_SEND_MSG_BACK to.
+
+brokerRole decides replication (replication.py): a master serves its HA port before it
+registers; a slave opens its store as a replica, follows its master and copies its metadata
+(slave_sync.py), and starts none of the services that write (delay levels, timers,
+transaction checks).
 """
 
 from __future__ import annotations
@@ -44,7 +49,9 @@ from .handlers.sendback import SendBackProcessor
 from .handlers.stats import StatsProcessor
 from .longpoll import ArrivalWaiters
 from .register import NameServerRegistrar
+from .replication import MasterReplication, SlaveReplication
 from .runtime_config import RuntimeConfig
+from .slave_sync import SlaveSynchronize
 from .subgroups import SubscriptionGroupManager
 from .topics import BrokerTopics, TopicCaps
 from .transactions.service import Transactions
@@ -74,6 +81,8 @@ class Broker:
         self._send: SendProcessor | None = None
         self._delays: DelayLevels | None = None
         self._timers: BrokerTimers | None = None
+        self.master: MasterReplication | None = None
+        self.slave: SlaveReplication | None = None
 
     @property
     def address(self) -> str:
@@ -91,7 +100,10 @@ class Broker:
                      "listenPort (or --broker-port) chooses another")
         warn_descriptor_budget(self._server.max_connections, c.max_queue_nums_per_broker)
         if c.listen_port == 0:
-            c = self.config = c.replace(listen_port=self._server.address[1])
+            # any free port for the HA listener too: listenPort + 1 of a random port may be
+            # anyone's
+            c = self.config = c.replace(listen_port=self._server.address[1],
+                                        ha_listen_port=c.ha_listen_port or 0)
         # Synchronous on purpose: no request is read before the handlers exist.
         try:
             self.store = store = open_store(c.store_root, **self._store_config())
@@ -105,10 +117,14 @@ class Broker:
                 raise ConfigError(f"store {c.store_root} cannot be opened: "
                                   f"{exc.strerror or exc}") from None
             raise
+        if c.slave:
+            self.slave = SlaveReplication(c, store, self._queues_grew)
+        else:
+            c = self.config = await self._serve_ha(c, store)
         self._registrar = NameServerRegistrar(
             c, lambda: RegisterBrokerBody(topics.data_version(),
                                           topics.registered_configs(c.broker_permission), []),
-            self._outbound)
+            self._outbound, self.slave.on_register_answer if self.slave is not None else None)
         topics = BrokerTopics(store, self._registrar.register_soon, TopicCaps(
             c.max_queue_nums_per_topic, c.max_topic_nums, c.max_queue_nums_per_broker))
         topics.ensure_defaults(c.cluster_name, c.broker_name, c.auto_create_topic,
@@ -121,7 +137,7 @@ class Broker:
                                      c.register_timeout_ms / 1000)
         self.stats = stats = BrokerStats(c.cluster_name)
         self._spawn(stats.run())
-        self._send = SendProcessor(c, store, topics, groups, self.arrivals, stats)
+        self._send = SendProcessor(c, store, topics, groups, self.arrivals, self.master, stats)
         # Broker services that store some sends elsewhere first hook in here (send.Rewrite).
         transactions = Transactions(c, store, topics, self.clients, self.arrivals, self._spawn)
         self._send.add_rewrite(transactions.rewrite, transactions.REWRITE_PROPS)
@@ -132,7 +148,8 @@ class Broker:
         delays.start(self._spawn)
         self._timers = timers = BrokerTimers(c, store, topics, self.arrivals)
         self._send.add_rewrite(timers.rewrite, timers.REWRITE_PROPS)
-        timers.start(self._spawn)
+        if not c.slave:  # a slave's timer log is its master's to advance
+            timers.start(self._spawn)
         sendback = SendBackProcessor(c, store, topics, groups, self.arrivals, delays, stats)
         offsets = OffsetProcessor(store)
         for processor in (delays, sendback):
@@ -155,6 +172,7 @@ class Broker:
         self._spawn(self._scan_clients())
         if access is not None:
             self._spawn(access.watch())
+        await self._follow_master(topics, groups, delays)
         self._started = True
         # Registered before start() returns, so "ready" means routable (BrokerController.start).
         if not await self._registrar.register_all(quiet=True) and c.namesrv_addrs:
@@ -163,9 +181,41 @@ class Broker:
             raise ConfigError(f"no NameServer of namesrvAddr ({';'.join(c.namesrv_addrs)}) "
                               f"answered: start one, or fix namesrvAddr (--namesrv-addr)")
         self._registrar.start()
-        log.info("broker %s (cluster %s, id %d) serving on %s, store %s, %s",
-                 c.broker_name, c.cluster_name, c.broker_id, c.addr, c.store_root,
-                 "SYNC_FLUSH" if c.sync_flush else "ASYNC_FLUSH")
+        log.info("broker %s (cluster %s, id %d, %s) serving on %s, HA %s, store %s, %s",
+                 c.broker_name, c.cluster_name, c.broker_id, c.broker_role, c.addr, c.ha_addr,
+                 c.store_root, "SYNC_FLUSH" if c.sync_flush else "ASYNC_FLUSH")
+
+    async def _serve_ha(self, c: BrokerConfig, store: MessageStore) -> BrokerConfig:
+        """A master's HA listener, before it registers the HA address (its real port)."""
+        self.master = MasterReplication(c, store)
+        try:
+            await listen(self.master.start(), "the broker's HA service", c.bind_host,
+                         c.ha_port, "haListenPort chooses another")
+        except BaseException:
+            assert self._server is not None
+            await self._server.close()
+            store.close()
+            raise
+        if c.acl_enable:  # said once at start: the HA port is outside what ACL guards
+            log.warning("aclEnable=true, but the HA port %s:%d serves the commit log to "
+                        "whoever connects, as RocketMQ's: keep it where only slaves reach it",
+                        *self.master.service.address)
+        return c.replace(ha_listen_port=self.master.service.address[1])
+
+    async def _follow_master(self, topics: BrokerTopics, groups: SubscriptionGroupManager,
+                             delays: DelayLevels) -> None:
+        """A slave's HA client and metadata sync."""
+        if self.slave is not None:
+            slave = self.slave
+            await slave.start()
+            sync = SlaveSynchronize(self._outbound, lambda: slave.master_addr, self.store,
+                                    topics, groups, delays.service)
+            self._spawn(sync.run())
+
+    def _queues_grew(self, queues: set[tuple[str, int]]) -> None:
+        """A slave's dispatch added messages: wake the pulls held on them."""
+        for topic, queue_id in queues:
+            self.arrivals.notify(topic, queue_id)
 
     async def stop(self) -> None:
         """Clean shutdown: unregister from the NameServers, answer held pulls, close every
@@ -181,6 +231,9 @@ class Broker:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        for replication in (self.master, self.slave):
+            if replication is not None:
+                await replication.stop()
         if self._server is not None:
             await self._server.close()
         await self._outbound.close()
@@ -213,6 +266,8 @@ class Broker:
             "retention_hours": c.file_reserved_hours,
             "commitlog_segment_bytes": c.commitlog_segment_bytes,
             "warm_window_bytes": None if c.warm_mapped_file else 0,
+            "replica": c.slave,
+            "delay_levels": c.message_delay_level,
             **c.store_overrides,
         }
 

@@ -5,7 +5,8 @@ comments). Keys keep RocketMQ's names (BrokerConfig.java, MessageStoreConfig.jav
 rocketmq-all-4.9.7). Every value is read by its type (config_values.py) and a value that does
 not read stops the broker with one line naming the key, the value and what was expected. Keys
 this broker does not act on are sorted in rocketmq_keys.py: refused when ignoring them would
-break a promise, else named once in a warning, so that an existing file still loads.
+break a promise (a replica asked for where none can run, say), else named once in a warning,
+so that an existing file still loads.
 """
 
 from __future__ import annotations
@@ -31,6 +32,12 @@ from . import rocketmq_keys
 log = logging.getLogger(__name__)
 
 MASTER_ID = 0
+ROLES = ("ASYNC_MASTER", "SYNC_MASTER", "SLAVE")  # BrokerRole
+MiB = 1 << 20
+
+
+class BrokerConfigError(ConfigError, ValueError):
+    """A broker.conf this broker cannot run as written; the message is one line."""
 
 
 @dataclass(frozen=True)
@@ -43,6 +50,20 @@ class BrokerConfig:
     broker_ip: str = "127.0.0.1"  # brokerIP1: the address clients and message ids use
     listen_host: str | None = None  # where to bind (our key listenHost); None = broker_ip
     ha_listen_port: int | None = None  # haListenPort; None = listen_port + 1
+    # Replication (HAService / HAClient; rmqstore.ha)
+    broker_role: str = "ASYNC_MASTER"  # brokerRole: ASYNC_MASTER, SYNC_MASTER or SLAVE
+    broker_ip2: str | None = None  # brokerIP2: the host of the HA address; None = brokerIP1
+    ha_master_address: str | None = None  # haMasterAddress: else learnt from the NameServer
+    ha_send_heartbeat_interval_ms: int = 5_000  # haSendHeartbeatInterval
+    ha_housekeeping_interval_ms: int = 20_000  # haHousekeepingInterval
+    ha_transfer_batch_size: int = 32 * 1024  # haTransferBatchSize
+    ha_slave_fallbehind_max: int = 256 * MiB  # haSlaveFallbehindMax
+    slave_timeout_ms: int = 3_000  # slaveTimeout: how long a SYNC_MASTER send waits (4.9.4+)
+    slave_read_enable: bool = False  # slaveReadEnable: a slave serves pulls
+    offset_check_in_slave: bool = False  # offsetCheckInSlave: a slave corrects pull offsets
+    # accessMessageInMemoryMaxRatio: a pull further behind than this share of the RAM is told
+    # to read from a slave (slaveReadEnable)
+    access_message_in_memory_max_ratio: int = 40
     store_root: Path = Path.home() / "store"  # storePathRootDir
     # rocketmqHome: where conf/plain_acl.yml is looked for; None = $ROCKETMQ_HOME
     rocketmq_home: Path | None = None
@@ -110,6 +131,7 @@ class BrokerConfig:
         if is_wildcard(self.broker_ip):
             raise ValueError(f"brokerIP1={self.broker_ip}: a wildcard address cannot be "
                              f"advertised to clients; give this machine's address")
+        self._check_role()
         for name in ("broker_suspend_max_ms", "max_queue_nums_per_topic", "max_topic_nums",
                      "max_queue_nums_per_broker"):
             if getattr(self, name) < 1:
@@ -131,9 +153,33 @@ class BrokerConfig:
         return f"{self.broker_ip}:{self.listen_port}"
 
     @property
+    def ha_port(self) -> int:
+        return self.ha_listen_port if self.ha_listen_port is not None else self.listen_port + 1
+
+    @property
     def ha_addr(self) -> str:
-        port = self.ha_listen_port if self.ha_listen_port is not None else self.listen_port + 1
-        return f"{self.broker_ip}:{port}"
+        """haServerAddr: brokerIP2:haListenPort (BrokerController.getHAServerAddr)."""
+        return f"{self.broker_ip2 or self.broker_ip}:{self.ha_port}"
+
+    @property
+    def slave(self) -> bool:
+        return self.broker_role == "SLAVE"
+
+    def _check_role(self) -> None:
+        """BrokerConfigError unless brokerRole, brokerId and the HA keys agree."""
+        if self.broker_role not in ROLES:
+            raise BrokerConfigError(f"brokerRole must be one of {', '.join(ROLES)}, not "
+                                    f"{self.broker_role!r}")
+        if self.slave and self.broker_id <= MASTER_ID:
+            raise BrokerConfigError(f"brokerRole=SLAVE needs brokerId > 0, not {self.broker_id}")
+        if not self.slave and self.broker_id != MASTER_ID:
+            raise BrokerConfigError(f"brokerRole={self.broker_role} needs brokerId=0, not "
+                                    f"{self.broker_id} (a slave says brokerRole=SLAVE)")
+        if self.ha_master_address is not None and not self.slave:
+            raise BrokerConfigError("haMasterAddress is a slave's setting; this broker is "
+                                    f"{self.broker_role}")
+        if not 0 <= self.access_message_in_memory_max_ratio <= 100:
+            raise BrokerConfigError("accessMessageInMemoryMaxRatio must be within [0, 100]")
 
     @property
     def bind_host(self) -> str:
@@ -181,14 +227,14 @@ class BrokerConfig:
                     continue  # read above
                 reason = rocketmq_keys.refusal(key, value)
                 if reason is not None:
-                    raise ConfigError(f"{source}: {key}={value!r}: {reason}")
+                    raise BrokerConfigError(f"{source}: {key}={value!r}: {reason}")
                 ignored[key] = raw
                 continue
             name, read = spec
             try:
                 converted = read(value)
             except ValueError as exc:
-                raise ConfigError(f"{source}: {key}={value!r}: {exc}") from None
+                raise BrokerConfigError(f"{source}: {key}={value!r}: {exc}") from None
             if name.startswith(STORE_PREFIX):
                 store[name[len(STORE_PREFIX):]] = converted
             else:
@@ -220,6 +266,12 @@ def _single_path(raw: str) -> Path:
         raise ValueError("expected one directory: spreading the commit log over several "
                          "(MultiPathMappedFileQueue) is not implemented")
     return v.path(raw)
+
+
+def _role(raw: str) -> str:
+    if raw not in ROLES:
+        raise ValueError(f"brokerRole must be one of {', '.join(ROLES)}")
+    return raw
 
 
 def _consume_queue_units(raw: str) -> int:
@@ -298,6 +350,18 @@ _KEYS: dict[str, tuple[str, Reader]] = {
     "maxQueueNumsPerTopic": ("max_queue_nums_per_topic", v.integer()),
     "maxTopicNums": ("max_topic_nums", v.integer()),
     "maxQueueNumsPerBroker": ("max_queue_nums_per_broker", v.integer()),
+    "brokerRole": ("broker_role", _role),
+    "brokerIP2": ("broker_ip2", lambda raw: v.ip_address(raw) if raw else None),
+    "haMasterAddress": ("ha_master_address", lambda raw: v.host_port(raw) if raw else None),
+    "haSendHeartbeatInterval": ("ha_send_heartbeat_interval_ms", v.integer(1)),
+    "haHousekeepingInterval": ("ha_housekeeping_interval_ms", v.integer(1)),
+    "haTransferBatchSize": ("ha_transfer_batch_size", v.integer(1)),
+    "haSlaveFallbehindMax": ("ha_slave_fallbehind_max", v.integer(0)),
+    "haMaxGapNotInSync": ("ha_slave_fallbehind_max", v.integer(0)),  # RocketMQ 5's name
+    "slaveTimeout": ("slave_timeout_ms", v.integer(1)),
+    "slaveReadEnable": ("slave_read_enable", v.boolean),
+    "offsetCheckInSlave": ("offset_check_in_slave", v.boolean),
+    "accessMessageInMemoryMaxRatio": ("access_message_in_memory_max_ratio", v.integer()),
     "aclEnable": ("acl_enable", parse_acl_enable),
     "aclFile": ("acl_file", v.path),
     "aclAccessKey": ("acl_access_key", v.text),

@@ -22,17 +22,22 @@ log = logging.getLogger(__name__)
 
 _CONTROLLER = "RocketMQ 5's controller mode is not implemented (classic master/slave only)"
 _DLEDGER = "the DLedger commit log is not implemented (classic master/slave only)"
-_REPLICATION = ("replication is not implemented: this broker runs as a lone ASYNC_MASTER, "
-                "with no slave to wait for or to copy from")
+_FLOW = "HA flow control (RocketMQ 5) is not implemented"
+_UNKNOWN_HA = "an HA key this broker does not know"
 _LMQ = "light message queues (LMQ, multi-dispatch) are not implemented"
 
 # key -> (why it cannot be ignored, values that ask for nothing)
 REFUSED: dict[str, tuple[str, tuple[str, ...]]] = {
-    "brokerRole": (_REPLICATION, ("ASYNC_MASTER",)),
     "enableControllerMode": (_CONTROLLER, ("false",)), "controllerAddr": (_CONTROLLER, ()),
+    "allAckInSyncStateSet": (_CONTROLLER, ("false",)), "inSyncReplicas": (_CONTROLLER, ("1",)),
+    "minInSyncReplicas": (_CONTROLLER, ("1",)), "totalReplicas": (_CONTROLLER, ("1",)),
+    "enableAutoInSyncReplicas": (_CONTROLLER, ("false",)),
+    "haMaxTimeSlaveNotCatchup": (_CONTROLLER, ()), "syncFromLastFile": (_CONTROLLER, ("false",)),
+    "asyncLearner": (_CONTROLLER, ("false",)), "enableSlaveActingMaster": (_CONTROLLER, ("false",)),
+    "haFlowControlEnable": (_FLOW, ("false",)), "maxHaTransferByteInSecond": (_FLOW, ()),
     "enableDLegerCommitLog": (_DLEDGER, ("false",)), "dLegerGroup": (_DLEDGER, ()),
     "dLegerPeers": (_DLEDGER, ()), "dLegerSelfId": (_DLEDGER, ()),
-    "storePathDLedgerCommitLog": (_DLEDGER, ()),
+    "preferredLeaderId": (_DLEDGER, ()), "storePathDLedgerCommitLog": (_DLEDGER, ()),
     "enableLmq": (_LMQ, ("false",)), "enableMultiDispatch": (_LMQ, ("false",)),
     "filterServerNums": ("filter servers are not supported (RocketMQ removed them after "
                          "CVE-2023-33246)", ("0",)),
@@ -53,7 +58,6 @@ REFUSED: dict[str, tuple[str, tuple[str, ...]]] = {
                               "plain_acl.yml", ("false",)),
     "authorizationEnabled": ("ACL 2.0 is not implemented: use aclEnable with plain_acl.yml",
                              ("false",)),
-    "enableSlaveActingMaster": (_CONTROLLER, ("false",)),
 }
 
 ROCKETMQ_KEYS = frozenset("""
@@ -74,16 +78,14 @@ maxErrorRateOfBloomFilter filterDataCleanTimeSpan filterSupportRetry compressedR
 forceRegister storeReplyMessageEnable autoDeleteUnusedStats enableDetailStat
 isEnableBatchPush enableScheduleMessageStats enableScheduleAsyncDeliver
 scheduleAsyncDeliverMaxPendingLimit scheduleAsyncDeliverMaxResendNum2Blocked
-maxLmqConsumeQueueNum preferredLeaderId brokerIP2 haMasterAddress slaveReadEnable
+maxLmqConsumeQueueNum
 mappedFileSizeConsumeQueueExt enableConsumeQueueExt bitMapLengthConsumeQueueExt
 commitIntervalCommitLog useReentrantLockWhenPutMessage flushCommitLogTimed
 deleteCommitLogFilesInterval deleteConsumeQueueFilesInterval destroyMapedFileIntervalForcibly
 redeleteHangedFileInterval deleteWhen putMsgIndexHightWater commitCommitLogLeastPages
 flushLeastPagesWhenWarmMapedFile flushConsumeQueueLeastPages commitCommitLogThoroughInterval
 flushConsumeQueueThoroughInterval maxTransferBytesOnMessageInDisk
-maxTransferCountOnMessageInDisk accessMessageInMemoryMaxRatio maxMsgsNumBatch
-messageIndexSafe haListenPort haSendHeartbeatInterval haHousekeepingInterval
-haTransferBatchSize haSlaveFallbehindMax slaveTimeout offsetCheckInSlave flushDelayOffsetInterval
+maxTransferCountOnMessageInDisk maxMsgsNumBatch messageIndexSafe flushDelayOffsetInterval
 debugLockEnable diskFallRecorded osPageCacheBusyTimeOutMills defaultQueryMaxNum
 transientStorePoolEnable transientStorePoolSize fastFailIfNoBufferInStorePool
 storePathEpochFile storePathBrokerIdentity
@@ -102,6 +104,8 @@ _warned: set[str] = set()
 
 def refusal(key: str, value: str) -> str | None:
     """Why ``key=value`` stops the broker, or None."""
+    if key.startswith("ha") and key not in REFUSED:  # an HA key broker.conf honours is read
+        return _UNKNOWN_HA
     entry = REFUSED.get(key)
     if entry is None or value in entry[1]:
         return None

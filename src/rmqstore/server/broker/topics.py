@@ -179,6 +179,17 @@ class BrokerTopics:
                 self._put_own(cfg)
         return cfg
 
+    def adopt(self, version: DataVersion, configs: dict[str, TopicConfig]) -> bool:
+        """A slave takes its master's configs when their version differs from its own
+        (SlaveSynchronize.syncTopicConfig); returns whether it did."""
+        if version == self.data_version():
+            return False
+        self._store.topics.replace_all(version, configs)
+        self._timestamp, self._counter = version.timestamp, version.counter
+        log.info("topic configs of the master taken: %d topics, version %d", len(configs),
+                 version.counter)
+        return True
+
     def all_configs(self) -> dict[str, TopicConfig]:
         return self._store.topics.topics
 
