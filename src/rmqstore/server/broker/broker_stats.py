@@ -85,11 +85,8 @@ class BrokerStats:
         """Messages stored (SendMessageProcessor: incTopicPutNums/Size, incBrokerPutNums)."""
         self.put_times += count
         self.put_bytes += size
-        items = self._put_items.get(topic)
-        if items is None:
-            items = self._put_items[topic] = (
-                self._item(TOPIC_PUT_NUMS, topic), self._item(TOPIC_PUT_SIZE, topic),
-                self._item(BROKER_PUT_NUMS, self._cluster))
+        items = self._put_items.get(topic) or self._triple(
+            self._put_items, topic, TOPIC_PUT_NUMS, TOPIC_PUT_SIZE, BROKER_PUT_NUMS)
         _count(items, count, size)
 
     def got(self, group: str, topic: str, count: int, size: int) -> None:
@@ -100,17 +97,21 @@ class BrokerStats:
         self.get_found += 1
         self.get_transferred += count
         key = f"{topic}@{group}"
-        items = self._get_items.get(key)
-        if items is None:
-            items = self._get_items[key] = (
-                self._item(GROUP_GET_NUMS, key), self._item(GROUP_GET_SIZE, key),
-                self._item(BROKER_GET_NUMS, self._cluster))
+        items = self._get_items.get(key) or self._triple(
+            self._get_items, key, GROUP_GET_NUMS, GROUP_GET_SIZE, BROKER_GET_NUMS)
         _count(items, count, size)
 
     def sent_back(self, group: str, topic: str) -> None:
         item = self._item(SNDBCK_PUT_NUMS, f"{topic}@{group}")
         item.value += 1
         item.times += 1
+
+    def _triple(self, cache: dict, key: str, nums: str, size: str,
+                broker: str) -> tuple[StatsItem, StatsItem, StatsItem]:
+        """The message, byte and broker-total items one call adds to, kept in ``cache``."""
+        items = cache[key] = (self._item(nums, key), self._item(size, key),
+                              self._item(broker, self._cluster))
+        return items
 
     def _item(self, name: str, key: str) -> StatsItem:
         items = self._sets.setdefault(name, {})

@@ -127,18 +127,13 @@ class AdminProcessor:
     async def topic_config(self, request: RemotingCommand, ctx: RequestContext) -> RemotingCommand:
         h = decode_header(TopicRequestHeader, request.ext_fields)
         cfg = self._topics.get(h.topic)
-        if cfg is None:
-            return RemotingCommand.response(ResponseCode.TOPIC_NOT_EXIST,
-                                            f"No topic in this broker. topic: {h.topic}")
-        return _json_response(cfg.to_json())
+        return _config_or(cfg.to_json() if cfg else None, ResponseCode.TOPIC_NOT_EXIST,
+                          f"No topic in this broker. topic: {h.topic}")
 
     async def group_config(self, request: RemotingCommand, ctx: RequestContext) -> RemotingCommand:
         h = decode_header(GetSubscriptionGroupConfigRequestHeader, request.ext_fields)
-        cfg = self._groups.get(h.group)
-        if cfg is None:
-            return RemotingCommand.response(ResponseCode.SUBSCRIPTION_GROUP_NOT_EXIST,
-                                            f"No group in this broker. group: {h.group}")
-        return _json_response(cfg)
+        return _config_or(self._groups.get(h.group), ResponseCode.SUBSCRIPTION_GROUP_NOT_EXIST,
+                          f"No group in this broker. group: {h.group}")
 
 
 def _topic_refusal(h: CreateTopicRequestHeader) -> str | None:
@@ -159,6 +154,13 @@ def _topic_refusal(h: CreateTopicRequestHeader) -> str | None:
     if h.topic_filter_type not in FILTER_TYPES:
         return f"topicFilterType {h.topic_filter_type[:40]!r} is not one of {FILTER_TYPES}"
     return None
+
+
+def _config_or(config: dict | None, code: ResponseCode, remark: str) -> RemotingCommand:
+    """A config as JSON, or ``code`` with RocketMQ's remark when there is none."""
+    if config is None:
+        return RemotingCommand.response(code, remark)
+    return _json_response(config)
 
 
 def _json_response(obj: dict) -> RemotingCommand:
