@@ -38,11 +38,11 @@ class ConsumerOffsetManager:
         with self._lock:
             return self._table.get(f"{topic}@{group}", {}).get(queue_id)
 
-    def pairs(self) -> list[tuple[str, str]]:
-        """Every (topic, group) with committed offsets (topics hold no '@': split at the
-        first, as ConsumerOffsetManager.whichTopicByConsumer does)."""
+    def keys(self) -> list[tuple[str, str]]:
+        """(topic, group) of every entry, copied: what each group has committed offsets of."""
         with self._lock:
-            return [tuple(key.split("@", 1)) for key in self._table]  # type: ignore[misc]
+            keys = list(self._table)
+        return [(topic, group) for topic, _, group in (k.partition("@") for k in keys)]
 
     def remove(self, *, topic: str | None = None, group: str | None = None) -> int:
         """Drop the offsets of a topic (every group) or of a group (every topic)

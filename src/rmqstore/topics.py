@@ -52,7 +52,8 @@ class TopicConfigManager:
     def put(self, config: TopicConfig) -> None:
         """Create or update, and persist at once (topic changes are rare)."""
         with self._lock:
-            self._publish({**self.topics, config.name: config})
+            self.topics = {**self.topics, config.name: config}
+            self._persist()
 
     def remove(self, name: str, log_end: int) -> bool:
         """Forget a topic's config and remember that its records before ``log_end`` are
@@ -62,7 +63,8 @@ class TopicConfigManager:
             write_json(self.deleted_path, self.deleted)
             if name not in self.topics:
                 return False
-            self._publish({k: v for k, v in self.topics.items() if k != name})
+            self.topics = {k: v for k, v in self.topics.items() if k != name}
+            self._persist()
             return True
 
     def prune_deleted(self, log_start: int) -> None:
@@ -73,12 +75,20 @@ class TopicConfigManager:
                 self.deleted = kept
                 write_json(self.deleted_path, kept)
 
-    def _publish(self, topics: dict[str, TopicConfig]) -> None:
-        self.topics = topics
+    def _persist(self) -> None:
+        """A new data version and the file; under the lock."""
         self._counter += 1
         version = DataVersion(int(time.time() * 1000), self._counter)
         write_json(self.path, serialize_wrapper(version, self.topics))
 
+    def put_if_absent(self, config: TopicConfig) -> TopicConfig:
+        """The topic's config: the one it has, else ``config``, persisted."""
+        with self._lock:
+            found = self.topics.get(config.name)
+        if found is not None:
+            return found
+        self.put(config)
+        return config
 
     def replace_all(self, version: DataVersion, configs: dict[str, TopicConfig]) -> None:
         """A slave takes its master's topic configs and their version, and persists them
@@ -112,7 +122,7 @@ class TopicRoutes:
         check_topic(topic)
         if self._configs.get(topic) is None:
             n = self._default_queue_nums
-            self._configs.put(TopicConfig(topic, n, n))
+            self._configs.put_if_absent(TopicConfig(topic, n, n))
         self.admitted.add(topic)
 
     def forget(self, topic: str) -> None:

@@ -51,7 +51,8 @@ def serve(tmp: Path, *args: str, conf: str | None = None,
         extra = ["-c", str(tmp / "broker.conf")]
     return rmqstore("serve", *extra, "--data", str(tmp / "data"), "--namesrv-port",
                     str(ns_port or free_port()), "--broker-port", str(free_broker_port()),
-                    "--http-port", "0", *SMALL_STORE_ARGS, *args, timeout_s=15)
+                    "--http-port", "0", "--metrics-port", "0", *SMALL_STORE_ARGS, *args,
+                    timeout_s=15)
 
 
 def one_error_line(done: subprocess.CompletedProcess[str]) -> str:
@@ -139,7 +140,8 @@ def test_a_store_in_use_or_of_other_sizes_is_one_line(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("not a directory")
     line = one_error_line(rmqstore("serve", "--data", str(tmp_path / "file"), "--namesrv-port",
                                    str(free_port()), "--broker-port", str(free_broker_port()),
-                                   "--http-port", "0", *SMALL_STORE_ARGS))
+                                   "--http-port", "0", "--metrics-port", "0",
+                                   *SMALL_STORE_ARGS))
     assert line.startswith(f"Error: store {tmp_path / 'file'} cannot be opened:"), line
 
 
@@ -171,10 +173,11 @@ def test_keys_not_acted_on_are_named_once(caplog: pytest.LogCaptureFixture) -> N
 def test_store_keys_reach_the_store_config() -> None:
     cfg = BrokerConfig.from_properties(
         "storePathCommitLog=/disk2/commitlog\nmaxHashSlotNum=1000\nmaxIndexNum=4000\n"
-        "mappedFileSizeConsumeQueue=6000\ndiskMaxUsedSpaceRatio=99\nmessageIndexEnable=false\n")
+        "mappedFileSizeConsumeQueue=6000\ndiskMaxUsedSpaceRatio=90\nmessageIndexEnable=false\n")
     assert cfg.store_overrides == {
         "commitlog_path": Path("/disk2/commitlog"), "index_slots": 1000, "index_entries": 4000,
-        "consumequeue_units": 300, "disk_max_used_ratio": 0.95, "index_enable": False}
+        "consumequeue_units": 300, "index_enable": False}
+    assert cfg.disk_max_used_ratio == 0.9  # the broker's disk alarm reads it
 
 
 def test_listening_everywhere_never_advertises_a_wildcard() -> None:
@@ -234,7 +237,8 @@ def test_log_options_write_json_lines_to_a_file(tmp_path: Path) -> None:
     done = rmqstore("--log-level", "info", "--log-format", "json", "--log-file", str(log),
                     "serve", "--role", "broker", "-c", str(tmp_path / "broker.conf"),
                     "--data", str(tmp_path / "data"), "--broker-port", str(free_broker_port()),
-                    "--namesrv-addr", f"127.0.0.1:{free_port()}", *SMALL_STORE_ARGS)
+                    "--namesrv-addr", f"127.0.0.1:{free_port()}", "--metrics-port", "0",
+                    *SMALL_STORE_ARGS)
     assert one_error_line(done).startswith("Error: no NameServer of namesrvAddr")
     records = [json.loads(line) for line in log.read_text().splitlines()]
     assert records and all(set(r) >= {"time", "level", "logger", "message"} for r in records)

@@ -50,6 +50,10 @@ BROKER_SETS = frozenset({"store_host", "background"})  # StoreConfig fields the 
 @click.option("--broker-port", default=None, type=int, help="Default 10911 (listenPort).")
 @click.option("--http-port", default=8080, show_default=True, type=int,
               help="Port of the NameServer address endpoint (/rocketmq/nsaddr); 0 turns it off.")
+@click.option("--metrics-port", type=click.IntRange(min=0), default=None,
+              help="The broker's HTTP port, /metrics and the dashboard (metricsPromExporterPort, "
+                   "default 5557; 0 = any free port); its address is --host unless "
+                   "metricsPromExporterHost says otherwise.")
 @click.option("--namesrv-addr", default=None,
               help="NameServers the broker registers with (';'-separated); default: ours.")
 @click.option("--flush", type=click.Choice(["async", "sync"]), default=None,
@@ -66,8 +70,8 @@ BROKER_SETS = frozenset({"store_host", "background"})  # StoreConfig fields the 
                    "(default 120, as Java); the liveness scan runs every min(10, expiry/3) s.")
 def serve(data: Path | None, role: str, config_file: Path | None, namesrv_file: Path | None,
           host: str | None, broker_ip: str | None, namesrv_port: int, broker_port: int | None,
-          http_port: int, namesrv_addr: str | None, flush: str | None,
-          store_options: tuple[str, ...], tls_config: Path | None,
+          http_port: int, metrics_port: int | None, namesrv_addr: str | None,
+          flush: str | None, store_options: tuple[str, ...], tls_config: Path | None,
           broker_expiry: float | None) -> None:
     """Start a RocketMQ-compatible NameServer and Broker (loopback unless told otherwise)."""
     from ..net import TlsConfigError
@@ -81,6 +85,8 @@ def serve(data: Path | None, role: str, config_file: Path | None, namesrv_file: 
                            broker_expiry)
         broker = _broker(role, conf, given, data, host, broker_ip, broker_port, namesrv_addr,
                          namesrv_port, flush, store_options)
+        if metrics_port is not None:
+            broker = broker.replace(metrics_port=metrics_port)
         options = ServeOptions(
             role, dataclasses.replace(namesrv, remoting=namesrv.remoting.with_tls(tls)),
             broker.replace(remoting=broker.remoting.with_tls(tls)))

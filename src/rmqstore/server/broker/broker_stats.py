@@ -1,5 +1,7 @@
-"""What the broker counts, for VIEW_BROKER_STATS_DATA (315) and GET_BROKER_RUNTIME_INFO (28):
-BrokerStatsManager's StatsItemSets and StoreStatsService's TPS windows (rocketmq-all-4.9.7).
+"""RocketMQ's views of the broker's traffic, for VIEW_BROKER_STATS_DATA (315) and
+GET_BROKER_RUNTIME_INFO (28): BrokerStatsManager's StatsItemSets and StoreStatsService's TPS
+windows (rocketmq-all-4.9.7), read from the one set of counters the send and pull paths keep
+(stats/traffic.py) and sampled here; nothing is counted twice.
 
 Stats items, by RocketMQ's names and keys (what the dashboard and the exporter ask for):
 
@@ -8,13 +10,13 @@ Stats items, by RocketMQ's names and keys (what the dashboard and the exporter a
     SNDBCK_PUT_NUMS                    topic@group     messages a consumer gave back
     BROKER_PUT_NUMS / BROKER_GET_NUMS  cluster name    the broker's totals
 
-Each item keeps a running value and the number of calls that added to it, sampled every 10 s
-(the last minute), every 10 min (the last hour) and every hour (the last day); a window's
-answer runs from its oldest sample to the value right now (Java stops at its last sample, up
-to 10 s old). Counting costs a send two dict updates; sampling runs on the broker's loop.
+An item is a running value and the number of calls that added to it, sampled every 10 s (the
+last minute), every 10 min (the last hour) and every hour (the last day); a window runs from
+its oldest sample (else from the item's first call, at 0) to the value right now. Java stops at
+its last sample, up to 10 s old, and answers zeros until the first.
 
 The TPS windows of runtime info (10 s, 60 s, 600 s) come from one sample per second of the
-store's totals (puts, gets that found or missed messages, messages handed out).
+totals (messages stored, pulls that found or missed messages, messages handed out).
 """
 
 from __future__ import annotations
@@ -23,9 +25,9 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from ...protocol.admin_bodies import CallSnapshot
+from .stats.traffic import Traffic
 
 TOPIC_PUT_NUMS = "TOPIC_PUT_NUMS"
 TOPIC_PUT_SIZE = "TOPIC_PUT_SIZE"
@@ -36,108 +38,42 @@ BROKER_PUT_NUMS = "BROKER_PUT_NUMS"
 BROKER_GET_NUMS = "BROKER_GET_NUMS"
 
 MINUTE_SAMPLE_S, HOUR_SAMPLE_S, DAY_SAMPLE_S = 10, 600, 3600
+WINDOWS = (("minute", 7), ("hour", 7), ("day", 25))  # StatsItem's csList sizes
 TPS_WINDOWS_S = (10, 60, 600)  # StoreStatsService's putTps "10s 60s 600s"
 
-
-@dataclass(slots=True)
-class StatsItem:
-    value: int = 0
-    times: int = 0
-    # (monotonic seconds, value, times) samples
-    minute: deque = field(default_factory=lambda: deque(maxlen=7))
-    hour: deque = field(default_factory=lambda: deque(maxlen=7))
-    day: deque = field(default_factory=lambda: deque(maxlen=25))
-
-    def snapshot(self, samples: deque, now: float) -> CallSnapshot:
-        """StatsItem.computeStatsData from the oldest sample to now."""
-        if not samples:
-            return CallSnapshot(0, 0.0, 0.0)
-        ts, value, times = samples[0]
-        total, calls, span = self.value - value, self.times - times, now - ts
-        return CallSnapshot(total, total / span if span > 0 else 0.0,
-                            total / calls if calls > 0 else 0.0)
+# (value, calls, monotonic time of the first call) of one item, now
+Reading = tuple[int, int, float]
 
 
 class BrokerStats:
     """Runs on the broker's event loop; ``run()`` samples until cancelled."""
 
-    def __init__(self, cluster: str, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, traffic: Traffic, cluster: str,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._traffic = traffic
         self._cluster = cluster
         self._clock = clock
-        self._sets: dict[str, dict[str, StatsItem]] = {}
-        # The items a send or a pull adds to, found with one lookup (the send path's cost).
-        self._put_items: dict[str, tuple[StatsItem, StatsItem, StatsItem]] = {}
-        self._get_items: dict[str, tuple[StatsItem, StatsItem, StatsItem]] = {}
-        # store totals (StoreStatsService): puts, gets found, gets missed, messages handed out
-        self.put_times = 0
-        self.put_bytes = 0
-        self.get_found = 0
-        self.get_miss = 0
-        self.get_transferred = 0
+        # (name, key) -> window -> (monotonic s, value, calls) samples
+        self._samples: dict[tuple[str, str], dict[str, deque]] = {}
         self._per_second: deque[tuple[float, int, int, int, int]] = deque(
             maxlen=max(TPS_WINDOWS_S) + 1)
         self.boot_ms = int(time.time() * 1000)
         self._today: tuple[int, int, int] = (_day_start(), 0, 0)  # day, puts, gets at 00:00
         self._yesterday: tuple[int, int] = (0, 0)
 
-    # -- counting ------------------------------------------------------------------------
-    def put(self, topic: str, count: int, size: int) -> None:
-        """Messages stored (SendMessageProcessor: incTopicPutNums/Size, incBrokerPutNums)."""
-        self.put_times += count
-        self.put_bytes += size
-        items = self._put_items.get(topic) or self._triple(
-            self._put_items, topic, TOPIC_PUT_NUMS, TOPIC_PUT_SIZE, BROKER_PUT_NUMS)
-        _count(items, count, size)
-
-    def got(self, group: str, topic: str, count: int, size: int) -> None:
-        """A pull (PullMessageProcessor: incGroupGetNums/Size, incBrokerGetNums)."""
-        if count <= 0:
-            self.get_miss += 1
-            return
-        self.get_found += 1
-        self.get_transferred += count
-        key = f"{topic}@{group}"
-        items = self._get_items.get(key) or self._triple(
-            self._get_items, key, GROUP_GET_NUMS, GROUP_GET_SIZE, BROKER_GET_NUMS)
-        _count(items, count, size)
-
-    def sent_back(self, group: str, topic: str) -> None:
-        item = self._item(SNDBCK_PUT_NUMS, f"{topic}@{group}")
-        item.value += 1
-        item.times += 1
-
-    def _triple(self, cache: dict, key: str, nums: str, size: str,
-                broker: str) -> tuple[StatsItem, StatsItem, StatsItem]:
-        """The message, byte and broker-total items one call adds to, kept in ``cache``."""
-        items = cache[key] = (self._item(nums, key), self._item(size, key),
-                              self._item(broker, self._cluster))
-        return items
-
-    def _item(self, name: str, key: str) -> StatsItem:
-        items = self._sets.setdefault(name, {})
-        item = items.get(key)
-        if item is None:
-            item = items[key] = StatsItem()
-            first = (self._clock(), 0, 0)  # every window counts from the item's first use
-            item.minute.append(first)
-            item.hour.append(first)
-            item.day.append(first)
-        return item
-
     # -- reading ---------------------------------------------------------------------------
     def view(self, name: str, key: str) -> tuple[CallSnapshot, CallSnapshot, CallSnapshot] | None:
         """The minute, hour and day windows of one item; None if it never counted."""
-        item = self._sets.get(name, {}).get(key)
-        if item is None:
+        now = self._read(name, key)
+        if now is None:
             return None
-        now = self._clock()
-        return (item.snapshot(item.minute, now), item.snapshot(item.hour, now),
-                item.snapshot(item.day, now))
+        samples = self._samples.get((name, key), {})
+        return tuple(_snapshot(samples.get(w), now, self._clock())  # type: ignore[return-value]
+                     for w, _ in WINDOWS)
 
     def tps(self) -> dict[str, str]:
         """putTps, getFoundTps, getMissTps, getTotalTps, getTransferedTps: "10s 60s 600s"."""
-        now = (self._clock(), self.put_times, self.get_found, self.get_miss,
-               self.get_transferred)
+        now = self._totals()
         out: dict[str, list[str]] = {k: [] for k in (
             "putTps", "getFoundTps", "getMissTps", "getTotalTps", "getTransferedTps")}
         for window in TPS_WINDOWS_S:
@@ -150,41 +86,93 @@ class BrokerStats:
             out["getTotalTps"].append(f"{rates[1] + rates[2]:.2f}")
         return {k: " ".join(v) for k, v in out.items()}
 
+    def totals(self) -> dict[str, int]:
+        """putMessageTimesTotal and putMessageSizeTotal: what the broker stored since start."""
+        flows = list(self._traffic.inflow.values())
+        return {"putMessageTimesTotal": sum(f.messages for f in flows),
+                "putMessageSizeTotal": sum(f.bytes for f in flows)}
+
     def day_totals(self) -> dict[str, int]:
         """msgPut/GetTotal{YesterdayMorning,TodayMorning,TodayNow} (BrokerStats): the totals
         at the start of yesterday and of today, and now, since this broker started."""
         self._roll_day()
+        t = self._traffic
         return {"msgPutTotalYesterdayMorning": self._yesterday[0],
-                "msgPutTotalTodayMorning": self._today[1], "msgPutTotalTodayNow": self.put_times,
+                "msgPutTotalTodayMorning": self._today[1],
+                "msgPutTotalTodayNow": t.messages_in_total(),
                 "msgGetTotalYesterdayMorning": self._yesterday[1],
                 "msgGetTotalTodayMorning": self._today[2],
-                "msgGetTotalTodayNow": self.get_transferred}
+                "msgGetTotalTodayNow": t.messages_out_total()}
+
+    def _read(self, name: str, key: str) -> Reading | None:
+        t = self._traffic
+        if name in (TOPIC_PUT_NUMS, TOPIC_PUT_SIZE):
+            flows = [f for (topic, _), f in list(t.inflow.items()) if topic == key]
+            if not flows:
+                return None
+            value = sum(f.messages if name == TOPIC_PUT_NUMS else f.bytes for f in flows)
+            return value, sum(f.calls for f in flows), min(f.since for f in flows)
+        if name in (GROUP_GET_NUMS, GROUP_GET_SIZE):
+            topic, _, group = key.partition("@")
+            flow = t.outflow.get((topic, group))
+            if flow is None:
+                return None
+            return (flow.messages if name == GROUP_GET_NUMS else flow.bytes), flow.calls, \
+                flow.since
+        if name == SNDBCK_PUT_NUMS:
+            topic, _, group = key.partition("@")
+            count = t.sent_back.get((topic, group))
+            return None if count is None else (count, count, self._boot_clock())
+        if name in (BROKER_PUT_NUMS, BROKER_GET_NUMS) and key == self._cluster:
+            flows = list((t.inflow if name == BROKER_PUT_NUMS else t.outflow).values())
+            return (sum(f.messages for f in flows), sum(f.calls for f in flows),
+                    self._boot_clock())
+        return None
+
+    def _keys(self) -> list[tuple[str, str]]:
+        """Every item there is now."""
+        t = self._traffic
+        topics = {topic for topic, _ in list(t.inflow)}
+        pairs = [f"{topic}@{group}" for topic, group in list(t.outflow)]
+        return ([(n, k) for k in topics for n in (TOPIC_PUT_NUMS, TOPIC_PUT_SIZE)]
+                + [(n, k) for k in pairs for n in (GROUP_GET_NUMS, GROUP_GET_SIZE)]
+                + [(SNDBCK_PUT_NUMS, f"{topic}@{group}") for topic, group in list(t.sent_back)]
+                + [(BROKER_PUT_NUMS, self._cluster), (BROKER_GET_NUMS, self._cluster)])
+
+    def _totals(self) -> tuple[float, int, int, int, int]:
+        t = self._traffic
+        return (self._clock(), t.messages_in_total(), t.pulls_found, t.pulls_missed,
+                t.messages_out_total())
+
+    def _boot_clock(self) -> float:
+        return self._clock() - (time.time() - self.boot_ms / 1000)
 
     def _roll_day(self) -> None:
         day = _day_start()
         if day != self._today[0]:
             self._yesterday = self._today[1:]
-            self._today = (day, self.put_times, self.get_transferred)
+            self._today = (day, self._traffic.messages_in_total(),
+                           self._traffic.messages_out_total())
 
     # -- sampling --------------------------------------------------------------------------
-    def sample_second(self) -> None:
-        self._per_second.append((self._clock(), self.put_times, self.get_found, self.get_miss,
-                                 self.get_transferred))
-
     def sample(self, window: str) -> None:
-        """Append a sample of every item to ``window``: minute, hour or day."""
+        """A sample of every item into ``window``: minute, hour or day."""
         now = self._clock()
-        for items in self._sets.values():
-            for item in items.values():
-                getattr(item, window).append((now, item.value, item.times))
+        size = dict(WINDOWS)[window]
+        for name, key in self._keys():
+            reading = self._read(name, key)
+            if reading is not None:
+                windows = self._samples.setdefault((name, key), {})
+                windows.setdefault(window, deque(maxlen=size)).append(
+                    (now, reading[0], reading[1]))
 
     async def run(self) -> None:
         ticks = 0
-        self.sample_second()
+        self._per_second.append(self._totals())
         while True:
             await asyncio.sleep(1.0)
             ticks += 1
-            self.sample_second()
+            self._per_second.append(self._totals())
             if ticks % MINUTE_SAMPLE_S == 0:
                 self.sample("minute")
             if ticks % HOUR_SAMPLE_S == 0:
@@ -194,16 +182,12 @@ class BrokerStats:
                 self._roll_day()
 
 
-def _count(items: tuple[StatsItem, StatsItem, StatsItem], count: int, size: int) -> None:
-    """One call adding ``count`` messages of ``size`` bytes: to the message and byte items of
-    its key and to the broker's total."""
-    nums, sizes, broker = items
-    nums.value += count
-    nums.times += 1
-    sizes.value += size
-    sizes.times += 1
-    broker.value += count
-    broker.times += 1
+def _snapshot(samples: deque | None, now: Reading, at: float) -> CallSnapshot:
+    """StatsItem.computeStatsData from the oldest sample (else the first call, at 0) to now."""
+    ts, value, calls = samples[0] if samples else (now[2], 0, 0)
+    total, count, span = now[0] - value, now[1] - calls, at - ts
+    return CallSnapshot(total, total / span if span > 0 else 0.0,
+                        total / count if count > 0 else 0.0)
 
 
 def _day_start() -> int:

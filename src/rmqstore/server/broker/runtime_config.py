@@ -105,11 +105,10 @@ class RuntimeConfig:
                 raise UpdateRefused(ResponseCode.SYSTEM_ERROR,
                                     f"{key}={raw.strip()!r}: {exc}") from None
         for key, value in changes.items():
-            name = _KEYS[key][0]
-            if name.startswith(STORE_PREFIX):
-                self._store = dataclasses.replace(self._store,
-                                                  **{name[len(STORE_PREFIX):]: value})
-            else:  # the processors share this one config object and read it per request
+            name = _KEYS[key][0].removeprefix(STORE_PREFIX)
+            if hasattr(self._store, name):  # what 26 shows of the store's settings
+                self._store = dataclasses.replace(self._store, **{name: value})
+            if hasattr(self._config, name):  # the processors share this object, read per request
                 object.__setattr__(self._config, name, value)
             hook = self._hooks.get(key)
             if hook is not None:

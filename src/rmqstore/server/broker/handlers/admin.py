@@ -61,7 +61,7 @@ class AdminProcessor:
 
     async def create_topic(self, request: RemotingCommand, ctx: RequestContext) -> RemotingCommand:
         h = decode_header(CreateTopicRequestHeader, request.ext_fields)
-        refusal = _topic_refusal(h)
+        refusal = topic_refusal(h)
         if refusal is not None:
             return RemotingCommand.response(ResponseCode.SYSTEM_ERROR, refusal)
         self._topics.put(TopicConfig(h.topic, h.read_queue_nums, h.write_queue_nums,
@@ -120,7 +120,7 @@ class AdminProcessor:
         + whichGroupByTopic)."""
         h = decode_header(TopicRequestHeader, request.ext_fields)
         online = {g for g, info in self._clients.consumers.items() if h.topic in info.subscriptions}
-        stored = {g for t, g in self._store.offsets.pairs() if t == h.topic}
+        stored = {g for t, g in self._store.offsets.keys() if t == h.topic}
         return RemotingCommand.response(ResponseCode.SUCCESS,
                                         body=encode_group_list(online | stored))
 
@@ -136,7 +136,7 @@ class AdminProcessor:
                           f"No group in this broker. group: {h.group}")
 
 
-def _topic_refusal(h: CreateTopicRequestHeader) -> str | None:
+def topic_refusal(h: CreateTopicRequestHeader) -> str | None:
     """Why a topic config cannot be created or changed, or None: updateAndCreateTopic's
     TopicValidator.validateTopic and isSystemTopic, PermName.isValid, and queue counts a
     store can hold (at least one; the upper bounds are BrokerTopics' caps, whose

@@ -63,15 +63,15 @@ class BrokerInfoProcessor:
         up_s = int(time.time() - stats.boot_ms / 1000)
         unflushed = store.commitlog.max_offset - store.commitlog.files.durable()
         busy = str(self._in_flight())
+        totals = stats.totals()
+        put_times, put_bytes = totals["putMessageTimesTotal"], totals["putMessageSizeTotal"]
         table = {
             "brokerVersionDesc": VERSION_DESC, "brokerVersion": str(SERVER_VERSION),
             "rmqstoreVersion": __version__, "brokerActive": "true",
             "bootTimestamp": str(stats.boot_ms), "runtime": _runtime(up_s),
             "startAcceptSendRequestTimeStamp": "0",
-            "putMessageTimesTotal": str(stats.put_times),
-            "putMessageSizeTotal": str(stats.put_bytes),
-            "putMessageAverageSize": f"{stats.put_bytes / stats.put_times:.2f}"
-            if stats.put_times else "0.0",
+            **{k: str(v) for k, v in totals.items()},
+            "putMessageAverageSize": f"{put_bytes / put_times:.2f}" if put_times else "0.0",
             "commitLogMinOffset": str(store.commitlog.min_offset),
             "commitLogMaxOffset": str(store.commitlog.max_offset),
             "commitLogDiskRatio": str(disk_used_ratio(log_dir)),

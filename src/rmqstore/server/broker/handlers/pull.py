@@ -32,9 +32,9 @@ from ....protocol import RemotingCommand, RequestCode, ResponseCode
 from ....protocol.header_codec import decode_header, encode_header
 from ....protocol.headers import PullMessageRequestHeader, PullMessageResponseHeader
 from ....store import MessageStore
-from ..broker_stats import BrokerStats
 from ..config import MASTER_ID, BrokerConfig
 from ..longpoll import ArrivalWaiters
+from ..stats.traffic import Traffic
 from ..subgroups import SubscriptionGroupManager
 from ..topics import PERM_READ, BrokerTopics
 from .clients import ClientManager
@@ -84,9 +84,9 @@ class _Read:
 class PullProcessor:
     def __init__(self, config: BrokerConfig, store: MessageStore, topics: BrokerTopics,
                  groups: SubscriptionGroupManager, clients: ClientManager,
-                 arrivals: ArrivalWaiters, stats: BrokerStats | None = None) -> None:
+                 arrivals: ArrivalWaiters, *, traffic: Traffic | None = None) -> None:
         self._config = config
-        self._stats = stats or BrokerStats(config.cluster_name)
+        self._traffic = traffic or Traffic()
         self._store = store
         self._topics = topics
         self._groups = groups
@@ -109,8 +109,10 @@ class PullProcessor:
             self._commit(h)
         if read.code == ResponseCode.PULL_NOT_FOUND and h.sys_flag & FLAG_SUSPEND:
             read = await self._hold(h, selector, read)
-        found = len(read.result.messages) if read.code == ResponseCode.SUCCESS else 0
-        self._stats.got(h.consumer_group, h.topic, found, len(read.body))
+        found = read.code == ResponseCode.SUCCESS
+        self._traffic.pulled_from(h.consumer_group, h.topic, h.queue_id,
+                                  len(read.result.messages) if found else 0, len(read.body),
+                                  read.result.next_offset)
         return self._response(h, read)
 
     def _commit(self, h: PullMessageRequestHeader) -> None:
@@ -203,6 +205,7 @@ class PullProcessor:
             view = msg.record_view
             if parts and total + len(view) > limit:
                 result.next_offset = msg.queue_offset
+                result.messages = result.messages[:len(parts)]  # what is handed out
                 break
             parts.append(view)
             total += len(view)

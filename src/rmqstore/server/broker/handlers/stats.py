@@ -9,8 +9,8 @@ alphabetical order.
                      {"brokerOffset":..,"consumerOffset":..,"lastTimestamp":..}}}
     TopicStatsTable {"offsetTable":{{mq}:{"lastUpdateTimestamp":..,"maxOffset":..,"minOffset":..}}}
 
-consumeTps is the group's GROUP_GET_NUMS over the last minute, summed over its topics
-(ConsumerStatsManager's view, as the broker counts pulls: broker_stats.py).
+consumeTps is the group's messages pulled per second over the last minute (stats.History);
+the offsets come from stats.ConsumeProgress, which the metrics and the dashboard read too.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from ....protocol.headers import (
 )
 from ....protocol.message import MessageQueue
 from ....store import MessageStore
-from ..broker_stats import GROUP_GET_NUMS, BrokerStats
+from ..stats import Statistics
 from ..topics import BrokerTopics
 from .clients import ClientManager
 
@@ -47,12 +47,13 @@ log = logging.getLogger(__name__)
 
 class StatsProcessor:
     def __init__(self, store: MessageStore, topics: BrokerTopics, clients: ClientManager,
-                 broker_name: str, stats: BrokerStats) -> None:
+                 broker_name: str, stats: Statistics | None = None) -> None:
         self._store = store
+        self._stats = stats or Statistics(store, topics, clients)
+        self._progress = self._stats.progress
         self._topics = topics
         self._clients = clients
         self._broker_name = broker_name
-        self._stats = stats
 
     def register_handlers(self, dispatcher: Dispatcher) -> None:
         dispatcher.register(RequestCode.GET_CONSUME_STATS, self.consume_stats)
@@ -66,7 +67,6 @@ class StatsProcessor:
         topics = [h.topic] if h.topic and h.topic.strip() else self._topics_of(group)
         info = self._clients.consumers.get(group)
         table: dict[MessageQueue, OffsetWrapper] = {}
-        tps = 0.0
         for topic in topics:
             cfg = self._topics.get(topic)
             if cfg is None:
@@ -75,14 +75,10 @@ class StatsProcessor:
             # A group that is online but does not subscribe this topic is skipped (as Java).
             if info is not None and info.subscriptions and topic not in info.subscriptions:
                 continue
-            for qid in range(cfg.read_queue_nums):
-                broker_offset = max(0, self._store.max_offset(topic, qid))
-                consumer_offset = max(0, self._store.committed_offset(group, topic, qid) or 0)
-                last = self._store_time(topic, qid, consumer_offset - 1) \
-                    if consumer_offset > 0 else 0
-                table[self._mq(topic, qid)] = OffsetWrapper(broker_offset, consumer_offset, last)
-            window = self._stats.view(GROUP_GET_NUMS, f"{topic}@{group}")
-            tps += window[0].tps if window is not None else 0.0
+            for p in self._progress.queues(group, topic, cfg.read_queue_nums):
+                table[self._mq(topic, p.queue_id)] = OffsetWrapper(
+                    p.broker_offset, p.consumer_offset, p.last_timestamp_ms)
+        tps = self._stats.history.group_tps().get(group, 0.0)
         return _ok(encode_consume_stats(table, tps))
 
     async def topic_stats(self, request: RemotingCommand, ctx: RequestContext) -> RemotingCommand:
@@ -95,7 +91,7 @@ class StatsProcessor:
         for qid in range(cfg.write_queue_nums):
             lo = max(0, self._store.min_offset(h.topic, qid))
             hi = max(0, self._store.max_offset(h.topic, qid))
-            last = self._store_time(h.topic, qid, hi - 1) if hi > 0 else 0
+            last = self._progress.store_time(h.topic, qid, hi - 1) if hi > 0 else 0
             table[self._mq(h.topic, qid)] = TopicOffset(lo, hi, last)
         return _ok(encode_topic_stats(table))
 
@@ -120,14 +116,7 @@ class StatsProcessor:
 
     def _topics_of(self, group: str) -> list[str]:
         """ConsumerOffsetManager.whichTopicByConsumer: topics with a committed offset."""
-        return sorted({t for t, g in self._store.offsets.pairs() if g == group})
-
-    def _store_time(self, topic: str, queue_id: int, offset: int) -> int:
-        """Store timestamp of the message at offset; 0 if it is gone (getMessageStoreTimeStamp)."""
-        if offset < 0:
-            return 0
-        got = self._store.get(topic, queue_id, offset, 1)
-        return got.messages[0].store_timestamp if got.messages else 0
+        return sorted({t for t, g in self._store.offsets.keys() if g == group})
 
 
 def _ok(body: bytes) -> RemotingCommand:
