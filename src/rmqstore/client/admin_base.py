@@ -5,19 +5,19 @@ BrokerError."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Self
 
 from ..net import TlsClientConfig
 from ..protocol import RemotingCommand, RequestCode, ResponseCode
 from ..protocol.acl_signature import Credentials
 from ..protocol.message import decode_host
 from ..protocol.route import ClusterInfo, decode_cluster_info
+from ._lifecycle import Lifecycle
 from .errors import BrokerError, ClientError
 from .routes import RouteCache
 from .transport import Transport
 
 
-class AdminBase:
+class AdminBase(Lifecycle):
     """An asyncio admin client; runs on the loop that started it."""
 
     def __init__(self, namesrv: str | None = None, *, credentials: Credentials | None = None,
@@ -32,13 +32,6 @@ class AdminBase:
 
     async def close(self) -> None:
         await self._transport.close()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
 
     @property
     def namesrv_addrs(self) -> list[str]:

@@ -296,10 +296,6 @@ class PushConsumer(GroupMember):
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
 
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
     async def __aexit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
         # A message the loop was working on when an exception left `async with` comes back.
         await self._close(ack_pending=exc_type is None)

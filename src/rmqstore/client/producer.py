@@ -25,7 +25,7 @@ import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Self
+from typing import Any
 
 from ..net import TlsClientConfig
 from ..protocol import RequestCode, ResponseCode
@@ -37,6 +37,7 @@ from ..protocol.message import (
     SYSFLAG_COMPRESSED,
     SYSFLAG_TX_PREPARED,
 )
+from ._lifecycle import Lifecycle
 from ._tasks import TaskGroup
 from .errors import BrokerError, ClientClosed, RouteNotFound, SendFailed
 from .ids import create_uniq_id, make_client_id
@@ -88,7 +89,7 @@ def select_by_hash(queues: list[MessageQueue], msg: Message, arg: Any) -> Messag
     return queues[abs(java_string_hash(key)) % len(queues)]
 
 
-class Producer:
+class Producer(Lifecycle):
     """An asyncio producer. Use as ``async with Producer("group", namesrv="127.0.0.1:9876") as p``.
 
     All methods run on the event loop that started it.
@@ -157,13 +158,6 @@ class Producer:
             except Exception as exc:  # noqa: BLE001 - best effort at shutdown
                 log.debug("unregister at %s failed: %s", addr, exc)
         await self._transport.close()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
 
     async def heartbeat(self) -> None:
         """HEART_BEAT with our producer group to every master we know."""
