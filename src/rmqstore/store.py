@@ -17,6 +17,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -28,7 +29,14 @@ from .commitlog import CommitLog
 from .config import StoreConfig
 from .delay_ladder import parse_delay_levels
 from .disk_alarm import DiskAlarm, DiskThresholds
-from .errors import InvalidQueueError, InvalidTopicError, ReplicaStoreError, StoreLockedError
+from .errors import (
+    InvalidQueueError,
+    InvalidTopicError,
+    ReplicaStoreError,
+    StoreError,
+    StoreLayoutError,
+    StoreLockedError,
+)
 from .flush import GroupCommit, Housekeeper, SyncFlusher, dirty_pages
 from .index import IndexService
 from .offsets import ConsumerOffsetManager
@@ -56,6 +64,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 OFFSET_PERSIST_INTERVAL_S = 5.0  # flushConsumerOffsetInterval
+PAGE_BYTES = 4096
+CQ_UNIT_BYTES = 20
 DISK_CHECK_INTERVAL_S = 10.0
 
 
@@ -76,6 +86,7 @@ class MessageStore:
         self._put_lock = threading.Lock()
         self._store_host = encode_host(*config.store_host)
         try:
+            _check_sizes(self.root, config)
             self._open_parts(config)
         except BaseException:
             if self._sharing is not None:
@@ -99,7 +110,8 @@ class MessageStore:
         # Several processes would race to make the same next segment ahead of time.
         self._allocator = Preallocator(config.warm_bytes) \
             if config.background and sharing is None else None
-        self.commitlog = CommitLog(root, config.commitlog_segment_bytes, self._allocator,
+        self.commitlog = CommitLog(filenames.commitlog_dir(root, config.commitlog_path),
+                                   config.commitlog_segment_bytes, self._allocator,
                                    self._store_host, config.batch_write_buffer_bytes,
                                    config.commitlog_advice, config.stage_single_bytes)
         self._log = self.commitlog.appender.ptr
@@ -123,7 +135,8 @@ class MessageStore:
         if recovers:
             self.recovery = recover(self.commitlog, queues.by_key, self.index, self.checkpoint,
                                     abnormal, config.check_crc_on_recover, queues.for_write,
-                                    _native.java_hash)
+                                    _native.java_hash, self.topics.deleted)
+            self.topics.prune_deleted(self.commitlog.min_offset)
             filenames.abort_file(root).touch()
             sync_journal.fsync_dir(root)
         if sharing is None:
@@ -356,6 +369,29 @@ class MessageStore:
         self._writer.topic_changed(topic)
         return cfg
 
+    def delete_topic(self, topic: str) -> bool:
+        """Delete a topic: its config, its consume-queue files (unlinked now, unmapped after
+        retention's grace period, as a reader may still hold one) and every group's offsets
+        of it; its records stay in the commit log until retention reaches them, as in
+        RocketMQ (DefaultMessageStore.cleanUnusedTopic). A later put creates it anew, from
+        queue offset 0. False if the topic had neither config nor queues."""
+        check_topic(topic)
+        if self._sharing is not None:
+            raise StoreError("delete_topic is not supported on a shared store (shared=True)")
+        with self._put_lock:
+            queues = self.consume_queues.remove_topic(topic)
+            self._writer.topic_changed(topic)
+            self._routes.forget(topic)
+        for cq in queues:
+            for seg in cq.files.files:
+                self.retention.retire(seg)
+            cq.files.files = []
+        shutil.rmtree(filenames.consumequeue_root(self.root) / topic, ignore_errors=True)
+        had_config = self.topics.remove(topic, self.commitlog.max_offset)
+        self.offsets.remove(topic=topic)
+        log.info("topic %s deleted: %d consume queues", topic, len(queues))
+        return had_config or bool(queues)
+
     def _check_disk(self) -> None:
         ratio = disk_used_ratio(self.root)
         self.disk_alarm.observe(ratio)
@@ -519,6 +555,27 @@ class MessageStore:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _check_sizes(root: Path, config: StoreConfig) -> None:
+    """StoreLayoutError if the files under root were written with other sizes than config
+    asks for, which would otherwise make every segment read as corrupt: every commit-log
+    segment (or every consume-queue file) has one size, a whole number of pages (of units),
+    and not the one configured. A lone file of an odd size stays the loader's corruption to
+    report."""
+    cq_glob = "*/*/" + "[0-9]" * 20
+    for name, setting, files, unit, grain in (
+            ("commitlog_segment_bytes", "mappedFileSizeCommitLog",
+             filenames.commitlog_dir(root, config.commitlog_path).glob("[0-9]" * 20), 1,
+             PAGE_BYTES),
+            ("consumequeue_units", "mappedFileSizeConsumeQueue / 20",
+             filenames.consumequeue_root(root).glob(cq_glob), CQ_UNIT_BYTES, CQ_UNIT_BYTES)):
+        sizes = {f.stat().st_size for f in files}
+        wanted = getattr(config, name) * unit
+        if len(sizes) == 1 and (size := sizes.pop()) != wanted and size % grain == 0:
+            raise StoreLayoutError(
+                f"{root} was written with {name}={size // unit}, not {wanted // unit}: "
+                f"open it with that size ({setting}), or use another directory")
 
 
 def _take_lock(path: Path) -> int:

@@ -336,7 +336,7 @@ def test_bad_body_and_missing_header_field_are_system_error() -> None:
 
 def test_unserved_code_is_not_supported() -> None:
     async def body(ns: NameServer, client: RemotingClient, addr: str) -> None:
-        resp = await call(client, addr, RequestCode.DELETE_TOPIC_IN_NAMESRV, {"topic": "T"})
+        resp = await call(client, addr, RequestCode.UPDATE_NAMESRV_CONFIG, {})
         assert resp.code == ResponseCode.REQUEST_CODE_NOT_SUPPORTED
     scenario(body)
 

@@ -16,6 +16,7 @@ from typing import Self
 from ...net import Dispatcher, RemotingServer
 from ..acl import AccessControl, AclSettings, install_access_control, parse_acl_enable
 from ..config_error import ConfigError
+from ..listen import listen
 from ..properties import parse_properties
 from ..remoting_settings import RemotingSettings, is_remoting_key, parse_remoting
 from .handlers import NamesrvHandlers
@@ -109,10 +110,14 @@ class NameServer:
     async def start(self) -> None:
         self._access = install_access_control(self.config.acl, self._dispatcher, "name server")
         self.kv.load()
-        await self._remoting.start()
+        c = self.config
+        await listen(self._remoting.start(), "the name server", c.host, c.port,
+                     "--namesrv-port chooses another")
         try:
             if self._http is not None:
-                await self._http.start()
+                await listen(self._http.start(), "the name server's address endpoint (HTTP)",
+                             c.http_host or c.host, c.http_port or 0,
+                             "--http-port chooses another, --http-port 0 turns it off")
         except BaseException:
             await self._remoting.close()
             raise
