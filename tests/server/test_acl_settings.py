@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 
 from rmqstore.protocol import RequestCode, ResponseCode
+from rmqstore.server.config_error import ConfigError
+from rmqstore.server.namesrv.app import namesrv_settings
 from rmqstore.server.testing import SMALL_STORE_ARGS, call, free_broker_port, free_port
 from tests.server.acl_files import ADMIN, ALLOWED_TOPIC, NORMAL, SHIPPED_PLAIN_ACL
 from tests.server.acl_serve import AclServe
@@ -73,6 +75,13 @@ def test_the_namesrv_config_refuses_what_it_does_not_read(tmp_path: Path) -> Non
                  str(tmp_path / "namesrv.conf"))
     assert done.stderr.strip().splitlines()[-1].startswith(
         "Error: namesrv config: listenPort is not a key this name server reads")
+
+
+def test_a_misspelt_namesrv_boolean_is_refused_not_read_as_false() -> None:
+    assert namesrv_settings("orderMessageEnable=TRUE\n")["order_message_enable"] is True
+    assert namesrv_settings("orderMessageEnable=false\n")["order_message_enable"] is False
+    with pytest.raises(ConfigError, match="orderMessageEnable='ture'"):
+        namesrv_settings("orderMessageEnable=ture\n")
 
 
 def test_the_file_is_found_under_rocketmq_home(tmp_path: Path) -> None:

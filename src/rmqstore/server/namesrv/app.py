@@ -16,6 +16,7 @@ from typing import Self
 from ...net import Dispatcher, RemotingServer
 from ..acl import AccessControl, AclSettings, install_access_control, parse_acl_enable
 from ..config_error import ConfigError
+from ..config_values import boolean
 from ..listen import listen
 from ..properties import parse_properties
 from ..remoting_settings import RemotingSettings, is_remoting_key, parse_remoting
@@ -70,7 +71,11 @@ def namesrv_settings(text: str) -> dict[str, object]:
     if "kvConfigPath" in items:
         out["kv_config_path"] = Path(items["kvConfigPath"]).expanduser()
     if "orderMessageEnable" in items:
-        out["order_message_enable"] = items["orderMessageEnable"].lower() == "true"
+        raw = items["orderMessageEnable"]
+        try:
+            out["order_message_enable"] = boolean(raw)
+        except ValueError as exc:
+            raise ConfigError(f"namesrv config: orderMessageEnable={raw!r}: {exc}") from None
     acl_file = items.get("aclFile")
     out["acl"] = AclSettings(parse_acl_enable(items.get("aclEnable", "false")),
                              Path(acl_file).expanduser() if acl_file else None)
