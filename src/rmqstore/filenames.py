@@ -6,6 +6,8 @@ Layout under the store root (RocketMQ 4.x, StorePathConfigHelper):
     index/<yyyyMMddHHmmssSSS>            (creation time, local time zone)
     checkpoint, abort, lock
     config/topics.json, config/consumerOffset.json (+ .bak, transient .tmp)
+and ours, beside RocketMQ's, for a store several processes open (shared=True):
+    shared/control, shared/gate, shared/leader-<service>, shared/work/<group>@<topic>@<queueId>
 """
 
 from __future__ import annotations
@@ -39,8 +41,9 @@ def is_index_name(name: str) -> bool:
     return len(name) == 17 and name.isdigit()
 
 
-def commitlog_dir(root: Path) -> Path:
-    return root / "commitlog"
+def commitlog_dir(root: Path, override: str | os.PathLike[str] | None = None) -> Path:
+    """<root>/commitlog, or the directory storePathCommitLog names."""
+    return Path(override) if override is not None else root / "commitlog"
 
 
 def consumequeue_root(root: Path) -> Path:
@@ -67,6 +70,25 @@ def abort_file(root: Path) -> Path:
 
 def lock_file(root: Path) -> Path:
     return root / "lock"
+
+
+def shared_dir(root: Path) -> Path:
+    return root / "shared"
+
+
+def control_file(root: Path) -> Path:
+    """The control file of a shared store (shared/control.py)."""
+    return root / "shared" / "control"
+
+
+def leader_file(root: Path, service: str) -> Path:
+    """Held (flock) by the process running a shared store's background service."""
+    return root / "shared" / f"leader-{service}"
+
+
+def work_file(root: Path, group: str, topic: str, queue_id: int) -> Path:
+    """A work-sharing group's lease table (workgroup.py); names are checked before."""
+    return root / "shared" / "work" / f"{group}@{topic}@{queue_id}"
 
 
 def config_file(root: Path, name: str) -> Path:
