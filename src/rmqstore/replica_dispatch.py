@@ -91,10 +91,10 @@ class ReplicaDispatcher:
     def _took(self, touched: set[tuple[str, int]]) -> None:
         """What a native call did: the queues it grew, the index it wrote."""
         ids = self._ids
-        touched.update(ids[i] for i in self._native.touched)
-        if self._native.keys and self._index is not None:
+        grew, keys, self.last_ts = self._native.done()
+        touched.update(ids[i] for i in grew)
+        if keys and self._index is not None:
             self._index.dirty = True
-        self.last_ts = self._native.last_ts
 
     def _slow_one(self, seg, pos: int, end: int,
                   touched: set[tuple[str, int]]) -> tuple[int, int, int]:

@@ -12,7 +12,7 @@ import pytest
 import rmqstore
 from rmqstore.ha import HAClient, HAService
 from rmqstore.net.tls import ClientAuth, TlsClientConfig, TlsMode, TlsServerConfig
-from tests.ha.test_link import CFG, FAST, fill, run, until
+from tests.ha.test_link import CFG, FAST, fill, linked, run, until
 from tests.log_digest import log_digest
 from tests.tls_pki import Pki, make_pki
 
@@ -20,15 +20,6 @@ from tests.tls_pki import Pki, make_pki
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     return make_pki(tmp_path_factory.mktemp("pki"))
-
-
-@pytest.fixture
-def stores(tmp_path):
-    master = rmqstore.open(tmp_path / "m", **CFG)
-    replica = rmqstore.open(tmp_path / "r", replica=True, **CFG)
-    yield master, replica
-    master.close()
-    replica.close()
 
 
 def server_tls(pki: Pki, mode: TlsMode = TlsMode.ENFORCING,
@@ -57,21 +48,14 @@ def test_sync_replication_over_tls_enforcing(stores, pki) -> None:
     fill(master, 100)  # within the first segment: an empty slave starts at 0
 
     async def main():
-        service = HAService(master, "127.0.0.1", 0, FAST, tls=server_tls(pki))
-        await service.start()
-        client = HAClient(replica, "127.0.0.1:%d" % service.address[1], FAST,
-                          tls=client_tls(pki))
-        await client.start()
-        try:
+        async with linked(master, replica, server_tls=server_tls(pki),
+                          client_tls=client_tls(pki)) as (service, _):
             await until(lambda: replica.replica.end == master.commitlog.max_offset)
             for i in range(50):  # SYNC waits end when the slave's report crosses TLS
                 master.put("T", b"sync over tls %d" % i)
                 assert await replicated(service, master.commitlog.max_offset)
             link = next(iter(service.links))
             assert link._transport.get_extra_info("ssl_object") is not None
-        finally:
-            await client.close()
-            await service.close()
 
     run(main())
     assert log_digest(replica, 0) == log_digest(master, 0)

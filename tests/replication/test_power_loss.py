@@ -19,14 +19,22 @@ import signal
 import time
 from pathlib import Path
 
-import rmqstore
 from rmqstore.server.testing_ha import HAPair
 from rmqstore.sync_journal import ENV
 from tests import power_loss
 from tests.client.conftest import run
 from tests.log_digest import log_digest
+from tests.replication.stores import pair_stores
 from tests.replication.test_identity import STORE_ARGS, STORE_CFG
-from tests.replication.test_loss import QUEUES, TOPIC, Acked, load, on_slave
+from tests.replication.test_loss import (
+    QUEUES,
+    TOPIC,
+    Acked,
+    assert_the_slave_caught_up,
+    kill_the_slave_under_load,
+    load,
+    on_slave,
+)
 
 
 def seeded() -> tuple[int, random.Random]:
@@ -81,15 +89,11 @@ def test_every_send_ok_is_on_the_slave_after_the_masters_power_loss(tmp_path: Pa
         missing = [m for m, body in zip(acked, held, strict=True) if body != m.body]
         assert not missing, f"seed {seed} round {n}: {len(missing)} of {len(acked)} SEND_OK " \
                             f"not on the slave ({loss})"
-        master = rmqstore.open(pair.master_data, **STORE_CFG)
-        slave = rmqstore.open(pair.slave_data, replica=True, **STORE_CFG)
-        try:  # the master lost at most a tail, and what it kept is the slave's
+        with pair_stores(pair, STORE_CFG) as (master, slave):
+            # the master lost at most a tail, and what it kept is the slave's
             end = master.commitlog.max_offset
             assert 0 < end <= slave.commitlog.max_offset
             assert log_digest(master, 0, end) == log_digest(slave, 0, end)
-        finally:
-            master.close()
-            slave.close()
         print(f"seed {seed} round {n}: {len(acked)} SEND_OK all on the slave; {loss}")
 
 
@@ -100,37 +104,13 @@ def test_a_slave_recovers_from_power_loss_and_catches_up(tmp_path: Path) -> None
     statuses: dict[str, int] = {}
     losses: list[power_loss.Loss] = []
     try:
-        async def crashes() -> None:
-            stop = asyncio.Event()
-            loader = asyncio.ensure_future(load(pair.namesrv, "s", acked, statuses, stop, 60))
-            for _ in range(2):
-                await asyncio.sleep(rng.uniform(0.6, 1.2))
-                pair.slave_proc.kill()  # mid-append, under load
-                losses.append(power_loss.apply(journal, pair.slave_data))
-                await asyncio.to_thread(pair.start_slave)
-            await asyncio.sleep(0.5)
-            stop.set()
-            await loader
-
-        run(crashes(), timeout_s=120)
+        run(kill_the_slave_under_load(
+            pair, rng, acked, statuses, 2, (0.6, 1.2),
+            lambda: losses.append(power_loss.apply(journal, pair.slave_data))), timeout_s=120)
         pair.wait_caught_up(TOPIC, QUEUES)
     finally:
         pair.stop()
     assert statuses.get("SEND_OK", 0) > 100, (seed, statuses)
     assert any(loss.zeroed for loss in losses), (seed, [str(x) for x in losses])
-    master = rmqstore.open(pair.master_data, **STORE_CFG)
-    slave = rmqstore.open(pair.slave_data, replica=True, **STORE_CFG)
-    try:
-        end = slave.commitlog.max_offset
-        assert slave.commitlog.min_offset == 0 and end == master.commitlog.max_offset
-        assert log_digest(slave, 0, end) == log_digest(master, 0, end)  # no gap
-        for q in range(QUEUES):
-            mine = [m.body for m in slave.get(TOPIC, q, 0, 100_000).messages]
-            theirs = [m.body for m in master.get(TOPIC, q, 0, 100_000).messages]
-            assert mine == theirs and len(set(mine)) == len(mine)  # no duplicate
-        for m in acked:
-            assert slave.get_by_commitlog_offset(m.commitlog_offset).body == m.body
-    finally:
-        master.close()
-        slave.close()
+    assert_the_slave_caught_up(pair, acked)
     print(f"seed {seed}: {[str(x) for x in losses]}")

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-import rmqstore
 from rmqstore.client import Message, Producer
 from rmqstore.client.producer import SendStatus
 from rmqstore.net.tls import TlsClientConfig
@@ -19,6 +18,7 @@ from rmqstore.server.testing import SMALL_STORE_ARGS, wait_until
 from rmqstore.server.testing_ha import HAPair
 from tests.client.conftest import run
 from tests.log_digest import log_digest
+from tests.replication.stores import pair_stores
 from tests.tls_pki import Pki, make_pki
 
 STORE_CFG = dict(commitlog_segment_bytes=16 << 20, consumequeue_units=30000, index_slots=40000,
@@ -76,12 +76,7 @@ def test_sync_master_replicates_over_tls_and_refuses_a_plaintext_slave(tmp_path:
                    what="the master's refusal")
     finally:
         pair.stop()
-    master = rmqstore.open(pair.master_data, **STORE_CFG)
-    slave = rmqstore.open(pair.slave_data, replica=True, **STORE_CFG)
-    try:
+    with pair_stores(pair, STORE_CFG) as (master, slave):
         end = master.commitlog.max_offset
         assert slave.commitlog.max_offset == end > 0
         assert log_digest(slave, 0) == log_digest(master, 0)
-    finally:
-        master.close()
-        slave.close()

@@ -491,22 +491,16 @@ class Dispatcher:
 
     def run(self, seg: Region, pos: int, end: int) -> tuple[int, int, int]:
         """rmq_dispatch over seg[pos, end), GIL released: (records, position after them,
-        DISPATCH_* status). ``touched``, ``keys`` and ``last_ts`` describe the call."""
+        DISPATCH_* status); done() says what the call did."""
         n = lib.rmq_dispatch(self._d, seg.ptr, seg.size, pos, end, self.max_records,
                              self._next, self._status)
         return n, self._next[0], self._status[0]
 
-    @property
-    def touched(self) -> list[int]:
-        return list(self._touched[0:self._d.n_touched])
-
-    @property
-    def keys(self) -> int:
-        return self._d.keys
-
-    @property
-    def last_ts(self) -> int:
-        return self._d.last_ts
+    def done(self) -> tuple[list[int], int, int]:
+        """What the last run() did: (ids of the queues it grew, index entries it wrote, store
+        time of its last record)."""
+        d = self._d
+        return list(self._touched[0:d.n_touched]), d.keys, d.last_ts
 
 
 def populate(seg: Region, start: int, length: int) -> bool:
