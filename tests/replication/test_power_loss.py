@@ -90,9 +90,10 @@ def test_every_send_ok_is_on_the_slave_after_the_masters_power_loss(tmp_path: Pa
         assert not missing, f"seed {seed} round {n}: {len(missing)} of {len(acked)} SEND_OK " \
                             f"not on the slave ({loss})"
         with pair_stores(pair, STORE_CFG) as (master, slave):
-            # the master lost at most a tail, and what it kept is the slave's
-            end = master.commitlog.max_offset
-            assert 0 < end <= slave.commitlog.max_offset
+            # the two logs agree as far as both go: the master lost only a tail (and may
+            # hold sends it stored, flushed and never had acknowledged while the slave hung)
+            end = min(master.commitlog.max_offset, slave.commitlog.max_offset)
+            assert end > 0
             assert log_digest(master, 0, end) == log_digest(slave, 0, end)
         print(f"seed {seed} round {n}: {len(acked)} SEND_OK all on the slave; {loss}")
 
