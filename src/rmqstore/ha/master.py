@@ -5,6 +5,10 @@ knows how far the slaves are, for SYNC_MASTER (group_transfer.py).
 In a broker it runs on the broker's event loop (``await start()``); an embedded store runs it
 on a loop thread of its own (``rmqstore.ha.Background``), and another thread may then call
 ``wait_replicated``. Everything else runs on the loop's thread.
+
+No link ever polls: the store calls ``wakeup`` after every append (MessageStore.notify_appends,
+on whatever thread appended), and every link then pushes what is new, once per loop iteration
+however many appends there were (after push_delay_ms, when it is set: an ASYNC_MASTER's).
 """
 
 from __future__ import annotations
