@@ -19,6 +19,10 @@ put one message per call:
 Rate = messages / (last process's end - first process's start); CPU us/put = the processes'
 user + system time over the messages (what the lock costs, whatever else runs on the machine).
 --rounds R runs the rows R times in turns and prints each row's median and range.
+--own-sessions starts each process in a session of its own: where the kernel schedules by
+autogroup (this VM), the processes of one session share one session's CPU on a busy machine,
+and 4 processes get what 1 gets (the "a store each" row shows it); in sessions of their own
+each gets a share, as processes scheduled one by one do.
 Append-to-visible latency: benches/visibility_latency.py.
 """
 
@@ -37,6 +41,7 @@ import rmqstore
 
 BODY = os.urandom(100)
 SCALE = 1.0
+OWN_SESSIONS = False
 
 
 def cpu_s() -> float:
@@ -109,11 +114,23 @@ def pq_peer(path: str, count: int, flush: str, go, out) -> None:
     out.put((t0, time.monotonic(), cpu_s() - c0))
 
 
+def in_own_session(fn, *args) -> None:
+    """fn(*args) in a session of its own: with autogroup scheduling on (Linux's default for
+    desktop kernels, and this VM's: /proc/sys/kernel/sched_autogroup_enabled), the scheduler
+    shares the CPU between sessions first, so processes of one session get one session's
+    share on a busy machine, however many they are."""
+    os.setsid()
+    fn(*args)
+
+
 def run_row(fn, path: str, procs: int, count: int, flush: str) -> tuple[float, float]:
     """(puts/s over all processes, CPU us per put in them)."""
     ctx = mp.get_context("spawn")
     go, out = ctx.Barrier(procs + 1), ctx.Queue()  # passed once every process is ready
-    ps = [ctx.Process(target=fn, args=(path, count, flush, go, out)) for _ in range(procs)]
+    target, args = fn, (path, count, flush, go, out)
+    if OWN_SESSIONS:
+        target, args = in_own_session, (fn, *args)
+    ps = [ctx.Process(target=target, args=args) for _ in range(procs)]
     for p in ps:
         p.start()
     go.wait(timeout=120)
@@ -150,14 +167,16 @@ def row(root: str, name: str, mode: str) -> tuple[float, float]:
 
 
 def main() -> None:
-    global SCALE
+    global SCALE, OWN_SESSIONS
     ap = argparse.ArgumentParser()
     ap.add_argument("--dir", default=None)
     ap.add_argument("--scale", type=float, default=1.0)
     ap.add_argument("--mode", default="async,sync")
     ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--own-sessions", action="store_true",
+                    help="each process in a session of its own (see in_own_session)")
     args = ap.parse_args()
-    SCALE = args.scale
+    SCALE, OWN_SESSIONS = args.scale, args.own_sessions
     root = tempfile.mkdtemp(prefix="many-procs-", dir=args.dir)
     try:
         for mode in args.mode.split(","):
