@@ -122,3 +122,50 @@ def cpu_seconds(pid: int) -> float:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     except (OSError, IndexError, ValueError):
         return float("nan")
+
+
+def paced_e2e_sends(spec: dict, ctl: Control, send) -> None:
+    """A blocking client's e2e producer: warm-up sends at E2E_RATE until the parent says go,
+    then duration x E2E_RATE sends stamped with CLOCK_MONOTONIC; send(props) sends one."""
+    emit(ready=True)
+    deadline = time.monotonic() + 60
+    while not ctl.go.is_set() and time.monotonic() < deadline:  # until the consumer is warm
+        send({WARM_PROP: "1"})
+        time.sleep(1 / E2E_RATE)
+    time.sleep(0.3)
+    total = int(spec["duration"] * E2E_RATE)
+    errors = 0
+    t0 = time.monotonic()
+    for k in range(total):
+        delay = t0 + k / E2E_RATE - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        try:
+            send({TS_PROP: str(time.monotonic_ns())})
+        except Exception:  # noqa: BLE001 - counted
+            errors += 1
+    emit(result={"n": total, "errors": errors, "t0": t0, "t1": time.monotonic()})
+
+
+async def inflight_sends(duration: float, send, per_send: int, count: int,
+                         inflight: int) -> None:
+    """`inflight` tasks each awaiting one send() (of per_send messages) at a time: at most
+    `inflight` unanswered, until `count` or `duration`; emits the result."""
+    import asyncio
+
+    issued = n = errors = 0
+    t0 = time.monotonic()
+    deadline = t0 + duration
+
+    async def lane() -> None:
+        nonlocal issued, n, errors
+        while issued < count and errors <= 1000 and time.monotonic() < deadline:
+            issued += per_send
+            try:
+                await send()  # bounded by the client's own timeout
+                n += per_send
+            except Exception:  # noqa: BLE001 - counted
+                errors += 1
+
+    await asyncio.gather(*(lane() for _ in range(inflight)))
+    emit(result={"n": n, "errors": errors, "t0": t0, "t1": time.monotonic()})

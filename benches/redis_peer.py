@@ -16,14 +16,13 @@ from pathlib import Path
 
 from bench_worker import (
     BODY,
-    E2E_RATE,
     MAX_SENDS,
-    TS_PROP,
-    WARM_PROP,
     ConsumeState,
     Control,
     cpu_seconds,
     emit,
+    inflight_sends,
+    paced_e2e_sends,
 )
 
 FSYNC = {"sync": "always", "async": "everysec"}
@@ -151,22 +150,8 @@ def _async_sends(spec: dict, ctl: Control, host: str, port: int) -> None:
                 await r.xadd(topic, {FIELD: BODY})
             emit(ready=True)
             await asyncio.get_running_loop().run_in_executor(None, ctl.go.wait, 60)
-            issued = n = errors = 0
-            t0 = time.monotonic()
-            deadline = t0 + spec["duration"]
-
-            async def lane() -> None:
-                nonlocal issued, n, errors
-                while issued < count and errors <= 1000 and time.monotonic() < deadline:
-                    issued += 1
-                    try:
-                        await r.xadd(topic, {FIELD: BODY})
-                        n += 1
-                    except Exception:  # noqa: BLE001 - counted
-                        errors += 1
-
-            await asyncio.gather(*(lane() for _ in range(spec["inflight"])))
-            emit(result={"n": n, "errors": errors, "t0": t0, "t1": time.monotonic()})
+            await inflight_sends(spec["duration"], lambda: r.xadd(topic, {FIELD: BODY}), 1,
+                                 count, spec["inflight"])
         finally:
             await r.aclose()
 
@@ -217,21 +202,4 @@ class _Props:
 
 def _e2e_produce(spec: dict, ctl: Control, r) -> None:
     topic = spec["topic"]
-    emit(ready=True)
-    deadline = time.monotonic() + 60
-    while not ctl.go.is_set() and time.monotonic() < deadline:  # warm-up at the same rate
-        r.xadd(topic, {FIELD: BODY, WARM_PROP: b"1"})
-        time.sleep(1 / E2E_RATE)
-    time.sleep(0.3)
-    total = int(spec["duration"] * E2E_RATE)
-    errors = 0
-    t0 = time.monotonic()
-    for k in range(total):
-        delay = t0 + k / E2E_RATE - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
-        try:
-            r.xadd(topic, {FIELD: BODY, TS_PROP: str(time.monotonic_ns()).encode()})
-        except Exception:  # noqa: BLE001 - counted
-            errors += 1
-    emit(result={"n": total, "errors": errors, "t0": t0, "t1": time.monotonic()})
+    paced_e2e_sends(spec, ctl, lambda props: r.xadd(topic, {FIELD: BODY, **props}))

@@ -65,6 +65,8 @@ from bench_worker import (
     Control,
     cpu_seconds,
     emit,
+    inflight_sends,
+    paced_e2e_sends,
 )
 from redis_peer import RedisServer, redis_server_path, redis_worker
 
@@ -120,7 +122,8 @@ def aio_worker(spec: dict, ctl: Control) -> None:
             await loop.run_in_executor(None, ctl.go.wait, 60)
             count = spec.get("count", MAX_SENDS)
             if kind == "async":
-                await async_produce(p, lambda: p.send(one), 1, count, spec["inflight"])
+                await inflight_sends(spec["duration"], lambda: p.send(one), 1, count,
+                                     spec["inflight"])
                 return
             if kind == "conns":  # more producers (connections) in this process, one lane each
                 others = [Producer(f"{spec['group']}_{i}", namesrv=spec["namesrv"])
@@ -136,8 +139,8 @@ def aio_worker(spec: dict, ctl: Control) -> None:
                         await q.close()
                 return
             if kind == "batch_async":
-                await async_produce(p, lambda: p.send_batch(msgs), batch, count,
-                                    spec["inflight"])
+                await inflight_sends(spec["duration"], lambda: p.send_batch(msgs), batch, count,
+                                     spec["inflight"])
                 return
             n = errors = 0
             t0 = time.monotonic()
@@ -156,26 +159,6 @@ def aio_worker(spec: dict, ctl: Control) -> None:
                         break
             t1 = time.monotonic()
             emit(result={"n": n, "errors": errors, "t0": t0, "t1": t1})
-
-    async def async_produce(p, send, per_send: int, count: int, inflight: int) -> None:
-        """`inflight` tasks each awaiting one send() at a time (of per_send messages): at most
-        `inflight` unanswered."""
-        issued = n = errors = 0
-        t0 = time.monotonic()
-        deadline = t0 + spec["duration"]
-
-        async def lane() -> None:
-            nonlocal issued, n, errors
-            while issued < count and errors <= 1000 and time.monotonic() < deadline:
-                issued += per_send
-                try:
-                    await send()  # bounded by the producer's send timeout
-                    n += per_send
-                except Exception:  # noqa: BLE001 - counted
-                    errors += 1
-
-        await asyncio.gather(*(lane() for _ in range(inflight)))
-        emit(result={"n": n, "errors": errors, "t0": t0, "t1": time.monotonic()})
 
     async def lanes_produce(sends, count: int) -> None:
         """One lane per send function (per connection), each awaiting one send at a time."""
@@ -296,24 +279,7 @@ def cpp_worker(spec: dict, ctl: Control) -> None:
     p.start()
     try:
         if kind == "e2e":
-            emit(ready=True)
-            deadline = time.monotonic() + 60
-            while not ctl.go.is_set() and time.monotonic() < deadline:
-                p.send_sync(make({WARM_PROP: "1"}))
-                time.sleep(1 / E2E_RATE)
-            time.sleep(0.3)
-            total = int(spec["duration"] * E2E_RATE)
-            errors = 0
-            t0 = time.monotonic()
-            for k in range(total):
-                delay = t0 + k / E2E_RATE - time.monotonic()
-                if delay > 0:
-                    time.sleep(delay)
-                try:
-                    p.send_sync(make({TS_PROP: str(time.monotonic_ns())}))
-                except Exception:  # noqa: BLE001 - counted
-                    errors += 1
-            emit(result={"n": total, "errors": errors, "t0": t0, "t1": time.monotonic()})
+            paced_e2e_sends(spec, ctl, lambda props: p.send_sync(make(props)))
             return
         batch = spec.get("batch_size", 1)
         for _ in range(20):
