@@ -8,8 +8,9 @@ A writer process sends N messages 0.5 ms apart, each carrying its send time (CLO
 one clock for every process); a reader process, blocked until the next one arrives, notes how
 long after its send it got it. Three transports, each round in turns:
 - ours: put to a shared store (shared=True), the reader in Consumer.get(timeout);
-- redis: LPUSH to Debian's redis-server on loopback (no persistence), the reader in BLPOP, as
-  a job queue on Redis waits (redis-py in both processes);
+- redis: LPUSH to Debian's redis-server on loopback (redis_peer.RedisServer: the append-only
+  file with appendfsync everysec, as our store's async flush), the reader in BLPOP, as a job
+  queue on Redis waits (redis-py in both processes);
 - pipe: a write to a FIFO, the reader in os.read: the kernel's own wake-up of a blocked
   process, with nothing stored (the floor every transport adds its work to).
 --burn P runs P processes spinning on the CPU meanwhile (a loaded machine, on purpose), so
@@ -23,11 +24,14 @@ import argparse
 import multiprocessing as mp
 import os
 import shutil
-import socket
 import statistics
-import subprocess
 import tempfile
 import time
+from pathlib import Path
+
+from redis_peer import RedisServer
+
+from rmqstore.server.testing import free_port
 
 GAP_S = 0.0005
 RECORD = 20  # a pipe message: the send time, zero-padded
@@ -125,27 +129,6 @@ def pipe_peer(root: str, count: int) -> list[int]:
         os.unlink(path)
 
 
-def start_redis() -> tuple[subprocess.Popen, int]:
-    """Debian's redis-server on a free loopback port, storing nothing on disk."""
-    import redis
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
-                             "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            redis.Redis(port=port).ping()
-            return proc, port
-        except redis.ConnectionError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                proc.kill()
-                raise RuntimeError("redis-server did not start") from None
-            time.sleep(0.05)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--dir", default=None)
@@ -154,7 +137,8 @@ def main() -> None:
     ap.add_argument("--burn", type=int, default=0, help="CPU-spinning processes meanwhile")
     args = ap.parse_args()
     root = tempfile.mkdtemp(prefix="visibility-", dir=args.dir)
-    server, port = start_redis()
+    port = free_port()
+    server = RedisServer("async", Path(root), port)
     burners = []
     try:
         if args.burn:  # bounded: they stop by themselves after the longest run could last
@@ -179,8 +163,7 @@ def main() -> None:
         for b in burners:
             b.kill()
             b.join()
-        server.kill()
-        server.wait()
+        server.stop()
         shutil.rmtree(root, ignore_errors=True)
 
 
