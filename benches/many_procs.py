@@ -3,20 +3,27 @@ run. Bounded: about a minute at --scale 1.
 
     .venv/bin/python benches/many_procs.py [--dir DIR] [--scale F] [--mode async,sync]
 
-Rows, each in processes that start together (a barrier) and put one message per call:
+Rows, each in processes that start together (a barrier every process reaches once open) and
+put one message per call:
 - ours: a shared store (shared=True, 1 GiB segments), 100 B puts to one queue, 1 and 4
   processes; with flush="sync" each put returns once durable (group commit across processes);
+- ours, a store each: 4 processes, each with a store of its own (no sharing, no lock): what
+  the machine gives 4 processes' puts at that moment, the ceiling of the shared row;
 - lmdb: one environment, one write transaction per put appending key = last key + 1 (a FIFO
   queue's offset), 4 processes (LMDB serialises writers with its lock in shared memory);
   async: sync=False, metasync=False; sync: sync=True;
 - persist-queue: persistqueue.SQLiteQueue (SQLite in WAL mode, auto_commit: a commit per
-  put), 4 processes; async: PRAGMA synchronous=OFF on its connection; sync: its default.
+  put), 4 processes; async: PRAGMA synchronous=OFF on its connection; sync: its default;
+- sync only, the disk's floor: 1 process appending 100 B to a plain file and fdatasyncing
+  after each (what one durable put at a time can reach on this disk).
 Rate = messages / (last process's end - first process's start); CPU us/put = the processes'
 user + system time over the messages (what the lock costs, whatever else runs on the machine).
-Then append-to-visible
-latency: a writer process puts 2,000 messages 0.5 ms apart carrying their send time
-(CLOCK_MONOTONIC, one clock for every process), a reader process blocked in get(timeout)
-notes when each arrives.
+--rounds R runs the rows R times in turns and prints each row's median and range.
+--own-sessions starts each process in a session of its own: where the kernel schedules by
+autogroup (this VM), the processes of one session share one session's CPU on a busy machine,
+and 4 processes get what 1 gets (the "a store each" row shows it); in sessions of their own
+each gets a share, as processes scheduled one by one do.
+Append-to-visible latency: benches/visibility_latency.py.
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ import rmqstore
 
 BODY = os.urandom(100)
 SCALE = 1.0
+OWN_SESSIONS = False
 
 
 def cpu_s() -> float:
@@ -55,6 +63,25 @@ def ours(path: str, count: int, flush: str, go, out) -> None:
         for _ in range(count):
             store.put("T", BODY, queue_id=0)
         out.put((t0, time.monotonic(), cpu_s() - c0))
+
+
+def ours_alone(path: str, count: int, flush: str, go, out) -> None:
+    """ours, in a store of this process's own (the row's ceiling: nothing shared)."""
+    own = os.path.join(path, str(os.getpid()))
+    with rmqstore.open(own, flush=flush) as store:
+        store.create_topic("T", 1)
+    ours(own, count, flush, go, out)
+
+
+def fdatasync_floor(path: str, count: int, flush: str, go, out) -> None:
+    fd = os.open(os.path.join(path, "plain"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    go.wait()
+    t0, c0 = time.monotonic(), cpu_s()
+    for _ in range(count):
+        os.write(fd, BODY)
+        os.fdatasync(fd)
+    out.put((t0, time.monotonic(), cpu_s() - c0))
+    os.close(fd)
 
 
 def lmdb_peer(path: str, count: int, flush: str, go, out) -> None:
@@ -87,15 +114,26 @@ def pq_peer(path: str, count: int, flush: str, go, out) -> None:
     out.put((t0, time.monotonic(), cpu_s() - c0))
 
 
+def in_own_session(fn, *args) -> None:
+    """fn(*args) in a session of its own: with autogroup scheduling on (Linux's default for
+    desktop kernels, and this VM's: /proc/sys/kernel/sched_autogroup_enabled), the scheduler
+    shares the CPU between sessions first, so processes of one session get one session's
+    share on a busy machine, however many they are."""
+    os.setsid()
+    fn(*args)
+
+
 def run_row(fn, path: str, procs: int, count: int, flush: str) -> tuple[float, float]:
     """(puts/s over all processes, CPU us per put in them)."""
     ctx = mp.get_context("spawn")
-    go, out = ctx.Event(), ctx.Queue()
-    ps = [ctx.Process(target=fn, args=(path, count, flush, go, out)) for _ in range(procs)]
+    go, out = ctx.Barrier(procs + 1), ctx.Queue()  # passed once every process is ready
+    target, args = fn, (path, count, flush, go, out)
+    if OWN_SESSIONS:
+        target, args = in_own_session, (fn, *args)
+    ps = [ctx.Process(target=target, args=args) for _ in range(procs)]
     for p in ps:
         p.start()
-    time.sleep(1.0 + 0.3 * procs)  # every process opened and warmed
-    go.set()
+    go.wait(timeout=120)
     spans = [out.get(timeout=300) for _ in ps]
     for p in ps:
         p.join(timeout=60)
@@ -106,76 +144,61 @@ def run_row(fn, path: str, procs: int, count: int, flush: str) -> tuple[float, f
     return total / wall, sum(c for _, _, c in spans) / total * 1e6
 
 
-# -- append-to-visible latency ------------------------------------------------------------
-def latency_reader(path: str, count: int, ready, out) -> None:
-    with rmqstore.Queue(path, "L", shared=True) as q, q.consumer("lat") as c:
-        ready.set()
-        lat = []
-        for _ in range(count):
-            msg = c.get(timeout=10)
-            lat.append(time.monotonic_ns() - int(msg.body))
-            c.ack(msg)
-        out.put(lat)
+ROWS = {  # name: (function, processes, puts per process by mode), run in this order
+    "ours 1": (ours, 1, {"async": 100_000, "sync": 5_000}),
+    "ours 4": (ours, 4, {"async": 100_000, "sync": 5_000}),
+    "ours 4, a store each": (ours_alone, 4, {"async": 100_000, "sync": 5_000}),
+    "lmdb 4": (lmdb_peer, 4, {"async": 20_000, "sync": 1_000}),
+    "persist-queue 4": (pq_peer, 4, {"async": 5_000, "sync": 500}),
+    "plain file + fdatasync 1": (fdatasync_floor, 1, {"sync": 5_000}),
+}
 
 
-def latency(path: str, count: int) -> list[int]:
-    ctx = mp.get_context("spawn")
-    ready, out = ctx.Event(), ctx.Queue()
-    with rmqstore.Queue(path, "L", shared=True) as q:
-        p = ctx.Process(target=latency_reader, args=(path, count, ready, out))
-        p.start()
-        ready.wait(60)
-        time.sleep(0.5)
-        for _ in range(count):
-            q.put(b"%d" % time.monotonic_ns())
-            time.sleep(0.0005)
-        lat = out.get(timeout=120)
-        p.join(timeout=30)
-    return lat
+def row(root: str, name: str, mode: str) -> tuple[float, float]:
+    fn, procs, counts = ROWS[name]
+    path = tempfile.mkdtemp(dir=root)
+    try:
+        if fn is ours:
+            with rmqstore.open(path, shared=True) as s:
+                s.create_topic("T", 1)
+        return run_row(fn, path, procs, n(counts[mode]), mode)
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def main() -> None:
-    global SCALE
+    global SCALE, OWN_SESSIONS
     ap = argparse.ArgumentParser()
     ap.add_argument("--dir", default=None)
     ap.add_argument("--scale", type=float, default=1.0)
     ap.add_argument("--mode", default="async,sync")
+    ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--own-sessions", action="store_true",
+                    help="each process in a session of its own (see in_own_session)")
     args = ap.parse_args()
-    SCALE = args.scale
+    SCALE, OWN_SESSIONS = args.scale, args.own_sessions
     root = tempfile.mkdtemp(prefix="many-procs-", dir=args.dir)
-    counts = {  # per process, per mode: each row a few seconds here
-        "async": {"ours": n(100_000), "lmdb": n(20_000), "pq": n(5_000)},
-        "sync": {"ours": n(5_000), "lmdb": n(1_000), "pq": n(500)},
-    }
     try:
         for mode in args.mode.split(","):
-            c = counts[mode]
-            rows = []
-
-            def row(name, fn, procs, count, mode=mode):
-                path = os.path.join(root, f"{name}-{mode}-{procs}")
-                os.makedirs(path)
-                if fn is ours:
-                    with rmqstore.open(path, shared=True) as s:
-                        s.create_topic("T", 1)
-                rate, cpu_us = run_row(fn, path, procs, count, mode)
-                shutil.rmtree(path, ignore_errors=True)
-                rows.append((name, procs, rate))
-                print(f"{mode:5} {name:14} {procs} procs  {rate:>12,.0f} puts/s  "
-                      f"{cpu_us:8.2f} CPU us/put", flush=True)
-                return rate
-
-            one = row("ours", ours, 1, c["ours"])
-            four = row("ours", ours, 4, c["ours"])
-            lm = row("lmdb", lmdb_peer, 4, c["lmdb"])
-            pq = row("persist-queue", pq_peer, 4, c["pq"])
-            print(f"{mode}: ours 4 procs / 1 proc = {four / one:.2f}x; ours / lmdb (4 procs) = "
-                  f"{four / lm:.1f}x; ours / persist-queue (4 procs) = {four / pq:.1f}x")
-        path = os.path.join(root, "latency")
-        lat = sorted(latency(path, n(2000)))
-        q = statistics.quantiles(lat, n=100)
-        print(f"append-to-visible in another process: p50 {q[49] / 1000:.0f} us, p99 "
-              f"{q[98] / 1000:.0f} us, max {lat[-1] / 1000:.0f} us ({len(lat)} messages)")
+            names = [name for name, (_, _, counts) in ROWS.items() if mode in counts]
+            got: dict[str, list[tuple[float, float]]] = {name: [] for name in names}
+            for r in range(args.rounds):
+                for name in names:
+                    rate, cpu_us = row(root, name, mode)
+                    got[name].append((rate, cpu_us))
+                    print(f"{mode:5} round {r + 1} {name:26} {rate:>10,.0f} puts/s "
+                          f"{cpu_us:8.2f} CPU us/put  load {os.getloadavg()[0]:.1f}", flush=True)
+            med = {name: statistics.median(rate for rate, _ in v) for name, v in got.items()}
+            for name, v in got.items():
+                rates = sorted(rate for rate, _ in v)
+                cpus = statistics.median(c for _, c in v)
+                print(f"{mode:5} median {name:26} {med[name]:>10,.0f} puts/s "
+                      f"({rates[0]:,.0f}-{rates[-1]:,.0f}) {cpus:8.2f} CPU us/put")
+            four = med["ours 4"]
+            print(f"{mode}: ours 4 procs / 1 proc {four / med['ours 1']:.2f}x (a store each / "
+                  f"1 proc {med['ours 4, a store each'] / med['ours 1']:.2f}x); ours / lmdb "
+                  f"{four / med['lmdb 4']:.1f}x; ours / persist-queue "
+                  f"{four / med['persist-queue 4']:.1f}x", flush=True)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

@@ -1,7 +1,9 @@
 """MessageStore: the embedded store's facade. It opens and recovers the parts (CommitLog,
 ConsumeQueueTable, IndexService, checkpoint, topics, offsets), owns the StoreWriter
-(writer.py) and StoreReader (reader.py) it hands them to, and runs flushing and retention; its
-put and read methods delegate to those two. Byte formats are in their own modules.
+(writer.py) and StoreReader (reader.py) it hands them to, and StoreFlush (store_flush.py),
+which decides when what they wrote is durable; it runs retention; its put and read methods
+delegate to the first two. Byte formats are in their own modules; opening.py checks a store
+before it is opened.
 
 Threads: put/put_batch serialize on one put lock (RocketMQ's putMessageLock); gets, queries and
 offset calls run concurrently with them; one housekeeping thread flushes and cleans; in sync
@@ -14,12 +16,10 @@ time, and sync flush shares fdatasyncs across processes (see shared/).
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import shutil
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
@@ -35,12 +35,11 @@ from .errors import (
     InvalidTopicError,
     ReplicaStoreError,
     StoreError,
-    StoreLayoutError,
-    StoreLockedError,
 )
-from .flush import GroupCommit, Housekeeper, SyncFlusher, dirty_pages
+from .flush import Housekeeper
 from .index import IndexService
 from .offsets import ConsumerOffsetManager
+from .opening import check_sizes, take_lock
 from .queue_table import ConsumeQueueTable
 from .reader import Bodies, StoreReader
 from .record import check_topic, encode_host
@@ -50,6 +49,7 @@ from .replica_dispatch import ReplicaDispatcher
 from .retention import Retention, disk_used_ratio
 from .segment_queue import Preallocator
 from .shared import Sharing
+from .store_flush import StoreFlush
 from .topic_validator import check_group
 from .topics import TopicConfig, TopicConfigManager, TopicRoutes
 from .warm import Warmer
@@ -65,8 +65,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 OFFSET_PERSIST_INTERVAL_S = 5.0  # flushConsumerOffsetInterval
-PAGE_BYTES = 4096
-CQ_UNIT_BYTES = 20
 DISK_CHECK_INTERVAL_S = 10.0
 
 
@@ -82,12 +80,12 @@ class MessageStore:
         self.config = config = config or StoreConfig()
         self.root.mkdir(parents=True, exist_ok=True)
         self._sharing = Sharing(self.root, config) if config.shared else None
-        self._lock_fd = -1 if config.shared else _take_lock(filenames.lock_file(self.root))
+        self._lock_fd = -1 if config.shared else take_lock(filenames.lock_file(self.root))
         self._closed = False
         self._put_lock = threading.Lock()
         self._store_host = encode_host(*config.store_host)
         try:
-            _check_sizes(self.root, config)
+            check_sizes(self.root, config)
             self._open_parts(config)
         except BaseException:
             if self._sharing is not None:
@@ -142,14 +140,13 @@ class MessageStore:
             sync_journal.fsync_dir(root)
         if sharing is None:
             self.commitlog.attach_last()
-            self._group_commit = GroupCommit(self._flush_commitlog_all, self.commitlog.max_offset,
-                                             config.sync_flush_timeout_ms / 1000)
         else:
             sharing.wire(self.commitlog, self.index,
                          lambda seg: self.retention.retire(seg))  # retention: made below
             self._put_lock = sharing.write_lock
-            self._group_commit = sharing.group_commit(self._flush_commitlog_all,
-                                                      config.sync_flush_timeout_ms / 1000)
+        self._flush = StoreFlush(config, self.commitlog, queues, self.index, self.checkpoint,
+                                 sharing)
+        self._group_commit = self._flush.group_commit
         self._routes = TopicRoutes(self.topics, config.default_queue_nums)
         self._writer = StoreWriter(config, self.commitlog, queues, self._routes, self.index,
                                    self._group_commit, self._put_lock, self._store_host)
@@ -173,15 +170,14 @@ class MessageStore:
         if sharing is not None:
             self.retention.on_deleted = lambda: sharing.retention_done(self.commitlog)
             sharing.opened()
-        self._last_thorough = time.monotonic()
         self._housekeeper = None
         if config.background:
             led = (lambda task: task) if sharing is None else sharing.led
             self._housekeeper = Housekeeper([
                 ("flush-commitlog", config.flush_interval_ms / 1000,
-                 led(self._flush_commitlog_timed)),
+                 led(self._flush.flush_commitlog_timed)),
                 ("flush-queues", config.consumequeue_flush_interval_ms / 1000,
-                 led(self.flush_queues)),
+                 led(self._flush.flush_queues)),
                 ("persist-offsets", OFFSET_PERSIST_INTERVAL_S, led(self.offsets.persist)),
                 ("disk-check", DISK_CHECK_INTERVAL_S, self._check_disk),
                 ("retention", config.clean_interval_ms / 1000, led(self._clean)),
@@ -193,12 +189,7 @@ class MessageStore:
             self._warmer = Warmer(self.commitlog.files, config.warm_bytes,
                                   lambda: appender.mapped_bytes)
             self._warmer.start()
-        self._sync_flusher = None
-        self._aio_commit: AsyncGroupCommit | None = None
-        if config.flush == "sync":
-            self._sync_flusher = SyncFlusher(self._group_commit, lambda: self.commitlog.max_offset,
-                                             config.group_commit_delay_us / 1e6)
-            self._sync_flusher.start()
+        self._flush.start()
 
     def _clean(self) -> None:
         if self._sharing is not None:  # every queue, also those only other processes used
@@ -440,45 +431,10 @@ class MessageStore:
     def committed_offset(self, group: str, topic: str, queue_id: int) -> int | None:
         return self.offsets.committed(group, topic, queue_id)
 
-    # -- flushing -------------------------------------------------------------------------
-    def _last_ts(self) -> int:
-        """Store time of the last record appended (by any process of a shared store)."""
-        return self._log.last_ts if self._sharing is None else self._sharing.last_ts
-
-    def _flush_commitlog_all(self) -> int:
-        ts = self._last_ts()
-        self._catch_up()
-        durable = self.commitlog.flush(self.commitlog.max_offset)
-        self.checkpoint.physic_ts = max(self.checkpoint.physic_ts, ts)
-        return durable
-
-    def _flush_commitlog_timed(self) -> None:
-        self._catch_up()
-        last = self.commitlog.files.last()
-        if last is None or self.config.flush == "sync":
-            return
-        cfg = self.config
-        thorough = time.monotonic() - self._last_thorough >= cfg.flush_thorough_interval_ms / 1000
-        dirty = dirty_pages(last.wrote, last.flushed)
-        if thorough or last.full or dirty >= cfg.flush_least_pages:
-            self._flush_commitlog_all()
-            if thorough:
-                self._last_thorough = time.monotonic()
-
+    # -- flushing (store_flush.py) -----------------------------------------------------
     def flush_queues(self) -> None:
-        """Flush dirty consume queues and the index, then record in the checkpoint how far
-        they are durable (FlushConsumeQueueService)."""
-        ts = self._last_ts()
-        if self._sharing is not None:  # every queue, caught up: a unit points below ts
-            self._sharing.queues.open_all()
-            for cq in self.consume_queues:
-                self._sharing.view.catch_up_queue(cq)
-        for cq in self.consume_queues:
-            cq.flush()  # a no-op for a queue with nothing new
-        if self.index is not None:
-            self.index.flush()
-        self.checkpoint.logics_ts = max(self.checkpoint.logics_ts, ts)
-        self.checkpoint.flush()
+        """Flush dirty consume queues and the index (FlushConsumeQueueService)."""
+        self._flush.flush_queues()
 
     def _index_file_full(self, end_ts: int) -> None:
         self.checkpoint.index_ts = end_ts
@@ -498,32 +454,12 @@ class MessageStore:
         """Sync flush led from ``loop`` (a server's): puts made on that loop wait for
         durability with ``future(offset)`` instead of a thread (see aio_commit). Replaces the
         background flusher of puts in flight; made once, closed with the store."""
-        if self.config.flush != "sync":
-            raise ValueError("an asyncio group commit needs flush='sync'")
-        if self._sharing is not None:
-            raise ValueError("an asyncio group commit serves one process; a shared store "
-                             "syncs through its processes' group commit")
-        if self._aio_commit is None:
-            from .aio_commit import AsyncGroupCommit  # asyncio only for those who use it
-
-            if self._sync_flusher is not None:
-                self._sync_flusher.stop()
-                self._sync_flusher = None
-            self._aio_commit = AsyncGroupCommit(
-                loop, self.commitlog.files, self._group_commit, lambda: self._log.last_ts,
-                self._synced_upto, self.config.sync_flush_timeout_ms / 1000,
-                self.config.group_commit_delay_us)
-        return self._aio_commit
-
-    def _synced_upto(self, ts: int) -> None:
-        self.checkpoint.physic_ts = max(self.checkpoint.physic_ts, ts)
+        return self._flush.async_group_commit(loop)
 
     def flush(self) -> None:
         """Make everything written so far durable: log, queues, index, checkpoint, offsets
         (in a shared store, what every process wrote)."""
-        self._group_commit.wait(self._sharing.log_end if self._sharing is not None
-                                else self.commitlog.max_offset)
-        self.flush_queues()
+        self._flush.flush_all()
         self.offsets.persist()
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -535,10 +471,7 @@ class MessageStore:
         self._writer.close()
         if self._housekeeper is not None:
             self._housekeeper.stop()
-        if self._sync_flusher is not None:
-            self._sync_flusher.stop()
-        if self._aio_commit is not None:
-            self._aio_commit.close()
+        self._flush.stop()
         if self._warmer is not None:
             self._warmer.stop()
         sharing = self._sharing
@@ -568,37 +501,3 @@ class MessageStore:
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-def _check_sizes(root: Path, config: StoreConfig) -> None:
-    """StoreLayoutError if the files under root were written with other sizes than config
-    asks for, which would otherwise make every segment read as corrupt: every commit-log
-    segment (or every consume-queue file) has one size, a whole number of pages (of units),
-    and not the one configured. A lone file of an odd size stays the loader's corruption to
-    report."""
-    cq_glob = "*/*/" + "[0-9]" * 20
-    for name, setting, files, unit, grain in (
-            ("commitlog_segment_bytes", "mappedFileSizeCommitLog",
-             filenames.commitlog_dir(root, config.commitlog_path).glob("[0-9]" * 20), 1,
-             PAGE_BYTES),
-            ("consumequeue_units", "mappedFileSizeConsumeQueue / 20",
-             filenames.consumequeue_root(root).glob(cq_glob), CQ_UNIT_BYTES, CQ_UNIT_BYTES)):
-        sizes = {f.stat().st_size for f in files}
-        wanted = getattr(config, name) * unit
-        if len(sizes) == 1 and (size := sizes.pop()) != wanted and size % grain == 0:
-            raise StoreLayoutError(
-                f"{root} was written with {name}={size // unit}, not {wanted // unit}: "
-                f"open it with that size ({setting}), or use another directory")
-
-
-def _take_lock(path: Path) -> int:
-    """RocketMQ's `lock` file: an exclusive lock held while the store is open."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise StoreLockedError(f"{path.parent} is open in another process (processes share "
-                               f"a store when each opens it with shared=True)") from None
-    os.pwrite(fd, b"lock", 0)
-    return fd

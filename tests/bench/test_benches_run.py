@@ -82,8 +82,19 @@ def test_engine_targets_on_a_tiny_load(tmp_path):
 
 def test_many_procs_bench_on_a_tiny_load(tmp_path):
     proc = run_script("many_procs.py", "--dir", str(tmp_path), "--scale", "0.01", "--mode",
-                      "async")
+                      "async,sync")
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    for row in ("ours           1 procs", "ours           4 procs", "lmdb           4 procs",
-                "persist-queue  4 procs", "append-to-visible"):
+    for row in ("median ours 1 ", "median ours 4 ", "median ours 4, a store each",
+                "median lmdb 4", "median persist-queue 4", "plain file + fdatasync 1",
+                "async: ours 4 procs / 1 proc", "sync: ours 4 procs / 1 proc"):
         assert row in proc.stdout, proc.stdout
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_visibility_latency_bench_on_a_tiny_load(tmp_path):
+    proc = run_script("visibility_latency.py", "--dir", str(tmp_path), "--count", "50",
+                      "--rounds", "1", "--burn", "1")
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    rows = {line.split()[0]: line for line in proc.stdout.splitlines() if " p99 " in line}
+    assert sorted(rows) == ["ours", "pipe", "redis"], proc.stdout
+    assert list(tmp_path.iterdir()) == []

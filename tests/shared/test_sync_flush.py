@@ -8,10 +8,13 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import rmqstore
 from rmqstore.filenames import commitlog_dir
+from rmqstore.shared import commit
 from tests.shared.worker import CONFIG, QUEUES, TOPIC, acked
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,3 +52,63 @@ def test_sync_puts_in_several_processes_are_durable_and_share_fdatasyncs(tmp_pat
                 end = m.commitlog_offset % size + m.size
                 assert upto.get(seg, 0) >= end, f"{name}:{seq} acknowledged, never synced"
     assert syncs < WRITERS * PUTS, f"{syncs} fdatasyncs for {WRITERS * PUTS} puts: none shared"
+
+
+def _flusher_holding(tmp_path: Path) -> tuple[Path, subprocess.Popen]:
+    """A store, and a process holding its flush mutex as a group commit's flusher (it syncs
+    once tmp_path/release exists)."""
+    d = tmp_path / "store"
+    with rmqstore.open(d, **CONFIG) as store:
+        store.create_topic(TOPIC, QUEUES)
+    proc = subprocess.Popen([sys.executable, "-m", "tests.shared.worker", "flusher", str(d),
+                             "f"], cwd=ROOT)
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "flushing" / "f").exists():
+        assert proc.poll() is None and time.monotonic() < deadline, "flusher did not start"
+        time.sleep(0.01)
+    return d, proc
+
+
+def _put_in_thread(store: rmqstore.MessageStore) -> tuple[threading.Thread, list]:
+    got: list = []
+    t = threading.Thread(target=lambda: got.append(store.put(TOPIC, b"waiter", queue_id=1)))
+    t.start()
+    return t, got
+
+
+def test_a_flushers_release_wakes_the_sync_puts_of_other_processes(tmp_path: Path,
+                                                                    monkeypatch) -> None:
+    """A put waiting while another process syncs sleeps on the durable futex: the flusher's
+    release wakes it (rechecks pushed far out of the test's reach here)."""
+    monkeypatch.setattr(commit, "RECHECK_S", 120.0)
+    d, proc = _flusher_holding(tmp_path)
+    try:  # a waiter left asleep would sleep out the timeout, 120 s, before it looks again
+        with rmqstore.open(d, flush="sync", sync_flush_timeout_ms=120_000, **CONFIG) as store:
+            t, got = _put_in_thread(store)
+            t.join(0.5)
+            assert t.is_alive(), "a sync put returned while another process held the sync"
+            (tmp_path / "release").touch()  # the flusher's fdatasync covers our put too
+            t.join(20)
+            assert not t.is_alive(), "the flusher's release did not wake the waiting put"
+            assert got[0].status is rmqstore.PutStatus.PUT_OK
+            assert store.durable_offset > got[0].commitlog_offset
+        assert proc.wait(timeout=30) == 0
+    finally:
+        proc.kill()
+
+
+def test_a_flusher_killed_holding_the_sync_hands_it_to_a_waiter(tmp_path: Path) -> None:
+    d, proc = _flusher_holding(tmp_path)
+    try:
+        with rmqstore.open(d, flush="sync", **CONFIG) as store:
+            t, got = _put_in_thread(store)
+            t.join(0.5)
+            assert t.is_alive()
+            proc.kill()  # SIGKILL inside the flush mutex: robust, the waiter takes it over
+            t.join(20)
+            assert not t.is_alive()
+            assert got[0].status is rmqstore.PutStatus.PUT_OK  # not FLUSH_DISK_TIMEOUT
+            assert store.durable_offset > got[0].commitlog_offset
+    finally:
+        proc.kill()
+        proc.wait()

@@ -20,6 +20,10 @@ Every role opens STORE_DIR with CONFIG (shared=True) and runs until it is done o
     retain    holds the store open, its retention deleting every segment but the last
               (retention_hours ~ 0) ten times a second, until killed
     idle      holds the store open until killed (SIGTERM: closes it, then exits 0)
+    flusher   puts one message with flush=sync and, holding the flush mutex as the group
+              commit's flusher, waits (at most 60 s) before its fdatasync until the file
+              STORE_DIR/../release exists; writes STORE_DIR/../flushing/NAME once it holds the
+              mutex; exits 0 once the put returned PUT_OK
 """
 
 from __future__ import annotations
@@ -146,6 +150,24 @@ def idle(store_dir: Path) -> None:
         time.sleep(3600)
 
 
+def flusher(store_dir: Path, name: str) -> None:
+    with rmqstore.open(store_dir, flush="sync", **CONFIG) as store:
+        commit = store._group_commit
+        sync = commit._flush_all
+
+        def held_flush() -> int:
+            os.close(_open_log(store_dir, "flushing", name))
+            release = store_dir.parent / "release"
+            deadline = time.monotonic() + 60
+            while not release.exists() and time.monotonic() < deadline:
+                time.sleep(0.01)
+            return sync()
+
+        commit._flush_all = held_flush
+        if store.put(TOPIC, b"flusher", queue_id=0).status is not rmqstore.PutStatus.PUT_OK:
+            sys.exit("the flusher's put was not durable")
+
+
 def main() -> None:
     role, store_dir, name = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
     if role == "writer":
@@ -160,6 +182,8 @@ def main() -> None:
         retain(store_dir)
     elif role == "idle":
         idle(store_dir)
+    elif role == "flusher":
+        flusher(store_dir, name)
     else:
         sys.exit(f"unknown role {role}")
 

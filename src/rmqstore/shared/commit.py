@@ -2,12 +2,14 @@
 
 GroupCommit (flush.py) serves the threads of one process; here the waiters are in several.
 The control file's durable word says how far the commit log is on disk, for everyone. A put
-that must be durable past offset X checks it; if not there yet, it queues on the flush mutex
-(robust: a flusher that dies hands it on). Whoever holds the mutex first checks durable again
-(the previous holder's fdatasync may have covered X), else fdatasyncs everything published so
-far, in any process, and moves durable. While one process syncs, the puts of all the others
-queue on the mutex, and the next holder's single fdatasync covers them all: group commit
-across processes.
+that must be durable past offset X checks it; if not there yet, it tries the flush mutex
+(robust: a flusher that dies hands it on). The one that gets it checks durable again (the
+previous holder's fdatasync may have covered X), else fdatasyncs everything published so far,
+in any process, moves durable and wakes every waiter at once (a futex on durable_seq). The
+others sleep on that futex meanwhile, not in the mutex's queue, which would hand the mutex on
+one waiter at a time, a context switch each, to waiters whose puts the sync already covered:
+so while one process syncs, the puts of all the others gather, and the next holder's single
+fdatasync covers them all (group commit across processes).
 """
 
 from __future__ import annotations
@@ -20,6 +22,10 @@ from ..flush import FlushCue
 from . import control as c
 from .control import Control
 
+# A sleeper looks again this often: a flusher that died holding the mutex wakes nobody, and
+# the next to look takes the mutex over (EOWNERDEAD) and syncs.
+RECHECK_S = 0.02
+
 
 class SharedGroupCommit(FlushCue):
     """GroupCommit's interface (wait, flushed, cue, advance) over the control file."""
@@ -31,34 +37,39 @@ class SharedGroupCommit(FlushCue):
         self._flush_all = flush_all
         self._timeout_s = timeout_s
         self._at = c.DURABLE // 8
+        self._seq_at = c.DURABLE_SEQ // 4
         self._mutex = ctl.address(c.FLUSH_MUTEX)
+        self._seq = ctl.address(c.DURABLE_SEQ)
+        self._waiters = ctl.address(c.DURABLE_WAITERS)
 
     @property
     def flushed(self) -> int:
         return self._ctl.i64[self._at]
 
     def advance(self, durable: int) -> None:
-        """Record that [0, durable) is durable (under the flush mutex, or alone at open)."""
+        """Record that [0, durable) is durable (under the flush mutex, whose release wakes the
+        waiters)."""
         if durable > self._ctl.i64[self._at]:
             self._ctl.i64[self._at] = durable
-            self._ctl.bump(c.DURABLE_SEQ)
 
     def wait(self, offset: int) -> bool:
         """Block until [0, offset) is durable; False after the sync flush timeout."""
-        words = self._ctl.i64
+        words, u32 = self._ctl.i64, self._ctl.u32
         if words[self._at] >= offset:
             return True
         deadline = time.monotonic() + self._timeout_s
         while True:
+            seen = u32[self._seq_at]  # before looking: a sync finished after it wakes us
+            if words[self._at] >= offset:
+                return True
             left = deadline - time.monotonic()
             if left <= 0:
                 return False
-            if _native.mutex_lock(self._mutex, _native.NULL, int(left * 1e9)) is None:
-                return words[self._at] >= offset
+            if _native.mutex_lock(self._mutex, _native.NULL, 0) is None:  # another syncs
+                _native.wait_for_change(self._seq, self._waiters, seen, min(left, RECHECK_S))
+                continue
             try:
                 if words[self._at] < offset:
                     self.advance(self._flush_all())
-            finally:
-                _native.mutex_unlock(self._mutex)
-            if words[self._at] >= offset:
-                return True
+            finally:  # durable_seq bumped atomically before the waiters are counted
+                _native.release_and_wake(self._mutex, self._seq, self._waiters)
