@@ -66,6 +66,9 @@ class BrokerConfig:
     # to read from a slave (slaveReadEnable)
     access_message_in_memory_max_ratio: int = 40
     store_root: Path = Path.home() / "store"  # storePathRootDir
+    # brokerConfigPath: where UPDATE_BROKER_CONFIG saves its changes (serve: the -c file, else
+    # config/broker.properties in the store); None = not saved (embedded brokers, tests)
+    config_path: Path | None = None
     # rocketmqHome: where conf/plain_acl.yml is looked for; None = $ROCKETMQ_HOME
     rocketmq_home: Path | None = None
     sync_flush: bool = False  # flushDiskType SYNC_FLUSH (vs ASYNC_FLUSH)
