@@ -19,7 +19,8 @@ from rmqstore.cli import main
 from rmqstore.client import Message
 from rmqstore.client._member import ConsumeFromWhere
 from rmqstore.client.sync import Producer, PushConsumer
-from rmqstore.server.testing import wait_until
+from rmqstore.protocol import RequestCode
+from rmqstore.server.testing import call, wait_until
 
 pytestmark = pytest.mark.timeout(180)
 TOPIC, GROUP, PGROUP = "CliOrders", "CliGroup", "CliProducers"
@@ -276,3 +277,60 @@ def test_the_process_exits_1_with_one_line_and_reads_namesrv_addr(cli: Cli) -> N
     assert bad.returncode == 1 and bad.stdout == ""
     assert bad.stderr.strip() == \
         "Error: No topic route info in name server for the topic: NoSuchTopic"
+
+
+# -- mqadmin's flags: taken, or refused with a reason -------------------------------------------
+
+def test_update_topic_unit_flags_reach_the_broker(cli: Cli) -> None:
+    out = cli.ok("updateTopic", "-b", cli.broker, "-t", "CliUnit", "-r", "1", "-w", "1",
+                 "-u", "true", "-s", "true")
+    assert "topicSysFlag=3," in out  # TopicSysFlag.buildSysFlag(true, true)
+    r = call(cli.broker, RequestCode.GET_TOPIC_CONFIG, {"topic": "CliUnit"})
+    assert r.code == 0 and b'"topicSysFlag":3' in r.body, r.body
+    assert cli.json("updateTopic", "-b", cli.broker, "-t", "CliUnit", "-r", "1", "-w", "1",
+                    "-s", "true")["topicConfig"]["topicSysFlag"] == 2
+
+
+@pytest.mark.parametrize("args, flag", [
+    (("updateTopic", "-b", "127.0.0.1:1", "-t", "X", "-a", "+message.type=FIFO"),
+     "-a/--attributes"),
+    (("updateSubGroup", "-b", "127.0.0.1:1", "-g", "G", "-p", "{}"), "-p/--groupRetryPolicy"),
+    (("queryMsgById", "-i", "00", "-u", "unit1"), "-u/--unitName"),
+    (("queryMsgById", "-i", "00", "-c", "DefaultCluster"), "-c/--cluster"),
+    (("queryMsgByUniqueKey", "-i", "00", "-t", "T", "-c", "DefaultCluster"), "-c/--cluster"),
+    (("consumerProgress", "-g", "G", "-c", "DefaultCluster"), "-c/--cluster"),
+    (("printMsg", "-t", "T", "-l", "Parent"), "-l/--lmqParentTopic"),
+])
+def test_flags_not_taken_stop_the_command_with_the_reason(cli: Cli, args: tuple[str, ...],
+                                                          flag: str) -> None:
+    line = cli.fails(*args)
+    assert line.startswith(f"Error: {flag} is not taken: "), line
+    assert any(w in line for w in ("RocketMQ 5", "LMQ", "unit deployments")), line
+
+
+def test_query_msg_by_id_resends_and_prints_bodies_in_a_charset(cli: Cli) -> None:
+    cli.ok("updateTopic", "-b", cli.broker, "-t", "CliResend", "-r", "1", "-w", "1")
+    sent = cli.json("sendMessage", "-t", "CliResend", "-p", "caf\u00e9", "-k", "resend-key",
+                    "-c", "TagR")
+    [again] = cli.json("queryMsgById", "-i", sent["offsetMsgId"], "-s", "true")
+    assert again["originalMsgId"] == sent["offsetMsgId"] and again["sendResult"] == "SEND_OK"
+    assert again["offsetMsgId"] != sent["offsetMsgId"] and again["queueOffset"] == 1
+    [copy] = cli.json("queryMsgById", "-i", again["offsetMsgId"])
+    assert (copy["body"], copy["keys"], copy["tags"]) == ("caf\u00e9", "resend-key", "TagR")
+    assert "prepare resend msg. originalMsgId=" in cli.ok("queryMsgById", "-i",
+                                                          sent["offsetMsgId"], "-s", "true")
+    [latin] = cli.json("queryMsgById", "-i", sent["offsetMsgId"], "-f", "latin-1")
+    assert latin["body"] == "caf\u00c3\u00a9"  # the UTF-8 bytes read as ISO-8859-1
+    [by_offset] = cli.json("queryMsgByOffset", "-t", "CliResend", "-b", "broker-a", "-i", "0",
+                           "-o", "0", "-f", "latin-1")
+    assert by_offset["body"] == "caf\u00c3\u00a9"
+    assert "is not a charset" in cli.run("queryMsgById", "-i", sent["offsetMsgId"], "-f",
+                                         "no-such-charset").output
+
+
+def test_update_broker_config_on_every_broker_of_a_cluster(cli: Cli) -> None:
+    done = cli.json("updateBrokerConfig", "-c", CLUSTER, "-a", "true", "-k",
+                    "maxTransferCountOnMessageInMemory", "-v", "32")
+    assert done["updated"] == [cli.broker]
+    assert "no cluster 'Nope'" in cli.fails("updateBrokerConfig", "-c", "Nope", "-a", "true",
+                                            "-k", "brokerPermission", "-v", "6")

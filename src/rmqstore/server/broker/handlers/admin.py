@@ -65,7 +65,8 @@ class AdminProcessor:
         if refusal is not None:
             return RemotingCommand.response(ResponseCode.SYSTEM_ERROR, refusal)
         self._topics.put(TopicConfig(h.topic, h.read_queue_nums, h.write_queue_nums,
-                                     perm=h.perm, order=h.order))
+                                     perm=h.perm, order=h.order,
+                                     topic_sys_flag=h.topic_sys_flag or 0))
         # Java's registerIncrementBrokerData: the NameServers know the topic before we answer.
         await self._topics.registered(self._register_timeout_s)
         return RemotingCommand.response(ResponseCode.SUCCESS)
