@@ -132,6 +132,10 @@ class BrokerConfig:
     metrics_port: int = 5557  # metricsPromExporterPort; 0 = any free port (tests)
     metrics_host: str | None = None  # metricsPromExporterHost; None = the broker's bind host
     dashboard_enable: bool = True  # our key dashboardEnable: the web console on the same port
+    # Our keys httpMaxConnections and httpHeaderTimeoutMillis: the HTTP port's connections at
+    # once, and how long one may hold no request in progress (web/limits.py)
+    http_max_connections: int = 64
+    http_header_timeout_ms: int = 10_000
     # metricsLabel "k:v,k2:v2": labels added to every series (BrokerMetricsManager)
     metrics_labels: tuple[tuple[str, str], ...] = ()
     # The disk alarm's levels (MessageStoreConfig; the last two are system properties there)
@@ -422,6 +426,8 @@ _KEYS: dict[str, tuple[str, Reader]] = {
     "metricsPromExporterPort": ("metrics_port", v.port),
     "metricsPromExporterHost": ("metrics_host", lambda raw: raw or None),
     "dashboardEnable": ("dashboard_enable", v.boolean),
+    "httpMaxConnections": ("http_max_connections", v.integer(1, 65_536)),
+    "httpHeaderTimeoutMillis": ("http_header_timeout_ms", v.integer(100, 3_600_000)),
     "metricsLabel": ("metrics_labels", _metrics_labels),
     "diskSpaceCleanForciblyRatio": ("disk_clean_forcibly_ratio", _ratio),
     "rocketmq.broker.diskSpaceCleanForciblyRatio": ("disk_clean_forcibly_ratio", _ratio),
