@@ -334,3 +334,64 @@ def test_update_broker_config_on_every_broker_of_a_cluster(cli: Cli) -> None:
     assert done["updated"] == [cli.broker]
     assert "no cluster 'Nope'" in cli.fails("updateBrokerConfig", "-c", "Nope", "-a", "true",
                                             "-k", "brokerPermission", "-v", "6")
+
+
+# -- every command: plain columns, --json, and exit 1 with one line -----------------------------
+
+DEAD_NAMESRV = "127.0.0.1:1"
+
+
+def test_the_commands_not_shown_above_in_each_form(cli: Cli, online: dict) -> None:
+    first = online["sent"][0]
+    queue = ("-b", "broker-a", "-i", str(first.queue.queue_id))
+    assert "order-" in cli.ok("consumeMessage", "-t", TOPIC, *queue, "-o", "0", "-c", "1")
+    assert "MSGID" in cli.ok("printMsg", "-t", TOPIC)
+    assert "#ClientId" in rows(cli.ok("producerConnection", "-g", PGROUP, "-t", TOPIC))[0]
+    assert "Message Body        : order-0" in cli.ok(
+        "queryMsgByOffset", "-t", TOPIC, *queue, "-o", str(first.queue_offset))
+    assert first.offset_msg_id in cli.ok("queryMsgByUniqueKey", "-t", TOPIC, "-i", first.msg_id)
+    assert "SEND_OK" in cli.ok("sendMessage", "-t", TOPIC, "-p", "plain")
+    assert rows(cli.ok("skipAccumulatedMessage", "-g", GROUP, "-t", TOPIC))[0][0] == \
+        "#brokerName"
+    perm = cli.json("updateTopicPerm", "-t", TOPIC, "-p", "6", "-b", cli.broker)
+    assert perm == [{"broker": cli.broker, "oldPerm": 6, "perm": 6}]
+    created = cli.json("updateSubGroup", "-b", cli.broker, "-g", "CliTmpG")
+    assert created["config"]["groupName"] == "CliTmpG"
+    assert cli.json("deleteSubGroup", "-b", cli.broker, "-g", "CliTmpG")
+    wiped = cli.json("wipeWritePerm", "-b", "broker-a")
+    added = cli.json("addWritePerm", "-b", "broker-a")
+    assert wiped and added
+    assert "add write perm of broker[broker-a]" in cli.ok("addWritePerm", "-b", "broker-a")
+
+
+@pytest.mark.parametrize("args, reason", [
+    (("brokerStatus", "-b", "127.0.0.1:1"), "cannot connect"),
+    (("clusterList", "-c", "Nope"), "Nope"),
+    (("consumeMessage", "-t", "NoSuchTopic"), "No topic route info"),
+    (("consumerProgress", "-g", "NoSuchGroup", "-t", "NoSuchTopic"), ""),
+    (("consumerStatus", "-g", "NoSuchGroup"), ""),
+    (("deleteSubGroup", "-g", "G"), "give a broker address (-b) or a cluster (-c)"),
+    (("getBrokerConfig",), "give a broker address (-b) or a cluster (-c)"),
+    (("printMsg", "-t", "NoSuchTopic"), "No topic route info"),
+    (("queryMsgByUniqueKey", "-t", TOPIC, "-i", "00000000000000000000000000000000"),
+     "no message"),
+    (("sendMessage", "-t", TOPIC, "-p", "x", "-b", "broker-a"), "-b and -i go together"),
+    (("skipAccumulatedMessage", "-g", "G", "-t", "NoSuchTopic"), "No topic route info"),
+    (("statsAll", "-t", "NoSuchTopic"), "No topic route info"),
+    (("topicRoute", "-t", "NoSuchTopic"), "No topic route info"),
+    (("updateSubGroup", "-g", "G"), "give a broker address (-b) or a cluster (-c)"),
+    (("updateTopicPerm", "-t", "NoSuchTopic", "-p", "6", "-b", "127.0.0.1:1"), ""),
+    (("producerConnection", "-g", "NoSuchGroup", "-t", TOPIC), ""),
+])
+def test_each_command_fails_with_exit_1_and_one_line(cli: Cli, args: tuple[str, ...],
+                                                     reason: str) -> None:
+    assert reason in cli.fails(*args)
+
+
+@pytest.mark.parametrize("args", [("topicList",), ("wipeWritePerm", "-b", "broker-a"),
+                                  ("addWritePerm", "-b", "broker-a")])
+def test_an_unreachable_name_server_is_exit_1_and_one_line(cli: Cli,
+                                                            args: tuple[str, ...]) -> None:
+    r = cli.runner.invoke(main, ["admin", *args, "-n", DEAD_NAMESRV], catch_exceptions=False)
+    lines = [line for line in r.output.splitlines() if line.strip()]
+    assert r.exit_code == 1 and len(lines) == 1 and "cannot connect" in lines[0], r.output

@@ -170,6 +170,8 @@ def stats_all(ctx: AdminContext, active: bool, topic: str | None) -> None:
     """Topic and Consumer tps stats (VIEW_BROKER_STATS_DATA TOPIC_PUT_NUMS and GROUP_GET_NUMS,
     GET_CONSUME_STATS, per topic and group)."""
     async def go(a: Admin) -> list[dict]:
+        if topic:
+            await a.route(topic)  # a topic named that has no route fails, as in mqadmin
         topics = [topic] if topic else [t for t in await a.topic_list()
                                         if not t.startswith(("%RETRY%", "%DLQ%"))]
         rows: list[dict] = []
