@@ -40,10 +40,15 @@ def read_json(path: Path):
 def write_json(path: Path, obj) -> None:
     """Atomic replace: tmp + fsync + rename + directory fsync, the previous content kept as
     .bak. Durable when it returns."""
+    write_atomic(path, fastjson.dumps_config(obj).encode())
+
+
+def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
+    """``data`` as the new content of ``path`` (created with ``mode``), as write_json writes;
+    OSError leaves ``path`` as it was."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_of(path)
-    data = fastjson.dumps_config(obj).encode()
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
         os.write(fd, data)
         sync_journal.fsync_whole(fd, tmp)  # the content is on disk before any name points at it

@@ -38,6 +38,13 @@ class ConsumerOffsetManager:
         with self._lock:
             return self._table.get(f"{topic}@{group}", {}).get(queue_id)
 
+    def by_pair(self) -> dict[tuple[str, str], dict[int, int]]:
+        """(topic, group) -> queue id -> offset, copied: the whole table read at once."""
+        with self._lock:
+            table = {key: dict(queues) for key, queues in self._table.items()}
+        return {(topic, group): queues for (topic, _, group), queues in
+                ((k.partition("@"), v) for k, v in table.items())}
+
     def keys(self) -> list[tuple[str, str]]:
         """(topic, group) of every entry, copied: what each group has committed offsets of."""
         with self._lock:

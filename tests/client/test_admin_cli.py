@@ -19,7 +19,8 @@ from rmqstore.cli import main
 from rmqstore.client import Message
 from rmqstore.client._member import ConsumeFromWhere
 from rmqstore.client.sync import Producer, PushConsumer
-from rmqstore.server.testing import wait_until
+from rmqstore.protocol import RequestCode
+from rmqstore.server.testing import call, wait_until
 
 pytestmark = pytest.mark.timeout(180)
 TOPIC, GROUP, PGROUP = "CliOrders", "CliGroup", "CliProducers"
@@ -276,3 +277,121 @@ def test_the_process_exits_1_with_one_line_and_reads_namesrv_addr(cli: Cli) -> N
     assert bad.returncode == 1 and bad.stdout == ""
     assert bad.stderr.strip() == \
         "Error: No topic route info in name server for the topic: NoSuchTopic"
+
+
+# -- mqadmin's flags: taken, or refused with a reason -------------------------------------------
+
+def test_update_topic_unit_flags_reach_the_broker(cli: Cli) -> None:
+    out = cli.ok("updateTopic", "-b", cli.broker, "-t", "CliUnit", "-r", "1", "-w", "1",
+                 "-u", "true", "-s", "true")
+    assert "topicSysFlag=3," in out  # TopicSysFlag.buildSysFlag(true, true)
+    r = call(cli.broker, RequestCode.GET_TOPIC_CONFIG, {"topic": "CliUnit"})
+    assert r.code == 0 and b'"topicSysFlag":3' in r.body, r.body
+    assert cli.json("updateTopic", "-b", cli.broker, "-t", "CliUnit", "-r", "1", "-w", "1",
+                    "-s", "true")["topicConfig"]["topicSysFlag"] == 2
+
+
+@pytest.mark.parametrize("args, flag", [
+    (("updateTopic", "-b", "127.0.0.1:1", "-t", "X", "-a", "+message.type=FIFO"),
+     "-a/--attributes"),
+    (("updateSubGroup", "-b", "127.0.0.1:1", "-g", "G", "-p", "{}"), "-p/--groupRetryPolicy"),
+    (("queryMsgById", "-i", "00", "-u", "unit1"), "-u/--unitName"),
+    (("queryMsgById", "-i", "00", "-c", "DefaultCluster"), "-c/--cluster"),
+    (("queryMsgByUniqueKey", "-i", "00", "-t", "T", "-c", "DefaultCluster"), "-c/--cluster"),
+    (("consumerProgress", "-g", "G", "-c", "DefaultCluster"), "-c/--cluster"),
+    (("printMsg", "-t", "T", "-l", "Parent"), "-l/--lmqParentTopic"),
+])
+def test_flags_not_taken_stop_the_command_with_the_reason(cli: Cli, args: tuple[str, ...],
+                                                          flag: str) -> None:
+    line = cli.fails(*args)
+    assert line.startswith(f"Error: {flag} is not taken: "), line
+    assert any(w in line for w in ("RocketMQ 5", "LMQ", "unit deployments")), line
+
+
+def test_query_msg_by_id_resends_and_prints_bodies_in_a_charset(cli: Cli) -> None:
+    cli.ok("updateTopic", "-b", cli.broker, "-t", "CliResend", "-r", "1", "-w", "1")
+    sent = cli.json("sendMessage", "-t", "CliResend", "-p", "caf\u00e9", "-k", "resend-key",
+                    "-c", "TagR")
+    [again] = cli.json("queryMsgById", "-i", sent["offsetMsgId"], "-s", "true")
+    assert again["originalMsgId"] == sent["offsetMsgId"] and again["sendResult"] == "SEND_OK"
+    assert again["offsetMsgId"] != sent["offsetMsgId"] and again["queueOffset"] == 1
+    [copy] = cli.json("queryMsgById", "-i", again["offsetMsgId"])
+    assert (copy["body"], copy["keys"], copy["tags"]) == ("caf\u00e9", "resend-key", "TagR")
+    assert "prepare resend msg. originalMsgId=" in cli.ok("queryMsgById", "-i",
+                                                          sent["offsetMsgId"], "-s", "true")
+    [latin] = cli.json("queryMsgById", "-i", sent["offsetMsgId"], "-f", "latin-1")
+    assert latin["body"] == "caf\u00c3\u00a9"  # the UTF-8 bytes read as ISO-8859-1
+    [by_offset] = cli.json("queryMsgByOffset", "-t", "CliResend", "-b", "broker-a", "-i", "0",
+                           "-o", "0", "-f", "latin-1")
+    assert by_offset["body"] == "caf\u00c3\u00a9"
+    assert "is not a charset" in cli.run("queryMsgById", "-i", sent["offsetMsgId"], "-f",
+                                         "no-such-charset").output
+
+
+def test_update_broker_config_on_every_broker_of_a_cluster(cli: Cli) -> None:
+    done = cli.json("updateBrokerConfig", "-c", CLUSTER, "-a", "true", "-k",
+                    "maxTransferCountOnMessageInMemory", "-v", "32")
+    assert done["updated"] == [cli.broker]
+    assert "no cluster 'Nope'" in cli.fails("updateBrokerConfig", "-c", "Nope", "-a", "true",
+                                            "-k", "brokerPermission", "-v", "6")
+
+
+# -- every command: plain columns, --json, and exit 1 with one line -----------------------------
+
+DEAD_NAMESRV = "127.0.0.1:1"
+
+
+def test_the_commands_not_shown_above_in_each_form(cli: Cli, online: dict) -> None:
+    first = online["sent"][0]
+    queue = ("-b", "broker-a", "-i", str(first.queue.queue_id))
+    assert "order-" in cli.ok("consumeMessage", "-t", TOPIC, *queue, "-o", "0", "-c", "1")
+    assert "MSGID" in cli.ok("printMsg", "-t", TOPIC)
+    assert "#ClientId" in rows(cli.ok("producerConnection", "-g", PGROUP, "-t", TOPIC))[0]
+    assert "Message Body        : order-0" in cli.ok(
+        "queryMsgByOffset", "-t", TOPIC, *queue, "-o", str(first.queue_offset))
+    assert first.offset_msg_id in cli.ok("queryMsgByUniqueKey", "-t", TOPIC, "-i", first.msg_id)
+    assert "SEND_OK" in cli.ok("sendMessage", "-t", TOPIC, "-p", "plain")
+    assert rows(cli.ok("skipAccumulatedMessage", "-g", GROUP, "-t", TOPIC))[0][0] == \
+        "#brokerName"
+    perm = cli.json("updateTopicPerm", "-t", TOPIC, "-p", "6", "-b", cli.broker)
+    assert perm == [{"broker": cli.broker, "oldPerm": 6, "perm": 6}]
+    created = cli.json("updateSubGroup", "-b", cli.broker, "-g", "CliTmpG")
+    assert created["config"]["groupName"] == "CliTmpG"
+    assert cli.json("deleteSubGroup", "-b", cli.broker, "-g", "CliTmpG")
+    wiped = cli.json("wipeWritePerm", "-b", "broker-a")
+    added = cli.json("addWritePerm", "-b", "broker-a")
+    assert wiped and added
+    assert "add write perm of broker[broker-a]" in cli.ok("addWritePerm", "-b", "broker-a")
+
+
+@pytest.mark.parametrize("args, reason", [
+    (("brokerStatus", "-b", "127.0.0.1:1"), "cannot connect"),
+    (("clusterList", "-c", "Nope"), "Nope"),
+    (("consumeMessage", "-t", "NoSuchTopic"), "No topic route info"),
+    (("consumerProgress", "-g", "NoSuchGroup", "-t", "NoSuchTopic"), ""),
+    (("consumerStatus", "-g", "NoSuchGroup"), ""),
+    (("deleteSubGroup", "-g", "G"), "give a broker address (-b) or a cluster (-c)"),
+    (("getBrokerConfig",), "give a broker address (-b) or a cluster (-c)"),
+    (("printMsg", "-t", "NoSuchTopic"), "No topic route info"),
+    (("queryMsgByUniqueKey", "-t", TOPIC, "-i", "00000000000000000000000000000000"),
+     "no message"),
+    (("sendMessage", "-t", TOPIC, "-p", "x", "-b", "broker-a"), "-b and -i go together"),
+    (("skipAccumulatedMessage", "-g", "G", "-t", "NoSuchTopic"), "No topic route info"),
+    (("statsAll", "-t", "NoSuchTopic"), "No topic route info"),
+    (("topicRoute", "-t", "NoSuchTopic"), "No topic route info"),
+    (("updateSubGroup", "-g", "G"), "give a broker address (-b) or a cluster (-c)"),
+    (("updateTopicPerm", "-t", "NoSuchTopic", "-p", "6", "-b", "127.0.0.1:1"), ""),
+    (("producerConnection", "-g", "NoSuchGroup", "-t", TOPIC), ""),
+])
+def test_each_command_fails_with_exit_1_and_one_line(cli: Cli, args: tuple[str, ...],
+                                                     reason: str) -> None:
+    assert reason in cli.fails(*args)
+
+
+@pytest.mark.parametrize("args", [("topicList",), ("wipeWritePerm", "-b", "broker-a"),
+                                  ("addWritePerm", "-b", "broker-a")])
+def test_an_unreachable_name_server_is_exit_1_and_one_line(cli: Cli,
+                                                            args: tuple[str, ...]) -> None:
+    r = cli.runner.invoke(main, ["admin", *args, "-n", DEAD_NAMESRV], catch_exceptions=False)
+    lines = [line for line in r.output.splitlines() if line.strip()]
+    assert r.exit_code == 1 and len(lines) == 1 and "cannot connect" in lines[0], r.output

@@ -13,7 +13,9 @@ from urllib.parse import quote
 import pytest
 
 from rmqstore.client import ConsumeFromWhere, ConsumeStatus, Message, Producer, PushConsumer
-from rmqstore.server.testing import max_offset, route, wait_until
+from rmqstore.filenames import consumequeue_root
+from rmqstore.protocol import RequestCode
+from rmqstore.server.testing import call, max_offset, route, wait_until
 
 from .browser import chromium, console_errors, open_page, screenshot, text_of, wait_ready
 from .conftest import ObsServer, get, get_json
@@ -130,12 +132,21 @@ def test_topic_page_shows_route_and_status_and_deletes(browser, obs_server, worl
     assert len(rows) == 4
     assert sum(int(r.find_elements("tag name", "td")[2].text) for r in rows) == 13
     assert GROUP in text and obs_server.broker in text
+    queues = consumequeue_root(obs_server.data) / "DashCreated"
+    sent = call(obs_server.broker, RequestCode.SEND_MESSAGE_V2, {
+        "a": "DashP", "b": "DashCreated", "c": "TBW102", "d": "3", "e": "0", "f": "0",
+        "g": str(int(time.time() * 1000)), "h": "0", "i": "", "j": "0", "k": "false"}, b"x")
+    assert sent.code == 0, sent.remark
+    wait_until(lambda: (queues / "0").is_dir(), 10, what="DashCreated's consume queue")
+    assert route(obs_server.namesrv, "DashCreated")
     open_page(browser, obs_server.url, "topic/DashCreated", "topic")
     browser.find_element("id", "delete-topic").click()
     browser.switch_to.alert.accept()
     wait_ready(browser, "topics")
     assert "DashCreated" not in browser.find_element("id", "topics").text
     assert get(f"{obs_server.url}/api/topics/DashCreated")[0] == 404
+    assert not queues.exists()  # DELETE_TOPIC_IN_BROKER's path: its files are gone
+    assert route(obs_server.namesrv, "DashCreated") is None  # and DELETE_TOPIC_IN_NAMESRV's
     assert console_errors(browser) == []
 
 

@@ -87,6 +87,8 @@ def serve(data: Path | None, role: str, config_file: Path | None, namesrv_file: 
                          namesrv_port, flush, store_options)
         if metrics_port is not None:
             broker = broker.replace(metrics_port=metrics_port)
+        if role != "namesrv":
+            broker = _saved_config(broker, config_file)
         options = ServeOptions(
             role, dataclasses.replace(namesrv, remoting=namesrv.remoting.with_tls(tls)),
             broker.replace(remoting=broker.remoting.with_tls(tls)))
@@ -141,6 +143,17 @@ def _broker(role: str, broker: BrokerConfig, given: set[str], data: Path | None,
         return broker.replace(**changes)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
+
+
+def _saved_config(broker: BrokerConfig, config_file: Path | None) -> BrokerConfig:
+    """Where UPDATE_BROKER_CONFIG saves its changes (brokerConfigPath), and, without a config
+    file, the changes it saved in the store before."""
+    from ..server.broker.runtime_config import saved_path, saved_updates
+
+    if config_file is not None:  # the changes were written into it, and were read with it
+        return broker.replace(config_path=config_file.resolve())
+    path = saved_path(broker.store_root)
+    return broker.replace(config_path=path, **saved_updates(path))
 
 
 def _namesrv(role: str, namesrv_file: Path | None, broker: BrokerConfig, host: str | None,

@@ -81,12 +81,12 @@ class ClusterAdmin(AdminBase):
 
     async def create_topic(self, addr: str, topic: str, read_queues: int = 8,
                            write_queues: int = 8, perm: int = PERM_READ_WRITE,
-                           order: bool = False) -> None:
+                           order: bool = False, topic_sys_flag: int = 0) -> None:
         """UPDATE_AND_CREATE_TOPIC on one broker, as mqadmin updateTopic sends it."""
         ext = encode_header(CreateTopicRequestHeader(
             topic=topic, default_topic="TBW102", read_queue_nums=read_queues,
             write_queue_nums=write_queues, perm=perm, topic_filter_type="SINGLE_TAG",
-            topic_sys_flag=0, order=order))
+            topic_sys_flag=topic_sys_flag, order=order))
         await self._call(addr, RequestCode.UPDATE_AND_CREATE_TOPIC, ext)
 
     async def delete_topic(self, topic: str, cluster: str) -> tuple[list[str], list[str]]:

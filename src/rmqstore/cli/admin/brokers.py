@@ -115,12 +115,20 @@ def get_broker_config(ctx: AdminContext, broker: str | None, cluster: str | None
 @broker_or_cluster
 @click.option("-k", "--key", required=True)
 @click.option("-v", "--value", required=True)
+@click.option("-a", "--updateAllBroker", "all_brokers", type=bool, default=False,
+              show_default=True, help="With -c: the slaves too, not only the masters.")
 def update_broker_config(ctx: AdminContext, broker: str | None, cluster: str | None, key: str,
-                         value: str) -> None:
+                         value: str, all_brokers: bool) -> None:
     """Update broker's config (UPDATE_BROKER_CONFIG; the broker refuses a key it may not
-    change at runtime)."""
+    change at runtime, and saves a change into its config file)."""
     async def go(a: Admin) -> list[str]:
-        addrs = list((await a.broker_addrs(broker, cluster)).values())
+        if all_brokers and cluster and not broker:
+            await a.masters(cluster)  # ClientError for a cluster the NameServers do not know
+            info = await a.cluster_info()
+            addrs = [addr for n in sorted(info.clusters[cluster]) if n in info.brokers
+                     for _, addr in sorted(info.brokers[n].broker_addrs.items())]
+        else:
+            addrs = list((await a.broker_addrs(broker, cluster)).values())
         for addr in addrs:
             await a.update_broker_config(addr, {key: value})
         return addrs
@@ -162,6 +170,8 @@ def stats_all(ctx: AdminContext, active: bool, topic: str | None) -> None:
     """Topic and Consumer tps stats (VIEW_BROKER_STATS_DATA TOPIC_PUT_NUMS and GROUP_GET_NUMS,
     GET_CONSUME_STATS, per topic and group)."""
     async def go(a: Admin) -> list[dict]:
+        if topic:
+            await a.route(topic)  # a topic named that has no route fails, as in mqadmin
         topics = [topic] if topic else [t for t in await a.topic_list()
                                         if not t.startswith(("%RETRY%", "%DLQ%"))]
         rows: list[dict] = []

@@ -130,6 +130,20 @@ def show_time(ms: int) -> str:
     return t.strftime("%Y-%m-%d %H:%M:%S,") + f"{ms % 1000:03d}"
 
 
+def refused_option(short: str, long: str, reason: str) -> Callable[[Callable[..., Any]], Any]:
+    """An mqadmin flag a command does not take: given, the command stops with one line that
+    says why, before anything is sent; never silently ignored."""
+    def refuse(_ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+        if value is not None:
+            fail(f"{short}/{long} is not taken: {reason}")
+    return click.option(short, long, expose_value=False, default=None, metavar="VALUE",
+                        callback=refuse, help=f"Not taken: {reason}.")
+
+
+LMQ_REFUSAL = ("it finds the route of a light message queue (LMQ), which rmqstore does not "
+               "implement")
+
+
 def broker_or_cluster(fn: Callable[..., Any]) -> Callable[..., Any]:
     """mqadmin's -b brokerAddr / -c clusterName pair."""
     fn = click.option("-c", "--clusterName", "cluster", default=None,

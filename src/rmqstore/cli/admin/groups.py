@@ -10,7 +10,16 @@ from ...client.admin import Admin
 from ...client.errors import ClientError
 from ...protocol.message import MessageQueue
 from ..output import Column, Fields, Table
-from .common import AdminContext, admin_command, broker_or_cluster, fail, parse_time, show_time
+from .common import (
+    LMQ_REFUSAL,
+    AdminContext,
+    admin_command,
+    broker_or_cluster,
+    fail,
+    parse_time,
+    refused_option,
+    show_time,
+)
 from .group import admin
 
 RETRY, DLQ = "%RETRY%", "%DLQ%"
@@ -38,6 +47,8 @@ def _flag(name: str, short: str, default: bool, text: str):
 @click.option("-w", "--whichBrokerWhenConsumeSlowly", "whichBrokerWhenConsumeSlowly",
               type=click.IntRange(0), default=1, show_default=True)
 @_flag("notifyConsumerIdsChangedEnable", "-a", True, "Members told when the group changes.")
+@refused_option("-p", "--groupRetryPolicy", "retry policies are RocketMQ 5's; rmqstore retries "
+                "a group's messages by messageDelayLevel, as RocketMQ 4.x")
 def update_sub_group(ctx: AdminContext, broker: str | None, cluster: str | None, group: str,
                      **settings: object) -> None:
     """Update or create subscription group (UPDATE_AND_CREATE_SUBSCRIPTIONGROUP)."""
@@ -99,6 +110,7 @@ GROUPS_COLUMNS = (
 @click.option("-t", "--topicName", "topic", default=None)
 @click.option("-s", "--showClientIP", "client_ip", is_flag=True,
               help="Which client holds each queue (asks every consumer).")
+@refused_option("-c", "--cluster", LMQ_REFUSAL)
 def consumer_progress(ctx: AdminContext, group: str | None, topic: str | None,
                       client_ip: bool) -> None:
     """Query consumer's progress, speed (GET_CONSUME_STATS)."""

@@ -5,6 +5,8 @@ consume-progress, trace."""
 
 from __future__ import annotations
 
+import codecs
+
 import click
 
 from ...client.admin import Admin
@@ -14,15 +16,38 @@ from ...client.producer import Producer
 from ...client.trace import TRACE_TOPIC, TraceRecord, TraceType
 from ...protocol.message import MessageQueue
 from ..output import Column, Fields, Table
-from .common import AdminContext, admin_command, fail, parse_time, show_time
+from .common import (
+    LMQ_REFUSAL,
+    AdminContext,
+    admin_command,
+    fail,
+    parse_time,
+    refused_option,
+    show_time,
+)
 from .group import admin
 
 BODY_PREVIEW_CHARS = 120
 PRINT_BATCH = 32  # PrintMessageSubCommand pulls 32 at a time
 TOOLS_PRODUCER = "TOOLS_PRODUCER"
+# What the broker and the sending producer set on a message, left out when it is sent again.
+STORE_SET_PROPERTIES = frozenset({"UNIQ_KEY", "MIN_OFFSET", "MAX_OFFSET", "CLUSTER", "WAIT"})
 
 
-def message_json(m: MessageExt, body_chars: int = 4000) -> dict:
+def _charset(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    try:
+        return codecs.lookup(value).name
+    except LookupError:
+        raise click.BadParameter(f"{value!r} is not a charset this Python knows") from None
+
+
+def body_format_option(fn):
+    """queryMsgById's and queryMsgByOffset's -f: the charset bodies are printed in."""
+    return click.option("-f", "--bodyFormat", "charset", default="utf-8", show_default=True,
+                        callback=_charset, help="Charset the body is printed in.")(fn)
+
+
+def message_json(m: MessageExt, body_chars: int = 4000, charset: str = "utf-8") -> dict:
     return {"msgId": m.msg_id, "offsetMsgId": m.offset_msg_id, "topic": m.topic,
             "tags": m.tags or "", "keys": m.keys or "", "queueId": m.queue_id,
             "queueOffset": m.queue_offset, "commitLogOffset": m.commitlog_offset,
@@ -30,10 +55,10 @@ def message_json(m: MessageExt, body_chars: int = 4000) -> dict:
             "storeTimestamp": m.store_timestamp, "bornHost": "%s:%d" % m.born_host,
             "storeHost": "%s:%d" % m.store_host, "sysFlag": m.sys_flag,
             "properties": dict(sorted(m.properties.items())),
-            "body": _preview(m.body, body_chars)}
+            "body": _preview(m.body, body_chars, charset)}
 
 
-def message_fields(m: MessageExt) -> Fields:
+def message_fields(m: MessageExt, charset: str = "utf-8") -> Fields:
     """The detail block of queryMsgById (QueryMsgByIdSubCommand.printMsg)."""
     return Fields([
         ("OffsetID", m.offset_msg_id), ("Msg ID", m.msg_id), ("Topic", m.topic),
@@ -45,17 +70,19 @@ def message_fields(m: MessageExt) -> Fields:
         ("Born Host", "%s:%d" % m.born_host), ("Store Host", "%s:%d" % m.store_host),
         ("System Flag", m.sys_flag),
         ("Properties", ", ".join(f"{k}={v}" for k, v in sorted(m.properties.items()))),
-        ("Message Body", _preview(m.body, 2000))], width=20)
+        ("Message Body", _preview(m.body, 2000, charset))], width=20)
 
 
-def _show_messages(ctx: AdminContext, msgs: list[MessageExt], track: dict | None = None) -> None:
+def _show_messages(ctx: AdminContext, msgs: list[MessageExt], track: dict | None = None,
+                   charset: str = "utf-8") -> None:
     views: list = []
     for m in msgs:
-        views.append(message_fields(m))
+        views.append(message_fields(m, charset))
         for t in (track or {}).get(m.msg_id, []):
             views.append(f"MessageTrack [consumerGroup={t['consumerGroup']}, "
                          f"trackType={t['trackType']}]")
-    data = [{**message_json(m), **({"track": track[m.msg_id]} if track else {})} for m in msgs]
+    data = [{**message_json(m, charset=charset), **({"track": track[m.msg_id]} if track else {})}
+            for m in msgs]
     ctx.out.show(data, *views)
 
 
@@ -66,10 +93,21 @@ def _show_messages(ctx: AdminContext, msgs: list[MessageExt], track: dict | None
 @click.option("-g", "--consumerGroup", "group", default=None,
               help="With -d: have this group's consumer consume the message again.")
 @click.option("-d", "--clientId", "client_id", default=None)
+@click.option("-s", "--sendMessage", "resend", type=bool, default=False, show_default=True,
+              help="Send each message again to its topic, through a producer.")
+@refused_option("-u", "--unitName", "unit names belong to RocketMQ's unit deployments, which "
+                "rmqstore does not implement")
+@refused_option("-c", "--cluster", LMQ_REFUSAL)
+@body_format_option
 def query_msg_by_id(ctx: AdminContext, ids: str, topic: str | None, group: str | None,
-                    client_id: str | None) -> None:
+                    client_id: str | None, resend: bool, charset: str) -> None:
     """Query Message by Id (VIEW_MESSAGE_BY_ID, or QUERY_MESSAGE by unique key with -t), and
-    whether each group has consumed it; -g -d consumes it directly on that client."""
+    whether each group has consumed it; -g -d consumes it directly on that client, -s true
+    sends it again."""
+    if resend:
+        _resend(ctx, ids, topic)
+        return
+
     async def go(a: Admin) -> tuple[list[MessageExt], dict, list]:
         msgs = []
         for msg_id in (i.strip() for i in ids.split(",") if i.strip()):
@@ -84,7 +122,7 @@ def query_msg_by_id(ctx: AdminContext, ids: str, topic: str | None, group: str |
         return msgs, track, direct
     msgs, track, direct = ctx.run(go)
     if not direct:
-        _show_messages(ctx, msgs, track)
+        _show_messages(ctx, msgs, track, charset)
         return
     results = [{"msgId": m.msg_id, "consumeResult": r.consume_result, "remark": r.remark,
                 "spentTimeMills": r.spent_time_ms} for m, r in zip(msgs, direct, strict=True)]
@@ -92,6 +130,30 @@ def query_msg_by_id(ctx: AdminContext, ids: str, topic: str | None, group: str |
                             f"autoCommit={_java(r.auto_commit)}, consumeResult="
                             f"{r.consume_result}, remark={r.remark or 'null'}, "
                             f"spentTimeMills={r.spent_time_ms}]" for r in direct))
+
+
+def _resend(ctx: AdminContext, ids: str, topic: str | None) -> None:
+    """queryMsgById -s true (QueryMsgByIdSubCommand.sendMsg): each message sent again to its
+    topic with its tags, keys and properties, as a new message of TOOLS_PRODUCER."""
+    async def go(a: Admin) -> list[dict]:
+        rows = []
+        async with Producer(TOOLS_PRODUCER, ctx.namesrv, credentials=ctx.credentials,
+                            tls=ctx.tls) as p:
+            for msg_id in (i.strip() for i in ids.split(",") if i.strip()):
+                m = await (a.query_by_uniq_key(topic, msg_id) if topic
+                           else a.view_by_offset_id(msg_id))
+                if m is None:
+                    raise ClientError(f"no message with msg id {msg_id}")
+                props = {k: v for k, v in m.properties.items() if k not in STORE_SET_PROPERTIES}
+                r = await p.send(Message(m.topic, m.body, flag=m.flag, properties=props))
+                rows.append({"originalMsgId": msg_id, "brokerName": r.queue.broker_name,
+                             "queueId": r.queue.queue_id, "sendResult": r.status.name,
+                             "msgId": r.msg_id, "offsetMsgId": r.offset_msg_id,
+                             "queueOffset": r.queue_offset})
+        return rows
+    rows = ctx.run(go)
+    ctx.out.show(rows, *(f"prepare resend msg. originalMsgId={r['originalMsgId']}"
+                         for r in rows), Table(SEND_COLUMNS, rows))
 
 
 def _java(flag: bool) -> str:
@@ -102,6 +164,7 @@ def _java(flag: bool) -> str:
 @click.option("-i", "--msgId", "msg_id", required=True, help="The producer's message id.")
 @click.option("-t", "--topic", required=True)
 @click.option("-a", "--showAll", "show_all", is_flag=True, help="Every copy found.")
+@refused_option("-c", "--cluster", LMQ_REFUSAL)
 @click.option("-g", "--consumerGroup", "group", default=None)
 @click.option("-d", "--clientId", "client_id", default=None)
 def query_msg_by_unique_key(ctx: AdminContext, msg_id: str, topic: str, show_all: bool,
@@ -151,14 +214,15 @@ def query_msg_by_key(ctx: AdminContext, topic: str, key: str, begin: str, end: s
 @click.option("-b", "--brokerName", "broker_name", required=True)
 @click.option("-i", "--queueId", "queue_id", type=int, required=True)
 @click.option("-o", "--offset", type=int, required=True)
+@body_format_option
 def query_msg_by_offset(ctx: AdminContext, topic: str, broker_name: str, queue_id: int,
-                        offset: int) -> None:
+                        offset: int, charset: str) -> None:
     """Query Message by offset (PULL_MESSAGE of one message)."""
     mq = MessageQueue(topic, broker_name, queue_id)
     got = ctx.run(lambda a: a.pull(mq, offset, 1))
     if not got.messages:
         fail(f"no message at offset {offset} of {mq} ({got.status.name})")
-    _show_messages(ctx, got.messages[:1])
+    _show_messages(ctx, got.messages[:1], charset=charset)
 
 
 MSG_COLUMNS = (Column("msgId", "MSGID"), Column("queueId", "QID", True),
@@ -200,7 +264,9 @@ async def _read(a: Admin, topic: str, expression: str, begin_ms: int | None,
               help="Store time from (ms, now, or yyyy-MM-dd#HH:mm:ss:SSS).")
 @click.option("-e", "--endTimestamp", "end", default=None)
 @click.option("-d", "--printBody", "print_body", type=bool, default=True, show_default=True)
-@click.option("-c", "--charsetName", "charset", default="utf-8", show_default=True)
+@click.option("-c", "--charsetName", "charset", default="utf-8", show_default=True,
+              callback=_charset)
+@refused_option("-l", "--lmqParentTopic", LMQ_REFUSAL)
 @click.option("--max", "limit", type=click.IntRange(1), default=1000, show_default=True,
               help="At most this many messages (ours: mqadmin prints them all).")
 def print_msg(ctx: AdminContext, topic: str, expression: str, begin: str | None,

@@ -11,10 +11,23 @@ from ...client.admin import Admin
 from ...client.errors import ClientError
 from ...protocol.route import TopicRouteData, encode_topic_route
 from ..output import Column, Table
-from .common import AdminContext, admin_command, broker_or_cluster, fail, show_time
+from .common import (
+    AdminContext,
+    admin_command,
+    broker_or_cluster,
+    fail,
+    refused_option,
+    show_time,
+)
 from .group import admin
 
 ORDER_TOPIC_CONFIG = "ORDER_TOPIC_CONFIG"  # the NameServer's KV namespace of ordered topics
+FLAG_UNIT, FLAG_UNIT_SUB = 0x1, 0x2  # TopicSysFlag
+
+
+def topic_sys_flag(unit: bool, has_unit_sub: bool) -> int:
+    """TopicSysFlag.buildSysFlag: what updateTopic -u and -s set."""
+    return (FLAG_UNIT if unit else 0) | (FLAG_UNIT_SUB if has_unit_sub else 0)
 
 
 def perm_text(perm: int) -> str:
@@ -22,10 +35,11 @@ def perm_text(perm: int) -> str:
     return "".join(c if perm & bit else "-" for c, bit in (("R", 4), ("W", 2), ("X", 1)))
 
 
-def topic_config_text(topic: str, read: int, write: int, perm: int, order: bool) -> str:
+def topic_config_text(topic: str, read: int, write: int, perm: int, order: bool,
+                      sys_flag: int = 0) -> str:
     """TopicConfig.toString, as mqadmin updateTopic prints it."""
     return (f"TopicConfig [topicName={topic}, readQueueNums={read}, writeQueueNums={write}, "
-            f"perm={perm_text(perm)}, topicFilterType=SINGLE_TAG, topicSysFlag=0, "
+            f"perm={perm_text(perm)}, topicFilterType=SINGLE_TAG, topicSysFlag={sys_flag}, "
             f"order={'true' if order else 'false'}]")
 
 
@@ -40,23 +54,32 @@ def topic_config_text(topic: str, read: int, write: int, perm: int, order: bool)
               help="2 write, 4 read, 6 read and write.")
 @click.option("-o", "--order", type=bool, default=False, show_default=True,
               help="Ordered: the NameServers keep brokerName:queues (with -c).")
+@click.option("-u", "--unit", type=bool, default=False, show_default=True,
+              help="A unit topic (topicSysFlag bit 0).")
+@click.option("-s", "--hasUnitSub", "has_unit_sub", type=bool, default=False, show_default=True,
+              help="Has unit subscriptions (topicSysFlag bit 1).")
+@refused_option("-a", "--attributes", "topic attributes (+message.type=FIFO, ...) are RocketMQ "
+                "5's; rmqstore's topics are 4.x's, whose UPDATE_AND_CREATE_TOPIC has none")
 def update_topic(ctx: AdminContext, broker: str | None, cluster: str | None, topic: str,
-                 read: int, write: int, perm: str, order: bool) -> None:
+                 read: int, write: int, perm: str, order: bool, unit: bool,
+                 has_unit_sub: bool) -> None:
     """Update or create topic (UPDATE_AND_CREATE_TOPIC)."""
+    sys_flag = topic_sys_flag(unit, has_unit_sub)
+
     async def go(a: Admin) -> dict[str, str]:
         targets = await a.broker_addrs(broker, cluster)
         for addr in targets.values():
-            await a.create_topic(addr, topic, read, write, int(perm), order)
+            await a.create_topic(addr, topic, read, write, int(perm), order, sys_flag)
         if order and cluster:
             await a.put_kv(ORDER_TOPIC_CONFIG, topic,
                            ";".join(f"{name}:{write}" for name in sorted(targets)))
         return targets
     targets = ctx.run(go)
     config = {"topicName": topic, "readQueueNums": read, "writeQueueNums": write,
-              "perm": int(perm), "order": order}
+              "perm": int(perm), "order": order, "topicSysFlag": sys_flag}
     ctx.out.show({"brokers": targets, "topicConfig": config},
                  *(f"create topic to {addr} success." for addr in targets.values()),
-                 topic_config_text(topic, read, write, int(perm), order))
+                 topic_config_text(topic, read, write, int(perm), order, sys_flag))
 
 
 @admin_command(admin, "updateTopicPerm")

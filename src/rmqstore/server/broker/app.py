@@ -194,7 +194,7 @@ class Broker:
         if c.http_enabled:
             try:
                 await self._start_web(BrokerState(c, store, topics, groups, self.clients,
-                                                  stats, self.rpc), access)
+                                                  stats, self.rpc, self._registrar), access)
             except BaseException:
                 self._started = True  # so that stop() closes what was opened
                 await self.stop()

@@ -66,6 +66,9 @@ class BrokerConfig:
     # to read from a slave (slaveReadEnable)
     access_message_in_memory_max_ratio: int = 40
     store_root: Path = Path.home() / "store"  # storePathRootDir
+    # brokerConfigPath: where UPDATE_BROKER_CONFIG saves its changes (serve: the -c file, else
+    # config/broker.properties in the store); None = not saved (embedded brokers, tests)
+    config_path: Path | None = None
     # rocketmqHome: where conf/plain_acl.yml is looked for; None = $ROCKETMQ_HOME
     rocketmq_home: Path | None = None
     sync_flush: bool = False  # flushDiskType SYNC_FLUSH (vs ASYNC_FLUSH)
@@ -129,6 +132,10 @@ class BrokerConfig:
     metrics_port: int = 5557  # metricsPromExporterPort; 0 = any free port (tests)
     metrics_host: str | None = None  # metricsPromExporterHost; None = the broker's bind host
     dashboard_enable: bool = True  # our key dashboardEnable: the web console on the same port
+    # Our keys httpMaxConnections and httpHeaderTimeoutMillis: the HTTP port's connections at
+    # once, and how long one may hold no request in progress (web/limits.py)
+    http_max_connections: int = 64
+    http_header_timeout_ms: int = 10_000
     # metricsLabel "k:v,k2:v2": labels added to every series (BrokerMetricsManager)
     metrics_labels: tuple[tuple[str, str], ...] = ()
     # The disk alarm's levels (MessageStoreConfig; the last two are system properties there)
@@ -419,6 +426,8 @@ _KEYS: dict[str, tuple[str, Reader]] = {
     "metricsPromExporterPort": ("metrics_port", v.port),
     "metricsPromExporterHost": ("metrics_host", lambda raw: raw or None),
     "dashboardEnable": ("dashboard_enable", v.boolean),
+    "httpMaxConnections": ("http_max_connections", v.integer(1, 65_536)),
+    "httpHeaderTimeoutMillis": ("http_header_timeout_ms", v.integer(100, 3_600_000)),
     "metricsLabel": ("metrics_labels", _metrics_labels),
     "diskSpaceCleanForciblyRatio": ("disk_clean_forcibly_ratio", _ratio),
     "rocketmq.broker.diskSpaceCleanForciblyRatio": ("disk_clean_forcibly_ratio", _ratio),

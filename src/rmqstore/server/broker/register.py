@@ -6,7 +6,8 @@ The request body is RegisterBrokerBody, uncompressed JSON (protocol/register_bod
 bodyCrc32 = CRC32(body) & 0x7FFFFFFF in the header. A NameServer that does not answer is
 logged and tried again next period; the others are not held up. A slave learns its master from
 the answer (haServerAddr, masterAddr: BrokerController.registerBrokerAll), which goes to
-``on_answer``.
+``on_answer``. DELETE_TOPIC_IN_NAMESRV (216) to every NameServer finishes a topic's deletion
+started on the broker (as mqadmin deleteTopic sends it), for the dashboard.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from ...protocol.header_codec import decode_header, encode_header
 from ...protocol.headers import (
     RegisterBrokerRequestHeader,
     RegisterBrokerResponseHeader,
+    TopicRequestHeader,
     UnRegisterBrokerRequestHeader,
 )
 from ...protocol.register_body import RegisterBrokerBody, encode_register_body
@@ -75,6 +77,18 @@ class NameServerRegistrar:
         """True if some NameServer answered (even with a refusal, which it logs); ``quiet``
         logs no NameServer that could not be reached (the caller says it)."""
         return any(await self._each(lambda addr: self._register_one(addr, quiet)))
+
+    async def delete_topic(self, topic: str) -> list[str]:
+        """DELETE_TOPIC_IN_NAMESRV at every NameServer; those that did it. A registration that
+        still named the topic would bring it back: the caller deletes it here first and
+        awaits the registration that follows."""
+        async def one(addr: str) -> bool:
+            request = RemotingCommand.request(RequestCode.DELETE_TOPIC_IN_NAMESRV,
+                                              encode_header(TopicRequestHeader(topic=topic)))
+            response = await self._call(addr, request, f"delete topic {topic}")
+            return response is not None and response.code == 0
+        done = await self._each(one)
+        return [addr for addr, ok in zip(self._config.namesrv_addrs, done, strict=True) if ok]
 
     async def _loop(self) -> None:
         # The first registration is awaited by Broker.start (as BrokerController.start does).

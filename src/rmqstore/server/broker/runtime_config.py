@@ -8,9 +8,12 @@ secret (aclSecretKey is left out).
 in broker.conf and takes effect at the next request that reads it. Any other key, RocketMQ's
 blacklist (rocketmqHome, brokerConfigPath, configBlackList: CVE-2023-33246 and CVE-2023-37582
 set them to run a command or write a file) and every path, address, port, security or store key
-with it, is refused with NO_PERMISSION and nothing changes: an update is all or nothing. A
-change lasts until the broker restarts (put it in broker.conf to keep it); Java would rewrite
-the -c file with every key it knows.
+with it, is refused with NO_PERMISSION and nothing changes: an update is all or nothing.
+
+A change outlives a restart, as Java's Configuration.persist makes it: it is written to the
+broker's config file (brokerConfigPath: the -c file, else config/broker.properties in the store,
+which `serve` reads back at start) before it takes effect, and a change that cannot be written
+is refused. Only the changed keys' lines are rewritten; Java rewrites the whole file from memory.
 """
 
 from __future__ import annotations
@@ -20,10 +23,15 @@ import logging
 import os
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 
 from ...config import StoreConfig
+from ...filenames import config_file
+from ...metadata import write_atomic
 from ...protocol import ResponseCode
+from ...protocol.java_properties import parse_properties, rewrite_properties
 from ..acl.settings import ROCKETMQ_HOME_ENV
+from ..config_error import ConfigError
 from .config import _KEYS, STORE_PREFIX, BrokerConfig
 
 log = logging.getLogger(__name__)
@@ -37,6 +45,8 @@ RUNTIME_KEYS = frozenset({
 })
 SECRET_KEYS = frozenset({"aclSecretKey"})
 BLACKLIST_REMARK = "Can not update config in black list."  # RocketMQ's remark
+SAVED_NAME = "broker.properties"  # BrokerPathConfigHelper's name, under the store's config/
+NEW_FILE_MODE = 0o600  # what a new config file is created with: broker.conf may hold secrets
 
 # How a value in force is written back as broker.conf text, where it is not str(value).
 _SHOWN: dict[str, Callable[[object], str]] = {
@@ -104,6 +114,8 @@ class RuntimeConfig:
             except ValueError as exc:
                 raise UpdateRefused(ResponseCode.SYSTEM_ERROR,
                                     f"{key}={raw.strip()!r}: {exc}") from None
+        if changes and self._config.config_path is not None:
+            self._persist(self._config.config_path, {k: items[k].strip() for k in changes})
         for key, value in changes.items():
             name = _KEYS[key][0].removeprefix(STORE_PREFIX)
             if hasattr(self._store, name):  # what 26 shows of the store's settings
@@ -117,6 +129,46 @@ class RuntimeConfig:
         if changes:
             self.version_counter += 1
             self.version_ms = int(time.time() * 1000)
+
+    @staticmethod
+    def _persist(path: Path, items: Mapping[str, str]) -> None:
+        """The changed keys written to the config file, or UpdateRefused and nothing changed."""
+        try:
+            try:
+                text, mode = path.read_text(), path.stat().st_mode & 0o777
+            except FileNotFoundError:
+                text, mode = "", NEW_FILE_MODE
+            write_atomic(path, rewrite_properties(text, items).encode(), mode)
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            raise UpdateRefused(ResponseCode.SYSTEM_ERROR,
+                                f"not saved to {path.name}, so nothing changed: {reason}") from None
+
+
+def saved_path(store_root: Path) -> Path:
+    """Where a broker started without a config file keeps its runtime changes."""
+    return config_file(store_root, SAVED_NAME)
+
+
+def saved_updates(path: Path) -> dict[str, object]:
+    """The BrokerConfig fields a saved broker.properties sets ({} if there is none); ConfigError
+    (one line) for a key 25 could not have written or a value that does not read."""
+    try:
+        items = parse_properties(path.read_text())
+    except (FileNotFoundError, NotADirectoryError):  # a store that is not one says so later
+        return {}
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path} cannot be read: {exc}") from None
+    out: dict[str, object] = {}
+    for key, raw in items.items():
+        if key not in RUNTIME_KEYS:
+            raise ConfigError(f"{path}: {key} is not a key UPDATE_BROKER_CONFIG can set; "
+                              f"put it in a broker.conf given with -c")
+        try:
+            out[_KEYS[key][0]] = _KEYS[key][1](raw)
+        except ValueError as exc:
+            raise ConfigError(f"{path}: {key}={raw!r}: {exc}") from None
+    return out
 
 
 def _java_text(value: object) -> str:

@@ -65,7 +65,8 @@ class AdminProcessor:
         if refusal is not None:
             return RemotingCommand.response(ResponseCode.SYSTEM_ERROR, refusal)
         self._topics.put(TopicConfig(h.topic, h.read_queue_nums, h.write_queue_nums,
-                                     perm=h.perm, order=h.order))
+                                     perm=h.perm, order=h.order,
+                                     topic_sys_flag=h.topic_sys_flag or 0))
         # Java's registerIncrementBrokerData: the NameServers know the topic before we answer.
         await self._topics.registered(self._register_timeout_s)
         return RemotingCommand.response(ResponseCode.SUCCESS)
@@ -94,13 +95,9 @@ class AdminProcessor:
         log until retention); a topic this broker never had succeeds too, as in Java, so that
         mqadmin deleteTopic may ask every master of a cluster."""
         h = decode_header(TopicRequestHeader, request.ext_fields)
-        try:
-            check_topic(h.topic)
-        except InvalidTopicError as exc:
-            return RemotingCommand.response(ResponseCode.SYSTEM_ERROR, str(exc))
-        if is_system_topic(h.topic):
-            return RemotingCommand.response(
-                ResponseCode.SYSTEM_ERROR, f"The topic[{h.topic}] is conflict with system topic.")
+        refusal = deletion_refusal(h.topic)
+        if refusal is not None:
+            return RemotingCommand.response(ResponseCode.SYSTEM_ERROR, refusal)
         log.info("deleteTopic %s called by %s", h.topic, ctx.peer)
         self._topics.delete(h.topic)
         return RemotingCommand.response(ResponseCode.SUCCESS)
@@ -134,6 +131,18 @@ class AdminProcessor:
         h = decode_header(GetSubscriptionGroupConfigRequestHeader, request.ext_fields)
         return _config_or(self._groups.get(h.group), ResponseCode.SUBSCRIPTION_GROUP_NOT_EXIST,
                           f"No group in this broker. group: {h.group}")
+
+
+def deletion_refusal(topic: str) -> str | None:
+    """Why a topic cannot be deleted, or None (AdminBrokerProcessor.deleteTopic): a name that
+    is not a topic's, or a system topic."""
+    try:
+        check_topic(topic)
+    except InvalidTopicError as exc:
+        return str(exc)
+    if is_system_topic(topic):
+        return f"The topic[{topic}] is conflict with system topic."
+    return None
 
 
 def topic_refusal(h: CreateTopicRequestHeader) -> str | None:

@@ -31,6 +31,7 @@ from ....store import MessageStore
 from ....store_stats import read_store_stats
 from ..config import BrokerConfig
 from ..handlers.clients import ClientManager
+from ..register import NameServerRegistrar
 from ..stats import Statistics
 from ..stats.buckets import Buckets
 from ..subgroups import SubscriptionGroupManager
@@ -52,6 +53,7 @@ class BrokerState:
     clients: ClientManager
     stats: Statistics
     rpc: RpcLatency
+    registrar: NameServerRegistrar | None = None  # the dashboard's DELETE_TOPIC_IN_NAMESRV
 
 
 class BrokerCollector(Collector):

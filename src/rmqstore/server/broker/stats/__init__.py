@@ -55,12 +55,8 @@ class Statistics:
 
     def lag_totals(self) -> dict[str, int]:
         """group -> its lag summed over its topics, offsets only (the history's samples)."""
-        out = {}
-        for group, topics in self.group_topics().items():
-            total = 0
-            for topic in topics:
-                cfg = self._topics.get(topic)
-                if cfg is not None:
-                    total += self.progress.lag_sum(group, topic, cfg.read_queue_nums)
-            out[group] = total
-        return out
+        return self.progress.lag_totals(self.group_topics(), self._read_queue_nums)
+
+    def _read_queue_nums(self, topic: str) -> int:
+        cfg = self._topics.get(topic)
+        return 0 if cfg is None else cfg.read_queue_nums

@@ -18,6 +18,7 @@ A latency is 0 when there is nothing behind (RocketMQ reports 0 then too).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from ....store import MessageStore
@@ -103,14 +104,33 @@ class ConsumeProgress:
         return GroupTopicLag(group, topic, lag, inflight, ready,
                              max(0, now_ms - oldest_unconsumed), max(0, now_ms - oldest_unpulled))
 
-    def lag_sum(self, group: str, topic: str, queue_nums: int) -> int:
-        """The group's lag on topic, offsets only (no message read): for frequent sampling."""
+    def lag_totals(self, pairs: Mapping[str, Iterable[str]],
+                   queue_nums: Callable[[str], int]) -> dict[str, int]:
+        """group -> its lag summed over the topics ``pairs`` gives it, offsets only (no message
+        read): for frequent sampling and the dashboard's list. One copy of the offset table,
+        and each topic's max offsets read once however many groups consume it (2,500 groups
+        of 8 queues: a group's queues looked up one by one cost 100 ms a call)."""
         store = self._store
-        total = 0
-        for q in range(queue_nums):
-            broker = store.max_offset(topic, q)
-            total += max(0, broker - max(0, store.committed_offset(group, topic, q) or 0))
-        return total
+        committed = store.offsets.by_pair()
+        highs: dict[str, list[int]] = {}
+        out = {}
+        for group, topics in pairs.items():
+            total = 0
+            for topic in topics:
+                maxima = highs.get(topic)
+                if maxima is None:
+                    maxima = highs[topic] = [store.max_offset(topic, q)
+                                             for q in range(queue_nums(topic))]
+                done = committed.get((topic, group))
+                if done is None:
+                    total += sum(broker for broker in maxima if broker > 0)
+                    continue
+                for q, broker in enumerate(maxima):
+                    consumed = done.get(q) or 0
+                    if broker > consumed:
+                        total += broker - consumed if consumed > 0 else broker
+            out[group] = total
+        return out
 
     def committed_pairs(self) -> dict[str, set[str]]:
         """group -> topics it committed an offset of (ConsumerOffsetManager's table, read

@@ -5,7 +5,9 @@ own objects on its event loop: lists from the snapshot, details and searches on 
     GET    /api/topics                   every topic with its queues, messages and TPS
     GET    /api/topics/{topic}           route (queues, perm) and status per queue
     POST   /api/topics                   create or update {topic, readQueues, writeQueues, perm}
-    DELETE /api/topics/{topic}           delete a topic's config
+    DELETE /api/topics/{topic}           delete a topic as mqadmin deleteTopic does: its config,
+                                         queues and offsets here, then its routes at the
+                                         NameServers (DELETE_TOPIC_IN_NAMESRV)
     GET    /api/groups                   every group: members online, topics, lag, TPS
     GET    /api/groups/{group}           members, lag per queue, lag and TPS over time
     GET    /api/producers                producer connections
@@ -28,7 +30,7 @@ from ....net import RequestRefused
 from ....protocol.headers import CreateTopicRequestHeader
 from ....protocol.topic_config import TopicConfig
 from ....store_stats import read_store_stats
-from ..handlers.admin import topic_refusal
+from ..handlers.admin import deletion_refusal, topic_refusal
 from ..metrics.collector import BrokerState
 from ..metrics.labels import language, version_desc
 from ..topics import PERM_READ, PERM_WRITE
@@ -219,16 +221,18 @@ class DashboardApi:
 
     async def _delete_topic(self, request: web.Request) -> web.Response:
         name = request.match_info["topic"]
-        if topic_refusal(CreateTopicRequestHeader(topic=name, default_topic="",
-                                                  read_queue_nums=1, write_queue_nums=1,
-                                                  perm=PERM_READ | PERM_WRITE)) is not None:
-            raise _bad(f"topic {name[:130]!r} cannot be deleted here")
-        if not self._s.topics.delete(name):
+        refusal = deletion_refusal(name)
+        if refusal is not None:
+            raise _bad(refusal[:200])
+        if not self._s.topics.delete(name):  # DELETE_TOPIC_IN_BROKER's path: files removed
             raise _not_found(f"no topic {name[:130]!r}")
         self.snapshots.invalidate()
         log.info("dashboard: topic %s deleted by %s", name, request.remote)
+        # The registration without the topic first, else it would bring the route back.
         await self._s.topics.registered(self._s.config.register_timeout_ms / 1000)
-        return web.json_response({"deleted": name})
+        registrar = self._s.registrar
+        name_servers = await registrar.delete_topic(name) if registrar is not None else []
+        return web.json_response({"deleted": name, "nameServers": name_servers})
 
     async def _resend(self, request: web.Request) -> web.Response:
         body = await _json(request)

@@ -19,6 +19,7 @@ from ...acl import AccessControl
 from ..metrics.collector import BrokerCollector, BrokerState
 from .api import DashboardApi
 from .auth import guard
+from .limits import HttpLimits, LimitedSite
 
 log = logging.getLogger(__name__)
 
@@ -28,13 +29,18 @@ ASSETS = {"app.js": "text/javascript", "style.css": "text/css"}
 
 class BrokerWeb:
     def __init__(self, state: BrokerState, host: str, port: int, *, metrics: bool,
-                 dashboard: bool, access: AccessControl | None) -> None:
+                 dashboard: bool, access: AccessControl | None,
+                 limits: HttpLimits | None = None) -> None:
         self._host = host
         self._port = port
         self._collector: BrokerCollector | None = None
         self.api: DashboardApi | None = None
         self._guarded = access is not None
-        app = web.Application(middlewares=[guard(access)], client_max_size=64 * 1024)
+        self.limits = limits or HttpLimits(state.config.http_max_connections,
+                                           state.config.http_header_timeout_ms / 1000)
+        self._sweeper: asyncio.Task[None] | None = None
+        app = web.Application(middlewares=[self.limits.middleware, guard(access)],
+                              client_max_size=64 * 1024)
         if metrics:
             self._collector = BrokerCollector(state)
             app.router.add_get("/metrics", self._metrics)
@@ -44,7 +50,7 @@ class BrokerWeb:
             app.router.add_get("/", self._index)
             app.router.add_get("/static/{name}", self._asset)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        self._site: web.TCPSite | None = None
+        self._site: LimitedSite | None = None
 
     @property
     def address(self) -> tuple[str, int]:
@@ -55,8 +61,9 @@ class BrokerWeb:
 
     async def start(self) -> None:
         await self._runner.setup()
-        self._site = web.TCPSite(self._runner, self._host, self._port, reuse_address=True)
+        self._site = LimitedSite(self._runner, self._host, self._port, self.limits)
         await self._site.start()
+        self._sweeper = asyncio.create_task(self.limits.sweep(), name="http-idle-sweep")
         host, port = self.address
         log.info("broker HTTP port http://%s:%d:%s%s", host, port,
                  " /metrics" if self._collector is not None else "",
@@ -67,6 +74,9 @@ class BrokerWeb:
                         "anyone who reaches it may read messages and change topics", host, port)
 
     async def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            await asyncio.gather(self._sweeper, return_exceptions=True)
         await self._runner.cleanup()
 
     async def _metrics(self, request: web.Request) -> web.Response:
