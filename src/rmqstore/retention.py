@@ -13,7 +13,7 @@ does the same job).
 from __future__ import annotations
 
 import logging
-import shutil
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -31,8 +31,13 @@ UNMAP_GRACE_S = 30.0
 
 
 def disk_used_ratio(path: Path) -> float:
-    usage = shutil.disk_usage(path)
-    return usage.used / usage.total if usage.total else 0.0
+    """How full the disk is, as df's Use% counts it: used / (used + what an unprivileged
+    writer may still allocate). Blocks reserved for root are not space we can write (a total
+    that counts them read 20% where df said 50%)."""
+    st = os.statvfs(path)
+    used = st.f_blocks - st.f_bfree
+    usable = used + st.f_bavail
+    return used / usable if usable else 0.0
 
 
 class Retention:

@@ -14,7 +14,7 @@ import struct
 from .._version import __version__
 from ..errors import NativeModuleError
 
-ABI_VERSION = 8
+ABI_VERSION = 9
 
 try:
     from ._rmq import ffi, lib
@@ -332,20 +332,22 @@ def gather_bodies(table: SegmentTable, fields: array.array,
 
 
 def read_bodies(cq: Region, from_pos: int, to_pos: int, table: SegmentTable, max_out: int,
-                capacity: int) -> tuple[bytearray, array.array, int]:
+                capacity: int) -> tuple[bytearray, array.array, int, int]:
     """Stored bodies behind CQ units, copied back to back into a buffer sized by a counting
-    pass: (data, body ends, units scanned)."""
+    pass: (data, body ends, units scanned, units whose record is gone)."""
     scanned = ffi.new("int64_t[1]")
+    skipped = ffi.new("int32_t[2]")
     ends = array.array("q", bytes(8 * max_out))
     ends_ptr = ffi.from_buffer("int64_t[]", ends, require_writable=True)
     n = lib.rmq_read_bodies(cq.ptr, from_pos, to_pos, table.ptr, _NULL, capacity, ends_ptr,
-                            max_out, scanned)
+                            max_out, scanned, skipped)
     data = bytearray(ends[n - 1] if n else 0)
-    n = lib.rmq_read_bodies(cq.ptr, from_pos, to_pos, table.ptr, ffi.from_buffer(data),
-                            len(data), ends_ptr, n, scanned)
+    if n:  # the same units again, copying (a second pass with max_out 0 would scan none)
+        n = lib.rmq_read_bodies(cq.ptr, from_pos, to_pos, table.ptr, ffi.from_buffer(data),
+                                len(data), ends_ptr, n, scanned, skipped)
     ffi.release(ends_ptr)
     del ends[n:]
-    return data, ends, scanned[0]
+    return data, ends, scanned[0], skipped[0]
 
 
 def index_put(idx: Region, slot_num: int, index_num: int, key: bytes, phys: int,

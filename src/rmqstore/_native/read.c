@@ -59,8 +59,9 @@ int32_t rmq_read_queue(const uint8_t *cq, int64_t from_pos, int64_t to_pos, int3
 
 int32_t rmq_read_bodies(const uint8_t *cq, int64_t from_pos, int64_t to_pos,
                         const rmq_segtable *table, uint8_t *dst, int64_t dst_cap,
-                        int64_t *out_ends, int32_t max_out, int64_t *out_scanned) {
-    int32_t n = 0;
+                        int64_t *out_ends, int32_t max_out, int64_t *out_scanned,
+                        int32_t *out_skipped) {
+    int32_t n = 0, missing = 0, corrupt = 0;
     int64_t used = 0, p = from_pos;
     int64_t f[16];
     for (; p + RMQ_CQ_UNIT <= to_pos && n < max_out; p += RMQ_CQ_UNIT) {
@@ -71,7 +72,14 @@ int32_t rmq_read_bodies(const uint8_t *cq, int64_t from_pos, int64_t to_pos,
         int64_t pos;
         int32_t index;
         const uint8_t *seg = locate(table, phys, size, &pos, &index);
-        if (!seg || rmq_parse(seg, table->seg_size, pos, 0, f) <= 0) break;
+        if (!seg) {
+            missing++;
+            continue;
+        }
+        if (rmq_parse(seg, table->seg_size, pos, 0, f) != size) {
+            corrupt++;
+            continue;
+        }
         if (used + f[11] > dst_cap) break;
         if (dst) memcpy(dst + used, seg + f[10], (size_t)f[11]);
         used += f[11];
@@ -79,6 +87,8 @@ int32_t rmq_read_bodies(const uint8_t *cq, int64_t from_pos, int64_t to_pos,
         n++;
     }
     *out_scanned = (p - from_pos) / RMQ_CQ_UNIT;
+    out_skipped[0] = missing;
+    out_skipped[1] = corrupt;
     return n;
 }
 

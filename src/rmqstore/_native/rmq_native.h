@@ -171,11 +171,14 @@ int64_t rmq_gather_bodies(const rmq_segtable *table, const int64_t *fields, int3
 
 /* Bodies only: copy the stored bodies of units cq[from_pos..to_pos) back to back into dst
  * (dst_cap bytes); out_ends[i] gets the end of body i in dst. Stops when max_out bodies are
- * copied, dst is full, or a record is missing. *out_scanned gets the units consumed. With dst
- * and out_ends NULL it only counts: then the last end is what dst_cap must be. */
+ * copied or dst is full; units whose record is gone or fails its header checks are passed
+ * over, as rmq_read_queue passes them (counted in out_skipped[0] and [1]; no CRC check).
+ * *out_scanned gets the units consumed. With dst and out_ends NULL it only counts: then the
+ * last end is what dst_cap must be. */
 int32_t rmq_read_bodies(const uint8_t *cq, int64_t from_pos, int64_t to_pos,
                         const rmq_segtable *table, uint8_t *dst, int64_t dst_cap,
-                        int64_t *out_ends, int32_t max_out, int64_t *out_scanned);
+                        int64_t *out_ends, int32_t max_out, int64_t *out_scanned,
+                        int32_t *out_skipped);
 
 /* Index file (RocketMQ IndexFile): header 40 bytes, slot_num 4-byte slots, index_num 20-byte
  * entries. Insert key (UTF-8 "topic#key") for a record; returns 1, or 0 when the file is full. */
