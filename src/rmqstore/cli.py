@@ -170,7 +170,7 @@ def inspect(data: Path) -> None:
             table.add_row(topic, str(qid), f"{store.min_offset(topic, qid):,}",
                           f"{store.max_offset(topic, qid):,}")
         console.print(table)
-        _, corrupt = scan(store.commitlog, store.consume_queues, 0, True)
+        _, corrupt, _ = scan(store.commitlog, store.consume_queues, 0, True)
         console.print(f"corrupt ranges kept behind in the commit log: {len(corrupt)}"
                       f" ({sum(n for _, n in corrupt):,} bytes)")
         for offset, length in corrupt:

@@ -9,6 +9,8 @@ import dataclasses
 import socket
 from dataclasses import dataclass
 
+from . import mapping_clock
+
 GiB = 1 << 30
 MiB = 1 << 20
 # Single records from this size on are written with pwrite where no warmer runs (measured)
@@ -19,6 +21,9 @@ STAGE_SINGLE_MIN = 8 << 10
 class StoreConfig:
     commitlog_segment_bytes: int = GiB  # mappedFileSizeCommitLog
     consumequeue_units: int = 300_000  # mappedFileSizeConsumeQueue / 20
+    # Consume-queue files mapped at once; the least recently used are unmapped past it and
+    # mapped again when used (RocketMQ maps them all). None: half of vm.max_map_count.
+    consumequeue_mapped_files: int | None = None
     index_slots: int = 5_000_000  # maxHashSlotNum
     index_entries: int = 20_000_000  # maxIndexNum
     index_enable: bool = True  # messageIndexEnable
@@ -93,6 +98,9 @@ class StoreConfig:
                              "'random'")
         if self.max_message_size < 1:
             raise ValueError("max_message_size must be positive")
+        if self.consumequeue_mapped_files is not None and self.consumequeue_mapped_files < 1:
+            raise ValueError("consumequeue_mapped_files must be positive (or None: half of "
+                             "vm.max_map_count)")
         socket.inet_aton(self.store_host[0])  # IPv4 only for the store host
 
     @property
@@ -100,6 +108,13 @@ class StoreConfig:
         if self.warm_window_bytes is not None:
             return self.warm_window_bytes
         return 0 if self.flush == "sync" else (16 << 20)
+
+    @property
+    def mapped_files_budget(self) -> int:
+        """How many consume-queue files may stay mapped (consumequeue_mapped_files)."""
+        if self.consumequeue_mapped_files is not None:
+            return self.consumequeue_mapped_files
+        return mapping_clock.default_budget()
 
     @property
     def warms(self) -> bool:

@@ -77,6 +77,11 @@ def temp_of(path: Path) -> Path:
     return path.with_name(path.name + ".tmp")
 
 
+def aside_of(path: Path) -> Path:
+    """A second temporary name, for a file made beside a writer that may make it too."""
+    return path.with_name(path.name + ".new")
+
+
 def backup_of(path: Path) -> Path:
     return path.with_name(path.name + ".bak")
 

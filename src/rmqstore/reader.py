@@ -60,8 +60,12 @@ class StoreReader:
             want = max_count - len(messages)
             pos = cur * UNIT_SIZE - seg.start
             end = seg.wrote if codes else min(seg.wrote, pos + want * UNIT_SIZE)
-            fields, n, scanned, gone, corrupt = _native.read_queue(
-                seg.region, pos, end, codes, table, self._check_crc, want)
+            units = cq.pinned(seg)
+            try:
+                fields, n, scanned, gone, corrupt = _native.read_queue(
+                    units, pos, end, codes, table, self._check_crc, want)
+            finally:
+                seg.unpin()
             if scanned == 0:
                 break
             if corrupt:
@@ -96,8 +100,12 @@ class StoreReader:
                 break
             pos = cur * UNIT_SIZE - seg.start
             end = min(seg.wrote, pos + (max_count - count) * UNIT_SIZE)
-            data, ends, scanned, gone = _native.read_bodies(seg.region, pos, end, table,
-                                                            max_count - count, max_bytes - size)
+            units = cq.pinned(seg)
+            try:
+                data, ends, scanned, gone = _native.read_bodies(
+                    units, pos, end, table, max_count - count, max_bytes - size)
+            finally:
+                seg.unpin()
             if scanned == 0:
                 break
             cur += scanned
@@ -178,7 +186,7 @@ class StoreReader:
         return None
 
     def topics_and_queues(self) -> list[tuple[str, int]]:
-        return sorted(self._queues.by_key)
+        return self._queues.keys()
 
 
 def _refusal(cq, offset: int, lo: int, hi: int) -> tuple[GetStatus, int] | None:

@@ -20,8 +20,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .commitlog import CommitLog
-from .consumequeue import ConsumeQueue
 from .index import IndexService
+from .queue_table import ConsumeQueueTable
 from .segment import MappedFile
 
 log = logging.getLogger(__name__)
@@ -41,14 +41,14 @@ def disk_used_ratio(path: Path) -> float:
 
 
 class Retention:
-    def __init__(self, commitlog: CommitLog, cqs: Callable[[], list[ConsumeQueue]],
+    def __init__(self, commitlog: CommitLog, queues: ConsumeQueueTable,
                  index: IndexService | None, retention_hours: float, max_used_ratio: float,
                  used_ratio: Callable[[], float], writer_lock: threading.Lock) -> None:
         """writer_lock: the store's put lock. The writer replaces the same file lists when it
         rolls a segment or a consume-queue file, so list changes here happen under it."""
         self.commitlog = commitlog
         self.writer_lock = writer_lock
-        self.cqs = cqs
+        self.queues = queues
         self.index = index
         self.retention_s = retention_hours * 3600
         self.max_used_ratio = max_used_ratio
@@ -84,9 +84,10 @@ class Retention:
         self._retired.append((time.monotonic() + UNMAP_GRACE_S, seg))
 
     def _clean_queues(self, min_phys: int) -> None:
-        for cq in self.cqs():
+        for cq in self.queues.loaded():
             with self.writer_lock:
                 cq.delete_expired(min_phys, self.retire)
+        self.queues.sweep_unloaded(min_phys)  # the queues not loaded: their files unlinked
         if self.index is not None:
             self.index.delete_expired(min_phys, self.retire)
 

@@ -47,6 +47,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 OFFSET_PERSIST_INTERVAL_S = 5.0  # flushConsumerOffsetInterval
+# From this many consume-queue files to sync, one syncfs of the store's file system replaces
+# their fdatasyncs (each of which waits for the disk: 0.3 ms here, 3 s for 10,000 queues).
+SYNCFS_FROM_FILES = 64
 DISK_CHECK_INTERVAL_S = 10.0
 
 
@@ -87,8 +90,9 @@ class MessageStore:
                                    config.commitlog_advice, config.stage_single_bytes)
         self._log = self.commitlog.appender.ptr
         self.commitlog.load()
-        self.consume_queues = queues = ConsumeQueueTable(root, config.consumequeue_units)
-        queues.load()
+        self.consume_queues = queues = ConsumeQueueTable(
+            root, config.consumequeue_units, self._put_lock, config.mapped_files_budget,
+            clean=not abnormal)
         self.checkpoint = StoreCheckpoint(filenames.checkpoint_file(root))
         self.index = IndexService(filenames.index_dir(root), config.index_slots,
                                   config.index_entries, self._index_file_full) \
@@ -100,9 +104,8 @@ class MessageStore:
         self.offsets = ConsumerOffsetManager(root)
         self.offsets.load()
         # What this open found: the corrupt ranges skipped (logged too).
-        self.recovery = recover(self.commitlog, queues.by_key, self.index, self.checkpoint,
-                                abnormal, config.check_crc_on_recover, queues.for_write,
-                                _native.java_hash)
+        self.recovery = recover(self.commitlog, queues, self.index, self.checkpoint, abnormal,
+                                config.check_crc_on_recover, _native.java_hash)
         self.commitlog.attach_last()
         filenames.abort_file(root).touch()
         sync_journal.fsync_dir(root)
@@ -114,8 +117,8 @@ class MessageStore:
                                    self._group_commit, self._put_lock, self._store_host)
         self._reader = StoreReader(self.commitlog, queues, self.index, config.check_crc_on_read,
                                    config.max_message_size)
-        self.retention = Retention(self.commitlog, lambda: list(queues), self.index,
-                                   config.retention_hours, config.disk_max_used_ratio,
+        self.retention = Retention(self.commitlog, queues, self.index, config.retention_hours,
+                                   config.disk_max_used_ratio,
                                    lambda: disk_used_ratio(self.root), self._put_lock)
         self._last_thorough = time.monotonic()
         self._housekeeper = None
@@ -309,8 +312,15 @@ class MessageStore:
         """Flush dirty consume queues and the index, then record in the checkpoint how far
         they are durable (FlushConsumeQueueService)."""
         ts = self._log.last_ts
-        for cq in self.consume_queues:
-            cq.flush()  # a no-op for a queue with nothing new
+        files = [f for cq in self.consume_queues.loaded() for f in cq.unflushed()]
+        if len(files) >= SYNCFS_FROM_FILES:
+            lengths = [(f, f.wrote) for f in files]
+            sync_journal.syncfs_upto(self.root, [(f.path, n) for f, n in lengths])
+            for f, n in lengths:
+                f.flushed = max(f.flushed, n)
+        else:
+            for f in files:
+                f.flush()
         if self.index is not None:
             self.index.flush()
         self.checkpoint.logics_ts = max(self.checkpoint.logics_ts, ts)
@@ -376,8 +386,7 @@ class MessageStore:
         if self._allocator is not None:
             self._allocator.close()
         self.retention.close()
-        for cq in self.consume_queues:
-            cq.close()
+        self.consume_queues.close()
         if self.index is not None:
             self.index.close()
         self.commitlog.close()

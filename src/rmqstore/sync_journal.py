@@ -35,7 +35,10 @@ from __future__ import annotations
 import base64
 import json
 import os
+from collections.abc import Iterable
 from pathlib import Path
+
+from . import _native
 
 ENV = "RMQSTORE_SYNC_JOURNAL"
 
@@ -65,6 +68,28 @@ def fdatasync_upto(fd: int, path: Path, length: int) -> None:
     os.fdatasync(fd)
     if ON:
         _append({"op": "upto", "path": _abs(path), "n": length})
+
+
+def msync_upto(mapping, path: Path, synced: int, length: int) -> None:
+    """msync [synced, length) of a mapped append-only file whose first `synced` bytes were
+    durable already (a _native.Mapping, which needs no descriptor)."""
+    mapping.msync(synced, length)
+    if ON:
+        _append({"op": "upto", "path": _abs(path), "n": length})
+
+
+def syncfs_upto(root: Path, lengths: Iterable[tuple[Path, int]]) -> None:
+    """syncfs the file system holding root: one call makes everything written to it durable,
+    among it the first n bytes of each append-only (path, n) given (written before the call),
+    where thousands of fdatasyncs would each wait for the disk."""
+    fd = os.open(root, os.O_RDONLY)
+    try:
+        _native.syncfs(fd)
+    finally:
+        os.close(fd)
+    if ON:
+        for path, n in lengths:
+            _append({"op": "upto", "path": _abs(path), "n": n})
 
 
 def fdatasync_cut(fd: int, path: Path, length: int) -> None:

@@ -93,6 +93,12 @@ class TopicRoutes:
         cfg = self._configs.get(topic)
         return cfg is None or cfg.write_queue_nums == 1
 
+    def peek_queue(self, topic: str) -> int:
+        """The queue next_queue would give now (a hint: another put may take it first)."""
+        cfg = self._configs.get(topic)
+        n = cfg.write_queue_nums if cfg else 1
+        return 0 if n == 1 else (self._round_robin.get(topic, -1) + 1) % n
+
     def next_queue(self, topic: str) -> int:
         cfg = self._configs.get(topic)
         n = cfg.write_queue_nums if cfg else 1

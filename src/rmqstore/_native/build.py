@@ -9,7 +9,8 @@ from pathlib import Path
 from cffi import FFI
 
 HERE = Path(__file__).resolve().parent
-SOURCES = ["crc32.c", "append.c", "record.c", "read.c", "index.c", "prefault.c", "syncer.c"]
+SOURCES = ["crc32.c", "append.c", "record.c", "read.c", "index.c", "prefault.c", "syncer.c",
+           "mapping.c"]
 
 
 def _cdef() -> str:

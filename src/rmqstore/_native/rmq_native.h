@@ -43,12 +43,13 @@ typedef struct {
 
 typedef struct {
     uint8_t *cq;           /* active consume-queue file */
-    int64_t cq_size;
+    int64_t cq_size;       /* where its writable part ends (QUEUE_FULL there) */
     int64_t cq_start;      /* its start byte offset in the queue's unit stream */
     int64_t *cq_wrote;     /* its write position */
     int64_t max_phys;      /* end offset of the last record the queue points at */
     int32_t queue_id;
     int32_t topic_len;
+    int32_t touched;       /* out: set to 1 by every unit appended (the mapping clock's cue) */
     char topic[256];
 } rmq_queue;
 
@@ -115,11 +116,12 @@ int32_t rmq_put_entries(rmq_log *log, rmq_queue *q, const char *data, int64_t le
 /* Recovery scan: walk records from seg[pos], checking magic, size arithmetic, that each
  * record's PHYSICALOFFSET is seg_start + its position (a stale record left behind an earlier
  * cut never passes), and (when check_crc) the body CRC. Returns the position just past the
- * last valid record. *out_status: 1 = stopped at a BLANK filler (the segment ended cleanly),
+ * last valid record, whose own position goes to *out_last (left as it was when there is
+ * none). *out_status: 1 = stopped at a BLANK filler (the segment ended cleanly),
  * 0 = stopped at the first invalid or zero byte range (end of data, or a torn or corrupt
  * record), 2 = reached seg_size. */
 int64_t rmq_scan(const uint8_t *seg, int64_t seg_size, int64_t seg_start, int64_t pos,
-                 int32_t check_crc, int32_t *out_status);
+                 int32_t check_crc, int32_t *out_status, int64_t *out_last);
 
 /* Recovery past a corrupt record: the first position p in [pos, end) holding a record that
  * passes every check of the scan, CRC included, its PHYSICALOFFSET being seg_start + p.
@@ -129,8 +131,10 @@ int64_t rmq_resync(const uint8_t *seg, int64_t seg_size, int64_t seg_start, int6
 
 /* Zero file bytes [start, start + len) of fd without touching them: punch a hole, then
  * allocate the range again (so later appends cannot hit a full disk). Returns 0, or -1 where
- * the file system cannot (the caller then writes zeros). */
+ * the file system cannot (the caller then writes zeros). rmq_punch_hole only punches (the
+ * file keeps its size, the range its blocks no more): 0 or errno. */
 int32_t rmq_zero_range(int32_t fd, int64_t start, int64_t len);
+int32_t rmq_punch_hole(int32_t fd, int64_t start, int64_t len);
 
 /* Parse the record at seg[pos] into out[RMQ_FIELDS] (see RecordField in record.py).
  * Returns the record size, 0 for a BLANK filler, -1 when the bytes are not a valid record. */
@@ -192,8 +196,39 @@ int32_t rmq_index_get(const uint8_t *idx, int32_t slot_num, int32_t index_num,
                       int64_t *out, int32_t max_out);
 
 /* MADV_POPULATE_WRITE alone on [addr + start, addr + start + len): safe on a segment that is
- * being written, since it never changes its content. Returns 0, or -1 where unsupported. */
+ * being written, since it never changes its content. The file system backs those pages now,
+ * so a later store through the mapping cannot meet a full disk (a SIGBUS). Returns 0 or
+ * errno: EINVAL where the kernel lacks MADV_POPULATE_WRITE, EFAULT when a page could not be
+ * backed (no space, or an I/O error), ENOMEM out of memory. */
 int32_t rmq_populate(uint8_t *addr, size_t start, size_t len);
+
+/* Mappings without descriptors (mapping.c). rmq_map: fd's first `size` bytes, shared and
+ * writable, without read-around (MADV_RANDOM); the mapping stays valid once fd is closed.
+ * NULL with *err = errno on failure
+ * (ENOMEM: the process holds vm.max_map_count mappings, or is out of address space).
+ * rmq_unmap: 0 or errno. rmq_msync: [start, start + len) of a mapping made durable
+ * (MS_SYNC; start widened to its page): 0 or errno. rmq_syncfs: everything written to the
+ * file system holding fd made durable: 0 or errno. */
+uint8_t *rmq_map(int32_t fd, int64_t size, int32_t *err);
+int32_t rmq_unmap(uint8_t *addr, int64_t size);
+int32_t rmq_msync(uint8_t *addr, int64_t start, int64_t len);
+int32_t rmq_syncfs(int32_t fd);
+
+/* Read-ahead for an in-order read of one queue (read.c): unless the record of the last unit
+ * of cq[from_pos..to_pos) is in the page cache already (a hot read: then to_pos at once), the
+ * commit-log bytes the units point at, merged into runs where records lie back to back, and
+ * the units themselves are handed to the kernel with MADV_WILLNEED, up to max_bytes of
+ * records; the kernel reads them in the background. Without it a cold read through the
+ * mapping faults in the kernel's read-around window centred on each miss: twice the bytes a
+ * queue whose records lie in runs needs. Returns the position after the last unit covered. */
+int64_t rmq_readahead_queue(const uint8_t *cq, int64_t from_pos, int64_t to_pos,
+                            const rmq_segtable *table, int64_t max_bytes);
+
+/* Consume-queue recovery's scan (ConsumeQueue.recover): the position of the first unit at or
+ * after from_pos whose offset is negative or whose size is not positive (size: the file's);
+ * *max_phys gets the end of the record of the last other unit, pre-fill blanks passed over
+ * (left as it was when there is none). */
+int64_t rmq_scan_units(const uint8_t *cq, int64_t from_pos, int64_t size, int64_t *max_phys);
 
 /* A background fdatasync (syncer.c): one job at a time, its completion announced by writing 1
  * to the eventfd `efd`. new: NULL when no thread could start. submit: wait up to `delay_us`

@@ -1,0 +1,295 @@
+"""What a queue costs: no descriptor, about 20 KiB of disk while idle, a mapping only while used
+(at most consumequeue_mapped_files of them), nothing at all at open; and what an operating-system
+limit does mid-creation (a specific error, nothing lost, the store reopens)."""
+
+from __future__ import annotations
+
+import errno
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+
+import pytest
+
+import rmqstore
+from rmqstore import _native, segment, sync_journal
+from rmqstore.errors import DiskFullError, StoreLimitError
+from rmqstore.segment import RESERVE_BYTES
+
+# Default consume-queue files (300,000 units, 6,000,000 bytes): what sparse files are for.
+CFG = dict(commitlog_segment_bytes=1 << 20, index_enable=False, background=False)
+
+
+def _queue_names(n: int) -> list[tuple[str, int]]:
+    return [(f"T{i // 4:05d}", i % 4) for i in range(n)]
+
+
+def _fill(s, names, body=b"m") -> None:
+    for topic in sorted({t for t, _ in names}):
+        s.create_topic(topic, 4)
+    for i, (topic, qid) in enumerate(names):
+        s.put(topic, body + b"%d" % i, queue_id=qid)
+
+
+def _check(s, names, body=b"m") -> None:
+    for i, (topic, qid) in enumerate(names):
+        got = s.get(topic, qid, 0)
+        assert [m.body for m in got.messages] == [body + b"%d" % i], (topic, qid)
+
+
+def _cq_mappings(root) -> int:
+    """Queue files of the store at root mapped in this process."""
+    with open("/proc/self/maps") as f:
+        return sum(1 for line in f if f"{root}/consumequeue/" in line)
+
+
+# A child whose descriptor limit is far below the number of queues it makes: 1,000 queues with
+# RLIMIT_NOFILE 128, written, closed, reopened and read back in the same process.
+MANY_QUEUES = textwrap.dedent("""
+    import os, resource, sys
+    resource.setrlimit(resource.RLIMIT_NOFILE, (128, 128))
+    import rmqstore
+    from tests.engine.test_queue_files import CFG, _check, _fill, _queue_names
+    names = _queue_names(1000)
+    with rmqstore.open(sys.argv[1], **CFG) as s:
+        _fill(s, names)
+        print("fds while open", len(os.listdir("/proc/self/fd")))
+    with rmqstore.open(sys.argv[1], **CFG) as s:
+        _check(s, names)
+    print("read back")
+""")
+
+
+def test_more_queues_than_the_descriptor_limit(tmp_path):
+    out = subprocess.run([sys.executable, "-c", MANY_QUEUES, str(tmp_path)], check=True,
+                         capture_output=True, text=True, timeout=300).stdout
+    fds = int(out.split("fds while open ")[1].split()[0])
+    assert fds < 32, out  # the commit log, lock, checkpoint and the interpreter's own
+    assert "read back" in out
+
+
+def test_an_idle_queue_costs_kilobytes_in_rocketmq_file_sizes(tmp_path):
+    with rmqstore.open(tmp_path, **CFG) as s:
+        _fill(s, _queue_names(40))
+    files = sorted((tmp_path / "consumequeue").glob("*/*/*"))
+    assert len(files) == 40
+    for f in files:
+        st = f.stat()
+        assert f.name == "0" * 20 and st.st_size == 300_000 * 20  # RocketMQ's name and size
+        assert st.st_blocks * 512 <= RESERVE_BYTES + 4096, f
+
+
+def test_mapped_files_stay_within_the_budget(tmp_path):
+    """200 queues written round robin through a budget of 16 mappings: files are unmapped and
+    mapped again as the writer and readers come back to them, and nothing is lost."""
+    names = _queue_names(200)
+    with rmqstore.open(tmp_path, consumequeue_mapped_files=16, **CFG) as s:
+        _fill(s, names, b"a")
+        for i, (topic, qid) in enumerate(names):
+            assert s.put(topic, b"b%d" % i, queue_id=qid).queue_offset == 1
+            assert _cq_mappings(tmp_path) <= 16
+        for i, (topic, qid) in enumerate(names):
+            assert [m.body for m in s.get(topic, qid, 0).messages] == [b"a%d" % i, b"b%d" % i]
+            assert _cq_mappings(tmp_path) <= 16
+        assert len(s.consume_queues.clock) <= 16
+
+
+def test_readers_beside_a_writer_that_unmaps(tmp_path):
+    """Readers pin the file they read: a writer going round 64 queues through a budget of 4
+    never unmaps one under them (an unmapped file read would crash the process)."""
+    names = _queue_names(64)
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    with rmqstore.open(tmp_path, consumequeue_mapped_files=4, **CFG) as s:
+        _fill(s, names, b"w")
+
+        def read() -> None:
+            try:
+                k = 0
+                while not stop.is_set():
+                    topic, qid = names[k % len(names)]
+                    got = s.get_bodies(topic, qid, 0, 64)
+                    assert bytes(got[0]) == b"w%d" % (k % len(names))
+                    k += 1
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+
+        readers = [threading.Thread(target=read) for _ in range(2)]
+        for t in readers:
+            t.start()
+        try:
+            for r in range(20):
+                for i, (topic, qid) in enumerate(names):
+                    s.put(topic, b"%d.%d" % (r, i), queue_id=qid)
+        finally:
+            stop.set()
+            for t in readers:
+                t.join(30)
+        assert not errors, errors
+        assert all(s.max_offset(t, q) == 21 for t, q in names)
+
+
+def test_opening_after_a_clean_close_touches_no_queue(tmp_path):
+    names = _queue_names(200)
+    with rmqstore.open(tmp_path, **CFG) as s:
+        _fill(s, names)
+    journal = tmp_path / "journal"
+    sync_journal.start(journal)
+    try:
+        s = rmqstore.open(tmp_path, **CFG)
+        try:
+            # at most the queue of the last record, to know that everything was dispatched
+            assert len(s.consume_queues.by_key) <= 1
+            assert _cq_mappings(tmp_path) <= 1
+            _check(s, names[:3])
+            assert len(s.consume_queues.by_key) <= 4
+        finally:
+            s.close()
+    finally:
+        sync_journal.stop()
+    written = [line for line in journal.read_text().splitlines() if "/consumequeue/" in line]
+    assert written == []  # no queue file was cut, zeroed or synced
+
+
+# -- operating-system limits mid-creation ------------------------------------------------------
+EMFILE_CHILD = textwrap.dedent("""
+    import os, resource, sys
+    import rmqstore
+    from rmqstore.errors import StoreLimitError
+    resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+    s = rmqstore.open(sys.argv[1], commitlog_segment_bytes=1 << 20, index_enable=False)
+    s.put("A", b"a0")
+    s.create_topic("B", 1)
+    s.create_topic("C", 1)
+    hog = []
+    try:
+        while True:
+            hog.append(os.open("/dev/null", os.O_RDONLY))
+    except OSError:
+        pass
+    try:
+        s.put("B", b"b0")
+        print("no error")
+    except StoreLimitError as exc:
+        print("refused:", exc)
+    print("acked", s.put("A", b"a1").queue_offset)  # a queue that exists needs no descriptor
+    os.close(hog.pop())
+    os.close(hog.pop())
+    os.close(hog.pop())
+    print("acked", s.put("C", b"c0").queue_offset)
+    sys.stdout.flush()
+    os._exit(0)  # with every descriptor in use, as a process that hit the limit would exit
+""")
+
+
+def test_running_out_of_descriptors_refuses_one_put_and_loses_nothing(tmp_path):
+    proc = subprocess.run([sys.executable, "-c", EMFILE_CHILD, str(tmp_path)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "refused: [Errno 24] cannot open" in out and "ulimit -n" in out, out
+    assert out.count("acked") == 2 and "acked 1" in out and "acked 0" in out, out
+    with rmqstore.open(tmp_path, commitlog_segment_bytes=1 << 20, index_enable=False) as s:
+        assert [m.body for m in s.get("A", 0, 0).messages] == [b"a0", b"a1"]
+        assert [m.body for m in s.get("C", 0, 0).messages] == [b"c0"]
+        assert s.max_offset("B", 0) == 0
+        s.put("B", b"b0")
+    with rmqstore.open(tmp_path, commitlog_segment_bytes=1 << 20, index_enable=False) as s:
+        assert [m.body for m in s.get("B", 0, 0).messages] == [b"b0"]
+
+
+DAEMON_EXIT_CHILD = textwrap.dedent("""
+    import os, resource, sys
+    import rmqstore
+    resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+    s = rmqstore.open(sys.argv[1], commitlog_segment_bytes=1 << 20, index_enable=False)
+    s.put("A", b"a0")
+    hog = []
+    try:
+        while True:
+            hog.append(os.open("/dev/null", os.O_RDONLY))
+    except OSError:
+        pass
+    print("exiting with every descriptor in use")
+""")
+
+
+def test_exiting_with_every_descriptor_in_use_does_not_abort(tmp_path):
+    """The store's daemon threads end at interpreter exit through pthread_exit, whose unwinder
+    glibc loads on first use: with no descriptor left that load used to abort the process."""
+    proc = subprocess.run([sys.executable, "-c", DAEMON_EXIT_CHILD, str(tmp_path)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    with rmqstore.open(tmp_path, commitlog_segment_bytes=1 << 20, index_enable=False) as s:
+        assert [m.body for m in s.get("A", 0, 0).messages] == [b"a0"]
+
+
+def test_no_space_for_a_new_queue_file_refuses_the_put(tmp_path, monkeypatch):
+    with rmqstore.open(tmp_path, **CFG) as s:
+        acked = [s.put("A", b"a0")]
+        end = s.commitlog.max_offset
+
+        def full(fd, offset, length):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        with monkeypatch.context() as m:
+            m.setattr(segment.os, "posix_fallocate", full)
+            with pytest.raises(DiskFullError):
+                s.put("B", b"b0")
+            with pytest.raises(DiskFullError):
+                s.put_batch("C", [b"c0", b"c1"])
+            acked.append(s.put("A", b"a1"))  # room reserved before: no allocation needed
+        assert acked[1].commitlog_offset == end  # nothing of B or C went into the log
+        assert s.max_offset("B", 0) == s.max_offset("C", 0) == 0
+        acked.append(s.put("B", b"b0"))
+    with rmqstore.open(tmp_path, **CFG) as s:
+        assert [m.body for m in s.get("A", 0, 0).messages] == [b"a0", b"a1"]
+        assert [m.body for m in s.get("B", 0, 0).messages] == [b"b0"]
+        assert s.max_offset("C", 0) == 0
+
+
+def test_no_space_to_extend_a_queue_file_refuses_the_put(tmp_path, monkeypatch):
+    """The writer stores units only where the file system backed the file first: a full disk
+    at the next 1,024 units is a DiskFullError, never a SIGBUS."""
+    with rmqstore.open(tmp_path, **CFG) as s:
+        for i in range(1024):  # the first RESERVE_BYTES: exactly 1,024 units
+            s.put("A", b"%d" % i)
+        with monkeypatch.context() as m:
+            m.setattr(_native.Mapping, "populate", lambda self, start, end: errno.EFAULT)
+            with pytest.raises(DiskFullError):
+                s.put("A", b"1024")
+        assert s.max_offset("A", 0) == 1024
+        assert s.put("A", b"1024").queue_offset == 1024
+    with rmqstore.open(tmp_path, **CFG) as s:
+        assert [m.body for m in s.get("A", 0, 1020, 10).messages] == \
+            [b"%d" % i for i in range(1020, 1025)]
+
+
+def test_the_kernel_refusing_a_mapping_names_its_limit(tmp_path, monkeypatch):
+    with rmqstore.open(tmp_path, **CFG) as s:
+        s.put("A", b"a0")
+
+        def refused(self, fd, size):
+            raise OSError(errno.ENOMEM, "Cannot allocate memory")
+        with monkeypatch.context() as m:
+            m.setattr(_native.Mapping, "__init__", refused)
+            with pytest.raises(StoreLimitError, match="vm.max_map_count"):
+                s.put("B", b"b0")
+        assert s.put("A", b"a1").queue_offset == 1
+        assert s.put("B", b"b0").queue_offset == 0
+    with rmqstore.open(tmp_path, **CFG) as s:
+        assert [m.body for m in s.get("A", 0, 0).messages] == [b"a0", b"a1"]
+        assert [m.body for m in s.get("B", 0, 0).messages] == [b"b0"]
+
+
+def test_queue_files_never_hold_a_descriptor(tmp_path):
+    before = len(os.listdir("/proc/self/fd"))
+    with rmqstore.open(tmp_path, **CFG) as s:
+        s.create_topic("First", 1)  # the topics' journal
+        s.put("First", b"x")  # the commit log's segment
+        opened = len(os.listdir("/proc/self/fd"))
+        _fill(s, _queue_names(100))
+        assert len(os.listdir("/proc/self/fd")) == opened
+    assert len(os.listdir("/proc/self/fd")) == before
