@@ -54,6 +54,8 @@ class ConsumeQueue:
         self.writer = _native.QueueWriter(topic.encode(), queue_id)
         self.wptr = self.writer.ptr  # what the native appends take
         self.min_logic = 0  # byte offset of the first unit still backed by the CommitLog
+        # The unit-byte window an in-order read last asked the kernel to read ahead (reader.py)
+        self.read_ahead = (0, 0)
 
     @property
     def max_phys(self) -> int:

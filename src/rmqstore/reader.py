@@ -24,6 +24,9 @@ from .record import RecordField as F
 log = logging.getLogger(__name__)
 
 MAX_QUERY_RESULTS = 64  # maxMsgsNumBatch
+READ_AHEAD_UNITS = 64 << 10  # units an in-order read asks the kernel for at a time
+READ_AHEAD_BYTES = 16 << 20  # of records, at most
+READ_AHEAD_MIN_UNITS = 1024  # fewer left to the end of the written units: none asked for
 
 
 class StoreReader:
@@ -62,6 +65,7 @@ class StoreReader:
             end = seg.wrote if codes else min(seg.wrote, pos + want * UNIT_SIZE)
             units = cq.pinned(seg)
             try:
+                _read_ahead(cq, seg, units, pos, table)
                 fields, n, scanned, gone, corrupt = _native.read_queue(
                     units, pos, end, codes, table, self._check_crc, want)
             finally:
@@ -102,6 +106,7 @@ class StoreReader:
             end = min(seg.wrote, pos + (max_count - count) * UNIT_SIZE)
             units = cq.pinned(seg)
             try:
+                _read_ahead(cq, seg, units, pos, table)
                 data, ends, scanned, gone = _native.read_bodies(
                     units, pos, end, table, max_count - count, max_bytes - size)
             finally:
@@ -187,6 +192,25 @@ class StoreReader:
 
     def topics_and_queues(self) -> list[tuple[str, int]]:
         return self._queues.keys()
+
+
+def _read_ahead(cq, seg, units, pos: int, table) -> None:
+    """An in-order read asks the kernel for its queue's records before it needs them, a
+    window of READ_AHEAD_UNITS units (READ_AHEAD_BYTES of records at most) at a time, the next
+    one once half of the last is read: the kernel's own read-around for a fault on a mapping
+    would read records of other queues lying between this one's. The native call returns at
+    once when the window's records are cached already."""
+    at = seg.start + pos
+    start, end = cq.read_ahead
+    if start <= at < (start + end) // 2:
+        return
+    first = end if start <= at < end else at
+    last = min(seg.start + seg.wrote, first + READ_AHEAD_UNITS * UNIT_SIZE)
+    if last - first < READ_AHEAD_MIN_UNITS * UNIT_SIZE:
+        return  # at the queue's tail, which is hot
+    covered = _native.readahead_queue(units, first - seg.start, last - seg.start, table,
+                                      READ_AHEAD_BYTES)
+    cq.read_ahead = (at, seg.start + covered)
 
 
 def _refusal(cq, offset: int, lo: int, hi: int) -> tuple[GetStatus, int] | None:
