@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 OFFSET_PERSIST_INTERVAL_S = 5.0  # flushConsumerOffsetInterval
+TOPICS_PERSIST_INTERVAL_S = 10.0  # topics.json written whole at most this often (journaled)
 # From this many consume-queue files to sync, one syncfs of the store's file system replaces
 # their fdatasyncs (each of which waits for the disk: 0.3 ms here, 3 s for 10,000 queues).
 SYNCFS_FROM_FILES = 64
@@ -99,7 +100,7 @@ class MessageStore:
             if config.index_enable else None
         if self.index is not None:
             self.index.load()
-        self.topics = TopicConfigManager(root)
+        self.topics = TopicConfigManager(root, sync_each=config.flush == "sync")
         self.topics.load()
         self.offsets = ConsumerOffsetManager(root)
         self.offsets.load()
@@ -127,6 +128,7 @@ class MessageStore:
                 ("flush-commitlog", config.flush_interval_ms / 1000, self._flush_commitlog_timed),
                 ("flush-queues", config.consumequeue_flush_interval_ms / 1000, self.flush_queues),
                 ("persist-offsets", OFFSET_PERSIST_INTERVAL_S, self.offsets.persist),
+                ("persist-topics", TOPICS_PERSIST_INTERVAL_S, self.topics.persist),
                 ("disk-check", DISK_CHECK_INTERVAL_S, self._check_disk),
                 ("retention", config.clean_interval_ms / 1000, self.retention.clean_once),
             ])
@@ -246,7 +248,8 @@ class MessageStore:
 
     # -- topics -----------------------------------------------------------------------------
     def create_topic(self, topic: str, queue_nums: int = 1) -> TopicConfig:
-        """Create or resize a topic (persisted in config/topics.json)."""
+        """Create or resize a topic (persisted in config/topics.json: durable as a put is,
+        at once with sync flush, within a second with async flush)."""
         check_topic(topic)
         if not 1 <= queue_nums <= 1024:
             raise ValueError("queue_nums must be within [1, 1024]")
@@ -323,6 +326,7 @@ class MessageStore:
                 f.flush()
         if self.index is not None:
             self.index.flush()
+        self.topics.sync()  # topic configs made since: as durable as the queues
         self.checkpoint.logics_ts = max(self.checkpoint.logics_ts, ts)
         self.checkpoint.flush()
 
@@ -390,6 +394,7 @@ class MessageStore:
         if self.index is not None:
             self.index.close()
         self.commitlog.close()
+        self.topics.close()
         self.checkpoint.close()
         filenames.abort_file(self.root).unlink(missing_ok=True)
         sync_journal.fsync_dir(self.root)

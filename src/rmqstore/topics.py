@@ -5,19 +5,21 @@ shape protocol/topic_config.py defines:
      "topicConfigTable":{"TopicA":{"order":false,"perm":6,"readQueueNums":4,
        "topicFilterType":"SINGLE_TAG","topicName":"TopicA","topicSysFlag":0,"writeQueueNums":4}}}
 
-and what puts need of them (TopicRoutes): names checked once, configs made on a topic's first
-put, the queue of a put that names none.
+with the changes since it was last written in its journal (config_journal.py), and what puts
+need of them (TopicRoutes): names checked once, configs made on a topic's first put, the queue
+of a put that names none.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from pathlib import Path
 
+from .config_journal import ConfigJournal
 from .errors import InvalidQueueError
 from .filenames import config_file
-from .metadata import read_json, write_json
 from .protocol.topic_config import (
     DataVersion,
     TopicConfig,
@@ -26,30 +28,75 @@ from .protocol.topic_config import (
 )
 from .record import check_topic
 
+log = logging.getLogger(__name__)
+
 FILE_NAME = "topics.json"
+# Changes the journal holds at most before a put writes topics.json whole itself (a store's
+# housekeeping writes it every few seconds, so only a store without one, or thousands of
+# creations a second, get here).
+COMPACT_AFTER_CHANGES = 10_000
 
 
 class TopicConfigManager:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, sync_each: bool = False) -> None:
+        """sync_each: every change durable before put() returns (a store with sync flush);
+        otherwise at the next sync()."""
         self.path = config_file(root, FILE_NAME)
-        self.topics: dict[str, TopicConfig] = {}
+        self._journal = ConfigJournal(self.path)
+        self._sync_each = sync_each
+        self._topics: dict[str, TopicConfig] = {}
         self._counter = 0
         self._lock = threading.Lock()
 
     def load(self) -> None:
-        version, self.topics = parse_serialize_wrapper(read_json(self.path) or {})
-        self._counter = version.counter
+        obj, changes = self._journal.load()
+        version, self._topics = parse_serialize_wrapper(obj or {})
+        for name, value in changes:
+            if value is None:
+                self._topics.pop(name, None)
+                continue
+            try:
+                self._topics[name] = TopicConfig.from_json(name, value)
+            except (TypeError, ValueError) as exc:
+                log.warning("%s: change of %r skipped: %s", self._journal.journal, name, exc)
+        self._counter = version.counter + len(changes)
+
+    @property
+    def topics(self) -> dict[str, TopicConfig]:
+        """Every topic's config (a copy)."""
+        return dict(self._topics)
 
     def get(self, name: str) -> TopicConfig | None:
-        return self.topics.get(name)
+        return self._topics.get(name)
 
     def put(self, config: TopicConfig) -> None:
-        """Create or update, and persist at once (topic changes are rare)."""
+        """Create or update: journaled at once, durable at the next sync() (before returning
+        with sync_each), written into topics.json by persist()."""
         with self._lock:
-            self.topics = {**self.topics, config.name: config}
+            self._topics[config.name] = config
             self._counter += 1
-            version = DataVersion(int(time.time() * 1000), self._counter)
-            write_json(self.path, serialize_wrapper(version, self.topics))
+            self._journal.append(config.name, config.to_json())
+        if self._sync_each:
+            self._journal.sync()
+        if self._journal.lines >= COMPACT_AFTER_CHANGES:
+            self.persist()
+
+    def sync(self) -> None:
+        """Make every change so far durable (the journal's)."""
+        self._journal.sync()
+
+    def persist(self) -> None:
+        """Write topics.json whole, if anything changed since it was written."""
+        self._journal.compact(self._snapshot)
+
+    def close(self) -> None:
+        """persist(), then let go of the journal: topics.json alone is complete."""
+        self.persist()
+        self._journal.close()
+
+    def _snapshot(self) -> dict:
+        version = DataVersion(int(time.time() * 1000), self._counter)
+        return serialize_wrapper(version, dict(self._topics))
 
 
 class TopicRoutes:
