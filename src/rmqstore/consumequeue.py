@@ -14,7 +14,7 @@ below the first unit of a queue that starts past offset 0. Example: the unit for
 record at offset 4096 with tag "A" (hash 65) is 00..10 00 | 00 00 00 60 | 00..00 41.
 
 Beyond RocketMQ, which allocates and maps every file whole: files are sparse and filled as
-they are written, mapped without a descriptor, and unmapped while idle (segment.QueueFile,
+they are written, mapped without a descriptor, and unmapped while idle (queue_file.QueueFile,
 mapping_clock.py), so an idle queue costs about 20 KiB of disk and nothing else.
 """
 
@@ -27,7 +27,7 @@ from pathlib import Path
 from . import _native
 from .filenames import list_offset_files
 from .mapping_clock import MappingClock
-from .segment import QueueFile, read_tail
+from .queue_file import QueueFile, read_tail
 from .segment_queue import MappedFileQueue
 
 log = logging.getLogger(__name__)

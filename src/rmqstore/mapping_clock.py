@@ -35,7 +35,7 @@ def default_budget() -> int:
 
 
 class QueueFile(Protocol):
-    """What the clock needs of a mapped file (segment.QueueFile)."""
+    """What the clock needs of a mapped file (queue_file.QueueFile)."""
 
     slot: int  # its place in the ring
     referenced: bool  # read since the hand last passed

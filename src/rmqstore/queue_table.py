@@ -24,8 +24,8 @@ from . import filenames
 from .consumequeue import ConsumeQueue, delete_expired_files
 from .errors import InvalidTopicError
 from .mapping_clock import MappingClock
+from .queue_file import QueueFile
 from .record import check_topic
-from .segment import QueueFile
 
 log = logging.getLogger(__name__)
 

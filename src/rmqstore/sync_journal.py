@@ -82,11 +82,7 @@ def syncfs_upto(root: Path, lengths: Iterable[tuple[Path, int]]) -> None:
     """syncfs the file system holding root: one call makes everything written to it durable,
     among it the first n bytes of each append-only (path, n) given (written before the call),
     where thousands of fdatasyncs would each wait for the disk."""
-    fd = os.open(root, os.O_RDONLY)
-    try:
-        _native.syncfs(fd)
-    finally:
-        os.close(fd)
+    _on_directory(root, _native.syncfs)
     if ON:
         for path, n in lengths:
             _append({"op": "upto", "path": _abs(path), "n": n})
@@ -115,11 +111,7 @@ def fsync_whole(fd: int, path: Path) -> None:
 
 def fsync_dir(path: Path) -> None:
     """fsync a directory: the renames into it become durable."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    _on_directory(path, os.fsync)
     if ON:
         _append({"op": "dir", "path": _abs(path)})
 
@@ -147,6 +139,15 @@ def synced_upto(path: Path, length: int) -> None:
 
 
 # -- internals ---------------------------------------------------------------------------------
+def _on_directory(path: Path, sync) -> None:
+    """sync(fd) on a descriptor of the directory path, held for the call."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        sync(fd)
+    finally:
+        os.close(fd)
+
+
 def _append(record: dict) -> None:
     fd = _fd
     if fd >= 0:  # stop() may have run on another thread since ON was read

@@ -14,9 +14,9 @@ import threading
 import pytest
 
 import rmqstore
-from rmqstore import _native, segment, sync_journal
+from rmqstore import _native, sync_journal
 from rmqstore.errors import DiskFullError, StoreLimitError
-from rmqstore.segment import RESERVE_BYTES
+from rmqstore.queue_file import RESERVE_BYTES
 
 # Default consume-queue files (300,000 units, 6,000,000 bytes): what sparse files are for.
 CFG = dict(commitlog_segment_bytes=1 << 20, index_enable=False, background=False)
@@ -155,21 +155,27 @@ def test_opening_after_a_clean_close_touches_no_queue(tmp_path):
 
 
 # -- operating-system limits mid-creation ------------------------------------------------------
+def use_every_descriptor() -> list[int]:
+    """Open /dev/null until the process has no descriptor left; returns them."""
+    hog: list[int] = []
+    while True:
+        try:
+            hog.append(os.open("/dev/null", os.O_RDONLY))
+        except OSError:
+            return hog
+
+
 EMFILE_CHILD = textwrap.dedent("""
     import os, resource, sys
     import rmqstore
+    from tests.engine.test_queue_files import use_every_descriptor
     from rmqstore.errors import StoreLimitError
     resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
     s = rmqstore.open(sys.argv[1], commitlog_segment_bytes=1 << 20, index_enable=False)
     s.put("A", b"a0")
     s.create_topic("B", 1)
     s.create_topic("C", 1)
-    hog = []
-    try:
-        while True:
-            hog.append(os.open("/dev/null", os.O_RDONLY))
-    except OSError:
-        pass
+    hog = use_every_descriptor()
     try:
         s.put("B", b"b0")
         print("no error")
@@ -204,15 +210,11 @@ def test_running_out_of_descriptors_refuses_one_put_and_loses_nothing(tmp_path):
 DAEMON_EXIT_CHILD = textwrap.dedent("""
     import os, resource, sys
     import rmqstore
+    from tests.engine.test_queue_files import use_every_descriptor
     resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
     s = rmqstore.open(sys.argv[1], commitlog_segment_bytes=1 << 20, index_enable=False)
     s.put("A", b"a0")
-    hog = []
-    try:
-        while True:
-            hog.append(os.open("/dev/null", os.O_RDONLY))
-    except OSError:
-        pass
+    hog = use_every_descriptor()
     print("exiting with every descriptor in use")
 """)
 
@@ -235,7 +237,7 @@ def test_no_space_for_a_new_queue_file_refuses_the_put(tmp_path, monkeypatch):
         def full(fd, offset, length):
             raise OSError(errno.ENOSPC, "No space left on device")
         with monkeypatch.context() as m:
-            m.setattr(segment.os, "posix_fallocate", full)
+            m.setattr(os, "posix_fallocate", full)  # the disk is full for every file
             with pytest.raises(DiskFullError):
                 s.put("B", b"b0")
             with pytest.raises(DiskFullError):
