@@ -18,15 +18,13 @@ from .consumequeue import UNIT_SIZE
 from .index import IndexService
 from .message import GetResult, GetStatus, Message
 from .queue_table import ConsumeQueueTable
+from .read_ahead import ReadAhead
 from .record import SYSFLAG_COMPRESSED, parse_msg_id
 from .record import RecordField as F
 
 log = logging.getLogger(__name__)
 
 MAX_QUERY_RESULTS = 64  # maxMsgsNumBatch
-READ_AHEAD_UNITS = 64 << 10  # units an in-order read asks the kernel for at a time
-READ_AHEAD_BYTES = 16 << 20  # of records, at most
-READ_AHEAD_MIN_UNITS = 1024  # fewer left to the end of the written units: none asked for
 
 
 class StoreReader:
@@ -39,6 +37,11 @@ class StoreReader:
         self._index = index
         self._check_crc = check_crc
         self._max_body = max_body_bytes
+        self._read_ahead = ReadAhead()
+
+    def close(self) -> None:
+        """Wait for read-ahead in flight (it holds pins on queue files)."""
+        self._read_ahead.close()
 
     def get(self, topic: str, queue_id: int, offset: int, max_count: int = 32, *,
             tags: str | list[str] | None = None) -> GetResult:
@@ -65,7 +68,7 @@ class StoreReader:
             end = seg.wrote if codes else min(seg.wrote, pos + want * UNIT_SIZE)
             units = cq.pinned(seg)
             try:
-                _read_ahead(cq, seg, units, pos, table)
+                self._read_ahead.before_read(cq, seg, pos, table)
                 fields, n, scanned, gone, corrupt = _native.read_queue(
                     units, pos, end, codes, table, self._check_crc, want)
             finally:
@@ -106,7 +109,7 @@ class StoreReader:
             end = min(seg.wrote, pos + (max_count - count) * UNIT_SIZE)
             units = cq.pinned(seg)
             try:
-                _read_ahead(cq, seg, units, pos, table)
+                self._read_ahead.before_read(cq, seg, pos, table)
                 data, ends, scanned, gone = _native.read_bodies(
                     units, pos, end, table, max_count - count, max_bytes - size)
             finally:
@@ -192,25 +195,6 @@ class StoreReader:
 
     def topics_and_queues(self) -> list[tuple[str, int]]:
         return self._queues.keys()
-
-
-def _read_ahead(cq, seg, units, pos: int, table) -> None:
-    """An in-order read asks the kernel for its queue's records before it needs them, a
-    window of READ_AHEAD_UNITS units (READ_AHEAD_BYTES of records at most) at a time, the next
-    one once half of the last is read: the kernel's own read-around for a fault on a mapping
-    would read records of other queues lying between this one's. The native call returns at
-    once when the window's records are cached already."""
-    at = seg.start + pos
-    start, end = cq.read_ahead
-    if start <= at < (start + end) // 2:
-        return
-    first = end if start <= at < end else at
-    last = min(seg.start + seg.wrote, first + READ_AHEAD_UNITS * UNIT_SIZE)
-    if last - first < READ_AHEAD_MIN_UNITS * UNIT_SIZE:
-        return  # at the queue's tail, which is hot
-    covered = _native.readahead_queue(units, first - seg.start, last - seg.start, table,
-                                      READ_AHEAD_BYTES)
-    cq.read_ahead = (at, seg.start + covered)
 
 
 def _refusal(cq, offset: int, lo: int, hi: int) -> tuple[GetStatus, int] | None:

@@ -390,6 +390,7 @@ class MessageStore:
         if self._allocator is not None:
             self._allocator.close()
         self.retention.close()
+        self._reader.close()
         self.consume_queues.close()
         if self.index is not None:
             self.index.close()

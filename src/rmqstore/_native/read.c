@@ -132,6 +132,9 @@ int64_t rmq_readahead_queue(const uint8_t *cq, int64_t from_pos, int64_t to_pos,
     int32_t index;
     to_pos -= (to_pos - from_pos) % RMQ_CQ_UNIT;
     if (to_pos <= from_pos) return from_pos;
+    /* The units first, all at once: the walk below reads them, and a queue file faults a
+     * page at a time (no read-around on its mapping). */
+    will_need(cq, from_pos, to_pos, page);
     const uint8_t *last = cq + to_pos - RMQ_CQ_UNIT;
     if (locate(table, (int64_t)get64(last), (int32_t)get32(last + 8), &pos, &index) &&
         resident(table->segs[index], pos, page))
@@ -154,7 +157,6 @@ int64_t rmq_readahead_queue(const uint8_t *cq, int64_t from_pos, int64_t to_pos,
         covered += size;
     }
     if (run_seg >= 0) will_need(table->segs[run_seg], run_start, run_end, page);
-    will_need(cq, from_pos, p, page);
     return p;
 }
 

@@ -214,11 +214,11 @@ int32_t rmq_unmap(uint8_t *addr, int64_t size);
 int32_t rmq_msync(uint8_t *addr, int64_t start, int64_t len);
 int32_t rmq_syncfs(int32_t fd);
 
-/* Read-ahead for an in-order read of one queue (read.c): unless the record of the last unit
- * of cq[from_pos..to_pos) is in the page cache already (a hot read: then to_pos at once), the
- * commit-log bytes the units point at, merged into runs where records lie back to back, and
- * the units themselves are handed to the kernel with MADV_WILLNEED, up to max_bytes of
- * records; the kernel reads them in the background. Without it a cold read through the
+/* Read-ahead for an in-order read of one queue (read.c): the units cq[from_pos..to_pos), and,
+ * unless the record of the last one is in the page cache already (a hot read: then to_pos at
+ * once), the commit-log bytes they point at, merged into runs where records lie back to back,
+ * up to max_bytes of records, are handed to the kernel with MADV_WILLNEED; the kernel reads
+ * them in the background. Without it a cold read through the
  * mapping faults in the kernel's read-around window centred on each miss: twice the bytes a
  * queue whose records lie in runs needs. Returns the position after the last unit covered. */
 int64_t rmq_readahead_queue(const uint8_t *cq, int64_t from_pos, int64_t to_pos,
