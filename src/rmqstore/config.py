@@ -34,6 +34,8 @@ class StoreConfig:
     flush_thorough_interval_ms: int = 10_000  # flushCommitLogThoroughInterval
     sync_flush_timeout_ms: int = 5_000  # syncFlushTimeout
     consumequeue_flush_interval_ms: int = 1_000  # flushIntervalConsumeQueue
+    consumequeue_flush_least_pages: int = 2  # flushConsumeQueueLeastPages
+    consumequeue_flush_thorough_interval_ms: int = 60_000  # flushConsumeQueueThoroughInterval
 
     retention_hours: float = 72.0  # fileReservedTime
     disk_max_used_ratio: float = 0.75  # diskMaxUsedSpaceRatio (75 %)
@@ -98,6 +100,10 @@ class StoreConfig:
                              "'random'")
         if self.max_message_size < 1:
             raise ValueError("max_message_size must be positive")
+        if self.consumequeue_flush_least_pages < 0 or \
+                self.consumequeue_flush_thorough_interval_ms < 0:
+            raise ValueError("consumequeue_flush_least_pages and "
+                             "consumequeue_flush_thorough_interval_ms must be 0 or more")
         if self.consumequeue_mapped_files is not None and self.consumequeue_mapped_files < 1:
             raise ValueError("consumequeue_mapped_files must be positive (or None: half of "
                              "vm.max_map_count)")

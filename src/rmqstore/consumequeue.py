@@ -42,6 +42,10 @@ class ConsumeQueue:
     mapping its files. Readers take no lock: they read below max_offset through pinned
     mappings (``pinned``)."""
 
+    # Slots: a put reads wptr and queue_id of one queue out of thousands (fewer cache misses)
+    __slots__ = ("clock", "file_size", "files", "min_logic", "queue_id", "read_ahead", "topic",
+                 "wptr", "writer")
+
     def __init__(self, directory: Path, topic: str, queue_id: int, units_per_file: int,
                  clock: MappingClock) -> None:
         self.topic = topic

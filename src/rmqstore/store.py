@@ -122,11 +122,13 @@ class MessageStore:
                                    config.disk_max_used_ratio,
                                    lambda: disk_used_ratio(self.root), self._put_lock)
         self._last_thorough = time.monotonic()
+        self._queues_thorough = time.monotonic()
         self._housekeeper = None
         if config.background:
             self._housekeeper = Housekeeper([
                 ("flush-commitlog", config.flush_interval_ms / 1000, self._flush_commitlog_timed),
-                ("flush-queues", config.consumequeue_flush_interval_ms / 1000, self.flush_queues),
+                ("flush-queues", config.consumequeue_flush_interval_ms / 1000,
+                 self._flush_queues_timed),
                 ("persist-offsets", OFFSET_PERSIST_INTERVAL_S, self.offsets.persist),
                 ("persist-topics", TOPICS_PERSIST_INTERVAL_S, self.topics.persist),
                 ("disk-check", DISK_CHECK_INTERVAL_S, self._check_disk),
@@ -311,11 +313,38 @@ class MessageStore:
             if thorough:
                 self._last_thorough = time.monotonic()
 
+    def _flush_queues_timed(self) -> None:
+        """FlushConsumeQueueService's pass: queue files with flushConsumeQueueLeastPages dirty
+        pages or more (or full) are synced; once per thorough interval everything is, and
+        only then does the checkpoint say more is durable. Syncing a queue's page every
+        second made each next unit written there fault to mark it dirty again: with 10,000
+        queues written round robin, a fault per put."""
+        cfg = self.config
+        if time.monotonic() - self._queues_thorough >= \
+                cfg.consumequeue_flush_thorough_interval_ms / 1000:
+            self.flush_queues()
+            return
+        least = cfg.consumequeue_flush_least_pages
+        self._sync_queue_files([f for cq in self.consume_queues.loaded()
+                                for f in cq.unflushed()
+                                if f.full or dirty_pages(f.wrote, f.flushed) >= least])
+        self.topics.sync()  # topic configs made since: as durable as a put is
+
     def flush_queues(self) -> None:
-        """Flush dirty consume queues and the index, then record in the checkpoint how far
-        they are durable (FlushConsumeQueueService)."""
+        """Flush every dirty consume queue and the index, then record in the checkpoint how
+        far they are durable (FlushConsumeQueueService's thorough pass)."""
+        self._queues_thorough = time.monotonic()
         ts = self._log.last_ts
-        files = [f for cq in self.consume_queues.loaded() for f in cq.unflushed()]
+        self._sync_queue_files([f for cq in self.consume_queues.loaded()
+                                for f in cq.unflushed()])
+        if self.index is not None:
+            self.index.flush()
+        self.topics.sync()
+        self.checkpoint.logics_ts = max(self.checkpoint.logics_ts, ts)
+        self.checkpoint.flush()
+
+    def _sync_queue_files(self, files: list) -> None:
+        """Each queue's oldest first (recovery takes a queue's units as synced in order)."""
         if len(files) >= SYNCFS_FROM_FILES:
             lengths = [(f, f.wrote) for f in files]
             sync_journal.syncfs_upto(self.root, [(f.path, n) for f, n in lengths])
@@ -324,11 +353,6 @@ class MessageStore:
         else:
             for f in files:
                 f.flush()
-        if self.index is not None:
-            self.index.flush()
-        self.topics.sync()  # topic configs made since: as durable as the queues
-        self.checkpoint.logics_ts = max(self.checkpoint.logics_ts, ts)
-        self.checkpoint.flush()
 
     def _index_file_full(self, end_ts: int) -> None:
         self.checkpoint.index_ts = end_ts

@@ -9,7 +9,6 @@ import os
 import subprocess
 import sys
 import textwrap
-import threading
 
 import pytest
 
@@ -96,17 +95,19 @@ def test_mapped_files_stay_within_the_budget(tmp_path):
         assert len(s.consume_queues.clock) <= 16
 
 
-def test_readers_beside_a_writer_that_unmaps(tmp_path):
-    """Readers pin the file they read: a writer going round 64 queues through a budget of 4
-    never unmaps one under them (an unmapped file read would crash the process)."""
+# Readers pin the file they read: a writer going round 64 queues through a budget of 4 never
+# unmaps one under them. In a child: reading an unmapped file kills the process.
+READERS_CHILD = textwrap.dedent("""
+    import sys, threading
+    import rmqstore
+    from tests.engine.test_queue_files import CFG, _fill, _queue_names
     names = _queue_names(64)
     stop = threading.Event()
-    errors: list[BaseException] = []
-
-    with rmqstore.open(tmp_path, consumequeue_mapped_files=4, **CFG) as s:
+    errors = []
+    with rmqstore.open(sys.argv[1], consumequeue_mapped_files=4, **CFG) as s:
         _fill(s, names, b"w")
 
-        def read() -> None:
+        def read():
             try:
                 k = 0
                 while not stop.is_set():
@@ -114,7 +115,7 @@ def test_readers_beside_a_writer_that_unmaps(tmp_path):
                     got = s.get_bodies(topic, qid, 0, 64)
                     assert bytes(got[0]) == b"w%d" % (k % len(names))
                     k += 1
-            except BaseException as exc:  # noqa: BLE001 - reported below
+            except BaseException as exc:
                 errors.append(exc)
 
         readers = [threading.Thread(target=read) for _ in range(2)]
@@ -130,6 +131,14 @@ def test_readers_beside_a_writer_that_unmaps(tmp_path):
                 t.join(30)
         assert not errors, errors
         assert all(s.max_offset(t, q) == 21 for t, q in names)
+    print("done")
+""")
+
+
+def test_readers_beside_a_writer_that_unmaps(tmp_path):
+    proc = subprocess.run([sys.executable, "-c", READERS_CHILD, str(tmp_path)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and "done" in proc.stdout, proc.stderr[-3000:]
 
 
 def test_opening_after_a_clean_close_touches_no_queue(tmp_path):
@@ -295,3 +304,28 @@ def test_queue_files_never_hold_a_descriptor(tmp_path):
         _fill(s, _queue_names(100))
         assert len(os.listdir("/proc/self/fd")) == opened
     assert len(os.listdir("/proc/self/fd")) == before
+
+
+def test_a_timed_flush_syncs_only_queues_with_pages_to_sync(tmp_path):
+    """FlushConsumeQueueService: a queue file with fewer than flushConsumeQueueLeastPages
+    dirty pages waits for the thorough pass, and only that pass moves the checkpoint (each
+    sync of a page made the next unit written to it fault again: a fault per put when
+    thousands of queues take turns)."""
+    journal = tmp_path / "journal"
+    with rmqstore.open(tmp_path / "s", consumequeue_flush_thorough_interval_ms=600_000,
+                       **CFG) as s:
+        s.put("Few", b"f")
+        for i in range(500):  # 10,000 bytes of units: two whole pages and a bit
+            s.put("Many", b"%d" % i)
+        logics = s.checkpoint.logics_ts
+        sync_journal.start(journal)
+        try:
+            s._flush_queues_timed()
+            synced = journal.read_text()
+            assert "/Many/" in synced and "/Few/" not in synced
+            assert s.checkpoint.logics_ts == logics
+            s.flush_queues()
+            assert "/Few/" in journal.read_text()
+            assert s.checkpoint.logics_ts > logics
+        finally:
+            sync_journal.stop()
