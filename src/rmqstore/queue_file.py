@@ -96,8 +96,9 @@ class QueueFile(WritePosition):
         try:
             f.mapping = _native.Mapping(fd, size)
         except OSError as exc:
-            raise StoreLimitError.mappings(path, len(clock)) if exc.errno == errno.ENOMEM \
-                else exc from exc
+            if exc.errno == errno.ENOMEM:
+                raise StoreLimitError.mappings(path, len(clock)) from exc
+            raise
         finally:
             os.close(fd)
         f.wrote = f.flushed = 0

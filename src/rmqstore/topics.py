@@ -20,12 +20,7 @@ from pathlib import Path
 from .config_journal import ConfigJournal
 from .errors import InvalidQueueError
 from .filenames import config_file
-from .protocol.topic_config import (
-    DataVersion,
-    TopicConfig,
-    parse_serialize_wrapper,
-    serialize_wrapper,
-)
+from .protocol.topic_config import DataVersion, TopicConfig, config_table, wrapper_of
 from .record import check_topic
 
 log = logging.getLogger(__name__)
@@ -45,35 +40,49 @@ class TopicConfigManager:
         self._journal = ConfigJournal(self.path)
         self._sync_each = sync_each
         self._topics: dict[str, TopicConfig] = {}
+        # Configs read from the files and not asked for yet, in their JSON form: making 2,500
+        # TopicConfigs took most of a store's open.
+        self._raw: dict[str, dict] = {}
         self._counter = 0
         self._lock = threading.Lock()
 
     def load(self) -> None:
         obj, changes = self._journal.load()
-        version, self._topics = parse_serialize_wrapper(obj or {})
+        version, self._raw = config_table(obj or {})
         for name, value in changes:
-            if value is None:
-                self._topics.pop(name, None)
-                continue
-            try:
-                self._topics[name] = TopicConfig.from_json(name, value)
-            except (TypeError, ValueError) as exc:
-                log.warning("%s: change of %r skipped: %s", self._journal.journal, name, exc)
+            if isinstance(value, dict):
+                self._raw[name] = value
+            else:
+                self._raw.pop(name, None)
+        self._topics = {}
         self._counter = version.counter + len(changes)
 
     @property
     def topics(self) -> dict[str, TopicConfig]:
         """Every topic's config (a copy)."""
+        for name in list(self._raw):
+            self.get(name)
         return dict(self._topics)
 
     def get(self, name: str) -> TopicConfig | None:
-        return self._topics.get(name)
+        cfg = self._topics.get(name)
+        if cfg is None and name in self._raw:
+            with self._lock:  # a put of the same name may come in between
+                value = self._raw.pop(name, None)
+                if value is not None:
+                    try:
+                        self._topics[name] = TopicConfig.from_json(name, value)
+                    except (TypeError, ValueError) as exc:
+                        log.warning("%s: config of topic %r skipped: %s", self.path, name, exc)
+                cfg = self._topics.get(name)
+        return cfg
 
     def put(self, config: TopicConfig) -> None:
         """Create or update: journaled at once, durable at the next sync() (before returning
         with sync_each), written into topics.json by persist()."""
         with self._lock:
             self._topics[config.name] = config
+            self._raw.pop(config.name, None)
             self._counter += 1
             self._journal.append(config.name, config.to_json())
         if self._sync_each:
@@ -95,8 +104,11 @@ class TopicConfigManager:
         self._journal.close()
 
     def _snapshot(self) -> dict:
-        version = DataVersion(int(time.time() * 1000), self._counter)
-        return serialize_wrapper(version, dict(self._topics))
+        """Under the journal's lock, not this one (put takes this, then that): the raw table
+        is copied first, so a config made from it meanwhile is in the second copy."""
+        table = dict(self._raw)
+        table.update((name, tc.to_json()) for name, tc in dict(self._topics).items())
+        return wrapper_of(DataVersion(int(time.time() * 1000), self._counter), table)
 
 
 class TopicRoutes:
