@@ -290,7 +290,11 @@ def test_the_kernel_refusing_a_mapping_names_its_limit(tmp_path, monkeypatch):
                 s.put("B", b"b0")
         assert s.put("A", b"a1").queue_offset == 1
         assert s.put("B", b"b0").queue_offset == 0
-    with rmqstore.open(tmp_path, **CFG) as s:
+    with rmqstore.open(tmp_path, **CFG) as s:  # loading a queue maps its file too
+        with monkeypatch.context() as m:
+            m.setattr(_native.Mapping, "__init__", refused)
+            with pytest.raises(StoreLimitError, match="vm.max_map_count"):
+                s.get("A", 0, 0)
         assert [m.body for m in s.get("A", 0, 0).messages] == [b"a0", b"a1"]
         assert [m.body for m in s.get("B", 0, 0).messages] == [b"b0"]
 
@@ -329,3 +333,21 @@ def test_a_timed_flush_syncs_only_queues_with_pages_to_sync(tmp_path):
             assert s.checkpoint.logics_ts > logics
         finally:
             sync_journal.stop()
+
+
+def test_a_queue_syncs_its_files_oldest_first(tmp_path):
+    """Recovery takes a queue's units as synced in order (it scans from the last file whose
+    first unit is there): a newer file durable before an older one leaves a hole of zeros in
+    the queue after a power loss."""
+    journal = tmp_path / "journal"
+    with rmqstore.open(tmp_path / "s", **dict(CFG, consumequeue_units=16)) as s:
+        for i in range(40):  # three files: 16 + 16 + 8 units
+            s.put("T", b"%d" % i)
+        sync_journal.start(journal)
+        try:
+            s.flush_queues()
+        finally:
+            sync_journal.stop()
+    synced = [line.split('"path": "')[1].split('"')[0].rsplit("/", 1)[1]
+              for line in journal.read_text().splitlines() if "/consumequeue/T/" in line]
+    assert synced == sorted(synced) and len(synced) == 3
