@@ -3,7 +3,9 @@
     protocol   the wire formats: the standard library only, nothing of rmqstore but itself
     net        asyncio networking: protocol and the standard library
     client     the asyncio client: protocol and net, never the engine or the server
-    engine     the store (everything else but server, bench and cli): never net, server, client
+    engine     the store (everything else but ha, server, bench and cli): never net, ha, server,
+               client
+    ha         replication between stores: the engine and protocol, never net, server, client
     server     NameServer and Broker: anything below
 
 plus no import cycle anywhere in src/, and, in fresh interpreters, what an import really loads.
@@ -73,7 +75,7 @@ def floor(module: str) -> str:
     parts = module.split(".")
     if len(parts) == 1:
         return "package"
-    return parts[1] if parts[1] in {"protocol", "net"} | FACES else "engine"
+    return parts[1] if parts[1] in {"protocol", "net", "ha"} | FACES else "engine"
 
 
 def floors_imported(module: str) -> set[str]:
@@ -108,9 +110,16 @@ def test_client_imports_only_protocol_and_net() -> None:
         assert floors_imported(m) <= {"client", "protocol", "net"}, (m, GRAPH[m])
 
 
-def test_engine_never_imports_net_server_or_client() -> None:
+def test_engine_never_imports_net_ha_server_or_client() -> None:
     for m in of_floor("engine"):
         assert floors_imported(m) <= {"engine", "protocol", "package"}, (m, GRAPH[m])
+
+
+def test_ha_imports_only_the_engine_and_protocol() -> None:
+    """Replication sits beside the engine, so an embedded store can use it without the
+    broker; it carries its own wire format, not the remoting protocol's connections."""
+    for m in of_floor("ha"):
+        assert floors_imported(m) <= {"ha", "engine", "protocol", "package"}, (m, GRAPH[m])
 
 
 def test_no_import_cycle_in_src() -> None:

@@ -86,6 +86,11 @@ def demo(data: Path, count: int, flush: str) -> None:
 @click.option("-c", "--config", "config_file", type=click.Path(exists=True, path_type=Path),
               help="A RocketMQ broker.conf (brokerClusterName, brokerName, brokerId, "
                    "namesrvAddr, listenPort, storePathRootDir, flushDiskType, ...).")
+@click.option("--namesrv-config", "namesrv_file",
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A namesrv.conf (aclEnable, aclFile, kvConfigPath, orderMessageEnable, the "
+                   "connection limits such as serverMaxConnections, tls.* keys); without one, "
+                   "the NameServer takes aclEnable and aclFile from -c.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--namesrv-port", default=9876, show_default=True)
 @click.option("--broker-port", default=None, type=int, help="Default 10911 (listenPort).")
@@ -98,18 +103,43 @@ def demo(data: Path, count: int, flush: str) -> None:
 @click.option("--store", "store_options", multiple=True, metavar="FIELD=VALUE",
               help="A store setting (a StoreConfig field, e.g. commitlog_segment_bytes=67108864); "
                    "repeatable.")
+@click.option("--tls-config", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A RocketMQ tls.properties (tls.server.mode, tls.server.certPath, ...) for "
+                   "every role of this process; a role's own config file may give tls.* keys "
+                   "instead, not as well.")
 @click.option("--broker-expiry", type=click.FloatRange(min=0.1), default=None, hidden=True,
               help="Seconds without REGISTER_BROKER after which the NameServer drops a broker "
                    "(default 120, as Java); the liveness scan runs every min(10, expiry/3) s.")
-def serve(data: Path | None, role: str, config_file: Path | None, host: str, namesrv_port: int,
-          broker_port: int | None, http_port: int, namesrv_addr: str | None,
-          flush: str | None, store_options: tuple[str, ...], broker_expiry: float | None) -> None:
+def serve(data: Path | None, role: str, config_file: Path | None, namesrv_file: Path | None,
+          host: str, namesrv_port: int, broker_port: int | None, http_port: int,
+          namesrv_addr: str | None, flush: str | None, store_options: tuple[str, ...],
+          tls_config: Path | None, broker_expiry: float | None) -> None:
     """Start a RocketMQ-compatible NameServer and Broker (loopback unless told otherwise)."""
+    from .net import TlsConfigError
+    from .server.config_error import ConfigError
+
+    try:
+        _serve(data, role, config_file, namesrv_file, host, namesrv_port, broker_port,
+               http_port, namesrv_addr, flush, store_options, tls_config, broker_expiry)
+    except (ConfigError, TlsConfigError) as exc:  # one line, and a non-zero exit: never a
+        raise click.ClickException(str(exc)) from None  # half-secured server
+
+
+def _serve(data: Path | None, role: str, config_file: Path | None, namesrv_file: Path | None,
+           host: str, namesrv_port: int, broker_port: int | None, http_port: int,
+           namesrv_addr: str | None, flush: str | None, store_options: tuple[str, ...],
+           tls_config: Path | None, broker_expiry: float | None) -> None:
     from .server.broker import BrokerConfig
+    from .server.config_error import ConfigError
     from .server.namesrv import NamesrvConfig
+    from .server.namesrv.app import namesrv_settings
+    from .server.remoting_settings import RemotingSettings, load_tls_file
     from .server.serve import ServeOptions, run
 
+    if namesrv_file is not None and role == "broker":
+        raise ConfigError("--namesrv-config is given but --role broker runs no name server")
     broker = BrokerConfig.from_file(config_file) if config_file else BrokerConfig()
+    tls = load_tls_file(tls_config) if tls_config else RemotingSettings()
     changes: dict = {"broker_ip": host} if not config_file else {}
     if data is not None or not config_file:
         changes["store_root"] = (data or Path("rmqstore-data")).resolve()
@@ -125,8 +155,13 @@ def serve(data: Path | None, role: str, config_file: Path | None, host: str, nam
         changes["store_overrides"] = {**broker.store_overrides, **_store_settings(store_options)}
     expiry = {} if broker_expiry is None else {
         "broker_expire_s": broker_expiry, "scan_interval_s": min(10.0, broker_expiry / 3)}
+    changes["remoting"] = broker.remoting.with_tls(tls)
+    ns_settings: dict = (namesrv_settings(namesrv_file.read_text()) if namesrv_file
+                         else {"acl": broker.acl})
+    ns_settings["remoting"] = ns_settings.get("remoting", RemotingSettings()).with_tls(tls)
     options = ServeOptions(role, NamesrvConfig(host=host, port=namesrv_port,
-                                               http_port=http_port or None, **expiry),
+                                               http_port=http_port or None, **expiry,
+                                               **ns_settings),
                            broker.replace(**changes))
     run(options, ready=lambda what: click.echo(f"rmqstore serve: {what}", err=True))
 

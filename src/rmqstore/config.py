@@ -10,6 +10,7 @@ import socket
 from dataclasses import dataclass
 
 from . import mapping_clock
+from .delay_ladder import DEFAULT_DELAY_LEVELS, parse_delay_levels
 
 GiB = 1 << 30
 MiB = 1 << 20
@@ -79,6 +80,13 @@ class StoreConfig:
     group_commit_delay_us: int = 200
     store_host: tuple[str, int] = ("127.0.0.1", 10911)  # STOREHOSTADDRESS and message ids
     background: bool = True  # run flusher, retention and pre-allocation threads
+    # Opened as a replica (a slave of RocketMQ's HA): its commit log is its master's copy,
+    # grown only through MessageStore.replica (rmqstore.ha feeds it); puts raise
+    # ReplicaStoreError.
+    replica: bool = False
+    # messageDelayLevel: what a replica stamps the consume-queue units of delayed messages with
+    # (their delivery time); the ScheduleService that delivers them takes its own ladder.
+    delay_levels: str = DEFAULT_DELAY_LEVELS
 
     def __post_init__(self) -> None:
         if self.flush not in ("async", "sync"):
@@ -108,6 +116,7 @@ class StoreConfig:
             raise ValueError("consumequeue_mapped_files must be positive (or None: half of "
                              "vm.max_map_count)")
         socket.inet_aton(self.store_host[0])  # IPv4 only for the store host
+        parse_delay_levels(self.delay_levels)  # ValueError naming a bad entry
 
     @property
     def warm_bytes(self) -> int:

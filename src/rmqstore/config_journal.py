@@ -80,18 +80,25 @@ class ConfigJournal:
                 self._synced = written
 
     def compact(self, snapshot) -> None:
-        """Write the file whole with snapshot() (taken under the lock, so that it holds every
-        change appended), then empty the journal; nothing when the journal is empty."""
+        """rewrite(snapshot) when the journal holds changes."""
         with self._lock:
-            if not self.lines:
-                return
-            write_json(self.path, snapshot())
-            if self._fd < 0:
-                self._open()
-            os.ftruncate(self._fd, 0)
-            sync_journal.fdatasync_cut(self._fd, self.journal, 0)
-            self._written = self._synced = 0
-            self.lines = 0
+            if self.lines:
+                self._rewrite(snapshot)
+
+    def rewrite(self, snapshot) -> None:
+        """Write the file whole with snapshot() (taken under the lock, so that it holds every
+        change appended), then empty the journal."""
+        with self._lock:
+            self._rewrite(snapshot)
+
+    def _rewrite(self, snapshot) -> None:
+        write_json(self.path, snapshot())
+        if self._fd < 0:
+            self._open()
+        os.ftruncate(self._fd, 0)
+        sync_journal.fdatasync_cut(self._fd, self.journal, 0)
+        self._written = self._synced = 0
+        self.lines = 0
 
     def close(self) -> None:
         with self._lock:

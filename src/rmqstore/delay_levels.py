@@ -47,6 +47,11 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from .delay_ladder import (  # noqa: F401 - the ladder's names, exported here as before
+    DEFAULT_DELAY_LEVELS,
+    PROP_DELAY,
+    parse_delay_levels,
+)
 from .filenames import config_file
 from .message import GetStatus, Message, PendingPut
 from .metadata import read_json, write_json
@@ -63,34 +68,12 @@ from .topic_validator import SCHEDULE_TOPIC, is_not_allowed_send
 
 log = logging.getLogger(__name__)
 
-PROP_DELAY = "DELAY"  # MessageConst.PROPERTY_DELAY_TIME_LEVEL
 PROP_REAL_TOPIC = "REAL_TOPIC"
 PROP_REAL_QID = "REAL_QID"
-DEFAULT_DELAY_LEVELS = "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h"
 FILE_NAME = "delayOffset.json"
 BATCH = 32  # messages read per level per get
 MAX_PER_TICK = 1024  # bounds one tick's work; the rest goes on the next tick at once
 IDLE_S = 0.1  # DELAY_FOR_A_WHILE: poll period when nothing is due sooner
-
-# "ms" is our extension (short ladders in tests); s m h d are RocketMQ's units.
-_UNITS = (("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000), ("d", 86_400_000))
-
-
-def parse_delay_levels(text: str) -> tuple[int, ...]:
-    """messageDelayLevel ("1s 5s 10m ...") -> the delay in ms of level 1, 2, ...
-    (ScheduleMessageService.parseDelayLevel); raises ValueError naming the bad entry."""
-    delays = []
-    for item in text.split():
-        for unit, scale in _UNITS:
-            number = item[:-len(unit)]
-            if item.endswith(unit) and number.isdigit():
-                delays.append(int(number) * scale)
-                break
-        else:
-            raise ValueError(f"messageDelayLevel entry {item!r} is not <number><ms|s|m|h|d>")
-    if not delays:
-        raise ValueError("messageDelayLevel names no level")
-    return tuple(delays)
 
 
 def _now_ms() -> int:
@@ -291,6 +274,14 @@ class ScheduleService:
         with self._lock:
             if self._dirty:
                 self._persist_locked()
+
+    def adopt(self, offsets: dict[int, int]) -> None:
+        """A slave takes its master's delivery progress and persists it
+        (SlaveSynchronize.syncDelayOffset), so that it delivers from there if it is ever
+        started as a master."""
+        with self._lock:
+            self._offsets = {int(level): int(off) for level, off in offsets.items()}
+            self._persist_locked()
 
     def _persist_locked(self) -> None:
         write_json(self.path, {"offsetTable": dict(sorted(self._offsets.items()))})

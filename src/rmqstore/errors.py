@@ -51,6 +51,10 @@ class StoreClosedError(StoreError):
 class DiskFullError(StoreError, OSError):
     """The disk (or its configured usage ratio) is full; nothing was written."""
 
+    def __init__(self, *args: object) -> None:
+        super().__init__(*args)
+        self.errno = errno.ENOSPC  # what callers that see only an OSError go by
+
 
 class StoreLimitError(StoreError, OSError):
     """An operating-system limit is in the way (open files, memory mappings); the message
@@ -84,3 +88,16 @@ class StoreLimitError(StoreError, OSError):
 
 class FlushTimeoutError(StoreError, TimeoutError):
     """A synchronous flush did not finish within the configured timeout."""
+
+
+class ReplicaStoreError(StoreError):
+    """The store is a replica: its CommitLog is its master's copy, so it takes no puts."""
+
+
+class ReplicaDataError(StoreError, ValueError):
+    """Bytes from a master that cannot be appended: not at the replica's end offset, or not
+    whole, valid records. ``appended`` bytes before them were appended."""
+
+    def __init__(self, message: str, appended: int = 0) -> None:
+        super().__init__(message)
+        self.appended = appended

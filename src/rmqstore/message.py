@@ -21,10 +21,12 @@ from .record import (
 
 
 class PutStatus(Enum):
-    """RocketMQ's PutMessageStatus (the ones an embedded store can return)."""
+    """RocketMQ's PutMessageStatus (the ones an embedded store or its replication returns)."""
 
     PUT_OK = "PUT_OK"
     FLUSH_DISK_TIMEOUT = "FLUSH_DISK_TIMEOUT"
+    FLUSH_SLAVE_TIMEOUT = "FLUSH_SLAVE_TIMEOUT"  # stored; no slave acknowledged in slaveTimeout
+    SLAVE_NOT_AVAILABLE = "SLAVE_NOT_AVAILABLE"  # stored; no slave connected, or far behind
     SERVICE_NOT_AVAILABLE = "SERVICE_NOT_AVAILABLE"
     MESSAGE_ILLEGAL = "MESSAGE_ILLEGAL"
 

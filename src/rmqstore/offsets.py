@@ -38,6 +38,20 @@ class ConsumerOffsetManager:
         with self._lock:
             return self._table.get(f"{topic}@{group}", {}).get(queue_id)
 
+    def table(self) -> dict[str, dict[int, int]]:
+        """A copy of every committed offset, "topic@group" -> queue id -> offset
+        (ConsumerOffsetSerializeWrapper's offsetTable, what GET_ALL_CONSUMER_OFFSET answers)."""
+        with self._lock:
+            return {key: dict(queues) for key, queues in self._table.items()}
+
+    def adopt(self, table: dict[str, dict[int, int]]) -> None:
+        """A slave takes its master's offsets: each topic@group given replaces its own
+        (SlaveSynchronize.syncConsumerOffset: offsetTable.putAll); others stay."""
+        with self._lock:
+            for key, queues in table.items():
+                self._table[key] = {int(q): int(o) for q, o in queues.items()}
+            self._dirty = True
+
     def persist(self) -> None:
         """Write the table if it changed (atomic; see metadata.write_json)."""
         with self._lock:

@@ -22,7 +22,8 @@ from . import _native, filenames, sync_journal
 from .checkpoint import StoreCheckpoint
 from .commitlog import CommitLog
 from .config import StoreConfig
-from .errors import InvalidQueueError, InvalidTopicError, StoreLockedError
+from .delay_ladder import parse_delay_levels
+from .errors import InvalidQueueError, InvalidTopicError, ReplicaStoreError, StoreLockedError
 from .flush import GroupCommit, Housekeeper, SyncFlusher, dirty_pages
 from .index import IndexService
 from .offsets import ConsumerOffsetManager
@@ -30,6 +31,8 @@ from .queue_table import ConsumeQueueTable
 from .reader import Bodies, StoreReader
 from .record import check_topic, encode_host
 from .recovery import recover
+from .replica import ReplicaLog, holds_boundary, read_log
+from .replica_dispatch import ReplicaDispatcher
 from .retention import Retention, disk_used_ratio
 from .segment_queue import Preallocator
 from .topic_validator import check_group
@@ -118,6 +121,14 @@ class MessageStore:
                                    self._group_commit, self._put_lock, self._store_host)
         self._reader = StoreReader(self.commitlog, queues, self.index, config.check_crc_on_read,
                                    config.max_message_size)
+        self._replica: ReplicaLog | None = None
+        if config.replica:
+            dispatcher = ReplicaDispatcher(self.commitlog, queues, self.index,
+                                           parse_delay_levels(config.delay_levels), durable)
+            self._replica = ReplicaLog(
+                self.commitlog, dispatcher, self._put_lock,
+                self._group_commit.cue if config.flush == "sync" else None,
+                self._replica_dispatched)
         self.retention = Retention(self.commitlog, queues, self.index, config.retention_hours,
                                    config.disk_max_used_ratio,
                                    lambda: disk_used_ratio(self.root), self._put_lock)
@@ -247,6 +258,30 @@ class MessageStore:
 
     def topics_and_queues(self) -> list[tuple[str, int]]:
         return self._reader.topics_and_queues()
+
+    # -- replication (rmqstore.ha drives these) ----------------------------------------------
+    @property
+    def replica(self) -> ReplicaLog:
+        """A replica's side (opened with replica=True): append its master's bytes, dispatch
+        them (see replica.ReplicaLog). ReplicaStoreError on a store that is not a replica."""
+        if self._replica is None:
+            raise ReplicaStoreError(f"{self.root} was not opened as a replica")
+        return self._replica
+
+    def read_log(self, offset: int, max_bytes: int, head_room: int = 0) -> bytearray | None:
+        """A master's side: raw commit-log bytes from ``offset``, within its segment, after
+        ``head_room`` free bytes; None when the log does not hold ``offset`` (replica.read_log)."""
+        return read_log(self.commitlog, offset, max_bytes, head_room)
+
+    def holds_boundary(self, offset: int) -> bool:
+        """Whether a record, a BLANK or the log's end is at ``offset`` (a slave's start)."""
+        return holds_boundary(self.commitlog, offset)
+
+    def _replica_dispatched(self, ts: int) -> None:
+        # Records up to ts are in their queues: the checkpoint may say so (flush_queues reads
+        # the appender's last time), and waiting readers may look.
+        self._log.last_ts = max(self._log.last_ts, ts)
+        self._writer.notify_arrivals()
 
     # -- topics -----------------------------------------------------------------------------
     def create_topic(self, topic: str, queue_nums: int = 1) -> TopicConfig:

@@ -20,7 +20,13 @@ from pathlib import Path
 from .config_journal import ConfigJournal
 from .errors import InvalidQueueError
 from .filenames import config_file
-from .protocol.topic_config import DataVersion, TopicConfig, config_table, wrapper_of
+from .protocol.topic_config import (
+    DataVersion,
+    TopicConfig,
+    config_table,
+    serialize_wrapper,
+    wrapper_of,
+)
 from .record import check_topic
 
 log = logging.getLogger(__name__)
@@ -109,6 +115,15 @@ class TopicConfigManager:
         table = dict(self._raw)
         table.update((name, tc.to_json()) for name, tc in dict(self._topics).items())
         return wrapper_of(DataVersion(int(time.time() * 1000), self._counter), table)
+
+    def replace_all(self, version: DataVersion, configs: dict[str, TopicConfig]) -> None:
+        """A slave takes its master's topic configs and their version, and persists them
+        (SlaveSynchronize.syncTopicConfig): topics.json written whole, the journal emptied."""
+        with self._lock:
+            self._topics = dict(configs)
+            self._raw = {}
+            self._counter = version.counter
+            self._journal.rewrite(lambda: serialize_wrapper(version, configs))
 
 
 class TopicRoutes:

@@ -29,6 +29,7 @@ from .errors import (
     InvalidBodyError,
     InvalidPropertyError,
     MessageTooLargeError,
+    ReplicaStoreError,
     StoreClosedError,
 )
 from .flush import GroupCommit
@@ -85,7 +86,9 @@ class StoreWriter:
                                 config.compress_over_bytes if config.compression else 1 << 62)
         self._closed = False
         self._writable = True
-        self._refusing = False  # closed or disk full: the hot path checks this one flag
+        self._replica = config.replica  # a replica's log grows only through MessageStore.replica
+        # closed, disk full or a replica: the hot path checks this one flag
+        self._refusing = self._replica
 
     # -- single messages --------------------------------------------------------------------
     def put(self, topic: str, body: bytes, *, queue_id: int | None = None,
@@ -348,6 +351,9 @@ class StoreWriter:
                 self._plain_targets.pop(key, None)
 
     def _check_writable(self) -> None:
+        if self._replica:
+            raise ReplicaStoreError("this store is a replica: it takes its master's commit log, "
+                                    "not puts")
         if self._closed:
             raise StoreClosedError("store is closed")
         if not self._writable:
@@ -361,13 +367,18 @@ class StoreWriter:
     def set_writable(self, writable: bool) -> None:
         """False while the disk is above disk_full_ratio: puts raise DiskFullError."""
         self._writable = writable
-        self._refusing = self._closed or not writable
+        self._refusing = self._closed or not writable or self._replica
 
     def close(self) -> None:
         """Refuse every later put (StoreClosedError) and wake every wait_for_message."""
         with self._put_lock:
             self._closed = True
             self._refusing = True
+            self._arrival.notify_all()
+
+    def notify_arrivals(self) -> None:
+        """Wake wait_for_message callers: a replica's dispatch added units (put lock held)."""
+        if self._arrival_waiters:
             self._arrival.notify_all()
 
     def wait_for_message(self, topic: str, queue_id: int, offset: int, timeout: float) -> bool:

@@ -1,5 +1,5 @@
 """Producer against `rmqstore serve`: round trips of bytes and properties, batch, oneway,
-ordered sends, delay level, NameServer discovery, credentials, retry on another broker."""
+ordered sends, delay level, NameServer discovery, ACL credentials, retry on another broker."""
 
 from __future__ import annotations
 
@@ -18,8 +18,12 @@ from rmqstore.client import (
     Producer,
     SendStatus,
 )
+from rmqstore.client.errors import SendFailed
 from rmqstore.client.routes import _Entry
 from rmqstore.protocol.route import BrokerData, QueueData, TopicRouteData
+from rmqstore.server.testing import max_offset
+from tests.server.acl_files import ADMIN, ALLOWED_TOPIC, DENIED_TOPIC, NORMAL, WRONG
+from tests.server.acl_serve import AclServe
 
 from .conftest import free_port, run, wait_until
 
@@ -154,11 +158,33 @@ def test_namesrv_from_env_and_http_endpoint(server, topic, monkeypatch) -> None:
     run(main())
 
 
-def test_credentials_are_signed_and_accepted(server, topic) -> None:
-    async def main():
-        async with Producer("PG_acl", server.namesrv, credentials=Credentials("ak", "sk")) as p:
-            assert (await p.send(Message(topic, b"acl"))).status is SendStatus.SEND_OK
-    run(main())
+def test_credentials_are_signed_and_checked(tmp_path) -> None:
+    """With aclEnable=true (RocketMQ's shipped plain_acl.yml) a producer signing as an account
+    allowed the topic is served; a wrong secret, no credentials, or a topic the account may
+    not publish to are refused (by the NameServer or the broker) and nothing is stored."""
+    srv = AclServe(tmp_path).start()
+    try:
+        for topic in (ALLOWED_TOPIC, DENIED_TOPIC):
+            srv.create_topic(topic)
+
+        async def main():
+            async with Producer("PG_acl", srv.namesrv, credentials=NORMAL) as p:
+                assert (await p.send(Message(ALLOWED_TOPIC, b"acl"))).status is SendStatus.SEND_OK
+            for credentials, topic, reason in [
+                    (WRONG, ALLOWED_TOPIC, "Check signature failed for accessKey=RocketMQ"),
+                    (None, ALLOWED_TOPIC, "No accessKey is configured"),
+                    (Credentials("stranger", "whatever"), ALLOWED_TOPIC, "No acl config for"),
+                    (NORMAL, DENIED_TOPIC, "No default permission for topic:topicA")]:
+                async with Producer("PG_acl", srv.namesrv, credentials=credentials,
+                                    retry_times_when_send_failed=0) as p:
+                    with pytest.raises(SendFailed, match=reason):
+                        await p.send(Message(topic, b"refused"))
+        run(main())
+        stored = {t: sum(max_offset(srv.broker, t, q, ADMIN) for q in range(4))
+                  for t in (ALLOWED_TOPIC, DENIED_TOPIC)}
+        assert stored == {ALLOWED_TOPIC: 1, DENIED_TOPIC: 0}
+    finally:
+        srv.stop()
 
 
 def test_retry_on_another_broker_and_avoid_the_failed_one(server, topic) -> None:

@@ -267,8 +267,9 @@ def test_retry_send_with_delay_scheduled_or_dead_lettered(delay_server) -> None:
 
 def test_bad_ladder_in_broker_conf_is_refused() -> None:
     from rmqstore.server.broker import BrokerConfig
+    from rmqstore.server.config_error import ConfigError
 
     assert BrokerConfig.from_properties("messageDelayLevel=1s 250ms 2h\n").message_delay_level \
         == "1s 250ms 2h"
-    with pytest.raises(ValueError, match="1x"):
+    with pytest.raises(ConfigError, match="broker.conf: messageDelayLevel=.*1x"):
         BrokerConfig.from_properties("messageDelayLevel=1s 1x\n")

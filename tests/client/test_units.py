@@ -7,7 +7,6 @@ import zlib
 
 import pytest
 
-from rmqstore.client.acl import Credentials, sign_request, signed_content
 from rmqstore.client.ids import UniqIdGenerator, make_client_id, uniq_id_time_ms
 from rmqstore.client.latency import LatencyFaultTolerance, not_available_ms
 from rmqstore.client.message import (
@@ -22,6 +21,7 @@ from rmqstore.client.producer import java_string_hash
 from rmqstore.client.rebalance import allocate_averagely, allocate_averagely_by_circle
 from rmqstore.client.routes import publish_queues, subscribe_queues
 from rmqstore.protocol import RemotingCommand
+from rmqstore.protocol.acl_signature import Credentials, sign_request, signed_content
 from rmqstore.protocol.route import decode_topic_route
 
 

@@ -23,6 +23,7 @@ from rmqstore.server import testing
 from rmqstore.server.testing import (  # noqa: F401
     call,
     create_topic,
+    free_broker_port,
     free_port,
     max_offset,
     route,
@@ -173,7 +174,7 @@ class Single:
 @pytest.fixture(scope="module")
 def single(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Single]:
     tmp = tmp_path_factory.mktemp("serve")
-    ns_port, broker_port = free_port(), free_port()
+    ns_port, broker_port = free_port(), free_broker_port()
     serve = ServeProcess(["--data", str(tmp / "data"), "--namesrv-port", str(ns_port),
                           "--broker-port", str(broker_port), "--http-port", "0"],
                          tmp / "serve.log")
@@ -217,7 +218,7 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
             ["--role", "namesrv", "--namesrv-port", str(ns_port), "--http-port", "0",
              "--broker-expiry", str(BROKER_EXPIRY_S)], tmp_path / "namesrv.log").start()
         for name in ("broker-a", "broker-b"):
-            port = free_port()
+            port = free_broker_port()  # and its HA port, port + 1
             conf = tmp_path / f"{name}.conf"
             conf.write_text(f"brokerClusterName=DefaultCluster\nbrokerName={name}\nbrokerId=0\n"
                             f"namesrvAddr={namesrv}\nlistenPort={port}\nbrokerIP1=127.0.0.1\n"

@@ -6,14 +6,16 @@ Every event is one JSON line on stdout, flushed at once, so that the test can fo
 client (consumers run until their stop file appears or max_seconds pass). Bodies travel as hex.
 The binding hands bodies over as C strings, so bodies must not contain NUL bytes.
 
-Specs (keys beyond cmd/namesrv are per command):
+Specs (keys beyond cmd/namesrv/credentials are per command; credentials [access key, secret key]
+sign every request, set_session_credentials with the channel "ALIYUN"):
   produce: group, topic, mode (sync|oneway|orderly|batch|steps), messages [{body, tags, keys, props,
            shard, delay (set_delay_time_level)}], batch_size, pause_after + go_file (send the first
            N, print "paused", wait for go_file, send the rest); mode "steps" sends steps [{mode,
            messages, batch_size}] in turn with one producer, the event index i counting across steps
   push:    group, topic, expr, model (clustering|broadcasting), orderly, props (names to
            report), stop_file, max_seconds, instance, reconsume_later (answer every message
-           with RECONSUME_LATER)
+           with RECONSUME_LATER), threads and sleep_ms (a slow consumer: that many consuming
+           threads, each message taking sleep_ms)
   pull:    group, topic, expr, props
 """
 
@@ -70,9 +72,16 @@ def wait_file(path: str, max_seconds: float) -> None:
         time.sleep(0.05)
 
 
+def sign_as(client, spec: dict) -> None:
+    if spec.get("credentials"):
+        access_key, secret_key = spec["credentials"]
+        client.set_session_credentials(access_key, secret_key, "ALIYUN")
+
+
 def produce(spec: dict) -> None:
     producer = Producer(spec["group"])
     producer.set_namesrv_addr(spec["namesrv"])
+    sign_as(producer, spec)
     producer.start()
     try:
         if spec["mode"] == "steps":
@@ -132,12 +141,19 @@ def push(spec: dict) -> None:
     consumer = PushConsumer(spec["group"], orderly=bool(spec.get("orderly")),
                             message_model=model)
     consumer.set_namesrv_addr(spec["namesrv"])
+    sign_as(consumer, spec)
     if spec.get("instance"):
         consumer.set_instance_name(spec["instance"])
+    if spec.get("threads"):
+        consumer.set_thread_count(spec["threads"])
     props = spec.get("props") or []
 
+    sleep_s = spec.get("sleep_ms", 0) / 1000
+
     def on_message(msg) -> None:
-        emit(msg=describe(msg, props), thread=threading.get_ident())
+        if sleep_s:
+            time.sleep(sleep_s)
+        emit(msg=describe(msg, props), thread=threading.get_ident(), at=time.monotonic())
 
     if spec.get("reconsume_later"):
         subscribe_reconsume_later(consumer, spec, props)
@@ -168,6 +184,7 @@ def subscribe_reconsume_later(consumer, spec: dict, props: list[str]) -> None:
 def pull(spec: dict) -> None:
     consumer = PullConsumer(spec["group"])
     consumer.set_namesrv_addr(spec["namesrv"])
+    sign_as(consumer, spec)
     consumer.start()
     props = spec.get("props") or []
     try:

@@ -14,7 +14,16 @@ import pytest
 
 from rmqstore.protocol import RequestCode
 
-from .conftest import ServeProcess, call, create_topic, free_port, max_offset, route, wait_until
+from .conftest import (
+    ServeProcess,
+    call,
+    create_topic,
+    free_broker_port,
+    free_port,
+    max_offset,
+    route,
+    wait_until,
+)
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -38,7 +47,7 @@ def ladder_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
     tmp = tmp_path_factory.mktemp("ladder")
     conf = tmp / "broker.conf"
     conf.write_text(f"messageDelayLevel={LADDER}\n")
-    ns_port, broker_port = free_port(), free_port()
+    ns_port, broker_port = free_port(), free_broker_port()
     serve = ServeProcess(["-c", str(conf), "--data", str(tmp / "data"), "--namesrv-port",
                           str(ns_port), "--broker-port", str(broker_port), "--http-port", "0"],
                          tmp / "serve.log")

@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import random
+import re
 import socket
 import struct
 from collections.abc import Awaitable, Callable, Coroutine
@@ -292,10 +293,16 @@ def test_busy_hook_and_system_busy_from_handler() -> None:
     scenario(body, d)
 
 
-def test_handler_error_and_missing_field_get_system_error() -> None:
+def test_handler_error_and_missing_field_get_system_error(
+        caplog: pytest.LogCaptureFixture) -> None:
     async def body(server: RemotingServer, client: RemotingClient, addr: str) -> None:
-        r = await client.invoke(addr, RemotingCommand.request(FAIL), 2)
-        assert r.code == ResponseCode.SYSTEM_ERROR and "store exploded" in (r.remark or "")
+        with caplog.at_level(logging.ERROR, logger="rmqstore.net"):
+            r = await client.invoke(addr, RemotingCommand.request(FAIL), 2)
+        # a short reason and an incident id, never the exception's text; the log has both
+        found = re.fullmatch(r"internal error \(incident ([0-9a-f]{8})\)", r.remark or "")
+        assert r.code == ResponseCode.SYSTEM_ERROR and found, r.remark
+        (record,) = [rec for rec in caplog.records if found[1] in rec.getMessage()]
+        assert record.exc_info and "store exploded" in str(record.exc_info[1])
         r = await client.invoke(addr, RemotingCommand.request(ROUTE, {"AccessKey": ""}), 2)
         assert (r.code, r.remark) == (ResponseCode.SYSTEM_ERROR, "the custom field <topic> is null")
         r = await client.invoke(addr, RemotingCommand.request(ROUTE, {"topic": "T1"}), 2)

@@ -565,6 +565,10 @@ def test_registers_with_name_servers_and_unregisters_at_stop(tmp_path: Path) -> 
             ext = first[0].ext_fields
             assert ext["brokerName"] == "broker-t" and ext["brokerId"] == "0"
             assert ext["clusterName"] == "DefaultCluster" and ext["brokerAddr"] == h.broker.address
+            # a broker on any free port serves HA on one too (listenPort + 1 may be taken), and
+            # registers where it listens
+            assert h.broker.master is not None
+            assert ext["haServerAddr"] == "127.0.0.1:%d" % h.broker.master.service.address[1]
             assert int(ext["bodyCrc32"]) == zlib.crc32(first[0].body) & 0x7FFFFFFF
             table = json.loads(first[0].body)["topicConfigSerializeWrapper"]["topicConfigTable"]
             assert table["TBW102"]["perm"] == 7
@@ -639,7 +643,7 @@ brokerRole=ASYNC_MASTER
     assert cfg.addr == "10.0.0.5:10921" and cfg.ha_addr == "10.0.0.5:10922"
     assert cfg.store_root == Path("/tmp/rmq-store") and cfg.sync_flush
     assert not cfg.auto_create_topic and cfg.default_topic_queue_nums == 4
-    assert cfg.extra == {"deleteWhen": "04", "brokerRole": "ASYNC_MASTER"}
+    assert cfg.extra == {"deleteWhen": "04"} and cfg.broker_role == "ASYNC_MASTER"
     assert not cfg.warm_mapped_file  # RocketMQ's default
     assert BrokerConfig.from_properties("warmMapedFileEnable=true\n").warm_mapped_file
 

@@ -20,6 +20,7 @@ import pytest
 from rmqstore.protocol import RequestCode, ResponseCode
 from rmqstore.protocol.message import decode_messages, encode_batch
 from rmqstore.server.testing import (
+    ServeError,
     ServeProcess,
     call,
     create_topic,
@@ -238,8 +239,13 @@ def test_committed_offsets_within_the_queue_reach_the_file(broker, topic):
 
 
 def test_a_batch_over_the_message_limit_in_all_is_refused(broker, topic):
-    """Two entries of 3 MiB each passed the 4 MiB limit; the batch is refused whole."""
+    """Two entries of 3 MiB each passed the 4 MiB limit: such a frame is now past the frame
+    limit (maxMessageSize + 256 KiB) and closes its connection; a batch over the limit in all
+    that fits a frame is refused whole."""
     data = encode_batch([(b"a" * (3 << 20), 0, ""), (b"b" * (3 << 20), 0, "")])
+    with pytest.raises((ServeError, OSError)):
+        broker.send(topic, data, code=C.SEND_BATCH_MESSAGE)
+    data = encode_batch([(b"a" * (2 << 20) + b"a" * 65536, 0, "")] * 2)
     assert len(data) > MAX_MESSAGE
     r = broker.send(topic, data, code=C.SEND_BATCH_MESSAGE)
     assert r.code == R.MESSAGE_ILLEGAL, r.remark

@@ -17,7 +17,7 @@ import struct
 from .._version import __version__
 from ..errors import NativeModuleError
 
-ABI_VERSION = 10
+ABI_VERSION = 11
 
 try:
     from ._rmq import ffi, lib
@@ -471,6 +471,57 @@ def index_get(idx: Region, slot_num: int, index_num: int, key: bytes, begin_ms: 
     n = lib.rmq_index_get(idx.ptr, slot_num, index_num, key, len(key), begin_ms, end_ms, out,
                           max_out)
     return list(out[0:n])
+
+
+# Why append_raw stopped (rmq_native.h).
+RAW_MORE, RAW_SEGMENT_END = lib.RMQ_RAW_MORE, lib.RMQ_RAW_SEGMENT_END
+RAW_INVALID, RAW_IO_ERROR = lib.RMQ_RAW_INVALID, lib.RMQ_RAW_IO_ERROR
+
+
+def read_raw(seg: Region, wrote: int, pos: int, max_bytes: int, head_room: int = 0) -> bytearray:
+    """A segment's raw bytes [pos, min(wrote, pos + max_bytes)), copied natively into a new
+    buffer after ``head_room`` bytes left for the caller (a frame header)."""
+    n = max(0, min(wrote - pos, max_bytes))
+    out = bytearray(head_room + n)
+    if n:
+        got = lib.rmq_read_raw(seg.ptr, wrote, pos, n, ffi.from_buffer(out) + head_room)
+        assert got == n
+    return out
+
+
+def append_raw(seg, data, at: int = 0) -> tuple[int, int, int]:
+    """Append the whole, valid records of data[at:] (a master's raw bytes) at seg's write
+    position (seg: a MappedFile); returns (bytes appended, stop status, store time of the last
+    record appended or 0)."""
+    status = ffi.new("int32_t[1]")
+    last_ts = ffi.new("int64_t[1]")
+    src = ffi.from_buffer(data)
+    n = lib.rmq_append_raw(seg.region.ptr, seg.fd, seg.size, seg.start, seg.cell, src + at,
+                           len(data) - at, status, last_ts)
+    return n, status[0], last_ts[0]
+
+
+DISPATCH_FIELDS = lib.RMQ_DISPATCH_FIELDS
+OUT_OF_ORDER = lib.RMQ_OUT_OF_ORDER
+
+
+def scan_dispatch(seg: Region, pos: int, end: int,
+                  max_out: int) -> tuple[array.array, int, int, int]:
+    """Records of a segment's [pos, end) as a replica dispatches them: (fields,
+    DISPATCH_FIELDS int64 per record; count; position after them; status: 1 a BLANK ended the
+    segment, 2 bytes that are not a record, else 0)."""
+    out = array.array("q", bytes(8 * DISPATCH_FIELDS * max_out))
+    nxt = ffi.new("int64_t[1]")
+    status = ffi.new("int32_t[1]")
+    n = lib.rmq_scan_dispatch(seg.ptr, seg.size, pos, end,
+                              ffi.from_buffer("int64_t[]", out, require_writable=True), max_out,
+                              nxt, status)
+    return out, n, nxt[0], status[0]
+
+
+# A replica's consume-queue unit: (QueueWriter.ptr, queue offset, phys, size, tags code) -> 0,
+# -QUEUE_FULL or -OUT_OF_ORDER.
+add_unit = lib.rmq_add_unit
 
 
 def populate(seg: Region, start: int, length: int) -> bool:

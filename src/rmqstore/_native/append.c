@@ -130,20 +130,24 @@ static void batch_begin(batch_out *b, rmq_log *log, rmq_queue *q, int staged) {
     b->staged = staged;
 }
 
-/* pwrites the staged records not yet written. 0, or -1 on a write error. */
-static int write_staged(batch_out *b) {
-    const uint8_t *p = b->log->scratch;
-    int64_t off = b->chunk, left = b->wpos - b->chunk;
-    while (left > 0) {
-        ssize_t w = pwrite(b->log->fd, p, (size_t)left, off);
+int rmq_pwrite_all(int fd, const uint8_t *p, int64_t n, int64_t off) {
+    while (n > 0) {
+        ssize_t w = pwrite(fd, p, (size_t)n, off);
         if (w < 0) {
             if (errno == EINTR) continue;
             return -1;
         }
         p += w;
         off += w;
-        left -= w;
+        n -= w;
     }
+    return 0;
+}
+
+/* pwrites the staged records not yet written. 0, or -1 on a write error. */
+static int write_staged(batch_out *b) {
+    if (rmq_pwrite_all(b->log->fd, b->log->scratch, b->wpos - b->chunk, b->chunk) != 0)
+        return -1;
     b->chunk = b->wpos;
     return 0;
 }

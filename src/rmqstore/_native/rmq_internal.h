@@ -4,7 +4,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#define RMQ_ABI 10
+#define RMQ_ABI 11
 
 #define RMQ_MAGIC_V1 ((int32_t)0xDAA320A7)
 #define RMQ_MAGIC_V2 ((int32_t)0xDAA320AB)
@@ -23,5 +23,7 @@ static inline uint64_t get64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); r
 static inline uint16_t get16(const uint8_t *p) { uint16_t v; memcpy(&v, p, 2); return __builtin_bswap16(v); }
 
 uint32_t rmq_crc32_raw(const uint8_t *buf, size_t len);
+/* pwrite all n bytes at off, again after a short write or EINTR: 0, or -1 (errno set). */
+int rmq_pwrite_all(int fd, const uint8_t *p, int64_t n, int64_t off);
 
 #endif

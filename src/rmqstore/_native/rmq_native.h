@@ -59,7 +59,8 @@ enum {
     RMQ_SEGMENT_FULL = 1,  /* a BLANK closed the segment: roll it and call again */
     RMQ_QUEUE_FULL = 2,    /* the consume-queue file is full: roll it and call again */
     RMQ_TOO_LARGE = 3,     /* the record cannot fit even an empty segment */
-    RMQ_IO_ERROR = 4       /* a batch's pwrite failed (errno): nothing was appended */
+    RMQ_IO_ERROR = 4,      /* a batch's pwrite failed (errno): nothing was appended */
+    RMQ_OUT_OF_ORDER = 5   /* a replica's unit is not its queue's next one */
 };
 
 /* Append one record (QUEUEOFFSET = the queue's next offset) and its consume-queue unit,
@@ -229,6 +230,48 @@ int64_t rmq_readahead_queue(const uint8_t *cq, int64_t from_pos, int64_t to_pos,
  * *max_phys gets the end of the record of the last other unit, pre-fill blanks passed over
  * (left as it was when there is none). */
 int64_t rmq_scan_units(const uint8_t *cq, int64_t from_pos, int64_t size, int64_t *max_phys);
+
+/* Replication (replica.c). rmq_read_raw: copy seg[pos, min(wrote, pos + max_bytes)) to dst, a
+ * master's raw commit-log bytes for a replica; returns the count (0: nothing past pos). */
+int64_t rmq_read_raw(const uint8_t *seg, int64_t wrote, int64_t pos, int64_t max_bytes,
+                     uint8_t *dst);
+
+/* Why rmq_append_raw stopped. */
+enum {
+    RMQ_RAW_MORE = 0,         /* every whole record is in; what is left is the start of one */
+    RMQ_RAW_SEGMENT_END = 1,  /* a BLANK closed the segment: roll, then append the rest */
+    RMQ_RAW_INVALID = 2,      /* the bytes after the returned count are not a valid record */
+    RMQ_RAW_IO_ERROR = 3      /* writing failed (errno); nothing was appended */
+};
+
+/* A replica appends data, raw commit-log bytes of its master starting at its segment's write
+ * position *wrote (global offset seg_start + *wrote): each record's sizes, magic, body CRC,
+ * topic and properties are checked, and its PHYSICALOFFSET must be where it lands; a BLANK
+ * must end exactly at the segment's end. Only the whole, valid records (and BLANK) from the
+ * start of data are written (with pwrite to fd, or into seg when fd < 0), the first size field
+ * last, then *wrote advances past them. Returns the bytes appended; *out_status says why it
+ * stopped; *out_last_ts gets the store time of the last record appended (untouched if none). */
+int64_t rmq_append_raw(uint8_t *seg, int32_t fd, int64_t seg_size, int64_t seg_start,
+                       int64_t *wrote, const uint8_t *data, int64_t len, int32_t *out_status,
+                       int64_t *out_last_ts);
+
+/* Fields per record written by rmq_scan_dispatch: physical offset, size, queue id, queue
+ * offset, store time, topic position and length (in seg), hash of TAGS (0: none), position and
+ * length of UNIQ_KEY's value (position -1: none), of KEYS's, and DELAY as a number (0: none or
+ * not a number). A property named twice counts with its last value. */
+enum { RMQ_DISPATCH_FIELDS = 13 };
+
+/* A replica's dispatch: parse the records of seg[pos, end) (already checked) into out, at
+ * most max_out. Returns the count; *out_next gets the position after them; *out_status 1 when
+ * a BLANK ended the segment, 2 when bytes at *out_next are not a record, else 0. */
+int32_t rmq_scan_dispatch(const uint8_t *seg, int64_t seg_size, int64_t pos, int64_t end,
+                          int64_t *out, int32_t max_out, int64_t *out_next, int32_t *out_status);
+
+/* Write one consume-queue unit for queue_offset (replica dispatch). Returns 0;
+ * -RMQ_QUEUE_FULL when the active file has no room (roll, call again); -RMQ_OUT_OF_ORDER when
+ * queue_offset is not the queue's next one (the caller's slow path pre-fills or refuses). */
+int32_t rmq_add_unit(rmq_queue *q, int64_t queue_offset, int64_t phys, int32_t size,
+                     int64_t tags_code);
 
 /* A background fdatasync (syncer.c): one job at a time, its completion announced by writing 1
  * to the eventfd `efd`. new: NULL when no thread could start. submit: wait up to `delay_us`

@@ -2,8 +2,9 @@
 with a blocking façade in ``rmqstore.client.sync``. Speaks the remoting protocol to rmqstore's
 broker or to Apache RocketMQ 4.x brokers."""
 
+from ..net.tls import TlsClientConfig
+from ..protocol.acl_signature import Credentials
 from ._member import ConsumeFromWhere, MessageModel
-from .acl import Credentials
 from .admin import Admin, ConsumeProgress, QueueProgress
 from .broker_api import PullStatus, Subscription
 from .consumer import ConsumeStatus, OrderlyStatus, PushConsumer
@@ -63,6 +64,7 @@ __all__ = [
     "SendStatus",
     "Subscription",
     "SystemProperties",
+    "TlsClientConfig",
     "TraceRecord",
     "TraceType",
     "TransactionListener",

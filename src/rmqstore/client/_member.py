@@ -15,10 +15,10 @@ import logging
 import time
 from enum import Enum
 
-from ..net import RequestContext
+from ..net import RequestContext, TlsClientConfig
 from ..protocol import RemotingCommand, RequestCode
+from ..protocol.acl_signature import Credentials
 from ._tasks import TaskGroup
-from .acl import Credentials
 from .broker_api import BrokerApi, Subscription
 from .errors import ClientClosed, RouteNotFound
 from .ids import make_client_id
@@ -50,7 +50,8 @@ class GroupMember:
                  consume_from_where: ConsumeFromWhere, consume_timestamp_ms: int | None,
                  allocate: AllocateStrategy, credentials: Credentials | None,
                  namesrv_domain: str | None, instance_name: str | None,
-                 rebalance_interval_s: float, heartbeat_s: float, route_refresh_s: float) -> None:
+                 rebalance_interval_s: float, heartbeat_s: float, route_refresh_s: float,
+                 tls: TlsClientConfig | None) -> None:
         self.group = group
         self.message_model = message_model
         self.consume_from_where = consume_from_where
@@ -58,7 +59,7 @@ class GroupMember:
         self.allocate = allocate
         self.client_id = make_client_id(instance_name)
         self.subscriptions: dict[str, Subscription] = {}
-        self.transport = Transport(namesrv, credentials, namesrv_domain)
+        self.transport = Transport(namesrv, credentials, namesrv_domain, tls)
         self.routes = RouteCache(self.transport)
         self.api = BrokerApi(self.transport, self.routes)
         self.tasks = TaskGroup()

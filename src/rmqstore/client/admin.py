@@ -19,9 +19,10 @@ import logging
 from dataclasses import dataclass, field
 from typing import Self
 
+from ..net import TlsClientConfig
 from ..protocol import RequestCode, ResponseCode, fastjson
+from ..protocol.acl_signature import Credentials
 from ..protocol.message import decode_host, parse_msg_id
-from .acl import Credentials
 from .errors import BrokerError, ClientError, RouteNotFound
 from .message import RETRY_GROUP_TOPIC_PREFIX, MessageExt, MessageQueue, decode_messages
 from .routes import RouteCache
@@ -85,9 +86,10 @@ class Admin:
     """An asyncio admin client; runs on the loop that started it."""
 
     def __init__(self, namesrv: str | None = None, *, credentials: Credentials | None = None,
-                 namesrv_domain: str | None = None, timeout_s: float = 5.0) -> None:
+                 namesrv_domain: str | None = None, timeout_s: float = 5.0,
+                 tls: TlsClientConfig | None = None) -> None:
         self.timeout_s = timeout_s
-        self._transport = Transport(namesrv, credentials, namesrv_domain)
+        self._transport = Transport(namesrv, credentials, namesrv_domain, tls)
         self.routes = RouteCache(self._transport)
 
     async def start(self) -> None:

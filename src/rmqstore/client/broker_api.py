@@ -1,18 +1,25 @@
 """Consumer-side broker requests (MQClientAPIImpl of rocketmq-all-4.9.7): pull, offsets,
-group membership, queue locks and send-back. Stateless functions of a Transport + RouteCache.
+group membership, queue locks and send-back, over a Transport + RouteCache.
 
-Offsets and locks go to the queue's master; pulls to the master (suggestWhichBrokerId is
-always 0 from rmqstore's broker).
+Pulls go where the queue's broker last suggested (suggestWhichBrokerId, PullAPIWrapper's
+pullFromWhichNodeTable): the master, or a slave when the master says the consumer is far
+behind; when the one suggested is not in the route (a master gone) to the master or a slave
+that is. A pull that fails, or that goes elsewhere than suggested, refreshes the topic's route
+(at most every ROUTE_RETRY_S), so a consumer moves to a slave when its master dies and back
+when it returns without waiting for the 30 s refresh. Offsets go to the master, else a slave
+(findBrokerAddressInAdmin); locks to the master only.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import dataclass
 from enum import Enum
 
 from ..protocol import RequestCode, ResponseCode
+from ..protocol.route import MASTER_ID
 from .errors import BrokerError
 from .message import (
     PROP_MAX_OFFSET,
@@ -24,7 +31,7 @@ from .message import (
     decode_messages,
 )
 from .routes import RouteCache
-from .transport import Transport
+from .transport import Transport, is_network_error
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +40,7 @@ FLAG_COMMIT_OFFSET = 0x1
 FLAG_SUSPEND = 0x2
 FLAG_SUBSCRIPTION = 0x4
 FLAG_LITE_PULL_MESSAGE = 0x10
+ROUTE_RETRY_S = 3.0  # a topic's route is fetched again at most this often for a pull
 
 
 class PullStatus(Enum):
@@ -89,6 +97,8 @@ class BrokerApi:
     def __init__(self, transport: Transport, routes: RouteCache) -> None:
         self.transport = transport
         self.routes = routes
+        self._pull_from: dict[MessageQueue, int] = {}  # the broker id each queue's broker suggested
+        self._route_asked: dict[str, float] = {}  # topic -> when a pull last refetched its route
 
     async def addr(self, mq: MessageQueue, *, master: bool = True) -> str:
         """The broker address of ``mq`` (route fetched if needed)."""
@@ -109,16 +119,22 @@ class BrokerApi:
                    max_nums: int, sys_flag: int, commit_offset: int, suspend_ms: int,
                    timeout_s: float) -> PullResult:
         """PULL_MESSAGE; messages decoded, re-filtered by tag, retry topics restored."""
-        addr = await self.addr(mq)
+        addr = await self._pull_addr(mq)
         ext = {"consumerGroup": group, "topic": mq.topic, "queueId": str(mq.queue_id),
                "queueOffset": str(offset), "maxMsgNums": str(max_nums), "sysFlag": str(sys_flag),
                "commitOffset": str(commit_offset), "suspendTimeoutMillis": str(suspend_ms),
                "subscription": sub.expression, "subVersion": str(sub.version),
                "expressionType": sub.expression_type}
-        resp = await self._call(addr, RequestCode.PULL_MESSAGE, ext, timeout_s=timeout_s)
+        try:
+            resp = await self._call(addr, RequestCode.PULL_MESSAGE, ext, timeout_s=timeout_s)
+        except Exception as exc:
+            if is_network_error(exc):  # the broker may be gone: ask where it is now
+                await self._route_again(mq.topic)
+            raise
         if resp.code not in (0, 19, 20, 21):
             raise BrokerError(resp.code, resp.remark, addr)
         e = resp.ext_fields
+        self._pull_from[mq] = int(e.get("suggestWhichBrokerId", MASTER_ID))
         result = PullResult(PullStatus(resp.code), int(e.get("nextBeginOffset", offset)),
                             int(e.get("minOffset", 0)), int(e.get("maxOffset", 0)), [])
         if result.status is PullStatus.FOUND:
@@ -133,9 +149,30 @@ class BrokerApi:
                                or m.topic != sub.topic]  # retried messages: always deliver
         return result
 
+    async def _pull_addr(self, mq: MessageQueue) -> str:
+        want = self._pull_from.get(mq, MASTER_ID)
+        found = self.routes.pull_addr(mq.broker_name, want)
+        if found is None or found[1] != want:
+            await self._route_again(mq.topic)
+            found = self.routes.pull_addr(mq.broker_name, want) or found
+        if found is None:
+            raise BrokerError(-1, f"the broker[{mq.broker_name}] not exist")
+        return found[0]
+
+    async def _route_again(self, topic: str) -> None:
+        now = time.monotonic()
+        if now - self._route_asked.get(topic, 0.0) < ROUTE_RETRY_S:
+            return
+        self._route_asked[topic] = now
+        try:
+            await self.routes.update(topic)
+        except Exception as exc:  # noqa: BLE001 - the cached route stays
+            log.info("route of %s not refreshed: %s", topic, exc)
+
     async def query_consumer_offset(self, group: str, mq: MessageQueue) -> int | None:
-        """QUERY_CONSUMER_OFFSET; None when the broker has none (code 22)."""
-        addr = await self.addr(mq)
+        """QUERY_CONSUMER_OFFSET at the master, else a slave; None when it has none
+        (code 22)."""
+        addr = await self.addr(mq, master=False)
         resp = await self._call(addr, RequestCode.QUERY_CONSUMER_OFFSET, {
             "consumerGroup": group, "topic": mq.topic, "queueId": str(mq.queue_id)})
         if resp.code == ResponseCode.QUERY_NOT_FOUND:
@@ -146,9 +183,9 @@ class BrokerApi:
 
     async def update_consumer_offset(self, group: str, mq: MessageQueue, offset: int, *,
                                      oneway: bool) -> None:
-        """UPDATE_CONSUMER_OFFSET: oneway on the timer (as Java), two-way when a queue is
-        handed over so that the next owner reads it."""
-        addr = await self.addr(mq)
+        """UPDATE_CONSUMER_OFFSET at the master, else a slave: oneway on the timer (as Java),
+        two-way when a queue is handed over so that the next owner reads it."""
+        addr = await self.addr(mq, master=False)
         req = self.transport.request(RequestCode.UPDATE_CONSUMER_OFFSET, {
             "consumerGroup": group, "topic": mq.topic, "queueId": str(mq.queue_id),
             "commitOffset": str(offset)})

@@ -40,8 +40,9 @@ from enum import Enum
 from pathlib import Path
 from typing import Self
 
+from ..net import TlsClientConfig
+from ..protocol.acl_signature import Credentials
 from ._member import ConsumeFromWhere, GroupMember, MessageModel
-from .acl import Credentials
 from .broker_api import FLAG_COMMIT_OFFSET, FLAG_SUBSCRIPTION, FLAG_SUSPEND, PullStatus
 from .errors import BrokerError
 from .message import MessageExt, MessageQueue
@@ -134,13 +135,14 @@ class PushConsumer(GroupMember):
                  credentials: Credentials | None = None, namesrv_domain: str | None = None,
                  instance_name: str | None = None, offset_store_dir: str | Path | None = None,
                  trace: bool = False, trace_topic: str = TRACE_TOPIC,
-                 on_dead_letter: DeadLetterCallback | None = None) -> None:
+                 on_dead_letter: DeadLetterCallback | None = None,
+                 tls: TlsClientConfig | None = None) -> None:
         super().__init__(group, namesrv, message_model=message_model,
                          consume_from_where=consume_from_where,
                          consume_timestamp_ms=consume_timestamp_ms, allocate=allocate,
                          credentials=credentials, namesrv_domain=namesrv_domain,
                          instance_name=instance_name, rebalance_interval_s=rebalance_interval_s,
-                         heartbeat_s=heartbeat_s, route_refresh_s=route_refresh_s)
+                         heartbeat_s=heartbeat_s, route_refresh_s=route_refresh_s, tls=tls)
         self.consume_batch_size = consume_batch_size
         self.pull_batch_size = pull_batch_size
         self.consume_concurrency = consume_concurrency
@@ -174,7 +176,7 @@ class PushConsumer(GroupMember):
             self.offset_store = RemoteBrokerOffsetStore(self.api, group)
         # trace=True: SubBefore/SubAfter trace records around each listener call (trace.py).
         self.tracer = trace_dispatcher(namesrv, group, "CONSUMER", trace_topic, credentials,
-                                       namesrv_domain) if trace else None
+                                       namesrv_domain, tls) if trace else None
 
     # -- configuration -----------------------------------------------------------------------
 

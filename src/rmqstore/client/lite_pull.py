@@ -22,8 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Self
 
+from ..net import TlsClientConfig
+from ..protocol.acl_signature import Credentials
 from ._member import ConsumeFromWhere, GroupMember, MessageModel
-from .acl import Credentials
 from .broker_api import FLAG_LITE_PULL_MESSAGE, FLAG_SUBSCRIPTION, FLAG_SUSPEND, PullStatus
 from .errors import BrokerError
 from .message import MessageExt, MessageQueue
@@ -88,13 +89,14 @@ class LitePullConsumer(GroupMember):
                  rebalance_interval_s: float = 20.0, heartbeat_s: float = 30.0,
                  route_refresh_s: float = 30.0, credentials: Credentials | None = None,
                  namesrv_domain: str | None = None, instance_name: str | None = None,
-                 offset_store_dir: str | Path | None = None) -> None:
+                 offset_store_dir: str | Path | None = None,
+                 tls: TlsClientConfig | None = None) -> None:
         super().__init__(group, namesrv, message_model=message_model,
                          consume_from_where=consume_from_where,
                          consume_timestamp_ms=consume_timestamp_ms, allocate=allocate,
                          credentials=credentials, namesrv_domain=namesrv_domain,
                          instance_name=instance_name, rebalance_interval_s=rebalance_interval_s,
-                         heartbeat_s=heartbeat_s, route_refresh_s=route_refresh_s)
+                         heartbeat_s=heartbeat_s, route_refresh_s=route_refresh_s, tls=tls)
         self.pull_batch_size = pull_batch_size
         self.pull_threshold_for_queue = pull_threshold_for_queue
         self.broker_suspend_ms = broker_suspend_ms

@@ -27,7 +27,9 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Self
 
+from ..net import TlsClientConfig
 from ..protocol import RequestCode, ResponseCode
+from ..protocol.acl_signature import Credentials
 from ..protocol.message import (
     COMPRESSION_SHIFT,
     COMPRESSION_ZLIB,
@@ -35,7 +37,6 @@ from ..protocol.message import (
     SYSFLAG_TX_PREPARED,
 )
 from ._tasks import TaskGroup
-from .acl import Credentials
 from .errors import BrokerError, ClientClosed, RouteNotFound, SendFailed
 from .ids import create_uniq_id, make_client_id
 from .latency import LatencyFaultTolerance
@@ -110,12 +111,14 @@ class Producer:
                  max_message_size: int = MAX_MESSAGE_SIZE,
                  send_latency_fault_enable: bool = True,
                  route_refresh_s: float = 30.0, heartbeat_s: float = 30.0,
-                 trace: bool = False, trace_topic: str = TRACE_TOPIC) -> None:
-        """``trace=True`` records a Pub trace record per send to ``trace_topic`` (trace.py)."""
+                 trace: bool = False, trace_topic: str = TRACE_TOPIC,
+                 tls: TlsClientConfig | None = None) -> None:
+        """``trace=True`` records a Pub trace record per send to ``trace_topic`` (trace.py);
+        ``tls`` makes every connection TLS (rmqstore.net.TlsClientConfig)."""
         self.group = group
         self.client_id = make_client_id(instance_name)
         self.tracer = trace_dispatcher(namesrv, group, "PRODUCER", trace_topic, credentials,
-                                       namesrv_domain) if trace else None
+                                       namesrv_domain, tls) if trace else None
         self.send_timeout_s = send_timeout_s
         self.retry_times_when_send_failed = retry_times_when_send_failed
         self.retry_another_broker_when_not_store_ok = retry_another_broker_when_not_store_ok
@@ -125,7 +128,7 @@ class Producer:
         self.send_latency_fault_enable = send_latency_fault_enable
         self._route_refresh_s = route_refresh_s
         self._heartbeat_s = heartbeat_s
-        self._transport = Transport(namesrv, credentials, namesrv_domain)
+        self._transport = Transport(namesrv, credentials, namesrv_domain, tls)
         self.routes = RouteCache(self._transport)
         self._faults = LatencyFaultTolerance()
         self._counters: dict[str, itertools.count[int]] = {}
@@ -417,10 +420,10 @@ class Producer:
 
 
 def trace_dispatcher(namesrv: str | None, owner_group: str, kind: str, topic: str,
-                     credentials: Credentials | None,
-                     namesrv_domain: str | None) -> TraceDispatcher:
+                     credentials: Credentials | None, namesrv_domain: str | None,
+                     tls: TlsClientConfig | None = None) -> TraceDispatcher:
     """A TraceDispatcher sending through a producer of its own, as Java's AsyncTraceDispatcher
     does (kind: PRODUCER or CONSUMER)."""
     sender = Producer(trace_group(owner_group, kind), namesrv, credentials=credentials,
-                      namesrv_domain=namesrv_domain, retry_times_when_send_failed=1)
+                      namesrv_domain=namesrv_domain, retry_times_when_send_failed=1, tls=tls)
     return TraceDispatcher(sender, topic=topic)

@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 
 from ..protocol import RequestCode, ResponseCode
-from ..protocol.route import TopicRouteData, decode_topic_route
+from ..protocol.route import MASTER_ID, BrokerData, TopicRouteData, decode_topic_route
 from .errors import BrokerError, RouteNotFound
 from .message import MessageQueue
 from .transport import Transport
@@ -123,20 +123,39 @@ class RouteCache:
                 raise RouteNotFound(f"No route info of this topic: {topic}")
         return route, queues
 
-    def broker_addr(self, broker_name: str) -> str | None:
-        """Master address of ``broker_name`` from any cached route."""
+    def broker_data(self, broker_name: str) -> BrokerData | None:
+        """The broker's members as the most recently fetched route names them (the client's
+        brokerAddrTable, which every route update overwrites)."""
+        found, fetched = None, -1.0
         for entry in self.routes.values():
             bd = entry.route.broker(broker_name)
-            if bd is not None and bd.master_addr:
-                return bd.master_addr
-        return None
+            if bd is not None and entry.fetched > fetched:
+                found, fetched = bd, entry.fetched
+        return found
+
+    def broker_addr(self, broker_name: str) -> str | None:
+        """Master address of ``broker_name`` (None while it has none)."""
+        bd = self.broker_data(broker_name)
+        return bd.master_addr if bd is not None else None
 
     def any_broker_addr(self, broker_name: str) -> str | None:
-        for entry in self.routes.values():
-            bd = entry.route.broker(broker_name)
-            if bd is not None and (addr := bd.select_addr()):
-                return addr
-        return None
+        """The master, else a slave (findBrokerAddressInAdmin): where offsets go."""
+        bd = self.broker_data(broker_name)
+        return bd.select_addr() if bd is not None else None
+
+    def pull_addr(self, broker_name: str, broker_id: int) -> tuple[str, int] | None:
+        """(address, broker id) to pull from, given the id the broker last suggested
+        (findBrokerAddressInSubscribe): that one, else for a slave id the next one, else the
+        master or the lowest-numbered slave there is."""
+        bd = self.broker_data(broker_name)
+        if bd is None or not bd.broker_addrs:
+            return None
+        addrs = bd.broker_addrs
+        for want in (broker_id, broker_id + 1) if broker_id != MASTER_ID else (broker_id,):
+            if want in addrs:
+                return addrs[want], want
+        first = min(addrs)
+        return addrs[first], first
 
     def master_addrs(self) -> set[str]:
         """Every master address in the cache (producers heartbeat to these)."""

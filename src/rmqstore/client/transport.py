@@ -1,5 +1,6 @@
 """What every client object shares: one RemotingClient (a connection per address, reused both
-ways), NameServer selection and fail-over, ACL signing, and broker -> client request handlers.
+ways, TLS if asked), NameServer selection and fail-over, ACL signing, and broker -> client
+request handlers.
 
 One Transport belongs to one Producer or consumer (its own client id and connections), so that
 several consumers of a group in one process are distinct members to the broker, as separate
@@ -15,15 +16,17 @@ import random
 from collections.abc import Awaitable, Callable
 
 from ..net import (
+    ClientConfig,
     ConnectionClosed,
     Dispatcher,
     RemotingClient,
     RemotingConnectError,
     RemotingTimeout,
     RequestContext,
+    TlsClientConfig,
 )
 from ..protocol import RemotingCommand, RemotingError
-from .acl import Credentials, sign_request
+from ..protocol.acl_signature import Credentials, sign_request
 from .errors import ClientError, NameServerUnavailable
 from .properties import NAMESRV_ADDR, NAMESRV_DOMAIN, NAMESRV_DOMAIN_SUBGROUP, system_properties
 
@@ -91,10 +94,12 @@ class Transport:
     """
 
     def __init__(self, namesrv: str | None, credentials: Credentials | None,
-                 namesrv_domain: str | None = None) -> None:
+                 namesrv_domain: str | None = None, tls: TlsClientConfig | None = None) -> None:
+        """``tls``: speak TLS to every NameServer and broker (verifying their certificates
+        unless ``tls.verify`` is false); None: plaintext."""
         self.credentials = credentials
         self.dispatcher = Dispatcher()
-        self.remoting = RemotingClient(dispatcher=self.dispatcher)
+        self.remoting = RemotingClient(ClientConfig(tls=tls), dispatcher=self.dispatcher)
         self._namesrv_arg = namesrv
         self._domain = namesrv_domain
         self._namesrvs: list[str] = []

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..protocol.command import RemotingCommand
@@ -15,6 +17,7 @@ from ..protocol.frame import DEFAULT_MAX_FRAME_BYTES
 from .connection import RemotingConnection
 from .dispatch import Dispatcher
 from .errors import RemotingConnectError, RemotingTimeout
+from .tls import TlsClientConfig
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +26,7 @@ log = logging.getLogger(__name__)
 class ClientConfig:
     connect_timeout_s: float = 3.0  # Java's connectTimeoutMillis default
     max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES
+    tls: TlsClientConfig | None = None  # None: plaintext
 
 
 def split_address(addr: str) -> tuple[str, int]:
@@ -34,18 +38,28 @@ def split_address(addr: str) -> tuple[str, int]:
 
 
 class RemotingClient:
-    """Connections keyed by ``"host:port"``. Every call has a deadline that includes connecting."""
+    """Connections keyed by ``"host:port"``. Every call has a deadline that includes connecting.
+
+    ``before_request(request)``, if given, runs on every request this client sends, as a Java
+    RPCHook's doBeforeRequest does (a broker signs what it sends to NameServers and brokers).
+    """
 
     def __init__(self, config: ClientConfig = ClientConfig(),
-                 dispatcher: Dispatcher | None = None) -> None:
+                 dispatcher: Dispatcher | None = None,
+                 before_request: Callable[[RemotingCommand], None] | None = None) -> None:
         self.config = config
         self.dispatcher = dispatcher if dispatcher is not None else Dispatcher()
+        self._before_request = before_request
         self._connections: dict[str, RemotingConnection] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        # Made once: loading CA files per connect would cost every reconnect.
+        self._ssl: ssl.SSLContext | None = config.tls.context() if config.tls else None
 
     async def invoke(self, addr: str, request: RemotingCommand,
                      timeout_s: float) -> RemotingCommand:
         """Send ``request`` to ``addr`` and return its response within ``timeout_s``."""
+        if self._before_request is not None:
+            self._before_request(request)
         conn = self._connections.get(addr)
         if conn is not None and not conn.is_closed:  # connected: the common case, kept short
             return await conn.invoke(request, timeout_s)
@@ -55,6 +69,8 @@ class RemotingClient:
 
     async def invoke_oneway(self, addr: str, request: RemotingCommand, timeout_s: float) -> None:
         """Send ``request`` to ``addr`` with the ONEWAY bit; no response is expected."""
+        if self._before_request is not None:
+            self._before_request(request)
         deadline = asyncio.get_running_loop().time() + timeout_s
         conn = await self.connection(addr, timeout_s)
         await conn.invoke_oneway(request, self._remaining(deadline))
@@ -95,11 +111,14 @@ class RemotingClient:
             return RemotingConnection(self.dispatcher.on_request,
                                       max_frame_bytes=self.config.max_frame_bytes)
 
+        tls = {} if self._ssl is None else {"ssl": self._ssl, "server_hostname": host}
         try:
             async with asyncio.timeout(timeout_s):
-                _transport, conn = await loop.create_connection(factory, host, port)
+                _transport, conn = await loop.create_connection(factory, host, port, **tls)
         except TimeoutError:
             raise RemotingTimeout(f"connect to {addr} took over {timeout_s}s") from None
+        except ssl.SSLError as exc:  # not an OSError subclass for every failure
+            raise RemotingConnectError(f"TLS with {addr} failed: {exc}") from exc
         except OSError as exc:
             raise RemotingConnectError(f"cannot connect to {addr}: {exc}") from exc
         log.debug("connected to %s", addr)

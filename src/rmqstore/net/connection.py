@@ -7,6 +7,15 @@ pending call fails with ConnectionClosed whose ``__cause__`` is the original err
 tasks serving this connection's requests are cancelled.
 
 A malformed frame closes this connection only (FrameError, logged); nothing else is affected.
+
+What the connection makes us hold is counted (``held_bytes``): the bodies of its requests being
+served and its unsent responses, which drain by themselves, and what its decoder holds, at most
+one read's worth of frames plus a partial frame under the frame limit. With
+``max_buffered_bytes`` set (servers), once the bodies pass it, or the unsent responses pass the
+transport's high-water mark (pause_writing), no further frame is routed and nothing more is
+read until they are back under it. The times of the last byte either way
+and of the start of an incomplete frame are kept for the server's sweep (idle and read
+timeouts).
 """
 
 from __future__ import annotations
@@ -15,6 +24,8 @@ import asyncio
 import dataclasses
 import itertools
 import logging
+import sys
+import time
 from collections.abc import Awaitable, Callable
 
 from ..protocol.command import ONEWAY_FLAG, RESPONSE_FLAG, RemotingCommand
@@ -23,6 +34,13 @@ from ..protocol.frame import DEFAULT_MAX_FRAME_BYTES, FrameDecoder, encode
 from .errors import ConnectionClosed, RemotingTimeout
 
 log = logging.getLogger(__name__)
+
+# What a peer's decoder accepts (Java's frameMaxLength): the bound of everything we send. What we
+# accept is each connection's own max_frame_bytes.
+PEER_MAX_FRAME_BYTES = DEFAULT_MAX_FRAME_BYTES
+TLS_RECORD_HANDSHAKE = 0x16  # the first byte of a TLS ClientHello
+TLS_HELLO = bytes([TLS_RECORD_HANDSHAKE])
+_monotonic = time.monotonic  # a global name fewer on the hot path
 
 RequestCallback = Callable[["RemotingConnection", RemotingCommand], None]
 
@@ -43,10 +61,19 @@ class RemotingConnection(asyncio.Protocol):
     """
 
     def __init__(self, on_request: RequestCallback, *,
-                 max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> None:
+                 max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
+                 max_buffered_bytes: int | None = None) -> None:
         self._on_request = on_request
-        self._max_frame_bytes = max_frame_bytes
         self._decoder = FrameDecoder(max_frame_bytes)
+        # sys.maxsize for none: one comparison per frame either way
+        self._max_buffered = sys.maxsize if max_buffered_bytes is None else max_buffered_bytes
+        self._task_bytes = 0  # bodies of the requests our tasks are serving
+        self._read_paused_for: set[str] = set()
+        self._fresh = True  # nothing read yet
+        # time.monotonic() of the last byte read or written, and of the first byte of a frame
+        # not yet complete (None: no partial frame); read by the server's sweep.
+        self.last_io_at = _monotonic()
+        self.partial_frame_since: float | None = None
         self._transport: asyncio.Transport | None = None
         self._pending: dict[int, asyncio.Future[RemotingCommand]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -73,6 +100,16 @@ class RemotingConnection(asyncio.Protocol):
         """Outgoing requests still waiting for their response."""
         return len(self._pending)
 
+    @property
+    def held_bytes(self) -> int:
+        """What this connection makes us hold: what its decoder holds, the bodies of its
+        requests being served, its responses not yet written to the socket."""
+        return self._decoder.buffered_bytes + self._in_service_bytes()
+
+    @property
+    def reading_paused(self) -> bool:
+        return bool(self._read_paused_for)
+
     async def invoke(self, request: RemotingCommand, timeout_s: float) -> RemotingCommand:
         """Send ``request`` with a fresh opaque; return the response with that opaque.
 
@@ -91,7 +128,7 @@ class RemotingConnection(asyncio.Protocol):
         # manager's bookkeeping cost more than the rest of the call.
         timer = loop.call_later(timeout_s, _expire, future)
         try:
-            self._write(encode(request, self._max_frame_bytes))
+            self._write(encode(request, PEER_MAX_FRAME_BYTES))
             return await future
         except _Expired:
             raise RemotingTimeout(f"no response to code {request.code} (opaque {opaque}) from "
@@ -106,7 +143,7 @@ class RemotingConnection(asyncio.Protocol):
         self._check_open()
         cmd = dataclasses.replace(request, opaque=self._next_opaque(),
                                   flag=(request.flag | ONEWAY_FLAG) & ~RESPONSE_FLAG)
-        self._write(encode(cmd, self._max_frame_bytes))
+        self._write(encode(cmd, PEER_MAX_FRAME_BYTES))
         try:
             async with asyncio.timeout(timeout_s):
                 await self.drain()
@@ -117,18 +154,23 @@ class RemotingConnection(asyncio.Protocol):
     def send(self, cmd: RemotingCommand) -> None:
         """Write ``cmd`` as is (responses: the caller has set opaque and flag)."""
         self._check_open()
-        self._write(encode(cmd, self._max_frame_bytes))
+        self._write(encode(cmd, PEER_MAX_FRAME_BYTES))
 
     def send_frame(self, frame: bytes) -> None:
         """Write a complete frame made elsewhere (json_template)."""
         self._check_open()
         self._write(frame)
 
-    def spawn(self, coro: Awaitable[None]) -> None:
-        """Run a task serving one of this connection's requests; cancelled when it closes."""
+    def spawn(self, coro: Awaitable[None], held_bytes: int = 0) -> None:
+        """Run a task serving one of this connection's requests; cancelled when it closes.
+        ``held_bytes`` (the request's body) counts against the buffer cap until it ends."""
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        if held_bytes:
+            self._task_bytes += held_bytes
+            task.add_done_callback(lambda t: self._task_done(t, held_bytes))
+        else:
+            task.add_done_callback(self._tasks.discard)
 
     async def drain(self) -> None:
         """Wait until the transport's write buffer is below its high-water mark."""
@@ -162,16 +204,44 @@ class RemotingConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self._closed:
             return
+        self.last_io_at = _monotonic()
+        if self._fresh:  # the first read: a TLS hello here deserves its own log line
+            self._fresh = False
+            self._handle(data, data[:1] == TLS_HELLO)
+        else:
+            self._handle(data)
+
+    def _handle(self, data: bytes, tls_hello: bool = False) -> None:
+        """Route every complete command in the decoder (after appending ``data``); stops early,
+        leaving the rest buffered, once reading is paused (see _resume_reading)."""
+        decoder = self._decoder
         try:
-            for cmd in self._decoder.feed(data):
+            complete = 0
+            for cmd in decoder.feed(data):
+                complete += 1
                 if cmd.is_response:
                     self._on_response(cmd)
                 else:
                     self._on_request(self, cmd)
                 if self._closed:
                     return
+                # Over a cap, what is left waits in the decoder: a write buffer past its
+                # high-water mark (pause_writing) or the bodies in service past ours.
+                if self._read_paused_for:
+                    break
+                if self._task_bytes > self._max_buffered:
+                    self._pause_reading("buffered")
+                    break
+            if not decoder.buffered_bytes:
+                self.partial_frame_since = None
+            elif complete or self.partial_frame_since is None:  # the remainder began just now
+                self.partial_frame_since = self.last_io_at
         except FrameError as exc:
-            log.warning("%s: malformed input, closing the connection: %s", self.peer, exc)
+            if tls_hello:
+                log.warning("%s: a TLS handshake on a plaintext port, closing the connection",
+                            self.peer)
+            else:
+                log.warning("%s: malformed input, closing the connection: %s", self.peer, exc)
             self.close(exc)
         except Exception as exc:  # a bug in a callback: this connection goes, the server stays
             log.exception("%s: error while reading, closing the connection", self.peer)
@@ -194,6 +264,12 @@ class RemotingConnection(asyncio.Protocol):
         waiter, self._write_resumed = self._write_resumed, None
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
+        self._check_buffered()
+
+    def close_for(self, why: str) -> None:
+        """Close because of a limit; ``why`` is logged and becomes the close reason."""
+        log.warning("%s: %s, closing the connection", self.peer, why)
+        self.close(ConnectionClosed(why))
 
     # -- internals ---------------------------------------------------------------------------
 
@@ -206,7 +282,41 @@ class RemotingConnection(asyncio.Protocol):
 
     def _write(self, frame: bytes) -> None:
         assert self._transport is not None
+        self.last_io_at = _monotonic()
         self._transport.write(frame)
+
+    def _pause_reading(self, reason: str) -> None:
+        if not self._read_paused_for and self._transport is not None and not self._closed:
+            self._transport.pause_reading()
+            log.debug("%s: reading paused (%s)", self.peer, reason)
+        self._read_paused_for.add(reason)
+
+    def _resume_reading(self, reason: str) -> None:
+        if reason not in self._read_paused_for:
+            return
+        self._read_paused_for.discard(reason)
+        if not self._read_paused_for and self._transport is not None and not self._closed:
+            self._transport.resume_reading()
+            if self._decoder.buffered_bytes:  # frames left when reading paused: route them
+                asyncio.get_running_loop().call_soon(self._handle_buffered)
+
+    def _handle_buffered(self) -> None:
+        if not self._closed and not self._read_paused_for:
+            self._handle(b"")
+
+    def _in_service_bytes(self) -> int:
+        unsent = self._transport.get_write_buffer_size() if self._transport is not None else 0
+        return self._task_bytes + unsent
+
+    def _check_buffered(self) -> None:
+        if "buffered" in self._read_paused_for \
+                and self._in_service_bytes() <= self._max_buffered:
+            self._resume_reading("buffered")
+
+    def _task_done(self, task: asyncio.Task[None], held_bytes: int) -> None:
+        self._tasks.discard(task)
+        self._task_bytes -= held_bytes
+        self._check_buffered()
 
     def _check_open(self) -> None:
         if self._closed or self._transport is None:

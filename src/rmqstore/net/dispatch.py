@@ -7,8 +7,15 @@ The rules are NettyRemotingAbstract.processRequestCommand's (rocketmq-all-4.9.7)
 * the handler's ``busy`` hook says so: SYSTEM_BUSY "[REJECTREQUEST]..." (Java's rejectRequest);
 * the connection already runs ``max_inflight_per_connection`` handlers: SYSTEM_BUSY
   "[OVERLOAD]..." (Java's full thread pool), not sent for oneway requests;
-* the handler raises: SYSTEM_ERROR with the exception text as remark; SystemBusy gives SYSTEM_BUSY;
+* the handler raises: SYSTEM_ERROR whose remark is a short reason and an incident id, never the
+  exception's text (it may hold paths, values or secrets); the log line with the traceback
+  carries the same id. SystemBusy gives SYSTEM_BUSY, RequestRefused its own code and text, a
+  HeaderFieldError (the request's own fields are wrong) SYSTEM_ERROR naming the field, as Java's
+  checkFields does;
 * a oneway request never gets the handler's response.
+
+Before all of that, a ``request_filter`` (the server's ACL check, as Java's RPC hooks run before
+the processor) sees every request, served code or not, and may answer it in the handler's stead.
 
 Handlers are plain ``async def handler(request, ctx) -> RemotingCommand`` and never see a
 transport; the dispatcher copies opaque, flag and serialize type onto what they return.
@@ -16,7 +23,9 @@ transport; the dispatcher copies opaque, flag and serialize type onto what they 
 
 from __future__ import annotations
 
+import errno
 import logging
+import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -24,12 +33,21 @@ from typing import Protocol
 from ..protocol.codes import ResponseCode
 from ..protocol.command import RemotingCommand, answer
 from ..protocol.errors import FrameTooLarge, HeaderFieldError
-from .errors import ConnectionClosed, SystemBusy
+from .errors import ConnectionClosed, RequestRefused, SystemBusy
 
 log = logging.getLogger(__name__)
 
 BUSY_OVERLOAD = "[OVERLOAD]system busy, start flow control for a while"
 BUSY_REJECT = "[REJECTREQUEST]system busy, start flow control for a while"
+
+# The short reasons a failed request's remark may give, by the OSError's errno.
+_OS_REASONS = {
+    errno.EMFILE: "the server is out of file descriptors",
+    errno.ENFILE: "the server is out of file descriptors",
+    errno.ENOSPC: "the server's disk is full",
+    errno.EDQUOT: "the server's disk quota is exhausted",
+    errno.ENOMEM: "the server is out of memory",
+}
 
 
 class Channel(Protocol):
@@ -45,7 +63,7 @@ class Channel(Protocol):
 
     def send_frame(self, frame: bytes) -> None: ...
 
-    def spawn(self, coro: Awaitable[None]) -> None: ...
+    def spawn(self, coro: Awaitable[None], held_bytes: int = 0) -> None: ...
 
     async def invoke(self, request: RemotingCommand, timeout_s: float) -> RemotingCommand: ...
 
@@ -68,6 +86,11 @@ Handler = Callable[[RemotingCommand, RequestContext],
 
 FastHandler = Callable[[RemotingCommand, RequestContext],
                        "RemotingCommand | bytes | Deferred | None"]
+
+
+# Sees every request before its handler: returns None to let it through, or the response that
+# refuses it. Runs in the connection's reader, so it must not block; ``peer`` is "host:port".
+RequestFilter = Callable[[RemotingCommand, str], "RemotingCommand | None"]
 
 
 class Deferred:
@@ -105,11 +128,14 @@ class _Entry:
 class Dispatcher:
     """Routes each incoming request of every connection to its handler, one task per request."""
 
-    def __init__(self, max_inflight_per_connection: int = 1024) -> None:
+    def __init__(self, max_inflight_per_connection: int = 1024,
+                 request_filter: RequestFilter | None = None) -> None:
         if max_inflight_per_connection < 1:
             raise ValueError("max_inflight_per_connection must be at least 1")
         self._handlers: dict[int, _Entry] = {}
         self._max_inflight = max_inflight_per_connection
+        # Public: a server sets it once its rules are loaded, before it listens.
+        self.request_filter = request_filter
 
     def register(self, code: int, handler: Handler, *,
                  busy: Callable[[], bool] | None = None, fast: FastHandler | None = None) -> None:
@@ -127,6 +153,8 @@ class Dispatcher:
 
     def on_request(self, channel: Channel, request: RemotingCommand) -> None:
         """Called by the connection's reader for each request; must not block."""
+        if self.request_filter is not None and self._refused(channel, request):
+            return
         entry = self._handlers.get(request.code)
         if entry is None:
             text = f" request type {request.code} not supported"
@@ -154,7 +182,18 @@ class Dispatcher:
             if response is not None:  # Deferred: answered when it resolves
                 response.then(lambda r: self._respond(channel, request, r))
                 return
-        channel.spawn(self._run(entry.handler, channel, request))
+        channel.spawn(self._run(entry.handler, channel, request), len(request.body))
+
+    def _refused(self, channel: Channel, request: RemotingCommand) -> bool:
+        assert self.request_filter is not None
+        try:
+            refusal = self.request_filter(request, channel.peer)
+        except Exception as exc:  # noqa: BLE001 - a filter that fails refuses (fails closed)
+            refusal = self._failure(channel, request.code, exc)
+        if refusal is None:
+            return False
+        self._respond(channel, request, refusal)
+        return True
 
     async def _run(self, handler: Handler, channel: Channel, request: RemotingCommand) -> None:
         response = await self._call(handler, channel, request)
@@ -170,8 +209,11 @@ class Dispatcher:
             else:
                 channel.send(answer(request, response))
         except FrameTooLarge as exc:
-            log.error("%s: response to code %d too large: %s", channel.peer, request.code, exc)
-            self._reply(channel, request, ResponseCode.SYSTEM_ERROR, f"response too large: {exc}")
+            incident = new_incident_id()
+            log.error("%s: response to code %d too large (incident %s): %s", channel.peer,
+                      request.code, incident, exc)
+            self._reply(channel, request, ResponseCode.SYSTEM_ERROR,
+                        f"response too large (incident {incident})")
         except ConnectionClosed:
             log.debug("%s: closed before the response to code %d", channel.peer, request.code)
 
@@ -197,8 +239,15 @@ class Dispatcher:
             return RemotingCommand.response(ResponseCode.SYSTEM_ERROR, str(exc))
         if isinstance(exc, SystemBusy):
             return RemotingCommand.response(ResponseCode.SYSTEM_BUSY, str(exc) or BUSY_OVERLOAD)
-        log.exception("%s: handler for code %d failed", channel.peer, code, exc_info=exc)
-        return RemotingCommand.response(ResponseCode.SYSTEM_ERROR, f"{type(exc).__name__}: {exc}")
+        if isinstance(exc, RequestRefused):
+            log.warning("%s: code %d refused: %s", channel.peer, code, exc)
+            return RemotingCommand.response(exc.code, str(exc))
+        incident = new_incident_id()
+        reason = failure_reason(exc)
+        log.error("%s: handler for code %d failed (incident %s): %s", channel.peer, code,
+                  incident, reason, exc_info=exc)
+        return RemotingCommand.response(ResponseCode.SYSTEM_ERROR,
+                                        f"{reason} (incident {incident})")
 
     @staticmethod
     def _reply(channel: Channel, request: RemotingCommand, code: int, remark: str) -> None:
@@ -206,3 +255,17 @@ class Dispatcher:
             channel.send(answer(request, RemotingCommand.response(code, remark)))
         except ConnectionClosed:
             pass
+
+
+def new_incident_id() -> str:
+    """A short id that ties a client's error remark to the server's log line."""
+    return secrets.token_hex(4)
+
+
+def failure_reason(exc: BaseException) -> str:
+    """A short reason for a request that failed with ``exc``, without its text."""
+    if isinstance(exc, OSError) and exc.errno in _OS_REASONS:
+        return _OS_REASONS[exc.errno]
+    if isinstance(exc, MemoryError):
+        return _OS_REASONS[errno.ENOMEM]
+    return "internal error"

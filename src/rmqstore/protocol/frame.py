@@ -32,10 +32,17 @@ The same request as JSON: ``00000080 0000007c`` then the 124-byte header
 "serializeTypeCurrentRPC":"JSON","version":403}``.
 
 Limits, as NettyDecoder's LengthFieldBasedFrameDecoder applies them: the whole frame *including*
-the 4-byte length word must be <= max_frame_bytes (default 16 MiB, the Java default of
-``com.rocketmq.remoting.frameMaxLength``); the length must leave room for the header word; the
-header length is 24 bits (<= 2^24-1) and must fit in the frame. Any violation is a FrameError:
-the stream has lost sync and the connection must close (NettyDecoder closes the channel too).
+the 4-byte length word must be <= max_frame_bytes; the length must leave room for the header
+word; the header length is 24 bits (<= 2^24-1) and must fit in the frame. Any violation is a
+FrameError: the stream has lost sync and the connection must close (NettyDecoder closes the
+channel too).
+
+Two limits, because what we accept and what a peer accepts differ. What we *send* stays under
+DEFAULT_MAX_FRAME_BYTES, 16 MiB, the Java default of ``com.rocketmq.remoting.frameMaxLength``
+that every RocketMQ peer decodes with. What a server *reads* is ``frame_limit(maxMessageSize)``:
+the largest request a client needs to send (a message body, or a batch's, at most
+maxMessageSize, under a header of at most FRAME_HEADROOM_BYTES), so that a connection holding a
+partial frame holds about a message, not 16 MiB.
 """
 
 from __future__ import annotations
@@ -50,10 +57,20 @@ from .errors import FrameTooLarge, HeaderDecodeError
 from .json_header import decode_json_header, encode_json_header
 
 DEFAULT_MAX_FRAME_BYTES = 16 * 1024 * 1024  # NettyDecoder FRAME_MAX_LENGTH default 16777216
+DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024  # MessageStoreConfig.maxMessageSize default
+# Room for a request's header beside its body: properties are at most 32767 bytes
+# (MessageDecoder's short length), and their \x01 \x02 separators take 6 bytes each as JSON
+# escapes (196,602), plus the other fields.
+FRAME_HEADROOM_BYTES = 256 * 1024
 MAX_HEADER_BYTES = 0xFFFFFF  # 24 bits of the header word
 
 _PREFIX = struct.Struct(">iI")  # length (signed, as Java reads it), header word
 _LENGTH = struct.Struct(">i")
+
+
+def frame_limit(max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> int:
+    """The largest frame (length word included) a server reads, for a maxMessageSize."""
+    return 4 + 4 + max_message_bytes + FRAME_HEADROOM_BYTES
 
 
 def encode(cmd: RemotingCommand, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> bytes:

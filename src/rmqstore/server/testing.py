@@ -29,6 +29,7 @@ import itertools
 import json
 import logging
 import os
+import random
 import signal as signals
 import socket
 import subprocess
@@ -40,6 +41,7 @@ from types import TracebackType
 from typing import Self, TypeVar
 
 from ..protocol import FrameDecoder, RemotingCommand, RequestCode, encode
+from ..protocol.acl_signature import Credentials, sign_request
 
 __all__ = [
     "READY_PREFIX",
@@ -74,24 +76,39 @@ class ServeError(RuntimeError):
     """`rmqstore serve` did not start, did not stop on SIGTERM, or a call got no answer."""
 
 
+# Test servers take ports below Linux's ephemeral range (32768-60999 by default): a run that
+# opens tens of thousands of client connections leaves them in TIME_WAIT there, and a port the
+# OS hands out for "any free port" would then rarely have its neighbour free.
+_TEST_PORTS = (20000, 32000)
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nothing listens on right now (the OS may hand it out again later)."""
+    """A TCP port nothing listens on right now (another process may still take it later)."""
+    for _ in range(100):
+        port = random.randrange(*_TEST_PORTS)
+        if _bindable(host, port):
+            return port
     with socket.socket() as s:
         s.bind((host, 0))
         return s.getsockname()[1]
 
 
-def free_broker_port(host: str = "127.0.0.1", attempts: int = 50) -> int:
+def free_broker_port(host: str = "127.0.0.1", attempts: int = 200) -> int:
     """A port p with p+1 free too: the broker's HA port defaults to listenPort + 1."""
     for _ in range(attempts):
-        p = free_port(host)
-        try:
-            with socket.socket() as s:
-                s.bind((host, p + 1))
+        p = random.randrange(_TEST_PORTS[0], _TEST_PORTS[1] - 1)
+        if _bindable(host, p) and _bindable(host, p + 1):
             return p
-        except OSError:
-            continue
     raise ServeError(f"no free port pair on {host} in {attempts} attempts")
+
+
+def _bindable(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
 
 
 def wait_until(predicate: Callable[[], T], timeout_s: float, interval_s: float = 0.05,
@@ -238,11 +255,14 @@ _opaques = itertools.count(1)
 
 
 def call(addr: str, code: int, ext: Mapping[str, str] | None = None, body: bytes = b"",
-         timeout_s: float = 5.0) -> RemotingCommand:
-    """Send one request to ``host:port`` and return its response; ServeError if the peer
-    closes first, socket.timeout (an OSError) if no answer comes within ``timeout_s``."""
+         timeout_s: float = 5.0, credentials: Credentials | None = None) -> RemotingCommand:
+    """Send one request to ``host:port`` (signed with ``credentials`` if given, for a server
+    with aclEnable=true) and return its response; ServeError if the peer closes first,
+    socket.timeout (an OSError) if no answer comes within ``timeout_s``."""
     host, port = addr.rsplit(":", 1)
     request = RemotingCommand.request(code, dict(ext or {}), body)
+    if credentials is not None:
+        sign_request(request, credentials)
     request.opaque = next(_opaques)
     deadline = time.monotonic() + timeout_s
     with socket.create_connection((host, int(port)), timeout=timeout_s) as sock:
@@ -259,26 +279,30 @@ def call(addr: str, code: int, ext: Mapping[str, str] | None = None, body: bytes
                     return cmd
 
 
-def create_topic(broker: str, topic: str, queues: int = 4, perm: int = 6) -> None:
+def create_topic(broker: str, topic: str, queues: int = 4, perm: int = 6,
+                 credentials: Credentials | None = None) -> None:
     """UPDATE_AND_CREATE_TOPIC on one broker, as `mqadmin updateTopic` sends it. The route
     reaches the NameServer with the broker's next registration: wait for it with ``route``."""
     r = call(broker, RequestCode.UPDATE_AND_CREATE_TOPIC, {
         "topic": topic, "defaultTopic": "TBW102", "readQueueNums": str(queues),
         "writeQueueNums": str(queues), "perm": str(perm), "topicFilterType": "SINGLE_TAG",
-        "topicSysFlag": "0", "order": "false"})
+        "topicSysFlag": "0", "order": "false"}, credentials=credentials)
     if r.code != 0:
         raise ServeError(f"creating {topic} on {broker}: code {r.code}, {r.remark}")
 
 
-def route(namesrv: str, topic: str) -> dict | None:
+def route(namesrv: str, topic: str, credentials: Credentials | None = None) -> dict | None:
     """The NameServer's route of ``topic`` as JSON (queueDatas, brokerDatas), or None."""
-    r = call(namesrv, RequestCode.GET_ROUTEINFO_BY_TOPIC, {"topic": topic})
+    r = call(namesrv, RequestCode.GET_ROUTEINFO_BY_TOPIC, {"topic": topic},
+             credentials=credentials)
     return json.loads(r.body) if r.code == 0 else None
 
 
-def max_offset(broker: str, topic: str, queue_id: int) -> int:
+def max_offset(broker: str, topic: str, queue_id: int,
+               credentials: Credentials | None = None) -> int:
     """The next logical offset of one queue (GET_MAX_OFFSET)."""
-    r = call(broker, RequestCode.GET_MAX_OFFSET, {"topic": topic, "queueId": str(queue_id)})
+    r = call(broker, RequestCode.GET_MAX_OFFSET, {"topic": topic, "queueId": str(queue_id)},
+             credentials=credentials)
     if r.code != 0:
         raise ServeError(f"max offset of {topic}/{queue_id} on {broker}: {r.remark}")
     return int(r.ext_fields["offset"])

@@ -8,18 +8,26 @@
 start() binds first so that a listenPort of 0 resolves to the real port before the store opens:
 the store host written into every message (and so every offset message id) is
 brokerIP1:listenPort, the address clients send CONSUMER_SEND_MSG_BACK to.
+
+brokerRole decides replication (replication.py): a master serves its HA port before it
+registers; a slave opens its store as a replica, follows its master and copies its metadata
+(slave_sync.py), and starts none of the services that write (delay levels, timers,
+transaction checks).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import resource
 from collections.abc import Awaitable
 from typing import Self
 
-from ...net import Dispatcher, RemotingClient, RemotingServer, ServerConfig
+from ...net import ClientConfig, Dispatcher, RemotingClient, RemotingServer
+from ...protocol.acl_signature import sign_request
 from ...protocol.register_body import RegisterBrokerBody
 from ...store import MessageStore, open_store
+from ..acl import install_access_control
 from .config import BrokerConfig
 from .delivery.delay_levels import DelayLevels
 from .delivery.timers import BrokerTimers
@@ -35,8 +43,10 @@ from .handlers.sendback import SendBackProcessor
 from .handlers.stats import StatsProcessor
 from .longpoll import ArrivalWaiters
 from .register import NameServerRegistrar
+from .replication import MasterReplication, SlaveReplication
+from .slave_sync import SlaveSynchronize
 from .subgroups import SubscriptionGroupManager
-from .topics import BrokerTopics
+from .topics import BrokerTopics, TopicCaps
 from .transactions.service import Transactions
 
 log = logging.getLogger(__name__)
@@ -52,7 +62,12 @@ class Broker:
         self.clients: ClientManager | None = None
         self.arrivals = ArrivalWaiters()
         self._server: RemotingServer | None = None
-        self._outbound = RemotingClient()
+        credentials = config.credentials
+        # Everything this broker sends to NameServers and other brokers is signed.
+        self._outbound = RemotingClient(
+            ClientConfig(tls=config.remoting.tls_client),
+            before_request=None if credentials is None else (
+                lambda request: sign_request(request, credentials)))
         self._registrar: NameServerRegistrar | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._started = False
@@ -60,6 +75,8 @@ class Broker:
         self._delays: DelayLevels | None = None
         self._timers: BrokerTimers | None = None
         self._groups: SubscriptionGroupManager | None = None
+        self.master: MasterReplication | None = None
+        self.slave: SlaveReplication | None = None
 
     @property
     def address(self) -> str:
@@ -70,21 +87,31 @@ class Broker:
         if self._started:
             raise RuntimeError("broker already started")
         c = self.config
-        self._server = RemotingServer(self.dispatcher,
-                                      ServerConfig(host=c.bind_host, port=c.listen_port))
+        # Before listening: a broker asked for ACL never serves a request without it.
+        access = install_access_control(c.acl, self.dispatcher, "broker")
+        self._server = RemotingServer(self.dispatcher, c.server_config())
         await self._server.start()
+        warn_descriptor_budget(self._server.max_connections, c.max_queue_nums_per_broker)
         if c.listen_port == 0:
-            c = self.config = c.replace(listen_port=self._server.address[1])
+            # any free port for the HA listener too: listenPort + 1 of a random port may be
+            # anyone's
+            c = self.config = c.replace(listen_port=self._server.address[1],
+                                        ha_listen_port=c.ha_listen_port or 0)
         # Synchronous on purpose: no request is read before the handlers exist.
         try:
             self.store = store = open_store(c.store_root, **self._store_config())
         except BaseException:
             await self._server.close()
             raise
+        if c.slave:
+            self.slave = SlaveReplication(c, store, self._queues_grew)
+        else:
+            c = self.config = await self._serve_ha(c, store)
         self._registrar = NameServerRegistrar(
             c, lambda: RegisterBrokerBody(topics.data_version(), topics.all_configs(), []),
-            self._outbound)
-        topics = BrokerTopics(store, self._registrar.register_soon)
+            self._outbound, self.slave.on_register_answer if self.slave is not None else None)
+        topics = BrokerTopics(store, self._registrar.register_soon, TopicCaps(
+            c.max_queue_nums_per_topic, c.max_topic_nums, c.max_queue_nums_per_broker))
         topics.ensure_defaults(c.cluster_name, c.broker_name, c.auto_create_topic,
                                c.default_topic_queue_nums)
         if c.trace_topic_enable:  # TopicConfigManager: 1 read and 1 write queue, perm 6
@@ -94,7 +121,7 @@ class Broker:
         groups.load()
         self.clients = ClientManager(topics, groups, self._spawn, c.channel_expired_ms / 1000,
                                      c.register_timeout_ms / 1000)
-        self._send = SendProcessor(c, store, topics, groups, self.arrivals)
+        self._send = SendProcessor(c, store, topics, groups, self.arrivals, self.master)
         # Broker services that store some sends elsewhere first hook in here (send.Rewrite).
         transactions = Transactions(c, store, topics, self.clients, self.arrivals, self._spawn)
         self._send.add_rewrite(transactions.rewrite, transactions.REWRITE_PROPS)
@@ -105,7 +132,8 @@ class Broker:
         delays.start(self._spawn)
         self._timers = timers = BrokerTimers(c, store, topics, self.arrivals)
         self._send.add_rewrite(timers.rewrite, timers.REWRITE_PROPS)
-        timers.start(self._spawn)
+        if not c.slave:  # a slave's timer log is its master's to advance
+            timers.start(self._spawn)
         sendback = SendBackProcessor(c, store, topics, groups, self.arrivals, delays)
         for processor in (delays, sendback):
             processor.register_handlers(self.dispatcher)
@@ -118,13 +146,47 @@ class Broker:
                           StatsProcessor(store, topics, self.clients, c.broker_name)):
             processor.register_handlers(self.dispatcher)
         self._spawn(self._scan_clients())
+        if access is not None:
+            self._spawn(access.watch())
+        await self._follow_master(topics, groups, delays)
         # Registered before start() returns, so "ready" means routable (BrokerController.start).
         await self._registrar.register_all()
         self._registrar.start()
         self._started = True
-        log.info("broker %s (cluster %s, id %d) serving on %s, store %s, %s",
-                 c.broker_name, c.cluster_name, c.broker_id, c.addr, c.store_root,
-                 "SYNC_FLUSH" if c.sync_flush else "ASYNC_FLUSH")
+        log.info("broker %s (cluster %s, id %d, %s) serving on %s, HA %s, store %s, %s",
+                 c.broker_name, c.cluster_name, c.broker_id, c.broker_role, c.addr, c.ha_addr,
+                 c.store_root, "SYNC_FLUSH" if c.sync_flush else "ASYNC_FLUSH")
+
+    async def _serve_ha(self, c: BrokerConfig, store: MessageStore) -> BrokerConfig:
+        """A master's HA listener, before it registers the HA address (its real port)."""
+        self.master = MasterReplication(c, store)
+        try:
+            await self.master.start()
+        except BaseException:
+            assert self._server is not None
+            await self._server.close()
+            store.close()
+            raise
+        if c.acl_enable:  # said once at start: the HA port is outside what ACL guards
+            log.warning("aclEnable=true, but the HA port %s:%d serves the commit log to "
+                        "whoever connects, as RocketMQ's: keep it where only slaves reach it",
+                        *self.master.service.address)
+        return c.replace(ha_listen_port=self.master.service.address[1])
+
+    async def _follow_master(self, topics: BrokerTopics, groups: SubscriptionGroupManager,
+                             delays: DelayLevels) -> None:
+        """A slave's HA client and metadata sync."""
+        if self.slave is not None:
+            slave = self.slave
+            await slave.start()
+            sync = SlaveSynchronize(self._outbound, lambda: slave.master_addr, self.store,
+                                    topics, groups, delays.service)
+            self._spawn(sync.run())
+
+    def _queues_grew(self, queues: set[tuple[str, int]]) -> None:
+        """A slave's dispatch added messages: wake the pulls held on them."""
+        for topic, queue_id in queues:
+            self.arrivals.notify(topic, queue_id)
 
     async def stop(self) -> None:
         """Clean shutdown: unregister from the NameServers, answer held pulls, close every
@@ -140,6 +202,9 @@ class Broker:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        for replication in (self.master, self.slave):
+            if replication is not None:
+                await replication.stop()
         if self._server is not None:
             await self._server.close()
         await self._outbound.close()
@@ -174,6 +239,8 @@ class Broker:
             "retention_hours": c.file_reserved_hours,
             "commitlog_segment_bytes": c.commitlog_segment_bytes,
             "warm_window_bytes": None if c.warm_mapped_file else 0,
+            "replica": c.slave,
+            "delay_levels": c.message_delay_level,
             **c.store_overrides,
         }
 
@@ -188,3 +255,17 @@ class Broker:
             await asyncio.sleep(interval)
             if self.clients is not None:
                 self.clients.scan_expired()
+
+
+DESCRIPTOR_RESERVE = 256  # the store's own files, index, config writes, the outbound clients
+
+
+def warn_descriptor_budget(max_connections: int, max_queues: int) -> None:
+    """Say so at start if the caps allow more open files than ulimit -n: past it, sends to new
+    queues fail (with an error response) rather than the caps refusing them first."""
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = max_connections + max_queues + DESCRIPTOR_RESERVE
+    if soft != resource.RLIM_INFINITY and wanted > soft:
+        log.warning("serverMaxConnections %d + maxQueueNumsPerBroker %d + %d may need more "
+                    "descriptors than ulimit -n allows (%d): raise it or lower the caps",
+                    max_connections, max_queues, DESCRIPTOR_RESERVE, soft)

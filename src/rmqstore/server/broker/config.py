@@ -2,7 +2,10 @@
 
 `BrokerConfig.from_properties(text)` reads a broker.conf (Java properties: ``key=value``, ``#``
 comments). Keys keep RocketMQ's names (BrokerConfig.java, MessageStoreConfig.java of
-rocketmq-all-4.9.7); unknown keys are logged and ignored so that an existing file still loads.
+rocketmq-all-4.9.7); unknown keys are logged and ignored so that an existing file still loads,
+except replication's: a brokerRole value or an HA key this broker does not act on stops it
+(BrokerConfigError, one line saying why), since running alone where a replica was asked for
+would lose what the file promised.
 """
 
 from __future__ import annotations
@@ -14,11 +17,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ...delay_levels import DEFAULT_DELAY_LEVELS, parse_delay_levels
+from ...net import ServerConfig
+from ...protocol.acl_signature import Credentials
+from ..acl import AclSettings, parse_acl_enable
+from ..config_error import ConfigError
+from ..properties import parse_properties
+from ..remoting_settings import RemotingSettings, is_remoting_key, parse_remoting
 
 log = logging.getLogger(__name__)
 
 MASTER_ID = 0
 TRUE_TEXTS = frozenset({"true", "1", "yes"})
+ROLES = ("ASYNC_MASTER", "SYNC_MASTER", "SLAVE")  # BrokerRole
+MiB = 1 << 20
+
+
+class BrokerConfigError(ConfigError, ValueError):
+    """A broker.conf this broker cannot run as written; the message is one line."""
 
 
 @dataclass(frozen=True)
@@ -31,6 +46,20 @@ class BrokerConfig:
     broker_ip: str = "127.0.0.1"  # brokerIP1: the address clients and message ids use
     listen_host: str | None = None  # where to bind (our key listenHost); None = broker_ip
     ha_listen_port: int | None = None  # haListenPort; None = listen_port + 1
+    # Replication (HAService / HAClient; rmqstore.ha)
+    broker_role: str = "ASYNC_MASTER"  # brokerRole: ASYNC_MASTER, SYNC_MASTER or SLAVE
+    broker_ip2: str | None = None  # brokerIP2: the host of the HA address; None = brokerIP1
+    ha_master_address: str | None = None  # haMasterAddress: else learnt from the NameServer
+    ha_send_heartbeat_interval_ms: int = 5_000  # haSendHeartbeatInterval
+    ha_housekeeping_interval_ms: int = 20_000  # haHousekeepingInterval
+    ha_transfer_batch_size: int = 32 * 1024  # haTransferBatchSize
+    ha_slave_fallbehind_max: int = 256 * MiB  # haSlaveFallbehindMax
+    slave_timeout_ms: int = 3_000  # slaveTimeout: how long a SYNC_MASTER send waits (4.9.4+)
+    slave_read_enable: bool = False  # slaveReadEnable: a slave serves pulls
+    offset_check_in_slave: bool = False  # offsetCheckInSlave: a slave corrects pull offsets
+    # accessMessageInMemoryMaxRatio: a pull further behind than this share of the RAM is told
+    # to read from a slave (slaveReadEnable)
+    access_message_in_memory_max_ratio: int = 40
     store_root: Path = Path.home() / "store"  # storePathRootDir
     sync_flush: bool = False  # flushDiskType SYNC_FLUSH (vs ASYNC_FLUSH)
     auto_create_topic: bool = True  # autoCreateTopicEnable
@@ -71,9 +100,42 @@ class BrokerConfig:
     timer_precision_ms: int = 20  # timerPrecisionMs (Java: 1000): the slot width
     timer_wheel_slots: int = 1 << 21  # our key timerWheelSlots: window = slots x precision
     timer_flush_interval_ms: int = 1_000  # timerFlushIntervalMs
+    # The long-poll hold: a pull's suspendTimeoutMillis is honoured up to this (our key, named
+    # after the consumers' brokerSuspendMaxTimeMillis, whose largest default is 20 s).
+    broker_suspend_max_ms: int = 20_000  # brokerSuspendMaxTimeMillis
+    # What clients may create (our keys; RocketMQ has no caps): each queue written costs a
+    # file, a descriptor and a mapping, and too many of them end in EMFILE for everyone.
+    max_queue_nums_per_topic: int = 256  # maxQueueNumsPerTopic: read and write queues each
+    max_topic_nums: int = 4096  # maxTopicNums: topics of this broker, system ones included
+    max_queue_nums_per_broker: int = 8192  # maxQueueNumsPerBroker: all topics' queues
+    # The listener: connection limits and TLS (remoting_settings.py has the keys).
+    remoting: RemotingSettings = field(default_factory=RemotingSettings)
+    acl_enable: bool = False  # aclEnable: check plain_acl.yml before every request
+    acl_file: Path | None = None  # our key aclFile; None = $ROCKETMQ_HOME/conf/plain_acl.yml
+    # Our keys aclAccessKey / aclSecretKey: the account (admin, when the NameServers check ACL)
+    # this broker signs what it sends to NameServers and other brokers with.
+    acl_access_key: str | None = None
+    acl_secret_key: str | None = field(default=None, repr=False)
     extra: dict[str, str] = field(default_factory=dict)  # accepted keys we do not act on
     # StoreConfig fields set in code only (tests: small segments and index files).
     store_overrides: dict[str, object] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._check_role()
+        for name in ("broker_suspend_max_ms", "max_queue_nums_per_topic", "max_topic_nums",
+                     "max_queue_nums_per_broker"):
+            if getattr(self, name) < 1:
+                key = next(k for k, (field_name, _) in _KEYS.items() if field_name == name)
+                raise ConfigError(f"{key} must be at least 1, not {getattr(self, name)}")
+        if self.default_topic_queue_nums > self.max_queue_nums_per_topic:
+            raise ConfigError(f"defaultTopicQueueNums {self.default_topic_queue_nums} is above "
+                              f"maxQueueNumsPerTopic {self.max_queue_nums_per_topic}")
+        self.server_config()  # the limits' contradictions fail here, at load
+
+    def server_config(self) -> ServerConfig:
+        """The broker's listener: its limits (the frame limit follows maxMessageSize), TLS."""
+        return self.remoting.server_config(self.bind_host, self.listen_port,
+                                           self.max_message_size)
 
     @property
     def addr(self) -> str:
@@ -81,13 +143,50 @@ class BrokerConfig:
         return f"{self.broker_ip}:{self.listen_port}"
 
     @property
+    def ha_port(self) -> int:
+        return self.ha_listen_port if self.ha_listen_port is not None else self.listen_port + 1
+
+    @property
     def ha_addr(self) -> str:
-        port = self.ha_listen_port if self.ha_listen_port is not None else self.listen_port + 1
-        return f"{self.broker_ip}:{port}"
+        """haServerAddr: brokerIP2:haListenPort (BrokerController.getHAServerAddr)."""
+        return f"{self.broker_ip2 or self.broker_ip}:{self.ha_port}"
+
+    @property
+    def slave(self) -> bool:
+        return self.broker_role == "SLAVE"
+
+    def _check_role(self) -> None:
+        """BrokerConfigError unless brokerRole, brokerId and the HA keys agree."""
+        if self.broker_role not in ROLES:
+            raise BrokerConfigError(f"brokerRole must be one of {', '.join(ROLES)}, not "
+                                    f"{self.broker_role!r}")
+        if self.slave and self.broker_id <= MASTER_ID:
+            raise BrokerConfigError(f"brokerRole=SLAVE needs brokerId > 0, not {self.broker_id}")
+        if not self.slave and self.broker_id != MASTER_ID:
+            raise BrokerConfigError(f"brokerRole={self.broker_role} needs brokerId=0, not "
+                                    f"{self.broker_id} (a slave says brokerRole=SLAVE)")
+        if self.ha_master_address is not None and not self.slave:
+            raise BrokerConfigError("haMasterAddress is a slave's setting; this broker is "
+                                    f"{self.broker_role}")
+        if not 0 <= self.access_message_in_memory_max_ratio <= 100:
+            raise BrokerConfigError("accessMessageInMemoryMaxRatio must be within [0, 100]")
 
     @property
     def bind_host(self) -> str:
         return self.listen_host or self.broker_ip
+
+    @property
+    def acl(self) -> AclSettings:
+        return AclSettings(self.acl_enable, self.acl_file)
+
+    @property
+    def credentials(self) -> Credentials | None:
+        """What outgoing requests are signed with; ConfigError if only half is set."""
+        if self.acl_access_key is None and self.acl_secret_key is None:
+            return None
+        if not self.acl_access_key or not self.acl_secret_key:
+            raise ConfigError("aclAccessKey and aclSecretKey must be set together")
+        return Credentials(self.acl_access_key, self.acl_secret_key)
 
     def replace(self, **changes: object) -> BrokerConfig:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
@@ -102,34 +201,30 @@ class BrokerConfig:
 
     @classmethod
     def from_mapping(cls, items: dict[str, str]) -> BrokerConfig:
-        values: dict[str, object] = {}
+        """BrokerConfigError (one line) for a value or key it cannot run with (ConfigError or
+        TlsConfigError for the remoting keys')."""
+        values: dict[str, object] = {
+            "remoting": parse_remoting({k: v for k, v in items.items() if is_remoting_key(k)})}
         extra: dict[str, str] = {}
         for key, raw in items.items():
             spec = _KEYS.get(key)
             if spec is None:
                 if key in _ACCEPTED:
                     extra[key] = raw
-                else:
+                elif key in _REFUSED or key.startswith("ha"):
+                    reason, harmless = _REFUSED.get(key, (_UNKNOWN_HA, ()))
+                    if raw.strip() not in harmless:
+                        raise BrokerConfigError(f"broker.conf: {key}={raw.strip()}: {reason}")
+                    extra[key] = raw
+                elif not is_remoting_key(key):
                     log.warning("broker.conf: %s is not a key this broker knows; ignored", key)
                 continue
             name, convert = spec
-            values[name] = convert(raw.strip())
+            try:
+                values[name] = convert(raw.strip())
+            except ValueError as exc:
+                raise BrokerConfigError(f"broker.conf: {key}={raw.strip()!r}: {exc}") from None
         return cls(**values, extra=extra)  # type: ignore[arg-type]
-
-
-def parse_properties(text: str) -> dict[str, str]:
-    """Java .properties, the part broker.conf files use: key=value or key: value lines."""
-    out: dict[str, str] = {}
-    for line in text.splitlines():
-        line = line.strip()
-        if not line or line[0] in "#!":
-            continue
-        sep = min((i for i in (line.find("="), line.find(":")) if i > 0), default=-1)
-        if sep < 0:
-            out[line] = ""
-            continue
-        out[line[:sep].strip()] = line[sep + 1:].strip()
-    return out
 
 
 def _bool(raw: str) -> bool:
@@ -145,6 +240,16 @@ def _flush(raw: str) -> bool:
 def _delay_levels(raw: str) -> str:
     parse_delay_levels(raw)  # a bad ladder fails at load, naming the entry
     return raw
+
+
+def _role(raw: str) -> str:
+    if raw not in ROLES:
+        raise ValueError(f"brokerRole must be one of {', '.join(ROLES)}")
+    return raw
+
+
+def _optional(raw: str) -> str | None:
+    return raw or None
 
 
 def _addrs(raw: str) -> tuple[str, ...]:
@@ -194,8 +299,47 @@ _KEYS = {
     "timerPrecisionMs": ("timer_precision_ms", int),
     "timerWheelSlots": ("timer_wheel_slots", int),
     "timerFlushIntervalMs": ("timer_flush_interval_ms", int),
+    "brokerRole": ("broker_role", _role),
+    "brokerIP2": ("broker_ip2", _optional),
+    "haMasterAddress": ("ha_master_address", _optional),
+    "haSendHeartbeatInterval": ("ha_send_heartbeat_interval_ms", int),
+    "haHousekeepingInterval": ("ha_housekeeping_interval_ms", int),
+    "haTransferBatchSize": ("ha_transfer_batch_size", int),
+    "haSlaveFallbehindMax": ("ha_slave_fallbehind_max", int),
+    "haMaxGapNotInSync": ("ha_slave_fallbehind_max", int),  # RocketMQ 5's name for it
+    "slaveTimeout": ("slave_timeout_ms", int),
+    "slaveReadEnable": ("slave_read_enable", _bool),
+    "offsetCheckInSlave": ("offset_check_in_slave", _bool),
+    "accessMessageInMemoryMaxRatio": ("access_message_in_memory_max_ratio", int),
+    "brokerSuspendMaxTimeMillis": ("broker_suspend_max_ms", int),
+    "maxQueueNumsPerTopic": ("max_queue_nums_per_topic", int),
+    "maxTopicNums": ("max_topic_nums", int),
+    "maxQueueNumsPerBroker": ("max_queue_nums_per_broker", int),
+    "aclEnable": ("acl_enable", parse_acl_enable),
+    "aclFile": ("acl_file", lambda raw: Path(raw).expanduser()),
+    "aclAccessKey": ("acl_access_key", str),
+    "aclSecretKey": ("acl_secret_key", str),
 }
 
-# Keys common in real broker.conf files that need no action here (replication, cleanup hour).
-_ACCEPTED = frozenset({"brokerRole", "deleteWhen", "brokerIP2", "storePathCommitLog",
-                       "sendMessageThreadPoolNums", "pullMessageThreadPoolNums", "aclEnable"})
+# Keys common in real broker.conf files that need no action here (cleanup hour, pools).
+_ACCEPTED = frozenset({"deleteWhen", "storePathCommitLog", "sendMessageThreadPoolNums",
+                       "pullMessageThreadPoolNums"})
+
+_CONTROLLER = "RocketMQ 5's controller mode is not implemented (classic master/slave only)"
+_DLEDGER = "the DLedger commit log is not implemented (classic master/slave only)"
+_FLOW = "HA flow control (RocketMQ 5) is not implemented"
+_UNKNOWN_HA = "an HA key this broker does not know"
+# Replication keys RocketMQ reads that this broker does not act on: refused with why, unless
+# set to the value that asks for nothing (their default).
+_REFUSED: dict[str, tuple[str, tuple[str, ...]]] = {
+    "enableControllerMode": (_CONTROLLER, ("false",)), "controllerAddr": (_CONTROLLER, ()),
+    "allAckInSyncStateSet": (_CONTROLLER, ("false",)), "inSyncReplicas": (_CONTROLLER, ("1",)),
+    "minInSyncReplicas": (_CONTROLLER, ("1",)), "totalReplicas": (_CONTROLLER, ("1",)),
+    "enableAutoInSyncReplicas": (_CONTROLLER, ("false",)),
+    "haMaxTimeSlaveNotCatchup": (_CONTROLLER, ()), "syncFromLastFile": (_CONTROLLER, ("false",)),
+    "asyncLearner": (_CONTROLLER, ("false",)), "enableSlaveActingMaster": (_CONTROLLER, ("false",)),
+    "haFlowControlEnable": (_FLOW, ("false",)), "maxHaTransferByteInSecond": (_FLOW, ()),
+    "enableDLegerCommitLog": (_DLEDGER, ("false",)), "dLegerGroup": (_DLEDGER, ()),
+    "dLegerPeers": (_DLEDGER, ()), "dLegerSelfId": (_DLEDGER, ()),
+    "preferredLeaderId": (_DLEDGER, ()),
+}

@@ -4,7 +4,9 @@ REGISTER_BROKER (103) to every configured NameServer at start, every registerNam
 
 The request body is RegisterBrokerBody, uncompressed JSON (protocol/register_body.py), with
 bodyCrc32 = CRC32(body) & 0x7FFFFFFF in the header. A NameServer that does not answer is
-logged and tried again next period; the others are not held up.
+logged and tried again next period; the others are not held up. A slave learns its master from
+the answer (haServerAddr, masterAddr: BrokerController.registerBrokerAll), which goes to
+``on_answer``.
 """
 
 from __future__ import annotations
@@ -16,8 +18,12 @@ from collections.abc import Awaitable, Callable
 
 from ...net import RemotingClient
 from ...protocol import RemotingCommand, RequestCode
-from ...protocol.header_codec import encode_header
-from ...protocol.headers import RegisterBrokerRequestHeader, UnRegisterBrokerRequestHeader
+from ...protocol.header_codec import decode_header, encode_header
+from ...protocol.headers import (
+    RegisterBrokerRequestHeader,
+    RegisterBrokerResponseHeader,
+    UnRegisterBrokerRequestHeader,
+)
 from ...protocol.register_body import RegisterBrokerBody, encode_register_body
 from .config import BrokerConfig
 
@@ -28,8 +34,11 @@ CHANGE_DELAY_S = 0.05  # coalesces a burst of topic changes into one registratio
 
 class NameServerRegistrar:
     def __init__(self, config: BrokerConfig, topics: Callable[[], RegisterBrokerBody],
-                 client: RemotingClient) -> None:
+                 client: RemotingClient,
+                 on_answer: Callable[[RegisterBrokerResponseHeader], None] | None = None) -> None:
+        """on_answer(header): a NameServer's answer to a registration (a slave's master)."""
         self._config = config
+        self._on_answer = on_answer
         self._topics = topics
         self._client = client
         self._task: asyncio.Task[None] | None = None
@@ -89,7 +98,9 @@ class NameServerRegistrar:
             ha_server_addr=c.ha_addr, broker_id=c.broker_id, compressed=False,
             body_crc32=zlib.crc32(body) & 0x7FFFFFFF)
         request = RemotingCommand.request(RequestCode.REGISTER_BROKER, encode_header(header), body)
-        await self._call(addr, request, "register")
+        response = await self._call(addr, request, "register")
+        if response is not None and self._on_answer is not None:
+            self._on_answer(decode_header(RegisterBrokerResponseHeader, response.ext_fields))
 
     async def _unregister_one(self, addr: str) -> None:
         c = self._config
@@ -98,16 +109,19 @@ class NameServerRegistrar:
         request = RemotingCommand.request(RequestCode.UNREGISTER_BROKER, encode_header(header))
         await self._call(addr, request, "unregister")
 
-    async def _call(self, addr: str, request: RemotingCommand, what: str) -> None:
+    async def _call(self, addr: str, request: RemotingCommand,
+                    what: str) -> RemotingCommand | None:
+        """The successful answer, or None (logged)."""
         try:
             response = await self._client.invoke(addr, request,
                                                  self._config.register_timeout_ms / 1000)
         # One NameServer down must not stop the others or the broker.
         except Exception as exc:  # noqa: BLE001
             log.warning("%s with name server %s failed: %s", what, addr, exc)
-            return
+            return None
         if response.code != 0:
             log.warning("%s with name server %s: code %d %s", what, addr, response.code,
                         response.remark)
-        else:
-            log.debug("%s with name server %s: ok", what, addr)
+            return None
+        log.debug("%s with name server %s: ok", what, addr)
+        return response

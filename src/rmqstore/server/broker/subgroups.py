@@ -85,6 +85,18 @@ class SubscriptionGroupManager:
         log.info("subscription group %s saved", name)
         return cfg
 
+    def adopt(self, table: dict[str, dict]) -> bool:
+        """A slave takes its master's groups when they differ from its own
+        (SlaveSynchronize.syncSubscriptionGroupConfig); returns whether it did."""
+        groups = {name: {**default_group(name), **cfg} for name, cfg in table.items()}
+        if groups == self._groups:
+            return False
+        self._groups = groups
+        self._counter += 1
+        self._journal.rewrite(self.all)  # the whole table changed: the file written whole
+        log.info("subscription groups of the master taken: %d groups", len(groups))
+        return True
+
     def all(self) -> dict:
         return {"dataVersion": self._version(), "subscriptionGroupTable": dict(self._groups)}
 

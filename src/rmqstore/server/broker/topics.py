@@ -4,6 +4,12 @@ Configs live in the store's TopicConfigManager (config/topics.json); this adds w
 broker's TopicConfigManager does on top: the system topics, TBW102 auto-creation
 (createTopicInSendMessageMethod), retry/DLQ topics, a DataVersion for the NameServer, and a
 callback so that every change is registered with the NameServers at once.
+
+Caps (TopicCaps; RocketMQ has none): every queue a client makes the broker write costs a file, a
+descriptor and a mapping, so topics, queues per topic and queues in all are bounded. A change
+beyond a cap raises TopicLimitExceeded, which the request that caused it gets as its answer.
+The broker's own topics (the defaults and its services' topics) are not held to the per-topic
+cap, which a client's topics are, but count towards the totals.
 """
 
 from __future__ import annotations
@@ -11,8 +17,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
+from ...net import RequestRefused
+from ...protocol import ResponseCode
 from ...protocol.topic_config import DataVersion, TopicConfig, serialize_wrapper
 from ...store import MessageStore
 from ...topic_validator import AUTO_CREATE_TOPIC, OFFSET_MOVED_EVENT, SELF_TEST_TOPIC
@@ -26,11 +35,50 @@ RETRY_PREFIX = "%RETRY%"
 DLQ_PREFIX = "%DLQ%"
 
 
+class TopicLimitExceeded(RequestRefused):
+    """A topic change beyond a TopicCaps cap; nothing was changed."""
+
+    def __init__(self, remark: str) -> None:
+        super().__init__(ResponseCode.SYSTEM_ERROR, remark)
+
+
+@dataclass(frozen=True, slots=True)
+class TopicCaps:
+    queues_per_topic: int = 256  # maxQueueNumsPerTopic: read and write queue nums each
+    topics: int = 4096  # maxTopicNums
+    queues_total: int = 8192  # maxQueueNumsPerBroker: max(read, write) summed over topics
+
+    def check_queue_nums(self, config: TopicConfig) -> None:
+        n = max(config.read_queue_nums, config.write_queue_nums)
+        if n > self.queues_per_topic:
+            raise TopicLimitExceeded(
+                f"topic[{config.name}] asks for {n} queues; at most {self.queues_per_topic} "
+                "per topic (maxQueueNumsPerTopic)")
+
+    def check_totals(self, config: TopicConfig, configs: Mapping[str, TopicConfig]) -> None:
+        old = configs.get(config.name)
+        if old is None and len(configs) >= self.topics:
+            raise TopicLimitExceeded(f"topic[{config.name}] not created: the broker has "
+                                     f"{len(configs)} topics, its limit (maxTopicNums)")
+        total = sum(_queues(c) for c in configs.values())
+        grown = total - (_queues(old) if old is not None else 0) + _queues(config)
+        if grown > total and grown > self.queues_total:
+            raise TopicLimitExceeded(
+                f"topic[{config.name}] not changed: the broker would have {grown} queues; "
+                f"at most {self.queues_total} (maxQueueNumsPerBroker)")
+
+
+def _queues(config: TopicConfig) -> int:
+    return max(config.read_queue_nums, config.write_queue_nums)
+
+
 class BrokerTopics:
     def __init__(self, store: MessageStore,
-                 on_change: Callable[[], asyncio.Future[None] | None]) -> None:
+                 on_change: Callable[[], asyncio.Future[None] | None],
+                 caps: TopicCaps = TopicCaps()) -> None:
         self._store = store
         self._on_change = on_change
+        self.caps = caps
         self._counter = 0
         self._timestamp = _now_ms()
         self._registering: asyncio.Future[None] | None = None
@@ -55,7 +103,14 @@ class BrokerTopics:
         return self._store.topics.get(topic)
 
     def put(self, config: TopicConfig) -> None:
-        """Create or update (persisted by the store), bump the data version, register."""
+        """Create or update a client's topic (persisted by the store), bump the data version,
+        register. TopicLimitExceeded past a cap."""
+        self.caps.check_queue_nums(config)
+        self._put_own(config)
+
+    def _put_own(self, config: TopicConfig) -> None:
+        """put() for the broker's own topics: held to the totals, not the per-topic cap."""
+        self.caps.check_totals(config, self._store.topics.topics)
         self._store.topics.put(config)
         self._counter += 1
         self._timestamp = _now_ms()
@@ -71,14 +126,14 @@ class BrokerTopics:
                   TopicConfig(broker, 1, 1, perm=PERM_INHERIT | PERM_READ | PERM_WRITE)]
         for cfg in wanted:
             if self.get(cfg.name) is None:
-                self.put(cfg)
+                self._put_own(cfg)
         tbw = self.get(AUTO_CREATE_TOPIC)
         if auto_create and tbw is None:
-            self.put(TopicConfig(AUTO_CREATE_TOPIC, default_queue_nums, default_queue_nums,
-                                 perm=PERM_INHERIT | PERM_READ | PERM_WRITE))
+            self._put_own(TopicConfig(AUTO_CREATE_TOPIC, default_queue_nums, default_queue_nums,
+                                      perm=PERM_INHERIT | PERM_READ | PERM_WRITE))
         elif not auto_create and tbw is not None and tbw.perm & PERM_INHERIT:
             # autoCreateTopicEnable=false: TBW102 stays but can no longer be inherited.
-            self.put(TopicConfig(tbw.name, tbw.read_queue_nums, tbw.write_queue_nums,
+            self._put_own(TopicConfig(tbw.name, tbw.read_queue_nums, tbw.write_queue_nums,
                                  perm=tbw.perm & ~PERM_INHERIT, order=tbw.order))
 
     def create_from_default(self, topic: str, default_topic: str,
@@ -90,18 +145,34 @@ class BrokerTopics:
         base = self.get(default_topic)
         if base is None or not base.perm & PERM_INHERIT:
             return None
-        n = max(1, min(queue_nums, base.write_queue_nums))
+        n = max(1, min(queue_nums, base.write_queue_nums, self.caps.queues_per_topic))
         cfg = TopicConfig(topic, n, n, perm=base.perm & ~PERM_INHERIT)
         self.put(cfg)
         return cfg
 
     def ensure_system(self, topic: str, queue_nums: int = 1) -> TopicConfig:
-        """A retry or DLQ topic (createTopicInSendMessageBackMethod): created when missing."""
+        """A retry or DLQ topic (createTopicInSendMessageBackMethod), or a service's own
+        topic: created when missing. A group's retry and DLQ topics are the clients' (their
+        names and retryQueueNums come from requests), held to every cap."""
         cfg = self.get(topic)
         if cfg is None:
             cfg = TopicConfig(topic, queue_nums, queue_nums, perm=PERM_READ | PERM_WRITE)
-            self.put(cfg)
+            if topic.startswith((RETRY_PREFIX, DLQ_PREFIX)):
+                self.put(cfg)
+            else:
+                self._put_own(cfg)
         return cfg
+
+    def adopt(self, version: DataVersion, configs: dict[str, TopicConfig]) -> bool:
+        """A slave takes its master's configs when their version differs from its own
+        (SlaveSynchronize.syncTopicConfig); returns whether it did."""
+        if version == self.data_version():
+            return False
+        self._store.topics.replace_all(version, configs)
+        self._timestamp, self._counter = version.timestamp, version.counter
+        log.info("topic configs of the master taken: %d topics, version %d", len(configs),
+                 version.counter)
+        return True
 
     def all_configs(self) -> dict[str, TopicConfig]:
         return self._store.topics.topics

@@ -9,11 +9,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Self
 
-from ...net import Dispatcher, RemotingServer, ServerConfig
+from ...net import Dispatcher, RemotingServer
+from ..acl import AccessControl, AclSettings, install_access_control, parse_acl_enable
+from ..config_error import ConfigError
+from ..properties import parse_properties
+from ..remoting_settings import RemotingSettings, is_remoting_key, parse_remoting
 from .handlers import NamesrvHandlers
 from .kvconfig import KVConfigManager
 from .nsaddr_http import NsAddrHttpServer
@@ -36,10 +40,40 @@ class NamesrvConfig:
     nsaddr_list: tuple[str, ...] = ()
     kv_config_path: Path | None = None  # None = KV config kept in memory only
     order_message_enable: bool = False  # NamesrvConfig.orderMessageEnable: attach orderTopicConf
+    # aclEnable / aclFile: RocketMQ's NameServer checks nothing; ours, when asked, checks every
+    # request, and its write codes need an admin account (server/acl/requests.py).
+    acl: AclSettings = AclSettings()
+    # The listener: connection limits and TLS (remoting_settings.py has the keys).
+    remoting: RemotingSettings = field(default_factory=RemotingSettings)
 
     def __post_init__(self) -> None:
         if self.scan_interval_s <= 0 or self.broker_expire_s <= 0:
             raise ValueError("scan_interval_s and broker_expire_s must be positive")
+        self.remoting.server_config(self.host, self.port)  # contradictions fail at load
+
+
+NAMESRV_KEYS = ("aclEnable", "aclFile", "kvConfigPath", "orderMessageEnable")
+
+
+def namesrv_settings(text: str) -> dict[str, object]:
+    """NamesrvConfig changes from a namesrv.conf (Java properties) holding NAMESRV_KEYS
+    (RocketMQ's names, plus our aclEnable and aclFile) and the listener's limits and tls.* keys
+    (remoting_settings.py); ConfigError (or TlsConfigError) names any other key."""
+    items = parse_properties(text)
+    for key in items:
+        if key not in NAMESRV_KEYS and not is_remoting_key(key):
+            raise ConfigError(f"namesrv config: {key} is not a key this name server reads "
+                              f"({', '.join(NAMESRV_KEYS)}, the connection limits, tls.*)")
+    out: dict[str, object] = {
+        "remoting": parse_remoting({k: v for k, v in items.items() if is_remoting_key(k)})}
+    if "kvConfigPath" in items:
+        out["kv_config_path"] = Path(items["kvConfigPath"]).expanduser()
+    if "orderMessageEnable" in items:
+        out["order_message_enable"] = items["orderMessageEnable"].lower() == "true"
+    acl_file = items.get("aclFile")
+    out["acl"] = AclSettings(parse_acl_enable(items.get("aclEnable", "false")),
+                             Path(acl_file).expanduser() if acl_file else None)
+    return out
 
 
 class NameServer:
@@ -49,17 +83,19 @@ class NameServer:
         self.config = config
         self.routes = RouteInfoManager()
         self.kv = KVConfigManager(config.kv_config_path)
-        dispatcher = Dispatcher()
+        self._dispatcher = dispatcher = Dispatcher()
         NamesrvHandlers(self.routes, self.kv,
                         order_message_enable=config.order_message_enable).register(dispatcher)
+        self._access: AccessControl | None = None
         self._remoting = RemotingServer(dispatcher,
-                                        ServerConfig(host=config.host, port=config.port))
+                                        config.remoting.server_config(config.host, config.port))
         self._http: NsAddrHttpServer | None = None
         if config.http_port is not None:
             self._http = NsAddrHttpServer(
                 self._nsaddr_list, host=config.http_host or config.host,
                 port=config.http_port, subgroup=config.nsaddr_subgroup)
         self._scan_task: asyncio.Task[None] | None = None
+        self._acl_task: asyncio.Task[None] | None = None
 
     @property
     def address(self) -> tuple[str, int]:
@@ -71,6 +107,7 @@ class NameServer:
         return self._http.address if self._http is not None else None
 
     async def start(self) -> None:
+        self._access = install_access_control(self.config.acl, self._dispatcher, "name server")
         self.kv.load()
         await self._remoting.start()
         try:
@@ -83,15 +120,18 @@ class NameServer:
             log.warning("nsaddr endpoint will serve the wildcard address %s:%d; set nsaddr_list",
                         *self.address)
         self._scan_task = asyncio.create_task(self._scan_loop(), name="namesrv-liveness-scan")
+        if self._access is not None:
+            self._acl_task = asyncio.create_task(self._access.watch(), name="namesrv-acl-reload")
         log.info("name server started on %s:%d (broker expiry %.1fs, scan every %.1fs)",
                  *self.address, self.config.broker_expire_s, self.config.scan_interval_s)
 
     async def stop(self) -> None:
-        if self._scan_task is not None:
-            self._scan_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._scan_task
-            self._scan_task = None
+        for task in (self._scan_task, self._acl_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._scan_task = self._acl_task = None
         if self._http is not None:
             await self._http.close()
         await self._remoting.close()

@@ -23,7 +23,6 @@ from ..topics import BrokerTopics
 
 log = logging.getLogger(__name__)
 
-MAX_QUEUE_NUMS = 1024
 FILTER_TYPES = ("SINGLE_TAG", "MULTI_TAG")  # TopicFilterType
 
 
@@ -73,7 +72,8 @@ class AdminProcessor:
 def _topic_refusal(h: CreateTopicRequestHeader) -> str | None:
     """Why a topic config cannot be created or changed, or None: updateAndCreateTopic's
     TopicValidator.validateTopic and isSystemTopic, PermName.isValid, and queue counts a
-    store can hold."""
+    store can hold (at least one; the upper bounds are BrokerTopics' caps, whose
+    TopicLimitExceeded the dispatcher answers with its reason)."""
     try:
         check_topic(h.topic)
     except InvalidTopicError as exc:
@@ -82,9 +82,8 @@ def _topic_refusal(h: CreateTopicRequestHeader) -> str | None:
         return f"The topic[{h.topic}] is conflict with system topic."
     if not perm_is_valid(h.perm):
         return f"perm {h.perm} is invalid: READ (4), WRITE (2) and INHERIT (1) bits only"
-    for n in (h.read_queue_nums, h.write_queue_nums):
-        if not 1 <= n <= MAX_QUEUE_NUMS:
-            return f"queue nums must be within [1, {MAX_QUEUE_NUMS}], not {n}"
+    if min(h.read_queue_nums, h.write_queue_nums) < 1:
+        return "queue nums must be at least 1"
     if h.topic_filter_type not in FILTER_TYPES:
         return f"topicFilterType {h.topic_filter_type[:40]!r} is not one of {FILTER_TYPES}"
     return None

@@ -1,6 +1,8 @@
 """Offset requests (ConsumerManageProcessor and AdminBrokerProcessor of rocketmq-all-4.9.7):
 QUERY_CONSUMER_OFFSET (14), UPDATE_CONSUMER_OFFSET (15), SEARCH_OFFSET_BY_TIMESTAMP (29),
-GET_MAX_OFFSET (30), GET_MIN_OFFSET (31), GET_EARLIEST_MSG_STORETIME (32).
+GET_MAX_OFFSET (30), GET_MIN_OFFSET (31), GET_EARLIEST_MSG_STORETIME (32),
+GET_ALL_CONSUMER_OFFSET (43: every committed offset, what a slave copies, as
+ConsumerOffsetSerializeWrapper: {"offsetTable":{"topic@group":{0:12}}}).
 
 Consumer offsets live in the store's ConsumerOffsetManager (config/consumerOffset.json),
 committed in memory and persisted every 5 s and at close, as Java's broker does. A commit must
@@ -16,7 +18,7 @@ import logging
 from ....errors import StoreError
 from ....net import RequestContext
 from ....net.dispatch import Dispatcher
-from ....protocol import RemotingCommand, RequestCode, ResponseCode
+from ....protocol import RemotingCommand, RequestCode, ResponseCode, fastjson
 from ....protocol.header_codec import decode_header, encode_header
 from ....protocol.headers import (
     EarliestMsgStoretimeResponseHeader,
@@ -42,6 +44,12 @@ class OffsetProcessor:
         dispatcher.register(RequestCode.GET_MAX_OFFSET, self.max_offset)
         dispatcher.register(RequestCode.GET_MIN_OFFSET, self.min_offset)
         dispatcher.register(RequestCode.GET_EARLIEST_MSG_STORETIME, self.earliest_store_time)
+        dispatcher.register(RequestCode.GET_ALL_CONSUMER_OFFSET, self.all_consumer_offsets)
+
+    async def all_consumer_offsets(self, request: RemotingCommand,
+                                   ctx: RequestContext) -> RemotingCommand:
+        body = fastjson.dumps_config({"offsetTable": self._store.offsets.table()}).encode()
+        return RemotingCommand.response(ResponseCode.SUCCESS, body=body)
 
     async def query_consumer_offset(self, request: RemotingCommand,
                                     ctx: RequestContext) -> RemotingCommand:

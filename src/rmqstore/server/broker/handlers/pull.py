@@ -4,15 +4,24 @@ rocketmq-all-4.9.7).
 A pull reads up to maxMsgNums (capped at max_transfer_count and max_transfer_bytes) messages of one
 queue matching the subscription (tags, or a SQL92 filter); the reply body is their stored records
 concatenated unchanged. A pull that finds nothing (PULL_NOT_FOUND) with the suspend bit set is held:
-it waits for a put into its queue or for suspendTimeoutMillis, re-reading after each put, then
-answers with what it finds. The commit offset (sysFlag bit 0) is stored once, on the
-first pass, as Java does.
+it waits for a put into its queue or for suspendTimeoutMillis (capped at
+brokerSuspendMaxTimeMillis), re-reading after each put, then answers with what it finds. The
+commit offset (sysFlag bit 0) is stored once, on the first pass, as Java does, and never by a
+slave.
+
+Reading from a slave (PullMessageProcessor / DefaultMessageStore.getMessage): a pull whose last
+message is further behind the commit log's end than accessMessageInMemoryMaxRatio of the RAM
+is told to go to the group's whichBrokerWhenConsumeSlowly (1) when slaveReadEnable, else to
+its brokerId (0); without slaveReadEnable the answer always names the master, and a slave
+answers PULL_RETRY_IMMEDIATELY with no messages. A slave without offsetCheckInSlave never moves a
+consumer's offset: an offset it does not hold yet is retried where it is (the slave may lag).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from dataclasses import dataclass
 
 from ....errors import StoreError
@@ -50,6 +59,14 @@ _CODES = {
 }
 
 
+def total_memory_bytes() -> int:
+    """The machine's RAM (StoreUtil.TOTAL_PHYSICAL_MEMORY_SIZE; Java falls back to 24 GiB)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+        return 24 << 30
+
+
 class PullRejected(Exception):
     def __init__(self, code: ResponseCode, remark: str) -> None:
         super().__init__(remark)
@@ -73,6 +90,8 @@ class PullProcessor:
         self._groups = groups
         self._clients = clients
         self._arrivals = arrivals
+        ratio = config.access_message_in_memory_max_ratio
+        self._in_memory_bytes = total_memory_bytes() * ratio // 100
 
     def register_handlers(self, dispatcher: Dispatcher) -> None:
         dispatcher.register(RequestCode.PULL_MESSAGE, self.pull)
@@ -84,11 +103,11 @@ class PullProcessor:
         except PullRejected as exc:
             return RemotingCommand.response(exc.code, str(exc))
         read = self._read(h, selector)
-        if h.sys_flag & FLAG_COMMIT_OFFSET and self._config.broker_id == MASTER_ID:
+        if h.sys_flag & FLAG_COMMIT_OFFSET and not self._config.slave:
             self._commit(h)
         if read.code == ResponseCode.PULL_NOT_FOUND and h.sys_flag & FLAG_SUSPEND:
             read = await self._hold(h, selector, read)
-        return self._response(read)
+        return self._response(h, read)
 
     def _commit(self, h: PullMessageRequestHeader) -> None:
         """The pull's commit offset, kept in memory and persisted every 5 s by the store
@@ -143,6 +162,15 @@ class PullProcessor:
             raise PullRejected(ResponseCode.SUBSCRIPTION_PARSE_FAILED, str(exc)) from None
 
     def _read(self, h: PullMessageRequestHeader, selector: Selector) -> _Read:
+        read = self._read_store(h, selector)
+        if self._config.slave and not self._config.offset_check_in_slave:
+            if read.code == ResponseCode.PULL_OFFSET_MOVED:
+                # nextOffsetCorrection: a slave leaves the offset where the consumer had it
+                read.result.next_offset = h.queue_offset
+                return _Read(ResponseCode.PULL_RETRY_IMMEDIATELY, read.result, b"")
+        return read
+
+    def _read_store(self, h: PullMessageRequestHeader, selector: Selector) -> _Read:
         count = max(1, min(h.max_msg_nums, self._config.max_transfer_count))
         tags = selector.tags
         result = self._store.get(h.topic, h.queue_id, h.queue_offset, count,
@@ -177,9 +205,12 @@ class PullProcessor:
         return _Read(ResponseCode.SUCCESS, result, b"".join(parts))
 
     async def _hold(self, h: PullMessageRequestHeader, selector: Selector, read: _Read) -> _Read:
-        """Wait for a put into the queue, re-reading after each; at most the suspend time."""
-        timeout_s = (h.suspend_timeout_ms if self._config.long_polling
-                     else self._config.short_polling_ms) / 1000
+        """Wait for a put into the queue, re-reading after each; at most the suspend time,
+        itself at most brokerSuspendMaxTimeMillis (a request must not hold a task for ever)."""
+        c = self._config
+        hold_ms = min(h.suspend_timeout_ms, c.broker_suspend_max_ms) if c.long_polling \
+            else c.short_polling_ms
+        timeout_s = hold_ms / 1000
         loop = asyncio.get_running_loop()
         deadline = loop.time() + max(0.0, timeout_s)
         while True:
@@ -191,10 +222,27 @@ class PullProcessor:
             if read.code != ResponseCode.PULL_NOT_FOUND or not arrived:
                 return read
 
-    def _response(self, read: _Read) -> RemotingCommand:
+    def _response(self, h: PullMessageRequestHeader, read: _Read) -> RemotingCommand:
         r = read.result
+        code, body = read.code, read.body
+        suggest = MASTER_ID
+        if self._config.slave_read_enable:
+            group = self._groups.get(h.consumer_group) or {}
+            slow = self._suggest_slave(r)
+            suggest = int(group.get("whichBrokerWhenConsumeSlowly" if slow else "brokerId",
+                                    1 if slow else MASTER_ID))
+        elif self._config.slave:
+            code, body = ResponseCode.PULL_RETRY_IMMEDIATELY, b""
         ext = encode_header(PullMessageResponseHeader(
-            suggest_which_broker_id=MASTER_ID, next_begin_offset=r.next_offset,
+            suggest_which_broker_id=suggest, next_begin_offset=r.next_offset,
             min_offset=r.min_offset, max_offset=r.max_offset))
-        remark = None if read.code == ResponseCode.SUCCESS else r.status.name
-        return RemotingCommand.response(read.code, remark, ext, read.body)
+        remark = None if code == ResponseCode.SUCCESS else r.status.name
+        return RemotingCommand.response(code, remark, ext, body)
+
+    def _suggest_slave(self, result: GetResult) -> bool:
+        """getMessage's suggestPullingFromSlave: the commit log holds more past the last
+        message pulled than the share of the RAM a read may expect in the page cache."""
+        if not result.messages:
+            return False
+        behind = self._store.commitlog.max_offset - result.messages[-1].commitlog_offset
+        return behind > self._in_memory_bytes

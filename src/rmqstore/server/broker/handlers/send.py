@@ -9,7 +9,10 @@ known to inflate within maxMessageSize (else MESSAGE_ILLEGAL). The reply carries
 message id(s), the queue id and the (first) queue offset.
 
 With SYNC_FLUSH the reply waits, off the event loop, until the message is durable (unless the
-producer sent WAIT=false, as Java's isWaitStoreMsgOK).
+producer sent WAIT=false, as Java's isWaitStoreMsgOK); on a SYNC_MASTER also until a slave
+holds it (replication.py), the replication status winning over the flush's
+(CommitLog.handleDiskFlushAndHA). A slave takes no sends: SERVICE_NOT_AVAILABLE, as its store
+answers a put in Java.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ from ....store import MessageStore
 from ....topic_validator import is_not_allowed_send
 from ..config import BrokerConfig
 from ..longpoll import ArrivalWaiters
+from ..replication import MasterReplication
 from ..subgroups import SubscriptionGroupManager
 from ..topics import DLQ_PREFIX, PERM_WRITE, RETRY_PREFIX, BrokerTopics
 
@@ -62,6 +66,8 @@ DEFAULT_MAX_RECONSUME = 16  # SubscriptionGroupConfig.retryMaxTimes
 _STATUS_CODES = {
     PutStatus.PUT_OK: ResponseCode.SUCCESS,
     PutStatus.FLUSH_DISK_TIMEOUT: ResponseCode.FLUSH_DISK_TIMEOUT,
+    PutStatus.FLUSH_SLAVE_TIMEOUT: ResponseCode.FLUSH_SLAVE_TIMEOUT,
+    PutStatus.SLAVE_NOT_AVAILABLE: ResponseCode.SLAVE_NOT_AVAILABLE,
     PutStatus.SERVICE_NOT_AVAILABLE: ResponseCode.SERVICE_NOT_AVAILABLE,
     PutStatus.MESSAGE_ILLEGAL: ResponseCode.MESSAGE_ILLEGAL,
 }
@@ -112,8 +118,12 @@ class _Target:
 
 class SendProcessor:
     def __init__(self, config: BrokerConfig, store: MessageStore, topics: BrokerTopics,
-                 groups: SubscriptionGroupManager, arrivals: ArrivalWaiters) -> None:
+                 groups: SubscriptionGroupManager, arrivals: ArrivalWaiters,
+                 replication: MasterReplication | None = None) -> None:
+        """replication: a master's (None on a slave)."""
         self._config = config
+        self._replication = replication
+        self._sync_master = replication is not None and replication.sync
         self._store = store
         self._topics = topics
         self._groups = groups
@@ -188,15 +198,23 @@ class SendProcessor:
         except _REFUSALS as exc:
             return _refusal(exc)
         self._arrivals.notify(target.topic, target.queue_id)
+        if self._replication is not None:
+            self._replication.stored()
         commit = self._group_commit
-        if commit is not None and wait and not pending.done():
-            answer = Deferred()
+        flush = commit is not None and wait and not pending.done()
+        if not flush and not (self._sync_master and wait):
+            return self._answer(request, pending, target.queue_id, PutStatus.PUT_OK)
+        answer = Deferred()
+        outcome = _Outcome(1 + (self._sync_master and wait), lambda status: answer.resolve(
+            self._answer(request, pending, target.queue_id, status)))
+        if flush:
             # Durability of the last message covers the earlier ones (offsets only grow).
-            commit.when_durable(pending.result.commitlog_offset, lambda ok: answer.resolve(
-                self._answer(request, pending, target.queue_id,
-                             PutStatus.PUT_OK if ok else PutStatus.FLUSH_DISK_TIMEOUT)))
-            return answer
-        return self._answer(request, pending, target.queue_id, PutStatus.PUT_OK)
+            commit.when_durable(pending.result.commitlog_offset, outcome.flushed)
+        else:
+            outcome.flushed(True)
+        if self._sync_master and wait:
+            self._replication.when_replicated(outcome.replicated)
+        return answer
 
     @staticmethod
     def _header(request: RemotingCommand) -> SendMessageRequestHeader:
@@ -242,6 +260,9 @@ class SendProcessor:
     # -- checks ---------------------------------------------------------------------------
     def _target(self, h: SendMessageRequestHeader) -> _Target:
         """msgCheck + the retry/DLQ redirect: where the message goes."""
+        if self._config.slave:
+            raise SendRejected(ResponseCode.SERVICE_NOT_AVAILABLE,
+                               "message store is slave mode, so putMessage is forbidden")
         if not self._config.broker_permission & PERM_WRITE:
             raise SendRejected(ResponseCode.NO_PERMISSION,
                                f"the broker[{self._config.broker_ip}] sending message is forbidden")
@@ -331,6 +352,33 @@ class SendProcessor:
                 reconsume_times=t.reconsume_times, born_host=born_host, sysflag=h.sys_flag))
         except ValueError as exc:  # entry sizes that do not add up
             raise BatchDecodeError(str(exc)) from None
+
+
+class _Outcome:
+    """A send's answer waits for the disk, the slaves, or both: done(status) once each has
+    spoken, with the replication's status if it is not PUT_OK, else the flush's."""
+
+    __slots__ = ("_done", "_flush", "_left", "_replica")
+
+    def __init__(self, waits: int, done: Callable[[PutStatus], object]) -> None:
+        self._left = waits
+        self._done = done
+        self._flush = self._replica = PutStatus.PUT_OK
+
+    def flushed(self, ok: bool) -> None:
+        if not ok:
+            self._flush = PutStatus.FLUSH_DISK_TIMEOUT
+        self._one_more()
+
+    def replicated(self, status: PutStatus) -> None:
+        self._replica = status
+        self._one_more()
+
+    def _one_more(self) -> None:
+        self._left -= 1
+        if self._left == 0:
+            ok = self._replica is PutStatus.PUT_OK
+            self._done(self._flush if ok else self._replica)
 
 
 def _stored_properties(text: str, cluster: str) -> tuple[dict[str, str], bytes | None, bool]:

@@ -62,6 +62,9 @@ class SendBackProcessor:
 
     async def send_back(self, request: RemotingCommand, ctx: RequestContext) -> RemotingCommand:
         h = decode_header(ConsumerSendMsgBackRequestHeader, request.ext_fields)
+        if self._config.slave:  # its store refuses the put: Java answers the status's name
+            return _fail(ResponseCode.SYSTEM_ERROR, "SERVICE_NOT_AVAILABLE: a slave stores "
+                         "nothing; send it back to the master")
         group_cfg = self._groups.find_or_create(h.group)
         if group_cfg is None:
             return _fail(ResponseCode.SUBSCRIPTION_GROUP_NOT_EXIST,

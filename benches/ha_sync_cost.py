@@ -1,0 +1,136 @@
+"""What waiting for a slave costs a send: SYNC_MASTER against ASYNC_MASTER (each with its slave)
+and a master without one, in one run, driven over loopback by our client.
+
+    .venv/bin/python benches/ha_sync_cost.py [--duration S] [--slice S] [--producers N]
+                                             [--json FILE]
+
+Each configuration is a broker group of `rmqstore serve` processes (rmqstore.server.testing_ha):
+its NameServer, its master and, but for the last, its slave, ASYNC_FLUSH. Its --producers
+producers (4) each await 1 KiB sync sends to a 4-queue topic; the configurations take turns of
+--slice seconds (the order rotated every turn, so that the machine's drift lands on all alike)
+until each has sent for --duration seconds. Reported: sends/s of the whole group of producers and
+per-send latency p50/p99 of each configuration, and SYNC_MASTER's against ASYNC_MASTER's.
+Scratch data under /tmp/replication (or $RMQ_BENCH_DIR), deleted at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from rmqstore.client import Message, Producer
+from rmqstore.client.producer import SendStatus
+from rmqstore.server.testing_ha import HAPair
+
+BODY = b"x" * 1024
+TOPIC = "bench_ha"
+MAX_TURNS = 10_000
+CONFIGS = {"ASYNC_MASTER + slave": ("ASYNC_MASTER", True),
+           "SYNC_MASTER + slave": ("SYNC_MASTER", True),
+           "master, no slave": ("ASYNC_MASTER", False)}
+
+
+def start(root: Path, role: str, slave: bool) -> HAPair:
+    pair = HAPair(root, role=role)
+    pair.ns_proc.start()
+    pair.master_proc.start()
+    pair.create_topic(TOPIC, 4)
+    if slave:
+        pair.start_slave()
+    return pair
+
+
+async def turn(producers: list[Producer], seconds: float, out: list[float]) -> float:
+    """Every producer sends back to back for ``seconds``; their latencies go to ``out``;
+    returns the wall time the turn took."""
+    deadline = time.perf_counter() + seconds
+
+    async def one(p: Producer) -> None:
+        while time.perf_counter() < deadline:
+            t0 = time.perf_counter()
+            r = await p.send(Message(TOPIC, BODY))
+            out.append(time.perf_counter() - t0)
+            if r.status is not SendStatus.SEND_OK:
+                raise SystemExit(f"a send answered {r.status.name}")
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(one(p) for p in producers))
+    return time.perf_counter() - t0
+
+
+async def interleaved(namesrvs: dict[str, str], duration_s: float, slice_s: float,
+                      n: int) -> tuple[dict[str, list[float]], dict[str, float]]:
+    latencies: dict[str, list[float]] = {name: [] for name in namesrvs}
+    walls = dict.fromkeys(namesrvs, 0.0)
+    producers = {name: [Producer(f"PG_ha_bench_{k}", ns) for k in range(n)]
+                 for name, ns in namesrvs.items()}
+    for group in producers.values():
+        for p in group:
+            await p.start()
+    try:
+        for group in producers.values():  # warm: routes, connections, the first sends
+            await turn(group, 0.5, [])
+        names = list(namesrvs)
+        for k in range(MAX_TURNS):
+            if all(w >= duration_s for w in walls.values()):
+                break
+            for name in names[k % len(names):] + names[:k % len(names)]:
+                walls[name] += await turn(producers[name], slice_s, latencies[name])
+    finally:
+        for group in producers.values():
+            for p in group:
+                await p.close()
+    return latencies, walls
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=float, default=15.0,
+                        help="seconds of sends per configuration")
+    parser.add_argument("--slice", type=float, default=1.0, help="seconds per turn")
+    parser.add_argument("--producers", type=int, default=4)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    base = Path(os.environ.get("RMQ_BENCH_DIR", "/tmp/replication"))
+    base.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix="ha-sync-cost-", dir=base))
+    pairs: list[HAPair] = []
+    try:
+        namesrvs = {}
+        for i, (name, (role, slave)) in enumerate(CONFIGS.items()):
+            pairs.append(start(tmp / f"group{i}", role, slave))
+            namesrvs[name] = pairs[-1].namesrv
+        lat, walls = asyncio.run(interleaved(namesrvs, args.duration, args.slice,
+                                             args.producers))
+    finally:
+        for pair in pairs:
+            pair.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    results: dict[str, dict] = {}
+    for name, samples in lat.items():
+        q = statistics.quantiles(samples, n=100)
+        results[name] = {"sends": len(samples), "sends_per_s": len(samples) / walls[name],
+                         "p50_ms": q[49] * 1e3, "p99_ms": q[98] * 1e3}
+    sync, async_ = results["SYNC_MASTER + slave"], results["ASYNC_MASTER + slave"]
+    results["sync_vs_async"] = {"throughput": sync["sends_per_s"] / async_["sends_per_s"],
+                                "p99_added_ms": sync["p99_ms"] - async_["p99_ms"]}
+    for name in CONFIGS:
+        r = results[name]
+        print(f"{name:22s} {r['sends_per_s']:8,.0f} sends/s from {args.producers} producers  "
+              f"p50 {r['p50_ms']:5.2f} ms  p99 {r['p99_ms']:5.2f} ms")
+    s = results["sync_vs_async"]
+    print(f"SYNC_MASTER: {s['throughput']:.0%} of ASYNC_MASTER's sends/s, p99 "
+          f"{s['p99_added_ms']:+.2f} ms")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

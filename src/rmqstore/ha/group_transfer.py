@@ -1,0 +1,86 @@
+"""SYNC_MASTER's wait for the slaves (GroupTransferService of rocketmq-all-4.9.7): a send is
+answered once a slave holds it, or FLUSH_SLAVE_TIMEOUT after slaveTimeout.
+
+Every slave's report moves one offset, the furthest any slave acknowledged (push2SlaveMaxOffset:
+one slave holding a message is enough). A waiter for the bytes below ``end`` is resolved as soon
+as that offset reaches it; many sends share each report, as group commit shares each
+fdatasync. Runs on its event loop's thread only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import logging
+from collections.abc import Callable
+
+log = logging.getLogger(__name__)
+
+Callback = Callable[[bool], object]
+
+
+class GroupTransfer:
+    def __init__(self, loop: asyncio.AbstractEventLoop, timeout_s: float) -> None:
+        self._loop = loop
+        self._timeout_s = timeout_s
+        self.acked = 0  # the furthest offset a slave holds (push2SlaveMaxOffset)
+        # (end offset, seq, deadline, callback(ok)): resolved once acked >= end
+        self._heap: list[tuple[int, int, float, Callback]] = []
+        self._seq = itertools.count()
+        self._expiry: asyncio.TimerHandle | None = None
+        self._closed = False
+
+    @property
+    def waiting(self) -> int:
+        return len(self._heap)
+
+    def when_replicated(self, end: int, callback: Callback) -> None:
+        """callback(True) once a slave holds every byte below ``end``, callback(False) after
+        the timeout (or at close)."""
+        if self.acked >= end or self._closed:
+            callback(self.acked >= end)
+            return
+        heapq.heappush(self._heap, (end, next(self._seq), self._loop.time() + self._timeout_s,
+                                    callback))
+        if self._expiry is None:
+            self._expiry = self._loop.call_later(self._timeout_s, self._expire)
+
+    def on_ack(self, offset: int) -> None:
+        """A slave reported holding everything below ``offset`` (notifyTransferSome)."""
+        if offset <= self.acked:
+            return
+        self.acked = offset
+        heap = self._heap
+        while heap and heap[0][0] <= offset:
+            _call(heapq.heappop(heap)[3], True)
+
+    def close(self) -> None:
+        """Fail every waiter; later waits fail at once."""
+        self._closed = True
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None
+        left, self._heap = self._heap, []
+        for *_, callback in left:
+            _call(callback, False)
+
+    def _expire(self) -> None:
+        now = self._loop.time()
+        expired = [e for e in self._heap if e[2] <= now]
+        if expired:
+            self._heap = [e for e in self._heap if e[2] > now]
+            heapq.heapify(self._heap)
+            for *_, callback in expired:
+                _call(callback, False)
+        self._expiry = None
+        if self._heap:
+            self._expiry = self._loop.call_later(min(e[2] for e in self._heap) - now,
+                                                 self._expire)
+
+
+def _call(callback: Callback, ok: bool) -> None:
+    try:
+        callback(ok)
+    except Exception:  # one waiter's failure must not strand the others
+        log.exception("replication callback failed")

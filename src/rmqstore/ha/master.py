@@ -1,0 +1,150 @@
+"""HAService: a master store's side of replication (HAService of rocketmq-all-4.9.7): it listens
+on haListenPort, streams its commit log to every slave that connects (master_link.py), and
+knows how far the slaves are, for SYNC_MASTER (group_transfer.py).
+
+In a broker it runs on the broker's event loop (``await start()``); an embedded store runs it
+on a loop thread of its own (``rmqstore.ha.Background``), and another thread may then call
+``wait_replicated``. Everything else runs on the loop's thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import threading
+
+from ..store import MessageStore
+from . import sockets
+from .config import HAConfig
+from .group_transfer import Callback, GroupTransfer
+from .master_link import MasterLink
+
+log = logging.getLogger(__name__)
+
+HOUSEKEEPING_CHECK_S = 1.0
+
+
+class HAService:
+    def __init__(self, store: MessageStore, host: str = "0.0.0.0", port: int = 10912,
+                 config: HAConfig | None = None) -> None:
+        self.store = store
+        self.config = config or HAConfig()
+        self._host = host
+        self._port = port
+        self.links: set[MasterLink] = set()
+        self._server: asyncio.Server | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._transfer: GroupTransfer | None = None
+        self._housekeeping: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._loop = loop = asyncio.get_running_loop()
+        self._thread = threading.get_ident()
+        self._transfer = GroupTransfer(loop, self.config.slave_timeout_ms / 1000)
+        self._server = await sockets.listen(self._host, self._port, lambda: MasterLink(self))
+        self._housekeeping = loop.create_task(self._close_silent_links(), name="ha-housekeeping")
+        log.info("HA service listening on %s:%d", *self.address)
+
+    async def close(self) -> None:
+        """Stop listening, close every slave's link, fail every send still waiting."""
+        if self._server is None:
+            return
+        self._server.close()
+        for link in list(self.links):
+            link.close("the master is stopping")
+        if self._housekeeping is not None:
+            self._housekeeping.cancel()
+        if self._transfer is not None:
+            self._transfer.close()
+        await self._server.wait_closed()
+        self._server = None
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """The bound (host, port); the real port when 0 was asked for."""
+        if self._server is None or not self._server.sockets:
+            raise RuntimeError("HA service not started")
+        host, port = self._server.sockets[0].getsockname()[:2]
+        return host, port
+
+    # -- what the send path asks -----------------------------------------------------------
+    @property
+    def acked(self) -> int:
+        """The furthest offset a slave acknowledged (push2SlaveMaxOffset)."""
+        return self._transfer.acked if self._transfer is not None else 0
+
+    def slave_ok(self, put_where: int) -> bool:
+        """HAService.isSlaveOK: a slave is connected and at most haSlaveFallbehindMax bytes
+        behind put_where; a SYNC_MASTER send waits for slaves only then."""
+        return bool(self.links) and put_where - self.acked < self.config.slave_fallbehind_max
+
+    def wakeup(self) -> None:
+        """Bytes were appended: every link sends them now (from any thread)."""
+        if self._loop is None:
+            return
+        if threading.get_ident() != self._thread:
+            self._loop.call_soon_threadsafe(self.wakeup)
+            return
+        for link in self.links:
+            link.wake()
+
+    def when_replicated(self, end: int, callback: Callback) -> None:
+        """callback(True) once a slave holds every byte below ``end``, callback(False) after
+        slaveTimeout (FLUSH_SLAVE_TIMEOUT). The loop's thread only."""
+        assert self._transfer is not None, "HA service not started"
+        self.wakeup()
+        self._transfer.when_replicated(end, callback)
+
+    def wait_replicated(self, end: int, timeout_s: float | None = None) -> bool:
+        """when_replicated, blocking, for a thread other than the loop's (embedded use)."""
+        assert self._loop is not None, "HA service not started"
+        done: concurrent.futures.Future[bool] = concurrent.futures.Future()
+        self._loop.call_soon_threadsafe(self.when_replicated, end, done.set_result)
+        try:
+            return done.result(timeout_s)
+        except concurrent.futures.TimeoutError:
+            return False
+
+    # -- what the links ask ----------------------------------------------------------------
+    def on_ack(self, offset: int) -> None:
+        assert self._transfer is not None
+        self._transfer.on_ack(offset)
+
+    def start_offset(self, requested: int, peer: str) -> int | None:
+        """Where a slave reporting ``requested`` first is sent from, or None (logged) when
+        this master cannot serve it."""
+        log_ = self.store.commitlog
+        end = log_.max_offset
+        if requested == 0:
+            # HAConnection: an empty slave starts at the start of the master's last segment.
+            start = end - end % log_.segment_bytes
+            log.info("HA: slave %s is empty: sending from offset %d", peer, start)
+            return start
+        if requested > end:
+            log.warning("HA: slave %s asks for offset %d, past this master's end %d: its log "
+                        "diverged from this one (RocketMQ's slaves never truncate)", peer,
+                        requested, end)
+            return None
+        if requested < log_.min_offset:
+            log.warning("HA: slave %s asks for offset %d; this master's log starts at %d now "
+                        "(retention deleted the rest)", peer, requested, log_.min_offset)
+            return None
+        if not self.store.holds_boundary(requested):
+            log.warning("HA: slave %s asks for offset %d, which is not where a record starts "
+                        "here: its log diverged from this one", peer, requested)
+            return None
+        log.info("HA: slave %s resumes at offset %d (%d bytes behind)", peer, requested,
+                 end - requested)
+        return requested
+
+    async def _close_silent_links(self) -> None:
+        """haHousekeepingInterval: a slave silent that long (it reports every
+        haSendHeartbeatInterval) is gone."""
+        limit_s = self.config.housekeeping_interval_ms / 1000
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(min(HOUSEKEEPING_CHECK_S, limit_s))
+            for link in list(self.links):
+                if loop.time() - link.last_read > limit_s:
+                    link.close(f"no report for {limit_s:.0f} s")

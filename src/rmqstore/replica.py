@@ -1,0 +1,123 @@
+"""Both ends of replication inside the engine (RocketMQ's HA, the transport being rmqstore.ha):
+
+- ReplicaLog, a replica's side (HAClient.dispatchReadRequest -> CommitLog.appendData): its
+  master's raw commit-log bytes are appended at the offsets they came from, then dispatched
+  to the consume queues and the index (replica_dispatch.py). Only whole records that check out
+  are appended: sizes, magic, body CRC, topic and properties, the PHYSICALOFFSET each carries,
+  a BLANK ending exactly at its segment's end (rmq_append_raw). A record cut short by the end
+  of the bytes given is not appended; the caller hands it again with the bytes that complete
+  it. So a broken stream leaves the log at a record boundary, where the next link resumes.
+- read_log, the master's side (HAConnection.WriteSocketService -> getCommitLogData): raw bytes
+  from an offset, never past its segment, BLANK tails included.
+
+An empty replica takes its first bytes at any segment start: a master starts an empty slave at
+the start of its last segment (HAConnection), not at 0. After that, bytes must start exactly
+where the replica's log ends; anything else is refused (ReplicaDataError), never re-based.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from . import _native
+from .commitlog import CommitLog
+from .errors import ReplicaDataError
+from .record import RecordField
+from .replica_dispatch import ReplicaDispatcher
+
+DISPATCH_SLICE = 1024  # records per dispatch call: the caller's loop stays responsive
+
+
+class ReplicaLog:
+    def __init__(self, commitlog: CommitLog, dispatcher: ReplicaDispatcher,
+                 put_lock: threading.Lock, on_appended: Callable[[], None] | None,
+                 on_dispatched: Callable[[int], None]) -> None:
+        """put_lock: the store's (retention and the dispatch share the file lists).
+        on_appended(): bytes were appended (sync flush cues its flusher). on_dispatched(ts):
+        records stored up to ts are in their queues, called under the put lock."""
+        self._commitlog = commitlog
+        self._dispatcher = dispatcher
+        self._lock = put_lock
+        self._on_appended = on_appended
+        self._on_dispatched = on_dispatched
+
+    @property
+    def end(self) -> int:
+        """Where the log ends: the offset the master's next bytes must start at (the slave's
+        report to its master, HAClient.reportSlaveMaxOffset)."""
+        return self._commitlog.max_offset
+
+    @property
+    def dispatched(self) -> int:
+        """Offset up to which records are in their consume queues and the index."""
+        return self._dispatcher.dispatched
+
+    def append(self, offset: int, data: bytes | bytearray | memoryview) -> int:
+        """Append the whole, valid records at the start of ``data``, the master's bytes from
+        ``offset`` on; returns how many bytes that was (the rest starts a record that data
+        cuts short). ReplicaDataError if ``offset`` is not where the log ends, or after the
+        valid records when the bytes after them are not a record (``appended`` says how many
+        went in)."""
+        files = self._commitlog.files
+        view = memoryview(data)
+        total = 0
+        with self._lock:
+            end = files.max_offset
+            if offset != end and (files.files or offset % files.file_size):
+                raise ReplicaDataError(f"master's bytes start at offset {offset}; this replica's "
+                                       f"log ends at {end}")
+            while total < len(view):
+                seg = files.last_for_write(offset)
+                n, status, _ = _native.append_raw(seg, view, total)
+                total += n
+                if status == _native.RAW_INVALID:
+                    raise ReplicaDataError(f"master's bytes at offset {offset + total} are not a "
+                                           f"valid record", total)
+                if status == _native.RAW_IO_ERROR:
+                    raise OSError(f"writing the replica's segment {seg.path.name} failed")
+                if status != _native.RAW_SEGMENT_END:
+                    break
+        if total and self._on_appended is not None:
+            self._on_appended()
+        return total
+
+    def pending(self) -> bool:
+        """Records appended but not yet dispatched."""
+        return self._dispatcher.pending()
+
+    def dispatch(self, max_records: int = DISPATCH_SLICE) -> set[tuple[str, int]]:
+        """Dispatch up to max_records appended records to their queues and the index; returns
+        the (topic, queue id) of each queue that grew (to wake pulls waiting on them)."""
+        with self._lock:
+            touched = self._dispatcher.dispatch(max_records)
+            if touched:
+                self._on_dispatched(self._dispatcher.last_ts)
+        return touched
+
+
+def read_log(commitlog: CommitLog, offset: int, max_bytes: int,
+             head_room: int = 0) -> bytearray | None:
+    """The raw bytes from ``offset`` to its segment's written end, at most ``max_bytes``,
+    after ``head_room`` bytes left for the caller; empty past them when the log ends at
+    ``offset``; None when the log does not hold ``offset`` (deleted, or beyond its end)."""
+    seg = commitlog.files.find(offset)
+    if seg is None:
+        return bytearray(head_room) if offset == commitlog.max_offset else None
+    wrote = seg.wrote
+    pos = offset - seg.start
+    if pos > wrote:
+        return None
+    return _native.read_raw(seg.region, wrote, pos, max_bytes, head_room)
+
+
+def holds_boundary(commitlog: CommitLog, offset: int) -> bool:
+    """Whether a record (or a BLANK, or the log's end) starts at ``offset``: where a slave may
+    ask to be sent bytes from. A slave whose log diverged from its master's asks elsewhere."""
+    if offset == commitlog.max_offset:
+        return True
+    seg = commitlog.files.find(offset)
+    if seg is None or offset - seg.start >= seg.wrote:
+        return False
+    fields = _native.parse(seg.region, offset - seg.start, False)
+    return fields == () or (bool(fields) and fields[RecordField.PHYSICAL_OFFSET] == offset)

@@ -1,0 +1,108 @@
+"""A replica's dispatch: its master's records, once appended, go to its consume queues and
+index (a slave's ReputMessageService with CommitLogDispatcherBuildConsumeQueue and
+CommitLogDispatcherBuildIndex), as the master's put wrote them:
+
+- one unit per record, at the queue offset the record carries, tagged with the hash of its
+  TAGS (0 without), or, for a delayed message waiting in SCHEDULE_TOPIC_XXXX, with its delivery
+  time: store time plus its level's delay (CommitLog.checkMessageAndReturnSize);
+- index entries for its UNIQ_KEY and each KEYS token (IndexService.buildIndex).
+
+Records are parsed natively a slice at a time (rmq_scan_dispatch), units written natively
+(rmq_add_unit); the first unit of a queue that starts past 0, or a gap, takes ConsumeQueue.put.
+The caller holds the store's put lock.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from . import _native
+from .commitlog import CommitLog
+from .consumequeue import ConsumeQueue
+from .delay_ladder import SCHEDULE_TOPIC
+from .errors import CorruptSegmentError
+from .index import IndexService
+from .queue_table import ConsumeQueueTable
+
+log = logging.getLogger(__name__)
+
+_F = _native.DISPATCH_FIELDS
+
+
+class ReplicaDispatcher:
+    def __init__(self, commitlog: CommitLog, queues: ConsumeQueueTable,
+                 index: IndexService | None, delays_ms: Sequence[int], dispatched: int) -> None:
+        """dispatched: the offset up to which records are in their queues already (recovery
+        re-dispatched everything the log holds)."""
+        self._commitlog = commitlog
+        self._queues = queues
+        self._index = index
+        self._delays_ms = tuple(delays_ms)
+        self._topics: dict[bytes, str] = {}
+        self.dispatched = dispatched
+        self.last_ts = 0  # store time of the last record dispatched
+
+    def pending(self) -> bool:
+        return self.dispatched < self._commitlog.max_offset
+
+    def dispatch(self, max_records: int) -> set[tuple[str, int]]:
+        """Dispatch up to max_records of the records appended and not yet dispatched; returns
+        the (topic, queue id) of every queue that grew."""
+        files = self._commitlog.files
+        end = files.max_offset
+        pos = max(self.dispatched, files.min_offset)
+        touched: set[tuple[str, int]] = set()
+        left = max_records
+        while pos < end and left > 0:
+            seg = files.find(pos)
+            if seg is None:
+                break
+            out, n, nxt, status = _native.scan_dispatch(seg.region, pos - seg.start, seg.wrote,
+                                                        min(left, 256))
+            self._units(seg.view, out, n, touched)
+            left -= n
+            pos = seg.start + (seg.size if status == 1 else nxt)
+            if status == 2:
+                self.dispatched = pos
+                raise CorruptSegmentError(f"replica dispatch: no record at offset {pos}")
+            if n == 0 and status == 0:
+                break
+        self.dispatched = pos
+        return touched
+
+    def _units(self, view: memoryview, out, n: int, touched: set[tuple[str, int]]) -> None:
+        topics = self._topics
+        queues = self._queues
+        index = self._index
+        add_unit = _native.add_unit
+        for b in range(0, n * _F, _F):
+            phys, size, qid, qoff, ts, tp, tl, code, up, ul, kp, kl, level = out[b:b + _F]
+            raw = bytes(view[tp:tp + tl])
+            topic = topics.get(raw)
+            if topic is None:
+                topic = topics[raw] = raw.decode("utf-8", "replace")
+            cq = queues.by_key.get((topic, qid)) or queues.for_write(topic, qid)
+            if level and topic == SCHEDULE_TOPIC:
+                code = ts + self._delays_ms[min(level, len(self._delays_ms)) - 1]
+            if add_unit(cq.wptr, qoff, phys, size, code):
+                self._slow_unit(cq, qoff, phys, size, code)
+            touched.add((topic, qid))
+            if index is not None and (up >= 0 or kp >= 0):
+                keys = [bytes(view[up:up + ul]).decode("utf-8", "replace")] if up >= 0 else []
+                if kp >= 0:
+                    text = bytes(view[kp:kp + kl]).decode("utf-8", "replace")
+                    keys.extend(k for k in text.split(" ") if k)
+                index.put_keys(topic, keys, phys, ts)
+        if n:
+            self.last_ts = out[(n - 1) * _F + 4]
+
+    @staticmethod
+    def _slow_unit(cq: ConsumeQueue, qoff: int, phys: int, size: int, code: int) -> None:
+        """A full active file is rolled; a queue's first unit, a gap, or a unit it holds
+        already (after a restart) take ConsumeQueue.put, which pre-fills or skips."""
+        if cq.files.files and cq.max_offset == qoff:
+            cq.roll()
+            if not _native.add_unit(cq.wptr, qoff, phys, size, code):
+                return
+        cq.put(qoff, phys, size, code)
