@@ -117,13 +117,5 @@ def config_table(obj: Any) -> tuple[DataVersion, dict[str, Any]]:
 def parse_serialize_wrapper(obj: Any) -> tuple[DataVersion, dict[str, TopicConfig]]:
     """The version and configs of a parsed TopicConfigSerializeWrapper; raises TypeError or
     ValueError for a malformed one."""
-    if not isinstance(obj, dict):
-        raise TypeError("topicConfigSerializeWrapper is not an object")
-    table = obj.get("topicConfigTable") or {}
-    if not isinstance(table, dict):
-        raise TypeError("topicConfigTable is not an object")
-    configs = {}
-    for key, value in table.items():
-        tc = TopicConfig.from_json(key, value)
-        configs[tc.name] = tc
-    return parse_data_version(obj.get("dataVersion")), configs
+    version, table = config_table(obj)
+    return version, {name: TopicConfig.from_json(name, value) for name, value in table.items()}
