@@ -47,6 +47,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ below l
     )
     from .options import PutOptions
     from .queue import Consumer, Queue
+    from .shared.workgroup import WorkConsumer
     from .store import MessageStore, open_store
     from .timer import TimerConfig, TimerService
 
@@ -62,6 +63,7 @@ _LAZY = {
     "MessageStore": ".store", "open_store": ".store",
     "ScheduleService": ".delay_levels",
     "TimerService": ".timer", "TimerConfig": ".timer",
+    "WorkConsumer": ".shared.workgroup",
 }
 
 
@@ -110,6 +112,7 @@ __all__ = [
     "StoreLockedError",
     "TimerConfig",
     "TimerService",
+    "WorkConsumer",
     "__version__",
     "open",
     "open_store",

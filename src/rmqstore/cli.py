@@ -96,6 +96,10 @@ def demo(data: Path, count: int, flush: str) -> None:
 @click.option("--broker-port", default=None, type=int, help="Default 10911 (listenPort).")
 @click.option("--http-port", default=8080, show_default=True,
               help="Port of the NameServer address endpoint (/rocketmq/nsaddr); 0 turns it off.")
+@click.option("--metrics-port", type=click.IntRange(min=0), default=None,
+              help="The broker's HTTP port, /metrics and the dashboard (metricsPromExporterPort, "
+                   "default 5557; 0 = any free port); its address is --host unless "
+                   "metricsPromExporterHost says otherwise.")
 @click.option("--namesrv-addr", default=None,
               help="NameServers the broker registers with (';'-separated); default: ours.")
 @click.option("--flush", type=click.Choice(["async", "sync"]), default=None,
@@ -112,15 +116,17 @@ def demo(data: Path, count: int, flush: str) -> None:
                    "(default 120, as Java); the liveness scan runs every min(10, expiry/3) s.")
 def serve(data: Path | None, role: str, config_file: Path | None, namesrv_file: Path | None,
           host: str, namesrv_port: int, broker_port: int | None, http_port: int,
-          namesrv_addr: str | None, flush: str | None, store_options: tuple[str, ...],
-          tls_config: Path | None, broker_expiry: float | None) -> None:
+          metrics_port: int | None, namesrv_addr: str | None, flush: str | None,
+          store_options: tuple[str, ...], tls_config: Path | None,
+          broker_expiry: float | None) -> None:
     """Start a RocketMQ-compatible NameServer and Broker (loopback unless told otherwise)."""
     from .net import TlsConfigError
     from .server.config_error import ConfigError
 
     try:
         _serve(data, role, config_file, namesrv_file, host, namesrv_port, broker_port,
-               http_port, namesrv_addr, flush, store_options, tls_config, broker_expiry)
+               http_port, namesrv_addr, flush, store_options, tls_config, broker_expiry,
+               metrics_port)
     except (ConfigError, TlsConfigError) as exc:  # one line, and a non-zero exit: never a
         raise click.ClickException(str(exc)) from None  # half-secured server
 
@@ -128,7 +134,8 @@ def serve(data: Path | None, role: str, config_file: Path | None, namesrv_file: 
 def _serve(data: Path | None, role: str, config_file: Path | None, namesrv_file: Path | None,
            host: str, namesrv_port: int, broker_port: int | None, http_port: int,
            namesrv_addr: str | None, flush: str | None, store_options: tuple[str, ...],
-           tls_config: Path | None, broker_expiry: float | None) -> None:
+           tls_config: Path | None, broker_expiry: float | None,
+           metrics_port: int | None = None) -> None:
     from .server.broker import BrokerConfig
     from .server.config_error import ConfigError
     from .server.namesrv import NamesrvConfig
@@ -145,6 +152,8 @@ def _serve(data: Path | None, role: str, config_file: Path | None, namesrv_file:
         changes["store_root"] = (data or Path("rmqstore-data")).resolve()
     if broker_port is not None:
         changes["listen_port"] = broker_port
+    if metrics_port is not None:
+        changes["metrics_port"] = metrics_port
     if namesrv_addr is not None:
         changes["namesrv_addrs"] = tuple(a for a in namesrv_addr.split(";") if a)
     elif not broker.namesrv_addrs and role == "all":

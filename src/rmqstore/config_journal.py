@@ -48,10 +48,11 @@ class ConfigJournal:
         """The file's object (its .bak's when it is unreadable; None when neither is there)
         and the journal's changes in order, (key, object or None for a deletion)."""
         changes: list[tuple[str, Any]] = []
-        try:
+        try:  # the journal before the file: a compaction in between leaves both complete
             data = self.journal.read_bytes()
         except FileNotFoundError:
             data = b""
+        table = read_json(self.path)
         for n, line in enumerate(data.split(b"\n")[:-1]):  # the part after the last \n: torn
             try:
                 entry = fastjson.loads(line)
@@ -59,7 +60,7 @@ class ConfigJournal:
             except (ValueError, KeyError, TypeError):
                 log.warning("%s: line %d is not a change; skipped", self.journal, n + 1)
         self.lines = len(changes)
-        return read_json(self.path), changes
+        return table, changes
 
     def append(self, key: str, value: Any) -> None:
         """Journal key's new object (None: key deleted); durable after sync()."""

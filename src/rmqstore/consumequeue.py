@@ -43,8 +43,8 @@ class ConsumeQueue:
     mappings (``pinned``)."""
 
     # Slots: a put reads wptr and queue_id of one queue out of thousands (fewer cache misses)
-    __slots__ = ("clock", "file_size", "files", "min_logic", "queue_id", "read_ahead", "topic",
-                 "wptr", "writer")
+    __slots__ = ("clock", "file_size", "files", "min_logic", "queue_id", "read_ahead",
+                 "slot_word", "topic", "wptr", "writer")
 
     def __init__(self, directory: Path, topic: str, queue_id: int, units_per_file: int,
                  clock: MappingClock) -> None:
@@ -142,7 +142,18 @@ class ConsumeQueue:
     def roll(self) -> None:
         """Give the native writer room (it answered QUEUE_FULL): the next reserved chunk of the
         last file, the next file, or the first file of a new queue, mapped."""
-        seg = self.files.last_for_write()
+        self._attach(self.files.last_for_write())
+
+    def attach_last(self) -> None:
+        """Point the native writer at the last file if it has room, else at nothing, starting
+        where the next file starts (a shared store's published end must be there)."""
+        last = self.files.last()
+        if last is not None and not last.full:
+            self._attach(last)
+        else:
+            self.writer.detach(last.start + self.file_size if last is not None else 0)
+
+    def _attach(self, seg: QueueFile) -> None:
         seg.reserve(seg.wrote + UNIT_SIZE)
         seg.mapped()
         self.writer.attach(seg)

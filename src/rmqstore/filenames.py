@@ -7,6 +7,8 @@ Layout under the store root (RocketMQ 4.x, StorePathConfigHelper):
     checkpoint, abort, lock
     config/topics.json, config/consumerOffset.json (+ .bak, transient .tmp; topics.json and
         subscriptionGroup.json also + .journal, the changes not yet written into them)
+and ours, beside RocketMQ's, for a store several processes open (shared=True):
+    shared/control, shared/gate, shared/leader-<service>, shared/work/<group>@<topic>@<queueId>
 """
 
 from __future__ import annotations
@@ -68,6 +70,25 @@ def abort_file(root: Path) -> Path:
 
 def lock_file(root: Path) -> Path:
     return root / "lock"
+
+
+def shared_dir(root: Path) -> Path:
+    return root / "shared"
+
+
+def control_file(root: Path) -> Path:
+    """The control file of a shared store (shared/control.py)."""
+    return root / "shared" / "control"
+
+
+def leader_file(root: Path, service: str) -> Path:
+    """Held (flock) by the process running a shared store's background service."""
+    return root / "shared" / f"leader-{service}"
+
+
+def work_file(root: Path, group: str, topic: str, queue_id: int) -> Path:
+    """A work-sharing group's lease table (workgroup.py); names are checked before."""
+    return root / "shared" / "work" / f"{group}@{topic}@{queue_id}"
 
 
 def config_file(root: Path, name: str) -> Path:

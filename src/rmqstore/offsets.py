@@ -38,6 +38,11 @@ class ConsumerOffsetManager:
         with self._lock:
             return self._table.get(f"{topic}@{group}", {}).get(queue_id)
 
+    def keys(self) -> list[tuple[str, str]]:
+        """(topic, group) of every entry, copied: what each group has committed offsets of."""
+        with self._lock:
+            keys = list(self._table)
+        return [(topic, group) for topic, _, group in (k.partition("@") for k in keys)]
     def table(self) -> dict[str, dict[int, int]]:
         """A copy of every committed offset, "topic@group" -> queue id -> offset
         (ConsumerOffsetSerializeWrapper's offsetTable, what GET_ALL_CONSUMER_OFFSET answers)."""

@@ -38,7 +38,7 @@ class ConsumeQueueTable:
         self._root = root
         self._units_per_file = units_per_file
         self._lock = lock
-        self._clean = clean
+        self.clean = clean
         self._creating = threading.Lock()  # prepare(): one thread makes a queue at a time
         self._prepared: dict[tuple[str, int], ConsumeQueue] = {}  # made ready, not yet taken
         self.clock = MappingClock(mapped_files_max, lock)
@@ -47,6 +47,11 @@ class ConsumeQueueTable:
         # What recovery found, which a queue loaded later is checked against (start()).
         self._log_end: int | None = None
         self._min_phys: Callable[[], int] = lambda: 0
+
+    def use_lock(self, lock) -> None:
+        """Guard loading and mapping with ``lock`` from now on (a shared store's view's)."""
+        self._lock = lock
+        self.clock.lock = lock
 
     def start(self, log_end: int, min_phys: Callable[[], int]) -> None:
         """Recovery found the commit log ending at log_end: the queues loaded so far drop
@@ -195,7 +200,7 @@ class ConsumeQueueTable:
         cq = ConsumeQueue(filenames.consumequeue_dir(self._root, topic, queue_id), topic,
                           queue_id, self._units_per_file, self.clock)
         cq.load()
-        cq.recover(self._clean)
+        cq.recover(self.clean)
         if self._log_end is not None:
             self._check(cq)
         self._publish(cq)

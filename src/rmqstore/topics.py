@@ -116,6 +116,28 @@ class TopicConfigManager:
         table.update((name, tc.to_json()) for name, tc in dict(self._topics).items())
         return wrapper_of(DataVersion(int(time.time() * 1000), self._counter), table)
 
+    def remove(self, name: str) -> bool:
+        """Forget a topic's config, journaled as a put is; False if there was none. Its
+        queues' files stay until retention removes them (what was stored is not rewritten)."""
+        with self._lock:
+            known = self._topics.pop(name, None) is not None
+            known = self._raw.pop(name, None) is not None or known
+            if not known:
+                return False
+            self._counter += 1
+            self._journal.append(name, None)
+        if self._sync_each:
+            self._journal.sync()
+        return True
+
+    def put_if_absent(self, config: TopicConfig) -> TopicConfig:
+        """The topic's config: the one it has, else ``config``, put."""
+        found = self.get(config.name)
+        if found is not None:
+            return found
+        self.put(config)
+        return config
+
     def replace_all(self, version: DataVersion, configs: dict[str, TopicConfig]) -> None:
         """A slave takes its master's topic configs and their version, and persists them
         (SlaveSynchronize.syncTopicConfig): topics.json written whole, the journal emptied."""
@@ -149,7 +171,7 @@ class TopicRoutes:
         check_topic(topic)
         if self._configs.get(topic) is None:
             n = self._default_queue_nums
-            self._configs.put(TopicConfig(topic, n, n))
+            self._configs.put_if_absent(TopicConfig(topic, n, n))
         self.admitted.add(topic)
 
     def check_queue(self, topic: str, queue_id: int) -> None:

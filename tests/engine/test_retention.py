@@ -136,3 +136,17 @@ def test_queues_not_loaded_lose_their_expired_files_too(tmp_path, small_config):
         assert int(after[0].name) // 20 <= lo
         got = s.get("Idle", 0, lo, 1000).messages
         assert len(got) == 300 - lo and all(m.body == b"i" * 40 for m in got)
+
+
+def test_unexpired_segments_go_only_above_the_clean_forcibly_ratio(tmp_path, small_config):
+    """Above diskMaxUsedSpaceRatio (75 %) only expired segments go; unexpired ones go above
+    diskSpaceCleanForciblyRatio (85 %), as RocketMQ's cleanImmediately."""
+    with rmqstore.open(tmp_path, **small_config) as s:
+        for _ in range(200):
+            s.put("T", b"x" * 40)
+        segments = len(corrupt.commitlog_segments(tmp_path))
+        s.retention.used_ratio = lambda: 0.80
+        assert s.retention.clean_once() == 0
+        assert len(corrupt.commitlog_segments(tmp_path)) == segments
+        s.retention.used_ratio = lambda: 0.86
+        assert s.retention.clean_once() > 0

@@ -30,6 +30,7 @@ import json
 import logging
 import os
 import random
+import re
 import signal as signals
 import socket
 import subprocess
@@ -137,8 +138,13 @@ class ServeProcess:
                  store_args: Sequence[str] = SMALL_STORE_ARGS, verbose: bool = False,
                  env: Mapping[str, str] | None = None, drop_env: Iterable[str] = (),
                  start_timeout_s: float = START_TIMEOUT_S,
-                 stop_timeout_s: float = STOP_TIMEOUT_S) -> None:
+                 stop_timeout_s: float = STOP_TIMEOUT_S,
+                 metrics_port: int | None = 0) -> None:
+        """metrics_port: the broker's HTTP port (/metrics, dashboard) as --metrics-port, any
+        free one by default so that servers side by side never fight over 5557; None leaves
+        it to the config."""
         self.args = list(args)
+        self.metrics_port = metrics_port
         self.log_path = Path(log_path)
         self.store_args = list(store_args)
         self.verbose = verbose  # `rmqstore -v`: INFO logging into the log file
@@ -151,8 +157,16 @@ class ServeProcess:
         self.ready_line = ""
 
     def command(self) -> list[str]:
+        http = [] if self.metrics_port is None else ["--metrics-port", str(self.metrics_port)]
         return [sys.executable, "-m", "rmqstore.cli", *(["-v"] if self.verbose else []),
-                "serve", *self.args, *self.store_args]
+                "serve", *self.args, *http, *self.store_args]
+
+    @property
+    def http_url(self) -> str | None:
+        """http://host:port of the broker's HTTP port (/metrics, dashboard), read from the
+        ready line; None when it is off or the server has not started."""
+        found = re.search(r" http (\S+):(\d+)", self.ready_line)
+        return f"http://{found[1]}:{found[2]}" if found else None
 
     @property
     def running(self) -> bool:

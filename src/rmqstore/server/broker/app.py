@@ -27,7 +27,8 @@ from ...net import ClientConfig, Dispatcher, RemotingClient, RemotingServer
 from ...protocol.acl_signature import sign_request
 from ...protocol.register_body import RegisterBrokerBody
 from ...store import MessageStore, open_store
-from ..acl import install_access_control
+from ..acl import AccessControl, install_access_control
+from ..config_error import ConfigError
 from .config import BrokerConfig
 from .delivery.delay_levels import DelayLevels
 from .delivery.timers import BrokerTimers
@@ -42,12 +43,16 @@ from .handlers.send import SendProcessor
 from .handlers.sendback import SendBackProcessor
 from .handlers.stats import StatsProcessor
 from .longpoll import ArrivalWaiters
+from .metrics.collector import BrokerState
+from .metrics.rpc import RpcLatency
 from .register import NameServerRegistrar
 from .replication import MasterReplication, SlaveReplication
 from .slave_sync import SlaveSynchronize
+from .stats import Statistics
 from .subgroups import SubscriptionGroupManager
 from .topics import BrokerTopics, TopicCaps
 from .transactions.service import Transactions
+from .web import BrokerWeb
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +80,10 @@ class Broker:
         self._delays: DelayLevels | None = None
         self._timers: BrokerTimers | None = None
         self._groups: SubscriptionGroupManager | None = None
+        self.stats: Statistics | None = None
+        self.web: BrokerWeb | None = None
+        self.rpc = RpcLatency()
+        self.dispatcher.observer = self.rpc
         self.master: MasterReplication | None = None
         self.slave: SlaveReplication | None = None
 
@@ -121,9 +130,13 @@ class Broker:
         groups.load()
         self.clients = ClientManager(topics, groups, self._spawn, c.channel_expired_ms / 1000,
                                      c.register_timeout_ms / 1000)
-        self._send = SendProcessor(c, store, topics, groups, self.arrivals, self.master)
+        self.stats = stats = Statistics(store, topics, self.clients)
+        traffic = stats.traffic
+        self._send = SendProcessor(c, store, topics, groups, self.arrivals, self.master,
+                                   traffic=traffic)
         # Broker services that store some sends elsewhere first hook in here (send.Rewrite).
-        transactions = Transactions(c, store, topics, self.clients, self.arrivals, self._spawn)
+        transactions = Transactions(c, store, topics, self.clients, self.arrivals, self._spawn,
+                                    traffic=traffic)
         self._send.add_rewrite(transactions.rewrite, transactions.REWRITE_PROPS)
         transactions.register_handlers(self.dispatcher)
         self._spawn(transactions.run())
@@ -134,21 +147,32 @@ class Broker:
         self._send.add_rewrite(timers.rewrite, timers.REWRITE_PROPS)
         if not c.slave:  # a slave's timer log is its master's to advance
             timers.start(self._spawn)
-        sendback = SendBackProcessor(c, store, topics, groups, self.arrivals, delays)
+        sendback = SendBackProcessor(c, store, topics, groups, self.arrivals, delays,
+                                     traffic=traffic)
         for processor in (delays, sendback):
             processor.register_handlers(self.dispatcher)
         for processor in (self._send,
-                          PullProcessor(c, store, topics, groups, self.clients, self.arrivals),
+                          PullProcessor(c, store, topics, groups, self.clients, self.arrivals,
+                                        traffic=traffic),
                           OffsetProcessor(store), self.clients,
                           LockProcessor(RebalanceLockManager(c.lock_max_live_ms / 1000)),
                           AdminProcessor(topics, groups, c.register_timeout_ms / 1000),
                           CheckClientConfigProcessor(c), QueryProcessor(store),
-                          StatsProcessor(store, topics, self.clients, c.broker_name)):
+                          StatsProcessor(store, topics, self.clients, c.broker_name, stats)):
             processor.register_handlers(self.dispatcher)
         self._spawn(self._scan_clients())
+        self._spawn(stats.history.run())
         if access is not None:
             self._spawn(access.watch())
         await self._follow_master(topics, groups, delays)
+        if c.http_enabled:
+            try:
+                await self._start_web(BrokerState(c, store, topics, groups, self.clients,
+                                                  stats, self.rpc), access)
+            except BaseException:
+                self._started = True  # so that stop() closes what was opened
+                await self.stop()
+                raise
         # Registered before start() returns, so "ready" means routable (BrokerController.start).
         await self._registrar.register_all()
         self._registrar.start()
@@ -205,6 +229,8 @@ class Broker:
         for replication in (self.master, self.slave):
             if replication is not None:
                 await replication.stop()
+        if self.web is not None:
+            await self.web.close()
         if self._server is not None:
             await self._server.close()
         await self._outbound.close()
@@ -243,6 +269,19 @@ class Broker:
             "delay_levels": c.message_delay_level,
             **c.store_overrides,
         }
+
+    async def _start_web(self, state: BrokerState, access: AccessControl | None) -> None:
+        c = self.config
+        self.web = BrokerWeb(state, c.http_host, c.metrics_port,
+                             metrics=c.metrics_exporter == "PROM",
+                             dashboard=c.dashboard_enable, access=access)
+        try:
+            await self.web.start()
+        except OSError as exc:
+            raise ConfigError(f"metricsPromExporterPort {c.metrics_port} on {c.http_host}: "
+                              f"{exc.strerror or exc}") from None
+        if c.metrics_port == 0:
+            self.config = c.replace(metrics_port=self.web.address[1])
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         task = asyncio.ensure_future(coro)

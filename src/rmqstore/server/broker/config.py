@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -116,6 +117,18 @@ class BrokerConfig:
     # this broker signs what it sends to NameServers and other brokers with.
     acl_access_key: str | None = None
     acl_secret_key: str | None = field(default=None, repr=False)
+    # The broker's HTTP port (BrokerConfig's Prometheus exporter keys): /metrics and the
+    # dashboard. metricsExporterType PROM (our default; RocketMQ's is DISABLE) or DISABLE.
+    metrics_exporter: str = "PROM"  # metricsExporterType
+    metrics_port: int = 5557  # metricsPromExporterPort; 0 = any free port (tests)
+    metrics_host: str | None = None  # metricsPromExporterHost; None = the broker's bind host
+    dashboard_enable: bool = True  # our key dashboardEnable: the web console on the same port
+    # metricsLabel "k:v,k2:v2": labels added to every series (BrokerMetricsManager)
+    metrics_labels: tuple[tuple[str, str], ...] = ()
+    # The disk alarm's levels (MessageStoreConfig; the last two are system properties there)
+    disk_max_used_ratio: float = 0.75  # diskMaxUsedSpaceRatio, given in percent (75)
+    disk_clean_forcibly_ratio: float = 0.85  # diskSpaceCleanForciblyRatio
+    disk_full_ratio: float = 0.90  # diskSpaceWarningLevelRatio: writes refused above it
     extra: dict[str, str] = field(default_factory=dict)  # accepted keys we do not act on
     # StoreConfig fields set in code only (tests: small segments and index files).
     store_overrides: dict[str, object] = field(default_factory=dict)
@@ -136,6 +149,14 @@ class BrokerConfig:
         """The broker's listener: its limits (the frame limit follows maxMessageSize), TLS."""
         return self.remoting.server_config(self.bind_host, self.listen_port,
                                            self.max_message_size)
+
+    @property
+    def http_enabled(self) -> bool:
+        return self.metrics_exporter == "PROM" or self.dashboard_enable
+
+    @property
+    def http_host(self) -> str:
+        return self.metrics_host or self.bind_host
 
     @property
     def addr(self) -> str:
@@ -250,6 +271,41 @@ def _role(raw: str) -> str:
 
 def _optional(raw: str) -> str | None:
     return raw or None
+def _exporter(raw: str) -> str:
+    if raw.upper() not in ("PROM", "DISABLE"):
+        raise ValueError("metricsExporterType must be PROM or DISABLE here (no OTLP_GRPC or "
+                         "LOG exporter)")
+    return raw.upper()
+
+
+_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+_OWN_LABELS = frozenset({"cluster", "node_type", "node_id"})
+
+
+def _metrics_labels(raw: str) -> tuple[tuple[str, str], ...]:
+    out = []
+    for pair in filter(None, (p.strip() for p in raw.split(","))):
+        name, sep, value = pair.partition(":")
+        if not sep or not _LABEL_NAME.match(name) or name.startswith("__") \
+                or name in _OWN_LABELS:
+            raise ValueError(f"metricsLabel wants name:value pairs with Prometheus label names "
+                             f"other than {sorted(_OWN_LABELS)}, not {pair[:60]!r}")
+        out.append((name, value))
+    return tuple(out)
+
+
+def _percent(raw: str) -> float:
+    value = int(raw)
+    if not 10 <= value <= 95:  # MessageStoreConfig.getDiskMaxUsedSpaceRatio's bounds
+        raise ValueError("diskMaxUsedSpaceRatio must be a percentage within [10, 95]")
+    return value / 100
+
+
+def _ratio(raw: str) -> float:
+    value = float(raw)
+    if not 0 < value <= 1:
+        raise ValueError("must be a ratio within (0, 1]")
+    return value
 
 
 def _addrs(raw: str) -> tuple[str, ...]:
@@ -315,6 +371,16 @@ _KEYS = {
     "maxQueueNumsPerTopic": ("max_queue_nums_per_topic", int),
     "maxTopicNums": ("max_topic_nums", int),
     "maxQueueNumsPerBroker": ("max_queue_nums_per_broker", int),
+    "metricsExporterType": ("metrics_exporter", _exporter),
+    "metricsPromExporterPort": ("metrics_port", int),
+    "metricsPromExporterHost": ("metrics_host", lambda raw: raw or None),
+    "dashboardEnable": ("dashboard_enable", _bool),
+    "metricsLabel": ("metrics_labels", _metrics_labels),
+    "diskMaxUsedSpaceRatio": ("disk_max_used_ratio", _percent),
+    "diskSpaceCleanForciblyRatio": ("disk_clean_forcibly_ratio", _ratio),
+    "rocketmq.broker.diskSpaceCleanForciblyRatio": ("disk_clean_forcibly_ratio", _ratio),
+    "diskSpaceWarningLevelRatio": ("disk_full_ratio", _ratio),
+    "rocketmq.broker.diskSpaceWarningLevelRatio": ("disk_full_ratio", _ratio),
     "aclEnable": ("acl_enable", parse_acl_enable),
     "aclFile": ("acl_file", lambda raw: Path(raw).expanduser()),
     "aclAccessKey": ("acl_access_key", str),

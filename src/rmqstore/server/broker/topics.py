@@ -118,6 +118,17 @@ class BrokerTopics:
                  config.read_queue_nums, config.write_queue_nums, config.perm)
         self._registering = self._on_change() or self._registering
 
+    def delete(self, topic: str) -> bool:
+        """Remove a topic's config (AdminBrokerProcessor.deleteTopic's first step) and register
+        the change; False if it did not exist."""
+        if not self._store.topics.remove(topic):
+            return False
+        self._counter += 1
+        self._timestamp = _now_ms()
+        log.info("topic config %s deleted", topic)
+        self._registering = self._on_change() or self._registering
+        return True
+
     def ensure_defaults(self, cluster: str, broker: str, auto_create: bool,
                         default_queue_nums: int) -> None:
         """The topics a Java broker has from its first start (TopicConfigManager's constructor)."""

@@ -41,7 +41,7 @@ class AdminProcessor:
 
     async def create_topic(self, request: RemotingCommand, ctx: RequestContext) -> RemotingCommand:
         h = decode_header(CreateTopicRequestHeader, request.ext_fields)
-        refusal = _topic_refusal(h)
+        refusal = topic_refusal(h)
         if refusal is not None:
             return RemotingCommand.response(ResponseCode.SYSTEM_ERROR, refusal)
         self._topics.put(TopicConfig(h.topic, h.read_queue_nums, h.write_queue_nums,
@@ -69,7 +69,7 @@ class AdminProcessor:
         return _json_response(self._groups.all())
 
 
-def _topic_refusal(h: CreateTopicRequestHeader) -> str | None:
+def topic_refusal(h: CreateTopicRequestHeader) -> str | None:
     """Why a topic config cannot be created or changed, or None: updateAndCreateTopic's
     TopicValidator.validateTopic and isSystemTopic, PermName.isValid, and queue counts a
     store can hold (at least one; the upper bounds are BrokerTopics' caps, whose

@@ -53,6 +53,7 @@ from ....topic_validator import is_not_allowed_send
 from ..config import BrokerConfig
 from ..longpoll import ArrivalWaiters
 from ..replication import MasterReplication
+from ..stats.traffic import Traffic, message_type
 from ..subgroups import SubscriptionGroupManager
 from ..topics import DLQ_PREFIX, PERM_WRITE, RETRY_PREFIX, BrokerTopics
 
@@ -61,6 +62,7 @@ log = logging.getLogger(__name__)
 PROP_WAIT = "WAIT"
 PROP_CLUSTER = "CLUSTER"
 PROP_DELAY = "DELAY"
+PROP_RETRY_TOPIC = "RETRY_TOPIC"  # MessageConst.PROPERTY_RETRY_TOPIC: the message's first topic
 DEFAULT_MAX_RECONSUME = 16  # SubscriptionGroupConfig.retryMaxTimes
 
 _STATUS_CODES = {
@@ -119,11 +121,13 @@ class _Target:
 class SendProcessor:
     def __init__(self, config: BrokerConfig, store: MessageStore, topics: BrokerTopics,
                  groups: SubscriptionGroupManager, arrivals: ArrivalWaiters,
-                 replication: MasterReplication | None = None) -> None:
+                 replication: MasterReplication | None = None, *,
+                 traffic: Traffic | None = None) -> None:
         """replication: a master's (None on a slave)."""
         self._config = config
         self._replication = replication
         self._sync_master = replication is not None and replication.sync
+        self._traffic = traffic or Traffic()
         self._store = store
         self._topics = topics
         self._groups = groups
@@ -200,6 +204,10 @@ class SendProcessor:
         self._arrivals.notify(target.topic, target.queue_id)
         if self._replication is not None:
             self._replication.stored()
+        self._traffic.stored(target.topic, message_type(header.properties or ""),
+                             1 if type(pending) is PendingPut
+                             else len(pending.batch.commitlog_offsets),  # type: ignore[union-attr]
+                             len(request.body))
         commit = self._group_commit
         flush = commit is not None and wait and not pending.done()
         if not flush and not (self._sync_master and wait):
@@ -312,6 +320,8 @@ class SendProcessor:
             return _Target(h.topic, queue_id, reconsume)
         dlq = DLQ_PREFIX + group
         self._topics.ensure_system(dlq)
+        origin = decode_properties((h.properties or "").encode()).get(PROP_RETRY_TOPIC)
+        self._traffic.sent_to_dlq(group, origin or h.topic)
         log.info("message to %s reconsumed %d times: stored in %s", h.topic, reconsume, dlq)
         return _Target(dlq, 0, reconsume)
 

@@ -9,7 +9,8 @@ alphabetical order.
                      {"brokerOffset":..,"consumerOffset":..,"lastTimestamp":..}}}
     TopicStatsTable {"offsetTable":{{mq}:{"lastUpdateTimestamp":..,"maxOffset":..,"minOffset":..}}}
 
-consumeTps is always 0.0: the broker keeps no per-group pull statistics (BrokerStatsManager).
+consumeTps is the group's messages pulled per second over the last minute (stats.History);
+the offsets come from stats.ConsumeProgress, which the metrics and the dashboard read too.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from ....protocol.headers import (
     GetTopicStatsInfoRequestHeader,
 )
 from ....store import MessageStore
+from ..stats import Statistics
 from ..topics import BrokerTopics
 from .clients import ClientManager, SubscriptionData
 
@@ -35,8 +37,10 @@ log = logging.getLogger(__name__)
 
 class StatsProcessor:
     def __init__(self, store: MessageStore, topics: BrokerTopics, clients: ClientManager,
-                 broker_name: str) -> None:
+                 broker_name: str, stats: Statistics | None = None) -> None:
         self._store = store
+        self._stats = stats or Statistics(store, topics, clients)
+        self._progress = self._stats.progress
         self._topics = topics
         self._clients = clients
         self._broker_name = broker_name
@@ -61,15 +65,12 @@ class StatsProcessor:
             # A group that is online but does not subscribe this topic is skipped (as Java).
             if info is not None and info.subscriptions and topic not in info.subscriptions:
                 continue
-            for qid in range(cfg.read_queue_nums):
-                broker_offset = max(0, self._store.max_offset(topic, qid))
-                consumer_offset = max(0, self._store.committed_offset(group, topic, qid) or 0)
-                last = self._store_time(topic, qid, consumer_offset - 1) \
-                    if consumer_offset > 0 else 0
-                table[self._mq(topic, qid)] = {"brokerOffset": broker_offset,
-                                               "consumerOffset": consumer_offset,
-                                               "lastTimestamp": last}
-        return _ok(dumps({"consumeTps": 0.0, "offsetTable": table}))
+            for p in self._progress.queues(group, topic, cfg.read_queue_nums):
+                table[self._mq(topic, p.queue_id)] = {"brokerOffset": p.broker_offset,
+                                                      "consumerOffset": p.consumer_offset,
+                                                      "lastTimestamp": p.last_timestamp_ms}
+        tps = self._stats.history.group_tps().get(group, 0.0)
+        return _ok(dumps({"consumeTps": tps, "offsetTable": table}))
 
     async def topic_stats(self, request: RemotingCommand, ctx: RequestContext) -> RemotingCommand:
         h = decode_header(GetTopicStatsInfoRequestHeader, request.ext_fields)
@@ -81,7 +82,7 @@ class StatsProcessor:
         for qid in range(cfg.write_queue_nums):
             lo = max(0, self._store.min_offset(h.topic, qid))
             hi = max(0, self._store.max_offset(h.topic, qid))
-            last = self._store_time(h.topic, qid, hi - 1) if hi > 0 else 0
+            last = self._progress.store_time(h.topic, qid, hi - 1) if hi > 0 else 0
             table[self._mq(h.topic, qid)] = {"lastUpdateTimestamp": last, "maxOffset": hi,
                                              "minOffset": lo}
         return _ok(dumps({"offsetTable": table}))
@@ -116,13 +117,6 @@ class StatsProcessor:
                    for q in range(queues)):
                 out.append(name)
         return out
-
-    def _store_time(self, topic: str, queue_id: int, offset: int) -> int:
-        """Store timestamp of the message at offset; 0 if it is gone (getMessageStoreTimeStamp)."""
-        if offset < 0:
-            return 0
-        got = self._store.get(topic, queue_id, offset, 1)
-        return got.messages[0].store_timestamp if got.messages else 0
 
 
 def _subscription_json(s: SubscriptionData) -> dict:
