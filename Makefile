@@ -2,7 +2,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-DATA ?= ./rmqstore-data
+# The demo's store; `rmqstore serve` keeps ./rmqstore-data, so the two never share one.
+DATA ?= ./rmqstore-demo
 
 .PHONY: run test bench serve clean system-packages
 

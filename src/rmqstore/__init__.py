@@ -30,6 +30,7 @@ from .errors import (
     ReplicaStoreError,
     StoreClosedError,
     StoreError,
+    StoreLayoutError,
     StoreLockedError,
 )
 
@@ -109,6 +110,7 @@ __all__ = [
     "StoreClosedError",
     "StoreConfig",
     "StoreError",
+    "StoreLayoutError",
     "StoreLockedError",
     "TimerConfig",
     "TimerService",

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from . import _native
-from .filenames import commitlog_dir, offset_name
+from .filenames import offset_name
 from .record import RecordField
 from .segment import MappedFile
 from .segment_queue import MappedFileQueue, Preallocator
@@ -38,10 +38,10 @@ log = logging.getLogger(__name__)
 class CommitLog:
     """Appends are single-writer (the store's put lock); reads are lock-free below `wrote`."""
 
-    def __init__(self, root: Path, segment_bytes: int, allocator: Preallocator | None,
+    def __init__(self, directory: Path, segment_bytes: int, allocator: Preallocator | None,
                  store_host: bytes, batch_buffer_bytes: int = 0, advice: str = "normal",
                  stage_single_min: int = 0) -> None:
-        self.files = MappedFileQueue(commitlog_dir(root), segment_bytes, allocator, advice)
+        self.files = MappedFileQueue(directory, segment_bytes, allocator, advice)
         self.segment_bytes = segment_bytes
         # Corrupt ranges recovery found and kept behind (offset, length): reads skip them.
         self.skipped: list[tuple[int, int]] = []

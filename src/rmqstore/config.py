@@ -6,6 +6,7 @@ Defaults are RocketMQ 4.x's (MessageStoreConfig) unless a comment says otherwise
 from __future__ import annotations
 
 import dataclasses
+import os
 import socket
 from dataclasses import dataclass
 
@@ -82,6 +83,8 @@ class StoreConfig:
     # flight (put_async) are synced once they pause for this long (see flush.SyncFlusher).
     group_commit_delay_us: int = 200
     store_host: tuple[str, int] = ("127.0.0.1", 10911)  # STOREHOSTADDRESS and message ids
+    # storePathCommitLog: the commit log's directory, when not <root>/commitlog
+    commitlog_path: str | os.PathLike[str] | None = None
     background: bool = True  # run flusher, retention and pre-allocation threads
     # Opened as a replica (a slave of RocketMQ's HA): its commit log is its master's copy,
     # grown only through MessageStore.replica (rmqstore.ha feeds it); puts raise
@@ -168,7 +171,7 @@ class StoreConfig:
         return STAGE_SINGLE_MIN if self.batch_write_buffer_bytes else 0
 
     @staticmethod
-    def sizes_on_disk(root) -> dict:
+    def sizes_on_disk(root, commitlog_path: str | os.PathLike[str] | None = None) -> dict:
         """The file sizes an existing store was written with (to open a store made with other
         settings, RocketMQ's or ours): commit-log segment and consume-queue file sizes from
         their files, index slots and entries from an index file's size assuming RocketMQ's
@@ -178,7 +181,7 @@ class StoreConfig:
         from .filenames import commitlog_dir, consumequeue_root, index_dir, is_index_name
         root = Path(root)
         found: dict = {}
-        for seg in sorted(commitlog_dir(root).glob("[0-9]" * 20))[:1]:
+        for seg in sorted(commitlog_dir(root, commitlog_path).glob("[0-9]" * 20))[:1]:
             found["commitlog_segment_bytes"] = seg.stat().st_size
         for cq in sorted(consumequeue_root(root).glob("*/*/" + "[0-9]" * 20))[:1]:
             found["consumequeue_units"] = cq.stat().st_size // 20

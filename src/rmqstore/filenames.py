@@ -42,8 +42,9 @@ def is_index_name(name: str) -> bool:
     return len(name) == 17 and name.isdigit()
 
 
-def commitlog_dir(root: Path) -> Path:
-    return root / "commitlog"
+def commitlog_dir(root: Path, override: str | os.PathLike[str] | None = None) -> Path:
+    """<root>/commitlog, or the directory storePathCommitLog names."""
+    return Path(override) if override is not None else root / "commitlog"
 
 
 def consumequeue_root(root: Path) -> Path:

@@ -98,6 +98,17 @@ class ConsumeQueueTable:
         self._drop_prepared(key)  # see prepare()
         return cq
 
+    def remove_topic(self, topic: str) -> list[ConsumeQueue]:
+        """Take every loaded queue of ``topic`` out of the table (the caller holds the put
+        lock, retires their files and removes the topic's directory, queues not loaded and
+        all)."""
+        gone = [cq for (t, _), cq in list(self.by_key.items()) if t == topic]
+        for cq in gone:
+            del self.by_key[cq.topic, cq.queue_id]
+        for key in [k for k in self._prepared if k[0] == topic]:
+            self._drop_prepared(key)
+        return gone
+
     def close(self) -> None:
         """Close every queue (what prepare() made ready and no put took too)."""
         for cq in self.loaded():

@@ -23,7 +23,7 @@ offset).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from .checkpoint import StoreCheckpoint
@@ -58,8 +58,11 @@ class RecoveryReport:
 
 def recover(commitlog: CommitLog, queues: ConsumeQueueTable, index: IndexService | None,
             checkpoint: StoreCheckpoint, abnormal: bool, check_crc: bool,
-            tags_code: Callable[[str], int]) -> RecoveryReport:
-    """Run steps 1-3. tags_code(tag) hashes a tag."""
+            tags_code: Callable[[str], int],
+            deleted: Mapping[str, int] | None = None) -> RecoveryReport:
+    """Run steps 1-3. tags_code(tag) hashes a tag; deleted maps a deleted topic to the log
+    offset before which its records are gone."""
+    deleted = deleted or {}
     files = commitlog.files.files
     if abnormal:
         # RocketMQ's default messageIndexSafe=false: the index's own timestamp is not waited
@@ -82,8 +85,8 @@ def recover(commitlog: CommitLog, queues: ConsumeQueueTable, index: IndexService
         remaining = commitlog.files.files
         reput_from = remaining[min(start_index, len(remaining) - 1)].start
     else:
-        reput_from = _dispatched_upto(commitlog, queues, last, end)
-    n = redispatch(commitlog, reput_from, end, index, queues.for_write, tags_code)
+        reput_from = _dispatched_upto(commitlog, queues, last, end, deleted)
+    n = redispatch(commitlog, reput_from, end, index, queues.for_write, tags_code, deleted)
     if n:
         log.info("re-dispatched %d records from offset %d to %d", n, reput_from, end)
     for cq in queues.loaded():
@@ -128,17 +131,20 @@ def _stored_since(commitlog: CommitLog, offset: int, ts: int) -> bool:
     return found is None or found[1][F.STORE_TIMESTAMP] >= ts
 
 
-def _dispatched_upto(commitlog: CommitLog, queues: ConsumeQueueTable, last: int,
-                     end: int) -> int:
+def _dispatched_upto(commitlog: CommitLog, queues: ConsumeQueueTable, last: int, end: int,
+                     deleted: Mapping[str, int]) -> int:
     """Where re-dispatch starts after a clean close: the log's end when the queue of its last
-    record holds that record (a unit is written with its record, in order), else where the
-    most advanced queue stops, every queue loaded (RocketMQ's reputFromOffset)."""
+    record holds that record (a unit is written with its record, in order) or its topic was
+    deleted after it, else where the most advanced queue stops, every queue loaded
+    (RocketMQ's reputFromOffset)."""
     found = commitlog.parse_at(last) if last >= 0 else None
     if found is not None:
         seg, f = found
         if f[F.SYSFLAG] & SYSFLAG_TX_MASK not in (SYSFLAG_TX_PREPARED, SYSFLAG_TX_ROLLBACK):
             tp = f[F.TOPIC_POS]
             topic = bytes(seg.view[tp:tp + f[F.TOPIC_LEN]]).decode("utf-8", "replace")
+            if last < deleted.get(topic, -1):
+                return end
             cq = queues.get(topic, f[F.QUEUE_ID])
             if cq is not None and cq.max_phys >= last + f[F.SIZE]:
                 return end
@@ -147,10 +153,11 @@ def _dispatched_upto(commitlog: CommitLog, queues: ConsumeQueueTable, last: int,
 
 def redispatch(commitlog: CommitLog, start: int, end: int, index: IndexService | None,
                queue_for: Callable[[str, int], ConsumeQueue],
-               tags_code: Callable[[str], int]) -> int:
+               tags_code: Callable[[str], int], deleted: Mapping[str, int]) -> int:
     """Feed records in [start, end) to their ConsumeQueue and the index (CommitLogDispatcher-
     BuildConsumeQueue / BuildIndex); returns how many were new to a queue. Records both
-    already hold are skipped before their properties are decoded."""
+    already hold, and records of a topic deleted after them, are skipped before their
+    properties are decoded."""
     added = 0
     topics: dict[bytes, str] = {}
     index_end = index.end_phys if index is not None else 0
@@ -161,6 +168,8 @@ def redispatch(commitlog: CommitLog, start: int, end: int, index: IndexService |
         topic = topics.get(raw_topic) or topics.setdefault(raw_topic, raw_topic.decode())
         tx = f[F.SYSFLAG] & SYSFLAG_TX_MASK
         phys, size, pl = f[F.PHYSICAL_OFFSET], f[F.SIZE], f[F.PROPS_LEN]
+        if phys < deleted.get(topic, -1):
+            continue
         cq = None
         if tx not in (SYSFLAG_TX_PREPARED, SYSFLAG_TX_ROLLBACK):
             cq = queue_for(topic, f[F.QUEUE_ID])

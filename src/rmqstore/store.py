@@ -15,8 +15,10 @@ time, and sync flush shares fdatasyncs across processes (see shared/).
 from __future__ import annotations
 
 import fcntl
+import itertools
 import logging
 import os
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -28,8 +30,15 @@ from .commitlog import CommitLog
 from .config import StoreConfig
 from .delay_ladder import parse_delay_levels
 from .disk_alarm import DiskAlarm, DiskThresholds
-from .errors import InvalidQueueError, InvalidTopicError, ReplicaStoreError, StoreLockedError
-from .flush import GroupCommit, Housekeeper, SyncFlusher, dirty_pages
+from .errors import (
+    InvalidQueueError,
+    InvalidTopicError,
+    ReplicaStoreError,
+    StoreError,
+    StoreLayoutError,
+    StoreLockedError,
+)
+from .flush import GroupCommit, Housekeeper, SyncFlusher, dirty_pages, flush_queue_files
 from .index import IndexService
 from .offsets import ConsumerOffsetManager
 from .queue_table import ConsumeQueueTable
@@ -57,9 +66,9 @@ log = logging.getLogger(__name__)
 
 OFFSET_PERSIST_INTERVAL_S = 5.0  # flushConsumerOffsetInterval
 TOPICS_PERSIST_INTERVAL_S = 10.0  # topics.json written whole at most this often (journaled)
-# From this many consume-queue files to sync, one syncfs of the store's file system replaces
-# their fdatasyncs (each of which waits for the disk: 0.3 ms here, 3 s for 10,000 queues).
-SYNCFS_FROM_FILES = 64
+PAGE_BYTES = 4096
+CQ_UNIT_BYTES = 20
+CQ_SAMPLE = 16  # consume-queue files whose size _check_sizes looks at
 DISK_CHECK_INTERVAL_S = 10.0
 
 
@@ -80,6 +89,7 @@ class MessageStore:
         self._put_lock = threading.Lock()
         self._store_host = encode_host(*config.store_host)
         try:
+            _check_sizes(self.root, config)
             self._open_parts(config)
         except BaseException:
             if self._sharing is not None:
@@ -103,7 +113,8 @@ class MessageStore:
         # Several processes would race to make the same next segment ahead of time.
         self._allocator = Preallocator(config.warm_bytes) \
             if config.background and sharing is None else None
-        self.commitlog = CommitLog(root, config.commitlog_segment_bytes, self._allocator,
+        self.commitlog = CommitLog(filenames.commitlog_dir(root, config.commitlog_path),
+                                   config.commitlog_segment_bytes, self._allocator,
                                    self._store_host, config.batch_write_buffer_bytes,
                                    config.commitlog_advice, config.stage_single_bytes)
         self._log = self.commitlog.appender.ptr
@@ -131,7 +142,9 @@ class MessageStore:
         self.recovery = RecoveryReport(0)
         if recovers:
             self.recovery = recover(self.commitlog, queues, self.index, self.checkpoint,
-                                    abnormal, config.check_crc_on_recover, _native.java_hash)
+                                    abnormal, config.check_crc_on_recover, _native.java_hash,
+                                    self.topics.deleted)
+            self.topics.prune_deleted(self.commitlog.min_offset)
             filenames.abort_file(root).touch()
             sync_journal.fsync_dir(root)
         if sharing is None:
@@ -367,6 +380,31 @@ class MessageStore:
         self._writer.topic_changed(topic)
         return cfg
 
+    def delete_topic(self, topic: str) -> bool:
+        """Delete a topic: its config, its consume-queue files (unlinked now, unmapped after
+        retention's grace period, as a reader may still hold one) and every group's offsets
+        of it; its records stay in the commit log until retention reaches them, as in
+        RocketMQ (DefaultMessageStore.cleanUnusedTopic). A later put creates it anew, from
+        queue offset 0. False if the topic had neither config nor queues."""
+        check_topic(topic)
+        if self._sharing is not None:
+            raise StoreError("delete_topic is not supported on a shared store (shared=True)")
+        with self._put_lock:
+            queues = self.consume_queues.remove_topic(topic)
+            self._writer.topic_changed(topic)
+            self._routes.forget(topic)
+        for cq in queues:
+            for seg in cq.files.files:
+                self.retention.retire(seg)
+            cq.files.files = []
+        topic_dir = filenames.consumequeue_root(self.root) / topic
+        on_disk = topic_dir.is_dir()  # with queues not loaded, perhaps
+        shutil.rmtree(topic_dir, ignore_errors=True)
+        had_config = self.topics.remove(topic, self.commitlog.max_offset)
+        self.offsets.remove(topic=topic)
+        log.info("topic %s deleted: %d consume queues loaded", topic, len(queues))
+        return had_config or bool(queues) or on_disk
+
     def _check_disk(self) -> None:
         ratio = disk_used_ratio(self.root)
         self.disk_alarm.observe(ratio)
@@ -428,20 +466,15 @@ class MessageStore:
                 self._last_thorough = time.monotonic()
 
     def _flush_queues_timed(self) -> None:
-        """FlushConsumeQueueService's pass: queue files with flushConsumeQueueLeastPages dirty
-        pages or more (or full) are synced; once per thorough interval everything is, and
-        only then does the checkpoint say more is durable. Syncing a queue's page every
-        second made each next unit written there fault to mark it dirty again: with 10,000
-        queues written round robin, a fault per put."""
+        """FlushConsumeQueueService's pass (see flush.flush_queue_files): the thorough one
+        once per consumequeue_flush_thorough_interval_ms."""
         cfg = self.config
         if time.monotonic() - self._queues_thorough >= \
                 cfg.consumequeue_flush_thorough_interval_ms / 1000:
             self.flush_queues()
             return
-        least = cfg.consumequeue_flush_least_pages
-        self._sync_queue_files([f for cq in self.consume_queues.loaded()
-                                for f in cq.unflushed()
-                                if f.full or dirty_pages(f.wrote, f.flushed) >= least])
+        flush_queue_files(self.root, self.consume_queues.loaded(),
+                          cfg.consumequeue_flush_least_pages)
         self.topics.sync()  # topic configs made since: as durable as a put is
 
     def flush_queues(self) -> None:
@@ -453,24 +486,12 @@ class MessageStore:
             self._sharing.queues.open_all()
             for cq in self.consume_queues.loaded():
                 self._sharing.view.catch_up_queue(cq)
-        self._sync_queue_files([f for cq in self.consume_queues.loaded()
-                                for f in cq.unflushed()])
+        flush_queue_files(self.root, self.consume_queues.loaded(), 0)
         if self.index is not None:
             self.index.flush()
         self.topics.sync()
         self.checkpoint.logics_ts = max(self.checkpoint.logics_ts, ts)
         self.checkpoint.flush()
-
-    def _sync_queue_files(self, files: list) -> None:
-        """Each queue's oldest first (recovery takes a queue's units as synced in order)."""
-        if len(files) >= SYNCFS_FROM_FILES:
-            lengths = [(f, f.wrote) for f in files]
-            sync_journal.syncfs_upto(self.root, [(f.path, n) for f, n in lengths])
-            for f, n in lengths:
-                f.flushed = max(f.flushed, n)
-        else:
-            for f in files:
-                f.flush()
 
     def _index_file_full(self, end_ts: int) -> None:
         self.checkpoint.index_ts = end_ts
@@ -561,6 +582,29 @@ class MessageStore:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _check_sizes(root: Path, config: StoreConfig) -> None:
+    """StoreLayoutError if the files under root were written with other sizes than config
+    asks for, which would otherwise make every segment read as corrupt: every commit-log
+    segment (or every consume-queue file) has one size, a whole number of pages (of units),
+    and not the one configured. A lone file of an odd size stays the loader's corruption to
+    report."""
+    cq_glob = "*/*/" + "[0-9]" * 20
+    for name, setting, files, unit, grain in (
+            ("commitlog_segment_bytes", "mappedFileSizeCommitLog",
+             filenames.commitlog_dir(root, config.commitlog_path).glob("[0-9]" * 20), 1,
+             PAGE_BYTES),
+            ("consumequeue_units", "mappedFileSizeConsumeQueue / 20",
+             # a sample: opening must not cost a stat per idle queue
+             itertools.islice(filenames.consumequeue_root(root).glob(cq_glob), CQ_SAMPLE),
+             CQ_UNIT_BYTES, CQ_UNIT_BYTES)):
+        sizes = {f.stat().st_size for f in files}
+        wanted = getattr(config, name) * unit
+        if len(sizes) == 1 and (size := sizes.pop()) != wanted and size % grain == 0:
+            raise StoreLayoutError(
+                f"{root} was written with {name}={size // unit}, not {wanted // unit}: "
+                f"open it with that size ({setting}), or use another directory")
 
 
 def _take_lock(path: Path) -> int:

@@ -20,6 +20,7 @@ from pathlib import Path
 from .config_journal import ConfigJournal
 from .errors import InvalidQueueError
 from .filenames import config_file
+from .metadata import read_json, write_json
 from .protocol.topic_config import (
     DataVersion,
     TopicConfig,
@@ -36,6 +37,9 @@ FILE_NAME = "topics.json"
 # housekeeping writes it every few seconds, so only a store without one, or thousands of
 # creations a second, get here).
 COMPACT_AFTER_CHANGES = 10_000
+# Ours: {"topic": commit-log end when it was deleted}. Recovery never re-dispatches a deleted
+# topic's older records into a queue (RocketMQ could, for records past every queue's end).
+DELETED_FILE_NAME = "deletedTopics.json"
 
 
 class TopicConfigManager:
@@ -49,6 +53,8 @@ class TopicConfigManager:
         # Configs read from the files and not asked for yet, in their JSON form: making 2,500
         # TopicConfigs took most of a store's open.
         self._raw: dict[str, dict] = {}
+        self.deleted_path = config_file(root, DELETED_FILE_NAME)
+        self.deleted: dict[str, int] = {}
         self._counter = 0
         self._lock = threading.Lock()
 
@@ -62,6 +68,7 @@ class TopicConfigManager:
                 self._raw.pop(name, None)
         self._topics = {}
         self._counter = version.counter + len(changes)
+        self.deleted = {str(k): int(v) for k, v in (read_json(self.deleted_path) or {}).items()}
 
     @property
     def topics(self) -> dict[str, TopicConfig]:
@@ -116,19 +123,29 @@ class TopicConfigManager:
         table.update((name, tc.to_json()) for name, tc in dict(self._topics).items())
         return wrapper_of(DataVersion(int(time.time() * 1000), self._counter), table)
 
-    def remove(self, name: str) -> bool:
-        """Forget a topic's config, journaled as a put is; False if there was none. Its
-        queues' files stay until retention removes them (what was stored is not rewritten)."""
+    def remove(self, name: str, log_end: int) -> bool:
+        """Forget a topic's config (a journaled deletion, synced before returning) and
+        remember that its records before ``log_end`` are deleted (deletedTopics.json, written
+        at once); False if it had no config."""
         with self._lock:
+            self.deleted = {**self.deleted, name: log_end}
+            write_json(self.deleted_path, self.deleted)
             known = self._topics.pop(name, None) is not None
             known = self._raw.pop(name, None) is not None or known
             if not known:
                 return False
             self._counter += 1
             self._journal.append(name, None)
-        if self._sync_each:
-            self._journal.sync()
+        self._journal.sync()
         return True
+
+    def prune_deleted(self, log_start: int) -> None:
+        """Forget deletions whose records retention has removed since."""
+        with self._lock:
+            kept = {k: v for k, v in self.deleted.items() if v > log_start}
+            if kept != self.deleted:
+                self.deleted = kept
+                write_json(self.deleted_path, kept)
 
     def put_if_absent(self, config: TopicConfig) -> TopicConfig:
         """The topic's config: the one it has, else ``config``, put."""
@@ -173,6 +190,11 @@ class TopicRoutes:
             n = self._default_queue_nums
             self._configs.put_if_absent(TopicConfig(topic, n, n))
         self.admitted.add(topic)
+
+    def forget(self, topic: str) -> None:
+        """A deleted topic: its next put admits it again."""
+        self.admitted.discard(topic)
+        self._round_robin.pop(topic, None)
 
     def check_queue(self, topic: str, queue_id: int) -> None:
         """InvalidQueueError unless queue_id is one of the topic's queues: 0 <= id < the larger

@@ -375,10 +375,10 @@ class StoreWriter:
 
     # -- refusals and arrivals ----------------------------------------------------------------
     def topic_changed(self, topic: str) -> None:
-        """topic's config changed (its queue count): its plain-path targets may be stale."""
-        with self._put_lock:
-            for key in self._targets_of.pop(topic, ()):
-                self._plain_targets.pop(key, None)
+        """topic's config changed (its queue count), or it was deleted: its plain-path
+        targets may be stale. With or without the put lock (each dict operation is atomic)."""
+        for key in self._targets_of.pop(topic, ()):
+            self._plain_targets.pop(key, None)
 
     def _check_writable(self) -> None:
         if self._replica:

@@ -20,3 +20,14 @@ def test_subscription_groups_are_journaled_too(tmp_path):
     again.close()
     table = read_json(tmp_path / "config" / "subscriptionGroup.json")["subscriptionGroupTable"]
     assert len(table) == 50 and table["G7"]["retryMaxTimes"] == 3
+
+
+def test_a_deleted_group_stays_deleted(tmp_path):
+    groups = SubscriptionGroupManager(tmp_path, auto_create=True)
+    groups.load()
+    groups.find_or_create("Kept")
+    groups.find_or_create("Gone")
+    assert groups.delete("Gone")
+    again = SubscriptionGroupManager(tmp_path, auto_create=False)  # as after a kill
+    again.load()
+    assert again.get("Kept") is not None and again.get("Gone") is None

@@ -110,6 +110,10 @@ class RequestCode(IntEnum):
     ADD_WRITE_PERM_OF_BROKER = 327
     GET_ALL_PRODUCER_INFO = 328
     DELETE_EXPIRED_COMMITLOG = 329
+    # RocketMQ 5's, which the dashboard sends
+    GET_TOPIC_CONFIG = 351
+    GET_SUBSCRIPTIONGROUP_CONFIG = 352
+
 
 class ResponseCode(IntEnum):
     """Response codes (the ``code`` of a command whose RESPONSE flag bit is set)."""

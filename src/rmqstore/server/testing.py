@@ -138,11 +138,11 @@ class ServeProcess:
                  store_args: Sequence[str] = SMALL_STORE_ARGS, verbose: bool = False,
                  env: Mapping[str, str] | None = None, drop_env: Iterable[str] = (),
                  start_timeout_s: float = START_TIMEOUT_S,
-                 stop_timeout_s: float = STOP_TIMEOUT_S,
+                 stop_timeout_s: float = STOP_TIMEOUT_S, cwd: Path | None = None,
                  metrics_port: int | None = 0) -> None:
         """metrics_port: the broker's HTTP port (/metrics, dashboard) as --metrics-port, any
         free one by default so that servers side by side never fight over 5557; None leaves
-        it to the config."""
+        it to the config. cwd: where relative paths (the default --data) resolve."""
         self.args = list(args)
         self.metrics_port = metrics_port
         self.log_path = Path(log_path)
@@ -151,6 +151,7 @@ class ServeProcess:
         self.env = dict(os.environ if env is None else env)
         for name in drop_env:
             self.env.pop(name, None)
+        self.cwd = cwd  # where relative paths (the default --data) resolve
         self.start_timeout_s = start_timeout_s
         self.stop_timeout_s = stop_timeout_s
         self.proc: subprocess.Popen[bytes] | None = None
@@ -184,7 +185,7 @@ class ServeProcess:
         with open(self.log_path, "ab") as out:  # the child keeps its own descriptor
             start_at = out.tell()
             self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL, stdout=out,
-                                         stderr=out, env=self.env)
+                                         stderr=out, env=self.env, cwd=self.cwd)
         self.ready_line = self._wait_ready(start_at)
         log.debug("started pid %d: %s", self.proc.pid, self.ready_line)
         return self

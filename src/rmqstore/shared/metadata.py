@@ -69,10 +69,10 @@ class SharedTopics(TopicConfigManager):
             self._published()
         return config
 
-    def remove(self, name: str) -> bool:
+    def remove(self, name: str, log_end: int) -> bool:
         with meta_mutex(self._ctl):
             self._reload_if_moved()
-            removed = super().remove(name)
+            removed = super().remove(name, log_end)
             if removed:
                 self._published()
         return removed

@@ -18,22 +18,28 @@ transaction checks).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import resource
 from collections.abc import Awaitable
 from typing import Self
 
+from ...errors import StoreLayoutError, StoreLockedError
 from ...net import ClientConfig, Dispatcher, RemotingClient, RemotingServer
 from ...protocol.acl_signature import sign_request
 from ...protocol.register_body import RegisterBrokerBody
 from ...store import MessageStore, open_store
 from ..acl import AccessControl, install_access_control
 from ..config_error import ConfigError
+from ..listen import listen
+from .broker_stats import BrokerStats
 from .config import BrokerConfig
 from .delivery.delay_levels import DelayLevels
 from .delivery.timers import BrokerTimers
 from .handlers.admin import AdminProcessor
+from .handlers.broker_info import BrokerInfoProcessor
 from .handlers.checkconfig import CheckClientConfigProcessor
+from .handlers.client_admin import ClientAdminProcessor
 from .handlers.clients import ClientManager
 from .handlers.locks import LockProcessor, RebalanceLockManager
 from .handlers.offsets import OffsetProcessor
@@ -47,6 +53,7 @@ from .metrics.collector import BrokerState
 from .metrics.rpc import RpcLatency
 from .register import NameServerRegistrar
 from .replication import MasterReplication, SlaveReplication
+from .runtime_config import RuntimeConfig
 from .slave_sync import SlaveSynchronize
 from .stats import Statistics
 from .subgroups import SubscriptionGroupManager
@@ -99,7 +106,8 @@ class Broker:
         # Before listening: a broker asked for ACL never serves a request without it.
         access = install_access_control(c.acl, self.dispatcher, "broker")
         self._server = RemotingServer(self.dispatcher, c.server_config())
-        await self._server.start()
+        await listen(self._server.start(), "the broker", c.bind_host, c.listen_port,
+                     "listenPort (or --broker-port) chooses another")
         warn_descriptor_budget(self._server.max_connections, c.max_queue_nums_per_broker)
         if c.listen_port == 0:
             # any free port for the HA listener too: listenPort + 1 of a random port may be
@@ -109,15 +117,25 @@ class Broker:
         # Synchronous on purpose: no request is read before the handlers exist.
         try:
             self.store = store = open_store(c.store_root, **self._store_config())
-        except BaseException:
+        except BaseException as exc:
             await self._server.close()
+            if isinstance(exc, StoreLockedError):
+                # the engine's hint about shared=True means nothing to an operator
+                raise ConfigError(f"{c.store_root} is open in another process: another broker "
+                                  f"runs on this store") from None
+            if isinstance(exc, StoreLayoutError):
+                raise ConfigError(str(exc)) from None
+            if isinstance(exc, OSError):
+                raise ConfigError(f"store {c.store_root} cannot be opened: "
+                                  f"{exc.strerror or exc}") from None
             raise
         if c.slave:
             self.slave = SlaveReplication(c, store, self._queues_grew)
         else:
             c = self.config = await self._serve_ha(c, store)
         self._registrar = NameServerRegistrar(
-            c, lambda: RegisterBrokerBody(topics.data_version(), topics.all_configs(), []),
+            c, lambda: RegisterBrokerBody(topics.data_version(),
+                                          topics.registered_configs(c.broker_permission), []),
             self._outbound, self.slave.on_register_answer if self.slave is not None else None)
         topics = BrokerTopics(store, self._registrar.register_soon, TopicCaps(
             c.max_queue_nums_per_topic, c.max_topic_nums, c.max_queue_nums_per_broker))
@@ -132,6 +150,9 @@ class Broker:
                                      c.register_timeout_ms / 1000)
         self.stats = stats = Statistics(store, topics, self.clients)
         traffic = stats.traffic
+        # RocketMQ's StatsItem windows and TPS over the same counters (315, 28)
+        rocketmq_stats = BrokerStats(traffic, c.cluster_name)
+        self._spawn(rocketmq_stats.run())
         self._send = SendProcessor(c, store, topics, groups, self.arrivals, self.master,
                                    traffic=traffic)
         # Broker services that store some sends elsewhere first hook in here (send.Rewrite).
@@ -149,16 +170,23 @@ class Broker:
             timers.start(self._spawn)
         sendback = SendBackProcessor(c, store, topics, groups, self.arrivals, delays,
                                      traffic=traffic)
+        offsets = OffsetProcessor(store)
         for processor in (delays, sendback):
             processor.register_handlers(self.dispatcher)
         for processor in (self._send,
                           PullProcessor(c, store, topics, groups, self.clients, self.arrivals,
                                         traffic=traffic),
-                          OffsetProcessor(store), self.clients,
+                          offsets, self.clients,
                           LockProcessor(RebalanceLockManager(c.lock_max_live_ms / 1000)),
-                          AdminProcessor(topics, groups, c.register_timeout_ms / 1000),
+                          AdminProcessor(store, topics, groups, self.clients,
+                                         c.register_timeout_ms / 1000),
                           CheckClientConfigProcessor(c), QueryProcessor(store),
-                          StatsProcessor(store, topics, self.clients, c.broker_name, stats)):
+                          StatsProcessor(store, topics, self.clients, c.broker_name, stats),
+                          BrokerInfoProcessor(store, rocketmq_stats,
+                                              self._runtime_config(store, topics, groups),
+                                              self._requests_in_flight),
+                          ClientAdminProcessor(store, topics, self.clients, c.broker_name,
+                                               offsets.offset_by_time)):
             processor.register_handlers(self.dispatcher)
         self._spawn(self._scan_clients())
         self._spawn(stats.history.run())
@@ -173,10 +201,14 @@ class Broker:
                 self._started = True  # so that stop() closes what was opened
                 await self.stop()
                 raise
-        # Registered before start() returns, so "ready" means routable (BrokerController.start).
-        await self._registrar.register_all()
-        self._registrar.start()
         self._started = True
+        # Registered before start() returns, so "ready" means routable (BrokerController.start).
+        if not await self._registrar.register_all(quiet=True) and c.namesrv_addrs:
+            self._registrar = None  # nothing to unregister from
+            await self.stop()
+            raise ConfigError(f"no NameServer of namesrvAddr ({';'.join(c.namesrv_addrs)}) "
+                              f"answered: start one, or fix namesrvAddr (--namesrv-addr)")
+        self._registrar.start()
         log.info("broker %s (cluster %s, id %d, %s) serving on %s, HA %s, store %s, %s",
                  c.broker_name, c.cluster_name, c.broker_id, c.broker_role, c.addr, c.ha_addr,
                  c.store_root, "SYNC_FLUSH" if c.sync_flush else "ASYNC_FLUSH")
@@ -185,7 +217,8 @@ class Broker:
         """A master's HA listener, before it registers the HA address (its real port)."""
         self.master = MasterReplication(c, store)
         try:
-            await self.master.start()
+            await listen(self.master.start(), "the broker's HA service", c.bind_host,
+                         c.ha_port, "haListenPort chooses another")
         except BaseException:
             assert self._server is not None
             await self._server.close()
@@ -267,8 +300,35 @@ class Broker:
             "warm_window_bytes": None if c.warm_mapped_file else 0,
             "replica": c.slave,
             "delay_levels": c.message_delay_level,
+            # the store's disk alarm acts on these: reclaims, deletes early, refuses writes
+            "disk_max_used_ratio": c.disk_max_used_ratio,
+            "disk_clean_forcibly_ratio": c.disk_clean_forcibly_ratio,
+            "disk_full_ratio": c.disk_full_ratio,
             **c.store_overrides,
         }
+
+    def _runtime_config(self, store: MessageStore, topics: BrokerTopics,
+                        groups: SubscriptionGroupManager) -> RuntimeConfig:
+        """The config UPDATE_BROKER_CONFIG changes, with what must follow a change of a value
+        copied at start."""
+        def retention_hours(hours: object) -> None:
+            store.retention.retention_s = float(hours) * 3600  # type: ignore[arg-type]
+
+        def disk_ratio(ratio: object) -> None:  # the disk alarm's first level
+            store.disk_alarm.thresholds = dataclasses.replace(
+                store.disk_alarm.thresholds, max_used=float(ratio))  # type: ignore[arg-type]
+
+        def auto_create_groups(on: object) -> None:
+            groups.auto_create = bool(on)
+
+        return RuntimeConfig(self.config, store.config, {
+            "fileReservedTime": retention_hours, "diskMaxUsedSpaceRatio": disk_ratio,
+            "autoCreateSubscriptionGroup": auto_create_groups,
+            "brokerPermission": lambda _: topics.touch()})  # routes carry the new perm
+
+    def _requests_in_flight(self) -> int:
+        server = self._server
+        return sum(c.requests_in_flight for c in server.connections) if server else 0
 
     async def _start_web(self, state: BrokerState, access: AccessControl | None) -> None:
         c = self.config

@@ -85,6 +85,14 @@ class SubscriptionGroupManager:
         log.info("subscription group %s saved", name)
         return cfg
 
+    def delete(self, group: str) -> bool:
+        """SubscriptionGroupManager.deleteSubscriptionGroupConfig; False if it was unknown."""
+        if self._groups.pop(group, None) is None:
+            return False
+        self._persist(group)
+        log.info("subscription group %s deleted", group)
+        return True
+
     def adopt(self, table: dict[str, dict]) -> bool:
         """A slave takes its master's groups when they differ from its own
         (SlaveSynchronize.syncSubscriptionGroupConfig); returns whether it did."""
@@ -105,7 +113,7 @@ class SubscriptionGroupManager:
 
     def _persist(self, name: str) -> None:
         self._counter += 1
-        self._journal.append(name, self._groups[name])
+        self._journal.append(name, self._groups.get(name))  # None: deleted
         self._journal.sync()
         if self._journal.lines >= COMPACT_AFTER_CHANGES:
             self._journal.compact(self.all)

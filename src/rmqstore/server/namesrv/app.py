@@ -16,6 +16,8 @@ from typing import Self
 from ...net import Dispatcher, RemotingServer
 from ..acl import AccessControl, AclSettings, install_access_control, parse_acl_enable
 from ..config_error import ConfigError
+from ..config_values import boolean
+from ..listen import listen
 from ..properties import parse_properties
 from ..remoting_settings import RemotingSettings, is_remoting_key, parse_remoting
 from .handlers import NamesrvHandlers
@@ -69,7 +71,11 @@ def namesrv_settings(text: str) -> dict[str, object]:
     if "kvConfigPath" in items:
         out["kv_config_path"] = Path(items["kvConfigPath"]).expanduser()
     if "orderMessageEnable" in items:
-        out["order_message_enable"] = items["orderMessageEnable"].lower() == "true"
+        raw = items["orderMessageEnable"]
+        try:
+            out["order_message_enable"] = boolean(raw)
+        except ValueError as exc:
+            raise ConfigError(f"namesrv config: orderMessageEnable={raw!r}: {exc}") from None
     acl_file = items.get("aclFile")
     out["acl"] = AclSettings(parse_acl_enable(items.get("aclEnable", "false")),
                              Path(acl_file).expanduser() if acl_file else None)
@@ -109,10 +115,14 @@ class NameServer:
     async def start(self) -> None:
         self._access = install_access_control(self.config.acl, self._dispatcher, "name server")
         self.kv.load()
-        await self._remoting.start()
+        c = self.config
+        await listen(self._remoting.start(), "the name server", c.host, c.port,
+                     "--namesrv-port chooses another")
         try:
             if self._http is not None:
-                await self._http.start()
+                await listen(self._http.start(), "the name server's address endpoint (HTTP)",
+                             c.http_host or c.host, c.http_port or 0,
+                             "--http-port chooses another, --http-port 0 turns it off")
         except BaseException:
             await self._remoting.close()
             raise

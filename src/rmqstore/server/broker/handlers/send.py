@@ -46,7 +46,13 @@ from ....protocol.headers import (
     SendMessageResponseHeader,
 )
 from ....protocol.json_template import JsonFrameTemplate
-from ....protocol.message import BatchDecodeError
+from ....protocol.message import (
+    COMPRESSION_MASK,
+    SYSFLAG_COMPRESSED,
+    BatchDecodeError,
+    BodyDecodeError,
+    decode_body,
+)
 from ....record import decode_properties
 from ....store import MessageStore
 from ....topic_validator import is_not_allowed_send
@@ -356,10 +362,21 @@ class SendProcessor:
             # CommitLog.putMessages: a batch cannot be delayed (MESSAGE_ILLEGAL).
             raise SendRejected(ResponseCode.MESSAGE_ILLEGAL,
                                "a batch message cannot have a delay level")
+        sysflag = h.sys_flag
+        if sysflag & SYSFLAG_COMPRESSED:
+            # rocketmq-client-cpp 1.2.x compresses a whole batch body over 4 KiB (a client
+            # bug, fixed in apache/rocketmq-client-cpp#186; Java's broker cannot read it): the
+            # entries inside are plain, so the body is inflated, within maxMessageSize, and
+            # they are stored unflagged.
+            try:
+                body = decode_body(body, sysflag, self._config.max_message_size)
+            except BodyDecodeError as exc:
+                raise BatchDecodeError(f"compressed batch: {exc}") from None
+            sysflag &= ~(SYSFLAG_COMPRESSED | COMPRESSION_MASK)
         try:
             return self._store.put_entries(t.topic, body, t.queue_id, RecordInput(
                 shared, encoded, born_timestamp=h.born_timestamp,
-                reconsume_times=t.reconsume_times, born_host=born_host, sysflag=h.sys_flag))
+                reconsume_times=t.reconsume_times, born_host=born_host, sysflag=sysflag))
         except ValueError as exc:  # entry sizes that do not add up
             raise BatchDecodeError(str(exc)) from None
 

@@ -97,6 +97,7 @@ class SendBackProcessor:
         except (DiskFullError, StoreClosedError, InvalidPropertyError,
                 MessageTooLargeError) as exc:
             return _fail(ResponseCode.SYSTEM_ERROR, f"send back failed: {exc}")
+        self._traffic.gave_back(h.group, h.origin_topic or msg.topic)
         return RemotingCommand.response(ResponseCode.SUCCESS)
 
     def _to_retry(self, topic: str, queue_id: int, level: int, msg: Message) -> None:

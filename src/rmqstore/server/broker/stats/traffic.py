@@ -11,6 +11,8 @@ take copies on the same loop.
 
 from __future__ import annotations
 
+import time
+
 from .buckets import Buckets
 
 # BrokerMetricsConstant / BrokerMetricsManager (rocketmq 5.3): message_size histogram bounds
@@ -31,24 +33,29 @@ def message_type(properties: str) -> str:
 
 
 class InFlow:
-    """Messages and bytes stored for one (topic, message type), with their sizes."""
+    """Messages and bytes stored for one (topic, message type), with their sizes, the sends
+    that stored them and when the first came (for RocketMQ's StatsItem windows)."""
 
-    __slots__ = ("messages", "bytes", "sizes")
+    __slots__ = ("messages", "bytes", "sizes", "calls", "since")
 
     def __init__(self) -> None:
         self.messages = 0
         self.bytes = 0
         self.sizes = Buckets(MESSAGE_SIZE_BOUNDS)
+        self.calls = 0
+        self.since = time.monotonic()
 
 
 class OutFlow:
-    """Messages and bytes handed out for one (topic, group)."""
+    """Messages and bytes handed out for one (topic, group), by how many pulls, since when."""
 
-    __slots__ = ("messages", "bytes")
+    __slots__ = ("messages", "bytes", "calls", "since")
 
     def __init__(self) -> None:
         self.messages = 0
         self.bytes = 0
+        self.calls = 0
+        self.since = time.monotonic()
 
 
 class Traffic:
@@ -60,6 +67,9 @@ class Traffic:
         self.rollbacks: dict[str, int] = {}
         # (group, topic, queue id) -> next offset the group's last pull was answered with
         self.pulled: dict[tuple[str, str, int], int] = {}
+        self.sent_back: dict[tuple[str, str], int] = {}  # (topic, group) -> messages given back
+        self.pulls_found = 0  # pulls answered with messages (getMessageTimesTotalFound)
+        self.pulls_missed = 0  # and without
 
     def stored(self, topic: str, kind: str, count: int, size_bytes: int) -> None:
         """count messages of size_bytes in all stored in topic (a batch is one call)."""
@@ -68,6 +78,7 @@ class Traffic:
             flow = self.inflow[(topic, kind)] = InFlow()
         flow.messages += count
         flow.bytes += size_bytes
+        flow.calls += 1
         flow.sizes.observe_many(size_bytes / count, count)
 
     def pulled_from(self, group: str, topic: str, queue_id: int, count: int, size_bytes: int,
@@ -75,11 +86,19 @@ class Traffic:
         """A pull answered with count messages (0: nothing found) up to next_offset."""
         self.pulled[(group, topic, queue_id)] = next_offset
         if count:
+            self.pulls_found += 1
             flow = self.outflow.get((topic, group))
             if flow is None:
                 flow = self.outflow[(topic, group)] = OutFlow()
             flow.messages += count
             flow.bytes += size_bytes
+            flow.calls += 1
+        else:
+            self.pulls_missed += 1
+
+    def gave_back(self, group: str, topic: str) -> None:
+        """A consumer handed a message back (CONSUMER_SEND_MSG_BACK)."""
+        self.sent_back[(topic, group)] = self.sent_back.get((topic, group), 0) + 1
 
     def sent_to_dlq(self, group: str, topic: str) -> None:
         self.dlq[(group, topic)] = self.dlq.get((group, topic), 0) + 1
