@@ -21,6 +21,7 @@ import os
 import shutil
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
@@ -45,7 +46,7 @@ from .queue_table import ConsumeQueueTable
 from .reader import Bodies, StoreReader
 from .record import check_topic, encode_host
 from .recovery import RecoveryReport, recover
-from .replica import ReplicaLog, holds_boundary, read_log
+from .replica import ReplicaLog, holds_boundary, read_log, read_log_into
 from .replica_dispatch import ReplicaDispatcher
 from .retention import Retention, disk_used_ratio
 from .segment_queue import Preallocator
@@ -116,7 +117,7 @@ class MessageStore:
         self.commitlog = CommitLog(filenames.commitlog_dir(root, config.commitlog_path),
                                    config.commitlog_segment_bytes, self._allocator,
                                    self._store_host, config.batch_write_buffer_bytes,
-                                   config.commitlog_advice, config.stage_single_bytes)
+                                   config.commitlog_map_advice, config.stage_single_bytes)
         self._log = self.commitlog.appender.ptr
         if recovers:
             self.commitlog.load()
@@ -166,7 +167,7 @@ class MessageStore:
         if config.replica:
             dispatcher = ReplicaDispatcher(self.commitlog, queues, self.index,
                                            parse_delay_levels(config.delay_levels),
-                                           self.commitlog.max_offset)
+                                           self.commitlog.max_offset, self._put_lock)
             self._replica = ReplicaLog(
                 self.commitlog, dispatcher, self._put_lock,
                 self._group_commit.cue if config.flush == "sync" else None,
@@ -352,6 +353,18 @@ class MessageStore:
         if self._replica is None:
             raise ReplicaStoreError(f"{self.root} was not opened as a replica")
         return self._replica
+
+    def notify_appends(self, callback: Callable[[], object] | None) -> None:
+        """callback() after every append from now on (None: no more), on the appending thread
+        with the put lock held, so it must be quick: replication's HAService wakes its links
+        with it. One callback at a time."""
+        self._writer.on_append = callback
+
+    def read_log_into(self, offset: int, dst: memoryview) -> int | None:
+        """A master's side: raw commit-log bytes from ``offset`` into ``dst``, within their
+        segment; returns the count (0 at the log's end), None when the log does not hold
+        ``offset`` (replica.read_log_into)."""
+        return read_log_into(self.commitlog, offset, dst)
 
     def read_log(self, offset: int, max_bytes: int, head_room: int = 0) -> bytearray | None:
         """A master's side: raw commit-log bytes from ``offset``, within its segment, after

@@ -6,6 +6,9 @@
   SLAVE_NOT_AVAILABLE when no slave is connected or the nearest is more than
   haSlaveFallbehindMax behind, else SEND_OK when one acknowledges, FLUSH_SLAVE_TIMEOUT after
   slaveTimeout. Either way the message is stored.
+- With TLS, the HA port takes the remoting port's tls.server.* settings (mode, certificate,
+  client certificates), and a slave connects with its own connections' (tls.enable,
+  tls.client.*).
 - SLAVE opens its store as a replica and runs an HAClient to its master's HA address:
   haMasterAddress, else what the NameServer answers its registration with
   (updateMasterHAServerAddrPeriodically), and SlaveSynchronize to the master's broker address.
@@ -27,12 +30,19 @@ log = logging.getLogger(__name__)
 StatusCallback = Callable[[PutStatus], object]
 
 
+# An ASYNC_MASTER's sends wait for no slave: its links gather this long's appends into their
+# frames, fewer and larger, rather than pushing every loop iteration's.
+ASYNC_PUSH_DELAY_MS = 5
+
+
 def ha_config(config: BrokerConfig) -> HAConfig:
     return HAConfig(heartbeat_interval_ms=config.ha_send_heartbeat_interval_ms,
                     housekeeping_interval_ms=config.ha_housekeeping_interval_ms,
                     transfer_batch_bytes=config.ha_transfer_batch_size,
                     slave_fallbehind_max=config.ha_slave_fallbehind_max,
-                    slave_timeout_ms=config.slave_timeout_ms)
+                    slave_timeout_ms=config.slave_timeout_ms,
+                    push_delay_ms=ASYNC_PUSH_DELAY_MS
+                    if config.broker_role == "ASYNC_MASTER" else 0)
 
 
 class MasterReplication:
@@ -41,19 +51,14 @@ class MasterReplication:
     def __init__(self, config: BrokerConfig, store: MessageStore) -> None:
         self._store = store
         self.sync = config.broker_role == "SYNC_MASTER"
-        self.service = HAService(store, config.bind_host, config.ha_port, ha_config(config))
+        self.service = HAService(store, config.bind_host, config.ha_port, ha_config(config),
+                                 config.remoting.tls_server)
 
     async def start(self) -> None:
         await self.service.start()
 
     async def stop(self) -> None:
         await self.service.close()
-
-    def stored(self) -> None:
-        """Something was appended: a SYNC_MASTER's links send it now (an ASYNC_MASTER's find
-        it within POLL_S, in fewer, larger frames: HAConnection's writer waits up to 100 ms)."""
-        if self.sync and self.service.links:
-            self.service.wakeup()
 
     def when_replicated(self, callback: StatusCallback) -> None:
         """SYNC_MASTER: callback(status) for what the store holds now (the sends just
@@ -75,7 +80,7 @@ class SlaveReplication:
         self._fixed_master = config.ha_master_address is not None
         self.master_addr: str | None = None  # the master's broker address (masterAddr)
         self.client = HAClient(store, config.ha_master_address, ha_config(config),
-                               on_dispatched)
+                               on_dispatched, config.remoting.tls_client)
 
     async def start(self) -> None:
         await self.client.start()
