@@ -13,8 +13,9 @@ import textwrap
 import pytest
 
 import rmqstore
-from rmqstore import _native, sync_journal
+from rmqstore import _native, queue_file, sync_journal
 from rmqstore.errors import DiskFullError, StoreLimitError
+from rmqstore.protocol.message import encode_batch
 from rmqstore.queue_file import RESERVE_BYTES
 
 # Default consume-queue files (300,000 units, 6,000,000 bytes): what sparse files are for.
@@ -163,6 +164,43 @@ def test_opening_after_a_clean_close_touches_no_queue(tmp_path):
     assert written == []  # no queue file was cut, zeroed or synced
 
 
+# A child that fills 200 queues, then writes only to Z and one of them in its last segment,
+# flushes (the checkpoint) and dies without closing.
+CRASHED_CHILD = textwrap.dedent("""
+    import os, sys, time
+    import rmqstore
+    from rmqstore.checkpoint import RECOVERY_MARGIN_MS
+    from tests.engine.test_queue_files import CFG, _fill, _queue_names
+    names = _queue_names(200)
+    s = rmqstore.open(sys.argv[1], **CFG)
+    _fill(s, names)
+    s.create_topic("Z", 1)
+    for i in range(250):  # into a third 1 MiB segment, its first record older than the margin
+        s.put("Z", b"z" * 10_000)
+    time.sleep(RECOVERY_MARGIN_MS / 1000 + 0.2)
+    s.put("Z", b"late")
+    s.put(names[5][0], b"again", queue_id=names[5][1])
+    s.flush()  # the checkpoint: the last record's time
+    print("segments", len(s.commitlog.files.files), flush=True)
+    os._exit(0)
+""")
+
+
+def test_opening_after_a_crash_loads_only_the_queues_written_since_the_checkpoint(tmp_path):
+    """Re-dispatch after a crash starts at the checkpoint's segment (CommitLog.recoverAbnormally):
+    the 200 idle queues, whose records are all in older segments, stay unloaded."""
+    out = subprocess.run([sys.executable, "-c", CRASHED_CHILD, str(tmp_path)], check=True,
+                         capture_output=True, text=True, timeout=300).stdout
+    assert "segments 3" in out
+    names = _queue_names(200)
+    with rmqstore.open(tmp_path, **CFG) as s:
+        assert sorted(s.consume_queues.by_key) == sorted([("Z", 0), names[5]])
+        for i, (topic, qid) in enumerate(names):
+            bodies = [b"m%d" % i] + ([b"again"] if i == 5 else [])
+            assert [m.body for m in s.get(topic, qid, 0).messages] == bodies
+        assert s.max_offset("Z", 0) == 251
+
+
 # -- operating-system limits mid-creation ------------------------------------------------------
 def use_every_descriptor() -> list[int]:
     """Open /dev/null until the process has no descriptor left; returns them."""
@@ -297,6 +335,29 @@ def test_the_kernel_refusing_a_mapping_names_its_limit(tmp_path, monkeypatch):
                 s.get("A", 0, 0)
         assert [m.body for m in s.get("A", 0, 0).messages] == [b"a0", b"a1"]
         assert [m.body for m in s.get("B", 0, 0).messages] == [b"b0"]
+
+
+def test_a_new_queue_file_is_made_without_the_put_lock(tmp_path, monkeypatch):
+    """A queue's first file (directories, a sparse file, its first page) costs milliseconds on
+    a busy disk: it is made before the put lock, so that other producers do not wait."""
+    made: list[tuple[str, bool]] = []
+    with rmqstore.open(tmp_path, **CFG) as s:
+        for topic in "ABCD":
+            s.create_topic(topic, 4)
+        real = queue_file._new_queue_file
+
+        def spy(path, tmp, size, place):
+            made.append((path.parent.parent.name, s._put_lock.locked()))
+            return real(path, tmp, size, place)
+        monkeypatch.setattr(queue_file, "_new_queue_file", spy)
+        s.put("A", b"a0")  # the queue the round robin gives it
+        s.put("B", b"b0", queue_id=2)
+        s.put_batch("C", [b"c0", b"c1"], queue_id=1)
+        s.put_encoded_batch("D", encode_batch([(b"d0", 0, "")]), queue_id=3)
+    assert made == [("A", False), ("B", False), ("C", False), ("D", False)]
+    with rmqstore.open(tmp_path, **CFG) as s:
+        assert [m.body for m in s.get("C", 1, 0).messages] == [b"c0", b"c1"]
+        assert [m.body for m in s.get("D", 3, 0).messages] == [b"d0"]
 
 
 def test_queue_files_never_hold_a_descriptor(tmp_path):
