@@ -316,6 +316,23 @@ def test_no_space_to_extend_a_queue_file_refuses_the_put(tmp_path, monkeypatch):
             [b"%d" % i for i in range(1020, 1025)]
 
 
+def test_a_busy_queue_reserves_more_at_a_time(tmp_path, monkeypatch):
+    """A queue is backed as much again as it holds at each reservation (up to 65,536 units):
+    20,480 units take 5 stops for a reservation, not 19, and hold at most twice their bytes."""
+    stops = []
+    real = _native.Mapping.populate
+    monkeypatch.setattr(_native.Mapping, "populate",
+                        lambda self, start, end: stops.append(end) or real(self, start, end))
+    with rmqstore.open(tmp_path, **CFG) as s:
+        for _ in range(160):
+            s.put_batch("A", [b"x"] * 128, queue_id=0)
+        assert s.max_offset("A", 0) == 20_480
+    [f] = (tmp_path / "consumequeue" / "A" / "0").iterdir()
+    reservations = [end for end in stops if end > RESERVE_BYTES]  # not the first page's fault
+    assert reservations == [2 * RESERVE_BYTES << k for k in range(5)]
+    assert f.stat().st_blocks * 512 <= 2 * 20_480 * 20 + RESERVE_BYTES
+
+
 def test_the_kernel_refusing_a_mapping_names_its_limit(tmp_path, monkeypatch):
     with rmqstore.open(tmp_path, **CFG) as s:
         s.put("A", b"a0")
