@@ -275,14 +275,14 @@ def coldread_row(root: Path, mib: int) -> list[dict]:
             unmap_pages(s)  # what recovery's scan mapped in (a mapped page is not dropped)
             drop_cache(root)
             io0 = disk_read_bytes()
-            t = time.perf_counter()
+            t, cpu = time.perf_counter(), time.thread_time()
             off = got = 0
             for _ in range(a_count):  # bounded: each read returns at least one body
                 b = s.get_bodies("R", 0, off, 4096, 8 << 20)
                 got, off = got + len(b), b.next_offset
                 if off >= a_count:
                     break
-            took = time.perf_counter() - t
+            took, cpu = time.perf_counter() - t, time.thread_time() - cpu
             disk_bytes = disk_read_bytes() - io0
             assert got == a_count
         drop_cache(root)
@@ -291,7 +291,8 @@ def coldread_row(root: Path, mib: int) -> list[dict]:
                         f"count={read_bytes >> 20}"], check=True, capture_output=True)
         dd = read_bytes / (time.perf_counter() - t)
         rows.append({"queue MiB": queue_bytes / 2**20, "disk read MiB": disk_bytes / 2**20,
-                     "queue MB/s": queue_bytes / took / 1e6, "dd MB/s": dd / 1e6,
+                     "queue MB/s": queue_bytes / took / 1e6, "reader CPU/wall": cpu / took,
+                     "dd MB/s": dd / 1e6,
                      "ratio": queue_bytes / took / dd})
     rows.append({"median ratio": sorted(r["ratio"] for r in rows)[1]})
     return rows
