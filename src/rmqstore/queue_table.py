@@ -16,6 +16,7 @@ lock.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -29,13 +30,23 @@ from .record import check_topic
 
 log = logging.getLogger(__name__)
 
+REMEMBERED = 262_144  # topic names checked, and queues found absent, _on_disk keeps
+
 
 class ConsumeQueueTable:
+    REMEMBERS_ABSENT = True  # _on_disk may remember a queue absent (no other process makes one)
+
     def __init__(self, root: Path, units_per_file: int, lock: threading.Lock,
                  mapped_files_max: int, clean: bool) -> None:
         """lock: the store's put lock. mapped_files_max: how many queue files stay mapped.
         clean: the store was closed cleanly (a queue's recovery reads less then)."""
         self._root = root
+        # For _on_disk, asked of every queue a broker reports on (lags, topic pages), most of
+        # them never written: a topic's name is checked once, and a queue found absent is
+        # remembered as such until this table makes it (up to REMEMBERED of each).
+        self._cq_root = os.fspath(filenames.consumequeue_root(root))
+        self._checked_topics: set[str] = set()
+        self._absent: set[tuple[str, int]] = set()
         self._units_per_file = units_per_file
         self._lock = lock
         self.clean = clean
@@ -129,6 +140,7 @@ class ConsumeQueueTable:
             if key in self._prepared or directory.is_dir():
                 return  # on disk already: for_write loads it
             directory.mkdir(parents=True, exist_ok=True)
+            self._absent.discard(key)
             cq = ConsumeQueue(directory, topic, queue_id, self._units_per_file, self.clock)
             try:
                 f = QueueFile.create_aside(directory / filenames.offset_name(0), 0,
@@ -183,13 +195,25 @@ class ConsumeQueueTable:
 
     # -- internals ------------------------------------------------------------------------
     def _on_disk(self, topic: str, queue_id: int) -> bool:
+        """Whether the queue's directory is there. Only this table makes queue directories
+        (a shared store's table remembers nothing: another process may make one)."""
         if type(queue_id) is not int or queue_id < 0:
             return False
-        try:
-            check_topic(topic)  # a name from a client must not walk out of consumequeue/
-        except InvalidTopicError:
+        key = (topic, queue_id)
+        if key in self._absent:
             return False
-        return filenames.consumequeue_dir(self._root, topic, queue_id).is_dir()
+        checked = self._checked_topics
+        if topic not in checked:
+            try:
+                check_topic(topic)  # a name from a client must not walk out of consumequeue/
+            except InvalidTopicError:
+                return False
+            _remember(checked, topic)
+        if os.path.isdir(f"{self._cq_root}/{topic}/{queue_id}"):  # consumequeue_dir's path
+            return True
+        if self.REMEMBERS_ABSENT:
+            _remember(self._absent, key)
+        return False
 
     def _keys_on_disk(self) -> Iterator[tuple[str, int]]:
         """Queues whose directories are under consumequeue/ (directories not named as topics
@@ -230,3 +254,11 @@ class ConsumeQueueTable:
 
     def _publish(self, cq: ConsumeQueue) -> None:
         self.by_key[cq.topic, cq.queue_id] = cq
+        self._absent.discard((cq.topic, cq.queue_id))
+
+
+def _remember(kept: set, item) -> None:
+    """Add item to kept, emptied first once it holds REMEMBERED items."""
+    if len(kept) >= REMEMBERED:
+        kept.clear()
+    kept.add(item)

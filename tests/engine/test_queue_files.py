@@ -13,7 +13,7 @@ import textwrap
 import pytest
 
 import rmqstore
-from rmqstore import _native, queue_file, sync_journal
+from rmqstore import _native, queue_file, queue_table, sync_journal
 from rmqstore.errors import DiskFullError, StoreLimitError
 from rmqstore.protocol.message import encode_batch
 from rmqstore.queue_file import RESERVE_BYTES
@@ -199,6 +199,24 @@ def test_opening_after_a_crash_loads_only_the_queues_written_since_the_checkpoin
             bodies = [b"m%d" % i] + ([b"again"] if i == 5 else [])
             assert [m.body for m in s.get(topic, qid, 0).messages] == bodies
         assert s.max_offset("Z", 0) == 251
+
+
+def test_a_queue_found_absent_is_not_looked_for_again_until_made(tmp_path, monkeypatch):
+    """A broker asks for the offsets of every queue of every topic (lags, topic pages), most
+    never written: an absent queue costs one stat, not one per question; made, it is found."""
+    looked = []
+    real = queue_table.os.path.isdir
+    monkeypatch.setattr(queue_table.os.path, "isdir", lambda p: looked.append(p) or real(p))
+    with rmqstore.open(tmp_path, **CFG) as s:
+        s.create_topic("A", 8)
+        for _ in range(3):
+            assert [s.max_offset("A", q) for q in range(8)] == [0] * 8
+        assert len(looked) == 8
+        s.put("A", b"a0", queue_id=0)
+        s.put_batch("A", [b"a1", b"a2"], queue_id=1)
+        assert [s.max_offset("A", q) for q in range(3)] == [1, 2, 0]
+    with rmqstore.open(tmp_path, **CFG) as s:
+        assert [s.max_offset("A", q) for q in range(3)] == [1, 2, 0]
 
 
 # -- operating-system limits mid-creation ------------------------------------------------------

@@ -232,6 +232,8 @@ class SharedQueueTable(ConsumeQueueTable):
     use, from its slot in the control file; a lookup catches the queue up first. Until the
     view is wired (the first opener's recovery), a plain ConsumeQueueTable."""
 
+    REMEMBERS_ABSENT = False  # another process may make a queue found absent
+
     def __init__(self, root: Path, units_per_file: int, ctl: Control, first: bool,
                  mapped_files_max: int) -> None:
         """The first opener's recovery loads queues as a single process's would (under a lock
