@@ -35,7 +35,7 @@ def test_recovery_scan_with_crc(benchmark, store_factory):
         s.put_batch("T", [body] * 1000, queue_id=0)
     seg = s.commitlog.files.files[0]
 
-    end, _ = benchmark(_native.scan, seg.region, seg.start, 0, True)
+    end, _, _ = benchmark(_native.scan, seg.region, seg.start, 0, True)
     gb_per_s(benchmark, end)
     rate(benchmark, 200_000)
 
@@ -48,7 +48,11 @@ def test_encode_record_and_unit(benchmark, store_factory, body):
     into the mapped consume queue; no put lock, no result object."""
     s = store_factory(commitlog_segment_bytes=1 << 30, consumequeue_units=2_000_000)
     s.put("T", body, queue_id=0)  # maps the segment and the queue
-    log, wptr, n = s.commitlog.appender.ptr, s.consume_queues.get("T", 0).wptr, len(body)
+    cq = s.consume_queues.get("T", 0)
+    seg = cq.files.last()
+    seg.reserve(seg.size)  # the native appends here never stop to reserve the next chunk
+    cq.writer.attach(seg)
+    log, wptr, n = s.commitlog.appender.ptr, cq.wptr, len(body)
     put_simple = _native.put_simple
     rounds = []
 
@@ -69,7 +73,7 @@ def test_consume_queue_read(benchmark, store_factory):
     cq = s.consume_queues.get("T", 0)
     seg, table = cq.files.files[0], s.commitlog.files.table()
 
-    _, n, scanned, gone, bad = benchmark(_native.read_queue, seg.region, 0, 1024 * 20, None,
+    _, n, scanned, gone, bad = benchmark(_native.read_queue, seg.mapped(), 0, 1024 * 20, None,
                                          table, False, 1024)
     assert (n, scanned, gone, bad) == (1024, 1024, 0, 0)
     rate(benchmark, 1024)

@@ -9,6 +9,7 @@ drops unsynced data (google/leveldb:db/fault_injection_test.cc), once every proc
    the length the journal says is durable: the largest "upto" since the file was "created" or
    last "cut" (a "cut" sets it), and 0 for a file with no record. Their size stays: it was
    reserved when the file was made.
+   Config journals (config/*.journal: appended, never pre-sized) are cut to that length.
 2. A rename with no fsync of its directory after it is undone: the name gets back the inode it
    had before the first such rename, or goes away if it had none.
 3. Files synced whole (checkpoint, timercheck, config/*.json and their .bak: the paths the
@@ -93,8 +94,12 @@ def apply(journal: Path, root: Path) -> Loss:
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
         if _append_only(root, path):
             dropped = _zero_past(path, durable.get(str(path), 0))
-            if dropped:
-                loss.zeroed[str(path.relative_to(root))] = dropped
+        elif _config_journal(root, path):
+            dropped = _cut_past(path, durable.get(str(path), 0))
+        else:
+            continue
+        if dropped:
+            loss.zeroed[str(path.relative_to(root))] = dropped
     small = _SmallFiles(records, root)
     for dst, was in small.pending.items():
         path = Path(dst)
@@ -136,6 +141,19 @@ def _append_only(root: Path, path: Path) -> bool:
     parts = path.relative_to(root).parts
     return (APPEND_ONLY.get(parts[0]) == len(parts)
             and parse_offset_name(parts[-1]) is not None)
+
+
+def _config_journal(root: Path, path: Path) -> bool:
+    parts = path.relative_to(root).parts
+    return len(parts) == 2 and parts[0] == "config" and parts[1].endswith(".journal")
+
+
+def _cut_past(path: Path, durable: int) -> int:
+    """Truncate path to `durable` bytes; returns how many went."""
+    size = path.stat().st_size
+    if size > durable:
+        os.truncate(path, durable)
+    return max(0, size - durable)
 
 
 def _durable_lengths(records: list[dict]) -> dict[str, int]:

@@ -119,31 +119,35 @@ class CommitLog:
             offset += fields[RecordField.SIZE]
 
     # -- recovery -------------------------------------------------------------------------
-    def scan_from(self, first_index: int, check_crc: bool, known_end: int,
-                  inside_known: Callable[[int], bool]) -> tuple[int, list[tuple[int, int]]]:
+    def scan_from(self, first_index: int, check_crc: bool, known_end: Callable[[int, int], int],
+                  inside_known: Callable[[int], bool]) -> tuple[int, list[tuple[int, int]], int]:
         """Walk segments from files[first_index] (see the recovery policy above): (the offset
         just past the last valid record, where appends continue; the corrupt ranges skipped,
-        as (offset, length)). known_end: where the records the consume queues know of end;
-        inside_known(offset): whether a record they know of spans offset."""
+        as (offset, length); the offset of the last valid record, -1 when none).
+        known_end(stop, last): where the records the consume queues know of end, asked where
+        the scan stops at `stop` after the record at `last`; inside_known(offset): whether a
+        record they know of spans offset."""
         files = self.files.files
         if not files:
-            return 0, []
+            return 0, [], -1
         end = files[first_index].start
         skipped: list[tuple[int, int]] = []
-        seg, pos = files[first_index], 0
+        seg, pos, last = files[first_index], 0, -1
         while True:
-            pos, status = _native.scan(seg.region, seg.start, pos, check_crc)
+            pos, status, at = _native.scan(seg.region, seg.start, pos, check_crc)
+            if at >= 0:
+                last = seg.start + at
             end = seg.start + pos
             if status == 1:  # BLANK: the segment is complete; continue in the next one
                 end = seg.start + seg.size
             if status != 0:
                 seg, pos = self.files.find(seg.start + seg.size), 0
                 if seg is None:
-                    return end, skipped
+                    return end, skipped, last
                 continue
-            nxt = self._resync(end, known_end, inside_known)
+            nxt = self._resync(end, known_end(end, last), inside_known)
             if nxt is None:
-                return end, skipped
+                return end, skipped, last
             skipped.append((end, nxt - end))
             seg = self.files.find(nxt)
             pos = nxt - seg.start
@@ -165,15 +169,21 @@ class CommitLog:
             offset = seg.start + found + 1
         return None
 
+    def unwritten_at(self, offset: int) -> bool:
+        """Whether offset holds what unwritten space holds (a zero size and magic), as at the
+        end of the log; not a torn or corrupt record's bytes."""
+        seg = self.files.find(offset)
+        if seg is None:
+            return True
+        pos = offset - seg.start
+        return not any(seg.view[pos:pos + 8])
+
     def truncate(self, offset: int) -> None:
         """Cut the log at offset (see the recovery policy above)."""
         seg = self.files.find(offset)
-        if seg is not None:
-            pos = offset - seg.start
-            tail = seg.view[pos:pos + 8]
-            if any(tail):  # not just unwritten space: a torn or corrupt record
-                log.warning("commit log: invalid record at offset %d; cut there, %d bytes of its "
-                            "segment dropped", offset, seg.size - pos)
+        if seg is not None and not self.unwritten_at(offset):  # a torn or corrupt record
+            log.warning("commit log: invalid record at offset %d; cut there, %d bytes of its "
+                        "segment dropped", offset, seg.start + seg.size - offset)
         self.files.truncate_dirty(offset)
 
     def first_segment_before(self, ts_ms: int) -> int:

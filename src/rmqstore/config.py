@@ -10,6 +10,7 @@ import os
 import socket
 from dataclasses import dataclass
 
+from . import mapping_clock
 from .delay_ladder import DEFAULT_DELAY_LEVELS, parse_delay_levels
 
 GiB = 1 << 30
@@ -22,6 +23,9 @@ STAGE_SINGLE_MIN = 8 << 10
 class StoreConfig:
     commitlog_segment_bytes: int = GiB  # mappedFileSizeCommitLog
     consumequeue_units: int = 300_000  # mappedFileSizeConsumeQueue / 20
+    # Consume-queue files mapped at once; the least recently used are unmapped past it and
+    # mapped again when used (RocketMQ maps them all). None: half of vm.max_map_count.
+    consumequeue_mapped_files: int | None = None
     index_slots: int = 5_000_000  # maxHashSlotNum
     index_entries: int = 20_000_000  # maxIndexNum
     index_enable: bool = True  # messageIndexEnable
@@ -32,6 +36,8 @@ class StoreConfig:
     flush_thorough_interval_ms: int = 10_000  # flushCommitLogThoroughInterval
     sync_flush_timeout_ms: int = 5_000  # syncFlushTimeout
     consumequeue_flush_interval_ms: int = 1_000  # flushIntervalConsumeQueue
+    consumequeue_flush_least_pages: int = 2  # flushConsumeQueueLeastPages
+    consumequeue_flush_thorough_interval_ms: int = 60_000  # flushConsumeQueueThoroughInterval
 
     retention_hours: float = 72.0  # fileReservedTime
     # The disk alarm's levels (DefaultMessageStore.CleanCommitLogService.isSpaceToDelete):
@@ -118,6 +124,13 @@ class StoreConfig:
                              "'random'")
         if self.max_message_size < 1:
             raise ValueError("max_message_size must be positive")
+        if self.consumequeue_flush_least_pages < 0 or \
+                self.consumequeue_flush_thorough_interval_ms < 0:
+            raise ValueError("consumequeue_flush_least_pages and "
+                             "consumequeue_flush_thorough_interval_ms must be 0 or more")
+        if self.consumequeue_mapped_files is not None and self.consumequeue_mapped_files < 1:
+            raise ValueError("consumequeue_mapped_files must be positive (or None: half of "
+                             "vm.max_map_count)")
         socket.inet_aton(self.store_host[0])  # IPv4 only for the store host
         parse_delay_levels(self.delay_levels)  # ValueError naming a bad entry
         if not (1 <= self.shared_queues <= 1 << 20 and 1 <= self.shared_offsets <= 1 << 20):
@@ -145,6 +158,13 @@ class StoreConfig:
             return self.warm_window_bytes
         # a replica appends with pwrite, which faults nothing: warming would only dirty pages
         return 0 if self.flush == "sync" or self.shared or self.replica else (16 << 20)
+
+    @property
+    def mapped_files_budget(self) -> int:
+        """How many consume-queue files may stay mapped (consumequeue_mapped_files)."""
+        if self.consumequeue_mapped_files is not None:
+            return self.consumequeue_mapped_files
+        return mapping_clock.default_budget()
 
     @property
     def warms(self) -> bool:

@@ -1,6 +1,9 @@
 """The exception tree. Every error the engine raises on purpose is a StoreError."""
 
+from __future__ import annotations
+
 import errno
+import resource
 
 
 class StoreError(Exception):
@@ -57,6 +60,36 @@ class DiskFullError(StoreError, OSError):
     def __init__(self, *args: object) -> None:
         super().__init__(*args)
         self.errno = errno.ENOSPC  # what callers that see only an OSError go by
+
+
+class StoreLimitError(StoreError, OSError):
+    """An operating-system limit is in the way (open files, memory mappings); the message
+    names it and how to raise it. Nothing was written; the store stays consistent."""
+
+    @classmethod
+    def open_files(cls, path, code: int) -> StoreLimitError:
+        """EMFILE (the process's limit) or ENFILE (the system's) opening path."""
+        if code == errno.ENFILE:
+            return cls(code, f"cannot open {path}: the system's table of open files is full; "
+                             "raise fs.file-max (sysctl -w fs.file-max=...)")
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        return cls(code, f"cannot open {path}: this process has the {soft} open files its "
+                         f"limit allows (RLIMIT_NOFILE, hard limit {hard}); raise it with "
+                         "`ulimit -n` before starting (LimitNOFILE= in a systemd unit)")
+
+    @classmethod
+    def mappings(cls, path, mapped: int) -> StoreLimitError:
+        """ENOMEM mapping path with `mapped` consume-queue files mapped."""
+        try:
+            with open("/proc/sys/vm/max_map_count") as f:
+                limit = f.read().strip()
+        except OSError:
+            limit = "unknown"
+        return cls(errno.ENOMEM, f"cannot map {path}: the process holds as many memory "
+                                 f"mappings as the kernel allows (vm.max_map_count = {limit}; "
+                                 f"{mapped} consume-queue files mapped); lower "
+                                 "consumequeue_mapped_files or raise vm.max_map_count "
+                                 "(sysctl -w vm.max_map_count=...)")
 
 
 class FlushTimeoutError(StoreError, TimeoutError):

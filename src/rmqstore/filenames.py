@@ -5,7 +5,8 @@ Layout under the store root (RocketMQ 4.x, StorePathConfigHelper):
     consumequeue/<topic>/<queueId>/<20-digit start byte offset>
     index/<yyyyMMddHHmmssSSS>            (creation time, local time zone)
     checkpoint, abort, lock
-    config/topics.json, config/consumerOffset.json (+ .bak, transient .tmp)
+    config/topics.json, config/consumerOffset.json (+ .bak, transient .tmp; topics.json and
+        subscriptionGroup.json also + .journal, the changes not yet written into them)
 and ours, beside RocketMQ's, for a store several processes open (shared=True):
     shared/control, shared/gate, shared/leader-<service>, shared/work/<group>@<topic>@<queueId>
 """
@@ -97,6 +98,16 @@ def config_file(root: Path, name: str) -> Path:
 
 def temp_of(path: Path) -> Path:
     return path.with_name(path.name + ".tmp")
+
+
+def aside_of(path: Path) -> Path:
+    """A second temporary name, for a file made beside a writer that may make it too."""
+    return path.with_name(path.name + ".new")
+
+
+def journal_of(path: Path) -> Path:
+    """The journal of changes kept beside a config file (config_journal.py)."""
+    return path.with_name(path.name + ".journal")
 
 
 def backup_of(path: Path) -> Path:

@@ -5,6 +5,8 @@ writer that has appended up to offset X calls wait(X). The first waiter to find 
 running becomes the leader: it syncs everything appended so far, GIL released, while later
 writers queue behind it; one fdatasync then serves every writer that appended before it began.
 
+flush_queue_files (FlushConsumeQueueService): the consume queues' files made durable.
+
 Housekeeper (FlushRealTimeService + FlushConsumeQueueService + the offset and retention timers):
 one background thread that flushes the CommitLog every flush_interval_ms when at least
 flush_least_pages pages are dirty (or every flush_thorough_interval_ms regardless), flushes the
@@ -16,11 +18,17 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from . import sync_journal
 
 log = logging.getLogger(__name__)
 
 PAGE = 4096
+# From this many consume-queue files to sync, one syncfs of the store's file system replaces
+# their fdatasyncs (each of which waits for the disk: 0.3 ms here, 3 s for 10,000 queues).
+SYNCFS_FROM_FILES = 64
 
 
 class FlushCue:
@@ -182,3 +190,21 @@ class Housekeeper(threading.Thread):
 
 def dirty_pages(wrote: int, flushed: int) -> int:
     return wrote // PAGE - flushed // PAGE
+
+
+def flush_queue_files(root: Path, queues: Iterable, least_pages: int) -> None:
+    """Sync the queues' files holding units not yet durable that have least_pages dirty pages
+    or more, or are full (FlushConsumeQueueService.doFlush's flushConsumeQueueLeastPages; 0:
+    every one), each queue's oldest first (recovery takes a queue's units as synced in order).
+    A page synced every second made the next unit written to it fault to mark it dirty again:
+    a fault per put with 10,000 queues written round robin."""
+    files = [f for cq in queues for f in cq.unflushed()
+             if not least_pages or f.full or dirty_pages(f.wrote, f.flushed) >= least_pages]
+    if len(files) >= SYNCFS_FROM_FILES:
+        lengths = [(f, f.wrote) for f in files]
+        sync_journal.syncfs_upto(root, [(f.path, n) for f, n in lengths])
+        for f, n in lengths:
+            f.flushed = max(f.flushed, n)
+    else:
+        for f in files:
+            f.flush()

@@ -18,6 +18,7 @@ from .consumequeue import UNIT_SIZE
 from .index import IndexService
 from .message import GetResult, GetStatus, Message
 from .queue_table import ConsumeQueueTable
+from .read_ahead import ReadAhead
 from .record import SYSFLAG_COMPRESSED, parse_msg_id
 from .record import RecordField as F
 
@@ -36,6 +37,11 @@ class StoreReader:
         self._index = index
         self._check_crc = check_crc
         self._max_body = max_body_bytes
+        self._read_ahead = ReadAhead()
+
+    def close(self) -> None:
+        """Wait for read-ahead in flight (it holds pins on queue files)."""
+        self._read_ahead.close()
 
     def get(self, topic: str, queue_id: int, offset: int, max_count: int = 32, *,
             tags: str | list[str] | None = None) -> GetResult:
@@ -43,17 +49,10 @@ class StoreReader:
         getMessage: a tag filter ("A || B", a list, or "*") matches by hash code in the
         consume queue, then on the real tag."""
         cq = self._queues.get(topic, queue_id)
-        if cq is None:
-            return GetResult(GetStatus.NO_MATCHED_LOGIC_QUEUE, [], 0, 0, 0)
-        lo, hi = cq.min_offset, cq.max_offset
-        if hi == 0:
-            return GetResult(GetStatus.NO_MESSAGE_IN_QUEUE, [], 0, lo, hi)
-        if offset < lo:
-            return GetResult(GetStatus.OFFSET_TOO_SMALL, [], lo, lo, hi)
-        if offset == hi:
-            return GetResult(GetStatus.OFFSET_OVERFLOW_ONE, [], offset, lo, hi)
-        if offset > hi:
-            return GetResult(GetStatus.OFFSET_OVERFLOW_BADLY, [], lo if lo == 0 else hi, lo, hi)
+        lo, hi = (cq.min_offset, cq.max_offset) if cq is not None else (0, 0)
+        refused = _refusal(cq, offset, lo, hi)
+        if refused is not None:
+            return GetResult(refused[0], [], refused[1], lo, hi)
         wanted = _tag_set(tags)
         codes = tuple(_native.java_hash(t) for t in wanted) if wanted else None
         table = self._commitlog.files.table()
@@ -67,8 +66,13 @@ class StoreReader:
             want = max_count - len(messages)
             pos = cur * UNIT_SIZE - seg.start
             end = seg.wrote if codes else min(seg.wrote, pos + want * UNIT_SIZE)
-            fields, n, scanned, gone, corrupt = _native.read_queue(
-                seg.region, pos, end, codes, table, self._check_crc, want)
+            units = cq.pinned(seg)
+            try:
+                self._read_ahead.before_read(cq, seg, pos, table)
+                fields, n, scanned, gone, corrupt = _native.read_queue(
+                    units, pos, end, codes, table, self._check_crc, want)
+            finally:
+                seg.unpin()
             if scanned == 0:
                 break
             if corrupt:
@@ -80,30 +84,46 @@ class StoreReader:
             if wanted:
                 found = [m for m in found if m.tags in wanted]
             messages.extend(found)
-        if messages:
-            status = GetStatus.FOUND
-        elif missing:
-            status = GetStatus.MESSAGE_WAS_REMOVING
-        else:
-            status = GetStatus.NO_MATCHED_MESSAGE
-        return GetResult(status, messages, cur, lo, hi)
+        return GetResult(_read_status(len(messages), missing), messages, cur, lo, hi)
 
     def get_bodies(self, topic: str, queue_id: int, offset: int, max_count: int = 1024,
                    max_bytes: int = 4 << 20) -> Bodies:
         """The fast path for bulk consumption: the stored bodies (compressed ones as stored)
-        of up to max_count messages from offset, copied into one buffer, and the next offset.
-        No tag filter, and no per-message object until you index."""
+        of up to max_count messages from offset, copied into one buffer, with get's status
+        and next offset (units whose record retention deleted, or that fails its checks, are
+        passed over as get passes them; bodies' CRCs are not checked). No tag filter, and no
+        per-message object until you index."""
         cq = self._queues.get(topic, queue_id)
-        if cq is None or not cq.min_offset <= offset < cq.max_offset:
-            return Bodies(bytearray(), array.array("q"), offset)
-        seg = cq.files.find(offset * UNIT_SIZE)
-        if seg is None:
-            return Bodies(bytearray(), array.array("q"), offset)
-        pos = offset * UNIT_SIZE - seg.start
-        end = min(seg.wrote, pos + max_count * UNIT_SIZE)
-        data, ends, _ = _native.read_bodies(seg.region, pos, end, self._commitlog.files.table(),
-                                            max_count, max_bytes)
-        return Bodies(data, ends, offset + len(ends))
+        lo, hi = (cq.min_offset, cq.max_offset) if cq is not None else (0, 0)
+        refused = _refusal(cq, offset, lo, hi)
+        if refused is not None:
+            return Bodies(bytearray(), array.array("q"), refused[1], refused[0], lo, hi)
+        table = self._commitlog.files.table()
+        parts: list[tuple[bytearray, array.array]] = []
+        cur, count, size, missing = offset, 0, 0, 0
+        while count < max_count and cur < hi and size < max_bytes:
+            seg = cq.files.find(cur * UNIT_SIZE)
+            if seg is None:
+                break
+            pos = cur * UNIT_SIZE - seg.start
+            end = min(seg.wrote, pos + (max_count - count) * UNIT_SIZE)
+            units = cq.pinned(seg)
+            try:
+                self._read_ahead.before_read(cq, seg, pos, table)
+                data, ends, scanned, gone = _native.read_bodies(
+                    units, pos, end, table, max_count - count, max_bytes - size)
+            finally:
+                seg.unpin()
+            if scanned == 0:
+                break
+            cur += scanned
+            missing += gone
+            if ends:
+                parts.append((data, ends))
+                count += len(ends)
+                size += len(data)
+        data, ends = _joined(parts)
+        return Bodies(data, ends, cur, _read_status(count, missing), lo, hi)
 
     def get_by_commitlog_offset(self, offset: int) -> Message | None:
         found = self._commitlog.parse_at(offset)
@@ -174,7 +194,41 @@ class StoreReader:
         return None
 
     def topics_and_queues(self) -> list[tuple[str, int]]:
-        return sorted(self._queues.by_key)
+        return self._queues.keys()
+
+
+def _refusal(cq, offset: int, lo: int, hi: int) -> tuple[GetStatus, int] | None:
+    """(status, next offset) of a read that finds nothing to read at offset, RocketMQ's
+    getMessage rules; None when there is something to read."""
+    if cq is None:
+        return GetStatus.NO_MATCHED_LOGIC_QUEUE, 0
+    if hi == 0:
+        return GetStatus.NO_MESSAGE_IN_QUEUE, 0
+    if offset < lo:
+        return GetStatus.OFFSET_TOO_SMALL, lo
+    if offset == hi:
+        return GetStatus.OFFSET_OVERFLOW_ONE, offset
+    if offset > hi:
+        return GetStatus.OFFSET_OVERFLOW_BADLY, lo if lo == 0 else hi
+    return None
+
+
+def _read_status(found: int, missing: int) -> GetStatus:
+    if found:
+        return GetStatus.FOUND
+    return GetStatus.MESSAGE_WAS_REMOVING if missing else GetStatus.NO_MATCHED_MESSAGE
+
+
+def _joined(parts: list[tuple[bytearray, array.array]]) -> tuple[bytearray, array.array]:
+    """One buffer and its body ends out of the reads of several consume-queue files."""
+    if len(parts) == 1:
+        return parts[0]
+    data, ends = bytearray(), array.array("q")
+    for chunk, chunk_ends in parts:
+        base = len(data)
+        data += chunk
+        ends.extend(base + e for e in chunk_ends)
+    return data, ends
 
 
 def _messages(fields, n: int, table, max_body_bytes: int) -> list[Message]:
@@ -209,14 +263,19 @@ def _messages(fields, n: int, table, max_body_bytes: int) -> list[Message]:
 
 
 class Bodies:
-    """Bodies read by get_bodies: one buffer, and where each body ends in it."""
+    """Bodies read by get_bodies: one buffer, and where each body ends in it; status,
+    next_offset, min_offset and max_offset as a GetResult has them."""
 
-    __slots__ = ("data", "ends", "next_offset")
+    __slots__ = ("data", "ends", "max_offset", "min_offset", "next_offset", "status")
 
-    def __init__(self, data: bytearray, ends: array.array, next_offset: int) -> None:
+    def __init__(self, data: bytearray, ends: array.array, next_offset: int,
+                 status: GetStatus, min_offset: int, max_offset: int) -> None:
         self.data = data
         self.ends = ends
         self.next_offset = next_offset
+        self.status = status
+        self.min_offset = min_offset
+        self.max_offset = max_offset
 
     def __len__(self) -> int:
         return len(self.ends)

@@ -14,15 +14,15 @@ does the same job).
 from __future__ import annotations
 
 import logging
-import shutil
+import os
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from .commitlog import CommitLog
-from .consumequeue import ConsumeQueue
 from .index import IndexService
+from .queue_table import ConsumeQueueTable
 from .segment import MappedFile
 
 log = logging.getLogger(__name__)
@@ -32,19 +32,24 @@ UNMAP_GRACE_S = 30.0
 
 
 def disk_used_ratio(path: Path) -> float:
-    usage = shutil.disk_usage(path)
-    return usage.used / usage.total if usage.total else 0.0
+    """How full the disk is, as df's Use% counts it: used / (used + what an unprivileged
+    writer may still allocate). Blocks reserved for root are not space we can write (a total
+    that counts them read 20% where df said 50%)."""
+    st = os.statvfs(path)
+    used = st.f_blocks - st.f_bfree
+    usable = used + st.f_bavail
+    return used / usable if usable else 0.0
 
 
 class Retention:
-    def __init__(self, commitlog: CommitLog, cqs: Callable[[], list[ConsumeQueue]],
+    def __init__(self, commitlog: CommitLog, queues: ConsumeQueueTable,
                  index: IndexService | None, retention_hours: float, forced_ratio: float,
                  used_ratio: Callable[[], float], writer_lock: threading.Lock) -> None:
         """writer_lock: the store's put lock. The writer replaces the same file lists when it
         rolls a segment or a consume-queue file, so list changes here happen under it."""
         self.commitlog = commitlog
         self.writer_lock = writer_lock
-        self.cqs = cqs
+        self.queues = queues
         self.index = index
         self.retention_s = retention_hours * 3600
         self.forced_ratio = forced_ratio
@@ -82,9 +87,10 @@ class Retention:
         self._retired.append((time.monotonic() + UNMAP_GRACE_S, seg))
 
     def _clean_queues(self, min_phys: int) -> None:
-        for cq in self.cqs():
+        for cq in self.queues.loaded():
             with self.writer_lock:
                 cq.delete_expired(min_phys, self.retire)
+        self.queues.sweep_unloaded(min_phys)  # the queues not loaded: their files unlinked
         if self.index is not None:
             self.index.delete_expired(min_phys, self.retire)
 

@@ -1,7 +1,8 @@
-"""MappedFile: one fixed-size, memory-mapped segment file (RocketMQ's MappedFile).
+"""MappedFile: one fixed-size, memory-mapped segment file (RocketMQ's MappedFile), and the
+file operations it shares with queue_file.QueueFile, its consume-queue form.
 
-This is the only engine module that opens, maps, syncs or deletes segment files, so faults can
-be injected in one place; its syncs go through sync_journal, which power-loss tests read.
+These two are the only engine modules that open, map, sync or delete segment files, so faults
+can be injected in one place; their syncs go through sync_journal, which power-loss tests read.
 Positions are byte positions inside the file; `start` is the global offset of byte 0 (the
 20-digit file name).
 
@@ -12,13 +13,16 @@ appends: it syncs at least everything written before it was called.
 
 from __future__ import annotations
 
+import errno
 import logging
 import mmap
 import os
 from pathlib import Path
+from typing import Any
 
 from . import _native, sync_journal
-from .errors import CorruptSegmentError, DiskFullError
+from .errors import CorruptSegmentError, DiskFullError, StoreLimitError
+from .filenames import temp_of
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +41,31 @@ ADVICE = {
 }
 
 
-class MappedFile:
+class WritePosition:
+    """A file's write position, kept in a native cell the appenders advance (readers see
+    [0, wrote)), and what follows from it. Subclasses set ``cell``, ``start`` and ``size``."""
+
+    __slots__ = ()
+
+    @property
+    def wrote(self) -> int:
+        return self.cell[0]
+
+    @wrote.setter
+    def wrote(self, pos: int) -> None:
+        self.cell[0] = pos
+
+    @property
+    def end(self) -> int:
+        """Global offset just past the written bytes."""
+        return self.start + self.wrote
+
+    @property
+    def full(self) -> bool:
+        return self.wrote >= self.size
+
+
+class MappedFile(WritePosition):
     __slots__ = (
         "__weakref__",
         "cell",
@@ -67,53 +95,25 @@ class MappedFile:
     def create(cls, path: Path, start: int, size: int, advice: str = "normal") -> MappedFile:
         """Create a zero-filled file of exactly `size` bytes (blocks reserved up front, so a full
         disk fails here, not as SIGBUS on a later append), mapped with the madvise `advice`."""
-        tmp = path.with_name(path.name + ".tmp")
-        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
-        try:
-            try:
-                os.posix_fallocate(fd, 0, size)
-            except OSError as exc:
-                if exc.errno == 28:  # ENOSPC
-                    raise DiskFullError(f"no space to create segment {path.name}") from exc
+        def whole(fd: int) -> None:
+            if not allocate(fd, 0, size, path):
                 os.ftruncate(fd, size)  # file systems without fallocate: sparse file
-            os.rename(tmp, path)
-            if sync_journal.ON:
-                sync_journal.created(path)
-        except BaseException:
-            os.close(fd)
-            _unlink_quietly(tmp)
-            raise
+
+        fd, _ = new_file(path, temp_of(path), whole, os.rename)
         return cls(path, start, size, fd, _map(fd, size, advice))
 
     @classmethod
     def open(cls, path: Path, start: int, size: int, advice: str = "normal") -> MappedFile:
         """Map an existing segment; positions start at `size` until recovery sets them."""
-        fd = os.open(path, os.O_RDWR)
-        actual = os.fstat(fd).st_size
-        if actual != size:
+        fd = open_fd(path, os.O_RDWR)
+        try:
+            check_size(path, os.fstat(fd).st_size, size)
+            seg = cls(path, start, size, fd, _map(fd, size, advice))
+        except BaseException:
             os.close(fd)
-            # RocketMQ refuses to load a wrong-sized segment (MappedFileQueue.doLoad).
-            raise CorruptSegmentError(f"{path} is {actual} bytes; segments here are {size}")
-        seg = cls(path, start, size, fd, _map(fd, size, advice))
+            raise
         seg.wrote = seg.flushed = size
         return seg
-
-    @property
-    def wrote(self) -> int:
-        return self.cell[0]
-
-    @wrote.setter
-    def wrote(self, pos: int) -> None:
-        self.cell[0] = pos
-
-    @property
-    def end(self) -> int:
-        """Global offset just past the written bytes."""
-        return self.start + self.wrote
-
-    @property
-    def full(self) -> bool:
-        return self.wrote >= self.size
 
     def flush(self) -> int:
         """Make [0, wrote) durable with fdatasync (the GIL is released meanwhile); returns the
@@ -174,10 +174,57 @@ class MappedFile:
     def destroy(self) -> None:
         """Close and delete the file."""
         self.close()
-        _unlink_quietly(self.path)
+        unlink_quietly(self.path)
 
 
-def _unlink_quietly(path: Path) -> None:
+def new_file(path: Path, tmp: Path, shape, place) -> tuple[int, Any]:
+    """A new file made as tmp, given its size and blocks by shape(fd) (whose answer comes
+    back beside the descriptor), put in place by place(tmp, path) and journaled as created;
+    the caller closes the descriptor."""
+    fd = open_fd(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC)
+    try:
+        shaped = shape(fd)
+        place(tmp, path)
+        if sync_journal.ON:
+            sync_journal.created(path)
+    except BaseException:
+        os.close(fd)
+        unlink_quietly(tmp)
+        raise
+    return fd, shaped
+
+
+def open_fd(path: Path, flags: int) -> int:
+    """os.open; running out of descriptors is a StoreLimitError that names the limit."""
+    try:
+        return os.open(path, flags, 0o644)
+    except OSError as exc:
+        if exc.errno in (errno.EMFILE, errno.ENFILE):
+            raise StoreLimitError.open_files(path, exc.errno) from exc
+        raise
+
+
+def allocate(fd: int, start: int, length: int, path: Path) -> bool:
+    """Back [start, start + length) of fd with blocks; DiskFullError when there is no room,
+    False where the file system cannot allocate ahead."""
+    try:
+        os.posix_fallocate(fd, start, length)
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            raise DiskFullError(f"no space to create or extend {path}") from exc
+        if exc.errno in (errno.EOPNOTSUPP, errno.EINVAL):
+            return False
+        raise
+    return True
+
+
+def check_size(path: Path, actual: int, size: int) -> None:
+    if actual != size:
+        # RocketMQ refuses to load a wrong-sized segment (MappedFileQueue.doLoad).
+        raise CorruptSegmentError(f"{path} is {actual} bytes; segments here are {size}")
+
+
+def unlink_quietly(path: Path) -> None:
     try:
         os.unlink(path)
     except FileNotFoundError:

@@ -67,12 +67,15 @@ class Preallocator:
 
 class MappedFileQueue:
     def __init__(self, directory: Path, file_size: int, allocator: Preallocator | None,
-                 advice: str = "normal") -> None:
-        """advice: the madvise hint of every segment's mapping (segment.ADVICE)."""
+                 advice: str = "normal", kind=MappedFile) -> None:
+        """advice: the madvise hint of every segment's mapping (segment.ADVICE). kind makes
+        the files: create(path, start, size, advice) and open(path, start, size, advice), as
+        MappedFile's classmethods (a consume queue's makes QueueFiles)."""
         self.directory = directory
         self.file_size = file_size
         self.allocator = allocator
         self.advice = advice
+        self.kind = kind
         self._files: list[MappedFile] = []
         self._table: _native.SegmentTable | None = None
 
@@ -105,7 +108,7 @@ class MappedFileQueue:
                     raise CorruptSegmentError(f"{path} does not start on a segment boundary")
                 if files:
                     files[-1].written_out(self.advice)  # only the last one takes appends
-                files.append(MappedFile.open(path, start, self.file_size, self.advice))
+                files.append(self.kind.open(path, start, self.file_size, self.advice))
         except BaseException:
             for seg in files:
                 seg.close()
@@ -143,7 +146,7 @@ class MappedFileQueue:
             self.allocator.request(self.directory / offset_name(nxt), nxt, self.file_size,
                                    self.advice)
         else:
-            seg = MappedFile.create(path, start, self.file_size, self.advice)
+            seg = self.kind.create(path, start, self.file_size, self.advice)
         self.files = [*self.files, seg]
         return seg
 

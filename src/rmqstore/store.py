@@ -65,6 +65,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 OFFSET_PERSIST_INTERVAL_S = 5.0  # flushConsumerOffsetInterval
+TOPICS_PERSIST_INTERVAL_S = 10.0  # topics.json written whole at most this often (journaled)
 DISK_CHECK_INTERVAL_S = 10.0
 
 
@@ -116,25 +117,30 @@ class MessageStore:
         self._log = self.commitlog.appender.ptr
         if recovers:
             self.commitlog.load()
-        self.consume_queues = queues = ConsumeQueueTable(root, config.consumequeue_units) \
-            if sharing is None else sharing.queues
-        queues.load()
+        if sharing is None:
+            queues = ConsumeQueueTable(root, config.consumequeue_units, self._put_lock,
+                                       config.mapped_files_budget, clean=not abnormal)
+        else:
+            queues = sharing.queues
+            queues.clean = not abnormal
+        self.consume_queues = queues
         self.checkpoint = StoreCheckpoint(filenames.checkpoint_file(root))
         self.index = IndexService(filenames.index_dir(root), config.index_slots,
                                   config.index_entries, self._index_file_full) \
             if config.index_enable else None
         if self.index is not None:
             self.index.load()
-        self.topics = TopicConfigManager(root) if sharing is None else sharing.topics
+        self.topics = TopicConfigManager(root, sync_each=config.flush == "sync") \
+            if sharing is None else sharing.topics
         self.topics.load()
         self.offsets = ConsumerOffsetManager(root) if sharing is None else sharing.offsets
         self.offsets.load()
         # What this open found: the corrupt ranges skipped (logged too).
         self.recovery = RecoveryReport(0)
         if recovers:
-            self.recovery = recover(self.commitlog, queues.by_key, self.index, self.checkpoint,
-                                    abnormal, config.check_crc_on_recover, queues.for_write,
-                                    _native.java_hash, self.topics.deleted)
+            self.recovery = recover(self.commitlog, queues, self.index, self.checkpoint,
+                                    abnormal, config.check_crc_on_recover, _native.java_hash,
+                                    self.topics.deleted)
             self.topics.prune_deleted(self.commitlog.min_offset)
             filenames.abort_file(root).touch()
             sync_journal.fsync_dir(root)
@@ -144,8 +150,8 @@ class MessageStore:
             sharing.wire(self.commitlog, self.index,
                          lambda seg: self.retention.retire(seg))  # retention: made below
             self._put_lock = sharing.write_lock
-        self._flush = StoreFlush(config, self.commitlog, queues, self.index, self.checkpoint,
-                                 sharing)
+        self._flush = StoreFlush(config, self.root, self.commitlog, queues, self.index,
+                                 self.topics, self.checkpoint, sharing)
         self._group_commit = self._flush.group_commit
         self._routes = TopicRoutes(self.topics, config.default_queue_nums)
         self._writer = StoreWriter(config, self.commitlog, queues, self._routes, self.index,
@@ -161,8 +167,8 @@ class MessageStore:
                 self.commitlog, dispatcher, self._put_lock,
                 self._group_commit.cue if config.flush == "sync" else None,
                 self._replica_dispatched)
-        self.retention = Retention(self.commitlog, lambda: list(queues), self.index,
-                                   config.retention_hours, config.disk_clean_forcibly_ratio,
+        self.retention = Retention(self.commitlog, queues, self.index, config.retention_hours,
+                                   config.disk_clean_forcibly_ratio,
                                    lambda: disk_used_ratio(self.root), self._put_lock)
         self.disk_alarm = DiskAlarm(DiskThresholds(
             config.disk_max_used_ratio, config.disk_clean_forcibly_ratio, config.disk_full_ratio),
@@ -177,8 +183,9 @@ class MessageStore:
                 ("flush-commitlog", config.flush_interval_ms / 1000,
                  led(self._flush.flush_commitlog_timed)),
                 ("flush-queues", config.consumequeue_flush_interval_ms / 1000,
-                 led(self._flush.flush_queues)),
+                 led(self._flush.flush_queues_timed)),
                 ("persist-offsets", OFFSET_PERSIST_INTERVAL_S, led(self.offsets.persist)),
+                ("persist-topics", TOPICS_PERSIST_INTERVAL_S, led(self.topics.persist)),
                 ("disk-check", DISK_CHECK_INTERVAL_S, self._check_disk),
                 ("retention", config.clean_interval_ms / 1000, led(self._clean)),
             ])
@@ -364,7 +371,8 @@ class MessageStore:
 
     # -- topics -----------------------------------------------------------------------------
     def create_topic(self, topic: str, queue_nums: int = 1) -> TopicConfig:
-        """Create or resize a topic (persisted in config/topics.json)."""
+        """Create or resize a topic (persisted in config/topics.json: durable as a put is,
+        at once with sync flush, within a second with async flush)."""
         check_topic(topic)
         if not 1 <= queue_nums <= 1024:
             raise ValueError("queue_nums must be within [1, 1024]")
@@ -390,11 +398,13 @@ class MessageStore:
             for seg in cq.files.files:
                 self.retention.retire(seg)
             cq.files.files = []
-        shutil.rmtree(filenames.consumequeue_root(self.root) / topic, ignore_errors=True)
+        topic_dir = filenames.consumequeue_root(self.root) / topic
+        on_disk = topic_dir.is_dir()  # with queues not loaded, perhaps
+        shutil.rmtree(topic_dir, ignore_errors=True)
         had_config = self.topics.remove(topic, self.commitlog.max_offset)
         self.offsets.remove(topic=topic)
-        log.info("topic %s deleted: %d consume queues", topic, len(queues))
-        return had_config or bool(queues)
+        log.info("topic %s deleted: %d consume queues loaded", topic, len(queues))
+        return had_config or bool(queues) or on_disk
 
     def _check_disk(self) -> None:
         ratio = disk_used_ratio(self.root)
@@ -482,11 +492,12 @@ class MessageStore:
         if self._allocator is not None:
             self._allocator.close()
         self.retention.close()
-        for cq in self.consume_queues:
-            cq.close()
+        self._reader.close()
+        self.consume_queues.close()
         if self.index is not None:
             self.index.close()
         self.commitlog.close()
+        self.topics.close()
         self.checkpoint.close()
         if last:  # the last process of a shared store closes it cleanly, as a single one does
             filenames.abort_file(self.root).unlink(missing_ok=True)

@@ -3,21 +3,23 @@
 It makes the group commit sync puts wait on (one process's GroupCommit, or a shared store's
 SharedGroupCommit), the background SyncFlusher for puts in flight, the asyncio group commit a
 server leads instead, and the flushes the housekeeping runs: the commit log's timed flush
-(RocketMQ's FlushRealTimeService), the consume queues' and the index's
+(RocketMQ's FlushRealTimeService), the consume queues', the index's and the topic journal's
 (FlushConsumeQueueService), each recording in the checkpoint how far it is durable.
 """
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .checkpoint import StoreCheckpoint
 from .commitlog import CommitLog
 from .config import StoreConfig
-from .flush import GroupCommit, SyncFlusher, dirty_pages
+from .flush import GroupCommit, SyncFlusher, dirty_pages, flush_queue_files
 from .index import IndexService
 from .queue_table import ConsumeQueueTable
+from .topics import TopicConfigManager
 
 if TYPE_CHECKING:
     import asyncio
@@ -27,11 +29,14 @@ if TYPE_CHECKING:
 
 
 class StoreFlush:
-    def __init__(self, config: StoreConfig, commitlog: CommitLog, queues: ConsumeQueueTable,
-                 index: IndexService | None, checkpoint: StoreCheckpoint,
+    def __init__(self, config: StoreConfig, root: Path, commitlog: CommitLog,
+                 queues: ConsumeQueueTable, index: IndexService | None,
+                 topics: TopicConfigManager, checkpoint: StoreCheckpoint,
                  sharing: Sharing | None) -> None:
         """Made once recovery is done (sharing wired): the log's end is durable then."""
         self._config = config
+        self._root = root
+        self._topics = topics
         self._commitlog = commitlog
         self._log = commitlog.appender.ptr
         self._queues = queues
@@ -42,7 +47,7 @@ class StoreFlush:
         self.group_commit = GroupCommit(self.flush_commitlog_all, commitlog.max_offset,
                                         timeout_s) if sharing is None \
             else sharing.group_commit(self.flush_commitlog_all, timeout_s)
-        self._last_thorough = time.monotonic()
+        self._last_thorough = self._queues_thorough = time.monotonic()
         self._sync_flusher: SyncFlusher | None = None
         self._aio_commit: AsyncGroupCommit | None = None
 
@@ -86,18 +91,31 @@ class StoreFlush:
             if thorough:
                 self._last_thorough = time.monotonic()
 
+    def flush_queues_timed(self) -> None:
+        """FlushConsumeQueueService's pass: queue files with consumequeue_flush_least_pages
+        dirty pages or full (see flush.flush_queue_files), the thorough one once per
+        consumequeue_flush_thorough_interval_ms."""
+        cfg = self._config
+        if time.monotonic() - self._queues_thorough >= \
+                cfg.consumequeue_flush_thorough_interval_ms / 1000:
+            self.flush_queues()
+            return
+        flush_queue_files(self._root, self._queues.loaded(), cfg.consumequeue_flush_least_pages)
+        self._topics.sync()  # topic configs made since: as durable as a put is
+
     def flush_queues(self) -> None:
-        """Flush dirty consume queues and the index, then record in the checkpoint how far
-        they are durable (FlushConsumeQueueService)."""
+        """Flush every dirty consume queue, the index and the topic journal, then record in
+        the checkpoint how far they are durable (FlushConsumeQueueService's thorough pass)."""
+        self._queues_thorough = time.monotonic()
         ts = self._last_ts()
         if self._sharing is not None:  # every queue, caught up: a unit points below ts
             self._sharing.queues.open_all()
-            for cq in self._queues:
+            for cq in self._queues.loaded():
                 self._sharing.view.catch_up_queue(cq)
-        for cq in self._queues:
-            cq.flush()  # a no-op for a queue with nothing new
+        flush_queue_files(self._root, self._queues.loaded(), 0)
         if self._index is not None:
             self._index.flush()
+        self._topics.sync()
         self._checkpoint.logics_ts = max(self._checkpoint.logics_ts, ts)
         self._checkpoint.flush()
 

@@ -35,7 +35,10 @@ from __future__ import annotations
 import base64
 import json
 import os
+from collections.abc import Iterable
 from pathlib import Path
+
+from . import _native
 
 ENV = "RMQSTORE_SYNC_JOURNAL"
 
@@ -67,6 +70,24 @@ def fdatasync_upto(fd: int, path: Path, length: int) -> None:
         _append({"op": "upto", "path": _abs(path), "n": length})
 
 
+def msync_upto(mapping, path: Path, synced: int, length: int) -> None:
+    """msync [synced, length) of a mapped append-only file whose first `synced` bytes were
+    durable already (a _native.Mapping, which needs no descriptor)."""
+    mapping.msync(synced, length)
+    if ON:
+        _append({"op": "upto", "path": _abs(path), "n": length})
+
+
+def syncfs_upto(root: Path, lengths: Iterable[tuple[Path, int]]) -> None:
+    """syncfs the file system holding root: one call makes everything written to it durable,
+    among it the first n bytes of each append-only (path, n) given (written before the call),
+    where thousands of fdatasyncs would each wait for the disk."""
+    _on_directory(root, _native.syncfs)
+    if ON:
+        for path, n in lengths:
+            _append({"op": "upto", "path": _abs(path), "n": n})
+
+
 def fdatasync_cut(fd: int, path: Path, length: int) -> None:
     """fdatasync an append-only file just truncated to `length` bytes (zeros past them)."""
     os.fdatasync(fd)
@@ -90,11 +111,7 @@ def fsync_whole(fd: int, path: Path) -> None:
 
 def fsync_dir(path: Path) -> None:
     """fsync a directory: the renames into it become durable."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    _on_directory(path, os.fsync)
     if ON:
         _append({"op": "dir", "path": _abs(path)})
 
@@ -122,6 +139,15 @@ def synced_upto(path: Path, length: int) -> None:
 
 
 # -- internals ---------------------------------------------------------------------------------
+def _on_directory(path: Path, sync) -> None:
+    """sync(fd) on a descriptor of the directory path, held for the call."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        sync(fd)
+    finally:
+        os.close(fd)
+
+
 def _append(record: dict) -> None:
     fd = _fd
     if fd >= 0:  # stop() may have run on another thread since ON was read

@@ -86,6 +86,7 @@ class StoreWriter:
         self._sync = config.flush == "sync"
         # (topic, queue_id or None) -> ConsumeQueue for puts that can take the plain path.
         self._plain_targets: dict[tuple[str, int | None], ConsumeQueue] = {}
+        self._targets_of: dict[str, list[tuple[str, int | None]]] = {}  # their keys, by topic
         self._plain_limit = min(config.max_message_size + 1,
                                 config.compress_over_bytes if config.compression else 1 << 62)
         self._closed = False
@@ -216,6 +217,7 @@ class StoreWriter:
             host, sysflag = _born_host(record.born_host, sysflag)
         born = -1 if record.born_timestamp is None else record.born_timestamp
         flag = record.flag
+        self._prepare(topic, queue_id)
         log = self._log
         lock = self._put_lock
         lock.acquire()
@@ -233,7 +235,7 @@ class StoreWriter:
             if to_index and self._index is not None:
                 self._index.put_keys(topic, to_index, phys, now)
             if queue_id is not None or self._routes.single_queue(topic):
-                self._plain_targets[(topic, queue_id)] = cq
+                self._plain_target(topic, queue_id, cq)
             if self._arrival_waiters:
                 self._arrival.notify_all()
             if self.on_append is not None:
@@ -297,6 +299,7 @@ class StoreWriter:
             code, flag = record.tags_code or 0, record.flag
         n = len(lens)
         phys = array.array("q", bytes(8 * n))
+        self._prepare(topic, queue_id)
         with self._put_lock:
             if self._refusing:
                 self._check_writable()
@@ -349,6 +352,7 @@ class StoreWriter:
         sysflag &= SYSFLAG_TX_MASK | SYSFLAG_BORNHOST_V6
         born = -1 if shared.born_timestamp is None else shared.born_timestamp
         out = _native.new_entry_reports(max(n, 1))
+        self._prepare(topic, queue_id)
         with self._put_lock:
             if self._refusing:
                 self._check_writable()
@@ -367,10 +371,26 @@ class StoreWriter:
                                            [r[0] for r in reports], now, self._store_host),
                             self._group_commit)
 
+    def _prepare(self, topic: str, queue_id: int | None) -> None:
+        """Before the put lock: a queue's first put makes its directory and first file here
+        (milliseconds on a busy disk), so that other producers do not wait for it. A put that
+        names no queue prepares the one the round robin most likely gives it."""
+        qid = self._routes.peek_queue(topic) if queue_id is None else queue_id
+        if (topic, qid) not in self._queues.by_key:
+            self._queues.prepare(topic, qid)
+
+    def _plain_target(self, topic: str, queue_id: int | None, cq: ConsumeQueue) -> None:
+        """Later plain puts to (topic, queue_id) go straight to cq (under the put lock)."""
+        if (topic, queue_id) not in self._plain_targets:
+            self._targets_of.setdefault(topic, []).append((topic, queue_id))
+        self._plain_targets[(topic, queue_id)] = cq
+
     # -- refusals and arrivals ----------------------------------------------------------------
     def topic_changed(self, topic: str) -> None:
-        """topic's config changed (its queue count): its plain-path targets may be stale."""
-        self._plain_targets = {k: v for k, v in self._plain_targets.items() if k[0] != topic}
+        """topic's config changed (its queue count), or it was deleted: its plain-path
+        targets may be stale. With or without the put lock (each dict operation is atomic)."""
+        for key in self._targets_of.pop(topic, ()):
+            self._plain_targets.pop(key, None)
 
     def _check_writable(self) -> None:
         if self._replica:
@@ -411,7 +431,7 @@ class StoreWriter:
             self._arrival_waiters += 1
             try:
                 while True:
-                    cq = self._queues.get(topic, queue_id)
+                    cq = self._queues.get_locked(topic, queue_id)
                     if cq is not None and cq.max_offset > offset:
                         return True
                     left = deadline - time.monotonic()

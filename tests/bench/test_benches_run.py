@@ -80,6 +80,17 @@ def test_engine_targets_on_a_tiny_load(tmp_path):
     assert list(tmp_path.iterdir()) == []  # its temporary stores are removed
 
 
+def test_scale_bench_on_a_tiny_load(tmp_path):
+    proc = run_script("scale_bench.py", "--dir", str(tmp_path), "--segment-mb", "4",
+                      "--queues", "40", "--reopen-queues", "8", "--messages", "200",
+                      "--topics", "30", "--put-queues", "8", "--puts", "200", "--read-mib", "4")
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    for row in ("queues: 40", "queues: 8, messages: 200", "topics: 30", "puts/s",
+                "median ratio", "rocksdb"):
+        assert row in proc.stdout, proc.stdout
+    assert list(tmp_path.iterdir()) == []  # every store removed
+
+
 def test_many_procs_bench_on_a_tiny_load(tmp_path):
     proc = run_script("many_procs.py", "--dir", str(tmp_path), "--scale", "0.01", "--mode",
                       "async,sync")

@@ -110,3 +110,23 @@ def test_a_checkpoint_rewritten_but_not_synced_goes_back(tmp_path):
         cp.close()
     power_loss.apply(journal, tmp_path)
     assert StoreCheckpoint(tmp_path / "checkpoint").physic_ts == 1000
+
+
+def test_a_config_journal_keeps_its_synced_lines_only(tmp_path):
+    """Config journals (config/*.journal) grow as written: cut to what their syncs covered."""
+    from rmqstore.config_journal import ConfigJournal
+
+    journal = tmp_path / "journal"
+    path = tmp_path / "store" / "config" / "topics.json"
+    with power_loss.journaling(journal):
+        changes = ConfigJournal(path)
+        for i in range(3):
+            changes.append("T%d" % i, {"topicName": "T%d" % i})
+        changes.sync()
+        for i in range(3, 5):
+            changes.append("T%d" % i, {"topicName": "T%d" % i})
+        changes.close()
+    loss = power_loss.apply(journal, tmp_path / "store")
+    assert loss.zeroed, loss
+    _, kept = ConfigJournal(path).load()
+    assert [k for k, _ in kept] == ["T0", "T1", "T2"]

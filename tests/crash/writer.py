@@ -47,7 +47,8 @@ CONFIG = dict(
     index_slots=256,
     index_entries=2048,
     consumequeue_flush_interval_ms=100,  # checkpoint written often: abnormal recovery may
-    background=True,                     # start past the first segment
+    consumequeue_flush_thorough_interval_ms=100,  # start past the first segment
+    background=True,
 )
 
 _FILLER = b"RocketMQ commit log crash test filler. " * 8

@@ -115,6 +115,29 @@ def test_retention_beside_a_rolling_writer_loses_no_segment(tmp_path, small_conf
         assert got[-1].body == b"r02999" * 4
 
 
+def test_queues_not_loaded_lose_their_expired_files_too(tmp_path, small_config):
+    """After a reopen only the queues in use are loaded; retention deletes the expired files of
+    the others from disk (never a queue's last), and they read right when loaded later."""
+    with rmqstore.open(tmp_path, **small_config) as s:
+        for _ in range(300):
+            s.put("Idle", b"i" * 40)
+            s.put("Busy", b"b" * 40)
+    idle_dir = tmp_path / "consumequeue" / "Idle" / "0"
+    before = len(list(idle_dir.iterdir()))
+    with rmqstore.open(tmp_path, **small_config) as s:
+        s.put("Busy", b"b" * 40)
+        assert ("Idle", 0) not in s.consume_queues.by_key
+        s.retention.used_ratio = lambda: 0.99
+        assert s.retention.clean_once() == 10
+        assert ("Idle", 0) not in s.consume_queues.by_key
+        after = sorted(idle_dir.iterdir())
+        assert 1 <= len(after) < before
+        lo = s.min_offset("Idle", 0)  # loads it
+        assert int(after[0].name) // 20 <= lo
+        got = s.get("Idle", 0, lo, 1000).messages
+        assert len(got) == 300 - lo and all(m.body == b"i" * 40 for m in got)
+
+
 def test_unexpired_segments_go_only_above_the_clean_forcibly_ratio(tmp_path, small_config):
     """Above diskMaxUsedSpaceRatio (75 %) only expired segments go; unexpired ones go above
     diskSpaceCleanForciblyRatio (85 %), as RocketMQ's cleanImmediately."""

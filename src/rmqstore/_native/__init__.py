@@ -8,13 +8,16 @@ cffi needs, so hot calls do not re-export the buffer each time.
 from __future__ import annotations
 
 import array
+import ctypes
+import errno
 import mmap
+import os
 import struct
 
 from .._version import __version__
 from ..errors import NativeModuleError
 
-ABI_VERSION = 11
+ABI_VERSION = 13
 
 try:
     from ._rmq import ffi, lib
@@ -34,6 +37,21 @@ backend = "cffi"
 PARSE_FIELDS = 16
 
 
+def _load_unwinder():
+    """glibc loads libgcc_s the first time a thread ends through pthread_exit, which a daemon
+    thread (the store's housekeeping) does at interpreter exit; with every descriptor of the
+    process in use that load fails and the process aborts ("libgcc_s.so.1 must be installed
+    for pthread_exit to work"). Loaded now, while a descriptor is free, it is found in memory
+    then."""
+    try:
+        return ctypes.CDLL("libgcc_s.so.1")
+    except OSError:  # another C library, or a static one: nothing to load
+        return None
+
+
+_unwinder = _load_unwinder()
+
+
 class Region:
     """A writable mapping handed to native calls. Owned by its MappedFile; release() before
     closing the mmap."""
@@ -48,6 +66,53 @@ class Region:
         if self.ptr is not None:
             ffi.release(self.ptr)
             self.ptr = None
+
+
+class Mapping:
+    """A file mapped natively, shared and writable, that holds no descriptor (mmap(2) keeps
+    the file once the descriptor is closed). Native calls take it as a Region; ``view`` is a
+    memoryview over it. Owned by its QueueFile: nothing may touch it after unmap()."""
+
+    __slots__ = ("ptr", "size", "view")
+
+    def __init__(self, fd: int, size: int) -> None:
+        """Map fd's first size bytes; OSError with mmap's errno (ENOMEM: no mapping left)."""
+        err = ffi.new("int32_t[1]")
+        ptr = lib.rmq_map(fd, size, err)
+        if ptr == ffi.NULL:
+            raise OSError(err[0], f"mmap: {os.strerror(err[0])}")
+        self.ptr = ptr
+        self.size = size
+        self.view = memoryview(ffi.buffer(ptr, size))
+
+    def unmap(self) -> None:
+        self.view.release()
+        _check(lib.rmq_unmap(self.ptr, self.size), "munmap")
+        self.ptr = None
+
+    def __del__(self) -> None:
+        """Unreachable, so nothing can read it: unmapped as a Python mmap would be."""
+        if getattr(self, "ptr", None) is not None:  # None also when __init__ failed
+            try:
+                self.view.release()
+            except BufferError:  # a slice of the view lives on: it may still be read
+                return
+            lib.rmq_unmap(self.ptr, self.size)
+            self.ptr = None
+
+    def msync(self, start: int, end: int) -> None:
+        """Make [start, end) durable (GIL released); OSError on failure."""
+        _check(lib.rmq_msync(self.ptr, start, end - start), "msync")
+
+    def populate(self, start: int, end: int) -> int:
+        """Back [start, end) with blocks now (MADV_POPULATE_WRITE; content unchanged): 0, or
+        the errno (EINVAL: the kernel cannot; EFAULT: no space or an I/O error)."""
+        return lib.rmq_populate(self.ptr, start, end - start)
+
+
+def _check(err: int, what: str) -> None:
+    if err:
+        raise OSError(err, f"{what}: {os.strerror(err)}")
 
 
 _NULL = ffi.NULL
@@ -220,10 +285,12 @@ class QueueWriter:
         self.detach()
 
     def attach(self, seg) -> None:
+        """Append into seg (a QueueFile, mapped) from its write position up to its reserved
+        end; QUEUE_FULL there."""
         self._seg = seg
         p = self.ptr
-        p.cq = seg.region.ptr
-        p.cq_size = seg.size
+        p.cq = seg.mapping.ptr
+        p.cq_size = seg.reserved
         p.cq_start = seg.start
         p.cq_wrote = seg.cell
 
@@ -245,6 +312,18 @@ class QueueWriter:
         self._units = units
 
     @property
+    def attached(self):
+        """The file appends go to, or None."""
+        return self._seg
+
+    def take_touched(self) -> bool:
+        """Whether a unit was appended since the last call (the mapping clock's cue)."""
+        p = self.ptr
+        touched = p.touched
+        p.touched = 0
+        return bool(touched)
+
+    @property
     def max_phys(self) -> int:
         return self.ptr.max_phys
 
@@ -253,14 +332,16 @@ class QueueWriter:
         self.ptr.max_phys = value
 
 
-def scan(seg: Region | mmap.mmap, seg_start: int, pos: int, check_crc: bool) -> tuple[int, int]:
+def scan(seg: Region | mmap.mmap, seg_start: int, pos: int,
+         check_crc: bool) -> tuple[int, int, int]:
     """Walk valid records from pos of a segment starting at offset seg_start. Returns (end
-    position, status): status 1 = clean BLANK end of segment, 0 = invalid or unwritten bytes,
-    2 = reached the segment's end."""
+    position, status, position of the last valid record or -1): status 1 = clean BLANK end of
+    segment, 0 = invalid or unwritten bytes, 2 = reached the segment's end."""
     ptr, size = _ro(seg)
     status = ffi.new("int32_t[1]")
-    end = lib.rmq_scan(ptr, size, seg_start, pos, 1 if check_crc else 0, status)
-    return end, status[0]
+    last = ffi.new("int64_t[1]", [-1])
+    end = lib.rmq_scan(ptr, size, seg_start, pos, 1 if check_crc else 0, status, last)
+    return end, status[0], last[0]
 
 
 def resync(seg: Region | mmap.mmap, seg_start: int, pos: int, end: int) -> int:
@@ -274,6 +355,33 @@ def zero_range(fd: int, start: int, length: int) -> bool:
     """Zero a file range by punching a hole and allocating it again; False where the file
     system cannot."""
     return lib.rmq_zero_range(fd, start, length) == 0
+
+
+def punch_hole(fd: int, start: int, length: int) -> bool:
+    """Zero a file range by punching a hole (the file keeps its size); False where the file
+    system cannot."""
+    return lib.rmq_punch_hole(fd, start, length) == 0
+
+
+def syncfs(fd: int) -> None:
+    """Make everything written to fd's file system durable; OSError on failure."""
+    _check(lib.rmq_syncfs(fd), "syncfs")
+
+
+def scan_units(cq: Region | Mapping, from_pos: int, size: int,
+               max_phys: int) -> tuple[int, int]:
+    """(the position of the first unit from from_pos that is not a unit, the end of the record
+    of the last unit before it, max_phys when there is none); see rmq_scan_units."""
+    out = ffi.new("int64_t[1]", [max_phys])
+    end = lib.rmq_scan_units(cq.ptr, from_pos, size, out)
+    return end, out[0]
+
+
+def readahead_queue(cq: Region | Mapping, from_pos: int, to_pos: int, table: SegmentTable,
+                    max_bytes: int) -> int:
+    """Ask the kernel to read the records of units cq[from_pos..to_pos) ahead (up to max_bytes
+    of them) unless they are cached; returns the position after the last unit covered."""
+    return lib.rmq_readahead_queue(cq.ptr, from_pos, to_pos, table.ptr, max_bytes)
 
 
 def parse(seg: Region | mmap.mmap, pos: int, check_crc: bool = False) -> tuple[int, ...] | None:
@@ -348,20 +456,22 @@ def gather_bodies(table: SegmentTable, fields: array.array,
 
 
 def read_bodies(cq: Region, from_pos: int, to_pos: int, table: SegmentTable, max_out: int,
-                capacity: int) -> tuple[bytearray, array.array, int]:
+                capacity: int) -> tuple[bytearray, array.array, int, int]:
     """Stored bodies behind CQ units, copied back to back into a buffer sized by a counting
-    pass: (data, body ends, units scanned)."""
+    pass: (data, body ends, units scanned, units whose record is gone)."""
     scanned = ffi.new("int64_t[1]")
+    skipped = ffi.new("int32_t[2]")
     ends = array.array("q", bytes(8 * max_out))
     ends_ptr = ffi.from_buffer("int64_t[]", ends, require_writable=True)
     n = lib.rmq_read_bodies(cq.ptr, from_pos, to_pos, table.ptr, _NULL, capacity, ends_ptr,
-                            max_out, scanned)
+                            max_out, scanned, skipped)
     data = bytearray(ends[n - 1] if n else 0)
-    n = lib.rmq_read_bodies(cq.ptr, from_pos, to_pos, table.ptr, ffi.from_buffer(data),
-                            len(data), ends_ptr, n, scanned)
+    if n:  # the same units again, copying (a second pass with max_out 0 would scan none)
+        n = lib.rmq_read_bodies(cq.ptr, from_pos, to_pos, table.ptr, ffi.from_buffer(data),
+                                len(data), ends_ptr, n, scanned, skipped)
     ffi.release(ends_ptr)
     del ends[n:]
-    return data, ends, scanned[0]
+    return data, ends, scanned[0], skipped[0]
 
 
 def index_put(idx: Region, slot_num: int, index_num: int, key: bytes, phys: int,
@@ -505,14 +615,17 @@ class Dispatcher:
 
 def populate(seg: Region, start: int, length: int) -> bool:
     """Fault in seg's pages [start, start + length) without touching their content (GIL
-    released); False where the kernel lacks MADV_POPULATE_WRITE."""
+    released); False where the kernel lacks MADV_POPULATE_WRITE (or a page failed)."""
     if seg.ptr is None:
         return False
     return lib.rmq_populate(seg.ptr, start, min(length, seg.size - start)) == 0
 
 
-def _ro(buf: Region | mmap.mmap):
-    if isinstance(buf, Region):
+NO_POPULATE = errno.EINVAL  # what rmq_populate answers where the kernel cannot
+
+
+def _ro(buf: Region | Mapping | mmap.mmap):
+    if isinstance(buf, (Region, Mapping)):
         return buf.ptr, buf.size
     return ffi.from_buffer("uint8_t[]", buf), len(buf)
 

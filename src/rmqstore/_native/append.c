@@ -140,6 +140,7 @@ static inline void add_unit(rmq_queue *q, int64_t phys, int64_t len, int64_t tag
     put64(u + 12, (uint64_t)tags_code);
     *q->cq_wrote += RMQ_CQ_UNIT;
     q->max_phys = phys + len;
+    q->touched = 1;
 }
 
 /* Where a call's records go. Staged: encoded into log->scratch and written with pwrite, a
@@ -215,6 +216,7 @@ static inline void batch_added(batch_out *b, int64_t phys, int64_t len, int64_t 
     b->log->last_phys = phys;
     b->log->last_ts = store_ts;
     b->q->max_phys = phys + len;
+    b->q->touched = 1;
 }
 
 /* Writes staged records, then publishes the positions. Returns 0, or -1 on a write error

@@ -2,6 +2,8 @@
  * (DefaultMessageStore.getMessage), with tag filtering by hash code. */
 #include "rmq_native.h"
 #include "rmq_internal.h"
+#include <sys/mman.h>
+#include <unistd.h>
 
 /* The segment and position holding phys, or NULL when it is outside the table or past the
  * segment's readable end. */
@@ -59,8 +61,9 @@ int32_t rmq_read_queue(const uint8_t *cq, int64_t from_pos, int64_t to_pos, int3
 
 int32_t rmq_read_bodies(const uint8_t *cq, int64_t from_pos, int64_t to_pos,
                         const rmq_segtable *table, uint8_t *dst, int64_t dst_cap,
-                        int64_t *out_ends, int32_t max_out, int64_t *out_scanned) {
-    int32_t n = 0;
+                        int64_t *out_ends, int32_t max_out, int64_t *out_scanned,
+                        int32_t *out_skipped) {
+    int32_t n = 0, missing = 0, corrupt = 0;
     int64_t used = 0, p = from_pos;
     int64_t f[16];
     for (; p + RMQ_CQ_UNIT <= to_pos && n < max_out; p += RMQ_CQ_UNIT) {
@@ -71,7 +74,14 @@ int32_t rmq_read_bodies(const uint8_t *cq, int64_t from_pos, int64_t to_pos,
         int64_t pos;
         int32_t index;
         const uint8_t *seg = locate(table, phys, size, &pos, &index);
-        if (!seg || rmq_parse(seg, table->seg_size, pos, 0, f) <= 0) break;
+        if (!seg) {
+            missing++;
+            continue;
+        }
+        if (rmq_parse(seg, table->seg_size, pos, 0, f) != size) {
+            corrupt++;
+            continue;
+        }
         if (used + f[11] > dst_cap) break;
         if (dst) memcpy(dst + used, seg + f[10], (size_t)f[11]);
         used += f[11];
@@ -79,6 +89,8 @@ int32_t rmq_read_bodies(const uint8_t *cq, int64_t from_pos, int64_t to_pos,
         n++;
     }
     *out_scanned = (p - from_pos) / RMQ_CQ_UNIT;
+    out_skipped[0] = missing;
+    out_skipped[1] = corrupt;
     return n;
 }
 
@@ -97,4 +109,64 @@ int64_t rmq_gather_bodies(const rmq_segtable *table, const int64_t *fields, int3
     }
     *out_compressed = compressed;
     return used;
+}
+
+/* MADV_WILLNEED on [base + start, base + end), widened to whole pages. */
+static void will_need(const uint8_t *base, int64_t start, int64_t end, int64_t page) {
+    int64_t from = start - start % page;
+    if (end > from) madvise((void *)(base + from), (size_t)(end - from), MADV_WILLNEED);
+}
+
+/* Whether the page holding base[pos] is in the page cache. */
+static int resident(const uint8_t *base, int64_t pos, int64_t page) {
+    unsigned char vec = 0;
+    const uint8_t *at = base + (pos - pos % page);
+    return mincore((void *)at, (size_t)page, &vec) == 0 && (vec & 1);
+}
+
+int64_t rmq_readahead_queue(const uint8_t *cq, int64_t from_pos, int64_t to_pos,
+                            const rmq_segtable *table, int64_t max_bytes) {
+    long page = sysconf(_SC_PAGESIZE);
+    if (page <= 0) page = 4096;
+    int64_t pos;
+    int32_t index;
+    to_pos -= (to_pos - from_pos) % RMQ_CQ_UNIT;
+    if (to_pos <= from_pos) return from_pos;
+    /* The units first, all at once: the walk below reads them, and a queue file faults a
+     * page at a time (no read-around on its mapping). */
+    will_need(cq, from_pos, to_pos, page);
+    const uint8_t *last = cq + to_pos - RMQ_CQ_UNIT;
+    if (locate(table, (int64_t)get64(last), (int32_t)get32(last + 8), &pos, &index) &&
+        resident(table->segs[index], pos, page))
+        return to_pos; /* the window's last record is cached: a hot read, nothing to ask */
+    int64_t p = from_pos, covered = 0;
+    int32_t run_seg = -1;
+    int64_t run_start = 0, run_end = 0;
+    for (; p + RMQ_CQ_UNIT <= to_pos && covered < max_bytes; p += RMQ_CQ_UNIT) {
+        const uint8_t *u = cq + p;
+        int64_t phys = (int64_t)get64(u);
+        int32_t size = (int32_t)get32(u + 8);
+        if (phys == 0 && size == 0) break; /* unwritten */
+        if (size <= 0 || !locate(table, phys, size, &pos, &index)) continue;
+        if (index != run_seg || pos < run_end || pos - run_end > page) { /* a new run */
+            if (run_seg >= 0) will_need(table->segs[run_seg], run_start, run_end, page);
+            run_seg = index;
+            run_start = pos;
+        }
+        run_end = pos + size;
+        covered += size;
+    }
+    if (run_seg >= 0) will_need(table->segs[run_seg], run_start, run_end, page);
+    return p;
+}
+
+int64_t rmq_scan_units(const uint8_t *cq, int64_t from_pos, int64_t size, int64_t *max_phys) {
+    int64_t p = from_pos;
+    for (; p + RMQ_CQ_UNIT <= size; p += RMQ_CQ_UNIT) {
+        int64_t phys = (int64_t)get64(cq + p);
+        int32_t len = (int32_t)get32(cq + p + 8);
+        if (phys < 0 || len <= 0) break;
+        if (len != RMQ_CQ_BLANK_SIZE) *max_phys = phys + len;
+    }
+    return p;
 }

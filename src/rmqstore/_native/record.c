@@ -89,7 +89,7 @@ int64_t rmq_resync(const uint8_t *seg, int64_t seg_size, int64_t seg_start, int6
 }
 
 int64_t rmq_scan(const uint8_t *seg, int64_t seg_size, int64_t seg_start, int64_t pos,
-                 int32_t check_crc, int32_t *out_status) {
+                 int32_t check_crc, int32_t *out_status, int64_t *out_last) {
     for (;;) {
         if (pos >= seg_size) { *out_status = 2; return pos; }
         int64_t size = rmq_parse(seg, seg_size, pos, check_crc, NULL);
@@ -98,6 +98,7 @@ int64_t rmq_scan(const uint8_t *seg, int64_t seg_size, int64_t seg_start, int64_
             *out_status = 0;
             return pos;
         }
+        *out_last = pos;
         pos += size;
     }
 }

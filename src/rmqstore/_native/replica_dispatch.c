@@ -87,6 +87,7 @@ int32_t rmq_add_unit(rmq_queue *q, int64_t queue_offset, int64_t phys, int32_t s
     __atomic_thread_fence(__ATOMIC_RELEASE);
     *q->cq_wrote += RMQ_CQ_UNIT;
     q->max_phys = phys + size;
+    q->touched = 1;
     return 0;
 }
 

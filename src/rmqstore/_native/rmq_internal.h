@@ -4,7 +4,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#define RMQ_ABI 11
+#define RMQ_ABI 13
 
 #define RMQ_MAGIC_V1 ((int32_t)0xDAA320A7)
 #define RMQ_MAGIC_V2 ((int32_t)0xDAA320AB)
@@ -13,6 +13,7 @@
 #define RMQ_BORNHOST_V6 0x10
 #define RMQ_STOREHOST_V6 0x20
 #define RMQ_CQ_UNIT 20
+#define RMQ_CQ_BLANK_SIZE 0x7FFFFFFF /* a pre-fill unit's size */
 
 static inline void put32(uint8_t *p, uint32_t v) { v = __builtin_bswap32(v); memcpy(p, &v, 4); }
 static inline void put64(uint8_t *p, uint64_t v) { v = __builtin_bswap64(v); memcpy(p, &v, 8); }

@@ -48,12 +48,13 @@ typedef struct {
 
 typedef struct {
     uint8_t *cq;           /* active consume-queue file */
-    int64_t cq_size;
+    int64_t cq_size;       /* where its writable part ends (QUEUE_FULL there) */
     int64_t cq_start;      /* its start byte offset in the queue's unit stream */
     int64_t *cq_wrote;     /* its write position */
     int64_t max_phys;      /* end offset of the last record the queue points at */
     int32_t queue_id;
     int32_t topic_len;
+    int32_t touched;       /* out: set to 1 by every unit appended (the mapping clock's cue) */
     char topic[256];
     int64_t *shared_units; /* NULL, or the queue's published unit count in the control file:
                             * as rmq_log.shared, for the queue's write position */
@@ -127,11 +128,12 @@ int32_t rmq_put_entries(rmq_log *log, rmq_queue *q, const char *data, int64_t le
 /* Recovery scan: walk records from seg[pos], checking magic, size arithmetic, that each
  * record's PHYSICALOFFSET is seg_start + its position (a stale record left behind an earlier
  * cut never passes), and (when check_crc) the body CRC. Returns the position just past the
- * last valid record. *out_status: 1 = stopped at a BLANK filler (the segment ended cleanly),
+ * last valid record, whose own position goes to *out_last (left as it was when there is
+ * none). *out_status: 1 = stopped at a BLANK filler (the segment ended cleanly),
  * 0 = stopped at the first invalid or zero byte range (end of data, or a torn or corrupt
  * record), 2 = reached seg_size. */
 int64_t rmq_scan(const uint8_t *seg, int64_t seg_size, int64_t seg_start, int64_t pos,
-                 int32_t check_crc, int32_t *out_status);
+                 int32_t check_crc, int32_t *out_status, int64_t *out_last);
 
 /* Recovery past a corrupt record: the first position p in [pos, end) holding a record that
  * passes every check of the scan, CRC included, its PHYSICALOFFSET being seg_start + p.
@@ -141,8 +143,10 @@ int64_t rmq_resync(const uint8_t *seg, int64_t seg_size, int64_t seg_start, int6
 
 /* Zero file bytes [start, start + len) of fd without touching them: punch a hole, then
  * allocate the range again (so later appends cannot hit a full disk). Returns 0, or -1 where
- * the file system cannot (the caller then writes zeros). */
+ * the file system cannot (the caller then writes zeros). rmq_punch_hole only punches (the
+ * file keeps its size, the range its blocks no more): 0 or errno. */
 int32_t rmq_zero_range(int32_t fd, int64_t start, int64_t len);
+int32_t rmq_punch_hole(int32_t fd, int64_t start, int64_t len);
 
 /* Parse the record at seg[pos] into out[RMQ_FIELDS] (see RecordField in record.py).
  * Returns the record size, 0 for a BLANK filler, -1 when the bytes are not a valid record. */
@@ -183,11 +187,14 @@ int64_t rmq_gather_bodies(const rmq_segtable *table, const int64_t *fields, int3
 
 /* Bodies only: copy the stored bodies of units cq[from_pos..to_pos) back to back into dst
  * (dst_cap bytes); out_ends[i] gets the end of body i in dst. Stops when max_out bodies are
- * copied, dst is full, or a record is missing. *out_scanned gets the units consumed. With dst
- * and out_ends NULL it only counts: then the last end is what dst_cap must be. */
+ * copied or dst is full; units whose record is gone or fails its header checks are passed
+ * over, as rmq_read_queue passes them (counted in out_skipped[0] and [1]; no CRC check).
+ * *out_scanned gets the units consumed. With dst and out_ends NULL it only counts: then the
+ * last end is what dst_cap must be. */
 int32_t rmq_read_bodies(const uint8_t *cq, int64_t from_pos, int64_t to_pos,
                         const rmq_segtable *table, uint8_t *dst, int64_t dst_cap,
-                        int64_t *out_ends, int32_t max_out, int64_t *out_scanned);
+                        int64_t *out_ends, int32_t max_out, int64_t *out_scanned,
+                        int32_t *out_skipped);
 
 /* Index file (RocketMQ IndexFile): header 40 bytes, slot_num 4-byte slots, index_num 20-byte
  * entries. Insert key (UTF-8 "topic#key") for a record; returns 1, or 0 when the file is full. */
@@ -201,8 +208,39 @@ int32_t rmq_index_get(const uint8_t *idx, int32_t slot_num, int32_t index_num,
                       int64_t *out, int32_t max_out);
 
 /* MADV_POPULATE_WRITE alone on [addr + start, addr + start + len): safe on a segment that is
- * being written, since it never changes its content. Returns 0, or -1 where unsupported. */
+ * being written, since it never changes its content. The file system backs those pages now,
+ * so a later store through the mapping cannot meet a full disk (a SIGBUS). Returns 0 or
+ * errno: EINVAL where the kernel lacks MADV_POPULATE_WRITE, EFAULT when a page could not be
+ * backed (no space, or an I/O error), ENOMEM out of memory. */
 int32_t rmq_populate(uint8_t *addr, size_t start, size_t len);
+
+/* Mappings without descriptors (mapping.c). rmq_map: fd's first `size` bytes, shared and
+ * writable, without read-around (MADV_RANDOM); the mapping stays valid once fd is closed.
+ * NULL with *err = errno on failure
+ * (ENOMEM: the process holds vm.max_map_count mappings, or is out of address space).
+ * rmq_unmap: 0 or errno. rmq_msync: [start, start + len) of a mapping made durable
+ * (MS_SYNC; start widened to its page): 0 or errno. rmq_syncfs: everything written to the
+ * file system holding fd made durable: 0 or errno. */
+uint8_t *rmq_map(int32_t fd, int64_t size, int32_t *err);
+int32_t rmq_unmap(uint8_t *addr, int64_t size);
+int32_t rmq_msync(uint8_t *addr, int64_t start, int64_t len);
+int32_t rmq_syncfs(int32_t fd);
+
+/* Read-ahead for an in-order read of one queue (read.c): the units cq[from_pos..to_pos), and,
+ * unless the record of the last one is in the page cache already (a hot read: then to_pos at
+ * once), the commit-log bytes they point at, merged into runs where records lie back to back,
+ * up to max_bytes of records, are handed to the kernel with MADV_WILLNEED; the kernel reads
+ * them in the background. Without it a cold read through the
+ * mapping faults in the kernel's read-around window centred on each miss: twice the bytes a
+ * queue whose records lie in runs needs. Returns the position after the last unit covered. */
+int64_t rmq_readahead_queue(const uint8_t *cq, int64_t from_pos, int64_t to_pos,
+                            const rmq_segtable *table, int64_t max_bytes);
+
+/* Consume-queue recovery's scan (ConsumeQueue.recover): the position of the first unit at or
+ * after from_pos whose offset is negative or whose size is not positive (size: the file's);
+ * *max_phys gets the end of the record of the last other unit, pre-fill blanks passed over
+ * (left as it was when there is none). */
+int64_t rmq_scan_units(const uint8_t *cq, int64_t from_pos, int64_t size, int64_t *max_phys);
 
 /* Replication (replica.c). rmq_read_raw: copy seg[pos, min(wrote, pos + max_bytes)) to dst, a
  * master's raw commit-log bytes for a replica; returns the count (0: nothing past pos). */

@@ -37,7 +37,7 @@ def inspect(data: Path, json_mode: bool) -> None:
     with store:
         rows = [{"topic": t, "queueId": q, "minOffset": store.min_offset(t, q),
                  "maxOffset": store.max_offset(t, q)} for t, q in store.topics_and_queues()]
-        _, corrupt = scan(store.commitlog, store.consume_queues, 0, True)
+        _, corrupt, _ = scan(store.commitlog, store.consume_queues, 0, True)
         set_aside = set_aside_total(store)
         lo, hi = store.commitlog.min_offset, store.commitlog.max_offset
     if not had_lock:  # a copied store, say: it is left as it was found

@@ -89,13 +89,18 @@ class TopicConfig:
 
 def serialize_wrapper(version: DataVersion, configs: dict[str, TopicConfig]) -> dict[str, Any]:
     """A TopicConfigSerializeWrapper JSON object."""
-    return {"dataVersion": version.to_json(),
-            "topicConfigTable": {name: tc.to_json() for name, tc in configs.items()}}
+    return wrapper_of(version, {name: tc.to_json() for name, tc in configs.items()})
 
 
-def parse_serialize_wrapper(obj: Any) -> tuple[DataVersion, dict[str, TopicConfig]]:
-    """The version and configs of a parsed TopicConfigSerializeWrapper; raises TypeError or
-    ValueError for a malformed one."""
+def wrapper_of(version: DataVersion, table: dict[str, Any]) -> dict[str, Any]:
+    """A TopicConfigSerializeWrapper JSON object around configs in their JSON form already."""
+    return {"dataVersion": version.to_json(), "topicConfigTable": table}
+
+
+def config_table(obj: Any) -> tuple[DataVersion, dict[str, Any]]:
+    """The version and the configs, still in their JSON form but keyed by topicName (as Java
+    keys the route), of a parsed TopicConfigSerializeWrapper: for a reader that makes each
+    TopicConfig when it needs it (from_json). Raises TypeError for a malformed one."""
     if not isinstance(obj, dict):
         raise TypeError("topicConfigSerializeWrapper is not an object")
     table = obj.get("topicConfigTable") or {}
@@ -103,6 +108,14 @@ def parse_serialize_wrapper(obj: Any) -> tuple[DataVersion, dict[str, TopicConfi
         raise TypeError("topicConfigTable is not an object")
     configs = {}
     for key, value in table.items():
-        tc = TopicConfig.from_json(key, value)
-        configs[tc.name] = tc
+        if not isinstance(value, dict):
+            raise TypeError(f"topic config of {key!r} is not an object")
+        configs[str(value.get("topicName") or key)] = value
     return parse_data_version(obj.get("dataVersion")), configs
+
+
+def parse_serialize_wrapper(obj: Any) -> tuple[DataVersion, dict[str, TopicConfig]]:
+    """The version and configs of a parsed TopicConfigSerializeWrapper; raises TypeError or
+    ValueError for a malformed one."""
+    version, table = config_table(obj)
+    return version, {name: TopicConfig.from_json(name, value) for name, value in table.items()}

@@ -52,8 +52,9 @@ class Sharing:
         except BaseException:
             self.membership.abandon()
             raise
-        self.queues = SharedQueueTable(root, config.consumequeue_units, self.ctl, self.first)
-        self.topics = SharedTopics(root, self.ctl)
+        self.queues = SharedQueueTable(root, config.consumequeue_units, self.ctl, self.first,
+                                       config.mapped_files_budget)
+        self.topics = SharedTopics(root, self.ctl, sync_each=config.flush == "sync")
         self.offsets = SharedOffsets(root, self.ctl)
         self.view: SharedView | None = None
         self.write_lock: WriteLock | None = None
@@ -78,6 +79,7 @@ class Sharing:
             index.on_file_added = view.index_added
         self.write_lock = WriteLock(self.ctl, view)
         if self.first:
+            self.queues.load_all()  # recovery loads queues as it needs them: all get a slot
             ctl = self.ctl
             ctl.set_word(c.LOG_END, commitlog.max_offset)
             ctl.set_word(c.LOG_MIN, commitlog.min_offset)

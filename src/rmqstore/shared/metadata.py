@@ -1,11 +1,12 @@
 """Topic configs and consumer offsets of a shared store.
 
-topics.json stays the one home of topic configs: a process writes it under the control file's
-meta mutex after reading what the others wrote, and bumps topics_gen; the others reload it when
-they see the generation move. Consumer offsets live in the control file's offset slots, where a
-commit is one store to one word (two processes cannot lose each other's commits by writing a
-whole table back); config/consumerOffset.json is written from them by the process running the
-background services, by a sync-flush commit, and by the last process to close.
+topics.json and its journal (config_journal.py) stay the one home of topic configs: a process
+journals a change under the control file's meta mutex after reading what the others wrote, and
+bumps topics_gen; the others reload them when they see the generation move. Consumer offsets
+live in the control file's offset slots, where a commit is one store to one word (two
+processes cannot lose each other's commits by writing a whole table back);
+config/consumerOffset.json is written from them by the process running the background
+services, by a sync-flush commit, and by the last process to close.
 """
 
 from __future__ import annotations
@@ -36,8 +37,8 @@ def meta_mutex(ctl: Control) -> Iterator[None]:
 
 
 class SharedTopics(TopicConfigManager):
-    def __init__(self, root: Path, ctl: Control) -> None:
-        super().__init__(root)
+    def __init__(self, root: Path, ctl: Control, sync_each: bool = False) -> None:
+        super().__init__(root, sync_each)
         self._ctl = ctl
         self._gen = -1
         self._gen_at = c.TOPICS_GEN // 4
@@ -50,7 +51,7 @@ class SharedTopics(TopicConfigManager):
     def get(self, name: str) -> TopicConfig | None:
         if self._ctl.u32[self._gen_at] != self._gen:
             self.load()
-        return self.topics.get(name)
+        return super().get(name)
 
     def put(self, config: TopicConfig) -> None:
         with meta_mutex(self._ctl):
@@ -61,12 +62,26 @@ class SharedTopics(TopicConfigManager):
     def put_if_absent(self, config: TopicConfig) -> TopicConfig:
         with meta_mutex(self._ctl):
             self._reload_if_moved()
-            found = self.topics.get(config.name)
+            found = super().get(config.name)
             if found is not None:
                 return found
             super().put(config)
             self._published()
         return config
+
+    def remove(self, name: str, log_end: int) -> bool:
+        with meta_mutex(self._ctl):
+            self._reload_if_moved()
+            removed = super().remove(name, log_end)
+            if removed:
+                self._published()
+        return removed
+
+    def persist(self) -> None:
+        """Write topics.json whole from every process's changes (the journal they share)."""
+        with meta_mutex(self._ctl):
+            self._reload_if_moved()
+            super().persist()
 
     def _reload_if_moved(self) -> None:
         if self._ctl.u32[self._gen_at] != self._gen:

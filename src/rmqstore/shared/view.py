@@ -56,6 +56,7 @@ class SharedView:
         self._retention_gen = ctl.u32_word(c.RETENTION_GEN)
         self._log_end_at = c.LOG_END // 8
         queues.view = self
+        queues.use_lock(self.local)  # mapping queue files is this process's own business
         commitlog.on_stale = self._on_stale
         commitlog.appender.share(ctl.address(c.LOG_END))
 
@@ -135,7 +136,7 @@ class SharedView:
         if end > next_start:
             for start, path in list_offset_files(files.directory):
                 if next_start <= start < end:
-                    seg = MappedFile.open(path, start, files.file_size)
+                    seg = files.kind.open(path, start, files.file_size, files.advice)
                     seg.flushed = 0  # written by others: the leader's flush syncs it
                     segs.append(seg)
         for seg in segs[:-1]:
@@ -149,9 +150,9 @@ class SharedView:
                 cq.min_logic = segs[0].start if segs else 0
                 cq.correct_min_offset(self.ctl.word(c.LOG_MIN))
         if segs and segs[-1].wrote >= UNIT_SIZE:
-            phys, size, _ = UNIT.unpack_from(segs[-1].view, segs[-1].wrote - UNIT_SIZE)
+            phys, size, _ = UNIT.unpack_from(segs[-1].mapped().view, segs[-1].wrote - UNIT_SIZE)
             cq.max_phys = phys + size
-        cq._attach_last()
+        cq.attach_last()
 
     def bind(self, cq: ConsumeQueue, slot: int) -> None:
         """Give cq its slot: its native writer publishes there, reads catch up from there."""
@@ -189,8 +190,9 @@ class SharedView:
         log.warning("a process died while appending to %s; clearing past offset %d",
                     self.commitlog.files.directory.parent, end)
         self.catch_up_log_locked()
-        _zero_past(self.commitlog.files.directory, self.commitlog.segment_bytes, end,
-                   self.commitlog.files.files)
+        log_files = self.commitlog.files
+        _zero_past(log_files.directory, log_files.file_size, end, log_files.files,
+                   log_files.kind, log_files.advice)
         if writing:
             slot = c.LOG_END + writing
             found = [(t, q) for t, q, at in self.ctl.queues() if at == slot]
@@ -198,14 +200,17 @@ class SharedView:
                 cq = self.queues.for_write(*found[0])
                 self.catch_up_queue_locked(cq)
                 _zero_past(cq.files.directory, cq.files.file_size,
-                           self.ctl.word(slot) * UNIT_SIZE, cq.files.files)
+                           self.ctl.word(slot) * UNIT_SIZE, cq.files.files, cq.files.kind,
+                           cq.files.advice)
         self.ctl.set_word(c.WRITING, 0)
         self.ctl.u32[c.WRITE_REPAIR // 4] = 0
 
 
-def _zero_past(directory: Path, file_size: int, end: int, mapped: list[MappedFile]) -> None:
+def _zero_past(directory: Path, file_size: int, end: int, mapped: list, kind,
+               advice: str) -> None:
     """Zero [end, end of its file) and delete the files after it: nothing published lies
-    there. ``mapped`` are this process's segments, which end at or before ``end``."""
+    there. ``mapped`` are this process's segments, which end at or before ``end``; ``kind``
+    opens the others (MappedFile, or a queue's QueueFiles)."""
     by_start = {seg.start: seg for seg in mapped}
     for start, path in list_offset_files(directory):
         if start + file_size <= end:
@@ -213,7 +218,7 @@ def _zero_past(directory: Path, file_size: int, end: int, mapped: list[MappedFil
         if start <= end:
             seg = by_start.get(start)
             if seg is None:
-                seg = MappedFile.open(path, start, file_size)
+                seg = kind.open(path, start, file_size, advice)
                 seg.zero_from(end - start)
                 seg.close()
             else:
@@ -227,17 +232,20 @@ class SharedQueueTable(ConsumeQueueTable):
     use, from its slot in the control file; a lookup catches the queue up first. Until the
     view is wired (the first opener's recovery), a plain ConsumeQueueTable."""
 
-    def __init__(self, root: Path, units_per_file: int, ctl: Control, first: bool) -> None:
-        super().__init__(root, units_per_file)
+    REMEMBERS_ABSENT = False  # another process may make a queue found absent
+
+    def __init__(self, root: Path, units_per_file: int, ctl: Control, first: bool,
+                 mapped_files_max: int) -> None:
+        """The first opener's recovery loads queues as a single process's would (under a lock
+        of the table's own until the view's takes its place); a later opener loads none:
+        they open on first use."""
+        super().__init__(root, units_per_file, threading.Lock(), mapped_files_max, clean=True)
         self._ctl = ctl
         self._first = first
         self.view: SharedView | None = None
 
-    def load(self) -> None:
-        """The first opener loads every queue to recover it; a later one none: they open on
-        first use."""
-        if self._first:
-            super().load()
+    def prepare(self, topic: str, queue_id: int) -> None:
+        """Nothing ahead of the write mutex: another process may be making the same queue."""
 
     def publish_all(self) -> None:
         """The first opener, after recovery: a slot for every queue, with its unit count."""
@@ -247,9 +255,9 @@ class SharedQueueTable(ConsumeQueueTable):
             self.view.bind(cq, slot)
 
     def get(self, topic: str, queue_id: int) -> ConsumeQueue | None:
-        cq = self.by_key.get((topic, queue_id))
         if self.view is None:
-            return cq
+            return super().get(topic, queue_id)
+        cq = self.by_key.get((topic, queue_id))
         if cq is None:
             slot = self._ctl.find_queue(topic, queue_id)
             if slot is None:
@@ -282,11 +290,11 @@ class SharedQueueTable(ConsumeQueueTable):
         if cq is not None:
             return cq
         cq = ConsumeQueue(filenames.consumequeue_dir(self._root, topic, queue_id), topic,
-                          queue_id, self._units_per_file)
+                          queue_id, self._units_per_file, self.clock)
         cq.files.directory.mkdir(parents=True, exist_ok=True)
         self.view.bind(cq, slot)
         self.view.catch_up_queue_locked(cq)
-        self.by_key = {**self.by_key, (topic, queue_id): cq}
+        self._publish(cq)
         return cq
 
 

@@ -86,6 +86,7 @@ class Broker:
         self._send: SendProcessor | None = None
         self._delays: DelayLevels | None = None
         self._timers: BrokerTimers | None = None
+        self._groups: SubscriptionGroupManager | None = None
         self.stats: Statistics | None = None
         self.web: BrokerWeb | None = None
         self.rpc = RpcLatency()
@@ -142,7 +143,8 @@ class Broker:
                                c.default_topic_queue_nums)
         if c.trace_topic_enable:  # TopicConfigManager: 1 read and 1 write queue, perm 6
             topics.ensure_system(c.msg_trace_topic_name)
-        groups = SubscriptionGroupManager(store.root, c.auto_create_subscription_group)
+        self._groups = groups = SubscriptionGroupManager(store.root,
+                                                         c.auto_create_subscription_group)
         groups.load()
         self.clients = ClientManager(topics, groups, self._spawn, c.channel_expired_ms / 1000,
                                      c.register_timeout_ms / 1000)
@@ -271,6 +273,8 @@ class Broker:
             await asyncio.get_running_loop().run_in_executor(None, self._delays.close)
         if self._timers is not None:  # its task is cancelled: persist the timer progress
             await asyncio.get_running_loop().run_in_executor(None, self._timers.close)
+        if self._groups is not None:  # subscriptionGroup.json written whole
+            self._groups.close()
         if self.store is not None:
             # close() flushes to disk; off the loop so other loop users are not stalled.
             await asyncio.get_running_loop().run_in_executor(None, self.store.close)

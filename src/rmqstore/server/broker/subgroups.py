@@ -8,7 +8,9 @@
        "whichBrokerWhenConsumeSlowly":1}}}
 
 Groups are created on first heartbeat or pull when autoCreateSubscriptionGroup is on, or by
-UPDATE_AND_CREATE_SUBSCRIPTIONGROUP. Unknown JSON keys of a group are kept as they were.
+UPDATE_AND_CREATE_SUBSCRIPTIONGROUP. Unknown JSON keys of a group are kept as they were. A
+change is journaled and synced at once (config_journal.py); the file is written whole every
+COMPACT_AFTER_CHANGES changes, at load when the journal holds any, and at close.
 """
 
 from __future__ import annotations
@@ -17,14 +19,15 @@ import logging
 import time
 from pathlib import Path
 
+from ...config_journal import ConfigJournal
 from ...errors import InvalidTopicError
 from ...filenames import config_file
-from ...metadata import read_json, write_json
 from ...topic_validator import check_group
 
 log = logging.getLogger(__name__)
 
 FILE_NAME = "subscriptionGroup.json"
+COMPACT_AFTER_CHANGES = 1000
 
 
 def default_group(name: str) -> dict:
@@ -41,14 +44,27 @@ class SubscriptionGroupManager:
     def __init__(self, root: Path, auto_create: bool) -> None:
         self.path = config_file(root, FILE_NAME)
         self.auto_create = auto_create
+        self._journal = ConfigJournal(self.path)
         self._groups: dict[str, dict] = {}
         self._counter = 0
 
     def load(self) -> None:
-        data = read_json(self.path) or {}
-        self._counter = int(data.get("dataVersion", {}).get("counter", 0))
+        data, changes = self._journal.load()
+        data = data or {}
+        self._counter = int(data.get("dataVersion", {}).get("counter", 0)) + len(changes)
         self._groups = {name: {**default_group(name), **cfg}
                         for name, cfg in data.get("subscriptionGroupTable", {}).items()}
+        for name, cfg in changes:
+            if isinstance(cfg, dict):
+                self._groups[name] = {**default_group(name), **cfg}
+            else:
+                self._groups.pop(name, None)
+        self._journal.compact(self.all)
+
+    def close(self) -> None:
+        """Write the file whole (it alone is then complete) and let go of the journal."""
+        self._journal.compact(self.all)
+        self._journal.close()
 
     def get(self, group: str) -> dict | None:
         return self._groups.get(group)
@@ -65,7 +81,7 @@ class SubscriptionGroupManager:
         name = config["groupName"]
         cfg = {**default_group(name), **config}
         self._groups[name] = cfg
-        self._persist()
+        self._persist(name)
         log.info("subscription group %s saved", name)
         return cfg
 
@@ -73,7 +89,7 @@ class SubscriptionGroupManager:
         """SubscriptionGroupManager.deleteSubscriptionGroupConfig; False if it was unknown."""
         if self._groups.pop(group, None) is None:
             return False
-        self._persist()
+        self._persist(group)
         log.info("subscription group %s deleted", group)
         return True
 
@@ -84,7 +100,8 @@ class SubscriptionGroupManager:
         if groups == self._groups:
             return False
         self._groups = groups
-        self._persist()
+        self._counter += 1
+        self._journal.rewrite(self.all)  # the whole table changed: the file written whole
         log.info("subscription groups of the master taken: %d groups", len(groups))
         return True
 
@@ -94,9 +111,12 @@ class SubscriptionGroupManager:
     def _version(self) -> dict:
         return {"counter": self._counter, "timestamp": int(time.time() * 1000)}
 
-    def _persist(self) -> None:
+    def _persist(self, name: str) -> None:
         self._counter += 1
-        write_json(self.path, self.all())
+        self._journal.append(name, self._groups.get(name))  # None: deleted
+        self._journal.sync()
+        if self._journal.lines >= COMPACT_AFTER_CHANGES:
+            self._journal.compact(self.all)
 
 
 def _valid_name(group: str) -> bool:

@@ -1,0 +1,63 @@
+"""A cold in-order read of one queue reads its own records from disk, not its neighbours':
+the kernel's read-around for a fault on the commit log's mapping is centred on the miss (up to
+read_ahead_kb each side), so a queue whose records lie in runs between another queue's read
+both; the reader asks for its queue's runs ahead instead (rmq_readahead_queue)."""
+
+from __future__ import annotations
+
+import mmap
+import os
+
+import pytest
+
+import rmqstore
+
+CFG = dict(commitlog_segment_bytes=128 << 20, index_enable=False, background=False)
+RUN = [b"r" * 1000] * 1024  # one batch: a run of about 1.1 MiB of records
+RUNS = 24
+
+
+def _disk_read_bytes() -> int:
+    with open("/proc/self/io") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("read_bytes:"))
+
+
+def _drop_cache(store) -> None:
+    """Out of the page cache: the commit log (unmapped from the open store first: a mapped
+    page is not dropped) and the queue files."""
+    for seg in store.commitlog.files.files:
+        seg.mm.madvise(mmap.MADV_DONTNEED)
+    for dirpath, _, names in os.walk(store.root):
+        for name in names:
+            fd = os.open(os.path.join(dirpath, name), os.O_RDONLY)
+            try:
+                os.fdatasync(fd)
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            finally:
+                os.close(fd)
+
+
+def test_a_cold_in_order_read_reads_only_its_own_runs(tmp_path):
+    with rmqstore.open(tmp_path, **CFG) as s:
+        s.create_topic("R", 2)
+        for i in range(RUNS):  # A's runs and B's alternate in the log
+            s.put_batch("R", RUN, queue_id=i % 2)
+        record = s.get("R", 0, 1, 1).messages[0].commitlog_offset - \
+            s.get("R", 0, 0, 1).messages[0].commitlog_offset
+    if not os.path.exists("/proc/self/io"):
+        pytest.skip("no /proc/self/io to count the bytes read from disk")
+    with rmqstore.open(tmp_path, **CFG) as s:
+        _drop_cache(s)
+        before = _disk_read_bytes()
+        got = offset = 0
+        end = s.max_offset("R", 0)
+        for _ in range(end):  # bounded: a read takes at least one body
+            bodies = s.get_bodies("R", 0, offset, 4096, 8 << 20)
+            got, offset = got + len(bodies), bodies.next_offset
+            if offset >= end:
+                break
+        read = _disk_read_bytes() - before
+    wanted = got * record
+    assert got == RUNS // 2 * len(RUN)
+    print(f"read {read / 2**20:.1f} MiB from disk for {wanted / 2**20:.1f} MiB")
+    assert read < 1.3 * wanted, f"read {read >> 20} MiB from disk for {wanted >> 20} MiB"
