@@ -420,7 +420,7 @@ def test_a_timed_flush_syncs_only_queues_with_pages_to_sync(tmp_path):
         logics = s.checkpoint.logics_ts
         sync_journal.start(journal)
         try:
-            s._flush_queues_timed()
+            s._flush.flush_queues_timed()
             synced = journal.read_text()
             assert "/Many/" in synced and "/Few/" not in synced
             assert s.checkpoint.logics_ts == logics
