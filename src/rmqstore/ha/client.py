@@ -27,10 +27,10 @@ from ..store import MessageStore
 from . import sockets
 from .config import HAConfig
 from .dispatch_thread import DispatchThread, Touched
+from .native_link import MAX_PENDING_BYTES, NativeLink
 
 log = logging.getLogger(__name__)
 
-MAX_PENDING_BYTES = 64 << 20  # the start of one record held: no record is larger
 TICK_S = 0.5  # how often a link checks its heartbeat and housekeeping clocks
 
 
@@ -47,7 +47,7 @@ class HAClient:
         self.config = config or HAConfig()
         self._master = master
         self._on_dispatched = on_dispatched
-        self._link: SlaveLink | None = None
+        self._link: SlaveLink | NativeLink | None = None
         self._task: asyncio.Task[None] | None = None
         self._changed: asyncio.Event | None = None
         self._dispatcher: DispatchThread | None = None
@@ -75,6 +75,8 @@ class HAClient:
             self._task = None
         if self._link is not None:
             self._link.close(None)
+            if isinstance(self._link, NativeLink):  # its thread appends no more after this
+                await self._link.lost
         if self._dispatcher is not None:  # a slice under way ends first
             await asyncio.get_running_loop().run_in_executor(None, self._dispatcher.stop)
             self._dispatcher = None
@@ -100,20 +102,32 @@ class HAClient:
                 await self._changed.wait()
                 continue
             try:
-                host, port = sockets.split_address(master)
-                _, link = await sockets.connect(host, port, lambda: SlaveLink(self),
-                                                self._tls)
+                self._link = await self._connect(master)
             except (OSError, TimeoutError, ValueError) as exc:
                 log.info("HA: cannot connect to master %s: %s", master, exc)
             else:
-                assert isinstance(link, SlaveLink)
-                self._link = link
-                await link.lost
+                await asyncio.shield(self._link.lost)  # a cancel leaves it to close()
             try:  # a pause before connecting again (or a new master is set)
                 async with asyncio.timeout(retry_s):
                     await self._changed.wait()
             except TimeoutError:
                 pass
+
+    async def _connect(self, master: str) -> SlaveLink | NativeLink:
+        """A link to master: received natively when plaintext, by asyncio over TLS."""
+        host, port = sockets.split_address(master)
+        if self._tls is None:
+            link = NativeLink(self, await sockets.connect_socket(host, port))
+            link.start()
+            return link
+        _, protocol = await sockets.connect(host, port, lambda: SlaveLink(self), self._tls)
+        assert isinstance(protocol, SlaveLink)
+        return protocol
+
+    def wake_dispatch(self) -> None:
+        """Records were appended and gathered (any thread): the dispatch thread takes them."""
+        if self._dispatcher is not None:
+            self._dispatcher.wake()
 
     def dispatch_soon(self) -> None:
         """Records were appended: the dispatch thread takes them."""

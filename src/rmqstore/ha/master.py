@@ -41,6 +41,7 @@ class HAService:
         self._port = port
         self._tls = tls
         self.links: set[MasterLink] = set()
+        self.native = tls is None  # plaintext links are fed natively (native_feed.py)
         self._server: sockets.Listener | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._transfer: GroupTransfer | None = None
@@ -81,8 +82,13 @@ class HAService:
     # -- what the send path asks -----------------------------------------------------------
     @property
     def acked(self) -> int:
-        """The furthest offset a slave acknowledged (push2SlaveMaxOffset)."""
-        return self._transfer.acked if self._transfer is not None else 0
+        """The furthest offset a slave acknowledged (push2SlaveMaxOffset); a fed link's
+        reports reach the send path's waiters only when armed, so they are read here too."""
+        acked = self._transfer.acked if self._transfer is not None else 0
+        for link in list(self.links):
+            if link.feed is not None:
+                acked = max(acked, link.feed.acked)
+        return acked
 
     def slave_ok(self, put_where: int) -> bool:
         """HAService.isSlaveOK: a slave is connected and at most haSlaveFallbehindMax bytes
@@ -92,6 +98,9 @@ class HAService:
     def wakeup(self) -> None:
         """Bytes were appended (the store calls this after every append, from any thread):
         every link pushes them, once per loop iteration however many appends there were."""
+        for link in list(self.links):  # a fed link's loop wakes from any thread, at once
+            if link.feed is not None:
+                link.feed.wake()
         if self._push_due or self._loop is None:
             return
         self._push_due = True
@@ -117,6 +126,7 @@ class HAService:
         slaveTimeout (FLUSH_SLAVE_TIMEOUT). The loop's thread only."""
         assert self._transfer is not None, "HA service not started"
         self._transfer.when_replicated(end, callback)
+        self._arm()
 
     def wait_replicated(self, end: int, timeout_s: float | None = None) -> bool:
         """when_replicated, blocking, for a thread other than the loop's (embedded use)."""
@@ -132,6 +142,19 @@ class HAService:
     def on_ack(self, offset: int) -> None:
         assert self._transfer is not None
         self._transfer.on_ack(offset)
+        self._arm()
+
+    def _arm(self) -> None:
+        """Fed links announce the first report reaching the oldest waiting send's end (a
+        report that came before the arming is taken here)."""
+        transfer = self._transfer
+        assert transfer is not None
+        while (want := transfer.first_waiting) is not None:
+            acked = max((link.feed.arm(want) for link in self.links if link.feed is not None),
+                        default=-1)
+            if acked < want:
+                return
+            transfer.on_ack(acked)
 
     def start_offset(self, requested: int, peer: str) -> int | None:
         """Where a slave reporting ``requested`` first is sent from, or None (logged) when
@@ -164,9 +187,8 @@ class HAService:
         """haHousekeepingInterval: a slave silent that long (it reports every
         haSendHeartbeatInterval) is gone."""
         limit_s = self.config.housekeeping_interval_ms / 1000
-        loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(min(HOUSEKEEPING_CHECK_S, limit_s))
             for link in list(self.links):
-                if loop.time() - link.last_read > limit_s:
+                if link.silent_s() > limit_s:
                     link.close(f"no report for {limit_s:.0f} s")
