@@ -8,7 +8,8 @@ Catch-up: a master store holding --mib MiB of 1 KiB messages (64 MiB segments) r
 on a thread (rmqstore.ha.Background); a replica in another process (tests/ha/follower.py),
 seeded with the log's first record so that the master streams it all, connects. Timed from the
 replica's first report to the report of the master's end (the replica appended and checked every
-record); also when its consume queues and index have it all (dispatched). The peers:
+record; the master learns it as a SYNC_MASTER send would, by waiting for it); also when its
+consume queues and index have it all (dispatched). The peers:
 
 - a plain socket copy: another process asks for the same bytes, the bench sends the master's
   segment files with socket.sendfile and the receiver writes them with pwrite into one
@@ -24,7 +25,8 @@ each peer's.
 
 Lag: then the caught-up replica stays linked while a writer thread puts 1 KiB messages paced at
 --rate-mib MiB/s for --lag-seconds; each put's lag is the time from its put returning to the
-replica's first report covering it (what a SYNC_MASTER send waits for). Reported p50/p99/max.
+replica's first report covering it, waited for as a SYNC_MASTER send waits. Reported
+p50/p99/max.
 
 Scratch data under /tmp/replication (or $RMQ_BENCH_DIR), deleted at the end.
 """
@@ -32,6 +34,8 @@ Scratch data under /tmp/replication (or $RMQ_BENCH_DIR), deleted at the end.
 from __future__ import annotations
 
 import argparse
+import asyncio
+import functools
 import json
 import os
 import shutil
@@ -113,27 +117,29 @@ def wait_for(predicate, what: str) -> None:
 
 
 class AckClock:
-    """When the master first heard a report, and when one covered ``end``: timed in the
-    HAService's own report handler (the loop's thread), so nothing polls while it runs."""
+    """When the master first heard a report (its handler, on the loop's thread), and when a
+    report covered ``end`` (a wait for it, as a SYNC_MASTER send's): nothing polls."""
 
-    def __init__(self, service: HAService, end: int) -> None:
+    def __init__(self, service: HAService, end: int, loop) -> None:
         self.first = self.last = 0.0
         self.done = threading.Event()
-        self._service, self._end = service, end
+        self._service = service
         self._on_ack = service.on_ack
         service.on_ack = self._ack  # type: ignore[method-assign]
+        loop.call_soon_threadsafe(service.when_replicated, end, self._covered)
 
     def _ack(self, offset: int) -> None:
-        now = time.perf_counter()
         if not self.first:
-            self.first = now
-        if offset >= self._end and not self.last:
-            self.last = now
-            self.done.set()
+            self.first = time.perf_counter()
         self._on_ack(offset)
 
+    def _covered(self, ok: bool) -> None:
+        if ok:
+            self.last = time.perf_counter()
+        self.done.set()
+
     def wait(self) -> float:
-        if not self.done.wait(TIMEOUT_S):
+        if not self.done.wait(TIMEOUT_S) or not self.last:
             raise SystemExit("timed out waiting for the replica's last report")
         self._service.on_ack = self._on_ack  # type: ignore[method-assign]
         return self.last - self.first
@@ -147,7 +153,7 @@ def catch_up(master: rmqstore.MessageStore, ha: Background[HAService], tmp: Path
     seed_replica(master, root)
     end = master.commitlog.max_offset
     service = ha.service
-    clock = AckClock(service, end)
+    clock = AckClock(service, end, ha.call(asyncio.get_running_loop))
     follower = Follower(root, "127.0.0.1:%d" % service.address[1])
     appended = clock.wait()
     wait_for(lambda: follower.dispatched >= end, "the replica's dispatch")
@@ -239,39 +245,40 @@ def spread(values: list[float]) -> dict[str, float]:
     return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
-def lag(master: rmqstore.MessageStore, service: HAService, seconds: float,
+def lag(master: rmqstore.MessageStore, ha: Background[HAService], seconds: float,
         rate_mib: float) -> list[float]:
-    """Per put, seconds from its return to the first report covering it."""
-    acks: list[tuple[float, int]] = []
-    on_ack = service.on_ack
+    """Per put, seconds from its return to the first report covering it (a wait for it, as a
+    SYNC_MASTER send's)."""
+    service, loop = ha.service, ha.call(asyncio.get_running_loop)
+    puts: list[float] = []
+    acks: dict[int, float] = {}
+    done = threading.Event()
 
-    def record(offset: int) -> None:  # on the loop's thread
-        acks.append((time.perf_counter(), offset))
-        on_ack(offset)
+    def covered(i: int, ok: bool) -> None:  # on the loop's thread
+        if ok:
+            acks[i] = time.perf_counter()
+        if len(acks) == len(puts) and last.is_set():
+            done.set()
 
-    service.on_ack = record  # type: ignore[method-assign]
-    puts: list[tuple[float, int]] = []
+    last = threading.Event()
     body = os.urandom(BODY)
     per_s = rate_mib * MiB / BODY
     log = master.commitlog
     t0 = time.perf_counter()
-    sent = 0
     while (now := time.perf_counter()) - t0 < seconds:
         due = int((now - t0) * per_s)
-        while sent < due:
-            master.put("Lag", body, queue_id=sent % 4)
-            puts.append((time.perf_counter(), log.max_offset))  # this writer's record's end
-            sent += 1
+        while len(puts) < due:
+            master.put("Lag", body, queue_id=len(puts) % 4)
+            puts.append(time.perf_counter())
+            end = log.max_offset  # this writer's record's end
+            loop.call_soon_threadsafe(service.when_replicated, end,
+                                      functools.partial(covered, len(puts) - 1))
         time.sleep(0.005)
-    end = master.commitlog.max_offset
-    wait_for(lambda: bool(acks) and acks[-1][1] >= end, "the last report")
-    service.on_ack = on_ack  # type: ignore[method-assign]
-    out, i = [], 0
-    for t_put, put_end in puts:  # both in offset order
-        while acks[i][1] < put_end:
-            i += 1
-        out.append(acks[i][0] - t_put)
-    return out
+    last.set()
+    loop.call_soon_threadsafe(lambda: covered(-1, False))  # all may be in already
+    if not done.wait(TIMEOUT_S):
+        raise SystemExit("timed out waiting for the last report")
+    return [acks[i] - t for i, t in enumerate(puts)]
 
 
 def main() -> None:
@@ -291,7 +298,8 @@ def main() -> None:
     base = Path(os.environ.get("RMQ_BENCH_DIR", "/tmp/replication"))
     base.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="ha-catchup-", dir=base))
-    config = HAConfig(transfer_batch_bytes=args.batch_kib * 1024)
+    config = HAConfig(transfer_batch_bytes=args.batch_kib * 1024,
+                      slave_timeout_ms=int(TIMEOUT_S * 1000))
     followers: list[Follower] = []
     runs: dict[str, list[float]] = {"replica": [], "dispatched": [], "plain": [], "floor": []}
     try:
@@ -299,20 +307,21 @@ def main() -> None:
         master = rmqstore.open(tmp / "master", **CFG)
         fill(master, args.mib)
         size = master.commitlog.max_offset
-        with Background(HAService(master, "127.0.0.1", 0, config)) as ha:
-            for run in range(args.repeat):
-                runs["plain"].append(plain_copy(master, tmp, run))
-                (tmp / f"plain{run}").unlink()
-                runs["floor"].append(c_floor(master, exe, tmp, run))
+        for run in range(args.repeat):
+            runs["plain"].append(plain_copy(master, tmp, run))
+            (tmp / f"plain{run}").unlink()
+            runs["floor"].append(c_floor(master, exe, tmp, run))
+            # an HAService of its own per turn: what its slaves acknowledged starts at 0
+            with Background(HAService(master, "127.0.0.1", 0, config)) as ha:
                 appended, dispatched, follower = catch_up(master, ha, tmp, run)
                 runs["replica"].append(appended)
                 runs["dispatched"].append(dispatched)
-                if run < args.repeat - 1:
+                if run == args.repeat - 1:
+                    followers.append(follower)
+                    lags = lag(master, ha, args.lag_seconds, args.rate_mib)
+                else:
                     follower.stop()
                     shutil.rmtree(tmp / f"replica{run}")
-                else:
-                    followers.append(follower)
-            lags = lag(master, ha.service, args.lag_seconds, args.rate_mib)
         master.close()
     finally:
         for follower in followers:
