@@ -8,7 +8,9 @@ on a loop thread of its own (``rmqstore.ha.Background``), and another thread may
 
 No link ever polls: the store calls ``wakeup`` after every append (MessageStore.notify_appends,
 on whatever thread appended), and every link then pushes what is new, once per loop iteration
-however many appends there were (after push_delay_ms, when it is set: an ASYNC_MASTER's).
+however many appends there were (after push_delay_ms, when it is set: an ASYNC_MASTER's). A
+plaintext link is fed by a native loop (native_feed.py), which ``wakeup`` wakes directly, from
+the appending thread, when there is no push_delay_ms; a SYNC_MASTER's waits arm it (``_arm``).
 """
 
 from __future__ import annotations
@@ -98,9 +100,10 @@ class HAService:
     def wakeup(self) -> None:
         """Bytes were appended (the store calls this after every append, from any thread):
         every link pushes them, once per loop iteration however many appends there were."""
-        for link in list(self.links):  # a fed link's loop wakes from any thread, at once
-            if link.feed is not None:
-                link.feed.wake()
+        if not self.config.push_delay_ms:  # a fed link's loop wakes from any thread, at once
+            for link in list(self.links):
+                if link.feed is not None:
+                    link.feed.wake()
         if self._push_due or self._loop is None:
             return
         self._push_due = True
