@@ -30,6 +30,7 @@ from .master_link import MasterLink
 log = logging.getLogger(__name__)
 
 HOUSEKEEPING_CHECK_S = 1.0
+CLOSE_TIMEOUT_S = 5.0  # a fed link's thread ends within a poll once its socket is shut down
 
 
 class HAService:
@@ -67,8 +68,11 @@ class HAService:
         self.store.notify_appends(None)
         server, self._server = self._server, None
         await server.close()
+        fed = [link.feed.ended for link in self.links if link.feed is not None]
         for link in list(self.links):
             link.close("the master is stopping")
+        if fed:  # their threads end, then their sockets close, before the loop may stop
+            await asyncio.wait(fed, timeout=CLOSE_TIMEOUT_S)
         if self._housekeeping is not None:
             self._housekeeping.cancel()
         if self._transfer is not None:

@@ -39,6 +39,7 @@ class NativeFeed:
         self._ack_fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
         self._feeder = _native.Feeder(fd, self._wake_fd, self._ack_fd, start, batch,
                                       heartbeat_ms)
+        self.ended: asyncio.Future[None] = self._loop.create_future()  # on_end ran
         self._lock = threading.Lock()  # stop() never shuts down a descriptor closed meanwhile
         self._running = True
         self._loop.add_reader(self._ack_fd, self._acks)
@@ -110,3 +111,4 @@ class NativeFeed:
         os.close(self._ack_fd)
         os.close(self._wake_fd)
         self._on_end(reason)
+        self.ended.set_result(None)
