@@ -1,10 +1,12 @@
 """HAClient: a replica store's side of replication (HAClient of rocketmq-all-4.9.7): it connects
 to its master's HA port, reports where its log ends (at once, whenever it grows, and every
-haSendHeartbeatInterval), and appends what the master sends (MessageStore.replica): each read
-in one native call (the link's TransferReader strips the frame headers in place), reported at
-once. What the replica reports (and a SYNC_MASTER's sends wait for) is what it appended and
-checked; its dispatch to the consume queues and index follows on a thread of its own
-(dispatch_thread.py), never holding the report back.
+haSendHeartbeatInterval), and appends what the master sends (MessageStore.replica), reported at
+once. A plaintext link is received by a native loop on a thread of its own (native_link.py); a
+TLS link here, on the event loop (SlaveLink: each read appended in one native call, its
+TransferReader stripping the frame headers in place). What the replica reports (and a
+SYNC_MASTER's sends wait for) is what it appended and checked; its dispatch to the consume
+queues and index follows on a thread of its own (dispatch_thread.py), never holding the report
+back.
 
 A frame must start where the bytes received so far end (the replica's log end plus the start
 of a record a frame boundary cut); anything else, a frame over the size limit, or bytes that are

@@ -1,5 +1,7 @@
 """One slave on the master's HA port (HAConnection of rocketmq-all-4.9.7: its ReadSocketService
-and WriteSocketService as one asyncio protocol).
+and WriteSocketService as one asyncio protocol). Once the slave's first report is accepted, a
+plaintext link is handed to a native loop (native_feed.py) that sends and reads from then on;
+the transport only closes the socket after it. A TLS link stays here, as below.
 
 Reading: the slave's reports (protocol/ha.py). The first says where to start: where the slave's
 log ends, or, for an empty slave (0), the start of the master's last segment. An offset the
