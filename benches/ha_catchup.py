@@ -23,10 +23,11 @@ consume queues and index have it all (dispatched). The peers:
   native call rmqstore's replica uses, reporting after every read; no Python, no event loop,
   no dispatch. Timed as the replica is.
 
-The four take turns --repeat times; medians, with min-max, and the replica's median against
-each peer's; also each turn's replica against the same turn's copy (the median of those ratios:
-on a shared machine the load of the moment moves both alike), and the CPU seconds per GiB that
-the replica's two processes and the copy's two ends spent (what the load cannot move).
+The four take turns --repeat times, in an order rotated every turn; medians, with min-max, and
+the replica's median against each peer's; also each turn's replica against the same turn's copy
+(the median of those ratios: on a shared machine the load of the moment moves both alike), and
+the CPU seconds per GiB that the replica's two processes and the copy's two ends spent (what the
+load moves least).
 
 Lag: then the caught-up replica stays linked while a writer thread puts 1 KiB messages paced at
 --rate-mib MiB/s for --lag-seconds; each put's lag is the time from its put returning to the
@@ -334,28 +335,40 @@ def main() -> None:
         if redis_peer.available() and not args.no_redis:
             redis = RedisPeer(tmp / "redis", size / MiB, (free_port(), free_port()))
             runs["redis"], cpu["redis"] = [], []
+        names = ["plain", "floor", "replica", *(["redis"] if redis is not None else [])]
         for run in range(args.repeat):
-            seconds, cpu_s = plain_copy(master, tmp, run)
-            runs["plain"].append(seconds)
-            cpu["plain"].append(cpu_s)
-            (tmp / f"plain{run}").unlink()
-            runs["floor"].append(c_floor(master, exe, tmp, run))
-            if redis is not None:
-                seconds, cpu_s = redis.full_sync(run)
-                runs["redis"].append(seconds * size / redis.rdb_bytes)  # per our bytes
-                cpu["redis"].append(cpu_s * size / redis.rdb_bytes)
+            # the order rotates every turn: what one leaves behind (the pages a Redis replica
+            # frees, the dirty pages a copy wrote) lands on each in turn
+            order = names[run % len(names):] + names[:run % len(names)]
             # an HAService of its own per turn: what its slaves acknowledged starts at 0
-            with Background(HAService(master, "127.0.0.1", 0, config)) as ha:
-                appended, dispatched, cpu_s, follower = catch_up(master, ha, tmp, run)
-                cpu["replica"].append(cpu_s)
-                runs["replica"].append(appended)
-                runs["dispatched"].append(dispatched)
-                if run == args.repeat - 1:
-                    followers.append(follower)
-                    lags = lag(master, ha, args.lag_seconds, args.rate_mib)
+            ha = Background(HAService(master, "127.0.0.1", 0, config)).start()
+            follower = None
+            for name in order:
+                if name == "plain":
+                    seconds, cpu_s = plain_copy(master, tmp, run)
+                    runs["plain"].append(seconds)
+                    cpu["plain"].append(cpu_s)
+                    (tmp / f"plain{run}").unlink()
+                elif name == "floor":
+                    runs["floor"].append(c_floor(master, exe, tmp, run))
+                elif name == "redis":
+                    assert redis is not None
+                    seconds, cpu_s = redis.full_sync(run)
+                    runs["redis"].append(seconds * size / redis.rdb_bytes)  # per our bytes
+                    cpu["redis"].append(cpu_s * size / redis.rdb_bytes)
                 else:
-                    follower.stop()
-                    shutil.rmtree(tmp / f"replica{run}")
+                    appended, dispatched, cpu_s, follower = catch_up(master, ha, tmp, run)
+                    cpu["replica"].append(cpu_s)
+                    runs["replica"].append(appended)
+                    runs["dispatched"].append(dispatched)
+            assert follower is not None
+            if run == args.repeat - 1:  # the caught-up replica stays linked for the lag
+                followers.append(follower)
+                lags = lag(master, ha, args.lag_seconds, args.rate_mib)
+            else:
+                follower.stop()
+                shutil.rmtree(tmp / f"replica{run}")
+            ha.close()
         master.close()
     finally:
         for follower in followers:

@@ -416,6 +416,11 @@ def append_raw(seg, data, at: int = 0) -> tuple[int, int, int]:
     return n, status[0], last_ts[0]
 
 
+def _field(name: str, doc: str) -> property:
+    """A read-only int field of the struct a wrapper keeps as ``self._f``."""
+    return property(lambda self: getattr(self._f, name), doc=doc)
+
+
 # Why rmq_follow returned (rmq_native.h).
 FOLLOW_SEGMENT, FOLLOW_APPENDED = lib.RMQ_FOLLOW_SEGMENT, lib.RMQ_FOLLOW_APPENDED
 FOLLOW_CLOSED, FOLLOW_SILENT = lib.RMQ_FOLLOW_CLOSED, lib.RMQ_FOLLOW_SILENT
@@ -451,10 +456,8 @@ class Follower:
         f.seg_wrote = seg.cell
         self._seg = seg
 
-    @property
-    def offset(self) -> int:
-        """Where the next log byte goes; -1 while an empty replica waits for a first frame."""
-        return self._f.offset
+    offset = _field("offset", "Where the next log byte goes; -1 while an empty replica waits "
+                              "for a first frame.")
 
     def take_appended(self) -> int:
         """Bytes appended since the last call."""
@@ -465,9 +468,7 @@ class Follower:
     def bad_header(self) -> tuple[int, int]:
         return self._f.bad_offset, self._f.bad_size
 
-    @property
-    def errno(self) -> int:
-        return self._f.err
+    errno = _field("err", "errno of the failure that ended the link (0: none).")
 
     def release(self) -> None:
         if self._f.buf != ffi.NULL:
@@ -524,25 +525,11 @@ class Feeder:
     def stop(self) -> None:
         lib.rmq_feeder_stop(self._f)
 
-    @property
-    def next(self) -> int:
-        return self._f.next
-
-    @property
-    def acked(self) -> int:
-        return self._f.acked
-
-    @property
-    def last_read_ms(self) -> int:
-        return self._f.last_read_ms
-
-    @property
-    def bad_report(self) -> int:
-        return self._f.bad_report
-
-    @property
-    def errno(self) -> int:
-        return self._f.err
+    next = _field("next", "Where the next frame starts.")
+    acked = _field("acked", "The slave's last report (-1: none yet).")
+    last_read_ms = _field("last_read_ms", "CLOCK_MONOTONIC ms of the last report.")
+    bad_report = _field("bad_report", "The report that ended the link (FEED_BAD_REPORT).")
+    errno = _field("err", "errno of the failure that ended the link (0: none).")
 
     def release(self) -> None:
         """After the last feed(): the mapping may go."""

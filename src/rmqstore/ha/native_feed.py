@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 from .. import _native
 from ..store import MessageStore
+from .native_link import run_loop
 
 log = logging.getLogger(__name__)
 
@@ -69,11 +70,7 @@ class NativeFeed:
                 self._feeder.stop()
 
     def _run(self) -> None:
-        try:
-            reason = self._feed()
-        except Exception as exc:  # a store error ends this link; the slave comes back
-            log.exception("HA: link to slave %s failed", self._peer)
-            reason = str(exc)
+        reason = run_loop(self._feed, f"slave {self._peer}")
         with self._lock:
             self._running = False
         self._feeder.release()

@@ -14,6 +14,7 @@ import asyncio
 import logging
 import socket
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from .. import _native
@@ -27,6 +28,16 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_PENDING_BYTES = 64 << 20  # the start of one record held: no record is larger
+
+
+def run_loop(loop: Callable[[], str | None], peer: str) -> str | None:
+    """Run a native link's loop (its thread's body); why the link ended: the loop's answer,
+    or the error that stopped it (a store error ends this link; the next one resumes)."""
+    try:
+        return loop()
+    except Exception as exc:
+        log.exception("HA: link to %s failed", peer)
+        return str(exc)
 
 
 class NativeLink:
@@ -71,10 +82,7 @@ class NativeLink:
 
     def _run(self) -> None:
         try:
-            reason = self._follow()
-        except Exception as exc:  # a store error ends this link; the next one resumes
-            log.exception("HA: link to master %s failed", self.master)
-            reason = str(exc)
+            reason = run_loop(self._follow, f"master {self.master}")
         finally:
             self._follower.release()
         self.close(reason)
