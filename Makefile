@@ -29,7 +29,7 @@ test: $(BIN)/.installed-test system-packages  ## install, lint, then run the who
 	$(BIN)/ruff check src tests benches examples
 	$(BIN)/python -m pytest -q tests
 
-bench: $(BIN)/.installed-test  ## micro-benchmarks of the hot paths and API calls
+bench: $(BIN)/.installed-test system-packages  ## micro-benchmarks of the hot paths and API calls
 	cd benches && ../$(BIN)/python -m pytest -q . -p no:cacheprovider --benchmark-only --benchmark-columns=mean,ops,rounds --benchmark-sort=name
 
 clean:

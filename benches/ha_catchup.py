@@ -14,7 +14,7 @@ consume queues and index have it all (dispatched). The peers:
 - a plain socket copy: another process asks for the same bytes, the bench sends the master's
   segment files with socket.sendfile and the receiver writes them with pwrite into one
   preallocated file, then answers; timed from its request to its answer;
-- a Redis replica's full sync of about as many bytes (benches/redis_peer.py, when Debian's
+- a Redis replica's full sync of about as many bytes (benches/redis_replica.py, when Debian's
   redis-server is installed; --no-redis leaves it out): an existing system's replication of a
   data set, checked and loaded, on the same machine in the same run;
 - the floor of the same work in C (benches/ha_floor.c, built here with gcc and rmqstore's
@@ -56,8 +56,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import redis_peer
-from redis_peer import RedisPeer, cpu_seconds
+import redis_replica
+from bench_worker import cpu_seconds
+from redis_replica import RedisPeer
 
 import rmqstore
 from rmqstore.ha import Background, HAConfig, HAService
@@ -332,7 +333,7 @@ def main() -> None:
         master = rmqstore.open(tmp / "master", **CFG)
         fill(master, args.mib)
         size = master.commitlog.max_offset
-        if redis_peer.available() and not args.no_redis:
+        if redis_replica.available() and not args.no_redis:
             redis = RedisPeer(tmp / "redis", size / MiB, (free_port(), free_port()))
             runs["redis"], cpu["redis"] = [], []
         names = ["plain", "floor", "replica", *(["redis"] if redis is not None else [])]

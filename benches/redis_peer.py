@@ -1,112 +1,205 @@
-"""A peer for benches/ha_catchup.py: a Redis replica's full sync of about as many bytes, on
-loopback in the same run (Debian's redis-server; skipped when it is not installed).
+"""Redis Streams as the server benchmark's peer: a redis-server of Debian's `redis-server`
+package with the append-only file on, driven by redis-py as its users drive it.
 
-Redis's master holds N keys of 1 KiB values (DEBUG POPULATE, RDB compression off, so the RDB
-is about as large as the data); a replica with an empty data set is told REPLICAOF and timed
-until its INFO says the link is up and no sync is in progress: the master forks and streams
-its RDB straight to the socket (repl-diskless-sync, no delay), the replica checks and loads it
-straight from the socket into memory (repl-diskless-load on-empty-db), no disk on either side.
-Rate: the RDB's bytes (the master's SAVE of the same data) over those seconds.
+Flush modes pair as durability does: SYNC_FLUSH with `appendfsync always` (Redis fdatasyncs the
+AOF before it answers a batch of writes), ASYNC_FLUSH with `appendfsync everysec`. A topic is
+one stream; a send is one XADD; a batch is a pipeline of XADDs (no MULTI); a consumer is
+XREADGROUP with XACK of what it read, as a Redis Streams consumer group works.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import time
 from pathlib import Path
 
-import redis
+from bench_worker import (
+    BODY,
+    MAX_SENDS,
+    ConsumeState,
+    Control,
+    cpu_seconds,
+    emit,
+    inflight_sends,
+    paced_e2e_sends,
+)
 
-REDIS_SERVER = shutil.which("redis-server")
-VALUE_BYTES = 1024
-START_TIMEOUT_S = 10.0
-SYNC_TIMEOUT_S = 120.0
+FSYNC = {"sync": "always", "async": "everysec"}
+FIELD = b"b"  # the one field of every entry: the body (and the e2e stamp beside it)
 
 
-def available() -> bool:
-    return REDIS_SERVER is not None
+def redis_server_path() -> str | None:
+    return shutil.which("redis-server")
 
 
 class RedisServer:
-    """One redis-server process on a loopback port, its data in ``root``."""
+    """One redis-server on a free loopback port, AOF in a directory of its own."""
 
-    def __init__(self, root: Path, port: int, *options: str) -> None:
-        root.mkdir(parents=True, exist_ok=True)
-        self.root = root
-        assert REDIS_SERVER is not None
+    def __init__(self, flush: str, root: Path, port: int, start_timeout_s: float = 20) -> None:
+        import redis
+
+        binary = redis_server_path()
+        if binary is None:
+            raise RuntimeError("redis-server is not installed (Debian: redis-server)")
+        workdir = root / f"redis-{flush}"
+        workdir.mkdir()
+        self.namesrv, self.broker = "", f"127.0.0.1:{port}"
+        self.log = open(workdir / "redis.log", "wb")  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(root),
-             "--save", "", "--appendonly", "no", "--rdbcompression", "no",
-             "--enable-debug-command", "local", "--logfile", str(root / "redis.log"),
-             *options], stdout=subprocess.DEVNULL)
-        self.client = redis.Redis("127.0.0.1", port, socket_timeout=SYNC_TIMEOUT_S)
-        deadline = time.monotonic() + START_TIMEOUT_S
+            [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(workdir),
+             "--appendonly", "yes", "--appendfsync", FSYNC[flush], "--save", "",
+             "--daemonize", "no", "--protected-mode", "yes", "--loglevel", "warning"],
+            stdout=self.log, stderr=subprocess.STDOUT)
+        self.client = redis.Redis(host="127.0.0.1", port=port)
+        deadline = time.monotonic() + start_timeout_s
         while True:
             try:
                 self.client.ping()
                 break
             except redis.ConnectionError:
-                if time.monotonic() > deadline or self.proc.poll() is not None:
-                    raise SystemExit(f"redis-server did not start (see {root}/redis.log)") \
-                        from None
-                time.sleep(0.02)
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    self.stop()
+                    raise RuntimeError("redis-server did not start: "
+                                       + (workdir / "redis.log").read_text()[-1000:]) from None
+                time.sleep(0.05)
 
     def stop(self) -> None:
+        self.client.close()
         self.proc.terminate()
         try:
-            self.proc.wait(30)
-        finally:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
             self.proc.kill()
+            self.proc.wait(10)
+        self.log.close()
+
+    def cpu_s(self) -> float:
+        return cpu_seconds(self.proc.pid)
+
+    def create_topic(self, topic: str, queues: int = 4) -> None:
+        pass  # a stream is made by its first XADD (or a group's MKSTREAM)
+
+    def max_offsets(self, topic: str, queues: int = 4) -> int:
+        return int(self.client.xlen(topic))
 
 
-class RedisPeer:
-    """A Redis master holding about ``mib`` MiB, which replicas sync from, turn after turn."""
+def redis_worker(spec: dict, ctl: Control) -> None:
+    """The kinds of server_bench's workers, with redis-py: send, async, batch, consume, e2e."""
+    kind = spec["kind"]
+    host, port = spec["broker"].rsplit(":", 1)
+    if kind == "async":
+        _async_sends(spec, ctl, host, int(port))
+        return
+    import redis
 
-    def __init__(self, root: Path, mib: float, ports: tuple[int, int]) -> None:
-        self._root = root
-        self._replica_port = ports[1]
-        self.master = RedisServer(root / "master", ports[0], "--repl-diskless-sync", "yes",
-                                  "--repl-diskless-sync-delay", "0")
-        keys = int(mib * (1 << 20)) // VALUE_BYTES
-        self.master.client.execute_command("DEBUG", "POPULATE", keys, "key", VALUE_BYTES)
-        self.master.client.save()
-        self.rdb_bytes = (root / "master" / "dump.rdb").stat().st_size
-        (root / "master" / "dump.rdb").unlink()
-        self._master_port = ports[0]
+    r = redis.Redis(host=host, port=int(port))
+    topic = spec["topic"]
+    try:
+        if kind in ("consume", "e2e_consume"):
+            _consume(spec, ctl, r)
+        elif kind == "e2e":
+            _e2e_produce(spec, ctl, r)
+        else:
+            _sends(spec, ctl, r, topic, kind)
+    finally:
+        r.close()
 
-    def full_sync(self, run: int) -> tuple[float, float]:
-        """Seconds for an empty replica's full sync, and the CPU seconds both servers spent
-        (the master's forked child among them)."""
-        replica = RedisServer(self._root / f"replica{run}", self._replica_port,
-                              "--repl-diskless-load", "on-empty-db")
+
+def _sends(spec: dict, ctl: Control, r, topic: str, kind: str) -> None:
+    batch = spec.get("batch_size", 1)
+
+    def send_batch() -> None:
+        pipe = r.pipeline(transaction=False)
+        for _ in range(batch):
+            pipe.xadd(topic, {FIELD: BODY})
+        pipe.execute()
+
+    send = send_batch if kind == "batch" else lambda: r.xadd(topic, {FIELD: BODY})
+    per_send = batch if kind == "batch" else 1
+    for _ in range(20):
+        send()
+    emit(ready=True)
+    ctl.go.wait(60)
+    count = spec.get("count", MAX_SENDS)
+    n = errors = 0
+    t0 = time.monotonic()
+    deadline = t0 + spec["duration"]
+    while n < count and time.monotonic() < deadline:
         try:
-            cpu = -cpu_seconds(self.master.proc.pid) - cpu_seconds(replica.proc.pid)
-            t0 = time.perf_counter()
-            replica.client.replicaof("127.0.0.1", self._master_port)
-            deadline = time.monotonic() + SYNC_TIMEOUT_S
-            while True:
-                info = replica.client.info("replication")
-                if info.get("master_link_status") == "up" and \
-                        not info.get("master_sync_in_progress"):
-                    break
-                if time.monotonic() > deadline:
-                    raise SystemExit("the Redis replica did not sync in time")
-                time.sleep(0.002)
-            seconds = time.perf_counter() - t0
-            time.sleep(0.1)  # the master reaps its forked child: its CPU counts then
-            cpu += cpu_seconds(self.master.proc.pid) + cpu_seconds(replica.proc.pid)
-            return seconds, cpu
+            send()
+            n += per_send
+        except Exception:  # noqa: BLE001 - counted
+            errors += 1
+            if errors > 1000:
+                break
+    emit(result={"n": n, "errors": errors, "t0": t0, "t1": time.monotonic()})
+
+
+def _async_sends(spec: dict, ctl: Control, host: str, port: int) -> None:
+    """`inflight` tasks on redis.asyncio, each awaiting one XADD at a time."""
+    import asyncio
+
+    import redis.asyncio as aredis
+
+    async def run() -> None:
+        r = aredis.Redis(host=host, port=port, max_connections=spec["inflight"])
+        topic, count = spec["topic"], spec.get("count", MAX_SENDS)
+        try:
+            for _ in range(20):
+                await r.xadd(topic, {FIELD: BODY})
+            emit(ready=True)
+            await asyncio.get_running_loop().run_in_executor(None, ctl.go.wait, 60)
+            await inflight_sends(spec["duration"], lambda: r.xadd(topic, {FIELD: BODY}), 1,
+                                 count, spec["inflight"])
         finally:
-            replica.stop()
-            shutil.rmtree(self._root / f"replica{run}", ignore_errors=True)
+            await r.aclose()
 
-    def stop(self) -> None:
-        self.master.stop()
+    asyncio.run(run())
 
 
-def cpu_seconds(pid: int) -> float:
-    """User and system CPU time of a process and its reaped children (/proc/PID/stat)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+def _consume(spec: dict, ctl: Control, r) -> None:
+    """XREADGROUP of up to consume_batch entries, then one XACK of them, until done."""
+    import redis
+
+    topic, group = spec["topic"], spec["group"]
+    start = "$" if spec["kind"] == "e2e_consume" else "0"
+    try:
+        r.xgroup_create(topic, group, id=start, mkstream=True)
+    except redis.ResponseError as exc:  # the group exists already
+        if "BUSYGROUP" not in str(exc):
+            raise
+    st = ConsumeState(dict(spec, queues=1))  # one stream: one "queue" to warm up
+    emit(started=True)
+    batch = spec.get("consume_batch", 32)
+    deadline = time.monotonic() + spec["timeout"]
+    import threading
+
+    waiter = threading.Thread(target=st.wait_done, args=(ctl,), daemon=True)
+    waiter.start()
+    while waiter.is_alive() and time.monotonic() < deadline:
+        got = r.xreadgroup(group, "c1", {topic: ">"}, count=batch, block=50)
+        if not got:
+            continue
+        entries = got[0][1]
+        now = time.monotonic_ns()
+        for _id, fields in entries:
+            st.on(_Props(fields), 0, now)
+        r.xack(topic, group, *(e[0] for e in entries))
+    emit(result=st.result())
+
+
+class _Props:
+    """An entry's fields read as the message properties ConsumeState looks at."""
+
+    def __init__(self, fields: dict) -> None:
+        self.fields = fields
+
+    def get(self, key: str):
+        v = self.fields.get(key.encode())
+        return v.decode() if v is not None else None
+
+
+def _e2e_produce(spec: dict, ctl: Control, r) -> None:
+    topic = spec["topic"]
+    paced_e2e_sends(spec, ctl, lambda props: r.xadd(topic, {FIELD: BODY, **props}))

@@ -1,9 +1,10 @@
 """Server benchmark: `rmqstore serve` driven over loopback by our asyncio client and by the
 official C++ client (PyPI `rocketmq`), in async and sync flush, the clients side by side
-against the same broker in the same run.
+against the same broker in the same run, with Redis Streams (redis-py against Debian's
+redis-server, benches/redis_peer.py) doing the same work beside them as the peer.
 
     .venv/bin/python benches/server_bench.py [--flush async|sync] [--duration S] [--json FILE]
-                                             [--repeat N] [--clients aio,cpp]
+                                             [--repeat N] [--clients aio,cpp,redis]
                                              [--scenarios sync_x1,sync_x4,async64,...]
 
 Per flush mode it starts one `rmqstore serve` (NameServer + Broker in one process) on free
@@ -29,6 +30,11 @@ broker: frames appended to one file, a group fdatasync, SUCCESS answered, nothin
 rates are what these clients, this loopback and this disk allow a server that does no work:
 the broker's rate over the floor's says what the broker's own work costs.
 
+Client `redis` runs each case against a redis-server with the append-only file fsynced
+`always` (beside SYNC_FLUSH) or `everysec` (beside ASYNC_FLUSH); a second table gives our
+client's rates over Redis's and the CPU per sync send of each side's client and server
+(process CPU clocks over the run's fixed work).
+
 Every client runs in its own process (this script with --worker), started with a ready / go
 handshake on stdin so that four producers start together. Every loop is bounded by a count and
 a deadline and every child process is killed if it overruns. Bodies are 100 bytes.
@@ -42,13 +48,27 @@ import os
 import platform
 import queue
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
+
+from bench_worker import (
+    BODY,
+    E2E_RATE,
+    MAX_SENDS,
+    TS_PROP,
+    WARM_PROP,
+    ConsumeState,
+    Control,
+    cpu_seconds,
+    emit,
+    inflight_sends,
+    paced_e2e_sends,
+)
+from redis_peer import RedisServer, redis_server_path, redis_worker
 
 from rmqstore.server.testing import (
     ServeProcess,
@@ -60,11 +80,6 @@ from rmqstore.server.testing import (
     wait_until,
 )
 
-BODY = b"x" * 100  # no NUL: the C++ binding hands bodies over as C strings
-MAX_SENDS = 5_000_000  # count bound of every send loop (the deadline usually ends it first)
-TS_PROP = "bts"
-WARM_PROP = "bwarm"
-E2E_RATE = 1000
 CPP_PRUNE_EVERY = 65536  # C++ async sends between clean-ups of leftover callbacks (memory)
 
 MINIMUMS = {  # (flush, metric) -> (min, "at least"/"under"): the broker's targets
@@ -78,46 +93,6 @@ E2E_P99_MAX_MS = 5.0
 
 
 # ============================================================================ worker side ====
-class Control:
-    """Commands from the parent on stdin: 'go' and 'stop'."""
-
-    def __init__(self) -> None:
-        self.go = threading.Event()
-        self.stop = threading.Event()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        for line in sys.stdin:
-            word = line.strip()
-            if word == "go":
-                self.go.set()
-            elif word == "stop":
-                self.stop.set()
-        self.go.set()
-        self.stop.set()  # parent gone
-
-
-def emit(**event: object) -> None:
-    sys.stdout.write(json.dumps(event) + "\n")
-    sys.stdout.flush()
-
-
-def wait_event(ev: threading.Event, timeout_s: float) -> bool:
-    return ev.wait(timeout_s)
-
-
-def percentiles(samples_ms: list[float]) -> dict:
-    if not samples_ms:
-        return {"n": 0}
-    s = sorted(samples_ms)
-
-    def pct(p: float) -> float:
-        return s[min(len(s) - 1, int(p / 100 * len(s)))]
-
-    return {"n": len(s), "p50": pct(50), "p99": pct(99), "max": s[-1],
-            "mean": statistics.fmean(s)}
-
-
 # -- asyncio client -------------------------------------------------------------------------
 def aio_worker(spec: dict, ctl: Control) -> None:
     import asyncio
@@ -147,7 +122,8 @@ def aio_worker(spec: dict, ctl: Control) -> None:
             await loop.run_in_executor(None, ctl.go.wait, 60)
             count = spec.get("count", MAX_SENDS)
             if kind == "async":
-                await async_produce(p, lambda: p.send(one), 1, count, spec["inflight"])
+                await inflight_sends(spec["duration"], lambda: p.send(one), 1, count,
+                                     spec["inflight"])
                 return
             if kind == "conns":  # more producers (connections) in this process, one lane each
                 others = [Producer(f"{spec['group']}_{i}", namesrv=spec["namesrv"])
@@ -163,8 +139,8 @@ def aio_worker(spec: dict, ctl: Control) -> None:
                         await q.close()
                 return
             if kind == "batch_async":
-                await async_produce(p, lambda: p.send_batch(msgs), batch, count,
-                                    spec["inflight"])
+                await inflight_sends(spec["duration"], lambda: p.send_batch(msgs), batch, count,
+                                     spec["inflight"])
                 return
             n = errors = 0
             t0 = time.monotonic()
@@ -183,26 +159,6 @@ def aio_worker(spec: dict, ctl: Control) -> None:
                         break
             t1 = time.monotonic()
             emit(result={"n": n, "errors": errors, "t0": t0, "t1": t1})
-
-    async def async_produce(p, send, per_send: int, count: int, inflight: int) -> None:
-        """`inflight` tasks each awaiting one send() at a time (of per_send messages): at most
-        `inflight` unanswered."""
-        issued = n = errors = 0
-        t0 = time.monotonic()
-        deadline = t0 + spec["duration"]
-
-        async def lane() -> None:
-            nonlocal issued, n, errors
-            while issued < count and errors <= 1000 and time.monotonic() < deadline:
-                issued += per_send
-                try:
-                    await send()  # bounded by the producer's send timeout
-                    n += per_send
-                except Exception:  # noqa: BLE001 - counted
-                    errors += 1
-
-        await asyncio.gather(*(lane() for _ in range(inflight)))
-        emit(result={"n": n, "errors": errors, "t0": t0, "t1": time.monotonic()})
 
     async def lanes_produce(sends, count: int) -> None:
         """One lane per send function (per connection), each awaiting one send at a time."""
@@ -281,63 +237,6 @@ def aio_worker(spec: dict, ctl: Control) -> None:
     loops.run(consume() if spec["kind"] in ("consume", "e2e_consume") else produce())
 
 
-class ConsumeState:
-    """Shared by both consumers: counts, first/last arrival, e2e delays, warm-up coverage."""
-
-    def __init__(self, spec: dict) -> None:
-        self.spec = spec
-        self.expect = spec.get("expect", 0)
-        self.n = 0
-        self.t_first = self.t_last = None
-        self.delays_ms: list[float] = []
-        self.warm_queues: set[int] = set()
-        self.warm_sent = False
-        self.lock = threading.Lock()
-        self.done = threading.Event()
-
-    def on(self, props, queue_id: int, now_ns: int) -> None:
-        with self.lock:
-            if props.get(WARM_PROP):
-                self.warm_queues.add(queue_id)
-                if not self.warm_sent and len(self.warm_queues) >= self.spec.get("queues", 4):
-                    self.warm_sent = True
-                    emit(warm=True)
-                return
-            ts = props.get(TS_PROP)
-            if ts:
-                self.delays_ms.append((now_ns - int(ts)) / 1e6)
-            self.n += 1
-            t = now_ns / 1e9
-            if self.t_first is None:
-                self.t_first = t
-            self.t_last = t
-            if self.expect and self.n >= self.expect:
-                self.done.set()
-
-    def wait_done(self, ctl: Control) -> None:
-        """Until `expect` messages (consume) or 'stop' then the measured ones (e2e)."""
-        deadline = time.monotonic() + self.spec["timeout"]
-        while time.monotonic() < deadline and not self.done.is_set():
-            if ctl.stop.is_set():
-                expect = self.spec.get("stop_expect_file")
-                # after stop, wait up to 5 s for stragglers to reach the count the parent sends
-                if expect and os.path.exists(expect):
-                    self.expect = int(Path(expect).read_text())
-                    with self.lock:
-                        if self.n >= self.expect:
-                            break
-                    deadline = min(deadline, time.monotonic() + 5)
-                else:
-                    break
-            time.sleep(0.01)
-
-    def result(self) -> dict:
-        out = {"n": self.n, "t0": self.t_first, "t1": self.t_last}
-        if self.delays_ms:
-            out["latency_ms"] = percentiles(self.delays_ms)
-        return out
-
-
 # -- C++ client (one client per process) ----------------------------------------------------
 def cpp_worker(spec: dict, ctl: Control) -> None:
     from rocketmq.client import Message, Producer, PushConsumer
@@ -380,24 +279,7 @@ def cpp_worker(spec: dict, ctl: Control) -> None:
     p.start()
     try:
         if kind == "e2e":
-            emit(ready=True)
-            deadline = time.monotonic() + 60
-            while not ctl.go.is_set() and time.monotonic() < deadline:
-                p.send_sync(make({WARM_PROP: "1"}))
-                time.sleep(1 / E2E_RATE)
-            time.sleep(0.3)
-            total = int(spec["duration"] * E2E_RATE)
-            errors = 0
-            t0 = time.monotonic()
-            for k in range(total):
-                delay = t0 + k / E2E_RATE - time.monotonic()
-                if delay > 0:
-                    time.sleep(delay)
-                try:
-                    p.send_sync(make({TS_PROP: str(time.monotonic_ns())}))
-                except Exception:  # noqa: BLE001 - counted
-                    errors += 1
-            emit(result={"n": total, "errors": errors, "t0": t0, "t1": time.monotonic()})
+            paced_e2e_sends(spec, ctl, lambda props: p.send_sync(make(props)))
             return
         batch = spec.get("batch_size", 1)
         for _ in range(20):
@@ -571,7 +453,7 @@ def worker_main(spec_text: str) -> None:
     spec = json.loads(spec_text)
     ctl = Control()
     try:
-        {"cpp": cpp_worker, "raw": raw_worker, "floor": raw_worker}.get(
+        {"cpp": cpp_worker, "raw": raw_worker, "floor": raw_worker, "redis": redis_worker}.get(
             spec["client"], aio_worker)(spec, ctl)
     except Exception as exc:  # noqa: BLE001 - reported to the parent
         emit(error=f"{type(exc).__name__}: {exc}")
@@ -649,15 +531,6 @@ def reap(proc: subprocess.Popen, timeout_s: float) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(timeout_s)
-
-
-def cpu_seconds(pid: int) -> float:
-    """CPU seconds (user + system, all threads) process ``pid`` has used so far."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return float("nan")
 
 
 _seq = iter(range(1, 1 << 30))
@@ -747,10 +620,13 @@ class Bench:
             for w in workers:
                 w.wait_for("ready", 60)
             cpu0, t0 = self.server.cpu_s(), time.monotonic()
+            client_cpu0 = [cpu_seconds(w.proc.pid) for w in workers]
             for w in workers:
                 w.say("go")
             results = [w.wait_for("result", self.args.duration + 60)["result"] for w in workers]
-            self.last_cpu = (self.server.cpu_s() - cpu0, time.monotonic() - t0)
+            client_cpu = sum(cpu_seconds(w.proc.pid) - c0
+                             for w, c0 in zip(workers, client_cpu0, strict=True))
+            self.last_cpu = (self.server.cpu_s() - cpu0, time.monotonic() - t0, client_cpu)
             return results
         finally:
             for w in workers:
@@ -764,20 +640,22 @@ class Bench:
         n = sum(r["n"] for r in results)
         span = max(r["t1"] for r in results) - min(r["t0"] for r in results)
         errors = sum(r["errors"] for r in results)
-        cpu, wall = self.last_cpu
+        cpu, wall, client_cpu = self.last_cpu
         # Every acknowledged message must be in the topic (warm-up sends come on top).
         stored = self.server.max_offsets(topic)
         if stored is not None and stored < n:
             raise RuntimeError(f"{n} sends acknowledged but only {stored} messages stored")
         return {"rate": n / span, "n": n, "seconds": span, "errors": errors, "stored": stored,
                 "server_cpu_pct": round(100 * cpu / wall, 1),
-                "server_us_per_msg": round(1e6 * cpu / max(n, 1), 1)}
+                "server_us_per_msg": round(1e6 * cpu / max(n, 1), 1),
+                "client_us_per_msg": round(1e6 * client_cpu / max(n, 1), 1)}
 
     def consume(self, client: str) -> dict:
         topic = self.topic("BenchConsume")
         count = self.args.consume_count
         # pre-fill with our client's batches, in count-bounded chunks
-        filler = self.spec("aio", "batch", topic, batch_size=128, count=count, duration=120)
+        filler = self.spec("redis" if client == "redis" else "aio", "batch", topic,
+                           batch_size=128, count=count, duration=120)
         self.run_workers([filler])
         have = self.server.max_offsets(topic)
         w = Worker(self.spec(client, "consume", topic, expect=have, timeout=120,
@@ -818,18 +696,21 @@ class Bench:
                 "rate": pr["n"] / (pr["t1"] - pr["t0"])}
 
 
-CLIENT_NAMES = ("aio", "raw", "floor", "cpp")
+CLIENT_NAMES = ("aio", "raw", "floor", "cpp", "redis")
 SCENARIOS = ["sync_x1", "sync_x4", "sync_x4c", "async64", "batch", "batch_inflight", "consume",
              "e2e"]
 
 
 def run_mode(args, flush: str, root: Path, clients: list[str], log) -> dict:
     server = Server(flush, root, args.store)
-    floor = None
+    peers: dict = {}  # servers of the clients that do not talk to the broker
     out: dict = {c: {s: [] for s in SCENARIOS} for c in clients}
     try:
-        floor = FloorServer(flush, root) if "floor" in clients else None
-        benches = {c: Bench(args, floor if c == "floor" else server, root) for c in clients}
+        if "floor" in clients:
+            peers["floor"] = FloorServer(flush, root)
+        if "redis" in clients:
+            peers["redis"] = RedisServer(flush, root, free_port())
+        benches = {c: Bench(args, peers.get(c, server), root) for c in clients}
         for rep in range(args.repeat):
             for client in clients:
                 b = benches[client]
@@ -837,7 +718,7 @@ def run_mode(args, flush: str, root: Path, clients: list[str], log) -> dict:
                 for name, fn in (
                         ("sync_x1", lambda c=client: b.sends(c, 1)),
                         ("sync_x4", lambda c=client: b.sends(c, 4)),
-                        ("sync_x4c", lambda c=client: None if c == "cpp" else b.sends(
+                        ("sync_x4c", lambda c=client: None if c in ("cpp", "redis") else b.sends(
                             c, 1, "conns", conns=4)),
                         ("async64", lambda c=client: b.sends(
                             c, 1, "async", inflight=args.inflight)),
@@ -862,8 +743,8 @@ def run_mode(args, flush: str, root: Path, clients: list[str], log) -> dict:
                         f"{json.dumps(r)} ({time.monotonic() - t:.1f} s)")
     finally:
         server.stop()
-        if floor is not None:
-            floor.stop()
+        for peer in peers.values():
+            peer.stop()
     return out
 
 
@@ -874,17 +755,53 @@ def best(runs: list[dict], key: str, lower: bool = False):
     return (min(vals) if lower else max(vals)), (min(vals), max(vals))
 
 
+RATIO_SCENARIOS = (("sync_x1", "sync x1"), ("sync_x4", "sync x4 procs"),
+                   ("async64", "async x64"), ("batch", "batch"), ("consume", "consume"))
+
+
+def redis_ratios(results: dict, flushes: list[str]):
+    """Our Producer and PushConsumer over Redis Streams with redis-py, same run: rates as
+    ours / Redis (best runs), e2e p99 and CPU per message (client, server) side by side."""
+    from rich.table import Table
+
+    table = Table(title="ours (asyncio client) / Redis Streams (redis-py), same run; "
+                        "SYNC_FLUSH vs appendfsync always, ASYNC_FLUSH vs everysec")
+    table.add_column("flush")
+    for _, label in RATIO_SCENARIOS:
+        table.add_column(label, justify="right")
+    table.add_column("e2e p99 ms ours / Redis", justify="right")
+    table.add_column("CPU us/send sync x1, client ours / Redis", justify="right")
+    table.add_column("server ours / Redis", justify="right")
+    for flush in flushes:
+        ours, peer = results[flush]["aio"], results[flush]["redis"]
+        cells = []
+        for key, _ in RATIO_SCENARIOS:
+            a, _r = best(ours[key], "rate")
+            b, _r = best(peer[key], "rate")
+            cells.append(f"{a / b:.2f}" if a and b else "-")
+        p99 = [best(r["e2e"], "p99", lower=True)[0] for r in (ours, peer)]
+        cpu = [[best(r["sync_x1"], k, lower=True)[0] for r in (ours, peer)]
+               for k in ("client_us_per_msg", "server_us_per_msg")]
+
+        def pair(v) -> str:
+            return " / ".join("-" if x is None else f"{x:.1f}" for x in v)
+
+        table.add_row(flush, *cells, pair(p99), pair(cpu[0]), pair(cpu[1]))
+    return table
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--flush", choices=["async", "sync"], action="append",
                     help="flush mode(s) to run; default both")
     ap.add_argument("--duration", type=float, default=3.0, help="seconds per load loop")
     ap.add_argument("--repeat", type=int, default=1, help="runs per case; the best is shown")
-    ap.add_argument("--clients", default="aio,raw,floor,cpp",
+    ap.add_argument("--clients", default="aio,raw,floor,cpp,redis",
                     help="aio (our Producer and PushConsumer), raw (a minimal asyncio client on "
                          "our remoting layer: sends only), floor (that client against "
                          "server_floor.py: no broker, only append + group fdatasync), cpp "
-                         "(PyPI rocketmq)")
+                         "(PyPI rocketmq), redis (Redis Streams with redis-py against Debian's "
+                         "redis-server, AOF fsync always / everysec for sync / async flush)")
     ap.add_argument("--scenarios", default=",".join(SCENARIOS))
     ap.add_argument("--inflight", type=int, default=64,
                     help="most unanswered sends of the async64 scenario")
@@ -917,12 +834,17 @@ def main() -> None:
     if unknown:
         ap.error(f"unknown client or scenario: {', '.join(unknown)} (clients: "
                  f"{', '.join(CLIENT_NAMES)}; scenarios: {', '.join(SCENARIOS)})")
+    import importlib.util
     if "cpp" in clients:
-        import importlib.util
         if importlib.util.find_spec("rocketmq") is None:
             print("the `rocketmq` package (C++ client) is not installed: skipping it",
                   file=sys.stderr)
             clients.remove("cpp")
+    if "redis" in clients and (redis_server_path() is None or importlib.util.find_spec(
+            "redis") is None):
+        print("redis-server or redis-py is not installed: skipping Redis Streams",
+              file=sys.stderr)
+        clients.remove("redis")
     err = Console(stderr=True)
     root = Path(tempfile.mkdtemp(prefix="rmq-server-bench-"))
     results: dict = {}
@@ -963,7 +885,7 @@ def main() -> None:
             r = results[flush][client]
             table.add_row(flush, {"aio": "asyncio", "raw": "minimal asyncio",
                                   "floor": "floor (minimal asyncio, no broker)",
-                                  "cpp": "C++"}[client],
+                                  "cpp": "C++", "redis": "Redis Streams (redis-py)"}[client],
                           cell(r["sync_x1"]),
                           cell(r["sync_x4"], bound=MINIMUMS.get((flush, "sync_x4"))),
                           cell(r["sync_x4c"], bound=MINIMUMS.get((flush, "sync_x4c"))),
@@ -977,6 +899,8 @@ def main() -> None:
     Console().print("minimums: async flush sync x4 >= 20,000/s, batch >= 200,000 msg/s;"
                     " sync flush sync x4 >= 10,000/s; e2e p99 < 5 ms at 1,000 msg/s. "
                     "Ranges in parentheses: min-max over the runs.")
+    if "redis" in clients and "aio" in clients:
+        Console(width=max(Console().width, 150)).print(redis_ratios(results, flushes))
     if args.json:
         args.json.write_text(json.dumps({
             "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),

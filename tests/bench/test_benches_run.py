@@ -42,6 +42,23 @@ def test_server_bench_on_a_tiny_load(tmp_path):
     assert batch["rate"] > 0 and batch["errors"] == 0
 
 
+def test_server_bench_runs_redis_streams_beside_our_client(tmp_path):
+    """The Redis peer stores what it acknowledges (XLEN), consumes it back through a group,
+    and the ratio table compares it with our client in the same run."""
+    out = tmp_path / "server.json"
+    proc = run_script("server_bench.py", "--flush", "sync", "--duration", "0.3", "--clients",
+                      "aio,redis", "--scenarios", "sync_x1,consume", "--consume-count", "2000",
+                      "--json", str(out))
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    results = json.loads(out.read_text())["results"]["sync"]
+    (send,) = results["redis"]["sync_x1"]
+    assert send["rate"] > 0 and send["errors"] == 0 and send["stored"] >= send["n"]
+    assert send["client_us_per_msg"] > 0 and send["server_us_per_msg"] > 0
+    (consume,) = results["redis"]["consume"]
+    assert consume["n"] == consume["expected"] >= 2000
+    assert "ours (asyncio client) / Redis Streams" in proc.stdout
+
+
 def test_server_bench_refuses_an_unknown_scenario():
     proc = run_script("server_bench.py", "--scenarios", "sync_x1,nope")
     assert proc.returncode == 2 and "nope" in proc.stderr
