@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -113,6 +114,16 @@ class ConsumeState:
         if self.delays_ms:
             out["latency_ms"] = percentiles(self.delays_ms)
         return out
+
+
+def terminate(proc: subprocess.Popen, timeout_s: float = 30) -> None:
+    """SIGTERM, and SIGKILL if the process has not exited within ``timeout_s``."""
+    proc.terminate()
+    try:
+        proc.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout_s)
 
 
 def cpu_seconds(pid: int, children: bool = False) -> float:

@@ -57,7 +57,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import redis_replica
-from bench_worker import cpu_seconds
+from bench_worker import cpu_seconds, terminate
 from redis_replica import RedisPeer
 
 import rmqstore
@@ -112,11 +112,7 @@ class Follower:
                 self.dispatched, self.dispatched_at = int(line), time.perf_counter()
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(30)
-        finally:
-            self.proc.kill()
+        terminate(self.proc)
 
 
 def wait_for(predicate, what: str) -> None:

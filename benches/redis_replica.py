@@ -18,7 +18,8 @@ import time
 from pathlib import Path
 
 import redis
-from bench_worker import cpu_seconds
+from bench_worker import cpu_seconds, terminate
+from redis_peer import answers
 
 REDIS_SERVER = shutil.which("redis-server")
 VALUE_BYTES = 1024
@@ -43,23 +44,13 @@ class RedisServer:
              "--enable-debug-command", "local", "--logfile", str(root / "redis.log"),
              *options], stdout=subprocess.DEVNULL)
         self.client = redis.Redis("127.0.0.1", port, socket_timeout=SYNC_TIMEOUT_S)
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            try:
-                self.client.ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline or self.proc.poll() is not None:
-                    raise SystemExit(f"redis-server did not start (see {root}/redis.log)") \
-                        from None
-                time.sleep(0.02)
+        if not answers(self.client, self.proc, START_TIMEOUT_S):
+            self.stop()
+            raise SystemExit(f"redis-server did not start (see {root}/redis.log)")
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(30)
-        finally:
-            self.proc.kill()
+        self.client.close()
+        terminate(self.proc)
 
 
 class RedisPeer:
