@@ -1,12 +1,16 @@
 """The native ends of a plaintext HA link (rmq_follow on the slave, rmq_feed on the master),
 where they differ from the asyncio path the TLS tests keep: headers cut across reads, a report
-past what the master sent, a master that starts empty, and sends waiting on a fed link.
+past what the master sent, a master that starts empty, a slave that stops reading.
 Every wait is bounded."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+import os
+import socket
+from pathlib import Path
 
 import rmqstore
 from rmqstore.ha import HAClient, HAService
@@ -119,3 +123,43 @@ def test_a_slave_of_an_empty_master_gets_its_first_messages(tmp_path) -> None:
     finally:
         master.close()
         replica.close()
+
+
+def thread_cpu_s(tid: int) -> float:
+    fields = Path(f"/proc/self/task/{tid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_a_fed_link_to_a_slave_that_reads_nothing_waits_without_spinning(tmp_path) -> None:
+    """A slave that stops reading fills the socket; the feed then sleeps until there is room
+    (or it is closed), however long ago its last write was, burning no CPU meanwhile."""
+    master = rmqstore.open(tmp_path / "m", commitlog_segment_bytes=16 << 20,
+                           consumequeue_units=256, index_slots=256, index_entries=4096)
+    body = os.urandom(256 * 1024)
+    for _ in range(40):  # 10 MiB: more than the socket buffers on both ends hold
+        master.put("T", body)
+    stuck = dataclasses.replace(FAST, heartbeat_interval_ms=100, housekeeping_interval_ms=60_000)
+
+    async def main():
+        service = HAService(master, "127.0.0.1", 0, stuck)
+        await service.start()
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+        sock.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", service.address[1]))
+        sock.send(encode_report(0))  # then it reads nothing
+        await until(lambda: any(link.feed is not None for link in service.links))
+        (link,) = service.links
+        await asyncio.sleep(0.5)  # the socket is full; heartbeats fall due meanwhile
+        tid = link.feed._thread.native_id
+        before = thread_cpu_s(tid)
+        await asyncio.sleep(2.0)
+        spent = thread_cpu_s(tid) - before
+        sock.close()
+        await service.close()
+        return spent
+
+    try:
+        assert run(main()) < 0.05
+    finally:
+        master.close()

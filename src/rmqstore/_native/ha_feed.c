@@ -21,6 +21,8 @@
 /* With no segment to send from (the log ends at a segment's start), how often the caller looks
  * for the next one again: a wake-up may have come before this loop slept. */
 #define NO_SEGMENT_RECHECK_MS 10
+/* With the socket full, how long one wait for room lasts (stop() ends it sooner). */
+#define FULL_WAIT_MS 1000
 
 static int64_t now_ms(void) {
     struct timespec ts;
@@ -182,7 +184,8 @@ int32_t rmq_feed(rmq_feeder *f) {
         struct pollfd p[2] = {{.fd = f->sock, .events = POLLIN | (full ? POLLOUT : 0)},
                               {.fd = f->wake_fd, .events = POLLIN}};
         int64_t wait = f->last_write_ms + f->heartbeat_ms - now;
-        if (!f->seg_wrote && wait > NO_SEGMENT_RECHECK_MS) wait = NO_SEGMENT_RECHECK_MS;
+        if (full) wait = FULL_WAIT_MS; /* a heartbeat overdue cannot pass the bytes queued */
+        else if (!f->seg_wrote && wait > NO_SEGMENT_RECHECK_MS) wait = NO_SEGMENT_RECHECK_MS;
         if (!full) {
             __atomic_store_n(&f->sleeping, 1, __ATOMIC_SEQ_CST);
             int64_t pos = f->next - f->seg_start;
