@@ -15,15 +15,14 @@ import logging
 import socket
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from .. import _native
 from ..errors import ReplicaDataError
 from ..protocol.ha import MAX_TRANSFER_BODY
+from ..replica import ReplicaLog
+from .config import HAConfig
 from .dispatch_thread import GATHER_BYTES, GATHER_IDLE_S, GATHER_MAX_S
-
-if TYPE_CHECKING:
-    from .client import HAClient
 
 log = logging.getLogger(__name__)
 
@@ -40,10 +39,21 @@ def run_loop(loop: Callable[[], str | None], peer: str) -> str | None:
         return str(exc)
 
 
+class LinkOwner(Protocol):
+    """What a link needs of its HAClient."""
+
+    replica: ReplicaLog
+    config: HAConfig
+
+    @property
+    def master(self) -> str | None: ...
+    def wake_dispatch(self) -> None: ...
+
+
 class NativeLink:
     """One connection to the master (the socket is the link's from now on)."""
 
-    def __init__(self, client: HAClient, sock: socket.socket) -> None:
+    def __init__(self, client: LinkOwner, sock: socket.socket) -> None:
         self._client = client
         self._replica = client.replica
         self._sock = sock
