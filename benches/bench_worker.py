@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -115,11 +116,22 @@ class ConsumeState:
         return out
 
 
-def cpu_seconds(pid: int) -> float:
-    """CPU seconds (user + system, all threads) process ``pid`` has used so far."""
+def terminate(proc: subprocess.Popen, timeout_s: float = 30) -> None:
+    """SIGTERM, and SIGKILL if the process has not exited within ``timeout_s``."""
+    proc.terminate()
+    try:
+        proc.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout_s)
+
+
+def cpu_seconds(pid: int, children: bool = False) -> float:
+    """CPU seconds (user + system, all threads) process ``pid`` has used so far; with
+    ``children``, with those of its children it has reaped (a forked snapshot, say)."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return sum(int(f) for f in fields[11:15 if children else 13]) / os.sysconf("SC_CLK_TCK")
     except (OSError, IndexError, ValueError):
         return float("nan")
 

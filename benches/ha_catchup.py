@@ -8,23 +8,31 @@ Catch-up: a master store holding --mib MiB of 1 KiB messages (64 MiB segments) r
 on a thread (rmqstore.ha.Background); a replica in another process (tests/ha/follower.py),
 seeded with the log's first record so that the master streams it all, connects. Timed from the
 replica's first report to the report of the master's end (the replica appended and checked every
-record); also when its consume queues and index have it all (dispatched). The peers:
+record; the master learns it as a SYNC_MASTER send would, by waiting for it); also when its
+consume queues and index have it all (dispatched). The peers:
 
 - a plain socket copy: another process asks for the same bytes, the bench sends the master's
   segment files with socket.sendfile and the receiver writes them with pwrite into one
   preallocated file, then answers; timed from its request to its answer;
+- a Redis replica's full sync of about as many bytes (benches/redis_replica.py, when Debian's
+  redis-server is installed; --no-redis leaves it out): an existing system's replication of a
+  data set, checked and loaded, on the same machine in the same run;
 - the floor of the same work in C (benches/ha_floor.c, built here with gcc and rmqstore's
   native sources): a master process sending the same files as HA frames, eight to a send, and
   a slave process taking the headers out, checking and appending every record with the very
   native call rmqstore's replica uses, reporting after every read; no Python, no event loop,
   no dispatch. Timed as the replica is.
 
-The three take turns --repeat times; medians, with min-max, and the replica's median against
-each peer's.
+The four take turns --repeat times, in an order rotated every turn; medians, with min-max, and
+the replica's median against each peer's; also each turn's replica against the same turn's copy
+(the median of those ratios: on a shared machine the load of the moment moves both alike), and
+the CPU seconds per GiB that the replica's two processes and the copy's two ends spent (what the
+load moves least).
 
 Lag: then the caught-up replica stays linked while a writer thread puts 1 KiB messages paced at
 --rate-mib MiB/s for --lag-seconds; each put's lag is the time from its put returning to the
-replica's first report covering it (what a SYNC_MASTER send waits for). Reported p50/p99/max.
+replica's first report covering it, waited for as a SYNC_MASTER send waits. Reported
+p50/p99/max.
 
 Scratch data under /tmp/replication (or $RMQ_BENCH_DIR), deleted at the end.
 """
@@ -32,6 +40,8 @@ Scratch data under /tmp/replication (or $RMQ_BENCH_DIR), deleted at the end.
 from __future__ import annotations
 
 import argparse
+import asyncio
+import functools
 import json
 import os
 import shutil
@@ -43,7 +53,12 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+
+import redis_replica
+from bench_worker import cpu_seconds, terminate
+from redis_replica import RedisPeer
 
 import rmqstore
 from rmqstore.ha import Background, HAConfig, HAService
@@ -97,11 +112,7 @@ class Follower:
                 self.dispatched, self.dispatched_at = int(line), time.perf_counter()
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(30)
-        finally:
-            self.proc.kill()
+        terminate(self.proc)
 
 
 def wait_for(predicate, what: str) -> None:
@@ -113,45 +124,54 @@ def wait_for(predicate, what: str) -> None:
 
 
 class AckClock:
-    """When the master first heard a report, and when one covered ``end``: timed in the
-    HAService's own report handler (the loop's thread), so nothing polls while it runs."""
+    """When the master first heard a report (its handler, on the loop's thread), and when a
+    report covered ``end`` (a wait for it, as a SYNC_MASTER send's): nothing polls."""
 
-    def __init__(self, service: HAService, end: int) -> None:
+    def __init__(self, service: HAService, end: int, loop, pid: Callable[[], int]) -> None:
         self.first = self.last = 0.0
+        self.cpu = 0.0  # CPU seconds of both processes from the first report to the last
+        self._pid = pid
         self.done = threading.Event()
-        self._service, self._end = service, end
+        self._service = service
         self._on_ack = service.on_ack
         service.on_ack = self._ack  # type: ignore[method-assign]
+        loop.call_soon_threadsafe(service.when_replicated, end, self._covered)
 
     def _ack(self, offset: int) -> None:
-        now = time.perf_counter()
         if not self.first:
-            self.first = now
-        if offset >= self._end and not self.last:
-            self.last = now
-            self.done.set()
+            self.first = time.perf_counter()
+            self.cpu = -cpu_seconds(os.getpid()) - cpu_seconds(self._pid())
         self._on_ack(offset)
 
+    def _covered(self, ok: bool) -> None:
+        if ok:
+            self.last = time.perf_counter()
+            self.cpu += cpu_seconds(os.getpid()) + cpu_seconds(self._pid())
+        self.done.set()
+
     def wait(self) -> float:
-        if not self.done.wait(TIMEOUT_S):
+        if not self.done.wait(TIMEOUT_S) or not self.last:
             raise SystemExit("timed out waiting for the replica's last report")
         self._service.on_ack = self._on_ack  # type: ignore[method-assign]
         return self.last - self.first
 
 
 def catch_up(master: rmqstore.MessageStore, ha: Background[HAService], tmp: Path,
-             run: int) -> tuple[float, float, Follower]:
+             run: int) -> tuple[float, float, float, Follower]:
     """Seconds from the replica's first report to its report of the master's end, and to
-    its dispatch of it all; the follower stays linked."""
+    its dispatch of it all, and the CPU seconds both processes spent until that report; the
+    follower stays linked."""
     root = tmp / f"replica{run}"
     seed_replica(master, root)
     end = master.commitlog.max_offset
     service = ha.service
-    clock = AckClock(service, end)
+    follower: Follower | None = None
+    clock = AckClock(service, end, ha.call(asyncio.get_running_loop),
+                     lambda: follower.proc.pid if follower else os.getpid())
     follower = Follower(root, "127.0.0.1:%d" % service.address[1])
     appended = clock.wait()
     wait_for(lambda: follower.dispatched >= end, "the replica's dispatch")
-    return appended, follower.dispatched_at - clock.first, follower
+    return appended, follower.dispatched_at - clock.first, clock.cpu, follower
 
 
 def receive(port: int, path: str, size: int) -> None:
@@ -161,6 +181,7 @@ def receive(port: int, path: str, size: int) -> None:
     buf = bytearray(CHUNK)
     view = memoryview(buf)
     with socket.create_connection(("127.0.0.1", port)) as sock:
+        cpu = time.process_time()
         sock.sendall(OFFSET.pack(0))
         got = 0
         while got < size:
@@ -170,33 +191,37 @@ def receive(port: int, path: str, size: int) -> None:
             os.pwrite(fd, view[:n], got)
             got += n
         sock.sendall(OFFSET.pack(got))
+        print(time.process_time() - cpu, flush=True)  # its CPU seconds, for the sender
     os.close(fd)
 
 
-def plain_copy(master: rmqstore.MessageStore, tmp: Path, run: int) -> float:
-    """Seconds to send the master's segment files to another process that writes them."""
+def plain_copy(master: rmqstore.MessageStore, tmp: Path, run: int) -> tuple[float, float]:
+    """Seconds to send the master's segment files to another process that writes them, and
+    the CPU seconds both ends spent."""
     files = [(seg.path, seg.wrote) for seg in master.commitlog.files.files]
     size = sum(n for _, n in files)
     with socket.create_server(("127.0.0.1", 0)) as server:
         port = server.getsockname()[1]
         proc = subprocess.Popen([sys.executable, __file__, "--receive", str(port),
-                                 str(tmp / f"plain{run}"), str(size)])
+                                 str(tmp / f"plain{run}"), str(size)], stdout=subprocess.PIPE,
+                                text=True)
         try:
             server.settimeout(TIMEOUT_S)
             conn, _ = server.accept()
             with conn:
                 conn.settimeout(TIMEOUT_S)
                 conn.recv(OFFSET.size, socket.MSG_WAITALL)
-                t0 = time.perf_counter()
+                t0, cpu = time.perf_counter(), time.thread_time()
                 for path, n in files:
                     with open(path, "rb") as f:
                         conn.sendfile(f, 0, n)
                 answer = conn.recv(OFFSET.size, socket.MSG_WAITALL)
-                elapsed = time.perf_counter() - t0
+                elapsed, cpu = time.perf_counter() - t0, time.thread_time() - cpu
             assert OFFSET.unpack(answer)[0] == size
         finally:
-            assert proc.wait(TIMEOUT_S) == 0
-    return elapsed
+            out, _ = proc.communicate(timeout=TIMEOUT_S)
+            assert proc.returncode == 0
+    return elapsed, cpu + float(out)
 
 
 def build_floor(tmp: Path) -> Path:
@@ -239,39 +264,40 @@ def spread(values: list[float]) -> dict[str, float]:
     return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
-def lag(master: rmqstore.MessageStore, service: HAService, seconds: float,
+def lag(master: rmqstore.MessageStore, ha: Background[HAService], seconds: float,
         rate_mib: float) -> list[float]:
-    """Per put, seconds from its return to the first report covering it."""
-    acks: list[tuple[float, int]] = []
-    on_ack = service.on_ack
+    """Per put, seconds from its return to the first report covering it (a wait for it, as a
+    SYNC_MASTER send's)."""
+    service, loop = ha.service, ha.call(asyncio.get_running_loop)
+    puts: list[float] = []
+    acks: dict[int, float] = {}
+    done = threading.Event()
 
-    def record(offset: int) -> None:  # on the loop's thread
-        acks.append((time.perf_counter(), offset))
-        on_ack(offset)
+    def covered(i: int, ok: bool) -> None:  # on the loop's thread
+        if ok:
+            acks[i] = time.perf_counter()
+        if len(acks) == len(puts) and last.is_set():
+            done.set()
 
-    service.on_ack = record  # type: ignore[method-assign]
-    puts: list[tuple[float, int]] = []
+    last = threading.Event()
     body = os.urandom(BODY)
     per_s = rate_mib * MiB / BODY
     log = master.commitlog
     t0 = time.perf_counter()
-    sent = 0
     while (now := time.perf_counter()) - t0 < seconds:
         due = int((now - t0) * per_s)
-        while sent < due:
-            master.put("Lag", body, queue_id=sent % 4)
-            puts.append((time.perf_counter(), log.max_offset))  # this writer's record's end
-            sent += 1
+        while len(puts) < due:
+            master.put("Lag", body, queue_id=len(puts) % 4)
+            puts.append(time.perf_counter())
+            end = log.max_offset  # this writer's record's end
+            loop.call_soon_threadsafe(service.when_replicated, end,
+                                      functools.partial(covered, len(puts) - 1))
         time.sleep(0.005)
-    end = master.commitlog.max_offset
-    wait_for(lambda: bool(acks) and acks[-1][1] >= end, "the last report")
-    service.on_ack = on_ack  # type: ignore[method-assign]
-    out, i = [], 0
-    for t_put, put_end in puts:  # both in offset order
-        while acks[i][1] < put_end:
-            i += 1
-        out.append(acks[i][0] - t_put)
-    return out
+    last.set()
+    loop.call_soon_threadsafe(lambda: covered(-1, False))  # all may be in already
+    if not done.wait(TIMEOUT_S):
+        raise SystemExit("timed out waiting for the last report")
+    return [acks[i] - t for i, t in enumerate(puts)]
 
 
 def main() -> None:
@@ -282,6 +308,7 @@ def main() -> None:
     parser.add_argument("--rate-mib", type=float, default=10.0, help="MiB/s put while lagging")
     parser.add_argument("--batch-kib", type=int, default=32, help="haTransferBatchSize")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--no-redis", action="store_true", help="leave the Redis peer out")
     parser.add_argument("--receive", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.receive:
@@ -291,40 +318,77 @@ def main() -> None:
     base = Path(os.environ.get("RMQ_BENCH_DIR", "/tmp/replication"))
     base.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="ha-catchup-", dir=base))
-    config = HAConfig(transfer_batch_bytes=args.batch_kib * 1024)
+    config = HAConfig(transfer_batch_bytes=args.batch_kib * 1024,
+                      slave_timeout_ms=int(TIMEOUT_S * 1000))
     followers: list[Follower] = []
     runs: dict[str, list[float]] = {"replica": [], "dispatched": [], "plain": [], "floor": []}
+    cpu: dict[str, list[float]] = {"replica": [], "plain": []}
+    redis: RedisPeer | None = None
     try:
         exe = build_floor(tmp)
         master = rmqstore.open(tmp / "master", **CFG)
         fill(master, args.mib)
         size = master.commitlog.max_offset
-        with Background(HAService(master, "127.0.0.1", 0, config)) as ha:
-            for run in range(args.repeat):
-                runs["plain"].append(plain_copy(master, tmp, run))
-                (tmp / f"plain{run}").unlink()
-                runs["floor"].append(c_floor(master, exe, tmp, run))
-                appended, dispatched, follower = catch_up(master, ha, tmp, run)
-                runs["replica"].append(appended)
-                runs["dispatched"].append(dispatched)
-                if run < args.repeat - 1:
-                    follower.stop()
-                    shutil.rmtree(tmp / f"replica{run}")
+        if redis_replica.available() and not args.no_redis:
+            redis = RedisPeer(tmp / "redis", size / MiB, (free_port(), free_port()))
+            runs["redis"], cpu["redis"] = [], []
+        names = ["plain", "floor", "replica", *(["redis"] if redis is not None else [])]
+        for run in range(args.repeat):
+            # the order rotates every turn: what one leaves behind (the pages a Redis replica
+            # frees, the dirty pages a copy wrote) lands on each in turn
+            order = names[run % len(names):] + names[:run % len(names)]
+            # an HAService of its own per turn: what its slaves acknowledged starts at 0
+            ha = Background(HAService(master, "127.0.0.1", 0, config)).start()
+            follower = None
+            for name in order:
+                if name == "plain":
+                    seconds, cpu_s = plain_copy(master, tmp, run)
+                    runs["plain"].append(seconds)
+                    cpu["plain"].append(cpu_s)
+                    (tmp / f"plain{run}").unlink()
+                elif name == "floor":
+                    runs["floor"].append(c_floor(master, exe, tmp, run))
+                elif name == "redis":
+                    assert redis is not None
+                    seconds, cpu_s = redis.full_sync(run)
+                    runs["redis"].append(seconds * size / redis.rdb_bytes)  # per our bytes
+                    cpu["redis"].append(cpu_s * size / redis.rdb_bytes)
                 else:
-                    followers.append(follower)
-            lags = lag(master, ha.service, args.lag_seconds, args.rate_mib)
+                    appended, dispatched, cpu_s, follower = catch_up(master, ha, tmp, run)
+                    cpu["replica"].append(cpu_s)
+                    runs["replica"].append(appended)
+                    runs["dispatched"].append(dispatched)
+            assert follower is not None
+            if run == args.repeat - 1:  # the caught-up replica stays linked for the lag
+                followers.append(follower)
+                lags = lag(master, ha, args.lag_seconds, args.rate_mib)
+            else:
+                follower.stop()
+                shutil.rmtree(tmp / f"replica{run}")
+            ha.close()
         master.close()
     finally:
         for follower in followers:
             follower.stop()
+        if redis is not None:
+            redis.stop()
         shutil.rmtree(tmp, ignore_errors=True)
     mib = size / MiB
     rates = {name: spread([mib / t for t in times]) for name, times in runs.items()}
+
+    def turns(name: str) -> dict[str, float]:
+        """Each turn's rate against the same turn's plain copy."""
+        return spread([p / t for t, p in zip(runs[name], runs["plain"], strict=True)])
+
     q = statistics.quantiles(lags, n=100)
     results = {
         "mib": round(mib, 1), "batch_kib": args.batch_kib, "repeat": args.repeat,
         "mib_s": rates, "runs_s": runs,
         "replica_vs_plain": rates["replica"]["median"] / rates["plain"]["median"],
+        # each turn's replica against the same turn's copy: the load of the moment cancels
+        "turns_replica_vs_plain": turns("replica"),
+        "turns_redis_vs_plain": turns("redis") if redis is not None else None,
+        "cpu_s_per_gib": {name: spread([c * 1024 / mib for c in v]) for name, v in cpu.items()},
         "replica_vs_floor": rates["replica"]["median"] / rates["floor"]["median"],
         "floor_vs_plain": rates["floor"]["median"] / rates["plain"]["median"],
         "lag_rate_mib_s": args.rate_mib, "lag_puts": len(lags),
@@ -342,6 +406,18 @@ def main() -> None:
     print(f"replica: {results['replica_vs_floor']:.0%} of the C floor, "
           f"{results['replica_vs_plain']:.0%} of the plain copy (the floor: "
           f"{results['floor_vs_plain']:.0%} of it)")
+    turns = results["turns_replica_vs_plain"]
+    per_gib = results["cpu_s_per_gib"]
+    print(f"turn by turn, replica / plain copy: median {turns['median']:.0%} "
+          f"({turns['min']:.0%}-{turns['max']:.0%}); CPU seconds per GiB, both ends: replica "
+          f"{per_gib['replica']['median']:.2f}, plain copy {per_gib['plain']['median']:.2f}")
+    if redis is not None:
+        print(f"Redis replica's full sync of {redis.rdb_bytes / MiB:.0f} MiB (diskless both "
+              f"ways): {show('redis')}; turn by turn against the copy: median "
+              f"{results['turns_redis_vs_plain']['median']:.0%} "
+              f"({results['turns_redis_vs_plain']['min']:.0%}-"
+              f"{results['turns_redis_vs_plain']['max']:.0%}); CPU seconds per GiB "
+              f"{per_gib['redis']['median']:.2f}")
     print(f"lag at {args.rate_mib:g} MiB/s of 1 KiB puts ({len(lags)} puts): p50 "
           f"{results['lag_p50_ms']:.1f} ms, p99 {results['lag_p99_ms']:.1f} ms, max "
           f"{results['lag_max_ms']:.1f} ms")

@@ -23,10 +23,27 @@ from bench_worker import (
     emit,
     inflight_sends,
     paced_e2e_sends,
+    terminate,
 )
 
 FSYNC = {"sync": "always", "async": "everysec"}
 FIELD = b"b"  # the one field of every entry: the body (and the e2e stamp beside it)
+
+
+def answers(client, proc: subprocess.Popen, timeout_s: float) -> bool:
+    """Ping a starting redis-server until it answers (True), or until it exits or
+    ``timeout_s`` pass (False)."""
+    import redis
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            client.ping()
+            return True
+        except redis.ConnectionError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                return False
+            time.sleep(0.02)
 
 
 def redis_server_path() -> str | None:
@@ -52,26 +69,14 @@ class RedisServer:
              "--daemonize", "no", "--protected-mode", "yes", "--loglevel", "warning"],
             stdout=self.log, stderr=subprocess.STDOUT)
         self.client = redis.Redis(host="127.0.0.1", port=port)
-        deadline = time.monotonic() + start_timeout_s
-        while True:
-            try:
-                self.client.ping()
-                break
-            except redis.ConnectionError:
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    self.stop()
-                    raise RuntimeError("redis-server did not start: "
-                                       + (workdir / "redis.log").read_text()[-1000:]) from None
-                time.sleep(0.05)
+        if not answers(self.client, self.proc, start_timeout_s):
+            self.stop()
+            raise RuntimeError("redis-server did not start: "
+                               + (workdir / "redis.log").read_text()[-1000:])
 
     def stop(self) -> None:
         self.client.close()
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
+        terminate(self.proc, 10)
         self.log.close()
 
     def cpu_s(self) -> float:

@@ -25,6 +25,7 @@ from .commitlog import CommitLog
 from .errors import ReplicaDataError
 from .record import RecordField
 from .replica_dispatch import ReplicaDispatcher
+from .segment import MappedFile
 
 DISPATCH_SLICE = 1024  # records per dispatch call: the caller's loop stays responsive
 
@@ -64,10 +65,7 @@ class ReplicaLog:
         view = memoryview(data)
         total = 0
         with self._lock:
-            end = files.max_offset
-            if offset != end and (files.files or offset % files.file_size):
-                raise ReplicaDataError(f"master's bytes start at offset {offset}; this replica's "
-                                       f"log ends at {end}")
+            self._check_start(offset)
             while total < len(view):
                 seg = files.last_for_write(offset)
                 n, status, _ = _native.append_raw(seg, view, total)
@@ -82,6 +80,27 @@ class ReplicaLog:
         if total and self._on_appended is not None:
             self._on_appended()
         return total
+
+    def segment_at(self, offset: int) -> MappedFile:
+        """The segment the master's bytes from ``offset`` go into, for a caller that appends
+        them itself (the native link: rmq_append_raw, as append() does, one segment at a
+        time); ReplicaDataError as append()."""
+        with self._lock:
+            self._check_start(offset)
+            return self._commitlog.files.last_for_write(offset)
+
+    def appended(self) -> None:
+        """A caller that appends itself (segment_at) appended bytes."""
+        if self._on_appended is not None:
+            self._on_appended()
+
+    def _check_start(self, offset: int) -> None:
+        """Bytes must start where the log ends; an empty replica's at a segment start."""
+        files = self._commitlog.files
+        end = files.max_offset
+        if offset != end and (files.files or offset % files.file_size):
+            raise ReplicaDataError(f"master's bytes start at offset {offset}; this replica's "
+                                   f"log ends at {end}")
 
     def pending(self) -> bool:
         """Records appended but not yet dispatched."""

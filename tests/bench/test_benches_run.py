@@ -1,10 +1,13 @@
 """The benchmarks kept runnable, so a changed internal breaks the suite rather than a later
 benchmark session: `make bench`'s micro-benchmarks each once, untimed (--benchmark-disable),
-in a child pytest; server_bench.py, timer_bench.py and engine_targets.py on a tiny load."""
+in a child pytest; server_bench.py, timer_bench.py, engine_targets.py and ha_catchup.py on a
+tiny load."""
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -109,3 +112,26 @@ def test_visibility_latency_bench_on_a_tiny_load(tmp_path):
     rows = {line.split()[0]: line for line in proc.stdout.splitlines() if " p99 " in line}
     assert sorted(rows) == ["ours", "pipe", "redis"], proc.stdout
     assert list(tmp_path.iterdir()) == []
+
+
+def test_ha_catchup_on_a_tiny_load(tmp_path):
+    """Every participant of the replication catch-up bench runs (the Redis peer where Debian's
+    redis-server is installed), and the figures the README quotes come out in their ranges."""
+    out = tmp_path / "ha.json"
+    proc = subprocess.run(
+        [sys.executable, str(BENCHES / "ha_catchup.py"), "--mib", "8", "--repeat", "2",
+         "--lag-seconds", "0.5", "--rate-mib", "2", "--json", str(out)],
+        cwd=BENCHES, capture_output=True, text=True, timeout=240,
+        env={**os.environ, "RMQ_BENCH_DIR": str(tmp_path)})
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    r = json.loads(out.read_text())
+    names = ["replica", "dispatched", "plain", "floor"]
+    if shutil.which("redis-server"):
+        names.append("redis")
+    for name in names:
+        assert len(r["runs_s"][name]) == 2 and all(t > 0 for t in r["runs_s"][name]), name
+    turns = r["turns_replica_vs_plain"]
+    assert 0 < turns["min"] <= turns["median"] <= turns["max"]
+    assert all(v["median"] > 0 for v in r["cpu_s_per_gib"].values())
+    assert r["lag_puts"] > 0 and 0 < r["lag_p50_ms"] <= r["lag_max_ms"]
+    assert list(tmp_path.iterdir()) == [out]  # its scratch data is gone

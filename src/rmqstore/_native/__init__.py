@@ -17,7 +17,7 @@ import struct
 from .._version import __version__
 from ..errors import NativeModuleError
 
-ABI_VERSION = 13
+ABI_VERSION = 14
 
 try:
     from ._rmq import ffi, lib
@@ -524,6 +524,126 @@ def append_raw(seg, data, at: int = 0) -> tuple[int, int, int]:
     n = lib.rmq_append_raw(seg.region.ptr, seg.fd, seg.size, seg.start, seg.cell, src + at,
                            len(data) - at, status, last_ts)
     return n, status[0], last_ts[0]
+
+
+def _field(name: str, doc: str) -> property:
+    """A read-only int field of the struct a wrapper keeps as ``self._f``."""
+    return property(lambda self: getattr(self._f, name), doc=doc)
+
+
+# Why rmq_follow returned (rmq_native.h).
+FOLLOW_SEGMENT, FOLLOW_APPENDED = lib.RMQ_FOLLOW_SEGMENT, lib.RMQ_FOLLOW_APPENDED
+FOLLOW_CLOSED, FOLLOW_SILENT = lib.RMQ_FOLLOW_CLOSED, lib.RMQ_FOLLOW_SILENT
+FOLLOW_BAD_HEADER, FOLLOW_GAP = lib.RMQ_FOLLOW_BAD_HEADER, lib.RMQ_FOLLOW_GAP
+FOLLOW_TOO_LONG, FOLLOW_BAD_RECORD = lib.RMQ_FOLLOW_TOO_LONG, lib.RMQ_FOLLOW_BAD_RECORD
+FOLLOW_IO_ERROR = lib.RMQ_FOLLOW_IO_ERROR
+
+
+class Follower:
+    """A slave's native HA loop (rmq_follower) on one connected socket. ``follow()`` blocks
+    without the GIL until Python has something to do, and says what (FOLLOW_*). One thread;
+    ``release()`` once it returned for the last time."""
+
+    def __init__(self, sock: int, offset: int, max_body: int, max_pending: int,
+                 heartbeat_ms: int, housekeeping_ms: int, gather_bytes: int,
+                 gather_idle_ms: int, gather_max_ms: int) -> None:
+        f = self._f = ffi.new("rmq_follower *")
+        f.sock, f.offset, f.max_body, f.max_pending = sock, offset, max_body, max_pending
+        f.heartbeat_ms, f.housekeeping_ms = heartbeat_ms, housekeeping_ms
+        f.gather_bytes, f.gather_idle_ms, f.gather_max_ms = (gather_bytes, gather_idle_ms,
+                                                             gather_max_ms)
+        self._seg = None  # the MappedFile appended to, kept alive while C writes it
+        if lib.rmq_follower_init(f):
+            raise MemoryError("HA receive buffer")
+
+    def follow(self) -> int:
+        return lib.rmq_follow(self._f)
+
+    def set_segment(self, seg) -> None:
+        """Append into seg (a MappedFile) from its write position on."""
+        f = self._f
+        f.seg, f.seg_fd, f.seg_size, f.seg_start = seg.region.ptr, seg.fd, seg.size, seg.start
+        f.seg_wrote = seg.cell
+        self._seg = seg
+
+    offset = _field("offset", "Where the next log byte goes; -1 while an empty replica waits "
+                              "for a first frame.")
+
+    def take_appended(self) -> int:
+        """Bytes appended since the last call."""
+        n, self._f.appended = self._f.appended, 0
+        return n
+
+    @property
+    def bad_header(self) -> tuple[int, int]:
+        return self._f.bad_offset, self._f.bad_size
+
+    errno = _field("err", "errno of the failure that ended the link (0: none).")
+
+    def release(self) -> None:
+        if self._f.buf != ffi.NULL:
+            lib.rmq_follower_release(self._f)
+        self._seg = None
+
+
+# Why rmq_feed returned (rmq_native.h).
+FEED_SEGMENT, FEED_CLOSED, FEED_BAD_REPORT = (lib.RMQ_FEED_SEGMENT, lib.RMQ_FEED_CLOSED,
+                                              lib.RMQ_FEED_BAD_REPORT)
+
+
+class Feeder:
+    """A master's native HA loop to one slave (rmq_feeder) on a connected socket's descriptor.
+    ``feed()`` blocks without the GIL until the link needs the next segment or ends (FEED_*);
+    one thread calls it, any thread may wake(), notify_at() or stop()."""
+
+    def __init__(self, sock: int, wake_fd: int, ack_fd: int, start: int, batch: int,
+                 heartbeat_ms: int) -> None:
+        f = self._f = ffi.new("rmq_feeder *")
+        f.sock, f.wake_fd, f.ack_fd = sock, wake_fd, ack_fd
+        f.next, f.batch, f.heartbeat_ms = start, batch, heartbeat_ms
+        lib.rmq_feeder_init(f)
+        self._view: memoryview | None = None  # the segment's mapping, kept mapped meanwhile
+        self._ptr = None
+        self._seg = None
+
+    def feed(self) -> int:
+        return lib.rmq_feed(self._f)
+
+    def set_segment(self, seg) -> None:
+        """Send from seg (a MappedFile), or None: the log ends where the next one starts. The
+        mapping stays mapped while it is sent from (a retired segment is unmapped later)."""
+        f = self._f
+        old, self._view, self._ptr = self._view, None, None
+        if seg is None:
+            f.seg_wrote = ffi.NULL
+        else:
+            self._view = memoryview(seg.mm)
+            self._ptr = ffi.from_buffer(self._view)
+            f.seg = self._ptr
+            f.seg_start, f.seg_size, f.seg_wrote = seg.start, seg.size, seg.cell
+        self._seg = seg
+        if old is not None:
+            old.release()
+
+    def wake(self) -> None:
+        lib.rmq_feeder_wake(self._f)
+
+    def notify_at(self, end: int) -> int:
+        """Write ack_fd once acked reaches end; returns acked as it is now."""
+        return lib.rmq_feeder_notify_at(self._f, end)
+
+    def stop(self) -> None:
+        lib.rmq_feeder_stop(self._f)
+
+    next = _field("next", "Where the next frame starts.")
+    acked = _field("acked", "The slave's last report (-1: none yet).")
+    last_read_ms = _field("last_read_ms", "CLOCK_MONOTONIC ms of the last report.")
+    bad_report = _field("bad_report", "The report that ended the link (FEED_BAD_REPORT).")
+    errno = _field("err", "errno of the failure that ended the link (0: none).")
+
+    def release(self) -> None:
+        """After the last feed(): the mapping may go."""
+        self.set_segment(None)
 
 
 DISPATCH_FIELDS = lib.RMQ_DISPATCH_FIELDS

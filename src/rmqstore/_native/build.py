@@ -10,7 +10,8 @@ from cffi import FFI
 
 HERE = Path(__file__).resolve().parent
 SOURCES = ["crc32.c", "append.c", "record.c", "read.c", "index.c", "prefault.c", "syncer.c",
-           "mapping.c", "replica.c", "replica_dispatch.c", "shared.c"]
+           "mapping.c", "replica.c", "replica_dispatch.c", "ha_follow.c", "ha_feed.c",
+           "shared.c"]
 
 
 def _cdef() -> str:

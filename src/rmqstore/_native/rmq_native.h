@@ -266,6 +266,103 @@ int64_t rmq_append_raw(uint8_t *seg, int32_t fd, int64_t seg_size, int64_t seg_s
                        int64_t *wrote, const uint8_t *data, int64_t len, int32_t *out_status,
                        int64_t *out_last_ts);
 
+/* A slave's plaintext HA link as one native loop (ha_follow.c). The caller fills the settings
+ * and rmq_follower_init's the rest; rmq_follow then receives frames, appends the whole records
+ * that check out (rmq_append_raw) to the segment the caller gave, reports the new end to the
+ * master after every append (and every heartbeat_ms), and returns only with a reason below.
+ * The GIL is not needed meanwhile; one thread calls it at a time. rmq_follower_release frees
+ * the buffer (after the last call). */
+enum {
+    RMQ_FOLLOW_SEGMENT = 1,     /* bytes wait at offset and no segment takes them: set seg_* */
+    RMQ_FOLLOW_APPENDED = 2,    /* `appended` bytes wait for dispatch (gathered): take them */
+    RMQ_FOLLOW_CLOSED = 3,      /* the master hung up, or the socket failed (err) */
+    RMQ_FOLLOW_SILENT = 4,      /* nothing received for housekeeping_ms */
+    RMQ_FOLLOW_BAD_HEADER = 5,  /* a header out of limits (bad_offset, bad_size) */
+    RMQ_FOLLOW_GAP = 6,         /* a frame not where the bytes before it end (bad_offset) */
+    RMQ_FOLLOW_TOO_LONG = 7,    /* more than max_pending bytes without a whole record */
+    RMQ_FOLLOW_BAD_RECORD = 8,  /* the bytes at offset are not a valid record */
+    RMQ_FOLLOW_IO_ERROR = 9     /* writing the segment failed, or no memory (err) */
+};
+
+typedef struct {
+    /* settings */
+    int32_t sock;               /* connected to the master's HA port */
+    int64_t offset;             /* where the next log byte goes (the replica's end); -1: an
+                                   empty replica, the first frame says */
+    int64_t max_body, max_pending;
+    int64_t heartbeat_ms, housekeeping_ms;
+    int64_t gather_bytes, gather_idle_ms, gather_max_ms;  /* when to return APPENDED */
+    /* the segment appended to; seg_wrote NULL: none (the caller sets it on SEGMENT) */
+    uint8_t *seg;
+    int32_t seg_fd;
+    int64_t seg_size, seg_start;
+    int64_t *seg_wrote;
+    /* out */
+    int64_t appended;           /* bytes appended since the caller last zeroed it */
+    int64_t bad_offset, bad_size;
+    int32_t err;
+    /* internal */
+    uint8_t *buf;
+    int64_t cap, log_end, raw_at, raw_end, body_left;
+    int64_t reported, last_read_ms, last_report_ms, first_appended_ms;
+    int32_t failing;
+} rmq_follower;
+
+int32_t rmq_follower_init(rmq_follower *f);
+int32_t rmq_follow(rmq_follower *f);
+void rmq_follower_release(rmq_follower *f);
+
+/* A master's plaintext HA link to one slave as one native loop (ha_feed.c). The caller fills
+ * the settings and rmq_feeder_init's the rest; rmq_feed then sends the frames of what the
+ * segment holds past `next` (at most batch bytes each, RMQ_FEED_FRAMES to a sendmsg, straight
+ * from the mapping; an empty frame after heartbeat_ms without a write), takes the slave's
+ * reports into `acked`, and returns only with a reason below. A report reaching notify_at
+ * writes 1 to ack_fd (an eventfd the caller watches) and disarms it. The GIL is not needed
+ * meanwhile; one thread calls rmq_feed. From other threads: rmq_feeder_wake (bytes were
+ * appended), rmq_feeder_notify_at (arm; returns acked, so that a report that came just
+ * before is not missed), rmq_feeder_stop (shutdown: rmq_feed returns). */
+enum {
+    RMQ_FEED_SEGMENT = 1,     /* next is past the segment (or none was set): set seg_* or NULL */
+    RMQ_FEED_CLOSED = 2,      /* the slave hung up, or the socket failed (err) */
+    RMQ_FEED_BAD_REPORT = 3,  /* a report past what was sent (bad_report): a diverged log */
+    RMQ_FEED_FRAMES = 8
+};
+
+typedef struct {
+    /* settings */
+    int32_t sock;
+    int32_t wake_fd;           /* an eventfd rmq_feeder_wake writes */
+    int32_t ack_fd;            /* an eventfd written when acked reaches notify_at */
+    int64_t next;              /* where the next frame starts */
+    int64_t batch;             /* haTransferBatchSize */
+    int64_t heartbeat_ms;
+    /* the segment sent from; seg_wrote NULL: none yet (the log ends at its start) */
+    const uint8_t *seg;
+    int64_t seg_start, seg_size;
+    const int64_t *seg_wrote;
+    /* shared */
+    int64_t notify_at;
+    int64_t acked;             /* the slave's last report (-1: none yet) */
+    int64_t last_read_ms;      /* CLOCK_MONOTONIC, when the last report came */
+    /* out */
+    int64_t bad_report;
+    int32_t err;
+    /* internal */
+    int32_t sleeping;
+    int32_t n_frames;
+    int32_t report_have;
+    uint8_t report[8];
+    uint8_t headers[96];       /* 12 bytes per frame */
+    int64_t frame_pos[8], frame_len[8];
+    int64_t out_total, out_sent, last_write_ms;
+} rmq_feeder;
+
+void rmq_feeder_init(rmq_feeder *f);
+int32_t rmq_feed(rmq_feeder *f);
+void rmq_feeder_wake(rmq_feeder *f);
+int64_t rmq_feeder_notify_at(rmq_feeder *f, int64_t end);
+void rmq_feeder_stop(rmq_feeder *f);
+
 /* Replica dispatch (replica_dispatch.c). Fields per record written by rmq_scan_dispatch:
  * physical offset, size, queue id, queue offset, store time, topic position and length (in
  * seg), hash of TAGS (0: none), position and length of UNIQ_KEY's value (position -1: none), of

@@ -1,10 +1,12 @@
 """HAClient: a replica store's side of replication (HAClient of rocketmq-all-4.9.7): it connects
 to its master's HA port, reports where its log ends (at once, whenever it grows, and every
-haSendHeartbeatInterval), and appends what the master sends (MessageStore.replica): each read
-in one native call (the link's TransferReader strips the frame headers in place), reported at
-once. What the replica reports (and a SYNC_MASTER's sends wait for) is what it appended and
-checked; its dispatch to the consume queues and index follows on a thread of its own
-(dispatch_thread.py), never holding the report back.
+haSendHeartbeatInterval), and appends what the master sends (MessageStore.replica), reported at
+once. A plaintext link is received by a native loop on a thread of its own (native_link.py); a
+TLS link here, on the event loop (SlaveLink: each read appended in one native call, its
+TransferReader stripping the frame headers in place). What the replica reports (and a
+SYNC_MASTER's sends wait for) is what it appended and checked; its dispatch to the consume
+queues and index follows on a thread of its own (dispatch_thread.py), never holding the report
+back.
 
 A frame must start where the bytes received so far end (the replica's log end plus the start
 of a record a frame boundary cut); anything else, a frame over the size limit, or bytes that are
@@ -27,10 +29,10 @@ from ..store import MessageStore
 from . import sockets
 from .config import HAConfig
 from .dispatch_thread import DispatchThread, Touched
+from .native_link import MAX_PENDING_BYTES, NativeLink
 
 log = logging.getLogger(__name__)
 
-MAX_PENDING_BYTES = 64 << 20  # the start of one record held: no record is larger
 TICK_S = 0.5  # how often a link checks its heartbeat and housekeeping clocks
 
 
@@ -47,7 +49,7 @@ class HAClient:
         self.config = config or HAConfig()
         self._master = master
         self._on_dispatched = on_dispatched
-        self._link: SlaveLink | None = None
+        self._link: SlaveLink | NativeLink | None = None
         self._task: asyncio.Task[None] | None = None
         self._changed: asyncio.Event | None = None
         self._dispatcher: DispatchThread | None = None
@@ -75,6 +77,8 @@ class HAClient:
             self._task = None
         if self._link is not None:
             self._link.close(None)
+            if isinstance(self._link, NativeLink):  # its thread appends no more after this
+                await self._link.lost
         if self._dispatcher is not None:  # a slice under way ends first
             await asyncio.get_running_loop().run_in_executor(None, self._dispatcher.stop)
             self._dispatcher = None
@@ -100,20 +104,32 @@ class HAClient:
                 await self._changed.wait()
                 continue
             try:
-                host, port = sockets.split_address(master)
-                _, link = await sockets.connect(host, port, lambda: SlaveLink(self),
-                                                self._tls)
+                self._link = await self._connect(master)
             except (OSError, TimeoutError, ValueError) as exc:
                 log.info("HA: cannot connect to master %s: %s", master, exc)
             else:
-                assert isinstance(link, SlaveLink)
-                self._link = link
-                await link.lost
+                await asyncio.shield(self._link.lost)  # a cancel leaves it to close()
             try:  # a pause before connecting again (or a new master is set)
                 async with asyncio.timeout(retry_s):
                     await self._changed.wait()
             except TimeoutError:
                 pass
+
+    async def _connect(self, master: str) -> SlaveLink | NativeLink:
+        """A link to master: received natively when plaintext, by asyncio over TLS."""
+        host, port = sockets.split_address(master)
+        if self._tls is None:
+            link = NativeLink(self, await sockets.connect_socket(host, port))
+            link.start()
+            return link
+        _, protocol = await sockets.connect(host, port, lambda: SlaveLink(self), self._tls)
+        assert isinstance(protocol, SlaveLink)
+        return protocol
+
+    def wake_dispatch(self) -> None:
+        """Records were appended and gathered (any thread): the dispatch thread takes them."""
+        if self._dispatcher is not None:
+            self._dispatcher.wake()
 
     def dispatch_soon(self) -> None:
         """Records were appended: the dispatch thread takes them."""

@@ -68,6 +68,10 @@ class DispatchThread:
         else:
             self._idle = self._loop.call_later(GATHER_IDLE_S, self._wake)
 
+    def wake(self) -> None:
+        """Records were appended and gathered already (any thread): take them now."""
+        self._appended.set()
+
     def _wake(self) -> None:
         self._first_waiting = self._idle = None
         self._appended.set()

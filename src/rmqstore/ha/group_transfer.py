@@ -35,6 +35,11 @@ class GroupTransfer:
     def waiting(self) -> int:
         return len(self._heap)
 
+    @property
+    def first_waiting(self) -> int | None:
+        """The smallest end a waiter waits for (None: none waits)."""
+        return self._heap[0][0] if self._heap else None
+
     def when_replicated(self, end: int, callback: Callback) -> None:
         """callback(True) once a slave holds every byte below ``end``, callback(False) after
         the timeout (or at close)."""

@@ -8,7 +8,9 @@ on a loop thread of its own (``rmqstore.ha.Background``), and another thread may
 
 No link ever polls: the store calls ``wakeup`` after every append (MessageStore.notify_appends,
 on whatever thread appended), and every link then pushes what is new, once per loop iteration
-however many appends there were (after push_delay_ms, when it is set: an ASYNC_MASTER's).
+however many appends there were (after push_delay_ms, when it is set: an ASYNC_MASTER's). A
+plaintext link is fed by a native loop (native_feed.py), which ``wakeup`` wakes directly, from
+the appending thread, when there is no push_delay_ms; a SYNC_MASTER's waits arm it (``_arm``).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from .master_link import MasterLink
 log = logging.getLogger(__name__)
 
 HOUSEKEEPING_CHECK_S = 1.0
+CLOSE_TIMEOUT_S = 5.0  # a fed link's thread ends within a poll once its socket is shut down
 
 
 class HAService:
@@ -41,6 +44,7 @@ class HAService:
         self._port = port
         self._tls = tls
         self.links: set[MasterLink] = set()
+        self.native = tls is None  # plaintext links are fed natively (native_feed.py)
         self._server: sockets.Listener | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._transfer: GroupTransfer | None = None
@@ -64,8 +68,11 @@ class HAService:
         self.store.notify_appends(None)
         server, self._server = self._server, None
         await server.close()
+        fed = [link.feed.ended for link in self.links if link.feed is not None]
         for link in list(self.links):
             link.close("the master is stopping")
+        if fed:  # their threads end, then their sockets close, before the loop may stop
+            await asyncio.wait(fed, timeout=CLOSE_TIMEOUT_S)
         if self._housekeeping is not None:
             self._housekeeping.cancel()
         if self._transfer is not None:
@@ -81,8 +88,13 @@ class HAService:
     # -- what the send path asks -----------------------------------------------------------
     @property
     def acked(self) -> int:
-        """The furthest offset a slave acknowledged (push2SlaveMaxOffset)."""
-        return self._transfer.acked if self._transfer is not None else 0
+        """The furthest offset a slave acknowledged (push2SlaveMaxOffset); a fed link's
+        reports reach the send path's waiters only when armed, so they are read here too."""
+        acked = self._transfer.acked if self._transfer is not None else 0
+        for link in list(self.links):
+            if link.feed is not None:
+                acked = max(acked, link.feed.acked)
+        return acked
 
     def slave_ok(self, put_where: int) -> bool:
         """HAService.isSlaveOK: a slave is connected and at most haSlaveFallbehindMax bytes
@@ -92,6 +104,10 @@ class HAService:
     def wakeup(self) -> None:
         """Bytes were appended (the store calls this after every append, from any thread):
         every link pushes them, once per loop iteration however many appends there were."""
+        if not self.config.push_delay_ms:  # a fed link's loop wakes from any thread, at once
+            for link in list(self.links):
+                if link.feed is not None:
+                    link.feed.wake()
         if self._push_due or self._loop is None:
             return
         self._push_due = True
@@ -117,6 +133,7 @@ class HAService:
         slaveTimeout (FLUSH_SLAVE_TIMEOUT). The loop's thread only."""
         assert self._transfer is not None, "HA service not started"
         self._transfer.when_replicated(end, callback)
+        self._arm()
 
     def wait_replicated(self, end: int, timeout_s: float | None = None) -> bool:
         """when_replicated, blocking, for a thread other than the loop's (embedded use)."""
@@ -132,6 +149,19 @@ class HAService:
     def on_ack(self, offset: int) -> None:
         assert self._transfer is not None
         self._transfer.on_ack(offset)
+        self._arm()
+
+    def _arm(self) -> None:
+        """Fed links announce the first report reaching the oldest waiting send's end (a
+        report that came before the arming is taken here)."""
+        transfer = self._transfer
+        assert transfer is not None
+        while (want := transfer.first_waiting) is not None:
+            acked = max((link.feed.arm(want) for link in self.links if link.feed is not None),
+                        default=-1)
+            if acked < want:
+                return
+            transfer.on_ack(acked)
 
     def start_offset(self, requested: int, peer: str) -> int | None:
         """Where a slave reporting ``requested`` first is sent from, or None (logged) when
@@ -164,9 +194,8 @@ class HAService:
         """haHousekeepingInterval: a slave silent that long (it reports every
         haSendHeartbeatInterval) is gone."""
         limit_s = self.config.housekeeping_interval_ms / 1000
-        loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(min(HOUSEKEEPING_CHECK_S, limit_s))
             for link in list(self.links):
-                if loop.time() - link.last_read > limit_s:
+                if link.silent_s() > limit_s:
                     link.close(f"no report for {limit_s:.0f} s")

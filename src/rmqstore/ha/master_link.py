@@ -1,5 +1,7 @@
 """One slave on the master's HA port (HAConnection of rocketmq-all-4.9.7: its ReadSocketService
-and WriteSocketService as one asyncio protocol).
+and WriteSocketService as one asyncio protocol). Once the slave's first report is accepted, a
+plaintext link is handed to a native loop (native_feed.py) that sends and reads from then on;
+the transport only closes the socket after it. A TLS link stays here, as below.
 
 Reading: the slave's reports (protocol/ha.py). The first says where to start: where the slave's
 log ends, or, for an empty slave (0), the start of the master's last segment. An offset the
@@ -31,6 +33,7 @@ from ..protocol.ha import (
 from ..store import MessageStore
 from . import sockets
 from .config import HAConfig
+from .native_feed import NativeFeed
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +47,11 @@ class LinkOwner(Protocol):
     store: MessageStore
     config: HAConfig
     links: set[MasterLink]
+    native: bool  # plaintext links are fed by a native loop once their start is known
 
     def start_offset(self, requested: int, peer: str) -> int | None: ...
     def on_ack(self, offset: int) -> None: ...
+
 
 
 class MasterLink(asyncio.Protocol):
@@ -60,6 +65,7 @@ class MasterLink(asyncio.Protocol):
         self._again: asyncio.Handle | None = None  # a push that yielded to the loop
         self._heartbeat: asyncio.TimerHandle | None = None
         self._last_write = self.last_read = self._loop.time()
+        self.feed: NativeFeed | None = None  # a plaintext link, once its start is known
         self.ack_offset = -1  # the slave's last report (slaveAckOffset)
         self.peer = "?"
         self.closed = False
@@ -97,8 +103,11 @@ class MasterLink(asyncio.Protocol):
                 self.close(f"refused its start offset {offset}")
                 return
             self._next = start
-            self._heartbeat = self._loop.call_later(self._heartbeat_s, self._beat)
-            self.push()
+            if self._service.native:
+                self._start_feed(start)
+            else:
+                self._heartbeat = self._loop.call_later(self._heartbeat_s, self._beat)
+                self.push()
         elif offset > self._service.store.commitlog.max_offset:
             self.close(f"reported offset {offset}, past this master's end: a diverged log")
             return
@@ -125,12 +134,45 @@ class MasterLink(asyncio.Protocol):
         if self._transport is not None and not self.closed:
             log.warning("HA: slave %s: %s; connection closed", self.peer, reason)
             self.closed = True
-            self._transport.close()
+            if self.feed is not None:  # the transport closes once the feed's thread ended
+                self.feed.stop()
+            else:
+                self._transport.close()
+
+    def silent_s(self) -> float:
+        """Seconds since the slave's last report."""
+        if self.feed is not None:
+            return self.feed.silent_s()
+        return self._loop.time() - self.last_read
+
+    def _start_feed(self, start: int) -> None:
+        """The socket is the native feed's from now on; the transport only closes it after."""
+        assert self._transport is not None
+        self._transport.pause_reading()
+        sock = self._transport.get_extra_info("socket")
+        cfg = self._service.config
+        self.feed = NativeFeed(self._service.store, sock.fileno(), start,
+                               cfg.transfer_batch_bytes, cfg.heartbeat_interval_ms,
+                               self._fed_ack, self._feed_ended, self.peer)
+
+    def _fed_ack(self, offset: int) -> None:
+        self.ack_offset = offset
+        self._service.on_ack(offset)
+
+    def _feed_ended(self, reason: str | None) -> None:
+        if reason and not self.closed:
+            log.warning("HA: slave %s: %s; connection closed", self.peer, reason)
+        self.closed = True
+        assert self._transport is not None
+        self._transport.close()
 
     def push(self) -> None:
         """WriteSocketService.run, one round: send what the log holds past what was sent, as
         far as the transport takes it now."""
         self._again = None
+        if self.feed is not None:
+            self.feed.wake()
+            return
         if self.closed or self._paused or self._next is None:
             return
         transport = self._transport

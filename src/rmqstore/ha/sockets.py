@@ -87,6 +87,19 @@ async def connect(host: str, port: int, factory: Callable[[], asyncio.BaseProtoc
     return transport, protocol
 
 
+async def connect_socket(host: str, port: int) -> socket.socket:
+    """A plaintext connection to the master's HA port as a socket of its own, for a link that
+    receives natively (native_link.py); OSError or TimeoutError if none."""
+    loop = asyncio.get_running_loop()
+    async with asyncio.timeout(CONNECT_TIMEOUT_S):
+        sock = await loop.run_in_executor(
+            None, lambda: socket.create_connection((host, port), CONNECT_TIMEOUT_S))
+    sock.setblocking(True)
+    if sock.family in (socket.AF_INET, socket.AF_INET6):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
 def split_address(addr: str) -> tuple[str, int]:
     """"host:port" (the form haServerAddr and haMasterAddress take) -> (host, port)."""
     host, sep, port = addr.rpartition(":")
