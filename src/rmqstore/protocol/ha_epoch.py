@@ -1,0 +1,208 @@
+"""RocketMQ 5's HA wire format for controller mode (AutoSwitchHAConnection / AutoSwitchHAClient):
+the 4.x transport of ha.py plus a handshake in which the two sides compare epoch histories, and
+a connection state at the head of every message. Plain TCP on the master's HA port, big-endian.
+
+Connection states (HAConnectionState ordinals): READY 0, HANDSHAKE 1, TRANSFER 2, SUSPEND 3,
+SHUTDOWN 4.
+
+Slave -> master, a handshake (16 bytes), then reports (12 bytes):
+
+    off size field                    off size field
+      0    4 state = 1 (HANDSHAKE)      0    4 state = 2 (TRANSFER)
+      4    2 isSyncFromLastFile         4    8 max physical offset (the slave's ack)
+      6    2 isAsyncLearner
+      8    8 slave's controller broker id
+
+Master -> slave, its answer to a handshake (20 bytes + 12 per epoch entry), then transfers
+(36 bytes + data; a transfer never spans two epochs, an empty one is a heartbeat):
+
+    off size field                    off size field
+      0    4 state = 1                  0    4 state = 2
+      4    4 body size (12 n)           4    4 body size
+      8    8 master's max offset        8    8 physical offset of the data
+     16    4 master's last epoch       16    4 epoch of the data
+     20   12 n x (epoch 4, start 8)    20    8 that epoch's start offset
+                                       28    8 master's confirm offset
+                                       36    n raw commit-log bytes
+
+Example: a handshake from slave 2 that syncs from the start is 00000001 0000 0000
+0000000000000002; the master's answer for epochs {1@0, 2@5000} at max offset 9000 is
+00000001 00000018 0000000000002328 00000002 | 00000001 0000000000000000 | 00000002
+0000000000001388.
+
+Sans-I/O: SlaveMessages (the master's reader) and MasterMessages (the slave's reader) take bytes
+as they arrive and return the messages they complete; neither holds more than one message. A
+state they do not expect, or a size over its limit, raises HAProtocolError (the connection is
+closed).
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+from .ha import MAX_TRANSFER_BODY, HAProtocolError
+
+READY, HANDSHAKE, TRANSFER, SUSPEND, SHUTDOWN = range(5)
+
+SLAVE_HANDSHAKE = struct.Struct(">ihhq")  # state, isSyncFromLastFile, isAsyncLearner, broker id
+SLAVE_REPORT = struct.Struct(">iq")  # state, max offset
+MASTER_HANDSHAKE = struct.Struct(">iiqi")  # state, body size, max offset, last epoch
+MASTER_TRANSFER = struct.Struct(">iiqiqq")  # state, body size, offset, epoch, start, confirm
+EPOCH_ENTRY = struct.Struct(">iq")  # epoch, start offset
+# AbstractWriteSocketService.handShakeBuffer holds at most 1000 entries.
+MAX_EPOCH_ENTRIES = 1000
+_STATE = struct.Struct(">i")
+
+
+@dataclass(frozen=True, slots=True)
+class SlaveHandshake:
+    broker_id: int
+    sync_from_last_file: bool = False
+    async_learner: bool = False
+
+    def encode(self) -> bytes:
+        return SLAVE_HANDSHAKE.pack(HANDSHAKE, int(self.sync_from_last_file),
+                                    int(self.async_learner), self.broker_id)
+
+
+@dataclass(frozen=True, slots=True)
+class MasterHandshake:
+    max_offset: int
+    last_epoch: int  # -1: no epoch yet
+    epochs: tuple[tuple[int, int], ...]  # (epoch, start offset), oldest first
+
+    def encode(self) -> bytes:
+        body = b"".join(EPOCH_ENTRY.pack(e, s) for e, s in self.epochs)
+        return MASTER_HANDSHAKE.pack(HANDSHAKE, len(body), self.max_offset,
+                                     self.last_epoch) + body
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    """A transfer's header; ``data`` is a view valid until the decoder's next feed()."""
+
+    offset: int
+    epoch: int
+    epoch_start: int
+    confirm_offset: int
+    data: memoryview
+
+
+def encode_report(offset: int) -> bytes:
+    return SLAVE_REPORT.pack(TRANSFER, offset)
+
+
+def pack_transfer_header(buf: bytearray, offset: int, size: int, epoch: int, epoch_start: int,
+                         confirm: int) -> None:
+    """Write the 36-byte header at the start of buf (its data follows it)."""
+    MASTER_TRANSFER.pack_into(buf, 0, TRANSFER, size, offset, epoch, epoch_start, confirm)
+
+
+def encode_transfer(offset: int, data: bytes, epoch: int, epoch_start: int,
+                    confirm: int) -> bytes:
+    return MASTER_TRANSFER.pack(TRANSFER, len(data), offset, epoch, epoch_start,
+                                confirm) + data
+
+
+class SlaveMessages:
+    """The master's side: feed() returns the SlaveHandshake and report offsets (ints) the data
+    completes, in order."""
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+
+    def feed(self, data: bytes) -> list[SlaveHandshake | int]:
+        buf = self._buf
+        buf += data
+        out: list[SlaveHandshake | int] = []
+        pos = 0
+        while len(buf) - pos >= _STATE.size:
+            state = _STATE.unpack_from(buf, pos)[0]
+            if state == HANDSHAKE:
+                if len(buf) - pos < SLAVE_HANDSHAKE.size:
+                    break
+                _, last_file, learner, broker_id = SLAVE_HANDSHAKE.unpack_from(buf, pos)
+                out.append(SlaveHandshake(broker_id, last_file == 1, learner == 1))
+                pos += SLAVE_HANDSHAKE.size
+            elif state == TRANSFER:
+                if len(buf) - pos < SLAVE_REPORT.size:
+                    break
+                offset = SLAVE_REPORT.unpack_from(buf, pos)[1]
+                if offset < 0:
+                    raise HAProtocolError(f"slave reported a negative offset {offset}")
+                out.append(offset)
+                pos += SLAVE_REPORT.size
+            else:
+                raise HAProtocolError(f"slave sent state {state}: neither a handshake nor a "
+                                      "report")
+        del buf[:pos]
+        return out
+
+
+class MasterMessages:
+    """The slave's side: feed() returns the MasterHandshake and Transfer messages the data
+    completes, in order. A Transfer's data is a view into the bytes fed; it stays valid until
+    the next feed()."""
+
+    def __init__(self, max_body: int = MAX_TRANSFER_BODY) -> None:
+        self._max_body = max_body
+        self._buf = bytearray()
+
+    @property
+    def buffered(self) -> int:
+        """Bytes held of a message not yet complete."""
+        return len(self._buf)
+
+    def feed(self, data: bytes | bytearray | memoryview) -> list[MasterHandshake | Transfer]:
+        if self._buf:
+            self._buf += data
+            data = self._buf
+        view = memoryview(data)
+        out: list[MasterHandshake | Transfer] = []
+        pos, end = 0, len(view)
+        while end - pos >= _STATE.size:
+            state = _STATE.unpack_from(view, pos)[0]
+            if state == HANDSHAKE:
+                message, size = self._handshake(view, pos, end)
+            elif state == TRANSFER:
+                message, size = self._transfer(view, pos, end)
+            else:
+                raise HAProtocolError(f"master sent state {state}: neither a handshake nor a "
+                                      "transfer")
+            if message is None:
+                break
+            out.append(message)
+            pos += size
+        # the unfinished message is kept apart: the views above point into data
+        self._buf = bytearray(view[pos:]) if pos < end else bytearray()
+        return out
+
+    def _handshake(self, view: memoryview, pos: int,
+                   end: int) -> tuple[MasterHandshake | None, int]:
+        if end - pos < MASTER_HANDSHAKE.size:
+            return None, 0
+        _, size, max_offset, last_epoch = MASTER_HANDSHAKE.unpack_from(view, pos)
+        if size < 0 or size % EPOCH_ENTRY.size or size > EPOCH_ENTRY.size * MAX_EPOCH_ENTRIES:
+            raise HAProtocolError(f"handshake body of {size} bytes is not 0 to "
+                                  f"{MAX_EPOCH_ENTRIES} epoch entries")
+        total = MASTER_HANDSHAKE.size + size
+        if end - pos < total:
+            return None, 0
+        at = pos + MASTER_HANDSHAKE.size
+        epochs = tuple(EPOCH_ENTRY.unpack_from(view, at + i)
+                       for i in range(0, size, EPOCH_ENTRY.size))
+        return MasterHandshake(max_offset, last_epoch, epochs), total
+
+    def _transfer(self, view: memoryview, pos: int, end: int) -> tuple[Transfer | None, int]:
+        if end - pos < MASTER_TRANSFER.size:
+            return None, 0
+        _, size, offset, epoch, start, confirm = MASTER_TRANSFER.unpack_from(view, pos)
+        if offset < 0 or not 0 <= size <= self._max_body:
+            raise HAProtocolError(f"transfer header (offset {offset}, size {size}) is outside "
+                                  f"the limits (size <= {self._max_body})")
+        total = MASTER_TRANSFER.size + size
+        if end - pos < total:
+            return None, 0
+        at = pos + MASTER_TRANSFER.size
+        return Transfer(offset, epoch, start, confirm, view[at:at + size]), total
