@@ -40,9 +40,13 @@ def read_json(path: Path):
 def write_json(path: Path, obj) -> None:
     """Atomic replace: tmp + fsync + rename + directory fsync, the previous content kept as
     .bak. Durable when it returns."""
+    write_atomic(path, fastjson.dumps_config(obj).encode())
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """write_json's replace for any file's bytes (the epoch file, the broker identity)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_of(path)
-    data = fastjson.dumps_config(obj).encode()
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
         os.write(fd, data)
