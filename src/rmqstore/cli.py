@@ -107,20 +107,30 @@ def demo(data: Path, count: int, flush: str) -> None:
               help="A RocketMQ tls.properties (tls.server.mode, tls.server.certPath, ...) for "
                    "every role of this process; a role's own config file may give tls.* keys "
                    "instead, not as well.")
+@click.option("--etcd-endpoints", default=None, metavar="HOST:PORT,...",
+              help="Run the controller (automatic failover) in the NameServer, on this etcd "
+                   "cluster (controllerEtcdEndpoints).")
+@click.option("--etcd-peers", default=None, metavar="NAME=HOST:CLIENT:PEER,...",
+              help="Run the controller on an etcd cluster of these members, and start and "
+                   "supervise the member --etcd-name of them here (etcd-server's etcd, data "
+                   "under <data>/etcd).")
+@click.option("--etcd-name", default=None, help="This node's member of --etcd-peers.")
 @click.option("--broker-expiry", type=click.FloatRange(min=0.1), default=None, hidden=True,
               help="Seconds without REGISTER_BROKER after which the NameServer drops a broker "
                    "(default 120, as Java); the liveness scan runs every min(10, expiry/3) s.")
 def serve(data: Path | None, role: str, config_file: Path | None, namesrv_file: Path | None,
           host: str, namesrv_port: int, broker_port: int | None, http_port: int,
           namesrv_addr: str | None, flush: str | None, store_options: tuple[str, ...],
-          tls_config: Path | None, broker_expiry: float | None) -> None:
+          tls_config: Path | None, etcd_endpoints: str | None, etcd_peers: str | None,
+          etcd_name: str | None, broker_expiry: float | None) -> None:
     """Start a RocketMQ-compatible NameServer and Broker (loopback unless told otherwise)."""
     from .net import TlsConfigError
     from .server.config_error import ConfigError
 
     try:
+        etcd = _etcd_settings(data, etcd_endpoints, etcd_peers, etcd_name, role)
         _serve(data, role, config_file, namesrv_file, host, namesrv_port, broker_port,
-               http_port, namesrv_addr, flush, store_options, tls_config, broker_expiry)
+               http_port, namesrv_addr, flush, store_options, tls_config, broker_expiry, etcd)
     except (ConfigError, TlsConfigError) as exc:  # one line, and a non-zero exit: never a
         raise click.ClickException(str(exc)) from None  # half-secured server
 
@@ -128,7 +138,7 @@ def serve(data: Path | None, role: str, config_file: Path | None, namesrv_file: 
 def _serve(data: Path | None, role: str, config_file: Path | None, namesrv_file: Path | None,
            host: str, namesrv_port: int, broker_port: int | None, http_port: int,
            namesrv_addr: str | None, flush: str | None, store_options: tuple[str, ...],
-           tls_config: Path | None, broker_expiry: float | None) -> None:
+           tls_config: Path | None, broker_expiry: float | None, etcd: dict) -> None:
     from .server.broker import BrokerConfig
     from .server.config_error import ConfigError
     from .server.namesrv import NamesrvConfig
@@ -159,11 +169,46 @@ def _serve(data: Path | None, role: str, config_file: Path | None, namesrv_file:
     ns_settings: dict = (namesrv_settings(namesrv_file.read_text()) if namesrv_file
                          else {"acl": broker.acl})
     ns_settings["remoting"] = ns_settings.get("remoting", RemotingSettings()).with_tls(tls)
+    if etcd:  # the --etcd-* flags turn the controller on, keys of a namesrv.conf or not
+        import dataclasses
+
+        from .server.controller.service import ControllerConfig
+        from .server.controller.settings import ControllerSettings
+
+        settings = ns_settings.get("controller") or ControllerSettings(ControllerConfig())
+        if "endpoints" in etcd:
+            settings = dataclasses.replace(settings, etcd_endpoints=etcd["endpoints"])
+        else:
+            ns_settings["etcd_member"] = etcd["member"]
+        ns_settings["controller"] = settings
     options = ServeOptions(role, NamesrvConfig(host=host, port=namesrv_port,
                                                http_port=http_port or None, **expiry,
                                                **ns_settings),
                            broker.replace(**changes))
     run(options, ready=lambda what: click.echo(f"rmqstore serve: {what}", err=True))
+
+
+def _etcd_settings(data: Path | None, endpoints: str | None, peers: str | None,
+                   name: str | None, role: str) -> dict:
+    """NamesrvConfig fields from --etcd-endpoints / --etcd-peers / --etcd-name."""
+    from .server.config_error import ConfigError
+    from .server.etcd_member import EtcdMemberConfig, parse_peers
+
+    if not (endpoints or peers or name):
+        return {}
+    if role == "broker":
+        raise ConfigError("--etcd-* options are given but --role broker runs no controller")
+    if endpoints and peers:
+        raise ConfigError("give --etcd-endpoints (an etcd cluster run elsewhere) or "
+                          "--etcd-peers (members run by serve), not both")
+    if endpoints:
+        if name:
+            raise ConfigError("--etcd-name needs --etcd-peers")
+        return {"endpoints": endpoints}
+    if not peers or not name:
+        raise ConfigError("--etcd-peers and --etcd-name go together")
+    root = (data or Path("rmqstore-data")).resolve()
+    return {"member": EtcdMemberConfig(name, parse_peers(peers), root / "etcd")}
 
 
 def _store_settings(options: tuple[str, ...]) -> dict:

@@ -1,0 +1,121 @@
+"""MetaStore on etcd 3.4 (Debian's etcd-server) through aetcd, its asyncio gRPC client.
+
+One client at a time, to one endpoint; a call that cannot reach it moves to the next endpoint
+and tries again there, each endpoint at most once per call, so a dead member (the local one, or
+the leader) costs one failed attempt. The compare of cas is etcd's mod revision (create
+revision 0 for "must not exist").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import aetcd
+import aetcd.exceptions
+
+from .metastore import LeaseExpired, MetaStoreUnavailable, Versioned
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+CALL_TIMEOUT_S = 2  # per RPC; an etcd leader election takes about one second
+CONNECT_TIMEOUT_S = 1
+_UNREACHABLE = (aetcd.exceptions.ConnectionFailedError, aetcd.exceptions.ConnectionTimeoutError,
+                aetcd.exceptions.InternalError, asyncio.TimeoutError, OSError)
+
+
+def parse_endpoints(text: str) -> list[tuple[str, int]]:
+    """"h1:2379,h2:2379" (commas or semicolons; an http:// prefix allowed) -> [(host, port)]."""
+    out = []
+    for item in text.replace(";", ",").split(","):
+        item = item.strip().removeprefix("http://")
+        if not item:
+            continue
+        host, sep, port = item.rpartition(":")
+        if not sep or not port.isdigit():
+            raise ValueError(f"etcd endpoint {item!r} is not host:port")
+        out.append((host, int(port)))
+    if not out:
+        raise ValueError("no etcd endpoint given")
+    return out
+
+
+class EtcdMetaStore:
+    def __init__(self, endpoints: list[tuple[str, int]]) -> None:
+        self._endpoints = endpoints
+        self._index = 0
+        self._client: aetcd.Client | None = None
+
+    async def get(self, key: str) -> Versioned | None:
+        found = await self._call(lambda c: c.get(key.encode()))
+        return None if found is None else Versioned(found.value, found.mod_revision)
+
+    async def get_prefix(self, prefix: str) -> dict[str, Versioned]:
+        found = await self._call(lambda c: c.get_prefix(prefix.encode()))
+        return {kv.key.decode(): Versioned(kv.value, kv.mod_revision) for kv in found}
+
+    async def cas(self, key: str, revision: int, value: bytes | None,
+                  lease: int | None = None) -> bool:
+        k = key.encode()
+
+        async def txn(c: aetcd.Client) -> bool:
+            t = c.transactions
+            compare = t.create(k) == 0 if revision == 0 else t.mod(k) == revision
+            action = t.delete(k) if value is None else t.put(k, value, lease=lease)
+            ok, _ = await c.transaction(compare=[compare], success=[action], failure=[])
+            return bool(ok)
+        try:
+            return await self._call(txn)
+        except aetcd.exceptions.ClientError as exc:
+            if lease is not None and "lease not found" in str(exc):
+                raise LeaseExpired(f"lease {lease:x} expired") from None
+            raise
+
+    async def grant_lease(self, ttl_s: float) -> tuple[int, float]:
+        lease = await self._call(lambda c: c.lease(max(1, round(ttl_s))))
+        return lease.id, float(lease.ttl)
+
+    async def keep_alive(self, lease: int) -> None:
+        answer = await self._call(lambda c: c.refresh_lease(lease))
+        if answer.TTL <= 0:
+            raise LeaseExpired(f"lease {lease:x} expired")
+
+    async def revoke(self, lease: int) -> None:
+        try:
+            await self._call(lambda c: c.revoke_lease(lease))
+        except aetcd.exceptions.ClientError as exc:
+            log.info("revoking lease %x: %s", lease, exc)
+
+    async def close(self) -> None:
+        if self._client is not None:
+            client, self._client = self._client, None
+            await client.close()
+
+    async def _call(self, op: Callable[[aetcd.Client], Awaitable[T]]) -> T:
+        """op on the current endpoint's client, then on each other one once."""
+        last: BaseException | None = None
+        for _ in range(len(self._endpoints)):
+            try:
+                client = await self._connected()
+                return await op(client)
+            except _UNREACHABLE as exc:
+                last = exc
+                host, port = self._endpoints[self._index]
+                log.info("etcd %s:%d: %s", host, port, str(exc).splitlines()[0] if str(exc)
+                         else type(exc).__name__)
+                await self.close()
+                self._index = (self._index + 1) % len(self._endpoints)
+        raise MetaStoreUnavailable(f"no etcd endpoint of {self._endpoints} answered: {last}")
+
+    async def _connected(self) -> aetcd.Client:
+        if self._client is None:
+            host, port = self._endpoints[self._index]
+            client = aetcd.Client(host=host, port=port, timeout=CALL_TIMEOUT_S,
+                                  connect_wait_timeout=CONNECT_TIMEOUT_S)
+            await client.connect()
+            self._client = client
+        return self._client

@@ -1,0 +1,116 @@
+"""Which controller is the active one: the one whose address is the value of
+``<prefix>/active``, a key it created attached to an etcd lease it keeps alive (every
+controller of a cluster runs this; RocketMQ's is the DLedger leader).
+
+The key is only the election; fencing is elsewhere. A controller counts itself active until
+the moment its lease could have expired by its own clock (the send time of its last answered
+keep-alive plus the TTL): etcd can only expire it later (it times from receipt, and extends
+leases across its own leader changes), and only then may another controller create the key.
+So two controllers never both count themselves active at the same instant, and every write
+they make is still a compare-and-set on the revision they read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+
+from .metastore import LeaseExpired, MetaStore, MetaStoreUnavailable
+
+log = logging.getLogger(__name__)
+
+TTL_S = 2.0  # etcd's smallest with its default election timeout (1 s) is 1.5, rounded to 2
+POLL_S = 0.25  # a standby looks for a vacant key this often; the active renews this often
+
+
+class Leadership:
+    def __init__(self, store: MetaStore, key: str, ttl_s: float = TTL_S,
+                 clock: Callable[[], float] = time.monotonic,
+                 on_change: Callable[[bool], None] | None = None) -> None:
+        """Set ``me`` (this controller's address) before run()."""
+        self._store = store
+        self._key = key
+        self.me = ""
+        self._ttl_s = ttl_s
+        self._clock = clock
+        self._on_change = on_change
+        self._lease: int | None = None
+        self._valid_until = 0.0
+        self.active_since: float | None = None  # when this controller last became active
+        self.leader: str | None = None  # the active controller's address, as last read
+
+    @property
+    def active(self) -> bool:
+        return self.active_since is not None and self._clock() < self._valid_until
+
+    async def run(self) -> None:
+        """Campaign and renew until cancelled; the lease is revoked on the way out."""
+        try:
+            while True:
+                try:
+                    await self._step()
+                except MetaStoreUnavailable as exc:
+                    log.info("controller election: %s", exc)
+                self._check_expiry()
+                await asyncio.sleep(POLL_S)
+        finally:
+            await self._resign()
+
+    async def _step(self) -> None:
+        if self._lease is not None:
+            sent = self._clock()
+            try:
+                await self._store.keep_alive(self._lease)
+            except LeaseExpired:
+                self._lose("its lease expired")
+                return
+            self._valid_until = sent + self._ttl_s
+            return
+        found = await self._store.get(self._key)
+        if found is not None:
+            self.leader = found.value.decode()
+            return
+        sent = self._clock()
+        lease, ttl = await self._store.grant_lease(self._ttl_s)
+        self._ttl_s = ttl
+        try:
+            won = await self._store.cas(self._key, 0, self.me.encode(), lease)
+        except LeaseExpired:
+            won = False
+        if not won:
+            await self._store.revoke(lease)
+            return
+        self._lease = lease
+        self._valid_until = sent + ttl
+        self.active_since = self._clock()
+        self.leader = self.me
+        log.info("controller %s is the active controller (lease %x, TTL %.1f s)", self.me,
+                 lease, ttl)
+        if self._on_change is not None:
+            self._on_change(True)
+
+    def _check_expiry(self) -> None:
+        if self.active_since is not None and self._clock() >= self._valid_until:
+            self._lose("no keep-alive was answered within its TTL")
+
+    def _lose(self, why: str) -> None:
+        if self.active_since is None and self._lease is None:
+            return
+        log.warning("controller %s is no longer the active controller: %s", self.me, why)
+        self.active_since = None
+        self._lease = None
+        if self.leader == self.me:
+            self.leader = None
+        if self._on_change is not None:
+            self._on_change(False)
+
+    async def _resign(self) -> None:
+        lease, self._lease = self._lease, None
+        self.active_since = None
+        if lease is not None:
+            try:
+                await asyncio.wait_for(self._store.revoke(lease), 1.0)
+            except (MetaStoreUnavailable, TimeoutError, LeaseExpired):
+                pass

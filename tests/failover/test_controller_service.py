@@ -1,0 +1,178 @@
+"""The controller in two NameServers sharing one consensus store (in memory), spoken to over
+real loopback sockets as a broker speaks to it: one active at a time, the broker's way in
+(ids, registration, first election), leases, handover, and decisions fenced by revision."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from rmqstore.net import RemotingClient
+from rmqstore.protocol import RemotingCommand, RequestCode, ResponseCode
+from rmqstore.protocol.controller import (
+    ApplyBrokerIdRequestHeader,
+    BrokerHeartbeatRequestHeader,
+    ElectMasterRequestHeader,
+    GetNextBrokerIdRequestHeader,
+    GetReplicaInfoRequestHeader,
+    RegisterBrokerToControllerRequestHeader,
+)
+from rmqstore.protocol.controller_body import decode_sync_state_set
+from rmqstore.protocol.header_codec import encode_header
+from rmqstore.server.controller.metastore import MemoryMetaStore
+from rmqstore.server.controller.replicas import Decision
+from rmqstore.server.controller.service import ControllerConfig, ControllerService
+from rmqstore.server.controller.settings import ControllerSettings
+from rmqstore.server.namesrv import NameServer, NamesrvConfig
+
+C = RequestCode
+
+
+def run(test: Callable[..., Awaitable[None]], timeout_s: float = 30) -> None:
+    async def bounded() -> None:
+        async with asyncio.timeout(timeout_s):
+            await test()
+    asyncio.run(bounded())
+
+
+def namesrv(store: MemoryMetaStore, **config: Any) -> NameServer:
+    settings = ControllerSettings(ControllerConfig(prefix="/t", **config))
+    return NameServer(NamesrvConfig(port=0, http_port=None, controller=settings),
+                      metastore=store)
+
+
+async def call(client: RemotingClient, addr: str, code: int, header: object,
+               body: bytes = b"") -> RemotingCommand:
+    return await client.invoke(addr, RemotingCommand.request(code, encode_header(header), body),
+                               3.0)
+
+
+def addr_of(ns: NameServer) -> str:
+    return "%s:%d" % ns.address
+
+
+async def wait_for(predicate: Callable[[], bool], timeout_s: float = 5.0) -> None:
+    async with asyncio.timeout(timeout_s):
+        while not predicate():
+            await asyncio.sleep(0.05)
+
+
+def active_of(*servers: NameServer) -> list[NameServer]:
+    return [s for s in servers if s.controller is not None and s.controller.active]
+
+
+async def join(client: RemotingClient, ctl: str, broker_id: int, addr: str) -> RemotingCommand:
+    """A broker's way in: next id, apply, register (ReplicasManager.register)."""
+    nxt = await call(client, ctl, C.CONTROLLER_GET_NEXT_BROKER_ID,
+                     GetNextBrokerIdRequestHeader(cluster_name="c1", broker_name="b"))
+    assert nxt.code == ResponseCode.SUCCESS
+    assert int(nxt.ext_fields["nextBrokerId"]) == broker_id
+    applied = await call(client, ctl, C.CONTROLLER_APPLY_BROKER_ID, ApplyBrokerIdRequestHeader(
+        cluster_name="c1", broker_name="b", applied_broker_id=broker_id,
+        register_check_code=f"{addr};1"))
+    assert applied.code == ResponseCode.SUCCESS, applied.remark
+    return await call(client, ctl, C.CONTROLLER_REGISTER_BROKER,
+                      RegisterBrokerToControllerRequestHeader(
+                          cluster_name="c1", broker_name="b", broker_id=broker_id,
+                          broker_address=addr))
+
+
+def heartbeat(broker_id: int, epoch: int) -> BrokerHeartbeatRequestHeader:
+    return BrokerHeartbeatRequestHeader(
+        cluster_name="c1", broker_addr=f"127.0.0.1:{broker_id}", broker_name="b",
+        broker_id=broker_id, epoch=epoch, max_offset=0, confirm_offset=0,
+        heartbeat_timeout_ms=5000)
+
+
+def test_one_active_controller_and_a_brokers_way_in() -> None:
+    async def main() -> None:
+        store = MemoryMetaStore()
+        a, b = namesrv(store), namesrv(store)
+        async with a, b, RemotingClient() as client:
+            await wait_for(lambda: len(active_of(a, b)) == 1)
+            (active,) = active_of(a, b)
+            standby = b if active is a else a
+            meta = await client.invoke(addr_of(standby), RemotingCommand.request(
+                C.CONTROLLER_GET_METADATA_INFO), 3.0)
+            assert meta.ext_fields["controllerLeaderAddress"] == addr_of(active)
+            assert meta.ext_fields["isLeader"] == "false"
+            refused = await call(client, addr_of(standby), C.CONTROLLER_GET_NEXT_BROKER_ID,
+                                 GetNextBrokerIdRequestHeader(cluster_name="c1", broker_name="b"))
+            assert refused.code == ResponseCode.CONTROLLER_NOT_LEADER
+
+            ctl = addr_of(active)
+            registered = await join(client, ctl, 1, "127.0.0.1:1")
+            assert registered.code == ResponseCode.SUCCESS
+            assert "masterAddress" not in registered.ext_fields  # no master yet
+            no_lease = await call(client, ctl, C.BROKER_HEARTBEAT, heartbeat(1, -1))
+            assert no_lease.code == ResponseCode.SUCCESS and "leaseMillis" not in \
+                no_lease.ext_fields
+            elected = await call(client, ctl, C.CONTROLLER_ELECT_MASTER,
+                                 ElectMasterRequestHeader(cluster_name="c1", broker_name="b",
+                                                          broker_id=1))
+            assert elected.code == ResponseCode.SUCCESS, elected.remark
+            assert elected.ext_fields["masterEpoch"] == "1"
+            lease = await call(client, ctl, C.BROKER_HEARTBEAT, heartbeat(1, 1))
+            assert lease.ext_fields == {"masterEpoch": "1", "leaseMillis": "4000"}
+            stale = await call(client, ctl, C.BROKER_HEARTBEAT, heartbeat(1, 0))
+            assert "leaseMillis" not in stale.ext_fields  # not the master of epoch 0
+            # the standby heard the heartbeats too, but grants nothing
+            assert standby.controller.on_heartbeat(
+                ("c1", "b", 1), "127.0.0.1:1", 5000, None, 1, 0, 0, 1) is None
+
+            second = await join(client, ctl, 2, "127.0.0.1:2")
+            assert second.ext_fields["masterAddress"] == "127.0.0.1:1"
+            assert decode_sync_state_set(second.body).members == {1}
+    run(main)
+
+
+def test_the_standby_takes_over_and_the_state_survives() -> None:
+    async def main() -> None:
+        store = MemoryMetaStore()
+        a, b = namesrv(store), namesrv(store)
+        async with RemotingClient() as client:
+            await a.start()
+            await b.start()
+            try:
+                await wait_for(lambda: len(active_of(a, b)) == 1)
+                first = active_of(a, b)[0]
+                other = b if first is a else a
+                await join(client, addr_of(first), 1, "127.0.0.1:1")
+                await call(client, addr_of(first), C.CONTROLLER_ELECT_MASTER,
+                           ElectMasterRequestHeader(broker_name="b", broker_id=1))
+                await first.stop()  # resigns: the key goes at once
+                await wait_for(lambda: other.controller.active, 3.0)
+                info = await call(client, addr_of(other), C.CONTROLLER_GET_REPLICA_INFO,
+                                  GetReplicaInfoRequestHeader(broker_name="b"))
+                assert info.code == ResponseCode.SUCCESS
+                assert (info.ext_fields["masterBrokerId"], info.ext_fields["masterEpoch"]) == \
+                    ("1", "1")
+            finally:
+                for s in (a, b):
+                    await s.stop()
+    run(main)
+
+
+def test_cas_fences_a_concurrent_writer() -> None:
+    async def main() -> None:
+        store = MemoryMetaStore()
+        service = ControllerService(ControllerConfig(prefix="/t"), store)
+        await service.start("127.0.0.1:1")
+        try:
+            await wait_for(lambda: service.active)
+            seen: list[int] = []
+
+            def rule(state) -> Decision:
+                from rmqstore.server.controller.replicas import apply_broker_id
+                seen.append(0 if state is None else len(state.members))
+                if len(seen) == 1:  # someone else claims id 1 after our read
+                    other = apply_broker_id(None, "c1", "b", 1, "h:9;9").state
+                    store._data["/t/sets/b"] = (other.encode(), 99, None)
+                return apply_broker_id(state, "c1", "b", 1, "h:1;1")
+            decision = await service.decide("b", rule)
+            assert seen == [0, 1]  # decided again on the newer state
+            assert decision.code == ResponseCode.CONTROLLER_BROKER_ID_INVALID
+        finally:
+            await service.stop()
+    run(main)
