@@ -36,6 +36,9 @@ class StoreReader:
         self._index = index
         self._check_crc = check_crc
         self._max_body = max_body_bytes
+        # Controller mode: reads see records ending at or below it only (set by the HA layer
+        # through MessageStore.set_confirm_offset); None: everything stored.
+        self.confirm_offset: int | None = None
 
     def get(self, topic: str, queue_id: int, offset: int, max_count: int = 32, *,
             tags: str | list[str] | None = None) -> GetResult:
@@ -45,7 +48,7 @@ class StoreReader:
         cq = self._queues.get(topic, queue_id)
         if cq is None:
             return GetResult(GetStatus.NO_MATCHED_LOGIC_QUEUE, [], 0, 0, 0)
-        lo, hi = cq.min_offset, cq.max_offset
+        lo, hi = cq.min_offset, self._visible_max(cq)
         if hi == 0:
             return GetResult(GetStatus.NO_MESSAGE_IN_QUEUE, [], 0, lo, hi)
         if offset < lo:
@@ -66,7 +69,9 @@ class StoreReader:
                 break
             want = max_count - len(messages)
             pos = cur * UNIT_SIZE - seg.start
-            end = seg.wrote if codes else min(seg.wrote, pos + want * UNIT_SIZE)
+            end = min(seg.wrote, hi * UNIT_SIZE - seg.start)  # hi: confirmed units only
+            if not codes:
+                end = min(end, pos + want * UNIT_SIZE)
             fields, n, scanned, gone, corrupt = _native.read_queue(
                 seg.region, pos, end, codes, table, self._check_crc, want)
             if scanned == 0:
@@ -94,16 +99,24 @@ class StoreReader:
         of up to max_count messages from offset, copied into one buffer, and the next offset.
         No tag filter, and no per-message object until you index."""
         cq = self._queues.get(topic, queue_id)
-        if cq is None or not cq.min_offset <= offset < cq.max_offset:
+        if cq is None:
             return Bodies(bytearray(), array.array("q"), offset)
-        seg = cq.files.find(offset * UNIT_SIZE)
+        hi = self._visible_max(cq)
+        seg = cq.files.find(offset * UNIT_SIZE) if cq.min_offset <= offset < hi else None
         if seg is None:
             return Bodies(bytearray(), array.array("q"), offset)
         pos = offset * UNIT_SIZE - seg.start
-        end = min(seg.wrote, pos + max_count * UNIT_SIZE)
+        end = min(seg.wrote, pos + max_count * UNIT_SIZE, hi * UNIT_SIZE - seg.start)
         data, ends, _ = _native.read_bodies(seg.region, pos, end, self._commitlog.files.table(),
                                             max_count, max_bytes)
         return Bodies(data, ends, offset + len(ends))
+
+    def _visible_max(self, cq) -> int:
+        """cq's max offset as reads see it: past the confirm offset nothing is visible."""
+        confirm = self.confirm_offset
+        if confirm is not None and confirm < self._commitlog.max_offset:
+            return cq.visible_max(confirm)
+        return cq.max_offset
 
     def get_by_commitlog_offset(self, offset: int) -> Message | None:
         found = self._commitlog.parse_at(offset)

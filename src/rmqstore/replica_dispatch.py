@@ -42,15 +42,22 @@ class ReplicaDispatcher:
         self._topics: dict[bytes, str] = {}
         self.dispatched = dispatched
         self.last_ts = 0  # store time of the last record dispatched
+        # Controller mode: records past it are not dispatched (readers never see past the
+        # confirm offset its master sends); None: everything appended.
+        self.limit: int | None = None
+
+    def _end(self) -> int:
+        end = self._commitlog.files.max_offset
+        return end if self.limit is None else min(end, self.limit)
 
     def pending(self) -> bool:
-        return self.dispatched < self._commitlog.max_offset
+        return self.dispatched < self._end()
 
     def dispatch(self, max_records: int) -> set[tuple[str, int]]:
         """Dispatch up to max_records of the records appended and not yet dispatched; returns
         the (topic, queue id) of every queue that grew."""
         files = self._commitlog.files
-        end = files.max_offset
+        end = self._end()
         pos = max(self.dispatched, files.min_offset)
         touched: set[tuple[str, int]] = set()
         left = max_records
@@ -58,8 +65,8 @@ class ReplicaDispatcher:
             seg = files.find(pos)
             if seg is None:
                 break
-            out, n, nxt, status = _native.scan_dispatch(seg.region, pos - seg.start, seg.wrote,
-                                                        min(left, 256))
+            out, n, nxt, status = _native.scan_dispatch(
+                seg.region, pos - seg.start, min(seg.wrote, end - seg.start), min(left, 256))
             self._units(seg.view, out, n, touched)
             left -= n
             pos = seg.start + (seg.size if status == 1 else nxt)
