@@ -145,6 +145,8 @@ class EpochFile:
         the file names the epoch that writes (the heartbeat's epoch, which the lease checks)."""
         if self.entries:
             last_epoch, last_start = self.entries[-1]
+            if (last_epoch, last_start) == (epoch, start):
+                return True  # known already (a slave's link sees it again after a reconnect)
             if last_epoch >= epoch or last_start > start:
                 log.error("epoch %d@%d is not after the last entry %d@%d: not appended", epoch,
                           start, last_epoch, last_start)

@@ -45,6 +45,7 @@ class HAClient:
         later through set_master). on_dispatched(queues): queues that grew (a broker wakes the
         pulls held on them)."""
         self.replica = store.replica  # ReplicaStoreError unless the store is a replica
+        self.link_class: type[SlaveLink] = SlaveLink  # controller mode's has a handshake
         self.config = config or HAConfig()
         self._master = master
         self._on_dispatched = on_dispatched
@@ -108,7 +109,7 @@ class HAClient:
                 continue
             try:
                 host, port = sockets.split_address(master)
-                _, link = await sockets.connect(host, port, lambda: SlaveLink(self))
+                _, link = await sockets.connect(host, port, lambda: self.link_class(self))
             except (OSError, TimeoutError, ValueError) as exc:
                 log.info("HA: cannot connect to master %s: %s", master, exc)
             else:

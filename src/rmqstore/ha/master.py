@@ -26,6 +26,8 @@ HOUSEKEEPING_CHECK_S = 1.0
 
 
 class HAService:
+    link_class: type[MasterLink] = MasterLink  # controller mode's has the handshake
+
     def __init__(self, store: MessageStore, host: str = "0.0.0.0", port: int = 10912,
                  config: HAConfig | None = None) -> None:
         self.store = store
@@ -42,7 +44,7 @@ class HAService:
         self._loop = loop = asyncio.get_running_loop()
         self._thread = threading.get_ident()
         self._transfer = GroupTransfer(loop, self.config.slave_timeout_ms / 1000)
-        self._server = await sockets.listen(self._host, self._port, lambda: MasterLink(self))
+        self._server = await sockets.listen(self._host, self._port, lambda: self.link_class(self))
         self._housekeeping = loop.create_task(self._close_silent_links(), name="ha-housekeeping")
         log.info("HA service listening on %s:%d", *self.address)
 

@@ -129,11 +129,30 @@ class MasterLink(asyncio.Protocol):
             self.closed = True
             self._transport.close()
 
+    def _frame(self, offset: int) -> tuple[bytearray | None, int]:
+        """The next frame from ``offset``, its header packed, and its data size; (None, 0)
+        when this master no longer holds ``offset``."""
+        frame = self._service.store.read_log(offset, self._service.config.transfer_batch_bytes,
+                                             TRANSFER_HEADER_SIZE)
+        if frame is None:
+            return None, 0
+        size = len(frame) - TRANSFER_HEADER_SIZE
+        if size:
+            pack_transfer_header(frame, offset, size)
+        return frame, size
+
+    def _heartbeat(self, offset: int) -> bytes:
+        """An empty frame saying where the next bytes start."""
+        return encode_transfer(offset, b"")
+
+    def _idle(self) -> None:
+        """The slave has everything (nothing to send)."""
+
     async def _transfer(self) -> None:
         """WriteSocketService.run: frames from the slave's start offset on."""
         next_offset = await self._started
         service = self._service
-        store, cfg = service.store, service.config
+        cfg = service.config
         heartbeat_s = cfg.heartbeat_interval_ms / 1000
         transport = self._transport
         assert transport is not None
@@ -144,13 +163,11 @@ class MasterLink(asyncio.Protocol):
                 await self._writable
                 continue
             self._wake.clear()
-            frame = store.read_log(next_offset, cfg.transfer_batch_bytes, TRANSFER_HEADER_SIZE)
+            frame, size = self._frame(next_offset)
             if frame is None:
                 self.close(f"this master no longer holds offset {next_offset} (deleted)")
                 return
-            size = len(frame) - TRANSFER_HEADER_SIZE
             if size:
-                pack_transfer_header(frame, next_offset, size)
                 transport.write(frame)
                 next_offset += size
                 last_write = self._loop.time()
@@ -159,9 +176,10 @@ class MasterLink(asyncio.Protocol):
                     sent = 0
                     await asyncio.sleep(0)
                 continue
+            self._idle()
             idle_s = heartbeat_s - (self._loop.time() - last_write)
             if idle_s <= 0:
-                transport.write(encode_transfer(next_offset, b""))
+                transport.write(self._heartbeat(next_offset))
                 last_write = self._loop.time()
                 continue
             try:
