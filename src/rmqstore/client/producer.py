@@ -79,6 +79,8 @@ class SendResult:
     queue_offset: int
     transaction_id: str | None = None
     region_id: str | None = None
+    broker_addr: str | None = None  # the broker that answered
+    master_epoch: int | None = None  # its master epoch, when it runs in controller mode
 
 
 def java_string_hash(text: str) -> int:
@@ -412,7 +414,9 @@ class Producer:
                             offset_msg_id=ext.get("msgId", ""), queue=queue,
                             queue_offset=int(ext.get("queueOffset", -1)),
                             transaction_id=ext.get("transactionId"),
-                            region_id=ext.get("MSG_REGION"))
+                            region_id=ext.get("MSG_REGION"), broker_addr=addr,
+                            master_epoch=int(ext["masterEpoch"]) if "masterEpoch" in ext
+                            else None)
         if self.tracer is not None and not batch:  # per attempt, as Java's send hook
             self.tracer.published(self.group, msg, props, addr, result, started_ms,
                                   self.client_id.split("@")[0])

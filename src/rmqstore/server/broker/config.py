@@ -55,6 +55,22 @@ class BrokerConfig:
     ha_transfer_batch_size: int = 32 * 1024  # haTransferBatchSize
     ha_slave_fallbehind_max: int = 256 * MiB  # haSlaveFallbehindMax
     slave_timeout_ms: int = 3_000  # slaveTimeout: how long a SYNC_MASTER send waits (4.9.4+)
+    # Controller mode (RocketMQ 5, automatic failover): the controller decides the role
+    # (replicas_manager.py); brokerRole and brokerId are then not read. Defaults are the
+    # safe ones where Java's are not: every in-sync replica acknowledges a send.
+    controller_mode: bool = False  # enableControllerMode
+    controller_addrs: tuple[str, ...] = ()  # controllerAddr, ';'-separated
+    broker_heartbeat_interval_ms: int = 500  # brokerHeartbeatInterval (Java: 1000)
+    controller_heartbeat_timeout_ms: int = 5_000  # controllerHeartBeatTimeoutMills (10000)
+    sync_broker_metadata_period_ms: int = 2_000  # syncBrokerMetadataPeriod (Java: 5000)
+    check_sync_state_set_period_ms: int = 1_000  # checkSyncStateSetPeriod (Java: 5000)
+    sync_controller_metadata_period_ms: int = 3_000  # syncControllerMetadataPeriod (10000)
+    all_ack_in_sync_state_set: bool = True  # allAckInSyncStateSet (Java: false)
+    in_sync_replicas: int = 1  # inSyncReplicas (when allAckInSyncStateSet is false)
+    min_in_sync_replicas: int = 1  # minInSyncReplicas
+    ha_max_time_slave_not_catchup_ms: int = 15_000  # haMaxTimeSlaveNotCatchup
+    broker_election_priority: int = 2**31 - 1  # brokerElectionPriority: lower wins a tie
+    sync_from_last_file: bool = False  # syncFromLastFile: an empty slave copies the last file
     slave_read_enable: bool = False  # slaveReadEnable: a slave serves pulls
     offset_check_in_slave: bool = False  # offsetCheckInSlave: a slave corrects pull offsets
     # accessMessageInMemoryMaxRatio: a pull further behind than this share of the RAM is told
@@ -157,6 +173,9 @@ class BrokerConfig:
 
     def _check_role(self) -> None:
         """BrokerConfigError unless brokerRole, brokerId and the HA keys agree."""
+        if self.controller_mode:
+            self._check_controller_mode()
+            return
         if self.broker_role not in ROLES:
             raise BrokerConfigError(f"brokerRole must be one of {', '.join(ROLES)}, not "
                                     f"{self.broker_role!r}")
@@ -170,6 +189,18 @@ class BrokerConfig:
                                     f"{self.broker_role}")
         if not 0 <= self.access_message_in_memory_max_ratio <= 100:
             raise BrokerConfigError("accessMessageInMemoryMaxRatio must be within [0, 100]")
+
+    def _check_controller_mode(self) -> None:
+        if not self.controller_addrs:
+            raise BrokerConfigError("enableControllerMode=true needs controllerAddr")
+        if self.ha_master_address is not None:
+            raise BrokerConfigError("haMasterAddress: in controller mode the controller names "
+                                    "the master")
+        if self.min_in_sync_replicas < 1 or self.in_sync_replicas < 1:
+            raise BrokerConfigError("minInSyncReplicas and inSyncReplicas must be at least 1")
+        if self.controller_heartbeat_timeout_ms < 2 * self.broker_heartbeat_interval_ms:
+            raise BrokerConfigError("controllerHeartBeatTimeoutMills must be at least twice "
+                                    "brokerHeartbeatInterval")
 
     @property
     def bind_host(self) -> str:
@@ -308,6 +339,19 @@ _KEYS = {
     "haSlaveFallbehindMax": ("ha_slave_fallbehind_max", int),
     "haMaxGapNotInSync": ("ha_slave_fallbehind_max", int),  # RocketMQ 5's name for it
     "slaveTimeout": ("slave_timeout_ms", int),
+    "enableControllerMode": ("controller_mode", _bool),
+    "controllerAddr": ("controller_addrs", _addrs),
+    "brokerHeartbeatInterval": ("broker_heartbeat_interval_ms", int),
+    "controllerHeartBeatTimeoutMills": ("controller_heartbeat_timeout_ms", int),
+    "syncBrokerMetadataPeriod": ("sync_broker_metadata_period_ms", int),
+    "checkSyncStateSetPeriod": ("check_sync_state_set_period_ms", int),
+    "syncControllerMetadataPeriod": ("sync_controller_metadata_period_ms", int),
+    "allAckInSyncStateSet": ("all_ack_in_sync_state_set", _bool),
+    "inSyncReplicas": ("in_sync_replicas", int),
+    "minInSyncReplicas": ("min_in_sync_replicas", int),
+    "haMaxTimeSlaveNotCatchup": ("ha_max_time_slave_not_catchup_ms", int),
+    "brokerElectionPriority": ("broker_election_priority", int),
+    "syncFromLastFile": ("sync_from_last_file", _bool),
     "slaveReadEnable": ("slave_read_enable", _bool),
     "offsetCheckInSlave": ("offset_check_in_slave", _bool),
     "accessMessageInMemoryMaxRatio": ("access_message_in_memory_max_ratio", int),
@@ -325,18 +369,14 @@ _KEYS = {
 _ACCEPTED = frozenset({"deleteWhen", "storePathCommitLog", "sendMessageThreadPoolNums",
                        "pullMessageThreadPoolNums"})
 
-_CONTROLLER = "RocketMQ 5's controller mode is not implemented (classic master/slave only)"
+_CONTROLLER = "not implemented in controller mode (a broker set's members all replicate)"
 _DLEDGER = "the DLedger commit log is not implemented (classic master/slave only)"
 _FLOW = "HA flow control (RocketMQ 5) is not implemented"
 _UNKNOWN_HA = "an HA key this broker does not know"
 # Replication keys RocketMQ reads that this broker does not act on: refused with why, unless
 # set to the value that asks for nothing (their default).
 _REFUSED: dict[str, tuple[str, tuple[str, ...]]] = {
-    "enableControllerMode": (_CONTROLLER, ("false",)), "controllerAddr": (_CONTROLLER, ()),
-    "allAckInSyncStateSet": (_CONTROLLER, ("false",)), "inSyncReplicas": (_CONTROLLER, ("1",)),
-    "minInSyncReplicas": (_CONTROLLER, ("1",)), "totalReplicas": (_CONTROLLER, ("1",)),
-    "enableAutoInSyncReplicas": (_CONTROLLER, ("false",)),
-    "haMaxTimeSlaveNotCatchup": (_CONTROLLER, ()), "syncFromLastFile": (_CONTROLLER, ("false",)),
+    "totalReplicas": (_CONTROLLER, ("1",)), "enableAutoInSyncReplicas": (_CONTROLLER, ("false",)),
     "asyncLearner": (_CONTROLLER, ("false",)), "enableSlaveActingMaster": (_CONTROLLER, ("false",)),
     "haFlowControlEnable": (_FLOW, ("false",)), "maxHaTransferByteInSecond": (_FLOW, ()),
     "enableDLegerCommitLog": (_DLEDGER, ("false",)), "dLegerGroup": (_DLEDGER, ()),

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Protocol
 
 from ...ha import HAClient, HAConfig, HAService
 from ...message import PutStatus
@@ -25,6 +26,16 @@ from .config import BrokerConfig
 log = logging.getLogger(__name__)
 
 StatusCallback = Callable[[PutStatus], object]
+
+
+class Replication(Protocol):
+    """What the send path needs of a master's replication."""
+
+    sync: bool  # sends wait for replicas (SYNC_MASTER)
+
+    def stored(self) -> None: ...
+
+    def when_replicated(self, callback: StatusCallback) -> None: ...
 
 
 def ha_config(config: BrokerConfig) -> HAConfig:

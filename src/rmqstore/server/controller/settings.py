@@ -40,11 +40,11 @@ def controller_settings(items: dict[str, str]) -> ControllerSettings | None:
             raise ConfigError(f"namesrv config: {', '.join(extra)} given, but "
                               "enableControllerInNamesrv is not true")
         return None
+    default = ControllerConfig()
     config = ControllerConfig(
-        prefix=mine.get("controllerEtcdPrefix", ControllerConfig.prefix),
-        lease_ms=_int(mine, "controllerMasterLeaseMillis", ControllerConfig.lease_ms),
-        scan_interval_ms=_int(mine, "scanNotActiveBrokerInterval",
-                              ControllerConfig.scan_interval_ms),
+        prefix=mine.get("controllerEtcdPrefix", default.prefix),
+        lease_ms=_int(mine, "controllerMasterLeaseMillis", default.lease_ms),
+        scan_interval_ms=_int(mine, "scanNotActiveBrokerInterval", default.scan_interval_ms),
         elect_unclean=_bool(mine, "enableElectUncleanMaster", False),
         notify_role_changed=_bool(mine, "notifyBrokerRoleChanged", True))
     if not config.prefix.startswith("/"):

@@ -4,16 +4,22 @@ Served codes: PUT/GET/DELETE_KV_CONFIG (100-102), REGISTER_BROKER (103), UNREGIS
 GET_ROUTEINFO_BY_TOPIC (105), GET_BROKER_CLUSTER_INFO (106), GET_ALL_TOPIC_LIST_FROM_NAMESERVER
 (206), QUERY_DATA_VERSION (322). The dispatcher answers every other code with
 REQUEST_CODE_NOT_SUPPORTED.
+
+A client that asks for a route with routeChangePush=true (ours; RocketMQ's clients never send
+it) is told on that connection as soon as a broker name's master changes: NOTIFY_ROUTE_CHANGED
+(1901, oneway, header brokerName), so it need not wait for its 30 s route poll.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import zlib
 
 from ...net import Dispatcher, RequestContext
 from ...protocol import RemotingCommand, RequestCode, ResponseCode, fastjson
+from ...protocol.controller import NotifyRouteChangedRequestHeader
 from ...protocol.header_codec import decode_header, encode_header
 from ...protocol.headers import (
     GetKVConfigResponseHeader,
@@ -40,6 +46,9 @@ from .routes import RouteInfoManager
 
 log = logging.getLogger(__name__)
 
+ROUTE_CHANGE_PUSH = "routeChangePush"  # ours: GET_ROUTEINFO_BY_TOPIC's opt-in
+PUSH_TIMEOUT_S = 1.0
+
 # FAQUrl.suggestTodo(FAQUrl.APPLY_TOPIC_URL), appended to the TOPIC_NOT_EXIST remark.
 _FAQ_TIP = "\nSee http://rocketmq.apache.org/docs/faq/ for further details."
 
@@ -57,6 +66,8 @@ class NamesrvHandlers:
         self._kv = kv
         self._order_message_enable = order_message_enable
         self._watched: set[object] = set()  # connections whose close we already listen for
+        self._pushed: set[object] = set()  # client connections told of master changes
+        routes.on_master_changed = self._push_route_change
 
     def register(self, dispatcher: Dispatcher) -> None:
         for code, handler in (
@@ -129,6 +140,8 @@ class NamesrvHandlers:
     async def get_route_info_by_topic(self, request: RemotingCommand,
                                       ctx: RequestContext) -> RemotingCommand:
         h = decode_header(GetRouteInfoRequestHeader, request.ext_fields)
+        if request.ext_fields.get(ROUTE_CHANGE_PUSH) == "true":
+            self._subscribe(ctx.channel)
         route = self._routes.pickup_topic_route_data(h.topic)
         if route is None:
             return RemotingCommand.response(
@@ -147,6 +160,30 @@ class NamesrvHandlers:
     async def get_all_topic_list(self, request: RemotingCommand,
                                  ctx: RequestContext) -> RemotingCommand:
         return _ok(body=encode_topic_list(self._routes.topic_list()))
+
+    def _subscribe(self, channel: object) -> None:
+        on_lost = getattr(channel, "on_lost", None)
+        if on_lost is None or channel in self._pushed:
+            return
+        self._pushed.add(channel)
+        on_lost(lambda: self._pushed.discard(channel))
+
+    def _push_route_change(self, broker_name: str) -> None:
+        """NOTIFY_ROUTE_CHANGED to every subscribed client (oneway; a failed one is dropped)."""
+        if not self._pushed:
+            return
+        log.info("master of %s changed: telling %d client(s)", broker_name, len(self._pushed))
+        ext = encode_header(NotifyRouteChangedRequestHeader(broker_name=broker_name))
+        loop = asyncio.get_running_loop()
+        for channel in list(self._pushed):
+            request = RemotingCommand.request(RequestCode.NOTIFY_ROUTE_CHANGED, ext)
+            loop.create_task(self._push_one(channel, request))
+
+    async def _push_one(self, channel: object, request: RemotingCommand) -> None:
+        try:
+            await channel.invoke_oneway(request, PUSH_TIMEOUT_S)  # type: ignore[attr-defined]
+        except Exception as exc:  # noqa: BLE001 - its next poll still finds the route
+            log.info("route change push failed: %s", exc)
 
     # -- KV config ---------------------------------------------------------------------------
 
