@@ -8,7 +8,9 @@ n nodes on loopback ports, each with
 
 as separate processes, so a test can kill, stop or cut off any one of them. Ports are
 ``base + 10 i + k`` (k: 0 NameServer, 1 broker, 2 its HA port, 3 etcd client, 4 etcd peer),
-or any free ones. Every wait is bounded.
+or any free ones; with ``hosts`` (one address per node, e.g. network namespaces) every node
+takes the same ports on its own address, and ``prefixes`` run its processes there
+(``ip netns exec``). Every wait is bounded.
 """
 
 from __future__ import annotations
@@ -47,14 +49,17 @@ def node_ports(count: int, base: int | None) -> list[NodePorts]:
 
 
 class Node:
-    def __init__(self, index: int, root: Path, ports: NodePorts) -> None:
+    def __init__(self, index: int, root: Path, ports: NodePorts, host: str = "127.0.0.1",
+                 prefix: Sequence[str] = ()) -> None:
         self.index = index
         self.name = f"n{index}"
         self.root = root / self.name
         self.ports = ports
-        self.namesrv_addr = f"127.0.0.1:{ports.namesrv}"
-        self.broker_addr = f"127.0.0.1:{ports.broker}"
-        self.ha_addr = f"127.0.0.1:{ports.ha}"
+        self.host = host
+        self.prefix = list(prefix)
+        self.namesrv_addr = f"{host}:{ports.namesrv}"
+        self.broker_addr = f"{host}:{ports.broker}"
+        self.ha_addr = f"{host}:{ports.ha}"
         self.namesrv: ServeProcess | None = None
         self.broker: ServeProcess | None = None
 
@@ -68,13 +73,20 @@ class LocalCluster:
                  broker_name: str = "broker-a", cluster: str = "c1",
                  store_args: Sequence[str] = SMALL_STORE_ARGS, verbose: bool = True,
                  broker_settings: dict[str, str] | None = None,
-                 namesrv_settings: dict[str, str] | None = None) -> None:
+                 namesrv_settings: dict[str, str] | None = None,
+                 hosts: Sequence[str] | None = None,
+                 prefixes: Sequence[Sequence[str]] | None = None) -> None:
         """broker_settings / namesrv_settings: more broker.conf / namesrv.conf keys."""
         self.root = Path(root)
         self.broker_name = broker_name
         self.cluster = cluster
-        self.nodes = [Node(i, self.root, p)
-                      for i, p in enumerate(node_ports(nodes, base_port))]
+        if hosts is not None:  # one address each: the same ports everywhere
+            ports = node_ports(1, base_port or 19876)[0]
+            self.nodes = [Node(i, self.root, ports, h, prefixes[i] if prefixes else ())
+                          for i, h in enumerate(hosts)]
+        else:
+            self.nodes = [Node(i, self.root, p)
+                          for i, p in enumerate(node_ports(nodes, base_port))]
         self._store_args = list(store_args)
         self._verbose = verbose
         self._broker_settings = dict(broker_settings or {})
@@ -86,7 +98,7 @@ class LocalCluster:
 
     @property
     def etcd_peers(self) -> str:
-        return ",".join(f"{n.name}=127.0.0.1:{n.ports.etcd_client}:{n.ports.etcd_peer}"
+        return ",".join(f"{n.name}={n.host}:{n.ports.etcd_client}:{n.ports.etcd_peer}"
                         for n in self.nodes)
 
     def namesrv_process(self, node: Node) -> ServeProcess:
@@ -94,25 +106,27 @@ class LocalCluster:
         conf = node.root / "namesrv.conf"
         conf.write_text("".join(f"{k}={v}\n" for k, v in {
             "enableControllerInNamesrv": "true", **self._namesrv_settings}.items()))
-        return ServeProcess(["--role", "namesrv", "--namesrv-port", str(node.ports.namesrv),
+        return ServeProcess(["--role", "namesrv", "--host", node.host,
+                             "--namesrv-port", str(node.ports.namesrv),
                              "--http-port", "0", "--data", str(node.root / "ns"),
                              "--namesrv-config", str(conf), "--etcd-peers", self.etcd_peers,
                              "--etcd-name", node.name], node.root / "namesrv.log",
-                            store_args=(), verbose=self._verbose, drop_env=("NAMESRV_ADDR",))
+                            store_args=(), verbose=self._verbose, drop_env=("NAMESRV_ADDR",),
+                            prefix=node.prefix)
 
     def broker_process(self, node: Node) -> ServeProcess:
         node.root.mkdir(parents=True, exist_ok=True)
         conf = node.root / "broker.conf"
         settings = {
             "brokerClusterName": self.cluster, "brokerName": self.broker_name,
-            "brokerIP1": "127.0.0.1", "listenPort": str(node.ports.broker),
+            "brokerIP1": node.host, "listenPort": str(node.ports.broker),
             "haListenPort": str(node.ports.ha), "storePathRootDir": str(node.store),
             "namesrvAddr": self.namesrv_addrs, "enableControllerMode": "true",
             "controllerAddr": self.namesrv_addrs, **self._broker_settings}
         conf.write_text("".join(f"{k}={v}\n" for k, v in settings.items()))
         return ServeProcess(["--role", "broker", "-c", str(conf)], node.root / "broker.log",
                             store_args=self._store_args, verbose=self._verbose,
-                            drop_env=("NAMESRV_ADDR",))
+                            drop_env=("NAMESRV_ADDR",), prefix=node.prefix)
 
     def start(self) -> None:
         """Every NameServer (etcd members with them), then every broker; returns once a

@@ -13,16 +13,19 @@ Its flags are derived from the cluster's peers, given once for every node:
          --initial-cluster-token rmqstore-<names joined>
 
 A member that exits while serve runs is started again after a pause (its data directory keeps
-it in the cluster); serve's stop ends it with SIGTERM, then SIGKILL after 5 s. Its output goes
-to <data>/etcd.log.
+it in the cluster); serve's stop ends it with SIGTERM, then SIGKILL after 5 s, and on Linux it
+dies with serve (PR_SET_PDEATHSIG), so a killed serve leaves no member holding the ports of
+the one its restart starts. Its output goes to <data>/etcd.log.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
 import shutil
 import signal
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -123,7 +126,8 @@ class EtcdMember:
         log_path = self.config.data_dir.parent / "etcd.log"
         with open(log_path, "ab") as out:
             self._process = await asyncio.create_subprocess_exec(
-                *self.config.command(), stdout=out, stderr=out, stdin=asyncio.subprocess.DEVNULL)
+                *self.config.command(), stdout=out, stderr=out, stdin=asyncio.subprocess.DEVNULL,
+                preexec_fn=_die_with_parent)
         log.info("etcd member %s started (pid %d, client %s)", self.config.name,
                  self._process.pid, self.config.me.client_url)
 
@@ -153,3 +157,13 @@ class EtcdMember:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         log.info("etcd member %s stopped", self.config.name)
+
+
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: SIGKILL when serve dies, however it dies."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)

@@ -137,7 +137,10 @@ class ServeProcess:
                  store_args: Sequence[str] = SMALL_STORE_ARGS, verbose: bool = False,
                  env: Mapping[str, str] | None = None, drop_env: Iterable[str] = (),
                  start_timeout_s: float = START_TIMEOUT_S,
-                 stop_timeout_s: float = STOP_TIMEOUT_S) -> None:
+                 stop_timeout_s: float = STOP_TIMEOUT_S,
+                 prefix: Sequence[str] = ()) -> None:
+        """prefix: what runs serve (e.g. ``ip netns exec NS``, which execs it: same pid)."""
+        self.prefix = list(prefix)
         self.args = list(args)
         self.log_path = Path(log_path)
         self.store_args = list(store_args)
@@ -151,8 +154,8 @@ class ServeProcess:
         self.ready_line = ""
 
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "rmqstore.cli", *(["-v"] if self.verbose else []),
-                "serve", *self.args, *self.store_args]
+        return [*self.prefix, sys.executable, "-m", "rmqstore.cli",
+                *(["-v"] if self.verbose else []), "serve", *self.args, *self.store_args]
 
     @property
     def running(self) -> bool:

@@ -60,6 +60,7 @@ from .role import BrokerRole
 log = logging.getLogger(__name__)
 
 CALL_TIMEOUT_S = 3.0
+METADATA_TIMEOUT_S = 1.0
 RETRY_S = 1.0  # between attempts of the way in (Java: 5 s)
 
 
@@ -141,20 +142,31 @@ class ReplicasManager:
 
     # -- 1. the active controller ------------------------------------------------------------
     async def _find_leader(self) -> None:
-        for addr in self._config.controller_addrs:
-            try:
-                answer = await self._client.invoke(addr, RemotingCommand.request(
-                    RequestCode.CONTROLLER_GET_METADATA_INFO), CALL_TIMEOUT_S)
-            except Exception as exc:  # noqa: BLE001 - the next controller may answer
-                log.debug("controller %s: %s", addr, exc)
-                continue
-            leader = answer.ext_fields.get("controllerLeaderAddress")
-            if answer.code == ResponseCode.SUCCESS and leader:
-                if leader != self._leader:
-                    log.info("controller: the active controller is %s", leader)
-                self._leader = leader
-                return
-        raise ControllerUnavailable(f"no active controller among {self._config.controller_addrs}")
+        """Ask every controller at once: one that says it is active wins; else the one most
+        of them name (a controller cut off from etcd may still name itself a while)."""
+        answers = await asyncio.gather(*(self._metadata(a) for a in self._config.controller_addrs))
+        named = [leader for leader, _ in answers if leader]
+        active = [leader for leader, is_leader in answers if leader and is_leader]
+        leader = active[0] if active else max(set(named), key=named.count) if named else None
+        if leader is None:
+            raise ControllerUnavailable(
+                f"no active controller among {self._config.controller_addrs}")
+        if leader != self._leader:
+            log.info("controller: the active controller is %s", leader)
+        self._leader = leader
+
+    async def _metadata(self, addr: str) -> tuple[str | None, bool]:
+        """(the active controller ``addr`` names, whether it is that one itself)."""
+        try:
+            answer = await self._client.invoke(addr, RemotingCommand.request(
+                RequestCode.CONTROLLER_GET_METADATA_INFO), METADATA_TIMEOUT_S)
+        except Exception as exc:  # noqa: BLE001 - the other controllers may answer
+            log.debug("controller %s: %s", addr, exc)
+            return None, False
+        if answer.code != ResponseCode.SUCCESS:
+            return None, False
+        ext = answer.ext_fields
+        return ext.get("controllerLeaderAddress"), ext.get("isLeader") == "true"
 
     async def _call(self, code: int, header: object, body: bytes = b"") -> RemotingCommand:
         """A request to the active controller; once more after finding it again when the one
@@ -346,9 +358,13 @@ class ReplicasManager:
             return
         if answer.code == ResponseCode.SUCCESS:
             self._take_in_sync(decode_sync_state_set(answer.body))
-        else:
-            log.info("controller: in-sync replicas %s refused: %d %s", sorted(proposed),
-                     answer.code, answer.remark)
+            return
+        log.info("controller: in-sync replicas %s refused: %d %s", sorted(proposed),
+                 answer.code, answer.remark)
+        if answer.code in (ResponseCode.CONTROLLER_INVALID_MASTER,
+                           ResponseCode.CONTROLLER_FENCED_MASTER_EPOCH,
+                           ResponseCode.CONTROLLER_FENCED_SYNC_STATE_SET_EPOCH):
+            await self._sync_replica_info()  # the controller knows of something newer
 
     async def _check_in_sync(self) -> None:
         isr = self._replication.isr

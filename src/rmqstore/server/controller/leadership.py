@@ -39,11 +39,19 @@ class Leadership:
         self._lease: int | None = None
         self._valid_until = 0.0
         self.active_since: float | None = None  # when this controller last became active
-        self.leader: str | None = None  # the active controller's address, as last read
+        self._leader: str | None = None  # the active controller's address, as last read
 
     @property
     def active(self) -> bool:
         return self.active_since is not None and self._clock() < self._valid_until
+
+    @property
+    def leader(self) -> str | None:
+        """The active controller's address as last read; never this one's once its lease
+        may have run out (the store may be out of reach: no newer read comes)."""
+        if self._leader == self.me and not self.active:
+            return None
+        return self._leader
 
     async def run(self) -> None:
         """Campaign and renew until cancelled; the lease is revoked on the way out."""
@@ -70,7 +78,7 @@ class Leadership:
             return
         found = await self._store.get(self._key)
         if found is not None:
-            self.leader = found.value.decode()
+            self._leader = found.value.decode()
             return
         sent = self._clock()
         lease, ttl = await self._store.grant_lease(self._ttl_s)
@@ -85,7 +93,7 @@ class Leadership:
         self._lease = lease
         self._valid_until = sent + ttl
         self.active_since = self._clock()
-        self.leader = self.me
+        self._leader = self.me
         log.info("controller %s is the active controller (lease %x, TTL %.1f s)", self.me,
                  lease, ttl)
         if self._on_change is not None:
@@ -101,8 +109,8 @@ class Leadership:
         log.warning("controller %s is no longer the active controller: %s", self.me, why)
         self.active_since = None
         self._lease = None
-        if self.leader == self.me:
-            self.leader = None
+        if self._leader == self.me:
+            self._leader = None
         if self._on_change is not None:
             self._on_change(False)
 

@@ -132,20 +132,25 @@ class ControllerService:
             value = None if decision.delete else decision.state.encode()
             if not self.active:  # the rule ran while we were active: do not write otherwise
                 raise NotActive()
+            decided_ms = int(time.time() * 1000)
             if await self.store.cas(self._key(broker_name), revision, value):
                 if decision.delete:
                     self._cache.pop(broker_name, None)
                 else:
                     self._cache[broker_name] = decision.state
-                    self._log_change(state, decision.state)
+                    self._log_change(state, decision.state, decided_ms)
                 return decision
             log.info("controller: %s changed under a decision; deciding again", broker_name)
         return Decision(ResponseCode.SYSTEM_ERROR, f"{broker_name}: too many concurrent changes")
 
-    def _log_change(self, before: BrokerSetState | None, after: BrokerSetState) -> None:
+    def _log_change(self, before: BrokerSetState | None, after: BrokerSetState,
+                    decided_ms: int) -> None:
+        """decided_ms: wall-clock time before the write; the chaos checker reads these lines
+        (an ack by an older epoch's master sent after it is a stale-master ack)."""
         if before is None or before.master_epoch != after.master_epoch:
-            log.info("controller: %s master %s epoch %d (in sync %s)", after.broker_name,
-                     after.master, after.master_epoch, sorted(after.sync_state_set))
+            log.info("controller: %s master %s epoch %d (in sync %s) decided at %d ms",
+                     after.broker_name, after.master, after.master_epoch,
+                     sorted(after.sync_state_set), decided_ms)
         elif before.sync_state_set != after.sync_state_set:
             log.info("controller: %s in sync %s epoch %d", after.broker_name,
                      sorted(after.sync_state_set), after.sync_state_set_epoch)
