@@ -20,6 +20,7 @@ refresh.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ DEFAULT_TOPIC_QUEUE_NUMS = 4
 PERM_WRITE = 0x2
 PERM_READ = 0x4
 ROUTE_TIMEOUT_S = 3.0
+SUBSCRIBE_EVERY_S = 30.0  # route-change subscriptions renewed at every NameServer
 
 
 def publish_queues(route: TopicRouteData, topic: str, cap: int | None = None) -> list[MessageQueue]:
@@ -78,6 +80,7 @@ class RouteCache:
 
     transport: Transport
     routes: dict[str, _Entry] = field(default_factory=dict)
+    _subscribed_at: float = -1e9
 
     def __post_init__(self) -> None:
         self.transport.serve(RequestCode.NOTIFY_ROUTE_CHANGED, self._on_route_changed)
@@ -86,12 +89,16 @@ class RouteCache:
                                 ctx: RequestContext) -> None:
         """NOTIFY_ROUTE_CHANGED: refetch every route through that broker name."""
         name = request.ext_fields.get("brokerName")
+        old = self.broker_addr(name) if name is not None else None
         for topic, entry in list(self.routes.items()):
             if name is None or entry.route.broker(name) is not None:
                 try:
                     await self.update(topic)
                 except Exception as exc:  # noqa: BLE001 - the periodic refresh comes anyway
                     log.info("route of %s after a master change: %s", topic, exc)
+        if old is not None and name is not None and self.broker_addr(name) != old:
+            # requests still waiting on the deposed master fail now, and are retried
+            await self.transport.remoting.drop(old)
         return None
 
     async def fetch(self, topic: str, timeout_s: float = ROUTE_TIMEOUT_S) -> TopicRouteData:
@@ -115,7 +122,22 @@ class RouteCache:
     async def update(self, topic: str) -> TopicRouteData:
         route = await self.fetch(topic)
         self.routes[topic] = _Entry(route, time.monotonic())
+        if time.monotonic() - self._subscribed_at > SUBSCRIBE_EVERY_S:
+            self._subscribed_at = time.monotonic()
+            asyncio.get_running_loop().create_task(self._subscribe_everywhere(topic))
         return route
+
+    async def _subscribe_everywhere(self, topic: str) -> None:
+        """Ask every NameServer for a route with routeChangePush, so that a master change
+        is heard from whichever of them learns it (the one routes are asked of may be cut off).
+        Failures are ignored: the next round asks again."""
+        req = self.transport.request(RequestCode.GET_ROUTEINFO_BY_TOPIC,
+                                     {"topic": topic, "routeChangePush": "true"})
+        for addr in self.transport.namesrv_addrs:
+            try:
+                await self.transport.invoke(addr, req, ROUTE_TIMEOUT_S)
+            except Exception as exc:  # noqa: BLE001 - that NameServer is away
+                log.debug("route push subscription at %s: %s", addr, exc)
 
     async def publish_route(self, topic: str) -> tuple[TopicRouteData, list[MessageQueue]]:
         """Route and write queues for a producer, through TBW102 if the topic is unknown."""

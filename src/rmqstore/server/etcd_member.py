@@ -87,8 +87,10 @@ class EtcdMemberConfig:
 
     @property
     def endpoints(self) -> str:
-        """Every member's client address, for the controller's client."""
-        return ",".join(f"{p.host}:{p.client_port}" for p in self.peers)
+        """Every member's client address for the controller's client, its own member first
+        (so that one member's death troubles one controller)."""
+        peers = sorted(self.peers, key=lambda p: p.name != self.name)
+        return ",".join(f"{p.host}:{p.client_port}" for p in peers)
 
     def command(self) -> list[str]:
         me = self.me

@@ -22,8 +22,8 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-CALL_TIMEOUT_S = 2  # per RPC; an etcd leader election takes about one second
-CONNECT_TIMEOUT_S = 1
+CALL_TIMEOUT_S = 1.5  # per RPC; an etcd leader election takes about one second
+CONNECT_TIMEOUT_S = 0.5  # a dead member's endpoint costs this, then the next is tried
 _UNREACHABLE = (aetcd.exceptions.ConnectionFailedError, aetcd.exceptions.ConnectionTimeoutError,
                 aetcd.exceptions.InternalError, asyncio.TimeoutError, OSError)
 

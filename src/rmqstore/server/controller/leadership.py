@@ -8,6 +8,10 @@ keep-alive plus the TTL): etcd can only expire it later (it times from receipt, 
 leases across its own leader changes), and only then may another controller create the key.
 So two controllers never both count themselves active at the same instant, and every write
 they make is still a compare-and-set on the revision they read.
+
+A controller whose keep-alives went unanswered past the TTL (etcd electing a leader, its local
+member gone) stops counting itself active, but keeps its lease and tries again: if etcd still
+has the lease, nobody else can have held the key meanwhile, and it is active again at once.
 """
 
 from __future__ import annotations
@@ -73,8 +77,11 @@ class Leadership:
                 await self._store.keep_alive(self._lease)
             except LeaseExpired:
                 self._lose("its lease expired")
+                self._lease = None
                 return
             self._valid_until = sent + self._ttl_s
+            if self.active_since is None:  # lapsed by our clock, never lost in etcd
+                self._activate("its lease outlived the lapse")
             return
         found = await self._store.get(self._key)
         if found is not None:
@@ -92,10 +99,12 @@ class Leadership:
             return
         self._lease = lease
         self._valid_until = sent + ttl
+        self._activate(f"lease {lease:x}, TTL {ttl:.1f} s")
+
+    def _activate(self, why: str) -> None:
         self.active_since = self._clock()
         self._leader = self.me
-        log.info("controller %s is the active controller (lease %x, TTL %.1f s)", self.me,
-                 lease, ttl)
+        log.info("controller %s is the active controller (%s)", self.me, why)
         if self._on_change is not None:
             self._on_change(True)
 
@@ -104,11 +113,11 @@ class Leadership:
             self._lose("no keep-alive was answered within its TTL")
 
     def _lose(self, why: str) -> None:
-        if self.active_since is None and self._lease is None:
+        """Not active (the lease, if kept, may make it active again: _step)."""
+        if self.active_since is None:
             return
         log.warning("controller %s is no longer the active controller: %s", self.me, why)
         self.active_since = None
-        self._lease = None
         if self._leader == self.me:
             self._leader = None
         if self._on_change is not None:

@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 
 CAS_ATTEMPTS = 3  # a decision re-read and re-made after this many lost races is refused
 PROBE_TIMEOUT_S = 0.5
+PROBE_ATTEMPTS = 3
+PROBE_PAUSE_S = 0.1
 NOTIFY_TIMEOUT_S = 3.0  # ControllerManager.doNotifyBrokerRoleChanged's invokeOneway
 
 
@@ -195,17 +197,21 @@ class ControllerService:
 
     async def _probe(self, key: Key, broker_addr: str) -> None:
         """A broker's connection closed: if its listen port refuses connections, its process
-        is gone (it acknowledges nothing more) and its set need not wait out its timeout."""
-        try:
-            host, port = split_address(broker_addr)
-            async with asyncio.timeout(PROBE_TIMEOUT_S):
-                _, writer = await asyncio.open_connection(host, port)
-            writer.close()
-            return  # alive (or hung: the kernel still accepts); its heartbeats decide
-        except ConnectionRefusedError:
-            pass
-        except (OSError, TimeoutError, ValueError):
-            return
+        is gone (it acknowledges nothing more) and its set need not wait out its timeout. A
+        dying process closes its connections before its listener, so the port is asked a few
+        times."""
+        for attempt in range(PROBE_ATTEMPTS):
+            if attempt:
+                await asyncio.sleep(PROBE_PAUSE_S)
+            refused = await _refuses(broker_addr)
+            if refused is None:
+                return  # cannot tell (unreachable, or a bad address): its heartbeats decide
+            if refused:
+                break
+        else:
+            log.info("controller: broker %s's connection closed, but its port accepts: its "
+                     "heartbeats decide", broker_addr)
+            return  # alive (or hung: the kernel still accepts)
         log.warning("controller: broker %s (%s id %d) is gone: its port refuses connections",
                     broker_addr, key[1], key[2])
         self.live.remove(key)
@@ -288,3 +294,18 @@ class ControllerService:
                 if replicas.needs_reelection(state, self.alive_in(state)) and \
                         self.may_replace(state):
                     await self.replace_master(name)
+
+
+async def _refuses(addr: str) -> bool | None:
+    """Whether ``addr`` refuses a connection; None when that cannot be told."""
+    try:
+        host, port = split_address(addr)
+        async with asyncio.timeout(PROBE_TIMEOUT_S):
+            _, writer = await asyncio.open_connection(host, port)
+        writer.close()
+        return False
+    except ConnectionRefusedError:
+        return True
+    except (OSError, TimeoutError, ValueError) as exc:
+        log.info("controller: probing %s: %r", addr, exc)
+        return None

@@ -1,0 +1,168 @@
+"""The faults of a chaos run, on a LocalCluster (OpenMessaging Chaos' fault list, RIP-44's
+weak spots): each picks its target when injected, and heals what it did.
+
+    kill-master / kill-slave      SIGKILL the broker; heal: start it again (it rejoins as a
+                                  slave and cuts what its new master never had)
+    stop-master / stop-slave      SIGSTOP the broker; heal: SIGCONT
+    kill-etcd-leader              SIGKILL the etcd leader; heal: its serve starts it again
+    kill-controller               SIGKILL the active controller's NameServer (and its etcd
+                                  member); heal: start it again
+    partition-master              the master's node cut from everyone (namespaces: iptables)
+    partition-master-controller   the master cut from every controller (its port), nothing else
+    slow-slave                    a slave's link limited (tbf), so it leaves the in-sync set;
+                                  heal: the limit goes, it catches up and returns
+
+Partitions and the slow link need network namespaces (root); without them those faults are
+refused (NotAvailable), and the runner says so.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import time
+import urllib.request
+from pathlib import Path
+
+from ..protocol import RequestCode
+from ..server.cluster import LocalCluster, Node
+from ..server.testing import ServeError, call
+from .netns import Namespaces
+
+KINDS = ("kill-master", "stop-master", "kill-slave", "stop-slave", "kill-etcd-leader",
+         "kill-controller", "partition-master", "partition-master-controller", "slow-slave")
+NEEDS_NAMESPACES = frozenset({"partition-master", "partition-master-controller", "slow-slave"})
+MASTER_FAULTS = frozenset({"kill-master", "stop-master", "partition-master",
+                           "partition-master-controller"})
+
+
+class NotAvailable(Exception):
+    """The fault cannot be made here (no namespaces, no such target)."""
+
+
+class Injected:
+    """One fault in force; heal() undoes it."""
+
+    def __init__(self, kind: str, cluster: LocalCluster, namespaces: Namespaces | None,
+                 rng: random.Random) -> None:
+        if kind not in KINDS:
+            raise ValueError(f"unknown fault {kind!r}; one of {', '.join(KINDS)}")
+        if kind in NEEDS_NAMESPACES and namespaces is None:
+            raise NotAvailable(f"{kind} needs network namespaces (root, iproute2, iptables)")
+        self.kind = kind
+        self._cluster = cluster
+        self._ns = namespaces
+        self._rng = rng
+        self.node: Node | None = None
+        self.target = ""
+        self._pid: int | None = None
+
+    def inject(self) -> None:
+        c, kind = self._cluster, self.kind
+        if kind.endswith("master") or kind.startswith("partition-master"):
+            self.node = c.node_of(c.wait_master(10.0))
+        elif kind.endswith("slave"):
+            master = c.wait_master(10.0)
+            slaves = [n for n in c.nodes if n.broker_addr != master]
+            self.node = self._rng.choice(slaves)
+        elif kind == "kill-etcd-leader":
+            self.node = etcd_leader(c)
+        else:
+            self.node = active_controller(c)
+        node = self.node
+        self.target = node.broker_addr if "master" in kind or "slave" in kind else node.name
+        if kind in ("kill-master", "kill-slave"):
+            assert node.broker is not None
+            node.broker.kill()
+        elif kind in ("stop-master", "stop-slave"):
+            assert node.broker is not None
+            node.broker.signal(signal.SIGSTOP)
+        elif kind == "kill-etcd-leader":
+            self._pid = etcd_pid(node)
+            os.kill(self._pid, signal.SIGKILL)
+        elif kind == "kill-controller":
+            assert node.namesrv is not None
+            node.namesrv.kill()
+        elif kind == "partition-master":
+            assert self._ns is not None
+            self._ns.isolate(node.index)
+        elif kind == "partition-master-controller":
+            assert self._ns is not None
+            self._ns.cut_port(node.index, node.ports.namesrv)
+        else:  # slow-slave
+            assert self._ns is not None
+            self._ns.slow(node.index)
+
+    def heal(self) -> None:
+        node, kind = self.node, self.kind
+        assert node is not None
+        if kind in ("kill-master", "kill-slave"):
+            assert node.broker is not None
+            node.broker.start()
+        elif kind in ("stop-master", "stop-slave"):
+            assert node.broker is not None
+            node.broker.signal(signal.SIGCONT)
+        elif kind == "kill-controller":
+            assert node.namesrv is not None
+            node.namesrv.start()
+        elif kind == "kill-etcd-leader":
+            pass  # its serve starts it again within a second
+        else:
+            assert self._ns is not None
+            self._ns.heal(node.index)
+
+
+def etcd_status(node: Node) -> dict | None:
+    req = urllib.request.Request(f"http://{node.host}:{node.ports.etcd_client}"
+                                 "/v3/maintenance/status", data=b"{}", method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=1.0) as answer:
+            return json.loads(answer.read())
+    except OSError:
+        return None
+
+
+def etcd_leader(cluster: LocalCluster) -> Node:
+    statuses = {n.index: etcd_status(n) for n in cluster.nodes}
+    for n in cluster.nodes:
+        s = statuses[n.index]
+        if s is None:
+            continue
+        for m in cluster.nodes:
+            t = statuses[m.index]
+            if t is not None and t["header"]["member_id"] == s.get("leader"):
+                return m
+    raise NotAvailable("no etcd leader found")
+
+
+def etcd_pid(node: Node) -> int:
+    """The etcd process serving ``node`` (its data directory names it)."""
+    marker = str(node.root / "ns" / "etcd").encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if cmdline.startswith(b"etcd\0") and marker in cmdline:
+            return int(entry.name)
+    raise NotAvailable(f"no etcd process of {node.name}")
+
+
+def active_controller(cluster: LocalCluster) -> Node:
+    deadline = time.monotonic() + 10.0
+    while time.monotonic() < deadline:
+        for n in cluster.nodes:
+            if n.namesrv is None or not n.namesrv.running:
+                continue
+            try:
+                r = call(n.namesrv_addr, RequestCode.CONTROLLER_GET_METADATA_INFO, timeout_s=1.0)
+            except (OSError, ServeError):
+                continue
+            if r.ext_fields.get("isLeader") == "true":
+                return n
+        time.sleep(0.1)
+    raise NotAvailable("no active controller found")
