@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..protocol import RequestCode
+from .etcd_member import stop_members_under
 from .testing import SMALL_STORE_ARGS, ServeError, ServeProcess, call, free_broker_port, free_port
 
 MASTER_TIMEOUT_S = 30.0
@@ -150,6 +151,7 @@ class LocalCluster:
         for proc in procs:
             if proc is not None:
                 proc.stop()
+        stop_members_under(self.root)  # members a killed NameServer left running
 
     # -- what the cluster says ---------------------------------------------------------------
     def brokers_by_id(self, namesrv: str | None = None) -> dict[int, str]:

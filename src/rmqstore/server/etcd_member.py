@@ -13,19 +13,20 @@ Its flags are derived from the cluster's peers, given once for every node:
          --initial-cluster-token rmqstore-<names joined>
 
 A member that exits while serve runs is started again after a pause (its data directory keeps
-it in the cluster); serve's stop ends it with SIGTERM, then SIGKILL after 5 s, and on Linux it
-dies with serve (PR_SET_PDEATHSIG), so a killed serve leaves no member holding the ports of
-the one its restart starts. Its output goes to <data>/etcd.log.
+it in the cluster); serve's stop ends it with SIGTERM, then SIGKILL after 5 s. A serve that was
+killed leaves its member running (its controller's death does not shake etcd); the next serve
+on that data directory adopts it (found by its command line, Linux) rather than start a second
+one on the same ports. Its output goes to <data>/etcd.log.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import logging
+import os
 import shutil
 import signal
-import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -107,20 +108,23 @@ class EtcdMember:
 
     def __init__(self, config: EtcdMemberConfig) -> None:
         self.config = config
-        self._process: asyncio.subprocess.Process | None = None
+        self.pid: int | None = None
+        self._process: asyncio.subprocess.Process | None = None  # None: adopted, or none
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
-
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid if self._process is not None else None
 
     async def start(self) -> None:
         if shutil.which(self.config.binary) is None:
             raise ConfigError(f"{self.config.binary} not found: install etcd-server "
                               "(apt-get install etcd-server) or give --etcd-endpoints")
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
-        await self._spawn()
+        running = _running_member(self.config)
+        if running is not None:
+            self.pid = running
+            log.info("etcd member %s already running (pid %d): adopted", self.config.name,
+                     running)
+        else:
+            await self._spawn()
         self._task = asyncio.get_running_loop().create_task(self._supervise(),
                                                              name="etcd-member")
 
@@ -129,14 +133,22 @@ class EtcdMember:
         with open(log_path, "ab") as out:
             self._process = await asyncio.create_subprocess_exec(
                 *self.config.command(), stdout=out, stderr=out, stdin=asyncio.subprocess.DEVNULL,
-                preexec_fn=_die_with_parent)
-        log.info("etcd member %s started (pid %d, client %s)", self.config.name,
-                 self._process.pid, self.config.me.client_url)
+                start_new_session=True)  # not killed with serve's process group
+        self.pid = self._process.pid
+        log.info("etcd member %s started (pid %d, client %s)", self.config.name, self.pid,
+                 self.config.me.client_url)
+
+    async def _exited(self) -> object:
+        """Until the member (spawned or adopted) is gone; its exit code if known."""
+        if self._process is not None:
+            return await self._process.wait()
+        while self.pid is not None and _alive(self.pid):
+            await asyncio.sleep(ADOPTED_POLL_S)
+        return "unknown"
 
     async def _supervise(self) -> None:
         while not self._stopping:
-            assert self._process is not None
-            code = await self._process.wait()
+            code = await self._exited()
             if self._stopping:
                 return
             log.warning("etcd member %s exited (%s); starting it again in %.0f s",
@@ -147,25 +159,83 @@ class EtcdMember:
 
     async def stop(self) -> None:
         self._stopping = True
-        process = self._process
-        if process is not None and process.returncode is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(process.wait(), STOP_GRACE_S)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+        pid = self.pid
+        if pid is not None and _alive(pid):
+            os.kill(pid, signal.SIGTERM)
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + STOP_GRACE_S
+            while _alive(pid) and loop.time() < deadline:
+                if self._process is not None and self._process.returncode is None:
+                    try:
+                        await asyncio.wait_for(self._process.wait(), 0.1)
+                    except TimeoutError:
+                        pass
+                else:
+                    await asyncio.sleep(0.1)
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
         log.info("etcd member %s stopped", self.config.name)
 
 
-PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+ADOPTED_POLL_S = 0.5
 
 
-def _die_with_parent() -> None:
-    """In the child, before exec: SIGKILL when serve dies, however it dies."""
-    if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie (our own child, not reaped yet) counts as gone
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[-1][:1] != "Z"
+    except OSError:
+        return True
+
+
+def _members_under(root: Path, binary: str = "etcd") -> list[tuple[int, Path]]:
+    """(pid, data dir) of every live etcd whose data directory is ``root`` or below (Linux)."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return []
+    found = []
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            args = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if not args or Path(args[0].decode(errors="replace")).name != Path(binary).name or \
+                b"--data-dir" not in args:
+            continue
+        data = Path(args[args.index(b"--data-dir") + 1].decode(errors="replace"))
+        if (data == root or root in data.parents) and _alive(int(entry.name)):
+            found.append((int(entry.name), data))
+    return found
+
+
+def _running_member(config: EtcdMemberConfig) -> int | None:
+    """The pid of an etcd already serving ``config``'s data directory, or None."""
+    for pid, data in _members_under(config.data_dir, config.binary):
+        if data == config.data_dir:
+            return pid
+    return None
+
+
+def stop_members_under(root: Path) -> int:
+    """SIGTERM (SIGKILL after 5 s) every etcd whose data directory is under ``root``: what a
+    killed serve left behind. Returns how many there were."""
+    found = _members_under(root)
+    for pid, _ in found:
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_GRACE_S
+    for pid, _ in found:
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+    return len(found)
