@@ -118,6 +118,8 @@ def main() -> int:
               f"{time.monotonic() - started:.0f} s so far", flush=True)
         if report.ok:
             shutil.rmtree(root, ignore_errors=True)
+        if args.json is not None:  # so far: a long run stopped early still says something
+            args.json.write_text(json.dumps(summarize(reports), indent=1) + "\n")
     summary = summarize(reports)
     summary["seconds"] = round(time.monotonic() - started)
     text = json.dumps(summary, indent=1)
