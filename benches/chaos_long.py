@@ -18,6 +18,7 @@ import json
 import logging
 import random
 import shutil
+import signal
 import statistics
 import sys
 import time
@@ -89,6 +90,7 @@ def main() -> int:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    signal.signal(signal.SIGTERM, _interrupt)  # the run's cluster and namespaces go too
     kinds = [k for k in args.kinds.split(",") if k]
     why = netns.available()
     if why is not None:
@@ -129,6 +131,10 @@ def main() -> int:
     t = summary["totals"]
     return 0 if t["lost"] == t["stale_acks"] == t["order_violations"] == \
         t["epoch_violations"] == t["replicas_not_identical"] == 0 else 1
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,8 @@ weak spots): each picks its target when injected, and heals what it did.
                                   member); heal: start it again
     partition-master              the master's node cut from everyone (namespaces: iptables)
     partition-master-controller   the master cut from every controller (its port), nothing else
-    slow-slave                    a slave's link limited (tbf), so it leaves the in-sync set;
+    slow-slave                    its master's HA traffic to a slave limited (tc htb), so it
+                                  leaves the in-sync set;
                                   heal: the limit goes, it catches up and returns
 
 Partitions and the slow link need network namespaces (root); without them those faults are
@@ -91,9 +92,9 @@ class Injected:
         elif kind == "partition-master-controller":
             assert self._ns is not None
             self._ns.cut_port(node.index, node.ports.namesrv)
-        else:  # slow-slave
+        else:  # slow-slave: its master's HA traffic to it (every node's HA port is the same)
             assert self._ns is not None
-            self._ns.slow(node.index)
+            self._ns.slow(node.index, node.ports.ha)
 
     def heal(self) -> None:
         node, kind = self.node, self.kind

@@ -1,6 +1,7 @@
 """Network namespaces for a chaos run (root only): one per node, each with one address on a
 bridge this run made, so that faults can cut and slow real links with iptables and tc
-(iproute2 and iptables from Debian), as OpenMessaging Chaos' NetUtil does on its hosts.
+(iproute2 and iptables from Debian), as OpenMessaging Chaos' NetUtil does on its hosts
+(its netem is missing from this kernel: a slow link is an htb class).
 
     bridge  rq<tag>br   10.<a>.<b>.254/24     (this process reaches every node through it)
     node i  rq<tag>n<i> 10.<a>.<b>.<i+1>/24   veth rq<tag>p<i> in the namespace, rq<tag>v<i>
@@ -99,13 +100,25 @@ class Namespaces:
         self.exec(self.names[i], "iptables", "-A", "OUTPUT", "-p", "tcp", "--dport", str(port),
                   "-j", "DROP")
 
-    def slow(self, i: int, rate: str = "256kbit") -> None:
-        """Node i's outgoing link limited to ``rate`` (tbf)."""
-        self.exec(self.names[i], "tc", "qdisc", "add", "dev", self._inner[i], "root", "tbf",
-                  "rate", rate, "burst", "16kb", "latency", "400ms")
+    def slow(self, i: int, port: int, rate: str = "16kbit") -> None:
+        """What reaches node i from TCP port ``port`` (a master's HA port) limited to ``rate``,
+        the rest untouched (htb with a u32 filter on the bridge's side of its veth; this
+        kernel has no netem or prio): a slave's replication falls behind its master's writes,
+        while its heartbeats and its etcd member's traffic flow as before."""
+        dev = self._outer[i]
+        _run("tc", "qdisc", "del", "dev", dev, "root", check=False)  # an earlier one, healed
+        _run("tc", "qdisc", "add", "dev", dev, "root", "handle", "1:", "htb", "default", "10")
+        _run("tc", "class", "add", "dev", dev, "parent", "1:", "classid", "1:10", "htb",
+             "rate", "10gbit")
+        _run("tc", "class", "add", "dev", dev, "parent", "1:", "classid", "1:20", "htb",
+             "rate", rate, "ceil", rate)
+        _run("tc", "filter", "add", "dev", dev, "protocol", "ip", "parent", "1:", "prio", "1",
+             "u32", "match", "ip", "sport", str(port), "0xffff", "flowid", "1:20")
 
     def heal(self, i: int) -> None:
+        """Rules flushed; a slowed class opened up rather than removed, so that what it holds
+        is delivered at once, not dropped and left to TCP's backed-off retransmission."""
         ns = self.names[i]
         _run("ip", "netns", "exec", ns, "iptables", "-F", check=False)
-        _run("ip", "netns", "exec", ns, "tc", "qdisc", "del", "dev", self._inner[i], "root",
-             check=False)
+        _run("tc", "class", "change", "dev", self._outer[i], "parent", "1:", "classid", "1:20",
+             "htb", "rate", "10gbit", check=False)

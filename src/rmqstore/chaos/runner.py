@@ -132,7 +132,11 @@ def _one_fault(kind: str, cluster: LocalCluster, namespaces: netns.Namespaces | 
     record = Fault(kind, fault.target, _now(history), epoch_before=epoch_before)
     history.faults.append(record)
     log.info("chaos: %s of %s at %.3f s", kind, fault.target, record.start)
-    time.sleep(HOLD_S[kind])
+    if kind == "slow-slave":  # how long until it leaves the in-sync set
+        record.notes["left_in_sync_s"] = _until(
+            lambda: fault.target not in _in_sync_addrs(cluster), HOLD_S[kind], record.start,
+            history)
+    time.sleep(max(0.0, record.start + HOLD_S[kind] - _now(history)))
     if kind == "kill-master":  # the new master first, then the old one back
         try:
             cluster.wait_master(20.0, not_addr=fault.target)
@@ -140,6 +144,19 @@ def _one_fault(kind: str, cluster: LocalCluster, namespaces: netns.Namespaces | 
             record.notes["no_new_master"] = str(exc)
     fault.heal()
     record.heal = _now(history)
+    if kind == "slow-slave":  # and until it is back
+        record.notes["rejoined_in_sync_s"] = _until(
+            lambda: fault.target in _in_sync_addrs(cluster), 30.0, record.heal, history)
+
+
+def _until(predicate, timeout_s: float, since: float, history: History) -> float | None:  # noqa: ANN001
+    """Seconds from ``since`` until ``predicate()`` (polled), None if not within timeout_s."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return round(_now(history) - since, 3)
+        time.sleep(0.1)
+    return None
 
 
 def _master_epoch(cluster: LocalCluster) -> int | None:
@@ -152,7 +169,8 @@ def _master_epoch(cluster: LocalCluster) -> int | None:
         return None
 
 
-def _in_sync(cluster: LocalCluster) -> set[int]:
+def _in_sync_addrs(cluster: LocalCluster) -> set[str]:
+    """Broker addresses of the live in-sync replicas, as the active controller has them."""
     try:
         ctl = active_controller(cluster)
         r = call(ctl.namesrv_addr, RequestCode.CONTROLLER_GET_SYNC_STATE_DATA,
@@ -162,7 +180,7 @@ def _in_sync(cluster: LocalCluster) -> set[int]:
         return set()
     if info is None:
         return set()
-    return {x.broker_id for x in info.in_sync if x.alive}
+    return {x.broker_address for x in info.in_sync if x.alive and x.broker_address}
 
 
 def _wait_steady(cluster: LocalCluster) -> None:
@@ -170,11 +188,11 @@ def _wait_steady(cluster: LocalCluster) -> None:
     deadline = time.monotonic() + STEADY_TIMEOUT_S
     while time.monotonic() < deadline:
         if cluster.master() is not None and len(cluster.brokers_by_id()) == 3 and \
-                len(_in_sync(cluster)) == 3:
+                len(_in_sync_addrs(cluster)) == 3:
             return
         time.sleep(0.2)
     log.warning("chaos: not steady after %.0f s (brokers %s, in sync %s)", STEADY_TIMEOUT_S,
-                cluster.brokers_by_id(), _in_sync(cluster))
+                cluster.brokers_by_id(), _in_sync_addrs(cluster))
 
 
 def _wait_topic_everywhere(cluster: LocalCluster, timeout_s: float = 30.0) -> None:

@@ -133,7 +133,10 @@ class EpochMasterLink(MasterLink):
         return encode_transfer(offset, b"", number, start, service.isr.confirm)
 
     def _idle(self) -> None:
-        if self.slave_id is not None:
+        """Nothing left to send: the slave is caught up once it acknowledged all of it (what
+        sits in socket buffers on a slow link is not on the slave yet)."""
+        if self.slave_id is not None and \
+                self.ack_offset >= self._epoch_service.store.commitlog.max_offset:
             self._epoch_service.isr.on_idle(self.slave_id)
 
 
