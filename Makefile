@@ -2,9 +2,10 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-DATA ?= ./rmqstore-data
+# The demo's store; `rmqstore serve` keeps ./rmqstore-data, so the two never share one.
+DATA ?= ./rmqstore-demo
 
-.PHONY: run test bench serve clean
+.PHONY: run test bench serve clean system-packages
 
 $(BIN)/.installed: pyproject.toml setup.py $(wildcard src/rmqstore/_native/*.[ch]) src/rmqstore/_native/build.py
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +21,11 @@ $(BIN)/.installed-test: $(BIN)/.installed
 run: $(BIN)/.installed  ## install, then run the embedded demo on a local data directory
 	$(BIN)/rmqstore demo --data $(DATA)
 
-test: $(BIN)/.installed-test  ## install, lint, then run the whole test suite
+# Debian packages the tests use (browser, promtool): packaging/debian-packages.txt lists them.
+system-packages:  ## apt-get install the missing ones (as root, or through sudo)
+	sh packaging/install-debian-packages.sh
+
+test: $(BIN)/.installed-test system-packages  ## install, lint, then run the whole test suite
 	$(BIN)/ruff check src tests benches examples
 	$(BIN)/python -m pytest -q tests
 

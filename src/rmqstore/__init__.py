@@ -30,6 +30,7 @@ from .errors import (
     ReplicaStoreError,
     StoreClosedError,
     StoreError,
+    StoreLayoutError,
     StoreLockedError,
 )
 
@@ -47,6 +48,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ below l
     )
     from .options import PutOptions
     from .queue import Consumer, Queue
+    from .shared.workgroup import WorkConsumer
     from .store import MessageStore, open_store
     from .timer import TimerConfig, TimerService
 
@@ -62,6 +64,7 @@ _LAZY = {
     "MessageStore": ".store", "open_store": ".store",
     "ScheduleService": ".delay_levels",
     "TimerService": ".timer", "TimerConfig": ".timer",
+    "WorkConsumer": ".shared.workgroup",
 }
 
 
@@ -107,9 +110,11 @@ __all__ = [
     "StoreClosedError",
     "StoreConfig",
     "StoreError",
+    "StoreLayoutError",
     "StoreLockedError",
     "TimerConfig",
     "TimerService",
+    "WorkConsumer",
     "__version__",
     "open",
     "open_store",

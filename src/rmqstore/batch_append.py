@@ -85,6 +85,8 @@ def _roll(commitlog: CommitLog, cq: ConsumeQueue, stop: int, too_large_also: str
     """Make room for the record the native call stopped at."""
     if stop == _native.SEGMENT_FULL:
         commitlog.roll()
+    elif stop == _native.STALE:
+        commitlog.catch_up(cq)
     elif stop == _native.QUEUE_FULL:
         cq.roll()
     elif stop == _native.TOO_LARGE:

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from . import _native
-from .filenames import commitlog_dir, offset_name
+from .filenames import offset_name
 from .record import RecordField
 from .segment import MappedFile
 from .segment_queue import MappedFileQueue, Preallocator
@@ -38,15 +38,17 @@ log = logging.getLogger(__name__)
 class CommitLog:
     """Appends are single-writer (the store's put lock); reads are lock-free below `wrote`."""
 
-    def __init__(self, root: Path, segment_bytes: int, allocator: Preallocator | None,
+    def __init__(self, directory: Path, segment_bytes: int, allocator: Preallocator | None,
                  store_host: bytes, batch_buffer_bytes: int = 0, advice: str = "normal",
                  stage_single_min: int = 0) -> None:
-        self.files = MappedFileQueue(commitlog_dir(root), segment_bytes, allocator, advice)
+        self.files = MappedFileQueue(directory, segment_bytes, allocator, advice)
         self.segment_bytes = segment_bytes
         # Corrupt ranges recovery found and kept behind (offset, length): reads skip them.
         self.skipped: list[tuple[int, int]] = []
         self.appender = _native.Appender(store_host, store_host, 0, batch_buffer_bytes,
                                          stage_single_min)
+        # A shared store's catch-up, when an append answers RMQ_STALE (shared/view.py).
+        self.on_stale: Callable[[object], None] | None = None
 
     def load(self) -> None:
         self.files.load()
@@ -60,6 +62,12 @@ class CommitLog:
         return self.files.max_offset
 
     # -- appending (the records themselves are encoded natively, see store.put) -------------
+    def catch_up(self, cq) -> None:
+        """An append answered RMQ_STALE: another process wrote past this process's files."""
+        if self.on_stale is None:
+            raise RuntimeError("a store opened by one process cannot be stale")
+        self.on_stale(cq)
+
     def roll(self) -> None:
         """Point the native appender at a segment with room: the last one, or a new one."""
         self.appender.attach(self.files.last_for_write())
@@ -72,9 +80,9 @@ class CommitLog:
         if last is not None and not last.full:
             self.appender.attach(last)
         else:
-            self.appender.detach()
+            start = last.start + self.segment_bytes if last is not None else 0
+            self.appender.detach(start)
             if allocator is not None:  # make the first or next segment ahead of the first put
-                start = last.start + self.segment_bytes if last is not None else 0
                 allocator.request(self.files.directory / offset_name(start), start,
                                   self.segment_bytes, self.files.advice)
 

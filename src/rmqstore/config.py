@@ -6,6 +6,7 @@ Defaults are RocketMQ 4.x's (MessageStoreConfig) unless a comment says otherwise
 from __future__ import annotations
 
 import dataclasses
+import os
 import socket
 from dataclasses import dataclass
 
@@ -33,7 +34,10 @@ class StoreConfig:
     consumequeue_flush_interval_ms: int = 1_000  # flushIntervalConsumeQueue
 
     retention_hours: float = 72.0  # fileReservedTime
-    disk_max_used_ratio: float = 0.75  # diskMaxUsedSpaceRatio (75 %)
+    # The disk alarm's levels (DefaultMessageStore.CleanCommitLogService.isSpaceToDelete):
+    disk_max_used_ratio: float = 0.75  # diskMaxUsedSpaceRatio (75 %): reclaim space (logged)
+    # diskSpaceCleanForciblyRatio: above it retention deletes segments that have not expired
+    disk_clean_forcibly_ratio: float = 0.85
     disk_full_ratio: float = 0.90  # diskSpaceWarningLevelRatio: refuse writes above it
     clean_interval_ms: int = 10_000  # cleanResourceInterval
 
@@ -73,6 +77,8 @@ class StoreConfig:
     # flight (put_async) are synced once they pause for this long (see flush.SyncFlusher).
     group_commit_delay_us: int = 200
     store_host: tuple[str, int] = ("127.0.0.1", 10911)  # STOREHOSTADDRESS and message ids
+    # storePathCommitLog: the commit log's directory, when not <root>/commitlog
+    commitlog_path: str | os.PathLike[str] | None = None
     background: bool = True  # run flusher, retention and pre-allocation threads
     # Opened as a replica (a slave of RocketMQ's HA): its commit log is its master's copy,
     # grown only through MessageStore.replica (rmqstore.ha feeds it); puts raise
@@ -81,6 +87,13 @@ class StoreConfig:
     # messageDelayLevel: what a replica stamps the consume-queue units of delayed messages with
     # (their delivery time); the ScheduleService that delivers them takes its own ladder.
     delay_levels: str = DEFAULT_DELAY_LEVELS
+    # Beyond RocketMQ: several processes of one machine open the store at once (shared/): each
+    # append takes a cross-process lock, readers in any process see it at once. Every process
+    # must say shared=True; the sizes are the first opener's (its control file's slots for
+    # consume queues and consumer offsets, fixed while any process has the store open).
+    shared: bool = False
+    shared_queues: int = 1024
+    shared_offsets: int = 1024
 
     def __post_init__(self) -> None:
         if self.flush not in ("async", "sync"):
@@ -93,6 +106,9 @@ class StoreConfig:
             raise ValueError("compression must be None, 'zlib' or 'lz4'")
         if not 0.1 <= self.disk_max_used_ratio <= 0.95:
             raise ValueError("disk_max_used_ratio must be within [0.1, 0.95]")
+        if not 0 < self.disk_clean_forcibly_ratio <= 1 or not 0 < self.disk_full_ratio <= 1:
+            raise ValueError("disk_clean_forcibly_ratio and disk_full_ratio must be within "
+                             "(0, 1]")
         if self.batch_write_buffer_bytes < 0:
             raise ValueError("batch_write_buffer_bytes must be 0 or more")
         if not 0 <= self.group_commit_delay_us <= 100_000:
@@ -104,12 +120,19 @@ class StoreConfig:
             raise ValueError("max_message_size must be positive")
         socket.inet_aton(self.store_host[0])  # IPv4 only for the store host
         parse_delay_levels(self.delay_levels)  # ValueError naming a bad entry
+        if not (1 <= self.shared_queues <= 1 << 20 and 1 <= self.shared_offsets <= 1 << 20):
+            raise ValueError("shared_queues and shared_offsets must be within [1, 1048576]")
+        if self.shared and self.warm_window_bytes:
+            raise ValueError("warm_window_bytes is not supported with shared=True: the warmer "
+                             "follows one process's appends")
+        if self.shared and self.replica:
+            raise ValueError("a replica cannot be shared=True: its one HA link appends to it")
 
     @property
     def warm_bytes(self) -> int:
         if self.warm_window_bytes is not None:
             return self.warm_window_bytes
-        return 0 if self.flush == "sync" else (16 << 20)
+        return 0 if self.flush == "sync" or self.shared else (16 << 20)
 
     @property
     def warms(self) -> bool:
@@ -128,7 +151,7 @@ class StoreConfig:
         return STAGE_SINGLE_MIN if self.batch_write_buffer_bytes else 0
 
     @staticmethod
-    def sizes_on_disk(root) -> dict:
+    def sizes_on_disk(root, commitlog_path: str | os.PathLike[str] | None = None) -> dict:
         """The file sizes an existing store was written with (to open a store made with other
         settings, RocketMQ's or ours): commit-log segment and consume-queue file sizes from
         their files, index slots and entries from an index file's size assuming RocketMQ's
@@ -138,7 +161,7 @@ class StoreConfig:
         from .filenames import commitlog_dir, consumequeue_root, index_dir, is_index_name
         root = Path(root)
         found: dict = {}
-        for seg in sorted(commitlog_dir(root).glob("[0-9]" * 20))[:1]:
+        for seg in sorted(commitlog_dir(root, commitlog_path).glob("[0-9]" * 20))[:1]:
             found["commitlog_segment_bytes"] = seg.stat().st_size
         for cq in sorted(consumequeue_root(root).glob("*/*/" + "[0-9]" * 20))[:1]:
             found["consumequeue_units"] = cq.stat().st_size // 20

@@ -126,8 +126,8 @@ class ConsumeQueue:
         last = self.files.last()
         if last is not None and not last.full:
             self.writer.attach(last)
-        else:
-            self.writer.detach()
+        else:  # where the next file starts: a shared store's published end must be there
+            self.writer.detach(last.start + self.file_size if last is not None else 0)
 
     def roll(self) -> None:
         """Give the native writer a file with room: the next one, or the first of a new queue."""

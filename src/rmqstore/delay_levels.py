@@ -76,6 +76,9 @@ MAX_PER_TICK = 1024  # bounds one tick's work; the rest goes on the next tick at
 IDLE_S = 0.1  # DELAY_FOR_A_WHILE: poll period when nothing is due sooner
 
 
+SERVICE = "delay-levels"  # its name for MessageStore.leads
+
+
 def _now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -107,6 +110,7 @@ class ScheduleService:
         self.next_due_ms: int | None = None  # the earliest head not yet due, after a tick
         self._thread: threading.Thread | None = None
         self._wake = threading.Event()
+        self._led = False  # whether progress was loaded since this process leads delivery
         self._load()
 
     @property
@@ -187,7 +191,7 @@ class ScheduleService:
         """Deliver what is due; returns the (topic, queue_id) of each delivered message, in
         order, so a broker can wake pulls held on them. Persists progress if it moved."""
         with self._lock:
-            if self._closed:
+            if self._closed or not self._leading():
                 return []
             now = self._clock() if now_ms is None else now_ms
             delivered: list[tuple[str, int]] = []
@@ -205,6 +209,17 @@ class ScheduleService:
                 if self._dirty:
                     self._persist_locked()
             return delivered
+
+    def _leading(self) -> bool:
+        """Whether this process delivers: in a store several processes share, one at a time
+        does; the one that takes over starts from the progress the last one persisted."""
+        if not self.store.leads(SERVICE):
+            self._led = False
+            return False
+        if not self._led:
+            self._led = True
+            self._load()
+        return True
 
     def _deliver_level(self, level: int, now: int, delivered: list[tuple[str, int]],
                        pendings: list[PendingPut]) -> int | None:
@@ -295,6 +310,8 @@ class ScheduleService:
             self._closed = True
             if self._dirty:
                 self._persist_locked()
+            if self._led:
+                self.store.resign(SERVICE)
 
     def _sleep_s(self, delivered_max: bool) -> float:
         if delivered_max:

@@ -41,6 +41,12 @@ class StoreLockedError(StoreError):
     """Another process has this store open."""
 
 
+class StoreLayoutError(StoreError, ValueError):
+    """The store's files were written with other sizes than the configuration asks for
+    (a commit-log segment size, say): a setting to change, not corruption; nothing was
+    opened."""
+
+
 class StoreClosedError(StoreError):
     """The store was closed."""
 

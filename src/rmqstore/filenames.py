@@ -8,6 +8,8 @@ Layout under the store root (RocketMQ 4.x, StorePathConfigHelper):
     epochFileCheckpoint (+ .bak)         controller mode: the epochs this log holds (RocketMQ 5)
     brokerIdentity, brokerIdentity-temp  controller mode: the broker's id in its set (RocketMQ 5)
     config/topics.json, config/consumerOffset.json (+ .bak, transient .tmp)
+and ours, beside RocketMQ's, for a store several processes open (shared=True):
+    shared/control, shared/gate, shared/leader-<service>, shared/work/<group>@<topic>@<queueId>
 """
 
 from __future__ import annotations
@@ -41,8 +43,9 @@ def is_index_name(name: str) -> bool:
     return len(name) == 17 and name.isdigit()
 
 
-def commitlog_dir(root: Path) -> Path:
-    return root / "commitlog"
+def commitlog_dir(root: Path, override: str | os.PathLike[str] | None = None) -> Path:
+    """<root>/commitlog, or the directory storePathCommitLog names."""
+    return Path(override) if override is not None else root / "commitlog"
 
 
 def consumequeue_root(root: Path) -> Path:
@@ -84,6 +87,25 @@ def broker_identity_file(root: Path) -> Path:
 def temp_broker_identity_file(root: Path) -> Path:
     """ReplicasManager's tempBrokerMetadata: the id applied for, not yet granted."""
     return root / "brokerIdentity-temp"
+
+
+def shared_dir(root: Path) -> Path:
+    return root / "shared"
+
+
+def control_file(root: Path) -> Path:
+    """The control file of a shared store (shared/control.py)."""
+    return root / "shared" / "control"
+
+
+def leader_file(root: Path, service: str) -> Path:
+    """Held (flock) by the process running a shared store's background service."""
+    return root / "shared" / f"leader-{service}"
+
+
+def work_file(root: Path, group: str, topic: str, queue_id: int) -> Path:
+    """A work-sharing group's lease table (workgroup.py); names are checked before."""
+    return root / "shared" / "work" / f"{group}@{topic}@{queue_id}"
 
 
 def config_file(root: Path, name: str) -> Path:

@@ -23,21 +23,13 @@ log = logging.getLogger(__name__)
 PAGE = 4096
 
 
-class GroupCommit:
-    def __init__(self, flush_all: Callable[[], int], flushed: int, timeout_s: float) -> None:
-        """flush_all() syncs everything appended so far and returns the durable offset."""
-        self._flush_all = flush_all
-        self._cv = threading.Condition(threading.Lock())
-        self._flushed = flushed
-        self._leader = False
-        self._timeout_s = timeout_s
-        # Set by puts in flight (put_async) that nobody waits for: the SyncFlusher's cue.
+class FlushCue:
+    """How puts in flight (put_async) that nobody waits for ask the SyncFlusher for a sync;
+    shared by the group commits of one process and of several (shared/commit.py)."""
+
+    def __init__(self) -> None:
         self.async_pending = False
         self.cued = threading.Event()
-
-    @property
-    def flushed(self) -> int:
-        return self._flushed
 
     def cue(self) -> None:
         """A put in flight wants to be made durable (put_async). The event is set only when
@@ -49,6 +41,21 @@ class GroupCommit:
     def on_cue(self) -> None:
         """What a cue does: wake the SyncFlusher (an asyncio group commit replaces this)."""
         self.cued.set()
+
+
+class GroupCommit(FlushCue):
+    def __init__(self, flush_all: Callable[[], int], flushed: int, timeout_s: float) -> None:
+        """flush_all() syncs everything appended so far and returns the durable offset."""
+        super().__init__()
+        self._flush_all = flush_all
+        self._cv = threading.Condition(threading.Lock())
+        self._flushed = flushed
+        self._leader = False
+        self._timeout_s = timeout_s
+
+    @property
+    def flushed(self) -> int:
+        return self._flushed
 
     def advance(self, durable: int) -> None:
         """Record that [0, durable) was made durable elsewhere (an asyncio group commit)."""

@@ -27,6 +27,7 @@ import logging
 import struct
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from . import _native
@@ -148,6 +149,7 @@ class IndexService:
         self.files: list[IndexFile] = []
         self._lock = threading.Lock()  # guards the file list against retention
         self.dirty = False
+        self.on_file_added: Callable[[], None] = lambda: None  # a shared store tells the others
 
     def load(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -218,6 +220,7 @@ class IndexService:
         seg.wrote = seg.size
         with self._lock:
             self.files.append(f)
+        self.on_file_added()
         return f
 
     def query(self, topic: str, key: str, begin_ms: int, end_ms: int, max_out: int) -> list[int]:

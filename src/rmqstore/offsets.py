@@ -38,6 +38,24 @@ class ConsumerOffsetManager:
         with self._lock:
             return self._table.get(f"{topic}@{group}", {}).get(queue_id)
 
+    def keys(self) -> list[tuple[str, str]]:
+        """(topic, group) of every entry, copied: what each group has committed offsets of."""
+        with self._lock:
+            keys = list(self._table)
+        return [(topic, group) for topic, _, group in (k.partition("@") for k in keys)]
+
+    def remove(self, *, topic: str | None = None, group: str | None = None) -> int:
+        """Drop the offsets of a topic (every group) or of a group (every topic)
+        (cleanOffsetByTopic, removeOffset); returns how many topic@group entries went."""
+        with self._lock:
+            gone = [key for key in self._table
+                    if (topic is not None and key.split("@", 1)[0] == topic)
+                    or (group is not None and key.split("@", 1)[1:] == [group])]
+            for key in gone:
+                del self._table[key]
+            self._dirty = self._dirty or bool(gone)
+            return len(gone)
+
     def table(self) -> dict[str, dict[int, int]]:
         """A copy of every committed offset, "topic@group" -> queue id -> offset
         (ConsumerOffsetSerializeWrapper's offsetTable, what GET_ALL_CONSUMER_OFFSET answers)."""

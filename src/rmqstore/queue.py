@@ -9,16 +9,24 @@
 
 A consumer resumes after restart at its lowest unacknowledged message (at-least-once): acks
 are durable within 5 s with flush="async" and at once with flush="sync".
+
+Processes of a pool share a queue when each opens it with shared=True; ``q.workers(group)``
+hands each message to one of them (see README, "A worker pool sharing a queue").
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from typing import TYPE_CHECKING
 
 from .message import GetStatus, Message, PutResult
 from .store import MessageStore, open_store
+
+if TYPE_CHECKING:
+    from .shared.workgroup import WorkConsumer
 
 QUEUE_ID = 0
 
@@ -39,6 +47,15 @@ class Queue:
 
     def consumer(self, group: str) -> Consumer:
         return Consumer(self, group)
+
+    def workers(self, group: str, visibility_timeout_s: float = 30.0) -> WorkConsumer:
+        """A consumer of a work-sharing group (a store opened with shared=True): the group's
+        consumers, in any processes, share the messages, each handled by one of them and
+        acknowledged on its own; one not acknowledged within visibility_timeout_s, or whose
+        consumer's process died, is handed to another (see shared/workgroup.py)."""
+        from .shared.workgroup import WorkConsumer
+
+        return WorkConsumer(self.store, group, self.topic, QUEUE_ID, visibility_timeout_s)
 
     def __len__(self) -> int:
         store = self.store
@@ -83,8 +100,9 @@ class Consumer:
                 self._next = res.next_offset
             elif res.status in (GetStatus.OFFSET_TOO_SMALL, GetStatus.OFFSET_OVERFLOW_BADLY):
                 self._next = res.next_offset  # retention moved the queue's start
-            elif res.status is GetStatus.NO_MATCHED_MESSAGE:
-                self._next = res.next_offset
+            elif res.status is GetStatus.NO_MATCHED_MESSAGE or (
+                    res.status is GetStatus.MESSAGE_WAS_REMOVING and res.next_offset > self._next):
+                self._next = res.next_offset  # past records retention deleted
             else:
                 wait = 0.5 if timeout is None else timeout
                 if not self.store.wait_for_message(self.topic, QUEUE_ID, self._next, wait) \
@@ -111,6 +129,18 @@ class Consumer:
     def __iter__(self) -> Iterator[Message]:
         while not self._closed.is_set():
             msg = self.get(timeout=0.5)
+            if msg is not None:
+                yield msg
+
+    async def aget(self, timeout: float | None = None) -> Message | None:
+        """get() for asyncio: the wait runs on the loop's default executor, so the loop stays
+        free; a put in any process of a shared store wakes it as it wakes get()."""
+        return await asyncio.get_running_loop().run_in_executor(None, self.get, timeout)
+
+    async def __aiter__(self) -> AsyncIterator[Message]:
+        """``async for msg in consumer``: messages as they come, until close()."""
+        while not self._closed.is_set():
+            msg = await self.aget(timeout=0.5)
             if msg is not None:
                 yield msg
 

@@ -54,6 +54,14 @@ class ConsumeQueueTable:
             cq.files.directory.mkdir(parents=True, exist_ok=True)
         return cq
 
+    def remove_topic(self, topic: str) -> list[ConsumeQueue]:
+        """Take every queue of ``topic`` out of the table (the caller holds the put lock and
+        retires their files)."""
+        gone = [cq for (t, _), cq in self.by_key.items() if t == topic]
+        if gone:
+            self.by_key = {k: v for k, v in self.by_key.items() if k[0] != topic}
+        return gone
+
     def __iter__(self) -> Iterator[ConsumeQueue]:
         return iter(list(self.by_key.values()))
 

@@ -16,7 +16,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from .checkpoint import StoreCheckpoint
@@ -51,9 +51,11 @@ class RecoveryReport:
 def recover(commitlog: CommitLog, cqs: dict[tuple[str, int], ConsumeQueue],
             index: IndexService | None, checkpoint: StoreCheckpoint, abnormal: bool,
             check_crc: bool, queue_for: Callable[[str, int], ConsumeQueue],
-            tags_code: Callable[[str], int]) -> RecoveryReport:
+            tags_code: Callable[[str], int],
+            deleted: Mapping[str, int] | None = None) -> RecoveryReport:
     """Run steps 1-4. queue_for(topic, qid) gets or creates a ConsumeQueue; tags_code(tag)
-    hashes a tag."""
+    hashes a tag; deleted maps a deleted topic to the log offset before which its records are
+    gone."""
     for cq in cqs.values():
         cq.recover()
     files = commitlog.files.files
@@ -78,7 +80,7 @@ def recover(commitlog: CommitLog, cqs: dict[tuple[str, int], ConsumeQueue],
     if abnormal:
         remaining = commitlog.files.files
         reput_from = min(reput_from, remaining[min(start_index, len(remaining) - 1)].start)
-    n = redispatch(commitlog, reput_from, end, index, queue_for, tags_code)
+    n = redispatch(commitlog, reput_from, end, index, queue_for, tags_code, deleted or {})
     if n:
         log.info("re-dispatched %d records from offset %d to %d", n, reput_from, end)
     for cq in cqs.values():
@@ -104,10 +106,11 @@ def scan(commitlog: CommitLog, cqs: Iterable[ConsumeQueue], start_index: int,
 
 def redispatch(commitlog: CommitLog, start: int, end: int, index: IndexService | None,
                queue_for: Callable[[str, int], ConsumeQueue],
-               tags_code: Callable[[str], int]) -> int:
+               tags_code: Callable[[str], int], deleted: Mapping[str, int]) -> int:
     """Feed records in [start, end) to their ConsumeQueue and the index (CommitLogDispatcher-
     BuildConsumeQueue / BuildIndex); returns how many were new to a queue. Records both
-    already hold are skipped before their properties are decoded."""
+    already hold, and records of a topic deleted after them, are skipped before their
+    properties are decoded."""
     added = 0
     topics: dict[bytes, str] = {}
     index_end = index.end_phys if index is not None else 0
@@ -118,6 +121,8 @@ def redispatch(commitlog: CommitLog, start: int, end: int, index: IndexService |
         topic = topics.get(raw_topic) or topics.setdefault(raw_topic, raw_topic.decode())
         tx = f[F.SYSFLAG] & SYSFLAG_TX_MASK
         phys, size, pl = f[F.PHYSICAL_OFFSET], f[F.SIZE], f[F.PROPS_LEN]
+        if phys < deleted.get(topic, -1):
+            continue
         cq = None
         if tx not in (SYSFLAG_TX_PREPARED, SYSFLAG_TX_ROLLBACK):
             cq = queue_for(topic, f[F.QUEUE_ID])

@@ -1,8 +1,9 @@
 """Retention (CleanCommitLogService + CleanConsumeQueueService).
 
 CommitLog segments, oldest first and never the active last one, are deleted when their file is
-older than retention_hours, or, while the disk is fuller than disk_max_used_ratio, regardless of
-age; at most 10 per run (DELETE_FILES_BATCH_MAX). Then ConsumeQueue files whose last unit points
+older than retention_hours, or, while the disk is fuller than disk_clean_forcibly_ratio
+(RocketMQ's cleanImmediately, DefaultMessageStore.CleanCommitLogService), regardless of age;
+at most 10 per run (DELETE_FILES_BATCH_MAX). Then ConsumeQueue files whose last unit points
 below the new minimum offset and index files that end below it go too, and queue minimums move.
 
 A deleted segment is unlinked at once but unmapped only after a grace period, so a reader that
@@ -37,7 +38,7 @@ def disk_used_ratio(path: Path) -> float:
 
 class Retention:
     def __init__(self, commitlog: CommitLog, cqs: Callable[[], list[ConsumeQueue]],
-                 index: IndexService | None, retention_hours: float, max_used_ratio: float,
+                 index: IndexService | None, retention_hours: float, forced_ratio: float,
                  used_ratio: Callable[[], float], writer_lock: threading.Lock) -> None:
         """writer_lock: the store's put lock. The writer replaces the same file lists when it
         rolls a segment or a consume-queue file, so list changes here happen under it."""
@@ -46,15 +47,16 @@ class Retention:
         self.cqs = cqs
         self.index = index
         self.retention_s = retention_hours * 3600
-        self.max_used_ratio = max_used_ratio
+        self.forced_ratio = forced_ratio
         self.used_ratio = used_ratio
         self._retired: list[tuple[float, MappedFile]] = []
+        self.on_deleted: Callable[[], None] = lambda: None  # a shared store tells the others
 
     def clean_once(self, now: float | None = None) -> int:
         """One retention pass; returns the number of CommitLog segments deleted."""
         now = time.time() if now is None else now
         self._unmap_retired()
-        forced = self.used_ratio() > self.max_used_ratio
+        forced = self.used_ratio() > self.forced_ratio
         files = self.commitlog.files
         deleted = 0
         while deleted < DELETE_FILES_BATCH_MAX and len(files.files) > 1:
@@ -67,10 +69,11 @@ class Retention:
             deleted += 1
             log.info("retention deleted commit-log segment %s (%s)", first.path.name,
                      "disk full" if forced else "expired")
-            if forced and self.used_ratio() <= self.max_used_ratio:
+            if forced and self.used_ratio() <= self.forced_ratio:
                 forced = False
         if deleted:
             self._clean_queues(self.commitlog.min_offset)
+            self.on_deleted()
         return deleted
 
     def retire(self, seg: MappedFile) -> None:

@@ -6,6 +6,10 @@ put and read methods delegate to those two. Byte formats are in their own module
 Threads: put/put_batch serialize on one put lock (RocketMQ's putMessageLock); gets, queries and
 offset calls run concurrently with them; one housekeeping thread flushes and cleans; in sync
 flush mode writers share fdatasyncs through GroupCommit after leaving the put lock.
+
+Processes (shared=True): the put lock is also a robust cross-process mutex, the ends of the log
+and of each queue are published in a control file, the housekeeping runs in one process at a
+time, and sync flush shares fdatasyncs across processes (see shared/).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -23,18 +28,27 @@ from .checkpoint import StoreCheckpoint
 from .commitlog import CommitLog
 from .config import StoreConfig
 from .delay_ladder import parse_delay_levels
-from .errors import InvalidQueueError, InvalidTopicError, ReplicaStoreError, StoreLockedError
+from .disk_alarm import DiskAlarm, DiskThresholds
+from .errors import (
+    InvalidQueueError,
+    InvalidTopicError,
+    ReplicaStoreError,
+    StoreError,
+    StoreLayoutError,
+    StoreLockedError,
+)
 from .flush import GroupCommit, Housekeeper, SyncFlusher, dirty_pages
 from .index import IndexService
 from .offsets import ConsumerOffsetManager
 from .queue_table import ConsumeQueueTable
 from .reader import Bodies, StoreReader
 from .record import check_topic, encode_host
-from .recovery import recover
+from .recovery import RecoveryReport, recover
 from .replica import ReplicaLog, holds_boundary, read_log
 from .replica_dispatch import ReplicaDispatcher
 from .retention import Retention, disk_used_ratio
 from .segment_queue import Preallocator
+from .shared import Sharing
 from .topic_validator import check_group
 from .topics import TopicConfig, TopicConfigManager, TopicRoutes
 from .warm import Warmer
@@ -50,6 +64,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 OFFSET_PERSIST_INTERVAL_S = 5.0  # flushConsumerOffsetInterval
+PAGE_BYTES = 4096
+CQ_UNIT_BYTES = 20
 DISK_CHECK_INTERVAL_S = 10.0
 
 
@@ -64,14 +80,19 @@ class MessageStore:
         self.root = Path(path)
         self.config = config = config or StoreConfig()
         self.root.mkdir(parents=True, exist_ok=True)
-        self._lock_fd = _take_lock(filenames.lock_file(self.root))
+        self._sharing = Sharing(self.root, config) if config.shared else None
+        self._lock_fd = -1 if config.shared else _take_lock(filenames.lock_file(self.root))
         self._closed = False
         self._put_lock = threading.Lock()
         self._store_host = encode_host(*config.store_host)
         try:
+            _check_sizes(self.root, config)
             self._open_parts(config)
         except BaseException:
-            os.close(self._lock_fd)
+            if self._sharing is not None:
+                self._sharing.abandon()
+            else:
+                os.close(self._lock_fd)
             raise
         # The puts are the hot paths: the writer's methods are bound here, sparing every put
         # the delegating method below, which re-packs its keyword arguments (measured, plain
@@ -83,14 +104,21 @@ class MessageStore:
 
     def _open_parts(self, config: StoreConfig) -> None:
         root = self.root
+        sharing = self._sharing
+        recovers = sharing is None or sharing.first  # a later opener of a shared store: no
         abnormal = filenames.abort_file(root).exists()
-        self._allocator = Preallocator(config.warm_bytes) if config.background else None
-        self.commitlog = CommitLog(root, config.commitlog_segment_bytes, self._allocator,
+        # Several processes would race to make the same next segment ahead of time.
+        self._allocator = Preallocator(config.warm_bytes) \
+            if config.background and sharing is None else None
+        self.commitlog = CommitLog(filenames.commitlog_dir(root, config.commitlog_path),
+                                   config.commitlog_segment_bytes, self._allocator,
                                    self._store_host, config.batch_write_buffer_bytes,
                                    config.commitlog_advice, config.stage_single_bytes)
         self._log = self.commitlog.appender.ptr
-        self.commitlog.load()
-        self.consume_queues = queues = ConsumeQueueTable(root, config.consumequeue_units)
+        if recovers:
+            self.commitlog.load()
+        self.consume_queues = queues = ConsumeQueueTable(root, config.consumequeue_units) \
+            if sharing is None else sharing.queues
         queues.load()
         self.checkpoint = StoreCheckpoint(filenames.checkpoint_file(root))
         self.index = IndexService(filenames.index_dir(root), config.index_slots,
@@ -98,20 +126,29 @@ class MessageStore:
             if config.index_enable else None
         if self.index is not None:
             self.index.load()
-        self.topics = TopicConfigManager(root)
+        self.topics = TopicConfigManager(root) if sharing is None else sharing.topics
         self.topics.load()
-        self.offsets = ConsumerOffsetManager(root)
+        self.offsets = ConsumerOffsetManager(root) if sharing is None else sharing.offsets
         self.offsets.load()
         # What this open found: the corrupt ranges skipped (logged too).
-        self.recovery = recover(self.commitlog, queues.by_key, self.index, self.checkpoint,
-                                abnormal, config.check_crc_on_recover, queues.for_write,
-                                _native.java_hash)
-        self.commitlog.attach_last()
-        filenames.abort_file(root).touch()
-        sync_journal.fsync_dir(root)
-        durable = self.commitlog.max_offset
-        self._group_commit = GroupCommit(self._flush_commitlog_all, durable,
-                                         config.sync_flush_timeout_ms / 1000)
+        self.recovery = RecoveryReport(0)
+        if recovers:
+            self.recovery = recover(self.commitlog, queues.by_key, self.index, self.checkpoint,
+                                    abnormal, config.check_crc_on_recover, queues.for_write,
+                                    _native.java_hash, self.topics.deleted)
+            self.topics.prune_deleted(self.commitlog.min_offset)
+            filenames.abort_file(root).touch()
+            sync_journal.fsync_dir(root)
+        if sharing is None:
+            self.commitlog.attach_last()
+            self._group_commit = GroupCommit(self._flush_commitlog_all, self.commitlog.max_offset,
+                                             config.sync_flush_timeout_ms / 1000)
+        else:
+            sharing.wire(self.commitlog, self.index,
+                         lambda seg: self.retention.retire(seg))  # retention: made below
+            self._put_lock = sharing.write_lock
+            self._group_commit = sharing.group_commit(self._flush_commitlog_all,
+                                                      config.sync_flush_timeout_ms / 1000)
         self._routes = TopicRoutes(self.topics, config.default_queue_nums)
         self._writer = StoreWriter(config, self.commitlog, queues, self._routes, self.index,
                                    self._group_commit, self._put_lock, self._store_host)
@@ -119,19 +156,28 @@ class MessageStore:
                                    config.max_message_size)
         self._replica: ReplicaLog | None = None
         if config.replica:
-            self._replica = self._new_replica(durable)
+            self._replica = self._new_replica(self.commitlog.max_offset)
         self.retention = Retention(self.commitlog, lambda: list(queues), self.index,
-                                   config.retention_hours, config.disk_max_used_ratio,
+                                   config.retention_hours, config.disk_clean_forcibly_ratio,
                                    lambda: disk_used_ratio(self.root), self._put_lock)
+        self.disk_alarm = DiskAlarm(DiskThresholds(
+            config.disk_max_used_ratio, config.disk_clean_forcibly_ratio, config.disk_full_ratio),
+            str(root))
+        if sharing is not None:
+            self.retention.on_deleted = lambda: sharing.retention_done(self.commitlog)
+            sharing.opened()
         self._last_thorough = time.monotonic()
         self._housekeeper = None
         if config.background:
+            led = (lambda task: task) if sharing is None else sharing.led
             self._housekeeper = Housekeeper([
-                ("flush-commitlog", config.flush_interval_ms / 1000, self._flush_commitlog_timed),
-                ("flush-queues", config.consumequeue_flush_interval_ms / 1000, self.flush_queues),
-                ("persist-offsets", OFFSET_PERSIST_INTERVAL_S, self.offsets.persist),
+                ("flush-commitlog", config.flush_interval_ms / 1000,
+                 led(self._flush_commitlog_timed)),
+                ("flush-queues", config.consumequeue_flush_interval_ms / 1000,
+                 led(self.flush_queues)),
+                ("persist-offsets", OFFSET_PERSIST_INTERVAL_S, led(self.offsets.persist)),
                 ("disk-check", DISK_CHECK_INTERVAL_S, self._check_disk),
-                ("retention", config.clean_interval_ms / 1000, self.retention.clean_once),
+                ("retention", config.clean_interval_ms / 1000, led(self._clean)),
             ])
             self._housekeeper.start()
         self._warmer = None
@@ -146,6 +192,23 @@ class MessageStore:
             self._sync_flusher = SyncFlusher(self._group_commit, lambda: self.commitlog.max_offset,
                                              config.group_commit_delay_us / 1e6)
             self._sync_flusher.start()
+
+    def _clean(self) -> None:
+        if self._sharing is not None:  # every queue, also those only other processes used
+            self._sharing.queues.open_all()
+        self.retention.clean_once()
+
+    def leads(self, service: str = "store") -> bool:
+        """Whether this process runs the background ``service`` now: always, unless the store
+        is shared; then exactly one process does at a time ("store": flushing, retention and
+        offset persistence; "delay-levels", "timer": those services), and this call takes a
+        service over when nobody runs it (its process closed the store or died)."""
+        return self._sharing is None or self._sharing.leads(service)
+
+    def resign(self, service: str) -> None:
+        """This process stops running ``service`` (a shared store's; see leads)."""
+        if self._sharing is not None:
+            self._sharing.resign(service)
 
     # -- writing ----------------------------------------------------------------------------
     # put, put_async and put_batch are bound to the writer's in __init__; these definitions
@@ -203,7 +266,11 @@ class MessageStore:
         self._routes.check_queue(topic, queue_id)
 
     def wait_for_message(self, topic: str, queue_id: int, offset: int, timeout: float) -> bool:
-        """Block until the queue holds a message at offset, or timeout seconds pass."""
+        """Block until the queue holds a message at offset, or timeout seconds pass (woken by
+        an append in any process of a shared store)."""
+        if self._sharing is not None:
+            return self._sharing.wait_for_message(topic, queue_id, offset, timeout,
+                                                  lambda: self._closed)
         return self._writer.wait_for_message(topic, queue_id, offset, timeout)
 
     # -- reading ----------------------------------------------------------------------------
@@ -218,16 +285,27 @@ class MessageStore:
         return self._reader.get_bodies(topic, queue_id, offset, max_count, max_bytes)
 
     def get_by_commitlog_offset(self, offset: int) -> Message | None:
+        self._catch_up()
         return self._reader.get_by_commitlog_offset(offset)
 
     def get_by_id(self, msg_id: str) -> Message | None:
         """By RocketMQ's offset message id (store host + commit-log offset)."""
+        self._catch_up()
         return self._reader.get_by_id(msg_id)
 
     def query(self, topic: str, key: str, begin_ms: int = 0, end_ms: int | None = None,
               max_count: int = 32) -> list[Message]:
         """By KEYS or UNIQ_KEY, through the index (see StoreReader.query)."""
+        self._catch_up()
+        if self._sharing is not None:
+            self._sharing.view.catch_up_index()
         return self._reader.query(topic, key, begin_ms, end_ms, max_count)
+
+    def _catch_up(self) -> None:
+        """A shared store: map what the other processes appended (reads by queue do this per
+        queue; reads by offset need the whole log)."""
+        if self._sharing is not None:
+            self._sharing.view.catch_up_log()
 
     def min_offset(self, topic: str, queue_id: int) -> int:
         return self._reader.min_offset(topic, queue_id)
@@ -242,9 +320,12 @@ class MessageStore:
 
     def earliest_store_time(self) -> int | None:
         """Store time of the oldest message still in the CommitLog."""
+        self._catch_up()
         return self._reader.earliest_store_time()
 
     def topics_and_queues(self) -> list[tuple[str, int]]:
+        if self._sharing is not None:
+            self._sharing.queues.open_all()
         return self._reader.topics_and_queues()
 
     # -- replication (rmqstore.ha drives these) ----------------------------------------------
@@ -351,8 +432,32 @@ class MessageStore:
         self._writer.topic_changed(topic)
         return cfg
 
+    def delete_topic(self, topic: str) -> bool:
+        """Delete a topic: its config, its consume-queue files (unlinked now, unmapped after
+        retention's grace period, as a reader may still hold one) and every group's offsets
+        of it; its records stay in the commit log until retention reaches them, as in
+        RocketMQ (DefaultMessageStore.cleanUnusedTopic). A later put creates it anew, from
+        queue offset 0. False if the topic had neither config nor queues."""
+        check_topic(topic)
+        if self._sharing is not None:
+            raise StoreError("delete_topic is not supported on a shared store (shared=True)")
+        with self._put_lock:
+            queues = self.consume_queues.remove_topic(topic)
+            self._writer.topic_changed(topic)
+            self._routes.forget(topic)
+        for cq in queues:
+            for seg in cq.files.files:
+                self.retention.retire(seg)
+            cq.files.files = []
+        shutil.rmtree(filenames.consumequeue_root(self.root) / topic, ignore_errors=True)
+        had_config = self.topics.remove(topic, self.commitlog.max_offset)
+        self.offsets.remove(topic=topic)
+        log.info("topic %s deleted: %d consume queues", topic, len(queues))
+        return had_config or bool(queues)
+
     def _check_disk(self) -> None:
         ratio = disk_used_ratio(self.root)
+        self.disk_alarm.observe(ratio)
         writable = ratio < self.config.disk_full_ratio
         if writable != self._writer.writable:
             log.warning("disk %.0f%% full: writes %s", ratio * 100,
@@ -386,13 +491,19 @@ class MessageStore:
         return self.offsets.committed(group, topic, queue_id)
 
     # -- flushing -------------------------------------------------------------------------
+    def _last_ts(self) -> int:
+        """Store time of the last record appended (by any process of a shared store)."""
+        return self._log.last_ts if self._sharing is None else self._sharing.last_ts
+
     def _flush_commitlog_all(self) -> int:
-        ts = self._log.last_ts
+        ts = self._last_ts()
+        self._catch_up()
         durable = self.commitlog.flush(self.commitlog.max_offset)
         self.checkpoint.physic_ts = max(self.checkpoint.physic_ts, ts)
         return durable
 
     def _flush_commitlog_timed(self) -> None:
+        self._catch_up()
         last = self.commitlog.files.last()
         if last is None or self.config.flush == "sync":
             return
@@ -407,7 +518,11 @@ class MessageStore:
     def flush_queues(self) -> None:
         """Flush dirty consume queues and the index, then record in the checkpoint how far
         they are durable (FlushConsumeQueueService)."""
-        ts = self._log.last_ts
+        ts = self._last_ts()
+        if self._sharing is not None:  # every queue, caught up: a unit points below ts
+            self._sharing.queues.open_all()
+            for cq in self.consume_queues:
+                self._sharing.view.catch_up_queue(cq)
         for cq in self.consume_queues:
             cq.flush()  # a no-op for a queue with nothing new
         if self.index is not None:
@@ -435,6 +550,9 @@ class MessageStore:
         background flusher of puts in flight; made once, closed with the store."""
         if self.config.flush != "sync":
             raise ValueError("an asyncio group commit needs flush='sync'")
+        if self._sharing is not None:
+            raise ValueError("an asyncio group commit serves one process; a shared store "
+                             "syncs through its processes' group commit")
         if self._aio_commit is None:
             from .aio_commit import AsyncGroupCommit  # asyncio only for those who use it
 
@@ -451,8 +569,10 @@ class MessageStore:
         self.checkpoint.physic_ts = max(self.checkpoint.physic_ts, ts)
 
     def flush(self) -> None:
-        """Make everything written so far durable: log, queues, index, checkpoint, offsets."""
-        self._group_commit.wait(self.commitlog.max_offset)
+        """Make everything written so far durable: log, queues, index, checkpoint, offsets
+        (in a shared store, what every process wrote)."""
+        self._group_commit.wait(self._sharing.log_end if self._sharing is not None
+                                else self.commitlog.max_offset)
         self.flush_queues()
         self.offsets.persist()
 
@@ -471,6 +591,10 @@ class MessageStore:
             self._aio_commit.close()
         if self._warmer is not None:
             self._warmer.stop()
+        sharing = self._sharing
+        last = sharing is None or sharing.leave_begin()
+        if sharing is not None:
+            sharing.wake_waiters()
         self.flush()
         if self._allocator is not None:
             self._allocator.close()
@@ -481,15 +605,40 @@ class MessageStore:
             self.index.close()
         self.commitlog.close()
         self.checkpoint.close()
-        filenames.abort_file(self.root).unlink(missing_ok=True)
-        sync_journal.fsync_dir(self.root)
-        os.close(self._lock_fd)
+        if last:  # the last process of a shared store closes it cleanly, as a single one does
+            filenames.abort_file(self.root).unlink(missing_ok=True)
+            sync_journal.fsync_dir(self.root)
+        if sharing is not None:
+            sharing.leave_end()
+        else:
+            os.close(self._lock_fd)
 
     def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _check_sizes(root: Path, config: StoreConfig) -> None:
+    """StoreLayoutError if the files under root were written with other sizes than config
+    asks for, which would otherwise make every segment read as corrupt: every commit-log
+    segment (or every consume-queue file) has one size, a whole number of pages (of units),
+    and not the one configured. A lone file of an odd size stays the loader's corruption to
+    report."""
+    cq_glob = "*/*/" + "[0-9]" * 20
+    for name, setting, files, unit, grain in (
+            ("commitlog_segment_bytes", "mappedFileSizeCommitLog",
+             filenames.commitlog_dir(root, config.commitlog_path).glob("[0-9]" * 20), 1,
+             PAGE_BYTES),
+            ("consumequeue_units", "mappedFileSizeConsumeQueue / 20",
+             filenames.consumequeue_root(root).glob(cq_glob), CQ_UNIT_BYTES, CQ_UNIT_BYTES)):
+        sizes = {f.stat().st_size for f in files}
+        wanted = getattr(config, name) * unit
+        if len(sizes) == 1 and (size := sizes.pop()) != wanted and size % grain == 0:
+            raise StoreLayoutError(
+                f"{root} was written with {name}={size // unit}, not {wanted // unit}: "
+                f"open it with that size ({setting}), or use another directory")
 
 
 def _take_lock(path: Path) -> int:
@@ -499,6 +648,7 @@ def _take_lock(path: Path) -> int:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
-        raise StoreLockedError(f"{path.parent} is open in another process") from None
+        raise StoreLockedError(f"{path.parent} is open in another process (processes share "
+                               f"a store when each opens it with shared=True)") from None
     os.pwrite(fd, b"lock", 0)
     return fd

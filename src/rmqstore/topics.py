@@ -27,18 +27,24 @@ from .protocol.topic_config import (
 from .record import check_topic
 
 FILE_NAME = "topics.json"
+# Ours: {"topic": commit-log end when it was deleted}. Recovery never re-dispatches a deleted
+# topic's older records into a queue (RocketMQ could, for records past every queue's end).
+DELETED_FILE_NAME = "deletedTopics.json"
 
 
 class TopicConfigManager:
     def __init__(self, root: Path) -> None:
         self.path = config_file(root, FILE_NAME)
+        self.deleted_path = config_file(root, DELETED_FILE_NAME)
         self.topics: dict[str, TopicConfig] = {}
+        self.deleted: dict[str, int] = {}
         self._counter = 0
         self._lock = threading.Lock()
 
     def load(self) -> None:
         version, self.topics = parse_serialize_wrapper(read_json(self.path) or {})
         self._counter = version.counter
+        self.deleted = {str(k): int(v) for k, v in (read_json(self.deleted_path) or {}).items()}
 
     def get(self, name: str) -> TopicConfig | None:
         return self.topics.get(name)
@@ -47,10 +53,42 @@ class TopicConfigManager:
         """Create or update, and persist at once (topic changes are rare)."""
         with self._lock:
             self.topics = {**self.topics, config.name: config}
-            self._counter += 1
-            version = DataVersion(int(time.time() * 1000), self._counter)
-            write_json(self.path, serialize_wrapper(version, self.topics))
+            self._persist()
 
+    def remove(self, name: str, log_end: int) -> bool:
+        """Forget a topic's config and remember that its records before ``log_end`` are
+        deleted (both persisted at once); False if it had no config."""
+        with self._lock:
+            self.deleted = {**self.deleted, name: log_end}
+            write_json(self.deleted_path, self.deleted)
+            if name not in self.topics:
+                return False
+            self.topics = {k: v for k, v in self.topics.items() if k != name}
+            self._persist()
+            return True
+
+    def prune_deleted(self, log_start: int) -> None:
+        """Forget deletions whose records retention has removed since."""
+        with self._lock:
+            kept = {k: v for k, v in self.deleted.items() if v > log_start}
+            if kept != self.deleted:
+                self.deleted = kept
+                write_json(self.deleted_path, kept)
+
+    def _persist(self) -> None:
+        """A new data version and the file; under the lock."""
+        self._counter += 1
+        version = DataVersion(int(time.time() * 1000), self._counter)
+        write_json(self.path, serialize_wrapper(version, self.topics))
+
+    def put_if_absent(self, config: TopicConfig) -> TopicConfig:
+        """The topic's config: the one it has, else ``config``, persisted."""
+        with self._lock:
+            found = self.topics.get(config.name)
+        if found is not None:
+            return found
+        self.put(config)
+        return config
 
     def replace_all(self, version: DataVersion, configs: dict[str, TopicConfig]) -> None:
         """A slave takes its master's topic configs and their version, and persists them
@@ -84,8 +122,13 @@ class TopicRoutes:
         check_topic(topic)
         if self._configs.get(topic) is None:
             n = self._default_queue_nums
-            self._configs.put(TopicConfig(topic, n, n))
+            self._configs.put_if_absent(TopicConfig(topic, n, n))
         self.admitted.add(topic)
+
+    def forget(self, topic: str) -> None:
+        """A deleted topic: its next put admits it again."""
+        self.admitted.discard(topic)
+        self._round_robin.pop(topic, None)
 
     def check_queue(self, topic: str, queue_id: int) -> None:
         """InvalidQueueError unless queue_id is one of the topic's queues: 0 <= id < the larger

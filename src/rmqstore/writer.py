@@ -53,6 +53,7 @@ from .record import (
 from .topics import TopicRoutes
 
 _put_simple = _native.put_simple
+_put_simple_shared = _native.put_simple_shared
 _new = object.__new__
 _CACHE_MAX = 4096  # producers' addresses repeat: their encodings are kept
 _host_cache: dict[tuple[str, int], bytes] = {}
@@ -88,6 +89,9 @@ class StoreWriter:
         self._replica = config.replica  # a replica's log grows only through MessageStore.replica
         # closed, disk full or a replica: the hot path checks this one flag
         self._refusing = self._replica
+        if hasattr(put_lock, "native"):  # a shared store's: one native call locks and appends
+            self._shared_args = put_lock.native
+            self._put_plain = self._put_plain_shared
 
     # -- single messages --------------------------------------------------------------------
     def put(self, topic: str, body: bytes, *, queue_id: int | None = None,
@@ -149,6 +153,30 @@ class StoreWriter:
         finally:
             lock.release()
         return result
+
+    def _put_plain_shared(self, cq: ConsumeQueue, body: bytes) -> PutResult:
+        """_put_plain for a shared store: this process's thread lock, then the write mutex,
+        the append and the release in one native call (the write mutex taken in Python only
+        to repair, roll or catch up)."""
+        local = self._put_lock.local
+        local.acquire()
+        try:
+            if self._refusing:
+                self._check_writable()
+            qoff = _put_simple_shared(*self._shared_args, self._log, cq.wptr, body, len(body))
+            if qoff < 0:  # redone under the write mutex: what the code said may be stale now
+                lock = self._put_lock
+                lock.lock_shared()
+                try:
+                    qoff = _put_simple(self._log, cq.wptr, body, len(body))
+                    if qoff < 0:
+                        qoff = self._put_plain_retrying(cq, body, qoff)
+                finally:
+                    lock.unlock_shared()
+            last = self._last
+            return PutResult(_PUT_OK, cq.queue_id, qoff, last[0], last[1], self._store_host)
+        finally:
+            local.release()
 
     def _put(self, topic: str, body: bytes, queue_id: int | None,
              record: RecordInput) -> PutResult:
@@ -215,9 +243,11 @@ class StoreWriter:
     def _append_retrying(self, cq: ConsumeQueue, append, code: int) -> int:
         """The native append refused with code: roll the commit-log segment or the
         consume-queue file as it asks, then append again."""
-        for _ in range(3):
+        for _ in range(4):
             if code == -_native.SEGMENT_FULL:
                 self._commitlog.roll()
+            elif code == -_native.STALE:
+                self._commitlog.catch_up(cq)
             elif code == -_native.QUEUE_FULL:
                 cq.roll()
             elif code == -_native.IO_ERROR:

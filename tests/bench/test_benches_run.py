@@ -61,3 +61,12 @@ def test_engine_targets_on_a_tiny_load(tmp_path):
                     "recovery scan", "with fdatasync", "in flight", "disk limit"):
         assert measure in proc.stdout
     assert list(tmp_path.iterdir()) == []  # its temporary stores are removed
+
+
+def test_many_procs_bench_on_a_tiny_load(tmp_path):
+    proc = run_script("many_procs.py", "--dir", str(tmp_path), "--scale", "0.01", "--mode",
+                      "async")
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    for row in ("ours           1 procs", "ours           4 procs", "lmdb           4 procs",
+                "persist-queue  4 procs", "append-to-visible"):
+        assert row in proc.stdout, proc.stdout

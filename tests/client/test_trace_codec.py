@@ -7,7 +7,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rmqstore.client.admin import _parse_consume_stats
 from rmqstore.client.message import MessageQueue
 from rmqstore.client.producer import trace_dispatcher
 from rmqstore.client.trace import (
@@ -21,6 +20,7 @@ from rmqstore.client.trace import (
     encode_record,
     encode_records,
 )
+from rmqstore.protocol.admin_bodies import OffsetWrapper, decode_consume_stats
 from rmqstore.protocol.fastjson import ObjectKey, dumps, loads
 
 S, F = "\x01", "\x02"
@@ -120,8 +120,8 @@ def test_object_keyed_map_round_trip() -> None:
                     b'"topic":"T"}:{"brokerOffset":9,"consumerOffset":4,"lastTimestamp":77}}}')
     assert loads(body)["offsetTable"] == {mq: {"brokerOffset": 9, "consumerOffset": 4,
                                                "lastTimestamp": 77}}
-    [q] = _parse_consume_stats(body)
-    assert (q.queue, q.lag) == (MessageQueue("T", "b", 1), 5)
+    table, tps = decode_consume_stats(body)
+    assert table == {MessageQueue("T", "b", 1): OffsetWrapper(9, 4, 77)} and tps == 0.0
 
 
 def test_fastjson_forms_parse() -> None:

@@ -137,7 +137,7 @@ def test_send_orderly_same_key_same_queue_in_order(single, cpp):
 def test_send_batch(single, cpp):
     topic = single.create_topic("CppBatch")
     sent = make_messages(24)
-    for m in sent:  # batches are never compressed; the client rejects big ones
+    for m in sent:  # small: the client sends this batch uncompressed (see the test below)
         m["body"] = bytes.fromhex(m["body"]).replace(BIG, b"big").hex()
     events = cpp(cmd="produce", namesrv=single.namesrv, group="PG-batch", topic=topic,
                  mode="batch", batch_size=8, messages=sent).wait(60)
@@ -155,6 +155,27 @@ def test_send_batch(single, cpp):
         chunk = list(range(start, start + 8))
         assert any(chunk == idx[k:k + 8] for idx in per_queue.values()
                    for k in range(len(idx))), per_queue
+
+
+@pytest.mark.parametrize("count", [64, 128])
+def test_send_big_batch_compressed_by_the_client(single, cpp, count):
+    """rocketmq-client-cpp 1.2.4 zlib-compresses a batch body over 4 KiB as a whole (sysFlag
+    compressed on the batch; a Java broker fails to read it): every entry is stored, intact,
+    as consecutive offsets of one queue."""
+    topic = single.create_topic(f"CppBigBatch{count}")
+    sent = make_messages(count, prefix=f"b{count}")
+    assert sum(len(bytes.fromhex(m["body"])) for m in sent) > 4096
+    events = cpp(cmd="produce", namesrv=single.namesrv, group=f"PG-bigbatch-{count}",
+                 topic=topic, mode="batch", batch_size=count, messages=sent).wait(60)
+    [result] = [e for e in events if "i" in e]
+    assert result.get("status") == 0, result
+    got = pull_all(cpp, single.namesrv, topic, f"CG-bigbatch-{count}")
+    assert sorted(index_of(m, f"b{count}") for m in got) == list(range(count))
+    for msg in got:
+        assert_intact(msg, sent[index_of(msg, f"b{count}")], topic)
+    [queue] = {m["queue_id"] for m in got}
+    in_order = [index_of(m, f"b{count}") for m in sorted(got, key=lambda m: m["queue_offset"])]
+    assert in_order == list(range(count))
 
 
 # -- pull consumer ----------------------------------------------------------------------------

@@ -226,3 +226,17 @@ def test_a_commit_outside_the_queue_is_refused_and_never_written(tmp_path, small
     text = (tmp_path / "config" / "consumerOffset.json").read_text()
     assert {k: dict(v) for k, v in fastjson.loads(text)["offsetTable"].items()} == \
         {"T@g": {"0": 2}}
+
+
+def test_a_store_of_other_sizes_is_a_layout_error_not_corruption(tmp_path, small_config):
+    """Opened with other segment or consume-queue sizes than it was written with, a store is
+    refused as a setting to change (StoreLayoutError, naming it), with nothing opened."""
+    with rmqstore.open(tmp_path, **small_config) as s:
+        for _ in range(200):
+            s.put("T", b"x" * 50)  # several commit-log segments and consume-queue files
+    for change, name in (({"commitlog_segment_bytes": 8192}, "commitlog_segment_bytes=4096"),
+                         ({"consumequeue_units": 32}, "consumequeue_units=16")):
+        with pytest.raises(rmqstore.StoreLayoutError, match=f"written with {name}, not"):
+            rmqstore.open(tmp_path, **{**small_config, **change})
+    with rmqstore.open(tmp_path, **small_config) as s:  # the lock was released
+        assert s.max_offset("T", 0) == 200

@@ -113,3 +113,17 @@ def test_retention_beside_a_rolling_writer_loses_no_segment(tmp_path, small_conf
         got = s.get("T", 0, lo, 5000).messages
         assert [m.queue_offset for m in got] == list(range(lo, 3000))
         assert got[-1].body == b"r02999" * 4
+
+
+def test_unexpired_segments_go_only_above_the_clean_forcibly_ratio(tmp_path, small_config):
+    """Above diskMaxUsedSpaceRatio (75 %) only expired segments go; unexpired ones go above
+    diskSpaceCleanForciblyRatio (85 %), as RocketMQ's cleanImmediately."""
+    with rmqstore.open(tmp_path, **small_config) as s:
+        for _ in range(200):
+            s.put("T", b"x" * 40)
+        segments = len(corrupt.commitlog_segments(tmp_path))
+        s.retention.used_ratio = lambda: 0.80
+        assert s.retention.clean_once() == 0
+        assert len(corrupt.commitlog_segments(tmp_path)) == segments
+        s.retention.used_ratio = lambda: 0.86
+        assert s.retention.clean_once() > 0

@@ -259,6 +259,35 @@ def heartbeat(case: Case, uid: str) -> tuple[dict[str, str], bytes]:
             "subVersion": 0, "expressionType": "TAG", "classFilterMode": False}]}]}).encode()
 
 
+def config_version(serve: AclServe) -> int:
+    r = admin_call(serve.broker, C.GET_BROKER_CONFIG)
+    return json.loads(r.ext_fields["version"])["counter"]
+
+
+def config_updated(serve: AclServe, case: Case, uid: str) -> Callable[[], bool]:
+    before = config_version(serve)
+    return lambda: config_version(serve) != before
+
+
+def topic_deleted(serve: AclServe, case: Case, uid: str) -> Callable[[], bool]:
+    serve.create_topic(uid, 1)  # as admin; routed before it answers
+    return lambda: admin_call(serve.broker, C.GET_TOPIC_CONFIG,
+                              {"topic": uid}).code == ResponseCode.TOPIC_NOT_EXIST
+
+
+def route_deleted(serve: AclServe, case: Case, uid: str) -> Callable[[], bool]:
+    serve.create_topic(uid, 1)
+    return lambda: admin_call(serve.namesrv, C.GET_ROUTEINFO_BY_TOPIC,
+                              {"topic": uid}).code == ResponseCode.TOPIC_NOT_EXIST
+
+
+def group_deleted(serve: AclServe, case: Case, uid: str) -> Callable[[], bool]:
+    assert admin_call(serve.broker, C.UPDATE_AND_CREATE_SUBSCRIPTIONGROUP,
+                      body=json.dumps({"groupName": uid}).encode()).code == 0
+    return lambda: admin_call(serve.broker, C.GET_SUBSCRIPTIONGROUP_CONFIG,
+                              {"group": uid}).code == ResponseCode.SUBSCRIPTION_GROUP_NOT_EXIST
+
+
 def topic_ext(*keys: str) -> Callable[[Case, str], tuple[dict[str, str], bytes]]:
     """A header of the case's topic, queue 0 and group under the given field names."""
     def build(case: Case, uid: str) -> tuple[dict[str, str], bytes]:
@@ -316,6 +345,28 @@ BROKER: dict[int, Ask] = {
     C.GET_TOPIC_STATS_INFO: Ask("signed", topic_ext("topic")),
     C.GET_CONSUMER_CONNECTION_LIST: Ask("signed", topic_ext("consumerGroup")),
     C.GET_CONSUME_STATS: Ask("signed", topic_ext("consumerGroup", "topic")),
+    C.GET_BROKER_RUNTIME_INFO: Ask("signed", topic_ext()),
+    C.GET_BROKER_CONFIG: Ask("admin", topic_ext()),
+    C.UPDATE_BROKER_CONFIG: Ask("admin", lambda case, uid: ({}, b"longPollingEnable=true\n"),
+                                config_updated),
+    C.VIEW_BROKER_STATS_DATA: Ask("signed", lambda case, uid: (
+        {"statsName": "TOPIC_PUT_NUMS", "statsKey": case.topic}, b"")),
+    C.DELETE_TOPIC_IN_BROKER: Ask("admin", lambda case, uid: ({"topic": uid}, b""),
+                                  topic_deleted),
+    C.DELETE_SUBSCRIPTIONGROUP: Ask("admin", lambda case, uid: ({"groupName": uid}, b""),
+                                    group_deleted),
+    C.QUERY_TOPIC_CONSUME_BY_WHO: Ask("signed", topic_ext("topic")),
+    C.GET_TOPIC_CONFIG: Ask("admin", topic_ext("topic")),
+    C.GET_SUBSCRIPTIONGROUP_CONFIG: Ask("admin", lambda case, uid: ({"group": case.group}, b"")),
+    C.GET_PRODUCER_CONNECTION_LIST: Ask("signed", lambda case, uid: (
+        {"producerGroup": "PG_acl"}, b"")),
+    C.GET_ALL_PRODUCER_INFO: Ask("admin", topic_ext()),
+    C.INVOKE_BROKER_TO_RESET_OFFSET: Ask("admin", lambda case, uid: (
+        {"topic": case.topic, "group": case.group, "timestamp": "0", "isForce": "true"}, b"")),
+    C.GET_CONSUMER_RUNNING_INFO: Ask("admin", lambda case, uid: (
+        {"consumerGroup": case.group, "clientId": uid}, b"")),
+    C.CONSUME_MESSAGE_DIRECTLY: Ask("admin", lambda case, uid: (
+        {"consumerGroup": case.group, "clientId": uid, "msgId": "00" * 16}, b"")),
 }
 
 NAMESRV: dict[int, Ask] = {
@@ -331,6 +382,13 @@ NAMESRV: dict[int, Ask] = {
     C.GET_BROKER_CLUSTER_INFO: Ask("signed", topic_ext()),
     C.GET_ALL_TOPIC_LIST_FROM_NAMESERVER: Ask("signed", topic_ext()),
     C.QUERY_DATA_VERSION: Ask("admin", lambda case, uid: (fake_broker(uid), b"{}")),
+    # a broker name that does not exist: the real broker keeps its write permission
+    C.WIPE_WRITE_PERM_OF_BROKER: Ask("admin", lambda case, uid: ({"brokerName": uid}, b"")),
+    C.ADD_WRITE_PERM_OF_BROKER: Ask("admin", lambda case, uid: ({"brokerName": uid}, b"")),
+    C.DELETE_TOPIC_IN_NAMESRV: Ask("admin", lambda case, uid: ({"topic": uid}, b""),
+                                   route_deleted),
+    C.GET_TOPICS_BY_CLUSTER: Ask("signed", lambda case, uid: ({"cluster": "DefaultCluster"}, b"")),
+    C.GET_SYSTEM_TOPIC_LIST_FROM_NS: Ask("signed", topic_ext()),
 }
 
 

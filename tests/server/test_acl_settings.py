@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 
 from rmqstore.protocol import RequestCode, ResponseCode
+from rmqstore.server.config_error import ConfigError
+from rmqstore.server.namesrv.app import namesrv_settings
 from rmqstore.server.testing import SMALL_STORE_ARGS, call, free_broker_port, free_port
 from tests.server.acl_files import ADMIN, ALLOWED_TOPIC, NORMAL, SHIPPED_PLAIN_ACL
 from tests.server.acl_serve import AclServe
@@ -43,7 +45,8 @@ def serve(tmp: Path, conf: str, *extra: str, env: dict[str, str] | None = None,
     ("aclEnable=true\naclFile={tmp}/acl.yml\n",
      {"acl.yml": SHIPPED_PLAIN_ACL.replace("defaultGroupPerm: SUB", "defaultGroupPerm: SBU")},
      "Error: ACL file {tmp}/acl.yml: account RocketMQ defaultGroupPerm 'SBU' is not one of"),
-    ("aclEnable=true\n", {}, "Error: aclEnable=true but no aclFile is set and ROCKETMQ_HOME"),
+    ("aclEnable=true\n", {},
+     "Error: aclEnable=true but neither aclFile, rocketmqHome nor ROCKETMQ_HOME"),
     ("aclFile={tmp}/acl.yml\n", {"acl.yml": SHIPPED_PLAIN_ACL},
      "Error: aclFile={tmp}/acl.yml is set but aclEnable is not true"),
     ("aclEnable=ture\n", {}, "Error: aclEnable must be true or false, not 'ture'"),
@@ -72,6 +75,13 @@ def test_the_namesrv_config_refuses_what_it_does_not_read(tmp_path: Path) -> Non
                  str(tmp_path / "namesrv.conf"))
     assert done.stderr.strip().splitlines()[-1].startswith(
         "Error: namesrv config: listenPort is not a key this name server reads")
+
+
+def test_a_misspelt_namesrv_boolean_is_refused_not_read_as_false() -> None:
+    assert namesrv_settings("orderMessageEnable=TRUE\n")["order_message_enable"] is True
+    assert namesrv_settings("orderMessageEnable=false\n")["order_message_enable"] is False
+    with pytest.raises(ConfigError, match="orderMessageEnable='ture'"):
+        namesrv_settings("orderMessageEnable=ture\n")
 
 
 def test_the_file_is_found_under_rocketmq_home(tmp_path: Path) -> None:

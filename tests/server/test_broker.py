@@ -35,8 +35,8 @@ def run(test: Callable[..., Coroutine[Any, Any, None]], *args: Any, timeout_s: f
 
 
 def config(tmp: Path, **changes: Any) -> BrokerConfig:
-    base = BrokerConfig(listen_port=0, store_root=tmp / "store", store_overrides=SMALL_STORE,
-                        broker_name="broker-t")
+    base = BrokerConfig(listen_port=0, metrics_port=0, store_root=tmp / "store",
+                        store_overrides=SMALL_STORE, broker_name="broker-t")
     return base.replace(**changes)
 
 

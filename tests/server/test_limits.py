@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from rmqstore.protocol import RemotingCommand, RequestCode, ResponseCode, encode
-from rmqstore.server.testing import SMALL_STORE_ARGS, ServeError, call, wait_until
+from rmqstore.server.testing import ServeError, call, wait_until
 
 from .conftest import Served, ServeFactory, closed_within, connect, request
 
@@ -249,8 +249,9 @@ def test_a_full_descriptor_table_gives_an_error_response_not_a_crash(
 
 
 def test_a_full_disk_refuses_sends_with_a_reason_and_a_log_line(serve: ServeFactory) -> None:
-    # every disk is "full" above this ratio; the store notices at its first disk check (10 s)
-    srv = serve(LIMITS, store_args=(*SMALL_STORE_ARGS, "--store", "disk_full_ratio=0.000001"))
+    # every disk is "full" above this ratio; the store notices at its first disk check (10 s).
+    # Given in broker.conf: the broker passes it on to the store's disk alarm.
+    srv = serve(LIMITS + "diskSpaceWarningLevelRatio=0.000001\n")
     assert create(srv, "Full", 1).code == 0
     stored = 0
     with connect(srv.broker_address) as sock:

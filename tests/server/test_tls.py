@@ -7,12 +7,15 @@ one-line reason."""
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import ssl
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from rmqstore.cli import main
 from rmqstore.client import (
     ConsumeFromWhere,
     LitePullConsumer,
@@ -112,6 +115,12 @@ def test_enforcing_serves_tls_and_refuses_plaintext(serve: ServeFactory, tmp_pat
     with pytest.raises(NameServerUnavailable):
         asyncio.run(asyncio.wait_for(
             round_trip(srv, TlsClientConfig(ca_path=pki.rogue_ca), "Unverified"), 30))
+    # rmqstore admin speaks TLS with --tls-ca; in plaintext it fails with one line
+    ok = CliRunner().invoke(main, ["admin", "topicRoute", "-t", "TlsTopic", "-n", srv.namesrv,
+                                   "--tls-ca", str(pki.ca), "--json"])
+    assert ok.exit_code == 0 and json.loads(ok.output)["queueDatas"], ok.output
+    bad = CliRunner().invoke(main, ["admin", "topicRoute", "-t", "TlsTopic", "-n", srv.namesrv])
+    assert bad.exit_code == 1 and len(bad.output.strip().splitlines()) == 1, bad.output
 
 
 def test_permissive_serves_both_on_one_port(serve: ServeFactory, tmp_path: Path,

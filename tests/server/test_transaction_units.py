@@ -144,7 +144,7 @@ def _end(sent: RemotingCommand, kind: int, **changes: str) -> RemotingCommand:
 
 def test_end_transaction_answers(tmp_path: Path) -> None:
     async def main() -> None:
-        cfg = BrokerConfig(listen_port=0, store_root=tmp_path / "store",
+        cfg = BrokerConfig(listen_port=0, metrics_port=0, store_root=tmp_path / "store",
                            store_overrides=SMALL_STORE, broker_name="broker-t")
         client = RemotingClient()
         async with Broker(cfg) as broker:

@@ -253,3 +253,18 @@ def test_a_batch_over_the_message_limit_in_all_is_refused(broker, topic):
     ok = broker.send(topic, encode_batch([(b"a" * (1 << 20), 0, "")] * 3),
                      code=C.SEND_BATCH_MESSAGE)
     assert ok.code == R.SUCCESS and max_offset(broker.addr, topic, 0) == 3
+
+
+def test_a_compressed_batch_is_inflated_within_the_message_limit(broker, topic):
+    """The C++ client compresses a whole batch body: its entries are stored uncompressed; one
+    inflating past maxMessageSize (a bomb, or 5 MiB of entries) is refused and stores nothing."""
+    entries = [(b"entry %d " % i * 40, 0, f"KEYS\x01k{i}\x02") for i in range(30)]
+    packed = zlib.compress(encode_batch(entries))
+    assert broker.send(topic, packed, sys_flag=0x1, code=C.SEND_BATCH_MESSAGE).code == R.SUCCESS
+    raw = decode_messages(broker.pull(topic).body, decompress=False)
+    assert [m.body for m in raw] == [e[0] for e in entries]
+    assert not any(m.sys_flag & 0x1 for m in raw)
+    for body in (_bomb(64 << 20), zlib.compress(encode_batch([(b"c" * (1 << 20), 0, "")] * 5))):
+        r = broker.send(topic, body, sys_flag=0x1, code=C.SEND_BATCH_MESSAGE)
+        assert r.code == R.MESSAGE_ILLEGAL and "compressed batch" in r.remark, r.remark
+    assert max_offset(broker.addr, topic, 0) == len(entries)

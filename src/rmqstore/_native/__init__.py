@@ -14,7 +14,7 @@ import struct
 from .._version import __version__
 from ..errors import NativeModuleError
 
-ABI_VERSION = 8
+ABI_VERSION = 10
 
 try:
     from ._rmq import ffi, lib
@@ -78,7 +78,7 @@ def new_cell(value: int = 0):
 # Error codes of the append calls (rmq_native.h).
 OK, SEGMENT_FULL = lib.RMQ_OK, lib.RMQ_SEGMENT_FULL
 QUEUE_FULL, TOO_LARGE = lib.RMQ_QUEUE_FULL, lib.RMQ_TOO_LARGE
-IO_ERROR = lib.RMQ_IO_ERROR
+IO_ERROR, STALE, SLOW = lib.RMQ_IO_ERROR, lib.RMQ_STALE, lib.RMQ_SLOW
 
 # Hot calls, bound once. Their first two arguments are Appender.ptr and QueueWriter.ptr;
 # rmq_put's last (born host) takes bytes or NULL.
@@ -89,7 +89,7 @@ put_simple = lib.rmq_put_simple
 class Appender:
     """The commit log's write state (rmq_log): the active segment and the host addresses."""
 
-    __slots__ = ("_empty", "_scratch", "_seg", "last", "ptr")
+    __slots__ = ("_empty", "_scratch", "_seg", "_words", "last", "ptr")
 
     def __init__(self, born_host: bytes, store_host: bytes, host_flags: int,
                  batch_buffer_bytes: int = 0, stage_single_min: int = 0) -> None:
@@ -111,15 +111,23 @@ class Appender:
         self.last = memoryview(ffi.buffer(self.ptr)).cast("q")[at:at + 2]
         self.detach()
 
-    def detach(self) -> None:
-        """No segment to write: every append answers SEGMENT_FULL until attach()."""
+    def detach(self, next_start: int = 0) -> None:
+        """No segment to write: every append answers SEGMENT_FULL until attach(); the next
+        segment starts at next_start (where a shared store's published end must be)."""
         self._seg = None
         p = self.ptr
         p.seg = ffi.NULL
         p.seg_size = 0
-        p.seg_start = 0
+        p.seg_start = next_start
+        self._empty[0] = 0
         p.wrote = self._empty
         p.fd = -1
+
+    def share(self, words) -> None:
+        """Start every append at the published end at ``words`` ({log end, last store time,
+        writing}: control.LOG_END's address) and publish there (a shared store)."""
+        self.ptr.shared = ffi.cast("int64_t *", words)
+        self._words = words
 
     def attach(self, seg) -> None:
         """Append into seg (a MappedFile) from its write position on."""
@@ -201,7 +209,7 @@ def entry_reports(out, n: int) -> list[tuple[int, int, int, int, int, int]]:
 class QueueWriter:
     """A consume queue's write state (rmq_queue): topic, queue id, active file."""
 
-    __slots__ = ("_empty", "_seg", "ptr")
+    __slots__ = ("_empty", "_seg", "_units", "ptr")
 
     def __init__(self, topic: bytes, queue_id: int) -> None:
         self.ptr = ffi.new("rmq_queue *")
@@ -219,14 +227,22 @@ class QueueWriter:
         p.cq_start = seg.start
         p.cq_wrote = seg.cell
 
-    def detach(self) -> None:
-        """No file to write: every append answers QUEUE_FULL until attach()."""
+    def detach(self, next_start: int = 0) -> None:
+        """No file to write: every append answers QUEUE_FULL until attach(); the next file
+        starts at byte next_start of the unit stream."""
         self._seg = None
         p = self.ptr
         p.cq = ffi.NULL
         p.cq_size = 0
-        p.cq_start = 0
+        p.cq_start = next_start
+        self._empty[0] = 0
         p.cq_wrote = self._empty
+
+    def share(self, units) -> None:
+        """Start every append at the published unit count at ``units`` (the queue's slot in
+        a shared store's control file) and publish there."""
+        self.ptr.shared_units = ffi.cast("int64_t *", units)
+        self._units = units
 
     @property
     def max_phys(self) -> int:
@@ -461,3 +477,64 @@ class Syncer:
         if self._s is not None:
             lib.rmq_syncer_free(self._s)
             self._s = None
+
+
+# -- the control file of a store several processes share (shared/control.py) -------------
+MUTEX_BYTES = lib.RMQ_MUTEX_BYTES
+_ETIMEDOUT, _EBUSY = 110, 16
+
+
+def region_address(region: Region, at: int):
+    """A native pointer to byte ``at`` of a mapping; valid while the Region is. Opaque to
+    everyone but the appenders' ``share`` methods and the calls below."""
+    return region.ptr + at
+
+
+def mutex_init(region: Region, at: int) -> None:
+    rc = lib.rmq_mutex_init(region.ptr + at)
+    if rc:
+        raise OSError(-rc, "cannot initialize a process-shared robust mutex")
+
+
+def mutex_lock(mutex, died, timeout_ns: int) -> int | None:
+    """Lock the mutex at pointer ``mutex`` (GIL released while waiting): 0 locked, 1 locked
+    with *died set (repair first), None when timeout_ns ran out (0: just tried)."""
+    rc = lib.rmq_mutex_lock(mutex, died, timeout_ns)
+    if rc >= 0:
+        return rc
+    if rc in (-_ETIMEDOUT, -_EBUSY):
+        return None
+    raise OSError(-rc, "locking a process-shared mutex failed")
+
+
+def mutex_failed(rc: int) -> bool:
+    """What mutex_lock_raw answered: True when not locked (busy or timed out); OSError for
+    any other failure; False when locked (0, or 1: repair first)."""
+    if rc >= 0:
+        return False
+    if rc in (-_ETIMEDOUT, -_EBUSY):
+        return True
+    raise OSError(-rc, "locking a process-shared mutex failed")
+
+
+mutex_lock_raw = lib.rmq_mutex_lock  # (mutex, died, timeout_ns): 0, 1 or -errno
+# (mutex, died, seq, waiters, log, queue, body, len): a plain put under the write mutex
+put_simple_shared = lib.rmq_put_simple_shared
+mutex_unlock = lib.rmq_mutex_unlock
+release_and_wake = lib.rmq_release_and_wake  # (mutex, seq, waiters) pointers
+futex_wake = lib.rmq_futex_wake
+
+
+def wait_for_change(seq, waiters, seen: int, timeout_s: float) -> None:
+    """Sleep while the 32-bit word at ``seq`` equals ``seen``, up to timeout_s (GIL
+    released), counted in the word at ``waiters``."""
+    lib.rmq_wait_for_change(seq, waiters, seen, int(timeout_s * 1e9))
+
+
+def as_i32(ptr):
+    """``ptr`` (from region_address) as the int32_t * the mutex calls take for *died."""
+    return ffi.cast("int32_t *", ptr)
+
+
+def as_i64(ptr):
+    return ffi.cast("int64_t *", ptr)

@@ -87,6 +87,47 @@ static inline int64_t stamp(rmq_log *log) {
     return now;
 }
 
+/* A store several processes share: start from the ends the last writer published (under the
+ * write mutex the caller holds). RMQ_STALE when a published end lies outside the active file:
+ * another process rolled it, and Python maps the files up to there. */
+static int shared_sync(rmq_log *log, rmq_queue *q) {
+    if (log->shared) {
+        int64_t end = __atomic_load_n(&log->shared[0], __ATOMIC_ACQUIRE);
+        if (end != log->seg_start + *log->wrote) {
+            if (!log->seg || end < log->seg_start || end > log->seg_start + log->seg_size)
+                return RMQ_STALE;
+            *log->wrote = end - log->seg_start;
+        }
+        if (log->shared[1] > log->last_ts) log->last_ts = log->shared[1];
+        /* which queue this append may leave a torn unit in, should its process die now */
+        log->shared[2] = q->shared_units ? (uint8_t *)q->shared_units - (uint8_t *)log->shared : 0;
+    }
+    if (q->shared_units) {
+        int64_t pos = __atomic_load_n(q->shared_units, __ATOMIC_ACQUIRE) * RMQ_CQ_UNIT - q->cq_start;
+        if (pos != *q->cq_wrote) {
+            if (!q->cq || pos < 0 || pos > q->cq_size) return RMQ_STALE;
+            *q->cq_wrote = pos;
+            if (pos >= RMQ_CQ_UNIT) {
+                const uint8_t *u = q->cq + pos - RMQ_CQ_UNIT;
+                q->max_phys = (int64_t)get64(u) + (int32_t)get32(u + 8);
+            }
+        }
+    }
+    return RMQ_OK;
+}
+
+/* Publish the ends this call reached: the log's first, so that a reader that sees a queue's
+ * new units (it looks at the queue, then at the log) also finds their records. */
+static void shared_publish(rmq_log *log, rmq_queue *q) {
+    if (log->shared && log->seg) {
+        log->shared[1] = log->last_ts;
+        __atomic_store_n(&log->shared[0], log->seg_start + *log->wrote, __ATOMIC_RELEASE);
+    }
+    if (q->shared_units && q->cq)
+        __atomic_store_n(q->shared_units, (q->cq_start + *q->cq_wrote) / RMQ_CQ_UNIT,
+                         __ATOMIC_RELEASE);
+}
+
 static inline int64_t next_queue_offset(const rmq_queue *q) {
     return (q->cq_start + *q->cq_wrote) / RMQ_CQ_UNIT;
 }
@@ -187,10 +228,10 @@ static int batch_end(batch_out *b) {
     return 0;
 }
 
-int64_t rmq_put(rmq_log *log, rmq_queue *q, const char *body, int32_t body_len,
-                const char *props, int32_t props_len, int64_t tags_code, int32_t sysflag,
-                int32_t flag, int64_t born_ts, int32_t reconsume_times, int64_t prepared_offset,
-                const char *born_host) {
+static int64_t put_one(rmq_log *log, rmq_queue *q, const char *body, int32_t body_len,
+                       const char *props, int32_t props_len, int64_t tags_code, int32_t sysflag,
+                       int32_t flag, int64_t born_ts, int32_t reconsume_times,
+                       int64_t prepared_offset, const char *born_host) {
     if (!log->seg) return -RMQ_SEGMENT_FULL; /* no segment yet: the caller creates one */
     int64_t len = record_len(log, sysflag, body_len, q->topic_len, props_len);
     if (len + RMQ_END_FILE_MIN_BLANK > log->seg_size) return -RMQ_TOO_LARGE;
@@ -224,13 +265,25 @@ int64_t rmq_put(rmq_log *log, rmq_queue *q, const char *body, int32_t body_len,
     return qoff;
 }
 
+int64_t rmq_put(rmq_log *log, rmq_queue *q, const char *body, int32_t body_len,
+                const char *props, int32_t props_len, int64_t tags_code, int32_t sysflag,
+                int32_t flag, int64_t born_ts, int32_t reconsume_times, int64_t prepared_offset,
+                const char *born_host) {
+    if ((log->shared || q->shared_units) && shared_sync(log, q)) return -RMQ_STALE;
+    int64_t qoff = put_one(log, q, body, body_len, props, props_len, tags_code, sysflag, flag,
+                           born_ts, reconsume_times, prepared_offset, born_host);
+    if (log->shared || q->shared_units) shared_publish(log, q);
+    return qoff;
+}
+
 int64_t rmq_put_simple(rmq_log *log, rmq_queue *q, const char *body, int32_t body_len) {
     return rmq_put(log, q, body, body_len, "", 0, 0, 0, 0, -1, 0, 0, NULL);
 }
 
-int32_t rmq_put_batch(rmq_log *log, rmq_queue *q, const char *bodies, const int32_t *body_lens,
-                      int32_t n, const char *props, int32_t props_len, int64_t tags_code,
-                      int32_t flag, int64_t store_ts, int64_t *out_phys, int32_t *out_status) {
+static int32_t put_bodies(rmq_log *log, rmq_queue *q, const char *bodies,
+                          const int32_t *body_lens, int32_t n, const char *props,
+                          int32_t props_len, int64_t tags_code, int32_t flag, int64_t store_ts,
+                          int64_t *out_phys, int32_t *out_status) {
     if (!log->seg) { *out_status = RMQ_SEGMENT_FULL; return 0; }
     if (store_ts <= 0) store_ts = stamp(log);
     int64_t total = 0, max_len = 0;
@@ -269,6 +322,19 @@ int32_t rmq_put_batch(rmq_log *log, rmq_queue *q, const char *bodies, const int3
     if (batch_end(&b) != 0) { *out_status = RMQ_IO_ERROR; return 0; }
     if (close) close_segment(log);
     return i;
+}
+
+int32_t rmq_put_batch(rmq_log *log, rmq_queue *q, const char *bodies, const int32_t *body_lens,
+                      int32_t n, const char *props, int32_t props_len, int64_t tags_code,
+                      int32_t flag, int64_t store_ts, int64_t *out_phys, int32_t *out_status) {
+    if ((log->shared || q->shared_units) && shared_sync(log, q)) {
+        *out_status = RMQ_STALE;
+        return 0;
+    }
+    int32_t n_done = put_bodies(log, q, bodies, body_lens, n, props, props_len, tags_code, flag,
+                                store_ts, out_phys, out_status);
+    if (log->shared || q->shared_units) shared_publish(log, q);
+    return n_done;
 }
 
 /* -- batches in RocketMQ's wire encoding (MessageDecoder.encodeMessages) ------------------ */
@@ -326,10 +392,11 @@ int64_t rmq_check_entries(const char *data, int64_t len, int32_t max_body, int32
     return 0;
 }
 
-int32_t rmq_put_entries(rmq_log *log, rmq_queue *q, const char *data, int64_t len, int64_t at,
-                        const char *extra, int32_t extra_len, int32_t sysflag, int64_t born_ts,
-                        int32_t reconsume_times, const char *born_host, int64_t store_ts,
-                        int32_t whole, rmq_entry_out *out, int32_t *out_status) {
+static int32_t put_entry_records(rmq_log *log, rmq_queue *q, const char *data, int64_t len,
+                                 int64_t at, const char *extra, int32_t extra_len,
+                                 int32_t sysflag, int64_t born_ts, int32_t reconsume_times,
+                                 const char *born_host, int64_t store_ts, int32_t whole,
+                                 rmq_entry_out *out, int32_t *out_status) {
     const uint8_t *d = (const uint8_t *)data;
     char props[65536];
     int64_t tags_code;
@@ -389,4 +456,19 @@ int32_t rmq_put_entries(rmq_log *log, rmq_queue *q, const char *data, int64_t le
     if (batch_end(&b) != 0) { *out_status = RMQ_IO_ERROR; return 0; }
     if (close) close_segment(log);
     return i;
+}
+
+int32_t rmq_put_entries(rmq_log *log, rmq_queue *q, const char *data, int64_t len, int64_t at,
+                        const char *extra, int32_t extra_len, int32_t sysflag, int64_t born_ts,
+                        int32_t reconsume_times, const char *born_host, int64_t store_ts,
+                        int32_t whole, rmq_entry_out *out, int32_t *out_status) {
+    if ((log->shared || q->shared_units) && shared_sync(log, q)) {
+        *out_status = RMQ_STALE;
+        return 0;
+    }
+    int32_t n_done = put_entry_records(log, q, data, len, at, extra, extra_len, sysflag, born_ts,
+                                       reconsume_times, born_host, store_ts, whole, out,
+                                       out_status);
+    if (log->shared || q->shared_units) shared_publish(log, q);
+    return n_done;
 }

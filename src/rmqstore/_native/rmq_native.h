@@ -39,6 +39,11 @@ typedef struct {
     int64_t scratch_size;
     int64_t stage_min;     /* a single record (rmq_put) this long or longer is staged; 0: never */
     int64_t mapped_bytes;  /* out: bytes appended through the mapping so far (the warmer's cue) */
+    int64_t *shared;       /* NULL, or {log end, last store time, writing} in the control file
+                            * of a store several processes share: each append starts at the
+                            * published end (RMQ_STALE when that is outside the active segment),
+                            * notes its queue in writing, and publishes its own end; the caller
+                            * holds the control file's write mutex */
 } rmq_log;
 
 typedef struct {
@@ -50,6 +55,8 @@ typedef struct {
     int32_t queue_id;
     int32_t topic_len;
     char topic[256];
+    int64_t *shared_units; /* NULL, or the queue's published unit count in the control file:
+                            * as rmq_log.shared, for the queue's write position */
 } rmq_queue;
 
 /* Why an append stopped (negative return values of rmq_put, log status of rmq_put_batch). */
@@ -59,7 +66,11 @@ enum {
     RMQ_QUEUE_FULL = 2,    /* the consume-queue file is full: roll it and call again */
     RMQ_TOO_LARGE = 3,     /* the record cannot fit even an empty segment */
     RMQ_IO_ERROR = 4,      /* a batch's pwrite failed (errno): nothing was appended */
-    RMQ_OUT_OF_ORDER = 5   /* a replica's unit is not its queue's next one */
+    RMQ_OUT_OF_ORDER = 5,  /* a replica's unit is not its queue's next one */
+    RMQ_STALE = 6,         /* another process moved the log or the queue past the active file:
+                            * map the files up to the published ends and call again */
+    RMQ_SLOW = 7           /* rmq_put_simple_shared: take the write mutex in Python (a repair
+                            * is pending, or locking failed); nothing was appended */
 };
 
 /* Append one record (QUEUEOFFSET = the queue's next offset) and its consume-queue unit,
@@ -249,5 +260,33 @@ int32_t rmq_syncer_submit(rmq_syncer *s, int32_t fd, const int64_t *wrote, int32
 void rmq_syncer_waiting(rmq_syncer *s);
 int64_t rmq_syncer_done(rmq_syncer *s, int32_t *err);
 void rmq_syncer_free(rmq_syncer *s);
+
+/* Process-shared robust mutexes in a shared mapping (shared.c), RMQ_MUTEX_BYTES each.
+ * lock: timeout_ns < 0 blocks, 0 tries, > 0 waits that long; returns 0 (locked), 1 (locked, and
+ * *died is set: a holder died inside its critical section, or a repair is still pending;
+ * the caller repairs, then clears *died), or -errno (-EBUSY, -ETIMEDOUT: not locked). */
+enum { RMQ_MUTEX_BYTES = 64 };
+int32_t rmq_mutex_init(uint8_t *at);
+int32_t rmq_mutex_lock(uint8_t *at, int32_t *died, int64_t timeout_ns);
+int32_t rmq_mutex_unlock(uint8_t *at);
+
+/* Futexes on 32-bit words of a shared mapping. wait: sleeps while *word == seen, up to
+ * timeout_ns (< 0: no limit); 0 when woken or changed, -ETIMEDOUT. wake: wakes every waiter. */
+int32_t rmq_futex_wait(uint8_t *word, uint32_t seen, int64_t timeout_ns);
+int32_t rmq_futex_wake(uint8_t *word);
+
+/* The write mutex's release: bump the 32-bit sequence *seq, unlock, and wake the sequence's
+ * waiters if *waiters says there are any. */
+int32_t rmq_release_and_wake(uint8_t *mutex, uint8_t *seq, const uint8_t *waiters);
+
+/* rmq_put_simple under a shared store's write mutex in one call: lock (mutex, died as in
+ * rmq_mutex_lock), append, then rmq_release_and_wake(mutex, seq, waiters). Returns what
+ * rmq_put_simple does (the mutex released whatever it answered: a code asking to roll or catch
+ * up is redone under the lock by the caller), or -RMQ_SLOW. */
+int64_t rmq_put_simple_shared(uint8_t *mutex, int32_t *died, uint8_t *seq, uint8_t *waiters,
+                              rmq_log *log, rmq_queue *q, const char *body, int32_t body_len);
+
+/* Count oneself in *waiters, sleep while *seq == seen (up to timeout_ns), count oneself out. */
+int32_t rmq_wait_for_change(uint8_t *seq, uint8_t *waiters, uint32_t seen, int64_t timeout_ns);
 
 #endif

@@ -18,6 +18,7 @@ from enum import Enum
 from ..net import RequestContext, TlsClientConfig
 from ..protocol import RemotingCommand, RequestCode
 from ..protocol.acl_signature import Credentials
+from ._lifecycle import Lifecycle
 from ._tasks import TaskGroup
 from .broker_api import BrokerApi, Subscription
 from .errors import ClientClosed, RouteNotFound
@@ -43,7 +44,7 @@ class ConsumeFromWhere(Enum):
     TIMESTAMP = "CONSUME_FROM_TIMESTAMP"
 
 
-class GroupMember:
+class GroupMember(Lifecycle):
     consume_type = "CONSUME_PASSIVELY"
 
     def __init__(self, group: str, namesrv: str | None, *, message_model: MessageModel,

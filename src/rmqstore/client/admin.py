@@ -1,11 +1,12 @@
-"""Admin: look messages up, read consume progress and message traces (MQAdminImpl and
-DefaultMQAdminExt of rocketmq-all-4.9.7, the parts mqadmin's queryMsgByKey, queryMsgById,
-queryMsgByUniqueKey, consumerProgress and QueryMsgTraceById use).
+"""Admin: what mqadmin does, from Python (MQAdminImpl and DefaultMQAdminExt of
+rocketmq-all-4.9.7): messages by key, id and trace here; brokers and topics in
+admin_cluster.py; groups, progress, connections and offset resets in admin_groups.py.
 
     async with Admin(namesrv="127.0.0.1:9876") as admin:
         msgs = await admin.query_by_key("TopicA", "order-42")
         stats = await admin.consume_stats("GroupA")       # lag per queue and in total
         for rec in await admin.traces(msgs[0].msg_id): ...
+        await admin.reset_offset("GroupA", "TopicA", timestamp_ms)
 
 Lookups by key go to every master of the topic's route (QUERY_MESSAGE) and are merged; an
 offset message id names its broker itself (VIEW_MESSAGE_BY_ID goes to the ip:port inside it).
@@ -14,96 +15,28 @@ offset message id names its broker itself (VIEW_MESSAGE_BY_ID goes to the ip:por
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-from dataclasses import dataclass, field
-from typing import Self
 
-from ..net import TlsClientConfig
-from ..protocol import RequestCode, ResponseCode, fastjson
-from ..protocol.acl_signature import Credentials
-from ..protocol.message import decode_host, parse_msg_id
-from .errors import BrokerError, ClientError, RouteNotFound
-from .message import RETRY_GROUP_TOPIC_PREFIX, MessageExt, MessageQueue, decode_messages
-from .routes import RouteCache
+from ..protocol import RequestCode, ResponseCode
+from ..protocol.message import parse_msg_id
+from .admin_base import addr_of_host
+from .admin_cluster import ClusterAdmin
+from .admin_groups import ConsumeProgress, GroupAdmin, QueueProgress
+from .broker_api import FLAG_SUBSCRIPTION, BrokerApi, PullResult, Subscription
+from .errors import BrokerError, ClientError
+from .message import MessageExt, MessageQueue, decode_messages
 from .trace import TRACE_TOPIC, TraceRecord, TraceType, decode_records
-from .transport import Transport
 
 log = logging.getLogger(__name__)
 
 UNIQUE_MSG_QUERY_FLAG = "_UNIQUE_KEY_QUERY"
 DEFAULT_MAX_NUM = 32
 END_OF_TIME_MS = (1 << 63) - 1  # Long.MAX_VALUE, what Java's uniq-key lookup sends
+TOOLS_CONSUMER = "TOOLS_CONSUMER"  # MixAll.TOOLS_CONSUMER_GROUP
 
 
-@dataclass(frozen=True, slots=True)
-class QueueProgress:
-    """One queue of ConsumeStats.offsetTable (OffsetWrapper)."""
-
-    queue: MessageQueue
-    broker_offset: int
-    consumer_offset: int
-    last_timestamp_ms: int
-
-    @property
-    def lag(self) -> int:
-        return max(0, self.broker_offset - self.consumer_offset)
-
-
-@dataclass(slots=True)
-class ConsumeProgress:
-    """ConsumeStats merged over brokers; queues sorted (topic, broker, queue id)."""
-
-    group: str
-    queues: list[QueueProgress] = field(default_factory=list)
-    consume_tps: float = 0.0
-
-    @property
-    def total_lag(self) -> int:
-        """ConsumeStats.computeTotalDiff."""
-        return sum(q.lag for q in self.queues)
-
-
-@dataclass(frozen=True, slots=True)
-class TopicQueueStats:
-    """One queue of TopicStatsTable.offsetTable (TopicOffset)."""
-
-    queue: MessageQueue
-    min_offset: int
-    max_offset: int
-    last_update_ms: int
-
-
-@dataclass(frozen=True, slots=True)
-class Connection:
-    client_id: str
-    client_addr: str
-    language: str
-    version: int
-
-
-class Admin:
-    """An asyncio admin client; runs on the loop that started it."""
-
-    def __init__(self, namesrv: str | None = None, *, credentials: Credentials | None = None,
-                 namesrv_domain: str | None = None, timeout_s: float = 5.0,
-                 tls: TlsClientConfig | None = None) -> None:
-        self.timeout_s = timeout_s
-        self._transport = Transport(namesrv, credentials, namesrv_domain, tls)
-        self.routes = RouteCache(self._transport)
-
-    async def start(self) -> None:
-        await self._transport.resolve_namesrv()
-
-    async def close(self) -> None:
-        await self._transport.close()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
+class Admin(ClusterAdmin, GroupAdmin):
+    """An asyncio admin client (mqadmin's calls); runs on the loop that started it."""
 
     # -- messages ------------------------------------------------------------------------
 
@@ -127,7 +60,7 @@ class Admin:
         """The message an offset message id points at (VIEW_MESSAGE_BY_ID at the broker inside
         the id). Raises ValueError for a malformed id, BrokerError when the broker has none."""
         host, offset = parse_msg_id(offset_msg_id)
-        addr = _addr(host)
+        addr = addr_of_host(host)
         resp = await self._invoke(addr, RequestCode.VIEW_MESSAGE_BY_ID, {"offset": str(offset)})
         if resp.code != ResponseCode.SUCCESS:
             raise BrokerError(resp.code, resp.remark, addr)
@@ -164,67 +97,49 @@ class Admin:
         found.sort(key=lambda m: (m.store_timestamp, m.broker_name, m.commitlog_offset))
         return found
 
-    # -- consume progress ----------------------------------------------------------------
+    # -- reading queues (mqadmin queryMsgByOffset, printMsg, consumeMessage) --------------------
 
-    async def consume_stats(self, group: str, topic: str | None = None) -> ConsumeProgress:
-        """GET_CONSUME_STATS at every master of ``topic`` (or, with no topic, of the group's
-        retry topic, as examineConsumeStats does), merged."""
-        route = await self.routes.fetch(topic or RETRY_GROUP_TOPIC_PREFIX + group)
-        ext = {"consumerGroup": group}
-        if topic:
-            ext["topic"] = topic
-        out = ConsumeProgress(group)
-        for bd in route.broker_datas:
-            if bd.master_addr is None:
+    async def pull(self, mq: MessageQueue, offset: int, max_nums: int = 32,
+                   expression: str = "*") -> PullResult:
+        """PULL_MESSAGE as the tools group (TOOLS_CONSUMER), which commits nothing."""
+        return await self._api.pull(TOOLS_CONSUMER, mq, offset, Subscription(mq.topic, expression),
+                                    max_nums=max_nums, sys_flag=FLAG_SUBSCRIPTION,
+                                    commit_offset=0, suspend_ms=0, timeout_s=self.timeout_s)
+
+    async def queue_bounds(self, mq: MessageQueue) -> tuple[int, int]:
+        """GET_MIN_OFFSET and GET_MAX_OFFSET of one queue."""
+        return await self._api.min_offset(mq), await self._api.max_offset(mq)
+
+    async def offset_at(self, mq: MessageQueue, timestamp_ms: int) -> int:
+        """SEARCH_OFFSET_BY_TIMESTAMP."""
+        return await self._api.search_offset(mq, timestamp_ms)
+
+    async def message_track(self, msg: MessageExt) -> list[dict[str, str]]:
+        """Has each group of the message's topic consumed it (DefaultMQAdminExtImpl.
+        messageTrackDetail)? CONSUMED, NOT_CONSUME_YET or NOT_ONLINE, by group."""
+        out = []
+        broker = msg.broker_name or await self._broker_name_of(msg.topic, msg.store_addr)
+        mq = MessageQueue(msg.topic, broker, msg.queue_id)
+        for group in await self.consumed_by(msg.topic):
+            if await self.consumer_connection(group) is None:
+                out.append({"consumerGroup": group, "trackType": "NOT_ONLINE"})
                 continue
-            resp = await self._invoke(bd.master_addr, RequestCode.GET_CONSUME_STATS, ext)
-            if resp.code != ResponseCode.SUCCESS:
-                raise BrokerError(resp.code, resp.remark, bd.master_addr)
-            out.queues += _parse_consume_stats(resp.body)
-            out.consume_tps += float(fastjson.loads(resp.body).get("consumeTps", 0.0))
-        out.queues.sort(key=lambda q: q.queue)
+            stats = await self.consume_stats(group, msg.topic)
+            offset = next((q.consumer_offset for q in stats.queues if q.queue == mq), 0)
+            out.append({"consumerGroup": group, "trackType": "CONSUMED"
+                        if offset > msg.queue_offset else "NOT_CONSUME_YET"})
         return out
 
-    async def topic_stats(self, topic: str) -> list[TopicQueueStats]:
-        """GET_TOPIC_STATS_INFO at every master of ``topic``: min/max offset and the last
-        store time per queue, sorted."""
+    async def _broker_name_of(self, topic: str, addr: str) -> str:
+        """The name of the broker of ``topic`` at ``addr`` (a message read by its offset id
+        knows only where it is stored)."""
         route = await self.routes.fetch(topic)
-        out = []
-        for bd in route.broker_datas:
-            if bd.master_addr is None:
-                continue
-            resp = await self._invoke(bd.master_addr, RequestCode.GET_TOPIC_STATS_INFO,
-                                      {"topic": topic})
-            if resp.code != ResponseCode.SUCCESS:
-                raise BrokerError(resp.code, resp.remark, bd.master_addr)
-            for key, value in (fastjson.loads(resp.body).get("offsetTable") or {}).items():
-                out.append(TopicQueueStats(_mq(key), int(value.get("minOffset", 0)),
-                                           int(value.get("maxOffset", 0)),
-                                           int(value.get("lastUpdateTimestamp", 0))))
-        return sorted(out, key=lambda q: q.queue)
+        return next((b.broker_name for b in route.broker_datas
+                     if addr in b.broker_addrs.values()), "")
 
-    async def consumer_connections(self, group: str, topic: str | None = None) -> list[Connection]:
-        """GET_CONSUMER_CONNECTION_LIST at a broker of the group's retry topic (or ``topic``);
-        [] when the group is online nowhere."""
-        try:
-            route = await self.routes.fetch(topic or RETRY_GROUP_TOPIC_PREFIX + group)
-        except RouteNotFound:  # no member ever sent a heartbeat: no retry topic yet
-            return []
-        for bd in route.broker_datas:
-            addr = bd.select_addr()
-            if addr is None:
-                continue
-            resp = await self._invoke(addr, RequestCode.GET_CONSUMER_CONNECTION_LIST,
-                                      {"consumerGroup": group})
-            if resp.code == ResponseCode.SUCCESS:
-                body = json.loads(resp.body)
-                return sorted((Connection(c["clientId"], c.get("clientAddr", ""),
-                                          str(c.get("language", "")), int(c.get("version", 0)))
-                               for c in body.get("connectionSet") or ()),
-                              key=lambda c: c.client_id)
-            if resp.code != ResponseCode.CONSUMER_NOT_ONLINE:
-                raise BrokerError(resp.code, resp.remark, addr)
-        return []
+    @property
+    def _api(self) -> BrokerApi:
+        return BrokerApi(self._transport, self.routes)
 
     # -- traces ----------------------------------------------------------------------------
 
@@ -239,32 +154,5 @@ class Admin:
         records.sort(key=lambda r: (order[r.type] != 0, r.timestamp_ms, order[r.type]))
         return records
 
-    # -- internals ---------------------------------------------------------------------------
 
-    async def _invoke(self, addr: str, code: int, ext: dict[str, str]):
-        return await self._transport.invoke(addr, self._transport.request(code, ext),
-                                            self.timeout_s)
-
-
-def _addr(host: bytes) -> str:
-
-    ip, port = decode_host(host)
-    return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
-
-
-def _parse_consume_stats(body: bytes) -> list[QueueProgress]:
-    """ConsumeStats.offsetTable from fastjson's object-keyed map (protocol/fastjson.py)."""
-    data = fastjson.loads(body)
-    out = []
-    for key, value in (data.get("offsetTable") or {}).items():
-        out.append(QueueProgress(_mq(key), int(value.get("brokerOffset", 0)),
-                                 int(value.get("consumerOffset", 0)),
-                                 int(value.get("lastTimestamp", 0))))
-    return out
-
-
-def _mq(key: object) -> MessageQueue:
-    """A MessageQueue from an object key as fastjson.loads gives it."""
-    mq = dict(key) if isinstance(key, tuple) else {}
-    return MessageQueue(str(mq.get("topic", "")), str(mq.get("brokerName", "")),
-                        int(mq.get("queueId", -1)))
+__all__ = ["Admin", "ConsumeProgress", "QueueProgress"]

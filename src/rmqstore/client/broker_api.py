@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from ..protocol import RequestCode, ResponseCode
+from ..protocol.admin_bodies import subscription_json
 from ..protocol.route import MASTER_ID
 from .errors import BrokerError
 from .message import (
@@ -81,16 +82,8 @@ class Subscription:
         return not tags or (msg.tags or "") in tags
 
     def to_json(self) -> dict[str, object]:
-        tags = sorted(self.tags)
-        return {"classFilterMode": False, "codeSet": [_java_hash(t) for t in tags],
-                "expressionType": self.expression_type, "subString": self.expression,
-                "subVersion": self.version, "tagsSet": tags, "topic": self.topic}
-
-
-def _java_hash(text: str) -> int:
-    from .producer import java_string_hash
-
-    return java_string_hash(text)
+        return subscription_json(self.topic, self.expression, self.tags, self.version,
+                                 self.expression_type)
 
 
 class BrokerApi:

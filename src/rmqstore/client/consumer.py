@@ -44,6 +44,8 @@ from ..net import TlsClientConfig
 from ..protocol.acl_signature import Credentials
 from ._member import ConsumeFromWhere, GroupMember, MessageModel
 from .broker_api import FLAG_COMMIT_OFFSET, FLAG_SUBSCRIPTION, FLAG_SUSPEND, PullStatus
+from .consume_stats import ConsumeStats
+from .consumer_admin import serve_admin_requests
 from .errors import BrokerError
 from .message import MessageExt, MessageQueue
 from .offset_store import LocalFileOffsetStore, OffsetStore, RemoteBrokerOffsetStore
@@ -168,6 +170,8 @@ class PushConsumer(GroupMember):
         self._iter_unacked: dict[int, asyncio.Future[bool]] = {}  # id(msg) -> ack future
         self._iter_last: MessageExt | None = None
         self.process_queues: dict[MessageQueue, ProcessQueue] = {}
+        self.consume_stats = ConsumeStats()  # for GET_CONSUMER_RUNNING_INFO
+        self.start_ms = 0
         if message_model is MessageModel.BROADCASTING:
             base = Path(offset_store_dir) if offset_store_dir else \
                 Path.home() / ".rocketmq_offsets" / self.client_id.split("@")[0]
@@ -177,6 +181,7 @@ class PushConsumer(GroupMember):
         # trace=True: SubBefore/SubAfter trace records around each listener call (trace.py).
         self.tracer = trace_dispatcher(namesrv, group, "CONSUMER", trace_topic, credentials,
                                        namesrv_domain, tls) if trace else None
+        serve_admin_requests(self)  # the broker's reset-offset, running-info, consume-directly
 
     # -- configuration -----------------------------------------------------------------------
 
@@ -242,6 +247,7 @@ class PushConsumer(GroupMember):
             self._executor = ThreadPoolExecutor(self.consume_concurrency,
                                                 thread_name_prefix=f"consume-{self.group}")
         await self.offset_store.load()
+        self.start_ms = int(time.time() * 1000)
         if self.tracer is not None:
             await self.tracer.start()
         await self._start_member()
@@ -289,10 +295,6 @@ class PushConsumer(GroupMember):
             await self.tracer.close()
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
         # A message the loop was working on when an exception left `async with` comes back.
@@ -404,8 +406,21 @@ class PushConsumer(GroupMember):
                 pq.consume_task = self.tasks.spawn(self._orderly_loop(pq), f"consume-{mq}")
             log.info("%s: now consuming %s from %d", self.client_id, mq, offset)
 
-    async def _drop(self, mq: MessageQueue) -> None:
-        """Give a queue up: stop pulling; orderly waits for its batch; store offset; unlock."""
+    async def reset_offsets(self, topic: str, offsets: dict[MessageQueue, int]) -> None:
+        """The broker's RESET_CONSUMER_CLIENT_OFFSET (MQClientInstance.resetOffset): each
+        queue of ``topic`` held here is given up with its offset set to the new one (what it
+        had in hand is dropped, not committed), then taken again by a rebalance from there."""
+        assert self._rebalance_lock is not None
+        async with self._rebalance_lock:
+            for mq in [m for m in self.process_queues if m.topic == topic and m in offsets]:
+                await self._drop(mq, offsets[mq])
+        log.info("%s: offsets of %s reset: %s", self.client_id, topic,
+                 {str(mq): o for mq, o in offsets.items()})
+        self.request_rebalance()
+
+    async def _drop(self, mq: MessageQueue, reset_to: int | None = None) -> None:
+        """Give a queue up: stop pulling; orderly waits for its batch; store offset (or
+        ``reset_to``); unlock."""
         pq = self.process_queues.pop(mq)
         if pq.pull_task is not None:
             pq.pull_task.cancel()
@@ -415,6 +430,8 @@ class PushConsumer(GroupMember):
             if pq.consume_task is not None:
                 pq.consume_task.cancel()
         pq.dropped = True
+        if reset_to is not None:
+            self.offset_store.update(mq, reset_to)
         try:
             await self.offset_store.persist_one(mq)
         except Exception as exc:  # noqa: BLE001
@@ -479,6 +496,7 @@ class PushConsumer(GroupMember):
                 pq.locked, pq.last_lock_s = True, time.monotonic()
             commit = self.offset_store.cached(pq.mq) if self.clustering else None
             sys_flag = FLAG_SUSPEND | FLAG_SUBSCRIPTION | (FLAG_COMMIT_OFFSET if commit else 0)
+            started = time.monotonic()
             try:
                 result = await self.api.pull(
                     self.group, pq.mq, pq.next_offset, sub, max_nums=self.pull_batch_size,
@@ -494,6 +512,8 @@ class PushConsumer(GroupMember):
                 continue
             if pq.dropped:
                 return
+            self.consume_stats.pulled(pq.mq.topic, len(result.messages),
+                                      (time.monotonic() - started) * 1000)
             if result.status is PullStatus.OFFSET_ILLEGAL:
                 log.warning("offset %d of %s illegal, moving to %d", pq.next_offset, pq.mq,
                             result.next_begin_offset)
@@ -545,11 +565,16 @@ class PushConsumer(GroupMember):
         async with self._sem:
             if pq.dropped:
                 return
+            started = time.monotonic()
             try:
                 status = await self._call_listener(msgs)
             except Exception:
                 log.exception("listener of %s failed on %d messages", self.group, len(msgs))
                 status = ConsumeStatus.RECONSUME_LATER
+            failed = status is ConsumeStatus.RECONSUME_LATER
+            self.consume_stats.consumed(pq.mq.topic, 0 if failed else len(msgs),
+                                        len(msgs) if failed else 0,
+                                        (time.monotonic() - started) * 1000)
         if pq.dropped:
             return
         done = msgs
@@ -622,6 +647,7 @@ class PushConsumer(GroupMember):
                 msgs = pq.take(self.consume_batch_size)
                 if not msgs:
                     continue
+                started = time.monotonic()
                 try:
                     status = await self._call_listener(msgs)
                 except Exception:
@@ -629,6 +655,9 @@ class PushConsumer(GroupMember):
                     status = OrderlyStatus.SUSPEND_CURRENT_QUEUE_A_MOMENT
                 failed = status is OrderlyStatus.SUSPEND_CURRENT_QUEUE_A_MOMENT or \
                     status is ConsumeStatus.RECONSUME_LATER
+                self.consume_stats.consumed(pq.mq.topic, 0 if failed else len(msgs),
+                                            len(msgs) if failed else 0,
+                                            (time.monotonic() - started) * 1000)
                 if failed and await self._suspend_again(pq, msgs):
                     pq.make_later()
                     await asyncio.sleep(self.suspend_current_queue_s)

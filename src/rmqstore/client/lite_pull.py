@@ -173,10 +173,6 @@ class LitePullConsumer(GroupMember):
             self._buffer.put_nowait(None)  # ends a waiting iterator
         await self._stop_member()
 
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
     async def __aexit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
         if exc_type is None:
             self._iter_done()  # the loop finished with the message it held (break)

@@ -25,17 +25,19 @@ import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Self
+from typing import Any
 
 from ..net import TlsClientConfig
 from ..protocol import RequestCode, ResponseCode
 from ..protocol.acl_signature import Credentials
+from ..protocol.admin_bodies import java_string_hash
 from ..protocol.message import (
     COMPRESSION_SHIFT,
     COMPRESSION_ZLIB,
     SYSFLAG_COMPRESSED,
     SYSFLAG_TX_PREPARED,
 )
+from ._lifecycle import Lifecycle
 from ._tasks import TaskGroup
 from .errors import BrokerError, ClientClosed, RouteNotFound, SendFailed
 from .ids import create_uniq_id, make_client_id
@@ -91,22 +93,13 @@ class SendResult:
     master_epoch: int | None = None  # its master epoch, when it runs in controller mode
 
 
-def java_string_hash(text: str) -> int:
-    """String.hashCode, so a sharding key maps to the same queue as in a Java client."""
-    h = 0
-    data = text.encode("utf-16-be")  # Java hashes UTF-16 code units
-    for i in range(0, len(data), 2):
-        h = (31 * h + ((data[i] << 8) | data[i + 1])) & 0xFFFFFFFF
-    return h - (1 << 32) if h & 0x80000000 else h
-
-
 def select_by_hash(queues: list[MessageQueue], msg: Message, arg: Any) -> MessageQueue:
     """SelectMessageQueueByHash: abs(hashCode(arg)) % len(queues)."""
     key = arg if isinstance(arg, str) else str(arg)
     return queues[abs(java_string_hash(key)) % len(queues)]
 
 
-class Producer:
+class Producer(Lifecycle):
     """An asyncio producer. Use as ``async with Producer("group", namesrv="127.0.0.1:9876") as p``.
 
     All methods run on the event loop that started it.
@@ -145,6 +138,7 @@ class Producer:
         self._counters: dict[str, itertools.count[int]] = {}
         self._tasks = TaskGroup()
         self._started = False
+        self._heartbeated: set[str] = set()  # brokers told of this producer
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -176,23 +170,20 @@ class Producer:
                 log.debug("unregister at %s failed: %s", addr, exc)
         await self._transport.close()
 
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
     async def heartbeat(self) -> None:
         """HEART_BEAT with our producer group to every master we know."""
+        for addr in self.routes.master_addrs():
+            await self._heartbeat_to(addr)
+
+    async def _heartbeat_to(self, addr: str) -> None:
         body = json.dumps({"clientID": self.client_id, "consumerDataSet": [],
                            "producerDataSet": [{"groupName": self.group}]}).encode()
-        for addr in self.routes.master_addrs():
-            try:
-                await self._transport.invoke(addr, self._transport.request(
-                    RequestCode.HEART_BEAT, body=body), 3.0)
-            except Exception as exc:  # noqa: BLE001
-                log.info("heartbeat to %s failed: %s", addr, exc)
+        self._heartbeated.add(addr)
+        try:
+            await self._transport.invoke(addr, self._transport.request(
+                RequestCode.HEART_BEAT, body=body), 3.0)
+        except Exception as exc:  # noqa: BLE001
+            log.info("heartbeat to %s failed: %s", addr, exc)
 
     # -- sending ---------------------------------------------------------------------------
 
@@ -451,6 +442,8 @@ class Producer:
         resp = await self._transport.invoke(addr, req, max(0.001, timeout_s))
         if resp.code not in (0, 10, 11, 12):
             raise BrokerError(resp.code, resp.remark, addr)
+        if addr not in self._heartbeated:  # a broker knows this producer from its first send
+            self._tasks.spawn(self._heartbeat_to(addr), "heartbeat-first")
         ext = resp.ext_fields
         queue = MessageQueue(mq.topic, mq.broker_name, int(ext.get("queueId", mq.queue_id)))
         uniq = msg.properties.get(PROP_UNIQ_KEY) if batch \

@@ -16,6 +16,8 @@ The rules are NettyRemotingAbstract.processRequestCommand's (rocketmq-all-4.9.7)
 
 Before all of that, a ``request_filter`` (the server's ACL check, as Java's RPC hooks run before
 the processor) sees every request, served code or not, and may answer it in the handler's stead.
+An ``observer``, when set, is told of every request a handler answered and how long it took
+(the broker's RPC latency metric, as NettyRemotingAbstract records it).
 
 Handlers are plain ``async def handler(request, ctx) -> RemotingCommand`` and never see a
 transport; the dispatcher copies opaque, flag and serialize type onto what they return.
@@ -26,6 +28,7 @@ from __future__ import annotations
 import errno
 import logging
 import secrets
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -92,6 +95,11 @@ FastHandler = Callable[[RemotingCommand, RequestContext],
 # refuses it. Runs in the connection's reader, so it must not block; ``peer`` is "host:port".
 RequestFilter = Callable[[RemotingCommand, str], "RemotingCommand | None"]
 
+# Told of each request a handler answered: the request, the response code (SUCCESS for a
+# pre-made frame, None for a oneway request) and the seconds from its arrival to its answer.
+# Runs on the loop, once per request: it must be cheap.
+RequestObserver = Callable[[RemotingCommand, "int | None", float], None]
+
 
 class Deferred:
     """A response decided later, handed to its consumer the moment it is: unlike an asyncio
@@ -136,6 +144,7 @@ class Dispatcher:
         self._max_inflight = max_inflight_per_connection
         # Public: a server sets it once its rules are loaded, before it listens.
         self.request_filter = request_filter
+        self.observer: RequestObserver | None = None
 
     def register(self, code: int, handler: Handler, *,
                  busy: Callable[[], bool] | None = None, fast: FastHandler | None = None) -> None:
@@ -165,6 +174,7 @@ class Dispatcher:
             log.info("%s: code %d rejected, handler busy", channel.peer, request.code)
             self._reply(channel, request, ResponseCode.SYSTEM_BUSY, BUSY_REJECT)
             return
+        started = time.perf_counter() if self.observer is not None else 0.0
         if channel.requests_in_flight >= self._max_inflight:
             log.warning("%s: %d requests in flight, code %d answered SYSTEM_BUSY",
                         channel.peer, channel.requests_in_flight, request.code)
@@ -177,12 +187,12 @@ class Dispatcher:
             except Exception as exc:  # noqa: BLE001 - mapped as the async path maps it
                 response = self._failure(channel, request.code, exc)
             if type(response) is RemotingCommand or type(response) is bytes:
-                self._respond(channel, request, response)
+                self._respond(channel, request, response, started)
                 return
             if response is not None:  # Deferred: answered when it resolves
-                response.then(lambda r: self._respond(channel, request, r))
+                response.then(lambda r: self._respond(channel, request, r, started))
                 return
-        channel.spawn(self._run(entry.handler, channel, request), len(request.body))
+        channel.spawn(self._run(entry.handler, channel, request, started), len(request.body))
 
     def _refused(self, channel: Channel, request: RemotingCommand) -> bool:
         assert self.request_filter is not None
@@ -195,12 +205,18 @@ class Dispatcher:
         self._respond(channel, request, refusal)
         return True
 
-    async def _run(self, handler: Handler, channel: Channel, request: RemotingCommand) -> None:
+    async def _run(self, handler: Handler, channel: Channel, request: RemotingCommand,
+                   started: float = 0.0) -> None:
         response = await self._call(handler, channel, request)
-        self._respond(channel, request, response)
+        self._respond(channel, request, response, started)
 
     def _respond(self, channel: Channel, request: RemotingCommand,
-                 response: RemotingCommand | bytes) -> None:
+                 response: RemotingCommand | bytes, started: float = 0.0) -> None:
+        observer = self.observer
+        if observer is not None and started:
+            code = None if request.is_oneway else (
+                ResponseCode.SUCCESS if type(response) is bytes else response.code)
+            observer(request, code, time.perf_counter() - started)
         if request.is_oneway:
             return
         try:

@@ -112,6 +112,9 @@ class RequestCode(IntEnum):
     ADD_WRITE_PERM_OF_BROKER = 327
     GET_ALL_PRODUCER_INFO = 328
     DELETE_EXPIRED_COMMITLOG = 329
+    # RocketMQ 5's, which the dashboard sends
+    GET_TOPIC_CONFIG = 351
+    GET_SUBSCRIPTIONGROUP_CONFIG = 352
     # RocketMQ 5's controller mode: broker -> controller, controller -> broker, admin tools
     BROKER_HEARTBEAT = 904
     CONTROLLER_ALTER_SYNC_STATE_SET = 1001
@@ -132,6 +135,7 @@ class RequestCode(IntEnum):
     # as a broker set's master changes; header brokerName. RocketMQ's clients never opt in, so
     # never see it.
     NOTIFY_ROUTE_CHANGED = 1901
+
 
 class ResponseCode(IntEnum):
     """Response codes (the ``code`` of a command whose RESPONSE flag bit is set)."""

@@ -335,3 +335,107 @@ class GetTopicStatsInfoRequestHeader:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GetConsumerConnectionListRequestHeader:
     consumer_group: str = wire("consumerGroup", required=True)
+
+
+# -- broker and name server: admin (mqadmin, the dashboard, the exporter) ---------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TopicRequestHeader:
+    """DELETE_TOPIC_IN_BROKER (215), DELETE_TOPIC_IN_NAMESRV (216), QUERY_TOPIC_CONSUME_BY_WHO
+    (300) and GET_TOPIC_CONFIG (351): a topic only."""
+
+    topic: str = wire("topic", required=True)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeleteSubscriptionGroupRequestHeader:
+    """DELETE_SUBSCRIPTIONGROUP (207); cleanOffset also drops the group's offsets."""
+
+    group_name: str = wire("groupName", required=True)
+    clean_offset: bool = wire("cleanOffset", default=False)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GetSubscriptionGroupConfigRequestHeader:
+    """GET_SUBSCRIPTIONGROUP_CONFIG (352)."""
+
+    group: str = wire("group", required=True)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GetProducerConnectionListRequestHeader:
+    """GET_PRODUCER_CONNECTION_LIST (204)."""
+
+    producer_group: str = wire("producerGroup", required=True)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ResetOffsetRequestHeader:
+    """INVOKE_BROKER_TO_RESET_OFFSET (222, admin -> broker) and RESET_CONSUMER_CLIENT_OFFSET
+    (220, broker -> consumer): timestamp -1 means each queue's max offset."""
+
+    topic: str = wire("topic", required=True)
+    group: str = wire("group", required=True)
+    timestamp: int = wire("timestamp", required=True)
+    is_force: bool = wire("isForce", default=False)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GetConsumerRunningInfoRequestHeader:
+    """GET_CONSUMER_RUNNING_INFO (307): admin -> broker, forwarded to the consumer."""
+
+    consumer_group: str = wire("consumerGroup", required=True)
+    client_id: str = wire("clientId", required=True)
+    jstack_enable: bool = wire("jstackEnable", default=False)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConsumeMessageDirectlyRequestHeader:
+    """CONSUME_MESSAGE_DIRECTLY (309): msgId is the offset message id; the broker adds
+    brokerName and the message as the body before forwarding it to the consumer."""
+
+    consumer_group: str = wire("consumerGroup", required=True)
+    client_id: str = wire("clientId", required=True)
+    msg_id: str = wire("msgId", required=True)
+    broker_name: str | None = wire("brokerName")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ViewBrokerStatsDataRequestHeader:
+    """VIEW_BROKER_STATS_DATA (315): statsName TOPIC_PUT_NUMS, GROUP_GET_NUMS, ... and its key
+    (a topic, topic@group, ...)."""
+
+    stats_name: str = wire("statsName", required=True)
+    stats_key: str = wire("statsKey", required=True)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BrokerNameRequestHeader:
+    """WIPE_WRITE_PERM_OF_BROKER (205) and ADD_WRITE_PERM_OF_BROKER (327)."""
+
+    broker_name: str = wire("brokerName", required=True)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WipeWritePermOfBrokerResponseHeader:
+    wipe_topic_count: int = wire("wipeTopicCount", required=True)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AddWritePermOfBrokerResponseHeader:
+    add_topic_count: int = wire("addTopicCount", required=True)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GetTopicsByClusterRequestHeader:
+    """GET_TOPICS_BY_CLUSTER (224)."""
+
+    cluster: str = wire("cluster", required=True)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GetBrokerConfigResponseHeader:
+    """GET_BROKER_CONFIG (26) reply: the DataVersion JSON of the broker's configuration."""
+
+    version: str = wire("version", required=True)

@@ -185,9 +185,12 @@ def make_msg_id(store_host: bytes, commitlog_offset: int) -> str:
 
 def parse_msg_id(msg_id: str) -> tuple[bytes, int]:
     """(store host bytes, commit-log offset) from an offset message id; raises ValueError."""
-    raw = bytes.fromhex(msg_id)
+    try:
+        raw = bytes.fromhex(msg_id)
+    except ValueError:
+        raw = b""
     if len(raw) not in (16, 28):
-        raise ValueError(f"not an offset message id: {msg_id!r}")
+        raise ValueError(f"not an offset message id (32 or 56 hex digits): {msg_id!r}")
     return raw[:-8], int.from_bytes(raw[-8:], "big")
 
 

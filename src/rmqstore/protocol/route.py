@@ -10,7 +10,7 @@ Field names and shapes are those of common/.../protocol/route/ and protocol/body
                   plus "orderTopicConf" when the topic has one
   ClusterInfo     {"brokerAddrTable":{"broker-a":<BrokerData>},"clusterAddrTable":
                    {"DefaultCluster":["broker-a"]}}
-  TopicList       {"topicList":["T1","TBW102"]}
+  TopicList       {"topicList":["T1","TBW102"]} (+ "brokerAddr" for the system topics)
   KVTable         {"table":{"k":"v"}}
   DataVersion     {"counter":3,"timestamp":1700000000000}
 
@@ -106,8 +106,39 @@ def encode_cluster_info(brokers: dict[str, BrokerData], clusters: dict[str, set[
     })
 
 
-def encode_topic_list(topics: list[str]) -> bytes:
-    return fastjson.dumps({"topicList": topics})  # brokerAddr is null here, so omitted
+@dataclass(frozen=True, slots=True)
+class ClusterInfo:
+    """GET_BROKER_CLUSTER_INFO's answer: broker name -> BrokerData, cluster -> broker names."""
+
+    brokers: dict[str, BrokerData]
+    clusters: dict[str, set[str]]
+
+
+def decode_cluster_info(body: bytes) -> ClusterInfo:
+    """Either JSON dialect; raises ValueError."""
+    obj = fastjson.loads(body)
+    try:
+        brokers = {str(name): BrokerData(b.get("cluster", ""), b.get("brokerName", name),
+                                         {int(k): v for k, v in
+                                          (b.get("brokerAddrs") or {}).items()})
+                   for name, b in (obj.get("brokerAddrTable") or {}).items()}
+        clusters = {str(c): set(names) for c, names in
+                    (obj.get("clusterAddrTable") or {}).items()}
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        raise ValueError(f"malformed cluster info: {exc!r}") from None
+    return ClusterInfo(brokers, clusters)
+
+
+def encode_topic_list(topics: list[str], broker_addr: str | None = None) -> bytes:
+    obj: dict[str, Any] = {"topicList": topics}
+    if broker_addr is not None:  # fastjson omits a null field
+        obj["brokerAddr"] = broker_addr
+    return fastjson.dumps(obj)
+
+
+def decode_topic_list(body: bytes) -> list[str]:
+    obj = fastjson.loads(body)
+    return sorted(str(t) for t in (obj.get("topicList") if isinstance(obj, dict) else None) or ())
 
 
 def encode_kv_table(table: dict[str, str]) -> bytes:

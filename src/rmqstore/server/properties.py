@@ -1,19 +1,9 @@
-"""Java .properties, the part RocketMQ's config files use (broker.conf, namesrv.conf,
-tls.properties): ``key=value`` or ``key: value`` lines, ``#`` and ``!`` comments."""
+"""Java .properties, read where the servers read their config files (broker.conf,
+namesrv.conf, tls.properties); the format's home is protocol/java_properties.py, which the
+broker config requests' bodies share."""
 
 from __future__ import annotations
 
+from ..protocol.java_properties import parse_properties
 
-def parse_properties(text: str) -> dict[str, str]:
-    """key -> value, both stripped; a line without a separator is a key with an empty value."""
-    out: dict[str, str] = {}
-    for line in text.splitlines():
-        line = line.strip()
-        if not line or line[0] in "#!":
-            continue
-        sep = min((i for i in (line.find("="), line.find(":")) if i > 0), default=-1)
-        if sep < 0:
-            out[line] = ""
-            continue
-        out[line[:sep].strip()] = line[sep + 1:].strip()
-    return out
+__all__ = ["parse_properties"]

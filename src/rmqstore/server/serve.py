@@ -43,7 +43,8 @@ async def serve(options: ServeOptions, ready=None) -> None:
             broker = Broker(options.broker)
             await broker.start()
             started.append(broker)
-            parts.append(f"broker {broker.address} (store {options.broker.store_root})")
+            http = "" if broker.web is None else " http %s:%d" % broker.web.address
+            parts.append(f"broker {broker.address}{http} (store {options.broker.store_root})")
         if ready is not None:
             ready(", ".join(parts))
         await stop.wait()

@@ -30,6 +30,7 @@ import json
 import logging
 import os
 import random
+import re
 import signal as signals
 import socket
 import subprocess
@@ -137,25 +138,39 @@ class ServeProcess:
                  store_args: Sequence[str] = SMALL_STORE_ARGS, verbose: bool = False,
                  env: Mapping[str, str] | None = None, drop_env: Iterable[str] = (),
                  start_timeout_s: float = START_TIMEOUT_S,
-                 stop_timeout_s: float = STOP_TIMEOUT_S,
-                 prefix: Sequence[str] = ()) -> None:
-        """prefix: what runs serve (e.g. ``ip netns exec NS``, which execs it: same pid)."""
+                 stop_timeout_s: float = STOP_TIMEOUT_S, cwd: Path | None = None,
+                 metrics_port: int | None = 0, prefix: Sequence[str] = ()) -> None:
+        """metrics_port: the broker's HTTP port (/metrics, dashboard) as --metrics-port, any
+        free one by default so that servers side by side never fight over 5557; None leaves
+        it to the config. cwd: where relative paths (the default --data) resolve. prefix: what
+        runs serve (e.g. ``ip netns exec NS``, which execs it: same pid)."""
         self.prefix = list(prefix)
         self.args = list(args)
+        self.metrics_port = metrics_port
         self.log_path = Path(log_path)
         self.store_args = list(store_args)
         self.verbose = verbose  # `rmqstore -v`: INFO logging into the log file
         self.env = dict(os.environ if env is None else env)
         for name in drop_env:
             self.env.pop(name, None)
+        self.cwd = cwd  # where relative paths (the default --data) resolve
         self.start_timeout_s = start_timeout_s
         self.stop_timeout_s = stop_timeout_s
         self.proc: subprocess.Popen[bytes] | None = None
         self.ready_line = ""
 
     def command(self) -> list[str]:
+        http = [] if self.metrics_port is None else ["--metrics-port", str(self.metrics_port)]
         return [*self.prefix, sys.executable, "-m", "rmqstore.cli",
-                *(["-v"] if self.verbose else []), "serve", *self.args, *self.store_args]
+                *(["-v"] if self.verbose else []), "serve", *self.args, *http,
+                *self.store_args]
+
+    @property
+    def http_url(self) -> str | None:
+        """http://host:port of the broker's HTTP port (/metrics, dashboard), read from the
+        ready line; None when it is off or the server has not started."""
+        found = re.search(r" http (\S+):(\d+)", self.ready_line)
+        return f"http://{found[1]}:{found[2]}" if found else None
 
     @property
     def running(self) -> bool:
@@ -173,7 +188,7 @@ class ServeProcess:
         with open(self.log_path, "ab") as out:  # the child keeps its own descriptor
             start_at = out.tell()
             self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL, stdout=out,
-                                         stderr=out, env=self.env)
+                                         stderr=out, env=self.env, cwd=self.cwd)
         self.ready_line = self._wait_ready(start_at)
         log.debug("started pid %d: %s", self.proc.pid, self.ready_line)
         return self

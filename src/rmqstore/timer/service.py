@@ -65,6 +65,9 @@ PROP_TIMER_ROLL_TIMES = "TIMER_ROLL_TIMES"
 IDLE_PERSIST_MS = 60_000
 
 
+SERVICE = "timer"  # its name for MessageStore.leads
+
+
 def _wall_ms() -> int:
     return int(time.time() * 1000)
 
@@ -85,14 +88,28 @@ class TimerService:
         self.config = config = config or TimerConfig()
         self._clock = clock
         self._lock = threading.Lock()
-        self.schedule = TimerSchedule(store.root, config, clock())
-        self._enqueue_offset = self.schedule.enqueue_offset
+        # The timer files, opened by the process that runs the timer (all of them unless the
+        # store is shared: then one at a time, and another opens them when it takes over).
+        self.schedule: TimerSchedule | None = None
+        self._enqueue_offset = 0
         self._handled: set[int] = set()  # timer-log offsets handled in the current slot
         self._last_persist_ms = clock()
         self._dirty = False  # anything filed, delivered or rolled since the last persist
         self._thread: _TickThread | None = None
         self._closed = False
         self.set_aside = SetAside(store, "timer")
+        self._leading(clock())
+
+    def _leading(self, now: int) -> bool:
+        """Whether this process runs the timer; the one taking over opens the timer files as
+        the last one left them (not closed cleanly: the wheel is rebuilt from the log)."""
+        if not self.store.leads(SERVICE):
+            return False
+        if self.schedule is None:
+            self.schedule = TimerSchedule(self.store.root, self.config, now)
+            self._enqueue_offset = self.schedule.enqueue_offset
+            self._handled = set()
+        return True
 
     # -- the embedded API -----------------------------------------------------------------
     def put(self, topic: str, body: bytes, *, deliver_at_ms: int | None = None,
@@ -127,9 +144,9 @@ class TimerService:
     def tick(self, now_ms: int | None = None) -> TickResult:
         """File new timer messages, deliver the due slots, persist when it is time."""
         with self._lock:
-            if self._closed:
-                return TickResult()
             now = self._clock() if now_ms is None else now_ms
+            if self._closed or not self._leading(now):
+                return TickResult()
             result = TickResult()
             self._enqueue(now, result)
             self._dequeue(now, result)
@@ -151,6 +168,8 @@ class TimerService:
         try:
             if self._closed:
                 return True
+            if self.schedule is None:
+                return False  # a tick() tries to take the timer over
             now = self._clock() if now_ms is None else now_ms
             if self.store.max_offset(TIMER_TOPIC, 0) != self._enqueue_offset:
                 return False
@@ -291,7 +310,7 @@ class TimerService:
 
     @property
     def pending_slots(self) -> int:
-        return self.schedule.pending_slots(self._clock())
+        return 0 if self.schedule is None else self.schedule.pending_slots(self._clock())
 
     # -- runners --------------------------------------------------------------------------
     def start(self) -> None:
@@ -330,11 +349,14 @@ class TimerService:
             if self._closed:
                 return
             self._closed = True
+            if self.schedule is None:  # another process runs the timer
+                return
             if not self.store.wait_durable(self.store.commitlog.max_offset):
                 log.warning("commit log not durable at timer close; it reopens as after a crash")
                 self.schedule.abandon()
-                return
-            self.schedule.close(self._enqueue_offset)
+            else:
+                self.schedule.close(self._enqueue_offset)
+            self.store.resign(SERVICE)
 
     def __enter__(self) -> Self:
         return self

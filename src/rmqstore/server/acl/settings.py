@@ -31,16 +31,18 @@ def parse_acl_enable(raw: str) -> bool:
 @dataclass(frozen=True, slots=True)
 class AclSettings:
     enable: bool = False  # aclEnable
-    file: Path | None = None  # aclFile; None = $ROCKETMQ_HOME/conf/plain_acl.yml
+    file: Path | None = None  # aclFile; None = <home>/conf/plain_acl.yml
+    home: Path | None = None  # rocketmqHome; None = $ROCKETMQ_HOME
 
     def path(self) -> Path:
-        """The file to read; ConfigError if neither aclFile nor ROCKETMQ_HOME names one."""
+        """The file to read; ConfigError if neither aclFile, rocketmqHome nor ROCKETMQ_HOME
+        names one."""
         if self.file is not None:
             return self.file
-        home = os.environ.get(ROCKETMQ_HOME_ENV)
+        home = self.home or os.environ.get(ROCKETMQ_HOME_ENV)
         if not home:
-            raise ConfigError(f"aclEnable=true but no aclFile is set and {ROCKETMQ_HOME_ENV} "
-                              f"is not set: no plain_acl.yml to read")
+            raise ConfigError(f"aclEnable=true but neither aclFile, rocketmqHome nor "
+                              f"{ROCKETMQ_HOME_ENV} is set: no plain_acl.yml to read")
         return Path(home) / DEFAULT_ACL_FILE
 
 

@@ -20,22 +20,29 @@ fenced, as a slave without a master; delay levels and timers run while it is mas
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import resource
 from collections.abc import Awaitable
 from typing import Self
 
+from ...errors import StoreLayoutError, StoreLockedError
 from ...net import ClientConfig, Dispatcher, RemotingClient, RemotingServer
 from ...protocol.acl_signature import sign_request
 from ...protocol.register_body import RegisterBrokerBody
 from ...store import MessageStore, open_store
-from ..acl import install_access_control
+from ..acl import AccessControl, install_access_control
+from ..config_error import ConfigError
+from ..listen import listen
+from .broker_stats import BrokerStats
 from .config import BrokerConfig
 from .controller_replication import ControllerReplication
 from .delivery.delay_levels import DelayLevels
 from .delivery.timers import BrokerTimers
 from .handlers.admin import AdminProcessor
+from .handlers.broker_info import BrokerInfoProcessor
 from .handlers.checkconfig import CheckClientConfigProcessor
+from .handlers.client_admin import ClientAdminProcessor
 from .handlers.clients import ClientManager
 from .handlers.locks import LockProcessor, RebalanceLockManager
 from .handlers.offsets import OffsetProcessor
@@ -45,14 +52,19 @@ from .handlers.send import SendProcessor
 from .handlers.sendback import SendBackProcessor
 from .handlers.stats import StatsProcessor
 from .longpoll import ArrivalWaiters
+from .metrics.collector import BrokerState
+from .metrics.rpc import RpcLatency
 from .register import NameServerRegistrar
 from .replicas_manager import ReplicasManager
 from .replication import MasterReplication, Replication, SlaveReplication
 from .role import BrokerRole
+from .runtime_config import RuntimeConfig
 from .slave_sync import SlaveSynchronize
+from .stats import Statistics
 from .subgroups import SubscriptionGroupManager
 from .topics import BrokerTopics, TopicCaps
 from .transactions.service import Transactions
+from .web import BrokerWeb
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +91,10 @@ class Broker:
         self._send: SendProcessor | None = None
         self._delays: DelayLevels | None = None
         self._timers: BrokerTimers | None = None
+        self.stats: Statistics | None = None
+        self.web: BrokerWeb | None = None
+        self.rpc = RpcLatency()
+        self.dispatcher.observer = self.rpc
         self.master: MasterReplication | None = None
         self.slave: SlaveReplication | None = None
         self.role = BrokerRole(config)
@@ -98,7 +114,8 @@ class Broker:
         # Before listening: a broker asked for ACL never serves a request without it.
         access = install_access_control(c.acl, self.dispatcher, "broker")
         self._server = RemotingServer(self.dispatcher, c.server_config())
-        await self._server.start()
+        await listen(self._server.start(), "the broker", c.bind_host, c.listen_port,
+                     "listenPort (or --broker-port) chooses another")
         warn_descriptor_budget(self._server.max_connections, c.max_queue_nums_per_broker)
         if c.listen_port == 0:
             # any free port for the HA listener too: listenPort + 1 of a random port may be
@@ -108,8 +125,17 @@ class Broker:
         # Synchronous on purpose: no request is read before the handlers exist.
         try:
             self.store = store = open_store(c.store_root, **self._store_config())
-        except BaseException:
+        except BaseException as exc:
             await self._server.close()
+            if isinstance(exc, StoreLockedError):
+                # the engine's hint about shared=True means nothing to an operator
+                raise ConfigError(f"{c.store_root} is open in another process: another broker "
+                                  f"runs on this store") from None
+            if isinstance(exc, StoreLayoutError):
+                raise ConfigError(str(exc)) from None
+            if isinstance(exc, OSError):
+                raise ConfigError(f"store {c.store_root} cannot be opened: "
+                                  f"{exc.strerror or exc}") from None
             raise
         replication: Replication | None = None
         on_answer = None
@@ -124,7 +150,8 @@ class Broker:
             c = self.config = await self._serve_ha(c, store)
             replication = self.master
         self._registrar = NameServerRegistrar(
-            c, lambda: RegisterBrokerBody(topics.data_version(), topics.all_configs(), []),
+            c, lambda: RegisterBrokerBody(topics.data_version(),
+                                          topics.registered_configs(c.broker_permission), []),
             self._outbound, on_answer, role=self.role)
         topics = BrokerTopics(store, self._registrar.register_soon, TopicCaps(
             c.max_queue_nums_per_topic, c.max_topic_nums, c.max_queue_nums_per_broker))
@@ -136,10 +163,16 @@ class Broker:
         groups.load()
         self.clients = ClientManager(topics, groups, self._spawn, c.channel_expired_ms / 1000,
                                      c.register_timeout_ms / 1000)
+        self.stats = stats = Statistics(store, topics, self.clients)
+        traffic = stats.traffic
+        # RocketMQ's StatsItem windows and TPS over the same counters (315, 28)
+        rocketmq_stats = BrokerStats(traffic, c.cluster_name)
+        self._spawn(rocketmq_stats.run())
         self._send = SendProcessor(c, store, topics, groups, self.arrivals, replication,
-                                   role=self.role)
+                                   traffic=traffic, role=self.role)
         # Broker services that store some sends elsewhere first hook in here (send.Rewrite).
-        transactions = Transactions(c, store, topics, self.clients, self.arrivals, self._spawn)
+        transactions = Transactions(c, store, topics, self.clients, self.arrivals, self._spawn,
+                                    traffic=traffic)
         self._send.add_rewrite(transactions.rewrite, transactions.REWRITE_PROPS)
         transactions.register_handlers(self.dispatcher)
         self._spawn(transactions.run())
@@ -151,28 +184,48 @@ class Broker:
         if not c.slave and not c.controller_mode:  # a slave's timer log is its master's
             timers.start(self._spawn)
         sendback = SendBackProcessor(c, store, topics, groups, self.arrivals, delays,
-                                     role=self.role)
+                                     traffic=traffic, role=self.role)
+        offsets = OffsetProcessor(store)
         for processor in (delays, sendback):
             processor.register_handlers(self.dispatcher)
         for processor in (self._send,
                           PullProcessor(c, store, topics, groups, self.clients, self.arrivals,
-                                        role=self.role),
-                          OffsetProcessor(store), self.clients,
+                                        traffic=traffic, role=self.role),
+                          offsets, self.clients,
                           LockProcessor(RebalanceLockManager(c.lock_max_live_ms / 1000)),
-                          AdminProcessor(topics, groups, c.register_timeout_ms / 1000),
+                          AdminProcessor(store, topics, groups, self.clients,
+                                         c.register_timeout_ms / 1000),
                           CheckClientConfigProcessor(c), QueryProcessor(store),
-                          StatsProcessor(store, topics, self.clients, c.broker_name)):
+                          StatsProcessor(store, topics, self.clients, c.broker_name, stats),
+                          BrokerInfoProcessor(store, rocketmq_stats,
+                                              self._runtime_config(store, topics, groups),
+                                              self._requests_in_flight),
+                          ClientAdminProcessor(store, topics, self.clients, c.broker_name,
+                                               offsets.offset_by_time)):
             processor.register_handlers(self.dispatcher)
         self._spawn(self._scan_clients())
+        self._spawn(stats.history.run())
         if access is not None:
             self._spawn(access.watch())
         await self._follow_master(topics, groups, delays)
+        if c.http_enabled:
+            try:
+                await self._start_web(BrokerState(c, store, topics, groups, self.clients,
+                                                  stats, self.rpc), access)
+            except BaseException:
+                self._started = True  # so that stop() closes what was opened
+                await self.stop()
+                raise
         if self.controlled is not None:
             await self._join_controller(topics, groups, delays, timers)
-        # Registered before start() returns, so "ready" means routable (BrokerController.start).
-        await self._registrar.register_all()
-        self._registrar.start()
         self._started = True
+        # Registered before start() returns, so "ready" means routable (BrokerController.start).
+        if not await self._registrar.register_all(quiet=True) and c.namesrv_addrs:
+            self._registrar = None  # nothing to unregister from
+            await self.stop()
+            raise ConfigError(f"no NameServer of namesrvAddr ({';'.join(c.namesrv_addrs)}) "
+                              f"answered: start one, or fix namesrvAddr (--namesrv-addr)")
+        self._registrar.start()
         log.info("broker %s (cluster %s, id %d, %s) serving on %s, HA %s, store %s, %s",
                  c.broker_name, c.cluster_name, c.broker_id, c.broker_role, c.addr, c.ha_addr,
                  c.store_root, "SYNC_FLUSH" if c.sync_flush else "ASYNC_FLUSH")
@@ -181,7 +234,8 @@ class Broker:
         """A master's HA listener, before it registers the HA address (its real port)."""
         self.master = MasterReplication(c, store)
         try:
-            await self.master.start()
+            await listen(self.master.start(), "the broker's HA service", c.bind_host,
+                         c.ha_port, "haListenPort chooses another")
         except BaseException:
             assert self._server is not None
             await self._server.close()
@@ -267,6 +321,8 @@ class Broker:
         for replication in (self.master, self.slave, self.controlled):
             if replication is not None:
                 await replication.stop()
+        if self.web is not None:
+            await self.web.close()
         if self._server is not None:
             await self._server.close()
         await self._outbound.close()
@@ -301,8 +357,48 @@ class Broker:
             "warm_window_bytes": None if c.warm_mapped_file else 0,
             "replica": c.slave or c.controller_mode,  # controller mode starts fenced
             "delay_levels": c.message_delay_level,
+            # the store's disk alarm acts on these: reclaims, deletes early, refuses writes
+            "disk_max_used_ratio": c.disk_max_used_ratio,
+            "disk_clean_forcibly_ratio": c.disk_clean_forcibly_ratio,
+            "disk_full_ratio": c.disk_full_ratio,
             **c.store_overrides,
         }
+
+    def _runtime_config(self, store: MessageStore, topics: BrokerTopics,
+                        groups: SubscriptionGroupManager) -> RuntimeConfig:
+        """The config UPDATE_BROKER_CONFIG changes, with what must follow a change of a value
+        copied at start."""
+        def retention_hours(hours: object) -> None:
+            store.retention.retention_s = float(hours) * 3600  # type: ignore[arg-type]
+
+        def disk_ratio(ratio: object) -> None:  # the disk alarm's first level
+            store.disk_alarm.thresholds = dataclasses.replace(
+                store.disk_alarm.thresholds, max_used=float(ratio))  # type: ignore[arg-type]
+
+        def auto_create_groups(on: object) -> None:
+            groups.auto_create = bool(on)
+
+        return RuntimeConfig(self.config, store.config, {
+            "fileReservedTime": retention_hours, "diskMaxUsedSpaceRatio": disk_ratio,
+            "autoCreateSubscriptionGroup": auto_create_groups,
+            "brokerPermission": lambda _: topics.touch()})  # routes carry the new perm
+
+    def _requests_in_flight(self) -> int:
+        server = self._server
+        return sum(c.requests_in_flight for c in server.connections) if server else 0
+
+    async def _start_web(self, state: BrokerState, access: AccessControl | None) -> None:
+        c = self.config
+        self.web = BrokerWeb(state, c.http_host, c.metrics_port,
+                             metrics=c.metrics_exporter == "PROM",
+                             dashboard=c.dashboard_enable, access=access)
+        try:
+            await self.web.start()
+        except OSError as exc:
+            raise ConfigError(f"metricsPromExporterPort {c.metrics_port} on {c.http_host}: "
+                              f"{exc.strerror or exc}") from None
+        if c.metrics_port == 0:
+            self.config = c.replace(metrics_port=self.web.address[1])
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         task = asyncio.ensure_future(coro)

@@ -2,10 +2,11 @@
 
 `BrokerConfig.from_properties(text)` reads a broker.conf (Java properties: ``key=value``, ``#``
 comments). Keys keep RocketMQ's names (BrokerConfig.java, MessageStoreConfig.java of
-rocketmq-all-4.9.7); unknown keys are logged and ignored so that an existing file still loads,
-except replication's: a brokerRole value or an HA key this broker does not act on stops it
-(BrokerConfigError, one line saying why), since running alone where a replica was asked for
-would lose what the file promised.
+rocketmq-all-4.9.7). Every value is read by its type (config_values.py) and a value that does
+not read stops the broker with one line naming the key, the value and what was expected. Keys
+this broker does not act on are sorted in rocketmq_keys.py: refused when ignoring them would
+break a promise (a replica asked for where none can run, say), else named once in a warning,
+so that an existing file still loads.
 """
 
 from __future__ import annotations
@@ -13,21 +14,25 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ...delay_levels import DEFAULT_DELAY_LEVELS, parse_delay_levels
 from ...net import ServerConfig
 from ...protocol.acl_signature import Credentials
+from .. import config_values as v
 from ..acl import AclSettings, parse_acl_enable
+from ..addresses import advertised_address, is_wildcard
 from ..config_error import ConfigError
+from ..config_values import Reader
 from ..properties import parse_properties
 from ..remoting_settings import RemotingSettings, is_remoting_key, parse_remoting
+from . import rocketmq_keys
 
 log = logging.getLogger(__name__)
 
 MASTER_ID = 0
-TRUE_TEXTS = frozenset({"true", "1", "yes"})
 ROLES = ("ASYNC_MASTER", "SYNC_MASTER", "SLAVE")  # BrokerRole
 MiB = 1 << 20
 
@@ -77,6 +82,8 @@ class BrokerConfig:
     # to read from a slave (slaveReadEnable)
     access_message_in_memory_max_ratio: int = 40
     store_root: Path = Path.home() / "store"  # storePathRootDir
+    # rocketmqHome: where conf/plain_acl.yml is looked for; None = $ROCKETMQ_HOME
+    rocketmq_home: Path | None = None
     sync_flush: bool = False  # flushDiskType SYNC_FLUSH (vs ASYNC_FLUSH)
     auto_create_topic: bool = True  # autoCreateTopicEnable
     auto_create_subscription_group: bool = True  # autoCreateSubscriptionGroup
@@ -132,11 +139,27 @@ class BrokerConfig:
     # this broker signs what it sends to NameServers and other brokers with.
     acl_access_key: str | None = None
     acl_secret_key: str | None = field(default=None, repr=False)
-    extra: dict[str, str] = field(default_factory=dict)  # accepted keys we do not act on
-    # StoreConfig fields set in code only (tests: small segments and index files).
+    # The broker's HTTP port (BrokerConfig's Prometheus exporter keys): /metrics and the
+    # dashboard. metricsExporterType PROM (our default; RocketMQ's is DISABLE) or DISABLE.
+    metrics_exporter: str = "PROM"  # metricsExporterType
+    metrics_port: int = 5557  # metricsPromExporterPort; 0 = any free port (tests)
+    metrics_host: str | None = None  # metricsPromExporterHost; None = the broker's bind host
+    dashboard_enable: bool = True  # our key dashboardEnable: the web console on the same port
+    # metricsLabel "k:v,k2:v2": labels added to every series (BrokerMetricsManager)
+    metrics_labels: tuple[tuple[str, str], ...] = ()
+    # The disk alarm's levels (MessageStoreConfig; the last two are system properties there)
+    disk_max_used_ratio: float = 0.75  # diskMaxUsedSpaceRatio, given in percent (75)
+    disk_clean_forcibly_ratio: float = 0.85  # diskSpaceCleanForciblyRatio
+    disk_full_ratio: float = 0.90  # diskSpaceWarningLevelRatio: writes refused above it
+    extra: dict[str, str] = field(default_factory=dict)  # keys read and not acted on
+    # StoreConfig fields: the store keys of broker.conf (maxHashSlotNum, storePathCommitLog,
+    # ...) and `serve --store` (tests: small segments and index files).
     store_overrides: dict[str, object] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if is_wildcard(self.broker_ip):
+            raise ValueError(f"brokerIP1={self.broker_ip}: a wildcard address cannot be "
+                             f"advertised to clients; give this machine's address")
         self._check_role()
         for name in ("broker_suspend_max_ms", "max_queue_nums_per_topic", "max_topic_nums",
                      "max_queue_nums_per_broker"):
@@ -152,6 +175,14 @@ class BrokerConfig:
         """The broker's listener: its limits (the frame limit follows maxMessageSize), TLS."""
         return self.remoting.server_config(self.bind_host, self.listen_port,
                                            self.max_message_size)
+
+    @property
+    def http_enabled(self) -> bool:
+        return self.metrics_exporter == "PROM" or self.dashboard_enable
+
+    @property
+    def http_host(self) -> str:
+        return self.metrics_host or self.bind_host
 
     @property
     def addr(self) -> str:
@@ -208,7 +239,7 @@ class BrokerConfig:
 
     @property
     def acl(self) -> AclSettings:
-        return AclSettings(self.acl_enable, self.acl_file)
+        return AclSettings(self.acl_enable, self.acl_file, self.rocketmq_home)
 
     @property
     def credentials(self) -> Credentials | None:
@@ -231,46 +262,62 @@ class BrokerConfig:
         return cls.from_mapping(parse_properties(text))
 
     @classmethod
-    def from_mapping(cls, items: dict[str, str]) -> BrokerConfig:
-        """BrokerConfigError (one line) for a value or key it cannot run with (ConfigError or
-        TlsConfigError for the remoting keys')."""
+    def from_mapping(cls, items: dict[str, str], source: str = "broker.conf") -> BrokerConfig:
+        """ConfigError, one line naming the key, the value and what was expected, for a value
+        that cannot be read or a key that cannot be ignored (rocketmq_keys.py; TlsConfigError
+        for a tls.* key, remoting_settings.py); a key read elsewhere or not at all is logged
+        once, after every value passed."""
         values: dict[str, object] = {
             "remoting": parse_remoting({k: v for k, v in items.items() if is_remoting_key(k)})}
-        extra: dict[str, str] = {}
+        store: dict[str, object] = {}
+        ignored: dict[str, str] = {}
         for key, raw in items.items():
+            value = raw.strip()
             spec = _KEYS.get(key)
             if spec is None:
-                if key in _ACCEPTED:
-                    extra[key] = raw
-                elif key in _REFUSED or key.startswith("ha"):
-                    reason, harmless = _REFUSED.get(key, (_UNKNOWN_HA, ()))
-                    if raw.strip() not in harmless:
-                        raise BrokerConfigError(f"broker.conf: {key}={raw.strip()}: {reason}")
-                    extra[key] = raw
-                elif not is_remoting_key(key):
-                    log.warning("broker.conf: %s is not a key this broker knows; ignored", key)
+                if is_remoting_key(key):
+                    continue  # read above
+                reason = rocketmq_keys.refusal(key, value)
+                if reason is not None:
+                    raise BrokerConfigError(f"{source}: {key}={value!r}: {reason}")
+                ignored[key] = raw
                 continue
-            name, convert = spec
+            name, read = spec
             try:
-                values[name] = convert(raw.strip())
+                converted = read(value)
             except ValueError as exc:
-                raise BrokerConfigError(f"broker.conf: {key}={raw.strip()!r}: {exc}") from None
-        return cls(**values, extra=extra)  # type: ignore[arg-type]
-
-
-def _bool(raw: str) -> bool:
-    return raw.lower() in TRUE_TEXTS
+                raise BrokerConfigError(f"{source}: {key}={value!r}: {exc}") from None
+            if name.startswith(STORE_PREFIX):
+                store[name[len(STORE_PREFIX):]] = converted
+            else:
+                values[name] = converted
+        listen_host = values.get("listen_host")
+        if "broker_ip" not in values and isinstance(listen_host, str) and is_wildcard(listen_host):
+            values["broker_ip"] = advertised_address()  # never advertise 0.0.0.0
+        try:
+            config = cls(**values, store_overrides=store, extra=ignored)  # type: ignore[arg-type]
+        except ValueError as exc:
+            raise ConfigError(f"{source}: {exc}") from None
+        for key in ignored:
+            rocketmq_keys.warn_ignored(source, key, _KEYS)
+        return config
 
 
 def _flush(raw: str) -> bool:
-    if raw not in ("SYNC_FLUSH", "ASYNC_FLUSH"):
-        raise ValueError(f"flushDiskType must be SYNC_FLUSH or ASYNC_FLUSH, not {raw!r}")
-    return raw == "SYNC_FLUSH"
+    return v.choice("SYNC_FLUSH", "ASYNC_FLUSH")(raw) == "SYNC_FLUSH"
 
 
 def _delay_levels(raw: str) -> str:
     parse_delay_levels(raw)  # a bad ladder fails at load, naming the entry
     return raw
+
+
+def _single_path(raw: str) -> Path:
+    """storePathCommitLog: one directory (RocketMQ 4.9 spreads segments over a ','-list)."""
+    if "," in raw:
+        raise ValueError("expected one directory: spreading the commit log over several "
+                         "(MultiPathMappedFileQueue) is not implemented")
+    return v.path(raw)
 
 
 def _role(raw: str) -> str:
@@ -279,107 +326,150 @@ def _role(raw: str) -> str:
     return raw
 
 
-def _optional(raw: str) -> str | None:
-    return raw or None
+def _consume_queue_units(raw: str) -> int:
+    """mappedFileSizeConsumeQueue: bytes per consume-queue file, a multiple of the 20-byte unit."""
+    size = v.integer(20)(raw)
+    if size % 20:
+        raise ValueError("expected a multiple of 20 (the consume-queue unit)")
+    return size // 20
 
 
-def _addrs(raw: str) -> tuple[str, ...]:
-    return tuple(a.strip() for a in raw.split(";") if a.strip())
+def _exporter(raw: str) -> str:
+    if raw.upper() not in ("PROM", "DISABLE"):
+        raise ValueError("metricsExporterType must be PROM or DISABLE here (no OTLP_GRPC or "
+                         "LOG exporter)")
+    return raw.upper()
 
 
-_KEYS = {
-    "brokerClusterName": ("cluster_name", str),
-    "brokerName": ("broker_name", str),
-    "brokerId": ("broker_id", int),
-    "namesrvAddr": ("namesrv_addrs", _addrs),
-    "listenPort": ("listen_port", int),
-    "brokerIP1": ("broker_ip", str),
-    "listenHost": ("listen_host", str),
-    "haListenPort": ("ha_listen_port", int),
-    "storePathRootDir": ("store_root", lambda raw: Path(raw).expanduser()),
+_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+_OWN_LABELS = frozenset({"cluster", "node_type", "node_id"})
+
+
+def _metrics_labels(raw: str) -> tuple[tuple[str, str], ...]:
+    out = []
+    for pair in filter(None, (p.strip() for p in raw.split(","))):
+        name, sep, value = pair.partition(":")
+        if not sep or not _LABEL_NAME.match(name) or name.startswith("__") \
+                or name in _OWN_LABELS:
+            raise ValueError(f"metricsLabel wants name:value pairs with Prometheus label names "
+                             f"other than {sorted(_OWN_LABELS)}, not {pair[:60]!r}")
+        out.append((name, value))
+    return tuple(out)
+
+
+def _percent(raw: str) -> float:
+    value = int(raw)
+    if not 10 <= value <= 95:  # MessageStoreConfig.getDiskMaxUsedSpaceRatio's bounds
+        raise ValueError("diskMaxUsedSpaceRatio must be a percentage within [10, 95]")
+    return value / 100
+
+
+def _ratio(raw: str) -> float:
+    value = float(raw)
+    if not 0 < value <= 1:
+        raise ValueError("must be a ratio within (0, 1]")
+    return value
+
+
+STORE_PREFIX = "store."  # a _KEYS target naming a StoreConfig field
+
+_KEYS: dict[str, tuple[str, Reader]] = {
+    "brokerClusterName": ("cluster_name", v.text),
+    "brokerName": ("broker_name", v.text),
+    "brokerId": ("broker_id", v.integer(-1)),  # -1: controller mode's "not assigned"
+    "namesrvAddr": ("namesrv_addrs", v.addresses),
+    "listenPort": ("listen_port", v.port),
+    "brokerIP1": ("broker_ip", v.ip_address),
+    "listenHost": ("listen_host", v.ip_address),
+    "haListenPort": ("ha_listen_port", v.port),
+    "rocketmqHome": ("rocketmq_home", v.path),
+    "storePathRootDir": ("store_root", v.path),
+    "storePathCommitLog": ("store.commitlog_path", _single_path),
     "flushDiskType": ("sync_flush", _flush),
-    "autoCreateTopicEnable": ("auto_create_topic", _bool),
-    "autoCreateSubscriptionGroup": ("auto_create_subscription_group", _bool),
-    "defaultTopicQueueNums": ("default_topic_queue_nums", int),
-    "brokerPermission": ("broker_permission", int),
-    "longPollingEnable": ("long_polling", _bool),
-    "shortPollingTimeMills": ("short_polling_ms", int),
-    "registerNameServerPeriod": ("register_period_ms", int),
-    "registerBrokerTimeoutMills": ("register_timeout_ms", int),
-    "channelExpiredTimeout": ("channel_expired_ms", int),
-    "rocketmq.broker.rebalance.lockMaxLiveTime": ("lock_max_live_ms", int),
-    "lockMaxLiveTime": ("lock_max_live_ms", int),
-    "maxTransferCountOnMessageInMemory": ("max_transfer_count", int),
-    "maxTransferBytesOnMessageInMemory": ("max_transfer_bytes", int),
-    "maxMessageSize": ("max_message_size", int),
-    "syncFlushTimeout": ("sync_flush_timeout_ms", int),
-    "fileReservedTime": ("file_reserved_hours", float),
-    "mappedFileSizeCommitLog": ("commitlog_segment_bytes", int),
-    "warmMapedFileEnable": ("warm_mapped_file", _bool),
-    "regionId": ("region_id", str),
-    "traceOn": ("trace_on", _bool),
-    "enablePropertyFilter": ("enable_property_filter", _bool),
+    "autoCreateTopicEnable": ("auto_create_topic", v.boolean),
+    "autoCreateSubscriptionGroup": ("auto_create_subscription_group", v.boolean),
+    "defaultTopicQueueNums": ("default_topic_queue_nums", v.integer(1, 1024)),
+    "brokerPermission": ("broker_permission", v.integer(0, 7)),
+    "longPollingEnable": ("long_polling", v.boolean),
+    "shortPollingTimeMills": ("short_polling_ms", v.integer(0)),
+    "registerNameServerPeriod": ("register_period_ms", v.integer(1000, 60_000)),
+    "registerBrokerTimeoutMills": ("register_timeout_ms", v.integer(1)),
+    "channelExpiredTimeout": ("channel_expired_ms", v.integer(1)),
+    "rocketmq.broker.rebalance.lockMaxLiveTime": ("lock_max_live_ms", v.integer(1)),
+    "lockMaxLiveTime": ("lock_max_live_ms", v.integer(1)),
+    "maxTransferCountOnMessageInMemory": ("max_transfer_count", v.integer(1)),
+    "maxTransferBytesOnMessageInMemory": ("max_transfer_bytes", v.integer(1)),
+    "maxMessageSize": ("max_message_size", v.integer(1)),
+    "syncFlushTimeout": ("sync_flush_timeout_ms", v.integer(1)),
+    "fileReservedTime": ("file_reserved_hours", v.number(0, 1e9)),
+    "mappedFileSizeCommitLog": ("commitlog_segment_bytes", v.integer(4096)),
+    "mappedFileSizeConsumeQueue": ("store.consumequeue_units", _consume_queue_units),
+    "messageIndexEnable": ("store.index_enable", v.boolean),
+    "maxHashSlotNum": ("store.index_slots", v.integer(1)),
+    "maxIndexNum": ("store.index_entries", v.integer(2)),
+    "flushIntervalCommitLog": ("store.flush_interval_ms", v.integer(1)),
+    "flushCommitLogLeastPages": ("store.flush_least_pages", v.integer(0)),
+    "flushCommitLogThoroughInterval": ("store.flush_thorough_interval_ms", v.integer(1)),
+    "flushIntervalConsumeQueue": ("store.consumequeue_flush_interval_ms", v.integer(1)),
+    "cleanResourceInterval": ("store.clean_interval_ms", v.integer(1)),
+    "diskMaxUsedSpaceRatio": ("disk_max_used_ratio", _percent),
+    "checkCRCOnRecover": ("store.check_crc_on_recover", v.boolean),
+    "warmMapedFileEnable": ("warm_mapped_file", v.boolean),
+    "regionId": ("region_id", v.text),
+    "traceOn": ("trace_on", v.boolean),
+    "enablePropertyFilter": ("enable_property_filter", v.boolean),
     "messageDelayLevel": ("message_delay_level", _delay_levels),
-    "traceTopicEnable": ("trace_topic_enable", _bool),
-    "msgTraceTopicName": ("msg_trace_topic_name", str),
-    "transactionTimeOut": ("transaction_timeout_ms", int),
-    "transactionCheckMax": ("transaction_check_max", int),
-    "transactionCheckInterval": ("transaction_check_interval_ms", int),
-    "timerWheelEnable": ("timer_wheel_enable", _bool),
-    "timerMaxDelaySec": ("timer_max_delay_sec", int),
-    "timerPrecisionMs": ("timer_precision_ms", int),
-    "timerWheelSlots": ("timer_wheel_slots", int),
-    "timerFlushIntervalMs": ("timer_flush_interval_ms", int),
+    "traceTopicEnable": ("trace_topic_enable", v.boolean),
+    "msgTraceTopicName": ("msg_trace_topic_name", v.text),
+    "transactionTimeOut": ("transaction_timeout_ms", v.integer(1)),
+    "transactionCheckMax": ("transaction_check_max", v.integer(1)),
+    "transactionCheckInterval": ("transaction_check_interval_ms", v.integer(1)),
+    "timerWheelEnable": ("timer_wheel_enable", v.boolean),
+    "timerMaxDelaySec": ("timer_max_delay_sec", v.integer(1)),
+    "timerPrecisionMs": ("timer_precision_ms", v.integer(1)),
+    "timerWheelSlots": ("timer_wheel_slots", v.integer(1)),
+    "timerFlushIntervalMs": ("timer_flush_interval_ms", v.integer(1)),
+    # the limits: __post_init__ checks their bounds
+    "brokerSuspendMaxTimeMillis": ("broker_suspend_max_ms", v.integer()),
+    "maxQueueNumsPerTopic": ("max_queue_nums_per_topic", v.integer()),
+    "maxTopicNums": ("max_topic_nums", v.integer()),
+    "maxQueueNumsPerBroker": ("max_queue_nums_per_broker", v.integer()),
     "brokerRole": ("broker_role", _role),
-    "brokerIP2": ("broker_ip2", _optional),
-    "haMasterAddress": ("ha_master_address", _optional),
-    "haSendHeartbeatInterval": ("ha_send_heartbeat_interval_ms", int),
-    "haHousekeepingInterval": ("ha_housekeeping_interval_ms", int),
-    "haTransferBatchSize": ("ha_transfer_batch_size", int),
-    "haSlaveFallbehindMax": ("ha_slave_fallbehind_max", int),
-    "haMaxGapNotInSync": ("ha_slave_fallbehind_max", int),  # RocketMQ 5's name for it
-    "slaveTimeout": ("slave_timeout_ms", int),
-    "enableControllerMode": ("controller_mode", _bool),
-    "controllerAddr": ("controller_addrs", _addrs),
-    "brokerHeartbeatInterval": ("broker_heartbeat_interval_ms", int),
-    "controllerHeartBeatTimeoutMills": ("controller_heartbeat_timeout_ms", int),
-    "syncBrokerMetadataPeriod": ("sync_broker_metadata_period_ms", int),
-    "checkSyncStateSetPeriod": ("check_sync_state_set_period_ms", int),
-    "syncControllerMetadataPeriod": ("sync_controller_metadata_period_ms", int),
-    "allAckInSyncStateSet": ("all_ack_in_sync_state_set", _bool),
-    "inSyncReplicas": ("in_sync_replicas", int),
-    "minInSyncReplicas": ("min_in_sync_replicas", int),
-    "haMaxTimeSlaveNotCatchup": ("ha_max_time_slave_not_catchup_ms", int),
-    "brokerElectionPriority": ("broker_election_priority", int),
-    "syncFromLastFile": ("sync_from_last_file", _bool),
-    "slaveReadEnable": ("slave_read_enable", _bool),
-    "offsetCheckInSlave": ("offset_check_in_slave", _bool),
-    "accessMessageInMemoryMaxRatio": ("access_message_in_memory_max_ratio", int),
-    "brokerSuspendMaxTimeMillis": ("broker_suspend_max_ms", int),
-    "maxQueueNumsPerTopic": ("max_queue_nums_per_topic", int),
-    "maxTopicNums": ("max_topic_nums", int),
-    "maxQueueNumsPerBroker": ("max_queue_nums_per_broker", int),
+    "brokerIP2": ("broker_ip2", lambda raw: v.ip_address(raw) if raw else None),
+    "haMasterAddress": ("ha_master_address", lambda raw: v.host_port(raw) if raw else None),
+    "haSendHeartbeatInterval": ("ha_send_heartbeat_interval_ms", v.integer(1)),
+    "haHousekeepingInterval": ("ha_housekeeping_interval_ms", v.integer(1)),
+    "haTransferBatchSize": ("ha_transfer_batch_size", v.integer(1)),
+    "haSlaveFallbehindMax": ("ha_slave_fallbehind_max", v.integer(0)),
+    "haMaxGapNotInSync": ("ha_slave_fallbehind_max", v.integer(0)),  # RocketMQ 5's name
+    "slaveTimeout": ("slave_timeout_ms", v.integer(1)),
+    "enableControllerMode": ("controller_mode", v.boolean),
+    "controllerAddr": ("controller_addrs", v.addresses),
+    "brokerHeartbeatInterval": ("broker_heartbeat_interval_ms", v.integer(1)),
+    "controllerHeartBeatTimeoutMills": ("controller_heartbeat_timeout_ms", v.integer(1)),
+    "syncBrokerMetadataPeriod": ("sync_broker_metadata_period_ms", v.integer(1)),
+    "checkSyncStateSetPeriod": ("check_sync_state_set_period_ms", v.integer(1)),
+    "syncControllerMetadataPeriod": ("sync_controller_metadata_period_ms", v.integer(1)),
+    "allAckInSyncStateSet": ("all_ack_in_sync_state_set", v.boolean),
+    "inSyncReplicas": ("in_sync_replicas", v.integer(1)),
+    "minInSyncReplicas": ("min_in_sync_replicas", v.integer(1)),
+    "haMaxTimeSlaveNotCatchup": ("ha_max_time_slave_not_catchup_ms", v.integer(1)),
+    "brokerElectionPriority": ("broker_election_priority", v.integer()),
+    "syncFromLastFile": ("sync_from_last_file", v.boolean),
+    "slaveReadEnable": ("slave_read_enable", v.boolean),
+    "offsetCheckInSlave": ("offset_check_in_slave", v.boolean),
+    "accessMessageInMemoryMaxRatio": ("access_message_in_memory_max_ratio", v.integer()),
+    "metricsExporterType": ("metrics_exporter", _exporter),
+    "metricsPromExporterPort": ("metrics_port", v.port),
+    "metricsPromExporterHost": ("metrics_host", lambda raw: raw or None),
+    "dashboardEnable": ("dashboard_enable", v.boolean),
+    "metricsLabel": ("metrics_labels", _metrics_labels),
+    "diskSpaceCleanForciblyRatio": ("disk_clean_forcibly_ratio", _ratio),
+    "rocketmq.broker.diskSpaceCleanForciblyRatio": ("disk_clean_forcibly_ratio", _ratio),
+    "diskSpaceWarningLevelRatio": ("disk_full_ratio", _ratio),
+    "rocketmq.broker.diskSpaceWarningLevelRatio": ("disk_full_ratio", _ratio),
     "aclEnable": ("acl_enable", parse_acl_enable),
-    "aclFile": ("acl_file", lambda raw: Path(raw).expanduser()),
-    "aclAccessKey": ("acl_access_key", str),
-    "aclSecretKey": ("acl_secret_key", str),
-}
-
-# Keys common in real broker.conf files that need no action here (cleanup hour, pools).
-_ACCEPTED = frozenset({"deleteWhen", "storePathCommitLog", "sendMessageThreadPoolNums",
-                       "pullMessageThreadPoolNums"})
-
-_CONTROLLER = "not implemented in controller mode (a broker set's members all replicate)"
-_DLEDGER = "the DLedger commit log is not implemented (classic master/slave only)"
-_FLOW = "HA flow control (RocketMQ 5) is not implemented"
-_UNKNOWN_HA = "an HA key this broker does not know"
-# Replication keys RocketMQ reads that this broker does not act on: refused with why, unless
-# set to the value that asks for nothing (their default).
-_REFUSED: dict[str, tuple[str, tuple[str, ...]]] = {
-    "totalReplicas": (_CONTROLLER, ("1",)), "enableAutoInSyncReplicas": (_CONTROLLER, ("false",)),
-    "asyncLearner": (_CONTROLLER, ("false",)), "enableSlaveActingMaster": (_CONTROLLER, ("false",)),
-    "haFlowControlEnable": (_FLOW, ("false",)), "maxHaTransferByteInSecond": (_FLOW, ()),
-    "enableDLegerCommitLog": (_DLEDGER, ("false",)), "dLegerGroup": (_DLEDGER, ()),
-    "dLegerPeers": (_DLEDGER, ()), "dLegerSelfId": (_DLEDGER, ()),
-    "preferredLeaderId": (_DLEDGER, ()),
+    "aclFile": ("acl_file", v.path),
+    "aclAccessKey": ("acl_access_key", v.text),
+    "aclSecretKey": ("acl_secret_key", v.text),
 }

@@ -75,8 +75,10 @@ class NameServerRegistrar:
         if self._config.namesrv_addrs:
             await self._each(self._unregister_one)
 
-    async def register_all(self) -> None:
-        await self._each(self._register_one)
+    async def register_all(self, quiet: bool = False) -> bool:
+        """True if some NameServer answered (even with a refusal, which it logs); ``quiet``
+        logs no NameServer that could not be reached (the caller says it)."""
+        return any(await self._each(lambda addr: self._register_one(addr, quiet)))
 
     async def _loop(self) -> None:
         # The first registration is awaited by Broker.start (as BrokerController.start does).
@@ -91,44 +93,46 @@ class NameServerRegistrar:
             self._dirty = False
             await self.register_all()
 
-    async def _each(self, call: Callable[[str], Awaitable[None]]) -> None:
-        await asyncio.gather(*(call(addr) for addr in self._config.namesrv_addrs))
+    async def _each(self, call: Callable[[str], Awaitable[bool]]) -> list[bool]:
+        return await asyncio.gather(*(call(addr) for addr in self._config.namesrv_addrs))
 
-    async def _register_one(self, addr: str) -> None:
+    async def _register_one(self, addr: str, quiet: bool = False) -> bool:
         c = self._config
         if self._role.broker_id < 0:
-            return  # controller mode, no role decided yet: nothing to route to
+            return True  # controller mode, no role decided yet: nothing to route to
         body = encode_register_body(self._topics())
         header = RegisterBrokerRequestHeader(
             broker_name=c.broker_name, broker_addr=c.addr, cluster_name=c.cluster_name,
             ha_server_addr=c.ha_addr, broker_id=self._role.broker_id, compressed=False,
             body_crc32=zlib.crc32(body) & 0x7FFFFFFF)
         request = RemotingCommand.request(RequestCode.REGISTER_BROKER, encode_header(header), body)
-        response = await self._call(addr, request, "register")
-        if response is not None and self._on_answer is not None:
+        response = await self._call(addr, request, "register", quiet)
+        if response is not None and response.code == 0 and self._on_answer is not None:
             self._on_answer(decode_header(RegisterBrokerResponseHeader, response.ext_fields))
+        return response is not None
 
-    async def _unregister_one(self, addr: str) -> None:
+    async def _unregister_one(self, addr: str) -> bool:
         c = self._config
         header = UnRegisterBrokerRequestHeader(broker_name=c.broker_name, broker_addr=c.addr,
                                                cluster_name=c.cluster_name,
                                                broker_id=self._role.broker_id)
         request = RemotingCommand.request(RequestCode.UNREGISTER_BROKER, encode_header(header))
-        await self._call(addr, request, "unregister")
+        return await self._call(addr, request, "unregister") is not None
 
-    async def _call(self, addr: str, request: RemotingCommand,
-                    what: str) -> RemotingCommand | None:
-        """The successful answer, or None (logged)."""
+    async def _call(self, addr: str, request: RemotingCommand, what: str,
+                    quiet: bool = False) -> RemotingCommand | None:
+        """The answer (logged unless a success), or None if ``addr`` could not be reached."""
         try:
             response = await self._client.invoke(addr, request,
                                                  self._config.register_timeout_ms / 1000)
         # One NameServer down must not stop the others or the broker.
         except Exception as exc:  # noqa: BLE001
-            log.warning("%s with name server %s failed: %s", what, addr, exc)
+            log.log(logging.DEBUG if quiet else logging.WARNING,
+                    "%s with name server %s failed: %s", what, addr, exc)
             return None
         if response.code != 0:
             log.warning("%s with name server %s: code %d %s", what, addr, response.code,
                         response.remark)
-            return None
-        log.debug("%s with name server %s: ok", what, addr)
+        else:
+            log.debug("%s with name server %s: ok", what, addr)
         return response

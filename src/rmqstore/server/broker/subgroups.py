@@ -69,6 +69,14 @@ class SubscriptionGroupManager:
         log.info("subscription group %s saved", name)
         return cfg
 
+    def delete(self, group: str) -> bool:
+        """SubscriptionGroupManager.deleteSubscriptionGroupConfig; False if it was unknown."""
+        if self._groups.pop(group, None) is None:
+            return False
+        self._persist()
+        log.info("subscription group %s deleted", group)
+        return True
+
     def adopt(self, table: dict[str, dict]) -> bool:
         """A slave takes its master's groups when they differ from its own
         (SlaveSynchronize.syncSubscriptionGroupConfig); returns whether it did."""

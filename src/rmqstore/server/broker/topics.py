@@ -15,6 +15,7 @@ cap, which a client's topics are, but count towards the totals.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -113,10 +114,25 @@ class BrokerTopics:
         """put() for the broker's own topics: held to the totals, not the per-topic cap."""
         self.caps.check_totals(config, self._store.topics.topics)
         self._store.topics.put(config)
-        self._counter += 1
-        self._timestamp = _now_ms()
         log.info("topic config %s: read %d write %d perm %d", config.name,
                  config.read_queue_nums, config.write_queue_nums, config.perm)
+        self._changed()
+
+    def delete(self, topic: str) -> bool:
+        """Delete a topic and its files (the store's delete_topic), bump the data version and
+        register; False if there was nothing to delete."""
+        deleted = self._store.delete_topic(topic)
+        self._changed()
+        log.info("topic %s deleted", topic)
+        return deleted
+
+    def touch(self) -> None:
+        """Something the registration body reflects changed (the broker's permission)."""
+        self._changed()
+
+    def _changed(self) -> None:
+        self._counter += 1
+        self._timestamp = _now_ms()
         self._registering = self._on_change() or self._registering
 
     def ensure_defaults(self, cluster: str, broker: str, auto_create: bool,
@@ -178,6 +194,15 @@ class BrokerTopics:
 
     def all_configs(self) -> dict[str, TopicConfig]:
         return self._store.topics.topics
+
+    def registered_configs(self, broker_permission: int) -> dict[str, TopicConfig]:
+        """What REGISTER_BROKER carries: a broker that may not be read or written passes the
+        restriction on to every topic's perm (BrokerController.registerBrokerAll)."""
+        configs = self.all_configs()
+        if broker_permission & (PERM_READ | PERM_WRITE) == PERM_READ | PERM_WRITE:
+            return configs
+        return {name: dataclasses.replace(cfg, perm=cfg.perm & broker_permission)
+                for name, cfg in configs.items()}
 
     def serialize_wrapper(self) -> dict:
         """TopicConfigSerializeWrapper, as GET_ALL_TOPIC_CONFIG carries it."""

@@ -18,12 +18,14 @@ from typing import Self
 from ...net import Dispatcher, RemotingServer
 from ..acl import AccessControl, AclSettings, install_access_control, parse_acl_enable
 from ..config_error import ConfigError
+from ..config_values import boolean
 from ..controller.handlers import ControllerHandlers
 from ..controller.metastore import MetaStore
 from ..controller.service import ControllerService
 from ..controller.settings import KEYS as CONTROLLER_KEYS
 from ..controller.settings import ControllerSettings, controller_settings
 from ..etcd_member import EtcdMember, EtcdMemberConfig
+from ..listen import listen
 from ..properties import parse_properties
 from ..remoting_settings import RemotingSettings, is_remoting_key, parse_remoting
 from .handlers import NamesrvHandlers
@@ -81,7 +83,11 @@ def namesrv_settings(text: str) -> dict[str, object]:
     if "kvConfigPath" in items:
         out["kv_config_path"] = Path(items["kvConfigPath"]).expanduser()
     if "orderMessageEnable" in items:
-        out["order_message_enable"] = items["orderMessageEnable"].lower() == "true"
+        raw = items["orderMessageEnable"]
+        try:
+            out["order_message_enable"] = boolean(raw)
+        except ValueError as exc:
+            raise ConfigError(f"namesrv config: orderMessageEnable={raw!r}: {exc}") from None
     acl_file = items.get("aclFile")
     out["acl"] = AclSettings(parse_acl_enable(items.get("aclEnable", "false")),
                              Path(acl_file).expanduser() if acl_file else None)
@@ -146,13 +152,17 @@ class NameServer:
     async def start(self) -> None:
         self._access = install_access_control(self.config.acl, self._dispatcher, "name server")
         self.kv.load()
-        if self.config.etcd_member is not None:
-            self.etcd = EtcdMember(self.config.etcd_member)
+        c = self.config
+        if c.etcd_member is not None:
+            self.etcd = EtcdMember(c.etcd_member)
             await self.etcd.start()
-        await self._remoting.start()
+        await listen(self._remoting.start(), "the name server", c.host, c.port,
+                     "--namesrv-port chooses another")
         try:
             if self._http is not None:
-                await self._http.start()
+                await listen(self._http.start(), "the name server's address endpoint (HTTP)",
+                             c.http_host or c.host, c.http_port or 0,
+                             "--http-port chooses another, --http-port 0 turns it off")
             if self.controller is not None:
                 await self.controller.start("%s:%d" % self.address)
         except BaseException:

@@ -1,9 +1,10 @@
 """Name server request handlers: namesrv/.../processor/DefaultRequestProcessor.java (4.9.7).
 
 Served codes: PUT/GET/DELETE_KV_CONFIG (100-102), REGISTER_BROKER (103), UNREGISTER_BROKER (104),
-GET_ROUTEINFO_BY_TOPIC (105), GET_BROKER_CLUSTER_INFO (106), GET_ALL_TOPIC_LIST_FROM_NAMESERVER
-(206), QUERY_DATA_VERSION (322). The dispatcher answers every other code with
-REQUEST_CODE_NOT_SUPPORTED.
+GET_ROUTEINFO_BY_TOPIC (105), GET_BROKER_CLUSTER_INFO (106), WIPE_WRITE_PERM_OF_BROKER (205),
+GET_ALL_TOPIC_LIST_FROM_NAMESERVER (206), DELETE_TOPIC_IN_NAMESRV (216), GET_TOPICS_BY_CLUSTER
+(224), GET_SYSTEM_TOPIC_LIST_FROM_NS (304), QUERY_DATA_VERSION (322), ADD_WRITE_PERM_OF_BROKER
+(327). The dispatcher answers every other code with REQUEST_CODE_NOT_SUPPORTED.
 
 A client that asks for a route with routeChangePush=true (ours; RocketMQ's clients never send
 it) is told on that connection as soon as a broker name's master changes: NOTIFY_ROUTE_CHANGED
@@ -22,15 +23,20 @@ from ...protocol import RemotingCommand, RequestCode, ResponseCode, fastjson
 from ...protocol.controller import NotifyRouteChangedRequestHeader
 from ...protocol.header_codec import decode_header, encode_header
 from ...protocol.headers import (
+    AddWritePermOfBrokerResponseHeader,
+    BrokerNameRequestHeader,
     GetKVConfigResponseHeader,
     GetRouteInfoRequestHeader,
+    GetTopicsByClusterRequestHeader,
     KVConfigKeyHeader,
     PutKVConfigRequestHeader,
     QueryDataVersionRequestHeader,
     QueryDataVersionResponseHeader,
     RegisterBrokerRequestHeader,
     RegisterBrokerResponseHeader,
+    TopicRequestHeader,
     UnRegisterBrokerRequestHeader,
+    WipeWritePermOfBrokerResponseHeader,
 )
 from ...protocol.register_body import RegisterBodyError, decode_register_body
 from ...protocol.route import (
@@ -80,6 +86,11 @@ class NamesrvHandlers:
             (RequestCode.GET_BROKER_CLUSTER_INFO, self.get_broker_cluster_info),
             (RequestCode.GET_ALL_TOPIC_LIST_FROM_NAMESERVER, self.get_all_topic_list),
             (RequestCode.QUERY_DATA_VERSION, self.query_data_version),
+            (RequestCode.WIPE_WRITE_PERM_OF_BROKER, self.wipe_write_perm),
+            (RequestCode.ADD_WRITE_PERM_OF_BROKER, self.add_write_perm),
+            (RequestCode.DELETE_TOPIC_IN_NAMESRV, self.delete_topic),
+            (RequestCode.GET_TOPICS_BY_CLUSTER, self.topics_by_cluster),
+            (RequestCode.GET_SYSTEM_TOPIC_LIST_FROM_NS, self.system_topics),
         ):
             dispatcher.register(code, handler)
 
@@ -184,6 +195,36 @@ class NamesrvHandlers:
             await channel.invoke_oneway(request, PUSH_TIMEOUT_S)  # type: ignore[attr-defined]
         except Exception as exc:  # noqa: BLE001 - its next poll still finds the route
             log.info("route change push failed: %s", exc)
+
+    async def topics_by_cluster(self, request: RemotingCommand,
+                                ctx: RequestContext) -> RemotingCommand:
+        h = decode_header(GetTopicsByClusterRequestHeader, request.ext_fields)
+        return _ok(body=encode_topic_list(self._routes.topics_of_cluster(h.cluster)))
+
+    async def system_topics(self, request: RemotingCommand,
+                            ctx: RequestContext) -> RemotingCommand:
+        return _ok(body=encode_topic_list(*self._routes.system_topics()))
+
+    # -- admin -------------------------------------------------------------------------------
+
+    async def delete_topic(self, request: RemotingCommand,
+                           ctx: RequestContext) -> RemotingCommand:
+        h = decode_header(TopicRequestHeader, request.ext_fields)
+        log.info("deleteTopic %s called by %s: %s", h.topic, ctx.peer,
+                 "removed" if self._routes.delete_topic(h.topic) else "not known")
+        return _ok()
+
+    async def wipe_write_perm(self, request: RemotingCommand,
+                              ctx: RequestContext) -> RemotingCommand:
+        h = decode_header(BrokerNameRequestHeader, request.ext_fields)
+        count = self._routes.set_write_perm(h.broker_name, False)
+        return _ok(encode_header(WipeWritePermOfBrokerResponseHeader(wipe_topic_count=count)))
+
+    async def add_write_perm(self, request: RemotingCommand,
+                             ctx: RequestContext) -> RemotingCommand:
+        h = decode_header(BrokerNameRequestHeader, request.ext_fields)
+        count = self._routes.set_write_perm(h.broker_name, True)
+        return _ok(encode_header(AddWritePermOfBrokerResponseHeader(add_topic_count=count)))
 
     # -- KV config ---------------------------------------------------------------------------
 

@@ -24,6 +24,7 @@ Everything runs on the event loop thread, so there is no lock (Java's ReadWriteL
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -34,6 +35,8 @@ from ...protocol.route import MASTER_ID, BrokerData, QueueData, TopicRouteData
 from ...protocol.topic_config import DataVersion, TopicConfig
 
 log = logging.getLogger(__name__)
+
+PERM_WRITE = 0x2  # PermName.PERM_WRITE
 
 
 @dataclass(slots=True)
@@ -207,6 +210,42 @@ class RouteInfoManager:
 
     def topic_list(self) -> list[str]:
         return sorted(self.topic_queue_table)
+
+    def topics_of_cluster(self, cluster: str) -> list[str]:
+        """getTopicsByCluster: topics with queues on a broker of ``cluster``."""
+        names = self.cluster_addr_table.get(cluster, set())
+        return sorted(t for t, queues in self.topic_queue_table.items()
+                      if any(b in names for b in queues))
+
+    def system_topics(self) -> tuple[list[str], str | None]:
+        """getSystemTopicList: the cluster and broker names (each a topic of its brokers)
+        and the address of a master to ask about them."""
+        topics = set(self.cluster_addr_table)
+        for names in self.cluster_addr_table.values():
+            topics |= names
+        master = next((b.master_addr for b in self.broker_addr_table.values()
+                       if b.master_addr), None)
+        return sorted(topics), master
+
+    def delete_topic(self, topic: str) -> bool:
+        """deleteTopic: forget its queue data (every broker's); False if unknown."""
+        return self.topic_queue_table.pop(topic, None) is not None
+
+    def set_write_perm(self, broker_name: str, writable: bool) -> int:
+        """operateWritePermOfBroker: clear (wipeWritePerm) or set (addWritePerm) PERM_WRITE on
+        every topic of ``broker_name``; returns how many topics it touched. It lasts until
+        the broker registers a changed topic set."""
+        count = 0
+        for queues in self.topic_queue_table.values():
+            qd = queues.get(broker_name)
+            if qd is None:
+                continue
+            perm = qd.perm | PERM_WRITE if writable else qd.perm & ~PERM_WRITE
+            queues[broker_name] = dataclasses.replace(qd, perm=perm)
+            count += 1
+        log.info("%s write permission of broker %s on %d topics",
+                 "added" if writable else "wiped", broker_name, count)
+        return count
 
     def topic_config_version(self, broker_addr: str) -> DataVersion | None:
         live = self.broker_live_table.get(broker_addr)

@@ -35,6 +35,7 @@ from ....store import MessageStore
 from ..config import MASTER_ID, BrokerConfig
 from ..longpoll import ArrivalWaiters
 from ..role import BrokerRole
+from ..stats.traffic import Traffic
 from ..subgroups import SubscriptionGroupManager
 from ..topics import PERM_READ, BrokerTopics
 from .clients import ClientManager
@@ -84,10 +85,12 @@ class _Read:
 class PullProcessor:
     def __init__(self, config: BrokerConfig, store: MessageStore, topics: BrokerTopics,
                  groups: SubscriptionGroupManager, clients: ClientManager,
-                 arrivals: ArrivalWaiters, role: BrokerRole | None = None) -> None:
+                 arrivals: ArrivalWaiters, *, traffic: Traffic | None = None,
+                 role: BrokerRole | None = None) -> None:
         """role: what the broker is now (default: broker.conf's role)."""
         self._config = config
         self._role = role if role is not None else BrokerRole(config)
+        self._traffic = traffic or Traffic()
         self._store = store
         self._topics = topics
         self._groups = groups
@@ -110,6 +113,10 @@ class PullProcessor:
             self._commit(h)
         if read.code == ResponseCode.PULL_NOT_FOUND and h.sys_flag & FLAG_SUSPEND:
             read = await self._hold(h, selector, read)
+        found = read.code == ResponseCode.SUCCESS
+        self._traffic.pulled_from(h.consumer_group, h.topic, h.queue_id,
+                                  len(read.result.messages) if found else 0, len(read.body),
+                                  read.result.next_offset)
         return self._response(h, read)
 
     def _commit(self, h: PullMessageRequestHeader) -> None:
@@ -202,6 +209,7 @@ class PullProcessor:
             view = msg.record_view
             if parts and total + len(view) > limit:
                 result.next_offset = msg.queue_offset
+                result.messages = result.messages[:len(parts)]  # what is handed out
                 break
             parts.append(view)
             total += len(view)

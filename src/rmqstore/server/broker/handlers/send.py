@@ -46,7 +46,13 @@ from ....protocol.headers import (
     SendMessageResponseHeader,
 )
 from ....protocol.json_template import JsonFrameTemplate
-from ....protocol.message import BatchDecodeError
+from ....protocol.message import (
+    COMPRESSION_MASK,
+    SYSFLAG_COMPRESSED,
+    BatchDecodeError,
+    BodyDecodeError,
+    decode_body,
+)
 from ....record import decode_properties
 from ....store import MessageStore
 from ....topic_validator import is_not_allowed_send
@@ -54,6 +60,7 @@ from ..config import BrokerConfig
 from ..longpoll import ArrivalWaiters
 from ..replication import Replication
 from ..role import BrokerRole
+from ..stats.traffic import Traffic, message_type
 from ..subgroups import SubscriptionGroupManager
 from ..topics import DLQ_PREFIX, PERM_WRITE, RETRY_PREFIX, BrokerTopics
 
@@ -62,6 +69,7 @@ log = logging.getLogger(__name__)
 PROP_WAIT = "WAIT"
 PROP_CLUSTER = "CLUSTER"
 PROP_DELAY = "DELAY"
+PROP_RETRY_TOPIC = "RETRY_TOPIC"  # MessageConst.PROPERTY_RETRY_TOPIC: the message's first topic
 DEFAULT_MAX_RECONSUME = 16  # SubscriptionGroupConfig.retryMaxTimes
 
 _STATUS_CODES = {
@@ -120,14 +128,15 @@ class _Target:
 class SendProcessor:
     def __init__(self, config: BrokerConfig, store: MessageStore, topics: BrokerTopics,
                  groups: SubscriptionGroupManager, arrivals: ArrivalWaiters,
-                 replication: Replication | None = None,
-                 role: BrokerRole | None = None) -> None:
+                 replication: Replication | None = None, *,
+                 traffic: Traffic | None = None, role: BrokerRole | None = None) -> None:
         """replication: a master's (None on a slave); role: what the broker is now (default:
         broker.conf's role)."""
         self._config = config
         self._role = role if role is not None else BrokerRole(config)
         self._replication = replication
         self._sync_master = replication is not None and replication.sync
+        self._traffic = traffic or Traffic()
         self._store = store
         self._topics = topics
         self._groups = groups
@@ -204,6 +213,10 @@ class SendProcessor:
         self._arrivals.notify(target.topic, target.queue_id)
         if self._replication is not None:
             self._replication.stored()
+        self._traffic.stored(target.topic, message_type(header.properties or ""),
+                             1 if type(pending) is PendingPut
+                             else len(pending.batch.commitlog_offsets),  # type: ignore[union-attr]
+                             len(request.body))
         commit = self._group_commit
         flush = commit is not None and wait and not pending.done()
         if not flush and not (self._sync_master and wait):
@@ -322,6 +335,8 @@ class SendProcessor:
             return _Target(h.topic, queue_id, reconsume)
         dlq = DLQ_PREFIX + group
         self._topics.ensure_system(dlq)
+        origin = decode_properties((h.properties or "").encode()).get(PROP_RETRY_TOPIC)
+        self._traffic.sent_to_dlq(group, origin or h.topic)
         log.info("message to %s reconsumed %d times: stored in %s", h.topic, reconsume, dlq)
         return _Target(dlq, 0, reconsume)
 
@@ -356,10 +371,21 @@ class SendProcessor:
             # CommitLog.putMessages: a batch cannot be delayed (MESSAGE_ILLEGAL).
             raise SendRejected(ResponseCode.MESSAGE_ILLEGAL,
                                "a batch message cannot have a delay level")
+        sysflag = h.sys_flag
+        if sysflag & SYSFLAG_COMPRESSED:
+            # rocketmq-client-cpp 1.2.x compresses a whole batch body over 4 KiB (a client
+            # bug, fixed in apache/rocketmq-client-cpp#186; Java's broker cannot read it): the
+            # entries inside are plain, so the body is inflated, within maxMessageSize, and
+            # they are stored unflagged.
+            try:
+                body = decode_body(body, sysflag, self._config.max_message_size)
+            except BodyDecodeError as exc:
+                raise BatchDecodeError(f"compressed batch: {exc}") from None
+            sysflag &= ~(SYSFLAG_COMPRESSED | COMPRESSION_MASK)
         try:
             return self._store.put_entries(t.topic, body, t.queue_id, RecordInput(
                 shared, encoded, born_timestamp=h.born_timestamp,
-                reconsume_times=t.reconsume_times, born_host=born_host, sysflag=h.sys_flag))
+                reconsume_times=t.reconsume_times, born_host=born_host, sysflag=sysflag))
         except ValueError as exc:  # entry sizes that do not add up
             raise BatchDecodeError(str(exc)) from None
 

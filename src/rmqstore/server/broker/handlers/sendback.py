@@ -35,6 +35,7 @@ from ..config import BrokerConfig
 from ..delivery.delay_levels import DelayLevels
 from ..longpoll import ArrivalWaiters
 from ..role import BrokerRole
+from ..stats.traffic import Traffic
 from ..subgroups import SubscriptionGroupManager
 from ..topics import DLQ_PREFIX, PERM_WRITE, RETRY_PREFIX, BrokerTopics
 from .send import DEFAULT_MAX_RECONSUME, PROP_WAIT
@@ -50,9 +51,11 @@ FIRST_RETRY_LEVEL = 3  # delayLevel 0 -> 3 + reconsumeTimes (10 s on the default
 class SendBackProcessor:
     def __init__(self, config: BrokerConfig, store: MessageStore, topics: BrokerTopics,
                  groups: SubscriptionGroupManager, arrivals: ArrivalWaiters,
-                 delays: DelayLevels, role: BrokerRole | None = None) -> None:
+                 delays: DelayLevels, *, traffic: Traffic | None = None,
+                 role: BrokerRole | None = None) -> None:
         self._config = config
         self._role = role if role is not None else BrokerRole(config)
+        self._traffic = traffic or Traffic()
         self._store = store
         self._topics = topics
         self._groups = groups
@@ -98,6 +101,7 @@ class SendBackProcessor:
         except (DiskFullError, StoreClosedError, InvalidPropertyError,
                 MessageTooLargeError) as exc:
             return _fail(ResponseCode.SYSTEM_ERROR, f"send back failed: {exc}")
+        self._traffic.gave_back(h.group, h.origin_topic or msg.topic)
         return RemotingCommand.response(ResponseCode.SUCCESS)
 
     def _to_retry(self, topic: str, queue_id: int, level: int, msg: Message) -> None:
@@ -113,6 +117,7 @@ class SendBackProcessor:
         queue_id = random.randrange(DLQ_QUEUE_NUMS)
         self._store.put_record(dlq, bytes(msg.body_view), queue_id, record)
         self._arrivals.notify(dlq, queue_id)
+        self._traffic.sent_to_dlq(group, record.properties.get(PROP_RETRY_TOPIC, msg.topic))
         log.info("message %s of %s reconsumed %d times: stored in %s", msg.msg_id,
                  record.properties.get(PROP_RETRY_TOPIC), msg.reconsume_times, dlq)
 

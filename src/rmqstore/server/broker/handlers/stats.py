@@ -9,7 +9,8 @@ alphabetical order.
                      {"brokerOffset":..,"consumerOffset":..,"lastTimestamp":..}}}
     TopicStatsTable {"offsetTable":{{mq}:{"lastUpdateTimestamp":..,"maxOffset":..,"minOffset":..}}}
 
-consumeTps is always 0.0: the broker keeps no per-group pull statistics (BrokerStatsManager).
+consumeTps is the group's messages pulled per second over the last minute (stats.History);
+the offsets come from stats.ConsumeProgress, which the metrics and the dashboard read too.
 """
 
 from __future__ import annotations
@@ -19,24 +20,37 @@ import logging
 from ....net import RequestContext
 from ....net.dispatch import Dispatcher
 from ....protocol import RemotingCommand, RequestCode, ResponseCode
-from ....protocol.fastjson import ObjectKey, dumps
+from ....protocol.admin_bodies import (
+    Connection,
+    ConsumerConnection,
+    OffsetWrapper,
+    TopicOffset,
+    encode_consume_stats,
+    encode_consumer_connection,
+    encode_topic_stats,
+    subscription_json,
+)
 from ....protocol.header_codec import decode_header
 from ....protocol.headers import (
     GetConsumerConnectionListRequestHeader,
     GetConsumeStatsRequestHeader,
     GetTopicStatsInfoRequestHeader,
 )
+from ....protocol.message import MessageQueue
 from ....store import MessageStore
+from ..stats import Statistics
 from ..topics import BrokerTopics
-from .clients import ClientManager, SubscriptionData
+from .clients import ClientManager
 
 log = logging.getLogger(__name__)
 
 
 class StatsProcessor:
     def __init__(self, store: MessageStore, topics: BrokerTopics, clients: ClientManager,
-                 broker_name: str) -> None:
+                 broker_name: str, stats: Statistics | None = None) -> None:
         self._store = store
+        self._stats = stats or Statistics(store, topics, clients)
+        self._progress = self._stats.progress
         self._topics = topics
         self._clients = clients
         self._broker_name = broker_name
@@ -52,7 +66,7 @@ class StatsProcessor:
         group = h.consumer_group
         topics = [h.topic] if h.topic and h.topic.strip() else self._topics_of(group)
         info = self._clients.consumers.get(group)
-        table = ObjectKey()
+        table: dict[MessageQueue, OffsetWrapper] = {}
         for topic in topics:
             cfg = self._topics.get(topic)
             if cfg is None:
@@ -61,15 +75,11 @@ class StatsProcessor:
             # A group that is online but does not subscribe this topic is skipped (as Java).
             if info is not None and info.subscriptions and topic not in info.subscriptions:
                 continue
-            for qid in range(cfg.read_queue_nums):
-                broker_offset = max(0, self._store.max_offset(topic, qid))
-                consumer_offset = max(0, self._store.committed_offset(group, topic, qid) or 0)
-                last = self._store_time(topic, qid, consumer_offset - 1) \
-                    if consumer_offset > 0 else 0
-                table[self._mq(topic, qid)] = {"brokerOffset": broker_offset,
-                                               "consumerOffset": consumer_offset,
-                                               "lastTimestamp": last}
-        return _ok(dumps({"consumeTps": 0.0, "offsetTable": table}))
+            for p in self._progress.queues(group, topic, cfg.read_queue_nums):
+                table[self._mq(topic, p.queue_id)] = OffsetWrapper(
+                    p.broker_offset, p.consumer_offset, p.last_timestamp_ms)
+        tps = self._stats.history.group_tps().get(group, 0.0)
+        return _ok(encode_consume_stats(table, tps))
 
     async def topic_stats(self, request: RemotingCommand, ctx: RequestContext) -> RemotingCommand:
         h = decode_header(GetTopicStatsInfoRequestHeader, request.ext_fields)
@@ -77,14 +87,13 @@ class StatsProcessor:
         if cfg is None:
             return RemotingCommand.response(ResponseCode.TOPIC_NOT_EXIST,
                                             f"topic[{h.topic}] not exist")
-        table = ObjectKey()
+        table: dict[MessageQueue, TopicOffset] = {}
         for qid in range(cfg.write_queue_nums):
             lo = max(0, self._store.min_offset(h.topic, qid))
             hi = max(0, self._store.max_offset(h.topic, qid))
-            last = self._store_time(h.topic, qid, hi - 1) if hi > 0 else 0
-            table[self._mq(h.topic, qid)] = {"lastUpdateTimestamp": last, "maxOffset": hi,
-                                             "minOffset": lo}
-        return _ok(dumps({"offsetTable": table}))
+            last = self._progress.store_time(h.topic, qid, hi - 1) if hi > 0 else 0
+            table[self._mq(h.topic, qid)] = TopicOffset(lo, hi, last)
+        return _ok(encode_topic_stats(table))
 
     async def consumer_connections(self, request: RemotingCommand,
                                    ctx: RequestContext) -> RemotingCommand:
@@ -93,52 +102,21 @@ class StatsProcessor:
         if info is None or not info.clients:
             return RemotingCommand.response(ResponseCode.CONSUMER_NOT_ONLINE,
                                             f"the consumer group[{h.consumer_group}] not online")
-        connections = [{"clientAddr": c.channel.peer, "clientId": c.client_id,
-                        "language": str(c.language), "version": c.version}
-                       for c in info.clients.values()]
-        body = {"connectionSet": connections, "consumeFromWhere": info.consume_from_where,
-                "consumeType": info.consume_type, "messageModel": info.message_model,
-                "subscriptionTable": {t: _subscription_json(s)
-                                      for t, s in sorted(info.subscriptions.items())}}
-        return _ok(dumps(body))
+        return _ok(encode_consumer_connection(ConsumerConnection(
+            [Connection(c.client_id, c.channel.peer, str(c.language), c.version)
+             for c in info.clients.values()],
+            info.consume_type, info.message_model, info.consume_from_where,
+            {t: subscription_json(t, s.sub_string, s.tags, s.sub_version, s.expression_type)
+             for t, s in sorted(info.subscriptions.items())})))
 
     # -- helpers ------------------------------------------------------------------------
 
-    def _mq(self, topic: str, queue_id: int) -> tuple:
-        return (("brokerName", self._broker_name), ("queueId", queue_id), ("topic", topic))
+    def _mq(self, topic: str, queue_id: int) -> MessageQueue:
+        return MessageQueue(topic, self._broker_name, queue_id)
 
     def _topics_of(self, group: str) -> list[str]:
         """ConsumerOffsetManager.whichTopicByConsumer: topics with a committed offset."""
-        out = []
-        for name, cfg in sorted(self._store.topics.topics.items()):
-            queues = max(cfg.read_queue_nums, cfg.write_queue_nums)
-            if any(self._store.committed_offset(group, name, q) is not None
-                   for q in range(queues)):
-                out.append(name)
-        return out
-
-    def _store_time(self, topic: str, queue_id: int, offset: int) -> int:
-        """Store timestamp of the message at offset; 0 if it is gone (getMessageStoreTimeStamp)."""
-        if offset < 0:
-            return 0
-        got = self._store.get(topic, queue_id, offset, 1)
-        return got.messages[0].store_timestamp if got.messages else 0
-
-
-def _subscription_json(s: SubscriptionData) -> dict:
-    tags = sorted(s.tags)
-    return {"classFilterMode": False, "codeSet": [_java_hash(t) for t in tags],
-            "expressionType": s.expression_type, "subString": s.sub_string,
-            "subVersion": s.sub_version, "tagsSet": tags, "topic": s.topic}
-
-
-def _java_hash(text: str) -> int:
-    """String.hashCode over UTF-16 code units (SubscriptionData.codeSet)."""
-    h = 0
-    data = text.encode("utf-16-be")
-    for i in range(0, len(data), 2):
-        h = (31 * h + ((data[i] << 8) | data[i + 1])) & 0xFFFFFFFF
-    return h - (1 << 32) if h & 0x80000000 else h
+        return sorted({t for t, g in self._store.offsets.keys() if g == group})
 
 
 def _ok(body: bytes) -> RemotingCommand:

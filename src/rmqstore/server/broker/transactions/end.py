@@ -23,7 +23,14 @@ from ....protocol.header_codec import decode_header
 from ....protocol.headers import EndTransactionRequestHeader
 from ..config import MASTER_ID, BrokerConfig
 from ..longpoll import ArrivalWaiters
-from .bridge import HALF_TOPIC, PROP_PGROUP, PROP_UNIQ_KEY, TransactionalMessageBridge
+from ..stats.traffic import Traffic
+from .bridge import (
+    HALF_TOPIC,
+    PROP_PGROUP,
+    PROP_REAL_TOPIC,
+    PROP_UNIQ_KEY,
+    TransactionalMessageBridge,
+)
 from .ops import OpLedger
 
 log = logging.getLogger(__name__)
@@ -36,8 +43,9 @@ _NAMES = {TRANSACTION_COMMIT_TYPE: "commit", TRANSACTION_ROLLBACK_TYPE: "rollbac
 
 class EndTransactionProcessor:
     def __init__(self, config: BrokerConfig, bridge: TransactionalMessageBridge, ledger: OpLedger,
-                 arrivals: ArrivalWaiters) -> None:
+                 arrivals: ArrivalWaiters, traffic: Traffic | None = None) -> None:
         self._config = config
+        self._traffic = traffic or Traffic()
         self._bridge = bridge
         self._ledger = ledger
         self._arrivals = arrivals
@@ -87,6 +95,8 @@ class EndTransactionProcessor:
             log.error("transaction %s: half message cannot be ended: %r", h.transaction_id, exc)
             return RemotingCommand.response(ResponseCode.SYSTEM_ERROR, f"bad half message: {exc!r}")
         self._ledger.record_op(op.queue_offset, queue_offset, key)
+        self._traffic.transaction_ended(half.properties.get(PROP_REAL_TOPIC, half.topic),
+                                        kind == TRANSACTION_COMMIT_TYPE)
         return RemotingCommand.response(ResponseCode.SUCCESS)
 
 

@@ -19,6 +19,7 @@ from ..config import BrokerConfig
 from ..handlers.clients import ClientManager
 from ..handlers.send import Placement
 from ..longpoll import ArrivalWaiters
+from ..stats.traffic import Traffic
 from ..topics import BrokerTopics
 from .bridge import PROP_TRAN_MSG, TransactionalMessageBridge
 from .check import TransactionalMessageCheckService
@@ -33,12 +34,13 @@ class Transactions:
 
     def __init__(self, config: BrokerConfig, store: MessageStore, topics: BrokerTopics,
                  clients: ClientManager, arrivals: ArrivalWaiters,
-                 spawn: Callable[[Awaitable[None]], None]) -> None:
+                 spawn: Callable[[Awaitable[None]], None], *,
+                 traffic: Traffic | None = None) -> None:
         self.bridge = TransactionalMessageBridge(store, topics)
         self.bridge.ensure_topics()
         self.ledger = OpLedger(self.bridge)
         self.ledger.load()
-        self.end = EndTransactionProcessor(config, self.bridge, self.ledger, arrivals)
+        self.end = EndTransactionProcessor(config, self.bridge, self.ledger, arrivals, traffic)
         self.check = TransactionalMessageCheckService(config, self.bridge, self.ledger, clients,
                                                       spawn, SetAside(store, "transaction-check"))
 

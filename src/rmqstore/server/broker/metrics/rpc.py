@@ -1,0 +1,56 @@
+"""RPC latency per request code, response code and result: the input of rocketmq_rpc_latency
+(RemotingMetricsManager of rocketmq 5.3, recorded in NettyRemotingAbstract). The Dispatcher's
+observer; codes are labelled by their lower-cased RequestCode / ResponseCode names, as
+RemotingHelper.getRequestCodeDesc and getResponseCodeDesc give them (the number when unnamed).
+"""
+
+from __future__ import annotations
+
+from ....protocol import RemotingCommand, RequestCode, ResponseCode
+from ..stats.buckets import Buckets
+
+# RemotingMetricsManager: milliseconds
+RPC_LATENCY_BOUNDS_MS = (1.0, 3.0, 5.0, 7.0, 10.0, 100.0, 1000.0, 2000.0, 3000.0)
+PULL_SUSPEND_FLAG = 0x2  # PullSysFlag: the pull may be held (long polling)
+PULL_MESSAGE = int(RequestCode.PULL_MESSAGE)
+
+REQUEST_NAMES = {int(c): c.name.lower() for c in RequestCode}
+RESPONSE_NAMES = {int(c): c.name.lower() for c in ResponseCode}
+
+
+class RpcLatency:
+    """Series are keyed by raw codes on the request path (one tuple and one dict lookup per
+    request); their label values are made once, when a series first appears."""
+
+    def __init__(self) -> None:
+        self._series: dict[tuple[int, int | None, bool], Buckets] = {}
+        self._labels: dict[tuple[int, int | None, bool], tuple[str, str, str, str]] = {}
+
+    def __call__(self, request: RemotingCommand, response_code: int | None,
+                 seconds: float) -> None:
+        code = request.code
+        key = (code, response_code, code == PULL_MESSAGE and _suspended(request))
+        buckets = self._series.get(key)
+        if buckets is None:
+            self._labels[key] = _labels(*key)  # first: a scrape on a thread reads series,
+            buckets = self._series[key] = Buckets(RPC_LATENCY_BOUNDS_MS)  # then labels
+        buckets.observe(seconds * 1000.0)
+
+    @property
+    def series(self) -> dict[tuple[str, str, str, str], Buckets]:
+        """(request_code, response_code, is_long_polling, result) -> latencies in ms."""
+        return {self._labels[key]: buckets for key, buckets in list(self._series.items())}
+
+
+def _labels(code: int, response_code: int | None, held: bool) -> tuple[str, str, str, str]:
+    return (REQUEST_NAMES.get(code) or str(code),
+            "" if response_code is None else (RESPONSE_NAMES.get(response_code)
+                                              or str(response_code)),
+            "true" if held else "false", "oneway" if response_code is None else "success")
+
+
+def _suspended(request: RemotingCommand) -> bool:
+    try:
+        return bool(int(request.ext_fields.get("sysFlag", "0")) & PULL_SUSPEND_FLAG)
+    except ValueError:
+        return False

@@ -1,0 +1,114 @@
+"""What flows through the broker, counted where it happens: messages and bytes stored per
+topic and message type, handed out per topic and group, sent to a DLQ, committed and rolled
+back by transactions; and how far each group has pulled each queue.
+
+These are the inputs of RocketMQ 5's counters (BrokerMetricsManager: messages_in,
+throughput_in, message_size, messages_out, throughput_out, send_to_dlq_messages,
+commit_messages, rollback_messages) and of the TPS windows (history.py). Counting runs on the
+broker's event loop and costs a send a few dict operations; readers (a scrape, the dashboard)
+take copies on the same loop.
+"""
+
+from __future__ import annotations
+
+import time
+
+from .buckets import Buckets
+
+# BrokerMetricsConstant / BrokerMetricsManager (rocketmq 5.3): message_size histogram bounds
+MESSAGE_SIZE_BOUNDS = (1024.0, 4 * 1024.0, 512 * 1024.0, 1 << 20, 2 << 20, 4 << 20)
+
+# TopicMessageType, lower-cased as the metric label carries it
+NORMAL, FIFO, DELAY, TRANSACTION = "normal", "fifo", "delay", "transaction"
+
+
+def message_type(properties: str) -> str:
+    """TopicMessageType.parseFromMessageProperty over a send's property text (name \\x01 value
+    \\x02 ...): a half message is a transaction, a delay level or timer property a delay."""
+    if "TRAN_MSG\x01true" in properties:
+        return TRANSACTION
+    if "DELAY\x01" in properties or "TIMER_D" in properties:
+        return DELAY
+    return NORMAL
+
+
+class InFlow:
+    """Messages and bytes stored for one (topic, message type), with their sizes, the sends
+    that stored them and when the first came (for RocketMQ's StatsItem windows)."""
+
+    __slots__ = ("messages", "bytes", "sizes", "calls", "since")
+
+    def __init__(self) -> None:
+        self.messages = 0
+        self.bytes = 0
+        self.sizes = Buckets(MESSAGE_SIZE_BOUNDS)
+        self.calls = 0
+        self.since = time.monotonic()
+
+
+class OutFlow:
+    """Messages and bytes handed out for one (topic, group), by how many pulls, since when."""
+
+    __slots__ = ("messages", "bytes", "calls", "since")
+
+    def __init__(self) -> None:
+        self.messages = 0
+        self.bytes = 0
+        self.calls = 0
+        self.since = time.monotonic()
+
+
+class Traffic:
+    def __init__(self) -> None:
+        self.inflow: dict[tuple[str, str], InFlow] = {}
+        self.outflow: dict[tuple[str, str], OutFlow] = {}
+        self.dlq: dict[tuple[str, str], int] = {}  # (group, topic) -> messages
+        self.commits: dict[str, int] = {}  # topic -> transactions committed
+        self.rollbacks: dict[str, int] = {}
+        # (group, topic, queue id) -> next offset the group's last pull was answered with
+        self.pulled: dict[tuple[str, str, int], int] = {}
+        self.sent_back: dict[tuple[str, str], int] = {}  # (topic, group) -> messages given back
+        self.pulls_found = 0  # pulls answered with messages (getMessageTimesTotalFound)
+        self.pulls_missed = 0  # and without
+
+    def stored(self, topic: str, kind: str, count: int, size_bytes: int) -> None:
+        """count messages of size_bytes in all stored in topic (a batch is one call)."""
+        flow = self.inflow.get((topic, kind))
+        if flow is None:
+            flow = self.inflow[(topic, kind)] = InFlow()
+        flow.messages += count
+        flow.bytes += size_bytes
+        flow.calls += 1
+        flow.sizes.observe_many(size_bytes / count, count)
+
+    def pulled_from(self, group: str, topic: str, queue_id: int, count: int, size_bytes: int,
+                    next_offset: int) -> None:
+        """A pull answered with count messages (0: nothing found) up to next_offset."""
+        self.pulled[(group, topic, queue_id)] = next_offset
+        if count:
+            self.pulls_found += 1
+            flow = self.outflow.get((topic, group))
+            if flow is None:
+                flow = self.outflow[(topic, group)] = OutFlow()
+            flow.messages += count
+            flow.bytes += size_bytes
+            flow.calls += 1
+        else:
+            self.pulls_missed += 1
+
+    def gave_back(self, group: str, topic: str) -> None:
+        """A consumer handed a message back (CONSUMER_SEND_MSG_BACK)."""
+        self.sent_back[(topic, group)] = self.sent_back.get((topic, group), 0) + 1
+
+    def sent_to_dlq(self, group: str, topic: str) -> None:
+        self.dlq[(group, topic)] = self.dlq.get((group, topic), 0) + 1
+
+    def transaction_ended(self, topic: str, committed: bool) -> None:
+        table = self.commits if committed else self.rollbacks
+        table[topic] = table.get(topic, 0) + 1
+
+    def messages_in_total(self) -> int:
+        return sum(f.messages for f in self.inflow.values())
+
+    def messages_out_total(self) -> int:
+        return sum(f.messages for f in self.outflow.values())
