@@ -96,20 +96,30 @@ class EtcdMetaStore:
             await client.close()
 
     async def _call(self, op: Callable[[aetcd.Client], Awaitable[T]]) -> T:
-        """op on the current endpoint's client, then on each other one once."""
+        """op on the current endpoint's client, then on each other one once. Any failure but
+        a lost lease counts as that endpoint's (a member without a leader answers "context
+        deadline exceeded" as an unknown error)."""
         last: BaseException | None = None
         for _ in range(len(self._endpoints)):
             try:
                 client = await self._connected()
                 return await op(client)
+            except aetcd.exceptions.ClientError as exc:
+                if "lease not found" in str(exc):
+                    raise
+                last = exc
+                await self._next_endpoint(exc)
             except _UNREACHABLE as exc:
                 last = exc
-                host, port = self._endpoints[self._index]
-                log.info("etcd %s:%d: %s", host, port, str(exc).splitlines()[0] if str(exc)
-                         else type(exc).__name__)
-                await self.close()
-                self._index = (self._index + 1) % len(self._endpoints)
+                await self._next_endpoint(exc)
         raise MetaStoreUnavailable(f"no etcd endpoint of {self._endpoints} answered: {last}")
+
+    async def _next_endpoint(self, exc: BaseException) -> None:
+        host, port = self._endpoints[self._index]
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        log.info("etcd %s:%d: %s", host, port, text)
+        await self.close()
+        self._index = (self._index + 1) % len(self._endpoints)
 
     async def _connected(self) -> aetcd.Client:
         if self._client is None:

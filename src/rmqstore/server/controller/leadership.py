@@ -65,6 +65,8 @@ class Leadership:
                     await self._step()
                 except MetaStoreUnavailable as exc:
                     log.info("controller election: %s", exc)
+                except Exception:  # the campaign must outlive any one failure
+                    log.exception("controller election: unexpected failure")
                 self._check_expiry()
                 await asyncio.sleep(POLL_S)
         finally:

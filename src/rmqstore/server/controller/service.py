@@ -27,12 +27,13 @@ from .elect import LiveInfo
 from .leadership import Leadership
 from .lease import LEASE_MS
 from .liveness import BrokerLiveTable, Key
-from .metastore import MetaStore, MetaStoreUnavailable, Versioned
+from .metastore import LeaseExpired, MetaStore, MetaStoreUnavailable, Versioned
 from .replicas import Decision
 from .state import BrokerSetState, decode_state
 
 log = logging.getLogger(__name__)
 
+LOAD_RETRY_S = 0.2
 CAS_ATTEMPTS = 3  # a decision re-read and re-made after this many lost races is refused
 PROBE_TIMEOUT_S = 0.5
 PROBE_ATTEMPTS = 3
@@ -95,10 +96,16 @@ class ControllerService:
             asyncio.get_running_loop().create_task(self._load_cache())
 
     async def _load_cache(self) -> None:
-        try:
-            found = await self.store.get_prefix(self._key(""))
-        except MetaStoreUnavailable as exc:
-            log.warning("controller: loading the broker sets failed: %s", exc)
+        """The broker sets, read once this controller is active (again until it succeeds: an
+        active controller with none grants no lease and replaces no master)."""
+        while self.active:
+            try:
+                found = await self.store.get_prefix(self._key(""))
+                break
+            except Exception as exc:  # noqa: BLE001 - etcd electing a leader, say
+                log.warning("controller: loading the broker sets failed: %s", exc)
+                await asyncio.sleep(LOAD_RETRY_S)
+        else:
             return
         for key, versioned in found.items():
             try:
@@ -255,7 +262,7 @@ class ControllerService:
             elif decision.code == ResponseCode.CONTROLLER_MASTER_NOT_AVAILABLE:
                 log.warning("controller: %s has no master: no in-sync replica is alive",
                             broker_name)
-        except (NotActive, MetaStoreUnavailable) as exc:
+        except (NotActive, MetaStoreUnavailable, LeaseExpired) as exc:
             log.info("controller: electing a master for %s: %r", broker_name, exc)
         finally:
             self._electing.discard(broker_name)
@@ -290,10 +297,13 @@ class ControllerService:
                             key[2], key[0])
             if not self.active:
                 continue
-            for name, state in list(self._cache.items()):
-                if replicas.needs_reelection(state, self.alive_in(state)) and \
-                        self.may_replace(state):
-                    await self.replace_master(name)
+            try:
+                for name, state in list(self._cache.items()):
+                    if replicas.needs_reelection(state, self.alive_in(state)) and \
+                            self.may_replace(state):
+                        await self.replace_master(name)
+            except Exception:  # the scan must outlive any one failure
+                log.exception("controller: scan failed")
 
 
 async def _refuses(addr: str) -> bool | None:
