@@ -25,6 +25,7 @@ import random
 import signal
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 from ..protocol import RequestCode
@@ -58,61 +59,52 @@ class Injected:
         self._rng = rng
         self.node: Node | None = None
         self.target = ""
-        self._pid: int | None = None
 
     def inject(self) -> None:
         c, kind = self._cluster, self.kind
-        if kind.endswith("master") or kind.startswith("partition-master"):
+        if "master" in kind:
             self.node = c.node_of(c.wait_master(10.0))
         elif kind.endswith("slave"):
             master = c.wait_master(10.0)
-            slaves = [n for n in c.nodes if n.broker_addr != master]
-            self.node = self._rng.choice(slaves)
+            self.node = self._rng.choice([n for n in c.nodes if n.broker_addr != master])
         elif kind == "kill-etcd-leader":
             self.node = etcd_leader(c)
         else:
             self.node = active_controller(c)
-        node = self.node
-        self.target = node.broker_addr if "master" in kind or "slave" in kind else node.name
-        if kind in ("kill-master", "kill-slave"):
-            assert node.broker is not None
-            node.broker.kill()
-        elif kind in ("stop-master", "stop-slave"):
-            assert node.broker is not None
-            node.broker.signal(signal.SIGSTOP)
-        elif kind == "kill-etcd-leader":
-            self._pid = etcd_pid(node)
-            os.kill(self._pid, signal.SIGKILL)
-        elif kind == "kill-controller":
-            assert node.namesrv is not None
-            node.namesrv.kill()
-        elif kind == "partition-master":
-            assert self._ns is not None
-            self._ns.isolate(node.index)
-        elif kind == "partition-master-controller":
-            assert self._ns is not None
-            self._ns.cut_port(node.index, node.ports.namesrv)
-        else:  # slow-slave: its master's HA traffic to it (every node's HA port is the same)
-            assert self._ns is not None
-            self._ns.slow(node.index, node.ports.ha)
+        self.target = self.node.broker_addr if "master" in kind or "slave" in kind \
+            else self.node.name
+        _ACTIONS[kind][0](self.node, self._ns)
 
     def heal(self) -> None:
-        node, kind = self.node, self.kind
-        assert node is not None
-        if kind in ("kill-master", "kill-slave"):
-            assert node.broker is not None
-            node.broker.start()
-        elif kind in ("stop-master", "stop-slave"):
-            assert node.broker is not None
-            node.broker.signal(signal.SIGCONT)
-        elif kind == "kill-controller":
-            assert node.namesrv is not None
-            node.namesrv.start()
-        elif kind == "kill-etcd-leader":
-            pass  # its serve starts it again within a second
-        else:
-            assert self._ns is not None
-            self._ns.heal(node.index)
+        assert self.node is not None
+        _ACTIONS[self.kind][1](self.node, self._ns)
+
+
+def _kill_etcd(node: Node, _ns: Namespaces | None) -> None:
+    os.kill(etcd_pid(node), signal.SIGKILL)  # its serve starts it again within a second
+
+
+def _nothing(_node: Node, _ns: Namespaces | None) -> None:
+    pass
+
+
+Action = Callable[[Node, "Namespaces | None"], None]
+# kind -> (inject, heal); a namespaces fault is never made without them (checked above)
+_ACTIONS: dict[str, tuple[Action, Action]] = {
+    "kill-master": (lambda n, _: n.broker.kill(), lambda n, _: n.broker.start()),
+    "kill-slave": (lambda n, _: n.broker.kill(), lambda n, _: n.broker.start()),
+    "stop-master": (lambda n, _: n.broker.signal(signal.SIGSTOP),
+                    lambda n, _: n.broker.signal(signal.SIGCONT)),
+    "stop-slave": (lambda n, _: n.broker.signal(signal.SIGSTOP),
+                   lambda n, _: n.broker.signal(signal.SIGCONT)),
+    "kill-etcd-leader": (_kill_etcd, _nothing),
+    "kill-controller": (lambda n, _: n.namesrv.kill(), lambda n, _: n.namesrv.start()),
+    "partition-master": (lambda n, ns: ns.isolate(n.index), lambda n, ns: ns.heal(n.index)),
+    "partition-master-controller": (lambda n, ns: ns.cut_port(n.index, n.ports.namesrv),
+                                    lambda n, ns: ns.heal(n.index)),
+    # its master's HA traffic to it (every node's HA port is the same)
+    "slow-slave": (lambda n, ns: ns.slow(n.index, n.ports.ha), lambda n, ns: ns.heal(n.index)),
+}
 
 
 def etcd_status(node: Node) -> dict | None:

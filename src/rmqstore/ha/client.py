@@ -181,19 +181,31 @@ class SlaveLink(asyncio.Protocol):
         self._last_read = self._loop.time()
         error: Exception | None = None
         try:
-            frames = self._frames.feed(data)
+            messages = self._decode(data)
         except HAProtocolError as exc:  # the frames before the bad one still count
-            frames, error = exc.frames, exc
+            messages, error = exc.frames, exc
         try:
-            for offset, body in frames:
-                self._apply(offset, body)
+            for message in messages:
+                self._handle(message)
+                if self.closed:
+                    return
         except (HAProtocolError, ReplicaDataError) as exc:
             error = exc
-        if self._replica.end != self._reported:
+        if self._reporting and self._replica.end != self._reported:
             self._report()
         self._client.dispatch_soon()
         if error is not None:
             self.close(str(error))
+
+    # What a link of another wire format changes (epoch_client.py).
+    _reporting = True  # reports may go out (after a handshake, if there is one)
+    _encode_report = staticmethod(encode_report)  # the protocol's report frame
+
+    def _decode(self, data: bytes) -> list:
+        return self._frames.feed(data)
+
+    def _handle(self, frame: tuple[int, memoryview]) -> None:
+        self._apply(*frame)
 
     def _apply(self, offset: int, body: memoryview) -> None:
         """HAClient.dispatchReadRequest: append the whole records the frame completes."""
@@ -235,7 +247,7 @@ class SlaveLink(asyncio.Protocol):
     def _report(self) -> None:
         assert self._transport is not None
         self._reported = self._replica.end
-        self._transport.write(encode_report(self._reported))
+        self._transport.write(self._encode_report(self._reported))
         self._last_report = self._loop.time()
 
     def _tick(self) -> None:

@@ -20,7 +20,6 @@ import logging
 from collections.abc import Callable
 
 from ..epoch_file import EpochFile, consistent_point
-from ..errors import ReplicaDataError
 from ..protocol.ha import HAProtocolError
 from ..protocol.ha_epoch import (
     MasterHandshake,
@@ -65,28 +64,24 @@ class EpochSlaveLink(SlaveLink):
                  c.broker_id)
         self._ticker = self._loop.call_later(TICK_S, self._tick)
 
-    def data_received(self, data: bytes) -> None:
-        self._last_read = self._loop.time()
-        error: Exception | None = None
+    _encode_report = staticmethod(encode_report)  # the epoch protocol's report
+
+    @property
+    def _reporting(self) -> bool:  # type: ignore[override] - nothing before the handshake
+        return self._transferring
+
+    def _decode(self, data: bytes) -> list:
         try:
-            messages = self._messages.feed(data)
-        except HAProtocolError as exc:  # the messages before the bad one still count
-            messages, error = [], exc
-        try:
-            for message in messages:
-                if isinstance(message, MasterHandshake):
-                    self._handshake(message)
-                else:
-                    self._transfer(message)
-                if self.closed:
-                    return
-        except (HAProtocolError, ReplicaDataError) as exc:
-            error = exc
-        if self._transferring and self._replica.end != self._reported:
-            self._report()
-        self._client.dispatch_soon()
-        if error is not None:
-            self.close(str(error))
+            return self._messages.feed(data)
+        except HAProtocolError as exc:
+            exc.frames = []  # the messages before the bad one were not kept
+            raise
+
+    def _handle(self, message: MasterHandshake | Transfer) -> None:  # type: ignore[override]
+        if isinstance(message, MasterHandshake):
+            self._handshake(message)
+        else:
+            self._transfer(message)
 
     def _handshake(self, hello: MasterHandshake) -> None:
         if self._transferring:
@@ -118,12 +113,6 @@ class EpochSlaveLink(SlaveLink):
         self._apply(frame.offset, frame.data)
         self._epoch_client.store.set_confirm_offset(min(frame.confirm_offset,
                                                         self._replica.end))
-
-    def _report(self) -> None:
-        assert self._transport is not None
-        self._reported = self._replica.end
-        self._transport.write(encode_report(self._reported))
-        self._last_report = self._loop.time()
 
     def _tick(self) -> None:
         if self._transferring or self.closed:

@@ -88,10 +88,16 @@ class ElectMasterRequestHeader:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ElectMasterResponseHeader:
+class GetReplicaInfoResponseHeader:
+    """CONTROLLER_GET_REPLICA_INFO's answer; the others that name the master extend it."""
+
     master_broker_id: int | None = wire("masterBrokerId")
     master_address: str | None = wire("masterAddress")
     master_epoch: int | None = wire("masterEpoch")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ElectMasterResponseHeader(GetReplicaInfoResponseHeader):
     sync_state_set_epoch: int | None = wire("syncStateSetEpoch")
 
 
@@ -107,15 +113,11 @@ class RegisterBrokerToControllerRequestHeader:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class RegisterBrokerToControllerResponseHeader:
+class RegisterBrokerToControllerResponseHeader(ElectMasterResponseHeader):
     """The master fields are set only while a master is alive; body the SyncStateSet."""
 
     cluster_name: str | None = wire("clusterName")
     broker_name: str | None = wire("brokerName")
-    master_broker_id: int | None = wire("masterBrokerId")
-    master_address: str | None = wire("masterAddress")
-    master_epoch: int | None = wire("masterEpoch")
-    sync_state_set_epoch: int | None = wire("syncStateSetEpoch")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -123,13 +125,6 @@ class GetReplicaInfoRequestHeader:
     """CONTROLLER_GET_REPLICA_INFO (1004)."""
 
     broker_name: str = wire("brokerName", required=True)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class GetReplicaInfoResponseHeader:
-    master_broker_id: int | None = wire("masterBrokerId")
-    master_address: str | None = wire("masterAddress")
-    master_epoch: int | None = wire("masterEpoch")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -77,9 +77,9 @@ class ReportDecoder:
         return offset
 
 
-class TransferDecoder:
-    """The slave's side: feed() returns the frames the data completes as (offset, body)
-    pairs, in order; a frame cut short waits for the rest."""
+class StreamDecoder:
+    """What a slave's decoder keeps between feeds: the bytes of a frame not yet complete, and
+    the largest body it takes."""
 
     def __init__(self, max_body: int = MAX_TRANSFER_BODY) -> None:
         self._max_body = max_body
@@ -89,6 +89,11 @@ class TransferDecoder:
     def buffered(self) -> int:
         """Bytes held of a frame not yet complete."""
         return len(self._buf)
+
+
+class TransferDecoder(StreamDecoder):
+    """The slave's side: feed() returns the frames the data completes as (offset, body)
+    pairs, in order; a frame cut short waits for the rest."""
 
     def feed(self, data: bytes | bytearray | memoryview) -> list[tuple[int, memoryview]]:
         """Bodies are views that stay valid until the next feed(). A bad header raises

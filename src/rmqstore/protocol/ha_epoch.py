@@ -41,7 +41,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from .ha import MAX_TRANSFER_BODY, HAProtocolError
+from .ha import HAProtocolError, StreamDecoder
 
 READY, HANDSHAKE, TRANSFER, SUSPEND, SHUTDOWN = range(5)
 
@@ -140,19 +140,10 @@ class SlaveMessages:
         return out
 
 
-class MasterMessages:
+class MasterMessages(StreamDecoder):
     """The slave's side: feed() returns the MasterHandshake and Transfer messages the data
     completes, in order. A Transfer's data is a view into the bytes fed; it stays valid until
     the next feed()."""
-
-    def __init__(self, max_body: int = MAX_TRANSFER_BODY) -> None:
-        self._max_body = max_body
-        self._buf = bytearray()
-
-    @property
-    def buffered(self) -> int:
-        """Bytes held of a message not yet complete."""
-        return len(self._buf)
 
     def feed(self, data: bytes | bytearray | memoryview) -> list[MasterHandshake | Transfer]:
         if self._buf:

@@ -22,6 +22,7 @@ from ...protocol import RemotingCommand, RequestCode, ResponseCode
 from ...protocol.controller import CONTROLLER_TRIGGERED, NotifyBrokerRoleChangedRequestHeader
 from ...protocol.controller_body import SyncStateSet
 from ...protocol.header_codec import encode_header
+from ..channels import WatchedChannels
 from . import replicas
 from .elect import LiveInfo
 from .leadership import Leadership
@@ -68,7 +69,7 @@ class ControllerService:
         self._dead: set[Key] = set()  # brokers whose process is provably gone
         self._tasks: list[asyncio.Task[None]] = []
         self._electing: set[str] = set()
-        self._watched: set[object] = set()
+        self._heartbeating = WatchedChannels(self._lost)  # brokers' connections
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self, address: str) -> None:
@@ -182,25 +183,16 @@ class ControllerService:
         self._dead.discard(key)
         self.live.on_heartbeat(key, broker_addr, timeout_ms / 1000, channel, epoch, max_offset,
                                confirm_offset, priority)
-        self._watch(channel)
+        self._heartbeating.add(channel)
         state = self._cache.get(key[1])
         if not self.active or state is None or state.master != key[2] or \
                 state.master_epoch != epoch:
             return None
         return min(self.config.lease_ms, timeout_ms)
 
-    def _watch(self, channel: object | None) -> None:
-        on_lost = getattr(channel, "on_lost", None)
-        if on_lost is None or channel in self._watched:
-            return
-        self._watched.add(channel)
-
-        def lost() -> None:
-            self._watched.discard(channel)
-            for key, live in self.live.on_channel(channel):
-                asyncio.get_running_loop().create_task(self._probe(key, live.broker_addr))
-
-        on_lost(lost)
+    def _lost(self, channel: object) -> None:
+        for key, live in self.live.on_channel(channel):
+            asyncio.get_running_loop().create_task(self._probe(key, live.broker_addr))
 
     async def _probe(self, key: Key, broker_addr: str) -> None:
         """A broker's connection closed: if its listen port refuses connections, its process

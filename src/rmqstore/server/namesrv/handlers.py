@@ -47,6 +47,7 @@ from ...protocol.route import (
     encode_topic_route,
 )
 from ...protocol.topic_config import parse_data_version
+from ..channels import WatchedChannels
 from .kvconfig import NAMESPACE_ORDER_TOPIC_CONFIG, KVConfigManager
 from .routes import RouteInfoManager
 
@@ -71,8 +72,9 @@ class NamesrvHandlers:
         self._routes = routes
         self._kv = kv
         self._order_message_enable = order_message_enable
-        self._watched: set[object] = set()  # connections whose close we already listen for
-        self._pushed: set[object] = set()  # client connections told of master changes
+        # brokers forgotten as soon as their connection closes (BrokerHousekeepingService)
+        self._brokers = WatchedChannels(routes.on_channel_destroy)
+        self._pushed = WatchedChannels()  # client connections told of master changes
         routes.on_master_changed = self._push_route_change
 
     def register(self, dispatcher: Dispatcher) -> None:
@@ -110,7 +112,7 @@ class NamesrvHandlers:
             return RemotingCommand.response(ResponseCode.SYSTEM_ERROR, str(exc))
         result = self._routes.register_broker(h.cluster_name, h.broker_addr, h.broker_name,
                                               h.broker_id, h.ha_server_addr, body, ctx.channel)
-        self._watch(ctx.channel)
+        self._brokers.add(ctx.channel)
         ext = encode_header(RegisterBrokerResponseHeader(
             ha_server_addr=result.ha_server_addr, master_addr=result.master_addr))
         order_conf = self._kv.namespace(NAMESPACE_ORDER_TOPIC_CONFIG)
@@ -133,26 +135,13 @@ class NamesrvHandlers:
         ext = encode_header(QueryDataVersionResponseHeader(changed=changed))
         return _ok(ext, encode_data_version(ours) if ours is not None else b"")
 
-    def _watch(self, channel: object) -> None:
-        """Forget a broker as soon as its connection closes (BrokerHousekeepingService)."""
-        on_lost = getattr(channel, "on_lost", None)
-        if on_lost is None or channel in self._watched:
-            return
-        self._watched.add(channel)
-
-        def lost() -> None:
-            self._watched.discard(channel)
-            self._routes.on_channel_destroy(channel)
-
-        on_lost(lost)
-
     # -- clients -----------------------------------------------------------------------------
 
     async def get_route_info_by_topic(self, request: RemotingCommand,
                                       ctx: RequestContext) -> RemotingCommand:
         h = decode_header(GetRouteInfoRequestHeader, request.ext_fields)
         if request.ext_fields.get(ROUTE_CHANGE_PUSH) == "true":
-            self._subscribe(ctx.channel)
+            self._pushed.add(ctx.channel)
         route = self._routes.pickup_topic_route_data(h.topic)
         if route is None:
             return RemotingCommand.response(
@@ -172,13 +161,6 @@ class NamesrvHandlers:
                                  ctx: RequestContext) -> RemotingCommand:
         return _ok(body=encode_topic_list(self._routes.topic_list()))
 
-    def _subscribe(self, channel: object) -> None:
-        on_lost = getattr(channel, "on_lost", None)
-        if on_lost is None or channel in self._pushed:
-            return
-        self._pushed.add(channel)
-        on_lost(lambda: self._pushed.discard(channel))
-
     def _push_route_change(self, broker_name: str) -> None:
         """NOTIFY_ROUTE_CHANGED to every subscribed client (oneway; a failed one is dropped)."""
         if not self._pushed:
@@ -186,7 +168,7 @@ class NamesrvHandlers:
         log.info("master of %s changed: telling %d client(s)", broker_name, len(self._pushed))
         ext = encode_header(NotifyRouteChangedRequestHeader(broker_name=broker_name))
         loop = asyncio.get_running_loop()
-        for channel in list(self._pushed):
+        for channel in self._pushed:
             request = RemotingCommand.request(RequestCode.NOTIFY_ROUTE_CHANGED, ext)
             loop.create_task(self._push_one(channel, request))
 
