@@ -104,3 +104,87 @@ def test_a_dead_member_is_passed_over(etcd: EtcdCluster) -> None:
             await s.close()
             etcd.start(0)
     run(main)
+
+
+class _Found:
+    def __init__(self, value: bytes) -> None:
+        self.value, self.mod_revision = value, 1
+
+
+class _GrpcLikeClient:
+    """aetcd.Client as far as get goes, with gRPC's way at close: calls in flight on the
+    channel end in CancelledError. At endpoint "a" the key "fail" fails at once and "slow"
+    waits; endpoint "b" answers."""
+
+    def __init__(self, host: str, port: int, **_: object) -> None:
+        self.host = host
+        self._pending: list[asyncio.Future] = []
+
+    async def connect(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        for f in self._pending:
+            f.cancel()
+
+    async def get(self, key: bytes) -> _Found:
+        if self.host == "b":
+            return _Found(b"from b")
+        if key == b"/fail":
+            import aetcd.exceptions
+
+            await asyncio.sleep(0.01)
+            raise aetcd.exceptions.ConnectionFailedError("member gone")
+        waiter = asyncio.get_running_loop().create_future()
+        self._pending.append(waiter)
+        return await waiter
+
+
+def test_a_call_ended_by_another_calls_failure_is_tried_again(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two calls share the client; the failure of one closes it, and gRPC ends the other with
+    CancelledError: that call is tried again (it ended the leadership campaign for good in the
+    long chaos run), and the endpoint moves on once, not twice."""
+    from rmqstore.server.controller import etcd_store
+
+    monkeypatch.setattr(etcd_store.aetcd, "Client", _GrpcLikeClient)
+
+    async def main() -> None:
+        s = etcd_store.EtcdMetaStore([("a", 1), ("b", 2)])
+        slow = asyncio.create_task(s.get("/slow"))
+        await asyncio.sleep(0)
+        failing = await s.get("/fail")
+        assert failing is not None and failing.value == b"from b"
+        found = await slow
+        assert found is not None and found.value == b"from b"
+        assert s._endpoints[s._index] == ("b", 2)
+    run(main)
+
+
+def test_the_campaign_outlives_a_call_cancelled_under_it() -> None:
+    """Leadership.run goes on after CancelledError that was not its task's cancellation, and
+    still stops when cancelled."""
+    from rmqstore.server.controller.leadership import Leadership
+
+    class CancelsOnce(MemoryMetaStore):
+        cancelled = False
+
+        async def keep_alive(self, lease: int) -> None:
+            if not self.cancelled:
+                self.cancelled = True
+                raise asyncio.CancelledError
+            await super().keep_alive(lease)
+
+    async def main() -> None:
+        store = CancelsOnce(min_ttl_s=1.0)
+        leadership = Leadership(store, "/contract/active", ttl_s=1.0)
+        leadership.me = "ctl-1"
+        task = asyncio.create_task(leadership.run())
+        while not store.cancelled:
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.6)
+        assert not task.done() and leadership.active
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    run(main)

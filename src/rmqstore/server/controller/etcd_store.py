@@ -16,7 +16,7 @@ from typing import TypeVar
 import aetcd
 import aetcd.exceptions
 
-from .metastore import LeaseExpired, MetaStoreUnavailable, Versioned
+from .metastore import LeaseExpired, MetaStoreUnavailable, Versioned, asked_to_stop
 
 log = logging.getLogger(__name__)
 
@@ -98,28 +98,48 @@ class EtcdMetaStore:
     async def _call(self, op: Callable[[aetcd.Client], Awaitable[T]]) -> T:
         """op on the current endpoint's client, then on each other one once. Any failure but
         a lost lease counts as that endpoint's (a member without a leader answers "context
-        deadline exceeded" as an unknown error)."""
+        deadline exceeded" as an unknown error).
+
+        Calls of several tasks share the client, and one's failure closes it: gRPC ends the
+        others' calls on it with CancelledError though nobody cancelled their task. Such a call
+        is tried again on the client in place (a cancellation of the task itself goes on up;
+        before this, it ended the leadership campaign for good)."""
         last: BaseException | None = None
-        for _ in range(len(self._endpoints)):
+        attempts = 0
+        while attempts < len(self._endpoints):
+            client = None
             try:
                 client = await self._connected()
                 return await op(client)
+            except asyncio.CancelledError as exc:
+                if asked_to_stop():
+                    raise
+                last = exc
+                if client is not None and client is self._client:
+                    await self._next_endpoint(client, exc)  # not closed by another call
+                attempts += 1
             except aetcd.exceptions.ClientError as exc:
                 if "lease not found" in str(exc):
                     raise
                 last = exc
-                await self._next_endpoint(exc)
+                await self._next_endpoint(client, exc)
+                attempts += 1
             except _UNREACHABLE as exc:
                 last = exc
-                await self._next_endpoint(exc)
+                await self._next_endpoint(client, exc)
+                attempts += 1
         raise MetaStoreUnavailable(f"no etcd endpoint of {self._endpoints} answered: {last}")
 
-    async def _next_endpoint(self, exc: BaseException) -> None:
+    async def _next_endpoint(self, failed: aetcd.Client | None, exc: BaseException) -> None:
+        """Away from the endpoint of the client that failed, unless another call has moved
+        on already (then the client in place is a newer one, to keep)."""
+        if failed is not None and failed is not self._client:
+            return
         host, port = self._endpoints[self._index]
         text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         log.info("etcd %s:%d: %s", host, port, text)
-        await self.close()
         self._index = (self._index + 1) % len(self._endpoints)
+        await self.close()
 
     async def _connected(self) -> aetcd.Client:
         if self._client is None:
@@ -127,5 +147,8 @@ class EtcdMetaStore:
             client = aetcd.Client(host=host, port=port, timeout=CALL_TIMEOUT_S,
                                   connect_wait_timeout=CONNECT_TIMEOUT_S)
             await client.connect()
-            self._client = client
+            if self._client is not None:  # another call connected meanwhile: one client
+                await client.close()
+            else:
+                self._client = client
         return self._client

@@ -21,7 +21,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from .metastore import LeaseExpired, MetaStore, MetaStoreUnavailable
+from .metastore import LeaseExpired, MetaStore, MetaStoreUnavailable, asked_to_stop
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +67,10 @@ class Leadership:
                     log.info("controller election: %s", exc)
                 except Exception:  # the campaign must outlive any one failure
                     log.exception("controller election: unexpected failure")
+                except asyncio.CancelledError:
+                    if asked_to_stop():
+                        raise
+                    log.warning("controller election: a call was cancelled under it")
                 self._check_expiry()
                 await asyncio.sleep(POLL_S)
         finally:

@@ -11,6 +11,7 @@ operations strict serializable).
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +24,13 @@ class MetaStoreUnavailable(ConnectionError):
 
 class LeaseExpired(Exception):
     """keep_alive of a lease the store no longer has."""
+
+
+def asked_to_stop() -> bool:
+    """Whether a CancelledError caught in the running task is its own cancellation, rather
+    than a call it awaited ended under it (gRPC ends the calls on a closed channel so)."""
+    task = asyncio.current_task()
+    return task is None or task.cancelling() > 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,7 +28,7 @@ from .elect import LiveInfo
 from .leadership import Leadership
 from .lease import LEASE_MS
 from .liveness import BrokerLiveTable, Key
-from .metastore import LeaseExpired, MetaStore, MetaStoreUnavailable, Versioned
+from .metastore import LeaseExpired, MetaStore, MetaStoreUnavailable, Versioned, asked_to_stop
 from .replicas import Decision
 from .state import BrokerSetState, decode_state
 
@@ -103,8 +103,10 @@ class ControllerService:
             try:
                 found = await self.store.get_prefix(self._key(""))
                 break
-            except Exception as exc:  # noqa: BLE001 - etcd electing a leader, say
-                log.warning("controller: loading the broker sets failed: %s", exc)
+            except (Exception, asyncio.CancelledError) as exc:  # etcd electing a leader, say
+                if isinstance(exc, asyncio.CancelledError) and asked_to_stop():
+                    raise
+                log.warning("controller: loading the broker sets failed: %r", exc)
                 await asyncio.sleep(LOAD_RETRY_S)
         else:
             return
@@ -296,6 +298,10 @@ class ControllerService:
                         await self.replace_master(name)
             except Exception:  # the scan must outlive any one failure
                 log.exception("controller: scan failed")
+            except asyncio.CancelledError:
+                if asked_to_stop():
+                    raise
+                log.warning("controller: scan: a call was cancelled under it")
 
 
 async def _refuses(addr: str) -> bool | None:
