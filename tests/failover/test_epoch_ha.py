@@ -143,3 +143,49 @@ def test_the_old_master_cuts_what_the_new_one_never_had(tmp_path: Path) -> None:
                 await follow_b.close()
                 await b.ha.close()
     run(main)
+
+
+def test_a_slave_dispatches_only_what_its_master_confirmed(tmp_path: Path) -> None:
+    """Each frame's confirm offset, capped at what this slave holds, is how far it dispatches:
+    records past the master's confirm stay unreadable here, and a confirm beyond this slave's
+    end (the others acked more) does not run ahead of its log. A scripted master sends the
+    frames."""
+    from rmqstore.protocol.ha_epoch import MasterHandshake, encode_transfer
+
+    async def main() -> None:
+        with open_store(tmp_path / "m") as ms, open_store(tmp_path / "s", True) as ss:
+            bounds = []
+            for i in range(10):
+                ms.put("T", os.urandom(40), queue_id=0, keys=[f"k{i}"])
+                bounds.append(ms.commitlog.max_offset)
+            data = bytes(ms.read_log(0, bounds[-1]))
+            assert len(data) == bounds[-1]
+            frames: asyncio.Queue[bytes] = asyncio.Queue()
+
+            async def master(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+                await reader.read(64)  # the slave's handshake
+                writer.write(MasterHandshake(bounds[-1], 1, ((1, 0),)).encode())
+                while True:
+                    writer.write(await frames.get())
+                    await writer.drain()
+
+            server = await asyncio.start_server(master, "127.0.0.1", 0)
+            host, port = server.sockets[0].getsockname()[:2]
+            client = EpochHAClient(ss, EpochFile(ss.root), 2, f"{host}:{port}", HA)
+            await client.start()
+            try:
+                # all ten records, five confirmed
+                frames.put_nowait(encode_transfer(0, data, 1, 0, bounds[4]))
+                await wait_for(lambda: ss.commitlog.max_offset == bounds[-1])
+                await wait_for(lambda: ss.max_offset("T", 0) == 5)
+                await asyncio.sleep(0.2)
+                assert ss.max_offset("T", 0) == 5 and ss.confirm_offset == bounds[4]
+                assert ss.query("T", "k4") and not ss.query("T", "k5")
+                # a confirm beyond what this slave holds stops at its end
+                frames.put_nowait(encode_transfer(bounds[-1], b"", 1, 0, bounds[-1] + 4096))
+                await wait_for(lambda: ss.max_offset("T", 0) == 10)
+                assert ss.confirm_offset == bounds[-1]
+            finally:
+                await client.close()
+                server.close()
+    run(main)
