@@ -1,18 +1,26 @@
-"""Replication on loopback, embedded (no broker): how fast a replica catches up, against a plain
-socket copy of the same bytes from the same files in the same run, and how far it lags while a
-writer appends 10 MiB/s.
+"""Replication on loopback, embedded (no broker): how fast a replica catches up, against two
+peers on the same files in the same run, and how far it lags while a writer appends 10 MiB/s.
 
-    .venv/bin/python benches/ha_catchup.py [--mib 256] [--lag-seconds 10] [--rate-mib 10]
-                                           [--batch-kib 32] [--json FILE]
+    .venv/bin/python benches/ha_catchup.py [--mib 256] [--repeat 3] [--lag-seconds 10]
+                                           [--rate-mib 10] [--batch-kib 32] [--json FILE]
 
 Catch-up: a master store holding --mib MiB of 1 KiB messages (64 MiB segments) runs HAService
 on a thread (rmqstore.ha.Background); a replica in another process (tests/ha/follower.py),
 seeded with the log's first record so that the master streams it all, connects. Timed from the
 replica's first report to the report of the master's end (the replica appended and checked every
-record); also when its consume queues and index have it all (dispatched). The peer: another
-process asks for the same bytes, the bench sends the master's segment files with
-socket.sendfile and the receiver writes them with pwrite into one preallocated file, then
-answers; timed from its request to its answer. Best of --repeat for both.
+record); also when its consume queues and index have it all (dispatched). The peers:
+
+- a plain socket copy: another process asks for the same bytes, the bench sends the master's
+  segment files with socket.sendfile and the receiver writes them with pwrite into one
+  preallocated file, then answers; timed from its request to its answer;
+- the floor of the same work in C (benches/ha_floor.c, built here with gcc and rmqstore's
+  native sources): a master process sending the same files as HA frames, eight to a send, and
+  a slave process taking the headers out, checking and appending every record with the very
+  native call rmqstore's replica uses, reporting after every read; no Python, no event loop,
+  no dispatch. Timed as the replica is.
+
+The three take turns --repeat times; medians, with min-max, and the replica's median against
+each peer's.
 
 Lag: then the caught-up replica stays linked while a writer thread puts 1 KiB messages paced at
 --rate-mib MiB/s for --lag-seconds; each put's lag is the time from its put returning to the
@@ -42,6 +50,8 @@ from rmqstore.ha import Background, HAConfig, HAService
 
 ROOT = Path(__file__).resolve().parent.parent
 FOLLOWER = ROOT / "tests" / "ha" / "follower.py"
+FLOOR_C = ROOT / "benches" / "ha_floor.c"
+NATIVE = ROOT / "src" / "rmqstore" / "_native"
 MiB = 1 << 20
 BODY = 1024
 CFG = dict(commitlog_segment_bytes=64 * MiB, consumequeue_units=300_000, index_slots=100_000,
@@ -99,7 +109,34 @@ def wait_for(predicate, what: str) -> None:
     while not predicate():
         if time.monotonic() > deadline:
             raise SystemExit(f"timed out waiting for {what}")
-        time.sleep(0.0005)
+        time.sleep(0.005)
+
+
+class AckClock:
+    """When the master first heard a report, and when one covered ``end``: timed in the
+    HAService's own report handler (the loop's thread), so nothing polls while it runs."""
+
+    def __init__(self, service: HAService, end: int) -> None:
+        self.first = self.last = 0.0
+        self.done = threading.Event()
+        self._service, self._end = service, end
+        self._on_ack = service.on_ack
+        service.on_ack = self._ack  # type: ignore[method-assign]
+
+    def _ack(self, offset: int) -> None:
+        now = time.perf_counter()
+        if not self.first:
+            self.first = now
+        if offset >= self._end and not self.last:
+            self.last = now
+            self.done.set()
+        self._on_ack(offset)
+
+    def wait(self) -> float:
+        if not self.done.wait(TIMEOUT_S):
+            raise SystemExit("timed out waiting for the replica's last report")
+        self._service.on_ack = self._on_ack  # type: ignore[method-assign]
+        return self.last - self.first
 
 
 def catch_up(master: rmqstore.MessageStore, ha: Background[HAService], tmp: Path,
@@ -107,18 +144,14 @@ def catch_up(master: rmqstore.MessageStore, ha: Background[HAService], tmp: Path
     """Seconds from the replica's first report to its report of the master's end, and to
     its dispatch of it all; the follower stays linked."""
     root = tmp / f"replica{run}"
-    start = seed_replica(master, root)
+    seed_replica(master, root)
     end = master.commitlog.max_offset
     service = ha.service
+    clock = AckClock(service, end)
     follower = Follower(root, "127.0.0.1:%d" % service.address[1])
-    wait_for(lambda: any(link.ack_offset >= start for link in list(service.links)),
-             "the replica's first report")
-    t0 = time.perf_counter()
-    wait_for(lambda: any(link.ack_offset >= end for link in list(service.links)),
-             "the replica's last report")
-    appended = time.perf_counter() - t0
+    appended = clock.wait()
     wait_for(lambda: follower.dispatched >= end, "the replica's dispatch")
-    return appended, follower.dispatched_at - t0, follower
+    return appended, follower.dispatched_at - clock.first, follower
 
 
 def receive(port: int, path: str, size: int) -> None:
@@ -166,6 +199,46 @@ def plain_copy(master: rmqstore.MessageStore, tmp: Path, run: int) -> float:
     return elapsed
 
 
+def build_floor(tmp: Path) -> Path:
+    """benches/ha_floor.c with rmqstore's native sources, optimised as the module is."""
+    exe = tmp / "ha_floor"
+    sources = [str(FLOOR_C), *sorted(str(p) for p in NATIVE.glob("*.c"))]
+    subprocess.run(["gcc", "-O3", "-std=c11", "-D_GNU_SOURCE", "-pthread", "-I", str(NATIVE),
+                    "-o", str(exe), *sources], check=True, timeout=TIMEOUT_S)
+    return exe
+
+
+def c_floor(master: rmqstore.MessageStore, exe: Path, tmp: Path, run: int) -> float:
+    """Seconds the C floor's slave takes from its first report to its report of the end."""
+    files = [f"{seg.path}:{seg.start}:{seg.wrote}" for seg in master.commitlog.files.files]
+    port = free_port()
+    out = tmp / f"floor{run}"
+    out.mkdir()
+    sender = subprocess.Popen([str(exe), "master", str(port), *files], stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        assert sender.stdout is not None and sender.stdout.readline().strip() == "listening"
+        receiver = subprocess.run([str(exe), "slave", str(port), str(out),
+                                   str(CFG["commitlog_segment_bytes"]), "0"], timeout=TIMEOUT_S)
+        assert receiver.returncode == 0
+        seconds = float(sender.stdout.readline())
+        assert sender.wait(TIMEOUT_S) == 0
+    finally:
+        sender.kill()
+    shutil.rmtree(out)
+    return seconds
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def spread(values: list[float]) -> dict[str, float]:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
 def lag(master: rmqstore.MessageStore, service: HAService, seconds: float,
         rate_mib: float) -> list[float]:
     """Per put, seconds from its return to the first report covering it."""
@@ -189,7 +262,7 @@ def lag(master: rmqstore.MessageStore, service: HAService, seconds: float,
             master.put("Lag", body, queue_id=sent % 4)
             puts.append((time.perf_counter(), log.max_offset))  # this writer's record's end
             sent += 1
-        time.sleep(0.0005)
+        time.sleep(0.005)
     end = master.commitlog.max_offset
     wait_for(lambda: bool(acks) and acks[-1][1] >= end, "the last report")
     service.on_ack = on_ack  # type: ignore[method-assign]
@@ -204,7 +277,7 @@ def lag(master: rmqstore.MessageStore, service: HAService, seconds: float,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--mib", type=int, default=256, help="MiB the replica catches up on")
-    parser.add_argument("--repeat", type=int, default=2, help="catch-ups (and copies) to run")
+    parser.add_argument("--repeat", type=int, default=3, help="turns of the three")
     parser.add_argument("--lag-seconds", type=float, default=10.0)
     parser.add_argument("--rate-mib", type=float, default=10.0, help="MiB/s put while lagging")
     parser.add_argument("--batch-kib", type=int, default=32, help="haTransferBatchSize")
@@ -220,22 +293,25 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="ha-catchup-", dir=base))
     config = HAConfig(transfer_batch_bytes=args.batch_kib * 1024)
     followers: list[Follower] = []
+    runs: dict[str, list[float]] = {"replica": [], "dispatched": [], "plain": [], "floor": []}
     try:
+        exe = build_floor(tmp)
         master = rmqstore.open(tmp / "master", **CFG)
         fill(master, args.mib)
         size = master.commitlog.max_offset
         with Background(HAService(master, "127.0.0.1", 0, config)) as ha:
-            ha_runs, plain_runs = [], []
             for run in range(args.repeat):
-                plain_runs.append(plain_copy(master, tmp, run))
+                runs["plain"].append(plain_copy(master, tmp, run))
+                (tmp / f"plain{run}").unlink()
+                runs["floor"].append(c_floor(master, exe, tmp, run))
                 appended, dispatched, follower = catch_up(master, ha, tmp, run)
-                ha_runs.append((appended, dispatched))
+                runs["replica"].append(appended)
+                runs["dispatched"].append(dispatched)
                 if run < args.repeat - 1:
                     follower.stop()
                     shutil.rmtree(tmp / f"replica{run}")
                 else:
                     followers.append(follower)
-                (tmp / f"plain{run}").unlink()
             lags = lag(master, ha.service, args.lag_seconds, args.rate_mib)
         master.close()
     finally:
@@ -243,22 +319,29 @@ def main() -> None:
             follower.stop()
         shutil.rmtree(tmp, ignore_errors=True)
     mib = size / MiB
-    best_ha = min(a for a, _ in ha_runs)
-    best_dispatched = min(d for _, d in ha_runs)
-    best_plain = min(plain_runs)
+    rates = {name: spread([mib / t for t in times]) for name, times in runs.items()}
     q = statistics.quantiles(lags, n=100)
     results = {
-        "mib": round(mib, 1), "batch_kib": args.batch_kib,
-        "replica_mib_s": mib / best_ha, "replica_dispatched_mib_s": mib / best_dispatched,
-        "plain_copy_mib_s": mib / best_plain, "replica_vs_plain": best_plain / best_ha,
-        "runs_s": {"replica": ha_runs, "plain": plain_runs},
+        "mib": round(mib, 1), "batch_kib": args.batch_kib, "repeat": args.repeat,
+        "mib_s": rates, "runs_s": runs,
+        "replica_vs_plain": rates["replica"]["median"] / rates["plain"]["median"],
+        "replica_vs_floor": rates["replica"]["median"] / rates["floor"]["median"],
+        "floor_vs_plain": rates["floor"]["median"] / rates["plain"]["median"],
         "lag_rate_mib_s": args.rate_mib, "lag_puts": len(lags),
         "lag_p50_ms": q[49] * 1e3, "lag_p99_ms": q[98] * 1e3, "lag_max_ms": max(lags) * 1e3,
     }
-    print(f"catch-up of {mib:.0f} MiB (haTransferBatchSize {args.batch_kib} KiB): replica "
-          f"{results['replica_mib_s']:.0f} MiB/s appended and reported "
-          f"({results['replica_dispatched_mib_s']:.0f} MiB/s dispatched too), plain socket "
-          f"copy {results['plain_copy_mib_s']:.0f} MiB/s: {results['replica_vs_plain']:.0%}")
+
+    def show(name: str) -> str:
+        r = rates[name]
+        return f"{r['median']:.0f} MiB/s ({r['min']:.0f}-{r['max']:.0f})"
+
+    print(f"catch-up of {mib:.0f} MiB (haTransferBatchSize {args.batch_kib} KiB), medians of "
+          f"{args.repeat} turns: replica {show('replica')} appended, checked and reported "
+          f"({show('dispatched')} dispatched too); C floor of the same work {show('floor')}; "
+          f"plain socket copy {show('plain')}")
+    print(f"replica: {results['replica_vs_floor']:.0%} of the C floor, "
+          f"{results['replica_vs_plain']:.0%} of the plain copy (the floor: "
+          f"{results['floor_vs_plain']:.0%} of it)")
     print(f"lag at {args.rate_mib:g} MiB/s of 1 KiB puts ({len(lags)} puts): p50 "
           f"{results['lag_p50_ms']:.1f} ms, p99 {results['lag_p99_ms']:.1f} ms, max "
           f"{results['lag_max_ms']:.1f} ms")

@@ -5,7 +5,8 @@
     client     the asyncio client: protocol and net, never the engine or the server
     engine     the store (everything else but ha, server, bench and cli): never net, ha, server,
                client
-    ha         replication between stores: the engine and protocol, never net, server, client
+    ha         replication between stores: the engine, protocol and net's TLS listener,
+               never net's connections, server, client
     server     NameServer and Broker: anything below
 
 plus no import cycle anywhere in src/, and, in fresh interpreters, what an import really loads.
@@ -115,11 +116,17 @@ def test_engine_never_imports_net_ha_server_or_client() -> None:
         assert floors_imported(m) <= {"engine", "protocol", "package"}, (m, GRAPH[m])
 
 
-def test_ha_imports_only_the_engine_and_protocol() -> None:
+HA_FROM_NET = {"rmqstore.net.listener", "rmqstore.net.tls"}  # the HA port's TLS, as remoting's
+
+
+def test_ha_imports_only_the_engine_protocol_and_nets_tls() -> None:
     """Replication sits beside the engine, so an embedded store can use it without the
-    broker; it carries its own wire format, not the remoting protocol's connections."""
+    broker; it carries its own wire format, not the remoting protocol's connections, and
+    takes only net's TLS listener and settings."""
     for m in of_floor("ha"):
-        assert floors_imported(m) <= {"ha", "engine", "protocol", "package"}, (m, GRAPH[m])
+        from_net = {i for i in GRAPH[m] if floor(i) == "net"}
+        assert from_net <= HA_FROM_NET, (m, from_net)
+        assert floors_imported(m) <= {"ha", "engine", "protocol", "net", "package"}, (m, GRAPH[m])
 
 
 def test_no_import_cycle_in_src() -> None:

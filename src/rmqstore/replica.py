@@ -39,6 +39,7 @@ class ReplicaLog:
         self._commitlog = commitlog
         self._dispatcher = dispatcher
         self._lock = put_lock
+        self._dispatch_lock = threading.Lock()  # one dispatch at a time
         self._on_appended = on_appended
         self._on_dispatched = on_dispatched
 
@@ -95,16 +96,24 @@ class ReplicaLog:
         only, the master's confirm offset (min(it, this log's end), as a Java slave keeps it)."""
         self._dispatcher.limit = offset
 
+    @property
+    def dispatch_lock(self) -> threading.Lock:
+        """Held by every dispatch; a truncation takes it (before the put lock) so that no
+        dispatch thread reads what it cuts."""
+        return self._dispatch_lock
+
     def truncated(self, offset: int) -> None:
         """The log was cut at ``offset``: dispatch resumes there at most."""
         self._dispatcher.dispatched = min(self._dispatcher.dispatched, offset)
 
     def dispatch(self, max_records: int = DISPATCH_SLICE) -> set[tuple[str, int]]:
         """Dispatch up to max_records appended records to their queues and the index; returns
-        the (topic, queue id) of each queue that grew (to wake pulls waiting on them)."""
-        with self._lock:
+        the (topic, queue id) of each queue that grew (to wake pulls waiting on them). Runs
+        beside append(): only the rare slow path takes the put lock."""
+        with self._dispatch_lock:
             touched = self._dispatcher.dispatch(max_records)
-            if touched:
+        if touched:
+            with self._lock:
                 self._on_dispatched(self._dispatcher.last_ts)
         return touched
 
@@ -122,6 +131,20 @@ def read_log(commitlog: CommitLog, offset: int, max_bytes: int,
     if pos > wrote:
         return None
     return _native.read_raw(seg.region, wrote, pos, max_bytes, head_room)
+
+
+def read_log_into(commitlog: CommitLog, offset: int, dst: memoryview) -> int | None:
+    """read_log into ``dst``: the bytes from ``offset`` to its segment's written end, at most
+    len(dst); the count (0 when the log ends at ``offset``), or None when the log does not
+    hold ``offset``."""
+    seg = commitlog.files.find(offset)
+    if seg is None:
+        return 0 if offset == commitlog.max_offset else None
+    wrote = seg.wrote
+    pos = offset - seg.start
+    if pos > wrote:
+        return None
+    return _native.read_raw_into(seg.region, wrote, pos, dst)
 
 
 def holds_boundary(commitlog: CommitLog, offset: int) -> bool:

@@ -30,6 +30,10 @@ ADVICE = {
     "hugepage": mmap.MADV_HUGEPAGE,  # large page-cache folios: one fault maps up to 2 MiB
     "sequential": mmap.MADV_SEQUENTIAL,
     "random": mmap.MADV_RANDOM,
+    # A replica's: no readahead while the segment takes appends (they come through pwrite,
+    # and readahead would allocate and zero the pages ahead of them), the kernel's default
+    # once written out (a slave serves cold reads of old segments).
+    "replica": mmap.MADV_RANDOM,
 }
 
 
@@ -143,9 +147,12 @@ class MappedFile:
 
     def written_out(self, advice: str) -> None:
         """No more writes go through this segment: drop "hugepage", a write-path advice (huge
-        folios would make a cold random read fetch 2 MiB). Read hints stay."""
+        folios would make a cold random read fetch 2 MiB), and a replica's "no readahead".
+        Read hints stay."""
         if advice == "hugepage" and self.fd >= 0:
             _advise(self.mm, mmap.MADV_NOHUGEPAGE)
+        elif advice == "replica" and self.fd >= 0:
+            _advise(self.mm, mmap.MADV_NORMAL)
 
     def mtime(self) -> float:
         return os.fstat(self.fd).st_mtime

@@ -20,6 +20,7 @@ import os
 import shutil
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
@@ -44,7 +45,7 @@ from .queue_table import ConsumeQueueTable
 from .reader import Bodies, StoreReader
 from .record import check_topic, encode_host
 from .recovery import RecoveryReport, recover
-from .replica import ReplicaLog, holds_boundary, read_log
+from .replica import ReplicaLog, holds_boundary, read_log, read_log_into
 from .replica_dispatch import ReplicaDispatcher
 from .retention import Retention, disk_used_ratio
 from .segment_queue import Preallocator
@@ -113,7 +114,7 @@ class MessageStore:
         self.commitlog = CommitLog(filenames.commitlog_dir(root, config.commitlog_path),
                                    config.commitlog_segment_bytes, self._allocator,
                                    self._store_host, config.batch_write_buffer_bytes,
-                                   config.commitlog_advice, config.stage_single_bytes)
+                                   config.commitlog_map_advice, config.stage_single_bytes)
         self._log = self.commitlog.appender.ptr
         if recovers:
             self.commitlog.load()
@@ -337,6 +338,18 @@ class MessageStore:
             raise ReplicaStoreError(f"{self.root} was not opened as a replica")
         return self._replica
 
+    def notify_appends(self, callback: Callable[[], object] | None) -> None:
+        """callback() after every append from now on (None: no more), on the appending thread
+        with the put lock held, so it must be quick: replication's HAService wakes its links
+        with it. One callback at a time."""
+        self._writer.on_append = callback
+
+    def read_log_into(self, offset: int, dst: memoryview) -> int | None:
+        """A master's side: raw commit-log bytes from ``offset`` into ``dst``, within their
+        segment; returns the count (0 at the log's end), None when the log does not hold
+        ``offset`` (replica.read_log_into)."""
+        return read_log_into(self.commitlog, offset, dst)
+
     def read_log(self, offset: int, max_bytes: int, head_room: int = 0) -> bytearray | None:
         """A master's side: raw commit-log bytes from ``offset``, within its segment, after
         ``head_room`` free bytes; None when the log does not hold ``offset`` (replica.read_log)."""
@@ -348,7 +361,8 @@ class MessageStore:
 
     def _new_replica(self, dispatched: int) -> ReplicaLog:
         dispatcher = ReplicaDispatcher(self.commitlog, self.consume_queues, self.index,
-                                       parse_delay_levels(self.config.delay_levels), dispatched)
+                                       parse_delay_levels(self.config.delay_levels), dispatched,
+                                       self._put_lock)
         return ReplicaLog(self.commitlog, dispatcher, self._put_lock,
                           self._group_commit.cue if self.config.flush == "sync" else None,
                           self._replica_dispatched)
@@ -386,7 +400,7 @@ class MessageStore:
         and index entries of the records past it (DefaultMessageStore.truncateFiles): the
         divergent tail a returning slave's new master never had."""
         replica = self.replica
-        with self._put_lock:
+        with replica.dispatch_lock, self._put_lock:
             if offset >= self.commitlog.max_offset:
                 return
             log.warning("truncating the commit log at %d (%d bytes dropped)", offset,

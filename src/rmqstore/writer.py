@@ -15,6 +15,7 @@ import array
 import threading
 import time
 import zlib
+from collections.abc import Callable
 from typing import Any
 
 import lz4.frame
@@ -78,6 +79,9 @@ class StoreWriter:
         self._put_lock = put_lock
         self._arrival = threading.Condition(put_lock)
         self._arrival_waiters = 0
+        # Called after every append, under the put lock (replication's HAService wakes its
+        # links with it); None when nobody listens.
+        self.on_append: Callable[[], object] | None = None
         self._store_host = store_host
         self._sync = config.flush == "sync"
         # (topic, queue_id or None) -> ConsumeQueue for puts that can take the plain path.
@@ -150,6 +154,8 @@ class StoreWriter:
             result._host = self._store_host
             if self._arrival_waiters:
                 self._arrival.notify_all()
+            if self.on_append is not None:
+                self.on_append()
         finally:
             lock.release()
         return result
@@ -230,6 +236,8 @@ class StoreWriter:
                 self._plain_targets[(topic, queue_id)] = cq
             if self._arrival_waiters:
                 self._arrival.notify_all()
+            if self.on_append is not None:
+                self.on_append()
         finally:
             lock.release()
         return PutResult(PutStatus.PUT_OK, qid, qoff, phys, now, self._store_host)
@@ -301,6 +309,8 @@ class StoreWriter:
                     self._index.put_keys(topic, to_index, p, now)
             if self._arrival_waiters:
                 self._arrival.notify_all()
+            if self.on_append is not None:
+                self.on_append()
         status = PutStatus.PUT_OK
         if n and self._sync and not self._group_commit.wait(phys[-1] + 1):
             status = PutStatus.FLUSH_DISK_TIMEOUT
@@ -351,6 +361,8 @@ class StoreWriter:
                 self._index.put_many(topic, entry_index_keys(data, reports), now)
             if self._arrival_waiters:
                 self._arrival.notify_all()
+            if self.on_append is not None:
+                self.on_append()
         return PendingBatch(PutBatchResult(PutStatus.PUT_OK, queue_id, qoff,
                                            [r[0] for r in reports], now, self._store_host),
                             self._group_commit)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
@@ -128,6 +129,44 @@ def test_the_replica_is_its_masters_copy(tmp_path, frame: int) -> None:
             assert want, (topic, key)
             assert sorted(m.commitlog_offset for m in replica.query(topic, key,
                                                                     max_count=64)) == want
+
+
+def test_many_queues_each_get_their_own_units(tmp_path) -> None:
+    """Enough queues that the native dispatch's queue map grows and its probes collide: every
+    unit still lands in its own queue."""
+    with open_pair(tmp_path) as (master, replica):
+        master.create_topic("Wide", 300)
+        master.create_topic("Wide2", 300)
+        for n in range(3):
+            for q in range(300):
+                for topic in ("Wide", "Wide2"):
+                    master.put(topic, b"%s %d %d" % (topic.encode(), q, n), queue_id=q)
+        stream(master, replica, 32 * 1024)
+        assert units(replica) == units(master)
+
+
+def vm_flags(path) -> set[str]:
+    """The VmFlags of this process's mapping of ``path`` (/proc/self/smaps)."""
+    lines = Path("/proc/self/smaps").read_text().splitlines()
+    for i, line in enumerate(lines):
+        if line.endswith(" " + str(path)):
+            flags = next(x for x in lines[i + 1:] if x.startswith("VmFlags:"))
+            return set(flags.split()[1:])
+    raise AssertionError(f"{path} is not mapped")
+
+
+@pytest.mark.skipif(not Path("/proc/self/smaps").exists(), reason="Linux's smaps")
+def test_a_replica_reads_ahead_only_in_written_out_segments(tmp_path) -> None:
+    """No readahead ("rr", MADV_RANDOM) on the segment a replica appends to with pwrite (it
+    would allocate and zero the pages ahead of its appends), the kernel's default again once
+    the segment is written out; a master's segments keep the default."""
+    with open_pair(tmp_path) as (master, replica):
+        mixed_traffic(master, 600)
+        stream(master, replica, 32 * 1024)
+        *old, last = replica.commitlog.files.files
+        assert old and "rr" in vm_flags(last.path)
+        assert all("rr" not in vm_flags(seg.path) for seg in old)
+        assert all("rr" not in vm_flags(seg.path) for seg in master.commitlog.files.files)
 
 
 def test_a_cut_record_waits_for_the_rest(tmp_path) -> None:

@@ -5,9 +5,11 @@ Every wait is bounded."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import os
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -40,13 +42,20 @@ def run(coro):
     return asyncio.run(asyncio.wait_for(coro, 60))
 
 
-@pytest.fixture
-def stores(tmp_path):
-    master = rmqstore.open(tmp_path / "m", **CFG)
-    replica = rmqstore.open(tmp_path / "r", replica=True, **CFG)
-    yield master, replica
-    master.close()
-    replica.close()
+@contextlib.asynccontextmanager
+async def linked(master, replica, config: HAConfig = FAST, server_tls=None, client_tls=None
+                 ) -> AsyncIterator[tuple[HAService, HAClient]]:
+    """An HAService of master on loopback and an HAClient of replica following it, both
+    closed after."""
+    service = HAService(master, "127.0.0.1", 0, config, tls=server_tls)
+    await service.start()
+    client = HAClient(replica, "127.0.0.1:%d" % service.address[1], config, tls=client_tls)
+    await client.start()
+    try:
+        yield service, client
+    finally:
+        await client.close()
+        await service.close()
 
 
 def test_a_slave_catches_up_and_follows(stores) -> None:
@@ -54,26 +63,38 @@ def test_a_slave_catches_up_and_follows(stores) -> None:
     fill(master, 1500)  # several segments: an empty slave gets the last one only
 
     async def main():
-        service = HAService(master, "127.0.0.1", 0, FAST)
-        await service.start()
-        client = HAClient(replica, "127.0.0.1:%d" % service.address[1], FAST)
-        await client.start()
-        try:
+        async with linked(master, replica) as (service, _):
             await until(lambda: replica.replica.end == master.commitlog.max_offset)
             start = master.commitlog.max_offset // SEG * SEG
             assert replica.commitlog.min_offset == start
-            for i in range(200):  # following: every put reaches the slave
+            for i in range(200):  # following: every put reaches the slave (it pushes itself)
                 master.put("T", b"live %d" % i)
-                service.wakeup()
             await until(lambda: replica.replica.dispatched == master.commitlog.max_offset)
             assert service.acked == master.commitlog.max_offset
             assert log_digest(replica, start) == log_digest(master, start)
             assert replica.max_offset("T", 0) == master.max_offset("T", 0)
             assert replica.get("T", 0, master.max_offset("T", 0) - 1).messages[0].body \
                 == b"live 199"
-        finally:
-            await client.close()
-            await service.close()
+
+    run(main())
+
+
+def test_a_lone_message_is_dispatched_with_nothing_behind_it(stores) -> None:
+    """The dispatch thread gathers small appends; one that nothing follows (no heartbeat
+    within the test either) is dispatched too, within milliseconds (the link's idle clock),
+    readable on the replica."""
+    master, replica = stores
+    quiet = dataclasses.replace(FAST, heartbeat_interval_ms=30_000,
+                                housekeeping_interval_ms=60_000)
+
+    async def main():
+        async with linked(master, replica, quiet):
+            for i in range(3):
+                await until(lambda: replica.replica.end == master.commitlog.max_offset)
+                await asyncio.sleep(0.05)
+                master.put("Lone", b"alone %d" % i)
+                await until(lambda n=i + 1: replica.max_offset("Lone", 0) == n, 1.0)
+                assert replica.get("Lone", 0, i).messages[0].body == b"alone %d" % i
 
     run(main())
 

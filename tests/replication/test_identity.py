@@ -8,13 +8,13 @@ import asyncio
 import os
 from pathlib import Path
 
-import rmqstore
 from rmqstore.client import LocalTransactionState, Message, Producer, TransactionProducer
 from rmqstore.client.producer import SendStatus
 from rmqstore.server.testing import wait_until
 from rmqstore.server.testing_ha import HAPair
 from tests.client.conftest import run
 from tests.log_digest import log_digest
+from tests.replication.stores import pair_stores
 
 SEG = 256 * 1024
 STORE_ARGS = ("--store", f"commitlog_segment_bytes={SEG}", "--store", "consumequeue_units=2000",
@@ -71,9 +71,7 @@ def test_the_slave_holds_the_masters_bytes_and_answers_the_same(tmp_path: Path) 
                    what="slave caught up")
     finally:
         pair.stop()  # the slave first: what the master holds then is all it will hold
-    master = rmqstore.open(pair.master_data, **STORE_CFG)
-    slave = rmqstore.open(pair.slave_data, replica=True, delay_levels="1s 2s", **STORE_CFG)
-    try:
+    with pair_stores(pair, STORE_CFG, delay_levels="1s 2s") as (master, slave):
         end = slave.commitlog.max_offset
         assert slave.commitlog.min_offset == 0 and end == master.commitlog.max_offset
         assert len(master.commitlog.files.files) >= 4  # BLANK-closed segments replicated
@@ -98,6 +96,3 @@ def test_the_slave_holds_the_masters_bytes_and_answers_the_same(tmp_path: Path) 
         for topic, key in [("IdA", k) for k in keys[1::97]] + [("IdT", "o4"), ("IdT", "o5")]:
             want = sorted(m.commitlog_offset for m in master.query(topic, key))
             assert sorted(m.commitlog_offset for m in slave.query(topic, key)) == want, key
-    finally:
-        master.close()
-        slave.close()

@@ -13,10 +13,10 @@ import os
 import random
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import rmqstore
 from rmqstore.client import Message, Producer
 from rmqstore.client.producer import SendStatus
 from rmqstore.net import RemotingClient
@@ -26,6 +26,7 @@ from rmqstore.server.testing import wait_until
 from rmqstore.server.testing_ha import HAPair
 from tests.client.conftest import run
 from tests.log_digest import log_digest
+from tests.replication.stores import pair_stores
 from tests.replication.test_identity import STORE_ARGS, STORE_CFG
 
 TOPIC = "LossT"
@@ -164,9 +165,7 @@ def kill_the_master(tmp_path: Path, role: str, rounds: int) -> Rounds:
         pair.wait_caught_up(TOPIC, QUEUES)
     finally:
         pair.stop()
-    master = rmqstore.open(pair.master_data, **STORE_CFG)
-    slave = rmqstore.open(pair.slave_data, replica=True, **STORE_CFG)
-    try:
+    with pair_stores(pair, STORE_CFG) as (master, slave):
         end = slave.commitlog.max_offset
         assert end == master.commitlog.max_offset
         assert log_digest(slave, 0, end) == log_digest(master, 0, end)
@@ -175,9 +174,6 @@ def kill_the_master(tmp_path: Path, role: str, rounds: int) -> Rounds:
             assert record is not None and record.body == m.body
             assert bytes(record.record_view) == \
                 bytes(master.get_by_commitlog_offset(m.commitlog_offset).record_view)
-    finally:
-        master.close()
-        slave.close()
     print(f"{role}: {rounds} SIGKILL rounds of the master, {len(out.acked)} acknowledged "
           f"sends, {len(out.missing)} not on the slave when it died (seed {seed}, "
           f"{out.statuses})")
@@ -209,27 +205,39 @@ def test_a_slave_killed_under_load_catches_up_with_no_gap_and_no_duplicate(tmp_p
         pair.master_proc.start()
         pair.create_topic(TOPIC, QUEUES)
         pair.start_slave()
-        stop = asyncio.Event()
-
-        async def main() -> None:
-            loader = asyncio.ensure_future(load(pair.namesrv, "s", acked, statuses, stop, 60))
-            for _ in range(3):
-                await asyncio.sleep(rng.uniform(0.3, 1.0))
-                pair.slave_proc.kill()  # SIGKILL mid-append, under load
-                await asyncio.sleep(0.2)
-                await asyncio.get_running_loop().run_in_executor(None, pair.start_slave)
-            await asyncio.sleep(0.5)
-            stop.set()
-            await loader
-
-        run(main(), timeout_s=120)
+        run(kill_the_slave_under_load(pair, rng, acked, statuses, 3, (0.3, 1.0)),
+            timeout_s=120)
         pair.wait_caught_up(TOPIC, QUEUES)
     finally:
         pair.stop()
     assert statuses.get("SEND_OK", 0) > 100, statuses
-    master = rmqstore.open(pair.master_data, **STORE_CFG)
-    slave = rmqstore.open(pair.slave_data, replica=True, **STORE_CFG)
-    try:
+    assert_the_slave_caught_up(pair, acked)
+
+
+async def kill_the_slave_under_load(pair: HAPair, rng: random.Random, acked: list[Acked],
+                                    statuses: dict[str, int], kills: int,
+                                    pause_s: tuple[float, float],
+                                    after_kill: Callable[[], object] | None = None) -> None:
+    """Producers send while the slave is SIGKILLed ``kills`` times at random points,
+    ``after_kill()`` each time (a power loss, say), and started again."""
+    stop = asyncio.Event()
+    loader = asyncio.ensure_future(load(pair.namesrv, "s", acked, statuses, stop, 60))
+    for _ in range(kills):
+        await asyncio.sleep(rng.uniform(*pause_s))
+        pair.slave_proc.kill()  # SIGKILL mid-append, under load
+        if after_kill is not None:
+            after_kill()
+        await asyncio.sleep(0.2)
+        await asyncio.to_thread(pair.start_slave)
+    await asyncio.sleep(0.5)
+    stop.set()
+    await loader
+
+
+def assert_the_slave_caught_up(pair: HAPair, acked: list[Acked]) -> None:
+    """The stopped pair's slave holds its master's whole log, byte for byte (no gap), each
+    queue the master's messages once (no duplicate), every acknowledged send among them."""
+    with pair_stores(pair, STORE_CFG) as (master, slave):
         end = slave.commitlog.max_offset
         assert slave.commitlog.min_offset == 0 and end == master.commitlog.max_offset
         assert log_digest(slave, 0, end) == log_digest(master, 0, end)  # no gap
@@ -239,6 +247,3 @@ def test_a_slave_killed_under_load_catches_up_with_no_gap_and_no_duplicate(tmp_p
             assert mine == theirs and len(set(mine)) == len(mine)  # no duplicate
         for m in acked:
             assert slave.get_by_commitlog_offset(m.commitlog_offset).body == m.body
-    finally:
-        master.close()
-        slave.close()

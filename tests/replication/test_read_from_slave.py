@@ -71,14 +71,15 @@ def test_consumers_read_from_the_slave_while_the_master_is_away(ha_pair) -> None
                                          for q in range(2)) == len(first), 10)
             await asyncio.get_running_loop().run_in_executor(None, pair.restart_master)
             await wait_until(lambda: 0 in brokers_routed(pair.namesrv), 10)
-            await asyncio.sleep(2.5)  # a route refresh: pulls go back to the master
+            # back on the master, the consumer first gives it the offsets it kept meanwhile
+            await wait_until(lambda: sum(committed(pair.master, "CG_read", q)
+                                         for q in range(2)) == len(first), 10)
             pair.slave_proc.stop()  # from now on only the master can serve anything
             await send(pair.namesrv, later)
             await wait_until(lambda: len(consumed) >= len(first) + len(later), 30)
-            await asyncio.sleep(1.0)  # anything consumed twice would show up by now
-            # the master learns the offsets the consumer kept while it was away
             await wait_until(lambda: sum(committed(pair.master, "CG_read", q)
                                          for q in range(2)) == len(first) + len(later), 10)
+            await asyncio.sleep(0.5)  # anything consumed twice would show up by now
 
     run(main(), timeout_s=150)
     assert len(consumed) == len(set(consumed)) == len(first) + len(later)

@@ -72,7 +72,8 @@ def test_a_slave_refuses_sends_and_send_backs(ha_pair) -> None:
 
 
 def test_sync_master_answers_with_the_slaves_state(ha_pair) -> None:
-    pair = ha_pair(role="SYNC_MASTER", master_conf="slaveTimeout=1000\n", topics={"SyncT": 1})
+    pair = ha_pair(role="SYNC_MASTER", master_conf="slaveTimeout=1000\n", topics={"SyncT": 1},
+                   slave_topics=False)
     topic = "SyncT"
 
     async def send(p: Producer, body: bytes) -> tuple[SendStatus, float]:

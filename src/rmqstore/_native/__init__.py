@@ -14,7 +14,7 @@ import struct
 from .._version import __version__
 from ..errors import NativeModuleError
 
-ABI_VERSION = 10
+ABI_VERSION = 11
 
 try:
     from ._rmq import ffi, lib
@@ -395,6 +395,15 @@ def read_raw(seg: Region, wrote: int, pos: int, max_bytes: int, head_room: int =
     return out
 
 
+def read_raw_into(seg: Region, wrote: int, pos: int, dst: memoryview) -> int:
+    """read_raw into ``dst`` (at most len(dst) bytes); returns the count."""
+    n = max(0, min(wrote - pos, len(dst)))
+    if n:
+        got = lib.rmq_read_raw(seg.ptr, wrote, pos, n, ffi.from_buffer(dst, require_writable=True))
+        assert got == n
+    return n
+
+
 def append_raw(seg, data, at: int = 0) -> tuple[int, int, int]:
     """Append the whole, valid records of data[at:] (a master's raw bytes) at seg's write
     position (seg: a MappedFile); returns (bytes appended, stop status, store time of the last
@@ -409,13 +418,15 @@ def append_raw(seg, data, at: int = 0) -> tuple[int, int, int]:
 
 DISPATCH_FIELDS = lib.RMQ_DISPATCH_FIELDS
 OUT_OF_ORDER = lib.RMQ_OUT_OF_ORDER
+# Why a dispatch stopped (rmq_native.h).
+DISPATCH_MORE, DISPATCH_BLANK = lib.RMQ_DISPATCH_MORE, lib.RMQ_DISPATCH_BLANK
+DISPATCH_INVALID, DISPATCH_SLOW = lib.RMQ_DISPATCH_INVALID, lib.RMQ_DISPATCH_SLOW
 
 
 def scan_dispatch(seg: Region, pos: int, end: int,
                   max_out: int) -> tuple[array.array, int, int, int]:
     """Records of a segment's [pos, end) as a replica dispatches them: (fields,
-    DISPATCH_FIELDS int64 per record; count; position after them; status: 1 a BLANK ended the
-    segment, 2 bytes that are not a record, else 0)."""
+    DISPATCH_FIELDS int64 per record; count; position after them; DISPATCH_* status)."""
     out = array.array("q", bytes(8 * DISPATCH_FIELDS * max_out))
     nxt = ffi.new("int64_t[1]")
     status = ffi.new("int32_t[1]")
@@ -428,6 +439,68 @@ def scan_dispatch(seg: Region, pos: int, end: int,
 # A replica's consume-queue unit: (QueueWriter.ptr, queue offset, phys, size, tags code) -> 0,
 # -QUEUE_FULL or -OUT_OF_ORDER.
 add_unit = lib.rmq_add_unit
+
+
+class Dispatcher:
+    """A replica's native dispatch (rmq_dispatcher and its queue map). Keeps every QueueWriter
+    it was given alive, since the map points at them. One thread at a time."""
+
+    def __init__(self, delays_ms: tuple[int, ...], delay_topic: bytes, index_on: bool,
+                 max_records: int) -> None:
+        d = self._d = ffi.new("rmq_dispatcher *")
+        self._delays = ffi.new("int64_t[]", list(delays_ms) or [0])
+        d.delays_ms = self._delays
+        d.n_delays = len(delays_ms)
+        d.delay_topic = delay_topic
+        d.delay_topic_len = len(delay_topic)
+        d.index_on = index_on
+        self._touched = ffi.new("int32_t[]", max_records)
+        d.touched = self._touched
+        self.max_records = max_records
+        self._writers: list[QueueWriter] = []
+        self._map_cap = 0
+        self._grow(64)
+        self._next = ffi.new("int64_t[1]")
+        self._status = ffi.new("int32_t[1]")
+
+    def _grow(self, cap: int) -> None:
+        m = ffi.new("rmq_qmap *")
+        arrays = (ffi.new("rmq_queue *[]", cap), ffi.new("int32_t[]", cap),
+                  ffi.new("int32_t[]", cap))
+        m.queues, m.ids, m.stamps = arrays
+        m.cap = cap
+        self._map, self._arrays, self._map_cap = m, arrays, cap
+        self._d.queues = m
+        for i, w in enumerate(self._writers):
+            lib.rmq_qmap_put(m, w.ptr, i)
+
+    def add_queue(self, writer: QueueWriter) -> int:
+        """Put a queue in the map; returns its id (what run() reports when it grows)."""
+        qid = len(self._writers)
+        self._writers.append(writer)
+        if lib.rmq_qmap_put(self._map, writer.ptr, qid):
+            self._grow(self._map_cap * 2)
+        return qid
+
+    def index_file(self, idx: Region | None, slot_num: int, index_num: int) -> None:
+        """The index file keys go to (the last one), or None."""
+        d = self._d
+        d.idx = idx.ptr if idx is not None else ffi.NULL
+        d.slot_num = slot_num
+        d.index_num = index_num
+
+    def run(self, seg: Region, pos: int, end: int) -> tuple[int, int, int]:
+        """rmq_dispatch over seg[pos, end), GIL released: (records, position after them,
+        DISPATCH_* status); done() says what the call did."""
+        n = lib.rmq_dispatch(self._d, seg.ptr, seg.size, pos, end, self.max_records,
+                             self._next, self._status)
+        return n, self._next[0], self._status[0]
+
+    def done(self) -> tuple[list[int], int, int]:
+        """What the last run() did: (ids of the queues it grew, index entries it wrote, store
+        time of its last record)."""
+        d = self._d
+        return list(self._touched[0:d.n_touched]), d.keys, d.last_ts
 
 
 def populate(seg: Region, start: int, length: int) -> bool:

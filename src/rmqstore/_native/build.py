@@ -10,7 +10,7 @@ from cffi import FFI
 
 HERE = Path(__file__).resolve().parent
 SOURCES = ["crc32.c", "append.c", "record.c", "read.c", "index.c", "prefault.c", "syncer.c",
-           "replica.c", "shared.c"]
+           "replica.c", "replica_dispatch.c", "shared.c"]
 
 
 def _cdef() -> str:

@@ -142,8 +142,12 @@ int rmq_abi_version(void) { return RMQ_ABI; }
 /* Java's String.hashCode over UTF-16 code units; the input is UTF-8 (already validated by
  * Python's encoder), so a 4-byte sequence becomes a surrogate pair. */
 int32_t rmq_java_hash(const char *utf8, size_t len) {
-    const uint8_t *s = (const uint8_t *)utf8;
-    uint32_t h = 0;
+    return (int32_t)rmq_java_hash_from(0, (const uint8_t *)utf8, len);
+}
+
+/* The hash of a string whose first part hashed to h, continued over s: hashing "topic#key"
+ * without building it. */
+uint32_t rmq_java_hash_from(uint32_t h, const uint8_t *s, size_t len) {
     size_t i = 0;
     while (i < len) {
         uint32_t c = s[i];
@@ -161,5 +165,5 @@ int32_t rmq_java_hash(const char *utf8, size_t len) {
         }
         h = 31 * h + c;
     }
-    return (int32_t)h;
+    return h;
 }

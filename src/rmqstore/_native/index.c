@@ -6,19 +6,28 @@
 #define HDR 40
 #define ENTRY 20
 
-static inline int32_t key_hash(const char *key, size_t len) {
-    int32_t h = rmq_java_hash(key, len);
+static inline int32_t abs_hash(int32_t h) {
     /* Java: Math.abs(hashCode), with Integer.MIN_VALUE mapped to 0 */
     if (h == INT32_MIN) return 0;
     return h < 0 ? -h : h;
 }
 
+static inline int32_t key_hash(const char *key, size_t len) {
+    return abs_hash(rmq_java_hash(key, len));
+}
+
 int32_t rmq_index_put(uint8_t *idx, int32_t slot_num, int32_t index_num, const char *key,
                       size_t key_len, int64_t phys, int64_t store_ts) {
+    return rmq_index_put_hashed(idx, slot_num, index_num, rmq_java_hash(key, key_len), phys,
+                                store_ts);
+}
+
+int32_t rmq_index_put_hashed(uint8_t *idx, int32_t slot_num, int32_t index_num, int32_t java_hash,
+                             int64_t phys, int64_t store_ts) {
     int32_t index_count = (int32_t)get32(idx + 36);
     if (index_count < 1) index_count = 1; /* entry 0 is never used */
     if (index_count >= index_num) return 0;
-    int32_t h = key_hash(key, key_len);
+    int32_t h = abs_hash(java_hash);
     uint8_t *slot = idx + HDR + (int64_t)(h % slot_num) * 4;
     int32_t prev = (int32_t)get32(slot);
     if (prev <= 0 || prev > index_count) prev = 0;

@@ -4,7 +4,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#define RMQ_ABI 10
+#define RMQ_ABI 11
 
 #define RMQ_MAGIC_V1 ((int32_t)0xDAA320A7)
 #define RMQ_MAGIC_V2 ((int32_t)0xDAA320AB)
@@ -24,5 +24,10 @@ static inline uint16_t get16(const uint8_t *p) { uint16_t v; memcpy(&v, p, 2); r
 uint32_t rmq_crc32_raw(const uint8_t *buf, size_t len);
 /* pwrite all n bytes at off, again after a short write or EINTR: 0, or -1 (errno set). */
 int rmq_pwrite_all(int fd, const uint8_t *p, int64_t n, int64_t off);
+/* Java's String.hashCode continued from h over UTF-8 bytes (crc32.c). */
+uint32_t rmq_java_hash_from(uint32_t h, const uint8_t *s, size_t len);
+/* rmq_index_put for a key whose Java hash is already known (index.c). */
+int32_t rmq_index_put_hashed(uint8_t *idx, int32_t slot_num, int32_t index_num, int32_t java_hash,
+                             int64_t phys, int64_t store_ts);
 
 #endif

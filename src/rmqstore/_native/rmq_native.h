@@ -228,15 +228,23 @@ int64_t rmq_append_raw(uint8_t *seg, int32_t fd, int64_t seg_size, int64_t seg_s
                        int64_t *wrote, const uint8_t *data, int64_t len, int32_t *out_status,
                        int64_t *out_last_ts);
 
-/* Fields per record written by rmq_scan_dispatch: physical offset, size, queue id, queue
- * offset, store time, topic position and length (in seg), hash of TAGS (0: none), position and
- * length of UNIQ_KEY's value (position -1: none), of KEYS's, and DELAY as a number (0: none or
- * not a number). A property named twice counts with its last value. */
+/* Replica dispatch (replica_dispatch.c). Fields per record written by rmq_scan_dispatch:
+ * physical offset, size, queue id, queue offset, store time, topic position and length (in
+ * seg), hash of TAGS (0: none), position and length of UNIQ_KEY's value (position -1: none), of
+ * KEYS's, and DELAY as a number (0: none or not a number). A property named twice counts with
+ * its last value. */
 enum { RMQ_DISPATCH_FIELDS = 13 };
 
-/* A replica's dispatch: parse the records of seg[pos, end) (already checked) into out, at
- * most max_out. Returns the count; *out_next gets the position after them; *out_status 1 when
- * a BLANK ended the segment, 2 when bytes at *out_next are not a record, else 0. */
+/* Why a dispatch stopped. */
+enum {
+    RMQ_DISPATCH_MORE = 0,     /* the end, max records, or a record cut short by the end */
+    RMQ_DISPATCH_BLANK = 1,    /* a BLANK ended the segment */
+    RMQ_DISPATCH_INVALID = 2,  /* the bytes at *out_next are not a record */
+    RMQ_DISPATCH_SLOW = 3      /* the record at *out_next needs the caller (see rmq_dispatch) */
+};
+
+/* Parse the records of seg[pos, end) (already checked) into out, at most max_out. Returns the
+ * count; *out_next gets the position after them, *out_status why it stopped (no SLOW). */
 int32_t rmq_scan_dispatch(const uint8_t *seg, int64_t seg_size, int64_t pos, int64_t end,
                           int64_t *out, int32_t max_out, int64_t *out_next, int32_t *out_status);
 
@@ -245,6 +253,48 @@ int32_t rmq_scan_dispatch(const uint8_t *seg, int64_t seg_size, int64_t pos, int
  * queue_offset is not the queue's next one (the caller's slow path pre-fills or refuses). */
 int32_t rmq_add_unit(rmq_queue *q, int64_t queue_offset, int64_t phys, int32_t size,
                      int64_t tags_code);
+
+/* A replica's queues by (topic, queue id): open addressing over cap slots (a power of two),
+ * all three arrays owned by the caller, which keeps every rmq_queue alive. */
+typedef struct {
+    rmq_queue **queues;    /* NULL: an empty slot */
+    int32_t *ids;          /* the caller's number for each queue (what `touched` reports) */
+    int32_t *stamps;       /* the call that last reported the queue (internal) */
+    int32_t cap;
+    int32_t count;
+    int32_t stamp;
+} rmq_qmap;
+
+/* Add (or replace) q under its topic and queue id. Returns 0, or -1 when the map would be more
+ * than 3/4 full (the caller makes a larger one and puts every queue again). */
+int32_t rmq_qmap_put(rmq_qmap *m, rmq_queue *q, int32_t id);
+
+/* What rmq_dispatch works with and reports. */
+typedef struct {
+    rmq_qmap *queues;
+    int32_t index_on;      /* the store keeps an index */
+    int32_t slot_num;
+    int32_t index_num;
+    uint8_t *idx;          /* the last index file (NULL: none yet) */
+    const int64_t *delays_ms;  /* the delay ladder, level 1 first */
+    int32_t n_delays;
+    int32_t delay_topic_len;
+    char delay_topic[64];  /* where delayed messages wait (SCHEDULE_TOPIC_XXXX) */
+    int64_t last_ts;       /* out: store time of the last record dispatched */
+    int32_t keys;          /* out: index entries written by the last call */
+    int32_t n_touched;     /* out: ids of the queues the last call grew, each once */
+    int32_t *touched;      /* room for max_records ids */
+} rmq_dispatcher;
+
+/* Dispatch the records of seg[pos, end) (already checked), at most max_records: per record its
+ * consume-queue unit (rmq_add_unit; a delayed message's tags code is its delivery time) and
+ * its index keys ("topic#key" for UNIQ_KEY and each KEYS token; none for a record below the
+ * last index file's end, indexed already). A record that needs what only the caller can do
+ * (a queue not in the map, a unit rmq_add_unit refuses, no index file or too little room in
+ * it) stops the call before anything of it is written: RMQ_DISPATCH_SLOW, *out_next at it.
+ * Returns the records dispatched. */
+int32_t rmq_dispatch(rmq_dispatcher *d, const uint8_t *seg, int64_t seg_size, int64_t pos,
+                     int64_t end, int32_t max_records, int64_t *out_next, int32_t *out_status);
 
 /* A background fdatasync (syncer.c): one job at a time, its completion announced by writing 1
  * to the eventfd `efd`. new: NULL when no thread could start. submit: wait up to `delay_us`

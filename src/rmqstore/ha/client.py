@@ -1,10 +1,10 @@
 """HAClient: a replica store's side of replication (HAClient of rocketmq-all-4.9.7): it connects
 to its master's HA port, reports where its log ends (at once, whenever it grows, and every
-haSendHeartbeatInterval), and appends what the master sends (MessageStore.replica). Its
-dispatch to the consume queues and index runs on a thread of its own, a slice at a time, as
-Java's ReputMessageService does: what the replica reports (and a SYNC_MASTER's sends wait for)
-is what it appended and checked, never held back by dispatch (which halved catch-up when the
-two took turns on the loop).
+haSendHeartbeatInterval), and appends what the master sends (MessageStore.replica): each read
+in one native call (the link's TransferReader strips the frame headers in place), reported at
+once. What the replica reports (and a SYNC_MASTER's sends wait for) is what it appended and
+checked; its dispatch to the consume queues and index follows on a thread of its own
+(dispatch_thread.py), never holding the report back.
 
 A frame must start where the bytes received so far end (the replica's log end plus the start
 of a record a frame boundary cut); anything else, a frame over the size limit, or bytes that are
@@ -19,31 +19,30 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 
 from ..errors import ReplicaDataError
-from ..protocol.ha import HAProtocolError, TransferDecoder, encode_report
+from ..net.tls import TlsClientConfig
+from ..protocol.ha import HAProtocolError, TransferReader, encode_report
 from ..store import MessageStore
 from . import sockets
 from .config import HAConfig
+from .dispatch_thread import DispatchThread, Touched
 
 log = logging.getLogger(__name__)
 
 MAX_PENDING_BYTES = 64 << 20  # the start of one record held: no record is larger
 TICK_S = 0.5  # how often a link checks its heartbeat and housekeeping clocks
-# Records per dispatch slice: each holds the store's put lock, which the next append waits for.
-DISPATCH_SLICE = 256
-# A backlog this small is dispatched on the loop: a thread hop costs more than the work.
-INLINE_DISPATCH_BYTES = 16 * 1024
 
 
 class HAClient:
     def __init__(self, store: MessageStore, master: str | None = None,
                  config: HAConfig | None = None,
-                 on_dispatched: Callable[[set[tuple[str, int]]], None] | None = None) -> None:
+                 on_dispatched: Callable[[Touched], None] | None = None,
+                 tls: TlsClientConfig | None = None) -> None:
         """master: the master's HA address (haMasterAddress, or learnt from the NameServer
         later through set_master). on_dispatched(queues): queues that grew (a broker wakes the
-        pulls held on them)."""
+        pulls held on them). tls: connect with TLS, checking the master's certificate."""
+        self._tls = tls
         self.replica = store.replica  # ReplicaStoreError unless the store is a replica
         self.link_class: type[SlaveLink] = SlaveLink  # controller mode's has a handshake
         self.config = config or HAConfig()
@@ -52,9 +51,7 @@ class HAClient:
         self._link: SlaveLink | None = None
         self._task: asyncio.Task[None] | None = None
         self._changed: asyncio.Event | None = None
-        self._appended: asyncio.Event | None = None
-        self._dispatcher: asyncio.Task[None] | None = None
-        self._executor: ThreadPoolExecutor | None = None
+        self._dispatcher: DispatchThread | None = None
 
     @property
     def master(self) -> str | None:
@@ -67,25 +64,21 @@ class HAClient:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         self._changed = asyncio.Event()
-        self._appended = asyncio.Event()
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix="rmq-replica-dispatch")
+        self._dispatcher = DispatchThread(self.replica, loop, self._on_dispatched)
+        self._dispatcher.start()
         self._task = loop.create_task(self._run(), name="ha-client")
-        self._dispatcher = loop.create_task(self._dispatch(), name="ha-replica-dispatch")
-        if self.replica.pending():
-            self._appended.set()
 
     async def close(self) -> None:
         """Stop following; returns once no dispatch runs (the store may be closed then)."""
-        for task in (self._task, self._dispatcher):
-            if task is not None:
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
-        self._task = self._dispatcher = None
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
         if self._link is not None:
             self._link.close(None)
-        if self._executor is not None:  # a slice under way ends first
-            await asyncio.get_running_loop().run_in_executor(None, self._executor.shutdown)
-            self._executor = None
+        if self._dispatcher is not None:  # a slice under way ends first
+            await asyncio.get_running_loop().run_in_executor(None, self._dispatcher.stop)
+            self._dispatcher = None
 
     def set_master(self, master: str | None) -> None:
         """updateHaMasterAddress: follow another master (the link to the old one closes)."""
@@ -109,7 +102,8 @@ class HAClient:
                 continue
             try:
                 host, port = sockets.split_address(master)
-                _, link = await sockets.connect(host, port, lambda: self.link_class(self))
+                _, link = await sockets.connect(host, port, lambda: self.link_class(self),
+                                                self._tls)
             except (OSError, TimeoutError, ValueError) as exc:
                 log.info("HA: cannot connect to master %s: %s", master, exc)
             else:
@@ -124,43 +118,22 @@ class HAClient:
 
     def dispatch_soon(self) -> None:
         """Records were appended: the dispatch thread takes them."""
-        if self._appended is not None:
-            self._appended.set()
-
-    async def _dispatch(self) -> None:
-        """Dispatch what was appended, a slice at a time on the dispatch thread, until none
-        is left; the queues that grew are reported from the loop."""
-        assert self._appended is not None and self._executor is not None
-        loop = asyncio.get_running_loop()
-        replica, executor = self.replica, self._executor
-        while True:
-            await self._appended.wait()
-            self._appended.clear()
-            while replica.pending():
-                try:
-                    if replica.end - replica.dispatched <= INLINE_DISPATCH_BYTES:
-                        touched = replica.dispatch(DISPATCH_SLICE)
-                    else:
-                        touched = await loop.run_in_executor(executor, replica.dispatch,
-                                                             DISPATCH_SLICE)
-                except Exception:  # a store error must not stop replication; recovery
-                    log.exception("HA: dispatch of replicated records failed")  # redoes it
-                    break
-                if touched and self._on_dispatched is not None:
-                    self._on_dispatched(touched)
+        if self._dispatcher is not None:
+            self._dispatcher.appended()
 
 
-class SlaveLink(asyncio.Protocol):
-    """One connection to the master (HAClient's socket, its reads and reports)."""
+class SlaveLink(asyncio.BufferedProtocol):
+    """One connection to the master (HAClient's socket, its reads and reports). The master's
+    bytes are received straight into the link's TransferReader; each read is appended in one
+    call and reported at once, before any dispatch."""
 
     def __init__(self, client: HAClient) -> None:
         self._client = client
         self._replica = client.replica
-        self._frames = TransferDecoder()
-        self._pending = bytearray()  # the start of a record a frame boundary cut
-        # Where the next frame must start; an empty replica takes the master's first offset
-        # (a segment start: the replica checks it).
-        self._next: int | None = self._replica.end or None
+        # An empty replica takes the master's first offset (a segment start: the replica
+        # checks it); any other must be sent bytes from where its log ends.
+        self._reader = TransferReader(self._replica.end or None,
+                                      max_pending=MAX_PENDING_BYTES)
         self._transport: asyncio.Transport | None = None
         self._loop = asyncio.get_running_loop()
         self.lost: asyncio.Future[None] = self._loop.create_future()
@@ -177,19 +150,21 @@ class SlaveLink(asyncio.Protocol):
         self._report()  # at once: the master starts sending when it has our offset
         self._ticker = self._loop.call_later(TICK_S, self._tick)
 
-    def data_received(self, data: bytes) -> None:
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._reader.buffer()
+
+    def buffer_updated(self, nbytes: int) -> None:
         self._last_read = self._loop.time()
         error: Exception | None = None
+        reader = self._reader
         try:
-            messages = self._decode(data)
+            reader.received(nbytes)
         except HAProtocolError as exc:  # the frames before the bad one still count
-            messages, error = exc.frames, exc
+            error = exc
         try:
-            for message in messages:
-                self._handle(message)
-                if self.closed:
-                    return
-        except (HAProtocolError, ReplicaDataError) as exc:
+            if not self.closed:
+                self._append()
+        except ReplicaDataError as exc:
             error = exc
         if self._reporting and self._replica.end != self._reported:
             self._report()
@@ -197,34 +172,16 @@ class SlaveLink(asyncio.Protocol):
         if error is not None:
             self.close(str(error))
 
+    def _append(self) -> None:
+        """Append the whole records the reader holds."""
+        reader = self._reader
+        data = reader.log()
+        if data:
+            reader.consume(self._replica.append(reader.offset, data))
+
     # What a link of another wire format changes (epoch_client.py).
     _reporting = True  # reports may go out (after a handshake, if there is one)
     _encode_report = staticmethod(encode_report)  # the protocol's report frame
-
-    def _decode(self, data: bytes) -> list:
-        return self._frames.feed(data)
-
-    def _handle(self, frame: tuple[int, memoryview]) -> None:
-        self._apply(*frame)
-
-    def _apply(self, offset: int, body: memoryview) -> None:
-        """HAClient.dispatchReadRequest: append the whole records the frame completes."""
-        if self._next is not None and offset != self._next:
-            raise HAProtocolError(f"master sent offset {offset}; this replica expects "
-                                  f"{self._next}")
-        self._next = offset + len(body)
-        if not body:
-            return  # a heartbeat
-        pending = self._pending
-        if pending:
-            pending += body
-            del pending[:self._replica.append(self._next - len(pending), pending)]
-        else:
-            n = self._replica.append(offset, body)
-            if n < len(body):
-                pending += body[n:]
-        if len(pending) > MAX_PENDING_BYTES:
-            raise HAProtocolError(f"{len(pending)} bytes without a whole record")
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -240,8 +197,7 @@ class SlaveLink(asyncio.Protocol):
             return
         if reason:
             log.warning("HA: master %s: %s; connection closed", self.master, reason)
-        self.closed = True
-        self._pending = bytearray()  # never appended: the next link sends them again
+        self.closed = True  # what was not appended, the next link is sent again
         self._transport.close()
 
     def _report(self) -> None:

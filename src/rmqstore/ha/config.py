@@ -22,8 +22,14 @@ class HAConfig:
     # Our limit (RocketMQ has none): links a master serves at once; one more is closed at
     # once. Each costs a task, a write buffer and a read of the log.
     max_slaves: int = 8
+    # Ours too: how long after an append the links push it. 0, at once, is what a SYNC_MASTER's
+    # sends wait for; an ASYNC_MASTER gathers a few ms of appends into fewer frames (Java's
+    # writer waits up to 100 ms for an ASYNC_MASTER's).
+    push_delay_ms: int = 0
 
     def __post_init__(self) -> None:
+        if self.push_delay_ms < 0:
+            raise ValueError("push_delay_ms must not be negative")
         for name in ("heartbeat_interval_ms", "housekeeping_interval_ms",
                      "transfer_batch_bytes", "slave_fallbehind_max", "slave_timeout_ms",
                      "reconnect_interval_ms", "max_slaves"):

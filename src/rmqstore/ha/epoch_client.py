@@ -20,27 +20,32 @@ import logging
 from collections.abc import Callable
 
 from ..epoch_file import EpochFile, consistent_point
+from ..net.tls import TlsClientConfig
 from ..protocol.ha import HAProtocolError
 from ..protocol.ha_epoch import (
+    EpochTransferReader,
     MasterHandshake,
-    MasterMessages,
     SlaveHandshake,
-    Transfer,
+    decode_master_handshake,
     encode_report,
 )
 from ..store import MessageStore
-from .client import TICK_S, HAClient, SlaveLink
+from .client import MAX_PENDING_BYTES, TICK_S, HAClient, SlaveLink
 from .config import HAConfig
+from .dispatch_thread import Touched
 
 log = logging.getLogger(__name__)
+
+# The master's handshake is read whole before any transfer: 20 bytes and 12 per epoch entry.
+HANDSHAKE_READ = 64 * 1024
 
 
 class EpochHAClient(HAClient):
     def __init__(self, store: MessageStore, epochs: EpochFile, broker_id: int,
                  master: str | None = None, config: HAConfig | None = None,
-                 on_dispatched: Callable[[set[tuple[str, int]]], None] | None = None,
-                 sync_from_last_file: bool = False) -> None:
-        super().__init__(store, master, config, on_dispatched)
+                 on_dispatched: Callable[[Touched], None] | None = None,
+                 sync_from_last_file: bool = False, tls: TlsClientConfig | None = None) -> None:
+        super().__init__(store, master, config, on_dispatched, tls)
         self.link_class = EpochSlaveLink
         self.store = store
         self.epochs = epochs
@@ -49,12 +54,15 @@ class EpochHAClient(HAClient):
 
 
 class EpochSlaveLink(SlaveLink):
+    """Until the master's handshake is whole, what arrives is gathered apart (``_early``);
+    from then on the transfers go through SlaveLink's path, received in place by an
+    EpochTransferReader (bytes that came with the handshake are handed to it first)."""
+
     def __init__(self, client: EpochHAClient) -> None:
         super().__init__(client)
         self._epoch_client = client
-        self._messages = MasterMessages()
-        self._transferring = False
-        self._received_epoch = -1
+        self._early: bytearray | None = bytearray()
+        self._scratch = bytearray(HANDSHAKE_READ)
 
     def connection_made(self, transport) -> None:  # noqa: ANN001 - asyncio's
         self._transport = transport
@@ -68,24 +76,37 @@ class EpochSlaveLink(SlaveLink):
 
     @property
     def _reporting(self) -> bool:  # type: ignore[override] - nothing before the handshake
-        return self._transferring
+        return self._early is None
 
-    def _decode(self, data: bytes) -> list:
+    def get_buffer(self, sizehint: int) -> memoryview:
+        if self._early is None:
+            return super().get_buffer(sizehint)
+        return memoryview(self._scratch)
+
+    def buffer_updated(self, nbytes: int) -> None:
+        early = self._early
+        if early is None:
+            super().buffer_updated(nbytes)
+            return
+        self._last_read = self._loop.time()
+        early += memoryview(self._scratch)[:nbytes]
         try:
-            return self._messages.feed(data)
+            hello, size = decode_master_handshake(early)
         except HAProtocolError as exc:
-            exc.frames = []  # the messages before the bad one were not kept
-            raise
-
-    def _handle(self, message: MasterHandshake | Transfer) -> None:  # type: ignore[override]
-        if isinstance(message, MasterHandshake):
-            self._handshake(message)
-        else:
-            self._transfer(message)
+            self.close(str(exc))
+            return
+        if hello is None:
+            return
+        self._handshake(hello)
+        rest = memoryview(early)[size:]
+        while rest and not self.closed:  # what followed the handshake, in the reader's buffer
+            into = self._reader.buffer()
+            n = min(len(into), len(rest))
+            into[:n] = rest[:n]
+            rest = rest[n:]
+            super().buffer_updated(n)
 
     def _handshake(self, hello: MasterHandshake) -> None:
-        if self._transferring:
-            raise HAProtocolError("a second handshake from the master")
         c = self._epoch_client
         end = self._replica.end
         point = consistent_point(c.epochs.entries, end, hello.epochs, hello.max_offset)
@@ -100,22 +121,26 @@ class EpochSlaveLink(SlaveLink):
                         self.master, point, end)
             c.store.truncate(point)
             c.epochs.truncate_from_offset(point)
-        self._next = self._replica.end or None
-        self._transferring = True
+        self._reader = EpochTransferReader(self._replica.end or None,
+                                           max_pending=MAX_PENDING_BYTES)
+        self._early = None
+        self._scratch = bytearray()
         self._report()  # at once: the transfer starts from here
 
-    def _transfer(self, frame: Transfer) -> None:
-        if not self._transferring:
-            raise HAProtocolError("a transfer before the handshake")
-        if frame.epoch != self._received_epoch:
-            self._received_epoch = frame.epoch
-            self._epoch_client.epochs.append(frame.epoch, frame.epoch_start)
-        self._apply(frame.offset, frame.data)
-        self._epoch_client.store.set_confirm_offset(min(frame.confirm_offset,
-                                                        self._replica.end))
+    def _append(self) -> None:
+        """A frame's epoch goes into the epoch file before its records are appended; the
+        confirm offset (at most this log's end) bounds what is dispatched."""
+        reader = self._reader
+        assert isinstance(reader, EpochTransferReader)
+        c = self._epoch_client
+        for epoch, start in reader.take_epochs():
+            c.epochs.append(epoch, start)
+        super()._append()
+        if reader.confirm >= 0:
+            c.store.set_confirm_offset(min(reader.confirm, self._replica.end))
 
     def _tick(self) -> None:
-        if self._transferring or self.closed:
+        if self._early is None or self.closed:
             super()._tick()
             return
         # waiting for the master's handshake: only housekeeping

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 
 from ..epoch_file import EpochFile
+from ..net.tls import TlsServerConfig
 from ..protocol.ha import HAProtocolError
 from ..protocol.ha_epoch import (
     MASTER_TRANSFER,
@@ -47,6 +48,7 @@ class EpochMasterLink(MasterLink):
         self.slave_id: int | None = None
         self.sync_from_last_file = False
         self.master_end_at_transfer = -1  # lastMasterMaxOffset
+        self._epoch = (-1, 0, 0)  # the epoch of the frame being packed: number, start, end
 
     def data_received(self, data: bytes) -> None:
         self.last_read = self._loop.time()
@@ -86,46 +88,46 @@ class EpochMasterLink(MasterLink):
 
     def _report(self, offset: int) -> None:
         service = self._epoch_service
-        if not self._started.done():
+        if self._next is None:
             start = service.epoch_start_offset(offset, self.peer, self.sync_from_last_file)
             if start is None:
                 self.close(f"refused its start offset {offset}")
                 return
-            self._started.set_result(start)
+            self._begin(start)
         elif offset > service.store.commitlog.max_offset:
             self.close(f"reported offset {offset}, past this master's end: a diverged log")
             return
         self.ack_offset = offset
         assert self.slave_id is not None
         service.isr.on_ack(self.slave_id, offset, self.master_end_at_transfer)
+        if self._next == service.store.commitlog.max_offset:
+            self._idle()
 
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)
         if self.slave_id is not None:
             self._epoch_service.isr.disconnected(self.slave_id)
 
-    def _frame(self, offset: int) -> tuple[bytearray | None, int]:
+    HEADER_SIZE = MASTER_TRANSFER.size
+
+    def _frame_limit(self, offset: int) -> int:
+        """A frame ends where its epoch does; 0 (the link closed) when no epoch holds it."""
         service = self._epoch_service
-        store = service.store
-        end = store.commitlog.max_offset
+        end = service.store.commitlog.max_offset
         self.master_end_at_transfer = end
         epoch = service.epochs.at(offset, end)
         if epoch is None:
-            log.error("HA: no epoch holds offset %d (epochs %s): nothing sent to %s", offset,
-                      service.epochs.entries, self.peer)
-            return None, 0
-        number, start, epoch_end = epoch
-        limit = min(service.config.transfer_batch_bytes, max(0, epoch_end - offset))
-        frame = store.read_log(offset, limit, MASTER_TRANSFER.size) if limit else \
-            bytearray(MASTER_TRANSFER.size)
-        if frame is None:
-            return None, 0
-        size = len(frame) - MASTER_TRANSFER.size
-        if size:
-            pack_transfer_header(frame, offset, size, number, start, service.isr.confirm)
-        return frame, size
+            self.close(f"no epoch holds offset {offset} (epochs {service.epochs.entries})")
+            return 0
+        self._epoch = epoch
+        return min(service.config.transfer_batch_bytes, epoch[2] - offset)
 
-    def _heartbeat(self, offset: int) -> bytes:
+    def _pack_header(self, buf: memoryview, offset: int, size: int, at: int) -> None:
+        number, start, _ = self._epoch
+        pack_transfer_header(buf, offset, size, number, start, self._epoch_service.isr.confirm,
+                             at)
+
+    def _heartbeat_frame(self, offset: int) -> bytes:
         service = self._epoch_service
         epoch = service.epochs.at(offset, service.store.commitlog.max_offset)
         number, start = (epoch[0], epoch[1]) if epoch is not None else \
@@ -148,8 +150,8 @@ class EpochHAService(HAService):
 
     def __init__(self, store: MessageStore, epochs: EpochFile, isr: InSyncReplicas,
                  host: str = "0.0.0.0", port: int = 10912,
-                 config: HAConfig | None = None) -> None:
-        super().__init__(store, host, port, config)
+                 config: HAConfig | None = None, tls: TlsServerConfig | None = None) -> None:
+        super().__init__(store, host, port, config, tls)
         self.epochs = epochs
         self.isr = isr
 
@@ -165,9 +167,14 @@ class EpochHAService(HAService):
         log.info("HA: slave %s is empty: sending from offset %d", peer, start)
         return start
 
+    def _push_all(self) -> None:
+        """The log grew (any append, on the loop's thread now): the confirm offset may follow
+        it, then the links push."""
+        self.isr.appended()
+        super()._push_all()
+
     def when_replicated(self, end: int, callback: Callback) -> None:
         """callback(True) once the in-sync replicas hold every byte below ``end``."""
-        self.wakeup()
         self.isr.when_replicated(end, callback)
 
     async def close(self) -> None:

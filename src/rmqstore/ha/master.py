@@ -5,6 +5,10 @@ knows how far the slaves are, for SYNC_MASTER (group_transfer.py).
 In a broker it runs on the broker's event loop (``await start()``); an embedded store runs it
 on a loop thread of its own (``rmqstore.ha.Background``), and another thread may then call
 ``wait_replicated``. Everything else runs on the loop's thread.
+
+No link ever polls: the store calls ``wakeup`` after every append (MessageStore.notify_appends,
+on whatever thread appended), and every link then pushes what is new, once per loop iteration
+however many appends there were (after push_delay_ms, when it is set: an ASYNC_MASTER's).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import concurrent.futures
 import logging
 import threading
 
+from ..net.tls import TlsServerConfig
 from ..store import MessageStore
 from . import sockets
 from .config import HAConfig
@@ -29,46 +34,51 @@ class HAService:
     link_class: type[MasterLink] = MasterLink  # controller mode's has the handshake
 
     def __init__(self, store: MessageStore, host: str = "0.0.0.0", port: int = 10912,
-                 config: HAConfig | None = None) -> None:
+                 config: HAConfig | None = None, tls: TlsServerConfig | None = None) -> None:
+        """tls: serve the HA port with TLS (permissive or enforcing, client certificates as
+        it says); None: plaintext."""
         self.store = store
         self.config = config or HAConfig()
         self._host = host
         self._port = port
+        self._tls = tls
         self.links: set[MasterLink] = set()
-        self._server: asyncio.Server | None = None
+        self._server: sockets.Listener | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._transfer: GroupTransfer | None = None
         self._housekeeping: asyncio.Task[None] | None = None
+        self._push_due = False  # a push of every link is scheduled
 
     async def start(self) -> None:
         self._loop = loop = asyncio.get_running_loop()
         self._thread = threading.get_ident()
         self._transfer = GroupTransfer(loop, self.config.slave_timeout_ms / 1000)
-        self._server = await sockets.listen(self._host, self._port, lambda: self.link_class(self))
+        self._server = await sockets.listen(self._host, self._port, lambda: self.link_class(self),
+                                            self._tls, self.config.housekeeping_interval_ms / 1000)
         self._housekeeping = loop.create_task(self._close_silent_links(), name="ha-housekeeping")
+        self.store.notify_appends(self.wakeup)
         log.info("HA service listening on %s:%d", *self.address)
 
     async def close(self) -> None:
         """Stop listening, close every slave's link, fail every send still waiting."""
         if self._server is None:
             return
-        self._server.close()
+        self.store.notify_appends(None)
+        server, self._server = self._server, None
+        await server.close()
         for link in list(self.links):
             link.close("the master is stopping")
         if self._housekeeping is not None:
             self._housekeeping.cancel()
         if self._transfer is not None:
             self._transfer.close()
-        await self._server.wait_closed()
-        self._server = None
 
     @property
     def address(self) -> tuple[str, int]:
         """The bound (host, port); the real port when 0 was asked for."""
-        if self._server is None or not self._server.sockets:
+        if self._server is None:
             raise RuntimeError("HA service not started")
-        host, port = self._server.sockets[0].getsockname()[:2]
-        return host, port
+        return self._server.address
 
     # -- what the send path asks -----------------------------------------------------------
     @property
@@ -82,20 +92,32 @@ class HAService:
         return bool(self.links) and put_where - self.acked < self.config.slave_fallbehind_max
 
     def wakeup(self) -> None:
-        """Bytes were appended: every link sends them now (from any thread)."""
-        if self._loop is None:
+        """Bytes were appended (the store calls this after every append, from any thread):
+        every link pushes them, once per loop iteration however many appends there were."""
+        if self._push_due or self._loop is None:
             return
+        self._push_due = True
         if threading.get_ident() != self._thread:
-            self._loop.call_soon_threadsafe(self.wakeup)
-            return
+            self._loop.call_soon_threadsafe(self._schedule_push)
+        else:
+            self._schedule_push()
+
+    def _schedule_push(self) -> None:
+        assert self._loop is not None
+        if self.config.push_delay_ms:
+            self._loop.call_later(self.config.push_delay_ms / 1000, self._push_all)
+        else:
+            self._loop.call_soon(self._push_all)
+
+    def _push_all(self) -> None:
+        self._push_due = False  # first: an append after this line schedules another push
         for link in self.links:
-            link.wake()
+            link.push()
 
     def when_replicated(self, end: int, callback: Callback) -> None:
         """callback(True) once a slave holds every byte below ``end``, callback(False) after
         slaveTimeout (FLUSH_SLAVE_TIMEOUT). The loop's thread only."""
         assert self._transfer is not None, "HA service not started"
-        self.wakeup()
         self._transfer.when_replicated(end, callback)
 
     def wait_replicated(self, end: int, timeout_s: float | None = None) -> bool:

@@ -1,5 +1,5 @@
 """One slave on the master's HA port (HAConnection of rocketmq-all-4.9.7: its ReadSocketService
-and WriteSocketService as one asyncio protocol and one task).
+and WriteSocketService as one asyncio protocol).
 
 Reading: the slave's reports (protocol/ha.py). The first says where to start: where the slave's
 log ends, or, for an empty slave (0), the start of the master's last segment. An offset the
@@ -7,10 +7,12 @@ master does not hold (past its end, deleted by retention, or inside a record: a 
 refused with a warning and the connection closed; it is never re-based. Every report is the
 slave's acknowledgement, which SYNC_MASTER's sends wait for.
 
-Writing: frames of at most haTransferBatchSize bytes from where the last one ended, as fast as
-the socket takes them (the transport's buffer limits pace it), never past a segment; when
-caught up it waits to be woken by an append (or polls every POLL_S) and sends an empty frame
-every haSendHeartbeatInterval.
+Writing is pushed, never polled: push() sends what the log holds past what was sent, in frames
+of at most haTransferBatchSize bytes (never past a segment), several frames to a write, as long
+as the transport takes them (its buffer limits pause it; resuming pushes again). The HAService
+pushes every link once per loop iteration in which something was appended, so sends stored
+together leave together. A link with nothing to send for haSendHeartbeatInterval sends an empty
+frame.
 """
 
 from __future__ import annotations
@@ -27,12 +29,13 @@ from ..protocol.ha import (
     pack_transfer_header,
 )
 from ..store import MessageStore
+from . import sockets
 from .config import HAConfig
 
 log = logging.getLogger(__name__)
 
-POLL_S = 0.01  # a caught-up writer looks for appends nobody woke it for this often
-YIELD_BYTES = 1 << 20  # a writer with much to send lets the loop run after this many bytes
+FRAMES_PER_WRITE = 8  # frames of haTransferBatchSize bytes gathered into one write
+YIELD_BYTES = 1 << 20  # a push with much to send lets the loop run after this many bytes
 
 
 class LinkOwner(Protocol):
@@ -52,11 +55,11 @@ class MasterLink(asyncio.Protocol):
         self._reports = ReportDecoder()
         self._transport: asyncio.Transport | None = None
         self._loop = asyncio.get_running_loop()
-        self._started: asyncio.Future[int] = self._loop.create_future()
-        self._wake = asyncio.Event()
-        self._writable: asyncio.Future[None] | None = None
-        self._task: asyncio.Task[None] | None = None
-        self.last_read = self._loop.time()
+        self._next: int | None = None  # where the next frame starts (once the slave said)
+        self._paused = False
+        self._again: asyncio.Handle | None = None  # a push that yielded to the loop
+        self._heartbeat: asyncio.TimerHandle | None = None
+        self._last_write = self.last_read = self._loop.time()
         self.ack_offset = -1  # the slave's last report (slaveAckOffset)
         self.peer = "?"
         self.closed = False
@@ -64,18 +67,19 @@ class MasterLink(asyncio.Protocol):
     # -- asyncio.Protocol ---------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment] - uvloop's is no subclass
+        sockets.no_delay(transport)
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
-        limit = self._service.config.max_slaves
-        if len(self._service.links) >= limit:
-            log.warning("HA: %s refused: %d slaves linked already (max_slaves)", self.peer, limit)
+        cfg = self._service.config
+        if len(self._service.links) >= cfg.max_slaves:
+            log.warning("HA: %s refused: %d slaves linked already (max_slaves)", self.peer,
+                        cfg.max_slaves)
             self.closed = True
             transport.close()
             return
-        batch = self._service.config.transfer_batch_bytes
-        transport.set_write_buffer_limits(high=4 * batch + 4 * TRANSFER_HEADER_SIZE)
+        per_write = FRAMES_PER_WRITE * (cfg.transfer_batch_bytes + self.HEADER_SIZE)
+        transport.set_write_buffer_limits(high=2 * per_write)
         self._service.links.add(self)
-        self._task = self._loop.create_task(self._transfer(), name=f"ha-transfer-{self.peer}")
         log.info("HA: slave %s connected", self.peer)
 
     def data_received(self, data: bytes) -> None:
@@ -87,12 +91,12 @@ class MasterLink(asyncio.Protocol):
             return
         if offset is None:
             return
-        if not self._started.done():
+        if self._next is None:
             start = self._service.start_offset(offset, self.peer)
             if start is None:
                 self.close(f"refused its start offset {offset}")
                 return
-            self._started.set_result(start)
+            self._begin(start)
         elif offset > self._service.store.commitlog.max_offset:
             self.close(f"reported offset {offset}, past this master's end: a diverged log")
             return
@@ -102,88 +106,115 @@ class MasterLink(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self._service.links.discard(self)
-        if self._task is not None:
-            self._task.cancel()
-        if not self._started.done():
-            self._started.cancel()
-        if self._writable is not None and not self._writable.done():
-            self._writable.set_result(None)
+        for handle in (self._again, self._heartbeat):
+            if handle is not None:
+                handle.cancel()
         log.info("HA: slave %s disconnected%s", self.peer, f" ({exc})" if exc else "")
 
     def pause_writing(self) -> None:
-        self._writable = self._loop.create_future()
+        self._paused = True
 
     def resume_writing(self) -> None:
-        if self._writable is not None and not self._writable.done():
-            self._writable.set_result(None)
-        self._writable = None
+        self._paused = False
+        self.push()
 
     # -- the link -----------------------------------------------------------------------
-    def wake(self) -> None:
-        """Bytes were appended: send them now rather than at the next poll."""
-        self._wake.set()
-
     def close(self, reason: str) -> None:
         if self._transport is not None and not self.closed:
             log.warning("HA: slave %s: %s; connection closed", self.peer, reason)
             self.closed = True
             self._transport.close()
 
-    def _frame(self, offset: int) -> tuple[bytearray | None, int]:
-        """The next frame from ``offset``, its header packed, and its data size; (None, 0)
-        when this master no longer holds ``offset``."""
-        frame = self._service.store.read_log(offset, self._service.config.transfer_batch_bytes,
-                                             TRANSFER_HEADER_SIZE)
-        if frame is None:
-            return None, 0
-        size = len(frame) - TRANSFER_HEADER_SIZE
-        if size:
-            pack_transfer_header(frame, offset, size)
-        return frame, size
+    def _begin(self, start: int) -> None:
+        """The slave said where it ends: send from ``start`` on."""
+        self._next = start
+        self._heartbeat = self._loop.call_later(self._heartbeat_s, self._beat)
+        self.push()
 
-    def _heartbeat(self, offset: int) -> bytes:
+    # What a link of another wire format changes (epoch_master.py).
+    HEADER_SIZE = TRANSFER_HEADER_SIZE
+
+    def _frame_limit(self, offset: int) -> int:
+        """The most bytes a frame from ``offset`` may carry."""
+        return self._service.config.transfer_batch_bytes
+
+    def _pack_header(self, buf: memoryview, offset: int, size: int, at: int) -> None:
+        pack_transfer_header(buf, offset, size, at)
+
+    def _heartbeat_frame(self, offset: int) -> bytes:
         """An empty frame saying where the next bytes start."""
         return encode_transfer(offset, b"")
 
     def _idle(self) -> None:
-        """The slave has everything (nothing to send)."""
+        """Everything the log holds was sent."""
 
-    async def _transfer(self) -> None:
-        """WriteSocketService.run: frames from the slave's start offset on."""
-        next_offset = await self._started
-        service = self._service
-        cfg = service.config
-        heartbeat_s = cfg.heartbeat_interval_ms / 1000
+    def push(self) -> None:
+        """WriteSocketService.run, one round: send what the log holds past what was sent, as
+        far as the transport takes it now."""
+        self._again = None
+        if self.closed or self._paused or self._next is None:
+            return
         transport = self._transport
         assert transport is not None
-        last_write = self._loop.time()
         sent = 0
-        while not self.closed:
-            if self._writable is not None:
-                await self._writable
-                continue
-            self._wake.clear()
-            frame, size = self._frame(next_offset)
-            if frame is None:
-                self.close(f"this master no longer holds offset {next_offset} (deleted)")
+        while not self._paused:
+            frames = self._frames()
+            if frames is None:
                 return
-            if size:
-                transport.write(frame)
-                next_offset += size
-                last_write = self._loop.time()
-                sent += size
-                if sent >= YIELD_BYTES:
-                    sent = 0
-                    await asyncio.sleep(0)
-                continue
-            self._idle()
-            idle_s = heartbeat_s - (self._loop.time() - last_write)
-            if idle_s <= 0:
-                transport.write(self._heartbeat(next_offset))
-                last_write = self._loop.time()
-                continue
-            try:
-                async with asyncio.timeout(min(idle_s, POLL_S)):
-                    await self._wake.wait()
-            except TimeoutError:
-                pass
+            if not frames:
+                self._idle()
+                break
+            transport.write(frames)
+            sent += len(frames)
+            if sent >= YIELD_BYTES:  # the loop's other work goes first, then more
+                self._again = self._loop.call_soon(self.push)
+                break
+        if sent:
+            self._last_write = self._loop.time()
+
+    def _frames(self) -> memoryview | None:
+        """Up to FRAMES_PER_WRITE frames' worth of bytes from self._next on, headers included
+        (empty at the log's end), in a buffer of their size (a SYNC_MASTER's push is often one
+        small message); None, the link closed, when the log no longer holds self._next."""
+        batch = self._service.config.transfer_batch_bytes
+        store = self._service.store
+        offset = self._next
+        assert offset is not None
+        head = self.HEADER_SIZE
+        want = min(store.commitlog.max_offset - offset, FRAMES_PER_WRITE * batch)
+        # one header per frame, and a frame more wherever a segment (or an epoch) ends
+        buf = memoryview(bytearray(max(want, 0) + (FRAMES_PER_WRITE + 2) * head))
+        at = got = 0
+        while got < want and at + head < len(buf):
+            body = at + head
+            limit = min(self._frame_limit(offset), want - got)
+            if limit <= 0:
+                break
+            n = store.read_log_into(offset, buf[body:body + limit])
+            if n is None:
+                self.close(f"this master no longer holds offset {offset} (deleted)")
+                return None
+            if not n:
+                break
+            self._pack_header(buf, offset, n, at)
+            at = body + n
+            offset += n
+            got += n
+        self._next = offset
+        return buf[:at]
+
+    @property
+    def _heartbeat_s(self) -> float:
+        return self._service.config.heartbeat_interval_ms / 1000
+
+    def _beat(self) -> None:
+        """An empty frame when nothing was sent for haSendHeartbeatInterval."""
+        idle_s = self._loop.time() - self._last_write
+        if idle_s >= self._heartbeat_s and not self._paused and not self.closed:
+            assert self._transport is not None and self._next is not None
+            self._transport.write(self._heartbeat_frame(self._next))
+            self._last_write = self._loop.time()
+            idle_s = 0
+        left_s = self._heartbeat_s - idle_s
+        self._heartbeat = self._loop.call_later(left_s if left_s > 0 else self._heartbeat_s,
+                                                self._beat)

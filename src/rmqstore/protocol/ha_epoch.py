@@ -41,7 +41,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from .ha import HAProtocolError, StreamDecoder
+from .ha import MAX_TRANSFER_BODY, HAProtocolError, TransferReader
 
 READY, HANDSHAKE, TRANSFER, SUSPEND, SHUTDOWN = range(5)
 
@@ -93,10 +93,10 @@ def encode_report(offset: int) -> bytes:
     return SLAVE_REPORT.pack(TRANSFER, offset)
 
 
-def pack_transfer_header(buf: bytearray, offset: int, size: int, epoch: int, epoch_start: int,
-                         confirm: int) -> None:
-    """Write the 36-byte header at the start of buf (its data follows it)."""
-    MASTER_TRANSFER.pack_into(buf, 0, TRANSFER, size, offset, epoch, epoch_start, confirm)
+def pack_transfer_header(buf: bytearray | memoryview, offset: int, size: int, epoch: int,
+                         epoch_start: int, confirm: int, at: int = 0) -> None:
+    """Write the 36-byte header at buf[at] (its data follows it)."""
+    MASTER_TRANSFER.pack_into(buf, at, TRANSFER, size, offset, epoch, epoch_start, confirm)
 
 
 def encode_transfer(offset: int, data: bytes, epoch: int, epoch_start: int,
@@ -140,10 +140,42 @@ class SlaveMessages:
         return out
 
 
-class MasterMessages(StreamDecoder):
+def decode_master_handshake(view: memoryview | bytearray, pos: int = 0,
+                            end: int | None = None) -> tuple[MasterHandshake | None, int]:
+    """The master's handshake at view[pos:end] and its size; (None, 0) while it is not whole.
+    HAProtocolError on another state or a body over the limit."""
+    end = len(view) if end is None else end
+    if end - pos < MASTER_HANDSHAKE.size:
+        return None, 0
+    state, size, max_offset, last_epoch = MASTER_HANDSHAKE.unpack_from(view, pos)
+    if state != HANDSHAKE:
+        raise HAProtocolError(f"master sent state {state} where its handshake was due")
+    if size < 0 or size % EPOCH_ENTRY.size or size > EPOCH_ENTRY.size * MAX_EPOCH_ENTRIES:
+        raise HAProtocolError(f"handshake body of {size} bytes is not 0 to "
+                              f"{MAX_EPOCH_ENTRIES} epoch entries")
+    total = MASTER_HANDSHAKE.size + size
+    if end - pos < total:
+        return None, 0
+    at = pos + MASTER_HANDSHAKE.size
+    epochs = tuple(EPOCH_ENTRY.unpack_from(view, at + i)
+                   for i in range(0, size, EPOCH_ENTRY.size))
+    return MasterHandshake(max_offset, last_epoch, epochs), total
+
+
+class MasterMessages:
     """The slave's side: feed() returns the MasterHandshake and Transfer messages the data
     completes, in order. A Transfer's data is a view into the bytes fed; it stays valid until
-    the next feed()."""
+    the next feed(). (A slave takes the handshake so, and the transfers after it through
+    EpochTransferReader, without a copy.)"""
+
+    def __init__(self, max_body: int = MAX_TRANSFER_BODY) -> None:
+        self._max_body = max_body
+        self._buf = bytearray()
+
+    @property
+    def buffered(self) -> int:
+        """Bytes held of a message not yet complete."""
+        return len(self._buf)
 
     def feed(self, data: bytes | bytearray | memoryview) -> list[MasterHandshake | Transfer]:
         if self._buf:
@@ -169,21 +201,9 @@ class MasterMessages(StreamDecoder):
         self._buf = bytearray(view[pos:]) if pos < end else bytearray()
         return out
 
-    def _handshake(self, view: memoryview, pos: int,
-                   end: int) -> tuple[MasterHandshake | None, int]:
-        if end - pos < MASTER_HANDSHAKE.size:
-            return None, 0
-        _, size, max_offset, last_epoch = MASTER_HANDSHAKE.unpack_from(view, pos)
-        if size < 0 or size % EPOCH_ENTRY.size or size > EPOCH_ENTRY.size * MAX_EPOCH_ENTRIES:
-            raise HAProtocolError(f"handshake body of {size} bytes is not 0 to "
-                                  f"{MAX_EPOCH_ENTRIES} epoch entries")
-        total = MASTER_HANDSHAKE.size + size
-        if end - pos < total:
-            return None, 0
-        at = pos + MASTER_HANDSHAKE.size
-        epochs = tuple(EPOCH_ENTRY.unpack_from(view, at + i)
-                       for i in range(0, size, EPOCH_ENTRY.size))
-        return MasterHandshake(max_offset, last_epoch, epochs), total
+    @staticmethod
+    def _handshake(view: memoryview, pos: int, end: int) -> tuple[MasterHandshake | None, int]:
+        return decode_master_handshake(view, pos, end)
 
     def _transfer(self, view: memoryview, pos: int, end: int) -> tuple[Transfer | None, int]:
         if end - pos < MASTER_TRANSFER.size:
@@ -197,3 +217,31 @@ class MasterMessages(StreamDecoder):
             return None, 0
         at = pos + MASTER_TRANSFER.size
         return Transfer(offset, epoch, start, confirm, view[at:at + size]), total
+
+
+class EpochTransferReader(TransferReader):
+    """ha.py's TransferReader for this layout's transfers: the epochs the frames name and the
+    last confirm offset are kept for the slave (``take_epochs``, ``confirm``)."""
+
+    HEADER_SIZE = MASTER_TRANSFER.size
+
+    def __init__(self, expect: int | None, max_pending: int = 64 << 20) -> None:
+        super().__init__(expect, max_pending=max_pending)
+        self.confirm = -1  # the master's confirm offset in the last header
+        self._epoch = (-1, -1)
+        self._new_epochs: list[tuple[int, int]] = []
+
+    def _header(self, buf: bytearray, at: int) -> tuple[int, int]:
+        state, size, offset, epoch, start, confirm = MASTER_TRANSFER.unpack_from(buf, at)
+        if state != TRANSFER:
+            raise HAProtocolError(f"master sent state {state} where a transfer was due")
+        if (epoch, start) != self._epoch:
+            self._epoch = (epoch, start)
+            self._new_epochs.append(self._epoch)
+        self.confirm = confirm
+        return offset, size
+
+    def take_epochs(self) -> list[tuple[int, int]]:
+        """The (epoch, start) of every epoch the frames began since the last call, in order."""
+        out, self._new_epochs = self._new_epochs, []
+        return out

@@ -36,9 +36,11 @@ class HAPair:
     def __init__(self, tmp: Path, role: str = "SYNC_MASTER", master_conf: str = "",
                  slave_conf: str = "", common_conf: str = "",
                  store_args: tuple[str, ...] = SMALL_STORE_ARGS,
-                 credentials: Credentials | None = None) -> None:
+                 credentials: Credentials | None = None,
+                 namesrv_args: tuple[str, ...] = ()) -> None:
         """credentials: what this pair's own requests are signed with (brokers with
-        aclEnable=true in their conf)."""
+        aclEnable=true in their conf). namesrv_args: more of the NameServer's serve
+        arguments (its --tls-config, say)."""
         self.store_args = store_args
         self.credentials = credentials
         self.tmp = tmp
@@ -46,7 +48,8 @@ class HAPair:
         ns_port = free_port()
         self.namesrv = f"127.0.0.1:{ns_port}"
         self.ns_proc = ServeProcess(["--role", "namesrv", "--namesrv-port", str(ns_port),
-                                     "--http-port", "0", "--broker-expiry", "5"],
+                                     "--http-port", "0", "--broker-expiry", "5",
+                                     *namesrv_args],
                                     tmp / "namesrv.log")
         m_port, s_port = free_broker_port(), free_broker_port()
         self.master = f"127.0.0.1:{m_port}"

@@ -58,12 +58,6 @@ class ControllerReplication:
         self.ha_port = config.ha_port
 
     # -- the send path (replication.Replication) ---------------------------------------------
-    def stored(self) -> None:
-        if self.isr is not None:
-            self.isr.appended()
-        if self.service is not None and self.service.links:
-            self.service.wakeup()
-
     def when_replicated(self, callback: StatusCallback) -> None:
         service = self.service
         if service is None:

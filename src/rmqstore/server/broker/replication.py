@@ -6,6 +6,9 @@
   SLAVE_NOT_AVAILABLE when no slave is connected or the nearest is more than
   haSlaveFallbehindMax behind, else SEND_OK when one acknowledges, FLUSH_SLAVE_TIMEOUT after
   slaveTimeout. Either way the message is stored.
+- With TLS, the HA port takes the remoting port's tls.server.* settings (mode, certificate,
+  client certificates), and a slave connects with its own connections' (tls.enable,
+  tls.client.*).
 - SLAVE opens its store as a replica and runs an HAClient to its master's HA address:
   haMasterAddress, else what the NameServer answers its registration with
   (updateMasterHAServerAddrPeriodically), and SlaveSynchronize to the master's broker address.
@@ -33,9 +36,13 @@ class Replication(Protocol):
 
     sync: bool  # sends wait for replicas (SYNC_MASTER)
 
-    def stored(self) -> None: ...
-
     def when_replicated(self, callback: StatusCallback) -> None: ...
+
+
+# An ASYNC_MASTER's sends wait for no slave (controller mode's always wait): its links gather
+# this long's appends into their frames, fewer and larger, rather than pushing every loop
+# iteration's.
+ASYNC_PUSH_DELAY_MS = 5
 
 
 def ha_config(config: BrokerConfig) -> HAConfig:
@@ -43,7 +50,10 @@ def ha_config(config: BrokerConfig) -> HAConfig:
                     housekeeping_interval_ms=config.ha_housekeeping_interval_ms,
                     transfer_batch_bytes=config.ha_transfer_batch_size,
                     slave_fallbehind_max=config.ha_slave_fallbehind_max,
-                    slave_timeout_ms=config.slave_timeout_ms)
+                    slave_timeout_ms=config.slave_timeout_ms,
+                    push_delay_ms=ASYNC_PUSH_DELAY_MS
+                    if config.broker_role == "ASYNC_MASTER" and not config.controller_mode
+                    else 0)
 
 
 class MasterReplication:
@@ -52,19 +62,14 @@ class MasterReplication:
     def __init__(self, config: BrokerConfig, store: MessageStore) -> None:
         self._store = store
         self.sync = config.broker_role == "SYNC_MASTER"
-        self.service = HAService(store, config.bind_host, config.ha_port, ha_config(config))
+        self.service = HAService(store, config.bind_host, config.ha_port, ha_config(config),
+                                 config.remoting.tls_server)
 
     async def start(self) -> None:
         await self.service.start()
 
     async def stop(self) -> None:
         await self.service.close()
-
-    def stored(self) -> None:
-        """Something was appended: a SYNC_MASTER's links send it now (an ASYNC_MASTER's find
-        it within POLL_S, in fewer, larger frames: HAConnection's writer waits up to 100 ms)."""
-        if self.sync and self.service.links:
-            self.service.wakeup()
 
     def when_replicated(self, callback: StatusCallback) -> None:
         """SYNC_MASTER: callback(status) for what the store holds now (the sends just
@@ -86,7 +91,7 @@ class SlaveReplication:
         self._fixed_master = config.ha_master_address is not None
         self.master_addr: str | None = None  # the master's broker address (masterAddr)
         self.client = HAClient(store, config.ha_master_address, ha_config(config),
-                               on_dispatched)
+                               on_dispatched, config.remoting.tls_client)
 
     async def start(self) -> None:
         await self.client.start()

@@ -211,8 +211,6 @@ class SendProcessor:
         except _REFUSALS as exc:
             return _refusal(exc)
         self._arrivals.notify(target.topic, target.queue_id)
-        if self._replication is not None:
-            self._replication.stored()
         self._traffic.stored(target.topic, message_type(header.properties or ""),
                              1 if type(pending) is PendingPut
                              else len(pending.batch.commitlog_offsets),  # type: ignore[union-attr]
