@@ -15,6 +15,7 @@ from rmqstore.ha.config import HAConfig
 from rmqstore.ha.epoch_client import EpochHAClient
 from rmqstore.ha.epoch_master import EpochHAService
 from rmqstore.ha.in_sync import InSyncConfig, InSyncReplicas
+from rmqstore.net.tls import TlsServerConfig
 from tests.engine.test_replica import CFG
 from tests.log_digest import log_digest
 
@@ -37,7 +38,8 @@ async def wait_for(predicate: Callable[[], bool], timeout_s: float = 5.0) -> Non
 class Master:
     """A store as master of ``epoch``: its HA port, in-sync replicas the test commits."""
 
-    def __init__(self, store: rmqstore.MessageStore, me: int, epoch: int) -> None:
+    def __init__(self, store: rmqstore.MessageStore, me: int, epoch: int,
+                 tls: TlsServerConfig | None = None) -> None:
         self.store = store
         self.epochs = EpochFile(store.root)
         self.epochs.append(epoch, store.commitlog.max_offset)
@@ -47,7 +49,7 @@ class Master:
                                   lambda: self.epochs.entries[-1][1], InSyncConfig(
                                       slave_timeout_s=0.5), self.proposals.append,
                                   store.set_confirm_offset)
-        self.ha = EpochHAService(store, self.epochs, self.isr, "127.0.0.1", 0, HA)
+        self.ha = EpochHAService(store, self.epochs, self.isr, "127.0.0.1", 0, HA, tls)
 
     @property
     def address(self) -> str:

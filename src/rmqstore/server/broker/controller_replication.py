@@ -1,8 +1,10 @@
 """A controller-mode broker's replication, which follows its role (AutoSwitchHAService's
 changeToMaster / changeToSlave): as master an EpochHAService on haListenPort with its in-sync
 replicas, sends waiting for every member; as slave an EpochHAClient to the master's HA
-address. The store changes role in place (MessageStore.become_master / become_replica) and
-the epoch file (epochFileCheckpoint) gets the new master epoch.
+address. With TLS the HA port and the links to it take the broker's tls.server.* and
+tls.client.* settings, as replication.py's do. The store changes role in place
+(MessageStore.become_master / become_replica) and the epoch file (epochFileCheckpoint) gets the
+new master epoch.
 
 For the send path it is a Replication (replication.py): SYNC_MASTER's wait, over the in-sync
 replicas. Runs on the broker's event loop.
@@ -95,7 +97,7 @@ class ControllerReplication:
         last: OSError | None = None
         for _ in range(BIND_ATTEMPTS):
             service = EpochHAService(self._store, self.epochs, isr, self._config.bind_host,
-                                     self.ha_port, self._ha)
+                                     self.ha_port, self._ha, self._config.remoting.tls_server)
             try:
                 await service.start()
             except OSError as exc:  # our own old listener's port, not yet free
@@ -123,7 +125,8 @@ class ControllerReplication:
         store.become_replica()
         if self.client is None:
             self.client = EpochHAClient(store, self.epochs, me, None, self._ha,
-                                        self._on_dispatched, self._config.sync_from_last_file)
+                                        self._on_dispatched, self._config.sync_from_last_file,
+                                        self._config.remoting.tls_client)
             await self.client.start()
         else:
             self.client.broker_id = me
