@@ -30,10 +30,11 @@ Example: a handshake from slave 2 that syncs from the start is 00000001 0000 000
 00000001 00000018 0000000000002328 00000002 | 00000001 0000000000000000 | 00000002
 0000000000001388.
 
-Sans-I/O: SlaveMessages (the master's reader) and MasterMessages (the slave's reader) take bytes
-as they arrive and return the messages they complete; neither holds more than one message. A
-state they do not expect, or a size over its limit, raises HAProtocolError (the connection is
-closed).
+Sans-I/O: SlaveMessages (the master's reader) takes bytes as they arrive and returns the
+messages they complete; a slave decodes the master's handshake whole (decode_master_handshake)
+and then receives the transfers in place (EpochTransferReader, ha.py's TransferReader with this
+header). A state they do not expect, or a size over its limit, raises HAProtocolError (the
+connection is closed).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from .ha import MAX_TRANSFER_BODY, HAProtocolError, TransferReader
+from .ha import HAProtocolError, TransferReader
 
 READY, HANDSHAKE, TRANSFER, SUSPEND, SHUTDOWN = range(5)
 
@@ -76,17 +77,6 @@ class MasterHandshake:
         body = b"".join(EPOCH_ENTRY.pack(e, s) for e, s in self.epochs)
         return MASTER_HANDSHAKE.pack(HANDSHAKE, len(body), self.max_offset,
                                      self.last_epoch) + body
-
-
-@dataclass(frozen=True, slots=True)
-class Transfer:
-    """A transfer's header; ``data`` is a view valid until the decoder's next feed()."""
-
-    offset: int
-    epoch: int
-    epoch_start: int
-    confirm_offset: int
-    data: memoryview
 
 
 def encode_report(offset: int) -> bytes:
@@ -140,83 +130,24 @@ class SlaveMessages:
         return out
 
 
-def decode_master_handshake(view: memoryview | bytearray, pos: int = 0,
-                            end: int | None = None) -> tuple[MasterHandshake | None, int]:
-    """The master's handshake at view[pos:end] and its size; (None, 0) while it is not whole.
-    HAProtocolError on another state or a body over the limit."""
-    end = len(view) if end is None else end
-    if end - pos < MASTER_HANDSHAKE.size:
+def decode_master_handshake(buf: bytes | bytearray | memoryview
+                            ) -> tuple[MasterHandshake | None, int]:
+    """The master's handshake at the start of ``buf`` and its size; (None, 0) while it is not
+    whole. HAProtocolError on another state or a body over the limit."""
+    if len(buf) < MASTER_HANDSHAKE.size:
         return None, 0
-    state, size, max_offset, last_epoch = MASTER_HANDSHAKE.unpack_from(view, pos)
+    state, size, max_offset, last_epoch = MASTER_HANDSHAKE.unpack_from(buf, 0)
     if state != HANDSHAKE:
         raise HAProtocolError(f"master sent state {state} where its handshake was due")
     if size < 0 or size % EPOCH_ENTRY.size or size > EPOCH_ENTRY.size * MAX_EPOCH_ENTRIES:
         raise HAProtocolError(f"handshake body of {size} bytes is not 0 to "
                               f"{MAX_EPOCH_ENTRIES} epoch entries")
     total = MASTER_HANDSHAKE.size + size
-    if end - pos < total:
+    if len(buf) < total:
         return None, 0
-    at = pos + MASTER_HANDSHAKE.size
-    epochs = tuple(EPOCH_ENTRY.unpack_from(view, at + i)
-                   for i in range(0, size, EPOCH_ENTRY.size))
+    epochs = tuple(EPOCH_ENTRY.unpack_from(buf, at)
+                   for at in range(MASTER_HANDSHAKE.size, total, EPOCH_ENTRY.size))
     return MasterHandshake(max_offset, last_epoch, epochs), total
-
-
-class MasterMessages:
-    """The slave's side: feed() returns the MasterHandshake and Transfer messages the data
-    completes, in order. A Transfer's data is a view into the bytes fed; it stays valid until
-    the next feed(). (A slave takes the handshake so, and the transfers after it through
-    EpochTransferReader, without a copy.)"""
-
-    def __init__(self, max_body: int = MAX_TRANSFER_BODY) -> None:
-        self._max_body = max_body
-        self._buf = bytearray()
-
-    @property
-    def buffered(self) -> int:
-        """Bytes held of a message not yet complete."""
-        return len(self._buf)
-
-    def feed(self, data: bytes | bytearray | memoryview) -> list[MasterHandshake | Transfer]:
-        if self._buf:
-            self._buf += data
-            data = self._buf
-        view = memoryview(data)
-        out: list[MasterHandshake | Transfer] = []
-        pos, end = 0, len(view)
-        while end - pos >= _STATE.size:
-            state = _STATE.unpack_from(view, pos)[0]
-            if state == HANDSHAKE:
-                message, size = self._handshake(view, pos, end)
-            elif state == TRANSFER:
-                message, size = self._transfer(view, pos, end)
-            else:
-                raise HAProtocolError(f"master sent state {state}: neither a handshake nor a "
-                                      "transfer")
-            if message is None:
-                break
-            out.append(message)
-            pos += size
-        # the unfinished message is kept apart: the views above point into data
-        self._buf = bytearray(view[pos:]) if pos < end else bytearray()
-        return out
-
-    @staticmethod
-    def _handshake(view: memoryview, pos: int, end: int) -> tuple[MasterHandshake | None, int]:
-        return decode_master_handshake(view, pos, end)
-
-    def _transfer(self, view: memoryview, pos: int, end: int) -> tuple[Transfer | None, int]:
-        if end - pos < MASTER_TRANSFER.size:
-            return None, 0
-        _, size, offset, epoch, start, confirm = MASTER_TRANSFER.unpack_from(view, pos)
-        if offset < 0 or not 0 <= size <= self._max_body:
-            raise HAProtocolError(f"transfer header (offset {offset}, size {size}) is outside "
-                                  f"the limits (size <= {self._max_body})")
-        total = MASTER_TRANSFER.size + size
-        if end - pos < total:
-            return None, 0
-        at = pos + MASTER_TRANSFER.size
-        return Transfer(offset, epoch, start, confirm, view[at:at + size]), total
 
 
 class EpochTransferReader(TransferReader):
