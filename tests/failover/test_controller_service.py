@@ -11,14 +11,16 @@ from typing import Any
 from rmqstore.net import RemotingClient
 from rmqstore.protocol import RemotingCommand, RequestCode, ResponseCode
 from rmqstore.protocol.controller import (
+    AlterSyncStateSetRequestHeader,
     ApplyBrokerIdRequestHeader,
     BrokerHeartbeatRequestHeader,
+    CleanControllerBrokerDataRequestHeader,
     ElectMasterRequestHeader,
     GetNextBrokerIdRequestHeader,
     GetReplicaInfoRequestHeader,
     RegisterBrokerToControllerRequestHeader,
 )
-from rmqstore.protocol.controller_body import decode_sync_state_set
+from rmqstore.protocol.controller_body import SyncStateSet, decode_sync_state_set
 from rmqstore.protocol.header_codec import encode_header
 from rmqstore.server.controller.metastore import MemoryMetaStore
 from rmqstore.server.controller.replicas import Decision
@@ -175,4 +177,58 @@ def test_cas_fences_a_concurrent_writer() -> None:
             assert decision.code == ResponseCode.CONTROLLER_BROKER_ID_INVALID
         finally:
             await service.stop()
+    run(main)
+
+
+def test_the_masters_and_the_admins_requests_over_the_wire() -> None:
+    """ALTER_SYNC_STATE_SET (1001) from the master of the current epoch only, with the set's
+    epoch it read; GET_CONTROLLER_CONFIG (1010) answers, UPDATE_CONTROLLER_CONFIG (1009) is
+    refused with its reason; CLEAN_BROKER_DATA (1011) refuses a living set or id unless told
+    isCleanLivingBroker."""
+    async def main() -> None:
+        store = MemoryMetaStore()
+        ns = namesrv(store)
+        async with ns, RemotingClient() as client:
+            await wait_for(lambda: bool(active_of(ns)))
+            ctl = addr_of(ns)
+            await join(client, ctl, 1, "127.0.0.1:1")
+            await join(client, ctl, 2, "127.0.0.1:2")
+            await call(client, ctl, C.CONTROLLER_ELECT_MASTER,
+                       ElectMasterRequestHeader(broker_name="b", broker_id=1))
+            for i in (1, 2):
+                await call(client, ctl, C.BROKER_HEARTBEAT, heartbeat(i, 1))
+
+            def alter(master: int, epoch: int, members: set[int], set_epoch: int):
+                return call(client, ctl, C.CONTROLLER_ALTER_SYNC_STATE_SET,
+                            AlterSyncStateSetRequestHeader(broker_name="b",
+                                                           master_broker_id=master,
+                                                           master_epoch=epoch),
+                            SyncStateSet(frozenset(members), set_epoch).encode())
+            assert (await alter(2, 1, {1, 2}, 1)).code == ResponseCode.CONTROLLER_INVALID_MASTER
+            assert (await alter(1, 0, {1, 2}, 1)).code == \
+                ResponseCode.CONTROLLER_FENCED_MASTER_EPOCH
+            grown = await alter(1, 1, {1, 2}, 1)
+            assert grown.code == ResponseCode.SUCCESS, grown.remark
+            assert decode_sync_state_set(grown.body) == SyncStateSet(frozenset({1, 2}), 2)
+            assert (await alter(1, 1, {1}, 1)).code == \
+                ResponseCode.CONTROLLER_FENCED_SYNC_STATE_SET_EPOCH  # it read an older set
+
+            config = await client.invoke(ctl, RemotingCommand.request(
+                C.GET_CONTROLLER_CONFIG), 3.0)
+            assert config.code == ResponseCode.SUCCESS and b"prefix=/t" in config.body
+            update = await client.invoke(ctl, RemotingCommand.request(
+                C.UPDATE_CONTROLLER_CONFIG), 3.0)
+            assert update.code == ResponseCode.NO_PERMISSION and "restart" in update.remark
+
+            def clean(ids: str | None = None, living: bool = False):
+                return call(client, ctl, C.CLEAN_BROKER_DATA,
+                            CleanControllerBrokerDataRequestHeader(
+                                broker_name="b", broker_controller_ids_to_clean=ids,
+                                is_clean_living_broker=living))
+            refused = ResponseCode.CONTROLLER_INVALID_CLEAN_BROKER_METADATA
+            assert (await clean()).code == refused and (await clean("2")).code == refused
+            assert (await clean("2", living=True)).code == ResponseCode.SUCCESS  # overridden
+            info = await call(client, ctl, C.CONTROLLER_GET_REPLICA_INFO,
+                              GetReplicaInfoRequestHeader(broker_name="b"))
+            assert decode_sync_state_set(info.body).members == {1}  # 2 forgotten, 1 kept
     run(main)
