@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from rmqstore.net import RemotingClient
 from rmqstore.protocol import RemotingCommand, RequestCode, ResponseCode
+from rmqstore.protocol.acl_signature import sign_request
 from rmqstore.protocol.controller import (
     AlterSyncStateSetRequestHeader,
     ApplyBrokerIdRequestHeader,
@@ -22,11 +24,13 @@ from rmqstore.protocol.controller import (
 )
 from rmqstore.protocol.controller_body import SyncStateSet, decode_sync_state_set
 from rmqstore.protocol.header_codec import encode_header
+from rmqstore.server.acl import AclSettings
 from rmqstore.server.controller.metastore import MemoryMetaStore
 from rmqstore.server.controller.replicas import Decision
 from rmqstore.server.controller.service import ControllerConfig, ControllerService
 from rmqstore.server.controller.settings import ControllerSettings
 from rmqstore.server.namesrv import NameServer, NamesrvConfig
+from tests.server.acl_files import ADMIN, NORMAL, SHIPPED_PLAIN_ACL
 
 C = RequestCode
 
@@ -231,4 +235,35 @@ def test_the_masters_and_the_admins_requests_over_the_wire() -> None:
             info = await call(client, ctl, C.CONTROLLER_GET_REPLICA_INFO,
                               GetReplicaInfoRequestHeader(broker_name="b"))
             assert decode_sync_state_set(info.body).members == {1}  # 2 forgotten, 1 kept
+    run(main)
+
+
+def test_with_acl_every_controller_code_needs_an_admin(tmp_path: Path) -> None:
+    """A NameServer with aclEnable: its controller's codes refuse no signature and a normal
+    account (NO_PERMISSION, "Need admin permission"), and serve the admin account; no answer
+    carries a secret."""
+    acl_file = tmp_path / "plain_acl.yml"
+    acl_file.write_text(SHIPPED_PLAIN_ACL)
+    settings = ControllerSettings(ControllerConfig(prefix="/t"))
+    ns = NameServer(NamesrvConfig(port=0, http_port=None, controller=settings,
+                                  acl=AclSettings(True, acl_file)), metastore=MemoryMetaStore())
+
+    async def main() -> None:
+        async with ns, RemotingClient() as client:
+            await wait_for(lambda: bool(active_of(ns)))
+            for code in (C.CONTROLLER_GET_NEXT_BROKER_ID, C.CONTROLLER_GET_METADATA_INFO,
+                         C.GET_CONTROLLER_CONFIG, C.CLEAN_BROKER_DATA, C.BROKER_HEARTBEAT):
+                answers = {}
+                for who, creds in (("none", None), ("normal", NORMAL), ("admin", ADMIN)):
+                    request = RemotingCommand.request(code, encode_header(
+                        GetNextBrokerIdRequestHeader(cluster_name="c1", broker_name="b")))
+                    if creds is not None:
+                        sign_request(request, creds)
+                    r = await client.invoke(addr_of(ns), request, 3.0)
+                    assert ADMIN.secret_key not in repr((r.ext_fields, r.remark, r.body))
+                    answers[who] = r
+                assert answers["none"].code == ResponseCode.NO_PERMISSION, code
+                assert answers["normal"].code == ResponseCode.NO_PERMISSION, code
+                assert "Need admin permission" in answers["normal"].remark
+                assert answers["admin"].code != ResponseCode.NO_PERMISSION, code
     run(main)
