@@ -3,12 +3,14 @@ three-node cluster per run, in network namespaces when run as root), every run c
 suite's short matrix is (rmqstore.chaos), then the counts, the checkers' results and the RTO
 distribution per fault kind summed over all runs.
 
-    .venv/bin/python benches/chaos_long.py [--faults 1000] [--per-run 40] [--dir DIR]
-        [--kinds kill-master,stop-master,...] [--json FILE] [--seed 7]
+    .venv/bin/python benches/chaos_long.py [--faults 1000] [--per-run 25] [--dir DIR]
+        [--kinds kill-master,stop-master,...] [--json FILE] [--reports FILE] [--seed 7]
+    .venv/bin/python benches/chaos_long.py --summarize FILE [FILE ...]
 
 The master faults (SIGKILL, SIGSTOP, partition) are drawn three times as often as the others.
 A run's history and report stay in DIR only when a check failed (else they are removed, and
-its cluster's files with it); the summary is printed and, with --json, written.
+its cluster's files with it); the summary is printed and, with --json, written. --reports
+appends every run's report as a line; --summarize sums such files (runs made side by side).
 """
 
 from __future__ import annotations
@@ -82,12 +84,20 @@ def summarize(reports: list[dict]) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--faults", type=int, default=1000)
-    parser.add_argument("--per-run", type=int, default=40)
+    parser.add_argument("--per-run", type=int, default=25)
     parser.add_argument("--dir", type=Path, default=Path("/tmp/rmqstore-chaos"))
     parser.add_argument("--kinds", default=",".join(KINDS))
     parser.add_argument("--json", type=Path)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--reports", type=Path, help="append each run's report here (JSONL)")
+    parser.add_argument("--summarize", type=Path, nargs="+",
+                        help="only sum the reports in these files and print the summary")
     args = parser.parse_args()
+    if args.summarize:
+        reports = [json.loads(line) for path in args.summarize
+                   for line in path.read_text().splitlines() if line.strip()]
+        print(json.dumps(summarize(reports), indent=1))
+        return 0
     logging.basicConfig(level=logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     signal.signal(signal.SIGTERM, _interrupt)  # the run's cluster and namespaces go too
@@ -114,6 +124,9 @@ def main() -> int:
             continue
         data = json.loads((root / "report.json").read_text())
         reports.append(data)
+        if args.reports is not None:
+            with open(args.reports, "a") as out:
+                out.write(json.dumps(data, separators=(",", ":")) + "\n")
         left -= len(faults)
         print(f"run {run_no}: {len(faults)} faults, ok={report.ok}, acked {report.acked}, "
               f"lost {len(report.lost)}, stale {len(report.stale_acks)}, "
