@@ -47,18 +47,28 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
+def distribution(values: list[float]) -> dict:
+    return {"n": len(values), "p50": round(statistics.median(values), 3),
+            "p90": round(percentile(values, 0.9), 3), "p99": round(percentile(values, 0.99), 3),
+            "max": round(max(values), 3)}
+
+
 def summarize(reports: list[dict]) -> dict:
-    per_kind: dict[str, dict] = defaultdict(lambda: {"count": 0, "rto_s": [], "failed_sends": 0,
-                                                     "role_changes": 0, "skipped": 0})
+    per_kind: dict[str, dict] = defaultdict(lambda: {
+        "count": 0, "rto_s": [], "in_sync_again_s": [], "not_in_sync_in_30s": 0,
+        "failed_sends": 0, "role_changes": 0, "skipped": 0})
     totals = {"runs": len(reports), "acked": 0, "failed": 0, "unknown": 0, "lost": 0,
               "duplicates": 0, "order_violations": 0, "stale_acks": 0, "epoch_violations": 0,
-              "replicas_not_identical": 0}
+              "replicas_not_identical": 0, "identical_after_s_max": 0.0}
     for r in reports:
         for key in ("acked", "failed", "unknown", "duplicates"):
             totals[key] += r[key]
         for key in ("lost", "order_violations", "stale_acks", "epoch_violations"):
             totals[key] += len(r[key])
         totals["replicas_not_identical"] += r["replicas_identical"] is False
+        if r.get("identical_after_s") is not None:
+            totals["identical_after_s_max"] = max(totals["identical_after_s_max"],
+                                                  r["identical_after_s"])
         for f in r["faults"]:
             k = per_kind[f["kind"]]
             if "skipped" in f:
@@ -69,13 +79,17 @@ def summarize(reports: list[dict]) -> dict:
             k["role_changes"] += bool(f.get("role_changed"))
             if f.get("rto_s") is not None:
                 k["rto_s"].append(f["rto_s"])
+            if "in_sync_again_s" in f:
+                if f["in_sync_again_s"] is None:
+                    k["not_in_sync_in_30s"] += 1
+                else:
+                    k["in_sync_again_s"].append(f["in_sync_again_s"])
     kinds = {}
     for kind, k in sorted(per_kind.items()):
-        rtos = k.pop("rto_s")
-        if rtos:
-            k["rto"] = {"n": len(rtos), "p50": round(statistics.median(rtos), 3),
-                        "p90": round(percentile(rtos, 0.9), 3),
-                        "p99": round(percentile(rtos, 0.99), 3), "max": round(max(rtos), 3)}
+        for name, out in (("rto_s", "rto"), ("in_sync_again_s", "in_sync_again")):
+            values = k.pop(name)
+            if values:
+                k[out] = distribution(values)
         kinds[kind] = k
     return {"totals": totals, "faults": kinds,
             "injected": sum(k["count"] for k in kinds.values())}

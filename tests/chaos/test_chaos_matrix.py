@@ -36,6 +36,9 @@ def test_the_short_matrix(tmp_path: Path) -> None:
     assert report.lost == [] and report.order_violations == []
     assert report.stale_acks == [] and report.epoch_violations == []
     assert report.replicas_identical, report.replica_notes
+    assert report.identical_after_s is not None and report.identical_after_s <= 30
+    for f in report.faults:  # every replica back in the in-sync set within 30 s of healing
+        assert "skipped" in f or f["in_sync_again_s"] is not None, f
     by_kind = {f["kind"]: f for f in report.faults}
     assert by_kind["kill-master"]["rto_s"] is not None and by_kind["kill-master"]["rto_s"] < 6
     assert by_kind["stop-master"]["rto_s"] is not None and by_kind["stop-master"]["rto_s"] < 10

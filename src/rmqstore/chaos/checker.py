@@ -66,6 +66,7 @@ class Report:
     stale_acks: list[str] = field(default_factory=list)
     epoch_violations: list[str] = field(default_factory=list)
     replicas_identical: bool | None = None
+    identical_after_s: float | None = None  # from the last write to three equal logs
     replica_notes: list[str] = field(default_factory=list)
     faults: list[dict] = field(default_factory=list)
 
