@@ -21,7 +21,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from .metastore import LeaseExpired, MetaStore, MetaStoreUnavailable, asked_to_stop
+from .metastore import LeaseExpired, MetaStore, MetaStoreUnavailable, outlive
 
 log = logging.getLogger(__name__)
 
@@ -61,16 +61,7 @@ class Leadership:
         """Campaign and renew until cancelled; the lease is revoked on the way out."""
         try:
             while True:
-                try:
-                    await self._step()
-                except MetaStoreUnavailable as exc:
-                    log.info("controller election: %s", exc)
-                except Exception:  # the campaign must outlive any one failure
-                    log.exception("controller election: unexpected failure")
-                except asyncio.CancelledError:
-                    if asked_to_stop():
-                        raise
-                    log.warning("controller election: a call was cancelled under it")
+                await outlive(self._step, "controller election")
                 self._check_expiry()
                 await asyncio.sleep(POLL_S)
         finally:

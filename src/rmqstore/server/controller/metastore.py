@@ -12,10 +12,13 @@ operations strict serializable).
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
+
+log = logging.getLogger(__name__)
 
 
 class MetaStoreUnavailable(ConnectionError):
@@ -31,6 +34,25 @@ def asked_to_stop() -> bool:
     than a call it awaited ended under it (gRPC ends the calls on a closed channel so)."""
     task = asyncio.current_task()
     return task is None or task.cancelling() > 0
+
+
+async def outlive(step: Callable[[], Awaitable[object]], what: str) -> bool:
+    """One step of a loop that must outlive any failure (the campaign, the scan, the cache
+    load): whether it succeeded. A store out of reach is logged, anything else with its
+    traceback, a call ended under it (another call's failure closed the shared client) with a
+    warning; only the task's own cancellation goes through."""
+    try:
+        await step()
+        return True
+    except MetaStoreUnavailable as exc:
+        log.info("%s: %s", what, exc)
+    except Exception:
+        log.exception("%s: unexpected failure", what)
+    except asyncio.CancelledError:
+        if asked_to_stop():
+            raise
+        log.warning("%s: a call was cancelled under it", what)
+    return False
 
 
 @dataclass(frozen=True, slots=True)

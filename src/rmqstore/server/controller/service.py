@@ -28,7 +28,7 @@ from .elect import LiveInfo
 from .leadership import Leadership
 from .lease import LEASE_MS
 from .liveness import BrokerLiveTable, Key
-from .metastore import LeaseExpired, MetaStore, MetaStoreUnavailable, Versioned, asked_to_stop
+from .metastore import LeaseExpired, MetaStore, MetaStoreUnavailable, Versioned, outlive
 from .replicas import Decision
 from .state import BrokerSetState, decode_state
 
@@ -99,15 +99,14 @@ class ControllerService:
     async def _load_cache(self) -> None:
         """The broker sets, read once this controller is active (again until it succeeds: an
         active controller with none grants no lease and replaces no master)."""
-        while self.active:
-            try:
-                found = await self.store.get_prefix(self._key(""))
+        found: dict[str, Versioned] = {}
+
+        async def load() -> None:
+            found.update(await self.store.get_prefix(self._key("")))
+        while self.active:  # etcd may be electing a leader, say
+            if await outlive(load, "controller: loading the broker sets"):
                 break
-            except (Exception, asyncio.CancelledError) as exc:  # etcd electing a leader, say
-                if isinstance(exc, asyncio.CancelledError) and asked_to_stop():
-                    raise
-                log.warning("controller: loading the broker sets failed: %r", exc)
-                await asyncio.sleep(LOAD_RETRY_S)
+            await asyncio.sleep(LOAD_RETRY_S)
         else:
             return
         for key, versioned in found.items():
@@ -289,19 +288,14 @@ class ControllerService:
             for key in self.live.expired():
                 log.warning("controller: broker %s id %d of %s stopped heartbeating", key[1],
                             key[2], key[0])
-            if not self.active:
-                continue
-            try:
-                for name, state in list(self._cache.items()):
-                    if replicas.needs_reelection(state, self.alive_in(state)) and \
-                            self.may_replace(state):
-                        await self.replace_master(name)
-            except Exception:  # the scan must outlive any one failure
-                log.exception("controller: scan failed")
-            except asyncio.CancelledError:
-                if asked_to_stop():
-                    raise
-                log.warning("controller: scan: a call was cancelled under it")
+            if self.active:
+                await outlive(self._replace_dead_masters, "controller: scan")
+
+    async def _replace_dead_masters(self) -> None:
+        for name, state in list(self._cache.items()):
+            if replicas.needs_reelection(state, self.alive_in(state)) and \
+                    self.may_replace(state):
+                await self.replace_master(name)
 
 
 async def _refuses(addr: str) -> bool | None:
