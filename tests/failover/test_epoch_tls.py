@@ -76,10 +76,10 @@ def test_a_controller_mode_broker_takes_its_tls_settings_on_both_ends(tmp_path: 
             await master.to_master(1, 1, frozenset({1}), 1, lambda _: None)
             for i in range(50):
                 ms.put("T", b"over tls %d" % i)
-            await slave.to_slave(2)
+            await slave.to_slave(2, "127.0.0.1:10911")
             try:
                 slave.on_register_answer(RegisterBrokerResponseHeader(
-                    ha_server_addr=f"127.0.0.1:{master.ha_port}"))
+                    ha_server_addr=f"127.0.0.1:{master.ha_port}", master_addr="127.0.0.1:10911"))
                 await wait_for(lambda: ss.commitlog.max_offset == ms.commitlog.max_offset > 0)
                 assert master.service is not None
                 link = next(iter(master.service.links))

@@ -58,6 +58,7 @@ class ControllerReplication:
         self.client: EpochHAClient | None = None
         self.isr: InSyncReplicas | None = None
         self.ha_port = config.ha_port
+        self.master_addr: str | None = None  # the master the controller named, while slave
 
     # -- the send path (replication.Replication) ---------------------------------------------
     def when_replicated(self, callback: StatusCallback) -> None:
@@ -116,10 +117,11 @@ class ControllerReplication:
         self._store.set_confirm_offset(offset if capped else None)
         self._on_confirmed()
 
-    async def to_slave(self, me: int) -> None:
+    async def to_slave(self, me: int, master_addr: str | None) -> None:
         """changeToSlave: the HA port stops serving (its waiting sends fail), the store takes
-        its master's bytes; the master's HA address comes with the next registration answer
-        (on_register_answer)."""
+        its master's bytes; the HA address of ``master_addr`` (the broker address the
+        controller named) comes with a registration answer (on_register_answer)."""
+        self.master_addr = master_addr
         await self._stop_master()
         store = self._store
         store.become_replica()
@@ -133,9 +135,17 @@ class ControllerReplication:
             self.client.set_master(None)  # the old master's link goes; a new one is named next
 
     def on_register_answer(self, answer: RegisterBrokerResponseHeader) -> None:
-        """A NameServer's answer while slave: the master's HA address (updateHaMasterAddress)."""
-        if self.client is not None and answer.ha_server_addr:
-            self.client.set_master(answer.ha_server_addr)
+        """A NameServer's answer while slave: the master's HA address (updateHaMasterAddress),
+        taken only when the answer names the master the controller named: a NameServer that
+        still has the deposed master registered (its new one not yet) would send this slave
+        back to it."""
+        if self.client is None or not answer.ha_server_addr:
+            return
+        if self.master_addr is not None and answer.master_addr != self.master_addr:
+            log.info("HA: a NameServer names master %s; the controller named %s: not followed",
+                     answer.master_addr, self.master_addr)
+            return
+        self.client.set_master(answer.ha_server_addr)
 
     async def _stop_master(self) -> None:
         service, self.service = self.service, None

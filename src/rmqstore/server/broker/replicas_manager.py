@@ -297,7 +297,7 @@ class ReplicasManager:
                 log.info("controller: becoming slave of %s (id %d), epoch %d", master_addr,
                          master_id, epoch)
                 self._role.become_slave(self.controller_id, epoch)
-                await self._replication.to_slave(self.controller_id)
+                await self._replication.to_slave(self.controller_id, master_addr)
             self.ready.set()
         await self._on_role_changed()
         if not self._role.slave:
