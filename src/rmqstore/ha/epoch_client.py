@@ -10,6 +10,9 @@ protocol/ha_epoch.py's frames: client.py's HAClient and SlaveLink, plus
 - each frame's confirm offset (at most this log's end) is how far records are dispatched, so
   readers here never see what the in-sync replicas do not all hold.
 
+Past the handshake the transfers take SlaveLink's path (received in place, appended per read,
+dispatched on the dispatch thread), over TLS when the client is given a TlsClientConfig.
+
 A link that cannot agree with its master (no epoch file, or no epoch in common and nothing
 to cut to) is closed with an error and tried again later; nothing is appended.
 """
