@@ -147,8 +147,12 @@ def _fault_outcome(f: Fault, enqueues: list[Enqueue], next_start: float) -> dict
     """RTO of a master fault; the failed sends and whether the master changed, of any."""
     end = min((f.heal if f.heal is not None else f.start) + 5.0, next_start)
     window = [e for e in enqueues if f.start <= e.start < end]
+    failed = [e for e in window if e.status != "ok"]
     out = {"kind": f.kind, "target": f.target, "start": round(f.start, 3),
-           "failed_sends": sum(e.status != "ok" for e in window), **f.notes}
+           "failed_sends": len(failed), **f.notes}
+    if failed:  # why, in short: a long run keeps no history of a run whose checks passed
+        why = Counter((e.error or e.status)[:80] for e in failed)
+        out["failures"] = [f"{n} x {text}" for text, n in why.most_common(3)]
     newer = [e for e in enqueues if e.status == "ok" and e.end >= f.start and
              e.epoch is not None and f.epoch_before is not None and e.epoch > f.epoch_before]
     first = min(newer, key=lambda e: e.end) if newer else None
