@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rmqstore.chaos.checker import Decision, check, decisions
+from rmqstore.chaos.checker import Decision, check, decisions, log_digest
 from rmqstore.chaos.history import Dequeue, Enqueue, Fault, History
 
 A, B = "10.0.0.1:19877", "10.0.0.2:19877"
@@ -83,3 +83,16 @@ def test_decisions_are_read_from_the_controllers_logs(tmp_path: Path) -> None:
         "master 1 epoch 9 (in sync [1]) decided at 1000600 ms\n")
     assert decisions([log, tmp_path / "absent.log"], "broker-a", 1000.0) == [
         Decision(0.5, "broker-a", 2, 3)]
+
+
+def test_the_replica_digest_sees_one_byte_and_stops_at_the_end(tmp_path: Path) -> None:
+    def store(name: str, data: bytes) -> Path:
+        root = tmp_path / name
+        (root / "commitlog").mkdir(parents=True)
+        (root / "commitlog" / "00000000000000000000").write_bytes(data[:8])
+        (root / "commitlog" / "00000000000000000008").write_bytes(data[8:] + b"\0" * 4)
+        return root
+    a = store("a", b"0123456789abcdef")
+    b = store("b", b"0123456789abcdeX")
+    assert log_digest(a, 16) != log_digest(b, 16)
+    assert log_digest(a, 15) == log_digest(b, 15)  # only what both hold up to the end counts
