@@ -104,11 +104,15 @@ def run(config: ChaosConfig) -> Report:
             time.sleep(config.quiet_s)
         loop.run(producers.stop(), 30.0)
         report = _finish(cluster, history, root)
-    finally:
-        loop.close()
-        cluster.stop()
-        if namespaces is not None:
-            namespaces.destroy()
+    finally:  # each step even if the one before it fails (an interrupt during a stop, say)
+        try:
+            loop.close()
+        finally:
+            try:
+                cluster.stop()
+            finally:
+                if namespaces is not None:
+                    namespaces.destroy()
     history.write(root / "history.jsonl")
     (root / "report.json").write_text(json.dumps(asdict(report), indent=1) + "\n")
     return report
