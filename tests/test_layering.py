@@ -30,7 +30,7 @@ SRC = Path(rmqstore.__file__).parent
 # LZ4 bodies; uvloop is net's optional event loop.
 PROTOCOL_EXTRA = {"lz4"}
 NET_EXTRA = {"uvloop"}
-FACES = {"server", "client", "bench", "cli", "__main__"}  # built on the engine, not part of it
+FACES = {"server", "client", "bench", "chaos", "cli", "__main__"}  # built on the engine
 
 
 def module_name(path: Path) -> str:

@@ -229,6 +229,20 @@ class ConsumeQueue:
         finally:
             seg.unpin()
 
+    def visible_max(self, confirm: int) -> int:
+        """The queue's max offset as a reader may see it: units of records that end after
+        ``confirm`` (not yet held by every in-sync replica) hidden. Phys offsets grow with
+        queue offsets, so the hidden units are a tail."""
+        lo, hi = self.min_offset, self.max_offset
+        while lo < hi:
+            mid = (lo + hi) // 2
+            unit = self.unit(mid)
+            if unit is None or (unit[1] != BLANK_SIZE and unit[0] + unit[1] > confirm):
+                hi = mid
+            else:
+                lo = mid + 1
+        return lo
+
     def spans(self, phys: int) -> bool:
         """Whether a unit's record covers commit-log offset phys without starting there
         (recovery's resynchronization check); a binary search over the units."""

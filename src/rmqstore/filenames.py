@@ -5,6 +5,8 @@ Layout under the store root (RocketMQ 4.x, StorePathConfigHelper):
     consumequeue/<topic>/<queueId>/<20-digit start byte offset>
     index/<yyyyMMddHHmmssSSS>            (creation time, local time zone)
     checkpoint, abort, lock
+    epochFileCheckpoint (+ .bak)         controller mode: the epochs this log holds (RocketMQ 5)
+    brokerIdentity, brokerIdentity-temp  controller mode: the broker's id in its set (RocketMQ 5)
     config/topics.json, config/consumerOffset.json (+ .bak, transient .tmp; topics.json and
         subscriptionGroup.json also + .journal, the changes not yet written into them)
 and ours, beside RocketMQ's, for a store several processes open (shared=True):
@@ -71,6 +73,21 @@ def abort_file(root: Path) -> Path:
 
 def lock_file(root: Path) -> Path:
     return root / "lock"
+
+
+def epoch_file(root: Path) -> Path:
+    """MessageStoreConfig.getStorePathEpochFile (RocketMQ 5)."""
+    return root / "epochFileCheckpoint"
+
+
+def broker_identity_file(root: Path) -> Path:
+    """MessageStoreConfig.getStorePathBrokerIdentity (RocketMQ 5)."""
+    return root / "brokerIdentity"
+
+
+def temp_broker_identity_file(root: Path) -> Path:
+    """ReplicasManager's tempBrokerMetadata: the id applied for, not yet granted."""
+    return root / "brokerIdentity-temp"
 
 
 def shared_dir(root: Path) -> Path:

@@ -73,6 +73,11 @@ class GroupCommit(FlushCue):
             self._flushed = durable
             self._cv.notify_all()
 
+    def truncated(self, offset: int) -> None:
+        """The log was cut at ``offset``: what lies past it is no longer durable."""
+        with self._cv:
+            self._flushed = min(self._flushed, offset)
+
     def wait(self, offset: int) -> bool:
         """Block until [0, offset) is durable. False on timeout (FLUSH_DISK_TIMEOUT)."""
         deadline = None

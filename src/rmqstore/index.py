@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 
 HEADER = struct.Struct(">qqqqii")  # begin ts, end ts, begin phys, end phys, slot count, index count
 HEADER_SIZE = HEADER.size  # 40
+ENTRY = struct.Struct(">iqii")  # key hash, phys offset, time diff (s), previous entry
+SLOT = struct.Struct(">i")
 
 
 def index_keys(props: dict[str, str] | None, keys: list[str] | None = None) -> list[str]:
@@ -89,6 +91,45 @@ class IndexFile:
     def time_matches(self, begin_ms: int, end_ms: int) -> bool:
         begin_ts, end_ts = self.header()[:2]
         return begin_ts <= end_ms and end_ts >= begin_ms
+
+    def _entry_at(self, i: int) -> int:
+        return HEADER_SIZE + self.slots * 4 + i * ENTRY.size
+
+    def truncate(self, offset: int) -> None:
+        """Drop the entries pointing at or past ``offset`` (entries are in phys order): each
+        bucket they headed is pointed back at its newest older entry, the header's end moves
+        back to the last entry kept."""
+        view = self.seg.view
+        begin_ts, end_ts, begin_phys, end_phys, slot_count, count = self.header()
+        lo, hi = 1, count  # the first entry at or past offset, by bisection
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if ENTRY.unpack_from(view, self._entry_at(mid))[1] < offset:
+                lo = mid + 1
+            else:
+                hi = mid
+        keep = lo
+        for i in range(keep, count):
+            key_hash = ENTRY.unpack_from(view, self._entry_at(i))[0]
+            slot_at = HEADER_SIZE + (key_hash % self.slots) * 4
+            head = SLOT.unpack_from(view, slot_at)[0]
+            newest = head
+            while newest >= keep:
+                newest = ENTRY.unpack_from(view, self._entry_at(newest))[3]
+            if newest != head:
+                SLOT.pack_into(view, slot_at, newest)
+                slot_count -= newest == 0
+        if keep < count:
+            view[self._entry_at(keep):self._entry_at(count)] = bytes(
+                (count - keep) * ENTRY.size)
+        if keep > 1:
+            _, end_phys, diff, _ = ENTRY.unpack_from(view, self._entry_at(keep - 1))
+            end_ts = begin_ts + diff * 1000
+        else:
+            end_phys, end_ts = begin_phys, begin_ts
+        HEADER.pack_into(view, 0, begin_ts, end_ts, begin_phys, end_phys, slot_count, keep)
+        self.seg.flushed = 0
+        self.seg.flush()
 
 
 class IndexService:
@@ -206,6 +247,15 @@ class IndexService:
                 retire(self.files.pop(0).seg)
                 removed += 1
         return removed
+
+    def truncate(self, offset: int, retire) -> None:
+        """Forget every entry pointing at or past ``offset`` (the commit log was cut there):
+        files that begin past it go to retire(segment), the last one kept drops its tail."""
+        with self._lock:
+            while self.files and self.files[-1].header()[2] >= offset and len(self.files) > 1:
+                retire(self.files.pop().seg)
+        if self.files:
+            self.files[-1].truncate(offset)
 
     def flush(self) -> None:
         if self.files and self.dirty:

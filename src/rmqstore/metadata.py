@@ -44,8 +44,8 @@ def write_json(path: Path, obj) -> None:
 
 
 def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
-    """``data`` as the new content of ``path`` (created with ``mode``), as write_json writes;
-    OSError leaves ``path`` as it was."""
+    """``data`` as the new content of ``path`` (created with ``mode``), as write_json writes
+    (config files, the epoch file, the broker identity); OSError leaves ``path`` as it was."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_of(path)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)

@@ -178,8 +178,12 @@ class ConsumeQueueTable:
         """Load every queue on disk (its cost grows with the queues: for what needs them
         all)."""
         with self._lock:
-            for topic, queue_id in self._keys_on_disk():
-                self.get_locked(topic, queue_id)
+            return self.load_all_locked()
+
+    def load_all_locked(self) -> list[ConsumeQueue]:
+        """load_all() for a caller holding the put lock."""
+        for topic, queue_id in self._keys_on_disk():
+            self.get_locked(topic, queue_id)
         return self.loaded()
 
     def sweep_unloaded(self, min_phys: int) -> int:

@@ -38,6 +38,9 @@ class StoreReader:
         self._check_crc = check_crc
         self._max_body = max_body_bytes
         self._read_ahead = ReadAhead()
+        # Controller mode: reads see records ending at or below it only (set by the HA layer
+        # through MessageStore.set_confirm_offset); None: everything stored.
+        self.confirm_offset: int | None = None
 
     def close(self) -> None:
         """Wait for read-ahead in flight (it holds pins on queue files)."""
@@ -49,7 +52,7 @@ class StoreReader:
         getMessage: a tag filter ("A || B", a list, or "*") matches by hash code in the
         consume queue, then on the real tag."""
         cq = self._queues.get(topic, queue_id)
-        lo, hi = (cq.min_offset, cq.max_offset) if cq is not None else (0, 0)
+        lo, hi = (cq.min_offset, self._visible_max(cq)) if cq is not None else (0, 0)
         refused = _refusal(cq, offset, lo, hi)
         if refused is not None:
             return GetResult(refused[0], [], refused[1], lo, hi)
@@ -65,7 +68,9 @@ class StoreReader:
                 break
             want = max_count - len(messages)
             pos = cur * UNIT_SIZE - seg.start
-            end = seg.wrote if codes else min(seg.wrote, pos + want * UNIT_SIZE)
+            end = min(seg.wrote, hi * UNIT_SIZE - seg.start)  # hi: confirmed units only
+            if not codes:
+                end = min(end, pos + want * UNIT_SIZE)
             units = cq.pinned(seg)
             try:
                 self._read_ahead.before_read(cq, seg, pos, table)
@@ -94,7 +99,7 @@ class StoreReader:
         passed over as get passes them; bodies' CRCs are not checked). No tag filter, and no
         per-message object until you index."""
         cq = self._queues.get(topic, queue_id)
-        lo, hi = (cq.min_offset, cq.max_offset) if cq is not None else (0, 0)
+        lo, hi = (cq.min_offset, self._visible_max(cq)) if cq is not None else (0, 0)
         refused = _refusal(cq, offset, lo, hi)
         if refused is not None:
             return Bodies(bytearray(), array.array("q"), refused[1], refused[0], lo, hi)
@@ -106,7 +111,8 @@ class StoreReader:
             if seg is None:
                 break
             pos = cur * UNIT_SIZE - seg.start
-            end = min(seg.wrote, pos + (max_count - count) * UNIT_SIZE)
+            end = min(seg.wrote, pos + (max_count - count) * UNIT_SIZE,
+                      hi * UNIT_SIZE - seg.start)  # hi: confirmed units only
             units = cq.pinned(seg)
             try:
                 self._read_ahead.before_read(cq, seg, pos, table)
@@ -124,6 +130,13 @@ class StoreReader:
                 size += len(data)
         data, ends = _joined(parts)
         return Bodies(data, ends, cur, _read_status(count, missing), lo, hi)
+
+    def _visible_max(self, cq) -> int:
+        """cq's max offset as reads see it: past the confirm offset nothing is visible."""
+        confirm = self.confirm_offset
+        if confirm is not None and confirm < self._commitlog.max_offset:
+            return cq.visible_max(confirm)
+        return cq.max_offset
 
     def get_by_commitlog_offset(self, offset: int) -> Message | None:
         found = self._commitlog.parse_at(offset)

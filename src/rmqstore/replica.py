@@ -103,8 +103,27 @@ class ReplicaLog:
                                    f"log ends at {end}")
 
     def pending(self) -> bool:
-        """Records appended but not yet dispatched."""
+        """Records appended but not yet dispatched (up to the confirm offset, if set)."""
         return self._dispatcher.pending()
+
+    @property
+    def confirm_offset(self) -> int | None:
+        return self._dispatcher.limit
+
+    def set_confirm_offset(self, offset: int | None) -> None:
+        """Controller mode: dispatch (so readers see) records ending at or below ``offset``
+        only, the master's confirm offset (min(it, this log's end), as a Java slave keeps it)."""
+        self._dispatcher.limit = offset
+
+    @property
+    def dispatch_lock(self) -> threading.Lock:
+        """Held by every dispatch; a truncation takes it (before the put lock) so that no
+        dispatch thread reads what it cuts."""
+        return self._dispatch_lock
+
+    def truncated(self, offset: int) -> None:
+        """The log was cut at ``offset``: dispatch resumes there at most."""
+        self._dispatcher.dispatched = min(self._dispatcher.dispatched, offset)
 
     def dispatch(self, max_records: int = DISPATCH_SLICE) -> set[tuple[str, int]]:
         """Dispatch up to max_records appended records to their queues and the index; returns

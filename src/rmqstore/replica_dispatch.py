@@ -53,15 +53,22 @@ class ReplicaDispatcher:
         self._known: dict[tuple[str, int], ConsumeQueue] = {}
         self.dispatched = dispatched
         self.last_ts = 0  # store time of the last record dispatched
+        # Controller mode: records past it are not dispatched (readers never see past the
+        # confirm offset its master sends); None: everything appended.
+        self.limit: int | None = None
+
+    def _end(self) -> int:
+        end = self._commitlog.files.max_offset
+        return end if self.limit is None else min(end, self.limit)
 
     def pending(self) -> bool:
-        return self.dispatched < self._commitlog.max_offset
+        return self.dispatched < self._end()
 
     def dispatch(self, max_records: int) -> set[tuple[str, int]]:
         """Dispatch up to about max_records of the records appended and not yet dispatched;
         returns the (topic, queue id) of every queue that grew."""
         files = self._commitlog.files
-        end = files.max_offset
+        end = self._end()
         pos = max(self.dispatched, files.min_offset)
         touched: set[tuple[str, int]] = set()
         left = max_records

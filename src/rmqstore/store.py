@@ -160,13 +160,7 @@ class MessageStore:
                                    config.max_message_size)
         self._replica: ReplicaLog | None = None
         if config.replica:
-            dispatcher = ReplicaDispatcher(self.commitlog, queues, self.index,
-                                           parse_delay_levels(config.delay_levels),
-                                           self.commitlog.max_offset, self._put_lock)
-            self._replica = ReplicaLog(
-                self.commitlog, dispatcher, self._put_lock,
-                self._group_commit.cue if config.flush == "sync" else None,
-                self._replica_dispatched)
+            self._replica = self._new_replica(self.commitlog.max_offset)
         self.retention = Retention(self.commitlog, queues, self.index, config.retention_hours,
                                    config.disk_clean_forcibly_ratio,
                                    lambda: disk_used_ratio(self.root), self._put_lock)
@@ -362,6 +356,77 @@ class MessageStore:
     def holds_boundary(self, offset: int) -> bool:
         """Whether a record, a BLANK or the log's end is at ``offset`` (a slave's start)."""
         return holds_boundary(self.commitlog, offset)
+
+    def _new_replica(self, dispatched: int) -> ReplicaLog:
+        dispatcher = ReplicaDispatcher(self.commitlog, self.consume_queues, self.index,
+                                       parse_delay_levels(self.config.delay_levels), dispatched,
+                                       self._put_lock)
+        return ReplicaLog(self.commitlog, dispatcher, self._put_lock,
+                          self._group_commit.cue if self.config.flush == "sync" else None,
+                          self._replica_dispatched)
+
+    # -- controller mode (RocketMQ 5): the role changes in place ---------------------------
+    def become_replica(self) -> ReplicaLog:
+        """Stop taking puts and take a master's bytes instead (ReplicasManager.changeToSlave;
+        the HA client to the new master is the caller's). Everything stored so far is
+        dispatched already. A replica already: its ReplicaLog."""
+        with self._put_lock:
+            if self._replica is None:
+                self._writer.set_replica(True)
+                self.commitlog.appender.detach()
+                self._replica = self._new_replica(self.commitlog.max_offset)
+            return self._replica
+
+    def become_master(self) -> None:
+        """Take puts again (AutoSwitchHAService.changeToMaster): the caller stopped the HA
+        client; every record appended is dispatched first (reput's dispatchBehindBytes == 0),
+        then appends continue where the log ends. No-op on a master."""
+        replica = self._replica
+        if replica is None:
+            return
+        replica.set_confirm_offset(None)
+        while replica.pending():
+            replica.dispatch()
+        with self._put_lock:
+            self.commitlog.attach_last()
+            self._writer.set_replica(False)
+            self._replica = None
+        self._reader.confirm_offset = None
+
+    def truncate(self, offset: int) -> None:
+        """Cut a replica's log at ``offset`` (a record boundary), with the consume-queue units
+        and index entries of the records past it (DefaultMessageStore.truncateFiles): the
+        divergent tail a returning slave's new master never had."""
+        replica = self.replica
+        with replica.dispatch_lock, self._put_lock:
+            if offset >= self.commitlog.max_offset:
+                return
+            log.warning("truncating the commit log at %d (%d bytes dropped)", offset,
+                        self.commitlog.max_offset - offset)
+            # Every queue on disk: one not loaded since the open can hold units past offset.
+            for cq in self.consume_queues.load_all_locked():
+                if cq.max_phys > offset:
+                    cq.truncate_dirty(offset)
+            self.commitlog.files.truncate_dirty(offset)
+            if self.index is not None:
+                self.index.truncate(offset, self.retention.retire)
+            replica.truncated(offset)
+            self._group_commit.truncated(offset)
+
+    @property
+    def confirm_offset(self) -> int | None:
+        """Controller mode: the offset up to which readers see records (None: everything)."""
+        if self._replica is not None:
+            return self._replica.confirm_offset
+        return self._reader.confirm_offset
+
+    def set_confirm_offset(self, offset: int | None) -> None:
+        """A master's confirm offset (what every in-sync replica holds) caps its reads; a
+        replica's (what its master sent) caps its dispatch, which is what its reads see."""
+        if self._replica is not None:  # its queues hold nothing past it: no cap needed
+            self._replica.set_confirm_offset(offset)
+        else:
+            self._reader.confirm_offset = offset
 
     def _replica_dispatched(self, ts: int) -> None:
         # Records up to ts are in their queues: the checkpoint may say so (flush_queues reads

@@ -411,6 +411,13 @@ class StoreWriter:
         self._writable = writable
         self._refusing = self._closed or not writable or self._replica
 
+    def set_replica(self, replica: bool) -> None:
+        """A controller-mode role change: a replica refuses puts (ReplicaStoreError). Called
+        under the put lock."""
+        self._replica = replica
+        self._plain_targets = {}
+        self._refusing = self._closed or not self._writable or replica
+
     def close(self) -> None:
         """Refuse every later put (StoreClosedError) and wake every wait_for_message."""
         with self._put_lock:

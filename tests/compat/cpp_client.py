@@ -129,10 +129,11 @@ def send_all(producer, spec: dict, mode: str, messages: list[dict], batch_size: 
             else:
                 raise ValueError(f"unknown mode {mode}")
             emit(i=base + i, status=int(r.status), msg_id=r.msg_id, offset=r.offset,
-                 seconds=round(time.monotonic() - t0, 3))
+                 seconds=round(time.monotonic() - t0, 3), at=time.time())
         except Exception as exc:  # noqa: BLE001 - reported to the test
             emit(i=base + i, error=f"{type(exc).__name__}: {exc}",
-                 seconds=round(time.monotonic() - t0, 3))
+                 seconds=round(time.monotonic() - t0, 3), at=time.time())
+        time.sleep(spec.get("interval_ms", 0) / 1000)  # a paced producer, through a failover
 
 
 def push(spec: dict) -> None:

@@ -9,7 +9,7 @@ import asyncio
 from rmqstore.net import ConnectionLimits, Dispatcher, RemotingServer, RequestContext, ServerConfig
 from rmqstore.protocol import FrameDecoder, RemotingCommand, encode
 
-SLOW = 1001
+SLOW = 31001  # the test's own code, outside RequestCode
 BODY = 10_000
 CAP = 64 * 1024  # room for six requests' bodies
 REQUESTS = 200

@@ -39,9 +39,11 @@ from rmqstore.protocol.headers import GetRouteInfoRequestHeader
 
 from .conftest import ECHO, echo, read_commands
 
-SLOW = 1001  # sleeps for the float in extFields["s"], then answers like ECHO
-HANG = 1002  # never answers
-FAIL = 1003  # raises
+# The test's own codes, outside RequestCode (1001-1013 are the controller's).
+SLOW = 31001  # sleeps for the float in extFields["s"], then answers like ECHO
+HANG = 31002  # never answers
+FAIL = 31003  # raises
+assert not {SLOW, HANG, FAIL} & set(RequestCode)
 ROUTE = RequestCode.GET_ROUTEINFO_BY_TOPIC  # decodes a typed header (topic required)
 
 

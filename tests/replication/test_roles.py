@@ -29,7 +29,9 @@ from tests.client.conftest import run
     ("brokerRole=SYNC_MASTER\nbrokerId=2\n", "needs brokerId=0"),
     ("brokerRole=SLAVE\nbrokerId=1\nhaSendHeartbeatInterval=soon\n", "haSendHeartbeatInterval"),
     ("haTransferBatchSizes=65536\n", "an HA key this broker does not know"),
-    ("enableControllerMode=true\n", "controller mode is not implemented"),
+    ("enableControllerMode=true\n", "enableControllerMode=true needs controllerAddr"),
+    ("enableControllerMode=true\ncontrollerAddr=127.0.0.1:9876\nasyncLearner=true\n",
+     "not implemented in controller mode"),
     ("enableDLegerCommitLog=true\n", "DLedger commit log is not implemented"),
     ("haMasterAddress=127.0.0.1:10912\n", "haMasterAddress is a slave's setting"),
 ])

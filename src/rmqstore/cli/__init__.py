@@ -1,4 +1,4 @@
-"""The `rmqstore` command: demo, serve, inspect, bench, admin and completion.
+"""The `rmqstore` command: demo, serve, cluster, inspect, bench, admin and completion.
 
     rmqstore --version
     rmqstore --log-level info --log-format json serve -c broker.conf
@@ -14,6 +14,7 @@ import click
 from .._version import __version__
 from .admin import admin
 from .bench import bench
+from .cluster import cluster
 from .demo import demo
 from .inspect import inspect
 from .logs import LEVELS, setup_logging
@@ -47,5 +48,5 @@ def completion(shell: str) -> None:
     click.echo(cls(main, {}, "rmqstore", "_RMQSTORE_COMPLETE").source())
 
 
-for _command in (demo, serve, inspect, bench, admin):
+for _command in (demo, serve, cluster, inspect, bench, admin):
     main.add_command(_command)

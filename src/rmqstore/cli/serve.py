@@ -65,6 +65,14 @@ BROKER_SETS = frozenset({"store_host", "background"})  # StoreConfig fields the 
               help="A RocketMQ tls.properties (tls.server.mode, tls.server.certPath, ...) for "
                    "every role of this process; a role's own config file may give tls.* keys "
                    "instead, not as well.")
+@click.option("--etcd-endpoints", default=None, metavar="HOST:PORT,...",
+              help="Run the controller (automatic failover) in the NameServer, on this etcd "
+                   "cluster (controllerEtcdEndpoints).")
+@click.option("--etcd-peers", default=None, metavar="NAME=HOST:CLIENT:PEER,...",
+              help="Run the controller on an etcd cluster of these members, and start and "
+                   "supervise the member --etcd-name of them here (etcd-server's etcd, data "
+                   "under <data>/etcd).")
+@click.option("--etcd-name", default=None, help="This node's member of --etcd-peers.")
 @click.option("--broker-expiry", type=click.FloatRange(min=0.1), default=None, hidden=True,
               help="Seconds without REGISTER_BROKER after which the NameServer drops a broker "
                    "(default 120, as Java); the liveness scan runs every min(10, expiry/3) s.")
@@ -72,6 +80,7 @@ def serve(data: Path | None, role: str, config_file: Path | None, namesrv_file: 
           host: str | None, broker_ip: str | None, namesrv_port: int, broker_port: int | None,
           http_port: int, metrics_port: int | None, namesrv_addr: str | None,
           flush: str | None, store_options: tuple[str, ...], tls_config: Path | None,
+          etcd_endpoints: str | None, etcd_peers: str | None, etcd_name: str | None,
           broker_expiry: float | None) -> None:
     """Start a RocketMQ-compatible NameServer and Broker (loopback unless told otherwise)."""
     from ..net import TlsConfigError
@@ -83,6 +92,8 @@ def serve(data: Path | None, role: str, config_file: Path | None, namesrv_file: 
         conf, given = _broker_file(config_file)
         namesrv = _namesrv(role, namesrv_file, conf, host, namesrv_port, http_port,
                            broker_expiry)
+        namesrv = _with_controller(namesrv, _etcd_settings(data, etcd_endpoints, etcd_peers,
+                                                           etcd_name, role))
         broker = _broker(role, conf, given, data, host, broker_ip, broker_port, namesrv_addr,
                          namesrv_port, flush, store_options)
         if metrics_port is not None:
@@ -176,6 +187,42 @@ def _namesrv(role: str, namesrv_file: Path | None, broker: BrokerConfig, host: s
     nsaddr = (f"{advertised_address()}:{port}",) if is_wildcard(listen) else ()
     return NamesrvConfig(host=listen, port=port, http_port=http_port or None,
                          nsaddr_list=nsaddr, **expiry, **settings)  # type: ignore[arg-type]
+
+
+def _etcd_settings(data: Path | None, endpoints: str | None, peers: str | None,
+                   name: str | None, role: str) -> dict:
+    """What --etcd-endpoints / --etcd-peers / --etcd-name ask of the NameServer."""
+    from ..server.etcd_member import EtcdMemberConfig, parse_peers
+
+    if not (endpoints or peers or name):
+        return {}
+    if role == "broker":
+        raise ConfigError("--etcd-* options are given but --role broker runs no controller")
+    if endpoints and peers:
+        raise ConfigError("give --etcd-endpoints (an etcd cluster run elsewhere) or "
+                          "--etcd-peers (members run by serve), not both")
+    if endpoints:
+        if name:
+            raise ConfigError("--etcd-name needs --etcd-peers")
+        return {"endpoints": endpoints}
+    if not peers or not name:
+        raise ConfigError("--etcd-peers and --etcd-name go together")
+    root = (data or DEFAULT_DATA).resolve()
+    return {"member": EtcdMemberConfig(name, parse_peers(peers), root / "etcd")}
+
+
+def _with_controller(namesrv: NamesrvConfig, etcd: dict) -> NamesrvConfig:
+    """The --etcd-* flags turn the controller on, a namesrv.conf's keys or not."""
+    if not etcd:
+        return namesrv
+    from ..server.controller.service import ControllerConfig
+    from ..server.controller.settings import ControllerSettings
+
+    settings = namesrv.controller or ControllerSettings(ControllerConfig())
+    if "endpoints" in etcd:
+        return dataclasses.replace(namesrv, controller=dataclasses.replace(
+            settings, etcd_endpoints=etcd["endpoints"]))
+    return dataclasses.replace(namesrv, controller=settings, etcd_member=etcd["member"])
 
 
 def _flag(name: str, raw: str, read):

@@ -61,6 +61,14 @@ SYSFLAG_ZLIB = SYSFLAG_COMPRESSED | (COMPRESSION_ZLIB << COMPRESSION_SHIFT)
 MAX_MESSAGE_SIZE = 4 * 1024 * 1024
 
 QueueSelector = Callable[[list[MessageQueue], Message, Any], MessageQueue]
+ROUTE_AGAIN_S = 0.5
+
+
+def _master_may_have_moved(exc: BaseException) -> bool:
+    """A network error, or SERVICE_NOT_AVAILABLE (a slave, or a master whose lease ran out)."""
+    if isinstance(exc, BrokerError):
+        return exc.code == ResponseCode.SERVICE_NOT_AVAILABLE
+    return is_network_error(exc)
 
 
 class SendStatus(Enum):
@@ -81,6 +89,8 @@ class SendResult:
     queue_offset: int
     transaction_id: str | None = None
     region_id: str | None = None
+    broker_addr: str | None = None  # the broker that answered
+    master_epoch: int | None = None  # its master epoch, when it runs in controller mode
 
 
 def select_by_hash(queues: list[MessageQueue], msg: Message, arg: Any) -> MessageQueue:
@@ -123,6 +133,7 @@ class Producer(Lifecycle):
         self._heartbeat_s = heartbeat_s
         self._transport = Transport(namesrv, credentials, namesrv_domain, tls)
         self.routes = RouteCache(self._transport)
+        self._route_again_at: dict[str, float] = {}  # topic -> last refetch after a failure
         self._faults = LatencyFaultTolerance()
         self._counters: dict[str, itertools.count[int]] = {}
         self._tasks = TaskGroup()
@@ -193,8 +204,41 @@ class Producer(Lifecycle):
             pick = selector or select_by_hash
             queue = pick(queues, msg, sharding_key if selector is None else arg)
         if queue is not None:
-            return await self._send_to(queue, msg, body, sys_flag, props, timeout_s, batch=False)
+            return await self._send_pinned(queue, msg, body, sys_flag, props, timeout_s)
         return await self._send_retrying(msg, body, sys_flag, props, timeout_s, batch=False)
+
+    async def _send_pinned(self, queue: MessageQueue, msg: Message, body: bytes, sys_flag: int,
+                           props: dict[str, str], timeout_s: float) -> SendResult:
+        """A send to one queue: if its broker is gone or no longer master (a failover), the
+        route is fetched again and, when the master moved, the same queue is tried once more on
+        the new one within the timeout (a duplicate is possible, never a reordering)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        before = self.routes.broker_addr(queue.broker_name)
+        try:
+            return await self._send_to(queue, msg, body, sys_flag, props, timeout_s, batch=False)
+        except Exception as exc:
+            if not _master_may_have_moved(exc) or deadline - loop.time() <= 0:
+                raise
+            await self._route_again(queue.topic)
+            moved = self.routes.broker_addr(queue.broker_name)
+            if moved is None or moved == before or deadline - loop.time() <= 0:
+                raise
+            log.info("send to %s: master moved %s -> %s; sending again", queue, before, moved)
+            return await self._send_to(queue, msg, body, sys_flag, props,
+                                       deadline - loop.time(), batch=False)
+
+    async def _route_again(self, topic: str) -> None:
+        """Refetch a topic's route after a failure that hints at a new master (at most every
+        ROUTE_AGAIN_S per topic; a failure to fetch keeps the old route)."""
+        loop = asyncio.get_running_loop()
+        if loop.time() - self._route_again_at.get(topic, -1e9) < ROUTE_AGAIN_S:
+            return
+        self._route_again_at[topic] = loop.time()
+        try:
+            await self.routes.update(topic)
+        except Exception as exc:  # noqa: BLE001 - the periodic refresh comes anyway
+            log.info("route of %s after a failed send: %s", topic, exc)
 
     async def send_oneway(self, msg: Message, *, queue: MessageQueue | None = None) -> None:
         """Send without waiting for the broker: one try, no result."""
@@ -348,11 +392,14 @@ class Producer(Lifecycle):
                 if exc.code not in RETRY_RESPONSE_CODES:
                     raise
                 last_exc = exc
+                if _master_may_have_moved(exc):
+                    await self._route_again(msg.topic)
             except Exception as exc:
                 if not is_network_error(exc):
                     raise
                 self._record(mq, started, isolation=True)
                 last_exc = exc
+                await self._route_again(msg.topic)
             else:
                 self._record(mq, started, isolation=False)
                 if result.status is SendStatus.SEND_OK \
@@ -405,7 +452,9 @@ class Producer(Lifecycle):
                             offset_msg_id=ext.get("msgId", ""), queue=queue,
                             queue_offset=int(ext.get("queueOffset", -1)),
                             transaction_id=ext.get("transactionId"),
-                            region_id=ext.get("MSG_REGION"))
+                            region_id=ext.get("MSG_REGION"), broker_addr=addr,
+                            master_epoch=int(ext["masterEpoch"]) if "masterEpoch" in ext
+                            else None)
         if self.tracer is not None and not batch:  # per attempt, as Java's send hook
             self.tracer.published(self.group, msg, props, addr, result, started_ms,
                                   self.client_id.split("@")[0])

@@ -11,15 +11,22 @@ Producers write to (brokerName, 0..writeQueueNums-1) of WRITE queues whose broke
 (code 17) is sent through TBW102's brokers with min(4, its queues) queues, as both official
 clients do; the broker then creates it. A route is kept when a refresh fails, so a broker
 restart does not empty the cache.
+
+Every route request asks our NameServer to push master changes (routeChangePush=true; a Java
+NameServer ignores the field): on NOTIFY_ROUTE_CHANGED the routes through that broker name are
+fetched again at once, so a failover is seen in milliseconds rather than at the next 30 s
+refresh.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
 
-from ..protocol import RequestCode, ResponseCode
+from ..net import RequestContext
+from ..protocol import RemotingCommand, RequestCode, ResponseCode
 from ..protocol.route import MASTER_ID, BrokerData, TopicRouteData, decode_topic_route
 from .errors import BrokerError, RouteNotFound
 from .message import MessageQueue
@@ -32,6 +39,7 @@ DEFAULT_TOPIC_QUEUE_NUMS = 4
 PERM_WRITE = 0x2
 PERM_READ = 0x4
 ROUTE_TIMEOUT_S = 3.0
+SUBSCRIBE_EVERY_S = 30.0  # route-change subscriptions renewed at every NameServer
 
 
 def publish_queues(route: TopicRouteData, topic: str, cap: int | None = None) -> list[MessageQueue]:
@@ -72,10 +80,31 @@ class RouteCache:
 
     transport: Transport
     routes: dict[str, _Entry] = field(default_factory=dict)
+    _subscribed_at: float = -1e9
+
+    def __post_init__(self) -> None:
+        self.transport.serve(RequestCode.NOTIFY_ROUTE_CHANGED, self._on_route_changed)
+
+    async def _on_route_changed(self, request: RemotingCommand,
+                                ctx: RequestContext) -> None:
+        """NOTIFY_ROUTE_CHANGED: refetch every route through that broker name."""
+        name = request.ext_fields.get("brokerName")
+        old = self.broker_addr(name) if name is not None else None
+        for topic, entry in list(self.routes.items()):
+            if name is None or entry.route.broker(name) is not None:
+                try:
+                    await self.update(topic)
+                except Exception as exc:  # noqa: BLE001 - the periodic refresh comes anyway
+                    log.info("route of %s after a master change: %s", topic, exc)
+        if old is not None and name is not None and self.broker_addr(name) != old:
+            # requests still waiting on the deposed master fail now, and are retried
+            await self.transport.remoting.drop(old)
+        return None
 
     async def fetch(self, topic: str, timeout_s: float = ROUTE_TIMEOUT_S) -> TopicRouteData:
         """Ask a NameServer; raises RouteNotFound on code 17."""
-        req = self.transport.request(RequestCode.GET_ROUTEINFO_BY_TOPIC, {"topic": topic})
+        req = self.transport.request(RequestCode.GET_ROUTEINFO_BY_TOPIC,
+                                     {"topic": topic, "routeChangePush": "true"})
         resp = await self.transport.invoke_namesrv(req, timeout_s)
         if resp.code == ResponseCode.TOPIC_NOT_EXIST:
             raise RouteNotFound(resp.remark or f"no route for {topic}")
@@ -93,7 +122,22 @@ class RouteCache:
     async def update(self, topic: str) -> TopicRouteData:
         route = await self.fetch(topic)
         self.routes[topic] = _Entry(route, time.monotonic())
+        if time.monotonic() - self._subscribed_at > SUBSCRIBE_EVERY_S:
+            self._subscribed_at = time.monotonic()
+            asyncio.get_running_loop().create_task(self._subscribe_everywhere(topic))
         return route
+
+    async def _subscribe_everywhere(self, topic: str) -> None:
+        """Ask every NameServer for a route with routeChangePush, so that a master change
+        is heard from whichever of them learns it (the one routes are asked of may be cut off).
+        Failures are ignored: the next round asks again."""
+        req = self.transport.request(RequestCode.GET_ROUTEINFO_BY_TOPIC,
+                                     {"topic": topic, "routeChangePush": "true"})
+        for addr in self.transport.namesrv_addrs:
+            try:
+                await self.transport.invoke(addr, req, ROUTE_TIMEOUT_S)
+            except Exception as exc:  # noqa: BLE001 - that NameServer is away
+                log.debug("route push subscription at %s: %s", addr, exc)
 
     async def publish_route(self, topic: str) -> tuple[TopicRouteData, list[MessageQueue]]:
         """Route and write queues for a producer, through TBW102 if the topic is unknown."""

@@ -46,6 +46,7 @@ class HAClient:
         pulls held on them). tls: connect with TLS, checking the master's certificate."""
         self._tls = tls
         self.replica = store.replica  # ReplicaStoreError unless the store is a replica
+        self.link_class: type[SlaveLink] = SlaveLink  # controller mode's has a handshake
         self.config = config or HAConfig()
         self._master = master
         self._on_dispatched = on_dispatched
@@ -116,13 +117,15 @@ class HAClient:
                 pass
 
     async def _connect(self, master: str) -> SlaveLink | NativeLink:
-        """A link to master: received natively when plaintext, by asyncio over TLS."""
+        """A link to master: received natively when plaintext in 4.x's frames, by asyncio over
+        TLS or with controller mode's handshake."""
         host, port = sockets.split_address(master)
-        if self._tls is None:
+        if self._tls is None and self.link_class is SlaveLink:  # 4.x's frames only
             link = NativeLink(self, await sockets.connect_socket(host, port))
             link.start()
             return link
-        _, protocol = await sockets.connect(host, port, lambda: SlaveLink(self), self._tls)
+        _, protocol = await sockets.connect(host, port, lambda: self.link_class(self),
+                                            self._tls)
         assert isinstance(protocol, SlaveLink)
         return protocol
 
@@ -177,16 +180,26 @@ class SlaveLink(asyncio.BufferedProtocol):
         except HAProtocolError as exc:  # the frames before the bad one still count
             error = exc
         try:
-            data = reader.log()
-            if data and not self.closed:
-                reader.consume(self._replica.append(reader.offset, data))
+            if not self.closed:
+                self._append()
         except ReplicaDataError as exc:
             error = exc
-        if self._replica.end != self._reported:
+        if self._reporting and self._replica.end != self._reported:
             self._report()
         self._client.dispatch_soon()
         if error is not None:
             self.close(str(error))
+
+    def _append(self) -> None:
+        """Append the whole records the reader holds."""
+        reader = self._reader
+        data = reader.log()
+        if data:
+            reader.consume(self._replica.append(reader.offset, data))
+
+    # What a link of another wire format changes (epoch_client.py).
+    _reporting = True  # reports may go out (after a handshake, if there is one)
+    _encode_report = staticmethod(encode_report)  # the protocol's report frame
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -208,7 +221,7 @@ class SlaveLink(asyncio.BufferedProtocol):
     def _report(self) -> None:
         assert self._transport is not None
         self._reported = self._replica.end
-        self._transport.write(encode_report(self._reported))
+        self._transport.write(self._encode_report(self._reported))
         self._last_report = self._loop.time()
 
     def _tick(self) -> None:

@@ -34,6 +34,8 @@ CLOSE_TIMEOUT_S = 5.0  # a fed link's thread ends within a poll once its socket 
 
 
 class HAService:
+    link_class: type[MasterLink] = MasterLink  # controller mode's has the handshake
+
     def __init__(self, store: MessageStore, host: str = "0.0.0.0", port: int = 10912,
                  config: HAConfig | None = None, tls: TlsServerConfig | None = None) -> None:
         """tls: serve the HA port with TLS (permissive or enforcing, client certificates as
@@ -55,7 +57,7 @@ class HAService:
         self._loop = loop = asyncio.get_running_loop()
         self._thread = threading.get_ident()
         self._transfer = GroupTransfer(loop, self.config.slave_timeout_ms / 1000)
-        self._server = await sockets.listen(self._host, self._port, lambda: MasterLink(self),
+        self._server = await sockets.listen(self._host, self._port, lambda: self.link_class(self),
                                             self._tls, self.config.housekeeping_interval_ms / 1000)
         self._housekeeping = loop.create_task(self._close_silent_links(), name="ha-housekeeping")
         self.store.notify_appends(self.wakeup)

@@ -83,7 +83,7 @@ class MasterLink(asyncio.Protocol):
             self.closed = True
             transport.close()
             return
-        per_write = FRAMES_PER_WRITE * (cfg.transfer_batch_bytes + TRANSFER_HEADER_SIZE)
+        per_write = FRAMES_PER_WRITE * (cfg.transfer_batch_bytes + self.HEADER_SIZE)
         transport.set_write_buffer_limits(high=2 * per_write)
         self._service.links.add(self)
         log.info("HA: slave %s connected", self.peer)
@@ -102,12 +102,7 @@ class MasterLink(asyncio.Protocol):
             if start is None:
                 self.close(f"refused its start offset {offset}")
                 return
-            self._next = start
-            if self._service.native:
-                self._start_feed(start)
-            else:
-                self._heartbeat = self._loop.call_later(self._heartbeat_s, self._beat)
-                self.push()
+            self._begin(start)
         elif offset > self._service.store.commitlog.max_offset:
             self.close(f"reported offset {offset}, past this master's end: a diverged log")
             return
@@ -166,6 +161,33 @@ class MasterLink(asyncio.Protocol):
         assert self._transport is not None
         self._transport.close()
 
+    def _begin(self, start: int) -> None:
+        """The slave said where it ends: send from ``start`` on (natively, in 4.x's frames)."""
+        self._next = start
+        if self._service.native and self.FEEDS_NATIVELY:
+            self._start_feed(start)
+        else:
+            self._heartbeat = self._loop.call_later(self._heartbeat_s, self._beat)
+            self.push()
+
+    # What a link of another wire format changes (epoch_master.py).
+    HEADER_SIZE = TRANSFER_HEADER_SIZE
+    FEEDS_NATIVELY = True  # the native feed writes 4.x's frames only
+
+    def _frame_limit(self, offset: int) -> int:
+        """The most bytes a frame from ``offset`` may carry."""
+        return self._service.config.transfer_batch_bytes
+
+    def _pack_header(self, buf: memoryview, offset: int, size: int, at: int) -> None:
+        pack_transfer_header(buf, offset, size, at)
+
+    def _heartbeat_frame(self, offset: int) -> bytes:
+        """An empty frame saying where the next bytes start."""
+        return encode_transfer(offset, b"")
+
+    def _idle(self) -> None:
+        """Everything the log holds was sent."""
+
     def push(self) -> None:
         """WriteSocketService.run, one round: send what the log holds past what was sent, as
         far as the transport takes it now."""
@@ -183,6 +205,7 @@ class MasterLink(asyncio.Protocol):
             if frames is None:
                 return
             if not frames:
+                self._idle()
                 break
             transport.write(frames)
             sent += len(frames)
@@ -200,19 +223,23 @@ class MasterLink(asyncio.Protocol):
         store = self._service.store
         offset = self._next
         assert offset is not None
+        head = self.HEADER_SIZE
         want = min(store.commitlog.max_offset - offset, FRAMES_PER_WRITE * batch)
-        # one header per frame, and a frame more wherever a segment ends
-        buf = memoryview(bytearray(max(want, 0) + (FRAMES_PER_WRITE + 2) * TRANSFER_HEADER_SIZE))
+        # one header per frame, and a frame more wherever a segment (or an epoch) ends
+        buf = memoryview(bytearray(max(want, 0) + (FRAMES_PER_WRITE + 2) * head))
         at = got = 0
-        while got < want and at + TRANSFER_HEADER_SIZE < len(buf):
-            body = at + TRANSFER_HEADER_SIZE
-            n = store.read_log_into(offset, buf[body:body + min(batch, want - got)])
+        while got < want and at + head < len(buf):
+            body = at + head
+            limit = min(self._frame_limit(offset), want - got)
+            if limit <= 0:
+                break
+            n = store.read_log_into(offset, buf[body:body + limit])
             if n is None:
                 self.close(f"this master no longer holds offset {offset} (deleted)")
                 return None
             if not n:
                 break
-            pack_transfer_header(buf, offset, n, at)
+            self._pack_header(buf, offset, n, at)
             at = body + n
             offset += n
             got += n
@@ -228,7 +255,7 @@ class MasterLink(asyncio.Protocol):
         idle_s = self._loop.time() - self._last_write
         if idle_s >= self._heartbeat_s and not self._paused and not self.closed:
             assert self._transport is not None and self._next is not None
-            self._transport.write(encode_transfer(self._next, b""))
+            self._transport.write(self._heartbeat_frame(self._next))
             self._last_write = self._loop.time()
             idle_s = 0
         left_s = self._heartbeat_s - idle_s

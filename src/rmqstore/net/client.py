@@ -89,6 +89,14 @@ class RemotingClient:
             self._connections[addr] = conn
             return conn
 
+    async def drop(self, addr: str) -> None:
+        """Close the connection to ``addr`` (its pending calls fail with ConnectionClosed):
+        a peer known to be gone or deposed need not be waited for."""
+        conn = self._connections.pop(addr, None)
+        if conn is not None:
+            conn.close()
+            await conn.wait_closed()
+
     async def close(self) -> None:
         """Close every connection; their pending calls fail with ConnectionClosed."""
         conns, self._connections = list(self._connections.values()), {}

@@ -3,7 +3,9 @@
 RequestCode: common/.../protocol/RequestCode.java. ResponseCode:
 remoting/.../RemotingSysResponseCode.java (0-4) merged with common/.../protocol/ResponseCode.java
 (10 and up), as the Java ResponseCode extends RemotingSysResponseCode. LanguageCode and
-SerializeType: remoting/.../protocol/.
+SerializeType: remoting/.../protocol/. The controller's codes (904, 1001-1013, 2000-2016) are
+RocketMQ 5's (remoting/.../protocol/RequestCode.java and ResponseCode.java); NOTIFY_ROUTE_CHANGED
+is ours (see its comment).
 """
 
 from __future__ import annotations
@@ -113,6 +115,26 @@ class RequestCode(IntEnum):
     # RocketMQ 5's, which the dashboard sends
     GET_TOPIC_CONFIG = 351
     GET_SUBSCRIPTIONGROUP_CONFIG = 352
+    # RocketMQ 5's controller mode: broker -> controller, controller -> broker, admin tools
+    BROKER_HEARTBEAT = 904
+    CONTROLLER_ALTER_SYNC_STATE_SET = 1001
+    CONTROLLER_ELECT_MASTER = 1002
+    CONTROLLER_REGISTER_BROKER = 1003
+    CONTROLLER_GET_REPLICA_INFO = 1004
+    CONTROLLER_GET_METADATA_INFO = 1005
+    CONTROLLER_GET_SYNC_STATE_DATA = 1006
+    GET_BROKER_EPOCH_CACHE = 1007
+    NOTIFY_BROKER_ROLE_CHANGED = 1008
+    UPDATE_CONTROLLER_CONFIG = 1009
+    GET_CONTROLLER_CONFIG = 1010
+    CLEAN_BROKER_DATA = 1011
+    CONTROLLER_GET_NEXT_BROKER_ID = 1012
+    CONTROLLER_APPLY_BROKER_ID = 1013
+    # Ours, not RocketMQ's (which uses no code between 1018 and 2001): NameServer -> client,
+    # oneway, on the connection a client asked for routes on with routeChangePush=true, as soon
+    # as a broker set's master changes; header brokerName. RocketMQ's clients never opt in, so
+    # never see it.
+    NOTIFY_ROUTE_CHANGED = 1901
 
 
 class ResponseCode(IntEnum):
@@ -152,6 +174,24 @@ class ResponseCode(IntEnum):
     CONSUME_MSG_TIMEOUT = 207
     NO_MESSAGE = 208
     FLOW_CONTROL = 215
+    # RocketMQ 5's controller
+    CONTROLLER_FENCED_MASTER_EPOCH = 2000
+    CONTROLLER_FENCED_SYNC_STATE_SET_EPOCH = 2001
+    CONTROLLER_INVALID_MASTER = 2002
+    CONTROLLER_INVALID_REPLICAS = 2003
+    CONTROLLER_MASTER_NOT_AVAILABLE = 2004
+    CONTROLLER_INVALID_REQUEST = 2005
+    CONTROLLER_BROKER_NOT_ALIVE = 2006
+    CONTROLLER_NOT_LEADER = 2007
+    CONTROLLER_BROKER_METADATA_NOT_EXIST = 2008
+    CONTROLLER_INVALID_CLEAN_BROKER_METADATA = 2009
+    CONTROLLER_BROKER_NEED_TO_BE_REGISTERED = 2010
+    CONTROLLER_MASTER_STILL_EXIST = 2011
+    CONTROLLER_ELECT_MASTER_FAILED = 2012
+    CONTROLLER_ALTER_SYNC_STATE_SET_FAILED = 2013
+    CONTROLLER_BROKER_ID_INVALID = 2014
+    CONTROLLER_JRAFT_INTERNAL_ERROR = 2015
+    CONTROLLER_BROKER_LIVE_INFO_NOT_EXISTS = 2016
 
 
 class LanguageCode(IntEnum):

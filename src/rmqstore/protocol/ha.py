@@ -90,7 +90,11 @@ class TransferReader:
 
     Every frame must start where the bytes before it end; the first one at ``expect`` (None:
     anywhere). ``log()`` is a view into the buffer, valid until the next call of any other
-    method. The buffer grows, up to what ``max_pending`` log bytes and one frame need."""
+    method. The buffer grows, up to what ``max_pending`` log bytes and one frame need.
+
+    Another transfer layout (ha_epoch.py's) changes HEADER_SIZE and ``_header``."""
+
+    HEADER_SIZE = TRANSFER_HEADER_SIZE
 
     def __init__(self, expect: int | None, max_body: int = MAX_TRANSFER_BODY,
                  max_pending: int = 64 << 20, capacity: int = 1 << 20) -> None:
@@ -128,9 +132,9 @@ class TransferReader:
                 self._raw_at += k
                 self._body_left -= k
                 continue
-            if self._raw_end - self._raw_at < TRANSFER_HEADER_SIZE:
+            if self._raw_end - self._raw_at < self.HEADER_SIZE:
                 break
-            offset, size = TRANSFER_HEADER.unpack_from(buf, self._raw_at)
+            offset, size = self._header(buf, self._raw_at)
             if offset < 0 or not 0 <= size <= self._max_body:
                 raise HAProtocolError(f"transfer header (offset {offset}, size {size}) is "
                                       f"outside the limits (size <= {self._max_body})")
@@ -139,12 +143,16 @@ class TransferReader:
             elif offset != self.offset + self._log_end:
                 raise HAProtocolError(f"master sent offset {offset}; this replica expects "
                                       f"{self.offset + self._log_end}")
-            self._raw_at += TRANSFER_HEADER_SIZE
+            self._raw_at += self.HEADER_SIZE
             self._body_left = size
         if self._log_end > self._max_pending:
             raise HAProtocolError(f"{self._log_end} bytes without a whole record")
         if self._raw_at == self._raw_end:  # nothing half parsed: receive right after the log
             self._raw_at = self._raw_end = self._log_end
+
+    def _header(self, buf: bytearray, at: int) -> tuple[int, int]:
+        """The (offset, body size) of the header at buf[at]."""
+        return TRANSFER_HEADER.unpack_from(buf, at)
 
     def log(self) -> memoryview:
         return memoryview(self._buf)[:self._log_end]

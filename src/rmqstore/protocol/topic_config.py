@@ -28,20 +28,27 @@ SINGLE_TAG = "SINGLE_TAG"
 
 @dataclass(frozen=True, slots=True)
 class DataVersion:
-    """A broker's topic-config version; a change makes the name server re-read its topics."""
+    """A broker's topic-config version; a change makes the name server re-read its topics.
+    stateVersion (RocketMQ 5) is a controller-mode broker's master epoch: the NameServer keeps
+    a broker id for the newer one (written only when set, as a 4.x broker has none)."""
 
     timestamp: int = 0
     counter: int = 0
+    state_version: int = 0
 
     def to_json(self) -> dict[str, int]:
-        return {"counter": self.counter, "timestamp": self.timestamp}
+        out = {"counter": self.counter, "timestamp": self.timestamp}
+        if self.state_version:
+            out["stateVersion"] = self.state_version
+        return out
 
 
 def parse_data_version(obj: Any) -> DataVersion:
     """A DataVersion JSON object (already parsed); anything else is version 0."""
     if not isinstance(obj, dict):
         return DataVersion()
-    return DataVersion(int(obj.get("timestamp") or 0), int(obj.get("counter") or 0))
+    return DataVersion(int(obj.get("timestamp") or 0), int(obj.get("counter") or 0),
+                       int(obj.get("stateVersion") or 0))
 
 
 @dataclass(frozen=True, slots=True)

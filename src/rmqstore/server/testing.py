@@ -139,10 +139,12 @@ class ServeProcess:
                  env: Mapping[str, str] | None = None, drop_env: Iterable[str] = (),
                  start_timeout_s: float = START_TIMEOUT_S,
                  stop_timeout_s: float = STOP_TIMEOUT_S, cwd: Path | None = None,
-                 metrics_port: int | None = 0) -> None:
+                 metrics_port: int | None = 0, prefix: Sequence[str] = ()) -> None:
         """metrics_port: the broker's HTTP port (/metrics, dashboard) as --metrics-port, any
         free one by default so that servers side by side never fight over 5557; None leaves
-        it to the config. cwd: where relative paths (the default --data) resolve."""
+        it to the config. cwd: where relative paths (the default --data) resolve. prefix: what
+        runs serve (e.g. ``ip netns exec NS``, which execs it: same pid)."""
+        self.prefix = list(prefix)
         self.args = list(args)
         self.metrics_port = metrics_port
         self.log_path = Path(log_path)
@@ -159,8 +161,9 @@ class ServeProcess:
 
     def command(self) -> list[str]:
         http = [] if self.metrics_port is None else ["--metrics-port", str(self.metrics_port)]
-        return [sys.executable, "-m", "rmqstore.cli", *(["-v"] if self.verbose else []),
-                "serve", *self.args, *http, *self.store_args]
+        return [*self.prefix, sys.executable, "-m", "rmqstore.cli",
+                *(["-v"] if self.verbose else []), "serve", *self.args, *http,
+                *self.store_args]
 
     @property
     def http_url(self) -> str | None:

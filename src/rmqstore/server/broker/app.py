@@ -12,7 +12,9 @@ brokerIP1:listenPort, the address clients send CONSUMER_SEND_MSG_BACK to.
 brokerRole decides replication (replication.py): a master serves its HA port before it
 registers; a slave opens its store as a replica, follows its master and copies its metadata
 (slave_sync.py), and starts none of the services that write (delay levels, timers,
-transaction checks).
+transaction checks). In controller mode (enableControllerMode) the controller decides the role
+and moves it in place (replicas_manager.py, controller_replication.py): the broker starts
+fenced, as a slave without a master; delay levels and timers run while it is master.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from ..config_error import ConfigError
 from ..listen import listen
 from .broker_stats import BrokerStats
 from .config import BrokerConfig
+from .controller_replication import ControllerReplication
 from .delivery.delay_levels import DelayLevels
 from .delivery.timers import BrokerTimers
 from .handlers.admin import AdminProcessor
@@ -52,7 +55,9 @@ from .longpoll import ArrivalWaiters
 from .metrics.collector import BrokerState
 from .metrics.rpc import RpcLatency
 from .register import NameServerRegistrar
-from .replication import MasterReplication, SlaveReplication
+from .replicas_manager import ReplicasManager
+from .replication import MasterReplication, Replication, SlaveReplication
+from .role import BrokerRole
 from .runtime_config import RuntimeConfig
 from .slave_sync import SlaveSynchronize
 from .stats import Statistics
@@ -93,6 +98,10 @@ class Broker:
         self.dispatcher.observer = self.rpc
         self.master: MasterReplication | None = None
         self.slave: SlaveReplication | None = None
+        self.role = BrokerRole(config)
+        self.controlled: ControllerReplication | None = None  # controller mode
+        self.replicas: ReplicasManager | None = None
+        self._master_tasks: set[asyncio.Task[None]] = set()  # what runs only on a master
 
     @property
     def address(self) -> str:
@@ -129,14 +138,22 @@ class Broker:
                 raise ConfigError(f"store {c.store_root} cannot be opened: "
                                   f"{exc.strerror or exc}") from None
             raise
-        if c.slave:
+        replication: Replication | None = None
+        on_answer = None
+        if c.controller_mode:
+            self.controlled = replication = ControllerReplication(
+                c, store, self._queues_grew, self.arrivals.notify_all)
+            on_answer = self.controlled.on_register_answer
+        elif c.slave:
             self.slave = SlaveReplication(c, store, self._queues_grew)
+            on_answer = self.slave.on_register_answer
         else:
             c = self.config = await self._serve_ha(c, store)
+            replication = self.master
         self._registrar = NameServerRegistrar(
             c, lambda: RegisterBrokerBody(topics.data_version(),
                                           topics.registered_configs(c.broker_permission), []),
-            self._outbound, self.slave.on_register_answer if self.slave is not None else None)
+            self._outbound, on_answer, role=self.role)
         topics = BrokerTopics(store, self._registrar.register_soon, TopicCaps(
             c.max_queue_nums_per_topic, c.max_topic_nums, c.max_queue_nums_per_broker))
         topics.ensure_defaults(c.cluster_name, c.broker_name, c.auto_create_topic,
@@ -153,8 +170,8 @@ class Broker:
         # RocketMQ's StatsItem windows and TPS over the same counters (315, 28)
         rocketmq_stats = BrokerStats(traffic, c.cluster_name)
         self._spawn(rocketmq_stats.run())
-        self._send = SendProcessor(c, store, topics, groups, self.arrivals, self.master,
-                                   traffic=traffic)
+        self._send = SendProcessor(c, store, topics, groups, self.arrivals, replication,
+                                   traffic=traffic, role=self.role)
         # Broker services that store some sends elsewhere first hook in here (send.Rewrite).
         transactions = Transactions(c, store, topics, self.clients, self.arrivals, self._spawn,
                                     traffic=traffic)
@@ -166,16 +183,16 @@ class Broker:
         delays.start(self._spawn)
         self._timers = timers = BrokerTimers(c, store, topics, self.arrivals)
         self._send.add_rewrite(timers.rewrite, timers.REWRITE_PROPS)
-        if not c.slave:  # a slave's timer log is its master's to advance
+        if not c.slave and not c.controller_mode:  # a slave's timer log is its master's
             timers.start(self._spawn)
         sendback = SendBackProcessor(c, store, topics, groups, self.arrivals, delays,
-                                     traffic=traffic)
+                                     traffic=traffic, role=self.role)
         offsets = OffsetProcessor(store)
         for processor in (delays, sendback):
             processor.register_handlers(self.dispatcher)
         for processor in (self._send,
                           PullProcessor(c, store, topics, groups, self.clients, self.arrivals,
-                                        traffic=traffic),
+                                        traffic=traffic, role=self.role),
                           offsets, self.clients,
                           LockProcessor(RebalanceLockManager(c.lock_max_live_ms / 1000)),
                           AdminProcessor(store, topics, groups, self.clients,
@@ -201,6 +218,8 @@ class Broker:
                 self._started = True  # so that stop() closes what was opened
                 await self.stop()
                 raise
+        if self.controlled is not None:
+            await self._join_controller(topics, groups, delays, timers)
         self._started = True
         # Registered before start() returns, so "ready" means routable (BrokerController.start).
         if not await self._registrar.register_all(quiet=True) and c.namesrv_addrs:
@@ -240,6 +259,48 @@ class Broker:
                                     topics, groups, delays.service)
             self._spawn(sync.run())
 
+    async def _join_controller(self, topics: BrokerTopics, groups: SubscriptionGroupManager,
+                               delays: DelayLevels, timers: BrokerTimers) -> None:
+        """Controller mode: the role comes from the controllers (replicas_manager.py); the
+        master's metadata is copied while slave; delay levels and timers run while master."""
+        assert self.controlled is not None and self.store is not None
+        store, role = self.store, self.role
+
+        async def role_changed() -> None:
+            topics.next_version(role.master_epoch)  # stateVersion: the NameServer's rule
+            for task in list(self._master_tasks):
+                task.cancel()
+            self._master_tasks.clear()
+            if not role.slave:
+                def spawn_master(coro: Awaitable[None]) -> None:
+                    self._master_tasks.add(asyncio.ensure_future(coro))
+                spawn_master(delays.service.run(self.arrivals.notify))
+                timers.start(spawn_master)
+            if self._registrar is not None:
+                await self._registrar.register_all()
+                if role.slave:  # until the new master is registered: its HA address
+                    self._spawn(self._learn_master_ha())
+
+        self.replicas = replicas = ReplicasManager(self.config, role, store, self.controlled,
+                                                   self._outbound, role_changed, self._spawn)
+        replicas.register_handlers(self.dispatcher)
+        sync = SlaveSynchronize(self._outbound, lambda: replicas.master_addr if role.slave
+                                else None, store, topics, groups, delays.service)
+        self._spawn(sync.run())
+        self._spawn(replicas.run())
+
+    async def _learn_master_ha(self, attempts: int = 50) -> None:
+        """RocketMQ's slave learns its master's HA address from its next registration's
+        answer; here registrations repeat (bounded) until one names it."""
+        controlled = self.controlled
+        for _ in range(attempts):
+            client = controlled.client if controlled is not None else None
+            if client is None or client.master is not None or not self.role.slave:
+                return
+            await asyncio.sleep(0.2)
+            if self._registrar is not None:
+                await self._registrar.register_all()
+
     def _queues_grew(self, queues: set[tuple[str, int]]) -> None:
         """A slave's dispatch added messages: wake the pulls held on them."""
         for topic, queue_id in queues:
@@ -256,10 +317,10 @@ class Broker:
         self.arrivals.wake_all()
         for _ in range(3):  # let woken pulls write their answers
             await asyncio.sleep(0)
-        for task in list(self._tasks):
+        for task in [*self._tasks, *self._master_tasks]:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        for replication in (self.master, self.slave):
+        await asyncio.gather(*self._tasks, *self._master_tasks, return_exceptions=True)
+        for replication in (self.master, self.slave, self.controlled):
             if replication is not None:
                 await replication.stop()
         if self.web is not None:
@@ -298,7 +359,7 @@ class Broker:
             "retention_hours": c.file_reserved_hours,
             "commitlog_segment_bytes": c.commitlog_segment_bytes,
             "warm_window_bytes": None if c.warm_mapped_file else 0,
-            "replica": c.slave,
+            "replica": c.slave or c.controller_mode,  # controller mode starts fenced
             "delay_levels": c.message_delay_level,
             # the store's disk alarm acts on these: reclaims, deletes early, refuses writes
             "disk_max_used_ratio": c.disk_max_used_ratio,

@@ -60,6 +60,22 @@ class BrokerConfig:
     ha_transfer_batch_size: int = 32 * 1024  # haTransferBatchSize
     ha_slave_fallbehind_max: int = 256 * MiB  # haSlaveFallbehindMax
     slave_timeout_ms: int = 3_000  # slaveTimeout: how long a SYNC_MASTER send waits (4.9.4+)
+    # Controller mode (RocketMQ 5, automatic failover): the controller decides the role
+    # (replicas_manager.py); brokerRole and brokerId are then not read. Defaults are the
+    # safe ones where Java's are not: every in-sync replica acknowledges a send.
+    controller_mode: bool = False  # enableControllerMode
+    controller_addrs: tuple[str, ...] = ()  # controllerAddr, ';'-separated
+    broker_heartbeat_interval_ms: int = 500  # brokerHeartbeatInterval (Java: 1000)
+    controller_heartbeat_timeout_ms: int = 5_000  # controllerHeartBeatTimeoutMills (10000)
+    sync_broker_metadata_period_ms: int = 2_000  # syncBrokerMetadataPeriod (Java: 5000)
+    check_sync_state_set_period_ms: int = 1_000  # checkSyncStateSetPeriod (Java: 5000)
+    sync_controller_metadata_period_ms: int = 3_000  # syncControllerMetadataPeriod (10000)
+    all_ack_in_sync_state_set: bool = True  # allAckInSyncStateSet (Java: false)
+    in_sync_replicas: int = 1  # inSyncReplicas (when allAckInSyncStateSet is false)
+    min_in_sync_replicas: int = 1  # minInSyncReplicas
+    ha_max_time_slave_not_catchup_ms: int = 15_000  # haMaxTimeSlaveNotCatchup
+    broker_election_priority: int = 2**31 - 1  # brokerElectionPriority: lower wins a tie
+    sync_from_last_file: bool = False  # syncFromLastFile: an empty slave copies the last file
     slave_read_enable: bool = False  # slaveReadEnable: a slave serves pulls
     offset_check_in_slave: bool = False  # offsetCheckInSlave: a slave corrects pull offsets
     # accessMessageInMemoryMaxRatio: a pull further behind than this share of the RAM is told
@@ -195,6 +211,9 @@ class BrokerConfig:
 
     def _check_role(self) -> None:
         """BrokerConfigError unless brokerRole, brokerId and the HA keys agree."""
+        if self.controller_mode:
+            self._check_controller_mode()
+            return
         if self.broker_role not in ROLES:
             raise BrokerConfigError(f"brokerRole must be one of {', '.join(ROLES)}, not "
                                     f"{self.broker_role!r}")
@@ -208,6 +227,18 @@ class BrokerConfig:
                                     f"{self.broker_role}")
         if not 0 <= self.access_message_in_memory_max_ratio <= 100:
             raise BrokerConfigError("accessMessageInMemoryMaxRatio must be within [0, 100]")
+
+    def _check_controller_mode(self) -> None:
+        if not self.controller_addrs:
+            raise BrokerConfigError("enableControllerMode=true needs controllerAddr")
+        if self.ha_master_address is not None:
+            raise BrokerConfigError("haMasterAddress: in controller mode the controller names "
+                                    "the master")
+        if self.min_in_sync_replicas < 1 or self.in_sync_replicas < 1:
+            raise BrokerConfigError("minInSyncReplicas and inSyncReplicas must be at least 1")
+        if self.controller_heartbeat_timeout_ms < 2 * self.broker_heartbeat_interval_ms:
+            raise BrokerConfigError("controllerHeartBeatTimeoutMills must be at least twice "
+                                    "brokerHeartbeatInterval")
 
     @property
     def bind_host(self) -> str:
@@ -352,7 +383,7 @@ STORE_PREFIX = "store."  # a _KEYS target naming a StoreConfig field
 _KEYS: dict[str, tuple[str, Reader]] = {
     "brokerClusterName": ("cluster_name", v.text),
     "brokerName": ("broker_name", v.text),
-    "brokerId": ("broker_id", v.integer(0)),
+    "brokerId": ("broker_id", v.integer(-1)),  # -1: controller mode's "not assigned"
     "namesrvAddr": ("namesrv_addrs", v.addresses),
     "listenPort": ("listen_port", v.port),
     "brokerIP1": ("broker_ip", v.ip_address),
@@ -419,6 +450,19 @@ _KEYS: dict[str, tuple[str, Reader]] = {
     "haSlaveFallbehindMax": ("ha_slave_fallbehind_max", v.integer(0)),
     "haMaxGapNotInSync": ("ha_slave_fallbehind_max", v.integer(0)),  # RocketMQ 5's name
     "slaveTimeout": ("slave_timeout_ms", v.integer(1)),
+    "enableControllerMode": ("controller_mode", v.boolean),
+    "controllerAddr": ("controller_addrs", v.addresses),
+    "brokerHeartbeatInterval": ("broker_heartbeat_interval_ms", v.integer(1)),
+    "controllerHeartBeatTimeoutMills": ("controller_heartbeat_timeout_ms", v.integer(1)),
+    "syncBrokerMetadataPeriod": ("sync_broker_metadata_period_ms", v.integer(1)),
+    "checkSyncStateSetPeriod": ("check_sync_state_set_period_ms", v.integer(1)),
+    "syncControllerMetadataPeriod": ("sync_controller_metadata_period_ms", v.integer(1)),
+    "allAckInSyncStateSet": ("all_ack_in_sync_state_set", v.boolean),
+    "inSyncReplicas": ("in_sync_replicas", v.integer(1)),
+    "minInSyncReplicas": ("min_in_sync_replicas", v.integer(1)),
+    "haMaxTimeSlaveNotCatchup": ("ha_max_time_slave_not_catchup_ms", v.integer(1)),
+    "brokerElectionPriority": ("broker_election_priority", v.integer()),
+    "syncFromLastFile": ("sync_from_last_file", v.boolean),
     "slaveReadEnable": ("slave_read_enable", v.boolean),
     "offsetCheckInSlave": ("offset_check_in_slave", v.boolean),
     "accessMessageInMemoryMaxRatio": ("access_message_in_memory_max_ratio", v.integer()),

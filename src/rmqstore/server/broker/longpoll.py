@@ -41,6 +41,11 @@ class ArrivalWaiters:
             if not future.done():
                 future.set_result(None)
 
+    def notify_all(self) -> None:
+        """Wake every held pull to read again (a master's confirm offset moved)."""
+        for key in list(self._waiters):
+            self.notify(*key)
+
     def wake_all(self) -> None:
         """At shutdown: let every held pull answer with what it has, and hold no more."""
         self._closed = True

@@ -28,6 +28,7 @@ from ...protocol.headers import (
 )
 from ...protocol.register_body import RegisterBrokerBody, encode_register_body
 from .config import BrokerConfig
+from .role import BrokerRole
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +38,12 @@ CHANGE_DELAY_S = 0.05  # coalesces a burst of topic changes into one registratio
 class NameServerRegistrar:
     def __init__(self, config: BrokerConfig, topics: Callable[[], RegisterBrokerBody],
                  client: RemotingClient,
-                 on_answer: Callable[[RegisterBrokerResponseHeader], None] | None = None) -> None:
-        """on_answer(header): a NameServer's answer to a registration (a slave's master)."""
+                 on_answer: Callable[[RegisterBrokerResponseHeader], None] | None = None,
+                 role: BrokerRole | None = None) -> None:
+        """on_answer(header): a NameServer's answer to a registration (a slave's master);
+        role: the broker id registered (default: broker.conf's)."""
         self._config = config
+        self._role = role if role is not None else BrokerRole(config)
         self._on_answer = on_answer
         self._topics = topics
         self._client = client
@@ -108,10 +112,12 @@ class NameServerRegistrar:
 
     async def _register_one(self, addr: str, quiet: bool = False) -> bool:
         c = self._config
+        if self._role.broker_id < 0:
+            return True  # controller mode, no role decided yet: nothing to route to
         body = encode_register_body(self._topics())
         header = RegisterBrokerRequestHeader(
             broker_name=c.broker_name, broker_addr=c.addr, cluster_name=c.cluster_name,
-            ha_server_addr=c.ha_addr, broker_id=c.broker_id, compressed=False,
+            ha_server_addr=c.ha_addr, broker_id=self._role.broker_id, compressed=False,
             body_crc32=zlib.crc32(body) & 0x7FFFFFFF)
         request = RemotingCommand.request(RequestCode.REGISTER_BROKER, encode_header(header), body)
         response = await self._call(addr, request, "register", quiet)
@@ -122,7 +128,8 @@ class NameServerRegistrar:
     async def _unregister_one(self, addr: str) -> bool:
         c = self._config
         header = UnRegisterBrokerRequestHeader(broker_name=c.broker_name, broker_addr=c.addr,
-                                               cluster_name=c.cluster_name, broker_id=c.broker_id)
+                                               cluster_name=c.cluster_name,
+                                               broker_id=self._role.broker_id)
         request = RemotingCommand.request(RequestCode.UNREGISTER_BROKER, encode_header(header))
         return await self._call(addr, request, "unregister") is not None
 

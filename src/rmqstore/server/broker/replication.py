@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Protocol
 
 from ...ha import HAClient, HAConfig, HAService
 from ...message import PutStatus
@@ -30,8 +31,17 @@ log = logging.getLogger(__name__)
 StatusCallback = Callable[[PutStatus], object]
 
 
-# An ASYNC_MASTER's sends wait for no slave: its links gather this long's appends into their
-# frames, fewer and larger, rather than pushing every loop iteration's.
+class Replication(Protocol):
+    """What the send path needs of a master's replication."""
+
+    sync: bool  # sends wait for replicas (SYNC_MASTER)
+
+    def when_replicated(self, callback: StatusCallback) -> None: ...
+
+
+# An ASYNC_MASTER's sends wait for no slave (controller mode's always wait): its links gather
+# this long's appends into their frames, fewer and larger, rather than pushing every loop
+# iteration's.
 ASYNC_PUSH_DELAY_MS = 5
 
 
@@ -42,7 +52,8 @@ def ha_config(config: BrokerConfig) -> HAConfig:
                     slave_fallbehind_max=config.ha_slave_fallbehind_max,
                     slave_timeout_ms=config.slave_timeout_ms,
                     push_delay_ms=ASYNC_PUSH_DELAY_MS
-                    if config.broker_role == "ASYNC_MASTER" else 0)
+                    if config.broker_role == "ASYNC_MASTER" and not config.controller_mode
+                    else 0)
 
 
 class MasterReplication:

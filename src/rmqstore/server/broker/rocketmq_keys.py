@@ -20,7 +20,7 @@ from collections.abc import Iterable
 
 log = logging.getLogger(__name__)
 
-_CONTROLLER = "RocketMQ 5's controller mode is not implemented (classic master/slave only)"
+_CONTROLLER = "not implemented in controller mode (a broker set's members all replicate)"
 _DLEDGER = "the DLedger commit log is not implemented (classic master/slave only)"
 _FLOW = "HA flow control (RocketMQ 5) is not implemented"
 _UNKNOWN_HA = "an HA key this broker does not know"
@@ -28,11 +28,7 @@ _LMQ = "light message queues (LMQ, multi-dispatch) are not implemented"
 
 # key -> (why it cannot be ignored, values that ask for nothing)
 REFUSED: dict[str, tuple[str, tuple[str, ...]]] = {
-    "enableControllerMode": (_CONTROLLER, ("false",)), "controllerAddr": (_CONTROLLER, ()),
-    "allAckInSyncStateSet": (_CONTROLLER, ("false",)), "inSyncReplicas": (_CONTROLLER, ("1",)),
-    "minInSyncReplicas": (_CONTROLLER, ("1",)), "totalReplicas": (_CONTROLLER, ("1",)),
-    "enableAutoInSyncReplicas": (_CONTROLLER, ("false",)),
-    "haMaxTimeSlaveNotCatchup": (_CONTROLLER, ()), "syncFromLastFile": (_CONTROLLER, ("false",)),
+    "totalReplicas": (_CONTROLLER, ("1",)), "enableAutoInSyncReplicas": (_CONTROLLER, ("false",)),
     "asyncLearner": (_CONTROLLER, ("false",)), "enableSlaveActingMaster": (_CONTROLLER, ("false",)),
     "haFlowControlEnable": (_FLOW, ("false",)), "maxHaTransferByteInSecond": (_FLOW, ()),
     "enableDLegerCommitLog": (_DLEDGER, ("false",)), "dLegerGroup": (_DLEDGER, ()),

@@ -82,6 +82,7 @@ class BrokerTopics:
         self.caps = caps
         self._counter = 0
         self._timestamp = _now_ms()
+        self._state_version = 0
         self._registering: asyncio.Future[None] | None = None
 
     @property
@@ -182,10 +183,11 @@ class BrokerTopics:
     def adopt(self, version: DataVersion, configs: dict[str, TopicConfig]) -> bool:
         """A slave takes its master's configs when their version differs from its own
         (SlaveSynchronize.syncTopicConfig); returns whether it did."""
-        if version == self.data_version():
+        if (version.timestamp, version.counter) == (self._timestamp, self._counter):
             return False
         self._store.topics.replace_all(version, configs)
         self._timestamp, self._counter = version.timestamp, version.counter
+        self._state_version = max(self._state_version, version.state_version)
         log.info("topic configs of the master taken: %d topics, version %d", len(configs),
                  version.counter)
         return True
@@ -207,7 +209,14 @@ class BrokerTopics:
         return serialize_wrapper(self.data_version(), self.all_configs())
 
     def data_version(self) -> DataVersion:
-        return DataVersion(self._timestamp, self._counter)
+        return DataVersion(self._timestamp, self._counter, self._state_version)
+
+    def next_version(self, state_version: int) -> None:
+        """DataVersion.nextVersion(stateVersion): a controller-mode role change under a new
+        master epoch, which the NameServer compares (RouteInfoManager.registerBroker)."""
+        self._state_version = state_version
+        self._counter += 1
+        self._timestamp = _now_ms()
 
 
 def _now_ms() -> int:

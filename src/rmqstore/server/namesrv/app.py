@@ -1,4 +1,6 @@
-"""The NameServer process object: remoting listener, route tables, liveness scan, HTTP endpoint.
+"""The NameServer process object: remoting listener, route tables, liveness scan, HTTP endpoint,
+and, in controller mode, the controller (enableControllerInNamesrv, server/controller/) with
+the etcd member it may supervise (server/etcd_member.py).
 
 NamesrvController (rocketmq-all-4.9.7) scans broker liveness every 10 s and expires a broker
 after 120 s without a heartbeat; both are configurable here so that tests can use ~1 s.
@@ -17,6 +19,12 @@ from ...net import Dispatcher, RemotingServer
 from ..acl import AccessControl, AclSettings, install_access_control, parse_acl_enable
 from ..config_error import ConfigError
 from ..config_values import boolean
+from ..controller.handlers import ControllerHandlers
+from ..controller.metastore import MetaStore
+from ..controller.service import ControllerService
+from ..controller.settings import KEYS as CONTROLLER_KEYS
+from ..controller.settings import ControllerSettings, controller_settings
+from ..etcd_member import EtcdMember, EtcdMemberConfig
 from ..listen import listen
 from ..properties import parse_properties
 from ..remoting_settings import RemotingSettings, is_remoting_key, parse_remoting
@@ -47,6 +55,8 @@ class NamesrvConfig:
     acl: AclSettings = AclSettings()
     # The listener: connection limits and TLS (remoting_settings.py has the keys).
     remoting: RemotingSettings = field(default_factory=RemotingSettings)
+    controller: ControllerSettings | None = None  # controller mode (controller/settings.py)
+    etcd_member: EtcdMemberConfig | None = None  # an etcd member to start and supervise
 
     def __post_init__(self) -> None:
         if self.scan_interval_s <= 0 or self.broker_expire_s <= 0:
@@ -63,9 +73,11 @@ def namesrv_settings(text: str) -> dict[str, object]:
     (remoting_settings.py); ConfigError (or TlsConfigError) names any other key."""
     items = parse_properties(text)
     for key in items:
-        if key not in NAMESRV_KEYS and not is_remoting_key(key):
+        if key not in NAMESRV_KEYS and key not in CONTROLLER_KEYS and \
+                not is_remoting_key(key):
             raise ConfigError(f"namesrv config: {key} is not a key this name server reads "
-                              f"({', '.join(NAMESRV_KEYS)}, the connection limits, tls.*)")
+                              f"({', '.join(NAMESRV_KEYS)}, the controller's "
+                              f"({', '.join(CONTROLLER_KEYS)}), the connection limits, tls.*)")
     out: dict[str, object] = {
         "remoting": parse_remoting({k: v for k, v in items.items() if is_remoting_key(k)})}
     if "kvConfigPath" in items:
@@ -79,13 +91,17 @@ def namesrv_settings(text: str) -> dict[str, object]:
     acl_file = items.get("aclFile")
     out["acl"] = AclSettings(parse_acl_enable(items.get("aclEnable", "false")),
                              Path(acl_file).expanduser() if acl_file else None)
+    out["controller"] = controller_settings(items)
     return out
 
 
 class NameServer:
     """Start with ``await start()``, stop with ``await stop()`` (or ``async with``)."""
 
-    def __init__(self, config: NamesrvConfig = NamesrvConfig()) -> None:
+    def __init__(self, config: NamesrvConfig = NamesrvConfig(),
+                 metastore: MetaStore | None = None) -> None:
+        """metastore: the controller's consensus store (default: etcd at the configured
+        endpoints); tests give a MemoryMetaStore."""
         self.config = config
         self.routes = RouteInfoManager()
         self.kv = KVConfigManager(config.kv_config_path)
@@ -102,6 +118,27 @@ class NameServer:
                 port=config.http_port, subgroup=config.nsaddr_subgroup)
         self._scan_task: asyncio.Task[None] | None = None
         self._acl_task: asyncio.Task[None] | None = None
+        self.etcd: EtcdMember | None = None
+        self.controller: ControllerService | None = None
+        if config.controller is not None:
+            store = metastore if metastore is not None else self._etcd_store(config)
+            self.controller = ControllerService(config.controller.config, store)
+            ControllerHandlers(self.controller).register(dispatcher)
+
+    @staticmethod
+    def _etcd_store(config: NamesrvConfig) -> MetaStore:
+        from ..controller.etcd_store import EtcdMetaStore, parse_endpoints  # grpc: only here
+
+        assert config.controller is not None
+        endpoints = config.controller.etcd_endpoints or (
+            config.etcd_member.endpoints if config.etcd_member is not None else None)
+        if not endpoints:
+            raise ConfigError("the controller needs etcd: give controllerEtcdEndpoints "
+                              "(--etcd-endpoints) or a member to run (--etcd-peers)")
+        try:
+            return EtcdMetaStore(parse_endpoints(endpoints))
+        except ValueError as exc:
+            raise ConfigError(f"etcd endpoints: {exc}") from None
 
     @property
     def address(self) -> tuple[str, int]:
@@ -116,6 +153,9 @@ class NameServer:
         self._access = install_access_control(self.config.acl, self._dispatcher, "name server")
         self.kv.load()
         c = self.config
+        if c.etcd_member is not None:
+            self.etcd = EtcdMember(c.etcd_member)
+            await self.etcd.start()
         await listen(self._remoting.start(), "the name server", c.host, c.port,
                      "--namesrv-port chooses another")
         try:
@@ -123,8 +163,12 @@ class NameServer:
                 await listen(self._http.start(), "the name server's address endpoint (HTTP)",
                              c.http_host or c.host, c.http_port or 0,
                              "--http-port chooses another, --http-port 0 turns it off")
+            if self.controller is not None:
+                await self.controller.start("%s:%d" % self.address)
         except BaseException:
             await self._remoting.close()
+            if self.etcd is not None:
+                await self.etcd.stop()
             raise
         if not self.config.nsaddr_list and self.config.host in ("", "0.0.0.0", "::"):
             log.warning("nsaddr endpoint will serve the wildcard address %s:%d; set nsaddr_list",
@@ -142,9 +186,13 @@ class NameServer:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         self._scan_task = self._acl_task = None
+        if self.controller is not None:
+            await self.controller.stop()
         if self._http is not None:
             await self._http.close()
         await self._remoting.close()
+        if self.etcd is not None:
+            await self.etcd.stop()
         log.info("name server stopped")
 
     async def __aenter__(self) -> Self:

@@ -5,16 +5,22 @@ GET_ROUTEINFO_BY_TOPIC (105), GET_BROKER_CLUSTER_INFO (106), WIPE_WRITE_PERM_OF_
 GET_ALL_TOPIC_LIST_FROM_NAMESERVER (206), DELETE_TOPIC_IN_NAMESRV (216), GET_TOPICS_BY_CLUSTER
 (224), GET_SYSTEM_TOPIC_LIST_FROM_NS (304), QUERY_DATA_VERSION (322), ADD_WRITE_PERM_OF_BROKER
 (327). The dispatcher answers every other code with REQUEST_CODE_NOT_SUPPORTED.
+
+A client that asks for a route with routeChangePush=true (ours; RocketMQ's clients never send
+it) is told on that connection as soon as a broker name's master changes: NOTIFY_ROUTE_CHANGED
+(1901, oneway, header brokerName), so it need not wait for its 30 s route poll.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import zlib
 
 from ...net import Dispatcher, RequestContext
 from ...protocol import RemotingCommand, RequestCode, ResponseCode, fastjson
+from ...protocol.controller import NotifyRouteChangedRequestHeader
 from ...protocol.header_codec import decode_header, encode_header
 from ...protocol.headers import (
     AddWritePermOfBrokerResponseHeader,
@@ -41,10 +47,14 @@ from ...protocol.route import (
     encode_topic_route,
 )
 from ...protocol.topic_config import parse_data_version
+from ..channels import WatchedChannels
 from .kvconfig import NAMESPACE_ORDER_TOPIC_CONFIG, KVConfigManager
 from .routes import RouteInfoManager
 
 log = logging.getLogger(__name__)
+
+ROUTE_CHANGE_PUSH = "routeChangePush"  # ours: GET_ROUTEINFO_BY_TOPIC's opt-in
+PUSH_TIMEOUT_S = 1.0
 
 # FAQUrl.suggestTodo(FAQUrl.APPLY_TOPIC_URL), appended to the TOPIC_NOT_EXIST remark.
 _FAQ_TIP = "\nSee http://rocketmq.apache.org/docs/faq/ for further details."
@@ -62,7 +72,10 @@ class NamesrvHandlers:
         self._routes = routes
         self._kv = kv
         self._order_message_enable = order_message_enable
-        self._watched: set[object] = set()  # connections whose close we already listen for
+        # brokers forgotten as soon as their connection closes (BrokerHousekeepingService)
+        self._brokers = WatchedChannels(routes.on_channel_destroy)
+        self._pushed = WatchedChannels()  # client connections told of master changes
+        routes.on_master_changed = self._push_route_change
 
     def register(self, dispatcher: Dispatcher) -> None:
         for code, handler in (
@@ -99,7 +112,7 @@ class NamesrvHandlers:
             return RemotingCommand.response(ResponseCode.SYSTEM_ERROR, str(exc))
         result = self._routes.register_broker(h.cluster_name, h.broker_addr, h.broker_name,
                                               h.broker_id, h.ha_server_addr, body, ctx.channel)
-        self._watch(ctx.channel)
+        self._brokers.add(ctx.channel)
         ext = encode_header(RegisterBrokerResponseHeader(
             ha_server_addr=result.ha_server_addr, master_addr=result.master_addr))
         order_conf = self._kv.namespace(NAMESPACE_ORDER_TOPIC_CONFIG)
@@ -122,24 +135,13 @@ class NamesrvHandlers:
         ext = encode_header(QueryDataVersionResponseHeader(changed=changed))
         return _ok(ext, encode_data_version(ours) if ours is not None else b"")
 
-    def _watch(self, channel: object) -> None:
-        """Forget a broker as soon as its connection closes (BrokerHousekeepingService)."""
-        on_lost = getattr(channel, "on_lost", None)
-        if on_lost is None or channel in self._watched:
-            return
-        self._watched.add(channel)
-
-        def lost() -> None:
-            self._watched.discard(channel)
-            self._routes.on_channel_destroy(channel)
-
-        on_lost(lost)
-
     # -- clients -----------------------------------------------------------------------------
 
     async def get_route_info_by_topic(self, request: RemotingCommand,
                                       ctx: RequestContext) -> RemotingCommand:
         h = decode_header(GetRouteInfoRequestHeader, request.ext_fields)
+        if request.ext_fields.get(ROUTE_CHANGE_PUSH) == "true":
+            self._pushed.add(ctx.channel)
         route = self._routes.pickup_topic_route_data(h.topic)
         if route is None:
             return RemotingCommand.response(
@@ -158,6 +160,23 @@ class NamesrvHandlers:
     async def get_all_topic_list(self, request: RemotingCommand,
                                  ctx: RequestContext) -> RemotingCommand:
         return _ok(body=encode_topic_list(self._routes.topic_list()))
+
+    def _push_route_change(self, broker_name: str) -> None:
+        """NOTIFY_ROUTE_CHANGED to every subscribed client (oneway; a failed one is dropped)."""
+        if not self._pushed:
+            return
+        log.info("master of %s changed: telling %d client(s)", broker_name, len(self._pushed))
+        ext = encode_header(NotifyRouteChangedRequestHeader(broker_name=broker_name))
+        loop = asyncio.get_running_loop()
+        for channel in self._pushed:
+            request = RemotingCommand.request(RequestCode.NOTIFY_ROUTE_CHANGED, ext)
+            loop.create_task(self._push_one(channel, request))
+
+    async def _push_one(self, channel: object, request: RemotingCommand) -> None:
+        try:
+            await channel.invoke_oneway(request, PUSH_TIMEOUT_S)  # type: ignore[attr-defined]
+        except Exception as exc:  # noqa: BLE001 - its next poll still finds the route
+            log.info("route change push failed: %s", exc)
 
     async def topics_by_cluster(self, request: RemotingCommand,
                                 ctx: RequestContext) -> RemotingCommand:

@@ -14,6 +14,11 @@ registers for the first time. An address leaves when its broker unregisters, its
 is older than the expiry, or its connection closes; a broker name (and its queue data) goes
 when its last address goes.
 
+Controller mode (RocketMQ 5's registerBroker): a broker id held by another live address whose
+stateVersion (its master epoch) is higher is not taken by the newcomer, so a deposed master
+can never reclaim id 0. Every change of a broker name's master address is told to
+``on_master_changed(broker_name)``.
+
 Everything runs on the event loop thread, so there is no lock (Java's ReadWriteLock).
 """
 
@@ -53,6 +58,7 @@ class RegisterBrokerResult:
 class RouteInfoManager:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
+        self.on_master_changed: Callable[[str], None] = lambda broker_name: None
         self.topic_queue_table: dict[str, dict[str, QueueData]] = {}
         self.broker_addr_table: dict[str, BrokerData] = {}
         self.cluster_addr_table: dict[str, set[str]] = {}
@@ -72,10 +78,22 @@ class RouteInfoManager:
             broker = BrokerData(cluster_name, broker_name, {})
             self.broker_addr_table[broker_name] = broker
         # One address, one id: a slave promoted to master drops its old <1, addr> entry.
+        master_before = broker.broker_addrs.get(MASTER_ID)
         for old_id in [i for i, a in broker.broker_addrs.items()
                        if a == broker_addr and i != broker_id]:
             del broker.broker_addrs[old_id]
         old_addr = broker.broker_addrs.get(broker_id)
+        if old_addr is not None and old_addr != broker_addr:
+            holder = self.broker_live_table.get(old_addr)
+            if holder is not None and \
+                    holder.data_version.state_version > body.data_version.state_version:
+                log.warning("cluster %s broker %s id %d: %s (stateVersion %d) is refused, %s "
+                            "holds it at stateVersion %d", cluster_name, broker_name, broker_id,
+                            broker_addr, body.data_version.state_version, old_addr,
+                            holder.data_version.state_version)
+                self.broker_live_table.pop(broker_addr, None)
+                self._master_moved(broker_name, master_before)
+                return RegisterBrokerResult()
         broker.broker_addrs[broker_id] = broker_addr
         first = first or old_addr is None
         if broker_id == MASTER_ID:
@@ -99,12 +117,19 @@ class RouteInfoManager:
             else:
                 self.filter_server_table.pop(broker_addr, None)
 
+        self._master_moved(broker_name, master_before)
         if broker_id != MASTER_ID:
             master_addr = broker.broker_addrs.get(MASTER_ID)
             master = self.broker_live_table.get(master_addr) if master_addr else None
             if master is not None:
                 return RegisterBrokerResult(master.ha_server_addr, master_addr)
         return RegisterBrokerResult()
+
+    def _master_moved(self, broker_name: str, before: str | None) -> None:
+        broker = self.broker_addr_table.get(broker_name)
+        now = broker.broker_addrs.get(MASTER_ID) if broker is not None else None
+        if now != before:
+            self.on_master_changed(broker_name)
 
     def unregister_broker(self, cluster_name: str, broker_addr: str, broker_name: str,
                           broker_id: int) -> None:
@@ -116,7 +141,8 @@ class RouteInfoManager:
         broker = self.broker_addr_table.get(broker_name)
         if broker is None:
             return
-        broker.broker_addrs.pop(broker_id, None)
+        if broker.broker_addrs.pop(broker_id, None) is not None and broker_id == MASTER_ID:
+            self.on_master_changed(broker_name)
         if not broker.broker_addrs:
             del self.broker_addr_table[broker_name]
             names = self.cluster_addr_table.get(cluster_name)
@@ -251,6 +277,8 @@ class RouteInfoManager:
                 continue
             for i in ids:
                 del broker.broker_addrs[i]
+            if MASTER_ID in ids:
+                self.on_master_changed(name)
             if not broker.broker_addrs:
                 del self.broker_addr_table[name]
                 for cluster, names in list(self.cluster_addr_table.items()):

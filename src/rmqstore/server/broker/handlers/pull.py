@@ -34,6 +34,7 @@ from ....protocol.headers import PullMessageRequestHeader, PullMessageResponseHe
 from ....store import MessageStore
 from ..config import MASTER_ID, BrokerConfig
 from ..longpoll import ArrivalWaiters
+from ..role import BrokerRole
 from ..stats.traffic import Traffic
 from ..subgroups import SubscriptionGroupManager
 from ..topics import PERM_READ, BrokerTopics
@@ -84,8 +85,11 @@ class _Read:
 class PullProcessor:
     def __init__(self, config: BrokerConfig, store: MessageStore, topics: BrokerTopics,
                  groups: SubscriptionGroupManager, clients: ClientManager,
-                 arrivals: ArrivalWaiters, *, traffic: Traffic | None = None) -> None:
+                 arrivals: ArrivalWaiters, *, traffic: Traffic | None = None,
+                 role: BrokerRole | None = None) -> None:
+        """role: what the broker is now (default: broker.conf's role)."""
         self._config = config
+        self._role = role if role is not None else BrokerRole(config)
         self._traffic = traffic or Traffic()
         self._store = store
         self._topics = topics
@@ -105,7 +109,7 @@ class PullProcessor:
         except PullRejected as exc:
             return RemotingCommand.response(exc.code, str(exc))
         read = self._read(h, selector)
-        if h.sys_flag & FLAG_COMMIT_OFFSET and not self._config.slave:
+        if h.sys_flag & FLAG_COMMIT_OFFSET and not self._role.slave:
             self._commit(h)
         if read.code == ResponseCode.PULL_NOT_FOUND and h.sys_flag & FLAG_SUSPEND:
             read = await self._hold(h, selector, read)
@@ -169,7 +173,7 @@ class PullProcessor:
 
     def _read(self, h: PullMessageRequestHeader, selector: Selector) -> _Read:
         read = self._read_store(h, selector)
-        if self._config.slave and not self._config.offset_check_in_slave:
+        if self._role.slave and not self._config.offset_check_in_slave:
             if read.code == ResponseCode.PULL_OFFSET_MOVED:
                 # nextOffsetCorrection: a slave leaves the offset where the consumer had it
                 read.result.next_offset = h.queue_offset
@@ -238,7 +242,7 @@ class PullProcessor:
             slow = self._suggest_slave(r)
             suggest = int(group.get("whichBrokerWhenConsumeSlowly" if slow else "brokerId",
                                     1 if slow else MASTER_ID))
-        elif self._config.slave:
+        elif self._role.slave:
             code, body = ResponseCode.PULL_RETRY_IMMEDIATELY, b""
         ext = encode_header(PullMessageResponseHeader(
             suggest_which_broker_id=suggest, next_begin_offset=r.next_offset,

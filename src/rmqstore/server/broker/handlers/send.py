@@ -58,7 +58,8 @@ from ....store import MessageStore
 from ....topic_validator import is_not_allowed_send
 from ..config import BrokerConfig
 from ..longpoll import ArrivalWaiters
-from ..replication import MasterReplication
+from ..replication import Replication
+from ..role import BrokerRole
 from ..stats.traffic import Traffic, message_type
 from ..subgroups import SubscriptionGroupManager
 from ..topics import DLQ_PREFIX, PERM_WRITE, RETRY_PREFIX, BrokerTopics
@@ -127,10 +128,12 @@ class _Target:
 class SendProcessor:
     def __init__(self, config: BrokerConfig, store: MessageStore, topics: BrokerTopics,
                  groups: SubscriptionGroupManager, arrivals: ArrivalWaiters,
-                 replication: MasterReplication | None = None, *,
-                 traffic: Traffic | None = None) -> None:
-        """replication: a master's (None on a slave)."""
+                 replication: Replication | None = None, *,
+                 traffic: Traffic | None = None, role: BrokerRole | None = None) -> None:
+        """replication: a master's (None on a slave); role: what the broker is now (default:
+        broker.conf's role)."""
         self._config = config
+        self._role = role if role is not None else BrokerRole(config)
         self._replication = replication
         self._sync_master = replication is not None and replication.sync
         self._traffic = traffic or Traffic()
@@ -253,9 +256,13 @@ class SendProcessor:
         """SendMessageResponseHeader: the offset message id(s), the queue the producer asked
         for (Java answers it, not the one a rewrite stored the message in) and the (first)
         queue offset. One message stored, JSON header: the pre-made frame."""
+        role = self._role
+        if status is PutStatus.PUT_OK and not role.may_acknowledge():
+            status = PutStatus.FLUSH_SLAVE_TIMEOUT  # stored; a deposed master never says so
         if type(pending) is PendingPut:
             r = pending.result
-            if status is PutStatus.PUT_OK and request.serialize_type is SerializeType.JSON:
+            if status is PutStatus.PUT_OK and request.serialize_type is SerializeType.JSON \
+                    and not role.controller_mode:
                 return self._ok_frame.frame(request.opaque, r.msg_id, str(queue_id),
                                             str(r.queue_offset))
             msg_id, queue_offset = r.msg_id, r.queue_offset
@@ -266,15 +273,17 @@ class SendProcessor:
             msg_id=msg_id, queue_id=queue_id, queue_offset=queue_offset))
         ext["MSG_REGION"] = self._config.region_id
         ext["TRACE_ON"] = "true" if self._config.trace_on else "false"
+        if role.controller_mode:  # ours: which master epoch answered (Java clients ignore it)
+            ext["masterEpoch"] = str(role.master_epoch)
         code = _STATUS_CODES.get(status, ResponseCode.SYSTEM_ERROR)
         return RemotingCommand.response(code, None if code == 0 else status.name, ext)
 
     # -- checks ---------------------------------------------------------------------------
     def _target(self, h: SendMessageRequestHeader) -> _Target:
         """msgCheck + the retry/DLQ redirect: where the message goes."""
-        if self._config.slave:
-            raise SendRejected(ResponseCode.SERVICE_NOT_AVAILABLE,
-                               "message store is slave mode, so putMessage is forbidden")
+        refusal = self._role.write_refusal()
+        if refusal is not None:
+            raise SendRejected(*refusal)
         if not self._config.broker_permission & PERM_WRITE:
             raise SendRejected(ResponseCode.NO_PERMISSION,
                                f"the broker[{self._config.broker_ip}] sending message is forbidden")

@@ -34,6 +34,7 @@ from ....store import MessageStore
 from ..config import BrokerConfig
 from ..delivery.delay_levels import DelayLevels
 from ..longpoll import ArrivalWaiters
+from ..role import BrokerRole
 from ..stats.traffic import Traffic
 from ..subgroups import SubscriptionGroupManager
 from ..topics import DLQ_PREFIX, PERM_WRITE, RETRY_PREFIX, BrokerTopics
@@ -50,8 +51,10 @@ FIRST_RETRY_LEVEL = 3  # delayLevel 0 -> 3 + reconsumeTimes (10 s on the default
 class SendBackProcessor:
     def __init__(self, config: BrokerConfig, store: MessageStore, topics: BrokerTopics,
                  groups: SubscriptionGroupManager, arrivals: ArrivalWaiters,
-                 delays: DelayLevels, *, traffic: Traffic | None = None) -> None:
+                 delays: DelayLevels, *, traffic: Traffic | None = None,
+                 role: BrokerRole | None = None) -> None:
         self._config = config
+        self._role = role if role is not None else BrokerRole(config)
         self._traffic = traffic or Traffic()
         self._store = store
         self._topics = topics
@@ -64,9 +67,10 @@ class SendBackProcessor:
 
     async def send_back(self, request: RemotingCommand, ctx: RequestContext) -> RemotingCommand:
         h = decode_header(ConsumerSendMsgBackRequestHeader, request.ext_fields)
-        if self._config.slave:  # its store refuses the put: Java answers the status's name
-            return _fail(ResponseCode.SYSTEM_ERROR, "SERVICE_NOT_AVAILABLE: a slave stores "
-                         "nothing; send it back to the master")
+        refusal = self._role.write_refusal()
+        if refusal is not None:  # its store refuses the put: Java answers the status's name
+            return _fail(ResponseCode.SYSTEM_ERROR, f"SERVICE_NOT_AVAILABLE: {refusal[1]}; send "
+                         "it back to the master")
         group_cfg = self._groups.find_or_create(h.group)
         if group_cfg is None:
             return _fail(ResponseCode.SUBSCRIPTION_GROUP_NOT_EXIST,

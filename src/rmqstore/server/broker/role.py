@@ -1,0 +1,57 @@
+"""What a broker is right now, read by the handlers at every request: brokerRole and brokerId
+fixed by broker.conf in classic mode; in controller mode what the controller last decided
+(replicas_manager.py), where a master also takes and acknowledges writes only under a valid
+lease (server/controller/lease.py) for its epoch.
+"""
+
+from __future__ import annotations
+
+from ...protocol.codes import ResponseCode
+from ..controller.lease import MasterLease
+from .config import MASTER_ID, BrokerConfig
+
+SLAVE = "SLAVE"
+
+
+class BrokerRole:
+    def __init__(self, config: BrokerConfig) -> None:
+        self.controller_mode = config.controller_mode
+        # Controller mode starts fenced, as a slave without a master, until the controller
+        # says otherwise (ReplicasManager: setFenced until the first role is applied).
+        self.name = SLAVE if self.controller_mode else config.broker_role
+        self.broker_id = config.broker_id if not self.controller_mode else -1
+        self.master_epoch = 0  # controller mode: the epoch of the master this broker knows
+        self.lease = MasterLease()
+        self.in_sync_enough = lambda: True  # minInSyncReplicas (set while master)
+
+    @property
+    def slave(self) -> bool:
+        return self.name == SLAVE
+
+    def become_master(self, epoch: int) -> None:
+        self.name, self.broker_id, self.master_epoch = "SYNC_MASTER", MASTER_ID, epoch
+
+    def become_slave(self, controller_id: int, epoch: int) -> None:
+        self.name, self.broker_id, self.master_epoch = SLAVE, controller_id, epoch
+        self.lease.revoke()
+        self.in_sync_enough = lambda: True
+
+    def write_refusal(self) -> tuple[int, str] | None:
+        """Why a write must not be stored now (code, remark), or None."""
+        if self.slave:
+            return (ResponseCode.SERVICE_NOT_AVAILABLE,
+                    "message store is slave mode, so putMessage is forbidden")
+        if not self.controller_mode:
+            return None
+        if not self.lease.valid(self.master_epoch):
+            return (ResponseCode.SERVICE_NOT_AVAILABLE,
+                    f"the master lease of epoch {self.master_epoch} is not held: no write is "
+                    "taken until the controller renews it")
+        if not self.in_sync_enough():
+            return (ResponseCode.SYSTEM_ERROR, "in-sync replicas not enough")
+        return None
+
+    def may_acknowledge(self) -> bool:
+        """Whether a stored write may be answered SEND_OK now: never by a deposed master."""
+        return not self.controller_mode or (not self.slave and
+                                            self.lease.valid(self.master_epoch))

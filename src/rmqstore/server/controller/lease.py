@@ -1,0 +1,57 @@
+"""The master lease: what lets a deposed master never acknowledge a write once a newer epoch
+exists (RocketMQ's controller mode has none; its safety rests on the ack rule alone).
+
+Promise, made by the active controller when it answers a heartbeat from the master of the epoch
+it holds: "no other master will be elected for this set before I received this heartbeat plus
+lease_ms". The master counts its lease from the moment it *sent* that heartbeat (earlier than
+the controller received it) and answers no write once the lease is over. So the master's lease
+ends before the controller may elect anyone else:
+
+    master sends hb at t0 ------ controller receives at t1 >= t0, grants lease_ms ------>
+    master acks writes until t0 + lease_ms  <=  t1 + lease_ms  <= earliest election
+
+The controller keeps its promise by electing a replacement only once the master's heartbeat is
+older than its timeout (>= lease_ms), or its process is provably gone (its listen port refuses
+connections: a dead process acknowledges nothing); a controller that just became active first
+waits lease_ms, for the promises its predecessor may have made. Both clocks are monotonic;
+across machines only their rates need agree (a margin covers drift).
+
+With a lease of 4 s, heartbeats every 0.5 s and a controller handover of about 2.5 s (an etcd
+lease of 2 s, then a poll), killing the active controller never lets a master's lease lapse.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+HEARTBEAT_INTERVAL_MS = 500  # brokerHeartbeatInterval (Java: 1000)
+HEARTBEAT_TIMEOUT_MS = 5000  # controllerHeartBeatTimeoutMills (Java: 10000)
+LEASE_MS = 4000  # ours; at most the heartbeat timeout
+DRIFT_MARGIN_MS = 100  # taken off the lease on the master's side
+
+
+class MasterLease:
+    """A master's lease, on the broker: renewed by each answered heartbeat."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._until = 0.0
+        self.epoch = -1  # the epoch the lease is for
+
+    def renewed(self, sent_at: float, epoch: int, lease_ms: int) -> None:
+        """A heartbeat sent at ``sent_at`` (this clock) was answered: master of ``epoch`` for
+        lease_ms from then."""
+        if epoch != self.epoch:
+            self.epoch, self._until = epoch, 0.0
+        self._until = max(self._until, sent_at + (lease_ms - DRIFT_MARGIN_MS) / 1000)
+
+    def valid(self, epoch: int) -> bool:
+        return self.epoch == epoch and self._clock() < self._until
+
+    def revoke(self) -> None:
+        self._until = 0.0
+
+    @property
+    def remaining_s(self) -> float:
+        return max(0.0, self._until - self._clock())

@@ -1,0 +1,60 @@
+"""The NameServer in controller mode: a newer master epoch (stateVersion) keeps a broker id, and
+our client hears of a master change at once (NOTIFY_ROUTE_CHANGED on its own connection)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from rmqstore.client.routes import RouteCache
+from rmqstore.client.transport import Transport
+from rmqstore.protocol.register_body import RegisterBrokerBody
+from rmqstore.protocol.topic_config import DataVersion, TopicConfig
+from rmqstore.server.namesrv import NameServer, NamesrvConfig, RouteInfoManager
+
+
+def body(state_version: int) -> RegisterBrokerBody:
+    return RegisterBrokerBody(DataVersion(1, state_version, state_version),
+                              {"T": TopicConfig("T", 2, 2)}, [])
+
+
+def test_a_newer_epoch_keeps_broker_id_zero() -> None:
+    routes = RouteInfoManager()
+    changed: list[str] = []
+    routes.on_master_changed = changed.append
+    routes.register_broker("c", "h:1", "b", 0, "h:2", body(3))
+    assert changed == ["b"]
+    # the deposed master (epoch 2) registers as master again: refused
+    routes.register_broker("c", "h:9", "b", 0, "h:10", body(2))
+    assert routes.broker_addr_table["b"].broker_addrs == {0: "h:1"}
+    assert "h:9" not in routes.broker_live_table
+    # the rightful next master (epoch 4) takes it; the old one registers as a slave
+    routes.register_broker("c", "h:9", "b", 0, "h:10", body(4))
+    routes.register_broker("c", "h:1", "b", 1, "h:2", body(4))
+    assert routes.broker_addr_table["b"].broker_addrs == {0: "h:9", 1: "h:1"}
+    assert changed == ["b", "b"]
+
+
+def run(test: Callable[[], Awaitable[None]], timeout_s: float = 20) -> None:
+    async def bounded() -> None:
+        async with asyncio.timeout(timeout_s):
+            await test()
+    asyncio.run(bounded())
+
+
+def test_our_client_is_told_at_once_and_moves() -> None:
+    async def main() -> None:
+        async with NameServer(NamesrvConfig(port=0, http_port=None)) as ns:
+            ns.routes.register_broker("c", "h:1", "b", 0, "h:2", body(1))
+            transport = Transport("%s:%d" % ns.address, None)
+            try:
+                cache = RouteCache(transport)
+                await cache.update("T")
+                assert cache.broker_addr("b") == "h:1"
+                ns.routes.register_broker("c", "h:5", "b", 0, "h:6", body(2))  # failover
+                async with asyncio.timeout(3):
+                    while cache.broker_addr("b") != "h:5":
+                        await asyncio.sleep(0.01)
+            finally:
+                await transport.close()
+    run(main)
