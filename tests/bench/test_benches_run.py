@@ -132,6 +132,8 @@ def test_ha_catchup_on_a_tiny_load(tmp_path):
         assert len(r["runs_s"][name]) == 2 and all(t > 0 for t in r["runs_s"][name]), name
     turns = r["turns_replica_vs_plain"]
     assert 0 < turns["min"] <= turns["median"] <= turns["max"]
-    assert all(v["median"] > 0 for v in r["cpu_s_per_gib"].values())
+    # CPU clocks tick in 10 ms: a participant's 8 MiB can take less than one tick
+    assert {"replica", "plain"} <= set(r["cpu_s_per_gib"])
+    assert all(v["median"] >= 0 for v in r["cpu_s_per_gib"].values())
     assert r["lag_puts"] > 0 and 0 < r["lag_p50_ms"] <= r["lag_max_ms"]
     assert list(tmp_path.iterdir()) == [out]  # its scratch data is gone
