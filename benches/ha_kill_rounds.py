@@ -35,11 +35,11 @@ SUMMARY = re.compile(r"(\w+): (\d+) SIGKILL rounds of the master, (\d+) acknowle
 def run_role(role: str, rounds: int) -> dict:
     test, env_name = TESTS[role]
     env = {**os.environ, env_name: str(rounds)}
-    proc = subprocess.run(
+    bound_s = 60 + TIMEOUT_PER_ROUND_S * rounds
+    proc = subprocess.run(  # the suite's per-test timeout (300 s) would end long runs
         [sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider",
-         f"tests/replication/test_loss.py::{test}"],
-        cwd=ROOT, env=env, capture_output=True, text=True,
-        timeout=60 + TIMEOUT_PER_ROUND_S * rounds)
+         "--timeout", str(bound_s), f"tests/replication/test_loss.py::{test}"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=bound_s + 30)
     found = SUMMARY.search(proc.stdout)
     if proc.returncode != 0 or found is None:
         sys.stdout.write(proc.stdout[-6000:])
