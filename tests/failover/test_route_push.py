@@ -58,3 +58,34 @@ def test_our_client_is_told_at_once_and_moves() -> None:
             finally:
                 await transport.close()
     run(main)
+
+
+def test_the_route_is_fetched_from_the_nameserver_that_pushed() -> None:
+    """The NameServer the client sticks to went silent (cut off with the deposed master): the
+    new route comes from the one that pushed, not after a 3 s timeout on the silent one."""
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # reads every request, answers none
+        writer.close()
+
+    async def main() -> None:
+        cut_off = await asyncio.start_server(silent, "127.0.0.1", 0)
+        cut_off_addr = "127.0.0.1:%d" % cut_off.sockets[0].getsockname()[1]
+        async with cut_off, NameServer(NamesrvConfig(port=0, http_port=None)) as ns:
+            ns.routes.register_broker("c", "h:1", "b", 0, "h:2", body(1))
+            pushing = "%s:%d" % ns.address
+            transport = Transport(f"{pushing};{cut_off_addr}", None)
+            try:
+                cache = RouteCache(transport)
+                transport.prefer_namesrv(pushing)
+                await cache.update("T")  # from the pushing one, which subscribes us
+                transport.prefer_namesrv(cut_off_addr)  # then stuck to the silent one
+                loop = asyncio.get_running_loop()
+                started = loop.time()
+                ns.routes.register_broker("c", "h:5", "b", 0, "h:6", body(2))  # failover
+                async with asyncio.timeout(5):
+                    while cache.broker_addr("b") != "h:5":
+                        await asyncio.sleep(0.01)
+                assert loop.time() - started < 1.5  # a route fetch times out after 3 s
+            finally:
+                await transport.close()
+    run(main)
