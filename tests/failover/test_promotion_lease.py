@@ -1,7 +1,7 @@
 """A broker the controller makes master holds the lease of its new epoch before the NameServers
 (and through their push, the clients) hear of it, and gets it without waiting for a controller
-that is cut off: otherwise the first sends the clients move to it fail (SERVICE_NOT_AVAILABLE,
-"the master lease ... is not held")."""
+that is cut off (even the one it last knew as active): otherwise the first sends the clients
+move to it fail (SERVICE_NOT_AVAILABLE, "the master lease ... is not held")."""
 
 from __future__ import annotations
 
@@ -51,11 +51,14 @@ def test_the_new_master_is_leased_before_the_nameservers_hear_of_it() -> None:
         async def registered() -> None:  # the broker registers with the NameServers
             told.append((role.lease.valid(role.master_epoch), time.monotonic() - started))
 
+        spawned: list[asyncio.Future] = []
         manager = ReplicasManager(config, role, store, Replication(), Controllers(),
-                                  registered, lambda coro: None)
-        manager.controller_id, manager._leader = 2, ACTIVE
+                                  registered, lambda coro: spawned.append(
+                                      asyncio.ensure_future(coro)))
+        manager.controller_id, manager._leader = 2, CUT_OFF  # the active one, as last known
         await manager.change_role(2, "10.0.0.5:10911", 3, SyncStateSet(frozenset({2}), 4))
         assert not role.slave and role.master_epoch == 3
         assert told and told[0][0], "registered before the lease of epoch 3 was held"
         assert told[0][1] < config.broker_heartbeat_interval_ms / 1000  # not after the timeout
+        await asyncio.gather(*spawned)  # the cut-off controller's heartbeat, timed out
     asyncio.run(asyncio.wait_for(main(), 10))

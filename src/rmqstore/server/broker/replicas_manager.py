@@ -229,10 +229,18 @@ class ReplicasManager:
                                for addr in self._config.controller_addrs))
 
     async def _lease_first(self) -> None:
-        """A new master's first lease, from the active controller alone: every controller's
-        answer waits for the slowest (a cut-off one: the whole heartbeat timeout)."""
-        if self.controller_id is not None and self._leader is not None:
-            await self._heartbeat_one(self._leader, self._heartbeat_header())
+        """A new master's heartbeats, waited for only until one renewed its lease: the answer
+        of a cut-off controller (the one this broker last knew as active, say) would cost the
+        whole heartbeat timeout. The others finish on their own."""
+        if self.controller_id is None:
+            return
+        header = self._heartbeat_header()
+        pending = {asyncio.ensure_future(self._heartbeat_one(addr, header))
+                   for addr in self._config.controller_addrs}
+        while pending and not self._role.lease.valid(self._role.master_epoch):
+            _, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+        if pending:
+            self._spawn(asyncio.wait(pending))
 
     def _heartbeat_header(self) -> BrokerHeartbeatRequestHeader:
         c = self._config
@@ -311,8 +319,6 @@ class ReplicasManager:
         if not self._role.slave:  # the lease of the new epoch before the NameServers (and so
             await self._lease_first()  # the clients) hear of it: else the first sends fail
         await self._on_role_changed()
-        if not self._role.slave:
-            await self.heartbeat()  # every controller's liveness table hears the new epoch
 
     def _take_in_sync(self, in_sync: SyncStateSet) -> None:
         isr = self._replication.isr
