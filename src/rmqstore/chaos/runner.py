@@ -30,7 +30,14 @@ from ..server.cluster import LocalCluster, Node
 from ..server.testing import ServeError, call, create_topic
 from . import netns
 from .checker import Report, check, decisions, log_digest
-from .faults import MASTER_FAULTS, Injected, NotAvailable, active_controller, etcd_leader
+from .faults import (
+    MASTER_FAULTS,
+    Injected,
+    NotAvailable,
+    active_controller,
+    active_controller_now,
+    etcd_leader,
+)
 from .history import Fault, History
 from .workload import Producers, drain
 
@@ -179,7 +186,7 @@ def took_effect(fault: Injected, cluster: LocalCluster, history: History,
         return lambda: fault.target not in _in_sync_addrs(cluster)
     if kind == "kill-etcd-leader":
         return lambda: _etcd_leader_other_than(cluster, fault.node)
-    return lambda: _active_controller_other_than(cluster, fault.node)
+    return lambda: active_controller_now(cluster, fault.node) is not None
 
 
 def _etcd_leader_other_than(cluster: LocalCluster, node: Node | None) -> bool:
@@ -187,19 +194,6 @@ def _etcd_leader_other_than(cluster: LocalCluster, node: Node | None) -> bool:
         return etcd_leader(cluster) is not node
     except NotAvailable:
         return False
-
-
-def _active_controller_other_than(cluster: LocalCluster, node: Node | None) -> bool:
-    for n in cluster.nodes:
-        if n is node or n.namesrv is None or not n.namesrv.running:
-            continue
-        try:
-            r = call(n.namesrv_addr, RequestCode.CONTROLLER_GET_METADATA_INFO, timeout_s=1.0)
-        except (OSError, ServeError):
-            continue
-        if r.ext_fields.get("isLeader") == "true":
-            return True
-    return False
 
 
 def _until(predicate, timeout_s: float, since: float, history: History) -> float | None:  # noqa: ANN001
