@@ -188,3 +188,22 @@ def test_process_queue_commit_points() -> None:
     pq.make_later()
     assert [m.queue_offset for m in pq.take(2)] == [13, 14]
     assert pq.commit() == 15
+
+
+@pytest.mark.parametrize("props", [{"UNIQ_KEY": "AB01", "WAIT": "true"},
+                                   {"KEYS": 'k "1" \\ é %s', "TAGS": "t\u2028"}])
+def test_producer_send_frame_is_the_send_request_encoded(props: dict[str, str]) -> None:
+    """A single send's pre-made frame carries what the general request would, byte for byte."""
+    from rmqstore.client import Message, Producer
+    from rmqstore.protocol import RequestCode, encode
+
+    producer = Producer("PG", namesrv="127.0.0.1:1")
+    mq = MessageQueue("T1", "broker-a", 3)
+    msg = Message("T1", b"body", flag=7)
+    request = producer._send_request(RequestCode.SEND_MESSAGE_V2, mq, msg, b"body", 1, props,
+                                     born_ms=1765000000123)
+    request.opaque = 42
+    frame_of = producer._send_frame_of(mq, msg, b"body", 1, props, 1765000000123)
+    assert frame_of(42) == encode(request)
+    assert producer._send_frame_of(mq, msg, b"body", 1, props, 1765000000123)(43) != \
+        frame_of(42)
