@@ -203,7 +203,7 @@ class Producer(Lifecycle):
         timeout_s = self.send_timeout_s if timeout_s is None else timeout_s
         sys_flag, body, props = self._prepare(msg)
         if selector is not None or sharding_key is not None:
-            _, queues = await self.routes.publish_route(msg.topic)
+            queues = list((await self.routes.publish_route(msg.topic))[1])  # the user's to keep
             pick = selector or select_by_hash
             queue = pick(queues, msg, sharding_key if selector is None else arg)
         if queue is not None:
