@@ -59,6 +59,7 @@ class Injected:
         self._rng = rng
         self.node: Node | None = None
         self.target = ""
+        self.injected_at = 0.0  # wall clock, the moment before the fault's action
 
     def inject(self) -> None:
         c, kind = self._cluster, self.kind
@@ -73,6 +74,7 @@ class Injected:
             self.node = active_controller(c)
         self.target = self.node.broker_addr if "master" in kind or "slave" in kind \
             else self.node.name
+        self.injected_at = time.time()
         _ACTIONS[kind][0](self.node, self._ns)
 
     def heal(self) -> None:

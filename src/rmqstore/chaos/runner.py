@@ -148,7 +148,9 @@ def _one_fault(kind: str, cluster: LocalCluster, namespaces: netns.Namespaces | 
         history.faults.append(Fault(kind, "", _now(history), _now(history),
                                     notes={"skipped": str(exc)}))
         return
-    record = Fault(kind, fault.target, _now(history), epoch_before=epoch_before)
+    # from before the action: a send it fails (a killed master resets its connections) may
+    # end before inject() returns, and belongs to this fault
+    record = Fault(kind, fault.target, fault.injected_at - history.t0, epoch_before=epoch_before)
     history.faults.append(record)
     log.info("chaos: %s of %s at %.3f s", kind, fault.target, record.start)
     took = _until(took_effect(fault, cluster, history, record), HOLD_S[kind], record.start,
