@@ -44,6 +44,24 @@ class ChunkedMaster(LoopbackServer):
         w.close()
 
 
+def follow_chunks(master, replica, chunks: list[bytes]) -> None:
+    """The replica follows a ChunkedMaster sending ``chunks`` until it reported the master's
+    end; then its log must be the master's."""
+    end = master.commitlog.max_offset
+
+    async def main():
+        fake = ChunkedMaster(chunks)
+        client = HAClient(replica, await fake.start(), ONCE)
+        await client.start()
+        await until(lambda: replica.replica.end == end)
+        await until(lambda: fake.reports and fake.reports[-1] == end)
+        await client.close()
+        await fake.close()
+
+    run(main())
+    assert log_digest(replica, 0) == log_digest(master, 0)
+
+
 def test_headers_cut_across_reads_give_what_the_transfer_reader_gives(stores) -> None:
     """Frames of 1000 bytes cut twice inside every header (before and inside its size) and once
     in every body: the native loop keeps the same
@@ -64,17 +82,7 @@ def test_headers_cut_across_reads_give_what_the_transfer_reader_gives(stores) ->
         reader.received(len(chunk))
     assert reader.offset == 0 and bytes(reader.log()) == log
 
-    async def main():
-        fake = ChunkedMaster(chunks)
-        client = HAClient(replica, await fake.start(), ONCE)
-        await client.start()
-        await until(lambda: replica.replica.end == end)
-        await until(lambda: fake.reports and fake.reports[-1] == end)
-        await client.close()
-        await fake.close()
-
-    run(main())
-    assert log_digest(replica, 0) == log_digest(master, 0)
+    follow_chunks(master, replica, chunks)
 
 
 def test_frames_of_changing_sizes_in_one_read_give_the_masters_log(stores) -> None:
@@ -97,17 +105,7 @@ def test_frames_of_changing_sizes_in_one_read_give_the_masters_log(stores) -> No
     chunks[1:3] = [chunks[1] + chunks[2][:5], chunks[2][5:]]  # one read ends inside a header
     assert b"".join(chunks) == stream
 
-    async def main():
-        fake = ChunkedMaster(chunks)
-        client = HAClient(replica, await fake.start(), ONCE)
-        await client.start()
-        await until(lambda: replica.replica.end == end)
-        await until(lambda: fake.reports and fake.reports[-1] == end)
-        await client.close()
-        await fake.close()
-
-    run(main())
-    assert log_digest(replica, 0) == log_digest(master, 0)
+    follow_chunks(master, replica, chunks)
 
 
 def test_a_fed_link_closes_on_a_report_past_what_it_sent(stores, caplog) -> None:
