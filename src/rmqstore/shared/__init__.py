@@ -95,8 +95,9 @@ class Sharing:
         if self.first:
             self.membership.opened()
 
-    def group_commit(self, flush_all: Callable[[], int], timeout_s: float) -> SharedGroupCommit:
-        return SharedGroupCommit(self.ctl, flush_all, timeout_s)
+    def group_commit(self, flush_all: Callable[[], int], timeout_s: float,
+                     delay_us: int) -> SharedGroupCommit:
+        return SharedGroupCommit(self.ctl, flush_all, timeout_s, delay_us)
 
     # -- waiting for messages ---------------------------------------------------------------
     def wait_for_message(self, topic: str, queue_id: int, offset: int, timeout: float,
