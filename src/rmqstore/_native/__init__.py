@@ -831,8 +831,7 @@ release_and_wake = lib.rmq_release_and_wake  # (mutex, seq, waiters) pointers
 futex_wake = lib.rmq_futex_wake
 
 
-sync_arrive = lib.rmq_sync_arrive  # (arrivals, target) pointers
-sync_gather = lib.rmq_sync_gather  # (arrivals, target, since, want, delay_ns): arrivals then
+sync_arrive = lib.rmq_sync_arrive  # (arrivals) pointer: +1, atomically
 
 
 def wait_for_change(seq, waiters, seen: int, timeout_s: float) -> None:

@@ -474,12 +474,8 @@ int64_t rmq_put_simple_shared(uint8_t *mutex, int32_t *died, uint8_t *seq, uint8
 /* Count oneself in *waiters, sleep while *seq == seen (up to timeout_ns), count oneself out. */
 int32_t rmq_wait_for_change(uint8_t *seq, uint8_t *waiters, uint32_t seen, int64_t timeout_ns);
 
-/* Group commit across processes (shared/commit.py). arrive: a sync waiter whose put is
- * published counts itself in *arrivals (+1), waking the gatherer if that completes its count.
- * gather: the flush mutex's holder waits until *arrivals reaches since + want, or delay_ns
- * passes (announcing since + want in *target meanwhile); returns *arrivals then. */
-void rmq_sync_arrive(uint8_t *arrivals, const uint8_t *target);
-uint32_t rmq_sync_gather(uint8_t *arrivals, uint8_t *target, uint32_t since, uint32_t want,
-                         int64_t delay_ns);
+/* Group commit across processes (shared/commit.py): a sync waiter whose put is published
+ * counts itself in *arrivals (atomically +1, whichever process); returns the new count. */
+uint32_t rmq_sync_arrive(uint8_t *arrivals);
 
 #endif

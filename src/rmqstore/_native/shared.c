@@ -119,32 +119,6 @@ int64_t rmq_put_simple_shared(uint8_t *mutex, int32_t *died, uint8_t *seq, uint8
     return qoff;
 }
 
-static int64_t monotonic_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-void rmq_sync_arrive(uint8_t *arrivals, const uint8_t *target) {
-    uint32_t now = __atomic_add_fetch((uint32_t *)arrivals, 1, __ATOMIC_SEQ_CST);
-    /* Only the arrival that completes the gatherer's count wakes it: one wake-up per sync,
-     * not one per waiter (0: nobody gathers; a wrap to 0 costs one spurious wake-up). */
-    if (__atomic_load_n((const uint32_t *)target, __ATOMIC_SEQ_CST) == now)
-        futex((uint32_t *)arrivals, FUTEX_WAKE, INT_MAX, NULL);
-}
-
-uint32_t rmq_sync_gather(uint8_t *arrivals, uint8_t *target, uint32_t since, uint32_t want,
-                         int64_t delay_ns) {
-    uint32_t goal = since + want;
-    __atomic_store_n((uint32_t *)target, goal, __ATOMIC_SEQ_CST); /* before looking */
-    int64_t deadline = monotonic_ns() + delay_ns;
-    for (;;) {
-        uint32_t now = __atomic_load_n((uint32_t *)arrivals, __ATOMIC_SEQ_CST);
-        if ((int32_t)(now - goal) >= 0) break;
-        int64_t left = deadline - monotonic_ns();
-        if (left <= 0) break;
-        rmq_futex_wait(arrivals, now, left);
-    }
-    __atomic_store_n((uint32_t *)target, 0, __ATOMIC_SEQ_CST);
-    return __atomic_load_n((uint32_t *)arrivals, __ATOMIC_SEQ_CST);
+uint32_t rmq_sync_arrive(uint8_t *arrivals) {
+    return __atomic_add_fetch((uint32_t *)arrivals, 1, __ATOMIC_SEQ_CST);
 }

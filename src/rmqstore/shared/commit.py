@@ -11,11 +11,14 @@ one waiter at a time, a context switch each, to waiters whose puts the sync alre
 so while one process syncs, the puts of all the others gather, and the next holder's single
 fdatasync covers them all (group commit across processes).
 
-The holder does not sync at once: it first waits, up to group_commit_delay_us, until as many
-waiters have arrived since the last sync began as that sync covered (PostgreSQL's commit_delay,
-ended early as the native syncer's is). Without it, four processes each putting and waiting
-split into two halves a sync apart: the first to put after a sync synced alone with whoever had
-put by then (2.4 puts per fdatasync); with it, the processes a sync woke are all in the next.
+A waiter does not try to sync at once: it first waits, up to group_commit_delay_us, until as
+many waiters have arrived (counted in the control file) since the last sync began as the last
+sync covered and saw arrive while it ran; the one whose arrival completes the count syncs,
+without waking anyone (PostgreSQL's commit_delay, ended early as the native syncer's is).
+Without it, four processes each putting and waiting split into two halves a sync apart: the
+first to put after a sync synced alone with whoever had put by then (2.4 puts per fdatasync);
+with it, the processes a sync woke are all in the next (3.4-4.0, as the machine's load lets
+them wake within the delay).
 """
 
 from __future__ import annotations
@@ -44,10 +47,10 @@ class SharedGroupCommit(FlushCue):
         self._ctl = ctl
         self._flush_all = flush_all
         self._timeout_s = timeout_s
-        self._delay_ns = delay_us * 1000
+        self._delay_s = delay_us / 1e6
         self._arrivals = ctl.address(c.SYNC_ARRIVALS)
-        self._target = ctl.address(c.GATHER_TARGET)
-        self._synced_at, self._batch_at = c.SYNCED_ARRIVALS // 4, c.LAST_BATCH // 4
+        self._arrivals_at = c.SYNC_ARRIVALS // 4
+        self._synced_at, self._want_at = c.SYNCED_ARRIVALS // 4, c.SYNC_WANT // 4
         self._at = c.DURABLE // 8
         self._seq_at = c.DURABLE_SEQ // 4
         self._mutex = ctl.address(c.FLUSH_MUTEX)
@@ -69,32 +72,42 @@ class SharedGroupCommit(FlushCue):
         words, u32 = self._ctl.i64, self._ctl.u32
         if words[self._at] >= offset:
             return True
-        _native.sync_arrive(self._arrivals, self._target)  # the caller's put is published
-        deadline = time.monotonic() + self._timeout_s
+        _native.sync_arrive(self._arrivals)  # the caller's put is published
+        now = time.monotonic()
+        deadline, ripe = now + self._timeout_s, now + self._delay_s
         while True:
             seen = u32[self._seq_at]  # before looking: a sync finished after it wakes us
             if words[self._at] >= offset:
                 return True
-            left = deadline - time.monotonic()
+            now = time.monotonic()
+            left = deadline - now
             if left <= 0:
                 return False
+            if now < ripe and not self._gathered(u32):  # the last to arrive syncs
+                _native.wait_for_change(self._seq, self._waiters, seen, min(ripe - now, left))
+                continue
             if _native.mutex_lock(self._mutex, _native.NULL, 0) is None:  # another syncs
                 _native.wait_for_change(self._seq, self._waiters, seen, min(left, RECHECK_S))
                 continue
             try:
                 if words[self._at] < offset:
-                    self._gather_and_sync()
+                    self._sync(u32)
             finally:  # durable_seq bumped atomically before the waiters are counted
                 _native.release_and_wake(self._mutex, self._seq, self._waiters)
 
-    def _gather_and_sync(self) -> None:
-        """Under the flush mutex: wait for this sync's waiters (see the module's docstring),
-        then sync everything published."""
-        u32 = self._ctl.u32
-        since = u32[self._synced_at]
-        now = _native.sync_gather(self._arrivals, self._target, since,
-                                  max(1, u32[self._batch_at]), self._delay_ns)
-        u32[self._synced_at] = now  # read before flush_all: these puts are published
-        u32[self._batch_at] = (now - since) & 0xFFFFFFFF
+    def _gathered(self, u32) -> bool:
+        """Whether the waiters the next sync wants arrived since the last sync began."""
+        arrived = (u32[self._arrivals_at] - u32[self._synced_at]) & 0xFFFFFFFF
+        return arrived >= max(1, u32[self._want_at])
+
+    def _sync(self, u32) -> None:
+        """Under the flush mutex: sync everything published (the arrivals counted before
+        flush_all: their puts were published before they arrived); the next sync wants as
+        many waiters as this one covered and as arrived while it ran (counting only the
+        latter would lock the processes into groups a sync apart: 3 of 4 in each)."""
+        since, start = u32[self._synced_at], u32[self._arrivals_at]
+        u32[self._synced_at] = start
         self.syncs += 1
         self.advance(self._flush_all())
+        meanwhile = (u32[self._arrivals_at] - start) & 0xFFFFFFFF
+        u32[self._want_at] = ((start - since) + meanwhile) & 0xFFFFFFFF

@@ -32,9 +32,8 @@ Header, 384 bytes:
     104     4  leader_gen       +1 whenever a process takes over the background services
     108     4  sync_arrivals    futex word: +1 for every sync waiter whose put is published
     112     4  synced_arrivals  sync_arrivals when the last group commit's sync began
-    116     4  last_batch       how many arrivals that sync covered (the next one gathers as many)
-    120     4  gather_target    the arrival count the flush mutex's holder waits for (0: none)
-    124     4  reserved
+    116     4  sync_want        arrivals the next sync waits for (that one's and those meanwhile)
+    120     8  reserved
     128    64  write mutex      robust, process-shared: every append (RocketMQ's putMessageLock)
     192    64  flush mutex      held by the process running a group commit's fdatasync
     256    64  meta mutex       writes of topics.json, consumerOffset.json and new slots
@@ -79,7 +78,7 @@ HEADER_SIZE = 384
 EPOCH, LOG_END, LAST_TS, WRITING, DURABLE, LOG_MIN = 24, 32, 40, 48, 56, 64
 APPEND_SEQ, WAITERS, DURABLE_SEQ, DURABLE_WAITERS, WRITE_REPAIR = 72, 76, 80, 84, 88
 TOPICS_GEN, INDEX_GEN, RETENTION_GEN, LEADER_GEN = 92, 96, 100, 104
-SYNC_ARRIVALS, SYNCED_ARRIVALS, LAST_BATCH, GATHER_TARGET = 108, 112, 116, 120
+SYNC_ARRIVALS, SYNCED_ARRIVALS, SYNC_WANT = 108, 112, 116
 WRITE_MUTEX, FLUSH_MUTEX, META_MUTEX, WORK_MUTEX = 128, 192, 256, 320
 MUTEXES = (WRITE_MUTEX, FLUSH_MUTEX, META_MUTEX, WORK_MUTEX)
 
