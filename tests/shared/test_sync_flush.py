@@ -77,13 +77,13 @@ def test_each_sync_gathers_the_puts_of_the_processes_the_last_one_woke(tmp_path:
     assert per_sync >= 3.2, f"{per_sync:.2f} puts per fdatasync of {WRITERS} processes"
 
 
-def _flusher_holding(tmp_path: Path) -> tuple[Path, subprocess.Popen]:
+def _flusher_holding(tmp_path: Path, role: str = "flusher") -> tuple[Path, subprocess.Popen]:
     """A store, and a process holding its flush mutex as a group commit's flusher (it syncs
-    once tmp_path/release exists)."""
+    once tmp_path/release exists; role slow-sync: it synced, and returns then)."""
     d = tmp_path / "store"
     with rmqstore.open(d, **CONFIG) as store:
         store.create_topic(TOPIC, QUEUES)
-    proc = subprocess.Popen([sys.executable, "-m", "tests.shared.worker", "flusher", str(d),
+    proc = subprocess.Popen([sys.executable, "-m", "tests.shared.worker", role, str(d),
                              "f"], cwd=ROOT)
     deadline = time.monotonic() + 60
     while not (tmp_path / "flushing" / "f").exists():
@@ -115,6 +115,28 @@ def test_a_flushers_release_wakes_the_sync_puts_of_other_processes(tmp_path: Pat
             assert not t.is_alive(), "the flusher's release did not wake the waiting put"
             assert got[0].status is rmqstore.PutStatus.PUT_OK
             assert store.durable_offset > got[0].commitlog_offset
+        assert proc.wait(timeout=30) == 0
+    finally:
+        proc.kill()
+
+
+def test_puts_published_during_a_sync_share_the_next_one(tmp_path: Path, monkeypatch) -> None:
+    """Group commit as a pipeline: while another process's fdatasync runs (one that began
+    before them), puts of 8 threads here gather; its end wakes them, one of them syncs them
+    all at once, and the others find themselves covered (8 fdatasyncs if each synced)."""
+    monkeypatch.setattr(commit, "RECHECK_S", 120.0)  # only the end of the sync wakes them
+    d, proc = _flusher_holding(tmp_path, "slow-sync")
+    try:
+        with rmqstore.open(d, flush="sync", sync_flush_timeout_ms=120_000, **CONFIG) as store:
+            puts = [_put_in_thread(store) for _ in range(8)]
+            time.sleep(0.5)  # every put published, every waiter asleep
+            assert all(t.is_alive() for t, _ in puts), "a put returned before its sync"
+            (tmp_path / "release").touch()
+            for t, got in puts:
+                t.join(20)
+                assert not t.is_alive(), "the sync's end did not wake a waiting put"
+                assert got[0].status is rmqstore.PutStatus.PUT_OK
+            assert store.commitlog_syncs == 1, f"{store.commitlog_syncs} syncs for 8 puts"
         assert proc.wait(timeout=30) == 0
     finally:
         proc.kill()

@@ -26,6 +26,8 @@ Every role opens STORE_DIR with CONFIG (shared=True) and runs until it is done o
               commit's flusher, waits (at most 60 s) before its fdatasync until the file
               STORE_DIR/../release exists; writes STORE_DIR/../flushing/NAME once it holds the
               mutex; exits 0 once the put returned PUT_OK
+    slow-sync as flusher, but it waits after its fdatasync (a long one, which covers only
+              what was published before it began)
 """
 
 from __future__ import annotations
@@ -157,15 +159,16 @@ def idle(store_dir: Path) -> None:
         time.sleep(3600)
 
 
-def flusher(store_dir: Path, name: str) -> None:
+def flusher(store_dir: Path, name: str, wait_first: bool) -> None:
     with rmqstore.open(store_dir, flush="sync", **CONFIG) as store:
         commit = store._group_commit
         sync = commit._flush_all
 
         def held_flush() -> int:
+            durable = -1 if wait_first else sync()
             os.close(_open_log(store_dir, "flushing", name))
             _wait_for(store_dir.parent / "release")
-            return sync()
+            return sync() if wait_first else durable
 
         commit._flush_all = held_flush
         if store.put(TOPIC, b"flusher", queue_id=0).status is not rmqstore.PutStatus.PUT_OK:
@@ -195,8 +198,8 @@ def main() -> None:
         retain(store_dir)
     elif role == "idle":
         idle(store_dir)
-    elif role == "flusher":
-        flusher(store_dir, name)
+    elif role in ("flusher", "slow-sync"):
+        flusher(store_dir, name, role == "flusher")
     else:
         sys.exit(f"unknown role {role}")
 
