@@ -24,6 +24,8 @@ sync, ours and the floor: puts per fdatasync (MessageStore.commitlog_syncs, in e
 autogroup (this VM), the processes of one session share one session's CPU on a busy machine,
 and 4 processes get what 1 gets (the "a store each" row shows it); in sessions of their own
 each gets a share, as processes scheduled one by one do.
+--group-commit-delay-us N sets ours' group_commit_delay_us (0: each sync waiter syncs at once,
+without gathering the others: what the gathering gains).
 Append-to-visible latency: benches/visibility_latency.py.
 """
 
@@ -43,6 +45,7 @@ import rmqstore
 BODY = os.urandom(100)
 SCALE = 1.0
 OWN_SESSIONS = False
+DELAY_ENV = "MANY_PROCS_GROUP_COMMIT_DELAY_US"
 
 
 def cpu_s() -> float:
@@ -57,7 +60,9 @@ def n(count: int) -> int:
 
 # -- one process's share of a row (run in a spawned process) ----------------------------------
 def ours(path: str, count: int, flush: str, go, out) -> None:
-    with rmqstore.open(path, shared=True, flush=flush) as store:
+    delay = os.environ.get(DELAY_ENV)  # --group-commit-delay-us, through the spawn
+    with rmqstore.open(path, shared=True, flush=flush,
+                       **({"group_commit_delay_us": int(delay)} if delay else {})) as store:
         store.put("T", BODY, queue_id=0)  # warm: the topic known, the queue open
         go.wait()
         t0, c0, s0 = time.monotonic(), cpu_s(), store.commitlog_syncs
@@ -184,8 +189,13 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--own-sessions", action="store_true",
                     help="each process in a session of its own (see in_own_session)")
+    ap.add_argument("--group-commit-delay-us", type=int, default=None,
+                    help="ours: StoreConfig.group_commit_delay_us (0: a waiter syncs at once, "
+                         "as before the sync's waiters gathered)")
     args = ap.parse_args()
     SCALE, OWN_SESSIONS = args.scale, args.own_sessions
+    if args.group_commit_delay_us is not None:
+        os.environ[DELAY_ENV] = str(args.group_commit_delay_us)
     root = tempfile.mkdtemp(prefix="many-procs-", dir=args.dir)
     try:
         for mode in args.mode.split(","):
