@@ -112,7 +112,7 @@ def test_visibility_latency_bench_on_a_tiny_load(tmp_path):
                       "--rounds", "1", "--burn", "1")
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     rows = {line.split()[0]: line for line in proc.stdout.splitlines() if " p99 " in line}
-    assert sorted(rows) == ["ours", "pipe", "redis"], proc.stdout
+    assert sorted(rows) == ["ours", "ours-wake", "pipe", "redis"], proc.stdout
     assert list(tmp_path.iterdir()) == []
 
 
