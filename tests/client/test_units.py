@@ -188,3 +188,61 @@ def test_process_queue_commit_points() -> None:
     pq.make_later()
     assert [m.queue_offset for m in pq.take(2)] == [13, 14]
     assert pq.commit() == 15
+
+
+@pytest.mark.parametrize("props", [{"UNIQ_KEY": "AB01", "WAIT": "true"},
+                                   {"KEYS": 'k "1" \\ é %s', "TAGS": "t\u2028"}])
+def test_producer_send_frame_is_the_send_request_encoded(props: dict[str, str]) -> None:
+    """A single send's pre-made frame carries what the general request would, byte for byte."""
+    from rmqstore.client import Message, Producer
+    from rmqstore.protocol import RequestCode, encode
+
+    producer = Producer("PG", namesrv="127.0.0.1:1")
+    mq = MessageQueue("T1", "broker-a", 3)
+    msg = Message("T1", b"body", flag=7)
+    request = producer._send_request(RequestCode.SEND_MESSAGE_V2, mq, msg, b"body", 1, props,
+                                     born_ms=1765000000123)
+    request.opaque = 42
+    frame_of = producer._send_frame_of(mq, msg, b"body", 1, props, 1765000000123)
+    assert frame_of(42) == encode(request)
+    assert producer._send_frame_of(mq, msg, b"body", 1, props, 1765000000123)(43) != \
+        frame_of(42)
+
+
+def test_route_cache_makes_publish_queues_once_per_route_and_selectors_get_copies() -> None:
+    """A send reads the queues and the broker's address made once per fetched route; a
+    selector may modify what it is given without touching the cache."""
+    import asyncio
+
+    from rmqstore.client import Message, Producer
+    from rmqstore.client.routes import _Entry
+    from rmqstore.protocol.route import BrokerData, QueueData, TopicRouteData
+
+    def route(addr: str) -> TopicRouteData:
+        return TopicRouteData((QueueData("broker-b", 2, 2, 6), QueueData("broker-a", 2, 2, 6)),
+                              (BrokerData("C", "broker-a", {0: addr}),
+                               BrokerData("C", "broker-b", {0: "127.0.0.1:2"})))
+
+    async def main() -> None:
+        producer = Producer("PG", namesrv="127.0.0.1:1")
+        cache = producer.routes
+        cache.routes["T"] = _Entry(route("127.0.0.1:1"), 1e18)
+        _, queues = await cache.publish_route("T")
+        assert queues == publish_queues(route("127.0.0.1:1"), "T")
+        assert (await cache.publish_route("T"))[1] is queues  # made once
+        assert cache.broker_addr("broker-a") == "127.0.0.1:1"
+        cache.routes["T"] = _Entry(route("127.0.0.1:3"), 1e18 + 1)  # a new route replaces it
+        assert cache.broker_addr("broker-a") == "127.0.0.1:3"
+        kept = list((await cache.publish_route("T"))[1])
+
+        def emptying(mqs: list[MessageQueue], msg: Message, arg: object) -> MessageQueue:
+            mqs.clear()
+            raise RuntimeError("picked")  # no broker to send to: stop here
+
+        producer._started = True
+        with pytest.raises(RuntimeError, match="picked"):
+            await producer.send(Message("T", b"x"), selector=emptying)
+        assert (await cache.publish_route("T"))[1] == kept
+        await producer._transport.close()
+
+    asyncio.run(main())

@@ -373,6 +373,10 @@ def test_cluster_spreads_and_fails_over_when_a_broker_dies(cluster, cpp):
 
     cluster.processes["broker-b"].signal(signal.SIGKILL)  # no unregister, no goodbye
     killed_at = time.monotonic()
+    # The NameServer forgets broker-b at once: its connection closed (no 3 s expiry needed).
+    wait_until(lambda: route_brokers(cluster.namesrv, topic) == {"broker-a"}, BROKER_EXPIRY_S,
+               what="broker-b gone from the route")
+    assert time.monotonic() - killed_at < BROKER_EXPIRY_S
     producer.go()  # its route still lists broker-b: sends there fail, the retry goes to broker-a
     events = producer.wait(60)
     after = [e for e in events if "i" in e and e["i"] >= 16]
@@ -381,10 +385,6 @@ def test_cluster_spreads_and_fails_over_when_a_broker_dies(cluster, cpp):
     # request timeout before its retry; one that finds the connection gone retries at once.
     assert max(e["seconds"] for e in after) < 7.0
     assert broker_total(a, topic) == on_a + 16
-    # The NameServer forgets broker-b at once: its connection closed (no 3 s expiry needed).
-    wait_until(lambda: route_brokers(cluster.namesrv, topic) == {"broker-a"}, BROKER_EXPIRY_S,
-               what="broker-b gone from the route")
-    assert time.monotonic() - killed_at < BROKER_EXPIRY_S
     got = pull_all(cpp, cluster.namesrv, topic, "CG-failover-pull")
     assert len(got) == on_a + 16  # what broker-a holds; broker-b's share is on its disk
     for msg in got:

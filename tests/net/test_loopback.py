@@ -419,3 +419,35 @@ def test_read_commands_helper_on_raw_socket(threaded_server: tuple[str, int]) ->
         sock.sendall(encode(RemotingCommand(code=ECHO, opaque=5, ext_fields={"a": "b"})))
         (resp,) = read_commands(sock, 1)
     assert (resp.code, resp.opaque, resp.ext_fields) == (0, 5, {"a": "b"})
+
+
+def test_invoke_frame_sends_a_premade_frame_under_a_fresh_opaque() -> None:
+    """A frame made from its opaque (a json_template's) is answered like invoke()'s; one the
+    peer would refuse fails in the sender and leaves the connection usable."""
+    from rmqstore.net.connection import PEER_MAX_FRAME_BYTES
+    from rmqstore.protocol import FrameTooLarge
+
+    async def body(server: RemotingServer, client: RemotingClient, addr: str) -> None:
+        opaques: list[int] = []
+
+        def frame_of(opaque: int) -> bytes:
+            opaques.append(opaque)
+            req = RemotingCommand.request(ECHO, {"k": "v"}, b"payload")
+            req.opaque = opaque
+            return encode(req)
+
+        for _ in range(2):
+            resp = await client.invoke_frame(addr, ECHO, frame_of, 2)
+            assert (resp.code, resp.ext_fields, resp.body) == (0, {"k": "v"}, b"payload")
+            assert resp.opaque == opaques[-1]
+        assert opaques[0] != opaques[1]
+        with pytest.raises(FrameTooLarge):
+            await client.invoke_frame(addr, ECHO, lambda o: bytes(PEER_MAX_FRAME_BYTES + 1), 2)
+        conn = await client.connection(addr, 1)
+        assert conn.calls_pending == 0 and not conn.is_closed
+        assert (await client.invoke_frame(addr, ECHO, frame_of, 2)).body == b"payload"
+        signer = RemotingClient(before_request=lambda request: None)
+        with pytest.raises(ValueError, match="before_request"):
+            await signer.invoke_frame(addr, ECHO, frame_of, 2)
+        await signer.close()
+    scenario(body)

@@ -76,3 +76,37 @@ def test_encode_writes_strings_with_java_names() -> None:
     assert ext == {"suggestWhichBrokerId": "0", "nextBeginOffset": "5", "minOffset": "0",
                    "maxOffset": "9"}
     assert encode_header(UnregisterClientRequestHeader(client_id="c")) == {"clientID": "c"}
+
+
+def _header_classes() -> list[type]:
+    import dataclasses
+
+    import rmqstore.protocol.controller as controller
+    import rmqstore.protocol.headers as headers
+    found = {c for m in (headers, controller) for c in vars(m).values()
+             if isinstance(c, type) and dataclasses.is_dataclass(c)
+             and all("wire" in f.metadata for f in dataclasses.fields(c))}
+    return sorted(found, key=lambda c: c.__name__)
+
+
+@pytest.mark.parametrize("cls", _header_classes(), ids=lambda c: c.__name__)
+def test_direct_decoder_matches_the_checked_one(cls: type) -> None:
+    """Headers decode into slots directly: the same object as through __init__, whether
+    every field is sent, only the required ones (defaults kept), or an integer is bad."""
+    from rmqstore.protocol.header_codec import _checked_decoder, _layout
+    sample = {str: "s", int: "-7", bool: "1"}
+    every = {f.metadata["wire"]: sample[kind] for f, kind in _layout(cls)}
+    required = {f.metadata["wire"]: sample[kind] for f, kind in _layout(cls)
+                if f.metadata["required"]}
+    checked = _checked_decoder(cls)
+    for ext in (every, required):
+        assert decode_header(cls, ext) == checked(ext)
+    assert decode_header(cls, required) == cls(**{
+        f.name: int(sample[kind]) if kind is int else
+        (True if kind is bool else sample[kind]) for f, kind in _layout(cls)
+        if f.metadata["required"]})
+    ints = [f for f, kind in _layout(cls) if kind is int]
+    if ints:
+        with pytest.raises(HeaderFieldError, match=ints[-1].metadata["wire"]):
+            decode_header(cls, {**every, ints[-1].metadata["wire"]: "12x"})
+

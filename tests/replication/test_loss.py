@@ -135,6 +135,12 @@ def kill_the_master(tmp_path: Path, role: str, rounds: int) -> Rounds:
             async def round_(n=n, acked=acked, stop=stop) -> list[bytes | None]:
                 loader = asyncio.ensure_future(load(pair.namesrv, f"r{n}", acked, out.statuses,
                                                     stop, 30.0))
+                # The kill's random point counts from the round's first SEND_OK: after the last
+                # round's restarts the producers may need seconds (a loaded machine) to get one.
+                for _ in range(400):
+                    if acked or loader.done():
+                        break
+                    await asyncio.sleep(0.05)
                 await asyncio.sleep(rng.uniform(0.3, 1.2))
                 stall = n % 2 == 1
                 if stall:  # the slave hangs: what the master sends now waits in buffers

@@ -72,6 +72,20 @@ class _Entry:
     route: TopicRouteData
     fetched: float
     from_default: bool = False  # learnt through TBW102 (topic not created yet)
+    # Made from the route once, not per send (an entry is replaced when its route is).
+    brokers: dict[str, BrokerData] = field(default_factory=dict)
+    publish: dict[int | None, list[MessageQueue]] = field(default_factory=dict)  # by cap
+
+    def __post_init__(self) -> None:
+        for bd in reversed(self.route.broker_datas):  # the first of a name, as route.broker
+            self.brokers[bd.broker_name] = bd
+
+    def publish_queues(self, topic: str, cap: int | None) -> list[MessageQueue]:
+        """publish_queues(route, topic, cap), shared by every send: never modified."""
+        queues = self.publish.get(cap)
+        if queues is None:
+            queues = self.publish[cap] = publish_queues(self.route, topic, cap)
+        return queues
 
 
 @dataclass(slots=True)
@@ -140,12 +154,13 @@ class RouteCache:
                 log.debug("route push subscription at %s: %s", addr, exc)
 
     async def publish_route(self, topic: str) -> tuple[TopicRouteData, list[MessageQueue]]:
-        """Route and write queues for a producer, through TBW102 if the topic is unknown."""
+        """Route and write queues for a producer, through TBW102 if the topic is unknown. The
+        list may be the cache's own: callers copy it before anything could modify it."""
         entry = self.routes.get(topic)
         if entry is not None and (not entry.from_default
                                   or time.monotonic() - entry.fetched < 1.0):
             cap = DEFAULT_TOPIC_QUEUE_NUMS if entry.from_default else None
-            queues = publish_queues(entry.route, topic, cap)
+            queues = entry.publish_queues(topic, cap)
             if queues:
                 return entry.route, queues
         try:
@@ -172,7 +187,7 @@ class RouteCache:
         brokerAddrTable, which every route update overwrites)."""
         found, fetched = None, -1.0
         for entry in self.routes.values():
-            bd = entry.route.broker(broker_name)
+            bd = entry.brokers.get(broker_name)
             if bd is not None and entry.fetched > fetched:
                 found, fetched = bd, entry.fetched
         return found

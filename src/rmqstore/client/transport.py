@@ -172,6 +172,18 @@ class Transport:
                      timeout_s: float) -> RemotingCommand:
         return await self.remoting.invoke(addr, request, timeout_s)
 
+    @property
+    def signs(self) -> bool:
+        """Whether requests are signed (credentials): a pre-made frame could not be."""
+        return self.credentials is not None
+
+    async def invoke_frame(self, addr: str, code: int, frame_of: Callable[[int], bytes],
+                           timeout_s: float) -> RemotingCommand:
+        """invoke() of a frame made by ``frame_of(opaque)``; never when ``signs``."""
+        if self.credentials is not None:
+            raise ValueError("a pre-made frame cannot be signed")
+        return await self.remoting.invoke_frame(addr, code, frame_of, timeout_s)
+
     async def invoke_oneway(self, addr: str, request: RemotingCommand,
                             timeout_s: float = 3.0) -> None:
         await self.remoting.invoke_oneway(addr, request, timeout_s)

@@ -67,6 +67,19 @@ class RemotingClient:
         conn = await self.connection(addr, timeout_s)
         return await conn.invoke(request, self._remaining(deadline))
 
+    async def invoke_frame(self, addr: str, code: int, frame_of: Callable[[int], bytes],
+                           timeout_s: float) -> RemotingCommand:
+        """invoke() of a frame made by ``frame_of(opaque)`` (RemotingConnection.invoke_frame).
+        Refused with a before_request hook, which must see (and may sign) every request."""
+        if self._before_request is not None:
+            raise ValueError("a pre-made frame cannot pass the before_request hook")
+        conn = self._connections.get(addr)
+        if conn is not None and not conn.is_closed:
+            return await conn.invoke_frame(code, frame_of, timeout_s)
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        conn = await self.connection(addr, timeout_s)
+        return await conn.invoke_frame(code, frame_of, self._remaining(deadline))
+
     async def invoke_oneway(self, addr: str, request: RemotingCommand, timeout_s: float) -> None:
         """Send ``request`` to ``addr`` with the ONEWAY bit; no response is expected."""
         if self._before_request is not None:

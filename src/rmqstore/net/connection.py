@@ -29,7 +29,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from ..protocol.command import ONEWAY_FLAG, RESPONSE_FLAG, RemotingCommand
-from ..protocol.errors import FrameError
+from ..protocol.errors import FrameError, FrameTooLarge
 from ..protocol.frame import DEFAULT_MAX_FRAME_BYTES, FrameDecoder, encode
 from .errors import ConnectionClosed, RemotingTimeout
 
@@ -117,10 +117,21 @@ class RemotingConnection(asyncio.Protocol):
         first. A response arriving after the deadline is logged and dropped. The request's
         opaque and flag are set in place (callers build one request per call).
         """
+        request.flag &= ~(RESPONSE_FLAG | ONEWAY_FLAG)
+
+        def frame_of(opaque: int) -> bytes:
+            request.opaque = opaque
+            return encode(request, PEER_MAX_FRAME_BYTES)
+
+        return await self.invoke_frame(request.code, frame_of, timeout_s)
+
+    async def invoke_frame(self, code: int, frame_of: Callable[[int], bytes],
+                           timeout_s: float) -> RemotingCommand:
+        """invoke() of a request whose frame ``frame_of(opaque)`` makes (a json_template's),
+        ``code`` its request code (for errors); the frame must be a two-way request. Raises
+        FrameTooLarge, as encode() does, for a frame the peer would refuse."""
         self._check_open()
         opaque = self._next_opaque()
-        request.opaque = opaque
-        request.flag &= ~(RESPONSE_FLAG | ONEWAY_FLAG)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[RemotingCommand] = loop.create_future()
         self._pending[opaque] = future
@@ -128,10 +139,14 @@ class RemotingConnection(asyncio.Protocol):
         # manager's bookkeeping cost more than the rest of the call.
         timer = loop.call_later(timeout_s, _expire, future)
         try:
-            self._write(encode(request, PEER_MAX_FRAME_BYTES))
+            frame = frame_of(opaque)
+            if len(frame) > PEER_MAX_FRAME_BYTES:
+                raise FrameTooLarge(f"frame of {len(frame)} bytes exceeds the maximum "
+                                    f"{PEER_MAX_FRAME_BYTES}")
+            self._write(frame)
             return await future
         except _Expired:
-            raise RemotingTimeout(f"no response to code {request.code} (opaque {opaque}) from "
+            raise RemotingTimeout(f"no response to code {code} (opaque {opaque}) from "
                                   f"{self.peer} within {timeout_s}s") from None
         finally:
             timer.cancel()

@@ -80,13 +80,24 @@ class ServeError(RuntimeError):
 # Test servers take ports below Linux's ephemeral range (32768-60999 by default): a run that
 # opens tens of thousands of client connections leaves them in TIME_WAIT there, and a port the
 # OS hands out for "any free port" would then rarely have its neighbour free.
-_TEST_PORTS = (20000, 32000)
+TEST_PORTS = (20000, 32000)
+
+
+def _test_ports() -> tuple[int, int]:
+    """The range free ports are drawn from; RMQSTORE_TEST_PORTS="LOW-HIGH" narrows it, so that
+    test runs side by side (parallel workers) never draw the same port in one another's window
+    between the draw and the server's bind."""
+    spec = os.environ.get("RMQSTORE_TEST_PORTS")
+    if not spec:
+        return TEST_PORTS
+    low, _, high = spec.partition("-")
+    return int(low), int(high)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port nothing listens on right now (another process may still take it later)."""
     for _ in range(100):
-        port = random.randrange(*_TEST_PORTS)
+        port = random.randrange(*_test_ports())
         if _bindable(host, port):
             return port
     with socket.socket() as s:
@@ -97,7 +108,8 @@ def free_port(host: str = "127.0.0.1") -> int:
 def free_broker_port(host: str = "127.0.0.1", attempts: int = 200) -> int:
     """A port p with p+1 free too: the broker's HA port defaults to listenPort + 1."""
     for _ in range(attempts):
-        p = random.randrange(_TEST_PORTS[0], _TEST_PORTS[1] - 1)
+        low, high = _test_ports()
+        p = random.randrange(low, high - 1)
         if _bindable(host, p) and _bindable(host, p + 1):
             return p
     raise ServeError(f"no free port pair on {host} in {attempts} attempts")
