@@ -546,6 +546,12 @@ class MessageStore:
         """Commit-log offset up to which everything is on disk (record boundaries)."""
         return self._group_commit.flushed
 
+    @property
+    def commitlog_syncs(self) -> int:
+        """Group commits (fdatasyncs of the commit log) this process ran for sync flush's
+        waiters: puts / commitlog_syncs is how many puts each one covered."""
+        return self._group_commit.syncs
+
     def wait_durable(self, offset: int) -> bool:
         """Block until the commit log is durable past offset (one group commit serves every
         waiter); False after sync_flush_timeout_ms."""

@@ -831,6 +831,9 @@ release_and_wake = lib.rmq_release_and_wake  # (mutex, seq, waiters) pointers
 futex_wake = lib.rmq_futex_wake
 
 
+sync_arrive = lib.rmq_sync_arrive  # (arrivals) pointer: +1, atomically
+
+
 def wait_for_change(seq, waiters, seen: int, timeout_s: float) -> None:
     """Sleep while the 32-bit word at ``seq`` equals ``seen``, up to timeout_s (GIL
     released), counted in the word at ``waiters``."""
