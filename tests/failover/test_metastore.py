@@ -254,3 +254,47 @@ def test_next_endpoint_prefers_those_that_did_not_fail_lately() -> None:
     assert next_endpoint(2, [9.0, never, 9.5], 10.0) == 1
     assert next_endpoint(1, [9.0, 9.8, 9.5], 10.0) == 0  # all failed lately: the oldest
     assert next_endpoint(1, [1.0, 9.8, 9.5], 10.0) == 0  # a's failure is old: in turn again
+
+
+class _ElectingClient:
+    """aetcd.Client for get: every member says "leader changed" to the first ``busy`` calls
+    (an election that outlasts a few tries), then answers."""
+
+    busy = 0
+    calls = 0
+
+    def __init__(self, host: str, port: int, **_: object) -> None:
+        self.host = host
+
+    async def connect(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+    async def get(self, key: bytes) -> _Found:
+        import aetcd.exceptions
+
+        _ElectingClient.calls += 1
+        if _ElectingClient.calls <= _ElectingClient.busy:
+            raise aetcd.exceptions.ClientError("etcdserver: leader changed")
+        return _Found(b"elected")
+
+
+def test_a_long_election_is_waited_for_not_failed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """More "leader changed" answers than there are members, within ELECTION_S: the call
+    waits for the new leader instead of giving up as if every member were gone."""
+    from rmqstore.server.controller import etcd_store
+
+    monkeypatch.setattr(etcd_store.aetcd, "Client", _ElectingClient)
+    _ElectingClient.busy, _ElectingClient.calls = 6, 0
+
+    async def main() -> None:
+        s = etcd_store.EtcdMetaStore([("a", 1), ("b", 2)])
+        try:
+            found = await s.get("/k")
+            assert found is not None and found.value == b"elected"
+            assert _ElectingClient.calls == 7
+        finally:
+            await s.close()
+    run(main)

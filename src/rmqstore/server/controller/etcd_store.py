@@ -6,7 +6,7 @@ the leader) costs one failed attempt. The next endpoint is one that has not fail
 SUSPECT_S, where there is one: a member cut off keeps costing a timeout (1.5 s) each time it is
 tried, and a controller taking over after a partition would otherwise meet it again and again.
 "etcdserver: leader changed" is the member's answer, not its failure: the call is made again
-there. The compare of cas is etcd's mod revision (create revision 0 for "must not exist").
+there, for up to ELECTION_S. The compare of cas is etcd's mod revision (create revision 0 for "must not exist").
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ CALL_TIMEOUT_S = 1.5  # per RPC; an etcd leader election takes about one second
 CONNECT_TIMEOUT_S = 0.5  # a dead member's endpoint costs this, then the next is tried
 SUSPECT_S = 5.0  # an endpoint that failed is tried again after the others, for this long
 LEADER_CHANGED_PAUSE_S = 0.1
+ELECTION_S = 3.0  # how long "leader changed" is asked again before it counts as a failure
 _UNREACHABLE = (aetcd.exceptions.ConnectionFailedError, aetcd.exceptions.ConnectionTimeoutError,
                 aetcd.exceptions.InternalError, asyncio.TimeoutError, OSError)
 
@@ -124,6 +125,7 @@ class EtcdMetaStore:
         before this, it ended the leadership campaign for good)."""
         last: BaseException | None = None
         attempts = 0
+        election_ends = time.monotonic() + ELECTION_S
         while attempts < len(self._endpoints):
             client = None
             try:
@@ -140,8 +142,9 @@ class EtcdMetaStore:
                 if "lease not found" in str(exc):
                     raise
                 last = exc
-                if "leader changed" in str(exc):  # the member answers: again there, once
-                    attempts += 1
+                if "leader changed" in str(exc):  # the member answers: again there
+                    if time.monotonic() >= election_ends:  # an election on a loaded machine
+                        attempts += 1  # may take more than a second; then it counts
                     await asyncio.sleep(LEADER_CHANGED_PAUSE_S)
                     continue
                 await self._next_endpoint(client, exc)
