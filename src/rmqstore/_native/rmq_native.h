@@ -477,4 +477,8 @@ int64_t rmq_put_simple_shared(uint8_t *mutex, int32_t *died, uint8_t *seq, uint8
 /* Count oneself in *waiters, sleep while *seq == seen (up to timeout_ns), count oneself out. */
 int32_t rmq_wait_for_change(uint8_t *seq, uint8_t *waiters, uint32_t seen, int64_t timeout_ns);
 
+/* Group commit across processes (shared/commit.py): a sync waiter whose put is published
+ * counts itself in *arrivals (atomically +1, whichever process); returns the new count. */
+uint32_t rmq_sync_arrive(uint8_t *arrivals);
+
 #endif
