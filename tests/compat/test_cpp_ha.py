@@ -7,7 +7,6 @@ tries within its 3 s timeout, each one stored, then fails the send ("No route in
 from __future__ import annotations
 
 import asyncio
-import signal
 import time
 
 from rmqstore.client import Message, Producer
@@ -76,11 +75,11 @@ def test_cpp_producer_reads_sync_masters_statuses(tmp_path, cpp) -> None:
 
         ok, stored = send_one("ok")
         assert ok.get("status") == 0 and stored == 1  # SEND_OK
-        pair.slave_proc.signal(signal.SIGSTOP)  # linked, acknowledging nothing
+        pair.slave_proc.pause()  # linked, acknowledging nothing
         try:
             failed, stored = send_one("no ack")
         finally:
-            pair.slave_proc.signal(signal.SIGCONT)
+            pair.slave_proc.resume()
         # three tries, each answered FLUSH_SLAVE_TIMEOUT after slaveTimeout (1 s)
         assert "No route info" in failed.get("error", "") and stored == 3
         assert 2.9 <= failed["seconds"] < 4.0

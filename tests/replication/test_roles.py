@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -99,12 +98,12 @@ def test_sync_master_answers_with_the_slaves_state(ha_pair) -> None:
         async with Producer("PG_sync", namesrv=pair.namesrv) as p:
             status, _ = await send(p, b"a slave holds it")
             assert status is SendStatus.SEND_OK
-            pair.slave_proc.signal(signal.SIGSTOP)  # linked, but it acknowledges nothing
+            pair.slave_proc.pause()  # linked, but it acknowledges nothing
             try:
                 status, took = await send(p, b"no acknowledgement")
                 assert status is SendStatus.FLUSH_SLAVE_TIMEOUT and 0.9 <= took < 3.0
             finally:
-                pair.slave_proc.signal(signal.SIGCONT)
+                pair.slave_proc.resume()
             await asyncio.sleep(0.5)
             status, _ = await send(p, b"acknowledged again")
             assert status is SendStatus.SEND_OK

@@ -138,6 +138,20 @@ def wait_until(predicate: Callable[[], T], timeout_s: float, interval_s: float =
         time.sleep(interval_s)
 
 
+def _all_threads_stopped(pid: int) -> bool:
+    """Every thread of ``pid`` in state T (stopped) per /proc (Linux); a thread that exits
+    meanwhile runs nothing."""
+    tasks = Path(f"/proc/{pid}/task")
+    for task in tasks.iterdir():
+        try:
+            stat = (task / "stat").read_text()
+        except FileNotFoundError:
+            continue
+        if stat[stat.rindex(")") + 2] not in "Tt":  # the state follows "(comm) "
+            return False
+    return True
+
+
 class ServeProcess:
     """One `python -m rmqstore.cli serve ARGS` child; stdout and stderr go to ``log_path``.
 
@@ -264,6 +278,19 @@ class ServeProcess:
             raise ServeError(f"rmqstore serve {self.args} is not running")
         assert self.proc is not None
         self.proc.send_signal(sig)
+
+    def pause(self, timeout_s: float = 10.0) -> None:
+        """SIGSTOP, returning once every thread of the process is stopped. kill() returns
+        before that: the kernel stops the other threads only when the one it signalled next
+        runs, and meanwhile they still work (a slave still acknowledges what it receives)."""
+        self.signal(signals.SIGSTOP)
+        assert self.proc is not None
+        wait_until(lambda: _all_threads_stopped(self.proc.pid), timeout_s, interval_s=0.001,
+                   what=f"every thread of pid {self.proc.pid} stopped")
+
+    def resume(self) -> None:
+        """SIGCONT (after ``pause``)."""
+        self.signal(signals.SIGCONT)
 
     def log(self) -> str:
         """The whole log file so far ('' before the first start)."""
