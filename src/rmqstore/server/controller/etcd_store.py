@@ -6,7 +6,8 @@ the leader) costs one failed attempt. The next endpoint is one that has not fail
 SUSPECT_S, where there is one: a member cut off keeps costing a timeout (1.5 s) each time it is
 tried, and a controller taking over after a partition would otherwise meet it again and again.
 "etcdserver: leader changed" is the member's answer, not its failure: the call is made again
-there, for up to ELECTION_S. The compare of cas is etcd's mod revision (create revision 0 for "must not exist").
+there, for up to ELECTION_S. The compare of cas is etcd's mod revision (create revision 0
+for "must not exist").
 """
 
 from __future__ import annotations
