@@ -108,18 +108,3 @@ def test_broker_conf_keys():
             c.timer_wheel_slots, c.timer_flush_interval_ms) == (False, 60, 10, 4096, 200)
     assert BrokerConfig().timer_max_delay_sec >= 7 * 86_400
 
-
-def test_a_stored_timer_message_wakes_the_timer(tmp_path):
-    """The send path's notify of rmq_sys_wheel_timer queue 0 wakes the sleeping timer runner;
-    other queues do not."""
-    arrivals = ArrivalWaiters()
-    with open_store(tmp_path / "store") as store:
-        t = BrokerTimers(BrokerConfig(timer_wheel_slots=1024), store, Topics(), arrivals)
-        wakes = []
-        t.service.wake = lambda: wakes.append(1)
-        t.start(lambda coro: coro.close())  # the runner itself is not under test here
-        arrivals.notify("orders", 0)
-        assert wakes == []
-        arrivals.notify(TIMER_TOPIC, 0)
-        assert wakes == [1]
-        t.close()

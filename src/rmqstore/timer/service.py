@@ -52,6 +52,7 @@ from ..record import check_topic
 from ..set_aside import TRANSIENT, SetAside
 from ..store import MessageStore
 from ..topic_validator import TIMER_TOPIC, is_not_allowed_send
+from ..wakeup import Wakeup
 from .slots import DUE, ROLLED, TimerConfig, TimerSchedule
 
 log = logging.getLogger(__name__)
@@ -100,8 +101,7 @@ class TimerService:
         self._dirty = False  # anything filed, delivered or rolled since the last persist
         self._thread: _TickThread | None = None
         self._closed = False
-        self._woken = threading.Event()  # wake(): the thread runner's alarm
-        self._async_woken: tuple[asyncio.AbstractEventLoop, asyncio.Event] | None = None
+        self._wakeup = Wakeup()  # the runners sleep on it while idle
         self.set_aside = SetAside(store, "timer")
         self._leading(clock())
 
@@ -150,19 +150,7 @@ class TimerService:
     def wake(self) -> None:
         """A timer message was stored: a runner sleeping until its next due slot looks now.
         Any thread; the broker calls it from its send path."""
-        self._woken.set()
-        waiter = self._async_woken
-        if waiter is None:
-            return
-        loop, event = waiter
-        try:
-            on_loop = asyncio.get_running_loop() is loop
-        except RuntimeError:
-            on_loop = False
-        if on_loop:
-            event.set()
-        else:
-            loop.call_soon_threadsafe(event.set)
+        self._wakeup.set()
 
     # -- the core -------------------------------------------------------------------------
     def tick(self, now_ms: int | None = None) -> TickResult:
@@ -226,7 +214,9 @@ class TimerService:
             flush_ms = self.config.flush_interval_ms
             persist_at = self._last_persist_ms + (
                 flush_ms if self._dirty else max(flush_ms, IDLE_PERSIST_MS))
-            due = self.schedule.next_due_ms(min(persist_at, now + IDLE_WAIT_MAX_MS))
+            # Another process's put to a shared store rings nothing here: poll as before.
+            limit = tick_ms if self.store.config.shared else IDLE_WAIT_MAX_MS
+            due = self.schedule.next_due_ms(min(persist_at, now + limit))
             return max(1, due - now + 1)  # + 1: a timer may fire a little early
         finally:
             self._lock.release()
@@ -369,30 +359,20 @@ class TimerService:
         or wake() says a timer message was stored."""
         loop = asyncio.get_running_loop()
         interval = self.config.tick_interval_ms / 1000
-        woken = asyncio.Event()
-        self._async_woken = (loop, woken)
-        try:
-            while not self._closed:
-                if self.idle_tick():
-                    try:
-                        async with asyncio.timeout(self.idle_wait_ms() / 1000):
-                            await woken.wait()
-                    except TimeoutError:
-                        pass
-                    woken.clear()  # before idle_tick looks: a later put sets it again
-                    continue
-                try:
-                    result = await loop.run_in_executor(None, self.tick)
-                except Exception:
-                    log.exception("timer tick failed; retrying")
-                    await asyncio.sleep(min(1.0, interval * 10))
-                    continue
-                if result.queues and on_delivered is not None:
-                    on_delivered(result.queues)
-                if not (result.delivered or result.rolled) or self.pending_slots == 0:
-                    await asyncio.sleep(interval)
-        finally:
-            self._async_woken = None
+        while not self._closed:
+            if self.idle_tick():
+                await self._wakeup.wait_async(self.idle_wait_ms() / 1000)
+                continue
+            try:
+                result = await loop.run_in_executor(None, self.tick)
+            except Exception:
+                log.exception("timer tick failed; retrying")
+                await asyncio.sleep(min(1.0, interval * 10))
+                continue
+            if result.queues and on_delivered is not None:
+                on_delivered(result.queues)
+            if not (result.delivered or result.rolled) or self.pending_slots == 0:
+                await asyncio.sleep(interval)
 
     def close(self) -> None:
         """Stop the thread runner, persist and close the timer files (the store stays open).
@@ -427,12 +407,11 @@ class _TickThread(threading.Thread):
         self._stopping = threading.Event()
 
     def run(self) -> None:
-        service, woken = self._service, self._service._woken
+        service, wakeup = self._service, self._service._wakeup
         interval = service.config.tick_interval_ms / 1000
         while not self._stopping.is_set():
             if service.idle_tick():
-                woken.wait(service.idle_wait_ms() / 1000)
-                woken.clear()  # before idle_tick looks: a later put sets it again
+                wakeup.wait(service.idle_wait_ms() / 1000)
                 continue
             try:
                 result = service.tick()
@@ -446,5 +425,5 @@ class _TickThread(threading.Thread):
 
     def stop(self) -> None:
         self._stopping.set()
-        self._service._woken.set()
+        self._service.wake()
         self.join()
