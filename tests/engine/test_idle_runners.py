@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pytest
 
 from rmqstore import open_store
 from rmqstore.delay_levels import ScheduleService
@@ -40,12 +44,32 @@ class Counting(TimerService):
         return super().idle_tick(now_ms)
 
 
-def _delivered_at(store, deadline_s: float) -> float | None:
-    while time.monotonic() < deadline_s:
-        if store.max_offset("T", 0):
-            return time.time()
-        time.sleep(0.005)
-    return None
+@dataclass
+class Runner:
+    service: Counting | CountingDelays
+    put: Callable[[], object]  # a message due DELAY_MS from now, into T queue 0
+    stop_thread: Callable[[], None]
+    run: Callable[[], object]  # the asyncio runner's coroutine
+
+
+def _timer(store) -> Runner:
+    timers = Counting(store, CONFIG)
+    return Runner(timers, lambda: timers.put("T", b"x", delay_ms=DELAY_MS, queue_id=0),
+                  timers.close, timers.run)
+
+
+def _delays(store) -> Runner:
+    store.create_topic("T", 1)
+    sched = CountingDelays(store, f"{DELAY_MS}ms")
+    return Runner(sched, lambda: sched.put_delayed("T", b"x", 1, queue_id=0), sched.stop,
+                  lambda: sched.run(lambda topic, queue_id: None))
+
+
+RUNNERS = pytest.mark.parametrize("make", [_timer, _delays], ids=["timer", "delay-levels"])
+
+
+def _check(took_s: float) -> None:
+    assert DELAY_MS / 1000 - 0.001 <= took_s < LATE_MS / 1000, took_s
 
 
 def test_idle_wait_is_until_the_filled_slot(tmp_path) -> None:
@@ -63,96 +87,49 @@ def test_idle_wait_is_until_the_filled_slot(tmp_path) -> None:
         timers.close()
 
 
-
-
-def test_thread_runner_sleeps_while_idle_and_wakes_for_a_put(tmp_path) -> None:
+@RUNNERS
+def test_thread_runner_sleeps_while_idle_and_wakes_for_a_put(tmp_path, make) -> None:
     with open_store(tmp_path, **STORE) as store:
-        timers = Counting(store, CONFIG)
-        timers.start()
+        runner = make(store)
+        runner.service.start()
         try:
-            time.sleep(0.2)  # the first ticks persist; then it is idle
-            timers.looks = 0
+            time.sleep(0.2)  # the first looks persist; then it is idle
+            runner.service.looks = 0
             time.sleep(WATCH_S)
-            assert timers.looks <= 3, f"{timers.looks} looks in {WATCH_S} s while idle"
+            looks = runner.service.looks
+            assert looks <= 3, f"{looks} looks in {WATCH_S} s while idle"
             put_at = time.time()
-            timers.put("T", b"x", delay_ms=DELAY_MS, queue_id=0)
-            arrived = _delivered_at(store, time.monotonic() + 5)
-            assert arrived is not None
-            assert put_at + DELAY_MS / 1000 <= arrived + 0.001 < put_at + LATE_MS / 1000
+            runner.put()
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline and not store.max_offset("T", 0):
+                time.sleep(0.005)
+            _check(time.time() - put_at)
         finally:
-            timers.close()
+            runner.stop_thread()
 
 
-def test_asyncio_runner_sleeps_while_idle_and_wakes_for_a_put(tmp_path) -> None:
-    async def scenario(timers: Counting, store) -> float | None:
-        runner = asyncio.create_task(timers.run())
+@RUNNERS
+def test_asyncio_runner_sleeps_while_idle_and_wakes_for_a_put(tmp_path, make) -> None:
+    async def scenario(runner: Runner, store) -> float:
+        task = asyncio.create_task(runner.run())
         try:
             await asyncio.sleep(0.2)
-            timers.looks = 0
+            runner.service.looks = 0
             await asyncio.sleep(WATCH_S)
-            assert timers.looks <= 3, f"{timers.looks} looks in {WATCH_S} s while idle"
+            looks = runner.service.looks
+            assert looks <= 3, f"{looks} looks in {WATCH_S} s while idle"
             put_at = time.time()
-            # from another thread, as an embedded producer would
-            await asyncio.to_thread(timers.put, "T", b"x", delay_ms=DELAY_MS, queue_id=0)
+            await asyncio.to_thread(runner.put)  # from another thread, as an embedded producer
             deadline = time.monotonic() + 5
             while time.monotonic() < deadline and not store.max_offset("T", 0):
                 await asyncio.sleep(0.005)
-            assert store.max_offset("T", 0)
             return time.time() - put_at
         finally:
-            runner.cancel()
+            task.cancel()
 
     with open_store(tmp_path, **STORE) as store:
-        timers = Counting(store, CONFIG)
+        runner = make(store)
         try:
-            took = asyncio.run(scenario(timers, store))
+            _check(asyncio.run(scenario(runner, store)))
         finally:
-            timers.close()
-    assert DELAY_MS / 1000 - 0.001 <= took < LATE_MS / 1000
-
-
-def test_delay_thread_runner_sleeps_while_idle_and_wakes_for_a_put(tmp_path) -> None:
-    with open_store(tmp_path, **STORE) as store:
-        store.create_topic("T", 1)
-        sched = CountingDelays(store, f"{DELAY_MS}ms")
-        sched.start()
-        try:
-            time.sleep(0.2)
-            sched.looks = 0
-            time.sleep(WATCH_S)
-            assert sched.looks <= 1, f"{sched.looks} looks in {WATCH_S} s while idle"
-            put_at = time.time()
-            sched.put_delayed("T", b"x", 1, queue_id=0)
-            arrived = _delivered_at(store, time.monotonic() + 5)
-            assert arrived is not None
-            assert put_at + DELAY_MS / 1000 <= arrived + 0.001 < put_at + LATE_MS / 1000
-        finally:
-            sched.stop()
-
-
-def test_delay_asyncio_runner_wakes_for_a_put_from_another_thread(tmp_path) -> None:
-    async def scenario(sched: CountingDelays, store) -> float:
-        runner = asyncio.create_task(sched.run(lambda topic, queue_id: None))
-        try:
-            await asyncio.sleep(0.2)
-            sched.looks = 0
-            await asyncio.sleep(WATCH_S)
-            assert sched.looks <= 1, f"{sched.looks} looks in {WATCH_S} s while idle"
-            put_at = time.time()
-            await asyncio.to_thread(sched.put_delayed, "T", b"x", 1, queue_id=0)
-            deadline = time.monotonic() + 5
-            while time.monotonic() < deadline and not store.max_offset("T", 0):
-                await asyncio.sleep(0.005)
-            assert store.max_offset("T", 0)
-            return time.time() - put_at
-        finally:
-            runner.cancel()
-
-    with open_store(tmp_path, **STORE) as store:
-        store.create_topic("T", 1)
-        sched = CountingDelays(store, f"{DELAY_MS}ms")
-        try:
-            took = asyncio.run(scenario(sched, store))
-        finally:
-            sched.close()
-    assert DELAY_MS / 1000 - 0.001 <= took < LATE_MS / 1000
+            runner.service.close()
