@@ -27,7 +27,7 @@ system-packages:  ## apt-get install the missing ones (as root, or through sudo)
 
 test: $(BIN)/.installed-test system-packages  ## install, lint, then run the whole test suite
 	$(BIN)/ruff check src tests benches examples
-	$(BIN)/python -m pytest -q -n 3 --dist loadfile tests
+	$(BIN)/python -m pytest -q -n 3 --dist loadgroup tests
 
 bench: $(BIN)/.installed-test system-packages  ## micro-benchmarks of the hot paths and API calls
 	cd benches && ../$(BIN)/python -m pytest -q . -p no:cacheprovider --benchmark-only --benchmark-columns=mean,ops,rounds --benchmark-sort=name

@@ -3,13 +3,14 @@ three-node cluster per run, in network namespaces when run as root), every run c
 suite's short matrix is (rmqstore.chaos), then the counts, the checkers' results and the RTO
 distribution per fault kind summed over all runs.
 
-    .venv/bin/python benches/chaos_long.py [--faults 1000] [--per-run 25] [--dir DIR]
+    .venv/bin/python benches/chaos_long.py [--faults 1000] [--per-run 50] [--dir DIR]
         [--kinds kill-master,stop-master,...] [--json FILE] [--reports FILE] [--seed 7]
     .venv/bin/python benches/chaos_long.py --summarize FILE [FILE ...]
 
 The master faults (SIGKILL, SIGSTOP, partition) are drawn three times as often as the others.
 A run's history and report stay in DIR only when a check failed (else they are removed, and
-its cluster's files with it); the summary is printed and, with --json, written. --reports
+its cluster's files with it; the logs stay too when a send failed during an etcd or controller
+kill, which must fail none); the summary is printed and, with --json, written. --reports
 appends every run's report as a line; --summarize sums such files (runs made side by side).
 """
 
@@ -35,6 +36,7 @@ from rmqstore.chaos.faults import KINDS, MASTER_FAULTS, NEEDS_NAMESPACES  # noqa
 from rmqstore.chaos.runner import ChaosConfig, run  # noqa: E402
 
 WEIGHT_MASTER = 3
+NO_FAILED_SENDS = frozenset({"kill-etcd-leader", "kill-controller"})
 
 
 def schedule(kinds: list[str], n: int, rng: random.Random) -> list[str]:
@@ -98,7 +100,7 @@ def summarize(reports: list[dict]) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--faults", type=int, default=1000)
-    parser.add_argument("--per-run", type=int, default=25)
+    parser.add_argument("--per-run", type=int, default=50)
     parser.add_argument("--dir", type=Path, default=Path("/tmp/rmqstore-chaos"))
     parser.add_argument("--kinds", default=",".join(KINDS))
     parser.add_argument("--json", type=Path)
@@ -145,8 +147,11 @@ def main() -> int:
         print(f"run {run_no}: {len(faults)} faults, ok={report.ok}, acked {report.acked}, "
               f"lost {len(report.lost)}, stale {len(report.stale_acks)}, "
               f"{time.monotonic() - started:.0f} s so far", flush=True)
-        if report.ok:
+        if report.ok and not _failed_without_failover(data):
             shutil.rmtree(root, ignore_errors=True)
+        elif report.ok:  # the logs say why a send failed where none should: kept, stores not
+            for store in root.glob("cluster/*/store"):
+                shutil.rmtree(store, ignore_errors=True)
         if args.json is not None:  # so far: a long run stopped early still says something
             args.json.write_text(json.dumps(summarize(reports), indent=1) + "\n")
     summary = summarize(reports)
@@ -158,6 +163,11 @@ def main() -> int:
     t = summary["totals"]
     return 0 if t["lost"] == t["stale_acks"] == t["order_violations"] == \
         t["epoch_violations"] == t["replicas_not_identical"] == 0 else 1
+
+
+def _failed_without_failover(report: dict) -> bool:
+    """Whether a send failed during a fault that must fail none (an etcd or controller kill)."""
+    return any(f.get("failed_sends") for f in report["faults"] if f["kind"] in NO_FAILED_SENDS)
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -17,12 +17,15 @@ put one message per call:
 - sync only, the disk's floor: 1 process appending 100 B to a plain file and fdatasyncing
   after each (what one durable put at a time can reach on this disk).
 Rate = messages / (last process's end - first process's start); CPU us/put = the processes'
-user + system time over the messages (what the lock costs, whatever else runs on the machine).
+user + system time over the messages (what the lock costs, whatever else runs on the machine);
+sync, ours and the floor: puts per fdatasync (MessageStore.commitlog_syncs, in every process).
 --rounds R runs the rows R times in turns and prints each row's median and range.
 --own-sessions starts each process in a session of its own: where the kernel schedules by
 autogroup (this VM), the processes of one session share one session's CPU on a busy machine,
 and 4 processes get what 1 gets (the "a store each" row shows it); in sessions of their own
 each gets a share, as processes scheduled one by one do.
+--group-commit-delay-us N sets ours' group_commit_delay_us (0: each sync waiter syncs at once,
+without gathering the others: what the gathering gains).
 Append-to-visible latency: benches/visibility_latency.py.
 """
 
@@ -42,6 +45,7 @@ import rmqstore
 BODY = os.urandom(100)
 SCALE = 1.0
 OWN_SESSIONS = False
+DELAY_ENV = "MANY_PROCS_GROUP_COMMIT_DELAY_US"
 
 
 def cpu_s() -> float:
@@ -56,13 +60,15 @@ def n(count: int) -> int:
 
 # -- one process's share of a row (run in a spawned process) ----------------------------------
 def ours(path: str, count: int, flush: str, go, out) -> None:
-    with rmqstore.open(path, shared=True, flush=flush) as store:
+    delay = os.environ.get(DELAY_ENV)  # --group-commit-delay-us, through the spawn
+    with rmqstore.open(path, shared=True, flush=flush,
+                       **({"group_commit_delay_us": int(delay)} if delay else {})) as store:
         store.put("T", BODY, queue_id=0)  # warm: the topic known, the queue open
         go.wait()
-        t0, c0 = time.monotonic(), cpu_s()
+        t0, c0, s0 = time.monotonic(), cpu_s(), store.commitlog_syncs
         for _ in range(count):
             store.put("T", BODY, queue_id=0)
-        out.put((t0, time.monotonic(), cpu_s() - c0))
+        out.put((t0, time.monotonic(), cpu_s() - c0, store.commitlog_syncs - s0))
 
 
 def ours_alone(path: str, count: int, flush: str, go, out) -> None:
@@ -80,7 +86,7 @@ def fdatasync_floor(path: str, count: int, flush: str, go, out) -> None:
     for _ in range(count):
         os.write(fd, BODY)
         os.fdatasync(fd)
-    out.put((t0, time.monotonic(), cpu_s() - c0))
+    out.put((t0, time.monotonic(), cpu_s() - c0, count))
     os.close(fd)
 
 
@@ -96,7 +102,7 @@ def lmdb_peer(path: str, count: int, flush: str, go, out) -> None:
             cur = txn.cursor()
             key = int.from_bytes(cur.key(), "big") + 1 if cur.last() else 0
             txn.put(key.to_bytes(8, "big"), BODY, append=True)
-    out.put((t0, time.monotonic(), cpu_s() - c0))
+    out.put((t0, time.monotonic(), cpu_s() - c0, None))
     env.close()
 
 
@@ -111,7 +117,7 @@ def pq_peer(path: str, count: int, flush: str, go, out) -> None:
     t0, c0 = time.monotonic(), cpu_s()
     for _ in range(count):
         q.put(BODY)
-    out.put((t0, time.monotonic(), cpu_s() - c0))
+    out.put((t0, time.monotonic(), cpu_s() - c0, None))
 
 
 def in_own_session(fn, *args) -> None:
@@ -123,8 +129,10 @@ def in_own_session(fn, *args) -> None:
     fn(*args)
 
 
-def run_row(fn, path: str, procs: int, count: int, flush: str) -> tuple[float, float]:
-    """(puts/s over all processes, CPU us per put in them)."""
+def run_row(fn, path: str, procs: int, count: int,
+            flush: str) -> tuple[float, float, float | None]:
+    """(puts/s over all processes, CPU us per put in them, puts per fdatasync: sync, ours and
+    the floor; None otherwise)."""
     ctx = mp.get_context("spawn")
     go, out = ctx.Barrier(procs + 1), ctx.Queue()  # passed once every process is ready
     target, args = fn, (path, count, flush, go, out)
@@ -140,8 +148,10 @@ def run_row(fn, path: str, procs: int, count: int, flush: str) -> tuple[float, f
         if p.exitcode != 0:
             raise RuntimeError(f"{fn.__name__} process exited {p.exitcode}")
     total = procs * count
-    wall = max(e for _, e, _ in spans) - min(s for s, _, _ in spans)
-    return total / wall, sum(c for _, _, c in spans) / total * 1e6
+    wall = max(e for _, e, _, _ in spans) - min(s for s, _, _, _ in spans)
+    syncs = sum(n or 0 for _, _, _, n in spans)
+    per_sync = total / syncs if syncs and flush == "sync" else None
+    return total / wall, sum(c for _, _, c, _ in spans) / total * 1e6, per_sync
 
 
 ROWS = {  # name: (function, processes, puts per process by mode), run in this order
@@ -154,7 +164,7 @@ ROWS = {  # name: (function, processes, puts per process by mode), run in this o
 }
 
 
-def row(root: str, name: str, mode: str) -> tuple[float, float]:
+def row(root: str, name: str, mode: str) -> tuple[float, float, float | None]:
     fn, procs, counts = ROWS[name]
     path = tempfile.mkdtemp(dir=root)
     try:
@@ -166,6 +176,10 @@ def row(root: str, name: str, mode: str) -> tuple[float, float]:
         shutil.rmtree(path, ignore_errors=True)
 
 
+def puts_per_sync(per_sync: float | None) -> str:
+    return f" {per_sync:5.2f} puts/fdatasync" if per_sync is not None else ""
+
+
 def main() -> None:
     global SCALE, OWN_SESSIONS
     ap = argparse.ArgumentParser()
@@ -175,25 +189,33 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--own-sessions", action="store_true",
                     help="each process in a session of its own (see in_own_session)")
+    ap.add_argument("--group-commit-delay-us", type=int, default=None,
+                    help="ours: StoreConfig.group_commit_delay_us (0: a waiter syncs at once, "
+                         "as before the sync's waiters gathered)")
     args = ap.parse_args()
     SCALE, OWN_SESSIONS = args.scale, args.own_sessions
+    if args.group_commit_delay_us is not None:
+        os.environ[DELAY_ENV] = str(args.group_commit_delay_us)
     root = tempfile.mkdtemp(prefix="many-procs-", dir=args.dir)
     try:
         for mode in args.mode.split(","):
             names = [name for name, (_, _, counts) in ROWS.items() if mode in counts]
-            got: dict[str, list[tuple[float, float]]] = {name: [] for name in names}
+            got: dict[str, list[tuple[float, float, float | None]]] = {n: [] for n in names}
             for r in range(args.rounds):
                 for name in names:
-                    rate, cpu_us = row(root, name, mode)
-                    got[name].append((rate, cpu_us))
+                    rate, cpu_us, per_sync = row(root, name, mode)
+                    got[name].append((rate, cpu_us, per_sync))
                     print(f"{mode:5} round {r + 1} {name:26} {rate:>10,.0f} puts/s "
-                          f"{cpu_us:8.2f} CPU us/put  load {os.getloadavg()[0]:.1f}", flush=True)
-            med = {name: statistics.median(rate for rate, _ in v) for name, v in got.items()}
+                          f"{cpu_us:8.2f} CPU us/put{puts_per_sync(per_sync)}  load "
+                          f"{os.getloadavg()[0]:.1f}", flush=True)
+            med = {name: statistics.median(rate for rate, _, _ in v) for name, v in got.items()}
             for name, v in got.items():
-                rates = sorted(rate for rate, _ in v)
-                cpus = statistics.median(c for _, c in v)
+                rates = sorted(rate for rate, _, _ in v)
+                cpus = statistics.median(c for _, c, _ in v)
+                per = [p for _, _, p in v if p is not None]
                 print(f"{mode:5} median {name:26} {med[name]:>10,.0f} puts/s "
-                      f"({rates[0]:,.0f}-{rates[-1]:,.0f}) {cpus:8.2f} CPU us/put")
+                      f"({rates[0]:,.0f}-{rates[-1]:,.0f}) {cpus:8.2f} CPU us/put"
+                      f"{puts_per_sync(statistics.median(per) if per else None)}")
             four = med["ours 4"]
             print(f"{mode}: ours 4 procs / 1 proc {four / med['ours 1']:.2f}x (a store each / "
                   f"1 proc {med['ours 4, a store each'] / med['ours 1']:.2f}x); ours / lmdb "

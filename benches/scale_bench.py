@@ -27,7 +27,6 @@ Counts default to the figures the scale issue asks for; --quick divides them by 
 from __future__ import annotations
 
 import argparse
-import gc
 import mmap
 import os
 import shutil
@@ -39,18 +38,19 @@ from collections.abc import Callable
 from pathlib import Path
 
 import rmqstore
+from rmqstore.bench.scale import (
+    BODY,
+    Overrun,
+    allocated,
+    descriptors,
+    make_topics,
+    queue_names,
+    reopen_once,
+)
 
-BODY = b"x" * 100
 TIME_LIMIT_S = 600.0  # any one phase
 STORE: dict = {}  # settings of every store (--segment-mb); the default config otherwise
 
-
-class Overrun(RuntimeError):
-    pass
-
-
-def descriptors() -> int:
-    return len(os.listdir("/proc/self/fd"))
 
 
 def rss_mb() -> float:
@@ -66,17 +66,6 @@ def mappings() -> int:
     with open("/proc/self/maps") as f:
         return sum(1 for _ in f)
 
-
-def allocated(path: Path) -> int:
-    """Bytes of disk the files under path hold (st_blocks, as du counts them)."""
-    total = 0
-    for dirpath, dirnames, filenames in os.walk(path):
-        for name in dirnames + filenames:
-            try:
-                total += os.lstat(os.path.join(dirpath, name)).st_blocks * 512
-            except FileNotFoundError:
-                pass
-    return total
 
 
 def drop_cache(path: Path) -> None:
@@ -110,13 +99,6 @@ def disk_read_bytes() -> int:
     return 0
 
 
-def queue_names(n: int) -> list[tuple[str, int]]:
-    return [(f"T{i // 4:06d}", i % 4) for i in range(n)]
-
-
-def make_topics(store, names: list[tuple[str, int]]) -> None:
-    for topic in sorted({t for t, _ in names}):
-        store.create_topic(topic, 4)
 
 
 def bounded(deadline: float, what: str) -> None:
@@ -183,12 +165,6 @@ def queues_row(root: Path, n: int) -> dict:
             "fds/maps after reading": f"{read_fds}/{read_maps}"}
 
 
-def reopen_once(root: Path) -> float:
-    gc.collect()
-    t = time.perf_counter()
-    rmqstore.open(root, **STORE).close()
-    return time.perf_counter() - t
-
 
 def reopen_rows(base: Path, n: int, messages: int) -> list[dict]:
     """Both stores filled, then reopened in turns (warm: best of 5 each), then cold once each
@@ -199,12 +175,12 @@ def reopen_rows(base: Path, n: int, messages: int) -> list[dict]:
     warm = {count: [] for count in roots}
     for _ in range(5):
         for count, root in roots.items():
-            warm[count].append(reopen_once(root))
+            warm[count].append(reopen_once(root, **STORE))
     rows = []
     for count, root in roots.items():
         drop_cache(root)
         rows.append({"queues": count, "messages": messages, "warm s": min(warm[count]),
-                     "cold s": reopen_once(root), "disk GB": allocated(root) / 1e9})
+                     "cold s": reopen_once(root, **STORE), "disk GB": allocated(root) / 1e9})
         shutil.rmtree(root)
     return rows
 
@@ -220,8 +196,11 @@ def topics_row(root: Path, n: int) -> dict:
             if not i & 255:
                 bounded(deadline, "topics")
     tail = last[-1000:]
+    last.sort()
     return {"topics": n, "mean of last 1000, ms": 1000 * sum(tail) / len(tail),
-            "max of last 1000, ms": 1000 * max(tail)}
+            "max of last 1000, ms": 1000 * max(tail),
+            "p99 / max of all, ms": f"{1000 * last[len(last) * 99 // 100]:.3f} / "
+                                    f"{1000 * last[-1]:.1f}"}
 
 
 def puts_rows(base: Path, n: int, puts: int) -> list[dict]:

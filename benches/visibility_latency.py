@@ -8,6 +8,9 @@ A writer process sends N messages 0.5 ms apart, each carrying its send time (CLO
 one clock for every process); a reader process, blocked until the next one arrives, notes how
 long after its send it got it. Three transports, each round in turns:
 - ours: put to a shared store (shared=True), the reader in Consumer.get(timeout);
+- ours-wake: the same puts, the reader in MessageStore.wait_for_message alone (the futex
+  wake-up and one word read, no message read), the send time passed in shared memory: the
+  part of ours that is the wake-up across processes, against the pipe's;
 - redis: LPUSH to Debian's redis-server on loopback (redis_peer.RedisServer: the append-only
   file with appendfsync everysec, as our store's async flush), the reader in BLPOP, as a job
   queue on Redis waits (redis-py in both processes);
@@ -48,6 +51,23 @@ def ours_reader(path: str, count: int, ready, out) -> None:
             msg = c.get(timeout=10)
             lat.append(time.monotonic_ns() - int(msg.body))
             c.ack(msg)
+        out.put(lat)
+
+
+def wake_reader(target: tuple, count: int, ready, out) -> None:
+    """ours, the wake-up alone: MessageStore.wait_for_message (a futex on the control file,
+    then the queue's published count read), nothing read; the send time comes through shared
+    memory, written before each put."""
+    import rmqstore
+
+    path, stamp = target
+    with rmqstore.open(path, shared=True) as store:
+        ready.set()
+        lat = []
+        for offset in range(1, count + 1):  # the writer's first put is its warm-up
+            if not store.wait_for_message("L", 0, offset, 10):
+                break
+            lat.append(time.monotonic_ns() - stamp.value)
         out.put(lat)
 
 
@@ -109,6 +129,25 @@ def ours(root: str, count: int) -> list[int]:
         shutil.rmtree(path, ignore_errors=True)
 
 
+def ours_wake(root: str, count: int) -> list[int]:
+    import rmqstore
+
+    path = tempfile.mkdtemp(dir=root)
+    stamp = mp.get_context("spawn").Value("q", 0, lock=False)
+
+    def send(body: bytes) -> None:
+        stamp.value = int(body)
+        store.put("L", body, queue_id=0)
+
+    try:
+        with rmqstore.open(path, shared=True) as store:
+            store.create_topic("L", 1)
+            store.put("L", b"0", queue_id=0)
+            return measure(wake_reader, (path, stamp), count, send)
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def redis_peer(port: int, count: int) -> list[int]:
     import redis
 
@@ -146,16 +185,17 @@ def main() -> None:
             burners = [ctx.Process(target=burner, args=(600.0,)) for _ in range(args.burn)]
             for b in burners:
                 b.start()
-        rows: dict[str, list[tuple[float, float]]] = {"ours": [], "redis": [], "pipe": []}
+        rows: dict[str, list[tuple[float, float]]] = {
+            "ours": [], "ours-wake": [], "redis": [], "pipe": []}
         for _ in range(args.rounds):
-            for name, run, target in (("ours", ours, root), ("redis", redis_peer, port),
-                                      ("pipe", pipe_peer, root)):
+            for name, run, target in (("ours", ours, root), ("ours-wake", ours_wake, root),
+                                      ("redis", redis_peer, port), ("pipe", pipe_peer, root)):
                 q = statistics.quantiles(run(target, args.count), n=100)
                 rows[name].append((q[49] / 1000, q[98] / 1000))
         load = os.getloadavg()[0]
         for name, got in rows.items():
             p99s = sorted(p99 for _, p99 in got)
-            print(f"{name:6} p50 {statistics.median(p50 for p50, _ in got):6.0f} us  p99 "
+            print(f"{name:9} p50 {statistics.median(p50 for p50, _ in got):6.0f} us  p99 "
                   f"{statistics.median(p99s):7.0f} us  (p99 {p99s[0]:.0f}-{p99s[-1]:.0f} us "
                   f"over {len(got)} rounds of {args.count}; --burn {args.burn}, load {load:.1f})",
                   flush=True)

@@ -14,6 +14,12 @@ which load() drops) and made durable by sync(). compact() writes the file whole,
 file alone is complete after a clean close; after a crash, the file and then the journal
 replayed in order give every change synced (every change, after a kill alone): the journal's
 last line for a key is its newest value, so replaying lines the file holds already is harmless.
+
+No change waits for a disk: a sync or a compaction holds the lock that appends take only to
+note positions, never through an fsync or the file's serialization (at 16,000 topics a
+compaction under it stalled a create for half a second). A compaction's snapshot holds every
+line appended before it began; lines appended while the file is written stay in the journal,
+which is emptied by the first compaction that no change overlaps (at the latest at close).
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,15 +40,19 @@ log = logging.getLogger(__name__)
 
 
 class ConfigJournal:
-    """Thread-safe: appends, syncs and compactions serialize on one lock."""
+    """Thread-safe: appends note their bytes under a short lock; syncs serialize among
+    themselves and compactions among themselves, each outside that lock for its slow part."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.journal = journal_of(path)
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the descriptor and the counts below
+        self._sync_lock = threading.Lock()  # one fsync of the journal at a time
+        self._compact_lock = threading.Lock()  # one compaction at a time
         self._fd = -1
         self._written = 0  # bytes appended to the journal
         self._synced = 0  # of them durable
+        self._background: threading.Thread | None = None
         self.lines = 0  # changes in the journal, not yet in the file
 
     def load(self) -> tuple[Any, list[tuple[str, Any]]]:
@@ -74,35 +85,66 @@ class ConfigJournal:
 
     def sync(self) -> None:
         """Make every change appended so far durable."""
-        with self._lock:
-            if self._fd >= 0 and self._synced < self._written:
-                written = self._written
-                sync_journal.fdatasync_upto(self._fd, self.journal, written)
-                self._synced = written
+        with self._sync_lock:
+            with self._lock:
+                if self._fd < 0 or self._synced >= self._written:
+                    return
+                fd, written = self._fd, self._written
+            # Appends go on meanwhile; a truncation or a close waits (they take _sync_lock).
+            sync_journal.fdatasync_upto(fd, self.journal, written)
+            with self._lock:
+                self._synced = max(self._synced, written)
 
     def compact(self, snapshot) -> None:
-        """rewrite(snapshot) when the journal holds changes."""
+        """Write the file whole with snapshot() when the journal holds changes not in it
+        (snapshot() must hold every change appended before it is called), then empty the
+        journal unless changes came meanwhile (they stay in it, for the next compaction)."""
+        with self._compact_lock:
+            with self._lock:
+                if not self.lines:
+                    return
+                if self._fd < 0:  # lines load() found: the journal is emptied below
+                    self._open()
+                upto, lines = self._written, self.lines
+            write_json(self.path, snapshot())
+            with self._sync_lock:  # no sync of the lines truncated below may record after
+                with self._lock:
+                    self.lines -= lines
+                    if self._written != upto:
+                        return
+                    os.ftruncate(self._fd, 0)
+                    self._written = self._synced = 0
+                    fd = self._fd
+                sync_journal.fdatasync_cut(fd, self.journal, 0)
+
+    def compact_soon(self, persist: Callable[[], object]) -> None:
+        """persist() (which compacts) on a thread of its own, unless one is at it already: for
+        a caller that must not wait for the file's write."""
         with self._lock:
-            if self.lines:
-                self._rewrite(snapshot)
+            if self._background is not None and self._background.is_alive():
+                return
+            self._background = threading.Thread(target=persist, daemon=True,
+                                                name=f"compact-{self.path.name}")
+            self._background.start()
 
     def rewrite(self, snapshot) -> None:
         """Write the file whole with snapshot() (taken under the lock, so that it holds every
         change appended), then empty the journal."""
-        with self._lock:
-            self._rewrite(snapshot)
-
-    def _rewrite(self, snapshot) -> None:
-        write_json(self.path, snapshot())
-        if self._fd < 0:
-            self._open()
-        os.ftruncate(self._fd, 0)
-        sync_journal.fdatasync_cut(self._fd, self.journal, 0)
-        self._written = self._synced = 0
-        self.lines = 0
+        with self._compact_lock, self._sync_lock, self._lock:
+            write_json(self.path, snapshot())
+            if self._fd < 0:
+                self._open()
+            os.ftruncate(self._fd, 0)
+            sync_journal.fdatasync_cut(self._fd, self.journal, 0)
+            self._written = self._synced = 0
+            self.lines = 0
 
     def close(self) -> None:
-        with self._lock:
+        """Let go of the descriptor once a compaction on its own thread is done."""
+        background = self._background
+        if background is not None:
+            background.join()
+        with self._compact_lock, self._sync_lock, self._lock:
             if self._fd >= 0:
                 os.close(self._fd)
                 self._fd = -1

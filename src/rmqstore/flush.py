@@ -38,6 +38,7 @@ class FlushCue:
     def __init__(self) -> None:
         self.async_pending = False
         self.cued = threading.Event()
+        self.syncs = 0  # group commits this process's waiters ran
 
     def cue(self) -> None:
         """A put in flight wants to be made durable (put_async). The event is set only when
@@ -95,6 +96,7 @@ class GroupCommit(FlushCue):
             else:
                 return True
         durable = -1
+        self.syncs += 1  # under the leader flag: one thread at a time
         try:
             durable = self._flush_all()
         finally:

@@ -145,6 +145,11 @@ class MappedFile(WritePosition):
             pos += n
         sync_journal.fdatasync_cut(self.fd, self.path, cut)
 
+    def advise(self, advice: str) -> None:
+        """Map with ``advice`` from now on (a role change: segment.ADVICE's names)."""
+        if self.fd >= 0:
+            _advise(self.mm, ADVICE[advice])
+
     def written_out(self, advice: str) -> None:
         """No more writes go through this segment: drop "hugepage", a write-path advice (huge
         folios would make a cold random read fetch 2 MiB), and a replica's "no readahead".

@@ -16,6 +16,7 @@ time, and sync flush shares fdatasyncs across processes (see shared/).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import shutil
@@ -184,13 +185,16 @@ class MessageStore:
                 ("retention", config.clean_interval_ms / 1000, led(self._clean)),
             ])
             self._housekeeper.start()
-        self._warmer = None
-        if config.warms:
+        self._warmer: Warmer | None = None
+        self._start_warmer(config)
+        self._flush.start()
+
+    def _start_warmer(self, role: StoreConfig) -> None:
+        if role.warms and self._warmer is None:
             appender = self.commitlog.appender
-            self._warmer = Warmer(self.commitlog.files, config.warm_bytes,
+            self._warmer = Warmer(self.commitlog.files, role.warm_bytes,
                                   lambda: appender.mapped_bytes)
             self._warmer.start()
-        self._flush.start()
 
     def _clean(self) -> None:
         if self._sharing is not None:  # every queue, also those only other processes used
@@ -375,6 +379,7 @@ class MessageStore:
                 self._writer.set_replica(True)
                 self.commitlog.appender.detach()
                 self._replica = self._new_replica(self.commitlog.max_offset)
+                self._take_role_settings(replica=True)
             return self._replica
 
     def become_master(self) -> None:
@@ -388,10 +393,31 @@ class MessageStore:
         while replica.pending():
             replica.dispatch()
         with self._put_lock:
+            self._take_role_settings(replica=False)
             self.commitlog.attach_last()
             self._writer.set_replica(False)
             self._replica = None
         self._reader.confirm_offset = None
+
+    def _take_role_settings(self, replica: bool) -> None:
+        """The write path's settings of a store opened in the role taken in place: a
+        replica's appends come through pwrite, so it runs no warmer and maps the segment it
+        writes without readahead (StoreConfig.warm_bytes, commitlog_map_advice); a master
+        takes the configured ones back."""
+        if self.config.shared:  # never a replica (StoreConfig refuses the pair)
+            return
+        role = dataclasses.replace(self.config, replica=replica)
+        files = self.commitlog.files
+        files.advice = role.commitlog_map_advice
+        last = files.last()
+        if last is not None and not last.full:
+            last.advise(role.commitlog_map_advice)
+        if self._allocator is not None:
+            self._allocator.warm_bytes = role.warm_bytes
+        if not role.warms and self._warmer is not None:
+            self._warmer.stop()
+            self._warmer = None
+        self._start_warmer(role)
 
     def truncate(self, offset: int) -> None:
         """Cut a replica's log at ``offset`` (a record boundary), with the consume-queue units
@@ -519,6 +545,12 @@ class MessageStore:
     def durable_offset(self) -> int:
         """Commit-log offset up to which everything is on disk (record boundaries)."""
         return self._group_commit.flushed
+
+    @property
+    def commitlog_syncs(self) -> int:
+        """Group commits (fdatasyncs of the commit log) this process ran for sync flush's
+        waiters: puts / commitlog_syncs is how many puts each one covered."""
+        return self._group_commit.syncs
 
     def wait_durable(self, offset: int) -> bool:
         """Block until the commit log is durable past offset (one group commit serves every

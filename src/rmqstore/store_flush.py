@@ -46,7 +46,8 @@ class StoreFlush:
         timeout_s = config.sync_flush_timeout_ms / 1000
         self.group_commit = GroupCommit(self.flush_commitlog_all, commitlog.max_offset,
                                         timeout_s) if sharing is None \
-            else sharing.group_commit(self.flush_commitlog_all, timeout_s)
+            else sharing.group_commit(self.flush_commitlog_all, timeout_s,
+                                      config.group_commit_delay_us)
         self._last_thorough = self._queues_thorough = time.monotonic()
         self._sync_flusher: SyncFlusher | None = None
         self._aio_commit: AsyncGroupCommit | None = None

@@ -33,9 +33,9 @@ from .record import check_topic
 log = logging.getLogger(__name__)
 
 FILE_NAME = "topics.json"
-# Changes the journal holds at most before a put writes topics.json whole itself (a store's
-# housekeeping writes it every few seconds, so only a store without one, or thousands of
-# creations a second, get here).
+# Changes the journal holds at most before a put has topics.json written whole on a thread of
+# its own (a store's housekeeping writes it every few seconds, so only a store without one, or
+# thousands of creations a second, get here).
 COMPACT_AFTER_CHANGES = 10_000
 # Ours: {"topic": commit-log end when it was deleted}. Recovery never re-dispatches a deleted
 # topic's older records into a queue (RocketMQ could, for records past every queue's end).
@@ -101,7 +101,7 @@ class TopicConfigManager:
         if self._sync_each:
             self._journal.sync()
         if self._journal.lines >= COMPACT_AFTER_CHANGES:
-            self.persist()
+            self._journal.compact_soon(self.persist)
 
     def sync(self) -> None:
         """Make every change so far durable (the journal's)."""
@@ -117,8 +117,9 @@ class TopicConfigManager:
         self._journal.close()
 
     def _snapshot(self) -> dict:
-        """Under the journal's lock, not this one (put takes this, then that): the raw table
-        is copied first, so a config made from it meanwhile is in the second copy."""
+        """Holds every change journaled before the call (put changes the table, then
+        journals). The raw table is copied first, so a config made from it meanwhile is in
+        the second copy."""
         table = dict(self._raw)
         table.update((name, tc.to_json()) for name, tc in dict(self._topics).items())
         return wrapper_of(DataVersion(int(time.time() * 1000), self._counter), table)

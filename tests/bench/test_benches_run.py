@@ -102,6 +102,8 @@ def test_many_procs_bench_on_a_tiny_load(tmp_path):
                 "median lmdb 4", "median persist-queue 4", "plain file + fdatasync 1",
                 "async: ours 4 procs / 1 proc", "sync: ours 4 procs / 1 proc"):
         assert row in proc.stdout, proc.stdout
+    ours4 = next(line for line in proc.stdout.splitlines() if "sync  median ours 4 " in line)
+    assert float(ours4.split()[-2]) >= 1.0, ours4  # puts per fdatasync, counted
     assert list(tmp_path.iterdir()) == []
 
 
@@ -110,7 +112,7 @@ def test_visibility_latency_bench_on_a_tiny_load(tmp_path):
                       "--rounds", "1", "--burn", "1")
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     rows = {line.split()[0]: line for line in proc.stdout.splitlines() if " p99 " in line}
-    assert sorted(rows) == ["ours", "pipe", "redis"], proc.stdout
+    assert sorted(rows) == ["ours", "ours-wake", "pipe", "redis"], proc.stdout
     assert list(tmp_path.iterdir()) == []
 
 

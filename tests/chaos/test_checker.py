@@ -38,6 +38,23 @@ def test_a_clean_history_passes_and_the_rto_is_measured() -> None:
     assert f["failures"] == ["1 x RemotingTimeout: no response"]
 
 
+def test_a_send_failed_by_the_next_fault_is_charged_to_it() -> None:
+    """An etcd kill fails no send; a send begun during it, still waiting when the next fault
+    (a master kill) reset its connection, is the master kill's failure."""
+    h = History(0.0)
+    sends = [ok(0, "a", 0.0, 0.1, offset=0), ok(0, "c", 7.0, 7.2, B, 2, offset=1)]
+    reset = Enqueue(0, "x", "fail", 4.9, 5.0, error="ConnectionClosed: [Errno 104] reset")
+    h.enqueues = [*sends, reset]
+    h.dequeues = drained(*sends)
+    h.faults = [Fault("kill-etcd-leader", "n1", 1.0, heal=1.5, epoch_before=1),
+                Fault("kill-master", A, 4.95, heal=6.0, epoch_before=1)]
+    r = check(h, [Decision(0.0, "b", 1, 1), Decision(5.5, "b", 2, 2)])
+    etcd, master = r.faults
+    assert etcd["failed_sends"] == 0 and not etcd["role_changed"]
+    assert master["failed_sends"] == 1
+    assert master["rto_s"] == 2.25
+
+
 def test_an_acknowledged_message_missing_from_the_drain_is_lost() -> None:
     h = History(0.0)
     sends = [ok(0, "a", 0.0, 0.1), ok(0, "b", 1.0, 1.1, offset=1)]

@@ -188,3 +188,69 @@ def test_the_campaign_outlives_a_call_cancelled_under_it() -> None:
         with pytest.raises(asyncio.CancelledError):
             await task
     run(main)
+
+
+class _PartitionedClient:
+    """aetcd.Client for get: endpoint "a" is cut off (every call times out), "b" answers
+    "leader changed" once per ``flaky`` entry and then the value, "c" fails once per entry in
+    ``flaky`` too."""
+
+    calls: list[str] = []
+    flaky: set[str] = set()
+
+    def __init__(self, host: str, port: int, **_: object) -> None:
+        self.host = host
+
+    async def connect(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+    async def get(self, key: bytes) -> _Found:
+        import aetcd.exceptions
+
+        self.calls.append(self.host)
+        if self.host == "a":
+            raise aetcd.exceptions.ConnectionTimeoutError("Deadline Exceeded")
+        if self.host in self.flaky:
+            self.flaky.discard(self.host)
+            if self.host == "b":
+                raise aetcd.exceptions.ClientError("etcdserver: leader changed")
+            raise aetcd.exceptions.ConnectionFailedError("member restarting")
+        return _Found(b"from " + self.host.encode())
+
+
+def test_a_member_that_just_failed_is_tried_last(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Member a is cut off: once it failed, moving on from another member skips it (each
+    try of a costs the call timeout), and "leader changed" is asked again where it was said."""
+    from rmqstore.server.controller import etcd_store
+
+    monkeypatch.setattr(etcd_store.aetcd, "Client", _PartitionedClient)
+    calls = _PartitionedClient.calls
+
+    async def main() -> None:
+        s = etcd_store.EtcdMetaStore([("a", 1), ("b", 2), ("c", 3)])
+        calls.clear()
+        _PartitionedClient.flaky = {"b"}
+        found = await s.get("/k")  # a times out; b says "leader changed", then answers
+        assert found is not None and found.value == b"from b"
+        assert calls == ["a", "b", "b"]
+        s._index = 2  # on c, which fails once: next is b, not a (failed just now)
+        await s.close()
+        calls.clear()
+        _PartitionedClient.flaky = {"c"}
+        found = await s.get("/k")
+        assert found is not None and found.value == b"from b"
+        assert calls == ["c", "b"]
+    run(main)
+
+
+def test_next_endpoint_prefers_those_that_did_not_fail_lately() -> None:
+    from rmqstore.server.controller.etcd_store import SUSPECT_S, next_endpoint
+
+    never = -SUSPECT_S
+    assert next_endpoint(0, [never] * 3, 10.0) == 1
+    assert next_endpoint(2, [9.0, never, 9.5], 10.0) == 1
+    assert next_endpoint(1, [9.0, 9.8, 9.5], 10.0) == 0  # all failed lately: the oldest
+    assert next_endpoint(1, [1.0, 9.8, 9.5], 10.0) == 0  # a's failure is old: in turn again

@@ -71,6 +71,20 @@ def test_a_slave_refuses_sends_and_send_backs(ha_pair) -> None:
     assert "slave mode" not in pair.master_proc.log()
 
 
+def test_a_slave_delivers_no_delayed_message_itself(ha_pair) -> None:
+    """A slave runs none of the services that write (BrokerController starts the delay service
+    on the master only): a delayed message the slave holds past its time is the master's to
+    deliver, and the slave makes no attempt to write it."""
+    pair = ha_pair(role="SYNC_MASTER", topics={"DelayT": 1},
+                   common_conf="messageDelayLevel=1s 2s\n")
+    r = call(pair.master, RequestCode.SEND_MESSAGE_V2, *send_v2("DelayT", b"later", DELAY="1"))
+    assert r.code == 0  # SYNC_MASTER: the slave holds it
+    wait_until(lambda: delay_offsets(pair.master).get("1") == 1, 10, what="delivered")
+    time.sleep(2.0)  # the slave holds it past its time too
+    log = pair.slave_proc.log()
+    assert "ReplicaStoreError" not in log and "Traceback" not in log, log[-3000:]
+
+
 def test_sync_master_answers_with_the_slaves_state(ha_pair) -> None:
     pair = ha_pair(role="SYNC_MASTER", master_conf="slaveTimeout=1000\n", topics={"SyncT": 1},
                    slave_topics=False)

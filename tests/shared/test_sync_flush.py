@@ -22,18 +22,26 @@ WRITERS = 4
 PUTS = 300
 
 
-def test_sync_puts_in_several_processes_are_durable_and_share_fdatasyncs(tmp_path: Path) -> None:
+def _sync_writers(tmp_path: Path, *extra: str) -> tuple[Path, int, dict[str, int]]:
+    """WRITERS processes of PUTS sync puts each (extra: the writer role's GO and DELAY_US);
+    the store, the commit log's fdatasyncs by whichever process, and how far they made each
+    segment durable."""
     d = tmp_path / "store"
     with rmqstore.open(d, **CONFIG) as store:
         store.create_topic(TOPIC, QUEUES)
     journal = tmp_path / "syncs.jsonl"
     env = {**os.environ, "RMQSTORE_SYNC_JOURNAL": str(journal)}
     procs = [subprocess.Popen([sys.executable, "-m", "tests.shared.worker", "writer", str(d),
-                               f"s{i}", str(PUTS), "sync"], cwd=ROOT, env=env)
+                               f"s{i}", str(PUTS), "sync", *extra], cwd=ROOT, env=env)
              for i in range(WRITERS)]
+    if extra:  # every writer open, then all go at once
+        deadline = time.monotonic() + 60
+        while len(list((tmp_path / "ready").glob("s*"))) < WRITERS:
+            assert time.monotonic() < deadline, "the writers did not open the store"
+            time.sleep(0.01)
+        Path(extra[0]).touch()
     for p in procs:
         assert p.wait(timeout=120) == 0  # each checked durable_offset after every put
-    # the log's fdatasyncs, by whichever process: how far each made each segment durable
     upto: dict[str, int] = {}
     syncs = 0
     logdir = str(commitlog_dir(d).resolve())
@@ -42,6 +50,11 @@ def test_sync_puts_in_several_processes_are_durable_and_share_fdatasyncs(tmp_pat
         if rec["op"] == "upto" and rec["path"].startswith(logdir):
             syncs += 1
             upto[rec["path"]] = max(upto.get(rec["path"], 0), rec["n"])
+    return d, syncs, upto
+
+
+def test_sync_puts_in_several_processes_are_durable_and_share_fdatasyncs(tmp_path: Path) -> None:
+    d, syncs, upto = _sync_writers(tmp_path)
     with rmqstore.open(d, **CONFIG) as store:
         size = store.config.commitlog_segment_bytes
         for qid in range(QUEUES):
@@ -54,13 +67,23 @@ def test_sync_puts_in_several_processes_are_durable_and_share_fdatasyncs(tmp_pat
     assert syncs < WRITERS * PUTS, f"{syncs} fdatasyncs for {WRITERS * PUTS} puts: none shared"
 
 
-def _flusher_holding(tmp_path: Path) -> tuple[Path, subprocess.Popen]:
+def test_each_sync_gathers_the_puts_of_the_processes_the_last_one_woke(tmp_path: Path) -> None:
+    """Processes that put and wait in step: the flush mutex's holder waits (here up to 50 ms,
+    never reached while all put) until as many have put again as the last sync covered, so
+    one fdatasync covers a put of nearly every process. Syncing at once split them into two
+    halves a sync apart: 2.4 puts per fdatasync of 4 processes, measured."""
+    _, syncs, _ = _sync_writers(tmp_path, str(tmp_path / "go"), "50000")
+    per_sync = WRITERS * PUTS / syncs
+    assert per_sync >= 3.2, f"{per_sync:.2f} puts per fdatasync of {WRITERS} processes"
+
+
+def _flusher_holding(tmp_path: Path, role: str = "flusher") -> tuple[Path, subprocess.Popen]:
     """A store, and a process holding its flush mutex as a group commit's flusher (it syncs
-    once tmp_path/release exists)."""
+    once tmp_path/release exists; role slow-sync: it synced, and returns then)."""
     d = tmp_path / "store"
     with rmqstore.open(d, **CONFIG) as store:
         store.create_topic(TOPIC, QUEUES)
-    proc = subprocess.Popen([sys.executable, "-m", "tests.shared.worker", "flusher", str(d),
+    proc = subprocess.Popen([sys.executable, "-m", "tests.shared.worker", role, str(d),
                              "f"], cwd=ROOT)
     deadline = time.monotonic() + 60
     while not (tmp_path / "flushing" / "f").exists():
@@ -92,6 +115,28 @@ def test_a_flushers_release_wakes_the_sync_puts_of_other_processes(tmp_path: Pat
             assert not t.is_alive(), "the flusher's release did not wake the waiting put"
             assert got[0].status is rmqstore.PutStatus.PUT_OK
             assert store.durable_offset > got[0].commitlog_offset
+        assert proc.wait(timeout=30) == 0
+    finally:
+        proc.kill()
+
+
+def test_puts_published_during_a_sync_share_the_next_one(tmp_path: Path, monkeypatch) -> None:
+    """Group commit as a pipeline: while another process's fdatasync runs (one that began
+    before them), puts of 8 threads here gather; its end wakes them, one of them syncs them
+    all at once, and the others find themselves covered (8 fdatasyncs if each synced)."""
+    monkeypatch.setattr(commit, "RECHECK_S", 120.0)  # only the end of the sync wakes them
+    d, proc = _flusher_holding(tmp_path, "slow-sync")
+    try:
+        with rmqstore.open(d, flush="sync", sync_flush_timeout_ms=120_000, **CONFIG) as store:
+            puts = [_put_in_thread(store) for _ in range(8)]
+            time.sleep(0.5)  # every put published, every waiter asleep
+            assert all(t.is_alive() for t, _ in puts), "a put returned before its sync"
+            (tmp_path / "release").touch()
+            for t, got in puts:
+                t.join(20)
+                assert not t.is_alive(), "the sync's end did not wake a waiting put"
+                assert got[0].status is rmqstore.PutStatus.PUT_OK
+            assert store.commitlog_syncs == 1, f"{store.commitlog_syncs} syncs for 8 puts"
         assert proc.wait(timeout=30) == 0
     finally:
         proc.kill()

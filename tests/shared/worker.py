@@ -1,12 +1,14 @@
 """Processes of a shared store, for the tests in this folder and benches/many_procs.py.
 
-    python -m tests.shared.worker ROLE STORE_DIR NAME [COUNT] [FLUSH]
+    python -m tests.shared.worker ROLE STORE_DIR NAME [COUNT] [FLUSH [GO DELAY_US]]
 
 Every role opens STORE_DIR with CONFIG (shared=True) and runs until it is done or killed:
 
     writer    puts COUNT messages "NAME:seq" (seq from 0) to TOPIC, queue seq % QUEUES, one put
               at a time, and appends "seq\\n" to STORE_DIR/../acks/NAME once put returned (with
-              FLUSH=sync: once the message is durable); exits 0
+              FLUSH=sync: once the message is durable); exits 0. With GO, once the store is
+              open it first writes STORE_DIR/../ready/NAME and waits (at most 60 s) until the
+              file GO exists; DELAY_US is its group_commit_delay_us
     reader    consumes queue 0 in group GROUP (Consumer iteration, acks every message) until
               killed; a message out of order exits 3
     work      a consumer of work-sharing group WORK_GROUP on queue 0 (visibility timeout
@@ -24,6 +26,8 @@ Every role opens STORE_DIR with CONFIG (shared=True) and runs until it is done o
               commit's flusher, waits (at most 60 s) before its fdatasync until the file
               STORE_DIR/../release exists; writes STORE_DIR/../flushing/NAME once it holds the
               mutex; exits 0 once the put returned PUT_OK
+    slow-sync as flusher, but it waits after its fdatasync (a long one, which covers only
+              what was published before it began)
 """
 
 from __future__ import annotations
@@ -71,9 +75,14 @@ def handled(store_dir: Path, name: str) -> list[int]:
     return _logged(store_dir, "handled", name)
 
 
-def writer(store_dir: Path, name: str, count: int, flush: str) -> None:
+def writer(store_dir: Path, name: str, count: int, flush: str, go: Path | None = None,
+           delay_us: int = 200) -> None:
     fd = _open_log(store_dir, "acks", name)
-    with rmqstore.open(store_dir, flush=flush, **CONFIG) as store:
+    with rmqstore.open(store_dir, flush=flush, group_commit_delay_us=delay_us,
+                       **CONFIG) as store:
+        if go is not None:
+            os.close(_open_log(store_dir, "ready", name))
+            _wait_for(go)
         for seq in range(count):
             result = store.put(TOPIC, b"%s:%d" % (name.encode(), seq), queue_id=seq % QUEUES)
             if result.status is not rmqstore.PutStatus.PUT_OK:
@@ -150,28 +159,35 @@ def idle(store_dir: Path) -> None:
         time.sleep(3600)
 
 
-def flusher(store_dir: Path, name: str) -> None:
+def flusher(store_dir: Path, name: str, wait_first: bool) -> None:
     with rmqstore.open(store_dir, flush="sync", **CONFIG) as store:
         commit = store._group_commit
         sync = commit._flush_all
 
         def held_flush() -> int:
+            durable = -1 if wait_first else sync()
             os.close(_open_log(store_dir, "flushing", name))
-            release = store_dir.parent / "release"
-            deadline = time.monotonic() + 60
-            while not release.exists() and time.monotonic() < deadline:
-                time.sleep(0.01)
-            return sync()
+            _wait_for(store_dir.parent / "release")
+            return sync() if wait_first else durable
 
         commit._flush_all = held_flush
         if store.put(TOPIC, b"flusher", queue_id=0).status is not rmqstore.PutStatus.PUT_OK:
             sys.exit("the flusher's put was not durable")
 
 
+def _wait_for(path: Path) -> None:
+    """Until path exists (at most 60 s)."""
+    deadline = time.monotonic() + 60
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
 def main() -> None:
     role, store_dir, name = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
     if role == "writer":
-        writer(store_dir, name, int(sys.argv[4]), sys.argv[5] if len(sys.argv) > 5 else "async")
+        extra = (Path(sys.argv[6]), int(sys.argv[7])) if len(sys.argv) > 7 else ()
+        writer(store_dir, name, int(sys.argv[4]), sys.argv[5] if len(sys.argv) > 5 else "async",
+               *extra)
     elif role == "reader":
         reader(store_dir)
     elif role in ("work", "hold"):
@@ -182,8 +198,8 @@ def main() -> None:
         retain(store_dir)
     elif role == "idle":
         idle(store_dir)
-    elif role == "flusher":
-        flusher(store_dir, name)
+    elif role in ("flusher", "slow-sync"):
+        flusher(store_dir, name, role == "flusher")
     else:
         sys.exit(f"unknown role {role}")
 

@@ -17,7 +17,7 @@ import struct
 from .._version import __version__
 from ..errors import NativeModuleError
 
-ABI_VERSION = 14
+ABI_VERSION = 16
 
 try:
     from ._rmq import ffi, lib
@@ -829,6 +829,9 @@ put_simple_shared = lib.rmq_put_simple_shared
 mutex_unlock = lib.rmq_mutex_unlock
 release_and_wake = lib.rmq_release_and_wake  # (mutex, seq, waiters) pointers
 futex_wake = lib.rmq_futex_wake
+
+
+sync_arrive = lib.rmq_sync_arrive  # (arrivals) pointer: +1, atomically
 
 
 def wait_for_change(seq, waiters, seen: int, timeout_s: float) -> None:

@@ -35,17 +35,63 @@ static const uint64_t k3k4[2] __attribute__((aligned(16))) = {0x01751997d0, 0x00
 static const uint64_t k5k0[2] __attribute__((aligned(16))) = {0x0163cd6124, 0x0000000000};
 static const uint64_t poly[2] __attribute__((aligned(16))) = {0x01db710641, 0x01f7011641};
 
+/* The same folding, four 64-byte lanes at a time (AVX-512 VPCLMULQDQ): the first 256 bytes
+ * and every further whole 256; the four lanes then fold into one, which leaves in x[0..3]
+ * what crc_fold's four accumulators hold after as many bytes. Returns the bytes taken. */
+static const uint64_t k2048[2] = {0x011542778a, 0x01322d1430}; /* x^(2048+-32) mod P */
+
+__attribute__((target("avx512f,avx512vl,vpclmulqdq")))
+static inline __m512i fold_512(__m512i z, __m512i k, __m512i data) {
+    return _mm512_ternarylogic_epi64(_mm512_clmulepi64_epi128(z, k, 0x00),
+                                     _mm512_clmulepi64_epi128(z, k, 0x11), data, 0x96);
+}
+
+__attribute__((target("avx512f,avx512vl,vpclmulqdq")))
+static size_t crc_fold_wide(const uint8_t *buf, size_t len, uint32_t c, __m128i x[4]) {
+    __m512i z0 = _mm512_loadu_si512(buf), z1 = _mm512_loadu_si512(buf + 64);
+    __m512i z2 = _mm512_loadu_si512(buf + 128), z3 = _mm512_loadu_si512(buf + 192);
+    z0 = _mm512_xor_si512(z0, _mm512_mask_set1_epi32(_mm512_setzero_si512(), 1, (int)c));
+    __m512i k = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)k2048));
+    size_t done = 256;
+    for (; len - done >= 256; done += 256) {
+        z0 = fold_512(z0, k, _mm512_loadu_si512(buf + done));
+        z1 = fold_512(z1, k, _mm512_loadu_si512(buf + done + 64));
+        z2 = fold_512(z2, k, _mm512_loadu_si512(buf + done + 128));
+        z3 = fold_512(z3, k, _mm512_loadu_si512(buf + done + 192));
+    }
+    k = _mm512_broadcast_i32x4(_mm_load_si128((const __m128i *)k1k2)); /* 4 lanes into 1 */
+    z0 = fold_512(fold_512(fold_512(z0, k, z1), k, z2), k, z3);
+    x[0] = _mm512_extracti32x4_epi32(z0, 0);
+    x[1] = _mm512_extracti32x4_epi32(z0, 1);
+    x[2] = _mm512_extracti32x4_epi32(z0, 2);
+    x[3] = _mm512_extracti32x4_epi32(z0, 3);
+    return done;
+}
+
+static int has_wide_clmul = -1;
+
 __attribute__((target("pclmul,sse4.1")))
 static uint32_t crc_fold(const uint8_t *buf, size_t len, uint32_t c) {
     __m128i x0, x1, x2, x3, x4, x5, x6, x7, x8, y5, y6, y7, y8;
-    x1 = _mm_loadu_si128((const __m128i *)(buf + 0x00));
-    x2 = _mm_loadu_si128((const __m128i *)(buf + 0x10));
-    x3 = _mm_loadu_si128((const __m128i *)(buf + 0x20));
-    x4 = _mm_loadu_si128((const __m128i *)(buf + 0x30));
-    x1 = _mm_xor_si128(x1, _mm_cvtsi32_si128((int)c));
+    if (has_wide_clmul < 0)
+        has_wide_clmul = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl")
+                         && __builtin_cpu_supports("vpclmulqdq");
+    if (len >= 256 && has_wide_clmul) {
+        __m128i x[4];
+        size_t done = crc_fold_wide(buf, len, c, x);
+        x1 = x[0], x2 = x[1], x3 = x[2], x4 = x[3];
+        buf += done;
+        len -= done;
+    } else {
+        x1 = _mm_loadu_si128((const __m128i *)(buf + 0x00));
+        x2 = _mm_loadu_si128((const __m128i *)(buf + 0x10));
+        x3 = _mm_loadu_si128((const __m128i *)(buf + 0x20));
+        x4 = _mm_loadu_si128((const __m128i *)(buf + 0x30));
+        x1 = _mm_xor_si128(x1, _mm_cvtsi32_si128((int)c));
+        buf += 64;
+        len -= 64;
+    }
     x0 = _mm_load_si128((const __m128i *)k1k2);
-    buf += 64;
-    len -= 64;
     while (len >= 64) {
         x5 = _mm_clmulepi64_si128(x1, x0, 0x00);
         x6 = _mm_clmulepi64_si128(x2, x0, 0x00);

@@ -302,8 +302,11 @@ typedef struct {
     int64_t bad_offset, bad_size;
     int32_t err;
     /* internal */
-    uint8_t *buf;
-    int64_t cap, log_end, raw_at, raw_end, body_left;
+    uint8_t *buf;               /* received log bytes [0, log_end), not yet appended */
+    uint8_t *stash;             /* a receive's bytes in stream order, when frames surprised */
+    int64_t cap, log_end, body_left, hdr_have, guess;
+    uint8_t hdr[12];            /* the header being received */
+    uint8_t slots[192];         /* where one receive puts up to 16 headers */
     int64_t reported, last_read_ms, last_report_ms, first_appended_ms;
     int32_t failing;
 } rmq_follower;
@@ -473,5 +476,9 @@ int64_t rmq_put_simple_shared(uint8_t *mutex, int32_t *died, uint8_t *seq, uint8
 
 /* Count oneself in *waiters, sleep while *seq == seen (up to timeout_ns), count oneself out. */
 int32_t rmq_wait_for_change(uint8_t *seq, uint8_t *waiters, uint32_t seen, int64_t timeout_ns);
+
+/* Group commit across processes (shared/commit.py): a sync waiter whose put is published
+ * counts itself in *arrivals (atomically +1, whichever process); returns the new count. */
+uint32_t rmq_sync_arrive(uint8_t *arrivals);
 
 #endif

@@ -144,10 +144,12 @@ def _check_epochs(oks: list[Enqueue], decided: list[Decision], r: Report) -> Non
 
 
 def _fault_outcome(f: Fault, enqueues: list[Enqueue], next_start: float) -> dict:
-    """RTO of a master fault; the failed sends and whether the master changed, of any."""
+    """RTO of a master fault; the failed sends and whether the master changed, of any. A send
+    still in flight when the next fault was injected is that fault's: killing a master resets
+    the connections of the sends waiting on it, though they began before."""
     end = min((f.heal if f.heal is not None else f.start) + 5.0, next_start)
-    window = [e for e in enqueues if f.start <= e.start < end]
-    failed = [e for e in window if e.status != "ok"]
+    window = [e for e in enqueues if f.start <= e.start < end or e.start < f.start <= e.end]
+    failed = [e for e in window if e.status != "ok" and e.end < next_start]
     out = {"kind": f.kind, "target": f.target, "start": round(f.start, 3),
            "failed_sends": len(failed), **f.notes}
     if failed:  # why, in short: a long run keeps no history of a run whose checks passed

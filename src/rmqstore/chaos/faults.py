@@ -59,6 +59,7 @@ class Injected:
         self._rng = rng
         self.node: Node | None = None
         self.target = ""
+        self.injected_at = 0.0  # wall clock, the moment before the fault's action
 
     def inject(self) -> None:
         c, kind = self._cluster, self.kind
@@ -73,6 +74,7 @@ class Injected:
             self.node = active_controller(c)
         self.target = self.node.broker_addr if "master" in kind or "slave" in kind \
             else self.node.name
+        self.injected_at = time.time()
         _ACTIONS[kind][0](self.node, self._ns)
 
     def heal(self) -> None:
@@ -148,14 +150,22 @@ def etcd_pid(node: Node) -> int:
 def active_controller(cluster: LocalCluster) -> Node:
     deadline = time.monotonic() + 10.0
     while time.monotonic() < deadline:
-        for n in cluster.nodes:
-            if n.namesrv is None or not n.namesrv.running:
-                continue
-            try:
-                r = call(n.namesrv_addr, RequestCode.CONTROLLER_GET_METADATA_INFO, timeout_s=1.0)
-            except (OSError, ServeError):
-                continue
-            if r.ext_fields.get("isLeader") == "true":
-                return n
+        found = active_controller_now(cluster)
+        if found is not None:
+            return found
         time.sleep(0.1)
     raise NotAvailable("no active controller found")
+
+
+def active_controller_now(cluster: LocalCluster, besides: Node | None = None) -> Node | None:
+    """The node whose controller says it is active (asked once each), other than ``besides``."""
+    for n in cluster.nodes:
+        if n is besides or n.namesrv is None or not n.namesrv.running:
+            continue
+        try:
+            r = call(n.namesrv_addr, RequestCode.CONTROLLER_GET_METADATA_INFO, timeout_s=1.0)
+        except (OSError, ServeError):
+            continue
+        if r.ext_fields.get("isLeader") == "true":
+            return n
+    return None

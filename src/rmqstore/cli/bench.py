@@ -11,7 +11,10 @@ import click
 @click.option("--size", type=click.IntRange(1), multiple=True,
               help="Message body size in bytes; repeat for several. [default: 100, 1024, 4096]")
 @click.option("--workloads", metavar="A,B", help="Comma-separated subset of: put, put_batch, "
-              "read, random_read, query, recovery, put_sync, put_batch_sync, writers, in_flight.")
+              "read, random_read, query, recovery, put_sync, put_batch_sync, writers, in_flight"
+              "; or scale alone (what --queues queues cost one store, beside 4).")
+@click.option("--queues", type=click.IntRange(4), default=10_000, show_default=True,
+              help="scale: queues in the store (topics of 4 queues).")
 @click.option("--peers", metavar="A,B", help="Subset of lmdb, rocksdb, sqlite, floor, disk, or "
               "'none'. [default: all that are installed]")
 @click.option("--duration", type=float, help="Seconds per case. [default: 0.5, or 60 with --count]")

@@ -221,7 +221,10 @@ class Producer(Lifecycle):
         try:
             return await self._send_to(queue, msg, body, sys_flag, props, timeout_s, batch=False)
         except Exception as exc:
-            if not _master_may_have_moved(exc) or deadline - loop.time() <= 0:
+            if not _master_may_have_moved(exc):
+                raise
+            if deadline - loop.time() <= 0:  # a timeout took it all: the next send needs it
+                self._tasks.spawn(self._route_again(queue.topic), "route-again")
                 raise
             await self._route_again(queue.topic)
             moved = self.routes.broker_addr(queue.broker_name)

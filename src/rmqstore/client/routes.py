@@ -104,6 +104,9 @@ class RouteCache:
         """NOTIFY_ROUTE_CHANGED: refetch every route through that broker name."""
         name = request.ext_fields.get("brokerName")
         old = self.broker_addr(name) if name is not None else None
+        # the NameServer that pushed knows the new master and is reachable; the one asked so
+        # far may be on the deposed master's side of a partition (a 3 s timeout each fetch)
+        self.transport.prefer_namesrv(ctx.peer)
         for topic, entry in list(self.routes.items()):
             if name is None or entry.route.broker(name) is not None:
                 try:

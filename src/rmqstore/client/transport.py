@@ -188,6 +188,12 @@ class Transport:
                             timeout_s: float = 3.0) -> None:
         await self.remoting.invoke_oneway(addr, request, timeout_s)
 
+    def prefer_namesrv(self, addr: str) -> None:
+        """Ask ``addr`` first from now on, if it is one of ours (it just reached us: a
+        route-change push, while the one we stuck to may be cut off)."""
+        if addr in self._namesrvs:
+            self._ns_index = self._namesrvs.index(addr)
+
     async def invoke_namesrv(self, request: RemotingCommand, timeout_s: float) -> RemotingCommand:
         """Send to a NameServer, sticky to the last good one, trying each once on network errors."""
         if not self._namesrvs:

@@ -95,20 +95,26 @@ class Sharing:
         if self.first:
             self.membership.opened()
 
-    def group_commit(self, flush_all: Callable[[], int], timeout_s: float) -> SharedGroupCommit:
-        return SharedGroupCommit(self.ctl, flush_all, timeout_s)
+    def group_commit(self, flush_all: Callable[[], int], timeout_s: float,
+                     delay_us: int) -> SharedGroupCommit:
+        return SharedGroupCommit(self.ctl, flush_all, timeout_s, delay_us)
 
     # -- waiting for messages ---------------------------------------------------------------
     def wait_for_message(self, topic: str, queue_id: int, offset: int, timeout: float,
                          closed: Callable[[], bool]) -> bool:
         """Block until the queue holds a message at offset, or timeout seconds pass: a futex
-        wait on the append sequence, which every release of the write mutex bumps."""
+        wait on the append sequence, which every release of the write mutex bumps. Woken, it
+        reads the queue's published unit count, one word, and returns: the caller's read
+        catches the files up (doing it here too cost a reader twice the Python per message)."""
         deadline = time.monotonic() + timeout
-        ctl = self.ctl
+        words, seq_at = self.ctl.i64, c.APPEND_SEQ // 4
+        slot = None
         while True:
-            seen = ctl.u32_word(c.APPEND_SEQ)  # before looking: an append after it wakes us
-            cq = self.queues.get(topic, queue_id)
-            if cq is not None and cq.max_offset > offset:
+            seen = self.ctl.u32[seq_at]  # before looking: an append after it wakes us
+            if slot is None:  # until some process made the queue
+                cq = self.queues.get(topic, queue_id)
+                slot = cq.slot_word if cq is not None else None
+            if slot is not None and words[slot] > offset:
                 return True
             left = deadline - time.monotonic()
             if left <= 0 or closed():

@@ -10,6 +10,15 @@ others sleep on that futex meanwhile, not in the mutex's queue, which would hand
 one waiter at a time, a context switch each, to waiters whose puts the sync already covered:
 so while one process syncs, the puts of all the others gather, and the next holder's single
 fdatasync covers them all (group commit across processes).
+
+A waiter does not try to sync at once: it first waits, up to group_commit_delay_us, until as
+many waiters have arrived (counted in the control file) since the last sync began as the last
+sync covered and saw arrive while it ran; the one whose arrival completes the count syncs,
+without waking anyone (PostgreSQL's commit_delay, ended early as the native syncer's is).
+Without it, four processes each putting and waiting split into two halves a sync apart: the
+first to put after a sync synced alone with whoever had put by then (2.4 puts per fdatasync);
+with it, the processes a sync woke are all in the next (3.4-4.0, as the machine's load lets
+them wake within the delay).
 """
 
 from __future__ import annotations
@@ -30,12 +39,18 @@ RECHECK_S = 0.02
 class SharedGroupCommit(FlushCue):
     """GroupCommit's interface (wait, flushed, cue, advance) over the control file."""
 
-    def __init__(self, ctl: Control, flush_all: Callable[[], int], timeout_s: float) -> None:
-        """flush_all() catches the commit log up, fdatasyncs it, returns the durable offset."""
+    def __init__(self, ctl: Control, flush_all: Callable[[], int], timeout_s: float,
+                 delay_us: int) -> None:
+        """flush_all() catches the commit log up, fdatasyncs it, returns the durable offset;
+        delay_us caps the gathering of a sync's waiters."""
         super().__init__()
         self._ctl = ctl
         self._flush_all = flush_all
         self._timeout_s = timeout_s
+        self._delay_s = delay_us / 1e6
+        self._arrivals = ctl.address(c.SYNC_ARRIVALS)
+        self._arrivals_at = c.SYNC_ARRIVALS // 4
+        self._synced_at, self._want_at = c.SYNCED_ARRIVALS // 4, c.SYNC_WANT // 4
         self._at = c.DURABLE // 8
         self._seq_at = c.DURABLE_SEQ // 4
         self._mutex = ctl.address(c.FLUSH_MUTEX)
@@ -57,19 +72,42 @@ class SharedGroupCommit(FlushCue):
         words, u32 = self._ctl.i64, self._ctl.u32
         if words[self._at] >= offset:
             return True
-        deadline = time.monotonic() + self._timeout_s
+        _native.sync_arrive(self._arrivals)  # the caller's put is published
+        now = time.monotonic()
+        deadline, ripe = now + self._timeout_s, now + self._delay_s
         while True:
             seen = u32[self._seq_at]  # before looking: a sync finished after it wakes us
             if words[self._at] >= offset:
                 return True
-            left = deadline - time.monotonic()
+            now = time.monotonic()
+            left = deadline - now
             if left <= 0:
                 return False
+            if now < ripe and not self._gathered(u32):  # the last to arrive syncs
+                _native.wait_for_change(self._seq, self._waiters, seen, min(ripe - now, left))
+                continue
             if _native.mutex_lock(self._mutex, _native.NULL, 0) is None:  # another syncs
                 _native.wait_for_change(self._seq, self._waiters, seen, min(left, RECHECK_S))
                 continue
             try:
                 if words[self._at] < offset:
-                    self.advance(self._flush_all())
+                    self._sync(u32)
             finally:  # durable_seq bumped atomically before the waiters are counted
                 _native.release_and_wake(self._mutex, self._seq, self._waiters)
+
+    def _gathered(self, u32) -> bool:
+        """Whether the waiters the next sync wants arrived since the last sync began."""
+        arrived = (u32[self._arrivals_at] - u32[self._synced_at]) & 0xFFFFFFFF
+        return arrived >= max(1, u32[self._want_at])
+
+    def _sync(self, u32) -> None:
+        """Under the flush mutex: sync everything published (the arrivals counted before
+        flush_all: their puts were published before they arrived); the next sync wants as
+        many waiters as this one covered and as arrived while it ran (counting only the
+        latter would lock the processes into groups a sync apart: 3 of 4 in each)."""
+        since, start = u32[self._synced_at], u32[self._arrivals_at]
+        u32[self._synced_at] = start
+        self.syncs += 1
+        self.advance(self._flush_all())
+        meanwhile = (u32[self._arrivals_at] - start) & 0xFFFFFFFF
+        u32[self._want_at] = ((start - since) + meanwhile) & 0xFFFFFFFF

@@ -224,17 +224,34 @@ class ReplicasManager:
         """BROKER_HEARTBEAT to every controller; the active one's answer renews the lease."""
         if self.controller_id is None:
             return
+        header = self._heartbeat_header()
+        await asyncio.gather(*(self._heartbeat_one(addr, header)
+                               for addr in self._config.controller_addrs))
+
+    async def _lease_first(self) -> None:
+        """A new master's heartbeats, waited for only until one renewed its lease: the answer
+        of a cut-off controller (the one this broker last knew as active, say) would cost the
+        whole heartbeat timeout. The others finish on their own."""
+        if self.controller_id is None:
+            return
+        header = self._heartbeat_header()
+        pending = {asyncio.ensure_future(self._heartbeat_one(addr, header))
+                   for addr in self._config.controller_addrs}
+        while pending and not self._role.lease.valid(self._role.master_epoch):
+            _, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+        if pending:
+            self._spawn(asyncio.wait(pending))
+
+    def _heartbeat_header(self) -> BrokerHeartbeatRequestHeader:
         c = self._config
-        epochs = self._replication.epochs
-        header = BrokerHeartbeatRequestHeader(
+        assert self.controller_id is not None
+        return BrokerHeartbeatRequestHeader(
             cluster_name=c.cluster_name, broker_addr=c.addr, broker_name=c.broker_name,
-            broker_id=self.controller_id, epoch=epochs.last_epoch,
+            broker_id=self.controller_id, epoch=self._replication.epochs.last_epoch,
             max_offset=self._store.commitlog.max_offset,
             confirm_offset=self._store.confirm_offset or self._store.commitlog.max_offset,
             heartbeat_timeout_ms=c.controller_heartbeat_timeout_ms,
             election_priority=c.broker_election_priority)
-        await asyncio.gather(*(self._heartbeat_one(addr, header)
-                               for addr in c.controller_addrs))
 
     async def _heartbeat_one(self, addr: str, header: BrokerHeartbeatRequestHeader) -> None:
         sent = time.monotonic()
@@ -299,9 +316,9 @@ class ReplicasManager:
                 self._role.become_slave(self.controller_id, epoch)
                 await self._replication.to_slave(self.controller_id, master_addr)
             self.ready.set()
+        if not self._role.slave:  # the lease of the new epoch before the NameServers (and so
+            await self._lease_first()  # the clients) hear of it: else the first sends fail
         await self._on_role_changed()
-        if not self._role.slave:
-            await self.heartbeat()  # the lease of the new epoch, before the first send
 
     def _take_in_sync(self, in_sync: SyncStateSet) -> None:
         isr = self._replication.isr

@@ -2,14 +2,18 @@
 
 One client at a time, to one endpoint; a call that cannot reach it moves to the next endpoint
 and tries again there, each endpoint at most once per call, so a dead member (the local one, or
-the leader) costs one failed attempt. The compare of cas is etcd's mod revision (create
-revision 0 for "must not exist").
+the leader) costs one failed attempt. The next endpoint is one that has not failed within
+SUSPECT_S, where there is one: a member cut off keeps costing a timeout (1.5 s) each time it is
+tried, and a controller taking over after a partition would otherwise meet it again and again.
+"etcdserver: leader changed" is the member's answer, not its failure: the call is made again
+there. The compare of cas is etcd's mod revision (create revision 0 for "must not exist").
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -24,6 +28,8 @@ T = TypeVar("T")
 
 CALL_TIMEOUT_S = 1.5  # per RPC; an etcd leader election takes about one second
 CONNECT_TIMEOUT_S = 0.5  # a dead member's endpoint costs this, then the next is tried
+SUSPECT_S = 5.0  # an endpoint that failed is tried again after the others, for this long
+LEADER_CHANGED_PAUSE_S = 0.1
 _UNREACHABLE = (aetcd.exceptions.ConnectionFailedError, aetcd.exceptions.ConnectionTimeoutError,
                 aetcd.exceptions.InternalError, asyncio.TimeoutError, OSError)
 
@@ -44,10 +50,22 @@ def parse_endpoints(text: str) -> list[tuple[str, int]]:
     return out
 
 
+def next_endpoint(current: int, failed_at: list[float], now: float) -> int:
+    """The endpoint after ``current`` in turn that has not failed within SUSPECT_S, else the
+    one whose failure is oldest."""
+    n = len(failed_at)
+    order = [(current + k) % n for k in range(1, n + 1)]
+    for i in order:
+        if now - failed_at[i] >= SUSPECT_S:
+            return i
+    return min(order, key=lambda i: failed_at[i])
+
+
 class EtcdMetaStore:
     def __init__(self, endpoints: list[tuple[str, int]]) -> None:
         self._endpoints = endpoints
         self._index = 0
+        self._failed_at = [-SUSPECT_S] * len(endpoints)  # monotonic time of each one's failure
         self._client: aetcd.Client | None = None
 
     async def get(self, key: str) -> Versioned | None:
@@ -122,6 +140,10 @@ class EtcdMetaStore:
                 if "lease not found" in str(exc):
                     raise
                 last = exc
+                if "leader changed" in str(exc):  # the member answers: again there, once
+                    attempts += 1
+                    await asyncio.sleep(LEADER_CHANGED_PAUSE_S)
+                    continue
                 await self._next_endpoint(client, exc)
                 attempts += 1
             except _UNREACHABLE as exc:
@@ -138,7 +160,8 @@ class EtcdMetaStore:
         host, port = self._endpoints[self._index]
         text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         log.info("etcd %s:%d: %s", host, port, text)
-        self._index = (self._index + 1) % len(self._endpoints)
+        self._failed_at[self._index] = time.monotonic()
+        self._index = next_endpoint(self._index, self._failed_at, time.monotonic())
         await self.close()
 
     async def _connected(self) -> aetcd.Client:
