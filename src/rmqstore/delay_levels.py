@@ -65,6 +65,7 @@ from .record import (
 from .set_aside import TRANSIENT, SetAside
 from .store import MessageStore
 from .topic_validator import SCHEDULE_TOPIC, is_not_allowed_send
+from .wakeup import Wakeup
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,10 @@ PROP_REAL_QID = "REAL_QID"
 FILE_NAME = "delayOffset.json"
 BATCH = 32  # messages read per level per get
 MAX_PER_TICK = 1024  # bounds one tick's work; the rest goes on the next tick at once
-IDLE_S = 0.1  # DELAY_FOR_A_WHILE: poll period when nothing is due sooner
+# The longest sleep between looks: puts through put_delayed_record and, in the broker, the send
+# path's notify ring wake() (RocketMQ polls every 100 ms, DELAY_FOR_A_WHILE).
+IDLE_S = 2.0
+SHARED_IDLE_S = 0.1  # a shared store: another process's put rings nothing here
 
 
 SERVICE = "delay-levels"  # its name for MessageStore.leads
@@ -109,7 +113,8 @@ class ScheduleService:
         self._round_robin: dict[str, int] = {}
         self.next_due_ms: int | None = None  # the earliest head not yet due, after a tick
         self._thread: threading.Thread | None = None
-        self._wake = threading.Event()
+        self._wake = threading.Event()  # stop(): the thread runner ends
+        self._wakeup = Wakeup()  # the runners sleep on it until the next head is due
         self._led = False  # whether progress was loaded since this process leads delivery
         self._load()
 
@@ -173,7 +178,14 @@ class ScheduleService:
                                                            record.properties)
         record.encoded = None
         record.tags_code = deliver_ms
-        return self.store.put_record(sched_topic, body, sched_qid, record)
+        pending = self.store.put_record(sched_topic, body, sched_qid, record)
+        self.wake()
+        return pending
+
+    def wake(self) -> None:
+        """A delayed message was stored: a runner sleeping until the next head is due looks
+        now, as it may come due sooner (any thread)."""
+        self._wakeup.set()
 
     def _next_queue(self, topic: str) -> int:
         cfg = self.store.topics.get(topic)
@@ -316,9 +328,10 @@ class ScheduleService:
     def _sleep_s(self, delivered_max: bool) -> float:
         if delivered_max:
             return 0.0
+        idle_s = SHARED_IDLE_S if self.store.config.shared else IDLE_S
         if self.next_due_ms is None:
-            return IDLE_S
-        return min(IDLE_S, max(0.005, (self.next_due_ms - self._clock()) / 1000))
+            return idle_s
+        return min(idle_s, max(0.005, (self.next_due_ms - self._clock()) / 1000))
 
     # -- runners ------------------------------------------------------------------------
     async def run(self, on_delivered: Callable[[str, int], None]) -> None:
@@ -335,7 +348,7 @@ class ScheduleService:
                 await asyncio.sleep(1.0)
             for topic, queue_id in dict.fromkeys(delivered):
                 on_delivered(topic, queue_id)
-            await asyncio.sleep(self._sleep_s(len(delivered) >= MAX_PER_TICK))
+            await self._wakeup.wait_async(self._sleep_s(len(delivered) >= MAX_PER_TICK))
 
     def start(self) -> None:
         """Deliver from a daemon thread until stop()."""
@@ -353,11 +366,12 @@ class ScheduleService:
                 log.exception("delay-level delivery failed; retrying")
                 delivered = []
                 self._wake.wait(1.0)
-            self._wake.wait(self._sleep_s(len(delivered) >= MAX_PER_TICK))
+            self._wakeup.wait(self._sleep_s(len(delivered) >= MAX_PER_TICK))
 
     def stop(self) -> None:
         """Stop the thread runner (if started) and close(): progress is persisted."""
         self._wake.set()
+        self._wakeup.set()
         if self._thread is not None:
             self._thread.join()
             self._thread = None

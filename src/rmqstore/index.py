@@ -171,10 +171,15 @@ class IndexService:
         are already in (IndexService.buildIndex)."""
         if not keys:
             return
-        last = self.files[-1] if self.files else None
-        if last is not None and phys < last.end_phys:
+        if self.files and phys < self.files[-1].end_phys:
             return
+        self.add_keys(topic, keys, phys, store_ts)
+
+    def add_keys(self, topic: str, keys: list[str], phys: int, store_ts: int) -> None:
+        """put_keys for a record the writer has just appended: no file can hold it yet, so
+        the idempotence check (a read of the file header per send) is skipped."""
         self.dirty = True
+        last = self.files[-1] if self.files else None
         for key in keys:
             data = f"{topic}#{key}".encode()
             if last is None or not last.put(data, phys, store_ts):

@@ -233,7 +233,7 @@ class StoreWriter:
                 qoff = self._append_retrying(cq, lambda: _native.put(*args), qoff)
             phys, now = log.last_phys, log.last_ts
             if to_index and self._index is not None:
-                self._index.put_keys(topic, to_index, phys, now)
+                self._index.add_keys(topic, to_index, phys, now)
             if queue_id is not None or self._routes.single_queue(topic):
                 self._plain_target(topic, queue_id, cq)
             if self._arrival_waiters:
@@ -309,7 +309,7 @@ class StoreWriter:
             now = append_bodies(self._commitlog, cq, data, lens, phys, props, code, flag)
             if to_index and self._index is not None:
                 for p in phys:
-                    self._index.put_keys(topic, to_index, p, now)
+                    self._index.add_keys(topic, to_index, p, now)
             if self._arrival_waiters:
                 self._arrival.notify_all()
             if self.on_append is not None:

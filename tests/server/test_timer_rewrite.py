@@ -107,3 +107,4 @@ def test_broker_conf_keys():
     assert (c.timer_wheel_enable, c.timer_max_delay_sec, c.timer_precision_ms,
             c.timer_wheel_slots, c.timer_flush_interval_ms) == (False, 60, 10, 4096, 200)
     assert BrokerConfig().timer_max_delay_sec >= 7 * 86_400
+

@@ -52,6 +52,7 @@ from ..record import check_topic
 from ..set_aside import TRANSIENT, SetAside
 from ..store import MessageStore
 from ..topic_validator import TIMER_TOPIC, is_not_allowed_send
+from ..wakeup import Wakeup
 from .slots import DUE, ROLLED, TimerConfig, TimerSchedule
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,9 @@ PROP_TIMER_DEQUEUE_MS = "TIMER_DEQUEUE_MS"
 PROP_TIMER_ROLL_TIMES = "TIMER_ROLL_TIMES"
 
 IDLE_PERSIST_MS = 60_000
+# An idle runner's longest sleep, and how far it looks ahead for a filled slot: a timer
+# message stored by a path that does not call wake() is still filed within this.
+IDLE_WAIT_MAX_MS = 2_000
 
 
 SERVICE = "timer"  # its name for MessageStore.leads
@@ -97,6 +101,7 @@ class TimerService:
         self._dirty = False  # anything filed, delivered or rolled since the last persist
         self._thread: _TickThread | None = None
         self._closed = False
+        self._wakeup = Wakeup()  # the runners sleep on it while idle
         self.set_aside = SetAside(store, "timer")
         self._leading(clock())
 
@@ -137,8 +142,15 @@ class TimerService:
         props[PROP_REAL_TOPIC] = topic
         if queue_id is not None:
             props[PROP_REAL_QID] = str(queue_id)
-        return self.store.put(TIMER_TOPIC, body, queue_id=0,
-                              options=opts._replace(properties=props))
+        result = self.store.put(TIMER_TOPIC, body, queue_id=0,
+                                options=opts._replace(properties=props))
+        self.wake()
+        return result
+
+    def wake(self) -> None:
+        """A timer message was stored: a runner sleeping until its next due slot looks now.
+        Any thread; the broker calls it from its send path."""
+        self._wakeup.set()
 
     # -- the core -------------------------------------------------------------------------
     def tick(self, now_ms: int | None = None) -> TickResult:
@@ -185,6 +197,27 @@ class TimerService:
                     return False
                 schedule.slot_done()
             return False
+        finally:
+            self._lock.release()
+
+    def idle_wait_ms(self, now_ms: int | None = None) -> int:
+        """How long a timer idle_tick() found idle may sleep: until its next filled slot falls
+        due or its progress is due to persist, IDLE_WAIT_MAX_MS at most. wake() cuts it short
+        when a timer message is stored meanwhile."""
+        tick_ms = self.config.tick_interval_ms
+        if not self._lock.acquire(blocking=False):
+            return tick_ms
+        try:
+            if self._closed or self.schedule is None:
+                return tick_ms
+            now = self._clock() if now_ms is None else now_ms
+            flush_ms = self.config.flush_interval_ms
+            persist_at = self._last_persist_ms + (
+                flush_ms if self._dirty else max(flush_ms, IDLE_PERSIST_MS))
+            # Another process's put to a shared store rings nothing here: poll as before.
+            limit = tick_ms if self.store.config.shared else IDLE_WAIT_MAX_MS
+            due = self.schedule.next_due_ms(min(persist_at, now + limit))
+            return max(1, due - now + 1)  # + 1: a timer may fire a little early
         finally:
             self._lock.release()
 
@@ -314,19 +347,21 @@ class TimerService:
 
     # -- runners --------------------------------------------------------------------------
     def start(self) -> None:
-        """Tick on a background thread every tick_interval_ms (embedded use)."""
+        """Tick on a background thread (embedded use), as run() does."""
         if self._thread is None:
             self._thread = _TickThread(self)
             self._thread.start()
 
     async def run(self, on_delivered: Callable[[set[tuple[str, int]]], None] | None = None) -> None:
-        """Tick every tick_interval_ms until cancelled, each tick on a worker thread so the
-        loop stays free; on_delivered gets the queues delivered to (on the loop)."""
+        """Tick until cancelled, each tick on a worker thread so the loop stays free;
+        on_delivered gets the queues delivered to (on the loop). Busy, it ticks every
+        tick_interval_ms; idle, it sleeps until the next filled slot is due (idle_wait_ms)
+        or wake() says a timer message was stored."""
         loop = asyncio.get_running_loop()
         interval = self.config.tick_interval_ms / 1000
         while not self._closed:
             if self.idle_tick():
-                await asyncio.sleep(interval)
+                await self._wakeup.wait_async(self.idle_wait_ms() / 1000)
                 continue
             try:
                 result = await loop.run_in_executor(None, self.tick)
@@ -372,11 +407,15 @@ class _TickThread(threading.Thread):
         self._stopping = threading.Event()
 
     def run(self) -> None:
-        interval = self._service.config.tick_interval_ms / 1000
+        service, wakeup = self._service, self._service._wakeup
+        interval = service.config.tick_interval_ms / 1000
         while not self._stopping.is_set():
+            if service.idle_tick():
+                wakeup.wait(service.idle_wait_ms() / 1000)
+                continue
             try:
-                result = self._service.tick()
-                busy = (result.delivered or result.rolled) and self._service.pending_slots
+                result = service.tick()
+                busy = (result.delivered or result.rolled) and service.pending_slots
             except Exception:
                 log.exception("timer tick failed; retrying")
                 busy = False
@@ -386,4 +425,5 @@ class _TickThread(threading.Thread):
 
     def stop(self) -> None:
         self._stopping.set()
+        self._service.wake()
         self.join()

@@ -131,6 +131,15 @@ class TimerSchedule:
         records.sort(key=lambda r: (r.deliver_ms, r.pos))
         return records
 
+    def next_due_ms(self, until_ms: int) -> int:
+        """When the first filled slot starting before until_ms falls due; until_ms when none
+        is. Passes nothing: an idle runner sleeps until then."""
+        p, wheel = self.precision_ms, self.wheel
+        for slot_ms in range(self.read_ms, until_ms, p):
+            if wheel.filled(slot_ms):
+                return slot_ms + p
+        return until_ms
+
     def slot_done(self) -> None:
         self.read_ms += self.precision_ms
 

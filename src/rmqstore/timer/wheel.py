@@ -71,6 +71,11 @@ class TimerWheel:
             return EMPTY
         return Slot(found_ms, last, count)
 
+    def filled(self, slot_ms: int) -> bool:
+        """Whether time slot slot_ms holds records; a look ahead, not counted in slot_reads."""
+        found_ms, _, count, _ = SLOT.unpack_from(self.mm, self._index(slot_ms))
+        return found_ms == slot_ms and count > 0
+
     def link(self, slot_ms: int, pos: int) -> int:
         """Make the record at timer-log offset pos the newest of slot_ms; returns the previous
         newest (-1 when it is the first), which the record must carry as prev_pos. Call it

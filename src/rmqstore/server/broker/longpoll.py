@@ -9,12 +9,19 @@ event loop thread, so a pull that finds nothing and then registers cannot miss a
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 
 class ArrivalWaiters:
     def __init__(self) -> None:
         self._waiters: dict[tuple[str, int], set[asyncio.Future[None]]] = {}
+        self._listeners: dict[tuple[str, int], Callable[[], None]] = {}
         self._closed = False
+
+    def listen(self, topic: str, queue_id: int, callback: Callable[[], None]) -> None:
+        """callback() after every store into (topic, queue_id), for good: the timer service
+        sleeping until its next due slot wakes when a timer message is stored."""
+        self._listeners[(topic, queue_id)] = callback
 
     async def wait(self, topic: str, queue_id: int, timeout_s: float) -> bool:
         """True once something was stored in (topic, queue_id); False after timeout_s."""
@@ -37,6 +44,10 @@ class ArrivalWaiters:
                     del self._waiters[key]
 
     def notify(self, topic: str, queue_id: int) -> None:
+        if self._listeners:
+            listener = self._listeners.get((topic, queue_id))
+            if listener is not None:
+                listener()
         for future in self._waiters.pop((topic, queue_id), ()):
             if not future.done():
                 future.set_result(None)

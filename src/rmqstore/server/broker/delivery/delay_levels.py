@@ -48,6 +48,8 @@ class DelayLevels:
         """Deliver on the loop; a slave only stores (BrokerController starts the service on
         the master only)."""
         if self._master:
+            for queue_id in range(self.service.max_level):  # a delayed send wakes it
+                self._arrivals.listen(SCHEDULE_TOPIC, queue_id, self.service.wake)
             spawn(self.service.run(self._arrivals.notify))
 
     def close(self) -> None:

@@ -67,6 +67,7 @@ class BrokerTimers:
 
     def start(self, spawn: Callable[[Awaitable[None]], None]) -> None:
         if self.service is not None:
+            self._arrivals.listen(TIMER_TOPIC, 0, self.service.wake)
             spawn(self.service.run(self._notify))
 
     def _notify(self, queues: set[tuple[str, int]]) -> None:
