@@ -53,7 +53,9 @@ def test_server_bench_runs_redis_streams_beside_our_client(tmp_path):
     results = json.loads(out.read_text())["results"]["sync"]
     (send,) = results["redis"]["sync_x1"]
     assert send["rate"] > 0 and send["errors"] == 0 and send["stored"] >= send["n"]
-    assert send["client_us_per_msg"] > 0 and send["server_us_per_msg"] > 0
+    # Redis's CPU over 0.3 s of fsync-bound sends can be under one clock tick (10 ms): the
+    # figure must be there, not above a tick.
+    assert send["client_us_per_msg"] > 0 and send["server_us_per_msg"] >= 0
     (consume,) = results["redis"]["consume"]
     assert consume["n"] == consume["expected"] >= 2000
     assert "ours (asyncio client) / Redis Streams" in proc.stdout
