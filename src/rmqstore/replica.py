@@ -95,12 +95,18 @@ class ReplicaLog:
             self._on_appended()
 
     def _check_start(self, offset: int) -> None:
-        """Bytes must start where the log ends; an empty replica's at a segment start."""
+        """Bytes must start where the log ends; an empty replica's at a segment start. A log
+        that holds no byte but has its file (a power loss kept the file, not its bytes) drops
+        it first: its master feeds an empty slave from the start of its last segment."""
         files = self._commitlog.files
         end = files.max_offset
-        if offset != end and (files.files or offset % files.file_size):
-            raise ReplicaDataError(f"master's bytes start at offset {offset}; this replica's "
-                                   f"log ends at {end}")
+        if offset == end:
+            return
+        if offset % files.file_size == 0 and end == files.min_offset:
+            files.drop_empty()
+            return
+        raise ReplicaDataError(f"master's bytes start at offset {offset}; this replica's "
+                               f"log ends at {end}")
 
     def pending(self) -> bool:
         """Records appended but not yet dispatched (up to the confirm offset, if set)."""

@@ -162,6 +162,14 @@ class MappedFileQueue:
                 return seg
         return None
 
+    def drop_empty(self) -> None:
+        """Delete the segments of a queue that holds no byte (ValueError otherwise)."""
+        if self.max_offset != self.min_offset:
+            raise ValueError(f"segments from {self.min_offset} hold bytes to {self.max_offset}")
+        for seg in self.files:
+            seg.destroy()
+        self.files = []
+
     def truncate_dirty(self, offset: int) -> None:
         """Drop everything at and after offset: later segments are deleted, the one holding it
         keeps [start, offset) and has the rest zeroed, so that a later recovery scan can never

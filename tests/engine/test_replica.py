@@ -251,6 +251,29 @@ def test_an_empty_replica_starts_at_the_masters_last_segment(tmp_path) -> None:
         assert replica.get("T1", 0, 0, 1).status.name == "OFFSET_TOO_SMALL"
 
 
+def test_a_replica_a_power_loss_emptied_starts_at_the_masters_last_segment(tmp_path) -> None:
+    """A power loss can leave a replica its segment file and none of its bytes: its log ends
+    at 0, so its master feeds it from its last segment's start, which the empty file must not
+    refuse (the slave would reconnect and be refused for ever)."""
+    master = rmqstore.open(tmp_path / "m", **CFG)
+    replica = rmqstore.open(tmp_path / "r", replica=True, delay_levels=LADDER, **CFG)
+    try:
+        mixed_traffic(master, 400)
+        assert replica.replica.append(0, master.read_log(0, 4096)) > 0  # not yet synced
+        replica.close()
+        for seg in (tmp_path / "r" / "commitlog").iterdir():  # the power loss
+            seg.write_bytes(bytes(seg.stat().st_size))
+        replica = rmqstore.open(tmp_path / "r", replica=True, delay_levels=LADDER, **CFG)
+        assert replica.replica.end == 0 and list((tmp_path / "r" / "commitlog").iterdir())
+        start = master.commitlog.max_offset // SEG * SEG
+        stream(master, replica, 32 * 1024, start=start)
+        assert replica.commitlog.min_offset == start
+        assert log_digest(replica, start) == log_digest(master, start)
+    finally:
+        master.close()
+        replica.close()
+
+
 def test_a_reopened_replica_resumes_at_its_end(tmp_path) -> None:
     master = rmqstore.open(tmp_path / "m", **CFG)
     replica = rmqstore.open(tmp_path / "r", replica=True, delay_levels=LADDER, **CFG)
