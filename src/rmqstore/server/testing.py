@@ -25,6 +25,7 @@ request (what mqadmin does), for admin steps and assertions outside any client.
 
 from __future__ import annotations
 
+import collections
 import itertools
 import json
 import logging
@@ -94,11 +95,18 @@ def _test_ports() -> tuple[int, int]:
     return int(low), int(high)
 
 
+# Ports handed out lately: a test draws several before it starts anything, and two draws of
+# one free port (nothing binds it in between) would give a server its own NameServer's port.
+_handed_out: collections.deque[int] = collections.deque(maxlen=512)
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nothing listens on right now (another process may still take it later)."""
+    """A TCP port nothing listens on right now and not handed out lately by this process
+    (another process may still take it later)."""
     for _ in range(100):
         port = random.randrange(*_test_ports())
-        if _bindable(host, port):
+        if port not in _handed_out and _bindable(host, port):
+            _handed_out.append(port)
             return port
     with socket.socket() as s:
         s.bind((host, 0))
@@ -110,7 +118,9 @@ def free_broker_port(host: str = "127.0.0.1", attempts: int = 200) -> int:
     for _ in range(attempts):
         low, high = _test_ports()
         p = random.randrange(low, high - 1)
-        if _bindable(host, p) and _bindable(host, p + 1):
+        if p not in _handed_out and p + 1 not in _handed_out and _bindable(host, p) \
+                and _bindable(host, p + 1):
+            _handed_out.extend((p, p + 1))
             return p
     raise ServeError(f"no free port pair on {host} in {attempts} attempts")
 
