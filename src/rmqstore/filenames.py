@@ -10,7 +10,8 @@ Layout under the store root (RocketMQ 4.x, StorePathConfigHelper):
     config/topics.json, config/consumerOffset.json (+ .bak, transient .tmp; topics.json and
         subscriptionGroup.json also + .journal, the changes not yet written into them)
 and ours, beside RocketMQ's, for a store several processes open (shared=True):
-    shared/control, shared/gate, shared/leader-<service>, shared/work/<group>@<topic>@<queueId>
+    shared/control, shared/gate, shared/leader-<service>, and in the
+    directory work under shared: <group>@<topic>@<queueId>
 """
 
 from __future__ import annotations

@@ -190,13 +190,8 @@ def test_the_campaign_outlives_a_call_cancelled_under_it() -> None:
     run(main)
 
 
-class _PartitionedClient:
-    """aetcd.Client for get: endpoint "a" is cut off (every call times out), "b" answers
-    "leader changed" once per ``flaky`` entry and then the value, "c" fails once per entry in
-    ``flaky`` too."""
-
-    calls: list[str] = []
-    flaky: set[str] = set()
+class _QuietClient:
+    """aetcd.Client's connect and close, which the fakes below need do nothing for."""
 
     def __init__(self, host: str, port: int, **_: object) -> None:
         self.host = host
@@ -206,6 +201,15 @@ class _PartitionedClient:
 
     async def close(self) -> None:
         pass
+
+
+class _PartitionedClient(_QuietClient):
+    """aetcd.Client for get: endpoint "a" is cut off (every call times out), "b" answers
+    "leader changed" once per ``flaky`` entry and then the value, "c" fails once per entry in
+    ``flaky`` too."""
+
+    calls: list[str] = []
+    flaky: set[str] = set()
 
     async def get(self, key: bytes) -> _Found:
         import aetcd.exceptions
@@ -256,21 +260,12 @@ def test_next_endpoint_prefers_those_that_did_not_fail_lately() -> None:
     assert next_endpoint(1, [1.0, 9.8, 9.5], 10.0) == 0  # a's failure is old: in turn again
 
 
-class _ElectingClient:
+class _ElectingClient(_QuietClient):
     """aetcd.Client for get: every member says "leader changed" to the first ``busy`` calls
     (an election that outlasts a few tries), then answers."""
 
     busy = 0
     calls = 0
-
-    def __init__(self, host: str, port: int, **_: object) -> None:
-        self.host = host
-
-    async def connect(self) -> None:
-        pass
-
-    async def close(self) -> None:
-        pass
 
     async def get(self, key: bytes) -> _Found:
         import aetcd.exceptions
