@@ -6,9 +6,10 @@ message not acknowledged) is kept in the store's consumer offsets, as any group'
 
 Beyond RocketMQ (whose clustering consumers split queues, not messages, among them): the
 leases live in a file of our own, <group>@<topic>@<queueId> in the work directory of the
-store's shared directory, mapped by every process using the group and changed only under the control file's work mutex (robust: a
-process dying inside it leaves every slot whole or merely not yet changed, since each change is
-a handful of word stores with the state written last). Host byte order.
+store's shared directory, mapped by every process using the group and changed only under the
+control file's work mutex (robust: a process dying inside it leaves every slot whole or merely
+not yet changed, since each change is a handful of word stores with the state written last).
+Host byte order.
 
 Header, 64 bytes:
     off  size  field
