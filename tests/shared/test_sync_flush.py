@@ -136,7 +136,8 @@ def test_puts_published_during_a_sync_share_the_next_one(tmp_path: Path, monkeyp
                 t.join(20)
                 assert not t.is_alive(), "the sync's end did not wake a waiting put"
                 assert got[0].status is rmqstore.PutStatus.PUT_OK
-            assert store.commitlog_syncs == 1, f"{store.commitlog_syncs} syncs for 8 puts"
+            # One here, or none when the other process's next sync covered them first.
+            assert store.commitlog_syncs <= 1, f"{store.commitlog_syncs} syncs for 8 puts"
         assert proc.wait(timeout=30) == 0
     finally:
         proc.kill()
