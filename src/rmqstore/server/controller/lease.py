@@ -12,12 +12,21 @@ ends before the controller may elect anyone else:
 
 The controller keeps its promise by electing a replacement only once the master's heartbeat is
 older than its timeout (>= lease_ms), or its process is provably gone (its listen port refuses
-connections: a dead process acknowledges nothing); a controller that just became active first
-waits lease_ms, for the promises its predecessor may have made. Both clocks are monotonic;
-across machines only their rates need agree (a margin covers drift).
+connections: a dead process acknowledges nothing).
 
-With a lease of 4 s, heartbeats every 0.5 s and a controller handover of about 2.5 s (an etcd
-lease of 2 s, then a poll), killing the active controller never lets a master's lease lapse.
+A controller's promises also end at most HANDOVER_GRACE_MS after its own term could (its etcd
+lease, by its own clock: leadership.py): it grants min(lease_ms, term left + grace). The next
+active controller exists only once etcd expired that lease, after the term's end, so it waits
+one grace from becoming active (not one whole lease) for its predecessor's promises:
+
+    old controller's term ends at V ---- grants end by V + grace
+    etcd expires its lease >= V ---- new controller active at A >= V, elects from A + grace
+
+Both clocks are monotonic; across machines only their rates need agree (a margin covers drift).
+
+With a grace of 2 s, heartbeats every 0.5 s and a controller handover of about 2.5 s (an etcd
+lease of 2 s, then a poll), a master's lease outlives the killing of the active controller:
+its last grant lasts about 4 s past the kill (a term left of about 2 s, plus the grace).
 """
 
 from __future__ import annotations
@@ -29,6 +38,18 @@ HEARTBEAT_INTERVAL_MS = 500  # brokerHeartbeatInterval (Java: 1000)
 HEARTBEAT_TIMEOUT_MS = 5000  # controllerHeartBeatTimeoutMills (Java: 10000)
 LEASE_MS = 4000  # ours; at most the heartbeat timeout
 DRIFT_MARGIN_MS = 100  # taken off the lease on the master's side
+HANDOVER_GRACE_MS = 2000  # how long a controller's grants may outlast its term
+
+
+def grant_ms(lease_ms: int, term_left_s: float) -> int:
+    """The lease an active controller grants with ``term_left_s`` of its term left."""
+    return max(0, min(lease_ms, int(term_left_s * 1000) + HANDOVER_GRACE_MS))
+
+
+def handover_wait_s(lease_ms: int) -> float:
+    """How long a controller that just became active waits before electing a replacement for
+    a master its predecessor may have granted a lease (every grant ends by then)."""
+    return min(lease_ms, HANDOVER_GRACE_MS) / 1000
 
 
 class MasterLease:
