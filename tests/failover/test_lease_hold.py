@@ -2,13 +2,15 @@
 a controller handover can leave a gap between the old controller's last grant and the next
 one's first, and a send arriving in it is taken once the renewal comes instead of refused.
 Without a renewal the hold ends HOLD_MS after the lapse, and the send is refused: the hold
-never lets a lapsed lease acknowledge. A real send handler over a store in a temp dir."""
+never lets a lapsed lease acknowledge. A real send handler over a store in a temp dir; the
+broker's heartbeats, to a fake controller."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from collections.abc import Iterator
+from types import SimpleNamespace
 
 import pytest
 
@@ -19,6 +21,7 @@ from rmqstore.protocol.topic_config import TopicConfig
 from rmqstore.server.broker.config import BrokerConfig
 from rmqstore.server.broker.handlers.send import SendProcessor
 from rmqstore.server.broker.longpoll import ArrivalWaiters
+from rmqstore.server.broker.replicas_manager import ReplicasManager
 from rmqstore.server.broker.role import BrokerRole
 from rmqstore.server.broker.subgroups import SubscriptionGroupManager
 from rmqstore.server.broker.topics import BrokerTopics
@@ -116,4 +119,51 @@ def test_a_demoted_master_is_not_held(store, tmp_path) -> None:
         answer = await send(proc, b"to a slave")
         assert answer.code == ResponseCode.SERVICE_NOT_AVAILABLE
         assert time.monotonic() - started < 0.1
+    asyncio.run(asyncio.wait_for(main(), 10))
+
+
+class Controllers:
+    """RemotingClient.invoke as far as heartbeats go: counts them; grants a lease once
+    ``granting`` (the next active controller took over)."""
+
+    def __init__(self) -> None:
+        self.beats: list[float] = []
+        self.granting = False
+
+    async def invoke(self, addr: str, request: RemotingCommand,
+                     timeout_s: float) -> RemotingCommand:
+        self.beats.append(time.monotonic())
+        ext = {"masterEpoch": request.ext_fields["epoch"], "leaseMillis": "4000"} \
+            if self.granting else {}
+        return RemotingCommand.response(ResponseCode.SUCCESS, ext_fields=ext)
+
+
+def test_a_master_holding_writes_heartbeats_often_until_renewed(store, tmp_path) -> None:
+    """The held writes wait on the next controller's first grant: heartbeats every 0.1 s from
+    the lapse, not every 0.5 s, so that grant comes within 0.1 s of that controller's start."""
+    async def main() -> None:
+        config = BrokerConfig(controller_mode=True, controller_addrs=("127.0.0.1:1",))
+        role = BrokerRole(config)
+        role.become_master(EPOCH)
+        controllers = Controllers()
+        epochs = SimpleNamespace(last_epoch=EPOCH, entries=[(EPOCH, 0)])
+        tasks: list[asyncio.Future] = []
+        manager = ReplicasManager(config, role, store, SimpleNamespace(epochs=epochs),
+                                  controllers, None,  # type: ignore[arg-type]
+                                  lambda coro: tasks.append(asyncio.ensure_future(coro)))
+        manager.controller_id = 1
+        lapse_now(role)
+        beating = asyncio.ensure_future(manager._heartbeats())
+        try:
+            await asyncio.sleep(0.6)
+            assert len(controllers.beats) >= 4, controllers.beats  # 0.1 s apart, not 0.5 s
+            controllers.granting = True
+            await asyncio.sleep(0.3)
+            assert role.lease.valid(EPOCH)
+            renewed = len(controllers.beats)
+            await asyncio.sleep(0.6)
+            assert len(controllers.beats) - renewed <= 2  # back to every 0.5 s
+        finally:
+            beating.cancel()
+            await asyncio.gather(beating, *tasks, return_exceptions=True)
     asyncio.run(asyncio.wait_for(main(), 10))
