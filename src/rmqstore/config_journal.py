@@ -9,7 +9,8 @@ appended to <file>.journal:
     {"k":"TopicA"}                                       the key deleted
 
 each written with one os.write on an O_APPEND descriptor (a kill can tear only the last line,
-which load() drops) and made durable by sync(). compact() writes the file whole, as before
+which load() drops; the next append starts a line of its own after it) and made durable by
+sync(). compact() writes the file whole, as before
 (metadata.write_json: temporary, fsync, rename, directory fsync), then empties the journal. The
 file alone is complete after a clean close; after a crash, the file and then the journal
 replayed in order give every change synced (every change, after a kill alone): the journal's
@@ -108,7 +109,8 @@ class ConfigJournal:
         for n, line in enumerate(data.split(b"\n")[:-1]):  # the part after the last \n: torn
             try:
                 entry = fastjson.loads(line)
-                if n == 0 and GEN_KEY in entry and "k" not in entry:
+                if not changes and GEN_KEY in entry and "k" not in entry:  # after a torn
+                    # first line, the generation comes on the next one
                     gen = int(entry[GEN_KEY])
                     continue
                 changes.append((str(entry["k"]), entry.get("v")))
@@ -123,11 +125,23 @@ class ConfigJournal:
             f = self._cur
             if f.fd < 0:
                 self._open(f)
-            if not f.written:  # the generation first, in the same write
-                line = fastjson.dumps({GEN_KEY: f.gen}) + b"\n" + line
+            line = self._after_what_is_there(f) + line
             os.write(f.fd, line)
             f.written += len(line)
             self.lines += 1
+
+    def _after_what_is_there(self, f: _File) -> bytes:
+        """What an append writes before its line: the generation into an empty journal, and a
+        line end after a torn last line (a process killed in its write, even another process's
+        of a shared store, or a power loss), which would otherwise swallow this change."""
+        size = os.fstat(f.fd).st_size
+        if not size:
+            return fastjson.dumps({GEN_KEY: f.gen}) + b"\n"
+        if os.pread(f.fd, 1, size - 1) == b"\n":
+            return b""
+        log.warning("%s: a torn last line; the next change starts a line of its own", f.path)
+        whole = b"\n" in os.pread(f.fd, size, 0)  # rare: read it all to see if a gen line is
+        return b"\n" if whole else b"\n" + fastjson.dumps({GEN_KEY: f.gen}) + b"\n"
 
     def sync(self) -> None:
         """Make every change appended so far durable."""
@@ -214,7 +228,8 @@ class ConfigJournal:
     def _open(self, f: _File) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         exists = f.path.exists()
-        f.fd = os.open(f.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        # read too: an append looks at the last byte for a torn line
+        f.fd = os.open(f.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
         f.written = os.fstat(f.fd).st_size  # what a crash left: synced with the rest
         f.synced = 0
         if not exists and sync_journal.ON:
