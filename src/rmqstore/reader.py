@@ -69,8 +69,9 @@ class StoreReader:
             want = max_count - len(messages)
             pos = cur * UNIT_SIZE - seg.start
             end = min(seg.wrote, hi * UNIT_SIZE - seg.start)  # hi: confirmed units only
-            if not codes:
+            if not codes:  # a unit per message: room for the units there are (often one)
                 end = min(end, pos + want * UNIT_SIZE)
+                want = max(0, end - pos) // UNIT_SIZE
             units = cq.pinned(seg)
             try:
                 self._read_ahead.before_read(cq, seg, pos, table)
