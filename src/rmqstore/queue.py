@@ -95,8 +95,11 @@ class Consumer:
         while not self._buffer:
             if self._closed.is_set():
                 return None
-            if self._end == self._next and not self._wait(timeout):
-                return None  # read up to the end last time: wait, not read to find nothing
+            if self._end == self._next:  # read up to the end last time: wait, then read
+                if not self._wait(timeout):
+                    return None
+                self._end = None
+                continue  # closed meanwhile?
             res = self.store.get(self.topic, QUEUE_ID, self._next, self._batch)
             if res.status is GetStatus.FOUND:
                 self._buffer = res.messages[::-1]

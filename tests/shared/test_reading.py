@@ -93,3 +93,24 @@ def test_a_commit_past_this_process_view_is_checked_against_the_others(tmp_path:
         assert a.committed_offset("g", "T", 0) == 5
         with pytest.raises(rmqstore.InvalidQueueError, match="outside T/0's 0..5"):
             b.commit_offset("g", "T", 0, 6)
+
+
+def test_a_consumer_closed_during_its_wait_returns_without_waiting_again(tmp_path: Path,
+                                                                          monkeypatch) -> None:
+    """get(timeout=None) waits in rounds of 0.5 s: one that ends with the consumer closed
+    returns at once, not after another round."""
+    with rmqstore.open(tmp_path, shared=True, **SMALL) as store:
+        q = rmqstore.Queue(store, "T")
+        q.put(b"0")
+        with q.consumer("g") as c:
+            c.ack(c.get(timeout=5))  # read up to the end: the next get waits first
+            waits = []
+
+            def wait(*args) -> bool:  # a round of the wait that ends with nothing, closed
+                waits.append(args)
+                c.close()
+                return False
+
+            monkeypatch.setattr(store, "wait_for_message", wait)
+            assert c.get() is None
+            assert len(waits) == 1
