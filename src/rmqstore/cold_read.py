@@ -1,0 +1,71 @@
+"""ColdRead: get_bodies's path for records not in the page cache. Read through the mapping, a
+cold record costs a page fault that waits alone for its page, and on a busy machine the reader
+is off the CPU between faults; instead the commit-log bytes behind the units are read with
+pread into a per-thread scratch buffer, one call per run of records lying back to back
+(rmq_read_bodies_pread), while ReadAhead keeps the kernel reading the runs ahead. A warm read,
+or one whose records are gone, keeps the mapping.
+"""
+
+from __future__ import annotations
+
+import array
+import os
+import threading
+
+from . import _native
+from .consumequeue import UNIT, UNIT_SIZE
+
+SCRATCH_BYTES = 1 << 20  # one run read per call, at most (a larger record: the mapping)
+MAX_SEGMENTS = 4  # commit-log files opened for one read, at most (those after: the mapping)
+
+
+class ColdRead:
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    def read(self, units: _native.Mapping, pos: int, end: int, table: _native.SegmentTable,
+             max_out: int, capacity: int) -> tuple[bytearray, array.array, int, int] | None:
+        """_native.read_bodies's answer for units [pos, end) (pinned by the caller), read with
+        pread when the last unit's record is not in the page cache; None when it is, or is
+        not in the table: then the caller reads through the mapping."""
+        view = units.view
+        phys, size, _ = UNIT.unpack_from(view, end - UNIT_SIZE)
+        if _native.record_resident(table, phys, size) != 0:
+            return None
+        first = UNIT.unpack_from(view, pos)[0]
+        lo = _segment_index(table, first)
+        hi = min(_segment_index(table, phys), lo + MAX_SEGMENTS - 1)
+        # Records lie in commit-log order: their bodies fit in the span they cover.
+        capacity = min(capacity, max(phys + size - first, 0))
+        fds = [-1] * len(table.segments)
+        try:
+            for i in range(lo, hi + 1):
+                fds[i] = _open(table.segments[i].path)
+            return _native.read_bodies_pread(units, pos, end, table, fds, self._scratch(),
+                                             max_out, capacity)
+        finally:
+            for fd in fds[lo:hi + 1]:
+                if fd >= 0:
+                    os.close(fd)
+
+    def _scratch(self) -> bytearray:
+        scratch = getattr(self._local, "scratch", None)
+        if scratch is None:
+            scratch = self._local.scratch = bytearray(SCRATCH_BYTES)
+        return scratch
+
+
+def _segment_index(table: _native.SegmentTable, phys: int) -> int:
+    """The table's segment holding phys, clamped to the table (a unit whose record is gone
+    points below it)."""
+    i = (phys - table.ptr.first_start) // table.ptr.seg_size
+    return min(max(i, 0), len(table.segments) - 1)
+
+
+def _open(path) -> int:
+    """A read descriptor of its own (a segment's may be closed by retention meanwhile, and its
+    number reused); -1 when it cannot be had (deleted, or no descriptor left): the mapping."""
+    try:
+        return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return -1
