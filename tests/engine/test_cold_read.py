@@ -26,8 +26,20 @@ def _fill(store) -> None:
     store.create_topic("R", 2)
     for i in range(60):  # runs of queue 0 between queue 1's, of bodies 1 B to 3.5 KiB
         sizes = [rng.choice((1, 40, 300, 1000, 3500)) for _ in range(rng.randint(1, 12))]
-        store.put_batch("R", [bytes([65 + k % 26]) * n for k, n in enumerate(sizes)],
+        store.put_batch("R", [bytes([65 + (i + k) % 26]) * n for k, n in enumerate(sizes)],
                         queue_id=i % 2)
+    for i in range(2):  # queue 0's records first in two files in a row: same positions
+        _pad_segment(store)
+        store.put_batch("R", [b"%d" % (i * 10 + k) * 400 for k in range(3)], queue_id=0)
+
+
+def _pad_segment(store) -> None:
+    """Queue 1 fills the commit log's file to less than a 1000-byte body from its end."""
+    seg = CFG["commitlog_segment_bytes"]
+    for _ in range(seg // 1000):  # bounded: each put takes a record of the file
+        if seg - store.commitlog.max_offset % seg < 1100:
+            return
+        store.put("R", b"p" * 900, queue_id=1)
 
 
 def _read_all(store, max_count: int, max_bytes: int, cold: bool = False) -> list[tuple]:
