@@ -18,7 +18,9 @@ from .test_readahead import _drop_cache
 # next file).
 CFG = dict(commitlog_segment_bytes=64 << 10, index_enable=False, background=False)
 SCRATCH = 3000  # a few records: runs are cut at the scratch buffer's end
-READS = [(4096, 8 << 20), (7, 8 << 20), (4096, 5000), (1, 8 << 20)]  # (max_count, max_bytes)
+# (first offset, from the end when negative; max_count; max_bytes): the last reads the records
+# that start two files in a row, in one read
+READS = [(0, 4096, 8 << 20), (0, 7, 8 << 20), (0, 4096, 5000), (0, 1, 8 << 20), (-6, 6, 8 << 20)]
 
 
 def _fill(store) -> None:
@@ -34,18 +36,22 @@ def _fill(store) -> None:
 
 
 def _pad_segment(store) -> None:
-    """Queue 1 fills the commit log's file to less than a 1000-byte body from its end."""
+    """Queue 1 fills the commit log's file to less than 300 bytes from its end, so that a
+    400-byte body starts the next file."""
     seg = CFG["commitlog_segment_bytes"]
-    for _ in range(seg // 1000):  # bounded: each put takes a record of the file
-        if seg - store.commitlog.max_offset % seg < 1100:
+    for _ in range(seg // 100):  # bounded: each put takes a record (100 B or more) of the file
+        left = seg - store.commitlog.max_offset % seg
+        if left < 300:
             return
-        store.put("R", b"p" * 900, queue_id=1)
+        store.put("R", b"p" * (900 if left > 2000 else 1), queue_id=1)
 
 
-def _read_all(store, max_count: int, max_bytes: int, cold: bool = False) -> list[tuple]:
-    """Every read from offset 0 to the queue's end: (bodies, next offset, status) each; each
-    read after the store's files left the page cache when cold."""
-    out, offset, end = [], 0, store.max_offset("R", 0)
+def _read_all(store, first: int, max_count: int, max_bytes: int,
+              cold: bool = False) -> list[tuple]:
+    """Every read from first to the queue's end: (bodies, next offset, status) each; each read
+    after the store's files left the page cache when cold."""
+    end = store.max_offset("R", 0)
+    out, offset = [], first % end
     for _ in range(end + 1):  # bounded: each read takes at least one body
         if cold:
             _drop_cache(store)
@@ -73,7 +79,8 @@ def test_cold_reads_give_the_mapping_paths_bodies_byte_for_byte(tmp_path, monkey
             warm.setattr(ColdRead, "read", lambda *args: None)
             expected = [_read_all(s, *limits) for limits in READS]
         assert not preads
-        for limits, want in zip(READS, expected):
+        for limits, want in zip(READS, expected, strict=True):
             before = len(preads)
-            assert _read_all(s, *limits, cold=True) == want, f"max_count, max_bytes = {limits}"
+            got = _read_all(s, *limits, cold=True)
+            assert got == want, f"first, max_count, max_bytes = {limits}"
             assert len(preads) - before >= len(want), "every read took the pread path"
