@@ -32,11 +32,8 @@ class ColdRead:
         phys, size, _ = UNIT.unpack_from(view, end - UNIT_SIZE)
         if _native.record_resident(table, phys, size) != 0:
             return None
-        first = UNIT.unpack_from(view, pos)[0]
-        lo = _segment_index(table, first)
+        lo = _segment_index(table, UNIT.unpack_from(view, pos)[0])
         hi = min(_segment_index(table, phys), lo + MAX_SEGMENTS - 1)
-        # Records lie in commit-log order: their bodies fit in the span they cover.
-        capacity = min(capacity, max(phys + size - first, 0))
         fds = [-1] * len(table.segments)
         try:
             for i in range(lo, hi + 1):

@@ -478,12 +478,13 @@ def read_bodies_pread(cq: Region, from_pos: int, to_pos: int, table: SegmentTabl
                       fds: list[int], scratch: bytearray, max_out: int,
                       capacity: int) -> tuple[bytearray, array.array, int, int]:
     """read_bodies's answer, the records read with pread from fds (one per table segment, -1:
-    through the mapping) into scratch, a run of records at a time; capacity bounds the bodies'
-    bytes and sizes the buffer returned (trimmed to what was copied)."""
+    through the mapping) into scratch, a run of records at a time."""
     scanned = ffi.new("int64_t[1]")
     skipped = ffi.new("int32_t[2]")
     ends = array.array("q", bytes(8 * max_out))
     ends_ptr = ffi.from_buffer("int64_t[]", ends, require_writable=True)
+    # Sized from the units, not by a counting pass: that would fault the records in.
+    capacity = min(capacity, lib.rmq_units_body_bound(cq.ptr, from_pos, to_pos, max_out))
     data = bytearray(capacity)
     n = lib.rmq_read_bodies_pread(cq.ptr, from_pos, to_pos, table.ptr, ffi.new("int32_t[]", fds),
                                   ffi.from_buffer(scratch), len(scratch), ffi.from_buffer(data),

@@ -10,6 +10,9 @@
 /* Records at most this far past the previous one's end stay in its run: reading the gap costs
  * less than another call. */
 #define RUN_GAP 4096
+/* A record's bytes besides its body, at least (rmq_parse: the fixed fields with IPv4 hosts, the
+ * body length, a one-byte topic length). */
+#define RMQ_MIN_BODY_OVERHEAD 89
 
 static int pread_all(int fd, uint8_t *dst, int64_t n, int64_t off) {
     while (n > 0) {
@@ -89,6 +92,16 @@ int32_t rmq_read_bodies_pread(const uint8_t *cq, int64_t from_pos, int64_t to_po
     out_skipped[0] = missing;
     out_skipped[1] = corrupt;
     return n;
+}
+
+int64_t rmq_units_body_bound(const uint8_t *cq, int64_t from_pos, int64_t to_pos,
+                             int32_t max_out) {
+    int64_t bound = 0;
+    for (int64_t p = from_pos; p + RMQ_CQ_UNIT <= to_pos && max_out-- > 0; p += RMQ_CQ_UNIT) {
+        int32_t size = (int32_t)get32(cq + p + 8);
+        if (size > RMQ_MIN_BODY_OVERHEAD) bound += size - RMQ_MIN_BODY_OVERHEAD;
+    }
+    return bound;
 }
 
 int32_t rmq_record_resident(const rmq_segtable *table, int64_t phys, int32_t size) {

@@ -206,6 +206,11 @@ int32_t rmq_read_bodies_pread(const uint8_t *cq, int64_t from_pos, int64_t to_po
                               int64_t *out_ends, int32_t max_out, int64_t *out_scanned,
                               int32_t *out_skipped);
 
+/* At least the body bytes behind units cq[from_pos..to_pos) (the first max_out of them), from
+ * the units' record sizes alone: what dst of rmq_read_bodies_pread needs. */
+int64_t rmq_units_body_bound(const uint8_t *cq, int64_t from_pos, int64_t to_pos,
+                             int32_t max_out);
+
 /* 1 when the first page of the record [phys, phys + size) is in the page cache, 0 when not,
  * -1 when the record is outside the table or past its segment's readable end. */
 int32_t rmq_record_resident(const rmq_segtable *table, int64_t phys, int32_t size);
