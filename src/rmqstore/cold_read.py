@@ -1,9 +1,10 @@
 """ColdRead: get_bodies's path for records not in the page cache. Read through the mapping, a
-cold record costs a page fault that waits alone for its page, and on a busy machine the reader
-is off the CPU between faults; instead the commit-log bytes behind the units are read with
-pread into a per-thread scratch buffer, one call per run of records lying back to back
-(rmq_read_bodies_pread), while ReadAhead keeps the kernel reading the runs ahead. A warm read,
-or one whose records are gone, keeps the mapping.
+cold record costs a page fault that waits alone for its page, and one that ReadAhead brought in
+still costs a fault per few pages to map; instead the commit-log bytes behind the units are
+read with pread into a per-thread scratch buffer, one call per run of records lying back to
+back (rmq_read_bodies_pread), while ReadAhead keeps the kernel reading the runs ahead. A read
+at a queue's hot tail or out of order whose records are cached, or whose records are gone,
+keeps the mapping.
 """
 
 from __future__ import annotations
@@ -20,17 +21,24 @@ MAX_SEGMENTS = 4  # commit-log files opened for one read, at most (those after: 
 
 
 class ColdRead:
-    def __init__(self) -> None:
+    def __init__(self, written_from: int) -> None:
+        """written_from: the commit log's end at open; records after it were written through
+        this process's mapping, so while cached they are mapped too: the mapping reads them
+        fastest (pread copies them twice)."""
+        self._written_from = written_from
         self._local = threading.local()
 
     def read(self, units: _native.Mapping, pos: int, end: int, table: _native.SegmentTable,
-             max_out: int, capacity: int) -> tuple[bytearray, array.array, int, int] | None:
+             max_out: int, capacity: int,
+             ahead: bool) -> tuple[bytearray, array.array, int, int] | None:
         """_native.read_bodies's answer for units [pos, end) (pinned by the caller), read with
-        pread when the last unit's record is not in the page cache; None when it is, or is
-        not in the table: then the caller reads through the mapping."""
+        pread when the last unit's record is not in the page cache, or is but was read ahead
+        for an in-order reader (ahead) and not written since open (so not mapped yet); None
+        otherwise, or when it is not in the table: then the caller reads through the mapping."""
         view = units.view
         phys, size, _ = UNIT.unpack_from(view, end - UNIT_SIZE)
-        if _native.record_resident(table, phys, size) != 0:
+        resident = _native.record_resident(table, phys, size)
+        if resident < 0 or (resident and (not ahead or phys >= self._written_from)):
             return None
         lo = _segment_index(table, UNIT.unpack_from(view, pos)[0])
         hi = min(_segment_index(table, phys), lo + MAX_SEGMENTS - 1)

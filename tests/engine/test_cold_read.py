@@ -66,7 +66,7 @@ def _read_all(store, first: int, max_count: int, max_bytes: int,
 def test_cold_reads_give_the_mapping_paths_bodies_byte_for_byte(tmp_path, monkeypatch):
     # The kernel reading ahead would make records resident at its own pace: without it, what
     # the page cache holds (and so the path taken) is the test's doing alone.
-    monkeypatch.setattr(ReadAhead, "before_read", lambda *args: None)
+    monkeypatch.setattr(ReadAhead, "before_read", lambda *args: False)
     monkeypatch.setattr(cold_read, "SCRATCH_BYTES", SCRATCH)
     preads = []
     real = _native.read_bodies_pread
