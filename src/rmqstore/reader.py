@@ -13,6 +13,7 @@ import time
 from itertools import repeat
 
 from . import _native
+from .cold_read import ColdRead
 from .commitlog import CommitLog
 from .consumequeue import UNIT_SIZE
 from .index import IndexService
@@ -38,6 +39,7 @@ class StoreReader:
         self._check_crc = check_crc
         self._max_body = max_body_bytes
         self._read_ahead = ReadAhead()
+        self._cold = ColdRead(commitlog.max_offset)
         # Controller mode: reads see records ending at or below it only (set by the HA layer
         # through MessageStore.set_confirm_offset); None: everything stored.
         self.confirm_offset: int | None = None
@@ -116,9 +118,13 @@ class StoreReader:
                       hi * UNIT_SIZE - seg.start)  # hi: confirmed units only
             units = cq.pinned(seg)
             try:
-                self._read_ahead.before_read(cq, seg, pos, table)
-                data, ends, scanned, gone = _native.read_bodies(
-                    units, pos, end, table, max_count - count, max_bytes - size)
+                ahead = self._read_ahead.before_read(cq, seg, pos, table)
+                read = self._cold.read(units, pos, end, table, max_count - count,
+                                       max_bytes - size, ahead) if end > pos else None
+                if read is None:
+                    read = _native.read_bodies(units, pos, end, table, max_count - count,
+                                               max_bytes - size)
+                data, ends, scanned, gone = read
             finally:
                 seg.unpin()
             if scanned == 0:
