@@ -26,6 +26,7 @@ from .record import RecordField as F
 log = logging.getLogger(__name__)
 
 MAX_QUERY_RESULTS = 64  # maxMsgsNumBatch
+ONE_BODY_CAP = 1 << 62  # no cap: one body, whatever its size
 
 
 class StoreReader:
@@ -99,8 +100,9 @@ class StoreReader:
         """The fast path for bulk consumption: the stored bodies (compressed ones as stored)
         of up to max_count messages from offset, copied into one buffer, with get's status
         and next offset (units whose record retention deleted, or that fails its checks, are
-        passed over as get passes them; bodies' CRCs are not checked). No tag filter, and no
-        per-message object until you index."""
+        passed over as get passes them; bodies' CRCs are not checked; the first body comes even
+        when it alone is over max_bytes). No tag filter, and no per-message object until you
+        index."""
         cq = self._queues.get(topic, queue_id)
         lo, hi = (cq.min_offset, self._visible_max(cq)) if cq is not None else (0, 0)
         refused = _refusal(cq, offset, lo, hi)
@@ -124,6 +126,10 @@ class StoreReader:
                 if read is None:
                     read = _native.read_bodies(units, pos, end, table, max_count - count,
                                                max_bytes - size)
+                if not read[1] and not read[2] and not count and end > pos:
+                    # The first body is over max_bytes: it comes alone (RocketMQ always
+                    # returns one message), or a consumer's loop would stall on it.
+                    read = _native.read_bodies(units, pos, end, table, 1, ONE_BODY_CAP)
                 data, ends, scanned, gone = read
             finally:
                 seg.unpin()
