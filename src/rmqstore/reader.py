@@ -13,6 +13,7 @@ import time
 from itertools import repeat
 
 from . import _native
+from .cold_read import ColdRead
 from .commitlog import CommitLog
 from .consumequeue import UNIT_SIZE
 from .index import IndexService
@@ -25,6 +26,7 @@ from .record import RecordField as F
 log = logging.getLogger(__name__)
 
 MAX_QUERY_RESULTS = 64  # maxMsgsNumBatch
+ONE_BODY_CAP = 1 << 62  # no cap: one body, whatever its size
 
 
 class StoreReader:
@@ -38,6 +40,7 @@ class StoreReader:
         self._check_crc = check_crc
         self._max_body = max_body_bytes
         self._read_ahead = ReadAhead()
+        self._cold = ColdRead(commitlog.max_offset)
         # Controller mode: reads see records ending at or below it only (set by the HA layer
         # through MessageStore.set_confirm_offset); None: everything stored.
         self.confirm_offset: int | None = None
@@ -97,8 +100,9 @@ class StoreReader:
         """The fast path for bulk consumption: the stored bodies (compressed ones as stored)
         of up to max_count messages from offset, copied into one buffer, with get's status
         and next offset (units whose record retention deleted, or that fails its checks, are
-        passed over as get passes them; bodies' CRCs are not checked). No tag filter, and no
-        per-message object until you index."""
+        passed over as get passes them; bodies' CRCs are not checked; the first body comes even
+        when it alone is over max_bytes). No tag filter, and no per-message object until you
+        index."""
         cq = self._queues.get(topic, queue_id)
         lo, hi = (cq.min_offset, self._visible_max(cq)) if cq is not None else (0, 0)
         refused = _refusal(cq, offset, lo, hi)
@@ -116,9 +120,17 @@ class StoreReader:
                       hi * UNIT_SIZE - seg.start)  # hi: confirmed units only
             units = cq.pinned(seg)
             try:
-                self._read_ahead.before_read(cq, seg, pos, table)
-                data, ends, scanned, gone = _native.read_bodies(
-                    units, pos, end, table, max_count - count, max_bytes - size)
+                ahead = self._read_ahead.before_read(cq, seg, pos, table)
+                read = self._cold.read(units, pos, end, table, max_count - count,
+                                       max_bytes - size, ahead) if end > pos else None
+                if read is None:
+                    read = _native.read_bodies(units, pos, end, table, max_count - count,
+                                               max_bytes - size)
+                if not read[1] and not read[2] and not count and end > pos:
+                    # The first body is over max_bytes: it comes alone (RocketMQ always
+                    # returns one message), or a consumer's loop would stall on it.
+                    read = _native.read_bodies(units, pos, end, table, 1, ONE_BODY_CAP)
+                data, ends, scanned, gone = read
             finally:
                 seg.unpin()
             if scanned == 0:

@@ -58,6 +58,25 @@ def test_get_bodies_reads_across_consume_queue_files(tmp_path, small_config):
         assert bodies.next_offset == 40 and bodies.status is GetStatus.FOUND
 
 
+def test_a_body_over_max_bytes_comes_alone_not_never(tmp_path, small_config):
+    """A consumer looping on get_bodies with a byte budget must not stall at a body bigger
+    than the budget: that body comes alone (RocketMQ's pull always returns one message)."""
+    with rmqstore.open(tmp_path, **small_config) as s:
+        s.create_topic("T", 1)
+        for body in (b"a" * 10, b"b" * 3000, b"c" * 10, b"d" * 10):
+            s.put("T", body, queue_id=0)
+        got, offset = [], 0
+        for _ in range(8):  # bounded: four bodies, each read within a budget of 100 bytes
+            bodies = s.get_bodies("T", 0, offset, max_bytes=100)
+            if not len(bodies):
+                break
+            assert bodies.status == GetStatus.FOUND and bodies.next_offset > offset
+            got += [bytes(b) for b in bodies]
+            offset = bodies.next_offset
+        assert got == [b"a" * 10, b"b" * 3000, b"c" * 10, b"d" * 10] and offset == 4
+        assert len(s.get_bodies("T", 0, 0, max_bytes=100)) == 1  # the budget still cuts after
+
+
 def test_disk_ratio_is_what_df_reports(tmp_path):
     out = subprocess.run(["df", "--output=pcent", str(tmp_path)], capture_output=True,
                          text=True, check=True).stdout.split()[-1]
