@@ -72,7 +72,8 @@ def summarize(reports: list[dict]) -> dict:
             totals["identical_after_s_max"] = max(totals["identical_after_s_max"],
                                                   r["identical_after_s"])
         for f in r["faults"]:
-            k = per_kind[f["kind"]]
+            k = per_kind[f["kind"] + (" with the active controller"
+                                      if f.get("with_active_controller") else "")]
             if "skipped" in f:
                 k["skipped"] += 1
                 continue

@@ -141,6 +141,9 @@ def _one_fault(kind: str, cluster: LocalCluster, namespaces: netns.Namespaces | 
     _wait_steady(cluster)
     fault = Injected(kind, cluster, namespaces, rng)
     epoch_before = _master_epoch(cluster)
+    # a partition of the master's node that cuts off the active controller too waits for
+    # the next controller's handover: its RTO is told apart
+    active = active_controller_now(cluster) if kind == "partition-master" else None
     try:
         fault.inject()
     except NotAvailable as exc:
@@ -151,6 +154,8 @@ def _one_fault(kind: str, cluster: LocalCluster, namespaces: netns.Namespaces | 
     # from before the action: a send it fails (a killed master resets its connections) may
     # end before inject() returns, and belongs to this fault
     record = Fault(kind, fault.target, fault.injected_at - history.t0, epoch_before=epoch_before)
+    if kind == "partition-master":
+        record.notes["with_active_controller"] = active is fault.node
     history.faults.append(record)
     log.info("chaos: %s of %s at %.3f s", kind, fault.target, record.start)
     took = _until(took_effect(fault, cluster, history, record), HOLD_S[kind], record.start,

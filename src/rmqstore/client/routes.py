@@ -15,7 +15,7 @@ restart does not empty the cache.
 Every route request asks our NameServer to push master changes (routeChangePush=true; a Java
 NameServer ignores the field): on NOTIFY_ROUTE_CHANGED the routes through that broker name are
 fetched again at once, so a failover is seen in milliseconds rather than at the next 30 s
-refresh.
+refresh (route_push.py keeps the subscriptions).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from ..protocol import RemotingCommand, RequestCode, ResponseCode
 from ..protocol.route import MASTER_ID, BrokerData, TopicRouteData, decode_topic_route
 from .errors import BrokerError, RouteNotFound
 from .message import MessageQueue
+from .route_push import RoutePushSubscriptions
 from .transport import Transport
 
 log = logging.getLogger(__name__)
@@ -95,9 +96,12 @@ class RouteCache:
     transport: Transport
     routes: dict[str, _Entry] = field(default_factory=dict)
     _subscribed_at: float = -1e9
+    _push: RoutePushSubscriptions = field(init=False)
 
     def __post_init__(self) -> None:
         self.transport.serve(RequestCode.NOTIFY_ROUTE_CHANGED, self._on_route_changed)
+        self._push = RoutePushSubscriptions(self.transport,
+                                            lambda: next(iter(self.routes), None))
 
     async def _on_route_changed(self, request: RemotingCommand,
                                 ctx: RequestContext) -> None:
@@ -141,20 +145,8 @@ class RouteCache:
         self.routes[topic] = _Entry(route, time.monotonic())
         if time.monotonic() - self._subscribed_at > SUBSCRIBE_EVERY_S:
             self._subscribed_at = time.monotonic()
-            asyncio.get_running_loop().create_task(self._subscribe_everywhere(topic))
+            asyncio.get_running_loop().create_task(self._push.subscribe_everywhere(topic))
         return route
-
-    async def _subscribe_everywhere(self, topic: str) -> None:
-        """Ask every NameServer for a route with routeChangePush, so that a master change
-        is heard from whichever of them learns it (the one routes are asked of may be cut off).
-        Failures are ignored: the next round asks again."""
-        req = self.transport.request(RequestCode.GET_ROUTEINFO_BY_TOPIC,
-                                     {"topic": topic, "routeChangePush": "true"})
-        for addr in self.transport.namesrv_addrs:
-            try:
-                await self.transport.invoke(addr, req, ROUTE_TIMEOUT_S)
-            except Exception as exc:  # noqa: BLE001 - that NameServer is away
-                log.debug("route push subscription at %s: %s", addr, exc)
 
     async def publish_route(self, topic: str) -> tuple[TopicRouteData, list[MessageQueue]]:
         """Route and write queues for a producer, through TBW102 if the topic is unknown. The

@@ -105,6 +105,7 @@ class Transport:
         self._namesrvs: list[str] = []
         self._ns_index = random.randrange(1 << 16)
         self._http_url: str | None = None
+        self.closed = False  # close() called: background work stops
 
     # -- NameServer list: code argument, rocketmq.namesrv.addr property, NAMESRV_ADDR, HTTP ---
 
@@ -216,6 +217,7 @@ class Transport:
         self.dispatcher.register(code, handler)
 
     async def close(self) -> None:
+        self.closed = True
         await self.remoting.close()
 
 

@@ -59,6 +59,8 @@ from .role import BrokerRole
 
 log = logging.getLogger(__name__)
 
+HOLD_BEAT_MS = 100  # heartbeats this often while writes wait on a lapsed lease's renewal
+
 CALL_TIMEOUT_S = 3.0
 METADATA_TIMEOUT_S = 1.0
 RETRY_S = 1.0  # between attempts of the way in (Java: 5 s)
@@ -104,7 +106,7 @@ class ReplicasManager:
                 log.info("controller: not joined yet (%s); trying again", exc)
             await asyncio.sleep(RETRY_S)
         c = self._config
-        self._spawn(self._every(c.broker_heartbeat_interval_ms, self.heartbeat))
+        self._spawn(self._heartbeats())
         self._spawn(self._every(c.sync_broker_metadata_period_ms, self._sync_replica_info))
         self._spawn(self._every(c.check_sync_state_set_period_ms, self._check_in_sync))
         self._spawn(self._every(c.sync_controller_metadata_period_ms, self._find_leader))
@@ -227,6 +229,23 @@ class ReplicasManager:
         header = self._heartbeat_header()
         await asyncio.gather(*(self._heartbeat_one(addr, header)
                                for addr in self._config.controller_addrs))
+
+    async def _heartbeats(self) -> None:
+        """heartbeat() every brokerHeartbeatInterval, start to start (a controller that does
+        not answer costs its own round, not the next one's start), and every HOLD_BEAT_MS from
+        the moment a master's lease lapses: the writes it holds wait on the renewal, which a
+        newly active controller grants at the first heartbeat it answers."""
+        interval = self._config.broker_heartbeat_interval_ms / 1000
+        while True:
+            pause = interval
+            if self._role.lease_lapsed_lately():
+                pause = HOLD_BEAT_MS / 1000
+            elif not self._role.slave and self._role.controller_mode:
+                left = self._role.lease.remaining_s
+                if left > 0.0:
+                    pause = min(pause, left + HOLD_BEAT_MS / 1000)
+            await asyncio.sleep(pause)
+            self._spawn(self.heartbeat())
 
     async def _lease_first(self) -> None:
         """A new master's heartbeats, waited for only until one renewed its lease: the answer

@@ -51,6 +51,18 @@ class BrokerRole:
             return (ResponseCode.SYSTEM_ERROR, "in-sync replicas not enough")
         return None
 
+    def lease_lapsed_lately(self) -> bool:
+        """A master whose lease lapsed less than HOLD_MS ago: its writes wait for the renewal
+        (lease_renewal) before write_refusal is asked."""
+        return self.controller_mode and not self.slave and \
+            self.lease.hold_left_s(self.master_epoch) > 0.0
+
+    async def lease_renewal(self) -> None:
+        """Wait, HOLD_MS after the lapse at most, for the lease to be renewed (a controller
+        handover can leave a gap between the old controller's last grant and the next one's
+        first); write_refusal decides afterwards, as ever."""
+        await self.lease.renewal(self.master_epoch)
+
     def may_acknowledge(self) -> bool:
         """Whether a stored write may be answered SEND_OK now: never by a deposed master."""
         return not self.controller_mode or (not self.slave and

@@ -50,6 +50,11 @@ class Leadership:
         return self.active_since is not None and self._clock() < self._valid_until
 
     @property
+    def term_left_s(self) -> float:
+        """How long this controller still counts itself active (0 when it is not)."""
+        return max(0.0, self._valid_until - self._clock()) if self.active else 0.0
+
+    @property
     def leader(self) -> str | None:
         """The active controller's address as last read; never this one's once its lease
         may have run out (the store may be out of reach: no newer read comes)."""

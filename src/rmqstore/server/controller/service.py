@@ -26,7 +26,7 @@ from ..channels import WatchedChannels
 from . import replicas
 from .elect import LiveInfo
 from .leadership import Leadership
-from .lease import LEASE_MS
+from .lease import LEASE_MS, grant_ms, handover_wait_s
 from .liveness import BrokerLiveTable, Key
 from .metastore import LeaseExpired, MetaStore, MetaStoreUnavailable, Versioned, outlive
 from .replicas import Decision
@@ -189,7 +189,7 @@ class ControllerService:
         if not self.active or state is None or state.master != key[2] or \
                 state.master_epoch != epoch:
             return None
-        return min(self.config.lease_ms, timeout_ms)
+        return min(grant_ms(self.config.lease_ms, self.leadership.term_left_s), timeout_ms)
 
     def _lost(self, channel: object) -> None:
         for key, live in self.live.on_channel(channel):
@@ -229,7 +229,7 @@ class ControllerService:
         if (state.cluster, state.broker_name, state.master) in self._dead:
             return True
         since = self.leadership.active_since
-        if since is None or self._clock() - since < self.config.lease_ms / 1000:
+        if since is None or self._clock() - since < handover_wait_s(self.config.lease_ms):
             return False  # the previous active controller may have granted a lease
         return not self.alive_in(state)(state.master)
 

@@ -171,6 +171,8 @@ class SendProcessor:
     async def send(self, request: RemotingCommand,
                    ctx: RequestContext) -> RemotingCommand | bytes:
         header = self._header(request)
+        if self._role.lease_lapsed_lately():
+            await self._role.lease_renewal()
         version = self._topics.version
         try:
             target = self._target(header)
@@ -189,10 +191,11 @@ class SendProcessor:
     def send_fast(self, request: RemotingCommand, ctx: RequestContext
                   ) -> RemotingCommand | bytes | Deferred | None:
         """The common case answered without a task (Dispatcher's fast path): an existing,
-        non-retry topic. Anything else returns None before touching anything, and ``send``
-        serves it."""
+        non-retry topic, on a broker whose master lease did not just lapse. Anything else
+        returns None before touching anything, and ``send`` serves it (or holds it)."""
         header = self._header(request)
-        if header.topic.startswith(RETRY_PREFIX) or self._topics.get(header.topic) is None:
+        if header.topic.startswith(RETRY_PREFIX) or self._topics.get(header.topic) is None \
+                or self._role.lease_lapsed_lately():
             return None
         try:
             target = self._target(header)
