@@ -4,7 +4,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#define RMQ_ABI 16
+#define RMQ_ABI 17
 
 #define RMQ_MAGIC_V1 ((int32_t)0xDAA320A7)
 #define RMQ_MAGIC_V2 ((int32_t)0xDAA320AB)
