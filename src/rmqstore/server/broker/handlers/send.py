@@ -149,6 +149,7 @@ class SendProcessor:
             store.async_group_commit(asyncio.get_running_loop()) if config.sync_flush else None)
         self._rewrites: list[Rewrite] = []
         self._rewrite_props: frozenset[str] = frozenset()
+        self._native: NativeSend | None = None
         # The SUCCESS answer to a single send, as _answer would encode it, pre-made.
         self._ok_frame = JsonFrameTemplate(ResponseCode.SUCCESS, {
             "msgId": None, "queueId": None, "queueOffset": None,
@@ -161,6 +162,8 @@ class SendProcessor:
         self._rewrite_props |= frozenset(props)
 
     def close(self) -> None:
+        if self._native is not None:
+            log.info("native send path: %d sends answered", self._native.taken)
         if self._group_commit is not None:
             self._group_commit.close()
 
@@ -171,10 +174,11 @@ class SendProcessor:
                      RequestCode.SEND_BATCH_MESSAGE):
             dispatcher.register(code, self.send, fast=self.send_fast)
         if native_send_enabled():
-            dispatcher.frame_handler = NativeSend(
+            self._native = NativeSend(
                 self._config, self._store, self._topics, self._role, self._traffic,
                 self._arrivals, self._group_commit, self._sync_master, self._rewrite_props,
-                self._ok_frame, self.answer_put, _born_host, dispatcher).on_frame
+                self._ok_frame, self.answer_put, _born_host, dispatcher)
+            dispatcher.frame_handler = self._native.on_frame
 
     async def send(self, request: RemotingCommand,
                    ctx: RequestContext) -> RemotingCommand | bytes:

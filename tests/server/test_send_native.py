@@ -1,0 +1,164 @@
+"""The broker's native send path (handlers/send_native.py, _native/send_parse.c): what it takes
+it stores and answers byte for byte as SendProcessor does, and what it must not take it leaves
+to SendProcessor. Two brokers, one with the path turned off (RMQSTORE_NATIVE_SEND=0), get the
+same requests over raw sockets; their answers and commit-log records are compared."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+
+from rmqstore._native import SendParser
+from rmqstore.filenames import offset_name
+from rmqstore.protocol import RemotingCommand, encode
+from rmqstore.protocol.header_codec import encode_header
+from rmqstore.protocol.headers import SendMessageRequestHeader, SendMessageRequestHeaderV2
+from rmqstore.server.broker.handlers.send import _stored_properties
+from rmqstore.server.broker.handlers.send_native import ENV_SWITCH
+from rmqstore.server.testing import create_topic
+
+from .conftest import ServeFactory, connect, request
+from .test_send_properties import _text
+
+FAST, HEADER, ONEWAY, FIELDS, PROPERTIES = 0, 2, 3, 4, 5
+SKIP = frozenset({"DELAY", "TRAN_MSG"})
+
+
+def _ext(topic: str = "T", queue_id: int = 0, props: str = "", **fields: object) -> dict:
+    header = SendMessageRequestHeaderV2(
+        producer_group="g", topic=topic, default_topic="TBW102", default_topic_queue_nums=4,
+        queue_id=queue_id, sys_flag=0, born_timestamp=1_700_000_000_000, flag=0,
+        properties=props, reconsume_times=0, unit_mode=False, batch=False)
+    ext = encode_header(header)
+    ext.update({k: str(v) for k, v in fields.items()})
+    return ext
+
+
+def _frame(ext: dict, code: int = 310, flag: int = 0, opaque: int = 1) -> bytes:
+    return encode(RemotingCommand(code=code, ext_fields=ext, body=b"b" * 20, opaque=opaque,
+                                  flag=flag))[4:]
+
+
+@given(_text)
+def test_native_stored_properties_are_the_python_path_s(text: str) -> None:
+    parsed = SendParser("C1", SKIP, 1 << 16).parse(_frame(_ext(props=text)))
+    _, encoded, wait = _stored_properties(text, "C1")
+    if type(parsed) is int:
+        assert parsed == (PROPERTIES if text.isascii() else HEADER)
+        return
+    assert encoded is not None and not SKIP & set(_stored_properties(text, "C1")[0])
+    assert (parsed[8], parsed[7]) == (encoded, wait)
+
+
+def test_a_common_send_is_read_whole() -> None:
+    props = "UNIQ_KEY\x01U1\x02KEYS\x01k1 k2\x02TAGS\x01tg\x02WAIT\x01false\x02"
+    parsed = SendParser("C1", SKIP, 1 << 16).parse(_frame(_ext("T2", 3, props), opaque=9))
+    assert parsed == (310, 9, "T2", 3, 0, 1_700_000_000_000, 0, False,
+                      b"UNIQ_KEY\x01U1\x02KEYS\x01k1 k2\x02TAGS\x01tg\x02CLUSTER\x01C1\x02",
+                      "U1", "k1 k2", 3699, b"b" * 20)  # "tg".hashCode()
+
+
+@pytest.mark.parametrize("frame,why", [
+    (_frame(_ext(props="DELAY\x013\x02")), PROPERTIES),  # a delay level: rewritten
+    (_frame(_ext(props="TAGS\x01\u00e9\x02")), HEADER),  # not ASCII
+    (_frame(_ext(props="a\x01x\x02a\x01y\x02")), PROPERTIES),  # a name twice
+    (_frame(_ext(props="CLUSTER\x01x\x02")), PROPERTIES),
+    (_frame(_ext(), flag=2), ONEWAY),
+    (_frame(_ext(queue_id=-1)), FIELDS),  # the broker picks the queue
+    (_frame(_ext(f=8)), FIELDS),  # a transaction type in sysFlag
+    (_frame(_ext(m="true")), FIELDS),  # C++'s batch
+    (_frame(_ext(AccessKey="ak", Signature="s")), HEADER),  # ACL's fields
+    (_frame(_ext(e="01")), FIELDS),  # not as JSON writes a number
+    (_frame(_ext(), code=320), 1),  # SEND_BATCH_MESSAGE
+    (_frame(_ext(), code=11), 1),
+    (_frame(_ext())[:30], 1),  # cut short
+])
+def test_what_the_native_path_leaves_to_python(frame: bytes, why: int) -> None:
+    assert SendParser("C1", SKIP, 1 << 16).parse(frame) == why
+
+
+# -- two brokers, the same requests ---------------------------------------------------------
+
+def _v1(ext: dict) -> dict:
+    v2 = SendMessageRequestHeaderV2(
+        producer_group=ext["a"], topic=ext["b"], default_topic=ext["c"],
+        default_topic_queue_nums=int(ext["d"]), queue_id=int(ext["e"]), sys_flag=0,
+        born_timestamp=int(ext["g"]), flag=int(ext["h"]), properties=ext.get("i"),
+        reconsume_times=0, unit_mode=False, batch=False)
+    return encode_header(SendMessageRequestHeader(**{
+        f: getattr(v2.to_v1(), f) for f in SendMessageRequestHeader.__dataclass_fields__}))
+
+
+def _requests() -> list[RemotingCommand]:
+    """Common sends (native) mixed with each fallback trigger the broker checks in Python."""
+    common = "UNIQ_KEY\x01{}\x02KEYS\x01k{} x\x02TAGS\x01t\x02WAIT\x01true\x02"
+    exts = []
+    for i in range(6):
+        exts.append((310, _ext("T", i % 2, common.format(i, i), h=i)))
+    exts += [
+        (10, _v1(_ext("T", 1, common.format(10, 10)))),
+        (310, _ext("T", 0, "WAIT\x01false\x02TAGS\x01t2\x02")),
+        (310, _ext("T", 0, "DELAY\x012\x02")),  # delay level: SCHEDULE_TOPIC_XXXX
+        (310, _ext("%RETRY%g", 0, "")),  # retry topic
+        (310, _ext("T", 9, "")),  # queue id out of range
+        (310, _ext("RO", 0, "")),  # not writable
+        (310, _ext("T", 1, "a\x01x\x02a\x01y\x02")),  # decoded field by field
+        (310, _ext("T", 1, "TAGS\x01\u00e9\x02")),  # not ASCII
+        (310, _ext("T", 1, "", j=2)),  # reconsume times
+        (310, _ext("T", 0, "", l=3)),  # maxReconsumeTimes
+    ]
+    return [RemotingCommand(code=code, ext_fields=ext, body=f"body-{n}".encode() * 5,
+                            opaque=100 + n) for n, (code, ext) in enumerate(exts)]
+
+
+def _records(data: Path) -> list[bytes]:
+    """Every commit-log record, its born and store hosts and store time zeroed (they differ
+    by port and clock); layout in record.py."""
+    log = (data / "commitlog" / offset_name(0)).read_bytes()
+    out, pos = [], 0
+    while pos + 8 <= len(log):
+        size, magic = struct.unpack_from(">iI", log, pos)
+        if size <= 0 or magic != 0xDAA320A7:
+            break
+        rec = bytearray(log[pos:pos + size])
+        rec[48:72] = bytes(24)  # BORNHOST, STORETIMESTAMP, STOREHOST (IPv4)
+        out.append(bytes(rec))
+        pos += size
+    return out
+
+
+def _answer(r: RemotingCommand | None) -> tuple:
+    assert r is not None
+    ext = dict(r.ext_fields)
+    if "msgId" in ext:
+        ext["msgId"] = ext["msgId"][16:]  # its store host half names each broker's port
+    return r.code, r.remark, ext
+
+
+@pytest.mark.parametrize("flush", ["async", "sync"])
+def test_native_and_python_paths_store_and_answer_the_same(
+        serve: ServeFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        flush: str) -> None:
+    results = {}
+    for native in ("1", "0"):
+        monkeypatch.setenv(ENV_SWITCH, native)
+        served = serve("", "--flush", flush)
+        create_topic(served.broker, "T", 2)
+        create_topic(served.broker, "RO", 2, perm=4)
+        answers = []
+        with connect(served.broker_address) as sock:
+            for req in _requests():
+                answers.append(_answer(request(sock, req)))
+        served.proc.terminate()
+        data = Path(served.proc.args[served.proc.args.index("--data") + 1])
+        taken = served.proc.log_path.read_text().count("native send path: ")
+        results[native] = (answers, _records(data), taken,
+                           served.proc.log_path.read_text())
+    on, off = results["1"], results["0"]
+    assert on[0] == off[0]
+    assert len(on[1]) >= 11 and on[1] == off[1]
+    # the native path answered the common sends after each queue's first (2 + 6 - 2 + ...)
+    assert "native send path: 0 sends" not in on[3] and on[2] == 1 and off[2] == 0
