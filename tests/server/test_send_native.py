@@ -130,6 +130,25 @@ def _records(data: Path) -> list[bytes]:
     return out
 
 
+def _units(data: Path) -> dict[str, bytes]:
+    """Every consume-queue file of topic T, by queue (units hold no host or time)."""
+    return {q.name: b"".join(f.read_bytes() for f in sorted(q.iterdir()))
+            for q in sorted((data / "consumequeue" / "T").iterdir())}
+
+
+def _found(sock, key: str) -> tuple[int, int]:
+    """QUERY_MESSAGE's answer for key in T: its code and how many records it holds."""
+    r = request(sock, RemotingCommand(code=12, opaque=1000, ext_fields={
+        "topic": "T", "key": key, "maxNum": "32", "beginTimestamp": "0",
+        "endTimestamp": str((1 << 63) - 1)}))
+    assert r is not None
+    n, pos = 0, 0
+    while pos + 4 <= len(r.body):
+        pos += struct.unpack_from(">i", r.body, pos)[0]
+        n += 1
+    return r.code, n
+
+
 def _answer(r: RemotingCommand | None) -> tuple:
     assert r is not None
     ext = dict(r.ext_fields)
@@ -152,13 +171,18 @@ def test_native_and_python_paths_store_and_answer_the_same(
         with connect(served.broker_address) as sock:
             for req in _requests():
                 answers.append(_answer(request(sock, req)))
+            found = [_found(sock, key) for key in ("k0", "k5", "k10", "x", "3", "10")]
+            create_topic(served.broker, "T", 2, perm=4)  # read-only now: refused
+            answers.append(_answer(request(sock, _requests()[0])))
         served.proc.terminate()
         data = Path(served.proc.args[served.proc.args.index("--data") + 1])
         taken = served.proc.log_path.read_text().count("native send path: ")
         results[native] = (answers, _records(data), taken,
-                           served.proc.log_path.read_text())
+                           served.proc.log_path.read_text(), _units(data), found)
     on, off = results["1"], results["0"]
     assert on[0] == off[0]
     assert len(on[1]) >= 11 and on[1] == off[1]
+    assert on[4] == off[4]  # consume-queue units, tags codes included
+    assert on[5] == off[5] and on[5][0] == (0, 1)  # the index
     # the native path answered the common sends after each queue's first (2 + 6 - 2 + ...)
     assert "native send path: 0 sends" not in on[3] and on[2] == 1 and off[2] == 0
