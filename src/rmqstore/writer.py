@@ -252,7 +252,8 @@ class StoreWriter:
         lock = self._put_lock
         lock.acquire()
         try:
-            self._check_writable()
+            if self._refusing:
+                self._check_writable()
             qoff, phys, now = self._append_record(topic, cq, args, keys)
         finally:
             lock.release()

@@ -103,9 +103,9 @@ class NativeSend:
             commit.when_durable(result.commitlog_offset, lambda ok: self._answer_stored(
                 channel, RemotingCommand(code, opaque=opaque), result, queue_id,
                 PutStatus.PUT_OK if ok else PutStatus.FLUSH_DISK_TIMEOUT, started))
-        else:
-            self._answer_stored(channel, self._stand_in(code, opaque), result, queue_id,
-                                PutStatus.PUT_OK, started)
+        else:  # SendProcessor.answer_put's frame: JSON, PUT_OK, not in controller mode
+            self._dispatcher.respond(channel, self._stand_in(code, opaque), self._ok_frame.frame(
+                opaque, result.msg_id, str(queue_id), str(result.queue_offset)), started)
         return True
 
     def _answer_stored(self, channel: Channel, request: RemotingCommand, result: PutResult,
