@@ -13,7 +13,7 @@ from hypothesis import given
 
 from rmqstore._native import SendParser
 from rmqstore.filenames import offset_name
-from rmqstore.protocol import RemotingCommand, encode
+from rmqstore.protocol import FrameDecoder, RemotingCommand, encode
 from rmqstore.protocol.header_codec import encode_header
 from rmqstore.protocol.headers import SendMessageRequestHeader, SendMessageRequestHeaderV2
 from rmqstore.server.broker.handlers.send import _stored_properties
@@ -61,6 +61,29 @@ def test_a_common_send_is_read_whole() -> None:
                       "U1", "k1 k2", 3699, b"b" * 20)  # "tg".hashCode()
 
 
+# What rocketmq-client-cpp 1.2.x (PyPI rocketmq 0.4.4) sends: code 10, some fields as JSON
+# numbers, bools as "0", a signature even without ACL, a newline after the header.
+CPP_HEADER = (
+    b'{"code":10,"extFields":{"AccessKey":"","OnsChannel":"ALIYUN","Signature":"AV1ikbu0/k'
+    b'BHraJ/UImerybGhmk=","batch":"0","bornTimestamp":"1796580987579","defaultTopic":"TBW102"'
+    b',"defaultTopicQueueNums":4,"flag":0,"producerGroup":"gcpp","properties":"KEYS\\u0001k0'
+    b'\\u0002TAGS\\u0001tg\\u0002UNIQ_KEY\\u00010100007F0000166500003BED08230100\\u0002WAIT'
+    b'\\u0001true\\u0002","queueId":%d,"reconsumeTimes":"0","sysFlag":0,"topic":"T","unitMode"'
+    b':"0"},"flag":0,"language":"CPP","opaque":%d,"remark":"","version":63}\n')
+
+
+def _cpp_frame(queue_id: int, opaque: int, body: bytes = b"c" * 20) -> bytes:
+    header = CPP_HEADER % (queue_id, opaque)
+    return struct.pack(">iI", 4 + len(header) + len(body), len(header)) + header + body
+
+
+def test_the_cpp_client_s_send_is_read_whole() -> None:
+    assert SendParser("C1", SKIP, 1 << 16).parse(_cpp_frame(1, 5)[4:]) == (
+        10, 5, "T", 1, 0, 1796580987579, 0, True,
+        b"KEYS\x01k0\x02TAGS\x01tg\x02UNIQ_KEY\x010100007F0000166500003BED08230100\x02"
+        b"CLUSTER\x01C1\x02", "0100007F0000166500003BED08230100", "k0", 3699, b"c" * 20)
+
+
 @pytest.mark.parametrize("frame,why", [
     (_frame(_ext(props="DELAY\x013\x02")), PROPERTIES),  # a delay level: rewritten
     (_frame(_ext(props="TAGS\x01\u00e9\x02")), HEADER),  # not ASCII
@@ -70,7 +93,7 @@ def test_a_common_send_is_read_whole() -> None:
     (_frame(_ext(queue_id=-1)), FIELDS),  # the broker picks the queue
     (_frame(_ext(f=8)), FIELDS),  # a transaction type in sysFlag
     (_frame(_ext(m="true")), FIELDS),  # C++'s batch
-    (_frame(_ext(AccessKey="ak", Signature="s")), HEADER),  # ACL's fields
+    (_frame(_ext(bname="b")), HEADER),  # a field of another version
     (_frame(_ext(e="01")), FIELDS),  # not as JSON writes a number
     (_frame(_ext(), code=320), 1),  # SEND_BATCH_MESSAGE
     (_frame(_ext(), code=11), 1),
@@ -149,6 +172,17 @@ def _found(sock, key: str) -> tuple[int, int]:
     return r.code, n
 
 
+def _raw_request(sock, frame: bytes, opaque: int) -> RemotingCommand | None:
+    """A frame made by hand (the C++ client's) sent, and its answer read."""
+    sock.sendall(frame)
+    decoder = FrameDecoder()
+    while data := sock.recv(65536):
+        for got in decoder.feed(data):
+            if got.opaque == opaque:
+                return got
+    return None
+
+
 def _answer(r: RemotingCommand | None) -> tuple:
     assert r is not None
     ext = dict(r.ext_fields)
@@ -171,6 +205,8 @@ def test_native_and_python_paths_store_and_answer_the_same(
         with connect(served.broker_address) as sock:
             for req in _requests():
                 answers.append(_answer(request(sock, req)))
+            for n in range(4):
+                answers.append(_answer(_raw_request(sock, _cpp_frame(n % 2, 200 + n), 200 + n)))
             found = [_found(sock, key) for key in ("k0", "k5", "k10", "x", "3", "10")]
             create_topic(served.broker, "T", 2, perm=4)  # read-only now: refused
             answers.append(_answer(request(sock, _requests()[0])))
@@ -181,8 +217,8 @@ def test_native_and_python_paths_store_and_answer_the_same(
                            served.proc.log_path.read_text(), _units(data), found)
     on, off = results["1"], results["0"]
     assert on[0] == off[0]
-    assert len(on[1]) >= 11 and on[1] == off[1]
+    assert len(on[1]) >= 15 and on[1] == off[1]
     assert on[4] == off[4]  # consume-queue units, tags codes included
-    assert on[5] == off[5] and on[5][0] == (0, 1)  # the index
+    assert on[5] == off[5] and on[5][0] == (0, 5)  # the index: k0 once, then 4 C++ sends
     # the native path answered the common sends after each queue's first (2 + 6 - 2 + ...)
     assert "native send path: 0 sends" not in on[3] and on[2] == 1 and off[2] == 0

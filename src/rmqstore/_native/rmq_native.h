@@ -483,9 +483,10 @@ uint32_t rmq_sync_arrive(uint8_t *arrivals);
 
 /* The broker's native send path (send_parse.c): a request frame (without its length word)
  * read for the common case of SEND_MESSAGE (10) / SEND_MESSAGE_V2 (310): a JSON header with
- * code, then extFields of known names only (10: the full ones, 310: a..n), every value a
- * string, the required ones present; a two-way request (flag 0); sysFlag 0, queueId >= 0, no
- * batch, ASCII only; properties each one non-empty name, one \x01 and a value, no name twice,
+ * code, then extFields of known names only (10: the full ones, 310: a..n; ACL's signature
+ * fields are skipped, the caller runs no ACL), every value a string or an integer, the
+ * required ones present; a two-way request (flag 0); sysFlag 0, queueId >= 0, no batch,
+ * ASCII only; properties each one non-empty name, one \x01 and a value, no name twice,
  * none named CLUSTER or in `skip` (names each followed by '\n': what broker services rewrite).
  * Fills req; out (out_cap bytes, scratch) receives the decoded topic and the properties as
  * stored (the producer's pairs but WAIT, then CLUSTER\x01cluster\x02). Returns RMQ_SEND_FAST,

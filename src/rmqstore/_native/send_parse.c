@@ -123,7 +123,33 @@ static int key_is(const uint8_t *k, int32_t n, const char *name) {
     return name != NULL && (int32_t)strlen(name) == n && memcmp(k, name, (size_t)n) == 0;
 }
 
-/* extFields: every value a string, every name a known one, none twice. */
+/* A JSON integer as its text (what the Python path's wire_string makes of it), at out[w). */
+static int read_number_text(cursor *c, int32_t *at, int32_t *len) {
+    *at = c->w;
+    const uint8_t *s = c->p;
+    if (c->p < c->end && *c->p == '-') c->p++;
+    const uint8_t *digits = c->p;
+    while (c->p < c->end && *c->p >= '0' && *c->p <= '9') c->p++;
+    int32_t n = (int32_t)(c->p - s);
+    if (c->p == digits || (*digits == '0' && c->p - digits > 1) || n > 19 || c->w + n > c->cap)
+        return -1;
+    if (c->p < c->end && (*c->p == '.' || *c->p == 'e' || *c->p == 'E')) return -1;
+    memcpy(c->out + c->w, s, (size_t)n);
+    c->w += n;
+    *len = n;
+    return 0;
+}
+
+/* What RocketMQ clients sign a request with (AclClientRPCHook; the C++ client signs every
+ * request, with an empty key when it has none): read by the ACL check only, which never runs
+ * while this path does. */
+static int acl_field(const uint8_t *k, int32_t n) {
+    return key_is(k, n, "AccessKey") || key_is(k, n, "Signature")
+        || key_is(k, n, "OnsChannel") || key_is(k, n, "SecurityToken");
+}
+
+/* extFields: every value a string or an integer (C++ writes some as numbers), every name a
+ * known one, none twice. */
 static int read_ext(cursor *c, int32_t code, int32_t at[F_COUNT], int32_t len[F_COUNT]) {
     const char *const *names = code == 310 ? V2_NAMES : V1_NAMES;
     uint32_t seen = 0;
@@ -135,10 +161,19 @@ static int read_ext(cursor *c, int32_t code, int32_t at[F_COUNT], int32_t len[F_
         if (read_string(c, &kat, &klen) < 0 || !eat(c, ':')) return -1;
         int f = 0;
         while (f < F_COUNT && !key_is(c->out + kat, klen, names[f])) f++;
-        if (f == F_COUNT || (seen & (1u << f))) return -1;
+        int ignored = f == F_COUNT && acl_field(c->out + kat, klen);
+        if ((f == F_COUNT && !ignored) || (f < F_COUNT && (seen & (1u << f)))) return -1;
         c->w = mark;  /* the name is not kept */
         skip_ws(c);
-        if (read_string(c, &vat, &vlen) < 0) return -1;
+        if (c->p < c->end && *c->p != '"') {
+            if (read_number_text(c, &vat, &vlen) < 0) return -1;
+        } else if (read_string(c, &vat, &vlen) < 0) {
+            return -1;
+        }
+        if (ignored) {
+            c->w = mark;
+            continue;
+        }
         seen |= 1u << f;
         at[f] = vat;
         len[f] = vlen;
@@ -241,9 +276,9 @@ static int fields(cursor *c, int32_t code, const int32_t at[F_COUNT], const int3
     }
     if (at[F_MAX_RECONSUME] >= 0 && parse_int(o + at[F_MAX_RECONSUME], len[F_MAX_RECONSUME],
                                               INT32_MIN, INT32_MAX, &v) < 0) return -1;
-    if (at[F_UNIT] >= 0 && !key_is(o + at[F_UNIT], len[F_UNIT], "false")
-            && !key_is(o + at[F_UNIT], len[F_UNIT], "true")) return -1;
-    if (at[F_BATCH] >= 0 && !key_is(o + at[F_BATCH], len[F_BATCH], "false")) return -1;
+    /* a batch is "true" or "1" in any case (header_codec); C++ writes "0" for none */
+    if (at[F_BATCH] >= 0 && !key_is(o + at[F_BATCH], len[F_BATCH], "false")
+            && !key_is(o + at[F_BATCH], len[F_BATCH], "0")) return -1;
     (void)code;
     req->topic_at = at[F_TOPIC];
     req->topic_len = len[F_TOPIC];
