@@ -58,19 +58,13 @@ class NativeSend:
                  rewrite_props: frozenset[str], ok_frame: JsonFrameTemplate,
                  answer: Answer, born_host: Callable[[str], tuple[str, int] | None],
                  dispatcher: Dispatcher) -> None:
-        self._config = config
-        self._put_sent = store.put_sent
-        self._validate_topic = store.validate_topic
-        self._topics = topics
-        self._role = role
-        self._traffic = traffic
-        self._notify = arrivals.notify
-        self._group_commit = group_commit
-        self._sync_master = sync_master
-        self._ok_frame = ok_frame
-        self._answer = answer
+        self._config, self._topics, self._role = config, topics, role
+        self._put_sent, self._validate_topic = store.put_sent, store.validate_topic
+        self._traffic, self._notify = traffic, arrivals.notify
+        # answers: the SUCCESS frame, any other through SendProcessor, when durable if so
+        self._ok_frame, self._answer, self._dispatcher = ok_frame, answer, dispatcher
+        self._group_commit, self._sync_master = group_commit, sync_master
         self._born_host = born_host
-        self._dispatcher = dispatcher
         self.taken = 0  # sends answered here (logged at close: what tests look for)
         self._parser = SendParser(config.cluster_name, rewrite_props, FRAME_HEADROOM_BYTES)
         # topic -> (the config checked, how many queue ids it takes; 0: none, not ours)
