@@ -9,12 +9,14 @@ import struct
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rmqstore._native import SendParser
 from rmqstore.filenames import offset_name
 from rmqstore.protocol import FrameDecoder, RemotingCommand, encode
-from rmqstore.protocol.header_codec import encode_header
+from rmqstore.protocol.frame import decode_frame
+from rmqstore.protocol.header_codec import decode_header, encode_header
 from rmqstore.protocol.headers import SendMessageRequestHeader, SendMessageRequestHeaderV2
 from rmqstore.server.broker.handlers.send import _stored_properties
 from rmqstore.server.broker.handlers.send_native import ENV_SWITCH
@@ -222,3 +224,30 @@ def test_native_and_python_paths_store_and_answer_the_same(
     assert on[5] == off[5] and on[5][0] == (0, 5)  # the index: k0 once, then 4 C++ sends
     # the native path answered the common sends after each queue's first (2 + 6 - 2 + ...)
     assert "native send path: 0 sends" not in on[3] and on[2] == 1 and off[2] == 0
+
+
+@given(st.lists(st.tuples(st.integers(0, 400), st.integers(0, 255), st.booleans()),
+                min_size=1, max_size=4), _text)
+@settings(max_examples=400)
+def test_a_mangled_frame_is_left_alone_or_read_as_python_reads_it(
+        edits: list[tuple[int, int, bool]], text: str) -> None:
+    """Bytes changed or removed anywhere in a send's frame: the parser never reads past it,
+    and what it takes the Python decoder reads the same."""
+    frame = bytearray(_frame(_ext(props=text)))
+    for at, byte, remove in edits:
+        at %= len(frame)
+        if remove:
+            del frame[at]
+        else:
+            frame[at] = byte
+    parsed = SendParser("C1", SKIP, 1 << 16).parse(bytes(frame))
+    if type(parsed) is int:
+        return
+    cmd = decode_frame(bytes(frame))
+    cls = SendMessageRequestHeaderV2 if cmd.code == 310 else SendMessageRequestHeader
+    h = decode_header(cls, cmd.ext_fields)
+    _, encoded, wait = _stored_properties(h.properties or "", "C1")
+    assert parsed == (cmd.code, cmd.opaque, h.topic, h.queue_id, h.flag, h.born_timestamp,
+                      h.reconsume_times or 0, wait, encoded, parsed[9], parsed[10],
+                      parsed[11], cmd.body)
+    assert cmd.flag == 0 and h.sys_flag == 0 and not h.batch
