@@ -16,8 +16,9 @@ Measures (each bounded in count and time; stores are removed afterwards):
             CPU time (which other work on a shared machine disturbs less).
 - coldread: one queue whose records lie in 1 MiB runs (batches) between another queue's runs,
             read in order with get_bodies after its files left the page cache, in queue bytes
-            per second, against dd reading the same commit-log segment cold, three times in
-            turns (this disk is shared: its rate moves by 3x within a minute).
+            per second, against dd reading the same commit-log span cold, in turns (--read-reps
+            each, who goes first alternating, both after the same eviction): the median ratio
+            and its spread (this disk is shared: its rate moves by 3x within a minute).
 RocksDB (rocksdict, default options, the `rmqstore bench` peer) holds the same messages keyed
 by (queue, offset) in the queues, reopen and puts rows.
 
@@ -234,9 +235,11 @@ def puts_rows(base: Path, n: int, puts: int) -> list[dict]:
         [{"ratio": best[4] / best[n], "CPU ratio": best_cpu[4] / best_cpu[n]}]
 
 
-def coldread_row(root: Path, mib: int) -> list[dict]:
+def coldread_row(root: Path, mib: int, reps: int) -> list[dict]:
     """Queue A and queue B take turns writing 1 MiB batches; A is read back cold with
-    get_bodies, then dd reads the segment cold, three times in turns."""
+    get_bodies and dd reads the segment's span of A's runs cold, in turns (which goes first
+    alternates), each after the same eviction (every file of the store out of the page
+    cache, the open store's mappings of them emptied first)."""
     batch = [BODY] * ((1 << 20) // (len(BODY) + 91))
     with rmqstore.open(root, **STORE) as s:
         s.create_topic("R", 2)
@@ -248,32 +251,52 @@ def coldread_row(root: Path, mib: int) -> list[dict]:
     segment = sorted((root / "commitlog").iterdir())[0]
     queue_bytes = a_count * record
     read_bytes = min(segment.stat().st_size, 2 * queue_bytes) >> 20 << 20
-    rows = []
-    for _ in range(3):
+
+    def read_all(s) -> tuple[float, float]:
+        t, cpu = time.perf_counter(), time.thread_time()
+        off = got = 0
+        for _ in range(a_count):  # bounded: each read returns at least one body
+            b = s.get_bodies("R", 0, off, 4096, 8 << 20)
+            got, off = got + len(b), b.next_offset
+            if off >= a_count:
+                break
+        assert got == a_count
+        return time.perf_counter() - t, time.thread_time() - cpu
+
+    def ours() -> dict:
         with rmqstore.open(root, **STORE) as s:
-            unmap_pages(s)  # what recovery's scan mapped in (a mapped page is not dropped)
+            unmap_pages(s)  # what the open mapped in (a mapped page is not dropped)
             drop_cache(root)
             io0 = disk_read_bytes()
-            t, cpu = time.perf_counter(), time.thread_time()
-            off = got = 0
-            for _ in range(a_count):  # bounded: each read returns at least one body
-                b = s.get_bodies("R", 0, off, 4096, 8 << 20)
-                got, off = got + len(b), b.next_offset
-                if off >= a_count:
-                    break
-            took, cpu = time.perf_counter() - t, time.thread_time() - cpu
-            disk_bytes = disk_read_bytes() - io0
-            assert got == a_count
+            took, cpu = read_all(s)
+            io = disk_read_bytes() - io0
+            warm, _ = read_all(s)  # the reader's own pace now, the disk aside
+        # Per reader CPU-second too: on a loaded machine a reader gets a share of a CPU and
+        # waits for it, not for the disk (its warm pace is then no faster than its cold one).
+        return {"queue MB/s": queue_bytes / took / 1e6, "reader CPU/wall": cpu / took,
+                "queue MB per CPU-s": queue_bytes / cpu / 1e6,
+                "warm MB/s": queue_bytes / warm / 1e6, "disk read MiB": io / 2**20}
+
+    def dd() -> dict:
         drop_cache(root)
         t = time.perf_counter()
         subprocess.run(["dd", f"if={segment}", "of=/dev/null", "bs=1M",
                         f"count={read_bytes >> 20}"], check=True, capture_output=True)
-        dd = read_bytes / (time.perf_counter() - t)
-        rows.append({"queue MiB": queue_bytes / 2**20, "disk read MiB": disk_bytes / 2**20,
-                     "queue MB/s": queue_bytes / took / 1e6, "reader CPU/wall": cpu / took,
-                     "dd MB/s": dd / 1e6,
-                     "ratio": queue_bytes / took / dd})
-    rows.append({"median ratio": sorted(r["ratio"] for r in rows)[1]})
+        return {"dd MB/s": read_bytes / (time.perf_counter() - t) / 1e6}
+
+    rows = []
+    for rep in range(reps):
+        first, second = (ours, dd) if rep % 2 == 0 else (dd, ours)
+        row = {"rep": rep, "first": first.__name__, **first(), **second()}
+        row["ratio"] = row["queue MB/s"] / row["dd MB/s"]
+        rows.append(row)
+    ratios = sorted(r["ratio"] for r in rows)
+    rows.append({"queue MiB": queue_bytes / 2**20, "median ratio": ratios[len(ratios) // 2],
+                 "min": ratios[0], "max": ratios[-1],
+                 "median warm/dd": sorted(r["warm MB/s"] / r["dd MB/s"] for r in rows)[reps // 2],
+                 "median per-CPU-s/dd": sorted(r["queue MB per CPU-s"] / r["dd MB/s"]
+                                               for r in rows)[reps // 2],
+                 "median dd MB/s": sorted(r["dd MB/s"] for r in rows)[len(rows) // 2]})
     return rows
 
 
@@ -356,6 +379,7 @@ def main() -> None:
     parser.add_argument("--put-queues", type=int, default=10_000)
     parser.add_argument("--puts", type=int, default=200_000)
     parser.add_argument("--read-mib", type=int, default=512, help="coldread: MiB written")
+    parser.add_argument("--read-reps", type=int, default=7, help="coldread: turns of each")
     parser.add_argument("--quick", action="store_true", help="every count / 10")
     parser.add_argument("--segment-mb", type=int, default=None,
                         help="commit-log segment size of every store (default: 1 GiB)")
@@ -380,7 +404,7 @@ def main() -> None:
         if "puts" in only:
             run("puts", base, lambda r: puts_rows(r, args.put_queues, args.puts))
         if "coldread" in only:
-            run("coldread", base, lambda r: coldread_row(r, args.read_mib))
+            run("coldread", base, lambda r: coldread_row(r, args.read_mib, args.read_reps))
         if "rocksdb" in only:  # the queues row's queues, then the reopen and puts rows'
             run("rocksdb", base, lambda r: [rocks_rows(r, args.queues, args.queues, 0),
                                             rocks_rows(r, args.reopen_queues, args.messages,

@@ -8,7 +8,8 @@ Layout under the store root (RocketMQ 4.x, StorePathConfigHelper):
     epochFileCheckpoint (+ .bak)         controller mode: the epochs this log holds (RocketMQ 5)
     brokerIdentity, brokerIdentity-temp  controller mode: the broker's id in its set (RocketMQ 5)
     config/topics.json, config/consumerOffset.json (+ .bak, transient .tmp; topics.json and
-        subscriptionGroup.json also + .journal, the changes not yet written into them)
+        subscriptionGroup.json also + .journal and + .alt.journal, the changes not yet written
+        into them)
 and ours, beside RocketMQ's, for a store several processes open (shared=True):
     shared/control, shared/gate, shared/leader-<service>, and in the
     directory work under shared: <group>@<topic>@<queueId>
@@ -126,6 +127,11 @@ def aside_of(path: Path) -> Path:
 def journal_of(path: Path) -> Path:
     """The journal of changes kept beside a config file (config_journal.py)."""
     return path.with_name(path.name + ".journal")
+
+
+def alt_journal_of(path: Path) -> Path:
+    """The journal a config file's changes go to in turn with journal_of's."""
+    return path.with_name(path.name + ".alt.journal")
 
 
 def backup_of(path: Path) -> Path:

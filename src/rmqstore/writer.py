@@ -58,6 +58,7 @@ _put_simple_shared = _native.put_simple_shared
 _new = object.__new__
 _CACHE_MAX = 4096  # producers' addresses repeat: their encodings are kept
 _host_cache: dict[tuple[str, int], bytes] = {}
+_NONE: dict = {}  # the plain-path targets of a queue id with none; never written to
 _PUT_OK = PutStatus.PUT_OK  # an enum member lookup costs more than the native append
 
 
@@ -84,9 +85,11 @@ class StoreWriter:
         self.on_append: Callable[[], object] | None = None
         self._store_host = store_host
         self._sync = config.flush == "sync"
-        # (topic, queue_id or None) -> ConsumeQueue for puts that can take the plain path.
-        self._plain_targets: dict[tuple[str, int | None], ConsumeQueue] = {}
-        self._targets_of: dict[str, list[tuple[str, int | None]]] = {}  # their keys, by topic
+        # queue_id or None -> topic -> ConsumeQueue for puts that can take the plain path: by
+        # queue id first, so that a put builds no (topic, queue_id) key and finds its topic in
+        # a table a queue-id's part of the size (over 10,000 queues: half the lookup's time).
+        self._plain_targets: dict[int | None, dict[str, ConsumeQueue]] = {}
+        self._targets_of: dict[str, list[int | None]] = {}  # their queue ids, by topic
         self._plain_limit = min(config.max_message_size + 1,
                                 config.compress_over_bytes if config.compression else 1 << 62)
         self._closed = False
@@ -105,7 +108,7 @@ class StoreWriter:
         (tags, keys, properties, flag, born_timestamp, reconsume_times), give its optional
         fields. With flush="sync" it returns once the message is on disk (status
         FLUSH_DISK_TIMEOUT if that took longer than sync_flush_timeout_ms)."""
-        cq = self._plain_targets.get((topic, queue_id))
+        cq = self._plain_targets.get(queue_id, _NONE).get(topic)
         if (cq is not None and options is None and not fields and type(body) is bytes
                 and len(body) < self._plain_limit):
             result = self._put_plain(cq, body)
@@ -121,7 +124,7 @@ class StoreWriter:
         """put() without waiting for the disk: the message is stored (and readable) when this
         returns; PendingPut.wait() blocks until it is durable. Many puts in flight share each
         fdatasync, which a background flusher runs while anything is pending (sync flush)."""
-        cq = self._plain_targets.get((topic, queue_id))
+        cq = self._plain_targets.get(queue_id, _NONE).get(topic)
         if (cq is not None and options is None and not fields and type(body) is bytes
                 and len(body) < self._plain_limit):
             return PendingPut(self._put_plain(cq, body), self._group_commit)
@@ -424,16 +427,19 @@ class StoreWriter:
 
     def _plain_target(self, topic: str, queue_id: int | None, cq: ConsumeQueue) -> None:
         """Later plain puts to (topic, queue_id) go straight to cq (under the put lock)."""
-        if (topic, queue_id) not in self._plain_targets:
-            self._targets_of.setdefault(topic, []).append((topic, queue_id))
-        self._plain_targets[(topic, queue_id)] = cq
+        targets = self._plain_targets.setdefault(queue_id, {})
+        if topic not in targets:
+            self._targets_of.setdefault(topic, []).append(queue_id)
+        targets[topic] = cq
 
     # -- refusals and arrivals ----------------------------------------------------------------
     def topic_changed(self, topic: str) -> None:
         """topic's config changed (its queue count), or it was deleted: its plain-path
         targets may be stale. With or without the put lock (each dict operation is atomic)."""
-        for key in self._targets_of.pop(topic, ()):
-            self._plain_targets.pop(key, None)
+        for queue_id in self._targets_of.pop(topic, ()):
+            targets = self._plain_targets.get(queue_id)
+            if targets is not None:
+                targets.pop(topic, None)
 
     def _check_writable(self) -> None:
         if self._replica:

@@ -49,3 +49,14 @@ def test_deleted_records_stay_deleted_through_recovery(tmp_path, small_config):
     filenames.abort_file(tmp_path).touch()
     with rmqstore.open(tmp_path, **small_config) as s:  # the new record is not deleted
         assert [m.body for m in s.get("Gone", 0, 0).messages] == [b"new one"]
+
+
+def test_a_put_naming_its_queue_after_a_delete_goes_to_the_new_queue(tmp_path, small_config):
+    """Puts to a queue seen before skip the queue table (the writer keeps their targets):
+    a delete must drop those, or the next put lands in the deleted queue."""
+    with rmqstore.open(tmp_path, **small_config) as s:
+        fill(s, "Gone", 20)
+        s.delete_topic("Gone")
+        r = s.put("Gone", b"anew", queue_id=0)
+        assert (r.queue_id, r.queue_offset) == (0, 0)
+        assert [m.body for m in s.get("Gone", 0, 0).messages] == [b"anew"]

@@ -133,3 +133,26 @@ def test_a_torn_journal_line_is_dropped(tmp_path):
             f.write(b'{"k":"Torn","v":{"topicName":"Torn","writeQu')
         configs = _configs(tmp_path)
         assert configs.get("Kept").write_queue_nums == 2 and configs.get("Torn") is None
+
+
+def test_a_change_after_a_torn_line_is_kept(tmp_path):
+    """A kill in the middle of a journal write leaves a line without its end; the next change
+    must start a line of its own, not be glued onto the torn one and dropped with it."""
+    with rmqstore.open(tmp_path, background=False, **CFG) as s:
+        s.create_topic("Kept", 2)
+        s.topics.sync()
+        path = s.topics._journal.journal
+    # the journal as a kill left it (the store closed above wrote the file whole: put the torn
+    # line back in a journal that also holds a change, as after a kill before any compaction)
+    path.write_bytes(b'{"gen":0}\n{"k":"Kept2","v":{"topicName":"Kept2","readQueueNums":2,'
+                     b'"writeQueueNums":2,"perm":6,"topicFilterType":"SINGLE_TAG",'
+                     b'"topicSysFlag":0,"order":false,"attributes":{}}}\n'
+                     b'{"k":"Torn","v":{"topicName":"Torn","writeQu')
+    with rmqstore.open(tmp_path, background=False, **CFG) as s:
+        s.create_topic("After", 4)
+        s.topics.sync()
+        journal = path.read_bytes()
+        configs = _configs(tmp_path)  # what a kill now would leave
+    assert configs.get("After") is not None and configs.get("After").write_queue_nums == 4
+    assert configs.get("Kept2").write_queue_nums == 2 and configs.get("Torn") is None
+    assert journal.count(b"\n") == 4  # gen, Kept2, the torn line ended, After
