@@ -246,7 +246,7 @@ class StoreWriter:
         ``keys`` given, sysflag 0. None, with nothing stored, when the general path must take
         it: (topic, queue_id) took no put yet, the body is too large or to be compressed, or
         puts are refused."""
-        cq = self._plain_targets.get((topic, queue_id))
+        cq = self._plain_targets.get(queue_id, _NONE).get(topic)
         if cq is None or len(body) >= self._plain_limit or self._refusing:
             return None
         host, sysflag = (_native.NULL, 0) if born_host is None else _born_host(born_host, 0)
