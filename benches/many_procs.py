@@ -176,8 +176,12 @@ def row(root: str, name: str, mode: str) -> tuple[float, float, float | None]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def puts_per_sync(per_sync: float | None) -> str:
-    return f" {per_sync:5.2f} puts/fdatasync" if per_sync is not None else ""
+def puts_per_sync(per_sync: float | None, rate: float) -> str:
+    """puts per fdatasync, and the time from one fdatasync's start to the next's (the disk's
+    sync plus the gathering and the waking of the processes it covers)."""
+    if per_sync is None:
+        return ""
+    return f" {per_sync:5.2f} puts/fdatasync, one per {per_sync / rate * 1e6:4.0f} us"
 
 
 def main() -> None:
@@ -206,8 +210,11 @@ def main() -> None:
                     rate, cpu_us, per_sync = row(root, name, mode)
                     got[name].append((rate, cpu_us, per_sync))
                     print(f"{mode:5} round {r + 1} {name:26} {rate:>10,.0f} puts/s "
-                          f"{cpu_us:8.2f} CPU us/put{puts_per_sync(per_sync)}  load "
+                          f"{cpu_us:8.2f} CPU us/put{puts_per_sync(per_sync, rate)}  load "
                           f"{os.getloadavg()[0]:.1f}", flush=True)
+                print(f"{mode:5} round {r + 1} ours 4 / " + ", / ".join(  # every round's ratios
+                    f"{peer} {got['ours 4'][-1][0] / got[peer][-1][0]:.1f}x"
+                    for peer in names if not peer.startswith("ours")), flush=True)
             med = {name: statistics.median(rate for rate, _, _ in v) for name, v in got.items()}
             for name, v in got.items():
                 rates = sorted(rate for rate, _, _ in v)
@@ -215,7 +222,7 @@ def main() -> None:
                 per = [p for _, _, p in v if p is not None]
                 print(f"{mode:5} median {name:26} {med[name]:>10,.0f} puts/s "
                       f"({rates[0]:,.0f}-{rates[-1]:,.0f}) {cpus:8.2f} CPU us/put"
-                      f"{puts_per_sync(statistics.median(per) if per else None)}")
+                      f"{puts_per_sync(statistics.median(per) if per else None, med[name])}")
             four = med["ours 4"]
             print(f"{mode}: ours 4 procs / 1 proc {four / med['ours 1']:.2f}x (a store each / "
                   f"1 proc {med['ours 4, a store each'] / med['ours 1']:.2f}x); ours / lmdb "

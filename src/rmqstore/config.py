@@ -157,6 +157,8 @@ class StoreConfig:
         if self.warm_window_bytes is not None:
             return self.warm_window_bytes
         # a replica appends with pwrite, which faults nothing: warming would only dirty pages
+        # (measured on a catch-up: appends through the mapping cost its receive thread 2.4x
+        # the CPU, in faults; with a 16 MiB warmer ahead, the warmer spends what it saves)
         return 0 if self.flush == "sync" or self.shared or self.replica else (16 << 20)
 
     @property

@@ -83,6 +83,7 @@ class Consumer:
         if committed is None:
             committed = self.store.min_offset(self.topic, QUEUE_ID)
         self._next = committed
+        self._end: int | None = None  # the queue's end at the last read that found messages
         self._buffer: list[Message] = []
         self._in_flight: dict[int, bool] = {}  # delivered offsets -> acked
         self._batch = batch
@@ -94,23 +95,32 @@ class Consumer:
         while not self._buffer:
             if self._closed.is_set():
                 return None
+            if self._end == self._next:  # read up to the end last time: wait, then read
+                if not self._wait(timeout):
+                    return None
+                self._end = None
+                continue  # closed meanwhile?
             res = self.store.get(self.topic, QUEUE_ID, self._next, self._batch)
             if res.status is GetStatus.FOUND:
                 self._buffer = res.messages[::-1]
                 self._next = res.next_offset
+                self._end = res.max_offset
             elif res.status in (GetStatus.OFFSET_TOO_SMALL, GetStatus.OFFSET_OVERFLOW_BADLY):
                 self._next = res.next_offset  # retention moved the queue's start
             elif res.status is GetStatus.NO_MATCHED_MESSAGE or (
                     res.status is GetStatus.MESSAGE_WAS_REMOVING and res.next_offset > self._next):
                 self._next = res.next_offset  # past records retention deleted
-            else:
-                wait = 0.5 if timeout is None else timeout
-                if not self.store.wait_for_message(self.topic, QUEUE_ID, self._next, wait) \
-                        and timeout is not None:
-                    return None
+            elif not self._wait(timeout):
+                return None
         msg = self._buffer.pop()
         self._in_flight[msg.queue_offset] = False
         return msg
+
+    def _wait(self, timeout: float | None) -> bool:
+        """Wait for a message at the next offset: False when timeout (not None) passed."""
+        wait = 0.5 if timeout is None else timeout
+        return self.store.wait_for_message(self.topic, QUEUE_ID, self._next, wait) \
+            or timeout is None
 
     def ack(self, msg: Message) -> None:
         """Acknowledge msg; the committed offset moves past every acked prefix."""

@@ -33,33 +33,36 @@ class ReadAhead:
         self._closed = False
 
     def before_read(self, cq: ConsumeQueue, seg: QueueFile, pos: int,
-                    table: _native.SegmentTable) -> None:
+                    table: _native.SegmentTable) -> bool:
         """A read of cq's units from byte pos of seg (which the caller has pinned) is about to
-        start. cq.read_ahead is the unit range asked for so far (a hint: readers may race)."""
+        start. cq.read_ahead is the unit range asked for so far (a hint: readers may race).
+        True when the read lies in a range asked for: an in-order read away from the tail."""
         at = seg.start + pos
         start, end = cq.read_ahead
         window = READ_AHEAD_UNITS * UNIT_SIZE
+        inside = start <= at < end
         if start <= at <= end:
             if end - at >= 2 * window:
-                return
+                return inside
             first = end
         else:  # a read somewhere else: start over from it
             start = first = at
         last = min(seg.start + seg.wrote, first + window)
         if last - first < READ_AHEAD_MIN_UNITS * UNIT_SIZE or self._closed:
-            return  # at the queue's tail, which is hot
+            return inside  # at the queue's tail, which is hot
         mapping = seg.pin()  # for _ask: the caller's pin ends with its read
         if mapping is None:
-            return
+            return inside
         cq.read_ahead = (start, last)
         if first == at:  # nothing asked for ahead of this read: ask before it faults
             _ask(cq, seg, mapping, start, first - seg.start, last - seg.start, table)
-            return
+            return True
         try:
             self._pool.submit(_ask, cq, seg, mapping, start, first - seg.start,
                               last - seg.start, table)
         except RuntimeError:  # shut down meanwhile
             seg.unpin()
+        return True
 
     def close(self) -> None:
         self._closed = True

@@ -13,6 +13,7 @@ import time
 from itertools import repeat
 
 from . import _native
+from .cold_read import ColdRead
 from .commitlog import CommitLog
 from .consumequeue import UNIT_SIZE
 from .index import IndexService
@@ -38,6 +39,7 @@ class StoreReader:
         self._check_crc = check_crc
         self._max_body = max_body_bytes
         self._read_ahead = ReadAhead()
+        self._cold = ColdRead(commitlog.max_offset)
         # Controller mode: reads see records ending at or below it only (set by the HA layer
         # through MessageStore.set_confirm_offset); None: everything stored.
         self.confirm_offset: int | None = None
@@ -69,8 +71,9 @@ class StoreReader:
             want = max_count - len(messages)
             pos = cur * UNIT_SIZE - seg.start
             end = min(seg.wrote, hi * UNIT_SIZE - seg.start)  # hi: confirmed units only
-            if not codes:
+            if not codes:  # a unit per message: room for the units there are (often one)
                 end = min(end, pos + want * UNIT_SIZE)
+                want = max(0, end - pos) // UNIT_SIZE
             units = cq.pinned(seg)
             try:
                 self._read_ahead.before_read(cq, seg, pos, table)
@@ -115,9 +118,13 @@ class StoreReader:
                       hi * UNIT_SIZE - seg.start)  # hi: confirmed units only
             units = cq.pinned(seg)
             try:
-                self._read_ahead.before_read(cq, seg, pos, table)
-                data, ends, scanned, gone = _native.read_bodies(
-                    units, pos, end, table, max_count - count, max_bytes - size)
+                ahead = self._read_ahead.before_read(cq, seg, pos, table)
+                read = self._cold.read(units, pos, end, table, max_count - count,
+                                       max_bytes - size, ahead) if end > pos else None
+                if read is None:
+                    read = _native.read_bodies(units, pos, end, table, max_count - count,
+                                               max_bytes - size)
+                data, ends, scanned, gone = read
             finally:
                 seg.unpin()
             if scanned == 0:
@@ -175,6 +182,15 @@ class StoreReader:
         """The next queue offset to be written (the queue's message count since creation)."""
         cq = self._queues.get(topic, queue_id)
         return cq.max_offset if cq else 0
+
+    def covers(self, topic: str, queue_id: int, offset: int) -> bool:
+        """offset <= max_offset(topic, queue_id), looked up in this process's view first: a
+        shared store catches the queue up only for an offset past it (an ack's commit, for
+        each message, need not read the control file again)."""
+        cq = self._queues.by_key.get((topic, queue_id))
+        if cq is not None and offset <= cq.max_offset:
+            return True
+        return offset <= self.max_offset(topic, queue_id)
 
     def offset_for_time(self, topic: str, queue_id: int, timestamp_ms: int) -> int:
         """The first queue offset whose message was stored at or after timestamp_ms (the

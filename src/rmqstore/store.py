@@ -533,10 +533,10 @@ class MessageStore:
         if self.topics.get(topic) is None:
             raise InvalidTopicError(f"topic {topic[:130]!r} does not exist")
         self._routes.check_queue(topic, queue_id)
-        hi = self.max_offset(topic, queue_id)
-        if type(offset) is not int or not 0 <= offset <= hi:
+        if type(offset) is not int or offset < 0 or not self._reader.covers(topic, queue_id,
+                                                                             offset):
             raise InvalidQueueError(f"offset {offset!r} is outside {topic}/{queue_id}'s "
-                                    f"0..{hi}")
+                                    f"0..{self.max_offset(topic, queue_id)}")
 
     def committed_offset(self, group: str, topic: str, queue_id: int) -> int | None:
         return self.offsets.committed(group, topic, queue_id)

@@ -131,6 +131,22 @@ def test_the_replica_is_its_masters_copy(tmp_path, frame: int) -> None:
                                                                     max_count=64)) == want
 
 
+def test_a_property_named_twice_counts_with_its_last_value(tmp_path) -> None:
+    """A batch entry naming TAGS, UNIQ_KEY or KEYS twice: the master's put keeps the last
+    value (as Java's string2messageProperties fills a HashMap); so does the replica's
+    dispatch, which finds them all in one pass."""
+    from rmqstore.protocol.message import encode_batch
+
+    twice = (b"TAGS\x01first\x02KEYS\x01k-first\x02UNIQ_KEY\x01U-first\x02"
+             b"TAGS\x01last\x02KEYS\x01k-last\x02UNIQ_KEY\x01U-last\x02")
+    with open_pair(tmp_path) as (master, replica):
+        master.put_encoded_batch("Twice", encode_batch([(b"x", 0, twice)]), queue_id=0)
+        stream(master, replica, 4096)
+        assert units(replica)[("Twice", 0)] == units(master)[("Twice", 0)]
+        for key in ("k-last", "U-last"):
+            assert [m.body for m in replica.query("Twice", key, max_count=4)] == [b"x"], key
+
+
 def test_many_queues_each_get_their_own_units(tmp_path) -> None:
     """Enough queues that the native dispatch's queue map grows and its probes collide: every
     unit still lands in its own queue."""

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -61,6 +62,20 @@ def scrape(srv: ObsServer) -> int:
         return r.status
 
 
+def scrape_once_freed(srv: ObsServer, within_s: float = 5.0) -> int:
+    """scrape() once the server let go of the connections closed just now: a client sees the
+    close before the server's loop has run the handler's connection_lost (uvloop), and until then
+    the slot still counts against the cap (a 503 with Retry-After)."""
+    deadline = time.monotonic() + within_s
+    while True:
+        try:
+            return scrape(srv)
+        except urllib.error.HTTPError as e:
+            if e.code != 503 or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 def cap_warnings(srv: ObsServer) -> int:
     return srv.proc.log_path.read_text().count("refusing connections")
 
@@ -78,8 +93,7 @@ def test_past_the_cap_a_connection_is_refused_and_logged_once(limited: ObsServer
     finally:
         for s in held:
             s.close()
-    time.sleep(0.2)
-    assert scrape(limited) == 200  # below the cap again
+    assert scrape_once_freed(limited) == 200  # below the cap again
     assert "3 connection(s) were refused" in limited.proc.log_path.read_text()
 
 
@@ -97,7 +111,7 @@ def test_a_connection_without_a_request_in_progress_is_closed(limited: ObsServer
     finally:
         for s in (silent, slow, idle):
             s.close()
-    assert scrape(limited) == 200
+    assert scrape_once_freed(limited) == 200
 
 
 @pytest.mark.parametrize("line, expected", [

@@ -84,6 +84,44 @@ def test_a_slave_delivers_no_delayed_message_itself(ha_pair) -> None:
     assert "ReplicaStoreError" not in log and "Traceback" not in log, log[-3000:]
 
 
+def test_a_slave_delivers_no_timer_message_itself(ha_pair) -> None:
+    """A slave runs no timer service (TimerMessageStore runs its dequeue services on the master
+    only): the master delivers a timer message and the slave holds that delivery as a copy of
+    the master's log, nothing of its own; past the message's time, it puts nothing."""
+    pair = ha_pair(role="SYNC_MASTER", topics={"TimerT": 1})
+    r = call(pair.master, RequestCode.SEND_MESSAGE_V2,
+             *send_v2("TimerT", b"at its time", TIMER_DELAY_SEC="1"))
+    assert r.code == 0  # SYNC_MASTER: the slave holds it (in rmq_sys_wheel_timer)
+    assert pair.max_offset(pair.master, "TimerT", 0) == 0  # not due yet
+    wait_until(lambda: pair.max_offset(pair.master, "TimerT", 0) == 1, 10, what="delivered")
+    wait_until(lambda: pair.max_offset(pair.slave, "TimerT", 0) == 1, 10, what="replicated")
+    time.sleep(1.5)  # the slave holds it past its time too
+    assert pair.max_offset(pair.slave, "TimerT", 0) == 1
+    log = pair.slave_proc.log()
+    assert "ReplicaStoreError" not in log and "Traceback" not in log, log[-3000:]
+    assert not list((pair.slave_data / "timerlog").glob("*"))  # it filed nothing
+
+
+def test_a_slave_checks_no_half_message_itself(ha_pair) -> None:
+    """A slave runs no transaction check (BrokerController starts
+    TransactionalMessageCheckService on the master only): a half message nobody ends is put
+    back by its master's checks, and the slave, holding the same half queue, writes nothing."""
+    pair = ha_pair(role="SYNC_MASTER", topics={"HalfT": 1},
+                   common_conf="transactionCheckInterval=200\ntransactionTimeOut=300\n")
+    ext, body = send_v2("HalfT", b"never ended", TRAN_MSG="true", PGROUP="PG")
+    r = call(pair.master, RequestCode.SEND_MESSAGE_V2, {**ext, "f": "4"}, body)  # PREPARED
+    assert r.code == 0
+    half = "RMQ_SYS_TRANS_HALF_TOPIC"
+    # the master's checks put it back at the half queue's tail (no producer to ask)
+    wait_until(lambda: pair.max_offset(pair.master, half, 0) >= 3, 10, what="checked twice")
+    wait_until(lambda: pair.max_offset(pair.slave, half, 0) >= 3, 10, what="replicated")
+    time.sleep(1.0)  # several check intervals on the slave too
+    log = pair.slave_proc.log()
+    assert "ReplicaStoreError" not in log and "Traceback" not in log, log[-3000:]
+    assert "transaction check" not in log, log[-3000:]  # the master's log has it each round
+    assert pair.max_offset(pair.slave, "HalfT", 0) == 0
+
+
 def test_sync_master_answers_with_the_slaves_state(ha_pair) -> None:
     pair = ha_pair(role="SYNC_MASTER", master_conf="slaveTimeout=1000\n", topics={"SyncT": 1},
                    slave_topics=False)

@@ -17,7 +17,7 @@ import struct
 from .._version import __version__
 from ..errors import NativeModuleError
 
-ABI_VERSION = 17
+ABI_VERSION = 18
 
 try:
     from ._rmq import ffi, lib
@@ -472,6 +472,32 @@ def read_bodies(cq: Region, from_pos: int, to_pos: int, table: SegmentTable, max
     ffi.release(ends_ptr)
     del ends[n:]
     return data, ends, scanned[0], skipped[0]
+
+
+def read_bodies_pread(cq: Region, from_pos: int, to_pos: int, table: SegmentTable,
+                      fds: list[int], scratch: bytearray, max_out: int,
+                      capacity: int) -> tuple[bytearray, array.array, int, int]:
+    """read_bodies's answer, the records read with pread from fds (one per table segment, -1:
+    through the mapping) into scratch, a run of records at a time."""
+    scanned = ffi.new("int64_t[1]")
+    skipped = ffi.new("int32_t[2]")
+    ends = array.array("q", bytes(8 * max_out))
+    ends_ptr = ffi.from_buffer("int64_t[]", ends, require_writable=True)
+    # Sized from the units, not by a counting pass: that would fault the records in.
+    capacity = min(capacity, lib.rmq_units_body_bound(cq.ptr, from_pos, to_pos, max_out))
+    data = bytearray(capacity)
+    n = lib.rmq_read_bodies_pread(cq.ptr, from_pos, to_pos, table.ptr, ffi.new("int32_t[]", fds),
+                                  ffi.from_buffer(scratch), len(scratch), ffi.from_buffer(data),
+                                  capacity, ends_ptr, max_out, scanned, skipped)
+    ffi.release(ends_ptr)
+    del ends[n:]
+    del data[ends[n - 1] if n else 0:]
+    return data, ends, scanned[0], skipped[0]
+
+
+def record_resident(table: SegmentTable, phys: int, size: int) -> int:
+    """1: the record's first page is in the page cache; 0: not; -1: not in the table."""
+    return lib.rmq_record_resident(table.ptr, phys, size)
 
 
 def index_put(idx: Region, slot_num: int, index_num: int, key: bytes, phys: int,

@@ -5,20 +5,6 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-/* The segment and position holding phys, or NULL when it is outside the table or past the
- * segment's readable end. */
-static inline const uint8_t *locate(const rmq_segtable *t, int64_t phys, int32_t size,
-                                    int64_t *pos, int32_t *index) {
-    if (phys < t->first_start) return NULL;
-    int64_t i = (phys - t->first_start) / t->seg_size;
-    if (i >= t->n_segs) return NULL;
-    int64_t p = phys - t->first_start - i * t->seg_size;
-    if (p + size > *t->ends[i]) return NULL;
-    *pos = p;
-    *index = (int32_t)i;
-    return t->segs[i];
-}
-
 static inline int matches(const uint8_t *unit, const int32_t *codes, int32_t n_codes) {
     int32_t code = (int32_t)get64(unit + 12);
     for (int32_t k = 0; k < n_codes; k++)
@@ -115,13 +101,6 @@ int64_t rmq_gather_bodies(const rmq_segtable *table, const int64_t *fields, int3
 static void will_need(const uint8_t *base, int64_t start, int64_t end, int64_t page) {
     int64_t from = start - start % page;
     if (end > from) madvise((void *)(base + from), (size_t)(end - from), MADV_WILLNEED);
-}
-
-/* Whether the page holding base[pos] is in the page cache. */
-static int resident(const uint8_t *base, int64_t pos, int64_t page) {
-    unsigned char vec = 0;
-    const uint8_t *at = base + (pos - pos % page);
-    return mincore((void *)at, (size_t)page, &vec) == 0 && (vec & 1);
 }
 
 int64_t rmq_readahead_queue(const uint8_t *cq, int64_t from_pos, int64_t to_pos,

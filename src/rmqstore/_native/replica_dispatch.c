@@ -6,19 +6,30 @@
 #include "rmq_native.h"
 #include "rmq_internal.h"
 
-/* Where name's last value is in props (pairs name \x01 value \x02); *at = -1 when absent. */
-static void find_prop(const uint8_t *props, int64_t len, const char *name, int64_t name_len,
-                      int64_t *at, int64_t *value_len) {
-    *at = -1;
-    *value_len = 0;
+/* The properties dispatch reads, found in one pass over props (pairs name \x01 value \x02):
+ * each one's last value, at[k] = -1 when absent. One pass, not one per name: the pairs are
+ * walked once per record of every catch-up. */
+enum { PROP_TAGS, PROP_UNIQ_KEY, PROP_KEYS, PROP_DELAY, N_PROPS };
+static const struct { const char *name; int64_t len; } WANTED[N_PROPS] = {
+    {"TAGS", 4}, {"UNIQ_KEY", 8}, {"KEYS", 4}, {"DELAY", 5}};
+
+static void find_props(const uint8_t *props, int64_t len, int64_t *at, int64_t *value_len) {
+    for (int k = 0; k < N_PROPS; k++) {
+        at[k] = -1;
+        value_len[k] = 0;
+    }
     int64_t i = 0;
     while (i < len) {
         const uint8_t *end = memchr(props + i, 2, (size_t)(len - i));
         int64_t pair_end = end ? (int64_t)(end - props) : len;
         const uint8_t *sep = memchr(props + i, 1, (size_t)(pair_end - i));
-        if (sep && sep - (props + i) == name_len && memcmp(props + i, name, name_len) == 0) {
-            *at = (int64_t)(sep - props) + 1;
-            *value_len = pair_end - *at;
+        int64_t name_len = sep ? (int64_t)(sep - (props + i)) : -1;
+        for (int k = 0; k < N_PROPS; k++) {
+            if (WANTED[k].len == name_len && memcmp(props + i, WANTED[k].name, name_len) == 0) {
+                at[k] = (int64_t)(sep - props) + 1;
+                value_len[k] = pair_end - at[k];
+                break;
+            }
         }
         i = pair_end + 1;
     }
@@ -33,7 +44,8 @@ static int64_t dispatch_fields(const uint8_t *seg, int64_t seg_size, int64_t pos
     if (size <= 0) return size;
     if (pos + size > end) return -2;
     const uint8_t *props = seg + f[14];
-    int64_t at, len;
+    int64_t at[N_PROPS], len[N_PROPS];
+    find_props(props, f[15], at, len);
     o[0] = f[4];  /* physical offset */
     o[1] = size;
     o[2] = f[1];  /* queue id */
@@ -41,18 +53,17 @@ static int64_t dispatch_fields(const uint8_t *seg, int64_t seg_size, int64_t pos
     o[4] = f[7];  /* store time */
     o[5] = f[12]; /* topic position */
     o[6] = f[13]; /* topic length */
-    find_prop(props, f[15], "TAGS", 4, &at, &len);
-    o[7] = at >= 0 && len > 0 ? rmq_java_hash((const char *)props + at, (size_t)len) : 0;
-    find_prop(props, f[15], "UNIQ_KEY", 8, &at, &len);
-    o[8] = at >= 0 && len > 0 ? f[14] + at : -1;
-    o[9] = len;
-    find_prop(props, f[15], "KEYS", 4, &at, &len);
-    o[10] = at >= 0 && len > 0 ? f[14] + at : -1;
-    o[11] = len;
-    find_prop(props, f[15], "DELAY", 5, &at, &len);
+    int64_t t = at[PROP_TAGS];
+    o[7] = t >= 0 && len[PROP_TAGS] > 0
+        ? rmq_java_hash((const char *)props + t, (size_t)len[PROP_TAGS]) : 0;
+    o[8] = at[PROP_UNIQ_KEY] >= 0 && len[PROP_UNIQ_KEY] > 0 ? f[14] + at[PROP_UNIQ_KEY] : -1;
+    o[9] = len[PROP_UNIQ_KEY];
+    o[10] = at[PROP_KEYS] >= 0 && len[PROP_KEYS] > 0 ? f[14] + at[PROP_KEYS] : -1;
+    o[11] = len[PROP_KEYS];
+    int64_t d = at[PROP_DELAY], d_len = len[PROP_DELAY];
     int64_t level = 0;
-    for (int64_t k = 0; at >= 0 && k < len && k < 9; k++) {
-        uint8_t c = props[at + k];
+    for (int64_t k = 0; d >= 0 && k < d_len && k < 9; k++) {
+        uint8_t c = props[d + k];
         if (c < '0' || c > '9') { level = 0; break; }
         level = level * 10 + (c - '0');
     }
@@ -177,6 +188,18 @@ static int index_ready(const rmq_dispatcher *d, const uint8_t *seg, const int64_
     return (int64_t)count + *n_keys <= d->index_num ? 1 : -1;
 }
 
+/* Ask for the lines a record two ahead is parsed from (its header, its topic and properties
+ * at its end), guessing it is as long as this one: the records are read here first, from
+ * memory, and the parse would otherwise wait for every line. A wrong guess costs nothing. */
+static inline void prefetch_ahead(const uint8_t *seg, int64_t seg_size, int64_t pos,
+                                  int64_t size) {
+    int64_t next = pos + 2 * size;
+    if (next + size > seg_size) return;
+    __builtin_prefetch(seg + next);
+    __builtin_prefetch(seg + next + size - 128);
+    __builtin_prefetch(seg + next + size - 64);
+}
+
 int32_t rmq_dispatch(rmq_dispatcher *d, const uint8_t *seg, int64_t seg_size, int64_t pos,
                      int64_t end, int32_t max_records, int64_t *out_next, int32_t *out_status) {
     rmq_qmap *m = d->queues;
@@ -213,6 +236,7 @@ int32_t rmq_dispatch(rmq_dispatcher *d, const uint8_t *seg, int64_t seg_size, in
         }
         d->last_ts = o[4];
         n++;
+        prefetch_ahead(seg, seg_size, pos, size);
         pos += size;
     }
     *out_next = pos;

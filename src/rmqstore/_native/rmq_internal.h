@@ -3,8 +3,10 @@
 #define RMQ_INTERNAL_H
 #include <stdint.h>
 #include <string.h>
+#include "rmq_native.h"
+#include <sys/mman.h>
 
-#define RMQ_ABI 17
+#define RMQ_ABI 18
 
 #define RMQ_MAGIC_V1 ((int32_t)0xDAA320A7)
 #define RMQ_MAGIC_V2 ((int32_t)0xDAA320AB)
@@ -30,5 +32,26 @@ uint32_t rmq_java_hash_from(uint32_t h, const uint8_t *s, size_t len);
 /* rmq_index_put for a key whose Java hash is already known (index.c). */
 int32_t rmq_index_put_hashed(uint8_t *idx, int32_t slot_num, int32_t index_num, int32_t java_hash,
                              int64_t phys, int64_t store_ts);
+
+/* The segment and position holding phys, or NULL when it is outside the table or past the
+ * segment's readable end. */
+static inline const uint8_t *locate(const rmq_segtable *t, int64_t phys, int32_t size,
+                                    int64_t *pos, int32_t *index) {
+    if (phys < t->first_start) return NULL;
+    int64_t i = (phys - t->first_start) / t->seg_size;
+    if (i >= t->n_segs) return NULL;
+    int64_t p = phys - t->first_start - i * t->seg_size;
+    if (p + size > *t->ends[i]) return NULL;
+    *pos = p;
+    *index = (int32_t)i;
+    return t->segs[i];
+}
+
+/* Whether the page holding base[pos] is in the page cache. */
+static inline int resident(const uint8_t *base, int64_t pos, int64_t page) {
+    unsigned char vec = 0;
+    const uint8_t *at = base + (pos - pos % page);
+    return mincore((void *)at, (size_t)page, &vec) == 0 && (vec & 1);
+}
 
 #endif

@@ -196,6 +196,25 @@ int32_t rmq_read_bodies(const uint8_t *cq, int64_t from_pos, int64_t to_pos,
                         int64_t *out_ends, int32_t max_out, int64_t *out_scanned,
                         int32_t *out_skipped);
 
+/* rmq_read_bodies for a cold read (cold_read.c): the records of segment i are read with pread
+ * from fds[i] into scratch (scratch_cap bytes), one call per run of records lying back to back
+ * (gaps up to a page read through), instead of through the mapping; segments whose fd is -1,
+ * records larger than scratch and failed reads go through the mapping. dst must be given. */
+int32_t rmq_read_bodies_pread(const uint8_t *cq, int64_t from_pos, int64_t to_pos,
+                              const rmq_segtable *table, const int32_t *fds, uint8_t *scratch,
+                              int64_t scratch_cap, uint8_t *dst, int64_t dst_cap,
+                              int64_t *out_ends, int32_t max_out, int64_t *out_scanned,
+                              int32_t *out_skipped);
+
+/* At least the body bytes behind units cq[from_pos..to_pos) (the first max_out of them), from
+ * the units' record sizes alone: what dst of rmq_read_bodies_pread needs. */
+int64_t rmq_units_body_bound(const uint8_t *cq, int64_t from_pos, int64_t to_pos,
+                             int32_t max_out);
+
+/* 1 when the first page of the record [phys, phys + size) is in the page cache, 0 when not,
+ * -1 when the record is outside the table or past its segment's readable end. */
+int32_t rmq_record_resident(const rmq_segtable *table, int64_t phys, int32_t size);
+
 /* Index file (RocketMQ IndexFile): header 40 bytes, slot_num 4-byte slots, index_num 20-byte
  * entries. Insert key (UTF-8 "topic#key") for a record; returns 1, or 0 when the file is full. */
 int32_t rmq_index_put(uint8_t *idx, int32_t slot_num, int32_t index_num,

@@ -111,8 +111,9 @@ class Sharing:
         slot = None
         while True:
             seen = self.ctl.u32[seq_at]  # before looking: an append after it wakes us
-            if slot is None:  # until some process made the queue
-                cq = self.queues.get(topic, queue_id)
+            if slot is None:  # until some process made the queue (no catch-up: only its slot)
+                cq = self.queues.by_key.get((topic, queue_id)) or self.queues.get(topic,
+                                                                                 queue_id)
                 slot = cq.slot_word if cq is not None else None
             if slot is not None and words[slot] > offset:
                 return True

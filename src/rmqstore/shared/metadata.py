@@ -97,6 +97,9 @@ class SharedOffsets(ConsumerOffsetManager):
         super().__init__(root)
         self._ctl = ctl
         self._persisted: list | None = None
+        # (group, topic, queue id) -> its slot's offset: a slot, once used, is never freed or
+        # moved, so a commit looks it up once, not per message
+        self._slots: dict[tuple[str, str, int], int] = {}
 
     def load(self) -> None:
         """Offsets are read from the control file (publish() put them there)."""
@@ -110,16 +113,24 @@ class SharedOffsets(ConsumerOffsetManager):
         self._table = {}
 
     def commit(self, group: str, topic: str, queue_id: int, offset: int) -> None:
-        key = f"{topic}@{group}"
-        at = self._ctl.find_offset(key, queue_id)
+        at = self._slot(group, topic, queue_id)
         if at is None:
             with meta_mutex(self._ctl):
-                at = self._ctl.find_offset(key, queue_id, create_at=offset)
+                at = self._ctl.find_offset(f"{topic}@{group}", queue_id, create_at=offset)
+            self._slots[group, topic, queue_id] = at
         self._ctl.set_word(at, offset)
 
     def committed(self, group: str, topic: str, queue_id: int) -> int | None:
-        at = self._ctl.find_offset(f"{topic}@{group}", queue_id)
+        at = self._slot(group, topic, queue_id)
         return None if at is None else self._ctl.word(at)
+
+    def _slot(self, group: str, topic: str, queue_id: int) -> int | None:
+        at = self._slots.get((group, topic, queue_id))
+        if at is None:
+            at = self._ctl.find_offset(f"{topic}@{group}", queue_id)
+            if at is not None:
+                self._slots[group, topic, queue_id] = at
+        return at
 
     def persist(self) -> None:
         """Write consumerOffset.json from the control file, if it changed."""
