@@ -252,6 +252,15 @@ class MessageStore:
         encoded, a unit's own tags code)."""
         return self._writer.put_record(topic, body, queue_id, record)
 
+    def put_sent(self, topic: str, queue_id: int, body: bytes, props: bytes, tags_code: int,
+                 flag: int, born_ts: int, reconsume_times: int,
+                 born_host: tuple[str, int] | None, keys: list[str]) -> PutResult | None:
+        """put_record of a broker's common send, its fields checked by the broker's native
+        parse; None, with nothing stored, when put_record must take it (see
+        StoreWriter.put_sent)."""
+        return self._writer.put_sent(topic, queue_id, body, props, tags_code, flag, born_ts,
+                                     reconsume_times, born_host, keys)
+
     def put_entries(self, topic: str, data: bytes, queue_id: int,
                     shared: RecordInput) -> PendingBatch:
         """put_encoded_batch of a SEND_BATCH_MESSAGE: ``shared`` gives the request's

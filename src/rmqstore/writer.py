@@ -231,21 +231,64 @@ class StoreWriter:
             # A tuple, not a closure: cells would slow every use of these names in here.
             args = (log, cq.wptr, body, len(body), props, len(props), code, sysflag, flag,
                     born, record.reconsume_times, 0, host if host is not None else _native.NULL)
-            qoff = _native.put(*args)
-            if qoff < 0:
-                qoff = self._append_retrying(cq, lambda: _native.put(*args), qoff)
-            phys, now = log.last_phys, log.last_ts
-            if to_index and self._index is not None:
-                self._index.add_keys(topic, to_index, phys, now)
+            qoff, phys, now = self._append_record(topic, cq, args, to_index)
             if queue_id is not None or self._routes.single_queue(topic):
                 self._plain_target(topic, queue_id, cq)
-            if self._arrival_waiters:
-                self._arrival.notify_all()
-            if self.on_append is not None:
-                self.on_append()
         finally:
             lock.release()
         return PutResult(PutStatus.PUT_OK, qid, qoff, phys, now, self._store_host)
+
+    def put_sent(self, topic: str, queue_id: int, body: bytes, props: bytes, tags_code: int,
+                 flag: int, born_ts: int, reconsume_times: int,
+                 born_host: tuple[str, int] | None, keys: list[str]) -> PutResult | None:
+        """put_record of a broker's common send, whose fields its native parse checked: the
+        properties encoded as stored (within MAX_PROPERTIES_BYTES), their TAGS' code and index
+        ``keys`` given, sysflag 0. None, with nothing stored, when the general path must take
+        it: (topic, queue_id) took no put yet, the body is too large or to be compressed, or
+        puts are refused."""
+        cq = self._plain_targets.get(queue_id, _NONE).get(topic)
+        if cq is None or len(body) >= self._plain_limit or self._refusing:
+            return None
+        host, sysflag = (_native.NULL, 0) if born_host is None else _born_host(born_host, 0)
+        args = (self._log, cq.wptr, body, len(body), props, len(props), tags_code, sysflag,
+                flag, born_ts, reconsume_times, 0, host)
+        lock = self._put_lock
+        lock.acquire()
+        try:
+            if self._refusing:
+                self._check_writable()
+            qoff, phys, now = self._append_record(topic, cq, args, keys)
+        finally:
+            lock.release()
+        commit = self._group_commit
+        if not commit.async_pending:
+            commit.cue()  # as PendingPut does: a put in flight wants to be made durable
+        result = _new(PutResult)
+        result.status = _PUT_OK
+        result.queue_id = queue_id
+        result.queue_offset = qoff
+        result.commitlog_offset = phys
+        result.store_timestamp = now
+        result._host = self._store_host
+        return result
+
+    def _append_record(self, topic: str, cq: ConsumeQueue, args: tuple,
+                       to_index: list[str]) -> tuple[int, int, int]:
+        """_native.put(*args) under the put lock, rolling as it asks, then what follows every
+        append: the index keys, waking arrivals and replication. (queue offset, commit-log
+        offset, store time)."""
+        qoff = _native.put(*args)
+        if qoff < 0:
+            qoff = self._append_retrying(cq, lambda: _native.put(*args), qoff)
+        log = self._log
+        phys, now = log.last_phys, log.last_ts
+        if to_index and self._index is not None:
+            self._index.add_keys(topic, to_index, phys, now)
+        if self._arrival_waiters:
+            self._arrival.notify_all()
+        if self.on_append is not None:
+            self.on_append()
+        return qoff, phys, now
 
     def _put_plain_retrying(self, cq: ConsumeQueue, body: bytes, code: int) -> int:
         # Apart from _put_plain: a closure there would cost every put its cells.

@@ -17,7 +17,7 @@ import struct
 from .._version import __version__
 from ..errors import NativeModuleError
 
-ABI_VERSION = 17
+ABI_VERSION = 18
 
 try:
     from ._rmq import ffi, lib
@@ -873,3 +873,36 @@ def as_i32(ptr):
 
 def as_i64(ptr):
     return ffi.cast("int64_t *", ptr)
+
+
+class SendParser:
+    """rmq_send_parse with its buffers made once: one per broker, used on its event loop only.
+    ``parse(frame)`` gives the reason code (an int, see rmq_native.h) of a request left to the
+    Python handler, or the tuple (code, opaque, topic, queue_id, flag, born_ts,
+    reconsume_times, wait, properties as stored, UNIQ_KEY or "", KEYS or "", tags_code, body)."""
+
+    def __init__(self, cluster: str, skip_names: frozenset[str], max_header_bytes: int) -> None:
+        self._cluster = cluster.encode()
+        self._skip = "".join(f"{name}\n" for name in sorted(skip_names)).encode()
+        # decoded fields, then the stored properties (at most the decoded text plus CLUSTER)
+        self._cap = 2 * max_header_bytes + len(self._cluster) + 64
+        self._out = ffi.new("uint8_t[]", self._cap)
+        self._buf = ffi.buffer(self._out)
+        self._req = ffi.new("rmq_send_req *")
+
+    def parse(self, frame: bytes) -> int | tuple:
+        r = self._req
+        why = lib.rmq_send_parse(frame, len(frame), self._cluster, len(self._cluster),
+                                 self._skip, len(self._skip), r, self._out, self._cap)
+        if why:
+            return why
+        buf = self._buf
+        at = r.topic_at
+        props_at = r.props_at
+        uniq_at, keys_at = r.uniq_at, r.keys_at
+        return (r.code, r.opaque, buf[at:at + r.topic_len].decode(), r.queue_id, r.msg_flag,
+                r.born_ts, r.reconsume_times, bool(r.wait),
+                buf[props_at:props_at + r.props_len],
+                buf[uniq_at:uniq_at + r.uniq_len].decode() if r.uniq_len else "",
+                buf[keys_at:keys_at + r.keys_len].decode() if r.keys_len else "",
+                r.tags_code, frame[r.body_at:])

@@ -500,4 +500,42 @@ int32_t rmq_wait_for_change(uint8_t *seq, uint8_t *waiters, uint32_t seen, int64
  * counts itself in *arrivals (atomically +1, whichever process); returns the new count. */
 uint32_t rmq_sync_arrive(uint8_t *arrivals);
 
+/* The broker's native send path (send_parse.c): a request frame (without its length word)
+ * read for the common case of SEND_MESSAGE (10) / SEND_MESSAGE_V2 (310): a JSON header with
+ * code, then extFields of known names only (10: the full ones, 310: a..n; ACL's signature
+ * fields are skipped, the caller runs no ACL), every value a string or an integer, the
+ * required ones present; a two-way request (flag 0); sysFlag 0, queueId >= 0, no batch,
+ * ASCII only; properties each one non-empty name, one \x01 and a value, no name twice,
+ * none named CLUSTER or in `skip` (names each followed by '\n': what broker services rewrite).
+ * Fills req; out (out_cap bytes, scratch) receives the decoded topic and the properties as
+ * stored (the producer's pairs but WAIT, then CLUSTER\x01cluster\x02). Returns RMQ_SEND_FAST,
+ * or why the request is left to the Python handler. */
+typedef struct {
+    int32_t code;            /* 10 or 310 */
+    int32_t opaque;
+    int32_t queue_id;
+    int32_t msg_flag;        /* the message's flag (extFields), not the frame's */
+    int64_t born_ts;
+    int32_t reconsume_times;
+    int32_t wait;            /* 0: the producer sent WAIT=false */
+    int32_t topic_at, topic_len;   /* in out */
+    int32_t props_at, props_len;   /* the stored properties, in out */
+    int32_t uniq_at, uniq_len;     /* UNIQ_KEY's value in out (uniq_len 0: none) */
+    int32_t keys_at, keys_len;     /* KEYS's value in out (keys_len 0: none) */
+    int32_t tags_code;       /* Java hash of TAGS, 0 without */
+    int32_t body_at;         /* the body's start in the frame */
+} rmq_send_req;
+
+enum {
+    RMQ_SEND_FAST = 0,
+    RMQ_SEND_NOT_SEND = 1,    /* not a JSON SEND_MESSAGE / SEND_MESSAGE_V2 request */
+    RMQ_SEND_HEADER = 2,      /* a header shape or field name outside the common case */
+    RMQ_SEND_ONEWAY = 3,      /* flag is not 0 */
+    RMQ_SEND_FIELDS = 4,      /* a field value outside the common case (batch, sysFlag, ...) */
+    RMQ_SEND_PROPERTIES = 5   /* properties the Python path must decode or rewrite */
+};
+int32_t rmq_send_parse(const uint8_t *frame, int64_t frame_len, const char *cluster,
+                       int32_t cluster_len, const char *skip, int32_t skip_len,
+                       rmq_send_req *req, uint8_t *out, int32_t out_cap);
+
 #endif

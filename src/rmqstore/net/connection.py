@@ -30,7 +30,7 @@ from collections.abc import Awaitable, Callable
 
 from ..protocol.command import ONEWAY_FLAG, RESPONSE_FLAG, RemotingCommand
 from ..protocol.errors import FrameError, FrameTooLarge
-from ..protocol.frame import DEFAULT_MAX_FRAME_BYTES, FrameDecoder, encode
+from ..protocol.frame import DEFAULT_MAX_FRAME_BYTES, FrameDecoder, decode_frame, encode
 from .errors import ConnectionClosed, RemotingTimeout
 
 log = logging.getLogger(__name__)
@@ -43,6 +43,9 @@ TLS_HELLO = bytes([TLS_RECORD_HANDSHAKE])
 _monotonic = time.monotonic  # a global name fewer on the hot path
 
 RequestCallback = Callable[["RemotingConnection", RemotingCommand], None]
+# Sees each incoming frame (without its length word) before it is decoded: True when it took
+# the frame (answered it, or will), False to let it be decoded and routed as usual.
+FrameCallback = Callable[["RemotingConnection", bytes], bool]
 
 
 class _Expired(Exception):
@@ -62,8 +65,10 @@ class RemotingConnection(asyncio.Protocol):
 
     def __init__(self, on_request: RequestCallback, *,
                  max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
-                 max_buffered_bytes: int | None = None) -> None:
+                 max_buffered_bytes: int | None = None,
+                 on_frame: FrameCallback | None = None) -> None:
         self._on_request = on_request
+        self._on_frame = on_frame
         self._decoder = FrameDecoder(max_frame_bytes)
         # sys.maxsize for none: one comparison per frame either way
         self._max_buffered = sys.maxsize if max_buffered_bytes is None else max_buffered_bytes
@@ -230,14 +235,17 @@ class RemotingConnection(asyncio.Protocol):
         """Route every complete command in the decoder (after appending ``data``); stops early,
         leaving the rest buffered, once reading is paused (see _resume_reading)."""
         decoder = self._decoder
+        on_frame = self._on_frame
         try:
             complete = 0
-            for cmd in decoder.feed(data):
+            for frame in decoder.feed_frames(data):
                 complete += 1
-                if cmd.is_response:
-                    self._on_response(cmd)
-                else:
-                    self._on_request(self, cmd)
+                if on_frame is None or not on_frame(self, frame):
+                    cmd = decode_frame(frame)
+                    if cmd.is_response:
+                        self._on_response(cmd)
+                    else:
+                        self._on_request(self, cmd)
                 if self._closed:
                     return
                 # Over a cap, what is left waits in the decoder: a write buffer past its

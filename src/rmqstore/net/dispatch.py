@@ -91,6 +91,12 @@ FastHandler = Callable[[RemotingCommand, RequestContext],
                        "RemotingCommand | bytes | Deferred | None"]
 
 
+# Takes a request frame (without its length word) before it is decoded, on the connection's
+# reader: True once it has answered it (through respond), or will; False *before doing
+# anything* to leave it to the decoder and the handlers.
+FrameHandler = Callable[[Channel, bytes, float], bool]
+
+
 # Sees every request before its handler: returns None to let it through, or the response that
 # refuses it. Runs in the connection's reader, so it must not block; ``peer`` is "host:port".
 RequestFilter = Callable[[RemotingCommand, str], "RemotingCommand | None"]
@@ -145,6 +151,9 @@ class Dispatcher:
         # Public: a server sets it once its rules are loaded, before it listens.
         self.request_filter = request_filter
         self.observer: RequestObserver | None = None
+        # Tried before a frame is decoded, while no request_filter is set (the broker's native
+        # send path); it is given the frame's arrival time for the observer.
+        self.frame_handler: FrameHandler | None = None
 
     def register(self, code: int, handler: Handler, *,
                  busy: Callable[[], bool] | None = None, fast: FastHandler | None = None) -> None:
@@ -193,6 +202,22 @@ class Dispatcher:
                 response.then(lambda r: self._respond(channel, request, r, started))
                 return
         channel.spawn(self._run(entry.handler, channel, request, started), len(request.body))
+
+    def on_frame(self, channel: Channel, frame: bytes) -> bool:
+        """Called by the connection's reader for each frame before it is decoded: whether the
+        frame_handler took it. Never while a request_filter must see every request, nor past
+        the connection's in-flight cap (on_request answers those)."""
+        handler = self.frame_handler
+        if handler is None or self.request_filter is not None \
+                or channel.requests_in_flight >= self._max_inflight:
+            return False
+        return handler(channel, frame, time.perf_counter() if self.observer is not None else 0.0)
+
+    def respond(self, channel: Channel, request: RemotingCommand,
+                response: RemotingCommand | bytes, started: float = 0.0) -> None:
+        """Answer a request a frame_handler took as a handler's answer is sent (observed,
+        bound to the request); ``request`` stands for it: its code, opaque and flag."""
+        self._respond(channel, request, response, started)
 
     def _refused(self, channel: Channel, request: RemotingCommand) -> bool:
         assert self.request_filter is not None

@@ -175,7 +175,8 @@ class RemotingServer:
         limits = self.config.limits
         conn = ServerConnection(self.dispatcher.on_request,
                                 max_frame_bytes=limits.max_frame_bytes,
-                                max_buffered_bytes=limits.max_buffered_bytes)
+                                max_buffered_bytes=limits.max_buffered_bytes,
+                                on_frame=self.dispatcher.on_frame)
         self._connections.add(conn)
         conn.on_lost(lambda: self._connections.discard(conn))
         return conn

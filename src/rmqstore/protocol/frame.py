@@ -129,9 +129,15 @@ class FrameDecoder:
         """Append ``data``; the returned iterator yields each complete command and must be
         exhausted. A FrameError raised while iterating leaves earlier commands delivered."""
         self._buf += data
+        return map(decode_frame, self._drain())
+
+    def feed_frames(self, data: bytes) -> Iterator[bytes]:
+        """feed() yielding each complete frame undecoded, without its length word (for
+        decode_frame, or a reader of its own)."""
+        self._buf += data
         return self._drain()
 
-    def _drain(self) -> Iterator[RemotingCommand]:
+    def _drain(self) -> Iterator[bytes]:
         buf = self._buf
         while len(buf) >= 4:
             (length,) = _LENGTH.unpack_from(buf, 0)
@@ -142,4 +148,4 @@ class FrameDecoder:
                 return
             frame = bytes(buf[4:4 + length])
             del buf[:4 + length]  # bytearray trims its front without copying the rest
-            yield decode_frame(frame)
+            yield frame

@@ -33,7 +33,7 @@ from ....errors import (
     MessageTooLargeError,
     StoreClosedError,
 )
-from ....message import PendingBatch, PendingPut, PutStatus
+from ....message import PendingBatch, PendingPut, PutResult, PutStatus
 from ....net import RequestContext
 from ....net.client import split_address
 from ....net.dispatch import Deferred, Dispatcher
@@ -63,6 +63,7 @@ from ..role import BrokerRole
 from ..stats.traffic import Traffic, message_type
 from ..subgroups import SubscriptionGroupManager
 from ..topics import DLQ_PREFIX, PERM_WRITE, RETRY_PREFIX, BrokerTopics
+from .send_native import NativeSend, native_send_enabled
 
 log = logging.getLogger(__name__)
 
@@ -148,6 +149,7 @@ class SendProcessor:
             store.async_group_commit(asyncio.get_running_loop()) if config.sync_flush else None)
         self._rewrites: list[Rewrite] = []
         self._rewrite_props: frozenset[str] = frozenset()
+        self._native: NativeSend | None = None
         # The SUCCESS answer to a single send, as _answer would encode it, pre-made.
         self._ok_frame = JsonFrameTemplate(ResponseCode.SUCCESS, {
             "msgId": None, "queueId": None, "queueOffset": None,
@@ -160,13 +162,23 @@ class SendProcessor:
         self._rewrite_props |= frozenset(props)
 
     def close(self) -> None:
+        if self._native is not None:
+            log.info("native send path: %d sends answered", self._native.taken)
         if self._group_commit is not None:
             self._group_commit.close()
 
     def register_handlers(self, dispatcher: Dispatcher) -> None:
+        """After every add_rewrite: the native path leaves the properties they look for
+        to ``send``."""
         for code in (RequestCode.SEND_MESSAGE, RequestCode.SEND_MESSAGE_V2,
                      RequestCode.SEND_BATCH_MESSAGE):
             dispatcher.register(code, self.send, fast=self.send_fast)
+        if native_send_enabled():
+            self._native = NativeSend(
+                self._config, self._store, self._topics, self._role, self._traffic,
+                self._arrivals, self._group_commit, self._sync_master, self._rewrite_props,
+                self._ok_frame, self.answer_put, _born_host, dispatcher)
+            dispatcher.frame_handler = self._native.on_frame
 
     async def send(self, request: RemotingCommand,
                    ctx: RequestContext) -> RemotingCommand | bytes:
@@ -258,24 +270,36 @@ class SendProcessor:
                 queue_id: int, status: PutStatus) -> RemotingCommand | bytes:
         """SendMessageResponseHeader: the offset message id(s), the queue the producer asked
         for (Java answers it, not the one a rewrite stored the message in) and the (first)
-        queue offset. One message stored, JSON header: the pre-made frame."""
-        role = self._role
-        if status is PutStatus.PUT_OK and not role.may_acknowledge():
-            status = PutStatus.FLUSH_SLAVE_TIMEOUT  # stored; a deposed master never says so
+        queue offset."""
         if type(pending) is PendingPut:
-            r = pending.result
-            if status is PutStatus.PUT_OK and request.serialize_type is SerializeType.JSON \
-                    and not role.controller_mode:
-                return self._ok_frame.frame(request.opaque, r.msg_id, str(queue_id),
-                                            str(r.queue_offset))
-            msg_id, queue_offset = r.msg_id, r.queue_offset
-        else:
-            batch = pending.batch  # type: ignore[union-attr]
-            msg_id, queue_offset = ",".join(batch.msg_ids), batch.first_queue_offset
+            return self.answer_put(request, pending.result, queue_id, status)
+        batch = pending.batch  # type: ignore[union-attr]
+        return self._answer_header(",".join(batch.msg_ids), queue_id, batch.first_queue_offset,
+                                   self._acknowledged(status))
+
+    def answer_put(self, request: RemotingCommand, result: PutResult, queue_id: int,
+                   status: PutStatus) -> RemotingCommand | bytes:
+        """_answer for one message stored as ``result``: SUCCESS to a JSON request is the
+        pre-made frame."""
+        status = self._acknowledged(status)
+        if status is PutStatus.PUT_OK and request.serialize_type is SerializeType.JSON \
+                and not self._role.controller_mode:
+            return self._ok_frame.frame(request.opaque, result.msg_id, str(queue_id),
+                                        str(result.queue_offset))
+        return self._answer_header(result.msg_id, queue_id, result.queue_offset, status)
+
+    def _acknowledged(self, status: PutStatus) -> PutStatus:
+        if status is PutStatus.PUT_OK and not self._role.may_acknowledge():
+            return PutStatus.FLUSH_SLAVE_TIMEOUT  # stored; a deposed master never says so
+        return status
+
+    def _answer_header(self, msg_id: str, queue_id: int, queue_offset: int,
+                       status: PutStatus) -> RemotingCommand:
         ext = encode_header(SendMessageResponseHeader(
             msg_id=msg_id, queue_id=queue_id, queue_offset=queue_offset))
         ext["MSG_REGION"] = self._config.region_id
         ext["TRACE_ON"] = "true" if self._config.trace_on else "false"
+        role = self._role
         if role.controller_mode:  # ours: which master epoch answered (Java clients ignore it)
             ext["masterEpoch"] = str(role.master_epoch)
         code = _STATUS_CODES.get(status, ResponseCode.SYSTEM_ERROR)

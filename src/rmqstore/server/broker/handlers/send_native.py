@@ -1,0 +1,140 @@
+"""The common send answered from its frame, before any decoding in Python: the Dispatcher's
+frame_handler for SEND_MESSAGE (10) and SEND_MESSAGE_V2 (310).
+
+One native call (_native.SendParser, send_parse.c) reads the frame: a JSON header in the common
+shape, a two-way request, sysFlag 0, no batch, queueId >= 0, properties that can be stored as
+sent and that no broker service rewrites (delay levels, timers, transactions). Then the checks
+SendProcessor._target makes, once per topic config: an existing, writable, non-retry topic that
+may be sent to, the queue id within its queues; the broker writable, neither a slave nor in
+controller mode, no SYNC_MASTER wait. The store takes it only into a queue that took a put
+before, a body within maxMessageSize and under the compression threshold, while puts are not
+refused (MessageStore.put_sent). Anything else is left, untouched, to SendProcessor, which
+answers it as it always has; so are every request while ACL is on (the Dispatcher's
+request_filter must see each one).
+
+The record stored and the answer are SendProcessor's for the same request: the stored
+properties, the born host, the SUCCESS frame template, the traffic counters, the long-poll
+wake-up, the sync-flush wait (FLUSH_DISK_TIMEOUT answered through SendProcessor). The
+environment variable RMQSTORE_NATIVE_SEND=0 turns the path off (tests compare the two).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+from ...._native import SendParser
+from ....aio_commit import AsyncGroupCommit
+from ....errors import InvalidTopicError
+from ....message import PutResult, PutStatus
+from ....net.dispatch import Channel, Dispatcher
+from ....protocol import RemotingCommand, RequestCode
+from ....protocol.frame import FRAME_HEADROOM_BYTES
+from ....protocol.json_template import JsonFrameTemplate
+from ....store import MessageStore
+from ....topic_validator import is_not_allowed_send
+from ..config import BrokerConfig
+from ..longpoll import ArrivalWaiters
+from ..role import BrokerRole
+from ..stats.traffic import Traffic, message_type
+from ..topics import PERM_WRITE, RETRY_PREFIX, BrokerTopics
+
+ENV_SWITCH = "RMQSTORE_NATIVE_SEND"  # "0": every send takes SendProcessor's path
+
+# The answer to a stored message whose durability or replication failed: SendProcessor's.
+Answer = Callable[[RemotingCommand, PutResult, int, PutStatus], "RemotingCommand | bytes"]
+
+
+def native_send_enabled() -> bool:
+    return os.environ.get(ENV_SWITCH, "1") != "0"
+
+
+class NativeSend:
+    """Bound to one broker's send path; runs on its event loop only."""
+
+    def __init__(self, config: BrokerConfig, store: MessageStore, topics: BrokerTopics,
+                 role: BrokerRole, traffic: Traffic, arrivals: ArrivalWaiters,
+                 group_commit: AsyncGroupCommit | None, sync_master: bool,
+                 rewrite_props: frozenset[str], ok_frame: JsonFrameTemplate,
+                 answer: Answer, born_host: Callable[[str], tuple[str, int] | None],
+                 dispatcher: Dispatcher) -> None:
+        self._config, self._topics, self._role = config, topics, role
+        self._put_sent, self._validate_topic = store.put_sent, store.validate_topic
+        self._traffic, self._notify = traffic, arrivals.notify
+        # answers: the SUCCESS frame, any other through SendProcessor, when durable if so
+        self._ok_frame, self._answer, self._dispatcher = ok_frame, answer, dispatcher
+        self._group_commit, self._sync_master = group_commit, sync_master
+        self._born_host = born_host
+        self.taken = 0  # sends answered here (logged at close: what tests look for)
+        self._parser = SendParser(config.cluster_name, rewrite_props, FRAME_HEADROOM_BYTES)
+        # topic -> (the config checked, how many queue ids it takes; 0: none, not ours)
+        self._gates: dict[str, tuple[object, int]] = {}
+        # What the answer and the observer see of a request taken here, by code.
+        self._stand_ins = {code: RemotingCommand(code) for code in (
+            RequestCode.SEND_MESSAGE, RequestCode.SEND_MESSAGE_V2)}
+
+    def on_frame(self, channel: Channel, frame: bytes, started: float) -> bool:
+        parsed = self._parser.parse(frame)
+        if type(parsed) is int:
+            return False
+        (code, opaque, topic, queue_id, flag, born_ts, reconsume, wait, props, uniq, keys,
+         tags_code, body) = parsed  # type: ignore[misc]
+        if queue_id >= self._queues_open(topic) or not self._broker_open() \
+                or (wait and self._sync_master):
+            return False
+        index = [uniq] if uniq else []
+        if keys:
+            index.extend(k for k in keys.split(" ") if k)  # index.index_keys' rule
+        result = self._put_sent(topic, queue_id, body, props, tags_code, flag, born_ts,
+                                reconsume, self._born_host(channel.peer), index)
+        if result is None:
+            return False
+        self.taken += 1
+        self._notify(topic, queue_id)
+        self._traffic.stored(topic, message_type(props.decode()), 1, len(body))
+        commit = self._group_commit
+        if commit is not None and wait:
+            commit.when_durable(result.commitlog_offset, lambda ok: self._answer_stored(
+                channel, RemotingCommand(code, opaque=opaque), result, queue_id,
+                PutStatus.PUT_OK if ok else PutStatus.FLUSH_DISK_TIMEOUT, started))
+        else:  # SendProcessor.answer_put's frame: JSON, PUT_OK, not in controller mode
+            self._dispatcher.respond(channel, self._stand_in(code, opaque), self._ok_frame.frame(
+                opaque, result.msg_id, str(queue_id), str(result.queue_offset)), started)
+        return True
+
+    def _answer_stored(self, channel: Channel, request: RemotingCommand, result: PutResult,
+                       queue_id: int, status: PutStatus, started: float) -> None:
+        self._dispatcher.respond(channel, request,
+                                 self._answer(request, result, queue_id, status), started)
+
+    def _stand_in(self, code: int, opaque: int) -> RemotingCommand:
+        """What the answer and the observer see of the request: its code and opaque (a
+        command per code, reused: nothing keeps it past the answer)."""
+        request = self._stand_ins[code]
+        request.opaque = opaque
+        return request
+
+    def _queues_open(self, topic: str) -> int:
+        """How many queue ids a common send to topic may name (0: none; SendProcessor then
+        decides): SendProcessor._target's checks, made again whenever its config changes."""
+        cfg = self._topics.get(topic)
+        gate = self._gates.get(topic)
+        if gate is not None and gate[0] is cfg:
+            return gate[1]
+        queues = 0
+        if cfg is not None and not topic.startswith(RETRY_PREFIX) \
+                and not is_not_allowed_send(topic) and cfg.perm & PERM_WRITE:
+            try:
+                self._validate_topic(topic)
+                queues = max(cfg.read_queue_nums, cfg.write_queue_nums)
+            except InvalidTopicError:
+                pass
+        if len(self._gates) >= 4096:
+            self._gates.clear()
+        self._gates[topic] = (cfg, queues)
+        return queues
+
+    def _broker_open(self) -> bool:
+        role = self._role
+        return bool(self._config.broker_permission & PERM_WRITE) and not role.controller_mode \
+            and not role.slave
