@@ -216,8 +216,11 @@ def test_a_full_descriptor_table_gives_an_error_response_not_a_crash(
     with connect(srv.broker_address) as sock:
         assert request(sock, send_request("Files", 0, b"before")).code == 0
         soft, hard = resource.prlimit(pid, resource.RLIMIT_NOFILE)
-        open_now = len(list(Path(f"/proc/{pid}/fd").iterdir()))
-        resource.prlimit(pid, resource.RLIMIT_NOFILE, (open_now, hard))
+        # An open takes the lowest free number and fails when that is past the limit: the
+        # count of open descriptors is not it when the table has holes below its top.
+        taken = {int(fd.name) for fd in Path(f"/proc/{pid}/fd").iterdir()}
+        lowest_free = min(set(range(len(taken) + 1)) - taken)
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (lowest_free, hard))
         try:
             # queue 1 has no file yet: creating it fails with EMFILE
             r = request(sock, send_request("Files", 1, b"refused"))

@@ -52,7 +52,7 @@ def serve(tmp: Path, *args: str, conf: str | None = None,
     return rmqstore("serve", *extra, "--data", str(tmp / "data"), "--namesrv-port",
                     str(ns_port or free_port()), "--broker-port", str(free_broker_port()),
                     "--http-port", "0", "--metrics-port", "0", *SMALL_STORE_ARGS, *args,
-                    timeout_s=15)
+                    timeout_s=60)  # a bound, not a speed check: a loaded machine starts slowly
 
 
 def one_error_line(done: subprocess.CompletedProcess[str]) -> str:
