@@ -17,7 +17,7 @@ import struct
 from .._version import __version__
 from ..errors import NativeModuleError
 
-ABI_VERSION = 18
+ABI_VERSION = 19
 
 try:
     from ._rmq import ffi, lib
@@ -597,8 +597,7 @@ class Follower:
 
     def take_appended(self) -> int:
         """Bytes appended since the last call."""
-        n, self._f.appended = self._f.appended, 0
-        return n
+        return lib.rmq_follower_take_appended(self._f)
 
     @property
     def bad_header(self) -> tuple[int, int]:
@@ -607,7 +606,7 @@ class Follower:
     errno = _field("err", "errno of the failure that ended the link (0: none).")
 
     def release(self) -> None:
-        if self._f.buf != ffi.NULL:
+        if self._f.ring != ffi.NULL:
             lib.rmq_follower_release(self._f)
         self._seg = None
 
