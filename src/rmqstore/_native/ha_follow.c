@@ -108,6 +108,11 @@ static void *writer_main(void *arg) {
         job *j = &r->jobs[r->done % RING];
         int32_t failed = r->err || r->send_err, write_err = 0, report_err = 0;
         pthread_mutex_unlock(&r->mu);
+        if (f->write_delay_us > 0) {
+            struct timespec pause = {f->write_delay_us / 1000000,
+                                     f->write_delay_us % 1000000 * 1000};
+            nanosleep(&pause, NULL);
+        }
         if (!failed && rmq_write_raw(j->seg, j->fd, j->base, j->data, j->len)) {
             write_err = errno ? errno : EIO;
         } else if (!failed) {
@@ -151,6 +156,7 @@ int32_t rmq_follower_init(rmq_follower *f) {
     f->log_end = f->checked = f->body_left = f->hdr_have = f->guess = 0;
     f->seg_checked = -1;
     f->reported = -1;
+    f->ring_waits = 0;
     f->last_read_ms = f->last_report_ms = now_ms();
     f->failing = 0;
     if (pthread_create(&r->thread, NULL, writer_main, f) != 0) {
@@ -209,6 +215,7 @@ static int hand_over(rmq_follower *f) {
     pthread_mutex_lock(&r->mu);
     r->handed++;
     pthread_cond_signal(&r->work);
+    if (r->handed - r->done >= RING) f->ring_waits++;
     while (r->handed - r->done >= RING) pthread_cond_wait(&r->freed, &r->mu);
     pthread_mutex_unlock(&r->mu);
     job *next = &r->jobs[r->handed % RING];

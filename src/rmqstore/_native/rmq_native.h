@@ -314,6 +314,8 @@ typedef struct {
     int64_t max_body, max_pending;
     int64_t heartbeat_ms, housekeeping_ms;
     int64_t gather_bytes, gather_idle_ms, gather_max_ms;  /* when to return APPENDED */
+    int64_t write_delay_us;     /* tests: the writer sleeps this long before each write (a
+                                   slow disk), so that received buffers wait in the ring */
     /* the segment appended to; seg_wrote NULL: none (the caller sets it on SEGMENT) */
     uint8_t *seg;
     int32_t seg_fd;
@@ -321,6 +323,8 @@ typedef struct {
     int64_t *seg_wrote;
     /* out */
     int64_t appended;           /* bytes appended since the last rmq_follower_take_appended */
+    int64_t ring_waits;         /* times the receive thread waited for the writer to free a
+                                   buffer (the writer was the slower) */
     int64_t bad_offset, bad_size;
     int32_t err;
     /* internal */
