@@ -6,8 +6,9 @@
  * reports the new end, so an offset is reported only once its records are checked and appended.
  * They share a ring of receive buffers: the receive thread fills one while the writer writes the
  * ones handed to it before, in order; a hand-over is a job under a mutex, and the writer sleeps
- * on a condition variable (no timed poll), so a lone record on an idle link is written and
- * acknowledged as soon as it is checked. Each receive (recvmsg) puts the bodies straight where
+ * on a condition variable (no timed poll). When the socket is empty and the writer idle (a lone
+ * record on an idle link), the receive thread writes and reports itself: a SYNC_MASTER's
+ * acknowledgement waits for no other thread to be scheduled. Each receive (recvmsg) puts the bodies straight where
  * the records they make are checked and written from, and the headers aside. rmq_follow returns
  * only for what Python must do: give it the next segment, wake the dispatch, or close the link;
  * every return but the dispatch's waits until the writer has written all it was handed. The
@@ -94,9 +95,39 @@ static int32_t report(rmq_follower *f) {
     return err;
 }
 
-/* The writer thread: append each job's checked bytes, the first size field last, publish the
- * segment's write position, count the bytes for the dispatch, then report. After a failure it
- * writes nothing more (the receive thread closes the link; the next one resumes at the end). */
+/* Write one job's checked bytes, the first size field last, publish the segment's write
+ * position, count the bytes for the dispatch, then report; the failures go to the ring (under
+ * its mutex). After a failure nothing more is written (the receive thread closes the link;
+ * the next one resumes at the end). Either thread: the writer's, or the receive thread's when
+ * the writer is idle. */
+static void write_job(rmq_follower *f, const job *j) {
+    ring *r = f->ring;
+    int32_t failed = __atomic_load_n(&r->err, __ATOMIC_RELAXED)
+                     || __atomic_load_n(&r->send_err, __ATOMIC_RELAXED);
+    int32_t write_err = 0, report_err = 0;
+    if (f->write_delay_us > 0) {
+        struct timespec pause = {f->write_delay_us / 1000000,
+                                 f->write_delay_us % 1000000 * 1000};
+        nanosleep(&pause, NULL);
+    }
+    if (!failed && rmq_write_raw(j->seg, j->fd, j->base, j->data, j->len)) {
+        write_err = errno ? errno : EIO;
+    } else if (!failed) {
+        __atomic_store_n(j->wrote, j->base + j->len, __ATOMIC_RELEASE);
+        __atomic_store_n(&r->written, j->end, __ATOMIC_RELEASE);
+        if (__atomic_fetch_add(&f->appended, j->len, __ATOMIC_ACQ_REL) == 0)
+            __atomic_store_n(&f->first_appended_ms, now_ms(), __ATOMIC_RELAXED);
+        report_err = report(f);
+    }
+    if (write_err || report_err) {
+        pthread_mutex_lock(&r->mu);
+        if (write_err) __atomic_store_n(&r->err, write_err, __ATOMIC_RELAXED);
+        if (report_err) __atomic_store_n(&r->send_err, report_err, __ATOMIC_RELAXED);
+        pthread_mutex_unlock(&r->mu);
+    }
+}
+
+/* The writer thread: the jobs handed to it, in order. */
 static void *writer_main(void *arg) {
     rmq_follower *f = arg;
     ring *r = f->ring;
@@ -106,25 +137,9 @@ static void *writer_main(void *arg) {
         while (r->done == r->handed && !r->quit) pthread_cond_wait(&r->work, &r->mu);
         if (r->done == r->handed) break;
         job *j = &r->jobs[r->done % RING];
-        int32_t failed = r->err || r->send_err, write_err = 0, report_err = 0;
         pthread_mutex_unlock(&r->mu);
-        if (f->write_delay_us > 0) {
-            struct timespec pause = {f->write_delay_us / 1000000,
-                                     f->write_delay_us % 1000000 * 1000};
-            nanosleep(&pause, NULL);
-        }
-        if (!failed && rmq_write_raw(j->seg, j->fd, j->base, j->data, j->len)) {
-            write_err = errno ? errno : EIO;
-        } else if (!failed) {
-            __atomic_store_n(j->wrote, j->base + j->len, __ATOMIC_RELEASE);
-            __atomic_store_n(&r->written, j->end, __ATOMIC_RELEASE);
-            if (__atomic_fetch_add(&f->appended, j->len, __ATOMIC_ACQ_REL) == 0)
-                __atomic_store_n(&f->first_appended_ms, now_ms(), __ATOMIC_RELAXED);
-            report_err = report(f);
-        }
+        write_job(f, j);
         pthread_mutex_lock(&r->mu);
-        if (write_err) __atomic_store_n(&r->err, write_err, __ATOMIC_RELAXED);
-        if (report_err) __atomic_store_n(&r->send_err, report_err, __ATOMIC_RELAXED);
         __atomic_store_n(&r->done, r->done + 1, __ATOMIC_RELEASE);
         pthread_cond_signal(&r->freed);
     }
@@ -197,13 +212,8 @@ int64_t rmq_follower_take_appended(rmq_follower *f) {
     return __atomic_exchange_n(&f->appended, 0, __ATOMIC_ACQ_REL);
 }
 
-/* Hand the checked bytes at the buffer's start to the writer and go on in the next buffer of
- * the ring (waiting for the writer to free it), the bytes after them moved to its start.
- * 0, or -1 when out of memory. */
-static int hand_over(rmq_follower *f) {
-    ring *r = f->ring;
-    if (!f->checked) return 0;
-    job *j = &r->jobs[r->handed % RING];
+/* The checked bytes at the buffer's start as a job. */
+static void fill_job(const rmq_follower *f, job *j) {
     j->data = f->buf;
     j->cap = f->cap;
     j->len = f->checked;
@@ -212,6 +222,30 @@ static int hand_over(rmq_follower *f) {
     j->base = f->seg_checked - f->checked;
     j->wrote = f->seg_wrote;
     j->end = f->offset + f->checked;
+}
+
+/* With the writer idle and the socket empty (a lone record on an idle link), the receive
+ * thread writes the checked bytes itself: no thread woken between the record and its report,
+ * so a SYNC_MASTER's acknowledgement waits for no scheduling. The bytes after them move to the
+ * buffer's start. */
+static void write_here(rmq_follower *f) {
+    job j;
+    fill_job(f, &j);
+    write_job(f, &j);
+    int64_t rest = f->log_end - f->checked;
+    if (rest) memmove(f->buf, f->buf + f->checked, (size_t)rest);
+    f->offset += f->checked;
+    f->log_end = rest;
+    f->checked = 0;
+}
+
+/* Hand the checked bytes at the buffer's start to the writer and go on in the next buffer of
+ * the ring (waiting for the writer to free it), the bytes after them moved to its start.
+ * 0, or -1 when out of memory. */
+static int hand_over(rmq_follower *f) {
+    ring *r = f->ring;
+    if (!f->checked) return 0;
+    fill_job(f, &r->jobs[r->handed % RING]);
     pthread_mutex_lock(&r->mu);
     r->handed++;
     pthread_cond_signal(&r->work);
@@ -439,9 +473,12 @@ int32_t rmq_follow(rmq_follower *f) {
             f->err = errno;
             return finish(f, RMQ_FOLLOW_CLOSED);
         }
-        /* Nothing to read: what is checked goes to the writer now (a SYNC_MASTER waits for
-         * it), then wait for bytes, the heartbeat, housekeeping or the dispatch. */
-        if (hand_over(f)) { f->err = ENOMEM; return finish(f, RMQ_FOLLOW_IO_ERROR); }
+        /* Nothing to read: what is checked is written now (a SYNC_MASTER waits for it),
+         * here when the writer is idle, then wait for bytes, the heartbeat, housekeeping or
+         * the dispatch. */
+        if (f->checked && __atomic_load_n(&r->done, __ATOMIC_ACQUIRE) == r->handed)
+            write_here(f);
+        else if (hand_over(f)) { f->err = ENOMEM; return finish(f, RMQ_FOLLOW_IO_ERROR); }
         int writing = __atomic_load_n(&r->done, __ATOMIC_ACQUIRE) != r->handed;
         appended = __atomic_load_n(&f->appended, __ATOMIC_ACQUIRE);  /* after `writing` */
         int64_t wait = __atomic_load_n(&f->last_report_ms, __ATOMIC_RELAXED) + f->heartbeat_ms
