@@ -23,6 +23,7 @@ import rmqstore
 from rmqstore import _native
 from rmqstore.ha import Background, HAClient, HAService
 from rmqstore.protocol.ha import encode_transfer
+from tests.ha.conftest import store_pair
 from tests.ha.fakes import CuttingProxy
 from tests.ha.test_link import FAST, run, until
 from tests.ha.test_native_link import follow_chunks
@@ -81,11 +82,7 @@ def slow_followers(monkeypatch) -> list[_native.Follower]:
 
 @pytest.fixture
 def big_stores(tmp_path):
-    master = rmqstore.open(tmp_path / "m", **CFG)
-    replica = rmqstore.open(tmp_path / "r", replica=True, **CFG)
-    yield master, replica
-    master.close()
-    replica.close()
+    yield from store_pair(tmp_path, CFG)
 
 
 def test_frames_of_changing_sizes_across_full_ring_buffers_give_the_masters_log(
