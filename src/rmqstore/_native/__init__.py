@@ -453,22 +453,6 @@ def read_queue(cq: Region, from_pos: int, to_pos: int, codes: tuple[int, ...] | 
     return out, n, scanned[0], skipped[0], skipped[1]
 
 
-def gather_bodies(table: SegmentTable, fields: array.array,
-                  n: int) -> tuple[list[bytes], int]:
-    """The stored bodies of n messages parsed by read_queue, each its own bytes object (one
-    native copy into a single buffer, then slices), and how many are compressed."""
-    src = ffi.from_buffer("int64_t[]", fields)
-    compressed = ffi.new("int32_t[1]")
-    total = lib.rmq_gather_bodies(table.ptr, src, n, _NULL, _NULL, compressed)
-    data = bytearray(total)
-    ends = array.array("q", bytes(8 * n))
-    lib.rmq_gather_bodies(table.ptr, src, n, ffi.from_buffer(data),
-                          ffi.from_buffer("int64_t[]", ends, require_writable=True), compressed)
-    whole = bytes(data)
-    starts = [0, *ends]
-    return [whole[a:b] for a, b in zip(starts, ends, strict=False)], compressed[0]
-
-
 def build_messages(cls: type, fields: bytearray, n: int, segments: list,
                    max_body_bytes: int) -> list:
     """n instances of cls (a MessageBase subclass) over the fields read_queue parsed, each with
