@@ -42,7 +42,12 @@ class ReadAhead:
         window = READ_AHEAD_UNITS * UNIT_SIZE
         inside = start <= at < end
         if start <= at <= end:
+            # The range starts at the reader: a read behind it (the queue read again from an
+            # earlier offset, once its pages may have left) starts over instead of finding its
+            # records asked for long ago.
+            start = at
             if end - at >= 2 * window:
+                cq.read_ahead = (start, end)
                 return inside
             first = end
         else:  # a read somewhere else: start over from it

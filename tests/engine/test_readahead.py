@@ -76,8 +76,10 @@ def test_an_in_order_read_across_queue_files_asks_ahead_from_the_worker(tmp_path
     real = _native.readahead_queue
 
     def recording(mapping, from_pos, to_pos, table, max_bytes):
-        asked.append((threading.current_thread() is threading.main_thread(), from_pos, to_pos))
-        return real(mapping, from_pos, to_pos, table, max_bytes)
+        covered = real(mapping, from_pos, to_pos, table, max_bytes)  # to the first unwritten
+        asked.append((threading.current_thread() is threading.main_thread(), from_pos, to_pos,
+                      covered))
+        return covered
 
     monkeypatch.setattr(read_ahead._native, "readahead_queue", recording)
     total = 4 * units + 500  # five queue files, the last partly written
@@ -86,15 +88,18 @@ def test_an_in_order_read_across_queue_files_asks_ahead_from_the_worker(tmp_path
         for _ in range(total // 500):
             s.put_batch("R", [b"x" * 10] * 500, queue_id=0)
     with rmqstore.open(tmp_path, consumequeue_units=units, **CFG) as s:
-        offset = got = 0
-        for _ in range(total):  # bounded: a read takes at least one body
-            bodies = s.get_bodies("R", 0, offset, 256, 8 << 20)
-            got, offset = got + len(bodies), bodies.next_offset
-            if offset >= total:
-                break
-    assert got == total
-    by_reader = [a for a in asked if a[0]]
-    assert by_reader == [(True, 0, window * 20)], by_reader
-    starts = sorted(lo // 20 for _, lo, _ in asked)
-    assert starts.count(0) == 5, starts  # every file's first window, the first file's included
-    assert all(hi <= units * 20 and lo < hi for _, lo, hi in asked), asked
+        for again in (False, True):  # read again from the start: asked for anew
+            offset = got = 0
+            for _ in range(total):  # bounded: a read takes at least one body
+                bodies = s.get_bodies("R", 0, offset, 256, 8 << 20)
+                got, offset = got + len(bodies), bodies.next_offset
+                if offset >= total:
+                    break
+            assert got == total
+            s._reader._read_ahead._pool.submit(int).result()  # the worker's asks are done
+            by_reader = [a[:3] for a in asked if a[0]]
+            assert by_reader == [(True, 0, window * 20)] * (1 + again), (again, by_reader)
+            starts = sorted(a[1] // 20 for a in asked)
+            # every file's first window, the first file's included
+            assert starts.count(0) == 5 * (1 + again), (again, starts)
+    assert all(lo < hi == covered for _, lo, hi, covered in asked), asked
