@@ -13,6 +13,7 @@ import pytest
 
 import rmqstore
 from rmqstore import _native, read_ahead
+from rmqstore.bench.scale import read_in_order
 
 CFG = dict(commitlog_segment_bytes=128 << 20, index_enable=False, background=False)
 RUN = [b"r" * 1000] * 1024  # one batch: a run of about 1.1 MiB of records
@@ -51,13 +52,7 @@ def test_a_cold_in_order_read_reads_only_its_own_runs(tmp_path):
     with rmqstore.open(tmp_path, **CFG) as s:
         _drop_cache(s)
         before = _disk_read_bytes()
-        got = offset = 0
-        end = s.max_offset("R", 0)
-        for _ in range(end):  # bounded: a read takes at least one body
-            bodies = s.get_bodies("R", 0, offset, 4096, 8 << 20)
-            got, offset = got + len(bodies), bodies.next_offset
-            if offset >= end:
-                break
+        got = read_in_order(s, "R", 0, s.max_offset("R", 0))
         read = _disk_read_bytes() - before
     wanted = got * record
     assert got == RUNS // 2 * len(RUN)
@@ -89,13 +84,7 @@ def test_an_in_order_read_across_queue_files_asks_ahead_from_the_worker(tmp_path
             s.put_batch("R", [b"x" * 10] * 500, queue_id=0)
     with rmqstore.open(tmp_path, consumequeue_units=units, **CFG) as s:
         for again in (False, True):  # read again from the start: asked for anew
-            offset = got = 0
-            for _ in range(total):  # bounded: a read takes at least one body
-                bodies = s.get_bodies("R", 0, offset, 256, 8 << 20)
-                got, offset = got + len(bodies), bodies.next_offset
-                if offset >= total:
-                    break
-            assert got == total
+            assert read_in_order(s, "R", 0, total, max_count=256) == total
             s._reader._read_ahead._pool.submit(int).result()  # the worker's asks are done
             by_reader = [a[:3] for a in asked if a[0]]
             assert by_reader == [(True, 0, window * 20)] * (1 + again), (again, by_reader)
