@@ -128,13 +128,6 @@ static void shared_publish(rmq_log *log, rmq_queue *q) {
                          __ATOMIC_RELEASE);
 }
 
-/* With thousands of queues the page of a queue's next unit is rarely in the TLB, and its walk
- * stalled the unit store for more than encoding the record takes (a quarter of a put's CPU at
- * 10,000 queues round robin): started before the record is encoded, the walk overlaps it. */
-static inline void prefetch_unit(const rmq_queue *q) {
-    __builtin_prefetch(q->cq + *q->cq_wrote, 1, 3);
-}
-
 static inline int64_t next_queue_offset(const rmq_queue *q) {
     return (q->cq_start + *q->cq_wrote) / RMQ_CQ_UNIT;
 }
@@ -176,7 +169,6 @@ static void batch_begin(batch_out *b, rmq_log *log, rmq_queue *q, int staged) {
     b->base = b->wpos = b->chunk = *log->wrote;
     b->cqpos = *q->cq_wrote;
     b->staged = staged;
-    prefetch_unit(q);
 }
 
 int rmq_pwrite_all(int fd, const uint8_t *p, int64_t n, int64_t off) {
@@ -246,7 +238,6 @@ static int64_t put_one(rmq_log *log, rmq_queue *q, const char *body, int32_t bod
     int64_t len = record_len(log, sysflag, body_len, q->topic_len, props_len);
     if (len + RMQ_END_FILE_MIN_BLANK > log->seg_size) return -RMQ_TOO_LARGE;
     if (*q->cq_wrote + RMQ_CQ_UNIT > q->cq_size) return -RMQ_QUEUE_FULL;
-    prefetch_unit(q);
     int64_t pos = *log->wrote;
     if (len + RMQ_END_FILE_MIN_BLANK > log->seg_size - pos) {
         if (log->seg_size - pos >= RMQ_END_FILE_MIN_BLANK) close_segment(log); /* else closed */
