@@ -61,6 +61,7 @@ from bench_worker import cpu_seconds, terminate
 from redis_replica import RedisPeer
 
 import rmqstore
+from rmqstore._native.build import SOURCES as NATIVE_SOURCES
 from rmqstore.ha import Background, HAConfig, HAService
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -227,7 +228,8 @@ def plain_copy(master: rmqstore.MessageStore, tmp: Path, run: int) -> tuple[floa
 def build_floor(tmp: Path) -> Path:
     """benches/ha_floor.c with rmqstore's native sources, optimised as the module is."""
     exe = tmp / "ha_floor"
-    sources = [str(FLOOR_C), *sorted(str(p) for p in NATIVE.glob("*.c"))]
+    # the cffi module's plain-C sources (messages.c is C API: it needs Python.h)
+    sources = [str(FLOOR_C), *(str(NATIVE / name) for name in NATIVE_SOURCES)]
     subprocess.run(["gcc", "-O3", "-std=c11", "-D_GNU_SOURCE", "-pthread", "-I", str(NATIVE),
                     "-o", str(exe), *sources], check=True, timeout=TIMEOUT_S)
     return exe

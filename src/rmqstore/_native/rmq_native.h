@@ -178,13 +178,6 @@ int32_t rmq_read_queue(const uint8_t *cq, int64_t from_pos, int64_t to_pos, int3
                        int32_t check_crc, int64_t *out, int32_t max_out, int64_t *out_scanned,
                        int32_t *out_skipped);
 
-/* Copy the stored bodies of n messages parsed by rmq_read_queue (fields, RMQ_MSG_FIELDS each)
- * back to back into dst; out_ends[i] gets the end of body i; *out_compressed the number of
- * bodies whose SYSFLAG says compressed. With dst NULL it only returns the total, the size dst
- * needs. Returns the bytes copied (or needed). */
-int64_t rmq_gather_bodies(const rmq_segtable *table, const int64_t *fields, int32_t n,
-                          uint8_t *dst, int64_t *out_ends, int32_t *out_compressed);
-
 /* Bodies only: copy the stored bodies of units cq[from_pos..to_pos) back to back into dst
  * (dst_cap bytes); out_ends[i] gets the end of body i in dst. Stops when max_out bodies are
  * copied or dst is full; units whose record is gone or fails its header checks are passed
