@@ -46,6 +46,7 @@ from rmqstore.bench.scale import (
     descriptors,
     make_topics,
     queue_names,
+    read_in_order,
     reopen_once,
 )
 
@@ -254,13 +255,7 @@ def coldread_row(root: Path, mib: int, reps: int) -> list[dict]:
 
     def read_all(s) -> tuple[float, float]:
         t, cpu = time.perf_counter(), time.thread_time()
-        off = got = 0
-        for _ in range(a_count):  # bounded: each read returns at least one body
-            b = s.get_bodies("R", 0, off, 4096, 8 << 20)
-            got, off = got + len(b), b.next_offset
-            if off >= a_count:
-                break
-        assert got == a_count
+        assert read_in_order(s, "R", 0, a_count) == a_count
         return time.perf_counter() - t, time.thread_time() - cpu
 
     def ours() -> dict:

@@ -1,10 +1,10 @@
 """ColdRead: get_bodies's path for records not in the page cache. Read through the mapping, a
 cold record costs a page fault that waits alone for its page, and one that ReadAhead brought in
-still costs a fault per few pages to map; instead the commit-log bytes behind the units are
-read with pread into a per-thread scratch buffer, one call per run of records lying back to
-back (rmq_read_bodies_pread), while ReadAhead keeps the kernel reading the runs ahead. A read
-at a queue's hot tail or out of order whose records are cached, or whose records are gone,
-keeps the mapping.
+still costs a fault per few pages to map; instead the commit-log pages behind the units are
+brought in one call per run of records lying back to back (rmq_read_bodies_pread): mapped in
+with MADV_POPULATE_READ, or where the kernel cannot, read with pread into a per-thread scratch
+buffer, while ReadAhead keeps the kernel reading the runs ahead. A read at a queue's hot tail or
+out of order whose records are cached, or whose records are gone, keeps the mapping.
 """
 
 from __future__ import annotations
@@ -18,6 +18,9 @@ from .consumequeue import UNIT, UNIT_SIZE
 
 SCRATCH_BYTES = 1 << 20  # one run read per call, at most (a larger record: the mapping)
 MAX_SEGMENTS = 4  # commit-log files opened for one read, at most (those after: the mapping)
+# Runs mapped in rather than copied out with pread: a third of the CPU per byte (measured on
+# cached pages, 1 MiB runs: 11-18 GB per CPU-second against pread's 4-5)
+MAP_RUNS = True
 
 
 class ColdRead:
@@ -47,7 +50,7 @@ class ColdRead:
             for i in range(lo, hi + 1):
                 fds[i] = _open(table.segments[i].path)
             return _native.read_bodies_pread(units, pos, end, table, fds, self._scratch(),
-                                             max_out, capacity)
+                                             max_out, capacity, MAP_RUNS)
         finally:
             for fd in fds[lo:hi + 1]:
                 if fd >= 0:

@@ -42,15 +42,30 @@ class ReadAhead:
         window = READ_AHEAD_UNITS * UNIT_SIZE
         inside = start <= at < end
         if start <= at <= end:
+            # The range starts at the reader: a read behind it (the queue read again from an
+            # earlier offset, once its pages may have left) starts over instead of finding its
+            # records asked for long ago.
+            start = at
             if end - at >= 2 * window:
+                cq.read_ahead = (start, end)
                 return inside
             first = end
         else:  # a read somewhere else: start over from it
             start = first = at
+        if first >= seg.start + seg.size:
+            # Asked for to this file's end: the next window is the next file's start, asked for
+            # now, or the reader would meet it unasked and ask for it itself (for a 48 MiB
+            # window, nine tenths of an in-order read's asking was the reader's own).
+            nxt = cq.files.find(first)
+            if nxt is None:
+                return inside
+            seg = nxt
         last = min(seg.start + seg.wrote, first + window)
         if last - first < READ_AHEAD_MIN_UNITS * UNIT_SIZE or self._closed:
             return inside  # at the queue's tail, which is hot
-        mapping = seg.pin()  # for _ask: the caller's pin ends with its read
+        # for _ask: the caller's pin ends with its read; the next file is mapped if need be,
+        # as the reader would map it soon (a file not yet read is rarely mapped)
+        mapping = seg.pin() if at >= seg.start else cq.pinned(seg)
         if mapping is None:
             return inside
         cq.read_ahead = (start, last)

@@ -1,11 +1,14 @@
-"""get_bodies reads cold records with pread, a run of records at a time (cold_read.py,
-rmq_read_bodies_pread): the bodies, ends, next offsets and statuses are the mapping path's, byte
-for byte, where runs end at the scratch buffer's end, at a read's byte limit and at a segment's
-end, and where a record is larger than the scratch buffer."""
+"""get_bodies brings cold records in a run of records at a time (cold_read.py,
+rmq_read_bodies_pread), mapped in or, where the kernel cannot, with pread: either way the
+bodies, ends, next offsets and statuses are the mapping path's, byte for byte, where runs end at
+the scratch buffer's end, at a read's byte limit and at a segment's end, and where a record is
+larger than the scratch buffer."""
 
 from __future__ import annotations
 
 import random
+
+import pytest
 
 import rmqstore
 from rmqstore import _native, cold_read
@@ -63,11 +66,16 @@ def _read_all(store, first: int, max_count: int, max_bytes: int,
     raise AssertionError("reads made no progress")
 
 
-def test_cold_reads_give_the_mapping_paths_bodies_byte_for_byte(tmp_path, monkeypatch):
+@pytest.mark.parametrize("map_runs", [True, False], ids=["mapped-in", "pread"])
+def test_cold_reads_give_the_mapping_paths_bodies_byte_for_byte(tmp_path, monkeypatch,
+                                                                 map_runs):
     # The kernel reading ahead would make records resident at its own pace: without it, what
     # the page cache holds (and so the path taken) is the test's doing alone.
     monkeypatch.setattr(ReadAhead, "before_read", lambda *args: False)
     monkeypatch.setattr(cold_read, "SCRATCH_BYTES", SCRATCH)
+    monkeypatch.setattr(cold_read, "MAP_RUNS", map_runs)
+    scratch = bytearray(SCRATCH)  # pread's landing place: untouched where runs are mapped in
+    monkeypatch.setattr(ColdRead, "_scratch", lambda self: scratch)
     preads = []
     real = _native.read_bodies_pread
     monkeypatch.setattr(_native, "read_bodies_pread",
@@ -84,3 +92,4 @@ def test_cold_reads_give_the_mapping_paths_bodies_byte_for_byte(tmp_path, monkey
             got = _read_all(s, *limits, cold=True)
             assert got == want, f"first, max_count, max_bytes = {limits}"
             assert len(preads) - before >= len(want), "every read took the pread path"
+    assert any(scratch) != map_runs, "runs were read with pread" if map_runs else "not read"

@@ -490,10 +490,10 @@ def read_bodies(cq: Region, from_pos: int, to_pos: int, table: SegmentTable, max
 
 
 def read_bodies_pread(cq: Region, from_pos: int, to_pos: int, table: SegmentTable,
-                      fds: list[int], scratch: bytearray, max_out: int,
-                      capacity: int) -> tuple[bytearray, array.array, int, int]:
-    """read_bodies's answer, the records read with pread from fds (one per table segment, -1:
-    through the mapping) into scratch, a run of records at a time."""
+                      fds: list[int], scratch: bytearray, max_out: int, capacity: int,
+                      map_runs: bool = True) -> tuple[bytearray, array.array, int, int]:
+    """read_bodies's answer, the records brought in a run at a time: mapped in (map_runs), or
+    read with pread from fds (one per table segment, -1: through the mapping) into scratch."""
     scanned = ffi.new("int64_t[1]")
     skipped = ffi.new("int32_t[2]")
     ends = array.array("q", bytes(8 * max_out))
@@ -503,7 +503,7 @@ def read_bodies_pread(cq: Region, from_pos: int, to_pos: int, table: SegmentTabl
     data = bytearray(capacity)
     n = lib.rmq_read_bodies_pread(cq.ptr, from_pos, to_pos, table.ptr, ffi.new("int32_t[]", fds),
                                   ffi.from_buffer(scratch), len(scratch), ffi.from_buffer(data),
-                                  capacity, ends_ptr, max_out, scanned, skipped)
+                                  capacity, ends_ptr, max_out, scanned, skipped, map_runs)
     ffi.release(ends_ptr)
     del ends[n:]
     del data[ends[n - 1] if n else 0:]

@@ -1,11 +1,17 @@
-/* Cold in-order reads of a queue's bodies (get_bodies): the commit-log bytes behind the units
- * are read with pread into a scratch buffer, one call per run of records lying (nearly) back to
- * back, instead of faulting them in through the mapping, where each miss costs a fault and
- * waits alone for its page. The bodies, ends and counts are rmq_read_bodies's. */
+/* Cold in-order reads of a queue's bodies (get_bodies): the commit-log pages behind the units
+ * are brought in one call per run of records lying (nearly) back to back, instead of faulting
+ * them in through the mapping, where each miss costs a fault and waits alone for its page. The
+ * run is mapped in with MADV_POPULATE_READ and read through the mapping (a third of the CPU
+ * that copying it out with pread costs), or, where the kernel cannot (before Linux 5.14), read
+ * with pread into a scratch buffer. The bodies, ends and counts are rmq_read_bodies's. */
 #include "rmq_native.h"
 #include "rmq_internal.h"
 #include <errno.h>
 #include <unistd.h>
+
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22
+#endif
 
 /* Records at most this far past the previous one's end stay in its run: reading the gap costs
  * less than another call. */
@@ -24,6 +30,14 @@ static int pread_all(int fd, uint8_t *dst, int64_t n, int64_t off) {
         off += got;
     }
     return 0;
+}
+
+/* Maps in the pages of seg[pos, end) (waiting for any the disk must read): 0, or -1. */
+static int populate(const uint8_t *seg, int64_t pos, int64_t end) {
+    static long page;
+    if (!page) page = sysconf(_SC_PAGESIZE) > 0 ? sysconf(_SC_PAGESIZE) : 4096;
+    int64_t from = pos - pos % page;
+    return madvise((void *)(seg + from), (size_t)(end - from), MADV_POPULATE_READ);
 }
 
 /* The end of the run that starts with the record [pos, end) of segment index, unit cq[p]: the
@@ -45,8 +59,8 @@ int32_t rmq_read_bodies_pread(const uint8_t *cq, int64_t from_pos, int64_t to_po
                               const rmq_segtable *table, const int32_t *fds, uint8_t *scratch,
                               int64_t scratch_cap, uint8_t *dst, int64_t dst_cap,
                               int64_t *out_ends, int32_t max_out, int64_t *out_scanned,
-                              int32_t *out_skipped) {
-    int32_t n = 0, missing = 0, corrupt = 0, win_seg = -1;
+                              int32_t *out_skipped, int32_t map_runs) {
+    int32_t n = 0, missing = 0, corrupt = 0, win_seg = -1, win_mapped = 0;
     int64_t used = 0, p = from_pos, win_start = 0, win_end = 0;
     int64_t f[16];
     for (; p + RMQ_CQ_UNIT <= to_pos && n < max_out; p += RMQ_CQ_UNIT) {
@@ -67,13 +81,14 @@ int32_t rmq_read_bodies_pread(const uint8_t *cq, int64_t from_pos, int64_t to_po
                 int64_t end = run_end(cq, p, to_pos, table, index, pos, pos + size, scratch_cap,
                                       max_out - n);
                 win_seg = -1; /* a failed read leaves this record to the mapping */
-                if (pread_all(fds[index], scratch, end - pos, pos) == 0) {
+                win_mapped = map_runs && populate(base, pos, end) == 0;
+                if (win_mapped || pread_all(fds[index], scratch, end - pos, pos) == 0) {
                     win_seg = index;
                     win_start = pos;
                     win_end = end;
                 }
             }
-            if (win_seg == index) {
+            if (win_seg == index && !win_mapped) {
                 base = scratch;
                 base_size = win_end - win_start;
                 at = pos - win_start;

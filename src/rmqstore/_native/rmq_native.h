@@ -189,15 +189,17 @@ int32_t rmq_read_bodies(const uint8_t *cq, int64_t from_pos, int64_t to_pos,
                         int64_t *out_ends, int32_t max_out, int64_t *out_scanned,
                         int32_t *out_skipped);
 
-/* rmq_read_bodies for a cold read (cold_read.c): the records of segment i are read with pread
- * from fds[i] into scratch (scratch_cap bytes), one call per run of records lying back to back
- * (gaps up to a page read through), instead of through the mapping; segments whose fd is -1,
- * records larger than scratch and failed reads go through the mapping. dst must be given. */
+/* rmq_read_bodies for a cold read (cold_read.c): the records of segment i are brought in one
+ * call per run of records lying back to back (gaps up to a page read through, at most
+ * scratch_cap bytes): with map_runs, mapped in with MADV_POPULATE_READ and read through the
+ * mapping, else (or where that fails) read with pread from fds[i] into scratch; segments whose
+ * fd is -1, records larger than scratch and failed reads go through the mapping record by
+ * record. dst must be given. */
 int32_t rmq_read_bodies_pread(const uint8_t *cq, int64_t from_pos, int64_t to_pos,
                               const rmq_segtable *table, const int32_t *fds, uint8_t *scratch,
                               int64_t scratch_cap, uint8_t *dst, int64_t dst_cap,
                               int64_t *out_ends, int32_t max_out, int64_t *out_scanned,
-                              int32_t *out_skipped);
+                              int32_t *out_skipped, int32_t map_runs);
 
 /* At least the body bytes behind units cq[from_pos..to_pos) (the first max_out of them), from
  * the units' record sizes alone: what dst of rmq_read_bodies_pread needs. */

@@ -59,6 +59,18 @@ def make_topics(store: rmqstore.MessageStore, names: list[tuple[str, int]]) -> N
         store.create_topic(topic, TOPIC_QUEUES)
 
 
+def read_in_order(store: rmqstore.MessageStore, topic: str, queue_id: int, end: int,
+                  max_count: int = 4096) -> int:
+    """Reads the queue's bodies from offset 0 to end with get_bodies, in order; how many came."""
+    offset = got = 0
+    for _ in range(end):  # bounded: each read returns at least one body
+        bodies = store.get_bodies(topic, queue_id, offset, max_count, 8 << 20)
+        got, offset = got + len(bodies), bodies.next_offset
+        if offset >= end:
+            break
+    return got
+
+
 def reopen_once(root: Path, **config) -> float:
     """Seconds to open the store at root and close it again."""
     gc.collect()
