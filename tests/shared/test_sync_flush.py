@@ -13,8 +13,9 @@ import time
 from pathlib import Path
 
 import rmqstore
+from rmqstore import _native, sync_journal
 from rmqstore.filenames import commitlog_dir
-from rmqstore.shared import commit
+from rmqstore.shared import commit, control
 from tests.shared.worker import CONFIG, QUEUES, TOPIC, acked
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -158,3 +159,94 @@ def test_a_flusher_killed_holding_the_sync_hands_it_to_a_waiter(tmp_path: Path) 
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_a_waiter_woken_by_a_sync_that_began_before_its_put_waits_for_the_next(
+        tmp_path: Path, monkeypatch) -> None:
+    """The end of another process's sync, one that began before our put was published, wakes
+    our waiter (it may have to run the next sync); the put returns only after a sync that
+    began after it: the journal holds an fdatasync past its bytes by the time it returns."""
+    monkeypatch.setattr(commit, "RECHECK_S", 120.0)  # only the sync's end wakes the waiter
+    journal = tmp_path / "syncs.jsonl"
+    monkeypatch.setenv("RMQSTORE_SYNC_JOURNAL", str(journal))  # the flusher's syncs too
+    d, proc = _flusher_holding(tmp_path, "slow-sync")
+    sync_journal.start(journal)
+    try:
+        with rmqstore.open(d, flush="sync", sync_flush_timeout_ms=120_000, **CONFIG) as store:
+            t, got = _put_in_thread(store)
+            t.join(0.5)
+            assert t.is_alive(), "a sync put returned while another process held the sync"
+            (tmp_path / "release").touch()
+            t.join(20)
+            assert not t.is_alive(), "the put never returned"
+            put = got[0]
+            synced = _synced_upto(journal, store, put.commitlog_offset)
+            assert synced > put.commitlog_offset, \
+                "the put returned before any fdatasync covered it"
+        assert proc.wait(timeout=30) == 0
+    finally:
+        sync_journal.stop()
+        proc.kill()
+
+
+def _synced_upto(journal: Path, store: rmqstore.MessageStore, offset: int) -> int:
+    """How far the journal's fdatasyncs made the commit log durable in offset's segment (as a
+    commit-log offset)."""
+    size = store.config.commitlog_segment_bytes
+    start = offset // size * size
+    seg = str(commitlog_dir(store.root).resolve() / f"{start:020d}")
+    upto = [json.loads(line) for line in journal.read_text().splitlines()]
+    return start + max((r["n"] for r in upto if r["op"] == "upto" and r["path"] == seg),
+                       default=0)
+
+
+def test_a_gathering_waiter_sleeps_through_the_end_of_a_sync_that_cannot_cover_it(
+        tmp_path: Path, monkeypatch) -> None:
+    """A waiter gathering for the next sync (its put published after the running one began)
+    is not woken by the running sync's end, only by the one that covers its put: a wake-up
+    is the most expensive part of a sync put (~40 us of CPU here)."""
+    monkeypatch.setattr(commit, "RECHECK_S", 120.0)
+    returns: list[float] = []
+    wait_for_bits = _native.wait_for_bits
+
+    def counted(*args) -> None:
+        wait_for_bits(*args)
+        returns.append(time.monotonic())
+
+    monkeypatch.setattr(_native, "wait_for_bits", counted)
+    d = tmp_path / "store"
+    with rmqstore.open(d, **CONFIG) as store:
+        store.create_topic(TOPIC, QUEUES)
+    with rmqstore.open(d, flush="sync", sync_flush_timeout_ms=120_000, **CONFIG) as store:
+        group_commit = store._group_commit
+        group_commit._delay_s = 120.0  # the gathering ends by arrivals alone
+        held, release = threading.Event(), threading.Event()
+        sync = group_commit._flush_all
+
+        def held_flush() -> int:  # a sync that began before the waiter's put, held open
+            durable = sync()
+            held.set()
+            release.wait(20)
+            return durable
+
+        group_commit._flush_all = held_flush
+        flusher, _ = _put_in_thread(store)
+        assert held.wait(20), "the flusher's put did not sync"
+        group_commit._flush_all = sync
+        store._sharing.ctl.u32[control.SYNC_WANT // 4] = 2  # the next sync gathers two puts
+        first, got = _put_in_thread(store)
+        first.join(0.5)
+        assert first.is_alive() and not returns, "the waiter did not sleep gathering"
+        release.set()  # the running sync ends: it cannot cover the waiter's put
+        flusher.join(20)
+        assert not flusher.is_alive()
+        first.join(0.5)
+        assert first.is_alive() and not returns, "the end of a sync that began before " \
+            "the put woke its gathering waiter"
+        second, got2 = _put_in_thread(store)  # the second arrival: it syncs both
+        for t in (first, second):
+            t.join(20)
+            assert not t.is_alive(), "the covering sync did not wake its waiter"
+        assert got[0].status is got2[0].status is rmqstore.PutStatus.PUT_OK
+        assert store.durable_offset > max(got[0].commitlog_offset, got2[0].commitlog_offset)
+        assert len(returns) == 1, f"{len(returns)} wake-ups of one gathering waiter"
