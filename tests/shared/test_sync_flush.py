@@ -13,9 +13,9 @@ import time
 from pathlib import Path
 
 import rmqstore
-from rmqstore import _native, sync_journal
+from rmqstore import sync_journal
 from rmqstore.filenames import commitlog_dir
-from rmqstore.shared import commit, control
+from rmqstore.shared import commit
 from tests.shared.worker import CONFIG, QUEUES, TOPIC, acked
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -198,55 +198,3 @@ def _synced_upto(journal: Path, store: rmqstore.MessageStore, offset: int) -> in
     upto = [json.loads(line) for line in journal.read_text().splitlines()]
     return start + max((r["n"] for r in upto if r["op"] == "upto" and r["path"] == seg),
                        default=0)
-
-
-def test_a_gathering_waiter_sleeps_through_the_end_of_a_sync_that_cannot_cover_it(
-        tmp_path: Path, monkeypatch) -> None:
-    """A waiter gathering for the next sync (its put published after the running one began)
-    is not woken by the running sync's end, only by the one that covers its put: a wake-up
-    is the most expensive part of a sync put (~40 us of CPU here)."""
-    monkeypatch.setattr(commit, "RECHECK_S", 120.0)
-    returns: list[float] = []
-    wait_for_bits = _native.wait_for_bits
-
-    def counted(*args) -> None:
-        wait_for_bits(*args)
-        returns.append(time.monotonic())
-
-    monkeypatch.setattr(_native, "wait_for_bits", counted)
-    d = tmp_path / "store"
-    with rmqstore.open(d, **CONFIG) as store:
-        store.create_topic(TOPIC, QUEUES)
-    with rmqstore.open(d, flush="sync", sync_flush_timeout_ms=120_000, **CONFIG) as store:
-        group_commit = store._group_commit
-        group_commit._delay_s = 120.0  # the gathering ends by arrivals alone
-        held, release = threading.Event(), threading.Event()
-        sync = group_commit._flush_all
-
-        def held_flush() -> int:  # a sync that began before the waiter's put, held open
-            durable = sync()
-            held.set()
-            release.wait(20)
-            return durable
-
-        group_commit._flush_all = held_flush
-        flusher, _ = _put_in_thread(store)
-        assert held.wait(20), "the flusher's put did not sync"
-        group_commit._flush_all = sync
-        store._sharing.ctl.u32[control.SYNC_WANT // 4] = 2  # the next sync gathers two puts
-        first, got = _put_in_thread(store)
-        first.join(0.5)
-        assert first.is_alive() and not returns, "the waiter did not sleep gathering"
-        release.set()  # the running sync ends: it cannot cover the waiter's put
-        flusher.join(20)
-        assert not flusher.is_alive()
-        first.join(0.5)
-        assert first.is_alive() and not returns, "the end of a sync that began before " \
-            "the put woke its gathering waiter"
-        second, got2 = _put_in_thread(store)  # the second arrival: it syncs both
-        for t in (first, second):
-            t.join(20)
-            assert not t.is_alive(), "the covering sync did not wake its waiter"
-        assert got[0].status is got2[0].status is rmqstore.PutStatus.PUT_OK
-        assert store.durable_offset > max(got[0].commitlog_offset, got2[0].commitlog_offset)
-        assert len(returns) == 1, f"{len(returns)} wake-ups of one gathering waiter"

@@ -17,7 +17,7 @@ import struct
 from .._version import __version__
 from ..errors import NativeModuleError
 
-ABI_VERSION = 19
+ABI_VERSION = 18
 
 try:
     from ._rmq import ffi, lib
@@ -854,8 +854,6 @@ mutex_lock_raw = lib.rmq_mutex_lock  # (mutex, died, timeout_ns): 0, 1 or -errno
 put_simple_shared = lib.rmq_put_simple_shared
 mutex_unlock = lib.rmq_mutex_unlock
 release_and_wake = lib.rmq_release_and_wake  # (mutex, seq, waiters) pointers
-release_and_wake_bits = lib.rmq_release_and_wake_bits  # (mutex, seq, waiters, bits)
-ANY_WAITER = lib.RMQ_ANY_WAITER
 futex_wake = lib.rmq_futex_wake
 
 
@@ -866,12 +864,6 @@ def wait_for_change(seq, waiters, seen: int, timeout_s: float) -> None:
     """Sleep while the 32-bit word at ``seq`` equals ``seen``, up to timeout_s (GIL
     released), counted in the word at ``waiters``."""
     lib.rmq_wait_for_change(seq, waiters, seen, int(timeout_s * 1e9))
-
-
-def wait_for_bits(seq, waiters, seen: int, timeout_s: float, bits: int) -> None:
-    """wait_for_change, woken only by a release_and_wake_bits whose bits share one with
-    ``bits`` (or by any plain wake)."""
-    lib.rmq_wait_for_bits(seq, waiters, seen, int(timeout_s * 1e9), bits)
 
 
 def as_i32(ptr):

@@ -485,11 +485,6 @@ int32_t rmq_futex_wake(uint8_t *word);
 /* The write mutex's release: bump the 32-bit sequence *seq, unlock, and wake the sequence's
  * waiters if *waiters says there are any. */
 int32_t rmq_release_and_wake(uint8_t *mutex, uint8_t *seq, const uint8_t *waiters);
-/* As rmq_release_and_wake, waking only the waiters whose bits (rmq_wait_for_bits) share one
- * with `bits` (RMQ_ANY_WAITER: all; a plain rmq_wait_for_change is woken by any bits). */
-enum { RMQ_ANY_WAITER = -1 };
-int32_t rmq_release_and_wake_bits(uint8_t *mutex, uint8_t *seq, const uint8_t *waiters,
-                                  int32_t bits);
 
 /* rmq_put_simple under a shared store's write mutex in one call: lock (mutex, died as in
  * rmq_mutex_lock), append, then rmq_release_and_wake(mutex, seq, waiters). Returns what
@@ -500,9 +495,6 @@ int64_t rmq_put_simple_shared(uint8_t *mutex, int32_t *died, uint8_t *seq, uint8
 
 /* Count oneself in *waiters, sleep while *seq == seen (up to timeout_ns), count oneself out. */
 int32_t rmq_wait_for_change(uint8_t *seq, uint8_t *waiters, uint32_t seen, int64_t timeout_ns);
-/* rmq_wait_for_change woken only by a wake whose bits share one with `bits` (non-zero). */
-int32_t rmq_wait_for_bits(uint8_t *seq, uint8_t *waiters, uint32_t seen, int64_t timeout_ns,
-                          int32_t bits);
 
 /* Group commit across processes (shared/commit.py): a sync waiter whose put is published
  * counts itself in *arrivals (atomically +1, whichever process); returns the new count. */

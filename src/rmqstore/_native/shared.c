@@ -75,12 +75,6 @@ static long futex(uint32_t *word, int op, uint32_t val, const struct timespec *t
     return syscall(SYS_futex, word, op, val, timeout, NULL, 0);
 }
 
-/* FUTEX_WAIT_BITSET's timeout is absolute, on CLOCK_MONOTONIC (no FUTEX_CLOCK_REALTIME). */
-static long futex_bits(uint32_t *word, int op, uint32_t val, const struct timespec *deadline,
-                       int32_t bits) {
-    return syscall(SYS_futex, word, op, val, deadline, NULL, (uint32_t)bits);
-}
-
 int32_t rmq_futex_wait(uint8_t *word, uint32_t seen, int64_t timeout_ns) {
     struct timespec rel, *tp = NULL;
     if (timeout_ns >= 0) {
@@ -97,15 +91,10 @@ int32_t rmq_futex_wake(uint8_t *word) {
 }
 
 int32_t rmq_release_and_wake(uint8_t *mutex, uint8_t *seq, const uint8_t *waiters) {
-    return rmq_release_and_wake_bits(mutex, seq, waiters, RMQ_ANY_WAITER);
-}
-
-int32_t rmq_release_and_wake_bits(uint8_t *mutex, uint8_t *seq, const uint8_t *waiters,
-                                  int32_t bits) {
     __atomic_add_fetch((uint32_t *)seq, 1, __ATOMIC_SEQ_CST);
     int rc = pthread_mutex_unlock((pthread_mutex_t *)mutex);
     if (__atomic_load_n((const uint32_t *)waiters, __ATOMIC_SEQ_CST))
-        futex_bits((uint32_t *)seq, FUTEX_WAKE_BITSET, INT_MAX, NULL, bits);
+        futex((uint32_t *)seq, FUTEX_WAKE, INT_MAX, NULL);
     return -rc;
 }
 
@@ -128,26 +117,6 @@ int64_t rmq_put_simple_shared(uint8_t *mutex, int32_t *died, uint8_t *seq, uint8
     int64_t qoff = rmq_put_simple(log, q, body, body_len);
     rmq_release_and_wake(mutex, seq, waiters);
     return qoff;
-}
-
-int32_t rmq_wait_for_bits(uint8_t *seq, uint8_t *waiters, uint32_t seen, int64_t timeout_ns,
-                          int32_t bits) {
-    struct timespec at, *deadline = NULL;
-    if (timeout_ns >= 0) {
-        clock_gettime(CLOCK_MONOTONIC, &at);
-        timeout_ns += at.tv_nsec;
-        at.tv_sec += timeout_ns / 1000000000;
-        at.tv_nsec = timeout_ns % 1000000000;
-        deadline = &at;
-    }
-    __atomic_add_fetch((uint32_t *)waiters, 1, __ATOMIC_SEQ_CST);
-    int32_t rc = 0;
-    if (__atomic_load_n((uint32_t *)seq, __ATOMIC_SEQ_CST) == seen &&
-        futex_bits((uint32_t *)seq, FUTEX_WAIT_BITSET, seen, deadline, bits) != 0 &&
-        errno != EAGAIN && errno != EINTR)
-        rc = -errno;
-    __atomic_sub_fetch((uint32_t *)waiters, 1, __ATOMIC_SEQ_CST);
-    return rc;
 }
 
 uint32_t rmq_sync_arrive(uint8_t *arrivals) {

@@ -19,13 +19,6 @@ Without it, four processes each putting and waiting split into two halves a sync
 first to put after a sync synced alone with whoever had put by then (2.4 puts per fdatasync);
 with it, the processes a sync woke are all in the next (3.4-4.0, as the machine's load lets
 them wake within the delay).
-
-A gathering waiter sleeps for the sync that will cover its put, not for any: syncs are
-numbered, and the end of sync k wakes the waiters of its parity only (a futex bitset), so a
-waiter whose put came after sync k began sleeps on through k's end, to k + 1's (or its delay).
-Woken by every sync's end, such waiters woke and slept again once per sync: a wake-up costs
-~40 us of CPU on this VM, the most expensive part of a put. A waiter that tries to sync, or
-finds the next sync's waiters gathered, is woken by any end: it may have to run the next.
 """
 
 from __future__ import annotations
@@ -57,7 +50,7 @@ class SharedGroupCommit(FlushCue):
         self._delay_s = delay_us / 1e6
         self._arrivals = ctl.address(c.SYNC_ARRIVALS)
         self._arrivals_at = c.SYNC_ARRIVALS // 4
-        self._begun_at, self._want_at = c.SYNC_BEGUN // 8, c.SYNC_WANT // 4
+        self._synced_at, self._want_at = c.SYNCED_ARRIVALS // 4, c.SYNC_WANT // 4
         self._at = c.DURABLE // 8
         self._seq_at = c.DURABLE_SEQ // 4
         self._mutex = ctl.address(c.FLUSH_MUTEX)
@@ -79,7 +72,7 @@ class SharedGroupCommit(FlushCue):
         words, u32 = self._ctl.i64, self._ctl.u32
         if words[self._at] >= offset:
             return True
-        mine = _native.sync_arrive(self._arrivals)  # the caller's put is published
+        _native.sync_arrive(self._arrivals)  # the caller's put is published
         now = time.monotonic()
         deadline, ripe = now + self._timeout_s, now + self._delay_s
         while True:
@@ -91,47 +84,30 @@ class SharedGroupCommit(FlushCue):
             if left <= 0:
                 return False
             if now < ripe and not self._gathered(u32):  # the last to arrive syncs
-                _native.wait_for_bits(self._seq, self._waiters, seen, min(ripe - now, left),
-                                      self._covering_bit(mine))
+                _native.wait_for_change(self._seq, self._waiters, seen, min(ripe - now, left))
                 continue
             if _native.mutex_lock(self._mutex, _native.NULL, 0) is None:  # another syncs
                 _native.wait_for_change(self._seq, self._waiters, seen, min(left, RECHECK_S))
                 continue
-            woken = _native.ANY_WAITER
             try:
                 if words[self._at] < offset:
-                    woken = self._sync(u32)
+                    self._sync(u32)
             finally:  # durable_seq bumped atomically before the waiters are counted
-                _native.release_and_wake_bits(self._mutex, self._seq, self._waiters, woken)
+                _native.release_and_wake(self._mutex, self._seq, self._waiters)
 
     def _gathered(self, u32) -> bool:
         """Whether the waiters the next sync wants arrived since the last sync began."""
-        arrived = (u32[self._arrivals_at] - self._ctl.i64[self._begun_at]) & 0xFFFFFFFF
+        arrived = (u32[self._arrivals_at] - u32[self._synced_at]) & 0xFFFFFFFF
         return arrived >= max(1, u32[self._want_at])
 
-    def _covering_bit(self, mine: int) -> int:
-        """The futex bit of the sync that covers arrival number ``mine``: the last begun if
-        it began after that arrival, else the next."""
-        begun = self._ctl.i64[self._begun_at]
-        behind = ((begun & 0xFFFFFFFF) - mine) & 0xFFFFFFFF >= 1 << 31
-        return 1 << (((begun >> 32) + behind) & 1)
-
-    def _sync(self, u32) -> int:
+    def _sync(self, u32) -> None:
         """Under the flush mutex: sync everything published (the arrivals counted before
         flush_all: their puts were published before they arrived); the next sync wants as
         many waiters as this one covered and as arrived while it ran (counting only the
-        latter would lock the processes into groups a sync apart: 3 of 4 in each). Returns
-        the futex bits to wake: this sync's waiters, or all when the next one's gathered."""
-        begun, start = self._ctl.i64[self._begun_at], u32[self._arrivals_at]
-        number = ((begun >> 32) + 1) & 0xFFFFFFFF
-        self._ctl.i64[self._begun_at] = _signed64(number << 32 | start)
+        latter would lock the processes into groups a sync apart: 3 of 4 in each)."""
+        since, start = u32[self._synced_at], u32[self._arrivals_at]
+        u32[self._synced_at] = start
         self.syncs += 1
         self.advance(self._flush_all())
         meanwhile = (u32[self._arrivals_at] - start) & 0xFFFFFFFF
-        u32[self._want_at] = ((start - begun) + meanwhile) & 0xFFFFFFFF
-        return _native.ANY_WAITER if self._gathered(u32) else 1 << (number & 1)
-
-
-def _signed64(value: int) -> int:
-    """An unsigned 64-bit value as the signed one the control file's words are read as."""
-    return value - (1 << 64) if value >= 1 << 63 else value
+        u32[self._want_at] = ((start - since) + meanwhile) & 0xFFFFFFFF

@@ -10,7 +10,7 @@ machine. Words marked [C] are read and written by the native appends (rmq_log.sh
 Header, 384 bytes:
     off  size  field
       0     8  magic            b"RMQSHARE"
-      8     4  version          3
+      8     4  version          2
      12     4  queue_slots      N, fixed by the first opener (StoreConfig.shared_queues)
      16     4  offset_slots     M, fixed by the first opener (StoreConfig.shared_offsets)
      20     4  layout_pid       the process that laid the file out
@@ -31,11 +31,9 @@ Header, 384 bytes:
     100     4  retention_gen    +1 whenever retention deleted files
     104     4  leader_gen       +1 whenever a process takes over the background services
     108     4  sync_arrivals    futex word: +1 for every sync waiter whose put is published
-    112     4  reserved
+    112     4  synced_arrivals  sync_arrivals when the last group commit's sync began
     116     4  sync_want        arrivals the next sync waits for (that one's and those meanwhile)
-    120     8  sync_begun       group commits' syncs begun (high 32 bits, wrapping) and
-                                sync_arrivals when the last one began (low 32): one word, so a
-                                waiter reads both at once
+    120     8  reserved
     128    64  write mutex      robust, process-shared: every append (RocketMQ's putMessageLock)
     192    64  flush mutex      held by the process running a group commit's fdatasync
     256    64  meta mutex       writes of topics.json, consumerOffset.json and new slots
@@ -72,7 +70,7 @@ from .. import _native
 from ..errors import StoreError
 
 MAGIC = b"RMQSHARE"
-VERSION = 3
+VERSION = 2
 HEADER = struct.Struct("=8siiii")  # magic, version, queue slots, offset slots, layout pid
 HEADER_SIZE = 384
 
@@ -80,7 +78,7 @@ HEADER_SIZE = 384
 EPOCH, LOG_END, LAST_TS, WRITING, DURABLE, LOG_MIN = 24, 32, 40, 48, 56, 64
 APPEND_SEQ, WAITERS, DURABLE_SEQ, DURABLE_WAITERS, WRITE_REPAIR = 72, 76, 80, 84, 88
 TOPICS_GEN, INDEX_GEN, RETENTION_GEN, LEADER_GEN = 92, 96, 100, 104
-SYNC_ARRIVALS, SYNC_WANT, SYNC_BEGUN = 108, 116, 120
+SYNC_ARRIVALS, SYNCED_ARRIVALS, SYNC_WANT = 108, 112, 116
 WRITE_MUTEX, FLUSH_MUTEX, META_MUTEX, WORK_MUTEX = 128, 192, 256, 320
 MUTEXES = (WRITE_MUTEX, FLUSH_MUTEX, META_MUTEX, WORK_MUTEX)
 
