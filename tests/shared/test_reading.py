@@ -114,3 +114,22 @@ def test_a_consumer_closed_during_its_wait_returns_without_waiting_again(tmp_pat
             monkeypatch.setattr(store, "wait_for_message", wait)
             assert c.get() is None
             assert len(waits) == 1
+
+
+
+
+def test_a_stale_append_reattaches_a_queue_writer_that_is_off_the_file(tmp_path: Path) -> None:
+    """The state a writer process of test_sync_flush was found in (1 run in ~6): its native
+    queue writer on no file (cq NULL, at unit 0), its Python view of the queue's last file
+    caught up to the published end. Its append answers STALE; the quick catch-up found the
+    end inside that file and moved nothing else, so every retry was STALE and the put failed
+    ("append refused with code -6 after rolling"). The STALE catch-up re-attaches."""
+    with rmqstore.open(tmp_path, shared=True) as a, rmqstore.open(tmp_path, shared=True) as b:
+        a.create_topic("T", 1)
+        b.put("T", b"b", queue_id=0)
+        for _ in range(3):
+            a.put("T", b"a", queue_id=0)
+        b.get("T", 0, 0, 10)  # b's view of the file caught up to the end
+        b.consume_queues.get("T", 0).writer.detach(0)  # b's native writer off the file
+        assert b.put("T", b"b", queue_id=0).queue_offset == 4
+        assert [m.body for m in a.get("T", 0, 0, 10).messages] == [b"b", b"a", b"a", b"a", b"b"]

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import rmqstore
+from rmqstore import sync_journal
 from rmqstore.filenames import commitlog_dir
 from rmqstore.shared import commit
 from tests.shared.worker import CONFIG, QUEUES, TOPIC, acked
@@ -158,3 +159,42 @@ def test_a_flusher_killed_holding_the_sync_hands_it_to_a_waiter(tmp_path: Path) 
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_a_waiter_woken_by_a_sync_that_began_before_its_put_waits_for_the_next(
+        tmp_path: Path, monkeypatch) -> None:
+    """The end of another process's sync, one that began before our put was published, wakes
+    our waiter (it may have to run the next sync); the put returns only after a sync that
+    began after it: the journal holds an fdatasync past its bytes by the time it returns."""
+    monkeypatch.setattr(commit, "RECHECK_S", 120.0)  # only the sync's end wakes the waiter
+    journal = tmp_path / "syncs.jsonl"
+    monkeypatch.setenv("RMQSTORE_SYNC_JOURNAL", str(journal))  # the flusher's syncs too
+    d, proc = _flusher_holding(tmp_path, "slow-sync")
+    sync_journal.start(journal)
+    try:
+        with rmqstore.open(d, flush="sync", sync_flush_timeout_ms=120_000, **CONFIG) as store:
+            t, got = _put_in_thread(store)
+            t.join(0.5)
+            assert t.is_alive(), "a sync put returned while another process held the sync"
+            (tmp_path / "release").touch()
+            t.join(20)
+            assert not t.is_alive(), "the put never returned"
+            put = got[0]
+            synced = _synced_upto(journal, store, put.commitlog_offset)
+            assert synced > put.commitlog_offset, \
+                "the put returned before any fdatasync covered it"
+        assert proc.wait(timeout=30) == 0
+    finally:
+        sync_journal.stop()
+        proc.kill()
+
+
+def _synced_upto(journal: Path, store: rmqstore.MessageStore, offset: int) -> int:
+    """How far the journal's fdatasyncs made the commit log durable in offset's segment (as a
+    commit-log offset)."""
+    size = store.config.commitlog_segment_bytes
+    start = offset // size * size
+    seg = str(commitlog_dir(store.root).resolve() / f"{start:020d}")
+    upto = [json.loads(line) for line in journal.read_text().splitlines()]
+    return start + max((r["n"] for r in upto if r["op"] == "upto" and r["path"] == seg),
+                       default=0)

@@ -61,9 +61,14 @@ class SharedView:
         commitlog.appender.share(ctl.address(c.LOG_END))
 
     def _on_stale(self, cq: ConsumeQueue) -> None:
-        """The native append answered RMQ_STALE (under the write mutex): catch up."""
-        self.catch_up_queue_locked(cq)
-        self.catch_up_log_locked()
+        """The native append answered RMQ_STALE (under the write mutex): catch up the long
+        way, which re-attaches the native writers. The quick way moves only Python's write
+        position, and the writer said it cannot go there as it is: not on that file, or
+        another process wrote past its reserved end (then every retry was STALE again)."""
+        if self.ctl.u32_word(c.RETENTION_GEN) != self._retention_gen:
+            self._after_retention()
+        self._catch_up_queue_files(cq, self.ctl.i64[cq.slot_word] * UNIT_SIZE)
+        self._catch_up_log_files(self.ctl.i64[self._log_end_at])
 
     # -- the commit log ---------------------------------------------------------------------
     def catch_up_log(self) -> None:
@@ -74,13 +79,17 @@ class SharedView:
                 self.catch_up_log_locked()
 
     def catch_up_log_locked(self) -> None:
-        """catch_up_log for a caller holding ``local`` (the writer, on RMQ_STALE)."""
+        """catch_up_log for a caller holding ``local``."""
         if self.ctl.u32_word(c.RETENTION_GEN) != self._retention_gen:
             self._after_retention()
         end = self.ctl.i64[self._log_end_at]
-        files = self.commitlog.files
-        if _moved_within_last(files.files, end, self.commitlog.segment_bytes):
+        if _moved_within_last(self.commitlog.files.files, end, self.commitlog.segment_bytes):
             return  # the appender is on that file already; its own sync reads the end
+        self._catch_up_log_files(end)
+
+    def _catch_up_log_files(self, end: int) -> None:
+        """Map the commit log's files up to end and attach the appender to the last."""
+        files = self.commitlog.files
         size = self.commitlog.segment_bytes
         segs = list(files.files)
         next_start = segs[-1].start + size if segs else None
@@ -138,6 +147,11 @@ class SharedView:
             phys, size, _ = UNIT.unpack_from(last.mapped().view, last.wrote - UNIT_SIZE)
             cq.max_phys = phys + size  # the writer's own sync leaves it when wrote is there
             return
+        self._catch_up_queue_files(cq, end)
+
+    def _catch_up_queue_files(self, cq: ConsumeQueue, end: int) -> None:
+        """Map cq's files up to byte end of its units and attach its writer to the last."""
+        files = cq.files
         segs = list(files.files)
         next_start = segs[-1].start + files.file_size if segs else 0
         if end > next_start:
