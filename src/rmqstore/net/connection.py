@@ -7,6 +7,8 @@ pending call fails with ConnectionClosed whose ``__cause__`` is the original err
 tasks serving this connection's requests are cancelled.
 
 A malformed frame closes this connection only (FrameError, logged); nothing else is affected.
+What the frames of one read are answered with at once (the fast handlers, the native send
+path) leaves in one write when the read is done, before a close that read caused.
 
 What the connection makes us hold is counted (``held_bytes``): the bodies of its requests being
 served and its unsent responses, which drain by themselves, and what its decoder holds, at most
@@ -84,6 +86,9 @@ class RemotingConnection(asyncio.Protocol):
         self._tasks: set[asyncio.Task[None]] = set()
         self._opaques = itertools.count(1)
         self._write_resumed: asyncio.Future[None] | None = None
+        # While a read is handled, what it answers at once is gathered here and written with
+        # one transport.write when the read is done (one send syscall, not one per frame).
+        self._corked: list[bytes] | None = None
         self._closed = False
         self._close_reason: BaseException | None = None
         self._lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -202,6 +207,7 @@ class RemotingConnection(asyncio.Protocol):
         """Close now; pending calls fail with ConnectionClosed caused by ``reason``."""
         self._shutdown(reason)
         if self._transport is not None:
+            self._uncork()  # what earlier frames of this read were answered goes out first
             self._transport.close()
 
     def on_lost(self, callback: Callable[[], None]) -> None:
@@ -236,6 +242,7 @@ class RemotingConnection(asyncio.Protocol):
         leaving the rest buffered, once reading is paused (see _resume_reading)."""
         decoder = self._decoder
         on_frame = self._on_frame
+        self._corked = []
         try:
             complete = 0
             for frame in decoder.feed_frames(data):
@@ -269,6 +276,8 @@ class RemotingConnection(asyncio.Protocol):
         except Exception as exc:  # a bug in a callback: this connection goes, the server stays
             log.exception("%s: error while reading, closing the connection", self.peer)
             self.close(exc)
+        finally:
+            self._uncork()
 
     def eof_received(self) -> bool | None:
         return None  # half-close is not part of the protocol: close our side too
@@ -306,7 +315,15 @@ class RemotingConnection(asyncio.Protocol):
     def _write(self, frame: bytes) -> None:
         assert self._transport is not None
         self.last_io_at = _monotonic()
-        self._transport.write(frame)
+        if self._corked is None:
+            self._transport.write(frame)
+        else:
+            self._corked.append(frame)
+
+    def _uncork(self) -> None:
+        corked, self._corked = self._corked, None
+        if corked and self._transport is not None:
+            self._transport.write(corked[0] if len(corked) == 1 else b"".join(corked))
 
     def _pause_reading(self, reason: str) -> None:
         if not self._read_paused_for and self._transport is not None and not self._closed:

@@ -1,0 +1,122 @@
+"""The connection's reader: a read is walked frame by frame in place, whatever its split, and
+what the frames of one read are answered with at once leaves in one write, after which a
+malformed frame may still close the connection."""
+
+from __future__ import annotations
+
+import asyncio
+
+from rmqstore.net import Dispatcher, RequestContext
+from rmqstore.net.connection import RemotingConnection
+from rmqstore.protocol import FrameDecoder, RemotingCommand, decode_frame, encode
+
+ECHO = 31002  # the test's own code, outside RequestCode
+
+
+class _Transport:
+    """What the connection asks of a transport; records every write and the close."""
+
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+        self.closed_after = -1  # how many writes there were when it closed
+
+    def write(self, data: bytes) -> None:
+        assert self.closed_after < 0, "written after close"
+        self.writes.append(bytes(data))
+
+    def close(self) -> None:
+        self.closed_after = len(self.writes)
+
+    def get_extra_info(self, name: str, default: object = None) -> object:
+        return ("127.0.0.1", 1) if name == "peername" else default
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+
+def _echo(request: RemotingCommand, ctx: RequestContext) -> RemotingCommand:
+    return RemotingCommand.response(0, body=request.body)  # answered in the reader
+
+
+def _connection() -> tuple[RemotingConnection, _Transport]:
+    dispatcher = Dispatcher()
+
+    async def never(request: RemotingCommand, ctx: RequestContext) -> None:
+        raise AssertionError("the fast handler answers every request here")
+
+    dispatcher.register(ECHO, never, fast=_echo)
+    conn = RemotingConnection(dispatcher.on_request, on_frame=dispatcher.on_frame)
+    transport = _Transport()
+    conn.connection_made(transport)  # type: ignore[arg-type]
+    return conn, transport
+
+
+def _requests(n: int) -> bytes:
+    return b"".join(encode(RemotingCommand(code=ECHO, opaque=i, body=b"m%d" % i * (i * 7)))
+                    for i in range(1, n + 1))
+
+
+def _answers(transport: _Transport) -> list[tuple[int, bytes]]:
+    cmds = list(FrameDecoder().feed(b"".join(transport.writes)))
+    assert all(cmd.is_response for cmd in cmds)
+    return [(cmd.opaque, cmd.body) for cmd in cmds]
+
+
+def _run(test: object) -> None:
+    async def main() -> None:
+        test()  # type: ignore[operator]
+    asyncio.run(main())
+
+
+def test_a_stream_split_at_every_byte_is_answered_once_in_order() -> None:
+    def test() -> None:
+        stream = _requests(3)
+        want = [(i, b"m%d" % i * (i * 7)) for i in range(1, 4)]
+        for cut in range(len(stream) + 1):
+            conn, transport = _connection()
+            conn.data_received(stream[:cut])
+            conn.data_received(stream[cut:])
+            assert _answers(transport) == want, cut
+            assert conn.held_bytes == 0 and conn.partial_frame_since is None
+        conn, transport = _connection()
+        for i in range(len(stream)):  # a byte a read
+            conn.data_received(stream[i:i + 1])
+        assert _answers(transport) == want
+    _run(test)
+
+
+def test_the_answers_to_one_read_leave_in_one_write() -> None:
+    def test() -> None:
+        conn, transport = _connection()
+        conn.data_received(_requests(20))
+        assert len(transport.writes) == 1
+        assert [opaque for opaque, _ in _answers(transport)] == list(range(1, 21))
+        conn.data_received(_requests(1))  # the next read: a write of its own
+        assert len(transport.writes) == 2
+    _run(test)
+
+
+def test_a_malformed_frame_closes_after_the_answers_before_it() -> None:
+    def test() -> None:
+        conn, transport = _connection()
+        conn.data_received(_requests(2) + b"\x00\x00\x00\x01garbage")
+        assert [opaque for opaque, _ in _answers(transport)] == [1, 2]
+        assert transport.closed_after == 1 and conn.is_closed
+    _run(test)
+
+
+def test_a_reader_that_stops_early_finds_the_rest_at_the_next_feed() -> None:
+    stream = _requests(4)
+    decoder = FrameDecoder()
+    first = decoder.feed_frames(stream[:-3])  # frames 1-3 whole, frame 4 cut short
+    assert decode_frame(next(first)).opaque == 1  # the reader stops here (paused)
+    left = len(stream) - 3 - len(encode(RemotingCommand(code=ECHO, opaque=1, body=b"m1" * 7)))
+    assert decoder.buffered_bytes == left
+    rest = [decode_frame(f).opaque for f in decoder.feed_frames(stream[-3:])]
+    assert rest == [2, 3, 4] and decoder.buffered_bytes == 0
