@@ -1,0 +1,81 @@
+"""A send's answer read into its SendResult, against a connection whose peer answers at once
+with what the test says (no server): the queue the broker names, the status, the offsets."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+
+import pytest
+
+from rmqstore.client import Message, Producer
+from rmqstore.client.errors import BrokerError
+from rmqstore.client.producer import SendStatus
+from rmqstore.client.routes import _Entry
+from rmqstore.net.connection import RemotingConnection
+from rmqstore.protocol.json_template import JsonFrameTemplate
+from rmqstore.protocol.route import decode_topic_route
+
+ADDR = "127.0.0.1:10911"
+ROUTE = (b'{"brokerDatas":[{"brokerAddrs":{"0":"127.0.0.1:10911"},"brokerName":"b",'
+         b'"cluster":"c"}],"queueDatas":[{"brokerName":"b","perm":6,"readQueueNums":4,'
+         b'"topicSysFlag":0,"writeQueueNums":4}]}')
+OPAQUE = re.compile(rb'"opaque":(\d+)')
+MSG_ID = "7F00000100002A9F0000000000000100"
+
+
+class _Broker:
+    """A transport whose every write is answered at once with ``answer``'s frame."""
+
+    def __init__(self, code: int, queue_id: str | None) -> None:
+        fields = {"msgId": None, "queueOffset": None}
+        if queue_id is not None:
+            fields["queueId"] = queue_id
+        self._template = JsonFrameTemplate(code, fields)
+        self.conn: RemotingConnection | None = None
+
+    def write(self, frame: bytes) -> None:
+        assert self.conn is not None
+        opaque = int(OPAQUE.search(frame).group(1))  # type: ignore[union-attr]
+        self.conn.data_received(self._template.frame(opaque, MSG_ID, "41"))
+
+    def get_extra_info(self, name: str, default: object = None) -> object:
+        return ("127.0.0.1", 10911) if name == "peername" else default
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+    def close(self) -> None:
+        pass
+
+
+async def _send(code: int, queue_id: str | None, sends: int = 1) -> list:
+    p = Producer("g_answer", namesrv="127.0.0.1:1", retry_times_when_send_failed=0)
+    p._started = True  # routes and the connection are the test's own
+    broker = _Broker(code, queue_id)
+    broker.conn = RemotingConnection(lambda conn, request: None)
+    broker.conn.connection_made(broker)  # type: ignore[arg-type]
+    p._transport.remoting._connections[ADDR] = broker.conn
+    p.routes.routes["T"] = _Entry(decode_topic_route(ROUTE), time.monotonic())
+    p._heartbeated.add(ADDR)
+    return [await p.send(Message("T", b"hello")) for _ in range(sends)]
+
+
+def test_the_queue_the_broker_names_is_the_results() -> None:
+    results = asyncio.run(_send(0, "3", sends=4))  # sent round the four queues
+    assert [r.queue.queue_id for r in results] == [3, 3, 3, 3]
+    assert all(r.status is SendStatus.SEND_OK and r.queue_offset == 41
+               and r.offset_msg_id == MSG_ID and r.queue.topic == "T" for r in results)
+
+
+def test_without_a_queue_id_the_result_names_the_queue_sent_to() -> None:
+    results = asyncio.run(_send(0, None, sends=4))
+    assert sorted(r.queue.queue_id for r in results) == [0, 1, 2, 3]
+
+
+def test_a_flush_timeout_is_a_status_and_a_refusal_an_error() -> None:
+    (result,) = asyncio.run(_send(10, "1"))
+    assert result.status is SendStatus.FLUSH_DISK_TIMEOUT
+    with pytest.raises(BrokerError):
+        asyncio.run(_send(13, "1"))  # MESSAGE_ILLEGAL: not retried, raised
