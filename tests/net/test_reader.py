@@ -1,12 +1,15 @@
 """The connection's reader: a read is walked frame by frame in place, whatever its split, and
 what the frames of one read are answered with at once leaves in one write, after which a
-malformed frame may still close the connection."""
+malformed frame may still close the connection. Its caller's side: calls made while others
+are in flight leave together and are matched to their answers by opaque, in any order."""
 
 from __future__ import annotations
 
 import asyncio
 
-from rmqstore.net import Dispatcher, RequestContext
+import pytest
+
+from rmqstore.net import ConnectionClosed, Dispatcher, RemotingTimeout, RequestContext
 from rmqstore.net.connection import RemotingConnection
 from rmqstore.protocol import FrameDecoder, RemotingCommand, decode_frame, encode
 
@@ -120,3 +123,61 @@ def test_a_reader_that_stops_early_finds_the_rest_at_the_next_feed() -> None:
     assert decoder.buffered_bytes == left
     rest = [decode_frame(f).opaque for f in decoder.feed_frames(stream[-3:])]
     assert rest == [2, 3, 4] and decoder.buffered_bytes == 0
+
+
+# --- the caller's side: pipelined calls -----------------------------------------------------
+
+
+def _answer(opaque: int, body: bytes) -> bytes:
+    return encode(RemotingCommand(code=0, opaque=opaque, flag=1, body=body))
+
+
+def test_pipelined_calls_leave_together_and_match_answers_in_any_order() -> None:
+    async def main() -> None:
+        conn = RemotingConnection(lambda c, r: None)
+        transport = _Transport()
+        conn.connection_made(transport)  # type: ignore[arg-type]
+        calls = [asyncio.ensure_future(conn.invoke(
+            RemotingCommand(code=ECHO, body=b"q%d" % i), 5.0)) for i in range(5)]
+        await asyncio.sleep(0)  # the five calls made in one loop iteration
+        await asyncio.sleep(0)
+        sent = list(FrameDecoder().feed(b"".join(transport.writes)))
+        assert [c.body for c in sent] == [b"q%d" % i for i in range(5)]
+        assert len(transport.writes) == 2  # the first at once, the four behind it together
+        conn.data_received(b"".join(_answer(c.opaque, c.body.replace(b"q", b"a"))
+                                    for c in reversed(sent)))
+        assert [(await c).body for c in calls] == [b"a%d" % i for i in range(5)]
+    asyncio.run(main())
+
+
+def test_a_call_timing_out_leaves_the_others_answered() -> None:
+    async def main() -> None:
+        conn = RemotingConnection(lambda c, r: None)
+        transport = _Transport()
+        conn.connection_made(transport)  # type: ignore[arg-type]
+        slow = asyncio.ensure_future(conn.invoke(RemotingCommand(code=ECHO, body=b"s"), 0.05))
+        fast = asyncio.ensure_future(conn.invoke(RemotingCommand(code=ECHO, body=b"f"), 5.0))
+        await asyncio.sleep(0.2)
+        with pytest.raises(RemotingTimeout):
+            await slow
+        (s, f) = FrameDecoder().feed(b"".join(transport.writes))
+        conn.data_received(_answer(s.opaque, b"late") + _answer(f.opaque, b"ok"))
+        assert (await fast).body == b"ok" and conn.calls_pending == 0
+    asyncio.run(main())
+
+
+def test_what_is_gathered_goes_out_before_a_close() -> None:
+    async def main() -> None:
+        conn = RemotingConnection(lambda c, r: None)
+        transport = _Transport()
+        conn.connection_made(transport)  # type: ignore[arg-type]
+        calls = [asyncio.ensure_future(conn.invoke(RemotingCommand(code=ECHO), 5.0))
+                 for _ in range(3)]
+        await asyncio.sleep(0)  # made, the last two gathered, not yet written
+        conn.close()
+        assert len(list(FrameDecoder().feed(b"".join(transport.writes)))) == 3
+        assert transport.closed_after == len(transport.writes)
+        for call in calls:
+            with pytest.raises(ConnectionClosed):
+                await call
+    asyncio.run(main())

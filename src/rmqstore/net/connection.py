@@ -86,8 +86,9 @@ class RemotingConnection(asyncio.Protocol):
         self._tasks: set[asyncio.Task[None]] = set()
         self._opaques = itertools.count(1)
         self._write_resumed: asyncio.Future[None] | None = None
-        # While a read is handled, what it answers at once is gathered here and written with
-        # one transport.write when the read is done (one send syscall, not one per frame).
+        # Frames gathered to leave in one transport.write (one send syscall, not one per
+        # frame): what a read answers at once, written when the read is done; the requests
+        # of calls made while others are in flight, written at the next loop iteration.
         self._corked: list[bytes] | None = None
         self._closed = False
         self._close_reason: BaseException | None = None
@@ -153,7 +154,10 @@ class RemotingConnection(asyncio.Protocol):
             if len(frame) > PEER_MAX_FRAME_BYTES:
                 raise FrameTooLarge(f"frame of {len(frame)} bytes exceeds the maximum "
                                     f"{PEER_MAX_FRAME_BYTES}")
-            self._write(frame)
+            if len(self._pending) == 1:  # the only call: sent now
+                self._write(frame)
+            else:  # calls pipelined: those made in this loop iteration leave together
+                self._write_soon(frame, loop)
             return await future
         except _Expired:
             raise RemotingTimeout(f"no response to code {code} (opaque {opaque}) from "
@@ -205,9 +209,9 @@ class RemotingConnection(asyncio.Protocol):
 
     def close(self, reason: BaseException | None = None) -> None:
         """Close now; pending calls fail with ConnectionClosed caused by ``reason``."""
+        self._uncork()  # what is gathered (earlier frames' answers) goes out first
         self._shutdown(reason)
         if self._transport is not None:
-            self._uncork()  # what earlier frames of this read were answered goes out first
             self._transport.close()
 
     def on_lost(self, callback: Callable[[], None]) -> None:
@@ -242,7 +246,8 @@ class RemotingConnection(asyncio.Protocol):
         leaving the rest buffered, once reading is paused (see _resume_reading)."""
         decoder = self._decoder
         on_frame = self._on_frame
-        self._corked = []
+        if self._corked is None:
+            self._corked = []
         try:
             complete = 0
             for frame in decoder.feed_frames(data):
@@ -320,9 +325,15 @@ class RemotingConnection(asyncio.Protocol):
         else:
             self._corked.append(frame)
 
+    def _write_soon(self, frame: bytes, loop: asyncio.AbstractEventLoop) -> None:
+        if self._corked is None:
+            self._corked = []
+            loop.call_soon(self._uncork)
+        self._corked.append(frame)
+
     def _uncork(self) -> None:
         corked, self._corked = self._corked, None
-        if corked and self._transport is not None:
+        if corked and self._transport is not None and not self._closed:
             self._transport.write(corked[0] if len(corked) == 1 else b"".join(corked))
 
     def _pause_reading(self, reason: str) -> None:
