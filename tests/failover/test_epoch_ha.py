@@ -191,3 +191,21 @@ def test_a_slave_dispatches_only_what_its_master_confirmed(tmp_path: Path) -> No
                 await client.close()
                 server.close()
     run(main)
+
+
+def test_a_master_alone_confirms_each_append(tmp_path: Path) -> None:
+    """With no slave linked and itself the only in-sync member, what is put is confirmed:
+    every append moves the confirm offset (no link, yet the append still wakes the service)."""
+    async def main() -> None:
+        with open_store(tmp_path / "m") as ms:
+            m = Master(ms, 1, epoch=1)
+            await m.ha.start()
+            try:
+                ms.put("T", b"alone", queue_id=0)  # the store's own append, not Master.put
+                end = ms.commitlog.max_offset
+                await wait_for(lambda: ms.confirm_offset == end)
+                assert m.isr.confirm == end
+                assert [x.body for x in ms.get("T", 0, 0, 8).messages] == [b"alone"]
+            finally:
+                await m.ha.close()
+    run(main)

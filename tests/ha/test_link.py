@@ -320,3 +320,39 @@ def test_a_master_takes_at_most_max_slaves_links(stores, caplog) -> None:
 
     run(main())
     assert any("max_slaves" in r.message for r in caplog.records)
+
+
+def test_a_master_with_no_slave_schedules_nothing_per_append(stores) -> None:
+    """A standalone master's appends cost no loop callback each (nothing would be pushed);
+    a slave that links afterwards still gets them, from its own start."""
+    master, replica = stores
+
+    async def main():
+        service = HAService(master, "127.0.0.1", 0, ONCE)
+        await service.start()
+        loop = asyncio.get_running_loop()
+        scheduled = []
+        real = loop.call_soon
+
+        def counting(callback, *args, **kw):
+            scheduled.append(callback)
+            return real(callback, *args, **kw)
+
+        loop.call_soon = counting
+        try:
+            fill(master, 20)
+            await asyncio.sleep(0)
+        finally:
+            del loop.call_soon
+        assert not [cb for cb in scheduled if getattr(cb, "__name__", "") == "_push_all"]
+        client = HAClient(replica, "127.0.0.1:%d" % service.address[1], ONCE)
+        await client.start()
+        try:
+            await until(lambda: replica.replica.end == master.commitlog.max_offset)
+            master.put("T", b"after the link")
+            await until(lambda: replica.replica.end == master.commitlog.max_offset)
+        finally:
+            await client.close()
+            await service.close()
+
+    run(main())

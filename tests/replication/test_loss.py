@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -144,7 +143,7 @@ def kill_the_master(tmp_path: Path, role: str, rounds: int) -> Rounds:
                 await asyncio.sleep(rng.uniform(0.3, 1.2))
                 stall = n % 2 == 1
                 if stall:  # the slave hangs: what the master sends now waits in buffers
-                    pair.slave_proc.signal(signal.SIGSTOP)
+                    pair.slave_proc.pause()
                     await asyncio.sleep(rng.uniform(0.1, 0.4))
                 pair.master_proc.kill()  # SIGKILL mid-load
                 if stall:  # and dies: the bytes in its socket buffers are gone too

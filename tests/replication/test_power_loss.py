@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import signal
 import time
 from pathlib import Path
 
@@ -61,7 +60,7 @@ async def kill_both_under_load(pair: HAPair, tag: str, acked: list[Acked],
     stop = asyncio.Event()
     loader = asyncio.ensure_future(load(pair.namesrv, tag, acked, statuses, stop, 30.0))
     await asyncio.sleep(rng.uniform(0.5, 1.5))
-    pair.slave_proc.signal(signal.SIGSTOP)
+    pair.slave_proc.pause()
     await asyncio.sleep(rng.uniform(0.1, 0.3))
     pair.master_proc.kill()
     pair.slave_proc.kill()

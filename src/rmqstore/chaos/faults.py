@@ -95,10 +95,9 @@ Action = Callable[[Node, "Namespaces | None"], None]
 _ACTIONS: dict[str, tuple[Action, Action]] = {
     "kill-master": (lambda n, _: n.broker.kill(), lambda n, _: n.broker.start()),
     "kill-slave": (lambda n, _: n.broker.kill(), lambda n, _: n.broker.start()),
-    "stop-master": (lambda n, _: n.broker.signal(signal.SIGSTOP),
-                    lambda n, _: n.broker.signal(signal.SIGCONT)),
-    "stop-slave": (lambda n, _: n.broker.signal(signal.SIGSTOP),
-                   lambda n, _: n.broker.signal(signal.SIGCONT)),
+    # pause() returns once every thread is stopped, so the fault's time counts from there
+    "stop-master": (lambda n, _: n.broker.pause(), lambda n, _: n.broker.resume()),
+    "stop-slave": (lambda n, _: n.broker.pause(), lambda n, _: n.broker.resume()),
     "kill-etcd-leader": (_kill_etcd, _nothing),
     "kill-controller": (lambda n, _: n.namesrv.kill(), lambda n, _: n.namesrv.start()),
     "partition-master": (lambda n, ns: ns.isolate(n.index), lambda n, ns: ns.heal(n.index)),

@@ -169,6 +169,9 @@ class EpochHAService(HAService):
         log.info("HA: slave %s is empty: sending from offset %d", peer, start)
         return start
 
+    def _push_wanted(self) -> bool:
+        return True  # the confirm offset follows the log even with no slave linked
+
     def _push_all(self) -> None:
         """The log grew (any append, on the loop's thread now): the confirm offset may follow
         it, then the links push."""

@@ -110,13 +110,18 @@ class HAService:
             for link in list(self.links):
                 if link.feed is not None:
                     link.feed.wake()
-        if self._push_due or self._loop is None:
+        if self._push_due or self._loop is None or not self._push_wanted():
             return
         self._push_due = True
         if threading.get_ident() != self._thread:
             self._loop.call_soon_threadsafe(self._schedule_push)
         else:
             self._schedule_push()
+
+    def _push_wanted(self) -> bool:
+        """A push has work only with a link; one that links later pushes from its start, which
+        reads the log after this append."""
+        return bool(self.links)
 
     def _schedule_push(self) -> None:
         assert self._loop is not None
