@@ -16,6 +16,7 @@ from rmqstore.client.routes import _Entry
 from rmqstore.net.connection import RemotingConnection
 from rmqstore.protocol.json_template import JsonFrameTemplate
 from rmqstore.protocol.route import decode_topic_route
+from tests.fake_transport import connected
 
 ADDR = "127.0.0.1:10911"
 ROUTE = (b'{"brokerDatas":[{"brokerAddrs":{"0":"127.0.0.1:10911"},"brokerName":"b",'
@@ -25,38 +26,27 @@ OPAQUE = re.compile(rb'"opaque":(\d+)')
 MSG_ID = "7F00000100002A9F0000000000000100"
 
 
-class _Broker:
-    """A transport whose every write is answered at once with ``answer``'s frame."""
+def _answering(code: int, queue_id: str | None) -> RemotingConnection:
+    """A connection whose every request is answered at once with code, queue_id (None: no
+    queueId field), MSG_ID and queue offset 41."""
+    fields = {"msgId": None, "queueOffset": None}
+    if queue_id is not None:
+        fields["queueId"] = queue_id
+    template = JsonFrameTemplate(code, fields)
+    conn = RemotingConnection(lambda c, request: None)
 
-    def __init__(self, code: int, queue_id: str | None) -> None:
-        fields = {"msgId": None, "queueOffset": None}
-        if queue_id is not None:
-            fields["queueId"] = queue_id
-        self._template = JsonFrameTemplate(code, fields)
-        self.conn: RemotingConnection | None = None
-
-    def write(self, frame: bytes) -> None:
-        assert self.conn is not None
+    def answer(frame: bytes) -> None:
         opaque = int(OPAQUE.search(frame).group(1))  # type: ignore[union-attr]
-        self.conn.data_received(self._template.frame(opaque, MSG_ID, "41"))
+        conn.data_received(template.frame(opaque, MSG_ID, "41"))
 
-    def get_extra_info(self, name: str, default: object = None) -> object:
-        return ("127.0.0.1", 10911) if name == "peername" else default
-
-    def get_write_buffer_size(self) -> int:
-        return 0
-
-    def close(self) -> None:
-        pass
+    connected(conn, answer)
+    return conn
 
 
 async def _send(code: int, queue_id: str | None, sends: int = 1) -> list:
     p = Producer("g_answer", namesrv="127.0.0.1:1", retry_times_when_send_failed=0)
     p._started = True  # routes and the connection are the test's own
-    broker = _Broker(code, queue_id)
-    broker.conn = RemotingConnection(lambda conn, request: None)
-    broker.conn.connection_made(broker)  # type: ignore[arg-type]
-    p._transport.remoting._connections[ADDR] = broker.conn
+    p._transport.remoting._connections[ADDR] = _answering(code, queue_id)
     p.routes.routes["T"] = _Entry(decode_topic_route(ROUTE), time.monotonic())
     p._heartbeated.add(ADDR)
     return [await p.send(Message("T", b"hello")) for _ in range(sends)]

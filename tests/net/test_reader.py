@@ -12,42 +12,16 @@ import pytest
 from rmqstore.net import ConnectionClosed, Dispatcher, RemotingTimeout, RequestContext
 from rmqstore.net.connection import RemotingConnection
 from rmqstore.protocol import FrameDecoder, RemotingCommand, decode_frame, encode
+from tests.fake_transport import FakeTransport, connected
 
 ECHO = 31002  # the test's own code, outside RequestCode
-
-
-class _Transport:
-    """What the connection asks of a transport; records every write and the close."""
-
-    def __init__(self) -> None:
-        self.writes: list[bytes] = []
-        self.closed_after = -1  # how many writes there were when it closed
-
-    def write(self, data: bytes) -> None:
-        assert self.closed_after < 0, "written after close"
-        self.writes.append(bytes(data))
-
-    def close(self) -> None:
-        self.closed_after = len(self.writes)
-
-    def get_extra_info(self, name: str, default: object = None) -> object:
-        return ("127.0.0.1", 1) if name == "peername" else default
-
-    def get_write_buffer_size(self) -> int:
-        return 0
-
-    def pause_reading(self) -> None:
-        pass
-
-    def resume_reading(self) -> None:
-        pass
 
 
 def _echo(request: RemotingCommand, ctx: RequestContext) -> RemotingCommand:
     return RemotingCommand.response(0, body=request.body)  # answered in the reader
 
 
-def _connection() -> tuple[RemotingConnection, _Transport]:
+def _connection() -> tuple[RemotingConnection, FakeTransport]:
     dispatcher = Dispatcher()
 
     async def never(request: RemotingCommand, ctx: RequestContext) -> None:
@@ -55,9 +29,7 @@ def _connection() -> tuple[RemotingConnection, _Transport]:
 
     dispatcher.register(ECHO, never, fast=_echo)
     conn = RemotingConnection(dispatcher.on_request, on_frame=dispatcher.on_frame)
-    transport = _Transport()
-    conn.connection_made(transport)  # type: ignore[arg-type]
-    return conn, transport
+    return conn, connected(conn)
 
 
 def _requests(n: int) -> bytes:
@@ -65,7 +37,7 @@ def _requests(n: int) -> bytes:
                     for i in range(1, n + 1))
 
 
-def _answers(transport: _Transport) -> list[tuple[int, bytes]]:
+def _answers(transport: FakeTransport) -> list[tuple[int, bytes]]:
     cmds = list(FrameDecoder().feed(b"".join(transport.writes)))
     assert all(cmd.is_response for cmd in cmds)
     return [(cmd.opaque, cmd.body) for cmd in cmds]
@@ -135,8 +107,7 @@ def _answer(opaque: int, body: bytes) -> bytes:
 def test_pipelined_calls_leave_together_and_match_answers_in_any_order() -> None:
     async def main() -> None:
         conn = RemotingConnection(lambda c, r: None)
-        transport = _Transport()
-        conn.connection_made(transport)  # type: ignore[arg-type]
+        transport = connected(conn)
         calls = [asyncio.ensure_future(conn.invoke(
             RemotingCommand(code=ECHO, body=b"q%d" % i), 5.0)) for i in range(5)]
         await asyncio.sleep(0)  # the five calls made in one loop iteration
@@ -153,8 +124,7 @@ def test_pipelined_calls_leave_together_and_match_answers_in_any_order() -> None
 def test_a_call_timing_out_leaves_the_others_answered() -> None:
     async def main() -> None:
         conn = RemotingConnection(lambda c, r: None)
-        transport = _Transport()
-        conn.connection_made(transport)  # type: ignore[arg-type]
+        transport = connected(conn)
         slow = asyncio.ensure_future(conn.invoke(RemotingCommand(code=ECHO, body=b"s"), 0.05))
         fast = asyncio.ensure_future(conn.invoke(RemotingCommand(code=ECHO, body=b"f"), 5.0))
         await asyncio.sleep(0.2)
@@ -169,8 +139,7 @@ def test_a_call_timing_out_leaves_the_others_answered() -> None:
 def test_what_is_gathered_goes_out_before_a_close() -> None:
     async def main() -> None:
         conn = RemotingConnection(lambda c, r: None)
-        transport = _Transport()
-        conn.connection_made(transport)  # type: ignore[arg-type]
+        transport = connected(conn)
         calls = [asyncio.ensure_future(conn.invoke(RemotingCommand(code=ECHO), 5.0))
                  for _ in range(3)]
         await asyncio.sleep(0)  # made, the last two gathered, not yet written
