@@ -8,7 +8,9 @@ tasks serving this connection's requests are cancelled.
 
 A malformed frame closes this connection only (FrameError, logged); nothing else is affected.
 What the frames of one read are answered with at once (the fast handlers, the native send
-path) leaves in one write when the read is done, before a close that read caused.
+path) leaves in one write when the read is done, before a close that read caused; the requests
+of calls made while others are in flight leave together at the next loop iteration (a lone
+call's at once).
 
 What the connection makes us hold is counted (``held_bytes``): the bodies of its requests being
 served and its unsent responses, which drain by themselves, and what its decoder holds, at most
