@@ -18,7 +18,6 @@ from rmqstore.protocol import (
     SerializeType,
     decode_frame,
     encode,
-    json_header,
 )
 from rmqstore.protocol.frame import DEFAULT_MAX_FRAME_BYTES
 
@@ -235,44 +234,3 @@ def test_bad_binary_header(header: bytes) -> None:
 def test_binary_encode_checks_int16() -> None:
     with pytest.raises(ValueError):
         encode(RemotingCommand(code=40000, serialize_type=SerializeType.ROCKETMQ))
-
-
-# --- the common JSON shape, read by one regex (json_header._common) ------------------------
-
-plain = st.text(st.characters(min_codepoint=0x20, blacklist_characters='"\\'), max_size=20)
-
-
-@settings(max_examples=200, deadline=None)
-@given(int32, int32, int32, int32, languages, st.none() | plain,
-       st.dictionaries(plain, plain, max_size=5))
-def test_the_common_shape_reads_as_the_json_decoder_reads_it(
-        code: int, version: int, opaque: int, flag: int, language: str, remark: str | None,
-        ext: dict[str, str]) -> None:
-    header = encode(RemotingCommand(code, language, version, opaque, flag, remark, ext))[8:]
-    common = json_header._common(header)
-    assert common is not None  # this shape takes the regex
-    obj = json.loads(header)
-    assert common == RemotingCommand(obj["code"], obj["language"], obj["version"],
-                                     obj["opaque"], obj["flag"], obj.get("remark"),
-                                     obj["extFields"])
-
-
-_SHAPE = ('{"code":%s,"extFields":{%s},"flag":1,"language":"JAVA","opaque":7,'
-          '"serializeTypeCurrentRPC":"JSON","version":403}')
-
-
-@pytest.mark.parametrize("header", [
-    _SHAPE % ("0", '"k":"a\x01b"'),  # a raw control character: JSON has none
-    _SHAPE % ("2147483648", ""),  # past int32
-    _SHAPE % ("01", ""),  # a leading zero
-    _SHAPE % ("0", '"k":"v",'),  # a trailing comma
-])
-def test_what_json_refuses_the_common_shape_refuses_too(header: str) -> None:
-    with pytest.raises(HeaderDecodeError):
-        decode_frame(struct.pack(">I", len(header.encode())) + header.encode())
-
-
-def test_escapes_take_the_json_decoder() -> None:
-    header = (_SHAPE % ("0", r'"k":"a\"b\u00e9"')).encode()
-    assert json_header._common(header) is None
-    assert decode_frame(struct.pack(">I", len(header)) + header).ext_fields == {"k": 'a"bé'}

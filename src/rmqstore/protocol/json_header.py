@@ -10,7 +10,6 @@ JSON string, because the C++ client reads response fields only when ``isString()
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 from .codes import LanguageCode, SerializeType
@@ -33,19 +32,6 @@ _DECODER = json.JSONDecoder(parse_constant=_reject_constant)
 _quote = json.encoder.encode_basestring  # a JSON string literal, non-ASCII kept as is
 _scan = _DECODER.scan_once  # the C scanner: (value, end) of the JSON value at an index
 
-# The header as fastjson writes it (RemotingCommand's fields in key order, ints bare, remark
-# only when set, extFields values as strings) and encode_json_header too, with no string
-# that needs an escape: one regex match reads it in a fraction of the JSON scanner's time.
-# Anything else, or a number out of int32, takes the JSON decoder.
-_PLAIN = r'"[^"\\\x00-\x1f]*"'  # a JSON string without escapes or control characters
-_INT = r"(-?(?:0|[1-9][0-9]{0,10}))"
-_FIELD = re.compile(r'"([^"\\\x00-\x1f]*)":"([^"\\\x00-\x1f]*)"')
-_COMMON_HEADER = re.compile(
-    r'\{"code":' + _INT + r',"extFields":\{((?:' + _PLAIN + ":" + _PLAIN + r'(?:,' + _PLAIN
-    + ":" + _PLAIN + r')*)?)\},"flag":' + _INT + r',"language":"([A-Z_]+)","opaque":' + _INT
-    + r',(?:"remark":"([^"\\\x00-\x1f]*)",)?"serializeTypeCurrentRPC":"JSON","version":'
-    + _INT + r"\}")
-
 
 def encode_json_header(cmd: RemotingCommand) -> bytes:
     """The header bytes; keys in fastjson's (sorted) order, remark omitted when None."""
@@ -66,10 +52,6 @@ def encode_json_header(cmd: RemotingCommand) -> bytes:
 
 def decode_json_header(data: bytes, body: bytes) -> RemotingCommand:
     """Parse a JSON header; raises HeaderDecodeError for anything fastjson would reject."""
-    common = _common(data)
-    if common is not None:
-        common.body = body
-        return common
     obj = _parse(data)
     if not isinstance(obj, dict):
         raise HeaderDecodeError(f"JSON header is a {type(obj).__name__}, not an object")
@@ -98,23 +80,6 @@ def decode_json_header(data: bytes, body: bytes) -> RemotingCommand:
         body=body,
         serialize_type=SerializeType.JSON,
     )
-
-
-def _common(data: bytes) -> RemotingCommand | None:
-    """The header in fastjson's own shape (_COMMON_HEADER), or None for the general path."""
-    try:
-        match = _COMMON_HEADER.fullmatch(data.decode("utf-8"))
-    except UnicodeDecodeError:
-        return None
-    if match is None:
-        return None
-    code, ext, flag, language, opaque, remark, version = match.groups()
-    code, flag, opaque, version = int(code), int(flag), int(opaque), int(version)
-    if not (_INT32_MIN <= code <= _INT32_MAX and _INT32_MIN <= flag <= _INT32_MAX
-            and _INT32_MIN <= opaque <= _INT32_MAX and _INT32_MIN <= version <= _INT32_MAX):
-        return None
-    return RemotingCommand(code, language, version, opaque, flag, remark,
-                           dict(_FIELD.findall(ext)) if ext else {}, b"", SerializeType.JSON)
 
 
 def _parse(data: bytes) -> object:
