@@ -61,6 +61,7 @@ from bench_worker import cpu_seconds, terminate
 from redis_replica import RedisPeer
 
 import rmqstore
+from rmqstore._native.build import SOURCES as NATIVE_SOURCES
 from rmqstore.ha import Background, HAConfig, HAService
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -123,6 +124,36 @@ def wait_for(predicate, what: str) -> None:
         time.sleep(0.005)
 
 
+def thread_cpu(pid: int) -> dict[int, tuple[str, float]]:
+    """CPU seconds (user + system) each thread of process ``pid`` has used so far, with its
+    name (the native HA threads name themselves rmq-ha-recv and rmq-ha-write)."""
+    out: dict[int, tuple[str, float]] = {}
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            head, tail = (task / "stat").read_text().rsplit(")", 1)
+        except OSError:  # the thread ended meanwhile
+            continue
+        ticks = sum(int(f) for f in tail.split()[11:13])
+        out[int(task.name)] = (head.split("(", 1)[1], ticks / os.sysconf("SC_CLK_TCK"))
+    return out
+
+
+def by_name(before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]]
+            ) -> dict[str, float]:
+    """CPU seconds per thread name between two thread_cpu snapshots; the busiest unnamed
+    thread of the replica's process apart (the dispatch thread; the receive thread of a build
+    that names none)."""
+    spent = sorted(((name, cpu - before.get(tid, (name, 0.0))[1])
+                    for tid, (name, cpu) in after.items()), key=lambda t: -t[1])
+    out: dict[str, float] = {}
+    for name, cpu in spent:
+        key = name if name.startswith("rmq-ha") else "others"
+        if key == "others" and "busiest unnamed" not in out:
+            key = "busiest unnamed"
+        out[key] = out.get(key, 0.0) + cpu
+    return out
+
+
 class AckClock:
     """When the master first heard a report (its handler, on the loop's thread), and when a
     report covered ``end`` (a wait for it, as a SYNC_MASTER send's): nothing polls."""
@@ -130,6 +161,8 @@ class AckClock:
     def __init__(self, service: HAService, end: int, loop, pid: Callable[[], int]) -> None:
         self.first = self.last = 0.0
         self.cpu = 0.0  # CPU seconds of both processes from the first report to the last
+        self.threads: dict[str, float] = {}  # the replica's, by thread name, meanwhile
+        self._threads_at: dict[int, tuple[str, float]] = {}
         self._pid = pid
         self.done = threading.Event()
         self._service = service
@@ -141,12 +174,14 @@ class AckClock:
         if not self.first:
             self.first = time.perf_counter()
             self.cpu = -cpu_seconds(os.getpid()) - cpu_seconds(self._pid())
+            self._threads_at = thread_cpu(self._pid())
         self._on_ack(offset)
 
     def _covered(self, ok: bool) -> None:
         if ok:
             self.last = time.perf_counter()
             self.cpu += cpu_seconds(os.getpid()) + cpu_seconds(self._pid())
+            self.threads = by_name(self._threads_at, thread_cpu(self._pid()))
         self.done.set()
 
     def wait(self) -> float:
@@ -157,10 +192,10 @@ class AckClock:
 
 
 def catch_up(master: rmqstore.MessageStore, ha: Background[HAService], tmp: Path,
-             run: int) -> tuple[float, float, float, Follower]:
+             run: int) -> tuple[float, float, float, dict[str, float], Follower]:
     """Seconds from the replica's first report to its report of the master's end, and to
-    its dispatch of it all, and the CPU seconds both processes spent until that report; the
-    follower stays linked."""
+    its dispatch of it all, the CPU seconds both processes spent until that report, and the
+    replica's by thread; the follower stays linked."""
     root = tmp / f"replica{run}"
     seed_replica(master, root)
     end = master.commitlog.max_offset
@@ -171,7 +206,7 @@ def catch_up(master: rmqstore.MessageStore, ha: Background[HAService], tmp: Path
     follower = Follower(root, "127.0.0.1:%d" % service.address[1])
     appended = clock.wait()
     wait_for(lambda: follower.dispatched >= end, "the replica's dispatch")
-    return appended, follower.dispatched_at - clock.first, clock.cpu, follower
+    return appended, follower.dispatched_at - clock.first, clock.cpu, clock.threads, follower
 
 
 def receive(port: int, path: str, size: int) -> None:
@@ -227,7 +262,8 @@ def plain_copy(master: rmqstore.MessageStore, tmp: Path, run: int) -> tuple[floa
 def build_floor(tmp: Path) -> Path:
     """benches/ha_floor.c with rmqstore's native sources, optimised as the module is."""
     exe = tmp / "ha_floor"
-    sources = [str(FLOOR_C), *sorted(str(p) for p in NATIVE.glob("*.c"))]
+    # the cffi module's plain-C sources (messages.c is C API: it needs Python.h)
+    sources = [str(FLOOR_C), *(str(NATIVE / name) for name in NATIVE_SOURCES)]
     subprocess.run(["gcc", "-O3", "-std=c11", "-D_GNU_SOURCE", "-pthread", "-I", str(NATIVE),
                     "-o", str(exe), *sources], check=True, timeout=TIMEOUT_S)
     return exe
@@ -323,6 +359,7 @@ def main() -> None:
     followers: list[Follower] = []
     runs: dict[str, list[float]] = {"replica": [], "dispatched": [], "plain": [], "floor": []}
     cpu: dict[str, list[float]] = {"replica": [], "plain": []}
+    threads: dict[str, list[float]] = {}  # the replica's CPU seconds by thread name, per turn
     redis: RedisPeer | None = None
     try:
         exe = build_floor(tmp)
@@ -354,8 +391,11 @@ def main() -> None:
                     runs["redis"].append(seconds * size / redis.rdb_bytes)  # per our bytes
                     cpu["redis"].append(cpu_s * size / redis.rdb_bytes)
                 else:
-                    appended, dispatched, cpu_s, follower = catch_up(master, ha, tmp, run)
+                    appended, dispatched, cpu_s, spent, follower = catch_up(master, ha, tmp,
+                                                                            run)
                     cpu["replica"].append(cpu_s)
+                    for name, seconds in spent.items():
+                        threads.setdefault(name, []).append(seconds)
                     runs["replica"].append(appended)
                     runs["dispatched"].append(dispatched)
             assert follower is not None
@@ -389,6 +429,8 @@ def main() -> None:
         "turns_replica_vs_plain": turns("replica"),
         "turns_redis_vs_plain": turns("redis") if redis is not None else None,
         "cpu_s_per_gib": {name: spread([c * 1024 / mib for c in v]) for name, v in cpu.items()},
+        "replica_thread_cpu_s_per_gib": {name: spread([c * 1024 / mib for c in v])
+                                         for name, v in threads.items()},
         "replica_vs_floor": rates["replica"]["median"] / rates["floor"]["median"],
         "floor_vs_plain": rates["floor"]["median"] / rates["plain"]["median"],
         "lag_rate_mib_s": args.rate_mib, "lag_puts": len(lags),
@@ -411,6 +453,9 @@ def main() -> None:
     print(f"turn by turn, replica / plain copy: median {turns['median']:.0%} "
           f"({turns['min']:.0%}-{turns['max']:.0%}); CPU seconds per GiB, both ends: replica "
           f"{per_gib['replica']['median']:.2f}, plain copy {per_gib['plain']['median']:.2f}")
+    print("replica's CPU seconds per GiB by thread (medians): " + ", ".join(
+        f"{name} {v['median']:.2f}" for name, v in
+        sorted(results["replica_thread_cpu_s_per_gib"].items(), key=lambda t: -t[1]["median"])))
     if redis is not None:
         print(f"Redis replica's full sync of {redis.rdb_bytes / MiB:.0f} MiB (diskless both "
               f"ways): {show('redis')}; turn by turn against the copy: median "

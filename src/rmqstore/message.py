@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+from ._native import MessageBase
 from .errors import InvalidBodyError
 from .protocol.message import DEFAULT_MAX_MESSAGE_BYTES, BodyDecodeError, decode_body
 from .record import (
@@ -12,7 +13,6 @@ from .record import (
     PROP_TAGS,
     PROP_UNIQ_KEY,
     SYSFLAG_BORNHOST_V6,
-    SYSFLAG_COMPRESSED,
     SYSFLAG_STOREHOST_V6,
     decode_host,
     decode_properties,
@@ -158,71 +158,51 @@ class PendingBatch:
         return self.batch
 
 
-class Message:
+class Message(MessageBase):
     """A stored message, decoded lazily from its segment.
 
     `body` is the body (a copy; a compressed one inflated on first read, at most
     max_body_bytes, else InvalidBodyError); `body_view` is a zero-copy view of the stored
     bytes (compressed as stored), valid while you hold it, even after retention deletes the
-    segment's file. The other fields are decoded when asked for."""
+    segment's file. The record's header fields (size, queue_id, flag, queue_offset,
+    commitlog_offset, sysflag, born_timestamp, store_timestamp, reconsume_times,
+    prepared_transaction_offset) are plain read-only ints; the others are decoded when asked
+    for. A read builds its messages in one native call (_native.build_messages)."""
 
-    __slots__ = ("_f", "_i", "_max_body", "_view", "body")
+    __slots__ = ()
 
-    def __init__(self, view: memoryview, fields, base: int, body: bytes | None = None,
-                 max_body_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> None:
-        """body: the final body when the reader already has it (a plain attribute is the
-        cheapest read there is); otherwise an uncompressed one is taken from the view now,
-        and a compressed one is left for __getattr__ to inflate when it is read."""
-        self._view = view
-        self._f = fields
-        self._i = base
-        if body is not None:
-            self.body = body
-        elif fields[base + 5] & SYSFLAG_COMPRESSED:
-            self._max_body = max_body_bytes
-        else:
-            p = fields[base + 10]
-            self.body = bytes(view[p:p + fields[base + 11]])
+    def __new__(cls, view: memoryview, fields, base: int, body: bytes | None = None,
+                max_body_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> Message:
+        """fields[base:base + 16]: the record's parsed fields (record.RecordField order) with
+        positions in view. body: the final body when the reader already has it; otherwise an
+        uncompressed one is copied from the view now and a compressed one is left for _inflate
+        when body is first read."""
+        return super().__new__(cls, view, fields, base, body, max_body_bytes)
 
-    def __getattr__(self, name: str) -> bytes:
-        # Reached only for an unset slot: a compressed body nobody has read yet. Inflating it
-        # here, not in the reader, keeps a body that does not inflate (or a zlib bomb) from
-        # failing the read of every message beside it, and spares readers that never look.
-        if name != "body":
-            raise AttributeError(name)
+    def _inflate(self) -> bytes:
+        # Called by the body getter the first time a compressed body is read. Inflating it here,
+        # not in the reader, keeps a body that does not inflate (or a zlib bomb) from failing the
+        # read of every message beside it, and spares readers that never look.
         try:
-            body = decode_body(self.body_view, self.sysflag, self._max_body)
+            return decode_body(self.body_view, self.sysflag, self._max_body)
         except BodyDecodeError as exc:
             raise InvalidBodyError(f"message at commit-log offset {self.commitlog_offset}: "
                                    f"{exc}") from None
-        self.body = body
-        return body
-
-    size = property(lambda self: self._f[self._i])
-    queue_id = property(lambda self: self._f[self._i + 1])
-    flag = property(lambda self: self._f[self._i + 2])
-    queue_offset = property(lambda self: self._f[self._i + 3])
-    commitlog_offset = property(lambda self: self._f[self._i + 4])
-    sysflag = property(lambda self: self._f[self._i + 5])
-    born_timestamp = property(lambda self: self._f[self._i + 6])
-    store_timestamp = property(lambda self: self._f[self._i + 7])
-    reconsume_times = property(lambda self: self._f[self._i + 8])
-    prepared_transaction_offset = property(lambda self: self._f[self._i + 9])
 
     @property
     def topic(self) -> str:
-        p = self._f[self._i + 12]
-        return str(self._view[p:p + self._f[self._i + 13]], "utf-8")
+        p = self._topic_pos
+        return str(self._view[p:p + self._topic_len], "utf-8")
 
     @property
     def body_view(self) -> memoryview:
-        p = self._f[self._i + 10]
-        return self._view[p:p + self._f[self._i + 11]]
+        p = self._body_pos
+        return self._view[p:p + self._body_len]
 
     @property
     def properties(self) -> dict[str, str]:
-        p = self._f[self._i + 14]
-        n = self._f[self._i + 15]
+        p = self._props_pos
+        n = self._props_len
         return decode_properties(self._view[p:p + n]) if n else {}
 
     @property
@@ -239,25 +219,25 @@ class Message:
 
     def _record_start(self) -> int:
         """The record's position in the view: 72 bytes (+12 per IPv6 host) before its body."""
-        sysflag = self._f[self._i + 5]
+        sysflag = self.sysflag
         extra = (12 if sysflag & SYSFLAG_BORNHOST_V6 else 0) + \
             (12 if sysflag & SYSFLAG_STOREHOST_V6 else 0)
-        return self._f[self._i + 10] - (88 + extra)
+        return self._body_pos - (88 + extra)
 
     @property
     def record_view(self) -> memoryview:
         """The whole stored record (TOTALSIZE bytes, as RocketMQ's pull responses carry it),
         zero-copy, valid while you hold it."""
         start = self._record_start()
-        return self._view[start:start + self._f[self._i]]
+        return self._view[start:start + self.size]
 
     def _hosts(self) -> tuple[bytes, bytes]:
         """(born host, store host) bytes; the record starts 88 bytes (+12 per IPv6 host)
         before its body."""
-        sysflag = self._f[self._i + 5]
+        sysflag = self.sysflag
         bh = 20 if sysflag & SYSFLAG_BORNHOST_V6 else 8
         sh = 20 if sysflag & SYSFLAG_STOREHOST_V6 else 8
-        start = self._f[self._i + 10] - (72 + bh + sh)
+        start = self._body_pos - (72 + bh + sh)
         born = bytes(self._view[start + 48:start + 48 + bh])
         store = bytes(self._view[start + 56 + bh:start + 56 + bh + sh])
         return born, store

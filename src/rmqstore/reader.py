@@ -10,7 +10,6 @@ from __future__ import annotations
 import array
 import logging
 import time
-from itertools import repeat
 
 from . import _native
 from .cold_read import ColdRead
@@ -20,8 +19,8 @@ from .index import IndexService
 from .message import GetResult, GetStatus, Message
 from .queue_table import ConsumeQueueTable
 from .read_ahead import ReadAhead
-from .record import SYSFLAG_COMPRESSED, parse_msg_id
 from .record import RecordField as F
+from .record import parse_msg_id
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +88,8 @@ class StoreReader:
                           topic, queue_id, corrupt, cur, cur + scanned)
             cur += scanned
             missing += gone
-            found = _messages(fields, n, table, self._max_body)
+            found = _native.build_messages(Message, fields, n, table.segments,
+                                           self._max_body)
             if wanted:
                 found = [m for m in found if m.tags in wanted]
             messages.extend(found)
@@ -264,37 +264,6 @@ def _joined(parts: list[tuple[bytearray, array.array]]) -> tuple[bytearray, arra
         data += chunk
         ends.extend(base + e for e in chunk_ends)
     return data, ends
-
-
-def _messages(fields, n: int, table, max_body_bytes: int) -> list[Message]:
-    """Messages over the parsed fields, their bodies copied out in one native call; one
-    memoryview per segment touched serves the other fields. A compressed body is left to
-    Message to inflate when read (the broker's pull never reads it: it sends the stored
-    record, as RocketMQ does)."""
-    if n == 0:
-        return []
-    stride = _native.MSG_FIELDS
-    segments = table.segments
-    bodies, compressed = _native.gather_bodies(table, fields, n)
-    if compressed:  # rare: those bodies are not final; Message inflates them on demand
-        for k in range(n):
-            if fields[k * stride + 5] & SYSFLAG_COMPRESSED:
-                bodies[k] = None
-    caps = repeat(max_body_bytes, n)
-    first = fields[16]
-    if fields[(n - 1) * stride + 16] == first:  # the common case: one segment
-        view = memoryview(segments[first].mm)
-        return list(map(Message, repeat(view, n), repeat(fields, n), range(0, n * stride, stride),
-                        bodies, caps))
-    views: dict[int, memoryview] = {}
-    out = []
-    for k in range(n):
-        si = fields[k * stride + 16]
-        view = views.get(si)
-        if view is None:
-            view = views[si] = memoryview(segments[si].mm)
-        out.append(Message(view, fields, k * stride, bodies[k], max_body_bytes))
-    return out
 
 
 class Bodies:

@@ -8,10 +8,15 @@ import rmqstore
 from tests.ha.test_link import CFG
 
 
-@pytest.fixture
-def stores(tmp_path):
-    master = rmqstore.open(tmp_path / "m", **CFG)
-    replica = rmqstore.open(tmp_path / "r", replica=True, **CFG)
+def store_pair(tmp_path, cfg: dict):
+    """A fixture's body: a master and an empty replica opened with cfg, closed after."""
+    master = rmqstore.open(tmp_path / "m", **cfg)
+    replica = rmqstore.open(tmp_path / "r", replica=True, **cfg)
     yield master, replica
     master.close()
     replica.close()
+
+
+@pytest.fixture
+def stores(tmp_path):
+    yield from store_pair(tmp_path, CFG)

@@ -17,7 +17,7 @@ import struct
 from .._version import __version__
 from ..errors import NativeModuleError
 
-ABI_VERSION = 18
+ABI_VERSION = 20
 
 try:
     from ._rmq import ffi, lib
@@ -27,11 +27,24 @@ except ImportError as exc:  # pragma: no cover - exercised only on a broken inst
         "`pip install --force-reinstall .` on a machine with a C compiler"
     ) from exc
 
-if lib.rmq_abi_version() != ABI_VERSION:  # pragma: no cover - stale build
+try:
+    from . import _messages
+except ImportError as exc:  # pragma: no cover - exercised only on a broken install
     raise NativeModuleError(
-        f"rmqstore {__version__} expects native ABI {ABI_VERSION}, the compiled module has "
-        f"{lib.rmq_abi_version()}; rebuild with `pip install --force-reinstall .`"
-    )
+        "rmqstore's compiled module rmqstore._native._messages is missing; reinstall with "
+        "`pip install --force-reinstall .` on a machine with a C compiler"
+    ) from exc
+
+for _built in (lib.rmq_abi_version(), _messages.abi_version()):
+    if _built != ABI_VERSION:  # pragma: no cover - stale build
+        raise NativeModuleError(
+            f"rmqstore {__version__} expects native ABI {ABI_VERSION}, a compiled module has "
+            f"{_built}; rebuild with `pip install --force-reinstall .`"
+        )
+
+# The base of rmqstore.message.Message: the parsed fields as read-only ints, the segment's view
+# and the body, made by build_messages without a Python call per message.
+MessageBase = _messages.MessageBase
 
 backend = "cffi"
 PARSE_FIELDS = 16
@@ -422,10 +435,11 @@ class SegmentTable:
 
 def read_queue(cq: Region, from_pos: int, to_pos: int, codes: tuple[int, ...] | None,
                table: SegmentTable, check_crc: bool,
-               max_out: int) -> tuple[array.array, int, int, int, int]:
+               max_out: int) -> tuple[bytearray, int, int, int, int]:
     """Messages behind CQ units [from_pos, to_pos): (fields, count, units scanned, units whose
-    record is gone, units whose record is corrupt). fields holds MSG_FIELDS int64 per message."""
-    out = array.array("q", bytes(8 * MSG_FIELDS * max_out))
+    record is gone, units whose record is corrupt). fields holds MSG_FIELDS native int64 per
+    message (a bytearray: an array.array built from zeroes cost more than the read)."""
+    out = bytearray(8 * MSG_FIELDS * max_out)
     scanned = ffi.new("int64_t[1]")
     skipped = ffi.new("int32_t[2]")
     if codes is None:
@@ -434,25 +448,26 @@ def read_queue(cq: Region, from_pos: int, to_pos: int, codes: tuple[int, ...] | 
         filt, cs, nc = 1, ffi.new("int32_t[]", list(codes)), len(codes)
     n = lib.rmq_read_queue(cq.ptr, from_pos, to_pos, filt, cs, nc, table.ptr,
                            1 if check_crc else 0,
-                           ffi.from_buffer("int64_t[]", out, require_writable=True), max_out,
+                           ffi.from_buffer("int64_t[]", out), max_out,
                            scanned, skipped)
     return out, n, scanned[0], skipped[0], skipped[1]
 
 
-def gather_bodies(table: SegmentTable, fields: array.array,
-                  n: int) -> tuple[list[bytes], int]:
-    """The stored bodies of n messages parsed by read_queue, each its own bytes object (one
-    native copy into a single buffer, then slices), and how many are compressed."""
-    src = ffi.from_buffer("int64_t[]", fields)
-    compressed = ffi.new("int32_t[1]")
-    total = lib.rmq_gather_bodies(table.ptr, src, n, _NULL, _NULL, compressed)
-    data = bytearray(total)
-    ends = array.array("q", bytes(8 * n))
-    lib.rmq_gather_bodies(table.ptr, src, n, ffi.from_buffer(data),
-                          ffi.from_buffer("int64_t[]", ends, require_writable=True), compressed)
-    whole = bytes(data)
-    starts = [0, *ends]
-    return [whole[a:b] for a, b in zip(starts, ends, strict=False)], compressed[0]
+def build_messages(cls: type, fields: bytearray, n: int, segments: list,
+                   max_body_bytes: int) -> list:
+    """n instances of cls (a MessageBase subclass) over the fields read_queue parsed, each with
+    its segment's view and its body copied out (a compressed one is left for cls._inflate),
+    made in one native call. segments: the table's, indexed by the fields' segment index."""
+    if n == 0:
+        return []
+    stride = MSG_FIELDS
+    ints = memoryview(fields).cast("q")
+    lo = hi = ints[stride - 1]
+    if ints[n * stride - 1] != lo:  # the read crossed a segment's end
+        touched = ints[stride - 1:n * stride:stride]
+        lo, hi = min(touched), max(touched)
+    views = [memoryview(segments[i].mm) for i in range(lo, hi + 1)]
+    return _messages.build(cls, fields, n, views, lo, max_body_bytes)
 
 
 def read_bodies(cq: Region, from_pos: int, to_pos: int, table: SegmentTable, max_out: int,
@@ -597,17 +612,22 @@ class Follower:
 
     def take_appended(self) -> int:
         """Bytes appended since the last call."""
-        n, self._f.appended = self._f.appended, 0
-        return n
+        return lib.rmq_follower_take_appended(self._f)
 
     @property
     def bad_header(self) -> tuple[int, int]:
         return self._f.bad_offset, self._f.bad_size
 
     errno = _field("err", "errno of the failure that ended the link (0: none).")
+    ring_waits = _field("ring_waits", "Times the receive thread waited for the writer thread "
+                                      "to free a buffer.")
+
+    def slow_writes(self, delay_us: int) -> None:
+        """Tests: the writer thread sleeps delay_us before each write (a slow disk)."""
+        self._f.write_delay_us = delay_us
 
     def release(self) -> None:
-        if self._f.buf != ffi.NULL:
+        if self._f.ring != ffi.NULL:
             lib.rmq_follower_release(self._f)
         self._seg = None
 
@@ -666,6 +686,12 @@ class Feeder:
     last_read_ms = _field("last_read_ms", "CLOCK_MONOTONIC ms of the last report.")
     bad_report = _field("bad_report", "The report that ended the link (FEED_BAD_REPORT).")
     errno = _field("err", "errno of the failure that ended the link (0: none).")
+    ring_waits = _field("ring_waits", "Times the receive thread waited for the writer thread "
+                                      "to free a buffer.")
+
+    def slow_writes(self, delay_us: int) -> None:
+        """Tests: the writer thread sleeps delay_us before each write (a slow disk)."""
+        self._f.write_delay_us = delay_us
 
     def release(self) -> None:
         """After the last feed(): the mapping may go."""
@@ -687,7 +713,7 @@ def scan_dispatch(seg: Region, pos: int, end: int,
     nxt = ffi.new("int64_t[1]")
     status = ffi.new("int32_t[1]")
     n = lib.rmq_scan_dispatch(seg.ptr, seg.size, pos, end,
-                              ffi.from_buffer("int64_t[]", out, require_writable=True), max_out,
+                              ffi.from_buffer("int64_t[]", out), max_out,
                               nxt, status)
     return out, n, nxt[0], status[0]
 

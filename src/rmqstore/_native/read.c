@@ -80,23 +80,6 @@ int32_t rmq_read_bodies(const uint8_t *cq, int64_t from_pos, int64_t to_pos,
     return n;
 }
 
-int64_t rmq_gather_bodies(const rmq_segtable *table, const int64_t *fields, int32_t n,
-                          uint8_t *dst, int64_t *out_ends, int32_t *out_compressed) {
-    int64_t used = 0;
-    int32_t compressed = 0;
-    for (int32_t i = 0; i < n; i++) {
-        const int64_t *f = fields + (int64_t)i * RMQ_MSG_FIELDS;
-        if (f[5] & 0x1) compressed++;
-        if (dst) {
-            memcpy(dst + used, table->segs[f[16]] + f[10], (size_t)f[11]);
-            out_ends[i] = used + f[11];
-        }
-        used += f[11];
-    }
-    *out_compressed = compressed;
-    return used;
-}
-
 /* MADV_WILLNEED on [base + start, base + end), widened to whole pages. */
 static void will_need(const uint8_t *base, int64_t start, int64_t end, int64_t page) {
     int64_t from = start - start % page;

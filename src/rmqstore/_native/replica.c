@@ -40,10 +40,9 @@ static int64_t check_one(const uint8_t *data, int64_t len, int64_t pos, int64_t 
     return size;
 }
 
-int64_t rmq_append_raw(uint8_t *seg, int32_t fd, int64_t seg_size, int64_t seg_start,
-                       int64_t *wrote, const uint8_t *data, int64_t len, int32_t *out_status,
-                       int64_t *out_last_ts) {
-    int64_t base = *wrote, pos = 0;
+int64_t rmq_check_raw(int64_t seg_size, int64_t seg_start, int64_t base, const uint8_t *data,
+                      int64_t len, int32_t *out_status, int64_t *out_last_ts) {
+    int64_t pos = 0;
     int32_t status = RMQ_RAW_MORE;
     for (;;) {
         int blank = 0;
@@ -54,24 +53,37 @@ int64_t rmq_append_raw(uint8_t *seg, int32_t fd, int64_t seg_size, int64_t seg_s
         pos += size;
         if (blank) { status = RMQ_RAW_SEGMENT_END; break; }
     }
-    if (pos > 0) {
-        /* The first size field goes last: until it is there the bytes read as unwritten
-         * space, so a process killed mid-write leaves nothing recovery could take for a
-         * record, however far the first write got. */
-        if (fd >= 0) {
-            if (rmq_pwrite_all(fd, data + 4, pos - 4, base + 4)
-                || rmq_pwrite_all(fd, data, 4, base)) {
-                *out_status = RMQ_RAW_IO_ERROR;
-                return 0;
-            }
-        } else {
-            memcpy(seg + base + 4, data + 4, (size_t)(pos - 4));
-            __atomic_thread_fence(__ATOMIC_RELEASE);
-            memcpy(seg + base, data, 4);
-        }
+    *out_status = status;
+    return pos;
+}
+
+int rmq_write_raw(uint8_t *seg, int32_t fd, int64_t base, const uint8_t *data, int64_t n) {
+    /* The first size field goes last: until it is there the bytes read as unwritten space,
+     * so a process killed mid-write leaves nothing recovery could take for a record, however
+     * far the first write got. */
+    if (fd >= 0) {
+        if (rmq_pwrite_all(fd, data + 4, n - 4, base + 4) || rmq_pwrite_all(fd, data, 4, base))
+            return -1;
+    } else {
+        memcpy(seg + base + 4, data + 4, (size_t)(n - 4));
         __atomic_thread_fence(__ATOMIC_RELEASE);
+        memcpy(seg + base, data, 4);
+    }
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+    return 0;
+}
+
+int64_t rmq_append_raw(uint8_t *seg, int32_t fd, int64_t seg_size, int64_t seg_start,
+                       int64_t *wrote, const uint8_t *data, int64_t len, int32_t *out_status,
+                       int64_t *out_last_ts) {
+    int64_t base = *wrote;
+    int64_t pos = rmq_check_raw(seg_size, seg_start, base, data, len, out_status, out_last_ts);
+    if (pos > 0) {
+        if (rmq_write_raw(seg, fd, base, data, pos)) {
+            *out_status = RMQ_RAW_IO_ERROR;
+            return 0;
+        }
         *wrote = base + pos;
     }
-    *out_status = status;
     return pos;
 }

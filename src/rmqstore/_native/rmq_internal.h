@@ -6,7 +6,7 @@
 #include "rmq_native.h"
 #include <sys/mman.h>
 
-#define RMQ_ABI 18
+#define RMQ_ABI 20
 
 #define RMQ_MAGIC_V1 ((int32_t)0xDAA320A7)
 #define RMQ_MAGIC_V2 ((int32_t)0xDAA320AB)
@@ -27,6 +27,13 @@ static inline uint16_t get16(const uint8_t *p) { uint16_t v; memcpy(&v, p, 2); r
 uint32_t rmq_crc32_raw(const uint8_t *buf, size_t len);
 /* pwrite all n bytes at off, again after a short write or EINTR: 0, or -1 (errno set). */
 int rmq_pwrite_all(int fd, const uint8_t *p, int64_t n, int64_t off);
+/* rmq_append_raw in two steps (replica.c), for a caller that checks on one thread and writes
+ * on another: the length of the whole, valid records (and BLANK) at the start of data, which
+ * would land at segment position base (*out_status, *out_last_ts as rmq_append_raw's); then
+ * writing n checked bytes there, the first size field last: 0, or -1 (errno set). */
+int64_t rmq_check_raw(int64_t seg_size, int64_t seg_start, int64_t base, const uint8_t *data,
+                      int64_t len, int32_t *out_status, int64_t *out_last_ts);
+int rmq_write_raw(uint8_t *seg, int32_t fd, int64_t base, const uint8_t *data, int64_t n);
 /* Java's String.hashCode continued from h over UTF-8 bytes (crc32.c). */
 uint32_t rmq_java_hash_from(uint32_t h, const uint8_t *s, size_t len);
 /* rmq_index_put for a key whose Java hash is already known (index.c). */

@@ -178,13 +178,6 @@ int32_t rmq_read_queue(const uint8_t *cq, int64_t from_pos, int64_t to_pos, int3
                        int32_t check_crc, int64_t *out, int32_t max_out, int64_t *out_scanned,
                        int32_t *out_skipped);
 
-/* Copy the stored bodies of n messages parsed by rmq_read_queue (fields, RMQ_MSG_FIELDS each)
- * back to back into dst; out_ends[i] gets the end of body i; *out_compressed the number of
- * bodies whose SYSFLAG says compressed. With dst NULL it only returns the total, the size dst
- * needs. Returns the bytes copied (or needed). */
-int64_t rmq_gather_bodies(const rmq_segtable *table, const int64_t *fields, int32_t n,
-                          uint8_t *dst, int64_t *out_ends, int32_t *out_compressed);
-
 /* Bodies only: copy the stored bodies of units cq[from_pos..to_pos) back to back into dst
  * (dst_cap bytes); out_ends[i] gets the end of body i in dst. Stops when max_out bodies are
  * copied or dst is full; units whose record is gone or fails its header checks are passed
@@ -285,15 +278,17 @@ int64_t rmq_append_raw(uint8_t *seg, int32_t fd, int64_t seg_size, int64_t seg_s
                        int64_t *wrote, const uint8_t *data, int64_t len, int32_t *out_status,
                        int64_t *out_last_ts);
 
-/* A slave's plaintext HA link as one native loop (ha_follow.c). The caller fills the settings
- * and rmq_follower_init's the rest; rmq_follow then receives frames, appends the whole records
- * that check out (rmq_append_raw) to the segment the caller gave, reports the new end to the
- * master after every append (and every heartbeat_ms), and returns only with a reason below.
- * The GIL is not needed meanwhile; one thread calls it at a time. rmq_follower_release frees
- * the buffer (after the last call). */
+/* A slave's plaintext HA link in native code on two threads (ha_follow.c). The caller fills the
+ * settings and rmq_follower_init's the rest (which starts the writer thread); rmq_follow then
+ * receives frames and checks the records they make (rmq_append_raw's checks), the writer thread
+ * appends them to the segment the caller gave and then reports the new end to the master (and
+ * every heartbeat_ms), and rmq_follow returns only with a reason below, after the writer wrote
+ * all it was handed (but for APPENDED). The GIL is not needed meanwhile; one thread calls it at
+ * a time. rmq_follower_take_appended may be called from any thread. rmq_follower_release stops
+ * the writer and frees the buffers (after the last call). */
 enum {
     RMQ_FOLLOW_SEGMENT = 1,     /* bytes wait at offset and no segment takes them: set seg_* */
-    RMQ_FOLLOW_APPENDED = 2,    /* `appended` bytes wait for dispatch (gathered): take them */
+    RMQ_FOLLOW_APPENDED = 2,    /* appended bytes wait for dispatch (gathered): take them */
     RMQ_FOLLOW_CLOSED = 3,      /* the master hung up, or the socket failed (err) */
     RMQ_FOLLOW_SILENT = 4,      /* nothing received for housekeeping_ms */
     RMQ_FOLLOW_BAD_HEADER = 5,  /* a header out of limits (bad_offset, bad_size) */
@@ -306,32 +301,39 @@ enum {
 typedef struct {
     /* settings */
     int32_t sock;               /* connected to the master's HA port */
-    int64_t offset;             /* where the next log byte goes (the replica's end); -1: an
-                                   empty replica, the first frame says */
+    int64_t offset;             /* where the next log byte goes (the replica's end once
+                                   rmq_follow returned); -1: an empty replica, the first frame
+                                   says */
     int64_t max_body, max_pending;
     int64_t heartbeat_ms, housekeeping_ms;
     int64_t gather_bytes, gather_idle_ms, gather_max_ms;  /* when to return APPENDED */
+    int64_t write_delay_us;     /* tests: the writer sleeps this long before each write (a
+                                   slow disk), so that received buffers wait in the ring */
     /* the segment appended to; seg_wrote NULL: none (the caller sets it on SEGMENT) */
     uint8_t *seg;
     int32_t seg_fd;
     int64_t seg_size, seg_start;
     int64_t *seg_wrote;
     /* out */
-    int64_t appended;           /* bytes appended since the caller last zeroed it */
+    int64_t appended;           /* bytes appended since the last rmq_follower_take_appended */
+    int64_t ring_waits;         /* times the receive thread waited for the writer to free a
+                                   buffer (the writer was the slower) */
     int64_t bad_offset, bad_size;
     int32_t err;
     /* internal */
-    uint8_t *buf;               /* received log bytes [0, log_end), not yet appended */
+    uint8_t *buf;               /* received log bytes [0, log_end), checked up to `checked` */
     uint8_t *stash;             /* a receive's bytes in stream order, when frames surprised */
-    int64_t cap, log_end, body_left, hdr_have, guess;
+    int64_t cap, log_end, checked, seg_checked, body_left, hdr_have, guess;
     uint8_t hdr[12];            /* the header being received */
     uint8_t slots[192];         /* where one receive puts up to 16 headers */
     int64_t reported, last_read_ms, last_report_ms, first_appended_ms;
     int32_t failing;
+    void *ring;                 /* the writer thread and the ring of buffers it writes */
 } rmq_follower;
 
 int32_t rmq_follower_init(rmq_follower *f);
 int32_t rmq_follow(rmq_follower *f);
+int64_t rmq_follower_take_appended(rmq_follower *f);
 void rmq_follower_release(rmq_follower *f);
 
 /* A master's plaintext HA link to one slave as one native loop (ha_feed.c). The caller fills
