@@ -153,6 +153,7 @@ def _java_ref(s: str) -> int:
 
 def test_latency_fault_tolerance() -> None:
     assert not_available_ms(40) == 0 and not_available_ms(600) == 30000
+    assert not_available_ms(549.9) == 0 and not_available_ms(550) == 30000  # latencyMax[2]
     assert not_available_ms(30000) == 600000
     lft = LatencyFaultTolerance()
     lft.update("a", 0, isolation=True)

@@ -64,7 +64,7 @@ class UniqIdGenerator:
             diff = now_ms - self._start_ms
             count = next(self._counter) & 0xFFFF
         diff = 0 if -1_000_000 < diff < 0 else diff
-        return self._prefix + struct.pack(">iH", diff & 0x7FFFFFFF, count).hex().upper()
+        return "%s%08X%04X" % (self._prefix, diff & 0x7FFFFFFF, count)  # >iH in hex
 
 
 _generator: UniqIdGenerator | None = None

@@ -14,7 +14,14 @@ NOT_AVAILABLE_MS = (0, 0, 30000, 60000, 120000, 180000, 600000)
 ISOLATION_LATENCY_MS = 30000
 
 
+# Below this latency no broker is avoided: the common case, answered with one comparison.
+_FIRST_PENALISED_MS = min(limit for limit, duration in zip(LATENCY_MAX_MS, NOT_AVAILABLE_MS,
+                                                           strict=True) if duration)
+
+
 def not_available_ms(latency_ms: float) -> int:
+    if latency_ms < _FIRST_PENALISED_MS:
+        return 0
     for limit, duration in zip(reversed(LATENCY_MAX_MS), reversed(NOT_AVAILABLE_MS), strict=True):
         if latency_ms >= limit:
             return duration

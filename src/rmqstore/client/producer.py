@@ -80,6 +80,9 @@ class SendStatus(Enum):
     FLUSH_SLAVE_TIMEOUT = 12
 
 
+_STATUS_OF = {s.value: s for s in SendStatus}  # SendStatus(code) without Enum's call
+
+
 @dataclass(frozen=True, slots=True)
 class SendResult:
     """``msg_id`` is the UNIQ_KEY (comma-joined for a batch); ``offset_msg_id`` the broker's id."""
@@ -382,7 +385,9 @@ class Producer(Lifecycle):
             if left <= 0:
                 break
             try:
-                _, queues = await self.routes.publish_route(msg.topic)
+                queues = self.routes.cached_publish_queues(msg.topic)
+                if queues is None:
+                    _, queues = await self.routes.publish_route(msg.topic)
             except Exception as exc:  # noqa: BLE001 - route failures are retried too
                 last_exc = exc
                 await asyncio.sleep(min(0.2, max(0.0, deadline - loop.time())))
@@ -469,7 +474,7 @@ class Producer(Lifecycle):
 
     async def _send_to(self, mq: MessageQueue, msg: Message, body: bytes, sys_flag: int,
                        props: dict[str, str], timeout_s: float, *, batch: bool) -> SendResult:
-        addr = await self._broker_addr(mq)
+        addr = self.routes.broker_addr(mq.broker_name) or await self._broker_addr(mq)
         started_ms = int(time.time() * 1000)
         if batch or self._transport.signs:
             code = RequestCode.SEND_BATCH_MESSAGE if batch else RequestCode.SEND_MESSAGE_V2
@@ -479,15 +484,18 @@ class Producer(Lifecycle):
             frame_of = self._send_frame_of(mq, msg, body, sys_flag, props, started_ms)
             resp = await self._transport.invoke_frame(addr, RequestCode.SEND_MESSAGE_V2,
                                                       frame_of, max(0.001, timeout_s))
-        if resp.code not in (0, 10, 11, 12):
+        status = _STATUS_OF.get(resp.code)
+        if status is None:
             raise BrokerError(resp.code, resp.remark, addr)
         if addr not in self._heartbeated:  # a broker knows this producer from its first send
             self._tasks.spawn(self._heartbeat_to(addr), "heartbeat-first")
         ext = resp.ext_fields
-        queue = MessageQueue(mq.topic, mq.broker_name, int(ext.get("queueId", mq.queue_id)))
+        queue_id = ext.get("queueId")
+        queue = mq if queue_id is None or queue_id == str(mq.queue_id) \
+            else MessageQueue(mq.topic, mq.broker_name, int(queue_id))
         uniq = msg.properties.get(PROP_UNIQ_KEY) if batch \
             else props[PROP_UNIQ_KEY]
-        result = SendResult(status=SendStatus(resp.code), msg_id=uniq or "",
+        result = SendResult(status=status, msg_id=uniq or "",
                             offset_msg_id=ext.get("msgId", ""), queue=queue,
                             queue_offset=int(ext.get("queueOffset", -1)),
                             transaction_id=ext.get("transactionId"),

@@ -148,6 +148,14 @@ class RouteCache:
             asyncio.get_running_loop().create_task(self._push.subscribe_everywhere(topic))
         return route
 
+    def cached_publish_queues(self, topic: str) -> list[MessageQueue] | None:
+        """publish_route's queues when the cache answers alone (a send's common case, without
+        a coroutine); None when publish_route must be awaited."""
+        entry = self.routes.get(topic)
+        if entry is None or entry.from_default:
+            return None
+        return entry.publish_queues(topic, None) or None
+
     async def publish_route(self, topic: str) -> tuple[TopicRouteData, list[MessageQueue]]:
         """Route and write queues for a producer, through TBW102 if the topic is unknown. The
         list may be the cache's own: callers copy it before anything could modify it."""

@@ -178,12 +178,13 @@ class Transport:
         """Whether requests are signed (credentials): a pre-made frame could not be."""
         return self.credentials is not None
 
-    async def invoke_frame(self, addr: str, code: int, frame_of: Callable[[int], bytes],
-                           timeout_s: float) -> RemotingCommand:
-        """invoke() of a frame made by ``frame_of(opaque)``; never when ``signs``."""
+    def invoke_frame(self, addr: str, code: int, frame_of: Callable[[int], bytes],
+                     timeout_s: float) -> Awaitable[RemotingCommand]:
+        """invoke() of a frame made by ``frame_of(opaque)``; never when ``signs``. Hands
+        back RemotingClient's awaitable as is (no coroutine of its own on a send's path)."""
         if self.credentials is not None:
             raise ValueError("a pre-made frame cannot be signed")
-        return await self.remoting.invoke_frame(addr, code, frame_of, timeout_s)
+        return self.remoting.invoke_frame(addr, code, frame_of, timeout_s)
 
     async def invoke_oneway(self, addr: str, request: RemotingCommand,
                             timeout_s: float = 3.0) -> None:

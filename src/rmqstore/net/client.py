@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from ..protocol.command import RemotingCommand
@@ -67,15 +67,22 @@ class RemotingClient:
         conn = await self.connection(addr, timeout_s)
         return await conn.invoke(request, self._remaining(deadline))
 
-    async def invoke_frame(self, addr: str, code: int, frame_of: Callable[[int], bytes],
-                           timeout_s: float) -> RemotingCommand:
+    def invoke_frame(self, addr: str, code: int, frame_of: Callable[[int], bytes],
+                     timeout_s: float) -> Awaitable[RemotingCommand]:
         """invoke() of a frame made by ``frame_of(opaque)`` (RemotingConnection.invoke_frame).
-        Refused with a before_request hook, which must see (and may sign) every request."""
+        Refused with a before_request hook, which must see (and may sign) every request.
+        Connected, it hands back the connection's own call: no coroutine of ours in between
+        (each is resumed again when the answer comes, once per send)."""
         if self._before_request is not None:
             raise ValueError("a pre-made frame cannot pass the before_request hook")
         conn = self._connections.get(addr)
         if conn is not None and not conn.is_closed:
-            return await conn.invoke_frame(code, frame_of, timeout_s)
+            return conn.invoke_frame(code, frame_of, timeout_s)
+        return self._connect_and_invoke_frame(addr, code, frame_of, timeout_s)
+
+    async def _connect_and_invoke_frame(self, addr: str, code: int,
+                                        frame_of: Callable[[int], bytes],
+                                        timeout_s: float) -> RemotingCommand:
         deadline = asyncio.get_running_loop().time() + timeout_s
         conn = await self.connection(addr, timeout_s)
         return await conn.invoke_frame(code, frame_of, self._remaining(deadline))

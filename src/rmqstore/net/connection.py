@@ -7,6 +7,10 @@ pending call fails with ConnectionClosed whose ``__cause__`` is the original err
 tasks serving this connection's requests are cancelled.
 
 A malformed frame closes this connection only (FrameError, logged); nothing else is affected.
+What the frames of one read are answered with at once (the fast handlers, the native send
+path) leaves in one write when the read is done, before a close that read caused; the requests
+of calls made while others are in flight leave together at the next loop iteration (a lone
+call's at once).
 
 What the connection makes us hold is counted (``held_bytes``): the bodies of its requests being
 served and its unsent responses, which drain by themselves, and what its decoder holds, at most
@@ -84,6 +88,10 @@ class RemotingConnection(asyncio.Protocol):
         self._tasks: set[asyncio.Task[None]] = set()
         self._opaques = itertools.count(1)
         self._write_resumed: asyncio.Future[None] | None = None
+        # Frames gathered to leave in one transport.write (one send syscall, not one per
+        # frame): what a read answers at once, written when the read is done; the requests
+        # of calls made while others are in flight, written at the next loop iteration.
+        self._corked: list[bytes] | None = None
         self._closed = False
         self._close_reason: BaseException | None = None
         self._lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -148,7 +156,10 @@ class RemotingConnection(asyncio.Protocol):
             if len(frame) > PEER_MAX_FRAME_BYTES:
                 raise FrameTooLarge(f"frame of {len(frame)} bytes exceeds the maximum "
                                     f"{PEER_MAX_FRAME_BYTES}")
-            self._write(frame)
+            if len(self._pending) == 1:  # the only call: sent now
+                self._write(frame)
+            else:  # calls pipelined: those made in this loop iteration leave together
+                self._write_soon(frame, loop)
             return await future
         except _Expired:
             raise RemotingTimeout(f"no response to code {code} (opaque {opaque}) from "
@@ -200,6 +211,7 @@ class RemotingConnection(asyncio.Protocol):
 
     def close(self, reason: BaseException | None = None) -> None:
         """Close now; pending calls fail with ConnectionClosed caused by ``reason``."""
+        self._uncork()  # what is gathered (earlier frames' answers) goes out first
         self._shutdown(reason)
         if self._transport is not None:
             self._transport.close()
@@ -236,6 +248,8 @@ class RemotingConnection(asyncio.Protocol):
         leaving the rest buffered, once reading is paused (see _resume_reading)."""
         decoder = self._decoder
         on_frame = self._on_frame
+        if self._corked is None:
+            self._corked = []
         try:
             complete = 0
             for frame in decoder.feed_frames(data):
@@ -269,6 +283,8 @@ class RemotingConnection(asyncio.Protocol):
         except Exception as exc:  # a bug in a callback: this connection goes, the server stays
             log.exception("%s: error while reading, closing the connection", self.peer)
             self.close(exc)
+        finally:
+            self._uncork()
 
     def eof_received(self) -> bool | None:
         return None  # half-close is not part of the protocol: close our side too
@@ -306,7 +322,21 @@ class RemotingConnection(asyncio.Protocol):
     def _write(self, frame: bytes) -> None:
         assert self._transport is not None
         self.last_io_at = _monotonic()
-        self._transport.write(frame)
+        if self._corked is None:
+            self._transport.write(frame)
+        else:
+            self._corked.append(frame)
+
+    def _write_soon(self, frame: bytes, loop: asyncio.AbstractEventLoop) -> None:
+        if self._corked is None:
+            self._corked = []
+            loop.call_soon(self._uncork)
+        self._corked.append(frame)
+
+    def _uncork(self) -> None:
+        corked, self._corked = self._corked, None
+        if corked and self._transport is not None and not self._closed:
+            self._transport.write(corked[0] if len(corked) == 1 else b"".join(corked))
 
     def _pause_reading(self, reason: str) -> None:
         if not self._read_paused_for and self._transport is not None and not self._closed:

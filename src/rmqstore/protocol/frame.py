@@ -114,28 +114,57 @@ def decode_frame(frame: bytes) -> RemotingCommand:
 class FrameDecoder:
     """Incremental decoder: feed it whatever the socket read, iterate the complete commands.
 
-    Not thread-safe; owned by one connection's reader. After a FrameError it must be discarded.
+    A read that starts on a frame boundary (the common case) is walked in place: each frame is
+    one slice of it, and only an incomplete tail is copied into the buffer. A frame that spans
+    reads is gathered in the buffer. Not thread-safe; owned by one connection's reader. After a
+    FrameError it must be discarded.
     """
 
     def __init__(self, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> None:
         self._buf = bytearray()
         self._max = max_frame_bytes
+        # The read being walked in place and where its next frame starts: what a reader that
+        # stopped early (paused) left of it, taken up by the next feed.
+        self._read = b""
+        self._read_at = 0
 
     @property
     def buffered_bytes(self) -> int:
-        return len(self._buf)
+        return len(self._buf) + len(self._read) - self._read_at
 
     def feed(self, data: bytes) -> Iterator[RemotingCommand]:
         """Append ``data``; the returned iterator yields each complete command and must be
         exhausted. A FrameError raised while iterating leaves earlier commands delivered."""
-        self._buf += data
-        return map(decode_frame, self._drain())
+        return map(decode_frame, self.feed_frames(data))
 
     def feed_frames(self, data: bytes) -> Iterator[bytes]:
         """feed() yielding each complete frame undecoded, without its length word (for
-        decode_frame, or a reader of its own)."""
-        self._buf += data
-        return self._drain()
+        decode_frame, or a reader of its own). A reader may stop early: what it did not take
+        stays buffered, ahead of the next feed's data."""
+        if self._read_at < len(self._read):
+            self._buf += memoryview(self._read)[self._read_at:]
+        self._read, self._read_at = b"", 0
+        if self._buf:
+            self._buf += data
+            return self._drain()
+        return self._walk(data)
+
+    def _walk(self, data: bytes) -> Iterator[bytes]:
+        pos, end, limit = 0, len(data), self._max
+        self._read = data
+        while end - pos >= 4:
+            (length,) = _LENGTH.unpack_from(data, pos)
+            if length < 4 or length + 4 > limit:
+                raise FrameTooLarge(f"frame length {length} outside [4, {limit - 4}]")
+            start, pos = pos + 4, pos + 4 + length
+            if pos > end:
+                pos = start - 4
+                break
+            self._read_at = pos
+            yield data[start:pos]
+        self._read, self._read_at = b"", 0
+        if pos < end:  # an incomplete frame: gathered from here on
+            self._buf += memoryview(data)[pos:]
 
     def _drain(self) -> Iterator[bytes]:
         buf = self._buf
