@@ -133,7 +133,7 @@ def test_a_link_cut_with_the_ring_full_resumes_without_gap_or_duplicate(
                 await asyncio.sleep(0.001)
 
         watcher = asyncio.create_task(watch())
-        proxy = CuttingProxy(("127.0.0.1", service.address[1]), cut_after=5 * MiB + 5_001)
+        proxy = CuttingProxy(("127.0.0.1", service.address[1]), cut_after=9 * MiB + 5_001)
         client = HAClient(replica, await proxy.start(), FAST)
         await client.start()
         try:
