@@ -65,8 +65,7 @@ class SharedView:
         way, which re-attaches the native writers. The quick way moves only Python's write
         position, and the writer said it cannot go there as it is: not on that file, or
         another process wrote past its reserved end (then every retry was STALE again)."""
-        if self.ctl.u32_word(c.RETENTION_GEN) != self._retention_gen:
-            self._after_retention()
+        self._follow_retention()
         self._catch_up_queue_files(cq, self.ctl.i64[cq.slot_word] * UNIT_SIZE)
         self._catch_up_log_files(self.ctl.i64[self._log_end_at])
 
@@ -80,8 +79,7 @@ class SharedView:
 
     def catch_up_log_locked(self) -> None:
         """catch_up_log for a caller holding ``local``."""
-        if self.ctl.u32_word(c.RETENTION_GEN) != self._retention_gen:
-            self._after_retention()
+        self._follow_retention()
         end = self.ctl.i64[self._log_end_at]
         if _moved_within_last(self.commitlog.files.files, end, self.commitlog.segment_bytes):
             return  # the appender is on that file already; its own sync reads the end
@@ -109,9 +107,12 @@ class SharedView:
             files.files = segs
         self.commitlog.attach_last()
 
-    def _after_retention(self) -> None:
-        """Another process's retention deleted files: let go of them here too."""
-        self._retention_gen = self.ctl.u32_word(c.RETENTION_GEN)
+    def _follow_retention(self) -> None:
+        """When another process's retention deleted files: let go of them here too."""
+        gen = self.ctl.u32_word(c.RETENTION_GEN)
+        if gen == self._retention_gen:
+            return
+        self._retention_gen = gen
         files = self.commitlog.files
         low = self.ctl.word(c.LOG_MIN)
         keep = [s for s in files.files if s.start + files.file_size > low]
