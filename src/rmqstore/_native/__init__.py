@@ -17,7 +17,7 @@ import struct
 from .._version import __version__
 from ..errors import NativeModuleError
 
-ABI_VERSION = 21
+ABI_VERSION = 22
 
 try:
     from ._rmq import ffi, lib
@@ -28,14 +28,14 @@ except ImportError as exc:  # pragma: no cover - exercised only on a broken inst
     ) from exc
 
 try:
-    from . import _messages
+    from . import _messages, _put
 except ImportError as exc:  # pragma: no cover - exercised only on a broken install
     raise NativeModuleError(
-        "rmqstore's compiled module rmqstore._native._messages is missing; reinstall with "
+        f"rmqstore's compiled module {exc.name} is missing; reinstall with "
         "`pip install --force-reinstall .` on a machine with a C compiler"
     ) from exc
 
-for _built in (lib.rmq_abi_version(), _messages.abi_version()):
+for _built in (lib.rmq_abi_version(), _messages.abi_version(), _put.abi_version()):
     if _built != ABI_VERSION:  # pragma: no cover - stale build
         raise NativeModuleError(
             f"rmqstore {__version__} expects native ABI {ABI_VERSION}, a compiled module has "
@@ -45,6 +45,8 @@ for _built in (lib.rmq_abi_version(), _messages.abi_version()):
 # The base of rmqstore.message.Message: the parsed fields as read-only ints, the segment's view
 # and the body, made by build_messages without a Python call per message.
 MessageBase = _messages.MessageBase
+# The base of rmqstore.message.PutResult, and the single put that builds one in C (_put.c).
+PutResultBase = _put.PutResultBase
 
 backend = "cffi"
 PARSE_FIELDS = 16
@@ -162,6 +164,24 @@ IO_ERROR, STALE, SLOW = lib.RMQ_IO_ERROR, lib.RMQ_STALE, lib.RMQ_SLOW
 # rmq_put's last (born host) takes bytes or NULL.
 put = lib.rmq_put
 put_simple = lib.rmq_put_simple
+
+
+def new_putter(appender: Appender, targets: dict, lock, arrival, slow, durable,
+               result_type: type, status_ok, host: bytes, plain_limit: int) -> _put.Putter:
+    """A _put.Putter appending through appender with rmq_put_simple. targets: queue id or
+    None -> {topic: plain_target(queue)}; the rest as Putter's docstring in putter.c says."""
+    return _put.Putter(_address(ffi.addressof(lib, "rmq_put_simple")), _address(appender.ptr),
+                       appender, targets, lock, arrival, slow, durable, result_type, status_ok,
+                       host, plain_limit)
+
+
+def plain_target(q: QueueWriter) -> tuple[int, QueueWriter]:
+    """What a Putter's targets hold for a queue: its rmq_queue's address and its owner."""
+    return _address(q.ptr), q
+
+
+def _address(ptr) -> int:
+    return int(ffi.cast("uintptr_t", ptr))
 
 
 class Appender:
