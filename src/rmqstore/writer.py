@@ -11,7 +11,6 @@ refused (closed, disk full), and the condition that wakes callers of wait_for_me
 
 from __future__ import annotations
 
-import array
 import threading
 import time
 import zlib
@@ -21,7 +20,7 @@ from typing import Any
 import lz4.frame
 
 from . import _native
-from .batch_append import append_bodies, append_entries, entry_index_keys
+from .batch_append import append_entries, entry_index_keys, roll_for_bodies
 from .commitlog import CommitLog
 from .config import StoreConfig
 from .consumequeue import ConsumeQueue
@@ -94,8 +93,10 @@ class StoreWriter:
         # whether puts are refused, the count of wait_for_message callers, on_append
         self._putter = _native.new_putter(
             commitlog.appender, self._native_targets, put_lock, self._arrival,
-            StoreWriter.put.__get__(self), self._durable if self._sync else None, PutResult,
-            _PUT_OK, store_host, self._plain_limit)
+            StoreWriter.put.__get__(self), StoreWriter.put_batch.__get__(self),
+            self._roll_for_bodies, self._durable if self._sync else None,
+            self._durable_batch if self._sync else None, PutResult, PutBatchResult, _PUT_OK,
+            store_host, self._plain_limit, config.max_message_size)
         self._closed = False
         self._writable = True
         self._replica = config.replica  # a replica's log grows only through MessageStore.replica
@@ -105,6 +106,7 @@ class StoreWriter:
             self._put_plain = self._put_plain_shared
         else:
             self.put = self._putter.put  # type: ignore[method-assign]
+            self.put_batch = self._putter.put_batch  # type: ignore[method-assign]
 
     @property
     def on_append(self) -> Callable[[], object] | None:
@@ -344,18 +346,16 @@ class StoreWriter:
             self._routes.admit(topic)
         if queue_id is not None:
             self._routes.check_queue(topic, queue_id)
-        data = b"".join(bodies)
-        lens = array.array("i", list(map(len, bodies)))  # from a list: 40% faster than from map
+        bodies = [b if type(b) is bytes else _bytes_of(b) for b in bodies]
         limit = self._config.max_message_size
-        if len(data) > limit and max(lens) > limit:
-            raise MessageTooLargeError(f"a body is {max(lens)} bytes; max_message_size is {limit}")
+        longest = max(map(len, bodies), default=0)
+        if longest > limit:
+            raise MessageTooLargeError(f"a body is {longest} bytes; max_message_size is {limit}")
         props, to_index, code, flag = b"", None, 0, 0
         if record is not None:
             props = _encoded_properties(record)
             to_index = index_keys(record.properties)
             code, flag = record.tags_code or 0, record.flag
-        n = len(lens)
-        phys = array.array("q", bytes(8 * n))
         self._prepare(topic, queue_id)
         with self._put_lock:
             if self._refusing:
@@ -363,7 +363,10 @@ class StoreWriter:
             qid = self._routes.next_queue(topic) if queue_id is None else queue_id
             cq = self._queues.for_write(topic, qid)
             qoff = cq.max_offset
-            now = append_bodies(self._commitlog, cq, data, lens, phys, props, code, flag)
+            phys, now = [], self._commitlog.appender.last_ts
+            if bodies:
+                phys, now = self._putter.append_batch(_native.plain_target(cq), bodies, props,
+                                                      code, flag)
             if to_index and self._index is not None:
                 for p in phys:
                     self._index.add_keys(topic, to_index, p, now)
@@ -371,10 +374,19 @@ class StoreWriter:
                 self._arrival.notify_all()
             if self._on_append is not None:
                 self._on_append()
-        status = PutStatus.PUT_OK
-        if n and self._sync and not self._group_commit.wait(phys[-1] + 1):
-            status = PutStatus.FLUSH_DISK_TIMEOUT
-        return PutBatchResult(status, qid, qoff, phys.tolist(), now, self._store_host)
+            if queue_id is not None or self._routes.single_queue(topic):
+                self._plain_target(topic, queue_id, cq)
+        result = PutBatchResult(_PUT_OK, qid, qoff, phys, now, self._store_host)
+        return self._durable_batch(result) if self._sync and phys else result
+
+    def _durable_batch(self, result: PutBatchResult) -> PutBatchResult:
+        """_durable for a batch: its last record's durability covers the others."""
+        if not self._group_commit.wait(result.commitlog_offsets[-1] + 1):
+            result.status = PutStatus.FLUSH_DISK_TIMEOUT
+        return result
+
+    def _roll_for_bodies(self, cq: ConsumeQueue, stop: int) -> None:
+        roll_for_bodies(self._commitlog, cq, stop)
 
     def put_encoded_batch(self, topic: str, data: bytes, *, queue_id: int,
                           properties: dict[str, str] | None = None) -> PendingBatch:
@@ -442,7 +454,7 @@ class StoreWriter:
         if topic not in targets:
             self._targets_of.setdefault(topic, []).append(queue_id)
         targets[topic] = cq
-        self._native_targets.setdefault(queue_id, {})[topic] = _native.plain_target(cq.writer)
+        self._native_targets.setdefault(queue_id, {})[topic] = _native.plain_target(cq)
 
     # -- refusals and arrivals ----------------------------------------------------------------
     def topic_changed(self, topic: str) -> None:
@@ -556,3 +568,10 @@ def _born_host(address: tuple[str, int], sysflag: int) -> tuple[bytes, int]:
             _host_cache.clear()
         _host_cache[address] = host
     return host, (sysflag | SYSFLAG_BORNHOST_V6) if len(host) == 20 else sysflag
+
+
+def _bytes_of(body: Any) -> bytes:
+    """A batch's body as bytes (put_batch took any bytes-like body, as b"".join does)."""
+    if not isinstance(body, (bytearray, memoryview)):
+        raise TypeError(f"a body must be bytes-like, not {type(body).__name__}")
+    return bytes(body)

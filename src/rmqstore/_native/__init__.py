@@ -166,18 +166,22 @@ put = lib.rmq_put
 put_simple = lib.rmq_put_simple
 
 
-def new_putter(appender: Appender, targets: dict, lock, arrival, slow, durable,
-               result_type: type, status_ok, host: bytes, plain_limit: int) -> _put.Putter:
-    """A _put.Putter appending through appender with rmq_put_simple. targets: queue id or
-    None -> {topic: plain_target(queue)}; the rest as Putter's docstring in putter.c says."""
-    return _put.Putter(_address(ffi.addressof(lib, "rmq_put_simple")), _address(appender.ptr),
-                       appender, targets, lock, arrival, slow, durable, result_type, status_ok,
-                       host, plain_limit)
+def new_putter(appender: Appender, targets: dict, lock, arrival, slow, slow_batch, roll,
+               durable, durable_batch, result_type: type, batch_type: type, status_ok,
+               host: bytes, plain_limit: int, max_body: int) -> _put.Putter:
+    """A _put.Putter appending through appender with rmq_put_simple and rmq_put_batch.
+    targets: queue id or None -> {topic: plain_target(queue)}; the rest as putter.c says."""
+    return _put.Putter(_address(ffi.addressof(lib, "rmq_put_simple")),
+                       _address(ffi.addressof(lib, "rmq_put_batch")), _address(appender.ptr),
+                       appender, targets, lock, arrival, slow, slow_batch, roll, durable,
+                       durable_batch, result_type, batch_type, status_ok, host, plain_limit,
+                       max_body)
 
 
-def plain_target(q: QueueWriter) -> tuple[int, QueueWriter]:
-    """What a Putter's targets hold for a queue: its rmq_queue's address and its owner."""
-    return _address(q.ptr), q
+def plain_target(queue) -> tuple[int, object]:
+    """What a Putter's targets hold for a ConsumeQueue: its rmq_queue's address (its wptr,
+    which the queue keeps allocated) and the queue."""
+    return _address(queue.wptr), queue
 
 
 def _address(ptr) -> int:
@@ -250,21 +254,6 @@ class Appender:
     def mapped_bytes(self) -> int:
         """Bytes appended through the mapping so far (single puts; batches not pwritten)."""
         return self.ptr.mapped_bytes
-
-    def put_batch(self, q: QueueWriter, bodies: bytes, lens: array.array, first: int,
-                  body_at: int, out_phys: array.array, props: bytes, tags_code: int,
-                  flag: int, store_ts: int) -> tuple[int, int]:
-        """Append bodies lens[first:] (their bytes from bodies[body_at]); offsets go to
-        out_phys[first:]; store_ts 0 stamps them now. Returns (records written, stop code)."""
-        status = ffi.new("int32_t[1]")
-        src = ffi.from_buffer(bodies)
-        n = lib.rmq_put_batch(self.ptr, q.ptr, src + body_at,
-                              ffi.from_buffer("int32_t[]", lens) + first, len(lens) - first,
-                              props, len(props), tags_code, flag, store_ts,
-                              ffi.from_buffer("int64_t[]", out_phys, require_writable=True) + first,
-                              status)
-        return n, status[0]
-
 
     def put_entries(self, q: QueueWriter, data: bytes, at: int, extra: bytes, sysflag: int,
                     born_ts: int, reconsume_times: int, born_host: bytes | None, store_ts: int,
