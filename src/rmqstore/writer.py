@@ -11,6 +11,7 @@ refused (closed, disk full), and the condition that wakes callers of wait_for_me
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 import zlib
@@ -93,10 +94,11 @@ class StoreWriter:
         # whether puts are refused, the count of wait_for_message callers, on_append
         self._putter = _native.new_putter(
             commitlog.appender, self._native_targets, put_lock, self._arrival,
-            StoreWriter.put.__get__(self), StoreWriter.put_batch.__get__(self),
-            self._roll_for_bodies, self._durable if self._sync else None,
-            self._durable_batch if self._sync else None, PutResult, PutBatchResult, _PUT_OK,
-            store_host, self._plain_limit, config.max_message_size)
+            StoreWriter.put.__get__(self), StoreWriter.put_async.__get__(self),
+            StoreWriter.put_batch.__get__(self), self._roll_for_bodies,
+            self._durable if self._sync else None, self._durable_batch if self._sync else None,
+            functools.partial(PendingPut, commit=group_commit), PutResult, PutBatchResult,
+            _PUT_OK, store_host, self._plain_limit, config.max_message_size)
         self._closed = False
         self._writable = True
         self._replica = config.replica  # a replica's log grows only through MessageStore.replica
@@ -106,6 +108,7 @@ class StoreWriter:
             self._put_plain = self._put_plain_shared
         else:
             self.put = self._putter.put  # type: ignore[method-assign]
+            self.put_async = self._putter.put_async  # type: ignore[method-assign]
             self.put_batch = self._putter.put_batch  # type: ignore[method-assign]
 
     @property

@@ -1,4 +1,4 @@
-"""The native put and put_batch (_native/putter.c, bound as MessageStore.put and put_batch)
+"""The native put, put_async and put_batch (_native/putter.c, bound as MessageStore's)
 against the Python put they stand in for: the same results, records and units, call by call,
 across segment and consume-queue file ends; and what the Python put does after an append
 (arrival wake-ups, on_append, sync-flush waits, refusals) done the same way."""
@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 import rmqstore
 from rmqstore.errors import InvalidQueueError, MessageTooLargeError, StoreClosedError
-from rmqstore.message import PutResult, PutStatus
+from rmqstore.message import PendingPut, PutResult, PutStatus
 from rmqstore.writer import StoreWriter
 from tests import layout
 
@@ -27,9 +27,10 @@ TOPICS = {"T": 2, "S": 1}  # S has one queue: puts that name none take the plain
 
 
 def _python_paths(store) -> None:
-    """Route store's put and put_batch through the Python StoreWriter methods (what every put
-    took before the native one)."""
+    """Route store's puts through the Python StoreWriter methods (what every put took before
+    the native one)."""
     store.put = functools.partial(StoreWriter.put, store._writer)
+    store.put_async = functools.partial(StoreWriter.put_async, store._writer)
     store.put_batch = functools.partial(StoreWriter.put_batch, store._writer)
 
 
@@ -53,7 +54,7 @@ _options = st.one_of(
     st.fixed_dictionaries({"flag": st.integers(0, 7)}))
 _target = st.sampled_from([("T", 0), ("T", 1), ("S", None), ("S", 0)])
 _op = st.one_of(
-    st.tuples(st.just("put"), _target, _body, _options),
+    st.tuples(st.sampled_from(["put", "put_async"]), _target, _body, _options),
     st.tuples(st.just("batch"), _target, st.lists(st.binary(max_size=300), max_size=20),
               st.one_of(st.just({}), st.just({}), st.just({"tags": "bt"}))))
 
@@ -61,8 +62,11 @@ _op = st.one_of(
 def _apply(store, ops) -> list[tuple]:
     out = []
     for kind, (topic, queue_id), payload, options in ops:
-        if kind == "put":
-            r = store.put(topic, payload, queue_id=queue_id, **options)
+        if kind != "batch":
+            r = getattr(store, kind)(topic, payload, queue_id=queue_id, **options)
+            if kind == "put_async":
+                assert type(r) is PendingPut
+                r = r.result
             out.append((r.status, r.queue_id, r.queue_offset, r.commitlog_offset, r.msg_id))
         else:
             b = store.put_batch(topic, payload, queue_id=queue_id, **options)
@@ -94,7 +98,7 @@ def test_native_put_stores_what_the_python_put_stores(tmp_path_factory, ops):
     results, and records and units byte for byte (times aside), across file ends."""
     roots = [tmp_path_factory.mktemp("native"), tmp_path_factory.mktemp("python")]
     results = []
-    for root, python in zip(roots, (False, True)):
+    for root, python in zip(roots, (False, True), strict=True):
         with _open(root, python) as store:
             results.append(_apply(store, ops))
     assert results[0] == results[1]
@@ -176,3 +180,14 @@ def test_a_native_put_with_sync_flush_returns_once_durable(tmp_path, batch):
             else:
                 last = store.put("T", b"b%d" % i, queue_id=0).commitlog_offset
             assert store.durable_offset > last
+
+
+def test_a_native_put_async_returns_at_once_and_waits_on_demand(tmp_path):
+    """put_async's PendingPut: stored and readable at once, durable after wait()."""
+    with _open(tmp_path, python=False, flush="sync") as store:
+        store.put("T", b"a", queue_id=0)
+        pending = [store.put_async("T", b"b%d" % i, queue_id=0) for i in range(5)]
+        assert [m.body for m in store.get("T", 0, 1, 10).messages] == [b"b%d" % i
+                                                                       for i in range(5)]
+        assert pending[-1].wait().status is PutStatus.PUT_OK
+        assert pending[-1].done() and store.durable_offset > pending[-1].result.commitlog_offset

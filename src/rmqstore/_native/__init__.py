@@ -166,16 +166,16 @@ put = lib.rmq_put
 put_simple = lib.rmq_put_simple
 
 
-def new_putter(appender: Appender, targets: dict, lock, arrival, slow, slow_batch, roll,
-               durable, durable_batch, result_type: type, batch_type: type, status_ok,
-               host: bytes, plain_limit: int, max_body: int) -> _put.Putter:
+def new_putter(appender: Appender, targets: dict, lock, arrival, slow, slow_async, slow_batch,
+               roll, durable, durable_batch, pending, result_type: type, batch_type: type,
+               status_ok, host: bytes, plain_limit: int, max_body: int) -> _put.Putter:
     """A _put.Putter appending through appender with rmq_put_simple and rmq_put_batch.
     targets: queue id or None -> {topic: plain_target(queue)}; the rest as putter.c says."""
     return _put.Putter(_address(ffi.addressof(lib, "rmq_put_simple")),
                        _address(ffi.addressof(lib, "rmq_put_batch")), _address(appender.ptr),
-                       appender, targets, lock, arrival, slow, slow_batch, roll, durable,
-                       durable_batch, result_type, batch_type, status_ok, host, plain_limit,
-                       max_body)
+                       appender, targets, lock, arrival, slow, slow_async, slow_batch, roll,
+                       durable, durable_batch, pending, result_type, batch_type, status_ok, host,
+                       plain_limit, max_body)
 
 
 def plain_target(queue) -> tuple[int, object]:

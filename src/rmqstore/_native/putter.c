@@ -7,7 +7,8 @@
  * put lock, rmq_put_simple (its address handed over from the cffi module, so the append exists
  * once), the PutResult, the arrival wake-up and the append hook. Any other call goes to the
  * Python put unchanged, which also retries an append that asked for a roll (a refused append
- * changes nothing a second attempt would not see again). Putter.put_batch does the same for
+ * changes nothing a second attempt would not see again). Putter.put_async is put for
+ * StoreWriter.put_async (a PendingPut, no wait). Putter.put_batch does the same for
  * StoreWriter.put_batch, appending the bodies where they lie (no joined copy) with
  * rmq_put_batch, the GIL released; Putter.append_batch is that append for the Python
  * put_batch (a batch with options). */
@@ -126,10 +127,12 @@ typedef struct {
     PyObject *release;
     PyObject *notify;      /* the arrival condition's notify_all */
     PyObject *slow;        /* StoreWriter's Python put: every call the plain path does not take */
+    PyObject *slow_async;  /* its Python put_async */
     PyObject *slow_batch;  /* and its Python put_batch */
     PyObject *roll;        /* (queue, stop code): make room as a native append asked (or raise) */
     PyObject *durable;     /* None, or (result) -> result once it is on disk (sync flush) */
     PyObject *durable_batch; /* None, or the same for a PutBatchResult */
+    PyObject *pending;     /* (result) -> PendingPut: what put_async returns */
     PyObject *result_type; /* rmqstore.message.PutResult */
     PyObject *batch_type;  /* rmqstore.message.PutBatchResult */
     PyObject *status_ok;
@@ -151,10 +154,12 @@ static int putter_traverse(PutterObject *self, visitproc visit, void *arg) {
     Py_VISIT(self->release);
     Py_VISIT(self->notify);
     Py_VISIT(self->slow);
+    Py_VISIT(self->slow_async);
     Py_VISIT(self->slow_batch);
     Py_VISIT(self->roll);
     Py_VISIT(self->durable);
     Py_VISIT(self->durable_batch);
+    Py_VISIT(self->pending);
     Py_VISIT(self->result_type);
     Py_VISIT(self->batch_type);
     Py_VISIT(self->status_ok);
@@ -170,10 +175,12 @@ static int putter_clear(PutterObject *self) {
     Py_CLEAR(self->release);
     Py_CLEAR(self->notify);
     Py_CLEAR(self->slow);
+    Py_CLEAR(self->slow_async);
     Py_CLEAR(self->slow_batch);
     Py_CLEAR(self->roll);
     Py_CLEAR(self->durable);
     Py_CLEAR(self->durable_batch);
+    Py_CLEAR(self->pending);
     Py_CLEAR(self->result_type);
     Py_CLEAR(self->batch_type);
     Py_CLEAR(self->status_ok);
@@ -191,26 +198,26 @@ static void putter_dealloc(PutterObject *self) {
     Py_DECREF(tp);
 }
 
-/* Putter(put_simple, put_batch, log, log_owner, targets, lock, arrival, slow, slow_batch, roll,
- *        durable, durable_batch, result_type, batch_type, status_ok, host, plain_limit,
- *        max_body): put_simple, put_batch and log are addresses (rmq_put_simple's,
+/* Putter(put_simple, put_batch, log, log_owner, targets, lock, arrival, slow, slow_async,
+ *        slow_batch, roll, durable, durable_batch, pending, result_type, batch_type,
+ *        status_ok, host, plain_limit, max_body): put_simple, put_batch and log are addresses (rmq_put_simple's,
  * rmq_put_batch's, the Appender's rmq_log) that log_owner keeps valid; lock and arrival are the
  * put lock and the condition over it; the rest as the struct's fields say. */
 static PyObject *putter_new(PyTypeObject *tp, PyObject *args, PyObject *kwargs) {
     static char *names[] = {"put_simple", "put_batch", "log", "log_owner", "targets", "lock",
-                            "arrival", "slow", "slow_batch", "roll", "durable", "durable_batch",
-                            "result_type", "batch_type", "status_ok", "host", "plain_limit",
-                            "max_body", NULL};
+                            "arrival", "slow", "slow_async", "slow_batch", "roll", "durable",
+                            "durable_batch", "pending", "result_type", "batch_type",
+                            "status_ok", "host", "plain_limit", "max_body", NULL};
     PyObject *fn_addr, *batch_addr, *log_addr, *log_owner, *targets, *lock, *arrival, *slow;
-    PyObject *slow_batch, *roll, *durable, *durable_batch, *result_type, *batch_type;
-    PyObject *status_ok, *host;
+    PyObject *slow_async, *slow_batch, *roll, *durable, *durable_batch, *pending;
+    PyObject *result_type, *batch_type, *status_ok, *host;
     Py_ssize_t plain_limit, max_body;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!O!O!OO!OOOOOOOOOOOnn", names,
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!O!O!OO!OOOOOOOOOOOOOnn", names,
                                      &PyLong_Type, &fn_addr, &PyLong_Type, &batch_addr,
                                      &PyLong_Type, &log_addr, &log_owner, &PyDict_Type,
-                                     &targets, &lock, &arrival, &slow, &slow_batch, &roll,
-                                     &durable, &durable_batch, &result_type, &batch_type,
-                                     &status_ok, &host, &plain_limit, &max_body))
+                                     &targets, &lock, &arrival, &slow, &slow_async, &slow_batch,
+                                     &roll, &durable, &durable_batch, &pending, &result_type,
+                                     &batch_type, &status_ok, &host, &plain_limit, &max_body))
         return NULL;
     if (!PyType_Check(result_type) ||
         !PyType_IsSubtype((PyTypeObject *)result_type, result_base)) {
@@ -230,12 +237,13 @@ static PyObject *putter_new(PyTypeObject *tp, PyObject *args, PyObject *kwargs) 
         Py_DECREF(self);
         return NULL;
     }
-    PyObject **keep[] = {&self->log_owner, &self->targets, &self->slow, &self->slow_batch,
-                         &self->roll, &self->durable, &self->durable_batch,
-                         &self->result_type, &self->batch_type, &self->status_ok, &self->host,
-                         &self->on_append};
-    PyObject *given[] = {log_owner, targets, slow, slow_batch, roll, durable, durable_batch,
-                         result_type, batch_type, status_ok, host, Py_None};
+    PyObject **keep[] = {&self->log_owner, &self->targets, &self->slow, &self->slow_async,
+                         &self->slow_batch, &self->roll, &self->durable, &self->durable_batch,
+                         &self->pending, &self->result_type, &self->batch_type,
+                         &self->status_ok, &self->host, &self->on_append};
+    PyObject *given[] = {log_owner, targets, slow, slow_async, slow_batch, roll, durable,
+                         durable_batch, pending, result_type, batch_type, status_ok, host,
+                         Py_None};
     for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++) {
         Py_INCREF(given[i]);
         *keep[i] = given[i];
@@ -315,24 +323,26 @@ static int appended_unlock(PutterObject *self, int ok) {
     return -1;
 }
 
-/* result, or durable(result) where a sync-flush store waits for the disk; steals result. */
-static PyObject *made_durable(PyObject *durable, PyObject *result) {
-    if (!result || durable == Py_None) return result;
-    PyObject *waited = PyObject_CallFunctionObjArgs(durable, result, NULL);
+/* result, or then(result) (None: result itself): a sync-flush store's wait for the disk, or
+ * put_async's PendingPut; steals result. */
+static PyObject *then(PyObject *then, PyObject *result) {
+    if (!result || then == Py_None) return result;
+    PyObject *out = PyObject_CallFunctionObjArgs(then, result, NULL);
     Py_DECREF(result);
-    return waited;
+    return out;
 }
 
-/* put(topic, body, *, queue_id=None, options=None, **fields) -> PutResult: StoreWriter.put */
-static PyObject *putter_put(PutterObject *self, PyObject *const *args, Py_ssize_t nargs,
-                            PyObject *kwnames) {
+/* The plain path of put and put_async: slow takes every other call; then_ (see then) makes
+ * what the call returns. */
+static PyObject *put_one(PutterObject *self, PyObject *const *args, Py_ssize_t nargs,
+                         PyObject *kwnames, PyObject *slow, PyObject *then_) {
     PyObject *queue_id, *body = nargs > 1 ? args[1] : NULL, *target = NULL;
     rmq_queue *q = NULL;
     Py_ssize_t len = 0;
     if (plain_call(self, args, nargs, kwnames, &queue_id) && PyBytes_CheckExact(body) &&
         (len = PyBytes_Size(body)) < self->plain_limit)
         target = plain_target(self, queue_id, args[0], &q);
-    if (!target) return call_slow(self->slow, args, nargs, kwnames);
+    if (!target) return call_slow(slow, args, nargs, kwnames);
     if (call_none(self->acquire) < 0) {
         Py_DECREF(target);
         return NULL;
@@ -349,8 +359,21 @@ static PyObject *putter_put(PutterObject *self, PyObject *const *args, Py_ssize_
         Py_XDECREF(result);
         return NULL;
     }
-    if (qoff < 0) return call_slow(self->slow, args, nargs, kwnames); /* rolls, or raises */
-    return made_durable(self->durable, result);
+    if (qoff < 0) return call_slow(slow, args, nargs, kwnames); /* rolls, or raises */
+    return then(then_, result);
+}
+
+/* put(topic, body, *, queue_id=None, options=None, **fields) -> PutResult: StoreWriter.put */
+static PyObject *putter_put(PutterObject *self, PyObject *const *args, Py_ssize_t nargs,
+                            PyObject *kwnames) {
+    return put_one(self, args, nargs, kwnames, self->slow, self->durable);
+}
+
+/* put_async(topic, body, *, queue_id=None, options=None, **fields) -> PendingPut:
+ * StoreWriter.put_async */
+static PyObject *putter_put_async(PutterObject *self, PyObject *const *args, Py_ssize_t nargs,
+                                  PyObject *kwnames) {
+    return put_one(self, args, nargs, kwnames, self->slow_async, self->pending);
 }
 
 /* -- batches -------------------------------------------------------------------------------- */
@@ -483,7 +506,7 @@ static PyObject *putter_put_batch(PutterObject *self, PyObject *const *args, Py_
     if (appended_unlock(self, ok) < 0 || !(offsets = phys_list(&v))) goto done;
     result = PyObject_CallFunction(self->batch_type, "OiLOLO", self->status_ok, q->queue_id,
                                    (long long)first, offsets, (long long)now, self->host);
-    result = made_durable(self->durable_batch, result);
+    result = then(self->durable_batch, result);
 done:
     Py_XDECREF(offsets);
     Py_DECREF(target);
@@ -523,6 +546,8 @@ static PyObject *putter_append_batch(PutterObject *self, PyObject *args) {
 static PyMethodDef putter_methods[] = {
     {"put", (PyCFunction)(void (*)(void))putter_put, METH_FASTCALL | METH_KEYWORDS,
      "StoreWriter.put: the plain path here, any other call through the Python put"},
+    {"put_async", (PyCFunction)(void (*)(void))putter_put_async, METH_FASTCALL | METH_KEYWORDS,
+     "StoreWriter.put_async: the plain path here, any other call through the Python one"},
     {"put_batch", (PyCFunction)(void (*)(void))putter_put_batch, METH_FASTCALL | METH_KEYWORDS,
      "StoreWriter.put_batch: bodies alone here, any other call through the Python put_batch"},
     {"append_batch", (PyCFunction)putter_append_batch, METH_VARARGS,
