@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "rmq_internal.h"
+#include "rmq_pytype.h"
 
 typedef int64_t (*put_simple_fn)(rmq_log *, rmq_queue *, const char *, int32_t);
 typedef int32_t (*put_batch_fn)(rmq_log *, rmq_queue *, const char *const *, const int32_t *,
@@ -52,12 +53,7 @@ static int result_clear(ResultObject *self) {
 }
 
 static void result_dealloc(ResultObject *self) {
-    PyTypeObject *tp = Py_TYPE(self);
-    PyObject_GC_UnTrack(self);
-    result_clear(self);
-    freefunc free_fn = (freefunc)PyType_GetSlot(tp, Py_tp_free);
-    free_fn(self);
-    Py_DECREF(tp);
+    rmq_heap_dealloc((PyObject *)self, (inquiry)result_clear);
 }
 
 static ResultObject *result_alloc(PyTypeObject *tp, PyObject *status, long long queue_id,
@@ -190,12 +186,7 @@ static int putter_clear(PutterObject *self) {
 }
 
 static void putter_dealloc(PutterObject *self) {
-    PyTypeObject *tp = Py_TYPE(self);
-    PyObject_GC_UnTrack(self);
-    putter_clear(self);
-    freefunc free_fn = (freefunc)PyType_GetSlot(tp, Py_tp_free);
-    free_fn(self);
-    Py_DECREF(tp);
+    rmq_heap_dealloc((PyObject *)self, (inquiry)putter_clear);
 }
 
 /* Putter(put_simple, put_batch, log, log_owner, targets, lock, arrival, slow, slow_async,
