@@ -5,6 +5,7 @@ same requests over raw sockets; their answers and commit-log records are compare
 
 from __future__ import annotations
 
+import re
 import struct
 from pathlib import Path
 
@@ -189,7 +190,10 @@ def _answer(r: RemotingCommand | None) -> tuple:
     assert r is not None
     ext = dict(r.ext_fields)
     if "msgId" in ext:
-        ext["msgId"] = ext["msgId"][16:]  # its store host half names each broker's port
+        # RocketMQ's offset id: upper-case hex of the store host (127.0.0.1, the broker's
+        # port) and the commit-log offset; the port differs between the two brokers
+        assert re.fullmatch("7F000001[0-9A-F]{24}", ext["msgId"]), ext["msgId"]
+        ext["msgId"] = ext["msgId"][16:]
     return r.code, r.remark, ext
 
 
