@@ -81,8 +81,10 @@ class NativeSend:
             return False
         (code, opaque, topic, queue_id, flag, born_ts, reconsume, wait, props, uniq, keys,
          tags_code, body) = parsed  # type: ignore[misc]
-        if queue_id >= self._queues_open(topic) or not self._broker_open() \
-                or (wait and self._sync_master):
+        role = self._role  # the broker writable, neither a slave nor in controller mode
+        if queue_id >= self._queues_open(topic) or (wait and self._sync_master) \
+                or not self._config.broker_permission & PERM_WRITE or role.controller_mode \
+                or role.slave:
             return False
         index = [uniq] if uniq else []
         if keys:
@@ -137,8 +139,3 @@ class NativeSend:
             self._gates.clear()
         self._gates[topic] = (cfg, queues)
         return queues
-
-    def _broker_open(self) -> bool:
-        role = self._role
-        return bool(self._config.broker_permission & PERM_WRITE) and not role.controller_mode \
-            and not role.slave
