@@ -6,6 +6,7 @@ are in flight leave together and are matched to their answers by opaque, in any 
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 import pytest
 
@@ -169,4 +170,22 @@ def test_what_is_gathered_goes_out_before_a_close() -> None:
         for call in calls:
             with pytest.raises(ConnectionClosed):
                 await call
+    asyncio.run(main())
+
+
+def test_after_the_opaques_wrap_a_call_never_takes_one_still_pending() -> None:
+    async def main() -> None:
+        conn = RemotingConnection(lambda c, r: None)
+        transport = connected(conn)
+        conn._opaques = itertools.count(0x7FFFFFFF)  # noqa: SLF001 - the wrap, reached at once
+        first = asyncio.ensure_future(conn.invoke(RemotingCommand(code=ECHO, body=b"0"), 5.0))
+        await asyncio.sleep(0)
+        conn._opaques = itertools.count(0x7FFFFFFF)  # noqa: SLF001 - the same opaque next
+        second = asyncio.ensure_future(conn.invoke(RemotingCommand(code=ECHO, body=b"1"), 5.0))
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        sent = list(FrameDecoder().feed(b"".join(transport.writes)))
+        assert [c.opaque for c in sent] == [0x7FFFFFFF, 0]  # masked to int32, then wrapped
+        conn.data_received(b"".join(_answer(c.opaque, c.body) for c in reversed(sent)))
+        assert [(await c).body for c in (first, second)] == [b"0", b"1"]
     asyncio.run(main())

@@ -143,8 +143,11 @@ class RemotingConnection(asyncio.Protocol):
         """invoke() of a request whose frame ``frame_of(opaque)`` makes (a json_template's),
         ``code`` its request code (for errors); the frame must be a two-way request. Raises
         FrameTooLarge, as encode() does, for a frame the peer would refuse."""
-        self._check_open()
-        opaque = self._next_opaque()
+        if self._closed or self._transport is None:
+            self._check_open()
+        opaque = next(self._opaques) & 0x7FFFFFFF  # _next_opaque's, without its call
+        if opaque in self._pending:
+            opaque = self._next_opaque()
         loop = asyncio.get_running_loop()
         future: asyncio.Future[RemotingCommand] = loop.create_future()
         self._pending[opaque] = future
