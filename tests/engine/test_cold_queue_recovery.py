@@ -1,0 +1,40 @@
+"""The first touch of a queue after an open recovers it: its last queue file is scanned for
+the end of its units. Cold, that file is read in large requests asked for ahead of the scan,
+not a page per fault (queue files are mapped MADV_RANDOM: each fault would read 4 KiB, waited
+for alone, a thousand of them for 4 MB of units, on the first read of the queue)."""
+
+from __future__ import annotations
+
+import os
+import resource
+
+import rmqstore
+
+CFG = dict(index_enable=False, background=False)
+UNITS = 200_000  # 4 MB of units in the queue's one file (300,000 units a file)
+
+
+def _drop_queue_files(root) -> None:
+    for dirpath, _, names in os.walk(os.path.join(root, "consumequeue")):
+        for name in names:
+            fd = os.open(os.path.join(dirpath, name), os.O_RDONLY)
+            try:
+                os.fdatasync(fd)
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            finally:
+                os.close(fd)
+
+
+def test_a_cold_queue_is_recovered_without_a_fault_per_page(tmp_path):
+    with rmqstore.open(tmp_path, **CFG) as s:
+        s.create_topic("Q", 1)
+        for _ in range(UNITS // 1000):
+            s.put_batch("Q", [b"m"] * 1000, queue_id=0)
+    _drop_queue_files(tmp_path)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_majflt
+    with rmqstore.open(tmp_path, **CFG) as s:  # the queue is recovered at open or first touch
+        assert s.max_offset("Q", 0) == UNITS  # the queue's recovery: its file scanned
+        faults = resource.getrusage(resource.RUSAGE_SELF).ru_majflt - before
+    pages = UNITS * 20 // 4096
+    print(f"{faults} major faults recovering {pages} pages of units")
+    assert faults < pages // 10, f"{faults} major faults for {pages} pages of units"
