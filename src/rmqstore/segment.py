@@ -14,9 +14,11 @@ appends: it syncs at least everything written before it was called.
 from __future__ import annotations
 
 import errno
+import fcntl
 import logging
 import mmap
 import os
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -129,10 +131,13 @@ class MappedFile(WritePosition):
 
     def zero_from(self, pos: int) -> None:
         """Zero [pos, size) and sync it: truncation must not leave old records behind. Whole
-        pages go by punching a hole (no page is read or written); the rest is written."""
+        pages go by punching a hole (no page is read or written), unless they were never
+        written (the tail after a clean close: punching it and allocating it again discarded
+        half a segment at every open); the rest is written."""
         cut = pos  # the loop below advances pos
         page_end = min(self.size, -(-pos // PAGE) * PAGE)
-        if page_end < self.size and _native.zero_range(self.fd, page_end, self.size - page_end):
+        if page_end < self.size and (unwritten(self.fd, page_end, self.size - page_end) or
+                                     _native.zero_range(self.fd, page_end, self.size - page_end)):
             self.view[pos:page_end] = bytes(page_end - pos)
             sync_journal.fdatasync_cut(self.fd, self.path, cut)
             return
@@ -220,6 +225,42 @@ def allocate(fd: int, start: int, length: int, path: Path) -> bool:
         if exc.errno in (errno.EOPNOTSUPP, errno.EINVAL):
             return False
         raise
+    return True
+
+
+FS_IOC_FIEMAP = 0xC020660B
+FIEMAP_FLAG_SYNC = 0x1  # write the file's dirty pages first: their blocks count as written
+FIEMAP_EXTENT_LAST = 0x1
+FIEMAP_EXTENT_UNWRITTEN = 0x800
+FIEMAP_HEAD = struct.Struct("=QQIIII")  # struct fiemap (linux/fiemap.h)
+FIEMAP_EXTENT = struct.Struct("=QQQ16xI12x")  # struct fiemap_extent: logical, _, length, flags
+FIEMAP_BATCH = 32
+
+
+def unwritten(fd: int, start: int, length: int) -> bool:
+    """Whether [start, start + length) of fd holds no written block (holes and blocks allocated
+    but never written, which read as zeros), by FIEMAP; False where it cannot tell."""
+    end = start + length
+    while start < end:
+        buf = bytearray(FIEMAP_HEAD.size + FIEMAP_BATCH * FIEMAP_EXTENT.size)
+        FIEMAP_HEAD.pack_into(buf, 0, start, end - start, FIEMAP_FLAG_SYNC, 0, FIEMAP_BATCH, 0)
+        try:
+            fcntl.ioctl(fd, FS_IOC_FIEMAP, buf)
+        except OSError:  # no FIEMAP here (tmpfs, some network file systems)
+            return False
+        mapped = FIEMAP_HEAD.unpack_from(buf)[3]
+        if mapped == 0:
+            return True  # a hole to the end
+        for i in range(mapped):
+            logical, _, size, flags = FIEMAP_EXTENT.unpack_from(
+                buf, FIEMAP_HEAD.size + i * FIEMAP_EXTENT.size)
+            if not flags & FIEMAP_EXTENT_UNWRITTEN:
+                return False
+            if flags & FIEMAP_EXTENT_LAST:
+                return True
+            if logical + size <= start:
+                return False  # not advancing: cannot tell
+            start = logical + size
     return True
 
 
