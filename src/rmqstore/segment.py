@@ -131,13 +131,18 @@ class MappedFile(WritePosition):
 
     def zero_from(self, pos: int) -> None:
         """Zero [pos, size) and sync it: truncation must not leave old records behind. Whole
-        pages go by punching a hole (no page is read or written), unless they were never
-        written (the tail after a clean close: punching it and allocating it again discarded
-        half a segment at every open); the rest is written."""
+        pages go by punching a hole (no page is read or written) where they were written: the
+        tail after a clean close was not, but for the pages warmed ahead of the writer
+        (punching all of it and allocating it again discarded half a segment at every open);
+        the rest is written."""
         cut = pos  # the loop below advances pos
         page_end = min(self.size, -(-pos // PAGE) * PAGE)
-        if page_end < self.size and (unwritten(self.fd, page_end, self.size - page_end) or
-                                     _native.zero_range(self.fd, page_end, self.size - page_end)):
+        written = written_ranges(self.fd, page_end, self.size - page_end) \
+            if page_end < self.size else None
+        if written is None:
+            written = [(page_end, self.size)]  # cannot tell: all of it
+        if page_end < self.size and all(_native.zero_range(self.fd, lo, hi - lo)
+                                        for lo, hi in written):
             self.view[pos:page_end] = bytes(page_end - pos)
             sync_journal.fdatasync_cut(self.fd, self.path, cut)
             return
@@ -237,31 +242,35 @@ FIEMAP_EXTENT = struct.Struct("=QQQ16xI12x")  # struct fiemap_extent: logical, _
 FIEMAP_BATCH = 32
 
 
-def unwritten(fd: int, start: int, length: int) -> bool:
-    """Whether [start, start + length) of fd holds no written block (holes and blocks allocated
-    but never written, which read as zeros), by FIEMAP; False where it cannot tell."""
-    end = start + length
+def written_ranges(fd: int, start: int, length: int) -> list[tuple[int, int]] | None:
+    """The ranges of [start, start + length) of fd that hold written blocks (holes and blocks
+    allocated but never written read as zeros), by FIEMAP; None where it cannot tell."""
+    end, found = start + length, []
     while start < end:
         buf = bytearray(FIEMAP_HEAD.size + FIEMAP_BATCH * FIEMAP_EXTENT.size)
         FIEMAP_HEAD.pack_into(buf, 0, start, end - start, FIEMAP_FLAG_SYNC, 0, FIEMAP_BATCH, 0)
         try:
             fcntl.ioctl(fd, FS_IOC_FIEMAP, buf)
         except OSError:  # no FIEMAP here (tmpfs, some network file systems)
-            return False
+            return None
         mapped = FIEMAP_HEAD.unpack_from(buf)[3]
         if mapped == 0:
-            return True  # a hole to the end
+            break  # a hole to the end
         for i in range(mapped):
             logical, _, size, flags = FIEMAP_EXTENT.unpack_from(
                 buf, FIEMAP_HEAD.size + i * FIEMAP_EXTENT.size)
             if not flags & FIEMAP_EXTENT_UNWRITTEN:
-                return False
+                lo, hi = max(logical, start), min(logical + size, end)
+                if found and found[-1][1] == lo:
+                    found[-1] = (found[-1][0], hi)
+                elif lo < hi:
+                    found.append((lo, hi))
             if flags & FIEMAP_EXTENT_LAST:
-                return True
+                return found
             if logical + size <= start:
-                return False  # not advancing: cannot tell
+                return None  # not advancing: cannot tell
             start = logical + size
-    return True
+    return found
 
 
 def check_size(path: Path, actual: int, size: int) -> None:
