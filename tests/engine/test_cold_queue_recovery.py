@@ -12,19 +12,10 @@ import resource
 
 import rmqstore
 
+from .test_readahead import drop_files
+
 CFG = dict(index_enable=False, background=False)
 UNITS = 200_000  # 4 MB of units in the queue's one file (300,000 units a file)
-
-
-def _drop_queue_files(root) -> None:
-    for dirpath, _, names in os.walk(os.path.join(root, "consumequeue")):
-        for name in names:
-            fd = os.open(os.path.join(dirpath, name), os.O_RDONLY)
-            try:
-                os.fdatasync(fd)
-                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-            finally:
-                os.close(fd)
 
 
 def test_a_cold_queue_is_recovered_without_a_fault_per_page(tmp_path):
@@ -32,7 +23,7 @@ def test_a_cold_queue_is_recovered_without_a_fault_per_page(tmp_path):
         s.create_topic("Q", 1)
         for _ in range(UNITS // 1000):
             s.put_batch("Q", [b"m"] * 1000, queue_id=0)
-    _drop_queue_files(tmp_path)
+    drop_files(tmp_path / "consumequeue")
     before = resource.getrusage(resource.RUSAGE_SELF).ru_majflt
     with rmqstore.open(tmp_path, **CFG) as s:  # the queue is recovered at open or first touch
         assert s.max_offset("Q", 0) == UNITS  # the queue's recovery: its file scanned
@@ -74,7 +65,7 @@ def test_recovering_a_small_queue_asks_for_little_more_than_its_units(tmp_path):
     with rmqstore.open(tmp_path, **CFG) as s:
         s.create_topic("Q", 1)
         s.put_batch("Q", [b"m"] * 10, queue_id=0)
-    _drop_queue_files(tmp_path)
+    drop_files(tmp_path / "consumequeue")
     with rmqstore.open(tmp_path, **CFG) as s:
         assert s.max_offset("Q", 0) == 10
         qfile = next((tmp_path / "consumequeue" / "Q" / "0").iterdir())
