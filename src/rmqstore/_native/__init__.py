@@ -303,6 +303,7 @@ class QueueWriter:
         self.ptr.topic = topic
         self.ptr.topic_len = len(topic)
         self.ptr.queue_id = queue_id
+        self.ptr.deliver_delay_ms = -1
         self._empty = ffi.new("int64_t[1]")
         self.detach()
 
