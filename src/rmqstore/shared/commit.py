@@ -18,7 +18,9 @@ without waking anyone (PostgreSQL's commit_delay, ended early as the native sync
 Without it, four processes each putting and waiting split into two halves a sync apart: the
 first to put after a sync synced alone with whoever had put by then (2.4 puts per fdatasync);
 with it, the processes a sync woke are all in the next (3.4-4.0, as the machine's load lets
-them wake within the delay).
+them wake within the delay). Only the first to arrive since the last sync began wakes when
+the delay ends (to sync what gathered); the others sleep through it, to be woken by the end of
+the sync that covers them.
 """
 
 from __future__ import annotations
