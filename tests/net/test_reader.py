@@ -6,6 +6,7 @@ are in flight leave together and are matched to their answers by opaque, in any 
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 import pytest
 
@@ -21,13 +22,13 @@ def _echo(request: RemotingCommand, ctx: RequestContext) -> RemotingCommand:
     return RemotingCommand.response(0, body=request.body)  # answered in the reader
 
 
+async def _never(request: RemotingCommand, ctx: RequestContext) -> None:
+    raise AssertionError("the fast handler answers every request here")
+
+
 def _connection() -> tuple[RemotingConnection, FakeTransport]:
     dispatcher = Dispatcher()
-
-    async def never(request: RemotingCommand, ctx: RequestContext) -> None:
-        raise AssertionError("the fast handler answers every request here")
-
-    dispatcher.register(ECHO, never, fast=_echo)
+    dispatcher.register(ECHO, _never, fast=_echo)
     conn = RemotingConnection(dispatcher.on_request, on_frame=dispatcher.on_frame)
     return conn, connected(conn)
 
@@ -74,6 +75,26 @@ def test_the_answers_to_one_read_leave_in_one_write() -> None:
         assert [opaque for opaque, _ in _answers(transport)] == list(range(1, 21))
         conn.data_received(_requests(1))  # the next read: a write of its own
         assert len(transport.writes) == 2
+    _run(test)
+
+
+def test_whole_frames_a_handler_made_leave_in_the_read_s_one_write_and_not_once_closed(
+) -> None:
+    def premade(request: RemotingCommand, ctx: RequestContext) -> bytes:
+        return encode(RemotingCommand(code=0, opaque=request.opaque, flag=1, body=request.body))
+
+    def test() -> None:
+        dispatcher = Dispatcher()
+        dispatcher.register(ECHO, _never, fast=premade)
+        conn = RemotingConnection(dispatcher.on_request, on_frame=dispatcher.on_frame)
+        transport = connected(conn)
+        conn.data_received(_requests(5))
+        assert len(transport.writes) == 1
+        assert [opaque for opaque, _ in _answers(transport)] == [1, 2, 3, 4, 5]
+        conn.close()
+        with pytest.raises(ConnectionClosed):
+            conn.send_frame(encode(RemotingCommand(code=0, opaque=9, flag=1)))
+        assert len(transport.writes) == 1
     _run(test)
 
 
@@ -149,4 +170,22 @@ def test_what_is_gathered_goes_out_before_a_close() -> None:
         for call in calls:
             with pytest.raises(ConnectionClosed):
                 await call
+    asyncio.run(main())
+
+
+def test_after_the_opaques_wrap_a_call_never_takes_one_still_pending() -> None:
+    async def main() -> None:
+        conn = RemotingConnection(lambda c, r: None)
+        transport = connected(conn)
+        conn._opaques = itertools.count(0x7FFFFFFF)  # noqa: SLF001 - the wrap, reached at once
+        first = asyncio.ensure_future(conn.invoke(RemotingCommand(code=ECHO, body=b"0"), 5.0))
+        await asyncio.sleep(0)
+        conn._opaques = itertools.count(0x7FFFFFFF)  # noqa: SLF001 - the same opaque next
+        second = asyncio.ensure_future(conn.invoke(RemotingCommand(code=ECHO, body=b"1"), 5.0))
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        sent = list(FrameDecoder().feed(b"".join(transport.writes)))
+        assert [c.opaque for c in sent] == [0x7FFFFFFF, 0]  # masked to int32, then wrapped
+        conn.data_received(b"".join(_answer(c.opaque, c.body) for c in reversed(sent)))
+        assert [(await c).body for c in (first, second)] == [b"0", b"1"]
     asyncio.run(main())

@@ -160,12 +160,41 @@ def test_stream_split_anywhere(cmds: list[RemotingCommand], step: int) -> None:
     assert got == cmds and decoder.buffered_bytes == 0
 
 
+def test_a_read_after_a_partial_frame_is_never_taken_as_a_frame_of_its_own() -> None:
+    # A command without a body: what follows its length word, the header word (= the header's
+    # length) and the header, reads like a whole frame by itself.
+    frame = encode(RemotingCommand(code=10, opaque=7))
+    decoder = FrameDecoder()
+    assert list(decoder.feed(frame[:4])) == []
+    assert [c.opaque for c in decoder.feed(frame[4:])] == [7]
+    assert decoder.buffered_bytes == 0
+
+
+def test_a_whole_frame_after_frames_a_reader_left_comes_after_them() -> None:
+    stream = b"".join(encode(RemotingCommand(code=10, opaque=i)) for i in (1, 2, 3))
+    decoder = FrameDecoder()
+    first = decoder.feed_frames(stream)
+    assert decode_frame(next(first)).opaque == 1  # the reader stops here (paused)
+    later = [decode_frame(f).opaque
+             for f in decoder.feed_frames(encode(RemotingCommand(code=10, opaque=4)))]
+    assert later == [2, 3, 4] and decoder.buffered_bytes == 0
+
+
+def test_a_read_of_one_whole_frame_is_held_to_the_limit() -> None:
+    frame = encode(RemotingCommand(code=10, body=b"x" * 900))
+    assert [c.body for c in FrameDecoder(max_frame_bytes=len(frame)).feed(frame)] == [b"x" * 900]
+    with pytest.raises(FrameTooLarge):
+        list(FrameDecoder(max_frame_bytes=len(frame) - 1).feed(frame))
+
+
 # --- malformed frames --------------------------------------------------------------------------
 
 
 def test_length_below_header_word_is_rejected() -> None:
     with pytest.raises(FrameTooLarge):
         list(FrameDecoder().feed(struct.pack(">i", 3) + b"abc"))
+    with pytest.raises(FrameTooLarge):  # by the decoder itself, before any frame reader
+        list(FrameDecoder().feed_frames(struct.pack(">i", 3) + b"abc"))
 
 
 def test_negative_length_is_rejected() -> None:

@@ -5,6 +5,7 @@ same requests over raw sockets; their answers and commit-log records are compare
 
 from __future__ import annotations
 
+import re
 import struct
 from pathlib import Path
 
@@ -189,7 +190,10 @@ def _answer(r: RemotingCommand | None) -> tuple:
     assert r is not None
     ext = dict(r.ext_fields)
     if "msgId" in ext:
-        ext["msgId"] = ext["msgId"][16:]  # its store host half names each broker's port
+        # RocketMQ's offset id: upper-case hex of the store host (127.0.0.1, the broker's
+        # port) and the commit-log offset; the port differs between the two brokers
+        assert re.fullmatch("7F000001[0-9A-F]{24}", ext["msgId"]), ext["msgId"]
+        ext["msgId"] = ext["msgId"][16:]
     return r.code, r.remark, ext
 
 
@@ -251,3 +255,19 @@ def test_a_mangled_frame_is_left_alone_or_read_as_python_reads_it(
                       h.reconsume_times or 0, wait, encoded, parsed[9], parsed[10],
                       parsed[11], cmd.body)
     assert cmd.flag == 0 and h.sys_flag == 0 and not h.batch
+
+
+def test_a_broker_made_read_only_refuses_what_the_native_path_took_before(
+        serve: ServeFactory) -> None:
+    served = serve("")
+    create_topic(served.broker, "T", 1)
+    common = _ext("T", 0, "UNIQ_KEY\x01A\x02WAIT\x01true\x02")
+    with connect(served.broker_address) as sock:
+        for n in range(3):  # the first opens the queue, the others take the native path
+            r = request(sock, RemotingCommand(code=310, ext_fields=common, body=b"b", opaque=n))
+            assert r is not None and r.code == 0, r
+        update = RemotingCommand(code=25, body=b"brokerPermission=4\n", opaque=10)  # read-only
+        r = request(sock, update)
+        assert r is not None and r.code == 0, r
+        r = request(sock, RemotingCommand(code=310, ext_fields=common, body=b"b", opaque=11))
+        assert r is not None and r.code == 16 and "forbidden" in (r.remark or ""), r

@@ -901,6 +901,13 @@ def as_i64(ptr):
     return ffi.cast("int64_t *", ptr)
 
 
+# rmq_send_req's fields in order (rmq_native.h): four int32, the int64 born_ts, twelve int32
+_SEND_REQ = struct.Struct("=4iq12i")
+if (ffi.offsetof("rmq_send_req", "born_ts"), ffi.offsetof("rmq_send_req", "body_at")) \
+        != (16, _SEND_REQ.size - 4):
+    raise NativeModuleError("rmq_send_req's layout is not the one SendParser unpacks")
+
+
 class SendParser:
     """rmq_send_parse with its buffers made once: one per broker, used on its event loop only.
     ``parse(frame)`` gives the reason code (an int, see rmq_native.h) of a request left to the
@@ -915,20 +922,20 @@ class SendParser:
         self._out = ffi.new("uint8_t[]", self._cap)
         self._buf = ffi.buffer(self._out)
         self._req = ffi.new("rmq_send_req *")
+        self._req_bytes = ffi.buffer(self._req)
 
     def parse(self, frame: bytes) -> int | tuple:
-        r = self._req
         why = lib.rmq_send_parse(frame, len(frame), self._cluster, len(self._cluster),
-                                 self._skip, len(self._skip), r, self._out, self._cap)
+                                 self._skip, len(self._skip), self._req, self._out, self._cap)
         if why:
             return why
+        # every field in one unpack: a cffi attribute read costs as much as the whole unpack
+        (code, opaque, queue_id, msg_flag, born_ts, reconsume, wait, topic_at, topic_len,
+         props_at, props_len, uniq_at, uniq_len, keys_at, keys_len, tags_code,
+         body_at) = _SEND_REQ.unpack_from(self._req_bytes)
         buf = self._buf
-        at = r.topic_at
-        props_at = r.props_at
-        uniq_at, keys_at = r.uniq_at, r.keys_at
-        return (r.code, r.opaque, buf[at:at + r.topic_len].decode(), r.queue_id, r.msg_flag,
-                r.born_ts, r.reconsume_times, bool(r.wait),
-                buf[props_at:props_at + r.props_len],
-                buf[uniq_at:uniq_at + r.uniq_len].decode() if r.uniq_len else "",
-                buf[keys_at:keys_at + r.keys_len].decode() if r.keys_len else "",
-                r.tags_code, frame[r.body_at:])
+        return (code, opaque, buf[topic_at:topic_at + topic_len].decode(), queue_id, msg_flag,
+                born_ts, reconsume, bool(wait), buf[props_at:props_at + props_len],
+                buf[uniq_at:uniq_at + uniq_len].decode() if uniq_len else "",
+                buf[keys_at:keys_at + keys_len].decode() if keys_len else "",
+                tags_code, frame[body_at:])

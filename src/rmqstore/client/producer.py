@@ -202,7 +202,8 @@ class Producer(Lifecycle):
         Java's SelectMessageQueueByHash) choose one for ordered messages; those are not retried
         on another queue. Raises SendFailed (cause: the last error) or BrokerError.
         """
-        self._check_started()
+        if not self._started:
+            self._check_started()
         timeout_s = self.send_timeout_s if timeout_s is None else timeout_s
         sys_flag, body, props = self._prepare(msg)
         if selector is not None or sharding_key is not None:

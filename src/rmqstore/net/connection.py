@@ -143,8 +143,11 @@ class RemotingConnection(asyncio.Protocol):
         """invoke() of a request whose frame ``frame_of(opaque)`` makes (a json_template's),
         ``code`` its request code (for errors); the frame must be a two-way request. Raises
         FrameTooLarge, as encode() does, for a frame the peer would refuse."""
-        self._check_open()
-        opaque = self._next_opaque()
+        if self._closed or self._transport is None:
+            self._check_open()
+        opaque = next(self._opaques) & 0x7FFFFFFF  # _next_opaque's, without its call
+        if opaque in self._pending:
+            opaque = self._next_opaque()
         loop = asyncio.get_running_loop()
         future: asyncio.Future[RemotingCommand] = loop.create_future()
         self._pending[opaque] = future
@@ -188,9 +191,16 @@ class RemotingConnection(asyncio.Protocol):
         self._write(encode(cmd, PEER_MAX_FRAME_BYTES))
 
     def send_frame(self, frame: bytes) -> None:
-        """Write a complete frame made elsewhere (json_template)."""
-        self._check_open()
-        self._write(frame)
+        """Write a complete frame made elsewhere (json_template): the native send path's
+        answers, one per send, so _check_open's and _write's steps are made here."""
+        if self._closed or self._transport is None:
+            self._check_open()
+        self.last_io_at = _monotonic()
+        corked = self._corked
+        if corked is None:
+            self._transport.write(frame)
+        else:
+            corked.append(frame)
 
     def spawn(self, coro: Awaitable[None], held_bytes: int = 0) -> None:
         """Run a task serving one of this connection's requests; cancelled when it closes.
@@ -256,7 +266,7 @@ class RemotingConnection(asyncio.Protocol):
                 complete += 1
                 if on_frame is None or not on_frame(self, frame):
                     cmd = decode_frame(frame)
-                    if cmd.is_response:
+                    if cmd.flag & RESPONSE_FLAG:
                         self._on_response(cmd)
                     else:
                         self._on_request(self, cmd)
@@ -284,7 +294,10 @@ class RemotingConnection(asyncio.Protocol):
             log.exception("%s: error while reading, closing the connection", self.peer)
             self.close(exc)
         finally:
-            self._uncork()
+            if self._corked:
+                self._uncork()
+            else:  # nothing to write (a client's read of responses): no call to make
+                self._corked = None
 
     def eof_received(self) -> bool | None:
         return None  # half-close is not part of the protocol: close our side too

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ..protocol.codes import ResponseCode
-from ..protocol.command import RemotingCommand, answer
+from ..protocol.command import ONEWAY_FLAG, RemotingCommand, answer
 from ..protocol.errors import FrameTooLarge, HeaderFieldError
 from .errors import ConnectionClosed, RequestRefused, SystemBusy
 
@@ -196,10 +196,10 @@ class Dispatcher:
             except Exception as exc:  # noqa: BLE001 - mapped as the async path maps it
                 response = self._failure(channel, request.code, exc)
             if type(response) is RemotingCommand or type(response) is bytes:
-                self._respond(channel, request, response, started)
+                self.respond(channel, request, response, started)
                 return
             if response is not None:  # Deferred: answered when it resolves
-                response.then(lambda r: self._respond(channel, request, r, started))
+                response.then(lambda r: self.respond(channel, request, r, started))
                 return
         channel.spawn(self._run(entry.handler, channel, request, started), len(request.body))
 
@@ -213,12 +213,6 @@ class Dispatcher:
             return False
         return handler(channel, frame, time.perf_counter() if self.observer is not None else 0.0)
 
-    def respond(self, channel: Channel, request: RemotingCommand,
-                response: RemotingCommand | bytes, started: float = 0.0) -> None:
-        """Answer a request a frame_handler took as a handler's answer is sent (observed,
-        bound to the request); ``request`` stands for it: its code, opaque and flag."""
-        self._respond(channel, request, response, started)
-
     def _refused(self, channel: Channel, request: RemotingCommand) -> bool:
         assert self.request_filter is not None
         try:
@@ -227,22 +221,26 @@ class Dispatcher:
             refusal = self._failure(channel, request.code, exc)
         if refusal is None:
             return False
-        self._respond(channel, request, refusal)
+        self.respond(channel, request, refusal)
         return True
 
     async def _run(self, handler: Handler, channel: Channel, request: RemotingCommand,
                    started: float = 0.0) -> None:
         response = await self._call(handler, channel, request)
-        self._respond(channel, request, response, started)
+        self.respond(channel, request, response, started)
 
-    def _respond(self, channel: Channel, request: RemotingCommand,
-                 response: RemotingCommand | bytes, started: float = 0.0) -> None:
+    def respond(self, channel: Channel, request: RemotingCommand,
+                response: RemotingCommand | bytes, started: float = 0.0) -> None:
+        """Send a handler's answer to ``request``: observed, bound to the request (a whole
+        frame as it is), none for a oneway request. Also for a request a frame_handler took;
+        ``request`` then stands for it: its code, opaque and flag."""
+        oneway = request.flag & ONEWAY_FLAG
         observer = self.observer
         if observer is not None and started:
-            code = None if request.is_oneway else (
+            code = None if oneway else (
                 ResponseCode.SUCCESS if type(response) is bytes else response.code)
             observer(request, code, time.perf_counter() - started)
-        if request.is_oneway:
+        if oneway:
             return
         try:
             if type(response) is bytes:

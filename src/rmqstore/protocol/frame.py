@@ -48,7 +48,7 @@ partial frame holds about a message, not 16 MiB.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from .binary_header import decode_binary_header, encode_binary_header
 from .codes import SerializeType
@@ -137,10 +137,19 @@ class FrameDecoder:
         exhausted. A FrameError raised while iterating leaves earlier commands delivered."""
         return map(decode_frame, self.feed_frames(data))
 
-    def feed_frames(self, data: bytes) -> Iterator[bytes]:
+    def feed_frames(self, data: bytes) -> Iterable[bytes]:
         """feed() yielding each complete frame undecoded, without its length word (for
         decode_frame, or a reader of its own). A reader may stop early: what it did not take
         stays buffered, ahead of the next feed's data."""
+        if not self._buf and not self._read:
+            # The common read, one whole request (a sync call's), nothing before it: its frame
+            # at once, without a generator.
+            end = len(data)
+            if end >= 4:
+                (length,) = _LENGTH.unpack_from(data, 0)
+                if length + 4 == end and 4 <= length and end <= self._max:
+                    return (data[4:],)
+            return self._walk(data)
         if self._read_at < len(self._read):
             self._buf += memoryview(self._read)[self._read_at:]
         self._read, self._read_at = b"", 0

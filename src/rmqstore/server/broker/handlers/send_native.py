@@ -65,6 +65,8 @@ class NativeSend:
         self._ok_frame, self._answer, self._dispatcher = ok_frame, answer, dispatcher
         self._group_commit, self._sync_master = group_commit, sync_master
         self._born_host = born_host
+        self._id_host: bytes | None = None  # the store host _id_prefix was made of
+        self._id_prefix = ""
         self.taken = 0  # sends answered here (logged at close: what tests look for)
         self._parser = SendParser(config.cluster_name, rewrite_props, FRAME_HEADROOM_BYTES)
         # topic -> (the config checked, how many queue ids it takes; 0: none, not ours)
@@ -79,8 +81,10 @@ class NativeSend:
             return False
         (code, opaque, topic, queue_id, flag, born_ts, reconsume, wait, props, uniq, keys,
          tags_code, body) = parsed  # type: ignore[misc]
-        if queue_id >= self._queues_open(topic) or not self._broker_open() \
-                or (wait and self._sync_master):
+        role = self._role  # the broker writable, neither a slave nor in controller mode
+        if queue_id >= self._queues_open(topic) or (wait and self._sync_master) \
+                or not self._config.broker_permission & PERM_WRITE or role.controller_mode \
+                or role.slave:
             return False
         index = [uniq] if uniq else []
         if keys:
@@ -91,28 +95,30 @@ class NativeSend:
             return False
         self.taken += 1
         self._notify(topic, queue_id)
-        self._traffic.stored(topic, message_type(props.decode()), 1, len(body))
+        self._traffic.stored(topic, message_type(props), 1, len(body))
         commit = self._group_commit
         if commit is not None and wait:
             commit.when_durable(result.commitlog_offset, lambda ok: self._answer_stored(
                 channel, RemotingCommand(code, opaque=opaque), result, queue_id,
                 PutStatus.PUT_OK if ok else PutStatus.FLUSH_DISK_TIMEOUT, started))
         else:  # SendProcessor.answer_put's frame: JSON, PUT_OK, not in controller mode
-            self._dispatcher.respond(channel, self._stand_in(code, opaque), self._ok_frame.frame(
-                opaque, result.msg_id, str(queue_id), str(result.queue_offset)), started)
+            # result.msg_id (make_msg_id: hex of host ++ offset), the host's part made once
+            host = result._host  # noqa: SLF001 - the store's host bytes, the same every put
+            if host is not self._id_host:
+                self._id_host, self._id_prefix = host, host.hex().upper()
+            # What the answer and the observer see of the request: its code and opaque (a
+            # command per code, reused: nothing keeps it past the answer).
+            request = self._stand_ins[code]
+            request.opaque = opaque
+            self._dispatcher.respond(channel, request, self._ok_frame.frame(
+                opaque, f"{self._id_prefix}{result.commitlog_offset:016X}", str(queue_id),
+                str(result.queue_offset)), started)
         return True
 
     def _answer_stored(self, channel: Channel, request: RemotingCommand, result: PutResult,
                        queue_id: int, status: PutStatus, started: float) -> None:
         self._dispatcher.respond(channel, request,
                                  self._answer(request, result, queue_id, status), started)
-
-    def _stand_in(self, code: int, opaque: int) -> RemotingCommand:
-        """What the answer and the observer see of the request: its code and opaque (a
-        command per code, reused: nothing keeps it past the answer)."""
-        request = self._stand_ins[code]
-        request.opaque = opaque
-        return request
 
     def _queues_open(self, topic: str) -> int:
         """How many queue ids a common send to topic may name (0: none; SendProcessor then
@@ -133,8 +139,3 @@ class NativeSend:
             self._gates.clear()
         self._gates[topic] = (cfg, queues)
         return queues
-
-    def _broker_open(self) -> bool:
-        role = self._role
-        return bool(self._config.broker_permission & PERM_WRITE) and not role.controller_mode \
-            and not role.slave

@@ -22,14 +22,20 @@ MESSAGE_SIZE_BOUNDS = (1024.0, 4 * 1024.0, 512 * 1024.0, 1 << 20, 2 << 20, 4 << 
 NORMAL, FIFO, DELAY, TRANSACTION = "normal", "fifo", "delay", "transaction"
 
 
-def message_type(properties: str) -> str:
+def message_type(properties: str | bytes) -> str:
     """TopicMessageType.parseFromMessageProperty over a send's property text (name \\x01 value
-    \\x02 ...): a half message is a transaction, a delay level or timer property a delay."""
-    if "TRAN_MSG\x01true" in properties:
+    \\x02 ...), or its UTF-8 bytes: a half message is a transaction, a delay level or timer
+    property a delay."""
+    marks = _MARKS_BYTES if type(properties) is bytes else _MARKS_TEXT
+    if marks[0] in properties:
         return TRANSACTION
-    if "DELAY\x01" in properties or "TIMER_D" in properties:
+    if marks[1] in properties or marks[2] in properties:
         return DELAY
     return NORMAL
+
+
+_MARKS_TEXT = ("TRAN_MSG\x01true", "DELAY\x01", "TIMER_D")
+_MARKS_BYTES = tuple(mark.encode() for mark in _MARKS_TEXT)
 
 
 class InFlow:
