@@ -18,7 +18,9 @@ Measures (each bounded in count and time; stores are removed afterwards):
             read in order with get_bodies after its files left the page cache, in queue bytes
             per second, against dd reading the same commit-log span cold, in turns (--read-reps
             each, who goes first alternating, both after the same eviction): the median ratio
-            and its spread (this disk is shared: its rate moves by 3x within a minute).
+            and its spread (this disk is shared: its rate moves by 3x within a minute), with
+            what others moved through the device during each turn (/proc/diskstats) and the
+            median over the turns they left alone.
 RocksDB (rocksdict, default options, the `rmqstore bench` peer) holds the same messages keyed
 by (queue, offset) in the queues, reopen and puts rows.
 
@@ -101,6 +103,26 @@ def disk_read_bytes() -> int:
     return 0
 
 
+
+
+def disk_counters(path: Path) -> tuple[int, int, int]:
+    """(requests read, bytes read, bytes written) of the block device holding path, all
+    processes' (/proc/diskstats; zeros where it cannot be found)."""
+    dev = os.stat(path).st_dev
+    with open("/proc/diskstats") as f:
+        for line in f:
+            v = line.split()
+            if (int(v[0]), int(v[1])) == (os.major(dev), os.minor(dev)):
+                return int(v[3]), int(v[5]) * 512, int(v[9]) * 512
+    return 0, 0, 0
+
+
+def device_turn(root: Path, before: tuple[int, int, int], own: int) -> dict:
+    """What the device did during a turn that read `own` bytes: its mean read request, and
+    the MiB other processes moved through it meanwhile (this disk is shared)."""
+    reqs, read, wrote = (b - a for a, b in zip(before, disk_counters(root), strict=True))
+    return {"req KiB": read / max(reqs, 1) / 1024,
+            "others MiB": max(0, read + wrote - own) / 2**20}
 
 
 def bounded(deadline: float, what: str) -> None:
@@ -262,22 +284,26 @@ def coldread_row(root: Path, mib: int, reps: int) -> list[dict]:
         with rmqstore.open(root, **STORE) as s:
             unmap_pages(s)  # what the open mapped in (a mapped page is not dropped)
             drop_cache(root)
-            io0 = disk_read_bytes()
+            io0, dev0 = disk_read_bytes(), disk_counters(root)
             took, cpu = read_all(s)
             io = disk_read_bytes() - io0
+            device = device_turn(root, dev0, io)
             warm, _ = read_all(s)  # the reader's own pace now, the disk aside
         # Per reader CPU-second too: on a loaded machine a reader gets a share of a CPU and
         # waits for it, not for the disk (its warm pace is then no faster than its cold one).
         return {"queue MB/s": queue_bytes / took / 1e6, "reader CPU/wall": cpu / took,
                 "queue MB per CPU-s": queue_bytes / cpu / 1e6,
-                "warm MB/s": queue_bytes / warm / 1e6, "disk read MiB": io / 2**20}
+                "warm MB/s": queue_bytes / warm / 1e6, "disk read MiB": io / 2**20,
+                **{f"ours {k}": v for k, v in device.items()}}
 
     def dd() -> dict:
         drop_cache(root)
-        t = time.perf_counter()
+        dev0, t = disk_counters(root), time.perf_counter()
         subprocess.run(["dd", f"if={segment}", "of=/dev/null", "bs=1M",
                         f"count={read_bytes >> 20}"], check=True, capture_output=True)
-        return {"dd MB/s": read_bytes / (time.perf_counter() - t) / 1e6}
+        took = time.perf_counter() - t
+        device = device_turn(root, dev0, read_bytes)
+        return {"dd MB/s": read_bytes / took / 1e6, **{f"dd {k}": v for k, v in device.items()}}
 
     rows = []
     for rep in range(reps):
@@ -286,8 +312,14 @@ def coldread_row(root: Path, mib: int, reps: int) -> list[dict]:
         row["ratio"] = row["queue MB/s"] / row["dd MB/s"]
         rows.append(row)
     ratios = sorted(r["ratio"] for r in rows)
+    # Turns where others moved under a tenth of what the turn read, in both halves: the
+    # ratio where the disk was ours alone (its own rate still moves: a virtual disk)
+    quiet = sorted(r["ratio"] for r in rows
+                   if r["ours others MiB"] < 0.1 * r["disk read MiB"]
+                   and r["dd others MiB"] < 0.1 * read_bytes / 2**20)
     rows.append({"queue MiB": queue_bytes / 2**20, "median ratio": ratios[len(ratios) // 2],
-                 "min": ratios[0], "max": ratios[-1],
+                 "min": ratios[0], "max": ratios[-1], "quiet turns": len(quiet),
+                 "their median": quiet[len(quiet) // 2] if quiet else float("nan"),
                  "median warm/dd": sorted(r["warm MB/s"] / r["dd MB/s"] for r in rows)[reps // 2],
                  "median per-CPU-s/dd": sorted(r["queue MB per CPU-s"] / r["dd MB/s"]
                                                for r in rows)[reps // 2],

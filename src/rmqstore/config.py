@@ -90,8 +90,8 @@ class StoreConfig:
     # grown only through MessageStore.replica (rmqstore.ha feeds it); puts raise
     # ReplicaStoreError.
     replica: bool = False
-    # messageDelayLevel: what a replica stamps the consume-queue units of delayed messages with
-    # (their delivery time); the ScheduleService that delivers them takes its own ladder.
+    # messageDelayLevel: what the consume-queue units of delayed messages are stamped with
+    # (store time + the level's delay); a ScheduleService with its own ladder sets that one.
     delay_levels: str = DEFAULT_DELAY_LEVELS
     # Beyond RocketMQ: several processes of one machine open the store at once (shared/): each
     # append takes a cross-process lock, readers in any process see it at once. Every process

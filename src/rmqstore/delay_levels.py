@@ -2,8 +2,9 @@
 
 A message sent with delay level L (1..max) is stored first in SCHEDULE_TOPIC_XXXX, queue L-1,
 with properties REAL_TOPIC / REAL_QID naming where it belongs (DELAY is kept, clamped to the
-ladder). Its consume-queue unit holds the *delivery time* (now + the level's delay, epoch ms) in
-the tags-code field, as CommitLog.checkMessageAndReturnSize writes it in 4.x. Each level is a
+ladder). Its consume-queue unit holds the *delivery time* (store time + the level's delay, epoch
+ms) in the tags-code field, as CommitLog.checkMessageAndReturnSize writes it in 4.x (the native
+append computes it, as a replica's dispatch does). Each level is a
 FIFO with one delay, so delivery walks each queue from its progress offset and stops at the
 first message not yet due. A due message is stored again in its real topic and queue with the
 same body, flag, sysflag, born time/host, reconsume times and properties minus DELAY (REAL_TOPIC
@@ -99,6 +100,7 @@ class ScheduleService:
         self.delays_ms = parse_delay_levels(levels) if isinstance(levels, str) else tuple(levels)
         if not self.delays_ms or min(self.delays_ms) < 0:
             raise ValueError("delay levels must be a non-empty list of delays >= 0 ms")
+        store.set_delay_ladder(self.delays_ms)
         self.path = config_file(store.root, FILE_NAME)
         cfg = store.topics.get(SCHEDULE_TOPIC)
         if cfg is None or cfg.write_queue_nums < self.max_level:

@@ -27,6 +27,7 @@ from .errors import InvalidTopicError
 from .mapping_clock import MappingClock
 from .queue_file import QueueFile
 from .record import check_topic
+from .topic_validator import SCHEDULE_TOPIC
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,9 @@ class ConsumeQueueTable:
         # What recovery found, which a queue loaded later is checked against (start()).
         self._log_end: int | None = None
         self._min_phys: Callable[[], int] = lambda: 0
+        # Delay level L's queue (SCHEDULE_TOPIC_XXXX, L-1): its appends stamp each unit with
+        # the record's store time + deliver_delays[L-1], as a replica's dispatch does.
+        self.deliver_delays: tuple[int, ...] = ()
 
     def use_lock(self, lock) -> None:
         """Guard loading and mapping with ``lock`` from now on (a shared store's view's)."""
@@ -256,7 +260,21 @@ class ConsumeQueueTable:
         self._publish(cq)
         return cq
 
+    def set_deliver_delays(self, delays: tuple[int, ...]) -> None:
+        """The delay ladder (ms per level) the delay queues' units are stamped with (the
+        caller holds the put lock)."""
+        self.deliver_delays = delays
+        for cq in self.loaded():
+            self._stamp_delay(cq)
+
+    def _stamp_delay(self, cq: ConsumeQueue) -> None:
+        if cq.topic == SCHEDULE_TOPIC:
+            level = cq.queue_id
+            delay = self.deliver_delays[level] if level < len(self.deliver_delays) else -1
+            cq.wptr.deliver_delay_ms = delay
+
     def _publish(self, cq: ConsumeQueue) -> None:
+        self._stamp_delay(cq)
         self.by_key[cq.topic, cq.queue_id] = cq
         self._absent.discard((cq.topic, cq.queue_id))
 

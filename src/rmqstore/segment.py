@@ -14,9 +14,11 @@ appends: it syncs at least everything written before it was called.
 from __future__ import annotations
 
 import errno
+import fcntl
 import logging
 import mmap
 import os
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -129,10 +131,18 @@ class MappedFile(WritePosition):
 
     def zero_from(self, pos: int) -> None:
         """Zero [pos, size) and sync it: truncation must not leave old records behind. Whole
-        pages go by punching a hole (no page is read or written); the rest is written."""
+        pages go by punching a hole (no page is read or written) where they were written: the
+        tail after a clean close was not, but for the pages warmed ahead of the writer
+        (punching all of it and allocating it again discarded half a segment at every open);
+        the rest is written."""
         cut = pos  # the loop below advances pos
         page_end = min(self.size, -(-pos // PAGE) * PAGE)
-        if page_end < self.size and _native.zero_range(self.fd, page_end, self.size - page_end):
+        written = written_ranges(self.fd, page_end, self.size - page_end) \
+            if page_end < self.size else None
+        if written is None:
+            written = [(page_end, self.size)]  # cannot tell: all of it
+        if page_end < self.size and all(_native.zero_range(self.fd, lo, hi - lo)
+                                        for lo, hi in written):
             self.view[pos:page_end] = bytes(page_end - pos)
             sync_journal.fdatasync_cut(self.fd, self.path, cut)
             return
@@ -221,6 +231,46 @@ def allocate(fd: int, start: int, length: int, path: Path) -> bool:
             return False
         raise
     return True
+
+
+FS_IOC_FIEMAP = 0xC020660B
+FIEMAP_FLAG_SYNC = 0x1  # write the file's dirty pages first: their blocks count as written
+FIEMAP_EXTENT_LAST = 0x1
+FIEMAP_EXTENT_UNWRITTEN = 0x800
+FIEMAP_HEAD = struct.Struct("=QQIIII")  # struct fiemap (linux/fiemap.h)
+FIEMAP_EXTENT = struct.Struct("=QQQ16xI12x")  # struct fiemap_extent: logical, _, length, flags
+FIEMAP_BATCH = 32
+
+
+def written_ranges(fd: int, start: int, length: int) -> list[tuple[int, int]] | None:
+    """The ranges of [start, start + length) of fd that hold written blocks (holes and blocks
+    allocated but never written read as zeros), by FIEMAP; None where it cannot tell."""
+    end, found = start + length, []
+    while start < end:
+        buf = bytearray(FIEMAP_HEAD.size + FIEMAP_BATCH * FIEMAP_EXTENT.size)
+        FIEMAP_HEAD.pack_into(buf, 0, start, end - start, FIEMAP_FLAG_SYNC, 0, FIEMAP_BATCH, 0)
+        try:
+            fcntl.ioctl(fd, FS_IOC_FIEMAP, buf)
+        except OSError:  # no FIEMAP here (tmpfs, some network file systems)
+            return None
+        mapped = FIEMAP_HEAD.unpack_from(buf)[3]
+        if mapped == 0:
+            break  # a hole to the end
+        for i in range(mapped):
+            logical, _, size, flags = FIEMAP_EXTENT.unpack_from(
+                buf, FIEMAP_HEAD.size + i * FIEMAP_EXTENT.size)
+            if not flags & FIEMAP_EXTENT_UNWRITTEN:
+                lo, hi = max(logical, start), min(logical + size, end)
+                if found and found[-1][1] == lo:
+                    found[-1] = (found[-1][0], hi)
+                elif lo < hi:
+                    found.append((lo, hi))
+            if flags & FIEMAP_EXTENT_LAST:
+                return found
+            if logical + size <= start:
+                return None  # not advancing: cannot tell
+            start = logical + size
+    return found
 
 
 def check_size(path: Path, actual: int, size: int) -> None:

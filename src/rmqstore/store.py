@@ -125,6 +125,7 @@ class MessageStore:
             queues = sharing.queues
             queues.clean = not abnormal
         self.consume_queues = queues
+        queues.set_deliver_delays(parse_delay_levels(config.delay_levels))
         self.checkpoint = StoreCheckpoint(filenames.checkpoint_file(root))
         self.index = IndexService(filenames.index_dir(root), config.index_slots,
                                   config.index_entries, self._index_file_full) \
@@ -369,6 +370,12 @@ class MessageStore:
     def holds_boundary(self, offset: int) -> bool:
         """Whether a record, a BLANK or the log's end is at ``offset`` (a slave's start)."""
         return holds_boundary(self.commitlog, offset)
+
+    def set_delay_ladder(self, delays_ms: tuple[int, ...]) -> None:
+        """The delay of each level (ms) a delay queue's units add to their store time: a
+        ScheduleService's own ladder, when it is not config.delay_levels."""
+        with self._put_lock:
+            self.consume_queues.set_deliver_delays(delays_ms)
 
     def _new_replica(self, dispatched: int) -> ReplicaLog:
         dispatcher = ReplicaDispatcher(self.commitlog, self.consume_queues, self.index,

@@ -30,7 +30,12 @@ def _drop_cache(store) -> None:
     page is not dropped) and the queue files."""
     for seg in store.commitlog.files.files:
         seg.mm.madvise(mmap.MADV_DONTNEED)
-    for dirpath, _, names in os.walk(store.root):
+    drop_files(store.root)
+
+
+def drop_files(root) -> None:
+    """Every file under root out of the page cache (written out first); a mapped page stays."""
+    for dirpath, _, names in os.walk(root):
         for name in names:
             fd = os.open(os.path.join(dirpath, name), os.O_RDONLY)
             try:

@@ -17,7 +17,7 @@ import struct
 from .._version import __version__
 from ..errors import NativeModuleError
 
-ABI_VERSION = 21
+ABI_VERSION = 22
 
 try:
     from ._rmq import ffi, lib
@@ -294,6 +294,7 @@ class QueueWriter:
         self.ptr.topic = topic
         self.ptr.topic_len = len(topic)
         self.ptr.queue_id = queue_id
+        self.ptr.deliver_delay_ms = -1
         self._empty = ffi.new("int64_t[1]")
         self.detach()
 

@@ -208,6 +208,7 @@ static inline int64_t batch_queue_offset(const batch_out *b) {
 static inline void batch_added(batch_out *b, int64_t phys, int64_t len, int64_t tags_code,
                                int64_t store_ts) {
     uint8_t *u = b->q->cq + b->cqpos;
+    if (b->q->deliver_delay_ms >= 0) tags_code = store_ts + b->q->deliver_delay_ms;
     put64(u, (uint64_t)phys);
     put32(u + 8, (uint32_t)len);
     put64(u + 12, (uint64_t)tags_code);
@@ -246,6 +247,9 @@ static int64_t put_one(rmq_log *log, rmq_queue *q, const char *body, int32_t bod
     int64_t phys = log->seg_start + pos, qoff = next_queue_offset(q);
     int64_t store_ts = stamp(log);
     if (born_ts < 0) born_ts = store_ts;
+    /* ScheduleMessageService.computeDeliverTimestamp(level, storeTimestamp), from CommitLog's
+     * checkMessageAndReturnSize (rocketmq-all-4.9.7) */
+    if (q->deliver_delay_ms >= 0) tags_code = store_ts + q->deliver_delay_ms;
     if (log->stage_min > 0 && len >= log->stage_min && can_stage(log, len)) {
         /* Through the mapping, each fresh page of the record costs a fault unless a warmer
          * faulted it in beforehand; one pwrite costs none (see StoreConfig). */

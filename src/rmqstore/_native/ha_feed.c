@@ -4,7 +4,13 @@
  * the slave's 8-byte reports come in; all without Python. The loop returns only for the next
  * segment or the link's end. A report reaching notify_at is announced on ack_fd, which the
  * caller's event loop watches (a SYNC_MASTER's waiting sends), with no thread of Python woken
- * on the way. The layouts are protocol/ha.py's (TRANSFER_HEADER, REPORT). */
+ * on the way. The layouts are protocol/ha.py's (TRANSFER_HEADER, REPORT).
+ * Why not sendfile (header with MSG_MORE, then the body from the segment file): measured on
+ * loopback, it saves the sender its copy but costs the receiver more (its recv copies from
+ * page-cache pages, and its ACKs push the sender's queued frames from its own thread): both
+ * ends together (receiver not writing) spent 0.73-0.75 CPU s/GiB in 32 KiB frames against
+ * 0.57-0.61 for this sendmsg, and a headerless sendfile of the whole range no less
+ * (0.43-0.53 against 0.41-0.48). */
 #include <errno.h>
 #include <poll.h>
 #include <stdint.h>

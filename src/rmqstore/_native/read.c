@@ -122,9 +122,23 @@ int64_t rmq_readahead_queue(const uint8_t *cq, int64_t from_pos, int64_t to_pos,
     return p;
 }
 
+/* The scan asks for the units ahead of it in steps doubling from a page to SCAN_AHEAD_MAX: a
+ * queue file is mapped MADV_RANDOM, so a cold scan would otherwise fault a page at a time, each
+ * a 4 KiB read waited for alone (a thousand for a 4 MB file, on the first read of a queue after
+ * an open); the ramp keeps what is asked past the last unit to about what was scanned (a new
+ * queue's file is sparse: its holes would take page cache too). */
+#define SCAN_AHEAD_MAX (2 << 20)
+
 int64_t rmq_scan_units(const uint8_t *cq, int64_t from_pos, int64_t size, int64_t *max_phys) {
-    int64_t p = from_pos;
+    long page = sysconf(_SC_PAGESIZE) > 0 ? sysconf(_SC_PAGESIZE) : 4096;
+    int64_t p = from_pos, asked = from_pos, step = 0;
     for (; p + RMQ_CQ_UNIT <= size; p += RMQ_CQ_UNIT) {
+        if (p >= asked - step / 2 && asked < size) { /* half the last step scanned: the next */
+            step = step ? (step < SCAN_AHEAD_MAX ? 2 * step : step) : page;
+            int64_t to = asked + step < size ? asked + step : size;
+            will_need(cq, asked, to, page);
+            asked = to;
+        }
         int64_t phys = (int64_t)get64(cq + p);
         int32_t len = (int32_t)get32(cq + p + 8);
         if (phys < 0 || len <= 0) break;

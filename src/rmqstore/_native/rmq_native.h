@@ -58,6 +58,9 @@ typedef struct {
     char topic[256];
     int64_t *shared_units; /* NULL, or the queue's published unit count in the control file:
                             * as rmq_log.shared, for the queue's write position */
+    int64_t deliver_delay_ms; /* -1, or a delay level's queue: each unit's tags code is then
+                               * the record's store time plus this, its delivery time, as a
+                               * replica's dispatch computes it */
 } rmq_queue;
 
 /* Why an append stopped (negative return values of rmq_put, log status of rmq_put_batch). */
