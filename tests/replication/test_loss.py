@@ -32,6 +32,7 @@ TOPIC = "LossT"
 QUEUES = 4
 PRODUCERS = 4
 MAX_SENDS = 20_000  # per producer per round: a bound, never reached in the time given
+READY_S = 10.0  # kill_the_slave_under_load waits this long at most for its ready()
 
 
 @dataclass(frozen=True)
@@ -222,13 +223,18 @@ def test_a_slave_killed_under_load_catches_up_with_no_gap_and_no_duplicate(tmp_p
 async def kill_the_slave_under_load(pair: HAPair, rng: random.Random, acked: list[Acked],
                                     statuses: dict[str, int], kills: int,
                                     pause_s: tuple[float, float],
-                                    after_kill: Callable[[], object] | None = None) -> None:
+                                    after_kill: Callable[[], object] | None = None,
+                                    ready: Callable[[], bool] = lambda: True) -> None:
     """Producers send while the slave is SIGKILLed ``kills`` times at random points,
-    ``after_kill()`` each time (a power loss, say), and started again."""
+    ``after_kill()`` each time (a power loss, say), and started again; no kill comes before
+    ``ready()`` (waited for up to READY_S)."""
     stop = asyncio.Event()
     loader = asyncio.ensure_future(load(pair.namesrv, "s", acked, statuses, stop, 60))
     for _ in range(kills):
         await asyncio.sleep(rng.uniform(*pause_s))
+        give_up = time.monotonic() + READY_S
+        while not ready() and time.monotonic() < give_up:
+            await asyncio.sleep(0.05)
         pair.slave_proc.kill()  # SIGKILL mid-append, under load
         if after_kill is not None:
             after_kill()
