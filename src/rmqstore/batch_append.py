@@ -2,12 +2,11 @@
 
 One native call appends as many records of a batch as the active commit-log segment and
 consume-queue file hold, then says which one is full (or that a record can never fit, or that
-a write failed); these loops roll what is full and call again until the whole batch is in.
+a write failed); the loop here (and for put_batch's bodies, the one in _native/putter.c, which
+calls roll_for_bodies) rolls what is full and calls again until the whole batch is in.
 """
 
 from __future__ import annotations
-
-import array
 
 from . import _native
 from .commitlog import CommitLog
@@ -17,29 +16,12 @@ from .index import index_keys
 from .record import decode_properties
 
 
-def append_bodies(commitlog: CommitLog, cq: ConsumeQueue, data: bytes, lens: array.array,
-                  phys: array.array, props: bytes, tags_code: int, flag: int) -> int:
-    """Append the bodies ``lens`` says ``data`` holds, back to back, sharing props, tags code
-    and flag; their commit-log offsets go to ``phys``. Returns the batch's store time (one
-    for all its records)."""
-    appender = commitlog.appender
-    log = appender.ptr  # its store time read straight, not through the property
-    n = len(lens)
-    done = body_at = 0
-    stamp = 0  # the first native call takes the time; continuations reuse it
-    while done < n:
-        wrote, stop = appender.put_batch(cq.writer, data, lens, done, body_at, phys, props,
-                                         tags_code, flag, stamp)
-        stamp = log.last_ts if done or wrote else 0
-        if wrote:
-            done += wrote
-            if done < n:  # another call follows: where its first body starts
-                body_at += sum(lens[done - wrote:done])
-        if stop == _native.IO_ERROR:
-            raise OSError("writing a batch to the commit log failed; nothing of it was "
-                          "appended")
-        _roll(commitlog, cq, stop, "")
-    return log.last_ts
+def roll_for_bodies(commitlog: CommitLog, cq: ConsumeQueue, stop: int) -> None:
+    """Make room for the body a native batch append (_native's Putter) stopped at, or raise."""
+    if stop == _native.IO_ERROR:
+        raise OSError("writing a batch to the commit log failed; nothing of the rest was "
+                      "appended")
+    _roll(commitlog, cq, stop, "")
 
 
 def append_entries(commitlog: CommitLog, cq: ConsumeQueue, data: bytes, n: int, extra: bytes,

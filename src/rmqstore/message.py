@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from ._native import MessageBase
+from ._native import MessageBase, PutResultBase
 from .errors import InvalidBodyError
 from .protocol.message import DEFAULT_MAX_MESSAGE_BYTES, BodyDecodeError, decode_body
 from .record import (
@@ -45,26 +45,17 @@ class GetStatus(Enum):
     NO_MESSAGE_IN_QUEUE = "NO_MESSAGE_IN_QUEUE"
 
 
-class PutResult:
-    """One stored message. msg_id is RocketMQ's offset message id, built on first access."""
+class PutResult(PutResultBase):
+    """One stored message. msg_id is RocketMQ's offset message id, built on first access.
+    PutResult(status, queue_id, queue_offset, commitlog_offset, store_timestamp, host): the
+    fields live in the C base, which the native put fills without a Python call."""
 
-    __slots__ = (
-        "_host",
-        "commitlog_offset",
-        "queue_id",
-        "queue_offset",
-        "status",
-        "store_timestamp",
-    )
-
-    def __init__(self, status: PutStatus, queue_id: int, queue_offset: int,
-                 commitlog_offset: int, store_timestamp: int, host: bytes) -> None:
-        self.status = status
-        self.queue_id = queue_id
-        self.queue_offset = queue_offset
-        self.commitlog_offset = commitlog_offset
-        self.store_timestamp = store_timestamp
-        self._host = host
+    __slots__ = ()
+    status: PutStatus
+    queue_id: int
+    queue_offset: int
+    commitlog_offset: int
+    store_timestamp: int
 
     @property
     def msg_id(self) -> str:

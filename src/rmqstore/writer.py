@@ -11,7 +11,7 @@ refused (closed, disk full), and the condition that wakes callers of wait_for_me
 
 from __future__ import annotations
 
-import array
+import functools
 import threading
 import time
 import zlib
@@ -21,7 +21,7 @@ from typing import Any
 import lz4.frame
 
 from . import _native
-from .batch_append import append_bodies, append_entries, entry_index_keys
+from .batch_append import append_entries, entry_index_keys, roll_for_bodies
 from .commitlog import CommitLog
 from .config import StoreConfig
 from .consumequeue import ConsumeQueue
@@ -55,7 +55,6 @@ from .topics import TopicRoutes
 
 _put_simple = _native.put_simple
 _put_simple_shared = _native.put_simple_shared
-_new = object.__new__
 _CACHE_MAX = 4096  # producers' addresses repeat: their encodings are kept
 _host_cache: dict[tuple[str, int], bytes] = {}
 _NONE: dict = {}  # the plain-path targets of a queue id with none; never written to
@@ -79,27 +78,53 @@ class StoreWriter:
         self._group_commit = group_commit
         self._put_lock = put_lock
         self._arrival = threading.Condition(put_lock)
-        self._arrival_waiters = 0
-        # Called after every append, under the put lock (replication's HAService wakes its
-        # links with it); None when nobody listens.
-        self.on_append: Callable[[], object] | None = None
+        self._on_append: Callable[[], object] | None = None
         self._store_host = store_host
         self._sync = config.flush == "sync"
         # queue_id or None -> topic -> ConsumeQueue for puts that can take the plain path: by
         # queue id first, so that a put builds no (topic, queue_id) key and finds its topic in
         # a table a queue-id's part of the size (over 10,000 queues: half the lookup's time).
         self._plain_targets: dict[int | None, dict[str, ConsumeQueue]] = {}
+        # the same targets as the native put takes them (_native.plain_target of each queue)
+        self._native_targets: dict[int | None, dict[str, tuple]] = {}
         self._targets_of: dict[str, list[int | None]] = {}  # their queue ids, by topic
         self._plain_limit = min(config.max_message_size + 1,
                                 config.compress_over_bytes if config.compression else 1 << 62)
+        # put's plain path in one native call; it also holds what that path reads from here:
+        # whether puts are refused, the count of wait_for_message callers, on_append
+        self._putter = _native.new_putter(
+            commitlog.appender, self._native_targets, put_lock, self._arrival,
+            StoreWriter.put.__get__(self), StoreWriter.put_async.__get__(self),
+            StoreWriter.put_batch.__get__(self), self._roll_for_bodies,
+            self._durable if self._sync else None, self._durable_batch if self._sync else None,
+            functools.partial(PendingPut, commit=group_commit), PutResult, PutBatchResult,
+            _PUT_OK, store_host, self._plain_limit, config.max_message_size)
         self._closed = False
         self._writable = True
         self._replica = config.replica  # a replica's log grows only through MessageStore.replica
-        # closed, disk full or a replica: the hot path checks this one flag
-        self._refusing = self._replica
+        self._set_refusing()
         if hasattr(put_lock, "native"):  # a shared store's: one native call locks and appends
             self._shared_args = put_lock.native
             self._put_plain = self._put_plain_shared
+        else:
+            self.put = self._putter.put  # type: ignore[method-assign]
+            self.put_async = self._putter.put_async  # type: ignore[method-assign]
+            self.put_batch = self._putter.put_batch  # type: ignore[method-assign]
+
+    @property
+    def on_append(self) -> Callable[[], object] | None:
+        """Called after every append, under the put lock (replication's HAService wakes its
+        links with it); None when nobody listens."""
+        return self._on_append
+
+    @on_append.setter
+    def on_append(self, callback: Callable[[], object] | None) -> None:
+        self._on_append = self._putter.on_append = callback
+
+    def _set_refusing(self) -> None:
+        """Closed, disk full or a replica: the hot paths check this one flag."""
+        self._refusing = self._closed or not self._writable or self._replica
+        self._putter.refusing = self._refusing
 
     # -- single messages --------------------------------------------------------------------
     def put(self, topic: str, body: bytes, *, queue_id: int | None = None,
@@ -114,8 +139,13 @@ class StoreWriter:
             result = self._put_plain(cq, body)
         else:
             result = self._put(topic, body, queue_id, put_options(options, fields).record())
-        # Durable positions are record boundaries, so durable > offset covers the record.
-        if self._sync and not self._group_commit.wait(result.commitlog_offset + 1):
+        return self._durable(result) if self._sync else result
+
+    def _durable(self, result: PutResult) -> PutResult:
+        """result once its record is on disk; status FLUSH_DISK_TIMEOUT past
+        sync_flush_timeout_ms. Durable positions are record boundaries, so durable > offset
+        covers the record."""
+        if not self._group_commit.wait(result.commitlog_offset + 1):
             result.status = PutStatus.FLUSH_DISK_TIMEOUT
         return result
 
@@ -148,18 +178,11 @@ class StoreWriter:
             if qoff < 0:
                 qoff = self._put_plain_retrying(cq, body, qoff)
             last = self._last  # (phys, store time) of the record just appended
-            # Filled here rather than through __init__: a Python frame fewer per put.
-            result = _new(PutResult)
-            result.status = _PUT_OK
-            result.queue_id = cq.queue_id
-            result.queue_offset = qoff
-            result.commitlog_offset = last[0]
-            result.store_timestamp = last[1]
-            result._host = self._store_host
-            if self._arrival_waiters:
+            result = PutResult(_PUT_OK, cq.queue_id, qoff, last[0], last[1], self._store_host)
+            if self._putter.waiters:
                 self._arrival.notify_all()
-            if self.on_append is not None:
-                self.on_append()
+            if self._on_append is not None:
+                self._on_append()
         finally:
             lock.release()
         return result
@@ -263,14 +286,7 @@ class StoreWriter:
         commit = self._group_commit
         if not commit.async_pending:
             commit.cue()  # as PendingPut does: a put in flight wants to be made durable
-        result = _new(PutResult)
-        result.status = _PUT_OK
-        result.queue_id = queue_id
-        result.queue_offset = qoff
-        result.commitlog_offset = phys
-        result.store_timestamp = now
-        result._host = self._store_host
-        return result
+        return PutResult(_PUT_OK, queue_id, qoff, phys, now, self._store_host)
 
     def _append_record(self, topic: str, cq: ConsumeQueue, args: tuple,
                        to_index: list[str]) -> tuple[int, int, int]:
@@ -284,10 +300,10 @@ class StoreWriter:
         phys, now = log.last_phys, log.last_ts
         if to_index and self._index is not None:
             self._index.add_keys(topic, to_index, phys, now)
-        if self._arrival_waiters:
+        if self._putter.waiters:
             self._arrival.notify_all()
-        if self.on_append is not None:
-            self.on_append()
+        if self._on_append is not None:
+            self._on_append()
         return qoff, phys, now
 
     def _put_plain_retrying(self, cq: ConsumeQueue, body: bytes, code: int) -> int:
@@ -333,18 +349,16 @@ class StoreWriter:
             self._routes.admit(topic)
         if queue_id is not None:
             self._routes.check_queue(topic, queue_id)
-        data = b"".join(bodies)
-        lens = array.array("i", list(map(len, bodies)))  # from a list: 40% faster than from map
+        bodies = [b if type(b) is bytes else _bytes_of(b) for b in bodies]
         limit = self._config.max_message_size
-        if len(data) > limit and max(lens) > limit:
-            raise MessageTooLargeError(f"a body is {max(lens)} bytes; max_message_size is {limit}")
+        longest = max(map(len, bodies), default=0)
+        if longest > limit:
+            raise MessageTooLargeError(f"a body is {longest} bytes; max_message_size is {limit}")
         props, to_index, code, flag = b"", None, 0, 0
         if record is not None:
             props = _encoded_properties(record)
             to_index = index_keys(record.properties)
             code, flag = record.tags_code or 0, record.flag
-        n = len(lens)
-        phys = array.array("q", bytes(8 * n))
         self._prepare(topic, queue_id)
         with self._put_lock:
             if self._refusing:
@@ -352,18 +366,30 @@ class StoreWriter:
             qid = self._routes.next_queue(topic) if queue_id is None else queue_id
             cq = self._queues.for_write(topic, qid)
             qoff = cq.max_offset
-            now = append_bodies(self._commitlog, cq, data, lens, phys, props, code, flag)
+            phys, now = [], self._commitlog.appender.last_ts
+            if bodies:
+                phys, now = self._putter.append_batch(_native.plain_target(cq), bodies, props,
+                                                      code, flag)
             if to_index and self._index is not None:
                 for p in phys:
                     self._index.add_keys(topic, to_index, p, now)
-            if self._arrival_waiters:
+            if self._putter.waiters:
                 self._arrival.notify_all()
-            if self.on_append is not None:
-                self.on_append()
-        status = PutStatus.PUT_OK
-        if n and self._sync and not self._group_commit.wait(phys[-1] + 1):
-            status = PutStatus.FLUSH_DISK_TIMEOUT
-        return PutBatchResult(status, qid, qoff, phys.tolist(), now, self._store_host)
+            if self._on_append is not None:
+                self._on_append()
+            if queue_id is not None or self._routes.single_queue(topic):
+                self._plain_target(topic, queue_id, cq)
+        result = PutBatchResult(_PUT_OK, qid, qoff, phys, now, self._store_host)
+        return self._durable_batch(result) if self._sync and phys else result
+
+    def _durable_batch(self, result: PutBatchResult) -> PutBatchResult:
+        """_durable for a batch: its last record's durability covers the others."""
+        if not self._group_commit.wait(result.commitlog_offsets[-1] + 1):
+            result.status = PutStatus.FLUSH_DISK_TIMEOUT
+        return result
+
+    def _roll_for_bodies(self, cq: ConsumeQueue, stop: int) -> None:
+        roll_for_bodies(self._commitlog, cq, stop)
 
     def put_encoded_batch(self, topic: str, data: bytes, *, queue_id: int,
                           properties: dict[str, str] | None = None) -> PendingBatch:
@@ -409,10 +435,10 @@ class StoreWriter:
             reports = _native.entry_reports(out, n)
             if self._index is not None:
                 self._index.put_many(topic, entry_index_keys(data, reports), now)
-            if self._arrival_waiters:
+            if self._putter.waiters:
                 self._arrival.notify_all()
-            if self.on_append is not None:
-                self.on_append()
+            if self._on_append is not None:
+                self._on_append()
         return PendingBatch(PutBatchResult(PutStatus.PUT_OK, queue_id, qoff,
                                            [r[0] for r in reports], now, self._store_host),
                             self._group_commit)
@@ -431,15 +457,17 @@ class StoreWriter:
         if topic not in targets:
             self._targets_of.setdefault(topic, []).append(queue_id)
         targets[topic] = cq
+        self._native_targets.setdefault(queue_id, {})[topic] = _native.plain_target(cq)
 
     # -- refusals and arrivals ----------------------------------------------------------------
     def topic_changed(self, topic: str) -> None:
         """topic's config changed (its queue count), or it was deleted: its plain-path
         targets may be stale. With or without the put lock (each dict operation is atomic)."""
         for queue_id in self._targets_of.pop(topic, ()):
-            targets = self._plain_targets.get(queue_id)
-            if targets is not None:
-                targets.pop(topic, None)
+            for table in (self._plain_targets, self._native_targets):
+                targets = table.get(queue_id)
+                if targets is not None:
+                    targets.pop(topic, None)
 
     def _check_writable(self) -> None:
         if self._replica:
@@ -458,25 +486,26 @@ class StoreWriter:
     def set_writable(self, writable: bool) -> None:
         """False while the disk is above disk_full_ratio: puts raise DiskFullError."""
         self._writable = writable
-        self._refusing = self._closed or not writable or self._replica
+        self._set_refusing()
 
     def set_replica(self, replica: bool) -> None:
         """A controller-mode role change: a replica refuses puts (ReplicaStoreError). Called
         under the put lock."""
         self._replica = replica
         self._plain_targets = {}
-        self._refusing = self._closed or not self._writable or replica
+        self._native_targets.clear()  # the putter holds this dict: emptied, never replaced
+        self._set_refusing()
 
     def close(self) -> None:
         """Refuse every later put (StoreClosedError) and wake every wait_for_message."""
         with self._put_lock:
             self._closed = True
-            self._refusing = True
+            self._set_refusing()
             self._arrival.notify_all()
 
     def notify_arrivals(self) -> None:
         """Wake wait_for_message callers: a replica's dispatch added units (put lock held)."""
-        if self._arrival_waiters:
+        if self._putter.waiters:
             self._arrival.notify_all()
 
     def wait_for_message(self, topic: str, queue_id: int, offset: int, timeout: float) -> bool:
@@ -484,7 +513,7 @@ class StoreWriter:
         polling); the appends wake it."""
         deadline = time.monotonic() + timeout
         with self._arrival:
-            self._arrival_waiters += 1
+            self._putter.waiters += 1
             try:
                 while True:
                     cq = self._queues.get_locked(topic, queue_id)
@@ -495,7 +524,7 @@ class StoreWriter:
                         return False
                     self._arrival.wait(left)
             finally:
-                self._arrival_waiters -= 1
+                self._putter.waiters -= 1
 
     def _check_inflates(self, body: bytes, sysflag: int) -> None:
         """A body stored as flagged compressed (a producer's, or a service's copy of one) must
@@ -542,3 +571,10 @@ def _born_host(address: tuple[str, int], sysflag: int) -> tuple[bytes, int]:
             _host_cache.clear()
         _host_cache[address] = host
     return host, (sysflag | SYSFLAG_BORNHOST_V6) if len(host) == 20 else sysflag
+
+
+def _bytes_of(body: Any) -> bytes:
+    """A batch's body as bytes (put_batch took any bytes-like body, as b"".join does)."""
+    if not isinstance(body, (bytearray, memoryview)):
+        raise TypeError(f"a body must be bytes-like, not {type(body).__name__}")
+    return bytes(body)

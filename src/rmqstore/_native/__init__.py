@@ -17,7 +17,7 @@ import struct
 from .._version import __version__
 from ..errors import NativeModuleError
 
-ABI_VERSION = 22
+ABI_VERSION = 23
 
 try:
     from ._rmq import ffi, lib
@@ -28,14 +28,14 @@ except ImportError as exc:  # pragma: no cover - exercised only on a broken inst
     ) from exc
 
 try:
-    from . import _messages
+    from . import _messages, _put
 except ImportError as exc:  # pragma: no cover - exercised only on a broken install
     raise NativeModuleError(
-        "rmqstore's compiled module rmqstore._native._messages is missing; reinstall with "
+        f"rmqstore's compiled module {exc.name} is missing; reinstall with "
         "`pip install --force-reinstall .` on a machine with a C compiler"
     ) from exc
 
-for _built in (lib.rmq_abi_version(), _messages.abi_version()):
+for _built in (lib.rmq_abi_version(), _messages.abi_version(), _put.abi_version()):
     if _built != ABI_VERSION:  # pragma: no cover - stale build
         raise NativeModuleError(
             f"rmqstore {__version__} expects native ABI {ABI_VERSION}, a compiled module has "
@@ -45,6 +45,8 @@ for _built in (lib.rmq_abi_version(), _messages.abi_version()):
 # The base of rmqstore.message.Message: the parsed fields as read-only ints, the segment's view
 # and the body, made by build_messages without a Python call per message.
 MessageBase = _messages.MessageBase
+# The base of rmqstore.message.PutResult, and the single put that builds one in C (_put.c).
+PutResultBase = _put.PutResultBase
 
 backend = "cffi"
 PARSE_FIELDS = 16
@@ -164,6 +166,28 @@ put = lib.rmq_put
 put_simple = lib.rmq_put_simple
 
 
+def new_putter(appender: Appender, targets: dict, lock, arrival, slow, slow_async, slow_batch,
+               roll, durable, durable_batch, pending, result_type: type, batch_type: type,
+               status_ok, host: bytes, plain_limit: int, max_body: int) -> _put.Putter:
+    """A _put.Putter appending through appender with rmq_put_simple and rmq_put_batch.
+    targets: queue id or None -> {topic: plain_target(queue)}; the rest as putter.c says."""
+    return _put.Putter(_address(ffi.addressof(lib, "rmq_put_simple")),
+                       _address(ffi.addressof(lib, "rmq_put_batch")), _address(appender.ptr),
+                       appender, targets, lock, arrival, slow, slow_async, slow_batch, roll,
+                       durable, durable_batch, pending, result_type, batch_type, status_ok, host,
+                       plain_limit, max_body)
+
+
+def plain_target(queue) -> tuple[int, object]:
+    """What a Putter's targets hold for a ConsumeQueue: its rmq_queue's address (its wptr,
+    which the queue keeps allocated) and the queue."""
+    return _address(queue.wptr), queue
+
+
+def _address(ptr) -> int:
+    return int(ffi.cast("uintptr_t", ptr))
+
+
 class Appender:
     """The commit log's write state (rmq_log): the active segment and the host addresses."""
 
@@ -230,21 +254,6 @@ class Appender:
     def mapped_bytes(self) -> int:
         """Bytes appended through the mapping so far (single puts; batches not pwritten)."""
         return self.ptr.mapped_bytes
-
-    def put_batch(self, q: QueueWriter, bodies: bytes, lens: array.array, first: int,
-                  body_at: int, out_phys: array.array, props: bytes, tags_code: int,
-                  flag: int, store_ts: int) -> tuple[int, int]:
-        """Append bodies lens[first:] (their bytes from bodies[body_at]); offsets go to
-        out_phys[first:]; store_ts 0 stamps them now. Returns (records written, stop code)."""
-        status = ffi.new("int32_t[1]")
-        src = ffi.from_buffer(bodies)
-        n = lib.rmq_put_batch(self.ptr, q.ptr, src + body_at,
-                              ffi.from_buffer("int32_t[]", lens) + first, len(lens) - first,
-                              props, len(props), tags_code, flag, store_ts,
-                              ffi.from_buffer("int64_t[]", out_phys, require_writable=True) + first,
-                              status)
-        return n, status[0]
-
 
     def put_entries(self, q: QueueWriter, data: bytes, at: int, extra: bytes, sysflag: int,
                     born_ts: int, reconsume_times: int, born_host: bytes | None, store_ts: int,

@@ -286,7 +286,7 @@ int64_t rmq_put_simple(rmq_log *log, rmq_queue *q, const char *body, int32_t bod
     return rmq_put(log, q, body, body_len, "", 0, 0, 0, 0, -1, 0, 0, NULL);
 }
 
-static int32_t put_bodies(rmq_log *log, rmq_queue *q, const char *bodies,
+static int32_t put_bodies(rmq_log *log, rmq_queue *q, const char *const *bodies,
                           const int32_t *body_lens, int32_t n, const char *props,
                           int32_t props_len, int64_t tags_code, int32_t flag, int64_t store_ts,
                           int64_t *out_phys, int32_t *out_status) {
@@ -319,18 +319,18 @@ static int32_t put_bodies(rmq_log *log, rmq_queue *q, const char *bodies,
         int64_t phys = log->seg_start + b.wpos;
         uint8_t *dst = batch_dst(&b, len);
         if (!dst) { *out_status = RMQ_IO_ERROR; return 0; }
-        encode(dst, log, q, len, phys, batch_queue_offset(&b), bodies, blen, props,
+        encode(dst, log, q, len, phys, batch_queue_offset(&b), bodies[i], blen, props,
                props_len, 0, flag, store_ts, store_ts, 0, 0, NULL, NULL, 0);
         batch_added(&b, phys, len, tags_code, store_ts);
         out_phys[i] = phys;
-        bodies += blen;
     }
     if (batch_end(&b) != 0) { *out_status = RMQ_IO_ERROR; return 0; }
     if (close) close_segment(log);
     return i;
 }
 
-int32_t rmq_put_batch(rmq_log *log, rmq_queue *q, const char *bodies, const int32_t *body_lens,
+int32_t rmq_put_batch(rmq_log *log, rmq_queue *q, const char *const *bodies,
+                      const int32_t *body_lens,
                       int32_t n, const char *props, int32_t props_len, int64_t tags_code,
                       int32_t flag, int64_t store_ts, int64_t *out_phys, int32_t *out_status) {
     if ((log->shared || q->shared_units) && shared_sync(log, q)) {

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <string.h>
 #include "rmq_internal.h"
+#include "rmq_pytype.h"
 
 enum { NF = 16, SYSFLAG_COMPRESSED = 0x1 };
 
@@ -39,12 +40,7 @@ static int msg_clear(MessageObject *self) {
 }
 
 static void msg_dealloc(MessageObject *self) {
-    PyTypeObject *tp = Py_TYPE(self);
-    PyObject_GC_UnTrack(self);
-    msg_clear(self);
-    freefunc free_fn = (freefunc)PyType_GetSlot(tp, Py_tp_free);
-    free_fn(self);
-    Py_DECREF(tp);
+    rmq_heap_dealloc((PyObject *)self, (inquiry)msg_clear);
 }
 
 /* Copy body bytes out of view (the buffer already exported as vb), bounds checked. */

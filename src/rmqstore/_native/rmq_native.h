@@ -91,15 +91,17 @@ int64_t rmq_put(rmq_log *log, rmq_queue *q, const char *body, int32_t body_len,
 /* rmq_put for the plain case: no properties, tags, flag or sysflag, born time = store time. */
 int64_t rmq_put_simple(rmq_log *log, rmq_queue *q, const char *body, int32_t body_len);
 
-/* Append records for n bodies (concatenated in `bodies`, lengths in body_lens) with
- * consecutive queue offsets and their units, all with one store time: store_ts, or the clock
- * when store_ts is 0 (the continuation of a batch passes the time its first part got). A batch that fits an empty segment is never split:
+/* Append records for n bodies (bodies[i] of body_lens[i] bytes: a caller holds Python bytes,
+ * not one joined copy) with consecutive queue offsets and their units, all with one store time:
+ * store_ts, or the clock when store_ts is 0 (the continuation of a batch passes the time its
+ * first part got). A batch that fits an empty segment is never split:
  * when the rest of the segment cannot hold it whole, a BLANK closes the segment first. Stops
  * when the consume-queue file fills. Returns the number written; offsets go to out_phys;
  * *out_status gets the reason for stopping early (RMQ_OK when all were written). */
-int32_t rmq_put_batch(rmq_log *log, rmq_queue *q, const char *bodies, const int32_t *body_lens,
-                      int32_t n, const char *props, int32_t props_len, int64_t tags_code,
-                      int32_t flag, int64_t store_ts, int64_t *out_phys, int32_t *out_status);
+int32_t rmq_put_batch(rmq_log *log, rmq_queue *q, const char *const *bodies,
+                      const int32_t *body_lens, int32_t n, const char *props, int32_t props_len,
+                      int64_t tags_code, int32_t flag, int64_t store_ts, int64_t *out_phys,
+                      int32_t *out_status);
 
 /* Entries of a batch body in RocketMQ's wire encoding (MessageDecoder.encodeMessages: per
  * entry TOTALSIZE MAGICCODE BODYCRC FLAG BODYLEN BODY PROPLEN PROPERTIES, big-endian).
