@@ -19,7 +19,7 @@ import json
 import signal
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..protocol import RequestCode
@@ -88,6 +88,7 @@ class LocalCluster:
         else:
             self.nodes = [Node(i, self.root, p)
                           for i, p in enumerate(node_ports(nodes, base_port))]
+        self._drawn = base_port is None and hosts is None  # ports free_port() chose
         self._store_args = list(store_args)
         self._verbose = verbose
         self._broker_settings = dict(broker_settings or {})
@@ -136,11 +137,24 @@ class LocalCluster:
             for node in self.nodes:
                 node.namesrv = self.namesrv_process(node).start()
             for node in self.nodes:
-                node.broker = self.broker_process(node).start()
+                node.broker = self._start_broker(node)
             self.wait_master()
         except BaseException:
             self.stop()
             raise
+
+    def _start_broker(self, node: Node) -> ServeProcess:
+        """The node's broker; drawn ports that another process took between the draw and the
+        bind (nothing reserves them meanwhile) are drawn again, once."""
+        try:
+            return self.broker_process(node).start()
+        except ServeError as e:
+            if not self._drawn or "port is in use" not in str(e):
+                raise
+        broker = free_broker_port()
+        node.ports = replace(node.ports, broker=broker, ha=broker + 1)
+        node.broker_addr, node.ha_addr = f"{node.host}:{broker}", f"{node.host}:{broker + 1}"
+        return self.broker_process(node).start()
 
     def stop(self) -> None:
         """Brokers first, then NameServers (and their etcd members)."""
