@@ -81,19 +81,19 @@ class StoreWriter:
         self._on_append: Callable[[], object] | None = None
         self._store_host = store_host
         self._sync = config.flush == "sync"
-        # queue_id or None -> topic -> ConsumeQueue for puts that can take the plain path: by
-        # queue id first, so that a put builds no (topic, queue_id) key and finds its topic in
-        # a table a queue-id's part of the size (over 10,000 queues: half the lookup's time).
-        self._plain_targets: dict[int | None, dict[str, ConsumeQueue]] = {}
-        # the same targets as the native put takes them (_native.plain_target of each queue)
-        self._native_targets: dict[int | None, dict[str, tuple]] = {}
+        # queue_id or None -> topic -> target for puts that can take the plain path: by queue
+        # id first, so that a put builds no (topic, queue_id) key and finds its topic in a
+        # table a queue-id's part of the size (over 10,000 queues: half the lookup's time).
+        # A target is _native.plain_target(queue): (its rmq_queue's address, the queue), the
+        # form the native put reads; the Python paths take the queue.
+        self._targets: dict[int | None, dict[str, tuple[int, ConsumeQueue]]] = {}
         self._targets_of: dict[str, list[int | None]] = {}  # their queue ids, by topic
         self._plain_limit = min(config.max_message_size + 1,
                                 config.compress_over_bytes if config.compression else 1 << 62)
         # put's plain path in one native call; it also holds what that path reads from here:
         # whether puts are refused, the count of wait_for_message callers, on_append
         self._putter = _native.new_putter(
-            commitlog.appender, self._native_targets, put_lock, self._arrival,
+            commitlog.appender, self._targets, put_lock, self._arrival,
             StoreWriter.put.__get__(self), StoreWriter.put_async.__get__(self),
             StoreWriter.put_batch.__get__(self), self._roll_for_bodies,
             self._durable if self._sync else None, self._durable_batch if self._sync else None,
@@ -133,10 +133,10 @@ class StoreWriter:
         (tags, keys, properties, flag, born_timestamp, reconsume_times), give its optional
         fields. With flush="sync" it returns once the message is on disk (status
         FLUSH_DISK_TIMEOUT if that took longer than sync_flush_timeout_ms)."""
-        cq = self._plain_targets.get(queue_id, _NONE).get(topic)
-        if (cq is not None and options is None and not fields and type(body) is bytes
+        target = self._targets.get(queue_id, _NONE).get(topic)
+        if (target is not None and options is None and not fields and type(body) is bytes
                 and len(body) < self._plain_limit):
-            result = self._put_plain(cq, body)
+            result = self._put_plain(target[1], body)
         else:
             result = self._put(topic, body, queue_id, put_options(options, fields).record())
         return self._durable(result) if self._sync else result
@@ -154,10 +154,10 @@ class StoreWriter:
         """put() without waiting for the disk: the message is stored (and readable) when this
         returns; PendingPut.wait() blocks until it is durable. Many puts in flight share each
         fdatasync, which a background flusher runs while anything is pending (sync flush)."""
-        cq = self._plain_targets.get(queue_id, _NONE).get(topic)
-        if (cq is not None and options is None and not fields and type(body) is bytes
+        target = self._targets.get(queue_id, _NONE).get(topic)
+        if (target is not None and options is None and not fields and type(body) is bytes
                 and len(body) < self._plain_limit):
-            return PendingPut(self._put_plain(cq, body), self._group_commit)
+            return PendingPut(self._put_plain(target[1], body), self._group_commit)
         record = put_options(options, fields).record()
         return PendingPut(self._put(topic, body, queue_id, record), self._group_commit)
 
@@ -269,9 +269,10 @@ class StoreWriter:
         ``keys`` given, sysflag 0. None, with nothing stored, when the general path must take
         it: (topic, queue_id) took no put yet, the body is too large or to be compressed, or
         puts are refused."""
-        cq = self._plain_targets.get(queue_id, _NONE).get(topic)
-        if cq is None or len(body) >= self._plain_limit or self._refusing:
+        target = self._targets.get(queue_id, _NONE).get(topic)
+        if target is None or len(body) >= self._plain_limit or self._refusing:
             return None
+        cq = target[1]
         host, sysflag = (_native.NULL, 0) if born_host is None else _born_host(born_host, 0)
         args = (self._log, cq.wptr, body, len(body), props, len(props), tags_code, sysflag,
                 flag, born_ts, reconsume_times, 0, host)
@@ -453,21 +454,19 @@ class StoreWriter:
 
     def _plain_target(self, topic: str, queue_id: int | None, cq: ConsumeQueue) -> None:
         """Later plain puts to (topic, queue_id) go straight to cq (under the put lock)."""
-        targets = self._plain_targets.setdefault(queue_id, {})
+        targets = self._targets.setdefault(queue_id, {})
         if topic not in targets:
             self._targets_of.setdefault(topic, []).append(queue_id)
-        targets[topic] = cq
-        self._native_targets.setdefault(queue_id, {})[topic] = _native.plain_target(cq)
+        targets[topic] = _native.plain_target(cq)
 
     # -- refusals and arrivals ----------------------------------------------------------------
     def topic_changed(self, topic: str) -> None:
         """topic's config changed (its queue count), or it was deleted: its plain-path
         targets may be stale. With or without the put lock (each dict operation is atomic)."""
         for queue_id in self._targets_of.pop(topic, ()):
-            for table in (self._plain_targets, self._native_targets):
-                targets = table.get(queue_id)
-                if targets is not None:
-                    targets.pop(topic, None)
+            targets = self._targets.get(queue_id)
+            if targets is not None:
+                targets.pop(topic, None)
 
     def _check_writable(self) -> None:
         if self._replica:
@@ -492,8 +491,7 @@ class StoreWriter:
         """A controller-mode role change: a replica refuses puts (ReplicaStoreError). Called
         under the put lock."""
         self._replica = replica
-        self._plain_targets = {}
-        self._native_targets.clear()  # the putter holds this dict: emptied, never replaced
+        self._targets.clear()  # the putter holds this dict: emptied, never replaced
         self._set_refusing()
 
     def close(self) -> None:
