@@ -168,8 +168,10 @@ class AckClock:
     def __init__(self, service: HAService, end: int, loop, pid: Callable[[], int]) -> None:
         self.first = self.last = 0.0
         self.cpu = 0.0  # CPU seconds of both processes from the first report to the last
-        self.threads: dict[str, float] = {}  # the replica's, by thread name, meanwhile
+        # the replica's, by thread name, meanwhile, and the master's sender (rmq-ha-feed)
+        self.threads: dict[str, float] = {}
         self._threads_at: dict[int, tuple[str, float]] = {}
+        self._feed_at: dict[int, tuple[str, float]] = {}  # the master's threads
         self._pid = pid
         self.done = threading.Event()
         self._service = service
@@ -182,6 +184,7 @@ class AckClock:
             self.first = time.perf_counter()
             self.cpu = -cpu_seconds(os.getpid()) - cpu_seconds(self._pid())
             self._threads_at = thread_cpu(self._pid())
+            self._feed_at = thread_cpu(os.getpid())
         self._on_ack(offset)
 
     def _covered(self, ok: bool) -> None:
@@ -189,6 +192,8 @@ class AckClock:
             self.last = time.perf_counter()
             self.cpu += cpu_seconds(os.getpid()) + cpu_seconds(self._pid())
             self.threads = by_name(self._threads_at, thread_cpu(self._pid()))
+            master = by_name(self._feed_at, thread_cpu(os.getpid()))
+            self.threads["master rmq-ha-feed"] = master.get("rmq-ha-feed", 0.0)
         self.done.set()
 
     def wait(self) -> float:
@@ -493,9 +498,10 @@ def main() -> None:
     print(f"turn by turn, replica / plain copy: median {turns['median']:.0%} "
           f"({turns['min']:.0%}-{turns['max']:.0%}); CPU seconds per GiB, both ends: replica "
           f"{per_gib['replica']['median']:.2f}, plain copy {per_gib['plain']['median']:.2f}")
-    print("replica's CPU seconds per GiB by thread (medians): " + ", ".join(
-        f"{name} {v['median']:.2f}" for name, v in
-        sorted(results["replica_thread_cpu_s_per_gib"].items(), key=lambda t: -t[1]["median"])))
+    spent = sorted(results["replica_thread_cpu_s_per_gib"].items(),
+                   key=lambda t: -t[1]["median"])
+    print("CPU seconds per GiB by thread, the replica's and the master's sender (medians): "
+          + ", ".join(f"{name} {v['median']:.2f}" for name, v in spent))
     if redis is not None:
         print(f"Redis replica's full sync of {redis.rdb_bytes / MiB:.0f} MiB (diskless both "
               f"ways): {show('redis')}; turn by turn against the copy: median "
