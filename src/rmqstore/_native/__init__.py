@@ -911,12 +911,19 @@ def shared_commit(region: Region, words: dict[str, int], mutex: int, delay_s: fl
     return gc
 
 
-def durable_wait(offset: int, fd: int, seg_start: int, seg_size: int, hold: bool):
+def durable_wait(offset: int, fd: int, seg_start: int, seg_size: int, journal_fd: int,
+                 journal_prefix: bytes):
     """One wait of durable_wait_shared: until [0, offset) is durable, syncing fd (the caller's
-    last commit-log segment, at seg_start; -1: never) when it holds all that is not; hold: a
-    sync returns holding the flush mutex, durable not moved."""
-    return ffi.new("rmq_durable_wait *", {"offset": offset, "fd": fd, "seg_start": seg_start,
-                                          "seg_size": seg_size, "hold": hold})
+    last commit-log segment, at seg_start; -1: never) when it holds all that is not, and then
+    writing journal_prefix and the length synced to journal_fd (-1: none). The cdata holds
+    the prefix."""
+    w = ffi.new("rmq_durable_wait *", {"offset": offset, "fd": fd, "seg_start": seg_start,
+                                       "seg_size": seg_size, "journal_fd": journal_fd})
+    if journal_fd < 0:
+        return w
+    w.journal_prefix = prefix = ffi.new("char[]", journal_prefix)
+    w.journal_len = len(journal_prefix)
+    return ffi.gc(w, lambda _: prefix)  # the prefix lives as long as w
 
 
 durable_wait_shared = lib.rmq_durable_wait_shared  # (shared_commit, durable_wait): DURABLE_*

@@ -512,9 +512,8 @@ int32_t rmq_wait_for_change(uint8_t *seq, uint8_t *waiters, uint32_t seen, int64
  * seg_start and seg_size (the caller's last commit-log segment; fd -1: never sync here); called
  * again with the same struct after RMQ_DURABLE_AGAIN (a signal: the caller runs its handlers),
  * RMQ_DURABLE_SYNCED (this call's fdatasync made [0, synced_upto) durable, covering records
- * stored up to synced_ts: the caller's bookkeeping; with hold set, the flush mutex is still
- * held and durable not moved: the caller records the sync, moves durable, releases the mutex
- * with rmq_release_and_wake) or RMQ_DURABLE_HOLDING (the caller holds
+ * stored up to synced_ts: the caller's bookkeeping; journal_fd >= 0: the sync journal's record
+ * of it, journal_prefix then the length, was written first) or RMQ_DURABLE_HOLDING (the caller holds
  * the flush mutex: it syncs what its segment does not hold, then releases it with
  * rmq_release_and_wake). Also RMQ_DURABLE_DONE, RMQ_DURABLE_TIMEOUT, or -errno (fdatasync or
  * the mutex failed; the mutex released). */
@@ -544,7 +543,9 @@ typedef struct {
     int64_t recheck;
     int64_t synced_upto;
     int64_t synced_ts;
-    int32_t hold;
+    int32_t journal_fd;         /* the sync journal (sync_journal.py), or -1 */
+    const char *journal_prefix; /* its "upto" record of the segment, up to the length */
+    int32_t journal_len;
     int32_t sleeps; /* futex sleeps of this wait (counters for the benches and tests) */
     int32_t tries;  /* tries of the flush mutex */
 } rmq_durable_wait;

@@ -6,6 +6,8 @@
  * Python. */
 #include "rmq_native.h"
 #include <errno.h>
+#include <stdio.h>
+#include <string.h>
 #include <linux/futex.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -45,9 +47,21 @@ static void release(const rmq_shared_commit *gc) {
     rmq_release_and_wake(gc->mutex, (uint8_t *)gc->seq, (const uint8_t *)gc->waiters);
 }
 
+/* The sync journal's record of a sync (sync_journal.py), after it and before any wake-up:
+ * the caller's prefix, then the bytes of the segment now durable. One write, as Python's. */
+static void journal(const rmq_durable_wait *w, int64_t n) {
+    char line[4096 + 32];
+    if (w->journal_len > 4096) return; /* sync_journal.upto_prefix refuses longer paths */
+    memcpy(line, w->journal_prefix, w->journal_len);
+    int len = w->journal_len + snprintf(line + w->journal_len, 32, "%lld}\n", (long long)n);
+    ssize_t r;
+    do {
+        r = write(w->journal_fd, line, len);
+    } while (r < 0 && errno == EINTR);
+}
+
 /* Under the flush mutex, durable short of w->offset: fdatasync the caller's segment, set the
- * next sync's want (see shared/commit.py's _sync), move durable, wake everyone (w->hold: the
- * last two left to the caller). */
+ * next sync's want (see shared/commit.py's _sync), move durable, wake everyone. */
 static int32_t sync_segment(const rmq_shared_commit *gc, rmq_durable_wait *w) {
     int64_t ts = __atomic_load_n(gc->last_ts, __ATOMIC_ACQUIRE);
     int64_t end = __atomic_load_n(gc->log_end, __ATOMIC_ACQUIRE);
@@ -62,12 +76,12 @@ static int32_t sync_segment(const rmq_shared_commit *gc, rmq_durable_wait *w) {
         release(gc);
         return -err;
     }
+    if (w->journal_fd >= 0) journal(w, end - w->seg_start);
     __atomic_store_n(gc->want, (start - since) + (load32(gc->arrivals) - start), __ATOMIC_SEQ_CST);
-    w->synced_upto = end;
-    w->synced_ts = ts;
-    if (w->hold) return RMQ_DURABLE_SYNCED; /* the caller records the sync first */
     if (end > durable) __atomic_store_n(gc->durable, end, __ATOMIC_RELEASE);
     release(gc);
+    w->synced_upto = end;
+    w->synced_ts = ts;
     return RMQ_DURABLE_SYNCED;
 }
 

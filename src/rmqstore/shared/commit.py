@@ -26,7 +26,8 @@ The whole wait runs in C (_native/shared_commit.c): Python between a wake-up and
 and the syncer's catch-up and bookkeeping before it woke the others, were a third of the time
 from one fdatasync to the next. The C syncs the commit-log segment this process mapped last
 when that holds everything not yet durable; otherwise (the log rolled into a file not mapped
-here, or the sync journal is on) it hands the flush mutex back and the sync runs here.
+here) it hands the flush mutex back and the sync runs in Python. With the sync journal on,
+the C writes its record of the sync before anyone wakes, as sync_journal's functions do.
 """
 
 from __future__ import annotations
@@ -90,9 +91,12 @@ class SharedGroupCommit(FlushCue):
         if self._ctl.i64[self._at] >= offset:
             return True
         seg = self._last_segment()
-        journal = sync_journal.ON  # its record of a sync precedes the sync's wake-ups
-        w = _native.durable_wait(offset, -1, 0, 0, journal) if seg is None \
-            else _native.durable_wait(offset, seg.fd, seg.start, seg.size, journal)
+        if seg is None:
+            w = _native.durable_wait(offset, -1, 0, 0, -1, b"")
+        else:
+            jfd, prefix = sync_journal.native_upto(seg.path) if sync_journal.ON else (-1, b"")
+            fd = -1 if sync_journal.ON and jfd < 0 else seg.fd  # unjournaled: in Python
+            w = _native.durable_wait(offset, fd, seg.start, seg.size, jfd, prefix)
         try:
             while True:
                 rc = _native.durable_wait_shared(self._native, w)
@@ -100,10 +104,8 @@ class SharedGroupCommit(FlushCue):
                     return True
                 if rc == _native.DURABLE_TIMEOUT:
                     return False
-                if rc == _native.DURABLE_SYNCED:  # the others are awake, but with the journal
+                if rc == _native.DURABLE_SYNCED:  # the others are awake already
                     self.syncs += 1
-                    if journal:
-                        self._journaled(seg, w.synced_upto)
                     self._synced(seg, w.synced_ts, w.synced_upto)
                 elif rc == _native.DURABLE_HOLDING:
                     self._sync_holding(offset)
@@ -112,15 +114,6 @@ class SharedGroupCommit(FlushCue):
         finally:
             self.sleeps += w.sleeps
             self.tries += w.tries
-
-    def _journaled(self, seg: MappedFile, upto: int) -> None:
-        """The native wait synced seg up to upto, holding the flush mutex: journal it before
-        durable moves and the waiters wake (they may acknowledge at once)."""
-        try:
-            sync_journal.synced_upto(seg.path, upto - seg.start)
-            self.advance(upto)
-        finally:
-            _native.release_and_wake(self._mutex, self._seq, self._waiters)
 
     def _sync_holding(self, offset: int) -> None:
         """The native wait handed over the flush mutex: the sync needs files not mapped here."""
