@@ -246,3 +246,45 @@ def test_only_the_first_waiter_wakes_at_its_gathering_delay(tmp_path: Path,
     assert got == {"first": True, "second": True} and (first.syncs, second.syncs) == (1, 0)
     assert second.sleeps == 1, "the second waiter woke inside the sync"
     assert second.tries == 0, "the second waiter tried the flush mutex"
+
+
+# Another process appends until the commit log is half into its second file, and leaves
+# without syncing anything (os._exit: no close, whose flush would sync).
+_ROLL_PAST = """
+import os, sys
+import rmqstore
+from tests.shared.worker import CONFIG, TOPIC
+with rmqstore.open(sys.argv[1], **CONFIG) as store:
+    size = store.config.commitlog_segment_bytes
+    while store.put(TOPIC, b"r" * 200, queue_id=0).commitlog_offset < size + size // 2:
+        pass
+    os._exit(0)
+"""
+
+
+def test_a_sync_past_the_file_mapped_last_syncs_every_file_it_makes_durable(
+        tmp_path: Path) -> None:
+    """The native wait syncs only the commit-log file its process mapped last: when what is
+    not yet durable begins in an earlier file (here: one another process filled and left
+    unsynced), the sync runs in Python over every file. Whatever the durable word then
+    covers, the sync journal shows an fdatasync of (a sync that moved it over bytes it never
+    synced would let a later put return undurable)."""
+    d = tmp_path / "store"
+    journal = tmp_path / "syncs.jsonl"
+    sync_journal.start(journal)
+    try:
+        with rmqstore.open(d, flush="sync", **CONFIG) as store:
+            store.create_topic(TOPIC, QUEUES)
+            size = store.config.commitlog_segment_bytes
+            subprocess.run([sys.executable, "-c", _ROLL_PAST, str(d)], cwd=ROOT, check=True,
+                           timeout=120)
+            put = store.put(TOPIC, b"mine", queue_id=1)  # in the second file, mapped now
+            assert put.status is rmqstore.PutStatus.PUT_OK
+            durable = store.durable_offset
+            assert durable >= size + size // 2, "the sync did not cover the other's puts"
+            for start in range(0, durable, size):
+                synced = _synced_upto(journal, store, start) - start
+                assert synced >= min(size, durable - start), \
+                    f"durable {durable}, but the file at {start} synced up to {synced} only"
+    finally:
+        sync_journal.stop()

@@ -107,6 +107,8 @@ class SharedGroupCommit(FlushCue):
                 if rc == _native.DURABLE_SYNCED:  # the others are awake already
                     self.syncs += 1
                     self._synced(seg, w.synced_ts, w.synced_upto)
+                    if w.synced_upto >= offset:  # always: the put was published before
+                        return True
                 elif rc == _native.DURABLE_HOLDING:
                     self._sync_holding(offset)
                 elif rc != _native.DURABLE_AGAIN:  # AGAIN: a signal, whose handlers ran
