@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -288,3 +289,33 @@ def test_a_sync_past_the_file_mapped_last_syncs_every_file_it_makes_durable(
                     f"durable {durable}, but the file at {start} synced up to {synced} only"
     finally:
         sync_journal.stop()
+
+
+class _Interrupted(Exception):
+    pass
+
+
+def test_a_signal_interrupts_a_sync_wait_at_once(tmp_path: Path, monkeypatch) -> None:
+    """The wait sleeps in C; a signal ends the sleep, and its Python handler runs before the
+    wait goes on: here it raises, as Ctrl-C's KeyboardInterrupt would, while another process
+    holds the sync (the waiter would otherwise sleep to the flush timeout)."""
+    monkeypatch.setattr(commit, "RECHECK_S", 120.0)
+    d, proc = _flusher_holding(tmp_path)
+
+    def interrupt(*_) -> None:
+        raise _Interrupted
+
+    old = signal.signal(signal.SIGALRM, interrupt)
+    try:
+        with rmqstore.open(d, flush="sync", sync_flush_timeout_ms=120_000, **CONFIG) as store:
+            began = time.monotonic()
+            signal.setitimer(signal.ITIMER_REAL, 0.3)
+            with pytest.raises(_Interrupted):
+                store.put(TOPIC, b"waiter", queue_id=1)
+            assert time.monotonic() - began < 10, "the signal's handler ran late"
+            (tmp_path / "release").touch()
+        assert proc.wait(timeout=30) == 0
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+        proc.kill()
