@@ -51,7 +51,7 @@ static void release(const rmq_shared_commit *gc) {
  * the caller's prefix, then the bytes of the segment now durable. One write, as Python's. */
 static void journal(const rmq_durable_wait *w, int64_t n) {
     char line[4096 + 32];
-    if (w->journal_len > 4096) return; /* sync_journal.upto_prefix refuses longer paths */
+    if (w->journal_len > 4096) return; /* sync_journal.NATIVE_PREFIX_MAX: never longer */
     memcpy(line, w->journal_prefix, w->journal_len);
     int len = w->journal_len + snprintf(line + w->journal_len, 32, "%lld}\n", (long long)n);
     ssize_t r;
@@ -63,7 +63,7 @@ static void journal(const rmq_durable_wait *w, int64_t n) {
 /* Under the flush mutex, durable short of w->offset: fdatasync the caller's segment, set the
  * next sync's want (see shared/commit.py's _sync), move durable, wake everyone. */
 static int32_t sync_segment(const rmq_shared_commit *gc, rmq_durable_wait *w) {
-    int64_t ts = __atomic_load_n(gc->last_ts, __ATOMIC_ACQUIRE);
+    int64_t ts = __atomic_load_n(gc->last_ts, __ATOMIC_ACQUIRE); /* before end: as Python's */
     int64_t end = __atomic_load_n(gc->log_end, __ATOMIC_ACQUIRE);
     int64_t durable = __atomic_load_n(gc->durable, __ATOMIC_ACQUIRE);
     if (w->fd < 0 || durable < w->seg_start || end < w->seg_start ||
