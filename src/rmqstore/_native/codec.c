@@ -191,9 +191,9 @@ static PyObject *decode_json_frame(PyObject *self, PyObject *arg) {
             Py_XDECREF(ext);
             if (!(ext = ext_object(&c))) goto done;
         } else if (key_is(key, klen, "serializeTypeCurrentRPC")) {
-            const char *s;
-            Py_ssize_t n;
-            if (!raw_string(&c, &s, &n)) goto done;
+            PyObject *ignored = string_value(&c); /* decoded: the header must be UTF-8 */
+            if (!ignored) goto done;
+            Py_DECREF(ignored);
         } else {
             goto done; /* a key the reference ignores, whatever its value: left to it */
         }
