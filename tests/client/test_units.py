@@ -160,6 +160,10 @@ def test_latency_fault_tolerance() -> None:
     lft.update("b", 10, isolation=False)
     assert not lft.available("a") and lft.available("b")
     assert lft.least_bad(["a", "b"]) == "b"
+    lft.update("a", 10, isolation=False)  # a fast answer ends the avoidance at once (Java)
+    assert lft.available("a")
+    lft.update("b", 600, isolation=False)
+    assert not lft.available("b") and lft.least_bad(["a", "b"]) == "a"
 
 
 def test_route_parsing_and_queues() -> None:

@@ -363,7 +363,7 @@ class Producer(Lifecycle):
     def _select(self, topic: str, queues: list[MessageQueue],
                 last_broker: str | None) -> MessageQueue:
         """MQFaultStrategy.selectOneMessageQueue."""
-        counter = self._counters.setdefault(topic, itertools.count())
+        counter = self._counters.get(topic) or self._counters.setdefault(topic, itertools.count())
         n = len(queues)
         if self.send_latency_fault_enable:
             for _ in range(n):
@@ -466,7 +466,7 @@ class Producer(Lifecycle):
     def _send_frame_of(self, mq: MessageQueue, msg: Message, body: bytes, sys_flag: int,
                        props: dict[str, str], born_ms: int) -> Callable[[int], bytes]:
         """frame_of(opaque): the bytes encode(_send_request(...)) would give a single send."""
-        fill = self._send_template(mq).fill
+        fill = (self._send_templates.get(mq) or self._send_template(mq)).fill
         values = (sys_flag, born_ms, msg.flag, props)
         return lambda opaque: fill(opaque, values, body)
 
