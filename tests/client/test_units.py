@@ -251,3 +251,26 @@ def test_route_cache_makes_publish_queues_once_per_route_and_selectors_get_copie
         await producer._transport.close()
 
     asyncio.run(main())
+
+
+def test_a_bad_send_raises_where_it_is_awaited_not_where_it_is_made() -> None:
+    """Producer.send hands back its coroutine; the checks run inside it, so a send made
+    into a task or gathered fails there, as an async def's would."""
+    import asyncio
+
+    from rmqstore.client import ClientClosed, Message, Producer
+
+    async def main() -> None:
+        producer = Producer("PG", namesrv="127.0.0.1:1")
+        unstarted = producer.send(Message("T", b"x"))  # no exception yet
+        with pytest.raises(ClientClosed):
+            await unstarted
+        await producer.start()
+        try:
+            empty = producer.send(Message("T", b""))
+            with pytest.raises(ValueError, match="empty"):
+                await asyncio.create_task(empty)
+        finally:
+            await producer.close()
+
+    asyncio.run(main())
