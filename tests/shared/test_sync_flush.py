@@ -60,7 +60,9 @@ def _sync_writers(tmp_path: Path, *extra: str) -> tuple[Path, int, dict[str, int
 
 
 def test_sync_puts_in_several_processes_are_durable_and_share_fdatasyncs(tmp_path: Path) -> None:
-    d, syncs, upto = _sync_writers(tmp_path)
+    # all go at once, with the default gathering delay: under load, writers started one by one
+    # could each finish before the next opened the store, and then share nothing
+    d, syncs, upto = _sync_writers(tmp_path, str(tmp_path / "go"), "200")
     with rmqstore.open(d, **CONFIG) as store:
         size = store.config.commitlog_segment_bytes
         for qid in range(QUEUES):
