@@ -1,5 +1,5 @@
 # Only what pyproject.toml cannot say: the compiled modules, built at install. The cffi one holds
-# the hot paths (API mode, out of line); _messages and _put are plain C API because they make
+# the hot paths (API mode, out of line); _messages, _put and _send are plain C API because they make
 # Python objects.
 from setuptools import Extension, setup
 
@@ -16,4 +16,5 @@ def c_api_module(name: str, source: str) -> Extension:
 
 
 setup(cffi_modules=["src/rmqstore/_native/build.py:ffibuilder"],
-      ext_modules=[c_api_module("_messages", "messages.c"), c_api_module("_put", "putter.c")])
+      ext_modules=[c_api_module("_messages", "messages.c"), c_api_module("_put", "putter.c"),
+                   c_api_module("_send", "send_path.c")])

@@ -10,6 +10,7 @@ message ids, decimal numbers) or escapes it with ``json_text``.
 
 from __future__ import annotations
 
+import re
 import struct
 
 from .command import RemotingCommand
@@ -18,6 +19,7 @@ from .json_header import _quote, encode_json_header
 _PREFIX = struct.Struct(">iI")  # frame length, header word (serialize type JSON = 0)
 _OPAQUE_MARK = 2_147_480_001  # an opaque no real response is built with here
 _VALUE_MARK = "<<rmq-value-%d>>"
+_PLACEHOLDER = re.compile("%([%sd])")  # a template's %-format: an escaped %, a value, the opaque
 
 
 def json_text(value: str) -> str:
@@ -47,6 +49,21 @@ class JsonFrameTemplate:
         """The whole frame: length, header word, header, ``body``."""
         header = (self._format % (*values, opaque)).encode("utf-8")
         return b"".join((_PREFIX.pack(4 + len(header) + len(body), len(header)), header, body))
+
+    def pieces(self) -> tuple[bytes, ...]:
+        """The header's UTF-8 text around the values and the opaque, in order (one more piece
+        than placeholders): what a writer of its own fills in to make ``frame``'s bytes (the
+        broker's native send answer, _native/send_path.c)."""
+        texts, at = [""], 0
+        for mark in _PLACEHOLDER.finditer(self._format):
+            texts[-1] += self._format[at:mark.start()]
+            if mark.group(1) == "%":
+                texts[-1] += "%"
+            else:
+                texts.append("")
+            at = mark.end()
+        texts[-1] += self._format[at:]
+        return tuple(text.encode("utf-8") for text in texts)
 
 
 def _format(cmd: RemotingCommand, ext_fields: dict[str, str | None]) -> str:
