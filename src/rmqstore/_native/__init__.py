@@ -538,6 +538,14 @@ def index_put(idx: Region, slot_num: int, index_num: int, key: bytes, phys: int,
     return lib.rmq_index_put(idx.ptr, slot_num, index_num, key, len(key), phys, store_ts) == 1
 
 
+def index_put_keys(idx: Region, slot_num: int, index_num: int, topic: str, keys: list[str],
+                   phys: int, store_ts: int) -> int:
+    """index_put of each key as topic#key, in one call: how many went in before the file was
+    full."""
+    return _send.index_keys(_address(idx.ptr), slot_num, index_num, topic, keys, phys,
+                            store_ts)
+
+
 def index_get(idx: Region, slot_num: int, index_num: int, key: bytes, begin_ms: int,
               end_ms: int, max_out: int) -> list[int]:
     """Physical offsets of entries whose hash matches key within [begin_ms, end_ms]."""
@@ -935,5 +943,6 @@ def new_send_path(cluster: str, skip_names: frozenset[str], max_header_bytes: in
 # rmq_put of a broker's common send (sysflag 0, the IPv6 bit for a 20-byte born host, None for
 # the log's own) by the Appender's and the queue's addresses, in one C-API call without a
 # GIL drop: (queue offset, commit-log offset, store time), or rmq_put's code < 0.
-_send.bind_put(_address(ffi.addressof(lib, "rmq_put")))
+_send.bind(_address(ffi.addressof(lib, "rmq_put")),
+           _address(ffi.addressof(lib, "rmq_index_put")))
 put_sent = _send.put_sent

@@ -1,4 +1,5 @@
-/* rmqstore._native._send: the broker's common send (send_native.py) in C-API calls.
+/* rmqstore._native._send: the broker's common send (send_native.py) in C-API calls, and the
+ * index keys every put with keys adds (IndexService.add_keys).
  *
  * Beside the cffi module because the cost of a common send on the broker was its Python steps,
  * not its C: each cffi call drops and takes back the GIL (a thread switch when the flusher
@@ -8,7 +9,8 @@
  * module so the parse exists once) and builds its tuple here; put_sent appends with rmq_put
  * (likewise) and gives back the queue offset, commit-log offset and store time at once;
  * SendPath.answer writes the SUCCESS frame from the pieces of the broker's JsonFrameTemplate
- * (the one home of that frame's bytes; this only fills them in). */
+ * (the one home of that frame's bytes; this only fills them in); index_keys puts a record's
+ * keys with rmq_index_put (likewise) without a Python call or a bytes object per key. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stddef.h>
@@ -147,18 +149,75 @@ static PyObject *path_parse(SendPathObject *self, PyObject *frame) {
     return tuple;
 }
 
-static put_fn put;  /* rmq_put, bound once by bind_put */
+typedef int32_t (*index_put_fn)(uint8_t *, int32_t, int32_t, const char *, size_t, int64_t,
+                                int64_t);
 
-/* bind_put(address): rmq_put's address, from the cffi module. */
-static PyObject *bind_put(PyObject *module, PyObject *addr) {
+static put_fn put;              /* rmq_put, bound once by bind */
+static index_put_fn index_put;  /* rmq_index_put, likewise */
+
+/* bind(put, index_put): rmq_put's and rmq_index_put's addresses, from the cffi module. */
+static PyObject *bind(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
     (void)module;
-    put_fn fn = (put_fn)PyLong_AsVoidPtr(addr);
-    if (!fn) {
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "bind(put, index_put)");
+        return NULL;
+    }
+    put_fn p = (put_fn)PyLong_AsVoidPtr(args[0]);
+    index_put_fn ip = (index_put_fn)PyLong_AsVoidPtr(args[1]);
+    if (!p || !ip) {
         if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "null address");
         return NULL;
     }
-    put = fn;
+    put = p;
+    index_put = ip;
     Py_RETURN_NONE;
+}
+
+/* index_keys(index, slots, entries, topic, keys, phys, store_ts) -> how many of keys (a list
+ * of str) went into the index file mapped at address index, each as the UTF-8 of topic#key
+ * (IndexService's key), before one found the file full (the caller rolls for the rest). */
+static PyObject *index_keys(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    (void)module;
+    if (!index_put) {
+        PyErr_SetString(PyExc_RuntimeError, "bind was not called");
+        return NULL;
+    }
+    if (nargs != 7 || !PyUnicode_Check(args[3]) || !PyList_Check(args[4])) {
+        PyErr_SetString(PyExc_TypeError, "index_keys(index, slots, entries, topic: str, "
+                        "keys: list[str], phys, store_ts)");
+        return NULL;
+    }
+    uint8_t *idx = (uint8_t *)PyLong_AsVoidPtr(args[0]);
+    long slots = PyLong_AsLong(args[1]), entries = PyLong_AsLong(args[2]);
+    long long phys = PyLong_AsLongLong(args[5]), ts = PyLong_AsLongLong(args[6]);
+    Py_ssize_t topic_len;
+    const char *topic = PyUnicode_AsUTF8AndSize(args[3], &topic_len);
+    if (PyErr_Occurred() || !topic) return NULL;
+    if (!idx || slots <= 0 || entries <= 0) {
+        PyErr_SetString(PyExc_ValueError, "no index file");
+        return NULL;
+    }
+    char local[512];
+    Py_ssize_t n = PyList_Size(args[4]), done = 0;
+    for (; done < n; done++) {
+        PyObject *key = PyList_GetItem(args[4], done);
+        Py_ssize_t key_len;
+        const char *k = PyUnicode_Check(key) ? PyUnicode_AsUTF8AndSize(key, &key_len) : NULL;
+        if (!k) {
+            if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "an index key is a str");
+            return NULL;
+        }
+        size_t len = (size_t)(topic_len + 1 + key_len);
+        char *buf = len <= sizeof local ? local : PyMem_Malloc(len);
+        if (!buf) return PyErr_NoMemory();
+        memcpy(buf, topic, (size_t)topic_len);
+        buf[topic_len] = '#';
+        memcpy(buf + topic_len + 1, k, (size_t)key_len);
+        int32_t ok = index_put(idx, (int32_t)slots, (int32_t)entries, buf, len, phys, ts);
+        if (buf != local) PyMem_Free(buf);
+        if (ok != 1) break;
+    }
+    return PyLong_FromSsize_t(done);
 }
 
 /* put_sent(log, queue, body, props, tags_code, flag, born_ts, reconsume_times, born_host) ->
@@ -168,7 +227,7 @@ static PyObject *bind_put(PyObject *module, PyObject *addr) {
 static PyObject *put_sent(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
     (void)module;
     if (!put) {
-        PyErr_SetString(PyExc_RuntimeError, "bind_put was not called");
+        PyErr_SetString(PyExc_RuntimeError, "bind was not called");
         return NULL;
     }
     if (nargs != 9 || !PyBytes_Check(args[2]) || !PyBytes_Check(args[3]) ||
@@ -291,7 +350,10 @@ static PyObject *abi_version(PyObject *module, PyObject *unused) {
 
 static PyMethodDef methods[] = {
     {"abi_version", abi_version, METH_NOARGS, "the native ABI this module was built for"},
-    {"bind_put", bind_put, METH_O, "rmq_put's address, from the cffi module"},
+    {"bind", (PyCFunction)(void (*)(void))bind, METH_FASTCALL,
+     "rmq_put's and rmq_index_put's addresses, from the cffi module"},
+    {"index_keys", (PyCFunction)(void (*)(void))index_keys, METH_FASTCALL,
+     "index keys as topic#key until the file is full"},
     {"put_sent", (PyCFunction)(void (*)(void))put_sent, METH_FASTCALL,
      "rmq_put of a broker's common send"},
     {NULL, NULL, 0, NULL},
