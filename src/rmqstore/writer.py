@@ -265,16 +265,16 @@ class StoreWriter:
 
     def put_sent(self, topic: str, queue_id: int, body: bytes, props: bytes, tags_code: int,
                  flag: int, born_ts: int, reconsume_times: int,
-                 born_host: tuple[str, int] | None, keys: list[str]) -> tuple[int, int, int] | None:
+                 born_host: bytes | None, keys: list[str]) -> tuple[int, int, int] | None:
         """put_record of a broker's common send, whose fields its native parse checked: the
         properties encoded as stored (within MAX_PROPERTIES_BYTES), their TAGS' code and index
-        ``keys`` given, sysflag 0. (queue offset, commit-log offset, store time); None, with
+        ``keys`` given, sysflag 0 (the IPv6 bit for a 20-byte ``born_host``, encoded by
+        encode_host). (queue offset, commit-log offset, store time); None, with
         nothing stored, when the general path must take it: (topic, queue_id) took no put
         yet, the body is too large or to be compressed, or puts are refused."""
         target = self._targets.get(queue_id, _NONE).get(topic)
         if target is None or len(body) >= self._plain_limit or self._refusing:
             return None
-        host = None if born_host is None else _born_host(born_host, 0)[0]
         lock = self._put_lock
         lock.acquire()
         try:
@@ -282,12 +282,13 @@ class StoreWriter:
                 self._check_writable()
             # one C-API call, no GIL drop: the common case
             stored = _put_sent(self._log_address, target[0], body, props, tags_code, flag,
-                               born_ts, reconsume_times, host)
+                               born_ts, reconsume_times, born_host)
             if type(stored) is int:  # a roll first, as _append_record makes it
                 cq = target[1]
+                sysflag = SYSFLAG_BORNHOST_V6 if born_host and len(born_host) == 20 else 0
                 args = (self._log, cq.wptr, body, len(body), props, len(props), tags_code,
-                        _born_host(born_host, 0)[1] if born_host is not None else 0, flag,
-                        born_ts, reconsume_times, 0, _native.NULL if host is None else host)
+                        sysflag, flag, born_ts, reconsume_times, 0,
+                        _native.NULL if born_host is None else born_host)
                 qoff = self._append_retrying(cq, lambda: _native.put(*args), stored)
                 stored = (qoff, self._log.last_phys, self._log.last_ts)
             self._appended(topic, keys, stored[1], stored[2])

@@ -32,6 +32,7 @@ from ....net.dispatch import Channel, Dispatcher
 from ....protocol import RemotingCommand, RequestCode
 from ....protocol.frame import FRAME_HEADROOM_BYTES
 from ....protocol.json_template import JsonFrameTemplate
+from ....record import encode_host
 from ....store import MessageStore
 from ....topic_validator import is_not_allowed_send
 from ..config import BrokerConfig
@@ -40,6 +41,7 @@ from ..role import BrokerRole
 from ..stats.traffic import Traffic, message_type
 from ..topics import PERM_WRITE, RETRY_PREFIX, BrokerTopics
 
+_UNKNOWN = b"?"  # a peer whose born host is not cached yet
 ENV_SWITCH = "RMQSTORE_NATIVE_SEND"  # "0": every send takes SendProcessor's path
 
 # The answer to a stored message whose durability or replication failed: SendProcessor's.
@@ -66,6 +68,7 @@ class NativeSend:
         self._ok_frame, self._answer, self._dispatcher = ok_frame, answer, dispatcher
         self._group_commit, self._sync_master = group_commit, sync_master
         self._born_host = born_host
+        self._born_hosts: dict[str, bytes | None] = {}  # peer -> born host as stored
         self._host = store.store_host_bytes  # msgId's first part
         self.taken = 0  # sends answered here (logged at close: what tests look for)
         # the parse, and the SUCCESS answer made of ok_frame's text (the same bytes)
@@ -91,8 +94,11 @@ class NativeSend:
         index = [uniq] if uniq else []
         if keys:
             index.extend(k for k in keys.split(" ") if k)  # index.index_keys' rule
+        host = self._born_hosts.get(channel.peer, _UNKNOWN)
+        if host is _UNKNOWN:
+            host = self._encoded_host(channel.peer)
         stored = self._put_sent(topic, queue_id, body, props, tags_code, flag, born_ts,
-                                reconsume, self._born_host(channel.peer), index)
+                                reconsume, host, index)
         if stored is None:
             return False
         self.taken += 1
@@ -118,6 +124,15 @@ class NativeSend:
                        queue_id: int, status: PutStatus, started: float) -> None:
         self._dispatcher.respond(channel, request,
                                  self._answer(request, result, queue_id, status), started)
+
+    def _encoded_host(self, peer: str) -> bytes | None:
+        """The born host SendProcessor stores for a peer, encoded as the record holds it."""
+        address = self._born_host(peer)
+        host = None if address is None else encode_host(*address)
+        if len(self._born_hosts) >= 4096:
+            self._born_hosts.clear()
+        self._born_hosts[peer] = host
+        return host
 
     def _queues_open(self, topic: str) -> int:
         """How many queue ids a common send to topic may name (0: none; SendProcessor then
