@@ -10,7 +10,7 @@ import struct
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from rmqstore._native import new_send_path
@@ -19,6 +19,7 @@ from rmqstore.protocol import FrameDecoder, RemotingCommand, encode
 from rmqstore.protocol.frame import decode_frame
 from rmqstore.protocol.header_codec import decode_header, encode_header
 from rmqstore.protocol.headers import SendMessageRequestHeader, SendMessageRequestHeaderV2
+from rmqstore.protocol.json_template import JsonFrameTemplate
 from rmqstore.server.broker.handlers.send import _stored_properties
 from rmqstore.server.broker.handlers.send_native import ENV_SWITCH
 from rmqstore.server.testing import create_topic
@@ -43,6 +44,24 @@ def _ext(topic: str = "T", queue_id: int = 0, props: str = "", **fields: object)
 def _frame(ext: dict, code: int = 310, flag: int = 0, opaque: int = 1) -> bytes:
     return encode(RemotingCommand(code=code, ext_fields=ext, body=b"b" * 20, opaque=opaque,
                                   flag=flag))[4:]
+
+
+@given(region=st.text(max_size=20), trace=st.booleans(), opaque=st.integers(0, 2**31 - 1),
+       host=st.binary(min_size=8, max_size=8) | st.binary(min_size=20, max_size=20),
+       phys=st.integers(0, 2**63 - 1), queue_id=st.integers(0, 2**31 - 1),
+       queue_offset=st.integers(0, 2**63 - 1))
+@example(region='%s of 100%d "q" \\ é', trace=True, opaque=7, host=b"\x7f\0\0\1\0\0\x27\x11",
+         phys=2**40, queue_id=3, queue_offset=12)
+def test_the_native_answer_is_the_template_s_frame(region, trace, opaque, host, phys,
+                                                   queue_id, queue_offset) -> None:
+    """SendPath.answer fills SendProcessor's SUCCESS template (any region text: quotes, '%',
+    non-ASCII) to the bytes JsonFrameTemplate.frame makes, msgId the offset message id."""
+    template = JsonFrameTemplate(0, {
+        "msgId": None, "queueId": None, "queueOffset": None, "MSG_REGION": region,
+        "TRACE_ON": "true" if trace else "false"})
+    path = new_send_path("C1", SKIP, 1 << 16, template.pieces())
+    assert path.answer(opaque, host, phys, queue_id, queue_offset) == template.frame(
+        opaque, f"{host.hex().upper()}{phys:016X}", str(queue_id), str(queue_offset))
 
 
 @given(_text)
