@@ -14,8 +14,8 @@ request while ACL is on (the Dispatcher's request_filter must see each one).
 
 The record stored and the answer are SendProcessor's for the same request: the stored
 properties, the born host, the SUCCESS frame template, the traffic counters, the long-poll
-wake-up, the sync-flush wait (FLUSH_DISK_TIMEOUT answered through SendProcessor); the SUCCESS
-frame is written in C from the pieces of SendProcessor's own template (send_path.c). The
+wake-up, the sync-flush wait (FLUSH_DISK_TIMEOUT answered through SendProcessor), the SUCCESS
+frame (SendProcessor's template, filled in C: send_path.c). The
 environment variable RMQSTORE_NATIVE_SEND=0 turns the path off (tests compare the two).
 """
 
@@ -31,7 +31,6 @@ from ....message import PutResult, PutStatus
 from ....net.dispatch import Channel, Dispatcher
 from ....protocol import RemotingCommand, RequestCode
 from ....protocol.frame import FRAME_HEADROOM_BYTES
-from ....protocol.json_template import JsonFrameTemplate
 from ....record import encode_host
 from ....store import MessageStore
 from ....topic_validator import is_not_allowed_send
@@ -44,6 +43,8 @@ from ..topics import PERM_WRITE, RETRY_PREFIX, BrokerTopics
 _UNKNOWN = b"?"  # a peer whose born host is not cached yet
 ENV_SWITCH = "RMQSTORE_NATIVE_SEND"  # "0": every send takes SendProcessor's path
 
+# SendProcessor's SUCCESS frame: (opaque, store host, commit-log offset, queue id, queue offset).
+OkAnswer = Callable[[int, bytes, int, int, int], bytes]
 # The answer to a stored message whose durability or replication failed: SendProcessor's.
 Answer = Callable[[RemotingCommand, PutResult, int, PutStatus], "RemotingCommand | bytes"]
 
@@ -58,22 +59,21 @@ class NativeSend:
     def __init__(self, config: BrokerConfig, store: MessageStore, topics: BrokerTopics,
                  role: BrokerRole, traffic: Traffic, arrivals: ArrivalWaiters,
                  group_commit: AsyncGroupCommit | None, sync_master: bool,
-                 rewrite_props: frozenset[str], ok_frame: JsonFrameTemplate,
+                 rewrite_props: frozenset[str], ok_answer: OkAnswer,
                  answer: Answer, born_host: Callable[[str], tuple[str, int] | None],
                  dispatcher: Dispatcher) -> None:
         self._config, self._topics, self._role = config, topics, role
         self._put_sent, self._validate_topic = store.put_sent, store.validate_topic
         self._traffic, self._notify = traffic, arrivals.notify
         # answers: the SUCCESS frame, any other through SendProcessor, when durable if so
-        self._ok_frame, self._answer, self._dispatcher = ok_frame, answer, dispatcher
+        self._ok_answer, self._answer, self._dispatcher = ok_answer, answer, dispatcher
         self._group_commit, self._sync_master = group_commit, sync_master
         self._born_host = born_host
         self._born_hosts: dict[str, bytes | None] = {}  # peer -> born host as stored
         self._host = store.store_host_bytes  # msgId's first part
         self.taken = 0  # sends answered here (logged at close: what tests look for)
-        # the parse, and the SUCCESS answer made of ok_frame's text (the same bytes)
-        self._path = new_send_path(config.cluster_name, rewrite_props, FRAME_HEADROOM_BYTES,
-                                   ok_frame.pieces())
+        self._parse = new_send_path(config.cluster_name, rewrite_props,
+                                    FRAME_HEADROOM_BYTES).parse
         # topic -> (the config checked, how many queue ids it takes; 0: none, not ours)
         self._gates: dict[str, tuple[object, int]] = {}
         # What the answer and the observer see of a request taken here, by code.
@@ -81,7 +81,7 @@ class NativeSend:
             RequestCode.SEND_MESSAGE, RequestCode.SEND_MESSAGE_V2)}
 
     def on_frame(self, channel: Channel, frame: bytes, started: float) -> bool:
-        parsed = self._path.parse(frame)
+        parsed = self._parse(frame)
         if type(parsed) is int:
             return False
         (code, opaque, topic, queue_id, flag, born_ts, reconsume, wait, props, uniq, keys,
@@ -116,7 +116,7 @@ class NativeSend:
             # command per code, reused: nothing keeps it past the answer).
             request = self._stand_ins[code]
             request.opaque = opaque
-            self._dispatcher.respond(channel, request, self._path.answer(
+            self._dispatcher.respond(channel, request, self._ok_answer(
                 opaque, self._host, phys, queue_id, qoff), started)
         return True
 
