@@ -542,8 +542,8 @@ def index_put_keys(idx: Region, slot_num: int, index_num: int, topic: str, keys:
                    phys: int, store_ts: int) -> int:
     """index_put of each key as topic#key, in one call: how many went in before the file was
     full."""
-    return _send.index_keys(_address(idx.ptr), slot_num, index_num, topic, keys, phys,
-                            store_ts)
+    return _send.index_keys(int(ffi.cast("uintptr_t", idx.ptr)), slot_num, index_num, topic,
+                            keys, phys, store_ts)  # _address's cast, without its call
 
 
 def index_get(idx: Region, slot_num: int, index_num: int, key: bytes, begin_ms: int,
