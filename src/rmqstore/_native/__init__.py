@@ -908,7 +908,40 @@ release_and_wake = lib.rmq_release_and_wake  # (mutex, seq, waiters) pointers
 futex_wake = lib.rmq_futex_wake
 
 
-sync_arrive = lib.rmq_sync_arrive  # (arrivals) pointer: +1, atomically
+DURABLE_TIMEOUT, DURABLE_DONE, DURABLE_SYNCED = (
+    lib.RMQ_DURABLE_TIMEOUT, lib.RMQ_DURABLE_DONE, lib.RMQ_DURABLE_SYNCED)
+DURABLE_AGAIN, DURABLE_HOLDING = lib.RMQ_DURABLE_AGAIN, lib.RMQ_DURABLE_HOLDING
+
+
+def shared_commit(region: Region, words: dict[str, int], mutex: int, delay_s: float,
+                  recheck_s: float, timeout_s: float):
+    """The native group commit's view of a control file (rmq_shared_commit): ``words`` names
+    the byte offsets of its fields in ``region``, ``mutex`` the flush mutex's."""
+    gc = ffi.new("rmq_shared_commit *")
+    for name, at in words.items():
+        setattr(gc, name, ffi.cast(ffi.typeof(getattr(gc, name)), region.ptr + at))
+    gc.mutex = region.ptr + mutex
+    gc.delay_ns, gc.recheck_ns = int(delay_s * 1e9), int(recheck_s * 1e9)
+    gc.timeout_ns = int(timeout_s * 1e9)
+    return gc
+
+
+def durable_wait(offset: int, fd: int, seg_start: int, seg_size: int, journal_fd: int,
+                 journal_prefix: bytes):
+    """One wait of durable_wait_shared: until [0, offset) is durable, syncing fd (the caller's
+    last commit-log segment, at seg_start; -1: never) when it holds all that is not, and then
+    writing journal_prefix and the length synced to journal_fd (-1: none). The cdata holds
+    the prefix."""
+    w = ffi.new("rmq_durable_wait *", {"offset": offset, "fd": fd, "seg_start": seg_start,
+                                       "seg_size": seg_size, "journal_fd": journal_fd})
+    if journal_fd < 0:
+        return w
+    w.journal_prefix = prefix = ffi.new("char[]", journal_prefix)
+    w.journal_len = len(journal_prefix)
+    return ffi.gc(w, lambda _: prefix)  # the prefix lives as long as w
+
+
+durable_wait_shared = lib.rmq_durable_wait_shared  # (shared_commit, durable_wait): DURABLE_*
 
 
 def wait_for_change(seq, waiters, seen: int, timeout_s: float) -> None:
