@@ -17,7 +17,7 @@ import struct
 from .._version import __version__
 from ..errors import NativeModuleError
 
-ABI_VERSION = 24
+ABI_VERSION = 25
 
 try:
     from ._rmq import ffi, lib
