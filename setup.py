@@ -1,6 +1,6 @@
 # Only what pyproject.toml cannot say: the compiled modules, built at install. The cffi one holds
-# the hot paths (API mode, out of line); _messages and _put are plain C API because they make
-# Python objects; protocol's _codec is the remoting wire codec's (no engine code in it).
+# the hot paths (API mode, out of line); _messages, _put and _send are plain C API because they
+# make Python objects; protocol's _codec is the remoting wire codec's (no engine code in it).
 from setuptools import Extension, setup
 
 
@@ -17,4 +17,5 @@ def c_api_module(name: str, source: str, package: str = "rmqstore._native") -> E
 
 setup(cffi_modules=["src/rmqstore/_native/build.py:ffibuilder"],
       ext_modules=[c_api_module("_messages", "messages.c"), c_api_module("_put", "putter.c"),
+                   c_api_module("_send", "send_path.c"),
                    c_api_module("_codec", "codec.c", "rmqstore.protocol")])

@@ -68,6 +68,12 @@ class JsonFrameTemplate:
             out = self.frame(opaque, *texts, body=body)
         return out
 
+    def pieces(self) -> tuple[bytes, ...]:
+        """The header's UTF-8 text around the values and the opaque, in order (one more piece
+        than placeholders): what a writer of its own fills in to make ``frame``'s bytes (fill,
+        and the broker's native send answer, _native/send_path.c)."""
+        return self._pieces
+
 
 def _pieces(fmt: str) -> tuple[bytes, ...]:
     """The %-format's text between its placeholders (%s each value, %d the opaque)."""
