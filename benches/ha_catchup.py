@@ -148,6 +148,22 @@ def thread_cpu(pid: int) -> dict[int, tuple[str, float]]:
     return out
 
 
+def run_queue_wait(pid: int) -> dict[str, float]:
+    """Seconds each HA thread (rmq-ha-*) of process ``pid`` has waited on a run queue so far,
+    runnable but not running (/proc/PID/task/TID/schedstat, second field): on a saturated
+    machine, what every wake-up between a put and its acknowledgement pays."""
+    out: dict[str, float] = {}
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            name = (task / "comm").read_text().strip()
+            waited = int((task / "schedstat").read_text().split()[1]) / 1e9
+        except (OSError, IndexError, ValueError):  # ended meanwhile; no schedstats
+            continue
+        if name.startswith("rmq-ha"):
+            out[name] = out.get(name, 0.0) + waited
+    return out
+
+
 def by_name(before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]]
             ) -> dict[str, float]:
     """CPU seconds per thread name between two thread_cpu snapshots; the busiest unnamed
@@ -462,8 +478,14 @@ def main() -> None:
                 os.sync()
                 idle_s = disk.wait_idle(timeout_s=IDLE_WAIT_S)
                 before = disk.sample()
+                pids = (os.getpid(), follower.proc.pid)
+                waits = [run_queue_wait(pid) for pid in pids]
                 lags, starts, longest = lag(master, ha, args.lag_seconds, args.rate_mib)
                 during = delta(before, disk.sample())
+                # the share of the phase each HA thread spent runnable but not running
+                waited = {name: (s - waits[i].get(name, 0.0)) / args.lag_seconds
+                          for i, pid in enumerate(pids)
+                          for name, s in run_queue_wait(pid).items()}
             else:
                 follower.stop()
                 shutil.rmtree(tmp / f"replica{run}")
@@ -505,7 +527,7 @@ def main() -> None:
         # the device did meanwhile (others' writes and discards on a shared machine)
         "lag_slow_by_second": slow_by_second,
         "lag_longest_put_ms_by_second": [round(t * 1e3, 1) for t in longest],
-        "lag_idle_wait_s": idle_s, "lag_disk": during,
+        "lag_idle_wait_s": idle_s, "lag_disk": during, "lag_run_queue_share": waited,
     }
 
     def show(name: str) -> str:
@@ -545,7 +567,9 @@ def main() -> None:
           f"during it: {during['written_mib']:.0f} MiB written, {during['discarded_mib']:.0f} "
           f"MiB discarded, {during['flushes']} flushes (the bench's and any other's)")
     print("  the longest put by second (ms): "
-          + ", ".join(f"{t * 1e3:.0f}" for t in longest))
+          + ", ".join(f"{t * 1e3:.0f}" for t in longest)
+          + "; share of the phase each HA thread waited for a CPU: "
+          + ", ".join(f"{name} {share:.0%}" for name, share in sorted(waited.items())))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 
