@@ -63,6 +63,7 @@ from pathlib import Path
 
 import redis_replica
 from bench_worker import cpu_seconds, terminate
+from disk_activity import Disk, delta
 from redis_replica import RedisPeer
 
 import rmqstore
@@ -82,6 +83,8 @@ CHUNK = MiB  # the plain copy's receive buffer
 TIMEOUT_S = 120.0
 OFFSET = struct.Struct(">q")
 FLUSH_MS = StoreConfig.flush_interval_ms  # the replica's store flushes its log this often
+IDLE_WAIT_S = 10.0  # at most this long for the device to go quiet before the lag phase
+SLOW_S = 0.05  # the lag target: puts slower than this are counted per second of the phase
 
 
 def fill(store: rmqstore.MessageStore, mib: int) -> None:
@@ -142,6 +145,22 @@ def thread_cpu(pid: int) -> dict[int, tuple[str, float]]:
             continue
         ticks = sum(int(f) for f in tail.split()[11:13])
         out[int(task.name)] = (head.split("(", 1)[1], ticks / os.sysconf("SC_CLK_TCK"))
+    return out
+
+
+def run_queue_wait(pid: int) -> dict[str, float]:
+    """Seconds each HA thread (rmq-ha-*) of process ``pid`` has waited on a run queue so far,
+    runnable but not running (/proc/PID/task/TID/schedstat, second field): on a saturated
+    machine, what every wake-up between a put and its acknowledgement pays."""
+    out: dict[str, float] = {}
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            name = (task / "comm").read_text().strip()
+            waited = int((task / "schedstat").read_text().split()[1]) / 1e9
+        except (OSError, IndexError, ValueError):  # ended meanwhile; no schedstats
+            continue
+        if name.startswith("rmq-ha"):
+            out[name] = out.get(name, 0.0) + waited
     return out
 
 
@@ -341,11 +360,13 @@ def spread(values: list[float]) -> dict[str, float]:
 
 
 def lag(master: rmqstore.MessageStore, ha: Background[HAService], seconds: float,
-        rate_mib: float) -> list[float]:
+        rate_mib: float) -> tuple[list[float], list[float], list[float]]:
     """Per put, seconds from its return to the first report covering it (a wait for it, as a
-    SYNC_MASTER send's)."""
+    SYNC_MASTER send's), and when it returned (seconds into the phase); the longest put in
+    each second of the phase."""
     service, loop = ha.service, ha.call(asyncio.get_running_loop)
     puts: list[float] = []
+    longest: list[float] = []
     acks: dict[int, float] = {}
     done = threading.Event()
 
@@ -363,8 +384,13 @@ def lag(master: rmqstore.MessageStore, ha: Background[HAService], seconds: float
     while (now := time.perf_counter()) - t0 < seconds:
         due = int((now - t0) * per_s)
         while len(puts) < due:
+            began = time.perf_counter()
             master.put("Lag", body, queue_id=len(puts) % 4)
             puts.append(time.perf_counter())
+            second = int(began - t0)  # the longest put by second: a put holds the GIL, and
+            if second >= len(longest):  # the acknowledgements wait for the loop's thread
+                longest.extend([0.0] * (second + 1 - len(longest)))
+            longest[second] = max(longest[second], puts[-1] - began)
             end = log.max_offset  # this writer's record's end
             loop.call_soon_threadsafe(service.when_replicated, end,
                                       functools.partial(covered, len(puts) - 1))
@@ -373,7 +399,7 @@ def lag(master: rmqstore.MessageStore, ha: Background[HAService], seconds: float
     loop.call_soon_threadsafe(lambda: covered(-1, False))  # all may be in already
     if not done.wait(TIMEOUT_S):
         raise SystemExit("timed out waiting for the last report")
-    return [acks[i] - t for i, t in enumerate(puts)]
+    return [acks[i] - t for i, t in enumerate(puts)], [t - t0 for t in puts], longest
 
 
 def main() -> None:
@@ -396,6 +422,7 @@ def main() -> None:
     base = Path(os.environ.get("RMQ_BENCH_DIR", "/tmp/replication"))
     base.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="ha-catchup-", dir=base))
+    disk = Disk(tmp)
     config = HAConfig(transfer_batch_bytes=args.batch_kib * 1024,
                       slave_timeout_ms=int(TIMEOUT_S * 1000))
     followers: list[Follower] = []
@@ -446,7 +473,19 @@ def main() -> None:
             assert follower is not None
             if run == args.repeat - 1:  # the caught-up replica stays linked for the lag
                 followers.append(follower)
-                lags = lag(master, ha, args.lag_seconds, args.rate_mib)
+                # the lag measures replication, not the writeback of the turns' bytes: they
+                # are on disk (or deleted) and the device quiet before the writer starts
+                os.sync()
+                idle_s = disk.wait_idle(timeout_s=IDLE_WAIT_S)
+                before = disk.sample()
+                pids = (os.getpid(), follower.proc.pid)
+                waits = [run_queue_wait(pid) for pid in pids]
+                lags, starts, longest = lag(master, ha, args.lag_seconds, args.rate_mib)
+                during = delta(before, disk.sample())
+                # the share of the phase each HA thread spent runnable but not running
+                waited = {name: (s - waits[i].get(name, 0.0)) / args.lag_seconds
+                          for i, pid in enumerate(pids)
+                          for name, s in run_queue_wait(pid).items()}
             else:
                 follower.stop()
                 shutil.rmtree(tmp / f"replica{run}")
@@ -466,6 +505,10 @@ def main() -> None:
         return spread([p / t for t, p in zip(runs[name], runs["plain"], strict=True)])
 
     q = statistics.quantiles(lags, n=100)
+    slow_by_second = [0] * (int(args.lag_seconds) + 1)
+    for took, at in zip(lags, starts, strict=True):
+        if took > SLOW_S:
+            slow_by_second[min(int(at), len(slow_by_second) - 1)] += 1
     results = {
         "mib": round(mib, 1), "batch_kib": args.batch_kib, "repeat": args.repeat,
         "mib_s": rates, "runs_s": runs,
@@ -480,6 +523,11 @@ def main() -> None:
         "floor_vs_plain": rates["floor"]["median"] / rates["plain"]["median"],
         "lag_rate_mib_s": args.rate_mib, "lag_puts": len(lags),
         "lag_p50_ms": q[49] * 1e3, "lag_p99_ms": q[98] * 1e3, "lag_max_ms": max(lags) * 1e3,
+        # when the slow puts came (a burst at the start: what the turns left behind) and what
+        # the device did meanwhile (others' writes and discards on a shared machine)
+        "lag_slow_by_second": slow_by_second,
+        "lag_longest_put_ms_by_second": [round(t * 1e3, 1) for t in longest],
+        "lag_idle_wait_s": idle_s, "lag_disk": during, "lag_run_queue_share": waited,
     }
 
     def show(name: str) -> str:
@@ -512,6 +560,16 @@ def main() -> None:
     print(f"lag at {args.rate_mib:g} MiB/s of 1 KiB puts ({len(lags)} puts): p50 "
           f"{results['lag_p50_ms']:.1f} ms, p99 {results['lag_p99_ms']:.1f} ms, max "
           f"{results['lag_max_ms']:.1f} ms")
+    quiet = (f"idle after {idle_s:.1f} s" if idle_s < IDLE_WAIT_S
+             else f"never idle in {idle_s:.0f} s")
+    print(f"  puts over {SLOW_S * 1e3:.0f} ms by second of the phase: {slow_by_second}; the "
+          f"device before it: {quiet}; "
+          f"during it: {during['written_mib']:.0f} MiB written, {during['discarded_mib']:.0f} "
+          f"MiB discarded, {during['flushes']} flushes (the bench's and any other's)")
+    print("  the longest put by second (ms): "
+          + ", ".join(f"{t * 1e3:.0f}" for t in longest)
+          + "; share of the phase each HA thread waited for a CPU: "
+          + ", ".join(f"{name} {share:.0%}" for name, share in sorted(waited.items())))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 
