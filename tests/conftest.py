@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Hypothesis times each example (200 ms deadline) and its data generation: on a loaded machine
+# (xdist workers on two cores beside other runs) one slow first call fails a test that is
+# right. Speed is measured in benches/, never here: no deadline, no too-slow check.
+settings.register_profile("suite", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("suite")
 
 # Test ports: each process that draws them claims a slice of its own (rmqstore.server.testing),
 # so xdist workers and other runs on this machine never draw one another's ports.
