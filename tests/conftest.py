@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
+from hypothesis import HealthCheck, settings
 
-from rmqstore.server.testing import TEST_PORTS
+# Hypothesis times each example (200 ms deadline) and its data generation: on a loaded machine
+# (xdist workers on two cores beside other runs) one slow first call fails a test that is
+# right. Speed is measured in benches/, never here: no deadline, no too-slow check.
+settings.register_profile("suite", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("suite")
 
-
-def _own_port_slice() -> None:
-    """Under pytest-xdist each worker draws test ports from a slice of its own (the servers and
-    clusters it starts inherit the setting)."""
-    worker = os.environ.get("PYTEST_XDIST_WORKER")  # gw0, gw1, ...
-    count = os.environ.get("PYTEST_XDIST_WORKER_COUNT")
-    if not worker or not count:
-        return
-    index, width = int(worker.removeprefix("gw")), (TEST_PORTS[1] - TEST_PORTS[0]) // int(count)
-    low = TEST_PORTS[0] + index * width
-    os.environ["RMQSTORE_TEST_PORTS"] = f"{low}-{low + width}"
-
-
-_own_port_slice()
+# Test ports: each process that draws them claims a slice of its own (rmqstore.server.testing),
+# so xdist workers and other runs on this machine never draw one another's ports.
 
 # Files whose tests elect masters within time bounds (a cluster of three nodes with etcd, or
 # the chaos matrix): under pytest-xdist they run one file at a time on one worker, beside

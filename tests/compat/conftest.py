@@ -135,12 +135,38 @@ class CppClient:
             self.proc.wait(10)
 
 
+CPP_LOG_LINES = 60  # of each C++ client's log, shown with a failed test
+
+
+def cpp_client_logs(home: Path) -> str:
+    """The last non-debug lines of every C++ client log under ``home``: why its sends failed
+    (its own error for any failed try is only "No route info of this topic")."""
+    parts = []
+    for log in sorted(home.glob("logs/rocketmq-cpp/*.log*")):
+        lines = [line for line in log.read_text(errors="replace").splitlines()
+                 if "(debug)" not in line]
+        parts.append(f"== {log.name}\n" + "\n".join(lines[-CPP_LOG_LINES:]))
+    return "\n".join(parts)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()
+    home = getattr(item, "cpp_home", None)
+    if report.failed and home is not None:
+        report.sections.append(("rocketmq-cpp logs", cpp_client_logs(home)))
+
+
 @pytest.fixture
-def cpp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., CppClient]]:
-    """cpp(cmd=..., **spec) starts a C++ client process; all are killed at teardown."""
+def cpp(tmp_path_factory: pytest.TempPathFactory,
+        request: pytest.FixtureRequest) -> Iterator[Callable[..., CppClient]]:
+    """cpp(cmd=..., **spec) starts a C++ client process; all are killed at teardown. A failed
+    test shows the tail of each client's log."""
     workdir = tmp_path_factory.mktemp("cpp")
     home = workdir / "home"  # the client's logs and broadcasting offsets go under $HOME
     home.mkdir()
+    request.node.cpp_home = home
     env = {**os.environ, "HOME": str(home)}
     env.pop("NAMESRV_ADDR", None)
     started: list[CppClient] = []

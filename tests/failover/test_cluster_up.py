@@ -7,33 +7,20 @@ from __future__ import annotations
 
 import asyncio
 import os
-import random
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 from rmqstore.client import Message, Producer, SendStatus
-from rmqstore.server.testing import create_topic, wait_until
+from rmqstore.server.testing import create_topic, free_port_block, wait_until
 from tests.failover.etcd import need_etcd
-
-
-def _ports_free(base: int) -> bool:
-    for port in range(base, base + 5):
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                return False
-    return True
 
 
 def test_cluster_up_runs_until_sigterm(tmp_path: Path) -> None:
     need_etcd()
-    base = next(b for b in (random.randrange(21000, 29000, 10) for _ in range(50))
-                if _ports_free(b))
+    base = free_port_block(5)  # NameServer, broker, HA, etcd client, etcd peer
     out = tmp_path / "out.txt"
     with open(out, "wb") as sink:
         proc = subprocess.Popen([sys.executable, "-m", "rmqstore.cli", "cluster", "up",

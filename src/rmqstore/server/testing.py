@@ -26,6 +26,7 @@ request (what mqadmin does), for admin steps and assertions outside any client.
 from __future__ import annotations
 
 import collections
+import fcntl
 import itertools
 import json
 import logging
@@ -36,6 +37,7 @@ import signal as signals
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -54,6 +56,7 @@ __all__ = [
     "create_topic",
     "free_broker_port",
     "free_port",
+    "free_port_block",
     "max_offset",
     "route",
     "wait_until",
@@ -82,22 +85,59 @@ class ServeError(RuntimeError):
 # opens tens of thousands of client connections leaves them in TIME_WAIT there, and a port the
 # OS hands out for "any free port" would then rarely have its neighbour free.
 TEST_PORTS = (20000, 32000)
+# Each process that draws ports claims a slice of TEST_PORTS no other process on this machine
+# holds (a flock per slice, released when the process dies): test runs side by side (xdist
+# workers, other checkouts' runs) then never draw the same port in one another's window
+# between the draw and the server's bind.
+SLICE_WIDTH = 600
+SLICE_LOCKS = Path(tempfile.gettempdir()) / "rmqstore-test-ports"
+
+_slice: tuple[int, int] | None = None
+_slice_fd: int | None = None  # the held lock (not inherited: os.open is close-on-exec)
 
 
 def _test_ports() -> tuple[int, int]:
-    """The range free ports are drawn from; RMQSTORE_TEST_PORTS="LOW-HIGH" narrows it, so that
-    test runs side by side (parallel workers) never draw the same port in one another's window
-    between the draw and the server's bind."""
+    """The range free ports are drawn from: RMQSTORE_TEST_PORTS="LOW-HIGH" if set, else a
+    slice of TEST_PORTS claimed by this process."""
     spec = os.environ.get("RMQSTORE_TEST_PORTS")
-    if not spec:
-        return TEST_PORTS
-    low, _, high = spec.partition("-")
-    return int(low), int(high)
+    if spec:
+        low, _, high = spec.partition("-")
+        return int(low), int(high)
+    return _claim_slice()
+
+
+def _claim_slice() -> tuple[int, int]:
+    """The first slice whose lock this process gets (tried from a pid-chosen one on); all of
+    TEST_PORTS, with a warning, when every slice is held or locks cannot be taken."""
+    global _slice, _slice_fd
+    if _slice is not None:
+        return _slice
+    low, high = TEST_PORTS
+    count = (high - low) // SLICE_WIDTH
+    try:
+        SLICE_LOCKS.mkdir(mode=0o777, exist_ok=True)
+        for k in range(count):
+            index = (os.getpid() + k) % count
+            fd = os.open(SLICE_LOCKS / f"{index}.lock", os.O_RDWR | os.O_CREAT, 0o666)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            _slice_fd, _slice = fd, (low + index * SLICE_WIDTH, low + (index + 1) * SLICE_WIDTH)
+            return _slice
+        log.warning("every test port slice under %s is held: drawing from all of %s",
+                    SLICE_LOCKS, TEST_PORTS)
+    except OSError as e:
+        log.warning("cannot lock a test port slice (%s): drawing from all of %s", e, TEST_PORTS)
+    _slice = TEST_PORTS
+    return _slice
 
 
 # Ports handed out lately: a test draws several before it starts anything, and two draws of
 # one free port (nothing binds it in between) would give a server its own NameServer's port.
-_handed_out: collections.deque[int] = collections.deque(maxlen=512)
+# Far fewer than a slice holds, so that a neighbouring free pair stays easy to find.
+_handed_out: collections.deque[int] = collections.deque(maxlen=128)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -123,6 +163,18 @@ def free_broker_port(host: str = "127.0.0.1", attempts: int = 200) -> int:
             _handed_out.extend((p, p + 1))
             return p
     raise ServeError(f"no free port pair on {host} in {attempts} attempts")
+
+
+def free_port_block(count: int, host: str = "127.0.0.1", attempts: int = 200) -> int:
+    """The first of ``count`` consecutive free ports (``rmqstore cluster up --base-port``)."""
+    for _ in range(attempts):
+        low, high = _test_ports()
+        base = random.randrange(low, high - count + 1)
+        block = range(base, base + count)
+        if not any(p in _handed_out for p in block) and all(_bindable(host, p) for p in block):
+            _handed_out.extend(block)
+            return base
+    raise ServeError(f"no {count} consecutive free ports on {host} in {attempts} attempts")
 
 
 def _bindable(host: str, port: int) -> bool:
