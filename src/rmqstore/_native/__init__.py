@@ -17,7 +17,7 @@ import struct
 from .._version import __version__
 from ..errors import NativeModuleError
 
-ABI_VERSION = 23
+ABI_VERSION = 24
 
 try:
     from ._rmq import ffi, lib
@@ -170,7 +170,7 @@ def new_putter(appender: Appender, targets: dict, lock, arrival, slow, slow_asyn
                roll, durable, durable_batch, pending, result_type: type, batch_type: type,
                status_ok, host: bytes, plain_limit: int, max_body: int) -> _put.Putter:
     """A _put.Putter appending through appender with rmq_put_simple and rmq_put_batch.
-    targets: queue id or None -> {topic: plain_target(queue)}; the rest as putter.c says."""
+    targets: topic -> Targets of its queues; the rest as putter.c says."""
     return _put.Putter(_address(ffi.addressof(lib, "rmq_put_simple")),
                        _address(ffi.addressof(lib, "rmq_put_batch")), _address(appender.ptr),
                        appender, targets, lock, arrival, slow, slow_async, slow_batch, roll,
@@ -178,9 +178,13 @@ def new_putter(appender: Appender, targets: dict, lock, arrival, slow, slow_asyn
                        plain_limit, max_body)
 
 
+Targets = _put.Targets  # a topic's entry in a Putter's targets (putter.c)
+TARGETS_MAX_QUEUE_ID = 65535  # a larger queue id has no Targets slot (putter.c)
+
+
 def plain_target(queue) -> tuple[int, object]:
-    """What a Putter's targets hold for a ConsumeQueue: its rmq_queue's address (its wptr,
-    which the queue keeps allocated) and the queue."""
+    """What the native append of a Python put_batch takes for a ConsumeQueue: its rmq_queue's
+    address (its wptr, which the queue keeps allocated) and the queue."""
     return _address(queue.wptr), queue
 
 
@@ -293,13 +297,17 @@ def entry_reports(out, n: int) -> list[tuple[int, int, int, int, int, int]]:
     return list(_ENTRY_REPORT.iter_unpack(ffi.buffer(out, n * _ENTRY_REPORT.size)))
 
 
+# An rmq_queue on its own two cache lines (rmq_native.h says why)
+_new_lines = ffi.new_allocator(lib.rmq_alloc_lines, lib.rmq_free_lines)
+
+
 class QueueWriter:
     """A consume queue's write state (rmq_queue): topic, queue id, active file."""
 
     __slots__ = ("_empty", "_seg", "_units", "ptr")
 
     def __init__(self, topic: bytes, queue_id: int) -> None:
-        self.ptr = ffi.new("rmq_queue *")
+        self.ptr = _new_lines("rmq_queue *")
         self.ptr.topic = topic
         self.ptr.topic_len = len(topic)
         self.ptr.queue_id = queue_id
