@@ -304,7 +304,7 @@ _new_lines = ffi.new_allocator(lib.rmq_alloc_lines, lib.rmq_free_lines)
 class QueueWriter:
     """A consume queue's write state (rmq_queue): topic, queue id, active file."""
 
-    __slots__ = ("_empty", "_seg", "_units", "ptr")
+    __slots__ = ("_cell", "_seg", "_units", "ptr")
 
     def __init__(self, topic: bytes, queue_id: int) -> None:
         self.ptr = _new_lines("rmq_queue *")
@@ -312,29 +312,45 @@ class QueueWriter:
         self.ptr.topic_len = len(topic)
         self.ptr.queue_id = queue_id
         self.ptr.deliver_delay_ms = -1
-        self._empty = ffi.new("int64_t[1]")
+        # rmq_queue.cq_cell, which ptr keeps allocated; a QueueFile holding it as its cell
+        # holds its ConsumeQueue, which holds this writer
+        self._cell = ffi.addressof(self.ptr[0], "cq_cell")
+        self._seg = None
         self.detach()
 
     def attach(self, seg) -> None:
         """Append into seg (a QueueFile, mapped) from its write position up to its reserved
-        end; QUEUE_FULL there."""
-        self._seg = seg
+        end; QUEUE_FULL there. seg's write position moves into rmq_queue.cq_cell until
+        detach() (it keeps its value: a reader sees the same position in either cell)."""
+        if seg is not self._seg:
+            self._release()
+            self._cell[0] = seg.cell[0]
+            seg.cell = self._cell
+            self._seg = seg
         p = self.ptr
         p.cq = seg.mapping.ptr
         p.cq_size = seg.reserved
         p.cq_start = seg.start
-        p.cq_wrote = seg.cell
+        p.cq_wrote = self._cell
+
+    def _release(self) -> None:
+        """The attached file's write position goes back to a cell of its own. A reader reads
+        a cell in one step (seg.cell[0]: no thread switch between its two bytecodes), so it
+        never reads this one once another file took it."""
+        seg, self._seg = self._seg, None
+        if seg is not None:
+            seg.cell = new_cell(self._cell[0])
 
     def detach(self, next_start: int = 0) -> None:
         """No file to write: every append answers QUEUE_FULL until attach(); the next file
         starts at byte next_start of the unit stream."""
-        self._seg = None
+        self._release()
         p = self.ptr
         p.cq = ffi.NULL
         p.cq_size = 0
         p.cq_start = next_start
-        self._empty[0] = 0
-        p.cq_wrote = self._empty
+        self._cell[0] = 0
+        p.cq_wrote = self._cell
 
     def share(self, units) -> None:
         """Start every append at the published unit count at ``units`` (the queue's slot in

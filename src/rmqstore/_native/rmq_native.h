@@ -51,7 +51,7 @@ typedef struct {
      * adjacent cache lines of an allocation aligned to 128 bytes (rmq_alloc_lines), as a put to
      * one queue of thousands misses on every line it touches. */
     uint8_t *cq;           /* active consume-queue file */
-    int64_t *cq_wrote;     /* its write position */
+    int64_t *cq_wrote;     /* its write position: cq_cell while a file is attached */
     int64_t cq_size;       /* where its writable part ends (QUEUE_FULL there) */
     int64_t cq_start;      /* its start byte offset in the queue's unit stream */
     int64_t max_phys;      /* end offset of the last record the queue points at */
@@ -63,6 +63,10 @@ typedef struct {
     int32_t queue_id;
     int32_t topic_len;
     int32_t touched;       /* out: set to 1 by every unit appended (the mapping clock's cue) */
+    int64_t cq_cell;       /* the attached file's write position cell (QueueFile.cell points
+                            * here while attached): on a line every put touches anyway, where
+                            * a cell of its own was one more cache miss per put to one queue of
+                            * thousands (QueueWriter.attach) */
     char topic[256];
 } rmq_queue;
 
