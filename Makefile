@@ -33,4 +33,4 @@ bench: $(BIN)/.installed-test system-packages  ## micro-benchmarks of the hot pa
 	cd benches && ../$(BIN)/python -m pytest -q . -p no:cacheprovider --benchmark-only --benchmark-columns=mean,ops,rounds --benchmark-sort=name
 
 clean:
-	rm -rf $(VENV) build src/rmqstore/_native/_rmq*.so $(DATA)
+	rm -rf $(VENV) build $(wildcard src/rmqstore/*/*.so) $(DATA)

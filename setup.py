@@ -1,12 +1,12 @@
 # Only what pyproject.toml cannot say: the compiled modules, built at install. The cffi one holds
-# the hot paths (API mode, out of line); _messages and _put are plain C API because they make
-# Python objects.
+# the hot paths (API mode, out of line); _messages, _put and _send are plain C API because they
+# make Python objects; protocol's _codec is the remoting wire codec's (no engine code in it).
 from setuptools import Extension, setup
 
 
-def c_api_module(name: str, source: str) -> Extension:
+def c_api_module(name: str, source: str, package: str = "rmqstore._native") -> Extension:
     return Extension(
-        f"rmqstore._native.{name}",
+        f"{package}.{name}",
         sources=[f"src/rmqstore/_native/{source}"],
         include_dirs=["src/rmqstore/_native"],
         define_macros=[("Py_LIMITED_API", "0x030B0000")],
@@ -16,4 +16,6 @@ def c_api_module(name: str, source: str) -> Extension:
 
 
 setup(cffi_modules=["src/rmqstore/_native/build.py:ffibuilder"],
-      ext_modules=[c_api_module("_messages", "messages.c"), c_api_module("_put", "putter.c")])
+      ext_modules=[c_api_module("_messages", "messages.c"), c_api_module("_put", "putter.c"),
+                   c_api_module("_send", "send_path.c"),
+                   c_api_module("_codec", "codec.c", "rmqstore.protocol")])

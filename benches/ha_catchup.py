@@ -3,6 +3,7 @@ peers on the same files in the same run, and how far it lags while a writer appe
 
     .venv/bin/python benches/ha_catchup.py [--mib 256] [--repeat 3] [--lag-seconds 10]
                                            [--rate-mib 10] [--batch-kib 32] [--json FILE]
+                                           [--copy-flush-ms 500]
 
 Catch-up: a master store holding --mib MiB of 1 KiB messages (64 MiB segments) runs HAService
 on a thread (rmqstore.ha.Background); a replica in another process (tests/ha/follower.py),
@@ -12,8 +13,11 @@ record; the master learns it as a SYNC_MASTER send would, by waiting for it); al
 consume queues and index have it all (dispatched). The peers:
 
 - a plain socket copy: another process asks for the same bytes, the bench sends the master's
-  segment files with socket.sendfile and the receiver writes them with pwrite into one
-  preallocated file, then answers; timed from its request to its answer;
+  segment files with socket.sendfile and the receiver writes them with pwrite into segment
+  files of the replica's size, each preallocated when the stream reaches it, a flusher thread
+  fdatasyncing them every --copy-flush-ms (the replica's store flushes every
+  StoreConfig.flush_interval_ms: both put the same bytes on disk in their turn), then
+  answers; timed from its request to its answer;
 - a Redis replica's full sync of about as many bytes (benches/redis_replica.py, when Debian's
   redis-server is installed; --no-redis leaves it out): an existing system's replication of a
   data set, checked and loaded, on the same machine in the same run;
@@ -23,7 +27,8 @@ consume queues and index have it all (dispatched). The peers:
   native call rmqstore's replica uses, reporting after every read; no Python, no event loop,
   no dispatch. Timed as the replica is.
 
-The four take turns --repeat times, in an order rotated every turn; medians, with min-max, and
+The four take turns --repeat times, in an order rotated every turn, each after os.sync() (no
+turn pays for the writeback of the bytes another wrote); medians, with min-max, and
 the replica's median against each peer's; also each turn's replica against the same turn's copy
 (the median of those ratios: on a shared machine the load of the moment moves both alike), and
 the CPU seconds per GiB that the replica's two processes and the copy's two ends spent (what the
@@ -62,6 +67,7 @@ from redis_replica import RedisPeer
 
 import rmqstore
 from rmqstore._native.build import SOURCES as NATIVE_SOURCES
+from rmqstore.config import StoreConfig
 from rmqstore.ha import Background, HAConfig, HAService
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -75,6 +81,7 @@ CFG = dict(commitlog_segment_bytes=64 * MiB, consumequeue_units=300_000, index_s
 CHUNK = MiB  # the plain copy's receive buffer
 TIMEOUT_S = 120.0
 OFFSET = struct.Struct(">q")
+FLUSH_MS = StoreConfig.flush_interval_ms  # the replica's store flushes its log this often
 
 
 def fill(store: rmqstore.MessageStore, mib: int) -> None:
@@ -161,8 +168,10 @@ class AckClock:
     def __init__(self, service: HAService, end: int, loop, pid: Callable[[], int]) -> None:
         self.first = self.last = 0.0
         self.cpu = 0.0  # CPU seconds of both processes from the first report to the last
-        self.threads: dict[str, float] = {}  # the replica's, by thread name, meanwhile
+        # the replica's, by thread name, meanwhile, and the master's sender (rmq-ha-feed)
+        self.threads: dict[str, float] = {}
         self._threads_at: dict[int, tuple[str, float]] = {}
+        self._feed_at: dict[int, tuple[str, float]] = {}  # the master's threads
         self._pid = pid
         self.done = threading.Event()
         self._service = service
@@ -175,6 +184,7 @@ class AckClock:
             self.first = time.perf_counter()
             self.cpu = -cpu_seconds(os.getpid()) - cpu_seconds(self._pid())
             self._threads_at = thread_cpu(self._pid())
+            self._feed_at = thread_cpu(os.getpid())
         self._on_ack(offset)
 
     def _covered(self, ok: bool) -> None:
@@ -182,6 +192,8 @@ class AckClock:
             self.last = time.perf_counter()
             self.cpu += cpu_seconds(os.getpid()) + cpu_seconds(self._pid())
             self.threads = by_name(self._threads_at, thread_cpu(self._pid()))
+            master = by_name(self._feed_at, thread_cpu(os.getpid()))
+            self.threads["master rmq-ha-feed"] = master.get("rmq-ha-feed", 0.0)
         self.done.set()
 
     def wait(self) -> float:
@@ -209,37 +221,65 @@ def catch_up(master: rmqstore.MessageStore, ha: Background[HAService], tmp: Path
     return appended, follower.dispatched_at - clock.first, clock.cpu, clock.threads, follower
 
 
-def receive(port: int, path: str, size: int) -> None:
-    """The plain copy's receiving process: ask, read ``size`` bytes into ``path``, answer."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    os.posix_fallocate(fd, 0, size)
+def receive(port: int, root: str, size: int, segment: int, flush_ms: int) -> None:
+    """The plain copy's receiving process: ask, read ``size`` bytes into segment files of
+    ``segment`` bytes under ``root``, each created and preallocated when the stream reaches
+    it, and fdatasync'd every ``flush_ms`` by a flusher thread (0: never), as the replica's
+    store does its own (StoreConfig.flush_interval_ms, flushIntervalCommitLog); answer."""
     buf = bytearray(CHUNK)
     view = memoryview(buf)
+    fds: list[int] = []
+    stop = threading.Event()
+
+    def flush() -> None:  # the segments written since the last flush: the last, and full ones
+        done = 0
+        while not stop.wait(flush_ms / 1000):
+            todo = len(fds)
+            for fd in fds[done:todo]:
+                os.fdatasync(fd)
+            done = max(todo - 1, 0)
+
+    flusher = threading.Thread(target=flush, daemon=True)
     with socket.create_connection(("127.0.0.1", port)) as sock:
         cpu = time.process_time()
+        if flush_ms > 0:
+            flusher.start()
         sock.sendall(OFFSET.pack(0))
         got = 0
         while got < size:
-            n = sock.recv_into(view, min(CHUNK, size - got))
+            at = got % segment
+            if at == 0:
+                fd = os.open(Path(root) / f"{got:020d}", os.O_RDWR | os.O_CREAT, 0o644)
+                os.posix_fallocate(fd, 0, segment)
+                fds.append(fd)
+            n = sock.recv_into(view, min(CHUNK, size - got, segment - at))
             if not n:
                 raise SystemExit("the sender closed early")
-            os.pwrite(fd, view[:n], got)
+            os.pwrite(fds[-1], view[:n], at)
             got += n
         sock.sendall(OFFSET.pack(got))
+        stop.set()
+        if flush_ms > 0:
+            flusher.join()
         print(time.process_time() - cpu, flush=True)  # its CPU seconds, for the sender
-    os.close(fd)
+    for fd in fds:
+        os.close(fd)
 
 
-def plain_copy(master: rmqstore.MessageStore, tmp: Path, run: int) -> tuple[float, float]:
-    """Seconds to send the master's segment files to another process that writes them, and
-    the CPU seconds both ends spent."""
+def plain_copy(master: rmqstore.MessageStore, tmp: Path, run: int,
+               flush_ms: int) -> tuple[float, float]:
+    """Seconds to send the master's segment files to another process that writes them as the
+    replica does (segment files, flushed every ``flush_ms``), and the CPU seconds both ends
+    spent."""
     files = [(seg.path, seg.wrote) for seg in master.commitlog.files.files]
     size = sum(n for _, n in files)
     with socket.create_server(("127.0.0.1", 0)) as server:
         port = server.getsockname()[1]
-        proc = subprocess.Popen([sys.executable, __file__, "--receive", str(port),
-                                 str(tmp / f"plain{run}"), str(size)], stdout=subprocess.PIPE,
-                                text=True)
+        root = tmp / f"plain{run}"
+        root.mkdir()
+        proc = subprocess.Popen([sys.executable, __file__, "--receive", str(port), str(root),
+                                 str(size), str(CFG["commitlog_segment_bytes"]),
+                                 str(flush_ms)], stdout=subprocess.PIPE, text=True)
         try:
             server.settimeout(TIMEOUT_S)
             conn, _ = server.accept()
@@ -345,11 +385,13 @@ def main() -> None:
     parser.add_argument("--batch-kib", type=int, default=32, help="haTransferBatchSize")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--no-redis", action="store_true", help="leave the Redis peer out")
-    parser.add_argument("--receive", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--copy-flush-ms", type=int, default=FLUSH_MS,
+                        help="the plain copy's fdatasync interval (0: never)")
+    parser.add_argument("--receive", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.receive:
-        port, path, size = args.receive
-        receive(int(port), path, int(size))
+        port, path, size, segment, flush_ms = args.receive
+        receive(int(port), path, int(size), int(segment), int(flush_ms))
         return
     base = Path(os.environ.get("RMQ_BENCH_DIR", "/tmp/replication"))
     base.mkdir(parents=True, exist_ok=True)
@@ -378,11 +420,14 @@ def main() -> None:
             ha = Background(HAService(master, "127.0.0.1", 0, config)).start()
             follower = None
             for name in order:
+                # every turn starts with no dirty page of another's in the page cache: none
+                # pays for the writeback of the bytes a turn before it wrote
+                os.sync()
                 if name == "plain":
-                    seconds, cpu_s = plain_copy(master, tmp, run)
+                    seconds, cpu_s = plain_copy(master, tmp, run, args.copy_flush_ms)
                     runs["plain"].append(seconds)
                     cpu["plain"].append(cpu_s)
-                    (tmp / f"plain{run}").unlink()
+                    shutil.rmtree(tmp / f"plain{run}")
                 elif name == "floor":
                     runs["floor"].append(c_floor(master, exe, tmp, run))
                 elif name == "redis":
@@ -453,9 +498,10 @@ def main() -> None:
     print(f"turn by turn, replica / plain copy: median {turns['median']:.0%} "
           f"({turns['min']:.0%}-{turns['max']:.0%}); CPU seconds per GiB, both ends: replica "
           f"{per_gib['replica']['median']:.2f}, plain copy {per_gib['plain']['median']:.2f}")
-    print("replica's CPU seconds per GiB by thread (medians): " + ", ".join(
-        f"{name} {v['median']:.2f}" for name, v in
-        sorted(results["replica_thread_cpu_s_per_gib"].items(), key=lambda t: -t[1]["median"])))
+    spent = sorted(results["replica_thread_cpu_s_per_gib"].items(),
+                   key=lambda t: -t[1]["median"])
+    print("CPU seconds per GiB by thread, the replica's and the master's sender (medians): "
+          + ", ".join(f"{name} {v['median']:.2f}" for name, v in spent))
     if redis is not None:
         print(f"Redis replica's full sync of {redis.rdb_bytes / MiB:.0f} MiB (diskless both "
               f"ways): {show('redis')}; turn by turn against the copy: median "

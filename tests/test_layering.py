@@ -1,6 +1,9 @@
 """The floors of the package and the rules between them, read from the code's own imports:
 
-    protocol   the wire formats: the standard library only, nothing of rmqstore but itself
+    protocol   the wire formats: the standard library only, nothing of rmqstore but itself,
+               and one native codec of its own (protocol._codec, built from _native/codec.c:
+               the remoting frame's encode and decode, no engine code, importing nothing of
+               rmqstore); never the engine or the cffi module
     net        asyncio networking: protocol and the standard library
     client     the asyncio client: protocol and net, never the engine or the server
     engine     the store (everything else but ha, server, bench and cli): never net, ha, server,
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -69,6 +73,8 @@ def _is_module(name: str) -> bool:
 
 
 MODULES = {module_name(p): p for p in SRC.rglob("*.py")}
+MODULES_AND_EXTENSIONS = set(MODULES) | {module_name(p).split(".abi3")[0].split(".cpython")[0]
+                                         for p in SRC.rglob("*.so")}
 GRAPH = {name: imports(path) for name, path in MODULES.items()}
 
 
@@ -98,6 +104,22 @@ def test_protocol_imports_only_itself_and_the_standard_library() -> None:
     for m in of_floor("protocol"):
         assert floors_imported(m) <= {"protocol"}, (m, GRAPH[m])
         assert third_party(m) <= PROTOCOL_EXTRA, (m, third_party(m))
+
+
+CODEC_SOURCE = SRC / "_native" / "codec.c"
+
+
+def test_protocols_native_codec_holds_no_engine_code_and_imports_nothing() -> None:
+    """The codec's C source includes no header of the engine's and imports no module; the
+    protocol floor loads no compiled module but it (the cffi module is the engine's)."""
+    text = CODEC_SOURCE.read_text()
+    includes = re.findall(r'#include\s*([<"][^>"]+[>"])', text)
+    assert includes and all(i.startswith("<") for i in includes), includes
+    assert "PyImport_" not in text
+    compiled = {m for m in MODULES_AND_EXTENSIONS if floor(m) == "protocol"} - set(MODULES)
+    assert compiled == {"rmqstore.protocol._codec"}
+    for m in of_floor("protocol"):
+        assert not any(i.startswith("rmqstore._native") for i in GRAPH[m]), (m, GRAPH[m])
 
 
 def test_net_imports_only_protocol() -> None:

@@ -84,6 +84,11 @@ class IndexFile:
     def put(self, key: bytes, phys: int, store_ts: int) -> bool:
         return _native.index_put(self.seg.region, self.slots, self.entries, key, phys, store_ts)
 
+    def put_keys(self, topic: str, keys: list[str], phys: int, store_ts: int) -> int:
+        """put of each key as topic#key: how many went in before the file was full."""
+        return _native.index_put_keys(self.seg.region, self.slots, self.entries, topic, keys,
+                                      phys, store_ts)
+
     def get(self, key: bytes, begin_ms: int, end_ms: int, max_out: int) -> list[int]:
         return _native.index_get(self.seg.region, self.slots, self.entries, key, begin_ms,
                                  end_ms, max_out)
@@ -180,6 +185,11 @@ class IndexService:
         the idempotence check (a read of the file header per send) is skipped."""
         self.dirty = True
         last = self.files[-1] if self.files else None
+        if last is not None:  # the common case in one native call; a full file rolls below
+            done = last.put_keys(topic, keys, phys, store_ts)
+            if done == len(keys):
+                return
+            keys = keys[done:]
         for key in keys:
             data = f"{topic}#{key}".encode()
             if last is None or not last.put(data, phys, store_ts):

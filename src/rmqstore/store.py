@@ -102,6 +102,7 @@ class MessageStore:
         self.put = self._writer.put  # type: ignore[method-assign]
         self.put_async = self._writer.put_async  # type: ignore[method-assign]
         self.put_batch = self._writer.put_batch  # type: ignore[method-assign]
+        self.put_sent = self._writer.put_sent  # type: ignore[method-assign]
 
     def _open_parts(self, config: StoreConfig) -> None:
         root = self.root
@@ -255,10 +256,11 @@ class MessageStore:
 
     def put_sent(self, topic: str, queue_id: int, body: bytes, props: bytes, tags_code: int,
                  flag: int, born_ts: int, reconsume_times: int,
-                 born_host: tuple[str, int] | None, keys: list[str]) -> PutResult | None:
+                 born_host: bytes | None, keys: list[str]) -> tuple[int, int, int] | None:
         """put_record of a broker's common send, its fields checked by the broker's native
-        parse; None, with nothing stored, when put_record must take it (see
-        StoreWriter.put_sent)."""
+        parse, born_host encoded as records hold it (encode_host; None: the store's):
+        (queue offset, commit-log offset, store time); None, with nothing stored, when
+        put_record must take it (see StoreWriter.put_sent). Bound to the writer's at open."""
         return self._writer.put_sent(topic, queue_id, body, props, tags_code, flag, born_ts,
                                      reconsume_times, born_host, keys)
 
@@ -267,6 +269,12 @@ class MessageStore:
         """put_encoded_batch of a SEND_BATCH_MESSAGE: ``shared`` gives the request's
         properties, born time and host, sysflag and reconsume times."""
         return self._writer.put_entries(topic, data, queue_id, shared)
+
+    @property
+    def store_host_bytes(self) -> bytes:
+        """The store host as records hold it (8 or 20 bytes): an offset message id's first
+        part."""
+        return self._store_host
 
     def validate_topic(self, topic: str) -> None:
         """Raise InvalidTopicError unless topic follows RocketMQ's rule ([%|a-zA-Z0-9_-],

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     import asyncio
 
     from .aio_commit import AsyncGroupCommit
+    from .segment import MappedFile
     from .shared import Sharing
 
 
@@ -47,7 +48,8 @@ class StoreFlush:
         self.group_commit = GroupCommit(self.flush_commitlog_all, commitlog.max_offset,
                                         timeout_s) if sharing is None \
             else sharing.group_commit(self.flush_commitlog_all, timeout_s,
-                                      config.group_commit_delay_us)
+                                      config.group_commit_delay_us, self._last_log_file,
+                                      self._log_synced)
         self._last_thorough = self._queues_thorough = time.monotonic()
         self._sync_flusher: SyncFlusher | None = None
         self._aio_commit: AsyncGroupCommit | None = None
@@ -76,6 +78,16 @@ class StoreFlush:
         durable = self._commitlog.flush(self._commitlog.max_offset)
         self._checkpoint.physic_ts = max(self._checkpoint.physic_ts, ts)
         return durable
+
+    def _last_log_file(self) -> MappedFile | None:
+        files = self._commitlog.files.files
+        return files[-1] if files else None
+
+    def _log_synced(self, seg: MappedFile, ts: int, upto: int) -> None:
+        """A shared store's native group commit synced seg, making [0, upto) durable and the
+        records stored up to ts."""
+        seg.flushed = max(seg.flushed, min(seg.size, upto - seg.start))
+        self._checkpoint.physic_ts = max(self._checkpoint.physic_ts, ts)
 
     def flush_commitlog_timed(self) -> None:
         """Async flush's periodic flush: when flush_least_pages are dirty, a segment is full,

@@ -138,6 +138,22 @@ def synced_upto(path: Path, length: int) -> None:
     _append({"op": "upto", "path": _abs(path), "n": length})
 
 
+def native_upto(path: Path) -> tuple[int, bytes]:
+    """For a native sync of path that journals itself (shared_commit.c): the journal's
+    descriptor (-1: off) and its "upto" record up to the length, which the C appends with "}"
+    and a newline."""
+    fd = _fd
+    if fd < 0:
+        return -1, b""
+    prefix = json.dumps({"op": "upto", "path": _abs(path), "n": 0})[:-len("0}")].encode()
+    if len(prefix) > NATIVE_PREFIX_MAX:
+        return -1, b""  # the sync goes through Python then
+    return fd, prefix
+
+
+NATIVE_PREFIX_MAX = 4096  # shared_commit.c's line buffer
+
+
 # -- internals ---------------------------------------------------------------------------------
 def _on_directory(path: Path, sync) -> None:
     """sync(fd) on a descriptor of the directory path, held for the call."""

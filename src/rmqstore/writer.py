@@ -55,6 +55,7 @@ from .topics import TopicRoutes
 
 _put_simple = _native.put_simple
 _put_simple_shared = _native.put_simple_shared
+_put_sent = _native.put_sent
 _CACHE_MAX = 4096  # producers' addresses repeat: their encodings are kept
 _host_cache: dict[tuple[str, int], bytes] = {}
 _NO_TARGETS = _native.Targets()  # the plain-path targets of a topic with none
@@ -70,6 +71,7 @@ class StoreWriter:
         self._config = config
         self._commitlog = commitlog
         self._log = commitlog.appender.ptr  # what the native appends take
+        self._log_address = _native.appender_address(commitlog.appender)  # put_sent's
         self._last = commitlog.appender.last
         self._queues = queues
         self._routes = routes
@@ -262,30 +264,38 @@ class StoreWriter:
 
     def put_sent(self, topic: str, queue_id: int, body: bytes, props: bytes, tags_code: int,
                  flag: int, born_ts: int, reconsume_times: int,
-                 born_host: tuple[str, int] | None, keys: list[str]) -> PutResult | None:
+                 born_host: bytes | None, keys: list[str]) -> tuple[int, int, int] | None:
         """put_record of a broker's common send, whose fields its native parse checked: the
         properties encoded as stored (within MAX_PROPERTIES_BYTES), their TAGS' code and index
-        ``keys`` given, sysflag 0. None, with nothing stored, when the general path must take
-        it: (topic, queue_id) took no put yet, the body is too large or to be compressed, or
-        puts are refused."""
+        ``keys`` given, sysflag 0 (the IPv6 bit for a 20-byte ``born_host``, encoded by
+        encode_host). (queue offset, commit-log offset, store time); None, with
+        nothing stored, when the general path must take it: (topic, queue_id) took no put
+        yet, the body is too large or to be compressed, or puts are refused."""
         cq = self._targets.get(topic, _NO_TARGETS).get(queue_id)
         if cq is None or len(body) >= self._plain_limit or self._refusing:
             return None
-        host, sysflag = (_native.NULL, 0) if born_host is None else _born_host(born_host, 0)
-        args = (self._log, cq.wptr, body, len(body), props, len(props), tags_code, sysflag,
-                flag, born_ts, reconsume_times, 0, host)
         lock = self._put_lock
         lock.acquire()
         try:
             if self._refusing:
                 self._check_writable()
-            qoff, phys, now = self._append_record(topic, cq, args, keys)
+            # one C-API call, no GIL drop: the common case
+            stored = _put_sent(self._log_address, cq.waddr, body, props, tags_code, flag,
+                               born_ts, reconsume_times, born_host)
+            if type(stored) is int:  # a roll first, as _append_record makes it
+                sysflag = SYSFLAG_BORNHOST_V6 if born_host and len(born_host) == 20 else 0
+                args = (self._log, cq.wptr, body, len(body), props, len(props), tags_code,
+                        sysflag, flag, born_ts, reconsume_times, 0,
+                        _native.NULL if born_host is None else born_host)
+                qoff = self._append_retrying(cq, lambda: _native.put(*args), stored)
+                stored = (qoff, self._log.last_phys, self._log.last_ts)
+            self._appended(topic, keys, stored[1], stored[2])
         finally:
             lock.release()
         commit = self._group_commit
         if not commit.async_pending:
             commit.cue()  # as PendingPut does: a put in flight wants to be made durable
-        return PutResult(_PUT_OK, queue_id, qoff, phys, now, self._store_host)
+        return stored
 
     def _append_record(self, topic: str, cq: ConsumeQueue, args: tuple,
                        to_index: list[str]) -> tuple[int, int, int]:
@@ -297,13 +307,18 @@ class StoreWriter:
             qoff = self._append_retrying(cq, lambda: _native.put(*args), qoff)
         log = self._log
         phys, now = log.last_phys, log.last_ts
+        self._appended(topic, to_index, phys, now)
+        return qoff, phys, now
+
+    def _appended(self, topic: str, to_index: list[str], phys: int, now: int) -> None:
+        """What follows every append, under the put lock: the index keys, waking arrivals and
+        replication."""
         if to_index and self._index is not None:
             self._index.add_keys(topic, to_index, phys, now)
         if self._putter.waiters:
             self._arrival.notify_all()
         if self._on_append is not None:
             self._on_append()
-        return qoff, phys, now
 
     def _put_plain_retrying(self, cq: ConsumeQueue, body: bytes, code: int) -> int:
         # Apart from _put_plain: a closure there would cost every put its cells.

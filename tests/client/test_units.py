@@ -160,6 +160,10 @@ def test_latency_fault_tolerance() -> None:
     lft.update("b", 10, isolation=False)
     assert not lft.available("a") and lft.available("b")
     assert lft.least_bad(["a", "b"]) == "b"
+    lft.update("a", 10, isolation=False)  # a fast answer ends the avoidance at once (Java)
+    assert lft.available("a")
+    lft.update("b", 600, isolation=False)
+    assert not lft.available("b") and lft.least_bad(["a", "b"]) == "a"
 
 
 def test_route_parsing_and_queues() -> None:
@@ -245,5 +249,28 @@ def test_route_cache_makes_publish_queues_once_per_route_and_selectors_get_copie
             await producer.send(Message("T", b"x"), selector=emptying)
         assert (await cache.publish_route("T"))[1] == kept
         await producer._transport.close()
+
+    asyncio.run(main())
+
+
+def test_a_bad_send_raises_where_it_is_awaited_not_where_it_is_made() -> None:
+    """Producer.send hands back its coroutine; the checks run inside it, so a send made
+    into a task or gathered fails there, as an async def's would."""
+    import asyncio
+
+    from rmqstore.client import ClientClosed, Message, Producer
+
+    async def main() -> None:
+        producer = Producer("PG", namesrv="127.0.0.1:1")
+        unstarted = producer.send(Message("T", b"x"))  # no exception yet
+        with pytest.raises(ClientClosed):
+            await unstarted
+        await producer.start()
+        try:
+            empty = producer.send(Message("T", b""))
+            with pytest.raises(ValueError, match="empty"):
+                await asyncio.create_task(empty)
+        finally:
+            await producer.close()
 
     asyncio.run(main())

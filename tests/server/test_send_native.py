@@ -10,15 +10,16 @@ import struct
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from rmqstore._native import SendParser
+from rmqstore._native import new_send_path
 from rmqstore.filenames import offset_name
 from rmqstore.protocol import FrameDecoder, RemotingCommand, encode
 from rmqstore.protocol.frame import decode_frame
 from rmqstore.protocol.header_codec import decode_header, encode_header
 from rmqstore.protocol.headers import SendMessageRequestHeader, SendMessageRequestHeaderV2
+from rmqstore.protocol.json_template import JsonFrameTemplate
 from rmqstore.server.broker.handlers.send import _stored_properties
 from rmqstore.server.broker.handlers.send_native import ENV_SWITCH
 from rmqstore.server.testing import create_topic
@@ -45,9 +46,27 @@ def _frame(ext: dict, code: int = 310, flag: int = 0, opaque: int = 1) -> bytes:
                                   flag=flag))[4:]
 
 
+@given(region=st.text(max_size=20), trace=st.booleans(), opaque=st.integers(0, 2**31 - 1),
+       host=st.binary(min_size=8, max_size=8) | st.binary(min_size=20, max_size=20),
+       phys=st.integers(0, 2**63 - 1), queue_id=st.integers(0, 2**31 - 1),
+       queue_offset=st.integers(0, 2**63 - 1))
+@example(region='%s of 100%d "q" \\ é', trace=True, opaque=7, host=b"\x7f\0\0\1\0\0\x27\x11",
+         phys=2**40, queue_id=3, queue_offset=12)
+def test_the_native_answer_is_the_template_s_frame(region, trace, opaque, host, phys,
+                                                   queue_id, queue_offset) -> None:
+    """SendPath.answer fills SendProcessor's SUCCESS template (any region text: quotes, '%',
+    non-ASCII) to the bytes JsonFrameTemplate.frame makes, msgId the offset message id."""
+    template = JsonFrameTemplate(0, {
+        "msgId": None, "queueId": None, "queueOffset": None, "MSG_REGION": region,
+        "TRACE_ON": "true" if trace else "false"})
+    path = new_send_path("C1", SKIP, 1 << 16, template.pieces())
+    assert path.answer(opaque, host, phys, queue_id, queue_offset) == template.frame(
+        opaque, f"{host.hex().upper()}{phys:016X}", str(queue_id), str(queue_offset))
+
+
 @given(_text)
 def test_native_stored_properties_are_the_python_path_s(text: str) -> None:
-    parsed = SendParser("C1", SKIP, 1 << 16).parse(_frame(_ext(props=text)))
+    parsed = new_send_path("C1", SKIP, 1 << 16).parse(_frame(_ext(props=text)))
     _, encoded, wait = _stored_properties(text, "C1")
     if type(parsed) is int:
         assert parsed == (PROPERTIES if text.isascii() else HEADER)
@@ -58,7 +77,7 @@ def test_native_stored_properties_are_the_python_path_s(text: str) -> None:
 
 def test_a_common_send_is_read_whole() -> None:
     props = "UNIQ_KEY\x01U1\x02KEYS\x01k1 k2\x02TAGS\x01tg\x02WAIT\x01false\x02"
-    parsed = SendParser("C1", SKIP, 1 << 16).parse(_frame(_ext("T2", 3, props), opaque=9))
+    parsed = new_send_path("C1", SKIP, 1 << 16).parse(_frame(_ext("T2", 3, props), opaque=9))
     assert parsed == (310, 9, "T2", 3, 0, 1_700_000_000_000, 0, False,
                       b"UNIQ_KEY\x01U1\x02KEYS\x01k1 k2\x02TAGS\x01tg\x02CLUSTER\x01C1\x02",
                       "U1", "k1 k2", 3699, b"b" * 20)  # "tg".hashCode()
@@ -81,7 +100,7 @@ def _cpp_frame(queue_id: int, opaque: int, body: bytes = b"c" * 20) -> bytes:
 
 
 def test_the_cpp_client_s_send_is_read_whole() -> None:
-    assert SendParser("C1", SKIP, 1 << 16).parse(_cpp_frame(1, 5)[4:]) == (
+    assert new_send_path("C1", SKIP, 1 << 16).parse(_cpp_frame(1, 5)[4:]) == (
         10, 5, "T", 1, 0, 1796580987579, 0, True,
         b"KEYS\x01k0\x02TAGS\x01tg\x02UNIQ_KEY\x010100007F0000166500003BED08230100\x02"
         b"CLUSTER\x01C1\x02", "0100007F0000166500003BED08230100", "k0", 3699, b"c" * 20)
@@ -103,7 +122,7 @@ def test_the_cpp_client_s_send_is_read_whole() -> None:
     (_frame(_ext())[:30], 1),  # cut short
 ])
 def test_what_the_native_path_leaves_to_python(frame: bytes, why: int) -> None:
-    assert SendParser("C1", SKIP, 1 << 16).parse(frame) == why
+    assert new_send_path("C1", SKIP, 1 << 16).parse(frame) == why
 
 
 # -- two brokers, the same requests ---------------------------------------------------------
@@ -244,7 +263,7 @@ def test_a_mangled_frame_is_left_alone_or_read_as_python_reads_it(
             del frame[at]
         else:
             frame[at] = byte
-    parsed = SendParser("C1", SKIP, 1 << 16).parse(bytes(frame))
+    parsed = new_send_path("C1", SKIP, 1 << 16).parse(bytes(frame))
     if type(parsed) is int:
         return
     cmd = decode_frame(bytes(frame))

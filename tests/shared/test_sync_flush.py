@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 
 import rmqstore
-from rmqstore import _native, sync_journal
+from rmqstore import sync_journal
 from rmqstore.filenames import commitlog_dir
 from rmqstore.shared import commit
 from rmqstore.shared.commit import SharedGroupCommit
@@ -59,7 +60,9 @@ def _sync_writers(tmp_path: Path, *extra: str) -> tuple[Path, int, dict[str, int
 
 
 def test_sync_puts_in_several_processes_are_durable_and_share_fdatasyncs(tmp_path: Path) -> None:
-    d, syncs, upto = _sync_writers(tmp_path)
+    # all go at once, with the default gathering delay: under load, writers started one by one
+    # could each finish before the next opened the store, and then share nothing
+    d, syncs, upto = _sync_writers(tmp_path, str(tmp_path / "go"), "200")
     with rmqstore.open(d, **CONFIG) as store:
         size = store.config.commitlog_segment_bytes
         for qid in range(QUEUES):
@@ -205,22 +208,14 @@ def _synced_upto(journal: Path, store: rmqstore.MessageStore, offset: int) -> in
 
 
 
-def _calls_by_thread(monkeypatch, name: str) -> list[str]:
-    """The names of the threads that call _native.<name> from now on."""
-    calls: list[str] = []
-    fn = getattr(_native, name)
-    monkeypatch.setattr(_native, name, lambda *a: calls.append(
-        threading.current_thread().name) or fn(*a))
-    return calls
-
-
 def test_only_the_first_waiter_wakes_at_its_gathering_delay(tmp_path: Path,
                                                            monkeypatch) -> None:
     """Waiters gathering for a sync: the first to arrive keeps the delay and syncs when it
     ends short of the count; the second sleeps through its own delay, which ends while that
     sync runs, to the sync's end: one sleep, no try of the flush mutex (before: it woke at
     its delay's end and tried, a context switch per waiter per sync). Two group commits over
-    one control file, as two processes have them; the sync is held open 0.4 s."""
+    one control file, as two processes have them; the sync is held open 0.4 s (in Python:
+    neither has a segment the native wait could sync)."""
     monkeypatch.setattr(commit, "RECHECK_S", 120.0)  # no recheck for a dead flusher
     ctl = Control.lay_out(tmp_path / "control", 1, 1)
     ctl.u32[SYNC_WANT // 4] = 3  # the next sync gathers three waiters: never reached
@@ -231,13 +226,15 @@ def test_only_the_first_waiter_wakes_at_its_gathering_delay(tmp_path: Path,
         assert release.wait(20)
         return 100
 
-    sleeps = _calls_by_thread(monkeypatch, "wait_for_change")
-    tries = _calls_by_thread(monkeypatch, "mutex_lock")
-    first = SharedGroupCommit(ctl, held_sync, 20, 50_000)  # syncs at 0.05 s
-    second = SharedGroupCommit(ctl, lambda: pytest.fail("the second waiter synced"), 20,
-                               100_000)  # its delay ends at 0.12 s, inside the sync
+    def commit_of(sync, delay_us: int) -> SharedGroupCommit:
+        return SharedGroupCommit(ctl, sync, 20, delay_us, lambda: None,
+                                 lambda *_: pytest.fail("synced natively"))
+
+    first = commit_of(held_sync, 50_000)  # syncs at 0.05 s
+    # its delay ends at 0.12 s, inside the sync
+    second = commit_of(lambda: pytest.fail("the second waiter synced"), 100_000)
     got: dict[str, bool] = {}
-    waiters = [threading.Thread(target=lambda c=c, n=n: got.update({n: c.wait(100)}), name=n)
+    waiters = [threading.Thread(target=lambda c=c, n=n: got.update({n: c.wait(100)}))
                for c, n in ((first, "first"), (second, "second"))]
     try:
         for t in waiters:
@@ -245,10 +242,82 @@ def test_only_the_first_waiter_wakes_at_its_gathering_delay(tmp_path: Path,
             time.sleep(0.02)
         assert holding.wait(20), "the first waiter did not sync at the end of its delay"
         time.sleep(0.4)
-        assert sleeps.count("second") == 1, "the second waiter woke inside the sync"
-        assert tries.count("second") == 0, "the second waiter tried the flush mutex"
     finally:
         release.set()
         for t in waiters:
             t.join(20)
     assert got == {"first": True, "second": True} and (first.syncs, second.syncs) == (1, 0)
+    assert second.sleeps == 1, "the second waiter woke inside the sync"
+    assert second.tries == 0, "the second waiter tried the flush mutex"
+
+
+# Another process appends until the commit log is half into its second file, and leaves
+# without syncing anything (os._exit: no close, whose flush would sync).
+_ROLL_PAST = """
+import os, sys
+import rmqstore
+from tests.shared.worker import CONFIG, TOPIC
+with rmqstore.open(sys.argv[1], **CONFIG) as store:
+    size = store.config.commitlog_segment_bytes
+    while store.put(TOPIC, b"r" * 200, queue_id=0).commitlog_offset < size + size // 2:
+        pass
+    os._exit(0)
+"""
+
+
+def test_a_sync_past_the_file_mapped_last_syncs_every_file_it_makes_durable(
+        tmp_path: Path) -> None:
+    """The native wait syncs only the commit-log file its process mapped last: when what is
+    not yet durable begins in an earlier file (here: one another process filled and left
+    unsynced), the sync runs in Python over every file. Whatever the durable word then
+    covers, the sync journal shows an fdatasync of (a sync that moved it over bytes it never
+    synced would let a later put return undurable)."""
+    d = tmp_path / "store"
+    journal = tmp_path / "syncs.jsonl"
+    sync_journal.start(journal)
+    try:
+        with rmqstore.open(d, flush="sync", **CONFIG) as store:
+            store.create_topic(TOPIC, QUEUES)
+            size = store.config.commitlog_segment_bytes
+            subprocess.run([sys.executable, "-c", _ROLL_PAST, str(d)], cwd=ROOT, check=True,
+                           timeout=120)
+            put = store.put(TOPIC, b"mine", queue_id=1)  # in the second file, mapped now
+            assert put.status is rmqstore.PutStatus.PUT_OK
+            durable = store.durable_offset
+            assert durable >= size + size // 2, "the sync did not cover the other's puts"
+            for start in range(0, durable, size):
+                synced = _synced_upto(journal, store, start) - start
+                assert synced >= min(size, durable - start), \
+                    f"durable {durable}, but the file at {start} synced up to {synced} only"
+    finally:
+        sync_journal.stop()
+
+
+class _Interrupted(Exception):
+    pass
+
+
+def test_a_signal_interrupts_a_sync_wait_at_once(tmp_path: Path, monkeypatch) -> None:
+    """The wait sleeps in C; a signal ends the sleep, and its Python handler runs before the
+    wait goes on: here it raises, as Ctrl-C's KeyboardInterrupt would, while another process
+    holds the sync (the waiter would otherwise sleep to the flush timeout)."""
+    monkeypatch.setattr(commit, "RECHECK_S", 120.0)
+    d, proc = _flusher_holding(tmp_path)
+
+    def interrupt(*_) -> None:
+        raise _Interrupted
+
+    old = signal.signal(signal.SIGALRM, interrupt)
+    try:
+        with rmqstore.open(d, flush="sync", sync_flush_timeout_ms=120_000, **CONFIG) as store:
+            began = time.monotonic()
+            signal.setitimer(signal.ITIMER_REAL, 0.3)
+            with pytest.raises(_Interrupted):
+                store.put(TOPIC, b"waiter", queue_id=1)
+            assert time.monotonic() - began < 10, "the signal's handler ran late"
+            (tmp_path / "release").touch()
+        assert proc.wait(timeout=30) == 0
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+        proc.kill()

@@ -17,7 +17,7 @@ import struct
 from .._version import __version__
 from ..errors import NativeModuleError
 
-ABI_VERSION = 24
+ABI_VERSION = 26
 
 try:
     from ._rmq import ffi, lib
@@ -28,14 +28,15 @@ except ImportError as exc:  # pragma: no cover - exercised only on a broken inst
     ) from exc
 
 try:
-    from . import _messages, _put
+    from . import _messages, _put, _send
 except ImportError as exc:  # pragma: no cover - exercised only on a broken install
     raise NativeModuleError(
         f"rmqstore's compiled module {exc.name} is missing; reinstall with "
         "`pip install --force-reinstall .` on a machine with a C compiler"
     ) from exc
 
-for _built in (lib.rmq_abi_version(), _messages.abi_version(), _put.abi_version()):
+for _built in (lib.rmq_abi_version(), _messages.abi_version(), _put.abi_version(),
+               _send.abi_version()):
     if _built != ABI_VERSION:  # pragma: no cover - stale build
         raise NativeModuleError(
             f"rmqstore {__version__} expects native ABI {ABI_VERSION}, a compiled module has "
@@ -178,14 +179,26 @@ def new_putter(appender: Appender, targets: dict, lock, arrival, slow, slow_asyn
                        plain_limit, max_body)
 
 
+def appender_address(appender: Appender) -> int:
+    """The address of appender's rmq_log (put_sent's first argument); appender keeps it
+    allocated."""
+    return _address(appender.ptr)
+
+
 Targets = _put.Targets  # a topic's entry in a Putter's targets (putter.c)
 TARGETS_MAX_QUEUE_ID = 65535  # a larger queue id has no Targets slot (putter.c)
 
 
 def plain_target(queue) -> tuple[int, object]:
     """What the native append of a Python put_batch takes for a ConsumeQueue: its rmq_queue's
-    address (its wptr, which the queue keeps allocated) and the queue."""
-    return _address(queue.wptr), queue
+    address (its waddr) and the queue."""
+    return queue.waddr, queue
+
+
+def queue_address(writer: QueueWriter) -> int:
+    """The address of writer's rmq_queue (what the C-API puts take); writer keeps it
+    allocated."""
+    return _address(writer.ptr)
 
 
 def _address(ptr) -> int:
@@ -555,6 +568,14 @@ def index_put(idx: Region, slot_num: int, index_num: int, key: bytes, phys: int,
     return lib.rmq_index_put(idx.ptr, slot_num, index_num, key, len(key), phys, store_ts) == 1
 
 
+def index_put_keys(idx: Region, slot_num: int, index_num: int, topic: str, keys: list[str],
+                   phys: int, store_ts: int) -> int:
+    """index_put of each key as topic#key, in one call: how many went in before the file was
+    full."""
+    return _send.index_keys(int(ffi.cast("uintptr_t", idx.ptr)), slot_num, index_num, topic,
+                            keys, phys, store_ts)  # _address's cast, without its call
+
+
 def index_get(idx: Region, slot_num: int, index_num: int, key: bytes, begin_ms: int,
               end_ms: int, max_out: int) -> list[int]:
     """Physical offsets of entries whose hash matches key within [begin_ms, end_ms]."""
@@ -917,7 +938,40 @@ release_and_wake = lib.rmq_release_and_wake  # (mutex, seq, waiters) pointers
 futex_wake = lib.rmq_futex_wake
 
 
-sync_arrive = lib.rmq_sync_arrive  # (arrivals) pointer: +1, atomically
+DURABLE_TIMEOUT, DURABLE_DONE, DURABLE_SYNCED = (
+    lib.RMQ_DURABLE_TIMEOUT, lib.RMQ_DURABLE_DONE, lib.RMQ_DURABLE_SYNCED)
+DURABLE_AGAIN, DURABLE_HOLDING = lib.RMQ_DURABLE_AGAIN, lib.RMQ_DURABLE_HOLDING
+
+
+def shared_commit(region: Region, words: dict[str, int], mutex: int, delay_s: float,
+                  recheck_s: float, timeout_s: float):
+    """The native group commit's view of a control file (rmq_shared_commit): ``words`` names
+    the byte offsets of its fields in ``region``, ``mutex`` the flush mutex's."""
+    gc = ffi.new("rmq_shared_commit *")
+    for name, at in words.items():
+        setattr(gc, name, ffi.cast(ffi.typeof(getattr(gc, name)), region.ptr + at))
+    gc.mutex = region.ptr + mutex
+    gc.delay_ns, gc.recheck_ns = int(delay_s * 1e9), int(recheck_s * 1e9)
+    gc.timeout_ns = int(timeout_s * 1e9)
+    return gc
+
+
+def durable_wait(offset: int, fd: int, seg_start: int, seg_size: int, journal_fd: int,
+                 journal_prefix: bytes):
+    """One wait of durable_wait_shared: until [0, offset) is durable, syncing fd (the caller's
+    last commit-log segment, at seg_start; -1: never) when it holds all that is not, and then
+    writing journal_prefix and the length synced to journal_fd (-1: none). The cdata holds
+    the prefix."""
+    w = ffi.new("rmq_durable_wait *", {"offset": offset, "fd": fd, "seg_start": seg_start,
+                                       "seg_size": seg_size, "journal_fd": journal_fd})
+    if journal_fd < 0:
+        return w
+    w.journal_prefix = prefix = ffi.new("char[]", journal_prefix)
+    w.journal_len = len(journal_prefix)
+    return ffi.gc(w, lambda _: prefix)  # the prefix lives as long as w
+
+
+durable_wait_shared = lib.rmq_durable_wait_shared  # (shared_commit, durable_wait): DURABLE_*
 
 
 def wait_for_change(seq, waiters, seen: int, timeout_s: float) -> None:
@@ -935,41 +989,23 @@ def as_i64(ptr):
     return ffi.cast("int64_t *", ptr)
 
 
-# rmq_send_req's fields in order (rmq_native.h): four int32, the int64 born_ts, twelve int32
-_SEND_REQ = struct.Struct("=4iq12i")
-if (ffi.offsetof("rmq_send_req", "born_ts"), ffi.offsetof("rmq_send_req", "body_at")) \
-        != (16, _SEND_REQ.size - 4):
-    raise NativeModuleError("rmq_send_req's layout is not the one SendParser unpacks")
-
-
-class SendParser:
-    """rmq_send_parse with its buffers made once: one per broker, used on its event loop only.
+def new_send_path(cluster: str, skip_names: frozenset[str], max_header_bytes: int,
+                  answer_pieces: tuple[bytes, ...] = (b"",) * 5) -> _send.SendPath:
+    """A _send.SendPath (send_path.c): one per broker, used on its event loop only.
     ``parse(frame)`` gives the reason code (an int, see rmq_native.h) of a request left to the
     Python handler, or the tuple (code, opaque, topic, queue_id, flag, born_ts,
-    reconsume_times, wait, properties as stored, UNIQ_KEY or "", KEYS or "", tags_code, body)."""
+    reconsume_times, wait, properties as stored, UNIQ_KEY or "", KEYS or "", tags_code, body);
+    ``answer(opaque, host, phys, queue_id, queue_offset)`` the SUCCESS frame made of
+    ``answer_pieces`` (JsonFrameTemplate.pieces)."""
+    skip = "".join(f"{name}\n" for name in sorted(skip_names)).encode()
+    return _send.SendPath(_address(ffi.addressof(lib, "rmq_send_parse")), cluster.encode(),
+                          skip, max_header_bytes, answer_pieces)
 
-    def __init__(self, cluster: str, skip_names: frozenset[str], max_header_bytes: int) -> None:
-        self._cluster = cluster.encode()
-        self._skip = "".join(f"{name}\n" for name in sorted(skip_names)).encode()
-        # decoded fields, then the stored properties (at most the decoded text plus CLUSTER)
-        self._cap = 2 * max_header_bytes + len(self._cluster) + 64
-        self._out = ffi.new("uint8_t[]", self._cap)
-        self._buf = ffi.buffer(self._out)
-        self._req = ffi.new("rmq_send_req *")
-        self._req_bytes = ffi.buffer(self._req)
 
-    def parse(self, frame: bytes) -> int | tuple:
-        why = lib.rmq_send_parse(frame, len(frame), self._cluster, len(self._cluster),
-                                 self._skip, len(self._skip), self._req, self._out, self._cap)
-        if why:
-            return why
-        # every field in one unpack: a cffi attribute read costs as much as the whole unpack
-        (code, opaque, queue_id, msg_flag, born_ts, reconsume, wait, topic_at, topic_len,
-         props_at, props_len, uniq_at, uniq_len, keys_at, keys_len, tags_code,
-         body_at) = _SEND_REQ.unpack_from(self._req_bytes)
-        buf = self._buf
-        return (code, opaque, buf[topic_at:topic_at + topic_len].decode(), queue_id, msg_flag,
-                born_ts, reconsume, bool(wait), buf[props_at:props_at + props_len],
-                buf[uniq_at:uniq_at + uniq_len].decode() if uniq_len else "",
-                buf[keys_at:keys_at + keys_len].decode() if keys_len else "",
-                tags_code, frame[body_at:])
+# put_sent(log, queue, body, props, tags_code, flag, born_ts, reconsume_times, born_host):
+# rmq_put of a broker's common send (sysflag 0, the IPv6 bit for a 20-byte born host, None for
+# the log's own) by the Appender's and the queue's addresses, in one C-API call without a
+# GIL drop: (queue offset, commit-log offset, store time), or rmq_put's code < 0.
+_send.bind(_address(ffi.addressof(lib, "rmq_put")),
+           _address(ffi.addressof(lib, "rmq_index_put")))
+put_sent = _send.put_sent

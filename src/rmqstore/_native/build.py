@@ -11,7 +11,7 @@ from cffi import FFI
 HERE = Path(__file__).resolve().parent
 SOURCES = ["crc32.c", "append.c", "record.c", "read.c", "index.c", "prefault.c", "syncer.c",
            "mapping.c", "replica.c", "replica_dispatch.c", "ha_follow.c", "ha_feed.c",
-           "shared.c", "cold_read.c", "send_parse.c"]
+           "shared.c", "shared_commit.c", "cold_read.c", "send_parse.c"]
 
 
 def _cdef() -> str:

@@ -13,6 +13,7 @@
  * (0.43-0.53 against 0.41-0.48). */
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -168,6 +169,8 @@ static int send_frames(rmq_feeder *f) {
 }
 
 int32_t rmq_feed(rmq_feeder *f) {
+    static __thread int named; /* top -H and the bench's per-thread CPU figures */
+    if (!named) named = !pthread_setname_np(pthread_self(), "rmq-ha-feed");
     for (;;) {
         int64_t now = now_ms();
         int32_t stop = read_reports(f, now);

@@ -517,9 +517,58 @@ int64_t rmq_put_simple_shared(uint8_t *mutex, int32_t *died, uint8_t *seq, uint8
 /* Count oneself in *waiters, sleep while *seq == seen (up to timeout_ns), count oneself out. */
 int32_t rmq_wait_for_change(uint8_t *seq, uint8_t *waiters, uint32_t seen, int64_t timeout_ns);
 
-/* Group commit across processes (shared/commit.py): a sync waiter whose put is published
- * counts itself in *arrivals (atomically +1, whichever process); returns the new count. */
-uint32_t rmq_sync_arrive(uint8_t *arrivals);
+
+/* The whole wait of a sync put in a shared store (shared_commit.c; shared/commit.py has the
+ * protocol). rmq_shared_commit: the control file's words and the store's settings, made once.
+ * rmq_durable_wait: one wait, zeroed but for offset (wait until [0, offset) is durable), fd,
+ * seg_start and seg_size (the caller's last commit-log segment; fd -1: never sync here); called
+ * again with the same struct after RMQ_DURABLE_AGAIN (a signal: the caller runs its handlers),
+ * RMQ_DURABLE_SYNCED (this call's fdatasync made [0, synced_upto) durable, covering records
+ * stored up to synced_ts: the caller's bookkeeping; journal_fd >= 0: the sync journal's record
+ * of it, journal_prefix then the length, was written first) or RMQ_DURABLE_HOLDING (the caller holds
+ * the flush mutex: it syncs what its segment does not hold, then releases it with
+ * rmq_release_and_wake). Also RMQ_DURABLE_DONE, RMQ_DURABLE_TIMEOUT, or -errno (fdatasync or
+ * the mutex failed; the mutex released). */
+typedef struct {
+    int64_t *durable;
+    const int64_t *log_end;
+    const int64_t *last_ts;
+    uint32_t *seq;      /* durable_seq */
+    uint32_t *waiters;  /* durable_waiters */
+    uint32_t *arrivals; /* sync_arrivals */
+    uint32_t *synced;   /* synced_arrivals */
+    uint32_t *want;     /* sync_want */
+    uint8_t *mutex;     /* the flush mutex */
+    int64_t delay_ns;   /* the gathering delay's cap */
+    int64_t recheck_ns; /* how often a sleeper looks for a flusher that died */
+    int64_t timeout_ns; /* the sync flush timeout */
+} rmq_shared_commit;
+typedef struct {
+    int64_t offset;
+    int32_t fd;
+    int32_t arrived;
+    int64_t seg_start;
+    int64_t seg_size;
+    uint32_t mine;
+    int64_t deadline;
+    int64_t ripe;
+    int64_t recheck;
+    int64_t synced_upto;
+    int64_t synced_ts;
+    int32_t journal_fd;         /* the sync journal (sync_journal.py), or -1 */
+    const char *journal_prefix; /* its "upto" record of the segment, up to the length */
+    int32_t journal_len;
+    int32_t sleeps; /* futex sleeps of this wait (counters for the benches and tests) */
+    int32_t tries;  /* tries of the flush mutex */
+} rmq_durable_wait;
+enum {
+    RMQ_DURABLE_TIMEOUT = 0,
+    RMQ_DURABLE_DONE = 1,
+    RMQ_DURABLE_SYNCED = 2,
+    RMQ_DURABLE_AGAIN = 3,
+    RMQ_DURABLE_HOLDING = 4
+};
+int32_t rmq_durable_wait_shared(const rmq_shared_commit *gc, rmq_durable_wait *w);
 
 /* The broker's native send path (send_parse.c): a request frame (without its length word)
  * read for the common case of SEND_MESSAGE (10) / SEND_MESSAGE_V2 (310): a JSON header with

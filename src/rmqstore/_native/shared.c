@@ -118,7 +118,3 @@ int64_t rmq_put_simple_shared(uint8_t *mutex, int32_t *died, uint8_t *seq, uint8
     rmq_release_and_wake(mutex, seq, waiters);
     return qoff;
 }
-
-uint32_t rmq_sync_arrive(uint8_t *arrivals) {
-    return __atomic_add_fetch((uint32_t *)arrivals, 1, __ATOMIC_SEQ_CST);
-}

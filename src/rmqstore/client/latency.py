@@ -35,11 +35,18 @@ class LatencyFaultTolerance:
         self._until: dict[str, float] = {}
 
     def update(self, broker_name: str, latency_ms: float, isolation: bool) -> None:
+        if not isolation and latency_ms < _FIRST_PENALISED_MS:  # a send's common case
+            self._until.pop(broker_name, None)  # available from now: as if never avoided
+            return
         duration_ms = not_available_ms(ISOLATION_LATENCY_MS if isolation else latency_ms)
-        self._until[broker_name] = time.monotonic() + duration_ms / 1000
+        if duration_ms:
+            self._until[broker_name] = time.monotonic() + duration_ms / 1000
+        else:
+            self._until.pop(broker_name, None)
 
     def available(self, broker_name: str) -> bool:
-        return time.monotonic() >= self._until.get(broker_name, 0.0)
+        until = self._until.get(broker_name)  # only brokers being avoided have an entry
+        return until is None or time.monotonic() >= until
 
     def least_bad(self, names: list[str]) -> str | None:
         """pickOneAtLeast: of ``names``, the one whose avoidance ends first."""

@@ -22,16 +22,16 @@ import json
 import logging
 import time
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
 from ..net import TlsClientConfig
-from ..protocol import RequestCode, ResponseCode
+from ..protocol import RemotingCommand, RequestCode, ResponseCode
 from ..protocol.acl_signature import Credentials
 from ..protocol.admin_bodies import java_string_hash
-from ..protocol.json_template import JsonFrameTemplate, json_text
+from ..protocol.json_template import JsonFrameTemplate
 from ..protocol.message import (
     COMPRESSION_SHIFT,
     COMPRESSION_ZLIB,
@@ -193,26 +193,35 @@ class Producer(Lifecycle):
 
     # -- sending ---------------------------------------------------------------------------
 
-    async def send(self, msg: Message, *, queue: MessageQueue | None = None,
-                   selector: QueueSelector | None = None, arg: Any = None,
-                   sharding_key: str | None = None, timeout_s: float | None = None) -> SendResult:
-        """Send and wait for the broker's answer.
+    def send(self, msg: Message, *, queue: MessageQueue | None = None,
+             selector: QueueSelector | None = None, arg: Any = None,
+             sharding_key: str | None = None,
+             timeout_s: float | None = None) -> Coroutine[Any, Any, SendResult]:
+        """Send and wait for the broker's answer (a coroutine: ``await producer.send(msg)``).
 
         ``queue`` pins the queue; ``selector(queues, msg, arg)`` or ``sharding_key`` (hashed as
         Java's SelectMessageQueueByHash) choose one for ordered messages; those are not retried
         on another queue. Raises SendFailed (cause: the last error) or BrokerError.
+
+        Hands back the coroutine that does the work, so that a send awaits no coroutine of
+        ours but that one: each level of coroutines is resumed again when the answer comes.
         """
-        if not self._started:
-            self._check_started()
         timeout_s = self.send_timeout_s if timeout_s is None else timeout_s
+        if queue is None and selector is None and sharding_key is None:
+            return self._send_retrying(msg, None, timeout_s, batch=False)
+        return self._send_chosen(msg, queue, selector, arg, sharding_key, timeout_s)
+
+    async def _send_chosen(self, msg: Message, queue: MessageQueue | None,
+                           selector: QueueSelector | None, arg: Any, sharding_key: str | None,
+                           timeout_s: float) -> SendResult:
+        self._check_started()
         sys_flag, body, props = self._prepare(msg)
         if selector is not None or sharding_key is not None:
             queues = list((await self.routes.publish_route(msg.topic))[1])  # the user's to keep
             pick = selector or select_by_hash
             queue = pick(queues, msg, sharding_key if selector is None else arg)
-        if queue is not None:
-            return await self._send_pinned(queue, msg, body, sys_flag, props, timeout_s)
-        return await self._send_retrying(msg, body, sys_flag, props, timeout_s, batch=False)
+        assert queue is not None
+        return await self._send_pinned(queue, msg, body, sys_flag, props, timeout_s)
 
     async def _send_pinned(self, queue: MessageQueue, msg: Message, body: bytes, sys_flag: int,
                            props: dict[str, str], timeout_s: float) -> SendResult:
@@ -290,7 +299,7 @@ class Producer(Lifecycle):
         timeout_s = self.send_timeout_s if timeout_s is None else timeout_s
         if queue is not None:
             return await self._send_to(queue, head, body, 0, head_props, timeout_s, batch=True)
-        return await self._send_retrying(head, body, 0, head_props, timeout_s, batch=True)
+        return await self._send_retrying(head, (0, body, head_props), timeout_s, batch=True)
 
     async def create_topic(self, topic: str, queue_nums: int = DEFAULT_TOPIC_QUEUE_NUMS, *,
                            key: str = AUTO_CREATE_TOPIC, perm: int = 6,
@@ -354,7 +363,7 @@ class Producer(Lifecycle):
     def _select(self, topic: str, queues: list[MessageQueue],
                 last_broker: str | None) -> MessageQueue:
         """MQFaultStrategy.selectOneMessageQueue."""
-        counter = self._counters.setdefault(topic, itertools.count())
+        counter = self._counters.get(topic) or self._counters.setdefault(topic, itertools.count())
         n = len(queues)
         if self.send_latency_fault_enable:
             for _ in range(n):
@@ -374,16 +383,23 @@ class Producer(Lifecycle):
                 return mq
         return queues[next(counter) % n]
 
-    async def _send_retrying(self, msg: Message, body: bytes, sys_flag: int,
-                             props: dict[str, str], timeout_s: float, *, batch: bool) -> SendResult:
+    async def _send_retrying(self, msg: Message, prepared: tuple[int, bytes, dict[str, str]] | None,
+                             timeout_s: float, *, batch: bool) -> SendResult:
+        """A send to a queue of the producer's choosing, retried on another broker.
+        ``prepared``: (sysFlag, body, properties), or None for a single send's own (_prepare,
+        here so that a bad message raises where the send is awaited)."""
+        if prepared is None:
+            if not self._started:
+                self._check_started()
+            prepared = self._prepare(msg)
+        sys_flag, body, props = prepared
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         last_broker: str | None = None
         last_exc: BaseException | None = None
         attempts = 1 + self.retry_times_when_send_failed
         for attempt in range(attempts):
-            left = deadline - loop.time()
-            if left <= 0:
+            if deadline - loop.time() <= 0:
                 break
             try:
                 queues = self.routes.cached_publish_queues(msg.topic)
@@ -397,8 +413,11 @@ class Producer(Lifecycle):
             last_broker = mq.broker_name
             started = loop.time()
             try:
-                result = await self._send_to(mq, msg, body, sys_flag, props,
-                                             deadline - loop.time(), batch=batch)
+                addr = self.routes.broker_addr(mq.broker_name) or await self._broker_addr(mq)
+                born_ms = int(time.time() * 1000)
+                resp = await self._call(addr, mq, msg, body, sys_flag, props,
+                                        deadline - loop.time(), batch, born_ms)
+                result = self._result(resp, addr, mq, msg, props, batch, born_ms)
             except BrokerError as exc:
                 self._record(mq, started, isolation=True)
                 if exc.code not in RETRY_RESPONSE_CODES:
@@ -413,7 +432,8 @@ class Producer(Lifecycle):
                 last_exc = exc
                 await self._route_again(msg.topic)
             else:
-                self._record(mq, started, isolation=False)
+                if self.send_latency_fault_enable:
+                    self._faults.update(mq.broker_name, (loop.time() - started) * 1000, False)
                 if result.status is SendStatus.SEND_OK \
                         or not self.retry_another_broker_when_not_store_ok \
                         or attempt == attempts - 1:
@@ -446,9 +466,9 @@ class Producer(Lifecycle):
     def _send_frame_of(self, mq: MessageQueue, msg: Message, body: bytes, sys_flag: int,
                        props: dict[str, str], born_ms: int) -> Callable[[int], bytes]:
         """frame_of(opaque): the bytes encode(_send_request(...)) would give a single send."""
-        template = self._send_template(mq)
-        values = (str(sys_flag), str(born_ms), str(msg.flag), json_text(properties_text(props)))
-        return lambda opaque: template.frame(opaque, *values, body=body)
+        fill = (self._send_templates.get(mq) or self._send_template(mq)).fill
+        values = (sys_flag, born_ms, msg.flag, props)
+        return lambda opaque: fill(opaque, values, body)
 
     def _send_ext(self, mq: MessageQueue, sys_flag: str | None, born_ms: str | None,
                   flag: str | None, properties: str | None,
@@ -476,15 +496,26 @@ class Producer(Lifecycle):
     async def _send_to(self, mq: MessageQueue, msg: Message, body: bytes, sys_flag: int,
                        props: dict[str, str], timeout_s: float, *, batch: bool) -> SendResult:
         addr = self.routes.broker_addr(mq.broker_name) or await self._broker_addr(mq)
-        started_ms = int(time.time() * 1000)
+        born_ms = int(time.time() * 1000)
+        resp = await self._call(addr, mq, msg, body, sys_flag, props, timeout_s, batch, born_ms)
+        return self._result(resp, addr, mq, msg, props, batch, born_ms)
+
+    def _call(self, addr: str, mq: MessageQueue, msg: Message, body: bytes, sys_flag: int,
+              props: dict[str, str], timeout_s: float, batch: bool,
+              born_ms: int) -> Awaitable[RemotingCommand]:
+        """The broker's answer to one send, as the connection's own awaitable when the frame
+        can come from the queue's template (a single unsigned send)."""
         if batch or self._transport.signs:
             code = RequestCode.SEND_BATCH_MESSAGE if batch else RequestCode.SEND_MESSAGE_V2
-            req = self._send_request(code, mq, msg, body, sys_flag, props, batch, started_ms)
-            resp = await self._transport.invoke(addr, req, max(0.001, timeout_s))
-        else:
-            frame_of = self._send_frame_of(mq, msg, body, sys_flag, props, started_ms)
-            resp = await self._transport.invoke_frame(addr, RequestCode.SEND_MESSAGE_V2,
-                                                      frame_of, max(0.001, timeout_s))
+            req = self._send_request(code, mq, msg, body, sys_flag, props, batch, born_ms)
+            return self._transport.invoke(addr, req, max(0.001, timeout_s))
+        return self._transport.invoke_frame(
+            addr, RequestCode.SEND_MESSAGE_V2,
+            self._send_frame_of(mq, msg, body, sys_flag, props, born_ms), max(0.001, timeout_s))
+
+    def _result(self, resp: RemotingCommand, addr: str, mq: MessageQueue, msg: Message,
+                props: dict[str, str], batch: bool, born_ms: int) -> SendResult:
+        """The SendResult of a send's answer; BrokerError for a code that is no SendStatus."""
         status = _STATUS_OF.get(resp.code)
         if status is None:
             raise BrokerError(resp.code, resp.remark, addr)
@@ -496,15 +527,14 @@ class Producer(Lifecycle):
             else MessageQueue(mq.topic, mq.broker_name, int(queue_id))
         uniq = msg.properties.get(PROP_UNIQ_KEY) if batch \
             else props[PROP_UNIQ_KEY]
-        result = SendResult(status=status, msg_id=uniq or "",
-                            offset_msg_id=ext.get("msgId", ""), queue=queue,
-                            queue_offset=int(ext.get("queueOffset", -1)),
-                            transaction_id=ext.get("transactionId"),
-                            region_id=ext.get("MSG_REGION"), broker_addr=addr,
-                            master_epoch=int(ext["masterEpoch"]) if "masterEpoch" in ext
-                            else None)
+        epoch = ext.get("masterEpoch")
+        # Positional: keywords cost a frozen dataclass's __init__ twice as much.
+        result = SendResult(status, uniq or "", ext.get("msgId", ""), queue,
+                             int(ext.get("queueOffset", -1)), ext.get("transactionId"),
+                             ext.get("MSG_REGION"), addr,
+                             None if epoch is None else int(epoch))
         if self.tracer is not None and not batch:  # per attempt, as Java's send hook
-            self.tracer.published(self.group, msg, props, addr, result, started_ms,
+            self.tracer.published(self.group, msg, props, addr, result, born_ms,
                                   self.client_id.split("@")[0])
         return result
 

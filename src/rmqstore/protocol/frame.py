@@ -50,6 +50,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterable, Iterator
 
+from . import _codec
 from .binary_header import decode_binary_header, encode_binary_header
 from .codes import SerializeType
 from .command import RemotingCommand
@@ -92,8 +93,21 @@ def encode(cmd: RemotingCommand, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES)
     return b"".join((_PREFIX.pack(length, word), header, cmd.body))
 
 
+_codec.bind(RemotingCommand, SerializeType.JSON)
+_decode_native = _codec.decode_json_frame
+
+
 def decode_frame(frame: bytes) -> RemotingCommand:
-    """Decode one frame *without* its 4-byte length word (what NettyDecoder hands on)."""
+    """Decode one frame *without* its 4-byte length word (what NettyDecoder hands on).
+
+    The JSON header every peer sends is decoded in one native call (_codec.c); any other
+    frame, malformed ones included, by decode_frame_reference."""
+    cmd = _decode_native(frame)
+    return decode_frame_reference(frame) if cmd is None else cmd
+
+
+def decode_frame_reference(frame: bytes) -> RemotingCommand:
+    """decode_frame in Python: every header form, and the errors for malformed ones."""
     if len(frame) < 4:
         raise FrameTooLarge(f"frame of {len(frame)} bytes has no header word")
     (word,) = struct.unpack_from(">I", frame, 0)

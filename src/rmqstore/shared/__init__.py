@@ -95,9 +95,12 @@ class Sharing:
         if self.first:
             self.membership.opened()
 
-    def group_commit(self, flush_all: Callable[[], int], timeout_s: float,
-                     delay_us: int) -> SharedGroupCommit:
-        return SharedGroupCommit(self.ctl, flush_all, timeout_s, delay_us)
+    def group_commit(self, flush_all: Callable[[], int], timeout_s: float, delay_us: int,
+                     last_segment: Callable[[], MappedFile | None],
+                     synced: Callable[[MappedFile, int, int], None]) -> SharedGroupCommit:
+        """See SharedGroupCommit."""
+        return SharedGroupCommit(self.ctl, flush_all, timeout_s, delay_us, last_segment,
+                                 synced)
 
     # -- waiting for messages ---------------------------------------------------------------
     def wait_for_message(self, topic: str, queue_id: int, offset: int, timeout: float,

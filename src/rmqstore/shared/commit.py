@@ -21,17 +21,27 @@ with it, the processes a sync woke are all in the next (3.4-4.0, as the machine'
 them wake within the delay). Only the first to arrive since the last sync began wakes when
 the delay ends (to sync what gathered); the others sleep through it, to be woken by the end of
 the sync that covers them.
+
+The whole wait runs in C (_native/shared_commit.c): Python between a wake-up and the return,
+and the syncer's catch-up and bookkeeping before it woke the others, were a third of the time
+from one fdatasync to the next. The C syncs the commit-log segment this process mapped last
+when that holds everything not yet durable; otherwise (the log rolled into a file not mapped
+here) it hands the flush mutex back and the sync runs in Python. With the sync journal on,
+the C writes its record of the sync before anyone wakes, as sync_journal's functions do.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from .. import _native
+from .. import _native, sync_journal
 from ..flush import FlushCue
 from . import control as c
 from .control import Control
+
+if TYPE_CHECKING:
+    from ..segment import MappedFile
 
 # A sleeper looks again this often: a flusher that died holding the mutex wakes nobody, and
 # the next to look takes the mutex over (EOWNERDEAD) and syncs.
@@ -42,22 +52,29 @@ class SharedGroupCommit(FlushCue):
     """GroupCommit's interface (wait, flushed, cue, advance) over the control file."""
 
     def __init__(self, ctl: Control, flush_all: Callable[[], int], timeout_s: float,
-                 delay_us: int) -> None:
+                 delay_us: int, last_segment: Callable[[], MappedFile | None],
+                 synced: Callable[[MappedFile, int, int], None]) -> None:
         """flush_all() catches the commit log up, fdatasyncs it, returns the durable offset;
-        delay_us caps the gathering of a sync's waiters."""
+        delay_us caps the gathering of a sync's waiters; last_segment() is the commit log's
+        last file mapped here, which the native wait syncs, then calls synced(segment, store
+        time covered, durable offset)."""
         super().__init__()
+        self.sleeps = self.tries = 0  # futex sleeps and flush mutex tries of the waits here
         self._ctl = ctl
         self._flush_all = flush_all
-        self._timeout_s = timeout_s
-        self._delay_s = delay_us / 1e6
-        self._arrivals = ctl.address(c.SYNC_ARRIVALS)
+        self._last_segment = last_segment
+        self._synced = synced
         self._arrivals_at = c.SYNC_ARRIVALS // 4
         self._synced_at, self._want_at = c.SYNCED_ARRIVALS // 4, c.SYNC_WANT // 4
         self._at = c.DURABLE // 8
-        self._seq_at = c.DURABLE_SEQ // 4
         self._mutex = ctl.address(c.FLUSH_MUTEX)
         self._seq = ctl.address(c.DURABLE_SEQ)
         self._waiters = ctl.address(c.DURABLE_WAITERS)
+        self._native = _native.shared_commit(ctl.region, {
+            "durable": c.DURABLE, "log_end": c.LOG_END, "last_ts": c.LAST_TS,
+            "seq": c.DURABLE_SEQ, "waiters": c.DURABLE_WAITERS, "arrivals": c.SYNC_ARRIVALS,
+            "synced": c.SYNCED_ARRIVALS, "want": c.SYNC_WANT}, c.FLUSH_MUTEX,
+            delay_us / 1e6, RECHECK_S, timeout_s)
 
     @property
     def flushed(self) -> int:
@@ -71,49 +88,42 @@ class SharedGroupCommit(FlushCue):
 
     def wait(self, offset: int) -> bool:
         """Block until [0, offset) is durable; False after the sync flush timeout."""
-        words, u32 = self._ctl.i64, self._ctl.u32
-        if words[self._at] >= offset:
+        if self._ctl.i64[self._at] >= offset:
             return True
-        mine = _native.sync_arrive(self._arrivals)  # the caller's put is published
-        now = time.monotonic()
-        deadline, ripe = now + self._timeout_s, now + self._delay_s
-        recheck = now + RECHECK_S
-        while True:
-            seen = u32[self._seq_at]  # before looking: a sync finished after it wakes us
-            if words[self._at] >= offset:
-                return True
-            now = time.monotonic()
-            left = deadline - now
-            if left <= 0:
-                return False
-            if not self._gathered(u32):  # the last to arrive syncs
-                # The first to arrive since the last sync began keeps the delay (and syncs at
-                # its end); the others sleep through theirs: the end of a sync wakes them.
-                until = ripe if self._first(u32, mine) else max(ripe, recheck)
-                if now < until:
-                    _native.wait_for_change(self._seq, self._waiters, seen, min(until - now, left))
-                    continue
-            recheck = now + RECHECK_S
-            if _native.mutex_lock(self._mutex, _native.NULL, 0) is None:  # another syncs
-                _native.wait_for_change(self._seq, self._waiters, seen, min(left, RECHECK_S))
-                continue
-            try:
-                if words[self._at] < offset:
-                    self._sync(u32)
-            finally:  # durable_seq bumped atomically before the waiters are counted
-                _native.release_and_wake(self._mutex, self._seq, self._waiters)
+        seg = self._last_segment()
+        if seg is None:
+            w = _native.durable_wait(offset, -1, 0, 0, -1, b"")
+        else:
+            jfd, prefix = sync_journal.native_upto(seg.path) if sync_journal.ON else (-1, b"")
+            fd = -1 if sync_journal.ON and jfd < 0 else seg.fd  # unjournaled: in Python
+            w = _native.durable_wait(offset, fd, seg.start, seg.size, jfd, prefix)
+        try:
+            while True:
+                rc = _native.durable_wait_shared(self._native, w)
+                if rc == _native.DURABLE_DONE:
+                    return True
+                if rc == _native.DURABLE_TIMEOUT:
+                    return False
+                if rc == _native.DURABLE_SYNCED:  # the others are awake already
+                    self.syncs += 1
+                    self._synced(seg, w.synced_ts, w.synced_upto)
+                    if w.synced_upto >= offset:  # always: the put was published before
+                        return True
+                elif rc == _native.DURABLE_HOLDING:
+                    self._sync_holding(offset)
+                elif rc != _native.DURABLE_AGAIN:  # AGAIN: a signal, whose handlers ran
+                    raise OSError(-rc, "a sync flush of the shared commit log failed")
+        finally:
+            self.sleeps += w.sleeps
+            self.tries += w.tries
 
-    def _first(self, u32, mine: int) -> bool:
-        """Whether arrival `mine` is the first since the last sync began: the one that keeps
-        the gathering delay. Each waiter used to keep its own, and woke at its end in the
-        middle of the sync that covered it, to sleep again: a context switch each (1.9 per
-        put from 4 processes; 1.6 now), and a try of the flush mutex."""
-        return (mine - u32[self._synced_at]) & 0xFFFFFFFF == 1
-
-    def _gathered(self, u32) -> bool:
-        """Whether the waiters the next sync wants arrived since the last sync began."""
-        arrived = (u32[self._arrivals_at] - u32[self._synced_at]) & 0xFFFFFFFF
-        return arrived >= max(1, u32[self._want_at])
+    def _sync_holding(self, offset: int) -> None:
+        """The native wait handed over the flush mutex: the sync needs files not mapped here."""
+        try:
+            if self._ctl.i64[self._at] < offset:
+                self._sync(self._ctl.u32)
+        finally:  # durable_seq bumped atomically before the waiters are counted
+            _native.release_and_wake(self._mutex, self._seq, self._waiters)
 
     def _sync(self, u32) -> None:
         """Under the flush mutex: sync everything published (the arrivals counted before

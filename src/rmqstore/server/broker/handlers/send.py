@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from itertools import repeat
 
+from ...._native import new_send_path
 from ....aio_commit import AsyncGroupCommit
 from ....errors import (
     DiskFullError,
@@ -154,6 +155,10 @@ class SendProcessor:
         self._ok_frame = JsonFrameTemplate(ResponseCode.SUCCESS, {
             "msgId": None, "queueId": None, "queueOffset": None,
             "MSG_REGION": config.region_id, "TRACE_ON": "true" if config.trace_on else "false"})
+        # It filled in C (send_path.c): answer(opaque, store host, commit-log offset,
+        # queue id, queue offset), msgId the offset message id made of the two.
+        self._ok_answer = new_send_path(config.cluster_name, frozenset(), 0,
+                                        self._ok_frame.pieces()).answer
 
     def add_rewrite(self, rewrite: Rewrite, props: Iterable[str]) -> None:
         """Route some single messages elsewhere before they are stored (see Rewrite); only
@@ -177,7 +182,7 @@ class SendProcessor:
             self._native = NativeSend(
                 self._config, self._store, self._topics, self._role, self._traffic,
                 self._arrivals, self._group_commit, self._sync_master, self._rewrite_props,
-                self._ok_frame, self.answer_put, _born_host, dispatcher)
+                self._ok_answer, self.answer_put, _born_host, dispatcher)
             dispatcher.frame_handler = self._native.on_frame
 
     async def send(self, request: RemotingCommand,
@@ -284,8 +289,8 @@ class SendProcessor:
         status = self._acknowledged(status)
         if status is PutStatus.PUT_OK and request.serialize_type is SerializeType.JSON \
                 and not self._role.controller_mode:
-            return self._ok_frame.frame(request.opaque, result.msg_id, str(queue_id),
-                                        str(result.queue_offset))
+            return self._ok_answer(request.opaque, result._host,  # noqa: SLF001 - its bytes
+                                   result.commitlog_offset, queue_id, result.queue_offset)
         return self._answer_header(result.msg_id, queue_id, result.queue_offset, status)
 
     def _acknowledged(self, status: PutStatus) -> PutStatus:

@@ -1,20 +1,21 @@
 """The common send answered from its frame, before any decoding in Python: the Dispatcher's
 frame_handler for SEND_MESSAGE (10) and SEND_MESSAGE_V2 (310).
 
-One native call (_native.SendParser, send_parse.c) reads the frame: a JSON header in the common
-shape, a two-way request, sysFlag 0, no batch, queueId >= 0, properties that can be stored as
-sent and that no broker service rewrites (delay levels, timers, transactions). Then the checks
-SendProcessor._target makes, once per topic config: an existing, writable, non-retry topic that
-may be sent to, the queue id within its queues; the broker writable, neither a slave nor in
-controller mode, no SYNC_MASTER wait. The store takes it only into a queue that took a put
-before, a body within maxMessageSize and under the compression threshold, while puts are not
-refused (MessageStore.put_sent). Anything else is left, untouched, to SendProcessor, which
-answers it as it always has; so are every request while ACL is on (the Dispatcher's
-request_filter must see each one).
+One C-API call (_native.new_send_path's parse: send_parse.c through send_path.c, without a GIL
+drop) reads the frame: a JSON header in the common shape, a two-way request, sysFlag 0, no
+batch, queueId >= 0, properties that can be stored as sent and that no broker service rewrites
+(delay levels, timers, transactions). Then the checks SendProcessor._target makes, once per
+topic config: an existing, writable, non-retry topic that may be sent to, the queue id within
+its queues; the broker writable, neither a slave nor in controller mode, no SYNC_MASTER wait.
+The store takes it only into a queue that took a put before, a body within maxMessageSize and
+under the compression threshold, while puts are not refused (MessageStore.put_sent). Anything
+else is left, untouched, to SendProcessor, which answers it as it always has; so are every
+request while ACL is on (the Dispatcher's request_filter must see each one).
 
 The record stored and the answer are SendProcessor's for the same request: the stored
 properties, the born host, the SUCCESS frame template, the traffic counters, the long-poll
-wake-up, the sync-flush wait (FLUSH_DISK_TIMEOUT answered through SendProcessor). The
+wake-up, the sync-flush wait (FLUSH_DISK_TIMEOUT answered through SendProcessor), the SUCCESS
+frame (SendProcessor's template, filled in C: send_path.c). The
 environment variable RMQSTORE_NATIVE_SEND=0 turns the path off (tests compare the two).
 """
 
@@ -23,14 +24,14 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-from ...._native import SendParser
+from ...._native import new_send_path
 from ....aio_commit import AsyncGroupCommit
 from ....errors import InvalidTopicError
 from ....message import PutResult, PutStatus
 from ....net.dispatch import Channel, Dispatcher
 from ....protocol import RemotingCommand, RequestCode
 from ....protocol.frame import FRAME_HEADROOM_BYTES
-from ....protocol.json_template import JsonFrameTemplate
+from ....record import encode_host
 from ....store import MessageStore
 from ....topic_validator import is_not_allowed_send
 from ..config import BrokerConfig
@@ -39,8 +40,11 @@ from ..role import BrokerRole
 from ..stats.traffic import Traffic, message_type
 from ..topics import PERM_WRITE, RETRY_PREFIX, BrokerTopics
 
+_UNKNOWN = b"?"  # a peer whose born host is not cached yet
 ENV_SWITCH = "RMQSTORE_NATIVE_SEND"  # "0": every send takes SendProcessor's path
 
+# SendProcessor's SUCCESS frame: (opaque, store host, commit-log offset, queue id, queue offset).
+OkAnswer = Callable[[int, bytes, int, int, int], bytes]
 # The answer to a stored message whose durability or replication failed: SendProcessor's.
 Answer = Callable[[RemotingCommand, PutResult, int, PutStatus], "RemotingCommand | bytes"]
 
@@ -55,20 +59,21 @@ class NativeSend:
     def __init__(self, config: BrokerConfig, store: MessageStore, topics: BrokerTopics,
                  role: BrokerRole, traffic: Traffic, arrivals: ArrivalWaiters,
                  group_commit: AsyncGroupCommit | None, sync_master: bool,
-                 rewrite_props: frozenset[str], ok_frame: JsonFrameTemplate,
+                 rewrite_props: frozenset[str], ok_answer: OkAnswer,
                  answer: Answer, born_host: Callable[[str], tuple[str, int] | None],
                  dispatcher: Dispatcher) -> None:
         self._config, self._topics, self._role = config, topics, role
         self._put_sent, self._validate_topic = store.put_sent, store.validate_topic
         self._traffic, self._notify = traffic, arrivals.notify
         # answers: the SUCCESS frame, any other through SendProcessor, when durable if so
-        self._ok_frame, self._answer, self._dispatcher = ok_frame, answer, dispatcher
+        self._ok_answer, self._answer, self._dispatcher = ok_answer, answer, dispatcher
         self._group_commit, self._sync_master = group_commit, sync_master
         self._born_host = born_host
-        self._id_host: bytes | None = None  # the store host _id_prefix was made of
-        self._id_prefix = ""
+        self._born_hosts: dict[str, bytes | None] = {}  # peer -> born host as stored
+        self._host = store.store_host_bytes  # msgId's first part
         self.taken = 0  # sends answered here (logged at close: what tests look for)
-        self._parser = SendParser(config.cluster_name, rewrite_props, FRAME_HEADROOM_BYTES)
+        self._parse = new_send_path(config.cluster_name, rewrite_props,
+                                    FRAME_HEADROOM_BYTES).parse
         # topic -> (the config checked, how many queue ids it takes; 0: none, not ours)
         self._gates: dict[str, tuple[object, int]] = {}
         # What the answer and the observer see of a request taken here, by code.
@@ -76,7 +81,7 @@ class NativeSend:
             RequestCode.SEND_MESSAGE, RequestCode.SEND_MESSAGE_V2)}
 
     def on_frame(self, channel: Channel, frame: bytes, started: float) -> bool:
-        parsed = self._parser.parse(frame)
+        parsed = self._parse(frame)
         if type(parsed) is int:
             return False
         (code, opaque, topic, queue_id, flag, born_ts, reconsume, wait, props, uniq, keys,
@@ -89,36 +94,45 @@ class NativeSend:
         index = [uniq] if uniq else []
         if keys:
             index.extend(k for k in keys.split(" ") if k)  # index.index_keys' rule
-        result = self._put_sent(topic, queue_id, body, props, tags_code, flag, born_ts,
-                                reconsume, self._born_host(channel.peer), index)
-        if result is None:
+        host = self._born_hosts.get(channel.peer, _UNKNOWN)
+        if host is _UNKNOWN:
+            host = self._encoded_host(channel.peer)
+        stored = self._put_sent(topic, queue_id, body, props, tags_code, flag, born_ts,
+                                reconsume, host, index)
+        if stored is None:
             return False
         self.taken += 1
         self._notify(topic, queue_id)
         self._traffic.stored(topic, message_type(props), 1, len(body))
+        qoff, phys, now = stored
         commit = self._group_commit
         if commit is not None and wait:
-            commit.when_durable(result.commitlog_offset, lambda ok: self._answer_stored(
+            result = PutResult(PutStatus.PUT_OK, queue_id, qoff, phys, now, self._host)
+            commit.when_durable(phys, lambda ok: self._answer_stored(
                 channel, RemotingCommand(code, opaque=opaque), result, queue_id,
                 PutStatus.PUT_OK if ok else PutStatus.FLUSH_DISK_TIMEOUT, started))
         else:  # SendProcessor.answer_put's frame: JSON, PUT_OK, not in controller mode
-            # result.msg_id (make_msg_id: hex of host ++ offset), the host's part made once
-            host = result._host  # noqa: SLF001 - the store's host bytes, the same every put
-            if host is not self._id_host:
-                self._id_host, self._id_prefix = host, host.hex().upper()
             # What the answer and the observer see of the request: its code and opaque (a
             # command per code, reused: nothing keeps it past the answer).
             request = self._stand_ins[code]
             request.opaque = opaque
-            self._dispatcher.respond(channel, request, self._ok_frame.frame(
-                opaque, f"{self._id_prefix}{result.commitlog_offset:016X}", str(queue_id),
-                str(result.queue_offset)), started)
+            self._dispatcher.respond(channel, request, self._ok_answer(
+                opaque, self._host, phys, queue_id, qoff), started)
         return True
 
     def _answer_stored(self, channel: Channel, request: RemotingCommand, result: PutResult,
                        queue_id: int, status: PutStatus, started: float) -> None:
         self._dispatcher.respond(channel, request,
                                  self._answer(request, result, queue_id, status), started)
+
+    def _encoded_host(self, peer: str) -> bytes | None:
+        """The born host SendProcessor stores for a peer, encoded as the record holds it."""
+        address = self._born_host(peer)
+        host = None if address is None else encode_host(*address)
+        if len(self._born_hosts) >= 4096:
+            self._born_hosts.clear()
+        self._born_hosts[peer] = host
+        return host
 
     def _queues_open(self, topic: str) -> int:
         """How many queue ids a common send to topic may name (0: none; SendProcessor then

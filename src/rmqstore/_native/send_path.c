@@ -1,0 +1,376 @@
+/* rmqstore._native._send: the broker's common send (send_native.py) in C-API calls, and the
+ * index keys every put with keys adds (IndexService.add_keys).
+ *
+ * Beside the cffi module because the cost of a common send on the broker was its Python steps,
+ * not its C: each cffi call drops and takes back the GIL (a thread switch when the flusher
+ * waits for it), the parse's fields were unpacked from a struct and sliced out one by one, the
+ * append's result read back attribute by attribute and the answer formatted in three steps.
+ * SendPath.parse runs rmq_send_parse (send_parse.c, its address handed over from the cffi
+ * module so the parse exists once) and builds its tuple here; put_sent appends with rmq_put
+ * (likewise) and gives back the queue offset, commit-log offset and store time at once;
+ * SendPath.answer writes the SUCCESS frame from the pieces of the broker's JsonFrameTemplate
+ * (the one home of that frame's bytes; this only fills them in); index_keys puts a record's
+ * keys with rmq_index_put (likewise) without a Python call or a bytes object per key. */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include "rmq_internal.h"
+#include "rmq_native.h"
+#include "rmq_pytype.h"
+
+typedef int32_t (*parse_fn)(const uint8_t *, int64_t, const char *, int32_t, const char *,
+                            int32_t, rmq_send_req *, uint8_t *, int32_t);
+typedef int64_t (*put_fn)(rmq_log *, rmq_queue *, const char *, int32_t, const char *, int32_t,
+                          int64_t, int32_t, int32_t, int64_t, int32_t, int64_t, const char *);
+
+enum { PIECES = 5 };  /* the answer's text around msgId, queueId, queueOffset and opaque */
+
+typedef struct {
+    PyObject_HEAD
+    parse_fn parse;
+    PyObject *cluster;  /* bytes */
+    PyObject *skip;     /* bytes: names each followed by '\n' */
+    PyObject *pieces[PIECES];  /* bytes */
+    uint8_t *out;       /* the parse's scratch */
+    int32_t cap;
+    rmq_send_req req;
+} SendPathObject;
+
+static int path_traverse(SendPathObject *self, visitproc visit, void *arg) {
+    Py_VISIT((PyObject *)Py_TYPE((PyObject *)self));
+    Py_VISIT(self->cluster);
+    Py_VISIT(self->skip);
+    for (int i = 0; i < PIECES; i++) Py_VISIT(self->pieces[i]);
+    return 0;
+}
+
+static int path_clear(SendPathObject *self) {
+    Py_CLEAR(self->cluster);
+    Py_CLEAR(self->skip);
+    for (int i = 0; i < PIECES; i++) Py_CLEAR(self->pieces[i]);
+    return 0;
+}
+
+static void path_dealloc(SendPathObject *self) {
+    PyMem_Free(self->out);
+    self->out = NULL;
+    rmq_heap_dealloc((PyObject *)self, (inquiry)path_clear);
+}
+
+/* SendPath(parse, cluster, skip, max_header_bytes, pieces): parse is rmq_send_parse's
+ * address; cluster the broker's cluster name, skip the names
+ * of the properties broker services rewrite (each followed by '\n'); pieces the five texts of
+ * the SUCCESS answer's JSON header around its msgId, queueId, queueOffset and opaque. */
+static PyObject *path_new(PyTypeObject *tp, PyObject *args, PyObject *kwargs) {
+    static char *names[] = {"parse", "cluster", "skip", "max_header_bytes", "pieces", NULL};
+    PyObject *parse_addr, *cluster, *skip, *pieces;
+    Py_ssize_t max_header;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!O!O!nO!", names, &PyLong_Type,
+                                     &parse_addr, &PyBytes_Type, &cluster, &PyBytes_Type, &skip,
+                                     &max_header, &PyTuple_Type, &pieces))
+        return NULL;
+    if (PyTuple_Size(pieces) != PIECES || max_header < 0 || max_header > (1 << 24)) {
+        PyErr_SetString(PyExc_ValueError, "five answer pieces and a header limit expected");
+        return NULL;
+    }
+    for (int i = 0; i < PIECES; i++)
+        if (!PyBytes_Check(PyTuple_GetItem(pieces, i))) {
+            PyErr_SetString(PyExc_TypeError, "answer pieces must be bytes");
+            return NULL;
+        }
+    SendPathObject *self = (SendPathObject *)PyType_GenericAlloc(tp, 0);
+    if (!self) return NULL;
+    self->parse = (parse_fn)PyLong_AsVoidPtr(parse_addr);
+    /* decoded fields, then the stored properties (at most the decoded text plus CLUSTER) */
+    self->cap = (int32_t)(2 * max_header + PyBytes_Size(cluster) + 64);
+    self->out = PyMem_Malloc((size_t)self->cap);
+    if (PyErr_Occurred() || !self->parse || !self->out) {
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "null address");
+        Py_DECREF(self);
+        return NULL;
+    }
+    Py_INCREF(cluster);
+    self->cluster = cluster;
+    Py_INCREF(skip);
+    self->skip = skip;
+    for (int i = 0; i < PIECES; i++) {
+        self->pieces[i] = PyTuple_GetItem(pieces, i);
+        Py_INCREF(self->pieces[i]);
+    }
+    return (PyObject *)self;
+}
+
+static PyObject *ascii(const uint8_t *s, int32_t n) {
+    return PyUnicode_DecodeASCII((const char *)s, n, NULL);  /* the parse took ASCII only */
+}
+
+/* parse(frame) -> why (int) | (code, opaque, topic, queue_id, flag, born_ts,
+ * reconsume_times, wait, properties as stored, UNIQ_KEY or "", KEYS or "", tags_code, body):
+ * SendParser.parse's answer, see rmq_send_parse. */
+static PyObject *path_parse(SendPathObject *self, PyObject *frame) {
+    if (!PyBytes_Check(frame)) {
+        PyErr_SetString(PyExc_TypeError, "frame must be bytes");
+        return NULL;
+    }
+    const uint8_t *f = (const uint8_t *)PyBytes_AsString(frame);
+    Py_ssize_t n = PyBytes_Size(frame);
+    rmq_send_req *r = &self->req;
+    int32_t why = self->parse(f, n, PyBytes_AsString(self->cluster),
+                              (int32_t)PyBytes_Size(self->cluster),
+                              PyBytes_AsString(self->skip), (int32_t)PyBytes_Size(self->skip),
+                              r, self->out, self->cap);
+    if (why) return PyLong_FromLong(why);
+    const uint8_t *o = self->out;
+    PyObject *empty = PyUnicode_FromStringAndSize("", 0);
+    if (!empty) return NULL;
+    PyObject *items[13] = {
+        PyLong_FromLong(r->code), PyLong_FromLong(r->opaque), ascii(o + r->topic_at,
+        r->topic_len), PyLong_FromLong(r->queue_id), PyLong_FromLong(r->msg_flag),
+        PyLong_FromLongLong(r->born_ts), PyLong_FromLong(r->reconsume_times),
+        PyBool_FromLong(r->wait),
+        PyBytes_FromStringAndSize((const char *)o + r->props_at, r->props_len),
+        r->uniq_len ? ascii(o + r->uniq_at, r->uniq_len) : (Py_INCREF(empty), empty),
+        r->keys_len ? ascii(o + r->keys_at, r->keys_len) : (Py_INCREF(empty), empty),
+        PyLong_FromLong(r->tags_code),
+        PyBytes_FromStringAndSize((const char *)f + r->body_at, n - r->body_at)};
+    Py_DECREF(empty);
+    PyObject *tuple = PyTuple_New(13);
+    for (int i = 0; i < 13; i++) {
+        if (!items[i] || !tuple) {
+            for (int j = i; j < 13; j++) Py_XDECREF(items[j]);
+            Py_XDECREF(tuple);
+            return NULL;
+        }
+        PyTuple_SetItem(tuple, i, items[i]);
+    }
+    return tuple;
+}
+
+typedef int32_t (*index_put_fn)(uint8_t *, int32_t, int32_t, const char *, size_t, int64_t,
+                                int64_t);
+
+static put_fn put;              /* rmq_put, bound once by bind */
+static index_put_fn index_put;  /* rmq_index_put, likewise */
+
+/* bind(put, index_put): rmq_put's and rmq_index_put's addresses, from the cffi module. */
+static PyObject *bind(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    (void)module;
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "bind(put, index_put)");
+        return NULL;
+    }
+    put_fn p = (put_fn)PyLong_AsVoidPtr(args[0]);
+    index_put_fn ip = (index_put_fn)PyLong_AsVoidPtr(args[1]);
+    if (!p || !ip) {
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "null address");
+        return NULL;
+    }
+    put = p;
+    index_put = ip;
+    Py_RETURN_NONE;
+}
+
+/* index_keys(index, slots, entries, topic, keys, phys, store_ts) -> how many of keys (a list
+ * of str) went into the index file mapped at address index, each as the UTF-8 of topic#key
+ * (IndexService's key), before one found the file full (the caller rolls for the rest). */
+static PyObject *index_keys(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    (void)module;
+    if (!index_put) {
+        PyErr_SetString(PyExc_RuntimeError, "bind was not called");
+        return NULL;
+    }
+    if (nargs != 7 || !PyUnicode_Check(args[3]) || !PyList_Check(args[4])) {
+        PyErr_SetString(PyExc_TypeError, "index_keys(index, slots, entries, topic: str, "
+                        "keys: list[str], phys, store_ts)");
+        return NULL;
+    }
+    uint8_t *idx = (uint8_t *)PyLong_AsVoidPtr(args[0]);
+    long slots = PyLong_AsLong(args[1]), entries = PyLong_AsLong(args[2]);
+    long long phys = PyLong_AsLongLong(args[5]), ts = PyLong_AsLongLong(args[6]);
+    Py_ssize_t topic_len;
+    const char *topic = PyUnicode_AsUTF8AndSize(args[3], &topic_len);
+    if (PyErr_Occurred() || !topic) return NULL;
+    if (!idx || slots <= 0 || entries <= 0) {
+        PyErr_SetString(PyExc_ValueError, "no index file");
+        return NULL;
+    }
+    char local[512];
+    Py_ssize_t n = PyList_Size(args[4]), done = 0;
+    for (; done < n; done++) {
+        PyObject *key = PyList_GetItem(args[4], done);
+        Py_ssize_t key_len;
+        const char *k = PyUnicode_Check(key) ? PyUnicode_AsUTF8AndSize(key, &key_len) : NULL;
+        if (!k) {
+            if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "an index key is a str");
+            return NULL;
+        }
+        size_t len = (size_t)(topic_len + 1 + key_len);
+        char *buf = len <= sizeof local ? local : PyMem_Malloc(len);
+        if (!buf) return PyErr_NoMemory();
+        memcpy(buf, topic, (size_t)topic_len);
+        buf[topic_len] = '#';
+        memcpy(buf + topic_len + 1, k, (size_t)key_len);
+        int32_t ok = index_put(idx, (int32_t)slots, (int32_t)entries, buf, len, phys, ts);
+        if (buf != local) PyMem_Free(buf);
+        if (ok != 1) break;
+    }
+    return PyLong_FromSsize_t(done);
+}
+
+/* put_sent(log, queue, body, props, tags_code, flag, born_ts, reconsume_times, born_host) ->
+ * (queue offset, commit-log offset, store time) | code < 0: rmq_put of a common send (sysflag
+ * 0, or the IPv6 bit with a 16-byte born host) on the rmq_log and rmq_queue at those
+ * addresses, under the caller's put lock; born_host None means the log's own. */
+static PyObject *put_sent(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    (void)module;
+    if (!put) {
+        PyErr_SetString(PyExc_RuntimeError, "bind was not called");
+        return NULL;
+    }
+    if (nargs != 9 || !PyBytes_Check(args[2]) || !PyBytes_Check(args[3]) ||
+        (args[8] != Py_None && !PyBytes_Check(args[8]))) {
+        PyErr_SetString(PyExc_TypeError,
+                         "put(log, queue, body, props, tags_code, flag, born_ts, "
+                         "reconsume_times, born_host) expects bytes body, props and host");
+        return NULL;
+    }
+    rmq_log *log = (rmq_log *)PyLong_AsVoidPtr(args[0]);
+    rmq_queue *q = (rmq_queue *)PyLong_AsVoidPtr(args[1]);
+    long long tags = PyLong_AsLongLong(args[4]);
+    long flag = PyLong_AsLong(args[5]);
+    long long born_ts = PyLong_AsLongLong(args[6]);
+    long reconsume = PyLong_AsLong(args[7]);
+    if (PyErr_Occurred()) return NULL;
+    if (!log || !q) {
+        PyErr_SetString(PyExc_ValueError, "null address");
+        return NULL;
+    }
+    const char *host = NULL;
+    int32_t sysflag = 0;
+    if (args[8] != Py_None) {
+        Py_ssize_t host_len = PyBytes_Size(args[8]);
+        if (host_len != 8 && host_len != 20) {
+            PyErr_SetString(PyExc_ValueError, "a born host is 8 or 20 bytes");
+            return NULL;
+        }
+        host = PyBytes_AsString(args[8]);
+        sysflag = host_len == 20 ? RMQ_BORNHOST_V6 : 0;
+    }
+    int64_t qoff = put(log, q, PyBytes_AsString(args[2]), (int32_t)PyBytes_Size(args[2]),
+                             PyBytes_AsString(args[3]), (int32_t)PyBytes_Size(args[3]),
+                             tags, sysflag, (int32_t)flag, born_ts, (int32_t)reconsume, 0,
+                             host);
+    if (qoff < 0) return PyLong_FromLongLong(qoff);
+    return Py_BuildValue("(LLL)", (long long)qoff, (long long)log->last_phys,
+                         (long long)log->last_ts);
+}
+
+/* answer(opaque, host, phys, queue_id, queue_offset) -> the SUCCESS frame: msgId is
+ * RocketMQ's offset message id, the store host's bytes then the commit-log offset, in upper
+ * hex. */
+static PyObject *path_answer(SendPathObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 5 || !PyBytes_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError,
+                         "answer(opaque, host, phys, queue_id, queue_offset) expects bytes host");
+        return NULL;
+    }
+    long opaque = PyLong_AsLong(args[0]);
+    long long phys = PyLong_AsLongLong(args[2]);
+    long queue_id = PyLong_AsLong(args[3]);
+    long long qoff = PyLong_AsLongLong(args[4]);
+    if (PyErr_Occurred()) return NULL;
+    const uint8_t *host = (const uint8_t *)PyBytes_AsString(args[1]);
+    Py_ssize_t host_len = PyBytes_Size(args[1]);
+    if (host_len > 32) {
+        PyErr_SetString(PyExc_ValueError, "a store host is at most 32 bytes");
+        return NULL;
+    }
+    char id[2 * 32 + 17], qid[24], qo[24], op[24];
+    static const char HEX[] = "0123456789ABCDEF";
+    for (Py_ssize_t i = 0; i < host_len; i++) {
+        id[2 * i] = HEX[host[i] >> 4];
+        id[2 * i + 1] = HEX[host[i] & 15];
+    }
+    int id_len = (int)(2 * host_len) + snprintf(id + 2 * host_len, 17, "%016llX",
+                                                (unsigned long long)phys);
+    int values_len[4] = {id_len, snprintf(qid, sizeof qid, "%ld", queue_id),
+                         snprintf(qo, sizeof qo, "%lld", qoff),
+                         snprintf(op, sizeof op, "%ld", opaque)};
+    const char *values[4] = {id, qid, qo, op};
+    Py_ssize_t header = 0;
+    for (int i = 0; i < PIECES; i++) header += PyBytes_Size(self->pieces[i]);
+    for (int i = 0; i < 4; i++) header += values_len[i];
+    PyObject *frame = PyBytes_FromStringAndSize(NULL, 8 + header);
+    if (!frame) return NULL;
+    uint8_t *w = (uint8_t *)PyBytes_AsString(frame);
+    put32(w, (uint32_t)(4 + header));
+    put32(w + 4, (uint32_t)header);  /* serialize type JSON (0) in the top byte */
+    w += 8;
+    for (int i = 0; i < PIECES; i++) {
+        Py_ssize_t n = PyBytes_Size(self->pieces[i]);
+        memcpy(w, PyBytes_AsString(self->pieces[i]), (size_t)n);
+        w += n;
+        if (i < 4) {
+            memcpy(w, values[i], (size_t)values_len[i]);
+            w += values_len[i];
+        }
+    }
+    return frame;
+}
+
+static PyMethodDef path_methods[] = {
+    {"parse", (PyCFunction)path_parse, METH_O, "rmq_send_parse of one frame"},
+    {"answer", (PyCFunction)(void (*)(void))path_answer, METH_FASTCALL,
+     "the SUCCESS frame of a stored send"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyType_Slot path_slots[] = {
+    {Py_tp_new, path_new},
+    {Py_tp_dealloc, path_dealloc},
+    {Py_tp_traverse, path_traverse},
+    {Py_tp_clear, path_clear},
+    {Py_tp_methods, path_methods},
+    {0, NULL},
+};
+
+static PyType_Spec path_spec = {
+    "rmqstore._native._send.SendPath", sizeof(SendPathObject), 0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC, path_slots,
+};
+
+static PyObject *abi_version(PyObject *module, PyObject *unused) {
+    (void)module;
+    (void)unused;
+    return PyLong_FromLong(RMQ_ABI);
+}
+
+static PyMethodDef methods[] = {
+    {"abi_version", abi_version, METH_NOARGS, "the native ABI this module was built for"},
+    {"bind", (PyCFunction)(void (*)(void))bind, METH_FASTCALL,
+     "rmq_put's and rmq_index_put's addresses, from the cffi module"},
+    {"index_keys", (PyCFunction)(void (*)(void))index_keys, METH_FASTCALL,
+     "index keys as topic#key until the file is full"},
+    {"put_sent", (PyCFunction)(void (*)(void))put_sent, METH_FASTCALL,
+     "rmq_put of a broker's common send"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module_def = {
+    PyModuleDef_HEAD_INIT, "rmqstore._native._send", NULL, -1, methods,
+};
+
+PyMODINIT_FUNC PyInit__send(void) {
+    PyObject *m = PyModule_Create(&module_def);
+    if (!m) return NULL;
+    PyObject *path = PyType_FromSpec(&path_spec);
+    if (!path || PyModule_AddObject(m, "SendPath", path) < 0) {
+        Py_XDECREF(path);
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}
