@@ -12,8 +12,8 @@ Measures (each bounded in count and time; stores are removed afterwards):
             page cache with posix_fadvise(DONTNEED) first).
 - topics:   T topics created one by one: the mean time of the last 1,000 creations.
 - puts:     100 B puts round robin over P queues against puts to 4 queues, two stores open at
-            once taking turns (best of 5 rounds each), in wall time and in the putting thread's
-            CPU time (which other work on a shared machine disturbs less).
+            once taking turns (best of --put-rounds rounds each), in wall time and in the
+            putting thread's CPU time (which other work on a shared machine disturbs less).
 - coldread: one queue whose records lie in 1 MiB runs (batches) between another queue's runs,
             read in order with get_bodies after its files left the page cache, in queue bytes
             per second, against dd reading the same commit-log span cold, in turns (--read-reps
@@ -227,7 +227,7 @@ def topics_row(root: Path, n: int) -> dict:
                                     f"{1000 * last[-1]:.1f}"}
 
 
-def puts_rows(base: Path, n: int, puts: int) -> list[dict]:
+def puts_rows(base: Path, n: int, puts: int, rounds: int = 5) -> list[dict]:
     """Two stores open at once, one with 4 queues and one with n, every queue made before the
     clock starts; rounds of `puts` round-robin puts taken in turns (5 each, the best kept), so
     that a busy machine slows both alike."""
@@ -241,7 +241,7 @@ def puts_rows(base: Path, n: int, puts: int) -> list[dict]:
                 s[0].put(topic, BODY, queue_id=qid)
         best = {count: 0.0 for count in stores}
         best_cpu = {count: 0.0 for count in stores}
-        for _ in range(5):
+        for _ in range(rounds):
             for count, (s, names) in stores.items():
                 put, k = s.put, len(names)
                 t, cpu = time.perf_counter(), time.thread_time()
@@ -405,6 +405,8 @@ def main() -> None:
     parser.add_argument("--topics", type=int, default=16_000)
     parser.add_argument("--put-queues", type=int, default=10_000)
     parser.add_argument("--puts", type=int, default=200_000)
+    parser.add_argument("--put-rounds", type=int, default=5,
+                        help="puts row: rounds of each (more: steadier on a loaded machine)")
     parser.add_argument("--read-mib", type=int, default=512, help="coldread: MiB written")
     parser.add_argument("--read-reps", type=int, default=7, help="coldread: turns of each")
     parser.add_argument("--quick", action="store_true", help="every count / 10")
@@ -429,7 +431,8 @@ def main() -> None:
         if "topics" in only:
             run("topics", base, lambda r: topics_row(r, args.topics))
         if "puts" in only:
-            run("puts", base, lambda r: puts_rows(r, args.put_queues, args.puts))
+            run("puts", base, lambda r: puts_rows(r, args.put_queues, args.puts,
+                                                   args.put_rounds))
         if "coldread" in only:
             run("coldread", base, lambda r: coldread_row(r, args.read_mib, args.read_reps))
         if "rocksdb" in only:  # the queues row's queues, then the reopen and puts rows'

@@ -44,7 +44,7 @@ class ConsumeQueue:
 
     # Slots: a put reads wptr and queue_id of one queue out of thousands (fewer cache misses)
     __slots__ = ("clock", "file_size", "files", "min_logic", "queue_id", "read_ahead",
-                 "slot_word", "topic", "wptr", "writer")
+                 "slot_word", "topic", "waddr", "wptr", "writer")
 
     def __init__(self, directory: Path, topic: str, queue_id: int, units_per_file: int,
                  clock: MappingClock) -> None:
@@ -57,6 +57,7 @@ class ConsumeQueue:
         # at (max_phys, the idempotence guard of re-dispatch). Attached on the first append.
         self.writer = _native.QueueWriter(topic.encode(), queue_id)
         self.wptr = self.writer.ptr  # what the native appends take
+        self.waddr = _native.queue_address(self.writer)  # and the C-API puts its address
         self.min_logic = 0  # byte offset of the first unit still backed by the CommitLog
         # The unit-byte window an in-order read last asked the kernel to read ahead (reader.py)
         self.read_ahead = (0, 0)

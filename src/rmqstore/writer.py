@@ -58,7 +58,7 @@ _put_simple_shared = _native.put_simple_shared
 _put_sent = _native.put_sent
 _CACHE_MAX = 4096  # producers' addresses repeat: their encodings are kept
 _host_cache: dict[tuple[str, int], bytes] = {}
-_NONE: dict = {}  # the plain-path targets of a queue id with none; never written to
+_NO_TARGETS = _native.Targets()  # the plain-path targets of a topic with none
 _PUT_OK = PutStatus.PUT_OK  # an enum member lookup costs more than the native append
 
 
@@ -83,13 +83,12 @@ class StoreWriter:
         self._on_append: Callable[[], object] | None = None
         self._store_host = store_host
         self._sync = config.flush == "sync"
-        # queue_id or None -> topic -> target for puts that can take the plain path: by queue
-        # id first, so that a put builds no (topic, queue_id) key and finds its topic in a
-        # table a queue-id's part of the size (over 10,000 queues: half the lookup's time).
-        # A target is _native.plain_target(queue): (its rmq_queue's address, the queue), the
-        # form the native put reads; the Python paths take the queue.
-        self._targets: dict[int | None, dict[str, tuple[int, ConsumeQueue]]] = {}
-        self._targets_of: dict[str, list[int | None]] = {}  # their queue ids, by topic
+        # topic -> _native.Targets: the queues puts to that topic can take the plain path to
+        # (their rmq_queue addresses, the form the native put reads, and the ConsumeQueues the
+        # Python paths take), by queue id or None, in one object per topic: a put to one queue
+        # of thousands finds it in one dict entry and that object, which the queues of a topic
+        # share (it builds no (topic, queue_id) key).
+        self._targets: dict[str, Any] = {}
         self._plain_limit = min(config.max_message_size + 1,
                                 config.compress_over_bytes if config.compression else 1 << 62)
         # put's plain path in one native call; it also holds what that path reads from here:
@@ -135,10 +134,10 @@ class StoreWriter:
         (tags, keys, properties, flag, born_timestamp, reconsume_times), give its optional
         fields. With flush="sync" it returns once the message is on disk (status
         FLUSH_DISK_TIMEOUT if that took longer than sync_flush_timeout_ms)."""
-        target = self._targets.get(queue_id, _NONE).get(topic)
-        if (target is not None and options is None and not fields and type(body) is bytes
+        cq = self._targets.get(topic, _NO_TARGETS).get(queue_id)
+        if (cq is not None and options is None and not fields and type(body) is bytes
                 and len(body) < self._plain_limit):
-            result = self._put_plain(target[1], body)
+            result = self._put_plain(cq, body)
         else:
             result = self._put(topic, body, queue_id, put_options(options, fields).record())
         return self._durable(result) if self._sync else result
@@ -156,10 +155,10 @@ class StoreWriter:
         """put() without waiting for the disk: the message is stored (and readable) when this
         returns; PendingPut.wait() blocks until it is durable. Many puts in flight share each
         fdatasync, which a background flusher runs while anything is pending (sync flush)."""
-        target = self._targets.get(queue_id, _NONE).get(topic)
-        if (target is not None and options is None and not fields and type(body) is bytes
+        cq = self._targets.get(topic, _NO_TARGETS).get(queue_id)
+        if (cq is not None and options is None and not fields and type(body) is bytes
                 and len(body) < self._plain_limit):
-            return PendingPut(self._put_plain(target[1], body), self._group_commit)
+            return PendingPut(self._put_plain(cq, body), self._group_commit)
         record = put_options(options, fields).record()
         return PendingPut(self._put(topic, body, queue_id, record), self._group_commit)
 
@@ -272,8 +271,8 @@ class StoreWriter:
         encode_host). (queue offset, commit-log offset, store time); None, with
         nothing stored, when the general path must take it: (topic, queue_id) took no put
         yet, the body is too large or to be compressed, or puts are refused."""
-        target = self._targets.get(queue_id, _NONE).get(topic)
-        if target is None or len(body) >= self._plain_limit or self._refusing:
+        cq = self._targets.get(topic, _NO_TARGETS).get(queue_id)
+        if cq is None or len(body) >= self._plain_limit or self._refusing:
             return None
         lock = self._put_lock
         lock.acquire()
@@ -281,10 +280,9 @@ class StoreWriter:
             if self._refusing:
                 self._check_writable()
             # one C-API call, no GIL drop: the common case
-            stored = _put_sent(self._log_address, target[0], body, props, tags_code, flag,
+            stored = _put_sent(self._log_address, cq.waddr, body, props, tags_code, flag,
                                born_ts, reconsume_times, born_host)
             if type(stored) is int:  # a roll first, as _append_record makes it
-                cq = target[1]
                 sysflag = SYSFLAG_BORNHOST_V6 if born_host and len(born_host) == 20 else 0
                 args = (self._log, cq.wptr, body, len(body), props, len(props), tags_code,
                         sysflag, flag, born_ts, reconsume_times, 0,
@@ -469,19 +467,16 @@ class StoreWriter:
 
     def _plain_target(self, topic: str, queue_id: int | None, cq: ConsumeQueue) -> None:
         """Later plain puts to (topic, queue_id) go straight to cq (under the put lock)."""
-        targets = self._targets.setdefault(queue_id, {})
-        if topic not in targets:
-            self._targets_of.setdefault(topic, []).append(queue_id)
-        targets[topic] = _native.plain_target(cq)
+        if queue_id is None or 0 <= queue_id <= _native.TARGETS_MAX_QUEUE_ID:
+            address, _ = _native.plain_target(cq)
+            self._targets[topic] = self._targets.get(topic, _NO_TARGETS).with_queue(
+                queue_id, address, cq)
 
     # -- refusals and arrivals ----------------------------------------------------------------
     def topic_changed(self, topic: str) -> None:
         """topic's config changed (its queue count), or it was deleted: its plain-path
         targets may be stale. With or without the put lock (each dict operation is atomic)."""
-        for queue_id in self._targets_of.pop(topic, ()):
-            targets = self._targets.get(queue_id)
-            if targets is not None:
-                targets.pop(topic, None)
+        self._targets.pop(topic, None)
 
     def _check_writable(self) -> None:
         if self._replica:

@@ -117,6 +117,33 @@ def test_the_native_put_is_bound_and_returns_put_results(tmp_path):
     assert got == [b"first", b"second", b"x", b"yy"]
 
 
+def test_each_put_finds_its_own_queue_among_many_topics(tmp_path):
+    """The native put's table holds one Targets per topic, by queue id (putter.c): puts round
+    robin over 50 topics x 4 queues, and puts naming no queue to one-queue topics, each land
+    in their own queue, in order; a deleted topic's targets go with it."""
+    names = [(f"M{i // 4:02d}", i % 4) for i in range(200)]
+    with _open(tmp_path, python=False) as store:
+        for i in range(50):
+            store.create_topic(f"M{i:02d}", 4)
+            store.create_topic(f"O{i:02d}", 1)
+        for r in range(3):  # the first round takes the Python put and fills the table
+            for i, (topic, qid) in enumerate(names):
+                assert store.put(topic, b"%d.%d" % (r, i), queue_id=qid).queue_offset == r
+            for i in range(50):
+                assert store.put(f"O{i:02d}", b"o%d.%d" % (r, i)).queue_offset == r
+        for i, (topic, qid) in enumerate(names):
+            assert [m.body for m in store.get(topic, qid, 0, 8).messages] == \
+                [b"%d.%d" % (r, i) for r in range(3)]
+        assert [m.body for m in store.get("O07", 0, 0, 8).messages] == \
+            [b"o%d.7" % r for r in range(3)]
+        store.delete_topic("M03")
+        store.create_topic("M03", 2)
+        assert store.put("M03", b"new", queue_id=1).queue_offset == 0
+        with pytest.raises(InvalidQueueError):
+            store.put("M03", b"x", queue_id=3)
+        assert store.put("M03", b"new2", queue_id=1).queue_offset == 1
+
+
 def test_bad_calls_get_the_python_puts_errors(tmp_path):
     with _open(tmp_path, python=False, max_message_size=100) as store:
         store.put("T", b"a", queue_id=0)

@@ -461,3 +461,24 @@ def test_a_queue_syncs_its_files_oldest_first(tmp_path):
     synced = [line.split('"path": "')[1].split('"')[0].rsplit("/", 1)[1]
               for line in journal.read_text().splitlines() if "/consumequeue/T/" in line]
     assert synced == sorted(synced) and len(synced) == 3
+
+
+def test_every_file_keeps_its_write_position_once_the_writer_moves_on(tmp_path):
+    """While attached, a file's write position lives in its queue's native write state
+    (rmq_queue.cq_cell); each file the writer leaves (rolled past, or unmapped by the clock)
+    takes its position back, so every file still reads whole, and the last reopens where it
+    ended."""
+    with rmqstore.open(tmp_path, consumequeue_units=16, consumequeue_mapped_files=2,
+                       **CFG) as s:
+        s.create_topic("A", 2)
+        for i in range(100):  # 7 files of queue 0; queue 1 takes the clock's hand round
+            s.put("A", b"a%d" % i, queue_id=0)
+            s.put("A", b"b%d" % i, queue_id=1)
+        files = s.consume_queues.by_key[("A", 0)].files.files
+        assert [f.wrote for f in files] == [320] * 6 + [80]
+        got = s.get_bodies("A", 0, 0, 200)
+        assert [bytes(b) for b in got] == [b"a%d" % i for i in range(100)]
+    with rmqstore.open(tmp_path, consumequeue_units=16, **CFG) as s:
+        assert s.put("A", b"a100", queue_id=0).queue_offset == 100
+        assert [m.body for m in s.get("A", 0, 96, 8).messages] == \
+            [b"a96", b"a97", b"a98", b"a99", b"a100"]

@@ -17,7 +17,7 @@ import struct
 from .._version import __version__
 from ..errors import NativeModuleError
 
-ABI_VERSION = 25
+ABI_VERSION = 26
 
 try:
     from ._rmq import ffi, lib
@@ -171,7 +171,7 @@ def new_putter(appender: Appender, targets: dict, lock, arrival, slow, slow_asyn
                roll, durable, durable_batch, pending, result_type: type, batch_type: type,
                status_ok, host: bytes, plain_limit: int, max_body: int) -> _put.Putter:
     """A _put.Putter appending through appender with rmq_put_simple and rmq_put_batch.
-    targets: queue id or None -> {topic: plain_target(queue)}; the rest as putter.c says."""
+    targets: topic -> Targets of its queues; the rest as putter.c says."""
     return _put.Putter(_address(ffi.addressof(lib, "rmq_put_simple")),
                        _address(ffi.addressof(lib, "rmq_put_batch")), _address(appender.ptr),
                        appender, targets, lock, arrival, slow, slow_async, slow_batch, roll,
@@ -185,10 +185,20 @@ def appender_address(appender: Appender) -> int:
     return _address(appender.ptr)
 
 
+Targets = _put.Targets  # a topic's entry in a Putter's targets (putter.c)
+TARGETS_MAX_QUEUE_ID = 65535  # a larger queue id has no Targets slot (putter.c)
+
+
 def plain_target(queue) -> tuple[int, object]:
-    """What a Putter's targets hold for a ConsumeQueue: its rmq_queue's address (its wptr,
-    which the queue keeps allocated) and the queue."""
-    return _address(queue.wptr), queue
+    """What the native append of a Python put_batch takes for a ConsumeQueue: its rmq_queue's
+    address (its waddr) and the queue."""
+    return queue.waddr, queue
+
+
+def queue_address(writer: QueueWriter) -> int:
+    """The address of writer's rmq_queue (what the C-API puts take); writer keeps it
+    allocated."""
+    return _address(writer.ptr)
 
 
 def _address(ptr) -> int:
@@ -300,40 +310,60 @@ def entry_reports(out, n: int) -> list[tuple[int, int, int, int, int, int]]:
     return list(_ENTRY_REPORT.iter_unpack(ffi.buffer(out, n * _ENTRY_REPORT.size)))
 
 
+# An rmq_queue on its own two cache lines (rmq_native.h says why)
+_new_lines = ffi.new_allocator(lib.rmq_alloc_lines, lib.rmq_free_lines)
+
+
 class QueueWriter:
     """A consume queue's write state (rmq_queue): topic, queue id, active file."""
 
-    __slots__ = ("_empty", "_seg", "_units", "ptr")
+    __slots__ = ("_cell", "_seg", "_units", "ptr")
 
     def __init__(self, topic: bytes, queue_id: int) -> None:
-        self.ptr = ffi.new("rmq_queue *")
+        self.ptr = _new_lines("rmq_queue *")
         self.ptr.topic = topic
         self.ptr.topic_len = len(topic)
         self.ptr.queue_id = queue_id
         self.ptr.deliver_delay_ms = -1
-        self._empty = ffi.new("int64_t[1]")
+        # rmq_queue.cq_cell, which ptr keeps allocated; a QueueFile holding it as its cell
+        # holds its ConsumeQueue, which holds this writer
+        self._cell = ffi.addressof(self.ptr[0], "cq_cell")
+        self._seg = None
         self.detach()
 
     def attach(self, seg) -> None:
         """Append into seg (a QueueFile, mapped) from its write position up to its reserved
-        end; QUEUE_FULL there."""
-        self._seg = seg
+        end; QUEUE_FULL there. seg's write position moves into rmq_queue.cq_cell until
+        detach() (it keeps its value: a reader sees the same position in either cell)."""
+        if seg is not self._seg:
+            self._release()
+            self._cell[0] = seg.cell[0]
+            seg.cell = self._cell
+            self._seg = seg
         p = self.ptr
         p.cq = seg.mapping.ptr
         p.cq_size = seg.reserved
         p.cq_start = seg.start
-        p.cq_wrote = seg.cell
+        p.cq_wrote = self._cell
+
+    def _release(self) -> None:
+        """The attached file's write position goes back to a cell of its own. A reader reads
+        a cell in one step (seg.cell[0]: no thread switch between its two bytecodes), so it
+        never reads this one once another file took it."""
+        seg, self._seg = self._seg, None
+        if seg is not None:
+            seg.cell = new_cell(self._cell[0])
 
     def detach(self, next_start: int = 0) -> None:
         """No file to write: every append answers QUEUE_FULL until attach(); the next file
         starts at byte next_start of the unit stream."""
-        self._seg = None
+        self._release()
         p = self.ptr
         p.cq = ffi.NULL
         p.cq_size = 0
         p.cq_start = next_start
-        self._empty[0] = 0
-        p.cq_wrote = self._empty
+        self._cell[0] = 0
+        p.cq_wrote = self._cell
 
     def share(self, units) -> None:
         """Start every append at the published unit count at ``units`` (the queue's slot in

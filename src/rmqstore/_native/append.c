@@ -4,6 +4,7 @@
 #include "rmq_native.h"
 #include "rmq_internal.h"
 #include <errno.h>
+#include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -170,6 +171,15 @@ static void batch_begin(batch_out *b, rmq_log *log, rmq_queue *q, int staged) {
     b->cqpos = *q->cq_wrote;
     b->staged = staged;
 }
+
+void *rmq_alloc_lines(size_t size) {
+    void *p = NULL;
+    if (posix_memalign(&p, 128, size ? size : 1) != 0) return NULL;
+    memset(p, 0, size);
+    return p;
+}
+
+void rmq_free_lines(void *p) { free(p); }
 
 int rmq_pwrite_all(int fd, const uint8_t *p, int64_t n, int64_t off) {
     while (n > 0) {

@@ -11,7 +11,8 @@
  * StoreWriter.put_async (a PendingPut, no wait). Putter.put_batch does the same for
  * StoreWriter.put_batch, appending the bodies where they lie (no joined copy) with
  * rmq_put_batch, the GIL released; Putter.append_batch is that append for the Python
- * put_batch (a batch with options). */
+ * put_batch (a batch with options). Targets is the Putter's table entry for one topic: its
+ * queues' rmq_queue addresses in one object, indexed by queue id. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <structmember.h>
@@ -110,6 +111,136 @@ static PyType_Spec result_spec = {
     Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC, result_slots,
 };
 
+/* -- Targets: one topic's plain-path queues ------------------------------------------------ */
+
+/* A put to one queue out of thousands finds it in one dict entry and this one object (the
+ * 4 queues of a topic share both), where a table keyed by queue id, then topic, then a tuple
+ * holding an int cost three more cache misses. Immutable: with_queue returns a copy. */
+typedef struct {
+    rmq_queue *q;   /* NULL: no plain target */
+    PyObject *owner; /* keeps *q allocated (the ConsumeQueue); NULL with q */
+} target_slot;
+
+typedef struct {
+    PyObject_HEAD
+    Py_ssize_t n;         /* slots: [0] is queue_id None, [1 + i] queue id i */
+    target_slot slot[1];  /* n of them (the type's itemsize) */
+} TargetsObject;
+
+#define TARGETS_MAX_QUEUE_ID 65535 /* a larger id takes the Python put (its slots would be a waste) */
+
+static PyTypeObject *targets_type;
+
+static int targets_traverse(TargetsObject *self, visitproc visit, void *arg) {
+    Py_VISIT(Py_TYPE(self));
+    for (Py_ssize_t i = 0; i < self->n; i++) Py_VISIT(self->slot[i].owner);
+    return 0;
+}
+
+static int targets_clear(TargetsObject *self) {
+    for (Py_ssize_t i = 0; i < self->n; i++) {
+        self->slot[i].q = NULL;
+        Py_CLEAR(self->slot[i].owner);
+    }
+    return 0;
+}
+
+static void targets_dealloc(TargetsObject *self) {
+    rmq_heap_dealloc((PyObject *)self, (inquiry)targets_clear);
+}
+
+static TargetsObject *targets_alloc(Py_ssize_t n) {
+    TargetsObject *t = (TargetsObject *)PyType_GenericAlloc(targets_type, n);
+    if (t) t->n = n; /* GenericAlloc zeroed the slots */
+    return t;
+}
+
+/* The slot index of queue_id (None or an int), or -1 when it has none in a table of n. */
+static inline Py_ssize_t slot_of(PyObject *queue_id, Py_ssize_t n) {
+    if (queue_id == Py_None) return n > 0 ? 0 : -1;
+    if (!PyLong_CheckExact(queue_id)) return -1;
+    long v = PyLong_AsLong(queue_id);
+    if (v == -1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return -1;
+    }
+    return v >= 0 && v + 1 < n ? (Py_ssize_t)v + 1 : -1;
+}
+
+/* Targets() -> the table of a topic with no plain target */
+static PyObject *targets_new(PyTypeObject *tp, PyObject *args, PyObject *kwargs) {
+    (void)tp;
+    if (!PyArg_ParseTuple(args, ":Targets") || (kwargs && PyDict_Size(kwargs))) {
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "Targets() takes no arguments");
+        return NULL;
+    }
+    return (PyObject *)targets_alloc(0);
+}
+
+/* with_queue(queue_id, address, owner) -> a copy whose queue_id (None or 0..65535) goes to
+ * the rmq_queue at address, which owner keeps allocated */
+static PyObject *targets_with_queue(TargetsObject *self, PyObject *args) {
+    PyObject *queue_id, *addr, *owner;
+    if (!PyArg_ParseTuple(args, "OO!O", &queue_id, &PyLong_Type, &addr, &owner)) return NULL;
+    Py_ssize_t at = 0;
+    if (queue_id != Py_None) {
+        long v = PyLong_Check(queue_id) ? PyLong_AsLong(queue_id) : -1;
+        if (v < 0 || v > TARGETS_MAX_QUEUE_ID) {
+            if (!PyErr_Occurred() || PyErr_ExceptionMatches(PyExc_OverflowError)) {
+                PyErr_Clear();
+                PyErr_SetString(PyExc_ValueError, "queue_id must be None or 0..65535");
+            }
+            return NULL;
+        }
+        at = (Py_ssize_t)v + 1;
+    }
+    rmq_queue *q = (rmq_queue *)PyLong_AsVoidPtr(addr);
+    if (!q) {
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "null address");
+        return NULL;
+    }
+    TargetsObject *t = targets_alloc(at < self->n ? self->n : at + 1);
+    if (!t) return NULL;
+    for (Py_ssize_t i = 0; i < self->n; i++) {
+        t->slot[i] = self->slot[i];
+        Py_XINCREF(t->slot[i].owner);
+    }
+    Py_XDECREF(t->slot[at].owner);
+    Py_INCREF(owner);
+    t->slot[at].q = q;
+    t->slot[at].owner = owner;
+    return (PyObject *)t;
+}
+
+/* get(queue_id) -> the owner of queue_id's target, or None */
+static PyObject *targets_get(TargetsObject *self, PyObject *queue_id) {
+    Py_ssize_t i = slot_of(queue_id, self->n);
+    PyObject *owner = i >= 0 && self->slot[i].q ? self->slot[i].owner : Py_None;
+    Py_INCREF(owner);
+    return owner;
+}
+
+static PyMethodDef targets_methods[] = {
+    {"with_queue", (PyCFunction)targets_with_queue, METH_VARARGS,
+     "with_queue(queue_id, address, owner) -> a copy with queue_id's target set"},
+    {"get", (PyCFunction)targets_get, METH_O, "get(queue_id) -> its target's owner, or None"},
+    {NULL},
+};
+
+static PyType_Slot targets_slots[] = {
+    {Py_tp_new, targets_new},
+    {Py_tp_dealloc, targets_dealloc},
+    {Py_tp_traverse, targets_traverse},
+    {Py_tp_clear, targets_clear},
+    {Py_tp_methods, targets_methods},
+    {0, NULL},
+};
+
+static PyType_Spec targets_spec = {
+    "rmqstore._native._put.Targets", offsetof(TargetsObject, slot), sizeof(target_slot),
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC, targets_slots,
+};
+
 /* -- Putter --------------------------------------------------------------------------------- */
 
 typedef struct {
@@ -118,7 +249,7 @@ typedef struct {
     put_batch_fn put_batch;
     rmq_log *log;
     PyObject *log_owner;   /* keeps *log allocated */
-    PyObject *targets;     /* queue id or None -> {topic: (rmq_queue address, its owner)} */
+    PyObject *targets;     /* topic -> Targets */
     PyObject *acquire;     /* the put lock's acquire and release */
     PyObject *release;
     PyObject *notify;      /* the arrival condition's notify_all */
@@ -285,17 +416,22 @@ static int plain_call(PutterObject *self, PyObject *const *args, Py_ssize_t narg
     return 1;
 }
 
-/* The plain target of (queue_id, topic): a new reference to its (rmq_queue address,
- * ConsumeQueue) with *q set, or NULL (no error set) when (queue_id, topic) has none. */
+/* The plain target of (queue_id, topic): *q and *owner (the ConsumeQueue), and a new
+ * reference to the Targets holding them, or NULL (no error set) when (queue_id, topic) has
+ * none. */
 static PyObject *plain_target(PutterObject *self, PyObject *queue_id, PyObject *topic,
-                              rmq_queue **q) {
-    PyObject *by_topic = PyDict_GetItemWithError(self->targets, queue_id);
-    PyObject *t = by_topic ? PyDict_GetItemWithError(by_topic, topic) : NULL;
-    *q = t ? (rmq_queue *)PyLong_AsVoidPtr(PyTuple_GetItem(t, 0)) : NULL;
-    if (!*q) {
+                              rmq_queue **q, PyObject **owner) {
+    PyObject *t = PyDict_GetItemWithError(self->targets, topic);
+    *q = NULL;
+    if (!t || Py_TYPE(t) != targets_type) {
         PyErr_Clear(); /* an unhashable argument: the Python put says what is wrong */
         return NULL;
     }
+    TargetsObject *ts = (TargetsObject *)t;
+    Py_ssize_t i = slot_of(queue_id, ts->n);
+    if (i < 0 || !ts->slot[i].q) return NULL;
+    *q = ts->slot[i].q;
+    *owner = ts->slot[i].owner;
     Py_INCREF(t); /* the table may drop it while acquire waits without the GIL */
     return t;
 }
@@ -327,12 +463,12 @@ static PyObject *then(PyObject *then, PyObject *result) {
  * what the call returns. */
 static PyObject *put_one(PutterObject *self, PyObject *const *args, Py_ssize_t nargs,
                          PyObject *kwnames, PyObject *slow, PyObject *then_) {
-    PyObject *queue_id, *body = nargs > 1 ? args[1] : NULL, *target = NULL;
+    PyObject *queue_id, *body = nargs > 1 ? args[1] : NULL, *target = NULL, *owner;
     rmq_queue *q = NULL;
     Py_ssize_t len = 0;
     if (plain_call(self, args, nargs, kwnames, &queue_id) && PyBytes_CheckExact(body) &&
         (len = PyBytes_Size(body)) < self->plain_limit)
-        target = plain_target(self, queue_id, args[0], &q);
+        target = plain_target(self, queue_id, args[0], &q, &owner);
     if (!target) return call_slow(slow, args, nargs, kwnames);
     if (call_none(self->acquire) < 0) {
         Py_DECREF(target);
@@ -470,13 +606,13 @@ static PyObject *phys_list(const bodies_view *v) {
  * StoreWriter.put_batch */
 static PyObject *putter_put_batch(PutterObject *self, PyObject *const *args, Py_ssize_t nargs,
                                   PyObject *kwnames) {
-    PyObject *queue_id, *bodies = nargs > 1 ? args[1] : NULL, *target = NULL;
+    PyObject *queue_id, *bodies = nargs > 1 ? args[1] : NULL, *target = NULL, *owner = NULL;
     rmq_queue *q = NULL;
     bodies_view v;
     int taken = 0;
     if (plain_call(self, args, nargs, kwnames, &queue_id) &&
         (PyList_CheckExact(bodies) || PyTuple_CheckExact(bodies)) &&
-        (target = plain_target(self, queue_id, args[0], &q)) &&
+        (target = plain_target(self, queue_id, args[0], &q, &owner)) &&
         (taken = bodies_take(&v, bodies, self->max_body)) < 0) {
         Py_DECREF(target);
         return NULL;
@@ -492,7 +628,7 @@ static PyObject *putter_put_batch(PutterObject *self, PyObject *const *args, Py_
             result = call_slow(self->slow_batch, args, nargs, kwnames);
         goto done;
     }
-    int ok = append_bodies(self, q, PyTuple_GetItem(target, 1), &v, "", 0, 0, 0) == 0;
+    int ok = append_bodies(self, q, owner, &v, "", 0, 0, 0) == 0;
     int64_t first = (q->cq_start + *q->cq_wrote) / RMQ_CQ_UNIT - v.n, now = self->log->last_ts;
     if (appended_unlock(self, ok) < 0 || !(offsets = phys_list(&v))) goto done;
     result = PyObject_CallFunction(self->batch_type, "OiLOLO", self->status_ok, q->queue_id,
@@ -590,14 +726,22 @@ PyMODINIT_FUNC PyInit__put(void) {
     if (!m) return NULL;
     queue_id_name = PyUnicode_InternFromString("queue_id");
     result_base = (PyTypeObject *)PyType_FromSpec(&result_spec);
+    targets_type = (PyTypeObject *)PyType_FromSpec(&targets_spec);
     PyObject *putter = PyType_FromSpec(&putter_spec);
-    if (!queue_id_name || !result_base || !putter ||
+    if (!queue_id_name || !result_base || !targets_type || !putter ||
         PyModule_AddObject(m, "PutResultBase", (PyObject *)result_base) < 0) {
         Py_XDECREF(putter);
         Py_DECREF(m);
         return NULL;
     }
     Py_INCREF(result_base); /* the module's reference went to AddObject */
+    Py_INCREF(targets_type);
+    if (PyModule_AddObject(m, "Targets", (PyObject *)targets_type) < 0) {
+        Py_DECREF(targets_type);
+        Py_DECREF(putter);
+        Py_DECREF(m);
+        return NULL;
+    }
     if (PyModule_AddObject(m, "Putter", putter) < 0) {
         Py_DECREF(putter);
         Py_DECREF(m);

@@ -47,21 +47,33 @@ typedef struct {
 } rmq_log;
 
 typedef struct {
+    /* What every append reads or writes comes first, then the topic: with a short topic, two
+     * adjacent cache lines of an allocation aligned to 128 bytes (rmq_alloc_lines), as a put to
+     * one queue of thousands misses on every line it touches. */
     uint8_t *cq;           /* active consume-queue file */
+    int64_t *cq_wrote;     /* its write position: cq_cell while a file is attached */
     int64_t cq_size;       /* where its writable part ends (QUEUE_FULL there) */
     int64_t cq_start;      /* its start byte offset in the queue's unit stream */
-    int64_t *cq_wrote;     /* its write position */
     int64_t max_phys;      /* end offset of the last record the queue points at */
-    int32_t queue_id;
-    int32_t topic_len;
-    int32_t touched;       /* out: set to 1 by every unit appended (the mapping clock's cue) */
-    char topic[256];
     int64_t *shared_units; /* NULL, or the queue's published unit count in the control file:
                             * as rmq_log.shared, for the queue's write position */
     int64_t deliver_delay_ms; /* -1, or a delay level's queue: each unit's tags code is then
                                * the record's store time plus this, its delivery time, as a
                                * replica's dispatch computes it */
+    int32_t queue_id;
+    int32_t topic_len;
+    int32_t touched;       /* out: set to 1 by every unit appended (the mapping clock's cue) */
+    int64_t cq_cell;       /* the attached file's write position cell (QueueFile.cell points
+                            * here while attached): on a line every put touches anyway, where
+                            * a cell of its own was one more cache miss per put to one queue of
+                            * thousands (QueueWriter.attach) */
+    char topic[256];
 } rmq_queue;
+
+/* Zeroed memory of size bytes aligned to 128 (two cache lines), or NULL; rmq_free_lines
+ * frees it. An rmq_queue is allocated with these (cffi's ffi.new_allocator). */
+void *rmq_alloc_lines(size_t size);
+void rmq_free_lines(void *p);
 
 /* Why an append stopped (negative return values of rmq_put, log status of rmq_put_batch). */
 enum {
