@@ -220,15 +220,9 @@ done:
     return out;
 }
 
-static PyObject *abi_version(PyObject *module, PyObject *unused) {
-    (void)module;
-    (void)unused;
-    return PyLong_FromLong(RMQ_ABI);
-}
-
 static PyMethodDef methods[] = {
     {"build", build, METH_VARARGS, "build(cls, fields, n, views, first, max_body) -> list"},
-    {"abi_version", abi_version, METH_NOARGS, "the native ABI this module was built for"},
+    RMQ_ABI_METHOD,
     {NULL, NULL, 0, NULL},
 };
 

@@ -706,14 +706,8 @@ static PyType_Spec putter_spec = {
 
 /* -- module ------------------------------------------------------------------------------- */
 
-static PyObject *abi_version(PyObject *module, PyObject *unused) {
-    (void)module;
-    (void)unused;
-    return PyLong_FromLong(RMQ_ABI);
-}
-
 static PyMethodDef methods[] = {
-    {"abi_version", abi_version, METH_NOARGS, "the native ABI this module was built for"},
+    RMQ_ABI_METHOD,
     {NULL, NULL, 0, NULL},
 };
 

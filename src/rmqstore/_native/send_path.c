@@ -342,14 +342,8 @@ static PyType_Spec path_spec = {
     Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC, path_slots,
 };
 
-static PyObject *abi_version(PyObject *module, PyObject *unused) {
-    (void)module;
-    (void)unused;
-    return PyLong_FromLong(RMQ_ABI);
-}
-
 static PyMethodDef methods[] = {
-    {"abi_version", abi_version, METH_NOARGS, "the native ABI this module was built for"},
+    RMQ_ABI_METHOD,
     {"bind", (PyCFunction)(void (*)(void))bind, METH_FASTCALL,
      "rmq_put's and rmq_index_put's addresses, from the cffi module"},
     {"index_keys", (PyCFunction)(void (*)(void))index_keys, METH_FASTCALL,
