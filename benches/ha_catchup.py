@@ -136,7 +136,7 @@ def wait_for(predicate, what: str) -> None:
 
 def thread_cpu(pid: int) -> dict[int, tuple[str, float]]:
     """CPU seconds (user + system) each thread of process ``pid`` has used so far, with its
-    name (the native HA threads name themselves rmq-ha-recv and rmq-ha-write)."""
+    name (the native HA threads name themselves rmq-ha-recv and rmq-ha-feed)."""
     out: dict[int, tuple[str, float]] = {}
     for task in Path(f"/proc/{pid}/task").glob("*"):
         try:
