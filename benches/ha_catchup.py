@@ -25,7 +25,8 @@ consume queues and index have it all (dispatched). The peers:
   native sources): a master process sending the same files as HA frames, eight to a send, and
   a slave process taking the headers out, checking and appending every record with the very
   native call rmqstore's replica uses, reporting after every read; no Python, no event loop,
-  no dispatch. Timed as the replica is.
+  no dispatch. Timed as the replica is; its slave process's CPU seconds per GiB are shown
+  beside the replica's threads'.
 
 The four take turns --repeat times, in an order rotated every turn, each after os.sync() (no
 turn pays for the writeback of the bytes another wrote); medians, with min-max, and
@@ -49,6 +50,7 @@ import asyncio
 import functools
 import json
 import os
+import resource
 import shutil
 import socket
 import statistics
@@ -328,8 +330,11 @@ def build_floor(tmp: Path) -> Path:
     return exe
 
 
-def c_floor(master: rmqstore.MessageStore, exe: Path, tmp: Path, run: int) -> float:
-    """Seconds the C floor's slave takes from its first report to its report of the end."""
+def c_floor(master: rmqstore.MessageStore, exe: Path, tmp: Path, run: int
+            ) -> tuple[float, float]:
+    """Seconds the C floor's slave takes from its first report to its report of the end, and
+    the CPU seconds its slave process spent (its one thread: what the replica's receive
+    thread does, but for the dispatch)."""
     files = [f"{seg.path}:{seg.start}:{seg.wrote}" for seg in master.commitlog.files.files]
     port = free_port()
     out = tmp / f"floor{run}"
@@ -338,15 +343,18 @@ def c_floor(master: rmqstore.MessageStore, exe: Path, tmp: Path, run: int) -> fl
                               text=True)
     try:
         assert sender.stdout is not None and sender.stdout.readline().strip() == "listening"
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         receiver = subprocess.run([str(exe), "slave", str(port), str(out),
                                    str(CFG["commitlog_segment_bytes"]), "0"], timeout=TIMEOUT_S)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
         assert receiver.returncode == 0
         seconds = float(sender.stdout.readline())
         assert sender.wait(TIMEOUT_S) == 0
     finally:
         sender.kill()
     shutil.rmtree(out)
-    return seconds
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return seconds, cpu
 
 
 def free_port() -> int:
@@ -427,7 +435,7 @@ def main() -> None:
                       slave_timeout_ms=int(TIMEOUT_S * 1000))
     followers: list[Follower] = []
     runs: dict[str, list[float]] = {"replica": [], "dispatched": [], "plain": [], "floor": []}
-    cpu: dict[str, list[float]] = {"replica": [], "plain": []}
+    cpu: dict[str, list[float]] = {"replica": [], "plain": [], "floor slave": []}
     threads: dict[str, list[float]] = {}  # the replica's CPU seconds by thread name, per turn
     redis: RedisPeer | None = None
     try:
@@ -456,7 +464,9 @@ def main() -> None:
                     cpu["plain"].append(cpu_s)
                     shutil.rmtree(tmp / f"plain{run}")
                 elif name == "floor":
-                    runs["floor"].append(c_floor(master, exe, tmp, run))
+                    seconds, cpu_s = c_floor(master, exe, tmp, run)
+                    runs["floor"].append(seconds)
+                    cpu["floor slave"].append(cpu_s)
                 elif name == "redis":
                     assert redis is not None
                     seconds, cpu_s = redis.full_sync(run)
@@ -549,7 +559,8 @@ def main() -> None:
     spent = sorted(results["replica_thread_cpu_s_per_gib"].items(),
                    key=lambda t: -t[1]["median"])
     print("CPU seconds per GiB by thread, the replica's and the master's sender (medians): "
-          + ", ".join(f"{name} {v['median']:.2f}" for name, v in spent))
+          + ", ".join(f"{name} {v['median']:.2f}" for name, v in spent)
+          + f"; the C floor's slave process {per_gib['floor slave']['median']:.2f}")
     if redis is not None:
         print(f"Redis replica's full sync of {redis.rdb_bytes / MiB:.0f} MiB (diskless both "
               f"ways): {show('redis')}; turn by turn against the copy: median "
