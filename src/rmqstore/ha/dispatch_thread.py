@@ -29,11 +29,11 @@ GATHER_IDLE_S = 0.001
 GATHER_MAX_S = 0.010
 RETRY_S = 1.0  # after a failed dispatch (recovery redoes it at the next open anyway)
 # The thread's niceness: where the cores are short (a catch-up on 2 vCPUs), the link's
-# receive and write threads, which an acknowledgement waits for, go first and the dispatch
-# takes what they leave. benches/ha_catchup.py on a quiet 2-vCPU machine, 5 alternated pairs
-# of 3 turns: replica / plain copy (median of turns) 57-80 % (median 62) against 50-57 % at
-# nice 0 (one noisy pair left out), the dispatched-too rate no lower, lag p99 no higher.
-# Raising one's own niceness needs no privilege.
+# receive thread, which an acknowledgement waits for, goes first and the dispatch takes what
+# it leaves. benches/ha_catchup.py on a quiet 2-vCPU machine, 5 alternated pairs of 3 turns
+# (the link's then two threads): replica / plain copy (median of turns) 57-80 % (median 62)
+# against 50-57 % at nice 0, lag p99 no higher; on the one-thread link, 3 pairs at load 5-6:
+# 99, 115, 126 % against 111, 77, 72 %. Raising one's own niceness needs no privilege.
 NICE = 10
 
 Touched = set[tuple[str, int]]
