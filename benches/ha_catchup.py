@@ -33,7 +33,8 @@ turn pays for the writeback of the bytes another wrote); medians, with min-max, 
 the replica's median against each peer's; also each turn's replica against the same turn's copy
 (the median of those ratios: on a shared machine the load of the moment moves both alike), and
 the CPU seconds per GiB that the replica's two processes and the copy's two ends spent (what the
-load moves least).
+load moves least), and the voluntary context switches per MiB of the HA threads (rmq-ha-*) of
+both ends (each a sleep: a wait for bytes, for room, or for a thread to hand over).
 
 Lag: then the caught-up replica stays linked while a writer thread puts 1 KiB messages paced at
 --rate-mib MiB/s for --lag-seconds; each put's lag is the time from its put returning to the
@@ -150,6 +151,30 @@ def thread_cpu(pid: int) -> dict[int, tuple[str, float]]:
     return out
 
 
+def ha_switches(pid: int) -> dict[int, tuple[str, int]]:
+    """Voluntary context switches (sleeps: a wait for bytes, room or a hand-over) each HA
+    thread (rmq-ha-*) of process ``pid`` has made so far."""
+    out: dict[int, tuple[str, int]] = {}
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            name = (task / "comm").read_text().strip()
+            status = (task / "status").read_text()
+        except OSError:  # the thread ended meanwhile
+            continue
+        if name.startswith("rmq-ha"):
+            line = next(ln for ln in status.splitlines() if ln.startswith("voluntary_ctxt"))
+            out[int(task.name)] = (name, int(line.split()[1]))
+    return out
+
+
+def switches_by_name(before: dict[int, tuple[str, int]], after: dict[int, tuple[str, int]]
+                     ) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for tid, (name, n) in after.items():
+        out[name] = out.get(name, 0) + n - before.get(tid, (name, 0))[1]
+    return out
+
+
 def run_queue_wait(pid: int) -> dict[str, float]:
     """Seconds each HA thread (rmq-ha-*) of process ``pid`` has waited on a run queue so far,
     runnable but not running (/proc/PID/task/TID/schedstat, second field): on a saturated
@@ -192,6 +217,8 @@ class AckClock:
         # the replica's, by thread name, meanwhile, and the master's sender (rmq-ha-feed)
         self.threads: dict[str, float] = {}
         self._threads_at: dict[int, tuple[str, float]] = {}
+        self.switches: dict[str, int] = {}  # voluntary, both processes' HA threads
+        self._switches_at: list[dict[int, tuple[str, int]]] = []
         self._feed_at: dict[int, tuple[str, float]] = {}  # the master's threads
         self._pid = pid
         self.done = threading.Event()
@@ -206,6 +233,7 @@ class AckClock:
             self.cpu = -cpu_seconds(os.getpid()) - cpu_seconds(self._pid())
             self._threads_at = thread_cpu(self._pid())
             self._feed_at = thread_cpu(os.getpid())
+            self._switches_at = [ha_switches(self._pid()), ha_switches(os.getpid())]
         self._on_ack(offset)
 
     def _covered(self, ok: bool) -> None:
@@ -215,6 +243,9 @@ class AckClock:
             self.threads = by_name(self._threads_at, thread_cpu(self._pid()))
             master = by_name(self._feed_at, thread_cpu(os.getpid()))
             self.threads["master rmq-ha-feed"] = master.get("rmq-ha-feed", 0.0)
+            for at, pid in zip(self._switches_at, (self._pid(), os.getpid()), strict=True):
+                for name, n in switches_by_name(at, ha_switches(pid)).items():
+                    self.switches[name] = self.switches.get(name, 0) + n
         self.done.set()
 
     def wait(self) -> float:
@@ -225,7 +256,7 @@ class AckClock:
 
 
 def catch_up(master: rmqstore.MessageStore, ha: Background[HAService], tmp: Path,
-             run: int) -> tuple[float, float, float, dict[str, float], Follower]:
+             run: int) -> tuple[float, float, float, dict[str, float], dict[str, int], Follower]:
     """Seconds from the replica's first report to its report of the master's end, and to
     its dispatch of it all, the CPU seconds both processes spent until that report, and the
     replica's by thread; the follower stays linked."""
@@ -239,7 +270,8 @@ def catch_up(master: rmqstore.MessageStore, ha: Background[HAService], tmp: Path
     follower = Follower(root, "127.0.0.1:%d" % service.address[1])
     appended = clock.wait()
     wait_for(lambda: follower.dispatched >= end, "the replica's dispatch")
-    return appended, follower.dispatched_at - clock.first, clock.cpu, clock.threads, follower
+    return (appended, follower.dispatched_at - clock.first, clock.cpu, clock.threads,
+            clock.switches, follower)
 
 
 def receive(port: int, root: str, size: int, segment: int, flush_ms: int) -> None:
@@ -437,6 +469,7 @@ def main() -> None:
     runs: dict[str, list[float]] = {"replica": [], "dispatched": [], "plain": [], "floor": []}
     cpu: dict[str, list[float]] = {"replica": [], "plain": [], "floor slave": []}
     threads: dict[str, list[float]] = {}  # the replica's CPU seconds by thread name, per turn
+    switches: dict[str, list[int]] = {}  # the HA threads' voluntary switches, per turn
     redis: RedisPeer | None = None
     try:
         exe = build_floor(tmp)
@@ -473,8 +506,10 @@ def main() -> None:
                     runs["redis"].append(seconds * size / redis.rdb_bytes)  # per our bytes
                     cpu["redis"].append(cpu_s * size / redis.rdb_bytes)
                 else:
-                    appended, dispatched, cpu_s, spent, follower = catch_up(master, ha, tmp,
-                                                                            run)
+                    appended, dispatched, cpu_s, spent, slept, follower = catch_up(
+                        master, ha, tmp, run)
+                    for name, n in slept.items():
+                        switches.setdefault(name, []).append(n)
                     cpu["replica"].append(cpu_s)
                     for name, seconds in spent.items():
                         threads.setdefault(name, []).append(seconds)
@@ -529,6 +564,8 @@ def main() -> None:
         "cpu_s_per_gib": {name: spread([c * 1024 / mib for c in v]) for name, v in cpu.items()},
         "replica_thread_cpu_s_per_gib": {name: spread([c * 1024 / mib for c in v])
                                          for name, v in threads.items()},
+        "ha_voluntary_switches_per_mib": {name: spread([n / mib for n in v])
+                                          for name, v in switches.items()},
         "replica_vs_floor": rates["replica"]["median"] / rates["floor"]["median"],
         "floor_vs_plain": rates["floor"]["median"] / rates["plain"]["median"],
         "lag_rate_mib_s": args.rate_mib, "lag_puts": len(lags),
@@ -561,6 +598,9 @@ def main() -> None:
     print("CPU seconds per GiB by thread, the replica's and the master's sender (medians): "
           + ", ".join(f"{name} {v['median']:.2f}" for name, v in spent)
           + f"; the C floor's slave process {per_gib['floor slave']['median']:.2f}")
+    print("voluntary context switches per MiB by HA thread (medians): "
+          + ", ".join(f"{name} {v['median']:.1f}"
+                      for name, v in sorted(results["ha_voluntary_switches_per_mib"].items())))
     if redis is not None:
         print(f"Redis replica's full sync of {redis.rdb_bytes / MiB:.0f} MiB (diskless both "
               f"ways): {show('redis')}; turn by turn against the copy: median "
