@@ -25,14 +25,16 @@ consume queues and index have it all (dispatched). The peers:
   native sources): a master process sending the same files as HA frames, eight to a send, and
   a slave process taking the headers out, checking and appending every record with the very
   native call rmqstore's replica uses, reporting after every read; no Python, no event loop,
-  no dispatch. Timed as the replica is.
+  no dispatch. Timed as the replica is; its slave process's CPU seconds per GiB are shown
+  beside the replica's threads'.
 
 The four take turns --repeat times, in an order rotated every turn, each after os.sync() (no
 turn pays for the writeback of the bytes another wrote); medians, with min-max, and
 the replica's median against each peer's; also each turn's replica against the same turn's copy
 (the median of those ratios: on a shared machine the load of the moment moves both alike), and
 the CPU seconds per GiB that the replica's two processes and the copy's two ends spent (what the
-load moves least).
+load moves least), and the voluntary context switches per MiB of the HA threads (rmq-ha-*) of
+both ends (each a sleep: a wait for bytes, for room, or for a thread to hand over).
 
 Lag: then the caught-up replica stays linked while a writer thread puts 1 KiB messages paced at
 --rate-mib MiB/s for --lag-seconds; each put's lag is the time from its put returning to the
@@ -49,6 +51,7 @@ import asyncio
 import functools
 import json
 import os
+import resource
 import shutil
 import socket
 import statistics
@@ -136,7 +139,7 @@ def wait_for(predicate, what: str) -> None:
 
 def thread_cpu(pid: int) -> dict[int, tuple[str, float]]:
     """CPU seconds (user + system) each thread of process ``pid`` has used so far, with its
-    name (the native HA threads name themselves rmq-ha-recv and rmq-ha-write)."""
+    name (the native HA threads name themselves rmq-ha-recv and rmq-ha-feed)."""
     out: dict[int, tuple[str, float]] = {}
     for task in Path(f"/proc/{pid}/task").glob("*"):
         try:
@@ -145,6 +148,30 @@ def thread_cpu(pid: int) -> dict[int, tuple[str, float]]:
             continue
         ticks = sum(int(f) for f in tail.split()[11:13])
         out[int(task.name)] = (head.split("(", 1)[1], ticks / os.sysconf("SC_CLK_TCK"))
+    return out
+
+
+def ha_switches(pid: int) -> dict[int, tuple[str, int]]:
+    """Voluntary context switches (sleeps: a wait for bytes, room or a hand-over) each HA
+    thread (rmq-ha-*) of process ``pid`` has made so far."""
+    out: dict[int, tuple[str, int]] = {}
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            name = (task / "comm").read_text().strip()
+            status = (task / "status").read_text()
+        except OSError:  # the thread ended meanwhile
+            continue
+        if name.startswith("rmq-ha"):
+            line = next(ln for ln in status.splitlines() if ln.startswith("voluntary_ctxt"))
+            out[int(task.name)] = (name, int(line.split()[1]))
+    return out
+
+
+def switches_by_name(before: dict[int, tuple[str, int]], after: dict[int, tuple[str, int]]
+                     ) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for tid, (name, n) in after.items():
+        out[name] = out.get(name, 0) + n - before.get(tid, (name, 0))[1]
     return out
 
 
@@ -190,6 +217,8 @@ class AckClock:
         # the replica's, by thread name, meanwhile, and the master's sender (rmq-ha-feed)
         self.threads: dict[str, float] = {}
         self._threads_at: dict[int, tuple[str, float]] = {}
+        self.switches: dict[str, int] = {}  # voluntary, both processes' HA threads
+        self._switches_at: list[dict[int, tuple[str, int]]] = []
         self._feed_at: dict[int, tuple[str, float]] = {}  # the master's threads
         self._pid = pid
         self.done = threading.Event()
@@ -204,6 +233,7 @@ class AckClock:
             self.cpu = -cpu_seconds(os.getpid()) - cpu_seconds(self._pid())
             self._threads_at = thread_cpu(self._pid())
             self._feed_at = thread_cpu(os.getpid())
+            self._switches_at = [ha_switches(self._pid()), ha_switches(os.getpid())]
         self._on_ack(offset)
 
     def _covered(self, ok: bool) -> None:
@@ -213,6 +243,9 @@ class AckClock:
             self.threads = by_name(self._threads_at, thread_cpu(self._pid()))
             master = by_name(self._feed_at, thread_cpu(os.getpid()))
             self.threads["master rmq-ha-feed"] = master.get("rmq-ha-feed", 0.0)
+            for at, pid in zip(self._switches_at, (self._pid(), os.getpid()), strict=True):
+                for name, n in switches_by_name(at, ha_switches(pid)).items():
+                    self.switches[name] = self.switches.get(name, 0) + n
         self.done.set()
 
     def wait(self) -> float:
@@ -223,7 +256,7 @@ class AckClock:
 
 
 def catch_up(master: rmqstore.MessageStore, ha: Background[HAService], tmp: Path,
-             run: int) -> tuple[float, float, float, dict[str, float], Follower]:
+             run: int) -> tuple[float, float, float, dict[str, float], dict[str, int], Follower]:
     """Seconds from the replica's first report to its report of the master's end, and to
     its dispatch of it all, the CPU seconds both processes spent until that report, and the
     replica's by thread; the follower stays linked."""
@@ -237,7 +270,8 @@ def catch_up(master: rmqstore.MessageStore, ha: Background[HAService], tmp: Path
     follower = Follower(root, "127.0.0.1:%d" % service.address[1])
     appended = clock.wait()
     wait_for(lambda: follower.dispatched >= end, "the replica's dispatch")
-    return appended, follower.dispatched_at - clock.first, clock.cpu, clock.threads, follower
+    return (appended, follower.dispatched_at - clock.first, clock.cpu, clock.threads,
+            clock.switches, follower)
 
 
 def receive(port: int, root: str, size: int, segment: int, flush_ms: int) -> None:
@@ -328,8 +362,11 @@ def build_floor(tmp: Path) -> Path:
     return exe
 
 
-def c_floor(master: rmqstore.MessageStore, exe: Path, tmp: Path, run: int) -> float:
-    """Seconds the C floor's slave takes from its first report to its report of the end."""
+def c_floor(master: rmqstore.MessageStore, exe: Path, tmp: Path, run: int
+            ) -> tuple[float, float]:
+    """Seconds the C floor's slave takes from its first report to its report of the end, and
+    the CPU seconds its slave process spent (its one thread: what the replica's receive
+    thread does, but for the dispatch)."""
     files = [f"{seg.path}:{seg.start}:{seg.wrote}" for seg in master.commitlog.files.files]
     port = free_port()
     out = tmp / f"floor{run}"
@@ -338,15 +375,18 @@ def c_floor(master: rmqstore.MessageStore, exe: Path, tmp: Path, run: int) -> fl
                               text=True)
     try:
         assert sender.stdout is not None and sender.stdout.readline().strip() == "listening"
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         receiver = subprocess.run([str(exe), "slave", str(port), str(out),
                                    str(CFG["commitlog_segment_bytes"]), "0"], timeout=TIMEOUT_S)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
         assert receiver.returncode == 0
         seconds = float(sender.stdout.readline())
         assert sender.wait(TIMEOUT_S) == 0
     finally:
         sender.kill()
     shutil.rmtree(out)
-    return seconds
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return seconds, cpu
 
 
 def free_port() -> int:
@@ -427,8 +467,9 @@ def main() -> None:
                       slave_timeout_ms=int(TIMEOUT_S * 1000))
     followers: list[Follower] = []
     runs: dict[str, list[float]] = {"replica": [], "dispatched": [], "plain": [], "floor": []}
-    cpu: dict[str, list[float]] = {"replica": [], "plain": []}
+    cpu: dict[str, list[float]] = {"replica": [], "plain": [], "floor slave": []}
     threads: dict[str, list[float]] = {}  # the replica's CPU seconds by thread name, per turn
+    switches: dict[str, list[int]] = {}  # the HA threads' voluntary switches, per turn
     redis: RedisPeer | None = None
     try:
         exe = build_floor(tmp)
@@ -456,15 +497,19 @@ def main() -> None:
                     cpu["plain"].append(cpu_s)
                     shutil.rmtree(tmp / f"plain{run}")
                 elif name == "floor":
-                    runs["floor"].append(c_floor(master, exe, tmp, run))
+                    seconds, cpu_s = c_floor(master, exe, tmp, run)
+                    runs["floor"].append(seconds)
+                    cpu["floor slave"].append(cpu_s)
                 elif name == "redis":
                     assert redis is not None
                     seconds, cpu_s = redis.full_sync(run)
                     runs["redis"].append(seconds * size / redis.rdb_bytes)  # per our bytes
                     cpu["redis"].append(cpu_s * size / redis.rdb_bytes)
                 else:
-                    appended, dispatched, cpu_s, spent, follower = catch_up(master, ha, tmp,
-                                                                            run)
+                    appended, dispatched, cpu_s, spent, slept, follower = catch_up(
+                        master, ha, tmp, run)
+                    for name, n in slept.items():
+                        switches.setdefault(name, []).append(n)
                     cpu["replica"].append(cpu_s)
                     for name, seconds in spent.items():
                         threads.setdefault(name, []).append(seconds)
@@ -519,6 +564,8 @@ def main() -> None:
         "cpu_s_per_gib": {name: spread([c * 1024 / mib for c in v]) for name, v in cpu.items()},
         "replica_thread_cpu_s_per_gib": {name: spread([c * 1024 / mib for c in v])
                                          for name, v in threads.items()},
+        "ha_voluntary_switches_per_mib": {name: spread([n / mib for n in v])
+                                          for name, v in switches.items()},
         "replica_vs_floor": rates["replica"]["median"] / rates["floor"]["median"],
         "floor_vs_plain": rates["floor"]["median"] / rates["plain"]["median"],
         "lag_rate_mib_s": args.rate_mib, "lag_puts": len(lags),
@@ -549,7 +596,11 @@ def main() -> None:
     spent = sorted(results["replica_thread_cpu_s_per_gib"].items(),
                    key=lambda t: -t[1]["median"])
     print("CPU seconds per GiB by thread, the replica's and the master's sender (medians): "
-          + ", ".join(f"{name} {v['median']:.2f}" for name, v in spent))
+          + ", ".join(f"{name} {v['median']:.2f}" for name, v in spent)
+          + f"; the C floor's slave process {per_gib['floor slave']['median']:.2f}")
+    print("voluntary context switches per MiB by HA thread (medians): "
+          + ", ".join(f"{name} {v['median']:.1f}"
+                      for name, v in sorted(results["ha_voluntary_switches_per_mib"].items())))
     if redis is not None:
         print(f"Redis replica's full sync of {redis.rdb_bytes / MiB:.0f} MiB (diskless both "
               f"ways): {show('redis')}; turn by turn against the copy: median "

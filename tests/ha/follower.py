@@ -5,7 +5,7 @@ embedding rmqstore runs on its standby machine. Test helper:
 
 Prints the replica's end offset as a line whenever it changes (and "ready" first); on SIGTERM
 it stops following, closes the store cleanly and exits 0. RMQ_TEST_SLOW_WRITE_US slows its
-native writer thread down (a slow disk: received buffers wait in the ring).
+native link's appends down (a slow disk: the master's bytes wait in the socket).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from rmqstore.ha import Background, HAClient, HAConfig
 
 
 def slow_writes(delay_us: int) -> None:
-    """Every native link's writer thread sleeps delay_us before each write."""
+    """Every native link sleeps delay_us before each append."""
     class Slow(_native.Follower):
         def __init__(self, *args) -> None:
             super().__init__(*args)

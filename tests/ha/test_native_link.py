@@ -1,7 +1,7 @@
 """The native ends of a plaintext HA link (rmq_follow on the slave, rmq_feed on the master),
 where they differ from the asyncio path the TLS tests keep: headers cut across reads, a report
 past what the master sent, a master that starts empty, a slave that stops reading, frames whose
-sizes change within one read.
+sizes change within one read, records larger than the slave's receive buffer.
 Every wait is bounded."""
 
 from __future__ import annotations
@@ -195,3 +195,28 @@ def test_a_fed_link_to_a_slave_that_reads_nothing_waits_without_spinning(tmp_pat
         assert run(main()) < 0.05
     finally:
         master.close()
+
+
+def test_records_larger_than_the_receive_buffer_give_the_masters_log(tmp_path) -> None:
+    """Messages of up to 4 MiB, more than the native link's first receive buffer (1 MiB)
+    holds: each record's head waits at the buffer's start, the buffer grows until the record
+    is whole, and only then is it checked, appended and reported; the log is the master's."""
+    cfg = dict(commitlog_segment_bytes=16 << 20, consumequeue_units=256, index_slots=256,
+               index_entries=4096)
+    master = rmqstore.open(tmp_path / "m", **cfg)
+    replica = rmqstore.open(tmp_path / "r", replica=True, **cfg)
+    for size in (3000, 4 << 20, 100, (3 << 20) + 7, 1 << 20, 5):
+        master.put("T", os.urandom(size))
+
+    async def main():
+        async with linked(master, replica):
+            await until(lambda: replica.replica.end == master.commitlog.max_offset)
+
+    try:
+        run(main())
+        assert log_digest(replica, 0) == log_digest(master, 0)
+        replica.replica.dispatch()
+        assert replica.max_offset("T", 0) == master.max_offset("T", 0)
+    finally:
+        master.close()
+        replica.close()

@@ -17,7 +17,7 @@ import struct
 from .._version import __version__
 from ..errors import NativeModuleError
 
-ABI_VERSION = 26
+ABI_VERSION = 27
 
 try:
     from ._rmq import ffi, lib
@@ -674,16 +674,13 @@ class Follower:
         return self._f.bad_offset, self._f.bad_size
 
     errno = _field("err", "errno of the failure that ended the link (0: none).")
-    ring_waits = _field("ring_waits", "Times the receive thread waited for the writer thread "
-                                      "to free a buffer.")
 
     def slow_writes(self, delay_us: int) -> None:
-        """Tests: the writer thread sleeps delay_us before each write (a slow disk)."""
+        """Tests: sleep delay_us before each append (a slow disk)."""
         self._f.write_delay_us = delay_us
 
     def release(self) -> None:
-        if self._f.ring != ffi.NULL:
-            lib.rmq_follower_release(self._f)
+        lib.rmq_follower_release(self._f)
         self._seg = None
 
 
@@ -741,12 +738,6 @@ class Feeder:
     last_read_ms = _field("last_read_ms", "CLOCK_MONOTONIC ms of the last report.")
     bad_report = _field("bad_report", "The report that ended the link (FEED_BAD_REPORT).")
     errno = _field("err", "errno of the failure that ended the link (0: none).")
-    ring_waits = _field("ring_waits", "Times the receive thread waited for the writer thread "
-                                      "to free a buffer.")
-
-    def slow_writes(self, delay_us: int) -> None:
-        """Tests: the writer thread sleeps delay_us before each write (a slow disk)."""
-        self._f.write_delay_us = delay_us
 
     def release(self) -> None:
         """After the last feed(): the mapping may go."""

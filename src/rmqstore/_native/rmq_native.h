@@ -297,14 +297,13 @@ int64_t rmq_append_raw(uint8_t *seg, int32_t fd, int64_t seg_size, int64_t seg_s
                        int64_t *wrote, const uint8_t *data, int64_t len, int32_t *out_status,
                        int64_t *out_last_ts);
 
-/* A slave's plaintext HA link in native code on two threads (ha_follow.c). The caller fills the
- * settings and rmq_follower_init's the rest (which starts the writer thread); rmq_follow then
- * receives frames and checks the records they make (rmq_append_raw's checks), the writer thread
- * appends them to the segment the caller gave and then reports the new end to the master (and
- * every heartbeat_ms), and rmq_follow returns only with a reason below, after the writer wrote
- * all it was handed (but for APPENDED). The GIL is not needed meanwhile; one thread calls it at
- * a time. rmq_follower_take_appended may be called from any thread. rmq_follower_release stops
- * the writer and frees the buffers (after the last call). */
+/* A slave's plaintext HA link in native code on one thread (ha_follow.c). The caller fills the
+ * settings and rmq_follower_init's the rest; rmq_follow then receives frames, checks the
+ * records they make (rmq_append_raw's checks), appends them to the segment the caller gave and
+ * reports the new end to the master (and every heartbeat_ms), and returns only with a reason
+ * below, after every checked byte is appended. The GIL is not needed meanwhile; one thread
+ * calls it at a time. rmq_follower_take_appended may be called from any thread.
+ * rmq_follower_release frees the buffers (after the last call). */
 enum {
     RMQ_FOLLOW_SEGMENT = 1,     /* bytes wait at offset and no segment takes them: set seg_* */
     RMQ_FOLLOW_APPENDED = 2,    /* appended bytes wait for dispatch (gathered): take them */
@@ -326,8 +325,7 @@ typedef struct {
     int64_t max_body, max_pending;
     int64_t heartbeat_ms, housekeeping_ms;
     int64_t gather_bytes, gather_idle_ms, gather_max_ms;  /* when to return APPENDED */
-    int64_t write_delay_us;     /* tests: the writer sleeps this long before each write (a
-                                   slow disk), so that received buffers wait in the ring */
+    int64_t write_delay_us;     /* tests: sleep this long before each append (a slow disk) */
     /* the segment appended to; seg_wrote NULL: none (the caller sets it on SEGMENT) */
     uint8_t *seg;
     int32_t seg_fd;
@@ -335,8 +333,6 @@ typedef struct {
     int64_t *seg_wrote;
     /* out */
     int64_t appended;           /* bytes appended since the last rmq_follower_take_appended */
-    int64_t ring_waits;         /* times the receive thread waited for the writer to free a
-                                   buffer (the writer was the slower) */
     int64_t bad_offset, bad_size;
     int32_t err;
     /* internal */
@@ -345,9 +341,9 @@ typedef struct {
     int64_t cap, log_end, checked, seg_checked, body_left, hdr_have, guess;
     uint8_t hdr[12];            /* the header being received */
     uint8_t slots[192];         /* where one receive puts up to 16 headers */
+    int64_t written;            /* the log's end as appended so far; -1: nothing yet */
     int64_t reported, last_read_ms, last_report_ms, first_appended_ms;
-    int32_t failing;
-    void *ring;                 /* the writer thread and the ring of buffers it writes */
+    int32_t failing, named;
 } rmq_follower;
 
 int32_t rmq_follower_init(rmq_follower *f);

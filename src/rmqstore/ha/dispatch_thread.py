@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
 from collections.abc import Callable
 
@@ -27,6 +28,13 @@ GATHER_BYTES = 4 << 20
 GATHER_IDLE_S = 0.001
 GATHER_MAX_S = 0.010
 RETRY_S = 1.0  # after a failed dispatch (recovery redoes it at the next open anyway)
+# The thread's niceness: where the cores are short (a catch-up on 2 vCPUs), the link's
+# receive thread, which an acknowledgement waits for, goes first and the dispatch takes what
+# it leaves. benches/ha_catchup.py on a quiet 2-vCPU machine, 5 alternated pairs of 3 turns
+# (the link's then two threads): replica / plain copy (median of turns) 57-80 % (median 62)
+# against 50-57 % at nice 0, lag p99 no higher; on the one-thread link, 3 pairs at load 5-6:
+# 99, 115, 126 % against 111, 77, 72 %. Raising one's own niceness needs no privilege.
+NICE = 10
 
 Touched = set[tuple[str, int]]
 
@@ -86,6 +94,10 @@ class DispatchThread:
             self._thread.join()
 
     def _run(self) -> None:
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), NICE)
+        except OSError:  # a platform or sandbox without per-thread priorities: runs as is
+            log.debug("HA: the dispatch thread's niceness was not set", exc_info=True)
         replica = self._replica
         while True:
             self._appended.wait()

@@ -1,7 +1,6 @@
 """A slave's plaintext link to its master, received by one native loop (rmq_follow) on a thread
 of its own: the frames' headers taken out, the records checked, then appended and the new end
-reported to the master (by the loop's native writer thread while bytes stream), all in C
-without the GIL. Python runs only when the loop returns: to
+reported to the master, all in C without the GIL. Python runs only when the loop returns: to
 give it the next segment (under the store's put lock, with the same checks as
 ReplicaLog.append), to wake the dispatch thread for what it gathered, or to close the link.
 A TLS link keeps the asyncio path (client.SlaveLink), whose rules this loop follows: the same
