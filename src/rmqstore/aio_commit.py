@@ -14,7 +14,9 @@ chosen per sync by how many sends the last one answered:
   appendfsync always). Nothing could overlap the sync, and the thread hand-off (a
   condition-variable wake, the eventfd, a second epoll wake-up: ~6 context switches per send
   against 2) cost the broker ~25 us of CPU per send. A slow disk goes back to the thread, so
-  that the loop never stalls long on one.
+  that the loop never stalls long on one, and so does a sync while other work waits on the
+  loop (keep_loop_free: a held pull the send woke; blocked behind the sync, its answer took
+  ~0.6 ms longer).
 
 Puts in flight (put_async) cue it, from any thread, as they cue the SyncFlusher it replaces,
 so a put nobody waits for is made durable soon too; ``when_durable`` and ``future`` are for the
@@ -75,6 +77,7 @@ class AsyncGroupCommit:
         self._job_waits = False  # the job in flight waits for more sends (counted in C)
         self._wanted = False  # a sync was asked for while one ran
         self._soon: asyncio.Handle | None = None  # the loop's own sync, scheduled
+        self._loop_busy = False  # keep_loop_free was called since the last sync began
         self._efd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
         try:
             self._syncer: _native.Syncer | None = _native.Syncer(self._efd)
@@ -111,14 +114,23 @@ class AsyncGroupCommit:
             self._wanted = True
         elif self._soon is not None:
             pass  # the loop's own sync, due at the end of this iteration, covers it
-        elif self._last_group > 1 or self._last_sync_s >= INLINE_BELOW_S:
-            self._submit()  # concurrent producers (appends overlap the sync) or a slow disk
+        elif self._last_group > 1 or self._last_sync_s >= INLINE_BELOW_S or self._loop_busy:
+            self._submit()  # concurrent producers (appends overlap the sync), a slow disk or
+            # other work on the loop
         else:  # a lone producer: no thread hand-off (see the module's docstring)
             self._soon = self._loop.call_soon(self._sync_here)
+
+    def keep_loop_free(self) -> None:
+        """Other work is due on the loop (a held pull was woken): the next sync, if not begun,
+        runs on the native thread rather than block the loop."""
+        self._loop_busy = True
 
     def _sync_here(self) -> None:
         """The loop's own fdatasync, after the requests read this iteration were appended."""
         self._soon = None
+        if self._loop_busy:  # woken since it was scheduled: the thread, after all
+            self._submit()
+            return
         self._wanted = False
         self._commit.async_pending = False  # the next put in flight cues again
         seg = self._files.oldest_unflushed()
@@ -128,6 +140,7 @@ class AsyncGroupCommit:
             return
         ts, upto = self._last_ts(), seg.wrote
         began = time.monotonic()
+        self._loop_busy = False
         try:
             sync_journal.fdatasync_upto(seg.fd, seg.path, upto)  # the GIL released
         except OSError as exc:
@@ -170,6 +183,7 @@ class AsyncGroupCommit:
     # -- internals ----------------------------------------------------------------------
     def _submit(self) -> None:
         self._wanted = False
+        self._loop_busy = False
         self._commit.async_pending = False  # the next put in flight cues again
         seg = self._files.oldest_unflushed()
         if seg is None or self._syncer is None:  # durable already (another path synced it)

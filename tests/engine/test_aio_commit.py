@@ -171,3 +171,43 @@ def test_lone_producer_is_answered_after_the_loops_own_fdatasync(tmp_path, small
 
     with rmqstore.open(tmp_path, **cfg) as store:
         asyncio.run(main(store))
+
+
+def test_a_sync_while_other_work_waits_leaves_the_loop_free(tmp_path, small_config,
+                                                              monkeypatch):
+    """keep_loop_free (a held pull woke): the next sync runs on the native thread even for a
+    lone producer, scheduled or not; the one after may be the loop's own again."""
+    cfg = dict(small_config, flush="sync", commitlog_segment_bytes=1 << 20)
+    monkeypatch.setattr(aio_commit, "INLINE_BELOW_S", 60.0)
+    on_loop: list[int] = []
+    real = os.fdatasync
+
+    def recorded(fd: int) -> None:
+        real(fd)
+        on_loop.append(fd)
+
+    monkeypatch.setattr(os, "fdatasync", recorded)
+
+    async def main(store):
+        commit = store.async_group_commit(asyncio.get_running_loop())
+        first = store.put_async("T", b"first")
+        assert await commit.future(first.result.commitlog_offset) is True
+        for i in range(20):
+            before = len(on_loop)
+            p = store.put_async("T", b"woke a pull %d" % i)
+            if i % 2:  # woken after the loop's sync was scheduled
+                fut = commit.future(p.result.commitlog_offset)
+                commit.keep_loop_free()
+            else:  # woken before
+                commit.keep_loop_free()
+                fut = commit.future(p.result.commitlog_offset)
+            assert await asyncio.wait_for(fut, 5) is True
+            assert on_loop[before:] == [], f"send {i}: the loop blocked on its sync"
+            before = len(on_loop)
+            p = store.put_async("T", b"alone %d" % i)
+            assert await asyncio.wait_for(commit.future(p.result.commitlog_offset), 5) is True
+            assert len(on_loop) > before  # free again: the loop's own sync
+        assert store.durable_offset == store.commitlog.max_offset
+
+    with rmqstore.open(tmp_path, **cfg) as store:
+        asyncio.run(main(store))
