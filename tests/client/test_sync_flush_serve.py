@@ -1,5 +1,6 @@
 """`rmqstore serve --flush sync` (group commit led from the event loop, fdatasync on a native
-thread): every send acknowledged to concurrent producers survives a SIGKILL in mid-load
+thread, or on the loop's own for a lone producer): every send acknowledged to concurrent
+producers, or to a lone one, survives a SIGKILL in mid-load
 followed by a power loss (tests/power_loss.py drops whatever the broker's sync journal does
 not show durable), byte for byte, over several crashes; so does the topic it went to; and the
 broker restarts after them, serves sync sends, and stops cleanly.
@@ -21,6 +22,8 @@ import os
 import random
 from pathlib import Path
 
+import pytest
+
 import rmqstore
 from rmqstore.client import Message, Producer, SendStatus
 from rmqstore.config import StoreConfig
@@ -34,8 +37,9 @@ from tests import power_loss
 from .conftest import Server, run
 
 ROUNDS = int(os.environ.get("RMQ_SERVE_CRASH_ROUNDS", 3))  # more for a soak run
-PRODUCERS = 4  # each its own connection
-LANES = 4  # sends in flight per producer
+# (producers, each its own connection; sends in flight per producer): concurrent sends (the
+# native syncer thread's group commits) and a lone one (the event loop's own fdatasync)
+SHAPES = [(4, 4), (1, 1)]
 MAX_SENDS = 500  # per lane and round: a bound; the kill comes long before
 QUEUES = 4
 
@@ -49,8 +53,9 @@ class Load:
     """Producers sending until the broker is SIGKILLed after `kill_after` acknowledgements."""
 
     def __init__(self, srv: Server, journal: Path, topic: str, rnd: int, kill_after: int,
-                 acked: dict[str, bytes], ctx: str) -> None:
+                 acked: dict[str, bytes], ctx: str, shape: tuple[int, int]) -> None:
         self.srv = srv
+        self.producers, self.lanes = shape
         self.tail = power_loss.JournalTail(journal)
         self.topic = topic
         self.rnd = rnd
@@ -64,11 +69,11 @@ class Load:
         async with contextlib.AsyncExitStack() as stack:
             producers = [await stack.enter_async_context(
                 Producer(f"PG_power_{k}", self.srv.namesrv, retry_times_when_send_failed=0))
-                for k in range(PRODUCERS)]
+                for k in range(self.producers)]
             if self.rnd == 0:
                 await producers[0].create_topic(self.topic, QUEUES)
             await asyncio.gather(*(self._lane(p, k, n) for k, p in enumerate(producers)
-                                   for n in range(LANES)))
+                                   for n in range(self.lanes)))
         assert self.killed, f"{self.ctx}: {self.acks} sends, no kill"
 
     async def _lane(self, p: Producer, k: int, n: int) -> None:
@@ -98,7 +103,9 @@ class Load:
                 self.srv.broker_proc.kill()  # SIGKILL in mid-load: no flush, no close
 
 
-def test_acked_sync_sends_survive_kill9_and_power_loss(tmp_path: Path, topic: str) -> None:
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "%dx%d" % s)
+def test_acked_sync_sends_survive_kill9_and_power_loss(tmp_path: Path, topic: str,
+                                                       shape: tuple[int, int]) -> None:
     seed = int(os.environ.get("RMQ_SERVE_CRASH_SEED", random.randrange(1 << 30)))
     rng = random.Random(seed)
     journal = tmp_path / "sync-journal"
@@ -111,7 +118,8 @@ def test_acked_sync_sends_survive_kill9_and_power_loss(tmp_path: Path, topic: st
         for rnd in range(ROUNDS):
             ctx = f"seed {seed} round {rnd}"
             srv.start()
-            run(Load(srv, journal, topic, rnd, rng.randint(100, 400), acked, ctx).run(), 60)
+            run(Load(srv, journal, topic, rnd, rng.randint(100, 400), acked, ctx,
+                     shape).run(), 60)
             losses.append(str(power_loss.apply(journal, srv.data)))
             # the topic's config was durable before create_topic returned (in topics.json or
             # in the journal of its changes, which a reopen replays)

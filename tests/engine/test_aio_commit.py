@@ -6,10 +6,11 @@ import asyncio
 import errno
 import os
 import select
+import threading
 import time
 
 import rmqstore
-from rmqstore import _native
+from rmqstore import _native, aio_commit
 
 
 def test_native_syncer_announces_each_job_on_the_eventfd(tmp_path):
@@ -129,6 +130,83 @@ def test_loop_led_commit_with_a_delay_answers_every_round(tmp_path, small_config
             pendings = [store.put_async("T", b"r%d" % i) for i in range(size)]
             futures = [commit.future(p.result.commitlog_offset) for p in pendings]
             assert await asyncio.wait_for(asyncio.gather(*futures), 5) == [True] * size
+        assert store.durable_offset == store.commitlog.max_offset
+
+    with rmqstore.open(tmp_path, **cfg) as store:
+        asyncio.run(main(store))
+
+
+def test_lone_producer_is_answered_after_the_loops_own_fdatasync(tmp_path, small_config,
+                                                                   monkeypatch):
+    """One send at a time, syncs quick: the loop syncs it itself (no native thread), and the
+    future resolves only after an fdatasync of the send's segment that began once it was
+    appended."""
+    cfg = dict(small_config, flush="sync")  # 4 KiB segments: the sends roll several
+    monkeypatch.setattr(aio_commit, "INLINE_BELOW_S", 60.0)  # quick, however loaded the machine
+    syncs: list[tuple[int, int]] = []  # (fd, thread) of each Python-side fdatasync, in order
+    real = os.fdatasync
+
+    def recorded(fd: int) -> None:
+        real(fd)
+        syncs.append((fd, threading.get_ident()))
+
+    monkeypatch.setattr(os, "fdatasync", recorded)
+
+    async def main(store):
+        commit = store.async_group_commit(asyncio.get_running_loop())
+        loop_thread = threading.get_ident()
+        first = store.put_async("T", b"first: how long do syncs take?")  # the native thread's
+        assert await commit.future(first.result.commitlog_offset) is True
+        for i in range(120):
+            before = len(syncs)
+            p = store.put_async("T", b"lone %04d" % i + b"." * 40)
+            offset = p.result.commitlog_offset
+            seg = next(s for s in store.commitlog.files.files
+                       if s.start <= offset < s.start + s.size)
+            assert await asyncio.wait_for(commit.future(offset), 5) is True
+            assert (seg.fd, loop_thread) in syncs[before:], f"send {i} answered unsynced"
+            assert seg.flushed > offset - seg.start
+        assert store.durable_offset == store.commitlog.max_offset
+        assert len(store.commitlog.files.files) > 2
+
+    with rmqstore.open(tmp_path, **cfg) as store:
+        asyncio.run(main(store))
+
+
+def test_a_sync_while_other_work_waits_leaves_the_loop_free(tmp_path, small_config,
+                                                              monkeypatch):
+    """keep_loop_free (a held pull woke): the next sync runs on the native thread even for a
+    lone producer, scheduled or not; the one after may be the loop's own again."""
+    cfg = dict(small_config, flush="sync", commitlog_segment_bytes=1 << 20)
+    monkeypatch.setattr(aio_commit, "INLINE_BELOW_S", 60.0)
+    on_loop: list[int] = []
+    real = os.fdatasync
+
+    def recorded(fd: int) -> None:
+        real(fd)
+        on_loop.append(fd)
+
+    monkeypatch.setattr(os, "fdatasync", recorded)
+
+    async def main(store):
+        commit = store.async_group_commit(asyncio.get_running_loop())
+        first = store.put_async("T", b"first")
+        assert await commit.future(first.result.commitlog_offset) is True
+        for i in range(20):
+            before = len(on_loop)
+            p = store.put_async("T", b"woke a pull %d" % i)
+            if i % 2:  # woken after the loop's sync was scheduled
+                fut = commit.future(p.result.commitlog_offset)
+                commit.keep_loop_free()
+            else:  # woken before
+                commit.keep_loop_free()
+                fut = commit.future(p.result.commitlog_offset)
+            assert await asyncio.wait_for(fut, 5) is True
+            assert on_loop[before:] == [], f"send {i}: the loop blocked on its sync"
+            before = len(on_loop)
+            p = store.put_async("T", b"alone %d" % i)
+            assert await asyncio.wait_for(commit.future(p.result.commitlog_offset), 5) is True
+            assert len(on_loop) > before  # free again: the loop's own sync
         assert store.durable_offset == store.commitlog.max_offset
 
     with rmqstore.open(tmp_path, **cfg) as store:

@@ -18,6 +18,7 @@ from typing import Any, Self
 import pytest
 
 import rmqstore._native
+from rmqstore import aio_commit
 from rmqstore.net import Dispatcher, RemotingClient, RemotingServer, RequestContext, ServerConfig
 from rmqstore.protocol import RemotingCommand, RequestCode, ResponseCode
 from rmqstore.protocol.message import encode_batch
@@ -498,6 +499,48 @@ def test_sync_flush_answers_after_durability(tmp_path: Path,
             while h.broker.store.durable_offset < end and time.monotonic() < deadline:
                 await asyncio.sleep(0.05)
             assert h.broker.store.durable_offset >= end
+
+    run(main)
+
+
+def test_a_sync_send_that_wakes_a_held_pull_leaves_the_loop_free(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SYNC_FLUSH, one producer: its sends are synced by the loop's own fdatasync, except one
+    that wakes a held pull, synced on the native thread so that the pull is answered meanwhile
+    (aio_commit.keep_loop_free, wired through ArrivalWaiters.on_wake)."""
+    monkeypatch.setattr(aio_commit, "INLINE_BELOW_S", 60.0)  # quick, however loaded the machine
+    on_loop: list[int] = []
+    real = os.fdatasync
+    loop_thread = threading.get_ident()
+
+    def recorded(fd: int) -> None:
+        real(fd)
+        if threading.get_ident() == loop_thread:
+            on_loop.append(fd)
+
+    monkeypatch.setattr(os, "fdatasync", recorded)
+
+    async def main() -> None:
+        async with Harness(config(tmp_path, sync_flush=True)) as h:
+            for i in range(3):  # the topic made, the syncs timed
+                assert (await h.call(C.SEND_MESSAGE, send_v1("LW", 0, ""), b"m%d" % i)).code \
+                    == R.SUCCESS
+            before = len(on_loop)
+            assert (await h.call(C.SEND_MESSAGE, send_v1("LW", 0, ""), b"lone")).code \
+                == R.SUCCESS
+            assert len(on_loop) > before  # the loop's own sync
+            pull = asyncio.create_task(
+                h.call(C.PULL_MESSAGE, pull_ext("LW", 0, 4, sys_flag=6, suspend_ms=15000),
+                       timeout_s=20))
+            await asyncio.sleep(0.2)
+            assert not pull.done()
+            before = len(on_loop)
+            r = await h.call(C.SEND_MESSAGE, send_v1("LW", 0, ""), b"wake")
+            assert r.code == R.SUCCESS
+            r = await asyncio.wait_for(pull, 5)
+            assert r.code == R.SUCCESS
+            assert [m["body"] for m in parse_records(r.body)] == [b"wake"]
+            assert on_loop[before:] == [], "the loop blocked on the sync of a send that woke a pull"
 
     run(main)
 

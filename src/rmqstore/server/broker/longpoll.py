@@ -17,6 +17,7 @@ class ArrivalWaiters:
         self._waiters: dict[tuple[str, int], set[asyncio.Future[None]]] = {}
         self._listeners: dict[tuple[str, int], Callable[[], None]] = {}
         self._closed = False
+        self.on_wake: Callable[[], None] | None = None  # called when notify() wakes a pull
 
     def listen(self, topic: str, queue_id: int, callback: Callable[[], None]) -> None:
         """callback() after every store into (topic, queue_id), for good: the timer service
@@ -48,9 +49,13 @@ class ArrivalWaiters:
             listener = self._listeners.get((topic, queue_id))
             if listener is not None:
                 listener()
-        for future in self._waiters.pop((topic, queue_id), ()):
-            if not future.done():
-                future.set_result(None)
+        waiting = self._waiters.pop((topic, queue_id), None)
+        if waiting:
+            for future in waiting:
+                if not future.done():
+                    future.set_result(None)
+            if self.on_wake is not None:
+                self.on_wake()
 
     def notify_all(self) -> None:
         """Wake every held pull to read again (a master's confirm offset moved)."""

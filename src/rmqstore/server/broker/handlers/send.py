@@ -148,6 +148,8 @@ class SendProcessor:
         # that every put in flight cues it rather than the store's flusher thread.
         self._group_commit: AsyncGroupCommit | None = (
             store.async_group_commit(asyncio.get_running_loop()) if config.sync_flush else None)
+        if self._group_commit is not None:  # a woken held pull: the loop must not block on a sync
+            arrivals.on_wake = self._group_commit.keep_loop_free
         self._rewrites: list[Rewrite] = []
         self._rewrite_props: frozenset[str] = frozenset()
         self._native: NativeSend | None = None

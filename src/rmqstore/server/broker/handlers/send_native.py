@@ -107,23 +107,33 @@ class NativeSend:
         qoff, phys, now = stored
         commit = self._group_commit
         if commit is not None and wait:
-            result = PutResult(PutStatus.PUT_OK, queue_id, qoff, phys, now, self._host)
             commit.when_durable(phys, lambda ok: self._answer_stored(
-                channel, RemotingCommand(code, opaque=opaque), result, queue_id,
-                PutStatus.PUT_OK if ok else PutStatus.FLUSH_DISK_TIMEOUT, started))
-        else:  # SendProcessor.answer_put's frame: JSON, PUT_OK, not in controller mode
-            # What the answer and the observer see of the request: its code and opaque (a
-            # command per code, reused: nothing keeps it past the answer).
-            request = self._stand_ins[code]
-            request.opaque = opaque
-            self._dispatcher.respond(channel, request, self._ok_answer(
-                opaque, self._host, phys, queue_id, qoff), started)
+                ok, channel, code, opaque, queue_id, qoff, phys, now, started))
+        else:
+            self._answer_ok(channel, code, opaque, queue_id, qoff, phys, started)
         return True
 
-    def _answer_stored(self, channel: Channel, request: RemotingCommand, result: PutResult,
-                       queue_id: int, status: PutStatus, started: float) -> None:
-        self._dispatcher.respond(channel, request,
-                                 self._answer(request, result, queue_id, status), started)
+    def _answer_ok(self, channel: Channel, code: int, opaque: int, queue_id: int, qoff: int,
+                   phys: int, started: float) -> None:
+        """SendProcessor.answer_put's frame: JSON, PUT_OK, not in controller mode."""
+        # What the answer and the observer see of the request: its code and opaque (a
+        # command per code, reused: nothing keeps it past the answer).
+        request = self._stand_ins[code]
+        request.opaque = opaque
+        self._dispatcher.respond(channel, request, self._ok_answer(
+            opaque, self._host, phys, queue_id, qoff), started)
+
+    def _answer_stored(self, ok: bool, channel: Channel, code: int, opaque: int, queue_id: int,
+                       qoff: int, phys: int, now: int, started: float) -> None:
+        """A sync send's answer once its record is durable (ok) or the wait timed out."""
+        if ok and not self._role.controller_mode:  # else SendProcessor's checks, at answer time
+            self._answer_ok(channel, code, opaque, queue_id, qoff, phys, started)
+            return
+        request = RemotingCommand(code, opaque=opaque)
+        result = PutResult(PutStatus.PUT_OK, queue_id, qoff, phys, now, self._host)
+        self._dispatcher.respond(channel, request, self._answer(
+            request, result, queue_id, PutStatus.PUT_OK if ok else PutStatus.FLUSH_DISK_TIMEOUT),
+            started)
 
     def _encoded_host(self, peer: str) -> bytes | None:
         """The born host SendProcessor stores for a peer, encoded as the record holds it."""
