@@ -97,6 +97,12 @@ FastHandler = Callable[[RemotingCommand, RequestContext],
 FrameHandler = Callable[[Channel, bytes, float], bool]
 
 
+# Takes a whole read (the bytes a connection received, nothing buffered before them) before
+# its frames are split, with the connection's frame limit: how many bytes from its start it
+# answered (whole frames, through channel.send_frame, in order), 0 for none.
+ReadHandler = Callable[[Channel, bytes, int], int]
+
+
 # Sees every request before its handler: returns None to let it through, or the response that
 # refuses it. Runs in the connection's reader, so it must not block; ``peer`` is "host:port".
 RequestFilter = Callable[[RemotingCommand, str], "RemotingCommand | None"]
@@ -154,6 +160,8 @@ class Dispatcher:
         # Tried before a frame is decoded, while no request_filter is set (the broker's native
         # send path); it is given the frame's arrival time for the observer.
         self.frame_handler: FrameHandler | None = None
+        # Likewise for a whole read, before the frame_handler sees its frames.
+        self.read_handler: ReadHandler | None = None
 
     def register(self, code: int, handler: Handler, *,
                  busy: Callable[[], bool] | None = None, fast: FastHandler | None = None) -> None:
@@ -212,6 +220,15 @@ class Dispatcher:
                 or channel.requests_in_flight >= self._max_inflight:
             return False
         return handler(channel, frame, time.perf_counter() if self.observer is not None else 0.0)
+
+    def on_read(self, channel: Channel, data: bytes, max_frame_bytes: int) -> int:
+        """Called by the connection's reader for each read before its frames are split: how
+        many bytes the read_handler took. Under on_frame's conditions."""
+        handler = self.read_handler
+        if handler is None or self.request_filter is not None \
+                or channel.requests_in_flight >= self._max_inflight:
+            return 0
+        return handler(channel, data, max_frame_bytes)
 
     def _refused(self, channel: Channel, request: RemotingCommand) -> bool:
         assert self.request_filter is not None
