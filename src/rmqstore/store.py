@@ -269,10 +269,6 @@ class MessageStore:
         StoreWriter.bind_send_path); False when this store cannot."""
         return self._sharing is None and self._writer.bind_send_path(path, table, durable_waits)
 
-    def sent_puts_made(self) -> None:
-        """After the SendPath bound by bind_send_path stored some sends."""
-        self._writer.sent_puts_made()
-
     def put_entries(self, topic: str, data: bytes, queue_id: int,
                     shared: RecordInput) -> PendingBatch:
         """put_encoded_batch of a SEND_BATCH_MESSAGE: ``shared`` gives the request's

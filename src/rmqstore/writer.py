@@ -307,14 +307,8 @@ class StoreWriter:
         index = self._index
         path.bind_fast(table, self._targets, self._putter, self._put_lock, self._arrival,
                        self._log_address, self._plain_limit, durable_waits, self._store_host,
-                       index, _native.index_file_address)
+                       index, _native.index_file_address, self._group_commit)
         return True
-
-    def sent_puts_made(self) -> None:
-        """After SendPath.serve stored some: what put_sent does past the lock."""
-        commit = self._group_commit
-        if not commit.async_pending:
-            commit.cue()  # as PendingPut does: a put in flight wants to be made durable
 
     def _append_record(self, topic: str, cq: ConsumeQueue, args: tuple,
                        to_index: list[str]) -> tuple[int, int, int]:

@@ -25,6 +25,7 @@ typedef struct {
     PyObject *acquire, *release, *notify_all;  /* the put lock's, its Condition's */
     PyObject *index;      /* IndexService or None */
     PyObject *locate;     /* IndexFile -> (address, slots, entries) */
+    PyObject *commit;     /* the store's GroupCommit: cued as put_sent cues it */
     PyObject *store_host; /* bytes: msgId's first part */
     PyObject *index_file; /* the IndexFile idx points into (a new reference), or NULL */
     uint8_t *idx;

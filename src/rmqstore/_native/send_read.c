@@ -28,6 +28,7 @@ int rmq_fast_traverse(fast_state *f, visitproc visit, void *arg) {
     Py_VISIT(f->notify_all);
     Py_VISIT(f->index);
     Py_VISIT(f->locate);
+    Py_VISIT(f->commit);
     Py_VISIT(f->store_host);
     Py_VISIT(f->index_file);
     return 0;
@@ -42,20 +43,21 @@ void rmq_fast_clear(fast_state *f) {
     Py_CLEAR(f->notify_all);
     Py_CLEAR(f->index);
     Py_CLEAR(f->locate);
+    Py_CLEAR(f->commit);
     Py_CLEAR(f->store_host);
     Py_CLEAR(f->index_file);
     f->idx = NULL;
 }
 
 /* bind_fast(table, targets, putter, lock, arrival, log_address, plain_limit, durable_waits,
- * store_host, index, locate): see fast_state; lock the put lock, arrival its
- * Condition, index the IndexService or None. */
+ * store_host, index, locate, commit): see fast_state; lock the put lock, arrival its
+ * Condition, index the IndexService or None, commit the GroupCommit puts in flight cue. */
 PyObject *rmq_send_bind_fast(SendPathObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 11 || !PyDict_Check(args[0]) || !PyDict_Check(args[1]) ||
+    if (nargs != 12 || !PyDict_Check(args[0]) || !PyDict_Check(args[1]) ||
         !PyBytes_Check(args[8]) || PyBytes_Size(args[8]) > 32) {
         PyErr_SetString(PyExc_TypeError, "bind_fast(table: dict, targets: dict, putter, lock, "
                         "arrival, log_address, plain_limit, durable_waits, "
-                        "store_host: bytes, index, locate)");
+                        "store_host: bytes, index, locate, commit)");
         return NULL;
     }
     fast_state f = {0};
@@ -74,9 +76,10 @@ PyObject *rmq_send_bind_fast(SendPathObject *self, PyObject *const *args, Py_ssi
         rmq_fast_clear(&f);
         return NULL;
     }
-    PyObject **keep[] = {&f.table, &f.targets, &f.putter, &f.store_host, &f.index, &f.locate};
-    PyObject *given[] = {args[0], args[1], args[2], args[8], args[9], args[10]};
-    for (int i = 0; i < 6; i++) {
+    PyObject **keep[] = {&f.table, &f.targets, &f.putter, &f.store_host, &f.index, &f.locate,
+                         &f.commit};
+    PyObject *given[] = {args[0], args[1], args[2], args[8], args[9], args[10], args[11]};
+    for (int i = 0; i < 7; i++) {
         Py_INCREF(given[i]);
         *keep[i] = given[i];
     }
@@ -364,6 +367,14 @@ PyObject *rmq_send_serve(SendPathObject *self, PyObject *const *args, Py_ssize_t
         } else if (PyErr_Occurred()) {
             failed = 1;
         }
+    }
+    if (pos && !failed) {  /* put_sent's cue past the lock: puts in flight want to be durable */
+        PyObject *pending = PyObject_GetAttrString(f->commit, "async_pending");
+        int is = pending ? PyObject_IsTrue(pending) : -1;
+        Py_XDECREF(pending);
+        PyObject *cued = is == 0 ? PyObject_CallMethod(f->commit, "cue", NULL) : NULL;
+        Py_XDECREF(cued);
+        failed = is < 0 || (is == 0 && !cued);
     }
     if (failed) {
         /* the records stored are durable as any: their answers are lost with the connection,

@@ -271,6 +271,9 @@ class RemotingConnection(asyncio.Protocol):
             complete = 0
             if self._on_read is not None and data and not decoder.buffered_bytes:
                 taken = self._on_read(self, data, self._max_frame)
+                if taken == len(data):  # the common case: the whole read answered
+                    self.partial_frame_since = None
+                    return
                 if taken:
                     complete = 1
                     data = data[taken:]

@@ -85,7 +85,6 @@ class NativeSend:
         path = new_send_path(config.cluster_name, rewrite_props, FRAME_HEADROOM_BYTES,
                              answer_pieces)
         self._parse, self._serve = path.parse, path.serve
-        self._store_cue = store.sent_puts_made
         # topic -> how many queue ids serve may put to: the fast table (see the docstring)
         self.fast_topics: dict[str, int] = {}
         self._fast_bound = not role.controller_mode and store.bind_send_path(
@@ -142,8 +141,7 @@ class NativeSend:
     def on_read(self, channel: Channel, data: bytes, max_frame_bytes: int) -> int:
         """The Dispatcher's read_handler: the common sends at the start of data answered by
         serve; how many bytes they took."""
-        if not self.fast_topics or self._role.slave \
-                or not self._config.broker_permission & PERM_WRITE:
+        if not self.fast_topics:  # emptied by any change of role or permission
             return 0
         host = self._born_hosts.get(channel.peer, _UNKNOWN)
         if host is _UNKNOWN:
@@ -154,7 +152,6 @@ class NativeSend:
         if served is None:
             return 0
         taken, answers, notes = served
-        self._store_cue()
         channel.send_frame(answers)
         self.taken += len(notes)
         self.served += len(notes)
