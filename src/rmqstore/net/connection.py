@@ -50,10 +50,11 @@ RequestCallback = Callable[["RemotingConnection", RemotingCommand], None]
 # Sees each incoming frame (without its length word) before it is decoded: True when it took
 # the frame (answered it, or will), False to let it be decoded and routed as usual.
 FrameCallback = Callable[["RemotingConnection", bytes], bool]
-# Sees a whole read before its frames are split, when nothing is buffered before it, with the
-# connection's frame limit: how many bytes from its start it took (whole frames, answered
-# through send_frame in order), 0 for none; the rest is split and routed as usual.
-ReadCallback = Callable[["RemotingConnection", bytes, int], int]
+# Sees a whole read before its frames are split, when nothing is buffered before it and no
+# request of the connection is in service, with the connection's frame limit: None, or how
+# many bytes from its start it took (whole frames) and their answers' frames, which the
+# connection writes before any other; the rest is split and routed as usual.
+ReadCallback = Callable[["RemotingConnection", bytes, int], "tuple[int, bytes] | None"]
 
 
 class _Expired(Exception):
@@ -269,16 +270,19 @@ class RemotingConnection(asyncio.Protocol):
             self._corked = []
         try:
             complete = 0
-            if self._on_read is not None and data and not decoder.buffered_bytes:
-                taken = self._on_read(self, data, self._max_frame)
-                if taken == len(data):  # the common case: the whole read answered
-                    self.partial_frame_since = None
-                    return
-                if taken:
+            if self._on_read is not None and data and not self._tasks \
+                    and not decoder.buffered_bytes:
+                served = self._on_read(self, data, self._max_frame)
+                if served is not None:
+                    taken, answers = served
+                    if taken == len(data) and not self._corked:  # the whole read answered
+                        self._corked = None
+                        self.partial_frame_since = None
+                        self._transport.write(answers)  # type: ignore[union-attr]
+                        return
+                    self._corked.append(answers)  # type: ignore[union-attr]
                     complete = 1
                     data = data[taken:]
-                    if self._closed:
-                        return
             for frame in decoder.feed_frames(data):
                 complete += 1
                 if on_frame is None or not on_frame(self, frame):

@@ -97,10 +97,11 @@ FastHandler = Callable[[RemotingCommand, RequestContext],
 FrameHandler = Callable[[Channel, bytes, float], bool]
 
 
-# Takes a whole read (the bytes a connection received, nothing buffered before them) before
-# its frames are split, with the connection's frame limit: how many bytes from its start it
-# answered (whole frames, through channel.send_frame, in order), 0 for none.
-ReadHandler = Callable[[Channel, bytes, int], int]
+# Takes a whole read (the bytes a connection received, nothing buffered before them, none of
+# its requests in service) before its frames are split, with the connection's frame limit:
+# None, or how many bytes from its start it answered (whole frames) and the answers' frames,
+# in order, for the connection to write.
+ReadHandler = Callable[[Channel, bytes, int], "tuple[int, bytes] | None"]
 
 
 # Sees every request before its handler: returns None to let it through, or the response that
@@ -221,13 +222,14 @@ class Dispatcher:
             return False
         return handler(channel, frame, time.perf_counter() if self.observer is not None else 0.0)
 
-    def on_read(self, channel: Channel, data: bytes, max_frame_bytes: int) -> int:
-        """Called by the connection's reader for each read before its frames are split: how
-        many bytes the read_handler took. Under on_frame's conditions."""
+    def on_read(self, channel: Channel, data: bytes,
+                max_frame_bytes: int) -> tuple[int, bytes] | None:
+        """Called by the connection's reader for a read before its frames are split, none of
+        its requests in service (so under the in-flight cap): what the read_handler took
+        and answered. Never while a request_filter must see every request."""
         handler = self.read_handler
-        if handler is None or self.request_filter is not None \
-                or channel.requests_in_flight >= self._max_inflight:
-            return 0
+        if handler is None or self.request_filter is not None:
+            return None
         return handler(channel, data, max_frame_bytes)
 
     def _refused(self, channel: Channel, request: RemotingCommand) -> bool:

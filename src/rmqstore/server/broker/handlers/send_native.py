@@ -138,11 +138,12 @@ class NativeSend:
                 opaque, self._host, phys, queue_id, qoff), started)
         return True
 
-    def on_read(self, channel: Channel, data: bytes, max_frame_bytes: int) -> int:
-        """The Dispatcher's read_handler: the common sends at the start of data answered by
-        serve; how many bytes they took."""
+    def on_read(self, channel: Channel, data: bytes,
+                max_frame_bytes: int) -> tuple[int, bytes] | None:
+        """The Dispatcher's read_handler: the common sends at the start of data stored by
+        serve; how many bytes they took and their answers."""
         if not self.fast_topics:  # emptied by any change of role or permission
-            return 0
+            return None
         host = self._born_hosts.get(channel.peer, _UNKNOWN)
         if host is _UNKNOWN:
             host = self._encoded_host(channel.peer)
@@ -150,9 +151,8 @@ class NativeSend:
         started = time.perf_counter() if observer is not None else 0.0
         served = self._serve(data, host, max_frame_bytes)
         if served is None:
-            return 0
+            return None
         taken, answers, notes = served
-        channel.send_frame(answers)
         self.taken += len(notes)
         self.served += len(notes)
         notify, stored = self._notify, self._traffic.stored
@@ -162,7 +162,7 @@ class NativeSend:
             stored(topic, NORMAL, 1, size)
             if observer is not None:
                 observer(self._stand_ins[code], ResponseCode.SUCCESS, elapsed)
-        return taken
+        return taken, answers
 
     def clear_fast(self) -> None:
         """Something a send's checks read changed: every topic takes the per-frame path again
