@@ -300,14 +300,12 @@ PyObject *rmq_send_serve(SendPathObject *self, PyObject *const *args, Py_ssize_t
         }
         PyObject *open = PyDict_GetItemWithError(f->table, topic);  /* borrowed */
         long queues = open ? PyLong_AsLong(open) : -1;
-        rmq_queue *q = r->queue_id < queues && !PyErr_Occurred()
-                       ? queue_of(f, topic, r->queue_id) : NULL;
-        if (!q) {
+        if (r->queue_id >= queues || PyErr_Occurred()) {
             Py_DECREF(topic);
             failed = PyErr_Occurred() != NULL;
             break;
         }
-        if (!locked) {
+        if (!locked) {  /* before the queue is looked up: acquire may let other threads run */
             PyObject *took = PyObject_CallNoArgs(f->acquire);
             Py_XDECREF(took);
             if (!took) {
@@ -316,6 +314,13 @@ PyObject *rmq_send_serve(SendPathObject *self, PyObject *const *args, Py_ssize_t
                 break;
             }
             locked = 1;
+        }
+        /* under the lock, with the GIL held until the put: nothing drops the queue between */
+        rmq_queue *q = queue_of(f, topic, r->queue_id);
+        if (!q) {
+            Py_DECREF(topic);
+            failed = PyErr_Occurred() != NULL;
+            break;
         }
         long refusing = int_attr(f->putter, "refusing");
         int64_t qoff = refusing ? -1 : rmq_sent_put(
