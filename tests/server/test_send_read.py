@@ -152,12 +152,15 @@ def test_a_malformed_frame_closes_its_connection_only(serve: ServeFactory) -> No
     served = serve("")
     create_topic(served.broker, "T", 1)
     with connect(served.broker_address) as other, connect(served.broker_address) as sock:
-        r = request(sock, _send(0))
-        assert r is not None and r.code == 0, r
+        for n in range(2):  # the first opens the queue, the second admits T
+            r = request(sock, _send(n))
+            assert r is not None and r.code == 0, r
         bad = b"\x00\x00\x00\x02xx"  # a frame length below the header word
-        sock.sendall(encode(_send(1)) + encode(_send(2)) + bad)
-        got = _read_answers(sock, {1001, 1002})
-        assert [(a.opaque, a.code) for a in got] == [(1001, 0), (1002, 0)]
+        sock.sendall(encode(_send(2)) + encode(_send(3)) + bad)
+        got = _read_answers(sock, {1002, 1003})  # answered before the connection closes
+        assert [(a.opaque, a.code) for a in got] == [(1002, 0), (1003, 0)]
         assert closed_within(sock, 3.0) is not None
-        r = request(other, _send(3))
+        r = request(other, _send(4))
         assert r is not None and r.code == 0, r
+    taken, whole = map(int, SERVED.findall(_log(served))[0])
+    assert whole >= 3  # the two before the malformed frame were a whole read's (and 4)
