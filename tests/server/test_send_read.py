@@ -164,3 +164,32 @@ def test_a_malformed_frame_closes_its_connection_only(serve: ServeFactory) -> No
         assert r is not None and r.code == 0, r
     taken, whole = map(int, SERVED.findall(_log(served))[0])
     assert whole >= 3  # the two before the malformed frame were a whole read's (and 4)
+
+
+def test_keys_that_fill_an_index_file_roll_it_as_the_python_path_does(
+        serve: ServeFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Index files of 8 entries: the keys of a whole read run past several; what the file
+    cannot take goes to add_keys, which rolls, and every key is found as without the path."""
+    small_index = ("--store", "index_slots=4", "--store", "index_entries=8")
+    results = {}
+    for native in ("1", "0"):
+        monkeypatch.setenv(ENV_SWITCH, native)
+        served = serve("", store_args=small_index)
+        create_topic(served.broker, "T", 1)
+        with connect(served.broker_address) as sock:
+            for n in range(2):
+                r = request(sock, _send(n))
+                assert r is not None and r.code == 0, r
+            batch = [_send(n) for n in range(2, 14)]
+            sock.sendall(b"".join(encode(r) for r in batch))
+            got = _read_answers(sock, {r.opaque for r in batch})
+            assert {a.code for a in got} == {0}
+            found = [_found(sock, key) for key in
+                     [f"k{n}" for n in range(14)] + [f"U{n}" for n in range(14)] + ["shared"]]
+        data = Path(served.proc.args[served.proc.args.index("--data") + 1])
+        files = len(list((data / "index").iterdir()))
+        results[native] = (found, files, SERVED.findall(_log(served)))
+    on, off = results["1"], results["0"]
+    assert on[0] == off[0] and on[0][:28] == [(0, 1)] * 28
+    assert on[1] == off[1] and on[1] >= 5  # 3 keys a message, 8 a file
+    assert int(on[2][0][1]) >= 12
