@@ -99,14 +99,33 @@ async def _test_no_read_is_taken_while_a_request_of_the_connection_is_in_service
     assert len(seen) == 2 and _opaques(transport.writes) == [[2], [1], [3]]
 
 
-def test_a_read_after_a_partial_frame_is_left_to_the_decoder() -> None:
-    asyncio.run(_test_a_read_after_a_partial_frame_is_left_to_the_decoder())
+def test_a_partial_frame_waits_in_the_decoder_until_a_read_completes_it() -> None:
+    asyncio.run(_test_a_partial_frame_waits())
 
 
-async def _test_a_read_after_a_partial_frame_is_left_to_the_decoder() -> None:
+async def _test_a_partial_frame_waits() -> None:
+    """Until its frame is whole, a read goes to the decoder; then with what it gathered."""
     conn, dispatcher, seen, transport = _connection()
     dispatcher.register(TAKEN, _slow, fast=_echo)
     whole = _frame(TAKEN, 1)
-    conn.data_received(whole[:5])  # not a whole frame: nothing taken, the rest buffered
-    conn.data_received(whole[5:])
-    assert len(seen) == 1 and _opaques(transport.writes) == [[1]]
+    conn.data_received(whole[:5])  # not a whole frame: nothing taken, gathered
+    conn.data_received(whole[5:8])  # still not: the decoder gathers it, the handler waits
+    conn.data_received(whole[8:])
+    assert seen == [whole[:5], whole] and _opaques(transport.writes) == [[1]]
+
+
+def test_a_frame_completed_by_a_later_read_is_taken_with_it() -> None:
+    asyncio.run(_test_a_frame_completed_by_a_later_read_is_taken_with_it())
+
+
+async def _test_a_frame_completed_by_a_later_read_is_taken_with_it() -> None:
+    """The C++ client writes a request's header and body apart: the read that completes the
+    frame goes to the handler joined with what came before it."""
+    conn, dispatcher, seen, transport = _connection()
+    dispatcher.register(TAKEN, _slow, fast=_echo)
+    first, second = _frame(TAKEN, 1), _frame(TAKEN, 2)
+    conn.data_received(first[:30])
+    conn.data_received(first[30:] + second[:3])
+    conn.data_received(second[3:])
+    assert seen[-2:] == [first + second[:3], second]
+    assert _opaques(transport.writes) == [[1], [2]]

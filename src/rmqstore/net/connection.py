@@ -270,9 +270,15 @@ class RemotingConnection(asyncio.Protocol):
             self._corked = []
         try:
             complete = 0
-            if self._on_read is not None and data and not self._tasks \
-                    and not decoder.buffered_bytes:
-                served = self._on_read(self, data, self._max_frame)
+            if self._on_read is not None and data and not self._tasks:
+                if not decoder.buffered_bytes:
+                    served = self._on_read(self, data, self._max_frame)
+                else:  # a frame begun in an earlier read (a header written apart)
+                    joined = decoder.completed_by(data)
+                    served = None
+                    if joined is not None:
+                        data = joined
+                        served = self._on_read(self, data, self._max_frame)
                 if served is not None:
                     taken, answers = served
                     if taken == len(data) and not self._corked:  # the whole read answered
