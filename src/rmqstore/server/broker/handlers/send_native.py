@@ -21,11 +21,12 @@ environment variable RMQSTORE_NATIVE_SEND=0 turns the path off (tests compare th
 A whole read goes first to SendPath.serve (send_read.c) in one call: the leading frames that
 are common sends to a topic of the fast table are checked, stored, indexed and answered there,
 and the counters, the long-poll wake-ups and the RPC latencies are kept here once per read.
-A topic enters the table when a send of it passed every check above on the per-frame path
-(and it stored without a durable wait); any change that bears on a check (a topic created,
-updated or deleted, the broker's permission, its role) empties the table, so the next send of
-each topic takes the per-frame path again. ACL on, a controller-mode broker, a slave or a
-broker without write permission send nothing through serve; nor does a shared store.
+A topic enters the table when a send of it passed every check above on the per-frame path;
+any change that bears on a check (a topic created, updated or deleted, the broker's
+permission, its role) empties the table, so the next send of each topic takes the per-frame
+path again. A send that waits for the disk or a slave (sync flush or SYNC_MASTER, WAIT=true)
+is never serve's. ACL on, a controller-mode broker, a slave or a broker without write
+permission send nothing through serve; nor does a shared store.
 """
 
 from __future__ import annotations
@@ -121,8 +122,10 @@ class NativeSend:
         self._notify(topic, queue_id)
         self._traffic.stored(topic, message_type(props), 1, len(body))
         qoff, phys, now = stored
-        if self._fast_bound:
-            self.fast_topics[topic] = self._gates[topic][1]  # every check above passed
+        if self._fast_bound:  # every check above passed
+            if len(self.fast_topics) >= 4096:
+                self.fast_topics.clear()
+            self.fast_topics[topic] = self._gates[topic][1]
         commit = self._group_commit
         if commit is not None and wait:
             result = PutResult(PutStatus.PUT_OK, queue_id, qoff, phys, now, self._host)
