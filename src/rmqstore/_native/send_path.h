@@ -28,6 +28,7 @@ typedef struct {
     PyObject *commit;     /* the store's GroupCommit: cued as put_sent cues it */
     PyObject *store_host; /* bytes: msgId's first part */
     PyObject *index_file; /* the IndexFile idx points into (a new reference), or NULL */
+    PyObject *last_topic; /* the str of the last topic served: its hash kept for the next */
     uint8_t *idx;
     int32_t slots, entries;
     rmq_log *log;

@@ -19,6 +19,21 @@
  * a send goes to Python; what serve takes is always NORMAL. */
 static const char *const NOT_NORMAL[] = {"TRAN_MSG\x01true", "DELAY\x01", "TIMER_D"};
 
+/* Attribute and method names, interned once: PyObject_GetAttrString made a str per call,
+ * several per send. */
+enum { N_REFUSING, N_WAITERS, N_ON_APPEND, N_FILES, N_DIRTY, N_GET, N_WADDR, N_PENDING, N_CUE,
+       N_COUNT };
+static const char *const NAME_TEXT[N_COUNT] = {
+    "refusing", "waiters", "on_append", "files", "dirty", "get", "waddr", "async_pending",
+    "cue"};
+static PyObject *names[N_COUNT];
+
+static int intern_names(void) {
+    for (int i = 0; i < N_COUNT; i++)
+        if (!names[i] && !(names[i] = PyUnicode_InternFromString(NAME_TEXT[i]))) return -1;
+    return 0;
+}
+
 int rmq_fast_traverse(fast_state *f, visitproc visit, void *arg) {
     Py_VISIT(f->table);
     Py_VISIT(f->targets);
@@ -31,6 +46,7 @@ int rmq_fast_traverse(fast_state *f, visitproc visit, void *arg) {
     Py_VISIT(f->commit);
     Py_VISIT(f->store_host);
     Py_VISIT(f->index_file);
+    Py_VISIT(f->last_topic);
     return 0;
 }
 
@@ -46,7 +62,27 @@ void rmq_fast_clear(fast_state *f) {
     Py_CLEAR(f->commit);
     Py_CLEAR(f->store_host);
     Py_CLEAR(f->index_file);
+    Py_CLEAR(f->last_topic);
     f->idx = NULL;
+}
+
+/* The topic at s as a str (a new reference): the last one again when it is the same, so that
+ * its hash is not computed anew for every send of a producer. NULL with an error set. */
+static PyObject *topic_of(fast_state *f, const uint8_t *s, int32_t n) {
+    if (f->last_topic) {
+        Py_ssize_t len;
+        const char *last = PyUnicode_AsUTF8AndSize(f->last_topic, &len);
+        if (last && len == n && memcmp(last, s, (size_t)n) == 0) {
+            Py_INCREF(f->last_topic);
+            return f->last_topic;
+        }
+    }
+    PyObject *topic = PyUnicode_DecodeASCII((const char *)s, n, NULL);
+    if (!topic) return NULL;
+    Py_XDECREF(f->last_topic);
+    Py_INCREF(topic);
+    f->last_topic = topic;
+    return topic;
 }
 
 /* bind_fast(table, targets, putter, lock, arrival, log_address, plain_limit, durable_waits,
@@ -60,6 +96,7 @@ PyObject *rmq_send_bind_fast(SendPathObject *self, PyObject *const *args, Py_ssi
                         "store_host: bytes, index, locate, commit)");
         return NULL;
     }
+    if (intern_names() < 0) return NULL;
     fast_state f = {0};
     f.log = (rmq_log *)PyLong_AsVoidPtr(args[5]);
     f.plain_limit = PyLong_AsLongLong(args[6]);
@@ -90,8 +127,8 @@ PyObject *rmq_send_bind_fast(SendPathObject *self, PyObject *const *args, Py_ssi
 }
 
 /* An int attribute of o (the Putter's members), or -1 with an error set. */
-static long int_attr(PyObject *o, const char *name) {
-    PyObject *v = PyObject_GetAttrString(o, name);
+static long int_attr(PyObject *o, PyObject *name) {
+    PyObject *v = PyObject_GetAttr(o, name);
     if (!v) return -1;
     long n = PyLong_AsLong(v);
     Py_DECREF(v);
@@ -104,13 +141,13 @@ static rmq_queue *queue_of(fast_state *f, PyObject *topic, long queue_id) {
     PyObject *targets = PyDict_GetItemWithError(f->targets, topic);  /* borrowed */
     if (!targets) return NULL;
     PyObject *qid = PyLong_FromLong(queue_id);
-    PyObject *owner = qid ? PyObject_CallMethod(targets, "get", "O", qid) : NULL;
+    PyObject *owner = qid ? PyObject_CallMethodObjArgs(targets, names[N_GET], qid, NULL) : NULL;
     Py_XDECREF(qid);
     if (!owner || owner == Py_None) {
         Py_XDECREF(owner);
         return NULL;
     }
-    PyObject *addr = PyObject_GetAttrString(owner, "waddr");
+    PyObject *addr = PyObject_GetAttr(owner, names[N_WADDR]);
     Py_DECREF(owner);
     rmq_queue *q = addr ? (rmq_queue *)PyLong_AsVoidPtr(addr) : NULL;
     Py_XDECREF(addr);
@@ -121,7 +158,7 @@ static rmq_queue *queue_of(fast_state *f, PyObject *topic, long queue_id) {
  * changed (a roll, retention). 0 with f->idx set, 0 with f->idx NULL when there is none
  * (add_keys makes the first), -1 on an error. */
 static int index_target(fast_state *f) {
-    PyObject *files = PyObject_GetAttrString(f->index, "files");
+    PyObject *files = PyObject_GetAttr(f->index, names[N_FILES]);
     if (!files) return -1;
     Py_ssize_t n = PyList_Check(files) ? PyList_Size(files) : 0;
     PyObject *last = n > 0 ? PyList_GetItem(files, n - 1) : NULL;  /* borrowed */
@@ -175,7 +212,7 @@ static int index_one(fast_state *f, const char *topic, Py_ssize_t topic_len, con
 static int index_keys(fast_state *f, PyObject *topic, const uint8_t *uniq, int32_t uniq_len,
                       const uint8_t *keys, int32_t keys_len, int64_t phys, int64_t ts) {
     if (f->index == Py_None || (!uniq_len && !keys_len)) return 0;
-    if (PyObject_SetAttrString(f->index, "dirty", Py_True) < 0 || index_target(f) < 0)
+    if (PyObject_SetAttr(f->index, names[N_DIRTY], Py_True) < 0 || index_target(f) < 0)
         return -1;
     Py_ssize_t topic_len;
     const char *t = PyUnicode_AsUTF8AndSize(topic, &topic_len);
@@ -292,8 +329,7 @@ PyObject *rmq_send_serve(SendPathObject *self, PyObject *const *args, Py_ssize_t
         if ((r->wait && f->durable_waits) || body_len >= f->plain_limit ||
             has_mark(o + r->props_at, r->props_len))
             break;
-        PyObject *topic = PyUnicode_DecodeASCII((const char *)o + r->topic_at, r->topic_len,
-                                                NULL);
+        PyObject *topic = topic_of(f, o + r->topic_at, r->topic_len);
         if (!topic) {
             failed = 1;
             break;
@@ -322,7 +358,7 @@ PyObject *rmq_send_serve(SendPathObject *self, PyObject *const *args, Py_ssize_t
             failed = PyErr_Occurred() != NULL;
             break;
         }
-        long refusing = int_attr(f->putter, "refusing");
+        long refusing = int_attr(f->putter, names[N_REFUSING]);
         int64_t qoff = refusing ? -1 : rmq_sent_put(
             f->log, q, (const char *)frame + r->body_at, (int32_t)body_len,
             (const char *)o + r->props_at, r->props_len, r->tags_code, sysflag, r->msg_flag,
@@ -358,8 +394,8 @@ PyObject *rmq_send_serve(SendPathObject *self, PyObject *const *args, Py_ssize_t
     if (locked) {  /* what follows every append (StoreWriter._appended), once for the read */
         PyObject *type, *value, *tb;
         PyErr_Fetch(&type, &value, &tb);
-        long waiters = pos ? int_attr(f->putter, "waiters") : 0;
-        PyObject *hook = pos ? PyObject_GetAttrString(f->putter, "on_append") : NULL;
+        long waiters = pos ? int_attr(f->putter, names[N_WAITERS]) : 0;
+        PyObject *hook = pos ? PyObject_GetAttr(f->putter, names[N_ON_APPEND]) : NULL;
         PyObject *woke = waiters > 0 ? PyObject_CallNoArgs(f->notify_all) : NULL;
         PyObject *called = hook && hook != Py_None ? PyObject_CallNoArgs(hook) : NULL;
         Py_XDECREF(woke);
@@ -374,10 +410,11 @@ PyObject *rmq_send_serve(SendPathObject *self, PyObject *const *args, Py_ssize_t
         }
     }
     if (pos && !failed) {  /* put_sent's cue past the lock: puts in flight want to be durable */
-        PyObject *pending = PyObject_GetAttrString(f->commit, "async_pending");
+        PyObject *pending = PyObject_GetAttr(f->commit, names[N_PENDING]);
         int is = pending ? PyObject_IsTrue(pending) : -1;
         Py_XDECREF(pending);
-        PyObject *cued = is == 0 ? PyObject_CallMethod(f->commit, "cue", NULL) : NULL;
+        PyObject *cued = is == 0 ? PyObject_CallMethodObjArgs(f->commit, names[N_CUE], NULL)
+                                 : NULL;
         Py_XDECREF(cued);
         failed = is < 0 || (is == 0 && !cued);
     }
