@@ -198,6 +198,20 @@ static PyObject *index_keys(PyObject *module, PyObject *const *args, Py_ssize_t 
     return PyLong_FromSsize_t(done);
 }
 
+int rmq_born_host(PyObject *given, const char **host, int32_t *sysflag) {
+    *host = NULL;
+    *sysflag = 0;
+    if (given == Py_None) return 0;
+    Py_ssize_t len = PyBytes_Size(given);
+    if (len != 8 && len != 20) {
+        PyErr_SetString(PyExc_ValueError, "a born host is 8 or 20 bytes");
+        return -1;
+    }
+    *host = PyBytes_AsString(given);
+    *sysflag = len == 20 ? RMQ_BORNHOST_V6 : 0;
+    return 0;
+}
+
 /* put_sent(log, queue, body, props, tags_code, flag, born_ts, reconsume_times, born_host) ->
  * (queue offset, commit-log offset, store time) | code < 0: rmq_put of a common send (sysflag
  * 0, or the IPv6 bit with a 16-byte born host) on the rmq_log and rmq_queue at those
@@ -226,17 +240,9 @@ static PyObject *put_sent(PyObject *module, PyObject *const *args, Py_ssize_t na
         PyErr_SetString(PyExc_ValueError, "null address");
         return NULL;
     }
-    const char *host = NULL;
-    int32_t sysflag = 0;
-    if (args[8] != Py_None) {
-        Py_ssize_t host_len = PyBytes_Size(args[8]);
-        if (host_len != 8 && host_len != 20) {
-            PyErr_SetString(PyExc_ValueError, "a born host is 8 or 20 bytes");
-            return NULL;
-        }
-        host = PyBytes_AsString(args[8]);
-        sysflag = host_len == 20 ? RMQ_BORNHOST_V6 : 0;
-    }
+    const char *host;
+    int32_t sysflag;
+    if (rmq_born_host(args[8], &host, &sysflag) < 0) return NULL;
     int64_t qoff = rmq_sent_put(log, q, PyBytes_AsString(args[2]),
                                 (int32_t)PyBytes_Size(args[2]),
                                 PyBytes_AsString(args[3]), (int32_t)PyBytes_Size(args[3]),

@@ -53,6 +53,10 @@ typedef struct {
 extern put_fn rmq_sent_put;              /* rmq_put, bound once by bind */
 extern index_put_fn rmq_sent_index_put;  /* rmq_index_put, likewise */
 
+/* A producer's address as records hold it (bytes of 8 or 20, or None for the store's own):
+ * *host (NULL for None) and the sysflag bit it sets. 0, or -1 with ValueError. */
+int rmq_born_host(PyObject *given, const char **host, int32_t *sysflag);
+
 /* The SUCCESS frame of a stored send, written at w (NULL: only measured): its length. */
 Py_ssize_t rmq_answer_write(PyObject *const *pieces, uint8_t *w, const uint8_t *host,
                             Py_ssize_t host_len, long opaque, long long phys, long queue_id,

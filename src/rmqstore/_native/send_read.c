@@ -300,17 +300,9 @@ PyObject *rmq_send_serve(SendPathObject *self, PyObject *const *args, Py_ssize_t
     }
     const uint8_t *data = (const uint8_t *)PyBytes_AsString(args[0]);
     Py_ssize_t n = PyBytes_Size(args[0]), pos = 0, used = 0;
-    const char *born = NULL;
-    int32_t sysflag = 0;
-    if (args[1] != Py_None) {
-        Py_ssize_t host_len = PyBytes_Size(args[1]);
-        if (host_len != 8 && host_len != 20) {
-            PyErr_SetString(PyExc_ValueError, "a born host is 8 or 20 bytes");
-            return NULL;
-        }
-        born = PyBytes_AsString(args[1]);
-        sysflag = host_len == 20 ? RMQ_BORNHOST_V6 : 0;
-    }
+    const char *born;
+    int32_t sysflag;
+    if (rmq_born_host(args[1], &born, &sysflag) < 0) return NULL;
     const uint8_t *host = (const uint8_t *)PyBytes_AsString(f->store_host);
     Py_ssize_t host_len = PyBytes_Size(f->store_host);
     rmq_send_req *r = &self->req;
