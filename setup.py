@@ -4,10 +4,10 @@
 from setuptools import Extension, setup
 
 
-def c_api_module(name: str, source: str, package: str = "rmqstore._native") -> Extension:
+def c_api_module(name: str, *sources: str, package: str = "rmqstore._native") -> Extension:
     return Extension(
         f"{package}.{name}",
-        sources=[f"src/rmqstore/_native/{source}"],
+        sources=[f"src/rmqstore/_native/{source}" for source in sources],
         include_dirs=["src/rmqstore/_native"],
         define_macros=[("Py_LIMITED_API", "0x030B0000")],
         py_limited_api=True,
@@ -17,5 +17,5 @@ def c_api_module(name: str, source: str, package: str = "rmqstore._native") -> E
 
 setup(cffi_modules=["src/rmqstore/_native/build.py:ffibuilder"],
       ext_modules=[c_api_module("_messages", "messages.c"), c_api_module("_put", "putter.c"),
-                   c_api_module("_send", "send_path.c"),
-                   c_api_module("_codec", "codec.c", "rmqstore.protocol")])
+                   c_api_module("_send", "send_path.c", "send_read.c"),
+                   c_api_module("_codec", "codec.c", package="rmqstore.protocol")])

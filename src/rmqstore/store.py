@@ -264,6 +264,11 @@ class MessageStore:
         return self._writer.put_sent(topic, queue_id, body, props, tags_code, flag, born_ts,
                                      reconsume_times, born_host, keys)
 
+    def bind_send_path(self, path: Any, table: dict[str, int], durable_waits: bool) -> bool:
+        """Let a broker's native SendPath put common sends many per call (see
+        StoreWriter.bind_send_path); False when this store cannot."""
+        return self._sharing is None and self._writer.bind_send_path(path, table, durable_waits)
+
     def put_entries(self, topic: str, data: bytes, queue_id: int,
                     shared: RecordInput) -> PendingBatch:
         """put_encoded_batch of a SEND_BATCH_MESSAGE: ``shared`` gives the request's

@@ -297,6 +297,19 @@ class StoreWriter:
             commit.cue()  # as PendingPut does: a put in flight wants to be made durable
         return stored
 
+    def bind_send_path(self, path: Any, table: dict[str, int], durable_waits: bool) -> bool:
+        """Let a broker's SendPath.serve (_native/send_read.c) put common sends as put_sent
+        does, many per call: it reads this writer's targets, Putter flags, put lock and index
+        as they change. table: the broker's fast topics. False (nothing bound) for a shared
+        store, whose put lock the native put cannot take."""
+        if hasattr(self._put_lock, "native"):
+            return False
+        index = self._index
+        path.bind_fast(table, self._targets, self._putter, self._put_lock, self._arrival,
+                       self._log_address, self._plain_limit, durable_waits, self._store_host,
+                       index, _native.index_file_address, self._group_commit)
+        return True
+
     def _append_record(self, topic: str, cq: ConsumeQueue, args: tuple,
                        to_index: list[str]) -> tuple[int, int, int]:
         """_native.put(*args) under the put lock, rolling as it asks, then what follows every

@@ -13,11 +13,12 @@ import errno
 import mmap
 import os
 import struct
+from typing import Any
 
 from .._version import __version__
 from ..errors import NativeModuleError
 
-ABI_VERSION = 27
+ABI_VERSION = 28
 
 try:
     from ._rmq import ffi, lib
@@ -574,6 +575,13 @@ def index_put_keys(idx: Region, slot_num: int, index_num: int, topic: str, keys:
     full."""
     return _send.index_keys(int(ffi.cast("uintptr_t", idx.ptr)), slot_num, index_num, topic,
                             keys, phys, store_ts)  # _address's cast, without its call
+
+
+def index_file_address(index_file: Any) -> tuple[int, int, int]:
+    """(the mapped address, slots, entries) of an IndexFile: what SendPath.serve indexes
+    keys into."""
+    return (int(ffi.cast("uintptr_t", index_file.seg.region.ptr)), index_file.slots,
+            index_file.entries)
 
 
 def index_get(idx: Region, slot_num: int, index_num: int, key: bytes, begin_ms: int,

@@ -11,52 +11,32 @@
  * SendPath.answer writes the SUCCESS frame from the pieces of the broker's JsonFrameTemplate
  * (the one home of that frame's bytes; this only fills them in); index_keys puts a record's
  * keys with rmq_index_put (likewise) without a Python call or a bytes object per key. */
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
 #include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
 #include <string.h>
-#include "rmq_internal.h"
-#include "rmq_native.h"
+#include "send_path.h"
 #include "rmq_pytype.h"
-
-typedef int32_t (*parse_fn)(const uint8_t *, int64_t, const char *, int32_t, const char *,
-                            int32_t, rmq_send_req *, uint8_t *, int32_t);
-typedef int64_t (*put_fn)(rmq_log *, rmq_queue *, const char *, int32_t, const char *, int32_t,
-                          int64_t, int32_t, int32_t, int64_t, int32_t, int64_t, const char *);
-
-enum { PIECES = 5 };  /* the answer's text around msgId, queueId, queueOffset and opaque */
-
-typedef struct {
-    PyObject_HEAD
-    parse_fn parse;
-    PyObject *cluster;  /* bytes */
-    PyObject *skip;     /* bytes: names each followed by '\n' */
-    PyObject *pieces[PIECES];  /* bytes */
-    uint8_t *out;       /* the parse's scratch */
-    int32_t cap;
-    rmq_send_req req;
-} SendPathObject;
 
 static int path_traverse(SendPathObject *self, visitproc visit, void *arg) {
     Py_VISIT((PyObject *)Py_TYPE((PyObject *)self));
     Py_VISIT(self->cluster);
     Py_VISIT(self->skip);
     for (int i = 0; i < PIECES; i++) Py_VISIT(self->pieces[i]);
-    return 0;
+    return rmq_fast_traverse(&self->fast, visit, arg);
 }
 
 static int path_clear(SendPathObject *self) {
     Py_CLEAR(self->cluster);
     Py_CLEAR(self->skip);
     for (int i = 0; i < PIECES; i++) Py_CLEAR(self->pieces[i]);
+    rmq_fast_clear(&self->fast);
     return 0;
 }
 
 static void path_dealloc(SendPathObject *self) {
     PyMem_Free(self->out);
     self->out = NULL;
+    PyMem_Free(self->fast.answers);
+    self->fast.answers = NULL;
     rmq_heap_dealloc((PyObject *)self, (inquiry)path_clear);
 }
 
@@ -149,11 +129,8 @@ static PyObject *path_parse(SendPathObject *self, PyObject *frame) {
     return tuple;
 }
 
-typedef int32_t (*index_put_fn)(uint8_t *, int32_t, int32_t, const char *, size_t, int64_t,
-                                int64_t);
-
-static put_fn put;              /* rmq_put, bound once by bind */
-static index_put_fn index_put;  /* rmq_index_put, likewise */
+put_fn rmq_sent_put;              /* see send_path.h */
+index_put_fn rmq_sent_index_put;
 
 /* bind(put, index_put): rmq_put's and rmq_index_put's addresses, from the cffi module. */
 static PyObject *bind(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
@@ -168,8 +145,8 @@ static PyObject *bind(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "null address");
         return NULL;
     }
-    put = p;
-    index_put = ip;
+    rmq_sent_put = p;
+    rmq_sent_index_put = ip;
     Py_RETURN_NONE;
 }
 
@@ -178,7 +155,7 @@ static PyObject *bind(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
  * (IndexService's key), before one found the file full (the caller rolls for the rest). */
 static PyObject *index_keys(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
     (void)module;
-    if (!index_put) {
+    if (!rmq_sent_index_put) {
         PyErr_SetString(PyExc_RuntimeError, "bind was not called");
         return NULL;
     }
@@ -213,11 +190,26 @@ static PyObject *index_keys(PyObject *module, PyObject *const *args, Py_ssize_t 
         memcpy(buf, topic, (size_t)topic_len);
         buf[topic_len] = '#';
         memcpy(buf + topic_len + 1, k, (size_t)key_len);
-        int32_t ok = index_put(idx, (int32_t)slots, (int32_t)entries, buf, len, phys, ts);
+        int32_t ok = rmq_sent_index_put(idx, (int32_t)slots, (int32_t)entries, buf, len, phys,
+                                        ts);
         if (buf != local) PyMem_Free(buf);
         if (ok != 1) break;
     }
     return PyLong_FromSsize_t(done);
+}
+
+int rmq_born_host(PyObject *given, const char **host, int32_t *sysflag) {
+    *host = NULL;
+    *sysflag = 0;
+    if (given == Py_None) return 0;
+    Py_ssize_t len = PyBytes_Size(given);
+    if (len != 8 && len != 20) {
+        PyErr_SetString(PyExc_ValueError, "a born host is 8 or 20 bytes");
+        return -1;
+    }
+    *host = PyBytes_AsString(given);
+    *sysflag = len == 20 ? RMQ_BORNHOST_V6 : 0;
+    return 0;
 }
 
 /* put_sent(log, queue, body, props, tags_code, flag, born_ts, reconsume_times, born_host) ->
@@ -226,7 +218,7 @@ static PyObject *index_keys(PyObject *module, PyObject *const *args, Py_ssize_t 
  * addresses, under the caller's put lock; born_host None means the log's own. */
 static PyObject *put_sent(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
     (void)module;
-    if (!put) {
+    if (!rmq_sent_put) {
         PyErr_SetString(PyExc_RuntimeError, "bind was not called");
         return NULL;
     }
@@ -248,21 +240,14 @@ static PyObject *put_sent(PyObject *module, PyObject *const *args, Py_ssize_t na
         PyErr_SetString(PyExc_ValueError, "null address");
         return NULL;
     }
-    const char *host = NULL;
-    int32_t sysflag = 0;
-    if (args[8] != Py_None) {
-        Py_ssize_t host_len = PyBytes_Size(args[8]);
-        if (host_len != 8 && host_len != 20) {
-            PyErr_SetString(PyExc_ValueError, "a born host is 8 or 20 bytes");
-            return NULL;
-        }
-        host = PyBytes_AsString(args[8]);
-        sysflag = host_len == 20 ? RMQ_BORNHOST_V6 : 0;
-    }
-    int64_t qoff = put(log, q, PyBytes_AsString(args[2]), (int32_t)PyBytes_Size(args[2]),
-                             PyBytes_AsString(args[3]), (int32_t)PyBytes_Size(args[3]),
-                             tags, sysflag, (int32_t)flag, born_ts, (int32_t)reconsume, 0,
-                             host);
+    const char *host;
+    int32_t sysflag;
+    if (rmq_born_host(args[8], &host, &sysflag) < 0) return NULL;
+    int64_t qoff = rmq_sent_put(log, q, PyBytes_AsString(args[2]),
+                                (int32_t)PyBytes_Size(args[2]),
+                                PyBytes_AsString(args[3]), (int32_t)PyBytes_Size(args[3]),
+                                tags, sysflag, (int32_t)flag, born_ts, (int32_t)reconsume, 0,
+                                host);
     if (qoff < 0) return PyLong_FromLongLong(qoff);
     return Py_BuildValue("(LLL)", (long long)qoff, (long long)log->last_phys,
                          (long long)log->last_ts);
@@ -288,43 +273,73 @@ static PyObject *path_answer(SendPathObject *self, PyObject *const *args, Py_ssi
         PyErr_SetString(PyExc_ValueError, "a store host is at most 32 bytes");
         return NULL;
     }
+    Py_ssize_t len = rmq_answer_write(self->pieces, NULL, host, host_len, opaque, phys,
+                                      queue_id, qoff);
+    PyObject *frame = PyBytes_FromStringAndSize(NULL, len);
+    if (!frame) return NULL;
+    rmq_answer_write(self->pieces, (uint8_t *)PyBytes_AsString(frame), host, host_len, opaque,
+                     phys, queue_id, qoff);
+    return frame;
+}
+
+/* v in decimal at out (room for 21 characters): its length; snprintf's "%lld" without the
+ * format parsing, which showed in the broker's profile. */
+static int decimal(char *out, long long v) {
+    char tmp[24];
+    int n = 0;
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    int len = 0;
+    if (v < 0) out[len++] = '-';
+    while (n) out[len++] = tmp[--n];
+    return len;
+}
+
+Py_ssize_t rmq_answer_write(PyObject *const *pieces, uint8_t *w, const uint8_t *host,
+                            Py_ssize_t host_len, long opaque, long long phys, long queue_id,
+                            long long qoff) {
     char id[2 * 32 + 17], qid[24], qo[24], op[24];
     static const char HEX[] = "0123456789ABCDEF";
     for (Py_ssize_t i = 0; i < host_len; i++) {
         id[2 * i] = HEX[host[i] >> 4];
         id[2 * i + 1] = HEX[host[i] & 15];
     }
-    int id_len = (int)(2 * host_len) + snprintf(id + 2 * host_len, 17, "%016llX",
-                                                (unsigned long long)phys);
-    int values_len[4] = {id_len, snprintf(qid, sizeof qid, "%ld", queue_id),
-                         snprintf(qo, sizeof qo, "%lld", qoff),
-                         snprintf(op, sizeof op, "%ld", opaque)};
+    for (int i = 0; i < 16; i++)  /* the offset as 16 upper-case hex digits */
+        id[2 * host_len + i] = HEX[((unsigned long long)phys >> (60 - 4 * i)) & 15];
+    int id_len = (int)(2 * host_len) + 16;
+    int values_len[4] = {id_len, decimal(qid, queue_id), decimal(qo, qoff),
+                         decimal(op, opaque)};
     const char *values[4] = {id, qid, qo, op};
     Py_ssize_t header = 0;
-    for (int i = 0; i < PIECES; i++) header += PyBytes_Size(self->pieces[i]);
+    for (int i = 0; i < PIECES; i++) header += PyBytes_Size(pieces[i]);
     for (int i = 0; i < 4; i++) header += values_len[i];
-    PyObject *frame = PyBytes_FromStringAndSize(NULL, 8 + header);
-    if (!frame) return NULL;
-    uint8_t *w = (uint8_t *)PyBytes_AsString(frame);
+    if (!w) return 8 + header;
     put32(w, (uint32_t)(4 + header));
     put32(w + 4, (uint32_t)header);  /* serialize type JSON (0) in the top byte */
     w += 8;
     for (int i = 0; i < PIECES; i++) {
-        Py_ssize_t n = PyBytes_Size(self->pieces[i]);
-        memcpy(w, PyBytes_AsString(self->pieces[i]), (size_t)n);
+        Py_ssize_t n = PyBytes_Size(pieces[i]);
+        memcpy(w, PyBytes_AsString(pieces[i]), (size_t)n);
         w += n;
         if (i < 4) {
             memcpy(w, values[i], (size_t)values_len[i]);
             w += values_len[i];
         }
     }
-    return frame;
+    return 8 + header;
 }
 
 static PyMethodDef path_methods[] = {
     {"parse", (PyCFunction)path_parse, METH_O, "rmq_send_parse of one frame"},
     {"answer", (PyCFunction)(void (*)(void))path_answer, METH_FASTCALL,
      "the SUCCESS frame of a stored send"},
+    {"bind_fast", (PyCFunction)(void (*)(void))rmq_send_bind_fast, METH_FASTCALL,
+     "what serve reads of the broker and the store"},
+    {"serve", (PyCFunction)(void (*)(void))rmq_send_serve, METH_FASTCALL,
+     "every common send of a read, in order, until the first that is not"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -50,6 +50,11 @@ RequestCallback = Callable[["RemotingConnection", RemotingCommand], None]
 # Sees each incoming frame (without its length word) before it is decoded: True when it took
 # the frame (answered it, or will), False to let it be decoded and routed as usual.
 FrameCallback = Callable[["RemotingConnection", bytes], bool]
+# Sees a whole read before its frames are split, when nothing is buffered before it and no
+# request of the connection is in service, with the connection's frame limit: None, or how
+# many bytes from its start it took (whole frames) and their answers' frames, which the
+# connection writes before any other; the rest is split and routed as usual.
+ReadCallback = Callable[["RemotingConnection", bytes, int], "tuple[int, bytes] | None"]
 
 
 class _Expired(Exception):
@@ -70,9 +75,12 @@ class RemotingConnection(asyncio.Protocol):
     def __init__(self, on_request: RequestCallback, *,
                  max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
                  max_buffered_bytes: int | None = None,
-                 on_frame: FrameCallback | None = None) -> None:
+                 on_frame: FrameCallback | None = None,
+                 on_read: ReadCallback | None = None) -> None:
         self._on_request = on_request
         self._on_frame = on_frame
+        self._on_read = on_read
+        self._max_frame = max_frame_bytes
         self._decoder = FrameDecoder(max_frame_bytes)
         # sys.maxsize for none: one comparison per frame either way
         self._max_buffered = sys.maxsize if max_buffered_bytes is None else max_buffered_bytes
@@ -262,6 +270,25 @@ class RemotingConnection(asyncio.Protocol):
             self._corked = []
         try:
             complete = 0
+            if self._on_read is not None and data and not self._tasks:
+                if not decoder.buffered_bytes:
+                    served = self._on_read(self, data, self._max_frame)
+                else:  # a frame begun in an earlier read (a header written apart)
+                    joined = decoder.completed_by(data)
+                    served = None
+                    if joined is not None:
+                        data = joined
+                        served = self._on_read(self, data, self._max_frame)
+                if served is not None:
+                    taken, answers = served
+                    if taken == len(data) and not self._corked:  # the whole read answered
+                        self._corked = None
+                        self.partial_frame_since = None
+                        self._transport.write(answers)  # type: ignore[union-attr]
+                        return
+                    self._corked.append(answers)  # type: ignore[union-attr]
+                    complete = 1
+                    data = data[taken:]
             for frame in decoder.feed_frames(data):
                 complete += 1
                 if on_frame is None or not on_frame(self, frame):

@@ -97,6 +97,13 @@ FastHandler = Callable[[RemotingCommand, RequestContext],
 FrameHandler = Callable[[Channel, bytes, float], bool]
 
 
+# Takes a whole read (the bytes a connection received, nothing buffered before them, none of
+# its requests in service) before its frames are split, with the connection's frame limit:
+# None, or how many bytes from its start it answered (whole frames) and the answers' frames,
+# in order, for the connection to write.
+ReadHandler = Callable[[Channel, bytes, int], "tuple[int, bytes] | None"]
+
+
 # Sees every request before its handler: returns None to let it through, or the response that
 # refuses it. Runs in the connection's reader, so it must not block; ``peer`` is "host:port".
 RequestFilter = Callable[[RemotingCommand, str], "RemotingCommand | None"]
@@ -154,6 +161,8 @@ class Dispatcher:
         # Tried before a frame is decoded, while no request_filter is set (the broker's native
         # send path); it is given the frame's arrival time for the observer.
         self.frame_handler: FrameHandler | None = None
+        # Likewise for a whole read, before the frame_handler sees its frames.
+        self.read_handler: ReadHandler | None = None
 
     def register(self, code: int, handler: Handler, *,
                  busy: Callable[[], bool] | None = None, fast: FastHandler | None = None) -> None:
@@ -212,6 +221,16 @@ class Dispatcher:
                 or channel.requests_in_flight >= self._max_inflight:
             return False
         return handler(channel, frame, time.perf_counter() if self.observer is not None else 0.0)
+
+    def on_read(self, channel: Channel, data: bytes,
+                max_frame_bytes: int) -> tuple[int, bytes] | None:
+        """Called by the connection's reader for a read before its frames are split, none of
+        its requests in service (so under the in-flight cap): what the read_handler took
+        and answered. Never while a request_filter must see every request."""
+        handler = self.read_handler
+        if handler is None or self.request_filter is not None:
+            return None
+        return handler(channel, data, max_frame_bytes)
 
     def _refused(self, channel: Channel, request: RemotingCommand) -> bool:
         assert self.request_filter is not None

@@ -151,6 +151,22 @@ class FrameDecoder:
         exhausted. A FrameError raised while iterating leaves earlier commands delivered."""
         return map(decode_frame, self.feed_frames(data))
 
+    def completed_by(self, data: bytes) -> bytes | None:
+        """The buffered start of a frame joined with ``data`` when ``data`` completes that
+        frame, the buffer emptied (for a reader that walks whole reads itself, then feeds
+        back what it did not take); None, nothing changed, otherwise. A client that writes a
+        request's header and body apart (the C++ client) sends such reads."""
+        buf = self._buf
+        if self._read or not buf or len(buf) + len(data) < 4:
+            return None
+        head = bytes(buf[:4]) if len(buf) >= 4 else bytes(buf) + data[:4 - len(buf)]
+        (length,) = _LENGTH.unpack_from(head, 0)
+        if len(buf) + len(data) < length + 4:  # not yet: gathered as usual, copied once
+            return None
+        joined = bytes(buf) + data
+        buf.clear()
+        return joined
+
     def feed_frames(self, data: bytes) -> Iterable[bytes]:
         """feed() yielding each complete frame undecoded, without its length word (for
         decode_frame, or a reader of its own). A reader may stop early: what it did not take

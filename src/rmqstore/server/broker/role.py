@@ -6,6 +6,8 @@ lease (server/controller/lease.py) for its epoch.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ...protocol.codes import ResponseCode
 from ..controller.lease import MasterLease
 from .config import MASTER_ID, BrokerConfig
@@ -23,6 +25,15 @@ class BrokerRole:
         self.master_epoch = 0  # controller mode: the epoch of the master this broker knows
         self.lease = MasterLease()
         self.in_sync_enough = lambda: True  # minInSyncReplicas (set while master)
+        self._listeners: list[Callable[[], None]] = []
+
+    def listen(self, callback: Callable[[], None]) -> None:
+        """Call callback() after every role change (become_master, become_slave)."""
+        self._listeners.append(callback)
+
+    def _told(self) -> None:
+        for callback in self._listeners:
+            callback()
 
     @property
     def slave(self) -> bool:
@@ -30,11 +41,13 @@ class BrokerRole:
 
     def become_master(self, epoch: int) -> None:
         self.name, self.broker_id, self.master_epoch = "SYNC_MASTER", MASTER_ID, epoch
+        self._told()
 
     def become_slave(self, controller_id: int, epoch: int) -> None:
         self.name, self.broker_id, self.master_epoch = SLAVE, controller_id, epoch
         self.lease.revoke()
         self.in_sync_enough = lambda: True
+        self._told()
 
     def write_refusal(self) -> tuple[int, str] | None:
         """Why a write must not be stored now (code, remark), or None."""

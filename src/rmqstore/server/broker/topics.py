@@ -84,6 +84,7 @@ class BrokerTopics:
         self._timestamp = _now_ms()
         self._state_version = 0
         self._registering: asyncio.Future[None] | None = None
+        self._listeners: list[Callable[[], None]] = []
 
     @property
     def version(self) -> int:
@@ -130,9 +131,19 @@ class BrokerTopics:
         """Something the registration body reflects changed (the broker's permission)."""
         self._changed()
 
+    def listen(self, callback: Callable[[], None]) -> None:
+        """Call callback() after every change of a topic config or of the broker's
+        permission (the native send path's fast table is emptied by it)."""
+        self._listeners.append(callback)
+
     def _changed(self) -> None:
         self._counter += 1
         self._timestamp = _now_ms()
+        self._told()
+
+    def _told(self) -> None:
+        for callback in self._listeners:
+            callback()
         self._registering = self._on_change() or self._registering
 
     def ensure_defaults(self, cluster: str, broker: str, auto_create: bool,
@@ -188,6 +199,7 @@ class BrokerTopics:
         self._store.topics.replace_all(version, configs)
         self._timestamp, self._counter = version.timestamp, version.counter
         self._state_version = max(self._state_version, version.state_version)
+        self._told()
         log.info("topic configs of the master taken: %d topics, version %d", len(configs),
                  version.counter)
         return True

@@ -170,7 +170,8 @@ class SendProcessor:
 
     def close(self) -> None:
         if self._native is not None:
-            log.info("native send path: %d sends answered", self._native.taken)
+            log.info("native send path: %d sends answered, %d of them whole reads at once",
+                     self._native.taken, self._native.served)
         if self._group_commit is not None:
             self._group_commit.close()
 
@@ -184,8 +185,12 @@ class SendProcessor:
             self._native = NativeSend(
                 self._config, self._store, self._topics, self._role, self._traffic,
                 self._arrivals, self._group_commit, self._sync_master, self._rewrite_props,
-                self._ok_answer, self.answer_put, _born_host, dispatcher)
+                self._ok_answer, self.answer_put, _born_host, dispatcher,
+                self._ok_frame.pieces())
             dispatcher.frame_handler = self._native.on_frame
+            dispatcher.read_handler = self._native.on_read
+            self._topics.listen(self._native.clear_fast)
+            self._role.listen(self._native.clear_fast)
 
     async def send(self, request: RemotingCommand,
                    ctx: RequestContext) -> RemotingCommand | bytes:

@@ -17,11 +17,22 @@ properties, the born host, the SUCCESS frame template, the traffic counters, the
 wake-up, the sync-flush wait (FLUSH_DISK_TIMEOUT answered through SendProcessor), the SUCCESS
 frame (SendProcessor's template, filled in C: send_path.c). The
 environment variable RMQSTORE_NATIVE_SEND=0 turns the path off (tests compare the two).
+
+A whole read goes first to SendPath.serve (send_read.c) in one call: the leading frames that
+are common sends to a topic of the fast table are checked, stored, indexed and answered there,
+and the counters, the long-poll wake-ups and the RPC latencies are kept here once per read.
+A topic enters the table when a send of it passed every check above on the per-frame path;
+any change that bears on a check (a topic created, updated or deleted, the broker's
+permission, its role) empties the table, so the next send of each topic takes the per-frame
+path again. A send that waits for the disk or a slave (sync flush or SYNC_MASTER, WAIT=true)
+is never serve's. ACL on, a controller-mode broker, a slave or a broker without write
+permission send nothing through serve; nor does a shared store.
 """
 
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 
 from ...._native import new_send_path
@@ -29,7 +40,7 @@ from ....aio_commit import AsyncGroupCommit
 from ....errors import InvalidTopicError
 from ....message import PutResult, PutStatus
 from ....net.dispatch import Channel, Dispatcher
-from ....protocol import RemotingCommand, RequestCode
+from ....protocol import RemotingCommand, RequestCode, ResponseCode
 from ....protocol.frame import FRAME_HEADROOM_BYTES
 from ....record import encode_host
 from ....store import MessageStore
@@ -37,7 +48,7 @@ from ....topic_validator import is_not_allowed_send
 from ..config import BrokerConfig
 from ..longpoll import ArrivalWaiters
 from ..role import BrokerRole
-from ..stats.traffic import Traffic, message_type
+from ..stats.traffic import NORMAL, Traffic, message_type
 from ..topics import PERM_WRITE, RETRY_PREFIX, BrokerTopics
 
 _UNKNOWN = b"?"  # a peer whose born host is not cached yet
@@ -61,7 +72,7 @@ class NativeSend:
                  group_commit: AsyncGroupCommit | None, sync_master: bool,
                  rewrite_props: frozenset[str], ok_answer: OkAnswer,
                  answer: Answer, born_host: Callable[[str], tuple[str, int] | None],
-                 dispatcher: Dispatcher) -> None:
+                 dispatcher: Dispatcher, answer_pieces: tuple[bytes, ...]) -> None:
         self._config, self._topics, self._role = config, topics, role
         self._put_sent, self._validate_topic = store.put_sent, store.validate_topic
         self._traffic, self._notify = traffic, arrivals.notify
@@ -72,8 +83,14 @@ class NativeSend:
         self._born_hosts: dict[str, bytes | None] = {}  # peer -> born host as stored
         self._host = store.store_host_bytes  # msgId's first part
         self.taken = 0  # sends answered here (logged at close: what tests look for)
-        self._parse = new_send_path(config.cluster_name, rewrite_props,
-                                    FRAME_HEADROOM_BYTES).parse
+        path = new_send_path(config.cluster_name, rewrite_props, FRAME_HEADROOM_BYTES,
+                             answer_pieces)
+        self._parse, self._serve = path.parse, path.serve
+        # topic -> how many queue ids serve may put to: the fast table (see the docstring)
+        self.fast_topics: dict[str, int] = {}
+        self._fast_bound = not role.controller_mode and store.bind_send_path(
+            path, self.fast_topics, group_commit is not None or sync_master)
+        self.served = 0  # sends answered by serve (a subset of taken)
         # topic -> (the config checked, how many queue ids it takes; 0: none, not ours)
         self._gates: dict[str, tuple[object, int]] = {}
         # What the answer and the observer see of a request taken here, by code.
@@ -105,6 +122,10 @@ class NativeSend:
         self._notify(topic, queue_id)
         self._traffic.stored(topic, message_type(props), 1, len(body))
         qoff, phys, now = stored
+        if self._fast_bound:  # every check above passed
+            if len(self.fast_topics) >= 4096:
+                self.fast_topics.clear()
+            self.fast_topics[topic] = self._gates[topic][1]
         commit = self._group_commit
         if commit is not None and wait:
             commit.when_durable(phys, lambda ok: self._answer_stored(
@@ -134,6 +155,37 @@ class NativeSend:
         self._dispatcher.respond(channel, request, self._answer(
             request, result, queue_id, PutStatus.PUT_OK if ok else PutStatus.FLUSH_DISK_TIMEOUT),
             started)
+
+    def on_read(self, channel: Channel, data: bytes,
+                max_frame_bytes: int) -> tuple[int, bytes] | None:
+        """The Dispatcher's read_handler: the common sends at the start of data stored by
+        serve; how many bytes they took and their answers."""
+        if not self.fast_topics:  # emptied by any change of role or permission
+            return None
+        host = self._born_hosts.get(channel.peer, _UNKNOWN)
+        if host is _UNKNOWN:
+            host = self._encoded_host(channel.peer)
+        observer = self._dispatcher.observer
+        started = time.perf_counter() if observer is not None else 0.0
+        served = self._serve(data, host, max_frame_bytes)
+        if served is None:
+            return None
+        taken, answers, notes = served
+        self.taken += len(notes)
+        self.served += len(notes)
+        notify, stored = self._notify, self._traffic.stored
+        elapsed = time.perf_counter() - started if observer is not None else 0.0
+        for code, topic, queue_id, size in notes:
+            notify(topic, queue_id)
+            stored(topic, NORMAL, 1, size)
+            if observer is not None:
+                observer(self._stand_ins[code], ResponseCode.SUCCESS, elapsed)
+        return taken, answers
+
+    def clear_fast(self) -> None:
+        """Something a send's checks read changed: every topic takes the per-frame path again
+        until a send of it passes them."""
+        self.fast_topics.clear()
 
     def _encoded_host(self, peer: str) -> bytes | None:
         """The born host SendProcessor stores for a peer, encoded as the record holds it."""

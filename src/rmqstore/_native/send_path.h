@@ -1,0 +1,71 @@
+/* What send_path.c (SendPath: one frame per call) and send_read.c (SendPath.serve: every
+ * frame of a read in one call) share inside the _send C-API module. */
+#ifndef RMQ_SEND_PATH_H
+#define RMQ_SEND_PATH_H
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include "rmq_internal.h"
+#include "rmq_native.h"
+
+typedef int32_t (*parse_fn)(const uint8_t *, int64_t, const char *, int32_t, const char *,
+                            int32_t, rmq_send_req *, uint8_t *, int32_t);
+typedef int64_t (*put_fn)(rmq_log *, rmq_queue *, const char *, int32_t, const char *, int32_t,
+                          int64_t, int32_t, int32_t, int64_t, int32_t, int64_t, const char *);
+typedef int32_t (*index_put_fn)(uint8_t *, int32_t, int32_t, const char *, size_t, int64_t,
+                                int64_t);
+
+enum { PIECES = 5 };  /* the answer's text around msgId, queueId, queueOffset and opaque */
+
+/* What serve reads of the broker and the store, set once by bind_fast (see send_read.c). */
+typedef struct {
+    PyObject *table;      /* dict: topic -> how many queue ids a fast send may name */
+    PyObject *targets;    /* the store writer's dict: topic -> Targets */
+    PyObject *putter;     /* the writer's Putter: refusing, waiters, on_append */
+    PyObject *acquire, *release, *notify_all;  /* the put lock's, its Condition's */
+    PyObject *index;      /* IndexService or None */
+    PyObject *locate;     /* IndexFile -> (address, slots, entries) */
+    PyObject *commit;     /* the store's GroupCommit: cued as put_sent cues it */
+    PyObject *store_host; /* bytes: msgId's first part */
+    PyObject *index_file; /* the IndexFile idx points into (a new reference), or NULL */
+    PyObject *last_topic; /* the str of the last topic served: its hash kept for the next */
+    uint8_t *idx;
+    int32_t slots, entries;
+    rmq_log *log;
+    int64_t plain_limit;
+    int durable_waits;    /* sync flush or a sync master: a send with WAIT goes to Python */
+    uint8_t *answers;     /* the answers of one read, gathered */
+    Py_ssize_t answers_cap;
+} fast_state;
+
+typedef struct {
+    PyObject_HEAD
+    parse_fn parse;
+    PyObject *cluster;  /* bytes */
+    PyObject *skip;     /* bytes: names each followed by '\n' */
+    PyObject *pieces[PIECES];  /* bytes */
+    uint8_t *out;       /* the parse's scratch */
+    int32_t cap;
+    rmq_send_req req;
+    fast_state fast;    /* bound: fast.table != NULL */
+} SendPathObject;
+
+extern put_fn rmq_sent_put;              /* rmq_put, bound once by bind */
+extern index_put_fn rmq_sent_index_put;  /* rmq_index_put, likewise */
+
+/* A producer's address as records hold it (bytes of 8 or 20, or None for the store's own):
+ * *host (NULL for None) and the sysflag bit it sets. 0, or -1 with ValueError. */
+int rmq_born_host(PyObject *given, const char **host, int32_t *sysflag);
+
+/* The SUCCESS frame of a stored send, written at w (NULL: only measured): its length. */
+Py_ssize_t rmq_answer_write(PyObject *const *pieces, uint8_t *w, const uint8_t *host,
+                            Py_ssize_t host_len, long opaque, long long phys, long queue_id,
+                            long long qoff);
+
+/* send_read.c's methods of SendPath, and what dealloc and the GC see of fast_state. */
+PyObject *rmq_send_bind_fast(SendPathObject *self, PyObject *const *args, Py_ssize_t nargs);
+PyObject *rmq_send_serve(SendPathObject *self, PyObject *const *args, Py_ssize_t nargs);
+int rmq_fast_traverse(fast_state *f, visitproc visit, void *arg);
+void rmq_fast_clear(fast_state *f);
+
+#endif
