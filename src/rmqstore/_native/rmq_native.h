@@ -47,28 +47,32 @@ typedef struct {
 } rmq_log;
 
 typedef struct {
-    /* What every append reads or writes comes first, then the topic: with a short topic, two
-     * adjacent cache lines of an allocation aligned to 128 bytes (rmq_alloc_lines), as a put to
-     * one queue of thousands misses on every line it touches. */
+    /* What every append reads or writes comes first, in the first 128 bytes of an allocation
+     * aligned to 128 (rmq_alloc_lines: two adjacent cache lines the CPU fetches together), as
+     * a put to one queue of thousands misses on every line it touches; the topic follows. */
     uint8_t *cq;           /* active consume-queue file */
-    int64_t *cq_wrote;     /* its write position: cq_cell while a file is attached */
+    int64_t cq_cell;       /* its write position: the end of the units in the mapping
+                            * (QueueFile.cell points here while attached) */
     int64_t cq_size;       /* where its writable part ends (QUEUE_FULL there) */
     int64_t cq_start;      /* its start byte offset in the queue's unit stream */
     int64_t max_phys;      /* end offset of the last record the queue points at */
     int64_t *shared_units; /* NULL, or the queue's published unit count in the control file:
                             * as rmq_log.shared, for the queue's write position */
-    int64_t deliver_delay_ms; /* -1, or a delay level's queue: each unit's tags code is then
+    int32_t deliver_delay_ms; /* -1, or a delay level's queue: each unit's tags code is then
                                * the record's store time plus this, its delivery time, as a
                                * replica's dispatch computes it */
     int32_t queue_id;
     int32_t topic_len;
     int32_t touched;       /* out: set to 1 by every unit appended (the mapping clock's cue) */
-    int64_t cq_cell;       /* the attached file's write position cell (QueueFile.cell points
-                            * here while attached): on a line every put touches anyway, where
-                            * a cell of its own was one more cache miss per put to one queue of
-                            * thousands (QueueWriter.attach) */
+    int32_t staged;        /* units in stage, not yet in the mapping (they follow cq_cell) */
+    uint8_t stage[60];     /* RMQ_CQ_STAGE units in the file's layout, written in one go */
     char topic[256];
 } rmq_queue;
+
+/* Writes q's staged units into its consume-queue file and moves cq_cell past them (under the
+ * put lock): a reader of the file or of cq_cell calls this first (or sees the units up to
+ * cq_cell only). */
+void rmq_queue_publish(rmq_queue *q);
 
 /* Zeroed memory of size bytes aligned to 128 (two cache lines), or NULL; rmq_free_lines
  * frees it. An rmq_queue is allocated with these (cffi's ffi.new_allocator). */
@@ -102,6 +106,12 @@ int64_t rmq_put(rmq_log *log, rmq_queue *q, const char *body, int32_t body_len,
 
 /* rmq_put for the plain case: no properties, tags, flag or sysflag, born time = store time. */
 int64_t rmq_put_simple(rmq_log *log, rmq_queue *q, const char *body, int32_t body_len);
+
+/* rmq_put_simple with q's topic passed in (topic_len bytes, equal to q->topic): the caller's
+ * copy, already in its cache, where q->topic is one more cache miss per put to one queue of
+ * thousands. */
+int64_t rmq_put_simple_named(rmq_log *log, rmq_queue *q, const char *topic, int32_t topic_len,
+                             const char *body, int32_t body_len);
 
 /* Append records for n bodies (bodies[i] of body_lens[i] bytes: a caller holds Python bytes,
  * not one joined copy) with consecutive queue offsets and their units, all with one store time:
