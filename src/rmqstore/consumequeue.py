@@ -118,7 +118,7 @@ class ConsumeQueue:
 
     def truncate_dirty(self, phys_offset: int) -> None:
         """Drop units pointing at or past phys_offset (the CommitLog was cut there)."""
-        self.writer.publish()
+        self.writer.unstage()
         files = self.files.files
         cut = None
         for seg in reversed(files):
@@ -192,7 +192,7 @@ class ConsumeQueue:
     def put(self, queue_offset: int, phys: int, size: int, tags_code: int) -> bool:
         """Write one unit (the recovery re-dispatch path). Idempotent: a unit for a record at
         or below max_phys is already here. Returns whether it wrote."""
-        self.writer.publish()
+        self.writer.unstage()
         if phys + size <= self.max_phys or queue_offset < self.max_offset:
             return False
         seg, pos = self.segment_for(queue_offset)
@@ -212,7 +212,7 @@ class ConsumeQueue:
         """max_offset for a caller holding the put lock: the units appends staged
         (rmq_queue.stage) are written out first. A reader without the lock gets the queue
         from ConsumeQueueTable.get, which does the same."""
-        self.writer.publish()
+        self.writer.unstage()
         return self.max_offset
 
     @property

@@ -84,7 +84,7 @@ class ConsumeQueueTable:
         if cq is not None:
             if cq.wptr.staged:  # units puts staged (rmq_queue.stage) go to the file first
                 with self._lock:
-                    cq.writer.publish()
+                    cq.writer.unstage()
             return cq
         if not self._on_disk(topic, queue_id):
             return None
@@ -172,13 +172,13 @@ class ConsumeQueueTable:
                 f.mapping = None
 
     # -- all queues ---------------------------------------------------------------------
-    def publish_all(self) -> None:
+    def write_staged(self) -> None:
         """Every queue's staged units into its file, for a flush whose checkpoint says the
         queues are durable up to now. Takes the put lock."""
         with self._lock:
             for cq in self.by_key.values():
                 if cq.wptr.staged:
-                    cq.writer.publish()
+                    cq.writer.unstage()
 
     def loaded(self) -> list[ConsumeQueue]:
         """The queues loaded so far (only they can hold anything not yet flushed)."""

@@ -345,20 +345,20 @@ class QueueWriter:
         p.cq_size = seg.reserved
         p.cq_start = seg.start
 
-    def publish(self) -> None:
+    def unstage(self) -> None:
         """Write the units the appends staged (rmq_queue.stage) into the attached file and
         move its write position past them; under the put lock. Until then a reader of the
         file sees the queue without them: every lookup of a queue for reading calls this
         (ConsumeQueueTable.get), and so does everything that reads or moves the file's end
         under the put lock (detach, truncation, flush)."""
         if self.ptr.staged:
-            lib.rmq_queue_publish(self.ptr)
+            lib.rmq_queue_unstage(self.ptr)
 
     def _release(self) -> None:
         """The attached file's write position goes back to a cell of its own. A reader reads
         a cell in one step (seg.cell[0]: no thread switch between its two bytecodes), so it
         never reads this one once another file took it."""
-        self.publish()
+        self.unstage()
         seg, self._seg = self._seg, None
         if seg is not None:
             seg.cell = new_cell(self._cell[0])

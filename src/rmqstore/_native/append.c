@@ -121,7 +121,7 @@ static int shared_sync(rmq_log *log, rmq_queue *q) {
 /* Publish the ends this call reached: the log's first, so that a reader that sees a queue's
  * new units (it looks at the queue, then at the log) also finds their records. */
 static void shared_publish(rmq_log *log, rmq_queue *q) {
-    rmq_queue_publish(q); /* other processes read the mapping: nothing stays staged */
+    rmq_queue_unstage(q); /* other processes read the mapping: nothing stays staged */
     if (log->shared && log->seg) {
         log->shared[1] = log->last_ts;
         __atomic_store_n(&log->shared[0], log->seg_start + *log->wrote, __ATOMIC_RELEASE);
@@ -136,7 +136,7 @@ static inline int64_t next_queue_offset(const rmq_queue *q) {
     return (q->cq_start + q->cq_cell) / RMQ_CQ_UNIT + q->staged;
 }
 
-void rmq_queue_publish(rmq_queue *q) {
+void rmq_queue_unstage(rmq_queue *q) {
     if (!q->staged) return;
     memcpy(q->cq + q->cq_cell, q->stage, (size_t)q->staged * RMQ_CQ_UNIT);
     __atomic_thread_fence(__ATOMIC_RELEASE);
@@ -152,7 +152,7 @@ static inline void add_unit(rmq_queue *q, int64_t phys, int64_t len, int64_t tag
     put64(u, (uint64_t)phys);
     put32(u + 8, (uint32_t)len);
     put64(u + 12, (uint64_t)tags_code);
-    if (++q->staged == RMQ_CQ_STAGE) rmq_queue_publish(q);
+    if (++q->staged == RMQ_CQ_STAGE) rmq_queue_unstage(q);
     q->max_phys = phys + len;
     q->touched = 1;
 }
@@ -180,7 +180,7 @@ static inline int can_stage(const rmq_log *log, int64_t max_len) {
 static void batch_begin(batch_out *b, rmq_log *log, rmq_queue *q, int staged) {
     b->log = log;
     b->q = q;
-    rmq_queue_publish(q);
+    rmq_queue_unstage(q);
     b->base = b->wpos = b->chunk = *log->wrote;
     b->cqpos = q->cq_cell;
     b->staged = staged;
@@ -264,7 +264,7 @@ static int64_t put_one(rmq_log *log, rmq_queue *q, const char *topic, int32_t to
     int64_t len = record_len(log, sysflag, body_len, topic_len, props_len);
     if (len + RMQ_END_FILE_MIN_BLANK > log->seg_size) return -RMQ_TOO_LARGE;
     if (q->cq_cell + (q->staged + 1) * RMQ_CQ_UNIT > q->cq_size) {
-        rmq_queue_publish(q);
+        rmq_queue_unstage(q);
         return -RMQ_QUEUE_FULL;
     }
     int64_t pos = *log->wrote;

@@ -89,7 +89,7 @@ int32_t rmq_scan_dispatch(const uint8_t *seg, int64_t seg_size, int64_t pos, int
 
 int32_t rmq_add_unit(rmq_queue *q, int64_t queue_offset, int64_t phys, int32_t size,
                      int64_t tags_code) {
-    rmq_queue_publish(q);
+    rmq_queue_unstage(q);
     if (q->cq == NULL || q->cq_cell + RMQ_CQ_UNIT > q->cq_size) return -RMQ_QUEUE_FULL;
     if ((q->cq_start + q->cq_cell) / RMQ_CQ_UNIT != queue_offset) return -RMQ_OUT_OF_ORDER;
     uint8_t *u = q->cq + q->cq_cell;

@@ -72,7 +72,7 @@ typedef struct {
 /* Writes q's staged units into its consume-queue file and moves cq_cell past them (under the
  * put lock): a reader of the file or of cq_cell calls this first (or sees the units up to
  * cq_cell only). */
-void rmq_queue_publish(rmq_queue *q);
+void rmq_queue_unstage(rmq_queue *q);
 
 /* Zeroed memory of size bytes aligned to 128 (two cache lines), or NULL; rmq_free_lines
  * frees it. An rmq_queue is allocated with these (cffi's ffi.new_allocator). */
