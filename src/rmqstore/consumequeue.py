@@ -40,7 +40,10 @@ BLANK_SIZE = 0x7FFFFFFF
 class ConsumeQueue:
     """Writers (appends, recovery, retention) hold the store's put lock, which also guards
     mapping its files. Readers take no lock: they read below max_offset through pinned
-    mappings (``pinned``)."""
+    mappings (``pinned``). The native appends keep a queue's last few units staged in its
+    write state (rmq_queue.stage) until a stage fills; max_offset counts only the units in
+    the file, so a reader gets the queue from ConsumeQueueTable.get, which writes them out,
+    and a writer asks max_offset_locked()."""
 
     # Slots: a put reads wptr and queue_id of one queue out of thousands (fewer cache misses)
     __slots__ = ("clock", "file_size", "files", "min_logic", "queue_id", "read_ahead",

@@ -22,8 +22,9 @@ uint32_t rmq_crc32(const char *buf, size_t len);
 int32_t rmq_java_hash(const char *utf8, size_t len);
 
 /* Writer state shared with Python. The active commit-log segment and, per queue, the active
- * consume-queue file; `wrote` / `cq_wrote` point at the write positions Python's MappedFile
- * objects read, so there is one source of truth. Python (re)points these when it rolls a file. */
+ * consume-queue file; `wrote` points at the write position Python's MappedFile reads and
+ * `cq_cell` is the one its QueueFile reads (QueueFile.cell), so there is one source of truth.
+ * Python (re)points these when it rolls a file. */
 typedef struct {
     uint8_t *seg;          /* active commit-log segment; NULL: none yet (SEGMENT_FULL) */
     int64_t seg_size;
