@@ -4,6 +4,7 @@
 #include "rmq_native.h"
 #include "rmq_internal.h"
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
@@ -135,6 +136,10 @@ static void shared_publish(rmq_log *log, rmq_queue *q) {
 static inline int64_t next_queue_offset(const rmq_queue *q) {
     return (q->cq_start + q->cq_cell) / RMQ_CQ_UNIT + q->staged;
 }
+
+/* The stage and what a put reads stay in the first 128 bytes (rmq_native.h says why). */
+_Static_assert(sizeof(((rmq_queue *)0)->stage) == RMQ_CQ_STAGE * RMQ_CQ_UNIT, "stage size");
+_Static_assert(offsetof(rmq_queue, stage) + RMQ_CQ_STAGE * RMQ_CQ_UNIT <= 128, "hot bytes");
 
 void rmq_queue_unstage(rmq_queue *q) {
     if (!q->staged) return;

@@ -59,13 +59,13 @@ typedef struct {
     int64_t max_phys;      /* end offset of the last record the queue points at */
     int64_t *shared_units; /* NULL, or the queue's published unit count in the control file:
                             * as rmq_log.shared, for the queue's write position */
-    int32_t deliver_delay_ms; /* -1, or a delay level's queue: each unit's tags code is then
+    int64_t deliver_delay_ms; /* -1, or a delay level's queue: each unit's tags code is then
                                * the record's store time plus this, its delivery time, as a
                                * replica's dispatch computes it */
     int32_t queue_id;
-    int32_t topic_len;
-    int32_t touched;       /* out: set to 1 by every unit appended (the mapping clock's cue) */
-    int32_t staged;        /* units in stage, not yet in the mapping (they follow cq_cell) */
+    uint8_t topic_len;     /* at most 255: one byte in the record */
+    uint8_t touched;       /* out: set to 1 by every unit appended (the mapping clock's cue) */
+    uint8_t staged;        /* units in stage, not yet in the mapping (they follow cq_cell) */
     uint8_t stage[60];     /* RMQ_CQ_STAGE units in the file's layout, written in one go */
     char topic[256];
 } rmq_queue;
