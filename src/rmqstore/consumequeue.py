@@ -40,7 +40,10 @@ BLANK_SIZE = 0x7FFFFFFF
 class ConsumeQueue:
     """Writers (appends, recovery, retention) hold the store's put lock, which also guards
     mapping its files. Readers take no lock: they read below max_offset through pinned
-    mappings (``pinned``)."""
+    mappings (``pinned``). The native appends keep a queue's last few units staged in its
+    write state (rmq_queue.stage) until a stage fills; max_offset counts only the units in
+    the file, so a reader gets the queue from ConsumeQueueTable.get, which writes them out,
+    and a writer asks max_offset_locked()."""
 
     # Slots: a put reads wptr and queue_id of one queue out of thousands (fewer cache misses)
     __slots__ = ("clock", "file_size", "files", "min_logic", "queue_id", "read_ahead",
@@ -118,6 +121,7 @@ class ConsumeQueue:
 
     def truncate_dirty(self, phys_offset: int) -> None:
         """Drop units pointing at or past phys_offset (the CommitLog was cut there)."""
+        self.writer.unstage()
         files = self.files.files
         cut = None
         for seg in reversed(files):
@@ -191,6 +195,7 @@ class ConsumeQueue:
     def put(self, queue_offset: int, phys: int, size: int, tags_code: int) -> bool:
         """Write one unit (the recovery re-dispatch path). Idempotent: a unit for a record at
         or below max_phys is already here. Returns whether it wrote."""
+        self.writer.unstage()
         if phys + size <= self.max_phys or queue_offset < self.max_offset:
             return False
         seg, pos = self.segment_for(queue_offset)
@@ -205,6 +210,13 @@ class ConsumeQueue:
     def max_offset(self) -> int:
         """Next queue offset to be written (= number of units ever written)."""
         return self.files.max_offset // UNIT_SIZE
+
+    def max_offset_locked(self) -> int:
+        """max_offset for a caller holding the put lock: the units appends staged
+        (rmq_queue.stage) are written out first. A reader without the lock gets the queue
+        from ConsumeQueueTable.get, which does the same."""
+        self.writer.unstage()
+        return self.max_offset
 
     @property
     def min_offset(self) -> int:

@@ -81,8 +81,13 @@ class ConsumeQueueTable:
         """The queue, loaded now if it is on disk; None if it does not exist. Takes the put
         lock to load: never call it holding that lock (get_locked)."""
         cq = self.by_key.get((topic, queue_id))
-        if cq is not None or not self._on_disk(topic, queue_id):
+        if cq is not None:
+            if cq.wptr.staged:  # units puts staged (rmq_queue.stage) go to the file first
+                with self._lock:
+                    cq.writer.unstage()
             return cq
+        if not self._on_disk(topic, queue_id):
+            return None
         with self._lock:
             return self.get_locked(topic, queue_id)
 
@@ -167,6 +172,14 @@ class ConsumeQueueTable:
                 f.mapping = None
 
     # -- all queues ---------------------------------------------------------------------
+    def write_staged(self) -> None:
+        """Every queue's staged units into its file, for a flush whose checkpoint says the
+        queues are durable up to now. Takes the put lock."""
+        with self._lock:
+            for cq in self.by_key.values():
+                if cq.wptr.staged:
+                    cq.writer.unstage()
+
     def loaded(self) -> list[ConsumeQueue]:
         """The queues loaded so far (only they can hold anything not yet flushed)."""
         return list(self.by_key.values())

@@ -125,6 +125,7 @@ class StoreFlush:
             self._sharing.queues.open_all()
             for cq in self._queues.loaded():
                 self._sharing.view.catch_up_queue(cq)
+        self._queues.write_staged()
         flush_queue_files(self._root, self._queues.loaded(), 0)
         if self._index is not None:
             self._index.flush()

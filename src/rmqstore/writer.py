@@ -392,7 +392,7 @@ class StoreWriter:
                 self._check_writable()
             qid = self._routes.next_queue(topic) if queue_id is None else queue_id
             cq = self._queues.for_write(topic, qid)
-            qoff = cq.max_offset
+            qoff = cq.max_offset_locked()
             phys, now = [], self._commitlog.appender.last_ts
             if bodies:
                 phys, now = self._putter.append_batch(_native.plain_target(cq), bodies, props,
@@ -456,7 +456,7 @@ class StoreWriter:
             if self._refusing:
                 self._check_writable()
             cq = self._queues.for_write(topic, queue_id)
-            qoff = cq.max_offset
+            qoff = cq.max_offset_locked()
             now = append_entries(self._commitlog, cq, data, n, extra, sysflag, born,
                                  shared.reconsume_times, host, out)
             reports = _native.entry_reports(out, n)
@@ -538,7 +538,7 @@ class StoreWriter:
             try:
                 while True:
                     cq = self._queues.get_locked(topic, queue_id)
-                    if cq is not None and cq.max_offset > offset:
+                    if cq is not None and cq.max_offset_locked() > offset:
                         return True
                     left = deadline - time.monotonic()
                     if left <= 0 or self._closed:

@@ -59,6 +59,19 @@ def test_placement_properties_and_unit_tags_code(tmp_path, small_config):
             sched.put_delayed("orders", b"z", 0)
 
 
+def test_a_level_of_days_stamps_its_delivery_time(tmp_path, small_config):
+    """A level of 30 days (past 2**31 ms) stamps the delivery time as a level of seconds does:
+    the native queue state keeps the delay in 64 bits."""
+    with rmqstore.open(tmp_path, **small_config) as store:
+        store.create_topic("orders", 4)
+        sched = ScheduleService(store, "1s 30d")
+        before = int(time.time() * 1000)
+        assert sched.put_delayed("orders", b"x", 2, queue_id=0).result.queue_id == 1
+        after = int(time.time() * 1000)
+        _, _, tags_code = store.consume_queues.get(SCHEDULE_TOPIC, 1).unit(0)
+        assert before + 30 * 86_400_000 <= tags_code <= after + 30 * 86_400_000
+
+
 def test_delivery_restores_the_message(tmp_path):
     with rmqstore.open(tmp_path, background=False, compression="zlib",
                        compress_over_bytes=64) as store:

@@ -474,7 +474,7 @@ def test_every_file_keeps_its_write_position_once_the_writer_moves_on(tmp_path):
         for i in range(100):  # 7 files of queue 0; queue 1 takes the clock's hand round
             s.put("A", b"a%d" % i, queue_id=0)
             s.put("A", b"b%d" % i, queue_id=1)
-        files = s.consume_queues.by_key[("A", 0)].files.files
+        files = s.consume_queues.get("A", 0).files.files  # get(): staged units written
         assert [f.wrote for f in files] == [320] * 6 + [80]
         got = s.get_bodies("A", 0, 0, 200)
         assert [bytes(b) for b in got] == [b"a%d" % i for i in range(100)]

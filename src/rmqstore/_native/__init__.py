@@ -18,7 +18,7 @@ from typing import Any
 from .._version import __version__
 from ..errors import NativeModuleError
 
-ABI_VERSION = 28
+ABI_VERSION = 29
 
 try:
     from ._rmq import ffi, lib
@@ -173,7 +173,7 @@ def new_putter(appender: Appender, targets: dict, lock, arrival, slow, slow_asyn
                status_ok, host: bytes, plain_limit: int, max_body: int) -> _put.Putter:
     """A _put.Putter appending through appender with rmq_put_simple and rmq_put_batch.
     targets: topic -> Targets of its queues; the rest as putter.c says."""
-    return _put.Putter(_address(ffi.addressof(lib, "rmq_put_simple")),
+    return _put.Putter(_address(ffi.addressof(lib, "rmq_put_simple_named")),
                        _address(ffi.addressof(lib, "rmq_put_batch")), _address(appender.ptr),
                        appender, targets, lock, arrival, slow, slow_async, slow_batch, roll,
                        durable, durable_batch, pending, result_type, batch_type, status_ok, host,
@@ -345,12 +345,21 @@ class QueueWriter:
         p.cq = seg.mapping.ptr
         p.cq_size = seg.reserved
         p.cq_start = seg.start
-        p.cq_wrote = self._cell
+
+    def unstage(self) -> None:
+        """Write the units the appends staged (rmq_queue.stage) into the attached file and
+        move its write position past them; under the put lock. Until then a reader of the
+        file sees the queue without them: every lookup of a queue for reading calls this
+        (ConsumeQueueTable.get), and so does everything that reads or moves the file's end
+        under the put lock (detach, truncation, flush)."""
+        if self.ptr.staged:
+            lib.rmq_queue_unstage(self.ptr)
 
     def _release(self) -> None:
         """The attached file's write position goes back to a cell of its own. A reader reads
         a cell in one step (seg.cell[0]: no thread switch between its two bytecodes), so it
         never reads this one once another file took it."""
+        self.unstage()
         seg, self._seg = self._seg, None
         if seg is not None:
             seg.cell = new_cell(self._cell[0])
@@ -364,7 +373,6 @@ class QueueWriter:
         p.cq_size = 0
         p.cq_start = next_start
         self._cell[0] = 0
-        p.cq_wrote = self._cell
 
     def share(self, units) -> None:
         """Start every append at the published unit count at ``units`` (the queue's slot in

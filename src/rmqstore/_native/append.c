@@ -4,6 +4,7 @@
 #include "rmq_native.h"
 #include "rmq_internal.h"
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
@@ -42,7 +43,8 @@ static int roll_for_whole_batch(rmq_log *log, int64_t total) {
 /* Encodes one record at p (the caller checked that it fits). TOTALSIZE is stored last: the
  * space was zero, so a writer killed mid-record leaves size 0, which recovery reads as the end
  * of the data, never as a record. */
-static void encode(uint8_t *p, const rmq_log *log, const rmq_queue *q, int64_t len, int64_t phys,
+static void encode(uint8_t *p, const rmq_log *log, const rmq_queue *q, const char *topic,
+                   int32_t topic_len, int64_t len, int64_t phys,
                    int64_t queue_offset, const char *body, int32_t body_len, const char *props,
                    int32_t props_len, int32_t sysflag, int32_t flag, int64_t born_ts,
                    int64_t store_ts, int32_t reconsume_times, int64_t prepared_offset,
@@ -68,9 +70,9 @@ static void encode(uint8_t *p, const rmq_log *log, const rmq_queue *q, int64_t l
     w += 16;
     memcpy(w, body, body_len);
     w += body_len;
-    *w++ = (uint8_t)q->topic_len;
-    memcpy(w, q->topic, q->topic_len);
-    w += q->topic_len;
+    *w++ = (uint8_t)topic_len;
+    memcpy(w, topic, topic_len);
+    w += topic_len;
     put16(w, (uint16_t)(props_len + props2_len));
     memcpy(w + 2, props, props_len);
     if (props2_len) memcpy(w + 2 + props_len, props2, props2_len);
@@ -105,9 +107,9 @@ static int shared_sync(rmq_log *log, rmq_queue *q) {
     }
     if (q->shared_units) {
         int64_t pos = __atomic_load_n(q->shared_units, __ATOMIC_ACQUIRE) * RMQ_CQ_UNIT - q->cq_start;
-        if (pos != *q->cq_wrote) {
+        if (pos != q->cq_cell) {
             if (!q->cq || pos < 0 || pos > q->cq_size) return RMQ_STALE;
-            *q->cq_wrote = pos;
+            q->cq_cell = pos;
             if (pos >= RMQ_CQ_UNIT) {
                 const uint8_t *u = q->cq + pos - RMQ_CQ_UNIT;
                 q->max_phys = (int64_t)get64(u) + (int32_t)get32(u + 8);
@@ -120,26 +122,42 @@ static int shared_sync(rmq_log *log, rmq_queue *q) {
 /* Publish the ends this call reached: the log's first, so that a reader that sees a queue's
  * new units (it looks at the queue, then at the log) also finds their records. */
 static void shared_publish(rmq_log *log, rmq_queue *q) {
+    rmq_queue_unstage(q); /* other processes read the mapping: nothing stays staged */
     if (log->shared && log->seg) {
         log->shared[1] = log->last_ts;
         __atomic_store_n(&log->shared[0], log->seg_start + *log->wrote, __ATOMIC_RELEASE);
     }
-    if (q->shared_units && q->cq)
-        __atomic_store_n(q->shared_units, (q->cq_start + *q->cq_wrote) / RMQ_CQ_UNIT,
+    if (q->shared_units && q->cq) {
+        __atomic_store_n(q->shared_units, (q->cq_start + q->cq_cell) / RMQ_CQ_UNIT,
                          __ATOMIC_RELEASE);
+    }
 }
 
 static inline int64_t next_queue_offset(const rmq_queue *q) {
-    return (q->cq_start + *q->cq_wrote) / RMQ_CQ_UNIT;
+    return (q->cq_start + q->cq_cell) / RMQ_CQ_UNIT + q->staged;
 }
 
-/* Writes the unit and advances the queue; the record is already in place. */
+/* The stage and what a put reads stay in the first 128 bytes (rmq_native.h says why). */
+_Static_assert(sizeof(((rmq_queue *)0)->stage) == RMQ_CQ_STAGE * RMQ_CQ_UNIT, "stage size");
+_Static_assert(offsetof(rmq_queue, stage) + RMQ_CQ_STAGE * RMQ_CQ_UNIT <= 128, "hot bytes");
+
+void rmq_queue_unstage(rmq_queue *q) {
+    if (!q->staged) return;
+    memcpy(q->cq + q->cq_cell, q->stage, (size_t)q->staged * RMQ_CQ_UNIT);
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+    q->cq_cell += (int64_t)q->staged * RMQ_CQ_UNIT;
+    q->staged = 0;
+}
+
+/* Stages the unit and advances the queue; the record is already in place. A full stage goes
+ * to the mapping in one go: a put to one queue of thousands then touches the queue's page of
+ * the file (a TLB and a cache miss) once per RMQ_CQ_STAGE puts, not every time. */
 static inline void add_unit(rmq_queue *q, int64_t phys, int64_t len, int64_t tags_code) {
-    uint8_t *u = q->cq + *q->cq_wrote;
+    uint8_t *u = q->stage + q->staged * RMQ_CQ_UNIT;
     put64(u, (uint64_t)phys);
     put32(u + 8, (uint32_t)len);
     put64(u + 12, (uint64_t)tags_code);
-    *q->cq_wrote += RMQ_CQ_UNIT;
+    if (++q->staged == RMQ_CQ_STAGE) rmq_queue_unstage(q);
     q->max_phys = phys + len;
     q->touched = 1;
 }
@@ -147,7 +165,7 @@ static inline void add_unit(rmq_queue *q, int64_t phys, int64_t len, int64_t tag
 /* Where a call's records go. Staged: encoded into log->scratch and written with pwrite, a
  * scratch-full at a time, which spares the mapping a page fault (and the kernel a page
  * zeroing) for every fresh page; otherwise straight into the mapping. Either way, the write
- * positions (*log->wrote, *q->cq_wrote) move only once the records are in the page cache, so a
+ * positions (*log->wrote, q->cq_cell) move only once the records are in the page cache, so a
  * flush or a reader in another thread never sees a position whose bytes are not there yet. */
 typedef struct {
     rmq_log *log;
@@ -167,8 +185,9 @@ static inline int can_stage(const rmq_log *log, int64_t max_len) {
 static void batch_begin(batch_out *b, rmq_log *log, rmq_queue *q, int staged) {
     b->log = log;
     b->q = q;
+    rmq_queue_unstage(q);
     b->base = b->wpos = b->chunk = *log->wrote;
-    b->cqpos = *q->cq_wrote;
+    b->cqpos = q->cq_cell;
     b->staged = staged;
 }
 
@@ -237,18 +256,22 @@ static int batch_end(batch_out *b) {
     if (!b->staged) b->log->mapped_bytes += b->wpos - b->base;
     __atomic_thread_fence(__ATOMIC_RELEASE);
     *b->log->wrote = b->wpos;
-    *b->q->cq_wrote = b->cqpos;
+    b->q->cq_cell = b->cqpos;
     return 0;
 }
 
-static int64_t put_one(rmq_log *log, rmq_queue *q, const char *body, int32_t body_len,
+static int64_t put_one(rmq_log *log, rmq_queue *q, const char *topic, int32_t topic_len,
+                       const char *body, int32_t body_len,
                        const char *props, int32_t props_len, int64_t tags_code, int32_t sysflag,
                        int32_t flag, int64_t born_ts, int32_t reconsume_times,
                        int64_t prepared_offset, const char *born_host) {
     if (!log->seg) return -RMQ_SEGMENT_FULL; /* no segment yet: the caller creates one */
-    int64_t len = record_len(log, sysflag, body_len, q->topic_len, props_len);
+    int64_t len = record_len(log, sysflag, body_len, topic_len, props_len);
     if (len + RMQ_END_FILE_MIN_BLANK > log->seg_size) return -RMQ_TOO_LARGE;
-    if (*q->cq_wrote + RMQ_CQ_UNIT > q->cq_size) return -RMQ_QUEUE_FULL;
+    if (q->cq_cell + (q->staged + 1) * RMQ_CQ_UNIT > q->cq_size) {
+        rmq_queue_unstage(q);
+        return -RMQ_QUEUE_FULL;
+    }
     int64_t pos = *log->wrote;
     if (len + RMQ_END_FILE_MIN_BLANK > log->seg_size - pos) {
         if (log->seg_size - pos >= RMQ_END_FILE_MIN_BLANK) close_segment(log); /* else closed */
@@ -265,14 +288,15 @@ static int64_t put_one(rmq_log *log, rmq_queue *q, const char *body, int32_t bod
          * faulted it in beforehand; one pwrite costs none (see StoreConfig). */
         batch_out b;
         batch_begin(&b, log, q, 1);
-        encode(batch_dst(&b, len), log, q, len, phys, qoff, body, body_len, props, props_len,
-               sysflag, flag, born_ts, store_ts, reconsume_times, prepared_offset, born_host,
-               NULL, 0);
+        encode(batch_dst(&b, len), log, q, topic, topic_len, len, phys, qoff, body, body_len,
+               props, props_len, sysflag, flag, born_ts, store_ts, reconsume_times,
+               prepared_offset, born_host, NULL, 0);
         batch_added(&b, phys, len, tags_code, store_ts);
         return batch_end(&b) == 0 ? qoff : -RMQ_IO_ERROR;
     }
-    encode(log->seg + pos, log, q, len, phys, qoff, body, body_len, props, props_len, sysflag,
-           flag, born_ts, store_ts, reconsume_times, prepared_offset, born_host, NULL, 0);
+    encode(log->seg + pos, log, q, topic, topic_len, len, phys, qoff, body, body_len, props,
+           props_len, sysflag, flag, born_ts, store_ts, reconsume_times, prepared_offset,
+           born_host, NULL, 0);
     *log->wrote = pos + len;
     log->last_phys = phys;
     log->last_ts = store_ts;
@@ -286,14 +310,21 @@ int64_t rmq_put(rmq_log *log, rmq_queue *q, const char *body, int32_t body_len,
                 int32_t flag, int64_t born_ts, int32_t reconsume_times, int64_t prepared_offset,
                 const char *born_host) {
     if ((log->shared || q->shared_units) && shared_sync(log, q)) return -RMQ_STALE;
-    int64_t qoff = put_one(log, q, body, body_len, props, props_len, tags_code, sysflag, flag,
-                           born_ts, reconsume_times, prepared_offset, born_host);
+    int64_t qoff = put_one(log, q, q->topic, q->topic_len, body, body_len, props, props_len,
+                           tags_code, sysflag, flag, born_ts, reconsume_times, prepared_offset,
+                           born_host);
     if (log->shared || q->shared_units) shared_publish(log, q);
     return qoff;
 }
 
 int64_t rmq_put_simple(rmq_log *log, rmq_queue *q, const char *body, int32_t body_len) {
     return rmq_put(log, q, body, body_len, "", 0, 0, 0, 0, -1, 0, 0, NULL);
+}
+
+int64_t rmq_put_simple_named(rmq_log *log, rmq_queue *q, const char *topic, int32_t topic_len,
+                             const char *body, int32_t body_len) {
+    if (log->shared || q->shared_units) return rmq_put_simple(log, q, body, body_len);
+    return put_one(log, q, topic, topic_len, body, body_len, "", 0, 0, 0, 0, -1, 0, 0, NULL);
 }
 
 static int32_t put_bodies(rmq_log *log, rmq_queue *q, const char *const *bodies,
@@ -329,8 +360,9 @@ static int32_t put_bodies(rmq_log *log, rmq_queue *q, const char *const *bodies,
         int64_t phys = log->seg_start + b.wpos;
         uint8_t *dst = batch_dst(&b, len);
         if (!dst) { *out_status = RMQ_IO_ERROR; return 0; }
-        encode(dst, log, q, len, phys, batch_queue_offset(&b), bodies[i], blen, props,
-               props_len, 0, flag, store_ts, store_ts, 0, 0, NULL, NULL, 0);
+        encode(dst, log, q, q->topic, q->topic_len, len, phys, batch_queue_offset(&b),
+               bodies[i], blen, props, props_len, 0, flag, store_ts, store_ts, 0, 0, NULL,
+               NULL, 0);
         batch_added(&b, phys, len, tags_code, store_ts);
         out_phys[i] = phys;
     }
@@ -457,9 +489,9 @@ static int32_t put_entry_records(rmq_log *log, rmq_queue *q, const char *data, i
         int64_t phys = log->seg_start + b.wpos;
         uint8_t *dst = batch_dst(&b, rlen);
         if (!dst) { *out_status = RMQ_IO_ERROR; return 0; }
-        encode(dst, log, q, rlen, phys, batch_queue_offset(&b), data + pos + ENTRY_HEAD,
-               blen, props, kept, sysflag, flag, born_ts, store_ts, reconsume_times, 0,
-               born_host, extra, extra_len);
+        encode(dst, log, q, q->topic, q->topic_len, rlen, phys, batch_queue_offset(&b),
+               data + pos + ENTRY_HEAD, blen, props, kept, sysflag, flag, born_ts, store_ts,
+               reconsume_times, 0, born_host, extra, extra_len);
         batch_added(&b, phys, rlen, tags_code, store_ts);
         out[i].phys = phys;
         out[i].props_at = props_at;

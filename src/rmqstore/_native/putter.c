@@ -21,7 +21,8 @@
 #include "rmq_internal.h"
 #include "rmq_pytype.h"
 
-typedef int64_t (*put_simple_fn)(rmq_log *, rmq_queue *, const char *, int32_t);
+typedef int64_t (*put_simple_fn)(rmq_log *, rmq_queue *, const char *, int32_t, const char *,
+                                 int32_t);
 typedef int32_t (*put_batch_fn)(rmq_log *, rmq_queue *, const char *const *, const int32_t *,
                                 int32_t, const char *, int32_t, int64_t, int32_t, int64_t,
                                 int64_t *, int32_t *);
@@ -474,8 +475,18 @@ static PyObject *put_one(PutterObject *self, PyObject *const *args, Py_ssize_t n
         Py_DECREF(target);
         return NULL;
     }
-    int64_t qoff = self->refusing ? -1 : self->put_simple(self->log, q, PyBytes_AsString(body),
-                                                          (int32_t)len);
+    /* the topic's bytes from the caller's str, equal to q's (Targets is keyed by it) */
+    Py_ssize_t topic_len = 0;
+    const char *topic = PyUnicode_CheckExact(args[0]) ?
+                        PyUnicode_AsUTF8AndSize(args[0], &topic_len) : NULL;
+    if (!topic) {
+        PyErr_Clear();
+        topic = q->topic;
+        topic_len = q->topic_len;
+    }
+    int64_t qoff = self->refusing ? -1 : self->put_simple(self->log, q, topic,
+                                                          (int32_t)topic_len,
+                                                          PyBytes_AsString(body), (int32_t)len);
     PyObject *result = NULL;
     if (qoff >= 0)
         result = (PyObject *)result_alloc((PyTypeObject *)self->result_type, self->status_ok,
@@ -629,7 +640,7 @@ static PyObject *putter_put_batch(PutterObject *self, PyObject *const *args, Py_
         goto done;
     }
     int ok = append_bodies(self, q, owner, &v, "", 0, 0, 0) == 0;
-    int64_t first = (q->cq_start + *q->cq_wrote) / RMQ_CQ_UNIT - v.n, now = self->log->last_ts;
+    int64_t first = (q->cq_start + q->cq_cell) / RMQ_CQ_UNIT - v.n, now = self->log->last_ts;
     if (appended_unlock(self, ok) < 0 || !(offsets = phys_list(&v))) goto done;
     result = PyObject_CallFunction(self->batch_type, "OiLOLO", self->status_ok, q->queue_id,
                                    (long long)first, offsets, (long long)now, self->host);

@@ -89,14 +89,15 @@ int32_t rmq_scan_dispatch(const uint8_t *seg, int64_t seg_size, int64_t pos, int
 
 int32_t rmq_add_unit(rmq_queue *q, int64_t queue_offset, int64_t phys, int32_t size,
                      int64_t tags_code) {
-    if (q->cq == NULL || *q->cq_wrote + RMQ_CQ_UNIT > q->cq_size) return -RMQ_QUEUE_FULL;
-    if ((q->cq_start + *q->cq_wrote) / RMQ_CQ_UNIT != queue_offset) return -RMQ_OUT_OF_ORDER;
-    uint8_t *u = q->cq + *q->cq_wrote;
+    rmq_queue_unstage(q);
+    if (q->cq == NULL || q->cq_cell + RMQ_CQ_UNIT > q->cq_size) return -RMQ_QUEUE_FULL;
+    if ((q->cq_start + q->cq_cell) / RMQ_CQ_UNIT != queue_offset) return -RMQ_OUT_OF_ORDER;
+    uint8_t *u = q->cq + q->cq_cell;
     put64(u, (uint64_t)phys);
     put32(u + 8, (uint32_t)size);
     put64(u + 12, (uint64_t)tags_code);
     __atomic_thread_fence(__ATOMIC_RELEASE);
-    *q->cq_wrote += RMQ_CQ_UNIT;
+    q->cq_cell += RMQ_CQ_UNIT;
     q->max_phys = phys + size;
     q->touched = 1;
     return 0;

@@ -6,7 +6,7 @@
 #include "rmq_native.h"
 #include <sys/mman.h>
 
-#define RMQ_ABI 28
+#define RMQ_ABI 29
 
 #define RMQ_MAGIC_V1 ((int32_t)0xDAA320A7)
 #define RMQ_MAGIC_V2 ((int32_t)0xDAA320AB)
@@ -15,6 +15,7 @@
 #define RMQ_BORNHOST_V6 0x10
 #define RMQ_STOREHOST_V6 0x20
 #define RMQ_CQ_UNIT 20
+#define RMQ_CQ_STAGE 3 /* units an rmq_queue holds before writing them (rmq_queue.stage) */
 #define RMQ_CQ_BLANK_SIZE 0x7FFFFFFF /* a pre-fill unit's size */
 
 static inline void put32(uint8_t *p, uint32_t v) { v = __builtin_bswap32(v); memcpy(p, &v, 4); }

@@ -22,8 +22,9 @@ uint32_t rmq_crc32(const char *buf, size_t len);
 int32_t rmq_java_hash(const char *utf8, size_t len);
 
 /* Writer state shared with Python. The active commit-log segment and, per queue, the active
- * consume-queue file; `wrote` / `cq_wrote` point at the write positions Python's MappedFile
- * objects read, so there is one source of truth. Python (re)points these when it rolls a file. */
+ * consume-queue file; `wrote` points at the write position Python's MappedFile reads and
+ * `cq_cell` is the one its QueueFile reads (QueueFile.cell), so there is one source of truth.
+ * Python (re)points these when it rolls a file. */
 typedef struct {
     uint8_t *seg;          /* active commit-log segment; NULL: none yet (SEGMENT_FULL) */
     int64_t seg_size;
@@ -47,11 +48,12 @@ typedef struct {
 } rmq_log;
 
 typedef struct {
-    /* What every append reads or writes comes first, then the topic: with a short topic, two
-     * adjacent cache lines of an allocation aligned to 128 bytes (rmq_alloc_lines), as a put to
-     * one queue of thousands misses on every line it touches. */
+    /* What every append reads or writes comes first, in the first 128 bytes of an allocation
+     * aligned to 128 (rmq_alloc_lines: two adjacent cache lines the CPU fetches together), as
+     * a put to one queue of thousands misses on every line it touches; the topic follows. */
     uint8_t *cq;           /* active consume-queue file */
-    int64_t *cq_wrote;     /* its write position: cq_cell while a file is attached */
+    int64_t cq_cell;       /* its write position: the end of the units in the mapping
+                            * (QueueFile.cell points here while attached) */
     int64_t cq_size;       /* where its writable part ends (QUEUE_FULL there) */
     int64_t cq_start;      /* its start byte offset in the queue's unit stream */
     int64_t max_phys;      /* end offset of the last record the queue points at */
@@ -61,14 +63,17 @@ typedef struct {
                                * the record's store time plus this, its delivery time, as a
                                * replica's dispatch computes it */
     int32_t queue_id;
-    int32_t topic_len;
-    int32_t touched;       /* out: set to 1 by every unit appended (the mapping clock's cue) */
-    int64_t cq_cell;       /* the attached file's write position cell (QueueFile.cell points
-                            * here while attached): on a line every put touches anyway, where
-                            * a cell of its own was one more cache miss per put to one queue of
-                            * thousands (QueueWriter.attach) */
+    uint8_t topic_len;     /* at most 255: one byte in the record */
+    uint8_t touched;       /* out: set to 1 by every unit appended (the mapping clock's cue) */
+    uint8_t staged;        /* units in stage, not yet in the mapping (they follow cq_cell) */
+    uint8_t stage[60];     /* RMQ_CQ_STAGE units in the file's layout, written in one go */
     char topic[256];
 } rmq_queue;
+
+/* Writes q's staged units into its consume-queue file and moves cq_cell past them (under the
+ * put lock): a reader of the file or of cq_cell calls this first (or sees the units up to
+ * cq_cell only). */
+void rmq_queue_unstage(rmq_queue *q);
 
 /* Zeroed memory of size bytes aligned to 128 (two cache lines), or NULL; rmq_free_lines
  * frees it. An rmq_queue is allocated with these (cffi's ffi.new_allocator). */
@@ -102,6 +107,12 @@ int64_t rmq_put(rmq_log *log, rmq_queue *q, const char *body, int32_t body_len,
 
 /* rmq_put for the plain case: no properties, tags, flag or sysflag, born time = store time. */
 int64_t rmq_put_simple(rmq_log *log, rmq_queue *q, const char *body, int32_t body_len);
+
+/* rmq_put_simple with q's topic passed in (topic_len bytes, equal to q->topic): the caller's
+ * copy, already in its cache, where q->topic is one more cache miss per put to one queue of
+ * thousands. */
+int64_t rmq_put_simple_named(rmq_log *log, rmq_queue *q, const char *topic, int32_t topic_len,
+                             const char *body, int32_t body_len);
 
 /* Append records for n bodies (bodies[i] of body_lens[i] bytes: a caller holds Python bytes,
  * not one joined copy) with consecutive queue offsets and their units, all with one store time:
