@@ -18,7 +18,7 @@ from typing import Any
 from .._version import __version__
 from ..errors import NativeModuleError
 
-ABI_VERSION = 28
+ABI_VERSION = 29
 
 try:
     from ._rmq import ffi, lib
@@ -733,6 +733,11 @@ class Feeder:
 
     def wake(self) -> None:
         lib.rmq_feeder_wake(self._f)
+
+    def push(self) -> bool:
+        """Send what is new from this thread while the loop sleeps (else wake it); True when
+        frames went."""
+        return bool(lib.rmq_feeder_push(self._f))
 
     def notify_at(self, end: int) -> int:
         """Write ack_fd once acked reaches end; returns acked as it is now."""

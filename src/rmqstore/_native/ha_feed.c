@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdint.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -61,6 +62,47 @@ void rmq_feeder_wake(rmq_feeder *f) {
         ssize_t w = write(f->wake_fd, &one, sizeof one);
         (void)w; /* a full eventfd is awake anyway */
     }
+}
+
+/* The loop's state is lent while it sleeps in poll (`sleeping` IDLE): a pusher borrows it
+ * (BORROWED) and gives it back; the loop takes it back after poll, waiting out a borrower. */
+enum { OWNED = 0, IDLE = 1, BORROWED = 2 };
+
+static void take_back(rmq_feeder *f) {
+    for (;;) {
+        int32_t idle = IDLE;
+        if (__atomic_compare_exchange_n(&f->sleeping, &idle, OWNED, 0, __ATOMIC_SEQ_CST,
+                                        __ATOMIC_SEQ_CST))
+            return;
+        sched_yield(); /* a pusher is in one non-blocking sendmsg */
+    }
+}
+
+static void take_frames(rmq_feeder *f, int heartbeat);
+static int send_frames(rmq_feeder *f);
+
+int32_t rmq_feeder_push(rmq_feeder *f) {
+    int32_t idle = IDLE;
+    if (!__atomic_compare_exchange_n(&f->sleeping, &idle, BORROWED, 0, __ATOMIC_SEQ_CST,
+                                     __ATOMIC_SEQ_CST)) {
+        rmq_feeder_wake(f); /* awake: it sees the new bytes before it sleeps (or is woken) */
+        return 0;
+    }
+    int32_t sent = 0, more = 0;
+    if (!f->out_total && f->seg_wrote && f->next - f->seg_start < f->seg_size) {
+        take_frames(f, 0);
+        if (f->out_total) {
+            sent = send_frames(f) > 0;
+            if (sent) f->last_write_ms = now_ms();
+            /* the rest of a partial send, an error, or the segment's end: the loop's */
+            more = !sent || f->next - f->seg_start >= f->seg_size;
+        }
+    } else {
+        more = 1; /* a frame half sent, or a segment to find: the loop's work */
+    }
+    __atomic_store_n(&f->sleeping, IDLE, __ATOMIC_SEQ_CST);
+    if (more) rmq_feeder_wake(f);
+    return sent;
 }
 
 void rmq_feeder_stop(rmq_feeder *f) { shutdown(f->sock, SHUT_RDWR); }
@@ -195,15 +237,15 @@ int32_t rmq_feed(rmq_feeder *f) {
         int64_t wait = f->last_write_ms + f->heartbeat_ms - now;
         if (full) wait = FULL_WAIT_MS; /* a heartbeat overdue cannot pass the bytes queued */
         else if (!f->seg_wrote && wait > NO_SEGMENT_RECHECK_MS) wait = NO_SEGMENT_RECHECK_MS;
-        if (!full) {
-            __atomic_store_n(&f->sleeping, 1, __ATOMIC_SEQ_CST);
+        if (!full) { /* lent to rmq_feeder_push from here until take_back */
             int64_t pos = f->next - f->seg_start;
-            int more = f->seg_wrote ? __atomic_load_n(f->seg_wrote, __ATOMIC_SEQ_CST) > pos
-                                    : 0;
-            if (more) { __atomic_store_n(&f->sleeping, 0, __ATOMIC_SEQ_CST); continue; }
+            const int64_t *wrote = f->seg_wrote;
+            __atomic_store_n(&f->sleeping, IDLE, __ATOMIC_SEQ_CST);
+            int more = wrote ? __atomic_load_n(wrote, __ATOMIC_SEQ_CST) > pos : 0;
+            if (more) { take_back(f); continue; }
         }
         int r = poll(p, 2, wait > 0 ? (int)wait : 0);
-        __atomic_store_n(&f->sleeping, 0, __ATOMIC_SEQ_CST);
+        if (!full) take_back(f);
         if (r < 0 && errno != EINTR) { f->err = errno; return RMQ_FEED_CLOSED; }
         if (r > 0 && (p[1].revents & POLLIN)) drain(f->wake_fd);
         if (!f->seg_wrote) return RMQ_FEED_SEGMENT; /* the caller looks for it again */

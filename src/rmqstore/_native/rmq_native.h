@@ -359,7 +359,10 @@ void rmq_follower_release(rmq_follower *f);
  * writes 1 to ack_fd (an eventfd the caller watches) and disarms it. The GIL is not needed
  * meanwhile; one thread calls rmq_feed. From other threads: rmq_feeder_wake (bytes were
  * appended), rmq_feeder_notify_at (arm; returns acked, so that a report that came just
- * before is not missed), rmq_feeder_stop (shutdown: rmq_feed returns). */
+ * before is not missed), rmq_feeder_stop (shutdown: rmq_feed returns), and rmq_feeder_push:
+ * while the loop sleeps, the caller sends what is new itself, with the loop's own state
+ * (lent: `sleeping`), rather than waking it (a SYNC_MASTER's event loop: one thread hop fewer
+ * per send); otherwise it wakes it. Returns 1 when it sent frames. */
 enum {
     RMQ_FEED_SEGMENT = 1,     /* next is past the segment (or none was set): set seg_* or NULL */
     RMQ_FEED_CLOSED = 2,      /* the slave hung up, or the socket failed (err) */
@@ -387,7 +390,7 @@ typedef struct {
     int64_t bad_report;
     int32_t err;
     /* internal */
-    int32_t sleeping;
+    int32_t sleeping;          /* 0 awake, 1 in poll (state lent), 2 borrowed by a push */
     int32_t n_frames;
     int32_t report_have;
     uint8_t report[8];
@@ -399,6 +402,7 @@ typedef struct {
 void rmq_feeder_init(rmq_feeder *f);
 int32_t rmq_feed(rmq_feeder *f);
 void rmq_feeder_wake(rmq_feeder *f);
+int32_t rmq_feeder_push(rmq_feeder *f);
 int64_t rmq_feeder_notify_at(rmq_feeder *f, int64_t end);
 void rmq_feeder_stop(rmq_feeder *f);
 

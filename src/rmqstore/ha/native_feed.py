@@ -60,6 +60,11 @@ class NativeFeed:
         """Bytes were appended (any thread)."""
         self._feeder.wake()
 
+    def push(self) -> bool:
+        """Bytes were appended: send them from this thread if the loop sleeps (one thread
+        hop fewer before a SYNC_MASTER's sends are acknowledged), else wake it."""
+        return self._feeder.push()
+
     def arm(self, end: int) -> int:
         """Announce the first report reaching ``end``; returns the last report as it is now."""
         return self._feeder.notify_at(end)
