@@ -1,7 +1,9 @@
 """A SYNC_MASTER's appends on its event loop's thread are sent to a sleeping fed link by that
-thread (NativeFeed.push, rmq_feeder_push), and the HAService's store hook is there only while a
-link is attached. A raw socket plays the slave, so every frame and every report is the test's:
-the bytes arrive whole, in order, once; a wait ends only after the report. Bounded waits."""
+thread (NativeFeed.push, rmq_feeder_push), the slave's reports are read by that thread while
+sends wait (NativeFeed.read_here, rmq_feeder_take_reports), and the HAService's store hook is
+there only while a link is attached. A raw socket plays the slave, so every frame and every
+report is the test's: the bytes arrive whole, in order, once; a wait ends only after the
+report. Bounded waits."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import struct
 import pytest
 
 import rmqstore
+from rmqstore import _native
 from rmqstore.ha import HAClient, HAService
 from rmqstore.ha.native_feed import NativeFeed
 from rmqstore.protocol.ha import encode_report
@@ -46,6 +49,14 @@ def test_the_loops_pushes_arrive_whole_and_a_wait_ends_only_with_the_report(
         return sent
 
     monkeypatch.setattr(NativeFeed, "push", counting)
+    taken: list[int] = []  # what the event loop's own reads of the slave's reports gave
+    real_take = _native.Feeder.take_reports
+
+    def taking(feeder: _native.Feeder) -> int:
+        taken.append(real_take(feeder))
+        return taken[-1]
+
+    monkeypatch.setattr(_native.Feeder, "take_reports", taking)
     rng = random.Random(13)
 
     async def main() -> None:
@@ -85,6 +96,7 @@ def test_the_loops_pushes_arrive_whole_and_a_wait_ends_only_with_the_report(
     finally:
         master.close()
     assert sum(pushed) >= 30, "the loop's thread sent (nearly) nothing itself"
+    assert sum(1 for t in taken if t >= 0) >= 30, "the loop read (nearly) no report itself"
 
 
 def test_an_unlinked_master_is_not_called_per_append_and_a_later_link_is(stores) -> None:

@@ -195,6 +195,10 @@ class HAService:
         report that came before the arming is taken here)."""
         transfer = self._transfer
         assert transfer is not None
+        if transfer.first_waiting is not None and not self.config.push_delay_ms:
+            for link in self.links:
+                if link.feed is not None:
+                    link.feed.read_here()
         while (want := transfer.first_waiting) is not None:
             acked = max((link.feed.arm(want) for link in self.links if link.feed is not None),
                         default=-1)

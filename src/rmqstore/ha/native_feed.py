@@ -41,6 +41,8 @@ class NativeFeed:
         self._feeder = _native.Feeder(fd, self._wake_fd, self._ack_fd, start, batch,
                                       heartbeat_ms)
         self.ended: asyncio.Future[None] = self._loop.create_future()  # on_end ran
+        self._reading: int | None = None  # a duplicate of fd the loop watches for reports
+        self._fd = fd
         self._lock = threading.Lock()  # stop() never shuts down a descriptor closed meanwhile
         self._running = True
         self._loop.add_reader(self._ack_fd, self._acks)
@@ -64,6 +66,30 @@ class NativeFeed:
         """Bytes were appended: send them from this thread if the loop sleeps (one thread
         hop fewer before a SYNC_MASTER's sends are acknowledged), else wake it."""
         return self._feeder.push()
+
+    def read_here(self) -> None:
+        """Sends wait: the event loop takes the slave's reports itself while the feed sleeps
+        (one thread woken per acknowledgement, not two), until it finds the feed awake."""
+        if self._reading is not None or not self._running:
+            return
+        # a duplicate: the transport still owns fd in the event loop's eyes
+        self._reading = os.dup(self._fd)
+        self._feeder.loop_reads(True)
+        self._loop.add_reader(self._reading, self._reports)
+
+    def _reports(self) -> None:
+        acked = self._feeder.take_reports()
+        if acked < 0:  # FEED_AWAKE: the feed reads them (and announces); FEED_ENDING
+            self._stop_reading()
+        else:
+            self._on_ack(acked)
+
+    def _stop_reading(self) -> None:
+        if self._reading is not None:
+            self._loop.remove_reader(self._reading)
+            os.close(self._reading)
+            self._reading = None
+            self._feeder.loop_reads(False)
 
     def arm(self, end: int) -> int:
         """Announce the first report reaching ``end``; returns the last report as it is now."""
@@ -109,6 +135,7 @@ class NativeFeed:
         self._on_ack(self._feeder.acked)
 
     def _ended(self, reason: str | None) -> None:
+        self._stop_reading()
         self._loop.remove_reader(self._ack_fd)
         os.close(self._ack_fd)
         os.close(self._wake_fd)
