@@ -4,7 +4,10 @@ from the segment's mapping, reports taken, all in C without the GIL. Python runs
 the loop the next segment and when the link ends. The store's appends wake the loop directly
 (wake(), from whatever thread appended); a SYNC_MASTER's waiting sends arm it (arm()), and a
 report reaching what they wait for is announced on an eventfd the event loop watches, so the
-loop's thread wakes once per report that matters, as it did for every report before.
+loop's thread wakes once per report that matters. A SYNC_MASTER's event loop does more while
+the native loop sleeps, with its state lent (rmq_feeder_push, rmq_feeder_take_reports): it
+sends its own appends (push()) and, while sends wait, reads the reports itself (read_here()),
+so one round trip to the slave wakes no thread of this process but the event loop's.
 A TLS link keeps the asyncio path (master_link.MasterLink), whose rules this loop follows.
 """
 
@@ -79,9 +82,9 @@ class NativeFeed:
 
     def _reports(self) -> None:
         acked = self._feeder.take_reports()
-        if acked < 0:  # FEED_AWAKE: the feed reads them (and announces); FEED_ENDING
-            self._stop_reading()
-        else:
+        if acked in (_native.FEED_AWAKE, _native.FEED_ENDING):
+            self._stop_reading()  # the feed reads them (announcing them), or it ends
+        elif acked >= 0:  # -1: no whole report yet
             self._on_ack(acked)
 
     def _stop_reading(self) -> None:
