@@ -703,6 +703,7 @@ class Follower:
 # Why rmq_feed returned (rmq_native.h).
 FEED_SEGMENT, FEED_CLOSED, FEED_BAD_REPORT = (lib.RMQ_FEED_SEGMENT, lib.RMQ_FEED_CLOSED,
                                               lib.RMQ_FEED_BAD_REPORT)
+FEED_AWAKE, FEED_ENDING = lib.RMQ_FEED_AWAKE, lib.RMQ_FEED_ENDING  # take_reports' answers
 
 
 class Feeder:
@@ -741,6 +742,19 @@ class Feeder:
 
     def wake(self) -> None:
         lib.rmq_feeder_wake(self._f)
+
+    def push(self) -> bool:
+        """Send what is new from this thread while the loop sleeps (else wake it); True when
+        frames went."""
+        return bool(lib.rmq_feeder_push(self._f))
+
+    def take_reports(self) -> int:
+        """The reports that came while the loop sleeps: acked, or FEED_AWAKE / FEED_ENDING."""
+        return lib.rmq_feeder_take_reports(self._f)
+
+    def loop_reads(self, on: bool) -> None:
+        """The caller takes the reports that come while the loop sleeps (or no longer)."""
+        lib.rmq_feeder_loop_reads(self._f, on)
 
     def notify_at(self, end: int) -> int:
         """Write ack_fd once acked reaches end; returns acked as it is now."""

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdint.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -41,6 +42,7 @@ void rmq_feeder_init(rmq_feeder *f) {
     f->acked = -1;
     f->notify_at = INT64_MAX;
     f->sleeping = 0;
+    f->loop_reads = f->pending_stop = 0;
     f->n_frames = 0;
     f->out_total = f->out_sent = 0;
     f->report_have = 0;
@@ -63,6 +65,67 @@ void rmq_feeder_wake(rmq_feeder *f) {
     }
 }
 
+/* The loop's state is lent while it sleeps in poll (`sleeping` IDLE): a pusher borrows it
+ * (BORROWED) and gives it back; the loop takes it back after poll, waiting out a borrower. */
+enum { OWNED = 0, IDLE = 1, BORROWED = 2 };
+
+static void take_back(rmq_feeder *f) {
+    for (;;) {
+        int32_t idle = IDLE;
+        if (__atomic_compare_exchange_n(&f->sleeping, &idle, OWNED, 0, __ATOMIC_SEQ_CST,
+                                        __ATOMIC_SEQ_CST))
+            return;
+        sched_yield(); /* a pusher is in one non-blocking sendmsg */
+    }
+}
+
+static void take_frames(rmq_feeder *f, int heartbeat);
+static int send_frames(rmq_feeder *f);
+
+static int32_t read_reports(rmq_feeder *f, int64_t now, int announce);
+
+int64_t rmq_feeder_take_reports(rmq_feeder *f) {
+    int32_t idle = IDLE;
+    if (!__atomic_compare_exchange_n(&f->sleeping, &idle, BORROWED, 0, __ATOMIC_SEQ_CST,
+                                     __ATOMIC_SEQ_CST))
+        return RMQ_FEED_AWAKE; /* the loop reads them itself, before it sleeps */
+    int32_t stop = f->pending_stop ? 0 : read_reports(f, now_ms(), 0);
+    if (stop) f->pending_stop = stop; /* the loop returns it once it takes its state back */
+    int64_t acked = f->acked;
+    __atomic_store_n(&f->sleeping, IDLE, __ATOMIC_SEQ_CST);
+    if (stop) { rmq_feeder_wake(f); return RMQ_FEED_ENDING; }
+    return acked;
+}
+
+void rmq_feeder_loop_reads(rmq_feeder *f, int32_t on) {
+    __atomic_store_n(&f->loop_reads, on, __ATOMIC_SEQ_CST);
+    if (!on) rmq_feeder_wake(f); /* a loop asleep without POLLIN polls with it again */
+}
+
+int32_t rmq_feeder_push(rmq_feeder *f) {
+    int32_t idle = IDLE;
+    if (!__atomic_compare_exchange_n(&f->sleeping, &idle, BORROWED, 0, __ATOMIC_SEQ_CST,
+                                     __ATOMIC_SEQ_CST)) {
+        rmq_feeder_wake(f); /* awake: it sees the new bytes before it sleeps (or is woken) */
+        return 0;
+    }
+    int32_t sent = 0, more = 0;
+    if (!f->out_total && f->seg_wrote && f->next - f->seg_start < f->seg_size) {
+        take_frames(f, 0);
+        if (f->out_total) {
+            sent = send_frames(f) > 0;
+            if (sent) f->last_write_ms = now_ms();
+            /* the rest of a partial send, an error, or the segment's end: the loop's */
+            more = !sent || f->next - f->seg_start >= f->seg_size;
+        }
+    } else {
+        more = 1; /* a frame half sent, or a segment to find: the loop's work */
+    }
+    __atomic_store_n(&f->sleeping, IDLE, __ATOMIC_SEQ_CST);
+    if (more) rmq_feeder_wake(f);
+    return sent;
+}
+
 void rmq_feeder_stop(rmq_feeder *f) { shutdown(f->sock, SHUT_RDWR); }
 
 static void drain(int fd) {
@@ -71,8 +134,9 @@ static void drain(int fd) {
     (void)r;
 }
 
-/* Take what reports have arrived. 0, or why the link ends. */
-static int32_t read_reports(rmq_feeder *f, int64_t now) {
+/* Take what reports have arrived; a report reaching notify_at disarms it and, when announce,
+ * is written to ack_fd. 0, or why the link ends. */
+static int32_t read_reports(rmq_feeder *f, int64_t now, int announce) {
     uint8_t in[4096];
     for (;;) {
         ssize_t k = recv(f->sock, in, sizeof in, MSG_DONTWAIT);
@@ -99,7 +163,8 @@ static int32_t read_reports(rmq_feeder *f, int64_t now) {
         __atomic_store_n(&f->acked, last, __ATOMIC_SEQ_CST);
         int64_t want = __atomic_load_n(&f->notify_at, __ATOMIC_SEQ_CST);
         if (last >= want && __atomic_compare_exchange_n(&f->notify_at, &want, INT64_MAX, 0,
-                                                        __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
+                                                        __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)
+            && announce) {
             uint64_t one = 1;
             ssize_t w = write(f->ack_fd, &one, sizeof one);
             (void)w;
@@ -173,7 +238,7 @@ int32_t rmq_feed(rmq_feeder *f) {
     if (!named) named = !pthread_setname_np(pthread_self(), "rmq-ha-feed");
     for (;;) {
         int64_t now = now_ms();
-        int32_t stop = read_reports(f, now);
+        int32_t stop = f->pending_stop ? f->pending_stop : read_reports(f, now, 1);
         if (stop) return stop;
         int full = 0;
         if (!f->out_total) {
@@ -195,15 +260,18 @@ int32_t rmq_feed(rmq_feeder *f) {
         int64_t wait = f->last_write_ms + f->heartbeat_ms - now;
         if (full) wait = FULL_WAIT_MS; /* a heartbeat overdue cannot pass the bytes queued */
         else if (!f->seg_wrote && wait > NO_SEGMENT_RECHECK_MS) wait = NO_SEGMENT_RECHECK_MS;
-        if (!full) {
-            __atomic_store_n(&f->sleeping, 1, __ATOMIC_SEQ_CST);
+        if (!full) { /* lent to rmq_feeder_push from here until take_back */
             int64_t pos = f->next - f->seg_start;
-            int more = f->seg_wrote ? __atomic_load_n(f->seg_wrote, __ATOMIC_SEQ_CST) > pos
-                                    : 0;
-            if (more) { __atomic_store_n(&f->sleeping, 0, __ATOMIC_SEQ_CST); continue; }
+            const int64_t *wrote = f->seg_wrote;
+            __atomic_store_n(&f->sleeping, IDLE, __ATOMIC_SEQ_CST);
+            int more = wrote ? __atomic_load_n(wrote, __ATOMIC_SEQ_CST) > pos : 0;
+            if (more) { take_back(f); continue; }
+            /* read after `sleeping` is published: rmq_feeder_loop_reads(0) stores before it
+             * loads `sleeping`, so this sees 0 or the loop is woken */
+            if (__atomic_load_n(&f->loop_reads, __ATOMIC_SEQ_CST)) p[0].events = 0;
         }
         int r = poll(p, 2, wait > 0 ? (int)wait : 0);
-        __atomic_store_n(&f->sleeping, 0, __ATOMIC_SEQ_CST);
+        if (!full) take_back(f);
         if (r < 0 && errno != EINTR) { f->err = errno; return RMQ_FEED_CLOSED; }
         if (r > 0 && (p[1].revents & POLLIN)) drain(f->wake_fd);
         if (!f->seg_wrote) return RMQ_FEED_SEGMENT; /* the caller looks for it again */

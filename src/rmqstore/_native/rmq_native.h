@@ -370,12 +370,21 @@ void rmq_follower_release(rmq_follower *f);
  * writes 1 to ack_fd (an eventfd the caller watches) and disarms it. The GIL is not needed
  * meanwhile; one thread calls rmq_feed. From other threads: rmq_feeder_wake (bytes were
  * appended), rmq_feeder_notify_at (arm; returns acked, so that a report that came just
- * before is not missed), rmq_feeder_stop (shutdown: rmq_feed returns). */
+ * before is not missed), rmq_feeder_stop (shutdown: rmq_feed returns), and rmq_feeder_push:
+ * while the loop sleeps, the caller sends what is new itself, with the loop's own state
+ * (lent: `sleeping`), rather than waking it (a SYNC_MASTER's event loop: one thread hop fewer
+ * per send); otherwise it wakes it. Returns 1 when it sent frames. rmq_feeder_loop_reads(1):
+ * the caller's event loop watches the socket and takes the reports that come while the loop
+ * sleeps (rmq_feeder_take_reports: acked, or RMQ_FEED_AWAKE: the loop takes them, or
+ * RMQ_FEED_ENDING: the link ends, the loop returns why), and the loop's poll leaves POLLIN to
+ * it (a SYNC_MASTER's acknowledgement wakes one thread, not two); (0) gives them back. */
 enum {
     RMQ_FEED_SEGMENT = 1,     /* next is past the segment (or none was set): set seg_* or NULL */
     RMQ_FEED_CLOSED = 2,      /* the slave hung up, or the socket failed (err) */
     RMQ_FEED_BAD_REPORT = 3,  /* a report past what was sent (bad_report): a diverged log */
-    RMQ_FEED_FRAMES = 8
+    RMQ_FEED_FRAMES = 8,
+    RMQ_FEED_AWAKE = -2,      /* rmq_feeder_take_reports: the loop is awake */
+    RMQ_FEED_ENDING = -3      /* rmq_feeder_take_reports: the link ends */
 };
 
 typedef struct {
@@ -398,7 +407,9 @@ typedef struct {
     int64_t bad_report;
     int32_t err;
     /* internal */
-    int32_t sleeping;
+    int32_t sleeping;          /* 0 awake, 1 in poll (state lent), 2 borrowed by a push */
+    int32_t loop_reads;        /* the caller's event loop takes the reports meanwhile */
+    int32_t pending_stop;      /* why the link ends, found by rmq_feeder_take_reports */
     int32_t n_frames;
     int32_t report_have;
     uint8_t report[8];
@@ -410,6 +421,9 @@ typedef struct {
 void rmq_feeder_init(rmq_feeder *f);
 int32_t rmq_feed(rmq_feeder *f);
 void rmq_feeder_wake(rmq_feeder *f);
+int32_t rmq_feeder_push(rmq_feeder *f);
+int64_t rmq_feeder_take_reports(rmq_feeder *f);
+void rmq_feeder_loop_reads(rmq_feeder *f, int32_t on);
 int64_t rmq_feeder_notify_at(rmq_feeder *f, int64_t end);
 void rmq_feeder_stop(rmq_feeder *f);
 

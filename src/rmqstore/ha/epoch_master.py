@@ -172,6 +172,8 @@ class EpochHAService(HAService):
     def _push_wanted(self) -> bool:
         return True  # the confirm offset follows the log even with no slave linked
 
+    _loop_pushes = True  # _push_all moves the confirm offset
+
     def _push_all(self) -> None:
         """The log grew (any append, on the loop's thread now): the confirm offset may follow
         it, then the links push."""

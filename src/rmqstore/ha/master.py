@@ -7,10 +7,13 @@ on a loop thread of its own (``rmqstore.ha.Background``), and another thread may
 ``wait_replicated``. Everything else runs on the loop's thread.
 
 No link ever polls: the store calls ``wakeup`` after every append (MessageStore.notify_appends,
-on whatever thread appended), and every link then pushes what is new, once per loop iteration
-however many appends there were (after push_delay_ms, when it is set: an ASYNC_MASTER's). A
-plaintext link is fed by a native loop (native_feed.py), which ``wakeup`` wakes directly, from
-the appending thread, when there is no push_delay_ms; a SYNC_MASTER's waits arm it (``_arm``).
+on whatever thread appended, only while a link is attached), and every link then pushes what is
+new, once per loop iteration however many appends there were (after push_delay_ms, when it is
+set: an ASYNC_MASTER's). A plaintext link is fed by a native loop (native_feed.py). Without
+push_delay_ms, an append on another thread wakes that loop directly, and the loop's own appends
+are pushed by the loop's thread once per iteration (NativeFeed.push: sent from here while the
+feed sleeps, one thread hop fewer before a SYNC_MASTER's sends hear from a slave); a
+SYNC_MASTER's waits arm it (``_arm``).
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ class HAService:
         self._transfer: GroupTransfer | None = None
         self._housekeeping: asyncio.Task[None] | None = None
         self._push_due = False  # a push of every link is scheduled
+        self._hooked = False  # the store calls wakeup after its appends
 
     async def start(self) -> None:
         self._loop = loop = asyncio.get_running_loop()
@@ -60,7 +64,7 @@ class HAService:
         self._server = await sockets.listen(self._host, self._port, lambda: self.link_class(self),
                                             self._tls, self.config.housekeeping_interval_ms / 1000)
         self._housekeeping = loop.create_task(self._close_silent_links(), name="ha-housekeeping")
-        self.store.notify_appends(self.wakeup)
+        self._hook()
         log.info("HA service listening on %s:%d", *self.address)
 
     async def close(self) -> None:
@@ -68,6 +72,7 @@ class HAService:
         if self._server is None:
             return
         self.store.notify_appends(None)
+        self._hooked = False
         server, self._server = self._server, None
         await server.close()
         fed = [link.feed.ended for link in self.links if link.feed is not None]
@@ -103,20 +108,47 @@ class HAService:
         behind put_where; a SYNC_MASTER send waits for slaves only then."""
         return bool(self.links) and put_where - self.acked < self.config.slave_fallbehind_max
 
+    def attach(self, link: MasterLink) -> None:
+        """A slave's link counts from now on (the loop's thread)."""
+        self.links.add(link)
+        self._hook()
+
+    def detach(self, link: MasterLink) -> None:
+        self.links.discard(link)
+        self._hook()
+
+    def _hook(self) -> None:
+        """The store calls ``wakeup`` after its appends only while a push has work: an
+        unlinked master's puts pay nothing for replication."""
+        hooked = self._server is not None and self._push_wanted()
+        if hooked != self._hooked:
+            self._hooked = hooked
+            self.store.notify_appends(self.wakeup if hooked else None)
+
     def wakeup(self) -> None:
-        """Bytes were appended (the store calls this after every append, from any thread):
-        every link pushes them, once per loop iteration however many appends there were."""
-        if not self.config.push_delay_ms:  # a fed link's loop wakes from any thread, at once
+        """Bytes were appended (the store calls this after appends, from any thread): every
+        link pushes them, once per loop iteration however many appends there were."""
+        if self._loop is None or not self._push_wanted():
+            return
+        elsewhere = threading.get_ident() != self._thread
+        if elsewhere and not self.config.push_delay_ms:  # a fed link's loop wakes at once
+            fed = 0
             for link in list(self.links):
                 if link.feed is not None:
                     link.feed.wake()
-        if self._push_due or self._loop is None or not self._push_wanted():
+                    fed += 1
+            if fed == len(self.links) and not self._loop_pushes:
+                return
+        if self._push_due:
             return
         self._push_due = True
-        if threading.get_ident() != self._thread:
+        if elsewhere:
             self._loop.call_soon_threadsafe(self._schedule_push)
         else:
             self._schedule_push()
+
+    # The loop's push does work beyond the links' (controller mode's confirm offset).
+    _loop_pushes = False
 
     def _push_wanted(self) -> bool:
         """A push has work only with a link; one that links later pushes from its start, which
@@ -163,6 +195,10 @@ class HAService:
         report that came before the arming is taken here)."""
         transfer = self._transfer
         assert transfer is not None
+        if transfer.first_waiting is not None and not self.config.push_delay_ms:
+            for link in self.links:
+                if link.feed is not None:
+                    link.feed.read_here()
         while (want := transfer.first_waiting) is not None:
             acked = max((link.feed.arm(want) for link in self.links if link.feed is not None),
                         default=-1)

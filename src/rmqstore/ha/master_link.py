@@ -51,6 +51,8 @@ class LinkOwner(Protocol):
 
     def start_offset(self, requested: int, peer: str) -> int | None: ...
     def on_ack(self, offset: int) -> None: ...
+    def attach(self, link: MasterLink) -> None: ...
+    def detach(self, link: MasterLink) -> None: ...
 
 
 
@@ -85,7 +87,7 @@ class MasterLink(asyncio.Protocol):
             return
         per_write = FRAMES_PER_WRITE * (cfg.transfer_batch_bytes + self.HEADER_SIZE)
         transport.set_write_buffer_limits(high=2 * per_write)
-        self._service.links.add(self)
+        self._service.attach(self)
         log.info("HA: slave %s connected", self.peer)
 
     def data_received(self, data: bytes) -> None:
@@ -111,7 +113,7 @@ class MasterLink(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        self._service.links.discard(self)
+        self._service.detach(self)
         for handle in (self._again, self._heartbeat):
             if handle is not None:
                 handle.cancel()
@@ -193,7 +195,10 @@ class MasterLink(asyncio.Protocol):
         far as the transport takes it now."""
         self._again = None
         if self.feed is not None:
-            self.feed.wake()
+            if self._service.config.push_delay_ms:
+                self.feed.wake()  # an ASYNC_MASTER's gathered appends: its thread sends
+            else:
+                self.feed.push()  # sent from the loop's thread while the feed sleeps
             return
         if self.closed or self._paused or self._next is None:
             return

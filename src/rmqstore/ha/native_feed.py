@@ -4,7 +4,10 @@ from the segment's mapping, reports taken, all in C without the GIL. Python runs
 the loop the next segment and when the link ends. The store's appends wake the loop directly
 (wake(), from whatever thread appended); a SYNC_MASTER's waiting sends arm it (arm()), and a
 report reaching what they wait for is announced on an eventfd the event loop watches, so the
-loop's thread wakes once per report that matters, as it did for every report before.
+loop's thread wakes once per report that matters. A SYNC_MASTER's event loop does more while
+the native loop sleeps, with its state lent (rmq_feeder_push, rmq_feeder_take_reports): it
+sends its own appends (push()) and, while sends wait, reads the reports itself (read_here()),
+so one round trip to the slave wakes no thread of this process but the event loop's.
 A TLS link keeps the asyncio path (master_link.MasterLink), whose rules this loop follows.
 """
 
@@ -41,6 +44,8 @@ class NativeFeed:
         self._feeder = _native.Feeder(fd, self._wake_fd, self._ack_fd, start, batch,
                                       heartbeat_ms)
         self.ended: asyncio.Future[None] = self._loop.create_future()  # on_end ran
+        self._reading: int | None = None  # a duplicate of fd the loop watches for reports
+        self._fd = fd
         self._lock = threading.Lock()  # stop() never shuts down a descriptor closed meanwhile
         self._running = True
         self._loop.add_reader(self._ack_fd, self._acks)
@@ -59,6 +64,35 @@ class NativeFeed:
     def wake(self) -> None:
         """Bytes were appended (any thread)."""
         self._feeder.wake()
+
+    def push(self) -> bool:
+        """Bytes were appended: send them from this thread if the loop sleeps (one thread
+        hop fewer before a SYNC_MASTER's sends are acknowledged), else wake it."""
+        return self._feeder.push()
+
+    def read_here(self) -> None:
+        """Sends wait: the event loop takes the slave's reports itself while the feed sleeps
+        (one thread woken per acknowledgement, not two), until it finds the feed awake."""
+        if self._reading is not None or not self._running:
+            return
+        # a duplicate: the transport still owns fd in the event loop's eyes
+        self._reading = os.dup(self._fd)
+        self._feeder.loop_reads(True)
+        self._loop.add_reader(self._reading, self._reports)
+
+    def _reports(self) -> None:
+        acked = self._feeder.take_reports()
+        if acked in (_native.FEED_AWAKE, _native.FEED_ENDING):
+            self._stop_reading()  # the feed reads them (announcing them), or it ends
+        elif acked >= 0:  # -1: no whole report yet
+            self._on_ack(acked)
+
+    def _stop_reading(self) -> None:
+        if self._reading is not None:
+            self._loop.remove_reader(self._reading)
+            os.close(self._reading)
+            self._reading = None
+            self._feeder.loop_reads(False)
 
     def arm(self, end: int) -> int:
         """Announce the first report reaching ``end``; returns the last report as it is now."""
@@ -104,6 +138,7 @@ class NativeFeed:
         self._on_ack(self._feeder.acked)
 
     def _ended(self, reason: str | None) -> None:
+        self._stop_reading()
         self._loop.remove_reader(self._ack_fd)
         os.close(self._ack_fd)
         os.close(self._wake_fd)

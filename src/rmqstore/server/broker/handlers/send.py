@@ -65,6 +65,7 @@ from ..stats.traffic import Traffic, message_type
 from ..subgroups import SubscriptionGroupManager
 from ..topics import DLQ_PREFIX, PERM_WRITE, RETRY_PREFIX, BrokerTopics
 from .send_native import NativeSend, native_send_enabled
+from .send_outcome import Outcome
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +185,7 @@ class SendProcessor:
         if native_send_enabled():
             self._native = NativeSend(
                 self._config, self._store, self._topics, self._role, self._traffic,
-                self._arrivals, self._group_commit, self._sync_master, self._rewrite_props,
+                self._arrivals, self._group_commit, self._replication, self._rewrite_props,
                 self._ok_answer, self.answer_put, _born_host, dispatcher,
                 self._ok_frame.pieces())
             dispatcher.frame_handler = self._native.on_frame
@@ -247,7 +248,7 @@ class SendProcessor:
         if not flush and not (self._sync_master and wait):
             return self._answer(request, pending, target.queue_id, PutStatus.PUT_OK)
         answer = Deferred()
-        outcome = _Outcome(1 + (self._sync_master and wait), lambda status: answer.resolve(
+        outcome = Outcome(1 + (self._sync_master and wait), lambda status: answer.resolve(
             self._answer(request, pending, target.queue_id, status)))
         if flush:
             # Durability of the last message covers the earlier ones (offsets only grow).
@@ -427,31 +428,6 @@ class SendProcessor:
             raise BatchDecodeError(str(exc)) from None
 
 
-class _Outcome:
-    """A send's answer waits for the disk, the slaves, or both: done(status) once each has
-    spoken, with the replication's status if it is not PUT_OK, else the flush's."""
-
-    __slots__ = ("_done", "_flush", "_left", "_replica")
-
-    def __init__(self, waits: int, done: Callable[[PutStatus], object]) -> None:
-        self._left = waits
-        self._done = done
-        self._flush = self._replica = PutStatus.PUT_OK
-
-    def flushed(self, ok: bool) -> None:
-        if not ok:
-            self._flush = PutStatus.FLUSH_DISK_TIMEOUT
-        self._one_more()
-
-    def replicated(self, status: PutStatus) -> None:
-        self._replica = status
-        self._one_more()
-
-    def _one_more(self) -> None:
-        self._left -= 1
-        if self._left == 0:
-            ok = self._replica is PutStatus.PUT_OK
-            self._done(self._flush if ok else self._replica)
 
 
 def _stored_properties(text: str, cluster: str) -> tuple[dict[str, str], bytes | None, bool]:

@@ -6,7 +6,7 @@ drop) reads the frame: a JSON header in the common shape, a two-way request, sys
 batch, queueId >= 0, properties that can be stored as sent and that no broker service rewrites
 (delay levels, timers, transactions). Then the checks SendProcessor._target makes, once per
 topic config: an existing, writable, non-retry topic that may be sent to, the queue id within
-its queues; the broker writable, neither a slave nor in controller mode, no SYNC_MASTER wait.
+its queues; the broker writable, neither a slave nor in controller mode.
 The store takes it only into a queue that took a put before, a body within maxMessageSize and
 under the compression threshold, while puts are not refused (MessageStore.put_sent). Anything
 else is left, untouched, to SendProcessor, which answers it as it always has; so are every
@@ -14,8 +14,11 @@ request while ACL is on (the Dispatcher's request_filter must see each one).
 
 The record stored and the answer are SendProcessor's for the same request: the stored
 properties, the born host, the SUCCESS frame template, the traffic counters, the long-poll
-wake-up, the sync-flush wait (FLUSH_DISK_TIMEOUT answered through SendProcessor), the SUCCESS
-frame (SendProcessor's template, filled in C: send_path.c). The
+wake-up, the sync-flush wait and a SYNC_MASTER's wait for a slave (FLUSH_DISK_TIMEOUT,
+SLAVE_NOT_AVAILABLE, FLUSH_SLAVE_TIMEOUT answered through SendProcessor, the two waits joined
+by its Outcome), the SUCCESS frame (SendProcessor's template, filled in C: send_path.c). A
+SYNC_MASTER's sends are taken here because the Python path costs its loop ~60 us more a send,
+and that loop also answers the slave's reports. The
 environment variable RMQSTORE_NATIVE_SEND=0 turns the path off (tests compare the two).
 
 A whole read goes first to SendPath.serve (send_read.c) in one call: the leading frames that
@@ -47,9 +50,11 @@ from ....store import MessageStore
 from ....topic_validator import is_not_allowed_send
 from ..config import BrokerConfig
 from ..longpoll import ArrivalWaiters
+from ..replication import Replication
 from ..role import BrokerRole
 from ..stats.traffic import NORMAL, Traffic, message_type
 from ..topics import PERM_WRITE, RETRY_PREFIX, BrokerTopics
+from .send_outcome import Outcome
 
 _UNKNOWN = b"?"  # a peer whose born host is not cached yet
 ENV_SWITCH = "RMQSTORE_NATIVE_SEND"  # "0": every send takes SendProcessor's path
@@ -69,7 +74,7 @@ class NativeSend:
 
     def __init__(self, config: BrokerConfig, store: MessageStore, topics: BrokerTopics,
                  role: BrokerRole, traffic: Traffic, arrivals: ArrivalWaiters,
-                 group_commit: AsyncGroupCommit | None, sync_master: bool,
+                 group_commit: AsyncGroupCommit | None, replication: Replication | None,
                  rewrite_props: frozenset[str], ok_answer: OkAnswer,
                  answer: Answer, born_host: Callable[[str], tuple[str, int] | None],
                  dispatcher: Dispatcher, answer_pieces: tuple[bytes, ...]) -> None:
@@ -78,7 +83,11 @@ class NativeSend:
         self._traffic, self._notify = traffic, arrivals.notify
         # answers: the SUCCESS frame, any other through SendProcessor, when durable if so
         self._ok_answer, self._answer, self._dispatcher = ok_answer, answer, dispatcher
-        self._group_commit, self._sync_master = group_commit, sync_master
+        self._group_commit = group_commit
+        # a SYNC_MASTER's (sends with WAIT=true are answered once a slave holds them)
+        self._replication = replication if replication is not None and replication.sync \
+            else None
+        sync_master = self._replication is not None
         self._born_host = born_host
         self._born_hosts: dict[str, bytes | None] = {}  # peer -> born host as stored
         self._host = store.store_host_bytes  # msgId's first part
@@ -104,7 +113,7 @@ class NativeSend:
         (code, opaque, topic, queue_id, flag, born_ts, reconsume, wait, props, uniq, keys,
          tags_code, body) = parsed  # type: ignore[misc]
         role = self._role  # the broker writable, neither a slave nor in controller mode
-        if queue_id >= self._queues_open(topic) or (wait and self._sync_master) \
+        if queue_id >= self._queues_open(topic) \
                 or not self._config.broker_permission & PERM_WRITE or role.controller_mode \
                 or role.slave:
             return False
@@ -126,12 +135,25 @@ class NativeSend:
             if len(self.fast_topics) >= 4096:
                 self.fast_topics.clear()
             self.fast_topics[topic] = self._gates[topic][1]
-        commit = self._group_commit
-        if commit is not None and wait:
-            commit.when_durable(phys, lambda ok: self._answer_stored(
-                ok, channel, code, opaque, queue_id, qoff, phys, now, started))
-        else:
+        commit = self._group_commit if wait else None
+        replication = self._replication if wait else None
+        if commit is None and replication is None:
             self._answer_ok(channel, code, opaque, queue_id, qoff, phys, started)
+            return True
+
+        def answer(status: PutStatus) -> None:
+            self._answer_stored(status, channel, code, opaque, queue_id, qoff, phys, now,
+                                started)
+
+        if replication is None:
+            commit.when_durable(phys, lambda ok: answer(  # type: ignore[union-attr]
+                PutStatus.PUT_OK if ok else PutStatus.FLUSH_DISK_TIMEOUT))
+        elif commit is None:
+            replication.when_replicated(answer)
+        else:
+            outcome = Outcome(2, answer)
+            commit.when_durable(phys, outcome.flushed)
+            replication.when_replicated(outcome.replicated)
         return True
 
     def _answer_ok(self, channel: Channel, code: int, opaque: int, queue_id: int, qoff: int,
@@ -144,17 +166,17 @@ class NativeSend:
         self._dispatcher.respond(channel, request, self._ok_answer(
             opaque, self._host, phys, queue_id, qoff), started)
 
-    def _answer_stored(self, ok: bool, channel: Channel, code: int, opaque: int, queue_id: int,
-                       qoff: int, phys: int, now: int, started: float) -> None:
-        """A sync send's answer once its record is durable (ok) or the wait timed out."""
-        if ok and not self._role.controller_mode:  # else SendProcessor's checks, at answer time
+    def _answer_stored(self, status: PutStatus, channel: Channel, code: int, opaque: int,
+                       queue_id: int, qoff: int, phys: int, now: int, started: float) -> None:
+        """A waiting send's answer once its record is durable and/or on a slave (PUT_OK), or
+        why not (FLUSH_DISK_TIMEOUT, SLAVE_NOT_AVAILABLE, FLUSH_SLAVE_TIMEOUT)."""
+        if status is PutStatus.PUT_OK and not self._role.controller_mode:
             self._answer_ok(channel, code, opaque, queue_id, qoff, phys, started)
-            return
+            return  # else SendProcessor's checks, at answer time
         request = RemotingCommand(code, opaque=opaque)
         result = PutResult(PutStatus.PUT_OK, queue_id, qoff, phys, now, self._host)
-        self._dispatcher.respond(channel, request, self._answer(
-            request, result, queue_id, PutStatus.PUT_OK if ok else PutStatus.FLUSH_DISK_TIMEOUT),
-            started)
+        self._dispatcher.respond(channel, request, self._answer(request, result, queue_id, status),
+                                 started)
 
     def on_read(self, channel: Channel, data: bytes,
                 max_frame_bytes: int) -> tuple[int, bytes] | None:
