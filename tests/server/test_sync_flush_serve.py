@@ -19,7 +19,7 @@ import pytest
 from rmqstore.protocol import FrameDecoder, RemotingCommand, encode
 from rmqstore.server.broker.handlers.send_native import ENV_SWITCH
 
-from .test_broker import C, R, Harness, config, props, run, send_v2, slow_syncers
+from .test_broker import C, Harness, R, config, props, run, send_v2, slow_syncers
 
 SERVED = re.compile(r"native send path: (\d+) sends answered, (\d+) of them whole reads")
 SENDS = 6  # one read's
@@ -59,7 +59,7 @@ def _scenario(tmp: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCapt
     async def main() -> None:
         cfg = config(tmp, sync_flush=True, sync_flush_timeout_ms=1000)
         async with Harness(cfg) as h:
-            for i in range(2):  # the first opens the queue, the second admits SF
+            for _ in range(2):  # the first opens the queue, the second admits SF
                 r = await h.call(C.SEND_MESSAGE_V2, send_v2("SF", 0, props(WAIT="true")),
                                  b"first")
                 assert r.code == R.SUCCESS, r

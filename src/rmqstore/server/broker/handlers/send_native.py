@@ -33,8 +33,8 @@ their SUCCESS answers are held, as one piece, until the read's last record is du
 when_durable) and/or on a slave (one when_replicated, joined by Outcome), then written in one
 transport write; a failed wait answers each send through SendProcessor. Held answers keep
 their order against the connection's later waiting sends (durability and replication resolve
-in offset order), as the per-frame path's do. ACL on, a controller-mode broker, a slave or a broker without write
-permission send nothing through serve; nor does a shared store.
+in offset order), as the per-frame path's do. ACL on, a controller-mode broker, a slave or a
+broker without write permission send nothing through serve; nor does a shared store.
 """
 
 from __future__ import annotations
@@ -47,8 +47,8 @@ from collections.abc import Callable
 from ...._native import new_send_path
 from ....aio_commit import AsyncGroupCommit
 from ....errors import InvalidTopicError
-from ....net import ConnectionClosed
 from ....message import PutResult, PutStatus
+from ....net import ConnectionClosed
 from ....net.dispatch import Channel, Dispatcher
 from ....protocol import RemotingCommand, RequestCode, ResponseCode
 from ....protocol.frame import FRAME_HEADROOM_BYTES
@@ -228,7 +228,7 @@ class NativeSend:
                 observer = self._dispatcher.observer
                 if observer is not None and started:
                     elapsed = time.perf_counter() - started
-                    for opaque, code, *_ in HELD.iter_unpack(held):
+                    for _opaque, code, *_ in HELD.iter_unpack(held):
                         observer(self._stand_ins[code], ResponseCode.SUCCESS, elapsed)
                 try:
                     channel.send_frame(answers)
