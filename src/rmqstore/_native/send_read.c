@@ -322,9 +322,10 @@ static int has_mark(const uint8_t *props, int32_t len) {
 /* serve(data, born_host, max_frame) -> None when the read's first frame is not a fast send,
  * else (bytes taken, the answers' frames joined, [(code, topic, queue_id, body size), ...],
  * held) of the fast sends at its start, in order; held is None unless they wait (then their
- * HELD_ITEMs: the answers must wait for the disk and/or a slave). born_host: the producer's address as records hold
- * it (8 or 20 bytes), None for the store's; max_frame: the reader's FrameDecoder limit (a
- * longer frame is left to it, to refuse). Puts run under the put lock, taken once. */
+ * HELD_ITEMs: the answers must wait for the disk and/or a slave). born_host: the producer's
+ * address as records hold it (8 or 20 bytes), None for the store's; max_frame: the reader's
+ * FrameDecoder limit (a longer frame is left to it, to refuse). Puts run under the put lock,
+ * taken once. */
 PyObject *rmq_send_serve(SendPathObject *self, PyObject *const *args, Py_ssize_t nargs) {
     fast_state *f = &self->fast;
     if (nargs != 3 || !PyBytes_Check(args[0]) ||
