@@ -3,7 +3,8 @@ thread, or on the loop's own for a lone producer): every send acknowledged to co
 producers, or to a lone one, survives a SIGKILL in mid-load
 followed by a power loss (tests/power_loss.py drops whatever the broker's sync journal does
 not show durable), byte for byte, over several crashes; so does the topic it went to; and the
-broker restarts after them, serves sync sends, and stops cleanly.
+broker restarts after them, serves sync sends, and stops cleanly. Once a topic is admitted,
+the sends are SendPath.serve's (a read of them at a time, answers held until durable).
 
 A SIGKILL alone keeps the page cache: a broker answering before its fdatasync would pass it.
 The power loss catches such a broker only when the kill lands in the gap between an answer
@@ -20,6 +21,7 @@ import contextlib
 import hashlib
 import os
 import random
+import re
 from pathlib import Path
 
 import pytest
@@ -36,6 +38,7 @@ from tests import power_loss
 
 from .conftest import Server, run
 
+SERVED = re.compile(r"native send path: (\d+) sends answered, (\d+) of them whole reads")
 ROUNDS = int(os.environ.get("RMQ_SERVE_CRASH_ROUNDS", 3))  # more for a soak run
 # (producers, each its own connection; sends in flight per producer): concurrent sends (the
 # native syncer thread's group commits) and a lone one (the event loop's own fdatasync)
@@ -112,6 +115,7 @@ def test_acked_sync_sends_survive_kill9_and_power_loss(tmp_path: Path, topic: st
     srv = Server(tmp_path, split=False)
     srv.broker_proc.args += ["--flush", "sync"]
     srv.broker_proc.env[ENV] = str(journal)
+    srv.broker_proc.verbose = True  # INFO: the native send path's counts at the stop
     acked: dict[str, bytes] = {}
     losses = []
     try:
@@ -136,7 +140,12 @@ def test_acked_sync_sends_survive_kill9_and_power_loss(tmp_path: Path, topic: st
 
         run(after(), 60)
         assert srv.broker_proc.terminate() == 0
-        assert "Traceback" not in srv.broker_proc.log()
+        log = srv.broker_proc.log()
+        assert "Traceback" not in log
+        # the sends after the restart were stored and answered by SendPath.serve (whole reads),
+        # as the admitted sends of every round before the kills were
+        served = SERVED.findall(log)
+        assert served and int(served[-1][1]) > 0, served
         # after a clean stop topics.json alone is complete, as a Java broker would read it
         topics = read_json(srv.data / "config" / "topics.json") or {}
         assert topic in topics.get("topicConfigTable", {})

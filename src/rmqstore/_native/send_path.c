@@ -37,6 +37,8 @@ static void path_dealloc(SendPathObject *self) {
     self->out = NULL;
     PyMem_Free(self->fast.answers);
     self->fast.answers = NULL;
+    PyMem_Free(self->fast.held);
+    self->fast.held = NULL;
     rmq_heap_dealloc((PyObject *)self, (inquiry)path_clear);
 }
 

@@ -33,9 +33,11 @@ typedef struct {
     int32_t slots, entries;
     rmq_log *log;
     int64_t plain_limit;
-    int durable_waits;    /* sync flush or a sync master: a send with WAIT goes to Python */
+    int durable_waits;    /* sync flush or a sync master: a read of sends with WAIT is held */
     uint8_t *answers;     /* the answers of one read, gathered */
     Py_ssize_t answers_cap;
+    uint8_t *held;        /* a waiting read's sends, HELD_ITEM bytes each (send_read.c) */
+    Py_ssize_t held_cap;
 } fast_state;
 
 typedef struct {

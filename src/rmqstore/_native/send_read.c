@@ -10,7 +10,13 @@
  * the append hook run once. It stops, before touching anything of it, at the first frame that
  * is not such a send (or is incomplete, or malformed, or asks for a durable wait, or whose
  * append asks for a roll): that frame and the rest go to the Python path as they came, so
- * answers keep the request order. */
+ * answers keep the request order.
+ *
+ * With sync flush or a SYNC_MASTER (durable_waits), a read whose sends ask to wait (WAIT=true)
+ * is taken too, up to the first send that does not wait (and a read of sends that do not, up
+ * to the first that does): its answers are then held by send_native.py until the read's last
+ * record is durable and/or on a slave, and written in one piece; for a failed wait, each send's
+ * (opaque, code, queue id, queue offset, phys offset, store time) is given as HELD_ITEM. */
 #include <stddef.h>
 #include <string.h>
 #include "send_path.h"
@@ -121,6 +127,7 @@ PyObject *rmq_send_bind_fast(SendPathObject *self, PyObject *const *args, Py_ssi
         *keep[i] = given[i];
     }
     PyMem_Free(self->fast.answers);
+    PyMem_Free(self->fast.held);
     rmq_fast_clear(&self->fast);
     self->fast = f;
     Py_RETURN_NONE;
@@ -273,6 +280,39 @@ static int answers_room(fast_state *f, Py_ssize_t used, Py_ssize_t n) {
     return 0;
 }
 
+/* A held send, little-endian: opaque i32, code i32, queue id i32, queue offset i64, phys
+ * offset i64, store time i64 (send_native.py's HELD reads it). */
+enum { HELD_ITEM = 36 };
+
+static void put_le(uint8_t *w, uint64_t v, int n) {
+    for (int i = 0; i < n; i++) w[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* The held item of the n-th send of a waiting read. 0, or -1 on no memory. */
+static int hold(fast_state *f, Py_ssize_t n, const rmq_send_req *r, int64_t qoff, int64_t phys,
+                int64_t ts) {
+    Py_ssize_t need = (n + 1) * HELD_ITEM;
+    if (need > f->held_cap) {
+        Py_ssize_t cap = f->held_cap ? f->held_cap * 2 : 64 * HELD_ITEM;
+        while (cap < need) cap *= 2;
+        uint8_t *grown = PyMem_Realloc(f->held, (size_t)cap);
+        if (!grown) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        f->held = grown;
+        f->held_cap = cap;
+    }
+    uint8_t *w = f->held + n * HELD_ITEM;
+    put_le(w, (uint32_t)r->opaque, 4);
+    put_le(w + 4, (uint32_t)r->code, 4);
+    put_le(w + 8, (uint32_t)r->queue_id, 4);
+    put_le(w + 12, (uint64_t)qoff, 8);
+    put_le(w + 20, (uint64_t)phys, 8);
+    put_le(w + 28, (uint64_t)ts, 8);
+    return 0;
+}
+
 static int has_mark(const uint8_t *props, int32_t len) {
     for (size_t i = 0; i < sizeof NOT_NORMAL / sizeof *NOT_NORMAL; i++)
         if (memmem(props, (size_t)len, NOT_NORMAL[i], strlen(NOT_NORMAL[i]))) return 1;
@@ -280,10 +320,12 @@ static int has_mark(const uint8_t *props, int32_t len) {
 }
 
 /* serve(data, born_host, max_frame) -> None when the read's first frame is not a fast send,
- * else (bytes taken, the answers' frames joined, [(code, topic, queue_id, body size), ...])
- * of the fast sends at its start, in order. born_host: the producer's address as records hold
- * it (8 or 20 bytes), None for the store's; max_frame: the reader's FrameDecoder limit (a
- * longer frame is left to it, to refuse). Puts run under the put lock, taken once. */
+ * else (bytes taken, the answers' frames joined, [(code, topic, queue_id, body size), ...],
+ * held) of the fast sends at its start, in order; held is None unless they wait (then their
+ * HELD_ITEMs: the answers must wait for the disk and/or a slave). born_host: the producer's
+ * address as records hold it (8 or 20 bytes), None for the store's; max_frame: the reader's
+ * FrameDecoder limit (a longer frame is left to it, to refuse). Puts run under the put lock,
+ * taken once. */
 PyObject *rmq_send_serve(SendPathObject *self, PyObject *const *args, Py_ssize_t nargs) {
     fast_state *f = &self->fast;
     if (nargs != 3 || !PyBytes_Check(args[0]) ||
@@ -308,7 +350,8 @@ PyObject *rmq_send_serve(SendPathObject *self, PyObject *const *args, Py_ssize_t
     rmq_send_req *r = &self->req;
     const uint8_t *o = self->out;
     PyObject *notes = NULL;
-    int locked = 0, failed = 0;
+    int locked = 0, failed = 0, waits = -1;  /* -1: no send taken yet */
+    Py_ssize_t taken = 0;
     while (n - pos >= 4) {
         int64_t len = get32(data + pos);
         if (len < 4 || len + 4 > max_frame || pos + 4 + len > n) break;
@@ -318,7 +361,8 @@ PyObject *rmq_send_serve(SendPathObject *self, PyObject *const *args, Py_ssize_t
                         (int32_t)PyBytes_Size(self->skip), r, self->out, self->cap))
             break;
         int64_t body_len = len - r->body_at;
-        if ((r->wait && f->durable_waits) || body_len >= f->plain_limit ||
+        int wait = r->wait && f->durable_waits;
+        if ((waits >= 0 && wait != waits) || body_len >= f->plain_limit ||
             has_mark(o + r->props_at, r->props_len))
             break;
         PyObject *topic = topic_of(f, o + r->topic_at, r->topic_len);
@@ -361,6 +405,7 @@ PyObject *rmq_send_serve(SendPathObject *self, PyObject *const *args, Py_ssize_t
             break;
         }
         int64_t phys = f->log->last_phys, ts = f->log->last_ts;
+        waits = wait;
         /* from here the record is stored: it is answered whatever else fails */
         if (index_keys(f, topic, o + r->uniq_at, r->uniq_len, o + r->keys_at, r->keys_len,
                        phys, ts) < 0)
@@ -379,6 +424,8 @@ PyObject *rmq_send_serve(SendPathObject *self, PyObject *const *args, Py_ssize_t
                          r->queue_id, qoff);
         used += alen;
         pos += 4 + len;
+        if (wait && hold(f, taken, r, qoff, phys, ts) < 0) failed = 1;
+        taken++;
         if (!note || PyList_Append(notes, note) < 0) failed = 1;
         Py_XDECREF(note);
         if (failed) break;
@@ -422,9 +469,14 @@ PyObject *rmq_send_serve(SendPathObject *self, PyObject *const *args, Py_ssize_t
         Py_RETURN_NONE;
     }
     PyObject *answers = PyBytes_FromStringAndSize((const char *)f->answers, used);
-    if (!answers) {
+    PyObject *held = waits == 1 ? PyBytes_FromStringAndSize((const char *)f->held,
+                                                              taken * HELD_ITEM)
+                                : Py_NewRef(Py_None);
+    if (!answers || !held) {
+        Py_XDECREF(answers);
+        Py_XDECREF(held);
         Py_DECREF(notes);
         return NULL;
     }
-    return Py_BuildValue("(nNN)", pos, answers, notes);
+    return Py_BuildValue("(nNNN)", pos, answers, notes, held);
 }

@@ -100,7 +100,8 @@ FrameHandler = Callable[[Channel, bytes, float], bool]
 # Takes a whole read (the bytes a connection received, nothing buffered before them, none of
 # its requests in service) before its frames are split, with the connection's frame limit:
 # None, or how many bytes from its start it answered (whole frames) and the answers' frames,
-# in order, for the connection to write.
+# in order, for the connection to write (b"" when it holds them, to write them itself later
+# through the channel: sends that wait for the disk or a slave).
 ReadHandler = Callable[[Channel, bytes, int], "tuple[int, bytes] | None"]
 
 

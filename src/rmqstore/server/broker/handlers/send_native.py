@@ -27,14 +27,20 @@ and the counters, the long-poll wake-ups and the RPC latencies are kept here onc
 A topic enters the table when a send of it passed every check above on the per-frame path;
 any change that bears on a check (a topic created, updated or deleted, the broker's
 permission, its role) empties the table, so the next send of each topic takes the per-frame
-path again. A send that waits for the disk or a slave (sync flush or SYNC_MASTER, WAIT=true)
-is never serve's. ACL on, a controller-mode broker, a slave or a broker without write
-permission send nothing through serve; nor does a shared store.
+path again. Sends that wait for the disk or a slave (sync flush or SYNC_MASTER, WAIT=true) are
+serve's too, a read of them at a time (serve stops where WAIT changes): stored in the one call,
+their SUCCESS answers are held, as one piece, until the read's last record is durable (one
+when_durable) and/or on a slave (one when_replicated, joined by Outcome), then written in one
+transport write; a failed wait answers each send through SendProcessor. Held answers keep
+their order against the connection's later waiting sends (durability and replication resolve
+in offset order), as the per-frame path's do. ACL on, a controller-mode broker, a slave or a
+broker without write permission send nothing through serve; nor does a shared store.
 """
 
 from __future__ import annotations
 
 import os
+import struct
 import time
 from collections.abc import Callable
 
@@ -42,6 +48,7 @@ from ...._native import new_send_path
 from ....aio_commit import AsyncGroupCommit
 from ....errors import InvalidTopicError
 from ....message import PutResult, PutStatus
+from ....net import ConnectionClosed
 from ....net.dispatch import Channel, Dispatcher
 from ....protocol import RemotingCommand, RequestCode, ResponseCode
 from ....protocol.frame import FRAME_HEADROOM_BYTES
@@ -63,6 +70,11 @@ ENV_SWITCH = "RMQSTORE_NATIVE_SEND"  # "0": every send takes SendProcessor's pat
 OkAnswer = Callable[[int, bytes, int, int, int], bytes]
 # The answer to a stored message whose durability or replication failed: SendProcessor's.
 Answer = Callable[[RemotingCommand, PutResult, int, PutStatus], "RemotingCommand | bytes"]
+
+
+# A held send of a waiting read (send_read.c's HELD_ITEM): opaque, code, queue id, queue
+# offset, phys offset, store time.
+HELD = struct.Struct("<iiiqqq")
 
 
 def native_send_enabled() -> bool:
@@ -192,7 +204,7 @@ class NativeSend:
         served = self._serve(data, host, max_frame_bytes)
         if served is None:
             return None
-        taken, answers, notes = served
+        taken, answers, notes, held = served
         self.taken += len(notes)
         self.served += len(notes)
         notify, stored = self._notify, self._traffic.stored
@@ -200,9 +212,45 @@ class NativeSend:
         for code, topic, queue_id, size in notes:
             notify(topic, queue_id)
             stored(topic, NORMAL, 1, size)
-            if observer is not None:
+            if observer is not None and held is None:
                 observer(self._stand_ins[code], ResponseCode.SUCCESS, elapsed)
-        return taken, answers
+        if held is None:
+            return taken, answers
+        self._hold(channel, answers, held, started)
+        return taken, b""
+
+    def _hold(self, channel: Channel, answers: bytes, held: bytes, started: float) -> None:
+        """A read of waiting sends: its SUCCESS answers once its last record is durable and/or
+        on a slave, else each send's answer for the failed wait."""
+
+        def answer(status: PutStatus) -> None:
+            if status is PutStatus.PUT_OK and not self._role.controller_mode:
+                observer = self._dispatcher.observer
+                if observer is not None and started:
+                    elapsed = time.perf_counter() - started
+                    for _opaque, code, *_ in HELD.iter_unpack(held):
+                        observer(self._stand_ins[code], ResponseCode.SUCCESS, elapsed)
+                try:
+                    channel.send_frame(answers)
+                except ConnectionClosed:
+                    pass  # the producer retries; the records are stored
+                return
+            for opaque, code, queue_id, qoff, phys, now in HELD.iter_unpack(held):
+                self._answer_stored(status, channel, code, opaque, queue_id, qoff, phys, now,
+                                    started)
+
+        commit, replication = self._group_commit, self._replication
+        if replication is None:
+            last = HELD.unpack_from(held, len(held) - HELD.size)[4]
+            commit.when_durable(last, lambda ok: answer(  # type: ignore[union-attr]
+                PutStatus.PUT_OK if ok else PutStatus.FLUSH_DISK_TIMEOUT))
+        elif commit is None:
+            replication.when_replicated(answer)
+        else:
+            outcome = Outcome(2, answer)
+            commit.when_durable(HELD.unpack_from(held, len(held) - HELD.size)[4],
+                                outcome.flushed)
+            replication.when_replicated(outcome.replicated)
 
     def clear_fast(self) -> None:
         """Something a send's checks read changed: every topic takes the per-frame path again

@@ -1,0 +1,109 @@
+"""Sync flush sends that wait (WAIT=true) taken a whole read at a time by SendPath.serve
+(send_read.c through send_native.py's on_read): their answers are held until the read's last
+record is durable and written together; a failing fdatasync answers every send of the read
+FLUSH_DISK_TIMEOUT, as SendProcessor answers it, and the records stay stored. The in-process
+broker on loopback with a fake disk (test_broker's SlowSyncer) that can fail; one pipelined
+write is one read. Compared, answer for answer, with the per-frame path (RMQSTORE_NATIVE_SEND=0).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+from rmqstore.protocol import FrameDecoder, RemotingCommand, encode
+from rmqstore.server.broker.handlers.send_native import ENV_SWITCH
+
+from .test_broker import C, Harness, R, config, props, run, send_v2, slow_syncers
+
+SERVED = re.compile(r"native send path: (\d+) sends answered, (\d+) of them whole reads")
+SENDS = 6  # one read's
+
+
+def _read(n: int, base: int) -> bytes:
+    """n sends with WAIT=true, pipelined: one write, one read on the broker's side."""
+    return b"".join(encode(RemotingCommand(
+        code=C.SEND_MESSAGE_V2, opaque=base + i,
+        ext_fields=send_v2("SF", 0, props(KEYS=f"k{base + i}", WAIT="true")),
+        body=b"body %d" % (base + i))) for i in range(n))
+
+
+async def _answers(reader: asyncio.StreamReader, n: int) -> list[RemotingCommand]:
+    decoder, got = FrameDecoder(), []
+    while len(got) < n:
+        data = await reader.read(1 << 16)
+        assert data, "closed before every answer arrived"
+        got.extend(decoder.feed(data))
+    return got
+
+
+def _shape(r: RemotingCommand) -> tuple:
+    """What an answer says of its send; of msgId, the commit-log offset (the store host's
+    port differs between the brokers compared)."""
+    ext = r.ext_fields or {}
+    return (r.opaque, r.code, ext.get("queueId"), ext.get("queueOffset"),
+            (ext.get("msgId") or "")[-16:])
+
+
+def _scenario(tmp: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+              native: str) -> tuple[list[tuple], list[tuple], str, tuple[int, int]]:
+    monkeypatch.setenv(ENV_SWITCH, native)
+    made = slow_syncers(monkeypatch, 0.01)  # 10 ms: never the loop's own sync, always made[0]
+    out: dict = {}
+
+    async def main() -> None:
+        cfg = config(tmp, sync_flush=True, sync_flush_timeout_ms=1000)
+        async with Harness(cfg) as h:
+            for _ in range(2):  # the first opens the queue, the second admits SF
+                r = await h.call(C.SEND_MESSAGE_V2, send_v2("SF", 0, props(WAIT="true")),
+                                 b"first")
+                assert r.code == R.SUCCESS, r
+            host, port = h.broker.address.rsplit(":", 1)
+            reader, writer = await asyncio.open_connection(host, int(port))
+            try:
+                made[0].errno = 5  # EIO: every fdatasync fails from now on
+                t0 = time.monotonic()
+                writer.write(_read(SENDS, 100))
+                failed = await _answers(reader, SENDS)
+                assert time.monotonic() - t0 >= 0.9  # answered at the timeout, not before
+                made[0].errno = 0
+                writer.write(_read(SENDS, 200))
+                ok = await _answers(reader, SENDS)
+                # answered only once durable: the durable offset covers every record
+                assert h.broker.store.durable_offset == h.broker.store.commitlog.max_offset
+            finally:
+                writer.close()
+            r = await h.call(C.GET_MAX_OFFSET, {"topic": "SF", "queueId": "0"})
+            out["stored"] = r.ext_fields["offset"]
+            out["failed"], out["ok"] = [_shape(a) for a in failed], [_shape(a) for a in ok]
+
+    with caplog.at_level(logging.INFO, logger="rmqstore.server.broker.handlers.send"):
+        caplog.clear()
+        run(main, timeout_s=30)
+    served = SERVED.findall(caplog.text)
+    counts = tuple(map(int, served[0])) if served else (0, 0)
+    return out["failed"], out["ok"], out["stored"], counts  # type: ignore[return-value]
+
+
+def test_a_served_read_waits_for_the_disk_and_a_failed_sync_answers_each_send(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    on = _scenario(tmp_path / "on", monkeypatch, caplog, "1")
+    off = _scenario(tmp_path / "off", monkeypatch, caplog, "0")
+    failed, ok, stored, (taken, whole) = on
+    # every send of the failed read: FLUSH_DISK_TIMEOUT, in request order, with its own
+    # queue offset and message id (stored all the same)
+    assert [a[:2] for a in failed] == [(100 + i, R.FLUSH_DISK_TIMEOUT) for i in range(SENDS)]
+    assert [a[3] for a in failed] == [str(2 + i) for i in range(SENDS)]
+    assert len({a[4] for a in failed}) == SENDS and all(a[4] for a in failed)
+    assert [a[:2] for a in ok] == [(200 + i, R.SUCCESS) for i in range(SENDS)]
+    assert stored == str(2 + 2 * SENDS)
+    assert (failed, ok, stored) == off[:3]  # the per-frame path's answers, field for field
+    assert whole == 2 * SENDS and taken == whole + 1  # both reads were serve's (the first
+    # send opened the queue, the second admitted SF: the per-frame path's)
+    assert off[3] == (0, 0)
