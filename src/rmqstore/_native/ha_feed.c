@@ -115,8 +115,12 @@ int32_t rmq_feeder_push(rmq_feeder *f) {
         if (f->out_total) {
             sent = send_frames(f) > 0;
             if (sent) f->last_write_ms = now_ms();
-            /* the rest of a partial send, an error, or the segment's end: the loop's */
-            more = !sent || f->next - f->seg_start >= f->seg_size;
+            /* the rest of a partial send, an error, the segment's end, or more than one
+             * sendmsg takes (the loop sends it; it sleeps only at the log's end, so the
+             * frames in flight end with a record while it sleeps): the loop's */
+            int64_t pos = f->next - f->seg_start;
+            more = !sent || pos >= f->seg_size
+                   || pos < __atomic_load_n(f->seg_wrote, __ATOMIC_ACQUIRE);
         }
     } else {
         more = 1; /* a frame half sent, or a segment to find: the loop's work */
