@@ -28,7 +28,7 @@ def usage(pid: int) -> Usage:
                 fields = f.read().rsplit(")", 1)[1].split()
             with open(f"{task}/{tid}/status") as f:
                 status = f.read()
-        except FileNotFoundError:  # the thread ended
+        except OSError:  # the thread ended
             continue
         u.cpu_s += (int(fields[11]) + int(fields[12])) * TICK_S
         for line in status.splitlines():

@@ -45,8 +45,6 @@ class NativeFeed:
                                       heartbeat_ms)
         self.ended: asyncio.Future[None] = self._loop.create_future()  # on_end ran
         self._reading: int | None = None  # a duplicate of fd the loop watches for reports
-        self._held = False  # appends wait for the report of the push in flight (push())
-        self._start = start  # where the slave was: acked is -1 until its next report
         self._fd = fd
         self._lock = threading.Lock()  # stop() never shuts down a descriptor closed meanwhile
         self._running = True
@@ -69,19 +67,8 @@ class NativeFeed:
 
     def push(self) -> bool:
         """Bytes were appended: send them from this thread if the loop sleeps (one thread
-        hop fewer before a SYNC_MASTER's sends are acknowledged), else wake it.
-        While the event loop reads the reports and bytes sent are not yet reported, the new
-        bytes wait for that report (_reports pushes them): the slave is busy with the bytes
-        in flight meanwhile, and every push costs both brokers a send, a receive, a wake-up
-        and a report, so under load the appends of a round trip share one, as with Nagle's
-        algorithm. The report always comes: while the feed sleeps, what was sent ends with a
-        record (rmq_feeder_push), which the slave reports once it holds it."""
-        feeder = self._feeder
-        if self._reading is not None and max(feeder.acked, self._start) < feeder.next:
-            self._held = True
-            return False
-        self._held = False
-        return feeder.push()
+        hop fewer before a SYNC_MASTER's sends are acknowledged), else wake it."""
+        return self._feeder.push()
 
     def read_here(self) -> None:
         """Sends wait: the event loop takes the slave's reports itself while the feed sleeps
@@ -99,16 +86,13 @@ class NativeFeed:
             self._stop_reading()  # the feed reads them (announcing them), or it ends
         elif acked >= 0:  # -1: no whole report yet
             self._on_ack(acked)
-            if self._held:
-                self.push()
 
     def _stop_reading(self) -> None:
         if self._reading is not None:
             self._loop.remove_reader(self._reading)
             os.close(self._reading)
             self._reading = None
-            self._held = False
-            self._feeder.loop_reads(False)  # wakes a sleeping feed: it sends held bytes
+            self._feeder.loop_reads(False)
 
     def arm(self, end: int) -> int:
         """Announce the first report reaching ``end``; returns the last report as it is now."""
