@@ -12,8 +12,11 @@ until each has sent for --duration seconds. Reported: sends/s of the whole group
 per-send latency p50/p99 of each configuration, and SYNC_MASTER's against ASYNC_MASTER's;
 with where each configuration's time went: CPU microseconds and context switches per send of
 the producers' process, the master and the slave, and how often the producers' process and the
-master were last on the same CPU (the 2-CPU machine's mode: ASYNC_MASTER's sends/s change with
-it).
+master were last on the same CPU. That is the run's mode on 2 CPUs: apart (same CPU in a few %
+of samples, the producers' process never sleeping: ~0.02 switches per send), ASYNC_MASTER runs
+in its fast mode (~23-27k sends/s at load 2); together (~90 %, ~0.7 switches per send, each
+send a hand-over between the two on one CPU), in its slow one (~17k). SYNC_MASTER's pair,
+which also waits for the slave, is together more often (40-95 %).
 Scratch data under /tmp/replication (or $RMQ_BENCH_DIR), deleted at the end.
 """
 
