@@ -9,7 +9,14 @@ its NameServer, its master and, but for the last, its slave, ASYNC_FLUSH. Its --
 producers (4) each await 1 KiB sync sends to a 4-queue topic; the configurations take turns of
 --slice seconds (the order rotated every turn, so that the machine's drift lands on all alike)
 until each has sent for --duration seconds. Reported: sends/s of the whole group of producers and
-per-send latency p50/p99 of each configuration, and SYNC_MASTER's against ASYNC_MASTER's.
+per-send latency p50/p99 of each configuration, and SYNC_MASTER's against ASYNC_MASTER's;
+with where each configuration's time went: CPU microseconds and context switches per send of
+the producers' process, the master and the slave, and how often the producers' process and the
+master were last on the same CPU. That is the run's mode on 2 CPUs: apart (same CPU in a few %
+of samples, the producers' process never sleeping: ~0.02 switches per send), ASYNC_MASTER runs
+in its fast mode (~23-27k sends/s at load 2); together (~90 %, ~0.7 switches per send, each
+send a hand-over between the two on one CPU), in its slow one (~17k). SYNC_MASTER's pair,
+which also waits for the slave, is together more often (40-95 %).
 Scratch data under /tmp/replication (or $RMQ_BENCH_DIR), deleted at the end.
 """
 
@@ -24,6 +31,8 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+
+from proc_sample import Placement, Usage, usage
 
 from rmqstore.client import Message, Producer
 from rmqstore.client.producer import SendStatus
@@ -65,8 +74,34 @@ async def turn(producers: list[Producer], seconds: float, out: list[float]) -> f
     return time.perf_counter() - t0
 
 
+ROLES = ("producers", "master", "slave")
+
+
+class Costs:
+    """What one configuration's processes spent over its turns, and its placement samples."""
+
+    def __init__(self, pair: HAPair) -> None:
+        pids = (os.getpid(), pair.master_proc.pid, pair.slave_proc.pid)
+        self.pids = dict(zip(ROLES, pids, strict=True))
+        self.spent = {role: Usage() for role in ROLES}
+        self.placement = Placement(os.getpid(), pair.master_proc.pid or 0)
+        self._before: dict[str, Usage] = {}
+
+    def begin(self) -> None:
+        self._before = {role: usage(pid) for role, pid in self.pids.items() if pid}
+        self.placement.start()
+
+    def end(self) -> None:
+        self.placement.stop()
+        for role, before in self._before.items():
+            now = usage(self.pids[role] or 0)
+            self.spent[role].cpu_s += now.cpu_s - before.cpu_s
+            self.spent[role].switches += now.switches - before.switches
+
+
 async def interleaved(namesrvs: dict[str, str], duration_s: float, slice_s: float,
-                      n: int) -> tuple[dict[str, list[float]], dict[str, float]]:
+                      n: int, costs: dict[str, Costs]
+                      ) -> tuple[dict[str, list[float]], dict[str, float]]:
     latencies: dict[str, list[float]] = {name: [] for name in namesrvs}
     walls = dict.fromkeys(namesrvs, 0.0)
     producers = {name: [Producer(f"PG_ha_bench_{k}", ns) for k in range(n)]
@@ -82,7 +117,9 @@ async def interleaved(namesrvs: dict[str, str], duration_s: float, slice_s: floa
             if all(w >= duration_s for w in walls.values()):
                 break
             for name in names[k % len(names):] + names[:k % len(names)]:
+                costs[name].begin()
                 walls[name] += await turn(producers[name], slice_s, latencies[name])
+                costs[name].end()
     finally:
         for group in producers.values():
             for p in group:
@@ -103,12 +140,13 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="ha-sync-cost-", dir=base))
     pairs: list[HAPair] = []
     try:
-        namesrvs = {}
+        namesrvs, costs = {}, {}
         for i, (name, (role, slave)) in enumerate(CONFIGS.items()):
             pairs.append(start(tmp / f"group{i}", role, slave))
             namesrvs[name] = pairs[-1].namesrv
+            costs[name] = Costs(pairs[-1])
         lat, walls = asyncio.run(interleaved(namesrvs, args.duration, args.slice,
-                                             args.producers))
+                                             args.producers, costs))
     finally:
         for pair in pairs:
             pair.stop()
@@ -116,8 +154,14 @@ def main() -> None:
     results: dict[str, dict] = {}
     for name, samples in lat.items():
         q = statistics.quantiles(samples, n=100)
+        spent, placement = costs[name].spent, costs[name].placement
         results[name] = {"sends": len(samples), "sends_per_s": len(samples) / walls[name],
-                         "p50_ms": q[49] * 1e3, "p99_ms": q[98] * 1e3}
+                         "p50_ms": q[49] * 1e3, "p99_ms": q[98] * 1e3,
+                         "cpu_us_per_send": {r: spent[r].cpu_s * 1e6 / len(samples)
+                                             for r in ROLES},
+                         "switches_per_send": {r: spent[r].switches / len(samples)
+                                               for r in ROLES},
+                         "same_cpu": placement.together / max(placement.samples, 1)}
     sync, async_ = results["SYNC_MASTER + slave"], results["ASYNC_MASTER + slave"]
     results["sync_vs_async"] = {"throughput": sync["sends_per_s"] / async_["sends_per_s"],
                                 "p99_added_ms": sync["p99_ms"] - async_["p99_ms"]}
@@ -125,6 +169,13 @@ def main() -> None:
         r = results[name]
         print(f"{name:22s} {r['sends_per_s']:8,.0f} sends/s from {args.producers} producers  "
               f"p50 {r['p50_ms']:5.2f} ms  p99 {r['p99_ms']:5.2f} ms")
+    print("CPU us / context switches per send (producers, master, slave); producers and "
+          "master on one CPU:")
+    for name in CONFIGS:
+        r = results[name]
+        cpu, sw = r["cpu_us_per_send"], r["switches_per_send"]
+        print(f"  {name:22s} " + "  ".join(f"{cpu[k]:5.1f}/{sw[k]:4.2f}" for k in ROLES)
+              + f"  {r['same_cpu']:4.0%}")
     s = results["sync_vs_async"]
     print(f"SYNC_MASTER: {s['throughput']:.0%} of ASYNC_MASTER's sends/s, p99 "
           f"{s['p99_added_ms']:+.2f} ms")

@@ -115,8 +115,12 @@ int32_t rmq_feeder_push(rmq_feeder *f) {
         if (f->out_total) {
             sent = send_frames(f) > 0;
             if (sent) f->last_write_ms = now_ms();
-            /* the rest of a partial send, an error, or the segment's end: the loop's */
-            more = !sent || f->next - f->seg_start >= f->seg_size;
+            /* the rest of a partial send, an error, the segment's end, or more than one
+             * sendmsg took (else it waits for the next append or the heartbeat, past
+             * slaveTimeout): the loop's */
+            int64_t pos = f->next - f->seg_start;
+            more = !sent || pos >= f->seg_size
+                   || pos < __atomic_load_n(f->seg_wrote, __ATOMIC_ACQUIRE);
         }
     } else {
         more = 1; /* a frame half sent, or a segment to find: the loop's work */
@@ -155,20 +159,24 @@ static int32_t read_reports(rmq_feeder *f, int64_t now, int announce) {
                 f->report_have = 0;
             }
         }
-        if (last < 0 && f->report_have) continue;
-        f->last_read_ms = now;
-        if (last < 0) continue;
-        /* Nothing was sent past next: a slave ahead of it holds another log. */
-        if (last > f->next) { f->bad_report = last; return RMQ_FEED_BAD_REPORT; }
-        __atomic_store_n(&f->acked, last, __ATOMIC_SEQ_CST);
-        int64_t want = __atomic_load_n(&f->notify_at, __ATOMIC_SEQ_CST);
-        if (last >= want && __atomic_compare_exchange_n(&f->notify_at, &want, INT64_MAX, 0,
-                                                        __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)
-            && announce) {
-            uint64_t one = 1;
-            ssize_t w = write(f->ack_fd, &one, sizeof one);
-            (void)w;
+        if (last >= 0 || !f->report_have) f->last_read_ms = now;
+        if (last >= 0) {
+            /* Nothing was sent past next: a slave ahead of it holds another log. */
+            if (last > f->next) { f->bad_report = last; return RMQ_FEED_BAD_REPORT; }
+            __atomic_store_n(&f->acked, last, __ATOMIC_SEQ_CST);
+            int64_t want = __atomic_load_n(&f->notify_at, __ATOMIC_SEQ_CST);
+            if (last >= want
+                && __atomic_compare_exchange_n(&f->notify_at, &want, INT64_MAX, 0,
+                                               __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)
+                && announce) {
+                uint64_t one = 1;
+                ssize_t w = write(f->ack_fd, &one, sizeof one);
+                (void)w;
+            }
         }
+        /* A short read took all there was: no second recv to hear EAGAIN (the caller's poll
+         * or epoll says when more comes). */
+        if ((size_t)k < sizeof in) return 0;
     }
 }
 

@@ -5,14 +5,19 @@ Every slave's report moves one offset, the furthest any slave acknowledged (push
 one slave holding a message is enough). A waiter for the bytes below ``end`` is resolved as soon
 as that offset reaches it; many sends share each report, as group commit shares each
 fdatasync. Runs on its event loop's thread only.
+
+The waiters are kept in the order of their ends: a broker's sends wait for the log's end as
+each is stored, which only grows, so a wait joins at the back and a report takes from the
+front, in constant time; a wait for an earlier end (an embedded caller's) is inserted in
+place.
 """
 
 from __future__ import annotations
 
 import asyncio
-import heapq
-import itertools
+import bisect
 import logging
+from collections import deque
 from collections.abc import Callable
 
 log = logging.getLogger(__name__)
@@ -25,20 +30,19 @@ class GroupTransfer:
         self._loop = loop
         self._timeout_s = timeout_s
         self.acked = 0  # the furthest offset a slave holds (push2SlaveMaxOffset)
-        # (end offset, seq, deadline, callback(ok)): resolved once acked >= end
-        self._heap: list[tuple[int, int, float, Callback]] = []
-        self._seq = itertools.count()
+        # (end offset, deadline, callback(ok)) by end: resolved once acked >= end
+        self._waiters: deque[tuple[int, float, Callback]] = deque()
         self._expiry: asyncio.TimerHandle | None = None
         self._closed = False
 
     @property
     def waiting(self) -> int:
-        return len(self._heap)
+        return len(self._waiters)
 
     @property
     def first_waiting(self) -> int | None:
         """The smallest end a waiter waits for (None: none waits)."""
-        return self._heap[0][0] if self._heap else None
+        return self._waiters[0][0] if self._waiters else None
 
     def when_replicated(self, end: int, callback: Callback) -> None:
         """callback(True) once a slave holds every byte below ``end``, callback(False) after
@@ -46,8 +50,12 @@ class GroupTransfer:
         if self.acked >= end or self._closed:
             callback(self.acked >= end)
             return
-        heapq.heappush(self._heap, (end, next(self._seq), self._loop.time() + self._timeout_s,
-                                    callback))
+        waiter = (end, self._loop.time() + self._timeout_s, callback)
+        waiters = self._waiters
+        if not waiters or waiters[-1][0] <= end:
+            waiters.append(waiter)
+        else:
+            waiters.insert(bisect.bisect_right(waiters, end, key=_end), waiter)
         if self._expiry is None:
             self._expiry = self._loop.call_later(self._timeout_s, self._expire)
 
@@ -56,9 +64,9 @@ class GroupTransfer:
         if offset <= self.acked:
             return
         self.acked = offset
-        heap = self._heap
-        while heap and heap[0][0] <= offset:
-            _call(heapq.heappop(heap)[3], True)
+        waiters = self._waiters
+        while waiters and waiters[0][0] <= offset:
+            _call(waiters.popleft()[2], True)
 
     def close(self) -> None:
         """Fail every waiter; later waits fail at once."""
@@ -66,22 +74,25 @@ class GroupTransfer:
         if self._expiry is not None:
             self._expiry.cancel()
             self._expiry = None
-        left, self._heap = self._heap, []
+        left, self._waiters = self._waiters, deque()
         for *_, callback in left:
             _call(callback, False)
 
     def _expire(self) -> None:
         now = self._loop.time()
-        expired = [e for e in self._heap if e[2] <= now]
+        expired = [e for e in self._waiters if e[1] <= now]
         if expired:
-            self._heap = [e for e in self._heap if e[2] > now]
-            heapq.heapify(self._heap)
+            self._waiters = deque(e for e in self._waiters if e[1] > now)
             for *_, callback in expired:
                 _call(callback, False)
         self._expiry = None
-        if self._heap:
-            self._expiry = self._loop.call_later(min(e[2] for e in self._heap) - now,
+        if self._waiters:
+            self._expiry = self._loop.call_later(min(e[1] for e in self._waiters) - now,
                                                  self._expire)
+
+
+def _end(waiter: tuple[int, float, Callback]) -> int:
+    return waiter[0]
 
 
 def _call(callback: Callback, ok: bool) -> None:

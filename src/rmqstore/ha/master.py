@@ -106,7 +106,12 @@ class HAService:
     def slave_ok(self, put_where: int) -> bool:
         """HAService.isSlaveOK: a slave is connected and at most haSlaveFallbehindMax bytes
         behind put_where; a SYNC_MASTER send waits for slaves only then."""
-        return bool(self.links) and put_where - self.acked < self.config.slave_fallbehind_max
+        if not self.links:
+            return False
+        limit = self.config.slave_fallbehind_max
+        # the waits' offset first: a fed link's reports reach it only while sends wait
+        return (self._transfer is not None and put_where - self._transfer.acked < limit
+                or put_where - self.acked < limit)
 
     def attach(self, link: MasterLink) -> None:
         """A slave's link counts from now on (the loop's thread)."""
@@ -170,9 +175,12 @@ class HAService:
     def when_replicated(self, end: int, callback: Callback) -> None:
         """callback(True) once a slave holds every byte below ``end``, callback(False) after
         slaveTimeout (FLUSH_SLAVE_TIMEOUT). The loop's thread only."""
-        assert self._transfer is not None, "HA service not started"
-        self._transfer.when_replicated(end, callback)
-        self._arm()
+        transfer = self._transfer
+        assert transfer is not None, "HA service not started"
+        first = transfer.first_waiting
+        transfer.when_replicated(end, callback)
+        if first is None or end < first:  # else the links are armed for the first already
+            self._arm()
 
     def wait_replicated(self, end: int, timeout_s: float | None = None) -> bool:
         """when_replicated, blocking, for a thread other than the loop's (embedded use)."""

@@ -1,0 +1,72 @@
+"""Per-process CPU, context switches and CPU placement on Linux (/proc), for benches that want
+to say where a configuration's time went: what each of its processes spent per operation, and
+how often two of them ran on the same CPU (a 2-CPU machine's scheduler puts them together or
+apart, and a figure can change mode with it)."""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass, field
+
+TICK_S = 1 / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Usage:
+    cpu_s: float = 0.0
+    switches: int = 0  # voluntary + involuntary, every thread
+
+
+def usage(pid: int) -> Usage:
+    """CPU seconds and context switches of every thread of ``pid`` so far."""
+    u = Usage()
+    task = f"/proc/{pid}/task"
+    for tid in os.listdir(task):
+        try:
+            with open(f"{task}/{tid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            with open(f"{task}/{tid}/status") as f:
+                status = f.read()
+        except OSError:  # the thread ended
+            continue
+        u.cpu_s += (int(fields[11]) + int(fields[12])) * TICK_S
+        for line in status.splitlines():
+            if "ctxt_switches:" in line:
+                u.switches += int(line.split()[1])
+    return u
+
+
+def cpu_of(pid: int) -> int:
+    """The CPU ``pid``'s main thread last ran on."""
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[36])
+
+
+@dataclass
+class Placement:
+    """How often, sampled every ``period_s`` while running, ``a`` and ``b`` were last on the
+    same CPU."""
+
+    a: int
+    b: int
+    period_s: float = 0.02
+    samples: int = 0
+    together: int = 0
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.period_s):
+            self.samples += 1
+            self.together += cpu_of(self.a) == cpu_of(self.b)
