@@ -3,8 +3,9 @@
  * not hold the GIL while the stream flows. Each receive (recvmsg) puts the master's frame
  * bodies straight where the records they make are checked (rmq_check_raw: sizes, magic, CRC,
  * offset) and appended from (rmq_write_raw), and the 12-byte headers aside; the whole records
- * a receive completed are then appended and the new end reported, so an offset is reported
- * only once its records are checked and appended. It is the C floor's shape
+ * the receives completed are then appended and the new end reported (once the socket is
+ * drained, or a few MiB on while it is not), so an offset is reported only once its records
+ * are checked and appended. It is the C floor's shape
  * (benches/ha_floor.c). A writer thread fed through a ring of buffers did the same work for
  * about the same CPU (receive + write 0.29-0.39 s/GiB, this thread 0.33-0.43), but on 2 vCPUs
  * shared with the master's sender and the dispatch each hand-over waited for it to be
@@ -36,6 +37,10 @@
  * report is a send, and a read on the master); a drained socket reports at once. */
 #define REPORT_BYTES (4 << 20)
 #define REPORT_MS 2
+/* Likewise the checked bytes wait in the buffer for this many more while the socket still
+ * holds bytes: an append costs two pwrites (the first size field last) and the file system's
+ * per-write work, whatever its size, and a receive takes only what has come. */
+#define WRITE_BYTES (1 << 20)
 
 static int64_t now_ms(void) {
     struct timespec ts;
@@ -74,11 +79,12 @@ static int32_t report(rmq_follower *f, int busy) {
 }
 
 /* Append the checked bytes at the buffer's start to the segment (the first size field last),
- * publish its write position, count them for the dispatch and report the new end (report's
- * `busy`); the bytes after them move to the buffer's start. 0, or why the link must close (err
- * set); after a failure nothing was appended (the next link resumes at the end). */
+ * publish its write position, count them for the dispatch and report the new end; while
+ * `busy` (more bytes wait in the socket) only once WRITE_BYTES are checked, and the report as
+ * report's `busy`. The bytes after them move to the buffer's start. 0, or why the link must
+ * close (err set); after a failure nothing was appended (the next link resumes at the end). */
 static int32_t write_checked(rmq_follower *f, int busy) {
-    if (!f->checked) return 0;
+    if (!f->checked || (busy && f->checked < WRITE_BYTES)) return 0;
     if (f->write_delay_us > 0) {
         struct timespec pause = {f->write_delay_us / 1000000,
                                  f->write_delay_us % 1000000 * 1000};
@@ -275,7 +281,7 @@ static int32_t check_log(rmq_follower *f) {
         f->seg_checked += n;
         if (status == RMQ_RAW_INVALID) return RMQ_FOLLOW_BAD_RECORD;
         if (status != RMQ_RAW_SEGMENT_END) break;
-        int32_t failed = write_checked(f, 1); /* the next segment's bytes follow */
+        int32_t failed = write_checked(f, 0);
         if (failed) return failed;
         f->seg_wrote = NULL;
         f->seg_checked = -1;
@@ -291,8 +297,8 @@ int32_t rmq_follow(rmq_follower *f) {
         int32_t stop = check_log(f);
         if (!stop) stop = f->failing;
         if (stop) return finish(f, stop);
-        /* What the last receive completed is appended now, and reported by this thread
-         * (once the socket is drained, or every REPORT_BYTES): no other thread is woken
+        /* What the receives completed is appended and reported by this thread, once the
+         * socket is drained (or every WRITE_BYTES, REPORT_BYTES): no other thread is woken
          * between a record and its report, so neither a catch-up nor a SYNC_MASTER's
          * acknowledgement waits for one to be scheduled. */
         stop = write_checked(f, busy);
@@ -304,7 +310,7 @@ int32_t rmq_follow(rmq_follower *f) {
         if (appended && (appended >= f->gather_bytes
                          || now - __atomic_load_n(&f->first_appended_ms, __ATOMIC_RELAXED)
                                 >= f->gather_max_ms))
-            return RMQ_FOLLOW_APPENDED;
+            return finish(f, RMQ_FOLLOW_APPENDED);
         if (make_room(f)) { f->err = ENOMEM; return finish(f, RMQ_FOLLOW_IO_ERROR); }
         struct iovec iov[2 * FOLLOW_FRAMES];
         struct msghdr msg = {.msg_iov = iov, .msg_iovlen = (size_t)lay_out(f, iov)};
@@ -326,8 +332,11 @@ int32_t rmq_follow(rmq_follower *f) {
         /* Nothing to read: report what is appended, then wait for bytes, the heartbeat,
          * housekeeping or the dispatch. */
         busy = 0;
+        stop = write_checked(f, 0);
+        if (stop) return stop;
         err = report(f, 0);
         if (err) { f->err = err; return RMQ_FOLLOW_CLOSED; }
+        appended = __atomic_load_n(&f->appended, __ATOMIC_ACQUIRE);
         int64_t wait = f->last_report_ms + f->heartbeat_ms - now;
         int64_t silent = f->last_read_ms + f->housekeeping_ms - now;
         if (silent < wait) wait = silent;
