@@ -37,9 +37,10 @@
  * report is a send, and a read on the master); a drained socket reports at once. */
 #define REPORT_BYTES (4 << 20)
 #define REPORT_MS 2
-/* Likewise the checked bytes wait in the buffer for this many more while the socket still
- * holds bytes: an append costs two pwrites (the first size field last) and the file system's
- * per-write work, whatever its size, and a receive takes only what has come. */
+/* Likewise the checked bytes wait in the buffer for this many more (and at most REPORT_MS)
+ * while the socket still holds bytes: an append costs two pwrites (the first size field last)
+ * and the file system's per-write work, whatever its size, and a receive takes only what has
+ * come. */
 #define WRITE_BYTES (1 << 20)
 
 static int64_t now_ms(void) {
@@ -293,19 +294,21 @@ int32_t rmq_follow(rmq_follower *f) {
     if (!f->named) f->named = !pthread_setname_np(pthread_self(), "rmq-ha-recv");
     if (f->seg_wrote != NULL && f->seg_checked < 0) f->seg_checked = *f->seg_wrote;
     int busy = 0; /* the last receive took bytes: more may wait (report's `busy`) */
+    int64_t held_since = 0; /* when the oldest checked byte not yet appended was checked */
     for (;;) {
         int32_t stop = check_log(f);
         if (!stop) stop = f->failing;
         if (stop) return finish(f, stop);
+        int64_t now = now_ms();
+        if (!f->checked) held_since = now;
         /* What the receives completed is appended and reported by this thread, once the
          * socket is drained (or every WRITE_BYTES, REPORT_BYTES): no other thread is woken
          * between a record and its report, so neither a catch-up nor a SYNC_MASTER's
          * acknowledgement waits for one to be scheduled. */
-        stop = write_checked(f, busy);
+        stop = write_checked(f, busy && now - held_since < REPORT_MS);
         if (stop) return stop;
         int32_t err = report(f, busy);
         if (err) { f->err = err; return RMQ_FOLLOW_CLOSED; }
-        int64_t now = now_ms();
         int64_t appended = __atomic_load_n(&f->appended, __ATOMIC_ACQUIRE);
         if (appended && (appended >= f->gather_bytes
                          || now - __atomic_load_n(&f->first_appended_ms, __ATOMIC_RELAXED)

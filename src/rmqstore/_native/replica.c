@@ -42,7 +42,7 @@ static int64_t check_one(const uint8_t *data, int64_t len, int64_t pos, int64_t 
 
 /* How far ahead of the record being checked its bytes are prefetched. A receive leaves them
  * out of the cache by the time they are checked (a profile of the slave's receive thread had
- * a third of its time in rmq_parse's loads of the second line and the topic of each record);
+ * a fifth of its time in rmq_parse's loads of the second line and the topic of each record);
  * one record's check is about as long as a fetch from memory, so a few records ahead. */
 #ifndef PREFETCH_AHEAD
 #define PREFETCH_AHEAD 4096
