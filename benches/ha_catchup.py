@@ -24,9 +24,9 @@ consume queues and index have it all (dispatched). The peers:
 - the floor of the same work in C (benches/ha_floor.c, built here with gcc and rmqstore's
   native sources): a master process sending the same files as HA frames, eight to a send, and
   a slave process taking the headers out, checking and appending every record with the very
-  native call rmqstore's replica uses, reporting after every read; no Python, no event loop,
-  no dispatch. Timed as the replica is; its slave process's CPU seconds per GiB are shown
-  beside the replica's threads'.
+  native call rmqstore's replica uses, reporting after every read (the replica: once drained,
+  or every few MiB); no Python, no event loop, no dispatch. Timed as the replica is; its slave
+  process's CPU seconds per GiB are shown beside the replica's threads'.
 
 The four take turns --repeat times, in an order rotated every turn, each after os.sync() (no
 turn pays for the writeback of the bytes another wrote); medians, with min-max, and

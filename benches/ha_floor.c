@@ -11,9 +11,10 @@
  * report to that one, and closes. Slave: receives into a 1 MiB buffer, takes the headers out in
  * place, appends whole records with the native check rmqstore's replica uses (rmq_append_raw:
  * sizes, magic, body CRC, physical offset; pwrite to preallocated segment files) and reports
- * its end after every read, as rmqstore's slave does, while another thread fdatasyncs the
- * active segment every 500 ms (an ASYNC_FLUSH store's flushIntervalCommitLog, which rmqstore's
- * replica keeps too). No dispatch to consume queues or index.
+ * its end after every read (rmqstore's slave appends and reports once the socket is drained,
+ * or every few MiB), while another thread fdatasyncs the active segment every 500 ms (an
+ * ASYNC_FLUSH store's flushIntervalCommitLog, which rmqstore's replica keeps too). No dispatch
+ * to consume queues or index.
  * Built by the bench with rmqstore's own native sources; RocketMQ's wire format
  * (src/rmqstore/protocol/ha.py). */
 

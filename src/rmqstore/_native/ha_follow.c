@@ -3,8 +3,9 @@
  * not hold the GIL while the stream flows. Each receive (recvmsg) puts the master's frame
  * bodies straight where the records they make are checked (rmq_check_raw: sizes, magic, CRC,
  * offset) and appended from (rmq_write_raw), and the 12-byte headers aside; the whole records
- * a receive completed are then appended and the new end reported, so an offset is reported
- * only once its records are checked and appended. It is the C floor's shape
+ * the receives completed are then appended and the new end reported (once the socket is
+ * drained, or a few MiB on while it is not), so an offset is reported only once its records
+ * are checked and appended. It is the C floor's shape
  * (benches/ha_floor.c). A writer thread fed through a ring of buffers did the same work for
  * about the same CPU (receive + write 0.29-0.39 s/GiB, this thread 0.33-0.43), but on 2 vCPUs
  * shared with the master's sender and the dispatch each hand-over waited for it to be
@@ -31,6 +32,16 @@
 #define START_CAP (1 << 20)
 #define FOLLOW_FRAMES 16     /* frames one receive may lay out (rmq_follower.slots) */
 #define STASH (1 << 20)      /* what one receive may hold past its first header */
+/* While the socket still holds bytes, a report waits for this many more appended, or this
+ * long: a catch-up reports about once per this many bytes rather than once per receive (each
+ * report is a send, and a read on the master); a drained socket reports at once. */
+#define REPORT_BYTES (4 << 20)
+#define REPORT_MS 2
+/* Likewise the checked bytes wait in the buffer for this many more (and at most REPORT_MS)
+ * while the socket still holds bytes: an append costs two pwrites (the first size field last)
+ * and the file system's per-write work, whatever its size, and a receive takes only what has
+ * come. */
+#define WRITE_BYTES (1 << 20)
 
 static int64_t now_ms(void) {
     struct timespec ts;
@@ -38,12 +49,17 @@ static int64_t now_ms(void) {
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Send the log's end (0 while an empty replica holds nothing) to the master when it changed,
- * or when the heartbeat is due; 0, or the errno of the failure. */
-static int32_t report(rmq_follower *f) {
+/* Send the log's end (0 while an empty replica holds nothing) to the master when it changed
+ * (with more bytes waiting in the socket, `busy`: once it grew by REPORT_BYTES or REPORT_MS
+ * passed), or when the heartbeat is due; 0, or the errno of the failure. */
+static int32_t report(rmq_follower *f, int busy) {
     int64_t end = f->written < 0 ? 0 : f->written;
     int64_t now = now_ms();
-    if (end == f->reported && now - f->last_report_ms < f->heartbeat_ms) return 0;
+    int64_t since = now - f->last_report_ms;
+    if (since < f->heartbeat_ms
+        && (end == f->reported
+            || (busy && end - f->reported < REPORT_BYTES && since < REPORT_MS)))
+        return 0;
     uint8_t out[REPORT];
     put64(out, (uint64_t)end);
     size_t at = 0;
@@ -64,11 +80,12 @@ static int32_t report(rmq_follower *f) {
 }
 
 /* Append the checked bytes at the buffer's start to the segment (the first size field last),
- * publish its write position, count them for the dispatch and report the new end; the bytes
- * after them move to the buffer's start. 0, or why the link must close (err set); after a
- * failure nothing was appended (the next link resumes at the end). */
-static int32_t write_checked(rmq_follower *f) {
-    if (!f->checked) return 0;
+ * publish its write position, count them for the dispatch and report the new end; while
+ * `busy` (more bytes wait in the socket) only once WRITE_BYTES are checked, and the report as
+ * report's `busy`. The bytes after them move to the buffer's start. 0, or why the link must
+ * close (err set); after a failure nothing was appended (the next link resumes at the end). */
+static int32_t write_checked(rmq_follower *f, int busy) {
+    if (!f->checked || (busy && f->checked < WRITE_BYTES)) return 0;
     if (f->write_delay_us > 0) {
         struct timespec pause = {f->write_delay_us / 1000000,
                                  f->write_delay_us % 1000000 * 1000};
@@ -88,7 +105,7 @@ static int32_t write_checked(rmq_follower *f) {
     f->written = f->offset;
     f->log_end = rest;
     f->checked = 0;
-    int32_t err = report(f);
+    int32_t err = report(f, busy);
     if (err) { f->err = err; return RMQ_FOLLOW_CLOSED; }
     return 0;
 }
@@ -122,7 +139,7 @@ int64_t rmq_follower_take_appended(rmq_follower *f) {
 
 /* Return stop to Python once every checked byte is appended: or the append's failure. */
 static int32_t finish(rmq_follower *f, int32_t stop) {
-    int32_t failed = write_checked(f);
+    int32_t failed = write_checked(f, 0);
     return failed ? failed : stop;
 }
 
@@ -265,7 +282,7 @@ static int32_t check_log(rmq_follower *f) {
         f->seg_checked += n;
         if (status == RMQ_RAW_INVALID) return RMQ_FOLLOW_BAD_RECORD;
         if (status != RMQ_RAW_SEGMENT_END) break;
-        int32_t failed = write_checked(f);
+        int32_t failed = write_checked(f, 0);
         if (failed) return failed;
         f->seg_wrote = NULL;
         f->seg_checked = -1;
@@ -276,29 +293,33 @@ static int32_t check_log(rmq_follower *f) {
 int32_t rmq_follow(rmq_follower *f) {
     if (!f->named) f->named = !pthread_setname_np(pthread_self(), "rmq-ha-recv");
     if (f->seg_wrote != NULL && f->seg_checked < 0) f->seg_checked = *f->seg_wrote;
+    int busy = 0; /* the last receive took bytes: more may wait (report's `busy`) */
+    int64_t held_since = 0; /* when the oldest checked byte not yet appended was checked */
     for (;;) {
         int32_t stop = check_log(f);
         if (!stop) stop = f->failing;
         if (stop) return finish(f, stop);
-        /* What the last receive completed is appended and reported now, as the C floor
-         * does (benches/ha_floor.c): no other thread is woken between a record and its
-         * report, so neither a catch-up nor a SYNC_MASTER's acknowledgement waits for one
-         * to be scheduled. */
-        stop = write_checked(f);
-        if (stop) return stop;
-        int32_t err = report(f);
-        if (err) { f->err = err; return RMQ_FOLLOW_CLOSED; }
         int64_t now = now_ms();
+        if (!f->checked) held_since = now;
+        /* What the receives completed is appended and reported by this thread, once the
+         * socket is drained (or every WRITE_BYTES, REPORT_BYTES): no other thread is woken
+         * between a record and its report, so neither a catch-up nor a SYNC_MASTER's
+         * acknowledgement waits for one to be scheduled. */
+        stop = write_checked(f, busy && now - held_since < REPORT_MS);
+        if (stop) return stop;
+        int32_t err = report(f, busy);
+        if (err) { f->err = err; return RMQ_FOLLOW_CLOSED; }
         int64_t appended = __atomic_load_n(&f->appended, __ATOMIC_ACQUIRE);
         if (appended && (appended >= f->gather_bytes
                          || now - __atomic_load_n(&f->first_appended_ms, __ATOMIC_RELAXED)
                                 >= f->gather_max_ms))
-            return RMQ_FOLLOW_APPENDED;
+            return finish(f, RMQ_FOLLOW_APPENDED);
         if (make_room(f)) { f->err = ENOMEM; return finish(f, RMQ_FOLLOW_IO_ERROR); }
         struct iovec iov[2 * FOLLOW_FRAMES];
         struct msghdr msg = {.msg_iov = iov, .msg_iovlen = (size_t)lay_out(f, iov)};
         ssize_t k = recvmsg(f->sock, &msg, MSG_DONTWAIT);
         if (k > 0) {
+            busy = 1;
             f->last_read_ms = now;
             f->failing = received(f, iov, (int)msg.msg_iovlen, k);
             if (!f->failing && f->log_end - f->checked > f->max_pending)
@@ -311,7 +332,14 @@ int32_t rmq_follow(rmq_follower *f) {
             f->err = errno;
             return RMQ_FOLLOW_CLOSED;
         }
-        /* Nothing to read: wait for bytes, the heartbeat, housekeeping or the dispatch. */
+        /* Nothing to read: report what is appended, then wait for bytes, the heartbeat,
+         * housekeeping or the dispatch. */
+        busy = 0;
+        stop = write_checked(f, 0);
+        if (stop) return stop;
+        err = report(f, 0);
+        if (err) { f->err = err; return RMQ_FOLLOW_CLOSED; }
+        appended = __atomic_load_n(&f->appended, __ATOMIC_ACQUIRE);
         int64_t wait = f->last_report_ms + f->heartbeat_ms - now;
         int64_t silent = f->last_read_ms + f->housekeeping_ms - now;
         if (silent < wait) wait = silent;
