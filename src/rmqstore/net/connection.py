@@ -258,37 +258,57 @@ class RemotingConnection(asyncio.Protocol):
         if self._fresh:  # the first read: a TLS hello here deserves its own log line
             self._fresh = False
             self._handle(data, data[:1] == TLS_HELLO)
-        else:
+            return
+        on_read = self._on_read
+        if on_read is None or self._tasks or self._corked is not None \
+                or self._decoder.buffered_bytes:
             self._handle(data)
+            return
+        # A server's common read, taken whole by the read hook and answered in one write,
+        # without _handle's frame: the hook's call is most of a small send's Python here.
+        try:
+            served = on_read(self, data, self._max_frame)
+        except Exception as exc:  # a bug in the hook: this connection goes, the server stays
+            log.exception("%s: error while reading, closing the connection", self.peer)
+            self.close(exc)
+            return
+        if served is not None and served[0] == len(data):
+            self.partial_frame_since = None
+            self._transport.write(served[1])  # type: ignore[union-attr]
+        else:
+            self._handle(data, served=served)
 
-    def _handle(self, data: bytes, tls_hello: bool = False) -> None:
+    def _handle(self, data: bytes, tls_hello: bool = False,
+                served: tuple[int, bytes] | None | bool = False) -> None:
         """Route every complete command in the decoder (after appending ``data``); stops early,
-        leaving the rest buffered, once reading is paused (see _resume_reading)."""
+        leaving the rest buffered, once reading is paused (see _resume_reading). ``served``:
+        what the read hook already answered of ``data`` (None: nothing; False: not asked)."""
         decoder = self._decoder
         on_frame = self._on_frame
         if self._corked is None:
             self._corked = []
         try:
             complete = 0
-            if self._on_read is not None and data and not self._tasks:
-                if not decoder.buffered_bytes:
-                    served = self._on_read(self, data, self._max_frame)
-                else:  # a frame begun in an earlier read (a header written apart)
-                    joined = decoder.completed_by(data)
-                    served = None
-                    if joined is not None:
-                        data = joined
+            if served is False:  # not asked yet (data_received asks in the common case)
+                served = None
+                if self._on_read is not None and data and not self._tasks:
+                    if not decoder.buffered_bytes:
                         served = self._on_read(self, data, self._max_frame)
-                if served is not None:
-                    taken, answers = served
-                    if taken == len(data) and not self._corked:  # the whole read answered
-                        self._corked = None
-                        self.partial_frame_since = None
-                        self._transport.write(answers)  # type: ignore[union-attr]
-                        return
-                    self._corked.append(answers)  # type: ignore[union-attr]
-                    complete = 1
-                    data = data[taken:]
+                    else:  # a frame begun in an earlier read (a header written apart)
+                        joined = decoder.completed_by(data)
+                        if joined is not None:
+                            data = joined
+                            served = self._on_read(self, data, self._max_frame)
+            if served is not None:
+                taken, answers = served  # type: ignore[misc]
+                if taken == len(data) and not self._corked:  # the whole read answered
+                    self._corked = None
+                    self.partial_frame_since = None
+                    self._transport.write(answers)  # type: ignore[union-attr]
+                    return
+                self._corked.append(answers)  # type: ignore[union-attr]
+                complete = 1
+                data = data[taken:]
             for frame in decoder.feed_frames(data):
                 complete += 1
                 if on_frame is None or not on_frame(self, frame):

@@ -81,6 +81,7 @@ class NativeSend:
         self._config, self._topics, self._role = config, topics, role
         self._put_sent, self._validate_topic = store.put_sent, store.validate_topic
         self._traffic, self._notify = traffic, arrivals.notify
+        self._held, self._listened = arrivals.watched()  # notify() only while not both empty
         # answers: the SUCCESS frame, any other through SendProcessor, when durable if so
         self._ok_answer, self._answer, self._dispatcher = ok_answer, answer, dispatcher
         self._group_commit = group_commit
@@ -195,13 +196,20 @@ class NativeSend:
         taken, answers, notes = served
         self.taken += len(notes)
         self.served += len(notes)
-        notify, stored = self._notify, self._traffic.stored
-        elapsed = time.perf_counter() - started if observer is not None else 0.0
-        for code, topic, queue_id, size in notes:
-            notify(topic, queue_id)
+        if self._held or self._listened:  # a pull or a timer waits for some queue
+            notify = self._notify
+            for _code, topic, queue_id, _size in notes:
+                notify(topic, queue_id)
+        stored = self._traffic.stored
+        if observer is None:
+            for _code, topic, _queue_id, size in notes:
+                stored(topic, NORMAL, 1, size)
+            return taken, answers
+        elapsed = time.perf_counter() - started
+        stand_ins = self._stand_ins
+        for code, topic, _queue_id, size in notes:
             stored(topic, NORMAL, 1, size)
-            if observer is not None:
-                observer(self._stand_ins[code], ResponseCode.SUCCESS, elapsed)
+            observer(stand_ins[code], ResponseCode.SUCCESS, elapsed)
         return taken, answers
 
     def clear_fast(self) -> None:
