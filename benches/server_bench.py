@@ -855,7 +855,7 @@ def main() -> None:
                     help="flush mode(s) to run; default both")
     ap.add_argument("--duration", type=float, default=3.0, help="seconds per load loop")
     ap.add_argument("--repeat", type=int, default=1, help="runs per case; the best is shown")
-    ap.add_argument("--clients", default="aio,raw,floor,cpp,redis",
+    ap.add_argument("--clients", default="aio,raw,floor,cfloor,cpp,redis",
                     help="aio (our Producer and PushConsumer), raw (a minimal asyncio client on "
                          "our remoting layer: sends only), floor (that client against "
                          "server_floor.py: no broker, only append + group fdatasync), cfloor "
@@ -901,6 +901,9 @@ def main() -> None:
             print("the `rocketmq` package (C++ client) is not installed: skipping it",
                   file=sys.stderr)
             clients.remove("cpp")
+    if "cfloor" in clients and shutil.which("gcc") is None:
+        print("gcc is not installed: skipping the C floor", file=sys.stderr)
+        clients.remove("cfloor")
     if "redis" in clients and (redis_server_path() is None or importlib.util.find_spec(
             "redis") is None):
         print("redis-server or redis-py is not installed: skipping Redis Streams",
