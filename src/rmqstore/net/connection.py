@@ -280,6 +280,10 @@ class RemotingConnection(asyncio.Protocol):
         # without _handle's frame: the hook's call is most of a small send's Python here.
         try:
             served = on_read(self, data, self._max_frame)
+        except FrameError as exc:  # as _handle answers one
+            log.warning("%s: malformed input, closing the connection: %s", self.peer, exc)
+            self.close(exc)
+            return
         except Exception as exc:  # a bug in the hook: this connection goes, the server stays
             log.exception("%s: error while reading, closing the connection", self.peer)
             self.close(exc)
