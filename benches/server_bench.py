@@ -28,7 +28,11 @@ loopback ports with a temporary data directory (removed at the end), and measure
 Client `floor` is the minimal asyncio client against benches/server_floor.py instead of the
 broker: frames appended to one file, a group fdatasync, SUCCESS answered, nothing else. Its
 rates are what these clients, this loopback and this disk allow a server that does no work:
-the broker's rate over the floor's says what the broker's own work costs.
+the broker's rate over the floor's says what the broker's own work costs. Client `cfloor` is
+the same against benches/server_floor.c (the same work in C, one thread on epoll): its CPU per
+send is what the kernel's side of a send (loopback TCP, epoll, a write) costs on this machine,
+the least any server can take. A table of CPU per send (server and client processes) puts
+every server of the run side by side.
 
 Client `redis` runs each case against a redis-server with the append-only file fsynced
 `always` (beside SYNC_FLUSH) or `everysec` (beside ASYNC_FLUSH); a second table gives our
@@ -453,7 +457,8 @@ def worker_main(spec_text: str) -> None:
     spec = json.loads(spec_text)
     ctl = Control()
     try:
-        {"cpp": cpp_worker, "raw": raw_worker, "floor": raw_worker, "redis": redis_worker}.get(
+        {"cpp": cpp_worker, "raw": raw_worker, "floor": raw_worker, "cfloor": raw_worker,
+         "redis": redis_worker}.get(
             spec["client"], aio_worker)(spec, ctl)
     except Exception as exc:  # noqa: BLE001 - reported to the parent
         emit(error=f"{type(exc).__name__}: {exc}")
@@ -522,6 +527,27 @@ class FloorServer:
 
     def max_offsets(self, topic: str, queues: int = 4) -> int | None:
         return None  # nothing to check acknowledged sends against
+
+
+class CFloorServer(FloorServer):
+    """server_floor.c, built here with gcc: the floor's work with no Python and no event loop
+    library (one thread, epoll, one write per read), for CPU per send against the broker's."""
+
+    def __init__(self, flush: str, root: Path) -> None:
+        workdir = root / f"cfloor-{flush}"
+        workdir.mkdir()
+        exe = workdir / "server_floor"
+        subprocess.run(["gcc", "-O2", "-std=c11", "-D_GNU_SOURCE", "-o", str(exe),
+                        str(Path(__file__).with_name("server_floor.c"))], check=True, timeout=120)
+        self.namesrv, port = "", free_port()
+        self.broker = f"127.0.0.1:{port}"
+        self.log = open(workdir / "cfloor.log", "wb")  # noqa: SIM115
+        self.proc = subprocess.Popen([str(exe), str(port), str(workdir / "floor.log"), flush],
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+        wait_until(lambda: self.proc.poll() is not None or b"listening" in
+                   (workdir / "cfloor.log").read_bytes(), 30, what="the C floor server")
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"C floor server exited: {(workdir / 'cfloor.log').read_text()}")
 
 
 def reap(proc: subprocess.Popen, timeout_s: float) -> None:
@@ -696,7 +722,7 @@ class Bench:
                 "rate": pr["n"] / (pr["t1"] - pr["t0"])}
 
 
-CLIENT_NAMES = ("aio", "raw", "floor", "cpp", "redis")
+CLIENT_NAMES = ("aio", "raw", "floor", "cfloor", "cpp", "redis")
 SCENARIOS = ["sync_x1", "sync_x4", "sync_x4c", "async64", "batch", "batch_inflight", "consume",
              "e2e"]
 
@@ -708,13 +734,15 @@ def run_mode(args, flush: str, root: Path, clients: list[str], log) -> dict:
     try:
         if "floor" in clients:
             peers["floor"] = FloorServer(flush, root)
+        if "cfloor" in clients:
+            peers["cfloor"] = CFloorServer(flush, root)
         if "redis" in clients:
             peers["redis"] = RedisServer(flush, root, free_port())
         benches = {c: Bench(args, peers.get(c, server), root) for c in clients}
         for rep in range(args.repeat):
             for client in clients:
                 b = benches[client]
-                sends_only = client in ("raw", "floor")
+                sends_only = client in ("raw", "floor", "cfloor")
                 for name, fn in (
                         ("sync_x1", lambda c=client: b.sends(c, 1)),
                         ("sync_x4", lambda c=client: b.sends(c, 4)),
@@ -790,16 +818,49 @@ def redis_ratios(results: dict, flushes: list[str]):
     return table
 
 
+CPU_SCENARIOS = (("sync_x1", "sync x1"), ("sync_x4", "sync x4 procs"), ("async64", "async x64"))
+SERVER_NAMES = {"aio": "rmqstore serve (our Producer)", "raw": "rmqstore serve (minimal client)",
+                "floor": "Python floor (server_floor.py)", "cfloor": "C floor (server_floor.c)",
+                "cpp": "rmqstore serve (C++ client)", "redis": "redis-server (redis-py)"}
+
+
+def cpu_table(results: dict, flushes: list[str], clients: list[str]):
+    """CPU microseconds per acknowledged send of the server process and of the clients'
+    processes (user + system, all threads, /proc over the timed work), each server beside the
+    others in the same run: what the machine allows a server (the floors, Redis) and what ours
+    takes (lowest of the runs)."""
+    from rich.table import Table
+
+    table = Table(title="CPU us per send, server / client (process clocks over the timed work, "
+                        "lowest of the runs)")
+    table.add_column("flush")
+    table.add_column("server (client)")
+    for _, label in CPU_SCENARIOS:
+        table.add_column(label, justify="right")
+    for flush in flushes:
+        for client in clients:
+            cells = []
+            for key, _ in CPU_SCENARIOS:
+                runs = results[flush][client][key]
+                server = best(runs, "server_us_per_msg", lower=True)[0]
+                own = best(runs, "client_us_per_msg", lower=True)[0]
+                cells.append("-" if server is None else f"{server:.1f} / {own:.1f}")
+            table.add_row(flush, SERVER_NAMES[client], *cells)
+    return table
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--flush", choices=["async", "sync"], action="append",
                     help="flush mode(s) to run; default both")
     ap.add_argument("--duration", type=float, default=3.0, help="seconds per load loop")
     ap.add_argument("--repeat", type=int, default=1, help="runs per case; the best is shown")
-    ap.add_argument("--clients", default="aio,raw,floor,cpp,redis",
+    ap.add_argument("--clients", default="aio,raw,floor,cfloor,cpp,redis",
                     help="aio (our Producer and PushConsumer), raw (a minimal asyncio client on "
                          "our remoting layer: sends only), floor (that client against "
-                         "server_floor.py: no broker, only append + group fdatasync), cpp "
+                         "server_floor.py: no broker, only append + group fdatasync), cfloor "
+                         "(that client against server_floor.c: the same in C, built with gcc), "
+                         "cpp "
                          "(PyPI rocketmq), redis (Redis Streams with redis-py against Debian's "
                          "redis-server, AOF fsync always / everysec for sync / async flush)")
     ap.add_argument("--scenarios", default=",".join(SCENARIOS))
@@ -840,6 +901,9 @@ def main() -> None:
             print("the `rocketmq` package (C++ client) is not installed: skipping it",
                   file=sys.stderr)
             clients.remove("cpp")
+    if "cfloor" in clients and shutil.which("gcc") is None:
+        print("gcc is not installed: skipping the C floor", file=sys.stderr)
+        clients.remove("cfloor")
     if "redis" in clients and (redis_server_path() is None or importlib.util.find_spec(
             "redis") is None):
         print("redis-server or redis-py is not installed: skipping Redis Streams",
@@ -885,6 +949,7 @@ def main() -> None:
             r = results[flush][client]
             table.add_row(flush, {"aio": "asyncio", "raw": "minimal asyncio",
                                   "floor": "floor (minimal asyncio, no broker)",
+                                  "cfloor": "C floor (minimal asyncio, no broker)",
                                   "cpp": "C++", "redis": "Redis Streams (redis-py)"}[client],
                           cell(r["sync_x1"]),
                           cell(r["sync_x4"], bound=MINIMUMS.get((flush, "sync_x4"))),
@@ -899,6 +964,7 @@ def main() -> None:
     Console().print("minimums: async flush sync x4 >= 20,000/s, batch >= 200,000 msg/s;"
                     " sync flush sync x4 >= 10,000/s; e2e p99 < 5 ms at 1,000 msg/s. "
                     "Ranges in parentheses: min-max over the runs.")
+    Console(width=max(Console().width, 150)).print(cpu_table(results, flushes, clients))
     if "redis" in clients and "aio" in clients:
         Console(width=max(Console().width, 150)).print(redis_ratios(results, flushes))
     if args.json:

@@ -32,12 +32,14 @@ def run_script(name: str, *args: str) -> subprocess.CompletedProcess:
 def test_server_bench_on_a_tiny_load(tmp_path):
     out = tmp_path / "server.json"
     proc = run_script("server_bench.py", "--flush", "async", "--duration", "0.3", "--clients",
-                      "aio,raw,floor", "--scenarios", "sync_x1,batch", "--json", str(out))
+                      "aio,raw,floor,cfloor", "--scenarios", "sync_x1,batch", "--json", str(out))
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     results = json.loads(out.read_text())["results"]["async"]
-    for client in ("aio", "raw", "floor"):
+    for client in ("aio", "raw", "floor", "cfloor"):
         (run,) = results[client]["sync_x1"]
-        assert run["rate"] > 0 and run["errors"] == 0
+        assert run["rate"] > 0 and run["errors"] == 0 and run["server_us_per_msg"] >= 0
+    # every server's CPU per send side by side, the C floor's among them
+    assert "CPU us per send" in proc.stdout and "C floor (server_floor.c)" in proc.stdout
     (batch,) = results["aio"]["batch"]  # only our Producer sends batches
     assert batch["rate"] > 0 and batch["errors"] == 0
 

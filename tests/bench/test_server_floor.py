@@ -1,9 +1,11 @@
-"""benches/server_floor.py, the no-broker floor of the server benchmark: a real process on
-loopback answers every send SUCCESS, with its own opaque, after appending the frame."""
+"""benches/server_floor.py and server_floor.c, the no-broker floors of the server benchmark: a
+real process on loopback answers every send SUCCESS, with its own opaque, after appending the
+frame."""
 
 from __future__ import annotations
 
 import asyncio
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,16 +18,30 @@ from rmqstore.protocol.frame import encode
 from rmqstore.server.testing import free_port, wait_until
 
 FLOOR = Path(__file__).resolve().parents[2] / "benches" / "server_floor.py"
+C_FLOOR = FLOOR.with_suffix(".c")
 
 
+def _command(floor: str, tmp_path: Path, port: int, flush: str) -> list[str]:
+    if floor == "python":
+        return [sys.executable, str(FLOOR), "--port", str(port), "--dir", str(tmp_path),
+                "--flush", flush]
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc is not installed")
+    exe = tmp_path / "server_floor"
+    subprocess.run(["gcc", "-O2", "-std=c11", "-D_GNU_SOURCE", "-Wall", "-Werror", "-o",
+                    str(exe), str(C_FLOOR)], check=True, timeout=120)
+    return [str(exe), str(port), str(tmp_path / "floor.log"), flush]
+
+
+@pytest.mark.parametrize("floor", ["python", "c"])
 @pytest.mark.parametrize("flush", ["sync", "async"])
-def test_floor_answers_every_send_and_appends_its_frame(tmp_path: Path, flush: str) -> None:
+def test_floor_answers_every_send_and_appends_its_frame(tmp_path: Path, flush: str,
+                                                        floor: str) -> None:
     port = free_port()
     out = tmp_path / "out"
+    command = _command(floor, tmp_path, port, flush)
     with out.open("wb") as log:
-        proc = subprocess.Popen([sys.executable, str(FLOOR), "--port", str(port),
-                                 "--dir", str(tmp_path), "--flush", flush],
-                                stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
     try:
         wait_until(lambda: b"listening" in out.read_bytes() or proc.poll() is not None, 30,
                    what="the floor server")

@@ -50,7 +50,7 @@ def _connection(**kw: object) -> tuple[RemotingConnection, Dispatcher, list[byte
     seen: list[bytes] = []
     dispatcher.read_handler = _take_leading(seen)
     conn = RemotingConnection(dispatcher.on_request, on_frame=dispatcher.on_frame,
-                              on_read=dispatcher.on_read)
+                              read_hooks=dispatcher)  # as a server's connections read it
     return conn, dispatcher, seen, connected(conn)
 
 
@@ -81,6 +81,22 @@ async def _test_a_request_filter_sees_every_request_so_no_read_skips_it() -> Non
     dispatcher.register(TAKEN, _slow, fast=_echo)
     conn.data_received(_frame(TAKEN, 1))
     assert seen == [] and _opaques(transport.writes) == [[1]]
+
+
+def test_a_filter_set_or_dropped_later_takes_or_gives_back_the_reads() -> None:
+    asyncio.run(_test_a_filter_set_or_dropped_later_takes_or_gives_back_the_reads())
+
+
+async def _test_a_filter_set_or_dropped_later_takes_or_gives_back_the_reads() -> None:
+    conn, dispatcher, seen, transport = _connection()
+    dispatcher.register(TAKEN, _slow, fast=_echo)
+    conn.data_received(_frame(TAKEN, 1))  # no filter: taken by the read handler
+    dispatcher.request_filter = lambda request, peer: None  # ACL switched on
+    conn.data_received(_frame(TAKEN, 2))
+    dispatcher.request_filter = None  # and off again
+    conn.data_received(_frame(TAKEN, 3))
+    assert len(seen) == 2 and _opaques(transport.writes) == [[1], [2], [3]]
+    assert dispatcher.on_read(conn, _frame(TAKEN, 4), 1 << 20) is not None
 
 
 def test_no_read_is_taken_while_a_request_of_the_connection_is_in_service() -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -192,3 +193,25 @@ def test_keys_that_fill_an_index_file_roll_it_as_the_python_path_does(
     assert on[0] == off[0] and on[0][:28] == [(0, 1)] * 28
     assert on[1] == off[1] and on[1] >= 5  # 3 keys a message, 8 a file
     assert int(on[2][0][1]) >= 12
+
+
+def test_a_send_answered_by_its_read_wakes_a_pull_held_on_its_queue(
+        serve: ServeFactory) -> None:
+    served = serve()
+    create_topic(served.broker, "T", 1)
+    with connect(served.broker_address) as sender, \
+            connect(served.broker_address, timeout_s=15) as puller:
+        for n in range(2):  # the first opens the queue, the second admits the topic
+            assert _answer(request(sender, _send(n, props="")))[0] == 0
+        pull = RemotingCommand(code=11, opaque=77, ext_fields={  # PULL_MESSAGE, held 10 s
+            "consumerGroup": "CG", "topic": "T", "queueId": "0", "queueOffset": "2",
+            "maxMsgNums": "32", "sysFlag": "6", "commitOffset": "0",
+            "suspendTimeoutMillis": "10000", "subscription": "*", "subVersion": "0"})
+        puller.sendall(encode(pull))
+        time.sleep(0.3)  # held by now
+        start = time.monotonic()
+        assert _answer(request(sender, _send(2, props="")))[0] == 0
+        woken = _read_answers(puller, {77})
+        assert woken[0].code == 0 and time.monotonic() - start < 3  # not the hold's 10 s
+    taken, whole = map(int, SERVED.findall(_log(served))[0])
+    assert whole >= 1  # the waking send was answered by its read

@@ -31,6 +31,7 @@ import logging
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from ..protocol.command import ONEWAY_FLAG, RESPONSE_FLAG, RemotingCommand
 from ..protocol.errors import FrameError, FrameTooLarge
@@ -57,6 +58,12 @@ FrameCallback = Callable[["RemotingConnection", bytes], bool]
 ReadCallback = Callable[["RemotingConnection", bytes, int], "tuple[int, bytes] | None"]
 
 
+class ReadHooks(Protocol):
+    """Whose ``read_hook`` (a ReadCallback, or None) a connection reads anew for each read."""
+
+    read_hook: ReadCallback | None
+
+
 class _Expired(Exception):
     """An invoke's deadline passed (turned into RemotingTimeout by invoke)."""
 
@@ -76,10 +83,14 @@ class RemotingConnection(asyncio.Protocol):
                  max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
                  max_buffered_bytes: int | None = None,
                  on_frame: FrameCallback | None = None,
-                 on_read: ReadCallback | None = None) -> None:
+                 on_read: ReadCallback | None = None,
+                 read_hooks: ReadHooks | None = None) -> None:
         self._on_request = on_request
         self._on_frame = on_frame
         self._on_read = on_read
+        # read_hooks.read_hook, read anew for each read, stands for on_read: a Dispatcher's,
+        # which follows its request_filter, without a call of its own per read
+        self._read_hooks = read_hooks
         self._max_frame = max_frame_bytes
         self._decoder = FrameDecoder(max_frame_bytes)
         # sys.maxsize for none: one comparison per frame either way
@@ -258,37 +269,64 @@ class RemotingConnection(asyncio.Protocol):
         if self._fresh:  # the first read: a TLS hello here deserves its own log line
             self._fresh = False
             self._handle(data, data[:1] == TLS_HELLO)
-        else:
+            return
+        hooks = self._read_hooks
+        on_read = self._on_read if hooks is None else hooks.read_hook
+        if on_read is None or self._tasks or self._corked is not None \
+                or self._decoder.buffered_bytes:
             self._handle(data)
+            return
+        # A server's common read, taken whole by the read hook and answered in one write,
+        # without _handle's frame: the hook's call is most of a small send's Python here.
+        try:
+            served = on_read(self, data, self._max_frame)
+        except FrameError as exc:  # as _handle answers one
+            log.warning("%s: malformed input, closing the connection: %s", self.peer, exc)
+            self.close(exc)
+            return
+        except Exception as exc:  # a bug in the hook: this connection goes, the server stays
+            log.exception("%s: error while reading, closing the connection", self.peer)
+            self.close(exc)
+            return
+        if served is not None and served[0] == len(data):
+            self.partial_frame_since = None
+            self._transport.write(served[1])  # type: ignore[union-attr]
+        else:
+            self._handle(data, served=served)
 
-    def _handle(self, data: bytes, tls_hello: bool = False) -> None:
+    def _handle(self, data: bytes, tls_hello: bool = False,
+                served: tuple[int, bytes] | None | bool = False) -> None:
         """Route every complete command in the decoder (after appending ``data``); stops early,
-        leaving the rest buffered, once reading is paused (see _resume_reading)."""
+        leaving the rest buffered, once reading is paused (see _resume_reading). ``served``:
+        what the read hook already answered of ``data`` (None: nothing; False: not asked)."""
         decoder = self._decoder
         on_frame = self._on_frame
         if self._corked is None:
             self._corked = []
         try:
             complete = 0
-            if self._on_read is not None and data and not self._tasks:
-                if not decoder.buffered_bytes:
-                    served = self._on_read(self, data, self._max_frame)
-                else:  # a frame begun in an earlier read (a header written apart)
-                    joined = decoder.completed_by(data)
-                    served = None
-                    if joined is not None:
-                        data = joined
-                        served = self._on_read(self, data, self._max_frame)
-                if served is not None:
-                    taken, answers = served
-                    if taken == len(data) and not self._corked:  # the whole read answered
-                        self._corked = None
-                        self.partial_frame_since = None
-                        self._transport.write(answers)  # type: ignore[union-attr]
-                        return
-                    self._corked.append(answers)  # type: ignore[union-attr]
-                    complete = 1
-                    data = data[taken:]
+            if served is False:  # not asked yet (data_received asks in the common case)
+                served = None
+                hooks = self._read_hooks
+                on_read = self._on_read if hooks is None else hooks.read_hook
+                if on_read is not None and data and not self._tasks:
+                    if not decoder.buffered_bytes:
+                        served = on_read(self, data, self._max_frame)
+                    else:  # a frame begun in an earlier read (a header written apart)
+                        joined = decoder.completed_by(data)
+                        if joined is not None:
+                            data = joined
+                            served = on_read(self, data, self._max_frame)
+            if served is not None:
+                taken, answers = served  # type: ignore[misc]
+                if taken == len(data) and not self._corked:  # the whole read answered
+                    self._corked = None
+                    self.partial_frame_since = None
+                    self._transport.write(answers)  # type: ignore[union-attr]
+                    return
+                self._corked.append(answers)  # type: ignore[union-attr]
+                complete = 1
+                data = data[taken:]
             for frame in decoder.feed_frames(data):
                 complete += 1
                 if on_frame is None or not on_frame(self, frame):

@@ -156,14 +156,36 @@ class Dispatcher:
             raise ValueError("max_inflight_per_connection must be at least 1")
         self._handlers: dict[int, _Entry] = {}
         self._max_inflight = max_inflight_per_connection
-        # Public: a server sets it once its rules are loaded, before it listens.
-        self.request_filter = request_filter
+        self._request_filter = request_filter
         self.observer: RequestObserver | None = None
         # Tried before a frame is decoded, while no request_filter is set (the broker's native
         # send path); it is given the frame's arrival time for the observer.
         self.frame_handler: FrameHandler | None = None
         # Likewise for a whole read, before the frame_handler sees its frames.
-        self.read_handler: ReadHandler | None = None
+        self._read_handler: ReadHandler | None = None
+        # What a connection's reader calls with a whole read (its read_hooks): the
+        # read_handler while no request_filter is set, else None; kept by the two setters.
+        self.read_hook: ReadHandler | None = None
+
+    @property
+    def request_filter(self) -> RequestFilter | None:
+        """Sees every request first (a server sets it once its rules are loaded, before it
+        listens); while set, no read_handler or frame_handler takes a request."""
+        return self._request_filter
+
+    @request_filter.setter
+    def request_filter(self, request_filter: RequestFilter | None) -> None:
+        self._request_filter = request_filter
+        self.read_hook = self._read_handler if request_filter is None else None
+
+    @property
+    def read_handler(self) -> ReadHandler | None:
+        return self._read_handler
+
+    @read_handler.setter
+    def read_handler(self, handler: ReadHandler | None) -> None:
+        self._read_handler = handler
+        self.read_hook = handler if self._request_filter is None else None
 
     def register(self, code: int, handler: Handler, *,
                  busy: Callable[[], bool] | None = None, fast: FastHandler | None = None) -> None:
@@ -181,7 +203,7 @@ class Dispatcher:
 
     def on_request(self, channel: Channel, request: RemotingCommand) -> None:
         """Called by the connection's reader for each request; must not block."""
-        if self.request_filter is not None and self._refused(channel, request):
+        if self._request_filter is not None and self._refused(channel, request):
             return
         entry = self._handlers.get(request.code)
         if entry is None:
@@ -218,7 +240,7 @@ class Dispatcher:
         frame_handler took it. Never while a request_filter must see every request, nor past
         the connection's in-flight cap (on_request answers those)."""
         handler = self.frame_handler
-        if handler is None or self.request_filter is not None \
+        if handler is None or self._request_filter is not None \
                 or channel.requests_in_flight >= self._max_inflight:
             return False
         return handler(channel, frame, time.perf_counter() if self.observer is not None else 0.0)
@@ -228,15 +250,13 @@ class Dispatcher:
         """Called by the connection's reader for a read before its frames are split, none of
         its requests in service (so under the in-flight cap): what the read_handler took
         and answered. Never while a request_filter must see every request."""
-        handler = self.read_handler
-        if handler is None or self.request_filter is not None:
-            return None
-        return handler(channel, data, max_frame_bytes)
+        handler = self.read_hook
+        return None if handler is None else handler(channel, data, max_frame_bytes)
 
     def _refused(self, channel: Channel, request: RemotingCommand) -> bool:
-        assert self.request_filter is not None
+        assert self._request_filter is not None
         try:
-            refusal = self.request_filter(request, channel.peer)
+            refusal = self._request_filter(request, channel.peer)
         except Exception as exc:  # noqa: BLE001 - a filter that fails refuses (fails closed)
             refusal = self._failure(channel, request.code, exc)
         if refusal is None:

@@ -177,7 +177,7 @@ class RemotingServer:
                                 max_frame_bytes=limits.max_frame_bytes,
                                 max_buffered_bytes=limits.max_buffered_bytes,
                                 on_frame=self.dispatcher.on_frame,
-                                on_read=self.dispatcher.on_read)
+                                read_hooks=self.dispatcher)
         self._connections.add(conn)
         conn.on_lost(lambda: self._connections.discard(conn))
         return conn

@@ -19,6 +19,11 @@ class ArrivalWaiters:
         self._closed = False
         self.on_wake: Callable[[], None] | None = None  # called when notify() wakes a pull
 
+    def watched(self) -> tuple[dict, dict]:
+        """The live tables a store may wake (held pulls, listeners), for a caller that
+        stores many messages a call and skips notify() while both are empty: read only."""
+        return self._waiters, self._listeners
+
     def listen(self, topic: str, queue_id: int, callback: Callable[[], None]) -> None:
         """callback() after every store into (topic, queue_id), for good: the timer service
         sleeping until its next due slot wakes when a timer message is stored."""

@@ -6,6 +6,8 @@ RemotingHelper.getRequestCodeDesc and getResponseCodeDesc give them (the number 
 
 from __future__ import annotations
 
+from bisect import bisect_left
+
 from ....protocol import RemotingCommand, RequestCode, ResponseCode
 from ..stats.buckets import Buckets
 
@@ -34,7 +36,9 @@ class RpcLatency:
         if buckets is None:
             self._labels[key] = _labels(*key)  # first: a scrape on a thread reads series,
             buckets = self._series[key] = Buckets(RPC_LATENCY_BOUNDS_MS)  # then labels
-        buckets.observe(seconds * 1000.0)
+        ms = seconds * 1000.0  # Buckets.observe's, inline: once per request
+        buckets.counts[bisect_left(buckets.bounds, ms)] += 1
+        buckets.total += ms
 
     @property
     def series(self) -> dict[tuple[str, str, str, str], Buckets]:

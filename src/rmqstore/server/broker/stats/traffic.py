@@ -12,6 +12,7 @@ take copies on the same loop.
 from __future__ import annotations
 
 import time
+from bisect import bisect_left
 
 from .buckets import Buckets
 
@@ -85,7 +86,9 @@ class Traffic:
         flow.messages += count
         flow.bytes += size_bytes
         flow.calls += 1
-        flow.sizes.observe_many(size_bytes / count, count)
+        sizes, size = flow.sizes, size_bytes / count  # observe_many's, inline: once per send
+        sizes.counts[bisect_left(sizes.bounds, size)] += count
+        sizes.total += size * count
 
     def pulled_from(self, group: str, topic: str, queue_id: int, count: int, size_bytes: int,
                     next_offset: int) -> None:
