@@ -320,8 +320,9 @@ static int has_mark(const uint8_t *props, int32_t len) {
 }
 
 /* serve(data, born_host, max_frame[, flags]) -> None when the read's first frame is not a
- * fast send, else (bytes taken, the answers' frames joined, [(code, topic, queue_id, body
- * size), ...] with flags & SERVE_NOTES (the default) else how many sends, held) of the fast sends at its start, in order; held is None unless they wait (then their
+ * fast send, else (bytes taken, the answers' frames joined, notes, held) of the fast sends at
+ * its start, in order; notes: [(code, topic, queue_id, body size), ...] with
+ * flags & SERVE_NOTES (the default), else how many sends; held is None unless they wait (then their
  * HELD_ITEMs: the answers must wait for the disk and/or a slave). born_host: the producer's
  * address as records hold it (8 or 20 bytes), None for the store's; max_frame: the reader's
  * FrameDecoder limit (a longer frame is left to it, to refuse). Puts run under the put lock,
