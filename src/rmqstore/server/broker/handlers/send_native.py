@@ -116,6 +116,8 @@ class NativeSend:
         self._parse, self._serve, self._count_into = path.parse, path.serve, path.count_into
         self._counted_for: object = self  # the observer serve's counting was set for: none yet
         self._flags = SERVE_NOTES
+        self._may_hold = group_commit is not None or sync_master  # reads whose answers wait
+        self._timed = True  # a read's start is wanted: an observer Python tells
         # topic -> how many queue ids serve may put to: the fast table (see the docstring)
         self.fast_topics: dict[str, int] = {}
         self._fast_bound = not role.controller_mode and store.bind_send_path(
@@ -211,7 +213,7 @@ class NativeSend:
         observer = self._dispatcher.observer
         if observer is not self._counted_for:
             self._count_for(observer)
-        started = _perf_counter() if observer is not None else 0.0
+        started = _perf_counter() if self._timed else 0.0
         pulls, listened = self._pulls, self._listened
         watched = pulls or listened  # a pull held, or a timer listening, on some queue
         served = self._serve(data, host, max_frame_bytes,
@@ -247,6 +249,8 @@ class NativeSend:
         self._count_into(self._traffic.served, MESSAGE_SIZE_BOUNDS, rpc, RPC_LATENCY_BOUNDS_MS)
         self._flags = SERVE_RPC if rpc is not None else SERVE_NOTES if observer is not None \
             else 0
+        # the per-send observer, or a held read's at its answer, wants the read's start
+        self._timed = observer is not None and (rpc is None or self._may_hold)
         self._counted_for = observer
 
     def _hold(self, channel: Channel, answers: bytes, held: bytes, started: float) -> None:
