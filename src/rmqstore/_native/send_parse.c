@@ -19,8 +19,13 @@ static const char *const V1_NAMES[F_COUNT] = {
     "producerGroup", "topic", "defaultTopic", "defaultTopicQueueNums", "queueId", "sysFlag",
     "bornTimestamp", "flag", "properties", "reconsumeTimes", "unitMode", "maxReconsumeTimes",
     "batch", NULL};
-static const char *const V2_NAMES[F_COUNT] = {
-    "a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m", "n"};
+static const int32_t V1_LENGTHS[F_COUNT] = {
+    sizeof "producerGroup" - 1, sizeof "topic" - 1, sizeof "defaultTopic" - 1,
+    sizeof "defaultTopicQueueNums" - 1, sizeof "queueId" - 1, sizeof "sysFlag" - 1,
+    sizeof "bornTimestamp" - 1, sizeof "flag" - 1, sizeof "properties" - 1,
+    sizeof "reconsumeTimes" - 1, sizeof "unitMode" - 1, sizeof "maxReconsumeTimes" - 1,
+    sizeof "batch" - 1, -1};
+/* V2's are one letter each, in the order of the fields: "a" (F_GROUP) to "n" (F_BROKER). */
 #define REQUIRED ((1u << F_GROUP) | (1u << F_TOPIC) | (1u << F_DEFAULT_TOPIC) | \
                   (1u << F_DEFAULT_QUEUES) | (1u << F_QUEUE) | (1u << F_SYSFLAG) | \
                   (1u << F_BORN) | (1u << F_FLAG))
@@ -57,6 +62,17 @@ static int read_string(cursor *c, int32_t *at, int32_t *len) {
     if (!eat(c, '"')) return -1;
     *at = c->w;
     while (c->p < c->end) {
+        /* a run of plain characters (most strings are one) copied in one piece */
+        const uint8_t *run = c->p;
+        while (c->p < c->end && *c->p >= 0x20 && *c->p < 0x80 && *c->p != '"' && *c->p != '\\')
+            c->p++;
+        if (c->p > run) {
+            int32_t n = (int32_t)(c->p - run);
+            if (n > c->cap - c->w) return -1;
+            memcpy(c->out + c->w, run, (size_t)n);
+            c->w += n;
+            if (c->p >= c->end) return -1;
+        }
         uint8_t ch = *c->p++;
         if (ch == '"') {
             *len = c->w - *at;
@@ -151,7 +167,6 @@ static int acl_field(const uint8_t *k, int32_t n) {
 /* extFields: every value a string or an integer (C++ writes some as numbers), every name a
  * known one, none twice. */
 static int read_ext(cursor *c, int32_t code, int32_t at[F_COUNT], int32_t len[F_COUNT]) {
-    const char *const *names = code == 310 ? V2_NAMES : V1_NAMES;
     uint32_t seen = 0;
     if (!eat(c, '{')) return -1;
     if (eat(c, '}')) return 0;
@@ -159,8 +174,15 @@ static int read_ext(cursor *c, int32_t code, int32_t at[F_COUNT], int32_t len[F_
         int32_t kat, klen, vat, vlen;
         int32_t mark = c->w;
         if (read_string(c, &kat, &klen) < 0 || !eat(c, ':')) return -1;
+        const uint8_t *k = c->out + kat;
         int f = 0;
-        while (f < F_COUNT && !key_is(c->out + kat, klen, names[f])) f++;
+        if (code == 310) {  /* by position: no name compared */
+            f = klen == 1 && k[0] >= 'a' && k[0] < 'a' + F_COUNT ? k[0] - 'a' : F_COUNT;
+        } else {
+            while (f < F_COUNT &&
+                   !(V1_LENGTHS[f] == klen && memcmp(k, V1_NAMES[f], (size_t)klen) == 0))
+                f++;
+        }
         int ignored = f == F_COUNT && acl_field(c->out + kat, klen);
         if ((f == F_COUNT && !ignored) || (f < F_COUNT && (seen & (1u << f)))) return -1;
         c->w = mark;  /* the name is not kept */

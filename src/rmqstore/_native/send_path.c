@@ -21,6 +21,8 @@ static int path_traverse(SendPathObject *self, visitproc visit, void *arg) {
     Py_VISIT(self->cluster);
     Py_VISIT(self->skip);
     for (int i = 0; i < PIECES; i++) Py_VISIT(self->pieces[i]);
+    Py_VISIT(self->counts.topics);
+    Py_VISIT(self->counts.rpc);
     return rmq_fast_traverse(&self->fast, visit, arg);
 }
 
@@ -29,6 +31,8 @@ static int path_clear(SendPathObject *self) {
     Py_CLEAR(self->skip);
     for (int i = 0; i < PIECES; i++) Py_CLEAR(self->pieces[i]);
     rmq_fast_clear(&self->fast);
+    Py_CLEAR(self->counts.topics);
+    Py_CLEAR(self->counts.rpc);
     return 0;
 }
 
@@ -340,6 +344,8 @@ static PyMethodDef path_methods[] = {
      "the SUCCESS frame of a stored send"},
     {"bind_fast", (PyCFunction)(void (*)(void))rmq_send_bind_fast, METH_FASTCALL,
      "what serve reads of the broker and the store"},
+    {"count_into", (PyCFunction)(void (*)(void))rmq_send_count_into, METH_FASTCALL,
+     "where serve counts the sends it takes"},
     {"serve", (PyCFunction)(void (*)(void))rmq_send_serve, METH_FASTCALL,
      "every common send of a read, in order, until the first that is not"},
     {NULL, NULL, 0, NULL},

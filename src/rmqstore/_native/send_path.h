@@ -40,6 +40,17 @@ typedef struct {
     Py_ssize_t held_cap;
 } fast_state;
 
+/* The traffic counters and RPC latencies of the sends serve takes, kept in buffers Python
+ * folds into stats/traffic.py's Traffic and metrics/rpc.py's RpcLatency when they are read
+ * (layouts: send_counts.c). */
+#define COUNT_BOUNDS 16
+typedef struct {
+    PyObject *topics;   /* dict: topic -> bytearray (a topic's counters), or NULL: not counted */
+    PyObject *rpc;      /* bytearray: SEND_MESSAGE's and V2's latencies, or NULL */
+    double size_bounds[COUNT_BOUNDS], rpc_bounds[COUNT_BOUNDS];
+    int n_size, n_rpc;
+} send_counts;
+
 typedef struct {
     PyObject_HEAD
     parse_fn parse;
@@ -50,6 +61,7 @@ typedef struct {
     int32_t cap;
     rmq_send_req req;
     fast_state fast;    /* bound: fast.table != NULL */
+    send_counts counts; /* send_counts.c's: what serve counts of the sends it takes */
 } SendPathObject;
 
 extern put_fn rmq_sent_put;              /* rmq_put, bound once by bind */
@@ -68,6 +80,12 @@ Py_ssize_t rmq_answer_write(PyObject *const *pieces, uint8_t *w, const uint8_t *
 PyObject *rmq_send_bind_fast(SendPathObject *self, PyObject *const *args, Py_ssize_t nargs);
 PyObject *rmq_send_serve(SendPathObject *self, PyObject *const *args, Py_ssize_t nargs);
 int rmq_fast_traverse(fast_state *f, visitproc visit, void *arg);
+
+/* send_counts.c: SendPath.count_into, and serve's counting of one send and of one read. */
+PyObject *rmq_send_count_into(SendPathObject *self, PyObject *const *args, Py_ssize_t nargs);
+int rmq_count_send(send_counts *c, PyObject *topic, int64_t body_len);
+void rmq_count_rpc(send_counts *c, Py_ssize_t v1, Py_ssize_t v2, double ms);
+double rmq_count_clock(void);
 void rmq_fast_clear(fast_state *f);
 
 #endif

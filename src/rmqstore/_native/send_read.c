@@ -319,23 +319,31 @@ static int has_mark(const uint8_t *props, int32_t len) {
     return 0;
 }
 
-/* serve(data, born_host, max_frame) -> None when the read's first frame is not a fast send,
- * else (bytes taken, the answers' frames joined, [(code, topic, queue_id, body size), ...],
- * held) of the fast sends at its start, in order; held is None unless they wait (then their
+/* serve(data, born_host, max_frame[, flags]) -> None when the read's first frame is not a
+ * fast send, else (bytes taken, the answers' frames joined, notes, held) of the fast sends at
+ * its start, in order; notes: [(code, topic, queue_id, body size), ...] with
+ * flags & SERVE_NOTES (the default), else how many sends; held is None unless they wait (then their
  * HELD_ITEMs: the answers must wait for the disk and/or a slave). born_host: the producer's
  * address as records hold it (8 or 20 bytes), None for the store's; max_frame: the reader's
  * FrameDecoder limit (a longer frame is left to it, to refuse). Puts run under the put lock,
- * taken once. */
+ * taken once. Each send taken is counted where count_into said (send_counts.c), and with
+ * flags & SERVE_RPC, unless they are held, their SUCCESS answers' latency. */
+enum { SERVE_NOTES = 1, SERVE_RPC = 2 };
+
 PyObject *rmq_send_serve(SendPathObject *self, PyObject *const *args, Py_ssize_t nargs) {
     fast_state *f = &self->fast;
-    if (nargs != 3 || !PyBytes_Check(args[0]) ||
+    if (nargs < 3 || nargs > 4 || !PyBytes_Check(args[0]) ||
         (args[1] != Py_None && !PyBytes_Check(args[1]))) {
-        PyErr_SetString(PyExc_TypeError,
-                        "serve(data: bytes, born_host: bytes | None, max_frame: int)");
+        PyErr_SetString(PyExc_TypeError, "serve(data: bytes, born_host: bytes | None, "
+                        "max_frame: int, flags: int = SERVE_NOTES)");
         return NULL;
     }
     long long max_frame = PyLong_AsLongLong(args[2]);
     if (max_frame == -1 && PyErr_Occurred()) return NULL;
+    long flags = nargs == 4 ? PyLong_AsLong(args[3]) : SERVE_NOTES;
+    if (flags == -1 && PyErr_Occurred()) return NULL;
+    double began = flags & SERVE_RPC && self->counts.rpc ? rmq_count_clock() : 0.0;
+    Py_ssize_t v1 = 0;  /* SEND_MESSAGE's among the sends taken (the rest: V2's) */
     if (!f->table) {
         PyErr_SetString(PyExc_RuntimeError, "bind_fast was not called");
         return NULL;
@@ -412,10 +420,13 @@ PyObject *rmq_send_serve(SendPathObject *self, PyObject *const *args, Py_ssize_t
             failed = 1;
         Py_ssize_t alen = rmq_answer_write(self->pieces, NULL, host, host_len, r->opaque, phys,
                                            r->queue_id, qoff);
-        PyObject *note = failed ? NULL : Py_BuildValue("(iOiL)", r->code, topic, r->queue_id,
-                                                       (long long)body_len);
+        if (!failed && rmq_count_send(&self->counts, topic, body_len) < 0) failed = 1;
+        PyObject *note = failed || !(flags & SERVE_NOTES) ? NULL
+            : Py_BuildValue("(iOiL)", r->code, topic, r->queue_id, (long long)body_len);
         Py_DECREF(topic);
-        if (answers_room(f, used, alen) < 0 || (!notes && !(notes = PyList_New(0)))) {
+        v1 += r->code == 10;
+        if (answers_room(f, used, alen) < 0 || (flags & SERVE_NOTES && !notes &&
+                                                !(notes = PyList_New(0)))) {
             Py_XDECREF(note);
             failed = 1;
             break;
@@ -426,7 +437,7 @@ PyObject *rmq_send_serve(SendPathObject *self, PyObject *const *args, Py_ssize_t
         pos += 4 + len;
         if (wait && hold(f, taken, r, qoff, phys, ts) < 0) failed = 1;
         taken++;
-        if (!note || PyList_Append(notes, note) < 0) failed = 1;
+        if (flags & SERVE_NOTES && (!note || PyList_Append(notes, note) < 0)) failed = 1;
         Py_XDECREF(note);
         if (failed) break;
     }
@@ -468,6 +479,9 @@ PyObject *rmq_send_serve(SendPathObject *self, PyObject *const *args, Py_ssize_t
         Py_XDECREF(notes);
         Py_RETURN_NONE;
     }
+    if (began && waits != 1)  /* a held read's: at its answer (send_native.py) */
+        rmq_count_rpc(&self->counts, v1, taken - v1, (rmq_count_clock() - began) * 1000.0);
+    if (!(flags & SERVE_NOTES) && !(notes = PyLong_FromSsize_t(taken))) return NULL;
     PyObject *answers = PyBytes_FromStringAndSize((const char *)f->answers, used);
     PyObject *held = waits == 1 ? PyBytes_FromStringAndSize((const char *)f->held,
                                                               taken * HELD_ITEM)

@@ -22,8 +22,10 @@ and that loop also answers the slave's reports. The
 environment variable RMQSTORE_NATIVE_SEND=0 turns the path off (tests compare the two).
 
 A whole read goes first to SendPath.serve (send_read.c) in one call: the leading frames that
-are common sends to a topic of the fast table are checked, stored, indexed and answered there,
-and the counters, the long-poll wake-ups and the RPC latencies are kept here once per read.
+are common sends to a topic of the fast table are checked, stored, indexed, answered and
+counted there (the traffic counters, and the RPC latencies when the observer is the broker's
+RpcLatency: send_counts.c, folded in when read); Python sees each send only when a long-poll
+wake-up or another observer needs it.
 A topic enters the table when a send of it passed every check above on the per-frame path;
 any change that bears on a check (a topic created, updated or deleted, the broker's
 permission, its role) empties the table, so the next send of each topic takes the per-frame
@@ -57,9 +59,10 @@ from ....store import MessageStore
 from ....topic_validator import is_not_allowed_send
 from ..config import BrokerConfig
 from ..longpoll import ArrivalWaiters
+from ..metrics.rpc import RPC_LATENCY_BOUNDS_MS, RpcLatency
 from ..replication import Replication
 from ..role import BrokerRole
-from ..stats.traffic import NORMAL, Traffic, message_type
+from ..stats.traffic import MESSAGE_SIZE_BOUNDS, Traffic, message_type
 from ..topics import PERM_WRITE, RETRY_PREFIX, BrokerTopics
 from .send_outcome import Outcome
 
@@ -76,6 +79,8 @@ Answer = Callable[[RemotingCommand, PutResult, int, PutStatus], "RemotingCommand
 # A held send of a waiting read (send_read.c's HELD_ITEM): opaque, code, queue id, queue
 # offset, phys offset, store time.
 HELD = struct.Struct("<iiiqqq")
+# serve's flags (send_read.c): a note per send; the RPC latencies counted in C
+SERVE_NOTES, SERVE_RPC = 1, 2
 
 
 def native_send_enabled() -> bool:
@@ -108,7 +113,11 @@ class NativeSend:
         self._taken_apart = 0  # sends answered here one frame a call (on_frame)
         path = new_send_path(config.cluster_name, rewrite_props, FRAME_HEADROOM_BYTES,
                              answer_pieces)
-        self._parse, self._serve = path.parse, path.serve
+        self._parse, self._serve, self._count_into = path.parse, path.serve, path.count_into
+        self._counted_for: object = self  # the observer serve's counting was set for: none yet
+        self._flags = SERVE_NOTES
+        self._may_hold = group_commit is not None or sync_master  # reads whose answers wait
+        self._timed = True  # a read's start is wanted: an observer Python tells
         # topic -> how many queue ids serve may put to: the fast table (see the docstring)
         self.fast_topics: dict[str, int] = {}
         self._fast_bound = not role.controller_mode and store.bind_send_path(
@@ -202,33 +211,47 @@ class NativeSend:
         if host is _UNKNOWN:
             host = self._encoded_host(channel.peer)
         observer = self._dispatcher.observer
-        started = _perf_counter() if observer is not None else 0.0
-        served = self._serve(data, host, max_frame_bytes)
+        if observer is not self._counted_for:
+            self._count_for(observer)
+        started = _perf_counter() if self._timed else 0.0
+        pulls, listened = self._pulls, self._listened
+        watched = pulls or listened  # a pull held, or a timer listening, on some queue
+        served = self._serve(data, host, max_frame_bytes,
+                             self._flags | SERVE_NOTES if watched else self._flags)
         if served is None:
             return None
         taken, answers, notes, held = served
-        self.served += len(notes)
-        pulls, listened = self._pulls, self._listened
-        if pulls or listened:  # a pull held, or a timer listening, on some queue
-            notify = self._notify
-            for _code, topic, queue_id, _size in notes:
-                key = (topic, queue_id)
-                if key in pulls or key in listened:
-                    notify(topic, queue_id)
-        stored = self._traffic.stored
-        if observer is None or held is not None:  # a held read's observer: at its answer
-            for _code, topic, _queue_id, size in notes:
-                stored(topic, NORMAL, 1, size)
+        if type(notes) is int:  # counted in C, nobody to tell
+            self.served += notes
         else:
-            elapsed = _perf_counter() - started
-            stand_ins = self._stand_ins
-            for code, topic, _queue_id, size in notes:
-                stored(topic, NORMAL, 1, size)
-                observer(stand_ins[code], _SUCCESS, elapsed)
+            self.served += len(notes)
+            if watched:
+                notify = self._notify
+                for _code, topic, queue_id, _size in notes:
+                    key = (topic, queue_id)
+                    if key in pulls or key in listened:
+                        notify(topic, queue_id)
+            # an observer serve does not count for; a held read's: at its answer
+            if observer is not None and not self._flags & SERVE_RPC and held is None:
+                elapsed = _perf_counter() - started
+                stand_ins = self._stand_ins
+                for code, _topic, _queue_id, _size in notes:
+                    observer(stand_ins[code], _SUCCESS, elapsed)
         if held is None:
             return taken, answers
         self._hold(channel, answers, held, started)
         return taken, b""
+
+    def _count_for(self, observer: object) -> None:
+        """serve counts the traffic always, the RPC latencies when the observer is the
+        broker's RpcLatency (any other is told of each send from serve's notes)."""
+        rpc = observer.served if type(observer) is RpcLatency else None
+        self._count_into(self._traffic.served, MESSAGE_SIZE_BOUNDS, rpc, RPC_LATENCY_BOUNDS_MS)
+        self._flags = SERVE_RPC if rpc is not None else SERVE_NOTES if observer is not None \
+            else 0
+        # the per-send observer, or a held read's at its answer, wants the read's start
+        self._timed = observer is not None and (rpc is None or self._may_hold)
+        self._counted_for = observer
 
     def _hold(self, channel: Channel, answers: bytes, held: bytes, started: float) -> None:
         """A read of waiting sends: its SUCCESS answers once its last record is durable and/or

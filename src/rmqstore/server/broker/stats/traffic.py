@@ -6,11 +6,14 @@ These are the inputs of RocketMQ 5's counters (BrokerMetricsManager: messages_in
 throughput_in, message_size, messages_out, throughput_out, send_to_dlq_messages,
 commit_messages, rollback_messages) and of the TPS windows (history.py). Counting runs on the
 broker's event loop and costs a send a few dict operations; readers (a scrape, the dashboard)
-take copies on the same loop.
+take copies on the same loop. The sends SendPath.serve takes are counted by serve itself, in
+C, per topic (``served``); they are folded into ``inflow`` whenever it is read.
 """
 
 from __future__ import annotations
 
+import struct
+import threading
 import time
 from bisect import bisect_left
 
@@ -21,6 +24,10 @@ MESSAGE_SIZE_BOUNDS = (1024.0, 4 * 1024.0, 512 * 1024.0, 1 << 20, 2 << 20, 4 << 
 
 # TopicMessageType, lower-cased as the metric label carries it
 NORMAL, FIFO, DELAY, TRANSACTION = "normal", "fifo", "delay", "transaction"
+
+# A topic's counters as SendPath.serve keeps them (send_counts.c): messages, bytes, calls,
+# since (time.monotonic's clock), the size buckets' counts, their total.
+SERVED = struct.Struct(f"=qqqd{len(MESSAGE_SIZE_BOUNDS) + 1}qd")
 
 
 def message_type(properties: str | bytes) -> str:
@@ -67,7 +74,11 @@ class OutFlow:
 
 class Traffic:
     def __init__(self) -> None:
-        self.inflow: dict[tuple[str, str], InFlow] = {}
+        self._inflow: dict[tuple[str, str], InFlow] = {}
+        # topic -> its NORMAL sends as serve counted them (SERVED), and what of them is folded
+        self.served: dict[str, bytearray] = {}
+        self._folded: dict[str, tuple[int | float, ...]] = {}
+        self._fold_lock = threading.Lock()  # readers on other threads (a scrape) fold too
         self.outflow: dict[tuple[str, str], OutFlow] = {}
         self.dlq: dict[tuple[str, str], int] = {}  # (group, topic) -> messages
         self.commits: dict[str, int] = {}  # topic -> transactions committed
@@ -78,11 +89,41 @@ class Traffic:
         self.pulls_found = 0  # pulls answered with messages (getMessageTimesTotalFound)
         self.pulls_missed = 0  # and without
 
+    @property
+    def inflow(self) -> dict[tuple[str, str], InFlow]:
+        """(topic, message type) -> what was stored, serve's sends included."""
+        if self.served:
+            self._fold()
+        return self._inflow
+
+    def _fold(self) -> None:
+        """Adds what serve counted since the last fold (its counters only grow)."""
+        with self._fold_lock:
+            for topic, counters in list(self.served.items()):
+                now = SERVED.unpack(counters)  # one copy: serve does not run meanwhile
+                before = self._folded.get(topic)
+                if before == now:
+                    continue
+                self._folded[topic] = now
+                flow = self._inflow.get((topic, NORMAL))
+                if flow is None:
+                    flow = self._inflow[(topic, NORMAL)] = InFlow()
+                    flow.since = now[3]  # serve's first send of the topic
+                if before is None:
+                    before = (0,) * len(now)
+                flow.messages += now[0] - before[0]  # type: ignore[assignment]
+                flow.bytes += now[1] - before[1]  # type: ignore[assignment]
+                flow.calls += now[2] - before[2]  # type: ignore[assignment]
+                counts = flow.sizes.counts
+                for i in range(len(counts)):
+                    counts[i] += now[4 + i] - before[4 + i]  # type: ignore[assignment]
+                flow.sizes.total += now[-1] - before[-1]
+
     def stored(self, topic: str, kind: str, count: int, size_bytes: int) -> None:
         """count messages of size_bytes in all stored in topic (a batch is one call)."""
-        flow = self.inflow.get((topic, kind))
+        flow = self._inflow.get((topic, kind))
         if flow is None:
-            flow = self.inflow[(topic, kind)] = InFlow()
+            flow = self._inflow[(topic, kind)] = InFlow()
         flow.messages += count
         flow.bytes += size_bytes
         flow.calls += 1
