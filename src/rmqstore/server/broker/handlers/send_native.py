@@ -168,15 +168,7 @@ class NativeSend:
             self._answer_stored(status, channel, code, opaque, queue_id, qoff, phys, now,
                                 started)
 
-        if replication is None:
-            commit.when_durable(phys, lambda ok: answer(  # type: ignore[union-attr]
-                PutStatus.PUT_OK if ok else PutStatus.FLUSH_DISK_TIMEOUT))
-        elif commit is None:
-            replication.when_replicated(answer)
-        else:
-            outcome = Outcome(2, answer)
-            commit.when_durable(phys, outcome.flushed)
-            replication.when_replicated(outcome.replicated)
+        _wait(commit, replication, phys, answer)
         return True
 
     def _answer_ok(self, channel: Channel, code: int, opaque: int, queue_id: int, qoff: int,
@@ -273,18 +265,8 @@ class NativeSend:
                 self._answer_stored(status, channel, code, opaque, queue_id, qoff, phys, now,
                                     started)
 
-        commit, replication = self._group_commit, self._replication
-        if replication is None:
-            last = HELD.unpack_from(held, len(held) - HELD.size)[4]
-            commit.when_durable(last, lambda ok: answer(  # type: ignore[union-attr]
-                PutStatus.PUT_OK if ok else PutStatus.FLUSH_DISK_TIMEOUT))
-        elif commit is None:
-            replication.when_replicated(answer)
-        else:
-            outcome = Outcome(2, answer)
-            commit.when_durable(HELD.unpack_from(held, len(held) - HELD.size)[4],
-                                outcome.flushed)
-            replication.when_replicated(outcome.replicated)
+        last = HELD.unpack_from(held, len(held) - HELD.size)[4]  # the read's last record
+        _wait(self._group_commit, self._replication, last, answer)
 
     @property
     def taken(self) -> int:
@@ -325,3 +307,18 @@ class NativeSend:
             self._gates.clear()
         self._gates[topic] = (cfg, queues)
         return queues
+
+
+def _wait(commit: AsyncGroupCommit | None, replication: Replication | None, phys: int,
+          answer: Callable[[PutStatus], None]) -> None:
+    """answer(status) once the record at commit-log offset phys is durable and/or on a slave
+    (at least one of commit and replication is given): one wait, or both joined by Outcome."""
+    if replication is None:
+        commit.when_durable(phys, lambda ok: answer(  # type: ignore[union-attr]
+            PutStatus.PUT_OK if ok else PutStatus.FLUSH_DISK_TIMEOUT))
+    elif commit is None:
+        replication.when_replicated(answer)
+    else:
+        outcome = Outcome(2, answer)
+        commit.when_durable(phys, outcome.flushed)
+        replication.when_replicated(outcome.replicated)
