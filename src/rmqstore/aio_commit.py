@@ -2,21 +2,21 @@
 
 The blocking GroupCommit (flush.py) needs a thread to lead each fdatasync, and every wake-up of
 that thread takes the GIL from the event loop: measured, the hand-offs cost a SYNC_FLUSH broker
-more CPU per send than the rest of the send path. Here the loop itself leads, in one of two ways
-chosen per sync by how many sends the last one answered:
+more CPU per send than the rest of the send path. Here the loop itself leads, in one of two ways:
 
-- Concurrent producers (it answered several): the loop hands one fdatasync at a time to a
-  native thread that never takes the GIL (rmq_syncer) and learns of the completion through an
-  eventfd it watches. While a sync runs, the loop appends the next sends; the next sync covers
-  them all.
-- A lone producer, while syncs are quick (the last took under INLINE_BELOW_S): the loop calls
-  fdatasync itself, at the end of the iteration that appended the send (as Redis does with
-  appendfsync always). Nothing could overlap the sync, and the thread hand-off (a
-  condition-variable wake, the eventfd, a second epoll wake-up: ~6 context switches per send
-  against 2) cost the broker ~25 us of CPU per send. A slow disk goes back to the thread, so
-  that the loop never stalls long on one, and so does a sync while other work waits on the
-  loop (keep_loop_free: a held pull the send woke; blocked behind the sync, its answer took
-  ~0.6 ms longer).
+- While syncs are quick (the last took under INLINE_BELOW_S), the loop calls fdatasync itself
+  at the end of the iteration that appended the sends (as Redis does with appendfsync always):
+  sends that arrive during the sync wait in their sockets and share the next one. The thread
+  hand-off (a condition-variable wake, the eventfd, a second epoll wake-up: ~6 context switches
+  per send against 2) cost the broker ~25 us of CPU per lone send, and with four producers
+  (sync x4, quiet machine, alternated) the loop's own syncs gave 11.8-12.9k sends/s against
+  8.9-9.4k through the thread. With concurrent producers (the last sync answered several) and a
+  delay_us, the loop's sync waits up to that delay for as many sends as the last one answered.
+- A slow disk goes to a native thread that never takes the GIL (rmq_syncer) and signals its
+  completion through an eventfd the loop watches, so that the loop never stalls long on one;
+  so does a sync while other work waits on the loop (keep_loop_free: a held pull the send
+  woke; blocked behind the sync, its answer took ~0.6 ms longer). While the thread syncs, the
+  loop appends the next sends; the next sync covers them all.
 
 Puts in flight (put_async) cue it, from any thread, as they cue the SyncFlusher it replaces,
 so a put nobody waits for is made durable soon too; ``when_durable`` and ``future`` are for the
@@ -77,6 +77,7 @@ class AsyncGroupCommit:
         self._job_waits = False  # the job in flight waits for more sends (counted in C)
         self._wanted = False  # a sync was asked for while one ran
         self._soon: asyncio.Handle | None = None  # the loop's own sync, scheduled
+        self._gathering = False  # that sync waits for more sends (concurrent producers)
         self._loop_busy = False  # keep_loop_free was called since the last sync began
         self._efd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
         try:
@@ -112,12 +113,17 @@ class AsyncGroupCommit:
         """Make everything appended so far durable, without waiting (WAIT=false sends)."""
         if self._job is not None or self._retry is not None:
             self._wanted = True
-        elif self._soon is not None:
-            pass  # the loop's own sync, due at the end of this iteration, covers it
-        elif self._last_group > 1 or self._last_sync_s >= INLINE_BELOW_S or self._loop_busy:
-            self._submit()  # concurrent producers (appends overlap the sync), a slow disk or
-            # other work on the loop
-        else:  # a lone producer: no thread hand-off (see the module's docstring)
+        elif self._soon is not None:  # the loop's own sync, due soon, covers it
+            if self._gathering and len(self._heap) >= self._last_group:
+                self._soon.cancel()  # as many sends as the last sync answered: no more wait
+                self._gathering = False
+                self._soon = self._loop.call_soon(self._sync_here)
+        elif self._last_sync_s >= INLINE_BELOW_S or self._loop_busy:
+            self._submit()  # a slow disk or other work on the loop: the native thread
+        elif self._last_group > 1 and self._delay_us and len(self._heap) < self._last_group:
+            self._gathering = True  # concurrent producers: up to the delay for more sends
+            self._soon = self._loop.call_later(self._delay_us / 1e6, self._sync_here)
+        else:  # at the end of this iteration: no thread hand-off (see the module's docstring)
             self._soon = self._loop.call_soon(self._sync_here)
 
     def keep_loop_free(self) -> None:
@@ -128,6 +134,7 @@ class AsyncGroupCommit:
     def _sync_here(self) -> None:
         """The loop's own fdatasync, after the requests read this iteration were appended."""
         self._soon = None
+        self._gathering = False
         if self._loop_busy:  # woken since it was scheduled: the thread, after all
             self._submit()
             return

@@ -173,6 +173,50 @@ def test_lone_producer_is_answered_after_the_loops_own_fdatasync(tmp_path, small
         asyncio.run(main(store))
 
 
+def test_concurrent_producers_are_synced_by_the_loop_within_the_delay(tmp_path, small_config,
+                                                                     monkeypatch):
+    """Syncs quick, several sends per sync: the loop makes each fdatasync itself (no thread
+    hand-off). The delay is honoured: after a sync that answered four, a lone send waits up to
+    the delay for three more; four sends need no wait."""
+    cfg = dict(small_config, flush="sync", commitlog_segment_bytes=1 << 20,
+               group_commit_delay_us=100)
+    monkeypatch.setattr(aio_commit, "INLINE_BELOW_S", 60.0)  # quick, however loaded the machine
+    synced_on: list[int] = []  # the thread of each Python-side fdatasync
+    real = os.fdatasync
+
+    def recorded(fd: int) -> None:
+        real(fd)
+        synced_on.append(threading.get_ident())
+
+    monkeypatch.setattr(os, "fdatasync", recorded)
+
+    async def round_of(commit, store, n: int) -> list[bool]:
+        pendings = [store.put_async("T", b"r%d" % i) for i in range(n)]
+        futures = [commit.future(p.result.commitlog_offset) for p in pendings]
+        return await asyncio.wait_for(asyncio.gather(*futures), 10)
+
+    async def main(store):
+        commit = store.async_group_commit(asyncio.get_running_loop())
+        loop_thread = threading.get_ident()
+        for _ in range(3):  # the first sync is the thread's (how long do syncs take?)
+            assert await round_of(commit, store, 4) == [True] * 4
+        commit._delay_us = 2_000_000  # 2 s: a wait that shows, however loaded the machine
+        before = len(synced_on)
+        t0 = time.monotonic()
+        assert await round_of(commit, store, 4) == [True] * 4
+        assert time.monotonic() - t0 < 1.5, "four sends waited for the delay"
+        assert synced_on[before:] and set(synced_on[before:]) == {loop_thread}
+        lone = store.put_async("T", b"lone")
+        future = commit.future(lone.result.commitlog_offset)
+        await asyncio.sleep(0.5)
+        assert not future.done(), "the lone send did not wait for the delay"
+        assert await asyncio.wait_for(future, 10) is True
+        assert store.durable_offset == store.commitlog.max_offset
+
+    with rmqstore.open(tmp_path, **cfg) as store:
+        asyncio.run(main(store))
+
+
 def test_a_sync_while_other_work_waits_leaves_the_loop_free(tmp_path, small_config,
                                                               monkeypatch):
     """keep_loop_free (a held pull woke): the next sync runs on the native thread even for a
