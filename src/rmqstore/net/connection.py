@@ -83,13 +83,11 @@ class RemotingConnection(asyncio.Protocol):
                  max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
                  max_buffered_bytes: int | None = None,
                  on_frame: FrameCallback | None = None,
-                 on_read: ReadCallback | None = None,
                  read_hooks: ReadHooks | None = None) -> None:
         self._on_request = on_request
         self._on_frame = on_frame
-        self._on_read = on_read
-        # read_hooks.read_hook, read anew for each read, stands for on_read: a Dispatcher's,
-        # which follows its request_filter, without a call of its own per read
+        # read_hooks.read_hook, read anew for each read: a Dispatcher's, which follows its
+        # request_filter, without a call of its own per read
         self._read_hooks = read_hooks
         self._max_frame = max_frame_bytes
         self._decoder = FrameDecoder(max_frame_bytes)
@@ -271,7 +269,7 @@ class RemotingConnection(asyncio.Protocol):
             self._handle(data, data[:1] == TLS_HELLO)
             return
         hooks = self._read_hooks
-        on_read = self._on_read if hooks is None else hooks.read_hook
+        on_read = None if hooks is None else hooks.read_hook
         if on_read is None or self._tasks or self._corked is not None \
                 or self._decoder.buffered_bytes:
             self._handle(data)
@@ -308,7 +306,7 @@ class RemotingConnection(asyncio.Protocol):
             if served is False:  # not asked yet (data_received asks in the common case)
                 served = None
                 hooks = self._read_hooks
-                on_read = self._on_read if hooks is None else hooks.read_hook
+                on_read = None if hooks is None else hooks.read_hook
                 if on_read is not None and data and not self._tasks:
                     if not decoder.buffered_bytes:
                         served = on_read(self, data, self._max_frame)

@@ -245,14 +245,6 @@ class Dispatcher:
             return False
         return handler(channel, frame, time.perf_counter() if self.observer is not None else 0.0)
 
-    def on_read(self, channel: Channel, data: bytes,
-                max_frame_bytes: int) -> tuple[int, bytes] | None:
-        """Called by the connection's reader for a read before its frames are split, none of
-        its requests in service (so under the in-flight cap): what the read_handler took
-        and answered. Never while a request_filter must see every request."""
-        handler = self.read_hook
-        return None if handler is None else handler(channel, data, max_frame_bytes)
-
     def _refused(self, channel: Channel, request: RemotingCommand) -> bool:
         assert self._request_filter is not None
         try:
