@@ -231,6 +231,15 @@ class NativeSend:
                     observer(stand_ins[code], _SUCCESS, elapsed)
         if held is None:
             return taken, answers
+        # A read wholly of waiting sends (a lone producer's send): synced in this call and
+        # answered with it; with frames after them, their answers keep waiting for the
+        # loop's sync, after the rest of the read's (the order the Python path answers in).
+        commit = self._group_commit
+        if commit is not None and taken == len(data) and self._replication is None \
+                and not self._role.controller_mode and commit.sync_now(
+                    HELD.unpack_from(held, len(held) - HELD.size)[4], id(channel)):
+            self._observe_held(held, started)  # durable now: answered with the read
+            return taken, answers
         self._hold(channel, answers, held, started)
         return taken, b""
 
@@ -251,11 +260,7 @@ class NativeSend:
 
         def answer(status: PutStatus) -> None:
             if status is PutStatus.PUT_OK and not self._role.controller_mode:
-                observer = self._dispatcher.observer
-                if observer is not None and started:
-                    elapsed = _perf_counter() - started
-                    for _opaque, code, *_ in HELD.iter_unpack(held):
-                        observer(self._stand_ins[code], _SUCCESS, elapsed)
+                self._observe_held(held, started)
                 try:
                     channel.send_frame(answers)
                 except ConnectionClosed:
@@ -267,6 +272,14 @@ class NativeSend:
 
         last = HELD.unpack_from(held, len(held) - HELD.size)[4]  # the read's last record
         _wait(self._group_commit, self._replication, last, answer)
+
+    def _observe_held(self, held: bytes, started: float) -> None:
+        """The observer's SUCCESS for each send of a held read, at its answer."""
+        observer = self._dispatcher.observer
+        if observer is not None and started:
+            elapsed = _perf_counter() - started
+            for _opaque, code, *_ in HELD.iter_unpack(held):
+                observer(self._stand_ins[code], _SUCCESS, elapsed)
 
     @property
     def taken(self) -> int:
