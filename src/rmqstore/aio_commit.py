@@ -79,6 +79,7 @@ class AsyncGroupCommit:
         self._soon: asyncio.Handle | None = None  # the loop's own sync, scheduled
         self._gathering = False  # that sync waits for more sends (concurrent producers)
         self._loop_busy = False  # keep_loop_free was called since the last sync began
+        self._last_source = 0  # whose sends sync_now was last asked for (a connection's id)
         self._efd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
         try:
             self._syncer: _native.Syncer | None = _native.Syncer(self._efd)
@@ -125,6 +126,27 @@ class AsyncGroupCommit:
             self._soon = self._loop.call_later(self._delay_us / 1e6, self._sync_here)
         else:  # at the end of this iteration: no thread hand-off (see the module's docstring)
             self._soon = self._loop.call_soon(self._sync_here)
+
+    def sync_now(self, offset: int, source: int) -> bool:
+        """A lone producer's read of sends (``source``: its connection's id) made durable
+        in this call, as the C floor and Redis do, when the loop would sync it at the end of
+        this iteration anyway: nothing else waits, no sync runs or gathers, the last was
+        quick and answered one read, and the read before came from the same source (with
+        concurrent producers the next read may be ready already: those share the loop's
+        sync). True once the record at ``offset`` is durable; False: wait with when_durable.
+        Saves the lone send its callbacks, the heap entry and the scheduled sync."""
+        lone, self._last_source = source == self._last_source, source
+        if not lone or self._heap or self._job is not None or self._retry is not None \
+                or self._gathering or self._loop_busy or self._syncer is None \
+                or self._last_sync_s >= INLINE_BELOW_S or self._last_group > 1:
+            return False
+        if self._soon is not None:  # the sync the append cued for this iteration: made now
+            self._soon.cancel()
+        self._sync_here()
+        if self._commit.flushed <= offset:  # the sync failed: its retry answers the waiters
+            return False
+        self._last_group = 1
+        return True
 
     def keep_loop_free(self) -> None:
         """Other work is due on the loop (a held pull was woken): the next sync, if not begun,

@@ -255,3 +255,53 @@ def test_a_sync_while_other_work_waits_leaves_the_loop_free(tmp_path, small_conf
 
     with rmqstore.open(tmp_path, **cfg) as store:
         asyncio.run(main(store))
+
+
+def test_a_lone_sources_read_is_durable_when_sync_now_returns(tmp_path, small_config,
+                                                               monkeypatch):
+    """sync_now: reads from one source, nothing else waiting, syncs quick: each is durable
+    when the call returns True, by an fdatasync of its segment on the loop's thread made in
+    the call. Reads alternating between two sources (concurrent producers) are left to the
+    loop's sync (False), and still answered."""
+    cfg = dict(small_config, flush="sync")  # 4 KiB segments: the sends roll several
+    monkeypatch.setattr(aio_commit, "INLINE_BELOW_S", 60.0)  # quick, however loaded the machine
+    syncs: list[tuple[int, int]] = []  # (fd, thread) of each Python-side fdatasync, in order
+    real = os.fdatasync
+
+    def recorded(fd: int) -> None:
+        real(fd)
+        syncs.append((fd, threading.get_ident()))
+
+    monkeypatch.setattr(os, "fdatasync", recorded)
+
+    def put(store, body: bytes):
+        offset = store.put_async("T", body).result.commitlog_offset
+        seg = next(s for s in store.commitlog.files.files
+                   if s.start <= offset < s.start + s.size)
+        return offset, seg
+
+    async def main(store):
+        commit = store.async_group_commit(asyncio.get_running_loop())
+        loop_thread = threading.get_ident()
+        first, _ = put(store, b"first: how long do syncs take?")  # the native thread's
+        assert await commit.future(first) is True
+        for i in range(80):
+            offset, seg = put(store, b"lone %04d" % i + b"." * 40)
+            before = len(syncs)
+            if i == 0 or offset == seg.start:  # the source's first read: whether another
+                # follows is not known; a roll: the segment before goes to the native thread
+                assert commit.sync_now(offset, 1) is False
+                assert await asyncio.wait_for(commit.future(offset), 5) is True
+                continue
+            assert commit.sync_now(offset, 1) is True, f"read {i} not synced in the call"
+            assert syncs[before:] == [(seg.fd, loop_thread)]
+            assert seg.flushed > offset - seg.start and store.durable_offset > offset
+        for i in range(20):
+            offset, _ = put(store, b"two producers %d" % i)
+            assert commit.sync_now(offset, 2 + i % 2) is False, f"read {i} synced alone"
+            assert await asyncio.wait_for(commit.future(offset), 5) is True
+        assert store.durable_offset == store.commitlog.max_offset
+        assert len(store.commitlog.files.files) > 2
+
+    with rmqstore.open(tmp_path, **cfg) as store:
+        asyncio.run(main(store))

@@ -174,6 +174,27 @@ def test_timeout_then_connection_still_usable() -> None:
     scenario(body)
 
 
+def test_each_call_expires_at_its_own_deadline() -> None:
+    """One timer serves a connection's calls: a shorter call made while a longer one waits
+    expires at its own deadline, and the longer one still at its own, not at the first's."""
+    async def body(server: RemotingServer, client: RemotingClient, addr: str) -> None:
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+
+        async def expiry(timeout_s: float) -> float:
+            with pytest.raises(RemotingTimeout):
+                await client.invoke(addr, RemotingCommand.request(HANG), timeout_s)
+            return loop.time() - began
+
+        long_call = asyncio.ensure_future(expiry(1.2))
+        await asyncio.sleep(0.05)
+        assert 0.3 <= await expiry(0.3) < 0.9  # not held back to the longer call's deadline
+        assert 1.2 <= await long_call < 2.5  # nor expired with the shorter one
+        conn = await client.connection(addr, 1)
+        assert conn.calls_pending == 0
+    scenario(body)
+
+
 def test_concurrent_requests_matched_by_opaque() -> None:
     async def body(server: RemotingServer, client: RemotingClient, addr: str) -> None:
         rnd = random.Random(4)

@@ -9,13 +9,17 @@ write is one read. Compared, answer for answer, with the per-frame path (RMQSTOR
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
+import os
 import re
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
+from rmqstore import aio_commit
 from rmqstore.protocol import FrameDecoder, RemotingCommand, encode
 from rmqstore.server.broker.handlers.send_native import ENV_SWITCH
 
@@ -109,3 +113,52 @@ def test_a_served_read_waits_for_the_disk_and_a_failed_sync_answers_each_send(
     assert whole == 2 * SENDS and taken == whole + 1  # both reads were serve's (the first
     # send opened the queue, the second admitted SF: the per-frame path's)
     assert off[3] == (0, 0)
+
+
+def test_a_lone_producers_send_is_synced_in_its_read_and_a_failed_sync_is_not_acknowledged(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One connection, one waiting send at a time, syncs quick: each read is synced on the
+    loop in the call that stored it (AsyncGroupCommit.sync_now) and answered once durable; an
+    fdatasync that fails there answers FLUSH_DISK_TIMEOUT at the timeout, never SUCCESS."""
+    monkeypatch.setenv(ENV_SWITCH, "1")
+    monkeypatch.setattr(aio_commit, "INLINE_BELOW_S", 60.0)  # quick, however loaded the machine
+    failing = threading.Event()
+    real_fdatasync = os.fdatasync
+
+    def fdatasync(fd: int) -> None:
+        if failing.is_set():
+            raise OSError(errno.EIO, "planted EIO")
+        real_fdatasync(fd)
+
+    monkeypatch.setattr(os, "fdatasync", fdatasync)
+    inline: list[bool] = []  # what each sync_now call answered
+    real_sync_now = aio_commit.AsyncGroupCommit.sync_now
+
+    def sync_now(self: aio_commit.AsyncGroupCommit, offset: int, source: int) -> bool:
+        inline.append(real_sync_now(self, offset, source))
+        return inline[-1]
+
+    monkeypatch.setattr(aio_commit.AsyncGroupCommit, "sync_now", sync_now)
+
+    async def main() -> None:
+        cfg = config(tmp_path, sync_flush=True, sync_flush_timeout_ms=1000)
+        async with Harness(cfg) as h:
+            store = h.broker.store
+            for i in range(30):
+                r = await h.call(C.SEND_MESSAGE_V2, send_v2("SF", 0, props(WAIT="true")),
+                                 b"lone %d" % i)
+                assert r.code == R.SUCCESS, r
+                assert store.durable_offset > int(r.ext_fields["msgId"][-16:], 16)
+            assert inline.count(True) >= 20, inline  # the first few: per frame, or first
+            before = len(inline)
+            failing.set()
+            t0 = time.monotonic()
+            r = await h.call(C.SEND_MESSAGE_V2, send_v2("SF", 0, props(WAIT="true")), b"eio")
+            assert r.code == R.FLUSH_DISK_TIMEOUT and time.monotonic() - t0 >= 0.9, r
+            assert inline[before:] == [False], inline[before:]  # tried inline, and failed
+            failing.clear()
+            r = await h.call(C.SEND_MESSAGE_V2, send_v2("SF", 0, props(WAIT="true")), b"ok")
+            assert r.code == R.SUCCESS, r
+            assert store.durable_offset == store.commitlog.max_offset
+
+    run(main, timeout_s=30)

@@ -327,8 +327,10 @@ static int has_mark(const uint8_t *props, int32_t len) {
  * address as records hold it (8 or 20 bytes), None for the store's; max_frame: the reader's
  * FrameDecoder limit (a longer frame is left to it, to refuse). Puts run under the put lock,
  * taken once. Each send taken is counted where count_into said (send_counts.c), and with
- * flags & SERVE_RPC, unless they are held, their SUCCESS answers' latency. */
-enum { SERVE_NOTES = 1, SERVE_RPC = 2 };
+ * flags & SERVE_RPC, unless they are held, their SUCCESS answers' latency. With flags &
+ * SERVE_HELD_UNCUED, held sends do not cue the group commit: the caller's wait for them makes
+ * them durable (a sync flush broker's; a cue there scheduled a sync the wait then replaced). */
+enum { SERVE_NOTES = 1, SERVE_RPC = 2, SERVE_HELD_UNCUED = 4 };
 
 PyObject *rmq_send_serve(SendPathObject *self, PyObject *const *args, Py_ssize_t nargs) {
     fast_state *f = &self->fast;
@@ -459,7 +461,8 @@ PyObject *rmq_send_serve(SendPathObject *self, PyObject *const *args, Py_ssize_t
             failed = 1;
         }
     }
-    if (pos && !failed) {  /* put_sent's cue past the lock: puts in flight want to be durable */
+    if (pos && !failed && !(waits == 1 && flags & SERVE_HELD_UNCUED)) {
+        /* put_sent's cue past the lock: puts in flight want to be durable */
         PyObject *pending = PyObject_GetAttr(f->commit, names[N_PENDING]);
         int is = pending ? PyObject_IsTrue(pending) : -1;
         Py_XDECREF(pending);

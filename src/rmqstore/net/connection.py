@@ -28,6 +28,7 @@ import asyncio
 import dataclasses
 import itertools
 import logging
+import math
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -43,6 +44,7 @@ log = logging.getLogger(__name__)
 # What a peer's decoder accepts (Java's frameMaxLength): the bound of everything we send. What we
 # accept is each connection's own max_frame_bytes.
 PEER_MAX_FRAME_BYTES = DEFAULT_MAX_FRAME_BYTES
+CLOCK_SLACK_S = 0.001  # a call due this close is expired (loop timers have ms steps)
 TLS_RECORD_HANDSHAKE = 0x16  # the first byte of a TLS ClientHello
 TLS_HELLO = bytes([TLS_RECORD_HANDSHAKE])
 _monotonic = time.monotonic  # a global name fewer on the hot path
@@ -102,6 +104,12 @@ class RemotingConnection(asyncio.Protocol):
         self.partial_frame_since: float | None = None
         self._transport: asyncio.Transport | None = None
         self._pending: dict[int, asyncio.Future[RemotingCommand]] = {}
+        # opaque -> the loop time its call expires; one timer (_sweep, due at _sweep_at) for
+        # them all: a timer per call cost a client a loop iteration per call (uvloop closes a
+        # cancelled timer's handle in an iteration of its own: an extra epoll_wait per send)
+        self._due: dict[int, float] = {}
+        self._sweep: asyncio.TimerHandle | None = None
+        self._sweep_at = math.inf
         self._tasks: set[asyncio.Task[None]] = set()
         self._opaques = itertools.count(1)
         self._write_resumed: asyncio.Future[None] | None = None
@@ -111,7 +119,9 @@ class RemotingConnection(asyncio.Protocol):
         self._corked: list[bytes] | None = None
         self._closed = False
         self._close_reason: BaseException | None = None
-        self._lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        # the loop it runs on: asyncio.get_running_loop() costs a getpid() syscall per call
+        self._loop = asyncio.get_running_loop()
+        self._lost: asyncio.Future[None] = self._loop.create_future()
         self.peer = "?"
 
     # -- public API --------------------------------------------------------------------------
@@ -165,12 +175,14 @@ class RemotingConnection(asyncio.Protocol):
         opaque = next(self._opaques) & 0x7FFFFFFF  # _next_opaque's, without its call
         if opaque in self._pending:
             opaque = self._next_opaque()
-        loop = asyncio.get_running_loop()
+        loop = self._loop
         future: asyncio.Future[RemotingCommand] = loop.create_future()
         self._pending[opaque] = future
-        # A timer handle, not asyncio.timeout(): this runs once per send, and the context
-        # manager's bookkeeping cost more than the rest of the call.
-        timer = loop.call_later(timeout_s, _expire, future)
+        # A deadline for the connection's one timer, not asyncio.timeout() nor a timer per
+        # call: this runs once per send (see _due).
+        due = self._due[opaque] = loop.time() + timeout_s
+        if due < self._sweep_at:
+            self._arm(loop, due)
         try:
             frame = frame_of(opaque)
             if len(frame) > PEER_MAX_FRAME_BYTES:
@@ -185,8 +197,8 @@ class RemotingConnection(asyncio.Protocol):
             raise RemotingTimeout(f"no response to code {code} (opaque {opaque}) from "
                                   f"{self.peer} within {timeout_s}s") from None
         finally:
-            timer.cancel()
             self._pending.pop(opaque, None)
+            self._due.pop(opaque, None)
 
     async def invoke_oneway(self, request: RemotingCommand, timeout_s: float) -> None:
         """Send ``request`` with the ONEWAY bit; return once the transport has taken it,
@@ -395,6 +407,30 @@ class RemotingConnection(asyncio.Protocol):
             if opaque not in self._pending:
                 return opaque
 
+    def _arm(self, loop: asyncio.AbstractEventLoop, at: float) -> None:
+        """The sweep timer, due at ``at`` (sooner than it was, or not armed)."""
+        if self._sweep is not None:
+            self._sweep.cancel()
+        self._sweep_at = at
+        self._sweep = loop.call_at(at, self._expire_due)
+
+    def _expire_due(self) -> None:
+        """Fail the calls whose deadline passed; arm the timer for the next one."""
+        self._sweep, self._sweep_at = None, math.inf
+        loop = self._loop
+        now = loop.time() + CLOCK_SLACK_S  # a timer may fire a hair before its time
+        later = math.inf
+        for opaque, at in list(self._due.items()):
+            if at > now:
+                later = min(later, at)
+                continue
+            del self._due[opaque]
+            future = self._pending.get(opaque)
+            if future is not None:
+                _expire(future)
+        if later < math.inf and not self._closed:
+            self._arm(loop, later)
+
     def _write(self, frame: bytes) -> None:
         assert self._transport is not None
         self.last_io_at = _monotonic()
@@ -465,6 +501,9 @@ class RemotingConnection(asyncio.Protocol):
             return
         self._closed = True
         self._close_reason = reason
+        if self._sweep is not None:
+            self._sweep.cancel()
+            self._sweep, self._sweep_at = None, math.inf
         pending, self._pending = self._pending, {}
         for future in pending.values():
             if not future.done():

@@ -79,8 +79,9 @@ Answer = Callable[[RemotingCommand, PutResult, int, PutStatus], "RemotingCommand
 # A held send of a waiting read (send_read.c's HELD_ITEM): opaque, code, queue id, queue
 # offset, phys offset, store time.
 HELD = struct.Struct("<iiiqqq")
-# serve's flags (send_read.c): a note per send; the RPC latencies counted in C
-SERVE_NOTES, SERVE_RPC = 1, 2
+# serve's flags (send_read.c): a note per send; the RPC latencies counted in C; held sends
+# not cued (their wait syncs them)
+SERVE_NOTES, SERVE_RPC, SERVE_HELD_UNCUED = 1, 2, 4
 
 
 def native_send_enabled() -> bool:
@@ -115,7 +116,9 @@ class NativeSend:
                              answer_pieces)
         self._parse, self._serve, self._count_into = path.parse, path.serve, path.count_into
         self._counted_for: object = self  # the observer serve's counting was set for: none yet
-        self._flags = SERVE_NOTES
+        # held sends wait for the group commit, which syncs them: no cue (sync flush)
+        self._uncued = SERVE_HELD_UNCUED if group_commit is not None else 0
+        self._flags = SERVE_NOTES | self._uncued
         self._may_hold = group_commit is not None or sync_master  # reads whose answers wait
         self._timed = True  # a read's start is wanted: an observer Python tells
         # topic -> how many queue ids serve may put to: the fast table (see the docstring)
@@ -231,6 +234,15 @@ class NativeSend:
                     observer(stand_ins[code], _SUCCESS, elapsed)
         if held is None:
             return taken, answers
+        # A read wholly of waiting sends (a lone producer's send): synced in this call and
+        # answered with it; with frames after them, their answers keep waiting for the
+        # loop's sync, after the rest of the read's (the order the Python path answers in).
+        commit = self._group_commit
+        if commit is not None and taken == len(data) and self._replication is None \
+                and not self._role.controller_mode and commit.sync_now(
+                    HELD.unpack_from(held, len(held) - HELD.size)[4], id(channel)):
+            self._observe_held(held, started)  # durable now: answered with the read
+            return taken, answers
         self._hold(channel, answers, held, started)
         return taken, b""
 
@@ -239,8 +251,8 @@ class NativeSend:
         broker's RpcLatency (any other is told of each send from serve's notes)."""
         rpc = observer.served if type(observer) is RpcLatency else None
         self._count_into(self._traffic.served, MESSAGE_SIZE_BOUNDS, rpc, RPC_LATENCY_BOUNDS_MS)
-        self._flags = SERVE_RPC if rpc is not None else SERVE_NOTES if observer is not None \
-            else 0
+        self._flags = (SERVE_RPC if rpc is not None else SERVE_NOTES if observer is not None
+                       else 0) | self._uncued
         # the per-send observer, or a held read's at its answer, wants the read's start
         self._timed = observer is not None and (rpc is None or self._may_hold)
         self._counted_for = observer
@@ -251,11 +263,7 @@ class NativeSend:
 
         def answer(status: PutStatus) -> None:
             if status is PutStatus.PUT_OK and not self._role.controller_mode:
-                observer = self._dispatcher.observer
-                if observer is not None and started:
-                    elapsed = _perf_counter() - started
-                    for _opaque, code, *_ in HELD.iter_unpack(held):
-                        observer(self._stand_ins[code], _SUCCESS, elapsed)
+                self._observe_held(held, started)
                 try:
                     channel.send_frame(answers)
                 except ConnectionClosed:
@@ -267,6 +275,14 @@ class NativeSend:
 
         last = HELD.unpack_from(held, len(held) - HELD.size)[4]  # the read's last record
         _wait(self._group_commit, self._replication, last, answer)
+
+    def _observe_held(self, held: bytes, started: float) -> None:
+        """The observer's SUCCESS for each send of a held read, at its answer."""
+        observer = self._dispatcher.observer
+        if observer is not None and started:
+            elapsed = _perf_counter() - started
+            for _opaque, code, *_ in HELD.iter_unpack(held):
+                observer(self._stand_ins[code], _SUCCESS, elapsed)
 
     @property
     def taken(self) -> int:
