@@ -294,9 +294,6 @@ int32_t rmq_follow(rmq_follower *f) {
     if (!f->named) f->named = !pthread_setname_np(pthread_self(), "rmq-ha-recv");
     if (f->seg_wrote != NULL && f->seg_checked < 0) f->seg_checked = *f->seg_wrote;
     int busy = 0; /* the last receive took bytes: more may wait (report's `busy`) */
-    /* The last receive took less than it had room for: the socket was drained, so the next
-     * step is the wait (a SYNC_MASTER's one frame per send: no recvmsg just to hear EAGAIN). */
-    int drained = 0;
     int64_t held_since = 0; /* when the oldest checked byte not yet appended was checked */
     for (;;) {
         int32_t stop = check_log(f);
@@ -317,30 +314,24 @@ int32_t rmq_follow(rmq_follower *f) {
                          || now - __atomic_load_n(&f->first_appended_ms, __ATOMIC_RELAXED)
                                 >= f->gather_max_ms))
             return finish(f, RMQ_FOLLOW_APPENDED);
-        if (!drained) {
-            if (make_room(f)) { f->err = ENOMEM; return finish(f, RMQ_FOLLOW_IO_ERROR); }
-            struct iovec iov[2 * FOLLOW_FRAMES];
-            struct msghdr msg = {.msg_iov = iov, .msg_iovlen = (size_t)lay_out(f, iov)};
-            ssize_t k = recvmsg(f->sock, &msg, MSG_DONTWAIT);
-            if (k > 0) {
-                size_t room = 0;
-                for (size_t i = 0; i < msg.msg_iovlen; i++) room += iov[i].iov_len;
-                drained = (size_t)k < room;
-                busy = !drained;
-                f->last_read_ms = now;
-                f->failing = received(f, iov, (int)msg.msg_iovlen, k);
-                if (!f->failing && f->log_end - f->checked > f->max_pending)
-                    f->failing = RMQ_FOLLOW_TOO_LONG;
-                continue;
-            }
-            if (k == 0) return RMQ_FOLLOW_CLOSED;
-            if (errno == EINTR) continue;
-            if (errno != EAGAIN && errno != EWOULDBLOCK) {
-                f->err = errno;
-                return RMQ_FOLLOW_CLOSED;
-            }
+        if (make_room(f)) { f->err = ENOMEM; return finish(f, RMQ_FOLLOW_IO_ERROR); }
+        struct iovec iov[2 * FOLLOW_FRAMES];
+        struct msghdr msg = {.msg_iov = iov, .msg_iovlen = (size_t)lay_out(f, iov)};
+        ssize_t k = recvmsg(f->sock, &msg, MSG_DONTWAIT);
+        if (k > 0) {
+            busy = 1;
+            f->last_read_ms = now;
+            f->failing = received(f, iov, (int)msg.msg_iovlen, k);
+            if (!f->failing && f->log_end - f->checked > f->max_pending)
+                f->failing = RMQ_FOLLOW_TOO_LONG;
+            continue;
         }
-        drained = 0;
+        if (k == 0) return RMQ_FOLLOW_CLOSED;
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK) {
+            f->err = errno;
+            return RMQ_FOLLOW_CLOSED;
+        }
         /* Nothing to read: report what is appended, then wait for bytes, the heartbeat,
          * housekeeping or the dispatch. */
         busy = 0;
