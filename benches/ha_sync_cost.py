@@ -16,7 +16,9 @@ master were last on the same CPU. That is the run's mode on 2 CPUs: apart (same 
 of samples, the producers' process never sleeping: ~0.02 switches per send), ASYNC_MASTER runs
 in its fast mode (~23-27k sends/s at load 2); together (~90 %, ~0.7 switches per send, each
 send a hand-over between the two on one CPU), in its slow one (~17k). SYNC_MASTER's pair,
-which also waits for the slave, is together more often (40-95 %).
+which also waits for the slave, is together more often (40-95 %). Then per thread of the master
+and the slave (the event loop, the native HA threads, the rest), CPU and sleeps per send: which
+thread a SYNC_MASTER's extra CPU lands on, and how many wake-ups it takes.
 Scratch data under /tmp/replication (or $RMQ_BENCH_DIR), deleted at the end.
 """
 
@@ -32,7 +34,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from proc_sample import Placement, Usage, usage
+from proc_sample import Placement, Usage, thread_usage, usage
 
 from rmqstore.client import Message, Producer
 from rmqstore.client.producer import SendStatus
@@ -75,6 +77,7 @@ async def turn(producers: list[Producer], seconds: float, out: list[float]) -> f
 
 
 ROLES = ("producers", "master", "slave")
+THREAD_ROLES = ("master", "slave")  # whose threads are told apart
 
 
 class Costs:
@@ -86,9 +89,17 @@ class Costs:
         self.spent = {role: Usage() for role in ROLES}
         self.placement = Placement(os.getpid(), pair.master_proc.pid or 0)
         self._before: dict[str, Usage] = {}
+        # (process, thread role) -> what that thread spent: where a send's CPU goes
+        self.threads: dict[tuple[str, str], Usage] = {}
+        self._threads_before: dict[tuple[str, str], Usage] = {}
+
+    def _thread_usage(self) -> dict[tuple[str, str], Usage]:
+        return {(role, thread): u for role in THREAD_ROLES if self.pids[role]
+                for thread, u in thread_usage(self.pids[role] or 0).items()}
 
     def begin(self) -> None:
         self._before = {role: usage(pid) for role, pid in self.pids.items() if pid}
+        self._threads_before = self._thread_usage()
         self.placement.start()
 
     def end(self) -> None:
@@ -97,6 +108,11 @@ class Costs:
             now = usage(self.pids[role] or 0)
             self.spent[role].cpu_s += now.cpu_s - before.cpu_s
             self.spent[role].switches += now.switches - before.switches
+        for key, now in self._thread_usage().items():
+            before = self._threads_before.get(key, Usage())
+            spent = self.threads.setdefault(key, Usage())
+            spent.cpu_s += now.cpu_s - before.cpu_s
+            spent.switches += now.switches - before.switches
 
 
 async def interleaved(namesrvs: dict[str, str], duration_s: float, slice_s: float,
@@ -161,7 +177,11 @@ def main() -> None:
                                              for r in ROLES},
                          "switches_per_send": {r: spent[r].switches / len(samples)
                                                for r in ROLES},
-                         "same_cpu": placement.together / max(placement.samples, 1)}
+                         "same_cpu": placement.together / max(placement.samples, 1),
+                         "threads": {f"{role} {thread}": [u.cpu_s * 1e6 / len(samples),
+                                                          u.switches / len(samples)]
+                                     for (role, thread), u in sorted(costs[name].threads.items())
+                                     if u.cpu_s or u.switches}}
     sync, async_ = results["SYNC_MASTER + slave"], results["ASYNC_MASTER + slave"]
     results["sync_vs_async"] = {"throughput": sync["sends_per_s"] / async_["sends_per_s"],
                                 "p99_added_ms": sync["p99_ms"] - async_["p99_ms"]}
@@ -176,6 +196,12 @@ def main() -> None:
         cpu, sw = r["cpu_us_per_send"], r["switches_per_send"]
         print(f"  {name:22s} " + "  ".join(f"{cpu[k]:5.1f}/{sw[k]:4.2f}" for k in ROLES)
               + f"  {r['same_cpu']:4.0%}")
+    print("CPU us / sleeps (voluntary switches) per send of each thread of master and slave "
+          "(loop: the main thread; other: the rest of Python's):")
+    for name in CONFIGS:
+        threads = results[name]["threads"]
+        print(f"  {name:22s} " + "  ".join(f"{t} {cpu:.1f}/{sleeps:.2f}"
+                                           for t, (cpu, sleeps) in threads.items()))
     s = results["sync_vs_async"]
     print(f"SYNC_MASTER: {s['throughput']:.0%} of ASYNC_MASTER's sends/s, p99 "
           f"{s['p99_added_ms']:+.2f} ms")
