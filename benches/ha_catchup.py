@@ -33,8 +33,9 @@ turn pays for the writeback of the bytes another wrote); medians, with min-max, 
 the replica's median against each peer's; also each turn's replica against the same turn's copy
 (the median of those ratios: on a shared machine the load of the moment moves both alike), and
 the CPU seconds per GiB that the replica's two processes and the copy's two ends spent (what the
-load moves least), and the voluntary context switches per MiB of the HA threads (rmq-ha-*) of
-both ends (each a sleep: a wait for bytes, for room, or for a thread to hand over).
+load moves least; the copy's ends apart too, beside the replica's threads), and the voluntary
+context switches per MiB of the HA threads (rmq-ha-*) of both ends (each a sleep: a wait for
+bytes, for room, or for a thread to hand over).
 
 Lag: then the caught-up replica stays linked while a writer thread puts 1 KiB messages paced at
 --rate-mib MiB/s for --lag-seconds; each put's lag is the time from its put returning to the
@@ -326,10 +327,10 @@ def receive(port: int, root: str, size: int, segment: int, flush_ms: int) -> Non
 
 
 def plain_copy(master: rmqstore.MessageStore, tmp: Path, run: int,
-               flush_ms: int) -> tuple[float, float]:
+               flush_ms: int) -> tuple[float, float, float]:
     """Seconds to send the master's segment files to another process that writes them as the
-    replica does (segment files, flushed every ``flush_ms``), and the CPU seconds both ends
-    spent."""
+    replica does (segment files, flushed every ``flush_ms``), and the CPU seconds each end
+    spent: the sender's thread, the receiving process."""
     files = [(seg.path, seg.wrote) for seg in master.commitlog.files.files]
     size = sum(n for _, n in files)
     with socket.create_server(("127.0.0.1", 0)) as server:
@@ -355,7 +356,7 @@ def plain_copy(master: rmqstore.MessageStore, tmp: Path, run: int,
         finally:
             out, _ = proc.communicate(timeout=TIMEOUT_S)
             assert proc.returncode == 0
-    return elapsed, cpu + float(out)
+    return elapsed, cpu, float(out)
 
 
 def build_floor(tmp: Path) -> Path:
@@ -473,7 +474,8 @@ def main() -> None:
                       slave_timeout_ms=int(TIMEOUT_S * 1000))
     followers: list[Follower] = []
     runs: dict[str, list[float]] = {"replica": [], "dispatched": [], "plain": [], "floor": []}
-    cpu: dict[str, list[float]] = {"replica": [], "plain": [], "floor slave": []}
+    cpu: dict[str, list[float]] = {"replica": [], "plain": [], "plain sender": [],
+                                   "plain receiver": [], "floor slave": []}
     threads: dict[str, list[float]] = {}  # the replica's CPU seconds by thread name, per turn
     switches: dict[str, list[int]] = {}  # the HA threads' voluntary switches, per turn
     redis: RedisPeer | None = None
@@ -498,9 +500,12 @@ def main() -> None:
                 # pays for the writeback of the bytes a turn before it wrote
                 os.sync()
                 if name == "plain":
-                    seconds, cpu_s = plain_copy(master, tmp, run, args.copy_flush_ms)
+                    seconds, sender, receiver = plain_copy(master, tmp, run,
+                                                           args.copy_flush_ms)
                     runs["plain"].append(seconds)
-                    cpu["plain"].append(cpu_s)
+                    cpu["plain"].append(sender + receiver)
+                    cpu["plain sender"].append(sender)
+                    cpu["plain receiver"].append(receiver)
                     shutil.rmtree(tmp / f"plain{run}")
                 elif name == "floor":
                     seconds, cpu_s = c_floor(master, exe, tmp, run)
@@ -603,7 +608,9 @@ def main() -> None:
                    key=lambda t: -t[1]["median"])
     print("CPU seconds per GiB by thread, the replica's and the master's sender (medians): "
           + ", ".join(f"{name} {v['median']:.2f}" for name, v in spent)
-          + f"; the C floor's slave process {per_gib['floor slave']['median']:.2f}")
+          + f"; the C floor's slave process {per_gib['floor slave']['median']:.2f}; the plain "
+          f"copy's sendfile sender {per_gib['plain sender']['median']:.2f}, its receiving "
+          f"process {per_gib['plain receiver']['median']:.2f}")
     print("voluntary context switches per MiB by HA thread (medians): "
           + ", ".join(f"{name} {v['median']:.1f}"
                       for name, v in sorted(results["ha_voluntary_switches_per_mib"].items())))
