@@ -223,12 +223,16 @@ class AsyncGroupCommit:
         # for as many sends as it answered. A lone producer is synced at once.
         want = self._last_group if self._last_group > 1 and self._delay_us else 0
         waiting = len(self._heap)
+        # Timed from before the submit: the thread may finish its sync before this one runs
+        # again, and a sync timed from after a preemption here looked quick (the next went to
+        # the loop, which must not block on a slow disk).
+        submitted = time.monotonic()
         if not self._syncer.submit(seg.fd, seg.cell, self._delay_us if want else 0, want,
                                    waiting):  # cannot be refused: one job at a time
             self._wanted = True
             return
         self._job = (seg, self._last_ts())  # records stored up to then are in the job
-        self._submitted = time.monotonic()
+        self._submitted = submitted
         self._job_waits = want > waiting
 
     def _on_done(self) -> None:

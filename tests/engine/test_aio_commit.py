@@ -305,3 +305,57 @@ def test_a_lone_sources_read_is_durable_when_sync_now_returns(tmp_path, small_co
 
     with rmqstore.open(tmp_path, **cfg) as store:
         asyncio.run(main(store))
+
+
+def test_a_sync_is_timed_from_its_submit_so_a_slow_disk_stays_off_the_loop(
+        tmp_path, small_config, monkeypatch):
+    """A slow sync whose thread ends before the loop runs again (the loop preempted right
+    after the submit: here the fake syncs inside submit) is still timed as slow, so the next
+    sync goes to the thread too rather than block the loop."""
+    cfg = dict(small_config, flush="sync", commitlog_segment_bytes=1 << 20)
+    monkeypatch.setattr(aio_commit, "INLINE_BELOW_S", 0.04)
+    real = os.fdatasync
+
+    class PreemptedSyncer:  # rmqstore._native.Syncer whose whole 50 ms sync ends in submit
+        def __init__(self, efd: int) -> None:
+            self.efd, self.jobs, self._done = efd, 0, (-1, 0)
+
+        def submit(self, fd, cell, delay_us=0, want=0, waiting=0) -> bool:
+            time.sleep(0.05)
+            upto = cell[0]
+            real(fd)
+            self.jobs += 1
+            self._done = (upto, 0)
+            os.eventfd_write(self.efd, 1)
+            return True
+
+        def done(self):
+            return self._done
+
+        def waiting_one_more(self) -> None:
+            pass
+
+        def close(self) -> None:
+            pass
+
+    made: list[PreemptedSyncer] = []
+    monkeypatch.setattr(_native, "Syncer", lambda efd: made.append(PreemptedSyncer(efd))
+                        or made[-1])
+    on_loop: list[int] = []
+
+    def recorded(fd: int) -> None:  # the loop's own fdatasync (the fake calls the real one)
+        real(fd)
+        on_loop.append(fd)
+
+    monkeypatch.setattr(os, "fdatasync", recorded)
+
+    async def main(store):
+        commit = store.async_group_commit(asyncio.get_running_loop())
+        for i in range(3):
+            p = store.put_async("T", b"slow disk %d" % i)
+            assert await asyncio.wait_for(commit.future(p.result.commitlog_offset), 5) is True
+        log_fds = {seg.fd for seg in store.commitlog.files.files}
+        assert made[0].jobs == 3 and not log_fds & set(on_loop), "a slow sync timed as quick"
+
+    with rmqstore.open(tmp_path, **cfg) as store:
+        asyncio.run(main(store))
