@@ -20,7 +20,7 @@ from rmqstore import sync_journal
 from rmqstore.filenames import commitlog_dir
 from rmqstore.shared import commit
 from rmqstore.shared.commit import SharedGroupCommit
-from rmqstore.shared.control import SYNC_WANT, Control
+from rmqstore.shared.control import SYNC_ARRIVALS, SYNC_WANT, Control
 from tests.shared.worker import CONFIG, QUEUES, TOPIC, acked
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -215,7 +215,9 @@ def test_only_the_first_waiter_wakes_at_its_gathering_delay(tmp_path: Path,
     sync runs, to the sync's end: one sleep, no try of the flush mutex (before: it woke at
     its delay's end and tried, a context switch per waiter per sync). Two group commits over
     one control file, as two processes have them; the sync is held open 0.4 s (in Python:
-    neither has a segment the native wait could sync)."""
+    neither has a segment the native wait could sync). The second arrives once the first has,
+    and before the first's delay ends (else it would be the first since that sync began, and
+    keep a delay of its own)."""
     monkeypatch.setattr(commit, "RECHECK_S", 120.0)  # no recheck for a dead flusher
     ctl = Control.lay_out(tmp_path / "control", 1, 1)
     ctl.u32[SYNC_WANT // 4] = 3  # the next sync gathers three waiters: never reached
@@ -230,16 +232,24 @@ def test_only_the_first_waiter_wakes_at_its_gathering_delay(tmp_path: Path,
         return SharedGroupCommit(ctl, sync, 20, delay_us, lambda: None,
                                  lambda *_: pytest.fail("synced natively"))
 
-    first = commit_of(held_sync, 50_000)  # syncs at 0.05 s
-    # its delay ends at 0.12 s, inside the sync
-    second = commit_of(lambda: pytest.fail("the second waiter synced"), 100_000)
+    first = commit_of(held_sync, 300_000)  # syncs 0.3 s after it arrives
+    # its delay ends 0.4 s after it arrives: after the first's, inside the sync
+    second = commit_of(lambda: pytest.fail("the second waiter synced"), 400_000)
     got: dict[str, bool] = {}
     waiters = [threading.Thread(target=lambda c=c, n=n: got.update({n: c.wait(100)}))
                for c, n in ((first, "first"), (second, "second"))]
+
+    def arrived(n: int) -> None:
+        deadline = time.monotonic() + 20
+        while ctl.u32[SYNC_ARRIVALS // 4] < n:
+            assert time.monotonic() < deadline, f"waiter {n} did not arrive"
+            time.sleep(0.001)
+
     try:
-        for t in waiters:
+        for n, t in enumerate(waiters, 1):
             t.start()
-            time.sleep(0.02)
+            arrived(n)
+        assert not holding.is_set(), "the second arrived after the first's delay (machine?)"
         assert holding.wait(20), "the first waiter did not sync at the end of its delay"
         time.sleep(0.4)
     finally:
