@@ -22,6 +22,7 @@ import pytest
 from rmqstore import aio_commit
 from rmqstore.protocol import FrameDecoder, RemotingCommand, encode
 from rmqstore.server.broker.handlers.send_native import ENV_SWITCH
+from rmqstore.server.remoting_settings import RemotingSettings
 
 from .test_broker import C, Harness, R, config, props, run, send_v2, slow_syncers
 
@@ -162,3 +163,50 @@ def test_a_lone_producers_send_is_synced_in_its_read_and_a_failed_sync_is_not_ac
             assert store.durable_offset == store.commitlog.max_offset
 
     run(main, timeout_s=30)
+
+
+def test_held_answers_count_against_the_connection_buffer_cap(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A producer pipelining waiting sends while the disk lags: the answers held for it count
+    against serverMaxBufferedBytesPerConnection, so once they pass it the broker reads no
+    more of its sends until the sync answers them; then the rest are read, stored and
+    answered, nothing lost."""
+    monkeypatch.setenv(ENV_SWITCH, "1")
+    slow_syncers(monkeypatch, 2.0)  # the first read's answers wait 2 s for the disk
+    cap = 64 << 10
+    first, second = 400, 50  # the first read's answers alone pass the cap
+
+    async def main() -> None:
+        cfg = config(tmp_path, sync_flush=True, sync_flush_timeout_ms=20_000,
+                     remoting=RemotingSettings(limits={"max_frame_bytes": cap,
+                                                       "max_buffered_bytes": cap}))
+        async with Harness(cfg) as h:
+            for _ in range(2):  # the first opens the queue, the second admits SF
+                r = await h.call(C.SEND_MESSAGE_V2, send_v2("SF", 0, props(WAIT="true")),
+                                 b"first", timeout_s=20)
+                assert r.code == R.SUCCESS, r
+
+            async def stored() -> int:
+                r = await h.call(C.GET_MAX_OFFSET, {"topic": "SF", "queueId": "0"})
+                return int(r.ext_fields["offset"])
+
+            host, port = h.broker.address.rsplit(":", 1)
+            reader, writer = await asyncio.open_connection(host, int(port))
+            try:
+                writer.write(_read(first, 1000))
+                await writer.drain()
+                await asyncio.sleep(0.1)
+                writer.write(_read(second, 5000))
+                await writer.drain()
+                await asyncio.sleep(0.4)  # the disk still syncs the first read
+                during = await stored()
+                answers = await asyncio.wait_for(_answers(reader, first + second), 20)
+            finally:
+                writer.close()
+            assert during <= 2 + first, "sends past the cap were read while answers were held"
+            assert [a.code for a in answers] == [R.SUCCESS] * (first + second)
+            assert sorted(a.opaque for a in answers) == \
+                [*range(1000, 1000 + first), *range(5000, 5000 + second)]
+            assert await stored() == 2 + first + second
+
+    run(main, timeout_s=60)

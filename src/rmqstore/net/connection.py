@@ -13,7 +13,8 @@ of calls made while others are in flight leave together at the next loop iterati
 call's at once).
 
 What the connection makes us hold is counted (``held_bytes``): the bodies of its requests being
-served and its unsent responses, which drain by themselves, and what its decoder holds, at most
+served, the answers a server holds for it (``hold``) and its unsent responses, which drain by
+themselves, and what its decoder holds, at most
 one read's worth of frames plus a partial frame under the frame limit. With
 ``max_buffered_bytes`` set (servers), once the bodies pass it, or the unsent responses pass the
 transport's high-water mark (pause_writing), no further frame is routed and nothing more is
@@ -230,6 +231,19 @@ class RemotingConnection(asyncio.Protocol):
             self._transport.write(frame)
         else:
             corked.append(frame)
+
+    def hold(self, nbytes: int) -> None:
+        """Count ``nbytes`` a server keeps for this connection outside any task (a read's
+        answers held for the disk or a slave) against the buffer cap until release(): past
+        it, nothing more is read."""
+        self._task_bytes += nbytes
+        if self._task_bytes > self._max_buffered:
+            self._pause_reading("buffered")
+
+    def release(self, nbytes: int) -> None:
+        """What hold() counted is no longer kept."""
+        self._task_bytes -= nbytes
+        self._check_buffered()
 
     def spawn(self, coro: Awaitable[None], held_bytes: int = 0) -> None:
         """Run a task serving one of this connection's requests; cancelled when it closes.

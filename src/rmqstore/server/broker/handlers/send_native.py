@@ -79,6 +79,9 @@ Answer = Callable[[RemotingCommand, PutResult, int, PutStatus], "RemotingCommand
 # A held send of a waiting read (send_read.c's HELD_ITEM): opaque, code, queue id, queue
 # offset, phys offset, store time.
 HELD = struct.Struct("<iiiqqq")
+# What a held read costs beside its answers and items (its callbacks, the group commit's heap
+# entry), counted against its connection's buffer cap
+HELD_READ_COST = 512
 # serve's flags (send_read.c): a note per send; the RPC latencies counted in C; held sends
 # not cued (their wait syncs them)
 SERVE_NOTES, SERVE_RPC, SERVE_HELD_UNCUED = 1, 2, 4
@@ -259,9 +262,14 @@ class NativeSend:
 
     def _hold(self, channel: Channel, answers: bytes, held: bytes, started: float) -> None:
         """A read of waiting sends: its SUCCESS answers once its last record is durable and/or
-        on a slave, else each send's answer for the failed wait."""
+        on a slave, else each send's answer for the failed wait. What is held counts against
+        the connection's buffer cap until then: a producer that pipelines sends while the
+        disk or the slave lags is read no further once it passes the cap."""
+        size = len(answers) + len(held) + HELD_READ_COST
+        channel.hold(size)
 
         def answer(status: PutStatus) -> None:
+            channel.release(size)
             if status is PutStatus.PUT_OK and not self._role.controller_mode:
                 self._observe_held(held, started)
                 try:
