@@ -50,9 +50,10 @@ RETRY_S = 0.05
 INLINE_BELOW_S = 0.002  # the longest sync after which the loop may block on the next one
 # Sends per sync up to which the next records are pwritten, not copied into the mapping: each
 # sync writes back and write-protects the page being filled, so the first record after it
-# takes a fault there (~3.7 us against ~2.4 for a pwrite, benches/redirty.c); the records
-# after that one are copied for free, so with more per sync the mapping costs less.
-PWRITE_UP_TO = 2
+# takes a fault there, and the sync's write-back costs more (benches/sync_redirty.c, CPU per
+# 300-byte record, append + sync: 32.6 us through the mapping against 27.2 pwritten at one
+# record per sync, 17.5 / 16.4 at two, 10.3 / 9.7 at four, 5.4 / 5.4 at eight).
+PWRITE_UP_TO = 4
 
 
 class AsyncGroupCommit:
