@@ -136,6 +136,15 @@ def cpu_seconds(pid: int, children: bool = False) -> float:
         return float("nan")
 
 
+def minor_faults(pid: int) -> float:
+    """Minor page faults process ``pid`` (all threads) has taken so far: a write to a clean
+    shared-mapping page (one a sync wrote back) takes one, a write() takes none."""
+    try:
+        return float(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[7])
+    except (OSError, IndexError, ValueError):
+        return float("nan")
+
+
 def paced_e2e_sends(spec: dict, ctl: Control, send) -> None:
     """A blocking client's e2e producer: warm-up sends at E2E_RATE until the parent says go,
     then duration x E2E_RATE sends stamped with CLOCK_MONOTONIC; send(props) sends one."""

@@ -70,6 +70,7 @@ from bench_worker import (
     cpu_seconds,
     emit,
     inflight_sends,
+    minor_faults,
     paced_e2e_sends,
 )
 from redis_peer import RedisServer, redis_server_path, redis_worker
@@ -550,6 +551,13 @@ class CFloorServer(FloorServer):
             raise RuntimeError(f"C floor server exited: {(workdir / 'cfloor.log').read_text()}")
 
 
+def server_faults(server) -> float:
+    """The server process's minor page faults so far (every server class keeps its process
+    as .serve or .proc)."""
+    serve = getattr(server, "serve", None)
+    return minor_faults(serve.pid if serve is not None else server.proc.pid)
+
+
 def reap(proc: subprocess.Popen, timeout_s: float) -> None:
     """Wait for ``proc`` to end, killing it if it overruns ``timeout_s``."""
     try:
@@ -646,6 +654,7 @@ class Bench:
             for w in workers:
                 w.wait_for("ready", 60)
             cpu0, t0 = self.server.cpu_s(), time.monotonic()
+            faults0 = server_faults(self.server)
             client_cpu0 = [cpu_seconds(w.proc.pid) for w in workers]
             for w in workers:
                 w.say("go")
@@ -653,6 +662,7 @@ class Bench:
             client_cpu = sum(cpu_seconds(w.proc.pid) - c0
                              for w, c0 in zip(workers, client_cpu0, strict=True))
             self.last_cpu = (self.server.cpu_s() - cpu0, time.monotonic() - t0, client_cpu)
+            self.last_faults = server_faults(self.server) - faults0
             return results
         finally:
             for w in workers:
@@ -674,6 +684,7 @@ class Bench:
         return {"rate": n / span, "n": n, "seconds": span, "errors": errors, "stored": stored,
                 "server_cpu_pct": round(100 * cpu / wall, 1),
                 "server_us_per_msg": round(1e6 * cpu / max(n, 1), 1),
+                "server_faults_per_msg": round(self.last_faults / max(n, 1), 2),
                 "client_us_per_msg": round(1e6 * client_cpu / max(n, 1), 1)}
 
     def consume(self, client: str) -> dict:
@@ -832,7 +843,7 @@ def cpu_table(results: dict, flushes: list[str], clients: list[str]):
     from rich.table import Table
 
     table = Table(title="CPU us per send, server / client (process clocks over the timed work, "
-                        "lowest of the runs)")
+                        "lowest of the runs), (server minor page faults per send)")
     table.add_column("flush")
     table.add_column("server (client)")
     for _, label in CPU_SCENARIOS:
@@ -844,7 +855,9 @@ def cpu_table(results: dict, flushes: list[str], clients: list[str]):
                 runs = results[flush][client][key]
                 server = best(runs, "server_us_per_msg", lower=True)[0]
                 own = best(runs, "client_us_per_msg", lower=True)[0]
-                cells.append("-" if server is None else f"{server:.1f} / {own:.1f}")
+                faults = best(runs, "server_faults_per_msg", lower=True)[0]
+                cells.append("-" if server is None else f"{server:.1f} / {own:.1f}"
+                             + ("" if faults is None else f" ({faults:.1f}f)"))
             table.add_row(flush, SERVER_NAMES[client], *cells)
     return table
 

@@ -155,7 +155,7 @@ class StoreFlush:
             self._aio_commit = AsyncGroupCommit(
                 loop, self._commitlog.files, self.group_commit, lambda: self._log.last_ts,
                 self._synced_upto, self._config.sync_flush_timeout_ms / 1000,
-                self._config.group_commit_delay_us)
+                self._config.group_commit_delay_us, self._commitlog.appender.stage_singles)
         return self._aio_commit
 
     def _synced_upto(self, ts: int) -> None:

@@ -359,3 +359,36 @@ def test_a_sync_is_timed_from_its_submit_so_a_slow_disk_stays_off_the_loop(
 
     with rmqstore.open(tmp_path, **cfg) as store:
         asyncio.run(main(store))
+
+
+def test_syncs_of_one_send_have_the_next_records_pwritten(tmp_path, small_config):
+    """After a sync that answered up to PWRITE_UP_TO sends (a lone producer), the next records
+    are pwritten: the page that sync wrote back would take a fault through the mapping. After
+    one that answered more, they go through the mapping again (one fault shared by many)."""
+    cfg = dict(small_config, flush="sync", commitlog_segment_bytes=1 << 20)
+    GROUP = aio_commit.PWRITE_UP_TO + 2  # noqa: N806
+
+    async def main(store):
+        commit = store.async_group_commit(asyncio.get_running_loop())
+        mapped = lambda: store.commitlog.appender.mapped_bytes  # noqa: E731
+        first = store.put_async("T", b"first", queue_id=0)
+        before = mapped()
+        assert before > 0  # no sync yet: through the mapping
+        assert await commit.future(first.result.commitlog_offset) is True
+        for i in range(3):
+            lone = store.put_async("T", b"lone %d" % i, queue_id=0)
+            assert mapped() == before, f"lone send {i} went through the mapping"
+            assert await commit.future(lone.result.commitlog_offset) is True
+        group = [store.put_async("T", b"group %d" % i, queue_id=0) for i in range(GROUP)]
+        assert mapped() == before
+        futures = [commit.future(p.result.commitlog_offset) for p in group]
+        assert await asyncio.wait_for(asyncio.gather(*futures), 10) == [True] * GROUP
+        store.put_async("T", b"after the group", queue_id=0)
+        assert mapped() > before
+
+    with rmqstore.open(tmp_path, **cfg) as store:
+        asyncio.run(main(store))
+    with rmqstore.open(tmp_path, **cfg) as store:
+        assert [m.body for m in store.get("T", 0, 0, 100).messages] == \
+            [b"first"] + [b"lone %d" % i for i in range(3)] + \
+            [b"group %d" % i for i in range(GROUP)] + [b"after the group"]

@@ -209,7 +209,7 @@ def _address(ptr) -> int:
 class Appender:
     """The commit log's write state (rmq_log): the active segment and the host addresses."""
 
-    __slots__ = ("_empty", "_scratch", "_seg", "_words", "last", "ptr")
+    __slots__ = ("_empty", "_scratch", "_seg", "_stage_min", "_words", "last", "ptr")
 
     def __init__(self, born_host: bytes, store_host: bytes, host_flags: int,
                  batch_buffer_bytes: int = 0, stage_single_min: int = 0) -> None:
@@ -223,7 +223,7 @@ class Appender:
         self._scratch = ffi.new("uint8_t[]", batch_buffer_bytes) if batch_buffer_bytes else None
         self.ptr.scratch = self._scratch if self._scratch is not None else ffi.NULL
         self.ptr.scratch_size = batch_buffer_bytes
-        self.ptr.stage_min = stage_single_min
+        self.ptr.stage_min = self._stage_min = stage_single_min
         # (last_phys, last_ts) as a memoryview over the struct: indexing it costs a third of
         # two cdata attribute reads, on the hot path of every put.
         at = ffi.offsetof("rmq_log", "last_phys") // 8
@@ -267,6 +267,14 @@ class Appender:
     def last_ts(self) -> int:
         """Store time of the last record appended (0 before any)."""
         return self.ptr.last_ts
+
+    def stage_singles(self, every: bool) -> None:
+        """Whether every single record is pwritten (when the buffer can hold it) or only those
+        of stage_single_min bytes or more. Under sync flush with one record per sync, each
+        record lands on the page the last sync wrote back and write-protected: through the
+        mapping it takes a fault (a page_mkwrite) that a pwrite does not."""
+        if self._scratch is not None:
+            self.ptr.stage_min = 1 if every else self._stage_min
 
     @property
     def mapped_bytes(self) -> int:

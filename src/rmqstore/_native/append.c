@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #define FIXED_NO_HOSTS 75 /* 91 minus two 8-byte IPv4 hosts */
+#define RMQ_FILE_PAGE 4096 /* the page-cache page: the unit a write's copy is done in */
 
 static inline int64_t record_len(const rmq_log *log, int32_t sysflag, int32_t body_len,
                                  int32_t topic_len, int32_t props_len) {
@@ -214,6 +215,16 @@ int rmq_pwrite_all(int fd, const uint8_t *p, int64_t n, int64_t off) {
     return 0;
 }
 
+/* One record of n bytes at segment position off, written so that its first size field
+ * reaches the file last, as through the mapping (encode) and in a replica's appends
+ * (rmq_write_raw): a process killed mid-write leaves size 0, which recovery reads as the end
+ * of the data. Within one page one pwrite does that: the kernel copies a page's bytes in one
+ * go, and a signal ends a write only between pages. */
+static int pwrite_size_last(int fd, const uint8_t *p, int64_t n, int64_t off) {
+    if (off / RMQ_FILE_PAGE == (off + n - 1) / RMQ_FILE_PAGE) return rmq_pwrite_all(fd, p, n, off);
+    return rmq_pwrite_all(fd, p + 4, n - 4, off + 4) || rmq_pwrite_all(fd, p, 4, off) ? -1 : 0;
+}
+
 /* pwrites the staged records not yet written. 0, or -1 on a write error. */
 static int write_staged(batch_out *b) {
     if (rmq_pwrite_all(b->log->fd, b->log->scratch, b->wpos - b->chunk, b->chunk) != 0)
@@ -285,22 +296,22 @@ static int64_t put_one(rmq_log *log, rmq_queue *q, const char *topic, int32_t to
     if (q->deliver_delay_ms >= 0) tags_code = store_ts + q->deliver_delay_ms;
     if (log->stage_min > 0 && len >= log->stage_min && can_stage(log, len)) {
         /* Through the mapping, each fresh page of the record costs a fault unless a warmer
-         * faulted it in beforehand; one pwrite costs none (see StoreConfig). */
-        batch_out b;
-        batch_begin(&b, log, q, 1);
-        encode(batch_dst(&b, len), log, q, topic, topic_len, len, phys, qoff, body, body_len,
-               props, props_len, sysflag, flag, born_ts, store_ts, reconsume_times,
-               prepared_offset, born_host, NULL, 0);
-        batch_added(&b, phys, len, tags_code, store_ts);
-        return batch_end(&b) == 0 ? qoff : -RMQ_IO_ERROR;
+         * faulted it in beforehand, and so does the page a sync wrote back since the last
+         * record; one pwrite costs none (see StoreConfig, Appender.stage_singles). */
+        encode(log->scratch, log, q, topic, topic_len, len, phys, qoff, body, body_len, props,
+               props_len, sysflag, flag, born_ts, store_ts, reconsume_times, prepared_offset,
+               born_host, NULL, 0);
+        if (pwrite_size_last(log->fd, log->scratch, len, pos) != 0) return -RMQ_IO_ERROR;
+        __atomic_thread_fence(__ATOMIC_RELEASE);
+    } else {
+        encode(log->seg + pos, log, q, topic, topic_len, len, phys, qoff, body, body_len, props,
+               props_len, sysflag, flag, born_ts, store_ts, reconsume_times, prepared_offset,
+               born_host, NULL, 0);
+        log->mapped_bytes += len;
     }
-    encode(log->seg + pos, log, q, topic, topic_len, len, phys, qoff, body, body_len, props,
-           props_len, sysflag, flag, born_ts, store_ts, reconsume_times, prepared_offset,
-           born_host, NULL, 0);
     *log->wrote = pos + len;
     log->last_phys = phys;
     log->last_ts = store_ts;
-    log->mapped_bytes += len;
     add_unit(q, phys, len, tags_code);
     return qoff;
 }
