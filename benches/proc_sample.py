@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 TICK_S = 1 / os.sysconf("SC_CLK_TCK")
@@ -18,9 +19,9 @@ class Usage:
     switches: int = 0  # voluntary + involuntary, every thread
 
 
-def usage(pid: int) -> Usage:
-    """CPU seconds and context switches of every thread of ``pid`` so far."""
-    u = Usage()
+def _threads(pid: int) -> Iterator[tuple[str, list[str], str]]:
+    """(tid, the fields of its stat after the name, its status) of each thread of ``pid``
+    still running."""
     task = f"/proc/{pid}/task"
     for tid in os.listdir(task):
         try:
@@ -30,6 +31,13 @@ def usage(pid: int) -> Usage:
                 status = f.read()
         except OSError:  # the thread ended
             continue
+        yield tid, fields, status
+
+
+def usage(pid: int) -> Usage:
+    """CPU seconds and context switches of every thread of ``pid`` so far."""
+    u = Usage()
+    for _tid, fields, status in _threads(pid):
         u.cpu_s += (int(fields[11]) + int(fields[12])) * TICK_S
         for line in status.splitlines():
             if "ctxt_switches:" in line:
@@ -45,20 +53,13 @@ def thread_usage(pid: int) -> dict[str, Usage]:
     thread that wakes per send), else user + system ticks."""
     out: dict[str, Usage] = {}
     task = f"/proc/{pid}/task"
-    for tid in os.listdir(task):
-        try:
-            with open(f"{task}/{tid}/comm") as f:
-                name = f.read().strip()
-            with open(f"{task}/{tid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            with open(f"{task}/{tid}/status") as f:
-                status = f.read()
-        except OSError:  # the thread ended
-            continue
+    for tid, fields, status in _threads(pid):
+        name = next((line.split(None, 1)[1].strip() for line in status.splitlines()
+                     if line.startswith("Name:")), "")
         try:
             with open(f"{task}/{tid}/schedstat") as f:
                 sched = f.read().split()
-        except OSError:  # a kernel without schedstats: ticks below
+        except OSError:  # a kernel without schedstats (or the thread ended): ticks below
             sched = []
         role = "loop" if int(tid) == pid else name if name.startswith("rmq-") else "other"
         u = out.setdefault(role, Usage())

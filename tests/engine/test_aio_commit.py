@@ -13,6 +13,20 @@ import rmqstore
 from rmqstore import _native, aio_commit
 
 
+def _python_syncs(monkeypatch) -> list[tuple[int, int]]:
+    """(fd, thread) of each fdatasync made through Python from now on, in order: the loop's
+    own syncs (the native syncer thread's are not seen)."""
+    syncs: list[tuple[int, int]] = []
+    real = os.fdatasync
+
+    def recorded(fd: int) -> None:
+        real(fd)
+        syncs.append((fd, threading.get_ident()))
+
+    monkeypatch.setattr(os, "fdatasync", recorded)
+    return syncs
+
+
 def test_native_syncer_announces_each_job_on_the_eventfd(tmp_path):
     efd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
     fd = os.open(tmp_path / "f", os.O_CREAT | os.O_RDWR)
@@ -143,14 +157,7 @@ def test_lone_producer_is_answered_after_the_loops_own_fdatasync(tmp_path, small
     appended."""
     cfg = dict(small_config, flush="sync")  # 4 KiB segments: the sends roll several
     monkeypatch.setattr(aio_commit, "INLINE_BELOW_S", 60.0)  # quick, however loaded the machine
-    syncs: list[tuple[int, int]] = []  # (fd, thread) of each Python-side fdatasync, in order
-    real = os.fdatasync
-
-    def recorded(fd: int) -> None:
-        real(fd)
-        syncs.append((fd, threading.get_ident()))
-
-    monkeypatch.setattr(os, "fdatasync", recorded)
+    syncs = _python_syncs(monkeypatch)
 
     async def main(store):
         commit = store.async_group_commit(asyncio.get_running_loop())
@@ -181,14 +188,7 @@ def test_concurrent_producers_are_synced_by_the_loop_within_the_delay(tmp_path, 
     cfg = dict(small_config, flush="sync", commitlog_segment_bytes=1 << 20,
                group_commit_delay_us=100)
     monkeypatch.setattr(aio_commit, "INLINE_BELOW_S", 60.0)  # quick, however loaded the machine
-    synced_on: list[int] = []  # the thread of each Python-side fdatasync
-    real = os.fdatasync
-
-    def recorded(fd: int) -> None:
-        real(fd)
-        synced_on.append(threading.get_ident())
-
-    monkeypatch.setattr(os, "fdatasync", recorded)
+    syncs = _python_syncs(monkeypatch)
 
     async def round_of(commit, store, n: int) -> list[bool]:
         pendings = [store.put_async("T", b"r%d" % i) for i in range(n)]
@@ -201,11 +201,11 @@ def test_concurrent_producers_are_synced_by_the_loop_within_the_delay(tmp_path, 
         for _ in range(3):  # the first sync is the thread's (how long do syncs take?)
             assert await round_of(commit, store, 4) == [True] * 4
         commit._delay_us = 2_000_000  # 2 s: a wait that shows, however loaded the machine
-        before = len(synced_on)
+        before = len(syncs)
         t0 = time.monotonic()
         assert await round_of(commit, store, 4) == [True] * 4
         assert time.monotonic() - t0 < 1.5, "four sends waited for the delay"
-        assert synced_on[before:] and set(synced_on[before:]) == {loop_thread}
+        assert syncs[before:] and {t for _, t in syncs[before:]} == {loop_thread}
         lone = store.put_async("T", b"lone")
         future = commit.future(lone.result.commitlog_offset)
         await asyncio.sleep(0.5)
@@ -223,14 +223,7 @@ def test_a_sync_while_other_work_waits_leaves_the_loop_free(tmp_path, small_conf
     lone producer, scheduled or not; the one after may be the loop's own again."""
     cfg = dict(small_config, flush="sync", commitlog_segment_bytes=1 << 20)
     monkeypatch.setattr(aio_commit, "INLINE_BELOW_S", 60.0)
-    on_loop: list[int] = []
-    real = os.fdatasync
-
-    def recorded(fd: int) -> None:
-        real(fd)
-        on_loop.append(fd)
-
-    monkeypatch.setattr(os, "fdatasync", recorded)
+    on_loop = _python_syncs(monkeypatch)
 
     async def main(store):
         commit = store.async_group_commit(asyncio.get_running_loop())
@@ -265,14 +258,7 @@ def test_a_lone_sources_read_is_durable_when_sync_now_returns(tmp_path, small_co
     loop's sync (False), and still answered."""
     cfg = dict(small_config, flush="sync")  # 4 KiB segments: the sends roll several
     monkeypatch.setattr(aio_commit, "INLINE_BELOW_S", 60.0)  # quick, however loaded the machine
-    syncs: list[tuple[int, int]] = []  # (fd, thread) of each Python-side fdatasync, in order
-    real = os.fdatasync
-
-    def recorded(fd: int) -> None:
-        real(fd)
-        syncs.append((fd, threading.get_ident()))
-
-    monkeypatch.setattr(os, "fdatasync", recorded)
+    syncs = _python_syncs(monkeypatch)
 
     def put(store, body: bytes):
         offset = store.put_async("T", body).result.commitlog_offset
@@ -341,13 +327,7 @@ def test_a_sync_is_timed_from_its_submit_so_a_slow_disk_stays_off_the_loop(
     made: list[PreemptedSyncer] = []
     monkeypatch.setattr(_native, "Syncer", lambda efd: made.append(PreemptedSyncer(efd))
                         or made[-1])
-    on_loop: list[int] = []
-
-    def recorded(fd: int) -> None:  # the loop's own fdatasync (the fake calls the real one)
-        real(fd)
-        on_loop.append(fd)
-
-    monkeypatch.setattr(os, "fdatasync", recorded)
+    on_loop = _python_syncs(monkeypatch)  # the loop's own (the fake calls the real one)
 
     async def main(store):
         commit = store.async_group_commit(asyncio.get_running_loop())
@@ -355,7 +335,8 @@ def test_a_sync_is_timed_from_its_submit_so_a_slow_disk_stays_off_the_loop(
             p = store.put_async("T", b"slow disk %d" % i)
             assert await asyncio.wait_for(commit.future(p.result.commitlog_offset), 5) is True
         log_fds = {seg.fd for seg in store.commitlog.files.files}
-        assert made[0].jobs == 3 and not log_fds & set(on_loop), "a slow sync timed as quick"
+        assert made[0].jobs == 3 and not log_fds & {fd for fd, _ in on_loop}, \
+            "a slow sync timed as quick"
 
     with rmqstore.open(tmp_path, **cfg) as store:
         asyncio.run(main(store))
