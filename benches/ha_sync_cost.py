@@ -2,7 +2,7 @@
 and a master without one, in one run, driven over loopback by our client.
 
     .venv/bin/python benches/ha_sync_cost.py [--duration S] [--slice S] [--producers N]
-                                             [--no-redis] [--json FILE]
+                                             [--no-redis] [--redis-client C] [--json FILE]
 
 Each configuration is a broker group of `rmqstore serve` processes (rmqstore.server.testing_ha):
 its NameServer, its master and, but for the last, its slave, ASYNC_FLUSH. Its --producers
@@ -22,11 +22,12 @@ thread a SYNC_MASTER's extra CPU lands on, and how many wake-ups it takes.
 
 The peer doing the same work, in the same turns (when Debian's redis-server is installed;
 --no-redis leaves it out): a Redis master and its replica, AOF fsynced every second
-(benches/redis_replica.py), and --producers producer processes of redis-py, each awaiting 1 KiB
-XADDs: "Redis async" is XADD alone (Redis's asynchronous replication, as ASYNC_MASTER),
-"Redis sync" XADD and `WAIT 1 1000` pipelined as one round trip (answered once the replica
-holds it, as SYNC_MASTER; a WAIT answering 0 replicas is counted as a failure). Its producers'
-CPU is that of all their processes; its master's and replica's threads are told apart too.
+(benches/redis_replica.py), and --producers producer processes (redis-py, or with
+--redis-client resp a bare socket, benches/resp.py), each awaiting 1 KiB XADDs: "Redis async"
+is XADD alone (Redis's asynchronous replication, as ASYNC_MASTER), "Redis sync" XADD and
+`WAIT 1 1000` pipelined as one round trip (answered once the replica holds it, as SYNC_MASTER;
+a WAIT answering 0 replicas is counted as a failure). Its producers' CPU is that of all their
+processes; its master's and replica's threads are told apart too.
 Scratch data under /tmp/replication (or $RMQ_BENCH_DIR), deleted at the end.
 """
 
@@ -206,6 +207,9 @@ def main() -> None:
     parser.add_argument("--slice", type=float, default=1.0, help="seconds per turn")
     parser.add_argument("--producers", type=int, default=4)
     parser.add_argument("--no-redis", action="store_true", help="leave the Redis peer out")
+    parser.add_argument("--redis-client", choices=redis_replica.CLIENTS, default="redis-py",
+                        help="the Redis producers' client: redis-py, or resp (a bare socket, "
+                             "commands encoded once: the server's cost with little client's)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     base = Path(os.environ.get("RMQ_BENCH_DIR", "/tmp/replication"))
@@ -222,7 +226,8 @@ def main() -> None:
             costs[name] = Costs.of_pair(pairs[-1])
         if redis_replica.available() and not args.no_redis:
             redis = RedisWaitPeer(tmp / "redis", (free_port(), free_port()))
-            redis_producers = [WaitProducer(redis.address, tmp / f"redis-producer{k}.err")
+            redis_producers = [WaitProducer(redis.address, args.redis_client,
+                                            tmp / f"redis-producer{k}.err")
                                for k in range(args.producers)]
             for name in REDIS:
                 costs[name] = Costs({"producers": [p.pid for p in redis_producers],

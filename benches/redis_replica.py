@@ -11,7 +11,9 @@ Rate: the RDB's bytes (the master's SAVE of the same data) over those seconds.
 
 Also benches/ha_sync_cost.py's peer (RedisWaitPeer): a master and its replica, each with the
 append-only file fsynced every second (as our ASYNC_FLUSH brokers), and producer processes
-(`redis_replica.py --producer HOST:PORT`, one connection each) that take turns on stdin: "async S"
+(`redis_replica.py --producer HOST:PORT CLIENT`, one connection each, CLIENT redis-py or resp:
+benches/resp.py, whose own CPU per send is a fraction of redis-py's) that take turns on stdin:
+"async S"
 sends 1 KiB XADDs for S seconds, each awaited (the replica fed asynchronously, as
 ASYNC_MASTER's slave); "sync S" pipelines each XADD with `WAIT 1 1000` in one round trip,
 answered only once the replica acknowledged the write's offset (as SYNC_MASTER answers once
@@ -25,9 +27,11 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import redis
+import resp
 from bench_worker import cpu_seconds, terminate
 from redis_peer import answers
 
@@ -142,9 +146,9 @@ class RedisWaitPeer:
 class WaitProducer:
     """One producer process (this file with --producer), driven turn by turn from stdin."""
 
-    def __init__(self, address: str, err: Path) -> None:
+    def __init__(self, address: str, client: str, err: Path) -> None:
         self._err = open(err, "wb")  # noqa: SIM115
-        self.proc = subprocess.Popen([sys.executable, __file__, "--producer", address],
+        self.proc = subprocess.Popen([sys.executable, __file__, "--producer", address, client],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=self._err, text=True, bufsize=1)
         self.pid = self.proc.pid
@@ -180,11 +184,12 @@ def wait_failures(replies: list) -> int:
     return sum(int(n) < 1 for n in replies[1::2])
 
 
-def produce(address: str) -> None:
-    """A producer process: for each "MODE SECONDS" line on stdin, back-to-back sends for that
-    long, then one JSON line of what they took; ends when stdin closes."""
-    host, port = address.rsplit(":", 1)
-    r = redis.Redis(host, int(port), socket_timeout=WAIT_TIMEOUT_MS / 1000 + 5)
+CLIENTS = ("redis-py", "resp")
+
+
+def redis_py_sends(host: str, port: int) -> dict[str, Callable[[], int]]:
+    """Sends by redis-py, as its users write them: each returns its failed WAITs."""
+    r = redis.Redis(host, port, socket_timeout=WAIT_TIMEOUT_MS / 1000 + 5)
     xadd = {"maxlen": STREAM_MAXLEN, "approximate": True}
 
     def send_async() -> int:
@@ -197,7 +202,23 @@ def produce(address: str) -> None:
         pipe.execute_command("WAIT", 1, WAIT_TIMEOUT_MS)
         return wait_failures(pipe.execute())
 
-    sends = {"async": send_async, "sync": send_sync}
+    return {"async": send_async, "sync": send_sync}
+
+
+def resp_sends(host: str, port: int) -> dict[str, Callable[[], int]]:
+    """The same commands, encoded once and sent on a bare socket (benches/resp.py)."""
+    conn = resp.Connection(host, port, WAIT_TIMEOUT_MS / 1000 + 5)
+    xadd = resp.command("XADD", STREAM, "MAXLEN", "~", STREAM_MAXLEN, "*", "b", BODY_1K)
+    xadd_wait = xadd + resp.command("WAIT", 1, WAIT_TIMEOUT_MS)
+    return {"async": lambda: (conn.request(xadd, 1), 0)[1],
+            "sync": lambda: wait_failures(conn.request(xadd_wait, 2))}
+
+
+def produce(address: str, client: str) -> None:
+    """A producer process: for each "MODE SECONDS" line on stdin, back-to-back sends for that
+    long, then one JSON line of what they took; ends when stdin closes."""
+    host, port = address.rsplit(":", 1)
+    sends = (redis_py_sends if client == "redis-py" else resp_sends)(host, int(port))
     for line in sys.stdin:
         mode, seconds = line.split()
         send = sends[mode]
@@ -211,10 +232,9 @@ def produce(address: str) -> None:
         sys.stdout.write(json.dumps({"lat_us": lat_us, "failed": failed, "t0": t0,
                                      "t1": time.monotonic()}) + "\n")
         sys.stdout.flush()
-    r.close()
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] != ["--producer"] or len(sys.argv) != 3:
-        raise SystemExit("usage: redis_replica.py --producer HOST:PORT")
-    produce(sys.argv[2])
+    if sys.argv[1:2] != ["--producer"] or len(sys.argv) != 4 or sys.argv[3] not in CLIENTS:
+        raise SystemExit(f"usage: redis_replica.py --producer HOST:PORT {{{','.join(CLIENTS)}}}")
+    produce(sys.argv[2], sys.argv[3])
