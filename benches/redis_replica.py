@@ -178,12 +178,6 @@ class WaitProducer:
         self._err.close()
 
 
-def wait_failures(replies: list) -> int:
-    """How many of a pipeline's WAIT answers (every second reply, after its XADD's id) say
-    that no replica acknowledged the write in time."""
-    return sum(int(n) < 1 for n in replies[1::2])
-
-
 CLIENTS = ("redis-py", "resp")
 
 
@@ -200,7 +194,7 @@ def redis_py_sends(host: str, port: int) -> dict[str, Callable[[], int]]:
         pipe = r.pipeline(transaction=False)
         pipe.xadd(STREAM, {b"b": BODY_1K}, **xadd)
         pipe.execute_command("WAIT", 1, WAIT_TIMEOUT_MS)
-        return wait_failures(pipe.execute())
+        return resp.wait_failures(pipe.execute())
 
     return {"async": send_async, "sync": send_sync}
 
@@ -211,7 +205,7 @@ def resp_sends(host: str, port: int) -> dict[str, Callable[[], int]]:
     xadd = resp.command("XADD", STREAM, "MAXLEN", "~", STREAM_MAXLEN, "*", "b", BODY_1K)
     xadd_wait = xadd + resp.command("WAIT", 1, WAIT_TIMEOUT_MS)
     return {"async": lambda: (conn.request(xadd, 1), 0)[1],
-            "sync": lambda: wait_failures(conn.request(xadd_wait, 2))}
+            "sync": lambda: resp.wait_failures(conn.request(xadd_wait, 2))}
 
 
 def produce(address: str, client: str) -> None:

@@ -42,6 +42,12 @@ def parse(buf: bytes | bytearray, pos: int = 0) -> tuple[bytes | int | None, int
     raise RespError(f"a reply of kind {kind!r} this client does not read")
 
 
+def wait_failures(replies: list) -> int:
+    """How many of a pipeline's WAIT answers (every second reply, after its XADD's id) say
+    that no replica acknowledged the write in time."""
+    return sum(int(n) < 1 for n in replies[1::2])
+
+
 class Connection:
     """One connection: request() sends pre-encoded commands and returns their ``count``
     replies."""
