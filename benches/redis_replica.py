@@ -11,10 +11,9 @@ Rate: the RDB's bytes (the master's SAVE of the same data) over those seconds.
 
 Also benches/ha_sync_cost.py's peer (RedisWaitPeer): a master and its replica, each with the
 append-only file fsynced every second (as our ASYNC_FLUSH brokers), and producer processes
-(`redis_replica.py --producer HOST:PORT CLIENT`, one connection each, CLIENT redis-py or resp:
-benches/resp.py, whose own CPU per send is a fraction of redis-py's) that take turns on stdin:
-"async S"
-sends 1 KiB XADDs for S seconds, each awaited (the replica fed asynchronously, as
+(`redis_replica.py --producer HOST:PORT CLIENT`, one connection each; CLIENT redis-py, or resp:
+benches/resp.py, whose own CPU per send is a third of redis-py's) that take turns on stdin:
+"async S" sends 1 KiB XADDs for S seconds, each awaited (the replica fed asynchronously, as
 ASYNC_MASTER's slave); "sync S" pipelines each XADD with `WAIT 1 1000` in one round trip,
 answered only once the replica acknowledged the write's offset (as SYNC_MASTER answers once
 its slave reported the message). A WAIT answering 0 replicas is a send that failed.
