@@ -489,11 +489,20 @@ PyObject *rmq_send_serve(SendPathObject *self, PyObject *const *args, Py_ssize_t
     PyObject *held = waits == 1 ? PyBytes_FromStringAndSize((const char *)f->held,
                                                               taken * HELD_ITEM)
                                 : Py_NewRef(Py_None);
-    if (!answers || !held) {
+    PyObject *took = PyLong_FromSsize_t(pos);
+    PyObject *out = answers && held && took ? PyTuple_New(4) : NULL;
+    if (!out) {
+        Py_XDECREF(took);
         Py_XDECREF(answers);
         Py_XDECREF(held);
         Py_DECREF(notes);
         return NULL;
     }
-    return Py_BuildValue("(nNNN)", pos, answers, notes, held);
+    /* built by hand (SetItem steals, and cannot fail on a new tuple): Py_BuildValue parsed
+     * its format anew for every read */
+    PyTuple_SetItem(out, 0, took);
+    PyTuple_SetItem(out, 1, answers);
+    PyTuple_SetItem(out, 2, notes);
+    PyTuple_SetItem(out, 3, held);
+    return out;
 }
