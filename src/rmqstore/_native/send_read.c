@@ -23,7 +23,7 @@
 
 /* Marks of a message the traffic counters would not count as NORMAL (message_type's): such
  * a send goes to Python; what serve takes is always NORMAL. */
-static const char *const NOT_NORMAL[] = {"TRAN_MSG\x01true", "DELAY\x01", "TIMER_D"};
+static const char *const NOT_NORMAL[] = {"TRAN_MSG\x01true", "DELAY\x01", "TIMER_D"};  /* T or D first */
 
 /* Attribute and method names, interned once: PyObject_GetAttrString made a str per call,
  * several per send. */
@@ -313,9 +313,16 @@ static int hold(fast_state *f, Py_ssize_t n, const rmq_send_req *r, int64_t qoff
     return 0;
 }
 
+/* Whether any of NOT_NORMAL occurs in props: one pass that stops at their first letters (a
+ * memmem per mark cost more in its set-up than in the scan of a short text). */
 static int has_mark(const uint8_t *props, int32_t len) {
-    for (size_t i = 0; i < sizeof NOT_NORMAL / sizeof *NOT_NORMAL; i++)
-        if (memmem(props, (size_t)len, NOT_NORMAL[i], strlen(NOT_NORMAL[i]))) return 1;
+    for (int32_t i = 0; i < len; i++) {
+        if (props[i] != 'T' && props[i] != 'D') continue;
+        for (size_t m = 0; m < sizeof NOT_NORMAL / sizeof *NOT_NORMAL; m++) {
+            size_t n = strlen(NOT_NORMAL[m]);
+            if ((size_t)(len - i) >= n && memcmp(props + i, NOT_NORMAL[m], n) == 0) return 1;
+        }
+    }
     return 0;
 }
 
