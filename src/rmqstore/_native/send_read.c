@@ -366,6 +366,10 @@ PyObject *rmq_send_serve(SendPathObject *self, PyObject *const *args, Py_ssize_t
     Py_ssize_t host_len = PyBytes_Size(f->store_host);
     rmq_send_req *r = &self->req;
     const uint8_t *o = self->out;
+    /* room any answer fits in (rmq_answer_write's: the pieces, msgId's hex, three decimals of
+     * at most 21 characters), so that each is written once, not measured first */
+    Py_ssize_t answer_max = 8 + 2 * host_len + 16 + 3 * 21;
+    for (int i = 0; i < PIECES; i++) answer_max += PyBytes_Size(self->pieces[i]);
     PyObject *notes = NULL;
     int locked = 0, failed = 0, waits = -1;  /* -1: no send taken yet */
     Py_ssize_t taken = 0;
@@ -427,22 +431,19 @@ PyObject *rmq_send_serve(SendPathObject *self, PyObject *const *args, Py_ssize_t
         if (index_keys(f, topic, o + r->uniq_at, r->uniq_len, o + r->keys_at, r->keys_len,
                        phys, ts) < 0)
             failed = 1;
-        Py_ssize_t alen = rmq_answer_write(self->pieces, NULL, host, host_len, r->opaque, phys,
-                                           r->queue_id, qoff);
         if (!failed && rmq_count_send(&self->counts, topic, body_len) < 0) failed = 1;
         PyObject *note = failed || !(flags & SERVE_NOTES) ? NULL
             : Py_BuildValue("(iOiL)", r->code, topic, r->queue_id, (long long)body_len);
         Py_DECREF(topic);
         v1 += r->code == 10;
-        if (answers_room(f, used, alen) < 0 || (flags & SERVE_NOTES && !notes &&
-                                                !(notes = PyList_New(0)))) {
+        if (answers_room(f, used, answer_max) < 0 || (flags & SERVE_NOTES && !notes &&
+                                                      !(notes = PyList_New(0)))) {
             Py_XDECREF(note);
             failed = 1;
             break;
         }
-        rmq_answer_write(self->pieces, f->answers + used, host, host_len, r->opaque, phys,
-                         r->queue_id, qoff);
-        used += alen;
+        used += rmq_answer_write(self->pieces, f->answers + used, host, host_len, r->opaque,
+                                 phys, r->queue_id, qoff);
         pos += 4 + len;
         if (wait && hold(f, taken, r, qoff, phys, ts) < 0) failed = 1;
         taken++;
