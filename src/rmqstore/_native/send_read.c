@@ -43,6 +43,7 @@ static int intern_names(void) {
 int rmq_fast_traverse(fast_state *f, visitproc visit, void *arg) {
     Py_VISIT(f->table);
     Py_VISIT(f->targets);
+    Py_VISIT(f->targets_type);
     Py_VISIT(f->putter);
     Py_VISIT(f->acquire);
     Py_VISIT(f->release);
@@ -59,6 +60,7 @@ int rmq_fast_traverse(fast_state *f, visitproc visit, void *arg) {
 void rmq_fast_clear(fast_state *f) {
     Py_CLEAR(f->table);
     Py_CLEAR(f->targets);
+    Py_CLEAR(f->targets_type);
     Py_CLEAR(f->putter);
     Py_CLEAR(f->acquire);
     Py_CLEAR(f->release);
@@ -112,6 +114,10 @@ PyObject *rmq_send_bind_fast(SendPathObject *self, PyObject *const *args, Py_ssi
         PyErr_SetString(PyExc_ValueError, "null address");
         return NULL;
     }
+    PyObject *put = PyImport_ImportModule("rmqstore._native._put");
+    f.targets_type = put ? PyObject_GetAttrString(put, "Targets") : NULL;
+    Py_XDECREF(put);
+    if (!f.targets_type) return NULL;
     f.acquire = PyObject_GetAttrString(args[3], "acquire");
     f.release = PyObject_GetAttrString(args[3], "release");
     f.notify_all = PyObject_GetAttrString(args[4], "notify_all");
@@ -143,10 +149,14 @@ static long int_attr(PyObject *o, PyObject *name) {
 }
 
 /* The rmq_queue of (topic, queue_id) the store writer's plain path takes, or NULL (no error
- * set) when it has none yet: Targets.get(queue_id).waddr. */
+ * set) when it has none yet: the Targets slot, else Targets.get(queue_id).waddr. */
 static rmq_queue *queue_of(fast_state *f, PyObject *topic, long queue_id) {
     PyObject *targets = PyDict_GetItemWithError(f->targets, topic);  /* borrowed */
     if (!targets) return NULL;
+    if (Py_TYPE(targets) == (PyTypeObject *)f->targets_type) {  /* its slot, as putter.c's */
+        const TargetsObject *t = (const TargetsObject *)targets;
+        return queue_id >= 0 && queue_id + 1 < t->n ? t->slot[queue_id + 1].q : NULL;
+    }
     PyObject *qid = PyLong_FromLong(queue_id);
     PyObject *owner = qid ? PyObject_CallMethodObjArgs(targets, names[N_GET], qid, NULL) : NULL;
     Py_XDECREF(qid);
