@@ -20,6 +20,7 @@
 #include <stdint.h>
 #include "rmq_internal.h"
 #include "rmq_pytype.h"
+#include "targets.h"
 
 typedef int64_t (*put_simple_fn)(rmq_log *, rmq_queue *, const char *, int32_t, const char *,
                                  int32_t);
@@ -117,16 +118,7 @@ static PyType_Spec result_spec = {
 /* A put to one queue out of thousands finds it in one dict entry and this one object (the
  * 4 queues of a topic share both), where a table keyed by queue id, then topic, then a tuple
  * holding an int cost three more cache misses. Immutable: with_queue returns a copy. */
-typedef struct {
-    rmq_queue *q;   /* NULL: no plain target */
-    PyObject *owner; /* keeps *q allocated (the ConsumeQueue); NULL with q */
-} target_slot;
-
-typedef struct {
-    PyObject_HEAD
-    Py_ssize_t n;         /* slots: [0] is queue_id None, [1 + i] queue id i */
-    target_slot slot[1];  /* n of them (the type's itemsize) */
-} TargetsObject;
+/* target_slot, TargetsObject: targets.h (send_read.c reads them too) */
 
 #define TARGETS_MAX_QUEUE_ID 65535 /* a larger id takes the Python put (its slots would be a waste) */
 

@@ -37,7 +37,9 @@ typedef struct {
 } cursor;
 
 static void skip_ws(cursor *c) {
-    while (c->p < c->end && (*c->p == ' ' || *c->p == '\t' || *c->p == '\n' || *c->p == '\r'))
+    /* our encoders and Java's write none: one comparison for the common case */
+    while (c->p < c->end && *c->p <= ' ' &&
+           (*c->p == ' ' || *c->p == '\t' || *c->p == '\n' || *c->p == '\r'))
         c->p++;
 }
 
@@ -49,6 +51,18 @@ static int eat(cursor *c, uint8_t ch) {
     }
     return 0;
 }
+
+/* 1 for a byte a JSON string holds as itself and that we take (printable ASCII but the quote
+ * and the backslash): the string scan's one test per byte. */
+#define R16(v) v, v, v, v, v, v, v, v, v, v, v, v, v, v, v, v
+static const uint8_t PLAIN[256] = {
+    R16(0), R16(0),                                           /* 0x00-0x1F: control */
+    1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,           /* 0x20-0x2F: not '"' */
+    R16(1), R16(1),                                           /* 0x30-0x4F */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,           /* 0x50-0x5F: not '\\' */
+    R16(1), R16(1),                                           /* 0x60-0x7F */
+    R16(0), R16(0), R16(0), R16(0), R16(0), R16(0), R16(0), R16(0)};  /* not ASCII */
+#undef R16
 
 static int hexval(uint8_t ch) {
     if (ch >= '0' && ch <= '9') return ch - '0';
@@ -64,8 +78,7 @@ static int read_string(cursor *c, int32_t *at, int32_t *len) {
     while (c->p < c->end) {
         /* a run of plain characters (most strings are one) copied in one piece */
         const uint8_t *run = c->p;
-        while (c->p < c->end && *c->p >= 0x20 && *c->p < 0x80 && *c->p != '"' && *c->p != '\\')
-            c->p++;
+        while (c->p < c->end && PLAIN[*c->p]) c->p++;
         if (c->p > run) {
             int32_t n = (int32_t)(c->p - run);
             if (n > c->cap - c->w) return -1;
@@ -206,12 +219,12 @@ static int read_ext(cursor *c, int32_t code, int32_t at[F_COUNT], int32_t len[F_
 
 static int in_names(const uint8_t *name, int32_t n, const char *list, int32_t list_len) {
     /* list: names each followed by '\n' */
-    int32_t i = 0;
-    while (i < list_len) {
-        int32_t j = i;
-        while (j < list_len && list[j] != '\n') j++;
-        if (j - i == n && memcmp(list + i, name, (size_t)n) == 0) return 1;
-        i = j + 1;
+    const char *p = list, *end = list + list_len;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *stop = nl ? nl : end;
+        if (stop - p == n && memcmp(p, name, (size_t)n) == 0) return 1;
+        p = stop + 1;
     }
     return 0;
 }

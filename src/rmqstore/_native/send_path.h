@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include "rmq_internal.h"
 #include "rmq_native.h"
+#include "targets.h"
 
 typedef int32_t (*parse_fn)(const uint8_t *, int64_t, const char *, int32_t, const char *,
                             int32_t, rmq_send_req *, uint8_t *, int32_t);
@@ -21,6 +22,7 @@ enum { PIECES = 5 };  /* the answer's text around msgId, queueId, queueOffset an
 typedef struct {
     PyObject *table;      /* dict: topic -> how many queue ids a fast send may name */
     PyObject *targets;    /* the store writer's dict: topic -> Targets */
+    PyObject *targets_type; /* _put.Targets, whose slots serve reads (targets.h) */
     PyObject *putter;     /* the writer's Putter: refusing, waiters, on_append */
     PyObject *acquire, *release, *notify_all;  /* the put lock's, its Condition's */
     PyObject *index;      /* IndexService or None */

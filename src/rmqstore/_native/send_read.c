@@ -23,7 +23,7 @@
 
 /* Marks of a message the traffic counters would not count as NORMAL (message_type's): such
  * a send goes to Python; what serve takes is always NORMAL. */
-static const char *const NOT_NORMAL[] = {"TRAN_MSG\x01true", "DELAY\x01", "TIMER_D"};
+static const char *const NOT_NORMAL[] = {"TRAN_MSG\x01true", "DELAY\x01", "TIMER_D"};  /* T or D first */
 
 /* Attribute and method names, interned once: PyObject_GetAttrString made a str per call,
  * several per send. */
@@ -43,6 +43,7 @@ static int intern_names(void) {
 int rmq_fast_traverse(fast_state *f, visitproc visit, void *arg) {
     Py_VISIT(f->table);
     Py_VISIT(f->targets);
+    Py_VISIT(f->targets_type);
     Py_VISIT(f->putter);
     Py_VISIT(f->acquire);
     Py_VISIT(f->release);
@@ -59,6 +60,7 @@ int rmq_fast_traverse(fast_state *f, visitproc visit, void *arg) {
 void rmq_fast_clear(fast_state *f) {
     Py_CLEAR(f->table);
     Py_CLEAR(f->targets);
+    Py_CLEAR(f->targets_type);
     Py_CLEAR(f->putter);
     Py_CLEAR(f->acquire);
     Py_CLEAR(f->release);
@@ -112,6 +114,10 @@ PyObject *rmq_send_bind_fast(SendPathObject *self, PyObject *const *args, Py_ssi
         PyErr_SetString(PyExc_ValueError, "null address");
         return NULL;
     }
+    PyObject *put = PyImport_ImportModule("rmqstore._native._put");
+    f.targets_type = put ? PyObject_GetAttrString(put, "Targets") : NULL;
+    Py_XDECREF(put);
+    if (!f.targets_type) return NULL;
     f.acquire = PyObject_GetAttrString(args[3], "acquire");
     f.release = PyObject_GetAttrString(args[3], "release");
     f.notify_all = PyObject_GetAttrString(args[4], "notify_all");
@@ -143,10 +149,14 @@ static long int_attr(PyObject *o, PyObject *name) {
 }
 
 /* The rmq_queue of (topic, queue_id) the store writer's plain path takes, or NULL (no error
- * set) when it has none yet: Targets.get(queue_id).waddr. */
+ * set) when it has none yet: the Targets slot, else Targets.get(queue_id).waddr. */
 static rmq_queue *queue_of(fast_state *f, PyObject *topic, long queue_id) {
     PyObject *targets = PyDict_GetItemWithError(f->targets, topic);  /* borrowed */
     if (!targets) return NULL;
+    if (Py_TYPE(targets) == (PyTypeObject *)f->targets_type) {  /* its slot, as putter.c's */
+        const TargetsObject *t = (const TargetsObject *)targets;
+        return queue_id >= 0 && queue_id + 1 < t->n ? t->slot[queue_id + 1].q : NULL;
+    }
     PyObject *qid = PyLong_FromLong(queue_id);
     PyObject *owner = qid ? PyObject_CallMethodObjArgs(targets, names[N_GET], qid, NULL) : NULL;
     Py_XDECREF(qid);
@@ -313,9 +323,16 @@ static int hold(fast_state *f, Py_ssize_t n, const rmq_send_req *r, int64_t qoff
     return 0;
 }
 
+/* Whether any of NOT_NORMAL occurs in props: one pass that stops at their first letters (a
+ * memmem per mark cost more in its set-up than in the scan of a short text). */
 static int has_mark(const uint8_t *props, int32_t len) {
-    for (size_t i = 0; i < sizeof NOT_NORMAL / sizeof *NOT_NORMAL; i++)
-        if (memmem(props, (size_t)len, NOT_NORMAL[i], strlen(NOT_NORMAL[i]))) return 1;
+    for (int32_t i = 0; i < len; i++) {
+        if (props[i] != 'T' && props[i] != 'D') continue;
+        for (size_t m = 0; m < sizeof NOT_NORMAL / sizeof *NOT_NORMAL; m++) {
+            size_t n = strlen(NOT_NORMAL[m]);
+            if ((size_t)(len - i) >= n && memcmp(props + i, NOT_NORMAL[m], n) == 0) return 1;
+        }
+    }
     return 0;
 }
 
@@ -359,6 +376,10 @@ PyObject *rmq_send_serve(SendPathObject *self, PyObject *const *args, Py_ssize_t
     Py_ssize_t host_len = PyBytes_Size(f->store_host);
     rmq_send_req *r = &self->req;
     const uint8_t *o = self->out;
+    /* room any answer fits in (rmq_answer_write's: the pieces, msgId's hex, three decimals of
+     * at most 21 characters), so that each is written once, not measured first */
+    Py_ssize_t answer_max = 8 + 2 * host_len + 16 + 3 * 21;
+    for (int i = 0; i < PIECES; i++) answer_max += PyBytes_Size(self->pieces[i]);
     PyObject *notes = NULL;
     int locked = 0, failed = 0, waits = -1;  /* -1: no send taken yet */
     Py_ssize_t taken = 0;
@@ -420,22 +441,19 @@ PyObject *rmq_send_serve(SendPathObject *self, PyObject *const *args, Py_ssize_t
         if (index_keys(f, topic, o + r->uniq_at, r->uniq_len, o + r->keys_at, r->keys_len,
                        phys, ts) < 0)
             failed = 1;
-        Py_ssize_t alen = rmq_answer_write(self->pieces, NULL, host, host_len, r->opaque, phys,
-                                           r->queue_id, qoff);
         if (!failed && rmq_count_send(&self->counts, topic, body_len) < 0) failed = 1;
         PyObject *note = failed || !(flags & SERVE_NOTES) ? NULL
             : Py_BuildValue("(iOiL)", r->code, topic, r->queue_id, (long long)body_len);
         Py_DECREF(topic);
         v1 += r->code == 10;
-        if (answers_room(f, used, alen) < 0 || (flags & SERVE_NOTES && !notes &&
-                                                !(notes = PyList_New(0)))) {
+        if (answers_room(f, used, answer_max) < 0 || (flags & SERVE_NOTES && !notes &&
+                                                      !(notes = PyList_New(0)))) {
             Py_XDECREF(note);
             failed = 1;
             break;
         }
-        rmq_answer_write(self->pieces, f->answers + used, host, host_len, r->opaque, phys,
-                         r->queue_id, qoff);
-        used += alen;
+        used += rmq_answer_write(self->pieces, f->answers + used, host, host_len, r->opaque,
+                                 phys, r->queue_id, qoff);
         pos += 4 + len;
         if (wait && hold(f, taken, r, qoff, phys, ts) < 0) failed = 1;
         taken++;
@@ -489,11 +507,20 @@ PyObject *rmq_send_serve(SendPathObject *self, PyObject *const *args, Py_ssize_t
     PyObject *held = waits == 1 ? PyBytes_FromStringAndSize((const char *)f->held,
                                                               taken * HELD_ITEM)
                                 : Py_NewRef(Py_None);
-    if (!answers || !held) {
+    PyObject *took = PyLong_FromSsize_t(pos);
+    PyObject *out = answers && held && took ? PyTuple_New(4) : NULL;
+    if (!out) {
+        Py_XDECREF(took);
         Py_XDECREF(answers);
         Py_XDECREF(held);
         Py_DECREF(notes);
         return NULL;
     }
-    return Py_BuildValue("(nNNN)", pos, answers, notes, held);
+    /* built by hand (SetItem steals, and cannot fail on a new tuple): Py_BuildValue parsed
+     * its format anew for every read */
+    PyTuple_SetItem(out, 0, took);
+    PyTuple_SetItem(out, 1, answers);
+    PyTuple_SetItem(out, 2, notes);
+    PyTuple_SetItem(out, 3, held);
+    return out;
 }

@@ -296,8 +296,9 @@ class RemotingConnection(asyncio.Protocol):
             return
         hooks = self._read_hooks
         on_read = None if hooks is None else hooks.read_hook
+        decoder = self._decoder  # holding nothing: its two attributes, not buffered_bytes' call
         if on_read is None or self._tasks or self._corked is not None \
-                or self._decoder.buffered_bytes:
+                or decoder.gathered or decoder.walking:
             self._handle(data)
             return
         # A server's common read, taken whole by the read hook and answered in one write,

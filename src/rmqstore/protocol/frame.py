@@ -135,16 +135,18 @@ class FrameDecoder:
     """
 
     def __init__(self, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> None:
-        self._buf = bytearray()
+        # What it holds, read only outside (a reader that checks it on every read without a
+        # call): the start of a frame gathered across reads, and the read being walked in
+        # place with where its next frame starts, what a reader that stopped early (paused)
+        # left of it, taken up by the next feed. Both empty: nothing buffered.
+        self.gathered = bytearray()
         self._max = max_frame_bytes
-        # The read being walked in place and where its next frame starts: what a reader that
-        # stopped early (paused) left of it, taken up by the next feed.
-        self._read = b""
+        self.walking = b""
         self._read_at = 0
 
     @property
     def buffered_bytes(self) -> int:
-        return len(self._buf) + len(self._read) - self._read_at
+        return len(self.gathered) + len(self.walking) - self._read_at
 
     def feed(self, data: bytes) -> Iterator[RemotingCommand]:
         """Append ``data``; the returned iterator yields each complete command and must be
@@ -156,8 +158,8 @@ class FrameDecoder:
         frame, the buffer emptied (for a reader that walks whole reads itself, then feeds
         back what it did not take); None, nothing changed, otherwise. A client that writes a
         request's header and body apart (the C++ client) sends such reads."""
-        buf = self._buf
-        if self._read or not buf or len(buf) + len(data) < 4:
+        buf = self.gathered
+        if self.walking or not buf or len(buf) + len(data) < 4:
             return None
         head = bytes(buf[:4]) if len(buf) >= 4 else bytes(buf) + data[:4 - len(buf)]
         (length,) = _LENGTH.unpack_from(head, 0)
@@ -171,7 +173,7 @@ class FrameDecoder:
         """feed() yielding each complete frame undecoded, without its length word (for
         decode_frame, or a reader of its own). A reader may stop early: what it did not take
         stays buffered, ahead of the next feed's data."""
-        if not self._buf and not self._read:
+        if not self.gathered and not self.walking:
             # The common read, one whole request (a sync call's), nothing before it: its frame
             # at once, without a generator.
             end = len(data)
@@ -180,17 +182,17 @@ class FrameDecoder:
                 if length + 4 == end and 4 <= length and end <= self._max:
                     return (data[4:],)
             return self._walk(data)
-        if self._read_at < len(self._read):
-            self._buf += memoryview(self._read)[self._read_at:]
-        self._read, self._read_at = b"", 0
-        if self._buf:
-            self._buf += data
+        if self._read_at < len(self.walking):
+            self.gathered += memoryview(self.walking)[self._read_at:]
+        self.walking, self._read_at = b"", 0
+        if self.gathered:
+            self.gathered += data
             return self._drain()
         return self._walk(data)
 
     def _walk(self, data: bytes) -> Iterator[bytes]:
         pos, end, limit = 0, len(data), self._max
-        self._read = data
+        self.walking = data
         while end - pos >= 4:
             (length,) = _LENGTH.unpack_from(data, pos)
             if length < 4 or length + 4 > limit:
@@ -201,12 +203,12 @@ class FrameDecoder:
                 break
             self._read_at = pos
             yield data[start:pos]
-        self._read, self._read_at = b"", 0
+        self.walking, self._read_at = b"", 0
         if pos < end:  # an incomplete frame: gathered from here on
-            self._buf += memoryview(data)[pos:]
+            self.gathered += memoryview(data)[pos:]
 
     def _drain(self) -> Iterator[bytes]:
-        buf = self._buf
+        buf = self.gathered
         while len(buf) >= 4:
             (length,) = _LENGTH.unpack_from(buf, 0)
             # Checked before the frame is complete, so a huge length fails fast.

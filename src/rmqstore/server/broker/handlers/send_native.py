@@ -104,6 +104,11 @@ class NativeSend:
         self._put_sent, self._validate_topic = store.put_sent, store.validate_topic
         self._traffic, self._notify = traffic, arrivals.notify
         self._pulls, self._listened = arrivals.watched()  # notify() only while not both empty
+        # Whether a listener watches a queue of a fast topic: the broker's own (the delay
+        # levels', the timer's) watch topics no producer may send to, and serve noted every
+        # send for them. Checked again whenever a topic enters the table or a listener comes.
+        self._fast_listened = True
+        self._listened_seen = -1  # len(listened) when last checked; -1: check again
         # answers: the SUCCESS frame, any other through SendProcessor, when durable if so
         self._ok_answer, self._answer, self._dispatcher = ok_answer, answer, dispatcher
         self._group_commit = group_commit
@@ -164,6 +169,7 @@ class NativeSend:
             if len(self.fast_topics) >= 4096:
                 self.fast_topics.clear()
             self.fast_topics[topic] = self._gates[topic][1]
+            self._listened_seen = -1
         commit = self._group_commit if wait else None
         replication = self._replication if wait else None
         if commit is None and replication is None:
@@ -213,7 +219,10 @@ class NativeSend:
             self._count_for(observer)
         started = _perf_counter() if self._timed else 0.0
         pulls, listened = self._pulls, self._listened
-        watched = pulls or listened  # a pull held, or a timer listening, on some queue
+        if len(listened) != self._listened_seen:
+            self._check_listened()
+        # a pull held on some queue, or a listener on a queue of a fast topic
+        watched = pulls or self._fast_listened
         served = self._serve(data, host, max_frame_bytes,
                              self._flags | SERVE_NOTES if watched else self._flags)
         if served is None:
@@ -248,6 +257,12 @@ class NativeSend:
             return taken, answers
         self._hold(channel, answers, held, started)
         return taken, b""
+
+    def _check_listened(self) -> None:
+        """Whether a listener watches a queue serve may put to (_fast_listened)."""
+        listened, fast = self._listened, self.fast_topics
+        self._fast_listened = any(topic in fast for topic, _queue_id in listened)
+        self._listened_seen = len(listened)
 
     def _count_for(self, observer: object) -> None:
         """serve counts the traffic always, the RPC latencies when the observer is the
