@@ -153,21 +153,18 @@ class AsyncGroupCommit:
             return False
         if self._soon is not None:  # the sync the append cued for this iteration: made now
             self._soon.cancel()
-        self._sync_here()
-        if self._commit.flushed <= offset:  # the sync failed: its retry answers the waiters
-            return False
-        self._last_group = 1
-        if not self._few:
-            self._tell_few()
-        return True
+        self._sync_here(reads=1)
+        # False: the sync failed, and its retry answers the waiters
+        return self._commit.flushed > offset
 
     def keep_loop_free(self) -> None:
         """Other work is due on the loop (a held pull was woken): the next sync, if not begun,
         runs on the native thread rather than block the loop."""
         self._loop_busy = True
 
-    def _sync_here(self) -> None:
-        """The loop's own fdatasync, after the requests read this iteration were appended."""
+    def _sync_here(self, reads: int = 0) -> None:
+        """The loop's own fdatasync, after the requests read this iteration were appended;
+        ``reads``: those it answers beside the waiters (sync_now's)."""
         self._soon = None
         self._gathering = False
         if self._loop_busy:  # woken since it was scheduled: the thread, after all
@@ -190,7 +187,7 @@ class AsyncGroupCommit:
             self._retry = self._loop.call_later(RETRY_S, self._retry_now)
             return
         self._last_sync_s = time.monotonic() - began
-        self._synced(seg, ts, upto, journaled=True)
+        self._synced(seg, ts, upto, journaled=True, reads=reads)
         if self._heap or self._wanted:
             self.flush_soon()
 
@@ -268,7 +265,8 @@ class AsyncGroupCommit:
         if self._heap or self._wanted:
             self.flush_soon()
 
-    def _synced(self, seg: MappedFile, ts: int, upto: int, journaled: bool = False) -> None:
+    def _synced(self, seg: MappedFile, ts: int, upto: int, journaled: bool = False,
+                reads: int = 0) -> None:
         """seg is durable up to upto, the records stored up to ts with it: answer their sends."""
         if sync_journal.ON and not journaled:  # before any send it covers is answered
             sync_journal.synced_upto(seg.path, upto)
@@ -277,7 +275,7 @@ class AsyncGroupCommit:
         self._commit.advance(self._files.durable())
         waiting = len(self._heap)
         self._resolve(self._commit.flushed)
-        self._last_group = waiting - len(self._heap)
+        self._last_group = waiting - len(self._heap) + reads
         if self._few != (0 < self._last_group <= PWRITE_UP_TO):
             self._tell_few()
 
