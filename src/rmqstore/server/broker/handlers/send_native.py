@@ -249,13 +249,13 @@ class NativeSend:
         # A read wholly of waiting sends (a lone producer's send): synced in this call and
         # answered with it; with frames after them, their answers keep waiting for the
         # loop's sync, after the rest of the read's (the order the Python path answers in).
+        last = HELD.unpack_from(held, len(held) - HELD.size)[4]  # the read's last record
         commit = self._group_commit
         if commit is not None and taken == len(data) and self._replication is None \
-                and not self._role.controller_mode and commit.sync_now(
-                    HELD.unpack_from(held, len(held) - HELD.size)[4], id(channel)):
+                and not self._role.controller_mode and commit.sync_now(last, id(channel)):
             self._observe_held(held, started)  # durable now: answered with the read
             return taken, answers
-        self._hold(channel, answers, held, started)
+        self._hold(channel, answers, held, last, started)
         return taken, b""
 
     def _check_listened(self) -> None:
@@ -275,11 +275,13 @@ class NativeSend:
         self._timed = observer is not None and (rpc is None or self._may_hold)
         self._counted_for = observer
 
-    def _hold(self, channel: Channel, answers: bytes, held: bytes, started: float) -> None:
-        """A read of waiting sends: its SUCCESS answers once its last record is durable and/or
-        on a slave, else each send's answer for the failed wait. What is held counts against
-        the connection's buffer cap until then: a producer that pipelines sends while the
-        disk or the slave lags is read no further once it passes the cap."""
+    def _hold(self, channel: Channel, answers: bytes, held: bytes, last: int,
+              started: float) -> None:
+        """A read of waiting sends: its SUCCESS answers once its last record (at commit-log
+        offset ``last``) is durable and/or on a slave, else each send's answer for the failed
+        wait. What is held counts against the connection's buffer cap until then: a producer
+        that pipelines sends while the disk or the slave lags is read no further once it
+        passes the cap."""
         size = len(answers) + len(held) + HELD_READ_COST
         channel.hold(size)
 
@@ -296,7 +298,6 @@ class NativeSend:
                 self._answer_stored(status, channel, code, opaque, queue_id, qoff, phys, now,
                                     started)
 
-        last = HELD.unpack_from(held, len(held) - HELD.size)[4]  # the read's last record
         _wait(self._group_commit, self._replication, last, answer)
 
     def _observe_held(self, held: bytes, started: float) -> None:
