@@ -32,6 +32,8 @@ from .errors import (
     StoreError,
     StoreLayoutError,
     StoreLockedError,
+    SyncFailedError,
+    WritesStoppedError,
 )
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ below loads them
@@ -112,9 +114,11 @@ __all__ = [
     "StoreError",
     "StoreLayoutError",
     "StoreLockedError",
+    "SyncFailedError",
     "TimerConfig",
     "TimerService",
     "WorkConsumer",
+    "WritesStoppedError",
     "__version__",
     "open",
     "open_store",

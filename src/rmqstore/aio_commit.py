@@ -24,7 +24,8 @@ loop's thread only. ``when_durable`` calls back at the completion itself, with n
 iteration in between (a sync send's answer is written as soon as the disk has it).
 Blocking puts still lead their own group commits, and both advance the same durable offset.
 A future not covered within the store's sync_flush_timeout resolves False (FLUSH_DISK_TIMEOUT);
-after a failed fdatasync the next attempt waits RETRY_S.
+after a failed fdatasync every future resolves False, and no sync is tried again (the store
+stops taking writes: sync_failure.py).
 """
 
 from __future__ import annotations
@@ -46,7 +47,6 @@ from .segment_queue import MappedFileQueue
 
 log = logging.getLogger(__name__)
 
-RETRY_S = 0.05
 INLINE_BELOW_S = 0.002  # the longest sync after which the loop may block on the next one
 # Sends per sync up to which the next records are pwritten, not copied into the mapping: each
 # sync writes back and write-protects the page being filled, so the first record after it
@@ -77,7 +77,6 @@ class AsyncGroupCommit:
         self._heap: list[tuple[int, int, float, Callable[[bool], object]]] = []
         self._seq = itertools.count()
         self._expiry: asyncio.TimerHandle | None = None
-        self._retry: asyncio.TimerHandle | None = None
         self._job: tuple[MappedFile, int] | None = None  # (segment, store time) in flight
         self._delay_us = delay_us
         self._last_group = 0  # sends the last sync answered
@@ -103,8 +102,9 @@ class AsyncGroupCommit:
 
     def when_durable(self, offset: int, callback: Callable[[bool], object]) -> None:
         """``callback(True)`` once the record at commit-log ``offset`` is durable (at once if
-        it is), ``callback(False)`` past the timeout or at close."""
-        if self._commit.flushed > offset or self._syncer is None:  # durable, or closed
+        it is), ``callback(False)`` past the timeout, at close or after a failed sync."""
+        if self._commit.flushed > offset or self._syncer is None \
+                or self._commit.failed_at is not None:  # durable, closed, or never
             callback(self._commit.flushed > offset)
             return
         heapq.heappush(self._heap, (offset, next(self._seq),
@@ -123,7 +123,9 @@ class AsyncGroupCommit:
 
     def flush_soon(self) -> None:
         """Make everything appended so far durable, without waiting (WAIT=false sends)."""
-        if self._job is not None or self._retry is not None:
+        if self._commit.failed_at is not None:
+            return
+        if self._job is not None:
             self._wanted = True
         elif self._soon is not None:  # the loop's own sync, due soon, covers it
             if self._gathering and len(self._heap) >= self._last_group:
@@ -147,15 +149,15 @@ class AsyncGroupCommit:
         sync). True once the record at ``offset`` is durable; False: wait with when_durable.
         Saves the lone send its callbacks, the heap entry and the scheduled sync."""
         lone, self._last_source = source == self._last_source, source
-        if not lone or self._heap or self._job is not None or self._retry is not None \
+        if not lone or self._heap or self._job is not None \
                 or self._gathering or self._loop_busy or self._syncer is None \
+                or self._commit.failed_at is not None \
                 or self._last_sync_s >= INLINE_BELOW_S or self._last_group > 1:
             return False
         if self._soon is not None:  # the sync the append cued for this iteration: made now
             self._soon.cancel()
         self._sync_here(reads=1)
-        # False: the sync failed, and its retry answers the waiters
-        return self._commit.flushed > offset
+        return self._commit.flushed > offset  # False: the sync failed
 
     def keep_loop_free(self) -> None:
         """Other work is due on the loop (a held pull was woken): the next sync, if not begun,
@@ -183,8 +185,7 @@ class AsyncGroupCommit:
         try:
             sync_journal.fdatasync_upto(seg.fd, seg.path, upto)  # the GIL released
         except OSError as exc:
-            log.error("sync flush of %s failed: %s", seg.path, exc)
-            self._retry = self._loop.call_later(RETRY_S, self._retry_now)
+            self._failed(seg, exc)
             return
         self._last_sync_s = time.monotonic() - began
         self._synced(seg, ts, upto, journaled=True, reads=reads)
@@ -211,10 +212,10 @@ class AsyncGroupCommit:
             return
         self._loop.remove_reader(self._efd)
         os.close(self._efd)
-        for handle in (self._expiry, self._retry, self._soon):
+        for handle in (self._expiry, self._soon):
             if handle is not None:
                 handle.cancel()
-        self._expiry = self._retry = self._soon = None
+        self._expiry = self._soon = None
         left, self._heap = self._heap, []
         for *_, callback in left:
             _call(callback, False)
@@ -258,12 +259,20 @@ class AsyncGroupCommit:
         upto, err = self._syncer.done()
         self._last_sync_s = time.monotonic() - self._submitted
         if err:
-            log.error("sync flush of %s failed: %s", seg.path, os.strerror(err))
-            self._retry = self._loop.call_later(RETRY_S, self._retry_now)
+            self._failed(seg, OSError(err, os.strerror(err)))
             return
         self._synced(seg, ts, upto)
         if self._heap or self._wanted:
             self.flush_soon()
+
+    def _failed(self, seg: MappedFile, exc: OSError) -> None:
+        """A sync of seg failed: the store stops (FlushCue.fail, sync_failure.py), and every
+        waiter is answered now, as none will be durable."""
+        log.error("sync flush of %s failed: %s", seg.path, exc)
+        self._commit.fail(exc)
+        left, self._heap = self._heap, []
+        for *_, callback in left:
+            _call(callback, False)
 
     def _synced(self, seg: MappedFile, ts: int, upto: int, journaled: bool = False,
                 reads: int = 0) -> None:
@@ -283,10 +292,6 @@ class AsyncGroupCommit:
         self._few = not self._few
         if self._pwrite_singles is not None:
             self._pwrite_singles(self._few)
-
-    def _retry_now(self) -> None:
-        self._retry = None
-        self.flush_soon()
 
     def _resolve(self, durable: int) -> None:
         heap = self._heap

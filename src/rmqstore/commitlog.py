@@ -178,13 +178,14 @@ class CommitLog:
         pos = offset - seg.start
         return not any(seg.view[pos:pos + 8])
 
-    def truncate(self, offset: int) -> None:
-        """Cut the log at offset (see the recovery policy above)."""
+    def truncate(self, offset: int, forget: bool = False) -> None:
+        """Cut the log at offset (see the recovery policy above). forget: valid records after
+        it go, which a failed sync may have kept from the disk (sync_failure.py)."""
         seg = self.files.find(offset)
-        if seg is not None and not self.unwritten_at(offset):  # a torn or corrupt record
+        if seg is not None and not forget and not self.unwritten_at(offset):  # torn, corrupt
             log.warning("commit log: invalid record at offset %d; cut there, %d bytes of its "
                         "segment dropped", offset, seg.start + seg.size - offset)
-        self.files.truncate_dirty(offset)
+        self.files.truncate_dirty(offset, forget)
 
     def first_segment_before(self, ts_ms: int) -> int:
         """Index of the newest segment whose first record was stored at or before ts_ms

@@ -54,7 +54,23 @@ class StoreClosedError(StoreError):
     """The store was closed."""
 
 
-class DiskFullError(StoreError, OSError):
+class WritesStoppedError(StoreError, OSError):
+    """The store takes no writes for now; nothing was written (a broker answers
+    SERVICE_NOT_AVAILABLE)."""
+
+
+class SyncFailedError(WritesStoppedError):
+    """A sync of the commit log failed (flush="sync"): the pages it could not write may be
+    gone from the disk while a later sync would report success, so the store takes no writes
+    and acknowledges nothing more until it is reopened, which ends the log where it was last
+    durable (sync_failure.py)."""
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*args)
+        self.errno = errno.EIO
+
+
+class DiskFullError(WritesStoppedError):
     """The disk (or its configured usage ratio) is full; nothing was written."""
 
     def __init__(self, *args: object) -> None:

@@ -73,6 +73,12 @@ def abort_file(root: Path) -> Path:
     return root / "abort"
 
 
+def sync_failed_file(root: Path) -> Path:
+    """Beyond RocketMQ: where the commit log was last durable when a sync of it failed
+    (sync_failure.py); the next open ends the log there."""
+    return root / "syncFailed"
+
+
 def lock_file(root: Path) -> Path:
     return root / "lock"
 

@@ -39,6 +39,36 @@ class FlushCue:
         self.async_pending = False
         self.cued = threading.Event()
         self.syncs = 0  # group commits this process's waiters ran
+        # The durable offset when a sync of the commit log failed (sync_failure.py): nothing
+        # past it is reported durable again; on_fail(offset) is told once.
+        self.failed_at: int | None = None
+        self.on_fail: Callable[[int], object] | None = None
+
+    @property
+    def flushed(self) -> int:
+        raise NotImplementedError
+
+    def fail(self, exc: BaseException) -> None:
+        """A sync of the commit log failed with exc: stop here (see sync_failure.py)."""
+        if self._stop(exc):
+            self._told()
+
+    def _stop(self, exc: BaseException) -> bool:
+        """failed_at set; True the first time."""
+        if self.failed_at is not None:
+            return False
+        self.failed_at = self.flushed
+        log.critical("a sync of the commit log failed (%s): from offset %d on nothing is "
+                     "acknowledged as durable and writes are refused until the store is "
+                     "reopened", exc, self.failed_at)
+        return True
+
+    def _told(self) -> None:
+        if self.on_fail is not None:
+            try:
+                self.on_fail(self.failed_at)
+            except Exception:
+                log.exception("stopping writes after a failed sync failed")
 
     def cue(self) -> None:
         """A put in flight wants to be made durable (put_async). The event is set only when
@@ -68,11 +98,18 @@ class GroupCommit(FlushCue):
     def flushed(self) -> int:
         return self._flushed
 
+    def fail(self, exc: BaseException) -> None:
+        with self._cv:
+            first = self._stop(exc)
+            self._cv.notify_all()  # their waits end now: False
+        if first:
+            self._told()
+
     def advance(self, durable: int) -> None:
         """Record that [0, durable) was made durable elsewhere (an asyncio group commit)."""
         with self._lock:  # not the Condition's own methods: its Python calls cost a sync
             # send ~2 us when, as mostly, no thread waits
-            if durable <= self._flushed:
+            if durable <= self._flushed or self.failed_at is not None:
                 return
             self._flushed = durable
             if self._sleepers:
@@ -88,6 +125,8 @@ class GroupCommit(FlushCue):
         deadline = None
         with self._cv:
             while self._flushed < offset:
+                if self.failed_at is not None:
+                    return False
                 if not self._leader:
                     self._leader = True
                     break
@@ -107,12 +146,15 @@ class GroupCommit(FlushCue):
         self.syncs += 1  # under the leader flag: one thread at a time
         try:
             durable = self._flush_all()
+        except OSError as exc:
+            self.fail(exc)
         finally:
             with self._cv:
-                self._flushed = max(self._flushed, durable)
+                if self.failed_at is None:
+                    self._flushed = max(self._flushed, durable)
                 self._leader = False
                 self._cv.notify_all()
-        return durable >= offset or self.wait(offset)
+        return durable >= offset and self.failed_at is None or self.wait(offset)
 
 
 class SyncFlusher(threading.Thread):

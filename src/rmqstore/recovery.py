@@ -59,9 +59,11 @@ class RecoveryReport:
 def recover(commitlog: CommitLog, queues: ConsumeQueueTable, index: IndexService | None,
             checkpoint: StoreCheckpoint, abnormal: bool, check_crc: bool,
             tags_code: Callable[[str], int],
-            deleted: Mapping[str, int] | None = None) -> RecoveryReport:
+            deleted: Mapping[str, int] | None = None,
+            cut_at: int | None = None) -> RecoveryReport:
     """Run steps 1-3. tags_code(tag) hashes a tag; deleted maps a deleted topic to the log
-    offset before which its records are gone."""
+    offset before which its records are gone; cut_at, where a failed sync left the log
+    durable (sync_failure.py; recovered as after a crash): the log ends there at most."""
     deleted = deleted or {}
     files = commitlog.files.files
     if abnormal:
@@ -74,8 +76,14 @@ def recover(commitlog: CommitLog, queues: ConsumeQueueTable, index: IndexService
     else:
         start_index = max(0, len(files) - 3)
     end, skipped, last = scan(commitlog, queues, start_index, check_crc, checkpoint.logics_ts)
+    forget = cut_at is not None and cut_at < end
+    if forget:
+        log.warning("a sync failed at offset %d before the store was closed: the %d bytes "
+                    "after it, never acknowledged as durable, are cut", cut_at, end - cut_at)
+        end = cut_at
+        skipped = [(at, n) for at, n in skipped if at + n <= end]
     commitlog.skipped = skipped
-    commitlog.truncate(end)
+    commitlog.truncate(end, forget)
     queues.start(end, lambda: commitlog.min_offset)
     if not commitlog.files.files:
         return RecoveryReport(0)

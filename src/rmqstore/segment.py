@@ -129,16 +129,19 @@ class MappedFile(WritePosition):
     def set_positions(self, pos: int) -> None:
         self.wrote = self.flushed = pos
 
-    def zero_from(self, pos: int) -> None:
+    def zero_from(self, pos: int, forget: bool = False) -> None:
         """Zero [pos, size) and sync it: truncation must not leave old records behind. Whole
         pages go by punching a hole (no page is read or written) where they were written: the
         tail after a clean close was not, but for the pages warmed ahead of the writer
         (punching all of it and allocating it again discarded half a segment at every open);
-        the rest is written."""
+        the rest is written. forget: every whole page is punched, written or not: after a
+        failed sync the page cache may hold pages the disk does not, over blocks ext4 keeps
+        as unwritten extents, which a later write of the same page would not mend
+        (sync_failure.py); punching drops both."""
         cut = pos  # the loop below advances pos
         page_end = min(self.size, -(-pos // PAGE) * PAGE)
         written = written_ranges(self.fd, page_end, self.size - page_end) \
-            if page_end < self.size else None
+            if page_end < self.size and not forget else None
         if written is None:
             written = [(page_end, self.size)]  # cannot tell: all of it
         if page_end < self.size and all(_native.zero_range(self.fd, lo, hi - lo)

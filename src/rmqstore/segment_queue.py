@@ -170,16 +170,19 @@ class MappedFileQueue:
             seg.destroy()
         self.files = []
 
-    def truncate_dirty(self, offset: int) -> None:
+    def truncate_dirty(self, offset: int, forget: bool = False) -> None:
         """Drop everything at and after offset: later segments are deleted, the one holding it
         keeps [start, offset) and has the rest zeroed, so that a later recovery scan can never
-        walk from new records into stale ones."""
+        walk from new records into stale ones (forget: see MappedFile.zero_from)."""
         keep = []
         for seg in self.files:
             if seg.start + self.file_size <= offset:
                 keep.append(seg)
             elif seg.start <= offset:
-                seg.zero_from(offset - seg.start)
+                if forget:  # a commit-log segment's (a consume queue's does not)
+                    seg.zero_from(offset - seg.start, forget)
+                else:
+                    seg.zero_from(offset - seg.start)
                 seg.set_positions(offset - seg.start)
                 keep.append(seg)
             else:

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
-from . import _native, filenames, sync_journal
+from . import _native, filenames, sync_failure, sync_journal
 from .checkpoint import StoreCheckpoint
 from .commitlog import CommitLog
 from .config import StoreConfig
@@ -108,7 +108,8 @@ class MessageStore:
         root = self.root
         sharing = self._sharing
         recovers = sharing is None or sharing.first  # a later opener of a shared store: no
-        abnormal = filenames.abort_file(root).exists()
+        cut_at = sync_failure.read(root) if recovers else None
+        abnormal = filenames.abort_file(root).exists() or cut_at is not None
         # Several processes would race to make the same next segment ahead of time.
         self._allocator = Preallocator(config.warm_bytes) \
             if config.background and sharing is None else None
@@ -143,7 +144,9 @@ class MessageStore:
         if recovers:
             self.recovery = recover(self.commitlog, queues, self.index, self.checkpoint,
                                     abnormal, config.check_crc_on_recover, _native.java_hash,
-                                    self.topics.deleted)
+                                    self.topics.deleted, cut_at)
+            if cut_at is not None:  # the cut is durable (CommitLog.truncate syncs it)
+                sync_failure.clear(root)
             self.topics.prune_deleted(self.commitlog.min_offset)
             filenames.abort_file(root).touch()
             sync_journal.fsync_dir(root)
@@ -156,6 +159,7 @@ class MessageStore:
         self._flush = StoreFlush(config, self.root, self.commitlog, queues, self.index,
                                  self.topics, self.checkpoint, sharing)
         self._group_commit = self._flush.group_commit
+        self._group_commit.on_fail = self._stop_after_failed_sync
         self._routes = TopicRoutes(self.topics, config.default_queue_nums)
         self._writer = StoreWriter(config, self.commitlog, queues, self._routes, self.index,
                                    self._group_commit, self._put_lock, self._store_host)
@@ -525,6 +529,17 @@ class MessageStore:
         self.offsets.remove(topic=topic)
         log.info("topic %s deleted: %d consume queues loaded", topic, len(queues))
         return had_config or bool(queues) or on_disk
+
+    def _stop_after_failed_sync(self, durable: int) -> None:
+        """A sync of the commit log failed (FlushCue.on_fail): no more writes, and the mark
+        that ends the log at ``durable`` when the store is next opened (sync_failure.py)."""
+        self._writer.stop_after_failed_sync(durable)
+        try:
+            sync_failure.mark(self.root, durable)
+        except OSError as exc:
+            log.critical("the mark of the failed sync could not be written (%s): before this "
+                         "store takes writes again, its commit log must be cut at offset %d",
+                         exc, durable)
 
     def _check_disk(self) -> None:
         ratio = disk_used_ratio(self.root)

@@ -32,6 +32,7 @@ from .errors import (
     MessageTooLargeError,
     ReplicaStoreError,
     StoreClosedError,
+    SyncFailedError,
 )
 from .flush import GroupCommit
 from .index import IndexService, index_keys
@@ -102,6 +103,7 @@ class StoreWriter:
             _PUT_OK, store_host, self._plain_limit, config.max_message_size)
         self._closed = False
         self._writable = True
+        self._sync_failed_at: int | None = None  # see stop_after_failed_sync
         self._replica = config.replica  # a replica's log grows only through MessageStore.replica
         self._set_refusing()
         if hasattr(put_lock, "native"):  # a shared store's: one native call locks and appends
@@ -123,8 +125,9 @@ class StoreWriter:
         self._on_append = self._putter.on_append = callback
 
     def _set_refusing(self) -> None:
-        """Closed, disk full or a replica: the hot paths check this one flag."""
-        self._refusing = self._closed or not self._writable or self._replica
+        """Closed, disk full, a failed sync or a replica: the hot paths check this one flag."""
+        self._refusing = self._closed or not self._writable or self._replica \
+            or self._sync_failed_at is not None
         self._putter.refusing = self._refusing
 
     # -- single messages --------------------------------------------------------------------
@@ -497,6 +500,10 @@ class StoreWriter:
                                     "not puts")
         if self._closed:
             raise StoreClosedError("store is closed")
+        if self._sync_failed_at is not None:
+            raise SyncFailedError(
+                f"a sync of the commit log failed: writes are refused until the store is "
+                f"reopened, which ends the log at offset {self._sync_failed_at}")
         if not self._writable:
             raise DiskFullError(
                 f"disk above {self._config.disk_full_ratio:.0%} full; writes refused")
@@ -504,6 +511,11 @@ class StoreWriter:
     @property
     def writable(self) -> bool:
         return self._writable
+
+    def stop_after_failed_sync(self, durable: int) -> None:
+        """A sync of the commit log failed (sync_failure.py): puts raise SyncFailedError."""
+        self._sync_failed_at = durable
+        self._set_refusing()
 
     def set_writable(self, writable: bool) -> None:
         """False while the disk is above disk_full_ratio: puts raise DiskFullError."""

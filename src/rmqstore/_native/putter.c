@@ -260,7 +260,7 @@ typedef struct {
     PyObject *on_append;   /* None, or called after every append, under the put lock */
     Py_ssize_t plain_limit; /* bodies this long or longer take the Python put */
     Py_ssize_t max_body;   /* a batch with a longer body takes the Python put_batch (it raises) */
-    int refusing;          /* closed, disk full or a replica: the Python put raises */
+    int refusing;          /* closed, disk full, a failed sync or a replica: Python raises */
     int waiters;           /* callers in wait_for_message (the put lock guards it) */
 } PutterObject;
 

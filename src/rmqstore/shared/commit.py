@@ -87,7 +87,10 @@ class SharedGroupCommit(FlushCue):
             self._ctl.i64[self._at] = durable
 
     def wait(self, offset: int) -> bool:
-        """Block until [0, offset) is durable; False after the sync flush timeout."""
+        """Block until [0, offset) is durable; False after the sync flush timeout, or once a
+        sync failed here (FlushCue.fail)."""
+        if self.failed_at is not None:
+            return False
         if self._ctl.i64[self._at] >= offset:
             return True
         seg = self._last_segment()
@@ -101,18 +104,21 @@ class SharedGroupCommit(FlushCue):
             while True:
                 rc = _native.durable_wait_shared(self._native, w)
                 if rc == _native.DURABLE_DONE:
-                    return True
+                    return self.failed_at is None
                 if rc == _native.DURABLE_TIMEOUT:
                     return False
                 if rc == _native.DURABLE_SYNCED:  # the others are awake already
                     self.syncs += 1
                     self._synced(seg, w.synced_ts, w.synced_upto)
                     if w.synced_upto >= offset:  # always: the put was published before
-                        return True
+                        return self.failed_at is None
                 elif rc == _native.DURABLE_HOLDING:
                     self._sync_holding(offset)
                 elif rc != _native.DURABLE_AGAIN:  # AGAIN: a signal, whose handlers ran
                     raise OSError(-rc, "a sync flush of the shared commit log failed")
+        except OSError as exc:
+            self.fail(exc)
+            return False
         finally:
             self.sleeps += w.sleeps
             self.tries += w.tries

@@ -27,12 +27,12 @@ from itertools import repeat
 from ...._native import new_send_path
 from ....aio_commit import AsyncGroupCommit
 from ....errors import (
-    DiskFullError,
     InvalidBodyError,
     InvalidPropertyError,
     InvalidTopicError,
     MessageTooLargeError,
     StoreClosedError,
+    WritesStoppedError,
 )
 from ....message import PendingBatch, PendingPut, PutResult, PutStatus
 from ....net import RequestContext
@@ -88,7 +88,7 @@ _STATUS_CODES = {
 # A body flagged compressed must inflate within maxMessageSize (the store checks it): one that
 # does not is refused here, never stored for every later reader to trip on.
 _ILLEGAL = (InvalidPropertyError, MessageTooLargeError, InvalidBodyError, BatchDecodeError)
-_UNAVAILABLE = (DiskFullError, StoreClosedError)
+_UNAVAILABLE = (WritesStoppedError, StoreClosedError)
 
 
 @dataclass(slots=True)

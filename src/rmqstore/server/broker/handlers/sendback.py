@@ -22,7 +22,12 @@ import logging
 import random
 
 from ....delay_levels import PROP_DELAY
-from ....errors import DiskFullError, InvalidPropertyError, MessageTooLargeError, StoreClosedError
+from ....errors import (
+    InvalidPropertyError,
+    MessageTooLargeError,
+    StoreClosedError,
+    WritesStoppedError,
+)
 from ....message import Message
 from ....net import RequestContext
 from ....net.dispatch import Dispatcher
@@ -98,7 +103,7 @@ class SendBackProcessor:
             else:
                 level = h.delay_level or FIRST_RETRY_LEVEL + msg.reconsume_times
                 self._to_retry(topic, random.randrange(retry_queues), level, msg)
-        except (DiskFullError, StoreClosedError, InvalidPropertyError,
+        except (WritesStoppedError, StoreClosedError, InvalidPropertyError,
                 MessageTooLargeError) as exc:
             return _fail(ResponseCode.SYSTEM_ERROR, f"send back failed: {exc}")
         self._traffic.gave_back(h.group, h.origin_topic or msg.topic)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 
-from ....errors import DiskFullError, StoreClosedError
+from ....errors import StoreClosedError, WritesStoppedError
 from ....message import Message
 from ....net import RequestContext
 from ....net.dispatch import Dispatcher
@@ -89,7 +89,7 @@ class EndTransactionProcessor:
                 log.debug("transaction %s committed to %s/%d at %d", h.transaction_id, topic,
                           queue_id, result.queue_offset)
             op = self._bridge.put_op(queue_offset)
-        except (DiskFullError, StoreClosedError) as exc:
+        except (WritesStoppedError, StoreClosedError) as exc:
             return RemotingCommand.response(ResponseCode.SERVICE_NOT_AVAILABLE, str(exc))
         except (KeyError, ValueError) as exc:  # no REAL_TOPIC/REAL_QID, bad topic, too large
             log.error("transaction %s: half message cannot be ended: %r", h.transaction_id, exc)

@@ -1,0 +1,132 @@
+"""A failed fdatasync of the commit log: nothing after it is acknowledged, and the next open
+ends the log where it was last durable (sync_failure.py).
+
+Linux marks the pages whose write-back failed clean, so a later fdatasync succeeds without
+writing them; on ext4 the blocks of a preallocated segment even stay unwritten extents when
+the pages are written again, and read as zeros after a power loss. A store that went on, or
+that kept those records at its next open while the page cache still held them, would lose
+every record acknowledged after them at a power loss: recovery ends the log at the hole.
+Here the disk really fails (tests/crash/failing_disk.py) under each sync path of the commit
+log (a blocking put's group commit, the event loop's as a broker's, a shared store's native
+one): a put's write-back fails; the store refuses writes from then on; it is closed while the
+page cache still holds the failed record and opened again, and must have cut it; a record put
+then is acknowledged, the page cache goes (remount), and every acknowledged record is there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+import rmqstore
+from rmqstore import filenames
+from tests.crash.failing_disk import FailingDisk
+
+BODY = 300
+PAGE = 4096
+CFG = dict(commitlog_segment_bytes=1 << 20, consumequeue_units=1024, index_slots=64,
+           index_entries=256, background=False, flush="sync", sync_flush_timeout_ms=2000)
+
+
+@pytest.fixture
+def disk(tmp_path: Path):
+    d = FailingDisk(tmp_path)
+    try:
+        d.setup()
+        yield d
+    finally:
+        d.teardown()
+
+
+def _body(tag: bytes, i: int, size: int = 0) -> bytes:
+    return (tag + b"%05d" % i).ljust(size or BODY * (10 if tag == b"B" else 1), b".")
+
+
+def _blocking(store, tag: bytes, n: int, first: int, size: int) -> list[bool]:
+    acked = []
+    for i in range(first, first + n):
+        try:
+            r = store.put("T", _body(tag, i, size), queue_id=0)
+        except rmqstore.SyncFailedError:
+            raise
+        except OSError:
+            acked.append(False)
+            continue
+        acked.append(r.status is rmqstore.PutStatus.PUT_OK)
+    return acked
+
+
+async def _puts(store, on_loop: bool, steps) -> None:
+    """Runs steps(put) with put(tag, n, first=0, size=0) -> acknowledged or not, each."""
+    commit = store.async_group_commit(asyncio.get_running_loop()) if on_loop else None
+
+    async def put(tag: bytes, n: int, first: int = 0, size: int = 0) -> list[bool]:
+        if commit is None:  # blocking puts, on a thread: their own group commits
+            return await asyncio.to_thread(_blocking, store, tag, n, first, size)
+        acked = []
+        for i in range(first, first + n):  # one at a time: each waits for its own sync
+            p = store.put_async("T", _body(tag, i, size), queue_id=0)
+            acked.append(await commit.future(p.result.commitlog_offset))
+        return acked
+
+    try:
+        await steps(put)
+    finally:
+        if commit is not None:
+            commit.close()
+
+
+def _bodies(store) -> list[bytes]:
+    return [m.body for m in store.get("T", 0, 0, 100).messages]
+
+
+@pytest.mark.parametrize("path", ["blocking", "event_loop", "shared"])
+def test_after_a_failed_sync_nothing_more_is_acknowledged_and_the_next_open_cuts_there(
+        disk: FailingDisk, path: str) -> None:
+    cfg = dict(CFG, shared=True) if path == "shared" else CFG
+    where = disk.mnt / "store"
+    on_loop = path == "event_loop"
+    marks: list[int] = []
+
+    async def fail(put) -> None:
+        assert await put(b"A", 4) == [True] * 4
+        before = store.commitlog.max_offset
+        assert await put(b"A", 1, first=4) == [True]
+        overhead = store.commitlog.max_offset - before - BODY  # of a record beside its body
+        # A ends on a page boundary: a write the loop device takes in part counts as written
+        # (only one that writes nothing fails), so no write-back may begin on a page that
+        # has room and run into the starved ones
+        pad = -(store.commitlog.max_offset + overhead + BODY) % PAGE + BODY
+        assert await put(b"A", 1, first=5, size=pad) == [True]
+        end = store.commitlog.max_offset
+        assert end % PAGE == 0
+        disk.starve(store.commitlog.files.files[-1].path, end)
+        assert await put(b"B", 1) == [False]  # its write-back failed
+        disk.feed()  # the disk would take it now; the store does not try
+        with pytest.raises(rmqstore.SyncFailedError, match=f"at offset {end}"):
+            await put(b"B", 1, first=1)
+        marks.append(end)
+
+    with rmqstore.open(where, **cfg) as store:
+        store.create_topic("T", 1)
+        asyncio.run(_puts(store, on_loop, fail))
+        assert store.durable_offset == marks[0]
+    assert filenames.sync_failed_file(where).read_text() == f"{marks[0]}\n"
+    # closed with the failed record still in the page cache: reopened, the log ends before it
+
+    async def more(put) -> None:
+        assert await put(b"C", 5) == [True] * 5
+
+    with rmqstore.open(where, **cfg) as store:
+        assert store.commitlog.max_offset == marks[0]
+        assert [b[:6] for b in _bodies(store)] == [b"A%05d" % i for i in range(6)]
+        assert not filenames.sync_failed_file(where).exists()
+        asyncio.run(_puts(store, on_loop, more))
+    disk.remount()  # what the disk holds, as after a power loss
+    with rmqstore.open(where, **cfg) as store:
+        bodies = _bodies(store)
+    assert [b[:6] for b in bodies] == [b"A%05d" % i for i in range(6)] \
+        + [b"C%05d" % i for i in range(5)]
+    assert bodies[6:] == [_body(b"C", i) for i in range(5)]
