@@ -78,6 +78,7 @@ class MappedFile(WritePosition):
         "region",
         "size",
         "start",
+        "sync_fd",
         "view",
     )
 
@@ -92,6 +93,12 @@ class MappedFile(WritePosition):
         # Bytes appended (readers see [0, wrote)); kept in a cell the native appenders advance.
         self.cell = _native.new_cell(0)
         self.flushed = 0  # bytes known durable
+        # flush()'s own open file while the segment takes bytes. Every open file reports a
+        # failed write-back to its next sync, but syncs through one file report it once: a
+        # thread syncing through fd while another's sync failed could take the pages the
+        # failure left clean for written ones (sync_failure.py). The event loop's syncs
+        # (aio_commit) use fd, one at a time, and see each failure before the next.
+        self.sync_fd = -1
 
     @classmethod
     def create(cls, path: Path, start: int, size: int, advice: str = "normal") -> MappedFile:
@@ -102,7 +109,9 @@ class MappedFile(WritePosition):
                 os.ftruncate(fd, size)  # file systems without fallocate: sparse file
 
         fd, _ = new_file(path, temp_of(path), whole, os.rename)
-        return cls(path, start, size, fd, _map(fd, size, advice))
+        seg = cls(path, start, size, fd, _map(fd, size, advice))
+        seg.sync_fd = open_fd(path, os.O_RDONLY)
+        return seg
 
     @classmethod
     def open(cls, path: Path, start: int, size: int, advice: str = "normal") -> MappedFile:
@@ -122,12 +131,22 @@ class MappedFile(WritePosition):
         new flushed position. Dirty mmap pages are part of the page cache fdatasync writes."""
         target = self.wrote
         if target > self.flushed:
-            sync_journal.fdatasync_upto(self.fd, self.path, target)
+            sync_journal.fdatasync_upto(self.sync_fd if self.sync_fd >= 0 else self.fd,
+                                        self.path, target)
             self.flushed = max(self.flushed, target)
+            if self.flushed >= self.size:
+                self._close_sync_fd()
         return self.flushed
 
     def set_positions(self, pos: int) -> None:
         self.wrote = self.flushed = pos
+        if pos < self.size and self.sync_fd < 0 and self.fd >= 0:
+            self.sync_fd = open_fd(self.path, os.O_RDONLY)
+
+    def _close_sync_fd(self) -> None:
+        if self.sync_fd >= 0:
+            os.close(self.sync_fd)
+            self.sync_fd = -1
 
     def zero_from(self, pos: int, forget: bool = False) -> None:
         """Zero [pos, size) and sync it: truncation must not leave old records behind. Whole
@@ -186,6 +205,7 @@ class MappedFile(WritePosition):
             self.mm.close()
         except BufferError:
             log.debug("segment %s still viewed by a reader; unmapped when it lets go", self.path)
+        self._close_sync_fd()
         os.close(self.fd)
         self.fd = -1
 

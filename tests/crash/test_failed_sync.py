@@ -16,6 +16,7 @@ then is acknowledged, the page cache goes (remount), and every acknowledged reco
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 
 import pytest
@@ -130,3 +131,28 @@ def test_after_a_failed_sync_nothing_more_is_acknowledged_and_the_next_open_cuts
     assert [b[:6] for b in bodies] == [b"A%05d" % i for i in range(6)] \
         + [b"C%05d" % i for i in range(5)]
     assert bodies[6:] == [_body(b"C", i) for i in range(5)]
+
+
+def test_a_failure_another_sync_saw_first_is_still_reported_to_flush(disk: FailingDisk) -> None:
+    """Syncs through one open file report a failed write-back once: the event loop's syncs
+    (aio_commit) go through the segment's fd, so a blocking put's group commit (flush())
+    syncs through a file of its own, which reports the same failure again rather than
+    taking the pages it left clean for written ones."""
+    cfg = dict(CFG, flush="async")
+    with rmqstore.open(disk.mnt / "store", **cfg) as store:
+        store.create_topic("T", 1)
+        store.put("T", _body(b"A", 0), queue_id=0)
+        before = store.commitlog.max_offset
+        store.put("T", _body(b"A", 1), queue_id=0)
+        overhead = store.commitlog.max_offset - before - BODY
+        pad = -(store.commitlog.max_offset + overhead + BODY) % PAGE + BODY
+        store.put("T", _body(b"A", 2, pad), queue_id=0)
+        seg = store.commitlog.files.files[-1]
+        assert seg.flush() == seg.wrote and seg.wrote % PAGE == 0
+        disk.starve(seg.path, seg.wrote)
+        store.put("T", _body(b"B", 0), queue_id=0)
+        with pytest.raises(OSError):
+            os.fdatasync(seg.fd)  # as the event loop's sync: it sees the failure
+        with pytest.raises(OSError):
+            seg.flush()  # and so does flush(), through its own file
+        disk.feed()

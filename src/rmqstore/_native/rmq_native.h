@@ -563,6 +563,7 @@ typedef struct {
     int64_t delay_ns;   /* the gathering delay's cap */
     int64_t recheck_ns; /* how often a sleeper looks for a flusher that died */
     int64_t timeout_ns; /* the sync flush timeout */
+    int32_t failed;     /* errno of a failed sync here: every later wait fails (this process) */
 } rmq_shared_commit;
 typedef struct {
     int64_t offset;
@@ -589,7 +590,7 @@ enum {
     RMQ_DURABLE_AGAIN = 3,
     RMQ_DURABLE_HOLDING = 4
 };
-int32_t rmq_durable_wait_shared(const rmq_shared_commit *gc, rmq_durable_wait *w);
+int32_t rmq_durable_wait_shared(rmq_shared_commit *gc, rmq_durable_wait *w);
 
 /* The broker's native send path (send_parse.c): a request frame (without its length word)
  * read for the common case of SEND_MESSAGE (10) / SEND_MESSAGE_V2 (310): a JSON header with

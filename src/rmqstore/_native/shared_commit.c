@@ -62,17 +62,27 @@ static void journal(const rmq_durable_wait *w, int64_t n) {
 
 /* Under the flush mutex, durable short of w->offset: fdatasync the caller's segment, set the
  * next sync's want (see shared/commit.py's _sync), move durable, wake everyone. */
-static int32_t sync_segment(const rmq_shared_commit *gc, rmq_durable_wait *w) {
+static int32_t sync_segment(rmq_shared_commit *gc, rmq_durable_wait *w) {
     int64_t ts = __atomic_load_n(gc->last_ts, __ATOMIC_ACQUIRE); /* before end: as Python's */
     int64_t end = __atomic_load_n(gc->log_end, __ATOMIC_ACQUIRE);
     int64_t durable = __atomic_load_n(gc->durable, __ATOMIC_ACQUIRE);
     if (w->fd < 0 || durable < w->seg_start || end < w->seg_start ||
         end > w->seg_start + w->seg_size)
         return RMQ_DURABLE_HOLDING; /* earlier segments, or one not mapped here */
+    /* A sync of this process failed (its file reported it, and only once: another thread's
+     * sync through the same file would now succeed without the pages the failure left
+     * clean; sync_failure.py): nothing is synced or made durable from here. Set and read
+     * under the flush mutex, so no thread of this process syncs after a failure unaware. */
+    int32_t failed = __atomic_load_n(&gc->failed, __ATOMIC_ACQUIRE);
+    if (failed) {
+        release(gc);
+        return -failed;
+    }
     uint32_t since = load32(gc->synced), start = load32(gc->arrivals);
     __atomic_store_n(gc->synced, start, __ATOMIC_SEQ_CST);
     if (fdatasync(w->fd) != 0) {
-        int32_t err = errno;
+        int32_t err = errno ? errno : EIO;
+        __atomic_store_n(&gc->failed, err, __ATOMIC_RELEASE);
         release(gc);
         return -err;
     }
@@ -85,7 +95,9 @@ static int32_t sync_segment(const rmq_shared_commit *gc, rmq_durable_wait *w) {
     return RMQ_DURABLE_SYNCED;
 }
 
-int32_t rmq_durable_wait_shared(const rmq_shared_commit *gc, rmq_durable_wait *w) {
+int32_t rmq_durable_wait_shared(rmq_shared_commit *gc, rmq_durable_wait *w) {
+    int32_t failed = __atomic_load_n(&gc->failed, __ATOMIC_ACQUIRE);
+    if (failed) return -failed;
     if (__atomic_load_n(gc->durable, __ATOMIC_ACQUIRE) >= w->offset) return RMQ_DURABLE_DONE;
     int64_t now = now_ns();
     if (!w->arrived) { /* the caller's put is published */

@@ -32,6 +32,7 @@ the C writes its record of the sync before anyone wakes, as sync_journal's funct
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -117,6 +118,8 @@ class SharedGroupCommit(FlushCue):
                 elif rc != _native.DURABLE_AGAIN:  # AGAIN: a signal, whose handlers ran
                     raise OSError(-rc, "a sync flush of the shared commit log failed")
         except OSError as exc:
+            if not self._native.failed:  # a sync of flush_all's (Python): the C's fail too
+                self._native.failed = exc.errno or errno.EIO
             self.fail(exc)
             return False
         finally:
@@ -126,6 +129,8 @@ class SharedGroupCommit(FlushCue):
     def _sync_holding(self, offset: int) -> None:
         """The native wait handed over the flush mutex: the sync needs files not mapped here."""
         try:
+            if self._native.failed:  # a sync failed here: see shared_commit.c's sync_segment
+                raise OSError(self._native.failed, "a sync flush of the shared commit log failed")
             if self._ctl.i64[self._at] < offset:
                 self._sync(self._ctl.u32)
         finally:  # durable_seq bumped atomically before the waiters are counted
