@@ -17,5 +17,6 @@ def c_api_module(name: str, *sources: str, package: str = "rmqstore._native") ->
 
 setup(cffi_modules=["src/rmqstore/_native/build.py:ffibuilder"],
       ext_modules=[c_api_module("_messages", "messages.c"), c_api_module("_put", "putter.c"),
-                   c_api_module("_send", "send_path.c", "send_read.c", "send_counts.c"),
+                   c_api_module("_send", "send_path.c", "send_read.c", "send_counts.c",
+                                  "send_front.c"),
                    c_api_module("_codec", "codec.c", package="rmqstore.protocol")])

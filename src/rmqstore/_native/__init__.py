@@ -1038,3 +1038,5 @@ def new_send_path(cluster: str, skip_names: frozenset[str], max_header_bytes: in
 _send.bind(_address(ffi.addressof(lib, "rmq_put")),
            _address(ffi.addressof(lib, "rmq_index_put")))
 put_sent = _send.put_sent
+# A server connection's data_received in C while its reads are plain sends (send_front.c).
+ReadFront = _send.ReadFront

@@ -338,7 +338,27 @@ Py_ssize_t rmq_answer_write(PyObject *const *pieces, uint8_t *w, const uint8_t *
     return 8 + header;
 }
 
+PyTypeObject *rmq_send_path_type;
+
+static PyObject *path_bump_epoch(SendPathObject *self, PyObject *unused) {
+    (void)unused;
+    self->epoch++;
+    Py_RETURN_NONE;
+}
+
+static PyObject *path_front_served(SendPathObject *self, void *unused) {
+    (void)unused;
+    return PyLong_FromLongLong(self->front_served);
+}
+
+static PyGetSetDef path_getset[] = {
+    {"front_served", (getter)path_front_served, NULL, "sends served through ReadFronts", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
 static PyMethodDef path_methods[] = {
+    {"bump_epoch", (PyCFunction)path_bump_epoch, METH_NOARGS,
+     "every ReadFront armed with this path hands its next read to Python"},
     {"parse", (PyCFunction)path_parse, METH_O, "rmq_send_parse of one frame"},
     {"answer", (PyCFunction)(void (*)(void))path_answer, METH_FASTCALL,
      "the SUCCESS frame of a stored send"},
@@ -357,6 +377,7 @@ static PyType_Slot path_slots[] = {
     {Py_tp_traverse, path_traverse},
     {Py_tp_clear, path_clear},
     {Py_tp_methods, path_methods},
+    {Py_tp_getset, path_getset},
     {0, NULL},
 };
 
@@ -384,8 +405,15 @@ PyMODINIT_FUNC PyInit__send(void) {
     PyObject *m = PyModule_Create(&module_def);
     if (!m) return NULL;
     PyObject *path = PyType_FromSpec(&path_spec);
-    if (!path || PyModule_AddObject(m, "SendPath", path) < 0) {
+    if (!path || PyModule_AddObject(m, "SendPath", Py_NewRef(path)) < 0) {
         Py_XDECREF(path);
+        Py_XDECREF(path);
+        Py_DECREF(m);
+        return NULL;
+    }
+    rmq_send_path_type = (PyTypeObject *)path;  /* the module's reference keeps it */
+    Py_DECREF(path);
+    if (rmq_front_add(m) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -64,7 +64,12 @@ typedef struct {
     rmq_send_req req;
     fast_state fast;    /* bound: fast.table != NULL */
     send_counts counts; /* send_counts.c's: what serve counts of the sends it takes */
+    /* moved by bump_epoch whenever what a ReadFront was armed with may no longer hold */
+    unsigned long long epoch;
+    long long front_served; /* sends served through ReadFronts (send_front.c) */
 } SendPathObject;
+
+extern PyTypeObject *rmq_send_path_type;  /* SendPath, made at the module's init */
 
 extern put_fn rmq_sent_put;              /* rmq_put, bound once by bind */
 extern index_put_fn rmq_sent_index_put;  /* rmq_index_put, likewise */
@@ -88,6 +93,9 @@ PyObject *rmq_send_count_into(SendPathObject *self, PyObject *const *args, Py_ss
 int rmq_count_send(send_counts *c, PyObject *topic, int64_t body_len);
 void rmq_count_rpc(send_counts *c, Py_ssize_t v1, Py_ssize_t v2, double ms);
 double rmq_count_clock(void);
+
+/* send_front.c: adds ReadFront to the module. 0, or -1 with an error set. */
+int rmq_front_add(PyObject *module);
 void rmq_fast_clear(fast_state *f);
 
 #endif

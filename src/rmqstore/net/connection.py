@@ -6,7 +6,10 @@ routes each command, responses to the opaque -> Future table, requests to ``on_r
 pending call fails with ConnectionClosed whose ``__cause__`` is the original error, and the
 tasks serving this connection's requests are cancelled.
 
-A malformed frame closes this connection only (FrameError, logged); nothing else is affected.
+A server's reads may go to a native reader first (its Dispatcher's read_front, armed by the
+read hook's owner): data_received is then that reader, which hands this one every read it does
+not serve whole. A malformed frame closes this connection only (FrameError, logged); nothing
+else is affected.
 What the frames of one read are answered with at once (the fast handlers, the native send
 path) leaves in one write when the read is done, before a close that read caused; the requests
 of calls made while others are in flight leave together at the next loop iteration (a lone
@@ -62,7 +65,8 @@ ReadCallback = Callable[["RemotingConnection", bytes, int], "tuple[int, bytes] |
 
 
 class ReadHooks(Protocol):
-    """Whose ``read_hook`` (a ReadCallback, or None) a connection reads anew for each read."""
+    """Whose ``read_hook`` (a ReadCallback, or None) a connection reads anew for each read;
+    ``read_front``, when there is one, makes the connection's data_received (a Dispatcher's)."""
 
     read_hook: ReadCallback | None
 
@@ -124,6 +128,16 @@ class RemotingConnection(asyncio.Protocol):
         self._loop = asyncio.get_running_loop()
         self._lost: asyncio.Future[None] = self._loop.create_future()
         self.peer = "?"
+        # A server's reader in native code, armed by the read hook's owner while reads are
+        # plain, disarmed here whenever this reader's own state moves (_handle, corked
+        # writes, pauses, the close). uvloop calls the data_received it finds when the
+        # transport is made: the instance's, the front, which hands it the rest.
+        make_front = getattr(read_hooks, "read_front", None)
+        self.front = None if make_front is None else make_front(
+            self, RemotingConnection.data_received.__get__(self), self._handle,
+            self._read_failed)
+        if self.front is not None:
+            self.data_received = self.front  # type: ignore[method-assign]
 
     # -- public API --------------------------------------------------------------------------
 
@@ -305,19 +319,24 @@ class RemotingConnection(asyncio.Protocol):
         # without _handle's frame: the hook's call is most of a small send's Python here.
         try:
             served = on_read(self, data, self._max_frame)
-        except FrameError as exc:  # as _handle answers one
-            log.warning("%s: malformed input, closing the connection: %s", self.peer, exc)
-            self.close(exc)
-            return
-        except Exception as exc:  # a bug in the hook: this connection goes, the server stays
-            log.exception("%s: error while reading, closing the connection", self.peer)
-            self.close(exc)
+        except Exception as exc:  # a FrameError, as _handle answers one; or a bug in the hook
+            self._read_failed(exc)
             return
         if served is not None and served[0] == len(data):
             self.partial_frame_since = None
             self._transport.write(served[1])  # type: ignore[union-attr]
         else:
             self._handle(data, served=served)
+
+    def _read_failed(self, exc: BaseException) -> None:
+        """The read hook (or the front) failed on a read: malformed input (FrameError) or a
+        bug; this connection goes, the server stays."""
+        if isinstance(exc, FrameError):
+            log.warning("%s: malformed input, closing the connection: %s", self.peer, exc)
+        else:
+            log.error("%s: error while reading, closing the connection", self.peer,
+                      exc_info=exc)
+        self.close(exc)
 
     def _handle(self, data: bytes, tls_hello: bool = False,
                 served: tuple[int, bytes] | None | bool = False) -> None:
@@ -388,6 +407,8 @@ class RemotingConnection(asyncio.Protocol):
                 self._uncork()
             else:  # nothing to write (a client's read of responses): no call to make
                 self._corked = None
+            if self.front is not None:  # this reader's state moved: the hook arms it anew
+                self.front.disarm()
 
     def eof_received(self) -> bool | None:
         return None  # half-close is not part of the protocol: close our side too
@@ -458,6 +479,8 @@ class RemotingConnection(asyncio.Protocol):
         if self._corked is None:
             self._corked = []
             loop.call_soon(self._uncork)
+            if self.front is not None:  # answers may not overtake the corked frames
+                self.front.disarm()
         self._corked.append(frame)
 
     def _uncork(self) -> None:
@@ -466,6 +489,8 @@ class RemotingConnection(asyncio.Protocol):
             self._transport.write(corked[0] if len(corked) == 1 else b"".join(corked))
 
     def _pause_reading(self, reason: str) -> None:
+        if self.front is not None:
+            self.front.disarm()
         if not self._read_paused_for and self._transport is not None and not self._closed:
             self._transport.pause_reading()
             log.debug("%s: reading paused (%s)", self.peer, reason)
@@ -516,6 +541,8 @@ class RemotingConnection(asyncio.Protocol):
             return
         self._closed = True
         self._close_reason = reason
+        if self.front is not None:
+            self.front.disarm()
         if self._sweep is not None:
             self._sweep.cancel()
             self._sweep, self._sweep_at = None, math.inf

@@ -108,6 +108,11 @@ FrameHandler = Callable[[Channel, bytes, float], bool]
 # through the channel: sends that wait for the disk or a slave).
 ReadHandler = Callable[[Channel, bytes, int], "tuple[int, bytes] | None"]
 
+# Makes a server connection's reader in native code (see Dispatcher.read_front): given the
+# connection, its Python data_received, its _handle and its _read_failed.
+ReadFrontFactory = Callable[[Channel, Callable[[bytes], None], Callable[..., None],
+                             Callable[[BaseException], None]], Callable[[bytes], object]]
+
 
 # Sees every request before its handler: returns None to let it through, or the response that
 # refuses it. Runs in the connection's reader, so it must not block; ``peer`` is "host:port".
@@ -170,6 +175,11 @@ class Dispatcher:
         # What a connection's reader calls with a whole read (its read_hooks): the
         # read_handler while no request_filter is set, else None; kept by the two setters.
         self.read_hook: ReadHandler | None = None
+        # What makes a server connection's data_received (its ReadFront) when it is made:
+        # (connection, its Python data_received, its _handle, its _read_failed) -> the
+        # callable uvloop calls with each read; None: the Python one. The read_handler's
+        # owner sets it (the broker's native send path) and arms each connection's.
+        self.read_front: ReadFrontFactory | None = None
 
     @property
     def request_filter(self) -> RequestFilter | None:

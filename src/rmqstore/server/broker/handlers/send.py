@@ -190,6 +190,7 @@ class SendProcessor:
                 self._ok_frame.pieces())
             dispatcher.frame_handler = self._native.on_frame
             dispatcher.read_handler = self._native.on_read
+            dispatcher.read_front = self._native.new_front
             self._topics.listen(self._native.clear_fast)
             self._role.listen(self._native.clear_fast)
 

@@ -25,7 +25,10 @@ A whole read goes first to SendPath.serve (send_read.c) in one call: the leading
 are common sends to a topic of the fast table are checked, stored, indexed, answered and
 counted there (the traffic counters, and the RPC latencies when the observer is the broker's
 RpcLatency: send_counts.c, folded in when read); Python sees each send only when a long-poll
-wake-up or another observer needs it.
+wake-up or another observer needs it. Once a connection's read was served whole, with nothing
+to note or hold, on_read arms the connection's ReadFront (send_front.c, its data_received),
+which serves its next reads in C without on_read or the Python reader, until anything they
+read changes (see new_front).
 A topic enters the table when a send of it passed every check above on the per-frame path;
 any change that bears on a check (a topic created, updated or deleted, the broker's
 permission, its role) empties the table, so the next send of each topic takes the per-frame
@@ -46,7 +49,7 @@ import struct
 from collections.abc import Callable
 from time import perf_counter as _perf_counter  # a global name fewer on the hot path
 
-from ...._native import new_send_path
+from ...._native import ReadFront, new_send_path
 from ....aio_commit import AsyncGroupCommit
 from ....errors import InvalidTopicError
 from ....message import PutResult, PutStatus
@@ -122,6 +125,7 @@ class NativeSend:
         self._taken_apart = 0  # sends answered here one frame a call (on_frame)
         path = new_send_path(config.cluster_name, rewrite_props, FRAME_HEADROOM_BYTES,
                              answer_pieces)
+        self._path = path
         self._parse, self._serve, self._count_into = path.parse, path.serve, path.count_into
         self._counted_for: object = self  # the observer serve's counting was set for: none yet
         # held sends wait for the group commit, which syncs them: no cue (sync flush)
@@ -133,7 +137,11 @@ class NativeSend:
         self.fast_topics: dict[str, int] = {}
         self._fast_bound = not role.controller_mode and store.bind_send_path(
             path, self.fast_topics, group_commit is not None or sync_master)
-        self.served = 0  # sends answered by serve (a subset of taken)
+        self._served = 0  # sends answered by serve through on_read (see served)
+        # Reads answered whole with no notes and nothing held are armed for a connection's
+        # ReadFront (send_front.c), which serves them without on_read's Python; never a
+        # read whose answers may wait (sync flush, a sync master).
+        self._fronts = not self._may_hold
         # topic -> (the config checked, how many queue ids it takes; 0: none, not ours)
         self._gates: dict[str, tuple[object, int]] = {}
         # What the answer and the observer see of a request taken here, by code.
@@ -170,6 +178,7 @@ class NativeSend:
                 self.fast_topics.clear()
             self.fast_topics[topic] = self._gates[topic][1]
             self._listened_seen = -1
+            self._path.bump_epoch()  # a listener may watch it: fronts ask on_read again
         commit = self._group_commit if wait else None
         replication = self._replication if wait else None
         if commit is None and replication is None:
@@ -229,9 +238,14 @@ class NativeSend:
             return None
         taken, answers, notes, held = served
         if type(notes) is int:  # counted in C, nobody to tell
-            self.served += notes
+            self._served += notes
+            if self._fronts and taken == len(data):  # the next reads: the front's alone
+                front = channel.front  # type: ignore[attr-defined]
+                if front is not None and not front.armed:
+                    front.arm(self._path, self._dispatcher, pulls, listened, host,
+                              max_frame_bytes, self._flags)
         else:
-            self.served += len(notes)
+            self._served += len(notes)
             if watched:
                 notify = self._notify
                 for _code, topic, queue_id, _size in notes:
@@ -274,6 +288,7 @@ class NativeSend:
         # the per-send observer, or a held read's at its answer, wants the read's start
         self._timed = observer is not None and (rpc is None or self._may_hold)
         self._counted_for = observer
+        self._path.bump_epoch()
 
     def _hold(self, channel: Channel, answers: bytes, held: bytes, last: int,
               started: float) -> None:
@@ -308,6 +323,18 @@ class NativeSend:
             for _opaque, code, *_ in HELD.iter_unpack(held):
                 observer(self._stand_ins[code], _SUCCESS, elapsed)
 
+    def new_front(self, conn: Channel, slow: Callable[[bytes], None],
+                  handle: Callable[..., None],
+                  failed: Callable[[BaseException], None]) -> ReadFront:
+        """The Dispatcher's read_front: a server connection's reader in C, disarmed until
+        on_read arms it."""
+        return ReadFront(conn, slow, handle, failed)
+
+    @property
+    def served(self) -> int:
+        """Sends answered by serve (a subset of taken): through on_read or a ReadFront."""
+        return self._served + self._path.front_served
+
     @property
     def taken(self) -> int:
         """Sends answered here, per frame or by their read (logged at close: what tests look
@@ -318,6 +345,7 @@ class NativeSend:
         """Something a send's checks read changed: every topic takes the per-frame path again
         until a send of it passes them."""
         self.fast_topics.clear()
+        self._path.bump_epoch()
 
     def _encoded_host(self, peer: str) -> bytes | None:
         """The born host SendProcessor stores for a peer, encoded as the record holds it."""
