@@ -9,8 +9,11 @@ import select
 import threading
 import time
 
+import pytest
+
 import rmqstore
 from rmqstore import _native, aio_commit
+from rmqstore.segment import PAGE, written_ranges
 
 
 def _python_syncs(monkeypatch) -> list[tuple[int, int]]:
@@ -373,3 +376,34 @@ def test_syncs_of_one_send_have_the_next_records_pwritten(tmp_path, small_config
         assert [m.body for m in store.get("T", 0, 0, 100).messages] == \
             [b"first"] + [b"lone %d" % i for i in range(3)] + \
             [b"group %d" % i for i in range(GROUP)] + [b"after the group"]
+
+
+def test_lone_sends_have_zeros_written_ahead_and_keep_their_records(tmp_path, small_config,
+                                                                    monkeypatch):
+    """While syncs answer few sends, zeros are written over the pages ahead of the writer
+    (their blocks written, not the "unwritten" ones posix_fallocate leaves, whose conversion
+    would cost a journal commit in the sync that first covers them), never over a record."""
+    cfg = dict(small_config, flush="sync", commitlog_segment_bytes=1 << 20)
+    ahead = 64 << 10
+    monkeypatch.setattr(aio_commit, "ZEROS_AHEAD", ahead)
+    bodies = [b"lone %04d " % i + b"." * 200 for i in range(600)]  # ~3 zeroings' worth
+
+    async def main(store):
+        commit = store.async_group_commit(asyncio.get_running_loop())
+        for body in bodies:
+            p = store.put_async("T", body, queue_id=0)
+            assert await asyncio.wait_for(commit.future(p.result.commitlog_offset), 5)
+        await asyncio.sleep(0)  # the zeros come after the answer
+        seg = store.commitlog.files.files[-1]
+        page_end = -(-seg.wrote // PAGE) * PAGE
+        assert seg.zeroed >= page_end + ahead // 2
+        written = written_ranges(seg.fd, page_end, ahead // 2)
+        if written is None:
+            pytest.skip("no FIEMAP on this file system")
+        assert written == [(page_end, page_end + ahead // 2)]
+        assert not any(seg.view[seg.wrote:seg.zeroed])
+
+    with rmqstore.open(tmp_path, **cfg) as store:
+        asyncio.run(main(store))
+    with rmqstore.open(tmp_path, **cfg) as store:
+        assert [m.body for m in store.get("T", 0, 0, 1000).messages] == bodies

@@ -440,6 +440,12 @@ def punch_hole(fd: int, start: int, length: int) -> bool:
     return lib.rmq_punch_hole(fd, start, length) == 0
 
 
+def write_zeros(fd: int, start: int, length: int) -> int:
+    """Write zeros over a file range that holds zeros already and start its write-back (GIL
+    released): its blocks are written ones when a later sync covers them. 0 or errno."""
+    return lib.rmq_write_zeros(fd, start, length)
+
+
 def syncfs(fd: int) -> None:
     """Make everything written to fd's file system durable; OSError on failure."""
     _check(lib.rmq_syncfs(fd), "syncfs")
