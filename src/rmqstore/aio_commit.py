@@ -150,14 +150,18 @@ class AsyncGroupCommit:
         else:  # at the end of this iteration: no thread hand-off (see the module's docstring)
             self._soon = self._loop.call_soon(self._sync_here)
 
-    def sync_now(self, offset: int, source: int) -> bool:
+    def sync_now(self, offset: int, source: int,
+                 answer: Callable[[], object] | None = None) -> bool:
         """A lone producer's read of sends (``source``: its connection's id) made durable
         in this call, as the C floor and Redis do, when the loop would sync it at the end of
         this iteration anyway: nothing else waits, no sync runs or gathers, the last was
         quick and answered one read, and the read before came from the same source (with
         concurrent producers the next read may be ready already: those share the loop's
-        sync). True once the record at ``offset`` is durable; False: wait with when_durable.
-        Saves the lone send its callbacks, the heap entry and the scheduled sync."""
+        sync). True once the record at ``offset`` is durable, and ``answer()`` called: as
+        soon as the fdatasync returns, before the sync's bookkeeping (the checkpoint's time,
+        the durable offset), which the producer would otherwise wait for. False: not synced
+        (wait with when_durable). Saves the lone send its callbacks, the heap entry and the
+        scheduled sync."""
         lone, self._last_source = source == self._last_source, source
         if not lone or self._heap or self._job is not None \
                 or self._gathering or self._loop_busy or self._syncer is None \
@@ -166,29 +170,37 @@ class AsyncGroupCommit:
             return False
         if self._soon is not None:  # the sync the append cued for this iteration: made now
             self._soon.cancel()
-        self._sync_here(reads=1)
-        return self._commit.flushed > offset  # False: the sync failed
+        if self._sync_here(reads=1, offset=offset, answer=answer):
+            return True
+        # the sync failed (the store stops), or covered a segment before the record's
+        if self._commit.flushed > offset:  # durable all the same (another path synced it)
+            if answer is not None:
+                answer()
+            return True
+        return False
 
     def keep_loop_free(self) -> None:
         """Other work is due on the loop (a held pull was woken): the next sync, if not begun,
         runs on the native thread rather than block the loop."""
         self._loop_busy = True
 
-    def _sync_here(self, reads: int = 0) -> None:
+    def _sync_here(self, reads: int = 0, offset: int = -1,
+                   answer: Callable[[], object] | None = None) -> bool:
         """The loop's own fdatasync, after the requests read this iteration were appended;
-        ``reads``: those it answers beside the waiters (sync_now's)."""
+        ``reads``: those it answers beside the waiters (sync_now's), ``answer()`` called (and
+        True returned) as soon as the record at ``offset`` is durable."""
         self._soon = None
         self._gathering = False
         if self._loop_busy:  # woken since it was scheduled: the thread, after all
             self._submit()
-            return
+            return False
         self._wanted = False
         self._commit.async_pending = False  # the next put in flight cues again
         seg = self._files.oldest_unflushed()
         if seg is None or self._syncer is None:
             self._commit.advance(self._files.durable())
             self._resolve(self._commit.flushed)
-            return
+            return False
         ts, upto = self._last_ts(), seg.wrote
         began = time.monotonic()
         self._loop_busy = False
@@ -196,11 +208,18 @@ class AsyncGroupCommit:
             sync_journal.fdatasync_upto(seg.fd, seg.path, upto)  # the GIL released
         except OSError as exc:
             self._failed(seg, exc)
-            return
+            return False
+        answered = False
+        if answer is not None:  # the producer's answer first: the rest is bookkeeping
+            seg.flushed = max(seg.flushed, upto)
+            if self._files.durable() > offset:  # no segment before seg left unsynced
+                answer()
+                answered = True
         self._last_sync_s = time.monotonic() - began
         self._synced(seg, ts, upto, journaled=True, reads=reads)
         if self._heap or self._wanted:
             self.flush_soon()
+        return answered
 
     def _on_cue(self) -> None:
         if threading.get_ident() == self._loop_thread:

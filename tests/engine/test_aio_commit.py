@@ -257,8 +257,9 @@ def test_a_lone_sources_read_is_durable_when_sync_now_returns(tmp_path, small_co
                                                                monkeypatch):
     """sync_now: reads from one source, nothing else waiting, syncs quick: each is durable
     when the call returns True, by an fdatasync of its segment on the loop's thread made in
-    the call. Reads alternating between two sources (concurrent producers) are left to the
-    loop's sync (False), and still answered."""
+    the call, and answered once in it, after that fdatasync. Reads alternating between two
+    sources (concurrent producers) are left to the loop's sync (False, not answered), and
+    still made durable."""
     cfg = dict(small_config, flush="sync")  # 4 KiB segments: the sends roll several
     monkeypatch.setattr(aio_commit, "INLINE_BELOW_S", 60.0)  # quick, however loaded the machine
     syncs = _python_syncs(monkeypatch)
@@ -274,20 +275,28 @@ def test_a_lone_sources_read_is_durable_when_sync_now_returns(tmp_path, small_co
         loop_thread = threading.get_ident()
         first, _ = put(store, b"first: how long do syncs take?")  # the native thread's
         assert await commit.future(first) is True
+        answered: list[list[tuple[int, int]]] = []  # the syncs made when each answer came
         for i in range(80):
             offset, seg = put(store, b"lone %04d" % i + b"." * 40)
             before = len(syncs)
+            answered.clear()
+            answer = lambda: answered.append(syncs[before:])  # noqa: E731, B023
             if i == 0 or offset == seg.start:  # the source's first read: whether another
                 # follows is not known; a roll: the segment before goes to the native thread
-                assert commit.sync_now(offset, 1) is False
+                assert commit.sync_now(offset, 1, answer) is False
+                assert answered == []
                 assert await asyncio.wait_for(commit.future(offset), 5) is True
                 continue
-            assert commit.sync_now(offset, 1) is True, f"read {i} not synced in the call"
+            assert commit.sync_now(offset, 1, answer) is True, f"read {i} not synced in the call"
             assert syncs[before:] == [(seg.fd, loop_thread)]
+            assert answered == [[(seg.fd, loop_thread)]], f"read {i} answered before its sync"
             assert seg.flushed > offset - seg.start and store.durable_offset > offset
         for i in range(20):
             offset, _ = put(store, b"two producers %d" % i)
-            assert commit.sync_now(offset, 2 + i % 2) is False, f"read {i} synced alone"
+            answered.clear()
+            assert commit.sync_now(offset, 2 + i % 2, lambda: answered.append([])) is False, \
+                f"read {i} synced alone"
+            assert answered == []
             assert await asyncio.wait_for(commit.future(offset), 5) is True
         assert store.durable_offset == store.commitlog.max_offset
         assert len(store.commitlog.files.files) > 2
