@@ -18,7 +18,7 @@ from typing import Any
 from .._version import __version__
 from ..errors import NativeModuleError
 
-ABI_VERSION = 34
+ABI_VERSION = 35
 
 try:
     from ._rmq import ffi, lib
