@@ -80,6 +80,7 @@ class MappedFile(WritePosition):
         "start",
         "sync_fd",
         "view",
+        "zeroed",
     )
 
     def __init__(self, path: Path, start: int, size: int, fd: int, mm: mmap.mmap) -> None:
@@ -99,6 +100,7 @@ class MappedFile(WritePosition):
         # failure left clean for written ones (sync_failure.py). The event loop's syncs
         # (aio_commit) use fd, one at a time, and see each failure before the next.
         self.sync_fd = -1
+        self.zeroed = 0  # zeros written ahead of the writer up to here (write_zeros_ahead)
 
     @classmethod
     def create(cls, path: Path, start: int, size: int, advice: str = "normal") -> MappedFile:
@@ -137,6 +139,22 @@ class MappedFile(WritePosition):
             if self.flushed >= self.size:
                 self._close_sync_fd()
         return self.flushed
+
+    def write_zeros_ahead(self, ahead: int) -> None:
+        """Write zeros over the next ``ahead`` bytes of whole pages past the write position and
+        the zeros written before, and start their write-back (_native.write_zeros): the syncs
+        that later cover records there find their blocks converted. The caller holds the put
+        lock, so that no record is written meanwhile; the pages hold zeros already, so readers
+        see no change."""
+        if self.fd < 0:
+            return
+        start = max(self.zeroed, -(-self.wrote // PAGE) * PAGE)
+        end = min(self.size, start + ahead)
+        if end > start:
+            err = _native.write_zeros(self.fd, start, end - start)
+            if err:  # a sync of the records there pays for the conversion, as before
+                log.warning("writing zeros ahead in %s: %s", self.path, os.strerror(err))
+        self.zeroed = max(self.zeroed, end)
 
     def set_positions(self, pos: int) -> None:
         self.wrote = self.flushed = pos

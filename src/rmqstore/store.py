@@ -605,7 +605,7 @@ class MessageStore:
         """Sync flush led from ``loop`` (a server's): puts made on that loop wait for
         durability with ``future(offset)`` instead of a thread (see aio_commit). Replaces the
         background flusher of puts in flight; made once, closed with the store."""
-        return self._flush.async_group_commit(loop)
+        return self._flush.async_group_commit(loop, self._put_lock)
 
     def flush(self) -> None:
         """Make everything written so far durable: log, queues, index, checkpoint, offsets

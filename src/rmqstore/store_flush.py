@@ -23,6 +23,7 @@ from .topics import TopicConfigManager
 
 if TYPE_CHECKING:
     import asyncio
+    import threading
 
     from .aio_commit import AsyncGroupCommit
     from .segment import MappedFile
@@ -139,8 +140,9 @@ class StoreFlush:
                                else self._commitlog.max_offset)
         self.flush_queues()
 
-    def async_group_commit(self, loop: asyncio.AbstractEventLoop) -> AsyncGroupCommit:
-        """See MessageStore.async_group_commit."""
+    def async_group_commit(self, loop: asyncio.AbstractEventLoop,
+                           put_lock: threading.Lock) -> AsyncGroupCommit:
+        """See MessageStore.async_group_commit; ``put_lock``: the store's."""
         if self._config.flush != "sync":
             raise ValueError("an asyncio group commit needs flush='sync'")
         if self._sharing is not None:
@@ -155,7 +157,8 @@ class StoreFlush:
             self._aio_commit = AsyncGroupCommit(
                 loop, self._commitlog.files, self.group_commit, lambda: self._log.last_ts,
                 self._synced_upto, self._config.sync_flush_timeout_ms / 1000,
-                self._config.group_commit_delay_us, self._commitlog.appender.stage_singles)
+                self._config.group_commit_delay_us, self._commitlog.appender.stage_singles,
+                put_lock)
         return self._aio_commit
 
     def _synced_upto(self, ts: int) -> None:

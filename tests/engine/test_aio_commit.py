@@ -9,8 +9,11 @@ import select
 import threading
 import time
 
+import pytest
+
 import rmqstore
 from rmqstore import _native, aio_commit
+from rmqstore.segment import PAGE, written_ranges
 
 
 def _python_syncs(monkeypatch) -> list[tuple[int, int]]:
@@ -254,8 +257,9 @@ def test_a_lone_sources_read_is_durable_when_sync_now_returns(tmp_path, small_co
                                                                monkeypatch):
     """sync_now: reads from one source, nothing else waiting, syncs quick: each is durable
     when the call returns True, by an fdatasync of its segment on the loop's thread made in
-    the call. Reads alternating between two sources (concurrent producers) are left to the
-    loop's sync (False), and still answered."""
+    the call, and answered once in it, after that fdatasync. Reads alternating between two
+    sources (concurrent producers) are left to the loop's sync (False, not answered), and
+    still made durable."""
     cfg = dict(small_config, flush="sync")  # 4 KiB segments: the sends roll several
     monkeypatch.setattr(aio_commit, "INLINE_BELOW_S", 60.0)  # quick, however loaded the machine
     syncs = _python_syncs(monkeypatch)
@@ -271,20 +275,28 @@ def test_a_lone_sources_read_is_durable_when_sync_now_returns(tmp_path, small_co
         loop_thread = threading.get_ident()
         first, _ = put(store, b"first: how long do syncs take?")  # the native thread's
         assert await commit.future(first) is True
+        answered: list[list[tuple[int, int]]] = []  # the syncs made when each answer came
         for i in range(80):
             offset, seg = put(store, b"lone %04d" % i + b"." * 40)
             before = len(syncs)
+            answered.clear()
+            answer = lambda: answered.append(syncs[before:])  # noqa: E731, B023
             if i == 0 or offset == seg.start:  # the source's first read: whether another
                 # follows is not known; a roll: the segment before goes to the native thread
-                assert commit.sync_now(offset, 1) is False
+                assert commit.sync_now(offset, 1, answer) is False
+                assert answered == []
                 assert await asyncio.wait_for(commit.future(offset), 5) is True
                 continue
-            assert commit.sync_now(offset, 1) is True, f"read {i} not synced in the call"
+            assert commit.sync_now(offset, 1, answer) is True, f"read {i} not synced in the call"
             assert syncs[before:] == [(seg.fd, loop_thread)]
+            assert answered == [[(seg.fd, loop_thread)]], f"read {i} answered before its sync"
             assert seg.flushed > offset - seg.start and store.durable_offset > offset
         for i in range(20):
             offset, _ = put(store, b"two producers %d" % i)
-            assert commit.sync_now(offset, 2 + i % 2) is False, f"read {i} synced alone"
+            answered.clear()
+            assert commit.sync_now(offset, 2 + i % 2, lambda: answered.append([])) is False, \
+                f"read {i} synced alone"
+            assert answered == []
             assert await asyncio.wait_for(commit.future(offset), 5) is True
         assert store.durable_offset == store.commitlog.max_offset
         assert len(store.commitlog.files.files) > 2
@@ -373,3 +385,34 @@ def test_syncs_of_one_send_have_the_next_records_pwritten(tmp_path, small_config
         assert [m.body for m in store.get("T", 0, 0, 100).messages] == \
             [b"first"] + [b"lone %d" % i for i in range(3)] + \
             [b"group %d" % i for i in range(GROUP)] + [b"after the group"]
+
+
+def test_lone_sends_have_zeros_written_ahead_and_keep_their_records(tmp_path, small_config,
+                                                                    monkeypatch):
+    """While syncs answer few sends, zeros are written over the pages ahead of the writer
+    (their blocks written, not the "unwritten" ones posix_fallocate leaves, whose conversion
+    would cost a journal commit in the sync that first covers them), never over a record."""
+    cfg = dict(small_config, flush="sync", commitlog_segment_bytes=1 << 20)
+    ahead = 64 << 10
+    monkeypatch.setattr(aio_commit, "ZEROS_AHEAD", ahead)
+    bodies = [b"lone %04d " % i + b"." * 200 for i in range(600)]  # ~3 zeroings' worth
+
+    async def main(store):
+        commit = store.async_group_commit(asyncio.get_running_loop())
+        for body in bodies:
+            p = store.put_async("T", body, queue_id=0)
+            assert await asyncio.wait_for(commit.future(p.result.commitlog_offset), 5)
+        await asyncio.sleep(0)  # the zeros come after the answer
+        seg = store.commitlog.files.files[-1]
+        page_end = -(-seg.wrote // PAGE) * PAGE
+        assert seg.zeroed >= page_end + ahead // 2
+        written = written_ranges(seg.fd, page_end, ahead // 2)
+        if written is None:
+            pytest.skip("no FIEMAP on this file system")
+        assert written == [(page_end, page_end + ahead // 2)]
+        assert not any(seg.view[seg.wrote:seg.zeroed])
+
+    with rmqstore.open(tmp_path, **cfg) as store:
+        asyncio.run(main(store))
+    with rmqstore.open(tmp_path, **cfg) as store:
+        assert [m.body for m in store.get("T", 0, 0, 1000).messages] == bodies

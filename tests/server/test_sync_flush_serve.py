@@ -137,8 +137,9 @@ def test_a_lone_producers_send_is_synced_in_its_read_and_a_failed_sync_is_not_ac
     inline: list[bool] = []  # what each sync_now call answered
     real_sync_now = aio_commit.AsyncGroupCommit.sync_now
 
-    def sync_now(self: aio_commit.AsyncGroupCommit, offset: int, source: int) -> bool:
-        inline.append(real_sync_now(self, offset, source))
+    def sync_now(self: aio_commit.AsyncGroupCommit, offset: int, source: int,
+                 answer=None) -> bool:
+        inline.append(real_sync_now(self, offset, source, answer))
         return inline[-1]
 
     monkeypatch.setattr(aio_commit.AsyncGroupCommit, "sync_now", sync_now)

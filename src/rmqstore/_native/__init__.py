@@ -18,7 +18,7 @@ from typing import Any
 from .._version import __version__
 from ..errors import NativeModuleError
 
-ABI_VERSION = 36
+ABI_VERSION = 37
 
 try:
     from ._rmq import ffi, lib
@@ -438,6 +438,12 @@ def punch_hole(fd: int, start: int, length: int) -> bool:
     """Zero a file range by punching a hole (the file keeps its size); False where the file
     system cannot."""
     return lib.rmq_punch_hole(fd, start, length) == 0
+
+
+def write_zeros(fd: int, start: int, length: int) -> int:
+    """Write zeros over a file range that holds zeros already and start its write-back (GIL
+    released): its blocks are written ones when a later sync covers them. 0 or errno."""
+    return lib.rmq_write_zeros(fd, start, length)
 
 
 def syncfs(fd: int) -> None:

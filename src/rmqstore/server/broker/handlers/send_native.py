@@ -266,9 +266,10 @@ class NativeSend:
         last = HELD.unpack_from(held, len(held) - HELD.size)[4]  # the read's last record
         commit = self._group_commit
         if commit is not None and taken == len(data) and self._replication is None \
-                and not self._role.controller_mode and commit.sync_now(last, id(channel)):
-            self._observe_held(held, started)  # durable now: answered with the read
-            return taken, answers
+                and not self._role.controller_mode \
+                and commit.sync_now(last, id(channel), lambda: _send(channel, answers)):
+            self._observe_held(held, started)  # durable now, and answered
+            return taken, b""
         self._hold(channel, answers, held, last, started)
         return taken, b""
 
@@ -304,10 +305,7 @@ class NativeSend:
             channel.release(size)
             if status is PutStatus.PUT_OK and not self._role.controller_mode:
                 self._observe_held(held, started)
-                try:
-                    channel.send_frame(answers)
-                except ConnectionClosed:
-                    pass  # the producer retries; the records are stored
+                _send(channel, answers)
                 return
             for opaque, code, queue_id, qoff, phys, now in HELD.iter_unpack(held):
                 self._answer_stored(status, channel, code, opaque, queue_id, qoff, phys, now,
@@ -375,6 +373,14 @@ class NativeSend:
             self._gates.clear()
         self._gates[topic] = (cfg, queues)
         return queues
+
+
+def _send(channel: Channel, answers: bytes) -> None:
+    """A held read's SUCCESS answers, written once durable."""
+    try:
+        channel.send_frame(answers)
+    except ConnectionClosed:
+        pass  # the producer retries; the records are stored
 
 
 def _wait(commit: AsyncGroupCommit | None, replication: Replication | None, phys: int,
