@@ -49,6 +49,9 @@ class MappingClock:
         """lock: the store's put lock, which every caller holds (readers take it to map)."""
         self.budget = budget
         self.lock = lock
+        # Other processes write these files too (a shared store's): a reservation must not
+        # write what it backs (queue_file.QueueFile.reserve), only populate it.
+        self.others_write = False
         self._ring: list[QueueFile] = []
         self._hand = 0
         self._over_budget_logged = False

@@ -323,8 +323,10 @@ def test_no_space_to_extend_a_queue_file_refuses_the_put(tmp_path, monkeypatch):
     with rmqstore.open(tmp_path, **CFG) as s:
         for i in range(1024):  # the first RESERVE_BYTES: exactly 1,024 units
             s.put("A", b"%d" % i)
+        def full(fd, data, offset):
+            raise OSError(errno.ENOSPC, "No space left on device")
         with monkeypatch.context() as m:
-            m.setattr(_native.Mapping, "populate", lambda self, start, end: errno.EFAULT)
+            m.setattr(queue_file.os, "pwrite", full)
             with pytest.raises(DiskFullError):
                 s.put("A", b"1024")
         assert s.max_offset("A", 0) == 1024
@@ -338,17 +340,30 @@ def test_a_busy_queue_reserves_more_at_a_time(tmp_path, monkeypatch):
     """A queue is backed as much again as it holds at each reservation (up to 65,536 units):
     20,480 units take 5 stops for a reservation, not 19, and hold at most twice their bytes."""
     stops = []
-    real = _native.Mapping.populate
-    monkeypatch.setattr(_native.Mapping, "populate",
-                        lambda self, start, end: stops.append(end) or real(self, start, end))
+    real = queue_file._back_with_zeros
+    monkeypatch.setattr(queue_file, "_back_with_zeros",
+                        lambda fd, start, end, path: stops.append(end) or real(fd, start, end,
+                                                                                 path))
     with rmqstore.open(tmp_path, **CFG) as s:
         for _ in range(160):
             s.put_batch("A", [b"x"] * 128, queue_id=0)
         assert s.max_offset("A", 0) == 20_480
     [f] = (tmp_path / "consumequeue" / "A" / "0").iterdir()
-    reservations = [end for end in stops if end > RESERVE_BYTES]  # not the first page's fault
-    assert reservations == [2 * RESERVE_BYTES << k for k in range(5)]
+    assert stops == [2 * RESERVE_BYTES << k for k in range(5)]
     assert f.stat().st_blocks * 512 <= 2 * 20_480 * 20 + RESERVE_BYTES
+
+
+def test_a_reservation_after_a_reopen_keeps_the_units_held(tmp_path):
+    """A reopened file's reservation starts at its write position, past every unit it holds
+    (reserve writes the zeros of what it backs): none of them is lost to the next units."""
+    with rmqstore.open(tmp_path, **CFG) as s:
+        for i in range(1500):  # past the first reservation
+            s.put("A", b"%d" % i)
+    with rmqstore.open(tmp_path, **CFG) as s:
+        for i in range(1500, 4000):  # reservations of a file whose [0, wrote) holds units
+            s.put("A", b"%d" % i)
+        got = [m.body for at in range(0, 4000, 32) for m in s.get("A", 0, at, 32).messages]
+    assert got == [b"%d" % i for i in range(4000)]
 
 
 def test_the_kernel_refusing_a_mapping_names_its_limit(tmp_path, monkeypatch):

@@ -57,6 +57,7 @@ class SharedView:
         self._log_end_at = c.LOG_END // 8
         queues.view = self
         queues.use_lock(self.local)  # mapping queue files is this process's own business
+        queues.clock.others_write = True  # units past this view's end may be another's
         commitlog.on_stale = self._on_stale
         commitlog.appender.share(ctl.address(c.LOG_END))
 
