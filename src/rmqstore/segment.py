@@ -19,6 +19,7 @@ import logging
 import mmap
 import os
 import struct
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +80,7 @@ class MappedFile(WritePosition):
         "size",
         "start",
         "sync_fd",
+        "sync_lock",
         "view",
         "zeroed",
     )
@@ -100,6 +102,7 @@ class MappedFile(WritePosition):
         # failure left clean for written ones (sync_failure.py). The event loop's syncs
         # (aio_commit) use fd, one at a time, and see each failure before the next.
         self.sync_fd = -1
+        self.sync_lock = threading.Lock()  # flush() and close(): sync_fd is closed once full
         self.zeroed = 0  # zeros written ahead of the writer up to here (write_zeros_ahead)
 
     @classmethod
@@ -133,11 +136,13 @@ class MappedFile(WritePosition):
         new flushed position. Dirty mmap pages are part of the page cache fdatasync writes."""
         target = self.wrote
         if target > self.flushed:
-            sync_journal.fdatasync_upto(self.sync_fd if self.sync_fd >= 0 else self.fd,
-                                        self.path, target)
-            self.flushed = max(self.flushed, target)
-            if self.flushed >= self.size:
-                self._close_sync_fd()
+            with self.sync_lock:  # a housekeeper's flush and a closing store's may meet
+                if target > self.flushed:
+                    sync_journal.fdatasync_upto(self.sync_fd if self.sync_fd >= 0 else self.fd,
+                                                self.path, target)
+                    self.flushed = max(self.flushed, target)
+                    if self.flushed >= self.size:
+                        self._close_sync_fd()
         return self.flushed
 
     def write_zeros_ahead(self, ahead: int) -> None:
@@ -223,7 +228,8 @@ class MappedFile(WritePosition):
             self.mm.close()
         except BufferError:
             log.debug("segment %s still viewed by a reader; unmapped when it lets go", self.path)
-        self._close_sync_fd()
+        with self.sync_lock:
+            self._close_sync_fd()
         os.close(self.fd)
         self.fd = -1
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 
 import rmqstore
 from rmqstore.flush import GroupCommit
@@ -161,3 +162,48 @@ def test_sync_flusher_waits_for_a_stream_of_puts_to_pause(tmp_path, small_config
     assert _stream_then_count_syncs(tmp_path / "a", small_config, monkeypatch, 100_000) == 1
     # no pause: a sync per cue, and puts keep cueing while the stream runs
     assert _stream_then_count_syncs(tmp_path / "b", small_config, monkeypatch, 0) >= 5
+
+
+def test_two_flushes_of_a_segment_that_fills_never_sync_through_a_closed_file(tmp_path,
+                                                                            monkeypatch):
+    """flush() syncs through the segment's own sync file and closes it once the segment is
+    full and synced; a second flush() meeting the first (a housekeeper's and a closing
+    store's) must neither sync through the closed descriptor, nor close it twice (EBADF, or
+    worse, another file's descriptor by then)."""
+    from rmqstore import segment, sync_journal
+
+    seg = segment.MappedFile.create(tmp_path / "seg", 0, 1 << 16)
+    real = sync_journal.fdatasync_upto
+    calls = []
+    other_done = threading.Event()
+
+    def slow(fd, path, length):
+        calls.append(fd)
+        if len(calls) == 1:  # the first holds its descriptor while the other flush runs
+            other_done.wait(1.0)
+        real(fd, path, length)
+
+    monkeypatch.setattr(sync_journal, "fdatasync_upto", slow)
+    seg.view[:8] = b"12345678"
+    seg.wrote = seg.size  # full: the first flush to finish closes the sync file
+    errors = []
+
+    def flush(last: bool):
+        try:
+            seg.flush()
+        except OSError as exc:
+            errors.append(exc)
+        if last:
+            other_done.set()
+
+    first = threading.Thread(target=flush, args=(False,))
+    first.start()
+    while not calls and first.is_alive():
+        time.sleep(0.001)
+    second = threading.Thread(target=flush, args=(True,))
+    second.start()
+    first.join()
+    second.join()
+    assert errors == [] and seg.flushed == seg.size and seg.sync_fd == -1
+    assert len(calls) == 1  # the second found the segment synced
+    seg.close()
