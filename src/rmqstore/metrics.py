@@ -6,7 +6,8 @@ store (the broker's /metrics serves the same families with its own labels):
     REGISTRY.register(StoreCollector(store))
 
 Names, units and labels are RocketMQ 5's (DefaultStoreMetricsConstant of rocketmq 5.3, as its
-OpenTelemetry Prometheus exporter writes them: the unit appended), plus the disk alarm's own.
+OpenTelemetry Prometheus exporter writes them: the unit appended), plus the disk alarm's own
+and whether the store takes writes (rmqstore_store_writes_stopped, by reason).
 Each scrape reads the store once (store_stats.read_store_stats); prometheus-client is imported
 here only, so the engine needs it only when this module is used.
 """
@@ -20,7 +21,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from .disk_alarm import DiskThresholds
-from .store_stats import StoreStats, read_store_stats
+from .store_stats import WRITES_STOPPED_REASONS, StoreStats, read_store_stats
 
 if TYPE_CHECKING:
     from .store import MessageStore
@@ -72,6 +73,20 @@ def store_families(stats: StoreStats, thresholds: DiskThresholds,
                          ("warning", thresholds.warning)):
         levels.add_metric([*labels.values(), level], value)
     out.append(levels)
+    stopped = GaugeMetricFamily("rmqstore_store_writes_stopped", "1 while the store refuses "
+                                "writes for the reason: sync_failed (a commit-log sync failed; "
+                                "until reopened), disk_full (above diskSpaceWarningLevelRatio)",
+                                labels=[*labels, "reason"])
+    for reason in WRITES_STOPPED_REASONS:
+        stopped.add_metric([*labels.values(), reason], int(reason in stats.writes_stopped))
+    out.append(stopped)
+    # only while stopped: no offset would be a true value before a failure
+    failed = GaugeMetricFamily("rmqstore_commitlog_sync_failed_offset_bytes", "Commit-log "
+                               "offset up to which the log was durable when a sync failed; "
+                               "reopened, the store ends the log there", labels=list(labels))
+    if stats.sync_failed_at is not None:
+        failed.add_metric(list(labels.values()), stats.sync_failed_at)
+    out.append(failed)
     return out
 
 

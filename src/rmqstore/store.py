@@ -586,6 +586,18 @@ class MessageStore:
         self.checkpoint.flush()
 
     @property
+    def sync_failed_at(self) -> int | None:
+        """Where the commit log was durable when a sync of it failed: writes are refused until
+        the store is reopened, which ends the log there (sync_failure.py). None while no sync
+        failed."""
+        return self._writer.sync_failed_at
+
+    @property
+    def disk_full(self) -> bool:
+        """Writes refused while the disk is above disk_full_ratio (the periodic disk check)."""
+        return not self._writer.writable
+
+    @property
     def durable_offset(self) -> int:
         """Commit-log offset up to which everything is on disk (record boundaries)."""
         return self._group_commit.flushed

@@ -1,6 +1,6 @@
 """What an open store can report about itself, read in one call (the inputs of RocketMQ 5's
 store metrics, DefaultStoreMetricsManager: storage size, flush and dispatch behind bytes,
-message reserve time; and the disk alarm's ratio)."""
+message reserve time; and the disk alarm's ratio) and whether it takes writes."""
 
 from __future__ import annotations
 
@@ -29,6 +29,18 @@ class StoreStats:
     reserve_time_ms: int  # now - earliest_store_time_ms; 0 when empty
     topics: int
     disk_alarm_level: int  # disk_alarm.py's level at the last periodic check
+    sync_failed_at: int | None  # durable offset at a failed commit-log sync (sync_failure.py)
+    disk_full: bool  # writes refused above disk_full_ratio
+
+    @property
+    def writes_stopped(self) -> tuple[str, ...]:
+        """Why puts are refused now, each of WRITES_STOPPED_REASONS that holds; () if none."""
+        held = (self.sync_failed_at is not None, self.disk_full)
+        return tuple(r for r, h in zip(WRITES_STOPPED_REASONS, held, strict=True) if h)
+
+
+# Why a store refuses writes (the reason label of rmqstore_store_writes_stopped)
+WRITES_STOPPED_REASONS = ("sync_failed", "disk_full")
 
 
 def read_store_stats(store: MessageStore) -> StoreStats:
@@ -46,4 +58,5 @@ def read_store_stats(store: MessageStore) -> StoreStats:
         earliest_store_time_ms=earliest,
         reserve_time_ms=max(0, now_ms - earliest) if earliest else 0,
         topics=len(store.topics.topics),
-        disk_alarm_level=store.disk_alarm.level)
+        disk_alarm_level=store.disk_alarm.level,
+        sync_failed_at=store.sync_failed_at, disk_full=store.disk_full)

@@ -512,6 +512,11 @@ class StoreWriter:
     def writable(self) -> bool:
         return self._writable
 
+    @property
+    def sync_failed_at(self) -> int | None:
+        """The durable offset given to stop_after_failed_sync; None while no sync failed."""
+        return self._sync_failed_at
+
     def stop_after_failed_sync(self, durable: int) -> None:
         """A sync of the commit log failed (sync_failure.py): puts raise SyncFailedError."""
         self._sync_failed_at = durable

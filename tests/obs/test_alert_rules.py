@@ -38,7 +38,7 @@ def _promtool(promtool: str, *args: str) -> str:
 
 def test_promtool_checks_the_rules(promtool: str) -> None:
     out = _promtool(promtool, "check", "rules", RULES.name)
-    assert "SUCCESS: 8 rules found" in out
+    assert "SUCCESS: 9 rules found" in out
 
 
 def test_promtool_runs_the_rules_unit_tests(promtool: str) -> None:

@@ -49,7 +49,8 @@ ROCKETMQ_FAMILIES = {
     "rocketmq_storage_message_reserve_time_milliseconds": "gauge",
 }
 OURS = {"rmqstore_disk_used_ratio", "rmqstore_disk_alarm_level", "rmqstore_disk_ratio_threshold",
-        "rmqstore_commitlog_max_offset_bytes"}
+        "rmqstore_commitlog_max_offset_bytes", "rmqstore_store_writes_stopped",
+        "rmqstore_commitlog_sync_failed_offset_bytes"}
 COMMON = {"cluster": "DefaultCluster", "node_type": "broker", "node_id": "broker-a"}
 FAST = {"consume_from_where": ConsumeFromWhere.FIRST_OFFSET, "rebalance_interval_s": 0.5,
         "heartbeat_s": 0.5, "persist_interval_s": 0.2, "broker_suspend_ms": 1000}

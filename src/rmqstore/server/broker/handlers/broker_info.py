@@ -7,6 +7,9 @@ StoreStatsService.getRuntimeInfo), with real values: the put and get TPS of the 
 and 600 s, today's and yesterday's totals since start, the disk ratios, the commit log's
 bounds, how far flushing is behind, the versions. Thread-pool keys, which Java fills from its
 executors, carry this broker's in-flight request counts and no capacity limit (-1).
+Keys of ours, which RocketMQ has not, start with rmqstore: rmqstoreWritesStopped (why the store
+refuses writes: sync_failed, disk_full, comma-separated; "none" while it takes them) and
+rmqstoreSyncFailedOffset (where the log was durable when a sync failed; -1 before one).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from ....protocol.java_properties import format_properties, parse_properties
 from ....protocol.route import encode_kv_table
 from ....retention import disk_used_ratio
 from ....store import MessageStore
+from ....store_stats import read_store_stats
 from ..broker_stats import BrokerStats
 from ..runtime_config import RuntimeConfig, UpdateRefused
 
@@ -89,6 +93,10 @@ class BrokerInfoProcessor:
             **stats.tps(), **{k: str(v) for k, v in stats.day_totals().items()},
         }
         table["getTransferredTps"] = table["getTransferedTps"]  # RocketMQ 5's spelling
+        st = read_store_stats(store)
+        table["rmqstoreWritesStopped"] = ",".join(st.writes_stopped) or "none"
+        table["rmqstoreSyncFailedOffset"] = str(
+            -1 if st.sync_failed_at is None else st.sync_failed_at)
         return table
 
     async def broker_config(self, request: RemotingCommand,

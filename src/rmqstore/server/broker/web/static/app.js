@@ -122,6 +122,9 @@ pages.cluster = async () => {
              `${fmt.pct(o.diskThresholds.cleanForcibly)} / ${fmt.pct(o.diskThresholds.warning)}`)}
       ${card("Commit log", fmt.bytes(s.commitlogMaxOffset - s.commitlogMinOffset))}
       ${card("Flush behind", fmt.bytes(s.flushBehindBytes))}
+      ${card("Writes", s.writesStopped.length ? `stopped: ${s.writesStopped.join(", ")}` +
+             (s.syncFailedOffset === null ? "" : ` (durable to offset ${s.syncFailedOffset})`)
+             : "taken", s.writesStopped.length ? "level-3" : "level-0")}
       ${card("Oldest message", fmt.time(s.earliestStoreTimestamp))}
     </div>
     <table id="brokers"><thead><tr><th>Broker</th><th>Address</th><th class="num">TPS in</th>
