@@ -505,11 +505,14 @@ class Producer(Lifecycle):
               born_ms: int) -> Awaitable[RemotingCommand]:
         """The broker's answer to one send, as the connection's own awaitable when the frame
         can come from the queue's template (a single unsigned send)."""
-        if batch or self._transport.signs:
+        transport = self._transport
+        if batch or transport.credentials is not None:  # signed: no pre-made frame
             code = RequestCode.SEND_BATCH_MESSAGE if batch else RequestCode.SEND_MESSAGE_V2
             req = self._send_request(code, mq, msg, body, sys_flag, props, batch, born_ms)
-            return self._transport.invoke(addr, req, max(0.001, timeout_s))
-        return self._transport.invoke_frame(
+            return transport.invoke(addr, req, max(0.001, timeout_s))
+        # Straight to the remoting client: Transport.invoke_frame's check and the signs
+        # property are the condition above, two calls per send on a lone producer's path.
+        return transport.remoting.invoke_frame(
             addr, RequestCode.SEND_MESSAGE_V2,
             self._send_frame_of(mq, msg, body, sys_flag, props, born_ms), max(0.001, timeout_s))
 
