@@ -145,11 +145,15 @@ class Producer(Lifecycle):
         self._started = False
         self._heartbeated: set[str] = set()  # brokers told of this producer
         self._send_templates: dict[MessageQueue, JsonFrameTemplate] = {}  # see _send_template
+        # the loop start() ran on, which every method runs on: asyncio.get_running_loop()
+        # costs a getpid() syscall, once per send otherwise
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
         """Resolve the NameServers and start the route-refresh and heartbeat timers."""
+        self._loop = asyncio.get_running_loop()
         await self._transport.resolve_namesrv()
         self._tasks.every(self._route_refresh_s, self.routes.refresh_all, name="route-refresh")
         self._tasks.every(self._heartbeat_s, self.heartbeat, name="heartbeat")
@@ -356,7 +360,8 @@ class Producer(Lifecycle):
             packed = zlib.compress(body, self.compress_level)
             if len(packed) < len(body):
                 body, sys_flag = packed, SYSFLAG_ZLIB
-        if props.get("TRAN_MSG", "").lower() == "true":  # sendKernelImpl: a half message
+        tran = props.get("TRAN_MSG")
+        if tran is not None and tran.lower() == "true":  # sendKernelImpl: a half message
             sys_flag |= SYSFLAG_TX_PREPARED
         return sys_flag, body, props
 
@@ -393,7 +398,7 @@ class Producer(Lifecycle):
                 self._check_started()
             prepared = self._prepare(msg)
         sys_flag, body, props = prepared
-        loop = asyncio.get_running_loop()
+        loop = self._loop or asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         last_broker: str | None = None
         last_exc: BaseException | None = None
