@@ -145,11 +145,15 @@ class Producer(Lifecycle):
         self._started = False
         self._heartbeated: set[str] = set()  # brokers told of this producer
         self._send_templates: dict[MessageQueue, JsonFrameTemplate] = {}  # see _send_template
+        # the loop start() ran on, which every method runs on: asyncio.get_running_loop()
+        # costs a getpid() syscall, once per send otherwise
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
         """Resolve the NameServers and start the route-refresh and heartbeat timers."""
+        self._loop = asyncio.get_running_loop()
         await self._transport.resolve_namesrv()
         self._tasks.every(self._route_refresh_s, self.routes.refresh_all, name="route-refresh")
         self._tasks.every(self._heartbeat_s, self.heartbeat, name="heartbeat")
@@ -356,7 +360,8 @@ class Producer(Lifecycle):
             packed = zlib.compress(body, self.compress_level)
             if len(packed) < len(body):
                 body, sys_flag = packed, SYSFLAG_ZLIB
-        if props.get("TRAN_MSG", "").lower() == "true":  # sendKernelImpl: a half message
+        tran = props.get("TRAN_MSG")
+        if tran is not None and tran.lower() == "true":  # sendKernelImpl: a half message
             sys_flag |= SYSFLAG_TX_PREPARED
         return sys_flag, body, props
 
@@ -393,7 +398,7 @@ class Producer(Lifecycle):
                 self._check_started()
             prepared = self._prepare(msg)
         sys_flag, body, props = prepared
-        loop = asyncio.get_running_loop()
+        loop = self._loop or asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         last_broker: str | None = None
         last_exc: BaseException | None = None
@@ -505,11 +510,14 @@ class Producer(Lifecycle):
               born_ms: int) -> Awaitable[RemotingCommand]:
         """The broker's answer to one send, as the connection's own awaitable when the frame
         can come from the queue's template (a single unsigned send)."""
-        if batch or self._transport.signs:
+        transport = self._transport
+        if batch or transport.credentials is not None:  # signed: no pre-made frame
             code = RequestCode.SEND_BATCH_MESSAGE if batch else RequestCode.SEND_MESSAGE_V2
             req = self._send_request(code, mq, msg, body, sys_flag, props, batch, born_ms)
-            return self._transport.invoke(addr, req, max(0.001, timeout_s))
-        return self._transport.invoke_frame(
+            return transport.invoke(addr, req, max(0.001, timeout_s))
+        # Straight to the remoting client: Transport.invoke_frame's check and the signs
+        # property are the condition above, two calls per send on a lone producer's path.
+        return transport.remoting.invoke_frame(
             addr, RequestCode.SEND_MESSAGE_V2,
             self._send_frame_of(mq, msg, body, sys_flag, props, born_ms), max(0.001, timeout_s))
 

@@ -311,8 +311,12 @@ class RemotingConnection(asyncio.Protocol):
         hooks = self._read_hooks
         on_read = None if hooks is None else hooks.read_hook
         decoder = self._decoder  # holding nothing: its two attributes, not buffered_bytes' call
-        if on_read is None or self._tasks or self._corked is not None \
-                or decoder.gathered or decoder.walking:
+        plain = self._corked is None and not decoder.gathered and not decoder.walking
+        if hooks is None:  # a client's connection (a server's has its dispatcher's hooks)
+            if not (plain and self._on_frame is None and self._response_alone(data)):
+                self._handle(data)
+            return
+        if on_read is None or self._tasks or not plain:
             self._handle(data)
             return
         # A server's common read, taken whole by the read hook and answered in one write,
@@ -327,6 +331,24 @@ class RemotingConnection(asyncio.Protocol):
             self._transport.write(served[1])  # type: ignore[union-attr]
         else:
             self._handle(data, served=served)
+
+    def _response_alone(self, data: bytes) -> bool:
+        """A client's common read, one whole response (a sync call's answer) with nothing
+        buffered: resolved here, without _handle's corking and frame walk. False, nothing
+        done, for anything else (a request is decoded again there: broker pushes are rare)."""
+        end = len(data)
+        if end < 8 or end > self._max_frame or int.from_bytes(data[:4], "big") + 4 != end:
+            return False
+        try:
+            cmd = decode_frame(data[4:])
+        except FrameError as exc:
+            self._read_failed(exc)
+            return True
+        if not cmd.flag & RESPONSE_FLAG:
+            return False
+        self.partial_frame_since = None
+        self._on_response(cmd)
+        return True
 
     def _read_failed(self, exc: BaseException) -> None:
         """The read hook (or the front) failed on a read: malformed input (FrameError) or a
