@@ -16,13 +16,10 @@ The mark: one line, the decimal commit-log offset, written atomically (metadata.
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 from . import filenames, sync_journal
 from .metadata import write_atomic
-
-log = logging.getLogger(__name__)
 
 
 def mark(root: Path, durable: int) -> None:
@@ -50,8 +47,6 @@ def read(root: Path) -> int | None:
 
 def clear(root: Path) -> None:
     """The cut is durable: the mark goes."""
-    path = filenames.sync_failed_file(root)
-    path.unlink(missing_ok=True)
-    filenames.backup_of(path).unlink(missing_ok=True)
+    filenames.sync_failed_file(root).unlink(missing_ok=True)
     # durable before the log takes a write: a mark back after a crash would cut it again
     sync_journal.fsync_dir(root)
