@@ -106,6 +106,16 @@ def lmdb_peer(path: str, count: int, flush: str, go, out) -> None:
     env.close()
 
 
+def pq_create(path: str) -> None:
+    """The queue's database, made once before its processes start: four of them creating it
+    and switching it to WAL at once can wait on each other's locks (SQLite's busy timeout is
+    60 s), and once, under a loaded suite, they missed the start barrier's 120 s."""
+    import persistqueue
+
+    q = persistqueue.SQLiteQueue(path, auto_commit=True, multithreading=True, timeout=60)
+    q.close()
+
+
 def pq_peer(path: str, count: int, flush: str, go, out) -> None:
     import persistqueue
 
@@ -171,6 +181,8 @@ def row(root: str, name: str, mode: str) -> tuple[float, float, float | None]:
         if fn is ours:
             with rmqstore.open(path, shared=True) as s:
                 s.create_topic("T", 1)
+        elif fn is pq_peer:
+            pq_create(path)
         return run_row(fn, path, procs, n(counts[mode]), mode)
     finally:
         shutil.rmtree(path, ignore_errors=True)
