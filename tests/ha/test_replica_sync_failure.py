@@ -16,12 +16,17 @@ from rmqstore import SyncFailedError, sync_journal
 from tests.ha.test_link import CFG, FAST, fill, linked, run, until
 from tests.log_digest import log_digest
 
+# sync flush: the sync each append cues fails; async: the housekeeper's periodic one
+FLUSHES = {"sync": dict(flush="sync"),
+           "async": dict(flush="async", flush_interval_ms=20, flush_least_pages=0)}
 
+
+@pytest.mark.parametrize("flush", FLUSHES)
 def test_a_replica_whose_sync_fails_stops_following_until_it_is_reopened(
-        tmp_path, monkeypatch, caplog) -> None:
+        tmp_path, monkeypatch, caplog, flush) -> None:
     master = rmqstore.open(tmp_path / "m", **CFG)
     root = tmp_path / "r"
-    replica = rmqstore.open(root, replica=True, flush="sync", **CFG)
+    replica = rmqstore.open(root, replica=True, **FLUSHES[flush], **CFG)
     failing = False
     real = sync_journal.fdatasync_upto
 
@@ -36,7 +41,8 @@ def test_a_replica_whose_sync_fails_stops_following_until_it_is_reopened(
         async def fail_then_stay_away() -> tuple[int, int]:
             nonlocal failing
             async with linked(master, replica) as (service, client):
-                await until(lambda: replica.replica.end == master.commitlog.max_offset)
+                await until(lambda: replica.commitlog.files.durable()
+                            == replica.replica.end == master.commitlog.max_offset)
                 durable = replica.replica.end
                 failing = True
                 fill(master, 20)
@@ -57,7 +63,7 @@ def test_a_replica_whose_sync_fails_stops_following_until_it_is_reopened(
         assert "follows no master until its store is reopened" in caplog.text
         failing = False
         replica.close()
-        replica = rmqstore.open(root, replica=True, flush="sync", **CFG)
+        replica = rmqstore.open(root, replica=True, **FLUSHES[flush], **CFG)
         assert replica.sync_failed_at is None
         assert replica.replica.end == failed_at  # cut where it was last durable
 
