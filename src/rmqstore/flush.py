@@ -48,16 +48,17 @@ class FlushCue:
     def flushed(self) -> int:
         raise NotImplementedError
 
-    def fail(self, exc: BaseException) -> None:
-        """A sync of the commit log failed with exc: stop here (see sync_failure.py)."""
-        if self._stop(exc):
+    def fail(self, exc: BaseException, durable: int | None = None) -> None:
+        """A sync of the commit log failed with exc: stop here (see sync_failure.py). durable:
+        where the log was durable, when syncs this cue did not run made it so (async flush's)."""
+        if self._stop(exc, durable):
             self._told()
 
-    def _stop(self, exc: BaseException) -> bool:
+    def _stop(self, exc: BaseException, durable: int | None) -> bool:
         """failed_at set; True the first time."""
         if self.failed_at is not None:
             return False
-        self.failed_at = self.flushed
+        self.failed_at = self.flushed if durable is None else max(self.flushed, durable)
         log.critical("a sync of the commit log failed (%s): from offset %d on nothing is "
                      "acknowledged as durable and writes are refused until the store is "
                      "reopened", exc, self.failed_at)
@@ -98,9 +99,9 @@ class GroupCommit(FlushCue):
     def flushed(self) -> int:
         return self._flushed
 
-    def fail(self, exc: BaseException) -> None:
+    def fail(self, exc: BaseException, durable: int | None = None) -> None:
         with self._cv:
-            first = self._stop(exc)
+            first = self._stop(exc, durable)
             self._cv.notify_all()  # their waits end now: False
         if first:
             self._told()

@@ -22,7 +22,7 @@ from collections.abc import Callable
 
 from . import _native
 from .commitlog import CommitLog
-from .errors import ReplicaDataError
+from .errors import ReplicaDataError, SyncFailedError
 from .record import RecordField
 from .replica_dispatch import ReplicaDispatcher
 from .segment import MappedFile
@@ -33,22 +33,39 @@ DISPATCH_SLICE = 1024  # records per dispatch call: the caller's loop stays resp
 class ReplicaLog:
     def __init__(self, commitlog: CommitLog, dispatcher: ReplicaDispatcher,
                  put_lock: threading.Lock, on_appended: Callable[[], None] | None,
-                 on_dispatched: Callable[[int], None]) -> None:
+                 on_dispatched: Callable[[int], None],
+                 sync_failed_at: Callable[[], int | None] = lambda: None) -> None:
         """put_lock: the store's (retention and the dispatch share the file lists).
         on_appended(): bytes were appended (sync flush cues its flusher). on_dispatched(ts):
-        records stored up to ts are in their queues, called under the put lock."""
+        records stored up to ts are in their queues, called under the put lock.
+        sync_failed_at(): the store's MessageStore.sync_failed_at."""
         self._commitlog = commitlog
         self._dispatcher = dispatcher
         self._lock = put_lock
         self._dispatch_lock = threading.Lock()  # one dispatch at a time
         self._on_appended = on_appended
         self._on_dispatched = on_dispatched
+        self._sync_failed_at = sync_failed_at
+        # told (on the failed sync's thread) when a sync of the log fails: the HA client
+        # closes its link then, not at the master's next bytes
+        self.on_sync_failed: Callable[[int], None] | None = None
 
     @property
     def end(self) -> int:
         """Where the log ends: the offset the master's next bytes must start at (the slave's
         report to its master, HAClient.reportSlaveMaxOffset)."""
         return self._commitlog.max_offset
+
+    @property
+    def sync_failed_at(self) -> int | None:
+        """Where the log was durable when a sync of it failed; it takes no more bytes until the
+        store is reopened, which ends it there (the master then sends the rest again)."""
+        return self._sync_failed_at()
+
+    def sync_failed(self, durable: int) -> None:
+        """The store's sync failed (MessageStore's stop after it): tell on_sync_failed."""
+        if self.on_sync_failed is not None:
+            self.on_sync_failed(durable)
 
     @property
     def dispatched(self) -> int:
@@ -60,7 +77,7 @@ class ReplicaLog:
         ``offset`` on; returns how many bytes that was (the rest starts a record that data
         cuts short). ReplicaDataError if ``offset`` is not where the log ends, or after the
         valid records when the bytes after them are not a record (``appended`` says how many
-        went in)."""
+        went in). SyncFailedError once a sync of the log failed (sync_failed_at)."""
         files = self._commitlog.files
         view = memoryview(data)
         total = 0
@@ -84,7 +101,7 @@ class ReplicaLog:
     def segment_at(self, offset: int) -> MappedFile:
         """The segment the master's bytes from ``offset`` go into, for a caller that appends
         them itself (the native link: rmq_append_raw, as append() does, one segment at a
-        time); ReplicaDataError as append()."""
+        time); ReplicaDataError and SyncFailedError as append()."""
         with self._lock:
             self._check_start(offset)
             return self._commitlog.files.last_for_write(offset)
@@ -95,9 +112,14 @@ class ReplicaLog:
             self._on_appended()
 
     def _check_start(self, offset: int) -> None:
-        """Bytes must start where the log ends; an empty replica's at a segment start. A log
-        that holds no byte but has its file (a power loss kept the file, not its bytes) drops
-        it first: its master feeds an empty slave from the start of its last segment."""
+        """Bytes must start where the log ends, in a log whose syncs have not failed; an empty
+        replica's at a segment start. A log that holds no byte but has its file (a power loss
+        kept the file, not its bytes) drops it first: its master feeds an empty slave from the
+        start of its last segment."""
+        if (failed := self._sync_failed_at()) is not None:
+            raise SyncFailedError(f"a sync of this replica's commit log failed: it takes no "
+                                  f"more bytes until it is reopened, which ends its log at "
+                                  f"offset {failed}")
         files = self._commitlog.files
         end = files.max_offset
         if offset == end:

@@ -400,7 +400,7 @@ class MessageStore:
                                        self._put_lock)
         return ReplicaLog(self.commitlog, dispatcher, self._put_lock,
                           self._group_commit.cue if self.config.flush == "sync" else None,
-                          self._replica_dispatched)
+                          self._replica_dispatched, lambda: self._writer.sync_failed_at)
 
     # -- controller mode (RocketMQ 5): the role changes in place ---------------------------
     def become_replica(self) -> ReplicaLog:
@@ -540,6 +540,8 @@ class MessageStore:
             log.critical("the mark of the failed sync could not be written (%s): before this "
                          "store takes writes again, its commit log must be cut at offset %d",
                          exc, durable)
+        if self._replica is not None:
+            self._replica.sync_failed(durable)
 
     def _check_disk(self) -> None:
         ratio = disk_used_ratio(self.root)

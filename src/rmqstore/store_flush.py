@@ -95,13 +95,20 @@ class StoreFlush:
         or flush_thorough_interval_ms went by."""
         self._catch_up()
         last = self._commitlog.files.last()
-        if last is None or self._config.flush == "sync":
+        if last is None or self._config.flush == "sync" or self.group_commit.failed_at is not None:
             return
         cfg = self._config
         thorough = time.monotonic() - self._last_thorough >= cfg.flush_thorough_interval_ms / 1000
         dirty = dirty_pages(last.wrote, last.flushed)
         if thorough or last.full or dirty >= cfg.flush_least_pages:
-            self.flush_commitlog_all()
+            # A failure stops the store as a sync flush's does: Linux marked the pages it could
+            # not write clean, so a later sync would succeed over a hole that recovery then
+            # ends the log at, dropping every record after it (sync_failure.py).
+            try:
+                self.flush_commitlog_all()
+            except OSError as exc:
+                self.group_commit.fail(exc, self._commitlog.files.durable())
+                return
             if thorough:
                 self._last_thorough = time.monotonic()
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import threading
 import time
 
+import pytest
+
 import rmqstore
+from rmqstore import SyncFailedError, sync_journal
 from rmqstore.flush import GroupCommit
 
 
@@ -207,3 +211,42 @@ def test_two_flushes_of_a_segment_that_fills_never_sync_through_a_closed_file(tm
     assert errors == [] and seg.flushed == seg.size and seg.sync_fd == -1
     assert len(calls) == 1  # the second found the segment synced
     seg.close()
+
+
+def test_a_failed_periodic_flush_stops_an_async_flush_store(tmp_path, monkeypatch):
+    """Async flush promises nothing per put, but a sync that failed must still stop the store:
+    a later one would succeed over the pages Linux marked clean unwritten, and recovery would
+    end the log at that hole, dropping every record after it, synced or not."""
+    failing = False
+    real = sync_journal.fdatasync_upto
+
+    def fdatasync_upto(fd, path, length) -> None:
+        if failing and path.parent.name == "commitlog":
+            raise OSError(errno.EIO, "Input/output error")
+        real(fd, path, length)
+
+    monkeypatch.setattr(sync_journal, "fdatasync_upto", fdatasync_upto)
+    cfg = dict(flush="async", flush_interval_ms=20, flush_least_pages=0)
+    store = rmqstore.open(tmp_path, **cfg)
+    try:
+        for i in range(50):
+            store.put("T", b"durable %d" % i)
+        durable = store.commitlog.max_offset
+        deadline = time.monotonic() + 10
+        while store.commitlog.files.durable() < durable and time.monotonic() < deadline:
+            time.sleep(0.01)
+        failing = True
+        store.put("T", b"lost with the failed sync")
+        while store.sync_failed_at is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert store.sync_failed_at == durable
+        with pytest.raises(SyncFailedError):
+            store.put("T", b"refused")
+        failing = False
+    finally:
+        store.close()
+    with rmqstore.open(tmp_path, **cfg) as store:
+        assert store.commitlog.max_offset == durable  # cut where it was last durable
+        assert store.max_offset("T", 0) == 50
+        store.put("T", b"taken again")
+        assert store.get("T", 0, 50).messages[0].body == b"taken again"

@@ -22,7 +22,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from ..errors import ReplicaDataError
+from ..errors import ReplicaDataError, SyncFailedError
 from ..net.tls import TlsClientConfig
 from ..protocol.ha import HAProtocolError, TransferReader, encode_report
 from ..store import MessageStore
@@ -53,6 +53,7 @@ class HAClient:
         self._link: SlaveLink | NativeLink | None = None
         self._task: asyncio.Task[None] | None = None
         self._changed: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._dispatcher: DispatchThread | None = None
 
     @property
@@ -64,14 +65,16 @@ class HAClient:
         return self._link is not None and not self._link.closed
 
     async def start(self) -> None:
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         self._changed = asyncio.Event()
         self._dispatcher = DispatchThread(self.replica, loop, self._on_dispatched)
         self._dispatcher.start()
+        self.replica.on_sync_failed = self._sync_failed_soon
         self._task = loop.create_task(self._run(), name="ha-client")
 
     async def close(self) -> None:
         """Stop following; returns once no dispatch runs (the store may be closed then)."""
+        self.replica.on_sync_failed = None
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
@@ -83,6 +86,21 @@ class HAClient:
         if self._dispatcher is not None:  # a slice under way ends first
             await asyncio.get_running_loop().run_in_executor(None, self._dispatcher.stop)
             self._dispatcher = None
+
+    def _sync_failed_soon(self, durable: int) -> None:
+        """ReplicaLog.on_sync_failed (the failed sync's thread)."""
+        assert self._loop is not None
+        try:
+            self._loop.call_soon_threadsafe(self._sync_failed)
+        except RuntimeError:  # the loop is closed: nothing follows any more
+            pass
+
+    def _sync_failed(self) -> None:
+        """The replica's sync failed: its link closes now; _run makes no other."""
+        if self._link is not None:
+            self._link.close("a sync of this replica's commit log failed")
+        if self._changed is not None:
+            self._changed.set()
 
     def set_master(self, master: str | None) -> None:
         """updateHaMasterAddress: follow another master (the link to the old one closes)."""
@@ -100,6 +118,11 @@ class HAClient:
         retry_s = self.config.reconnect_interval_ms / 1000
         while True:
             self._changed.clear()
+            if (failed := self.replica.sync_failed_at) is not None:
+                log.critical("HA: this replica's commit-log sync failed; it follows no master "
+                             "until its store is reopened, which ends its log at offset %d "
+                             "(the master sends the rest again)", failed)
+                return
             master = self._master
             if master is None:
                 await self._changed.wait()
@@ -182,7 +205,7 @@ class SlaveLink(asyncio.BufferedProtocol):
         try:
             if not self.closed:
                 self._append()
-        except ReplicaDataError as exc:
+        except (ReplicaDataError, SyncFailedError) as exc:
             error = exc
         if self._reporting and self._replica.end != self._reported:
             self._report()

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from .. import _native
-from ..errors import ReplicaDataError
+from ..errors import ReplicaDataError, SyncFailedError
 from ..protocol.ha import MAX_TRANSFER_BODY
 from ..replica import ReplicaLog
 from .config import HAConfig
@@ -112,10 +112,13 @@ class NativeLink:
             if follower.take_appended():
                 self._replica.appended()
                 self._client.wake_dispatch()
+            if (failed := self._replica.sync_failed_at) is not None:
+                return (f"a sync of this replica's commit log failed: it takes no more bytes "
+                        f"until it is reopened, which ends its log at offset {failed}")
             if status == _native.FOLLOW_SEGMENT:
                 try:
                     follower.set_segment(self._replica.segment_at(follower.offset))
-                except ReplicaDataError as exc:
+                except (ReplicaDataError, SyncFailedError) as exc:
                     return str(exc)
             elif status != _native.FOLLOW_APPENDED:
                 return self._why(status)
