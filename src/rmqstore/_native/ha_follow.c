@@ -21,7 +21,8 @@
  * held the copy to ~63 % of a plain socket copy (benches/ha_catchup.py). Past defer_bytes
  * appended or defer_max_ms the dispatch runs beside the link again, so the queues are never
  * far behind; any return but SEGMENT wakes it for everything (a consumer that falls back to
- * the slave when the master dies must see all it holds). Steady traffic is not a catch-up.
+ * the slave when the master dies must see all it holds). Steady traffic is not a catch-up:
+ * its receives are short (one after a stall of the slave starts one, which the next end).
  * The frame layout is protocol/ha.py's (TRANSFER_HEADER, REPORT);
  * tests/ha/test_native_link.py holds this loop and TransferReader to the same answers. */
 #include <errno.h>

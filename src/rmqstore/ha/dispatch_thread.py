@@ -9,7 +9,8 @@ first and dispatches after: the native link does not wake this thread until the 
 the log's copy, not on the slave's queues, and on 2 vCPUs a third busy thread slows the copy.
 A slave whose queues lag answers pulls as before (nothing yet, or the master's suggestion
 stands) and the consumer goes back to the master, as RocketMQ's slave does. Steady traffic is
-never a catch-up: its receives are short, and it is dispatched as gathered below.
+not a catch-up: its receives are short (a stalled slave's one long receive starts one that the
+short ones after it end within milliseconds), and it is dispatched as gathered below.
 
 The queues that grew are handed to ``on_dispatched`` on the event loop, gathered: one call for
 whatever grew while the loop was busy (a broker wakes the pulls held on them).
