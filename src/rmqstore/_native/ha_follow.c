@@ -14,7 +14,7 @@
  * Python must do: give it the next segment, wake the dispatch, or close the link; every
  * return comes after every checked byte is appended.
  * A catch-up copies first and dispatches after: from a receive of CATCH_UP_READ bytes until the
- * link is idle gather_idle_ms (or CATCH_UP_SHORT_RUN shorter receives in a row) rmq_follow does
+ * link is idle CATCH_UP_IDLE_MS (or CATCH_UP_SHORT_RUN short receives in a row) rmq_follow does
  * not return APPENDED, and its SEGMENT returns say `deferring`: the caller cues the flush but
  * leaves the dispatch asleep. A SYNC_MASTER's sends and an ASYNC_MASTER's loss window wait on
  * the log's copy, not on the slave's queues; on 2 vCPUs the dispatch as a third busy thread
@@ -53,14 +53,21 @@
  * and the file system's per-write work, whatever its size, and a receive takes only what has
  * come. */
 #define WRITE_BYTES (1 << 20)
-/* A catch-up: one receive took this much (the socket held more than a few hundred KiB, so the
- * slave is that far behind). benches/ha_catchup.py on a loaded 2-vCPU machine, per 100 ms:
- * while it catches up 95-100 % of receives take 256 KiB or more (the layout's 16 frames of
- * 32 KiB) and at most 2 shorter ones come in a row; at 10 MiB/s of 1 KiB puts, none to one
- * in a hundred (a stall of the slave's thread) and runs of tens of shorter ones. */
+/* A catch-up starts at a receive of CATCH_UP_READ bytes (the socket held that much: the slave
+ * is at least that far behind) and ends after CATCH_UP_SHORT_RUN receives of less than
+ * SHORT_READ in a row, or once the link was idle CATCH_UP_IDLE_MS. benches/ha_catchup.py on a
+ * 2-vCPU machine at load 3-5: while the slave catches up, 80-95 % of receives take 256 KiB or
+ * more (the layout's 16 frames of 32 KiB), most others 64-256 KiB (the master's sender waited
+ * for a CPU; runs of 16 of those ended 3 turns of 5 early), under 64 KiB 1-5 % and
+ * never 16 in a row; the link paused 2-39 ms now and then. At 10 MiB/s of 1 KiB puts, about
+ * one receive in a thousand takes 256 KiB (the slave's thread stalled) and nearly all take
+ * less than 64 KiB. */
 #define CATCH_UP_READ (256 * 1024)
-/* It ends after this many shorter receives in a row, or once the link is idle gather_idle_ms. */
+#define SHORT_READ (64 * 1024)
 #define CATCH_UP_SHORT_RUN 16
+/* The pauses above (and the master's turn to the next segment) are not the end of a
+ * catch-up; its end makes the slave's queues wait this much longer, never its log. */
+#define CATCH_UP_IDLE_MS 10
 
 static int64_t now_ms(void) {
     struct timespec ts;
@@ -166,16 +173,15 @@ static int32_t finish(rmq_follower *f, int32_t stop) {
 }
 
 /* A receive took k bytes: a catch-up starts at one of CATCH_UP_READ bytes (holding the
- * dispatch back unless defer_bytes is 0) and ends after CATCH_UP_SHORT_RUN shorter ones. */
+ * dispatch back unless defer_bytes is 0) and ends after CATCH_UP_SHORT_RUN short ones. */
 static void note_receive(rmq_follower *f, int64_t k, int64_t now) {
-    if (k >= CATCH_UP_READ) {
-        f->short_run = 0;
-        if (f->catching_up) return;
+    if (k >= SHORT_READ) f->short_run = 0;
+    if (k >= CATCH_UP_READ && !f->catching_up) {
         f->catching_up = 1;
         f->catch_ups++;
         f->deferring = f->defer_bytes > 0;
         f->deferring_since_ms = now;
-    } else if (f->catching_up && ++f->short_run >= CATCH_UP_SHORT_RUN) {
+    } else if (k < SHORT_READ && f->catching_up && ++f->short_run >= CATCH_UP_SHORT_RUN) {
         f->catching_up = f->deferring = f->short_run = 0;
     }
 }
@@ -395,7 +401,7 @@ static int32_t follow(rmq_follower *f) {
         if (got < 0 && errno != EINTR) { f->err = errno; return RMQ_FOLLOW_CLOSED; }
         if (got == 0) {
             int64_t quiet = now_ms() - f->last_read_ms;
-            if (quiet >= f->gather_idle_ms)  /* drained: the catch-up is over */
+            if (quiet >= CATCH_UP_IDLE_MS)  /* drained: the catch-up is over */
                 f->catching_up = f->deferring = f->short_run = 0;
             if (!f->deferring
                 && (f->deferred || __atomic_load_n(&f->appended, __ATOMIC_ACQUIRE)))
