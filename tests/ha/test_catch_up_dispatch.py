@@ -14,9 +14,9 @@ import time
 import pytest
 
 from rmqstore import _native
-from rmqstore.ha import native_link
+from rmqstore.ha import HAClient, HAService, native_link
 from tests.ha.conftest import store_pair
-from tests.ha.test_link import linked, run, until
+from tests.ha.test_link import ONCE, linked, run, until
 from tests.ha.test_slow_disk import CFG, SLOW_WRITE_US, fill, seed
 
 MiB = 1 << 20
@@ -142,3 +142,35 @@ def test_a_catch_up_at_loopback_speed_leaves_nothing_undispatched(tmp_path) -> N
         seed(master, replica)
         run(follow_watched(master, replica))
         same_answers(master, replica)
+
+
+def test_a_link_lost_mid_catch_up_dispatches_all_the_slave_holds(slow_stores,
+                                                                  monkeypatch) -> None:
+    """The master goes away while the slave catches up with its dispatch held back: every
+    record the slave holds is dispatched at once (a consumer that falls back to the slave
+    must find all of it), not at the bound nor at the next link."""
+    monkeypatch.setattr(native_link, "DEFER_MAX_S", 60.0)
+    master, replica, made = slow_stores
+
+    async def main() -> None:
+        service = HAService(master, "127.0.0.1", 0, ONCE)
+        await service.start()
+        client = HAClient(replica, "127.0.0.1:%d" % service.address[1], ONCE)
+        await client.start()
+        try:
+            await until(lambda: replica.replica.end >= 8 * MiB, 30)
+            assert replica.replica.dispatched < 8 * MiB  # held back
+            await service.close()
+            await until(lambda: not client.connected, 10)
+            held = replica.replica.end
+            assert held < master.commitlog.max_offset  # lost mid catch-up
+            await until(lambda: replica.replica.dispatched == held, 2.0)
+        finally:
+            await client.close()
+
+    run(main())
+    assert made[0].catch_ups == 1
+    for q in range(4):
+        last = replica.max_offset("Ring", q) - 1
+        [got] = replica.get("Ring", q, last, 1).messages
+        assert got.body == master.get("Ring", q, last, 1).messages[0].body
