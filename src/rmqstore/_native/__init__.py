@@ -18,7 +18,7 @@ from typing import Any
 from .._version import __version__
 from ..errors import NativeModuleError
 
-ABI_VERSION = 37
+ABI_VERSION = 38
 
 try:
     from ._rmq import ffi, lib
@@ -672,12 +672,14 @@ class Follower:
 
     def __init__(self, sock: int, offset: int, max_body: int, max_pending: int,
                  heartbeat_ms: int, housekeeping_ms: int, gather_bytes: int,
-                 gather_idle_ms: int, gather_max_ms: int) -> None:
+                 gather_idle_ms: int, gather_max_ms: int, defer_bytes: int,
+                 defer_max_ms: int) -> None:
         f = self._f = ffi.new("rmq_follower *")
         f.sock, f.offset, f.max_body, f.max_pending = sock, offset, max_body, max_pending
         f.heartbeat_ms, f.housekeeping_ms = heartbeat_ms, housekeeping_ms
         f.gather_bytes, f.gather_idle_ms, f.gather_max_ms = (gather_bytes, gather_idle_ms,
                                                              gather_max_ms)
+        f.defer_bytes, f.defer_max_ms = defer_bytes, defer_max_ms
         self._seg = None  # the MappedFile appended to, kept alive while C writes it
         if lib.rmq_follower_init(f):
             raise MemoryError("HA receive buffer")
@@ -698,6 +700,10 @@ class Follower:
     def take_appended(self) -> int:
         """Bytes appended since the last call."""
         return lib.rmq_follower_take_appended(self._f)
+
+    deferring = _field("deferring", "After a FOLLOW_SEGMENT return: a catch-up holds the "
+                                    "dispatch back (its flush cue is still due).")
+    catch_ups = _field("catch_ups", "Catch-ups this link has seen.")
 
     @property
     def bad_header(self) -> tuple[int, int]:

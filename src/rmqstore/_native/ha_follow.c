@@ -12,7 +12,18 @@
  * scheduled: benches/ha_catchup.py, replica / C floor turn medians 57, 73, 86 % with it
  * against 89, 91, 91 % without (same build, alternated). rmq_follow returns only for what
  * Python must do: give it the next segment, wake the dispatch, or close the link; every
- * return comes after every checked byte is appended. The frame layout is protocol/ha.py's (TRANSFER_HEADER, REPORT);
+ * return comes after every checked byte is appended.
+ * A catch-up copies first and dispatches after: from a receive of CATCH_UP_READ bytes until the
+ * link is idle CATCH_UP_IDLE_MS (or CATCH_UP_SHORT_RUN short receives in a row) rmq_follow does
+ * not return APPENDED, and its SEGMENT returns say `deferring`: the caller cues the flush but
+ * leaves the dispatch asleep. A SYNC_MASTER's sends and an ASYNC_MASTER's loss window wait on
+ * the log's copy, not on the slave's queues; on 2 vCPUs the dispatch as a third busy thread
+ * held the copy to ~63 % of a plain socket copy (benches/ha_catchup.py). Past defer_bytes
+ * appended or defer_max_ms the dispatch runs beside the link again, so the queues are never
+ * far behind; any return but SEGMENT wakes it for everything (a consumer that falls back to
+ * the slave when the master dies must see all it holds). Steady traffic is not a catch-up:
+ * its receives are short (one after a stall of the slave starts one, which the next end).
+ * The frame layout is protocol/ha.py's (TRANSFER_HEADER, REPORT);
  * tests/ha/test_native_link.py holds this loop and TransferReader to the same answers. */
 #include <errno.h>
 #include <poll.h>
@@ -42,6 +53,21 @@
  * and the file system's per-write work, whatever its size, and a receive takes only what has
  * come. */
 #define WRITE_BYTES (1 << 20)
+/* A catch-up starts at a receive of CATCH_UP_READ bytes (the socket held that much: the slave
+ * is at least that far behind) and ends after CATCH_UP_SHORT_RUN receives of less than
+ * SHORT_READ in a row, or once the link was idle CATCH_UP_IDLE_MS. benches/ha_catchup.py on a
+ * 2-vCPU machine at load 3-5: while the slave catches up, 80-95 % of receives take 256 KiB or
+ * more (the layout's 16 frames of 32 KiB), most others 64-256 KiB (the master's sender waited
+ * for a CPU; runs of 16 of those ended 3 turns of 5 early), under 64 KiB 1-5 % and
+ * never 16 in a row; the link paused 2-39 ms now and then. At 10 MiB/s of 1 KiB puts, about
+ * one receive in a thousand takes 256 KiB (the slave's thread stalled) and nearly all take
+ * less than 64 KiB. */
+#define CATCH_UP_READ (256 * 1024)
+#define SHORT_READ (64 * 1024)
+#define CATCH_UP_SHORT_RUN 16
+/* The pauses above (and the master's turn to the next segment) are not the end of a
+ * catch-up; its end makes the slave's queues wait this much longer, never its log. */
+#define CATCH_UP_IDLE_MS 10
 
 static int64_t now_ms(void) {
     struct timespec ts;
@@ -97,6 +123,7 @@ static int32_t write_checked(rmq_follower *f, int busy) {
         return RMQ_FOLLOW_IO_ERROR;
     }
     __atomic_store_n(f->seg_wrote, f->seg_checked, __ATOMIC_RELEASE);
+    if (f->deferring) f->deferred += f->checked;
     if (__atomic_fetch_add(&f->appended, f->checked, __ATOMIC_ACQ_REL) == 0)
         __atomic_store_n(&f->first_appended_ms, now_ms(), __ATOMIC_RELAXED);
     int64_t rest = f->log_end - f->checked;
@@ -124,6 +151,8 @@ int32_t rmq_follower_init(rmq_follower *f) {
     f->reported = -1;
     f->last_read_ms = f->last_report_ms = now_ms();
     f->failing = 0;
+    f->deferring = f->catching_up = f->short_run = 0;
+    f->deferred = f->catch_ups = 0;
     return 0;
 }
 
@@ -141,6 +170,20 @@ int64_t rmq_follower_take_appended(rmq_follower *f) {
 static int32_t finish(rmq_follower *f, int32_t stop) {
     int32_t failed = write_checked(f, 0);
     return failed ? failed : stop;
+}
+
+/* A receive took k bytes: a catch-up starts at one of CATCH_UP_READ bytes (holding the
+ * dispatch back unless defer_bytes is 0) and ends after CATCH_UP_SHORT_RUN short ones. */
+static void note_receive(rmq_follower *f, int64_t k, int64_t now) {
+    if (k >= SHORT_READ) f->short_run = 0;
+    if (k >= CATCH_UP_READ && !f->catching_up) {
+        f->catching_up = 1;
+        f->catch_ups++;
+        f->deferring = f->defer_bytes > 0;
+        f->deferring_since_ms = now;
+    } else if (k < SHORT_READ && f->catching_up && ++f->short_run >= CATCH_UP_SHORT_RUN) {
+        f->catching_up = f->deferring = f->short_run = 0;
+    }
 }
 
 /* Room for the next receive: MIN_RECEIVE bytes at least, the buffer growing up to what
@@ -290,7 +333,7 @@ static int32_t check_log(rmq_follower *f) {
     return 0;
 }
 
-int32_t rmq_follow(rmq_follower *f) {
+static int32_t follow(rmq_follower *f) {
     if (!f->named) f->named = !pthread_setname_np(pthread_self(), "rmq-ha-recv");
     if (f->seg_wrote != NULL && f->seg_checked < 0) f->seg_checked = *f->seg_wrote;
     int busy = 0; /* the last receive took bytes: more may wait (report's `busy`) */
@@ -309,10 +352,17 @@ int32_t rmq_follow(rmq_follower *f) {
         if (stop) return stop;
         int32_t err = report(f, busy);
         if (err) { f->err = err; return RMQ_FOLLOW_CLOSED; }
+        /* Past the bound the dispatch runs beside the link for the rest of this catch-up. */
+        if (f->deferring && (f->deferred >= f->defer_bytes
+                             || now - f->deferring_since_ms >= f->defer_max_ms))
+            f->deferring = 0;
         int64_t appended = __atomic_load_n(&f->appended, __ATOMIC_ACQUIRE);
-        if (appended && (appended >= f->gather_bytes
-                         || now - __atomic_load_n(&f->first_appended_ms, __ATOMIC_RELAXED)
-                                >= f->gather_max_ms))
+        if (!f->deferring
+            && (f->deferred
+                || (appended && (appended >= f->gather_bytes
+                                 || now - __atomic_load_n(&f->first_appended_ms,
+                                                          __ATOMIC_RELAXED)
+                                        >= f->gather_max_ms))))
             return finish(f, RMQ_FOLLOW_APPENDED);
         if (make_room(f)) { f->err = ENOMEM; return finish(f, RMQ_FOLLOW_IO_ERROR); }
         struct iovec iov[2 * FOLLOW_FRAMES];
@@ -321,6 +371,7 @@ int32_t rmq_follow(rmq_follower *f) {
         if (k > 0) {
             busy = 1;
             f->last_read_ms = now;
+            note_receive(f, k, now);
             f->failing = received(f, iov, (int)msg.msg_iovlen, k);
             if (!f->failing && f->log_end - f->checked > f->max_pending)
                 f->failing = RMQ_FOLLOW_TOO_LONG;
@@ -343,13 +394,27 @@ int32_t rmq_follow(rmq_follower *f) {
         int64_t wait = f->last_report_ms + f->heartbeat_ms - now;
         int64_t silent = f->last_read_ms + f->housekeeping_ms - now;
         if (silent < wait) wait = silent;
-        if (appended && f->gather_idle_ms < wait) wait = f->gather_idle_ms;
+        if ((appended || f->deferred || f->catching_up) && f->gather_idle_ms < wait)
+            wait = f->gather_idle_ms;
         struct pollfd p = {.fd = f->sock, .events = POLLIN};
         int got = poll(&p, 1, wait > 0 ? (int)wait : 0);
         if (got < 0 && errno != EINTR) { f->err = errno; return RMQ_FOLLOW_CLOSED; }
         if (got == 0) {
-            if (__atomic_load_n(&f->appended, __ATOMIC_ACQUIRE)) return RMQ_FOLLOW_APPENDED;
-            if (now_ms() - f->last_read_ms >= f->housekeeping_ms) return RMQ_FOLLOW_SILENT;
+            int64_t quiet = now_ms() - f->last_read_ms;
+            if (quiet >= CATCH_UP_IDLE_MS)  /* drained: the catch-up is over */
+                f->catching_up = f->deferring = f->short_run = 0;
+            if (!f->deferring
+                && (f->deferred || __atomic_load_n(&f->appended, __ATOMIC_ACQUIRE)))
+                return finish(f, RMQ_FOLLOW_APPENDED);
+            if (quiet >= f->housekeeping_ms) return RMQ_FOLLOW_SILENT;
         }
     }
+}
+
+/* Only a SEGMENT return may keep the dispatch held back (deferring); any other wakes it for
+ * every byte appended. */
+int32_t rmq_follow(rmq_follower *f) {
+    int32_t why = follow(f);
+    if (why != RMQ_FOLLOW_SEGMENT) f->deferring = 0, f->deferred = 0;
+    return why;
 }

@@ -344,6 +344,7 @@ typedef struct {
     int64_t max_body, max_pending;
     int64_t heartbeat_ms, housekeeping_ms;
     int64_t gather_bytes, gather_idle_ms, gather_max_ms;  /* when to return APPENDED */
+    int64_t defer_bytes, defer_max_ms;  /* a catch-up holds the dispatch back this long */
     int64_t write_delay_us;     /* tests: sleep this long before each append (a slow disk) */
     /* the segment appended to; seg_wrote NULL: none (the caller sets it on SEGMENT) */
     uint8_t *seg;
@@ -352,6 +353,10 @@ typedef struct {
     int64_t *seg_wrote;
     /* out */
     int64_t appended;           /* bytes appended since the last rmq_follower_take_appended */
+    int32_t deferring;          /* on a SEGMENT return: a catch-up holds the dispatch back
+                                   (0 on every other return) */
+    int64_t catch_ups;          /* catch-ups seen (receives of CATCH_UP_READ bytes after
+                                   none) */
     int64_t bad_offset, bad_size;
     int32_t err;
     /* internal */
@@ -362,6 +367,9 @@ typedef struct {
     uint8_t slots[192];         /* where one receive puts up to 16 headers */
     int64_t written;            /* the log's end as appended so far; -1: nothing yet */
     int64_t reported, last_read_ms, last_report_ms, first_appended_ms;
+    int64_t deferred;           /* bytes appended while deferring, the dispatch not woken */
+    int64_t deferring_since_ms;
+    int32_t catching_up, short_run;
     int32_t failing, named;
 } rmq_follower;
 

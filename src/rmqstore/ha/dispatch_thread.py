@@ -3,6 +3,15 @@ appended goes to the consume queues and the index here, beside the link's receiv
 turns with it; the native dispatch releases the GIL (replica_dispatch.py). The link reports
 what it appended and checked without waiting for any of this.
 
+While a slave catches up (ha_follow.c: a receive found a few hundred KiB waiting) it copies
+first and dispatches after: the native link does not wake this thread until the socket drains
+(or the bound below), because a SYNC_MASTER's sends and an ASYNC_MASTER's loss window wait on
+the log's copy, not on the slave's queues, and on 2 vCPUs a third busy thread slows the copy.
+A slave whose queues lag answers pulls as before (nothing yet, or the master's suggestion
+stands) and the consumer goes back to the master, as RocketMQ's slave does. Steady traffic is
+not a catch-up: its receives are short (a stalled slave's one long receive starts one that the
+short ones after it end within milliseconds), and it is dispatched as gathered below.
+
 The queues that grew are handed to ``on_dispatched`` on the event loop, gathered: one call for
 whatever grew while the loop was busy (a broker wakes the pulls held on them).
 """
@@ -27,6 +36,12 @@ SLICE = 4096  # records per dispatch call; the store's put lock is taken only on
 GATHER_BYTES = 4 << 20
 GATHER_IDLE_S = 0.001
 GATHER_MAX_S = 0.010
+# A catch-up holds the dispatch back until DEFER_BYTES are appended (1 GiB: this thread takes
+# about 0.13 CPU s/GiB, so the slave's queues are at most ~0.15 s of work behind its log when
+# it resumes) or for DEFER_MAX_S (a slow catch-up: a slow disk or a throttled link); after
+# either, it runs beside the link for the rest of that catch-up, as it does outside one.
+DEFER_BYTES = 1 << 30
+DEFER_MAX_S = 2.0
 RETRY_S = 1.0  # after a failed dispatch (recovery redoes it at the next open anyway)
 # The thread's niceness: where the cores are short (a catch-up on 2 vCPUs), the link's
 # receive thread, which an acknowledgement waits for, goes first and the dispatch takes what

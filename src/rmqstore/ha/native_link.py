@@ -3,6 +3,8 @@ of its own: the frames' headers taken out, the records checked, then appended an
 reported to the master, all in C without the GIL. Python runs only when the loop returns: to
 give it the next segment (under the store's put lock, with the same checks as
 ReplicaLog.append), to wake the dispatch thread for what it gathered, or to close the link.
+While the link catches up, the dispatch thread sleeps until the socket drains
+(dispatch_thread.py says why and how long at most).
 A TLS link keeps the asyncio path (client.SlaveLink), whose rules this loop follows: the same
 limits, no partial record appended, a report after every append and every heartbeat interval,
 the link dropped after a silent housekeeping interval.
@@ -22,7 +24,7 @@ from ..errors import ReplicaDataError, SyncFailedError
 from ..protocol.ha import MAX_TRANSFER_BODY
 from ..replica import ReplicaLog
 from .config import HAConfig
-from .dispatch_thread import GATHER_BYTES, GATHER_IDLE_S, GATHER_MAX_S
+from .dispatch_thread import DEFER_BYTES, DEFER_MAX_S, GATHER_BYTES, GATHER_IDLE_S, GATHER_MAX_S
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +69,8 @@ class NativeLink:
         self._follower = _native.Follower(
             sock.fileno(), self._replica.end or -1, MAX_TRANSFER_BODY, MAX_PENDING_BYTES,
             cfg.heartbeat_interval_ms, cfg.housekeeping_interval_ms, GATHER_BYTES,
-            round(GATHER_IDLE_S * 1000), round(GATHER_MAX_S * 1000))
+            round(GATHER_IDLE_S * 1000), round(GATHER_MAX_S * 1000), DEFER_BYTES,
+            round(DEFER_MAX_S * 1000))
         self._sock_lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="rmq-ha-follow", daemon=True)
 
@@ -109,8 +112,12 @@ class NativeLink:
         follower = self._follower
         while not self.closed:
             status = follower.follow()
-            if follower.take_appended():
+            appended = follower.take_appended()
+            if appended:  # a sync-flush slave's flusher is cued, catching up or not
                 self._replica.appended()
+            # A catch-up's segment ends leave the dispatch asleep (dispatch_thread.py); any
+            # other return wakes it for everything appended.
+            if status != _native.FOLLOW_SEGMENT or (appended and not follower.deferring):
                 self._client.wake_dispatch()
             if (failed := self._replica.sync_failed_at) is not None:
                 return (f"a sync of this replica's commit log failed: it takes no more bytes "
