@@ -305,13 +305,20 @@ class NativeSend:
             channel.release(size)
             if status is PutStatus.PUT_OK and not self._role.controller_mode:
                 self._observe_held(held, started)
-                _send(channel, answers)
+                try:  # _send's, inline: once per waiting read
+                    channel.send_frame(answers)
+                except ConnectionClosed:
+                    pass  # the producer retries; the records are stored
                 return
             for opaque, code, queue_id, qoff, phys, now in HELD.iter_unpack(held):
                 self._answer_stored(status, channel, code, opaque, queue_id, qoff, phys, now,
                                     started)
 
-        _wait(self._group_commit, self._replication, last, answer)
+        commit, replication = self._group_commit, self._replication
+        if commit is None and replication is not None:  # a SYNC_MASTER's: _wait's, inline
+            replication.when_replicated(answer)
+        else:
+            _wait(commit, replication, last, answer)
 
     def _observe_held(self, held: bytes, started: float) -> None:
         """The observer's SUCCESS for each send of a held read, at its answer."""
