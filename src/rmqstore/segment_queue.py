@@ -121,8 +121,13 @@ class MappedFileQueue:
 
     @property
     def max_offset(self) -> int:
-        """Offset just past the last written byte."""
-        return self.files[-1].end if self.files else 0
+        """Offset just past the last written byte (MappedFile.end's, inline: a SYNC_MASTER
+        asks once per waiting read)."""
+        files = self._files
+        if not files:
+            return 0
+        last = files[-1]
+        return last.start + last.cell[0]
 
     def last(self) -> MappedFile | None:
         return self.files[-1] if self.files else None

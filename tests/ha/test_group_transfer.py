@@ -1,6 +1,8 @@
 """GroupTransfer, SYNC_MASTER's waits for the slaves, against a model: a wait for ``end`` ends
-True once a report reaches it, never before, exactly once; False at its timeout or at close.
-Ends come mostly growing (a broker's sends) and sometimes earlier (an embedded caller's)."""
+with its ok value (True unless given) once a report reaches it, never before, exactly once;
+with its failed value (False) at its timeout or at close. when_replicated says whether the wait
+is the first now (the links are armed for it). Ends come mostly growing (a broker's sends) and
+sometimes earlier (an embedded caller's)."""
 
 from __future__ import annotations
 
@@ -54,30 +56,39 @@ class Clock(asyncio.AbstractEventLoop):
 def test_waits_end_as_the_model_says(ops) -> None:
     clock = Clock()
     transfer = GroupTransfer(clock, TIMEOUT_S)
-    results: dict[int, list[bool]] = {}
+    results: dict[int, list[object]] = {}
     model: dict[int, tuple[int, float]] = {}  # pending: wait id -> (end, deadline)
+    values: dict[int, tuple[object, object]] = {}  # wait id -> (ok, failed) it is answered with
     acked = 0
     for n, (op, arg) in enumerate(ops):
         if op == "wait":
             results[n] = []
-            transfer.when_replicated(arg, results[n].append)
+            if n % 2:  # a broker's statuses
+                values[n] = (f"ok {n}", f"failed {n}")
+                first = transfer.when_replicated(arg, results[n].append, *values[n])
+            else:
+                values[n] = (True, False)
+                first = transfer.when_replicated(arg, results[n].append)
             if acked >= arg:
-                assert results[n] == [True]
+                assert results[n] == [values[n][0]]
+                assert not first
             else:
                 assert results[n] == []
+                assert first == all(arg < end for end, _ in model.values())
                 model[n] = (arg, clock.now + TIMEOUT_S)
         elif op == "ack":
             transfer.on_ack(arg)
             acked = max(acked, arg)
             for k, (end, _) in list(model.items()):
                 if acked >= end:
-                    assert results[k] == [True], f"a wait for {end} missed the report {acked}"
+                    assert results[k] == [values[k][0]], \
+                        f"a wait for {end} missed the report {acked}"
                     del model[k]
         else:
             clock.forward(arg)
             for k, (_, deadline) in list(model.items()):
                 if deadline <= clock.now:
-                    assert results[k] == [False]
+                    assert results[k] == [values[k][1]]
                     del model[k]
         for k in model:
             assert results[k] == [], "a wait ended before its report or its timeout"
@@ -85,5 +96,5 @@ def test_waits_end_as_the_model_says(ops) -> None:
         assert transfer.first_waiting == min((e for e, _ in model.values()), default=None)
     transfer.close()
     for k in model:
-        assert results[k] == [False]
+        assert results[k] == [values[k][1]]
     assert all(len(r) == 1 for r in results.values()), "a wait ended twice"

@@ -14,9 +14,10 @@ from pathlib import Path
 
 from rmqstore.net import RemotingClient
 from rmqstore.net.connection import RemotingConnection
-from rmqstore.protocol import RemotingCommand
+from rmqstore.protocol import RemotingCommand, ResponseCode
 from rmqstore.server.broker.app import Broker
 from rmqstore.server.broker.config import BrokerConfig
+from rmqstore.server.broker.metrics.rpc import RpcLatency
 from rmqstore.server.remoting_settings import parse_remoting
 
 from .test_broker import pull_ext
@@ -144,3 +145,40 @@ async def _busy_not_idle(broker: Broker, send_a: Sender, send_b: Sender) -> None
 def test_a_connection_whose_sends_the_front_serves_is_not_idle(tmp_path: Path) -> None:
     _run(tmp_path, _busy_not_idle,
          remoting=parse_remoting({"serverChannelMaxIdleTimeSeconds": "1"}))
+
+
+async def _sync_master_front(root: Path) -> None:
+    broker = Broker(BrokerConfig(listen_port=0, metrics_port=0, ha_listen_port=0,
+                                 store_root=root / "store", broker_name="front",
+                                 broker_role="SYNC_MASTER"))
+    await broker.start()
+    client = RemotingClient()
+
+    async def send(n: int, queue_id: int) -> int:
+        r = await client.invoke(broker.address, _send(n, "T", queue_id, props=""), 5)
+        return r.code
+
+    try:
+        await _create(client, broker.address, "T")
+        # the queues opened, T admitted (SendProcessor's answers), then serve's: the front armed
+        codes = [await send(n, queue_id) for n, queue_id in enumerate((0, 1, 0, 1))]
+        assert len(_armed(broker)) == 1
+        rpc = RpcLatency()  # a broker's observer: the front counts its latencies at answer
+        broker.dispatcher.observer = rpc
+        codes += [await send(n, n % 2) for n in range(4, 10)]  # on_read's, then the front's
+        assert len(_armed(broker)) == 1, "a held read disarmed the front"
+        assert codes == [ResponseCode.SLAVE_NOT_AVAILABLE] * 10  # no slave: as SendProcessor
+        # each within a second of its read's start (the front's clock is perf_counter's)
+        counted = {labels[:2]: sum(b.counts[:b.bounds.index(1000.0) + 1])
+                   for labels, b in rpc.series.items()}
+        assert counted == {("send_message_v2", "slave_not_available"): 6}
+    finally:
+        await client.close()
+        await broker.stop()
+
+
+def test_a_sync_masters_front_hands_each_held_read_to_the_wait_for_a_slave(
+        tmp_path: Path) -> None:
+    """A SYNC_MASTER's connection is armed too: each read the front serves waits for a slave
+    (none is linked here, so each send is answered SLAVE_NOT_AVAILABLE) and stays armed."""
+    asyncio.run(asyncio.wait_for(_sync_master_front(tmp_path), 30))

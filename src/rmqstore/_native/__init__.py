@@ -10,9 +10,11 @@ from __future__ import annotations
 import array
 import ctypes
 import errno
+import functools
 import mmap
 import os
 import struct
+from collections.abc import Callable
 from typing import Any
 
 from .._version import __version__
@@ -737,6 +739,13 @@ class Feeder:
         f.sock, f.wake_fd, f.ack_fd = sock, wake_fd, ack_fd
         f.next, f.batch, f.heartbeat_ms = start, batch, heartbeat_ms
         lib.rmq_feeder_init(f)
+        # The calls a SYNC_MASTER's event loop makes per acknowledgement, bound: no Python
+        # frame of their own (partial holds the cdata; nothing outside this class sees it).
+        # push(): send what is new from this thread while the loop sleeps (else wake it);
+        # nonzero when frames went. notify_at(end): write ack_fd once acked reaches end;
+        # returns acked as it is now.
+        self.push: Callable[[], int] = functools.partial(lib.rmq_feeder_push, f)
+        self.notify_at: Callable[[int], int] = functools.partial(lib.rmq_feeder_notify_at, f)
         self._view: memoryview | None = None  # the segment's mapping, kept mapped meanwhile
         self._ptr = None
         self._seg = None
@@ -763,11 +772,6 @@ class Feeder:
     def wake(self) -> None:
         lib.rmq_feeder_wake(self._f)
 
-    def push(self) -> bool:
-        """Send what is new from this thread while the loop sleeps (else wake it); True when
-        frames went."""
-        return bool(lib.rmq_feeder_push(self._f))
-
     def take_reports(self) -> int:
         """The reports that came while the loop sleeps: acked, or FEED_AWAKE / FEED_ENDING."""
         return lib.rmq_feeder_take_reports(self._f)
@@ -775,10 +779,6 @@ class Feeder:
     def loop_reads(self, on: bool) -> None:
         """The caller takes the reports that come while the loop sleeps (or no longer)."""
         lib.rmq_feeder_loop_reads(self._f, on)
-
-    def notify_at(self, end: int) -> int:
-        """Write ack_fd once acked reaches end; returns acked as it is now."""
-        return lib.rmq_feeder_notify_at(self._f, end)
 
     def stop(self) -> None:
         lib.rmq_feeder_stop(self._f)

@@ -11,8 +11,10 @@
  * request in a task, or its Python reader ran (net/connection.py disarms it then, and when
  * it cork its writes or closes); a held pull or a new listener wants a wake-up; the
  * Dispatcher's read hook or observer is another; the send path's epoch moved (a topic
- * entered or left the fast table, the counting changed). Only reads whose answers are never
- * held are armed for (no sync flush, no sync master), and serve is given no notes to make. */
+ * entered or left the fast table, the counting changed). Serve is given no notes to make.
+ * A read whose answers serve held (a SYNC_MASTER's sends, which wait for a slave) is handed
+ * to the `hold` arm() was given, with the read's start (time.perf_counter's clock) for its
+ * answer's latency; a front armed without one is never given flags that hold. */
 #include <time.h>
 #include "send_path.h"
 /* calls through PyObject_CallFunctionObjArgs: CallOneArg is not in 3.11's limited API */
@@ -29,6 +31,7 @@ typedef struct {
     PyObject *dispatcher;  /* the Dispatcher's __dict__: read_hook and observer, read there */
     PyObject *hook, *observer;
     PyObject *tasks, *pulls, *listened, *write;
+    PyObject *hold;        /* hold(answers, held, started): a read serve held; NULL: none */
     PyObject *host, *max_frame, *flags;
     Py_ssize_t listened_seen;
     unsigned long long epoch;
@@ -64,6 +67,7 @@ static int front_traverse(ReadFrontObject *self, visitproc visit, void *arg) {
     Py_VISIT(self->pulls);
     Py_VISIT(self->listened);
     Py_VISIT(self->write);
+    Py_VISIT(self->hold);
     Py_VISIT(self->host);
     Py_VISIT(self->max_frame);
     Py_VISIT(self->flags);
@@ -80,6 +84,7 @@ static void drop_arming(ReadFrontObject *self) {
     Py_CLEAR(self->pulls);
     Py_CLEAR(self->listened);
     Py_CLEAR(self->write);
+    Py_CLEAR(self->hold);
     Py_CLEAR(self->host);
     Py_CLEAR(self->max_frame);
     Py_CLEAR(self->flags);
@@ -118,15 +123,17 @@ static PyObject *front_new(PyTypeObject *tp, PyObject *args, PyObject *kwargs) {
     return (PyObject *)self;
 }
 
-/* arm(path, dispatcher, pulls, listened, host, max_frame, flags): serve this connection's
- * reads here with these, while the Dispatcher's read_hook and observer stay what they are
- * now, no pull waits, the listeners stay as many and the path's epoch stays the same. */
+/* arm(path, dispatcher, pulls, listened, host, max_frame, flags[, hold]): serve this
+ * connection's reads here with these, while the Dispatcher's read_hook and observer stay what
+ * they are now, no pull waits, the listeners stay as many and the path's epoch stays the
+ * same; reads serve holds go to hold (None, or left out: flags never hold). */
 static PyObject *front_arm(ReadFrontObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 7 || !PyObject_TypeCheck(args[0], rmq_send_path_type) ||
+    PyObject *hold = nargs == 8 && args[7] != Py_None ? args[7] : NULL;
+    if (nargs < 7 || nargs > 8 || !PyObject_TypeCheck(args[0], rmq_send_path_type) ||
         (args[4] != Py_None && !PyBytes_Check(args[4])) || !PyLong_Check(args[5]) ||
-        !PyLong_Check(args[6])) {
+        !PyLong_Check(args[6]) || (hold && !PyCallable_Check(hold))) {
         PyErr_SetString(PyExc_TypeError, "arm(path, dispatcher, pulls, listened, host, "
-                        "max_frame, flags)");
+                        "max_frame, flags[, hold])");
         return NULL;
     }
     drop_arming(self);
@@ -159,6 +166,7 @@ static PyObject *front_arm(ReadFrontObject *self, PyObject *const *args, Py_ssiz
     self->hook = Py_NewRef(hook);
     self->observer = Py_NewRef(observer);
     self->write = write;
+    self->hold = hold ? Py_NewRef(hold) : NULL;
     self->tasks = tasks;
     self->listened_seen = seen;
     self->epoch = self->path->epoch;
@@ -189,6 +197,31 @@ static int still_plain(ReadFrontObject *self) {
     return hook == self->hook && observer == self->observer;
 }
 
+/* The error set now, as the Python reader's: `failed` logs it and closes this connection. */
+static PyObject *read_failed(ReadFrontObject *self) {
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    PyErr_NormalizeException(&type, &value, &tb);
+    if (tb) PyException_SetTraceback(value, tb);
+    drop_arming(self);
+    PyObject *out = value ? PyObject_CallFunctionObjArgs(self->failed, value, NULL) : NULL;
+    Py_XDECREF(type);
+    Py_XDECREF(value);
+    Py_XDECREF(tb);
+    return out;
+}
+
+/* What serve did not take of the read: the Python reader's, after these answers. */
+static PyObject *rest_to_python(ReadFrontObject *self, PyObject *data, PyObject *taken,
+                                PyObject *answers) {
+    drop_arming(self);
+    PyObject *pair = PyTuple_Pack(2, taken, answers);
+    PyObject *out = pair ? PyObject_CallFunctionObjArgs(self->handle, data, Py_False, pair,
+                                                       NULL) : NULL;
+    Py_XDECREF(pair);
+    return out;
+}
+
 static PyObject *front_call(ReadFrontObject *self, PyObject *args, PyObject *kwargs) {
     PyObject *data;
     if (kwargs || !PyArg_UnpackTuple(args, "data_received", 1, 1, &data)) return NULL;
@@ -211,21 +244,20 @@ static PyObject *front_call(ReadFrontObject *self, PyObject *args, PyObject *kwa
         Py_DECREF(now);
         self->io_at = at;
     }
+    /* a held read's start, on time.perf_counter's clock (CLOCK_MONOTONIC on Linux) */
+    double started = 0.0;
+    if (self->hold) {
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        started = (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+    }
     Py_INCREF((PyObject *)self);  /* what the calls below run may disarm it (its references go) */
     PyObject *write = Py_NewRef(self->write);
+    PyObject *hold = Py_XNewRef(self->hold);
     PyObject *serve_args[4] = {data, self->host, self->max_frame, self->flags};
     PyObject *served = rmq_send_serve(self->path, serve_args, 4);
     PyObject *out = NULL;
-    if (!served) {  /* as the Python reader's: logged, this connection closed */
-        PyObject *type, *value, *tb;
-        PyErr_Fetch(&type, &value, &tb);
-        PyErr_NormalizeException(&type, &value, &tb);
-        if (tb) PyException_SetTraceback(value, tb);
-        drop_arming(self);
-        out = value ? PyObject_CallFunctionObjArgs(self->failed, value, NULL) : NULL;
-        Py_XDECREF(type);
-        Py_XDECREF(value);
-        Py_XDECREF(tb);
+    if (!served) {
+        out = read_failed(self);
     } else if (served == Py_None) {  /* nothing taken: the Python reader's way */
         drop_arming(self);
         out = PyObject_CallFunctionObjArgs(self->handle, data, Py_False, Py_None, NULL);
@@ -233,24 +265,36 @@ static PyObject *front_call(ReadFrontObject *self, PyObject *args, PyObject *kwa
         PyObject *taken = PyTuple_GetItem(served, 0), *answers = PyTuple_GetItem(served, 1);
         PyObject *notes = PyTuple_GetItem(served, 2), *held = PyTuple_GetItem(served, 3);
         Py_ssize_t took = PyLong_AsSsize_t(taken), count = PyLong_AsSsize_t(notes);
-        if (held != Py_None || count < 0) {  /* arm() is never given flags that make these */
+        int whole = took == PyBytes_Size(data);
+        if ((held != Py_None && !hold) || count < 0) {  /* arm() never gives flags for these */
             if (!PyErr_Occurred())
                 PyErr_SetString(PyExc_RuntimeError, "ReadFront: serve held or noted a read");
+        } else if (held != Py_None) {  /* its answers wait (for a slave): hold's */
+            self->path->front_served += count;
+            PyObject *at = PyFloat_FromDouble(started);
+            PyObject *r = at ? PyObject_CallFunctionObjArgs(hold, answers, held, at, NULL) : NULL;
+            Py_XDECREF(at);
+            if (!r) {
+                out = read_failed(self);
+            } else if (whole) {
+                out = r;
+            } else {  /* nothing to write now; the rest of the read: the Python reader's */
+                Py_DECREF(r);
+                PyObject *none = PyBytes_FromStringAndSize(NULL, 0);
+                out = none ? rest_to_python(self, data, taken, none) : NULL;
+                Py_XDECREF(none);
+            }
         } else {
             self->path->front_served += count;
-            if (took == PyBytes_Size(data)) {
+            if (whole)
                 out = PyObject_CallFunctionObjArgs(write, answers, NULL);
-            } else {  /* the rest of the read: the Python reader's, after these answers */
-                drop_arming(self);
-                PyObject *pair = PyTuple_Pack(2, taken, answers);
-                out = pair ? PyObject_CallFunctionObjArgs(self->handle, data, Py_False, pair,
-                                                          NULL) : NULL;
-                Py_XDECREF(pair);
-            }
+            else  /* the rest of the read: the Python reader's, after these answers */
+                out = rest_to_python(self, data, taken, answers);
         }
         Py_DECREF(served);
     }
     Py_DECREF(write);
+    Py_XDECREF(hold);
     Py_DECREF((PyObject *)self);
     return out;
 }

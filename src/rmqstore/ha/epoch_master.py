@@ -180,9 +180,10 @@ class EpochHAService(HAService):
         self.isr.appended()
         super()._push_all()
 
-    def when_replicated(self, end: int, callback: Callback) -> None:
-        """callback(True) once the in-sync replicas hold every byte below ``end``."""
-        self.isr.when_replicated(end, callback)
+    def when_replicated(self, end: int, callback: Callback, ok: object = True,
+                        failed: object = False) -> None:
+        """callback(ok) once the in-sync replicas hold every byte below ``end``."""
+        self.isr.when_replicated(end, callback, ok, failed)
 
     async def close(self) -> None:
         await super().close()

@@ -19,10 +19,11 @@ import bisect
 import logging
 from collections import deque
 from collections.abc import Callable
+from typing import Any
 
 log = logging.getLogger(__name__)
 
-Callback = Callable[[bool], object]
+Callback = Callable[[Any], object]  # given the wait's ok or failed value
 
 
 class GroupTransfer:
@@ -30,8 +31,9 @@ class GroupTransfer:
         self._loop = loop
         self._timeout_s = timeout_s
         self.acked = 0  # the furthest offset a slave holds (push2SlaveMaxOffset)
-        # (end offset, deadline, callback(ok)) by end: resolved once acked >= end
-        self._waiters: deque[tuple[int, float, Callback]] = deque()
+        # (end offset, deadline, callback, its ok value, its failed value) by end: resolved
+        # once acked >= end
+        self._waiters: deque[tuple[int, float, Callback, object, object]] = deque()
         self._expiry: asyncio.TimerHandle | None = None
         self._closed = False
 
@@ -44,13 +46,15 @@ class GroupTransfer:
         """The smallest end a waiter waits for (None: none waits)."""
         return self._waiters[0][0] if self._waiters else None
 
-    def when_replicated(self, end: int, callback: Callback) -> None:
-        """callback(True) once a slave holds every byte below ``end``, callback(False) after
-        the timeout (or at close)."""
+    def when_replicated(self, end: int, callback: Callback, ok: object = True,
+                        failed: object = False) -> bool:
+        """callback(ok) once a slave holds every byte below ``end``, callback(failed) after
+        the timeout (or at close): a caller's own values (its statuses), so that no wrapper
+        is called per send. True when this wait is now the first (links are armed for it)."""
         if self.acked >= end or self._closed:
-            callback(self.acked >= end)
-            return
-        waiter = (end, self._loop.time() + self._timeout_s, callback)
+            callback(ok if self.acked >= end else failed)
+            return False
+        waiter = (end, self._loop.time() + self._timeout_s, callback, ok, failed)
         waiters = self._waiters
         if not waiters or waiters[-1][0] <= end:
             waiters.append(waiter)
@@ -58,6 +62,7 @@ class GroupTransfer:
             waiters.insert(bisect.bisect_right(waiters, end, key=_end), waiter)
         if self._expiry is None:
             self._expiry = self._loop.call_later(self._timeout_s, self._expire)
+        return waiters[0] is waiter
 
     def on_ack(self, offset: int) -> None:
         """A slave reported holding everything below ``offset`` (notifyTransferSome)."""
@@ -66,7 +71,11 @@ class GroupTransfer:
         self.acked = offset
         waiters = self._waiters
         while waiters and waiters[0][0] <= offset:
-            _call(waiters.popleft()[2], True)
+            _end_, _deadline, callback, ok, _failed = waiters.popleft()
+            try:  # inline, not _call: once per send
+                callback(ok)
+            except Exception:  # one waiter's failure must not strand the others
+                log.exception("replication callback failed")
 
     def close(self) -> None:
         """Fail every waiter; later waits fail at once."""
@@ -75,28 +84,28 @@ class GroupTransfer:
             self._expiry.cancel()
             self._expiry = None
         left, self._waiters = self._waiters, deque()
-        for *_, callback in left:
-            _call(callback, False)
+        for *_, callback, _ok, failed in left:
+            _call(callback, failed)
 
     def _expire(self) -> None:
         now = self._loop.time()
         expired = [e for e in self._waiters if e[1] <= now]
         if expired:
             self._waiters = deque(e for e in self._waiters if e[1] > now)
-            for *_, callback in expired:
-                _call(callback, False)
+            for *_, callback, _ok, failed in expired:
+                _call(callback, failed)
         self._expiry = None
         if self._waiters:
             self._expiry = self._loop.call_later(min(e[1] for e in self._waiters) - now,
                                                  self._expire)
 
 
-def _end(waiter: tuple[int, float, Callback]) -> int:
+def _end(waiter: tuple[int, float, Callback, object, object]) -> int:
     return waiter[0]
 
 
-def _call(callback: Callback, ok: bool) -> None:
+def _call(callback: Callback, value: object) -> None:
     try:
-        callback(ok)
+        callback(value)
     except Exception:  # one waiter's failure must not strand the others
         log.exception("replication callback failed")

@@ -164,11 +164,12 @@ class InSyncReplicas:
         acks = sorted(self.acks.values(), reverse=True)
         return acks[needed - 1] if len(acks) >= needed else -1
 
-    def when_replicated(self, end: int, callback: Callback) -> None:
-        """callback(True) once the ack rule holds for every byte below ``end``,
-        callback(False) after slaveTimeout (FLUSH_SLAVE_TIMEOUT) or at close."""
+    def when_replicated(self, end: int, callback: Callback, ok: object = True,
+                        failed: object = False) -> None:
+        """callback(ok) once the ack rule holds for every byte below ``end``,
+        callback(failed) after slaveTimeout (FLUSH_SLAVE_TIMEOUT) or at close."""
         self._settle()
-        self._transfer.when_replicated(end, callback)
+        self._transfer.when_replicated(end, callback, ok, failed)
 
     def enough_in_sync(self) -> bool:
         """inSyncReplicasNums >= minInSyncReplicas: else a send is not stored at all."""

@@ -133,6 +133,8 @@ class HAService:
     def wakeup(self) -> None:
         """Bytes were appended (the store calls this after appends, from any thread): every
         link pushes them, once per loop iteration however many appends there were."""
+        if self._push_due and threading.get_ident() == self._thread:
+            return  # a push is scheduled on this thread, after this append (once per send)
         if self._loop is None or not self._push_wanted():
             return
         elsewhere = threading.get_ident() != self._thread
@@ -172,14 +174,13 @@ class HAService:
         for link in self.links:
             link.push()
 
-    def when_replicated(self, end: int, callback: Callback) -> None:
-        """callback(True) once a slave holds every byte below ``end``, callback(False) after
+    def when_replicated(self, end: int, callback: Callback, ok: object = True,
+                        failed: object = False) -> None:
+        """callback(ok) once a slave holds every byte below ``end``, callback(failed) after
         slaveTimeout (FLUSH_SLAVE_TIMEOUT). The loop's thread only."""
         transfer = self._transfer
         assert transfer is not None, "HA service not started"
-        first = transfer.first_waiting
-        transfer.when_replicated(end, callback)
-        if first is None or end < first:  # else the links are armed for the first already
+        if transfer.when_replicated(end, callback, ok, failed):  # else armed for the first
             self._arm()
 
     def wait_replicated(self, end: int, timeout_s: float | None = None) -> bool:
@@ -200,19 +201,27 @@ class HAService:
 
     def _arm(self) -> None:
         """Fed links announce the first report reaching the oldest waiting send's end (a
-        report that came before the arming is taken here)."""
+        report that came before the arming is taken here); while sends wait, the loop reads
+        the reports itself. Plain loops: this runs once per acknowledgement."""
         transfer = self._transfer
         assert transfer is not None
-        if transfer.first_waiting is not None and not self.config.push_delay_ms:
+        want = transfer.first_waiting
+        read_here = not self.config.push_delay_ms
+        while want is not None:
+            acked = -1
             for link in self.links:
-                if link.feed is not None:
-                    link.feed.read_here()
-        while (want := transfer.first_waiting) is not None:
-            acked = max((link.feed.arm(want) for link in self.links if link.feed is not None),
-                        default=-1)
+                feed = link.feed
+                if feed is not None:
+                    if read_here:
+                        feed.read_here()
+                    got = feed.arm(want)
+                    if got > acked:
+                        acked = got
             if acked < want:
                 return
+            read_here = False
             transfer.on_ack(acked)
+            want = transfer.first_waiting
 
     def start_offset(self, requested: int, peer: str) -> int | None:
         """Where a slave reporting ``requested`` first is sent from, or None (logged) when

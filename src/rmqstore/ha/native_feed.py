@@ -65,9 +65,10 @@ class NativeFeed:
         """Bytes were appended (any thread)."""
         self._feeder.wake()
 
-    def push(self) -> bool:
+    def push(self) -> int:
         """Bytes were appended: send them from this thread if the loop sleeps (one thread
-        hop fewer before a SYNC_MASTER's sends are acknowledged), else wake it."""
+        hop fewer before a SYNC_MASTER's sends are acknowledged), else wake it; nonzero when
+        frames went."""
         return self._feeder.push()
 
     def read_here(self) -> None:

@@ -66,8 +66,8 @@ class ControllerReplication:
         if service is None:
             callback(PutStatus.SLAVE_NOT_AVAILABLE)
             return
-        service.when_replicated(self._store.commitlog.max_offset, lambda ok: callback(
-            PutStatus.PUT_OK if ok else PutStatus.FLUSH_SLAVE_TIMEOUT))
+        service.when_replicated(self._store.commitlog.max_offset, callback, PutStatus.PUT_OK,
+                                PutStatus.FLUSH_SLAVE_TIMEOUT)
 
     # -- role changes ------------------------------------------------------------------------
     async def to_master(self, me: int, epoch: int, in_sync: frozenset[int], in_sync_epoch: int,

@@ -79,8 +79,8 @@ class MasterReplication:
         if not self.service.slave_ok(end):
             callback(PutStatus.SLAVE_NOT_AVAILABLE)
             return
-        self.service.when_replicated(end, lambda ok: callback(
-            PutStatus.PUT_OK if ok else PutStatus.FLUSH_SLAVE_TIMEOUT))
+        self.service.when_replicated(end, callback, PutStatus.PUT_OK,
+                                     PutStatus.FLUSH_SLAVE_TIMEOUT)
 
 
 class SlaveReplication:

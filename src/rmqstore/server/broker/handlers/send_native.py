@@ -26,9 +26,11 @@ are common sends to a topic of the fast table are checked, stored, indexed, answ
 counted there (the traffic counters, and the RPC latencies when the observer is the broker's
 RpcLatency: send_counts.c, folded in when read); Python sees each send only when a long-poll
 wake-up or another observer needs it. Once a connection's read was served whole, with nothing
-to note or hold, on_read arms the connection's ReadFront (send_front.c, its data_received),
-which serves its next reads in C without on_read or the Python reader, until anything they
-read changes (see new_front).
+to note, on_read arms the connection's ReadFront (send_front.c, its data_received), which
+serves its next reads in C without on_read or the Python reader, until anything they read
+changes (see new_front); a SYNC_MASTER's front hands each read whose answers wait for a slave
+to _hold (a Python call per read fewer than on_read's two). Not with sync flush: on_read may
+sync a lone waiting read at once.
 A topic enters the table when a send of it passed every check above on the per-frame path;
 any change that bears on a check (a topic created, updated or deleted, the broker's
 permission, its role) empties the table, so the next send of each topic takes the per-frame
@@ -47,6 +49,7 @@ from __future__ import annotations
 import os
 import struct
 from collections.abc import Callable
+from functools import partial
 from time import perf_counter as _perf_counter  # a global name fewer on the hot path
 
 from ...._native import ReadFront, new_send_path
@@ -138,10 +141,11 @@ class NativeSend:
         self._fast_bound = not role.controller_mode and store.bind_send_path(
             path, self.fast_topics, group_commit is not None or sync_master)
         self._served = 0  # sends answered by serve through on_read (see served)
-        # Reads answered whole with no notes and nothing held are armed for a connection's
-        # ReadFront (send_front.c), which serves them without on_read's Python; never a
-        # read whose answers may wait (sync flush, a sync master).
-        self._fronts = not self._may_hold
+        # Reads answered whole with no notes are armed for a connection's ReadFront
+        # (send_front.c), which serves them without on_read's Python; a SYNC_MASTER's reads
+        # too, whose answers it hands to _hold; never a read whose answers may wait for
+        # the group commit (sync flush: on_read may sync it at once, sync_now).
+        self._fronts = group_commit is None
         # topic -> (the config checked, how many queue ids it takes; 0: none, not ours)
         self._gates: dict[str, tuple[object, int]] = {}
         # What the answer and the observer see of a request taken here, by code.
@@ -243,7 +247,8 @@ class NativeSend:
                 front = channel.front  # type: ignore[attr-defined]
                 if front is not None and not front.armed:
                     front.arm(self._path, self._dispatcher, pulls, listened, host,
-                              max_frame_bytes, self._flags)
+                              max_frame_bytes, self._flags,
+                              partial(self._hold, channel) if self._may_hold else None)
         else:
             self._served += len(notes)
             if watched:
@@ -263,14 +268,13 @@ class NativeSend:
         # A read wholly of waiting sends (a lone producer's send): synced in this call and
         # answered with it; with frames after them, their answers keep waiting for the
         # loop's sync, after the rest of the read's (the order the Python path answers in).
-        last = HELD.unpack_from(held, len(held) - HELD.size)[4]  # the read's last record
         commit = self._group_commit
         if commit is not None and taken == len(data) and self._replication is None \
                 and not self._role.controller_mode \
-                and commit.sync_now(last, id(channel), lambda: _send(channel, answers)):
+                and commit.sync_now(_last(held), id(channel), lambda: _send(channel, answers)):
             self._observe_held(held, started)  # durable now, and answered
             return taken, b""
-        self._hold(channel, answers, held, last, started)
+        self._hold(channel, answers, held, started)
         return taken, b""
 
     def _check_listened(self) -> None:
@@ -291,13 +295,12 @@ class NativeSend:
         self._counted_for = observer
         self._path.bump_epoch()
 
-    def _hold(self, channel: Channel, answers: bytes, held: bytes, last: int,
-              started: float) -> None:
-        """A read of waiting sends: its SUCCESS answers once its last record (at commit-log
-        offset ``last``) is durable and/or on a slave, else each send's answer for the failed
-        wait. What is held counts against the connection's buffer cap until then: a producer
-        that pipelines sends while the disk or the slave lags is read no further once it
-        passes the cap."""
+    def _hold(self, channel: Channel, answers: bytes, held: bytes, started: float) -> None:
+        """A read of waiting sends (on_read's, or the connection's front's): its SUCCESS
+        answers once its last record is durable and/or on a slave, else each send's answer
+        for the failed wait. What is held counts against the connection's buffer cap until
+        then: a producer that pipelines sends while the disk or the slave lags is read no
+        further once it passes the cap."""
         size = len(answers) + len(held) + HELD_READ_COST
         channel.hold(size)
 
@@ -305,13 +308,20 @@ class NativeSend:
             channel.release(size)
             if status is PutStatus.PUT_OK and not self._role.controller_mode:
                 self._observe_held(held, started)
-                _send(channel, answers)
+                try:  # _send's, inline: once per waiting read
+                    channel.send_frame(answers)
+                except ConnectionClosed:
+                    pass  # the producer retries; the records are stored
                 return
             for opaque, code, queue_id, qoff, phys, now in HELD.iter_unpack(held):
                 self._answer_stored(status, channel, code, opaque, queue_id, qoff, phys, now,
                                     started)
 
-        _wait(self._group_commit, self._replication, last, answer)
+        commit, replication = self._group_commit, self._replication
+        if commit is None and replication is not None:  # a SYNC_MASTER's: _wait's, inline
+            replication.when_replicated(answer)
+        else:
+            _wait(commit, replication, _last(held), answer)
 
     def _observe_held(self, held: bytes, started: float) -> None:
         """The observer's SUCCESS for each send of a held read, at its answer."""
@@ -373,6 +383,11 @@ class NativeSend:
             self._gates.clear()
         self._gates[topic] = (cfg, queues)
         return queues
+
+
+def _last(held: bytes) -> int:
+    """The commit-log offset of a held read's last record."""
+    return HELD.unpack_from(held, len(held) - HELD.size)[4]
 
 
 def _send(channel: Channel, answers: bytes) -> None:
