@@ -20,7 +20,7 @@ from typing import Any
 from .._version import __version__
 from ..errors import NativeModuleError
 
-ABI_VERSION = 38
+ABI_VERSION = 39
 
 try:
     from ._rmq import ffi, lib
