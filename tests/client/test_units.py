@@ -274,3 +274,20 @@ def test_a_bad_send_raises_where_it_is_awaited_not_where_it_is_made() -> None:
             await producer.close()
 
     asyncio.run(main())
+
+
+def test_a_sends_result_is_the_dataclass_its_init_would_make() -> None:
+    """The send path's SendResult, its slots set without the frozen __init__: every field in
+    its place (all distinct here), equal, hashed and frozen as SendResult(...) is."""
+    import dataclasses
+
+    from rmqstore.client.producer import SendResult, SendStatus, _send_result
+
+    values = (SendStatus.FLUSH_SLAVE_TIMEOUT, "UNIQ", "OFFSET-ID", MessageQueue("T", "b", 2),
+              41, "TX", "REGION", "127.0.0.1:10911", 7)
+    made, expected = _send_result(*values), SendResult(*values)
+    assert type(made) is SendResult
+    assert [getattr(made, f.name) for f in dataclasses.fields(SendResult)] == list(values)
+    assert made == expected and hash(made) == hash(expected) and repr(made) == repr(expected)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        made.queue_offset = 42  # type: ignore[misc]
