@@ -274,3 +274,57 @@ def test_a_bad_send_raises_where_it_is_awaited_not_where_it_is_made() -> None:
             await producer.close()
 
     asyncio.run(main())
+
+
+def test_a_sends_result_is_the_dataclass_its_init_would_make() -> None:
+    """The send path's SendResult, its slots set without the frozen __init__: every field in
+    its place (all distinct here), equal, hashed and frozen as SendResult(...) is."""
+    import dataclasses
+
+    from rmqstore.client.producer import SendResult, SendStatus, _send_result
+
+    values = (SendStatus.FLUSH_SLAVE_TIMEOUT, "UNIQ", "OFFSET-ID", MessageQueue("T", "b", 2),
+              41, "TX", "REGION", "127.0.0.1:10911", 7)
+    made, expected = _send_result(*values), SendResult(*values)
+    assert type(made) is SendResult
+    assert [getattr(made, f.name) for f in dataclasses.fields(SendResult)] == list(values)
+    assert made == expected and hash(made) == hash(expected) and repr(made) == repr(expected)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        made.queue_offset = 42  # type: ignore[misc]
+
+
+def test_a_brokers_address_is_the_newest_routes_however_the_routes_changed() -> None:
+    """A send's broker address comes from a table made once per change of the routes: the
+    most recently fetched route naming the broker wins, and every way of changing the
+    routes (a store, a pop, a del, update, setdefault, popitem, clear, |=) is seen."""
+    from rmqstore.client.routes import RouteCache, _Entry
+    from rmqstore.client.transport import Transport
+    from rmqstore.protocol.route import BrokerData, QueueData, TopicRouteData
+
+    def entry(master: int, fetched: float) -> _Entry:
+        return _Entry(TopicRouteData((QueueData("broker-a", 2, 2, 6),),
+                                     (BrokerData("C", "broker-a", {0: f"10.0.0.{master}:1"}),)),
+                      fetched)
+
+    cache = RouteCache(Transport("127.0.0.1:1", None))
+    routes = cache.routes
+    routes["NEW"] = entry(2, 200.0)
+    routes["OLD"] = entry(1, 100.0)  # stored later, fetched earlier
+    assert cache.broker_addr("broker-a") == "10.0.0.2:1"
+    routes.pop("NEW")
+    assert cache.broker_addr("broker-a") == "10.0.0.1:1"
+    routes["X"] = entry(3, 300.0)
+    assert cache.broker_addr("broker-a") == "10.0.0.3:1"
+    del routes["X"]
+    assert cache.broker_addr("broker-a") == "10.0.0.1:1"
+    routes.update(Y=entry(4, 400.0))
+    assert cache.broker_addr("broker-a") == "10.0.0.4:1"
+    routes.setdefault("Z", entry(5, 500.0))
+    assert cache.broker_addr("broker-a") == "10.0.0.5:1"
+    routes.popitem()  # Z
+    assert cache.broker_addr("broker-a") == "10.0.0.4:1"
+    routes.clear()
+    assert cache.broker_addr("broker-a") is None
+    routes |= {"W": entry(6, 600.0)}
+    assert cache.broker_addr("broker-a") == "10.0.0.6:1"
+    assert cache.broker_addr("broker-b") is None

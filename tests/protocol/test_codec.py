@@ -179,3 +179,26 @@ def test_properties_that_cannot_be_sent_are_refused_alike(props: dict[str, str])
 def test_fill_frame_refuses_a_template_of_the_wrong_shape() -> None:
     with pytest.raises(ValueError, match="pieces"):
         _codec.fill_frame((b"a", b"b"), ("x", "y"), 1, b"")
+
+
+def test_native_decode_names_that_share_a_cache_slot_come_back_as_themselves() -> None:
+    """Header names are kept by a hash of their text, a slot each: thousands of names of one
+    length (far more than the slots) decoded, twice over, each as the reference decodes it."""
+    names = [f"k{i:05d}" for i in range(4000)]
+    for _ in range(2):
+        for i in range(0, len(names), 4):
+            cmd = RemotingCommand(1, f"L{i % 7:03d}", 1, i, 0, None,
+                                  {name: name[::-1] for name in names[i:i + 4]})
+            frame = encode(cmd)[4:]
+            assert _codec.decode_json_frame(frame) == cmd == decode_frame_reference(frame)
+
+
+def test_native_decode_hands_out_the_names_it_has_seen() -> None:
+    """A frame's names and language are the same objects frame after frame: kept, not made
+    anew per frame."""
+    frame = encode(RemotingCommand(0, "JAVA", 403, 5, 1, None,
+                                   {"queueOffset": "12345", "msgId": "7F000001"}))[4:]
+    first, second = _codec.decode_json_frame(frame), _codec.decode_json_frame(frame)
+    assert first == second
+    assert first.language is second.language
+    assert all(a is b for a, b in zip(first.ext_fields, second.ext_fields, strict=True))

@@ -63,6 +63,49 @@ static PyObject *string_value(cursor *c) {
     return out;
 }
 
+/* The header's names (extFields keys) and its language repeat in every frame: each made once
+ * and kept, interned, so that a frame costs no allocation, UTF-8 decode or hash for them and
+ * the dict lookups of their readers find them by identity. A slot per hash of the text, the
+ * newest text wins it; bounded: NAME_SLOTS strings of at most NAME_MAX_BYTES bytes. Values
+ * vary (ids, offsets) and are made anew. Runs with the GIL held, as every call here does. */
+#define NAME_SLOTS 256
+#define NAME_MAX_BYTES 32
+
+static struct {
+    Py_ssize_t len;
+    char text[NAME_MAX_BYTES];
+    PyObject *str;
+} names[NAME_SLOTS];
+
+static PyObject *name_value(cursor *c) {
+    const char *s;
+    Py_ssize_t n;
+    if (!raw_string(c, &s, &n)) return NULL;
+    if (n > NAME_MAX_BYTES) {
+        PyObject *out = PyUnicode_DecodeUTF8(s, n, "strict");
+        if (!out) PyErr_Clear();
+        return out;
+    }
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (Py_ssize_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 16777619u;
+    h ^= h >> 16;
+    Py_ssize_t slot = h & (NAME_SLOTS - 1);
+    if (names[slot].str && names[slot].len == n && memcmp(names[slot].text, s, n) == 0)
+        return Py_NewRef(names[slot].str);
+    PyObject *out = PyUnicode_DecodeUTF8(s, n, "strict");
+    if (!out) {
+        PyErr_Clear();
+        return NULL;
+    }
+    PyUnicode_InternInPlace(&out);
+    PyObject *evicted = names[slot].str;
+    names[slot].str = Py_NewRef(out);
+    Py_XDECREF(evicted); /* a str: its deallocation runs no code of anyone's */
+    names[slot].len = n;
+    memcpy(names[slot].text, s, n);
+    return out;
+}
+
 /* A JSON integer within int32 (no fraction, exponent or leading zero). */
 static int int32_value(cursor *c, long *out) {
     int neg = 0;
@@ -103,7 +146,7 @@ static PyObject *ext_object(cursor *c) {
     }
     for (;;) {
         skip_ws(c);
-        PyObject *k = string_value(c);
+        PyObject *k = name_value(c);
         if (!k) goto defer;
         skip_ws(c);
         if (c->p >= c->end || *c->p != ':') {
@@ -179,7 +222,7 @@ static PyObject *decode_json_frame(PyObject *self, PyObject *arg) {
             seen |= 1 << slot;
         } else if (key_is(key, klen, "language")) {
             Py_XDECREF(language);
-            if (!(language = string_value(&c))) goto done;
+            if (!(language = name_value(&c))) goto done;
         } else if (key_is(key, klen, "remark")) {
             Py_CLEAR(remark);
             if (c.end - c.p >= 4 && memcmp(c.p, "null", 4) == 0) {
@@ -191,7 +234,7 @@ static PyObject *decode_json_frame(PyObject *self, PyObject *arg) {
             Py_XDECREF(ext);
             if (!(ext = ext_object(&c))) goto done;
         } else if (key_is(key, klen, "serializeTypeCurrentRPC")) {
-            PyObject *ignored = string_value(&c); /* decoded: the header must be UTF-8 */
+            PyObject *ignored = name_value(&c); /* decoded: the header must be UTF-8 */
             if (!ignored) goto done;
             Py_DECREF(ignored);
         } else {

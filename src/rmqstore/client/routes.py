@@ -89,14 +89,62 @@ class _Entry:
         return queues
 
 
+class _Routes(dict[str, _Entry]):
+    """topic -> _Entry, counting its changes (``changes``): what is made from all the routes
+    (the brokers' table) is made again after one, whoever changed it."""
+
+    __slots__ = ("changes",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.changes = 0
+
+    def __setitem__(self, topic: str, entry: _Entry) -> None:
+        super().__setitem__(topic, entry)
+        self.changes += 1
+
+    def __delitem__(self, topic: str) -> None:
+        super().__delitem__(topic)
+        self.changes += 1
+
+    def pop(self, *args):  # type: ignore[no-untyped-def, override]
+        self.changes += 1
+        return super().pop(*args)
+
+    def popitem(self) -> tuple[str, _Entry]:
+        self.changes += 1
+        return super().popitem()
+
+    def setdefault(self, topic: str, entry: _Entry) -> _Entry:  # type: ignore[override]
+        self.changes += 1
+        return super().setdefault(topic, entry)
+
+    def update(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def, override]
+        self.changes += 1
+        super().update(*args, **kwargs)
+
+    def clear(self) -> None:
+        self.changes += 1
+        super().clear()
+
+    def __ior__(self, other):  # type: ignore[no-untyped-def, override]
+        self.changes += 1
+        return super().__ior__(other)
+
+
 @dataclass(slots=True)
 class RouteCache:
     """Routes by topic, fetched on first use and refreshed by ``refresh_all`` (every 30 s)."""
 
     transport: Transport
-    routes: dict[str, _Entry] = field(default_factory=dict)
+    routes: _Routes = field(default_factory=_Routes)
     _subscribed_at: float = -1e9
     _push: RoutePushSubscriptions = field(init=False)
+    # broker name -> its BrokerData in the most recently fetched route naming it, made again
+    # when the routes change (at ``_brokers_at`` changes): a send looks its broker up here,
+    # not through every cached route (47 us a send with 1,000 topics cached)
+    _brokers: dict[str, BrokerData] = field(default_factory=dict)
+    _brokers_at: int = -1
 
     def __post_init__(self) -> None:
         self.transport.serve(RequestCode.NOTIFY_ROUTE_CHANGED, self._on_route_changed)
@@ -188,12 +236,15 @@ class RouteCache:
     def broker_data(self, broker_name: str) -> BrokerData | None:
         """The broker's members as the most recently fetched route names them (the client's
         brokerAddrTable, which every route update overwrites)."""
-        found, fetched = None, -1.0
-        for entry in self.routes.values():
-            bd = entry.brokers.get(broker_name)
-            if bd is not None and entry.fetched > fetched:
-                found, fetched = bd, entry.fetched
-        return found
+        if self._brokers_at != self.routes.changes:
+            newest: dict[str, tuple[float, BrokerData]] = {}
+            for entry in self.routes.values():
+                for name, bd in entry.brokers.items():
+                    if entry.fetched > newest.get(name, (-1.0, bd))[0]:
+                        newest[name] = (entry.fetched, bd)
+            self._brokers = {name: bd for name, (_, bd) in newest.items()}
+            self._brokers_at = self.routes.changes
+        return self._brokers.get(broker_name)
 
     def broker_addr(self, broker_name: str) -> str | None:
         """Master address of ``broker_name`` (None while it has none)."""
