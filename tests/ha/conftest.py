@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 import rmqstore
+from rmqstore import _native
 from tests.ha.test_link import CFG
 
 
@@ -20,3 +21,21 @@ def store_pair(tmp_path, cfg: dict):
 @pytest.fixture
 def stores(tmp_path):
     yield from store_pair(tmp_path, CFG)
+
+
+SLOW_WRITE_US = 20_000  # per append: far slower than loopback receives
+
+
+@pytest.fixture
+def slow_followers(monkeypatch) -> list[_native.Follower]:
+    """Every native link's Follower from now on, its appends slowed down."""
+    made: list[_native.Follower] = []
+
+    class Slow(_native.Follower):
+        def __init__(self, *args) -> None:
+            super().__init__(*args)
+            self.slow_writes(SLOW_WRITE_US)
+            made.append(self)
+
+    monkeypatch.setattr(_native, "Follower", Slow)
+    return made

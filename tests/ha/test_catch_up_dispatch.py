@@ -13,33 +13,23 @@ import time
 
 import pytest
 
-from rmqstore import _native
 from rmqstore.ha import HAClient, HAService, native_link
 from tests.ha.conftest import store_pair
 from tests.ha.test_link import ONCE, linked, run, until
-from tests.ha.test_slow_disk import CFG, SLOW_WRITE_US, fill, seed
+from tests.ha.test_slow_disk import CFG, fill, seed
 
 MiB = 1 << 20
 CATCH_UP_MIB = 24  # six of CFG's 4 MiB segments
 
 
 @pytest.fixture
-def slow_stores(tmp_path, monkeypatch):
+def slow_stores(tmp_path, slow_followers):
     """A master holding CATCH_UP_MIB MiB, a replica holding its first records (so the master
     streams the rest), and the native links made from now on, their appends slowed down."""
-    made: list[_native.Follower] = []
-
-    class Slow(_native.Follower):
-        def __init__(self, *args) -> None:
-            super().__init__(*args)
-            self.slow_writes(SLOW_WRITE_US)
-            made.append(self)
-
-    monkeypatch.setattr(_native, "Follower", Slow)
     for master, replica in store_pair(tmp_path, CFG):
         fill(master, CATCH_UP_MIB, seed=5)
         seed(master, replica)
-        yield master, replica, made
+        yield master, replica, slow_followers
 
 
 async def follow_watched(master, replica) -> list[tuple[int, int]]:

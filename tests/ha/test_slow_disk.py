@@ -19,10 +19,9 @@ from pathlib import Path
 import pytest
 
 import rmqstore
-from rmqstore import _native
 from rmqstore.ha import Background, HAClient, HAService
 from rmqstore.protocol.ha import encode_transfer
-from tests.ha.conftest import store_pair
+from tests.ha.conftest import SLOW_WRITE_US, store_pair
 from tests.ha.fakes import CuttingProxy
 from tests.ha.test_link import FAST, run, until
 from tests.ha.test_native_link import follow_chunks
@@ -34,7 +33,6 @@ MiB = 1 << 20
 # Segments of 4 MiB: the logs here span three or four, so segment ends fall inside buffers too.
 CFG = dict(commitlog_segment_bytes=4 * MiB, consumequeue_units=4096, index_slots=256,
            index_entries=8192)
-SLOW_WRITE_US = 20_000  # per append: far slower than loopback receives
 
 
 def fill(store: rmqstore.MessageStore, mib: int, seed: int) -> None:
@@ -62,21 +60,6 @@ def whole_log(store: rmqstore.MessageStore) -> bytes:
         out += part
         at += len(part)
     return bytes(out)
-
-
-@pytest.fixture
-def slow_followers(monkeypatch) -> list[_native.Follower]:
-    """Every native link's Follower from now on, its appends slowed down."""
-    made: list[_native.Follower] = []
-
-    class Slow(_native.Follower):
-        def __init__(self, *args) -> None:
-            super().__init__(*args)
-            self.slow_writes(SLOW_WRITE_US)
-            made.append(self)
-
-    monkeypatch.setattr(_native, "Follower", Slow)
-    return made
 
 
 @pytest.fixture
