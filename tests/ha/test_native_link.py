@@ -14,6 +14,7 @@ import socket
 from pathlib import Path
 
 import rmqstore
+from rmqstore import _native
 from rmqstore.ha import HAClient, HAService
 from rmqstore.protocol.ha import REPORT, TransferReader, encode_report, encode_transfer
 from tests.ha.fakes import LoopbackServer
@@ -106,6 +107,35 @@ def test_frames_of_changing_sizes_in_one_read_give_the_masters_log(stores) -> No
     assert b"".join(chunks) == stream
 
     follow_chunks(master, replica, chunks)
+
+
+def test_a_short_receive_is_followed_by_a_poll_not_an_empty_receive(stores,
+                                                                    monkeypatch) -> None:
+    """A SYNC_MASTER's traffic: one small transfer at a time, a pause after each. A receive
+    that took less than it offered drained the socket, and a poll that timed out found
+    nothing, so the loop polls next (also after returning to Python meanwhile) rather than
+    calling a receive only to hear EAGAIN: a syscall per transfer."""
+    made: list[_native.Follower] = []
+
+    class Watched(_native.Follower):
+        def __init__(self, *args) -> None:
+            super().__init__(*args)
+            made.append(self)
+
+    monkeypatch.setattr(_native, "Follower", Watched)
+    master, replica = stores
+    fill(master, 40)
+    end = master.commitlog.max_offset
+    log = bytes(master.read_log(0, end))
+    starts = [m.commitlog_offset for m in master.get("T", 0, 0, 40).messages]
+    chunks = [encode_transfer(a, log[a:b]) for a, b in zip(starts, [*starts[1:], end],
+                                                            strict=True)]
+    assert len(chunks) == 40
+
+    follow_chunks(master, replica, chunks)  # 3 ms apart: each its own receive, then idle
+    [follower] = made
+    assert follower.empty_receives <= 2, (
+        f"{follower.empty_receives} receives found nothing for {len(chunks)} transfers")
 
 
 def test_a_fed_link_closes_on_a_report_past_what_it_sent(stores, caplog) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 from .._version import __version__
 from ..errors import NativeModuleError
 
-ABI_VERSION = 39
+ABI_VERSION = 40
 
 try:
     from ._rmq import ffi, lib
@@ -706,6 +706,8 @@ class Follower:
     deferring = _field("deferring", "After a FOLLOW_SEGMENT return: a catch-up holds the "
                                     "dispatch back (its flush cue is still due).")
     catch_ups = _field("catch_ups", "Catch-ups this link has seen.")
+    empty_receives = _field("empty_receives", "Receives that found the socket empty: the "
+                                              "loop polls first once it knows it is.")
 
     @property
     def bad_header(self) -> tuple[int, int]:

@@ -152,7 +152,8 @@ int32_t rmq_follower_init(rmq_follower *f) {
     f->last_read_ms = f->last_report_ms = now_ms();
     f->failing = 0;
     f->deferring = f->catching_up = f->short_run = 0;
-    f->deferred = f->catch_ups = 0;
+    f->deferred = f->catch_ups = f->empty_receives = 0;
+    f->drained = 0;
     return 0;
 }
 
@@ -278,6 +279,12 @@ static int lay_out(rmq_follower *f, struct iovec *iov) {
     return n;
 }
 
+static int64_t iov_total(const struct iovec *iov, int n) {
+    int64_t total = 0;
+    for (int i = 0; i < n; i++) total += (int64_t)iov[i].iov_len;
+    return total;
+}
+
 /* Whether part p can be taken where it lies. A body part can: lay_out put it where the log
  * ends, or past it when bytes before it were headers, and take moves body bytes only back. A
  * header slot only when a header is what comes next: body bytes in it would go where the
@@ -364,28 +371,36 @@ static int32_t follow(rmq_follower *f) {
                                                           __ATOMIC_RELAXED)
                                         >= f->gather_max_ms))))
             return finish(f, RMQ_FOLLOW_APPENDED);
-        if (make_room(f)) { f->err = ENOMEM; return finish(f, RMQ_FOLLOW_IO_ERROR); }
-        struct iovec iov[2 * FOLLOW_FRAMES];
-        struct msghdr msg = {.msg_iov = iov, .msg_iovlen = (size_t)lay_out(f, iov)};
-        ssize_t k = recvmsg(f->sock, &msg, MSG_DONTWAIT);
-        if (k > 0) {
-            busy = 1;
-            f->last_read_ms = now;
-            note_receive(f, k, now);
-            f->failing = received(f, iov, (int)msg.msg_iovlen, k);
-            if (!f->failing && f->log_end - f->checked > f->max_pending)
-                f->failing = RMQ_FOLLOW_TOO_LONG;
-            continue;
-        }
-        if (k == 0) return RMQ_FOLLOW_CLOSED;
-        if (errno == EINTR) continue;
-        if (errno != EAGAIN && errno != EWOULDBLOCK) {
-            f->err = errno;
-            return RMQ_FOLLOW_CLOSED;
+        if (!f->drained) {
+            if (make_room(f)) { f->err = ENOMEM; return finish(f, RMQ_FOLLOW_IO_ERROR); }
+            struct iovec iov[2 * FOLLOW_FRAMES];
+            struct msghdr msg = {.msg_iov = iov, .msg_iovlen = (size_t)lay_out(f, iov)};
+            ssize_t k = recvmsg(f->sock, &msg, MSG_DONTWAIT);
+            if (k > 0) {
+                f->last_read_ms = now;
+                note_receive(f, k, now);
+                f->failing = received(f, iov, (int)msg.msg_iovlen, k);
+                if (!f->failing && f->log_end - f->checked > f->max_pending)
+                    f->failing = RMQ_FOLLOW_TOO_LONG;
+                /* Less than the layout offered: the socket held no more, so the next round
+                 * appends and reports at once and then polls, without a receive that would
+                 * only say EAGAIN (a syscall per transfer under a SYNC_MASTER's sends). */
+                f->drained = k < iov_total(iov, (int)msg.msg_iovlen);
+                busy = !f->drained;
+                continue;
+            }
+            if (k == 0) return RMQ_FOLLOW_CLOSED;
+            if (errno == EINTR) continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK) {
+                f->err = errno;
+                return RMQ_FOLLOW_CLOSED;
+            }
+            f->empty_receives++;
         }
         /* Nothing to read: report what is appended, then wait for bytes, the heartbeat,
          * housekeeping or the dispatch. */
         busy = 0;
+        f->drained = 1;
         stop = write_checked(f, 0);
         if (stop) return stop;
         err = report(f, 0);
@@ -399,6 +414,7 @@ static int32_t follow(rmq_follower *f) {
         struct pollfd p = {.fd = f->sock, .events = POLLIN};
         int got = poll(&p, 1, wait > 0 ? (int)wait : 0);
         if (got < 0 && errno != EINTR) { f->err = errno; return RMQ_FOLLOW_CLOSED; }
+        if (got > 0) f->drained = 0;  /* bytes (or the end): the next round receives */
         if (got == 0) {
             int64_t quiet = now_ms() - f->last_read_ms;
             if (quiet >= CATCH_UP_IDLE_MS)  /* drained: the catch-up is over */

@@ -357,6 +357,7 @@ typedef struct {
                                    (0 on every other return) */
     int64_t catch_ups;          /* catch-ups seen (receives of CATCH_UP_READ bytes after
                                    none) */
+    int64_t empty_receives;     /* receives that found the socket empty (EAGAIN) */
     int64_t bad_offset, bad_size;
     int32_t err;
     /* internal */
@@ -371,6 +372,7 @@ typedef struct {
     int64_t deferring_since_ms;
     int32_t catching_up, short_run;
     int32_t failing, named;
+    int32_t drained;            /* nothing waits in the socket: poll before receiving */
 } rmq_follower;
 
 int32_t rmq_follower_init(rmq_follower *f);
