@@ -236,7 +236,10 @@ EMFILE_CHILD = textwrap.dedent("""
     from tests.engine.test_queue_files import use_every_descriptor
     from rmqstore.errors import StoreLimitError
     resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
-    s = rmqstore.open(sys.argv[1], commitlog_segment_bytes=1 << 20, index_enable=False)
+    # No background threads: pre-allocating the next segment (three descriptors) or a periodic
+    # persist may run late under load and take the descriptors freed below for the put.
+    s = rmqstore.open(sys.argv[1], commitlog_segment_bytes=1 << 20, index_enable=False,
+                      background=False)
     s.put("A", b"a0")
     s.create_topic("B", 1)
     s.create_topic("C", 1)
