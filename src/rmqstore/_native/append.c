@@ -10,7 +10,6 @@
 #include <unistd.h>
 
 #define FIXED_NO_HOSTS 75 /* 91 minus two 8-byte IPv4 hosts */
-#define RMQ_FILE_PAGE 4096 /* the page-cache page: the unit a write's copy is done in */
 
 static inline int64_t record_len(const rmq_log *log, int32_t sysflag, int32_t body_len,
                                  int32_t topic_len, int32_t props_len) {

@@ -74,10 +74,16 @@ int rmq_write_raw(uint8_t *seg, int32_t fd, int64_t base, const uint8_t *data, i
      * with MADV_NORMAL, 1.00 with a replica's MADV_RANDOM, 1.05 populated first). */
     /* The first size field goes last: until it is there the bytes read as unwritten space,
      * so a process killed mid-write leaves nothing recovery could take for a record, however
-     * far the first write got. */
+     * far the first write got. Bytes within one page go in one pwrite, as the engine's own
+     * appends do (append.c, pwrite_size_last): a kill stops a write between pages, never
+     * inside one, so that write leaves all of them or none. */
     if (fd >= 0) {
-        if (rmq_pwrite_all(fd, data + 4, n - 4, base + 4) || rmq_pwrite_all(fd, data, 4, base))
+        if (base / RMQ_FILE_PAGE == (base + n - 1) / RMQ_FILE_PAGE) {
+            if (rmq_pwrite_all(fd, data, n, base)) return -1;
+        } else if (rmq_pwrite_all(fd, data + 4, n - 4, base + 4)
+                   || rmq_pwrite_all(fd, data, 4, base)) {
             return -1;
+        }
     } else {
         memcpy(seg + base + 4, data + 4, (size_t)(n - 4));
         __atomic_thread_fence(__ATOMIC_RELEASE);

@@ -11,6 +11,7 @@
 #define RMQ_MAGIC_V1 ((int32_t)0xDAA320A7)
 #define RMQ_MAGIC_V2 ((int32_t)0xDAA320AB)
 #define RMQ_MAGIC_BLANK ((int32_t)0xCBD43194)
+#define RMQ_FILE_PAGE 4096 /* the page-cache page: the unit a write's copy is done in */
 #define RMQ_END_FILE_MIN_BLANK 8
 #define RMQ_BORNHOST_V6 0x10
 #define RMQ_STOREHOST_V6 0x20
