@@ -79,14 +79,18 @@ def test_delayed_message_arrives_after_its_delay(delay_server, topic) -> None:
             async with c:
                 sent = await p.send(Message(topic, b"later", tags="T", delay_level=2))
                 await p.send(Message(topic, b"past-the-ladder", delay_level=40))  # clamped to 6
-                await wait_until(lambda: len(got) >= 1, timeout_s=10)
-        m = got[0]
-        assert m.body == b"later" and m.topic == topic and m.tags == "T"
+                await wait_until(lambda: any(x.body == b"later" for x in got), timeout_s=10)
+        [m] = [x for x in got if x.body == b"later"]
+        assert m.topic == topic and m.tags == "T"
         assert m.msg_id == sent.msg_id  # UNIQ_KEY kept through SCHEDULE_TOPIC_XXXX
         assert m.queue_id == sent.queue.queue_id  # REAL_QID: the queue the producer chose
         assert "DELAY" not in m.properties
         assert m.store_timestamp - m.born_timestamp >= 300
-        assert [x.body for x in got] == [b"later"]  # the 2 s one is not due yet
+        # The clamped one waits level 6's 2 s: on a loaded machine the first may come as late.
+        for x in got:
+            assert x.body in (b"later", b"past-the-ladder")
+            if x.body == b"past-the-ladder":
+                assert x.store_timestamp - x.born_timestamp >= 2000
     run(main(), 30)
 
 
