@@ -36,6 +36,7 @@ from .errors import (
     InvalidTopicError,
     ReplicaStoreError,
     StoreError,
+    SyncFailedError,
 )
 from .flush import Housekeeper
 from .index import IndexService
@@ -165,6 +166,10 @@ class MessageStore:
                                    self._group_commit, self._put_lock, self._store_host)
         self._reader = StoreReader(self.commitlog, queues, self.index, config.check_crc_on_read,
                                    config.max_message_size)
+        if sharing is not None:
+            sharing.write_lock.on_sync_failed = self._failed_elsewhere
+            if (failed := self._group_commit.failed_elsewhere) is not None:
+                self._failed_elsewhere(failed)  # opened after another process's failed sync
         self._replica: ReplicaLog | None = None
         if config.replica:
             self._replica = self._new_replica(self.commitlog.max_offset)
@@ -532,7 +537,12 @@ class MessageStore:
 
     def _stop_after_failed_sync(self, durable: int) -> None:
         """A sync of the commit log failed (FlushCue.on_fail): no more writes, and the mark
-        that ends the log at ``durable`` when the store is next opened (sync_failure.py)."""
+        that ends the log at ``durable`` when the store is next opened (sync_failure.py). A
+        shared store's other processes are told through the control file: a sync there could
+        succeed over the pages this failure left clean (a file opened after it reports
+        nothing), and acknowledge records that the mark cuts."""
+        if self._sharing is not None:
+            self._group_commit.publish_failure(durable)
         self._writer.stop_after_failed_sync(durable)
         try:
             sync_failure.mark(self.root, durable)
@@ -542,6 +552,12 @@ class MessageStore:
                          exc, durable)
         if self._replica is not None:
             self._replica.sync_failed(durable)
+
+    def _failed_elsewhere(self, durable: int) -> None:
+        """Another process sharing this store failed to sync its commit log: stop as it did."""
+        self._group_commit.fail(SyncFailedError(
+            f"a sync of the shared commit log failed in another process (durable to offset "
+            f"{durable})"), durable)
 
     def _check_disk(self) -> None:
         ratio = disk_used_ratio(self.root)

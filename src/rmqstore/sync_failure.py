@@ -10,6 +10,8 @@ no sync from the first failure on, and leaves this mark with the offset up to wh
 was durable. The next open cuts the log there before anything else (recovery.py), which
 punches the blocks after it out of the segment and drops its cached pages, and removes the
 mark once the cut is durable. Records past the mark were never acknowledged as durable.
+In a shared store the control file's sync_failed word stops the other processes too
+(shared/control.py): a file reports a failed write-back once, and one opened after it never.
 
 The mark: one line, the decimal commit-log offset, written atomically (metadata.write_atomic).
 """

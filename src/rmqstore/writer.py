@@ -205,6 +205,8 @@ class StoreWriter:
                 lock = self._put_lock
                 lock.lock_shared()
                 try:
+                    if self._refusing:  # another process's sync failed (WriteLock tells)
+                        self._check_writable()
                     qoff = _put_simple(self._log, cq.wptr, body, len(body))
                     if qoff < 0:
                         qoff = self._put_plain_retrying(cq, body, qoff)

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -156,3 +158,101 @@ def test_a_failure_another_sync_saw_first_is_still_reported_to_flush(disk: Faili
         with pytest.raises(OSError):
             seg.flush()  # and so does flush(), through its own file
         disk.feed()
+
+
+SHARER = """
+import sys
+import rmqstore
+cfg = dict(commitlog_segment_bytes=1 << 20, consumequeue_units=1024, index_slots=64,
+           index_entries=256, background=False, flush="sync", sync_flush_timeout_ms=2000,
+           shared=True)
+store = rmqstore.open(sys.argv[1], **cfg)
+print("open", store.sync_failed_at, flush=True)
+for line in sys.stdin:
+    if line.strip() == "close":
+        break
+    try:
+        r = store.put("T", line.strip().encode(), queue_id=0)
+        print("put", r.status.name, flush=True)
+    except rmqstore.SyncFailedError as exc:
+        print("refused", exc, flush=True)
+store.close()
+print("closed", flush=True)
+"""
+
+
+class Sharer:
+    """Another process with the shared store open, putting what it is told to."""
+
+    def __init__(self, where: Path) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-c", SHARER, str(where)], text=True,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self.opened = self._answer()
+
+    def _answer(self) -> str:
+        assert self.proc.stdout is not None
+        return self.proc.stdout.readline().strip()
+
+    def put(self, body: bytes) -> str:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(body.decode() + "\n")
+        self.proc.stdin.flush()
+        return self._answer()
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            assert self.proc.stdin is not None
+            self.proc.stdin.write("close\n")
+            self.proc.stdin.flush()
+            self.proc.wait(timeout=30)
+
+
+def test_a_failed_sync_stops_every_process_of_a_shared_store(disk: FailingDisk) -> None:
+    """A file reports a failed write-back once, and a file opened after the failure never: a
+    process that opens the store after another's sync failed (or the segment after it) would
+    sync over the hole with success and acknowledge records that the next open cuts. The
+    control file tells every process: the one open before the failure and the one that opens
+    after it refuse their puts, appending nothing."""
+    where = disk.mnt / "store"
+    cfg = dict(CFG, shared=True)
+    marks: list[int] = []
+    sharers: list[Sharer] = []
+    try:
+        with rmqstore.open(where, **cfg) as store:
+            store.create_topic("T", 1)
+            early = Sharer(where)
+            sharers.append(early)
+            assert early.opened == "open None"
+
+            async def fail(put) -> None:
+                assert early.put(_body(b"E", 0)) == "put PUT_OK"  # before the failure
+                assert await put(b"A", 4) == [True] * 4
+                before = store.commitlog.max_offset
+                assert await put(b"A", 1, first=4) == [True]
+                overhead = store.commitlog.max_offset - before - BODY
+                pad = -(store.commitlog.max_offset + overhead + BODY) % PAGE + BODY
+                assert await put(b"A", 1, first=5, size=pad) == [True]
+                end = store.commitlog.max_offset
+                disk.starve(store.commitlog.files.files[-1].path, end)
+                assert await put(b"B", 1) == [False]  # its write-back failed
+                disk.feed()  # the disk would take a write now: the others must not try
+                marks.append(end)
+
+            asyncio.run(_puts(store, False, fail))
+            assert early.put(_body(b"E", 1)).startswith("refused")
+            late = Sharer(where)
+            sharers.append(late)
+            assert late.opened == f"open {marks[0]}"
+            assert late.put(_body(b"L", 0)).startswith("refused")
+            assert early.put(_body(b"E", 2)).startswith("refused")
+            assert store.max_offset("T", 0) == 8  # E0, A0-A5 and the failed B
+        for s in sharers:
+            s.close()
+    finally:
+        for s in sharers:
+            s.proc.kill()
+    disk.remount()
+    with rmqstore.open(where, **CFG) as store:
+        bodies = [b[:6] for b in _bodies(store)]
+    # every acknowledged put is there, and nothing else
+    assert bodies == [b"E00000"] + [b"A%05d" % i for i in range(6)]

@@ -20,7 +20,7 @@ from typing import Any
 from .._version import __version__
 from ..errors import NativeModuleError
 
-ABI_VERSION = 40
+ABI_VERSION = 41
 
 try:
     from ._rmq import ffi, lib
@@ -974,7 +974,8 @@ def mutex_failed(rc: int) -> bool:
 
 
 mutex_lock_raw = lib.rmq_mutex_lock  # (mutex, died, timeout_ns): 0, 1 or -errno
-# (mutex, died, seq, waiters, log, queue, body, len): a plain put under the write mutex
+# (mutex, died, seq, waiters, sync_failed, log, queue, body, len): a plain put under the
+# write mutex
 put_simple_shared = lib.rmq_put_simple_shared
 mutex_unlock = lib.rmq_mutex_unlock
 release_and_wake = lib.rmq_release_and_wake  # (mutex, seq, waiters) pointers

@@ -6,7 +6,7 @@
 #include "rmq_native.h"
 #include <sys/mman.h>
 
-#define RMQ_ABI 40
+#define RMQ_ABI 41
 
 #define RMQ_MAGIC_V1 ((int32_t)0xDAA320A7)
 #define RMQ_MAGIC_V2 ((int32_t)0xDAA320AB)

@@ -549,9 +549,11 @@ int32_t rmq_release_and_wake(uint8_t *mutex, uint8_t *seq, const uint8_t *waiter
 /* rmq_put_simple under a shared store's write mutex in one call: lock (mutex, died as in
  * rmq_mutex_lock), append, then rmq_release_and_wake(mutex, seq, waiters). Returns what
  * rmq_put_simple does (the mutex released whatever it answered: a code asking to roll or catch
- * up is redone under the lock by the caller), or -RMQ_SLOW. */
+ * up is redone under the lock by the caller), or -RMQ_SLOW, with nothing appended, also when
+ * *sync_failed is set (a process's sync of the commit log failed: the caller refuses). */
 int64_t rmq_put_simple_shared(uint8_t *mutex, int32_t *died, uint8_t *seq, uint8_t *waiters,
-                              rmq_log *log, rmq_queue *q, const char *body, int32_t body_len);
+                              const int64_t *sync_failed, rmq_log *log, rmq_queue *q,
+                              const char *body, int32_t body_len);
 
 /* Count oneself in *waiters, sleep while *seq == seen (up to timeout_ns), count oneself out. */
 int32_t rmq_wait_for_change(uint8_t *seq, uint8_t *waiters, uint32_t seen, int64_t timeout_ns);
@@ -567,7 +569,7 @@ int32_t rmq_wait_for_change(uint8_t *seq, uint8_t *waiters, uint32_t seen, int64
  * of it, journal_prefix then the length, was written first) or RMQ_DURABLE_HOLDING (the caller holds
  * the flush mutex: it syncs what its segment does not hold, then releases it with
  * rmq_release_and_wake). Also RMQ_DURABLE_DONE, RMQ_DURABLE_TIMEOUT, or -errno (fdatasync or
- * the mutex failed; the mutex released). */
+ * the mutex failed, the mutex released; -EIO when another process's sync failed). */
 typedef struct {
     int64_t *durable;
     const int64_t *log_end;
@@ -582,6 +584,7 @@ typedef struct {
     int64_t recheck_ns; /* how often a sleeper looks for a flusher that died */
     int64_t timeout_ns; /* the sync flush timeout */
     int32_t failed;     /* errno of a failed sync here: every later wait fails (this process) */
+    int64_t *sync_failed; /* sync_failed: 1 + durable at the first failed sync of any process */
 } rmq_shared_commit;
 typedef struct {
     int64_t offset;

@@ -108,10 +108,15 @@ int32_t rmq_wait_for_change(uint8_t *seq, uint8_t *waiters, uint32_t seen, int64
 }
 
 int64_t rmq_put_simple_shared(uint8_t *mutex, int32_t *died, uint8_t *seq, uint8_t *waiters,
-                              rmq_log *log, rmq_queue *q, const char *body, int32_t body_len) {
+                              const int64_t *sync_failed, rmq_log *log, rmq_queue *q,
+                              const char *body, int32_t body_len) {
     int32_t rc = rmq_mutex_lock(mutex, died, -1);
     if (rc != 0) {
         if (rc == 1) pthread_mutex_unlock((pthread_mutex_t *)mutex); /* *died stays set */
+        return -RMQ_SLOW;
+    }
+    if (__atomic_load_n(sync_failed, __ATOMIC_ACQUIRE)) { /* nothing appended: no wake-up */
+        pthread_mutex_unlock((pthread_mutex_t *)mutex);
         return -RMQ_SLOW;
     }
     int64_t qoff = rmq_put_simple(log, q, body, body_len);

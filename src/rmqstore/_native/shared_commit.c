@@ -43,6 +43,14 @@ static int gathered(const rmq_shared_commit *gc) {
     return load32(gc->arrivals) - load32(gc->synced) >= (want ? want : 1);
 }
 
+/* A sync of any process failed: the errno to fail with here, or 0. Another process's failure
+ * is read as EIO: its file reported the error, this one's may not (a file opened after it). */
+static int32_t failed_anywhere(rmq_shared_commit *gc) {
+    int32_t failed = __atomic_load_n(&gc->failed, __ATOMIC_ACQUIRE);
+    if (!failed && __atomic_load_n(gc->sync_failed, __ATOMIC_ACQUIRE)) failed = EIO;
+    return failed;
+}
+
 static void release(const rmq_shared_commit *gc) {
     rmq_release_and_wake(gc->mutex, (uint8_t *)gc->seq, (const uint8_t *)gc->waiters);
 }
@@ -69,11 +77,11 @@ static int32_t sync_segment(rmq_shared_commit *gc, rmq_durable_wait *w) {
     if (w->fd < 0 || durable < w->seg_start || end < w->seg_start ||
         end > w->seg_start + w->seg_size)
         return RMQ_DURABLE_HOLDING; /* earlier segments, or one not mapped here */
-    /* A sync of this process failed (its file reported it, and only once: another thread's
-     * sync through the same file would now succeed without the pages the failure left
-     * clean; sync_failure.py): nothing is synced or made durable from here. Set and read
-     * under the flush mutex, so no thread of this process syncs after a failure unaware. */
-    int32_t failed = __atomic_load_n(&gc->failed, __ATOMIC_ACQUIRE);
+    /* A sync failed, here or in another process (a file reports it once, and a file opened
+     * after it never: a later sync would succeed without the pages the failure left clean;
+     * sync_failure.py): nothing is synced or made durable from here. Both words are set and
+     * read under the flush mutex, so no process syncs after a failure unaware. */
+    int32_t failed = failed_anywhere(gc);
     if (failed) {
         release(gc);
         return -failed;
@@ -83,6 +91,9 @@ static int32_t sync_segment(rmq_shared_commit *gc, rmq_durable_wait *w) {
     if (fdatasync(w->fd) != 0) {
         int32_t err = errno ? errno : EIO;
         __atomic_store_n(&gc->failed, err, __ATOMIC_RELEASE);
+        int64_t none = 0; /* the first failure's durable end stands */
+        __atomic_compare_exchange_n(gc->sync_failed, &none, durable + 1, 0, __ATOMIC_SEQ_CST,
+                                    __ATOMIC_SEQ_CST);
         release(gc);
         return -err;
     }
@@ -96,7 +107,7 @@ static int32_t sync_segment(rmq_shared_commit *gc, rmq_durable_wait *w) {
 }
 
 int32_t rmq_durable_wait_shared(rmq_shared_commit *gc, rmq_durable_wait *w) {
-    int32_t failed = __atomic_load_n(&gc->failed, __ATOMIC_ACQUIRE);
+    int32_t failed = failed_anywhere(gc);
     if (failed) return -failed;
     if (__atomic_load_n(gc->durable, __ATOMIC_ACQUIRE) >= w->offset) return RMQ_DURABLE_DONE;
     int64_t now = now_ns();

@@ -68,13 +68,15 @@ class SharedGroupCommit(FlushCue):
         self._arrivals_at = c.SYNC_ARRIVALS // 4
         self._synced_at, self._want_at = c.SYNCED_ARRIVALS // 4, c.SYNC_WANT // 4
         self._at = c.DURABLE // 8
+        self._failed_at = c.SYNC_FAILED // 8
         self._mutex = ctl.address(c.FLUSH_MUTEX)
         self._seq = ctl.address(c.DURABLE_SEQ)
         self._waiters = ctl.address(c.DURABLE_WAITERS)
         self._native = _native.shared_commit(ctl.region, {
             "durable": c.DURABLE, "log_end": c.LOG_END, "last_ts": c.LAST_TS,
             "seq": c.DURABLE_SEQ, "waiters": c.DURABLE_WAITERS, "arrivals": c.SYNC_ARRIVALS,
-            "synced": c.SYNCED_ARRIVALS, "want": c.SYNC_WANT}, c.FLUSH_MUTEX,
+            "synced": c.SYNCED_ARRIVALS, "want": c.SYNC_WANT, "sync_failed": c.SYNC_FAILED},
+            c.FLUSH_MUTEX,
             delay_us / 1e6, RECHECK_S, timeout_s)
 
     @property
@@ -126,13 +128,34 @@ class SharedGroupCommit(FlushCue):
             self.sleeps += w.sleeps
             self.tries += w.tries
 
+    @property
+    def failed_elsewhere(self) -> int | None:
+        """The durable offset when a sync of any process failed (the control file's
+        sync_failed word), or None."""
+        failed = self._ctl.i64[self._failed_at]
+        return failed - 1 if failed else None
+
+    def publish_failure(self, durable: int) -> None:
+        """Tell every process that a sync here failed with the log durable to ``durable``;
+        the first failure's offset stands (called under the flush mutex, or after the first
+        publish from under it)."""
+        if not self._ctl.i64[self._failed_at]:
+            self._ctl.i64[self._failed_at] = durable + 1
+
     def _sync_holding(self, offset: int) -> None:
         """The native wait handed over the flush mutex: the sync needs files not mapped here."""
         try:
             if self._native.failed:  # a sync failed here: see shared_commit.c's sync_segment
                 raise OSError(self._native.failed, "a sync flush of the shared commit log failed")
+            if self.failed_elsewhere is not None:
+                raise OSError(errno.EIO, "a sync flush of the shared commit log failed in "
+                              "another process")
             if self._ctl.i64[self._at] < offset:
-                self._sync(self._ctl.u32)
+                try:
+                    self._sync(self._ctl.u32)
+                except OSError:  # before the mutex goes: no process may sync unaware
+                    self.publish_failure(self.flushed)
+                    raise
         finally:  # durable_seq bumped atomically before the waiters are counted
             _native.release_and_wake(self._mutex, self._seq, self._waiters)
 

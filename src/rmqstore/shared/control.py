@@ -10,7 +10,7 @@ machine. Words marked [C] are read and written by the native appends (rmq_log.sh
 Header, 384 bytes:
     off  size  field
       0     8  magic            b"RMQSHARE"
-      8     4  version          2
+      8     4  version          3
      12     4  queue_slots      N, fixed by the first opener (StoreConfig.shared_queues)
      16     4  offset_slots     M, fixed by the first opener (StoreConfig.shared_offsets)
      20     4  layout_pid       the process that laid the file out
@@ -33,7 +33,9 @@ Header, 384 bytes:
     108     4  sync_arrivals    futex word: +1 for every sync waiter whose put is published
     112     4  synced_arrivals  sync_arrivals when the last group commit's sync began
     116     4  sync_want        arrivals the next sync waits for (that one's and those meanwhile)
-    120     8  reserved
+    120     8  sync_failed  [C] 1 + the durable offset when a process's sync of the commit log
+                                failed (0: none): every process refuses writes and syncs from
+                                then on (sync_failure.py); set once, under the flush mutex
     128    64  write mutex      robust, process-shared: every append (RocketMQ's putMessageLock)
     192    64  flush mutex      held by the process running a group commit's fdatasync
     256    64  meta mutex       writes of topics.json, consumerOffset.json and new slots
@@ -70,7 +72,7 @@ from .. import _native
 from ..errors import StoreError
 
 MAGIC = b"RMQSHARE"
-VERSION = 2
+VERSION = 3
 HEADER = struct.Struct("=8siiii")  # magic, version, queue slots, offset slots, layout pid
 HEADER_SIZE = 384
 
@@ -78,7 +80,7 @@ HEADER_SIZE = 384
 EPOCH, LOG_END, LAST_TS, WRITING, DURABLE, LOG_MIN = 24, 32, 40, 48, 56, 64
 APPEND_SEQ, WAITERS, DURABLE_SEQ, DURABLE_WAITERS, WRITE_REPAIR = 72, 76, 80, 84, 88
 TOPICS_GEN, INDEX_GEN, RETENTION_GEN, LEADER_GEN = 92, 96, 100, 104
-SYNC_ARRIVALS, SYNCED_ARRIVALS, SYNC_WANT = 108, 112, 116
+SYNC_ARRIVALS, SYNCED_ARRIVALS, SYNC_WANT, SYNC_FAILED = 108, 112, 116, 120
 WRITE_MUTEX, FLUSH_MUTEX, META_MUTEX, WORK_MUTEX = 128, 192, 256, 320
 MUTEXES = (WRITE_MUTEX, FLUSH_MUTEX, META_MUTEX, WORK_MUTEX)
 

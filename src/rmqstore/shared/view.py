@@ -347,16 +347,22 @@ class WriteLock:
         self._died = _native.as_i32(ctl.address(c.WRITE_REPAIR))
         self._seq = ctl.address(c.APPEND_SEQ)
         self._waiters = ctl.address(c.WAITERS)
+        self._sync_failed = _native.as_i64(ctl.address(c.SYNC_FAILED))
         self._lock = _native.mutex_lock_raw  # the hot path: no Python wrapper between
         self._release = _native.release_and_wake
         self._index_gen_at = c.INDEX_GEN // 4
+        self._failed_at = c.SYNC_FAILED // 8
         self._u32 = ctl.u32
+        self._i64 = ctl.i64
+        # told the durable offset of another process's failed sync when the mutex is taken
+        # after it (the store stops its writes then)
+        self.on_sync_failed: Callable[[int], object] | None = None
 
     @property
     def native(self) -> tuple:
-        """The mutex, its repair flag, the append sequence and its waiters, as the native
-        locked put takes them (after the thread lock ``local``)."""
-        return self._mutex, self._died, self._seq, self._waiters
+        """The mutex, its repair flag, the append sequence, its waiters and the sync_failed
+        word, as the native locked put takes them (after the thread lock ``local``)."""
+        return self._mutex, self._died, self._seq, self._waiters, self._sync_failed
 
     @property
     def local(self) -> threading.Lock:
@@ -370,7 +376,8 @@ class WriteLock:
     def lock_shared(self, blocking: bool = True) -> bool:
         """The cross-process part of acquire(), for a caller holding ``local``."""
         rc = self._lock(self._mutex, self._died, -1 if blocking else 0)
-        if rc or self._u32[self._index_gen_at] != self._view._index_gen:
+        if (rc or self._u32[self._index_gen_at] != self._view._index_gen
+                or self._i64[self._failed_at]):
             return self._after_lock(rc)
         return True
 
@@ -379,7 +386,7 @@ class WriteLock:
 
     def _after_lock(self, rc: int) -> bool:
         """The uncommon cases: not locked, a writer died, another process added an index
-        file."""
+        file, a sync failed (the caller checks whether it may write)."""
         try:
             if _native.mutex_failed(rc):
                 self._local.release()
@@ -391,6 +398,9 @@ class WriteLock:
             if rc:
                 self._view.repair()
             self._view.catch_up_index()
+            failed = self._i64[self._failed_at]
+            if failed and self.on_sync_failed is not None:
+                self.on_sync_failed(failed - 1)
         except BaseException:
             self.release()
             raise
