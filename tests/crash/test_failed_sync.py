@@ -11,20 +11,24 @@ log (a blocking put's group commit, the event loop's as a broker's, a shared sto
 one): a put's write-back fails; the store refuses writes from then on; it is closed while the
 page cache still holds the failed record and opened again, and must have cut it; a record put
 then is acknowledged, the page cache goes (remount), and every acknowledged record is there.
+The processes sharing a store stop with the one whose sync failed (the last two tests; the
+periodic flush's failure is made by hand, as tests/engine/test_flush.py makes it).
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 import rmqstore
-from rmqstore import filenames
+from rmqstore import filenames, sync_journal
 from tests.crash.failing_disk import FailingDisk
 
 BODY = 300
@@ -164,7 +168,7 @@ SHARER = """
 import sys
 import rmqstore
 cfg = dict(commitlog_segment_bytes=1 << 20, consumequeue_units=1024, index_slots=64,
-           index_entries=256, background=False, flush="sync", sync_flush_timeout_ms=2000,
+           index_entries=256, background=False, flush=sys.argv[2], sync_flush_timeout_ms=2000,
            shared=True)
 store = rmqstore.open(sys.argv[1], **cfg)
 print("open", store.sync_failed_at, flush=True)
@@ -184,9 +188,9 @@ print("closed", flush=True)
 class Sharer:
     """Another process with the shared store open, putting what it is told to."""
 
-    def __init__(self, where: Path) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-c", SHARER, str(where)], text=True,
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    def __init__(self, where: Path, flush: str = "sync") -> None:
+        self.proc = subprocess.Popen([sys.executable, "-c", SHARER, str(where), flush],
+                                     text=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         self.opened = self._answer()
 
     def _answer(self) -> str:
@@ -256,3 +260,46 @@ def test_a_failed_sync_stops_every_process_of_a_shared_store(disk: FailingDisk) 
         bodies = [b[:6] for b in _bodies(store)]
     # every acknowledged put is there, and nothing else
     assert bodies == [b"E00000"] + [b"A%05d" % i for i in range(6)]
+
+
+def test_a_failed_periodic_flush_stops_every_process_of_a_shared_store(tmp_path: Path,
+                                                                        monkeypatch) -> None:
+    """Async flush: the process leading the housekeeping fails its periodic flush of the log;
+    a process that shares the store (and runs no flush of its own) refuses its puts too."""
+    failing = False
+    real = sync_journal.fdatasync_upto
+
+    def fdatasync_upto(fd, path, length) -> None:
+        if failing and path.parent.name == "commitlog":
+            raise OSError(errno.EIO, "Input/output error")
+        real(fd, path, length)
+
+    monkeypatch.setattr(sync_journal, "fdatasync_upto", fdatasync_upto)
+    where = tmp_path / "store"
+    cfg = dict(CFG, shared=True, flush="async", background=True, flush_interval_ms=20,
+               flush_least_pages=0)
+    other = None
+    try:
+        with rmqstore.open(where, **cfg) as store:
+            store.create_topic("T", 1)
+            other = Sharer(where, "async")
+            assert other.put(b"before") == "put PUT_OK"
+            store.put("T", b"durable", queue_id=0)
+            durable = store.commitlog.max_offset
+            deadline = time.monotonic() + 10
+            while store.commitlog.files.durable() < durable and time.monotonic() < deadline:
+                time.sleep(0.01)
+            failing = True
+            store.put("T", b"lost with the failed flush", queue_id=0)
+            while store.sync_failed_at is None and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert store.sync_failed_at == durable
+            assert other.put(b"after").startswith("refused")
+            assert store.max_offset("T", 0) == 3
+            failing = False
+        other.close()
+    finally:
+        if other is not None:
+            other.proc.kill()
+    with rmqstore.open(where, **dict(cfg, shared=False)) as store:
+        assert [m.body for m in store.get("T", 0, 0).messages] == [b"before", b"durable"]
