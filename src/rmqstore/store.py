@@ -166,13 +166,13 @@ class MessageStore:
                                    self._group_commit, self._put_lock, self._store_host)
         self._reader = StoreReader(self.commitlog, queues, self.index, config.check_crc_on_read,
                                    config.max_message_size)
+        self._replica: ReplicaLog | None = None
+        if config.replica:
+            self._replica = self._new_replica(self.commitlog.max_offset)
         if sharing is not None:
             sharing.write_lock.on_sync_failed = self._failed_elsewhere
             if (failed := self._group_commit.failed_elsewhere) is not None:
                 self._failed_elsewhere(failed)  # opened after another process's failed sync
-        self._replica: ReplicaLog | None = None
-        if config.replica:
-            self._replica = self._new_replica(self.commitlog.max_offset)
         self.retention = Retention(self.commitlog, queues, self.index, config.retention_hours,
                                    config.disk_clean_forcibly_ratio,
                                    lambda: disk_used_ratio(self.root), self._put_lock)

@@ -190,7 +190,8 @@ class Sharer:
 
     def __init__(self, where: Path, flush: str = "sync") -> None:
         self.proc = subprocess.Popen([sys.executable, "-c", SHARER, str(where), flush],
-                                     text=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+                                     text=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE)
         self.opened = self._answer()
 
     def _answer(self) -> str:
@@ -204,11 +205,14 @@ class Sharer:
         return self._answer()
 
     def close(self) -> None:
-        if self.proc.poll() is None:
-            assert self.proc.stdin is not None
-            self.proc.stdin.write("close\n")
-            self.proc.stdin.flush()
-            self.proc.wait(timeout=30)
+        """Close the store and exit; what it logged must hold no error but the failure's."""
+        assert self.proc.stdin is not None and self.proc.stderr is not None
+        self.proc.stdin.write("close\n")
+        self.proc.stdin.flush()
+        assert self._answer() == "closed"
+        self.proc.wait(timeout=30)
+        logged = self.proc.stderr.read()
+        assert "Traceback" not in logged, logged
 
 
 def test_a_failed_sync_stops_every_process_of_a_shared_store(disk: FailingDisk) -> None:
