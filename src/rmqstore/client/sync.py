@@ -43,7 +43,7 @@ class _Call:
     """One blocking call's hand-over to the loop: the coroutine is made a task there, and its
     end releases a plain lock the caller waits on. asyncio.run_coroutine_threadsafe's
     concurrent Future, chained to the task, and its condition variable cost a sync send about
-    a third of its CPU (benches/sync_client.py)."""
+    a sixth of its CPU (benches/sync_client.py: 104 against 88 us)."""
 
     __slots__ = ("_coro", "done", "_task", "_error")
 
