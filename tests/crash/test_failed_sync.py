@@ -18,7 +18,6 @@ periodic flush's failure is made by hand, as tests/engine/test_flush.py makes it
 from __future__ import annotations
 
 import asyncio
-import errno
 import os
 import subprocess
 import sys
@@ -28,8 +27,9 @@ from pathlib import Path
 import pytest
 
 import rmqstore
-from rmqstore import filenames, sync_journal
+from rmqstore import filenames
 from tests.crash.failing_disk import FailingDisk
+from tests.failing_sync import FailingSync
 
 BODY = 300
 PAGE = 4096
@@ -270,15 +270,7 @@ def test_a_failed_periodic_flush_stops_every_process_of_a_shared_store(tmp_path:
                                                                         monkeypatch) -> None:
     """Async flush: the process leading the housekeeping fails its periodic flush of the log;
     a process that shares the store (and runs no flush of its own) refuses its puts too."""
-    failing = False
-    real = sync_journal.fdatasync_upto
-
-    def fdatasync_upto(fd, path, length) -> None:
-        if failing and path.parent.name == "commitlog":
-            raise OSError(errno.EIO, "Input/output error")
-        real(fd, path, length)
-
-    monkeypatch.setattr(sync_journal, "fdatasync_upto", fdatasync_upto)
+    sync = FailingSync(monkeypatch)
     where = tmp_path / "store"
     cfg = dict(CFG, shared=True, flush="async", background=True, flush_interval_ms=20,
                flush_least_pages=0)
@@ -293,14 +285,14 @@ def test_a_failed_periodic_flush_stops_every_process_of_a_shared_store(tmp_path:
             deadline = time.monotonic() + 10
             while store.commitlog.files.durable() < durable and time.monotonic() < deadline:
                 time.sleep(0.01)
-            failing = True
+            sync.failing = True
             store.put("T", b"lost with the failed flush", queue_id=0)
             while store.sync_failed_at is None and time.monotonic() < deadline:
                 time.sleep(0.01)
             assert store.sync_failed_at == durable
             assert other.put(b"after").startswith("refused")
             assert store.max_offset("T", 0) == 3
-            failing = False
+            sync.failing = False
         other.close()
     finally:
         if other is not None:

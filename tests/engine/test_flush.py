@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import os
 import threading
 import time
@@ -12,6 +11,7 @@ import pytest
 import rmqstore
 from rmqstore import SyncFailedError, sync_journal
 from rmqstore.flush import GroupCommit
+from tests.failing_sync import FailingSync
 
 
 def test_concurrent_writers_share_fdatasyncs(tmp_path, small_config, monkeypatch):
@@ -174,7 +174,7 @@ def test_two_flushes_of_a_segment_that_fills_never_sync_through_a_closed_file(tm
     full and synced; a second flush() meeting the first (a housekeeper's and a closing
     store's) must neither sync through the closed descriptor, nor close it twice (EBADF, or
     worse, another file's descriptor by then)."""
-    from rmqstore import segment, sync_journal
+    from rmqstore import segment
 
     seg = segment.MappedFile.create(tmp_path / "seg", 0, 1 << 16)
     real = sync_journal.fdatasync_upto
@@ -217,15 +217,7 @@ def test_a_failed_periodic_flush_stops_an_async_flush_store(tmp_path, monkeypatc
     """Async flush promises nothing per put, but a sync that failed must still stop the store:
     a later one would succeed over the pages Linux marked clean unwritten, and recovery would
     end the log at that hole, dropping every record after it, synced or not."""
-    failing = False
-    real = sync_journal.fdatasync_upto
-
-    def fdatasync_upto(fd, path, length) -> None:
-        if failing and path.parent.name == "commitlog":
-            raise OSError(errno.EIO, "Input/output error")
-        real(fd, path, length)
-
-    monkeypatch.setattr(sync_journal, "fdatasync_upto", fdatasync_upto)
+    sync = FailingSync(monkeypatch)
     cfg = dict(flush="async", flush_interval_ms=20, flush_least_pages=0)
     store = rmqstore.open(tmp_path, **cfg)
     try:
@@ -235,14 +227,14 @@ def test_a_failed_periodic_flush_stops_an_async_flush_store(tmp_path, monkeypatc
         deadline = time.monotonic() + 10
         while store.commitlog.files.durable() < durable and time.monotonic() < deadline:
             time.sleep(0.01)
-        failing = True
+        sync.failing = True
         store.put("T", b"lost with the failed sync")
         while store.sync_failed_at is None and time.monotonic() < deadline:
             time.sleep(0.01)
         assert store.sync_failed_at == durable
         with pytest.raises(SyncFailedError):
             store.put("T", b"refused")
-        failing = False
+        sync.failing = False
     finally:
         store.close()
     with rmqstore.open(tmp_path, **cfg) as store:
