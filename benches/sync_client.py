@@ -53,18 +53,27 @@ class Turns:
         self.sends = 0
         self.wall_s = self.cpu_s = self.server_cpu_s = 0.0
 
-    def turn(self, send: Callable[[], object], seconds: float) -> None:
-        deadline = time.perf_counter() + seconds
+    def turn(self, sends_for: Callable[[float], int], seconds: float) -> None:
+        """sends_for(seconds) sends for that long and says how many it sent."""
         server0, cpu0, t0 = usage(self.server_pid).cpu_s, time.process_time(), \
             time.perf_counter()
-        n = 0
-        while time.perf_counter() < deadline:
-            send()
-            n += 1
+        n = sends_for(seconds)
         self.wall_s += time.perf_counter() - t0
         self.cpu_s += time.process_time() - cpu0
         self.server_cpu_s += usage(self.server_pid).cpu_s - server0
         self.sends += n
+
+    @staticmethod
+    def each(send: Callable[[], object]) -> Callable[[float], int]:
+        """sends_for of a client whose every send is one blocking call."""
+        def sends_for(seconds: float) -> int:
+            deadline = time.perf_counter() + seconds
+            n = 0
+            while time.perf_counter() < deadline:
+                send()
+                n += 1
+            return n
+        return sends_for
 
     def result(self) -> dict[str, float]:
         return {"sends_per_s": self.sends / self.wall_s,
@@ -96,21 +105,7 @@ def main() -> None:
         aio = Producer("PG_bench_aio", pair.namesrv)
         loop.run_until_complete(aio.start())
 
-        def aio_send() -> None:
-            loop.run_until_complete(aio.send(Message(TOPIC, BODY)))
-
-        clients: dict[str, tuple[Callable[[], object], Turns]] = {
-            "sync": (lambda: blocking.send(Message(TOPIC, BODY)), Turns(broker_pid)),
-        }
-        if redis_server_path() is not None:
-            redis = RedisServer("async", tmp, free_port())
-            r = redis.client
-            clients["redis-py"] = (lambda: r.xadd(TOPIC, {b"b": BODY}), Turns(redis.proc.pid))
-        # asyncio's own turn goes through run_until_complete per send; what the loop itself
-        # costs a send when awaited in a loop is measured by awaiting many in one run
-        clients["aio"] = (aio_send, Turns(broker_pid))
-
-        async def aio_batch(seconds: float) -> int:
+        async def aio_for(seconds: float) -> int:
             deadline = time.perf_counter() + seconds
             n = 0
             while time.perf_counter() < deadline:
@@ -118,29 +113,30 @@ def main() -> None:
                 n += 1
             return n
 
-        aio_loop = Turns(broker_pid)
-        names = list(clients) + ["aio, in one task"]
-        for send, _ in clients.values():  # warm: routes, connections, the first sends
-            for _ in range(200):
-                send()
+        clients: dict[str, tuple[Callable[[float], int], Turns]] = {
+            "sync": (Turns.each(lambda: blocking.send(Message(TOPIC, BODY))), Turns(broker_pid)),
+        }
+        if redis_server_path() is not None:
+            redis = RedisServer("async", tmp, free_port())
+            r = redis.client
+            clients["redis-py"] = (Turns.each(lambda: r.xadd(TOPIC, {b"b": BODY})),
+                                   Turns(redis.proc.pid))
+        # asyncio through run_until_complete per send (a blocking call in the caller's own
+        # thread), and awaited in one task (what the loop itself costs a send)
+        clients["aio"] = (Turns.each(
+            lambda: loop.run_until_complete(aio.send(Message(TOPIC, BODY)))), Turns(broker_pid))
+        clients["aio, in one task"] = (lambda s: loop.run_until_complete(aio_for(s)),
+                                       Turns(broker_pid))
+        names = list(clients)
+        for sends_for, _ in clients.values():  # warm: routes, connections, the first sends
+            sends_for(0.2)
         for k in range(MAX_TURNS):
-            everyone = [turns for _, turns in clients.values()] + [aio_loop]
-            if all(t.wall_s >= args.duration for t in everyone):
+            if all(turns.wall_s >= args.duration for _, turns in clients.values()):
                 break
             for name in names[k % len(names):] + names[:k % len(names)]:
-                if name == "aio, in one task":
-                    server0, cpu0, t0 = usage(broker_pid).cpu_s, time.process_time(), \
-                        time.perf_counter()
-                    n = loop.run_until_complete(aio_batch(args.slice))
-                    aio_loop.wall_s += time.perf_counter() - t0
-                    aio_loop.cpu_s += time.process_time() - cpu0
-                    aio_loop.server_cpu_s += usage(broker_pid).cpu_s - server0
-                    aio_loop.sends += n
-                else:
-                    send, turns = clients[name]
-                    turns.turn(send, args.slice)
+                sends_for, turns = clients[name]
+                turns.turn(sends_for, args.slice)
         results = {name: turns.result() for name, (_, turns) in clients.items()}
-        results["aio, in one task"] = aio_loop.result()
     finally:
         if blocking is not None:
             blocking.close()
